@@ -1,0 +1,41 @@
+# tutorpulse — `make run` starts the whole cluster locally, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test bench venv postgres lock clean
+
+venv: $(INSTALLED)
+
+# Dependencies are pinned in requirements.lock (regenerate with `make lock`).
+$(INSTALLED): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# The integration tests and benchmarks start their own PostgreSQL from Debian's server package.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	else \
+		echo "installing PostgreSQL server binaries (Debian package 'postgresql')"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+run: venv
+	$(PY) -m services
+
+test: venv postgres
+	$(PY) -m pytest
+
+bench: venv postgres
+	$(PY) -m tests.bench
+
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^tutorpulse' > requirements.lock
+
+clean:
+	rm -rf var .pytest_cache .hypothesis

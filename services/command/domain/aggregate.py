@@ -1,0 +1,111 @@
+"""A small event-sourced aggregate base for the tutorpulse domain.
+
+Aggregates change state only by recording events (contracts from ``shared.events``); every
+event is stamped with the aggregate's centre, its next version, the time and the actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self, TypeVar
+from uuid import UUID
+
+from shared.events import Event
+from shared.tenancy import Actor
+
+E = TypeVar("E", bound=Event)
+Applier = Callable[[Any, Any], None]
+
+
+def applies(event_class: type[Event]) -> Callable[[Applier], Applier]:
+    """Mark a method as the way an aggregate changes when ``event_class`` happens."""
+
+    def mark(method: Applier) -> Applier:
+        method._applies_to = event_class  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+class DomainError(Exception):
+    """A command that the rules of the centre do not allow."""
+
+    field: str | None = None
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if field is not None:
+            self.field = field
+
+
+class InvalidTransition(DomainError):
+    """The aggregate is in a state from which this verb is not possible (HTTP 409)."""
+
+
+class RuleViolated(DomainError):
+    """The command conflicts with what is already recorded (HTTP 409)."""
+
+
+class InvalidValue(DomainError):
+    """A value the domain cannot accept, named by ``field`` (HTTP 422)."""
+
+
+class Aggregate:
+    _appliers: ClassVar[dict[type[Event], Applier]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._appliers = {}
+        for klass in reversed(cls.__mro__):
+            for attribute in vars(klass).values():
+                event_class = getattr(attribute, "_applies_to", None)
+                if event_class is not None:
+                    cls._appliers[event_class] = attribute
+
+    def __init__(self, aggregate_id: UUID, centre_id: str) -> None:
+        self.id = aggregate_id
+        self.centre_id = centre_id
+        self.version = 0
+        self._pending: list[Event] = []
+        self._blank()
+
+    def _record(self, event_class: type[E], by: Actor, **fields: Any) -> E:
+        event = event_class(
+            centre_id=self.centre_id,
+            aggregate_id=self.id,
+            aggregate_version=self.version + 1,
+            occurred_at=datetime.now(UTC),
+            actor_id=by.user_id,
+            actor_role=by.role,
+            **fields,
+        )
+        self._apply(event)
+        self._pending.append(event)
+        return event
+
+    def _apply(self, event: Event) -> None:
+        self._appliers[type(event)](self, event)
+        self.version = event.aggregate_version
+
+    def collect_events(self) -> list[Event]:
+        collected, self._pending = self._pending, []
+        return collected
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self._pending)
+
+    @classmethod
+    def project(cls, aggregate: Self | None, events: Iterable[Event]) -> Self | None:
+        """Rebuild an aggregate from its history (the eventsourcing projector function)."""
+        for event in events:
+            if aggregate is None:
+                aggregate = cls.__new__(cls)
+                Aggregate.__init__(aggregate, event.aggregate_id, event.centre_id)
+            aggregate._apply(event)
+        return aggregate
+
+    def _blank(self) -> None:
+        """Set the attributes an aggregate has before its first event."""

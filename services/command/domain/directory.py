@@ -1,0 +1,113 @@
+"""Centres (tenants) and the people who belong to them."""
+
+from __future__ import annotations
+
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from services.command.domain.aggregate import Aggregate, InvalidValue, applies
+from shared.events import CentreRegistered, HelpPriority, PersonRegistered
+from shared.tenancy import Actor, Role, is_valid_centre_id
+from shared.tenancy.identity import DIRECTORY, centre_aggregate_id, person_id
+
+__all__ = ["DIRECTORY", "Centre", "Person", "centre_aggregate_id", "person_id"]
+
+DEFAULT_HELP_SLA_MINUTES = {
+    HelpPriority.URGENT: 2,
+    HelpPriority.HIGH: 5,
+    HelpPriority.MEDIUM: 10,
+    HelpPriority.LOW: 20,
+}
+
+
+class Centre(Aggregate):
+    name: str
+    time_zone: str
+    help_sla_minutes: dict[str, int]
+
+    @classmethod
+    def register(
+        cls,
+        centre_id: str,
+        *,
+        by: Actor,
+        name: str,
+        time_zone: str,
+        help_sla_minutes: dict[str, int] | None = None,
+    ) -> Centre:
+        if not is_valid_centre_id(centre_id):
+            raise InvalidValue(
+                "a centre id is lower-case letters, digits and '-' (at most 64)", field="centreId"
+            )
+        if not name.strip():
+            raise InvalidValue("a centre needs a name", field="name")
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidValue(f"unknown time zone {time_zone!r}", field="timeZone") from None
+        slas = {p.value: m for p, m in DEFAULT_HELP_SLA_MINUTES.items()} | (help_sla_minutes or {})
+        if set(slas) != {p.value for p in HelpPriority} or min(slas.values()) < 1:
+            raise InvalidValue(
+                "help SLAs are whole minutes for LOW, MEDIUM, HIGH, URGENT", field="helpSlaMinutes"
+            )
+        centre = cls(centre_aggregate_id(centre_id), centre_id)
+        centre._record(
+            CentreRegistered, by, name=name.strip(), time_zone=time_zone, help_sla_minutes=slas
+        )
+        return centre
+
+    def help_sla_minutes_for(self, priority: HelpPriority) -> int:
+        return self.help_sla_minutes[priority.value]
+
+    @applies(CentreRegistered)
+    def _registered(self, event: CentreRegistered) -> None:
+        self.name = event.name
+        self.time_zone = event.time_zone
+        self.help_sla_minutes = dict(event.help_sla_minutes)
+
+
+class Person(Aggregate):
+    name: str
+    email: str
+    role: Role
+    guardian_id: UUID | None
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        by: Actor,
+        name: str,
+        email: str,
+        role: Role,
+        guardian: Person | None = None,
+    ) -> Person:
+        email = email.strip().lower()
+        if not name.strip():
+            raise InvalidValue("a person needs a name", field="name")
+        if "@" not in email or len(email) > 254:
+            raise InvalidValue("not an e-mail address", field="email")
+        if role is Role.SUPER_ADMIN and not by.is_super_admin:
+            raise InvalidValue("only a SUPER_ADMIN can register a SUPER_ADMIN", field="role")
+        if guardian is not None:
+            if role is not Role.STUDENT:
+                raise InvalidValue("only a student has a guardian", field="guardianId")
+            if guardian.role is not Role.PARENT or guardian.centre_id != by.centre_id:
+                raise InvalidValue("the guardian must be a PARENT of this centre", field="guardianId")
+        person = cls(person_id(by.centre_id, email), by.centre_id)
+        person._record(
+            PersonRegistered,
+            by,
+            name=name.strip(),
+            email=email,
+            role=role,
+            guardian_id=guardian.id if guardian else None,
+        )
+        return person
+
+    @applies(PersonRegistered)
+    def _registered(self, event: PersonRegistered) -> None:
+        self.name = event.name
+        self.email = event.email
+        self.role = event.role
+        self.guardian_id = event.guardian_id

@@ -1,0 +1,179 @@
+"""A student's seat in one session: their attendance and their help requests.
+
+Each enrolled student has their own seat aggregate, so five students acting at once in one
+session never contend for the same aggregate version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid5
+
+from services.command.domain.aggregate import (
+    Aggregate,
+    InvalidTransition,
+    InvalidValue,
+    RuleViolated,
+    applies,
+)
+from services.command.domain.session import Session
+from shared.events import (
+    AttendanceMarked,
+    AttendanceStatus,
+    HelpPriority,
+    HelpRequestRaised,
+    SessionStatus,
+)
+from shared.tenancy import Actor
+
+MAX_NOTE_LENGTH = 2000
+
+
+def seat_id(session_id: UUID, student_id: UUID) -> UUID:
+    return uuid5(session_id, f"seat:{student_id}")
+
+
+@dataclass(frozen=True)
+class AttendanceChange:
+    """What a new mark means for the student's catch-up work."""
+
+    previous: AttendanceStatus | None
+    current: AttendanceStatus
+    opens_catch_up: UUID | None = None
+    closes_catch_up: UUID | None = None
+
+
+@dataclass
+class HelpRequest:
+    id: UUID
+    priority: HelpPriority
+    raised_at: datetime
+    sla_due_at: datetime
+    active: bool = True
+
+
+class Seat(Aggregate):
+    session_id: UUID
+    student_id: UUID
+    attendance: AttendanceStatus | None
+    attendance_notes: str | None
+    absences: int
+    help_requests: dict[UUID, HelpRequest]
+
+    @classmethod
+    def of(cls, session: Session, student_id: UUID) -> Seat:
+        """A seat that has recorded nothing yet."""
+        seat = cls(seat_id(session.id, student_id), session.centre_id)
+        seat.session_id = session.id
+        seat.student_id = student_id
+        return seat
+
+    def mark_attendance(
+        self,
+        session: Session,
+        status: AttendanceStatus,
+        *,
+        by: Actor,
+        notes: str | None = None,
+    ) -> AttendanceChange | None:
+        """Record a mark; ``None`` when it repeats the current one."""
+        if not session.is_enrolled(self.student_id):
+            raise RuleViolated("the student is not enrolled in this session", field="studentId")
+        if session.status not in (SessionStatus.LIVE, SessionStatus.COMPLETED):
+            raise InvalidTransition(f"attendance is marked once a session has started ({session.status})")
+        if notes is not None and len(notes) > MAX_NOTE_LENGTH:
+            raise InvalidValue(f"notes are at most {MAX_NOTE_LENGTH} characters", field="notes")
+        if status == self.attendance and notes == self.attendance_notes:
+            return None
+        previous = self.attendance
+        self._record(
+            AttendanceMarked,
+            by,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            status=status,
+            previous_status=previous,
+            notes=notes,
+        )
+        was_absent = previous is AttendanceStatus.ABSENT
+        is_absent = status is AttendanceStatus.ABSENT
+        if is_absent and not was_absent:
+            return AttendanceChange(previous, status, opens_catch_up=self.open_catch_up_id)
+        if was_absent and not is_absent:
+            return AttendanceChange(
+                previous, status, closes_catch_up=self._catch_up_id(self.absences)
+            )
+        return AttendanceChange(previous, status)
+
+    @property
+    def open_catch_up_id(self) -> UUID | None:
+        if self.attendance is AttendanceStatus.ABSENT:
+            return self._catch_up_id(self.absences)
+        return None
+
+    def _catch_up_id(self, absence_number: int) -> UUID:
+        return uuid5(self.id, f"catch-up:{absence_number}")
+
+    def raise_help_request(
+        self,
+        session: Session,
+        priority: HelpPriority,
+        *,
+        by: Actor,
+        sla: timedelta,
+        exercise_id: str | None = None,
+        message: str | None = None,
+    ) -> UUID:
+        if not session.is_enrolled(self.student_id):
+            raise RuleViolated("only an enrolled student can ask for help in this session")
+        if not session.is_live:
+            raise RuleViolated(f"help can be asked only while the session is LIVE ({session.status})")
+        if self.active_help_request is not None:
+            raise RuleViolated("this student already has an open help request in this session")
+        if message is not None and len(message) > MAX_NOTE_LENGTH:
+            raise InvalidValue(f"message is at most {MAX_NOTE_LENGTH} characters", field="message")
+        request_id = uuid5(self.id, f"help-request:{len(self.help_requests) + 1}")
+        event = self._record(
+            HelpRequestRaised,
+            by,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            help_request_id=request_id,
+            priority=priority,
+            sla_due_at=datetime.now(UTC) + sla,
+            exercise_id=exercise_id,
+            message=message,
+        )
+        return event.help_request_id
+
+    @property
+    def active_help_request(self) -> HelpRequest | None:
+        return next((r for r in self.help_requests.values() if r.active), None)
+
+    def _blank(self) -> None:
+        self.attendance = None
+        self.attendance_notes = None
+        self.absences = 0
+        self.help_requests = {}
+
+    @applies(AttendanceMarked)
+    def _attendance_marked(self, event: AttendanceMarked) -> None:
+        self.session_id = event.session_id
+        self.student_id = event.student_id
+        if event.status is AttendanceStatus.ABSENT and self.attendance is not AttendanceStatus.ABSENT:
+            self.absences += 1
+        self.attendance = event.status
+        self.attendance_notes = event.notes
+
+    @applies(HelpRequestRaised)
+    def _help_requested(self, event: HelpRequestRaised) -> None:
+        self.session_id = event.session_id
+        self.student_id = event.student_id
+        self.help_requests[event.help_request_id] = HelpRequest(
+            id=event.help_request_id,
+            priority=event.priority,
+            raised_at=event.occurred_at,
+            sla_due_at=event.sla_due_at,
+        )
+

@@ -1,0 +1,168 @@
+"""HTTP adapters of the command handlers: one controller per resource."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import anyio.to_thread
+from litestar import Controller, Request, Response, delete, post
+from litestar.params import Parameter
+
+from services.command.application import (
+    AttendanceMark,
+    CommandResult,
+    SessionPlan,
+    TutoringCentres,
+)
+from services.command.http import schemas
+from services.command.idempotency import MAX_KEY_LENGTH, IdempotencyKey
+from services.command.metrics import COMMANDS
+from services.command.domain.aggregate import InvalidValue
+from shared.tenancy import Actor
+
+POSITION_HEADER = "X-Tutorpulse-Position"
+IdempotencyHeader = Parameter(
+    header="Idempotency-Key",
+    required=False,
+    description="Retrying with the same key returns the first result and appends nothing.",
+)
+
+
+async def _run(
+    request: Request[Any, Any, Any],
+    name: str,
+    idempotency_key: str | None,
+    command: Callable[[IdempotencyKey | None], CommandResult],
+) -> Response[dict[str, Any]]:
+    key = None
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
+            raise InvalidValue(f"Idempotency-Key is 1 to {MAX_KEY_LENGTH} characters",
+                               field="Idempotency-Key")
+        digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
+        digest.update(await request.body())
+        key = IdempotencyKey(idempotency_key, digest.hexdigest())
+    result = await anyio.to_thread.run_sync(command, key)
+    COMMANDS.labels(command=name, outcome="replayed" if result.replayed else "ok").inc()
+    headers = {POSITION_HEADER: str(result.position)}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response({**result.body, "position": result.position},
+                    status_code=result.status_code, headers=headers)
+
+
+class CentreController(Controller):
+    path = "/api/v1/centres"
+    tags = ["centres"]
+
+    @post("/", summary="Register a centre (SUPER_ADMIN)")
+    async def register(
+        self, request: Request[Any, Any, Any], data: schemas.RegisterCentre, actor: Actor,
+        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+    ) -> Response[dict[str, Any]]:
+        slas = {p.value: m for p, m in data.help_sla_minutes.items()} if data.help_sla_minutes else None
+        return await _run(request, "register_centre", idempotency_key, lambda key: centres.register_centre(
+            actor, data.centre_id, name=data.name, time_zone=data.time_zone,
+            help_sla_minutes=slas, idempotency=key))
+
+
+class PeopleController(Controller):
+    path = "/api/v1/people"
+    tags = ["people"]
+
+    @post("/", summary="Register a person of the caller's centre")
+    async def register(
+        self, request: Request[Any, Any, Any], data: schemas.RegisterPerson, actor: Actor,
+        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "register_person", idempotency_key, lambda key: centres.register_person(
+            actor, name=data.name, email=data.email, role=data.role,
+            guardian_id=data.guardian_id, idempotency=key))
+
+
+class SessionController(Controller):
+    path = "/api/v1/sessions"
+    tags = ["sessions"]
+
+    @post("/", summary="Schedule a session")
+    async def schedule(
+        self, request: Request[Any, Any, Any], data: schemas.ScheduleSession, actor: Actor,
+        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+    ) -> Response[dict[str, Any]]:
+        plan = SessionPlan(
+            title=data.title, starts_at=data.starts_at, ends_at=data.ends_at, mode=data.mode,
+            tutor_id=data.tutor_id, time_zone=data.time_zone, meeting_link=data.meeting_link,
+            location=data.location, capacity=data.capacity, class_id=data.class_id,
+        )
+        return await _run(request, "schedule_session", idempotency_key,
+                          lambda key: centres.schedule_session(actor, plan, idempotency=key))
+
+    @post("/{session_id:uuid}/start", summary="Start a scheduled session (it goes LIVE)")
+    async def start(
+        self, request: Request[Any, Any, Any], session_id: UUID, actor: Actor,
+        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "start_session", idempotency_key,
+                          lambda key: centres.start_session(actor, session_id, idempotency=key))
+
+    @post("/{session_id:uuid}/end", summary="End a live session (it is COMPLETED)")
+    async def end(
+        self, request: Request[Any, Any, Any], session_id: UUID, actor: Actor,
+        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "end_session", idempotency_key,
+                          lambda key: centres.end_session(actor, session_id, idempotency=key))
+
+    @post("/{session_id:uuid}/cancel", summary="Cancel a scheduled session, with a reason")
+    async def cancel(
+        self, request: Request[Any, Any, Any], session_id: UUID, data: schemas.CancelSession,
+        actor: Actor, centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "cancel_session", idempotency_key, lambda key: centres.cancel_session(
+            actor, session_id, reason=data.reason, idempotency=key))
+
+    @post("/{session_id:uuid}/enrolments", summary="Enrol a student with their own course and lesson")
+    async def enrol(
+        self, request: Request[Any, Any, Any], session_id: UUID, data: schemas.EnrolStudent,
+        actor: Actor, centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "enrol_student", idempotency_key, lambda key: centres.enrol_student(
+            actor, session_id, data.student_id, course_id=data.course_id,
+            lesson_id=data.lesson_id, idempotency=key))
+
+    @delete("/{session_id:uuid}/enrolments/{student_id:uuid}", status_code=200,
+            summary="Remove a student from the session")
+    async def remove(
+        self, request: Request[Any, Any, Any], session_id: UUID, student_id: UUID, actor: Actor,
+        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+        reason: str | None = Parameter(query="reason", required=False, max_length=500),
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "remove_student", idempotency_key, lambda key: centres.remove_student(
+            actor, session_id, student_id, reason=reason, idempotency=key))
+
+    @post("/{session_id:uuid}/help-requests", summary="Ask for help (a STUDENT, while LIVE)")
+    async def raise_help(
+        self, request: Request[Any, Any, Any], session_id: UUID, data: schemas.RaiseHelpRequest,
+        actor: Actor, centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "raise_help_request", idempotency_key,
+                          lambda key: centres.raise_help_request(
+                              actor, session_id, priority=data.priority,
+                              exercise_id=data.exercise_id, message=data.message, idempotency=key))
+
+
+class AttendanceController(Controller):
+    path = "/api/academic/attendance"
+    tags = ["attendance"]
+
+    @post("/bulk", status_code=200, summary="Mark several students of a session at once")
+    async def bulk(
+        self, request: Request[Any, Any, Any], data: schemas.BulkAttendance, actor: Actor,
+        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+    ) -> Response[dict[str, Any]]:
+        marks = [AttendanceMark(r.student_id, r.status, r.notes) for r in data.records]
+        return await _run(request, "mark_attendance", idempotency_key, lambda key: centres.mark_attendance(
+            actor, data.session_id, marks, idempotency=key))

@@ -1,0 +1,79 @@
+"""Request bodies of the command API. Unknown fields are refused, so a body can never carry a
+centre id (the centre comes from the token)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from shared.events import AttendanceStatus, HelpPriority, SessionMode
+from shared.tenancy import Role
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+LongText = Annotated[str, msgspec.Meta(max_length=2000)]
+Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class Body(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    pass
+
+
+class RegisterCentre(Body):
+    centre_id: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
+    name: Text
+    time_zone: Text = "Australia/Sydney"
+    help_sla_minutes: dict[HelpPriority, Annotated[int, msgspec.Meta(ge=1, le=1440)]] | None = None
+
+
+class RegisterPerson(Body):
+    name: Text
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+    role: Role
+    guardian_id: UUID | None = None
+
+
+class ScheduleSession(Body):
+    title: Text
+    starts_at: datetime
+    ends_at: datetime
+    mode: SessionMode
+    tutor_id: UUID | None = None
+    time_zone: Text | None = None
+    meeting_link: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    location: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=50)] = 5
+    class_id: UUID | None = None
+
+
+class CancelSession(Body):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class EnrolStudent(Body):
+    student_id: UUID
+    course_id: Ref | None = None
+    lesson_id: Ref | None = None
+
+
+class RemoveStudent(Body):
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class AttendanceRecord(Body):
+    student_id: UUID
+    status: AttendanceStatus
+    notes: LongText | None = None
+
+
+class BulkAttendance(Body):
+    session_id: UUID
+    records: Annotated[list[AttendanceRecord], msgspec.Meta(min_length=1, max_length=50)]
+
+
+class RaiseHelpRequest(Body):
+    priority: HelpPriority = HelpPriority.MEDIUM
+    exercise_id: Ref | None = None
+    message: LongText | None = None

@@ -1,0 +1,159 @@
+"""The demo centre, seeded through the same commands a client would send.
+
+Two centres (one left empty, for trying tenant isolation), the seven roles, two tutors, eight
+students on their own courses and lessons, yesterday's and last week's sessions with mixed
+attendance (so catch-ups exist), today's sessions in the centre's time zone (one of them LIVE
+with help requests waiting, one overlapping another of the same tutor) and tomorrow's.
+
+``python -m services.command.seed`` seeds an empty store and leaves a non-empty one alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from services.command.application import AttendanceMark, SessionPlan, TutoringCentres
+from shared.events import AttendanceStatus, HelpPriority, SessionMode
+from shared.tenancy import Actor
+from shared.tenancy.demo import DEMO_CENTRE, DEMO_PEOPLE, EMPTY_CENTRE, demo_person
+
+log = structlog.get_logger(__name__)
+
+TIME_ZONE = "Australia/Sydney"
+P, L, A, E = (AttendanceStatus.PRESENT, AttendanceStatus.LATE, AttendanceStatus.ABSENT,
+              AttendanceStatus.EXCUSED)
+
+
+def actor(handle: str) -> Actor:
+    person = demo_person(handle)
+    return Actor(user_id=person.id, role=person.role, centre_id=DEMO_CENTRE)
+
+
+@dataclass(frozen=True)
+class DemoSession:
+    title: str
+    tutor: str
+    day: int
+    start: time
+    minutes: int
+    mode: SessionMode
+    students: dict[str, tuple[str, str]]
+    """Each student's own (course, lesson) in this session."""
+    location: str | None = None
+
+
+def _sessions() -> list[DemoSession]:
+    online, physical, hybrid = SessionMode.ONLINE, SessionMode.PHYSICAL, SessionMode.HYBRID
+    return [
+        DemoSession("Getting Started with Programming", "john", -7, time(10), 60, online,
+                    {"jane": ("intro-programming", "variables"), "alex": ("intro-programming", "hello-world"),
+                     "michael": ("intro-programming", "hello-world")}),
+        DemoSession("Algebraic Expressions", "maria", -6, time(16), 60, physical,
+                    {"jane": ("algebra-fundamentals", "expressions"),
+                     "michael": ("algebra-fundamentals", "like-terms")}, "Room 104"),
+        DemoSession("HTML Fundamentals", "john", -1, time(14), 90, physical,
+                    {"jane": ("web-dev-basics", "semantic-html"), "alex": ("web-dev-basics", "tags"),
+                     "sophia": ("web-dev-basics", "tags")}, "Room 101"),
+        DemoSession("Intro to Programming - Live Q&A", "john", 0, time(10), 60, online,
+                    {"jane": ("intro-programming", "loops"), "alex": ("intro-programming", "conditionals"),
+                     "michael": ("intro-programming", "variables")}),
+        DemoSession("OVERLAP: Programming Workshop", "john", 0, time(10, 30), 90, physical,
+                    {"liam": ("intro-programming", "variables"), "aisha": ("intro-programming", "hello-world")},
+                    "Room 102"),
+        DemoSession("Multi-Student Video Session", "maria", 0, time(13), 60, online,
+                    {"noah": ("algebra-fundamentals", "fractions"), "priya": ("algebra-fundamentals", "ratios"),
+                     "liam": ("algebra-fundamentals", "negative-numbers"),
+                     "aisha": ("advanced-maths", "quadratics"), "sophia": ("algebra-fundamentals", "fractions")}),
+        DemoSession("HTML Basics Workshop", "john", 0, time(14), 90, physical,
+                    {"jane": ("web-dev-basics", "forms"), "alex": ("web-dev-basics", "links"),
+                     "sophia": ("web-dev-basics", "tags")}, "Room 101"),
+        DemoSession("Algebra Study Group", "maria", 0, time(16), 60, hybrid,
+                    {"jane": ("algebra-fundamentals", "equations"),
+                     "michael": ("algebra-fundamentals", "like-terms")}, "Room 104"),
+        DemoSession("Variables Deep Dive", "john", 1, time(10), 90, online,
+                    {"jane": ("intro-programming", "scope"), "alex": ("intro-programming", "variables")}),
+        DemoSession("CSS Styling", "john", 1, time(15), 90, physical,
+                    {"jane": ("web-dev-basics", "css-selectors"), "alex": ("web-dev-basics", "css-basics"),
+                     "sophia": ("web-dev-basics", "css-basics")}, "Room 205"),
+    ]
+
+
+ATTENDANCE: dict[str, list[tuple[str, AttendanceStatus, str | None]]] = {
+    "Getting Started with Programming": [("jane", P, None), ("alex", L, "15 min late"),
+                                         ("michael", A, None)],
+    "Algebraic Expressions": [("jane", P, None), ("michael", E, "Family event, notified ahead")],
+    "HTML Fundamentals": [("jane", P, None), ("alex", P, None), ("sophia", A, "Sick")],
+}
+
+
+def seed(centres: TutoringCentres, *, today: date | None = None) -> dict[str, UUID]:
+    """Seed the demo; returns the ids of the sessions by title."""
+    zone = ZoneInfo(TIME_ZONE)
+    today = today or datetime.now(zone).date()
+    admin = actor("admin")
+    centres.register_centre(admin, DEMO_CENTRE, name="Main Campus", time_zone=TIME_ZONE)
+    centres.register_centre(admin.acting_in(EMPTY_CENTRE), EMPTY_CENTRE, name="Online Campus",
+                            time_zone="UTC")
+    for person in DEMO_PEOPLE:
+        guardian = demo_person(person.guardian).id if person.guardian else None
+        centres.register_person(admin, name=person.name, email=person.email, role=person.role,
+                                guardian_id=guardian)
+
+    sessions: dict[str, UUID] = {}
+    for plan in _sessions():
+        tutor = actor(plan.tutor)
+        starts = datetime.combine(today + timedelta(days=plan.day), plan.start, zone)
+        result = centres.schedule_session(tutor, SessionPlan(
+            title=plan.title, starts_at=starts, ends_at=starts + timedelta(minutes=plan.minutes),
+            mode=plan.mode, time_zone=TIME_ZONE, location=plan.location,
+            meeting_link=(f"https://meet.example.org/{plan.tutor}-{len(sessions) + 1}"
+                          if plan.mode is not SessionMode.PHYSICAL else None),
+        ))
+        session_id = UUID(result.body["sessionId"])
+        sessions[plan.title] = session_id
+        for handle, (course, lesson) in plan.students.items():
+            centres.enrol_student(tutor, session_id, demo_person(handle).id,
+                                  course_id=course, lesson_id=lesson)
+        if plan.day < 0:
+            centres.start_session(tutor, session_id)
+            centres.end_session(tutor, session_id)
+            centres.mark_attendance(tutor, session_id, [
+                AttendanceMark(demo_person(h).id, status, notes)
+                for h, status, notes in ATTENDANCE[plan.title]])
+
+    live = sessions["Intro to Programming - Live Q&A"]
+    john = actor("john")
+    centres.start_session(john, live)
+    centres.mark_attendance(john, live, [AttendanceMark(demo_person("jane").id, P),
+                                         AttendanceMark(demo_person("alex").id, P),
+                                         AttendanceMark(demo_person("michael").id, L, "Bus delay")])
+    centres.raise_help_request(actor("alex"), live, priority=HelpPriority.URGENT,
+                               exercise_id="conditionals-3", message="My if/else never runs")
+    centres.raise_help_request(actor("jane"), live, priority=HelpPriority.HIGH,
+                               message="Can we go over nested loops?")
+    return sessions
+
+
+def main() -> None:
+    from shared.observability import configure_logging
+
+    configure_logging("seed")
+    centres = TutoringCentres()
+    try:
+        if centres.position:
+            log.info("seed.skipped", reason="the event store already holds events",
+                     position=centres.position)
+            return
+        sessions = seed(centres)
+        log.info("seed.done", sessions=len(sessions), position=centres.position)
+    finally:
+        centres.close()
+
+
+if __name__ == "__main__":
+    main()

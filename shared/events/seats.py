@@ -1,0 +1,41 @@
+"""Events of one student's seat in one session: attendance and help requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from shared.events.base import SessionScopedEvent
+
+
+class AttendanceStatus(StrEnum):
+    PRESENT = "PRESENT"
+    LATE = "LATE"
+    ABSENT = "ABSENT"
+    EXCUSED = "EXCUSED"
+
+
+class HelpPriority(StrEnum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    URGENT = "URGENT"
+
+
+class AttendanceMarked(SessionScopedEvent, frozen=True, kw_only=True):
+    """A mark, or a correction of an earlier mark: the previous status is kept alongside."""
+
+    student_id: UUID
+    status: AttendanceStatus
+    previous_status: AttendanceStatus | None = None
+    notes: str | None = None
+
+
+class HelpRequestRaised(SessionScopedEvent, frozen=True, kw_only=True):
+    student_id: UUID
+    help_request_id: UUID
+    priority: HelpPriority
+    sla_due_at: datetime
+    exercise_id: str | None = None
+    message: str | None = None

@@ -1,0 +1,58 @@
+"""Events of a tutoring session's schedule, life cycle and roster."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from shared.events.base import SessionScopedEvent
+
+
+class SessionMode(StrEnum):
+    ONLINE = "ONLINE"
+    PHYSICAL = "PHYSICAL"
+    HYBRID = "HYBRID"
+
+
+class SessionStatus(StrEnum):
+    SCHEDULED = "SCHEDULED"
+    LIVE = "LIVE"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+
+
+class SessionScheduled(SessionScopedEvent, frozen=True, kw_only=True):
+    title: str
+    tutor_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    time_zone: str
+    mode: SessionMode
+    meeting_link: str | None = None
+    location: str | None = None
+    capacity: int = 5
+    class_id: UUID | None = None
+
+
+class SessionStarted(SessionScopedEvent, frozen=True, kw_only=True):
+    pass
+
+
+class SessionEnded(SessionScopedEvent, frozen=True, kw_only=True):
+    pass
+
+
+class SessionCancelled(SessionScopedEvent, frozen=True, kw_only=True):
+    reason: str
+
+
+class StudentEnrolled(SessionScopedEvent, frozen=True, kw_only=True):
+    student_id: UUID
+    course_id: str | None = None
+    lesson_id: str | None = None
+
+
+class StudentRemoved(SessionScopedEvent, frozen=True, kw_only=True):
+    student_id: UUID
+    reason: str | None = None

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic
+
+from shared import events
+
+STORE_NAME = "tutorpulse"
+"""Names the tables (``tutorpulse_events``) and the relay's ``Nats-Msg-Id`` prefix."""
+
+
+class EventMapper(Mapper[UUID]):
+    """Stores each event as its contract JSON under its contract type name.
+
+    The stored topic is the event type's name (not a Python import path), so modules can move
+    without breaking stored history, and the relay can publish the stored bytes unchanged.
+    """
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        return StoredEvent(
+            originator_id=domain_event.aggregate_id,
+            originator_version=domain_event.aggregate_version,
+            topic=domain_event.type_name,
+            state=events.encode(domain_event),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        return events.decode(stored_event.state, stored_event.topic)
+
+
+def store_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Translate tutorpulse's documented variables into the eventsourcing library's."""
+    source = {**os.environ, **(overrides or {})}
+    kind = source.get("TUTORPULSE_STORE", "sqlite").lower()
+    env = {"MAPPER_TOPIC": get_topic(EventMapper)}
+    if kind == "sqlite":
+        path = Path(source.get("TUTORPULSE_SQLITE_PATH", "var/tutorpulse.sqlite"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(path),
+            "SQLITE_LOCK_TIMEOUT": source.get("TUTORPULSE_SQLITE_LOCK_TIMEOUT", "10"),
+        }
+    elif kind == "postgres":
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_HOST": source.get("TUTORPULSE_POSTGRES_HOST", "127.0.0.1"),
+            "POSTGRES_PORT": source.get("TUTORPULSE_POSTGRES_PORT", "5432"),
+            "POSTGRES_DBNAME": source.get("TUTORPULSE_POSTGRES_DBNAME", "tutorpulse"),
+            "POSTGRES_USER": source.get("TUTORPULSE_POSTGRES_USER", "tutorpulse"),
+            "POSTGRES_PASSWORD": source.get("TUTORPULSE_POSTGRES_PASSWORD", ""),
+            "POSTGRES_POOL_SIZE": source.get("TUTORPULSE_POSTGRES_POOL_SIZE", "5"),
+            "POSTGRES_MAX_OVERFLOW": source.get("TUTORPULSE_POSTGRES_MAX_OVERFLOW", "10"),
+            "POSTGRES_LOCK_TIMEOUT": source.get("TUTORPULSE_POSTGRES_LOCK_TIMEOUT", "5"),
+        }
+    else:
+        raise ValueError(f"TUTORPULSE_STORE must be 'sqlite' or 'postgres', not {kind!r}")
+    return env
+
+
+def postgres_conninfo(env: Mapping[str, str]) -> str:
+    """A libpq connection string for the store configured by :func:`store_env`."""
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(
+        host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], dbname=env["POSTGRES_DBNAME"],
+        user=env["POSTGRES_USER"], password=env.get("POSTGRES_PASSWORD") or None,
+    )
+
+
+class EventStore(Application[UUID]):
+    """The tutorpulse event store, for services that read or append events."""
+
+    name = STORE_NAME
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env=store_env(env))
+
+    def construct_env(self, name: str, env: Any = None) -> Any:
+        # Configuration comes from store_env() alone, so that a stray eventsourcing variable
+        # in the process environment cannot silently switch the store.
+        from eventsourcing.utils import Environment
+
+        return Environment(name, dict(env or {}))
+
+    @property
+    def position(self) -> int:
+        """The highest notification id recorded: a read-your-writes token."""
+        return self.recorder.max_notification_id() or 0

@@ -1,0 +1,52 @@
+"""The one permission matrix of tutorpulse.
+
+Rules that depend on the resource as well as the role (a TEACHER runs only their own sessions,
+a STUDENT raises help only for themselves) live with the command that needs them; this table
+says which roles may attempt a verb at all.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from shared.tenancy.actor import Actor
+from shared.tenancy.roles import Role
+
+
+class Forbidden(Exception):
+    """The actor is authenticated but may not do this (HTTP 403)."""
+
+
+class Permission(StrEnum):
+    CENTRE_REGISTER = "centre:register"
+    PERSON_REGISTER = "person:register"
+    SESSION_SCHEDULE = "session:schedule"
+    SESSION_RUN = "session:run"
+    SESSION_CANCEL = "session:cancel"
+    ENROLMENT_MANAGE = "enrolment:manage"
+    ATTENDANCE_MARK = "attendance:mark"
+    HELP_REQUEST_RAISE = "help-request:raise"
+
+
+_SESSION_STAFF = {Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR, Role.TEACHER}
+
+MATRIX: dict[Permission, frozenset[Role]] = {
+    Permission.CENTRE_REGISTER: frozenset(),
+    Permission.PERSON_REGISTER: frozenset({Role.CENTER_ADMIN}),
+    Permission.SESSION_SCHEDULE: frozenset(_SESSION_STAFF),
+    Permission.SESSION_RUN: frozenset(_SESSION_STAFF),
+    Permission.SESSION_CANCEL: frozenset(_SESSION_STAFF),
+    Permission.ENROLMENT_MANAGE: frozenset(_SESSION_STAFF),
+    Permission.ATTENDANCE_MARK: frozenset(_SESSION_STAFF),
+    Permission.HELP_REQUEST_RAISE: frozenset({Role.STUDENT}),
+}
+"""Roles granted each permission. SUPER_ADMIN holds every permission and is not listed."""
+
+
+def may(role: Role, permission: Permission) -> bool:
+    return role is Role.SUPER_ADMIN or role in MATRIX[permission]
+
+
+def require(actor: Actor, permission: Permission) -> None:
+    if not may(actor.role, permission):
+        raise Forbidden(f"{actor.role} may not {permission.value.replace(':', ' ')}")
