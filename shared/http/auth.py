@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 
 from shared.tenancy import Actor
@@ -22,5 +23,5 @@ def actor_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
     return actor.acting_in(connection.headers.get(ACTING_CENTRE_HEADER))
 
 
-async def provide_actor(request: Any) -> Actor:
+async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
     return actor_from(request)

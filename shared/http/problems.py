@@ -16,7 +16,7 @@ from shared.tenancy.tokens import InvalidToken
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-_FIELD_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_FIELD_PATTERNS = (re.compile(r"at `\$\.?([^`]+)`"), re.compile(r"field `([^`]+)`"))
 
 
 def problem(
@@ -35,7 +35,8 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
     params: list[dict[str, str]] = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         message = str(item.get("message", "invalid value"))
-        name = item.get("key") or _field_from(message) or "body"
+        key = item.get("key")
+        name = _field_from(message) or (key if key and key != "data" else None) or "body"
         params.append({"name": str(name), "reason": message})
     if not params:
         return problem(400, "Malformed request", str(exc.detail))
@@ -46,8 +47,10 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
 
 
 def _field_from(message: str) -> str | None:
-    match = _FIELD_PATH.search(message)
-    return match.group(1) if match else None
+    for pattern in _FIELD_PATTERNS:
+        if match := pattern.search(message):
+            return match.group(1)
+    return None
 
 
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

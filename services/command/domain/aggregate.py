@@ -71,12 +71,14 @@ class Aggregate:
         self._pending: list[Event] = []
         self._blank()
 
-    def _record(self, event_class: type[E], by: Actor, **fields: Any) -> E:
+    def _record(
+        self, event_class: type[E], by: Actor, *, at: datetime | None = None, **fields: Any
+    ) -> E:
         event = event_class(
             centre_id=self.centre_id,
             aggregate_id=self.id,
             aggregate_version=self.version + 1,
-            occurred_at=datetime.now(UTC),
+            occurred_at=at or datetime.now(UTC),
             actor_id=by.user_id,
             actor_role=by.role,
             **fields,

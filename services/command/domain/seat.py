@@ -134,14 +134,16 @@ class Seat(Aggregate):
         if message is not None and len(message) > MAX_NOTE_LENGTH:
             raise InvalidValue(f"message is at most {MAX_NOTE_LENGTH} characters", field="message")
         request_id = uuid5(self.id, f"help-request:{len(self.help_requests) + 1}")
+        now = datetime.now(UTC)
         event = self._record(
             HelpRequestRaised,
             by,
+            at=now,
             session_id=self.session_id,
             student_id=self.student_id,
             help_request_id=request_id,
             priority=priority,
-            sla_due_at=datetime.now(UTC) + sla,
+            sla_due_at=now + sla,
             exercise_id=exercise_id,
             message=message,
         )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import anyio.to_thread
 from litestar import Controller, Request, Response, delete, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 
 from services.command.application import (
     AttendanceMark,
@@ -24,11 +25,11 @@ from services.command.domain.aggregate import InvalidValue
 from shared.tenancy import Actor
 
 POSITION_HEADER = "X-Tutorpulse-Position"
-IdempotencyHeader = Parameter(
+IdempotencyHeader = Annotated[str | None, HeaderParameter(
     header="Idempotency-Key",
     required=False,
     description="Retrying with the same key returns the first result and appends nothing.",
-)
+)]
 
 
 async def _run(
@@ -60,8 +61,8 @@ class CentreController(Controller):
 
     @post("/", summary="Register a centre (SUPER_ADMIN)")
     async def register(
-        self, request: Request[Any, Any, Any], data: schemas.RegisterCentre, actor: Actor,
-        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.RegisterCentre], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         slas = {p.value: m for p, m in data.help_sla_minutes.items()} if data.help_sla_minutes else None
         return await _run(request, "register_centre", idempotency_key, lambda key: centres.register_centre(
@@ -75,8 +76,8 @@ class PeopleController(Controller):
 
     @post("/", summary="Register a person of the caller's centre")
     async def register(
-        self, request: Request[Any, Any, Any], data: schemas.RegisterPerson, actor: Actor,
-        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.RegisterPerson], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         return await _run(request, "register_person", idempotency_key, lambda key: centres.register_person(
             actor, name=data.name, email=data.email, role=data.role,
@@ -89,8 +90,8 @@ class SessionController(Controller):
 
     @post("/", summary="Schedule a session")
     async def schedule(
-        self, request: Request[Any, Any, Any], data: schemas.ScheduleSession, actor: Actor,
-        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.ScheduleSession], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         plan = SessionPlan(
             title=data.title, starts_at=data.starts_at, ends_at=data.ends_at, mode=data.mode,
@@ -102,32 +103,32 @@ class SessionController(Controller):
 
     @post("/{session_id:uuid}/start", summary="Start a scheduled session (it goes LIVE)")
     async def start(
-        self, request: Request[Any, Any, Any], session_id: UUID, actor: Actor,
-        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+        self, request: Request[Any, Any, Any], session_id: UUID, actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         return await _run(request, "start_session", idempotency_key,
                           lambda key: centres.start_session(actor, session_id, idempotency=key))
 
     @post("/{session_id:uuid}/end", summary="End a live session (it is COMPLETED)")
     async def end(
-        self, request: Request[Any, Any, Any], session_id: UUID, actor: Actor,
-        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+        self, request: Request[Any, Any, Any], session_id: UUID, actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         return await _run(request, "end_session", idempotency_key,
                           lambda key: centres.end_session(actor, session_id, idempotency=key))
 
     @post("/{session_id:uuid}/cancel", summary="Cancel a scheduled session, with a reason")
     async def cancel(
-        self, request: Request[Any, Any, Any], session_id: UUID, data: schemas.CancelSession,
-        actor: Actor, centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+        self, request: Request[Any, Any, Any], session_id: UUID, data: JSONBody[schemas.CancelSession],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         return await _run(request, "cancel_session", idempotency_key, lambda key: centres.cancel_session(
             actor, session_id, reason=data.reason, idempotency=key))
 
     @post("/{session_id:uuid}/enrolments", summary="Enrol a student with their own course and lesson")
     async def enrol(
-        self, request: Request[Any, Any, Any], session_id: UUID, data: schemas.EnrolStudent,
-        actor: Actor, centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+        self, request: Request[Any, Any, Any], session_id: UUID, data: JSONBody[schemas.EnrolStudent],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         return await _run(request, "enrol_student", idempotency_key, lambda key: centres.enrol_student(
             actor, session_id, data.student_id, course_id=data.course_id,
@@ -136,17 +137,17 @@ class SessionController(Controller):
     @delete("/{session_id:uuid}/enrolments/{student_id:uuid}", status_code=200,
             summary="Remove a student from the session")
     async def remove(
-        self, request: Request[Any, Any, Any], session_id: UUID, student_id: UUID, actor: Actor,
-        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
-        reason: str | None = Parameter(query="reason", required=False, max_length=500),
+        self, request: Request[Any, Any, Any], session_id: UUID, student_id: UUID, actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+        reason: Annotated[str | None, QueryParameter(required=False, max_length=500)] = None,
     ) -> Response[dict[str, Any]]:
         return await _run(request, "remove_student", idempotency_key, lambda key: centres.remove_student(
             actor, session_id, student_id, reason=reason, idempotency=key))
 
     @post("/{session_id:uuid}/help-requests", summary="Ask for help (a STUDENT, while LIVE)")
     async def raise_help(
-        self, request: Request[Any, Any, Any], session_id: UUID, data: schemas.RaiseHelpRequest,
-        actor: Actor, centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+        self, request: Request[Any, Any, Any], session_id: UUID, data: JSONBody[schemas.RaiseHelpRequest],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         return await _run(request, "raise_help_request", idempotency_key,
                           lambda key: centres.raise_help_request(
@@ -160,8 +161,8 @@ class AttendanceController(Controller):
 
     @post("/bulk", status_code=200, summary="Mark several students of a session at once")
     async def bulk(
-        self, request: Request[Any, Any, Any], data: schemas.BulkAttendance, actor: Actor,
-        centres: TutoringCentres, idempotency_key: str | None = IdempotencyHeader,
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.BulkAttendance], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         marks = [AttendanceMark(r.student_id, r.status, r.notes) for r in data.records]
         return await _run(request, "mark_attendance", idempotency_key, lambda key: centres.mark_attendance(

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from services.command.application import TutoringCentres
+from services.command.http.app import create_app
+from tests.builders import Centre, register_centre
+
+
+@pytest.fixture
+def centres(tmp_path: Path) -> Iterator[TutoringCentres]:
+    app = TutoringCentres({"TUTORPULSE_STORE": "sqlite",
+                           "TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def alpha(centres: TutoringCentres) -> Centre:
+    return register_centre(centres, "alpha")
+
+
+@pytest.fixture
+def beta(centres: TutoringCentres) -> Centre:
+    return register_centre(centres, "beta")
+
+
+@pytest.fixture
+def client(centres: TutoringCentres) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(create_app(centres)) as test_client:
+        yield test_client

@@ -1,0 +1,229 @@
+"""What a tutor, a student and an admin see when they send commands."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from uuid import UUID
+
+import pytest
+from litestar.testing import TestClient
+
+from services.command.application import TutoringCentres
+from services.command.domain.seat import seat_id
+from shared.events import AttendanceMarked, CatchUpAssigned, CatchUpCancelled
+from tests.api.helpers import enrol, is_problem, live_session, marks, schedule, session_body, start
+from tests.builders import Centre
+
+BULK = "/api/academic/attendance/bulk"
+
+
+def events_of(centres: TutoringCentres, aggregate_id: UUID) -> list[Any]:
+    return list(centres.events.get(aggregate_id))
+
+
+def test_the_session_life_cycle_is_guarded(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+    session = schedule(client, alpha)
+    auth = alpha.auth("tutor")
+    is_problem(client.post(f"/api/v1/sessions/{session}/end", headers=auth), 409)
+    start(client, alpha, session)
+    is_problem(client.post(f"/api/v1/sessions/{session}/start", headers=auth), 409)
+    is_problem(client.post(f"/api/v1/sessions/{session}/cancel", json={"reason": "late"}, headers=auth), 409)
+    response = client.post(f"/api/v1/sessions/{session}/end", headers=auth)
+    assert response.json()["status"] == "COMPLETED"
+    is_problem(client.post(f"/api/v1/sessions/{session}/start", headers=auth), 409)
+
+
+def test_a_cancellation_needs_a_reason(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+    session = schedule(client, alpha)
+    body = is_problem(client.post(f"/api/v1/sessions/{session}/cancel", json={"reason": ""},
+                                  headers=alpha.auth("tutor")), 422)
+    assert body["field"] == "reason"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"title": ""}, "title"),
+        ({"mode": "ON_THE_MOON"}, "mode"),
+        ({"startsAt": "tomorrow-ish"}, "startsAt"),
+        ({"capacity": 500}, "capacity"),
+        ({"meetingLink": None}, "meetingLink"),
+        ({"mode": "PHYSICAL", "meetingLink": None}, "location"),
+        ({"timeZone": "Nowhere/Special"}, "timeZone"),
+        ({"tutorId": "3f1d4c9e-0000-4000-8000-000000000000"}, "tutorId"),
+        ({"tutorId": "not-a-uuid"}, "tutorId"),
+    ],
+)
+def test_bad_input_is_a_problem_naming_the_field_and_stores_nothing(
+    client: TestClient, centres: TutoringCentres, alpha: Centre, overrides: dict[str, Any], field: str  # type: ignore[type-arg]
+) -> None:
+    before = centres.position
+    body = session_body(alpha, "tutor", **overrides)
+    response = client.post("/api/v1/sessions", json=body, headers=alpha.auth("admin"))
+    assert is_problem(response, 422)["field"] == field
+    assert centres.position == before
+
+
+def test_malformed_json_is_a_400(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+    response = client.post("/api/v1/sessions", content=b'{"title": ', headers=alpha.auth("tutor")
+                           | {"Content-Type": "application/json"})
+    is_problem(response, 400)
+
+
+def test_unknown_sessions_are_404(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+    response = client.post("/api/v1/sessions/00000000-0000-4000-8000-000000000000/start",
+                           headers=alpha.auth("tutor"))
+    is_problem(response, 404)
+    is_problem(client.post("/api/v1/sessions/not-a-uuid/start", headers=alpha.auth("tutor")), 404)
+
+
+def test_enrolment_capacity_and_duplicates(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+    session = schedule(client, alpha, capacity=2)
+    enrol(client, alpha, session, "ann")
+    body = {"studentId": str(alpha["ann"].user_id)}
+    is_problem(client.post(f"/api/v1/sessions/{session}/enrolments", json=body,
+                           headers=alpha.auth("tutor")), 409)
+    enrol(client, alpha, session, "ben")
+    response = client.post(f"/api/v1/sessions/{session}/enrolments",
+                           json={"studentId": str(alpha["cal"].user_id)}, headers=alpha.auth("tutor"))
+    assert "full" in is_problem(response, 409)["detail"]
+    not_a_student = {"studentId": str(alpha["parent"].user_id)}
+    assert is_problem(client.post(f"/api/v1/sessions/{session}/enrolments", json=not_a_student,
+                                  headers=alpha.auth("tutor")), 422)["field"] == "studentId"
+    removed = client.delete(f"/api/v1/sessions/{session}/enrolments/{alpha['ann'].user_id}",
+                            headers=alpha.auth("tutor"))
+    assert removed.status_code == 200 and removed.json()["enrolled"] == 1
+    enrol(client, alpha, session, "cal")
+
+
+def test_absence_creates_a_catch_up_in_the_same_commit_and_excusing_cancels_it(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    session = live_session(client, alpha, "ann", "ben", "cal")
+    auth = alpha.auth("tutor")
+    first = client.post(BULK, json=marks(alpha, session, ann="PRESENT", ben="ABSENT", cal="LATE"),
+                        headers=auth)
+    assert first.status_code == 200, first.text
+    (catch_up,) = first.json()["catchUpsAssigned"]
+    assigned = events_of(centres, UUID(catch_up))
+    assert isinstance(assigned[0], CatchUpAssigned)
+    assert assigned[0].student_id == alpha["ben"].user_id
+
+    position = first.json()["position"]
+    again = client.post(BULK, json=marks(alpha, session, ann="PRESENT", ben="ABSENT", cal="LATE"),
+                        headers=auth)
+    assert [r["changed"] for r in again.json()["records"]] == [False, False, False]
+    assert again.json()["catchUpsAssigned"] == [] and centres.position == position
+
+    excused = client.post(BULK, json=marks(alpha, session, ben="EXCUSED"), headers=auth)
+    assert excused.json()["catchUpsCancelled"] == [catch_up]
+    assert isinstance(events_of(centres, UUID(catch_up))[-1], CatchUpCancelled)
+
+    history = events_of(centres, seat_id(UUID(session), alpha["ben"].user_id))
+    assert [(e.status, e.previous_status) for e in history if isinstance(e, AttendanceMarked)] == [
+        ("ABSENT", None), ("EXCUSED", "ABSENT")]
+    assert {e.actor_id for e in history} == {alpha["tutor"].user_id}
+
+
+def test_bulk_attendance_is_all_or_nothing(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    session = live_session(client, alpha, "ann")
+    before = centres.position
+    response = client.post(BULK, json=marks(alpha, session, ann="ABSENT", ben="PRESENT"),
+                           headers=alpha.auth("tutor"))
+    assert is_problem(response, 422)["field"] == "records[1].studentId"
+    bad_status = marks(alpha, session, ann="SLEEPING")
+    assert "records[0].status" in is_problem(client.post(BULK, json=bad_status,
+                                                         headers=alpha.auth("tutor")), 422)["field"]
+    twice = {"sessionId": session, "records": [{"studentId": str(alpha["ann"].user_id), "status": "LATE"}] * 2}
+    assert is_problem(client.post(BULK, json=twice, headers=alpha.auth("tutor")), 422)["field"] == (
+        "records[1].studentId")
+    assert centres.position == before
+
+
+def test_attendance_before_the_session_starts_is_refused(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+    session = schedule(client, alpha)
+    enrol(client, alpha, session, "ann")
+    is_problem(client.post(BULK, json=marks(alpha, session, ann="PRESENT"), headers=alpha.auth("tutor")), 409)
+
+
+def test_help_requests_while_live_one_active_per_student(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+    session = schedule(client, alpha)
+    enrol(client, alpha, session, "ann", "ben")
+    url = f"/api/v1/sessions/{session}/help-requests"
+    is_problem(client.post(url, json={"priority": "HIGH"}, headers=alpha.auth("ann")), 409)
+    start(client, alpha, session)
+    raised = client.post(url, json={"priority": "URGENT", "exerciseId": "fractions-3",
+                                    "message": "stuck on 3b"}, headers=alpha.auth("ann"))
+    assert raised.status_code == 201 and raised.json()["status"] == "PENDING"
+    assert "open help request" in is_problem(client.post(url, json={}, headers=alpha.auth("ann")),
+                                             409)["detail"]
+    assert client.post(url, json={"priority": "LOW"}, headers=alpha.auth("ben")).status_code == 201
+    assert is_problem(client.post(url, json={"priority": "PANIC"}, headers=alpha.auth("ben")), 422)[
+        "field"] == "priority"
+
+
+def test_an_idempotency_key_replays_the_first_result_and_appends_nothing(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    headers = alpha.auth("tutor") | {"Idempotency-Key": "schedule-monday-1"}
+    body = session_body(alpha)
+    first = client.post("/api/v1/sessions", json=body, headers=headers)
+    position = centres.position
+    retry = client.post("/api/v1/sessions", json=body, headers=headers)
+    assert (retry.status_code, retry.json()["sessionId"]) == (201, first.json()["sessionId"])
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert centres.position == position
+    other = client.post("/api/v1/sessions", json=body | {"title": "Something else"}, headers=headers)
+    assert "different request" in is_problem(other, 422)["detail"]
+    assert centres.position == position
+    # The key belongs to its sender: the same key from another person is a new command.
+    mine = client.post("/api/v1/sessions", json=session_body(alpha, "other_tutor"),
+                       headers=alpha.auth("other_tutor") | {"Idempotency-Key": "schedule-monday-1"})
+    assert mine.status_code == 201 and mine.json()["sessionId"] != first.json()["sessionId"]
+
+
+def test_five_students_asking_at_once_do_not_contend(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    students = ["ann", "ben", "cal", "dee", "eve"]
+    session = live_session(client, alpha, *students)
+
+    def ask(student: str) -> int:
+        return client.post(f"/api/v1/sessions/{session}/help-requests", json={"priority": "HIGH"},
+                           headers=alpha.auth(student)).status_code
+
+    with ThreadPoolExecutor(5) as pool:
+        assert sorted(pool.map(ask, students)) == [201] * 5
+
+
+def test_concurrent_enrolments_never_overfill_a_session(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    session = schedule(client, alpha, capacity=3)
+    students = ["ann", "ben", "cal", "dee", "eve", "fay"]
+
+    def enrol_one(student: str) -> int:
+        return client.post(f"/api/v1/sessions/{session}/enrolments",
+                           json={"studentId": str(alpha[student].user_id)},
+                           headers=alpha.auth("tutor")).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(enrol_one, students))
+    assert codes.count(201) == 3 and set(codes) <= {201, 409}
+    history = events_of(centres, UUID(session))
+    assert [e.aggregate_version for e in history] == list(range(1, 5))
+
+
+def test_the_openapi_document_is_served(client: TestClient) -> None:  # type: ignore[type-arg]
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    assert {"/api/v1/sessions", "/api/academic/attendance/bulk"} <= set(paths)
+
+
+def test_operations_endpoints(client: TestClient) -> None:  # type: ignore[type-arg]
+    assert client.get("/health").json()["status"] == "ok"
+    assert client.get("/ready").status_code == 200
+    client.get("/schema/openapi.json")
+    assert "tutorpulse_commands_total" in client.get("/metrics").text

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import uuid4
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from services.command.domain.aggregate import InvalidTransition, RuleViolated
+from services.command.domain.catch_up import CatchUp, CatchUpStatus
+from services.command.domain.seat import Seat
+from shared.events import AttendanceStatus, HelpPriority
+from tests.unit.test_session import TUTOR, scheduled
+from shared.tenancy import Actor, Role
+
+SLA = timedelta(minutes=5)
+
+
+def live_session_with(student: Actor):  # noqa: ANN201
+    session = scheduled()
+    session.enrol(student.user_id, by=TUTOR)
+    session.start(by=TUTOR)
+    session.collect_events()
+    return session
+
+
+def student() -> Actor:
+    return Actor(user_id=uuid4(), role=Role.STUDENT, centre_id="alpha")
+
+
+def test_help_needs_a_live_session_and_an_enrolled_student() -> None:
+    ann = student()
+    session = scheduled()
+    session.enrol(ann.user_id, by=TUTOR)
+    seat = Seat.of(session, ann.user_id)
+    with pytest.raises(RuleViolated, match="LIVE"):
+        seat.raise_help_request(session, HelpPriority.LOW, by=ann, sla=SLA)
+    session.start(by=TUTOR)
+    stranger = student()
+    with pytest.raises(RuleViolated, match="enrolled"):
+        Seat.of(session, stranger.user_id).raise_help_request(
+            session, HelpPriority.LOW, by=stranger, sla=SLA)
+    seat.raise_help_request(session, HelpPriority.URGENT, by=ann, sla=SLA)
+    (event,) = seat.collect_events()
+    assert event.sla_due_at - event.occurred_at == SLA  # type: ignore[attr-defined]
+
+
+@given(st.lists(st.sampled_from(list(HelpPriority)), min_size=1, max_size=6))
+def test_at_most_one_active_help_request_per_student_per_session(priorities: list[HelpPriority]) -> None:
+    ann = student()
+    session = live_session_with(ann)
+    seat = Seat.of(session, ann.user_id)
+    seat.raise_help_request(session, priorities[0], by=ann, sla=SLA)
+    for priority in priorities[1:]:
+        with pytest.raises(RuleViolated):
+            seat.raise_help_request(session, priority, by=ann, sla=SLA)
+    assert sum(r.active for r in seat.help_requests.values()) == 1
+    other = student()
+    session.enrol(other.user_id, by=TUTOR)
+    Seat.of(session, other.user_id).raise_help_request(session, priorities[0], by=other, sla=SLA)
+
+
+def test_attendance_waits_for_the_session_to_start() -> None:
+    ann = student()
+    session = scheduled()
+    session.enrol(ann.user_id, by=TUTOR)
+    with pytest.raises(InvalidTransition):
+        Seat.of(session, ann.user_id).mark_attendance(session, AttendanceStatus.PRESENT, by=TUTOR)
+
+
+class AttendanceAndCatchUps(RuleBasedStateMachine):
+    """Whatever sequence of marks and corrections a tutor makes, the student has an open
+    catch-up exactly while they are marked ABSENT, and the history keeps every mark."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ann = student()
+        self.session = live_session_with(self.ann)
+        self.seat = Seat.of(self.session, self.ann.user_id)
+        self.catch_ups: dict[object, CatchUp] = {}
+        self.marks = 0
+
+    @rule(status=st.sampled_from(list(AttendanceStatus)), notes=st.sampled_from([None, "x"]))
+    def mark(self, status: AttendanceStatus, notes: str | None) -> None:
+        before = (self.seat.attendance, self.seat.attendance_notes)
+        change = self.seat.mark_attendance(self.session, status, by=TUTOR, notes=notes)
+        if before == (status, notes):
+            assert change is None
+            return
+        self.marks += 1
+        assert change is not None and change.previous == before[0]
+        if change.opens_catch_up:
+            assert change.opens_catch_up not in self.catch_ups
+            self.catch_ups[change.opens_catch_up] = CatchUp.assign_for_absence(
+                change.opens_catch_up, self.session, self.ann.user_id, by=TUTOR)
+        if change.closes_catch_up:
+            self.catch_ups[change.closes_catch_up].cancel(by=TUTOR, reason="corrected")
+
+    @precondition(lambda self: self.marks > 0)
+    @invariant()
+    def open_catch_up_iff_absent(self) -> None:
+        open_ones = [c for c in self.catch_ups.values() if c.status is CatchUpStatus.PENDING]
+        absent = self.seat.attendance is AttendanceStatus.ABSENT
+        assert len(open_ones) == (1 if absent else 0)
+        if absent:
+            assert open_ones[0].id == self.seat.open_catch_up_id
+            assert open_ones[0].due_at == self.session.starts_at + timedelta(days=7)
+
+    @invariant()
+    def history_keeps_every_mark(self) -> None:
+        assert self.seat.version == self.marks
+
+
+AttendanceAndCatchUps.TestCase.settings = settings(max_examples=60, stateful_step_count=15)
+TestAttendanceAndCatchUps = AttendanceAndCatchUps.TestCase
