@@ -48,7 +48,8 @@ async def main() -> None:
         await anyio.to_thread.run_sync(store.recorder.max_notification_id)
 
     ops = Litestar(route_handlers=[operations_router(SERVICE, ready)],
-                   middleware=[prometheus(SERVICE).middleware], exception_handlers=BASE_HANDLERS)
+                   middleware=[prometheus(SERVICE).middleware], exception_handlers=BASE_HANDLERS,
+                   logging_config=None)
     server = uvicorn.Server(uvicorn.Config(
         ops, host=os.environ.get("TUTORPULSE_RELAY_HOST", "127.0.0.1"),
         port=int(os.environ.get("TUTORPULSE_RELAY_PORT", "8011")), log_config=None,

