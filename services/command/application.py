@@ -8,6 +8,7 @@ overwritten.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -83,6 +84,14 @@ class SessionPlan:
 
 class TutoringCentres(EventStore):
     """Command handlers over the event store."""
+
+    DIRECTORY_CACHE_SECONDS = 60.0
+    """Centres and people are read by almost every command and change rarely; a command may
+    see a registration this much later than it happened."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self._directory: dict[UUID, tuple[float, Aggregate]] = {}
 
     # --- centres and people -------------------------------------------------------------
 
@@ -323,10 +332,24 @@ class TutoringCentres(EventStore):
             raise NotFound(f"no such {cls.__name__.lower()}")
         return aggregate
 
+    def _get_directory(self, cls: type[A], aggregate_id: UUID) -> A:
+        cached = self._directory.get(aggregate_id)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now and isinstance(cached[1], cls):
+            return cached[1]
+        aggregate = self._get(cls, aggregate_id)
+        if len(self._directory) > 10_000:
+            self._directory.clear()
+        self._directory[aggregate_id] = (now + self.DIRECTORY_CACHE_SECONDS, aggregate)
+        return aggregate
+
     def _find(self, cls: type[A], aggregate_id: UUID, actor: Actor, *, field_name: str | None = None) -> A:
         """Load an aggregate of the actor's centre; a missing one named by a body field is a 422."""
         try:
-            aggregate = self._get(cls, aggregate_id)
+            if cls in (Centre, Person):
+                aggregate = self._get_directory(cls, aggregate_id)
+            else:
+                aggregate = self._get(cls, aggregate_id)
             if aggregate.centre_id != actor.centre_id:
                 raise NotFound(f"no such {cls.__name__.lower()}")
         except NotFound as error:
@@ -337,7 +360,7 @@ class TutoringCentres(EventStore):
 
     def _centre(self, actor: Actor) -> Centre:
         try:
-            return self._get(Centre, centre_aggregate_id(actor.centre_id))
+            return self._get_directory(Centre, centre_aggregate_id(actor.centre_id))
         except NotFound:
             raise NotFound(f"centre {actor.centre_id!r} is not registered") from None
 

@@ -1,0 +1,336 @@
+"""``make bench``: throughput of the write side on PostgreSQL, each beside a raw baseline.
+
+Writes ``var/bench/report.md`` (and prints it). Everything runs on 127.0.0.1 against servers
+this script starts and stops; every loop is bounded in count and time.
+
+1. Appends: raw eventsourcing ``save()`` in-process (baseline) vs. commands in-process vs.
+   commands through the HTTP API (uvicorn, the command service as deployed).
+2. Relay: events/s from the notification log to JetStream vs. raw nats-py ``publish_async``.
+3. Relay lag: while the HTTP load runs, the time from a command's 2xx response to its last
+   event arriving on a NATS subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import aiohttp
+import httpx
+import nats
+import psycopg
+
+from services.command.application import TutoringCentres
+from services.command.domain.session import Session
+from shared.events import SessionMode
+from tests.builders import Centre, register_centre
+from tests.support.servers import free_port, running_nats, running_postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT = ROOT / "var" / "bench" / "report.md"
+SESSIONS = int(os.environ.get("BENCH_SESSIONS", "150"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+
+
+@dataclass
+class Line:
+    name: str
+    count: int
+    seconds: float
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+
+def raw_appends(centres: TutoringCentres, centre: Centre, n: int) -> Line:
+    tutor = centre["tutor"]
+    starts = datetime.now(UTC)
+    started = time.perf_counter()
+    for _ in range(n):
+        session = Session.schedule(uuid4(), by=tutor, tutor_id=tutor.user_id, title="bench",
+                                   starts_at=starts, ends_at=starts + timedelta(hours=1),
+                                   time_zone="UTC", mode=SessionMode.ONLINE,
+                                   meeting_link="https://meet.example.org/b")
+        centres.save(session)
+    return Line("raw eventsourcing save(), 1 event each, in-process", n, time.perf_counter() - started)
+
+
+def in_process_commands(centres: TutoringCentres, centre: Centre, n: int) -> Line:
+    from services.command.application import SessionPlan
+
+    starts = datetime.now(UTC)
+    plan = SessionPlan(title="bench", starts_at=starts, ends_at=starts + timedelta(hours=1),
+                       mode=SessionMode.ONLINE, meeting_link="https://meet.example.org/b")
+    started = time.perf_counter()
+    for _ in range(n):
+        centres.schedule_session(centre["tutor"], plan)
+    return Line("schedule_session command, in-process (loads centre + tutor, saves)", n,
+                time.perf_counter() - started)
+
+
+async def http_load(base: str, centre: Centre, sessions: int, on_response: Any) -> Line:
+    """Each simulated session: schedule, enrol 5, start, 5 help requests, bulk attendance, end."""
+    students = ["ann", "ben", "cal", "dee", "eve"]
+    tutor = centre.auth("tutor")
+    commands = 0
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(sessions):
+        queue.put_nowait(i)
+
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(base, connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=30)) as client:
+        async def send(method: str, url: str, headers: dict[str, str], body: Any = None) -> dict[str, Any]:
+            nonlocal commands
+            async with client.request(method, url, json=body, headers=headers) as response:
+                if response.status >= 300:
+                    raise RuntimeError(f"{url}: {response.status} {await response.text()}")
+                payload: dict[str, Any] = await response.json(content_type=None)
+            commands += 1
+            on_response(payload["position"], time.perf_counter())
+            return payload
+
+        async def one_session() -> None:
+            starts = datetime.now(UTC) + timedelta(hours=1)
+            scheduled = await send("POST", "/api/v1/sessions", tutor, {
+                "title": "bench", "startsAt": starts.isoformat(),
+                "endsAt": (starts + timedelta(hours=1)).isoformat(), "mode": "ONLINE",
+                "meetingLink": "https://meet.example.org/b"})
+            sid = scheduled["sessionId"]
+            for s in students:
+                await send("POST", f"/api/v1/sessions/{sid}/enrolments", tutor,
+                           {"studentId": str(centre[s].user_id), "courseId": "maths"})
+            await send("POST", f"/api/v1/sessions/{sid}/start", tutor)
+            await asyncio.gather(*[send("POST", f"/api/v1/sessions/{sid}/help-requests",
+                                        centre.auth(s), {"priority": "HIGH"}) for s in students])
+            await send("POST", "/api/academic/attendance/bulk", tutor, {
+                "sessionId": sid, "records": [{"studentId": str(centre[s].user_id),
+                                               "status": "ABSENT" if s == "eve" else "PRESENT"}
+                                              for s in students]})
+            await send("POST", f"/api/v1/sessions/{sid}/end", tutor)
+
+        async def worker() -> None:
+            while not queue.empty():
+                queue.get_nowait()
+                await one_session()
+
+        started = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*[worker() for _ in range(CONCURRENCY // 4 or 1)]),
+                               timeout=600)
+        return Line(f"HTTP commands (uvicorn x{WORKERS}, {CONCURRENCY // 4 or 1} concurrent sessions)",
+                    commands, time.perf_counter() - started)
+
+
+async def http_floor(base: str, requests: int) -> Line:
+    """The same load generator against GET /health: what HTTP alone costs on this machine."""
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(base, connector=connector) as client:
+        sem = asyncio.Semaphore(CONCURRENCY)
+
+        async def one() -> None:
+            async with sem, client.get("/health") as response:
+                response.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*[one() for _ in range(requests)]), timeout=120)
+        return Line("HTTP floor: GET /health, same client and server", requests,
+                    time.perf_counter() - started)
+
+
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds used so far, per kind of process on this machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "spawn_main" in cmdline:  # uvicorn worker processes of the command service
+            cmdline = "services.command"
+        kind = next((k for k in ("services.command", "services.relay", "nats-server", "postgres",
+                                 "tests.bench") if k in cmdline), None)
+        if kind is not None:
+            totals[kind] = totals.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return totals
+
+
+def cpu_seconds() -> float:
+    """Busy CPU seconds of the whole machine so far (from /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(x) for x in fields]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+async def raw_publish(url: str, payloads: list[bytes]) -> Line:
+    nc = await nats.connect(url)
+    js = nc.jetstream(publish_async_max_pending=5000)
+    await js.add_stream(name="BENCH_RAW", subjects=["bench.raw.>"], duplicate_window=120)
+    started = time.perf_counter()
+    for start in range(0, len(payloads), 500):
+        acks = [await js.publish_async("bench.raw.x", p, headers={"Nats-Msg-Id": f"r:{start + i}"})
+                for i, p in enumerate(payloads[start:start + 500])]
+        await asyncio.gather(*acks)
+    line = Line("raw nats-py publish_async, batches of 500 with Nats-Msg-Id", len(payloads),
+                time.perf_counter() - started)
+    await nc.close()
+    return line
+
+
+def start_service(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as output:
+        return subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT,
+                                stdout=output, stderr=subprocess.STDOUT)
+
+
+async def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+async def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="tp-bench-"))
+    lines: list[Line] = []
+    lag_ms: list[float] = []
+    with running_postgres() as pg, running_nats(work / "nats") as nats_server:
+        bench_db = pg.fresh_database("bench")
+        env = {**os.environ, **bench_db.env(), "TUTORPULSE_NATS_URL": nats_server.url,
+               "TUTORPULSE_LOG_LEVEL": "WARNING", "TUTORPULSE_POSTGRES_POOL_SIZE": "10"}
+        store_env = {k: v for k, v in env.items() if k.startswith("TUTORPULSE_")}
+        centres = TutoringCentres(store_env)
+        centre = register_centre(centres, "bench")
+        lines.append(raw_appends(centres, centre, 1500))
+        lines.append(in_process_commands(centres, centre, 1500))
+
+        command_port, relay_port = free_port(), free_port()
+        env |= {"TUTORPULSE_COMMAND_PORT": str(command_port), "TUTORPULSE_RELAY_PORT": str(relay_port),
+                "TUTORPULSE_COMMAND_WORKERS": str(WORKERS)}
+        relay = start_service("services.relay", env, work / "relay.log")
+        command = start_service("services.command", env, work / "command.log")
+        try:
+            await wait_http(f"http://127.0.0.1:{relay_port}/ready")
+            await wait_http(f"http://127.0.0.1:{command_port}/ready")
+            accepted: dict[int, float] = {}
+            arrived: dict[int, float] = {}
+            nc = await nats.connect(nats_server.url)
+
+            async def on_event(msg: Any) -> None:
+                arrived[int(msg.headers["Tp-Notification-Id"])] = time.perf_counter()
+
+            await nc.subscribe("tp.evt.>", cb=on_event)
+            base = f"http://127.0.0.1:{command_port}"
+            lines.append(await http_floor(base, 3000))
+            busy, per_process = cpu_seconds(), cpu_by_process()
+            load = await http_load(base, centre, SESSIONS, lambda pos, t: accepted.setdefault(pos, t))
+            busy = cpu_seconds() - busy
+            after = cpu_by_process()
+            split = ", ".join(f"{kind} {(after[kind] - per_process.get(kind, 0.0)) / load.count * 1000:.2f}"
+                              for kind in sorted(after))
+            load.note = (f"machine CPU busy {busy / load.seconds / (os.cpu_count() or 1):.0%}; "
+                         f"{busy / load.count * 1000:.1f} ms CPU per command (ms per command by "
+                         f"process: {split})")
+            lines.append(load)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not set(accepted) <= set(arrived):
+                await asyncio.sleep(0.05)
+            lag_ms = [max(0.0, arrived[p] - t) * 1000 for p, t in accepted.items() if p in arrived]
+            await nc.close()
+        finally:
+            for process in (command, relay):
+                process.terminate()
+                process.wait(timeout=15)
+
+        notifications = centres.recorder.select_notifications(1, 10_000_000)
+        payloads = [n.state for n in notifications]
+        # Relay throughput over the whole backlog: forget the stream and the relay's position.
+        nc = await nats.connect(nats_server.url)
+        await nc.jetstream().delete_stream("TP_EVENTS")
+        await nc.close()
+        with psycopg.connect(bench_db.dsn(), autocommit=True) as conn:
+            conn.execute("DELETE FROM tutorpulse_tracking")
+        lines.append(await relay_backlog(env, work, nats_server.url, len(notifications)))
+        lines.append(await raw_publish(nats_server.url, payloads))
+        centres.close()
+    write_report(lines, lag_ms)
+
+
+async def relay_backlog(env: dict[str, str], work: Path, url: str, expected: int) -> Line:
+    env = env | {"TUTORPULSE_RELAY_PORT": str(free_port())}
+    started = time.perf_counter()
+    relay = start_service("services.relay", env, work / "relay-backlog.log")
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                if (await js.stream_info("TP_EVENTS")).state.messages >= expected:
+                    break
+            except Exception:  # noqa: BLE001 - stream not created yet
+                pass
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - started
+    finally:
+        relay.terminate()
+        relay.wait(timeout=15)
+        await nc.close()
+    return Line("relay: notification log -> JetStream (PostgreSQL, batches of 500, incl. start-up)",
+                expected, elapsed)
+
+
+def write_report(lines: list[Line], lag_ms: list[float]) -> None:
+    raw_append = lines[0]
+    raw_pub = lines[-1]
+    out = [
+        "# tutorpulse write-side benchmark",
+        "",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; PostgreSQL (fsync off) and nats-server on 127.0.0.1. "
+        "Load generator, servers and services share the same cores.",
+        "",
+        "| what | count | seconds | per second | vs. baseline |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for line in lines:
+        base = raw_pub if "relay" in line.name or "nats-py" in line.name else raw_append
+        if line.name.startswith("HTTP commands"):
+            base = next(x for x in lines if x.name.startswith("HTTP floor"))
+        ratio = f"{line.rate / base.rate:.2f}x of {base.name.split(':')[0].split(',')[0]}" if line is not base else "baseline"
+        out.append(f"| {line.name} | {line.count} | {line.seconds:.2f} | {line.rate:,.0f} | {ratio} |")
+    out += [""] + [f"- {line.name}: {line.note}" for line in lines if line.note]
+    if lag_ms:
+        q = statistics.quantiles(lag_ms, n=100)
+        out += ["", "Relay lag during the HTTP load (command 2xx -> event on a NATS subscription), "
+                f"{len(lag_ms)} commands: p50 {q[49]:.1f} ms, p90 {q[89]:.1f} ms, p99 {q[98]:.1f} ms, "
+                f"max {max(lag_ms):.1f} ms."]
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text("\n".join(out) + "\n")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
