@@ -40,6 +40,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, rename="camel", tag_field
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("is_abstract", False):
+            return
         if cls.__name__ in _REGISTRY:
             raise TypeError(f"event type {cls.__name__} is defined twice")
         _REGISTRY[cls.__name__] = cls
@@ -72,6 +74,7 @@ class SessionScopedEvent(Event, frozen=True, kw_only=True):
 
     session_id: UUID
     aggregate_kind: ClassVar[str] = "session"
+    is_abstract: ClassVar[bool] = True
 
     @property
     def partition_key(self) -> str:

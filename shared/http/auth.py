@@ -6,8 +6,9 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 
-from shared.tenancy import Actor
+from shared.tenancy import Actor, require
 from shared.tenancy.tokens import InvalidToken, verify
 
 ACTING_CENTRE_HEADER = "X-Acting-Centre"
@@ -25,3 +26,11 @@ def actor_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
 
 async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
     return actor_from(request)
+
+
+def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Refuse (401, 403) before the body is even read, for handlers that name a permission in
+    ``opt["permission"]``; the command handlers check again, with the resource in hand."""
+    permission = handler.opt.get("permission")
+    if permission is not None:
+        require(actor_from(connection), permission)

@@ -111,3 +111,8 @@ def test_only_a_super_admin_registers_centres(client: TestClient, alpha: Centre)
     response = client.post("/api/v1/centres", json=body, headers=alpha.auth("root"))
     assert response.status_code == 201
     is_problem(client.post("/api/v1/centres", json=body, headers=alpha.auth("root")), 409)
+
+
+def test_who_may_not_act_learns_nothing_about_the_body(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+    is_problem(client.post("/api/v1/sessions", json={}, headers=alpha.auth("parent")), 403)
+    is_problem(client.post("/api/v1/sessions", json={"title": 7}), 401)

@@ -21,7 +21,7 @@ from services.command.http.controllers import (
     SessionController,
 )
 from services.command.idempotency import KeyReused
-from shared.http.auth import provide_actor
+from shared.http.auth import permission_guard, provide_actor
 from shared.http.operations import operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS, simple
 
@@ -58,6 +58,7 @@ def create_app(centres: TutoringCentres) -> Litestar:
             KeyReused: simple(422, "Idempotency-Key reused"),
             NotFound: simple(404, "Not found"),
         },
+        guards=[permission_guard],
         middleware=[metrics.middleware],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(

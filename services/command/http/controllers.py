@@ -22,7 +22,7 @@ from services.command.http import schemas
 from services.command.idempotency import MAX_KEY_LENGTH, IdempotencyKey
 from services.command.metrics import COMMANDS
 from services.command.domain.aggregate import InvalidValue
-from shared.tenancy import Actor
+from shared.tenancy import Actor, Permission
 
 POSITION_HEADER = "X-Tutorpulse-Position"
 IdempotencyHeader = Annotated[str | None, HeaderParameter(
@@ -59,7 +59,8 @@ class CentreController(Controller):
     path = "/api/v1/centres"
     tags = ["centres"]
 
-    @post("/", summary="Register a centre (SUPER_ADMIN)")
+    @post("/", summary="Register a centre (SUPER_ADMIN)",
+          opt={"permission": Permission.CENTRE_REGISTER})
     async def register(
         self, request: Request[Any, Any, Any], data: JSONBody[schemas.RegisterCentre], actor: NamedDependency[Actor],
         centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
@@ -74,7 +75,8 @@ class PeopleController(Controller):
     path = "/api/v1/people"
     tags = ["people"]
 
-    @post("/", summary="Register a person of the caller's centre")
+    @post("/", summary="Register a person of the caller's centre",
+          opt={"permission": Permission.PERSON_REGISTER})
     async def register(
         self, request: Request[Any, Any, Any], data: JSONBody[schemas.RegisterPerson], actor: NamedDependency[Actor],
         centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
@@ -88,7 +90,8 @@ class SessionController(Controller):
     path = "/api/v1/sessions"
     tags = ["sessions"]
 
-    @post("/", summary="Schedule a session")
+    @post("/", summary="Schedule a session",
+          opt={"permission": Permission.SESSION_SCHEDULE})
     async def schedule(
         self, request: Request[Any, Any, Any], data: JSONBody[schemas.ScheduleSession], actor: NamedDependency[Actor],
         centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
@@ -101,7 +104,8 @@ class SessionController(Controller):
         return await _run(request, "schedule_session", idempotency_key,
                           lambda key: centres.schedule_session(actor, plan, idempotency=key))
 
-    @post("/{session_id:uuid}/start", summary="Start a scheduled session (it goes LIVE)")
+    @post("/{session_id:uuid}/start", summary="Start a scheduled session (it goes LIVE)",
+          opt={"permission": Permission.SESSION_RUN})
     async def start(
         self, request: Request[Any, Any, Any], session_id: UUID, actor: NamedDependency[Actor],
         centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
@@ -109,7 +113,8 @@ class SessionController(Controller):
         return await _run(request, "start_session", idempotency_key,
                           lambda key: centres.start_session(actor, session_id, idempotency=key))
 
-    @post("/{session_id:uuid}/end", summary="End a live session (it is COMPLETED)")
+    @post("/{session_id:uuid}/end", summary="End a live session (it is COMPLETED)",
+          opt={"permission": Permission.SESSION_RUN})
     async def end(
         self, request: Request[Any, Any, Any], session_id: UUID, actor: NamedDependency[Actor],
         centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
@@ -117,7 +122,8 @@ class SessionController(Controller):
         return await _run(request, "end_session", idempotency_key,
                           lambda key: centres.end_session(actor, session_id, idempotency=key))
 
-    @post("/{session_id:uuid}/cancel", summary="Cancel a scheduled session, with a reason")
+    @post("/{session_id:uuid}/cancel", summary="Cancel a scheduled session, with a reason",
+          opt={"permission": Permission.SESSION_CANCEL})
     async def cancel(
         self, request: Request[Any, Any, Any], session_id: UUID, data: JSONBody[schemas.CancelSession],
         actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
@@ -125,7 +131,8 @@ class SessionController(Controller):
         return await _run(request, "cancel_session", idempotency_key, lambda key: centres.cancel_session(
             actor, session_id, reason=data.reason, idempotency=key))
 
-    @post("/{session_id:uuid}/enrolments", summary="Enrol a student with their own course and lesson")
+    @post("/{session_id:uuid}/enrolments", summary="Enrol a student with their own course and lesson",
+          opt={"permission": Permission.ENROLMENT_MANAGE})
     async def enrol(
         self, request: Request[Any, Any, Any], session_id: UUID, data: JSONBody[schemas.EnrolStudent],
         actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
@@ -135,7 +142,8 @@ class SessionController(Controller):
             lesson_id=data.lesson_id, idempotency=key))
 
     @delete("/{session_id:uuid}/enrolments/{student_id:uuid}", status_code=200,
-            summary="Remove a student from the session")
+            summary="Remove a student from the session",
+          opt={"permission": Permission.ENROLMENT_MANAGE})
     async def remove(
         self, request: Request[Any, Any, Any], session_id: UUID, student_id: UUID, actor: NamedDependency[Actor],
         centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
@@ -144,7 +152,8 @@ class SessionController(Controller):
         return await _run(request, "remove_student", idempotency_key, lambda key: centres.remove_student(
             actor, session_id, student_id, reason=reason, idempotency=key))
 
-    @post("/{session_id:uuid}/help-requests", summary="Ask for help (a STUDENT, while LIVE)")
+    @post("/{session_id:uuid}/help-requests", summary="Ask for help (a STUDENT, while LIVE)",
+          opt={"permission": Permission.HELP_REQUEST_RAISE})
     async def raise_help(
         self, request: Request[Any, Any, Any], session_id: UUID, data: JSONBody[schemas.RaiseHelpRequest],
         actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
@@ -159,7 +168,8 @@ class AttendanceController(Controller):
     path = "/api/academic/attendance"
     tags = ["attendance"]
 
-    @post("/bulk", status_code=200, summary="Mark several students of a session at once")
+    @post("/bulk", status_code=200, summary="Mark several students of a session at once",
+          opt={"permission": Permission.ATTENDANCE_MARK})
     async def bulk(
         self, request: Request[Any, Any, Any], data: JSONBody[schemas.BulkAttendance], actor: NamedDependency[Actor],
         centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,

@@ -1,0 +1,48 @@
+"""``python -m shared.messaging.tail``: print events as they reach JetStream.
+
+    python -m shared.messaging.tail                    # new events of every centre
+    python -m shared.messaging.tail --centre main-campus --all
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+
+from nats.js.api import DeliverPolicy
+
+from shared import events
+from shared.events.subjects import STREAM_SUBJECTS, centre_filter
+from shared.messaging.nats import connect, nats_url
+
+
+async def tail(url: str, subject: str, deliver: DeliverPolicy) -> None:
+    nc = await connect(url, name="tutorpulse-tail")
+    js = nc.jetstream()
+    subscription = await js.subscribe(subject, ordered_consumer=True, deliver_policy=deliver)
+    try:
+        async for message in subscription.messages:
+            event = events.decode(message.data)
+            when = event.occurred_at.strftime("%H:%M:%S.%f")[:-3]
+            print(f"{when}  #{message.headers.get('Tp-Notification-Id') if message.headers else '?':>6}"
+                  f"  {event.type_name:<22} {event.actor_role:<17} {message.subject}", flush=True)
+    finally:
+        await nc.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--centre", help="only this centre's events")
+    parser.add_argument("--all", action="store_true", help="replay the stream from the start")
+    parser.add_argument("--url", default=nats_url())
+    args = parser.parse_args()
+    subject = centre_filter(args.centre) if args.centre else STREAM_SUBJECTS
+    deliver = DeliverPolicy.ALL if args.all else DeliverPolicy.NEW
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(tail(args.url, subject, deliver))
+
+
+if __name__ == "__main__":
+    main()
