@@ -11,10 +11,14 @@ from services.command.http.app import create_app
 from tests.builders import Centre, register_centre
 
 
-@pytest.fixture
-def centres(tmp_path: Path) -> Iterator[TutoringCentres]:
-    app = TutoringCentres({"TUTORPULSE_STORE": "sqlite",
-                           "TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def centres(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TutoringCentres]:
+    """Every API test runs on the embedded SQLite store and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        env = {"TUTORPULSE_STORE": "sqlite", "TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}
+    else:
+        env = request.getfixturevalue("pg").env()
+    app = TutoringCentres(env)
     yield app
     app.close()
 

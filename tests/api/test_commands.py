@@ -185,20 +185,6 @@ def test_an_idempotency_key_replays_the_first_result_and_appends_nothing(
     assert mine.status_code == 201 and mine.json()["sessionId"] != first.json()["sessionId"]
 
 
-def test_five_students_asking_at_once_do_not_contend(
-    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
-) -> None:
-    students = ["ann", "ben", "cal", "dee", "eve"]
-    session = live_session(client, alpha, *students)
-
-    def ask(student: str) -> int:
-        return client.post(f"/api/v1/sessions/{session}/help-requests", json={"priority": "HIGH"},
-                           headers=alpha.auth(student)).status_code
-
-    with ThreadPoolExecutor(5) as pool:
-        assert sorted(pool.map(ask, students)) == [201] * 5
-
-
 def test_concurrent_enrolments_never_overfill_a_session(
     client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
 ) -> None:
@@ -227,3 +213,47 @@ def test_operations_endpoints(client: TestClient) -> None:  # type: ignore[type-
     assert client.get("/ready").status_code == 200
     client.get("/schema/openapi.json")
     assert "tutorpulse_commands_total" in client.get("/metrics").text
+
+
+def test_absence_and_catch_up_are_consecutive_in_the_log(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    session = live_session(client, alpha, "ann")
+    response = client.post(BULK, json=marks(alpha, session, ann="ABSENT"), headers=alpha.auth("tutor"))
+    position = response.json()["position"]
+    last_two = centres.recorder.select_notifications(position - 1, 2)
+    assert [n.topic for n in last_two] == ["AttendanceMarked", "CatchUpAssigned"]
+
+
+def test_racing_retries_with_one_idempotency_key_schedule_once(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    headers = alpha.auth("tutor") | {"Idempotency-Key": "same-click"}
+    body = session_body(alpha)
+
+    def send(_: int) -> tuple[int, str]:
+        response = client.post("/api/v1/sessions", json=body, headers=headers)
+        return response.status_code, response.json()["sessionId"]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(send, range(4)))
+    assert {code for code, _ in results} == {201}
+    assert len({sid for _, sid in results}) == 1
+    scheduled = [n for n in centres.recorder.select_notifications(1, 1000) if n.topic == "SessionScheduled"]
+    assert len(scheduled) == 1
+
+
+def test_tutor_and_five_students_at_once(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+    students = ["ann", "ben", "cal", "dee", "eve"]
+    session = live_session(client, alpha, *students)
+
+    def act(who: str) -> int:
+        if who == "tutor":
+            return client.post(BULK, json=marks(alpha, session, **dict.fromkeys(students, "PRESENT")),
+                               headers=alpha.auth("tutor")).status_code
+        return client.post(f"/api/v1/sessions/{session}/help-requests", json={"priority": "HIGH"},
+                           headers=alpha.auth(who)).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = dict(zip(["tutor", *students], pool.map(act, ["tutor", *students]), strict=True))
+    assert codes == {"tutor": 200, **dict.fromkeys(students, 201)}

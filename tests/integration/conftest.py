@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,22 +9,9 @@ import pytest_asyncio
 from nats.aio.client import Client
 
 from services.command.application import TutoringCentres
-from tests.support.servers import NatsServer, PostgresServer, running_nats, running_postgres
+from tests.support.servers import NatsServer, PostgresServer, running_nats
 
 pytestmark = pytest.mark.integration
-_databases = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    with running_postgres() as server:
-        yield server
-
-
-@pytest.fixture
-def pg(postgres: PostgresServer) -> PostgresServer:
-    """A fresh, empty database for one test."""
-    return postgres.fresh_database(f"t{next(_databases)}")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from uuid import UUID
 import anyio.to_thread
 from litestar import Controller, Request, Response, delete, post
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from services.command.application import (
     AttendanceMark,
@@ -26,7 +26,7 @@ from shared.tenancy import Actor, Permission
 
 POSITION_HEADER = "X-Tutorpulse-Position"
 IdempotencyHeader = Annotated[str | None, HeaderParameter(
-    header="Idempotency-Key",
+    name="Idempotency-Key",
     required=False,
     description="Retrying with the same key returns the first result and appends nothing.",
 )]
@@ -107,7 +107,7 @@ class SessionController(Controller):
     @post("/{session_id:uuid}/start", summary="Start a scheduled session (it goes LIVE)",
           opt={"permission": Permission.SESSION_RUN})
     async def start(
-        self, request: Request[Any, Any, Any], session_id: UUID, actor: NamedDependency[Actor],
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], actor: NamedDependency[Actor],
         centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         return await _run(request, "start_session", idempotency_key,
@@ -116,7 +116,7 @@ class SessionController(Controller):
     @post("/{session_id:uuid}/end", summary="End a live session (it is COMPLETED)",
           opt={"permission": Permission.SESSION_RUN})
     async def end(
-        self, request: Request[Any, Any, Any], session_id: UUID, actor: NamedDependency[Actor],
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], actor: NamedDependency[Actor],
         centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         return await _run(request, "end_session", idempotency_key,
@@ -125,7 +125,7 @@ class SessionController(Controller):
     @post("/{session_id:uuid}/cancel", summary="Cancel a scheduled session, with a reason",
           opt={"permission": Permission.SESSION_CANCEL})
     async def cancel(
-        self, request: Request[Any, Any, Any], session_id: UUID, data: JSONBody[schemas.CancelSession],
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], data: JSONBody[schemas.CancelSession],
         actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         return await _run(request, "cancel_session", idempotency_key, lambda key: centres.cancel_session(
@@ -134,7 +134,7 @@ class SessionController(Controller):
     @post("/{session_id:uuid}/enrolments", summary="Enrol a student with their own course and lesson",
           opt={"permission": Permission.ENROLMENT_MANAGE})
     async def enrol(
-        self, request: Request[Any, Any, Any], session_id: UUID, data: JSONBody[schemas.EnrolStudent],
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], data: JSONBody[schemas.EnrolStudent],
         actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         return await _run(request, "enrol_student", idempotency_key, lambda key: centres.enrol_student(
@@ -145,7 +145,7 @@ class SessionController(Controller):
             summary="Remove a student from the session",
           opt={"permission": Permission.ENROLMENT_MANAGE})
     async def remove(
-        self, request: Request[Any, Any, Any], session_id: UUID, student_id: UUID, actor: NamedDependency[Actor],
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], student_id: FromPath[UUID], actor: NamedDependency[Actor],
         centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
         reason: Annotated[str | None, QueryParameter(required=False, max_length=500)] = None,
     ) -> Response[dict[str, Any]]:
@@ -155,7 +155,7 @@ class SessionController(Controller):
     @post("/{session_id:uuid}/help-requests", summary="Ask for help (a STUDENT, while LIVE)",
           opt={"permission": Permission.HELP_REQUEST_RAISE})
     async def raise_help(
-        self, request: Request[Any, Any, Any], session_id: UUID, data: JSONBody[schemas.RaiseHelpRequest],
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], data: JSONBody[schemas.RaiseHelpRequest],
         actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         return await _run(request, "raise_help_request", idempotency_key,
