@@ -26,6 +26,9 @@ class Permission(StrEnum):
     ENROLMENT_MANAGE = "enrolment:manage"
     ATTENDANCE_MARK = "attendance:mark"
     HELP_REQUEST_RAISE = "help-request:raise"
+    CONTROL_CENTER_VIEW = "control-center:view"
+    MY_DAY_VIEW = "my-day:view"
+    SESSION_LOG_VIEW = "session-log:view"
 
 
 _SESSION_STAFF = {Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR, Role.TEACHER}
@@ -39,6 +42,11 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.ENROLMENT_MANAGE: frozenset(_SESSION_STAFF),
     Permission.ATTENDANCE_MARK: frozenset(_SESSION_STAFF),
     Permission.HELP_REQUEST_RAISE: frozenset({Role.STUDENT}),
+    # Reading: a TEACHER sees their own sessions, a STUDENT or PARENT only their own rows
+    # (enforced with the document in hand, in services/projections/access.py).
+    Permission.CONTROL_CENTER_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
+    Permission.MY_DAY_VIEW: frozenset(_SESSION_STAFF),
+    Permission.SESSION_LOG_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
 }
 """Roles granted each permission. SUPER_ADMIN holds every permission and is not listed."""
 

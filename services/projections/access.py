@@ -1,0 +1,109 @@
+"""Who may read which read model, and the views they get: shared by the query API and the
+live gateway so that both show exactly the same thing to the same person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from services.projections import views
+from services.projections.models.documents import CENTRE, PERSON, SESSION, TUTOR
+from services.projections.store import Doc, LogRow, ReadStore
+from shared.tenancy import Actor, Forbidden, Permission, Role, require
+
+FULL_VIEW = frozenset({Role.SUPER_ADMIN, Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR})
+
+
+class NotVisible(Exception):
+    """Nothing by that id in the actor's centre that they may see (HTTP 404)."""
+
+
+@dataclass(frozen=True)
+class View:
+    version: int
+    data: Doc
+
+
+def names(store: ReadStore, ids: set[str]) -> dict[str, str]:
+    found = {}
+    for person_id in ids:
+        doc = store.get(PERSON, person_id)
+        if doc is not None:
+            found[person_id] = doc.doc["name"]
+    return found
+
+
+def children_of(store: ReadStore, actor: Actor) -> set[str]:
+    return {d.key for d in store.docs(PERSON)
+            if d.centre_id == actor.centre_id and d.doc.get("guardianId") == str(actor.user_id)}
+
+
+def _rows_visible_to(store: ReadStore, actor: Actor, session: Doc) -> set[str] | None:
+    """``None`` for the whole roster; otherwise the students whose rows the actor may see."""
+    if actor.role in FULL_VIEW:
+        return None
+    if actor.role in (Role.TEACHER,):
+        if session["tutorId"] != str(actor.user_id):
+            raise Forbidden("a TEACHER sees only their own sessions")
+        return None
+    if actor.role is Role.STUDENT:
+        mine = {str(actor.user_id)}
+    elif actor.role is Role.PARENT:
+        mine = children_of(store, actor)
+    else:
+        raise Forbidden(f"{actor.role} may not see sessions")
+    if not mine & set(session["students"]):
+        raise NotVisible("no such session")
+    return mine
+
+
+def _session(store: ReadStore, actor: Actor, session_id: UUID) -> tuple[int, Doc]:
+    stored = store.get(SESSION, str(session_id))
+    if stored is None or stored.centre_id != actor.centre_id:
+        raise NotVisible("no such session")
+    return stored.version, stored.doc
+
+
+def control_center(store: ReadStore, actor: Actor, session_id: UUID, now: datetime) -> View:
+    require(actor, Permission.CONTROL_CENTER_VIEW)
+    version, session = _session(store, actor, session_id)
+    rows = _rows_visible_to(store, actor, session)
+    people = names(store, {session["tutorId"], *session["students"]})
+    return View(version, views.control_center(session, people, now, rows))
+
+
+def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime) -> View:
+    require(actor, Permission.MY_DAY_VIEW)
+    tutor_id = tutor_id or actor.user_id
+    if tutor_id != actor.user_id and actor.role not in FULL_VIEW:
+        raise Forbidden("only supervisors and admins see another tutor's day")
+    centre = store.get(CENTRE, actor.centre_id)
+    time_zone = centre.doc["timeZone"] if centre else "UTC"
+    stored = store.get(TUTOR, str(tutor_id))
+    if stored is not None and stored.centre_id != actor.centre_id:
+        raise NotVisible("no such tutor")
+    tutor = stored.doc if stored else {"tutorId": str(tutor_id), "centreId": actor.centre_id,
+                                       "sessions": {}, "openHelp": {}, "catchUps": {}}
+    ids = {str(tutor_id)} | {h["studentId"] for h in tutor["openHelp"].values()} | {
+        c["studentId"] for c in tutor["catchUps"].values()} | {
+        s for session in tutor["sessions"].values() for s in session["students"]}
+    return View(stored.version if stored else 0, views.my_day(tutor, time_zone, names(store, ids), now))
+
+
+def session_log(store: ReadStore, actor: Actor, session_id: UUID, *, after: int = 0,
+                limit: int = 1000) -> list[LogRow]:
+    require(actor, Permission.SESSION_LOG_VIEW)
+    _, session = _session(store, actor, session_id)
+    rows = _rows_visible_to(store, actor, session)
+    log = store.session_log(str(session_id), after=after, limit=limit)
+    if rows is None:
+        return log
+    return [row for row in log if row.event.get("studentId") in rows]
+
+
+def log_entry(row: LogRow) -> dict[str, Any]:
+    return {"position": row.notification_id, "occurredAt": row.occurred_at, "type": row.event_type,
+            "actorId": row.actor_id, "actorRole": row.actor_role, "aggregateId": row.aggregate_id,
+            "aggregateVersion": row.aggregate_version, "event": row.event}

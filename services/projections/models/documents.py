@@ -1,0 +1,16 @@
+"""Read-model documents, keyed by kind: what each one holds.
+
+``centre``  one per centre: name, time zone, help SLAs
+``person``  one per person: name, role, guardian
+``session`` one per session: the Control Center (schedule, status, timing, roster with each
+            student's course, lesson, attendance and help requests, catch-ups)
+``tutor``   one per tutor: the source of My Day (their sessions, open help requests, the
+            catch-ups of their students)
+"""
+
+CENTRE, PERSON, SESSION, TUTOR = "centre", "person", "session", "tutor"
+
+HELP_ORDER = {"URGENT": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
+TUTOR_HISTORY_DAYS = 30
+"""A tutor document keeps sessions that ended less than this many days before the event
+being applied (not the wall clock, so rebuilds are identical)."""

@@ -1,0 +1,369 @@
+"""Where read models live: SQLite by default, PostgreSQL in production.
+
+Every read model is a set of JSON documents (``rm_docs``) plus the session log rows
+(``rm_log``). Exactly-once application is kept per aggregate: ``rm_versions`` holds the last
+version of each aggregate applied, in the same transaction as the documents it changed, so a
+redelivered event is recognised and skipped, and an event that overtook its predecessor is
+refused until the predecessor is in.
+
+Tables carry a generation number. A rebuild fills the next generation while queries keep
+reading the current one, then switches ``rm_meta.generation`` in one transaction.
+
+``TUTORPULSE_READ_STORE``          ``sqlite`` (default) or ``postgres``
+``TUTORPULSE_READ_SQLITE_PATH``    default ``var/readmodels.sqlite``
+``TUTORPULSE_READ_POSTGRES_HOST``  with ``_PORT``, ``_DBNAME``, ``_USER``, ``_PASSWORD``; each
+                                   defaults to the event store's ``TUTORPULSE_POSTGRES_*`` value
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool
+
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredDoc:
+    kind: str
+    key: str
+    centre_id: str
+    version: int
+    doc: Doc
+
+
+@dataclass(frozen=True)
+class LogRow:
+    notification_id: int
+    session_id: str
+    centre_id: str
+    aggregate_id: str
+    aggregate_version: int
+    occurred_at: str
+    event_type: str
+    actor_id: str
+    actor_role: str
+    event: Doc
+
+
+class Cursor(Protocol):
+    def execute(self, query: str, params: Sequence[Any] = ...) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Transaction:
+    """One atomic unit of read-model changes in one generation."""
+
+    def __init__(self, cursor: Cursor, generation: int, placeholder: str, lock: str) -> None:
+        self._cursor = cursor
+        self.generation = generation
+        self._p = placeholder
+        self._lock = lock
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("{g}", str(self.generation)).replace("?", self._p)
+
+    def aggregate_version(self, aggregate_id: str) -> int:
+        self._cursor.execute(self._q(f"SELECT version FROM rm_versions_{{g}} WHERE aggregate_id = ?{self._lock}"),
+                             (aggregate_id,))
+        row = self._cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def set_aggregate_version(self, aggregate_id: str, version: int) -> None:
+        self._cursor.execute(self._q(
+            "INSERT INTO rm_versions_{g} (aggregate_id, version) VALUES (?, ?) "
+            "ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version"),
+            (aggregate_id, version))
+
+    def get(self, kind: str, key: str) -> StoredDoc | None:
+        self._cursor.execute(self._q(
+            f"SELECT centre_id, version, doc FROM rm_docs_{{g}} WHERE kind = ? AND key = ?{self._lock}"),
+            (kind, key))
+        row = self._cursor.fetchone()
+        if row is None:
+            return None
+        return StoredDoc(kind, key, row[0], int(row[1]), json.loads(row[2]))
+
+    def put(self, kind: str, key: str, centre_id: str, version: int, doc: Doc) -> None:
+        self._cursor.execute(self._q(
+            "INSERT INTO rm_docs_{g} (kind, key, centre_id, version, doc) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, key) DO UPDATE SET version = excluded.version, doc = excluded.doc"),
+            (kind, key, centre_id, version, json.dumps(doc, sort_keys=True, separators=(",", ":"))))
+
+    def append_log(self, row: LogRow) -> None:
+        self._cursor.execute(self._q(
+            "INSERT INTO rm_log_{g} (aggregate_id, aggregate_version, session_id, centre_id, "
+            "notification_id, occurred_at, event_type, actor_id, actor_role, event) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            (row.aggregate_id, row.aggregate_version, row.session_id, row.centre_id,
+             row.notification_id, row.occurred_at, row.event_type, row.actor_id, row.actor_role,
+             json.dumps(row.event, sort_keys=True, separators=(",", ":"))))
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS rm_docs_{g} (kind TEXT NOT NULL, key TEXT NOT NULL, "
+    "centre_id TEXT NOT NULL, version BIGINT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (kind, key))",
+    "CREATE TABLE IF NOT EXISTS rm_log_{g} (aggregate_id TEXT NOT NULL, aggregate_version BIGINT NOT NULL, "
+    "session_id TEXT NOT NULL, centre_id TEXT NOT NULL, notification_id BIGINT NOT NULL, "
+    "occurred_at TEXT NOT NULL, event_type TEXT NOT NULL, actor_id TEXT NOT NULL, "
+    "actor_role TEXT NOT NULL, event TEXT NOT NULL, PRIMARY KEY (aggregate_id, aggregate_version))",
+    "CREATE INDEX IF NOT EXISTS rm_log_{g}_session ON rm_log_{g} (session_id, notification_id)",
+    "CREATE TABLE IF NOT EXISTS rm_versions_{g} (aggregate_id TEXT PRIMARY KEY, version BIGINT NOT NULL)",
+)
+_TABLES = ("rm_docs_{g}", "rm_log_{g}", "rm_versions_{g}")
+
+
+class ReadStore:
+    """Connections and generations; subclasses speak one SQL dialect."""
+
+    placeholder = "?"
+    row_lock = ""
+
+    def create_generation(self) -> int:
+        with self._cursor() as cursor:
+            self._begin(cursor)
+            generation = self._meta(cursor, "generations") + 1
+            self._set_meta(cursor, "generations", generation)
+            for statement in _SCHEMA:
+                cursor.execute(statement.replace("{g}", str(generation)))
+        return generation
+
+    def activate(self, generation: int) -> None:
+        with self._cursor() as cursor:
+            self._begin(cursor)
+            self._set_meta(cursor, "generation", generation)
+
+    def drop_generation(self, generation: int) -> None:
+        with self._cursor() as cursor:
+            self._begin(cursor)
+            for table in _TABLES:
+                cursor.execute(f"DROP TABLE IF EXISTS {table.replace('{g}', str(generation))}")
+
+    def generation(self) -> int:
+        with self._cursor() as cursor:
+            return self._meta(cursor, "generation")
+
+    def watermark(self) -> int:
+        """Every event up to this notification id is reflected in the read models."""
+        with self._cursor() as cursor:
+            return self._meta(cursor, "watermark")
+
+    def advance_watermark(self, notification_id: int) -> None:
+        with self._cursor() as cursor:
+            self._begin(cursor)
+            if notification_id > self._meta(cursor, "watermark"):
+                self._set_meta(cursor, "watermark", notification_id)
+
+    def ensure_ready(self) -> int:
+        """Create the first generation if there is none; return the current generation."""
+        with self._cursor() as cursor:
+            self._begin(cursor)
+            self._serialise_setup(cursor)
+            cursor.execute("CREATE TABLE IF NOT EXISTS rm_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL)")
+            current = self._meta(cursor, "generation")
+            if current == 0:
+                current = self._meta(cursor, "generations") + 1
+                self._set_meta(cursor, "generations", current)
+                for statement in _SCHEMA:
+                    cursor.execute(statement.replace("{g}", str(current)))
+                self._set_meta(cursor, "generation", current)
+            return current
+
+    @contextmanager
+    def transaction(self, generation: int | None = None) -> Iterator[Transaction]:
+        """A write transaction on ``generation``, by default the current one (read inside the
+        transaction, so a concurrent switch of generations is never written past)."""
+        with self._cursor() as cursor:
+            self._begin(cursor)
+            if generation is None:
+                cursor.execute(self._current_generation_sql())
+                row = cursor.fetchone()
+                generation = int(row[0]) if row else 0
+            yield Transaction(cursor, generation, self.placeholder, self.row_lock)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def get(self, kind: str, key: str, generation: int | None = None) -> StoredDoc | None:
+        with self._cursor() as cursor:
+            gen = generation or self._meta(cursor, "generation")
+            cursor.execute(self._sql(f"SELECT centre_id, version, doc FROM rm_docs_{gen} WHERE kind = ? AND key = ?"),
+                           (kind, key))
+            row = cursor.fetchone()
+        return None if row is None else StoredDoc(kind, key, row[0], int(row[1]), json.loads(row[2]))
+
+    def docs(self, kind: str, generation: int | None = None) -> list[StoredDoc]:
+        with self._cursor() as cursor:
+            gen = generation or self._meta(cursor, "generation")
+            cursor.execute(self._sql(f"SELECT key, centre_id, version, doc FROM rm_docs_{gen} WHERE kind = ? ORDER BY key"),
+                           (kind,))
+            rows = cursor.fetchall()
+        return [StoredDoc(kind, r[0], r[1], int(r[2]), json.loads(r[3])) for r in rows]
+
+    def session_log(self, session_id: str, *, after: int = 0, limit: int = 1000,
+                    generation: int | None = None) -> list[LogRow]:
+        with self._cursor() as cursor:
+            gen = generation or self._meta(cursor, "generation")
+            cursor.execute(self._sql(
+                "SELECT notification_id, session_id, centre_id, aggregate_id, aggregate_version, occurred_at, "
+                f"event_type, actor_id, actor_role, event FROM rm_log_{gen} WHERE session_id = ? "
+                "AND notification_id > ? ORDER BY notification_id LIMIT ?"), (session_id, after, limit))
+            rows = cursor.fetchall()
+        return [LogRow(int(r[0]), r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], r[8], json.loads(r[9]))
+                for r in rows]
+
+    def dump(self, generation: int) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of a generation, in a stable order: for comparing two generations."""
+        with self._cursor() as cursor:
+            out: dict[str, list[tuple[Any, ...]]] = {}
+            for table, order in (("rm_docs", "kind, key"), ("rm_log", "aggregate_id, aggregate_version"),
+                                 ("rm_versions", "aggregate_id")):
+                cursor.execute(f"SELECT * FROM {table}_{generation} ORDER BY {order}")
+                out[table] = [tuple(r) for r in cursor.fetchall()]
+            return out
+
+    # --- dialect ------------------------------------------------------------------------
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self.placeholder)
+
+    def _meta(self, cursor: Cursor, name: str) -> int:
+        cursor.execute(self._sql("SELECT value FROM rm_meta WHERE name = ?"), (name,))
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def _set_meta(self, cursor: Cursor, name: str, value: int) -> None:
+        cursor.execute(self._sql("INSERT INTO rm_meta (name, value) VALUES (?, ?) "
+                                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value"), (name, value))
+
+    def _current_generation_sql(self) -> str:
+        return "SELECT value FROM rm_meta WHERE name = 'generation'"
+
+    def _begin(self, cursor: Cursor) -> None:
+        """Start a write transaction (subclasses)."""
+
+    def _serialise_setup(self, cursor: Cursor) -> None:
+        """Keep two processes from creating the tables at the same time (subclasses)."""
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Cursor]:
+        raise NotImplementedError
+        yield
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class SQLiteReadStore(ReadStore):
+    placeholder = "?"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self._path, isolation_level=None, timeout=30,
+                                         check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Cursor]:
+        connection = self._connection()
+        cursor = connection.cursor()
+        try:
+            yield cursor
+            if connection.in_transaction:
+                connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        finally:
+            cursor.close()
+
+    def _begin(self, cursor: Cursor) -> None:
+        # One writer at a time across processes: reads inside see a stable database.
+        cursor.execute("BEGIN IMMEDIATE")
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+
+class PostgresReadStore(ReadStore):
+    placeholder = "%s"
+    row_lock = " FOR UPDATE"
+
+    def __init__(self, conninfo: str, pool_size: int = 4) -> None:
+        self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True,
+                                    kwargs={"autocommit": True})
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Cursor]:
+        with self._pool.connection() as connection, connection.cursor() as cursor:
+            if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                connection.rollback()
+            try:
+                yield cursor
+                if connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+                    cursor.execute("COMMIT")
+            except BaseException:
+                if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    cursor.execute("ROLLBACK")
+                raise
+
+    def _begin(self, cursor: Cursor) -> None:
+        cursor.execute("BEGIN")
+
+    def _serialise_setup(self, cursor: Cursor) -> None:
+        cursor.execute("SELECT pg_advisory_xact_lock(7212630001)")
+
+    def _current_generation_sql(self) -> str:
+        # FOR SHARE: a generation switch waits for writers of the old generation, and they
+        # for it, so no write lands in a generation after it stopped being current.
+        return "SELECT value FROM rm_meta WHERE name = 'generation' FOR SHARE"
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def open_read_store(overrides: Mapping[str, str] | None = None) -> ReadStore:
+    source = {**os.environ, **(overrides or {})}
+    kind = source.get("TUTORPULSE_READ_STORE", "sqlite").lower()
+    if kind == "sqlite":
+        store: ReadStore = SQLiteReadStore(Path(source.get("TUTORPULSE_READ_SQLITE_PATH",
+                                                           "var/readmodels.sqlite")))
+    elif kind == "postgres":
+        def setting(name: str, default: str) -> str:
+            return source.get(f"TUTORPULSE_READ_POSTGRES_{name}",
+                              source.get(f"TUTORPULSE_POSTGRES_{name}", default))
+
+        store = PostgresReadStore(make_conninfo(
+            host=setting("HOST", "127.0.0.1"), port=setting("PORT", "5432"),
+            dbname=setting("DBNAME", "tutorpulse"), user=setting("USER", "tutorpulse"),
+            password=setting("PASSWORD", "") or None))
+    else:
+        raise ValueError(f"TUTORPULSE_READ_STORE must be 'sqlite' or 'postgres', not {kind!r}")
+    store.ensure_ready()
+    return store

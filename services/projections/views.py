@@ -1,0 +1,130 @@
+"""What a person is shown, computed from read-model documents at the moment of asking.
+
+Documents hold facts and timestamps; views add what depends on the clock (waiting times,
+what is overdue, what is today in the centre's time zone) and on who asks.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.projections.models.documents import HELP_ORDER
+from services.projections.store import Doc
+
+OPEN_HELP = ("PENDING", "ACKNOWLEDGED", "IN_PROGRESS")
+
+
+def parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _seconds(start: str, now: datetime) -> int:
+    return max(0, int((now - parse(start)).total_seconds()))
+
+
+def control_center(session: Doc, names: dict[str, str], now: datetime,
+                   only_students: set[str] | None = None) -> Doc:
+    """The live picture of one session; ``only_students`` limits the roster (students, parents)."""
+    students = []
+    for student in session["students"].values():
+        if not student["enrolled"] and student["attendance"] is None:
+            continue
+        if only_students is not None and student["studentId"] not in only_students:
+            continue
+        help_requests = sorted(
+            ({**h, "waitingSeconds": _seconds(h["raisedAt"], now) if h["status"] in OPEN_HELP else None,
+              "slaBreached": h["status"] in OPEN_HELP and now > parse(h["slaDueAt"])}
+             for h in student["helpRequests"].values()),
+            key=lambda h: h["raisedAt"])
+        students.append({**student, "name": names.get(student["studentId"]),
+                         "helpRequests": help_requests,
+                         "openHelpRequest": next((h for h in help_requests if h["status"] in OPEN_HELP), None)})
+    students.sort(key=lambda s: (s["openHelpRequest"] is None,
+                                 HELP_ORDER.get((s["openHelpRequest"] or {}).get("priority", ""), 9),
+                                 s["name"] or s["studentId"]))
+    timing: dict[str, Any] = {"scheduledMinutes": int((parse(session["endsAt"]) - parse(session["startsAt"]))
+                                                      .total_seconds() // 60)}
+    if session["status"] == "LIVE" and session["startedAt"]:
+        timing["elapsedSeconds"] = _seconds(session["startedAt"], now)
+        timing["remainingSeconds"] = int((parse(session["endsAt"]) - now).total_seconds())
+    elif session["status"] == "SCHEDULED":
+        timing["startsInSeconds"] = int((parse(session["startsAt"]) - now).total_seconds())
+    body = {key: value for key, value in session.items() if key != "students"}
+    return body | {"tutorName": names.get(session["tutorId"]), "timing": timing, "students": students,
+                   "openHelpRequests": sum(1 for s in students if s["openHelpRequest"])}
+
+
+def my_day(tutor: Doc, time_zone: str, names: dict[str, str], now: datetime) -> Doc:
+    zone = ZoneInfo(time_zone)
+    today = now.astimezone(zone).date()
+    sessions = sorted((s for s in tutor["sessions"].values()
+                       if parse(s["startsAt"]).astimezone(zone).date() == today),
+                      key=lambda s: (s["startsAt"], s["sessionId"]))
+    sessions = [{**s, "studentNames": [names.get(i) for i in s["students"]]} for s in sessions]
+    upcoming = [s for s in sessions if s["status"] == "LIVE"] or [
+        s for s in sessions if s["status"] == "SCHEDULED" and parse(s["endsAt"]) > now]
+    help_requests = sorted(
+        ({**h, "studentName": names.get(h["studentId"]), "waitingSeconds": _seconds(h["raisedAt"], now),
+          "slaBreached": now > parse(h["slaDueAt"])} for h in tutor["openHelp"].values()),
+        key=lambda h: (HELP_ORDER.get(h["priority"], 9), h["raisedAt"]))
+    catch_ups = [{**c, "studentName": names.get(c["studentId"]), "overdue": now > parse(c["dueAt"])}
+                 for c in tutor["catchUps"].values() if c["status"] == "PENDING"]
+    catch_ups.sort(key=lambda c: (c["dueAt"], c["catchUpId"]))
+    alerts = [{"type": "OVERLAPPING_SESSIONS", "sessionIds": [a["sessionId"], b["sessionId"]],
+               "message": f"{a['title']} overlaps {b['title']}"}
+              for i, a in enumerate(sessions) for b in sessions[i + 1:]
+              if a["status"] != "CANCELLED" and b["status"] != "CANCELLED"
+              and a["startsAt"] < b["endsAt"] and b["startsAt"] < a["endsAt"]]
+    alerts += [{"type": "HELP_SLA_BREACHED", "helpRequestId": h["helpRequestId"],
+                "sessionId": h["sessionId"],
+                "message": f"{h['studentName'] or 'a student'} has waited {h['waitingSeconds'] // 60} min "
+                           f"({h['priority']})"}
+               for h in help_requests if h["slaBreached"]]
+    return {
+        "tutorId": tutor["tutorId"], "tutorName": names.get(tutor["tutorId"]), "date": today.isoformat(),
+        "timeZone": time_zone, "sessions": sessions, "next": upcoming[0] if upcoming else None,
+        "openHelpRequests": help_requests,
+        "catchUps": {"pending": [c for c in catch_ups if not c["overdue"]],
+                     "overdue": [c for c in catch_ups if c["overdue"]]},
+        "alerts": alerts,
+        "stats": {"sessionsToday": len(sessions),
+                  "completed": sum(1 for s in sessions if s["status"] == "COMPLETED"),
+                  "openHelpRequests": len(help_requests),
+                  "overdueCatchUps": sum(1 for c in catch_ups if c["overdue"])},
+    }
+
+
+def merge_patch(before: Any, after: Any) -> Any:
+    """The RFC 7386 JSON merge patch that turns ``before`` into ``after``."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return after
+    patch: dict[str, Any] = {}
+    for key in before.keys() - after.keys():
+        patch[key] = None
+    for key, value in after.items():
+        if key not in before:
+            patch[key] = value
+        elif before[key] != value:
+            if isinstance(value, dict) and isinstance(before[key], dict):
+                patch[key] = merge_patch(before[key], value)
+            else:
+                patch[key] = value
+    return patch
+
+
+def apply_merge_patch(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = apply_merge_patch(result.get(key), value)
+    return result
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
