@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from services.projections.models.documents import CENTRE, PERSON, SESSION, TUTOR, TUTOR_HISTORY_DAYS
+from services.projections.views import OPEN_HELP, parse
 from services.projections.store import Doc, LogRow, ReadStore, StoredDoc, Transaction
 from shared import events as ev
 
@@ -50,11 +51,11 @@ class _Session:
         self.changed[(kind, key)] = (centre_id, doc)
 
     def flush(self) -> list[Change]:
+        """Write every document the event touched. A document's version counts the events that
+        touched it (changed or not), so it is the same whatever order replicas applied them in."""
         changes = []
         for (kind, key), (centre_id, doc) in self.changed.items():
             before = self.loaded.get((kind, key))
-            if before is not None and before.doc == doc:
-                continue
             version = (before.version if before else 0) + 1
             self.tx.put(kind, key, centre_id, version, doc)
             changes.append(Change(kind, key, centre_id, version, before.doc if before else None, doc))
@@ -131,43 +132,45 @@ def _session_scheduled(docs: _Session, e: ev.SessionScheduled) -> None:
         "classId": str(e.class_id) if e.class_id else None, "startedAt": None, "endedAt": None,
         "cancelledAt": None, "cancelReason": None, "students": {},
     }
+    # Events of the session's seats may have been applied first (competing consumers).
+    existing = docs.get(SESSION, str(e.session_id))
+    if existing is not None:
+        session["students"] = existing["students"]
     docs.put(SESSION, str(e.session_id), e.centre_id, session)
-    tutor = docs.get(TUTOR, str(e.tutor_id)) or _new_tutor(e.centre_id, str(e.tutor_id))
-    tutor["sessions"][str(e.session_id)] = _tutor_session(session)
-    _prune(tutor, e)
-    docs.put(TUTOR, str(e.tutor_id), e.centre_id, tutor)
+    _refresh_tutor(docs, session)
 
 
-def _new_tutor(centre_id: str, tutor_id: str) -> Doc:
-    return {"tutorId": tutor_id, "centreId": centre_id, "sessions": {}, "openHelp": {},
-            "catchUps": {}}
+def _refresh_tutor(docs: _Session, session: Doc) -> None:
+    """Recompute what the tutor's document holds about this session from the session itself,
+    so the tutor document does not depend on the order events of different aggregates arrive."""
+    sid = session["sessionId"]
+    tutor = docs.get(TUTOR, session["tutorId"]) or {
+        "tutorId": session["tutorId"], "centreId": session["centreId"], "sessions": {},
+        "openHelp": {}, "catchUps": {}}
+    tutor["sessions"][sid] = {key: session[key] for key in (
+        "sessionId", "title", "status", "startsAt", "endsAt", "timeZone", "mode", "location")} | {
+        "students": sorted(i for i, s in session["students"].items() if s["enrolled"])}
+    students = session["students"].values()
+    tutor["openHelp"] = {k: h for k, h in tutor["openHelp"].items() if h["sessionId"] != sid} | (
+        {h["helpRequestId"]: h for s in students for h in s["helpRequests"].values()
+         if h["status"] in OPEN_HELP} if session["status"] == "LIVE" else {})
+    tutor["catchUps"] = {k: c for k, c in tutor["catchUps"].items() if c["sessionId"] != sid} | {
+        c["catchUpId"]: c | {"studentId": s["studentId"], "sessionId": sid, "sessionTitle": session["title"]}
+        for s in students for c in s["catchUps"].values() if c["status"] == "PENDING"}
+    latest_end = max(parse(x["endsAt"]) for x in tutor["sessions"].values())
+    horizon = _iso(latest_end - timedelta(days=TUTOR_HISTORY_DAYS))
+    tutor["sessions"] = {key: x for key, x in tutor["sessions"].items()
+                         if x["endsAt"] >= horizon or x["status"] in ("SCHEDULED", "LIVE")}
+    docs.put(TUTOR, session["tutorId"], session["centreId"], tutor)
 
 
-def _tutor_session(session: Doc) -> Doc:
-    return {key: session[key] for key in ("sessionId", "title", "status", "startsAt", "endsAt",
-                                         "timeZone", "mode", "location")} | {
-        "students": sorted(sid for sid, s in session["students"].items() if s["enrolled"])}
-
-
-def _prune(tutor: Doc, e: ev.Event) -> None:
-    horizon = _iso(e.occurred_at - timedelta(days=TUTOR_HISTORY_DAYS))
-    tutor["sessions"] = {sid: s for sid, s in tutor["sessions"].items()
-                         if s["endsAt"] >= horizon or s["status"] in ("SCHEDULED", "LIVE")}
-
-
-def _session_update(docs: _Session, e: ev.SessionScopedEvent, change: Any) -> Doc | None:
+def _session_update(docs: _Session, e: ev.SessionScopedEvent, change: Any) -> Doc:
     session = docs.get(SESSION, str(e.session_id))
-    if session is None:
-        return None
+    if session is None or "tutorId" not in session:
+        raise OutOfOrder(f"{e.type_name} of session {e.session_id} arrived before SessionScheduled")
     change(session)
     docs.put(SESSION, str(e.session_id), e.centre_id, session)
-    tutor = docs.get(TUTOR, session["tutorId"]) or _new_tutor(e.centre_id, session["tutorId"])
-    tutor["sessions"][session["sessionId"]] = _tutor_session(session)
-    if session["status"] in ("COMPLETED", "CANCELLED"):
-        tutor["openHelp"] = {k: h for k, h in tutor["openHelp"].items()
-                             if h["sessionId"] != session["sessionId"]}
-    _prune(tutor, e)
-    docs.put(TUTOR, session["tutorId"], e.centre_id, tutor)
+    _refresh_tutor(docs, session)
     return session
 
 
@@ -188,7 +191,7 @@ def _student(session: Doc, student_id: str) -> Doc:
     return session["students"].setdefault(student_id, {
         "studentId": student_id, "enrolled": False, "courseId": None, "lessonId": None,
         "attendance": None, "attendanceNotes": None, "markedAt": None, "markedBy": None,
-        "helpRequests": {}, "catchUp": None})
+        "helpRequests": {}, "catchUps": {}})
 
 
 def _student_enrolled(docs: _Session, e: ev.StudentEnrolled) -> None:
@@ -217,40 +220,23 @@ def _help_requested(docs: _Session, e: ev.HelpRequestRaised) -> None:
                "studentId": str(e.student_id), "priority": str(e.priority), "status": "PENDING",
                "raisedAt": _iso(e.occurred_at), "slaDueAt": _iso(e.sla_due_at),
                "exerciseId": e.exercise_id, "message": e.message}
+    _session_update(docs, e, lambda s: _student(s, str(e.student_id))["helpRequests"].update(
+        {request["helpRequestId"]: request}))
 
+
+def _catch_up_assigned(docs: _Session, e: ev.CatchUpAssigned) -> None:
+    catch_up = {"catchUpId": str(e.aggregate_id), "status": "PENDING", "dueAt": _iso(e.due_at)}
+    _session_update(docs, e, lambda s: _student(s, str(e.student_id))["catchUps"].update(
+        {catch_up["catchUpId"]: catch_up}))
+
+
+def _catch_up_cancelled(docs: _Session, e: ev.CatchUpCancelled) -> None:
     def change(session: Doc) -> None:
-        _student(session, str(e.student_id))["helpRequests"][request["helpRequestId"]] = request
+        catch_up = _student(session, str(e.student_id))["catchUps"].get(str(e.aggregate_id))
+        if catch_up is not None:
+            catch_up["status"] = "CANCELLED"
 
-    session = _session_update(docs, e, change)
-    if session is not None and session["status"] == "LIVE":
-        tutor = docs.get(TUTOR, session["tutorId"])
-        assert tutor is not None
-        tutor["openHelp"][request["helpRequestId"]] = request
-        docs.put(TUTOR, session["tutorId"], e.centre_id, tutor)
-
-
-def _catch_up(docs: _Session, e: ev.CatchUpAssigned | ev.CatchUpCancelled) -> None:
-    catch_up_id = str(e.aggregate_id)
-
-    def change(session: Doc) -> None:
-        student = _student(session, str(e.student_id))
-        if isinstance(e, ev.CatchUpAssigned):
-            student["catchUp"] = {"catchUpId": catch_up_id, "status": "PENDING", "dueAt": _iso(e.due_at)}
-        elif student["catchUp"] and student["catchUp"]["catchUpId"] == catch_up_id:
-            student["catchUp"]["status"] = "CANCELLED"
-
-    session = _session_update(docs, e, change)
-    if session is None:
-        return
-    tutor = docs.get(TUTOR, session["tutorId"])
-    assert tutor is not None
-    if isinstance(e, ev.CatchUpAssigned):
-        tutor["catchUps"][catch_up_id] = {"catchUpId": catch_up_id, "studentId": str(e.student_id),
-                                          "sessionId": str(e.session_id), "sessionTitle": session["title"],
-                                          "dueAt": _iso(e.due_at), "status": "PENDING"}
-    else:
-        tutor["catchUps"].pop(catch_up_id, None)
-    docs.put(TUTOR, session["tutorId"], e.centre_id, tutor)
+    _session_update(docs, e, change)
 
 
 _HANDLERS: dict[type[ev.Event], Any] = {
@@ -264,6 +250,6 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.StudentRemoved: _student_removed,
     ev.AttendanceMarked: _attendance_marked,
     ev.HelpRequestRaised: _help_requested,
-    ev.CatchUpAssigned: _catch_up,
-    ev.CatchUpCancelled: _catch_up,
+    ev.CatchUpAssigned: _catch_up_assigned,
+    ev.CatchUpCancelled: _catch_up_cancelled,
 }

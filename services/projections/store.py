@@ -104,6 +104,10 @@ class Transaction:
             "ON CONFLICT (kind, key) DO UPDATE SET version = excluded.version, doc = excluded.doc"),
             (kind, key, centre_id, version, json.dumps(doc, sort_keys=True, separators=(",", ":"))))
 
+    def make_current(self) -> None:
+        """Make this transaction's generation the one queries read, when it commits."""
+        self._cursor.execute(self._q("UPDATE rm_meta SET value = {g} WHERE name = 'generation'"))
+
     def append_log(self, row: LogRow) -> None:
         self._cursor.execute(self._q(
             "INSERT INTO rm_log_{g} (aggregate_id, aggregate_version, session_id, centre_id, "

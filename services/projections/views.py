@@ -38,8 +38,9 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
               "slaBreached": h["status"] in OPEN_HELP and now > parse(h["slaDueAt"])}
              for h in student["helpRequests"].values()),
             key=lambda h: h["raisedAt"])
+        catch_ups = sorted(student["catchUps"].values(), key=lambda c: c["dueAt"])
         students.append({**student, "name": names.get(student["studentId"]),
-                         "helpRequests": help_requests,
+                         "helpRequests": help_requests, "catchUps": catch_ups,
                          "openHelpRequest": next((h for h in help_requests if h["status"] in OPEN_HELP), None)})
     students.sort(key=lambda s: (s["openHelpRequest"] is None,
                                  HELP_ORDER.get((s["openHelpRequest"] or {}).get("priority", ""), 9),

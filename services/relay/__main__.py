@@ -9,15 +9,12 @@ from pathlib import Path
 
 import anyio.to_thread
 import structlog
-import uvicorn
-from litestar import Litestar
 
 from services.relay.lease import FileLease, Lease, PostgresLease
 from services.relay.relay import Relay, RelaySettings
 from shared.eventstore import EventStore
 from shared.eventstore.store import STORE_NAME, postgres_conninfo
-from shared.http.operations import operations_router, prometheus
-from shared.http.problems import BASE_HANDLERS
+from shared.http.operations import operations_server
 from shared.messaging import connect, ensure_streams
 from shared.observability import configure_logging
 
@@ -47,14 +44,7 @@ async def main() -> None:
             raise ConnectionError("NATS is not connected")
         await anyio.to_thread.run_sync(store.recorder.max_notification_id)
 
-    ops = Litestar(route_handlers=[operations_router(SERVICE, ready)],
-                   middleware=[prometheus(SERVICE).middleware], exception_handlers=BASE_HANDLERS,
-                   logging_config=None)
-    server = uvicorn.Server(uvicorn.Config(
-        ops, host=os.environ.get("TUTORPULSE_RELAY_HOST", "127.0.0.1"),
-        port=int(os.environ.get("TUTORPULSE_RELAY_PORT", "8011")), log_config=None,
-        access_log=False))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = operations_server(SERVICE, ready, int(os.environ.get("TUTORPULSE_RELAY_PORT", "8011")))
 
     def shutdown() -> None:
         log.info("relay.stopping")

@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.relay.lease import Lease, LeaseLost
-from shared.events import STREAM_NAME, decode_header, event_type, subject_for
+from shared.events import STREAM_NAME, decode_header, subject_for
 from shared.eventstore import EventStore
 from shared.eventstore.store import STORE_NAME
 
@@ -45,10 +45,6 @@ BATCH_SECONDS = Histogram(
 
 def message_id(notification_id: int) -> str:
     return f"{STORE_NAME}:{notification_id}"
-
-
-def is_published(topic: str) -> bool:
-    return getattr(event_type(topic), "published", True)
 
 
 @dataclass
@@ -131,8 +127,6 @@ class Relay:
         started = time.perf_counter()
         acks = []
         for notification in batch:
-            if not is_published(notification.topic):
-                continue
             header = decode_header(notification.state)
             acks.append(await self._js.publish_async(
                 subject_for(header),

@@ -10,7 +10,8 @@ class CommandReceiptRecorded(Event, frozen=True, kw_only=True):
 
     Stored in the same commit as the command's own events, so a retry either finds the receipt
     and replays the result or races the first attempt and loses on the receipt's version. It is
-    bookkeeping of the command service, not a fact of the centre: the relay does not publish it.
+    bookkeeping of the command service, not a fact of the centre: the relay publishes it like
+    every stored event (so stream positions match the store's), and read models ignore it.
     """
 
     idempotency_key: str
@@ -19,4 +20,3 @@ class CommandReceiptRecorded(Event, frozen=True, kw_only=True):
     body: dict[str, Any]
 
     aggregate_kind: ClassVar[str] = "receipt"
-    published: ClassVar[bool] = False

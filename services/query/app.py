@@ -1,0 +1,167 @@
+"""Litestar application serving My Day, the Control Center and the SessionLog."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from uuid import UUID
+
+import anyio.to_thread
+import msgspec
+from litestar import Controller, Litestar, Request, Response, get
+from litestar.di import NamedDependency, Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.response import Stream
+
+from services.projections import access
+from services.projections.service import wait_for_watermark
+from services.projections.store import ReadStore
+from services.projections.views import utcnow
+from shared.http.auth import permission_guard, provide_actor
+from shared.http.operations import operations_router, prometheus
+from shared.http.problems import BASE_HANDLERS, problem, simple
+from shared.tenancy import Actor, Permission
+
+SERVICE = "query"
+WATERMARK_HEADER = "X-Tutorpulse-Watermark"
+
+
+class NotCaughtUp(Exception):
+    """The read models have not reached the requested position within the wait (HTTP 503)."""
+
+
+PositionQuery = Annotated[int | None, QueryParameter(
+    name="position", required=False, ge=0,
+    description="A position from a command response: wait (bounded) until it is reflected.")]
+PositionHeader = Annotated[int | None, HeaderParameter(name="X-Tutorpulse-Position", required=False)]
+
+
+async def _caught_up(store: ReadStore, query: int | None, header: int | None) -> int:
+    wanted = max(query or 0, header or 0)
+    wait = float(os.environ.get("TUTORPULSE_QUERY_WAIT_SECONDS", "2"))
+    if wanted and not await wait_for_watermark(store, wanted, wait):
+        raise NotCaughtUp(f"the read models have not reached position {wanted} yet; retry shortly")
+    return await anyio.to_thread.run_sync(store.watermark)
+
+
+def _view_response(view: access.View, watermark: int) -> Response[dict[str, Any]]:
+    return Response({"version": view.version, "data": view.data},
+                    headers={WATERMARK_HEADER: str(watermark)})
+
+
+class TutorController(Controller):
+    path = "/api/academic/tutor"
+    tags = ["my day"]
+
+    @get("/my-day", summary="The tutor's day: sessions, help requests, catch-ups, alerts",
+         opt={"permission": Permission.MY_DAY_VIEW})
+    async def my_day(
+        self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        position: PositionQuery = None, position_header: PositionHeader = None,
+        tutor_id: Annotated[UUID | None, QueryParameter(name="tutorId", required=False)] = None,
+    ) -> Response[dict[str, Any]]:
+        watermark = await _caught_up(store, position, position_header)
+        view = await anyio.to_thread.run_sync(lambda: access.my_day(store, actor, tutor_id, utcnow()))
+        return _view_response(view, watermark)
+
+
+class SessionReadController(Controller):
+    path = "/api/v1/sessions"
+    tags = ["sessions"]
+
+    @get("/{session_id:uuid}/control-center", summary="The live picture of a session",
+         opt={"permission": Permission.CONTROL_CENTER_VIEW})
+    async def control_center(
+        self, session_id: FromPath[UUID], actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore], position: PositionQuery = None,
+        position_header: PositionHeader = None,
+    ) -> Response[dict[str, Any]]:
+        watermark = await _caught_up(store, position, position_header)
+        view = await anyio.to_thread.run_sync(
+            lambda: access.control_center(store, actor, session_id, utcnow()))
+        return _view_response(view, watermark)
+
+    @get("/{session_id:uuid}/log", summary="Every event of a session in order, for auditors",
+         opt={"permission": Permission.SESSION_LOG_VIEW})
+    async def log(
+        self, session_id: FromPath[UUID], actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore], position: PositionQuery = None,
+        position_header: PositionHeader = None,
+        after: Annotated[int, QueryParameter(ge=0, required=False)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000, required=False)] = 200,
+    ) -> Response[dict[str, Any]]:
+        watermark = await _caught_up(store, position, position_header)
+        rows = await anyio.to_thread.run_sync(
+            lambda: access.session_log(store, actor, session_id, after=after, limit=limit))
+        entries = [access.log_entry(row) for row in rows]
+        body = {"sessionId": str(session_id), "entries": entries,
+                "next": entries[-1]["position"] if len(entries) == limit else None}
+        return Response(body, headers={WATERMARK_HEADER: str(watermark)})
+
+    @get("/{session_id:uuid}/log.jsonl", summary="The whole SessionLog as JSON Lines",
+         opt={"permission": Permission.SESSION_LOG_VIEW}, media_type="application/x-ndjson")
+    async def export(
+        self, session_id: FromPath[UUID], actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore], position: PositionQuery = None,
+        position_header: PositionHeader = None,
+    ) -> Stream:
+        await _caught_up(store, position, position_header)
+        first = await anyio.to_thread.run_sync(
+            lambda: access.session_log(store, actor, session_id, limit=500))
+
+        async def lines() -> AsyncIterator[bytes]:
+            rows = first
+            while rows:
+                for row in rows:
+                    yield msgspec.json.encode(access.log_entry(row)) + b"\n"
+                last = rows[-1].notification_id
+                rows = await anyio.to_thread.run_sync(
+                    lambda: access.session_log(store, actor, session_id, after=last, limit=500))
+
+        return Stream(lines(), media_type="application/x-ndjson", headers={
+            "Content-Disposition": f'attachment; filename="session-{session_id}.jsonl"'})
+
+
+def _not_caught_up(request: Request[Any, Any, Any], exc: NotCaughtUp) -> Response[Any]:
+    return problem(503, "Not caught up", str(exc), headers={"Retry-After": "1"})
+
+
+def create_app(store: ReadStore) -> Litestar:
+    async def ready() -> None:
+        await anyio.to_thread.run_sync(store.watermark)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            store.close()
+
+    return Litestar(
+        route_handlers=[TutorController, SessionReadController, operations_router(SERVICE, ready)],
+        dependencies={"actor": Provide(provide_actor),
+                      "store": Provide(lambda: store, sync_to_thread=False, use_cache=True)},
+        guards=[permission_guard],
+        exception_handlers={**BASE_HANDLERS, access.NotVisible: simple(404, "Not found"),
+                            NotCaughtUp: _not_caught_up},
+        middleware=[prometheus(SERVICE).middleware],
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="tutorpulse query API", version="1.0.0", path="/schema",
+            components=Components(security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
+            security=[{"bearer": []}]),
+        logging_config=None,
+    )
+
+
+def app_from_environment() -> Litestar:
+    from services.projections.store import open_read_store
+    from shared.observability import configure_logging
+
+    configure_logging(SERVICE)
+    return create_app(open_read_store())

@@ -1,0 +1,31 @@
+"""Shared set-up for read-side tests: a day at the demo centre as real events."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from services.command.application import TutoringCentres
+from services.command.seed import seed
+from services.projections.store import ReadStore, open_read_store
+from shared import events
+
+
+@lru_cache(maxsize=1)
+def demo_events() -> tuple[tuple[events.Event, int], ...]:
+    """The demo centre's history (seeded through the commands), as (event, notification id)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(Path(folder) / "events.sqlite")})
+        try:
+            seed(centres)
+            notifications = centres.recorder.select_notifications(1, 1_000_000)
+        finally:
+            centres.close()
+    return tuple((events.decode(n.state), n.id) for n in notifications)
+
+
+def read_store(folder: Path, name: str = "read.sqlite") -> ReadStore:
+    return open_read_store({"TUTORPULSE_READ_STORE": "sqlite",
+                            "TUTORPULSE_READ_SQLITE_PATH": str(folder / name)})
