@@ -1,0 +1,145 @@
+"""What tutors, students, parents and auditors read from the query API (the demo centre)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from services.projections.projector import apply_all
+from services.projections.store import ReadStore, open_read_store
+from services.query.app import create_app
+from shared.tenancy import Actor
+from shared.tenancy.demo import DEMO_CENTRE, EMPTY_CENTRE, demo_person
+from shared.tenancy.tokens import mint
+from tests.readside import demo_events, read_store
+
+LIVE = "Intro to Programming - Live Q&A"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadStore]:
+    """The same answers from the embedded SQLite read store and from PostgreSQL."""
+    if request.param == "sqlite":
+        store = read_store(tmp_path)
+    else:
+        store = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **request.getfixturevalue("pg").env()})
+    apply_all(store, demo_events())
+    store.advance_watermark(demo_events()[-1][1])
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def client(store: ReadStore) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(create_app(store)) as test_client:
+        yield test_client
+
+
+def auth(handle: str, centre: str = DEMO_CENTRE) -> dict[str, str]:
+    person = demo_person(handle)
+    return {"Authorization": f"Bearer {mint(Actor(user_id=person.id, role=person.role, centre_id=centre))}"}
+
+
+def session_id(title: str) -> str:
+    return next(str(e.session_id) for e, _ in demo_events()  # type: ignore[attr-defined]
+                if e.type_name == "SessionScheduled" and e.title == title)  # type: ignore[attr-defined]
+
+
+def get(client: TestClient, url: str, who: str, status: int = 200, **kwargs: Any) -> Any:  # type: ignore[type-arg]
+    response = client.get(url, headers=auth(who) | kwargs.pop("headers", {}), **kwargs)
+    assert response.status_code == status, response.text
+    if response.headers["content-type"].startswith("application/x-ndjson"):
+        return response.text
+    return response.json()
+
+
+def test_my_day_shows_a_tutors_day(client: TestClient) -> None:  # type: ignore[type-arg]
+    day = get(client, "/api/academic/tutor/my-day", "john")["data"]
+    titles = [s["title"] for s in day["sessions"]]
+    assert titles == [LIVE, "OVERLAP: Programming Workshop", "HTML Basics Workshop"]
+    assert day["next"]["title"] == LIVE and day["next"]["status"] == "LIVE"
+    assert [(h["studentName"], h["priority"]) for h in day["openHelpRequests"]] == [
+        ("Alex Thompson", "URGENT"), ("Jane Johnson", "HIGH")]
+    overlap = [a for a in day["alerts"] if a["type"] == "OVERLAPPING_SESSIONS"]
+    assert len(overlap) == 1 and "OVERLAP" in overlap[0]["message"]
+    catch_ups = day["catchUps"]["pending"] + day["catchUps"]["overdue"]
+    assert sorted(c["studentName"] for c in catch_ups) == ["Michael Lee", "Sophia Johnson"]
+    assert day["timeZone"] == "Australia/Sydney"
+    maria = get(client, "/api/academic/tutor/my-day", "maria")["data"]
+    assert [s["title"] for s in maria["sessions"]] == ["Multi-Student Video Session", "Algebra Study Group"]
+    assert maria["openHelpRequests"] == [] and maria["alerts"] == []
+
+
+def test_my_day_is_for_tutors_and_their_supervisors(client: TestClient) -> None:  # type: ignore[type-arg]
+    john = str(demo_person("john").id)
+    for who in ("jane", "robert", "emily"):
+        get(client, "/api/academic/tutor/my-day", who, 403)
+    get(client, f"/api/academic/tutor/my-day?tutorId={john}", "maria", 403)
+    assert get(client, f"/api/academic/tutor/my-day?tutorId={john}", "david")["data"]["tutorName"] == "John Teacher"
+
+
+def test_the_control_center_puts_students_waiting_for_help_first(client: TestClient) -> None:  # type: ignore[type-arg]
+    view = get(client, f"/api/v1/sessions/{session_id(LIVE)}/control-center", "john")
+    data = view["data"]
+    assert view["version"] > 0 and data["status"] == "LIVE"
+    assert [s["name"] for s in data["students"]] == ["Alex Thompson", "Jane Johnson", "Michael Lee"]
+    alex = data["students"][0]
+    assert (alex["courseId"], alex["lessonId"], alex["attendance"]) == ("intro-programming", "conditionals", "PRESENT")
+    assert alex["openHelpRequest"]["priority"] == "URGENT" and alex["openHelpRequest"]["waitingSeconds"] >= 0
+    assert data["students"][2]["attendanceNotes"] == "Bus delay"
+    assert data["timing"]["elapsedSeconds"] >= 0 and data["openHelpRequests"] == 2
+
+
+def test_students_and_parents_see_only_their_own_rows(client: TestClient) -> None:  # type: ignore[type-arg]
+    url = f"/api/v1/sessions/{session_id(LIVE)}/control-center"
+    assert [s["name"] for s in get(client, url, "alex")["data"]["students"]] == ["Alex Thompson"]
+    assert [s["name"] for s in get(client, url, "robert")["data"]["students"]] == ["Jane Johnson"]
+    get(client, url, "sophia", 404)  # not in this session
+    get(client, url, "emily", 403)
+    get(client, url, "maria", 403)  # another tutor's session
+
+
+def test_another_centre_sees_nothing(client: TestClient) -> None:  # type: ignore[type-arg]
+    url = f"/api/v1/sessions/{session_id(LIVE)}/control-center"
+    response = client.get(url, headers=auth("sarah", EMPTY_CENTRE))
+    assert response.status_code == 404
+    response = client.get(f"/api/v1/sessions/{session_id(LIVE)}/log", headers=auth("david", EMPTY_CENTRE))
+    assert response.status_code == 404
+    assert client.get(url).status_code == 401
+
+
+def test_the_session_log_is_complete_ordered_and_exportable(client: TestClient) -> None:  # type: ignore[type-arg]
+    sid = session_id("HTML Fundamentals")
+    log = get(client, f"/api/v1/sessions/{sid}/log", "david")
+    types = [e["type"] for e in log["entries"]]
+    assert types[:2] == ["SessionScheduled", "StudentEnrolled"]
+    assert "CatchUpAssigned" in types and types.count("AttendanceMarked") == 3
+    positions = [e["position"] for e in log["entries"]]
+    assert positions == sorted(positions)
+    assert {e["actorRole"] for e in log["entries"]} == {"TEACHER"}
+    exported = get(client, f"/api/v1/sessions/{sid}/log.jsonl", "sarah")
+    lines = [json.loads(line) for line in exported.splitlines()]
+    assert lines == log["entries"]
+    sophia_rows = get(client, f"/api/v1/sessions/{sid}/log", "sophia")["entries"]
+    assert {e["type"] for e in sophia_rows} == {"StudentEnrolled", "AttendanceMarked", "CatchUpAssigned"}
+    assert all(e["event"]["studentId"] == str(demo_person("sophia").id) for e in sophia_rows)
+    paged = get(client, f"/api/v1/sessions/{sid}/log?limit=2", "david")
+    assert len(paged["entries"]) == 2 and paged["next"] == paged["entries"][-1]["position"]
+
+
+def test_read_your_writes_waits_then_refuses_stale_answers(
+    client: TestClient, store: ReadStore, monkeypatch: pytest.MonkeyPatch  # type: ignore[type-arg]
+) -> None:
+    monkeypatch.setenv("TUTORPULSE_QUERY_WAIT_SECONDS", "0.2")
+    watermark = store.watermark()
+    ok = client.get(f"/api/academic/tutor/my-day?position={watermark}", headers=auth("john"))
+    assert ok.status_code == 200 and ok.headers["X-Tutorpulse-Watermark"] == str(watermark)
+    stale = client.get("/api/academic/tutor/my-day", headers=auth("john") | {
+        "X-Tutorpulse-Position": str(watermark + 5)})
+    assert stale.status_code == 503 and stale.headers["Retry-After"] == "1"
+    assert stale.headers["content-type"].startswith("application/problem+json")

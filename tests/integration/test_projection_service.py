@@ -1,0 +1,181 @@
+"""Events from the store, through the relay and JetStream, into read models (real nats-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from services.command.application import AttendanceMark, TutoringCentres
+from services.command.seed import seed
+from services.projections.projector import apply_all
+from services.projections.service import ProjectionService, Settings
+from services.projections.store import ReadStore, open_read_store
+from services.relay.lease import FileLease
+from services.relay.relay import Relay
+from shared import events
+from shared.events import AttendanceStatus
+from shared.messaging import ensure_streams
+from shared.tenancy.demo import demo_person
+from tests.readside import read_store
+from tests.support.servers import NatsServer, PostgresServer
+
+pytestmark = pytest.mark.integration
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running(coroutine_factory: Callable[[], Awaitable[None]], stop: Callable[[], None]) -> AsyncIterator[None]:
+    task = asyncio.create_task(coroutine_factory())
+    try:
+        yield
+    finally:
+        stop()
+        await asyncio.wait_for(task, 10)
+
+
+@asynccontextmanager
+async def relaying(centres: TutoringCentres, nc: Client, folder: Path) -> AsyncIterator[Relay]:
+    js = nc.jetstream()
+    await ensure_streams(js)
+    relay = Relay(centres, centres.factory.tracking_recorder(), js, FileLease(folder / "relay.lock"))
+    async with running(relay.run, relay.stop):
+        yield relay
+
+
+@asynccontextmanager
+async def projecting(store: ReadStore, url: str, durable: str = "projections",
+                     settings: Settings | None = None) -> AsyncIterator[ProjectionService]:
+    client = await nats.connect(url)
+    service = ProjectionService(store, client, settings, durable=durable)
+    try:
+        async with running(service.run, service.stop):
+            yield service
+    finally:
+        await client.close()
+
+
+def reference(centres: TutoringCentres, folder: Path) -> dict[str, list[tuple[object, ...]]]:
+    store = read_store(folder, "reference.sqlite")
+    notifications = centres.recorder.select_notifications(1, 1_000_000)
+    apply_all(store, [(events.decode(n.state), n.id) for n in notifications])
+    return store.dump(store.generation())
+
+
+@pytest.fixture
+def centres(tmp_path: Path) -> TutoringCentres:
+    return TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+
+
+async def test_commands_reach_the_read_models_through_the_whole_chain(
+    centres: TutoringCentres, nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    sessions = seed(centres)
+    store = read_store(tmp_path)
+    async with relaying(centres, nc, tmp_path), projecting(store, nats_server.url) as service:
+        await eventually(lambda: _reached(store, centres.position))
+        assert store.dump(store.generation()) == reference(centres, tmp_path)
+        # Read-your-writes: a new command's position becomes visible.
+        john = demo_person("john")
+        from shared.tenancy import Actor
+
+        tutor = Actor(user_id=john.id, role=john.role, centre_id="main-campus")
+        result = centres.mark_attendance(tutor, sessions["Intro to Programming - Live Q&A"], [
+            AttendanceMark(demo_person("michael").id, AttendanceStatus.ABSENT)])
+        await eventually(lambda: _reached(store, result.position))
+        session = store.get("session", str(sessions["Intro to Programming - Live Q&A"]))
+        assert session is not None
+        michael = session.doc["students"][str(demo_person("michael").id)]
+        assert michael["attendance"] == "ABSENT" and len(michael["catchUps"]) == 1
+        assert service.watermark >= result.position
+
+
+async def _reached(store: ReadStore, position: int) -> bool:
+    return store.watermark() >= position
+
+
+async def test_two_replicas_on_one_durable_consumer_equal_one_replica(
+    centres: TutoringCentres, nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    seed(centres)
+    for _ in range(3):  # more history, so the replicas really interleave
+        seed_more(centres)
+    one, two = read_store(tmp_path, "one.sqlite"), read_store(tmp_path, "two.sqlite")
+    small = Settings(batch_size=7)
+    async with relaying(centres, nc, tmp_path):
+        async with projecting(one, nats_server.url, "single", small), \
+                projecting(two, nats_server.url, "pair", small), \
+                projecting(two, nats_server.url, "pair", small):
+            head = centres.position
+            await eventually(lambda: _both(one, two, head))
+    assert one.dump(one.generation()) == two.dump(two.generation()) == reference(centres, tmp_path)
+
+
+async def _both(one: ReadStore, two: ReadStore, head: int) -> bool:
+    return one.watermark() >= head and two.watermark() >= head
+
+
+def seed_more(centres: TutoringCentres) -> None:
+    """More history: each student of the live session is marked absent, then excused."""
+    from shared.tenancy import Actor
+
+    john = demo_person("john")
+    tutor = Actor(user_id=john.id, role=john.role, centre_id="main-campus")
+    session = next(s for s in centres.recorder.select_notifications(1, 10_000) if s.topic == "SessionStarted")
+    session_id = events.decode(session.state).aggregate_id
+    for handle in ("jane", "alex", "michael"):
+        centres.mark_attendance(tutor, session_id, [AttendanceMark(demo_person(handle).id, AttendanceStatus.ABSENT)])
+        centres.mark_attendance(tutor, session_id, [AttendanceMark(demo_person(handle).id, AttendanceStatus.EXCUSED)])
+
+
+async def test_an_event_that_keeps_failing_goes_to_the_dead_letter_stream(
+    centres: TutoringCentres, nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    seed(centres)
+    store = read_store(tmp_path)
+    js = nc.jetstream()
+    async with relaying(centres, nc, tmp_path):
+        await eventually(lambda: _stream_has(js, centres.position))
+        await js.publish("tp.evt.main-campus.session.bogus.SessionStarted", b'{"not": "an event"}',
+                         headers={"Nats-Msg-Id": "poison-1", "Tp-Notification-Id": "999999"})
+        settings = Settings(poison_after=2)
+        async with projecting(store, nats_server.url, settings=settings):
+            await eventually(lambda: _stream_has(js, 1, "TP_DLQ"), timeout=30)
+            await eventually(lambda: _reached(store, centres.position))
+    dead = await js.get_msg("TP_DLQ", 1)
+    assert dead.subject == "tp.dlq.projections.tp.evt.main-campus.session.bogus.SessionStarted"
+    assert dead.headers and "undecodable" in dead.headers["Tp-Dlq-Reason"]
+    assert store.dump(store.generation()) == reference(centres, tmp_path)
+
+
+async def _stream_has(js: object, count: int, stream: str = "TP_EVENTS") -> bool:
+    try:
+        return (await js.stream_info(stream)).state.messages >= count  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - not created yet
+        return False
+
+
+async def test_postgres_read_models_through_the_chain(
+    centres: TutoringCentres, pg: PostgresServer, nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    seed(centres)
+    store = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    try:
+        async with relaying(centres, nc, tmp_path), projecting(store, nats_server.url), \
+                projecting(store, nats_server.url):
+            await eventually(lambda: _reached(store, centres.position))
+        assert store.dump(store.generation()) == reference(centres, tmp_path)
+    finally:
+        store.close()
