@@ -21,11 +21,34 @@ ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
 
 
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    port_variable: str
+    default_port: int
+    urls: str
+
+    @property
+    def port(self) -> int:
+        return int(os.environ.get(self.port_variable, str(self.default_port)))
+
+
+SERVICES = (
+    Service("command API", "services.command", "TUTORPULSE_COMMAND_PORT", 8010,
+            "http://127.0.0.1:{port}/api/v1/   OpenAPI: http://127.0.0.1:{port}/schema"),
+    Service("relay", "services.relay", "TUTORPULSE_RELAY_PORT", 8011,
+            "http://127.0.0.1:{port}/health  /ready  /metrics"),
+    Service("projections", "services.projections", "TUTORPULSE_PROJECTIONS_PORT", 8012,
+            "http://127.0.0.1:{port}/health  /ready  /metrics"),
+    Service("query API", "services.query", "TUTORPULSE_QUERY_PORT", 8014,
+            "http://127.0.0.1:{port}/api/academic/tutor/my-day   OpenAPI: http://127.0.0.1:{port}/schema"),
+)
+
+
 @dataclass
 class Cluster:
     nats_port: int = int(os.environ.get("TUTORPULSE_NATS_PORT", "4222"))
-    command_port: int = int(os.environ.get("TUTORPULSE_COMMAND_PORT", "8010"))
-    relay_port: int = int(os.environ.get("TUTORPULSE_RELAY_PORT", "8011"))
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
     @property
@@ -35,8 +58,8 @@ class Cluster:
             "TUTORPULSE_NATS_URL": f"nats://127.0.0.1:{self.nats_port}",
             "TUTORPULSE_SQLITE_PATH": os.environ.get(
                 "TUTORPULSE_SQLITE_PATH", str(VAR / "tutorpulse.sqlite")),
-            "TUTORPULSE_COMMAND_PORT": str(self.command_port),
-            "TUTORPULSE_RELAY_PORT": str(self.relay_port),
+            "TUTORPULSE_READ_SQLITE_PATH": os.environ.get(
+                "TUTORPULSE_READ_SQLITE_PATH", str(VAR / "readmodels.sqlite")),
             "TUTORPULSE_LOG_FORMAT": os.environ.get("TUTORPULSE_LOG_FORMAT", "console"),
         }
 
@@ -62,10 +85,10 @@ class Cluster:
         if seeded.returncode != 0:
             print("seeding the demo centre failed", file=sys.stderr)
             return seeded.returncode
-        self.start("command", sys.executable, "-m", "services.command")
-        self.start("relay", sys.executable, "-m", "services.relay")
-        wait_for_port(self.command_port, "command service")
-        wait_for_port(self.relay_port, "relay")
+        for service in SERVICES:
+            self.start(service.name, sys.executable, "-m", service.module)
+        for service in SERVICES:
+            wait_for_port(service.port, service.name)
         print(self.banner(), flush=True)
         return self.supervise()
 
@@ -73,12 +96,11 @@ class Cluster:
         return "\n".join([
             "",
             "tutorpulse is running (Ctrl-C stops everything)",
-            f"  command API    http://127.0.0.1:{self.command_port}/api/v1/   "
-            f"OpenAPI: http://127.0.0.1:{self.command_port}/schema",
-            f"  relay          http://127.0.0.1:{self.relay_port}/health  /ready  /metrics",
-            f"  NATS           nats://127.0.0.1:{self.nats_port}  (stream TP_EVENTS)",
-            f"  event store    {self.env['TUTORPULSE_SQLITE_PATH']}",
-            "  tokens         .venv/bin/tp-token john   (see README for the tour)",
+            *(f"  {service.name:<14} {service.urls.format(port=service.port)}" for service in SERVICES),
+            f"  {'NATS':<14} nats://127.0.0.1:{self.nats_port}  (streams TP_EVENTS, TP_DLQ)",
+            f"  {'event store':<14} {self.env['TUTORPULSE_SQLITE_PATH']}",
+            f"  {'read models':<14} {self.env['TUTORPULSE_READ_SQLITE_PATH']}",
+            f"  {'tokens':<14} .venv/bin/tp-token john   (see README for the tour)",
             "",
         ])
 

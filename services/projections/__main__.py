@@ -42,7 +42,9 @@ async def main() -> None:
     try:
         await asyncio.gather(service.run(), server.serve())
     finally:
-        await nc.drain()
+        # close(), not drain(): draining a pull subscription waits for fetches that never come.
+        await nc.flush()
+        await nc.close()
         store.close()
         log.info("projections.stopped")
 

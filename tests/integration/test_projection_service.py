@@ -179,3 +179,43 @@ async def test_postgres_read_models_through_the_chain(
         assert store.dump(store.generation()) == reference(centres, tmp_path)
     finally:
         store.close()
+
+
+async def test_kill_9_of_the_projection_service_loses_and_duplicates_nothing(
+    centres: TutoringCentres, nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.servers import free_port
+
+    seed(centres)
+    for _ in range(15):
+        seed_more(centres)
+    env = {**os.environ, "TUTORPULSE_NATS_URL": nats_server.url, "TUTORPULSE_READ_STORE": "sqlite",
+           "TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "read.sqlite"),
+           "TUTORPULSE_PROJECTION_BATCH": "5", "TUTORPULSE_LOG_LEVEL": "WARNING"}
+
+    def start() -> subprocess.Popen[bytes]:
+        env["TUTORPULSE_PROJECTIONS_PORT"] = str(free_port())
+        with open(tmp_path / "projections.log", "ab") as log:
+            return subprocess.Popen([sys.executable, "-m", "services.projections"], env=env,
+                                    stdout=log, stderr=subprocess.STDOUT)
+
+    async with relaying(centres, nc, tmp_path):
+        await eventually(lambda: _stream_has(nc.jetstream(), centres.position))
+        process = start()
+        try:
+            for pause in (0.9, 0.4, 0.6):
+                await asyncio.sleep(pause)
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                process = start()
+            store = read_store(tmp_path)
+            await eventually(lambda: _reached(store, centres.position), timeout=40)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    assert store.dump(store.generation()) == reference(centres, tmp_path)
