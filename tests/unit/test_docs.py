@@ -22,8 +22,11 @@ def test_every_command_route_is_in_the_api_document() -> None:
     api = (DOCS / "api.md").read_text()
 
     routes = []
+    from services.query import app as query
+
     for controller in (controllers.CentreController, controllers.PeopleController,
-                       controllers.SessionController, controllers.AttendanceController):
+                       controllers.SessionController, controllers.AttendanceController,
+                       query.TutorController, query.SessionReadController):
         for value in vars(controller).values():
             for path in getattr(value, "paths", ()):
                 method = next(iter(value.http_methods))
