@@ -41,6 +41,8 @@ SERVICES = (
             "http://127.0.0.1:{port}/health  /ready  /metrics"),
     Service("projections", "services.projections", "TUTORPULSE_PROJECTIONS_PORT", 8012,
             "http://127.0.0.1:{port}/health  /ready  /metrics"),
+    Service("live gateway", "services.live_gateway", "TUTORPULSE_GATEWAY_PORT", 8013,
+            "ws://127.0.0.1:{port}/live   (python -m services.live_gateway.client --help)"),
     Service("query API", "services.query", "TUTORPULSE_QUERY_PORT", 8014,
             "http://127.0.0.1:{port}/api/academic/tutor/my-day   OpenAPI: http://127.0.0.1:{port}/schema"),
 )

@@ -8,6 +8,7 @@ from typing import Any
 
 import uvicorn
 from litestar import Litestar, Response, Router, get
+from litestar.enums import ScopeType
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -43,6 +44,7 @@ def prometheus(service: str) -> PrometheusConfig:
         group_path=True,
         exclude=["^/metrics", "^/health", "^/ready"],
         labels={"service": service},
+        scopes={ScopeType.HTTP},
     )
 
 

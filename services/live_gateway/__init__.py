@@ -1,0 +1,1 @@
+"""The live gateway: read-model changes pushed to tutors over websockets (docs/live.md)."""
