@@ -130,7 +130,8 @@ def _not_caught_up(request: Request[Any, Any, Any], exc: NotCaughtUp) -> Respons
     return problem(503, "Not caught up", str(exc), headers={"Retry-After": "1"})
 
 
-def create_app(store: ReadStore) -> Litestar:
+def create_app(store: ReadStore, *, own_resources: bool = True) -> Litestar:
+    """``own_resources``: close the read-model store when the app stops."""
     async def ready() -> None:
         await anyio.to_thread.run_sync(store.watermark)
 
@@ -139,7 +140,8 @@ def create_app(store: ReadStore) -> Litestar:
         try:
             yield
         finally:
-            store.close()
+            if own_resources:
+                store.close()
 
     return Litestar(
         route_handlers=[TutorController, SessionReadController, operations_router(SERVICE, ready)],

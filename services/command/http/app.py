@@ -28,7 +28,8 @@ from shared.http.problems import BASE_HANDLERS, simple
 SERVICE = "command"
 
 
-def create_app(centres: TutoringCentres) -> Litestar:
+def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Litestar:
+    """``own_resources``: close the event store when the app stops."""
     async def ready() -> None:
         await anyio.to_thread.run_sync(centres.recorder.max_notification_id)
 
@@ -37,7 +38,8 @@ def create_app(centres: TutoringCentres) -> Litestar:
         try:
             yield
         finally:
-            centres.close()
+            if own_resources:
+                centres.close()
 
     metrics = prometheus(SERVICE)
     return Litestar(
