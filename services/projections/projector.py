@@ -30,77 +30,102 @@ class Change:
     after: Doc
 
 
-@dataclass
-class _Session:
-    """Documents loaded and changed while applying one event."""
+class Batch:
+    """The documents and aggregate versions of one transaction: each document is read once
+    and written once per batch, however many of the batch's events touch it."""
 
-    tx: Transaction
-    loaded: dict[tuple[str, str], StoredDoc | None] = field(default_factory=dict)
-    changed: dict[tuple[str, str], tuple[str, Doc]] = field(default_factory=dict)
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+        self._loaded: dict[tuple[str, str], StoredDoc | None] = {}
+        self._current: dict[tuple[str, str], tuple[str, Doc]] = {}
+        self._touches: dict[tuple[str, str], int] = {}
+        self._touched_by_event: set[tuple[str, str]] = set()
+        self._versions: dict[str, int] = {}
+        self._applied_versions: dict[str, int] = {}
 
     def get(self, kind: str, key: str) -> Doc | None:
-        if (kind, key) in self.changed:
-            return self.changed[(kind, key)][1]
-        if (kind, key) not in self.loaded:
-            self.loaded[(kind, key)] = self.tx.get(kind, key)
-        stored = self.loaded[(kind, key)]
-        return None if stored is None else copy.deepcopy(stored.doc)
+        if (kind, key) not in self._loaded:
+            stored = self.tx.get(kind, key)
+            self._loaded[(kind, key)] = stored
+            if stored is not None:
+                self._current[(kind, key)] = (stored.centre_id, copy.deepcopy(stored.doc))
+        current = self._current.get((kind, key))
+        return None if current is None else current[1]
 
     def put(self, kind: str, key: str, centre_id: str, doc: Doc) -> None:
         self.get(kind, key)
-        self.changed[(kind, key)] = (centre_id, doc)
+        self._current[(kind, key)] = (centre_id, doc)
+        self._touched_by_event.add((kind, key))
+
+    def aggregate_version(self, aggregate_id: str) -> int:
+        if aggregate_id not in self._versions:
+            self._versions[aggregate_id] = self.tx.aggregate_version(aggregate_id)
+        return self._versions[aggregate_id]
+
+    def applied(self, aggregate_id: str, version: int) -> None:
+        """One event was applied: count the documents it touched, advance its aggregate."""
+        for touched in self._touched_by_event:
+            self._touches[touched] = self._touches.get(touched, 0) + 1
+        self._touched_by_event.clear()
+        self._versions[aggregate_id] = self._applied_versions[aggregate_id] = version
 
     def flush(self) -> list[Change]:
-        """Write every document the event touched. A document's version counts the events that
-        touched it (changed or not), so it is the same whatever order replicas applied them in."""
+        """Write what the batch changed. A document's version counts the events that touched it
+        (changed or not), so it is the same whatever order replicas applied them in."""
         changes = []
-        for (kind, key), (centre_id, doc) in self.changed.items():
-            before = self.loaded.get((kind, key))
-            version = (before.version if before else 0) + 1
+        for (kind, key), count in self._touches.items():
+            before = self._loaded[(kind, key)]
+            centre_id, doc = self._current[(kind, key)]
+            version = (before.version if before else 0) + count
             self.tx.put(kind, key, centre_id, version, doc)
-            changes.append(Change(kind, key, centre_id, version, before.doc if before else None, doc))
+            changes.append(Change(kind, key, centre_id, version,
+                                  before.doc if before else None, doc))
+        for aggregate_id, version in self._applied_versions.items():
+            self.tx.set_aggregate_version(aggregate_id, version)
+        self._touches.clear()
+        self._applied_versions.clear()
         return changes
 
 
 _to_builtins = msgspec.to_builtins
 
 
-def apply(tx: Transaction, event: ev.Event, notification_id: int) -> list[Change]:
-    """Apply one event in ``tx``; ``[]`` if it was applied before.
+def apply(batch: Batch, event: ev.Event, notification_id: int) -> bool:
+    """Apply one event within ``batch``; ``False`` if it was applied before.
 
-    Raises :class:`OutOfOrder` if an earlier event of the same aggregate is missing.
+    Raises :class:`OutOfOrder` if an earlier event of the same aggregate is missing, or if the
+    event needs a document that an event of another aggregate has not created yet.
     """
     aggregate_id = str(event.aggregate_id)
-    applied = tx.aggregate_version(aggregate_id)
+    applied = batch.aggregate_version(aggregate_id)
     if event.aggregate_version <= applied:
-        return []
+        return False
     if event.aggregate_version != applied + 1:
         raise OutOfOrder(f"{event.type_name} v{event.aggregate_version} of {aggregate_id} "
                          f"arrived before v{applied + 1}")
-    docs = _Session(tx)
     handler = _HANDLERS.get(type(event))
     if handler is not None:
-        handler(docs, event)
+        handler(batch, event)
     if isinstance(event, ev.SessionScopedEvent):
         payload = _to_builtins(event)
-        tx.append_log(LogRow(
+        batch.tx.append_log(LogRow(
             notification_id=notification_id, session_id=str(event.session_id),
             centre_id=event.centre_id, aggregate_id=aggregate_id,
             aggregate_version=event.aggregate_version, occurred_at=payload["occurredAt"],
             event_type=event.type_name, actor_id=str(event.actor_id),
             actor_role=str(event.actor_role), event=payload))
-    tx.set_aggregate_version(aggregate_id, event.aggregate_version)
-    return docs.flush()
+    batch.applied(aggregate_id, event.aggregate_version)
+    return True
 
 
-def apply_all(store: ReadStore, batch: Iterable[tuple[ev.Event, int]],
+def apply_all(store: ReadStore, items: Iterable[tuple[ev.Event, int]],
               generation: int | None = None) -> list[Change]:
     """Apply events in order in one transaction (for rebuilds and tests)."""
-    changes: list[Change] = []
     with store.transaction(generation) as tx:
-        for event, notification_id in batch:
-            changes += apply(tx, event, notification_id)
-    return changes
+        batch = Batch(tx)
+        for event, notification_id in items:
+            apply(batch, event, notification_id)
+        return batch.flush()
 
 
 # --- how each event changes the documents ------------------------------------------------
@@ -111,19 +136,19 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _centre_registered(docs: _Session, e: ev.CentreRegistered) -> None:
+def _centre_registered(docs: Batch, e: ev.CentreRegistered) -> None:
     docs.put(CENTRE, e.centre_id, e.centre_id, {
         "centreId": e.centre_id, "name": e.name, "timeZone": e.time_zone,
         "helpSlaMinutes": dict(e.help_sla_minutes)})
 
 
-def _person_registered(docs: _Session, e: ev.PersonRegistered) -> None:
+def _person_registered(docs: Batch, e: ev.PersonRegistered) -> None:
     docs.put(PERSON, str(e.aggregate_id), e.centre_id, {
         "personId": str(e.aggregate_id), "name": e.name, "role": str(e.role),
         "guardianId": str(e.guardian_id) if e.guardian_id else None})
 
 
-def _session_scheduled(docs: _Session, e: ev.SessionScheduled) -> None:
+def _session_scheduled(docs: Batch, e: ev.SessionScheduled) -> None:
     session = {
         "sessionId": str(e.session_id), "centreId": e.centre_id, "title": e.title,
         "tutorId": str(e.tutor_id), "status": "SCHEDULED", "startsAt": _iso(e.starts_at),
@@ -140,7 +165,7 @@ def _session_scheduled(docs: _Session, e: ev.SessionScheduled) -> None:
     _refresh_tutor(docs, session)
 
 
-def _refresh_tutor(docs: _Session, session: Doc) -> None:
+def _refresh_tutor(docs: Batch, session: Doc) -> None:
     """Recompute what the tutor's document holds about this session from the session itself,
     so the tutor document does not depend on the order events of different aggregates arrive."""
     sid = session["sessionId"]
@@ -164,7 +189,7 @@ def _refresh_tutor(docs: _Session, session: Doc) -> None:
     docs.put(TUTOR, session["tutorId"], session["centreId"], tutor)
 
 
-def _session_update(docs: _Session, e: ev.SessionScopedEvent, change: Any) -> Doc:
+def _session_update(docs: Batch, e: ev.SessionScopedEvent, change: Any) -> Doc:
     session = docs.get(SESSION, str(e.session_id))
     if session is None or "tutorId" not in session:
         raise OutOfOrder(f"{e.type_name} of session {e.session_id} arrived before SessionScheduled")
@@ -174,15 +199,15 @@ def _session_update(docs: _Session, e: ev.SessionScopedEvent, change: Any) -> Do
     return session
 
 
-def _session_started(docs: _Session, e: ev.SessionStarted) -> None:
+def _session_started(docs: Batch, e: ev.SessionStarted) -> None:
     _session_update(docs, e, lambda s: s.update(status="LIVE", startedAt=_iso(e.occurred_at)))
 
 
-def _session_ended(docs: _Session, e: ev.SessionEnded) -> None:
+def _session_ended(docs: Batch, e: ev.SessionEnded) -> None:
     _session_update(docs, e, lambda s: s.update(status="COMPLETED", endedAt=_iso(e.occurred_at)))
 
 
-def _session_cancelled(docs: _Session, e: ev.SessionCancelled) -> None:
+def _session_cancelled(docs: Batch, e: ev.SessionCancelled) -> None:
     _session_update(docs, e, lambda s: s.update(status="CANCELLED", cancelledAt=_iso(e.occurred_at),
                                                 cancelReason=e.reason))
 
@@ -194,7 +219,7 @@ def _student(session: Doc, student_id: str) -> Doc:
         "helpRequests": {}, "catchUps": {}})
 
 
-def _student_enrolled(docs: _Session, e: ev.StudentEnrolled) -> None:
+def _student_enrolled(docs: Batch, e: ev.StudentEnrolled) -> None:
     def change(session: Doc) -> None:
         student = _student(session, str(e.student_id))
         student.update(enrolled=True, courseId=e.course_id, lessonId=e.lesson_id)
@@ -202,11 +227,11 @@ def _student_enrolled(docs: _Session, e: ev.StudentEnrolled) -> None:
     _session_update(docs, e, change)
 
 
-def _student_removed(docs: _Session, e: ev.StudentRemoved) -> None:
+def _student_removed(docs: Batch, e: ev.StudentRemoved) -> None:
     _session_update(docs, e, lambda s: _student(s, str(e.student_id)).update(enrolled=False))
 
 
-def _attendance_marked(docs: _Session, e: ev.AttendanceMarked) -> None:
+def _attendance_marked(docs: Batch, e: ev.AttendanceMarked) -> None:
     def change(session: Doc) -> None:
         _student(session, str(e.student_id)).update(
             attendance=str(e.status), attendanceNotes=e.notes, markedAt=_iso(e.occurred_at),
@@ -215,7 +240,7 @@ def _attendance_marked(docs: _Session, e: ev.AttendanceMarked) -> None:
     _session_update(docs, e, change)
 
 
-def _help_requested(docs: _Session, e: ev.HelpRequestRaised) -> None:
+def _help_requested(docs: Batch, e: ev.HelpRequestRaised) -> None:
     request = {"helpRequestId": str(e.help_request_id), "sessionId": str(e.session_id),
                "studentId": str(e.student_id), "priority": str(e.priority), "status": "PENDING",
                "raisedAt": _iso(e.occurred_at), "slaDueAt": _iso(e.sla_due_at),
@@ -224,13 +249,13 @@ def _help_requested(docs: _Session, e: ev.HelpRequestRaised) -> None:
         {request["helpRequestId"]: request}))
 
 
-def _catch_up_assigned(docs: _Session, e: ev.CatchUpAssigned) -> None:
+def _catch_up_assigned(docs: Batch, e: ev.CatchUpAssigned) -> None:
     catch_up = {"catchUpId": str(e.aggregate_id), "status": "PENDING", "dueAt": _iso(e.due_at)}
     _session_update(docs, e, lambda s: _student(s, str(e.student_id))["catchUps"].update(
         {catch_up["catchUpId"]: catch_up}))
 
 
-def _catch_up_cancelled(docs: _Session, e: ev.CatchUpCancelled) -> None:
+def _catch_up_cancelled(docs: Batch, e: ev.CatchUpCancelled) -> None:
     def change(session: Doc) -> None:
         catch_up = _student(session, str(e.student_id))["catchUps"].get(str(e.aggregate_id))
         if catch_up is not None:

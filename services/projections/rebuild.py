@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import structlog
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from services.projections.projector import apply, apply_all
+from services.projections.projector import Batch, apply, apply_all
 from services.projections.store import ReadStore, open_read_store
 from shared import events
 from shared.eventstore import EventStore
@@ -69,11 +69,13 @@ def rebuild(store: EventStore, read_store: ReadStore, *, batch: int = 1000, keep
         progress.update(task, total=max(head, position), completed=position)
 
     with read_store.transaction(new) as tx:
+        last = Batch(tx)
         for notification in store.recorder.select_notifications(position, 1_000_000,
                                                                 inclusive_of_start=False):
-            apply(tx, events.decode(notification.state), notification.id)
+            apply(last, events.decode(notification.state), notification.id)
             position = notification.id
             count += 1
+        last.flush()
         tx.make_current()
     switched_at = store.position
     log.info("rebuild.switched", generation=new, previous=old, position=position)

@@ -32,7 +32,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.projections.deltas import notice_for
-from services.projections.projector import Change, OutOfOrder, apply
+from services.projections.projector import Batch, Change, OutOfOrder, apply
 from services.projections.store import ReadStore
 from shared import events
 from shared.events import STREAM_NAME, STREAM_SUBJECTS
@@ -132,15 +132,17 @@ class ProjectionService:
         outcome = _Outcome()
         try:
             with self._store.transaction() as tx:
+                batch = Batch(tx)
                 for index, item in enumerate(decoded):
                     if item is None:
                         outcome.failed[index] = "undecodable event"
                         continue
                     try:
-                        outcome.changes += apply(tx, *item)
+                        apply(batch, *item)
                         outcome.applied.append(index)
                     except OutOfOrder:
                         outcome.later.append(index)
+                outcome.changes = batch.flush()
             return outcome
         except Exception:  # noqa: BLE001 - find the one event that fails, apply the others
             log.warning("projections.batch_failed", size=len(decoded), exc_info=True)
@@ -151,7 +153,9 @@ class ProjectionService:
                 continue
             try:
                 with self._store.transaction() as tx:
-                    changes = apply(tx, *item)
+                    batch = Batch(tx)
+                    apply(batch, *item)
+                    changes = batch.flush()
                 outcome.changes += changes
                 outcome.applied.append(index)
             except OutOfOrder:

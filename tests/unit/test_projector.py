@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.projections.projector import OutOfOrder, apply, apply_all
+from services.projections.projector import Batch, OutOfOrder, apply, apply_all
 from services.projections.rebuild import rebuild
 from services.projections.store import ReadStore
 from tests.readside import demo_events, read_store
@@ -43,7 +43,7 @@ def test_an_event_that_overtakes_its_predecessor_waits(tmp_path: Path) -> None:
     later = next(i for i, (e, _) in enumerate(history)
                  if e.aggregate_id == history[first_of_session][0].aggregate_id and i > first_of_session)
     with pytest.raises(OutOfOrder), store.transaction() as tx:
-        apply(tx, *history[later])
+        apply(Batch(tx), *history[later])
 
 
 def _compete(store: ReadStore, order: list[int], replicas: int, seed: int) -> None:
@@ -54,11 +54,13 @@ def _compete(store: ReadStore, order: list[int], replicas: int, seed: int) -> No
     while pending:
         take = [pending.popleft() for _ in range(min(len(pending), rng.randint(1, replicas * 3)))]
         with store.transaction() as tx:
+            batch = Batch(tx)
             for index in take:
                 try:
-                    apply(tx, *history[index])
+                    apply(batch, *history[index])
                 except OutOfOrder:
                     pending.append(index)
+            batch.flush()
 
 
 @settings(max_examples=15, deadline=None)
