@@ -275,7 +275,10 @@ async def main() -> None:
         lines.append(await relay_backlog(env, work, nats_server.url, len(notifications)))
         lines.append(await raw_publish(nats_server.url, payloads))
         centres.close()
-    write_report(lines, lag_ms)
+        from tests.bench import read_side
+
+        read = await read_side.run(pg, nats_server, work, start_service, wait_http)
+    write_report(lines, lag_ms, read)
 
 
 async def relay_backlog(env: dict[str, str], work: Path, url: str, expected: int) -> Line:
@@ -302,11 +305,13 @@ async def relay_backlog(env: dict[str, str], work: Path, url: str, expected: int
                 expected, elapsed)
 
 
-def write_report(lines: list[Line], lag_ms: list[float]) -> None:
+def write_report(lines: list[Line], lag_ms: list[float], read_side: list[str]) -> None:
     raw_append = lines[0]
     raw_pub = lines[-1]
     out = [
-        "# tutorpulse write-side benchmark",
+        "# tutorpulse benchmark",
+        "",
+        "## Write side",
         "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; PostgreSQL (fsync off) and nats-server on 127.0.0.1. "
@@ -327,6 +332,7 @@ def write_report(lines: list[Line], lag_ms: list[float]) -> None:
         out += ["", "Relay lag during the HTTP load (command 2xx -> event on a NATS subscription), "
                 f"{len(lag_ms)} commands: p50 {q[49]:.1f} ms, p90 {q[89]:.1f} ms, p99 {q[98]:.1f} ms, "
                 f"max {max(lag_ms):.1f} ms."]
+    out += read_side
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(out) + "\n")
     print("\n".join(out))

@@ -1,0 +1,259 @@
+"""Read-side benchmark: projection throughput, rebuild speed, command → websocket latency.
+
+Each figure stands beside a baseline measured in the same run: the raw rate at which nats-py
+consumes the same stream (fetch 500, ack each).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import aiohttp
+import nats
+import websockets
+
+from services.command.application import AttendanceMark, SessionPlan, TutoringCentres
+from services.projections.rebuild import rebuild
+from services.projections.service import ProjectionService
+from services.projections.store import open_read_store
+from services.relay.lease import FileLease
+from services.relay.relay import Relay
+from shared.events import AttendanceStatus, SessionMode
+from shared.messaging import ensure_streams
+from shared.tenancy import Actor, Role
+from shared.tenancy.tokens import mint
+from tests.support.servers import NatsServer, PostgresServer, free_port
+
+SESSIONS = int(os.environ.get("BENCH_LIVE_SESSIONS", "200"))
+STUDENTS = 5
+SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "20"))
+MARK_ROUNDS = int(os.environ.get("BENCH_MARK_ROUNDS", "4"))
+
+
+def populate(centres: TutoringCentres) -> tuple[Actor, list[tuple[UUID, list[UUID]]]]:
+    """A centre with SESSIONS live sessions of 5 students each, and some attendance history."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.builders import ROOT
+
+    root = ROOT.acting_in("bench-live")
+    centres.register_centre(root, "bench-live", name="Bench", time_zone="UTC")
+    supervisor_id = UUID(centres.register_person(root, name="Sue", email="sue@b.example",
+                                                 role=Role.CENTER_SUPERVISOR).body["personId"])
+    supervisor = Actor(user_id=supervisor_id, role=Role.CENTER_SUPERVISOR, centre_id="bench-live")
+    sessions = []
+    starts = datetime.now(UTC).replace(microsecond=0)
+    for s in range(SESSIONS):
+        tutor = UUID(centres.register_person(root, name=f"T{s}", email=f"t{s}@b.example",
+                                             role=Role.TEACHER).body["personId"])
+        session = UUID(centres.schedule_session(supervisor, SessionPlan(
+            title=f"Session {s}", starts_at=starts, ends_at=starts + timedelta(hours=1),
+            mode=SessionMode.ONLINE, meeting_link="https://meet.example.org/b", tutor_id=tutor)).body["sessionId"])
+        students = []
+        for n in range(STUDENTS):
+            student = UUID(centres.register_person(root, name=f"S{s}-{n}", email=f"s{s}-{n}@b.example",
+                                                   role=Role.STUDENT).body["personId"])
+            centres.enrol_student(supervisor, session, student, course_id="maths", lesson_id=f"l{n}")
+            students.append(student)
+        centres.start_session(supervisor, session)
+        sessions.append((session, students))
+    for round_ in range(MARK_ROUNDS):
+        status = AttendanceStatus.LATE if round_ % 2 else AttendanceStatus.PRESENT
+        for session, students in sessions:
+            centres.mark_attendance(supervisor, session, [AttendanceMark(s, status) for s in students])
+    return supervisor, sessions
+
+
+async def raw_consume(url: str, expected: int) -> float:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    subscription = await js.pull_subscribe("tp.evt.>", durable="bench-raw", stream="TP_EVENTS")
+    started, seen = time.perf_counter(), 0
+    while seen < expected:
+        for message in await subscription.fetch(500, timeout=5):
+            await message.ack()
+            seen += 1
+    elapsed = time.perf_counter() - started
+    await nc.close()
+    return expected / elapsed
+
+
+async def project_all(url: str, folder: Path, expected_position: int, durable: str,
+                      env: dict[str, str]) -> float:
+    store = open_read_store(env)
+    nc = await nats.connect(url)
+    service = ProjectionService(store, nc, durable=durable)
+    started = time.perf_counter()
+    task = asyncio.create_task(service.run())
+    while service.watermark < expected_position:
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    service.stop()
+    await task
+    await nc.close()
+    store.close()
+    return elapsed
+
+
+async def live_latency(command_url: str, gateway_url: str, supervisor: Actor,
+                       sessions: list[tuple[UUID, list[UUID]]]) -> dict[str, list[float]]:
+    """Every session: one of its 5 students changes every second (each student every 5 s); a
+    supervisor's websocket follows every session. Time from the command to the delta."""
+    token = mint(supervisor)
+    headers = {"Authorization": f"Bearer {token}"}
+    waiting: dict[str, asyncio.Future[float]] = {}
+    from_send: list[float] = []
+    from_accept: list[float] = []
+    errors = 0
+
+    versions: dict[str, int] = {}
+
+    async def follow(socket: Any) -> None:
+        async for raw in socket:
+            message = json.loads(raw)
+            if message["type"] == "ping":
+                await socket.send('{"type":"pong"}')
+            elif message["type"] in ("snapshot", "delta"):
+                # Only a new version is the command's change (same-version deltas are clock ticks).
+                if message["version"] <= versions.get(message["topic"], 0):
+                    continue
+                versions[message["topic"]] = message["version"]
+                future = waiting.get(message["topic"])
+                if future is not None and not future.done():
+                    future.set_result(time.perf_counter())
+
+    sockets = []
+    for start in range(0, len(sessions), 50):
+        socket = await websockets.connect(f"{gateway_url}?token={token}", ping_interval=None,
+                                          max_queue=None)
+        for session, _ in sessions[start:start + 50]:
+            await socket.send(json.dumps({"type": "subscribe", "topic": f"session:{session}"}))
+        sockets.append(socket)
+    await asyncio.sleep(2)  # snapshots
+    readers = [asyncio.create_task(follow(s)) for s in sockets]
+    deadline = time.monotonic() + SECONDS
+
+    async with aiohttp.ClientSession(command_url, connector=aiohttp.TCPConnector(limit=64)) as http:
+        async def session_loop(index: int, session: UUID, students: list[UUID]) -> None:
+            nonlocal errors
+            await asyncio.sleep(index / len(sessions))  # spread the ticks over the second
+            tick = 0
+            while time.monotonic() < deadline:
+                topic = f"session:{session}"
+                student = students[tick % STUDENTS]
+                # Every command changes something: the student's mark flips from the last one.
+                flip = (tick // STUDENTS + MARK_ROUNDS) % 2 == 0
+                status = "PRESENT" if flip else "LATE"
+                waiting[topic] = asyncio.get_running_loop().create_future()
+                sent = time.perf_counter()
+                async with http.post("/api/academic/attendance/bulk", headers=headers, json={
+                        "sessionId": str(session), "records": [{"studentId": str(student), "status": status}]}) as r:
+                    accepted = time.perf_counter()
+                    ok = r.status == 200
+                if ok:
+                    try:
+                        arrived = await asyncio.wait_for(waiting[topic], 10)
+                        from_send.append((arrived - sent) * 1000)
+                        from_accept.append(max(0.0, arrived - accepted) * 1000)
+                    except TimeoutError:
+                        errors += 1
+                else:
+                    errors += 1
+                tick += 1
+                await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - sent)))
+
+        await asyncio.gather(*[session_loop(i, s, st) for i, (s, st) in enumerate(sessions)])
+    for reader in readers:
+        reader.cancel()
+    for socket in sockets:
+        await socket.close()
+    return {"from_send": from_send, "from_accept": from_accept, "errors": [float(errors)]}
+
+
+def quantiles(values: list[float]) -> str:
+    if len(values) < 2:
+        return "n/a"
+    q = statistics.quantiles(values, n=100)
+    return f"p50 {q[49]:.1f} ms, p90 {q[89]:.1f} ms, p99 {q[98]:.1f} ms, max {max(values):.1f} ms"
+
+
+async def run(pg: PostgresServer, nats_server: NatsServer, work: Path, start_service: Any,
+              wait_http: Any) -> list[str]:
+    database = pg.fresh_database("bench_read")
+    env = {**os.environ, **database.env(), "TUTORPULSE_NATS_URL": nats_server.url,
+           "TUTORPULSE_LOG_LEVEL": "WARNING", "TUTORPULSE_READ_STORE": "postgres"}
+    centres = TutoringCentres(database.env())
+    started = time.perf_counter()
+    supervisor, sessions = populate(centres)
+    populate_seconds = time.perf_counter() - started
+    head = centres.position
+
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.delete_stream("TP_EVENTS")
+    await ensure_streams(js)
+    relay = Relay(centres, centres.factory.tracking_recorder(), js, FileLease(work / "read-relay.lock"))
+    relay_task = asyncio.create_task(relay.run())
+    while relay.position < head:
+        await asyncio.sleep(0.05)
+    relay.stop()
+    await relay_task
+    await nc.close()
+
+    raw = await raw_consume(nats_server.url, head)
+    sqlite_env = {"TUTORPULSE_READ_STORE": "sqlite", "TUTORPULSE_READ_SQLITE_PATH": str(work / "rm.sqlite")}
+    projected_sqlite = await project_all(nats_server.url, work, head, "bench-sqlite", sqlite_env)
+    projected_pg = await project_all(nats_server.url, work, head, "projections",
+                                     {k: v for k, v in env.items() if k.startswith("TUTORPULSE_")})
+    read_pg = open_read_store({k: v for k, v in env.items() if k.startswith("TUTORPULSE_")})
+    rebuilt_pg = rebuild(centres, read_pg, settle_timeout=0)
+    read_pg.close()
+    read_sqlite = open_read_store(sqlite_env)
+    rebuilt_sqlite = rebuild(centres, read_sqlite, settle_timeout=0)
+    read_sqlite.close()
+
+    ports = {name: free_port() for name in ("command", "relay", "projections", "gateway")}
+    env |= {"TUTORPULSE_COMMAND_PORT": str(ports["command"]), "TUTORPULSE_RELAY_PORT": str(ports["relay"]),
+            "TUTORPULSE_PROJECTIONS_PORT": str(ports["projections"]),
+            "TUTORPULSE_GATEWAY_PORT": str(ports["gateway"]), "TUTORPULSE_COMMAND_WORKERS": "1"}
+    processes = [start_service(m, env, work / f"{m}.read.log") for m in (
+        "services.relay", "services.projections", "services.live_gateway", "services.command")]
+    try:
+        for name in ("relay", "projections", "gateway", "command"):
+            await wait_http(f"http://127.0.0.1:{ports[name]}/ready")
+        latency = await live_latency(f"http://127.0.0.1:{ports['command']}",
+                                     f"ws://127.0.0.1:{ports['gateway']}/live", supervisor, sessions)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=15)
+    centres.close()
+
+    rows = [
+        ("raw nats-py pull consume (fetch 500, ack each)", raw, "baseline"),
+        ("projection service, SQLite read store", head / projected_sqlite, None),
+        ("projection service, PostgreSQL read store", head / projected_pg, None),
+        ("rebuild from the event store, SQLite read store", rebuilt_sqlite.rate, None),
+        ("rebuild from the event store, PostgreSQL read store", rebuilt_pg.rate, None),
+    ]
+    out = ["", "## Read side", "",
+           f"{head:,} events in the store ({SESSIONS} live sessions x {STUDENTS} students, "
+           f"{MARK_ROUNDS} rounds of attendance; populated in {populate_seconds:.1f} s).", "",
+           "| what | events per second | vs. raw consume |", "|---|---:|---:|"]
+    for name, rate, note in rows:
+        out.append(f"| {name} | {rate:,.0f} | {note or f'{rate / raw:.2f}x'} |")
+    sends = len(latency["from_send"])
+    out += ["", f"Command accepted -> delta on a websocket, {SESSIONS} live sessions x {STUDENTS} students, "
+            f"each student acting every 5 s ({SESSIONS} commands/s offered) for {SECONDS:.0f} s; "
+            f"{sends} commands measured, {int(latency['errors'][0])} without a delta in 10 s:",
+            f"- from the command's 2xx response: {quantiles(latency['from_accept'])}",
+            f"- from sending the command: {quantiles(latency['from_send'])}",
+            f"- commands completed per second: {sends / SECONDS:,.0f}"]
+    return out
