@@ -42,6 +42,7 @@ class Batch:
         self._touched_by_event: set[tuple[str, str]] = set()
         self._versions: dict[str, int] = {}
         self._applied_versions: dict[str, int] = {}
+        self._log: list[LogRow] = []
 
     def get(self, kind: str, key: str) -> Doc | None:
         if (kind, key) not in self._loaded:
@@ -69,21 +70,30 @@ class Batch:
         self._touched_by_event.clear()
         self._versions[aggregate_id] = self._applied_versions[aggregate_id] = version
 
+    def log(self, row: LogRow) -> None:
+        self._log.append(row)
+
     def flush(self) -> list[Change]:
         """Write what the batch changed. A document's version counts the events that touched it
         (changed or not), so it is the same whatever order replicas applied them in."""
-        changes = []
+        changes, stored = [], []
         for (kind, key), count in self._touches.items():
             before = self._loaded[(kind, key)]
             centre_id, doc = self._current[(kind, key)]
             version = (before.version if before else 0) + count
-            self.tx.put(kind, key, centre_id, version, doc)
+            stored.append(StoredDoc(kind, key, centre_id, version, doc))
             changes.append(Change(kind, key, centre_id, version,
                                   before.doc if before else None, doc))
-        for aggregate_id, version in self._applied_versions.items():
-            self.tx.set_aggregate_version(aggregate_id, version)
+            self._loaded[(kind, key)] = StoredDoc(kind, key, centre_id, version, copy.deepcopy(doc))
+        if stored:
+            self.tx.put_many(stored)
+        if self._log:
+            self.tx.append_logs(self._log)
+        if self._applied_versions:
+            self.tx.set_aggregate_versions(list(self._applied_versions.items()))
         self._touches.clear()
         self._applied_versions.clear()
+        self._log.clear()
         return changes
 
 
@@ -108,7 +118,7 @@ def apply(batch: Batch, event: ev.Event, notification_id: int) -> bool:
         handler(batch, event)
     if isinstance(event, ev.SessionScopedEvent):
         payload = _to_builtins(event)
-        batch.tx.append_log(LogRow(
+        batch.log(LogRow(
             notification_id=notification_id, session_id=str(event.session_id),
             centre_id=event.centre_id, aggregate_id=aggregate_id,
             aggregate_version=event.aggregate_version, occurred_at=payload["occurredAt"],

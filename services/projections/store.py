@@ -60,6 +60,8 @@ class LogRow:
 class Cursor(Protocol):
     def execute(self, query: str, params: Sequence[Any] = ...) -> Any: ...
 
+    def executemany(self, query: str, params: Sequence[Sequence[Any]]) -> Any: ...
+
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...
@@ -68,28 +70,36 @@ class Cursor(Protocol):
 class Transaction:
     """One atomic unit of read-model changes in one generation."""
 
-    def __init__(self, cursor: Cursor, generation: int, placeholder: str, lock: str) -> None:
+    def __init__(self, cursor: Cursor, generation: int, placeholder: str, lock: str,
+                 key_lock: str | None) -> None:
         self._cursor = cursor
         self.generation = generation
         self._p = placeholder
         self._lock = lock
+        self._key_lock = key_lock
+
+    def _lock_key(self, name: str) -> None:
+        """Serialise writers of one document or aggregate, even before its row exists."""
+        if self._key_lock is not None:
+            self._cursor.execute(self._key_lock, (f"{self.generation}:{name}",))
 
     def _q(self, sql: str) -> str:
         return sql.replace("{g}", str(self.generation)).replace("?", self._p)
 
     def aggregate_version(self, aggregate_id: str) -> int:
+        self._lock_key(f"aggregate:{aggregate_id}")
         self._cursor.execute(self._q(f"SELECT version FROM rm_versions_{{g}} WHERE aggregate_id = ?{self._lock}"),
                              (aggregate_id,))
         row = self._cursor.fetchone()
         return int(row[0]) if row else 0
 
-    def set_aggregate_version(self, aggregate_id: str, version: int) -> None:
-        self._cursor.execute(self._q(
+    def set_aggregate_versions(self, versions: Sequence[tuple[str, int]]) -> None:
+        self._cursor.executemany(self._q(
             "INSERT INTO rm_versions_{g} (aggregate_id, version) VALUES (?, ?) "
-            "ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version"),
-            (aggregate_id, version))
+            "ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version"), versions)
 
     def get(self, kind: str, key: str) -> StoredDoc | None:
+        self._lock_key(f"{kind}:{key}")
         self._cursor.execute(self._q(
             f"SELECT centre_id, version, doc FROM rm_docs_{{g}} WHERE kind = ? AND key = ?{self._lock}"),
             (kind, key))
@@ -98,24 +108,25 @@ class Transaction:
             return None
         return StoredDoc(kind, key, row[0], int(row[1]), json.loads(row[2]))
 
-    def put(self, kind: str, key: str, centre_id: str, version: int, doc: Doc) -> None:
-        self._cursor.execute(self._q(
+    def put_many(self, docs: Sequence[StoredDoc]) -> None:
+        self._cursor.executemany(self._q(
             "INSERT INTO rm_docs_{g} (kind, key, centre_id, version, doc) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (kind, key) DO UPDATE SET version = excluded.version, doc = excluded.doc"),
-            (kind, key, centre_id, version, json.dumps(doc, sort_keys=True, separators=(",", ":"))))
+            [(d.kind, d.key, d.centre_id, d.version, json.dumps(d.doc, sort_keys=True, separators=(",", ":")))
+             for d in docs])
 
     def make_current(self) -> None:
         """Make this transaction's generation the one queries read, when it commits."""
         self._cursor.execute(self._q("UPDATE rm_meta SET value = {g} WHERE name = 'generation'"))
 
-    def append_log(self, row: LogRow) -> None:
-        self._cursor.execute(self._q(
+    def append_logs(self, rows: Sequence[LogRow]) -> None:
+        self._cursor.executemany(self._q(
             "INSERT INTO rm_log_{g} (aggregate_id, aggregate_version, session_id, centre_id, "
             "notification_id, occurred_at, event_type, actor_id, actor_role, event) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-            (row.aggregate_id, row.aggregate_version, row.session_id, row.centre_id,
-             row.notification_id, row.occurred_at, row.event_type, row.actor_id, row.actor_role,
-             json.dumps(row.event, sort_keys=True, separators=(",", ":"))))
+            [(row.aggregate_id, row.aggregate_version, row.session_id, row.centre_id,
+              row.notification_id, row.occurred_at, row.event_type, row.actor_id, row.actor_role,
+              json.dumps(row.event, sort_keys=True, separators=(",", ":"))) for row in rows])
 
 
 _SCHEMA = (
@@ -136,6 +147,7 @@ class ReadStore:
 
     placeholder = "?"
     row_lock = ""
+    key_lock: str | None = None
 
     def create_generation(self) -> int:
         with self._cursor() as cursor:
@@ -197,7 +209,7 @@ class ReadStore:
                 cursor.execute(self._current_generation_sql())
                 row = cursor.fetchone()
                 generation = int(row[0]) if row else 0
-            yield Transaction(cursor, generation, self.placeholder, self.row_lock)
+            yield Transaction(cursor, generation, self.placeholder, self.row_lock, self.key_lock)
 
     # --- reading ----------------------------------------------------------------------
 
@@ -318,6 +330,9 @@ class SQLiteReadStore(ReadStore):
 class PostgresReadStore(ReadStore):
     placeholder = "%s"
     row_lock = " FOR UPDATE"
+    # Row locks cannot lock a document that does not exist yet; two replicas creating the same
+    # tutor document at once would lose one update. A transaction-scoped advisory lock per key can.
+    key_lock = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
     def __init__(self, conninfo: str, pool_size: int = 4) -> None:
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True,
