@@ -94,6 +94,7 @@ class ProjectionService:
             try:
                 batch = await subscription.fetch(self._settings.batch_size, timeout=0.5)
             except TimeoutError:
+                await self._advance_watermark()  # acks of other replicas may have moved it
                 continue
             except Exception as error:  # noqa: BLE001 - reconnects are handled by nats-py
                 log.warning("projections.fetch_failed", error=str(error))
@@ -111,8 +112,12 @@ class ProjectionService:
             except Exception:  # noqa: BLE001 - an undecodable message is poison, not a crash
                 decoded.append(None)
         outcome = await anyio.to_thread.run_sync(self._apply, decoded)
-        for index in outcome.applied:
-            await batch[index].ack()
+        for position, index in enumerate(outcome.applied):
+            if position == len(outcome.applied) - 1:
+                # Wait for the server to take the last ack, so the ack floor read below is current.
+                await batch[index].ack_sync()
+            else:
+                await batch[index].ack()
         for index in outcome.later:
             await batch[index].nak(delay=self._settings.retry_delay)
         for index, reason in outcome.failed.items():
@@ -133,6 +138,7 @@ class ProjectionService:
         try:
             with self._store.transaction() as tx:
                 batch = Batch(tx)
+                batch.prefetch(item[0] for item in decoded if item is not None)
                 for index, item in enumerate(decoded):
                     if item is None:
                         outcome.failed[index] = "undecodable event"

@@ -17,7 +17,6 @@ reading the current one, then switches ``rm_meta.generation`` in one transaction
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -27,11 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
 import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 Doc = dict[str, Any]
+
+_encoder = msgspec.json.Encoder(order="sorted")
+_decode = msgspec.json.decode
+
+
+def _encode(value: Any) -> str:
+    return _encoder.encode(value).decode()
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,10 @@ class LogRow:
     event: Doc
 
 
+def _chunks(items: list[str], size: int = 400) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 class Cursor(Protocol):
     def execute(self, query: str, params: Sequence[Any] = ...) -> Any: ...
 
@@ -80,8 +91,36 @@ class Transaction:
 
     def _lock_key(self, name: str) -> None:
         """Serialise writers of one document or aggregate, even before its row exists."""
+        self._lock_keys([name])
+
+    def _lock_keys(self, names: Sequence[str]) -> None:
         if self._key_lock is not None:
-            self._cursor.execute(self._key_lock, (f"{self.generation}:{name}",))
+            for name in sorted(names):  # one order for everyone: no deadlock between batches
+                self._cursor.execute(self._key_lock, (f"{self.generation}:{name}",))
+
+    def aggregate_versions(self, aggregate_ids: Sequence[str]) -> dict[str, int]:
+        """The applied version of many aggregates (0 for unknown ones), locking them all."""
+        self._lock_keys([f"aggregate:{a}" for a in aggregate_ids])
+        found = {a: 0 for a in aggregate_ids}
+        for chunk in _chunks(list(aggregate_ids)):
+            marks = ", ".join("?" * len(chunk))
+            self._cursor.execute(self._q(
+                f"SELECT aggregate_id, version FROM rm_versions_{{g}} WHERE aggregate_id IN ({marks})"), chunk)
+            found.update({row[0]: int(row[1]) for row in self._cursor.fetchall()})
+        return found
+
+    def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, StoredDoc | None]:
+        """Many documents of one kind at once (``None`` for missing ones), locking them all."""
+        self._lock_keys([f"{kind}:{k}" for k in keys])
+        found: dict[str, StoredDoc | None] = dict.fromkeys(keys)
+        for chunk in _chunks(list(keys)):
+            marks = ", ".join("?" * len(chunk))
+            self._cursor.execute(self._q(
+                f"SELECT key, centre_id, version, doc FROM rm_docs_{{g}} WHERE kind = ? AND key IN ({marks})"),
+                (kind, *chunk))
+            for row in self._cursor.fetchall():
+                found[row[0]] = StoredDoc(kind, row[0], row[1], int(row[2]), _decode(row[3]))
+        return found
 
     def _q(self, sql: str) -> str:
         return sql.replace("{g}", str(self.generation)).replace("?", self._p)
@@ -106,13 +145,13 @@ class Transaction:
         row = self._cursor.fetchone()
         if row is None:
             return None
-        return StoredDoc(kind, key, row[0], int(row[1]), json.loads(row[2]))
+        return StoredDoc(kind, key, row[0], int(row[1]), _decode(row[2]))
 
     def put_many(self, docs: Sequence[StoredDoc]) -> None:
         self._cursor.executemany(self._q(
             "INSERT INTO rm_docs_{g} (kind, key, centre_id, version, doc) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (kind, key) DO UPDATE SET version = excluded.version, doc = excluded.doc"),
-            [(d.kind, d.key, d.centre_id, d.version, json.dumps(d.doc, sort_keys=True, separators=(",", ":")))
+            [(d.kind, d.key, d.centre_id, d.version, _encode(d.doc))
              for d in docs])
 
     def make_current(self) -> None:
@@ -126,7 +165,7 @@ class Transaction:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
             [(row.aggregate_id, row.aggregate_version, row.session_id, row.centre_id,
               row.notification_id, row.occurred_at, row.event_type, row.actor_id, row.actor_role,
-              json.dumps(row.event, sort_keys=True, separators=(",", ":"))) for row in rows])
+              _encode(row.event)) for row in rows])
 
 
 _SCHEMA = (
@@ -219,7 +258,7 @@ class ReadStore:
             cursor.execute(self._sql(f"SELECT centre_id, version, doc FROM rm_docs_{gen} WHERE kind = ? AND key = ?"),
                            (kind, key))
             row = cursor.fetchone()
-        return None if row is None else StoredDoc(kind, key, row[0], int(row[1]), json.loads(row[2]))
+        return None if row is None else StoredDoc(kind, key, row[0], int(row[1]), _decode(row[2]))
 
     def docs(self, kind: str, generation: int | None = None) -> list[StoredDoc]:
         with self._cursor() as cursor:
@@ -227,7 +266,7 @@ class ReadStore:
             cursor.execute(self._sql(f"SELECT key, centre_id, version, doc FROM rm_docs_{gen} WHERE kind = ? ORDER BY key"),
                            (kind,))
             rows = cursor.fetchall()
-        return [StoredDoc(kind, r[0], r[1], int(r[2]), json.loads(r[3])) for r in rows]
+        return [StoredDoc(kind, r[0], r[1], int(r[2]), _decode(r[3])) for r in rows]
 
     def session_log(self, session_id: str, *, after: int = 0, limit: int = 1000,
                     generation: int | None = None) -> list[LogRow]:
@@ -238,7 +277,7 @@ class ReadStore:
                 f"event_type, actor_id, actor_role, event FROM rm_log_{gen} WHERE session_id = ? "
                 "AND notification_id > ? ORDER BY notification_id LIMIT ?"), (session_id, after, limit))
             rows = cursor.fetchall()
-        return [LogRow(int(r[0]), r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], r[8], json.loads(r[9]))
+        return [LogRow(int(r[0]), r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], r[8], _decode(r[9]))
                 for r in rows]
 
     def dump(self, generation: int) -> dict[str, list[tuple[Any, ...]]]:

@@ -9,7 +9,7 @@ import nats
 import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 log = structlog.get_logger(__name__)
 
@@ -61,8 +61,11 @@ async def ensure_streams(js: JetStreamContext, path: Path | None = None) -> None
         try:
             await js.stream_info(config.name or "")
         except NotFoundError:
-            await js.add_stream(config)
-            log.info("nats.stream_created", stream=config.name)
-        else:
-            await js.update_stream(config)
-            log.info("nats.stream_updated", stream=config.name)
+            try:
+                await js.add_stream(config)
+                log.info("nats.stream_created", stream=config.name)
+                continue
+            except BadRequestError:
+                pass  # another replica created it a moment ago: update it like any other
+        await js.update_stream(config)
+        log.info("nats.stream_updated", stream=config.name)

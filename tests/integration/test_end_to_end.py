@@ -94,6 +94,7 @@ async def test_attendance_marked_over_http_reaches_the_tutors_websocket(
             view = query.get(f"/api/v1/sessions/{session}/control-center",
                              params={"position": response.json()["position"]},
                              headers={"Authorization": f"Bearer {token('john')}"})
+        assert view.status_code == 200, view.text
         michael = next(s for s in view.json()["data"]["students"] if s["name"] == "Michael Lee")
         assert michael["attendance"] == "ABSENT"
     finally:

@@ -217,3 +217,9 @@ async def test_a_standby_relay_takes_over_when_the_leader_dies(
                 relay.terminate()
                 relay.wait(timeout=10)
         centres.close()
+
+
+async def test_replicas_starting_together_all_apply_the_stream_definitions(nc: Client) -> None:
+    js = nc.jetstream()
+    await asyncio.gather(*[ensure_streams(js) for _ in range(4)])
+    assert (await js.stream_info("TP_EVENTS")).config.duplicate_window == 120
