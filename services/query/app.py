@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
 import anyio.to_thread
 import msgspec
 from litestar import Controller, Litestar, Request, Response, get
-from litestar.di import NamedDependency, Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
@@ -21,9 +18,8 @@ from services.projections import access
 from services.projections.service import wait_for_watermark
 from services.projections.store import ReadStore
 from services.projections.views import utcnow
-from shared.http.auth import permission_guard, provide_actor
-from shared.http.operations import operations_router, prometheus
-from shared.http.problems import BASE_HANDLERS, problem, simple
+from shared.http.api import api_app
+from shared.http.problems import problem, simple
 from shared.tenancy import Actor, Permission
 
 SERVICE = "query"
@@ -132,32 +128,15 @@ def _not_caught_up(request: Request[Any, Any, Any], exc: NotCaughtUp) -> Respons
 
 def create_app(store: ReadStore, *, own_resources: bool = True) -> Litestar:
     """``own_resources``: close the read-model store when the app stops."""
+
     async def ready() -> None:
         await anyio.to_thread.run_sync(store.watermark)
 
-    @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if own_resources:
-                store.close()
-
-    return Litestar(
-        route_handlers=[TutorController, SessionReadController, operations_router(SERVICE, ready)],
-        dependencies={"actor": Provide(provide_actor),
-                      "store": Provide(lambda: store, sync_to_thread=False, use_cache=True)},
-        guards=[permission_guard],
-        exception_handlers={**BASE_HANDLERS, access.NotVisible: simple(404, "Not found"),
-                            NotCaughtUp: _not_caught_up},
-        middleware=[prometheus(SERVICE).middleware],
-        lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(
-            title="tutorpulse query API", version="1.0.0", path="/schema",
-            components=Components(security_schemes={
-                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
-            security=[{"bearer": []}]),
-        logging_config=None,
+    return api_app(
+        SERVICE, title="tutorpulse query API", controllers=[TutorController, SessionReadController],
+        readiness=ready, provides={"store": store},
+        exception_handlers={access.NotVisible: simple(404, "Not found"), NotCaughtUp: _not_caught_up},
+        on_shutdown=store.close if own_resources else None,
     )
 
 

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 import anyio.to_thread
 from litestar import Litestar
-from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
 from services.command.application import ConcurrentUpdate, NotFound, TutoringCentres
 from services.command.domain.aggregate import InvalidTransition, InvalidValue, RuleViolated
@@ -21,38 +14,23 @@ from services.command.http.controllers import (
     SessionController,
 )
 from services.command.idempotency import KeyReused
-from shared.http.auth import permission_guard, provide_actor
-from shared.http.operations import operations_router, prometheus
-from shared.http.problems import BASE_HANDLERS, simple
+from shared.http.api import api_app
+from shared.http.problems import simple
 
 SERVICE = "command"
 
 
 def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Litestar:
     """``own_resources``: close the event store when the app stops."""
+
     async def ready() -> None:
         await anyio.to_thread.run_sync(centres.recorder.max_notification_id)
 
-    @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if own_resources:
-                centres.close()
-
-    metrics = prometheus(SERVICE)
-    return Litestar(
-        route_handlers=[
-            CentreController, PeopleController, SessionController, AttendanceController,
-            operations_router(SERVICE, ready),
-        ],
-        dependencies={
-            "actor": Provide(provide_actor),
-            "centres": Provide(lambda: centres, sync_to_thread=False, use_cache=True),
-        },
+    return api_app(
+        SERVICE, title="tutorpulse command API",
+        controllers=[CentreController, PeopleController, SessionController, AttendanceController],
+        readiness=ready, provides={"centres": centres},
         exception_handlers={
-            **BASE_HANDLERS,
             InvalidValue: simple(422, "Invalid value"),
             InvalidTransition: simple(409, "Invalid transition"),
             RuleViolated: simple(409, "Conflict"),
@@ -60,19 +38,7 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Lites
             KeyReused: simple(422, "Idempotency-Key reused"),
             NotFound: simple(404, "Not found"),
         },
-        guards=[permission_guard],
-        middleware=[metrics.middleware],
-        lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(
-            title="tutorpulse command API",
-            version="1.0.0",
-            path="/schema",
-            components=Components(security_schemes={
-                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
-            security=[{"bearer": []}],
-        ),
-        logging_config=None,
-        debug=False,
+        on_shutdown=centres.close if own_resources else None,
     )
 
 
