@@ -30,7 +30,9 @@ async def main() -> None:
             raise ConnectionError("NATS is not connected")
         await anyio.to_thread.run_sync(store.watermark)
 
-    server = operations_server(SERVICE, ready, int(os.environ.get("TUTORPULSE_PROJECTIONS_PORT", "8012")))
+    server = operations_server(
+        SERVICE, ready, host=os.environ.get("TUTORPULSE_PROJECTIONS_HOST", "127.0.0.1"),
+        port=int(os.environ.get("TUTORPULSE_PROJECTIONS_PORT", "8012")))
 
     def shutdown() -> None:
         service.stop()

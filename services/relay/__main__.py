@@ -44,7 +44,9 @@ async def main() -> None:
             raise ConnectionError("NATS is not connected")
         await anyio.to_thread.run_sync(store.recorder.max_notification_id)
 
-    server = operations_server(SERVICE, ready, int(os.environ.get("TUTORPULSE_RELAY_PORT", "8011")))
+    server = operations_server(
+        SERVICE, ready, host=os.environ.get("TUTORPULSE_RELAY_HOST", "127.0.0.1"),
+        port=int(os.environ.get("TUTORPULSE_RELAY_PORT", "8011")))
 
     def shutdown() -> None:
         log.info("relay.stopping")

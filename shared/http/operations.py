@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,7 +47,7 @@ def prometheus(service: str) -> PrometheusConfig:
     )
 
 
-def operations_server(service: str, readiness: ReadinessCheck, port: int) -> uvicorn.Server:
+def operations_server(service: str, readiness: ReadinessCheck, *, host: str, port: int) -> uvicorn.Server:
     """A small HTTP server with only the operations endpoints, for services whose work is not
     HTTP (relay, projections). Signals are left to the caller's event loop."""
     from shared.http.problems import BASE_HANDLERS
@@ -56,7 +55,6 @@ def operations_server(service: str, readiness: ReadinessCheck, port: int) -> uvi
     app = Litestar(route_handlers=[operations_router(service, readiness)],
                    middleware=[prometheus(service).middleware], exception_handlers=BASE_HANDLERS,
                    logging_config=None)
-    host = os.environ.get(f"TUTORPULSE_{service.upper()}_HOST", "127.0.0.1")
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
                                            access_log=False))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
