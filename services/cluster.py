@@ -126,7 +126,7 @@ class Cluster:
             self.stop_all()
 
     def stop_all(self) -> None:
-        for name, process in reversed(self.processes):
+        for _, process in reversed(self.processes):
             if process.poll() is None:
                 process.terminate()
                 try:

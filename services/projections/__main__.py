@@ -8,6 +8,7 @@ import signal
 
 import anyio.to_thread
 import structlog
+
 from services.projections.service import ProjectionService
 from services.projections.store import open_read_store
 from shared.http.operations import operations_server

@@ -84,7 +84,7 @@ def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime)
     stored = store.get(TUTOR, str(tutor_id))
     if stored is not None and stored.centre_id != actor.centre_id:
         raise NotVisible("no such tutor")
-    tutor = stored.doc if stored else {"tutorId": str(tutor_id), "centreId": actor.centre_id,
+    tutor: Doc = stored.doc if stored else {"tutorId": str(tutor_id), "centreId": actor.centre_id,
                                        "sessions": {}, "openHelp": {}, "catchUps": {}}
     ids = {str(tutor_id)} | {h["studentId"] for h in tutor["openHelp"].values()} | {
         c["studentId"] for c in tutor["catchUps"].values()} | {

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 
 from services.projections.models.documents import CENTRE, PERSON, SESSION, TUTOR, TUTOR_HISTORY_DAYS
-from services.projections.views import OPEN_HELP, parse
 from services.projections.store import Doc, LogRow, ReadStore, StoredDoc, Transaction
+from services.projections.views import OPEN_HELP, parse
 from shared import events as ev
 
 
@@ -194,7 +194,7 @@ def _person_registered(docs: Batch, e: ev.PersonRegistered) -> None:
 
 
 def _session_scheduled(docs: Batch, e: ev.SessionScheduled) -> None:
-    session = {
+    session: Doc = {
         "sessionId": str(e.session_id), "centreId": e.centre_id, "title": e.title,
         "tutorId": str(e.tutor_id), "status": "SCHEDULED", "startsAt": _iso(e.starts_at),
         "endsAt": _iso(e.ends_at), "timeZone": e.time_zone, "mode": str(e.mode),
@@ -258,10 +258,11 @@ def _session_cancelled(docs: Batch, e: ev.SessionCancelled) -> None:
 
 
 def _student(session: Doc, student_id: str) -> Doc:
-    return session["students"].setdefault(student_id, {
+    student: Doc = session["students"].setdefault(student_id, {
         "studentId": student_id, "enrolled": False, "courseId": None, "lessonId": None,
         "attendance": None, "attendanceNotes": None, "markedAt": None, "markedBy": None,
         "helpRequests": {}, "catchUps": {}})
+    return student
 
 
 def _student_enrolled(docs: Batch, e: ev.StudentEnrolled) -> None:

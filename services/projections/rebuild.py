@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 import structlog
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from services.projections.projector import Batch, apply, apply_all
 from services.projections.store import ReadStore, open_read_store
@@ -40,7 +40,7 @@ class Rebuilt:
 
 
 def _copy(store: EventStore, read_store: ReadStore, generation: int, after: int, batch: int,
-          progress: Progress | None = None, task: int | None = None) -> tuple[int, int]:
+          progress: Progress | None = None, task: TaskID | None = None) -> tuple[int, int]:
     """Apply every stored event after ``after``; returns (last notification id, events)."""
     position, count = after, 0
     while True:

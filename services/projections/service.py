@@ -22,7 +22,6 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import anyio.to_thread
 import structlog

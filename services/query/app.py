@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -114,9 +115,8 @@ class SessionReadController(Controller):
             while rows:
                 for row in rows:
                     yield msgspec.json.encode(access.log_entry(row)) + b"\n"
-                last = rows[-1].notification_id
-                rows = await anyio.to_thread.run_sync(
-                    lambda: access.session_log(store, actor, session_id, after=last, limit=500))
+                rows = await anyio.to_thread.run_sync(functools.partial(
+                    access.session_log, store, actor, session_id, after=rows[-1].notification_id, limit=500))
 
         return Stream(lines(), media_type="application/x-ndjson", headers={
             "Content-Disposition": f'attachment; filename="session-{session_id}.jsonl"'})

@@ -118,7 +118,7 @@ class Relay:
     def _recorded_position(self) -> int:
         return self._tracking.max_tracking_id(TRACKING_NAME) or 0
 
-    def _next_batch(self) -> list[Notification]:
+    def _next_batch(self) -> Sequence[Notification]:
         return self._store.recorder.select_notifications(
             start=self.position, limit=self._settings.batch_size, inclusive_of_start=False
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -57,5 +58,6 @@ def operations_server(service: str, readiness: ReadinessCheck, *, host: str, por
                    logging_config=None)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
                                            access_log=False))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # The caller's event loop owns SIGINT/SIGTERM (it stops the service's work, then this server).
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     return server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from shared.tenancy.identity import person_id
 from shared.tenancy.roles import Role
@@ -23,7 +24,7 @@ class DemoPerson:
         return f"{self.handle}@{DEMO_CENTRE}.example"
 
     @property
-    def id(self):  # noqa: ANN201 - UUID
+    def id(self) -> UUID:
         return person_id(DEMO_CENTRE, self.email)
 
 

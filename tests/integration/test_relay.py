@@ -17,7 +17,7 @@ from nats.aio.client import Client
 
 from services.command.application import AttendanceMark, TutoringCentres
 from services.relay.lease import FileLease, PostgresLease
-from services.relay.relay import Relay, RelaySettings, message_id
+from services.relay.relay import Relay, message_id
 from shared.events import AttendanceStatus, decode, decode_header, subject_for
 from shared.eventstore.store import STORE_NAME, postgres_conninfo, store_env
 from shared.messaging import ensure_streams

@@ -15,7 +15,6 @@ from services.projections.rebuild import rebuild
 from services.projections.store import ReadStore
 from tests.readside import demo_events, read_store
 
-
 _reference: dict[str, list[tuple[object, ...]]] = {}
 
 

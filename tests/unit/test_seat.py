@@ -12,8 +12,8 @@ from services.command.domain.aggregate import InvalidTransition, RuleViolated
 from services.command.domain.catch_up import CatchUp, CatchUpStatus
 from services.command.domain.seat import Seat
 from shared.events import AttendanceStatus, HelpPriority
-from tests.unit.test_session import TUTOR, scheduled
 from shared.tenancy import Actor, Role
+from tests.unit.test_session import TUTOR, scheduled
 
 SLA = timedelta(minutes=5)
 

@@ -18,10 +18,10 @@ from services.command.application import (
     SessionPlan,
     TutoringCentres,
 )
+from services.command.domain.aggregate import InvalidValue
 from services.command.http import schemas
 from services.command.idempotency import MAX_KEY_LENGTH, IdempotencyKey
 from services.command.metrics import COMMANDS
-from services.command.domain.aggregate import InvalidValue
 from shared.tenancy import Actor, Permission
 
 POSITION_HEADER = "X-Tutorpulse-Position"

@@ -21,21 +21,21 @@ class Body(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unk
     pass
 
 
-class RegisterCentre(Body):
+class RegisterCentre(Body, frozen=True):
     centre_id: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
     name: Text
     time_zone: Text = "Australia/Sydney"
     help_sla_minutes: dict[HelpPriority, Annotated[int, msgspec.Meta(ge=1, le=1440)]] | None = None
 
 
-class RegisterPerson(Body):
+class RegisterPerson(Body, frozen=True):
     name: Text
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
     role: Role
     guardian_id: UUID | None = None
 
 
-class ScheduleSession(Body):
+class ScheduleSession(Body, frozen=True):
     title: Text
     starts_at: datetime
     ends_at: datetime
@@ -48,32 +48,32 @@ class ScheduleSession(Body):
     class_id: UUID | None = None
 
 
-class CancelSession(Body):
+class CancelSession(Body, frozen=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
-class EnrolStudent(Body):
+class EnrolStudent(Body, frozen=True):
     student_id: UUID
     course_id: Ref | None = None
     lesson_id: Ref | None = None
 
 
-class RemoveStudent(Body):
+class RemoveStudent(Body, frozen=True):
     reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
 
 
-class AttendanceRecord(Body):
+class AttendanceRecord(Body, frozen=True):
     student_id: UUID
     status: AttendanceStatus
     notes: LongText | None = None
 
 
-class BulkAttendance(Body):
+class BulkAttendance(Body, frozen=True):
     session_id: UUID
     records: Annotated[list[AttendanceRecord], msgspec.Meta(min_length=1, max_length=50)]
 
 
-class RaiseHelpRequest(Body):
+class RaiseHelpRequest(Body, frozen=True):
     priority: HelpPriority = HelpPriority.MEDIUM
     exercise_id: Ref | None = None
     message: LongText | None = None
