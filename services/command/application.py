@@ -321,6 +321,73 @@ class TutoringCentres(EventStore):
 
         return self._execute(actor, decide, idempotency)
 
+    def acknowledge_help_request(
+        self, actor: Actor, session_id: UUID, request_id: UUID, *,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        return self._handle_help(actor, session_id, request_id, idempotency,
+                                 lambda seat: seat.acknowledge_help_request(request_id, by=actor))
+
+    def start_helping(
+        self, actor: Actor, session_id: UUID, request_id: UUID, *,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        return self._handle_help(actor, session_id, request_id, idempotency,
+                                 lambda seat: seat.start_helping(request_id, by=actor))
+
+    def resolve_help_request(
+        self, actor: Actor, session_id: UUID, request_id: UUID, *, response: str,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        return self._handle_help(actor, session_id, request_id, idempotency,
+                                 lambda seat: seat.resolve_help_request(request_id, by=actor,
+                                                                        response=response))
+
+    def cancel_help_request(
+        self, actor: Actor, session_id: UUID, request_id: UUID, *,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """The student who asked withdraws their request."""
+        require(actor, Permission.HELP_REQUEST_RAISE)
+
+        def decide() -> Outcome:
+            session = self._find(Session, session_id, actor)
+            seat = self._seat(session, actor.user_id)
+            if request_id not in seat.help_requests:
+                raise NotFound("no such help request of yours in this session")
+            seat.cancel_help_request(request_id, by=actor)
+            return Outcome([seat], self._help_body(seat, request_id))
+
+        return self._execute(actor, decide, idempotency)
+
+    def _handle_help(
+        self, actor: Actor, session_id: UUID, request_id: UUID,
+        idempotency: IdempotencyKey | None, act: Callable[[Seat], None],
+    ) -> CommandResult:
+        require(actor, Permission.HELP_REQUEST_HANDLE)
+
+        def decide() -> Outcome:
+            session = self._session_run_by(actor, session_id)
+            seat = self._seat_with_request(session, request_id)
+            act(seat)
+            return Outcome([seat], self._help_body(seat, request_id))
+
+        return self._execute(actor, decide, idempotency)
+
+    def _seat_with_request(self, session: Session, request_id: UUID) -> Seat:
+        for student_id in session.roster:
+            seat = self._seat(session, student_id)
+            if request_id in seat.help_requests:
+                return seat
+        raise NotFound("no such help request in this session")
+
+    @staticmethod
+    def _help_body(seat: Seat, request_id: UUID) -> dict[str, Any]:
+        request = seat.help_requests[request_id]
+        return {"helpRequestId": str(request_id), "sessionId": str(seat.session_id),
+                "studentId": str(seat.student_id), "priority": request.priority.value,
+                "status": request.status.value}
+
     # --- reading aggregates ------------------------------------------------------------
 
     def _get(self, cls: type[A], aggregate_id: UUID) -> A:

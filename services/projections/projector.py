@@ -295,6 +295,27 @@ def _help_requested(docs: Batch, e: ev.HelpRequestRaised) -> None:
         {request["helpRequestId"]: request}))
 
 
+def _help_moved(docs: Batch, e: ev.HelpRequestAcknowledged | ev.HelpRequestStarted
+                | ev.HelpRequestResolved | ev.HelpRequestCancelled) -> None:
+    status, stamp = {
+        ev.HelpRequestAcknowledged: ("ACKNOWLEDGED", "acknowledgedAt"),
+        ev.HelpRequestStarted: ("IN_PROGRESS", "startedAt"),
+        ev.HelpRequestResolved: ("RESOLVED", "resolvedAt"),
+        ev.HelpRequestCancelled: ("CANCELLED", "cancelledAt"),
+    }[type(e)]
+
+    def change(session: Doc) -> None:
+        # Raised before it moves: both are events of the same seat, applied in version order.
+        request = session["students"][str(e.student_id)]["helpRequests"][str(e.help_request_id)]
+        request.update({"status": status, stamp: _iso(e.occurred_at)})
+        if not isinstance(e, ev.HelpRequestCancelled):
+            request["handledBy"] = str(e.actor_id)
+        if isinstance(e, ev.HelpRequestResolved):
+            request["response"] = e.response
+
+    _session_update(docs, e, change)
+
+
 def _catch_up_assigned(docs: Batch, e: ev.CatchUpAssigned) -> None:
     catch_up = {"catchUpId": str(e.aggregate_id), "status": "PENDING", "dueAt": _iso(e.due_at)}
     _session_update(docs, e, lambda s: _student(s, str(e.student_id))["catchUps"].update(
@@ -321,6 +342,10 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.StudentRemoved: _student_removed,
     ev.AttendanceMarked: _attendance_marked,
     ev.HelpRequestRaised: _help_requested,
+    ev.HelpRequestAcknowledged: _help_moved,
+    ev.HelpRequestStarted: _help_moved,
+    ev.HelpRequestResolved: _help_moved,
+    ev.HelpRequestCancelled: _help_moved,
     ev.CatchUpAssigned: _catch_up_assigned,
     ev.CatchUpCancelled: _catch_up_cancelled,
 }

@@ -33,11 +33,8 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
             continue
         if only_students is not None and student["studentId"] not in only_students:
             continue
-        help_requests = sorted(
-            ({**h, "waitingSeconds": _seconds(h["raisedAt"], now) if h["status"] in OPEN_HELP else None,
-              "slaBreached": h["status"] in OPEN_HELP and now > parse(h["slaDueAt"])}
-             for h in student["helpRequests"].values()),
-            key=lambda h: h["raisedAt"])
+        help_requests = sorted((_help_view(h, now) for h in student["helpRequests"].values()),
+                               key=lambda h: h["raisedAt"])
         catch_ups = sorted(student["catchUps"].values(), key=lambda c: c["dueAt"])
         students.append({**student, "name": names.get(student["studentId"]),
                          "helpRequests": help_requests, "catchUps": catch_ups,
@@ -57,6 +54,18 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
                    "openHelpRequests": sum(1 for s in students if s["openHelpRequest"])}
 
 
+def _help_view(request: Doc, now: datetime) -> Doc:
+    """A help request with how long it has waited and how fast it was answered."""
+    open_ = request["status"] in OPEN_HELP
+    first_response = request.get("acknowledgedAt") or request.get("startedAt")
+    finished = request.get("resolvedAt")
+    return {**request,
+            "waitingSeconds": _seconds(request["raisedAt"], now) if open_ else None,
+            "slaBreached": open_ and now > parse(request["slaDueAt"]),
+            "responseSeconds": _seconds(request["raisedAt"], parse(first_response)) if first_response else None,
+            "resolutionSeconds": _seconds(request["raisedAt"], parse(finished)) if finished else None}
+
+
 def my_day(tutor: Doc, time_zone: str, names: dict[str, str], now: datetime) -> Doc:
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
@@ -67,8 +76,7 @@ def my_day(tutor: Doc, time_zone: str, names: dict[str, str], now: datetime) -> 
     upcoming = [s for s in sessions if s["status"] == "LIVE"] or [
         s for s in sessions if s["status"] == "SCHEDULED" and parse(s["endsAt"]) > now]
     help_requests = sorted(
-        ({**h, "studentName": names.get(h["studentId"]), "waitingSeconds": _seconds(h["raisedAt"], now),
-          "slaBreached": now > parse(h["slaDueAt"])} for h in tutor["openHelp"].values()),
+        ({**_help_view(h, now), "studentName": names.get(h["studentId"])} for h in tutor["openHelp"].values()),
         key=lambda h: (HELP_ORDER.get(h["priority"], 9), h["raisedAt"]))
     catch_ups = [{**c, "studentName": names.get(c["studentId"]), "overdue": now > parse(c["dueAt"])}
                  for c in tutor["catchUps"].values() if c["status"] == "PENDING"]

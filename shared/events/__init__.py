@@ -16,7 +16,17 @@ from shared.events.catch_ups import CatchUpAssigned, CatchUpCancelled
 from shared.events.centres import CentreRegistered
 from shared.events.people import PersonRegistered
 from shared.events.receipts import CommandReceiptRecorded
-from shared.events.seats import AttendanceMarked, AttendanceStatus, HelpPriority, HelpRequestRaised
+from shared.events.seats import (
+    AttendanceMarked,
+    AttendanceStatus,
+    HelpPriority,
+    HelpRequestAcknowledged,
+    HelpRequestCancelled,
+    HelpRequestRaised,
+    HelpRequestResolved,
+    HelpRequestStarted,
+    HelpRequestStatus,
+)
 from shared.events.sessions import (
     SessionCancelled,
     SessionEnded,
@@ -41,7 +51,12 @@ __all__ = [
     "Event",
     "Header",
     "HelpPriority",
+    "HelpRequestAcknowledged",
+    "HelpRequestCancelled",
     "HelpRequestRaised",
+    "HelpRequestResolved",
+    "HelpRequestStarted",
+    "HelpRequestStatus",
     "PersonRegistered",
     "SessionCancelled",
     "SessionEnded",

@@ -39,3 +39,38 @@ class HelpRequestRaised(SessionScopedEvent, frozen=True, kw_only=True):
     sla_due_at: datetime
     exercise_id: str | None = None
     message: str | None = None
+
+
+class HelpRequestStatus(StrEnum):
+    PENDING = "PENDING"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    IN_PROGRESS = "IN_PROGRESS"
+    RESOLVED = "RESOLVED"
+    CANCELLED = "CANCELLED"
+
+
+class HelpRequestAcknowledged(SessionScopedEvent, frozen=True, kw_only=True):
+    """The tutor has seen the request and will come to the student."""
+
+    student_id: UUID
+    help_request_id: UUID
+
+
+class HelpRequestStarted(SessionScopedEvent, frozen=True, kw_only=True):
+    """The tutor is helping the student now."""
+
+    student_id: UUID
+    help_request_id: UUID
+
+
+class HelpRequestResolved(SessionScopedEvent, frozen=True, kw_only=True):
+    student_id: UUID
+    help_request_id: UUID
+    response: str
+
+
+class HelpRequestCancelled(SessionScopedEvent, frozen=True, kw_only=True):
+    """The student withdrew the request."""
+
+    student_id: UUID
+    help_request_id: UUID

@@ -26,6 +26,7 @@ class Permission(StrEnum):
     ENROLMENT_MANAGE = "enrolment:manage"
     ATTENDANCE_MARK = "attendance:mark"
     HELP_REQUEST_RAISE = "help-request:raise"
+    HELP_REQUEST_HANDLE = "help-request:handle"
     CONTROL_CENTER_VIEW = "control-center:view"
     MY_DAY_VIEW = "my-day:view"
     SESSION_LOG_VIEW = "session-log:view"
@@ -42,6 +43,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.ENROLMENT_MANAGE: frozenset(_SESSION_STAFF),
     Permission.ATTENDANCE_MARK: frozenset(_SESSION_STAFF),
     Permission.HELP_REQUEST_RAISE: frozenset({Role.STUDENT}),
+    Permission.HELP_REQUEST_HANDLE: frozenset(_SESSION_STAFF),
     # Reading: a TEACHER sees their own sessions, a STUDENT or PARENT only their own rows
     # (enforced with the document in hand, in services/projections/access.py).
     Permission.CONTROL_CENTER_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),

@@ -257,3 +257,30 @@ def test_tutor_and_five_students_at_once(client: TestClient, alpha: Centre) -> N
     with ThreadPoolExecutor(6) as pool:
         codes = dict(zip(["tutor", *students], pool.map(act, ["tutor", *students]), strict=True))
     assert codes == {"tutor": 200, **dict.fromkeys(students, 201)}
+
+
+def test_a_help_request_is_acknowledged_helped_and_resolved(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    session = live_session(client, alpha, "ann", "ben")
+    raised = client.post(f"/api/v1/sessions/{session}/help-requests", json={"priority": "HIGH"},
+                         headers=alpha.auth("ann")).json()
+    url = f"/api/v1/sessions/{session}/help-requests/{raised['helpRequestId']}"
+    is_problem(client.post(f"{url}/acknowledge", headers=alpha.auth("other_tutor")), 403)
+    is_problem(client.post(f"{url}/acknowledge", headers=alpha.auth("ben")), 403)
+    assert client.post(f"{url}/acknowledge", headers=alpha.auth("tutor")).json()["status"] == "ACKNOWLEDGED"
+    is_problem(client.post(f"{url}/acknowledge", headers=alpha.auth("tutor")), 409)
+    assert client.post(f"{url}/start", headers=alpha.auth("supervisor")).json()["status"] == "IN_PROGRESS"
+    is_problem(client.post(f"{url}/cancel", headers=alpha.auth("ann")), 409)
+    assert is_problem(client.post(f"{url}/resolve", json={"response": ""},
+                                  headers=alpha.auth("tutor")), 422)["field"] == "response"
+    resolved = client.post(f"{url}/resolve", json={"response": "Use common denominators"},
+                           headers=alpha.auth("tutor"))
+    assert resolved.json()["status"] == "RESOLVED"
+    # Resolved, Ann may ask again; she may withdraw her new request, Ben may not.
+    again = client.post(f"/api/v1/sessions/{session}/help-requests", json={}, headers=alpha.auth("ann")).json()
+    again_url = f"/api/v1/sessions/{session}/help-requests/{again['helpRequestId']}"
+    is_problem(client.post(f"{again_url}/cancel", headers=alpha.auth("ben")), 404)
+    assert client.post(f"{again_url}/cancel", headers=alpha.auth("ann")).json()["status"] == "CANCELLED"
+    is_problem(client.post(f"/api/v1/sessions/{session}/help-requests/"
+                           "00000000-0000-4000-8000-000000000000/acknowledge", headers=alpha.auth("tutor")), 404)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from litestar.testing import TestClient
@@ -143,3 +144,39 @@ def test_read_your_writes_waits_then_refuses_stale_answers(
         "X-Tutorpulse-Position": str(watermark + 5)})
     assert stale.status_code == 503 and stale.headers["Retry-After"] == "1"
     assert stale.headers["content-type"].startswith("application/problem+json")
+
+
+def test_handled_help_requests_leave_my_day_and_keep_their_response_times(tmp_path: Path) -> None:
+    from services.command.application import TutoringCentres
+    from services.command.seed import seed
+    from shared import events
+
+    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    sessions = seed(centres)
+    live = sessions[LIVE]
+    john = Actor(user_id=demo_person("john").id, role=demo_person("john").role, centre_id=DEMO_CENTRE)
+    store = read_store(tmp_path)
+
+    def project() -> None:
+        notifications = centres.recorder.select_notifications(1, 100_000)
+        apply_all(store, [(events.decode(n.state), n.id) for n in notifications])
+
+    project()
+    session = store.get("session", str(live))
+    assert session is not None
+    alex = str(demo_person("alex").id)
+    (request_id,) = session.doc["students"][alex]["helpRequests"]
+    centres.acknowledge_help_request(john, live, UUID(request_id))
+    centres.resolve_help_request(john, live, UUID(request_id), response="Check the condition's indentation")
+    project()
+    with TestClient(create_app(store)) as client:
+        day = get(client, "/api/academic/tutor/my-day", "john")["data"]
+        assert [h["studentName"] for h in day["openHelpRequests"]] == ["Jane Johnson"]
+        view = get(client, f"/api/v1/sessions/{live}/control-center", "john")["data"]
+    alex_row = next(s for s in view["students"] if s["name"] == "Alex Thompson")
+    (handled,) = alex_row["helpRequests"]
+    assert handled["status"] == "RESOLVED" and handled["response"].startswith("Check")
+    assert handled["handledBy"] == str(john.user_id)
+    assert handled["responseSeconds"] is not None and handled["resolutionSeconds"] >= handled["responseSeconds"]
+    assert alex_row["openHelpRequest"] is None and handled["waitingSeconds"] is None
+    centres.close()

@@ -115,3 +115,65 @@ class AttendanceAndCatchUps(RuleBasedStateMachine):
 
 AttendanceAndCatchUps.TestCase.settings = settings(max_examples=60, stateful_step_count=15)
 TestAttendanceAndCatchUps = AttendanceAndCatchUps.TestCase
+
+
+class HelpRequestLifeCycle(RuleBasedStateMachine):
+    """Whatever a tutor and a student do, a request moves only along the allowed arrows, and
+    the student can ask again only once their open request is resolved or withdrawn."""
+
+    ARROWS = {
+        "acknowledge": ({"PENDING"}, "ACKNOWLEDGED"),
+        "start": ({"PENDING", "ACKNOWLEDGED"}, "IN_PROGRESS"),
+        "resolve": ({"PENDING", "ACKNOWLEDGED", "IN_PROGRESS"}, "RESOLVED"),
+        "cancel": ({"PENDING", "ACKNOWLEDGED"}, "CANCELLED"),
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ann = student()
+        self.session = live_session_with(self.ann)
+        self.seat = Seat.of(self.session, self.ann.user_id)
+        self.model: dict[object, str] = {}
+
+    @rule(priority=st.sampled_from(list(HelpPriority)))
+    def ask(self, priority: HelpPriority) -> None:
+        if any(s in {"PENDING", "ACKNOWLEDGED", "IN_PROGRESS"} for s in self.model.values()):
+            with pytest.raises(RuleViolated):
+                self.seat.raise_help_request(self.session, priority, by=self.ann, sla=SLA)
+        else:
+            self.model[self.seat.raise_help_request(self.session, priority, by=self.ann, sla=SLA)] = "PENDING"
+
+    @precondition(lambda self: self.model)
+    @rule(verb=st.sampled_from(["acknowledge", "start", "resolve", "cancel"]), pick=st.integers(0, 10))
+    def move(self, verb: str, pick: int) -> None:
+        request_id = list(self.model)[pick % len(self.model)]
+        allowed, target = self.ARROWS[verb]
+        act = {
+            "acknowledge": lambda: self.seat.acknowledge_help_request(request_id, by=TUTOR),
+            "start": lambda: self.seat.start_helping(request_id, by=TUTOR),
+            "resolve": lambda: self.seat.resolve_help_request(request_id, by=TUTOR, response="done"),
+            "cancel": lambda: self.seat.cancel_help_request(request_id, by=self.ann),
+        }[verb]
+        if self.model[request_id] in allowed:
+            act()
+            self.model[request_id] = target
+        else:
+            with pytest.raises(InvalidTransition):
+                act()
+
+    @invariant()
+    def statuses_match(self) -> None:
+        assert {k: r.status.value for k, r in self.seat.help_requests.items()} == self.model
+
+
+HelpRequestLifeCycle.TestCase.settings = settings(max_examples=60, stateful_step_count=20)
+TestHelpRequestLifeCycle = HelpRequestLifeCycle.TestCase
+
+
+def test_only_the_student_who_asked_may_withdraw() -> None:
+    ann = student()
+    session = live_session_with(ann)
+    seat = Seat.of(session, ann.user_id)
+    request = seat.raise_help_request(session, HelpPriority.LOW, by=ann, sla=SLA)
+    with pytest.raises(RuleViolated):
+        seat.cancel_help_request(request, by=TUTOR)

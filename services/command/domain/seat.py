@@ -7,6 +7,7 @@ session never contend for the same aggregate version.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid5
 
@@ -22,12 +23,21 @@ from shared.events import (
     AttendanceMarked,
     AttendanceStatus,
     HelpPriority,
+    HelpRequestAcknowledged,
+    HelpRequestCancelled,
     HelpRequestRaised,
+    HelpRequestResolved,
+    HelpRequestStarted,
+    HelpRequestStatus,
     SessionStatus,
 )
 from shared.tenancy import Actor
 
 MAX_NOTE_LENGTH = 2000
+
+
+class HelpRequestNotFound(LookupError):
+    """No help request by that id in this seat (HTTP 404)."""
 
 
 def seat_id(session_id: UUID, student_id: UUID) -> UUID:
@@ -44,13 +54,28 @@ class AttendanceChange:
     closes_catch_up: UUID | None = None
 
 
+OPEN = frozenset({HelpRequestStatus.PENDING, HelpRequestStatus.ACKNOWLEDGED, HelpRequestStatus.IN_PROGRESS})
+
+HELP_TRANSITIONS: dict[str, frozenset[HelpRequestStatus]] = {
+    "acknowledge": frozenset({HelpRequestStatus.PENDING}),
+    "start helping with": frozenset({HelpRequestStatus.PENDING, HelpRequestStatus.ACKNOWLEDGED}),
+    "resolve": OPEN,
+    "cancel": frozenset({HelpRequestStatus.PENDING, HelpRequestStatus.ACKNOWLEDGED}),
+}
+"""From which statuses each verb may be applied to a help request."""
+
+
 @dataclass
 class HelpRequest:
     id: UUID
     priority: HelpPriority
     raised_at: datetime
     sla_due_at: datetime
-    active: bool = True
+    status: HelpRequestStatus = HelpRequestStatus.PENDING
+
+    @property
+    def active(self) -> bool:
+        return self.status in OPEN
 
 
 class Seat(Aggregate):
@@ -149,6 +174,34 @@ class Seat(Aggregate):
         )
         return event.help_request_id
 
+    def acknowledge_help_request(self, request_id: UUID, *, by: Actor) -> None:
+        self._move_help(request_id, "acknowledge", HelpRequestAcknowledged, by)
+
+    def start_helping(self, request_id: UUID, *, by: Actor) -> None:
+        self._move_help(request_id, "start helping with", HelpRequestStarted, by)
+
+    def resolve_help_request(self, request_id: UUID, *, by: Actor, response: str) -> None:
+        if not response.strip():
+            raise InvalidValue("say how the request was resolved", field="response")
+        if len(response) > MAX_NOTE_LENGTH:
+            raise InvalidValue(f"response is at most {MAX_NOTE_LENGTH} characters", field="response")
+        self._move_help(request_id, "resolve", HelpRequestResolved, by, response=response.strip())
+
+    def cancel_help_request(self, request_id: UUID, *, by: Actor) -> None:
+        if by.user_id != self.student_id:
+            raise RuleViolated("only the student who asked can withdraw a help request")
+        self._move_help(request_id, "cancel", HelpRequestCancelled, by)
+
+    def _move_help(self, request_id: UUID, verb: str, event_class: type[Any], by: Actor,
+                   **fields: Any) -> None:
+        request = self.help_requests.get(request_id)
+        if request is None:
+            raise HelpRequestNotFound("no such help request in this session")
+        if request.status not in HELP_TRANSITIONS[verb]:
+            raise InvalidTransition(f"cannot {verb} a help request that is {request.status}")
+        self._record(event_class, by, session_id=self.session_id, student_id=self.student_id,
+                     help_request_id=request_id, **fields)
+
     @property
     def active_help_request(self) -> HelpRequest | None:
         return next((r for r in self.help_requests.values() if r.active), None)
@@ -167,6 +220,22 @@ class Seat(Aggregate):
             self.absences += 1
         self.attendance = event.status
         self.attendance_notes = event.notes
+
+    @applies(HelpRequestAcknowledged)
+    def _help_acknowledged(self, event: HelpRequestAcknowledged) -> None:
+        self.help_requests[event.help_request_id].status = HelpRequestStatus.ACKNOWLEDGED
+
+    @applies(HelpRequestStarted)
+    def _help_started(self, event: HelpRequestStarted) -> None:
+        self.help_requests[event.help_request_id].status = HelpRequestStatus.IN_PROGRESS
+
+    @applies(HelpRequestResolved)
+    def _help_resolved(self, event: HelpRequestResolved) -> None:
+        self.help_requests[event.help_request_id].status = HelpRequestStatus.RESOLVED
+
+    @applies(HelpRequestCancelled)
+    def _help_cancelled(self, event: HelpRequestCancelled) -> None:
+        self.help_requests[event.help_request_id].status = HelpRequestStatus.CANCELLED
 
     @applies(HelpRequestRaised)
     def _help_requested(self, event: HelpRequestRaised) -> None:

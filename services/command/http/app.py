@@ -10,6 +10,7 @@ from services.command.domain.aggregate import InvalidTransition, InvalidValue, R
 from services.command.http.controllers import (
     AttendanceController,
     CentreController,
+    HelpRequestController,
     PeopleController,
     SessionController,
 )
@@ -28,7 +29,8 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Lites
 
     return api_app(
         SERVICE, title="tutorpulse command API",
-        controllers=[CentreController, PeopleController, SessionController, AttendanceController],
+        controllers=[CentreController, PeopleController, SessionController, HelpRequestController,
+                     AttendanceController],
         readiness=ready, provides={"centres": centres},
         exception_handlers={
             InvalidValue: simple(422, "Invalid value"),

@@ -164,6 +164,53 @@ class SessionController(Controller):
                               exercise_id=data.exercise_id, message=data.message, idempotency=key))
 
 
+class HelpRequestController(Controller):
+    path = "/api/v1/sessions/{session_id:uuid}/help-requests/{request_id:uuid}"
+    tags = ["help requests"]
+
+    @post("/acknowledge", status_code=200, summary="The tutor has seen it (PENDING → ACKNOWLEDGED)",
+          opt={"permission": Permission.HELP_REQUEST_HANDLE})
+    async def acknowledge(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], request_id: FromPath[UUID],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "acknowledge_help_request", idempotency_key,
+                          lambda key: centres.acknowledge_help_request(
+                              actor, session_id, request_id, idempotency=key))
+
+    @post("/start", status_code=200, summary="The tutor is helping now (→ IN_PROGRESS)",
+          opt={"permission": Permission.HELP_REQUEST_HANDLE})
+    async def start(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], request_id: FromPath[UUID],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "start_helping", idempotency_key,
+                          lambda key: centres.start_helping(actor, session_id, request_id, idempotency=key))
+
+    @post("/resolve", status_code=200, summary="Resolved, with the tutor's response (→ RESOLVED)",
+          opt={"permission": Permission.HELP_REQUEST_HANDLE})
+    async def resolve(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], request_id: FromPath[UUID],
+        data: JSONBody[schemas.ResolveHelpRequest], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "resolve_help_request", idempotency_key,
+                          lambda key: centres.resolve_help_request(
+                              actor, session_id, request_id, response=data.response, idempotency=key))
+
+    @post("/cancel", status_code=200, summary="The student withdraws it (→ CANCELLED)",
+          opt={"permission": Permission.HELP_REQUEST_RAISE})
+    async def cancel(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], request_id: FromPath[UUID],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "cancel_help_request", idempotency_key,
+                          lambda key: centres.cancel_help_request(actor, session_id, request_id, idempotency=key))
+
+
 class AttendanceController(Controller):
     path = "/api/academic/attendance"
     tags = ["attendance"]

@@ -77,3 +77,7 @@ class RaiseHelpRequest(Body, frozen=True):
     priority: HelpPriority = HelpPriority.MEDIUM
     exercise_id: Ref | None = None
     message: LongText | None = None
+
+
+class ResolveHelpRequest(Body, frozen=True):
+    response: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
