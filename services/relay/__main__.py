@@ -32,7 +32,7 @@ def lease_for(store: EventStore) -> Lease:
 async def main() -> None:
     configure_logging(SERVICE)
     store = EventStore()
-    tracking = store.factory.tracking_recorder()
+    tracking = store.tracking()
     nc = await connect(name="tutorpulse-relay")
     js = nc.jetstream(publish_async_max_pending=5000)
     await ensure_streams(js)

@@ -1,13 +1,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InternalError,
+    Mapper,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+    TrackingRecorder,
+)
 from eventsourcing.utils import get_topic
 
 from shared import events
@@ -65,6 +74,23 @@ def store_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+T = TypeVar("T")
+
+
+def _retrying_concurrent_setup(create: Callable[[], T], attempts: int = 5) -> T:
+    """Run table creation again if another replica was creating the same tables at the same
+    moment (PostgreSQL then fails one of them with 'tuple concurrently updated', 'relation
+    already exists' or a duplicate key in its catalogue); the second attempt finds the tables there."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return create()
+        except (InternalError, IntegrityError, OperationalError, ProgrammingError):
+            if attempt == attempts:
+                raise
+            time.sleep(0.1 * attempt)
+    raise AssertionError("unreachable")
+
+
 def postgres_conninfo(env: Mapping[str, str]) -> str:
     """A libpq connection string for the store configured by :func:`store_env`."""
     from psycopg.conninfo import make_conninfo
@@ -87,7 +113,11 @@ class EventStore(Application[UUID]):
         cls.name = STORE_NAME
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(env=store_env(env))
+        _retrying_concurrent_setup(lambda: super(EventStore, self).__init__(env=store_env(env)))
+
+    def tracking(self) -> TrackingRecorder:
+        """The store's tracking table (created if missing), for processes that follow the log."""
+        return _retrying_concurrent_setup(self.factory.tracking_recorder)
 
     def construct_env(self, name: str, env: Any = None) -> Any:
         # Configuration comes from store_env() alone, so that a stray eventsourcing variable

@@ -200,7 +200,7 @@ async def run(pg: PostgresServer, nats_server: NatsServer, work: Path, start_ser
     js = nc.jetstream()
     await js.delete_stream("TP_EVENTS")
     await ensure_streams(js)
-    relay = Relay(centres, centres.factory.tracking_recorder(), js, FileLease(work / "read-relay.lock"))
+    relay = Relay(centres, centres.tracking(), js, FileLease(work / "read-relay.lock"))
     relay_task = asyncio.create_task(relay.run())
     while relay.position < head:
         await asyncio.sleep(0.05)

@@ -59,7 +59,7 @@ async def test_attendance_marked_over_http_reaches_the_tutors_websocket(
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     await ensure_streams(js)
-    relay = Relay(centres, centres.factory.tracking_recorder(), js,
+    relay = Relay(centres, centres.tracking(), js,
                   PostgresLease(postgres_conninfo(store_env(pg.env())), "e2e"))
     projections = ProjectionService(read, nc)
     workers = [asyncio.create_task(relay.run()), asyncio.create_task(projections.run())]

@@ -50,7 +50,7 @@ async def running(coroutine_factory: Callable[[], Awaitable[None]], stop: Callab
 async def relaying(centres: TutoringCentres, nc: Client, folder: Path) -> AsyncIterator[Relay]:
     js = nc.jetstream()
     await ensure_streams(js)
-    relay = Relay(centres, centres.factory.tracking_recorder(), js, FileLease(folder / "relay.lock"))
+    relay = Relay(centres, centres.tracking(), js, FileLease(folder / "relay.lock"))
     async with running(relay.run, relay.stop):
         yield relay
 

@@ -64,7 +64,7 @@ async def test_every_committed_event_reaches_jetstream_once_in_order(
 
     js = nc.jetstream()
     await ensure_streams(js)
-    relay = Relay(sqlite_centres, sqlite_centres.factory.tracking_recorder(), js,
+    relay = Relay(sqlite_centres, sqlite_centres.tracking(), js,
                   FileLease(tmp_path / "relay.lock"))
     task = asyncio.create_task(relay.run())
     expected = published_notifications(sqlite_centres)
@@ -86,7 +86,7 @@ async def test_every_committed_event_reaches_jetstream_once_in_order(
     assert {s.subject.split(".")[2] for s in streamed} == {"alpha", "beta"}
     assert sum(".receipt." in s.subject for s in streamed) == 1
     # A restarted relay resumes from its recorded position and publishes nothing again.
-    again = Relay(sqlite_centres, sqlite_centres.factory.tracking_recorder(), js,
+    again = Relay(sqlite_centres, sqlite_centres.tracking(), js,
                   FileLease(tmp_path / "relay.lock"))
     task = asyncio.create_task(again.run())
     await wait_until(lambda: _true_after(0.3))
@@ -223,3 +223,18 @@ async def test_replicas_starting_together_all_apply_the_stream_definitions(nc: C
     js = nc.jetstream()
     await asyncio.gather(*[ensure_streams(js) for _ in range(4)])
     assert (await js.stream_info("TP_EVENTS")).config.duplicate_window == 120
+
+
+def test_replicas_starting_together_on_an_empty_postgres_all_come_up(pg: PostgresServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def start(_: int) -> int:
+        store = TutoringCentres(pg.env())
+        try:
+            store.tracking()
+            return store.position
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(start, range(4))) == [0, 0, 0, 0]
