@@ -282,8 +282,9 @@ class TutoringCentres(EventStore):
                 if change.closes_catch_up is not None:
                     catch_up = self._get(CatchUp, change.closes_catch_up)
                     catch_up.cancel(by=actor, reason=f"attendance corrected to {mark.status}")
-                    changed.append(catch_up)
-                    cancelled.append(str(change.closes_catch_up))
+                    if catch_up.has_changes:
+                        changed.append(catch_up)
+                        cancelled.append(str(change.closes_catch_up))
             body = {"sessionId": str(session_id), "records": rows,
                     "catchUpsAssigned": assigned, "catchUpsCancelled": cancelled}
             return Outcome(changed, body)
@@ -387,6 +388,56 @@ class TutoringCentres(EventStore):
         return {"helpRequestId": str(request_id), "sessionId": str(seat.session_id),
                 "studentId": str(seat.student_id), "priority": request.priority.value,
                 "status": request.status.value}
+
+    # --- catch-ups ---------------------------------------------------------------------
+
+    def assign_catch_up(
+        self, actor: Actor, session_id: UUID, student_id: UUID, *, due_at: datetime, reason: str,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """Staff set catch-up work for a student of a session, whatever the reason."""
+        require(actor, Permission.CATCH_UP_ASSIGN)
+
+        def decide() -> Outcome:
+            session = self._session_run_by(actor, session_id)
+            catch_up = CatchUp.assign(uuid4(), session, student_id, by=actor, due_at=due_at,
+                                      reason=reason)
+            return Outcome([catch_up], self._catch_up_body(catch_up), 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def start_catch_up(
+        self, actor: Actor, catch_up_id: UUID, *, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        return self._progress_catch_up(actor, catch_up_id, idempotency, lambda c: c.start(by=actor))
+
+    def complete_catch_up(
+        self, actor: Actor, catch_up_id: UUID, *, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        return self._progress_catch_up(actor, catch_up_id, idempotency, lambda c: c.complete(by=actor))
+
+    def _progress_catch_up(
+        self, actor: Actor, catch_up_id: UUID, idempotency: IdempotencyKey | None,
+        act: Callable[[CatchUp], None],
+    ) -> CommandResult:
+        require(actor, Permission.CATCH_UP_PROGRESS)
+
+        def decide() -> Outcome:
+            catch_up = self._find(CatchUp, catch_up_id, actor)
+            if actor.role is Role.STUDENT and catch_up.student_id != actor.user_id:
+                raise NotFound("no such catch-up")
+            if actor.role is Role.TEACHER:
+                self._session_run_by(actor, catch_up.session_id)
+            act(catch_up)
+            return Outcome([catch_up], self._catch_up_body(catch_up))
+
+        return self._execute(actor, decide, idempotency)
+
+    @staticmethod
+    def _catch_up_body(catch_up: CatchUp) -> dict[str, Any]:
+        return {"catchUpId": str(catch_up.id), "sessionId": str(catch_up.session_id),
+                "studentId": str(catch_up.student_id), "status": catch_up.status.value,
+                "dueAt": catch_up.due_at.isoformat()}
 
     # --- reading aggregates ------------------------------------------------------------
 

@@ -226,7 +226,7 @@ def _refresh_tutor(docs: Batch, session: Doc) -> None:
          if h["status"] in OPEN_HELP} if session["status"] == "LIVE" else {})
     tutor["catchUps"] = {k: c for k, c in tutor["catchUps"].items() if c["sessionId"] != sid} | {
         c["catchUpId"]: c | {"studentId": s["studentId"], "sessionId": sid, "sessionTitle": session["title"]}
-        for s in students for c in s["catchUps"].values() if c["status"] == "PENDING"}
+        for s in students for c in s["catchUps"].values() if c["status"] in ("PENDING", "IN_PROGRESS")}
     latest_end = max(parse(x["endsAt"]) for x in tutor["sessions"].values())
     horizon = _iso(latest_end - timedelta(days=TUTOR_HISTORY_DAYS))
     tutor["sessions"] = {key: x for key, x in tutor["sessions"].items()
@@ -317,16 +317,23 @@ def _help_moved(docs: Batch, e: ev.HelpRequestAcknowledged | ev.HelpRequestStart
 
 
 def _catch_up_assigned(docs: Batch, e: ev.CatchUpAssigned) -> None:
-    catch_up = {"catchUpId": str(e.aggregate_id), "status": "PENDING", "dueAt": _iso(e.due_at)}
+    catch_up = {"catchUpId": str(e.aggregate_id), "status": "PENDING", "dueAt": _iso(e.due_at),
+                "reason": e.reason}
     _session_update(docs, e, lambda s: _student(s, str(e.student_id))["catchUps"].update(
         {catch_up["catchUpId"]: catch_up}))
 
 
-def _catch_up_cancelled(docs: Batch, e: ev.CatchUpCancelled) -> None:
+def _catch_up_moved(docs: Batch, e: ev.CatchUpStarted | ev.CatchUpCompleted | ev.CatchUpCancelled) -> None:
+    status, stamp = {
+        ev.CatchUpStarted: ("IN_PROGRESS", "startedAt"),
+        ev.CatchUpCompleted: ("COMPLETED", "completedAt"),
+        ev.CatchUpCancelled: ("CANCELLED", "cancelledAt"),
+    }[type(e)]
+
     def change(session: Doc) -> None:
-        catch_up = _student(session, str(e.student_id))["catchUps"].get(str(e.aggregate_id))
-        if catch_up is not None:
-            catch_up["status"] = "CANCELLED"
+        # Assigned before it moves: both are events of the same catch-up, applied in order.
+        session["students"][str(e.student_id)]["catchUps"][str(e.aggregate_id)].update(
+            {"status": status, stamp: _iso(e.occurred_at)})
 
     _session_update(docs, e, change)
 
@@ -347,5 +354,7 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.HelpRequestResolved: _help_moved,
     ev.HelpRequestCancelled: _help_moved,
     ev.CatchUpAssigned: _catch_up_assigned,
-    ev.CatchUpCancelled: _catch_up_cancelled,
+    ev.CatchUpStarted: _catch_up_moved,
+    ev.CatchUpCompleted: _catch_up_moved,
+    ev.CatchUpCancelled: _catch_up_moved,
 }

@@ -35,7 +35,8 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
             continue
         help_requests = sorted((_help_view(h, now) for h in student["helpRequests"].values()),
                                key=lambda h: h["raisedAt"])
-        catch_ups = sorted(student["catchUps"].values(), key=lambda c: c["dueAt"])
+        catch_ups = sorted(({**c, "overdue": c["status"] in ("PENDING", "IN_PROGRESS") and now > parse(c["dueAt"])}
+                            for c in student["catchUps"].values()), key=lambda c: c["dueAt"])
         students.append({**student, "name": names.get(student["studentId"]),
                          "helpRequests": help_requests, "catchUps": catch_ups,
                          "openHelpRequest": next((h for h in help_requests if h["status"] in OPEN_HELP), None)})
@@ -79,7 +80,7 @@ def my_day(tutor: Doc, time_zone: str, names: dict[str, str], now: datetime) -> 
         ({**_help_view(h, now), "studentName": names.get(h["studentId"])} for h in tutor["openHelp"].values()),
         key=lambda h: (HELP_ORDER.get(h["priority"], 9), h["raisedAt"]))
     catch_ups = [{**c, "studentName": names.get(c["studentId"]), "overdue": now > parse(c["dueAt"])}
-                 for c in tutor["catchUps"].values() if c["status"] == "PENDING"]
+                 for c in tutor["catchUps"].values() if c["status"] in ("PENDING", "IN_PROGRESS")]
     catch_ups.sort(key=lambda c: (c["dueAt"], c["catchUpId"]))
     alerts = [{"type": "OVERLAPPING_SESSIONS", "sessionIds": [a["sessionId"], b["sessionId"]],
                "message": f"{a['title']} overlaps {b['title']}"}

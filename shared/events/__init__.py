@@ -12,7 +12,12 @@ from shared.events.base import (
     event_types,
     register_upcaster,
 )
-from shared.events.catch_ups import CatchUpAssigned, CatchUpCancelled
+from shared.events.catch_ups import (
+    CatchUpAssigned,
+    CatchUpCancelled,
+    CatchUpCompleted,
+    CatchUpStarted,
+)
 from shared.events.centres import CentreRegistered
 from shared.events.people import PersonRegistered
 from shared.events.receipts import CommandReceiptRecorded
@@ -46,6 +51,8 @@ __all__ = [
     "AttendanceStatus",
     "CatchUpAssigned",
     "CatchUpCancelled",
+    "CatchUpCompleted",
+    "CatchUpStarted",
     "CentreRegistered",
     "CommandReceiptRecorded",
     "Event",

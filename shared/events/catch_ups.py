@@ -17,3 +17,15 @@ class CatchUpAssigned(SessionScopedEvent, frozen=True, kw_only=True):
 class CatchUpCancelled(SessionScopedEvent, frozen=True, kw_only=True):
     student_id: UUID
     reason: str
+
+
+class CatchUpStarted(SessionScopedEvent, frozen=True, kw_only=True):
+    """The student has begun the catch-up work (PENDING → IN_PROGRESS)."""
+
+    student_id: UUID
+
+
+class CatchUpCompleted(SessionScopedEvent, frozen=True, kw_only=True):
+    """The catch-up work is done (PENDING or IN_PROGRESS → COMPLETED)."""
+
+    student_id: UUID

@@ -27,6 +27,8 @@ class Permission(StrEnum):
     ATTENDANCE_MARK = "attendance:mark"
     HELP_REQUEST_RAISE = "help-request:raise"
     HELP_REQUEST_HANDLE = "help-request:handle"
+    CATCH_UP_ASSIGN = "catch-up:assign"
+    CATCH_UP_PROGRESS = "catch-up:progress"
     CONTROL_CENTER_VIEW = "control-center:view"
     MY_DAY_VIEW = "my-day:view"
     SESSION_LOG_VIEW = "session-log:view"
@@ -44,6 +46,9 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.ATTENDANCE_MARK: frozenset(_SESSION_STAFF),
     Permission.HELP_REQUEST_RAISE: frozenset({Role.STUDENT}),
     Permission.HELP_REQUEST_HANDLE: frozenset(_SESSION_STAFF),
+    Permission.CATCH_UP_ASSIGN: frozenset(_SESSION_STAFF),
+    # A STUDENT only their own catch-ups, a TEACHER those of their sessions.
+    Permission.CATCH_UP_PROGRESS: frozenset({*_SESSION_STAFF, Role.STUDENT}),
     # Reading: a TEACHER sees their own sessions, a STUDENT or PARENT only their own rows
     # (enforced with the document in hand, in services/projections/access.py).
     Permission.CONTROL_CENTER_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),

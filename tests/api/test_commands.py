@@ -284,3 +284,33 @@ def test_a_help_request_is_acknowledged_helped_and_resolved(
     assert client.post(f"{again_url}/cancel", headers=alpha.auth("ann")).json()["status"] == "CANCELLED"
     is_problem(client.post(f"/api/v1/sessions/{session}/help-requests/"
                            "00000000-0000-4000-8000-000000000000/acknowledge", headers=alpha.auth("tutor")), 404)
+
+
+def test_catch_ups_are_started_and_completed_by_their_student_or_staff(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    session = live_session(client, alpha, "ann", "ben")
+    absent = client.post(BULK, json=marks(alpha, session, ann="ABSENT"), headers=alpha.auth("tutor")).json()
+    (catch_up,) = absent["catchUpsAssigned"]
+    url = f"/api/v1/catch-ups/{catch_up}"
+    is_problem(client.post(f"{url}/start", headers=alpha.auth("ben")), 404)  # not his
+    is_problem(client.post(f"{url}/start", headers=alpha.auth("parent")), 403)
+    is_problem(client.post(f"{url}/start", headers=alpha.auth("other_tutor")), 403)
+    assert client.post(f"{url}/start", headers=alpha.auth("ann")).json()["status"] == "IN_PROGRESS"
+    is_problem(client.post(f"{url}/start", headers=alpha.auth("ann")), 409)
+    assert client.post(f"{url}/complete", headers=alpha.auth("tutor")).json()["status"] == "COMPLETED"
+    # Excusing the absence afterwards keeps the finished work.
+    excused = client.post(BULK, json=marks(alpha, session, ann="EXCUSED"), headers=alpha.auth("tutor")).json()
+    assert excused["catchUpsCancelled"] == []
+
+    due = "2030-01-01T09:00:00+10:00"
+    manual = client.post("/api/v1/catch-ups", json={"sessionId": session, "studentId": str(alpha["ben"].user_id),
+                                                    "dueAt": due, "reason": "extra practice on ratios"},
+                         headers=alpha.auth("tutor"))
+    assert manual.status_code == 201 and manual.json()["status"] == "PENDING"
+    not_enrolled = {"sessionId": session, "studentId": str(alpha["cal"].user_id), "dueAt": due, "reason": "x"}
+    assert is_problem(client.post("/api/v1/catch-ups", json=not_enrolled, headers=alpha.auth("tutor")),
+                      422)["field"] == "studentId"
+    is_problem(client.post("/api/v1/catch-ups", json=not_enrolled, headers=alpha.auth("ann")), 403)
+    is_problem(client.post("/api/v1/catch-ups/00000000-0000-4000-8000-000000000000/start",
+                           headers=alpha.auth("tutor")), 404)

@@ -26,7 +26,7 @@ def test_every_command_route_is_in_the_api_document() -> None:
 
     for controller in (controllers.CentreController, controllers.PeopleController,
                        controllers.SessionController, controllers.HelpRequestController,
-                       controllers.AttendanceController,
+                       controllers.AttendanceController, controllers.CatchUpController,
                        query.TutorController, query.SessionReadController):
         for value in vars(controller).values():
             for path in getattr(value, "paths", ()):

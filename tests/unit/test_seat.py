@@ -177,3 +177,53 @@ def test_only_the_student_who_asked_may_withdraw() -> None:
     request = seat.raise_help_request(session, HelpPriority.LOW, by=ann, sla=SLA)
     with pytest.raises(RuleViolated):
         seat.cancel_help_request(request, by=TUTOR)
+
+
+class CatchUpLifeCycle(RuleBasedStateMachine):
+    """PENDING → IN_PROGRESS → COMPLETED; excusing the absence cancels an open catch-up and
+    leaves a finished one alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from uuid import uuid4 as new_id
+
+        self.ann = student()
+        self.session = live_session_with(self.ann)
+        self.catch_up = CatchUp.assign_for_absence(new_id(), self.session, self.ann.user_id, by=TUTOR)
+        self.expected = CatchUpStatus.PENDING
+        self.history = self.catch_up.collect_events()
+
+    @rule()
+    def start(self) -> None:
+        if self.expected is CatchUpStatus.PENDING:
+            self.catch_up.start(by=self.ann)
+            self.expected = CatchUpStatus.IN_PROGRESS
+        else:
+            with pytest.raises(InvalidTransition):
+                self.catch_up.start(by=self.ann)
+
+    @rule()
+    def complete(self) -> None:
+        if self.expected in (CatchUpStatus.PENDING, CatchUpStatus.IN_PROGRESS):
+            self.catch_up.complete(by=self.ann)
+            self.expected = CatchUpStatus.COMPLETED
+        else:
+            with pytest.raises(InvalidTransition):
+                self.catch_up.complete(by=self.ann)
+
+    @rule()
+    def excuse(self) -> None:
+        self.catch_up.cancel(by=TUTOR, reason="excused")
+        if self.expected in (CatchUpStatus.PENDING, CatchUpStatus.IN_PROGRESS):
+            self.expected = CatchUpStatus.CANCELLED
+
+    @invariant()
+    def status_is_as_expected_and_rebuilds_from_history(self) -> None:
+        self.history += self.catch_up.collect_events()
+        rebuilt = CatchUp.project(None, self.history)
+        assert self.catch_up.status is self.expected
+        assert rebuilt is not None and rebuilt.status is self.expected
+
+
+CatchUpLifeCycle.TestCase.settings = settings(max_examples=40, stateful_step_count=12)
+TestCatchUpLifeCycle = CatchUpLifeCycle.TestCase

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-from services.command.domain.aggregate import Aggregate, applies
+from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, applies
 from services.command.domain.session import Session
-from shared.events import CatchUpAssigned, CatchUpCancelled
+from shared.events import CatchUpAssigned, CatchUpCancelled, CatchUpCompleted, CatchUpStarted
 from shared.tenancy import Actor
 
 CATCH_UP_DUE_AFTER = timedelta(days=7)
@@ -16,7 +16,13 @@ CATCH_UP_DUE_AFTER = timedelta(days=7)
 
 class CatchUpStatus(StrEnum):
     PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
     CANCELLED = "CANCELLED"
+
+
+OPEN = frozenset({CatchUpStatus.PENDING, CatchUpStatus.IN_PROGRESS})
+MAX_REASON = 500
 
 
 class CatchUp(Aggregate):
@@ -40,8 +46,34 @@ class CatchUp(Aggregate):
         )
         return catch_up
 
+    @classmethod
+    def assign(cls, catch_up_id: UUID, session: Session, student_id: UUID, *, by: Actor,
+               due_at: datetime, reason: str) -> CatchUp:
+        """A catch-up set by staff, for any reason (not only an absence)."""
+        if not session.is_enrolled(student_id):
+            raise InvalidValue("the student is not enrolled in this session", field="studentId")
+        if due_at.tzinfo is None:
+            raise InvalidValue("the due time must carry a UTC offset", field="dueAt")
+        if not reason.strip() or len(reason) > MAX_REASON:
+            raise InvalidValue(f"give a reason of at most {MAX_REASON} characters", field="reason")
+        catch_up = cls(catch_up_id, session.centre_id)
+        catch_up._record(CatchUpAssigned, by, session_id=session.id, student_id=student_id,
+                         due_at=due_at, reason=reason.strip())
+        return catch_up
+
+    def start(self, *, by: Actor) -> None:
+        if self.status is not CatchUpStatus.PENDING:
+            raise InvalidTransition(f"cannot start a catch-up that is {self.status}")
+        self._record(CatchUpStarted, by, session_id=self.session_id, student_id=self.student_id)
+
+    def complete(self, *, by: Actor) -> None:
+        if self.status not in OPEN:
+            raise InvalidTransition(f"cannot complete a catch-up that is {self.status}")
+        self._record(CatchUpCompleted, by, session_id=self.session_id, student_id=self.student_id)
+
     def cancel(self, *, by: Actor, reason: str) -> None:
-        if self.status is CatchUpStatus.CANCELLED:
+        """Taken back (the absence was excused); a finished catch-up stays finished."""
+        if self.status not in OPEN:
             return
         self._record(
             CatchUpCancelled,
@@ -57,6 +89,14 @@ class CatchUp(Aggregate):
         self.student_id = event.student_id
         self.due_at = event.due_at
         self.status = CatchUpStatus.PENDING
+
+    @applies(CatchUpStarted)
+    def _started(self, event: CatchUpStarted) -> None:
+        self.status = CatchUpStatus.IN_PROGRESS
+
+    @applies(CatchUpCompleted)
+    def _completed(self, event: CatchUpCompleted) -> None:
+        self.status = CatchUpStatus.COMPLETED
 
     @applies(CatchUpCancelled)
     def _cancelled(self, event: CatchUpCancelled) -> None:

@@ -9,6 +9,7 @@ from services.command.application import ConcurrentUpdate, NotFound, TutoringCen
 from services.command.domain.aggregate import InvalidTransition, InvalidValue, RuleViolated
 from services.command.http.controllers import (
     AttendanceController,
+    CatchUpController,
     CentreController,
     HelpRequestController,
     PeopleController,
@@ -30,7 +31,7 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Lites
     return api_app(
         SERVICE, title="tutorpulse command API",
         controllers=[CentreController, PeopleController, SessionController, HelpRequestController,
-                     AttendanceController],
+                     AttendanceController, CatchUpController],
         readiness=ready, provides={"centres": centres},
         exception_handlers={
             InvalidValue: simple(422, "Invalid value"),

@@ -211,6 +211,42 @@ class HelpRequestController(Controller):
                           lambda key: centres.cancel_help_request(actor, session_id, request_id, idempotency=key))
 
 
+class CatchUpController(Controller):
+    path = "/api/v1/catch-ups"
+    tags = ["catch-ups"]
+
+    @post("/", summary="Set catch-up work for a student of a session",
+          opt={"permission": Permission.CATCH_UP_ASSIGN})
+    async def assign(
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.AssignCatchUp],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "assign_catch_up", idempotency_key, lambda key: centres.assign_catch_up(
+            actor, data.session_id, data.student_id, due_at=data.due_at, reason=data.reason,
+            idempotency=key))
+
+    @post("/{catch_up_id:uuid}/start", status_code=200, summary="Begin the work (PENDING → IN_PROGRESS)",
+          opt={"permission": Permission.CATCH_UP_PROGRESS})
+    async def start(
+        self, request: Request[Any, Any, Any], catch_up_id: FromPath[UUID],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "start_catch_up", idempotency_key,
+                          lambda key: centres.start_catch_up(actor, catch_up_id, idempotency=key))
+
+    @post("/{catch_up_id:uuid}/complete", status_code=200, summary="The work is done (→ COMPLETED)",
+          opt={"permission": Permission.CATCH_UP_PROGRESS})
+    async def complete(
+        self, request: Request[Any, Any, Any], catch_up_id: FromPath[UUID],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "complete_catch_up", idempotency_key,
+                          lambda key: centres.complete_catch_up(actor, catch_up_id, idempotency=key))
+
+
 class AttendanceController(Controller):
     path = "/api/academic/attendance"
     tags = ["attendance"]

@@ -81,3 +81,10 @@ class RaiseHelpRequest(Body, frozen=True):
 
 class ResolveHelpRequest(Body, frozen=True):
     response: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class AssignCatchUp(Body, frozen=True):
+    session_id: UUID
+    student_id: UUID
+    due_at: datetime
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
