@@ -25,7 +25,7 @@ from services.command.domain.directory import Centre, Person, centre_aggregate_i
 from services.command.domain.seat import Seat, seat_id
 from services.command.domain.session import DEFAULT_CAPACITY, Session
 from services.command.idempotency import CommandReceipt, IdempotencyKey, KeyReused, receipt_id
-from shared.events import AttendanceStatus, HelpPriority, SessionMode
+from shared.events import AttendanceStatus, HelpPriority, PresenceKind, SessionMode, TeachingMode
 from shared.eventstore import EventStore
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
 
@@ -388,6 +388,41 @@ class TutoringCentres(EventStore):
         return {"helpRequestId": str(request_id), "sessionId": str(seat.session_id),
                 "studentId": str(seat.student_id), "priority": request.priority.value,
                 "status": request.status.value}
+
+    # --- presence and teaching -------------------------------------------------------------
+
+    def record_presence(
+        self, actor: Actor, session_id: UUID, kind: PresenceKind, *,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """A student's own client reports that they joined, left, dropped, came back, or are there."""
+        require(actor, Permission.PRESENCE_RECORD)
+
+        def decide() -> Outcome:
+            session = self._find(Session, session_id, actor)
+            seat = self._seat(session, actor.user_id)
+            recorded = seat.record_presence(session, kind, by=actor)
+            return Outcome([seat], {"sessionId": str(session_id), "studentId": str(actor.user_id),
+                                    "kind": kind.value, "recorded": recorded,
+                                    "activeSeconds": seat.active_seconds})
+
+        return self._execute(actor, decide, idempotency)
+
+    def switch_teaching_mode(
+        self, actor: Actor, session_id: UUID, student_id: UUID, mode: TeachingMode, *,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.TEACHING_SWITCH)
+
+        def decide() -> Outcome:
+            session = self._session_run_by(actor, session_id)
+            seat = self._seat(session, student_id)
+            changed = seat.switch_teaching_mode(session, mode, by=actor)
+            return Outcome([seat], {"sessionId": str(session_id), "studentId": str(student_id),
+                                    "mode": mode.value, "changed": changed,
+                                    "teachingSeconds": seat.teaching_seconds})
+
+        return self._execute(actor, decide, idempotency)
 
     # --- catch-ups ---------------------------------------------------------------------
 

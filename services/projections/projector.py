@@ -261,7 +261,8 @@ def _student(session: Doc, student_id: str) -> Doc:
     student: Doc = session["students"].setdefault(student_id, {
         "studentId": student_id, "enrolled": False, "courseId": None, "lessonId": None,
         "attendance": None, "attendanceNotes": None, "markedAt": None, "markedBy": None,
-        "helpRequests": {}, "catchUps": {}})
+        "helpRequests": {}, "catchUps": {}, "presence": None, "lastAttendedAt": None,
+        "teaching": {"mode": "OBSERVE", "teachingSeconds": 0, "since": None}})
     return student
 
 
@@ -295,6 +296,30 @@ def _help_requested(docs: Batch, e: ev.HelpRequestRaised) -> None:
         {request["helpRequestId"]: request}))
 
 
+def _presence(docs: Batch, e: ev.StudentPresenceRecorded) -> None:
+    def change(session: Doc) -> None:
+        student = _student(session, str(e.student_id))
+        presence = student.get("presence") or {"joinedAt": _iso(e.occurred_at)}
+        presence.update(last=str(e.kind), lastSeenAt=_iso(e.occurred_at), activeSeconds=e.active_seconds,
+                        present=e.kind not in (ev.PresenceKind.LEAVE, ev.PresenceKind.DISCONNECT))
+        if e.kind is ev.PresenceKind.LEAVE:
+            presence["leftAt"] = _iso(e.occurred_at)
+        student["presence"] = presence
+
+    _session_update(docs, e, change)
+
+
+def _teaching_switched(docs: Batch, e: ev.TeachingModeSwitched) -> None:
+    def change(session: Doc) -> None:
+        student = _student(session, str(e.student_id))
+        teaching = e.mode is ev.TeachingMode.TEACH
+        student["teaching"] = {"mode": str(e.mode), "teachingSeconds": e.teaching_seconds,
+                               "since": _iso(e.occurred_at) if teaching else None}
+        student["lastAttendedAt"] = _iso(e.occurred_at)
+
+    _session_update(docs, e, change)
+
+
 def _help_moved(docs: Batch, e: ev.HelpRequestAcknowledged | ev.HelpRequestStarted
                 | ev.HelpRequestResolved | ev.HelpRequestCancelled) -> None:
     status, stamp = {
@@ -310,6 +335,7 @@ def _help_moved(docs: Batch, e: ev.HelpRequestAcknowledged | ev.HelpRequestStart
         request.update({"status": status, stamp: _iso(e.occurred_at)})
         if not isinstance(e, ev.HelpRequestCancelled):
             request["handledBy"] = str(e.actor_id)
+            session["students"][str(e.student_id)]["lastAttendedAt"] = _iso(e.occurred_at)
         if isinstance(e, ev.HelpRequestResolved):
             request["response"] = e.response
 
@@ -349,6 +375,8 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.StudentRemoved: _student_removed,
     ev.AttendanceMarked: _attendance_marked,
     ev.HelpRequestRaised: _help_requested,
+    ev.StudentPresenceRecorded: _presence,
+    ev.TeachingModeSwitched: _teaching_switched,
     ev.HelpRequestAcknowledged: _help_moved,
     ev.HelpRequestStarted: _help_moved,
     ev.HelpRequestResolved: _help_moved,

@@ -14,6 +14,8 @@ from services.projections.models.documents import HELP_ORDER
 from services.projections.store import Doc
 
 OPEN_HELP = ("PENDING", "ACKNOWLEDGED", "IN_PROGRESS")
+IDLE_AFTER_SECONDS = 5 * 60
+"""A student present but silent this long shows as IDLE."""
 
 
 def parse(value: str) -> datetime:
@@ -35,9 +37,21 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
             continue
         help_requests = sorted((_help_view(h, now) for h in student["helpRequests"].values()),
                                key=lambda h: h["raisedAt"])
+        presence = student.get("presence")
+        if presence is None:
+            activity = "NOT_JOINED"
+        elif not presence["present"]:
+            activity = "AWAY"
+        else:
+            activity = "IDLE" if _seconds(presence["lastSeenAt"], now) >= IDLE_AFTER_SECONDS else "ACTIVE"
+        teaching = student.get("teaching") or {"mode": "OBSERVE", "teachingSeconds": 0, "since": None}
+        teaching_seconds = teaching["teachingSeconds"] + (_seconds(teaching["since"], now) if teaching["since"] else 0)
+        attended = student.get("lastAttendedAt")
         catch_ups = sorted(({**c, "overdue": c["status"] in ("PENDING", "IN_PROGRESS") and now > parse(c["dueAt"])}
                             for c in student["catchUps"].values()), key=lambda c: c["dueAt"])
-        students.append({**student, "name": names.get(student["studentId"]),
+        students.append({**student, "name": names.get(student["studentId"]), "activity": activity,
+                         "teaching": {**teaching, "teachingSeconds": teaching_seconds},
+                         "sinceAttendedSeconds": _seconds(attended, now) if attended else None,
                          "helpRequests": help_requests, "catchUps": catch_ups,
                          "openHelpRequest": next((h for h in help_requests if h["status"] in OPEN_HELP), None)})
     students.sort(key=lambda s: (s["openHelpRequest"] is None,

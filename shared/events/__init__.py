@@ -31,6 +31,10 @@ from shared.events.seats import (
     HelpRequestResolved,
     HelpRequestStarted,
     HelpRequestStatus,
+    PresenceKind,
+    StudentPresenceRecorded,
+    TeachingMode,
+    TeachingModeSwitched,
 )
 from shared.events.sessions import (
     SessionCancelled,
@@ -65,6 +69,10 @@ __all__ = [
     "HelpRequestStarted",
     "HelpRequestStatus",
     "PersonRegistered",
+    "PresenceKind",
+    "StudentPresenceRecorded",
+    "TeachingMode",
+    "TeachingModeSwitched",
     "SessionCancelled",
     "SessionEnded",
     "SessionMode",

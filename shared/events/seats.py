@@ -74,3 +74,39 @@ class HelpRequestCancelled(SessionScopedEvent, frozen=True, kw_only=True):
 
     student_id: UUID
     help_request_id: UUID
+
+
+class PresenceKind(StrEnum):
+    JOIN = "JOIN"
+    LEAVE = "LEAVE"
+    HEARTBEAT = "HEARTBEAT"
+    DISCONNECT = "DISCONNECT"
+    RECONNECT = "RECONNECT"
+
+
+class TeachingMode(StrEnum):
+    TEACH = "TEACH"
+    OBSERVE = "OBSERVE"
+
+
+class StudentPresenceRecorded(SessionScopedEvent, frozen=True, kw_only=True):
+    """A student joined, left, lost or regained their connection, or is still there.
+
+    ``active_seconds`` is their total active time in the session so far: time between two
+    presence signals counts when the gap is under two minutes.
+    """
+
+    student_id: UUID
+    kind: PresenceKind
+    active_seconds: int
+
+
+class TeachingModeSwitched(SessionScopedEvent, frozen=True, kw_only=True):
+    """The tutor turned to teaching this student, or left them to work on their own.
+
+    ``teaching_seconds`` is the total time the tutor has spent teaching this student so far.
+    """
+
+    student_id: UUID
+    mode: TeachingMode
+    teaching_seconds: int

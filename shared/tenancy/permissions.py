@@ -28,6 +28,8 @@ class Permission(StrEnum):
     HELP_REQUEST_RAISE = "help-request:raise"
     HELP_REQUEST_HANDLE = "help-request:handle"
     CATCH_UP_ASSIGN = "catch-up:assign"
+    PRESENCE_RECORD = "presence:record"
+    TEACHING_SWITCH = "teaching:switch"
     CATCH_UP_PROGRESS = "catch-up:progress"
     CONTROL_CENTER_VIEW = "control-center:view"
     MY_DAY_VIEW = "my-day:view"
@@ -47,6 +49,8 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.HELP_REQUEST_RAISE: frozenset({Role.STUDENT}),
     Permission.HELP_REQUEST_HANDLE: frozenset(_SESSION_STAFF),
     Permission.CATCH_UP_ASSIGN: frozenset(_SESSION_STAFF),
+    Permission.PRESENCE_RECORD: frozenset({Role.STUDENT}),
+    Permission.TEACHING_SWITCH: frozenset(_SESSION_STAFF),
     # A STUDENT only their own catch-ups, a TEACHER those of their sessions.
     Permission.CATCH_UP_PROGRESS: frozenset({*_SESSION_STAFF, Role.STUDENT}),
     # Reading: a TEACHER sees their own sessions, a STUDENT or PARENT only their own rows

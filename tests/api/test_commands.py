@@ -314,3 +314,39 @@ def test_catch_ups_are_started_and_completed_by_their_student_or_staff(
     is_problem(client.post("/api/v1/catch-ups", json=not_enrolled, headers=alpha.auth("ann")), 403)
     is_problem(client.post("/api/v1/catch-ups/00000000-0000-4000-8000-000000000000/start",
                            headers=alpha.auth("tutor")), 404)
+
+
+def test_presence_and_teaching_mode_show_in_the_control_center(
+    client: TestClient, centres: TutoringCentres, alpha: Centre, tmp_path: Any  # type: ignore[type-arg]
+) -> None:
+    from services.projections.access import control_center
+    from services.projections.projector import apply_all
+    from services.projections.views import utcnow
+    from shared import events
+    from tests.readside import read_store
+
+    session = schedule(client, alpha)
+    enrol(client, alpha, session, "ann", "ben")
+    presence = f"/api/v1/sessions/{session}/presence"
+    is_problem(client.post(presence, json={"event": "JOIN"}, headers=alpha.auth("ann")), 409)  # not LIVE yet
+    start(client, alpha, session)
+    is_problem(client.post(presence, json={"event": "HEARTBEAT"}, headers=alpha.auth("ann")), 409)
+    assert client.post(presence, json={"event": "JOIN"}, headers=alpha.auth("ann")).json()["recorded"]
+    assert not client.post(presence, json={"event": "HEARTBEAT"}, headers=alpha.auth("ann")).json()["recorded"]
+    is_problem(client.post(presence, json={"event": "JOIN"}, headers=alpha.auth("tutor")), 403)
+    assert is_problem(client.post(presence, json={"event": "DANCE"}, headers=alpha.auth("ann")), 422)[
+        "field"] == "event"
+    mode = f"/api/v1/sessions/{session}/students/{alpha['ann'].user_id}/mode"
+    is_problem(client.post(mode, json={"mode": "TEACH"}, headers=alpha.auth("ann")), 403)
+    is_problem(client.post(mode, json={"mode": "TEACH"}, headers=alpha.auth("other_tutor")), 403)
+    assert client.post(mode, json={"mode": "TEACH"}, headers=alpha.auth("tutor")).json()["changed"]
+
+    store = read_store(tmp_path, f"cc-{centres.position}.sqlite")
+    notifications = centres.recorder.select_notifications(1, 100_000)
+    apply_all(store, [(events.decode(n.state), n.id) for n in notifications])
+    view = control_center(store, alpha["tutor"], UUID(session), utcnow()).data
+    rows = {row["studentId"]: row for row in view["students"]}
+    ann, ben = rows[str(alpha["ann"].user_id)], rows[str(alpha["ben"].user_id)]
+    assert (ann["activity"], ann["teaching"]["mode"]) == ("ACTIVE", "TEACH")
+    assert ann["sinceAttendedSeconds"] is not None and ben["sinceAttendedSeconds"] is None
+    assert (ben["activity"], ben["teaching"]["mode"]) == ("NOT_JOINED", "OBSERVE")

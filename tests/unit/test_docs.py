@@ -25,7 +25,8 @@ def test_every_command_route_is_in_the_api_document() -> None:
     from services.query import app as query
 
     for controller in (controllers.CentreController, controllers.PeopleController,
-                       controllers.SessionController, controllers.HelpRequestController,
+                       controllers.SessionController, controllers.LiveSessionController,
+                       controllers.HelpRequestController,
                        controllers.AttendanceController, controllers.CatchUpController,
                        query.TutorController, query.SessionReadController):
         for value in vars(controller).values():

@@ -227,3 +227,68 @@ class CatchUpLifeCycle(RuleBasedStateMachine):
 
 CatchUpLifeCycle.TestCase.settings = settings(max_examples=40, stateful_step_count=12)
 TestCatchUpLifeCycle = CatchUpLifeCycle.TestCase
+
+
+class Clock:
+    """Stands in for datetime in the seat module, so time can pass in a test."""
+
+    def __init__(self) -> None:
+        from datetime import UTC, datetime
+
+        self.now = datetime(2026, 11, 25, 9, tzinfo=UTC)
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    import services.command.domain.aggregate as aggregate_module
+    import services.command.domain.seat as seat_module
+
+    clock = Clock()
+
+    class FrozenDatetime:
+        @staticmethod
+        def now(tz: object = None) -> object:
+            return clock.now
+
+    monkeypatch.setattr(seat_module, "datetime", FrozenDatetime)
+    monkeypatch.setattr(aggregate_module, "datetime", FrozenDatetime)
+    return clock
+
+
+def test_active_time_counts_gaps_under_two_minutes_while_present(clock: Clock) -> None:
+    from shared.events import PresenceKind as P
+
+    ann = student()
+    session = live_session_with(ann)
+    seat = Seat.of(session, ann.user_id)
+    with pytest.raises(RuleViolated):
+        seat.record_presence(session, P.HEARTBEAT, by=ann)  # not joined yet
+    steps = [(0, P.JOIN, True, 0), (20, P.HEARTBEAT, False, 0), (30, P.HEARTBEAT, True, 50),
+             (10, P.DISCONNECT, True, 60), (240, P.RECONNECT, True, 60), (100, P.HEARTBEAT, True, 160),
+             (200, P.HEARTBEAT, True, 160), (60, P.LEAVE, True, 220)]
+    for seconds, kind, recorded, active in steps:
+        clock.advance(seconds)
+        assert seat.record_presence(session, kind, by=ann) is recorded
+        assert seat.active_seconds == active, kind
+    rebuilt = Seat.project(None, seat.collect_events())
+    assert rebuilt is not None and (rebuilt.active_seconds, rebuilt.present) == (220, False)
+
+
+def test_teaching_time_adds_up_per_student(clock: Clock) -> None:
+    from shared.events import TeachingMode as M
+
+    ann = student()
+    session = live_session_with(ann)
+    seat = Seat.of(session, ann.user_id)
+    assert seat.switch_teaching_mode(session, M.TEACH, by=TUTOR)
+    assert not seat.switch_teaching_mode(session, M.TEACH, by=TUTOR)
+    clock.advance(90)
+    seat.switch_teaching_mode(session, M.OBSERVE, by=TUTOR)
+    clock.advance(10)
+    seat.switch_teaching_mode(session, M.TEACH, by=TUTOR)
+    clock.advance(30)
+    seat.switch_teaching_mode(session, M.OBSERVE, by=TUTOR)
+    assert seat.teaching_seconds == 120

@@ -29,11 +29,19 @@ from shared.events import (
     HelpRequestResolved,
     HelpRequestStarted,
     HelpRequestStatus,
+    PresenceKind,
     SessionStatus,
+    StudentPresenceRecorded,
+    TeachingMode,
+    TeachingModeSwitched,
 )
 from shared.tenancy import Actor
 
 MAX_NOTE_LENGTH = 2000
+ACTIVE_GAP = timedelta(minutes=2)
+"""Time between two presence signals counts as active only if the gap is shorter."""
+HEARTBEAT_EVERY = timedelta(seconds=30)
+"""Heartbeats closer together than this are not recorded (the next one accounts for the gap)."""
 
 
 class HelpRequestNotFound(LookupError):
@@ -202,11 +210,53 @@ class Seat(Aggregate):
         self._record(event_class, by, session_id=self.session_id, student_id=self.student_id,
                      help_request_id=request_id, **fields)
 
+    def record_presence(self, session: Session, kind: PresenceKind, *, by: Actor) -> bool:
+        """Record a presence signal; ``False`` for a heartbeat too soon after the last one."""
+        if not session.is_enrolled(self.student_id):
+            raise RuleViolated("the student is not enrolled in this session")
+        if not session.is_live:
+            raise RuleViolated(f"presence is recorded while the session is LIVE ({session.status})")
+        now = datetime.now(UTC)
+        if kind in (PresenceKind.HEARTBEAT, PresenceKind.DISCONNECT, PresenceKind.LEAVE) and not self.present:
+            raise RuleViolated(f"cannot record {kind} for a student who is not in the session")
+        if kind is PresenceKind.RECONNECT and self.present:
+            raise RuleViolated("the student is still connected")
+        if kind is PresenceKind.HEARTBEAT and self.last_seen_at and now - self.last_seen_at < HEARTBEAT_EVERY:
+            return False
+        active = self.active_seconds
+        if self.present and self.last_seen_at is not None and now - self.last_seen_at < ACTIVE_GAP:
+            active += int((now - self.last_seen_at).total_seconds())
+        self._record(StudentPresenceRecorded, by, at=now, session_id=self.session_id,
+                     student_id=self.student_id, kind=kind, active_seconds=active)
+        return True
+
+    def switch_teaching_mode(self, session: Session, mode: TeachingMode, *, by: Actor) -> bool:
+        """The tutor teaches this student now, or leaves them to work; ``False`` if unchanged."""
+        if not session.is_enrolled(self.student_id):
+            raise RuleViolated("the student is not enrolled in this session")
+        if not session.is_live:
+            raise RuleViolated(f"teaching happens while the session is LIVE ({session.status})")
+        if mode is self.teaching_mode:
+            return False
+        now = datetime.now(UTC)
+        total = self.teaching_seconds
+        if self.teaching_mode is TeachingMode.TEACH and self.teaching_since is not None:
+            total += int((now - self.teaching_since).total_seconds())
+        self._record(TeachingModeSwitched, by, at=now, session_id=self.session_id,
+                     student_id=self.student_id, mode=mode, teaching_seconds=total)
+        return True
+
     @property
     def active_help_request(self) -> HelpRequest | None:
         return next((r for r in self.help_requests.values() if r.active), None)
 
     def _blank(self) -> None:
+        self.present = False
+        self.last_seen_at: datetime | None = None
+        self.active_seconds = 0
+        self.teaching_mode = TeachingMode.OBSERVE
+        self.teaching_since: datetime | None = None
+        self.teaching_seconds = 0
         self.attendance = None
         self.attendance_notes = None
         self.absences = 0
@@ -220,6 +270,20 @@ class Seat(Aggregate):
             self.absences += 1
         self.attendance = event.status
         self.attendance_notes = event.notes
+
+    @applies(StudentPresenceRecorded)
+    def _presence(self, event: StudentPresenceRecorded) -> None:
+        self.session_id, self.student_id = event.session_id, event.student_id
+        self.present = event.kind not in (PresenceKind.LEAVE, PresenceKind.DISCONNECT)
+        self.last_seen_at = event.occurred_at
+        self.active_seconds = event.active_seconds
+
+    @applies(TeachingModeSwitched)
+    def _mode_switched(self, event: TeachingModeSwitched) -> None:
+        self.session_id, self.student_id = event.session_id, event.student_id
+        self.teaching_mode = event.mode
+        self.teaching_since = event.occurred_at if event.mode is TeachingMode.TEACH else None
+        self.teaching_seconds = event.teaching_seconds
 
     @applies(HelpRequestAcknowledged)
     def _help_acknowledged(self, event: HelpRequestAcknowledged) -> None:

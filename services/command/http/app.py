@@ -12,6 +12,7 @@ from services.command.http.controllers import (
     CatchUpController,
     CentreController,
     HelpRequestController,
+    LiveSessionController,
     PeopleController,
     SessionController,
 )
@@ -30,8 +31,8 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Lites
 
     return api_app(
         SERVICE, title="tutorpulse command API",
-        controllers=[CentreController, PeopleController, SessionController, HelpRequestController,
-                     AttendanceController, CatchUpController],
+        controllers=[CentreController, PeopleController, SessionController, LiveSessionController,
+                     HelpRequestController, AttendanceController, CatchUpController],
         readiness=ready, provides={"centres": centres},
         exception_handlers={
             InvalidValue: simple(422, "Invalid value"),

@@ -164,6 +164,35 @@ class SessionController(Controller):
                               exercise_id=data.exercise_id, message=data.message, idempotency=key))
 
 
+class LiveSessionController(Controller):
+    """What happens in a live session: who is there, and whom the tutor is teaching."""
+
+    path = "/api/v1/sessions/{session_id:uuid}"
+    tags = ["live session"]
+
+    @post("/presence", status_code=200, summary="A student's client reports presence",
+          opt={"permission": Permission.PRESENCE_RECORD})
+    async def presence(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID],
+        data: JSONBody[schemas.RecordPresence], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "record_presence", idempotency_key, lambda key: centres.record_presence(
+            actor, session_id, data.event, idempotency=key))
+
+    @post("/students/{student_id:uuid}/mode", status_code=200,
+          summary="The tutor teaches this student, or lets them work (TEACH / OBSERVE)",
+          opt={"permission": Permission.TEACHING_SWITCH})
+    async def mode(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], student_id: FromPath[UUID],
+        data: JSONBody[schemas.SwitchTeachingMode], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "switch_teaching_mode", idempotency_key,
+                          lambda key: centres.switch_teaching_mode(
+                              actor, session_id, student_id, data.mode, idempotency=key))
+
+
 class HelpRequestController(Controller):
     path = "/api/v1/sessions/{session_id:uuid}/help-requests/{request_id:uuid}"
     tags = ["help requests"]

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import msgspec
 
-from shared.events import AttendanceStatus, HelpPriority, SessionMode
+from shared.events import AttendanceStatus, HelpPriority, PresenceKind, SessionMode, TeachingMode
 from shared.tenancy import Role
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -88,3 +88,11 @@ class AssignCatchUp(Body, frozen=True):
     student_id: UUID
     due_at: datetime
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class RecordPresence(Body, frozen=True):
+    event: PresenceKind
+
+
+class SwitchTeachingMode(Body, frozen=True):
+    mode: TeachingMode
