@@ -192,6 +192,29 @@ class TutoringCentres(EventStore):
         return self._session_verb(actor, session_id, Permission.SESSION_CANCEL, idempotency,
                                   lambda s: s.cancel(by=actor, reason=reason))
 
+    def reschedule_session(
+        self, actor: Actor, session_id: UUID, *, starts_at: datetime, ends_at: datetime,
+        reason: str | None = None, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        return self._session_verb(actor, session_id, Permission.SESSION_SCHEDULE, idempotency,
+                                  lambda s: s.reschedule(by=actor, starts_at=starts_at,
+                                                         ends_at=ends_at, reason=reason))
+
+    def change_session_mode(
+        self, actor: Actor, session_id: UUID, *, mode: SessionMode, meeting_link: str | None = None,
+        location: str | None = None, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        return self._session_verb(actor, session_id, Permission.SESSION_SCHEDULE, idempotency,
+                                  lambda s: s.change_mode(by=actor, mode=mode,
+                                                          meeting_link=meeting_link, location=location))
+
+    def extend_session(
+        self, actor: Actor, session_id: UUID, *, minutes: int,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        return self._session_verb(actor, session_id, Permission.SESSION_RUN, idempotency,
+                                  lambda s: s.extend(by=actor, minutes=minutes))
+
     def enrol_student(
         self,
         actor: Actor,
@@ -555,6 +578,9 @@ class TutoringCentres(EventStore):
             "tutorId": str(session.tutor_id),
             "enrolled": len(session.roster),
             "capacity": session.capacity,
+            "startsAt": session.starts_at.isoformat(),
+            "endsAt": session.ends_at.isoformat(),
+            "mode": session.mode.value,
         }
 
     # --- appending ---------------------------------------------------------------------

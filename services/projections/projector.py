@@ -257,6 +257,19 @@ def _session_cancelled(docs: Batch, e: ev.SessionCancelled) -> None:
                                                 cancelReason=e.reason))
 
 
+def _session_rescheduled(docs: Batch, e: ev.SessionRescheduled) -> None:
+    _session_update(docs, e, lambda s: s.update(startsAt=_iso(e.starts_at), endsAt=_iso(e.ends_at)))
+
+
+def _session_mode_changed(docs: Batch, e: ev.SessionModeChanged) -> None:
+    _session_update(docs, e, lambda s: s.update(mode=str(e.mode), meetingLink=e.meeting_link,
+                                                location=e.location))
+
+
+def _session_extended(docs: Batch, e: ev.SessionExtended) -> None:
+    _session_update(docs, e, lambda s: s.update(endsAt=_iso(e.ends_at)))
+
+
 def _student(session: Doc, student_id: str) -> Doc:
     student: Doc = session["students"].setdefault(student_id, {
         "studentId": student_id, "enrolled": False, "courseId": None, "lessonId": None,
@@ -371,6 +384,9 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.SessionStarted: _session_started,
     ev.SessionEnded: _session_ended,
     ev.SessionCancelled: _session_cancelled,
+    ev.SessionRescheduled: _session_rescheduled,
+    ev.SessionModeChanged: _session_mode_changed,
+    ev.SessionExtended: _session_extended,
     ev.StudentEnrolled: _student_enrolled,
     ev.StudentRemoved: _student_removed,
     ev.AttendanceMarked: _attendance_marked,

@@ -56,3 +56,22 @@ class StudentEnrolled(SessionScopedEvent, frozen=True, kw_only=True):
 class StudentRemoved(SessionScopedEvent, frozen=True, kw_only=True):
     student_id: UUID
     reason: str | None = None
+
+
+class SessionRescheduled(SessionScopedEvent, frozen=True, kw_only=True):
+    starts_at: datetime
+    ends_at: datetime
+    reason: str | None = None
+
+
+class SessionModeChanged(SessionScopedEvent, frozen=True, kw_only=True):
+    mode: SessionMode
+    meeting_link: str | None = None
+    location: str | None = None
+
+
+class SessionExtended(SessionScopedEvent, frozen=True, kw_only=True):
+    """A live session runs longer than planned."""
+
+    minutes: int
+    ends_at: datetime

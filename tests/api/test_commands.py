@@ -350,3 +350,26 @@ def test_presence_and_teaching_mode_show_in_the_control_center(
     assert (ann["activity"], ann["teaching"]["mode"]) == ("ACTIVE", "TEACH")
     assert ann["sinceAttendedSeconds"] is not None and ben["sinceAttendedSeconds"] is None
     assert (ben["activity"], ben["teaching"]["mode"]) == ("NOT_JOINED", "OBSERVE")
+
+
+def test_sessions_are_rescheduled_switched_and_extended(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+    session = schedule(client, alpha)
+    auth = alpha.auth("tutor")
+    moved = client.post(f"/api/v1/sessions/{session}/reschedule", headers=auth, json={
+        "startsAt": "2030-03-01T09:00:00+11:00", "endsAt": "2030-03-01T10:00:00+11:00", "reason": "holiday"})
+    assert moved.status_code == 200 and moved.json()["startsAt"].startswith("2030-03-01T09:00")
+    assert is_problem(client.post(f"/api/v1/sessions/{session}/reschedule", headers=auth, json={
+        "startsAt": "2030-03-01T10:00:00+11:00", "endsAt": "2030-03-01T09:00:00+11:00"}), 422)["field"] == "endsAt"
+    assert is_problem(client.post(f"/api/v1/sessions/{session}/mode", headers=auth, json={"mode": "PHYSICAL"}),
+                      422)["field"] == "location"
+    hybrid = client.post(f"/api/v1/sessions/{session}/mode", headers=auth, json={
+        "mode": "HYBRID", "meetingLink": "https://meet.example.org/h", "location": "Room 3"})
+    assert hybrid.json()["mode"] == "HYBRID"
+    is_problem(client.post(f"/api/v1/sessions/{session}/extend", headers=auth, json={"minutes": 5}), 409)
+    is_problem(client.post(f"/api/v1/sessions/{session}/reschedule", headers=alpha.auth("other_tutor"), json={
+        "startsAt": "2030-03-01T09:00:00+11:00", "endsAt": "2030-03-01T10:00:00+11:00"}), 403)
+    start(client, alpha, session)
+    extended = client.post(f"/api/v1/sessions/{session}/extend", headers=auth, json={})
+    assert extended.json()["endsAt"].startswith("2030-03-01T10:05")
+    is_problem(client.post(f"/api/v1/sessions/{session}/reschedule", headers=auth, json={
+        "startsAt": "2030-03-01T09:00:00+11:00", "endsAt": "2030-03-01T10:00:00+11:00"}), 409)

@@ -16,7 +16,10 @@ from services.command.domain.aggregate import (
 from shared.events import (
     SessionCancelled,
     SessionEnded,
+    SessionExtended,
     SessionMode,
+    SessionModeChanged,
+    SessionRescheduled,
     SessionScheduled,
     SessionStarted,
     SessionStatus,
@@ -60,24 +63,14 @@ class Session(Aggregate):
     ) -> Session:
         if not title.strip():
             raise InvalidValue("a session needs a title", field="title")
-        if starts_at.tzinfo is None or ends_at.tzinfo is None:
-            raise InvalidValue("times must carry a UTC offset", field="startsAt")
-        if ends_at <= starts_at:
-            raise InvalidValue("a session must end after it starts", field="endsAt")
-        if ends_at - starts_at > LONGEST_SESSION:
-            raise InvalidValue("a session lasts at most 12 hours", field="endsAt")
+        _check_times(starts_at, ends_at)
         try:
             ZoneInfo(time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise InvalidValue(f"unknown time zone {time_zone!r}", field="timeZone") from None
         if not 1 <= capacity <= MAX_CAPACITY:
             raise InvalidValue(f"capacity must be 1 to {MAX_CAPACITY}", field="capacity")
-        needs_link = mode in (SessionMode.ONLINE, SessionMode.HYBRID)
-        needs_location = mode in (SessionMode.PHYSICAL, SessionMode.HYBRID)
-        if needs_link and not (meeting_link and meeting_link.startswith(("https://", "http://"))):
-            raise InvalidValue(f"a {mode} session needs a meeting link URL", field="meetingLink")
-        if needs_location and not (location and location.strip()):
-            raise InvalidValue(f"a {mode} session needs a location", field="location")
+        meeting_link, location = _place(mode, meeting_link, location)
         session = cls(session_id, by.centre_id)
         session._record(
             SessionScheduled,
@@ -89,12 +82,36 @@ class Session(Aggregate):
             ends_at=ends_at,
             time_zone=time_zone,
             mode=mode,
-            meeting_link=meeting_link if needs_link else None,
-            location=location.strip() if needs_location and location else None,
+            meeting_link=meeting_link,
+            location=location,
             capacity=capacity,
             class_id=class_id,
         )
         return session
+
+    def reschedule(self, *, by: Actor, starts_at: datetime, ends_at: datetime,
+                   reason: str | None = None) -> None:
+        self._require_status(SessionStatus.SCHEDULED, "reschedule")
+        _check_times(starts_at, ends_at)
+        self._record(SessionRescheduled, by, session_id=self.id, starts_at=starts_at,
+                     ends_at=ends_at, reason=reason)
+
+    def change_mode(self, *, by: Actor, mode: SessionMode, meeting_link: str | None = None,
+                    location: str | None = None) -> None:
+        if self.status not in (SessionStatus.SCHEDULED, SessionStatus.LIVE):
+            raise InvalidTransition(f"cannot change the mode of a session that is {self.status}")
+        meeting_link, location = _place(mode, meeting_link, location)
+        self._record(SessionModeChanged, by, session_id=self.id, mode=mode,
+                     meeting_link=meeting_link, location=location)
+
+    def extend(self, *, by: Actor, minutes: int) -> None:
+        self._require_status(SessionStatus.LIVE, "extend")
+        if not 1 <= minutes <= 120:
+            raise InvalidValue("extend by 1 to 120 minutes", field="minutes")
+        ends_at = self.ends_at + timedelta(minutes=minutes)
+        if ends_at - self.starts_at > LONGEST_SESSION:
+            raise InvalidValue("a session lasts at most 12 hours", field="minutes")
+        self._record(SessionExtended, by, session_id=self.id, minutes=minutes, ends_at=ends_at)
 
     def start(self, *, by: Actor) -> None:
         self._require_status(SessionStatus.SCHEDULED, "start")
@@ -168,6 +185,18 @@ class Session(Aggregate):
         self.capacity = event.capacity
         self.status = SessionStatus.SCHEDULED
 
+    @applies(SessionRescheduled)
+    def _rescheduled(self, event: SessionRescheduled) -> None:
+        self.starts_at, self.ends_at = event.starts_at, event.ends_at
+
+    @applies(SessionModeChanged)
+    def _mode_changed(self, event: SessionModeChanged) -> None:
+        self.mode = event.mode
+
+    @applies(SessionExtended)
+    def _extended(self, event: SessionExtended) -> None:
+        self.ends_at = event.ends_at
+
     @applies(SessionStarted)
     def _started(self, event: SessionStarted) -> None:
         self.status = SessionStatus.LIVE
@@ -187,3 +216,24 @@ class Session(Aggregate):
     @applies(StudentRemoved)
     def _removed(self, event: StudentRemoved) -> None:
         del self.roster[event.student_id]
+
+
+def _check_times(starts_at: datetime, ends_at: datetime) -> None:
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise InvalidValue("times must carry a UTC offset", field="startsAt")
+    if ends_at <= starts_at:
+        raise InvalidValue("a session must end after it starts", field="endsAt")
+    if ends_at - starts_at > LONGEST_SESSION:
+        raise InvalidValue("a session lasts at most 12 hours", field="endsAt")
+
+
+def _place(mode: SessionMode, meeting_link: str | None, location: str | None) -> tuple[str | None, str | None]:
+    """Where a session of ``mode`` happens: ONLINE needs a link, PHYSICAL a room, HYBRID both."""
+    needs_link = mode in (SessionMode.ONLINE, SessionMode.HYBRID)
+    needs_location = mode in (SessionMode.PHYSICAL, SessionMode.HYBRID)
+    if needs_link and not (meeting_link and meeting_link.startswith(("https://", "http://"))):
+        raise InvalidValue(f"a {mode} session needs a meeting link URL", field="meetingLink")
+    if needs_location and not (location and location.strip()):
+        raise InvalidValue(f"a {mode} session needs a location", field="location")
+    return (meeting_link if needs_link else None,
+            location.strip() if needs_location and location else None)

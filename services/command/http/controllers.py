@@ -131,6 +131,38 @@ class SessionController(Controller):
         return await _run(request, "cancel_session", idempotency_key, lambda key: centres.cancel_session(
             actor, session_id, reason=data.reason, idempotency=key))
 
+    @post("/{session_id:uuid}/reschedule", status_code=200, summary="Move a scheduled session",
+          opt={"permission": Permission.SESSION_SCHEDULE})
+    async def reschedule(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID],
+        data: JSONBody[schemas.RescheduleSession], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "reschedule_session", idempotency_key, lambda key: centres.reschedule_session(
+            actor, session_id, starts_at=data.starts_at, ends_at=data.ends_at, reason=data.reason,
+            idempotency=key))
+
+    @post("/{session_id:uuid}/mode", status_code=200, summary="Switch ONLINE / PHYSICAL / HYBRID",
+          opt={"permission": Permission.SESSION_SCHEDULE})
+    async def change_mode(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID],
+        data: JSONBody[schemas.ChangeSessionMode], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "change_session_mode", idempotency_key, lambda key: centres.change_session_mode(
+            actor, session_id, mode=data.mode, meeting_link=data.meeting_link, location=data.location,
+            idempotency=key))
+
+    @post("/{session_id:uuid}/extend", status_code=200, summary="Run a live session longer",
+          opt={"permission": Permission.SESSION_RUN})
+    async def extend(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID],
+        data: JSONBody[schemas.ExtendSession], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "extend_session", idempotency_key, lambda key: centres.extend_session(
+            actor, session_id, minutes=data.minutes, idempotency=key))
+
     @post("/{session_id:uuid}/enrolments", summary="Enrol a student with their own course and lesson",
           opt={"permission": Permission.ENROLMENT_MANAGE})
     async def enrol(

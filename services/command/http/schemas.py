@@ -96,3 +96,19 @@ class RecordPresence(Body, frozen=True):
 
 class SwitchTeachingMode(Body, frozen=True):
     mode: TeachingMode
+
+
+class RescheduleSession(Body, frozen=True):
+    starts_at: datetime
+    ends_at: datetime
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class ChangeSessionMode(Body, frozen=True):
+    mode: SessionMode
+    meeting_link: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    location: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class ExtendSession(Body, frozen=True):
+    minutes: Annotated[int, msgspec.Meta(ge=1, le=120)] = 5
