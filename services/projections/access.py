@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from services.projections import views
 from services.projections.models.documents import CENTRE, PERSON, SESSION, TUTOR
 from services.projections.store import Doc, LogRow, ReadStore
@@ -72,6 +74,34 @@ def control_center(store: ReadStore, actor: Actor, session_id: UUID, now: dateti
     rows = _rows_visible_to(store, actor, session)
     people = names(store, {session["tutorId"], *session["students"]})
     return View(version, views.control_center(session, people, now, rows))
+
+
+def control_center_at(store: ReadStore, actor: Actor, session_id: UUID, at: datetime) -> View:
+    """The Control Center as it was at ``at``, replayed from the session's log: for auditors,
+    supervisors and the session's tutor."""
+    from services.projections.projector import Batch, apply
+    from services.projections.store import MemoryTransaction
+    from shared import events
+
+    require(actor, Permission.SESSION_LOG_VIEW)
+    _, current = _session(store, actor, session_id)
+    if actor.role not in FULL_VIEW and not (
+            actor.role is Role.TEACHER and current["tutorId"] == str(actor.user_id)):
+        raise Forbidden("only supervisors, admins and the session's tutor see past states")
+    batch = Batch(MemoryTransaction())
+    after = applied = 0
+    while rows := store.session_log(str(session_id), after=after, limit=1000):
+        for row in rows:
+            if views.parse(row.occurred_at) <= at:
+                apply(batch, events.decode(msgspec.json.encode(row.event)), row.notification_id)
+                applied += 1
+        after = rows[-1].notification_id
+    batch.flush()
+    session = batch.get(SESSION, str(session_id))
+    if session is None:
+        raise NotVisible("the session did not exist yet at that time")
+    people = names(store, {session["tutorId"], *session["students"]})
+    return View(applied, views.control_center(session, people, at))
 
 
 def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime) -> View:

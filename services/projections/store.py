@@ -425,3 +425,37 @@ def open_read_store(overrides: Mapping[str, str] | None = None) -> ReadStore:
         raise ValueError(f"TUTORPULSE_READ_STORE must be 'sqlite' or 'postgres', not {kind!r}")
     store.ensure_ready()
     return store
+
+
+class MemoryTransaction(Transaction):
+    """A transaction over documents held in memory: for replaying history into a throwaway
+    read model (the Control Center as it was at some instant)."""
+
+    def __init__(self) -> None:
+        self.docs: dict[tuple[str, str], StoredDoc] = {}
+        self.versions: dict[str, int] = {}
+        self.generation = 0
+
+    def aggregate_version(self, aggregate_id: str) -> int:
+        return self.versions.get(aggregate_id, 0)
+
+    def aggregate_versions(self, aggregate_ids: Sequence[str]) -> dict[str, int]:
+        return {a: self.versions.get(a, 0) for a in aggregate_ids}
+
+    def set_aggregate_versions(self, versions: Sequence[tuple[str, int]]) -> None:
+        self.versions.update(versions)
+
+    def get(self, kind: str, key: str) -> StoredDoc | None:
+        return self.docs.get((kind, key))
+
+    def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, StoredDoc | None]:
+        return {key: self.docs.get((kind, key)) for key in keys}
+
+    def put_many(self, docs: Sequence[StoredDoc]) -> None:
+        self.docs.update({(d.kind, d.key): d for d in docs})
+
+    def append_logs(self, rows: Sequence[LogRow]) -> None:
+        """The history being replayed is already logged."""
+
+    def make_current(self) -> None:
+        raise NotImplementedError("an in-memory replay has no generation to switch to")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -25,6 +26,14 @@ from shared.tenancy import Actor, Permission
 
 SERVICE = "query"
 WATERMARK_HEADER = "X-Tutorpulse-Watermark"
+
+
+class InvalidQuery(Exception):
+    """A query parameter the API cannot use (HTTP 422, naming it)."""
+
+    def __init__(self, detail: str, *, field: str) -> None:
+        super().__init__(detail)
+        self.field = field
 
 
 class NotCaughtUp(Exception):
@@ -76,10 +85,19 @@ class SessionReadController(Controller):
         self, session_id: FromPath[UUID], actor: NamedDependency[Actor],
         store: NamedDependency[ReadStore], position: PositionQuery = None,
         position_header: PositionHeader = None,
+        at: Annotated[datetime | None, QueryParameter(
+            required=False, description="Replay the session's log: the Control Center as it was then "
+                                        "(supervisors, admins, the session's tutor).")] = None,
     ) -> Response[dict[str, Any]]:
         watermark = await _caught_up(store, position, position_header)
-        view = await anyio.to_thread.run_sync(
-            lambda: access.control_center(store, actor, session_id, utcnow()))
+        if at is not None:
+            if at.tzinfo is None:
+                raise InvalidQuery("'at' must carry a UTC offset", field="at")
+            view = await anyio.to_thread.run_sync(
+                lambda: access.control_center_at(store, actor, session_id, at))
+        else:
+            view = await anyio.to_thread.run_sync(
+                lambda: access.control_center(store, actor, session_id, utcnow()))
         return _view_response(view, watermark)
 
     @get("/{session_id:uuid}/log", summary="Every event of a session in order, for auditors",
@@ -135,7 +153,8 @@ def create_app(store: ReadStore, *, own_resources: bool = True) -> Litestar:
     return api_app(
         SERVICE, title="tutorpulse query API", controllers=[TutorController, SessionReadController],
         readiness=ready, provides={"store": store},
-        exception_handlers={access.NotVisible: simple(404, "Not found"), NotCaughtUp: _not_caught_up},
+        exception_handlers={access.NotVisible: simple(404, "Not found"), NotCaughtUp: _not_caught_up,
+                            InvalidQuery: simple(422, "Invalid query")},
         on_shutdown=store.close if own_resources else None,
     )
 

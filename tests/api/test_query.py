@@ -180,3 +180,24 @@ def test_handled_help_requests_leave_my_day_and_keep_their_response_times(tmp_pa
     assert handled["responseSeconds"] is not None and handled["resolutionSeconds"] >= handled["responseSeconds"]
     assert alex_row["openHelpRequest"] is None and handled["waitingSeconds"] is None
     centres.close()
+
+
+def test_the_control_center_as_it_was_at_any_instant(client: TestClient) -> None:  # type: ignore[type-arg]
+    from datetime import datetime, timedelta
+
+    live = session_id(LIVE)
+    log = get(client, f"/api/v1/sessions/{live}/log", "david")["entries"]
+    by_type = {e["type"]: e for e in reversed(log)}
+    first_help = min(e["occurredAt"] for e in log if e["type"] == "HelpRequestRaised")
+    just_before = (datetime.fromisoformat(first_help.replace("Z", "+00:00")) - timedelta(microseconds=1))
+    url = f"/api/v1/sessions/{live}/control-center"
+    past = get(client, url, "david", params={"at": just_before.isoformat()})
+    assert past["data"]["status"] == "LIVE" and past["data"]["openHelpRequests"] == 0
+    assert past["version"] < get(client, url, "david")["version"]
+    now = get(client, url, "john", params={"at": log[-1]["occurredAt"]})["data"]
+    assert now["openHelpRequests"] == 2
+    before_start = by_type["SessionScheduled"]["occurredAt"]
+    assert get(client, url, "david", params={"at": before_start})["data"]["status"] == "SCHEDULED"
+    get(client, url, "alex", 403, params={"at": before_start})
+    get(client, url, "david", 404, params={"at": "2000-01-01T00:00:00Z"})
+    get(client, url, "david", 422, params={"at": "2026-01-01T00:00:00"})
