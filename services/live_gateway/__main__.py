@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import uvicorn
 
-from services.live_gateway.app import app_from_environment
+CLIENT_MESSAGE_LIMIT = 64 * 1024
+"""Bytes in one client frame: subscribe, unsubscribe and ping are a few dozen."""
 
 
-async def main() -> None:
-    app = await app_from_environment()
-    config = uvicorn.Config(app, host=os.environ.get("TUTORPULSE_GATEWAY_HOST", "127.0.0.1"),
-                            port=int(os.environ.get("TUTORPULSE_GATEWAY_PORT", "8013")),
-                            log_config=None, access_log=False, ws_ping_interval=None)
-    await uvicorn.Server(config).serve()
+def main() -> None:
+    uvicorn.run(
+        "services.live_gateway.app:app_from_environment",
+        factory=True,
+        host=os.environ.get("TUTORPULSE_GATEWAY_HOST", "127.0.0.1"),
+        port=int(os.environ.get("TUTORPULSE_GATEWAY_PORT", "8013")),
+        log_config=None,
+        access_log=False,
+        ws_ping_interval=None,  # the gateway pings in its own protocol (docs/live.md)
+        ws_max_size=CLIENT_MESSAGE_LIMIT,
+    )
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -1,140 +1,242 @@
-"""The gateway's Litestar application: ``/live`` (websocket) plus the operations endpoints."""
+"""The gateway's Litestar application: ``/live`` (websocket) plus the operations endpoints.
+
+Each connection runs three tasks until the first of them ends: a reader (client messages),
+a writer (the connection's bounded outbox to the socket) and a watch (server pings, and the
+idle timeout).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import anyio.to_thread
+import msgspec
 import structlog
 from litestar import Litestar, WebSocket, websocket
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import WebSocketDisconnect
-from nats.aio.client import Client
 
-from services.live_gateway.hub import Connection, Hub, Settings
+from services.live_gateway.hub import RESYNC_STALE, SENT, Connection, Hub, NatsClient, Settings
 from services.projections.store import ReadStore
 from shared.http.auth import ACTING_CENTRE_HEADER, actor_from
 from shared.http.operations import operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS
+from shared.messaging import connect
 from shared.tenancy import Actor, Forbidden
 from shared.tenancy.tokens import InvalidToken, verify
 
 SERVICE = "live_gateway"
-UNAUTHORIZED, IDLE = 4401, 4408
+UNAUTHORIZED, FORBIDDEN, IDLE, INTERNAL_ERROR = 4401, 4403, 4408, 1011
+IDLE_PINGS = 3
+"""Ping intervals without a word from the client before the gateway hangs up."""
+CLOSE_TIMEOUT = 5.0
+"""Seconds to wait for a close frame to go out to a client that stopped reading."""
+CLOSE_REASON_BYTES = 123
+"""The most a close frame can carry (RFC 6455)."""
 log = structlog.get_logger(__name__)
 
 
+# --- what clients send -----------------------------------------------------------------
+
+
+class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type"):
+    topic: str
+    last_version: Annotated[int, msgspec.Meta(ge=0)] | None = msgspec.field(
+        name="lastVersion", default=None)
+
+
+class Unsubscribe(msgspec.Struct, tag="unsubscribe", tag_field="type"):
+    topic: str
+
+
+class Ping(msgspec.Struct, tag="ping", tag_field="type"):
+    pass
+
+
+class Pong(msgspec.Struct, tag="pong", tag_field="type"):
+    pass
+
+
+ClientMessage = Subscribe | Unsubscribe | Ping | Pong
+_decode_client_message = msgspec.json.Decoder(ClientMessage).decode
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class Closing:
+    code: int
+    reason: str
+
+
+# --- one connection --------------------------------------------------------------------
+
+
 def _authenticate(socket: WebSocket[Any, Any, Any]) -> Actor:
+    """The bearer token from ``Authorization`` or, for browsers, the ``token`` query parameter."""
     token = socket.query_params.get("token")
     if token is None:
         return actor_from(socket)
     return verify(token).acting_in(socket.headers.get(ACTING_CENTRE_HEADER))
 
 
-async def _send_forever(socket: WebSocket[Any, Any, Any], connection: Connection) -> None:
-    while True:
-        message = await connection.outbox.get()
-        await socket.send_text(json.dumps(message, separators=(",", ":")))
-
-
-async def _ping_forever(socket: WebSocket[Any, Any, Any], connection: Connection, settings: Settings) -> None:
-    while True:
-        await asyncio.sleep(settings.ping_seconds)
-        if time.monotonic() - connection.last_heard > 3 * settings.ping_seconds:
-            log.info("gateway.idle_client_closed", user=str(connection.actor.user_id))
-            await socket.close(code=IDLE, reason="no message from the client for too long")
-            return
-        connection.offer({"type": "ping"})
-
-
-async def _handle(hub: Hub, connection: Connection, text: str) -> None:
+async def handle_message(hub: Hub, connection: Connection, text: str) -> None:
     try:
-        message = json.loads(text)
-        kind = message["type"]
-    except (ValueError, KeyError, TypeError):
-        connection.offer({"type": "error", "status": 400, "detail": "send JSON objects with a 'type'"})
+        message = _decode_client_message(text)
+    except msgspec.DecodeError as error:
+        connection.offer({"type": "error", "status": 400, "detail": f"unreadable message: {error}"})
         return
-    if kind == "ping":
+    if isinstance(message, Subscribe):
+        await hub.subscribe(connection, message.topic, message.last_version)
+    elif isinstance(message, Unsubscribe):
+        await hub.unsubscribe(connection, message.topic)
+        connection.offer({"type": "unsubscribed", "topic": message.topic})
+    elif isinstance(message, Ping):
         connection.offer({"type": "pong"})
-    elif kind == "subscribe" and isinstance(message.get("topic"), str):
-        last = message.get("lastVersion")
-        await hub.subscribe(connection, message["topic"], last if isinstance(last, int) else None)
-    elif kind == "unsubscribe" and isinstance(message.get("topic"), str):
-        await hub.unsubscribe(connection, message["topic"])
-        connection.offer({"type": "unsubscribed", "topic": message["topic"]})
-    elif kind != "pong":
-        connection.offer({"type": "error", "status": 400, "detail": f"unknown message type {kind!r}"})
 
 
-def create_app(store: ReadStore, nc: Client, settings: Settings | None = None,
-               own_resources: bool = False) -> Litestar:
-    """``own_resources``: close the store and the NATS connection when the app stops."""
-    hub = Hub(store, nc, settings)
+async def _read(socket: WebSocket[Any, Any, Any], hub: Hub, connection: Connection) -> None:
+    while True:
+        text = await socket.receive_text()
+        connection.last_heard = time.monotonic()
+        await handle_message(hub, connection, text)
 
-    @websocket("/live")
-    async def live(socket: WebSocket[Any, Any, Any]) -> None:
-        await socket.accept()
-        try:
-            actor = _authenticate(socket)
-        except (InvalidToken, Forbidden) as error:
-            await socket.close(code=UNAUTHORIZED, reason=str(error)[:120])
-            return
-        connection = hub.open(actor)
-        tasks = [asyncio.create_task(_send_forever(socket, connection)),
-                 asyncio.create_task(_ping_forever(socket, connection, hub.settings))]
-        try:
-            while True:
-                receive = asyncio.ensure_future(socket.receive_text())
-                done, _ = await asyncio.wait([receive, *tasks], return_when=asyncio.FIRST_COMPLETED)
-                if receive not in done:
-                    receive.cancel()
-                    break
-                connection.last_heard = time.monotonic()
-                await _handle(hub, connection, receive.result())
-        except (WebSocketDisconnect, RuntimeError):
-            pass
-        except Exception:
-            log.exception("gateway.connection_failed", user=str(actor.user_id))
-            raise
-        finally:
-            for task in tasks:
-                task.cancel()
-            await hub.close(connection)
+
+async def _write(socket: WebSocket[Any, Any, Any], hub: Hub, connection: Connection) -> None:
+    while True:
+        item = await connection.outbox.get()
+        if item is RESYNC_STALE:
+            await hub.resync_stale(connection)
+            continue
+        assert isinstance(item, dict)
+        await socket.send_text(_encode(item).decode())
+        SENT.labels(item["type"]).inc()
+
+
+async def _watch(connection: Connection, settings: Settings) -> Closing:
+    """Ping every ``ping_seconds``; give up on a client silent for ``IDLE_PINGS`` intervals."""
+    next_ping = time.monotonic() + settings.ping_seconds
+    while True:
+        now = time.monotonic()
+        deadline = connection.last_heard + IDLE_PINGS * settings.ping_seconds
+        if now >= deadline:
+            return Closing(IDLE, "no message from the client for too long")
+        if now >= next_ping:
+            connection.offer({"type": "ping"})
+            next_ping = now + settings.ping_seconds
+        await asyncio.sleep(min(next_ping, deadline) - now)
+
+
+async def _until_one_ends(*work: Awaitable[Closing | None]) -> Closing | None:
+    """Run the connection's tasks until the first ends; how to close the socket, if at all."""
+    tasks = [asyncio.ensure_future(item) for item in work]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    first = done.pop()
+    error = first.exception()
+    if error is None:
+        return first.result()
+    if isinstance(error, (WebSocketDisconnect, OSError)):  # the client went away
+        return None
+    log.error("gateway.connection_failed", exc_info=error)
+    return Closing(INTERNAL_ERROR, "internal error")
+
+
+async def _close(socket: WebSocket[Any, Any, Any], closing: Closing) -> None:
+    reason = closing.reason.encode()[:CLOSE_REASON_BYTES].decode(errors="ignore")
+    # A client that stopped reading never takes the close frame: do not wait for it forever.
+    with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError, TimeoutError):
+        await asyncio.wait_for(socket.close(code=closing.code, reason=reason), CLOSE_TIMEOUT)
+
+
+@websocket("/live")
+async def live(socket: WebSocket[Any, Any, Any], hub: NamedDependency[Hub]) -> None:
+    # Accept first: a websocket refused during the handshake reaches a browser as a bare
+    # failure (HTTP 403, close code 1006), while a close code after accepting is readable.
+    await socket.accept()
+    try:
+        actor = _authenticate(socket)
+    except (InvalidToken, Forbidden) as error:
+        refused = Closing(UNAUTHORIZED if isinstance(error, InvalidToken) else FORBIDDEN, str(error))
+        log.info("gateway.refused", code=refused.code, reason=refused.reason)
+        await _close(socket, refused)
+        return
+    connection = hub.open(actor)
+    log.info("gateway.connected", user=str(actor.user_id), role=str(actor.role),
+             centre=actor.centre_id)
+    try:
+        closing = await _until_one_ends(_read(socket, hub, connection),
+                                        _write(socket, hub, connection),
+                                        _watch(connection, hub.settings))
+    finally:
+        await hub.close(connection)
+    if closing is not None:
+        log.info("gateway.closing", user=str(actor.user_id), code=closing.code,
+                 reason=closing.reason)
+        await _close(socket, closing)
+
+
+# --- the application -------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _nats_client(nats: NatsClient | str) -> AsyncIterator[NatsClient]:
+    """The client given, or a connection to the URL given for as long as the app runs."""
+    if not isinstance(nats, str):
+        yield nats
+        return
+    client = await connect(nats, name="tutorpulse-gateway")
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def create_app(store: ReadStore, nats: NatsClient | str, settings: Settings | None = None, *,
+               own_store: bool = False) -> Litestar:
+    """``nats``: a connected client, or a server URL to connect to (and disconnect from) with
+    the app. ``own_store``: close the read-model store when the app stops."""
+    hub = Hub(store, settings)
 
     async def ready() -> None:
-        if not nc.is_connected:
+        if not hub.ready:
             raise ConnectionError("NATS is not connected")
         await anyio.to_thread.run_sync(store.watermark)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        resync = asyncio.create_task(hub.resync_forever())
         try:
-            yield
+            async with _nats_client(nats) as client:
+                await hub.start(client)
+                try:
+                    yield
+                finally:
+                    await hub.stop()
         finally:
-            resync.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await resync
-            if own_resources:
-                await nc.close()
+            if own_store:
                 store.close()
 
     app = Litestar(route_handlers=[live, operations_router(SERVICE, ready)],
+                   dependencies={"hub": Provide(lambda: hub, sync_to_thread=False, use_cache=True)},
                    exception_handlers=BASE_HANDLERS, middleware=[prometheus(SERVICE).middleware],
-                   lifespan=[lifespan], logging_config=None)
+                   lifespan=[lifespan], logging_config=None, debug=False)
     app.state.hub = hub
     return app
 
 
-async def app_from_environment() -> Litestar:
+def app_from_environment() -> Litestar:
     from services.projections.store import open_read_store
-    from shared.messaging import connect
+    from shared.messaging import nats_url
     from shared.observability import configure_logging
 
     configure_logging(SERVICE)
-    return create_app(open_read_store(), await connect(name="tutorpulse-gateway"), own_resources=True)
+    return create_app(open_read_store(), nats_url(), own_store=True)

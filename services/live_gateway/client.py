@@ -1,7 +1,9 @@
-"""``python -m services.live_gateway.client``: follow sessions and My Day live, one line per message.
+"""``python -m services.live_gateway.client``: follow sessions and My Day live, one line each.
 
     python -m services.live_gateway.client --token "$(.venv/bin/tp-token john)" --my-day
     python -m services.live_gateway.client --token "$TOKEN" --session <session id> --session <…>
+
+Reconnects when the gateway goes away, resuming each topic from the last version it saw.
 """
 
 from __future__ import annotations
@@ -10,41 +12,112 @@ import argparse
 import asyncio
 import contextlib
 import json
+import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 import websockets
 
 from services.projections.views import apply_merge_patch
 
+REFUSED = {4401: "the token was refused", 4403: "the token may not act in that centre"}
+RETRY_SECONDS = (0.5, 1, 2, 5)
+UNAVAILABLE = 503
 
-def summary(message: dict[str, Any]) -> str:
-    kind, topic, version = message["type"], message.get("topic", ""), message.get("version", "")
-    if kind == "snapshot":
-        data = message["data"]
-        if "students" in data:
-            return f"snapshot {topic} v{version}: {data['title']} {data['status']}, {len(data['students'])} students"
-        return (f"snapshot {topic} v{version}: {len(data['sessions'])} sessions today, "
-                f"{len(data['openHelpRequests'])} open help requests, {len(data['alerts'])} alerts")
-    if kind == "delta":
-        return f"delta    {topic} v{version}: {json.dumps(message['patch'], separators=(',', ':'))[:300]}"
+
+@dataclass
+class Copy:
+    """The client's copy of one topic's view."""
+
+    version: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def describe(view: dict[str, Any]) -> str:
+    """One line on the state of a view: a Control Center or a My Day."""
+    if "students" in view:
+        students = ", ".join(
+            f"{s['name']} {s['attendance'] or '-'}"
+            + (f" (help {s['openHelpRequest']['priority']})" if s["openHelpRequest"] else "")
+            for s in view["students"])
+        return f"{view['title']} {view['status']}; {students or 'no students'}"
+    return (f"{len(view['sessions'])} sessions today, {len(view['openHelpRequests'])} open help "
+            f"requests, {len(view['catchUps']['overdue'])} overdue catch-ups, "
+            f"{len(view['alerts'])} alerts")
+
+
+def summary(message: dict[str, Any], copy: Copy | None) -> str:
+    """The line printed for a message, given the topic's copy after applying it."""
+    kind, topic = message["type"], message.get("topic", "")
+    if kind == "snapshot" and copy is not None:
+        return f"snapshot {topic} v{message['version']}: {describe(copy.data)}"
+    if kind == "subscribed" and copy is not None:
+        return f"current  {topic} v{message['version']}: {describe(copy.data)}"
+    if kind == "delta" and copy is not None:
+        changed = ", ".join(sorted(message["patch"])) or "nothing but the version"
+        return f"delta    {topic} v{message['version']} ({changed}): {describe(copy.data)}"
     return json.dumps(message)
 
 
-async def follow(url: str, token: str, topics: list[str]) -> None:
-    views: dict[str, Any] = {}
-    async with websockets.connect(f"{url}?token={token}", ping_interval=None) as socket:
-        for topic in topics:
-            await socket.send(json.dumps({"type": "subscribe", "topic": topic}))
+def subscription(topic: str, copy: Copy) -> str:
+    message: dict[str, Any] = {"type": "subscribe", "topic": topic}
+    if copy.version is not None:
+        message["lastVersion"] = copy.version
+    return json.dumps(message)
+
+
+def take(copies: dict[str, Copy], message: dict[str, Any]) -> None:
+    """Bring the local copy of the message's topic up to date."""
+    topic = message.get("topic", "")
+    copy = copies.get(topic)
+    if copy is None:
+        return
+    if message["type"] == "error" and message["status"] != UNAVAILABLE:
+        del copies[topic]  # refused for good: do not ask again after reconnecting
+    elif message["type"] == "snapshot":
+        copy.version, copy.data = message["version"], message["data"]
+    elif message["type"] == "delta":
+        copy.version, copy.data = message["version"], apply_merge_patch(copy.data, message["patch"])
+
+
+async def follow_once(url: str, token: str, copies: dict[str, Copy]) -> None:
+    """One connection: subscribe to every topic, print what arrives, answer pings."""
+    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"},
+                                  ping_interval=None) as socket:
+        for topic, copy in copies.items():
+            await socket.send(subscription(topic, copy))
         async for raw in socket:
             message = json.loads(raw)
             if message["type"] == "ping":
                 await socket.send('{"type":"pong"}')
                 continue
-            if message["type"] == "snapshot":
-                views[message["topic"]] = message["data"]
-            elif message["type"] == "delta":
-                views[message["topic"]] = apply_merge_patch(views.get(message["topic"], {}), message["patch"])
-            print(summary(message), flush=True)
+            take(copies, message)
+            print(summary(message, copies.get(message.get("topic", ""))), flush=True)
+            if not copies:
+                return
+
+
+async def follow(url: str, token: str, topics: list[str]) -> int:
+    """Follow ``topics`` until every one is refused (exit status 1) or the user stops it."""
+    copies = {topic: Copy() for topic in topics}
+    failures = 0
+    while copies:
+        try:
+            await follow_once(url, token, copies)
+            failures = 0
+        except websockets.ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd else None
+            if code in REFUSED:
+                print(f"closed by the gateway ({code}): {REFUSED[code]}", file=sys.stderr)
+                return 1
+            failures = 0
+        except (OSError, websockets.InvalidHandshake, TimeoutError) as error:
+            failures += 1
+            print(f"cannot reach {url}: {error}", file=sys.stderr)
+        if copies:
+            await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+    print("nothing left to follow", file=sys.stderr)
+    return 1
 
 
 def main() -> None:
@@ -59,7 +132,7 @@ def main() -> None:
     if not topics:
         parser.error("follow at least one --session or --my-day")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(follow(args.url, args.token, topics))
+        sys.exit(asyncio.run(follow(args.url, args.token, topics)))
 
 
 if __name__ == "__main__":

@@ -3,27 +3,31 @@
 A topic is what a client follows: ``session:<id>`` (a Control Center) or ``my-day``. On every
 change notice for a topic's document, the hub reads the viewer's own view through
 ``services.projections.access`` (so the gateway shows exactly what the query API shows) and
-sends the difference from the last view it sent that viewer as a JSON merge patch.
+sends the difference from the last view it sent that viewer as a JSON merge patch. Notices
+are only doorbells: every followed view is also re-read every ``resync_seconds``, so a lost
+notice delays a change but never loses it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Protocol
 from uuid import UUID
 
 import anyio.to_thread
+import msgspec
+import nats.errors
 import structlog
-from nats.aio.client import Client
 from nats.aio.msg import Msg
 from prometheus_client import Counter, Gauge
 
 from services.projections import access
-from services.projections.deltas import delta_subject
+from services.projections.deltas import decode_notice, delta_subject
 from services.projections.models.documents import SESSION, TUTOR
 from services.projections.store import ReadStore
 from services.projections.views import merge_patch, utcnow
@@ -32,21 +36,64 @@ from shared.tenancy import Actor, Forbidden
 log = structlog.get_logger(__name__)
 
 CONNECTIONS = Gauge("tutorpulse_gateway_connections", "Open websocket connections")
-SUBSCRIPTIONS = Gauge("tutorpulse_gateway_subscriptions", "Topics followed across connections")
-SENT = Counter("tutorpulse_gateway_messages_total", "Messages queued for clients", ["type"])
-RESYNCS = Counter("tutorpulse_gateway_resyncs_total", "Fresh snapshots sent instead of deltas")
-DROPPED = Counter("tutorpulse_gateway_dropped_total", "Messages dropped for a client too slow to read")
+SUBSCRIPTIONS = Gauge("tutorpulse_gateway_subscriptions", "Topics followed, over all connections")
+NATS_SUBJECTS = Gauge("tutorpulse_gateway_nats_subscriptions", "Notice subjects subscribed on NATS")
+SENT = Counter("tutorpulse_gateway_messages_sent_total", "Messages written to clients", ["type"])
+RESYNCS = Counter("tutorpulse_gateway_resyncs_total",
+                  "Fresh snapshots sent in place of messages dropped for a slow client")
+DROPPED = Counter("tutorpulse_gateway_dropped_total",
+                  "Messages dropped because a client read too slowly")
+
+NOTICES_PENDING_PER_SUBJECT = 256
+"""Notices waiting to be handled per subject; beyond it NATS drops them (the periodic check
+still delivers the change), so a slow gateway cannot pile up memory."""
+RESYNC_CONCURRENCY = 4
+"""Views the periodic check re-reads at once: it must not starve reads woken by notices."""
+
+Message = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Settings:
-    queue: int = int(os.environ.get("TUTORPULSE_GATEWAY_QUEUE", "64"))
-    ping_seconds: float = float(os.environ.get("TUTORPULSE_GATEWAY_PING_SECONDS", "15"))
-    resync_seconds: float = float(os.environ.get("TUTORPULSE_GATEWAY_RESYNC_SECONDS", "5"))
+    queue: int = 64
+    """Messages that may wait for one client before it counts as too slow."""
+    ping_seconds: float = 15.0
+    resync_seconds: float = 5.0
+    max_topics: int = 100
+    """Topics one connection may follow: what the gateway keeps per connection stays bounded."""
+
+    def __post_init__(self) -> None:
+        if min(self.queue, self.ping_seconds, self.resync_seconds, self.max_topics) <= 0:
+            raise ValueError(f"gateway settings must be positive: {self}")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        source = os.environ if environ is None else environ
+
+        def setting(name: str, default: float) -> str:
+            return source.get(f"TUTORPULSE_GATEWAY_{name}", str(default))
+
+        return cls(queue=int(setting("QUEUE", cls.queue)),
+                   ping_seconds=float(setting("PING_SECONDS", cls.ping_seconds)),
+                   resync_seconds=float(setting("RESYNC_SECONDS", cls.resync_seconds)),
+                   max_topics=int(setting("MAX_TOPICS", cls.max_topics)))
 
 
 class BadTopic(ValueError):
-    pass
+    """Not a topic the gateway knows (400)."""
+
+
+class TooManyTopics(Exception):
+    """The connection already follows ``max_topics`` topics (429)."""
+
+
+REFUSALS: Final[dict[type[Exception], int]] = {
+    BadTopic: 400, Forbidden: 403, access.NotVisible: 404, TooManyTopics: 429}
+
+
+def refusal(topic: str, error: Exception) -> Message:
+    status = next(code for kind, code in REFUSALS.items() if isinstance(error, kind))
+    return {"type": "error", "topic": topic, "status": status, "detail": str(error)}
 
 
 @dataclass(frozen=True)
@@ -71,154 +118,292 @@ class Topic:
         return delta_subject(centre_id, self.kind, self.key)
 
 
+class _ResyncStale:
+    """Queued after messages were dropped: the writer asks for fresh snapshots on reaching it."""
+
+
+RESYNC_STALE: Final = _ResyncStale()
+Outgoing = Message | _ResyncStale
+
+
+@dataclass(frozen=True)
+class Sent:
+    version: int
+    view: dict[str, Any]
+
+
+def snapshot(topic: str, current: Sent) -> Message:
+    return {"type": "snapshot", "topic": topic, "version": current.version, "data": current.view}
+
+
 @dataclass(eq=False)
 class Connection:
     actor: Actor
     queue_size: int
-    outbox: asyncio.Queue[dict[str, Any]] = field(init=False)
-    sent: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
-    """Per topic: the version and view last queued for this client."""
-    stale: set[str] = field(default_factory=set)
-    """Topics whose next message must be a snapshot (after messages were dropped)."""
+    outbox: asyncio.Queue[Outgoing] = field(init=False)
     topics: dict[str, Topic] = field(default_factory=dict)
+    sent: dict[str, Sent] = field(default_factory=dict)
+    """Per topic: the view last queued for this client, which its next delta patches."""
+    stale: set[str] = field(default_factory=set)
+    """Topics whose next message must be a snapshot, because messages for them were dropped."""
     last_heard: float = field(default_factory=time.monotonic)
+    behind: bool = False
+    """Messages were dropped and the client has not read up to the resync yet."""
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One view decision at a time per connection: deltas leave in the order they were made."""
 
     def __post_init__(self) -> None:
         self.outbox = asyncio.Queue(maxsize=self.queue_size)
 
-    def offer(self, message: dict[str, Any]) -> None:
-        """Queue a message; a client that fell a whole queue behind gets snapshots instead."""
+    def offer(self, message: Message) -> None:
+        """Queue a message; when the client is a whole queue behind, drop everything queued and
+        restart each of its topics with a snapshot once it reads again."""
         try:
             self.outbox.put_nowait(message)
-            SENT.labels(message["type"]).inc()
+            return
         except asyncio.QueueFull:
-            dropped = self.outbox.qsize()
-            while not self.outbox.empty():
-                self.outbox.get_nowait()
-            DROPPED.inc(dropped + 1)
-            self.stale |= set(self.topics)
-            log.warning("gateway.client_too_slow", dropped=dropped + 1, user=str(self.actor.user_id))
+            pass
+        dropped = 1
+        while not self.outbox.empty():
+            if self.outbox.get_nowait() is not RESYNC_STALE:
+                dropped += 1
+        self.stale |= set(self.topics)
+        self.outbox.put_nowait(RESYNC_STALE)
+        DROPPED.inc(dropped)
+        if not self.behind:
+            self.behind = True
+            log.warning("gateway.client_too_slow", user=str(self.actor.user_id),
+                        queue=self.queue_size)
+
+    def has_version(self, name: str, version: int | None) -> bool:
+        last = self.sent.get(name)
+        return (version is not None and last is not None and name not in self.stale
+                and version <= last.version)
+
+    def update(self, name: str, current: Sent) -> Message | None:
+        """The message that brings this client from what it was last sent to ``current``."""
+        last = self.sent.get(name)
+        if last is None or name in self.stale:
+            self.stale.discard(name)
+            self.sent[name] = current
+            RESYNCS.inc()
+            return snapshot(name, current)
+        if current.version < last.version:
+            return None  # a store that answers from behind (a replica) must not move a client back
+        patch = merge_patch(last.view, current.view)
+        if not patch and current.version == last.version:
+            return None
+        self.sent[name] = current
+        return {"type": "delta", "topic": name, "version": current.version, "patch": patch}
+
+
+class Subscription(Protocol):
+    async def unsubscribe(self, limit: int = 0) -> None: ...
+
+
+class NatsClient(Protocol):
+    """The part of ``nats.aio.client.Client`` the hub uses."""
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    async def subscribe(self, subject: str, *, cb: Callable[[Msg], Awaitable[None]],
+                        pending_msgs_limit: int) -> Subscription: ...
 
 
 class Hub:
-    def __init__(self, store: ReadStore, nc: Client, settings: Settings | None = None) -> None:
+    """Every connection of one gateway process, and the NATS subjects they need."""
+
+    def __init__(self, store: ReadStore, settings: Settings | None = None) -> None:
         self.store = store
-        self.nc = nc
-        self.settings = settings or Settings()
-        self._followers: dict[str, set[tuple[Connection, str]]] = {}
-        self._nats: dict[str, Any] = {}
+        self.settings = settings or Settings.from_environment()
+        self.nats: NatsClient | None = None
         self.connections: set[Connection] = set()
+        self._followers: dict[str, set[tuple[Connection, str]]] = {}
+        self._subscriptions: dict[str, Subscription] = {}
+        self._subscribing = asyncio.Lock()
+        self._resync_task: asyncio.Task[None] | None = None
+
+    # --- life cycle --------------------------------------------------------------------
+
+    async def start(self, nats_client: NatsClient) -> None:
+        self.nats = nats_client
+        self._resync_task = asyncio.create_task(self._resync_forever(), name="gateway-resync")
+
+    async def stop(self) -> None:
+        if self._resync_task is not None:
+            self._resync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resync_task
+        for connection in list(self.connections):
+            await self.close(connection)
+
+    @property
+    def ready(self) -> bool:
+        return self.nats is not None and self.nats.is_connected
+
+    @property
+    def nats_subjects(self) -> set[str]:
+        return set(self._subscriptions)
 
     # --- connections -------------------------------------------------------------------
 
     def open(self, actor: Actor) -> Connection:
         connection = Connection(actor, self.settings.queue)
         self.connections.add(connection)
-        CONNECTIONS.set(len(self.connections))
+        CONNECTIONS.inc()
         return connection
 
     async def close(self, connection: Connection) -> None:
-        for name in list(connection.topics):
-            await self.unsubscribe(connection, name)
+        if connection not in self.connections:
+            return
         self.connections.discard(connection)
-        CONNECTIONS.set(len(self.connections))
+        CONNECTIONS.dec()
+        async with connection.lock:
+            for name in list(connection.topics):
+                await self._forget(connection, name)
 
     # --- topics ------------------------------------------------------------------------
 
-    async def subscribe(self, connection: Connection, name: str, last_version: int | None = None) -> None:
+    async def subscribe(self, connection: Connection, name: str,
+                        last_version: int | None = None) -> None:
+        """Follow ``name``: a snapshot, or ``subscribed`` if the client already has this version."""
         try:
             topic = Topic.parse(name, connection.actor)
-            version, view = await self._view(connection.actor, topic)
-        except BadTopic as error:
-            connection.offer({"type": "error", "topic": name, "status": 400, "detail": str(error)})
+            limit = self.settings.max_topics
+            if name not in connection.topics and len(connection.topics) >= limit:
+                raise TooManyTopics(f"follow at most {limit} topics per connection")
+        except (BadTopic, TooManyTopics) as error:
+            connection.offer(refusal(name, error))
             return
-        except Forbidden as error:
-            connection.offer({"type": "error", "topic": name, "status": 403, "detail": str(error)})
-            return
-        except access.NotVisible as error:
-            connection.offer({"type": "error", "topic": name, "status": 404, "detail": str(error)})
-            return
-        subject = topic.subject(connection.actor.centre_id)
-        if name not in connection.topics:
-            connection.topics[name] = topic
-            self._followers.setdefault(subject, set()).add((connection, name))
-            if subject not in self._nats:
-                self._nats[subject] = await self.nc.subscribe(subject, cb=self._on_notice)
-            SUBSCRIPTIONS.inc()
-        connection.sent[name] = (version, view)
-        if last_version is not None and last_version == version:
-            connection.offer({"type": "subscribed", "topic": name, "version": version})
-        else:
-            connection.offer({"type": "snapshot", "topic": name, "version": version, "data": view})
+        async with connection.lock:
+            if name not in connection.topics:
+                # Listen before reading: a change committed during the read still rings.
+                connection.topics[name] = topic
+                SUBSCRIPTIONS.inc()
+                await self._follow(topic.subject(connection.actor.centre_id), connection, name)
+            try:
+                version, view = await self._view(connection.actor, topic)
+            except (Forbidden, access.NotVisible) as error:
+                await self._forget(connection, name)
+                connection.offer(refusal(name, error))
+                return
+            except Exception:
+                await self._forget(connection, name)
+                log.exception("gateway.subscribe_failed", topic=name,
+                              user=str(connection.actor.user_id))
+                connection.offer({"type": "error", "topic": name, "status": 503,
+                                  "detail": "the read models cannot be read now; subscribe again"})
+                return
+            current = Sent(version, view)
+            connection.stale.discard(name)
+            connection.sent[name] = current
+            if last_version == version:
+                connection.offer({"type": "subscribed", "topic": name, "version": version})
+            else:
+                connection.offer(snapshot(name, current))
 
     async def unsubscribe(self, connection: Connection, name: str) -> None:
+        async with connection.lock:
+            await self._forget(connection, name)
+
+    async def _forget(self, connection: Connection, name: str) -> None:
         topic = connection.topics.pop(name, None)
         connection.sent.pop(name, None)
         connection.stale.discard(name)
-        if topic is None:
-            return
-        SUBSCRIPTIONS.dec()
-        subject = topic.subject(connection.actor.centre_id)
-        followers = self._followers.get(subject, set())
-        followers.discard((connection, name))
-        if not followers:
-            self._followers.pop(subject, None)
-            subscription = self._nats.pop(subject, None)
-            if subscription is not None:
-                await subscription.unsubscribe()
+        if topic is not None:
+            SUBSCRIPTIONS.dec()
+            await self._unfollow(topic.subject(connection.actor.centre_id), connection, name)
 
-    @property
-    def nats_subjects(self) -> set[str]:
-        return set(self._nats)
+    async def _follow(self, subject: str, connection: Connection, name: str) -> None:
+        self._followers.setdefault(subject, set()).add((connection, name))
+        async with self._subscribing:
+            if subject in self._followers and subject not in self._subscriptions:
+                assert self.nats is not None, "start the hub before subscribing"
+                self._subscriptions[subject] = await self.nats.subscribe(
+                    subject, cb=self._on_notice, pending_msgs_limit=NOTICES_PENDING_PER_SUBJECT)
+                NATS_SUBJECTS.inc()
+
+    async def _unfollow(self, subject: str, connection: Connection, name: str) -> None:
+        followers = self._followers.get(subject)
+        if followers is not None:
+            followers.discard((connection, name))
+            if not followers:
+                del self._followers[subject]
+        async with self._subscribing:
+            if subject not in self._followers and subject in self._subscriptions:
+                subscription = self._subscriptions.pop(subject)
+                NATS_SUBJECTS.dec()
+                with contextlib.suppress(nats.errors.Error):  # a closed connection keeps none
+                    await subscription.unsubscribe()
 
     # --- changes -----------------------------------------------------------------------
 
     async def _on_notice(self, message: Msg) -> None:
-        for connection, name in list(self._followers.get(message.subject, ())):
-            await self.refresh(connection, name)
-
-    async def refresh(self, connection: Connection, name: str) -> None:
-        """Send this viewer what changed in their view of ``name`` (a snapshot if stale)."""
-        topic = connection.topics.get(name)
-        if topic is None:
-            return
         try:
-            version, view = await self._view(connection.actor, topic)
-        except (Forbidden, access.NotVisible) as error:
-            connection.offer({"type": "error", "topic": name, "status": 404, "detail": str(error)})
-            await self.unsubscribe(connection, name)
-            return
-        if name in connection.stale:
-            connection.stale.discard(name)
-            connection.sent[name] = (version, view)
-            RESYNCS.inc()
-            connection.offer({"type": "snapshot", "topic": name, "version": version, "data": view})
-            return
-        last_version, last_view = connection.sent.get(name, (0, {}))
-        if version < last_version:
-            return
-        patch = merge_patch(last_view, view)
-        if not patch and version == last_version:
-            return
-        connection.sent[name] = (version, view)
-        connection.offer({"type": "delta", "topic": name, "version": version, "patch": patch})
+            version: int | None = decode_notice(message.data).version
+        except msgspec.DecodeError:
+            version = None
+        followers = list(self._followers.get(message.subject, ()))
+        await asyncio.gather(*(self._refresh_logged(connection, name, version)
+                               for connection, name in followers))
 
-    async def resync_forever(self) -> None:
-        """Re-read every followed view now and then: a lost notice delays a change, never loses it."""
+    async def refresh(self, connection: Connection, name: str,
+                      notified_version: int | None = None) -> None:
+        """Send this viewer what changed in their view of ``name`` (a snapshot if it is stale).
+
+        ``notified_version``: the document version a notice announced; a viewer who was already
+        sent that version needs no read.
+        """
+        async with connection.lock:
+            topic = connection.topics.get(name)
+            if topic is None or connection.has_version(name, notified_version):
+                return
+            try:
+                version, view = await self._view(connection.actor, topic)
+            except (Forbidden, access.NotVisible) as error:
+                await self._forget(connection, name)
+                connection.offer(refusal(name, error))
+                return
+            message = connection.update(name, Sent(version, view))
+            if message is not None:
+                connection.offer(message)
+
+    async def resync_stale(self, connection: Connection) -> None:
+        """The client read up to where messages were dropped: fresh snapshots for their topics."""
+        connection.behind = False
+        for name in list(connection.stale):
+            await self._refresh_logged(connection, name)
+
+    async def resync_all(self) -> None:
+        """Re-read every followed view: what a lost notice would have announced goes out now."""
+        gate = asyncio.Semaphore(RESYNC_CONCURRENCY)
+
+        async def one(connection: Connection, name: str) -> None:
+            async with gate:
+                await self._refresh_logged(connection, name)
+
+        await asyncio.gather(*(one(connection, name) for connection in list(self.connections)
+                               for name in list(connection.topics)))
+
+    async def _resync_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.resync_seconds)
-            for connection in list(self.connections):
-                for name in list(connection.topics):
-                    await self.refresh(connection, name)
+            await self.resync_all()
+
+    async def _refresh_logged(self, connection: Connection, name: str,
+                              notified_version: int | None = None) -> None:
+        try:
+            await self.refresh(connection, name, notified_version)
+        except Exception:
+            # The periodic check tries again; one failed read must not stop the others.
+            log.exception("gateway.refresh_failed", topic=name, user=str(connection.actor.user_id))
 
     async def _view(self, actor: Actor, topic: Topic) -> tuple[int, dict[str, Any]]:
-        read: Callable[[], access.View]
-        if topic.kind == SESSION:
-            read = lambda: access.control_center(self.store, actor, UUID(topic.key), utcnow())  # noqa: E731
-        else:
-            read = lambda: access.my_day(self.store, actor, None, utcnow())  # noqa: E731
-        view = await anyio.to_thread.run_sync(read)
+        view = await anyio.to_thread.run_sync(self._read_view, actor, topic)
         return view.version, view.data
 
-
-Sender = Callable[[dict[str, Any]], Awaitable[None]]
+    def _read_view(self, actor: Actor, topic: Topic) -> access.View:
+        if topic.kind == SESSION:
+            return access.control_center(self.store, actor, UUID(topic.key), utcnow())
+        return access.my_day(self.store, actor, None, utcnow())

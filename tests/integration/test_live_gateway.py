@@ -5,23 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nats
+import httpx
 import pytest
 import uvicorn
 import websockets
 from nats.aio.client import Client
+from prometheus_client import REGISTRY
 
 from services.command.application import AttendanceMark, TutoringCentres
 from services.command.seed import seed
-from services.live_gateway.app import IDLE, UNAUTHORIZED, create_app
-from services.live_gateway.hub import Settings
+from services.live_gateway.app import FORBIDDEN, IDLE, UNAUTHORIZED, create_app
+from services.live_gateway.hub import Hub, Settings
 from services.projections.deltas import notice_for
-from services.projections.projector import apply_all
-from services.projections.store import ReadStore
+from services.projections.projector import Change, apply_all
 from services.projections.views import apply_merge_patch
 from shared import events
 from shared.events import AttendanceStatus
@@ -29,10 +33,11 @@ from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, EMPTY_CENTRE, demo_person
 from shared.tenancy.tokens import mint
 from tests.readside import read_store
-from tests.support.servers import NatsServer, free_port
+from tests.support.servers import NatsServer
 
 pytestmark = pytest.mark.integration
 LIVE = "Intro to Programming - Live Q&A"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def actor(handle: str, centre: str = DEMO_CENTRE) -> Actor:
@@ -41,7 +46,8 @@ def actor(handle: str, centre: str = DEMO_CENTRE) -> Actor:
 
 
 class Demo:
-    """The demo centre, projected, plus a way to make more happen."""
+    """The demo centre, projected into a read store as the projection service would, plus a
+    way to make more happen."""
 
     def __init__(self, folder: Path) -> None:
         self.centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(folder / "events.sqlite")})
@@ -50,39 +56,89 @@ class Demo:
         self.position = 0
         self.project()
 
-    def project(self) -> list[Any]:
-        notifications = self.centres.recorder.select_notifications(self.position, 100_000,
-                                                                   inclusive_of_start=False)
+    @property
+    def live_topic(self) -> str:
+        return f"session:{self.sessions[LIVE]}"
+
+    def project(self) -> list[Change]:
+        notifications = self.centres.recorder.select_notifications(self.position + 1, 100_000)
         self.position = notifications[-1].id if notifications else self.position
         return apply_all(self.store, [(events.decode(n.state), n.id) for n in notifications])
 
     async def mark(self, nc: Client | None, handle: str, status: AttendanceStatus) -> None:
+        """John marks a student in the live session; ``nc=None`` loses the change notices."""
         self.centres.mark_attendance(actor("john"), self.sessions[LIVE],
                                      [AttendanceMark(demo_person(handle).id, status)])
         for change in self.project():
             if nc is not None and change.before != change.after:
                 await nc.publish(*notice_for(change))
+        if nc is not None:
+            await nc.flush()
+
+    def close(self) -> None:
+        self.store.close()
+        self.centres.close()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    demo = Demo(tmp_path)
+    yield demo
+    demo.close()
+
+
+@dataclass(frozen=True)
+class Gateway:
+    port: int
+    hub: Hub
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/live"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def listener(port: int = 0, send_buffer: int | None = None) -> socket.socket:
+    """A listening socket (on a free port by default); accepted connections inherit its send
+    buffer."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if send_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(64)
+    return sock
 
 
 @contextlib.asynccontextmanager
-async def gateway(store: ReadStore, url: str, **settings: Any) -> AsyncIterator[str]:
-    client = await nats.connect(url)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store, client, Settings(**settings)),
-                                           host="127.0.0.1", port=port, log_config=None,
-                                           ws_ping_interval=None))
-    task = asyncio.create_task(server.serve())
+async def gateway(demo: Demo, nats: str | Client, *, port: int = 0, send_buffer: int | None = None,
+                  **settings: Any) -> AsyncIterator[Gateway]:
+    # The periodic check only where a test asks for it: it also sends the clock's changes.
+    app = create_app(demo.store, nats, Settings(**{"resync_seconds": 60, **settings}))
+    sock = listener(port, send_buffer)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, ws_ping_interval=None))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
+        if task.done():
+            await task  # it could not start: say why
         await asyncio.sleep(0.01)
     try:
-        yield f"ws://127.0.0.1:{port}/live"
+        yield Gateway(sock.getsockname()[1], app.state.hub)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
-        await client.close()
+        sock.close()
+
+
+def connect(url: str, who: Actor, **options: Any) -> Any:
+    return websockets.connect(f"{url}?token={mint(who)}", ping_interval=None, **options)
 
 
 async def receive(socket: Any, timeout: float = 5) -> dict[str, Any]:
+    """The next message other than a server ping."""
     while True:
         message = json.loads(await asyncio.wait_for(socket.recv(), timeout))
         if message["type"] != "ping":
@@ -94,14 +150,18 @@ async def subscribe(socket: Any, topic: str, **extra: Any) -> dict[str, Any]:
     return await receive(socket)
 
 
-def connect(url: str, who: Actor) -> Any:
-    return websockets.connect(f"{url}?token={mint(who)}", ping_interval=None)
+async def next_change(socket: Any, topic: str, after: int, timeout: float = 5) -> dict[str, Any]:
+    """The next message for ``topic`` with a version above ``after`` (views also change with
+    the clock alone: waiting times tick)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = await receive(socket, max(0.01, deadline - time.monotonic()))
+        if message.get("topic") == topic and message.get("version", 0) > after:
+            return message
 
 
 def without_clock(view: dict[str, Any]) -> dict[str, Any]:
-    """Views minus what depends on the second they are read at; nulls are absent in patches."""
-    text = json.dumps(view)
-    clean = json.loads(text)
+    """A view minus what depends on the second it was read at; nulls are absent in patches."""
 
     def strip(node: Any) -> Any:
         if isinstance(node, dict):
@@ -111,96 +171,253 @@ def without_clock(view: dict[str, Any]) -> dict[str, Any]:
             return [strip(v) for v in node]
         return node
 
-    return strip(clean)  # type: ignore[no-any-return]
+    return strip(view)  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Demo:
-    return Demo(tmp_path)
+async def eventually(condition: Callable[[], bool], failure: str, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        await asyncio.sleep(0.01)
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 async def test_a_tutor_gets_a_snapshot_then_deltas_that_keep_it_true(
     demo: Demo, nats_server: NatsServer, nc: Client
 ) -> None:
-    session = f"session:{demo.sessions[LIVE]}"
-    async with gateway(demo.store, nats_server.url) as url, connect(url, actor("john")) as socket:
+    session = demo.live_topic
+    async with gateway(demo, nats_server.url) as gw, connect(gw.url, actor("john")) as socket:
         snapshot = await subscribe(socket, session)
         assert snapshot["type"] == "snapshot" and snapshot["data"]["status"] == "LIVE"
         day = await subscribe(socket, "my-day")
-        assert day["type"] == "snapshot" and len(day["data"]["sessions"]) == 3
+        assert day["type"] == "snapshot" and day["data"]["tutorName"] == "John Teacher"
 
         await demo.mark(nc, "michael", AttendanceStatus.ABSENT)
-        deltas = [await receive(socket), await receive(socket)]
-        by_topic = {d["topic"]: d for d in deltas}
-        assert set(by_topic) == {session, "my-day"}
-        delta = by_topic[session]
+        deltas = {d["topic"]: d for d in [await receive(socket), await receive(socket)]}
+        assert set(deltas) == {session, "my-day"}
+        delta = deltas[session]
         assert delta["type"] == "delta" and delta["version"] > snapshot["version"]
         patched = apply_merge_patch(snapshot["data"], delta["patch"])
         fresh = await subscribe(socket, session)
+        assert fresh["type"] == "snapshot" and fresh["version"] == delta["version"]
         assert without_clock(patched) == without_clock(fresh["data"])
         michael = next(s for s in patched["students"] if s["name"] == "Michael Lee")
         assert michael["attendance"] == "ABSENT" and len(michael["catchUps"]) == 1
+
+        await socket.send(json.dumps({"type": "unsubscribe", "topic": "my-day"}))
+        assert await receive(socket) == {"type": "unsubscribed", "topic": "my-day"}
+        await demo.mark(nc, "michael", AttendanceStatus.EXCUSED)
+        after = await next_change(socket, session, fresh["version"])
+        assert after["type"] == "delta"
+        with pytest.raises(TimeoutError):  # nothing more: My Day is no longer followed
+            await receive(socket, timeout=0.5)
 
 
 async def test_other_tutors_and_other_centres_are_refused_and_the_socket_stays_usable(
     demo: Demo, nats_server: NatsServer
 ) -> None:
-    session = f"session:{demo.sessions[LIVE]}"
-    async with gateway(demo.store, nats_server.url) as url:
-        async with connect(url, actor("maria")) as socket:
+    session = demo.live_topic
+    async with gateway(demo, nats_server.url) as gw:
+        async with connect(gw.url, actor("maria")) as socket:
             refused = await subscribe(socket, session)
-            assert (refused["type"], refused["status"]) == ("error", 403)
+            assert (refused["type"], refused["topic"], refused["status"]) == ("error", session, 403)
             assert (await subscribe(socket, "my-day"))["type"] == "snapshot"
             assert (await subscribe(socket, "nonsense"))["status"] == 400
-        async with connect(url, actor("sarah", EMPTY_CENTRE)) as socket:
-            assert (await subscribe(socket, session))["status"] == 404
-        async with websockets.connect(url, ping_interval=None) as socket:
+            await socket.send("not json")
+            assert (await receive(socket))["status"] == 400
+            await socket.send('{"type":"ping"}')
+            assert await receive(socket) == {"type": "pong"}
+        async with connect(gw.url, actor("sarah", EMPTY_CENTRE)) as socket:
+            elsewhere = await subscribe(socket, session)
+            nowhere = await subscribe(socket, "session:00000000-0000-4000-8000-000000000000")
+            assert elsewhere["status"] == nowhere["status"] == 404
+            assert elsewhere["detail"] == nowhere["detail"]
+        await eventually(lambda: gw.hub.nats_subjects == set(),
+                         "refused and closed subscriptions left NATS subscriptions behind")
+
+
+async def test_a_missing_or_forged_token_is_closed_with_4401_and_a_header_token_works(
+    demo: Demo, nats_server: NatsServer
+) -> None:
+    async with gateway(demo, nats_server.url) as gw:
+        for url in (gw.url, gw.url + "?token=forged.token.value"):
+            async with websockets.connect(url, ping_interval=None) as socket:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await receive(socket)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == UNAUTHORIZED
+        headers = {"Authorization": f"Bearer {mint(actor('john'))}"}
+        async with websockets.connect(gw.url, additional_headers=headers, ping_interval=None) as socket:
+            assert (await subscribe(socket, demo.live_topic))["type"] == "snapshot"
+        elsewhere = {**headers, "X-Acting-Centre": EMPTY_CENTRE}  # only a SUPER_ADMIN may
+        async with websockets.connect(gw.url, additional_headers=elsewhere, ping_interval=None) as socket:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await receive(socket)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == UNAUTHORIZED
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == FORBIDDEN
 
 
-async def test_reconnecting_with_the_last_version_seen(demo: Demo, nats_server: NatsServer, nc: Client) -> None:
-    session = f"session:{demo.sessions[LIVE]}"
-    async with gateway(demo.store, nats_server.url) as url:
-        async with connect(url, actor("john")) as socket:
+async def test_reconnecting_with_the_last_version_seen(demo: Demo, nats_server: NatsServer) -> None:
+    session = demo.live_topic
+    async with gateway(demo, nats_server.url) as gw:
+        async with connect(gw.url, actor("john")) as socket:
             version = (await subscribe(socket, session))["version"]
-        async with connect(url, actor("john")) as socket:
+        async with connect(gw.url, actor("john")) as socket:
             current = await subscribe(socket, session, lastVersion=version)
             assert current == {"type": "subscribed", "topic": session, "version": version}
-        await demo.mark(nc, "jane", AttendanceStatus.LATE)  # missed while away
-        async with connect(url, actor("john")) as socket:
+        await demo.mark(None, "jane", AttendanceStatus.LATE)  # missed while away
+        async with connect(gw.url, actor("john")) as socket:
             missed = await subscribe(socket, session, lastVersion=version)
             assert missed["type"] == "snapshot" and missed["version"] > version
+            jane = next(s for s in missed["data"]["students"] if s["name"] == "Jane Johnson")
+            assert jane["attendance"] == "LATE"
 
 
-async def test_a_lost_change_notice_is_caught_by_the_periodic_check(demo: Demo, nats_server: NatsServer) -> None:
-    session = f"session:{demo.sessions[LIVE]}"
-    async with gateway(demo.store, nats_server.url, resync_seconds=0.3) as url, \
-            connect(url, actor("john")) as socket:
+async def test_a_lost_change_notice_is_caught_by_the_periodic_check(
+    demo: Demo, nats_server: NatsServer
+) -> None:
+    session = demo.live_topic
+    async with gateway(demo, nats_server.url, resync_seconds=0.3) as gw, \
+            connect(gw.url, actor("john")) as socket:
         before = await subscribe(socket, session)
+        started = time.monotonic()
         await demo.mark(None, "alex", AttendanceStatus.LATE)  # committed, but no notice sent
-        delta = await receive(socket)
-        assert delta["type"] == "delta" and delta["version"] > before["version"]
+        delta = await next_change(socket, session, before["version"])
+        assert delta["type"] == "delta" and time.monotonic() - started < 2
+        alex = next(s for s in apply_merge_patch(before["data"], delta["patch"])["students"]
+                    if s["name"] == "Alex Thompson")
+        assert alex["attendance"] == "LATE"
+
+
+async def test_a_client_that_stops_reading_costs_a_bounded_queue_then_gets_a_snapshot(
+    demo: Demo, nats_server: NatsServer, nc: Client
+) -> None:
+    session = demo.live_topic
+    # Small socket buffers and no compression, so that a client that stops reading soon
+    # stops the gateway's writes too (as a slow mobile link would).
+    dropped_before = metric("tutorpulse_gateway_dropped_total")
+    with socket.socket() as small:
+        small.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        async with gateway(demo, nats_server.url, send_buffer=4096, queue=4) as gw:
+            small.connect(("127.0.0.1", gw.port))
+            # close_timeout: a client that leaves messages unread does not see the server's close.
+            async with connect(gw.url, actor("john"), sock=small, max_queue=1, compression=None,
+                               close_timeout=0.1) as client:
+                first = await subscribe(client, session)
+                await subscribe(client, "my-day")
+                (connection,) = gw.hub.connections
+                # It keeps asking for its whole day (about 4 kB each time) but reads nothing.
+                longest = 0
+                for _ in range(300):
+                    await client.send('{"type":"subscribe","topic":"my-day"}')
+                    longest = max(longest, connection.outbox.qsize())
+                deadline = time.monotonic() + 10
+                while metric("tutorpulse_gateway_dropped_total") - dropped_before < 100:
+                    assert time.monotonic() < deadline, "the client never fell a queue behind"
+                    longest = max(longest, connection.outbox.qsize())
+                    await asyncio.sleep(0.005)
+                assert longest <= 4 and connection.outbox.qsize() <= 4
+
+                # Reading again: the session, which it never asked for again, restarts with a snapshot.
+                resent = await next_change(client, session, -1, timeout=10)
+                assert resent["type"] == "snapshot" and resent["version"] == first["version"]
+                await demo.mark(nc, "alex", AttendanceStatus.ABSENT)
+                delta = await next_change(client, session, resent["version"], timeout=10)
+                assert delta["type"] == "delta"
+                alex = next(s for s in apply_merge_patch(resent["data"], delta["patch"])["students"]
+                            if s["name"] == "Alex Thompson")
+                assert alex["attendance"] == "ABSENT"
 
 
 async def test_two_gateway_replicas_each_deliver_to_their_own_clients(
     demo: Demo, nats_server: NatsServer, nc: Client
 ) -> None:
-    session = f"session:{demo.sessions[LIVE]}"
-    async with gateway(demo.store, nats_server.url) as first, gateway(demo.store, nats_server.url) as second:
-        async with connect(first, actor("john")) as one, connect(second, actor("david")) as two:
-            await subscribe(one, session)
-            await subscribe(two, session)
+    session = demo.live_topic
+    async with gateway(demo, nc) as first, gateway(demo, nats_server.url) as second:
+        async with connect(first.url, actor("john")) as john, connect(second.url, actor("david")) as david:
+            seen = (await subscribe(john, session))["version"]
+            assert (await subscribe(john, "my-day"))["type"] == "snapshot"
+            assert (await subscribe(david, session))["version"] == seen
+            assert len(first.hub.nats_subjects) == 2 and len(second.hub.nats_subjects) == 1
+
             await demo.mark(nc, "alex", AttendanceStatus.ABSENT)
-            assert (await receive(one))["type"] == "delta"
-            assert (await receive(two))["type"] == "delta"
+            for socket in (john, david):
+                delta = await next_change(socket, session, seen)
+                assert delta["type"] == "delta" and "ABSENT" in json.dumps(delta["patch"])
+        await eventually(lambda: not first.hub.nats_subjects and not second.hub.nats_subjects,
+                         "NATS subscriptions outlived their last follower")
 
 
-async def test_a_silent_client_is_closed(demo: Demo, nats_server: NatsServer) -> None:
-    async with gateway(demo.store, nats_server.url, ping_seconds=0.2) as url, \
-            connect(url, actor("john")) as socket:
+async def test_pings_keep_a_client_and_silence_closes_it(demo: Demo, nats_server: NatsServer) -> None:
+    async with gateway(demo, nats_server.url, ping_seconds=0.2) as gw, \
+            connect(gw.url, actor("john")) as silent, connect(gw.url, actor("john")) as polite:
+
+        async def answer_pings() -> None:
+            while True:
+                if json.loads(await polite.recv())["type"] == "ping":
+                    await polite.send('{"type":"pong"}')
+
+        answering = asyncio.create_task(answer_pings())
+        pings = 0
         with pytest.raises(websockets.ConnectionClosed) as closed:
             while True:
-                await asyncio.wait_for(socket.recv(), 5)
+                pings += json.loads(await asyncio.wait_for(silent.recv(), 5))["type"] == "ping"
         assert closed.value.rcvd is not None and closed.value.rcvd.code == IDLE
+        assert pings >= 2, "closed after three ping intervals, not before"
+        await asyncio.sleep(0.4)
+        assert not answering.done(), "a client that answers pings stays connected"
+        answering.cancel()
+        await polite.send('{"type":"ping"}')
+        assert await receive(polite) == {"type": "pong"}
+
+
+async def test_health_readiness_and_metrics(demo: Demo, nats_server: NatsServer) -> None:
+    async with gateway(demo, nats_server.url) as gw, connect(gw.url, actor("john")) as socket:
+        await subscribe(socket, demo.live_topic)
+        async with httpx.AsyncClient(base_url=gw.http) as http:
+            assert (await http.get("/health")).json()["status"] == "ok"
+            assert (await http.get("/ready")).status_code == 200
+            metrics = (await http.get("/metrics")).text
+        for name in ("tutorpulse_gateway_connections", "tutorpulse_gateway_subscriptions",
+                     'tutorpulse_gateway_messages_sent_total{type="snapshot"}',
+                     "tutorpulse_gateway_resyncs_total", "tutorpulse_gateway_dropped_total"):
+            assert name in metrics
+        nats_server.stop()
+        async with httpx.AsyncClient(base_url=gw.http) as http:
+            deadline = time.monotonic() + 5
+            while (await http.get("/ready")).status_code != 503:
+                assert time.monotonic() < deadline, "still ready without NATS"
+                await asyncio.sleep(0.05)
+
+
+async def test_the_shipped_client_prints_changes_and_resumes_after_a_gateway_restart(
+    demo: Demo, nats_server: NatsServer, nc: Client
+) -> None:
+    with listener() as probe:
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.live_gateway.client", "--token", mint(actor("john")),
+        "--session", str(demo.sessions[LIVE]), "--url", f"ws://127.0.0.1:{port}/live", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    assert process.stdout is not None
+    output = process.stdout
+
+    async def line() -> str:
+        return (await asyncio.wait_for(output.readline(), 20)).decode()
+
+    try:
+        async with gateway(demo, nats_server.url, port=port):
+            first = await line()
+            assert first.startswith(f"snapshot {demo.live_topic} v") and f"{LIVE} LIVE" in first
+            await demo.mark(nc, "jane", AttendanceStatus.EXCUSED)
+            delta = await line()
+            assert delta.startswith("delta") and "Jane Johnson EXCUSED" in delta
+
+        await demo.mark(None, "michael", AttendanceStatus.ABSENT)  # while the gateway is down
+        async with gateway(demo, nats_server.url, port=port):
+            resumed = await line()
+            assert resumed.startswith("snapshot") and "Michael Lee ABSENT" in resumed
+    finally:
+        process.terminate()
+        await process.wait()

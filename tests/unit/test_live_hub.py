@@ -1,84 +1,273 @@
-"""The gateway's hub without a network: bounded queues, resync, NATS subscription refcounts."""
+"""The gateway's hub without a network: bounded queues, deltas, NATS subscription refcounts."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+import pytest_asyncio
+from nats.aio.msg import Msg
 
-from services.live_gateway.hub import Hub, Settings
+from services.live_gateway import hub as hub_module
+from services.live_gateway.app import handle_message
+from services.live_gateway.hub import RESYNC_STALE, Connection, Hub, Settings
+from services.projections.deltas import DeltaNotice, notice_for
+from services.projections.models.documents import SESSION
 from services.projections.projector import apply_all
+from services.projections.store import ReadStore
+from services.projections.views import apply_merge_patch
+from shared import events
 from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, demo_person
 from tests.readside import demo_events, read_store
 
+EVENTS = demo_events()
+HELP_REQUESTS = 2
+"""The demo history ends with two help requests in the live session."""
+
 
 class FakeNats:
+    """Core NATS subscriptions, in memory; ``ring`` delivers a notice as the server would."""
+
+    is_connected = True
+
     def __init__(self) -> None:
         self.subscribed: list[str] = []
         self.unsubscribed: list[str] = []
+        self._callbacks: dict[str, Callable[[Msg], Awaitable[None]]] = {}
 
-    async def subscribe(self, subject: str, cb: Any) -> Any:
+    async def subscribe(self, subject: str, *, cb: Callable[[Msg], Awaitable[None]],
+                        pending_msgs_limit: int) -> Any:
+        await asyncio.sleep(0)  # a real client yields while it sends SUB
         self.subscribed.append(subject)
-        nats = self
+        self._callbacks[subject] = cb
+        fake = self
 
         class Subscription:
-            async def unsubscribe(self) -> None:
-                nats.unsubscribed.append(subject)
+            async def unsubscribe(self, limit: int = 0) -> None:
+                fake.unsubscribed.append(subject)
+                del fake._callbacks[subject]
 
         return Subscription()
 
+    @property
+    def active(self) -> set[str]:
+        return set(self._callbacks)
 
-def john() -> Actor:
-    person = demo_person("john")
-    return Actor(user_id=person.id, role=person.role, centre_id=DEMO_CENTRE)
+    async def ring(self, subject: str, payload: bytes) -> None:
+        if subject in self._callbacks:
+            await self._callbacks[subject](Msg(None, subject=subject, data=payload))  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def hub(tmp_path: Path) -> Hub:
-    store = read_store(tmp_path)
-    apply_all(store, demo_events())
-    return Hub(store, FakeNats(), Settings(queue=3, ping_seconds=15, resync_seconds=5))  # type: ignore[arg-type]
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def person(handle: str) -> Actor:
+    who = demo_person(handle)
+    return Actor(user_id=who.id, role=who.role, centre_id=DEMO_CENTRE)
 
 
 def live_session() -> str:
-    return next(f"session:{e.session_id}" for e, _ in demo_events()  # type: ignore[attr-defined]
-                if e.type_name == "SessionStarted")
+    """John's live session, where the demo's last help requests are raised."""
+    last, _ = EVENTS[-1]
+    assert isinstance(last, events.HelpRequestRaised)
+    return f"session:{last.session_id}"
 
 
-async def test_a_client_that_stops_reading_costs_a_bounded_queue_then_gets_a_snapshot(hub: Hub) -> None:
-    connection = hub.open(john())
+@pytest.fixture
+def store(tmp_path: Path) -> ReadStore:
+    """The demo centre without its last two help requests (the tests raise them)."""
+    store = read_store(tmp_path)
+    apply_all(store, EVENTS[:-HELP_REQUESTS])
+    return store
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock(datetime.now(UTC))
+    monkeypatch.setattr(hub_module, "utcnow", clock)
+    return clock
+
+
+@pytest_asyncio.fixture
+async def hub(store: ReadStore, clock: Clock) -> AsyncIterator[Hub]:
+    hub = Hub(store, Settings(queue=3, resync_seconds=3600, max_topics=2))
+    await hub.start(FakeNats())
+    yield hub
+    await hub.stop()
+
+
+def nats_of(hub: Hub) -> FakeNats:
+    assert isinstance(hub.nats, FakeNats)
+    return hub.nats
+
+
+def drain(connection: Connection) -> list[dict[str, Any]]:
+    messages = []
+    while not connection.outbox.empty():
+        item = connection.outbox.get_nowait()
+        assert isinstance(item, dict)
+        messages.append(item)
+    return messages
+
+
+async def raise_help_requests(hub: Hub) -> None:
+    """Project the last events and ring their notices, as the projection service does."""
+    for change in apply_all(hub.store, EVENTS[-HELP_REQUESTS:]):
+        await nats_of(hub).ring(*notice_for(change))
+
+
+async def test_a_notice_becomes_a_delta_that_patches_the_snapshot_into_the_fresh_view(hub: Hub) -> None:
+    connection = hub.open(person("john"))
+    await hub.subscribe(connection, live_session())
+    (snapshot,) = drain(connection)
+    assert snapshot["type"] == "snapshot" and snapshot["data"]["openHelpRequests"] == 0
+
+    await raise_help_requests(hub)
+    (delta,) = drain(connection)
+    assert delta["type"] == "delta" and delta["version"] > snapshot["version"]
+    await hub.subscribe(connection, live_session())
+    (fresh,) = drain(connection)
+    assert apply_merge_patch(snapshot["data"], delta["patch"]) == fresh["data"]
+    assert fresh["data"]["openHelpRequests"] == HELP_REQUESTS and fresh["version"] == delta["version"]
+
+
+async def test_a_notice_the_viewer_already_has_costs_no_read(hub: Hub, clock: Clock) -> None:
+    connection = hub.open(person("john"))
+    topic = live_session()
+    await hub.subscribe(connection, topic)
+    (snapshot,) = drain(connection)
+    subject = next(iter(nats_of(hub).active))
+    clock.now += timedelta(minutes=1)  # the live session's timers moved: a read would show it
+
+    old = DeltaNotice(kind=SESSION, key=topic.split(":")[1], centre_id=DEMO_CENTRE,
+                      version=snapshot["version"])
+    await nats_of(hub).ring(subject, msgspec.json.encode(old))
+    assert drain(connection) == []
+
+    newer = msgspec.structs.replace(old, version=old.version + 1)
+    await nats_of(hub).ring(subject, msgspec.json.encode(newer))
+    (delta,) = drain(connection)
+    assert delta["version"] == snapshot["version"] and set(delta["patch"]) == {"timing"}
+
+
+async def test_a_client_that_stops_reading_costs_a_bounded_queue_then_gets_snapshots(hub: Hub) -> None:
+    connection = hub.open(person("john"))
     await hub.subscribe(connection, live_session())
     await hub.subscribe(connection, "my-day")
     for _ in range(50):
-        connection.offer({"type": "delta", "topic": "my-day", "version": 1, "patch": {}})
-        assert connection.outbox.qsize() <= 3
-    assert connection.stale == {live_session(), "my-day"}
+        connection.offer({"type": "pong"})
+        assert connection.outbox.qsize() <= hub.settings.queue
+    assert connection.stale == {live_session(), "my-day"} and connection.behind
+
+    items = []
     while not connection.outbox.empty():
-        connection.outbox.get_nowait()
-    await hub.refresh(connection, "my-day")
-    message = connection.outbox.get_nowait()
-    assert message["type"] == "snapshot" and message["topic"] == "my-day"
-    assert "my-day" not in connection.stale
+        items.append(connection.outbox.get_nowait())
+    assert items[0] is RESYNC_STALE
+    await hub.resync_stale(connection)  # what the writer does when it reaches the marker
+    resent = drain(connection)
+    assert {(m["type"], m["topic"]) for m in resent} == {("snapshot", live_session()), ("snapshot", "my-day")}
+    assert connection.stale == set() and not connection.behind
+
+    await raise_help_requests(hub)
+    assert {m["type"] for m in drain(connection)} == {"delta"}, "back to deltas once caught up"
 
 
 async def test_nothing_is_sent_when_nothing_changed(hub: Hub) -> None:
-    person = demo_person("maria")  # her day has no waiting help requests, so no ticking timers
-    connection = hub.open(Actor(user_id=person.id, role=person.role, centre_id=DEMO_CENTRE))
-    await hub.subscribe(connection, "my-day")
-    assert connection.outbox.get_nowait()["type"] == "snapshot"
-    await hub.refresh(connection, "my-day")
-    assert connection.outbox.empty()
+    connection = hub.open(person("john"))
+    await hub.subscribe(connection, live_session())
+    drain(connection)
+    await hub.resync_all()
+    assert drain(connection) == []
 
 
 async def test_nats_subscriptions_follow_the_last_subscriber(hub: Hub) -> None:
-    nats: FakeNats = hub.nc  # type: ignore[assignment]
-    first, second = hub.open(john()), hub.open(john())
-    await hub.subscribe(first, live_session())
-    await hub.subscribe(second, live_session())
+    nats = nats_of(hub)
+    connections = [hub.open(person("john")) for _ in range(5)]
+    await asyncio.gather(*(hub.subscribe(c, live_session()) for c in connections))
     assert len(nats.subscribed) == 1 and len(hub.nats_subjects) == 1
-    await hub.close(first)
-    assert nats.unsubscribed == []
-    await hub.close(second)
-    assert nats.unsubscribed == nats.subscribed and hub.nats_subjects == set()
+    await hub.subscribe(connections[0], "my-day")
+    assert len(hub.nats_subjects) == 2
+
+    for connection in connections[:-1]:
+        await hub.close(connection)
+    assert len(nats.unsubscribed) == 1, "My Day is gone, the session still has a follower"
+    await hub.unsubscribe(connections[-1], live_session())
+    assert sorted(nats.unsubscribed) == sorted(nats.subscribed) and hub.nats_subjects == set()
+
+
+async def test_refused_subscriptions_leave_no_interest_behind(hub: Hub) -> None:
+    maria = hub.open(person("maria"))  # another tutor
+    await hub.subscribe(maria, live_session())
+    await hub.subscribe(maria, "session:not-a-uuid")
+    assert [(m["status"], m["topic"]) for m in drain(maria)] == [
+        (403, live_session()), (400, "session:not-a-uuid")]
+    assert hub.nats_subjects == set() and maria.topics == {}
+
+
+async def test_a_connection_follows_at_most_max_topics(hub: Hub) -> None:
+    connection = hub.open(person("john"))
+    await hub.subscribe(connection, live_session())
+    await hub.subscribe(connection, "my-day")
+    await hub.subscribe(connection, "session:" + "0" * 32)
+    assert drain(connection)[-1]["status"] == 429
+
+
+async def test_a_tutor_who_loses_the_session_stops_following_it(hub: Hub) -> None:
+    connection = hub.open(person("john"))
+    topic = live_session()
+    await hub.subscribe(connection, topic)
+    drain(connection)
+    key = topic.split(":")[1]
+    stored = hub.store.get(SESSION, key)
+    assert stored is not None
+    with hub.store.transaction() as tx:  # as if the session were handed to Maria
+        tx.put_many([replace(stored, doc={**stored.doc, "tutorId": str(person("maria").user_id)})])
+
+    await hub.refresh(connection, topic)
+    assert [(m["type"], m["status"]) for m in drain(connection)] == [("error", 403)]
+    assert connection.topics == {} and hub.nats_subjects == set()
+
+
+@pytest.mark.parametrize("text", ["not json", '{"type":"subscribe"}', '{"type":"dance"}',
+                                  '{"type":"subscribe","topic":"my-day","lastVersion":true}',
+                                  '{"type":"subscribe","topic":"my-day","lastVersion":-1}'])
+async def test_unreadable_client_messages_are_answered_with_400(hub: Hub, text: str) -> None:
+    connection = hub.open(person("john"))
+    await handle_message(hub, connection, text)
+    (error,) = drain(connection)
+    assert error["type"] == "error" and error["status"] == 400 and connection.topics == {}
+
+
+async def test_client_messages(hub: Hub) -> None:
+    connection = hub.open(person("john"))
+    await handle_message(hub, connection, '{"type":"ping"}')
+    await handle_message(hub, connection, '{"type":"subscribe","topic":"my-day","extra":1}')
+    (pong, snapshot) = drain(connection)
+    assert pong == {"type": "pong"} and snapshot["type"] == "snapshot"
+    await handle_message(hub, connection, f'{{"type":"subscribe","topic":"my-day",'
+                                          f'"lastVersion":{snapshot["version"]}}}')
+    await handle_message(hub, connection, '{"type":"unsubscribe","topic":"my-day"}')
+    assert drain(connection) == [{"type": "subscribed", "topic": "my-day", "version": snapshot["version"]},
+                                 {"type": "unsubscribed", "topic": "my-day"}]
+
+
+def test_settings_come_from_the_environment_and_must_be_positive() -> None:
+    settings = Settings.from_environment({"TUTORPULSE_GATEWAY_QUEUE": "8",
+                                          "TUTORPULSE_GATEWAY_PING_SECONDS": "2.5",
+                                          "TUTORPULSE_GATEWAY_RESYNC_SECONDS": "1"})
+    assert (settings.queue, settings.ping_seconds, settings.resync_seconds) == (8, 2.5, 1)
+    assert Settings.from_environment({}) == Settings(queue=64, ping_seconds=15, resync_seconds=5)
+    with pytest.raises(ValueError):
+        Settings.from_environment({"TUTORPULSE_GATEWAY_QUEUE": "0"})
