@@ -56,8 +56,9 @@ def _rows_visible_to(store: ReadStore, actor: Actor, session: Doc) -> set[str] |
         mine = children_of(store, actor)
     else:
         raise Forbidden(f"{actor.role} may not see sessions")
-    if not mine & set(session["students"]):
-        raise NotVisible("no such session")
+    enrolled = {sid for sid, student in session["students"].items() if student["enrolled"]}
+    if not mine & enrolled:
+        raise NotVisible("no such session")  # never enrolled, or removed from it
     return mine
 
 

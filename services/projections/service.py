@@ -122,8 +122,6 @@ class ProjectionService:
         for index, reason in outcome.failed.items():
             await self._failed(batch[index], reason)
         for change in outcome.changes:
-            if change.before == change.after:
-                continue
             subject, payload = notice_for(change)
             await self._nc.publish(subject, payload)
         APPLIED.labels("applied").inc(len(outcome.applied))

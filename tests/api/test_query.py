@@ -201,3 +201,23 @@ def test_the_control_center_as_it_was_at_any_instant(client: TestClient) -> None
     get(client, url, "alex", 403, params={"at": before_start})
     get(client, url, "david", 404, params={"at": "2000-01-01T00:00:00Z"})
     get(client, url, "david", 422, params={"at": "2026-01-01T00:00:00"})
+
+
+def test_a_removed_student_and_their_parent_no_longer_see_the_session(tmp_path: Path) -> None:
+    from services.command.application import TutoringCentres
+    from services.command.seed import seed
+    from shared import events
+
+    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    sessions = seed(centres)
+    tomorrow = sessions["Variables Deep Dive"]
+    john = Actor(user_id=demo_person("john").id, role=demo_person("john").role, centre_id=DEMO_CENTRE)
+    centres.remove_student(john, tomorrow, demo_person("jane").id, reason="moved to another group")
+    store = read_store(tmp_path)
+    apply_all(store, [(events.decode(n.state), n.id) for n in centres.recorder.select_notifications(1, 10_000)])
+    with TestClient(create_app(store)) as client:
+        url = f"/api/v1/sessions/{tomorrow}/control-center"
+        get(client, url, "jane", 404)
+        get(client, url, "robert", 404)  # Jane's parent; Sophia is not in this session
+        assert [s["name"] for s in get(client, url, "lisa")["data"]["students"]] == ["Alex Thompson"]
+    centres.close()
