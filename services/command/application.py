@@ -22,10 +22,18 @@ from eventsourcing.persistence import IntegrityError
 from services.command.domain.aggregate import Aggregate, InvalidValue, RuleViolated
 from services.command.domain.catch_up import CatchUp
 from services.command.domain.directory import Centre, Person, centre_aggregate_id
+from services.command.domain.note import EDITORS_OF_ANY_NOTE, TutorNote
 from services.command.domain.seat import Seat, seat_id
 from services.command.domain.session import DEFAULT_CAPACITY, Session
 from services.command.idempotency import CommandReceipt, IdempotencyKey, KeyReused, receipt_id
-from shared.events import AttendanceStatus, HelpPriority, PresenceKind, SessionMode, TeachingMode
+from shared.events import (
+    AttendanceStatus,
+    HelpPriority,
+    NoteVisibility,
+    PresenceKind,
+    SessionMode,
+    TeachingMode,
+)
 from shared.eventstore import EventStore
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
 
@@ -446,6 +454,58 @@ class TutoringCentres(EventStore):
                                     "teachingSeconds": seat.teaching_seconds})
 
         return self._execute(actor, decide, idempotency)
+
+    # --- notes -------------------------------------------------------------------------
+
+    def write_note(
+        self, actor: Actor, student_id: UUID, *, content: str, visibility: NoteVisibility,
+        session_id: UUID | None = None, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.NOTE_WRITE)
+
+        def decide() -> Outcome:
+            student = self._find(Person, student_id, actor, field_name="studentId")
+            if student.role is not Role.STUDENT:
+                raise InvalidValue("notes are written about students", field="studentId")
+            if session_id is not None:
+                self._find(Session, session_id, actor, field_name="sessionId")
+            note = TutorNote.write(uuid4(), student_id, by=actor, content=content,
+                                   visibility=visibility, session_id=session_id)
+            return Outcome([note], self._note_body(note), 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def edit_note(
+        self, actor: Actor, note_id: UUID, *, content: str, visibility: NoteVisibility | None = None,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.NOTE_WRITE)
+
+        def decide() -> Outcome:
+            note = self._find(TutorNote, note_id, actor)
+            if note.author_id != actor.user_id and actor.role not in EDITORS_OF_ANY_NOTE:
+                raise Forbidden("only the author (or a centre admin) edits a note")
+            note.edit(by=actor, content=content, visibility=visibility)
+            return Outcome([note], self._note_body(note))
+
+        return self._execute(actor, decide, idempotency)
+
+    def redact_note(
+        self, actor: Actor, note_id: UUID, *, reason: str, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.NOTE_REDACT)
+
+        def decide() -> Outcome:
+            note = self._find(TutorNote, note_id, actor)
+            note.redact(by=actor, reason=reason)
+            return Outcome([note], self._note_body(note))
+
+        return self._execute(actor, decide, idempotency)
+
+    @staticmethod
+    def _note_body(note: TutorNote) -> dict[str, Any]:
+        return {"noteId": str(note.id), "studentId": str(note.student_id),
+                "visibility": note.visibility.value, "redacted": note.redacted}
 
     # --- catch-ups ---------------------------------------------------------------------
 

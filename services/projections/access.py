@@ -11,7 +11,7 @@ from uuid import UUID
 import msgspec
 
 from services.projections import views
-from services.projections.models.documents import CENTRE, PERSON, SESSION, TUTOR
+from services.projections.models.documents import CENTRE, PERSON, SESSION, STUDENT, TUTOR
 from services.projections.store import Doc, LogRow, ReadStore
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
 
@@ -103,6 +103,26 @@ def control_center_at(store: ReadStore, actor: Actor, session_id: UUID, at: date
         raise NotVisible("the session did not exist yet at that time")
     people = names(store, {session["tutorId"], *session["students"]})
     return View(applied, views.control_center(session, people, at))
+
+
+def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: datetime) -> View:
+    """For the student themselves, their parent, and staff of their centre."""
+    require(actor, Permission.STUDENT_OVERVIEW_VIEW)
+    person = store.get(PERSON, str(student_id))
+    if person is None or person.centre_id != actor.centre_id or person.doc["role"] != "STUDENT":
+        raise NotVisible("no such student")
+    if actor.role is Role.STUDENT and student_id != actor.user_id:
+        raise NotVisible("no such student")
+    if actor.role is Role.PARENT and person.doc.get("guardianId") != str(actor.user_id):
+        raise NotVisible("no such student")
+    stored = store.get(STUDENT, str(student_id))
+    student = stored.doc if stored else {"studentId": str(student_id), "sessions": {}, "notes": {}}
+    centre = store.get(CENTRE, actor.centre_id)
+    authors = names(store, {n["authorId"] for n in student["notes"].values()})
+    staff = actor.role not in (Role.STUDENT, Role.PARENT)
+    return View(stored.version if stored else 0, views.student_overview(
+        student, person.doc["name"], authors, centre.doc["timeZone"] if centre else "UTC", now,
+        internal_notes=staff))
 
 
 def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime) -> View:

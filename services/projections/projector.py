@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from services.projections.models.documents import CENTRE, PERSON, SESSION, TUTOR, TUTOR_HISTORY_DAYS
+from services.projections.models.documents import CENTRE, PERSON, SESSION, STUDENT, TUTOR, TUTOR_HISTORY_DAYS
 from services.projections.store import Doc, LogRow, ReadStore, StoredDoc, Transaction
 from services.projections.views import OPEN_HELP, parse
 from shared import events as ev
@@ -241,7 +241,48 @@ def _session_update(docs: Batch, e: ev.SessionScopedEvent, change: Any) -> Doc:
     change(session)
     docs.put(SESSION, str(e.session_id), e.centre_id, session)
     _refresh_tutor(docs, session)
+    student_id = getattr(e, "student_id", None)
+    for sid in [str(student_id)] if student_id else list(session["students"]):
+        _refresh_student(docs, session, sid)
     return session
+
+
+def _student_doc(docs: Batch, centre_id: str, student_id: str) -> Doc:
+    return docs.get(STUDENT, student_id) or {"studentId": student_id, "centreId": centre_id,
+                                             "sessions": {}, "notes": {}}
+
+
+def _refresh_student(docs: Batch, session: Doc, student_id: str) -> None:
+    """What the student's own document holds about this session, recomputed from the session."""
+    row = session["students"].get(student_id)
+    if row is None:
+        return
+    student = _student_doc(docs, session["centreId"], student_id)
+    student["sessions"][session["sessionId"]] = {
+        "sessionId": session["sessionId"], "title": session["title"], "status": session["status"],
+        "startsAt": session["startsAt"], "endsAt": session["endsAt"], "enrolled": row["enrolled"],
+        "courseId": row["courseId"], "lessonId": row["lessonId"], "attendance": row["attendance"],
+        "attendanceNotes": row["attendanceNotes"], "catchUps": row["catchUps"]}
+    docs.put(STUDENT, student_id, session["centreId"], student)
+
+
+def _note_written(docs: Batch, e: ev.TutorNoteWritten) -> None:
+    student = _student_doc(docs, e.centre_id, str(e.student_id))
+    student["notes"][str(e.aggregate_id)] = {
+        "noteId": str(e.aggregate_id), "authorId": str(e.actor_id), "visibility": str(e.visibility),
+        "content": e.content, "sessionId": str(e.session_id) if e.session_id else None,
+        "writtenAt": _iso(e.occurred_at), "editedAt": None, "redacted": False}
+    docs.put(STUDENT, str(e.student_id), e.centre_id, student)
+
+
+def _note_changed(docs: Batch, e: ev.TutorNoteEdited | ev.TutorNoteRedacted) -> None:
+    student = _student_doc(docs, e.centre_id, str(e.student_id))
+    note = student["notes"][str(e.aggregate_id)]  # written before: same aggregate, in order
+    if isinstance(e, ev.TutorNoteEdited):
+        note.update(content=e.content, visibility=str(e.visibility), editedAt=_iso(e.occurred_at))
+    else:
+        note.update(content=None, redacted=True, redactedAt=_iso(e.occurred_at))
+    docs.put(STUDENT, str(e.student_id), e.centre_id, student)
 
 
 def _session_started(docs: Batch, e: ev.SessionStarted) -> None:
@@ -391,6 +432,9 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.StudentRemoved: _student_removed,
     ev.AttendanceMarked: _attendance_marked,
     ev.HelpRequestRaised: _help_requested,
+    ev.TutorNoteWritten: _note_written,
+    ev.TutorNoteEdited: _note_changed,
+    ev.TutorNoteRedacted: _note_changed,
     ev.StudentPresenceRecorded: _presence,
     ev.TeachingModeSwitched: _teaching_switched,
     ev.HelpRequestAcknowledged: _help_moved,

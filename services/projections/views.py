@@ -152,3 +152,31 @@ def apply_merge_patch(target: Any, patch: Any) -> Any:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def student_overview(student: Doc, name: str | None, names: dict[str, str], time_zone: str,
+                     now: datetime, *, internal_notes: bool) -> Doc:
+    """A student's sessions, attendance, catch-ups and notes. Students and parents see only
+    EXTERNAL notes; nobody sees the text of a redacted note."""
+    zone = ZoneInfo(time_zone)
+    today = now.astimezone(zone).date()
+    sessions = sorted(student["sessions"].values(), key=lambda s: (s["startsAt"], s["sessionId"]))
+    catch_ups = sorted(
+        ({**c, "sessionId": s["sessionId"], "sessionTitle": s["title"],
+          "overdue": c["status"] in ("PENDING", "IN_PROGRESS") and now > parse(c["dueAt"])}
+         for s in sessions for c in s["catchUps"].values()),
+        key=lambda c: (c["dueAt"], c["catchUpId"]))
+    notes = sorted(({**n, "authorName": names.get(n["authorId"])} for n in student["notes"].values()
+                    if internal_notes or n["visibility"] == "EXTERNAL"),
+                   key=lambda n: (n["writtenAt"], n["noteId"]), reverse=True)
+    marked = [s["attendance"] for s in sessions if s["attendance"]]
+    return {
+        "studentId": student["studentId"], "name": name, "timeZone": time_zone,
+        "today": [s for s in sessions if parse(s["startsAt"]).astimezone(zone).date() == today
+                  and s["enrolled"]],
+        "sessions": [{k: v for k, v in s.items() if k != "catchUps"} for s in sessions],
+        "catchUps": catch_ups,
+        "notes": notes,
+        "attendanceSummary": {status: marked.count(status)
+                              for status in ("PRESENT", "LATE", "ABSENT", "EXCUSED")},
+    }

@@ -75,6 +75,24 @@ class TutorController(Controller):
         return _view_response(view, watermark)
 
 
+class StudentReadController(Controller):
+    path = "/api/v1/students"
+    tags = ["students"]
+
+    @get("/{student_id:uuid}/overview",
+         summary="A student's sessions today and before, attendance, catch-ups and notes",
+         opt={"permission": Permission.STUDENT_OVERVIEW_VIEW})
+    async def overview(
+        self, student_id: FromPath[UUID], actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore], position: PositionQuery = None,
+        position_header: PositionHeader = None,
+    ) -> Response[dict[str, Any]]:
+        watermark = await _caught_up(store, position, position_header)
+        view = await anyio.to_thread.run_sync(
+            lambda: access.student_overview(store, actor, student_id, utcnow()))
+        return _view_response(view, watermark)
+
+
 class SessionReadController(Controller):
     path = "/api/v1/sessions"
     tags = ["sessions"]
@@ -151,7 +169,8 @@ def create_app(store: ReadStore, *, own_resources: bool = True) -> Litestar:
         await anyio.to_thread.run_sync(store.watermark)
 
     return api_app(
-        SERVICE, title="tutorpulse query API", controllers=[TutorController, SessionReadController],
+        SERVICE, title="tutorpulse query API",
+        controllers=[TutorController, SessionReadController, StudentReadController],
         readiness=ready, provides={"store": store},
         exception_handlers={access.NotVisible: simple(404, "Not found"), NotCaughtUp: _not_caught_up,
                             InvalidQuery: simple(422, "Invalid query")},

@@ -19,6 +19,7 @@ from shared.events.catch_ups import (
     CatchUpStarted,
 )
 from shared.events.centres import CentreRegistered
+from shared.events.notes import NoteVisibility, TutorNoteEdited, TutorNoteRedacted, TutorNoteWritten
 from shared.events.people import PersonRegistered
 from shared.events.receipts import CommandReceiptRecorded
 from shared.events.seats import (
@@ -71,6 +72,7 @@ __all__ = [
     "HelpRequestResolved",
     "HelpRequestStarted",
     "HelpRequestStatus",
+    "NoteVisibility",
     "PersonRegistered",
     "PresenceKind",
     "StudentPresenceRecorded",
@@ -88,6 +90,9 @@ __all__ = [
     "SessionStatus",
     "StudentEnrolled",
     "StudentRemoved",
+    "TutorNoteEdited",
+    "TutorNoteRedacted",
+    "TutorNoteWritten",
     "UnknownEventType",
     "decode",
     "decode_header",

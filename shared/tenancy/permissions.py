@@ -29,6 +29,9 @@ class Permission(StrEnum):
     HELP_REQUEST_HANDLE = "help-request:handle"
     CATCH_UP_ASSIGN = "catch-up:assign"
     PRESENCE_RECORD = "presence:record"
+    NOTE_WRITE = "note:write"
+    NOTE_REDACT = "note:redact"
+    STUDENT_OVERVIEW_VIEW = "student-overview:view"
     TEACHING_SWITCH = "teaching:switch"
     CATCH_UP_PROGRESS = "catch-up:progress"
     CONTROL_CENTER_VIEW = "control-center:view"
@@ -50,6 +53,10 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.HELP_REQUEST_HANDLE: frozenset(_SESSION_STAFF),
     Permission.CATCH_UP_ASSIGN: frozenset(_SESSION_STAFF),
     Permission.PRESENCE_RECORD: frozenset({Role.STUDENT}),
+    Permission.NOTE_WRITE: frozenset(_SESSION_STAFF),
+    Permission.NOTE_REDACT: frozenset({Role.CENTER_ADMIN}),
+    # A STUDENT sees their own overview, a PARENT their children's, without INTERNAL notes.
+    Permission.STUDENT_OVERVIEW_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
     Permission.TEACHING_SWITCH: frozenset(_SESSION_STAFF),
     # A STUDENT only their own catch-ups, a TEACHER those of their sessions.
     Permission.CATCH_UP_PROGRESS: frozenset({*_SESSION_STAFF, Role.STUDENT}),

@@ -373,3 +373,31 @@ def test_sessions_are_rescheduled_switched_and_extended(client: TestClient, alph
     assert extended.json()["endsAt"].startswith("2030-03-01T10:05")
     is_problem(client.post(f"/api/v1/sessions/{session}/reschedule", headers=auth, json={
         "startsAt": "2030-03-01T09:00:00+11:00", "endsAt": "2030-03-01T10:00:00+11:00"}), 409)
+
+
+def test_notes_are_written_edited_by_their_author_and_redacted_by_an_admin(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    ann = str(alpha["ann"].user_id)
+    url = f"/api/v1/students/{ann}/notes"
+    is_problem(client.post(url, json={"content": "x"}, headers=alpha.auth("parent")), 403)
+    is_problem(client.post(url, json={"content": "x"}, headers=alpha.auth("ann")), 403)
+    assert is_problem(client.post(f"/api/v1/students/{alpha['parent'].user_id}/notes", json={"content": "x"},
+                                  headers=alpha.auth("tutor")), 422)["field"] == "studentId"
+    assert is_problem(client.post(url, json={"content": "  "}, headers=alpha.auth("tutor")), 422)["field"] == "content"
+    note = client.post(url, json={"content": "Great progress with fractions", "visibility": "EXTERNAL"},
+                       headers=alpha.auth("tutor"))
+    assert note.status_code == 201
+    note_id = note.json()["noteId"]
+    is_problem(client.post(f"/api/v1/notes/{note_id}/edit", json={"content": "mine now"},
+                           headers=alpha.auth("other_tutor")), 403)
+    edited = client.post(f"/api/v1/notes/{note_id}/edit", json={"content": "Great progress", "visibility": "INTERNAL"},
+                         headers=alpha.auth("tutor"))
+    assert edited.json()["visibility"] == "INTERNAL"
+    is_problem(client.post(f"/api/v1/notes/{note_id}/redact", json={"reason": "x"}, headers=alpha.auth("tutor")), 403)
+    redacted = client.post(f"/api/v1/notes/{note_id}/redact", json={"reason": "wrong student"},
+                           headers=alpha.auth("admin"))
+    assert redacted.json()["redacted"] is True
+    is_problem(client.post(f"/api/v1/notes/{note_id}/edit", json={"content": "again"}, headers=alpha.auth("tutor")), 409)
+    history = list(centres.events.get(UUID(note_id)))
+    assert [e.type_name for e in history] == ["TutorNoteWritten", "TutorNoteEdited", "TutorNoteRedacted"]

@@ -221,3 +221,35 @@ def test_a_removed_student_and_their_parent_no_longer_see_the_session(tmp_path: 
         get(client, url, "robert", 404)  # Jane's parent; Sophia is not in this session
         assert [s["name"] for s in get(client, url, "lisa")["data"]["students"]] == ["Alex Thompson"]
     centres.close()
+
+
+def test_students_and_parents_see_their_own_overview_without_internal_notes(tmp_path: Path) -> None:
+    from services.command.application import TutoringCentres
+    from services.command.seed import seed
+    from shared import events
+    from shared.events import NoteVisibility
+
+    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    seed(centres)
+    john = Actor(user_id=demo_person("john").id, role=demo_person("john").role, centre_id=DEMO_CENTRE)
+    sophia = demo_person("sophia").id
+    centres.write_note(john, sophia, content="Excellent progress", visibility=NoteVisibility.EXTERNAL)
+    centres.write_note(john, sophia, content="Struggled with inference", visibility=NoteVisibility.INTERNAL)
+    store = read_store(tmp_path)
+    apply_all(store, [(events.decode(n.state), n.id) for n in centres.recorder.select_notifications(1, 10_000)])
+    url = f"/api/v1/students/{sophia}/overview"
+    with TestClient(create_app(store)) as client:
+        own = get(client, url, "sophia")["data"]
+        parent = get(client, url, "robert")["data"]
+        staff = get(client, url, "david")["data"]
+        get(client, url, "lisa", 404)       # not her child
+        get(client, url, "jane", 404)       # another student
+        get(client, url, "emily", 403)
+    assert own == parent
+    assert [n["content"] for n in own["notes"]] == ["Excellent progress"]
+    assert {n["content"] for n in staff["notes"]} == {"Excellent progress", "Struggled with inference"}
+    assert own["attendanceSummary"]["ABSENT"] == 1
+    (catch_up,) = own["catchUps"]
+    assert catch_up["sessionTitle"] == "HTML Fundamentals" and catch_up["status"] == "PENDING"
+    assert {s["title"] for s in own["today"]} == {"Multi-Student Video Session", "HTML Basics Workshop"}
+    centres.close()

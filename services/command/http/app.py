@@ -13,6 +13,7 @@ from services.command.http.controllers import (
     CentreController,
     HelpRequestController,
     LiveSessionController,
+    NoteController,
     PeopleController,
     SessionController,
 )
@@ -32,7 +33,7 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Lites
     return api_app(
         SERVICE, title="tutorpulse command API",
         controllers=[CentreController, PeopleController, SessionController, LiveSessionController,
-                     HelpRequestController, AttendanceController, CatchUpController],
+                     HelpRequestController, AttendanceController, CatchUpController, NoteController],
         readiness=ready, provides={"centres": centres},
         exception_handlers={
             InvalidValue: simple(422, "Invalid value"),

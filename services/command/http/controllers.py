@@ -308,6 +308,42 @@ class CatchUpController(Controller):
                           lambda key: centres.complete_catch_up(actor, catch_up_id, idempotency=key))
 
 
+class NoteController(Controller):
+    path = "/api/v1"
+    tags = ["notes"]
+
+    @post("/students/{student_id:uuid}/notes", summary="Write a note about a student",
+          opt={"permission": Permission.NOTE_WRITE})
+    async def write(
+        self, request: Request[Any, Any, Any], student_id: FromPath[UUID], data: JSONBody[schemas.WriteNote],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "write_note", idempotency_key, lambda key: centres.write_note(
+            actor, student_id, content=data.content, visibility=data.visibility,
+            session_id=data.session_id, idempotency=key))
+
+    @post("/notes/{note_id:uuid}/edit", status_code=200, summary="Rewrite a note (its author)",
+          opt={"permission": Permission.NOTE_WRITE})
+    async def edit(
+        self, request: Request[Any, Any, Any], note_id: FromPath[UUID], data: JSONBody[schemas.EditNote],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "edit_note", idempotency_key, lambda key: centres.edit_note(
+            actor, note_id, content=data.content, visibility=data.visibility, idempotency=key))
+
+    @post("/notes/{note_id:uuid}/redact", status_code=200, summary="Remove a note from view (an admin)",
+          opt={"permission": Permission.NOTE_REDACT})
+    async def redact(
+        self, request: Request[Any, Any, Any], note_id: FromPath[UUID], data: JSONBody[schemas.RedactNote],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "redact_note", idempotency_key, lambda key: centres.redact_note(
+            actor, note_id, reason=data.reason, idempotency=key))
+
+
 class AttendanceController(Controller):
     path = "/api/academic/attendance"
     tags = ["attendance"]

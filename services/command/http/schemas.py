@@ -9,7 +9,14 @@ from uuid import UUID
 
 import msgspec
 
-from shared.events import AttendanceStatus, HelpPriority, PresenceKind, SessionMode, TeachingMode
+from shared.events import (
+    AttendanceStatus,
+    HelpPriority,
+    NoteVisibility,
+    PresenceKind,
+    SessionMode,
+    TeachingMode,
+)
 from shared.tenancy import Role
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -112,3 +119,21 @@ class ChangeSessionMode(Body, frozen=True):
 
 class ExtendSession(Body, frozen=True):
     minutes: Annotated[int, msgspec.Meta(ge=1, le=120)] = 5
+
+
+NoteText = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+
+
+class WriteNote(Body, frozen=True):
+    content: NoteText
+    visibility: NoteVisibility = NoteVisibility.INTERNAL
+    session_id: UUID | None = None
+
+
+class EditNote(Body, frozen=True):
+    content: NoteText
+    visibility: NoteVisibility | None = None
+
+
+class RedactNote(Body, frozen=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]

@@ -6,9 +6,11 @@
             student's course, lesson, attendance and help requests, catch-ups)
 ``tutor``   one per tutor: the source of My Day (their sessions, open help requests, the
             catch-ups of their students)
+``student`` one per student: their sessions with attendance and catch-ups, and the notes
+            written about them (for the student, parent and staff views)
 """
 
-CENTRE, PERSON, SESSION, TUTOR = "centre", "person", "session", "tutor"
+CENTRE, PERSON, SESSION, TUTOR, STUDENT = "centre", "person", "session", "tutor", "student"
 
 HELP_ORDER = {"URGENT": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
 TUTOR_HISTORY_DAYS = 30
