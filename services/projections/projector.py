@@ -9,7 +9,14 @@ from typing import Any
 
 import msgspec
 
-from services.projections.models.documents import CENTRE, PERSON, SESSION, STUDENT, TUTOR, TUTOR_HISTORY_DAYS
+from services.projections.models.documents import (
+    CENTRE,
+    PERSON,
+    SESSION,
+    STUDENT,
+    TUTOR,
+    TUTOR_HISTORY_DAYS,
+)
 from services.projections.store import Doc, LogRow, ReadStore, StoredDoc, Transaction
 from services.projections.views import OPEN_HELP, parse
 from shared import events as ev

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, RuleViolated, applies
+from services.command.domain.aggregate import (
+    Aggregate,
+    InvalidTransition,
+    InvalidValue,
+    RuleViolated,
+    applies,
+)
 from shared.events import NoteVisibility, TutorNoteEdited, TutorNoteRedacted, TutorNoteWritten
 from shared.tenancy import Actor, Role
 

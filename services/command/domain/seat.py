@@ -7,8 +7,8 @@ session never contend for the same aggregate version.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid5
 
 from services.command.domain.aggregate import (
