@@ -19,8 +19,9 @@ import structlog
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from services.command.domain.aggregate import Aggregate, InvalidValue, RuleViolated
+from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, RuleViolated
 from services.command.domain.catch_up import CatchUp
+from services.command.domain.cohort import ClassCohort
 from services.command.domain.directory import Centre, Person, centre_aggregate_id
 from services.command.domain.note import EDITORS_OF_ANY_NOTE, TutorNote
 from services.command.domain.seat import Seat, seat_id
@@ -454,6 +455,112 @@ class TutoringCentres(EventStore):
                                     "teachingSeconds": seat.teaching_seconds})
 
         return self._execute(actor, decide, idempotency)
+
+    # --- class cohorts ------------------------------------------------------------------
+
+    def create_class(
+        self, actor: Actor, *, name: str, subject: str, teacher_id: UUID, capacity: int = 20,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.CLASS_MANAGE)
+
+        def decide() -> Outcome:
+            self._tutor(actor, teacher_id)
+            cohort = ClassCohort.create(uuid4(), by=actor, name=name, subject=subject,
+                                        teacher_id=teacher_id, capacity=capacity)
+            return Outcome([cohort], self._class_body(cohort), 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def update_class(
+        self, actor: Actor, class_id: UUID, *, name: str, subject: str, teacher_id: UUID,
+        capacity: int, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.CLASS_MANAGE)
+
+        def decide() -> Outcome:
+            cohort = self._find(ClassCohort, class_id, actor)
+            self._tutor(actor, teacher_id)
+            cohort.update(by=actor, name=name, subject=subject, teacher_id=teacher_id, capacity=capacity)
+            return Outcome([cohort], self._class_body(cohort))
+
+        return self._execute(actor, decide, idempotency)
+
+    def cancel_class(
+        self, actor: Actor, class_id: UUID, *, reason: str, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.CLASS_MANAGE)
+
+        def decide() -> Outcome:
+            cohort = self._find(ClassCohort, class_id, actor)
+            cohort.cancel(by=actor, reason=reason)
+            return Outcome([cohort], self._class_body(cohort))
+
+        return self._execute(actor, decide, idempotency)
+
+    def add_class_member(
+        self, actor: Actor, class_id: UUID, student_id: UUID, *, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.CLASS_MANAGE)
+
+        def decide() -> Outcome:
+            cohort = self._find(ClassCohort, class_id, actor)
+            student = self._find(Person, student_id, actor, field_name="studentId")
+            if student.role is not Role.STUDENT:
+                raise InvalidValue("only a STUDENT joins a class", field="studentId")
+            cohort.add(student_id, by=actor)
+            return Outcome([cohort], self._class_body(cohort), 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def remove_class_member(
+        self, actor: Actor, class_id: UUID, student_id: UUID, *, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.CLASS_MANAGE)
+
+        def decide() -> Outcome:
+            cohort = self._find(ClassCohort, class_id, actor)
+            cohort.remove(student_id, by=actor)
+            return Outcome([cohort], self._class_body(cohort))
+
+        return self._execute(actor, decide, idempotency)
+
+    def schedule_class_session(
+        self, actor: Actor, class_id: UUID, plan: SessionPlan, *, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """A session for the whole class: its teacher, every member enrolled, in one commit."""
+        require(actor, Permission.SESSION_SCHEDULE)
+
+        def decide() -> Outcome:
+            cohort = self._find(ClassCohort, class_id, actor)
+            if cohort.cancelled:
+                raise InvalidTransition("cannot schedule a session for a cancelled class")
+            if actor.role is Role.TEACHER and cohort.teacher_id != actor.user_id:
+                raise Forbidden("a TEACHER schedules sessions only for their own classes")
+            centre = self._centre(actor)
+            session = Session.schedule(
+                uuid4(), by=actor, tutor_id=cohort.teacher_id, title=plan.title,
+                starts_at=plan.starts_at, ends_at=plan.ends_at,
+                time_zone=plan.time_zone or centre.time_zone, mode=plan.mode,
+                meeting_link=plan.meeting_link, location=plan.location,
+                capacity=max(plan.capacity, len(cohort.members)), class_id=cohort.id)
+            for student_id in sorted(cohort.members):
+                session.enrol(student_id, by=actor)
+            return Outcome([session], self._session_body(session), 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def _tutor(self, actor: Actor, teacher_id: UUID) -> Person:
+        teacher = self._find(Person, teacher_id, actor, field_name="teacherId")
+        if teacher.role not in TUTOR_ROLES:
+            raise InvalidValue("the teacher must be a TEACHER or CENTER_SUPERVISOR", field="teacherId")
+        return teacher
+
+    @staticmethod
+    def _class_body(cohort: ClassCohort) -> dict[str, Any]:
+        return {"classId": str(cohort.id), "name": cohort.name, "teacherId": str(cohort.teacher_id),
+                "capacity": cohort.capacity, "members": len(cohort.members),
+                "status": "CANCELLED" if cohort.cancelled else "ACTIVE"}
 
     # --- notes -------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from uuid import UUID
 import msgspec
 
 from services.projections import views
-from services.projections.models.documents import CENTRE, PERSON, SESSION, STUDENT, TUTOR
+from services.projections.models.documents import CENTRE, CLASS, PERSON, SESSION, STUDENT, TUTOR
 from services.projections.store import Doc, LogRow, ReadStore
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
 
@@ -123,6 +123,23 @@ def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: date
     return View(stored.version if stored else 0, views.student_overview(
         student, person.doc["name"], authors, centre.doc["timeZone"] if centre else "UTC", now,
         internal_notes=staff))
+
+
+def class_roster(store: ReadStore, actor: Actor, class_id: UUID) -> View:
+    require(actor, Permission.CLASS_VIEW)
+    stored = store.get(CLASS, str(class_id))
+    if stored is None or stored.centre_id != actor.centre_id:
+        raise NotVisible("no such class")
+    cohort = stored.doc
+    if actor.role is Role.TEACHER and cohort["teacherId"] != str(actor.user_id):
+        raise Forbidden("a TEACHER sees only their own classes")
+    people = names(store, {cohort["teacherId"], *cohort["members"]})
+    members = sorted(({**m, "name": people.get(m["studentId"])} for m in cohort["members"].values()),
+                     key=lambda m: (m["status"] != "ACTIVE", m["name"] or m["studentId"]))
+    active = sum(1 for m in members if m["status"] == "ACTIVE")
+    return View(stored.version, {**cohort, "teacherName": people.get(cohort["teacherId"]),
+                                 "members": members, "enrolled": active,
+                                 "placesLeft": cohort["capacity"] - active})
 
 
 def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime) -> View:

@@ -11,6 +11,7 @@ import msgspec
 
 from services.projections.models.documents import (
     CENTRE,
+    CLASS,
     PERSON,
     SESSION,
     STUDENT,
@@ -273,6 +274,23 @@ def _refresh_student(docs: Batch, session: Doc, student_id: str) -> None:
     docs.put(STUDENT, student_id, session["centreId"], student)
 
 
+def _class_changed(docs: Batch, e: ev.ClassCreated | ev.ClassUpdated | ev.ClassCancelled
+                   | ev.ClassMemberAdded | ev.ClassMemberRemoved) -> None:
+    key = str(e.aggregate_id)
+    cohort = docs.get(CLASS, key) or {"classId": key, "centreId": e.centre_id, "status": "ACTIVE",
+                                      "members": {}}
+    if isinstance(e, ev.ClassCreated | ev.ClassUpdated):
+        cohort.update(name=e.name, subject=e.subject, teacherId=str(e.teacher_id), capacity=e.capacity)
+    elif isinstance(e, ev.ClassCancelled):
+        cohort.update(status="CANCELLED", cancelReason=e.reason)
+    elif isinstance(e, ev.ClassMemberAdded):
+        cohort["members"][str(e.student_id)] = {"studentId": str(e.student_id), "status": "ACTIVE",
+                                                 "joinedAt": _iso(e.occurred_at), "leftAt": None}
+    else:
+        cohort["members"][str(e.student_id)].update(status="DROPPED", leftAt=_iso(e.occurred_at))
+    docs.put(CLASS, key, e.centre_id, cohort)
+
+
 def _note_written(docs: Batch, e: ev.TutorNoteWritten) -> None:
     student = _student_doc(docs, e.centre_id, str(e.student_id))
     student["notes"][str(e.aggregate_id)] = {
@@ -439,6 +457,11 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.StudentRemoved: _student_removed,
     ev.AttendanceMarked: _attendance_marked,
     ev.HelpRequestRaised: _help_requested,
+    ev.ClassCreated: _class_changed,
+    ev.ClassUpdated: _class_changed,
+    ev.ClassCancelled: _class_changed,
+    ev.ClassMemberAdded: _class_changed,
+    ev.ClassMemberRemoved: _class_changed,
     ev.TutorNoteWritten: _note_written,
     ev.TutorNoteEdited: _note_changed,
     ev.TutorNoteRedacted: _note_changed,

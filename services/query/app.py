@@ -93,6 +93,21 @@ class StudentReadController(Controller):
         return _view_response(view, watermark)
 
 
+class ClassReadController(Controller):
+    path = "/api/v1/classes"
+    tags = ["classes"]
+
+    @get("/{class_id:uuid}/roster", summary="A class's teacher, capacity and members",
+         opt={"permission": Permission.CLASS_VIEW})
+    async def roster(
+        self, class_id: FromPath[UUID], actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        position: PositionQuery = None, position_header: PositionHeader = None,
+    ) -> Response[dict[str, Any]]:
+        watermark = await _caught_up(store, position, position_header)
+        view = await anyio.to_thread.run_sync(lambda: access.class_roster(store, actor, class_id))
+        return _view_response(view, watermark)
+
+
 class SessionReadController(Controller):
     path = "/api/v1/sessions"
     tags = ["sessions"]
@@ -170,7 +185,7 @@ def create_app(store: ReadStore, *, own_resources: bool = True) -> Litestar:
 
     return api_app(
         SERVICE, title="tutorpulse query API",
-        controllers=[TutorController, SessionReadController, StudentReadController],
+        controllers=[TutorController, SessionReadController, StudentReadController, ClassReadController],
         readiness=ready, provides={"store": store},
         exception_handlers={access.NotVisible: simple(404, "Not found"), NotCaughtUp: _not_caught_up,
                             InvalidQuery: simple(422, "Invalid query")},

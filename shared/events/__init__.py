@@ -19,6 +19,13 @@ from shared.events.catch_ups import (
     CatchUpStarted,
 )
 from shared.events.centres import CentreRegistered
+from shared.events.classes import (
+    ClassCancelled,
+    ClassCreated,
+    ClassMemberAdded,
+    ClassMemberRemoved,
+    ClassUpdated,
+)
 from shared.events.notes import NoteVisibility, TutorNoteEdited, TutorNoteRedacted, TutorNoteWritten
 from shared.events.people import PersonRegistered
 from shared.events.receipts import CommandReceiptRecorded
@@ -62,6 +69,11 @@ __all__ = [
     "CatchUpCompleted",
     "CatchUpStarted",
     "CentreRegistered",
+    "ClassCancelled",
+    "ClassCreated",
+    "ClassMemberAdded",
+    "ClassMemberRemoved",
+    "ClassUpdated",
     "CommandReceiptRecorded",
     "Event",
     "Header",

@@ -30,6 +30,8 @@ class Permission(StrEnum):
     CATCH_UP_ASSIGN = "catch-up:assign"
     PRESENCE_RECORD = "presence:record"
     NOTE_WRITE = "note:write"
+    CLASS_MANAGE = "class:manage"
+    CLASS_VIEW = "class:view"
     NOTE_REDACT = "note:redact"
     STUDENT_OVERVIEW_VIEW = "student-overview:view"
     TEACHING_SWITCH = "teaching:switch"
@@ -54,6 +56,8 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.CATCH_UP_ASSIGN: frozenset(_SESSION_STAFF),
     Permission.PRESENCE_RECORD: frozenset({Role.STUDENT}),
     Permission.NOTE_WRITE: frozenset(_SESSION_STAFF),
+    Permission.CLASS_MANAGE: frozenset({Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR}),
+    Permission.CLASS_VIEW: frozenset(_SESSION_STAFF),
     Permission.NOTE_REDACT: frozenset({Role.CENTER_ADMIN}),
     # A STUDENT sees their own overview, a PARENT their children's, without INTERNAL notes.
     Permission.STUDENT_OVERVIEW_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),

@@ -401,3 +401,48 @@ def test_notes_are_written_edited_by_their_author_and_redacted_by_an_admin(
     is_problem(client.post(f"/api/v1/notes/{note_id}/edit", json={"content": "again"}, headers=alpha.auth("tutor")), 409)
     history = list(centres.events.get(UUID(note_id)))
     assert [e.type_name for e in history] == ["TutorNoteWritten", "TutorNoteEdited", "TutorNoteRedacted"]
+
+
+def test_class_cohorts_have_a_capacity_and_schedule_sessions_for_all_members(
+    client: TestClient, centres: TutoringCentres, alpha: Centre, tmp_path: Any  # type: ignore[type-arg]
+) -> None:
+    from services.projections.access import class_roster
+    from services.projections.projector import apply_all
+    from shared import events
+    from tests.readside import read_store
+
+    body = {"name": "Spring algebra", "subject": "MATHEMATICS", "teacherId": str(alpha["tutor"].user_id),
+            "capacity": 2}
+    is_problem(client.post("/api/v1/classes", json=body, headers=alpha.auth("tutor")), 403)
+    assert is_problem(client.post("/api/v1/classes", json=body | {"teacherId": str(alpha["ann"].user_id)},
+                                  headers=alpha.auth("admin")), 422)["field"] == "teacherId"
+    created = client.post("/api/v1/classes", json=body, headers=alpha.auth("admin"))
+    assert created.status_code == 201
+    class_id = created.json()["classId"]
+    members = f"/api/v1/classes/{class_id}/members"
+    for handle in ("ann", "ben"):
+        assert client.post(members, json={"studentId": str(alpha[handle].user_id)},
+                           headers=alpha.auth("supervisor")).status_code == 201
+    assert "full" in is_problem(client.post(members, json={"studentId": str(alpha["cal"].user_id)},
+                                            headers=alpha.auth("admin")), 409)["detail"]
+    assert is_problem(client.post(f"/api/v1/classes/{class_id}/update", json=body | {"capacity": 1},
+                                  headers=alpha.auth("admin")), 422)["field"] == "capacity"
+    starts = "2030-05-01T16:00:00+10:00"
+    plan = {"title": "Algebra together", "startsAt": starts, "endsAt": "2030-05-01T17:00:00+10:00",
+            "mode": "PHYSICAL", "location": "Room 4"}
+    is_problem(client.post(f"/api/v1/classes/{class_id}/sessions", json=plan, headers=alpha.auth("other_tutor")), 403)
+    session = client.post(f"/api/v1/classes/{class_id}/sessions", json=plan, headers=alpha.auth("tutor"))
+    assert session.status_code == 201 and session.json()["enrolled"] == 2
+    assert session.json()["tutorId"] == str(alpha["tutor"].user_id)
+    removed = client.delete(f"{members}/{alpha['ben'].user_id}", headers=alpha.auth("admin"))
+    assert removed.json()["members"] == 1
+    cancelled = client.post(f"/api/v1/classes/{class_id}/cancel", json={"reason": "term ended"},
+                            headers=alpha.auth("admin"))
+    assert cancelled.json()["status"] == "CANCELLED"
+    is_problem(client.post(members, json={"studentId": str(alpha["cal"].user_id)}, headers=alpha.auth("admin")), 409)
+
+    store = read_store(tmp_path, f"classes-{centres.position}.sqlite")
+    apply_all(store, [(events.decode(n.state), n.id) for n in centres.recorder.select_notifications(1, 100_000)])
+    roster = class_roster(store, alpha["tutor"], UUID(class_id)).data
+    assert (roster["status"], roster["enrolled"], roster["placesLeft"]) == ("CANCELLED", 1, 1)
+    assert [(m["name"], m["status"]) for m in roster["members"]] == [("Ann", "ACTIVE"), ("Ben", "DROPPED")]

@@ -28,7 +28,8 @@ def test_every_command_route_is_in_the_api_document() -> None:
                        controllers.SessionController, controllers.LiveSessionController,
                        controllers.HelpRequestController,
                        controllers.AttendanceController, controllers.CatchUpController,
-                       controllers.NoteController, query.StudentReadController,
+                       controllers.NoteController, controllers.ClassController,
+                       query.StudentReadController, query.ClassReadController,
                        query.TutorController, query.SessionReadController):
         for value in vars(controller).values():
             for path in getattr(value, "paths", ()):

@@ -18,11 +18,11 @@ E = TypeVar("E", bound=Event)
 Applier = Callable[[Any, Any], None]
 
 
-def applies(event_class: type[Event]) -> Callable[[Applier], Applier]:
-    """Mark a method as the way an aggregate changes when ``event_class`` happens."""
+def applies(*event_classes: type[Event]) -> Callable[[Applier], Applier]:
+    """Mark a method as the way an aggregate changes when one of ``event_classes`` happens."""
 
     def mark(method: Applier) -> Applier:
-        method._applies_to = event_class  # type: ignore[attr-defined]
+        method._applies_to = event_classes  # type: ignore[attr-defined]
         return method
 
     return mark
@@ -60,8 +60,7 @@ class Aggregate:
         cls._appliers = {}
         for klass in reversed(cls.__mro__):
             for attribute in vars(klass).values():
-                event_class = getattr(attribute, "_applies_to", None)
-                if event_class is not None:
+                for event_class in getattr(attribute, "_applies_to", ()):
                     cls._appliers[event_class] = attribute
 
     def __init__(self, aggregate_id: UUID, centre_id: str) -> None:

@@ -11,6 +11,7 @@ from services.command.http.controllers import (
     AttendanceController,
     CatchUpController,
     CentreController,
+    ClassController,
     HelpRequestController,
     LiveSessionController,
     NoteController,
@@ -33,7 +34,8 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Lites
     return api_app(
         SERVICE, title="tutorpulse command API",
         controllers=[CentreController, PeopleController, SessionController, LiveSessionController,
-                     HelpRequestController, AttendanceController, CatchUpController, NoteController],
+                     HelpRequestController, AttendanceController, CatchUpController, NoteController,
+                     ClassController],
         readiness=ready, provides={"centres": centres},
         exception_handlers={
             InvalidValue: simple(422, "Invalid value"),

@@ -344,6 +344,75 @@ class NoteController(Controller):
             actor, note_id, reason=data.reason, idempotency=key))
 
 
+class ClassController(Controller):
+    path = "/api/v1/classes"
+    tags = ["classes"]
+
+    @post("/", summary="Create a class cohort", opt={"permission": Permission.CLASS_MANAGE})
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.ClassDetails],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "create_class", idempotency_key, lambda key: centres.create_class(
+            actor, name=data.name, subject=data.subject, teacher_id=data.teacher_id,
+            capacity=data.capacity, idempotency=key))
+
+    @post("/{class_id:uuid}/update", status_code=200, summary="Rename, re-assign or resize a class",
+          opt={"permission": Permission.CLASS_MANAGE})
+    async def update(
+        self, request: Request[Any, Any, Any], class_id: FromPath[UUID], data: JSONBody[schemas.ClassDetails],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "update_class", idempotency_key, lambda key: centres.update_class(
+            actor, class_id, name=data.name, subject=data.subject, teacher_id=data.teacher_id,
+            capacity=data.capacity, idempotency=key))
+
+    @post("/{class_id:uuid}/cancel", status_code=200, summary="Cancel a class",
+          opt={"permission": Permission.CLASS_MANAGE})
+    async def cancel(
+        self, request: Request[Any, Any, Any], class_id: FromPath[UUID], data: JSONBody[schemas.CancelClass],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "cancel_class", idempotency_key, lambda key: centres.cancel_class(
+            actor, class_id, reason=data.reason, idempotency=key))
+
+    @post("/{class_id:uuid}/members", summary="Add a student (capacity enforced)",
+          opt={"permission": Permission.CLASS_MANAGE})
+    async def add_member(
+        self, request: Request[Any, Any, Any], class_id: FromPath[UUID], data: JSONBody[schemas.AddMember],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "add_class_member", idempotency_key, lambda key: centres.add_class_member(
+            actor, class_id, data.student_id, idempotency=key))
+
+    @delete("/{class_id:uuid}/members/{student_id:uuid}", status_code=200, summary="Remove a student",
+            opt={"permission": Permission.CLASS_MANAGE})
+    async def remove_member(
+        self, request: Request[Any, Any, Any], class_id: FromPath[UUID], student_id: FromPath[UUID],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "remove_class_member", idempotency_key,
+                          lambda key: centres.remove_class_member(actor, class_id, student_id, idempotency=key))
+
+    @post("/{class_id:uuid}/sessions", summary="Schedule a session for the whole class",
+          opt={"permission": Permission.SESSION_SCHEDULE})
+    async def schedule(
+        self, request: Request[Any, Any, Any], class_id: FromPath[UUID],
+        data: JSONBody[schemas.ScheduleClassSession], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        plan = SessionPlan(title=data.title, starts_at=data.starts_at, ends_at=data.ends_at,
+                           mode=data.mode, time_zone=data.time_zone, meeting_link=data.meeting_link,
+                           location=data.location, capacity=data.capacity)
+        return await _run(request, "schedule_class_session", idempotency_key,
+                          lambda key: centres.schedule_class_session(actor, class_id, plan, idempotency=key))
+
+
 class AttendanceController(Controller):
     path = "/api/academic/attendance"
     tags = ["attendance"]

@@ -137,3 +137,29 @@ class EditNote(Body, frozen=True):
 
 class RedactNote(Body, frozen=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class ClassDetails(Body, frozen=True):
+    name: Text
+    subject: Text
+    teacher_id: UUID
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=200)] = 20
+
+
+class CancelClass(Body, frozen=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class AddMember(Body, frozen=True):
+    student_id: UUID
+
+
+class ScheduleClassSession(Body, frozen=True):
+    title: Text
+    starts_at: datetime
+    ends_at: datetime
+    mode: SessionMode
+    time_zone: Text | None = None
+    meeting_link: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    location: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=50)] = 5

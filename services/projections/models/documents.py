@@ -11,6 +11,8 @@
 """
 
 CENTRE, PERSON, SESSION, TUTOR, STUDENT = "centre", "person", "session", "tutor", "student"
+CLASS = "class"
+"""One per class cohort: its teacher, capacity, status and roster."""
 
 HELP_ORDER = {"URGENT": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
 TUTOR_HISTORY_DAYS = 30

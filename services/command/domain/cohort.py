@@ -1,0 +1,88 @@
+"""A class cohort: students who meet as a group with one teacher."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, RuleViolated, applies
+from shared.events import ClassCancelled, ClassCreated, ClassMemberAdded, ClassMemberRemoved, ClassUpdated
+from shared.tenancy import Actor
+
+MAX_CLASS = 200
+
+
+class ClassCohort(Aggregate):
+    name: str
+    subject: str
+    teacher_id: UUID
+    capacity: int
+    members: set[UUID]
+    cancelled: bool
+
+    @classmethod
+    def create(cls, class_id: UUID, *, by: Actor, name: str, subject: str, teacher_id: UUID,
+               capacity: int = 20) -> ClassCohort:
+        cohort = cls(class_id, by.centre_id)
+        cohort._record(ClassCreated, by, **_checked(name, subject, capacity), teacher_id=teacher_id)
+        return cohort
+
+    def update(self, *, by: Actor, name: str, subject: str, teacher_id: UUID, capacity: int) -> None:
+        self._require_open("update")
+        if capacity < len(self.members):
+            raise InvalidValue(f"the class already has {len(self.members)} members", field="capacity")
+        self._record(ClassUpdated, by, **_checked(name, subject, capacity), teacher_id=teacher_id)
+
+    def cancel(self, *, by: Actor, reason: str) -> None:
+        self._require_open("cancel")
+        if not reason.strip():
+            raise InvalidValue("say why the class is cancelled", field="reason")
+        self._record(ClassCancelled, by, reason=reason.strip())
+
+    def add(self, student_id: UUID, *, by: Actor) -> None:
+        self._require_open("add members to")
+        if student_id in self.members:
+            raise RuleViolated("the student is already in this class")
+        if len(self.members) >= self.capacity:
+            raise RuleViolated(f"the class is full ({self.capacity} students)")
+        self._record(ClassMemberAdded, by, student_id=student_id)
+
+    def remove(self, student_id: UUID, *, by: Actor) -> None:
+        self._require_open("remove members from")
+        if student_id not in self.members:
+            raise RuleViolated("the student is not in this class")
+        self._record(ClassMemberRemoved, by, student_id=student_id)
+
+    def _require_open(self, verb: str) -> None:
+        if self.cancelled:
+            raise InvalidTransition(f"cannot {verb} a cancelled class")
+
+    def _blank(self) -> None:
+        self.members = set()
+        self.cancelled = False
+
+    @applies(ClassCreated, ClassUpdated)
+    def _described(self, event: ClassCreated | ClassUpdated) -> None:
+        self.name, self.subject = event.name, event.subject
+        self.teacher_id, self.capacity = event.teacher_id, event.capacity
+
+    @applies(ClassCancelled)
+    def _cancelled(self, event: ClassCancelled) -> None:
+        self.cancelled = True
+
+    @applies(ClassMemberAdded)
+    def _added(self, event: ClassMemberAdded) -> None:
+        self.members.add(event.student_id)
+
+    @applies(ClassMemberRemoved)
+    def _removed(self, event: ClassMemberRemoved) -> None:
+        self.members.discard(event.student_id)
+
+
+def _checked(name: str, subject: str, capacity: int) -> dict[str, object]:
+    if not name.strip():
+        raise InvalidValue("a class needs a name", field="name")
+    if not subject.strip():
+        raise InvalidValue("a class needs a subject", field="subject")
+    if not 1 <= capacity <= MAX_CLASS:
+        raise InvalidValue(f"capacity must be 1 to {MAX_CLASS}", field="capacity")
+    return {"name": name.strip(), "subject": subject.strip(), "capacity": capacity}
