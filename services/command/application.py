@@ -19,7 +19,12 @@ import structlog
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, RuleViolated
+from services.command.domain.aggregate import (
+    Aggregate,
+    InvalidTransition,
+    InvalidValue,
+    RuleViolated,
+)
 from services.command.domain.catch_up import CatchUp
 from services.command.domain.cohort import ClassCohort
 from services.command.domain.directory import Centre, Person, centre_aggregate_id

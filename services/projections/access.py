@@ -116,7 +116,7 @@ def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: date
     if actor.role is Role.PARENT and person.doc.get("guardianId") != str(actor.user_id):
         raise NotVisible("no such student")
     stored = store.get(STUDENT, str(student_id))
-    student = stored.doc if stored else {"studentId": str(student_id), "sessions": {}, "notes": {}}
+    student: Doc = stored.doc if stored else {"studentId": str(student_id), "sessions": {}, "notes": {}}
     centre = store.get(CENTRE, actor.centre_id)
     authors = names(store, {n["authorId"] for n in student["notes"].values()})
     staff = actor.role not in (Role.STUDENT, Role.PARENT)

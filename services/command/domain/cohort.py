@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, RuleViolated, applies
-from shared.events import ClassCancelled, ClassCreated, ClassMemberAdded, ClassMemberRemoved, ClassUpdated
+from services.command.domain.aggregate import (
+    Aggregate,
+    InvalidTransition,
+    InvalidValue,
+    RuleViolated,
+    applies,
+)
+from shared.events import (
+    ClassCancelled,
+    ClassCreated,
+    ClassMemberAdded,
+    ClassMemberRemoved,
+    ClassUpdated,
+)
 from shared.tenancy import Actor
 
 MAX_CLASS = 200
@@ -78,7 +91,7 @@ class ClassCohort(Aggregate):
         self.members.discard(event.student_id)
 
 
-def _checked(name: str, subject: str, capacity: int) -> dict[str, object]:
+def _checked(name: str, subject: str, capacity: int) -> dict[str, Any]:
     if not name.strip():
         raise InvalidValue("a class needs a name", field="name")
     if not subject.strip():
