@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
@@ -26,7 +26,7 @@ from services.command.domain.aggregate import (
     RuleViolated,
 )
 from services.command.domain.catch_up import CatchUp
-from services.command.domain.cohort import ClassCohort
+from services.command.domain.cohort import ClassCohort, weekly_starts
 from services.command.domain.directory import Centre, Person, centre_aggregate_id
 from services.command.domain.note import EDITORS_OF_ANY_NOTE, TutorNote
 from services.command.domain.seat import Seat, seat_id
@@ -39,6 +39,7 @@ from shared.events import (
     PresenceKind,
     SessionMode,
     TeachingMode,
+    WeeklyRule,
 )
 from shared.eventstore import EventStore
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
@@ -537,23 +538,61 @@ class TutoringCentres(EventStore):
         require(actor, Permission.SESSION_SCHEDULE)
 
         def decide() -> Outcome:
-            cohort = self._find(ClassCohort, class_id, actor)
-            if cohort.cancelled:
-                raise InvalidTransition("cannot schedule a session for a cancelled class")
-            if actor.role is Role.TEACHER and cohort.teacher_id != actor.user_id:
-                raise Forbidden("a TEACHER schedules sessions only for their own classes")
-            centre = self._centre(actor)
-            session = Session.schedule(
-                uuid4(), by=actor, tutor_id=cohort.teacher_id, title=plan.title,
-                starts_at=plan.starts_at, ends_at=plan.ends_at,
-                time_zone=plan.time_zone or centre.time_zone, mode=plan.mode,
-                meeting_link=plan.meeting_link, location=plan.location,
-                capacity=max(plan.capacity, len(cohort.members)), class_id=cohort.id)
-            for student_id in sorted(cohort.members):
-                session.enrol(student_id, by=actor)
-            return Outcome([session], self._session_body(session), 201)
+            cohort, centre = self._class_to_schedule(actor, class_id)
+            if cohort.has_session_at(plan.starts_at):
+                raise RuleViolated("the class already has a session at that time")
+            session = self._class_session(actor, cohort, centre, plan)
+            cohort.sessions_scheduled([session], by=actor)
+            return Outcome([session, cohort], self._session_body(session), 201)
 
         return self._execute(actor, decide, idempotency)
+
+    def schedule_class_rule(
+        self, actor: Actor, class_id: UUID, rule: WeeklyRule, plan: SessionPlan, *,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """Every session of a weekly rule for the class, in one commit; times the class already
+        has a session at are skipped. ``plan`` gives the title, mode and place."""
+        require(actor, Permission.SESSION_SCHEDULE)
+        slots = weekly_starts(rule)
+
+        def decide() -> Outcome:
+            cohort, centre = self._class_to_schedule(actor, class_id)
+            sessions = [
+                self._class_session(actor, cohort, centre, replace(
+                    plan, starts_at=starts, ends_at=ends, time_zone=rule.time_zone))
+                for starts, ends in slots if not cohort.has_session_at(starts)]
+            if not sessions:
+                raise RuleViolated("the class already has a session at every time of this rule")
+            cohort.sessions_scheduled(sessions, by=actor, rule=rule)
+            body = {"classId": str(cohort.id), "sessionIds": [str(s.id) for s in sessions],
+                    "skipped": len(slots) - len(sessions)}
+            return Outcome([*sessions, cohort], body, 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def centre_time_zone(self, actor: Actor) -> str:
+        return self._centre(actor).time_zone
+
+    def _class_to_schedule(self, actor: Actor, class_id: UUID) -> tuple[ClassCohort, Centre]:
+        cohort = self._find(ClassCohort, class_id, actor)
+        if cohort.cancelled:
+            raise InvalidTransition("cannot schedule a session for a cancelled class")
+        if actor.role is Role.TEACHER and cohort.teacher_id != actor.user_id:
+            raise Forbidden("a TEACHER schedules sessions only for their own classes")
+        return cohort, self._centre(actor)
+
+    @staticmethod
+    def _class_session(actor: Actor, cohort: ClassCohort, centre: Centre, plan: SessionPlan) -> Session:
+        session = Session.schedule(
+            uuid4(), by=actor, tutor_id=cohort.teacher_id, title=plan.title,
+            starts_at=plan.starts_at, ends_at=plan.ends_at,
+            time_zone=plan.time_zone or centre.time_zone, mode=plan.mode,
+            meeting_link=plan.meeting_link, location=plan.location,
+            capacity=max(plan.capacity, len(cohort.members)), class_id=cohort.id)
+        for student_id in sorted(cohort.members):
+            session.enrol(student_id, by=actor)
+        return session
 
     def _tutor(self, actor: Actor, teacher_id: UUID) -> Person:
         teacher = self._find(Person, teacher_id, actor, field_name="teacherId")

@@ -275,7 +275,7 @@ def _refresh_student(docs: Batch, session: Doc, student_id: str) -> None:
 
 
 def _class_changed(docs: Batch, e: ev.ClassCreated | ev.ClassUpdated | ev.ClassCancelled
-                   | ev.ClassMemberAdded | ev.ClassMemberRemoved) -> None:
+                   | ev.ClassMemberAdded | ev.ClassMemberRemoved | ev.ClassSessionsScheduled) -> None:
     key = str(e.aggregate_id)
     cohort = docs.get(CLASS, key) or {"classId": key, "centreId": e.centre_id, "status": "ACTIVE",
                                       "members": {}}
@@ -283,6 +283,9 @@ def _class_changed(docs: Batch, e: ev.ClassCreated | ev.ClassUpdated | ev.ClassC
         cohort.update(name=e.name, subject=e.subject, teacherId=str(e.teacher_id), capacity=e.capacity)
     elif isinstance(e, ev.ClassCancelled):
         cohort.update(status="CANCELLED", cancelReason=e.reason)
+    elif isinstance(e, ev.ClassSessionsScheduled):
+        cohort.setdefault("sessions", {}).update(
+            {str(sid): _iso(starts) for sid, starts in zip(e.session_ids, e.starts, strict=True)})
     elif isinstance(e, ev.ClassMemberAdded):
         cohort["members"][str(e.student_id)] = {"studentId": str(e.student_id), "status": "ACTIVE",
                                                  "joinedAt": _iso(e.occurred_at), "leftAt": None}
@@ -462,6 +465,7 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.ClassCancelled: _class_changed,
     ev.ClassMemberAdded: _class_changed,
     ev.ClassMemberRemoved: _class_changed,
+    ev.ClassSessionsScheduled: _class_changed,
     ev.TutorNoteWritten: _note_written,
     ev.TutorNoteEdited: _note_changed,
     ev.TutorNoteRedacted: _note_changed,

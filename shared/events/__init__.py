@@ -24,7 +24,9 @@ from shared.events.classes import (
     ClassCreated,
     ClassMemberAdded,
     ClassMemberRemoved,
+    ClassSessionsScheduled,
     ClassUpdated,
+    WeeklyRule,
 )
 from shared.events.notes import NoteVisibility, TutorNoteEdited, TutorNoteRedacted, TutorNoteWritten
 from shared.events.people import PersonRegistered
@@ -73,6 +75,7 @@ __all__ = [
     "ClassCreated",
     "ClassMemberAdded",
     "ClassMemberRemoved",
+    "ClassSessionsScheduled",
     "ClassUpdated",
     "CommandReceiptRecorded",
     "Event",
@@ -106,6 +109,7 @@ __all__ = [
     "TutorNoteRedacted",
     "TutorNoteWritten",
     "UnknownEventType",
+    "WeeklyRule",
     "decode",
     "decode_header",
     "encode",

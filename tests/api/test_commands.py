@@ -446,3 +446,31 @@ def test_class_cohorts_have_a_capacity_and_schedule_sessions_for_all_members(
     roster = class_roster(store, alpha["tutor"], UUID(class_id)).data
     assert (roster["status"], roster["enrolled"], roster["placesLeft"]) == ("CANCELLED", 1, 1)
     assert [(m["name"], m["status"]) for m in roster["members"]] == [("Ann", "ACTIVE"), ("Ben", "DROPPED")]
+
+
+def test_a_weekly_rule_schedules_every_session_of_a_class_once(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    body = {"name": "Reading club", "subject": "ENGLISH", "teacherId": str(alpha["tutor"].user_id)}
+    class_id = client.post("/api/v1/classes", json=body, headers=alpha.auth("admin")).json()["classId"]
+    for handle in ("ann", "ben"):
+        client.post(f"/api/v1/classes/{class_id}/members", json={"studentId": str(alpha[handle].user_id)},
+                    headers=alpha.auth("admin"))
+    rule = {"daysOfWeek": [1, 3], "startTime": "16:00", "durationMinutes": 60, "firstDate": "2030-04-01",
+            "weeks": 3, "timeZone": "Australia/Sydney", "title": "Reading club", "mode": "PHYSICAL",
+            "location": "Library"}
+    url = f"/api/v1/classes/{class_id}/schedule-rules"
+    first = client.post(url, json=rule, headers=alpha.auth("tutor"))
+    assert first.status_code == 201, first.text
+    assert (len(first.json()["sessionIds"]), first.json()["skipped"]) == (6, 0)  # Mon + Wed, 3 weeks
+    session = list(centres.events.get(UUID(first.json()["sessionIds"][0])))
+    assert session[0].starts_at.isoformat() == "2030-04-01T16:00:00+11:00"  # type: ignore[attr-defined]
+    assert sum(e.type_name == "StudentEnrolled" for e in session) == 2
+    longer = client.post(url, json=rule | {"weeks": 4}, headers=alpha.auth("tutor"))
+    assert (len(longer.json()["sessionIds"]), longer.json()["skipped"]) == (2, 6)
+    is_problem(client.post(url, json=rule, headers=alpha.auth("tutor")), 409)
+    assert is_problem(client.post(url, json=rule | {"daysOfWeek": [0]}, headers=alpha.auth("tutor")),
+                      422)["field"].startswith("daysOfWeek")
+    assert is_problem(client.post(url, json=rule | {"startTime": "25:00"}, headers=alpha.auth("tutor")),
+                      422)["field"] == "startTime"
+    is_problem(client.post(url, json=rule, headers=alpha.auth("other_tutor")), 403)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -22,6 +23,7 @@ from services.command.domain.aggregate import InvalidValue
 from services.command.http import schemas
 from services.command.idempotency import MAX_KEY_LENGTH, IdempotencyKey
 from services.command.metrics import COMMANDS
+from shared.events import WeeklyRule
 from shared.tenancy import Actor, Permission
 
 POSITION_HEADER = "X-Tutorpulse-Position"
@@ -411,6 +413,26 @@ class ClassController(Controller):
                            location=data.location, capacity=data.capacity)
         return await _run(request, "schedule_class_session", idempotency_key,
                           lambda key: centres.schedule_class_session(actor, class_id, plan, idempotency=key))
+
+    @post("/{class_id:uuid}/schedule-rules", summary="Weekly sessions for the class, for some weeks",
+          opt={"permission": Permission.SESSION_SCHEDULE})
+    async def schedule_rule(
+        self, request: Request[Any, Any, Any], class_id: FromPath[UUID],
+        data: JSONBody[schemas.ScheduleClassRule], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        first = datetime.combine(data.first_date, datetime.min.time(), UTC)
+        plan = SessionPlan(title=data.title, starts_at=first, ends_at=first, mode=data.mode,
+                           meeting_link=data.meeting_link, location=data.location, capacity=data.capacity)
+
+        def schedule(key: IdempotencyKey | None) -> CommandResult:
+            rule = WeeklyRule(days_of_week=sorted(set(data.days_of_week)), start_time=data.start_time,
+                              duration_minutes=data.duration_minutes, first_date=data.first_date,
+                              weeks=data.weeks,
+                              time_zone=data.time_zone or centres.centre_time_zone(actor))
+            return centres.schedule_class_rule(actor, class_id, rule, plan, idempotency=key)
+
+        return await _run(request, "schedule_class_rule", idempotency_key, schedule)
 
 
 class AttendanceController(Controller):
