@@ -6,6 +6,7 @@ Both context managers always stop what they start, even when the body raises.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -29,15 +30,24 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_for_port(port: int, timeout: float, what: str, log: Path | None = None) -> None:
+def _tail(log: Path | None, limit: int = 2000) -> str:
+    if log is None or not log.exists():
+        return ""
+    return log.read_text(errors="replace")[-limit:]
+
+
+def _wait_for_port(port: int, timeout: float, what: str, log: Path | None = None,
+                   process: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}\n{_tail(log)}")
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.02)
-    tail = log.read_text()[-2000:] if log and log.exists() else ""
-    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s\n{tail}")
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s\n"
+                       f"{_tail(log)}")
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------
@@ -84,6 +94,16 @@ def postgres_bin_dir() -> Path:
                        "Debian's 'postgresql' package")
 
 
+def _run_or_explain(argv: list[str], what: str, log: Path | None) -> None:
+    """Run a start-up step; on failure raise with its stderr and the server log's tail
+    (the log lives in a directory that is removed on the way out)."""
+    done = subprocess.run(argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if done.returncode != 0:
+        stderr = done.stderr.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"{what} failed with exit code {done.returncode}\n{stderr}\n"
+                           f"{_tail(log)}")
+
+
 @contextmanager
 def running_postgres(workdir: Path | None = None) -> Iterator[PostgresServer]:
     bindir = postgres_bin_dir()
@@ -97,15 +117,13 @@ def running_postgres(workdir: Path | None = None) -> Iterator[PostgresServer]:
         if as_root:
             entry = pwd.getpwnam("postgres")
             os.chown(home, entry.pw_uid, entry.pw_gid)
-        subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
-                        "-U", "postgres", "--no-sync", "-E", "UTF8"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _run_or_explain([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
+                         "-U", "postgres", "--no-sync", "-E", "UTF8"], "initdb", None)
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={data}"
                    " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
                    " -c max_connections=300")
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
-                        "-t", "30", "-o", options, "start"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _run_or_explain([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
+                         "-t", "30", "-o", options, "start"], "pg_ctl start", log)
         server = PostgresServer(host="127.0.0.1", port=port, user="postgres", dbname="tutorpulse")
         yield server.fresh_database("tutorpulse")
     finally:
@@ -155,20 +173,37 @@ def nats_server_binary() -> str:
 
 @contextmanager
 def running_nats(workdir: Path, config: Path | None = None) -> Iterator[NatsServer]:
+    """nats-server with JetStream on a port it picks itself (``-p -1``), read back from its
+    ports file, so no other process can take the port between choosing and binding it."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     store = workdir / "jetstream"
     log = workdir / "nats-server.log"
-    argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)]
+    argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", str(store),
+            "--ports_file_dir", str(workdir)]
     if config is not None:
         argv += ["-c", str(config)]
     with open(log, "ab") as output:
         process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
-    server = NatsServer(url=f"nats://127.0.0.1:{port}", process=process, store_dir=store)
+    server = NatsServer(url="", process=process, store_dir=store)
     try:
-        _wait_for_port(port, 15, "nats-server", log)
+        server.url = _client_url(workdir / f"nats-server_{process.pid}.ports", process, log)
+        _wait_for_port(int(server.url.rsplit(":", 1)[1]), 10, "nats-server", log, process)
         yield server
     finally:
         server.stop()
 
 
+def _client_url(ports_file: Path, process: subprocess.Popen[bytes], log: Path,
+                timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nats-server exited with {process.returncode}\n{_tail(log)}")
+        try:
+            urls = json.loads(ports_file.read_text())["nats"]
+        except (OSError, ValueError, KeyError):  # not written yet, or half written
+            urls = None
+        if urls:
+            return str(urls[0])
+        time.sleep(0.02)
+    raise RuntimeError(f"nats-server wrote no {ports_file.name} within {timeout}s\n{_tail(log)}")
