@@ -28,15 +28,20 @@ from services.command.domain.aggregate import (
 from services.command.domain.catch_up import CatchUp
 from services.command.domain.cohort import ClassCohort, weekly_starts
 from services.command.domain.directory import Centre, Person, centre_aggregate_id
+from services.command.domain.exercise import Exercise
+from services.command.domain.homework import Homework
 from services.command.domain.note import EDITORS_OF_ANY_NOTE, TutorNote
 from services.command.domain.seat import Seat, seat_id
 from services.command.domain.session import DEFAULT_CAPACITY, Session
 from services.command.idempotency import CommandReceipt, IdempotencyKey, KeyReused, receipt_id
 from shared.events import (
     AttendanceStatus,
+    Difficulty,
+    ExerciseType,
     HelpPriority,
     NoteVisibility,
     PresenceKind,
+    Question,
     SessionMode,
     TeachingMode,
     WeeklyRule,
@@ -605,6 +610,222 @@ class TutoringCentres(EventStore):
         return {"classId": str(cohort.id), "name": cohort.name, "teacherId": str(cohort.teacher_id),
                 "capacity": cohort.capacity, "members": len(cohort.members),
                 "status": "CANCELLED" if cohort.cancelled else "ACTIVE"}
+
+    # --- exercises and work in a session ---------------------------------------------------
+
+    def publish_exercise(
+        self, actor: Actor, *, title: str, course_id: str, exercise_type: ExerciseType,
+        difficulty: Difficulty, questions: Sequence[Question], instructions: str | None = None,
+        time_limit_minutes: int | None = None, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.EXERCISE_PUBLISH)
+
+        def decide() -> Outcome:
+            self._centre(actor)
+            exercise = Exercise.publish(
+                uuid4(), actor.centre_id, by=actor, title=title, course_id=course_id,
+                exercise_type=exercise_type, difficulty=difficulty, questions=questions,
+                instructions=instructions, time_limit_minutes=time_limit_minutes)
+            return Outcome([exercise], self._exercise_body(exercise), 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def retire_exercise(
+        self, actor: Actor, exercise_id: UUID, *, reason: str, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.EXERCISE_PUBLISH)
+
+        def decide() -> Outcome:
+            exercise = self._find(Exercise, exercise_id, actor)
+            exercise.retire(by=actor, reason=reason)
+            return Outcome([exercise], self._exercise_body(exercise))
+
+        return self._execute(actor, decide, idempotency)
+
+    def assign_exercise(
+        self, actor: Actor, session_id: UUID, exercise_id: UUID, *,
+        student_ids: Sequence[UUID] | None = None, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """Set an exercise for some students of a live session, or for all of them, at once."""
+        require(actor, Permission.EXERCISE_ASSIGN)
+        if student_ids is not None and len(set(student_ids)) != len(student_ids):
+            raise InvalidValue("a student appears twice", field="studentIds")
+
+        def decide() -> Outcome:
+            session = self._session_run_by(actor, session_id)
+            exercise = self._find(Exercise, exercise_id, actor, field_name="exerciseId")
+            chosen = sorted(session.roster) if student_ids is None else list(student_ids)
+            if not chosen:
+                raise RuleViolated("nobody is enrolled in this session")
+            seats, work = [], []
+            for index, student_id in enumerate(chosen):
+                if not session.is_enrolled(student_id):
+                    raise InvalidValue("the student is not enrolled in this session",
+                                       field=f"studentIds[{index}]")
+                seat = self._seat(session, student_id)
+                work_id = seat.assign_exercise(session, exercise, by=actor)
+                seats.append(seat)
+                work.append({"studentId": str(student_id), "workId": str(work_id)})
+            body = {"sessionId": str(session_id), "exerciseId": str(exercise_id), "title": exercise.title,
+                    "autoGradable": exercise.auto_gradable, "work": work}
+            return Outcome(seats, body, 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def start_exercise(
+        self, actor: Actor, session_id: UUID, work_id: UUID, *, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        return self._own_work(actor, session_id, work_id, idempotency,
+                              lambda session, seat: seat.start_exercise(session, work_id, by=actor))
+
+    def report_exercise_progress(
+        self, actor: Actor, session_id: UUID, work_id: UUID, *, percent: int,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        return self._own_work(actor, session_id, work_id, idempotency,
+                              lambda session, seat: seat.report_progress(session, work_id, percent, by=actor))
+
+    def submit_exercise(
+        self, actor: Actor, session_id: UUID, work_id: UUID, *, answers: dict[str, str],
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        def submit(session: Session, seat: Seat) -> None:
+            exercise = self._get(Exercise, seat.work[work_id].exercise_id)
+            seat.submit_exercise(session, work_id, exercise, answers, by=actor)
+
+        return self._own_work(actor, session_id, work_id, idempotency, submit)
+
+    def grade_exercise(
+        self, actor: Actor, session_id: UUID, work_id: UUID, *, score: float, feedback: str | None = None,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """A tutor marks handed-in work that has no answer key."""
+        require(actor, Permission.WORK_GRADE)
+
+        def decide() -> Outcome:
+            session = self._session_run_by(actor, session_id)
+            for student_id in session.roster:
+                seat = self._seat(session, student_id)
+                if work_id in seat.work:
+                    seat.grade_exercise(work_id, by=actor, score=score, feedback=feedback)
+                    return Outcome([seat], self._work_body(seat, work_id))
+            raise NotFound("no such work in this session")
+
+        return self._execute(actor, decide, idempotency)
+
+    def _own_work(
+        self, actor: Actor, session_id: UUID, work_id: UUID, idempotency: IdempotencyKey | None,
+        act: Callable[[Session, Seat], Any],
+    ) -> CommandResult:
+        """A student acts on their own work; nobody else's work is ever found."""
+        require(actor, Permission.EXERCISE_WORK)
+
+        def decide() -> Outcome:
+            session = self._find(Session, session_id, actor)
+            seat = self._seat(session, actor.user_id)
+            if work_id not in seat.work:
+                raise NotFound("no such work of yours in this session")
+            act(session, seat)
+            return Outcome([seat], self._work_body(seat, work_id))
+
+        return self._execute(actor, decide, idempotency)
+
+    @staticmethod
+    def _exercise_body(exercise: Exercise) -> dict[str, Any]:
+        return {"exerciseId": str(exercise.id), "title": exercise.title, "maxScore": exercise.max_score,
+                "autoGradable": exercise.auto_gradable, "retired": exercise.retired}
+
+    @staticmethod
+    def _work_body(seat: Seat, work_id: UUID) -> dict[str, Any]:
+        work = seat.work[work_id]
+        return {"workId": str(work_id), "sessionId": str(seat.session_id), "studentId": str(seat.student_id),
+                "exerciseId": str(work.exercise_id), "status": work.status.value, "progress": work.progress,
+                "score": work.score, "maxScore": work.max_score, "xpAwarded": work.xp_awarded}
+
+    # --- homework ------------------------------------------------------------------------
+
+    def assign_homework(
+        self, actor: Actor, student_id: UUID, *, title: str, exercise_ids: Sequence[UUID], due_at: datetime,
+        session_id: UUID | None = None, teacher_id: UUID | None = None, notes: str | None = None,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """Homework is marked by ``teacher_id``: by default the session's tutor, else whoever sets it."""
+        require(actor, Permission.HOMEWORK_ASSIGN)
+
+        def decide() -> Outcome:
+            student = self._find(Person, student_id, actor, field_name="studentId")
+            if student.role is not Role.STUDENT:
+                raise InvalidValue("homework is set for a STUDENT", field="studentId")
+            marker = teacher_id
+            if session_id is not None:
+                session = self._find(Session, session_id, actor, field_name="sessionId")
+                if not session.is_enrolled(student_id):
+                    raise InvalidValue("the student was not enrolled in that session", field="sessionId")
+                marker = marker or session.tutor_id
+            marker = marker or actor.user_id
+            if actor.role is Role.TEACHER and marker != actor.user_id:
+                raise Forbidden("a TEACHER sets homework that they mark themselves")
+            tutor = self._find(Person, marker, actor, field_name="teacherId")
+            if tutor.role not in TUTOR_ROLES:
+                raise InvalidValue("homework is marked by a TEACHER or CENTER_SUPERVISOR", field="teacherId")
+            exercises = [self._find(Exercise, i, actor, field_name="exerciseIds") for i in exercise_ids]
+            homework = Homework.assign(uuid4(), actor.centre_id, student_id, by=actor, teacher_id=marker,
+                                       title=title, exercises=exercises, due_at=due_at,
+                                       session_id=session_id, notes=notes)
+            return Outcome([homework], self._homework_body(homework), 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def start_homework(
+        self, actor: Actor, homework_id: UUID, *, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        return self._student_homework(actor, homework_id, idempotency, lambda h: h.start(by=actor))
+
+    def submit_homework(
+        self, actor: Actor, homework_id: UUID, *, answers: dict[UUID, dict[str, str]],
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        def submit(homework: Homework) -> None:
+            exercises = {i: self._get(Exercise, i) for i in homework.exercise_ids}
+            homework.submit(exercises, answers, by=actor)
+
+        return self._student_homework(actor, homework_id, idempotency, submit)
+
+    def grade_homework(
+        self, actor: Actor, homework_id: UUID, *, score: float, feedback: str | None = None,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.WORK_GRADE)
+
+        def decide() -> Outcome:
+            homework = self._find(Homework, homework_id, actor)
+            if actor.role is Role.TEACHER and homework.teacher_id != actor.user_id:
+                raise Forbidden("a TEACHER grades only the homework they mark")
+            homework.grade(by=actor, score=score, feedback=feedback)
+            return Outcome([homework], self._homework_body(homework))
+
+        return self._execute(actor, decide, idempotency)
+
+    def _student_homework(
+        self, actor: Actor, homework_id: UUID, idempotency: IdempotencyKey | None,
+        act: Callable[[Homework], None],
+    ) -> CommandResult:
+        require(actor, Permission.HOMEWORK_WORK)
+
+        def decide() -> Outcome:
+            homework = self._find(Homework, homework_id, actor)
+            if homework.student_id != actor.user_id:
+                raise NotFound("no such homework")
+            act(homework)
+            return Outcome([homework], self._homework_body(homework))
+
+        return self._execute(actor, decide, idempotency)
+
+    @staticmethod
+    def _homework_body(homework: Homework) -> dict[str, Any]:
+        return {"homeworkId": str(homework.id), "studentId": str(homework.student_id),
+                "teacherId": str(homework.teacher_id), "status": homework.status.value,
+                "maxScore": homework.max_score, "dueAt": homework.due_at.isoformat()}
 
     # --- notes -------------------------------------------------------------------------
 

@@ -28,6 +28,27 @@ from shared.events.classes import (
     ClassUpdated,
     WeeklyRule,
 )
+from shared.events.exercises import (
+    AUTO_GRADABLE_TYPES,
+    Difficulty,
+    ExerciseAssigned,
+    ExerciseGraded,
+    ExerciseProgressReported,
+    ExercisePublished,
+    ExerciseRetired,
+    ExerciseStarted,
+    ExerciseSubmitted,
+    ExerciseType,
+    Question,
+    WorkStatus,
+)
+from shared.events.homework import (
+    HomeworkAssigned,
+    HomeworkGraded,
+    HomeworkStarted,
+    HomeworkStatus,
+    HomeworkSubmitted,
+)
 from shared.events.notes import NoteVisibility, TutorNoteEdited, TutorNoteRedacted, TutorNoteWritten
 from shared.events.people import PersonRegistered
 from shared.events.receipts import CommandReceiptRecorded
@@ -62,6 +83,23 @@ from shared.events.sessions import (
 from shared.events.subjects import STREAM_NAME, STREAM_SUBJECTS, subject_for
 
 __all__ = [
+    "AUTO_GRADABLE_TYPES",
+    "Difficulty",
+    "ExerciseAssigned",
+    "ExerciseGraded",
+    "ExerciseProgressReported",
+    "ExercisePublished",
+    "ExerciseRetired",
+    "ExerciseStarted",
+    "ExerciseSubmitted",
+    "ExerciseType",
+    "Question",
+    "WorkStatus",
+    "HomeworkAssigned",
+    "HomeworkGraded",
+    "HomeworkStarted",
+    "HomeworkStatus",
+    "HomeworkSubmitted",
     "STREAM_NAME",
     "STREAM_SUBJECTS",
     "AttendanceMarked",

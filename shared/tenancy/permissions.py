@@ -39,6 +39,13 @@ class Permission(StrEnum):
     CONTROL_CENTER_VIEW = "control-center:view"
     MY_DAY_VIEW = "my-day:view"
     SESSION_LOG_VIEW = "session-log:view"
+    EXERCISE_PUBLISH = "exercise:publish"
+    EXERCISE_VIEW = "exercise:view"
+    EXERCISE_ASSIGN = "exercise:assign"
+    EXERCISE_WORK = "exercise:work"
+    WORK_GRADE = "work:grade"
+    HOMEWORK_ASSIGN = "homework:assign"
+    HOMEWORK_WORK = "homework:work"
 
 
 _SESSION_STAFF = {Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR, Role.TEACHER}
@@ -69,6 +76,14 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.CONTROL_CENTER_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
     Permission.MY_DAY_VIEW: frozenset(_SESSION_STAFF),
     Permission.SESSION_LOG_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
+    Permission.EXERCISE_PUBLISH: frozenset(_SESSION_STAFF),
+    # Students see an exercise's questions, never its answer key.
+    Permission.EXERCISE_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT}),
+    Permission.EXERCISE_ASSIGN: frozenset(_SESSION_STAFF),
+    Permission.EXERCISE_WORK: frozenset({Role.STUDENT}),
+    Permission.WORK_GRADE: frozenset(_SESSION_STAFF),
+    Permission.HOMEWORK_ASSIGN: frozenset(_SESSION_STAFF),
+    Permission.HOMEWORK_WORK: frozenset({Role.STUDENT}),
 }
 """Roles granted each permission. SUPER_ADMIN holds every permission and is not listed."""
 

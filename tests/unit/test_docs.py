@@ -16,25 +16,23 @@ def test_every_event_type_is_in_the_catalogue() -> None:
     assert missing == []
 
 
-def test_every_command_route_is_in_the_api_document() -> None:
+def test_every_route_is_in_the_api_document() -> None:
+    from litestar import Controller
+
     from services.command.http import controllers
-
-    api = (DOCS / "api.md").read_text()
-
-    routes = []
     from services.query import app as query
 
-    for controller in (controllers.CentreController, controllers.PeopleController,
-                       controllers.SessionController, controllers.LiveSessionController,
-                       controllers.HelpRequestController,
-                       controllers.AttendanceController, controllers.CatchUpController,
-                       controllers.NoteController, controllers.ClassController,
-                       query.StudentReadController, query.ClassReadController,
-                       query.TutorController, query.SessionReadController):
-        for value in vars(controller).values():
-            for path in getattr(value, "paths", ()):
-                method = next(iter(value.http_methods))
-                full = (controller.path + ("" if path == "/" else path)).replace(":uuid", "")
-                routes.append(f"{method} {full}")
+    api = (DOCS / "api.md").read_text()
+    routes = []
+    for module in (controllers, query):
+        for controller in vars(module).values():
+            if not (isinstance(controller, type) and issubclass(controller, Controller)
+                    and controller is not Controller):
+                continue
+            for value in vars(controller).values():
+                for path in getattr(value, "paths", ()):
+                    method = next(iter(value.http_methods))
+                    full = (controller.path + ("" if path == "/" else path)).replace(":uuid", "")
+                    routes.append(f"{method} {full}")
     missing = [route for route in routes if f"`{route}`" not in api]
-    assert routes and missing == []
+    assert len(routes) > 40 and missing == []

@@ -18,10 +18,16 @@ from services.command.domain.aggregate import (
     RuleViolated,
     applies,
 )
+from services.command.domain.exercise import Exercise, xp_for
 from services.command.domain.session import Session
 from shared.events import (
     AttendanceMarked,
     AttendanceStatus,
+    ExerciseAssigned,
+    ExerciseGraded,
+    ExerciseProgressReported,
+    ExerciseStarted,
+    ExerciseSubmitted,
     HelpPriority,
     HelpRequestAcknowledged,
     HelpRequestCancelled,
@@ -34,6 +40,7 @@ from shared.events import (
     StudentPresenceRecorded,
     TeachingMode,
     TeachingModeSwitched,
+    WorkStatus,
 )
 from shared.tenancy import Actor
 
@@ -84,6 +91,22 @@ class HelpRequest:
     @property
     def active(self) -> bool:
         return self.status in OPEN
+
+
+UNFINISHED_WORK = frozenset({WorkStatus.ASSIGNED, WorkStatus.IN_PROGRESS})
+
+
+@dataclass
+class ExerciseWork:
+    """An exercise set for the student in this session, and how far they are with it."""
+
+    id: UUID
+    exercise_id: UUID
+    max_score: int
+    status: WorkStatus = WorkStatus.ASSIGNED
+    progress: int = 0
+    score: float | None = None
+    xp_awarded: int = 0
 
 
 class Seat(Aggregate):
@@ -246,6 +269,79 @@ class Seat(Aggregate):
                      student_id=self.student_id, mode=mode, teaching_seconds=total)
         return True
 
+    def assign_exercise(self, session: Session, exercise: Exercise, *, by: Actor) -> UUID:
+        if not session.is_enrolled(self.student_id):
+            raise RuleViolated("the student is not enrolled in this session", field="studentId")
+        if not session.is_live:
+            raise RuleViolated(f"exercises are set while the session is LIVE ({session.status})")
+        if exercise.retired:
+            raise RuleViolated("the exercise is retired", field="exerciseId")
+        if any(w.exercise_id == exercise.id and w.status in UNFINISHED_WORK for w in self.work.values()):
+            raise RuleViolated("the student is already working on this exercise", field="exerciseId")
+        work_id = uuid5(self.id, f"work:{len(self.work) + 1}")
+        self._record(ExerciseAssigned, by, session_id=self.session_id, student_id=self.student_id,
+                     work_id=work_id, exercise_id=exercise.id, title=exercise.title,
+                     exercise_type=exercise.exercise_type, difficulty=exercise.difficulty,
+                     max_score=exercise.max_score, auto_gradable=exercise.auto_gradable)
+        return work_id
+
+    def start_exercise(self, session: Session, work_id: UUID, *, by: Actor) -> None:
+        work = self._own_work(session, work_id, by, "start")
+        if work.status is not WorkStatus.ASSIGNED:
+            raise InvalidTransition(f"cannot start work that is {work.status}")
+        self._record(ExerciseStarted, by, session_id=self.session_id, student_id=self.student_id,
+                     work_id=work_id)
+
+    def report_progress(self, session: Session, work_id: UUID, percent: int, *, by: Actor) -> bool:
+        """How far the student is, 0 to 99 (100 is handing in); ``False`` if unchanged."""
+        work = self._own_work(session, work_id, by, "report progress on")
+        if not 0 <= percent <= 99:
+            raise InvalidValue("progress is 0 to 99 percent; hand the work in to finish it", field="percent")
+        if work.status is not WorkStatus.IN_PROGRESS:
+            raise InvalidTransition(f"progress is reported on work in progress, not {work.status}")
+        if percent == work.progress:
+            return False
+        self._record(ExerciseProgressReported, by, session_id=self.session_id, student_id=self.student_id,
+                     work_id=work_id, percent=percent)
+        return True
+
+    def submit_exercise(self, session: Session, work_id: UUID, exercise: Exercise,
+                        answers: dict[str, str], *, by: Actor) -> ExerciseWork:
+        """Hand the work in; it is marked at once where the exercise has an answer key."""
+        work = self._own_work(session, work_id, by, "hand in", finished_session_too=True)
+        if work.status is not WorkStatus.IN_PROGRESS:
+            raise InvalidTransition(f"only work in progress is handed in, not {work.status}")
+        exercise.check_answers(answers)
+        marking = exercise.mark(answers)
+        self._record(ExerciseSubmitted, by, session_id=self.session_id, student_id=self.student_id,
+                     work_id=work_id, answers=dict(answers), max_score=marking.max_score,
+                     status=WorkStatus.SUBMITTED if marking.score is None else WorkStatus.AUTO_GRADED,
+                     score=marking.score,
+                     xp_awarded=0 if marking.score is None else xp_for(marking.score, marking.max_score))
+        return work
+
+    def grade_exercise(self, work_id: UUID, *, by: Actor, score: float, feedback: str | None) -> ExerciseWork:
+        work = self.work[work_id]
+        if work.status is not WorkStatus.SUBMITTED:
+            raise InvalidTransition(f"only handed-in work waiting for a tutor is graded, not {work.status}")
+        if not 0 <= score <= work.max_score:
+            raise InvalidValue(f"the score is 0 to {work.max_score}", field="score")
+        if feedback is not None and len(feedback) > MAX_NOTE_LENGTH:
+            raise InvalidValue(f"feedback is at most {MAX_NOTE_LENGTH} characters", field="feedback")
+        self._record(ExerciseGraded, by, session_id=self.session_id, student_id=self.student_id,
+                     work_id=work_id, score=score, max_score=work.max_score, feedback=feedback,
+                     xp_awarded=xp_for(score, work.max_score))
+        return work
+
+    def _own_work(self, session: Session, work_id: UUID, by: Actor, verb: str, *,
+                  finished_session_too: bool = False) -> ExerciseWork:
+        if by.user_id != self.student_id:
+            raise RuleViolated(f"only the student themselves can {verb} their work")
+        allowed = (SessionStatus.LIVE, SessionStatus.COMPLETED) if finished_session_too else (SessionStatus.LIVE,)
+        if session.status not in allowed:
+            raise RuleViolated(f"cannot {verb} work while the session is {session.status}")
+        return self.work[work_id]
+
     @property
     def active_help_request(self) -> HelpRequest | None:
         return next((r for r in self.help_requests.values() if r.active), None)
@@ -261,6 +357,7 @@ class Seat(Aggregate):
         self.attendance_notes = None
         self.absences = 0
         self.help_requests = {}
+        self.work: dict[UUID, ExerciseWork] = {}
 
     @applies(AttendanceMarked)
     def _attendance_marked(self, event: AttendanceMarked) -> None:
@@ -312,3 +409,26 @@ class Seat(Aggregate):
             sla_due_at=event.sla_due_at,
         )
 
+    @applies(ExerciseAssigned)
+    def _exercise_assigned(self, event: ExerciseAssigned) -> None:
+        self.session_id, self.student_id = event.session_id, event.student_id
+        self.work[event.work_id] = ExerciseWork(event.work_id, event.exercise_id, event.max_score)
+
+    @applies(ExerciseStarted)
+    def _exercise_started(self, event: ExerciseStarted) -> None:
+        self.work[event.work_id].status = WorkStatus.IN_PROGRESS
+
+    @applies(ExerciseProgressReported)
+    def _progress_reported(self, event: ExerciseProgressReported) -> None:
+        self.work[event.work_id].progress = event.percent
+
+    @applies(ExerciseSubmitted)
+    def _exercise_submitted(self, event: ExerciseSubmitted) -> None:
+        work = self.work[event.work_id]
+        work.status, work.score, work.progress = event.status, event.score, 100
+        work.xp_awarded = event.xp_awarded
+
+    @applies(ExerciseGraded)
+    def _exercise_graded(self, event: ExerciseGraded) -> None:
+        work = self.work[event.work_id]
+        work.status, work.score, work.xp_awarded = WorkStatus.GRADED, event.score, event.xp_awarded

@@ -12,11 +12,14 @@ from services.command.http.controllers import (
     CatchUpController,
     CentreController,
     ClassController,
+    ExerciseController,
     HelpRequestController,
+    HomeworkController,
     LiveSessionController,
     NoteController,
     PeopleController,
     SessionController,
+    WorkController,
 )
 from services.command.idempotency import KeyReused
 from shared.http.api import api_app
@@ -35,7 +38,7 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Lites
         SERVICE, title="tutorpulse command API",
         controllers=[CentreController, PeopleController, SessionController, LiveSessionController,
                      HelpRequestController, AttendanceController, CatchUpController, NoteController,
-                     ClassController],
+                     ClassController, ExerciseController, WorkController, HomeworkController],
         readiness=ready, provides={"centres": centres},
         exception_handlers={
             InvalidValue: simple(422, "Invalid value"),

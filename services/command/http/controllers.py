@@ -448,3 +448,136 @@ class AttendanceController(Controller):
         marks = [AttendanceMark(r.student_id, r.status, r.notes) for r in data.records]
         return await _run(request, "mark_attendance", idempotency_key, lambda key: centres.mark_attendance(
             actor, data.session_id, marks, idempotency=key))
+
+
+class ExerciseController(Controller):
+    path = "/api/v1/exercises"
+    tags = ["exercises"]
+
+    @post("/", summary="Add an exercise, with its answer key, to the centre's catalogue",
+          opt={"permission": Permission.EXERCISE_PUBLISH})
+    async def publish(
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.PublishExercise],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "publish_exercise", idempotency_key, lambda key: centres.publish_exercise(
+            actor, title=data.title, course_id=data.course_id, exercise_type=data.exercise_type,
+            difficulty=data.difficulty, questions=data.questions, instructions=data.instructions,
+            time_limit_minutes=data.time_limit_minutes, idempotency=key))
+
+    @post("/{exercise_id:uuid}/retire", status_code=200, summary="Stop the exercise being set",
+          opt={"permission": Permission.EXERCISE_PUBLISH})
+    async def retire(
+        self, request: Request[Any, Any, Any], exercise_id: FromPath[UUID],
+        data: JSONBody[schemas.RetireExercise], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "retire_exercise", idempotency_key, lambda key: centres.retire_exercise(
+            actor, exercise_id, reason=data.reason, idempotency=key))
+
+
+class WorkController(Controller):
+    """Exercise work in a live session: the tutor sets it, the student does it, the tutor marks it."""
+
+    path = "/api/v1/sessions/{session_id:uuid}/work"
+    tags = ["exercise work"]
+
+    @post("/", summary="Set an exercise for some students, or all, of a live session",
+          opt={"permission": Permission.EXERCISE_ASSIGN})
+    async def assign(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID],
+        data: JSONBody[schemas.AssignExercise], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "assign_exercise", idempotency_key, lambda key: centres.assign_exercise(
+            actor, session_id, data.exercise_id, student_ids=data.student_ids, idempotency=key))
+
+    @post("/{work_id:uuid}/start", status_code=200, summary="The student begins (ASSIGNED → IN_PROGRESS)",
+          opt={"permission": Permission.EXERCISE_WORK})
+    async def start(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], work_id: FromPath[UUID],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "start_exercise", idempotency_key, lambda key: centres.start_exercise(
+            actor, session_id, work_id, idempotency=key))
+
+    @post("/{work_id:uuid}/progress", status_code=200, summary="How far the student is (0-99 %)",
+          opt={"permission": Permission.EXERCISE_WORK})
+    async def progress(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], work_id: FromPath[UUID],
+        data: JSONBody[schemas.ReportProgress], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "report_exercise_progress", idempotency_key,
+                          lambda key: centres.report_exercise_progress(
+                              actor, session_id, work_id, percent=data.percent, idempotency=key))
+
+    @post("/{work_id:uuid}/submit", status_code=200,
+          summary="Hand in the answers; marked at once where the exercise has an answer key",
+          opt={"permission": Permission.EXERCISE_WORK})
+    async def submit(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], work_id: FromPath[UUID],
+        data: JSONBody[schemas.SubmitAnswers], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "submit_exercise", idempotency_key, lambda key: centres.submit_exercise(
+            actor, session_id, work_id, answers=data.answers, idempotency=key))
+
+    @post("/{work_id:uuid}/grade", status_code=200, summary="The tutor marks handed-in work, with feedback",
+          opt={"permission": Permission.WORK_GRADE})
+    async def grade(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], work_id: FromPath[UUID],
+        data: JSONBody[schemas.GradeWork], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "grade_exercise", idempotency_key, lambda key: centres.grade_exercise(
+            actor, session_id, work_id, score=data.score, feedback=data.feedback, idempotency=key))
+
+
+class HomeworkController(Controller):
+    path = "/api/v1/homework"
+    tags = ["homework"]
+
+    @post("/", summary="Set homework (catalogue exercises, a due time) for a student",
+          opt={"permission": Permission.HOMEWORK_ASSIGN})
+    async def assign(
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.AssignHomework],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "assign_homework", idempotency_key, lambda key: centres.assign_homework(
+            actor, data.student_id, title=data.title, exercise_ids=data.exercise_ids, due_at=data.due_at,
+            session_id=data.session_id, teacher_id=data.teacher_id, notes=data.notes, idempotency=key))
+
+    @post("/{homework_id:uuid}/start", status_code=200, summary="The student begins it",
+          opt={"permission": Permission.HOMEWORK_WORK})
+    async def start(
+        self, request: Request[Any, Any, Any], homework_id: FromPath[UUID],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "start_homework", idempotency_key, lambda key: centres.start_homework(
+            actor, homework_id, idempotency=key))
+
+    @post("/{homework_id:uuid}/submit", status_code=200,
+          summary="Hand in answers per exercise (on time or late); auto-marked where possible",
+          opt={"permission": Permission.HOMEWORK_WORK})
+    async def submit(
+        self, request: Request[Any, Any, Any], homework_id: FromPath[UUID],
+        data: JSONBody[schemas.SubmitHomework], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "submit_homework", idempotency_key, lambda key: centres.submit_homework(
+            actor, homework_id, answers=data.answers, idempotency=key))
+
+    @post("/{homework_id:uuid}/grade", status_code=200, summary="The tutor grades it, with feedback",
+          opt={"permission": Permission.WORK_GRADE})
+    async def grade(
+        self, request: Request[Any, Any, Any], homework_id: FromPath[UUID],
+        data: JSONBody[schemas.GradeWork], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "grade_homework", idempotency_key, lambda key: centres.grade_homework(
+            actor, homework_id, score=data.score, feedback=data.feedback, idempotency=key))

@@ -11,9 +11,12 @@ import msgspec
 
 from shared.events import (
     AttendanceStatus,
+    Difficulty,
+    ExerciseType,
     HelpPriority,
     NoteVisibility,
     PresenceKind,
+    Question,
     SessionMode,
     TeachingMode,
 )
@@ -177,3 +180,56 @@ class ScheduleClassRule(Body, frozen=True, kw_only=True):
     meeting_link: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     location: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     capacity: Annotated[int, msgspec.Meta(ge=1, le=50)] = 5
+
+
+Answer = Annotated[str, msgspec.Meta(max_length=5000)]
+Answers = Annotated[dict[Annotated[str, msgspec.Meta(min_length=1, max_length=40)], Answer],
+                    msgspec.Meta(max_length=100)]
+Feedback = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class PublishExercise(Body, frozen=True, kw_only=True):
+    title: Text
+    course_id: Ref
+    exercise_type: ExerciseType
+    difficulty: Difficulty = Difficulty.MEDIUM
+    questions: Annotated[list[Question], msgspec.Meta(min_length=1, max_length=100)]
+    instructions: LongText | None = None
+    time_limit_minutes: Annotated[int, msgspec.Meta(ge=1, le=600)] | None = None
+
+
+class RetireExercise(Body, frozen=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class AssignExercise(Body, frozen=True):
+    exercise_id: UUID
+    student_ids: Annotated[list[UUID], msgspec.Meta(min_length=1, max_length=50)] | None = None
+    """Omitted: every student enrolled in the session."""
+
+
+class ReportProgress(Body, frozen=True):
+    percent: int
+
+
+class SubmitAnswers(Body, frozen=True):
+    answers: Answers
+
+
+class GradeWork(Body, frozen=True):
+    score: Annotated[float, msgspec.Meta(ge=0)]
+    feedback: Feedback | None = None
+
+
+class AssignHomework(Body, frozen=True):
+    student_id: UUID
+    title: Text
+    exercise_ids: Annotated[list[UUID], msgspec.Meta(min_length=1, max_length=20)]
+    due_at: datetime
+    session_id: UUID | None = None
+    teacher_id: UUID | None = None
+    notes: LongText | None = None
+
+
+class SubmitHomework(Body, frozen=True):
+    answers: Annotated[dict[UUID, Answers], msgspec.Meta(max_length=20)]

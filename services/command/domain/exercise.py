@@ -1,0 +1,152 @@
+"""An exercise of the centre's catalogue, and how answers to it are marked."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, applies
+from shared.events import (
+    AUTO_GRADABLE_TYPES,
+    Difficulty,
+    ExercisePublished,
+    ExerciseRetired,
+    ExerciseType,
+    Question,
+)
+from shared.tenancy import Actor
+
+MAX_QUESTIONS = 100
+MAX_ANSWER_LENGTH = 5000
+DEFAULT_TOLERANCE = 0.01
+"""How far a NUMERICAL answer may be from the key and still be right, unless the question says."""
+
+XP_BANDS = ((90, 50), (70, 30), (50, 15))
+"""(at least this percentage, XP earned) for a marked exercise, best band first."""
+
+
+def xp_for(score: float, max_score: int) -> int:
+    percent = 100 * score / max_score if max_score else 0
+    return next((xp for floor, xp in XP_BANDS if percent >= floor), 0)
+
+
+@dataclass(frozen=True)
+class Marking:
+    """The mark of a set of answers; ``score`` is ``None`` when a tutor has to mark them."""
+
+    score: float | None
+    max_score: int
+
+
+class Exercise(Aggregate):
+    title: str
+    course_id: str
+    exercise_type: ExerciseType
+    difficulty: Difficulty
+    questions: tuple[Question, ...]
+    retired: bool
+
+    @classmethod
+    def publish(cls, exercise_id: UUID, centre_id: str, *, by: Actor, title: str, course_id: str,
+                exercise_type: ExerciseType, difficulty: Difficulty, questions: Sequence[Question],
+                instructions: str | None = None, time_limit_minutes: int | None = None) -> Exercise:
+        if not title.strip():
+            raise InvalidValue("give the exercise a title", field="title")
+        if not 1 <= len(questions) <= MAX_QUESTIONS:
+            raise InvalidValue(f"an exercise has 1 to {MAX_QUESTIONS} questions", field="questions")
+        seen: set[str] = set()
+        for index, question in enumerate(questions):
+            field = f"questions[{index}]"
+            if question.question_id in seen:
+                raise InvalidValue("question ids must be unique", field=f"{field}.questionId")
+            seen.add(question.question_id)
+            _check_key(exercise_type, question, field)
+        exercise = cls(exercise_id, centre_id)
+        exercise._record(ExercisePublished, by, title=title.strip(), course_id=course_id,
+                         exercise_type=exercise_type, difficulty=difficulty, questions=tuple(questions),
+                         instructions=instructions, time_limit_minutes=time_limit_minutes)
+        return exercise
+
+    def retire(self, *, by: Actor, reason: str) -> None:
+        if self.retired:
+            raise InvalidTransition("the exercise is already retired")
+        if not reason.strip():
+            raise InvalidValue("say why the exercise is retired", field="reason")
+        self._record(ExerciseRetired, by, reason=reason.strip())
+
+    @property
+    def max_score(self) -> int:
+        return sum(q.points for q in self.questions)
+
+    @property
+    def auto_gradable(self) -> bool:
+        return self.exercise_type in AUTO_GRADABLE_TYPES and all(q.accepted_answers for q in self.questions)
+
+    def check_answers(self, answers: Mapping[str, str], *, field: str = "answers") -> None:
+        known = {q.question_id for q in self.questions}
+        for question_id, answer in answers.items():
+            if question_id not in known:
+                raise InvalidValue(f"no question {question_id!r} in this exercise", field=f"{field}.{question_id}")
+            if len(answer) > MAX_ANSWER_LENGTH:
+                raise InvalidValue(f"an answer is at most {MAX_ANSWER_LENGTH} characters",
+                                   field=f"{field}.{question_id}")
+
+    def mark(self, answers: Mapping[str, str]) -> Marking:
+        """Mark the answers from the key; a missing answer scores nothing."""
+        if not self.auto_gradable:
+            return Marking(None, self.max_score)
+        score = sum(q.points for q in self.questions
+                    if q.question_id in answers and self._is_right(q, answers[q.question_id]))
+        return Marking(float(score), self.max_score)
+
+    def _is_right(self, question: Question, answer: str) -> bool:
+        given = answer.strip()
+        if self.exercise_type is ExerciseType.NUMERICAL:
+            value = _number(given)
+            tolerance = DEFAULT_TOLERANCE if question.tolerance is None else question.tolerance
+            return value is not None and any(
+                abs(value - float(key)) <= tolerance for key in question.accepted_answers)
+        if self.exercise_type is ExerciseType.FILL_IN_BLANK:
+            return given.casefold() in {key.strip().casefold() for key in question.accepted_answers}
+        return given in {key.strip() for key in question.accepted_answers}
+
+    def _blank(self) -> None:
+        self.retired = False
+
+    @applies(ExercisePublished)
+    def _published(self, event: ExercisePublished) -> None:
+        self.title = event.title
+        self.course_id = event.course_id
+        self.exercise_type = event.exercise_type
+        self.difficulty = event.difficulty
+        self.questions = event.questions
+
+    @applies(ExerciseRetired)
+    def _retired(self, event: ExerciseRetired) -> None:
+        self.retired = True
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text.replace(",", ""))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _check_key(exercise_type: ExerciseType, question: Question, field: str) -> None:
+    if exercise_type is ExerciseType.MULTIPLE_CHOICE:
+        if len(question.options) < 2:
+            raise InvalidValue("a multiple-choice question has at least two options", field=f"{field}.options")
+        unknown = [a for a in question.accepted_answers if a not in question.options]
+        if unknown:
+            raise InvalidValue("the accepted answers must be among the options",
+                               field=f"{field}.acceptedAnswers")
+    if exercise_type is ExerciseType.NUMERICAL:
+        if any(_number(a) is None for a in question.accepted_answers):
+            raise InvalidValue("the accepted answers of a numerical question are numbers",
+                               field=f"{field}.acceptedAnswers")
+    if question.tolerance is not None and exercise_type is not ExerciseType.NUMERICAL:
+        raise InvalidValue("only numerical questions have a tolerance", field=f"{field}.tolerance")

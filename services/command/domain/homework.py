@@ -1,0 +1,123 @@
+"""Homework: exercises set for a student to do at home by a due time, marked by their tutor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from uuid import UUID
+
+from services.command.domain.aggregate import (
+    Aggregate,
+    InvalidTransition,
+    InvalidValue,
+    RuleViolated,
+    applies,
+)
+from services.command.domain.exercise import Exercise
+from shared.events import (
+    HomeworkAssigned,
+    HomeworkGraded,
+    HomeworkStarted,
+    HomeworkStatus,
+    HomeworkSubmitted,
+)
+from shared.tenancy import Actor
+
+MAX_EXERCISES = 20
+MAX_TEXT = 2000
+XP_ON_TIME, XP_LATE = 20, 10
+HANDED_IN = frozenset({HomeworkStatus.SUBMITTED, HomeworkStatus.AUTO_GRADED})
+
+
+class Homework(Aggregate):
+    student_id: UUID
+    teacher_id: UUID
+    exercise_ids: tuple[UUID, ...]
+    max_score: int
+    due_at: datetime
+    status: HomeworkStatus
+
+    @classmethod
+    def assign(cls, homework_id: UUID, centre_id: str, student_id: UUID, *, by: Actor, teacher_id: UUID,
+               title: str, exercises: Sequence[Exercise], due_at: datetime,
+               session_id: UUID | None = None, notes: str | None = None) -> Homework:
+        if not title.strip():
+            raise InvalidValue("give the homework a title", field="title")
+        if not 1 <= len(exercises) <= MAX_EXERCISES:
+            raise InvalidValue(f"homework has 1 to {MAX_EXERCISES} exercises", field="exerciseIds")
+        if len({e.id for e in exercises}) != len(exercises):
+            raise InvalidValue("an exercise appears twice", field="exerciseIds")
+        if any(e.retired for e in exercises):
+            raise InvalidValue("a retired exercise cannot be set as homework", field="exerciseIds")
+        if due_at.tzinfo is None:
+            raise InvalidValue("the due time must carry a UTC offset", field="dueAt")
+        if due_at <= datetime.now(UTC):
+            raise InvalidValue("the due time must be in the future", field="dueAt")
+        if notes is not None and len(notes) > MAX_TEXT:
+            raise InvalidValue(f"notes are at most {MAX_TEXT} characters", field="notes")
+        homework = cls(homework_id, centre_id)
+        homework._record(HomeworkAssigned, by, student_id=student_id, teacher_id=teacher_id,
+                         title=title.strip(), exercise_ids=tuple(e.id for e in exercises),
+                         max_score=sum(e.max_score for e in exercises), due_at=due_at,
+                         session_id=session_id, notes=notes)
+        return homework
+
+    def start(self, *, by: Actor) -> None:
+        self._by_the_student(by, "start")
+        if self.status is not HomeworkStatus.NOT_STARTED:
+            raise InvalidTransition(f"cannot start homework that is {self.status}")
+        self._record(HomeworkStarted, by, student_id=self.student_id)
+
+    def submit(self, exercises: Mapping[UUID, Exercise], answers: Mapping[UUID, dict[str, str]], *,
+               by: Actor) -> None:
+        """Hand in answers to each exercise; marked at once when every exercise has a key."""
+        self._by_the_student(by, "hand in")
+        if self.status not in (HomeworkStatus.NOT_STARTED, HomeworkStatus.IN_PROGRESS):
+            raise InvalidTransition(f"cannot hand in homework that is {self.status}")
+        unknown = [str(i) for i in answers if i not in self.exercise_ids]
+        if unknown:
+            raise InvalidValue(f"exercise {unknown[0]} is not part of this homework", field="answers")
+        for exercise_id, given in answers.items():
+            exercises[exercise_id].check_answers(given, field=f"answers.{exercise_id}")
+        markings = [exercises[i].mark(answers.get(i, {})) for i in self.exercise_ids]
+        auto_score = None if any(m.score is None for m in markings) else sum(m.score or 0 for m in markings)
+        on_time = datetime.now(UTC) <= self.due_at
+        self._record(HomeworkSubmitted, by, student_id=self.student_id, teacher_id=self.teacher_id,
+                     answers={str(i): dict(a) for i, a in answers.items()}, on_time=on_time,
+                     status=HomeworkStatus.SUBMITTED if auto_score is None else HomeworkStatus.AUTO_GRADED,
+                     max_score=self.max_score, auto_score=auto_score,
+                     xp_awarded=XP_ON_TIME if on_time else XP_LATE)
+
+    def grade(self, *, by: Actor, score: float, feedback: str | None) -> None:
+        if self.status not in HANDED_IN:
+            raise InvalidTransition(f"only handed-in homework is graded, not {self.status}")
+        if not 0 <= score <= self.max_score:
+            raise InvalidValue(f"the score is 0 to {self.max_score}", field="score")
+        if feedback is not None and len(feedback) > MAX_TEXT:
+            raise InvalidValue(f"feedback is at most {MAX_TEXT} characters", field="feedback")
+        self._record(HomeworkGraded, by, student_id=self.student_id, teacher_id=self.teacher_id,
+                     score=score, max_score=self.max_score, feedback=feedback)
+
+    def _by_the_student(self, by: Actor, verb: str) -> None:
+        if by.user_id != self.student_id:
+            raise RuleViolated(f"only the student the homework is for can {verb} it")
+
+    def _blank(self) -> None:
+        self.status = HomeworkStatus.NOT_STARTED
+
+    @applies(HomeworkAssigned)
+    def _assigned(self, event: HomeworkAssigned) -> None:
+        self.student_id, self.teacher_id = event.student_id, event.teacher_id
+        self.exercise_ids, self.max_score, self.due_at = event.exercise_ids, event.max_score, event.due_at
+
+    @applies(HomeworkStarted)
+    def _started(self, event: HomeworkStarted) -> None:
+        self.status = HomeworkStatus.IN_PROGRESS
+
+    @applies(HomeworkSubmitted)
+    def _submitted(self, event: HomeworkSubmitted) -> None:
+        self.status = event.status
+
+    @applies(HomeworkGraded)
+    def _graded(self, event: HomeworkGraded) -> None:
+        self.status = HomeworkStatus.GRADED

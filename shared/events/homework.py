@@ -1,0 +1,67 @@
+"""Homework: exercises a student does at home by a due time, marked by their tutor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+from uuid import UUID
+
+from shared.events.base import Event
+
+
+class HomeworkStatus(StrEnum):
+    NOT_STARTED = "NOT_STARTED"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUBMITTED = "SUBMITTED"
+    """Handed in; some answers wait for the tutor."""
+    AUTO_GRADED = "AUTO_GRADED"
+    """Handed in and marked from the answer keys; the tutor may still grade it with feedback."""
+    GRADED = "GRADED"
+
+
+class HomeworkAssigned(Event, frozen=True, kw_only=True):
+    """``teacher_id`` marks it: the session's tutor, or whoever assigned it."""
+
+    student_id: UUID
+    teacher_id: UUID
+    title: str
+    exercise_ids: tuple[UUID, ...]
+    max_score: int
+    due_at: datetime
+    session_id: UUID | None = None
+    notes: str | None = None
+
+    aggregate_kind: ClassVar[str] = "homework"
+
+
+class HomeworkStarted(Event, frozen=True, kw_only=True):
+    student_id: UUID
+
+    aggregate_kind: ClassVar[str] = "homework"
+
+
+class HomeworkSubmitted(Event, frozen=True, kw_only=True):
+    """The student handed it in: their answers per exercise and question, whether on time,
+    the mark from the answer keys where every answer has one, and the XP earned."""
+
+    student_id: UUID
+    teacher_id: UUID
+    answers: dict[str, dict[str, str]]
+    on_time: bool
+    status: HomeworkStatus
+    max_score: int
+    auto_score: float | None = None
+    xp_awarded: int = 0
+
+    aggregate_kind: ClassVar[str] = "homework"
+
+
+class HomeworkGraded(Event, frozen=True, kw_only=True):
+    student_id: UUID
+    teacher_id: UUID
+    score: float
+    max_score: int
+    feedback: str | None = None
+
+    aggregate_kind: ClassVar[str] = "homework"
