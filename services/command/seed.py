@@ -18,7 +18,14 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from services.command.application import AttendanceMark, SessionPlan, TutoringCentres
-from shared.events import AttendanceStatus, HelpPriority, SessionMode
+from shared.events import (
+    AttendanceStatus,
+    Difficulty,
+    ExerciseType,
+    HelpPriority,
+    Question,
+    SessionMode,
+)
 from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, DEMO_PEOPLE, EMPTY_CENTRE, demo_person
 
@@ -132,11 +139,59 @@ def seed(centres: TutoringCentres, *, today: date | None = None) -> dict[str, UU
     centres.mark_attendance(john, live, [AttendanceMark(demo_person("jane").id, P),
                                          AttendanceMark(demo_person("alex").id, P),
                                          AttendanceMark(demo_person("michael").id, L, "Bus delay")])
+    _seed_work(centres, live, sessions["HTML Fundamentals"])
+    # Last, so that tests can replay the demo without them and raise them live.
     centres.raise_help_request(actor("alex"), live, priority=HelpPriority.URGENT,
                                exercise_id="conditionals-3", message="My if/else never runs")
     centres.raise_help_request(actor("jane"), live, priority=HelpPriority.HIGH,
                                message="Can we go over nested loops?")
     return sessions
+
+
+def _seed_work(centres: TutoringCentres, live: UUID, yesterday: UUID) -> None:
+    """Exercises in the live session (one marked from its key, one waiting for John) and
+    homework handed in for John to grade."""
+    john = actor("john")
+    quiz = UUID(centres.publish_exercise(
+        john, title="Loops check", course_id="intro-programming", exercise_type=ExerciseType.MULTIPLE_CHOICE,
+        difficulty=Difficulty.EASY, questions=[
+            Question(question_id="q1", prompt="How often does `for i in range(3)` run?",
+                     options=("2", "3", "4"), accepted_answers=("3",)),
+            Question(question_id="q2", prompt="Which loop runs while a condition holds?", points=2,
+                     options=("for", "while"), accepted_answers=("while",)),
+        ]).body["exerciseId"])
+    explain = UUID(centres.publish_exercise(
+        john, title="Explain your loop", course_id="intro-programming",
+        exercise_type=ExerciseType.SHORT_ANSWER, difficulty=Difficulty.MEDIUM, questions=[
+            Question(question_id="q1", prompt="In two sentences, what does your loop do?", points=5)],
+    ).body["exerciseId"])
+    page = UUID(centres.publish_exercise(
+        john, title="Semantic page", course_id="web-dev-basics", exercise_type=ExerciseType.LONG_ANSWER,
+        difficulty=Difficulty.HARD, questions=[
+            Question(question_id="q1", prompt="Mark up a page with header, nav, main and footer", points=10)],
+    ).body["exerciseId"])
+
+    jane, alex, michael = (demo_person(h).id for h in ("jane", "alex", "michael"))
+    work = {UUID(w["studentId"]): UUID(w["workId"])
+            for w in centres.assign_exercise(john, live, quiz).body["work"]}
+    centres.start_exercise(actor("jane"), live, work[jane])
+    centres.report_exercise_progress(actor("jane"), live, work[jane], percent=40)
+    centres.start_exercise(actor("michael"), live, work[michael])
+    centres.submit_exercise(actor("michael"), live, work[michael], answers={"q1": "3", "q2": "while"})
+    (alex_work,) = centres.assign_exercise(john, live, explain, student_ids=[alex]).body["work"]
+    centres.start_exercise(actor("alex"), live, UUID(alex_work["workId"]))
+    centres.submit_exercise(actor("alex"), live, UUID(alex_work["workId"]),
+                            answers={"q1": "It counts to ten. It prints each number."})
+
+    due = datetime.now(ZoneInfo(TIME_ZONE)) + timedelta(days=3)
+    homework = UUID(centres.assign_homework(
+        john, jane, title="A page of your own", exercise_ids=[page], due_at=due, session_id=yesterday,
+    ).body["homeworkId"])
+    centres.start_homework(actor("jane"), homework)
+    centres.submit_homework(actor("jane"), homework, answers={
+        page: {"q1": "<header>…</header><nav>…</nav><main>…</main><footer>…</footer>"}})
+    centres.assign_homework(john, alex, title="Loops practice", exercise_ids=[quiz, explain], due_at=due,
+                            session_id=live)
 
 
 def main() -> None:

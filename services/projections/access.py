@@ -11,7 +11,16 @@ from uuid import UUID
 import msgspec
 
 from services.projections import views
-from services.projections.models.documents import CENTRE, CLASS, PERSON, SESSION, STUDENT, TUTOR
+from services.projections.models.documents import (
+    CENTRE,
+    CLASS,
+    EXERCISE,
+    HOMEWORK,
+    PERSON,
+    SESSION,
+    STUDENT,
+    TUTOR,
+)
 from services.projections.store import Doc, LogRow, ReadStore
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
 
@@ -156,8 +165,46 @@ def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime)
                                        "sessions": {}, "openHelp": {}, "catchUps": {}}
     ids = {str(tutor_id)} | {h["studentId"] for h in tutor["openHelp"].values()} | {
         c["studentId"] for c in tutor["catchUps"].values()} | {
+        w["studentId"] for w in [*tutor.get("toGrade", {}).values(), *tutor.get("homework", {}).values()]} | {
         s for session in tutor["sessions"].values() for s in session["students"]}
     return View(stored.version if stored else 0, views.my_day(tutor, time_zone, names(store, ids), now))
+
+
+def exercise(store: ReadStore, actor: Actor, exercise_id: UUID) -> View:
+    """A catalogue exercise; students see its questions but never its answer key."""
+    require(actor, Permission.EXERCISE_VIEW)
+    stored = store.get(EXERCISE, str(exercise_id))
+    if stored is None or stored.centre_id != actor.centre_id:
+        raise NotVisible("no such exercise")
+    return View(stored.version, views.exercise(stored.doc, with_key=actor.role is not Role.STUDENT))
+
+
+def exercise_catalogue(store: ReadStore, actor: Actor, *, course_id: str | None = None,
+                       include_retired: bool = False) -> View:
+    require(actor, Permission.EXERCISE_PUBLISH)
+    found = sorted((d.doc for d in store.docs(EXERCISE) if d.centre_id == actor.centre_id
+                    and (course_id is None or d.doc["courseId"] == course_id)
+                    and (include_retired or not d.doc["retired"])),
+                   key=lambda d: (d["courseId"], d["title"], d["exerciseId"]))
+    rows = [{k: v for k, v in d.items() if k != "questions"} | {"questions": len(d["questions"])} for d in found]
+    return View(0, {"exercises": rows})
+
+
+def homework(store: ReadStore, actor: Actor, homework_id: UUID, now: datetime) -> View:
+    """Homework with its answers and mark: for its student, their parent, and staff."""
+    require(actor, Permission.STUDENT_OVERVIEW_VIEW)
+    stored = store.get(HOMEWORK, str(homework_id))
+    if stored is None or stored.centre_id != actor.centre_id:
+        raise NotVisible("no such homework")
+    doc = stored.doc
+    if actor.role is Role.STUDENT and doc["studentId"] != str(actor.user_id):
+        raise NotVisible("no such homework")
+    if actor.role is Role.PARENT and doc["studentId"] not in children_of(store, actor):
+        raise NotVisible("no such homework")
+    people = names(store, {doc["studentId"], doc["teacherId"]})
+    overdue = doc["status"] in views.OPEN_HOMEWORK and now > views.parse(doc["dueAt"])
+    return View(stored.version, {**doc, "studentName": people.get(doc["studentId"]),
+                                 "teacherName": people.get(doc["teacherId"]), "overdue": overdue})
 
 
 def session_log(store: ReadStore, actor: Actor, session_id: UUID, *, after: int = 0,

@@ -6,12 +6,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import msgspec
 
 from services.projections.models.documents import (
     CENTRE,
     CLASS,
+    EXERCISE,
+    HOMEWORK,
     PERSON,
     SESSION,
     STUDENT,
@@ -235,6 +238,10 @@ def _refresh_tutor(docs: Batch, session: Doc) -> None:
     tutor["catchUps"] = {k: c for k, c in tutor["catchUps"].items() if c["sessionId"] != sid} | {
         c["catchUpId"]: c | {"studentId": s["studentId"], "sessionId": sid, "sessionTitle": session["title"]}
         for s in students for c in s["catchUps"].values() if c["status"] in ("PENDING", "IN_PROGRESS")}
+    tutor["toGrade"] = {k: w for k, w in tutor.get("toGrade", {}).items() if w["sessionId"] != sid} | {
+        w["workId"]: {key: w[key] for key in ("workId", "title", "submittedAt", "maxScore")}
+        | {"studentId": s["studentId"], "sessionId": sid, "sessionTitle": session["title"]}
+        for s in students for w in s.get("work", {}).values() if w["status"] == "SUBMITTED"}
     latest_end = max(parse(x["endsAt"]) for x in tutor["sessions"].values())
     horizon = _iso(latest_end - timedelta(days=TUTOR_HISTORY_DAYS))
     tutor["sessions"] = {key: x for key, x in tutor["sessions"].items()
@@ -270,7 +277,9 @@ def _refresh_student(docs: Batch, session: Doc, student_id: str) -> None:
         "sessionId": session["sessionId"], "title": session["title"], "status": session["status"],
         "startsAt": session["startsAt"], "endsAt": session["endsAt"], "enrolled": row["enrolled"],
         "courseId": row["courseId"], "lessonId": row["lessonId"], "attendance": row["attendance"],
-        "attendanceNotes": row["attendanceNotes"], "catchUps": row["catchUps"]}
+        "attendanceNotes": row["attendanceNotes"], "catchUps": row["catchUps"],
+        "helpRequests": row["helpRequests"],
+        "work": {k: {f: v for f, v in w.items() if f != "answers"} for k, w in row.get("work", {}).items()}}
     docs.put(STUDENT, student_id, session["centreId"], student)
 
 
@@ -446,6 +455,103 @@ def _catch_up_moved(docs: Batch, e: ev.CatchUpStarted | ev.CatchUpCompleted | ev
     _session_update(docs, e, change)
 
 
+def _exercise_changed(docs: Batch, e: ev.ExercisePublished | ev.ExerciseRetired) -> None:
+    key = str(e.aggregate_id)
+    if isinstance(e, ev.ExercisePublished):
+        docs.put(EXERCISE, key, e.centre_id, {
+            "exerciseId": key, "title": e.title, "courseId": e.course_id, "exerciseType": str(e.exercise_type),
+            "difficulty": str(e.difficulty), "instructions": e.instructions,
+            "timeLimitMinutes": e.time_limit_minutes, "questions": _to_builtins(e.questions),
+            "maxScore": sum(q.points for q in e.questions),
+            "autoGradable": e.exercise_type in ev.AUTO_GRADABLE_TYPES and all(q.accepted_answers for q in e.questions),
+            "publishedAt": _iso(e.occurred_at), "publishedBy": str(e.actor_id), "retired": False})
+        return
+    exercise = docs.get(EXERCISE, key)
+    assert exercise is not None  # published first: same aggregate, applied in order
+    exercise.update(retired=True, retiredAt=_iso(e.occurred_at), retireReason=e.reason)
+    docs.put(EXERCISE, key, e.centre_id, exercise)
+
+
+def _work(session: Doc, student_id: str, work_id: UUID) -> Doc:
+    # Assigned before it moves: all are events of the same seat, applied in version order.
+    return _student(session, student_id).setdefault("work", {})[str(work_id)]  # type: ignore[no-any-return]
+
+
+def _exercise_assigned(docs: Batch, e: ev.ExerciseAssigned) -> None:
+    work = {"workId": str(e.work_id), "exerciseId": str(e.exercise_id), "title": e.title,
+            "exerciseType": str(e.exercise_type), "difficulty": str(e.difficulty), "maxScore": e.max_score,
+            "autoGradable": e.auto_gradable, "status": "ASSIGNED", "progress": 0,
+            "assignedAt": _iso(e.occurred_at), "assignedBy": str(e.actor_id), "startedAt": None,
+            "submittedAt": None, "gradedAt": None, "score": None, "feedback": None, "xpAwarded": 0}
+    _session_update(docs, e, lambda s: _student(s, str(e.student_id)).setdefault("work", {}).update(
+        {work["workId"]: work}))
+
+
+def _exercise_moved(docs: Batch, e: ev.ExerciseStarted | ev.ExerciseProgressReported
+                    | ev.ExerciseSubmitted | ev.ExerciseGraded) -> None:
+    def change(session: Doc) -> None:
+        work = _work(session, str(e.student_id), e.work_id)
+        if isinstance(e, ev.ExerciseStarted):
+            work.update(status="IN_PROGRESS", startedAt=_iso(e.occurred_at))
+        elif isinstance(e, ev.ExerciseProgressReported):
+            work.update(progress=e.percent, progressAt=_iso(e.occurred_at))
+        elif isinstance(e, ev.ExerciseSubmitted):
+            work.update(status=str(e.status), progress=100, submittedAt=_iso(e.occurred_at), score=e.score,
+                        answers=dict(e.answers), xpAwarded=e.xp_awarded)
+        else:
+            work.update(status="GRADED", gradedAt=_iso(e.occurred_at), gradedBy=str(e.actor_id),
+                        score=e.score, feedback=e.feedback, xpAwarded=e.xp_awarded)
+        session["students"][str(e.student_id)]["lastActivityAt"] = _iso(e.occurred_at)
+
+    _session_update(docs, e, change)
+
+
+HOMEWORK_SUMMARY = ("homeworkId", "studentId", "teacherId", "title", "status", "dueAt", "maxScore",
+                    "sessionId", "assignedAt", "submittedAt", "onTime", "autoScore", "score", "feedback",
+                    "gradedAt", "xpAwarded")
+
+
+def _homework_changed(docs: Batch, e: ev.HomeworkAssigned | ev.HomeworkStarted | ev.HomeworkSubmitted
+                      | ev.HomeworkGraded) -> None:
+    """The homework document, then what the student's and the marking tutor's documents hold
+    about it, recomputed from it (all of one aggregate, so always in order)."""
+    key = str(e.aggregate_id)
+    if isinstance(e, ev.HomeworkAssigned):
+        homework: Doc = {
+            "homeworkId": key, "studentId": str(e.student_id), "teacherId": str(e.teacher_id),
+            "title": e.title, "exerciseIds": [str(i) for i in e.exercise_ids], "maxScore": e.max_score,
+            "dueAt": _iso(e.due_at), "sessionId": str(e.session_id) if e.session_id else None,
+            "notes": e.notes, "status": "NOT_STARTED", "assignedAt": _iso(e.occurred_at),
+            "assignedBy": str(e.actor_id), "startedAt": None, "submittedAt": None, "onTime": None,
+            "answers": None, "autoScore": None, "score": None, "feedback": None, "gradedAt": None,
+            "xpAwarded": 0}
+    else:
+        found = docs.get(HOMEWORK, key)
+        assert found is not None  # assigned first: same aggregate, applied in order
+        homework = found
+    if isinstance(e, ev.HomeworkStarted):
+        homework.update(status="IN_PROGRESS", startedAt=_iso(e.occurred_at))
+    elif isinstance(e, ev.HomeworkSubmitted):
+        homework.update(status=str(e.status), submittedAt=_iso(e.occurred_at), onTime=e.on_time,
+                        answers=_to_builtins(e.answers), autoScore=e.auto_score, score=e.auto_score,
+                        xpAwarded=e.xp_awarded)
+    elif isinstance(e, ev.HomeworkGraded):
+        homework.update(status="GRADED", score=e.score, feedback=e.feedback, gradedAt=_iso(e.occurred_at),
+                        gradedBy=str(e.actor_id))
+    docs.put(HOMEWORK, key, e.centre_id, homework)
+    summary = {field: homework[field] for field in HOMEWORK_SUMMARY}
+    student = _student_doc(docs, e.centre_id, homework["studentId"])
+    student.setdefault("homework", {})[key] = summary
+    docs.put(STUDENT, homework["studentId"], e.centre_id, student)
+    tutor = docs.get(TUTOR, homework["teacherId"]) or {
+        "tutorId": homework["teacherId"], "centreId": e.centre_id, "sessions": {}, "openHelp": {},
+        "catchUps": {}}
+    tutor.setdefault("homework", {}).pop(key, None)
+    if homework["status"] != "GRADED":
+        tutor["homework"][key] = summary
+    docs.put(TUTOR, homework["teacherId"], e.centre_id, tutor)
+
+
 _HANDLERS: dict[type[ev.Event], Any] = {
     ev.CentreRegistered: _centre_registered,
     ev.PersonRegistered: _person_registered,
@@ -479,4 +585,15 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.CatchUpStarted: _catch_up_moved,
     ev.CatchUpCompleted: _catch_up_moved,
     ev.CatchUpCancelled: _catch_up_moved,
+    ev.ExercisePublished: _exercise_changed,
+    ev.ExerciseRetired: _exercise_changed,
+    ev.ExerciseAssigned: _exercise_assigned,
+    ev.ExerciseStarted: _exercise_moved,
+    ev.ExerciseProgressReported: _exercise_moved,
+    ev.ExerciseSubmitted: _exercise_moved,
+    ev.ExerciseGraded: _exercise_moved,
+    ev.HomeworkAssigned: _homework_changed,
+    ev.HomeworkStarted: _homework_changed,
+    ev.HomeworkSubmitted: _homework_changed,
+    ev.HomeworkGraded: _homework_changed,
 }

@@ -14,6 +14,9 @@ from services.projections.models.documents import HELP_ORDER
 from services.projections.store import Doc
 
 OPEN_HELP = ("PENDING", "ACKNOWLEDGED", "IN_PROGRESS")
+UNFINISHED_WORK = ("ASSIGNED", "IN_PROGRESS")
+OPEN_HOMEWORK = ("NOT_STARTED", "IN_PROGRESS")
+XP_PER_LEVEL = 100
 IDLE_AFTER_SECONDS = 5 * 60
 """A student present but silent this long shows as IDLE."""
 
@@ -43,7 +46,10 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
         elif not presence["present"]:
             activity = "AWAY"
         else:
-            activity = "IDLE" if _seconds(presence["lastSeenAt"], now) >= IDLE_AFTER_SECONDS else "ACTIVE"
+            last_sign = max(presence["lastSeenAt"], student.get("lastActivityAt") or "")
+            activity = "IDLE" if _seconds(last_sign, now) >= IDLE_AFTER_SECONDS else "ACTIVE"
+        work = sorted(student.get("work", {}).values(), key=lambda w: (w["assignedAt"], w["workId"]))
+        unfinished = [w for w in work if w["status"] in UNFINISHED_WORK]
         teaching = student.get("teaching") or {"mode": "OBSERVE", "teachingSeconds": 0, "since": None}
         teaching_seconds = teaching["teachingSeconds"] + (_seconds(teaching["since"], now) if teaching["since"] else 0)
         attended = student.get("lastAttendedAt")
@@ -52,7 +58,9 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
         students.append({**student, "name": names.get(student["studentId"]), "activity": activity,
                          "teaching": {**teaching, "teachingSeconds": teaching_seconds},
                          "sinceAttendedSeconds": _seconds(attended, now) if attended else None,
-                         "helpRequests": help_requests, "catchUps": catch_ups,
+                         "helpRequests": help_requests, "catchUps": catch_ups, "work": work,
+                         "currentExercise": unfinished[-1] if unfinished else None,
+                         "workToGrade": sum(1 for w in work if w["status"] == "SUBMITTED"),
                          "openHelpRequest": next((h for h in help_requests if h["status"] in OPEN_HELP), None)})
     students.sort(key=lambda s: (s["openHelpRequest"] is None,
                                  HELP_ORDER.get((s["openHelpRequest"] or {}).get("priority", ""), 9),
@@ -66,7 +74,8 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
         timing["startsInSeconds"] = int((parse(session["startsAt"]) - now).total_seconds())
     body = {key: value for key, value in session.items() if key != "students"}
     return body | {"tutorName": names.get(session["tutorId"]), "timing": timing, "students": students,
-                   "openHelpRequests": sum(1 for s in students if s["openHelpRequest"])}
+                   "openHelpRequests": sum(1 for s in students if s["openHelpRequest"]),
+                   "workToGrade": sum(s["workToGrade"] for s in students)}
 
 
 def _help_view(request: Doc, now: datetime) -> Doc:
@@ -96,6 +105,11 @@ def my_day(tutor: Doc, time_zone: str, names: dict[str, str], now: datetime) -> 
     catch_ups = [{**c, "studentName": names.get(c["studentId"]), "overdue": now > parse(c["dueAt"])}
                  for c in tutor["catchUps"].values() if c["status"] in ("PENDING", "IN_PROGRESS")]
     catch_ups.sort(key=lambda c: (c["dueAt"], c["catchUpId"]))
+    to_grade = [{**w, "kind": "EXERCISE", "studentName": names.get(w["studentId"])}
+                for w in tutor.get("toGrade", {}).values()]
+    to_grade += [{**h, "kind": "HOMEWORK", "studentName": names.get(h["studentId"])}
+                 for h in tutor.get("homework", {}).values() if h["status"] == "SUBMITTED"]
+    to_grade.sort(key=lambda w: (w["submittedAt"], w.get("workId") or w.get("homeworkId")))
     alerts = [{"type": "OVERLAPPING_SESSIONS", "sessionIds": [a["sessionId"], b["sessionId"]],
                "message": f"{a['title']} overlaps {b['title']}"}
               for i, a in enumerate(sessions) for b in sessions[i + 1:]
@@ -112,8 +126,9 @@ def my_day(tutor: Doc, time_zone: str, names: dict[str, str], now: datetime) -> 
         "openHelpRequests": help_requests,
         "catchUps": {"pending": [c for c in catch_ups if not c["overdue"]],
                      "overdue": [c for c in catch_ups if c["overdue"]]},
+        "toGrade": to_grade,
         "alerts": alerts,
-        "stats": {"sessionsToday": len(sessions),
+        "stats": {"sessionsToday": len(sessions), "toGrade": len(to_grade),
                   "completed": sum(1 for s in sessions if s["status"] == "COMPLETED"),
                   "openHelpRequests": len(help_requests),
                   "overdueCatchUps": sum(1 for c in catch_ups if c["overdue"])},
@@ -170,13 +185,37 @@ def student_overview(student: Doc, name: str | None, names: dict[str, str], time
                     if internal_notes or n["visibility"] == "EXTERNAL"),
                    key=lambda n: (n["writtenAt"], n["noteId"]), reverse=True)
     marked = [s["attendance"] for s in sessions if s["attendance"]]
+    work = sorted(({**w, "sessionId": s["sessionId"], "sessionTitle": s["title"]}
+                   for s in sessions for w in s.get("work", {}).values()),
+                  key=lambda w: (w["assignedAt"], w["workId"]), reverse=True)
+    open_help = [{**_help_view(h, now), "sessionTitle": s["title"]} for s in sessions if s["status"] == "LIVE"
+                 for h in s.get("helpRequests", {}).values() if h["status"] in OPEN_HELP]
+    homework = sorted(({**h, "overdue": h["status"] in OPEN_HOMEWORK and now > parse(h["dueAt"])}
+                       for h in student.get("homework", {}).values()),
+                      key=lambda h: (h["status"] == "GRADED", h["dueAt"], h["homeworkId"]))
+    xp = sum(w["xpAwarded"] for w in work) + sum(h["xpAwarded"] for h in homework)
     return {
         "studentId": student["studentId"], "name": name, "timeZone": time_zone,
         "today": [s for s in sessions if parse(s["startsAt"]).astimezone(zone).date() == today
                   and s["enrolled"]],
-        "sessions": [{k: v for k, v in s.items() if k != "catchUps"} for s in sessions],
+        "sessions": [{k: v for k, v in s.items() if k not in ("catchUps", "work", "helpRequests")}
+                     for s in sessions],
+        "exercises": {"current": [w for w in work if w["status"] in UNFINISHED_WORK],
+                      "recent": [w for w in work if w["status"] not in UNFINISHED_WORK][:20]},
+        "openHelpRequest": open_help[0] if open_help else None,
+        "homework": homework,
+        "xp": {"total": xp, "level": xp // XP_PER_LEVEL + 1,
+               "toNextLevel": XP_PER_LEVEL - xp % XP_PER_LEVEL},
         "catchUps": catch_ups,
         "notes": notes,
         "attendanceSummary": {status: marked.count(status)
                               for status in ("PRESENT", "LATE", "ABSENT", "EXCUSED")},
     }
+
+
+def exercise(doc: Doc, *, with_key: bool) -> Doc:
+    """An exercise of the catalogue; without the answer key for those who answer it."""
+    if with_key:
+        return doc
+    return {**doc, "questions": [{k: v for k, v in q.items() if k not in ("acceptedAnswers", "tolerance")}
+                                 for q in doc["questions"]]}

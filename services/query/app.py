@@ -108,6 +108,49 @@ class ClassReadController(Controller):
         return _view_response(view, watermark)
 
 
+class ExerciseReadController(Controller):
+    path = "/api/v1/exercises"
+    tags = ["exercises"]
+
+    @get("/", summary="The centre's exercise catalogue (staff), optionally for one course",
+         opt={"permission": Permission.EXERCISE_PUBLISH})
+    async def catalogue(
+        self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        course_id: Annotated[str | None, QueryParameter(name="courseId", required=False, max_length=100)] = None,
+        include_retired: Annotated[bool, QueryParameter(name="includeRetired", required=False)] = False,
+        position: PositionQuery = None, position_header: PositionHeader = None,
+    ) -> Response[dict[str, Any]]:
+        watermark = await _caught_up(store, position, position_header)
+        view = await anyio.to_thread.run_sync(lambda: access.exercise_catalogue(
+            store, actor, course_id=course_id, include_retired=include_retired))
+        return _view_response(view, watermark)
+
+    @get("/{exercise_id:uuid}", summary="One exercise: the answer key for staff, the questions for students",
+         opt={"permission": Permission.EXERCISE_VIEW})
+    async def exercise(
+        self, exercise_id: FromPath[UUID], actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        position: PositionQuery = None, position_header: PositionHeader = None,
+    ) -> Response[dict[str, Any]]:
+        watermark = await _caught_up(store, position, position_header)
+        view = await anyio.to_thread.run_sync(lambda: access.exercise(store, actor, exercise_id))
+        return _view_response(view, watermark)
+
+
+class HomeworkReadController(Controller):
+    path = "/api/v1/homework"
+    tags = ["homework"]
+
+    @get("/{homework_id:uuid}", summary="Homework with its answers, mark and feedback",
+         opt={"permission": Permission.STUDENT_OVERVIEW_VIEW})
+    async def homework(
+        self, homework_id: FromPath[UUID], actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        position: PositionQuery = None, position_header: PositionHeader = None,
+    ) -> Response[dict[str, Any]]:
+        watermark = await _caught_up(store, position, position_header)
+        view = await anyio.to_thread.run_sync(lambda: access.homework(store, actor, homework_id, utcnow()))
+        return _view_response(view, watermark)
+
+
 class SessionReadController(Controller):
     path = "/api/v1/sessions"
     tags = ["sessions"]
@@ -185,7 +228,8 @@ def create_app(store: ReadStore, *, own_resources: bool = True) -> Litestar:
 
     return api_app(
         SERVICE, title="tutorpulse query API",
-        controllers=[TutorController, SessionReadController, StudentReadController, ClassReadController],
+        controllers=[TutorController, SessionReadController, StudentReadController, ClassReadController,
+                     ExerciseReadController, HomeworkReadController],
         readiness=ready, provides={"store": store},
         exception_handlers={access.NotVisible: simple(404, "Not found"), NotCaughtUp: _not_caught_up,
                             InvalidQuery: simple(422, "Invalid query")},

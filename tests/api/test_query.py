@@ -253,3 +253,57 @@ def test_students_and_parents_see_their_own_overview_without_internal_notes(tmp_
     assert catch_up["sessionTitle"] == "HTML Fundamentals" and catch_up["status"] == "PENDING"
     assert {s["title"] for s in own["today"]} == {"Multi-Student Video Session", "HTML Basics Workshop"}
     centres.close()
+
+
+def test_the_tutor_sees_each_students_exercise_and_what_waits_for_marking(client: TestClient) -> None:  # type: ignore[type-arg]
+    live = session_id(LIVE)
+    view = get(client, f"/api/v1/sessions/{live}/control-center", "john")["data"]
+    rows = {s["name"]: s for s in view["students"]}
+    jane, alex, michael = rows["Jane Johnson"], rows["Alex Thompson"], rows["Michael Lee"]
+    assert (jane["currentExercise"]["title"], jane["currentExercise"]["progress"]) == ("Loops check", 40)
+    assert alex["currentExercise"]["title"] == "Loops check"  # the quiz, still to start
+    assert alex["currentExercise"]["status"] == "ASSIGNED" and alex["workToGrade"] == 1
+    assert michael["currentExercise"] is None
+    (marked,) = michael["work"]
+    assert (marked["status"], marked["score"], marked["xpAwarded"]) == ("AUTO_GRADED", 3.0, 50)
+    assert view["workToGrade"] == 1
+
+    day = get(client, "/api/academic/tutor/my-day", "john")["data"]
+    assert [(w["kind"], w["title"], w["studentName"]) for w in day["toGrade"]] == [
+        ("EXERCISE", "Explain your loop", "Alex Thompson"), ("HOMEWORK", "A page of your own", "Jane Johnson")]
+    assert day["stats"]["toGrade"] == 2
+    assert get(client, "/api/academic/tutor/my-day", "maria")["data"]["toGrade"] == []
+
+
+def test_a_student_sees_their_exercises_help_homework_and_xp_but_never_a_key(client: TestClient) -> None:  # type: ignore[type-arg]
+    michael = demo_person("michael").id
+    own = get(client, f"/api/v1/students/{michael}/overview", "michael")["data"]
+    assert own["exercises"]["current"] == []
+    assert [w["title"] for w in own["exercises"]["recent"]] == ["Loops check"]
+    assert own["xp"] == {"total": 50, "level": 1, "toNextLevel": 50}
+    assert own["openHelpRequest"] is None
+    alex = get(client, f"/api/v1/students/{demo_person('alex').id}/overview", "lisa")["data"]  # his parent
+    assert alex["openHelpRequest"]["priority"] == "URGENT" and alex["openHelpRequest"]["sessionTitle"] == LIVE
+    assert [(h["title"], h["status"], h["overdue"]) for h in alex["homework"]] == [
+        ("Loops practice", "NOT_STARTED", False)]
+    assert {w["title"] for w in alex["exercises"]["current"]} == {"Loops check"}
+    assert all("answers" not in w for w in alex["exercises"]["recent"])
+
+    quiz = next(e["exerciseId"] for e in get(client, "/api/v1/exercises", "john")["data"]["exercises"]
+                if e["title"] == "Loops check")
+    for_students = get(client, f"/api/v1/exercises/{quiz}", "jane")["data"]
+    assert for_students["questions"][0]["options"] == ["2", "3", "4"]
+    assert all("acceptedAnswers" not in q for q in for_students["questions"])
+    assert get(client, f"/api/v1/exercises/{quiz}", "john")["data"]["questions"][0]["acceptedAnswers"] == ["3"]
+    get(client, "/api/v1/exercises", "jane", 403)
+    get(client, f"/api/v1/exercises/{quiz}", "robert", 403)
+    assert client.get(f"/api/v1/exercises/{quiz}",
+                      headers=auth("admin", EMPTY_CENTRE)).status_code == 404
+
+    jane = demo_person("jane").id
+    homework = next(h for h in get(client, f"/api/v1/students/{jane}/overview", "jane")["data"]["homework"])
+    assert (homework["status"], homework["onTime"], homework["xpAwarded"]) == ("SUBMITTED", True, 20)
+    detail = get(client, f"/api/v1/homework/{homework['homeworkId']}", "robert")["data"]
+    assert detail["teacherName"] == "John Teacher" and detail["answers"]
+    get(client, f"/api/v1/homework/{homework['homeworkId']}", "alex", 404)
+    get(client, f"/api/v1/homework/{homework['homeworkId']}", "lisa", 404)

@@ -14,6 +14,11 @@ CENTRE, PERSON, SESSION, TUTOR, STUDENT = "centre", "person", "session", "tutor"
 CLASS = "class"
 """One per class cohort: its teacher, capacity, status and roster."""
 
+EXERCISE = "exercise"
+"""One per catalogue exercise, with its answer key (views hide the key from students)."""
+HOMEWORK = "homework"
+"""One per homework: what was set, for whom, by when, the answers, the mark and feedback."""
+
 HELP_ORDER = {"URGENT": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
 TUTOR_HISTORY_DAYS = 30
 """A tutor document keeps sessions that ended less than this many days before the event
