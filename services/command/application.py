@@ -136,6 +136,22 @@ class TutoringCentres(EventStore):
 
         return self._execute(actor, decide, idempotency, on_conflict="the centre already exists")
 
+    def change_help_slas(
+        self, actor: Actor, centre_id: str, minutes: dict[str, int], *,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.CENTRE_CONFIGURE)
+        if centre_id != actor.centre_id:
+            raise NotFound(f"centre {centre_id!r} is not registered")
+
+        def decide() -> Outcome:
+            centre = self._get(Centre, centre_aggregate_id(actor.centre_id))  # not the shared cached copy
+            changed = centre.change_help_slas(minutes, by=actor)
+            return Outcome([centre], {"centreId": centre_id, "helpSlaMinutes": centre.help_sla_minutes,
+                                      "changed": changed})
+
+        return self._execute(actor, decide, idempotency)
+
     def register_person(
         self,
         actor: Actor,
@@ -1046,6 +1062,9 @@ class TutoringCentres(EventStore):
                     raise RuleViolated(on_conflict) from None
                 log.info("command.conflict", attempt=attempt)
                 continue
+            for aggregate in pending:
+                if aggregate.id in self._directory:
+                    self._directory[aggregate.id] = (time.monotonic() + self.DIRECTORY_CACHE_SECONDS, aggregate)
             position = recordings[-1].notification.id if recordings else self.position
             return CommandResult(outcome.status_code, outcome.body, position)
         raise ConcurrentUpdate("the session changed while the command ran; try again")

@@ -198,6 +198,13 @@ def _centre_registered(docs: Batch, e: ev.CentreRegistered) -> None:
         "helpSlaMinutes": dict(e.help_sla_minutes)})
 
 
+def _help_slas_changed(docs: Batch, e: ev.CentreHelpSlasChanged) -> None:
+    centre = docs.get(CENTRE, e.centre_id)
+    assert centre is not None  # registered first: same aggregate, applied in order
+    centre["helpSlaMinutes"] = dict(e.help_sla_minutes)
+    docs.put(CENTRE, e.centre_id, e.centre_id, centre)
+
+
 def _person_registered(docs: Batch, e: ev.PersonRegistered) -> None:
     docs.put(PERSON, str(e.aggregate_id), e.centre_id, {
         "personId": str(e.aggregate_id), "name": e.name, "role": str(e.role),
@@ -554,6 +561,7 @@ def _homework_changed(docs: Batch, e: ev.HomeworkAssigned | ev.HomeworkStarted |
 
 _HANDLERS: dict[type[ev.Event], Any] = {
     ev.CentreRegistered: _centre_registered,
+    ev.CentreHelpSlasChanged: _help_slas_changed,
     ev.PersonRegistered: _person_registered,
     ev.SessionScheduled: _session_scheduled,
     ev.SessionStarted: _session_started,

@@ -18,7 +18,7 @@ from shared.events.catch_ups import (
     CatchUpCompleted,
     CatchUpStarted,
 )
-from shared.events.centres import CentreRegistered
+from shared.events.centres import CentreHelpSlasChanged, CentreRegistered
 from shared.events.classes import (
     ClassCancelled,
     ClassCreated,
@@ -108,6 +108,7 @@ __all__ = [
     "CatchUpCancelled",
     "CatchUpCompleted",
     "CatchUpStarted",
+    "CentreHelpSlasChanged",
     "CentreRegistered",
     "ClassCancelled",
     "ClassCreated",

@@ -12,3 +12,13 @@ class CentreRegistered(Event, frozen=True, kw_only=True):
     """Minutes within which a help request of each priority should be picked up."""
 
     aggregate_kind: ClassVar[str] = "centre"
+
+
+class CentreHelpSlasChanged(Event, frozen=True, kw_only=True):
+    """The centre changed how fast help requests should be picked up; requests raised from now
+    on are due by the new minutes, earlier ones keep their due time."""
+
+    help_sla_minutes: dict[str, int]
+    previous_minutes: dict[str, int]
+
+    aggregate_kind: ClassVar[str] = "centre"

@@ -39,6 +39,7 @@ class Permission(StrEnum):
     CONTROL_CENTER_VIEW = "control-center:view"
     MY_DAY_VIEW = "my-day:view"
     SESSION_LOG_VIEW = "session-log:view"
+    CENTRE_CONFIGURE = "centre:configure"
     EXERCISE_PUBLISH = "exercise:publish"
     EXERCISE_VIEW = "exercise:view"
     EXERCISE_ASSIGN = "exercise:assign"
@@ -76,6 +77,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.CONTROL_CENTER_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
     Permission.MY_DAY_VIEW: frozenset(_SESSION_STAFF),
     Permission.SESSION_LOG_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
+    Permission.CENTRE_CONFIGURE: frozenset({Role.CENTER_ADMIN}),
     Permission.EXERCISE_PUBLISH: frozenset(_SESSION_STAFF),
     # Students see an exercise's questions, never its answer key.
     Permission.EXERCISE_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT}),

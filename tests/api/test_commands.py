@@ -474,3 +474,30 @@ def test_a_weekly_rule_schedules_every_session_of_a_class_once(
     assert is_problem(client.post(url, json=rule | {"startTime": "25:00"}, headers=alpha.auth("tutor")),
                       422)["field"] == "startTime"
     is_problem(client.post(url, json=rule, headers=alpha.auth("other_tutor")), 403)
+
+
+def test_a_centre_admin_changes_the_help_slas_for_requests_raised_afterwards(
+    client: TestClient, alpha: Centre, beta: Centre  # type: ignore[type-arg]
+) -> None:
+    from datetime import datetime
+
+    url = "/api/v1/centres/alpha/help-slas"
+    session = live_session(client, alpha, "ann")
+    before = client.post(f"/api/v1/sessions/{session}/help-requests", json={"priority": "URGENT"},
+                         headers=alpha.auth("ann")).json()
+    is_problem(client.post(url, json={"helpSlaMinutes": {"URGENT": 3}}, headers=alpha.auth("tutor")), 403)
+    is_problem(client.post(url, json={"helpSlaMinutes": {"URGENT": 3}}, headers=beta.auth("admin")), 404)
+    assert is_problem(client.post(url, json={"helpSlaMinutes": {"URGENT": 0}}, headers=alpha.auth("admin")),
+                      422)["field"].startswith("helpSlaMinutes")
+    is_problem(client.post(url, json={"helpSlaMinutes": {"SOON": 3}}, headers=alpha.auth("admin")), 422)
+    changed = client.post(url, json={"helpSlaMinutes": {"URGENT": 3}}, headers=alpha.auth("admin")).json()
+    assert changed["changed"] and changed["helpSlaMinutes"]["URGENT"] == 3
+    assert changed["helpSlaMinutes"]["LOW"] == 20
+    again = client.post(url, json={"helpSlaMinutes": {"URGENT": 3}}, headers=alpha.auth("admin")).json()
+    assert not again["changed"]
+    client.post(f"/api/v1/sessions/{session}/help-requests/{before['helpRequestId']}/cancel",
+                headers=alpha.auth("ann"))
+    after = client.post(f"/api/v1/sessions/{session}/help-requests", json={"priority": "URGENT"},
+                        headers=alpha.auth("ann")).json()
+    due = datetime.fromisoformat(after["slaDueAt"]) - datetime.fromisoformat(before["slaDueAt"])
+    assert 50 < due.total_seconds() < 120  # 3 minutes instead of 2, raised moments later

@@ -6,7 +6,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.command.domain.aggregate import Aggregate, InvalidValue, applies
-from shared.events import CentreRegistered, HelpPriority, PersonRegistered
+from shared.events import CentreHelpSlasChanged, CentreRegistered, HelpPriority, PersonRegistered
 from shared.tenancy import Actor, Role, is_valid_centre_id
 from shared.tenancy.identity import DIRECTORY, centre_aggregate_id, person_id
 
@@ -45,11 +45,7 @@ class Centre(Aggregate):
             ZoneInfo(time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise InvalidValue(f"unknown time zone {time_zone!r}", field="timeZone") from None
-        slas = {p.value: m for p, m in DEFAULT_HELP_SLA_MINUTES.items()} | (help_sla_minutes or {})
-        if set(slas) != {p.value for p in HelpPriority} or min(slas.values()) < 1:
-            raise InvalidValue(
-                "help SLAs are whole minutes for LOW, MEDIUM, HIGH, URGENT", field="helpSlaMinutes"
-            )
+        slas = _valid_slas({p.value: m for p, m in DEFAULT_HELP_SLA_MINUTES.items()} | (help_sla_minutes or {}))
         centre = cls(centre_aggregate_id(centre_id), centre_id)
         centre._record(
             CentreRegistered, by, name=name.strip(), time_zone=time_zone, help_sla_minutes=slas
@@ -59,11 +55,30 @@ class Centre(Aggregate):
     def help_sla_minutes_for(self, priority: HelpPriority) -> int:
         return self.help_sla_minutes[priority.value]
 
+    def change_help_slas(self, minutes: dict[str, int], *, by: Actor) -> bool:
+        """Change the minutes of some priorities; ``False`` if nothing changes."""
+        slas = _valid_slas(self.help_sla_minutes | minutes)
+        if slas == self.help_sla_minutes:
+            return False
+        self._record(CentreHelpSlasChanged, by, help_sla_minutes=slas, previous_minutes=self.help_sla_minutes)
+        return True
+
     @applies(CentreRegistered)
     def _registered(self, event: CentreRegistered) -> None:
         self.name = event.name
         self.time_zone = event.time_zone
         self.help_sla_minutes = dict(event.help_sla_minutes)
+
+    @applies(CentreHelpSlasChanged)
+    def _slas_changed(self, event: CentreHelpSlasChanged) -> None:
+        self.help_sla_minutes = dict(event.help_sla_minutes)
+
+
+def _valid_slas(slas: dict[str, int]) -> dict[str, int]:
+    if set(slas) != {p.value for p in HelpPriority} or not all(1 <= m <= 1440 for m in slas.values()):
+        raise InvalidValue("help SLAs are 1 to 1440 whole minutes for LOW, MEDIUM, HIGH, URGENT",
+                           field="helpSlaMinutes")
+    return slas
 
 
 class Person(Aggregate):

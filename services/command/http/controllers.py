@@ -73,6 +73,19 @@ class CentreController(Controller):
             help_sla_minutes=slas, idempotency=key))
 
 
+    @post("/{centre_id:str}/help-slas", status_code=200,
+          summary="Change within how many minutes help requests of each priority are due (CENTER_ADMIN)",
+          opt={"permission": Permission.CENTRE_CONFIGURE})
+    async def help_slas(
+        self, request: Request[Any, Any, Any], centre_id: FromPath[str], data: JSONBody[schemas.ChangeHelpSlas],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        minutes = {p.value: m for p, m in data.help_sla_minutes.items()}
+        return await _run(request, "change_help_slas", idempotency_key, lambda key: centres.change_help_slas(
+            actor, centre_id, minutes, idempotency=key))
+
+
 class PeopleController(Controller):
     path = "/api/v1/people"
     tags = ["people"]

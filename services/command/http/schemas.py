@@ -38,6 +38,11 @@ class RegisterCentre(Body, frozen=True):
     help_sla_minutes: dict[HelpPriority, Annotated[int, msgspec.Meta(ge=1, le=1440)]] | None = None
 
 
+class ChangeHelpSlas(Body, frozen=True):
+    help_sla_minutes: Annotated[dict[HelpPriority, Annotated[int, msgspec.Meta(ge=1, le=1440)]],
+                                msgspec.Meta(min_length=1)]
+
+
 class RegisterPerson(Body, frozen=True):
     name: Text
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
