@@ -39,6 +39,8 @@ class Permission(StrEnum):
     CONTROL_CENTER_VIEW = "control-center:view"
     MY_DAY_VIEW = "my-day:view"
     SESSION_LOG_VIEW = "session-log:view"
+    ACADEMIC_LEVEL_SET = "academic-level:set"
+    CONTENT_ASSIGN = "content:assign"
 
 
 _SESSION_STAFF = {Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR, Role.TEACHER}
@@ -69,6 +71,10 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.CONTROL_CENTER_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
     Permission.MY_DAY_VIEW: frozenset(_SESSION_STAFF),
     Permission.SESSION_LOG_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
+    # Assess a student's subjects and change their working levels (any student of the centre).
+    Permission.ACADEMIC_LEVEL_SET: frozenset(_SESSION_STAFF),
+    # Override a student's automatic content sequence, and withdraw the override.
+    Permission.CONTENT_ASSIGN: frozenset(_SESSION_STAFF),
 }
 """Roles granted each permission. SUPER_ADMIN holds every permission and is not listed."""
 

@@ -29,6 +29,7 @@ def test_every_command_route_is_in_the_api_document() -> None:
                        controllers.HelpRequestController,
                        controllers.AttendanceController, controllers.CatchUpController,
                        controllers.NoteController, controllers.ClassController,
+                       controllers.AcademicProfileController,
                        query.StudentReadController, query.ClassReadController,
                        query.TutorController, query.SessionReadController):
         for value in vars(controller).values():

@@ -8,6 +8,7 @@ from litestar import Litestar
 from services.command.application import ConcurrentUpdate, NotFound, TutoringCentres
 from services.command.domain.aggregate import InvalidTransition, InvalidValue, RuleViolated
 from services.command.http.controllers import (
+    AcademicProfileController,
     AttendanceController,
     CatchUpController,
     CentreController,
@@ -35,7 +36,7 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Lites
         SERVICE, title="tutorpulse command API",
         controllers=[CentreController, PeopleController, SessionController, LiveSessionController,
                      HelpRequestController, AttendanceController, CatchUpController, NoteController,
-                     ClassController],
+                     ClassController, AcademicProfileController],
         readiness=ready, provides={"centres": centres},
         exception_handlers={
             InvalidValue: simple(422, "Invalid value"),

@@ -12,6 +12,7 @@ import msgspec
 from shared.events import (
     AttendanceStatus,
     HelpPriority,
+    LevelChangeType,
     NoteVisibility,
     PresenceKind,
     SessionMode,
@@ -177,3 +178,33 @@ class ScheduleClassRule(Body, frozen=True, kw_only=True):
     meeting_link: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     location: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     capacity: Annotated[int, msgspec.Meta(ge=1, le=50)] = 5
+
+
+Level = Annotated[int, msgspec.Meta(ge=0, le=12, description="0 is Kindergarten, 12 is Year 12")]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class AssessSubject(Body, frozen=True):
+    course_id: Ref
+    school_grade: Level
+    working_level: Level
+    notes: LongText | None = None
+
+
+class ChangeWorkingLevel(Body, frozen=True):
+    course_id: Ref
+    level: Level
+    change_type: LevelChangeType
+    reason: Reason
+
+
+class AssignContent(Body, frozen=True):
+    course_id: Ref
+    reason: Reason
+    lesson_id: Ref | None = None
+    exercise_id: Ref | None = None
+    session_id: UUID | None = None
+
+
+class WithdrawContentAssignment(Body, frozen=True):
+    reason: Reason
