@@ -19,7 +19,11 @@ import structlog
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from services.command.domain.academic import AcademicProfile, AssignmentNotFound, academic_profile_id
+from services.command.domain.academic import (
+    AcademicProfile,
+    AssignmentNotFound,
+    academic_profile_id,
+)
 from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
