@@ -323,7 +323,8 @@ def _subject_assessed(docs: Batch, e: ev.SubjectAssessed) -> None:
         "courseId": e.course_id, "schoolGrade": e.school_grade, "workingLevel": e.working_level,
         "lastAssessedAt": _iso(e.occurred_at), "assessedBy": str(e.actor_id), "assessmentNotes": e.notes,
         "history": [*earlier, _level_entry(e, e.previous_working_level, e.working_level,
-                                           ev.LevelChangeType.ASSESSMENT_RESULT, e.notes)]}
+                                           ev.LevelChangeType.ASSESSMENT_RESULT, e.notes)
+                    | {"schoolGrade": e.school_grade}]}
     docs.put(STUDENT, str(e.student_id), e.centre_id, student)
 
 

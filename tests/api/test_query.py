@@ -269,6 +269,7 @@ def test_the_academic_profile_shows_levels_to_the_family_and_reasons_only_to_sta
     assert [(h["changeType"], h["previousLevel"], h["newLevel"]) for h in subject["history"]] == [
         ("DIAGNOSTIC_TEST", 3, 4), ("ASSESSMENT_RESULT", None, 3)]
     assert not {"reason", "changedBy"} & {k for h in subject["history"] for k in h}
+    assert subject["history"][1]["schoolGrade"] == 5
     assert "assessmentNotes" not in subject and "assessedBy" not in subject
     (staff_subject,) = staff["academicProfile"]
     assert staff_subject["assessmentNotes"] == "Placement test: number sense is shaky"
