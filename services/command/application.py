@@ -19,6 +19,11 @@ import structlog
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from services.command.domain.academic import (
+    AcademicProfile,
+    AssignmentNotFound,
+    academic_profile_id,
+)
 from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
@@ -39,6 +44,7 @@ from shared.events import (
     Difficulty,
     ExerciseType,
     HelpPriority,
+    LevelChangeType,
     NoteVisibility,
     PresenceKind,
     Question,
@@ -894,6 +900,98 @@ class TutoringCentres(EventStore):
     def _note_body(note: TutorNote) -> dict[str, Any]:
         return {"noteId": str(note.id), "studentId": str(note.student_id),
                 "visibility": note.visibility.value, "redacted": note.redacted}
+
+    # --- academic profiles ---------------------------------------------------------------
+
+    def assess_subject(
+        self, actor: Actor, student_id: UUID, *, course_id: str, school_grade: int,
+        working_level: int, notes: str | None = None, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """Record the grade a student is in at school and the level they work at in a course."""
+        require(actor, Permission.ACADEMIC_LEVEL_SET)
+
+        def decide() -> Outcome:
+            profile = self._academic_profile(actor, student_id)
+            first = course_id.strip() not in profile.subjects
+            profile.assess(course_id, by=actor, school_grade=school_grade,
+                           working_level=working_level, notes=notes)
+            return Outcome([profile], self._subject_body(profile, course_id), 201 if first else 200)
+
+        return self._execute(actor, decide, idempotency)
+
+    def change_working_level(
+        self, actor: Actor, student_id: UUID, *, course_id: str, level: int,
+        change_type: LevelChangeType, reason: str, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.ACADEMIC_LEVEL_SET)
+
+        def decide() -> Outcome:
+            profile = self._academic_profile(actor, student_id)
+            profile.change_working_level(course_id, by=actor, level=level, change_type=change_type,
+                                         reason=reason)
+            return Outcome([profile], self._subject_body(profile, course_id))
+
+        return self._execute(actor, decide, idempotency)
+
+    def assign_content(
+        self, actor: Actor, student_id: UUID, *, course_id: str, reason: str,
+        lesson_id: str | None = None, exercise_id: str | None = None, session_id: UUID | None = None,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """Override the automatic content sequence of a course for one student."""
+        require(actor, Permission.CONTENT_ASSIGN)
+
+        def decide() -> Outcome:
+            profile = self._academic_profile(actor, student_id)
+            if session_id is not None:
+                session = self._find(Session, session_id, actor, field_name="sessionId")
+                if not session.is_enrolled(student_id):
+                    raise InvalidValue("the student is not enrolled in this session", field="sessionId")
+            assignment_id = profile.assign_content(course_id, by=actor, reason=reason, lesson_id=lesson_id,
+                                                   exercise_id=exercise_id, session_id=session_id)
+            return Outcome([profile], self._assignment_body(profile, assignment_id), 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def withdraw_content_assignment(
+        self, actor: Actor, student_id: UUID, assignment_id: UUID, *, reason: str,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        require(actor, Permission.CONTENT_ASSIGN)
+
+        def decide() -> Outcome:
+            profile = self._academic_profile(actor, student_id)
+            try:
+                profile.withdraw_assignment(assignment_id, by=actor, reason=reason)
+            except AssignmentNotFound as error:
+                raise NotFound(str(error)) from None
+            return Outcome([profile], self._assignment_body(profile, assignment_id))
+
+        return self._execute(actor, decide, idempotency)
+
+    def _academic_profile(self, actor: Actor, student_id: UUID) -> AcademicProfile:
+        """The profile of a STUDENT of the actor's centre; anyone else is not found."""
+        student = self._find(Person, student_id, actor)
+        if student.role is not Role.STUDENT:
+            raise NotFound("no such student")
+        try:
+            return self._get(AcademicProfile, academic_profile_id(student_id))
+        except NotFound:
+            return AcademicProfile.of(student_id, actor.centre_id)
+
+    @staticmethod
+    def _subject_body(profile: AcademicProfile, course_id: str) -> dict[str, Any]:
+        subject = profile.subjects[course_id.strip()]
+        return {"studentId": str(profile.student_id), "courseId": subject.course_id,
+                "schoolGrade": subject.school_grade, "workingLevel": subject.working_level}
+
+    @staticmethod
+    def _assignment_body(profile: AcademicProfile, assignment_id: UUID) -> dict[str, Any]:
+        assignment = profile.assignments[assignment_id]
+        return {"assignmentId": str(assignment.id), "studentId": str(profile.student_id),
+                "courseId": assignment.course_id, "lessonId": assignment.lesson_id,
+                "exerciseId": assignment.exercise_id, "active": assignment.active,
+                "replaces": str(assignment.replaces) if assignment.replaces else None}
 
     # --- catch-ups ---------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Two centres (one left empty, for trying tenant isolation), the seven roles, two tutors, eight
 students on their own courses and lessons, yesterday's and last week's sessions with mixed
 attendance (so catch-ups exist), today's sessions in the centre's time zone (one of them LIVE
-with help requests waiting, one overlapping another of the same tutor) and tomorrow's.
+with help requests waiting, one overlapping another of the same tutor) and tomorrow's, and a
+few academic profiles with working levels and content overrides.
 
 ``python -m services.command.seed`` seeds an empty store and leaves a non-empty one alone.
 """
@@ -23,6 +24,7 @@ from shared.events import (
     Difficulty,
     ExerciseType,
     HelpPriority,
+    LevelChangeType,
     Question,
     SessionMode,
 )
@@ -134,6 +136,7 @@ def seed(centres: TutoringCentres, *, today: date | None = None) -> dict[str, UU
                 for h, status, notes in ATTENDANCE[plan.title]])
 
     live = sessions["Intro to Programming - Live Q&A"]
+    _seed_academic_profiles(centres, live)
     john = actor("john")
     centres.start_session(john, live)
     centres.mark_attendance(john, live, [AttendanceMark(demo_person("jane").id, P),
@@ -192,6 +195,34 @@ def _seed_work(centres: TutoringCentres, live: UUID, yesterday: UUID) -> None:
         page: {"q1": "<header>…</header><nav>…</nav><main>…</main><footer>…</footer>"}})
     centres.assign_homework(john, alex, title="Loops practice", exercise_ids=[quiz, explain], due_at=due,
                             session_id=live)
+
+
+def _seed_academic_profiles(centres: TutoringCentres, live: UUID) -> None:
+    """Levels that differ from the school grade, a level change, and content overrides (one
+    superseded, one withdrawn)."""
+    david, maria, john = actor("david"), actor("maria"), actor("john")
+    sophia, michael, alex, jane = (demo_person(h).id for h in ("sophia", "michael", "alex", "jane"))
+    centres.assess_subject(david, sophia, course_id="algebra-fundamentals", school_grade=5,
+                           working_level=3, notes="Placement test: number sense is shaky")
+    centres.change_working_level(david, sophia, course_id="algebra-fundamentals", level=4,
+                                 change_type=LevelChangeType.DIAGNOSTIC_TEST,
+                                 reason="Diagnostic retest: fractions and ratios now secure")
+    centres.assess_subject(maria, michael, course_id="algebra-fundamentals", school_grade=7,
+                           working_level=5)
+    centres.change_working_level(maria, michael, course_id="algebra-fundamentals", level=6,
+                                 change_type=LevelChangeType.LEVEL_ADVANCEMENT,
+                                 reason="Mastered like terms in two sessions")
+    centres.assess_subject(john, alex, course_id="intro-programming", school_grade=6, working_level=6)
+    centres.assign_content(john, alex, course_id="intro-programming", lesson_id="conditionals",
+                           exercise_id="conditionals-3", session_id=live,
+                           reason="Revisit if/else before moving on to loops")
+    centres.assign_content(john, alex, course_id="intro-programming", lesson_id="conditionals",
+                           exercise_id="conditionals-4", session_id=live,
+                           reason="conditionals-3 done in class; one more before loops")
+    withdrawn = centres.assign_content(john, jane, course_id="web-dev-basics", lesson_id="forms",
+                                       reason="Practise form validation before the workshop")
+    centres.withdraw_content_assignment(john, jane, UUID(withdrawn.body["assignmentId"]),
+                                        reason="Covered in the workshop")
 
 
 def main() -> None:

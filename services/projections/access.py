@@ -127,11 +127,15 @@ def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: date
     stored = store.get(STUDENT, str(student_id))
     student: Doc = stored.doc if stored else {"studentId": str(student_id), "sessions": {}, "notes": {}}
     centre = store.get(CENTRE, actor.centre_id)
-    authors = names(store, {n["authorId"] for n in student["notes"].values()})
     staff = actor.role not in (Role.STUDENT, Role.PARENT)
+    people = {n["authorId"] for n in student["notes"].values()}
+    if staff:
+        people |= {s["assessedBy"] for s in student.get("subjects", {}).values()} | {
+            h["changedBy"] for s in student.get("subjects", {}).values() for h in s["history"]} | {
+            a["assignedBy"] for a in student.get("contentAssignments", {}).values()}
     return View(stored.version if stored else 0, views.student_overview(
-        student, person.doc["name"], authors, centre.doc["timeZone"] if centre else "UTC", now,
-        internal_notes=staff))
+        student, person.doc["name"], names(store, people), centre.doc["timeZone"] if centre else "UTC",
+        now, staff=staff))
 
 
 def class_roster(store: ReadStore, actor: Actor, class_id: UUID) -> View:

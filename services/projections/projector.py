@@ -270,8 +270,11 @@ def _session_update(docs: Batch, e: ev.SessionScopedEvent, change: Any) -> Doc:
 
 
 def _student_doc(docs: Batch, centre_id: str, student_id: str) -> Doc:
-    return docs.get(STUDENT, student_id) or {"studentId": student_id, "centreId": centre_id,
-                                             "sessions": {}, "notes": {}}
+    student = docs.get(STUDENT, student_id) or {"studentId": student_id, "centreId": centre_id,
+                                                "sessions": {}, "notes": {}}
+    student.setdefault("subjects", {})
+    student.setdefault("contentAssignments", {})
+    return student
 
 
 def _refresh_student(docs: Batch, session: Doc, student_id: str) -> None:
@@ -326,6 +329,56 @@ def _note_changed(docs: Batch, e: ev.TutorNoteEdited | ev.TutorNoteRedacted) -> 
         note.update(content=e.content, visibility=str(e.visibility), editedAt=_iso(e.occurred_at))
     else:
         note.update(content=None, redacted=True, redactedAt=_iso(e.occurred_at))
+    docs.put(STUDENT, str(e.student_id), e.centre_id, student)
+
+
+def _subject_assessed(docs: Batch, e: ev.SubjectAssessed) -> None:
+    student = _student_doc(docs, e.centre_id, str(e.student_id))
+    earlier = student["subjects"].get(e.course_id, {}).get("history", [])
+    student["subjects"][e.course_id] = {
+        "courseId": e.course_id, "schoolGrade": e.school_grade, "workingLevel": e.working_level,
+        "lastAssessedAt": _iso(e.occurred_at), "assessedBy": str(e.actor_id), "assessmentNotes": e.notes,
+        "history": [*earlier, _level_entry(e, e.previous_working_level, e.working_level,
+                                           ev.LevelChangeType.ASSESSMENT_RESULT, e.notes)
+                    | {"schoolGrade": e.school_grade}]}
+    docs.put(STUDENT, str(e.student_id), e.centre_id, student)
+
+
+def _working_level_changed(docs: Batch, e: ev.WorkingLevelChanged) -> None:
+    student = _student_doc(docs, e.centre_id, str(e.student_id))
+    subject = student["subjects"][e.course_id]  # assessed before: same aggregate, in order
+    subject["workingLevel"] = e.new_level
+    subject["history"].append(_level_entry(e, e.previous_level, e.new_level, e.change_type, e.reason))
+    docs.put(STUDENT, str(e.student_id), e.centre_id, student)
+
+
+def _level_entry(e: ev.Event, previous: int | None, new: int, change_type: ev.LevelChangeType,
+                 reason: str | None) -> Doc:
+    return {"at": _iso(e.occurred_at), "previousLevel": previous, "newLevel": new,
+            "changeType": str(change_type), "reason": reason, "changedBy": str(e.actor_id)}
+
+
+def _content_assigned(docs: Batch, e: ev.ContentAssigned) -> None:
+    student = _student_doc(docs, e.centre_id, str(e.student_id))
+    assignments = student["contentAssignments"]
+    assignment_id = str(e.assignment_id)
+    if e.replaces is not None:
+        assignments[str(e.replaces)].update(status="SUPERSEDED", endedAt=_iso(e.occurred_at),
+                                            supersededBy=assignment_id)
+    assignments[assignment_id] = {
+        "assignmentId": assignment_id, "courseId": e.course_id, "lessonId": e.lesson_id,
+        "exerciseId": e.exercise_id, "reason": e.reason,
+        "sessionId": str(e.session_id) if e.session_id else None, "assignedBy": str(e.actor_id),
+        "assignedAt": _iso(e.occurred_at), "status": "ACTIVE",
+        "replaces": str(e.replaces) if e.replaces else None}
+    docs.put(STUDENT, str(e.student_id), e.centre_id, student)
+
+
+def _content_assignment_withdrawn(docs: Batch, e: ev.ContentAssignmentWithdrawn) -> None:
+    student = _student_doc(docs, e.centre_id, str(e.student_id))
+    student["contentAssignments"][str(e.assignment_id)].update(
+        status="WITHDRAWN", endedAt=_iso(e.occurred_at), withdrawnBy=str(e.actor_id),
+        withdrawReason=e.reason)
     docs.put(STUDENT, str(e.student_id), e.centre_id, student)
 
 
@@ -604,4 +657,8 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.HomeworkStarted: _homework_changed,
     ev.HomeworkSubmitted: _homework_changed,
     ev.HomeworkGraded: _homework_changed,
+    ev.SubjectAssessed: _subject_assessed,
+    ev.WorkingLevelChanged: _working_level_changed,
+    ev.ContentAssigned: _content_assigned,
+    ev.ContentAssignmentWithdrawn: _content_assignment_withdrawn,
 }

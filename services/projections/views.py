@@ -170,9 +170,10 @@ def utcnow() -> datetime:
 
 
 def student_overview(student: Doc, name: str | None, names: dict[str, str], time_zone: str,
-                     now: datetime, *, internal_notes: bool) -> Doc:
-    """A student's sessions, attendance, catch-ups and notes. Students and parents see only
-    EXTERNAL notes; nobody sees the text of a redacted note."""
+                     now: datetime, *, staff: bool) -> Doc:
+    """A student's sessions, attendance, catch-ups, notes and academic profile. Students and
+    parents see only EXTERNAL notes, and levels and active content without the staff's reasons
+    and assessment notes; nobody sees the text of a redacted note."""
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
     sessions = sorted(student["sessions"].values(), key=lambda s: (s["startsAt"], s["sessionId"]))
@@ -182,7 +183,7 @@ def student_overview(student: Doc, name: str | None, names: dict[str, str], time
          for s in sessions for c in s["catchUps"].values()),
         key=lambda c: (c["dueAt"], c["catchUpId"]))
     notes = sorted(({**n, "authorName": names.get(n["authorId"])} for n in student["notes"].values()
-                    if internal_notes or n["visibility"] == "EXTERNAL"),
+                    if staff or n["visibility"] == "EXTERNAL"),
                    key=lambda n: (n["writtenAt"], n["noteId"]), reverse=True)
     marked = [s["attendance"] for s in sessions if s["attendance"]]
     work = sorted(({**w, "sessionId": s["sessionId"], "sessionTitle": s["title"]}
@@ -210,7 +211,44 @@ def student_overview(student: Doc, name: str | None, names: dict[str, str], time
         "notes": notes,
         "attendanceSummary": {status: marked.count(status)
                               for status in ("PRESENT", "LATE", "ABSENT", "EXCUSED")},
-    }
+    } | _academic_profile(student, names, staff=staff)
+
+
+_STAFF_ONLY_LEVEL_FIELDS = ("reason", "changedBy")
+_STAFF_ONLY_ASSIGNMENT_FIELDS = ("reason", "assignedBy", "replaces")
+
+
+def _academic_profile(student: Doc, names: dict[str, str], *, staff: bool) -> Doc:
+    """Per course: school grade, working level, ``gap`` (levels below the school grade; negative
+    when working above it) and the level history; the active content assignments, and for staff
+    the ended ones and every reason."""
+    subjects = []
+    for subject in sorted(student.get("subjects", {}).values(), key=lambda s: s["courseId"]):
+        history = list(reversed(subject["history"]))
+        view = {"courseId": subject["courseId"], "schoolGrade": subject["schoolGrade"],
+                "workingLevel": subject["workingLevel"],
+                "gap": subject["schoolGrade"] - subject["workingLevel"],
+                "lastAssessedAt": subject["lastAssessedAt"]}
+        if staff:
+            view |= {"assessedBy": subject["assessedBy"], "assessedByName": names.get(subject["assessedBy"]),
+                     "assessmentNotes": subject["assessmentNotes"],
+                     "history": [{**h, "changedByName": names.get(h["changedBy"])} for h in history]}
+        else:
+            view["history"] = [{k: v for k, v in h.items() if k not in _STAFF_ONLY_LEVEL_FIELDS}
+                               for h in history]
+        subjects.append(view)
+    assignments = student.get("contentAssignments", {}).values()
+    active = sorted((a for a in assignments if a["status"] == "ACTIVE"), key=lambda a: a["courseId"])
+    profile: Doc = {"academicProfile": subjects}
+    if not staff:
+        profile["contentAssignments"] = [
+            {k: v for k, v in a.items() if k not in _STAFF_ONLY_ASSIGNMENT_FIELDS} for a in active]
+        return profile
+    ended = sorted((a for a in assignments if a["status"] != "ACTIVE"),
+                   key=lambda a: (a["endedAt"], a["assignmentId"]), reverse=True)
+    profile["contentAssignments"] = [{**a, "assignedByName": names.get(a["assignedBy"])} for a in active]
+    profile["endedContentAssignments"] = [{**a, "assignedByName": names.get(a["assignedBy"])} for a in ended]
+    return profile
 
 
 def exercise(doc: Doc, *, with_key: bool) -> Doc:

@@ -1,5 +1,12 @@
 """Event contracts shared by every tutorpulse service. See docs/events.md for the catalogue."""
 
+from shared.events.academic import (
+    ContentAssigned,
+    ContentAssignmentWithdrawn,
+    LevelChangeType,
+    SubjectAssessed,
+    WorkingLevelChanged,
+)
 from shared.events.base import (
     Event,
     Header,
@@ -117,6 +124,8 @@ __all__ = [
     "ClassSessionsScheduled",
     "ClassUpdated",
     "CommandReceiptRecorded",
+    "ContentAssigned",
+    "ContentAssignmentWithdrawn",
     "Event",
     "Header",
     "HelpPriority",
@@ -126,6 +135,7 @@ __all__ = [
     "HelpRequestResolved",
     "HelpRequestStarted",
     "HelpRequestStatus",
+    "LevelChangeType",
     "NoteVisibility",
     "PersonRegistered",
     "PresenceKind",
@@ -144,11 +154,13 @@ __all__ = [
     "SessionStatus",
     "StudentEnrolled",
     "StudentRemoved",
+    "SubjectAssessed",
     "TutorNoteEdited",
     "TutorNoteRedacted",
     "TutorNoteWritten",
     "UnknownEventType",
     "WeeklyRule",
+    "WorkingLevelChanged",
     "decode",
     "decode_header",
     "encode",

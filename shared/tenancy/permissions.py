@@ -47,6 +47,8 @@ class Permission(StrEnum):
     WORK_GRADE = "work:grade"
     HOMEWORK_ASSIGN = "homework:assign"
     HOMEWORK_WORK = "homework:work"
+    ACADEMIC_LEVEL_SET = "academic-level:set"
+    CONTENT_ASSIGN = "content:assign"
 
 
 _SESSION_STAFF = {Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR, Role.TEACHER}
@@ -86,6 +88,10 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.WORK_GRADE: frozenset(_SESSION_STAFF),
     Permission.HOMEWORK_ASSIGN: frozenset(_SESSION_STAFF),
     Permission.HOMEWORK_WORK: frozenset({Role.STUDENT}),
+    # Assess a student's subjects and change their working levels (any student of the centre).
+    Permission.ACADEMIC_LEVEL_SET: frozenset(_SESSION_STAFF),
+    # Override a student's automatic content sequence, and withdraw the override.
+    Permission.CONTENT_ASSIGN: frozenset(_SESSION_STAFF),
 }
 """Roles granted each permission. SUPER_ADMIN holds every permission and is not listed."""
 

@@ -307,3 +307,47 @@ def test_a_student_sees_their_exercises_help_homework_and_xp_but_never_a_key(cli
     assert detail["teacherName"] == "John Teacher" and detail["answers"]
     get(client, f"/api/v1/homework/{homework['homeworkId']}", "alex", 404)
     get(client, f"/api/v1/homework/{homework['homeworkId']}", "lisa", 404)
+
+
+def test_the_academic_profile_shows_levels_to_the_family_and_reasons_only_to_staff(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    sophia, jane, alex = (demo_person(h).id for h in ("sophia", "jane", "alex"))
+    own = get(client, f"/api/v1/students/{sophia}/overview", "sophia")["data"]
+    parent = get(client, f"/api/v1/students/{sophia}/overview", "robert")["data"]
+    staff = get(client, f"/api/v1/students/{sophia}/overview", "david")["data"]
+    assert own == parent
+    (subject,) = own["academicProfile"]
+    assert (subject["courseId"], subject["schoolGrade"], subject["workingLevel"], subject["gap"]) == (
+        "algebra-fundamentals", 5, 4, 1)
+    assert [(h["changeType"], h["previousLevel"], h["newLevel"]) for h in subject["history"]] == [
+        ("DIAGNOSTIC_TEST", 3, 4), ("ASSESSMENT_RESULT", None, 3)]
+    assert not {"reason", "changedBy"} & {k for h in subject["history"] for k in h}
+    assert subject["history"][1]["schoolGrade"] == 5
+    assert "assessmentNotes" not in subject and "assessedBy" not in subject
+    (staff_subject,) = staff["academicProfile"]
+    assert staff_subject["assessmentNotes"] == "Placement test: number sense is shaky"
+    assert staff_subject["history"][0]["reason"].startswith("Diagnostic retest")
+    assert staff_subject["assessedByName"] == "David Martinez"
+
+    # Alex: the second override superseded the first; Lisa (his parent) sees only the active one.
+    alex_family = get(client, f"/api/v1/students/{alex}/overview", "lisa")["data"]
+    (active,) = alex_family["contentAssignments"]
+    assert (active["exerciseId"], active["status"]) == ("conditionals-4", "ACTIVE")
+    assert "reason" not in active and "endedContentAssignments" not in alex_family
+    alex_staff = get(client, f"/api/v1/students/{alex}/overview", "john")["data"]
+    (superseded,) = alex_staff["endedContentAssignments"]
+    assert (superseded["exerciseId"], superseded["status"]) == ("conditionals-3", "SUPERSEDED")
+    assert alex_staff["contentAssignments"][0]["replaces"] == superseded["assignmentId"]
+    assert alex_staff["contentAssignments"][0]["assignedByName"] == "John Teacher"
+
+    # Jane: her override was withdrawn; the family sees nothing, staff see why.
+    assert get(client, f"/api/v1/students/{jane}/overview", "robert")["data"]["contentAssignments"] == []
+    jane_staff = get(client, f"/api/v1/students/{jane}/overview", "sarah")["data"]
+    (withdrawn,) = jane_staff["endedContentAssignments"]
+    assert (withdrawn["status"], withdrawn["withdrawReason"]) == ("WITHDRAWN", "Covered in the workshop")
+
+    get(client, f"/api/v1/students/{sophia}/overview", "lisa", 404)
+    get(client, f"/api/v1/students/{sophia}/overview", "emily", 403)
+    other_centre = auth("sarah", EMPTY_CENTRE)
+    get(client, f"/api/v1/students/{sophia}/overview", "sarah", 404, headers=other_centre)

@@ -8,6 +8,7 @@ from litestar import Litestar
 from services.command.application import ConcurrentUpdate, NotFound, TutoringCentres
 from services.command.domain.aggregate import InvalidTransition, InvalidValue, RuleViolated
 from services.command.http.controllers import (
+    AcademicProfileController,
     AttendanceController,
     CatchUpController,
     CentreController,
@@ -38,7 +39,8 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Lites
         SERVICE, title="tutorpulse command API",
         controllers=[CentreController, PeopleController, SessionController, LiveSessionController,
                      HelpRequestController, AttendanceController, CatchUpController, NoteController,
-                     ClassController, ExerciseController, WorkController, HomeworkController],
+                     ClassController, ExerciseController, WorkController, HomeworkController,
+                     AcademicProfileController],
         readiness=ready, provides={"centres": centres},
         exception_handlers={
             InvalidValue: simple(422, "Invalid value"),

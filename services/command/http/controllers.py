@@ -594,3 +594,52 @@ class HomeworkController(Controller):
     ) -> Response[dict[str, Any]]:
         return await _run(request, "grade_homework", idempotency_key, lambda key: centres.grade_homework(
             actor, homework_id, score=data.score, feedback=data.feedback, idempotency=key))
+class AcademicProfileController(Controller):
+    path = "/api/v1/students/{student_id:uuid}"
+    tags = ["academic profiles"]
+
+    @post("/assessments", summary="Assess a subject: school grade and working level",
+          opt={"permission": Permission.ACADEMIC_LEVEL_SET})
+    async def assess(
+        self, request: Request[Any, Any, Any], student_id: FromPath[UUID],
+        data: JSONBody[schemas.AssessSubject], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "assess_subject", idempotency_key, lambda key: centres.assess_subject(
+            actor, student_id, course_id=data.course_id, school_grade=data.school_grade,
+            working_level=data.working_level, notes=data.notes, idempotency=key))
+
+    @post("/working-level", status_code=200, summary="Change the working level of an assessed subject",
+          opt={"permission": Permission.ACADEMIC_LEVEL_SET})
+    async def change_working_level(
+        self, request: Request[Any, Any, Any], student_id: FromPath[UUID],
+        data: JSONBody[schemas.ChangeWorkingLevel], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "change_working_level", idempotency_key,
+                          lambda key: centres.change_working_level(
+                              actor, student_id, course_id=data.course_id, level=data.level,
+                              change_type=data.change_type, reason=data.reason, idempotency=key))
+
+    @post("/content-assignments", summary="Assign a lesson or exercise, overriding the sequence",
+          opt={"permission": Permission.CONTENT_ASSIGN})
+    async def assign_content(
+        self, request: Request[Any, Any, Any], student_id: FromPath[UUID],
+        data: JSONBody[schemas.AssignContent], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "assign_content", idempotency_key, lambda key: centres.assign_content(
+            actor, student_id, course_id=data.course_id, lesson_id=data.lesson_id,
+            exercise_id=data.exercise_id, reason=data.reason, session_id=data.session_id,
+            idempotency=key))
+
+    @post("/content-assignments/{assignment_id:uuid}/withdraw", status_code=200,
+          summary="Withdraw an active content assignment", opt={"permission": Permission.CONTENT_ASSIGN})
+    async def withdraw_content_assignment(
+        self, request: Request[Any, Any, Any], student_id: FromPath[UUID], assignment_id: FromPath[UUID],
+        data: JSONBody[schemas.WithdrawContentAssignment], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "withdraw_content_assignment", idempotency_key,
+                          lambda key: centres.withdraw_content_assignment(
+                              actor, student_id, assignment_id, reason=data.reason, idempotency=key))

@@ -14,6 +14,7 @@ from shared.events import (
     Difficulty,
     ExerciseType,
     HelpPriority,
+    LevelChangeType,
     NoteVisibility,
     PresenceKind,
     Question,
@@ -238,3 +239,31 @@ class AssignHomework(Body, frozen=True):
 
 class SubmitHomework(Body, frozen=True):
     answers: Annotated[dict[UUID, Answers], msgspec.Meta(max_length=20)]
+Level = Annotated[int, msgspec.Meta(ge=0, le=12, description="0 is Kindergarten, 12 is Year 12")]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class AssessSubject(Body, frozen=True):
+    course_id: Ref
+    school_grade: Level
+    working_level: Level
+    notes: LongText | None = None
+
+
+class ChangeWorkingLevel(Body, frozen=True):
+    course_id: Ref
+    level: Level
+    change_type: LevelChangeType
+    reason: Reason
+
+
+class AssignContent(Body, frozen=True):
+    course_id: Ref
+    reason: Reason
+    lesson_id: Ref | None = None
+    exercise_id: Ref | None = None
+    session_id: UUID | None = None
+
+
+class WithdrawContentAssignment(Body, frozen=True):
+    reason: Reason

@@ -6,8 +6,10 @@
             student's course, lesson, attendance and help requests, catch-ups)
 ``tutor``   one per tutor: the source of My Day (their sessions, open help requests, the
             catch-ups of their students)
-``student`` one per student: their sessions with attendance and catch-ups, and the notes
-            written about them (for the student, parent and staff views)
+``student`` one per student: their sessions with attendance and catch-ups, the notes
+            written about them, their academic profile (per course: school grade, working
+            level, level history) and content assignments (for the student, parent and staff
+            views)
 """
 
 CENTRE, PERSON, SESSION, TUTOR, STUDENT = "centre", "person", "session", "tutor", "student"
