@@ -60,12 +60,19 @@ from shared.events.sessions import (
     StudentRemoved,
 )
 from shared.events.subjects import STREAM_NAME, STREAM_SUBJECTS, subject_for
+from shared.events.timetables import (
+    Booking,
+    TimetableSessionBooked,
+    TimetableSessionMoved,
+    TimetableSessionReleased,
+)
 
 __all__ = [
     "STREAM_NAME",
     "STREAM_SUBJECTS",
     "AttendanceMarked",
     "AttendanceStatus",
+    "Booking",
     "CatchUpAssigned",
     "CatchUpCancelled",
     "CatchUpCompleted",
@@ -93,6 +100,9 @@ __all__ = [
     "StudentPresenceRecorded",
     "TeachingMode",
     "TeachingModeSwitched",
+    "TimetableSessionBooked",
+    "TimetableSessionMoved",
+    "TimetableSessionReleased",
     "SessionCancelled",
     "SessionEnded",
     "SessionExtended",
