@@ -540,7 +540,9 @@ class TutoringCentres(EventStore):
                 weeks.append(TimetableWeek.of(tutor_id, week, actor.centre_id))
         return TutorTimetable(tutor_id, weeks)
 
-    def _book(self, actor: Actor, sessions: Sequence[Session]) -> tuple[list[TimetableWeek], list[dict[str, Any]]]:
+    def _book(
+        self, actor: Actor, sessions: Sequence[Session],
+    ) -> tuple[list[TimetableWeek], list[dict[str, Any]]]:
         """Book new sessions of one tutor in their timetable: the weeks to save, and warnings."""
         timetable = self._timetable(actor, sessions[0].tutor_id,
                                     *((s.starts_at, s.ends_at) for s in sessions))
@@ -557,7 +559,8 @@ class TutoringCentres(EventStore):
             timetable.release(session, by=actor)
             return timetable.weeks, []
         if warns or (session.starts_at, session.ends_at) != was[:2]:
-            timetable = self._timetable(actor, session.tutor_id, was[:2], (session.starts_at, session.ends_at))
+            timetable = self._timetable(actor, session.tutor_id, was[:2],
+                                        (session.starts_at, session.ends_at))
             overlaps = timetable.book(session, by=actor)
             return timetable.weeks, [self._warning(overlap) for overlap in overlaps]
         return [], []

@@ -22,11 +22,14 @@ MONDAY = date(2030, 4, 1)
 
 
 def at(day: str, start_time: str, end_time: str) -> dict[str, str]:
-    return {"startsAt": f"2030-04-{day}T{start_time}:00+11:00", "endsAt": f"2030-04-{day}T{end_time}:00+11:00"}
+    return {"startsAt": f"2030-04-{day}T{start_time}:00+11:00",
+            "endsAt": f"2030-04-{day}T{end_time}:00+11:00"}
 
 
-def scheduled(client: TestClient, centre: Centre, tutor: str = "tutor", *, as_: str | None = None,  # type: ignore[type-arg]
-              **overrides: Any) -> dict[str, Any]:
+def scheduled(
+    client: TestClient, centre: Centre, tutor: str = "tutor",  # type: ignore[type-arg]
+    *, as_: str | None = None, **overrides: Any,
+) -> dict[str, Any]:
     response = client.post("/api/v1/sessions", json=session_body(centre, tutor, **overrides),
                            headers=centre.auth(as_ or tutor))
     assert response.status_code == 201, response.text
@@ -72,12 +75,14 @@ def test_cancelled_sessions_free_their_time_and_moves_warn_about_the_new_time(
     auth = alpha.auth("tutor")
     first = scheduled(client, alpha, **at("02", "10:00", "11:00"))["sessionId"]
     second = scheduled(client, alpha, **at("03", "10:00", "11:00"))["sessionId"]
-    moved = client.post(f"/api/v1/sessions/{second}/reschedule", headers=auth, json=at("02", "10:30", "11:30"))
+    moved = client.post(f"/api/v1/sessions/{second}/reschedule", headers=auth,
+                        json=at("02", "10:30", "11:30"))
     assert moved.status_code == 200 and warned_about(moved.json()) == [first]
     assert moved.json()["warnings"][0]["forSessionId"] == second
     cancelled = client.post(f"/api/v1/sessions/{first}/cancel", headers=auth, json={"reason": "tutor is ill"})
     assert cancelled.status_code == 200 and "warnings" not in cancelled.json()
-    again = client.post(f"/api/v1/sessions/{second}/reschedule", headers=auth, json=at("02", "10:00", "11:00"))
+    again = client.post(f"/api/v1/sessions/{second}/reschedule", headers=auth,
+                        json=at("02", "10:00", "11:00"))
     assert again.json()["warnings"] == []
     assert scheduled(client, alpha, **at("02", "10:00", "10:30"))["warnings"][0]["sessionId"] == second
 
@@ -101,11 +106,14 @@ def test_a_session_moved_into_another_week_leaves_the_first(
     assert scheduled(client, alpha, **at("02", "10:00", "11:00"))["warnings"] == []
 
 
-def test_extending_a_live_session_warns_about_the_next_one(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_extending_a_live_session_warns_about_the_next_one(
+    client: TestClient, alpha: Centre  # type: ignore[type-arg]
+) -> None:
     session = scheduled(client, alpha, **at("02", "10:00", "11:00"))["sessionId"]
     following = scheduled(client, alpha, **at("02", "11:00", "12:00"))["sessionId"]
     start(client, alpha, session)
-    extended = client.post(f"/api/v1/sessions/{session}/extend", headers=alpha.auth("tutor"), json={"minutes": 10})
+    extended = client.post(f"/api/v1/sessions/{session}/extend", headers=alpha.auth("tutor"),
+                           json={"minutes": 10})
     assert extended.status_code == 200 and warned_about(extended.json()) == [following]
     ended = client.post(f"/api/v1/sessions/{session}/end", headers=alpha.auth("tutor"))
     assert ended.status_code == 200 and "warnings" not in ended.json()
@@ -155,13 +163,14 @@ def test_a_weekly_series_schedules_every_session_with_the_same_students(
     body = response.json()
     assert (len(body["sessionIds"]), body["enrolled"], body["tutorId"]) == (6, 2, str(alpha["tutor"].user_id))
     assert [(w["forSessionId"], w["sessionId"]) for w in body["warnings"]] == [(body["sessionIds"][1], busy)]
-    history = list(centres.events.get(UUID(body["sessionIds"][0])))
-    assert history[0].starts_at.isoformat() == "2030-04-02T16:00:00+11:00"  # type: ignore[attr-defined]
-    assert history[0].class_id is None  # type: ignore[attr-defined]
-    assert [(str(e.student_id), e.course_id, e.lesson_id) for e in history[1:]] == [  # type: ignore[attr-defined]
+    history: list[Any] = list(centres.events.get(UUID(body["sessionIds"][0])))
+    assert history[0].starts_at.isoformat() == "2030-04-02T16:00:00+11:00"
+    assert history[0].class_id is None
+    enrolled = [(str(e.student_id), e.course_id, e.lesson_id) for e in history[1:]]
+    assert enrolled == [
         (str(alpha["ann"].user_id), "maths", "ratios"), (str(alpha["ben"].user_id), "english", None)]
-    last = list(centres.events.get(UUID(body["sessionIds"][-1])))[0]
-    assert last.starts_at.isoformat() == "2030-04-18T16:00:00+10:00"  # type: ignore[attr-defined]
+    last: Any = next(iter(centres.events.get(UUID(body["sessionIds"][-1]))))
+    assert last.starts_at.isoformat() == "2030-04-18T16:00:00+10:00"
     again = client.post(SERIES, json=series_body(alpha, students=[]), headers=alpha.auth("supervisor"))
     assert again.status_code == 201 and len(again.json()["warnings"]) == 7
     enrol(client, alpha, again.json()["sessionIds"][0], "cal")
@@ -215,10 +224,12 @@ def test_unauthenticated_series_are_401(client: TestClient, alpha: Centre) -> No
     ({"tutorId": "not-a-uuid"}, "tutorId"),
 ])
 def test_bad_series_are_problems_naming_the_field_and_store_nothing(
-    client: TestClient, centres: TutoringCentres, alpha: Centre, overrides: dict[str, Any], field: str  # type: ignore[type-arg]
+    client: TestClient, centres: TutoringCentres, alpha: Centre,  # type: ignore[type-arg]
+    overrides: dict[str, Any], field: str,
 ) -> None:
     before = centres.position
-    problem = is_problem(client.post(SERIES, json=series_body(alpha, **overrides), headers=alpha.auth("admin")), 422)
+    response = client.post(SERIES, json=series_body(alpha, **overrides), headers=alpha.auth("admin"))
+    problem = is_problem(response, 422)
     assert problem["field"].startswith(field)
     assert centres.position == before
 

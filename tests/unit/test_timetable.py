@@ -107,4 +107,5 @@ def test_overlaps_are_exactly_the_intersecting_sessions_and_weeks_rebuild_from_e
         history: list[Event] = week.collect_events()
         rebuilt = TimetableWeek.project(None, history)
         assert rebuilt is not None and rebuilt.id == week.id
-        assert (rebuilt.bookings, rebuilt.week_of, rebuilt.version) == (week.bookings, week.week_of, week.version)
+        assert (rebuilt.bookings, rebuilt.week_of) == (week.bookings, week.week_of)
+        assert rebuilt.version == week.version

@@ -110,8 +110,9 @@ class SessionController(Controller):
     @post("/series", summary="Weekly sessions for a tutor, each with the same students",
           opt={"permission": Permission.SESSION_SCHEDULE})
     async def schedule_series(
-        self, request: Request[Any, Any, Any], data: JSONBody[schemas.ScheduleSeries], actor: NamedDependency[Actor],
-        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.ScheduleSeries],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
         first = datetime.combine(data.first_date, datetime.min.time(), UTC)
         plan = SessionPlan(title=data.title, starts_at=first, ends_at=first, mode=data.mode,
