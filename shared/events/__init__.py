@@ -61,7 +61,7 @@ from shared.events.sessions import (
 )
 from shared.events.subjects import STREAM_NAME, STREAM_SUBJECTS, subject_for
 from shared.events.timetables import (
-    Booking,
+    TimetableBooking,
     TimetableSessionBooked,
     TimetableSessionMoved,
     TimetableSessionReleased,
@@ -72,7 +72,6 @@ __all__ = [
     "STREAM_SUBJECTS",
     "AttendanceMarked",
     "AttendanceStatus",
-    "Booking",
     "CatchUpAssigned",
     "CatchUpCancelled",
     "CatchUpCompleted",
@@ -100,6 +99,7 @@ __all__ = [
     "StudentPresenceRecorded",
     "TeachingMode",
     "TeachingModeSwitched",
+    "TimetableBooking",
     "TimetableSessionBooked",
     "TimetableSessionMoved",
     "TimetableSessionReleased",

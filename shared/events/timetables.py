@@ -11,7 +11,7 @@ import msgspec
 from shared.events.base import Event
 
 
-class Booking(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class TimetableBooking(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """The time one session of the tutor takes up."""
 
     session_id: UUID
@@ -29,15 +29,15 @@ class TimetableSessionBooked(TimetableEvent, frozen=True, kw_only=True):
     tutor_id: UUID
     week_of: date
     """The Monday (UTC) the week starts on."""
-    booking: Booking
+    booking: TimetableBooking
 
 
 class TimetableSessionMoved(TimetableEvent, frozen=True, kw_only=True):
-    booking: Booking
+    booking: TimetableBooking
     """The session's new times."""
 
 
 class TimetableSessionReleased(TimetableEvent, frozen=True, kw_only=True):
-    booking: Booking
+    booking: TimetableBooking
     """The time given back, as it was booked."""
     reason: str

@@ -17,7 +17,7 @@ from uuid import UUID, uuid5
 from services.command.domain.aggregate import Aggregate, RuleViolated, applies
 from services.command.domain.session import Session
 from shared.events import (
-    Booking,
+    TimetableBooking,
     TimetableSessionBooked,
     TimetableSessionMoved,
     TimetableSessionReleased,
@@ -44,8 +44,8 @@ def weeks_touched(starts_at: datetime, ends_at: datetime) -> list[date]:
     return [first + _WEEK * n for n in range((last - first) // _WEEK + 1)]
 
 
-def booking_of(session: Session) -> Booking:
-    return Booking(session_id=session.id, title=session.title, starts_at=session.starts_at,
+def booking_of(session: Session) -> TimetableBooking:
+    return TimetableBooking(session_id=session.id, title=session.title, starts_at=session.starts_at,
                    ends_at=session.ends_at)
 
 
@@ -54,7 +54,7 @@ class TimetableWeek(Aggregate):
 
     tutor_id: UUID
     week_of: date
-    bookings: dict[UUID, Booking]
+    bookings: dict[UUID, TimetableBooking]
 
     @classmethod
     def of(cls, tutor_id: UUID, week: date, centre_id: str) -> TimetableWeek:
@@ -63,7 +63,7 @@ class TimetableWeek(Aggregate):
         timetable.tutor_id, timetable.week_of = tutor_id, week
         return timetable
 
-    def book(self, booking: Booking, *, by: Actor) -> None:
+    def book(self, booking: TimetableBooking, *, by: Actor) -> None:
         """Take up the session's time in this week; a session already booked moves instead."""
         current = self.bookings.get(booking.session_id)
         if current is None:
@@ -78,7 +78,7 @@ class TimetableWeek(Aggregate):
             raise RuleViolated("the session takes up no time in this week of the timetable")
         self._record(TimetableSessionReleased, by, booking=booking, reason=reason)
 
-    def overlapping(self, starts_at: datetime, ends_at: datetime) -> list[Booking]:
+    def overlapping(self, starts_at: datetime, ends_at: datetime) -> list[TimetableBooking]:
         return [b for b in self.bookings.values() if b.starts_at < ends_at and starts_at < b.ends_at]
 
     def _blank(self) -> None:
@@ -103,7 +103,7 @@ class Overlap:
     """A session being scheduled or moved (``session_id``) overlaps another of its tutor."""
 
     session_id: UUID
-    other: Booking
+    other: TimetableBooking
 
 
 class TutorTimetable:
@@ -149,7 +149,7 @@ class TutorTimetable:
 
     def overlaps(self, session: Session) -> list[Overlap]:
         """The tutor's other sessions that overlap ``session``, earliest first."""
-        others: dict[UUID, Booking] = {}
+        others: dict[UUID, TimetableBooking] = {}
         for week in weeks_touched(session.starts_at, session.ends_at):
             for other in self._week(week).overlapping(session.starts_at, session.ends_at):
                 if other.session_id != session.id:
