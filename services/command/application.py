@@ -38,6 +38,12 @@ from services.command.domain.homework import Homework
 from services.command.domain.note import EDITORS_OF_ANY_NOTE, TutorNote
 from services.command.domain.seat import Seat, seat_id
 from services.command.domain.session import DEFAULT_CAPACITY, Session
+from services.command.domain.timetable import (
+    Overlap,
+    TimetableWeek,
+    TutorTimetable,
+    timetable_week_id,
+)
 from services.command.idempotency import CommandReceipt, IdempotencyKey, KeyReused, receipt_id
 from shared.events import (
     AttendanceStatus,
@@ -49,6 +55,7 @@ from shared.events import (
     PresenceKind,
     Question,
     SessionMode,
+    SessionStatus,
     TeachingMode,
     WeeklyRule,
 )
@@ -106,6 +113,15 @@ class SessionPlan:
     location: str | None = None
     capacity: int = DEFAULT_CAPACITY
     class_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class SeriesStudent:
+    """A student enrolled in every session of a series, on their own course and lesson."""
+
+    student_id: UUID
+    course_id: str | None = None
+    lesson_id: str | None = None
 
 
 class TutoringCentres(EventStore):
@@ -194,9 +210,7 @@ class TutoringCentres(EventStore):
 
         def decide() -> Outcome:
             centre = self._centre(actor)
-            tutor = self._find(Person, tutor_id, actor, field_name="tutorId")
-            if tutor.role not in TUTOR_ROLES:
-                raise InvalidValue("the tutor must be a TEACHER or CENTER_SUPERVISOR", field="tutorId")
+            self._session_tutor(actor, tutor_id)
             session = Session.schedule(
                 uuid4(),
                 by=actor,
@@ -211,7 +225,8 @@ class TutoringCentres(EventStore):
                 capacity=plan.capacity,
                 class_id=plan.class_id,
             )
-            return Outcome([session], self._session_body(session), 201)
+            weeks, warnings = self._book(actor, [session])
+            return Outcome([session, *weeks], {**self._session_body(session), "warnings": warnings}, 201)
 
         return self._execute(actor, decide, idempotency)
 
@@ -240,7 +255,7 @@ class TutoringCentres(EventStore):
     ) -> CommandResult:
         return self._session_verb(actor, session_id, Permission.SESSION_SCHEDULE, idempotency,
                                   lambda s: s.reschedule(by=actor, starts_at=starts_at,
-                                                         ends_at=ends_at, reason=reason))
+                                                         ends_at=ends_at, reason=reason), warns=True)
 
     def change_session_mode(
         self, actor: Actor, session_id: UUID, *, mode: SessionMode, meeting_link: str | None = None,
@@ -255,7 +270,7 @@ class TutoringCentres(EventStore):
         idempotency: IdempotencyKey | None = None,
     ) -> CommandResult:
         return self._session_verb(actor, session_id, Permission.SESSION_RUN, idempotency,
-                                  lambda s: s.extend(by=actor, minutes=minutes))
+                                  lambda s: s.extend(by=actor, minutes=minutes), warns=True)
 
     def enrol_student(
         self,
@@ -489,6 +504,101 @@ class TutoringCentres(EventStore):
 
         return self._execute(actor, decide, idempotency)
 
+    # --- weekly series and the tutor's timetable ----------------------------------------
+
+    def schedule_series(
+        self, actor: Actor, rule: WeeklyRule, plan: SessionPlan, students: Sequence[SeriesStudent], *,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """Every session of a weekly rule for one tutor, each with the same students, in one
+        commit. ``plan`` gives the tutor, title, mode, place and capacity."""
+        require(actor, Permission.SESSION_SCHEDULE)
+        tutor_id = plan.tutor_id or actor.user_id
+        if actor.role is Role.TEACHER and tutor_id != actor.user_id:
+            raise Forbidden("a TEACHER schedules sessions only for themselves")
+        slots = weekly_starts(rule)
+        if len(students) > plan.capacity:
+            raise InvalidValue(f"more students than the capacity ({plan.capacity})", field="students")
+        seen: set[UUID] = set()
+        for index, student in enumerate(students):
+            if student.student_id in seen:
+                raise InvalidValue("a student appears twice", field=f"students[{index}].studentId")
+            seen.add(student.student_id)
+
+        def decide() -> Outcome:
+            self._centre(actor)
+            self._session_tutor(actor, tutor_id)
+            for index, student in enumerate(students):
+                person = self._find(Person, student.student_id, actor,
+                                    field_name=f"students[{index}].studentId")
+                if person.role is not Role.STUDENT:
+                    raise InvalidValue("only a STUDENT can be enrolled",
+                                       field=f"students[{index}].studentId")
+            sessions = []
+            for starts, ends in slots:
+                session = Session.schedule(
+                    uuid4(), by=actor, tutor_id=tutor_id, title=plan.title, starts_at=starts,
+                    ends_at=ends, time_zone=rule.time_zone, mode=plan.mode,
+                    meeting_link=plan.meeting_link, location=plan.location, capacity=plan.capacity)
+                for student in students:
+                    session.enrol(student.student_id, by=actor, course_id=student.course_id,
+                                  lesson_id=student.lesson_id)
+                sessions.append(session)
+            weeks, warnings = self._book(actor, sessions)
+            body = {"tutorId": str(tutor_id), "sessionIds": [str(s.id) for s in sessions],
+                    "enrolled": len(students), "warnings": warnings}
+            return Outcome([*sessions, *weeks], body, 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def _session_tutor(self, actor: Actor, tutor_id: UUID) -> Person:
+        tutor = self._find(Person, tutor_id, actor, field_name="tutorId")
+        if tutor.role not in TUTOR_ROLES:
+            raise InvalidValue("the tutor must be a TEACHER or CENTER_SUPERVISOR", field="tutorId")
+        return tutor
+
+    def _timetable(self, actor: Actor, tutor_id: UUID, *times: tuple[datetime, datetime]) -> TutorTimetable:
+        """The weeks of the tutor's timetable that sessions at these times touch."""
+        weeks = []
+        for week in TutorTimetable.weeks_needed(*times):
+            try:
+                weeks.append(self._get(TimetableWeek, timetable_week_id(tutor_id, week)))
+            except NotFound:
+                weeks.append(TimetableWeek.of(tutor_id, week, actor.centre_id))
+        return TutorTimetable(tutor_id, weeks)
+
+    def _book(
+        self, actor: Actor, sessions: Sequence[Session],
+    ) -> tuple[list[TimetableWeek], list[dict[str, Any]]]:
+        """Book new sessions of one tutor in their timetable: the weeks to save, and warnings."""
+        timetable = self._timetable(actor, sessions[0].tutor_id,
+                                    *((s.starts_at, s.ends_at) for s in sessions))
+        overlaps = [overlap for session in sessions for overlap in timetable.book(session, by=actor)]
+        return timetable.weeks, [self._warning(overlap) for overlap in overlaps]
+
+    def _follow_in_timetable(
+        self, actor: Actor, session: Session, was: tuple[datetime, datetime, SessionStatus], *, warns: bool,
+    ) -> tuple[list[TimetableWeek], list[dict[str, Any]]]:
+        """Keep the tutor's timetable up with a verb the session just took (``was``: its start,
+        end and status before): a cancelled session gives its time back, a moved one moves."""
+        if session.status is SessionStatus.CANCELLED and was[2] is not SessionStatus.CANCELLED:
+            timetable = self._timetable(actor, session.tutor_id, was[:2])
+            timetable.release(session, by=actor)
+            return timetable.weeks, []
+        if warns or (session.starts_at, session.ends_at) != was[:2]:
+            timetable = self._timetable(actor, session.tutor_id, was[:2],
+                                        (session.starts_at, session.ends_at))
+            overlaps = timetable.book(session, by=actor)
+            return timetable.weeks, [self._warning(overlap) for overlap in overlaps]
+        return [], []
+
+    @staticmethod
+    def _warning(overlap: Overlap) -> dict[str, Any]:
+        other = overlap.other
+        return {"type": "OVERLAPPING_SESSION", "forSessionId": str(overlap.session_id),
+                "sessionId": str(other.session_id), "title": other.title,
+                "startsAt": other.starts_at.isoformat(), "endsAt": other.ends_at.isoformat()}
+
     # --- class cohorts ------------------------------------------------------------------
 
     def create_class(
@@ -570,7 +680,9 @@ class TutoringCentres(EventStore):
                 raise RuleViolated("the class already has a session at that time")
             session = self._class_session(actor, cohort, centre, plan)
             cohort.sessions_scheduled([session], by=actor)
-            return Outcome([session, cohort], self._session_body(session), 201)
+            weeks, warnings = self._book(actor, [session])
+            return Outcome([session, cohort, *weeks],
+                           {**self._session_body(session), "warnings": warnings}, 201)
 
         return self._execute(actor, decide, idempotency)
 
@@ -592,9 +704,10 @@ class TutoringCentres(EventStore):
             if not sessions:
                 raise RuleViolated("the class already has a session at every time of this rule")
             cohort.sessions_scheduled(sessions, by=actor, rule=rule)
+            weeks, warnings = self._book(actor, sessions)
             body = {"classId": str(cohort.id), "sessionIds": [str(s.id) for s in sessions],
-                    "skipped": len(slots) - len(sessions)}
-            return Outcome([*sessions, cohort], body, 201)
+                    "skipped": len(slots) - len(sessions), "warnings": warnings}
+            return Outcome([*sessions, cohort, *weeks], body, 201)
 
         return self._execute(actor, decide, idempotency)
 
@@ -1106,13 +1219,21 @@ class TutoringCentres(EventStore):
         permission: Permission,
         idempotency: IdempotencyKey | None,
         verb: Callable[[Session], None],
+        *,
+        warns: bool = False,
     ) -> CommandResult:
+        """``warns``: the verb may move the session, and the answer carries overlap warnings."""
         require(actor, permission)
 
         def decide() -> Outcome:
             session = self._session_run_by(actor, session_id)
+            was = (session.starts_at, session.ends_at, session.status)
             verb(session)
-            return Outcome([session], self._session_body(session))
+            weeks, warnings = self._follow_in_timetable(actor, session, was, warns=warns)
+            body = self._session_body(session)
+            if warns:
+                body["warnings"] = warnings
+            return Outcome([session, *weeks], body)
 
         return self._execute(actor, decide, idempotency)
 

@@ -125,6 +125,8 @@ def seed(centres: TutoringCentres, *, today: date | None = None) -> dict[str, UU
         ))
         session_id = UUID(result.body["sessionId"])
         sessions[plan.title] = session_id
+        for warning in result.body["warnings"]:
+            log.info("seed.overlap", session=plan.title, overlaps=warning["title"])
         for handle, (course, lesson) in plan.students.items():
             centres.enrol_student(tutor, session_id, demo_person(handle).id,
                                   course_id=course, lesson_id=lesson)

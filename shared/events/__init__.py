@@ -88,6 +88,12 @@ from shared.events.sessions import (
     StudentRemoved,
 )
 from shared.events.subjects import STREAM_NAME, STREAM_SUBJECTS, subject_for
+from shared.events.timetables import (
+    TimetableBooking,
+    TimetableSessionBooked,
+    TimetableSessionMoved,
+    TimetableSessionReleased,
+)
 
 __all__ = [
     "AUTO_GRADABLE_TYPES",
@@ -142,6 +148,10 @@ __all__ = [
     "StudentPresenceRecorded",
     "TeachingMode",
     "TeachingModeSwitched",
+    "TimetableBooking",
+    "TimetableSessionBooked",
+    "TimetableSessionMoved",
+    "TimetableSessionReleased",
     "SessionCancelled",
     "SessionEnded",
     "SessionExtended",

@@ -8,6 +8,7 @@ import pytest
 from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
+from shared.events import decode
 from shared.tenancy.tokens import mint
 from tests.api.helpers import enrol, is_problem, live_session, marks, schedule, session_body
 from tests.builders import Centre
@@ -82,7 +83,10 @@ def test_another_centre_cannot_see_or_touch_a_session(
     response = client.post(f"/api/v1/sessions/{beta_session}/enrolments",
                            json={"studentId": str(alpha["ben"].user_id)}, headers=beta.auth("admin"))
     assert is_problem(response, 422)["field"] == "studentId"
-    assert centres.position == before + 1  # only centre B's own scheduling was stored
+    # Only centre B's own scheduling was stored: its session, and its tutor's timetable.
+    stored = centres.recorder.select_notifications(before + 1, 100)
+    assert {n.topic for n in stored} == {"SessionScheduled", "TimetableSessionBooked"}
+    assert {decode(n.state).centre_id for n in stored} == {"beta"}
 
 
 def test_the_centre_comes_only_from_the_token(client: TestClient, alpha: Centre, beta: Centre) -> None:  # type: ignore[type-arg]

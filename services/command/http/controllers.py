@@ -16,6 +16,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from services.command.application import (
     AttendanceMark,
     CommandResult,
+    SeriesStudent,
     SessionPlan,
     TutoringCentres,
 )
@@ -118,6 +119,28 @@ class SessionController(Controller):
         )
         return await _run(request, "schedule_session", idempotency_key,
                           lambda key: centres.schedule_session(actor, plan, idempotency=key))
+
+    @post("/series", summary="Weekly sessions for a tutor, each with the same students",
+          opt={"permission": Permission.SESSION_SCHEDULE})
+    async def schedule_series(
+        self, request: Request[Any, Any, Any], data: JSONBody[schemas.ScheduleSeries],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        first = datetime.combine(data.first_date, datetime.min.time(), UTC)
+        plan = SessionPlan(title=data.title, starts_at=first, ends_at=first, mode=data.mode,
+                           tutor_id=data.tutor_id, meeting_link=data.meeting_link,
+                           location=data.location, capacity=data.capacity)
+        students = [SeriesStudent(s.student_id, s.course_id, s.lesson_id) for s in data.students]
+
+        def schedule(key: IdempotencyKey | None) -> CommandResult:
+            rule = WeeklyRule(days_of_week=sorted(set(data.days_of_week)), start_time=data.start_time,
+                              duration_minutes=data.duration_minutes, first_date=data.first_date,
+                              weeks=data.weeks,
+                              time_zone=data.time_zone or centres.centre_time_zone(actor))
+            return centres.schedule_series(actor, rule, plan, students, idempotency=key)
+
+        return await _run(request, "schedule_series", idempotency_key, schedule)
 
     @post("/{session_id:uuid}/start", summary="Start a scheduled session (it goes LIVE)",
           opt={"permission": Permission.SESSION_RUN})
