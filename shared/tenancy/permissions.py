@@ -39,6 +39,8 @@ class Permission(StrEnum):
     CONTROL_CENTER_VIEW = "control-center:view"
     MY_DAY_VIEW = "my-day:view"
     SESSION_LOG_VIEW = "session-log:view"
+    CATCH_UP_LIST_VIEW = "catch-up-list:view"
+    HELP_ANALYTICS_VIEW = "help-analytics:view"
 
 
 _SESSION_STAFF = {Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR, Role.TEACHER}
@@ -69,6 +71,9 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.CONTROL_CENTER_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
     Permission.MY_DAY_VIEW: frozenset(_SESSION_STAFF),
     Permission.SESSION_LOG_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
+    # Centre-wide reports: a TEACHER sees only what concerns their own sessions.
+    Permission.CATCH_UP_LIST_VIEW: frozenset(_SESSION_STAFF),
+    Permission.HELP_ANALYTICS_VIEW: frozenset(_SESSION_STAFF),
 }
 """Roles granted each permission. SUPER_ADMIN holds every permission and is not listed."""
 
