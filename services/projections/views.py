@@ -254,9 +254,9 @@ def help_request_stats(requests: list[Doc], now: datetime) -> Doc:
     after its due time: not resolved or withdrawn by then (or, if still open, by ``now``)."""
     response, resolution, breached = [], [], 0
     for request in requests:
-        first_response = request.get("acknowledgedAt") or request.get("startedAt")
-        if first_response:
-            response.append(_between(request["raisedAt"], first_response))
+        answered = [request[k] for k in ("acknowledgedAt", "startedAt") if request.get(k)]
+        if answered:
+            response.append(_between(request["raisedAt"], min(answered)))
         if request.get("resolvedAt"):
             resolution.append(_between(request["raisedAt"], request["resolvedAt"]))
         closed = request.get("resolvedAt") or request.get("cancelledAt")
@@ -271,7 +271,8 @@ def help_request_stats(requests: list[Doc], now: datetime) -> Doc:
 
 def _stats_by_priority(requests: list[Doc], now: datetime) -> Doc:
     return {"total": help_request_stats(requests, now),
-            "byPriority": {priority: help_request_stats([r for r in requests if r["priority"] == priority], now)
+            "byPriority": {priority: help_request_stats([r for r in requests if r["priority"] == priority],
+                                                        now)
                            for priority in HELP_ORDER}}
 
 

@@ -234,7 +234,8 @@ class AnalyticsController(Controller):
         self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
         position: PositionQuery = None, position_header: PositionHeader = None,
         start: Annotated[datetime | None, QueryParameter(
-            name="from", required=False, description="Raised at or after (default: 30 days before `to`).")] = None,
+            name="from", required=False,
+            description="Raised at or after (default: 30 days before `to`).")] = None,
         end: Annotated[datetime | None, QueryParameter(
             name="to", required=False, description="Raised before (default: now).")] = None,
         tutor_id: Annotated[UUID | None, QueryParameter(name="tutorId", required=False)] = None,

@@ -139,7 +139,8 @@ def test_the_catch_up_list_puts_the_most_urgent_first_with_names_and_sessions(wo
     assert _ids(body) == [made.overdue, made.others, made.absent, made.later]
     assert body["version"] >= 4 and body["data"]["total"] == 4 and body["data"]["next"] is None
     ben = body["data"]["catchUps"][0]
-    assert (ben["studentName"], ben["tutorName"], ben["sessionTitle"]) == ("Ben", "Tutor", "Maths and English")
+    assert (ben["studentName"], ben["tutorName"]) == ("Ben", "Tutor")
+    assert ben["sessionTitle"] == "Maths and English"
     assert (ben["reason"], ben["status"], ben["overdue"]) == ("Fractions worksheet", "PENDING", True)
     assert 2 * 86400 - 60 <= ben["overdueSeconds"] <= 2 * 86400 + 60
     ann = body["data"]["catchUps"][2]
@@ -209,7 +210,8 @@ def test_another_centre_never_sees_the_catch_ups(world: World) -> None:
     beta = world.get("/api/v1/catch-ups", "admin", centre=world.beta)
     assert beta["data"] == {"catchUps": [], "total": 0, "next": None}
     alpha_tutor = str(world.alpha["tutor"].user_id)
-    assert world.get("/api/v1/catch-ups", "admin", centre=world.beta, tutorId=alpha_tutor)["data"]["total"] == 0
+    probe = world.get("/api/v1/catch-ups", "admin", centre=world.beta, tutorId=alpha_tutor)
+    assert probe["data"]["total"] == 0
     assert world.client.get("/api/v1/catch-ups").status_code == 401
 
 
@@ -311,7 +313,8 @@ def test_help_request_analytics_cover_only_the_period_asked_for(world: World) ->
     _help_history(world)
     first_ten_minutes = {"from": T0.isoformat(), "to": (T0 + timedelta(minutes=10)).isoformat()}
     data = world.get("/api/v1/analytics/help-requests", "admin", **first_ten_minutes)["data"]
-    assert [(t["tutorName"], t["total"]["raised"]) for t in data["tutors"]] == [("Other_Tutor", 1), ("Tutor", 1)]
+    raised = [(t["tutorName"], t["total"]["raised"]) for t in data["tutors"]]
+    assert raised == [("Other_Tutor", 1), ("Tutor", 1)]
     empty = world.get("/api/v1/analytics/help-requests", "admin", **{"from": "2026-03-03T00:00:00+11:00",
                                                                      "to": "2026-03-04T00:00:00+11:00"})
     assert empty["data"]["tutors"] == [] and empty["data"]["overall"]["total"]["raised"] == 0
@@ -342,7 +345,8 @@ def test_a_teacher_sees_only_their_own_help_figures(world: World) -> None:
     ({"from": "2024-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),
     ({"tutorId": "nobody"}, "tutorId"),
 ])
-def test_bad_analytics_parameters_are_422_naming_them(world: World, params: dict[str, str], name: str) -> None:
+def test_bad_analytics_parameters_are_422_naming_them(world: World, params: dict[str, str],
+                                                      name: str) -> None:
     assert world.get("/api/v1/analytics/help-requests", "admin", 422, **params)["field"] == name
 
 

@@ -30,7 +30,8 @@ def test_every_command_route_is_in_the_api_document() -> None:
                        controllers.AttendanceController, controllers.CatchUpController,
                        controllers.NoteController, controllers.ClassController,
                        query.StudentReadController, query.ClassReadController,
-                       query.TutorController, query.SessionReadController):
+                       query.TutorController, query.SessionReadController,
+                       query.CatchUpReadController, query.AnalyticsController):
         for value in vars(controller).values():
             for path in getattr(value, "paths", ()):
                 method = next(iter(value.http_methods))
