@@ -221,7 +221,7 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
     tutor = _own_tutor(actor, wanted.tutor_id)
     catch_ups = store.centre_docs(CATCH_UP, actor.centre_id)
     sessions = store.get_many(SESSION, [c.doc["sessionId"] for c in catch_ups])
-    matching = []
+    matching: list[tuple[tuple[int, str, str], int, Doc, Doc]] = []
     for stored in catch_ups:
         catch_up, session = stored.doc, sessions.get(stored.doc["sessionId"])
         if session is None or (tutor and session.doc.get("tutorId") != tutor):

@@ -252,7 +252,9 @@ def _between(start: str, end: str) -> float:
 def help_request_stats(requests: list[Doc], now: datetime) -> Doc:
     """Counts and timings of help requests. A request breached its SLA when it was still open
     after its due time: not resolved or withdrawn by then (or, if still open, by ``now``)."""
-    response, resolution, breached = [], [], 0
+    response: list[float] = []
+    resolution: list[float] = []
+    breached = 0
     for request in requests:
         answered = [request[k] for k in ("acknowledgedAt", "startedAt") if request.get(k)]
         if answered:
@@ -309,7 +311,7 @@ def absence_streak(student: Doc) -> list[Doc]:
 
 def repeated_absences(students: dict[str, Doc], names: dict[str, str]) -> list[Doc]:
     """Students absent from at least ``REPEATED_ABSENCES`` of their latest marked sessions in a row."""
-    found = []
+    found: list[Doc] = []
     for student_id, student in students.items():
         streak = absence_streak(student)
         if len(streak) >= REPEATED_ABSENCES:
