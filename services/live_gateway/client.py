@@ -1,7 +1,9 @@
-"""``python -m services.live_gateway.client``: follow sessions and My Day live, one line each.
+"""``python -m services.live_gateway.client``: follow sessions, My Day, student overviews and
+class rosters live, one line each.
 
     python -m services.live_gateway.client --token "$(.venv/bin/tp-token john)" --my-day
     python -m services.live_gateway.client --token "$TOKEN" --session <session id> --session <…>
+    python -m services.live_gateway.client --token "$TOKEN" --student <student id> --class <class id>
 
 Reconnects when the gateway goes away, resuming each topic from the last version it saw.
 """
@@ -34,7 +36,17 @@ class Copy:
 
 
 def describe(view: dict[str, Any]) -> str:
-    """One line on the state of a view: a Control Center or a My Day."""
+    """One line on the state of a view: a Control Center, a My Day, a student overview or a
+    class roster."""
+    if "attendanceSummary" in view:
+        marked = ", ".join(f"{status} {count}" for status, count in view["attendanceSummary"].items()
+                           if count)
+        open_catch_ups = sum(1 for c in view["catchUps"] if c["status"] in ("PENDING", "IN_PROGRESS"))
+        return (f"{view['name']}: {len(view['sessions'])} sessions ({marked or 'none marked'}), "
+                f"{open_catch_ups} open catch-ups, {len(view['notes'])} notes")
+    if "members" in view:
+        return (f"{view['name']} {view['status']}: {view['enrolled']} members, "
+                f"{view['placesLeft']} places left")
     if "students" in view:
         students = ", ".join(
             f"{s['name']} {s['attendance'] or '-'}"
@@ -127,10 +139,15 @@ def main() -> None:
     parser.add_argument("--url", default="ws://127.0.0.1:8013/live")
     parser.add_argument("--session", action="append", default=[], help="a session id to follow")
     parser.add_argument("--my-day", action="store_true", help="follow the tutor's My Day")
+    parser.add_argument("--student", action="append", default=[],
+                        help="a student id whose overview to follow")
+    parser.add_argument("--class", dest="classes", action="append", default=[],
+                        help="a class id whose roster to follow")
     args = parser.parse_args()
-    topics = [f"session:{s}" for s in args.session] + (["my-day"] if args.my_day else [])
+    topics = ([f"session:{s}" for s in args.session] + (["my-day"] if args.my_day else [])
+              + [f"student:{s}" for s in args.student] + [f"class:{c}" for c in args.classes])
     if not topics:
-        parser.error("follow at least one --session or --my-day")
+        parser.error("follow at least one --session, --my-day, --student or --class")
     with contextlib.suppress(KeyboardInterrupt):
         sys.exit(asyncio.run(follow(args.url, args.token, topics)))
 

@@ -1,6 +1,7 @@
 """Connections, their topics, and the NATS change notices that wake them.
 
-A topic is what a client follows: ``session:<id>`` (a Control Center) or ``my-day``. On every
+A topic is what a client follows: ``session:<id>`` (a Control Center), ``my-day``,
+``student:<id>`` (a student overview) or ``class:<id>`` (a class roster). On every
 change notice for a topic's document, the hub reads the viewer's own view through
 ``services.projections.access`` (so the gateway shows exactly what the query API shows) and
 sends the difference from the last view it sent that viewer as a JSON merge patch. Notices
@@ -28,7 +29,7 @@ from prometheus_client import Counter, Gauge
 
 from services.projections import access
 from services.projections.deltas import decode_notice, delta_subject
-from services.projections.models.documents import SESSION, TUTOR
+from services.projections.models.documents import CLASS, SESSION, STUDENT, TUTOR
 from services.projections.store import ReadStore
 from services.projections.views import merge_patch, utcnow
 from shared.tenancy import Actor, Forbidden
@@ -96,6 +97,10 @@ def refusal(topic: str, error: Exception) -> Message:
     return {"type": "error", "topic": topic, "status": status, "detail": str(error)}
 
 
+_KINDS_BY_PREFIX: Final = {"session": SESSION, "student": STUDENT, "class": CLASS}
+"""Topics about one document, ``<prefix>:<id>``, and the kind of document each follows."""
+
+
 @dataclass(frozen=True)
 class Topic:
     name: str
@@ -107,12 +112,14 @@ class Topic:
         if name == "my-day":
             return cls(name, TUTOR, str(actor.user_id))
         prefix, _, value = name.partition(":")
-        if prefix == "session":
+        kind = _KINDS_BY_PREFIX.get(prefix)
+        if kind is not None:
             try:
-                return cls(name, SESSION, str(UUID(value)))
+                return cls(name, kind, str(UUID(value)))
             except ValueError:
                 pass
-        raise BadTopic(f"unknown topic {name!r}: use 'session:<id>' or 'my-day'")
+        raise BadTopic(f"unknown topic {name!r}: use 'session:<id>', 'student:<id>', 'class:<id>' "
+                       "or 'my-day'")
 
     def subject(self, centre_id: str) -> str:
         return delta_subject(centre_id, self.kind, self.key)
@@ -406,4 +413,8 @@ class Hub:
     def _read_view(self, actor: Actor, topic: Topic) -> access.View:
         if topic.kind == SESSION:
             return access.control_center(self.store, actor, UUID(topic.key), utcnow())
+        if topic.kind == STUDENT:
+            return access.student_overview(self.store, actor, UUID(topic.key), utcnow())
+        if topic.kind == CLASS:
+            return access.class_roster(self.store, actor, UUID(topic.key))
         return access.my_day(self.store, actor, None, utcnow())

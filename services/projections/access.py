@@ -12,6 +12,7 @@ import msgspec
 
 from services.projections import views
 from services.projections.models.documents import (
+    CATCH_UP,
     CENTRE,
     CLASS,
     EXERCISE,
@@ -167,11 +168,14 @@ def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime)
         raise NotVisible("no such tutor")
     tutor: Doc = stored.doc if stored else {"tutorId": str(tutor_id), "centreId": actor.centre_id,
                                        "sessions": {}, "openHelp": {}, "catchUps": {}}
+    taught = {s for session in tutor["sessions"].values() for s in session["students"]}
     ids = {str(tutor_id)} | {h["studentId"] for h in tutor["openHelp"].values()} | {
         c["studentId"] for c in tutor["catchUps"].values()} | {
-        w["studentId"] for w in [*tutor.get("toGrade", {}).values(), *tutor.get("homework", {}).values()]} | {
-        s for session in tutor["sessions"].values() for s in session["students"]}
-    return View(stored.version if stored else 0, views.my_day(tutor, time_zone, names(store, ids), now))
+        w["studentId"] for w in [*tutor.get("toGrade", {}).values(), *tutor.get("homework", {}).values()]} | taught
+    students = {key: doc.doc for key, doc in store.get_many(STUDENT, sorted(taught)).items()
+                if doc.centre_id == actor.centre_id}
+    return View(stored.version if stored else 0,
+                views.my_day(tutor, time_zone, names(store, ids), now, students))
 
 
 def exercise(store: ReadStore, actor: Actor, exercise_id: UUID) -> View:
@@ -226,3 +230,74 @@ def log_entry(row: LogRow) -> dict[str, Any]:
     return {"position": row.notification_id, "occurredAt": row.occurred_at, "type": row.event_type,
             "actorId": row.actor_id, "actorRole": row.actor_role, "aggregateId": row.aggregate_id,
             "aggregateVersion": row.aggregate_version, "event": row.event}
+
+
+def _many_names(store: ReadStore, ids: set[str]) -> dict[str, str]:
+    return {key: doc.doc["name"] for key, doc in store.get_many(PERSON, sorted(ids)).items()}
+
+
+def _own_tutor(actor: Actor, tutor_id: UUID | None) -> str | None:
+    """The tutor whose figures the actor asks for; a TEACHER may ask only for their own."""
+    if actor.role is Role.TEACHER:
+        if tutor_id is not None and tutor_id != actor.user_id:
+            raise Forbidden("a TEACHER sees only their own sessions")
+        return str(actor.user_id)
+    return str(tutor_id) if tutor_id else None
+
+
+@dataclass(frozen=True)
+class CatchUpFilter:
+    status: str | None = None
+    overdue_only: bool = False
+    tutor_id: UUID | None = None
+    student_id: UUID | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    limit: int = 50
+    after: tuple[int, str, str] | None = None
+    """The urgency key of the last row of the previous page."""
+
+
+def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: datetime) -> View:
+    """The centre's catch-ups, most urgent first, for staff; a TEACHER sees those of their own
+    sessions. ``version`` counts the events behind every catch-up the filters match."""
+    require(actor, Permission.CATCH_UP_LIST_VIEW)
+    tutor = _own_tutor(actor, wanted.tutor_id)
+    catch_ups = store.centre_docs(CATCH_UP, actor.centre_id)
+    sessions = store.get_many(SESSION, [c.doc["sessionId"] for c in catch_ups])
+    matching: list[tuple[tuple[int, str, str], int, Doc, Doc]] = []
+    for stored in catch_ups:
+        catch_up, session = stored.doc, sessions.get(stored.doc["sessionId"])
+        if session is None or (tutor and session.doc.get("tutorId") != tutor):
+            continue
+        due = views.parse(catch_up["dueAt"])
+        overdue = catch_up["status"] in views.OPEN_CATCH_UP and now > due
+        if ((wanted.status and catch_up["status"] != wanted.status)
+                or (wanted.overdue_only and not overdue)
+                or (wanted.student_id and catch_up["studentId"] != str(wanted.student_id))
+                or (wanted.due_before and due >= wanted.due_before)
+                or (wanted.due_after and due < wanted.due_after)):
+            continue
+        matching.append((views.catch_up_urgency(catch_up), stored.version, catch_up, session.doc))
+    matching.sort(key=lambda m: m[0])
+    after = wanted.after
+    page = [m for m in matching if after is None or m[0] > after][:wanted.limit]
+    people = _many_names(store, {m[2]["studentId"] for m in page} | {m[3]["tutorId"] for m in page})
+    rows = [views.catch_up_row(catch_up, session, people, now) for _, _, catch_up, session in page]
+    more = len(page) == wanted.limit and page[-1] is not matching[-1]
+    return View(sum(m[1] for m in matching), {
+        "catchUps": rows, "total": len(matching),
+        "next": views.page_cursor(page[-1][0]) if more else None})
+
+
+def help_request_analytics(store: ReadStore, actor: Actor, start: datetime, end: datetime,
+                           tutor_id: UUID | None, now: datetime) -> View:
+    """Help-request figures of the centre's tutors (a TEACHER: their own). ``version`` counts
+    the events behind the sessions the figures come from."""
+    require(actor, Permission.HELP_ANALYTICS_VIEW)
+    tutor = _own_tutor(actor, tutor_id)
+    sessions = [s for s in store.centre_docs(SESSION, actor.centre_id)
+                if "tutorId" in s.doc and (tutor is None or s.doc["tutorId"] == tutor)]
+    people = _many_names(store, {s.doc["tutorId"] for s in sessions})
+    return View(sum(s.version for s in sessions),
+                views.help_request_analytics([s.doc for s in sessions], people, start, end, now))

@@ -11,6 +11,7 @@ from uuid import UUID
 import msgspec
 
 from services.projections.models.documents import (
+    CATCH_UP,
     CENTRE,
     CLASS,
     EXERCISE,
@@ -160,6 +161,8 @@ def apply(batch: Batch, event: ev.Event, notification_id: int) -> bool:
     handler = _HANDLERS.get(type(event))
     if handler is not None:
         handler(batch, event)
+    for also in _ALSO.get(type(event), ()):  # after the handler that may refuse the event
+        also(batch, event)
     if isinstance(event, ev.SessionScopedEvent):
         payload = _to_builtins(event)
         batch.log(LogRow(
@@ -662,3 +665,37 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.ContentAssigned: _content_assigned,
     ev.ContentAssignmentWithdrawn: _content_assignment_withdrawn,
 }
+
+
+# --- documents kept beside the session's: each shaped only by its own aggregate's events ---
+
+
+def _catch_up_listed(docs: Batch, e: ev.CatchUpAssigned | ev.CatchUpStarted | ev.CatchUpCompleted
+                     | ev.CatchUpCancelled) -> None:
+    key = str(e.aggregate_id)
+    if isinstance(e, ev.CatchUpAssigned):
+        docs.put(CATCH_UP, key, e.centre_id, {
+            "catchUpId": key, "sessionId": str(e.session_id), "studentId": str(e.student_id),
+            "reason": e.reason, "dueAt": _iso(e.due_at), "status": "PENDING",
+            "assignedAt": _iso(e.occurred_at), "assignedBy": str(e.actor_id), "startedAt": None,
+            "completedAt": None, "cancelledAt": None, "cancelReason": None})
+        return
+    catch_up = docs.get(CATCH_UP, key)
+    if catch_up is None:  # assigned before catch-up documents were kept: a rebuild lists it
+        return
+    if isinstance(e, ev.CatchUpStarted):
+        catch_up.update(status="IN_PROGRESS", startedAt=_iso(e.occurred_at))
+    elif isinstance(e, ev.CatchUpCompleted):
+        catch_up.update(status="COMPLETED", completedAt=_iso(e.occurred_at))
+    else:
+        catch_up.update(status="CANCELLED", cancelledAt=_iso(e.occurred_at), cancelReason=e.reason)
+    docs.put(CATCH_UP, key, e.centre_id, catch_up)
+
+
+_ALSO: dict[type[ev.Event], tuple[Any, ...]] = {
+    ev.CatchUpAssigned: (_catch_up_listed,),
+    ev.CatchUpStarted: (_catch_up_listed,),
+    ev.CatchUpCompleted: (_catch_up_listed,),
+    ev.CatchUpCancelled: (_catch_up_listed,),
+}
+"""Further handlers of an event, run after its main one in ``_HANDLERS``."""

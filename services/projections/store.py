@@ -178,6 +178,10 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS rm_log_{g}_session ON rm_log_{g} (session_id, notification_id)",
     "CREATE TABLE IF NOT EXISTS rm_versions_{g} (aggregate_id TEXT PRIMARY KEY, version BIGINT NOT NULL)",
 )
+_INDEXES = (
+    # Lists of one centre's documents of a kind (its catch-ups, its sessions).
+    "CREATE INDEX IF NOT EXISTS rm_docs_{g}_centre ON rm_docs_{g} (kind, centre_id, key)",
+)
 _TABLES = ("rm_docs_{g}", "rm_log_{g}", "rm_versions_{g}")
 
 
@@ -193,7 +197,7 @@ class ReadStore:
             self._begin(cursor)
             generation = self._meta(cursor, "generations") + 1
             self._set_meta(cursor, "generations", generation)
-            for statement in _SCHEMA:
+            for statement in (*_SCHEMA, *_INDEXES):
                 cursor.execute(statement.replace("{g}", str(generation)))
         return generation
 
@@ -236,6 +240,8 @@ class ReadStore:
                 for statement in _SCHEMA:
                     cursor.execute(statement.replace("{g}", str(current)))
                 self._set_meta(cursor, "generation", current)
+            for statement in _INDEXES:  # also for a generation made before an index existed
+                cursor.execute(statement.replace("{g}", str(current)))
             return current
 
     @contextmanager
@@ -267,6 +273,28 @@ class ReadStore:
                            (kind,))
             rows = cursor.fetchall()
         return [StoredDoc(kind, r[0], r[1], int(r[2]), _decode(r[3])) for r in rows]
+
+    def centre_docs(self, kind: str, centre_id: str, generation: int | None = None) -> list[StoredDoc]:
+        """Every document of ``kind`` in one centre, by key."""
+        with self._cursor() as cursor:
+            gen = generation or self._meta(cursor, "generation")
+            cursor.execute(self._sql(f"SELECT key, version, doc FROM rm_docs_{gen} "
+                                     "WHERE kind = ? AND centre_id = ? ORDER BY key"), (kind, centre_id))
+            rows = cursor.fetchall()
+        return [StoredDoc(kind, r[0], centre_id, int(r[1]), _decode(r[2])) for r in rows]
+
+    def get_many(self, kind: str, keys: Sequence[str], generation: int | None = None) -> dict[str, StoredDoc]:
+        """The documents of ``kind`` among ``keys`` that exist."""
+        found: dict[str, StoredDoc] = {}
+        with self._cursor() as cursor:
+            gen = generation or self._meta(cursor, "generation")
+            for chunk in _chunks(sorted(set(keys))):
+                marks = ", ".join("?" * len(chunk))
+                cursor.execute(self._sql(f"SELECT key, centre_id, version, doc FROM rm_docs_{gen} "
+                                         f"WHERE kind = ? AND key IN ({marks})"), (kind, *chunk))
+                found.update({r[0]: StoredDoc(kind, r[0], r[1], int(r[2]), _decode(r[3]))
+                              for r in cursor.fetchall()})
+        return found
 
     def session_log(self, session_id: str, *, after: int = 0, limit: int = 1000,
                     generation: int | None = None) -> list[LogRow]:

@@ -6,6 +6,11 @@ what is overdue, what is today in the centre's time zone) and on who asks.
 
 from __future__ import annotations
 
+import base64
+import itertools
+import json
+import math
+import statistics
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -90,7 +95,9 @@ def _help_view(request: Doc, now: datetime) -> Doc:
             "resolutionSeconds": _seconds(request["raisedAt"], parse(finished)) if finished else None}
 
 
-def my_day(tutor: Doc, time_zone: str, names: dict[str, str], now: datetime) -> Doc:
+def my_day(tutor: Doc, time_zone: str, names: dict[str, str], now: datetime,
+           students: dict[str, Doc] | None = None) -> Doc:
+    """``students``: the documents of the students of the tutor's sessions (for absences)."""
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
     sessions = sorted((s for s in tutor["sessions"].values()
@@ -120,6 +127,12 @@ def my_day(tutor: Doc, time_zone: str, names: dict[str, str], now: datetime) -> 
                 "message": f"{h['studentName'] or 'a student'} has waited {h['waitingSeconds'] // 60} min "
                            f"({h['priority']})"}
                for h in help_requests if h["slaBreached"]]
+    absences = repeated_absences(students or {}, names)
+    alerts += [{"type": "REPEATED_ABSENCES", "studentId": a["studentId"],
+                "sessionIds": [s["sessionId"] for s in a["sessions"]],
+                "message": f"{a['studentName'] or 'a student'} was absent from their last "
+                           f"{a['consecutiveAbsences']} sessions"}
+               for a in absences]
     return {
         "tutorId": tutor["tutorId"], "tutorName": names.get(tutor["tutorId"]), "date": today.isoformat(),
         "timeZone": time_zone, "sessions": sessions, "next": upcoming[0] if upcoming else None,
@@ -128,10 +141,12 @@ def my_day(tutor: Doc, time_zone: str, names: dict[str, str], now: datetime) -> 
                      "overdue": [c for c in catch_ups if c["overdue"]]},
         "toGrade": to_grade,
         "alerts": alerts,
+        "repeatedAbsences": absences,
         "stats": {"sessionsToday": len(sessions), "toGrade": len(to_grade),
                   "completed": sum(1 for s in sessions if s["status"] == "COMPLETED"),
                   "openHelpRequests": len(help_requests),
-                  "overdueCatchUps": sum(1 for c in catch_ups if c["overdue"])},
+                  "overdueCatchUps": sum(1 for c in catch_ups if c["overdue"]),
+                  "repeatedAbsences": len(absences)},
     }
 
 
@@ -257,3 +272,129 @@ def exercise(doc: Doc, *, with_key: bool) -> Doc:
         return doc
     return {**doc, "questions": [{k: v for k, v in q.items() if k not in ("acceptedAnswers", "tolerance")}
                                  for q in doc["questions"]]}
+
+
+# --- the catch-up list ---------------------------------------------------------------------
+
+OPEN_CATCH_UP = ("PENDING", "IN_PROGRESS")
+
+
+def catch_up_row(catch_up: Doc, session: Doc, names: dict[str, str], now: datetime) -> Doc:
+    """One catch-up with its session's title and tutor, and whether (and how long) it is overdue."""
+    overdue = catch_up["status"] in OPEN_CATCH_UP and now > parse(catch_up["dueAt"])
+    return {**catch_up, "studentName": names.get(catch_up["studentId"]),
+            "sessionTitle": session["title"], "sessionStartsAt": session["startsAt"],
+            "tutorId": session["tutorId"], "tutorName": names.get(session["tutorId"]),
+            "overdue": overdue, "overdueSeconds": _seconds(catch_up["dueAt"], now) if overdue else None}
+
+
+def catch_up_urgency(catch_up: Doc) -> tuple[int, str, str]:
+    """Open catch-ups first, the earliest due (so the longest overdue) at the top; then the
+    finished ones. It depends on nothing but the document, so pages stay stable."""
+    return (0 if catch_up["status"] in OPEN_CATCH_UP else 1, catch_up["dueAt"], catch_up["catchUpId"])
+
+
+def page_cursor(key: tuple[int, str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def parse_page_cursor(cursor: str) -> tuple[int, str, str]:
+    """The key a ``page_cursor`` holds; ``ValueError`` for anything it did not make."""
+    try:
+        rank, due, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError) as error:
+        raise ValueError("not a cursor this API returned") from error
+    if not (isinstance(rank, int) and isinstance(due, str) and isinstance(key, str)):
+        raise ValueError("not a cursor this API returned")
+    return rank, due, key
+
+
+# --- help-request analytics ----------------------------------------------------------------
+
+
+def _distribution(values: list[float]) -> Doc:
+    """Count, mean, median and 90th percentile (nearest rank) of durations in seconds."""
+    if not values:
+        return {"count": 0, "mean": None, "median": None, "p90": None}
+    ordered = sorted(values)
+    return {"count": len(ordered), "mean": round(statistics.fmean(ordered), 3),
+            "median": round(statistics.median(ordered), 3),
+            "p90": round(ordered[math.ceil(0.9 * len(ordered)) - 1], 3)}
+
+
+def _between(start: str, end: str) -> float:
+    return (parse(end) - parse(start)).total_seconds()
+
+
+def help_request_stats(requests: list[Doc], now: datetime) -> Doc:
+    """Counts and timings of help requests. A request breached its SLA when it was still open
+    after its due time: not resolved or withdrawn by then (or, if still open, by ``now``)."""
+    response: list[float] = []
+    resolution: list[float] = []
+    breached = 0
+    for request in requests:
+        answered = [request[k] for k in ("acknowledgedAt", "startedAt") if request.get(k)]
+        if answered:
+            response.append(_between(request["raisedAt"], min(answered)))
+        if request.get("resolvedAt"):
+            resolution.append(_between(request["raisedAt"], request["resolvedAt"]))
+        closed = request.get("resolvedAt") or request.get("cancelledAt")
+        if (parse(closed) if closed else now) > parse(request["slaDueAt"]):
+            breached += 1
+    statuses = [r["status"] for r in requests]
+    return {"raised": len(requests), "resolved": statuses.count("RESOLVED"),
+            "cancelled": statuses.count("CANCELLED"),
+            "open": sum(1 for s in statuses if s in OPEN_HELP), "slaBreached": breached,
+            "responseSeconds": _distribution(response), "resolutionSeconds": _distribution(resolution)}
+
+
+def _stats_by_priority(requests: list[Doc], now: datetime) -> Doc:
+    return {"total": help_request_stats(requests, now),
+            "byPriority": {priority: help_request_stats([r for r in requests if r["priority"] == priority],
+                                                        now)
+                           for priority in HELP_ORDER}}
+
+
+def help_request_analytics(sessions: list[Doc], names: dict[str, str], start: datetime, end: datetime,
+                           now: datetime) -> Doc:
+    """Per tutor and per priority, the help requests raised in [start, end) in ``sessions``."""
+    low, high = start.astimezone(UTC), end.astimezone(UTC)
+    by_tutor: dict[str, list[Doc]] = {}
+    for session in sessions:
+        requests = by_tutor.setdefault(session["tutorId"], [])
+        requests += [request for student in session["students"].values()
+                     for request in student["helpRequests"].values()
+                     if low <= parse(request["raisedAt"]) < high]
+    tutors = [{"tutorId": tutor_id, "tutorName": names.get(tutor_id), **_stats_by_priority(requests, now)}
+              for tutor_id, requests in by_tutor.items() if requests]
+    tutors.sort(key=lambda t: (t["tutorName"] or "", t["tutorId"]))
+    everything = [r for requests in by_tutor.values() for r in requests]
+    return {"from": low.isoformat().replace("+00:00", "Z"), "to": high.isoformat().replace("+00:00", "Z"),
+            "tutors": tutors, "overall": _stats_by_priority(everything, now)}
+
+
+# --- repeated absences ---------------------------------------------------------------------
+
+REPEATED_ABSENCES = 2
+"""Consecutive ABSENT marks, in a student's latest marked sessions, that raise an alert."""
+
+
+def absence_streak(student: Doc) -> list[Doc]:
+    """The student's latest marked sessions, newest first, as long as each was an absence."""
+    marked = sorted((s for s in student["sessions"].values() if s["attendance"]),
+                    key=lambda s: (s["startsAt"], s["sessionId"]), reverse=True)
+    return list(itertools.takewhile(lambda s: s["attendance"] == "ABSENT", marked))
+
+
+def repeated_absences(students: dict[str, Doc], names: dict[str, str]) -> list[Doc]:
+    """Students absent from at least ``REPEATED_ABSENCES`` of their latest marked sessions in a row."""
+    found: list[Doc] = []
+    for student_id, student in students.items():
+        streak = absence_streak(student)
+        if len(streak) >= REPEATED_ABSENCES:
+            found.append({"studentId": student_id, "studentName": names.get(student_id),
+                          "consecutiveAbsences": len(streak),
+                          "sessions": [{key: s[key] for key in ("sessionId", "title", "startsAt")}
+                                       for s in streak]})
+    found.sort(key=lambda a: (-a["consecutiveAbsences"], a["studentName"] or "", a["studentId"]))
+    return found

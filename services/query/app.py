@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -19,7 +20,7 @@ from litestar.response import Stream
 from services.projections import access
 from services.projections.service import wait_for_watermark
 from services.projections.store import ReadStore
-from services.projections.views import utcnow
+from services.projections.views import parse_page_cursor, utcnow
 from shared.http.api import api_app
 from shared.http.problems import problem, simple
 from shared.tenancy import Actor, Permission
@@ -216,6 +217,85 @@ class SessionReadController(Controller):
             "Content-Disposition": f'attachment; filename="session-{session_id}.jsonl"'})
 
 
+class CatchUpStatus(StrEnum):
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidQuery(f"'{field}' must carry a UTC offset", field=field)
+    return value
+
+
+class CatchUpReadController(Controller):
+    path = "/api/v1/catch-ups"
+    tags = ["catch-ups"]
+
+    @get("/", summary="The centre's catch-ups, most urgent first (a TEACHER: their sessions')",
+         opt={"permission": Permission.CATCH_UP_LIST_VIEW})
+    async def catch_ups(
+        self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        position: PositionQuery = None, position_header: PositionHeader = None,
+        status: Annotated[CatchUpStatus | None, QueryParameter(required=False)] = None,
+        overdue: Annotated[bool, QueryParameter(
+            required=False, description="Only open catch-ups past their due date.")] = False,
+        tutor_id: Annotated[UUID | None, QueryParameter(name="tutorId", required=False)] = None,
+        student_id: Annotated[UUID | None, QueryParameter(name="studentId", required=False)] = None,
+        due_before: Annotated[datetime | None, QueryParameter(name="dueBefore", required=False)] = None,
+        due_after: Annotated[datetime | None, QueryParameter(name="dueAfter", required=False)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200, required=False)] = 50,
+        cursor: Annotated[str | None, QueryParameter(
+            required=False, max_length=300, description="`next` of the previous page.")] = None,
+    ) -> Response[dict[str, Any]]:
+        try:
+            after = parse_page_cursor(cursor) if cursor is not None else None
+        except ValueError as error:
+            raise InvalidQuery(str(error), field="cursor") from None
+        wanted = access.CatchUpFilter(
+            status=status.value if status else None, overdue_only=overdue, tutor_id=tutor_id,
+            student_id=student_id, due_before=_aware(due_before, "dueBefore"),
+            due_after=_aware(due_after, "dueAfter"), limit=limit, after=after)
+        watermark = await _caught_up(store, position, position_header)
+        view = await anyio.to_thread.run_sync(lambda: access.catch_up_list(store, actor, wanted, utcnow()))
+        return _view_response(view, watermark)
+
+
+ANALYTICS_DEFAULT_DAYS = 30
+ANALYTICS_MAX_DAYS = 366
+
+
+class AnalyticsController(Controller):
+    path = "/api/v1/analytics"
+    tags = ["analytics"]
+
+    @get("/help-requests", summary="Help requests per tutor and priority: counts, response and "
+                                   "resolution times", opt={"permission": Permission.HELP_ANALYTICS_VIEW})
+    async def help_requests(
+        self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        position: PositionQuery = None, position_header: PositionHeader = None,
+        start: Annotated[datetime | None, QueryParameter(
+            name="from", required=False,
+            description="Raised at or after (default: 30 days before `to`).")] = None,
+        end: Annotated[datetime | None, QueryParameter(
+            name="to", required=False, description="Raised before (default: now).")] = None,
+        tutor_id: Annotated[UUID | None, QueryParameter(name="tutorId", required=False)] = None,
+    ) -> Response[dict[str, Any]]:
+        now = utcnow()
+        end = _aware(end, "to") or now
+        start = _aware(start, "from") or end - timedelta(days=ANALYTICS_DEFAULT_DAYS)
+        if start >= end:
+            raise InvalidQuery("'from' must be before 'to'", field="from")
+        if end - start > timedelta(days=ANALYTICS_MAX_DAYS):
+            raise InvalidQuery(f"ask for at most {ANALYTICS_MAX_DAYS} days at once", field="from")
+        watermark = await _caught_up(store, position, position_header)
+        view = await anyio.to_thread.run_sync(
+            lambda: access.help_request_analytics(store, actor, start, end, tutor_id, now))
+        return _view_response(view, watermark)
+
+
 def _not_caught_up(request: Request[Any, Any, Any], exc: NotCaughtUp) -> Response[Any]:
     return problem(503, "Not caught up", str(exc), headers={"Retry-After": "1"})
 
@@ -229,7 +309,8 @@ def create_app(store: ReadStore, *, own_resources: bool = True) -> Litestar:
     return api_app(
         SERVICE, title="tutorpulse query API",
         controllers=[TutorController, SessionReadController, StudentReadController, ClassReadController,
-                     ExerciseReadController, HomeworkReadController],
+                     ExerciseReadController, HomeworkReadController, CatchUpReadController,
+                     AnalyticsController],
         readiness=ready, provides={"store": store},
         exception_handlers={access.NotVisible: simple(404, "Not found"), NotCaughtUp: _not_caught_up,
                             InvalidQuery: simple(422, "Invalid query")},

@@ -36,7 +36,7 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
     for item in exc.extra if isinstance(exc.extra, list) else []:
         message = str(item.get("message", "invalid value"))
         key = item.get("key")
-        name = _field_from(message) or (key if key and key != "data" else None) or "body"
+        name = _field_from(message) or (_wire_name(request, key) if key and key != "data" else None) or "body"
         params.append({"name": str(name), "reason": message})
     if not params:
         return problem(400, "Malformed request", str(exc.detail))
@@ -44,6 +44,18 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
     response = problem(422, "Invalid request", f"{first['name']}: {first['reason']}", field=first["name"])
     response.content["invalidParams"] = params
     return response
+
+
+def _wire_name(request: Request[Any, Any, Any], name: str) -> str:
+    """The name a client sends a parameter by (``tutorId``) rather than the handler's own
+    (``tutor_id``)."""
+    signature = getattr(request.scope.get("route_handler"), "parsed_fn_signature", None)
+    definition = getattr(signature, "parameters", {}).get(name)
+    kwarg = getattr(definition, "kwarg_definition", None)
+    for alias in ("query", "header", "cookie", "name"):
+        if isinstance(value := getattr(kwarg, alias, None), str):
+            return value
+    return name
 
 
 def _field_from(message: str) -> str | None:

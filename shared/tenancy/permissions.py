@@ -49,6 +49,8 @@ class Permission(StrEnum):
     HOMEWORK_WORK = "homework:work"
     ACADEMIC_LEVEL_SET = "academic-level:set"
     CONTENT_ASSIGN = "content:assign"
+    CATCH_UP_LIST_VIEW = "catch-up-list:view"
+    HELP_ANALYTICS_VIEW = "help-analytics:view"
 
 
 _SESSION_STAFF = {Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR, Role.TEACHER}
@@ -92,6 +94,9 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.ACADEMIC_LEVEL_SET: frozenset(_SESSION_STAFF),
     # Override a student's automatic content sequence, and withdraw the override.
     Permission.CONTENT_ASSIGN: frozenset(_SESSION_STAFF),
+    # Centre-wide reports: a TEACHER sees only what concerns their own sessions.
+    Permission.CATCH_UP_LIST_VIEW: frozenset(_SESSION_STAFF),
+    Permission.HELP_ANALYTICS_VIEW: frozenset(_SESSION_STAFF),
 }
 """Roles granted each permission. SUPER_ADMIN holds every permission and is not listed."""
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -421,3 +422,80 @@ async def test_the_shipped_client_prints_changes_and_resumes_after_a_gateway_res
     finally:
         process.terminate()
         await process.wait()
+
+
+async def announce(demo: Demo, nc: Client) -> None:
+    """Project what was recorded since and publish the change notices, as the projection
+    service does after its commit."""
+    for change in demo.project():
+        await nc.publish(*notice_for(change))
+    await nc.flush()
+
+
+async def test_a_student_overview_follows_its_own_access_rules(
+    demo: Demo, nats_server: NatsServer, nc: Client
+) -> None:
+    topic = f"student:{demo_person('michael').id}"
+    async with gateway(demo, nats_server.url) as gw, \
+            connect(gw.url, actor("jennifer")) as parent, connect(gw.url, actor("john")) as tutor:
+        first = await subscribe(parent, topic)
+        assert first["type"] == "snapshot" and first["data"]["name"] == "Michael Lee"
+        staff = await subscribe(tutor, topic)
+        assert staff["version"] == first["version"]
+        demo.centres.write_note(actor("john"), demo_person("michael").id, content="Needs a quieter seat",
+                                visibility=events.NoteVisibility.INTERNAL)
+        await demo.mark(nc, "michael", AttendanceStatus.ABSENT)
+        await announce(demo, nc)
+        stored = demo.store.get("student", str(demo_person("michael").id))
+        assert stored is not None
+
+        async def follow(socket: Any, view: dict[str, Any], version: int) -> dict[str, Any]:
+            """Apply deltas until the view reaches the stored document's version."""
+            while version < stored.version:
+                delta = await next_change(socket, topic, version)
+                view, version = apply_merge_patch(view, delta["patch"]), delta["version"]
+            return view
+
+        view = await follow(parent, first["data"], first["version"])
+        absences = first["data"]["attendanceSummary"]["ABSENT"]
+        assert view["attendanceSummary"]["ABSENT"] == absences + 1
+        assert view["notes"] == []  # a parent never sees INTERNAL notes
+        fresh = await subscribe(parent, topic)
+        assert fresh["version"] == stored.version and without_clock(view) == without_clock(fresh["data"])
+        seen_by_staff = await follow(tutor, staff["data"], staff["version"])
+        assert [n["content"] for n in seen_by_staff["notes"]] == ["Needs a quieter seat"]
+
+    async with gateway(demo, nats_server.url) as gw:
+        for who, status in (("robert", 404), ("jane", 404), ("emily", 403)):
+            async with connect(gw.url, actor(who)) as socket:
+                assert (await subscribe(socket, topic))["status"] == status, who
+        async with connect(gw.url, actor("sarah", EMPTY_CENTRE)) as socket:
+            assert (await subscribe(socket, topic))["status"] == 404
+            assert (await subscribe(socket, "student:nobody"))["status"] == 400
+
+
+async def test_a_class_roster_is_pushed_to_its_teacher_and_staff_only(
+    demo: Demo, nats_server: NatsServer, nc: Client
+) -> None:
+    admin = actor("sarah")
+    created = demo.centres.create_class(admin, name="Year 9 Maths", subject="Maths",
+                                        teacher_id=demo_person("john").id, capacity=3)
+    class_id = UUID(created.body["classId"])
+    demo.centres.add_class_member(admin, class_id, demo_person("jane").id)
+    await announce(demo, nc)
+    topic = f"class:{class_id}"
+    async with gateway(demo, nats_server.url) as gw, connect(gw.url, actor("john")) as socket:
+        first = await subscribe(socket, topic)
+        assert first["type"] == "snapshot" and first["data"]["placesLeft"] == 2
+        assert [m["name"] for m in first["data"]["members"]] == ["Jane Johnson"]
+        demo.centres.add_class_member(admin, class_id, demo_person("alex").id)
+        await announce(demo, nc)
+        delta = await next_change(socket, topic, first["version"])
+        roster = apply_merge_patch(first["data"], delta["patch"])
+        assert [m["name"] for m in roster["members"]] == ["Alex Thompson", "Jane Johnson"]
+        assert roster["placesLeft"] == 1 and roster == (await subscribe(socket, topic))["data"]
+        for who, status in (("maria", 403), ("jane", 403), ("robert", 403)):
+            async with connect(gw.url, actor(who)) as other:
+                assert (await subscribe(other, topic))["status"] == status, who
+        async with connect(gw.url, actor("david", EMPTY_CENTRE)) as elsewhere:
+            assert (await subscribe(elsewhere, topic))["status"] == 404

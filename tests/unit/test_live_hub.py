@@ -271,3 +271,17 @@ def test_settings_come_from_the_environment_and_must_be_positive() -> None:
     assert Settings.from_environment({}) == Settings(queue=64, ping_seconds=15, resync_seconds=5)
     with pytest.raises(ValueError):
         Settings.from_environment({"TUTORPULSE_GATEWAY_QUEUE": "0"})
+
+
+def test_student_and_class_topics_follow_their_documents() -> None:
+    from services.live_gateway.hub import BadTopic, Topic
+
+    john = Actor(user_id=demo_person("john").id, role=demo_person("john").role, centre_id=DEMO_CENTRE)
+    student, cohort = demo_person("jane").id, "7a2f4b1e-0c6d-4e8a-9f3b-2d1c5e6a7b8c"
+    assert Topic.parse(f"student:{student}", john).subject(DEMO_CENTRE) == (
+        f"tp.delta.{DEMO_CENTRE}.student.{student}")
+    assert Topic.parse(f"class:{cohort}", john).subject(DEMO_CENTRE) == (
+        f"tp.delta.{DEMO_CENTRE}.class.{cohort}")
+    for name in ("student:", "class:jane", "students:" + str(student), "tutor:" + str(student)):
+        with pytest.raises(BadTopic):
+            Topic.parse(name, john)

@@ -15,6 +15,9 @@
 CENTRE, PERSON, SESSION, TUTOR, STUDENT = "centre", "person", "session", "tutor", "student"
 CLASS = "class"
 """One per class cohort: its teacher, capacity, status and roster."""
+CATCH_UP = "catch_up"
+"""One per catch-up package: student, session, reason, due date, status and when it moved.
+Only the catch-up's own events shape it; the session's title and tutor are joined on reading."""
 
 EXERCISE = "exercise"
 """One per catalogue exercise, with its answer key (views hide the key from students)."""
