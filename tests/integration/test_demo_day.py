@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import httpx
 import nats
@@ -123,7 +124,8 @@ async def test_a_day_at_the_centre(pg: PostgresServer, nats_server: NatsServer, 
         sam, kim, lee = day.ids["sam"], day.ids["kim"], day.ids["lee"]
 
         # Morning: Tina plans a session starting now and enrols three students on their own courses.
-        starts = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+        now = datetime.now(ZoneInfo("Australia/Sydney")).replace(microsecond=0)
+        starts = max(now - timedelta(minutes=5), now.replace(hour=0, minute=0, second=0))  # today there
         session = (await day.do("tina", "/api/v1/sessions", {
             "title": "Afternoon maths and English", "startsAt": starts.isoformat(),
             "endsAt": (starts + timedelta(hours=1)).isoformat(), "mode": "ONLINE",
