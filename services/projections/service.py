@@ -95,7 +95,7 @@ class ProjectionService:
             except TimeoutError:
                 await self._advance_watermark()  # acks of other replicas may have moved it
                 continue
-            except Exception as error:  # noqa: BLE001 - reconnects are handled by nats-py
+            except Exception as error:
                 log.warning("projections.fetch_failed", error=str(error))
                 await asyncio.sleep(0.5)
                 continue
@@ -108,7 +108,7 @@ class ProjectionService:
             try:
                 decoded.append((events.decode(message.data),
                                 int((message.headers or {})["Tp-Notification-Id"])))
-            except Exception:  # noqa: BLE001 - an undecodable message is poison, not a crash
+            except Exception:
                 decoded.append(None)
         outcome = await anyio.to_thread.run_sync(self._apply, decoded)
         for position, index in enumerate(outcome.applied):
@@ -147,7 +147,7 @@ class ProjectionService:
                         outcome.later.append(index)
                 outcome.changes = batch.flush()
             return outcome
-        except Exception:  # noqa: BLE001 - find the one event that fails, apply the others
+        except Exception:
             log.warning("projections.batch_failed", size=len(decoded), exc_info=True)
         outcome = _Outcome()
         for index, item in enumerate(decoded):
@@ -163,7 +163,7 @@ class ProjectionService:
                 outcome.applied.append(index)
             except OutOfOrder:
                 outcome.later.append(index)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 outcome.failed[index] = f"{type(error).__name__}: {error}"
         return outcome
 
@@ -191,7 +191,7 @@ class ProjectionService:
                 return
             message = await self._js.get_msg(STREAM_NAME, floor)
             position = int((message.headers or {}).get("Tp-Notification-Id", 0))
-        except Exception as error:  # noqa: BLE001 - the next batch tries again
+        except Exception as error:
             log.warning("projections.watermark_unknown", error=str(error))
             return
         if position > self.watermark:

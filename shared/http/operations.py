@@ -23,7 +23,7 @@ def operations_router(service: str, readiness: ReadinessCheck) -> Router:
     async def ready() -> Response[dict[str, Any]]:
         try:
             await readiness()
-        except Exception as error:  # noqa: BLE001 - any failure means not ready
+        except Exception as error:
             return Response(
                 {"status": "unavailable", "service": service, "reason": type(error).__name__},
                 status_code=503,

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
 from services.command.domain.timetable import timetable_week_id
-from tests.api.helpers import enrol, is_problem, schedule, session_body, start
+from tests.api.helpers import enrol, is_problem, session_body, start
 from tests.builders import Centre
 
 SERIES = "/api/v1/sessions/series"

@@ -293,7 +293,7 @@ async def relay_backlog(env: dict[str, str], work: Path, url: str, expected: int
             try:
                 if (await js.stream_info("TP_EVENTS")).state.messages >= expected:
                     break
-            except Exception:  # noqa: BLE001 - stream not created yet
+            except Exception:
                 pass
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started

@@ -69,7 +69,7 @@ class Centre:
         response = await self.query.get(url, params={"position": self.position}, headers=self.auth(who))
         assert response.status_code == status, f"{url}: {response.text}"
         body = response.json()
-        return body["data"] if "data" in body else body
+        return body.get("data", body)
 
 
 @asynccontextmanager

@@ -32,7 +32,7 @@ def published_notifications(centres: TutoringCentres) -> list[int]:
     return [n.id for n in centres.recorder.select_notifications(1, 1_000_000)]
 
 
-async def wait_until(predicate, timeout: float = 20.0) -> None:  # noqa: ANN001
+async def wait_until(predicate, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not await predicate():
         if time.monotonic() > deadline:
@@ -162,7 +162,7 @@ async def test_kill_9_mid_burst_loses_nothing_and_duplicates_nothing(
         async def caught_up() -> bool:
             try:
                 info = await js.stream_info("TP_EVENTS")
-            except Exception:  # noqa: BLE001 - the stream may not exist yet
+            except Exception:
                 return False
             return info.state.messages >= len(expected)
 
@@ -195,11 +195,11 @@ async def test_a_standby_relay_takes_over_when_the_leader_dies(
               for i in range(2)]
     js = nc.jetstream()
     try:
-        async def count_is(n: int):  # noqa: ANN202
+        async def count_is(n: int):
             async def check() -> bool:
                 try:
                     return (await js.stream_info("TP_EVENTS")).state.messages == n
-                except Exception:  # noqa: BLE001
+                except Exception:
                     return False
             return check
 

@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, RuleViolated
+from services.command.domain.aggregate import (
+    Aggregate,
+    InvalidTransition,
+    InvalidValue,
+    RuleViolated,
+)
 from services.command.domain.exercise import Exercise, xp_for
 from services.command.domain.homework import Homework
 from services.command.domain.seat import UNFINISHED_WORK, Seat

@@ -18,7 +18,7 @@ from tests.unit.test_session import TUTOR, scheduled
 SLA = timedelta(minutes=5)
 
 
-def live_session_with(student: Actor):  # noqa: ANN201
+def live_session_with(student: Actor):
     session = scheduled()
     session.enrol(student.user_id, by=TUTOR)
     session.start(by=TUTOR)

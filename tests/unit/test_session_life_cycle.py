@@ -12,7 +12,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from services.command.domain.aggregate import DomainError, InvalidTransition, InvalidValue, RuleViolated
+from services.command.domain.aggregate import (
+    DomainError,
+    InvalidTransition,
+    InvalidValue,
+    RuleViolated,
+)
 from services.command.domain.session import LONGEST_SESSION, Session
 from services.command.domain.timetable import TimetableWeek, TutorTimetable, week_of, weeks_touched
 from shared.events import Event, SessionMode, SessionStatus

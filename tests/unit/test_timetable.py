@@ -16,7 +16,12 @@ from services.command.domain.timetable import (
     week_of,
     weeks_touched,
 )
-from shared.events import Event, TimetableSessionBooked, TimetableSessionMoved, TimetableSessionReleased
+from shared.events import (
+    Event,
+    TimetableSessionBooked,
+    TimetableSessionMoved,
+    TimetableSessionReleased,
+)
 from tests.unit.test_session import START, TUTOR, scheduled
 
 MONDAY = date(2026, 11, 23)

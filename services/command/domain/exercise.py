@@ -144,9 +144,8 @@ def _check_key(exercise_type: ExerciseType, question: Question, field: str) -> N
         if unknown:
             raise InvalidValue("the accepted answers must be among the options",
                                field=f"{field}.acceptedAnswers")
-    if exercise_type is ExerciseType.NUMERICAL:
-        if any(_number(a) is None for a in question.accepted_answers):
-            raise InvalidValue("the accepted answers of a numerical question are numbers",
-                               field=f"{field}.acceptedAnswers")
+    if exercise_type is ExerciseType.NUMERICAL and any(_number(a) is None for a in question.accepted_answers):
+        raise InvalidValue("the accepted answers of a numerical question are numbers",
+                           field=f"{field}.acceptedAnswers")
     if question.tolerance is not None and exercise_type is not ExerciseType.NUMERICAL:
         raise InvalidValue("only numerical questions have a tolerance", field=f"{field}.tolerance")
