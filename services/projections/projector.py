@@ -161,8 +161,6 @@ def apply(batch: Batch, event: ev.Event, notification_id: int) -> bool:
     handler = _HANDLERS.get(type(event))
     if handler is not None:
         handler(batch, event)
-    for also in _ALSO.get(type(event), ()):  # after the handler that may refuse the event
-        also(batch, event)
     if isinstance(event, ev.SessionScopedEvent):
         payload = _to_builtins(event)
         batch.log(LogRow(
@@ -501,6 +499,7 @@ def _catch_up_assigned(docs: Batch, e: ev.CatchUpAssigned) -> None:
                 "reason": e.reason}
     _session_update(docs, e, lambda s: _student(s, str(e.student_id))["catchUps"].update(
         {catch_up["catchUpId"]: catch_up}))
+    _catch_up_listed(docs, e)  # after the session, which may not be there yet (OutOfOrder)
 
 
 def _catch_up_moved(docs: Batch, e: ev.CatchUpStarted | ev.CatchUpCompleted | ev.CatchUpCancelled) -> None:
@@ -516,6 +515,7 @@ def _catch_up_moved(docs: Batch, e: ev.CatchUpStarted | ev.CatchUpCompleted | ev
             {"status": status, stamp: _iso(e.occurred_at)})
 
     _session_update(docs, e, change)
+    _catch_up_listed(docs, e)
 
 
 def _exercise_changed(docs: Batch, e: ev.ExercisePublished | ev.ExerciseRetired) -> None:
@@ -692,10 +692,3 @@ def _catch_up_listed(docs: Batch, e: ev.CatchUpAssigned | ev.CatchUpStarted | ev
     docs.put(CATCH_UP, key, e.centre_id, catch_up)
 
 
-_ALSO: dict[type[ev.Event], tuple[Any, ...]] = {
-    ev.CatchUpAssigned: (_catch_up_listed,),
-    ev.CatchUpStarted: (_catch_up_listed,),
-    ev.CatchUpCompleted: (_catch_up_listed,),
-    ev.CatchUpCancelled: (_catch_up_listed,),
-}
-"""Further handlers of an event, run after its main one in ``_HANDLERS``."""

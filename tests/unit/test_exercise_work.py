@@ -125,7 +125,7 @@ class ExerciseWorkMachine(RuleBasedStateMachine):
     def start(self, data: st.DataObject) -> None:
         if not self.model:
             return
-        work_id = data.draw(st.sampled_from(sorted(self.model)))
+        work_id = data.draw(st.sampled_from(list(self.model)))
         self._attempt(lambda: self.seat.start_exercise(self.session, work_id, by=self.ann))
         if self.model[work_id] is WorkStatus.ASSIGNED:
             self.model[work_id] = WorkStatus.IN_PROGRESS
@@ -134,14 +134,14 @@ class ExerciseWorkMachine(RuleBasedStateMachine):
     def progress(self, data: st.DataObject, percent: int) -> None:
         if not self.model:
             return
-        work_id = data.draw(st.sampled_from(sorted(self.model)))
+        work_id = data.draw(st.sampled_from(list(self.model)))
         self._attempt(lambda: self.seat.report_progress(self.session, work_id, percent, by=self.ann))
 
     @rule(data=st.data(), answer=st.sampled_from(["x", "y", ""]))
     def submit(self, data: st.DataObject, answer: str) -> None:
         if not self.model:
             return
-        work_id = data.draw(st.sampled_from(sorted(self.model)))
+        work_id = data.draw(st.sampled_from(list(self.model)))
         work = self.seat.work[work_id]
         chosen = self.keyed if work.exercise_id == self.keyed.id else self.essay
         self._attempt(lambda: self.seat.submit_exercise(self.session, work_id, chosen, {"a": answer}, by=self.ann))
@@ -152,7 +152,7 @@ class ExerciseWorkMachine(RuleBasedStateMachine):
     def grade(self, data: st.DataObject, score: float) -> None:
         if not self.model:
             return
-        work_id = data.draw(st.sampled_from(sorted(self.model)))
+        work_id = data.draw(st.sampled_from(list(self.model)))
         self._attempt(lambda: self.seat.grade_exercise(work_id, by=TUTOR, score=score, feedback=None))
         if self.model[work_id] is WorkStatus.SUBMITTED and 0 <= score <= self.seat.work[work_id].max_score:
             self.model[work_id] = WorkStatus.GRADED
