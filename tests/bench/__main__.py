@@ -69,23 +69,39 @@ def raw_appends(centres: TutoringCentres, centre: Centre, n: int) -> Line:
     return Line("raw eventsourcing save(), 1 event each, in-process", n, time.perf_counter() - started)
 
 
-def in_process_commands(centres: TutoringCentres, centre: Centre, n: int) -> Line:
+def add_tutors(centres: TutoringCentres, centre: Centre, count: int) -> list[str]:
+    """Tutors of their own: one tutor does not teach several sessions at the same time."""
+    from shared.tenancy import Actor, Role
+    from shared.tenancy.identity import person_id
+
+    handles = []
+    for i in range(count):
+        handle, email = f"bench-tutor-{i}", f"bench-tutor-{i}@{centre.centre_id}.example"
+        centres.register_person(centre["root"], name=handle, email=email, role=Role.TEACHER)
+        centre.people[handle] = Actor(user_id=person_id(centre.centre_id, email), role=Role.TEACHER,
+                                      centre_id=centre.centre_id)
+        handles.append(handle)
+    return handles
+
+
+def in_process_commands(centres: TutoringCentres, centre: Centre, tutors: list[str], n: int) -> Line:
     from services.command.application import SessionPlan
 
     starts = datetime.now(UTC)
-    plan = SessionPlan(title="bench", starts_at=starts, ends_at=starts + timedelta(hours=1),
-                       mode=SessionMode.ONLINE, meeting_link="https://meet.example.org/b")
     started = time.perf_counter()
-    for _ in range(n):
-        centres.schedule_session(centre["tutor"], plan)
-    return Line("schedule_session command, in-process (loads centre + tutor, saves)", n,
+    for i in range(n):
+        begins = starts + timedelta(hours=2 * (i // len(tutors)))  # each tutor's sessions one after another
+        centres.schedule_session(centre[tutors[i % len(tutors)]], SessionPlan(
+            title="bench", starts_at=begins, ends_at=begins + timedelta(hours=1), mode=SessionMode.ONLINE,
+            meeting_link="https://meet.example.org/b"))
+    return Line("schedule_session command, in-process (loads centre + tutor + timetable week, saves 2)", n,
                 time.perf_counter() - started)
 
 
-async def http_load(base: str, centre: Centre, sessions: int, on_response: Any) -> Line:
-    """Each simulated session: schedule, enrol 5, start, 5 help requests, bulk attendance, end."""
+async def http_load(base: str, centre: Centre, tutors: list[str], sessions: int, on_response: Any) -> Line:
+    """Each simulated session: schedule, enrol 5, start, 5 help requests, bulk attendance, end.
+    Each concurrent stream of sessions has its own tutor, whose sessions follow one another."""
     students = ["ann", "ben", "cal", "dee", "eve"]
-    tutor = centre.auth("tutor")
     commands = 0
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(sessions):
@@ -104,8 +120,7 @@ async def http_load(base: str, centre: Centre, sessions: int, on_response: Any) 
             on_response(payload["position"], time.perf_counter())
             return payload
 
-        async def one_session() -> None:
-            starts = datetime.now(UTC) + timedelta(hours=1)
+        async def one_session(tutor: dict[str, str], starts: datetime) -> None:
             scheduled = await send("POST", "/api/v1/sessions", tutor, {
                 "title": "bench", "startsAt": starts.isoformat(),
                 "endsAt": (starts + timedelta(hours=1)).isoformat(), "mode": "ONLINE",
@@ -123,13 +138,15 @@ async def http_load(base: str, centre: Centre, sessions: int, on_response: Any) 
                                               for s in students]})
             await send("POST", f"/api/v1/sessions/{sid}/end", tutor)
 
-        async def worker() -> None:
+        async def worker(handle: str) -> None:
+            starts = datetime.now(UTC) + timedelta(days=1)
             while not queue.empty():
                 queue.get_nowait()
-                await one_session()
+                await one_session(centre.auth(handle), starts)
+                starts += timedelta(hours=2)
 
         started = time.perf_counter()
-        await asyncio.wait_for(asyncio.gather(*[worker() for _ in range(CONCURRENCY // 4 or 1)]),
+        await asyncio.wait_for(asyncio.gather(*[worker(tutors[i]) for i in range(CONCURRENCY // 4 or 1)]),
                                timeout=600)
         return Line(f"HTTP commands (uvicorn x{WORKERS}, {CONCURRENCY // 4 or 1} concurrent sessions)",
                     commands, time.perf_counter() - started)
@@ -224,7 +241,8 @@ async def main() -> None:
         centres = TutoringCentres(store_env)
         centre = register_centre(centres, "bench")
         lines.append(raw_appends(centres, centre, 1500))
-        lines.append(in_process_commands(centres, centre, 1500))
+        tutors = add_tutors(centres, centre, max(8, CONCURRENCY // 4))
+        lines.append(in_process_commands(centres, centre, tutors, 1500))
 
         command_port, relay_port = free_port(), free_port()
         env |= {"TUTORPULSE_COMMAND_PORT": str(command_port), "TUTORPULSE_RELAY_PORT": str(relay_port),
@@ -245,7 +263,7 @@ async def main() -> None:
             base = f"http://127.0.0.1:{command_port}"
             lines.append(await http_floor(base, 3000))
             busy, per_process = cpu_seconds(), cpu_by_process()
-            load = await http_load(base, centre, SESSIONS, lambda pos, t: accepted.setdefault(pos, t))
+            load = await http_load(base, centre, tutors, SESSIONS, lambda pos, t: accepted.setdefault(pos, t))
             busy = cpu_seconds() - busy
             after = cpu_by_process()
             split = ", ".join(f"{kind} {(after[kind] - per_process.get(kind, 0.0)) / load.count * 1000:.2f}"
