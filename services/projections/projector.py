@@ -66,8 +66,11 @@ class Batch:
         aggregate_ids = {str(e.aggregate_id) for e in events} - set(self._versions)
         if aggregate_ids:
             self._versions.update(self.tx.aggregate_versions(sorted(aggregate_ids)))
-        wanted: dict[str, set[str]] = {SESSION: set(), PERSON: set(), CENTRE: set()}
+        wanted: dict[str, set[str]] = {SESSION: set(), PERSON: set(), CENTRE: set(), STUDENT: set()}
         for e in events:
+            student_id = getattr(e, "student_id", None)
+            if student_id is not None:
+                wanted[STUDENT].add(str(student_id))
             if isinstance(e, ev.SessionScopedEvent):
                 wanted[SESSION].add(str(e.session_id))
             elif isinstance(e, ev.PersonRegistered):
@@ -77,6 +80,13 @@ class Batch:
         self._load_many(SESSION, wanted[SESSION])
         self._load_many(PERSON, wanted[PERSON])
         self._load_many(CENTRE, wanted[CENTRE])
+        whole_sessions = {str(e.session_id) for e in events
+                          if isinstance(e, ev.SessionScopedEvent) and getattr(e, "student_id", None) is None}
+        for session_id in whole_sessions:  # their events change what every student's document shows
+            current = self._current.get((SESSION, session_id))
+            if current is not None:
+                wanted[STUDENT].update(current[1]["students"])
+        self._load_many(STUDENT, wanted[STUDENT])
         tutors = {doc["tutorId"] for (kind, _), (_, doc) in self._current.items()
                   if kind == SESSION and "tutorId" in doc}
         self._load_many(TUTOR, tutors)
