@@ -125,7 +125,11 @@ class Header(msgspec.Struct, frozen=True, rename="camel"):
 
     @property
     def partition_key(self) -> str:
-        return self.session_id or self.aggregate_id
+        """As :attr:`Event.partition_key`: the session only for events of a session (a note or
+        homework may name a session without being ordered with it)."""
+        if self.session_id and issubclass(event_type(self.type), SessionScopedEvent):
+            return self.session_id
+        return self.aggregate_id
 
 
 _header_decoder = msgspec.json.Decoder(Header)

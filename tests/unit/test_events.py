@@ -32,6 +32,26 @@ def test_decoding_needs_only_the_contract() -> None:
         f"tp.evt.alpha.session.{session}.SessionCancelled")
 
 
+def test_the_relay_routes_by_header_exactly_as_by_the_whole_event() -> None:
+    """A note or homework names a session without being a session's event: it travels on its
+    own aggregate's subject, whether the subject is built from the event or from its header."""
+    when, who = datetime(2026, 11, 25, tzinfo=UTC), uuid4()
+    envelope: dict[str, Any] = {"centre_id": "alpha", "aggregate_version": 1, "occurred_at": when,
+                                "actor_id": who, "actor_role": "TEACHER"}
+    samples = [
+        events.TutorNoteWritten(aggregate_id=uuid4(), student_id=uuid4(), content="ok",
+                                visibility=events.NoteVisibility.EXTERNAL, session_id=uuid4(), **envelope),
+        events.HomeworkAssigned(aggregate_id=uuid4(), student_id=uuid4(), teacher_id=who, title="h",
+                                exercise_ids=(uuid4(),), max_score=1, due_at=when, session_id=uuid4(),
+                                **envelope),
+        events.SessionStarted(aggregate_id=(session := uuid4()), session_id=session, **envelope),
+    ]
+    for event in samples:
+        by_header = events.subject_for(events.decode_header(events.encode(event)))
+        assert by_header == events.subject_for(event)
+        assert by_header.split(".")[4] == event.partition_key
+
+
 def test_an_old_schema_version_is_upcast_on_read() -> None:
     class _ProbeRenamed(Event, frozen=True, kw_only=True):
         full_name: str
