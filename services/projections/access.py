@@ -22,7 +22,7 @@ from services.projections.models.documents import (
     STUDENT,
     TUTOR,
 )
-from services.projections.store import Doc, LogRow, ReadStore
+from services.projections.store import Doc, LogRow, ReadStore, StoredDoc
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
 
 FULL_VIEW = frozenset({Role.SUPER_ADMIN, Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR})
@@ -72,10 +72,16 @@ def _rows_visible_to(store: ReadStore, actor: Actor, session: Doc) -> set[str] |
     return mine
 
 
-def _session(store: ReadStore, actor: Actor, session_id: UUID) -> tuple[int, Doc]:
-    stored = store.get(SESSION, str(session_id))
+def _of_centre(store: ReadStore, actor: Actor, kind: str, key: UUID, what: str) -> StoredDoc:
+    """A document of the actor's centre; another centre's is as absent as a missing one."""
+    stored = store.get(kind, str(key))
     if stored is None or stored.centre_id != actor.centre_id:
-        raise NotVisible("no such session")
+        raise NotVisible(f"no such {what}")
+    return stored
+
+
+def _session(store: ReadStore, actor: Actor, session_id: UUID) -> tuple[int, Doc]:
+    stored = _of_centre(store, actor, SESSION, session_id, "session")
     return stored.version, stored.doc
 
 
@@ -141,9 +147,7 @@ def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: date
 
 def class_roster(store: ReadStore, actor: Actor, class_id: UUID) -> View:
     require(actor, Permission.CLASS_VIEW)
-    stored = store.get(CLASS, str(class_id))
-    if stored is None or stored.centre_id != actor.centre_id:
-        raise NotVisible("no such class")
+    stored = _of_centre(store, actor, CLASS, class_id, "class")
     cohort = stored.doc
     if actor.role is Role.TEACHER and cohort["teacherId"] != str(actor.user_id):
         raise Forbidden("a TEACHER sees only their own classes")
@@ -181,9 +185,7 @@ def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime)
 def exercise(store: ReadStore, actor: Actor, exercise_id: UUID) -> View:
     """A catalogue exercise; students see its questions but never its answer key."""
     require(actor, Permission.EXERCISE_VIEW)
-    stored = store.get(EXERCISE, str(exercise_id))
-    if stored is None or stored.centre_id != actor.centre_id:
-        raise NotVisible("no such exercise")
+    stored = _of_centre(store, actor, EXERCISE, exercise_id, "exercise")
     return View(stored.version, views.exercise(stored.doc, with_key=actor.role is not Role.STUDENT))
 
 
@@ -201,9 +203,7 @@ def exercise_catalogue(store: ReadStore, actor: Actor, *, course_id: str | None 
 def homework(store: ReadStore, actor: Actor, homework_id: UUID, now: datetime) -> View:
     """Homework with its answers and mark: for its student, their parent, and staff."""
     require(actor, Permission.STUDENT_OVERVIEW_VIEW)
-    stored = store.get(HOMEWORK, str(homework_id))
-    if stored is None or stored.centre_id != actor.centre_id:
-        raise NotVisible("no such homework")
+    stored = _of_centre(store, actor, HOMEWORK, homework_id, "homework")
     doc = stored.doc
     if actor.role is Role.STUDENT and doc["studentId"] != str(actor.user_id):
         raise NotVisible("no such homework")
