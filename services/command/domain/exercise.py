@@ -32,6 +32,17 @@ def xp_for(score: float, max_score: int) -> int:
     return next((xp for floor, xp in XP_BANDS if percent >= floor), 0)
 
 
+MAX_FEEDBACK = 2000
+
+
+def check_grade(score: float, max_score: int, feedback: str | None) -> None:
+    """A tutor's grade: a score within the marks available, and feedback of a sensible length."""
+    if not 0 <= score <= max_score:
+        raise InvalidValue(f"the score is 0 to {max_score}", field="score")
+    if feedback is not None and len(feedback) > MAX_FEEDBACK:
+        raise InvalidValue(f"feedback is at most {MAX_FEEDBACK} characters", field="feedback")
+
+
 @dataclass(frozen=True)
 class Marking:
     """The mark of a set of answers; ``score`` is ``None`` when a tutor has to mark them."""

@@ -13,7 +13,7 @@ from services.command.domain.aggregate import (
     RuleViolated,
     applies,
 )
-from services.command.domain.exercise import Exercise
+from services.command.domain.exercise import Exercise, check_grade
 from shared.events import (
     HomeworkAssigned,
     HomeworkGraded,
@@ -91,10 +91,7 @@ class Homework(Aggregate):
     def grade(self, *, by: Actor, score: float, feedback: str | None) -> None:
         if self.status not in HANDED_IN:
             raise InvalidTransition(f"only handed-in homework is graded, not {self.status}")
-        if not 0 <= score <= self.max_score:
-            raise InvalidValue(f"the score is 0 to {self.max_score}", field="score")
-        if feedback is not None and len(feedback) > MAX_TEXT:
-            raise InvalidValue(f"feedback is at most {MAX_TEXT} characters", field="feedback")
+        check_grade(score, self.max_score, feedback)
         self._record(HomeworkGraded, by, student_id=self.student_id, teacher_id=self.teacher_id,
                      score=score, max_score=self.max_score, feedback=feedback)
 

@@ -18,7 +18,7 @@ from services.command.domain.aggregate import (
     RuleViolated,
     applies,
 )
-from services.command.domain.exercise import Exercise, xp_for
+from services.command.domain.exercise import Exercise, check_grade, xp_for
 from services.command.domain.session import Session
 from shared.events import (
     AttendanceMarked,
@@ -324,10 +324,7 @@ class Seat(Aggregate):
         work = self.work[work_id]
         if work.status is not WorkStatus.SUBMITTED:
             raise InvalidTransition(f"only handed-in work waiting for a tutor is graded, not {work.status}")
-        if not 0 <= score <= work.max_score:
-            raise InvalidValue(f"the score is 0 to {work.max_score}", field="score")
-        if feedback is not None and len(feedback) > MAX_NOTE_LENGTH:
-            raise InvalidValue(f"feedback is at most {MAX_NOTE_LENGTH} characters", field="feedback")
+        check_grade(score, work.max_score, feedback)
         self._record(ExerciseGraded, by, session_id=self.session_id, student_id=self.student_id,
                      work_id=work_id, score=score, max_score=work.max_score, feedback=feedback,
                      xp_awarded=xp_for(score, work.max_score))
