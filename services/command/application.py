@@ -839,7 +839,7 @@ class TutoringCentres(EventStore):
 
         def decide() -> Outcome:
             session = self._session_run_by(actor, session_id)
-            for student_id in session.roster:
+            for student_id in [*session.roster, *session.removed_students]:  # work handed in stays gradable
                 seat = self._seat(session, student_id)
                 if work_id in seat.work:
                     seat.grade_exercise(work_id, by=actor, score=score, feedback=feedback)

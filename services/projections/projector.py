@@ -574,7 +574,8 @@ def _exercise_moved(docs: Batch, e: ev.ExerciseStarted | ev.ExerciseProgressRepo
         else:
             work.update(status="GRADED", gradedAt=_iso(e.occurred_at), gradedBy=str(e.actor_id),
                         score=e.score, feedback=e.feedback, xpAwarded=e.xp_awarded)
-        session["students"][str(e.student_id)]["lastActivityAt"] = _iso(e.occurred_at)
+        if not isinstance(e, ev.ExerciseGraded):  # the student's own doing shows they are active
+            session["students"][str(e.student_id)]["lastActivityAt"] = _iso(e.occurred_at)
 
     _session_update(docs, e, change)
 

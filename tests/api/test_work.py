@@ -191,3 +191,48 @@ def test_homework_is_set_handed_in_and_graded(
     admin_set = client.post("/api/v1/homework", json={**by_admin, "teacherId": str(alpha["tutor"].user_id)},
                             headers=alpha.auth("admin"))
     assert admin_set.status_code == 201
+
+
+def test_work_of_a_removed_student_stays_gradable_and_grading_is_not_their_activity(
+    client: TestClient, centres: TutoringCentres, alpha: Centre, tmp_path: Any  # type: ignore[type-arg]
+) -> None:
+    import msgspec
+
+    from services.projections.access import control_center
+    from services.projections.projector import apply_all
+    from services.projections.views import utcnow
+    from shared import events
+    from tests.readside import read_store
+
+    session = live_session(client, alpha, "ann", "ben")
+    client.post(f"/api/v1/sessions/{session}/presence", json={"event": "JOIN"}, headers=alpha.auth("ann"))
+    essay = publish(client, alpha, ESSAY)
+    url = f"/api/v1/sessions/{session}/work"
+    work = {w["studentId"]: w["workId"] for w in client.post(
+        url, json={"exerciseId": essay}, headers=alpha.auth("tutor")).json()["work"]}
+    ann, ben = f"{url}/{work[str(alpha['ann'].user_id)]}", f"{url}/{work[str(alpha['ben'].user_id)]}"
+    client.post(f"{ann}/start", headers=alpha.auth("ann"))
+    client.post(f"{ann}/submit", json={"answers": {"q1": "two to three"}}, headers=alpha.auth("ann"))
+    client.post(f"{ben}/start", headers=alpha.auth("ben"))
+    client.post("/api/academic/attendance/bulk", headers=alpha.auth("tutor"), json={
+        "sessionId": session, "records": [{"studentId": str(alpha["ann"].user_id), "status": "PRESENT"}]})
+    for student in ("ann", "ben"):
+        removed = client.delete(f"/api/v1/sessions/{session}/enrolments/{alpha[student].user_id}",
+                                headers=alpha.auth("tutor"))
+        assert removed.status_code == 200, removed.text
+    is_problem(client.post(f"{ben}/progress", json={"percent": 30}, headers=alpha.auth("ben")), 409)
+    graded = client.post(f"{ann}/grade", json={"score": 2}, headers=alpha.auth("tutor"))
+    assert graded.status_code == 200 and graded.json()["status"] == "GRADED"
+
+    # Ann's own events happened ten minutes ago; the tutor's grade just now does not wake her up.
+    store = read_store(tmp_path, f"idle-{centres.position}.sqlite")
+    earlier = []
+    for n in centres.recorder.select_notifications(1, 100_000):
+        event = events.decode(n.state)
+        if not isinstance(event, events.ExerciseGraded):
+            event = msgspec.structs.replace(event, occurred_at=event.occurred_at - timedelta(minutes=10))
+        earlier.append((event, n.id))
+    apply_all(store, earlier)
+    view = control_center(store, alpha["tutor"], UUID(session), utcnow()).data
+    row = next(s for s in view["students"] if s["studentId"] == str(alpha["ann"].user_id))
+    assert row["activity"] == "IDLE" and row["work"][0]["status"] == "GRADED"

@@ -40,6 +40,11 @@ def test_each_type_is_marked_the_way_a_tutor_would() -> None:
     assert numbers.mark({"a": "0.35", "b": "3.143"}).score == 0.0    # 0.017 and 0.0014 out
     assert numbers.mark({"a": " 0.333 ", "b": "three"}).score == 1.0
     assert numbers.mark({"a": "nan", "b": "inf"}).score == 0.0
+    thousands = exercise(ExerciseType.NUMERICAL,
+                         Question(question_id="a", prompt="10 x 100", accepted_answers=("1,000",)),
+                         Question(question_id="b", prompt="7 / 2", accepted_answers=("3.5",)))
+    assert thousands.mark({"a": "1000", "b": "3,5"}).score == 2.0  # a decimal comma is a decimal point
+    assert thousands.mark({"a": "1,000", "b": "35"}).score == 1.0
     words = exercise(ExerciseType.FILL_IN_BLANK,
                      Question(question_id="a", prompt="Capital of France", accepted_answers=("Paris",)))
     assert words.mark({"a": "  paris "}).score == 1.0
@@ -73,6 +78,10 @@ def test_xp_grows_with_the_share_of_the_marks(score: int, max_score: int) -> Non
     assert (earned == 0) == (100 * score / max_score < 50)
 
 
+def test_the_bands_are_exact_at_their_edges() -> None:
+    assert (xp_for(18.9, 21), xp_for(18.9, 27), xp_for(12.5, 25), xp_for(12.49, 25)) == (50, 30, 15, 0)
+
+
 def test_bad_answer_keys_are_refused_naming_the_question() -> None:
     with pytest.raises(InvalidValue) as error:
         exercise(ExerciseType.MULTIPLE_CHOICE,
@@ -82,6 +91,9 @@ def test_bad_answer_keys_are_refused_naming_the_question() -> None:
         exercise(ExerciseType.FILL_IN_BLANK,
                  Question(question_id="a", prompt="?", accepted_answers=("x",), tolerance=0.1))
     assert error.value.field == "questions[0].tolerance"
+    with pytest.raises(InvalidValue) as error:
+        exercise(ExerciseType.FILL_IN_BLANK, Question(question_id="a", prompt="?", accepted_answers=(" ",)))
+    assert error.value.field == "questions[0].acceptedAnswers"
 
 
 class ExerciseWorkMachine(RuleBasedStateMachine):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from uuid import UUID
 
 from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, applies
@@ -28,8 +30,11 @@ XP_BANDS = ((90, 50), (70, 30), (50, 15))
 
 
 def xp_for(score: float, max_score: int) -> int:
-    percent = 100 * score / max_score if max_score else 0
-    return next((xp for floor, xp in XP_BANDS if percent >= floor), 0)
+    """Exact at the band edges: 18.9 of 21 is 90 %, though not in binary floating point."""
+    if max_score <= 0:
+        return 0
+    share = Decimal(str(score)) * 100
+    return next((xp for floor, xp in XP_BANDS if share >= floor * max_score), 0)
 
 
 MAX_FEEDBACK = 2000
@@ -118,7 +123,7 @@ class Exercise(Aggregate):
             value = _number(given)
             tolerance = DEFAULT_TOLERANCE if question.tolerance is None else question.tolerance
             return value is not None and any(
-                abs(value - float(key)) <= tolerance for key in question.accepted_answers)
+                abs(value - (_number(key) or 0.0)) <= tolerance for key in question.accepted_answers)
         if self.exercise_type is ExerciseType.FILL_IN_BLANK:
             return given.casefold() in {key.strip().casefold() for key in question.accepted_answers}
         return given in {key.strip() for key in question.accepted_answers}
@@ -139,15 +144,26 @@ class Exercise(Aggregate):
         self.retired = True
 
 
+_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+
+
 def _number(text: str) -> float | None:
+    """A number as people write it: ``1,000`` (thousands) and ``3,5`` (a decimal comma) too."""
+    text = text.strip()
+    if _GROUPED.fullmatch(text):
+        text = text.replace(",", "")
+    elif text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")
     try:
-        value = float(text.replace(",", ""))
+        value = float(text)
     except ValueError:
         return None
     return value if math.isfinite(value) else None
 
 
 def _check_key(exercise_type: ExerciseType, question: Question, field: str) -> None:
+    if any(not key.strip() for key in question.accepted_answers):
+        raise InvalidValue("an accepted answer cannot be blank", field=f"{field}.acceptedAnswers")
     if exercise_type is ExerciseType.MULTIPLE_CHOICE:
         if len(question.options) < 2:
             raise InvalidValue("a multiple-choice question has at least two options", field=f"{field}.options")

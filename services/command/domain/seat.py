@@ -334,6 +334,8 @@ class Seat(Aggregate):
                   finished_session_too: bool = False) -> ExerciseWork:
         if by.user_id != self.student_id:
             raise RuleViolated(f"only the student themselves can {verb} their work")
+        if not session.is_enrolled(self.student_id):
+            raise RuleViolated(f"cannot {verb} work after leaving the session")
         allowed = (SessionStatus.LIVE, SessionStatus.COMPLETED) if finished_session_too else (SessionStatus.LIVE,)
         if session.status not in allowed:
             raise RuleViolated(f"cannot {verb} work while the session is {session.status}")

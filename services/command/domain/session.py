@@ -172,6 +172,8 @@ class Session(Aggregate):
 
     def _blank(self) -> None:
         self.roster = {}
+        self.removed_students: set[UUID] = set()
+        """Students who were enrolled and were removed (their seats keep their history)."""
 
     @applies(SessionScheduled)
     def _scheduled(self, event: SessionScheduled) -> None:
@@ -212,10 +214,12 @@ class Session(Aggregate):
     @applies(StudentEnrolled)
     def _enrolled(self, event: StudentEnrolled) -> None:
         self.roster[event.student_id] = event
+        self.removed_students.discard(event.student_id)
 
     @applies(StudentRemoved)
     def _removed(self, event: StudentRemoved) -> None:
         del self.roster[event.student_id]
+        self.removed_students.add(event.student_id)
 
 
 def _check_times(starts_at: datetime, ends_at: datetime) -> None:
