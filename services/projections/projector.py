@@ -89,6 +89,8 @@ class Batch:
         self._load_many(STUDENT, wanted[STUDENT])
         tutors = {doc["tutorId"] for (kind, _), (_, doc) in self._current.items()
                   if kind == SESSION and "tutorId" in doc}
+        tutors |= {str(e.teacher_id) for e in events if isinstance(e, ev.HomeworkAssigned | ev.HomeworkSubmitted
+                                                                    | ev.HomeworkGraded)}
         self._load_many(TUTOR, tutors)
 
     def _load_many(self, kind: str, keys: set[str]) -> None:
