@@ -143,11 +143,13 @@ def main() -> None:
                         help="a student id whose overview to follow")
     parser.add_argument("--class", dest="classes", action="append", default=[],
                         help="a class id whose roster to follow")
+    parser.add_argument("--catch-ups", action="store_true", help="follow the centre's catch-up list")
     args = parser.parse_args()
     topics = ([f"session:{s}" for s in args.session] + (["my-day"] if args.my_day else [])
-              + [f"student:{s}" for s in args.student] + [f"class:{c}" for c in args.classes])
+              + [f"student:{s}" for s in args.student] + [f"class:{c}" for c in args.classes]
+              + (["catch-ups"] if args.catch_ups else []))
     if not topics:
-        parser.error("follow at least one --session, --my-day, --student or --class")
+        parser.error("follow at least one --session, --my-day, --student, --class or --catch-ups")
     with contextlib.suppress(KeyboardInterrupt):
         sys.exit(asyncio.run(follow(args.url, args.token, topics)))
 

@@ -29,7 +29,7 @@ from prometheus_client import Counter, Gauge
 
 from services.projections import access
 from services.projections.deltas import decode_notice, delta_subject
-from services.projections.models.documents import CLASS, SESSION, STUDENT, TUTOR
+from services.projections.models.documents import CATCH_UP, CLASS, SESSION, STUDENT, TUTOR
 from services.projections.store import ReadStore
 from services.projections.views import merge_patch, utcnow
 from shared.tenancy import Actor, Forbidden
@@ -97,6 +97,8 @@ def refusal(topic: str, error: Exception) -> Message:
     return {"type": "error", "topic": topic, "status": status, "detail": str(error)}
 
 
+EVERY_DOCUMENT: Final = "*"
+"""The key of a topic that lists every document of its kind in the centre (a NATS wildcard)."""
 _KINDS_BY_PREFIX: Final = {"session": SESSION, "student": STUDENT, "class": CLASS}
 """Topics about one document, ``<prefix>:<id>``, and the kind of document each follows."""
 
@@ -111,6 +113,8 @@ class Topic:
     def parse(cls, name: str, actor: Actor) -> Topic:
         if name == "my-day":
             return cls(name, TUTOR, str(actor.user_id))
+        if name == "catch-ups":
+            return cls(name, CATCH_UP, EVERY_DOCUMENT)
         prefix, _, value = name.partition(":")
         kind = _KINDS_BY_PREFIX.get(prefix)
         if kind is not None:
@@ -118,8 +122,8 @@ class Topic:
                 return cls(name, kind, str(UUID(value)))
             except ValueError:
                 pass
-        raise BadTopic(f"unknown topic {name!r}: use 'session:<id>', 'student:<id>', 'class:<id>' "
-                       "or 'my-day'")
+        raise BadTopic(f"unknown topic {name!r}: use 'session:<id>', 'student:<id>', 'class:<id>', "
+                       "'my-day' or 'catch-ups'")
 
     def subject(self, centre_id: str) -> str:
         return delta_subject(centre_id, self.kind, self.key)
@@ -352,8 +356,11 @@ class Hub:
         except msgspec.DecodeError:
             version = None
         followers = list(self._followers.get(message.subject, ()))
+        # A list's version is not the version of the one document the notice is about.
+        listing = list(self._followers.get(f"{message.subject.rsplit('.', 1)[0]}.{EVERY_DOCUMENT}", ()))
         await asyncio.gather(*(self._refresh_logged(connection, name, version)
-                               for connection, name in followers))
+                               for connection, name in followers),
+                             *(self._refresh_logged(connection, name) for connection, name in listing))
 
     async def refresh(self, connection: Connection, name: str,
                       notified_version: int | None = None) -> None:
@@ -417,4 +424,6 @@ class Hub:
             return access.student_overview(self.store, actor, UUID(topic.key), utcnow())
         if topic.kind == CLASS:
             return access.class_roster(self.store, actor, UUID(topic.key))
+        if topic.kind == CATCH_UP:
+            return access.catch_up_list(self.store, actor, access.CatchUpFilter(limit=200), utcnow())
         return access.my_day(self.store, actor, None, utcnow())

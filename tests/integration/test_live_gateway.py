@@ -499,3 +499,33 @@ async def test_a_class_roster_is_pushed_to_its_teacher_and_staff_only(
                 assert (await subscribe(other, topic))["status"] == status, who
         async with connect(gw.url, actor("david", EMPTY_CENTRE)) as elsewhere:
             assert (await subscribe(elsewhere, topic))["status"] == 404
+
+
+async def test_the_catch_up_list_is_pushed_to_staff_as_catch_ups_change(
+    demo: Demo, nats_server: NatsServer, nc: Client
+) -> None:
+    async with gateway(demo, nats_server.url) as gw, \
+            connect(gw.url, actor("david")) as supervisor, connect(gw.url, actor("maria")) as other_tutor:
+        first = await subscribe(supervisor, "catch-ups")
+        assert first["type"] == "snapshot"
+        before = {row["catchUpId"] for row in first["data"]["catchUps"]}
+        theirs = await subscribe(other_tutor, "catch-ups")
+        assert all(row["tutorName"] == "Maria Garcia" for row in theirs["data"]["catchUps"])
+
+        await demo.mark(nc, "michael", AttendanceStatus.ABSENT)  # in John's live session
+        delta = await next_change(supervisor, "catch-ups", first["version"])
+        listed = apply_merge_patch(first["data"], delta["patch"])
+        (new,) = [row for row in listed["catchUps"] if row["catchUpId"] not in before]
+        assert (new["studentName"], new["sessionTitle"], new["status"]) == ("Michael Lee", LIVE, "PENDING")
+        assert listed["total"] == first["data"]["total"] + 1
+        assert without_clock(listed) == without_clock((await subscribe(supervisor, "catch-ups"))["data"])
+        # John's session is none of Maria's business: her list does not move.
+        with pytest.raises(asyncio.TimeoutError):
+            await next_change(other_tutor, "catch-ups", theirs["version"], timeout=1)
+
+    async with gateway(demo, nats_server.url) as gw:
+        for who in ("jane", "robert", "emily"):
+            async with connect(gw.url, actor(who)) as socket:
+                assert (await subscribe(socket, "catch-ups"))["status"] == 403, who
+        async with connect(gw.url, actor("sarah", EMPTY_CENTRE)) as elsewhere:
+            assert (await subscribe(elsewhere, "catch-ups"))["data"]["catchUps"] == []
