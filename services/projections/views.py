@@ -24,6 +24,9 @@ OPEN_HOMEWORK = ("NOT_STARTED", "IN_PROGRESS")
 XP_PER_LEVEL = 100
 IDLE_AFTER_SECONDS = 5 * 60
 """A student present but silent this long shows as IDLE."""
+ATTENTION_AFTER_SECONDS = 10 * 60
+"""A student in a live session whom the tutor has not taught or helped this long (since they
+joined, if never) needs attention: nobody is forgotten in a 1:5 session."""
 
 
 def parse(value: str) -> datetime:
@@ -58,18 +61,21 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
         teaching = student.get("teaching") or {"mode": "OBSERVE", "teachingSeconds": 0, "since": None}
         teaching_seconds = teaching["teachingSeconds"] + (_seconds(teaching["since"], now) if teaching["since"] else 0)
         attended = student.get("lastAttendedAt")
+        waiting_since = attended or (presence or {}).get("joinedAt")
+        unattended = (None if session["status"] != "LIVE" or not waiting_since or activity not in ("ACTIVE", "IDLE")
+                      else 0 if teaching["since"] else _seconds(waiting_since, now))  # being taught now
         catch_ups = sorted(({**c, "overdue": c["status"] in ("PENDING", "IN_PROGRESS") and now > parse(c["dueAt"])}
                             for c in student["catchUps"].values()), key=lambda c: c["dueAt"])
         students.append({**student, "name": names.get(student["studentId"]), "activity": activity,
                          "teaching": {**teaching, "teachingSeconds": teaching_seconds},
                          "sinceAttendedSeconds": _seconds(attended, now) if attended else None,
+                         "unattendedSeconds": unattended,
+                         "needsAttention": unattended is not None and unattended >= ATTENTION_AFTER_SECONDS,
                          "helpRequests": help_requests, "catchUps": catch_ups, "work": work,
                          "currentExercise": unfinished[-1] if unfinished else None,
                          "workToGrade": sum(1 for w in work if w["status"] == "SUBMITTED"),
                          "openHelpRequest": next((h for h in help_requests if h["status"] in OPEN_HELP), None)})
-    students.sort(key=lambda s: (s["openHelpRequest"] is None,
-                                 HELP_ORDER.get((s["openHelpRequest"] or {}).get("priority", ""), 9),
-                                 s["name"] or s["studentId"]))
+    students.sort(key=_most_urgent_first)
     timing: dict[str, Any] = {"scheduledMinutes": int((parse(session["endsAt"]) - parse(session["startsAt"]))
                                                       .total_seconds() // 60)}
     if session["status"] == "LIVE" and session["startedAt"]:
@@ -80,7 +86,18 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
     body = {key: value for key, value in session.items() if key != "students"}
     return body | {"tutorName": names.get(session["tutorId"]), "timing": timing, "students": students,
                    "openHelpRequests": sum(1 for s in students if s["openHelpRequest"]),
-                   "workToGrade": sum(s["workToGrade"] for s in students)}
+                   "workToGrade": sum(s["workToGrade"] for s in students),
+                   "needingAttention": sum(1 for s in students if s["needsAttention"])}
+
+
+def _most_urgent_first(student: Doc) -> tuple[Any, ...]:
+    """Waiting for help (by priority, then the longest waiting), then needing attention (the
+    longest unattended), then everyone else by name."""
+    help_request = student["openHelpRequest"] or {}
+    return (not help_request, HELP_ORDER.get(help_request.get("priority", ""), 9),
+            help_request.get("raisedAt", ""), not student["needsAttention"],
+            -(student["unattendedSeconds"] or 0) if student["needsAttention"] else 0,
+            student["name"] or student["studentId"])
 
 
 def _help_view(request: Doc, now: datetime) -> Doc:

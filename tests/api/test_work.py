@@ -236,3 +236,31 @@ def test_work_of_a_removed_student_stays_gradable_and_grading_is_not_their_activ
     view = control_center(store, alpha["tutor"], UUID(session), utcnow()).data
     row = next(s for s in view["students"] if s["studentId"] == str(alpha["ann"].user_id))
     assert row["activity"] == "IDLE" and row["work"][0]["status"] == "GRADED"
+
+
+def test_a_student_left_alone_too_long_comes_to_the_top(
+    client: TestClient, centres: TutoringCentres, alpha: Centre, tmp_path: Any  # type: ignore[type-arg]
+) -> None:
+    import msgspec
+
+    from services.projections.access import control_center
+    from services.projections.projector import apply_all
+    from services.projections.views import utcnow
+    from shared import events
+    from tests.readside import read_store
+
+    session = live_session(client, alpha, "ann", "ben", "cal")
+    for student in ("ann", "ben", "cal"):
+        client.post(f"/api/v1/sessions/{session}/presence", json={"event": "JOIN"}, headers=alpha.auth(student))
+    client.post(f"/api/v1/sessions/{session}/students/{alpha['ben'].user_id}/mode", json={"mode": "TEACH"},
+                headers=alpha.auth("tutor"))
+    # Everything so far happened twelve minutes ago: Ann and Cal joined, Ben is being taught.
+    store = read_store(tmp_path, f"attention-{centres.position}.sqlite")
+    history = [(msgspec.structs.replace(e, occurred_at=e.occurred_at - timedelta(minutes=12)), n.id)
+               for n in centres.recorder.select_notifications(1, 100_000) for e in [events.decode(n.state)]]
+    apply_all(store, history)
+    view = control_center(store, alpha["tutor"], UUID(session), utcnow()).data
+    rows = [(s["name"], s["needsAttention"], s["activity"]) for s in view["students"]]
+    assert rows[0] == ("Ann", True, "IDLE") and rows[1][:2] == ("Cal", True)
+    assert ("Ben", False) == rows[2][:2]  # the tutor is with him
+    assert view["needingAttention"] == 2
