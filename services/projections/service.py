@@ -95,7 +95,7 @@ class ProjectionService:
             except TimeoutError:
                 await self._advance_watermark()  # acks of other replicas may have moved it
                 continue
-            except Exception as error:
+            except Exception as error:  # reconnects are handled by nats-py
                 log.warning("projections.fetch_failed", error=str(error))
                 await asyncio.sleep(0.5)
                 continue
@@ -108,7 +108,7 @@ class ProjectionService:
             try:
                 decoded.append((events.decode(message.data),
                                 int((message.headers or {})["Tp-Notification-Id"])))
-            except Exception:
+            except Exception:  # an undecodable message is poison, not a crash
                 decoded.append(None)
         outcome = await anyio.to_thread.run_sync(self._apply, decoded)
         for position, index in enumerate(outcome.applied):
@@ -147,7 +147,7 @@ class ProjectionService:
                         outcome.later.append(index)
                 outcome.changes = batch.flush()
             return outcome
-        except Exception:
+        except Exception:  # find the one event that fails, apply the others
             log.warning("projections.batch_failed", size=len(decoded), exc_info=True)
         outcome = _Outcome()
         for index, item in enumerate(decoded):
