@@ -37,6 +37,7 @@ from services.command.domain.exercise import Exercise
 from services.command.domain.homework import Homework
 from services.command.domain.note import EDITORS_OF_ANY_NOTE, TutorNote
 from services.command.domain.seat import Seat, seat_id
+from services.command.domain.series import SessionSeries
 from services.command.domain.session import DEFAULT_CAPACITY, Session
 from services.command.domain.timetable import (
     Overlap,
@@ -545,9 +546,34 @@ class TutoringCentres(EventStore):
                                   lesson_id=student.lesson_id)
                 sessions.append(session)
             weeks, warnings = self._book(actor, sessions)
-            body = {"tutorId": str(tutor_id), "sessionIds": [str(s.id) for s in sessions],
-                    "enrolled": len(students), "warnings": warnings}
-            return Outcome([*sessions, *weeks], body, 201)
+            series = SessionSeries.schedule(uuid4(), actor.centre_id, sessions, by=actor, rule=rule,
+                                            title=plan.title)
+            body = {"seriesId": str(series.id), "tutorId": str(tutor_id),
+                    "sessionIds": [str(s.id) for s in sessions], "enrolled": len(students),
+                    "warnings": warnings}
+            return Outcome([*sessions, *weeks, series], body, 201)
+
+        return self._execute(actor, decide, idempotency)
+
+    def cancel_series(
+        self, actor: Actor, series_id: UUID, *, reason: str, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """Call off every session of a series still to come, in one commit; the tutor's time in
+        those weeks is given back. Sessions that started or ended stand."""
+        require(actor, Permission.SESSION_CANCEL)
+
+        def decide() -> Outcome:
+            series = self._find(SessionSeries, series_id, actor)
+            if actor.role is Role.TEACHER and series.tutor_id != actor.user_id:
+                raise Forbidden("a TEACHER may act only on their own sessions")
+            sessions = [self._get(Session, session_id) for session_id in series.session_ids]
+            cancelled = series.cancel(sessions, by=actor, reason=reason)
+            timetable = self._timetable(actor, series.tutor_id, *((s.starts_at, s.ends_at) for s in cancelled))
+            for session in cancelled:
+                timetable.release(session, by=actor)
+            body = {"seriesId": str(series_id), "cancelledSessionIds": [str(s.id) for s in cancelled],
+                    "kept": len(sessions) - len(cancelled)}
+            return Outcome([series, *cancelled, *timetable.weeks], body)
 
         return self._execute(actor, decide, idempotency)
 

@@ -74,6 +74,7 @@ from shared.events.seats import (
     TeachingMode,
     TeachingModeSwitched,
 )
+from shared.events.series import SessionSeriesCancelled, SessionSeriesScheduled
 from shared.events.sessions import (
     SessionCancelled,
     SessionEnded,
@@ -152,6 +153,8 @@ __all__ = [
     "SessionRescheduled",
     "SessionScheduled",
     "SessionScopedEvent",
+    "SessionSeriesCancelled",
+    "SessionSeriesScheduled",
     "SessionStarted",
     "SessionStatus",
     "StudentEnrolled",

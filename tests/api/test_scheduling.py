@@ -265,3 +265,29 @@ def test_another_centres_sessions_are_not_found_and_its_timetable_is_apart(
     series = client.post(SERIES, json=series_body(beta, daysOfWeek=[2], startTime="10:00", weeks=1),
                          headers=beta.auth("tutor"))
     assert warned_about(series.json()) == [theirs]
+
+
+def test_the_rest_of_a_series_is_cancelled_at_once_and_its_time_given_back(
+    client: TestClient, centres: TutoringCentres, alpha: Centre, beta: Centre  # type: ignore[type-arg]
+) -> None:
+    series = client.post(SERIES, json=series_body(alpha), headers=alpha.auth("tutor")).json()
+    first, *rest = series["sessionIds"]
+    start(client, alpha, first)  # the first one has begun: it stands
+    cancel = f"{SERIES}/{series['seriesId']}/cancel"
+    is_problem(client.post(cancel, json={"reason": "term ends"}, headers=alpha.auth("other_tutor")), 403)
+    is_problem(client.post(cancel, json={"reason": "term ends"}, headers=alpha.auth("ann")), 403)
+    is_problem(client.post(cancel, json={"reason": "term ends"}, headers=beta.auth("admin")), 404)
+    assert is_problem(client.post(cancel, json={"reason": " "}, headers=alpha.auth("tutor")),
+                      422)["field"] == "reason"
+    cancelled = client.post(cancel, json={"reason": "term ends"}, headers=alpha.auth("tutor"))
+    assert cancelled.status_code == 200, cancelled.text
+    assert (cancelled.json()["cancelledSessionIds"], cancelled.json()["kept"]) == (rest, 1)
+    is_problem(client.post(cancel, json={"reason": "again"}, headers=alpha.auth("tutor")), 409)
+    for session_id in rest:
+        history: list[Any] = list(centres.events.get(UUID(session_id)))
+        assert history[-1].type_name == "SessionCancelled" and history[-1].reason == "term ends"
+    # The time is free again: a session in a cancelled slot warns only about the one that stands.
+    again = client.post(SERIES, json=series_body(alpha, students=[]), headers=alpha.auth("tutor")).json()
+    assert [w["sessionId"] for w in again["warnings"]] == [first]
+    is_problem(client.post(f"{SERIES}/00000000-0000-4000-8000-000000000000/cancel", json={"reason": "x"},
+                           headers=alpha.auth("tutor")), 404)

@@ -142,6 +142,17 @@ class SessionController(Controller):
 
         return await _run(request, "schedule_series", idempotency_key, schedule)
 
+    @post("/series/{series_id:uuid}/cancel", status_code=200,
+          summary="Cancel every session of a weekly series still to come, with a reason",
+          opt={"permission": Permission.SESSION_CANCEL})
+    async def cancel_series(
+        self, request: Request[Any, Any, Any], series_id: FromPath[UUID], data: JSONBody[schemas.CancelSession],
+        actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "cancel_series", idempotency_key, lambda key: centres.cancel_series(
+            actor, series_id, reason=data.reason, idempotency=key))
+
     @post("/{session_id:uuid}/start", summary="Start a scheduled session (it goes LIVE)",
           opt={"permission": Permission.SESSION_RUN})
     async def start(
