@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, RuleViolated, applies
+from services.command.domain.aggregate import (
+    Aggregate,
+    InvalidTransition,
+    InvalidValue,
+    RuleViolated,
+    applies,
+)
 from services.command.domain.session import Session
 from shared.events import SessionSeriesCancelled, SessionSeriesScheduled, SessionStatus, WeeklyRule
 from shared.tenancy import Actor
