@@ -311,7 +311,7 @@ async def relay_backlog(env: dict[str, str], work: Path, url: str, expected: int
             try:
                 if (await js.stream_info("TP_EVENTS")).state.messages >= expected:
                     break
-            except Exception:
+            except Exception:  # stream not created yet
                 pass
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started

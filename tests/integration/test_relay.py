@@ -162,7 +162,7 @@ async def test_kill_9_mid_burst_loses_nothing_and_duplicates_nothing(
         async def caught_up() -> bool:
             try:
                 info = await js.stream_info("TP_EVENTS")
-            except Exception:
+            except Exception:  # the stream may not exist yet
                 return False
             return info.state.messages >= len(expected)
 
