@@ -54,11 +54,18 @@ def test_the_catalogue_keeps_answer_keys_that_make_sense(client: TestClient, alp
     is_problem(client.post("/api/v1/exercises", json=not_a_number, headers=alpha.auth("tutor")), 422)
     is_problem(client.post("/api/v1/exercises", json={**FRACTIONS, "answerKey": "x"},
                            headers=alpha.auth("tutor")), 422)
+    is_problem(client.post(f"/api/v1/exercises/{essay['exerciseId']}/retire", json={"reason": "x"},
+                           headers=alpha.auth("ann")), 403)
+    is_problem(client.post(f"/api/v1/exercises/{essay['exerciseId']}/retire", json={"reason": "x"},
+                           headers=alpha.auth("finance")), 403)
     retired = client.post(f"/api/v1/exercises/{essay['exerciseId']}/retire", json={"reason": "replaced"},
                           headers=alpha.auth("tutor"))
     assert retired.json()["retired"] is True
     is_problem(client.post(f"/api/v1/exercises/{essay['exerciseId']}/retire", json={"reason": "again"},
                            headers=alpha.auth("tutor")), 409)
+    session = live_session(client, alpha, "ann")
+    assert is_problem(client.post(f"/api/v1/sessions/{session}/work", json={"exerciseId": essay["exerciseId"]},
+                                  headers=alpha.auth("tutor")), 409)["detail"] == "the exercise is retired"
 
 
 def test_work_is_set_for_all_done_by_each_student_and_marked_from_the_key(
@@ -162,6 +169,10 @@ def test_homework_is_set_handed_in_and_graded(
         "NOT_STARTED", 7, str(alpha["tutor"].user_id))
     url = f"/api/v1/homework/{homework['homeworkId']}"
     is_problem(client.post(f"{url}/start", headers=alpha.auth("ben")), 404)
+    for role in ("tutor", "parent", "finance"):
+        is_problem(client.post(f"{url}/start", headers=alpha.auth(role)), 403)
+        is_problem(client.post(f"{url}/submit", json={"answers": {}}, headers=alpha.auth(role)), 403)
+    is_problem(client.post(f"{url}/grade", json={"score": 1}, headers=alpha.auth("ann")), 403)
     assert client.post(f"{url}/start", headers=alpha.auth("ann")).json()["status"] == "IN_PROGRESS"
     is_problem(client.post(f"{url}/grade", json={"score": 1}, headers=alpha.auth("tutor")), 409)
     unknown = {"answers": {"00000000-0000-4000-8000-000000000000": {"q1": "x"}}}
