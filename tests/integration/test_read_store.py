@@ -1,0 +1,44 @@
+"""The PostgreSQL read store serialises writers of one document, even one that does not exist yet."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from services.projections.store import open_read_store
+from tests.support.servers import PostgresServer
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_second_writer_of_the_same_documents_waits_for_the_first(pg: PostgresServer) -> None:
+    store = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    try:
+        second_done = threading.Event()
+        independent_done = threading.Event()
+
+        def second_writer() -> None:
+            with store.transaction() as tx:
+                tx.get_many("session", ["b", "a"])  # same keys, other order: must wait, not deadlock
+            second_done.set()
+
+        def independent_writer() -> None:
+            with store.transaction() as tx:
+                tx.get_many("session", ["c"])
+            independent_done.set()
+
+        with store.transaction() as first:
+            first.get_many("session", ["a", "b"])
+            others = [threading.Thread(target=second_writer), threading.Thread(target=independent_writer)]
+            for thread in others:
+                thread.start()
+            assert independent_done.wait(5), "a writer of other documents must not wait"
+            time.sleep(0.3)
+            assert not second_done.is_set(), "the second writer went ahead while the first held the keys"
+        assert second_done.wait(5)
+        for thread in others:
+            thread.join(5)
+    finally:
+        store.close()
