@@ -20,25 +20,13 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import httpx
-import nats
 import pytest
 import websockets
 
-from services.command.application import TutoringCentres
-from services.command.http.app import create_app as command_app
-from services.live_gateway.app import create_app as gateway_app
-from services.live_gateway.hub import Settings
-from services.projections.service import ProjectionService
-from services.projections.store import open_read_store
 from services.projections.views import apply_merge_patch
-from services.query.app import create_app as query_app
-from services.relay.lease import PostgresLease
-from services.relay.relay import Relay
-from shared.eventstore.store import postgres_conninfo, store_env
-from shared.messaging import ensure_streams
 from shared.tenancy import Actor, Role
 from shared.tenancy.tokens import mint
-from tests.integration.test_end_to_end import serve
+from tests.integration.cluster import running_cluster
 from tests.support.servers import NatsServer, PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -74,31 +62,10 @@ class Centre:
 
 @asynccontextmanager
 async def cluster(pg: PostgresServer, nats_server: NatsServer) -> AsyncIterator[tuple[Centre, int]]:
-    centres = TutoringCentres(pg.env())
-    read = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
-    nc = await nats.connect(nats_server.url)
-    await ensure_streams(nc.jetstream())
-    relay = Relay(centres, centres.tracking(), nc.jetstream(),
-                  PostgresLease(postgres_conninfo(store_env(pg.env())), "demo-day"))
-    projections = ProjectionService(read, nc)
-    workers = [asyncio.create_task(relay.run()), asyncio.create_task(projections.run())]
-    servers = [await serve(command_app(centres, own_resources=False)),
-               await serve(query_app(read, own_resources=False)),
-               await serve(gateway_app(read, nc, Settings(resync_seconds=60)))]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{servers[0][2]}", timeout=10) as command, \
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{servers[1][2]}", timeout=10) as query:
-            yield Centre(command, query), servers[2][2]
-    finally:
-        for server, task, _ in servers:
-            server.should_exit = True
-            await asyncio.wait_for(task, 10)
-        relay.stop()
-        projections.stop()
-        await asyncio.wait_for(asyncio.gather(*workers), 10)
-        await nc.close()
-        read.close()
-        centres.close()
+    async with running_cluster(pg, nats_server) as running, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.command_port}", timeout=10) as command, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.query_port}", timeout=10) as query:
+        yield Centre(command, query), running.gateway_port
 
 
 async def open_the_centre(day: Centre) -> None:

@@ -1,0 +1,73 @@
+"""The whole chain in one test process: command, relay, projections, query and gateway, on a
+real PostgreSQL and nats-server, each HTTP service on its own port of 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import nats
+import uvicorn
+from nats.aio.client import Client
+
+from services.command.application import TutoringCentres
+from services.command.http.app import create_app as command_app
+from services.live_gateway.app import create_app as gateway_app
+from services.live_gateway.hub import Settings
+from services.projections.service import ProjectionService
+from services.projections.store import ReadStore, open_read_store
+from services.query.app import create_app as query_app
+from services.relay.lease import PostgresLease
+from services.relay.relay import Relay
+from shared.eventstore.store import postgres_conninfo, store_env
+from shared.messaging import ensure_streams
+from tests.support.servers import NatsServer, PostgresServer, free_port
+
+
+async def serve(app: object) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,  # type: ignore[arg-type]
+                                           ws_ping_interval=None))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    return server, task, port
+
+
+@dataclass(frozen=True)
+class Cluster:
+    centres: TutoringCentres
+    read: ReadStore
+    nc: Client
+    command_port: int
+    query_port: int
+    gateway_port: int
+
+
+@asynccontextmanager
+async def running_cluster(pg: PostgresServer, nats_server: NatsServer) -> AsyncIterator[Cluster]:
+    centres = TutoringCentres(pg.env())
+    read = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    nc = await nats.connect(nats_server.url)
+    await ensure_streams(nc.jetstream())
+    relay = Relay(centres, centres.tracking(), nc.jetstream(),
+                  PostgresLease(postgres_conninfo(store_env(pg.env())), "in-test"))
+    projections = ProjectionService(read, nc)
+    workers = [asyncio.create_task(relay.run()), asyncio.create_task(projections.run())]
+    servers = [await serve(command_app(centres, own_resources=False)),
+               await serve(query_app(read, own_resources=False)),
+               await serve(gateway_app(read, nc, Settings(resync_seconds=60)))]
+    try:
+        yield Cluster(centres, read, nc, *(port for _, _, port in servers))
+    finally:
+        for server, task, _ in servers:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)
+        relay.stop()
+        projections.stop()
+        await asyncio.wait_for(asyncio.gather(*workers), 10)
+        await nc.close()
+        read.close()
+        centres.close()
