@@ -572,7 +572,7 @@ class TutoringCentres(EventStore):
             for session in cancelled:
                 timetable.release(session, by=actor)
             body = {"seriesId": str(series_id), "cancelledSessionIds": [str(s.id) for s in cancelled],
-                    "kept": len(sessions) - len(cancelled)}
+                    "standingSessionIds": [str(s.id) for s in sessions if s.status is not SessionStatus.CANCELLED]}
             return Outcome([series, *cancelled, *timetable.weeks], body)
 
         return self._execute(actor, decide, idempotency)

@@ -89,8 +89,11 @@ class Batch:
         self._load_many(STUDENT, wanted[STUDENT])
         tutors = {doc["tutorId"] for (kind, _), (_, doc) in self._current.items()
                   if kind == SESSION and "tutorId" in doc}
-        tutors |= {str(e.teacher_id) for e in events if isinstance(e, ev.HomeworkAssigned | ev.HomeworkSubmitted
-                                                                    | ev.HomeworkGraded)}
+        homework_events = [e for e in events if isinstance(e, ev.HomeworkAssigned | ev.HomeworkStarted
+                                                          | ev.HomeworkSubmitted | ev.HomeworkGraded)]
+        self._load_many(HOMEWORK, {str(e.aggregate_id) for e in homework_events})
+        tutors |= {str(e.teacher_id) for e in homework_events if not isinstance(e, ev.HomeworkStarted)}
+        tutors |= {doc["teacherId"] for (kind, _), (_, doc) in self._current.items() if kind == HOMEWORK}
         self._load_many(TUTOR, tutors)
 
     def _load_many(self, kind: str, keys: set[str]) -> None:
@@ -468,6 +471,8 @@ def _presence(docs: Batch, e: ev.StudentPresenceRecorded) -> None:
                         present=e.kind not in (ev.PresenceKind.LEAVE, ev.PresenceKind.DISCONNECT))
         if e.kind is ev.PresenceKind.LEAVE:
             presence["leftAt"] = _iso(e.occurred_at)
+        if e.kind in (ev.PresenceKind.JOIN, ev.PresenceKind.RECONNECT):
+            presence["lastJoinedAt"] = _iso(e.occurred_at)
         student["presence"] = presence
 
     _session_update(docs, e, change)

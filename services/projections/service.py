@@ -163,6 +163,8 @@ class ProjectionService:
                 outcome.applied.append(index)
             except OutOfOrder:
                 outcome.later.append(index)
+            except self._store.transient_errors:  # e.g. a deadlock with another replica: try later
+                outcome.later.append(index)
             except Exception as error:
                 outcome.failed[index] = f"{type(error).__name__}: {error}"
         return outcome

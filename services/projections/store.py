@@ -95,7 +95,9 @@ class Transaction:
 
     def _lock_keys(self, names: Sequence[str]) -> None:
         if self._key_lock is not None and names:
-            # One statement, taking the locks in one order for everyone: no deadlock between batches.
+            # One statement, in one order for every batch. A batch that needs a key it did not
+            # prefetch locks it later, so two batches can still deadlock: PostgreSQL then aborts
+            # one, which is retried (``transient_errors``).
             self._cursor.execute(self._key_lock, (sorted(f"{self.generation}:{name}" for name in names),))
 
     def aggregate_versions(self, aggregate_ids: Sequence[str]) -> dict[str, int]:
@@ -191,6 +193,8 @@ class ReadStore:
     placeholder = "?"
     row_lock = ""
     key_lock: str | None = None
+    transient_errors: tuple[type[Exception], ...] = ()
+    """Errors after which the same transaction may well succeed if tried again later."""
 
     def create_generation(self) -> int:
         with self._cursor() as cursor:
@@ -401,7 +405,8 @@ class PostgresReadStore(ReadStore):
     # tutor document at once would lose one update. A transaction-scoped advisory lock per key can.
     key_lock = ("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%s::text[]) WITH ORDINALITY"
                 " AS t(k, n) ORDER BY n")
-    """Locks a sorted list of keys in its order (volatile functions run after the sort)."""
+    """Locks a sorted list of keys in that order."""
+    transient_errors = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
     def __init__(self, conninfo: str, pool_size: int = 4) -> None:
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True,

@@ -61,7 +61,8 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
         teaching = student.get("teaching") or {"mode": "OBSERVE", "teachingSeconds": 0, "since": None}
         teaching_seconds = teaching["teachingSeconds"] + (_seconds(teaching["since"], now) if teaching["since"] else 0)
         attended = student.get("lastAttendedAt")
-        waiting_since = attended or (presence or {}).get("joinedAt")
+        joined = (presence or {}).get("lastJoinedAt") or (presence or {}).get("joinedAt")
+        waiting_since = max(attended or "", joined or "") or None  # time away is not time left alone
         unattended = (None if session["status"] != "LIVE" or not waiting_since or activity not in ("ACTIVE", "IDLE")
                       else 0 if teaching["since"] else _seconds(waiting_since, now))  # being taught now
         catch_ups = sorted(({**c, "overdue": c["status"] in ("PENDING", "IN_PROGRESS") and now > parse(c["dueAt"])}
@@ -97,7 +98,7 @@ def _most_urgent_first(student: Doc) -> tuple[Any, ...]:
     return (not help_request, HELP_ORDER.get(help_request.get("priority", ""), 9),
             help_request.get("raisedAt", ""), not student["needsAttention"],
             -(student["unattendedSeconds"] or 0) if student["needsAttention"] else 0,
-            student["name"] or student["studentId"])
+            student["name"] or "", student["studentId"])
 
 
 def _help_view(request: Doc, now: datetime) -> Doc:

@@ -170,6 +170,9 @@ class SessionReadController(Controller):
         if at is not None:
             if at.tzinfo is None:
                 raise InvalidQuery("'at' must carry a UTC offset", field="at")
+            if at > utcnow():
+                raise InvalidQuery("'at' is in the future: the past can be replayed, not the future",
+                                   field="at")
             view = await anyio.to_thread.run_sync(
                 lambda: access.control_center_at(store, actor, session_id, at))
         else:

@@ -201,6 +201,7 @@ def test_the_control_center_as_it_was_at_any_instant(client: TestClient) -> None
     get(client, url, "alex", 403, params={"at": before_start})
     get(client, url, "david", 404, params={"at": "2000-01-01T00:00:00Z"})
     get(client, url, "david", 422, params={"at": "2026-01-01T00:00:00"})
+    get(client, url, "david", 422, params={"at": "2999-01-01T00:00:00+00:00"})  # the future cannot be replayed
 
 
 def test_a_removed_student_and_their_parent_no_longer_see_the_session(tmp_path: Path) -> None:

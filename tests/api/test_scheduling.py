@@ -281,7 +281,7 @@ def test_the_rest_of_a_series_is_cancelled_at_once_and_its_time_given_back(
                       422)["field"] == "reason"
     cancelled = client.post(cancel, json={"reason": "term ends"}, headers=alpha.auth("tutor"))
     assert cancelled.status_code == 200, cancelled.text
-    assert (cancelled.json()["cancelledSessionIds"], cancelled.json()["kept"]) == (rest, 1)
+    assert (cancelled.json()["cancelledSessionIds"], cancelled.json()["standingSessionIds"]) == (rest, [first])
     is_problem(client.post(cancel, json={"reason": "again"}, headers=alpha.auth("tutor")), 409)
     for session_id in rest:
         history: list[Any] = list(centres.events.get(UUID(session_id)))
@@ -291,3 +291,27 @@ def test_the_rest_of_a_series_is_cancelled_at_once_and_its_time_given_back(
     assert [w["sessionId"] for w in again["warnings"]] == [first]
     is_problem(client.post(f"{SERIES}/00000000-0000-4000-8000-000000000000/cancel", json={"reason": "x"},
                            headers=alpha.auth("tutor")), 404)
+
+
+def test_cancelling_a_series_leaves_sessions_whose_time_has_passed_alone(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    body = series_body(alpha, firstDate=(today - timedelta(days=18)).isoformat(), weeks=5,
+                       daysOfWeek=[(today + timedelta(days=3)).isoweekday()], timeZone="UTC")
+    series = client.post(SERIES, json=body, headers=alpha.auth("tutor"))
+    assert series.status_code == 201, series.text
+    cancelled = client.post(f"{SERIES}/{series.json()['seriesId']}/cancel", json={"reason": "moving"},
+                            headers=alpha.auth("admin")).json()
+
+    def starts(session_id: str) -> datetime:
+        scheduled: Any = next(iter(centres.events.get(UUID(session_id))))
+        return scheduled.starts_at  # type: ignore[no-any-return]
+
+    now = datetime.now(UTC)
+    assert cancelled["standingSessionIds"] and cancelled["cancelledSessionIds"]
+    assert all(starts(i) < now for i in cancelled["standingSessionIds"])  # never started, not rewritten
+    assert all(starts(i) > now for i in cancelled["cancelledSessionIds"])
+    assert cancelled["standingSessionIds"] + cancelled["cancelledSessionIds"] == series.json()["sessionIds"]

@@ -275,3 +275,30 @@ def test_a_student_left_alone_too_long_comes_to_the_top(
     assert rows[0] == ("Ann", True, "IDLE") and rows[1][:2] == ("Cal", True)
     assert ("Ben", False) == rows[2][:2]  # the tutor is with him
     assert view["needingAttention"] == 2
+
+
+def test_a_student_back_from_being_away_is_not_counted_as_left_alone(
+    client: TestClient, centres: TutoringCentres, alpha: Centre, tmp_path: Any  # type: ignore[type-arg]
+) -> None:
+    import msgspec
+
+    from services.projections.access import control_center
+    from services.projections.projector import apply_all
+    from services.projections.views import utcnow
+    from shared import events
+    from tests.readside import read_store
+
+    session = live_session(client, alpha, "ann")
+    presence = f"/api/v1/sessions/{session}/presence"
+    for kind in ("JOIN", "LEAVE", "JOIN"):
+        assert client.post(presence, json={"event": kind}, headers=alpha.auth("ann")).json()["recorded"]
+    # She joined and left forty minutes ago, and came back a minute ago.
+    history = [(events.decode(n.state), n.id) for n in centres.recorder.select_notifications(1, 100_000)]
+    *before, (back, back_id) = history
+    store = read_store(tmp_path, f"back-{centres.position}.sqlite")
+    apply_all(store, [(msgspec.structs.replace(e, occurred_at=e.occurred_at - timedelta(minutes=40)), i)
+                      for e, i in before]
+              + [(msgspec.structs.replace(back, occurred_at=back.occurred_at - timedelta(minutes=1)), back_id)])
+    (row,) = control_center(store, alpha["tutor"], UUID(session), utcnow()).data["students"]
+    assert row["activity"] == "ACTIVE" and not row["needsAttention"]
+    assert 50 <= row["unattendedSeconds"] <= 120

@@ -102,3 +102,34 @@ def test_a_rebuild_from_the_event_store_equals_the_live_read_models(tmp_path: Pa
     with pytest.raises(Exception, match="no such table"):  # the replaced tables are gone
         store.dump(result.generation)
     centres.close()
+
+
+def test_a_batch_that_loses_a_deadlock_is_retried_later_not_failed(tmp_path: Path) -> None:
+    """PostgreSQL aborts one of two deadlocked transactions: its events are NAK'd to be tried
+    again, and are never counted towards the dead-letter stream."""
+    from contextlib import contextmanager
+    from unittest.mock import MagicMock
+
+    from services.projections.service import ProjectionService
+
+    class Deadlock(Exception):
+        pass
+
+    store = read_store(tmp_path)
+    calls = {"n": 0}
+    real_transaction = store.transaction
+
+    @contextmanager
+    def losing_transaction(generation: int | None = None):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the batch, then the first event on its own
+            raise Deadlock("deadlock detected")
+        with real_transaction(generation) as tx:
+            yield tx
+
+    store.transaction = losing_transaction  # type: ignore[method-assign]
+    store.transient_errors = (Deadlock,)  # type: ignore[misc]
+    service = ProjectionService(store, MagicMock())
+    first, second = demo_events()[:2]
+    outcome = service._apply([first, second])
+    assert (outcome.later, outcome.applied, outcome.failed) == ([0], [1], {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from uuid import UUID
 
 from services.command.domain.aggregate import (
@@ -33,12 +34,15 @@ class SessionSeries(Aggregate):
         return series
 
     def cancel(self, sessions: Sequence[Session], *, by: Actor, reason: str) -> list[Session]:
-        """Cancel every session of the series that has not started yet; the ones cancelled."""
+        """Cancel every session of the series still to come; the ones cancelled. A session whose
+        time has passed without it being started is left for staff to deal with on its own."""
         if self.cancelled:
             raise InvalidTransition("the series is already cancelled")
         if not reason.strip() or len(reason) > MAX_REASON:
             raise InvalidValue(f"give a reason of at most {MAX_REASON} characters", field="reason")
-        remaining = [s for s in sessions if s.id in self.session_ids and s.status is SessionStatus.SCHEDULED]
+        now = datetime.now(UTC)
+        remaining = [s for s in sessions if s.id in self.session_ids and s.status is SessionStatus.SCHEDULED
+                     and s.starts_at > now]
         if not remaining:
             raise RuleViolated("no session of this series is still to come")
         for session in remaining:
