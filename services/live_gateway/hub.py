@@ -234,6 +234,9 @@ class Hub:
         self._subscriptions: dict[str, Subscription] = {}
         self._subscribing = asyncio.Lock()
         self._resync_task: asyncio.Task[None] | None = None
+        self._listing: set[tuple[Connection, str]] = set()
+        """List topics being re-read now; ``_listing_again``: those rung meanwhile."""
+        self._listing_again: set[tuple[Connection, str]] = set()
 
     # --- life cycle --------------------------------------------------------------------
 
@@ -360,7 +363,24 @@ class Hub:
         listing = list(self._followers.get(f"{message.subject.rsplit('.', 1)[0]}.{EVERY_DOCUMENT}", ()))
         await asyncio.gather(*(self._refresh_logged(connection, name, version)
                                for connection, name in followers),
-                             *(self._refresh_logged(connection, name) for connection, name in listing))
+                             *(self._refresh_listing(connection, name) for connection, name in listing))
+
+    async def _refresh_listing(self, connection: Connection, name: str) -> None:
+        """Re-read a list once however many of its documents ring while it is being read: a
+        notice during a read earns one more read, never one per notice."""
+        follower = (connection, name)
+        if follower in self._listing:
+            self._listing_again.add(follower)
+            return
+        self._listing.add(follower)
+        try:
+            while True:
+                self._listing_again.discard(follower)
+                await self._refresh_logged(connection, name)
+                if follower not in self._listing_again:
+                    return
+        finally:
+            self._listing.discard(follower)
 
     async def refresh(self, connection: Connection, name: str,
                       notified_version: int | None = None) -> None:

@@ -285,3 +285,27 @@ def test_student_and_class_topics_follow_their_documents() -> None:
     for name in ("student:", "class:jane", "students:" + str(student), "tutor:" + str(student)):
         with pytest.raises(BadTopic):
             Topic.parse(name, john)
+
+
+async def test_a_burst_of_catch_up_notices_costs_a_couple_of_list_reads(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staff = hub.open(person("david"))
+    await hub.subscribe(staff, "catch-ups")
+    assert nats_of(hub).subscribed == [f"tp.delta.{DEMO_CENTRE}.catch_up.*"]
+    (snapshot,) = drain(staff)
+    assert snapshot["type"] == "snapshot"
+    reads = 0
+    read_view = hub._read_view
+
+    def counting(*args: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return read_view(*args)
+
+    monkeypatch.setattr(hub, "_read_view", counting)
+    notice = DeltaNotice(kind="catch_up", key="x", centre_id=DEMO_CENTRE, version=1)
+    burst = [Msg(None, subject=f"tp.delta.{DEMO_CENTRE}.catch_up.{i}", data=msgspec.json.encode(notice))  # type: ignore[arg-type]
+             for i in range(30)]
+    await asyncio.gather(*(hub._on_notice(message) for message in burst))
+    assert 1 <= reads <= 2
