@@ -9,7 +9,7 @@ overwritten.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -211,7 +211,7 @@ class TutoringCentres(EventStore):
 
         def decide() -> Outcome:
             centre = self._centre(actor)
-            self._session_tutor(actor, tutor_id)
+            self._tutor(actor, tutor_id, field_name="tutorId")
             session = Session.schedule(
                 uuid4(),
                 by=actor,
@@ -450,18 +450,21 @@ class TutoringCentres(EventStore):
 
         def decide() -> Outcome:
             session = self._session_run_by(actor, session_id)
-            seat = self._seat_with_request(session, request_id)
+            seat = self._seat_holding(session, session.roster, lambda seat: request_id in seat.help_requests,
+                                      "no such help request in this session")
             act(seat)
             return Outcome([seat], self._help_body(seat, request_id))
 
         return self._execute(actor, decide, idempotency)
 
-    def _seat_with_request(self, session: Session, request_id: UUID) -> Seat:
-        for student_id in session.roster:
+    def _seat_holding(self, session: Session, students: Iterable[UUID], holds: Callable[[Seat], bool],
+                      missing: str) -> Seat:
+        """The seat of one of ``students`` in the session for which ``holds`` is true."""
+        for student_id in students:
             seat = self._seat(session, student_id)
-            if request_id in seat.help_requests:
+            if holds(seat):
                 return seat
-        raise NotFound("no such help request in this session")
+        raise NotFound(missing)
 
     @staticmethod
     def _help_body(seat: Seat, request_id: UUID) -> dict[str, Any]:
@@ -528,7 +531,7 @@ class TutoringCentres(EventStore):
 
         def decide() -> Outcome:
             self._centre(actor)
-            self._session_tutor(actor, tutor_id)
+            self._tutor(actor, tutor_id, field_name="tutorId")
             for index, student in enumerate(students):
                 person = self._find(Person, student.student_id, actor,
                                     field_name=f"students[{index}].studentId")
@@ -576,12 +579,6 @@ class TutoringCentres(EventStore):
             return Outcome([series, *cancelled, *timetable.weeks], body)
 
         return self._execute(actor, decide, idempotency)
-
-    def _session_tutor(self, actor: Actor, tutor_id: UUID) -> Person:
-        tutor = self._find(Person, tutor_id, actor, field_name="tutorId")
-        if tutor.role not in TUTOR_ROLES:
-            raise InvalidValue("the tutor must be a TEACHER or CENTER_SUPERVISOR", field="tutorId")
-        return tutor
 
     def _timetable(self, actor: Actor, tutor_id: UUID, *times: tuple[datetime, datetime]) -> TutorTimetable:
         """The weeks of the tutor's timetable that sessions at these times touch."""
@@ -760,11 +757,12 @@ class TutoringCentres(EventStore):
             session.enrol(student_id, by=actor)
         return session
 
-    def _tutor(self, actor: Actor, teacher_id: UUID) -> Person:
-        teacher = self._find(Person, teacher_id, actor, field_name="teacherId")
-        if teacher.role not in TUTOR_ROLES:
-            raise InvalidValue("the teacher must be a TEACHER or CENTER_SUPERVISOR", field="teacherId")
-        return teacher
+    def _tutor(self, actor: Actor, person_id: UUID, *, field_name: str = "teacherId") -> Person:
+        """Someone of the actor's centre who teaches, named by the body field ``field_name``."""
+        tutor = self._find(Person, person_id, actor, field_name=field_name)
+        if tutor.role not in TUTOR_ROLES:
+            raise InvalidValue(f"{field_name} must name a TEACHER or CENTER_SUPERVISOR", field=field_name)
+        return tutor
 
     @staticmethod
     def _class_body(cohort: ClassCohort) -> dict[str, Any]:
@@ -865,12 +863,10 @@ class TutoringCentres(EventStore):
 
         def decide() -> Outcome:
             session = self._session_run_by(actor, session_id)
-            for student_id in [*session.roster, *session.removed_students]:  # work handed in stays gradable
-                seat = self._seat(session, student_id)
-                if work_id in seat.work:
-                    seat.grade_exercise(work_id, by=actor, score=score, feedback=feedback)
-                    return Outcome([seat], self._work_body(seat, work_id))
-            raise NotFound("no such work in this session")
+            seat = self._seat_holding(session, [*session.roster, *session.removed_students],  # still gradable
+                                      lambda seat: work_id in seat.work, "no such work in this session")
+            seat.grade_exercise(work_id, by=actor, score=score, feedback=feedback)
+            return Outcome([seat], self._work_body(seat, work_id))
 
         return self._execute(actor, decide, idempotency)
 
@@ -926,9 +922,7 @@ class TutoringCentres(EventStore):
             marker = marker or actor.user_id
             if actor.role is Role.TEACHER and marker != actor.user_id:
                 raise Forbidden("a TEACHER sets homework that they mark themselves")
-            tutor = self._find(Person, marker, actor, field_name="teacherId")
-            if tutor.role not in TUTOR_ROLES:
-                raise InvalidValue("homework is marked by a TEACHER or CENTER_SUPERVISOR", field="teacherId")
+            self._tutor(actor, marker)
             exercises = [self._find(Exercise, i, actor, field_name="exerciseIds") for i in exercise_ids]
             homework = Homework.assign(uuid4(), actor.centre_id, student_id, by=actor, teacher_id=marker,
                                        title=title, exercises=exercises, due_at=due_at,

@@ -542,8 +542,7 @@ def _exercise_changed(docs: Batch, e: ev.ExercisePublished | ev.ExerciseRetired)
             "exerciseId": key, "title": e.title, "courseId": e.course_id, "exerciseType": str(e.exercise_type),
             "difficulty": str(e.difficulty), "instructions": e.instructions,
             "timeLimitMinutes": e.time_limit_minutes, "questions": _to_builtins(e.questions),
-            "maxScore": sum(q.points for q in e.questions),
-            "autoGradable": e.exercise_type in ev.AUTO_GRADABLE_TYPES and all(q.accepted_answers for q in e.questions),
+            "maxScore": e.max_score, "autoGradable": e.auto_gradable,
             "publishedAt": _iso(e.occurred_at), "publishedBy": str(e.actor_id), "retired": False})
         return
     exercise = docs.get(EXERCISE, key)

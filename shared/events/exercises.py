@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, ClassVar
 from uuid import UUID
@@ -44,6 +45,15 @@ class Question(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid
     tolerance: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
 
+def max_score_of(questions: Sequence[Question]) -> int:
+    return sum(q.points for q in questions)
+
+
+def is_auto_gradable(exercise_type: ExerciseType, questions: Sequence[Question]) -> bool:
+    """Marked from its answer key: a type that can be, and a key for every question."""
+    return exercise_type in AUTO_GRADABLE_TYPES and all(q.accepted_answers for q in questions)
+
+
 class WorkStatus(StrEnum):
     ASSIGNED = "ASSIGNED"
     IN_PROGRESS = "IN_PROGRESS"
@@ -65,6 +75,14 @@ class ExercisePublished(Event, frozen=True, kw_only=True):
     time_limit_minutes: int | None = None
 
     aggregate_kind: ClassVar[str] = "exercise"
+
+    @property
+    def max_score(self) -> int:
+        return max_score_of(self.questions)
+
+    @property
+    def auto_gradable(self) -> bool:
+        return is_auto_gradable(self.exercise_type, self.questions)
 
 
 class ExerciseRetired(Event, frozen=True, kw_only=True):

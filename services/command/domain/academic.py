@@ -15,6 +15,7 @@ from services.command.domain.aggregate import (
     InvalidValue,
     RuleViolated,
     applies,
+    given_reason,
 )
 from shared.events import (
     ContentAssigned,
@@ -89,7 +90,7 @@ class AcademicProfile(Aggregate):
         if change_type is LevelChangeType.ASSESSMENT_RESULT:
             raise InvalidValue("an assessment result is recorded by assessing the subject",
                                field="changeType")
-        reason = _reason(reason)
+        reason = given_reason(reason, MAX_TEXT)
         subject = self.subjects.get(course_id)
         if subject is None:
             raise InvalidTransition(f"assess {course_id!r} before changing its working level")
@@ -111,7 +112,7 @@ class AcademicProfile(Aggregate):
         exercise_id = _ref(exercise_id, "exerciseId")
         if lesson_id is None and exercise_id is None:
             raise InvalidValue("name the lesson or the exercise to assign", field="lessonId")
-        reason = _reason(reason)
+        reason = given_reason(reason, MAX_TEXT)
         assignment_id = uuid5(self.id, f"assignment:{len(self.assignments) + 1}")
         active = self.active_assignment(course_id)
         self._record(ContentAssigned, by, student_id=self.student_id, assignment_id=assignment_id,
@@ -127,7 +128,7 @@ class AcademicProfile(Aggregate):
             raise InvalidTransition("the content assignment is no longer active")
         self._record(ContentAssignmentWithdrawn, by, student_id=self.student_id,
                      assignment_id=assignment_id, course_id=assignment.course_id,
-                     reason=_reason(reason))
+                     reason=given_reason(reason, MAX_TEXT))
 
     def active_assignment(self, course_id: str) -> ContentAssignment | None:
         return next((a for a in self.assignments.values() if a.course_id == course_id and a.active),
@@ -180,9 +181,3 @@ def _level(value: int, field: str) -> None:
     if isinstance(value, bool) or not LOWEST_LEVEL <= value <= HIGHEST_LEVEL:
         raise InvalidValue(f"a level is {LOWEST_LEVEL} (Kindergarten) to {HIGHEST_LEVEL} (Year 12)",
                            field=field)
-
-
-def _reason(reason: str) -> str:
-    if not reason.strip() or len(reason) > MAX_TEXT:
-        raise InvalidValue(f"give a reason of 1 to {MAX_TEXT} characters", field="reason")
-    return reason.strip()

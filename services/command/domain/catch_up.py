@@ -6,7 +6,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, applies
+from services.command.domain.aggregate import (
+    Aggregate,
+    InvalidTransition,
+    InvalidValue,
+    applies,
+    given_reason,
+)
 from services.command.domain.session import Session
 from shared.events import CatchUpAssigned, CatchUpCancelled, CatchUpCompleted, CatchUpStarted
 from shared.tenancy import Actor
@@ -54,11 +60,10 @@ class CatchUp(Aggregate):
             raise InvalidValue("the student is not enrolled in this session", field="studentId")
         if due_at.tzinfo is None:
             raise InvalidValue("the due time must carry a UTC offset", field="dueAt")
-        if not reason.strip() or len(reason) > MAX_REASON:
-            raise InvalidValue(f"give a reason of at most {MAX_REASON} characters", field="reason")
+        reason = given_reason(reason, MAX_REASON)
         catch_up = cls(catch_up_id, session.centre_id)
         catch_up._record(CatchUpAssigned, by, session_id=session.id, student_id=student_id,
-                         due_at=due_at, reason=reason.strip())
+                         due_at=due_at, reason=reason)
         return catch_up
 
     def start(self, *, by: Actor) -> None:

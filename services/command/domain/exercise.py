@@ -11,13 +11,13 @@ from uuid import UUID
 
 from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, applies
 from shared.events import (
-    AUTO_GRADABLE_TYPES,
     Difficulty,
     ExercisePublished,
     ExerciseRetired,
     ExerciseType,
     Question,
 )
+from shared.events.exercises import is_auto_gradable, max_score_of
 from shared.tenancy import Actor
 
 MAX_QUESTIONS = 100
@@ -94,11 +94,11 @@ class Exercise(Aggregate):
 
     @property
     def max_score(self) -> int:
-        return sum(q.points for q in self.questions)
+        return max_score_of(self.questions)
 
     @property
     def auto_gradable(self) -> bool:
-        return self.exercise_type in AUTO_GRADABLE_TYPES and all(q.accepted_answers for q in self.questions)
+        return is_auto_gradable(self.exercise_type, self.questions)
 
     def check_answers(self, answers: Mapping[str, str], *, field: str = "answers") -> None:
         known = {q.question_id for q in self.questions}

@@ -134,8 +134,7 @@ class Seat(Aggregate):
         notes: str | None = None,
     ) -> AttendanceChange | None:
         """Record a mark; ``None`` when it repeats the current one."""
-        if not session.is_enrolled(self.student_id):
-            raise RuleViolated("the student is not enrolled in this session", field="studentId")
+        self._require_enrolled(session, field="studentId")
         if session.status not in (SessionStatus.LIVE, SessionStatus.COMPLETED):
             raise InvalidTransition(f"attendance is marked once a session has started ({session.status})")
         if notes is not None and len(notes) > MAX_NOTE_LENGTH:
@@ -235,8 +234,7 @@ class Seat(Aggregate):
 
     def record_presence(self, session: Session, kind: PresenceKind, *, by: Actor) -> bool:
         """Record a presence signal; ``False`` for a heartbeat too soon after the last one."""
-        if not session.is_enrolled(self.student_id):
-            raise RuleViolated("the student is not enrolled in this session")
+        self._require_enrolled(session)
         if not session.is_live:
             raise RuleViolated(f"presence is recorded while the session is LIVE ({session.status})")
         now = datetime.now(UTC)
@@ -255,8 +253,7 @@ class Seat(Aggregate):
 
     def switch_teaching_mode(self, session: Session, mode: TeachingMode, *, by: Actor) -> bool:
         """The tutor teaches this student now, or leaves them to work; ``False`` if unchanged."""
-        if not session.is_enrolled(self.student_id):
-            raise RuleViolated("the student is not enrolled in this session")
+        self._require_enrolled(session)
         if not session.is_live:
             raise RuleViolated(f"teaching happens while the session is LIVE ({session.status})")
         if mode is self.teaching_mode:
@@ -270,8 +267,7 @@ class Seat(Aggregate):
         return True
 
     def assign_exercise(self, session: Session, exercise: Exercise, *, by: Actor) -> UUID:
-        if not session.is_enrolled(self.student_id):
-            raise RuleViolated("the student is not enrolled in this session", field="studentId")
+        self._require_enrolled(session, field="studentId")
         if not session.is_live:
             raise RuleViolated(f"exercises are set while the session is LIVE ({session.status})")
         if exercise.retired:
@@ -340,6 +336,10 @@ class Seat(Aggregate):
         if session.status not in allowed:
             raise RuleViolated(f"cannot {verb} work while the session is {session.status}")
         return self.work[work_id]
+
+    def _require_enrolled(self, session: Session, field: str | None = None) -> None:
+        if not session.is_enrolled(self.student_id):
+            raise RuleViolated("the student is not enrolled in this session", field=field)
 
     @property
     def active_help_request(self) -> HelpRequest | None:

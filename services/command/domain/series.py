@@ -9,9 +9,9 @@ from uuid import UUID
 from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
-    InvalidValue,
     RuleViolated,
     applies,
+    given_reason,
 )
 from services.command.domain.session import Session
 from shared.events import SessionSeriesCancelled, SessionSeriesScheduled, SessionStatus, WeeklyRule
@@ -38,16 +38,15 @@ class SessionSeries(Aggregate):
         time has passed without it being started is left for staff to deal with on its own."""
         if self.cancelled:
             raise InvalidTransition("the series is already cancelled")
-        if not reason.strip() or len(reason) > MAX_REASON:
-            raise InvalidValue(f"give a reason of at most {MAX_REASON} characters", field="reason")
+        reason = given_reason(reason, MAX_REASON)
         now = datetime.now(UTC)
         remaining = [s for s in sessions if s.id in self.session_ids and s.status is SessionStatus.SCHEDULED
                      and s.starts_at > now]
         if not remaining:
             raise RuleViolated("no session of this series is still to come")
         for session in remaining:
-            session.cancel(by=by, reason=reason.strip())
-        self._record(SessionSeriesCancelled, by, reason=reason.strip(),
+            session.cancel(by=by, reason=reason)
+        self._record(SessionSeriesCancelled, by, reason=reason,
                      cancelled_session_ids=tuple(s.id for s in remaining))
         return remaining
 

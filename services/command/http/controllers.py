@@ -58,6 +58,20 @@ async def _run(
                     status_code=result.status_code, headers=headers)
 
 
+def _weekly_rule(data: schemas.ScheduleClassRule, centres: TutoringCentres, actor: Actor) -> WeeklyRule:
+    """The rule in the body; without a time zone, in the centre's."""
+    return WeeklyRule(days_of_week=sorted(set(data.days_of_week)), start_time=data.start_time,
+                      duration_minutes=data.duration_minutes, first_date=data.first_date, weeks=data.weeks,
+                      time_zone=data.time_zone or centres.centre_time_zone(actor))
+
+
+def _rule_plan(data: schemas.ScheduleClassRule, *, tutor_id: UUID | None = None) -> SessionPlan:
+    """What every session of a weekly rule shares; the rule gives each one its times."""
+    first = datetime.combine(data.first_date, datetime.min.time(), UTC)
+    return SessionPlan(title=data.title, starts_at=first, ends_at=first, mode=data.mode, tutor_id=tutor_id,
+                       meeting_link=data.meeting_link, location=data.location, capacity=data.capacity)
+
+
 class CentreController(Controller):
     path = "/api/v1/centres"
     tags = ["centres"]
@@ -127,17 +141,11 @@ class SessionController(Controller):
         actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres],
         idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
-        first = datetime.combine(data.first_date, datetime.min.time(), UTC)
-        plan = SessionPlan(title=data.title, starts_at=first, ends_at=first, mode=data.mode,
-                           tutor_id=data.tutor_id, meeting_link=data.meeting_link,
-                           location=data.location, capacity=data.capacity)
+        plan = _rule_plan(data, tutor_id=data.tutor_id)
         students = [SeriesStudent(s.student_id, s.course_id, s.lesson_id) for s in data.students]
 
         def schedule(key: IdempotencyKey | None) -> CommandResult:
-            rule = WeeklyRule(days_of_week=sorted(set(data.days_of_week)), start_time=data.start_time,
-                              duration_minutes=data.duration_minutes, first_date=data.first_date,
-                              weeks=data.weeks,
-                              time_zone=data.time_zone or centres.centre_time_zone(actor))
+            rule = _weekly_rule(data, centres, actor)
             return centres.schedule_series(actor, rule, plan, students, idempotency=key)
 
         return await _run(request, "schedule_series", idempotency_key, schedule)
@@ -468,15 +476,10 @@ class ClassController(Controller):
         data: JSONBody[schemas.ScheduleClassRule], actor: NamedDependency[Actor],
         centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
     ) -> Response[dict[str, Any]]:
-        first = datetime.combine(data.first_date, datetime.min.time(), UTC)
-        plan = SessionPlan(title=data.title, starts_at=first, ends_at=first, mode=data.mode,
-                           meeting_link=data.meeting_link, location=data.location, capacity=data.capacity)
+        plan = _rule_plan(data)
 
         def schedule(key: IdempotencyKey | None) -> CommandResult:
-            rule = WeeklyRule(days_of_week=sorted(set(data.days_of_week)), start_time=data.start_time,
-                              duration_minutes=data.duration_minutes, first_date=data.first_date,
-                              weeks=data.weeks,
-                              time_zone=data.time_zone or centres.centre_time_zone(actor))
+            rule = _weekly_rule(data, centres, actor)
             return centres.schedule_class_rule(actor, class_id, rule, plan, idempotency=key)
 
         return await _run(request, "schedule_class_rule", idempotency_key, schedule)

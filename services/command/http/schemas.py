@@ -239,6 +239,8 @@ class AssignHomework(Body, frozen=True):
 
 class SubmitHomework(Body, frozen=True):
     answers: Annotated[dict[UUID, Answers], msgspec.Meta(max_length=20)]
+
+
 Level = Annotated[int, msgspec.Meta(ge=0, le=12, description="0 is Kindergarten, 12 is Year 12")]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 
@@ -269,25 +271,7 @@ class WithdrawContentAssignment(Body, frozen=True):
     reason: Reason
 
 
-class SeriesStudent(Body, frozen=True):
-    student_id: UUID
-    course_id: Ref | None = None
-    lesson_id: Ref | None = None
-
-
-class ScheduleSeries(Body, frozen=True, kw_only=True):
-    days_of_week: Annotated[list[Annotated[int, msgspec.Meta(ge=1, le=7)]],
-                            msgspec.Meta(min_length=1, max_length=7)]
-    start_time: Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-    duration_minutes: Annotated[int, msgspec.Meta(ge=15, le=720)] = 60
-    first_date: date
-    weeks: Annotated[int, msgspec.Meta(ge=1, le=26)] = 12
-    time_zone: Text | None = None
-    title: Text
-    mode: SessionMode
+class ScheduleSeries(ScheduleClassRule, frozen=True, kw_only=True):
     tutor_id: UUID | None = None
-    meeting_link: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-    location: Annotated[str, msgspec.Meta(max_length=200)] | None = None
-    capacity: Annotated[int, msgspec.Meta(ge=1, le=50)] = 5
-    students: Annotated[list[SeriesStudent], msgspec.Meta(max_length=50)] = msgspec.field(
+    students: Annotated[list[EnrolStudent], msgspec.Meta(max_length=50)] = msgspec.field(
         default_factory=list)
