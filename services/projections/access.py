@@ -21,6 +21,8 @@ from services.projections.models.documents import (
     SESSION,
     STUDENT,
     TUTOR,
+    new_student,
+    new_tutor,
 )
 from services.projections.store import Doc, LogRow, ReadStore, StoredDoc
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
@@ -39,17 +41,13 @@ class View:
 
 
 def names(store: ReadStore, ids: set[str]) -> dict[str, str]:
-    found = {}
-    for person_id in ids:
-        doc = store.get(PERSON, person_id)
-        if doc is not None:
-            found[person_id] = doc.doc["name"]
-    return found
+    """The names of those of ``ids`` who are people, read in one query."""
+    return {key: doc.doc["name"] for key, doc in store.get_many(PERSON, sorted(ids)).items()}
 
 
 def children_of(store: ReadStore, actor: Actor) -> set[str]:
-    return {d.key for d in store.docs(PERSON)
-            if d.centre_id == actor.centre_id and d.doc.get("guardianId") == str(actor.user_id)}
+    return {d.key for d in store.centre_docs(PERSON, actor.centre_id)
+            if d.doc.get("guardianId") == str(actor.user_id)}
 
 
 def _rows_visible_to(store: ReadStore, actor: Actor, session: Doc) -> set[str] | None:
@@ -132,14 +130,14 @@ def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: date
     if actor.role is Role.PARENT and person.doc.get("guardianId") != str(actor.user_id):
         raise NotVisible("no such student")
     stored = store.get(STUDENT, str(student_id))
-    student: Doc = stored.doc if stored else {"studentId": str(student_id), "sessions": {}, "notes": {}}
+    student = new_student(str(student_id), actor.centre_id) | (stored.doc if stored else {})
     centre = store.get(CENTRE, actor.centre_id)
     staff = actor.role not in (Role.STUDENT, Role.PARENT)
     people = {n["authorId"] for n in student["notes"].values()}
     if staff:
-        people |= {s["assessedBy"] for s in student.get("subjects", {}).values()} | {
-            h["changedBy"] for s in student.get("subjects", {}).values() for h in s["history"]} | {
-            a["assignedBy"] for a in student.get("contentAssignments", {}).values()}
+        people |= {s["assessedBy"] for s in student["subjects"].values()} | {
+            h["changedBy"] for s in student["subjects"].values() for h in s["history"]} | {
+            a["assignedBy"] for a in student["contentAssignments"].values()}
     return View(stored.version if stored else 0, views.student_overview(
         student, person.doc["name"], names(store, people), centre.doc["timeZone"] if centre else "UTC",
         now, staff=staff))
@@ -170,12 +168,11 @@ def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime)
     stored = store.get(TUTOR, str(tutor_id))
     if stored is not None and stored.centre_id != actor.centre_id:
         raise NotVisible("no such tutor")
-    tutor: Doc = stored.doc if stored else {"tutorId": str(tutor_id), "centreId": actor.centre_id,
-                                       "sessions": {}, "openHelp": {}, "catchUps": {}}
+    tutor = new_tutor(str(tutor_id), actor.centre_id) | (stored.doc if stored else {})
     taught = {s for session in tutor["sessions"].values() for s in session["students"]}
     ids = {str(tutor_id)} | {h["studentId"] for h in tutor["openHelp"].values()} | {
         c["studentId"] for c in tutor["catchUps"].values()} | {
-        w["studentId"] for w in [*tutor.get("toGrade", {}).values(), *tutor.get("homework", {}).values()]} | taught
+        w["studentId"] for w in [*tutor["toGrade"].values(), *tutor["homework"].values()]} | taught
     students = {key: doc.doc for key, doc in store.get_many(STUDENT, sorted(taught)).items()
                 if doc.centre_id == actor.centre_id}
     return View(stored.version if stored else 0,
@@ -192,8 +189,8 @@ def exercise(store: ReadStore, actor: Actor, exercise_id: UUID) -> View:
 def exercise_catalogue(store: ReadStore, actor: Actor, *, course_id: str | None = None,
                        include_retired: bool = False) -> View:
     require(actor, Permission.EXERCISE_PUBLISH)
-    found = sorted((d.doc for d in store.docs(EXERCISE) if d.centre_id == actor.centre_id
-                    and (course_id is None or d.doc["courseId"] == course_id)
+    found = sorted((d.doc for d in store.centre_docs(EXERCISE, actor.centre_id)
+                    if (course_id is None or d.doc["courseId"] == course_id)
                     and (include_retired or not d.doc["retired"])),
                    key=lambda d: (d["courseId"], d["title"], d["exerciseId"]))
     rows = [{k: v for k, v in d.items() if k != "questions"} | {"questions": len(d["questions"])} for d in found]
@@ -210,9 +207,9 @@ def homework(store: ReadStore, actor: Actor, homework_id: UUID, now: datetime) -
     if actor.role is Role.PARENT and doc["studentId"] not in children_of(store, actor):
         raise NotVisible("no such homework")
     people = names(store, {doc["studentId"], doc["teacherId"]})
-    overdue = doc["status"] in views.OPEN_HOMEWORK and now > views.parse(doc["dueAt"])
     return View(stored.version, {**doc, "studentName": people.get(doc["studentId"]),
-                                 "teacherName": people.get(doc["teacherId"]), "overdue": overdue})
+                                 "teacherName": people.get(doc["teacherId"]),
+                                 "overdue": views.overdue(doc, now, views.OPEN_HOMEWORK)})
 
 
 def session_log(store: ReadStore, actor: Actor, session_id: UUID, *, after: int = 0,
@@ -230,10 +227,6 @@ def log_entry(row: LogRow) -> dict[str, Any]:
     return {"position": row.notification_id, "occurredAt": row.occurred_at, "type": row.event_type,
             "actorId": row.actor_id, "actorRole": row.actor_role, "aggregateId": row.aggregate_id,
             "aggregateVersion": row.aggregate_version, "event": row.event}
-
-
-def _many_names(store: ReadStore, ids: set[str]) -> dict[str, str]:
-    return {key: doc.doc["name"] for key, doc in store.get_many(PERSON, sorted(ids)).items()}
 
 
 def _own_tutor(actor: Actor, tutor_id: UUID | None) -> str | None:
@@ -271,9 +264,8 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
         if session is None or (tutor and session.doc.get("tutorId") != tutor):
             continue
         due = views.parse(catch_up["dueAt"])
-        overdue = catch_up["status"] in views.OPEN_CATCH_UP and now > due
         if ((wanted.status and catch_up["status"] != wanted.status)
-                or (wanted.overdue_only and not overdue)
+                or (wanted.overdue_only and not views.overdue(catch_up, now))
                 or (wanted.student_id and catch_up["studentId"] != str(wanted.student_id))
                 or (wanted.due_before and due >= wanted.due_before)
                 or (wanted.due_after and due < wanted.due_after)):
@@ -282,7 +274,7 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
     matching.sort(key=lambda m: m[0])
     after = wanted.after
     page = [m for m in matching if after is None or m[0] > after][:wanted.limit]
-    people = _many_names(store, {m[2]["studentId"] for m in page} | {m[3]["tutorId"] for m in page})
+    people = names(store, {m[2]["studentId"] for m in page} | {m[3]["tutorId"] for m in page})
     rows = [views.catch_up_row(catch_up, session, people, now) for _, _, catch_up, session in page]
     more = len(page) == wanted.limit and page[-1] is not matching[-1]
     return View(sum(m[1] for m in matching), {
@@ -298,6 +290,6 @@ def help_request_analytics(store: ReadStore, actor: Actor, start: datetime, end:
     tutor = _own_tutor(actor, tutor_id)
     sessions = [s for s in store.centre_docs(SESSION, actor.centre_id)
                 if "tutorId" in s.doc and (tutor is None or s.doc["tutorId"] == tutor)]
-    people = _many_names(store, {s.doc["tutorId"] for s in sessions})
+    people = names(store, {s.doc["tutorId"] for s in sessions})
     return View(sum(s.version for s in sessions),
                 views.help_request_analytics([s.doc for s in sessions], people, start, end, now))

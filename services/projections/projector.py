@@ -21,9 +21,11 @@ from services.projections.models.documents import (
     STUDENT,
     TUTOR,
     TUTOR_HISTORY_DAYS,
+    new_student,
+    new_tutor,
 )
 from services.projections.store import Doc, LogRow, ReadStore, StoredDoc, Transaction
-from services.projections.views import OPEN_HELP, parse
+from services.projections.views import OPEN_CATCH_UP, OPEN_HELP, parse
 from shared import events as ev
 
 
@@ -248,9 +250,7 @@ def _refresh_tutor(docs: Batch, session: Doc) -> None:
     """Recompute what the tutor's document holds about this session from the session itself,
     so the tutor document does not depend on the order events of different aggregates arrive."""
     sid = session["sessionId"]
-    tutor = docs.get(TUTOR, session["tutorId"]) or {
-        "tutorId": session["tutorId"], "centreId": session["centreId"], "sessions": {},
-        "openHelp": {}, "catchUps": {}}
+    tutor = _tutor_doc(docs, session["centreId"], session["tutorId"])
     tutor["sessions"][sid] = {key: session[key] for key in (
         "sessionId", "title", "status", "startsAt", "endsAt", "timeZone", "mode", "location")} | {
         "students": sorted(i for i, s in session["students"].items() if s["enrolled"])}
@@ -260,8 +260,8 @@ def _refresh_tutor(docs: Batch, session: Doc) -> None:
          if h["status"] in OPEN_HELP} if session["status"] == "LIVE" else {})
     tutor["catchUps"] = {k: c for k, c in tutor["catchUps"].items() if c["sessionId"] != sid} | {
         c["catchUpId"]: c | {"studentId": s["studentId"], "sessionId": sid, "sessionTitle": session["title"]}
-        for s in students for c in s["catchUps"].values() if c["status"] in ("PENDING", "IN_PROGRESS")}
-    tutor["toGrade"] = {k: w for k, w in tutor.get("toGrade", {}).items() if w["sessionId"] != sid} | {
+        for s in students for c in s["catchUps"].values() if c["status"] in OPEN_CATCH_UP}
+    tutor["toGrade"] = {k: w for k, w in tutor["toGrade"].items() if w["sessionId"] != sid} | {
         w["workId"]: {key: w[key] for key in ("workId", "title", "submittedAt", "maxScore")}
         | {"studentId": s["studentId"], "sessionId": sid, "sessionTitle": session["title"]}
         for s in students for w in s.get("work", {}).values() if w["status"] == "SUBMITTED"}
@@ -286,11 +286,12 @@ def _session_update(docs: Batch, e: ev.SessionScopedEvent, change: Any) -> Doc:
 
 
 def _student_doc(docs: Batch, centre_id: str, student_id: str) -> Doc:
-    student = docs.get(STUDENT, student_id) or {"studentId": student_id, "centreId": centre_id,
-                                                "sessions": {}, "notes": {}}
-    student.setdefault("subjects", {})
-    student.setdefault("contentAssignments", {})
-    return student
+    # A document written before a key existed gets it from the blank one.
+    return new_student(student_id, centre_id) | (docs.get(STUDENT, student_id) or {})
+
+
+def _tutor_doc(docs: Batch, centre_id: str, tutor_id: str) -> Doc:
+    return new_tutor(tutor_id, centre_id) | (docs.get(TUTOR, tutor_id) or {})
 
 
 def _refresh_student(docs: Batch, session: Doc, student_id: str) -> None:
@@ -519,12 +520,16 @@ def _catch_up_assigned(docs: Batch, e: ev.CatchUpAssigned) -> None:
     _catch_up_listed(docs, e)  # after the session, which may not be there yet (OutOfOrder)
 
 
+_CATCH_UP_MOVES: dict[type[ev.Event], tuple[str, str]] = {
+    ev.CatchUpStarted: ("IN_PROGRESS", "startedAt"),
+    ev.CatchUpCompleted: ("COMPLETED", "completedAt"),
+    ev.CatchUpCancelled: ("CANCELLED", "cancelledAt"),
+}
+"""The status a catch-up moves to with each event, and the time stamp it gets."""
+
+
 def _catch_up_moved(docs: Batch, e: ev.CatchUpStarted | ev.CatchUpCompleted | ev.CatchUpCancelled) -> None:
-    status, stamp = {
-        ev.CatchUpStarted: ("IN_PROGRESS", "startedAt"),
-        ev.CatchUpCompleted: ("COMPLETED", "completedAt"),
-        ev.CatchUpCancelled: ("CANCELLED", "cancelledAt"),
-    }[type(e)]
+    status, stamp = _CATCH_UP_MOVES[type(e)]
 
     def change(session: Doc) -> None:
         # Assigned before it moves: both are events of the same catch-up, applied in order.
@@ -621,12 +626,10 @@ def _homework_changed(docs: Batch, e: ev.HomeworkAssigned | ev.HomeworkStarted |
     docs.put(HOMEWORK, key, e.centre_id, homework)
     summary = {field: homework[field] for field in HOMEWORK_SUMMARY}
     student = _student_doc(docs, e.centre_id, homework["studentId"])
-    student.setdefault("homework", {})[key] = summary
+    student["homework"][key] = summary
     docs.put(STUDENT, homework["studentId"], e.centre_id, student)
-    tutor = docs.get(TUTOR, homework["teacherId"]) or {
-        "tutorId": homework["teacherId"], "centreId": e.centre_id, "sessions": {}, "openHelp": {},
-        "catchUps": {}}
-    tutor.setdefault("homework", {}).pop(key, None)
+    tutor = _tutor_doc(docs, e.centre_id, homework["teacherId"])
+    tutor["homework"].pop(key, None)
     if homework["status"] != "GRADED":
         tutor["homework"][key] = summary
     docs.put(TUTOR, homework["teacherId"], e.centre_id, tutor)
@@ -700,12 +703,10 @@ def _catch_up_listed(docs: Batch, e: ev.CatchUpAssigned | ev.CatchUpStarted | ev
     catch_up = docs.get(CATCH_UP, key)
     if catch_up is None:  # assigned before catch-up documents were kept: a rebuild lists it
         return
-    if isinstance(e, ev.CatchUpStarted):
-        catch_up.update(status="IN_PROGRESS", startedAt=_iso(e.occurred_at))
-    elif isinstance(e, ev.CatchUpCompleted):
-        catch_up.update(status="COMPLETED", completedAt=_iso(e.occurred_at))
-    else:
-        catch_up.update(status="CANCELLED", cancelledAt=_iso(e.occurred_at), cancelReason=e.reason)
+    status, stamp = _CATCH_UP_MOVES[type(e)]
+    catch_up.update({"status": status, stamp: _iso(e.occurred_at)})
+    if isinstance(e, ev.CatchUpCancelled):
+        catch_up["cancelReason"] = e.reason
     docs.put(CATCH_UP, key, e.centre_id, catch_up)
 
 

@@ -193,7 +193,7 @@ class ProjectionService:
                 return
             message = await self._js.get_msg(STREAM_NAME, floor)
             position = int((message.headers or {}).get("Tp-Notification-Id", 0))
-        except Exception as error:
+        except Exception as error:  # the next batch tries again
             log.warning("projections.watermark_unknown", error=str(error))
             return
         if position > self.watermark:

@@ -19,6 +19,7 @@ from services.projections.models.documents import HELP_ORDER
 from services.projections.store import Doc
 
 OPEN_HELP = ("PENDING", "ACKNOWLEDGED", "IN_PROGRESS")
+OPEN_CATCH_UP = ("PENDING", "IN_PROGRESS")
 UNFINISHED_WORK = ("ASSIGNED", "IN_PROGRESS")
 OPEN_HOMEWORK = ("NOT_STARTED", "IN_PROGRESS")
 XP_PER_LEVEL = 100
@@ -31,6 +32,11 @@ joined, if never) needs attention: nobody is forgotten in a 1:5 session."""
 
 def parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def overdue(work: Doc, now: datetime, still_open: tuple[str, ...] = OPEN_CATCH_UP) -> bool:
+    """Still open past its ``dueAt`` (a catch-up, or homework with ``OPEN_HOMEWORK``)."""
+    return work["status"] in still_open and now > parse(work["dueAt"])
 
 
 def _seconds(start: str, now: datetime) -> int:
@@ -65,8 +71,8 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
         waiting_since = max(attended or "", joined or "") or None  # time away is not time left alone
         unattended = (None if session["status"] != "LIVE" or not waiting_since or activity not in ("ACTIVE", "IDLE")
                       else 0 if teaching["since"] else _seconds(waiting_since, now))  # being taught now
-        catch_ups = sorted(({**c, "overdue": c["status"] in ("PENDING", "IN_PROGRESS") and now > parse(c["dueAt"])}
-                            for c in student["catchUps"].values()), key=lambda c: c["dueAt"])
+        catch_ups = sorted(({**c, "overdue": overdue(c, now)} for c in student["catchUps"].values()),
+                           key=lambda c: c["dueAt"])
         students.append({**student, "name": names.get(student["studentId"]), "activity": activity,
                          "teaching": {**teaching, "teachingSeconds": teaching_seconds},
                          "sinceAttendedSeconds": _seconds(attended, now) if attended else None,
@@ -127,13 +133,13 @@ def my_day(tutor: Doc, time_zone: str, names: dict[str, str], now: datetime,
     help_requests = sorted(
         ({**_help_view(h, now), "studentName": names.get(h["studentId"])} for h in tutor["openHelp"].values()),
         key=lambda h: (HELP_ORDER.get(h["priority"], 9), h["raisedAt"]))
-    catch_ups = [{**c, "studentName": names.get(c["studentId"]), "overdue": now > parse(c["dueAt"])}
-                 for c in tutor["catchUps"].values() if c["status"] in ("PENDING", "IN_PROGRESS")]
+    catch_ups = [{**c, "studentName": names.get(c["studentId"]), "overdue": overdue(c, now)}
+                 for c in tutor["catchUps"].values() if c["status"] in OPEN_CATCH_UP]
     catch_ups.sort(key=lambda c: (c["dueAt"], c["catchUpId"]))
     to_grade = [{**w, "kind": "EXERCISE", "studentName": names.get(w["studentId"])}
-                for w in tutor.get("toGrade", {}).values()]
+                for w in tutor["toGrade"].values()]
     to_grade += [{**h, "kind": "HOMEWORK", "studentName": names.get(h["studentId"])}
-                 for h in tutor.get("homework", {}).values() if h["status"] == "SUBMITTED"]
+                 for h in tutor["homework"].values() if h["status"] == "SUBMITTED"]
     to_grade.sort(key=lambda w: (w["submittedAt"], w.get("workId") or w.get("homeworkId")))
     alerts = [{"type": "OVERLAPPING_SESSIONS", "sessionIds": [a["sessionId"], b["sessionId"]],
                "message": f"{a['title']} overlaps {b['title']}"}
@@ -212,7 +218,7 @@ def student_overview(student: Doc, name: str | None, names: dict[str, str], time
     sessions = sorted(student["sessions"].values(), key=lambda s: (s["startsAt"], s["sessionId"]))
     catch_ups = sorted(
         ({**c, "sessionId": s["sessionId"], "sessionTitle": s["title"],
-          "overdue": c["status"] in ("PENDING", "IN_PROGRESS") and now > parse(c["dueAt"])}
+          "overdue": overdue(c, now)}
          for s in sessions for c in s["catchUps"].values()),
         key=lambda c: (c["dueAt"], c["catchUpId"]))
     notes = sorted(({**n, "authorName": names.get(n["authorId"])} for n in student["notes"].values()
@@ -224,8 +230,8 @@ def student_overview(student: Doc, name: str | None, names: dict[str, str], time
                   key=lambda w: (w["assignedAt"], w["workId"]), reverse=True)
     open_help = [{**_help_view(h, now), "sessionTitle": s["title"]} for s in sessions if s["status"] == "LIVE"
                  for h in s.get("helpRequests", {}).values() if h["status"] in OPEN_HELP]
-    homework = sorted(({**h, "overdue": h["status"] in OPEN_HOMEWORK and now > parse(h["dueAt"])}
-                       for h in student.get("homework", {}).values()),
+    homework = sorted(({**h, "overdue": overdue(h, now, OPEN_HOMEWORK)}
+                       for h in student["homework"].values()),
                       key=lambda h: (h["status"] == "GRADED", h["dueAt"], h["homeworkId"]))
     xp = sum(w["xpAwarded"] for w in work) + sum(h["xpAwarded"] for h in homework)
     return {
@@ -256,7 +262,7 @@ def _academic_profile(student: Doc, names: dict[str, str], *, staff: bool) -> Do
     when working above it) and the level history; the active content assignments, and for staff
     the ended ones and every reason."""
     subjects = []
-    for subject in sorted(student.get("subjects", {}).values(), key=lambda s: s["courseId"]):
+    for subject in sorted(student["subjects"].values(), key=lambda s: s["courseId"]):
         history = list(reversed(subject["history"]))
         view = {"courseId": subject["courseId"], "schoolGrade": subject["schoolGrade"],
                 "workingLevel": subject["workingLevel"],
@@ -270,7 +276,7 @@ def _academic_profile(student: Doc, names: dict[str, str], *, staff: bool) -> Do
             view["history"] = [{k: v for k, v in h.items() if k not in _STAFF_ONLY_LEVEL_FIELDS}
                                for h in history]
         subjects.append(view)
-    assignments = student.get("contentAssignments", {}).values()
+    assignments = student["contentAssignments"].values()
     active = sorted((a for a in assignments if a["status"] == "ACTIVE"), key=lambda a: a["courseId"])
     profile: Doc = {"academicProfile": subjects}
     if not staff:
@@ -294,16 +300,14 @@ def exercise(doc: Doc, *, with_key: bool) -> Doc:
 
 # --- the catch-up list ---------------------------------------------------------------------
 
-OPEN_CATCH_UP = ("PENDING", "IN_PROGRESS")
-
 
 def catch_up_row(catch_up: Doc, session: Doc, names: dict[str, str], now: datetime) -> Doc:
     """One catch-up with its session's title and tutor, and whether (and how long) it is overdue."""
-    overdue = catch_up["status"] in OPEN_CATCH_UP and now > parse(catch_up["dueAt"])
+    late = overdue(catch_up, now)
     return {**catch_up, "studentName": names.get(catch_up["studentId"]),
             "sessionTitle": session["title"], "sessionStartsAt": session["startsAt"],
             "tutorId": session["tutorId"], "tutorName": names.get(session["tutorId"]),
-            "overdue": overdue, "overdueSeconds": _seconds(catch_up["dueAt"], now) if overdue else None}
+            "overdue": late, "overdueSeconds": _seconds(catch_up["dueAt"], now) if late else None}
 
 
 def catch_up_urgency(catch_up: Doc) -> tuple[int, str, str]:

@@ -6,8 +6,7 @@ import functools
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import anyio.to_thread
@@ -21,6 +20,7 @@ from services.projections import access
 from services.projections.service import wait_for_watermark
 from services.projections.store import ReadStore
 from services.projections.views import parse_page_cursor, utcnow
+from shared.events import CatchUpStatus
 from shared.http.api import api_app
 from shared.http.problems import problem, simple
 from shared.tenancy import Actor, Permission
@@ -53,6 +53,15 @@ async def _caught_up(store: ReadStore, query: int | None, header: int | None) ->
     if wanted and not await wait_for_watermark(store, wanted, wait):
         raise NotCaughtUp(f"the read models have not reached position {wanted} yet; retry shortly")
     return await anyio.to_thread.run_sync(store.watermark)
+
+
+MaybeTime = TypeVar("MaybeTime", bound=datetime | None)
+
+
+def _aware(value: MaybeTime, field: str) -> MaybeTime:
+    if value is not None and value.tzinfo is None:
+        raise InvalidQuery(f"'{field}' must carry a UTC offset", field=field)
+    return value
 
 
 def _view_response(view: access.View, watermark: int) -> Response[dict[str, Any]]:
@@ -168,9 +177,7 @@ class SessionReadController(Controller):
     ) -> Response[dict[str, Any]]:
         watermark = await _caught_up(store, position, position_header)
         if at is not None:
-            if at.tzinfo is None:
-                raise InvalidQuery("'at' must carry a UTC offset", field="at")
-            if at > utcnow():
+            if _aware(at, "at") > utcnow():
                 raise InvalidQuery("'at' is in the future: the past can be replayed, not the future",
                                    field="at")
             view = await anyio.to_thread.run_sync(
@@ -218,19 +225,6 @@ class SessionReadController(Controller):
 
         return Stream(lines(), media_type="application/x-ndjson", headers={
             "Content-Disposition": f'attachment; filename="session-{session_id}.jsonl"'})
-
-
-class CatchUpStatus(StrEnum):
-    PENDING = "PENDING"
-    IN_PROGRESS = "IN_PROGRESS"
-    COMPLETED = "COMPLETED"
-    CANCELLED = "CANCELLED"
-
-
-def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise InvalidQuery(f"'{field}' must carry a UTC offset", field=field)
-    return value
 
 
 class CatchUpReadController(Controller):

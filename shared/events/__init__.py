@@ -24,6 +24,7 @@ from shared.events.catch_ups import (
     CatchUpCancelled,
     CatchUpCompleted,
     CatchUpStarted,
+    CatchUpStatus,
 )
 from shared.events.centres import CentreHelpSlasChanged, CentreRegistered
 from shared.events.classes import (
@@ -106,6 +107,7 @@ __all__ = [
     "CatchUpCancelled",
     "CatchUpCompleted",
     "CatchUpStarted",
+    "CatchUpStatus",
     "CentreHelpSlasChanged",
     "CentreRegistered",
     "ClassCancelled",

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
 from shared.events.base import SessionScopedEvent
+
+
+class CatchUpStatus(StrEnum):
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
 
 
 class CatchUpAssigned(SessionScopedEvent, frozen=True, kw_only=True):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
 from uuid import UUID
 
 from services.command.domain.aggregate import (
@@ -14,17 +13,16 @@ from services.command.domain.aggregate import (
     given_reason,
 )
 from services.command.domain.session import Session
-from shared.events import CatchUpAssigned, CatchUpCancelled, CatchUpCompleted, CatchUpStarted
+from shared.events import (
+    CatchUpAssigned,
+    CatchUpCancelled,
+    CatchUpCompleted,
+    CatchUpStarted,
+    CatchUpStatus,
+)
 from shared.tenancy import Actor
 
 CATCH_UP_DUE_AFTER = timedelta(days=7)
-
-
-class CatchUpStatus(StrEnum):
-    PENDING = "PENDING"
-    IN_PROGRESS = "IN_PROGRESS"
-    COMPLETED = "COMPLETED"
-    CANCELLED = "CANCELLED"
 
 
 OPEN = frozenset({CatchUpStatus.PENDING, CatchUpStatus.IN_PROGRESS})

@@ -5,12 +5,16 @@
 ``session`` one per session: the Control Center (schedule, status, timing, roster with each
             student's course, lesson, attendance and help requests, catch-ups)
 ``tutor``   one per tutor: the source of My Day (their sessions, open help requests, the
-            catch-ups of their students)
-``student`` one per student: their sessions with attendance and catch-ups, the notes
-            written about them, their academic profile (per course: school grade, working
-            level, level history) and content assignments (for the student, parent and staff
-            views)
+            catch-ups of their students, work and homework waiting for their grade)
+``student`` one per student: their sessions with attendance, catch-ups, help requests and
+            work, the notes written about them, their academic profile (per course: school
+            grade, working level, level history), content assignments and homework (for the
+            student, parent and staff views)
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 CENTRE, PERSON, SESSION, TUTOR, STUDENT = "centre", "person", "session", "tutor", "student"
 CLASS = "class"
@@ -28,3 +32,15 @@ HELP_ORDER = {"URGENT": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
 TUTOR_HISTORY_DAYS = 30
 """A tutor document keeps sessions that ended less than this many days before the event
 being applied (not the wall clock, so rebuilds are identical)."""
+
+
+def new_tutor(tutor_id: str, centre_id: str) -> dict[str, Any]:
+    """A tutor document before anything is known about them."""
+    return {"tutorId": tutor_id, "centreId": centre_id, "sessions": {}, "openHelp": {}, "catchUps": {},
+            "toGrade": {}, "homework": {}}
+
+
+def new_student(student_id: str, centre_id: str) -> dict[str, Any]:
+    """A student document before anything is known about them."""
+    return {"studentId": student_id, "centreId": centre_id, "sessions": {}, "notes": {}, "subjects": {},
+            "contentAssignments": {}, "homework": {}}
