@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +66,18 @@ class LogRow:
 
 def _chunks(items: list[str], size: int = 400) -> list[list[str]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _docs_among(cursor: Cursor, sql: Callable[[str], str], table: str, kind: str,
+                keys: Sequence[str]) -> list[StoredDoc]:
+    """The stored documents of ``kind`` among ``keys``, a few hundred keys per query."""
+    found = []
+    for chunk in _chunks(list(keys)):
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(sql(f"SELECT key, centre_id, version, doc FROM {table} WHERE kind = ? AND key IN ({marks})"),
+                       (kind, *chunk))
+        found += [StoredDoc(kind, row[0], row[1], int(row[2]), _decode(row[3])) for row in cursor.fetchall()]
+    return found
 
 
 class Cursor(Protocol):
@@ -115,13 +127,7 @@ class Transaction:
         """Many documents of one kind at once (``None`` for missing ones), locking them all."""
         self._lock_keys([f"{kind}:{k}" for k in keys])
         found: dict[str, StoredDoc | None] = dict.fromkeys(keys)
-        for chunk in _chunks(list(keys)):
-            marks = ", ".join("?" * len(chunk))
-            self._cursor.execute(self._q(
-                f"SELECT key, centre_id, version, doc FROM rm_docs_{{g}} WHERE kind = ? AND key IN ({marks})"),
-                (kind, *chunk))
-            for row in self._cursor.fetchall():
-                found[row[0]] = StoredDoc(kind, row[0], row[1], int(row[2]), _decode(row[3]))
+        found.update({d.key: d for d in _docs_among(self._cursor, self._q, "rm_docs_{g}", kind, keys)})
         return found
 
     def _q(self, sql: str) -> str:
@@ -289,16 +295,9 @@ class ReadStore:
 
     def get_many(self, kind: str, keys: Sequence[str], generation: int | None = None) -> dict[str, StoredDoc]:
         """The documents of ``kind`` among ``keys`` that exist."""
-        found: dict[str, StoredDoc] = {}
         with self._cursor() as cursor:
             gen = generation or self._meta(cursor, "generation")
-            for chunk in _chunks(sorted(set(keys))):
-                marks = ", ".join("?" * len(chunk))
-                cursor.execute(self._sql(f"SELECT key, centre_id, version, doc FROM rm_docs_{gen} "
-                                         f"WHERE kind = ? AND key IN ({marks})"), (kind, *chunk))
-                found.update({r[0]: StoredDoc(kind, r[0], r[1], int(r[2]), _decode(r[3]))
-                              for r in cursor.fetchall()})
-        return found
+            return {d.key: d for d in _docs_among(cursor, self._sql, f"rm_docs_{gen}", kind, sorted(set(keys)))}
 
     def session_log(self, session_id: str, *, after: int = 0, limit: int = 1000,
                     generation: int | None = None) -> list[LogRow]:
