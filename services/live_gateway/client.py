@@ -20,7 +20,7 @@ from typing import Any
 
 import websockets
 
-from services.projections.views import apply_merge_patch
+from services.projections.views import OPEN_CATCH_UP, apply_merge_patch
 
 REFUSED = {4401: "the token was refused", 4403: "the token may not act in that centre"}
 RETRY_SECONDS = (0.5, 1, 2, 5)
@@ -36,14 +36,17 @@ class Copy:
 
 
 def describe(view: dict[str, Any]) -> str:
-    """One line on the state of a view: a Control Center, a My Day, a student overview or a
-    class roster."""
+    """One line on the state of a view: a Control Center, a My Day, a student overview, a class
+    roster or the catch-up list."""
     if "attendanceSummary" in view:
         marked = ", ".join(f"{status} {count}" for status, count in view["attendanceSummary"].items()
                            if count)
-        open_catch_ups = sum(1 for c in view["catchUps"] if c["status"] in ("PENDING", "IN_PROGRESS"))
+        open_catch_ups = sum(1 for c in view["catchUps"] if c["status"] in OPEN_CATCH_UP)
         return (f"{view['name']}: {len(view['sessions'])} sessions ({marked or 'none marked'}), "
                 f"{open_catch_ups} open catch-ups, {len(view['notes'])} notes")
+    if "total" in view:
+        overdue = sum(1 for c in view["catchUps"] if c["overdue"])
+        return f"{view['total']} catch-ups, {overdue} of the first {len(view['catchUps'])} overdue"
     if "members" in view:
         return (f"{view['name']} {view['status']}: {view['enrolled']} members, "
                 f"{view['placesLeft']} places left")

@@ -142,3 +142,5 @@ def test_the_shipped_client_describes_overviews_and_rosters() -> None:
     assert describe(overview) == "Michael Lee: 3 sessions (PRESENT 1, ABSENT 2), 1 open catch-ups, 1 notes"
     roster = {"name": "Year 9 Maths", "status": "ACTIVE", "members": [], "enrolled": 2, "placesLeft": 1}
     assert describe(roster) == "Year 9 Maths ACTIVE: 2 members, 1 places left"
+    catch_ups = {"catchUps": [{"overdue": True}, {"overdue": False}], "total": 7, "next": "abc"}
+    assert describe(catch_ups) == "7 catch-ups, 1 of the first 2 overdue"
