@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psycopg
@@ -54,12 +54,46 @@ def _wait_for_port(port: int, timeout: float, what: str, log: Path | None = None
 
 
 @dataclass(frozen=True)
+class PostgresControl:
+    """Stops and starts the server process under the clients, for outage tests."""
+
+    bindir: Path
+    data: Path
+    log: Path
+    options: str
+    prefix: tuple[str, ...]
+
+    def stop(self, mode: str = "fast") -> None:
+        _run_or_explain([*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode,
+                         "-w", "stop"], "pg_ctl stop", self.log)
+
+    def start(self) -> None:
+        _run_or_explain([*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
+                         str(self.log), "-w", "-t", "30", "-o", self.options, "start"],
+                        "pg_ctl start", self.log)
+
+
+@dataclass(frozen=True)
 class PostgresServer:
     host: str
     port: int
     user: str
     dbname: str
     password: str = ""
+    control: PostgresControl | None = field(default=None, compare=False, repr=False)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (its clients see their connections drop); ``start()`` brings it back
+        on the same port with the same data."""
+        self._control().stop(mode)
+
+    def start(self) -> None:
+        self._control().start()
+
+    def _control(self) -> PostgresControl:
+        if self.control is None:
+            raise RuntimeError("this server was not started by the tests")
+        return self.control
 
     def dsn(self) -> str:
         return f"host={self.host} port={self.port} user={self.user} dbname={self.dbname}"
@@ -122,9 +156,10 @@ def running_postgres(workdir: Path | None = None) -> Iterator[PostgresServer]:
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={data}"
                    " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
                    " -c max_connections=300")
-        _run_or_explain([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
-                         "-t", "30", "-o", options, "start"], "pg_ctl start", log)
-        server = PostgresServer(host="127.0.0.1", port=port, user="postgres", dbname="tutorpulse")
+        control = PostgresControl(bindir, data, log, options, tuple(prefix))
+        control.start()
+        server = PostgresServer(host="127.0.0.1", port=port, user="postgres", dbname="tutorpulse",
+                                control=control)
         yield server.fresh_database("tutorpulse")
     finally:
         if (data / "postmaster.pid").exists():
@@ -142,6 +177,8 @@ class NatsServer:
     url: str
     process: subprocess.Popen[bytes]
     store_dir: Path
+    argv: list[str] = field(default_factory=list)
+    log: Path | None = None
 
     @property
     def pid(self) -> int:
@@ -159,6 +196,15 @@ class NatsServer:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def start(self) -> None:
+        """Start it again after ``kill()`` or ``stop()``: same port, same JetStream store."""
+        port = self.url.rsplit(":", 1)[1]
+        argv = [port if arg == "-1" and previous == "-p" else arg
+                for previous, arg in zip(["", *self.argv], self.argv, strict=True)]
+        with open(self.log or os.devnull, "ab") as output:
+            self.process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+        _wait_for_port(int(port), 10, "nats-server", self.log, self.process)
 
 
 def nats_server_binary() -> str:
@@ -184,7 +230,7 @@ def running_nats(workdir: Path, config: Path | None = None) -> Iterator[NatsServ
         argv += ["-c", str(config)]
     with open(log, "ab") as output:
         process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
-    server = NatsServer(url="", process=process, store_dir=store)
+    server = NatsServer(url="", process=process, store_dir=store, argv=argv, log=log)
     try:
         server.url = _client_url(workdir / f"nats-server_{process.pid}.ports", process, log)
         _wait_for_port(int(server.url.rsplit(":", 1)[1]), 10, "nats-server", log, process)
