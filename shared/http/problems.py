@@ -36,6 +36,8 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
     for item in exc.extra if isinstance(exc.extra, list) else []:
         message = str(item.get("message", "invalid value"))
         key = item.get("key")
+        if key == "data" and message == "'data'":  # litestar's KeyError: no body was sent
+            message = "the request body is missing; send a JSON object"
         name = _field_from(message) or (_wire_name(request, key) if key and key != "data" else None) or "body"
         params.append({"name": str(name), "reason": message})
     if not params:
