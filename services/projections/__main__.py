@@ -1,54 +1,108 @@
-"""``python -m services.projections``: the projection service with /health, /ready, /metrics."""
+"""``python -m services.projections``: the projection service with /health, /ready, /metrics.
+
+``/health`` answers as soon as the process runs; ``/ready`` answers 200 only while NATS and
+the read-model store both answer within a second, with the watermark and the number of dead
+letters waiting in its body. If NATS or the read store cannot be reached at start, the service
+waits for them (logging that once) instead of exiting.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import structlog
+from nats.aio.client import Client
 
 from services.projections.service import ProjectionService
-from services.projections.store import open_read_store
+from services.projections.store import ReadStore, open_read_store
 from shared.http.operations import operations_server
 from shared.messaging import connect, ensure_streams
 from shared.observability import configure_logging
 
 SERVICE = "projections"
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+async def _until_done(what: str, attempt: Callable[[], Awaitable[T]], stopping: asyncio.Event) -> T | None:
+    """``attempt()`` until it succeeds (None if the service is stopped first), logging the
+    first failure and the success after it, and waiting longer between tries up to 5 s."""
+    failures = 0
+    while not stopping.is_set():
+        try:
+            result = await attempt()
+        except Exception as error:
+            failures += 1
+            if failures == 1:
+                log.warning("projections.waiting_for", dependency=what,
+                            error=f"{type(error).__name__}: {error}")
+            try:
+                await asyncio.wait_for(stopping.wait(), min(5.0, 0.2 * 2 ** min(failures, 10)))
+            except TimeoutError:
+                pass
+            continue
+        if failures:
+            log.info("projections.reached", dependency=what, attempts=failures + 1)
+        return result
+    return None
 
 
 async def main() -> None:
     configure_logging(SERVICE)
-    store = open_read_store()
-    nc = await connect(name="tutorpulse-projections")
-    await ensure_streams(nc.jetstream())
-    service = ProjectionService(store, nc)
+    stopping = asyncio.Event()
+    running: dict[str, Any] = {}
 
-    async def ready() -> None:
-        if not nc.is_connected:
-            raise ConnectionError("NATS is not connected")
-        await anyio.to_thread.run_sync(store.watermark)
+    async def ready() -> dict[str, Any]:
+        service: ProjectionService | None = running.get("service")
+        if service is None:
+            raise ConnectionError("waiting for NATS and the read-model store")
+        return await service.readiness()
 
     server = operations_server(
         SERVICE, ready, host=os.environ.get("TUTORPULSE_PROJECTIONS_HOST", "127.0.0.1"),
         port=int(os.environ.get("TUTORPULSE_PROJECTIONS_PORT", "8012")))
 
     def shutdown() -> None:
-        service.stop()
+        stopping.set()
+        if "service" in running:
+            running["service"].stop()
         server.should_exit = True
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, shutdown)
+    serving = asyncio.create_task(server.serve())
+    store: ReadStore | None = None
+    nc: Client | None = None
     try:
-        await asyncio.gather(service.run(), server.serve())
+        store = await _until_done("read_store", lambda: anyio.to_thread.run_sync(open_read_store),
+                                  stopping)
+        nc = await _until_done("nats", lambda: connect(name="tutorpulse-projections"), stopping)
+        if nc is not None:
+            client = nc
+            await _until_done("nats_streams", lambda: ensure_streams(client.jetstream()), stopping)
+        if store is not None and nc is not None and not stopping.is_set():
+            running["service"] = service = ProjectionService(store, nc)
+            await service.run()
+        await serving
     finally:
-        # close(), not drain(): draining a pull subscription waits for fetches that never come.
-        await nc.flush()
-        await nc.close()
-        store.close()
+        if not serving.done():
+            server.should_exit = True
+            await serving
+        if nc is not None:
+            # close(), not drain(): draining a pull subscription waits for fetches that never come.
+            try:
+                await nc.flush(timeout=2)
+            except Exception as error:  # NATS is away: nothing more can be sent anyway
+                log.debug("projections.flush_failed", error=str(error))
+            await nc.close()
+        if store is not None:
+            store.close()
         log.info("projections.stopped")
 
 

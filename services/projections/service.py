@@ -7,9 +7,19 @@ compete for messages, so an event may arrive before an earlier event of its aggr
 another replica holds: it is refused (negative ack with a short delay) and applied once its
 predecessor is in, so every replica count yields the same read models.
 
-A handler error never drops an event: the message is redelivered with exponential back-off,
-and after ``TUTORPULSE_PROJECTION_POISON_AFTER`` failed deliveries it is copied to the
-dead-letter stream (``tp.dlq.projections.<subject>``), counted and logged, then terminated.
+No event stops the read side. A handler error is redelivered with exponential back-off and
+after ``TUTORPULSE_PROJECTION_POISON_AFTER`` failed deliveries the event is dead-lettered:
+published to ``TP_DLQ`` (``tp.dlq.<consumer>.<original subject>``, with the headers that say
+what and why), recorded as skipped for its aggregate's version (so the aggregate's later
+events apply), then terminated. An event that waits for an earlier one for
+``TUTORPULSE_PROJECTION_WAIT_DELIVERIES`` deliveries (an earlier event it needs was
+dead-lettered) is dead-lettered the same way. ``python -m services.projections.dead_letters``
+lists, replays and discards them.
+
+No outage stops it either: while NATS or the read store cannot be reached, the loop logs the
+outage once, backs off, and carries on by itself when they are back; unacknowledged messages
+come back through JetStream (``ack_wait``, ``TUTORPULSE_PROJECTION_ACK_WAIT``, short, with
+in-progress acks while a batch is applied) and are recognised if they were applied already.
 
 The consumer loop uses nats-py directly: FastStream's batch pull subscriber waits for a full
 batch or its timeout (adding that wait to every event's latency), and its non-batch mode
@@ -20,40 +30,74 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.projections.deltas import notice_for
 from services.projections.projector import Batch, Change, OutOfOrder, apply
-from services.projections.store import ReadStore
+from services.projections.store import ReadStore, SkipResult
 from shared import events
 from shared.events import STREAM_NAME, STREAM_SUBJECTS
 
 log = structlog.get_logger(__name__)
 
 DURABLE = "projections"
+DLQ_STREAM = "TP_DLQ"
+DLQ_PREFIX = "tp.dlq"
 
 APPLIED = Counter("tutorpulse_projection_events_total", "Events handled", ["outcome"])
 DEAD_LETTERS = Counter("tutorpulse_projection_dead_letters_total", "Events sent to the dead-letter stream")
+DEAD_LETTERS_WAITING = Gauge("tutorpulse_projection_dead_letters_waiting",
+                             "Dead letters of this consumer waiting in TP_DLQ for a replay or a discard")
 WATERMARK = Gauge("tutorpulse_projection_watermark", "Notification id up to which read models are complete")
 BATCH_SECONDS = Histogram("tutorpulse_projection_batch_seconds", "Time to apply and ack one batch",
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
 
+T = TypeVar("T")
+
+
+def _env_number(name: str, default: str, kind: Callable[[str], T]) -> T:
+    value = os.environ.get(name, default)
+    try:
+        number = kind(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive number, not {value!r}") from None
+    if not number > 0:  # type: ignore[operator]
+        raise ValueError(f"{name} must be a positive number, not {value!r}")
+    return number
+
 
 @dataclass
 class Settings:
-    batch_size: int = int(os.environ.get("TUTORPULSE_PROJECTION_BATCH", "200"))
-    poison_after: int = int(os.environ.get("TUTORPULSE_PROJECTION_POISON_AFTER", "5"))
+    batch_size: int = field(default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_BATCH", "200", int))
+    poison_after: int = field(
+        default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_POISON_AFTER", "5", int))
+    """Failed deliveries after which an event is dead-lettered."""
+    wait_deliveries: int = field(
+        default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_WAIT_DELIVERIES", "150", int))
+    """Deliveries an event may wait for an earlier one (about 3.5 minutes) before it is
+    dead-lettered too."""
+    ack_wait: float = field(
+        default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_ACK_WAIT", "2", float))
+    """Seconds before JetStream gives a replica's unacknowledged messages to another replica."""
     retry_delay: float = 0.05
     max_backoff: float = 30.0
-    ack_wait: float = 30.0
+    outage_backoff: float = 5.0
+    """The longest pause between attempts while NATS or the read store is unreachable."""
+    dead_letter_refresh: float = 5.0
 
 
 @dataclass
@@ -61,9 +105,63 @@ class _Outcome:
     """What became of each message of a batch."""
 
     applied: list[int] = field(default_factory=list)
-    later: list[int] = field(default_factory=list)
+    waiting: dict[int, str] = field(default_factory=dict)
+    """Refused because an earlier event is missing, and why."""
+    retry: list[int] = field(default_factory=list)
+    """Refused by a transient conflict with another writer (a deadlock): try again soon."""
     failed: dict[int, str] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
+
+
+class _Outage:
+    """One dependency's health, as the loop sees it: logs the start and the end of an outage
+    once each, and says how long to wait before the next attempt."""
+
+    def __init__(self, what: str, longest: float) -> None:
+        self.what = what
+        self.longest = longest
+        self.since: float | None = None
+        self.failures = 0
+
+    @property
+    def down(self) -> bool:
+        return self.since is not None
+
+    def failed(self, error: BaseException) -> float:
+        self.failures += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("projections.dependency_unavailable", dependency=self.what,
+                        error=f"{type(error).__name__}: {error}")
+        else:
+            log.debug("projections.dependency_still_unavailable", dependency=self.what,
+                      error=f"{type(error).__name__}: {error}", failures=self.failures)
+        return float(min(self.longest, 0.1 * 2 ** min(self.failures - 1, 10)))
+
+    def ok(self) -> None:
+        if self.since is not None:
+            log.info("projections.dependency_recovered", dependency=self.what,
+                     seconds=round(time.monotonic() - self.since, 2), failures=self.failures)
+        self.since = None
+        self.failures = 0
+
+
+_UNSAFE_HEADER = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _header(value: object, limit: int = 500) -> str:
+    """A header value NATS accepts: one line, bounded."""
+    return _UNSAFE_HEADER.sub(" ", str(value))[:limit]
+
+
+def dead_letter_subject(durable: str, subject: str) -> str:
+    return f"{DLQ_PREFIX}.{durable}.{subject}"
+
+
+async def count_dead_letters(js: JetStreamContext, durable: str = DURABLE) -> int:
+    """How many dead letters of ``durable`` wait in TP_DLQ."""
+    info = await js.stream_info(DLQ_STREAM, subjects_filter=f"{DLQ_PREFIX}.{durable}.>")
+    return sum((info.state.subjects or {}).values()) if info.state.messages else 0
 
 
 class ProjectionService:
@@ -75,31 +173,120 @@ class ProjectionService:
         self._settings = settings or Settings()
         self._durable = durable
         self._stopping = asyncio.Event()
+        self._subscription: JetStreamContext.PullSubscription | None = None
+        self._fetch_failures = 0
+        self._nats = _Outage("nats", self._settings.outage_backoff)
+        self._read_store = _Outage("read_store", self._settings.outage_backoff)
+        self._dead_letters_checked = 0.0
         self.watermark = 0
+        self.dead_letters_waiting: int | None = None
 
     def stop(self) -> None:
         self._stopping.set()
 
+    # --- the loop -------------------------------------------------------------------------
+
     async def run(self) -> None:
-        await anyio.to_thread.run_sync(self._store.ensure_ready)
-        subscription = await self._js.pull_subscribe(
-            STREAM_SUBJECTS, durable=self._durable, stream=STREAM_NAME,
-            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
-                                  ack_wait=self._settings.ack_wait, max_deliver=-1,
-                                  max_ack_pending=20_000))
-        self.watermark = await anyio.to_thread.run_sync(self._store.watermark)
-        log.info("projections.consuming", durable=self._durable, watermark=self.watermark)
+        """Consume until ``stop()``. Nothing else ends it: every error is logged, waited out
+        and tried again."""
         while not self._stopping.is_set():
             try:
-                batch = await subscription.fetch(self._settings.batch_size, timeout=0.5)
-            except TimeoutError:
-                await self._advance_watermark()  # acks of other replicas may have moved it
-                continue
-            except Exception as error:  # reconnects are handled by nats-py
-                log.warning("projections.fetch_failed", error=str(error))
-                await asyncio.sleep(0.5)
-                continue
-            await self.handle(batch)
+                await self._start()
+                break
+            except Exception as error:  # an outage at start: wait for it to end
+                await self._pause(self._failed(error, "projections.start_failed"))
+        while not self._stopping.is_set():
+            try:
+                await self._step()
+            except Exception as error:  # never let one failure end the read side
+                await self._pause(self._failed(error, "projections.step_failed"))
+        await self._unsubscribe()
+        log.info("projections.stopping", durable=self._durable, watermark=self.watermark)
+
+    async def _start(self) -> None:
+        await anyio.to_thread.run_sync(self._store.ensure_ready)
+        self.watermark = max(self.watermark, await anyio.to_thread.run_sync(self._store.watermark))
+        WATERMARK.set(self.watermark)
+        self._read_store.ok()
+        log.info("projections.starting", durable=self._durable, watermark=self.watermark)
+
+    async def _step(self) -> None:
+        if self._subscription is None:
+            await self._subscribe()
+        assert self._subscription is not None
+        try:
+            batch = await self._subscription.fetch(self._settings.batch_size, timeout=0.5)
+        except TimeoutError:  # nothing new (or NATS is away: the checks below notice)
+            self._fetch_failures = 0
+            await self._advance_watermark()  # acks of other replicas may have moved it
+            await self._refresh_dead_letters()
+            return
+        except Exception:
+            self._fetch_failures += 1
+            if self._fetch_failures >= 3:  # e.g. the consumer is gone: create or bind it again
+                await self._unsubscribe()
+            raise
+        self._fetch_failures = 0
+        self._nats.ok()
+        await self.handle(batch)
+
+    async def _subscribe(self) -> None:
+        """Create the durable consumer, or bring an existing one's settings up to date (a
+        shorter ``ack_wait`` after an upgrade), then bind to it. Replicas starting together
+        send the same configuration; the last one to arrive changes nothing."""
+        config = ConsumerConfig(
+            name=self._durable, durable_name=self._durable, filter_subject=STREAM_SUBJECTS,
+            ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self._settings.ack_wait, max_deliver=-1, max_ack_pending=20_000)
+        try:
+            info = await self._js.add_consumer(STREAM_NAME, config)
+        except NotFoundError:
+            raise  # no stream yet: an outage like any other, tried again
+        except Exception as error:
+            if not self._nc.is_connected:
+                raise
+            # Refused (e.g. an operator changed a setting that cannot be updated): use it as it is.
+            log.warning("projections.consumer_not_updated", durable=self._durable,
+                        error=f"{type(error).__name__}: {error}")
+            info = await self._js.consumer_info(STREAM_NAME, self._durable)
+        self._subscription = await self._js.pull_subscribe_bind(durable=self._durable, stream=STREAM_NAME)
+        self._nats.ok()
+        log.info("projections.consuming", durable=self._durable, watermark=self.watermark,
+                 ack_wait=info.config.ack_wait, pending=info.num_pending,
+                 unacknowledged=info.num_ack_pending)
+
+    async def _unsubscribe(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            try:
+                await subscription.unsubscribe()
+            except Exception as error:  # NATS is away: the server forgets the interest anyway
+                log.debug("projections.unsubscribe_failed", error=str(error))
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait, but no longer than until ``stop()``."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    def _failed(self, error: Exception, event: str) -> float:
+        """Log what went wrong (an outage once, anything else every time) and say how long to
+        wait before trying again."""
+        outage = self._outage_of(error)
+        if outage is not None:
+            return outage.failed(error)
+        log.exception(event)
+        return self._settings.retry_delay * 10
+
+    def _outage_of(self, error: BaseException) -> _Outage | None:
+        if self._store.is_unavailable(error):
+            return self._read_store
+        if isinstance(error, OSError | TimeoutError) or type(error).__module__.startswith("nats"):
+            return self._nats
+        return None
+
+    # --- one batch ------------------------------------------------------------------------
 
     async def handle(self, batch: list[Msg]) -> None:
         started = time.perf_counter()
@@ -110,25 +297,63 @@ class ProjectionService:
                                 int((message.headers or {})["Tp-Notification-Id"])))
             except Exception:  # an undecodable message is poison, not a crash
                 decoded.append(None)
-        outcome = await anyio.to_thread.run_sync(self._apply, decoded)
-        for position, index in enumerate(outcome.applied):
-            if position == len(outcome.applied) - 1:
-                # Wait for the server to take the last ack, so the ack floor read below is current.
-                await batch[index].ack_sync()
-            else:
-                await batch[index].ack()
-        for index in outcome.later:
-            await batch[index].nak(delay=self._settings.retry_delay)
+        keep_alive = asyncio.create_task(self._in_progress(batch))
+        try:
+            outcome = await anyio.to_thread.run_sync(self._apply, decoded)
+        except Exception as error:
+            if not self._store.is_unavailable(error):
+                raise
+            # Give the messages back for later, rather than letting them wait for ack_wait.
+            backoff = self._read_store.failed(error)
+            await self._send(*(message.nak(delay=backoff) for message in batch))
+            await self._pause(backoff)
+            return
+        finally:
+            keep_alive.cancel()
+        self._read_store.ok()
+        await self._acknowledge([batch[index] for index in outcome.applied])
+        await self._send(*(batch[index].nak(delay=self._settings.retry_delay) for index in outcome.retry))
+        for index, reason in outcome.waiting.items():
+            await self._refused(batch[index], decoded[index], reason, waiting=True)
         for index, reason in outcome.failed.items():
-            await self._failed(batch[index], reason)
-        for change in outcome.changes:
-            subject, payload = notice_for(change)
-            await self._nc.publish(subject, payload)
+            await self._refused(batch[index], decoded[index], reason, waiting=False)
+        await self._send(*(self._nc.publish(*notice_for(change)) for change in outcome.changes))
         APPLIED.labels("applied").inc(len(outcome.applied))
-        APPLIED.labels("out_of_order").inc(len(outcome.later))
+        APPLIED.labels("out_of_order").inc(len(outcome.waiting) + len(outcome.retry))
         APPLIED.labels("failed").inc(len(outcome.failed))
         await self._advance_watermark()
+        await self._refresh_dead_letters()
         BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def _in_progress(self, batch: list[Msg]) -> None:
+        """While a batch is being applied, tell JetStream every third of ``ack_wait`` that its
+        messages are in hand, so a slow batch is not handed to another replica."""
+        while True:
+            await asyncio.sleep(self._settings.ack_wait / 3)
+            await self._send(*(message.in_progress() for message in batch))
+
+    async def _acknowledge(self, messages: list[Msg]) -> None:
+        if not messages:
+            return
+        try:
+            for message in messages[:-1]:
+                await message.ack()
+            # Wait for the server to take the last ack, so the ack floor read next is current.
+            await messages[-1].ack_sync()
+        except Exception as error:  # they come back after ack_wait and are recognised as applied
+            self._nats.failed(error)
+
+    async def _send(self, *operations: Awaitable[Any]) -> None:
+        """Acks, naks and notices are best effort: if NATS is away, JetStream redelivers."""
+        for operation in operations:
+            try:
+                await operation
+            except Exception as error:
+                self._nats.failed(error)
+                for rest in operations:  # close the coroutines not awaited
+                    if asyncio.iscoroutine(rest):
+                        rest.close()
+                return
 
     def _apply(self, decoded: list[tuple[events.Event, int] | None]) -> _Outcome:
         outcome = _Outcome()
@@ -143,12 +368,15 @@ class ProjectionService:
                     try:
                         apply(batch, *item)
                         outcome.applied.append(index)
-                    except OutOfOrder:
-                        outcome.later.append(index)
+                    except OutOfOrder as waiting:
+                        outcome.waiting[index] = str(waiting)
                 outcome.changes = batch.flush()
             return outcome
-        except Exception:  # find the one event that fails, apply the others
-            log.warning("projections.batch_failed", size=len(decoded), exc_info=True)
+        except Exception as error:  # find the one event that fails, apply the others
+            if self._store.is_unavailable(error):
+                raise
+            log.warning("projections.batch_failed", size=len(decoded),
+                        error=f"{type(error).__name__}: {error}")
         outcome = _Outcome()
         for index, item in enumerate(decoded):
             if item is None:
@@ -161,45 +389,184 @@ class ProjectionService:
                     changes = batch.flush()
                 outcome.changes += changes
                 outcome.applied.append(index)
-            except OutOfOrder:
-                outcome.later.append(index)
+            except OutOfOrder as waiting:
+                outcome.waiting[index] = str(waiting)
             except self._store.transient_errors:  # e.g. a deadlock with another replica: try later
-                outcome.later.append(index)
+                outcome.retry.append(index)
             except Exception as error:
+                if self._store.is_unavailable(error):
+                    raise
+                log.warning("projections.event_failed_here", event_type=type(item[0]).__name__,
+                            notification_id=item[1], exc_info=True)
                 outcome.failed[index] = f"{type(error).__name__}: {error}"
         return outcome
 
-    async def _failed(self, message: Msg, reason: str) -> None:
+    # --- dead letters ---------------------------------------------------------------------
+
+    async def _refused(self, message: Msg, item: tuple[events.Event, int] | None, reason: str, *,
+                       waiting: bool) -> None:
+        """An event that failed (or waited) on this delivery: redeliver it later, or, after
+        enough deliveries, dead-letter it."""
         deliveries = message.metadata.num_delivered or 1
-        log.error("projections.event_failed", subject=message.subject, deliveries=deliveries, reason=reason)
-        if deliveries < self._settings.poison_after:
-            backoff = min(self._settings.max_backoff, 0.5 * 2 ** (deliveries - 1))
-            await message.nak(delay=backoff)
+        limit = self._settings.wait_deliveries if waiting else self._settings.poison_after
+        if deliveries < limit:
+            if waiting:
+                delay = self._wait_delay(deliveries)
+            else:
+                delay = min(self._settings.max_backoff, 0.5 * 2 ** (deliveries - 1))
+                log.error("projections.event_failed", subject=message.subject, deliveries=deliveries,
+                          reason=reason, retry_in=delay)
+            await self._send(message.nak(delay=delay))
             return
-        headers = dict(message.headers or {})
-        headers |= {"Tp-Dlq-Reason": reason[:500], "Tp-Dlq-Consumer": self._durable,
-                    "Nats-Msg-Id": f"dlq:{self._durable}:{headers.get('Nats-Msg-Id', message.reply)}"}
-        await self._js.publish(f"tp.dlq.{self._durable}.{message.subject}", message.data, headers=headers)
-        await message.term()
+        if waiting:
+            reason = f"waited {deliveries} deliveries for an earlier event: {reason}"
+        await self._dead_letter(message, item, reason, deliveries)
+
+    def _wait_delay(self, deliveries: int) -> float:
+        """An event waiting for its predecessor is offered again soon (another replica is
+        usually applying it), then less often: 50 ms for the first 40 deliveries (2 s), then
+        doubling up to 2 s."""
+        if deliveries <= 40:
+            return self._settings.retry_delay
+        return float(min(2.0, 0.1 * 2 ** (deliveries - 41)))
+
+    async def _dead_letter(self, message: Msg, item: tuple[events.Event, int] | None, reason: str,
+                           deliveries: int) -> None:
+        """Publish to TP_DLQ, count the event as in for its aggregate, terminate. If either of
+        the first two fails the message is given back and this is tried again later: the
+        dead-letter publish is deduplicated by its message id."""
+        headers = message.headers or {}
+        sequence = message.metadata.sequence.stream if message.metadata.sequence else 0
+        original_id = headers.get("Nats-Msg-Id") or f"{STREAM_NAME}:{sequence}"
+        dead = {
+            "Nats-Msg-Id": _header(f"dlq:{self._durable}:{original_id}"),
+            "Tp-Dlq-Subject": _header(message.subject, 1000),
+            "Tp-Dlq-Msg-Id": _header(original_id),
+            "Tp-Dlq-Stream-Seq": str(sequence),
+            "Tp-Dlq-Deliveries": str(deliveries),
+            "Tp-Dlq-Reason": _header(reason),
+            "Tp-Dlq-Consumer": self._durable,
+            "Tp-Dlq-At": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+        for name in ("Tp-Notification-Id", "Tp-Event-Type"):
+            if headers.get(name):
+                dead[name] = _header(headers[name])
+        backoff = min(self._settings.max_backoff, 0.5 * 2 ** min(deliveries - 1, 10))
+        await self._send(message.in_progress())
+        try:
+            await self._js.publish(dead_letter_subject(self._durable, message.subject), message.data,
+                                   headers=dead)
+        except Exception as error:
+            log.error("projections.dead_letter_publish_failed", subject=message.subject,
+                      error=f"{type(error).__name__}: {error}", retry_in=backoff)
+            self._nats.failed(error)
+            await self._send(message.nak(delay=backoff))
+            return
+        if item is not None:
+            event, notification_id = item
+            try:
+                result = await anyio.to_thread.run_sync(self._skip, event, notification_id, reason)
+            except Exception as error:
+                if self._store.is_unavailable(error):
+                    self._read_store.failed(error)
+                else:
+                    log.exception("projections.skip_failed", subject=message.subject)
+                await self._send(message.nak(delay=backoff))
+                return
+        else:
+            result = None
+        await self._send(message.term())
         DEAD_LETTERS.inc()
-        log.error("projections.dead_lettered", subject=message.subject, reason=reason)
+        APPLIED.labels("dead_lettered").inc()
+        self._dead_letters_checked = 0.0  # count them again soon
+        log.error("projections.dead_lettered", subject=message.subject, reason=reason,
+                  deliveries=deliveries, notification_id=headers.get("Tp-Notification-Id"),
+                  aggregate=result.value if result else None)
+
+    def _skip(self, event: events.Event, notification_id: int, reason: str) -> SkipResult:
+        with self._store.transaction() as tx:
+            return tx.skip(str(event.aggregate_id), event.aggregate_version, notification_id,
+                           event.type_name, reason[:1000])
+
+    async def _refresh_dead_letters(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() - self._dead_letters_checked < self._settings.dead_letter_refresh:
+            return
+        self._dead_letters_checked = time.monotonic()
+        try:
+            waiting = await asyncio.wait_for(count_dead_letters(self._js, self._durable), 2.0)
+        except Exception as error:  # the next round tries again
+            self._nats.failed(error)
+            return
+        self.dead_letters_waiting = waiting
+        DEAD_LETTERS_WAITING.set(waiting)
+
+    # --- watermark and readiness ------------------------------------------------------------
 
     async def _advance_watermark(self) -> None:
         """Everything up to the consumer's ack floor is in the read models: record its position."""
         try:
             info = await self._js.consumer_info(STREAM_NAME, self._durable)
-            floor = info.ack_floor.stream_seq if info.ack_floor else 0
-            if not floor:
-                return
+        except NotFoundError:  # the consumer is gone (e.g. NATS lost its state): create it again
+            log.warning("projections.consumer_missing", durable=self._durable)
+            await self._unsubscribe()
+            return
+        except Exception as error:  # the next batch tries again
+            self._nats.failed(error)
+            return
+        self._nats.ok()
+        floor = info.ack_floor.stream_seq if info.ack_floor else 0
+        if not floor:
+            return
+        try:
             message = await self._js.get_msg(STREAM_NAME, floor)
             position = int((message.headers or {}).get("Tp-Notification-Id", 0))
-        except Exception as error:  # the next batch tries again
-            log.warning("projections.watermark_unknown", error=str(error))
+        except Exception as error:  # e.g. aged out of the stream: the next floor will do
+            log.debug("projections.watermark_unknown", error=str(error), floor=floor)
             return
-        if position > self.watermark:
+        if position <= self.watermark:
+            return
+        try:
             await anyio.to_thread.run_sync(self._store.advance_watermark, position)
-            self.watermark = position
-            WATERMARK.set(position)
+        except Exception as error:
+            if not self._store.is_unavailable(error):
+                raise
+            self._read_store.failed(error)
+            return
+        self._read_store.ok()
+        self.watermark = position
+        WATERMARK.set(position)
+
+    async def readiness(self, timeout: float = 0.8) -> dict[str, Any]:
+        """Raise unless NATS and the read store both answer within ``timeout`` (checked at the
+        same time, so a hung dependency costs ``timeout`` once); otherwise some details."""
+
+        async def nats() -> int:
+            if not self._nc.is_connected:
+                raise ConnectionError("NATS is not connected")
+            return await asyncio.wait_for(count_dead_letters(self._js, self._durable), timeout)
+
+        async def store() -> int:
+            return await asyncio.wait_for(
+                anyio.to_thread.run_sync(self._store.watermark, abandon_on_cancel=True), timeout)
+
+        waiting, watermark = await asyncio.gather(nats(), store(), return_exceptions=True)
+        problems = {name: f"{type(result).__name__}: {result}".rstrip(": ")
+                    for name, result in (("nats", waiting), ("readStore", watermark))
+                    if isinstance(result, BaseException)}
+        if problems:
+            raise DependencyUnavailable(problems)
+        assert isinstance(waiting, int) and isinstance(watermark, int)
+        self.dead_letters_waiting = waiting
+        DEAD_LETTERS_WAITING.set(waiting)
+        return {"watermark": watermark, "deadLettersWaiting": waiting, "consumer": self._durable}
+
+
+class DependencyUnavailable(Exception):
+    """A readiness check failed: which dependency, and why."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {problem}" for name, problem in problems.items()))
+        self.problems = problems
 
 
 async def wait_for_watermark(store: ReadStore, position: int, timeout: float) -> bool:
@@ -213,5 +580,3 @@ async def wait_for_watermark(store: ReadStore, position: int, timeout: float) ->
             return False
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.1)
-
-

@@ -4,7 +4,9 @@ Every read model is a set of JSON documents (``rm_docs``) plus the session log r
 (``rm_log``). Exactly-once application is kept per aggregate: ``rm_versions`` holds the last
 version of each aggregate applied, in the same transaction as the documents it changed, so a
 redelivered event is recognised and skipped, and an event that overtook its predecessor is
-refused until the predecessor is in.
+refused until the predecessor is in. An event that was dead-lettered counts as in for its
+aggregate's version (so the aggregate's later events apply) and is remembered in
+``rm_skipped``, so that replaying it from the dead-letter stream applies it once, out of band.
 
 Tables carry a generation number. A rebuild fills the next generation while queries keep
 reading the current one, then switches ``rm_meta.generation`` in one transaction.
@@ -13,23 +15,33 @@ reading the current one, then switches ``rm_meta.generation`` in one transaction
 ``TUTORPULSE_READ_SQLITE_PATH``    default ``var/readmodels.sqlite``
 ``TUTORPULSE_READ_POSTGRES_HOST``  with ``_PORT``, ``_DBNAME``, ``_USER``, ``_PASSWORD``; each
                                    defaults to the event store's ``TUTORPULSE_POSTGRES_*`` value
+``TUTORPULSE_READ_POSTGRES_CONNECT_TIMEOUT``  seconds to connect, and to wait for a pooled
+                                   connection (5); ``_STATEMENT_TIMEOUT`` seconds per statement
+                                   (30, 0 = none); ``_PRE_PING`` check a pooled connection before
+                                   lending it (yes); ``_CONN_MAX_AGE`` seconds before a connection
+                                   is replaced (600). Each defaults to the event store's
+                                   ``TUTORPULSE_POSTGRES_*`` value, then to the value shown.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
 import psycopg
+import structlog
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
+
+log = structlog.get_logger(__name__)
 
 Doc = dict[str, Any]
 
@@ -88,6 +100,17 @@ class Cursor(Protocol):
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...
+
+
+class SkipResult(enum.Enum):
+    """What recording a dead-lettered event did to its aggregate."""
+
+    SKIPPED = "skipped"
+    """Counted as in: the aggregate's later events apply."""
+    PENDING = "pending"
+    """An earlier event of the aggregate is missing too: remembered, the version unchanged."""
+    APPLIED = "applied"
+    """The event is in the read models already (another replica applied it)."""
 
 
 class Transaction:
@@ -166,6 +189,49 @@ class Transaction:
         """Make this transaction's generation the one queries read, when it commits."""
         self._cursor.execute(self._q("UPDATE rm_meta SET value = {g} WHERE name = 'generation'"))
 
+    def skip(self, aggregate_id: str, version: int, notification_id: int, event_type: str,
+             reason: str) -> SkipResult:
+        """Record that this event of the aggregate was dead-lettered. If it is the next version
+        of its aggregate, the aggregate's version moves past it (and past later versions that
+        were dead-lettered before it), so the aggregate's later events apply."""
+        current = self.aggregate_version(aggregate_id)  # locks the aggregate
+        if current >= version and not self.is_skipped(aggregate_id, version):
+            return SkipResult.APPLIED
+        self._cursor.execute(self._q(
+            "INSERT INTO rm_skipped_{g} (aggregate_id, version, notification_id, event_type, reason) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (aggregate_id, version) DO NOTHING"),
+            (aggregate_id, version, notification_id, event_type, reason))
+        if current != version - 1:
+            return SkipResult.SKIPPED if current >= version else SkipResult.PENDING
+        self._cursor.execute(self._q(
+            "SELECT version FROM rm_skipped_{g} WHERE aggregate_id = ? AND version > ? ORDER BY version"),
+            (aggregate_id, version))
+        reached = version
+        for (later,) in self._cursor.fetchall():
+            if int(later) != reached + 1:
+                break
+            reached = int(later)
+        self.set_aggregate_versions([(aggregate_id, reached)])
+        return SkipResult.SKIPPED
+
+    def is_skipped(self, aggregate_id: str, version: int) -> bool:
+        self._cursor.execute(self._q(
+            "SELECT 1 FROM rm_skipped_{g} WHERE aggregate_id = ? AND version = ?"), (aggregate_id, version))
+        return self._cursor.fetchone() is not None
+
+    def skipped_after(self, aggregate_id: str, version: int) -> int:
+        """How many versions of the aggregate after ``version`` were dead-lettered too."""
+        self._cursor.execute(self._q(
+            "SELECT COUNT(*) FROM rm_skipped_{g} WHERE aggregate_id = ? AND version > ?"),
+            (aggregate_id, version))
+        row = self._cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def forget_skip(self, aggregate_id: str, version: int) -> None:
+        """The dead-lettered event was replayed or discarded."""
+        self._cursor.execute(self._q("DELETE FROM rm_skipped_{g} WHERE aggregate_id = ? AND version = ?"),
+                             (aggregate_id, version))
+
     def append_logs(self, rows: Sequence[LogRow]) -> None:
         self._cursor.executemany(self._q(
             "INSERT INTO rm_log_{g} (aggregate_id, aggregate_version, session_id, centre_id, "
@@ -189,8 +255,12 @@ _SCHEMA = (
 _INDEXES = (
     # Lists of one centre's documents of a kind (its catch-ups, its sessions).
     "CREATE INDEX IF NOT EXISTS rm_docs_{g}_centre ON rm_docs_{g} (kind, centre_id, key)",
+    # Dead-lettered events counted as in for their aggregate's version (see Transaction.skip).
+    "CREATE TABLE IF NOT EXISTS rm_skipped_{g} (aggregate_id TEXT NOT NULL, version BIGINT NOT NULL, "
+    "notification_id BIGINT NOT NULL, event_type TEXT NOT NULL, reason TEXT NOT NULL, "
+    "PRIMARY KEY (aggregate_id, version))",
 )
-_TABLES = ("rm_docs_{g}", "rm_log_{g}", "rm_versions_{g}")
+_TABLES = ("rm_docs_{g}", "rm_log_{g}", "rm_versions_{g}", "rm_skipped_{g}")
 
 
 class ReadStore:
@@ -201,6 +271,11 @@ class ReadStore:
     key_lock: str | None = None
     transient_errors: tuple[type[Exception], ...] = ()
     """Errors after which the same transaction may well succeed if tried again later."""
+
+    def is_unavailable(self, error: BaseException) -> bool:
+        """Whether ``error`` says the store cannot be reached or used right now (as opposed to
+        a problem with what was asked of it): the caller should wait and try again."""
+        return False
 
     def create_generation(self) -> int:
         with self._cursor() as cursor:
@@ -250,7 +325,7 @@ class ReadStore:
                 for statement in _SCHEMA:
                     cursor.execute(statement.replace("{g}", str(current)))
                 self._set_meta(cursor, "generation", current)
-            for statement in _INDEXES:  # also for a generation made before an index existed
+            for statement in _INDEXES:  # also for a generation made before one of them existed
                 cursor.execute(statement.replace("{g}", str(current)))
             return current
 
@@ -381,7 +456,8 @@ class SQLiteReadStore(ReadStore):
                 connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
-                connection.execute("ROLLBACK")
+                with suppress(sqlite3.Error):  # never hide the error that got us here
+                    connection.execute("ROLLBACK")
             raise
         finally:
             cursor.close()
@@ -389,6 +465,10 @@ class SQLiteReadStore(ReadStore):
     def _begin(self, cursor: Cursor) -> None:
         # One writer at a time across processes: reads inside see a stable database.
         cursor.execute("BEGIN IMMEDIATE")
+
+    def is_unavailable(self, error: BaseException) -> bool:
+        # Busy beyond the timeout, disk I/O, a file that cannot be opened.
+        return isinstance(error, sqlite3.OperationalError)
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -407,23 +487,49 @@ class PostgresReadStore(ReadStore):
     """Locks a sorted list of keys in that order."""
     transient_errors = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
-    def __init__(self, conninfo: str, pool_size: int = 4) -> None:
+    def __init__(self, conninfo: str, pool_size: int = 4, *, connect_timeout: float = 5.0,
+                 pre_ping: bool = True, max_age: float = 600.0) -> None:
+        # ``check`` pings a pooled connection before lending it, so the first use after a
+        # PostgreSQL restart gets a fresh connection instead of "the connection is lost";
+        # ``timeout`` bounds the wait for a connection while PostgreSQL is down.
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True,
-                                    kwargs={"autocommit": True})
+                                    kwargs={"autocommit": True},
+                                    check=ConnectionPool.check_connection if pre_ping else None,
+                                    timeout=connect_timeout, max_lifetime=max_age,
+                                    name="read-store")
 
     @contextmanager
     def _cursor(self) -> Iterator[Cursor]:
-        with self._pool.connection() as connection, connection.cursor() as cursor:
+        with self._pool.connection() as connection:
             if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 connection.rollback()
+            with connection.cursor() as cursor:
+                try:
+                    yield cursor
+                    if connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+                        cursor.execute("COMMIT")
+                except BaseException:
+                    self._roll_back(connection)
+                    raise
+
+    @staticmethod
+    def _roll_back(connection: psycopg.Connection[Any]) -> None:
+        """End a failed transaction on a connection that still works. A broken connection is
+        left alone: the pool discards it, and the error that broke it is the one reported."""
+        if connection.broken or connection.closed:
+            return
+        if connection.info.transaction_status in (psycopg.pq.TransactionStatus.INTRANS,
+                                                  psycopg.pq.TransactionStatus.INERROR):
             try:
-                yield cursor
-                if connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
-                    cursor.execute("COMMIT")
-            except BaseException:
-                if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                    cursor.execute("ROLLBACK")
-                raise
+                connection.execute("ROLLBACK")
+            except psycopg.Error as error:  # the pool discards or resets it when it comes back
+                log.debug("read_store.rollback_failed", error=str(error))
+
+    def is_unavailable(self, error: BaseException) -> bool:
+        # Lost or refused connections, no connection within the timeout, a server shutting
+        # down. A statement timeout is about the statement, deadlocks are ``transient_errors``.
+        return (isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+                and not isinstance(error, psycopg.errors.QueryCanceled | psycopg.errors.TransactionRollbackError))
 
     def _begin(self, cursor: Cursor) -> None:
         cursor.execute("BEGIN")
@@ -451,13 +557,37 @@ def open_read_store(overrides: Mapping[str, str] | None = None) -> ReadStore:
             return source.get(f"TUTORPULSE_READ_POSTGRES_{name}",
                               source.get(f"TUTORPULSE_POSTGRES_{name}", default))
 
-        store = PostgresReadStore(make_conninfo(
-            host=setting("HOST", "127.0.0.1"), port=setting("PORT", "5432"),
-            dbname=setting("DBNAME", "tutorpulse"), user=setting("USER", "tutorpulse"),
-            password=setting("PASSWORD", "") or None))
+        def seconds(name: str, default: str) -> float:
+            value = setting(name, default)
+            try:
+                parsed = float(value)
+            except ValueError:
+                parsed = -1.0
+            if not parsed >= 0:
+                raise ValueError(f"TUTORPULSE_READ_POSTGRES_{name} (or TUTORPULSE_POSTGRES_{name}) "
+                                 f"must be a number of seconds, not {value!r}")
+            return parsed
+
+        connect_timeout = seconds("CONNECT_TIMEOUT", "5")
+        statement_timeout = seconds("STATEMENT_TIMEOUT", "30")
+        store = PostgresReadStore(
+            make_conninfo(
+                host=setting("HOST", "127.0.0.1"), port=setting("PORT", "5432"),
+                dbname=setting("DBNAME", "tutorpulse"), user=setting("USER", "tutorpulse"),
+                password=setting("PASSWORD", "") or None,
+                # libpq waits at least 2 s; it takes whole seconds.
+                connect_timeout=str(max(2, round(connect_timeout))),
+                options=f"-c statement_timeout={round(statement_timeout * 1000)}"),
+            connect_timeout=connect_timeout,
+            pre_ping=setting("PRE_PING", "yes").strip().lower() in ("1", "y", "yes", "true", "on"),
+            max_age=seconds("CONN_MAX_AGE", "600") or 600.0)
     else:
         raise ValueError(f"TUTORPULSE_READ_STORE must be 'sqlite' or 'postgres', not {kind!r}")
-    store.ensure_ready()
+    try:
+        store.ensure_ready()
+    except BaseException:  # e.g. PostgreSQL is down: do not leave a pool retrying behind
+        store.close()
+        raise
     return store
 
 
