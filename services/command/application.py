@@ -51,6 +51,7 @@ from shared.events import (
     Difficulty,
     ExerciseType,
     HelpPriority,
+    HelpRequestCloseReason,
     LevelChangeType,
     NoteVisibility,
     PresenceKind,
@@ -117,6 +118,14 @@ class SessionPlan:
 
 
 @dataclass(frozen=True)
+class ClosedHelp:
+    """A seat whose open help request a command closed."""
+
+    seat: Seat
+    help_request_closed: UUID
+
+
+@dataclass(frozen=True)
 class SeriesStudent:
     """A student enrolled in every session of a series, on their own course and lesson."""
 
@@ -175,6 +184,23 @@ class TutoringCentres(EventStore):
 
         return self._execute(actor, decide, idempotency)
 
+    def change_max_session_length(
+        self, actor: Actor, centre_id: str, minutes: int, *, idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """How long a session of the centre may last, from now on (sessions already booked keep
+        their times)."""
+        require(actor, Permission.CENTRE_CONFIGURE)
+        if centre_id != actor.centre_id:
+            raise NotFound(f"centre {centre_id!r} is not registered")
+
+        def decide() -> Outcome:
+            centre = self._get(Centre, centre_aggregate_id(actor.centre_id))  # not the shared cached copy
+            changed = centre.change_max_session_length(minutes, by=actor)
+            return Outcome([centre], {"centreId": centre_id, "maxSessionMinutes": centre.max_session_minutes,
+                                      "changed": changed})
+
+        return self._execute(actor, decide, idempotency)
+
     def register_person(
         self,
         actor: Actor,
@@ -225,6 +251,7 @@ class TutoringCentres(EventStore):
                 location=plan.location,
                 capacity=plan.capacity,
                 class_id=plan.class_id,
+                longest=centre.longest_session,
             )
             weeks, warnings = self._book(actor, [session])
             return Outcome([session, *weeks], {**self._session_body(session), "warnings": warnings}, 201)
@@ -240,8 +267,32 @@ class TutoringCentres(EventStore):
     def end_session(
         self, actor: Actor, session_id: UUID, *, idempotency: IdempotencyKey | None = None
     ) -> CommandResult:
-        return self._session_verb(actor, session_id, Permission.SESSION_RUN, idempotency,
-                                  lambda s: s.end(by=actor))
+        """LIVE → COMPLETED; help requests still open are closed in the same commit (nobody can
+        answer them any more), so they never wait for ever."""
+        require(actor, Permission.SESSION_RUN)
+
+        def decide() -> Outcome:
+            session = self._session_run_by(actor, session_id)
+            session.end(by=actor)
+            seats = self._close_help_requests(actor, session, [*session.roster, *session.removed_students],
+                                              HelpRequestCloseReason.SESSION_ENDED)
+            body = self._session_body(session) | {
+                "helpRequestsClosed": [str(seat.help_request_closed) for seat in seats]}
+            return Outcome([session, *(seat.seat for seat in seats)], body)
+
+        return self._execute(actor, decide, idempotency)
+
+    def _close_help_requests(
+        self, actor: Actor, session: Session, students: Iterable[UUID], reason: HelpRequestCloseReason,
+    ) -> list[ClosedHelp]:
+        """Close the open help request of each of ``students`` in the session, if they have one."""
+        closed = []
+        for student_id in sorted(students):
+            seat = self._seat(session, student_id)
+            request_id = seat.close_open_help_request(reason, by=actor)
+            if request_id is not None:
+                closed.append(ClosedHelp(seat, request_id))
+        return closed
 
     def cancel_session(
         self, actor: Actor, session_id: UUID, *, reason: str,
@@ -255,8 +306,10 @@ class TutoringCentres(EventStore):
         reason: str | None = None, idempotency: IdempotencyKey | None = None,
     ) -> CommandResult:
         return self._session_verb(actor, session_id, Permission.SESSION_SCHEDULE, idempotency,
-                                  lambda s: s.reschedule(by=actor, starts_at=starts_at,
-                                                         ends_at=ends_at, reason=reason), warns=True)
+                                  lambda s: s.reschedule(by=actor, starts_at=starts_at, ends_at=ends_at,
+                                                         reason=reason,
+                                                         longest=self._centre(actor).longest_session),
+                                  warns=True)
 
     def change_session_mode(
         self, actor: Actor, session_id: UUID, *, mode: SessionMode, meeting_link: str | None = None,
@@ -271,7 +324,9 @@ class TutoringCentres(EventStore):
         idempotency: IdempotencyKey | None = None,
     ) -> CommandResult:
         return self._session_verb(actor, session_id, Permission.SESSION_RUN, idempotency,
-                                  lambda s: s.extend(by=actor, minutes=minutes), warns=True)
+                                  lambda s: s.extend(by=actor, minutes=minutes,
+                                                     longest=self._centre(actor).longest_session),
+                                  warns=True)
 
     def enrol_student(
         self,
@@ -309,9 +364,40 @@ class TutoringCentres(EventStore):
         def decide() -> Outcome:
             session = self._session_run_by(actor, session_id)
             session.remove(student_id, by=actor, reason=reason)
-            return Outcome([session], self._session_body(session))
+            closed = self._close_help_requests(actor, session, [student_id],
+                                               HelpRequestCloseReason.STUDENT_REMOVED)
+            return Outcome([session, *(c.seat for c in closed)], self._session_body(session))
 
         return self._execute(actor, decide, idempotency)
+
+    def change_lesson(
+        self,
+        actor: Actor,
+        session_id: UUID,
+        student_id: UUID,
+        *,
+        lesson_id: str,
+        course_id: str | None = None,
+        reason: str | None = None,
+        idempotency: IdempotencyKey | None = None,
+    ) -> CommandResult:
+        """Move an enrolled student to another lesson (of another course, if named) while the
+        session is SCHEDULED or LIVE: the Control Center shows it at once."""
+        require(actor, Permission.LESSON_CHANGE)
+
+        def decide() -> Outcome:
+            session = self._session_run_by(actor, session_id)
+            changed = session.change_lesson(student_id, by=actor, lesson_id=lesson_id, course_id=course_id,
+                                            reason=reason)
+            return Outcome([session], self._enrolment_body(session, student_id) | {"changed": changed})
+
+        return self._execute(actor, decide, idempotency)
+
+    @staticmethod
+    def _enrolment_body(session: Session, student_id: UUID) -> dict[str, Any]:
+        course_id, lesson_id = session.lesson_of(student_id)
+        return {"sessionId": str(session.id), "studentId": str(student_id), "courseId": course_id,
+                "lessonId": lesson_id}
 
     # --- attendance --------------------------------------------------------------------
 
@@ -520,7 +606,6 @@ class TutoringCentres(EventStore):
         tutor_id = plan.tutor_id or actor.user_id
         if actor.role is Role.TEACHER and tutor_id != actor.user_id:
             raise Forbidden("a TEACHER schedules sessions only for themselves")
-        slots = weekly_starts(rule)
         if len(students) > plan.capacity:
             raise InvalidValue(f"more students than the capacity ({plan.capacity})", field="students")
         seen: set[UUID] = set()
@@ -530,7 +615,8 @@ class TutoringCentres(EventStore):
             seen.add(student.student_id)
 
         def decide() -> Outcome:
-            self._centre(actor)
+            centre = self._centre(actor)
+            slots = weekly_starts(rule, centre.longest_session)
             self._tutor(actor, tutor_id, field_name="tutorId")
             for index, student in enumerate(students):
                 person = self._find(Person, student.student_id, actor,
@@ -543,7 +629,8 @@ class TutoringCentres(EventStore):
                 session = Session.schedule(
                     uuid4(), by=actor, tutor_id=tutor_id, title=plan.title, starts_at=starts,
                     ends_at=ends, time_zone=rule.time_zone, mode=plan.mode,
-                    meeting_link=plan.meeting_link, location=plan.location, capacity=plan.capacity)
+                    meeting_link=plan.meeting_link, location=plan.location, capacity=plan.capacity,
+                    longest=centre.longest_session)
                 for student in students:
                     session.enrol(student.student_id, by=actor, course_id=student.course_id,
                                   lesson_id=student.lesson_id)
@@ -716,10 +803,10 @@ class TutoringCentres(EventStore):
         """Every session of a weekly rule for the class, in one commit; times the class already
         has a session at are skipped. ``plan`` gives the title, mode and place."""
         require(actor, Permission.SESSION_SCHEDULE)
-        slots = weekly_starts(rule)
 
         def decide() -> Outcome:
             cohort, centre = self._class_to_schedule(actor, class_id)
+            slots = weekly_starts(rule, centre.longest_session)
             sessions = [
                 self._class_session(actor, cohort, centre, replace(
                     plan, starts_at=starts, ends_at=ends, time_zone=rule.time_zone))
@@ -752,7 +839,8 @@ class TutoringCentres(EventStore):
             starts_at=plan.starts_at, ends_at=plan.ends_at,
             time_zone=plan.time_zone or centre.time_zone, mode=plan.mode,
             meeting_link=plan.meeting_link, location=plan.location,
-            capacity=max(plan.capacity, len(cohort.members)), class_id=cohort.id)
+            capacity=max(plan.capacity, len(cohort.members)), class_id=cohort.id,
+            longest=centre.longest_session)
         for student_id in sorted(cohort.members):
             session.enrol(student_id, by=actor)
         return session
@@ -1076,13 +1164,27 @@ class TutoringCentres(EventStore):
 
         def decide() -> Outcome:
             profile = self._academic_profile(actor, student_id)
+            session = None
             if session_id is not None:
                 session = self._find(Session, session_id, actor, field_name="sessionId")
                 if not session.is_enrolled(student_id):
                     raise InvalidValue("the student is not enrolled in this session", field="sessionId")
             assignment_id = profile.assign_content(course_id, by=actor, reason=reason, lesson_id=lesson_id,
                                                    exercise_id=exercise_id, session_id=session_id)
-            return Outcome([profile], self._assignment_body(profile, assignment_id), 201)
+            moved = False
+            if session is not None and lesson_id is not None and session.status in (
+                    SessionStatus.SCHEDULED, SessionStatus.LIVE):
+                # The lesson assigned for a session that is still to run is the one the student
+                # works on in it: the session's roster follows, in the same commit.
+                require(actor, Permission.LESSON_CHANGE)
+                if actor.role is Role.TEACHER and session.tutor_id != actor.user_id:
+                    raise Forbidden("a TEACHER changes lessons only in their own sessions")
+                assignment = profile.assignments[assignment_id]
+                moved = session.change_lesson(student_id, by=actor, lesson_id=assignment.lesson_id or lesson_id,
+                                              course_id=assignment.course_id, reason=reason,
+                                              assignment_id=assignment_id)
+            body = self._assignment_body(profile, assignment_id) | {"lessonChanged": moved}
+            return Outcome([profile, *([session] if moved and session else [])], body, 201)
 
         return self._execute(actor, decide, idempotency)
 

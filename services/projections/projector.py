@@ -206,8 +206,22 @@ def apply_all(store: ReadStore, items: Iterable[tuple[ev.Event, int]],
 
 
 def _iso(value: datetime) -> str:
-    """UTC, to the microsecond: documents compare times as strings."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC, to the microsecond, with a four-digit year: documents compare times as strings and
+    views parse them back. (An instant that UTC cannot hold, a year-1 time east of Greenwich,
+    is written as the first representable one rather than failing the event.)"""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = datetime.min.replace(tzinfo=UTC) if value.year == datetime.min.year else datetime.max.replace(
+            tzinfo=UTC)
+    return utc.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _session_length_changed(docs: Batch, e: ev.CentreSessionLengthChanged) -> None:
+    centre = docs.get(CENTRE, e.centre_id)
+    assert centre is not None  # registered first: same aggregate, applied in order
+    centre["maxSessionMinutes"] = e.max_session_minutes
+    docs.put(CENTRE, e.centre_id, e.centre_id, centre)
 
 
 def _centre_registered(docs: Batch, e: ev.CentreRegistered) -> None:
@@ -243,12 +257,18 @@ def _session_scheduled(docs: Batch, e: ev.SessionScheduled) -> None:
     if existing is not None:
         session["students"] = existing["students"]
     docs.put(SESSION, str(e.session_id), e.centre_id, session)
-    _refresh_tutor(docs, session)
+    _refresh_tutor(docs, session, e.occurred_at)
 
 
-def _refresh_tutor(docs: Batch, session: Doc) -> None:
+def _refresh_tutor(docs: Batch, session: Doc, at: datetime) -> None:
     """Recompute what the tutor's document holds about this session from the session itself,
-    so the tutor document does not depend on the order events of different aggregates arrive."""
+    so the tutor document does not depend on the order events of different aggregates arrive.
+
+    It keeps the sessions still to run or running and those that ended less than
+    ``TUTOR_HISTORY_DAYS`` before ``asOf``, the latest time of the events that refreshed it
+    (``at`` is the time of this one): never the wall clock, so a rebuild is identical, and a
+    maximum, so the result is the same in whatever order replicas apply the events. Booking
+    far ahead does not move it, so today's finished sessions stay in My Day."""
     sid = session["sessionId"]
     tutor = _tutor_doc(docs, session["centreId"], session["tutorId"])
     tutor["sessions"][sid] = {key: session[key] for key in (
@@ -265,8 +285,8 @@ def _refresh_tutor(docs: Batch, session: Doc) -> None:
         w["workId"]: {key: w[key] for key in ("workId", "title", "submittedAt", "maxScore")}
         | {"studentId": s["studentId"], "sessionId": sid, "sessionTitle": session["title"]}
         for s in students for w in s.get("work", {}).values() if w["status"] == "SUBMITTED"}
-    latest_end = max(parse(x["endsAt"]) for x in tutor["sessions"].values())
-    horizon = _iso(latest_end - timedelta(days=TUTOR_HISTORY_DAYS))
+    tutor["asOf"] = max(tutor.get("asOf") or "", _iso(at))
+    horizon = _iso(parse(tutor["asOf"]) - timedelta(days=TUTOR_HISTORY_DAYS))
     tutor["sessions"] = {key: x for key, x in tutor["sessions"].items()
                          if x["endsAt"] >= horizon or x["status"] in ("SCHEDULED", "LIVE")}
     docs.put(TUTOR, session["tutorId"], session["centreId"], tutor)
@@ -278,7 +298,7 @@ def _session_update(docs: Batch, e: ev.SessionScopedEvent, change: Any) -> Doc:
         raise OutOfOrder(f"{e.type_name} of session {e.session_id} arrived before SessionScheduled")
     change(session)
     docs.put(SESSION, str(e.session_id), e.centre_id, session)
-    _refresh_tutor(docs, session)
+    _refresh_tutor(docs, session, e.occurred_at)
     student_id = getattr(e, "student_id", None)
     for sid in [str(student_id)] if student_id else list(session["students"]):
         _refresh_student(docs, session, sid)
@@ -442,6 +462,15 @@ def _student_enrolled(docs: Batch, e: ev.StudentEnrolled) -> None:
     _session_update(docs, e, change)
 
 
+def _student_lesson_changed(docs: Batch, e: ev.StudentLessonChanged) -> None:
+    def change(session: Doc) -> None:
+        _student(session, str(e.student_id)).update(
+            courseId=e.course_id, lessonId=e.lesson_id, lessonChangedAt=_iso(e.occurred_at),
+            lessonChangedBy=str(e.actor_id))
+
+    _session_update(docs, e, change)
+
+
 def _student_removed(docs: Batch, e: ev.StudentRemoved) -> None:
     _session_update(docs, e, lambda s: _student(s, str(e.student_id)).update(enrolled=False))
 
@@ -490,24 +519,31 @@ def _teaching_switched(docs: Batch, e: ev.TeachingModeSwitched) -> None:
     _session_update(docs, e, change)
 
 
+_HELP_MOVES: dict[type[ev.Event], tuple[str, str]] = {
+    ev.HelpRequestAcknowledged: ("ACKNOWLEDGED", "acknowledgedAt"),
+    ev.HelpRequestStarted: ("IN_PROGRESS", "startedAt"),
+    ev.HelpRequestResolved: ("RESOLVED", "resolvedAt"),
+    ev.HelpRequestCancelled: ("CANCELLED", "cancelledAt"),
+    ev.HelpRequestClosed: ("CLOSED", "closedAt"),
+}
+"""The status a help request moves to with each event, and the time stamp it gets."""
+
+
 def _help_moved(docs: Batch, e: ev.HelpRequestAcknowledged | ev.HelpRequestStarted
-                | ev.HelpRequestResolved | ev.HelpRequestCancelled) -> None:
-    status, stamp = {
-        ev.HelpRequestAcknowledged: ("ACKNOWLEDGED", "acknowledgedAt"),
-        ev.HelpRequestStarted: ("IN_PROGRESS", "startedAt"),
-        ev.HelpRequestResolved: ("RESOLVED", "resolvedAt"),
-        ev.HelpRequestCancelled: ("CANCELLED", "cancelledAt"),
-    }[type(e)]
+                | ev.HelpRequestResolved | ev.HelpRequestCancelled | ev.HelpRequestClosed) -> None:
+    status, stamp = _HELP_MOVES[type(e)]
 
     def change(session: Doc) -> None:
         # Raised before it moves: both are events of the same seat, applied in version order.
         request = session["students"][str(e.student_id)]["helpRequests"][str(e.help_request_id)]
         request.update({"status": status, stamp: _iso(e.occurred_at)})
-        if not isinstance(e, ev.HelpRequestCancelled):
-            request["handledBy"] = str(e.actor_id)
+        if isinstance(e, ev.HelpRequestAcknowledged | ev.HelpRequestStarted | ev.HelpRequestResolved):
+            request["handledBy"] = str(e.actor_id)  # the tutor came to the student
             session["students"][str(e.student_id)]["lastAttendedAt"] = _iso(e.occurred_at)
         if isinstance(e, ev.HelpRequestResolved):
             request["response"] = e.response
+        if isinstance(e, ev.HelpRequestClosed):
+            request["closeReason"] = str(e.reason)
 
     _session_update(docs, e, change)
 
@@ -638,6 +674,7 @@ def _homework_changed(docs: Batch, e: ev.HomeworkAssigned | ev.HomeworkStarted |
 _HANDLERS: dict[type[ev.Event], Any] = {
     ev.CentreRegistered: _centre_registered,
     ev.CentreHelpSlasChanged: _help_slas_changed,
+    ev.CentreSessionLengthChanged: _session_length_changed,
     ev.PersonRegistered: _person_registered,
     ev.SessionScheduled: _session_scheduled,
     ev.SessionStarted: _session_started,
@@ -648,6 +685,7 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.SessionExtended: _session_extended,
     ev.StudentEnrolled: _student_enrolled,
     ev.StudentRemoved: _student_removed,
+    ev.StudentLessonChanged: _student_lesson_changed,
     ev.AttendanceMarked: _attendance_marked,
     ev.HelpRequestRaised: _help_requested,
     ev.ClassCreated: _class_changed,
@@ -665,6 +703,7 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.HelpRequestStarted: _help_moved,
     ev.HelpRequestResolved: _help_moved,
     ev.HelpRequestCancelled: _help_moved,
+    ev.HelpRequestClosed: _help_moved,
     ev.CatchUpAssigned: _catch_up_assigned,
     ev.CatchUpStarted: _catch_up_moved,
     ev.CatchUpCompleted: _catch_up_moved,

@@ -350,7 +350,9 @@ def _between(start: str, end: str) -> float:
 
 def help_request_stats(requests: list[Doc], now: datetime) -> Doc:
     """Counts and timings of help requests. A request breached its SLA when it was still open
-    after its due time: not resolved or withdrawn by then (or, if still open, by ``now``)."""
+    after its due time: not resolved, withdrawn, or closed with its session by then (or, if
+    still open, by ``now``). ``closed`` counts those closed because the session ended or the
+    student left it: never answered, so not among the resolved."""
     response: list[float] = []
     resolution: list[float] = []
     breached = 0
@@ -360,12 +362,12 @@ def help_request_stats(requests: list[Doc], now: datetime) -> Doc:
             response.append(_between(request["raisedAt"], min(answered)))
         if request.get("resolvedAt"):
             resolution.append(_between(request["raisedAt"], request["resolvedAt"]))
-        closed = request.get("resolvedAt") or request.get("cancelledAt")
+        closed = request.get("resolvedAt") or request.get("cancelledAt") or request.get("closedAt")
         if (parse(closed) if closed else now) > parse(request["slaDueAt"]):
             breached += 1
     statuses = [r["status"] for r in requests]
     return {"raised": len(requests), "resolved": statuses.count("RESOLVED"),
-            "cancelled": statuses.count("CANCELLED"),
+            "cancelled": statuses.count("CANCELLED"), "closed": statuses.count("CLOSED"),
             "open": sum(1 for s in statuses if s in OPEN_HELP), "slaBreached": breached,
             "responseSeconds": _distribution(response), "resolutionSeconds": _distribution(resolution)}
 

@@ -26,7 +26,11 @@ from shared.events.catch_ups import (
     CatchUpStarted,
     CatchUpStatus,
 )
-from shared.events.centres import CentreHelpSlasChanged, CentreRegistered
+from shared.events.centres import (
+    CentreHelpSlasChanged,
+    CentreRegistered,
+    CentreSessionLengthChanged,
+)
 from shared.events.classes import (
     ClassCancelled,
     ClassCreated,
@@ -66,6 +70,8 @@ from shared.events.seats import (
     HelpPriority,
     HelpRequestAcknowledged,
     HelpRequestCancelled,
+    HelpRequestClosed,
+    HelpRequestCloseReason,
     HelpRequestRaised,
     HelpRequestResolved,
     HelpRequestStarted,
@@ -87,6 +93,7 @@ from shared.events.sessions import (
     SessionStarted,
     SessionStatus,
     StudentEnrolled,
+    StudentLessonChanged,
     StudentRemoved,
 )
 from shared.events.subjects import STREAM_NAME, STREAM_SUBJECTS, subject_for
@@ -110,6 +117,7 @@ __all__ = [
     "CatchUpStatus",
     "CentreHelpSlasChanged",
     "CentreRegistered",
+    "CentreSessionLengthChanged",
     "ClassCancelled",
     "ClassCreated",
     "ClassMemberAdded",
@@ -133,6 +141,8 @@ __all__ = [
     "HelpPriority",
     "HelpRequestAcknowledged",
     "HelpRequestCancelled",
+    "HelpRequestCloseReason",
+    "HelpRequestClosed",
     "HelpRequestRaised",
     "HelpRequestResolved",
     "HelpRequestStarted",
@@ -160,6 +170,7 @@ __all__ = [
     "SessionStarted",
     "SessionStatus",
     "StudentEnrolled",
+    "StudentLessonChanged",
     "StudentPresenceRecorded",
     "StudentRemoved",
     "SubjectAssessed",

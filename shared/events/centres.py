@@ -22,3 +22,13 @@ class CentreHelpSlasChanged(Event, frozen=True, kw_only=True):
     previous_minutes: dict[str, int]
 
     aggregate_kind: ClassVar[str] = "centre"
+
+
+class CentreSessionLengthChanged(Event, frozen=True, kw_only=True):
+    """The centre changed how long a session may last. Sessions scheduled, moved or extended
+    from now on are held to the new maximum; sessions already booked keep their times."""
+
+    max_session_minutes: int
+    previous_minutes: int
+
+    aggregate_kind: ClassVar[str] = "centre"

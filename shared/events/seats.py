@@ -47,6 +47,8 @@ class HelpRequestStatus(StrEnum):
     IN_PROGRESS = "IN_PROGRESS"
     RESOLVED = "RESOLVED"
     CANCELLED = "CANCELLED"
+    CLOSED = "CLOSED"
+    """Closed without the tutor resolving it: the session ended, or the student left it."""
 
 
 class HelpRequestAcknowledged(SessionScopedEvent, frozen=True, kw_only=True):
@@ -74,6 +76,21 @@ class HelpRequestCancelled(SessionScopedEvent, frozen=True, kw_only=True):
 
     student_id: UUID
     help_request_id: UUID
+
+
+class HelpRequestCloseReason(StrEnum):
+    SESSION_ENDED = "SESSION_ENDED"
+    STUDENT_REMOVED = "STUDENT_REMOVED"
+
+
+class HelpRequestClosed(SessionScopedEvent, frozen=True, kw_only=True):
+    """A request still open was closed because nobody can answer it any more: the session
+    ended, or the student was removed from it. Recorded in the same commit as that end or
+    removal; it is neither resolved by the tutor nor withdrawn by the student."""
+
+    student_id: UUID
+    help_request_id: UUID
+    reason: HelpRequestCloseReason
 
 
 class PresenceKind(StrEnum):

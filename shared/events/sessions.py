@@ -75,3 +75,17 @@ class SessionExtended(SessionScopedEvent, frozen=True, kw_only=True):
 
     minutes: int
     ends_at: datetime
+
+
+class StudentLessonChanged(SessionScopedEvent, frozen=True, kw_only=True):
+    """The tutor moved an enrolled student to another lesson (and maybe course) while the
+    session is SCHEDULED or LIVE. ``assignment_id`` names the content assignment that asked
+    for it, if one did."""
+
+    student_id: UUID
+    course_id: str | None
+    lesson_id: str
+    previous_course_id: str | None = None
+    previous_lesson_id: str | None = None
+    reason: str | None = None
+    assignment_id: UUID | None = None

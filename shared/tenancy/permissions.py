@@ -24,6 +24,7 @@ class Permission(StrEnum):
     SESSION_RUN = "session:run"
     SESSION_CANCEL = "session:cancel"
     ENROLMENT_MANAGE = "enrolment:manage"
+    LESSON_CHANGE = "lesson:change"
     ATTENDANCE_MARK = "attendance:mark"
     HELP_REQUEST_RAISE = "help-request:raise"
     HELP_REQUEST_HANDLE = "help-request:handle"
@@ -62,6 +63,8 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.SESSION_RUN: frozenset(_SESSION_STAFF),
     Permission.SESSION_CANCEL: frozenset(_SESSION_STAFF),
     Permission.ENROLMENT_MANAGE: frozenset(_SESSION_STAFF),
+    # Move an enrolled student to another lesson while the session is to run or LIVE.
+    Permission.LESSON_CHANGE: frozenset(_SESSION_STAFF),
     Permission.ATTENDANCE_MARK: frozenset(_SESSION_STAFF),
     Permission.HELP_REQUEST_RAISE: frozenset({Role.STUDENT}),
     Permission.HELP_REQUEST_HANDLE: frozenset(_SESSION_STAFF),

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID, uuid5
 
+from services.command.domain import values
 from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
     InvalidValue,
     RuleViolated,
     applies,
-    given_reason,
 )
 from shared.events import (
     ContentAssigned,
@@ -75,8 +75,7 @@ class AcademicProfile(Aggregate):
         course_id = _course(course_id)
         _level(school_grade, "schoolGrade")
         _level(working_level, "workingLevel")
-        if notes is not None and len(notes) > MAX_TEXT:
-            raise InvalidValue(f"notes are at most {MAX_TEXT} characters", field="notes")
+        values.free_text(notes, "notes", MAX_TEXT)
         known = self.subjects.get(course_id)
         self._record(SubjectAssessed, by, student_id=self.student_id, course_id=course_id,
                      school_grade=school_grade, working_level=working_level,
@@ -90,7 +89,7 @@ class AcademicProfile(Aggregate):
         if change_type is LevelChangeType.ASSESSMENT_RESULT:
             raise InvalidValue("an assessment result is recorded by assessing the subject",
                                field="changeType")
-        reason = given_reason(reason, MAX_TEXT)
+        reason = values.reason(reason, MAX_TEXT)
         subject = self.subjects.get(course_id)
         if subject is None:
             raise InvalidTransition(f"assess {course_id!r} before changing its working level")
@@ -112,7 +111,7 @@ class AcademicProfile(Aggregate):
         exercise_id = _ref(exercise_id, "exerciseId")
         if lesson_id is None and exercise_id is None:
             raise InvalidValue("name the lesson or the exercise to assign", field="lessonId")
-        reason = given_reason(reason, MAX_TEXT)
+        reason = values.reason(reason, MAX_TEXT)
         assignment_id = uuid5(self.id, f"assignment:{len(self.assignments) + 1}")
         active = self.active_assignment(course_id)
         self._record(ContentAssigned, by, student_id=self.student_id, assignment_id=assignment_id,
@@ -128,7 +127,7 @@ class AcademicProfile(Aggregate):
             raise InvalidTransition("the content assignment is no longer active")
         self._record(ContentAssignmentWithdrawn, by, student_id=self.student_id,
                      assignment_id=assignment_id, course_id=assignment.course_id,
-                     reason=given_reason(reason, MAX_TEXT))
+                     reason=values.reason(reason, MAX_TEXT))
 
     def active_assignment(self, course_id: str) -> ContentAssignment | None:
         return next((a for a in self.assignments.values() if a.course_id == course_id and a.active),
@@ -162,19 +161,11 @@ class AcademicProfile(Aggregate):
 
 
 def _course(course_id: str) -> str:
-    course_id = course_id.strip()
-    if not course_id or len(course_id) > MAX_REF:
-        raise InvalidValue(f"a course id is 1 to {MAX_REF} characters", field="courseId")
-    return course_id
+    return values.text(course_id, "courseId", MAX_REF, what="course id")
 
 
 def _ref(value: str | None, field: str) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if not value or len(value) > MAX_REF:
-        raise InvalidValue(f"an id is 1 to {MAX_REF} characters", field=field)
-    return value
+    return values.ref(value, field, MAX_REF)
 
 
 def _level(value: int, field: str) -> None:

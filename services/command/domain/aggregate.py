@@ -52,13 +52,6 @@ class InvalidValue(DomainError):
     """A value the domain cannot accept, named by ``field`` (HTTP 422)."""
 
 
-def given_reason(reason: str, limit: int) -> str:
-    """A reason someone must give for what they do: not blank, at most ``limit`` characters."""
-    if not reason.strip() or len(reason) > limit:
-        raise InvalidValue(f"give a reason of 1 to {limit} characters", field="reason")
-    return reason.strip()
-
-
 class Aggregate:
     _appliers: ClassVar[dict[type[Event], Applier]]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from services.command.domain import values
 from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
     InvalidValue,
     applies,
-    given_reason,
 )
 from services.command.domain.session import Session
 from shared.events import (
@@ -56,9 +56,8 @@ class CatchUp(Aggregate):
         """A catch-up set by staff, for any reason (not only an absence)."""
         if not session.is_enrolled(student_id):
             raise InvalidValue("the student is not enrolled in this session", field="studentId")
-        if due_at.tzinfo is None:
-            raise InvalidValue("the due time must carry a UTC offset", field="dueAt")
-        reason = given_reason(reason, MAX_REASON)
+        values.moment(due_at, "dueAt")
+        reason = values.reason(reason, MAX_REASON)
         catch_up = cls(catch_up_id, session.centre_id)
         catch_up._record(CatchUpAssigned, by, session_id=session.id, student_id=student_id,
                          due_at=due_at, reason=reason)

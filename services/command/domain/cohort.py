@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from services.command.domain import values
 from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
@@ -14,7 +16,7 @@ from services.command.domain.aggregate import (
     RuleViolated,
     applies,
 )
-from services.command.domain.session import Session
+from services.command.domain.session import LONGEST_SESSION, Session, known_time_zone
 from shared.events import (
     ClassCancelled,
     ClassCreated,
@@ -52,9 +54,7 @@ class ClassCohort(Aggregate):
 
     def cancel(self, *, by: Actor, reason: str) -> None:
         self._require_open("cancel")
-        if not reason.strip():
-            raise InvalidValue("say why the class is cancelled", field="reason")
-        self._record(ClassCancelled, by, reason=reason.strip())
+        self._record(ClassCancelled, by, reason=values.reason(reason))
 
     def add(self, student_id: UUID, *, by: Actor) -> None:
         self._require_open("add members to")
@@ -111,40 +111,37 @@ class ClassCohort(Aggregate):
 
 
 def _checked(name: str, subject: str, capacity: int) -> dict[str, Any]:
-    if not name.strip():
-        raise InvalidValue("a class needs a name", field="name")
-    if not subject.strip():
-        raise InvalidValue("a class needs a subject", field="subject")
-    if not 1 <= capacity <= MAX_CLASS:
-        raise InvalidValue(f"capacity must be 1 to {MAX_CLASS}", field="capacity")
-    return {"name": name.strip(), "subject": subject.strip(), "capacity": capacity}
+    return {"name": values.text(name, "name", values.TITLE, what="class's name"),
+            "subject": values.text(subject, "subject", values.TITLE, what="subject"),
+            "capacity": values.whole(capacity, "capacity", 1, MAX_CLASS, unit=" students")}
 
 
 MAX_WEEKS = 26
+SHORTEST_MINUTES = 15
+_START_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
-def weekly_starts(rule: WeeklyRule) -> list[tuple[datetime, datetime]]:
-    """The (start, end) of every session a weekly rule asks for, in UTC order."""
-    if not rule.days_of_week or any(d not in range(1, 8) for d in rule.days_of_week):
+def weekly_starts(rule: WeeklyRule, longest: timedelta = LONGEST_SESSION) -> list[tuple[datetime, datetime]]:
+    """The (start, end) of every session a weekly rule asks for, in UTC order. ``longest``: how
+    long a session may last at the centre."""
+    values.at_most(rule.days_of_week, "daysOfWeek", 7, "days")
+    if not rule.days_of_week or any(isinstance(d, bool) or d not in range(1, 8) for d in rule.days_of_week):
         raise InvalidValue("days of week are 1 (Monday) to 7 (Sunday)", field="daysOfWeek")
-    if not 1 <= rule.weeks <= MAX_WEEKS:
-        raise InvalidValue(f"a rule covers 1 to {MAX_WEEKS} weeks", field="weeks")
-    if not 15 <= rule.duration_minutes <= 12 * 60:
-        raise InvalidValue("a session lasts 15 minutes to 12 hours", field="durationMinutes")
-    try:
-        hour, minute = (int(part) for part in rule.start_time.split(":"))
-        local = time(hour, minute)
-    except ValueError:
-        raise InvalidValue("the start time is HH:MM", field="startTime") from None
-    try:
-        zone = ZoneInfo(rule.time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidValue(f"unknown time zone {rule.time_zone!r}", field="timeZone") from None
+    values.whole(rule.weeks, "weeks", 1, MAX_WEEKS, unit=" weeks")
+    values.whole(rule.duration_minutes, "durationMinutes", SHORTEST_MINUTES,
+                 int(longest.total_seconds() // 60), unit=" minutes")
+    if not isinstance(rule.start_time, str) or not _START_TIME.fullmatch(rule.start_time):
+        raise InvalidValue("the start time is HH:MM", field="startTime")
+    local = time(int(rule.start_time[:2]), int(rule.start_time[3:]))
+    zone = ZoneInfo(known_time_zone(rule.time_zone))
+    first = values.day(rule.first_date, "firstDate")
     days = set(rule.days_of_week)
     slots = []
     for offset in range(rule.weeks * 7):
-        day: date = rule.first_date + timedelta(days=offset)
+        day: date = first + timedelta(days=offset)
         if day.isoweekday() in days:
             starts = datetime.combine(day, local, zone)
             slots.append((starts, starts + timedelta(minutes=rule.duration_minutes)))
+    if slots[0][0] < values.EARLIEST or slots[-1][1] >= values.END_OF_TIME:
+        raise InvalidValue("the rule's sessions must fall in the years 2000 to 2100", field="firstDate")
     return slots

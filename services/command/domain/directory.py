@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.command.domain import values
 from services.command.domain.aggregate import Aggregate, InvalidValue, applies
-from shared.events import CentreHelpSlasChanged, CentreRegistered, HelpPriority, PersonRegistered
+from services.command.domain.session import LONGEST_SESSION, known_time_zone
+from shared.events import (
+    CentreHelpSlasChanged,
+    CentreRegistered,
+    CentreSessionLengthChanged,
+    HelpPriority,
+    PersonRegistered,
+)
 from shared.tenancy import Actor, Role, is_valid_centre_id
 from shared.tenancy.identity import DIRECTORY, centre_aggregate_id, person_id
 
@@ -19,11 +27,15 @@ DEFAULT_HELP_SLA_MINUTES = {
     HelpPriority.LOW: 20,
 }
 
+SESSION_MINUTES_RANGE = (15, 24 * 60)
+"""How long a centre may let its sessions last, at the least and at the most."""
+
 
 class Centre(Aggregate):
     name: str
     time_zone: str
     help_sla_minutes: dict[str, int]
+    max_session_minutes: int
 
     @classmethod
     def register(
@@ -39,29 +51,44 @@ class Centre(Aggregate):
             raise InvalidValue(
                 "a centre id is lower-case letters, digits and '-' (at most 64)", field="centreId"
             )
-        if not name.strip():
-            raise InvalidValue("a centre needs a name", field="name")
-        try:
-            ZoneInfo(time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidValue(f"unknown time zone {time_zone!r}", field="timeZone") from None
+        name = values.text(name, "name", values.TITLE, what="centre's name")
+        time_zone = known_time_zone(time_zone)
+        values.at_most(help_sla_minutes or {}, "helpSlaMinutes", len(HelpPriority), "priorities")
         slas = _valid_slas({p.value: m for p, m in DEFAULT_HELP_SLA_MINUTES.items()} | (help_sla_minutes or {}))
         centre = cls(centre_aggregate_id(centre_id), centre_id)
         centre._record(
-            CentreRegistered, by, name=name.strip(), time_zone=time_zone, help_sla_minutes=slas
+            CentreRegistered, by, name=name, time_zone=time_zone, help_sla_minutes=slas
         )
         return centre
 
     def help_sla_minutes_for(self, priority: HelpPriority) -> int:
         return self.help_sla_minutes[priority.value]
 
+    @property
+    def longest_session(self) -> timedelta:
+        """How long a session of this centre may last."""
+        return timedelta(minutes=self.max_session_minutes)
+
+    def change_max_session_length(self, minutes: int, *, by: Actor) -> bool:
+        """Change how long a session may last; ``False`` if that is the length already."""
+        values.whole(minutes, "maxSessionMinutes", *SESSION_MINUTES_RANGE, unit=" minutes")
+        if minutes == self.max_session_minutes:
+            return False
+        self._record(CentreSessionLengthChanged, by, max_session_minutes=minutes,
+                     previous_minutes=self.max_session_minutes)
+        return True
+
     def change_help_slas(self, minutes: dict[str, int], *, by: Actor) -> bool:
         """Change the minutes of some priorities; ``False`` if nothing changes."""
+        values.at_most(minutes, "helpSlaMinutes", len(HelpPriority), "priorities")
         slas = _valid_slas(self.help_sla_minutes | minutes)
         if slas == self.help_sla_minutes:
             return False
         self._record(CentreHelpSlasChanged, by, help_sla_minutes=slas, previous_minutes=self.help_sla_minutes)
         return True
+
+    def _blank(self) -> None:
+        self.max_session_minutes = int(LONGEST_SESSION.total_seconds() // 60)
 
     @applies(CentreRegistered)
     def _registered(self, event: CentreRegistered) -> None:
@@ -69,13 +96,18 @@ class Centre(Aggregate):
         self.time_zone = event.time_zone
         self.help_sla_minutes = dict(event.help_sla_minutes)
 
+    @applies(CentreSessionLengthChanged)
+    def _session_length_changed(self, event: CentreSessionLengthChanged) -> None:
+        self.max_session_minutes = event.max_session_minutes
+
     @applies(CentreHelpSlasChanged)
     def _slas_changed(self, event: CentreHelpSlasChanged) -> None:
         self.help_sla_minutes = dict(event.help_sla_minutes)
 
 
 def _valid_slas(slas: dict[str, int]) -> dict[str, int]:
-    if set(slas) != {p.value for p in HelpPriority} or not all(1 <= m <= 1440 for m in slas.values()):
+    if set(slas) != {p.value for p in HelpPriority} or not all(
+            isinstance(m, int) and not isinstance(m, bool) and 1 <= m <= 1440 for m in slas.values()):
         raise InvalidValue("help SLAs are 1 to 1440 whole minutes for LOW, MEDIUM, HIGH, URGENT",
                            field="helpSlaMinutes")
     return slas
@@ -97,10 +129,9 @@ class Person(Aggregate):
         role: Role,
         guardian: Person | None = None,
     ) -> Person:
-        email = email.strip().lower()
-        if not name.strip():
-            raise InvalidValue("a person needs a name", field="name")
-        if "@" not in email or len(email) > 254:
+        name = values.text(name, "name", values.TITLE, what="person's name")
+        email = values.text(email, "email", 254, what="e-mail address").lower()
+        if "@" not in email or any(c.isspace() for c in email):
             raise InvalidValue("not an e-mail address", field="email")
         if role is Role.SUPER_ADMIN and not by.is_super_admin:
             raise InvalidValue("only a SUPER_ADMIN can register a SUPER_ADMIN", field="role")
@@ -113,7 +144,7 @@ class Person(Aggregate):
         person._record(
             PersonRegistered,
             by,
-            name=name.strip(),
+            name=name,
             email=email,
             role=role,
             guardian_id=guardian.id if guardian else None,

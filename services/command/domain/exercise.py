@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
+from services.command.domain import values
 from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, applies
 from shared.events import (
     Difficulty,
@@ -22,6 +23,12 @@ from shared.tenancy import Actor
 
 MAX_QUESTIONS = 100
 MAX_ANSWER_LENGTH = 5000
+MAX_QUESTION_ID, MAX_PROMPT, MAX_OPTION = 40, 2000, 500
+MAX_OPTIONS = 26
+"""Options of a question, and accepted answers: at most one per letter of the alphabet."""
+MAX_POINTS = 100
+MAX_TIME_LIMIT = 600
+"""Minutes."""
 DEFAULT_TOLERANCE = 0.01
 """How far a NUMERICAL answer may be from the key and still be right, unless the question says."""
 
@@ -42,10 +49,8 @@ MAX_FEEDBACK = 2000
 
 def check_grade(score: float, max_score: int, feedback: str | None) -> None:
     """A tutor's grade: a score within the marks available, and feedback of a sensible length."""
-    if not 0 <= score <= max_score:
-        raise InvalidValue(f"the score is 0 to {max_score}", field="score")
-    if feedback is not None and len(feedback) > MAX_FEEDBACK:
-        raise InvalidValue(f"feedback is at most {MAX_FEEDBACK} characters", field="feedback")
+    values.finite(score, "score", 0, max_score)
+    values.free_text(feedback, "feedback", MAX_FEEDBACK)
 
 
 @dataclass(frozen=True)
@@ -68,19 +73,23 @@ class Exercise(Aggregate):
     def publish(cls, exercise_id: UUID, centre_id: str, *, by: Actor, title: str, course_id: str,
                 exercise_type: ExerciseType, difficulty: Difficulty, questions: Sequence[Question],
                 instructions: str | None = None, time_limit_minutes: int | None = None) -> Exercise:
-        if not title.strip():
-            raise InvalidValue("give the exercise a title", field="title")
+        title = values.text(title, "title", values.TITLE, what="exercise's title")
+        course_id = values.text(course_id, "courseId", values.REF, what="course id")
+        instructions = values.free_text(instructions, "instructions", values.NOTE)
+        if time_limit_minutes is not None:
+            values.whole(time_limit_minutes, "timeLimitMinutes", 1, MAX_TIME_LIMIT, unit=" minutes")
         if not 1 <= len(questions) <= MAX_QUESTIONS:
             raise InvalidValue(f"an exercise has 1 to {MAX_QUESTIONS} questions", field="questions")
         seen: set[str] = set()
         for index, question in enumerate(questions):
             field = f"questions[{index}]"
+            _check_question(question, field)
             if question.question_id in seen:
                 raise InvalidValue("question ids must be unique", field=f"{field}.questionId")
             seen.add(question.question_id)
             _check_key(exercise_type, question, field)
         exercise = cls(exercise_id, centre_id)
-        exercise._record(ExercisePublished, by, title=title.strip(), course_id=course_id,
+        exercise._record(ExercisePublished, by, title=title, course_id=course_id,
                          exercise_type=exercise_type, difficulty=difficulty, questions=tuple(questions),
                          instructions=instructions, time_limit_minutes=time_limit_minutes)
         return exercise
@@ -88,9 +97,7 @@ class Exercise(Aggregate):
     def retire(self, *, by: Actor, reason: str) -> None:
         if self.retired:
             raise InvalidTransition("the exercise is already retired")
-        if not reason.strip():
-            raise InvalidValue("say why the exercise is retired", field="reason")
-        self._record(ExerciseRetired, by, reason=reason.strip())
+        self._record(ExerciseRetired, by, reason=values.reason(reason))
 
     @property
     def max_score(self) -> int:
@@ -104,10 +111,8 @@ class Exercise(Aggregate):
         known = {q.question_id for q in self.questions}
         for question_id, answer in answers.items():
             if question_id not in known:
-                raise InvalidValue(f"no question {question_id!r} in this exercise", field=f"{field}.{question_id}")
-            if len(answer) > MAX_ANSWER_LENGTH:
-                raise InvalidValue(f"an answer is at most {MAX_ANSWER_LENGTH} characters",
-                                   field=f"{field}.{question_id}")
+                raise InvalidValue("no such question in this exercise", field=f"{field}.{question_id}")
+            values.free_text(answer, f"{field}.{question_id}", MAX_ANSWER_LENGTH)
 
     def mark(self, answers: Mapping[str, str]) -> Marking:
         """Mark the answers from the key; a missing answer scores nothing."""
@@ -159,6 +164,20 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def _check_question(question: Question, field: str) -> None:
+    """Every text of a question within its bounds (the wire type checks them too, but a
+    question can be built in code)."""
+    values.text(question.question_id, f"{field}.questionId", MAX_QUESTION_ID, what="question id")
+    values.text(question.prompt, f"{field}.prompt", MAX_PROMPT, lines=True, what="prompt")
+    values.whole(question.points, f"{field}.points", 1, MAX_POINTS, unit=" points")
+    for name, items in (("options", question.options), ("acceptedAnswers", question.accepted_answers)):
+        values.at_most(items, f"{field}.{name}", MAX_OPTIONS)
+        for item in items:
+            values.free_text(item, f"{field}.{name}", MAX_OPTION, lines=False)
+    if question.tolerance is not None:
+        values.finite(question.tolerance, f"{field}.tolerance", 0, 1e12)
 
 
 def _check_key(exercise_type: ExerciseType, question: Question, field: str) -> None:

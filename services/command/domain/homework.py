@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
+from services.command.domain import values
 from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
@@ -41,23 +42,20 @@ class Homework(Aggregate):
     def assign(cls, homework_id: UUID, centre_id: str, student_id: UUID, *, by: Actor, teacher_id: UUID,
                title: str, exercises: Sequence[Exercise], due_at: datetime,
                session_id: UUID | None = None, notes: str | None = None) -> Homework:
-        if not title.strip():
-            raise InvalidValue("give the homework a title", field="title")
+        title = values.text(title, "title", values.TITLE, what="homework's title")
         if not 1 <= len(exercises) <= MAX_EXERCISES:
             raise InvalidValue(f"homework has 1 to {MAX_EXERCISES} exercises", field="exerciseIds")
         if len({e.id for e in exercises}) != len(exercises):
             raise InvalidValue("an exercise appears twice", field="exerciseIds")
         if any(e.retired for e in exercises):
             raise InvalidValue("a retired exercise cannot be set as homework", field="exerciseIds")
-        if due_at.tzinfo is None:
-            raise InvalidValue("the due time must carry a UTC offset", field="dueAt")
+        values.moment(due_at, "dueAt")
         if due_at <= datetime.now(UTC):
             raise InvalidValue("the due time must be in the future", field="dueAt")
-        if notes is not None and len(notes) > MAX_TEXT:
-            raise InvalidValue(f"notes are at most {MAX_TEXT} characters", field="notes")
+        notes = values.free_text(notes, "notes", MAX_TEXT)
         homework = cls(homework_id, centre_id)
         homework._record(HomeworkAssigned, by, student_id=student_id, teacher_id=teacher_id,
-                         title=title.strip(), exercise_ids=tuple(e.id for e in exercises),
+                         title=title, exercise_ids=tuple(e.id for e in exercises),
                          max_score=sum(e.max_score for e in exercises), due_at=due_at,
                          session_id=session_id, notes=notes)
         return homework
@@ -74,6 +72,7 @@ class Homework(Aggregate):
         self._by_the_student(by, "hand in")
         if self.status not in (HomeworkStatus.NOT_STARTED, HomeworkStatus.IN_PROGRESS):
             raise InvalidTransition(f"cannot hand in homework that is {self.status}")
+        values.at_most(answers, "answers", len(self.exercise_ids), "exercises")
         unknown = [str(i) for i in answers if i not in self.exercise_ids]
         if unknown:
             raise InvalidValue(f"exercise {unknown[0]} is not part of this homework", field="answers")

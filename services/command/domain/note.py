@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from services.command.domain import values
 from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
-    InvalidValue,
     RuleViolated,
     applies,
 )
@@ -44,9 +44,7 @@ class TutorNote(Aggregate):
     def redact(self, *, by: Actor, reason: str) -> None:
         if self.redacted:
             raise InvalidTransition("the note is already redacted")
-        if not reason.strip():
-            raise InvalidValue("say why the note is redacted", field="reason")
-        self._record(TutorNoteRedacted, by, student_id=self.student_id, reason=reason.strip())
+        self._record(TutorNoteRedacted, by, student_id=self.student_id, reason=values.reason(reason))
 
     def _blank(self) -> None:
         self.redacted = False
@@ -66,6 +64,4 @@ class TutorNote(Aggregate):
 
 
 def _checked(content: str) -> str:
-    if not content.strip() or len(content) > MAX_NOTE:
-        raise InvalidValue(f"a note is 1 to {MAX_NOTE} characters", field="content")
-    return content.strip()
+    return values.text(content, "content", MAX_NOTE, lines=True, what="note")

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
+from services.command.domain import values
 from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
-    InvalidValue,
     RuleViolated,
     applies,
 )
@@ -31,6 +31,8 @@ from shared.events import (
     HelpPriority,
     HelpRequestAcknowledged,
     HelpRequestCancelled,
+    HelpRequestClosed,
+    HelpRequestCloseReason,
     HelpRequestRaised,
     HelpRequestResolved,
     HelpRequestStarted,
@@ -137,8 +139,7 @@ class Seat(Aggregate):
         self._require_enrolled(session, field="studentId")
         if session.status not in (SessionStatus.LIVE, SessionStatus.COMPLETED):
             raise InvalidTransition(f"attendance is marked once a session has started ({session.status})")
-        if notes is not None and len(notes) > MAX_NOTE_LENGTH:
-            raise InvalidValue(f"notes are at most {MAX_NOTE_LENGTH} characters", field="notes")
+        notes = values.free_text(notes, "notes", MAX_NOTE_LENGTH)
         if status == self.attendance and notes == self.attendance_notes:
             return None
         previous = self.attendance
@@ -186,8 +187,8 @@ class Seat(Aggregate):
             raise RuleViolated(f"help can be asked only while the session is LIVE ({session.status})")
         if self.active_help_request is not None:
             raise RuleViolated("this student already has an open help request in this session")
-        if message is not None and len(message) > MAX_NOTE_LENGTH:
-            raise InvalidValue(f"message is at most {MAX_NOTE_LENGTH} characters", field="message")
+        message = values.free_text(message, "message", MAX_NOTE_LENGTH)
+        exercise_id = values.ref(exercise_id, "exerciseId")
         request_id = uuid5(self.id, f"help-request:{len(self.help_requests) + 1}")
         now = datetime.now(UTC)
         event = self._record(
@@ -211,16 +212,24 @@ class Seat(Aggregate):
         self._move_help(request_id, "start helping with", HelpRequestStarted, by)
 
     def resolve_help_request(self, request_id: UUID, *, by: Actor, response: str) -> None:
-        if not response.strip():
-            raise InvalidValue("say how the request was resolved", field="response")
-        if len(response) > MAX_NOTE_LENGTH:
-            raise InvalidValue(f"response is at most {MAX_NOTE_LENGTH} characters", field="response")
-        self._move_help(request_id, "resolve", HelpRequestResolved, by, response=response.strip())
+        response = values.text(response, "response", MAX_NOTE_LENGTH, lines=True,
+                               what="response (how the request was resolved)")
+        self._move_help(request_id, "resolve", HelpRequestResolved, by, response=response)
 
     def cancel_help_request(self, request_id: UUID, *, by: Actor) -> None:
         if by.user_id != self.student_id:
             raise RuleViolated("only the student who asked can withdraw a help request")
         self._move_help(request_id, "cancel", HelpRequestCancelled, by)
+
+    def close_open_help_request(self, reason: HelpRequestCloseReason, *, by: Actor) -> UUID | None:
+        """Close the student's open help request, if any, because nobody can answer it any
+        more (the session ended, the student left it); the id of the one closed."""
+        request = self.active_help_request
+        if request is None:
+            return None
+        self._record(HelpRequestClosed, by, session_id=self.session_id, student_id=self.student_id,
+                     help_request_id=request.id, reason=reason)
+        return request.id
 
     def _move_help(self, request_id: UUID, verb: str, event_class: type[Any], by: Actor,
                    **fields: Any) -> None:
@@ -291,8 +300,7 @@ class Seat(Aggregate):
     def report_progress(self, session: Session, work_id: UUID, percent: int, *, by: Actor) -> bool:
         """How far the student is, 0 to 99 (100 is handing in); ``False`` if unchanged."""
         work = self._own_work(session, work_id, by, "report progress on")
-        if not 0 <= percent <= 99:
-            raise InvalidValue("progress is 0 to 99 percent; hand the work in to finish it", field="percent")
+        values.whole(percent, "percent", 0, 99, unit=" (percent; hand the work in to finish it)")
         if work.status is not WorkStatus.IN_PROGRESS:
             raise InvalidTransition(f"progress is reported on work in progress, not {work.status}")
         if percent == work.progress:
@@ -396,6 +404,10 @@ class Seat(Aggregate):
     @applies(HelpRequestCancelled)
     def _help_cancelled(self, event: HelpRequestCancelled) -> None:
         self.help_requests[event.help_request_id].status = HelpRequestStatus.CANCELLED
+
+    @applies(HelpRequestClosed)
+    def _help_closed(self, event: HelpRequestClosed) -> None:
+        self.help_requests[event.help_request_id].status = HelpRequestStatus.CLOSED
 
     @applies(HelpRequestRaised)
     def _help_requested(self, event: HelpRequestRaised) -> None:

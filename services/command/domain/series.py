@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
+from services.command.domain import values
 from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
     RuleViolated,
     applies,
-    given_reason,
 )
 from services.command.domain.session import Session
 from shared.events import SessionSeriesCancelled, SessionSeriesScheduled, SessionStatus, WeeklyRule
@@ -38,7 +38,7 @@ class SessionSeries(Aggregate):
         time has passed without it being started is left for staff to deal with on its own."""
         if self.cancelled:
             raise InvalidTransition("the series is already cancelled")
-        reason = given_reason(reason, MAX_REASON)
+        reason = values.reason(reason, MAX_REASON)
         now = datetime.now(UTC)
         remaining = [s for s in sessions if s.id in self.session_ids and s.status is SessionStatus.SCHEDULED
                      and s.starts_at > now]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.command.domain import values
 from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
@@ -24,6 +26,7 @@ from shared.events import (
     SessionStarted,
     SessionStatus,
     StudentEnrolled,
+    StudentLessonChanged,
     StudentRemoved,
 )
 from shared.tenancy import Actor
@@ -31,6 +34,18 @@ from shared.tenancy import Actor
 DEFAULT_CAPACITY = 5
 MAX_CAPACITY = 50
 LONGEST_SESSION = timedelta(hours=12)
+"""How long a session may last unless its centre says otherwise."""
+LONGEST_EXTENSION = 120
+"""Minutes a live session may be extended by at once."""
+
+
+@dataclass
+class Enrolment:
+    """A student on the roster, on their own course and lesson."""
+
+    student_id: UUID
+    course_id: str | None
+    lesson_id: str | None
 
 
 class Session(Aggregate):
@@ -42,7 +57,7 @@ class Session(Aggregate):
     mode: SessionMode
     capacity: int
     status: SessionStatus
-    roster: dict[UUID, StudentEnrolled]
+    roster: dict[UUID, Enrolment]
 
     @classmethod
     def schedule(
@@ -60,23 +75,20 @@ class Session(Aggregate):
         location: str | None = None,
         capacity: int = DEFAULT_CAPACITY,
         class_id: UUID | None = None,
+        longest: timedelta = LONGEST_SESSION,
     ) -> Session:
-        if not title.strip():
-            raise InvalidValue("a session needs a title", field="title")
-        _check_times(starts_at, ends_at)
-        try:
-            ZoneInfo(time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidValue(f"unknown time zone {time_zone!r}", field="timeZone") from None
-        if not 1 <= capacity <= MAX_CAPACITY:
-            raise InvalidValue(f"capacity must be 1 to {MAX_CAPACITY}", field="capacity")
+        """``longest``: how long a session may last at the centre."""
+        title = values.text(title, "title", values.TITLE, what="title")
+        _check_times(starts_at, ends_at, longest)
+        time_zone = known_time_zone(time_zone)
+        values.whole(capacity, "capacity", 1, MAX_CAPACITY, unit=" students")
         meeting_link, location = _place(mode, meeting_link, location)
         session = cls(session_id, by.centre_id)
         session._record(
             SessionScheduled,
             by,
             session_id=session_id,
-            title=title.strip(),
+            title=title,
             tutor_id=tutor_id,
             starts_at=starts_at,
             ends_at=ends_at,
@@ -90,9 +102,10 @@ class Session(Aggregate):
         return session
 
     def reschedule(self, *, by: Actor, starts_at: datetime, ends_at: datetime,
-                   reason: str | None = None) -> None:
+                   reason: str | None = None, longest: timedelta = LONGEST_SESSION) -> None:
         self._require_status(SessionStatus.SCHEDULED, "reschedule")
-        _check_times(starts_at, ends_at)
+        _check_times(starts_at, ends_at, longest)
+        reason = values.free_text(reason, "reason", values.REASON)
         self._record(SessionRescheduled, by, session_id=self.id, starts_at=starts_at,
                      ends_at=ends_at, reason=reason)
 
@@ -104,13 +117,12 @@ class Session(Aggregate):
         self._record(SessionModeChanged, by, session_id=self.id, mode=mode,
                      meeting_link=meeting_link, location=location)
 
-    def extend(self, *, by: Actor, minutes: int) -> None:
+    def extend(self, *, by: Actor, minutes: int, longest: timedelta = LONGEST_SESSION) -> None:
         self._require_status(SessionStatus.LIVE, "extend")
-        if not 1 <= minutes <= 120:
-            raise InvalidValue("extend by 1 to 120 minutes", field="minutes")
-        ends_at = self.ends_at + timedelta(minutes=minutes)
-        if ends_at - self.starts_at > LONGEST_SESSION:
-            raise InvalidValue("a session lasts at most 12 hours", field="minutes")
+        values.whole(minutes, "minutes", 1, LONGEST_EXTENSION, unit=" minutes")
+        ends_at = values.moment(self.ends_at + timedelta(minutes=minutes), "minutes")
+        if ends_at - self.starts_at > longest:
+            raise InvalidValue(f"a session lasts at most {_duration(longest)}", field="minutes")
         self._record(SessionExtended, by, session_id=self.id, minutes=minutes, ends_at=ends_at)
 
     def start(self, *, by: Actor) -> None:
@@ -122,10 +134,9 @@ class Session(Aggregate):
         self._record(SessionEnded, by, session_id=self.id)
 
     def cancel(self, *, by: Actor, reason: str) -> None:
-        if not reason.strip():
-            raise InvalidValue("say why the session is cancelled", field="reason")
+        reason = values.reason(reason)
         self._require_status(SessionStatus.SCHEDULED, "cancel")
-        self._record(SessionCancelled, by, session_id=self.id, reason=reason.strip())
+        self._record(SessionCancelled, by, session_id=self.id, reason=reason)
 
     def enrol(
         self,
@@ -135,6 +146,8 @@ class Session(Aggregate):
         course_id: str | None = None,
         lesson_id: str | None = None,
     ) -> None:
+        course_id = values.ref(course_id, "courseId")
+        lesson_id = values.ref(lesson_id, "lessonId")
         if self.status in (SessionStatus.COMPLETED, SessionStatus.CANCELLED):
             raise InvalidTransition(f"cannot enrol into a {self.status} session")
         if student_id in self.roster:
@@ -151,6 +164,7 @@ class Session(Aggregate):
         )
 
     def remove(self, student_id: UUID, *, by: Actor, reason: str | None = None) -> None:
+        reason = values.free_text(reason, "reason", values.REASON)
         if student_id not in self.roster:
             raise RuleViolated("the student is not enrolled in this session")
         if self.status in (SessionStatus.COMPLETED, SessionStatus.CANCELLED):
@@ -158,6 +172,32 @@ class Session(Aggregate):
         self._record(
             StudentRemoved, by, session_id=self.id, student_id=student_id, reason=reason
         )
+
+    def change_lesson(self, student_id: UUID, *, by: Actor, lesson_id: str, course_id: str | None = None,
+                      reason: str | None = None, assignment_id: UUID | None = None) -> bool:
+        """Move an enrolled student to another lesson (of their course, or of ``course_id``)
+        while the session is SCHEDULED or LIVE; ``False`` if they are on that lesson already."""
+        lesson = values.ref(lesson_id, "lessonId")
+        course = values.ref(course_id, "courseId")
+        reason = values.free_text(reason, "reason", values.REASON)
+        if self.status not in (SessionStatus.SCHEDULED, SessionStatus.LIVE):
+            raise InvalidTransition(f"cannot change a lesson in a {self.status} session")
+        enrolment = self.roster.get(student_id)
+        if enrolment is None:
+            raise RuleViolated("the student is not enrolled in this session")
+        course = course or enrolment.course_id
+        if (course, lesson) == (enrolment.course_id, enrolment.lesson_id):
+            return False
+        self._record(StudentLessonChanged, by, session_id=self.id, student_id=student_id,
+                     course_id=course, lesson_id=lesson, previous_course_id=enrolment.course_id,
+                     previous_lesson_id=enrolment.lesson_id, reason=reason,
+                     assignment_id=assignment_id)
+        return True
+
+    def lesson_of(self, student_id: UUID) -> tuple[str | None, str | None]:
+        """The (course, lesson) an enrolled student works on in this session."""
+        enrolment = self.roster[student_id]
+        return enrolment.course_id, enrolment.lesson_id
 
     def is_enrolled(self, student_id: UUID) -> bool:
         return student_id in self.roster
@@ -213,8 +253,13 @@ class Session(Aggregate):
 
     @applies(StudentEnrolled)
     def _enrolled(self, event: StudentEnrolled) -> None:
-        self.roster[event.student_id] = event
+        self.roster[event.student_id] = Enrolment(event.student_id, event.course_id, event.lesson_id)
         self.removed_students.discard(event.student_id)
+
+    @applies(StudentLessonChanged)
+    def _lesson_changed(self, event: StudentLessonChanged) -> None:
+        enrolment = self.roster[event.student_id]
+        enrolment.course_id, enrolment.lesson_id = event.course_id, event.lesson_id
 
     @applies(StudentRemoved)
     def _removed(self, event: StudentRemoved) -> None:
@@ -222,17 +267,37 @@ class Session(Aggregate):
         self.removed_students.add(event.student_id)
 
 
-def _check_times(starts_at: datetime, ends_at: datetime) -> None:
-    if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise InvalidValue("times must carry a UTC offset", field="startsAt")
+def _check_times(starts_at: datetime, ends_at: datetime, longest: timedelta) -> None:
+    values.moment(starts_at, "startsAt")
+    values.moment(ends_at, "endsAt")
     if ends_at <= starts_at:
         raise InvalidValue("a session must end after it starts", field="endsAt")
-    if ends_at - starts_at > LONGEST_SESSION:
-        raise InvalidValue("a session lasts at most 12 hours", field="endsAt")
+    if ends_at - starts_at > longest:
+        raise InvalidValue(f"a session lasts at most {_duration(longest)}", field="endsAt")
+
+
+def _duration(length: timedelta) -> str:
+    minutes = int(length.total_seconds() // 60)
+    hours, rest = divmod(minutes, 60)
+    if rest:
+        return f"{minutes} minutes"
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def known_time_zone(time_zone: str, field: str = "timeZone") -> str:
+    """An IANA time zone this machine knows (``Australia/Sydney``)."""
+    values.text(time_zone, field, values.TITLE, what="time zone")
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidValue(f"unknown time zone {time_zone!r}", field=field) from None
+    return time_zone
 
 
 def _place(mode: SessionMode, meeting_link: str | None, location: str | None) -> tuple[str | None, str | None]:
     """Where a session of ``mode`` happens: ONLINE needs a link, PHYSICAL a room, HYBRID both."""
+    meeting_link = values.free_text(meeting_link, "meetingLink", values.LINK, lines=False)
+    location = values.free_text(location, "location", values.TITLE, lines=False)
     needs_link = mode in (SessionMode.ONLINE, SessionMode.HYBRID)
     needs_location = mode in (SessionMode.PHYSICAL, SessionMode.HYBRID)
     if needs_link and not (meeting_link and meeting_link.startswith(("https://", "http://"))):

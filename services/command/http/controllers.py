@@ -101,6 +101,19 @@ class CentreController(Controller):
             actor, centre_id, minutes, idempotency=key))
 
 
+    @post("/{centre_id:str}/session-length", status_code=200,
+          summary="Change how long a session of the centre may last (CENTER_ADMIN)",
+          opt={"permission": Permission.CENTRE_CONFIGURE})
+    async def session_length(
+        self, request: Request[Any, Any, Any], centre_id: FromPath[str],
+        data: JSONBody[schemas.ChangeSessionLength], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "change_max_session_length", idempotency_key,
+                          lambda key: centres.change_max_session_length(
+                              actor, centre_id, data.max_session_minutes, idempotency=key))
+
+
 class PeopleController(Controller):
     path = "/api/v1/people"
     tags = ["people"]
@@ -229,6 +242,18 @@ class SessionController(Controller):
         return await _run(request, "enrol_student", idempotency_key, lambda key: centres.enrol_student(
             actor, session_id, data.student_id, course_id=data.course_id,
             lesson_id=data.lesson_id, idempotency=key))
+
+    @post("/{session_id:uuid}/enrolments/{student_id:uuid}/lesson", status_code=200,
+          summary="Move an enrolled student to another lesson (while SCHEDULED or LIVE)",
+          opt={"permission": Permission.LESSON_CHANGE})
+    async def change_lesson(
+        self, request: Request[Any, Any, Any], session_id: FromPath[UUID], student_id: FromPath[UUID],
+        data: JSONBody[schemas.ChangeLesson], actor: NamedDependency[Actor],
+        centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _run(request, "change_lesson", idempotency_key, lambda key: centres.change_lesson(
+            actor, session_id, student_id, lesson_id=data.lesson_id, course_id=data.course_id,
+            reason=data.reason, idempotency=key))
 
     @delete("/{session_id:uuid}/enrolments/{student_id:uuid}", status_code=200,
             summary="Remove a student from the session",

@@ -44,6 +44,10 @@ class ChangeHelpSlas(Body, frozen=True):
                                 msgspec.Meta(min_length=1)]
 
 
+class ChangeSessionLength(Body, frozen=True):
+    max_session_minutes: Annotated[int, msgspec.Meta(ge=15, le=1440)]
+
+
 class RegisterPerson(Body, frozen=True):
     name: Text
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
@@ -72,6 +76,13 @@ class EnrolStudent(Body, frozen=True):
     student_id: UUID
     course_id: Ref | None = None
     lesson_id: Ref | None = None
+
+
+class ChangeLesson(Body, frozen=True):
+    lesson_id: Ref
+    course_id: Ref | None = None
+    """Omitted: the student's course in the session."""
+    reason: LongText | None = None
 
 
 class RemoveStudent(Body, frozen=True):
@@ -177,7 +188,8 @@ class ScheduleClassSession(Body, frozen=True):
 class ScheduleClassRule(Body, frozen=True, kw_only=True):
     days_of_week: Annotated[list[Annotated[int, msgspec.Meta(ge=1, le=7)]], msgspec.Meta(min_length=1, max_length=7)]
     start_time: Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-    duration_minutes: Annotated[int, msgspec.Meta(ge=15, le=720)] = 60
+    duration_minutes: Annotated[int, msgspec.Meta(
+        ge=15, le=1440, description="at most the centre's longest session (12 hours unless it says otherwise)")] = 60
     first_date: date
     weeks: Annotated[int, msgspec.Meta(ge=1, le=26)] = 12
     time_zone: Text | None = None
