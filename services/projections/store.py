@@ -203,27 +203,34 @@ class Transaction:
             (aggregate_id, version, notification_id, event_type, reason))
         if current != version - 1:
             return SkipResult.SKIPPED if current >= version else SkipResult.PENDING
+        self.pass_skipped(aggregate_id, current)
+        return SkipResult.SKIPPED
+
+    def pass_skipped(self, aggregate_id: str, current: int) -> int:
+        """Move the aggregate's version from ``current`` past the dead-lettered versions right
+        after it; returns the version reached."""
         self._cursor.execute(self._q(
             "SELECT version FROM rm_skipped_{g} WHERE aggregate_id = ? AND version > ? ORDER BY version"),
-            (aggregate_id, version))
-        reached = version
+            (aggregate_id, current))
+        reached = current
         for (later,) in self._cursor.fetchall():
             if int(later) != reached + 1:
                 break
             reached = int(later)
-        self.set_aggregate_versions([(aggregate_id, reached)])
-        return SkipResult.SKIPPED
+        if reached != current:
+            self.set_aggregate_versions([(aggregate_id, reached)])
+        return reached
 
     def is_skipped(self, aggregate_id: str, version: int) -> bool:
         self._cursor.execute(self._q(
             "SELECT 1 FROM rm_skipped_{g} WHERE aggregate_id = ? AND version = ?"), (aggregate_id, version))
         return self._cursor.fetchone() is not None
 
-    def skipped_after(self, aggregate_id: str, version: int) -> int:
-        """How many versions of the aggregate after ``version`` were dead-lettered too."""
+    def skipped_between(self, aggregate_id: str, after: int, through: int) -> int:
+        """How many versions of the aggregate in ``(after, through]`` were dead-lettered."""
         self._cursor.execute(self._q(
-            "SELECT COUNT(*) FROM rm_skipped_{g} WHERE aggregate_id = ? AND version > ?"),
-            (aggregate_id, version))
+            "SELECT COUNT(*) FROM rm_skipped_{g} WHERE aggregate_id = ? AND version > ? AND version <= ?"),
+            (aggregate_id, after, through))
         row = self._cursor.fetchone()
         return int(row[0]) if row else 0
 
