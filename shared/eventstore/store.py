@@ -20,6 +20,12 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from shared import events
+from shared.eventstore.postgres import (
+    LIBPQ_CONNECT_TIMEOUT,
+    STATEMENT_TIMEOUT,
+    PostgresFactory,
+    libpq_parameters,
+)
 
 STORE_NAME = "tutorpulse"
 """Names the tables (``tutorpulse_events``) and the relay's ``Nats-Msg-Id`` prefix."""
@@ -58,8 +64,9 @@ def store_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
             "SQLITE_LOCK_TIMEOUT": source.get("TUTORPULSE_SQLITE_LOCK_TIMEOUT", "10"),
         }
     elif kind == "postgres":
+        connect_timeout = source.get("TUTORPULSE_POSTGRES_CONNECT_TIMEOUT", "3")
         env |= {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": get_topic(PostgresFactory),
             "POSTGRES_HOST": source.get("TUTORPULSE_POSTGRES_HOST", "127.0.0.1"),
             "POSTGRES_PORT": source.get("TUTORPULSE_POSTGRES_PORT", "5432"),
             "POSTGRES_DBNAME": source.get("TUTORPULSE_POSTGRES_DBNAME", "tutorpulse"),
@@ -68,10 +75,59 @@ def store_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
             "POSTGRES_POOL_SIZE": source.get("TUTORPULSE_POSTGRES_POOL_SIZE", "5"),
             "POSTGRES_MAX_OVERFLOW": source.get("TUTORPULSE_POSTGRES_MAX_OVERFLOW", "10"),
             "POSTGRES_LOCK_TIMEOUT": source.get("TUTORPULSE_POSTGRES_LOCK_TIMEOUT", "5"),
+            # The library's CONNECT_TIMEOUT is the wait for a pooled connection; the same
+            # number bounds opening a connection (libpq), so a dead server fails a call fast.
+            "POSTGRES_CONNECT_TIMEOUT": connect_timeout,
+            LIBPQ_CONNECT_TIMEOUT: connect_timeout,
+            STATEMENT_TIMEOUT: source.get("TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT", "5"),
+            "POSTGRES_PRE_PING": source.get("TUTORPULSE_POSTGRES_PRE_PING", "yes"),
+            "POSTGRES_CONN_MAX_AGE": source.get("TUTORPULSE_POSTGRES_CONN_MAX_AGE", "1800"),
+            "POSTGRES_MAX_WAITING": source.get("TUTORPULSE_POSTGRES_MAX_WAITING", "0"),
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": source.get(
+                "TUTORPULSE_POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT", "5"),
         }
+        _check_postgres_settings(env)
     else:
         raise ValueError(f"TUTORPULSE_STORE must be 'sqlite' or 'postgres', not {kind!r}")
     return env
+
+
+_INTEGER_SETTINGS = {
+    "POSTGRES_POOL_SIZE": ("TUTORPULSE_POSTGRES_POOL_SIZE", 1),
+    "POSTGRES_MAX_OVERFLOW": ("TUTORPULSE_POSTGRES_MAX_OVERFLOW", 0),
+    "POSTGRES_LOCK_TIMEOUT": ("TUTORPULSE_POSTGRES_LOCK_TIMEOUT", 0),
+    "POSTGRES_CONNECT_TIMEOUT": ("TUTORPULSE_POSTGRES_CONNECT_TIMEOUT", 1),
+    "POSTGRES_MAX_WAITING": ("TUTORPULSE_POSTGRES_MAX_WAITING", 0),
+    "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": (
+        "TUTORPULSE_POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT", 0),
+}
+_NUMBER_SETTINGS = {
+    STATEMENT_TIMEOUT: ("TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT", 0.0),
+    "POSTGRES_CONN_MAX_AGE": ("TUTORPULSE_POSTGRES_CONN_MAX_AGE", 1.0),
+}
+_TRUTH = {"y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0"}
+
+
+def _check_postgres_settings(env: Mapping[str, str]) -> None:
+    """Refuse a mistyped setting at start, naming the tutorpulse variable (the library would
+    name its own)."""
+    for key, (variable, least) in _INTEGER_SETTINGS.items():
+        try:
+            valid = int(env[key]) >= least
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError(f"{variable} must be a whole number >= {least}, not {env[key]!r}")
+    for key, (variable, least_number) in _NUMBER_SETTINGS.items():
+        try:
+            valid = float(env[key]) >= least_number
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError(f"{variable} must be a number >= {least_number}, not {env[key]!r}")
+    if env["POSTGRES_PRE_PING"].lower() not in _TRUTH:
+        raise ValueError("TUTORPULSE_POSTGRES_PRE_PING must be yes or no, "
+                         f"not {env['POSTGRES_PRE_PING']!r}")
 
 
 T = TypeVar("T")
@@ -92,12 +148,14 @@ def _retrying_concurrent_setup(create: Callable[[], T], attempts: int = 5) -> T:
 
 
 def postgres_conninfo(env: Mapping[str, str]) -> str:
-    """A libpq connection string for the store configured by :func:`store_env`."""
+    """A libpq connection string for the store configured by :func:`store_env`, with the same
+    connect timeout, statement timeout and keepalives as the store's own connections."""
     from psycopg.conninfo import make_conninfo
 
     return make_conninfo(
         host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], dbname=env["POSTGRES_DBNAME"],
         user=env["POSTGRES_USER"], password=env.get("POSTGRES_PASSWORD") or None,
+        **libpq_parameters(env),
     )
 
 

@@ -1,34 +1,164 @@
-"""``/health``, ``/ready`` and ``/metrics``: the same three endpoints on every service."""
+"""``/health``, ``/ready`` and ``/metrics``: the same three endpoints on every service.
+
+``/ready`` runs the service's readiness check with a time limit
+(``TUTORPULSE_READY_TIMEOUT_SECONDS``, 0.8 s), so it answers within a second whatever the
+check waits on: a check that has not answered by then is a 503 that says so. Only one check
+runs at a time; a probe arriving meanwhile waits for the running one instead of starting
+another (a check stuck on a dead database must not pile up threads). A check may return a dict
+of details, which the body carries under ``details``, and may raise :class:`NotReady` to be
+unready with details. Every verdict feeds the service's :class:`OutageLog`, so an outage is
+logged once when it starts and once when it ends, and a failure seen by a request (the store
+unreachable: ``shared.http.problems``) starts a watch that probes until the service is back
+and logs the recovery even if nobody calls ``/ready``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 import uvicorn
-from litestar import Litestar, Response, Router, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.enums import ScopeType
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-ReadinessCheck = Callable[[], Awaitable[None]]
+from shared.observability.outage import OutageLog
+
+log = structlog.get_logger(__name__)
+
+Details = dict[str, Any]
+ReadinessCheck = Callable[[], Awaitable[Details | None]]
+"""Returns (optionally details) when the service can do its work; raises when it cannot."""
+
+READY_HANDLER = "tutorpulse-ready"
+"""The name of the ``/ready`` route, by which request handlers find the service's readiness."""
+WATCH_SECONDS = 1.0
+"""How often the service is probed while an outage seen by requests lasts."""
+
+
+def ready_timeout(environ: Mapping[str, str] | None = None) -> float:
+    source = os.environ if environ is None else environ
+    value = float(source.get("TUTORPULSE_READY_TIMEOUT_SECONDS", "0.8"))
+    if value <= 0:
+        raise ValueError(f"TUTORPULSE_READY_TIMEOUT_SECONDS must be positive, not {value}")
+    return value
+
+
+class NotReady(Exception):
+    """Raised by a readiness check: the service cannot do its work, for this reason."""
+
+    def __init__(self, reason: str, details: Details | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details or {}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ready: bool
+    reason: str | None = None
+    details: Details = field(default_factory=dict)
+
+
+def describe(error: BaseException) -> str:
+    """A short, single-line reason for logs and probe bodies."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__
+
+
+class Readiness:
+    """A service's readiness check, run with a time limit and one at a time."""
+
+    def __init__(self, service: str, check: ReadinessCheck, timeout: float | None = None) -> None:
+        self.service = service
+        self.timeout = ready_timeout() if timeout is None else timeout
+        self.outages = OutageLog("service", service=service)
+        self._check = check
+        self._running: asyncio.Task[Details | None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Readiness:
+        # Litestar copies a route's ``opt`` when it registers the route; the copy must still be
+        # this service's one readiness (its running check and its outage log).
+        return self
+
+    async def verdict(self) -> Verdict:
+        verdict = await self._run_check()
+        if verdict.ready:
+            self.outages.succeeded()
+        else:
+            self.outages.failed(verdict.reason or "not ready")
+        return verdict
+
+    async def _run_check(self) -> Verdict:
+        running = self._running
+        if running is None or running.done() or running.get_loop() is not asyncio.get_running_loop():
+            running = self._running = asyncio.ensure_future(self._check())
+            running.add_done_callback(_retrieve)
+        done, _ = await asyncio.wait({running}, timeout=self.timeout)
+        if not done:
+            return Verdict(False, f"the readiness check did not answer within {self.timeout:g} s")
+        if running.cancelled():
+            return Verdict(False, "the readiness check was cancelled")
+        error = running.exception()
+        if error is None:
+            return Verdict(True, details=dict(running.result() or {}))
+        if isinstance(error, NotReady):
+            return Verdict(False, error.reason, dict(error.details))
+        return Verdict(False, describe(error))
+
+    def request_failed(self, reason: str) -> None:
+        """A request found a dependency unreachable: count it (logged once per outage) and
+        probe until the service is ready again, so the recovery is logged too."""
+        self.outages.failed(reason)
+        if self._watch is None or self._watch.done():
+            self._watch = asyncio.get_running_loop().create_task(
+                self._watch_until_ready(), name=f"{self.service}-outage-watch")
+
+    async def _watch_until_ready(self) -> None:
+        while self.outages.current is not None:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                await self.verdict()
+            except Exception:  # the watch must outlive whatever a probe raises
+                log.exception("ready.watch_failed", service=self.service)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a finished check's exception as seen (a verdict may have stopped waiting for it)."""
+    if not task.cancelled():
+        task.exception()
+
+
+def readiness_of(request: Request[Any, Any, Any]) -> Readiness | None:
+    """The readiness of the service that received ``request`` (None outside tutorpulse apps)."""
+    index = request.app.get_handler_index_by_name(READY_HANDLER)
+    readiness = index["handler"].opt.get("readiness") if index else None
+    return readiness if isinstance(readiness, Readiness) else None
 
 
 def operations_router(service: str, readiness: ReadinessCheck) -> Router:
+    checked = Readiness(service, readiness)
+
     @get("/health", include_in_schema=False, sync_to_thread=False)
     def health() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @get("/ready", include_in_schema=False)
+    @get("/ready", include_in_schema=False, name=READY_HANDLER, opt={"readiness": checked})
     async def ready() -> Response[dict[str, Any]]:
-        try:
-            await readiness()
-        except Exception as error:
-            return Response(
-                {"status": "unavailable", "service": service, "reason": type(error).__name__},
-                status_code=503,
-            )
-        return Response({"status": "ready", "service": service})
+        verdict = await checked.verdict()
+        body: dict[str, Any] = {"status": "ready" if verdict.ready else "unavailable",
+                                "service": service}
+        if verdict.reason is not None:
+            body["reason"] = verdict.reason
+        if verdict.details:
+            body["details"] = verdict.details
+        return Response(body, status_code=200 if verdict.ready else 503)
 
     class Metrics(PrometheusController):
         path = "/metrics"

@@ -1,15 +1,25 @@
-"""Every error a client can cause becomes an RFC 9457 ``application/problem+json`` response."""
+"""Every error a client can cause becomes an RFC 9457 ``application/problem+json`` response.
+
+So does a store that cannot be reached: every HTTP service answers 503 with ``Retry-After``
+(never a 500, never a hang) when the event store or the read-model store is down, stopped,
+out of connections or locked, and the service's outage log records it once (see
+``shared.http.operations``).
+"""
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import eventsourcing.persistence as es
+import psycopg
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 
+from shared.http.operations import describe, readiness_of
 from shared.tenancy import Forbidden
 from shared.tenancy.tokens import InvalidToken
 
@@ -82,6 +92,36 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     return problem(500, "Internal error", "the request could not be completed; nothing was stored")
 
 
+RETRY_AFTER_SECONDS = 2
+"""What a client is told to wait before retrying when a store cannot be reached."""
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+
+
+def store_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says a store cannot be reached now (and trying later may work), as
+    opposed to a bug: PostgreSQL down, restarting, refusing connections, out of pooled
+    connections (``psycopg_pool.PoolTimeout``), a statement or lock timeout; SQLite locked."""
+    if isinstance(error, es.PersistenceError) and error.__cause__ is not None:
+        error = error.__cause__
+    if isinstance(error, sqlite3.OperationalError):
+        return any(text in str(error) for text in _SQLITE_BUSY)
+    return isinstance(error, (es.OperationalError, es.InterfaceError, psycopg.OperationalError,
+                              psycopg.InterfaceError))
+
+
+def _store_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if not store_unavailable(exc):
+        return _unexpected(request, exc)
+    readiness = readiness_of(request)
+    if readiness is not None:
+        readiness.request_failed(f"store unreachable: {describe(exc)}")
+    return problem(
+        503, "Service unavailable",
+        f"the data store cannot be reached now; retry in {RETRY_AFTER_SECONDS} s (a command "
+        "retried with the same Idempotency-Key is applied at most once)",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 ExceptionHandler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
 
 
@@ -103,5 +143,10 @@ BASE_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {
     InvalidToken: _unauthorized,
     Forbidden: simple(403, "Forbidden"),
     HTTPException: _http,
+    es.OperationalError: _store_unavailable,
+    es.InterfaceError: _store_unavailable,
+    psycopg.OperationalError: _store_unavailable,  # with psycopg_pool.PoolTimeout
+    psycopg.InterfaceError: _store_unavailable,
+    sqlite3.OperationalError: _store_unavailable,
     Exception: _unexpected,
 }
