@@ -42,7 +42,8 @@ class PostgresLease:
 
     def try_acquire(self) -> bool:
         if self._connection is None or self._connection.closed:
-            self._connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
+            # The connect timeout and keepalives come with the conninfo (postgres_conninfo).
+            self._connection = psycopg.connect(self._conninfo, autocommit=True)
         row = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
         return bool(row and row[0])
 
@@ -56,12 +57,12 @@ class PostgresLease:
             raise LeaseLost(f"lock connection failed: {error}") from error
 
     def release(self) -> None:
-        if self._connection is not None and not self._connection.closed:
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.closed:
             try:
-                self._connection.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+                connection.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
             finally:
-                self._connection.close()
-        self._connection = None
+                connection.close()
 
 
 class FileLease:

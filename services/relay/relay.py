@@ -6,6 +6,18 @@ recorded in the store's tracking table only after every message of the batch was
 a crash the relay republishes from its recorded position, and JetStream drops the repeats by
 their ``Nats-Msg-Id`` (``<store>:<notification id>``), which the stream keeps for its
 duplicate window (infra/nats/streams.json).
+
+Every wait on NATS is bounded (``ack_timeout``): nats-py never fails a publish future when the
+connection drops, so a batch whose acks do not all arrive in time is abandoned and published
+again from the recorded position, until it goes through; the relay never gives up and never
+exits. Before publishing again it compares the stream's tail with the store, and moves past
+what the stream already holds, so a repeat older than the duplicate window is not stored twice.
+
+Leadership and outages: a relay takes the lease only while it is connected to NATS, and a
+leader that could not publish for ``handover_seconds`` while events wait gives the lease up and
+stays out for a moment, so a standby with a working connection takes over (when NATS is down for
+everyone, they take turns and nothing is lost). A lost lease (the store's connection died, e.g.
+PostgreSQL restarted) sends the relay back to acquiring it.
 """
 
 from __future__ import annotations
@@ -14,10 +26,19 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import anyio.to_thread
+import nats.errors
 import structlog
-from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
+from eventsourcing.persistence import (
+    IntegrityError,
+    Notification,
+    PersistenceError,
+    Tracking,
+    TrackingRecorder,
+)
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -25,17 +46,24 @@ from services.relay.lease import Lease, LeaseLost
 from shared.events import STREAM_NAME, decode_header, subject_for
 from shared.eventstore import EventStore
 from shared.eventstore.store import STORE_NAME
+from shared.http.operations import describe
+from shared.observability.outage import OutageLog
 
 log = structlog.get_logger(__name__)
 
 TRACKING_NAME = "relay.nats"
+RECONCILE_LIMIT = 10_000
+"""The most events the relay checks against the stream's tail before publishing again."""
 
 PUBLISHED = Counter("tutorpulse_relay_published_total", "Events published to JetStream")
 DUPLICATES = Counter(
     "tutorpulse_relay_duplicates_total", "Publishes JetStream acked as duplicates (after a restart)"
 )
+FAILED_BATCHES = Counter("tutorpulse_relay_failed_batches_total",
+                         "Batches abandoned (acks missing or refused) and published again")
 POSITION = Gauge("tutorpulse_relay_position", "Last notification id acked by JetStream")
-LAG = Gauge("tutorpulse_relay_lag_events", "Committed events not yet acked by JetStream")
+LAG = Gauge("tutorpulse_relay_lag_events",
+            "Committed events not yet acked by JetStream: the store's head minus the position")
 LEADER = Gauge("tutorpulse_relay_leader", "1 while this relay holds the publishing lease")
 BATCH_SECONDS = Histogram(
     "tutorpulse_relay_batch_seconds", "Time to publish and ack one batch",
@@ -54,6 +82,44 @@ class RelaySettings:
     max_idle_poll_seconds: float = 0.05
     lease_retry_seconds: float = 1.0
     lease_confirm_seconds: float = 2.0
+    ack_timeout: float = 5.0
+    """The longest the relay waits for a batch's acks (and for room to publish) before it
+    publishes the batch again."""
+    stall_seconds: float = 10.0
+    """Events waiting and no batch through for this long: the relay is not ready."""
+    handover_seconds: float = 30.0
+    """A leader that could not publish for this long while events wait gives up the lease
+    (0: never)."""
+    retry_seconds: float = 0.1
+    max_retry_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0 or min(self.ack_timeout, self.stall_seconds) <= 0:
+            raise ValueError(f"relay settings must be positive: {self}")
+        if self.handover_seconds < 0:
+            raise ValueError("TUTORPULSE_RELAY_HANDOVER_SECONDS must be 0 (never) or positive")
+
+
+class PublishFailed(Exception):
+    """A batch did not go through: NATS down, frozen, or refusing."""
+
+
+class HandOver(Exception):
+    """The leader gives the lease up so that a relay with a working connection can lead."""
+
+
+@dataclass(frozen=True)
+class RelayStatus:
+    leader: bool
+    position: int
+    lag: int | None
+    seconds_since_progress: float
+    problem: str | None
+    """Why the relay cannot make progress, or None."""
+
+    def details(self) -> dict[str, Any]:
+        return {"leader": self.leader, "position": self.position, "lagEvents": self.lag,
+                "secondsSinceProgress": round(self.seconds_since_progress, 3)}
 
 
 class Relay:
@@ -64,26 +130,69 @@ class Relay:
         js: JetStreamContext,
         lease: Lease,
         settings: RelaySettings | None = None,
+        *,
+        nc: Client | None = None,
     ) -> None:
+        """``nc``: the connection ``js`` came from; with it the relay does not publish (nor
+        lead) while disconnected, and reports the connection in its status."""
         self._store = store
         self._tracking = tracking
         self._js = js
+        self._nc = nc
         self._lease = lease
         self._settings = settings or RelaySettings()
         self._stopping = asyncio.Event()
+        self._nats_outage = OutageLog("relay.nats")
+        self._store_outage = OutageLog("relay.store")
+        self._progress_at = time.monotonic()
+        self._standby_logged = False
         self.position = 0
+        self.lag: int | None = None
         self.is_leader = False
 
     def stop(self) -> None:
         self._stopping.set()
 
+    @property
+    def nats_connected(self) -> bool:
+        return self._nc is None or self._nc.is_connected
+
+    def status(self) -> RelayStatus:
+        """What ``/ready`` reports: a leader with events waiting and no batch through for
+        ``stall_seconds`` cannot make progress."""
+        since = time.monotonic() - self._progress_at
+        problem = None
+        if not self.nats_connected:
+            problem = "NATS is not connected"
+        elif self.is_leader and (self.lag is None or self.lag > 0) \
+                and since > self._settings.stall_seconds:
+            outage = self._nats_outage.current or self._store_outage.current
+            problem = (f"no batch relayed for {since:.0f} s while {self.lag} events wait"
+                       + (f" ({outage.reason})" if outage else ""))
+        return RelayStatus(self.is_leader, self.position, self.lag, since, problem)
+
     async def run(self) -> None:
-        """Wait for the lease, then relay until stopped; a lost lease sends it back to waiting."""
+        """Wait for the lease, then relay until stopped; a lost lease sends it back to waiting.
+        Nothing but ``stop()`` ends it."""
         while not self._stopping.is_set():
-            if not await anyio.to_thread.run_sync(self._lease.try_acquire):
-                log.info("relay.standby", reason="another relay holds the lease")
+            if not self.nats_connected:  # leading now could only fail: leave it to another
+                self._nats_outage.failed("NATS is not connected")
+                await self._standby_round()
+                continue
+            try:
+                acquired = await anyio.to_thread.run_sync(self._lease.try_acquire)
+            except Exception as error:  # the store is down: try again, log once
+                self._store_outage.failed(describe(error))
                 await self._sleep(self._settings.lease_retry_seconds)
                 continue
+            if not acquired:
+                if not self._standby_logged:
+                    log.info("relay.standby", reason="another relay holds the lease")
+                    self._standby_logged = True
+                await self._standby_round()
+                continue
+            pause = 0.0
+            self._standby_logged = False
             self.is_leader = True
             LEADER.set(1)
             log.info("relay.leading")
@@ -91,29 +200,112 @@ class Relay:
                 await self._relay_while_leading()
             except LeaseLost as error:
                 log.error("relay.lease_lost", reason=str(error))
+            except HandOver as error:
+                log.warning("relay.handing_over", reason=str(error))
+                pause = 2 * self._settings.lease_retry_seconds
+            except PersistenceError:  # logged once by the store outage log
+                pause = self._settings.lease_retry_seconds
+            except Exception:  # a relay that stops relaying helps nobody: log, lead again
+                log.exception("relay.failed")
+                pause = self._settings.lease_retry_seconds
             finally:
                 self.is_leader = False
                 LEADER.set(0)
-                await anyio.to_thread.run_sync(self._lease.release)
+                await self._release()
+            await self._sleep(pause)
+
+    async def _standby_round(self) -> None:
+        """A standby keeps the lag gauge true (the leader may be the one that is stuck)."""
+        try:
+            head, recorded = await anyio.to_thread.run_sync(self._head_and_recorded)
+        except Exception as error:
+            self._store_outage.failed(describe(error))
+        else:
+            self._store_outage.succeeded()
+            self.position, self.lag = recorded, max(0, head - recorded)
+            LAG.set(self.lag)
+        await self._sleep(self._settings.lease_retry_seconds)
+
+    def _head_and_recorded(self) -> tuple[int, int]:
+        return self._store.recorder.max_notification_id() or 0, self._recorded_position()
+
+    async def _release(self) -> None:
+        try:
+            await anyio.to_thread.run_sync(self._lease.release)
+        except Exception as error:  # its connection is already gone: so is the lock
+            log.info("relay.lease_release_failed", error=describe(error))
 
     async def _relay_while_leading(self) -> None:
-        self.position = await anyio.to_thread.run_sync(self._recorded_position)
+        self.position = await self._store_call(self._recorded_position)
         POSITION.set(self.position)
+        self._progress_at = time.monotonic()
         log.info("relay.resuming", position=self.position)
+        await self._skip_what_the_stream_holds()
         idle = self._settings.idle_poll_seconds
+        retry = self._settings.retry_seconds
         confirmed_at = time.monotonic()
         while not self._stopping.is_set():
             if time.monotonic() - confirmed_at > self._settings.lease_confirm_seconds:
                 await anyio.to_thread.run_sync(self._lease.confirm)
                 confirmed_at = time.monotonic()
-            batch = await anyio.to_thread.run_sync(self._next_batch)
-            if not batch:
-                LAG.set(0)
-                await self._sleep(idle)
-                idle = min(idle * 2, self._settings.max_idle_poll_seconds)
-                continue
-            idle = self._settings.idle_poll_seconds
-            await self._publish(batch)
+            try:
+                batch = await self._store_call(self._next_batch)
+                if not batch:
+                    self._caught_up()
+                    await self._sleep(idle)
+                    idle = min(idle * 2, self._settings.max_idle_poll_seconds)
+                    continue
+                idle = self._settings.idle_poll_seconds
+                await self._publish(batch)
+                retry = self._settings.retry_seconds
+            except (PublishFailed, PersistenceError) as error:
+                await self._after_failure(error)
+                await self._sleep(retry)
+                retry = min(retry * 2, self._settings.max_retry_seconds)
+
+    async def _store_call(self, call: Any) -> Any:
+        """A blocking store call in a worker thread; its failures go to the store outage log."""
+        try:
+            result = await anyio.to_thread.run_sync(call)
+        except PersistenceError as error:
+            self._store_outage.failed(describe(error))
+            raise
+        self._store_outage.succeeded()
+        return result
+
+    def _caught_up(self) -> None:
+        self._progress_at = time.monotonic()
+        self.lag = 0
+        LAG.set(0)
+        if self._nc is not None and self._nc.is_connected:
+            self._nats_outage.succeeded()
+
+    async def _after_failure(self, error: Exception) -> None:
+        if isinstance(error, PublishFailed):
+            FAILED_BATCHES.inc()
+            self._nats_outage.failed(str(error))
+        try:
+            head = await self._store_call(self._store.recorder.max_notification_id) or 0
+            self.lag = max(0, head - self.position)
+            LAG.set(self.lag)
+        except PersistenceError:
+            pass
+        waited = time.monotonic() - self._progress_at
+        handover = self._settings.handover_seconds
+        if isinstance(error, PublishFailed) and handover and waited > handover and self.lag:
+            raise HandOver(f"no batch went through for {waited:.0f} s: {error}")
+        if isinstance(error, PublishFailed) and self.nats_connected:
+            try:
+                await self._skip_what_the_stream_holds()
+            except PersistenceError:
+                pass
+
+    def _record(self, position: int) -> None:
+        try:
+            self._tracking.insert_tracking(Tracking(TRACKING_NAME, position))
+        except IntegrityError:  # refused unless it moves forward: fine if it is there already
+            if self._recorded_position() < position:
+                raise
 
     def _recorded_position(self) -> int:
         return self._tracking.max_tracking_id(TRACKING_NAME) or 0
@@ -124,39 +316,93 @@ class Relay:
         )
 
     async def _publish(self, batch: Sequence[Notification]) -> None:
+        if not self.nats_connected:
+            raise PublishFailed("NATS is not connected")
         started = time.perf_counter()
-        acks = []
-        for notification in batch:
-            header = decode_header(notification.state)
-            acks.append(await self._js.publish_async(
-                subject_for(header),
-                notification.state,
-                stream=STREAM_NAME,
-                headers={
-                    "Nats-Msg-Id": message_id(notification.id),
-                    "Tp-Notification-Id": str(notification.id),
-                    "Tp-Event-Type": notification.topic,
-                },
-            ))
-        results = await asyncio.gather(*acks)
+        futures: list[asyncio.Future[Any]] = []
+        timeout = self._settings.ack_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                for notification in batch:
+                    header = decode_header(notification.state)
+                    futures.append(await self._js.publish_async(
+                        subject_for(header),
+                        notification.state,
+                        wait_stall=timeout,
+                        stream=STREAM_NAME,
+                        headers={
+                            "Nats-Msg-Id": message_id(notification.id),
+                            "Tp-Notification-Id": str(notification.id),
+                            "Tp-Event-Type": notification.topic,
+                        },
+                    ))
+                results = await asyncio.gather(*futures)
+        except TimeoutError:
+            raise PublishFailed(f"{sum(not f.done() for f in futures) or len(batch)} of "
+                                f"{len(batch)} acks missing after {timeout:g} s") from None
+        except nats.errors.Error as error:
+            raise PublishFailed(describe(error)) from error
+        finally:
+            for future in futures:  # frees nats-py's slots for acks that will never come
+                future.cancel()
         last = batch[-1].id
-        await anyio.to_thread.run_sync(
-            self._tracking.insert_tracking, Tracking(TRACKING_NAME, last)
-        )
+        await self._store_call(lambda: self._record(last))
         self.position = last
+        self._progress_at = time.monotonic()
+        self._nats_outage.succeeded()
         duplicates = sum(1 for ack in results if ack.duplicate)
         PUBLISHED.inc(len(results) - duplicates)
         DUPLICATES.inc(duplicates)
         POSITION.set(last)
         BATCH_SECONDS.observe(time.perf_counter() - started)
         if len(batch) == self._settings.batch_size:
-            head = await anyio.to_thread.run_sync(self._store.recorder.max_notification_id)
-            LAG.set(max(0, (head or last) - last))
+            head = await self._store_call(self._store.recorder.max_notification_id)
+            self.lag = max(0, (head or last) - last)
         else:
-            LAG.set(0)
+            self.lag = 0
+        LAG.set(self.lag)
         log.debug("relay.batch", size=len(batch), position=last, duplicates=duplicates)
 
+    async def _skip_what_the_stream_holds(self) -> None:
+        """Record as relayed what the stream already holds past the recorded position (a batch
+        whose acks were lost, or whose position could not be recorded), so that it is not
+        published again: a repeat older than the duplicate window would be stored twice.
+
+        The relay publishes in notification order on one connection, so the stream holds the
+        events up to its last one without gaps exactly when the stream's tail, as long as the
+        events the store has between the position and that last one, starts with the first of
+        them; anything else (a tail the relay did not write, a purged stream) is left alone and
+        the batch is published again (JetStream drops repeats inside the window)."""
+        try:
+            async with asyncio.timeout(self._settings.ack_timeout):
+                state = (await self._js.stream_info(STREAM_NAME)).state
+                if not state.last_seq:
+                    return
+                last = await self._streamed_id(state.last_seq)
+                if last <= self.position or last - self.position > RECONCILE_LIMIT:
+                    return
+                between = await self._store_call(lambda: self._store.recorder.select_notifications(
+                    start=self.position, limit=RECONCILE_LIMIT, stop=last,
+                    inclusive_of_start=False))
+                if not between or between[-1].id != last or len(between) > state.last_seq:
+                    return
+                if await self._streamed_id(state.last_seq - len(between) + 1) != between[0].id:
+                    return
+        except (TimeoutError, nats.errors.Error, ValueError) as error:
+            log.info("relay.stream_tail_unknown", error=describe(error))
+            return
+        await self._store_call(lambda: self._record(last))
+        log.info("relay.already_streamed", skipped=len(between), position=last)
+        self.position = last
+        POSITION.set(last)
+
+    async def _streamed_id(self, sequence: int) -> int:
+        message = await self._js.get_msg(STREAM_NAME, sequence)
+        return int((message.headers or {}).get("Tp-Notification-Id", 0))
+
     async def _sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
         try:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
         except TimeoutError:

@@ -97,7 +97,8 @@ class Readiness:
 
     async def _run_check(self) -> Verdict:
         running = self._running
-        if running is None or running.done() or running.get_loop() is not asyncio.get_running_loop():
+        loop = asyncio.get_running_loop()
+        if running is None or running.done() or running.get_loop() is not loop:
             running = self._running = asyncio.ensure_future(self._check())
             running.add_done_callback(_retrieve)
         done, _ = await asyncio.wait({running}, timeout=self.timeout)

@@ -59,7 +59,8 @@ class OutageLog:
         with self._lock:
             if self._reason is None:
                 return False
-            reason, lasted, failures = self._reason, time.monotonic() - self._started, self._failures
+            reason, failures = self._reason, self._failures
+            lasted = time.monotonic() - self._started
             self._reason, self._failures = None, 0
         log.warning(f"{self.what}.recovered", after_seconds=round(lasted, 3), failures=failures,
                     reason=reason, **self._context)
