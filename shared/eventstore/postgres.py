@@ -22,7 +22,7 @@ Selected by :func:`shared.eventstore.store.store_env` as the ``PERSISTENCE_MODUL
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from eventsourcing.postgres import (
@@ -33,6 +33,8 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.postgres import PostgresFactory as LibraryPostgresFactory
 from eventsourcing.utils import Environment
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
 
 STATEMENT_TIMEOUT = "POSTGRES_STATEMENT_TIMEOUT"
 """Seconds (float); 0 leaves the server's own setting. Read by this factory only."""
@@ -87,3 +89,23 @@ class PostgresFactory(LibraryPostgresFactory):
         pool.kwargs = {**(pool.kwargs or {}), **libpq_parameters(
             {key: value for key in (STATEMENT_TIMEOUT, LIBPQ_CONNECT_TIMEOUT)
              if (value := self.env.get(key)) is not None})}
+        if self.datastore.pre_ping:
+            pool._check = _sweeping_check(pool)  # noqa: SLF001  (the pool's check callback)
+
+
+def _sweeping_check(pool: ConnectionPool[Any]) -> Callable[[Connection[Any]], None]:
+    """The pre-ping, and when it finds a dead connection, a check of every idle one.
+
+    After PostgreSQL restarted, every pooled connection is dead. psycopg_pool discards one dead
+    connection per try and waits 1 s, 2 s, 4 s… between tries, so the first requests would run
+    out of time one after the other; checking the whole pool at the first dead one replaces them
+    all at once, and the request that found it gets a new connection after the first wait."""
+
+    def check(connection: Connection[Any]) -> None:
+        try:
+            ConnectionPool.check_connection(connection)
+        except Exception:
+            pool.check()
+            raise
+
+    return check

@@ -1,0 +1,191 @@
+"""PostgreSQL stopped, then frozen, under a running command service (its own process, its own
+PostgreSQL): commands answer 503 with Retry-After within the connect timeout, /ready answers
+within a second, the outage and the recovery are logged once each, nothing is half-written,
+and the service works again as soon as PostgreSQL is back, without a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from services.command.application import TutoringCentres
+from tests.builders import Centre, register_centre
+from tests.support.servers import PostgresServer, free_port, running_postgres
+
+pytestmark = pytest.mark.integration
+
+CONNECT_TIMEOUT = 3  # the default of TUTORPULSE_POSTGRES_CONNECT_TIMEOUT
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test alone: it is stopped and frozen under its clients."""
+    with running_postgres(tmp_path) as server:
+        yield server
+
+
+def session_body() -> dict[str, str]:
+    starts = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    return {"title": "Fractions", "startsAt": starts.isoformat(),
+            "endsAt": (starts + timedelta(hours=1)).isoformat(), "mode": "ONLINE",
+            "meetingLink": "https://meet.example.org/fractions"}
+
+
+def postmaster_pid(server: PostgresServer) -> int:
+    assert server.control is not None
+    return int((server.control.data / "postmaster.pid").read_text().split()[0])
+
+
+def drop_connections(server: PostgresServer) -> None:
+    """End every client connection to the test's database (what a restart does to them)."""
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+def log_events(log: Path) -> list[str]:
+    events = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            events.append(json.loads(line).get("event", ""))
+        except ValueError:
+            continue
+    return events
+
+
+def wait_for(condition, what: str, attempts: int = 400) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(attempts):
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not reached")
+
+
+class CommandService:
+    def __init__(self, server: PostgresServer, log: Path) -> None:
+        self.port = free_port()
+        env = {**os.environ, **server.env(), "TUTORPULSE_COMMAND_PORT": str(self.port),
+               "TUTORPULSE_LOG_LEVEL": "INFO", "TUTORPULSE_LOG_FORMAT": "json"}
+        with open(log, "ab") as output:
+            self.process = subprocess.Popen([sys.executable, "-m", "services.command"], env=env,
+                                            stdout=output, stderr=subprocess.STDOUT)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+
+        def up() -> bool:
+            assert self.process.poll() is None, log.read_text()[-2000:]
+            try:
+                return self.http.get("/ready").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(up, "the command service answers /ready")
+
+    def close(self) -> None:
+        self.http.close()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def schedule(service: CommandService, centre: Centre) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = service.http.post("/api/v1/sessions", json=session_body(), headers=centre.auth("tutor"))
+    return response, time.monotonic() - started
+
+
+def ready(service: CommandService) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = service.http.get("/ready")
+    return response, time.monotonic() - started
+
+
+def assert_unavailable(response: httpx.Response, took: float, limit: float) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert int(response.headers["Retry-After"]) > 0
+    assert took < limit, f"answered after {took:.2f} s"
+
+
+def assert_unready(response: httpx.Response, took: float) -> None:
+    assert response.status_code == 503, response.text
+    assert response.json()["status"] == "unavailable" and response.json()["reason"]
+    assert took < 1.2, f"/ready answered after {took:.2f} s"
+
+
+def test_commands_fail_fast_while_postgres_is_down_and_work_again_without_a_restart(
+    own_postgres: PostgresServer, tmp_path: Path
+) -> None:
+    centres = TutoringCentres(own_postgres.env())
+    centre = register_centre(centres, "alpha")
+    log = tmp_path / "command.log"
+    service = CommandService(own_postgres, log)
+    scheduled: list[str] = []
+    timings: dict[str, float] = {}
+    try:
+        response, _ = schedule(service, centre)
+        assert response.status_code == 201, response.text
+        scheduled.append(response.json()["sessionId"])
+
+        # 1. Stopped: connections refused.
+        own_postgres.stop()
+        for attempt in range(3):
+            response, took = schedule(service, centre)
+            assert_unavailable(response, took, CONNECT_TIMEOUT + 1.5)
+            timings.setdefault("command 503, PostgreSQL stopped", took)
+        response, took = ready(service)
+        assert_unready(response, took)
+        timings["/ready 503, PostgreSQL stopped"] = took
+        own_postgres.start()
+
+        def works_again() -> bool:
+            response, _ = schedule(service, centre)
+            if response.status_code == 201:
+                scheduled.append(response.json()["sessionId"])
+                return True
+            assert response.status_code == 503, response.text
+            return False
+
+        wait_for(works_again, "commands work again after PostgreSQL started", attempts=40)
+        wait_for(lambda: "service.recovered" in log_events(log), "the recovery is logged")
+
+        # 2. Frozen: connections dropped, and the server accepts no new one (it hangs).
+        drop_connections(own_postgres)
+        pid = postmaster_pid(own_postgres)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            response, took = schedule(service, centre)
+            assert_unavailable(response, took, CONNECT_TIMEOUT + 1.5)
+            timings["command 503, PostgreSQL frozen"] = took
+            response, took = ready(service)
+            assert_unready(response, took)
+            timings["/ready 503, PostgreSQL frozen"] = took
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_for(works_again, "commands work again after PostgreSQL thawed", attempts=40)
+        wait_for(lambda: log_events(log).count("service.recovered") == 2, "the recovery is logged")
+        assert ready(service)[0].status_code == 200
+        assert service.process.poll() is None, "the service kept running"
+    finally:
+        service.close()
+
+    # One line per outage and one per recovery, however many requests failed meanwhile.
+    events = log_events(log)
+    assert events.count("service.unavailable") == 2, events
+    assert events.count("service.recovered") == 2, events
+    assert "request.failed" not in events
+    # Nothing half-written: exactly the sessions that were answered 201 were scheduled.
+    stored = [n for n in centres.recorder.select_notifications(1, 100_000)
+              if n.topic == "SessionScheduled"]
+    assert len(stored) == len(scheduled)
+    centres.close()
+    print("\n" + "\n".join(f"{what}: {seconds:.3f} s" for what, seconds in timings.items()))
