@@ -30,12 +30,15 @@ import argparse
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
 import anyio.to_thread
+import nats.errors
+import psycopg
 import structlog
 from nats.aio.client import Client
 from nats.js.client import JetStreamContext
@@ -48,6 +51,8 @@ from shared import events
 from shared.messaging import connect
 
 log = structlog.get_logger(__name__)
+
+CONNECT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -274,7 +279,10 @@ def _describe(letter: DeadLetter, result: ReplayResult) -> str:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    nc: Client = await connect(name="tutorpulse-dead-letters")
+    try:  # ``connect`` keeps trying while NATS is away: a command line gives up instead
+        nc: Client = await asyncio.wait_for(connect(name="tutorpulse-dead-letters"), CONNECT_TIMEOUT)
+    except TimeoutError:
+        raise ConnectionError(f"no NATS server answered within {CONNECT_TIMEOUT:.0f} s") from None
     store: ReadStore | None = None
     try:
         js = nc.jetstream()
@@ -358,7 +366,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(sys.stderr)
-    return asyncio.run(_run(args))
+    try:
+        return asyncio.run(_run(args))
+    except (OSError, nats.errors.Error, psycopg.Error, sqlite3.Error) as error:
+        print(f"cannot reach NATS or the read-model store: {type(error).__name__}: {error}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

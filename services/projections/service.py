@@ -51,6 +51,7 @@ from services.projections.projector import Batch, Change, OutOfOrder, apply
 from services.projections.store import ReadStore, SkipResult
 from shared import events
 from shared.events import STREAM_NAME, STREAM_SUBJECTS
+from shared.http.operations import NotReady, describe
 
 log = structlog.get_logger(__name__)
 
@@ -536,9 +537,10 @@ class ProjectionService:
         self.watermark = position
         WATERMARK.set(position)
 
-    async def readiness(self, timeout: float = 0.8) -> dict[str, Any]:
-        """Raise unless NATS and the read store both answer within ``timeout`` (checked at the
-        same time, so a hung dependency costs ``timeout`` once); otherwise some details."""
+    async def readiness(self, timeout: float = 0.6) -> dict[str, Any]:
+        """Raise :class:`NotReady` unless NATS and the read store both answer within
+        ``timeout`` (checked at the same time, so a hung dependency costs ``timeout`` once);
+        the details say the watermark and how many dead letters wait."""
 
         async def nats() -> int:
             if not self._nc.is_connected:
@@ -550,23 +552,19 @@ class ProjectionService:
                 anyio.to_thread.run_sync(self._store.watermark, abandon_on_cancel=True), timeout)
 
         waiting, watermark = await asyncio.gather(nats(), store(), return_exceptions=True)
-        problems = {name: f"{type(result).__name__}: {result}".rstrip(": ")
-                    for name, result in (("nats", waiting), ("readStore", watermark))
+        details: dict[str, Any] = {"consumer": self._durable, "watermark": self.watermark,
+                                   "deadLettersWaiting": self.dead_letters_waiting}
+        if isinstance(waiting, int):
+            self.dead_letters_waiting = details["deadLettersWaiting"] = waiting
+            DEAD_LETTERS_WAITING.set(waiting)
+        if isinstance(watermark, int):
+            details["watermark"] = watermark
+        problems = {name: describe(result) for name, result in (("nats", waiting), ("readStore", watermark))
                     if isinstance(result, BaseException)}
         if problems:
-            raise DependencyUnavailable(problems)
-        assert isinstance(waiting, int) and isinstance(watermark, int)
-        self.dead_letters_waiting = waiting
-        DEAD_LETTERS_WAITING.set(waiting)
-        return {"watermark": watermark, "deadLettersWaiting": waiting, "consumer": self._durable}
-
-
-class DependencyUnavailable(Exception):
-    """A readiness check failed: which dependency, and why."""
-
-    def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{name}: {problem}" for name, problem in problems.items()))
-        self.problems = problems
+            raise NotReady("; ".join(f"{name}: {problem}" for name, problem in problems.items()),
+                           details | {"unavailable": problems})
+        return details
 
 
 async def wait_for_watermark(store: ReadStore, position: int, timeout: float) -> bool:

@@ -16,10 +16,10 @@ reading the current one, then switches ``rm_meta.generation`` in one transaction
 ``TUTORPULSE_READ_POSTGRES_HOST``  with ``_PORT``, ``_DBNAME``, ``_USER``, ``_PASSWORD``; each
                                    defaults to the event store's ``TUTORPULSE_POSTGRES_*`` value
 ``TUTORPULSE_READ_POSTGRES_CONNECT_TIMEOUT``  seconds to connect, and to wait for a pooled
-                                   connection (5); ``_STATEMENT_TIMEOUT`` seconds per statement
-                                   (30, 0 = none); ``_PRE_PING`` check a pooled connection before
+                                   connection (3); ``_STATEMENT_TIMEOUT`` seconds per statement
+                                   (5, 0 = none); ``_PRE_PING`` check a pooled connection before
                                    lending it (yes); ``_CONN_MAX_AGE`` seconds before a connection
-                                   is replaced (600). Each defaults to the event store's
+                                   is replaced (1800). Each defaults to the event store's
                                    ``TUTORPULSE_POSTGRES_*`` value, then to the value shown.
 """
 
@@ -492,10 +492,12 @@ class PostgresReadStore(ReadStore):
     key_lock = ("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%s::text[]) WITH ORDINALITY"
                 " AS t(k, n) ORDER BY n")
     """Locks a sorted list of keys in that order."""
-    transient_errors = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+    # A lock wait cut short by the statement timeout is a conflict with another writer too.
+    transient_errors = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure,
+                        psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)
 
-    def __init__(self, conninfo: str, pool_size: int = 4, *, connect_timeout: float = 5.0,
-                 pre_ping: bool = True, max_age: float = 600.0) -> None:
+    def __init__(self, conninfo: str, pool_size: int = 4, *, connect_timeout: float = 3.0,
+                 pre_ping: bool = True, max_age: float = 1800.0) -> None:
         # ``check`` pings a pooled connection before lending it, so the first use after a
         # PostgreSQL restart gets a fresh connection instead of "the connection is lost";
         # ``timeout`` bounds the wait for a connection while PostgreSQL is down.
@@ -553,6 +555,10 @@ class PostgresReadStore(ReadStore):
         self._pool.close()
 
 
+_YES = ("y", "yes", "t", "true", "on", "1")
+_NO = ("n", "no", "f", "false", "off", "0")
+
+
 def open_read_store(overrides: Mapping[str, str] | None = None) -> ReadStore:
     source = {**os.environ, **(overrides or {})}
     kind = source.get("TUTORPULSE_READ_STORE", "sqlite").lower()
@@ -575,8 +581,15 @@ def open_read_store(overrides: Mapping[str, str] | None = None) -> ReadStore:
                                  f"must be a number of seconds, not {value!r}")
             return parsed
 
-        connect_timeout = seconds("CONNECT_TIMEOUT", "5")
-        statement_timeout = seconds("STATEMENT_TIMEOUT", "30")
+        def yes_or_no(name: str, default: str) -> bool:
+            value = setting(name, default).strip().lower()
+            if value not in (*_YES, *_NO):
+                raise ValueError(f"TUTORPULSE_READ_POSTGRES_{name} (or TUTORPULSE_POSTGRES_{name}) "
+                                 f"must be yes or no, not {value!r}")
+            return value in _YES
+
+        connect_timeout = seconds("CONNECT_TIMEOUT", "3")
+        statement_timeout = seconds("STATEMENT_TIMEOUT", "5")
         store = PostgresReadStore(
             make_conninfo(
                 host=setting("HOST", "127.0.0.1"), port=setting("PORT", "5432"),
@@ -586,8 +599,8 @@ def open_read_store(overrides: Mapping[str, str] | None = None) -> ReadStore:
                 connect_timeout=str(max(2, round(connect_timeout))),
                 options=f"-c statement_timeout={round(statement_timeout * 1000)}"),
             connect_timeout=connect_timeout,
-            pre_ping=setting("PRE_PING", "yes").strip().lower() in ("1", "y", "yes", "true", "on"),
-            max_age=seconds("CONN_MAX_AGE", "600") or 600.0)
+            pre_ping=yes_or_no("PRE_PING", "yes"),
+            max_age=seconds("CONN_MAX_AGE", "1800") or 1800.0)
     else:
         raise ValueError(f"TUTORPULSE_READ_STORE must be 'sqlite' or 'postgres', not {kind!r}")
     try:
