@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench venv postgres lock clean
+.PHONY: run test bench chaos venv postgres lock clean
 
 venv: $(INSTALLED)
 
@@ -33,6 +33,12 @@ test: venv postgres
 
 bench: venv postgres
 	$(PY) -m tests.bench
+
+# The long fault run: kill -9 of every process many times under load; report in var/chaos/.
+CHAOS_KILLS ?= 6
+chaos: venv postgres
+	TUTORPULSE_CHAOS_KILLS=$(CHAOS_KILLS) TUTORPULSE_CHAOS_REPORT=var/chaos/report.md \
+		$(PY) -m pytest tests/chaos -m chaos -s
 
 lock:
 	$(PY) -m pip freeze --exclude-editable | grep -v '^tutorpulse' > requirements.lock
