@@ -146,6 +146,7 @@ class Relay:
         self._store_outage = OutageLog("relay.store")
         self._progress_at = time.monotonic()
         self._standby_logged = False
+        self._confirm_due = False
         self.position = 0
         self.lag: int | None = None
         self.is_leader = False
@@ -245,9 +246,12 @@ class Relay:
         retry = self._settings.retry_seconds
         confirmed_at = time.monotonic()
         while not self._stopping.is_set():
-            if time.monotonic() - confirmed_at > self._settings.lease_confirm_seconds:
+            # After a store failure the lease's connection may have died with the server:
+            # make sure of the lease before publishing anything more.
+            if self._confirm_due or \
+                    time.monotonic() - confirmed_at > self._settings.lease_confirm_seconds:
                 await anyio.to_thread.run_sync(self._lease.confirm)
-                confirmed_at = time.monotonic()
+                confirmed_at, self._confirm_due = time.monotonic(), False
             try:
                 batch = await self._store_call(self._next_batch)
                 if not batch:
@@ -269,6 +273,7 @@ class Relay:
             result = await anyio.to_thread.run_sync(call)
         except PersistenceError as error:
             self._store_outage.failed(describe(error))
+            self._confirm_due = True
             raise
         self._store_outage.succeeded()
         return result

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 
 from services.command.application import AttendanceMark, TutoringCentres
 from services.relay.lease import FileLease, PostgresLease
@@ -23,7 +28,7 @@ from shared.eventstore.store import STORE_NAME, postgres_conninfo, store_env
 from shared.messaging import ensure_streams
 from tests.builders import plan, register_centre, session_id
 from tests.integration.streams import read_stream
-from tests.support.servers import NatsServer, PostgresServer, free_port
+from tests.support.servers import NatsServer, PostgresServer, free_port, running_postgres
 
 pytestmark = pytest.mark.integration
 
@@ -127,61 +132,234 @@ def start_relay(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
                                 stdout=output, stderr=subprocess.STDOUT)
 
 
+def relay_env(pg: PostgresServer, nats_server: NatsServer, **settings: str) -> dict[str, str]:
+    return {**os.environ, **pg.env(), "TUTORPULSE_NATS_URL": nats_server.url,
+            "TUTORPULSE_RELAY_PORT": str(free_port()), "TUTORPULSE_LOG_LEVEL": "INFO",
+            **{f"TUTORPULSE_RELAY_{name.upper()}": value for name, value in settings.items()}}
+
+
+class Burst:
+    """Schedules and cancels sessions as fast as one writer can, in a thread, until stopped."""
+
+    def __init__(self, centres: TutoringCentres) -> None:
+        self._centres = centres
+        self._tutor = register_centre(centres, "alpha")["tutor"]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._write)
+
+    def _write(self) -> None:
+        while not self._stop.is_set():
+            session = session_id(self._centres.schedule_session(self._tutor, plan()).body)
+            self._centres.cancel_session(self._tutor, session, reason="burst")
+
+    def __enter__(self) -> Burst:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+async def store_head(centres: TutoringCentres) -> int:
+    return await asyncio.to_thread(lambda: centres.position)
+
+
+async def streamed_count(js: JetStreamContext) -> int:
+    try:
+        return (await js.stream_info("TP_EVENTS")).state.messages
+    except Exception:  # the stream may not exist yet, or NATS is restarting
+        return -1
+
+
+def at_least(value: Callable[[], Awaitable[int]], target: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await value() >= target
+    return check
+
+
+async def assert_streamed_exactly_once_in_order(js: JetStreamContext, centres: TutoringCentres,
+                                                timeout: float = 60) -> None:
+    expected = published_notifications(centres)
+
+    async def caught_up() -> bool:
+        return await streamed_count(js) >= len(expected)
+
+    await wait_until(caught_up, timeout=timeout)
+    streamed = await read_stream(js)
+    assert [s.notification_id for s in streamed] == expected
+    assert len({s.msg_id for s in streamed}) == len(streamed)
+    assert all(s.msg_id == f"{STORE_NAME}:{s.notification_id}" for s in streamed)
+    stored = {n.id: n.state for n in centres.recorder.select_notifications(1, 1_000_000)}
+    assert all(stored[s.notification_id] == s.data for s in streamed)
+    assert all(s.subject == subject_for(decode_header(s.data)) for s in streamed)
+
+
 async def test_kill_9_mid_burst_loses_nothing_and_duplicates_nothing(
     pg: PostgresServer, nats_server: NatsServer, nc: Client, tmp_path: Path
 ) -> None:
-    env = {**os.environ, **pg.env(), "TUTORPULSE_NATS_URL": nats_server.url,
-           "TUTORPULSE_RELAY_PORT": str(free_port()), "TUTORPULSE_RELAY_BATCH_SIZE": "50",
-           "TUTORPULSE_LOG_LEVEL": "WARNING"}
+    """Driven by counts, not time: each kill comes once more events are in the store and the
+    relay has published some of them since it started, so the writer and the relay are both
+    mid-flight whatever the machine's speed."""
+    env = relay_env(pg, nats_server, batch_size="50")
     centres = TutoringCentres(pg.env())
-    alpha = register_centre(centres, "alpha")
-    stop_writing = threading.Event()
-
-    def write_burst() -> None:
-        # Schedules and cancels sessions as fast as one writer can, until told to stop.
-        while not stop_writing.is_set():
-            session = session_id(centres.schedule_session(alpha["tutor"], plan()).body)
-            centres.cancel_session(alpha["tutor"], session, reason="burst")
-
-    writer = threading.Thread(target=write_burst)
+    js = nc.jetstream()
     relay = start_relay(env, tmp_path / "relay-1.log")
     try:
-        writer.start()
-        js = nc.jetstream()
-        for kill_after in (1.0, 0.6, 0.9):
-            await asyncio.sleep(kill_after)
-            relay.send_signal(signal.SIGKILL)
-            relay.wait()
-            relay = start_relay(env, tmp_path / "relay-2.log")
-        await asyncio.sleep(0.5)
-        stop_writing.set()
-        writer.join()
-        expected = published_notifications(centres)
-        assert len(expected) > 300, "the burst was too small to prove anything"
-
-        async def caught_up() -> bool:
-            try:
-                info = await js.stream_info("TP_EVENTS")
-            except Exception:  # the stream may not exist yet
-                return False
-            return info.state.messages >= len(expected)
-
-        await wait_until(caught_up, timeout=60)
-        await asyncio.sleep(0.3)
-        streamed = await read_stream(js)
-        assert [s.notification_id for s in streamed] == expected
-        assert len({s.msg_id for s in streamed}) == len(streamed)
-        assert all(s.msg_id == f"{STORE_NAME}:{s.notification_id}" for s in streamed)
-        stored = {n.id: n.state for n in centres.recorder.select_notifications(1, 1_000_000)}
-        assert all(stored[s.notification_id] == s.data for s in streamed)
-        assert all(s.subject == subject_for(decode_header(s.data)) for s in streamed)
+        with Burst(centres) as burst:
+            for kill in range(1, 4):
+                await wait_until(at_least(lambda: store_head(centres), 150 * kill), timeout=60)
+                streamed = await streamed_count(js)
+                await wait_until(at_least(lambda: streamed_count(js), streamed + 60), timeout=60)
+                relay.send_signal(signal.SIGKILL)
+                relay.wait()
+                relay = start_relay(env, tmp_path / f"relay-{kill + 1}.log")
+            await wait_until(at_least(lambda: store_head(centres), 600), timeout=60)
+            burst.stop()
+        assert len(published_notifications(centres)) > 300
+        await assert_streamed_exactly_once_in_order(js, centres)
     finally:
-        stop_writing.set()
-        if writer.is_alive():
-            writer.join()
         relay.terminate()
         relay.wait(timeout=10)
         centres.close()
+
+
+def restart_nats(server: NatsServer) -> None:
+    """kill -9, then start it again on the same port with the same JetStream store."""
+    server.kill()
+    port = server.url.rsplit(":", 1)[1]
+    argv = [port if previous == "-p" else arg
+            for previous, arg in zip(["", *server.argv[:-1]], server.argv, strict=True)]
+    log = server.store_dir.parent / "nats-server.log"
+    with open(log, "ab") as output:
+        server.process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", int(port))) == 0:
+                return
+        assert server.process.poll() is None, log.read_text()[-2000:]
+        assert time.monotonic() < deadline, "nats-server did not come back"
+        time.sleep(0.02)
+
+
+async def relay_ready(http: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
+    try:
+        response = await http.get("/ready")
+    except httpx.TransportError:
+        return 0, {}
+    return response.status_code, response.json()
+
+
+async def relay_lag(http: httpx.AsyncClient) -> float:
+    text = (await http.get("/metrics")).text
+    match = re.search(r"^tutorpulse_relay_lag_events(?:\{[^}]*\})? (\S+)$", text, re.MULTILINE)
+    assert match, "the relay exports its lag"
+    return float(match.group(1))
+
+
+async def test_a_nats_restart_mid_burst_is_recovered_alone_with_every_event_once_in_order(
+    pg: PostgresServer, nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    env = relay_env(pg, nats_server, batch_size="100", ack_timeout_seconds="1",
+                    stall_seconds="2")
+    centres = TutoringCentres(pg.env())
+    js = nc.jetstream()
+    relay = start_relay(env, tmp_path / "relay.log")
+    port = env["TUTORPULSE_RELAY_PORT"]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            async def ready_is(status: int) -> Callable[[], Awaitable[bool]]:
+                async def check() -> bool:
+                    return (await relay_ready(http))[0] == status
+                return check
+
+            await wait_until(await ready_is(200))
+            with Burst(centres) as burst:
+                await wait_until(at_least(lambda: streamed_count(js), 200), timeout=60)
+                before = await store_head(centres)
+                restart_started = time.monotonic()
+                nats_server.kill()
+                # While NATS is gone: not ready, and the lag grows with what is written.
+                await wait_until(await ready_is(503))
+                unready_after = time.monotonic() - restart_started
+                status, body = await relay_ready(http)
+                assert status == 503 and "NATS" in body["reason"], body
+                await wait_until(at_least(lambda: store_head(centres), before + 100), timeout=60)
+
+                async def lag_grows() -> bool:
+                    return await relay_lag(http) >= 50
+
+                await wait_until(lag_grows)
+                restart_nats(nats_server)
+                restarted = time.monotonic()
+                await wait_until(at_least(lambda: store_head(centres), before + 300), timeout=60)
+                burst.stop()
+            head = await store_head(centres)
+
+            async def relayed_everything() -> bool:
+                status, body = await relay_ready(http)
+                return status == 200 and body["details"]["position"] >= head
+
+            await wait_until(relayed_everything, timeout=60)
+            recovered_after = time.monotonic() - restarted
+            assert relay.poll() is None, "the relay recovered without a restart"
+            await assert_streamed_exactly_once_in_order(js, centres)
+            assert await relay_lag(http) == 0
+        print(f"\nrelay /ready 503 {unready_after:.2f} s after NATS was killed; relayed "
+              f"everything {recovered_after:.2f} s after NATS started again")
+    finally:
+        relay.terminate()
+        relay.wait(timeout=10)
+        centres.close()
+
+
+async def test_the_relay_rides_out_a_postgres_restart(
+    nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    """Its lease connection dies with the server: the relay loses the lease, waits for
+    PostgreSQL, takes the lease again and relays what was written after the restart."""
+    with running_postgres(tmp_path / "pg") as own:
+        env = relay_env(own, nats_server)
+        centres = TutoringCentres(own.env())
+        alpha = register_centre(centres, "alpha")
+        js = nc.jetstream()
+        log = tmp_path / "relay.log"
+        relay = start_relay(env, log)
+        try:
+            written = len(published_notifications(centres))
+            await wait_until(at_least(lambda: streamed_count(js), written))
+            own.stop()
+            async with httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{env['TUTORPULSE_RELAY_PORT']}", timeout=5) as http:
+                async def unready() -> bool:
+                    return (await relay_ready(http))[0] == 503
+
+                await wait_until(unready)
+                own.start()
+
+                async def led_again() -> bool:
+                    text = log.read_text()
+                    return "relay.lease_lost" in text and text.count('"relay.leading"') >= 2
+
+                await wait_until(led_again)
+                centres.schedule_session(alpha["tutor"], plan())
+                centres.schedule_session(alpha["tutor"], plan())
+                await assert_streamed_exactly_once_in_order(js, centres)
+
+                async def ready() -> bool:
+                    return (await relay_ready(http))[0] == 200
+
+                await wait_until(ready)
+            assert relay.poll() is None, "the relay survived the restart"
+        finally:
+            relay.terminate()
+            relay.wait(timeout=10)
+            centres.close()
 
 
 async def test_a_standby_relay_takes_over_when_the_leader_dies(
