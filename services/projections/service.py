@@ -165,6 +165,14 @@ async def count_dead_letters(js: JetStreamContext, durable: str = DURABLE) -> in
     return sum((info.state.subjects or {}).values()) if info.state.messages else 0
 
 
+def consumer_config(durable: str, settings: Settings) -> ConsumerConfig:
+    """The durable pull consumer every replica shares."""
+    return ConsumerConfig(
+        name=durable, durable_name=durable, filter_subject=STREAM_SUBJECTS,
+        ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+        ack_wait=settings.ack_wait, max_deliver=-1, max_ack_pending=20_000)
+
+
 class ProjectionService:
     def __init__(self, store: ReadStore, nc: Client, settings: Settings | None = None,
                  durable: str = DURABLE) -> None:
@@ -235,12 +243,8 @@ class ProjectionService:
         """Create the durable consumer, or bring an existing one's settings up to date (a
         shorter ``ack_wait`` after an upgrade), then bind to it. Replicas starting together
         send the same configuration; the last one to arrive changes nothing."""
-        config = ConsumerConfig(
-            name=self._durable, durable_name=self._durable, filter_subject=STREAM_SUBJECTS,
-            ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
-            ack_wait=self._settings.ack_wait, max_deliver=-1, max_ack_pending=20_000)
         try:
-            info = await self._js.add_consumer(STREAM_NAME, config)
+            info = await self._js.add_consumer(STREAM_NAME, consumer_config(self._durable, self._settings))
         except NotFoundError:
             raise  # no stream yet: an outage like any other, tried again
         except Exception as error:
