@@ -179,7 +179,7 @@ class Session(Aggregate):
         while the session is SCHEDULED or LIVE; ``False`` if they are on that lesson already."""
         lesson = values.ref(lesson_id, "lessonId")
         course = values.ref(course_id, "courseId")
-        reason = values.free_text(reason, "reason", values.REASON)
+        reason = values.free_text(reason, "reason", values.NOTE)
         if self.status not in (SessionStatus.SCHEDULED, SessionStatus.LIVE):
             raise InvalidTransition(f"cannot change a lesson in a {self.status} session")
         enrolment = self.roster.get(student_id)

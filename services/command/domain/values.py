@@ -107,8 +107,12 @@ def whole(value: int, field: str, low: int, high: int, *, unit: str = "") -> int
 
 def finite(value: float, field: str, low: float, high: float) -> float:
     """A finite number from ``low`` to ``high``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-            or not low <= value <= high:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
         raise InvalidValue(f"a number from {low:g} to {high:g}", field=field)
     return value
 

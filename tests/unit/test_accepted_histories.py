@@ -1,0 +1,916 @@
+"""Whatever the application accepts, the read side can project.
+
+Each example drives the command handlers (``TutoringCentres`` on SQLite) through a centre's
+life that records every event type of the catalogue, with values drawn at the edges of what the
+domain accepts: times at the ends of the years 2000 to 2100 and in far-flung offsets, texts of
+the greatest length in any script, lists of the greatest size, zero and maximal numbers. Among
+those steps come commands with values a client may send but the domain must refuse (naive or
+far-off times, control characters, oversized texts): each must be refused with a domain error,
+never anything else, and record nothing. Every accepted command's events are projected as the
+live projection does (in small batches), and must
+
+* apply without raising, and give views (My Day, the Control Center, overviews, lists, figures)
+  that can be computed at any moment of the window;
+* equal what a rebuild, projecting the whole history at once, produces.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from services.command.application import (
+    AttendanceMark,
+    CommandResult,
+    ConcurrentUpdate,
+    NotFound,
+    SeriesStudent,
+    SessionPlan,
+    TutoringCentres,
+)
+from services.command.domain.aggregate import DomainError
+from services.command.domain.exercise import MAX_OPTIONS, MAX_QUESTIONS
+from services.command.domain.values import EARLIEST, END_OF_TIME
+from services.command.idempotency import IdempotencyKey
+from services.projections import access
+from services.projections.projector import apply_all
+from services.projections.store import ReadStore
+from shared import events
+from shared.events import (
+    AttendanceStatus,
+    Difficulty,
+    ExerciseType,
+    HelpPriority,
+    LevelChangeType,
+    NoteVisibility,
+    PresenceKind,
+    Question,
+    SessionMode,
+    TeachingMode,
+    WeeklyRule,
+)
+from shared.tenancy import Forbidden
+from tests.builders import Centre, register_centre
+from tests.readside import read_store
+
+MICRO = timedelta(microseconds=1)
+ZONES = [
+    UTC,
+    timezone(timedelta(hours=14)),
+    timezone(-timedelta(hours=12)),
+    timezone(timedelta(hours=5, minutes=45)),
+    ZoneInfo("Australia/Sydney"),
+    ZoneInfo("America/St_Johns"),
+    ZoneInfo("Pacific/Kiritimati"),
+]
+REFUSALS = (DomainError, NotFound, Forbidden)
+
+# --- values at the edges of what the domain accepts -------------------------------------------
+
+_one_line = st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\u2028\u2029")
+_any_line = _one_line | st.sampled_from("\n\t\r")
+
+
+def texts(limit: int, *, lines: bool = False) -> st.SearchStrategy[str]:
+    """Text the domain takes: short or of the greatest length, any script, not blank."""
+    long = [c * limit for c in ("x", "é", "語", "😀", "\u200d")] + ["a" + "\u0301" * (limit - 1)]
+    if lines:
+        long.append(("line\n" * limit)[: limit - 1] + "z")
+    return st.one_of(
+        st.sampled_from(long),
+        st.text(_any_line if lines else _one_line, min_size=1, max_size=12).filter(
+            lambda t: bool(t.strip())
+        ),
+    )
+
+
+def numbers(low: int, high: int) -> st.SearchStrategy[int]:
+    return st.one_of(st.sampled_from([low, high]), st.integers(low, high))
+
+
+def instants(low: datetime, high: datetime) -> st.SearchStrategy[datetime]:
+    """Instants from ``low`` to ``high`` (both included) in offsets from -12:00 to +14:00."""
+    inside = st.builds(
+        lambda s, zone: (low + (high - low) * s).astimezone(zone),
+        st.floats(0, 1),
+        st.sampled_from(ZONES),
+    )
+    return st.one_of(st.sampled_from([low, high]), inside)
+
+
+# --- values a client may send that the domain must refuse ----------------------------------------
+
+_bad_text = st.one_of(
+    st.text(st.sampled_from("\x00\x01\x1b\x7f\x85\x9f"), min_size=1, max_size=3).map(
+        lambda t: f"a{t}b"
+    ),
+    st.just("x" * 5001),
+    st.just("   "),
+    st.just(""),
+)
+_bad_message = st.text(st.sampled_from("\x00\x01\x1b\x7f\x85\x9f"), min_size=1, max_size=3).map(
+    lambda t: f"a{t}b"
+) | st.just("x" * 5001)
+"""Text refused where blank text would be taken (an optional message or note)."""
+_bad_instant = st.one_of(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),  # naive
+    st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(1999, 12, 30), timezones=st.just(UTC)
+    ),
+    st.datetimes(
+        min_value=datetime(2101, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ),
+    st.sampled_from(
+        [
+            datetime(202, 12, 2, 11, tzinfo=UTC),
+            datetime(9999, 12, 30, tzinfo=UTC),
+            END_OF_TIME,
+            EARLIEST - MICRO,
+        ]
+    ),
+)
+
+
+@dataclass
+class History:
+    """The application, the read side fed as the live projection feeds it, and what was recorded."""
+
+    centres: TutoringCentres
+    live: ReadStore
+    folder: Path
+    alpha: Centre = field(init=False)
+    position: int = 0
+    emitted: set[str] = field(default_factory=set)
+    refused: int = 0
+
+    def do(self, command: Callable[[], CommandResult]) -> dict[str, Any]:
+        """A command the domain must accept; its events are projected at once."""
+        result = command()
+        assert 200 <= result.status_code < 300
+        self.project()
+        return result.body
+
+    def refuse(self, command: Callable[[], CommandResult]) -> None:
+        """A command the domain must refuse with a domain error, recording nothing."""
+        before = self.centres.position
+        with pytest.raises(REFUSALS):
+            command()
+        assert self.centres.position == before
+        self.refused += 1
+
+    def attempt(self, command: Callable[[], CommandResult]) -> None:
+        """A command that may be taken or refused, but only ever refused by the rules."""
+        try:
+            command()
+        except (*REFUSALS, ConcurrentUpdate):
+            self.refused += 1
+        self.project()
+
+    def project(self) -> None:
+        notifications = self.centres.recorder.select_notifications(self.position + 1, 1_000_000)
+        if not notifications:
+            return
+        items = [(events.decode(n.state), n.id) for n in notifications]
+        self.emitted |= {event.type_name for event, _ in items}
+        apply_all(self.live, items)
+        self.position = notifications[-1].id
+
+    def history(self) -> list[tuple[events.Event, int]]:
+        return [
+            (events.decode(n.state), n.id)
+            for n in self.centres.recorder.select_notifications(1, 1_000_000)
+        ]
+
+
+@contextmanager
+def a_centre() -> Iterator[History]:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder)
+        centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(path / "events.sqlite")})
+        live = read_store(path, "live.sqlite")
+        try:
+            run = History(centres, live, path)
+            run.alpha = register_centre(centres, "alpha")
+            run.project()
+            yield run
+        finally:
+            live.close()
+            centres.close()
+
+
+def uid(body: dict[str, Any], key: str) -> UUID:
+    return UUID(str(body[key]))
+
+
+# --- the life of a centre ----------------------------------------------------------------------
+
+
+def questions(draw: st.DrawFn, exercise_type: ExerciseType) -> list[Question]:
+    """Many short questions, or a few with every text at its greatest length."""
+    many = draw(st.booleans())
+    count = draw(st.sampled_from([1, MAX_QUESTIONS])) if many else draw(st.integers(1, 3))
+    found = []
+    for n in range(count):
+        options: tuple[str, ...] = ()
+        keys: tuple[str, ...] = ()
+        tolerance = None
+        if exercise_type is ExerciseType.MULTIPLE_CHOICE:
+            size = 2 if many else draw(st.sampled_from([2, MAX_OPTIONS]))
+            options = tuple(f"{n}-{i}-" + draw(texts(490)) for i in range(size))
+            keys = (options[-1],)
+        elif exercise_type is ExerciseType.NUMERICAL:
+            keys = (draw(st.sampled_from(["0", "1,000", "3,5", "-1e300", "0.000001"])),)
+            tolerance = draw(st.sampled_from([None, 0.0, 1e12]))
+        elif exercise_type is ExerciseType.FILL_IN_BLANK:
+            keys = tuple(
+                draw(
+                    st.lists(
+                        texts(20 if many else 500), min_size=1, max_size=1 if many else MAX_OPTIONS
+                    )
+                )
+            )
+        found.append(
+            Question(
+                question_id=f"q{n}-" + draw(texts(30)).strip(),
+                prompt=draw(texts(20 if many else 2000, lines=True)),
+                points=draw(numbers(1, 100)),
+                options=options,
+                accepted_answers=keys,
+                tolerance=tolerance,
+            )
+        )
+    return found
+
+
+def life_of_a_centre(run: History, draw: st.DrawFn) -> None:
+    c, a = run.centres, run.alpha
+    admin, tutor, supervisor = a["admin"], a["tutor"], a["supervisor"]
+    ann, ben, cal, dee, eve, fay = (a[h] for h in ("ann", "ben", "cal", "dee", "eve", "fay"))
+    now = datetime.now(UTC)
+
+    # The centre: help SLAs and the longest session at their edges.
+    run.do(lambda: c.change_help_slas(admin, "alpha", {"URGENT": 1, "LOW": draw(numbers(2, 1440))}))
+    longest = draw(numbers(15, 24 * 60))
+    run.do(lambda: c.change_max_session_length(admin, "alpha", longest))
+    run.do(
+        lambda: c.register_person(
+            admin,
+            name=draw(texts(200)),
+            role=a["parent"].role,
+            email=draw(st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=240))
+            + "@edge.example",
+        )
+    )
+
+    # The catalogue.
+    auto = run.do(
+        lambda: c.publish_exercise(
+            tutor,
+            title=draw(texts(200)),
+            course_id=draw(texts(100)),
+            exercise_type=(
+                kind := draw(
+                    st.sampled_from(
+                        [
+                            ExerciseType.MULTIPLE_CHOICE,
+                            ExerciseType.NUMERICAL,
+                            ExerciseType.FILL_IN_BLANK,
+                        ]
+                    )
+                )
+            ),
+            difficulty=draw(st.sampled_from(list(Difficulty))),
+            questions=questions(draw, kind),
+            instructions=draw(st.none() | texts(2000, lines=True)),
+            time_limit_minutes=draw(numbers(1, 600)),
+        )
+    )
+    essay = run.do(
+        lambda: c.publish_exercise(
+            tutor,
+            title="Essay",
+            course_id="english",
+            exercise_type=ExerciseType.LONG_ANSWER,
+            difficulty=Difficulty.CHALLENGE,
+            questions=questions(draw, ExerciseType.LONG_ANSWER),
+        )
+    )
+    retired = run.do(
+        lambda: c.publish_exercise(
+            tutor,
+            title="Old",
+            course_id="maths",
+            exercise_type=ExerciseType.SHORT_ANSWER,
+            difficulty=Difficulty.EASY,
+            questions=[Question(question_id="q", prompt="?")],
+        )
+    )
+    run.do(
+        lambda: c.retire_exercise(
+            tutor, uid(retired, "exerciseId"), reason=draw(texts(500, lines=True))
+        )
+    )
+    run.refuse(
+        lambda: c.publish_exercise(
+            tutor,
+            title=draw(_bad_text),
+            course_id="maths",
+            exercise_type=ExerciseType.SHORT_ANSWER,
+            difficulty=Difficulty.EASY,
+            questions=[Question(question_id="q", prompt="?")],
+        )
+    )
+    run.refuse(
+        lambda: c.publish_exercise(
+            tutor,
+            title="Bad",
+            course_id="maths",
+            exercise_type=ExerciseType.SHORT_ANSWER,
+            difficulty=Difficulty.EASY,
+            questions=[Question(question_id="q", prompt=draw(_bad_text))],
+        )
+    )
+
+    # The main session: at an edge of the window, as long as the centre allows but a minute.
+    length = timedelta(minutes=draw(st.integers(1, longest - 1) if longest > 15 else st.just(14)))
+    starts = draw(instants(EARLIEST, END_OF_TIME - length - MICRO))
+    plan = SessionPlan(
+        title=draw(texts(200)),
+        starts_at=starts,
+        ends_at=starts + length,
+        mode=SessionMode.HYBRID,
+        meeting_link="https://" + draw(texts(400)).strip(),
+        location=draw(texts(200)),
+        capacity=draw(numbers(5, 50)),
+        time_zone=draw(st.sampled_from(["Pacific/Kiritimati", "Etc/GMT+12", "UTC"])),
+    )
+    session = uid(run.do(lambda: c.schedule_session(tutor, plan)), "sessionId")
+    extension = timedelta(minutes=min(120, longest - length.seconds // 60))
+    moved = draw(
+        instants(EARLIEST, END_OF_TIME - length - extension - MICRO)
+    )  # the end, once extended
+    run.do(
+        lambda: c.reschedule_session(
+            tutor,
+            session,
+            starts_at=moved,
+            ends_at=moved + length,
+            reason=draw(st.none() | texts(500, lines=True)),
+        )
+    )
+    run.refuse(
+        lambda: c.reschedule_session(
+            tutor,
+            session,
+            starts_at=(bad := draw(_bad_instant)),
+            ends_at=bad + timedelta(hours=1) if bad.year < 9999 else bad,
+        )
+    )
+    run.refuse(
+        lambda: c.reschedule_session(
+            tutor, session, starts_at=moved, ends_at=moved + timedelta(minutes=longest + 1)
+        )
+    )
+    run.do(
+        lambda: c.change_session_mode(
+            tutor, session, mode=SessionMode.PHYSICAL, location=draw(texts(200))
+        )
+    )
+    for student in (ann, ben, cal, dee, eve):
+        run.do(
+            lambda s=student: c.enrol_student(
+                tutor,
+                session,
+                s.user_id,
+                course_id=draw(texts(100)),
+                lesson_id=draw(st.none() | texts(100)),
+            )
+        )
+    run.do(
+        lambda: c.change_lesson(
+            tutor,
+            session,
+            ben.user_id,
+            lesson_id=draw(texts(100)),
+            course_id=draw(st.none() | texts(100)),
+            reason=draw(st.none() | texts(2000, lines=True)),
+        )
+    )
+    run.refuse(lambda: c.change_lesson(tutor, session, ben.user_id, lesson_id=draw(_bad_text)))
+    run.do(lambda: c.start_session(tutor, session))
+    run.do(lambda: c.extend_session(tutor, session, minutes=extension.seconds // 60))
+    run.refuse(
+        lambda: c.extend_session(tutor, session, minutes=draw(st.sampled_from([0, 121, -1])))
+    )
+
+    # Presence and teaching.
+    for kind in (
+        PresenceKind.JOIN,
+        PresenceKind.HEARTBEAT,
+        PresenceKind.DISCONNECT,
+        PresenceKind.RECONNECT,
+    ):
+        run.do(lambda k=kind: c.record_presence(ann, session, k))
+    for mode in (TeachingMode.TEACH, TeachingMode.OBSERVE):
+        run.do(lambda m=mode: c.switch_teaching_mode(tutor, session, ann.user_id, m))
+
+    # Help: answered, withdrawn, and left open when the student leaves and when the session ends.
+    def ask(student: Any) -> UUID:
+        return uid(
+            run.do(
+                lambda: c.raise_help_request(
+                    student,
+                    session,
+                    priority=draw(st.sampled_from(list(HelpPriority))),
+                    exercise_id=draw(st.none() | texts(100)),
+                    message=draw(st.none() | texts(2000, lines=True)),
+                )
+            ),
+            "helpRequestId",
+        )
+
+    run.refuse(lambda: c.raise_help_request(ann, session, message=draw(_bad_message)))
+    first = ask(ann)
+    run.do(lambda: c.acknowledge_help_request(tutor, session, first))
+    run.do(lambda: c.start_helping(tutor, session, first))
+    run.do(
+        lambda: c.resolve_help_request(
+            tutor, session, first, response=draw(texts(2000, lines=True))
+        )
+    )
+    withdrawn = ask(ann)
+    run.do(lambda: c.cancel_help_request(ann, session, withdrawn))
+    left_open = ask(ann)
+    if draw(st.booleans()):
+        run.do(lambda: c.acknowledge_help_request(tutor, session, left_open))
+    ask(eve)
+    run.do(
+        lambda: c.remove_student(tutor, session, eve.user_id, reason=draw(st.none() | texts(500)))
+    )
+
+    # Exercise work: marked from the key, and marked by the tutor.
+    work = run.do(lambda: c.assign_exercise(tutor, session, uid(auto, "exerciseId")))
+    ann_work = next(uid(w, "workId") for w in work["work"] if w["studentId"] == str(ann.user_id))
+    run.do(lambda: c.start_exercise(ann, session, ann_work))
+    run.do(lambda: c.report_exercise_progress(ann, session, ann_work, percent=draw(numbers(1, 99))))
+    answers = {
+        q["questionId"]: draw(texts(5000, lines=True))
+        for q in run.live.get("exercise", auto["exerciseId"]).doc["questions"]
+    }  # type: ignore[union-attr]
+    run.do(lambda: c.submit_exercise(ann, session, ann_work, answers=answers))
+    graded = run.do(
+        lambda: c.assign_exercise(
+            tutor, session, uid(essay, "exerciseId"), student_ids=[ben.user_id]
+        )
+    )
+    ben_work = uid(graded["work"][0], "workId")
+    run.do(lambda: c.start_exercise(ben, session, ben_work))
+    run.do(lambda: c.submit_exercise(ben, session, ben_work, answers={}))
+    run.refuse(lambda: c.grade_exercise(tutor, session, ben_work, score=float("nan")))
+    run.do(
+        lambda: c.grade_exercise(
+            tutor,
+            session,
+            ben_work,
+            score=draw(st.sampled_from([0.0, float(essay["maxScore"])])),
+            feedback=draw(st.none() | texts(2000, lines=True)),
+        )
+    )
+
+    # Attendance, catch-ups: one excused after all, one made up.
+    run.do(
+        lambda: c.mark_attendance(
+            tutor,
+            session,
+            [
+                AttendanceMark(
+                    ann.user_id, AttendanceStatus.PRESENT, draw(st.none() | texts(2000, lines=True))
+                ),
+                AttendanceMark(ben.user_id, AttendanceStatus.LATE),
+                AttendanceMark(cal.user_id, AttendanceStatus.ABSENT),
+                AttendanceMark(dee.user_id, AttendanceStatus.ABSENT),
+            ],
+        )
+    )
+    run.do(
+        lambda: c.mark_attendance(
+            tutor, session, [AttendanceMark(cal.user_id, AttendanceStatus.EXCUSED)]
+        )
+    )
+    run.refuse(
+        lambda: c.mark_attendance(
+            tutor,
+            session,
+            [AttendanceMark(ann.user_id, AttendanceStatus.PRESENT, draw(_bad_message))],
+        )
+    )
+    owed = next(d for d in run.live.docs("catch_up") if d.doc["studentId"] == str(dee.user_id)).key
+    run.do(lambda: c.start_catch_up(dee, UUID(owed)))
+    run.do(lambda: c.complete_catch_up(dee, UUID(owed)))
+    run.do(
+        lambda: c.assign_catch_up(
+            tutor,
+            session,
+            ann.user_id,
+            due_at=draw(instants(EARLIEST, END_OF_TIME - MICRO)),
+            reason=draw(texts(500, lines=True)),
+        )
+    )
+    run.refuse(
+        lambda: c.assign_catch_up(
+            tutor, session, ann.user_id, due_at=draw(_bad_instant), reason="x"
+        )
+    )
+
+    # The student's profile: assessed, moved a level, content assigned for this session.
+    course = draw(texts(100)).strip()
+    run.do(
+        lambda: c.assess_subject(
+            tutor,
+            ann.user_id,
+            course_id=course,
+            school_grade=draw(numbers(0, 12)),
+            working_level=0,
+            notes=draw(st.none() | texts(2000, lines=True)),
+        )
+    )
+    run.do(
+        lambda: c.change_working_level(
+            tutor,
+            ann.user_id,
+            course_id=course,
+            level=12,
+            change_type=LevelChangeType.LEVEL_ADVANCEMENT,
+            reason=draw(texts(2000, lines=True)),
+        )
+    )
+    assigned = run.do(
+        lambda: c.assign_content(
+            tutor,
+            ann.user_id,
+            course_id=course,
+            lesson_id=draw(texts(100)),
+            reason=draw(texts(2000, lines=True)),
+            session_id=session,
+        )
+    )
+    assert assigned["lessonChanged"] is True
+    later = run.do(
+        lambda: c.assign_content(
+            tutor, ann.user_id, course_id=course, exercise_id=draw(texts(100)), reason="next"
+        )
+    )
+    run.do(
+        lambda: c.withdraw_content_assignment(
+            tutor, ann.user_id, uid(later, "assignmentId"), reason=draw(texts(2000, lines=True))
+        )
+    )
+
+    # Homework, due at an edge of what is still to come.
+    due = draw(instants(now + timedelta(days=1), END_OF_TIME - MICRO))
+    homework = uid(
+        run.do(
+            lambda: c.assign_homework(
+                tutor,
+                ann.user_id,
+                title=draw(texts(200)),
+                exercise_ids=[uid(auto, "exerciseId"), uid(essay, "exerciseId")],
+                due_at=due,
+                session_id=session,
+                notes=draw(st.none() | texts(2000, lines=True)),
+            )
+        ),
+        "homeworkId",
+    )
+    run.refuse(
+        lambda: c.assign_homework(
+            tutor,
+            ann.user_id,
+            title="x",
+            exercise_ids=[uid(auto, "exerciseId")],
+            due_at=draw(_bad_instant),
+        )
+    )
+    run.do(lambda: c.start_homework(ann, homework))
+    run.do(lambda: c.submit_homework(ann, homework, answers={uid(auto, "exerciseId"): answers}))
+    run.do(
+        lambda: c.grade_homework(tutor, homework, score=0.0, feedback=draw(texts(2000, lines=True)))
+    )
+
+    # Notes, one of them sent twice with the same key.
+    key = IdempotencyKey("note-1", "fingerprint")
+    note = uid(
+        run.do(
+            lambda: c.write_note(
+                tutor,
+                ann.user_id,
+                content=draw(texts(4000, lines=True)),
+                visibility=NoteVisibility.EXTERNAL,
+                session_id=session,
+                idempotency=key,
+            )
+        ),
+        "noteId",
+    )
+    before = c.position
+    assert (
+        c.write_note(
+            tutor, ann.user_id, content="again", visibility=NoteVisibility.EXTERNAL, idempotency=key
+        ).replayed
+        and c.position == before
+    )
+    run.do(lambda: c.edit_note(tutor, note, content=draw(texts(4000, lines=True))))
+    run.do(lambda: c.redact_note(admin, note, reason=draw(texts(500, lines=True))))
+    run.refuse(
+        lambda: c.write_note(
+            tutor, ann.user_id, content=draw(_bad_text), visibility=NoteVisibility.INTERNAL
+        )
+    )
+
+    # A class: its sessions one by one and by a weekly rule at the window's edges.
+    cohort = uid(
+        run.do(
+            lambda: c.create_class(
+                admin,
+                name=draw(texts(200)),
+                subject=draw(texts(200)),
+                teacher_id=tutor.user_id,
+                capacity=draw(numbers(2, 200)),
+            )
+        ),
+        "classId",
+    )
+    run.do(
+        lambda: c.update_class(
+            admin,
+            cohort,
+            name="Renamed",
+            subject="Maths",
+            teacher_id=supervisor.user_id,
+            capacity=200,
+        )
+    )
+    for student in (ann, ben):
+        run.do(lambda s=student: c.add_class_member(admin, cohort, s.user_id))
+    run.do(lambda: c.remove_class_member(admin, cohort, ben.user_id))
+    one = draw(instants(EARLIEST, END_OF_TIME - timedelta(minutes=15) - MICRO))
+    run.do(
+        lambda: c.schedule_class_session(
+            admin,
+            cohort,
+            SessionPlan(
+                title="Class",
+                starts_at=one,
+                ends_at=one + timedelta(minutes=15),
+                mode=SessionMode.ONLINE,
+                meeting_link="https://meet.example.org/c",
+            ),
+        )
+    )
+    weeks = draw(numbers(1, 26))
+    duration = draw(numbers(15, longest))
+    latest_first = END_OF_TIME.date() - timedelta(days=7 * weeks + 2)
+    first_day = draw(
+        st.sampled_from([date(2000, 1, 2), latest_first]) | st.dates(date(2000, 1, 2), latest_first)
+    )
+    rule = WeeklyRule(
+        days_of_week=sorted(draw(st.sets(st.integers(1, 7), min_size=1))),
+        start_time=draw(st.sampled_from(["00:00", "23:59", "12:30"])),
+        duration_minutes=duration,
+        first_date=first_day,
+        weeks=weeks,
+        time_zone="UTC",
+    )
+    run.do(
+        lambda: c.schedule_class_rule(
+            supervisor,
+            cohort,
+            rule,
+            SessionPlan(
+                title="Weekly",
+                starts_at=now,
+                ends_at=now,
+                mode=SessionMode.ONLINE,
+                meeting_link="https://m.example.org",
+            ),
+        )
+    )
+    run.refuse(
+        lambda: c.schedule_class_rule(
+            supervisor,
+            cohort,
+            WeeklyRule(
+                days_of_week=[1],
+                start_time="10:00",
+                duration_minutes=longest + 1,
+                first_date=date(2030, 1, 1),
+                weeks=1,
+                time_zone="UTC",
+            ),
+            SessionPlan(
+                title="Long",
+                starts_at=now,
+                ends_at=now,
+                mode=SessionMode.ONLINE,
+                meeting_link="https://m.example.org",
+            ),
+        )
+    )
+    run.do(lambda: c.cancel_class(admin, cohort, reason=draw(texts(500, lines=True))))
+
+    # A tutor's weekly series, called off; a session cancelled before it starts.
+    series_first = draw(
+        st.dates(now.date() + timedelta(days=2), END_OF_TIME.date() - timedelta(days=30))
+    )
+    series = run.do(
+        lambda: c.schedule_series(
+            tutor,
+            WeeklyRule(
+                days_of_week=[series_first.isoweekday()],
+                start_time="10:00",
+                duration_minutes=15,
+                first_date=series_first,
+                weeks=1,
+                time_zone="Pacific/Kiritimati",
+            ),
+            SessionPlan(
+                title=draw(texts(200)),
+                starts_at=now,
+                ends_at=now,
+                mode=SessionMode.ONLINE,
+                meeting_link="https://m.example.org",
+                capacity=1,
+            ),
+            [SeriesStudent(fay.user_id, draw(texts(100)))],
+        )
+    )
+    run.do(
+        lambda: c.cancel_series(tutor, uid(series, "seriesId"), reason=draw(texts(500, lines=True)))
+    )
+    other = draw(instants(EARLIEST, END_OF_TIME - timedelta(minutes=15) - MICRO))
+    doomed = uid(
+        run.do(
+            lambda: c.schedule_session(
+                tutor,
+                SessionPlan(
+                    title="Doomed",
+                    starts_at=other,
+                    ends_at=other + timedelta(minutes=15),
+                    mode=SessionMode.ONLINE,
+                    meeting_link="https://m.example.org",
+                ),
+            )
+        ),
+        "sessionId",
+    )
+    run.do(lambda: c.cancel_session(tutor, doomed, reason=draw(texts(500, lines=True))))
+
+    # Sessions a client asks for with times and texts the domain must refuse.
+    for _ in range(draw(st.integers(1, 3))):
+        bad = draw(_bad_instant)
+        run.refuse(
+            lambda b=bad: c.schedule_session(
+                tutor,
+                SessionPlan(
+                    title="Bad",
+                    starts_at=b,
+                    ends_at=b,
+                    mode=SessionMode.ONLINE,
+                    meeting_link="https://m.example.org",
+                ),
+            )
+        )
+        run.refuse(
+            lambda: c.schedule_session(
+                tutor,
+                SessionPlan(
+                    title=draw(_bad_text),
+                    starts_at=now,
+                    ends_at=now + timedelta(hours=1),
+                    mode=SessionMode.ONLINE,
+                    meeting_link="https://m.example.org",
+                ),
+            )
+        )
+
+    # The main session ends: the help request still open is closed with it.
+    ended = run.do(lambda: c.end_session(tutor, session))
+    assert ended["helpRequestsClosed"] == [str(left_open)]
+
+    # Whatever a client may type: taken (and projected) or refused by the rules, never more.
+    anything = st.datetimes(timezones=st.none() | st.timezones() | st.just(UTC))
+    for _ in range(draw(st.integers(1, 4))):
+        run.attempt(
+            lambda: c.write_note(
+                tutor,
+                ann.user_id,
+                content=draw(st.text(max_size=4100)),
+                visibility=NoteVisibility.INTERNAL,
+            )
+        )
+        run.attempt(
+            lambda: c.schedule_session(
+                tutor,
+                SessionPlan(
+                    title=draw(st.text(max_size=210)),
+                    starts_at=draw(anything),
+                    ends_at=draw(anything),
+                    mode=SessionMode.PHYSICAL,
+                    location=draw(st.text(max_size=210)),
+                    time_zone=draw(st.none() | st.text(max_size=40) | st.timezone_keys()),
+                    capacity=draw(st.integers(-1, 51)),
+                ),
+            )
+        )
+        run.attempt(
+            lambda: c.assign_homework(
+                tutor,
+                ann.user_id,
+                title=draw(st.text(max_size=210)),
+                exercise_ids=[uid(essay, "exerciseId")],
+                due_at=draw(anything),
+                notes=draw(st.none() | st.text(max_size=2100)),
+            )
+        )
+
+
+def views_everywhere(run: History) -> None:
+    """Every view of every document, at the edges of the window and now: nothing raises."""
+    store, a = run.live, run.alpha
+    moments = [EARLIEST, datetime.now(UTC), END_OF_TIME - MICRO, END_OF_TIME + timedelta(days=30)]
+    sessions = [UUID(d.key) for d in store.docs("session")]
+    for now in moments:
+        for handle in ("tutor", "supervisor", "admin"):
+            access.my_day(store, a[handle], None, now)
+        access.catch_up_list(store, a["admin"], access.CatchUpFilter(overdue_only=True), now)
+        access.help_request_analytics(store, a["admin"], EARLIEST, END_OF_TIME, None, now)
+        for session_id in sessions:
+            access.control_center(store, a["admin"], session_id, now)
+            with suppress(access.NotVisible):  # asked for a time before it was scheduled
+                access.control_center_at(store, a["admin"], session_id, now)
+        for handle in ("ann", "ben", "cal", "dee", "eve", "fay"):
+            access.student_overview(store, a[handle], a[handle].user_id, now)
+        for homework in store.docs("homework"):
+            access.homework(store, a["admin"], UUID(homework.key), now)
+    for session_id in sessions:
+        access.session_log(store, a["admin"], session_id)
+    for cohort in store.docs("class"):
+        access.class_roster(store, a["admin"], UUID(cohort.key))
+    for exercise in store.docs("exercise"):
+        access.exercise(store, a["ann"], UUID(exercise.key))
+
+
+@settings(
+    max_examples=int(os.environ.get("TUTORPULSE_HISTORY_EXAMPLES", "15")),
+    deadline=None,
+    # Shrinking a story of a hundred commands takes minutes; the traceback of a failure
+    # already names the command and every value drawn, and the example is replayed first
+    # on the next run.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.data())
+def test_every_accepted_history_projects_and_a_rebuild_equals_it(data: st.DataObject) -> None:
+    with a_centre() as run:
+        life_of_a_centre(run, data.draw)
+        assert run.emitted == set(events.event_types()), (
+            f"never emitted: {sorted(set(events.event_types()) - run.emitted)}"
+        )
+        views_everywhere(run)
+        rebuilt = read_store(run.folder, "rebuilt.sqlite")
+        try:
+            apply_all(rebuilt, run.history())
+            assert rebuilt.dump(rebuilt.generation()) == run.live.dump(run.live.generation())
+        finally:
+            rebuilt.close()
+
+
+IGNORED_BY_READ_MODELS = {
+    "CommandReceiptRecorded",  # bookkeeping of the command service
+    "TimetableSessionBooked",
+    "TimetableSessionMoved",
+    "TimetableSessionReleased",  # say nothing new
+    "SessionSeriesScheduled",
+    "SessionSeriesCancelled",  # each session records its own events
+}
+
+
+def test_every_event_type_has_a_rule_on_the_read_side() -> None:
+    """A new event type is either projected or knowingly ignored (and documented so)."""
+    from services.projections.projector import _HANDLERS
+
+    handled = {event_type.__name__ for event_type in _HANDLERS}
+    assert handled | IGNORED_BY_READ_MODELS == set(events.event_types())
+    assert not handled & IGNORED_BY_READ_MODELS
