@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -17,16 +18,20 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
 from services.projections import access
-from services.projections.service import wait_for_watermark
 from services.projections.store import ReadStore
 from services.projections.views import parse_page_cursor, utcnow
+from services.query.freshness import Freshness, wait_for_watermark
 from shared.events import CatchUpStatus
 from shared.http.api import api_app
+from shared.http.operations import Details, NotReady, describe
 from shared.http.problems import problem, simple
 from shared.tenancy import Actor, Permission
 
 SERVICE = "query"
 WATERMARK_HEADER = "X-Tutorpulse-Watermark"
+"""On every read: the notification id up to which the answer reflects the event store."""
+HEAD_TIMEOUT_SECONDS = 0.5
+"""How long ``/ready`` waits for the event store's head before reporting it unknown."""
 
 
 class InvalidQuery(Exception):
@@ -211,7 +216,7 @@ class SessionReadController(Controller):
         store: NamedDependency[ReadStore], position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Stream:
-        await _caught_up(store, position, position_header)
+        watermark = await _caught_up(store, position, position_header)
         first = await anyio.to_thread.run_sync(
             lambda: access.session_log(store, actor, session_id, limit=500))
 
@@ -224,7 +229,8 @@ class SessionReadController(Controller):
                     access.session_log, store, actor, session_id, after=rows[-1].notification_id, limit=500))
 
         return Stream(lines(), media_type="application/x-ndjson", headers={
-            "Content-Disposition": f'attachment; filename="session-{session_id}.jsonl"'})
+            "Content-Disposition": f'attachment; filename="session-{session_id}.jsonl"',
+            WATERMARK_HEADER: str(watermark)})
 
 
 class CatchUpReadController(Controller):
@@ -297,11 +303,57 @@ def _not_caught_up(request: Request[Any, Any, Any], exc: NotCaughtUp) -> Respons
     return problem(503, "Not caught up", str(exc), headers={"Retry-After": "1"})
 
 
-def create_app(store: ReadStore, *, own_resources: bool = True) -> Litestar:
-    """``own_resources``: close the read-model store when the app stops."""
+class _Lag:
+    """``/ready``'s view of the projection lag: the watermark against the event store's head."""
 
-    async def ready() -> None:
-        await anyio.to_thread.run_sync(store.watermark)
+    def __init__(self, store: ReadStore, head: Callable[[], int] | None) -> None:
+        self._store = store
+        self._head = head
+        self._reading: asyncio.Future[int] | None = None
+        self._freshness = Freshness()
+
+    async def check(self) -> Details:
+        watermark = await anyio.to_thread.run_sync(self._store.watermark)
+        details: Details = {"watermark": watermark}
+        if self._head is None:
+            return details
+        try:
+            head = await self._read_head()
+        except Exception as error:  # the event store is not the query API's to serve from
+            return details | {"head": None, "headUnknown": describe(error)}
+        details |= {"head": head, "lagEvents": max(0, head - watermark)}
+        reason = self._freshness.observe(watermark, head)
+        if reason is not None:
+            raise NotReady(reason, details)
+        return details
+
+    async def _read_head(self) -> int:
+        """The head, waiting at most ``HEAD_TIMEOUT_SECONDS``; one read at a time (a read stuck
+        on a dead store is waited for again, never repeated)."""
+        assert self._head is not None
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.ensure_future(anyio.to_thread.run_sync(self._head))
+            self._reading.add_done_callback(lambda done: done.cancelled() or done.exception())
+        done, _ = await asyncio.wait({self._reading}, timeout=HEAD_TIMEOUT_SECONDS)
+        if not done:
+            raise TimeoutError(f"no answer within {HEAD_TIMEOUT_SECONDS} s")
+        return self._reading.result()
+
+
+def create_app(store: ReadStore, *, head: Callable[[], int] | None = None,
+               own_resources: bool = True) -> Litestar:
+    """``head``: reads the event store's head, for ``/ready`` to report the projection lag
+    (without it only the watermark is reported); ``own_resources``: close the read-model store
+    (and the head's connection) when the app stops."""
+    lag = _Lag(store, head)
+
+    async def ready() -> Details:
+        return await lag.check()
+
+    def close() -> None:
+        store.close()
+        if head is not None and hasattr(head, "close"):
+            head.close()
 
     return api_app(
         SERVICE, title="tutorpulse query API",
@@ -311,13 +363,14 @@ def create_app(store: ReadStore, *, own_resources: bool = True) -> Litestar:
         readiness=ready, provides={"store": store},
         exception_handlers={access.NotVisible: simple(404, "Not found"), NotCaughtUp: _not_caught_up,
                             InvalidQuery: simple(422, "Invalid query")},
-        on_shutdown=store.close if own_resources else None,
+        on_shutdown=close if own_resources else None,
     )
 
 
 def app_from_environment() -> Litestar:
     from services.projections.store import open_read_store
+    from shared.eventstore import StoreHead
     from shared.observability import configure_logging
 
     configure_logging(SERVICE)
-    return create_app(open_read_store())
+    return create_app(open_read_store(), head=StoreHead())

@@ -3,9 +3,10 @@
 ``TUTORPULSE_STORE``           ``sqlite`` (default) or ``postgres``
 ``TUTORPULSE_SQLITE_PATH``     SQLite file (default ``var/tutorpulse.sqlite``)
 ``TUTORPULSE_POSTGRES_HOST``   with ``_PORT`` (5432), ``_DBNAME``, ``_USER``, ``_PASSWORD``,
-                               ``_POOL_SIZE`` (5) and ``_LOCK_TIMEOUT`` seconds (5)
+                               ``_POOL_SIZE`` (5) and ``_LOCK_TIMEOUT`` seconds (5); the
+                               timeouts and pool checks are in docs/architecture.md
 """
 
-from shared.eventstore.store import EventMapper, EventStore, store_env
+from shared.eventstore.store import EventMapper, EventStore, StoreHead, store_env
 
-__all__ = ["EventMapper", "EventStore", "store_env"]
+__all__ = ["EventMapper", "EventStore", "StoreHead", "store_env"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -188,3 +189,35 @@ class EventStore(Application[UUID]):
     def position(self) -> int:
         """The highest notification id recorded: a read-your-writes token."""
         return self.recorder.max_notification_id() or 0
+
+
+class _HeadReader(EventStore):
+    """The store, read-only and small: creates no table and keeps one connection."""
+
+    def construct_env(self, name: str, env: Any = None) -> Any:
+        return super().construct_env(name, {**dict(env or {}), "CREATE_TABLE": "no",
+                                            "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "0"})
+
+
+class StoreHead:
+    """The event store's head (the highest notification id committed), for a service that
+    only measures how far behind it is (the query API). Connects on first use, so the service
+    starts whether or not the store is up; each call raises if the store cannot be read."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env = env
+        self._reader: _HeadReader | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            if self._reader is None:
+                self._reader = _HeadReader(self._env)
+            reader = self._reader
+        return reader.recorder.max_notification_id() or 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
