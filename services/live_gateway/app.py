@@ -25,7 +25,7 @@ from litestar.exceptions import WebSocketDisconnect
 from services.live_gateway.hub import RESYNC_STALE, SENT, Connection, Hub, NatsClient, Settings
 from services.projections.store import ReadStore
 from shared.http.auth import ACTING_CENTRE_HEADER, actor_from
-from shared.http.operations import operations_router, prometheus
+from shared.http.operations import NotReady, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS
 from shared.messaging import connect
 from shared.tenancy import Actor, Forbidden
@@ -39,6 +39,8 @@ CLOSE_TIMEOUT = 5.0
 """Seconds to wait for a close frame to go out to a client that stopped reading."""
 CLOSE_REASON_BYTES = 123
 """The most a close frame can carry (RFC 6455)."""
+NATS_PING_SECONDS = 0.5
+"""How long /ready waits for NATS to answer a ping."""
 log = structlog.get_logger(__name__)
 
 
@@ -209,7 +211,9 @@ def create_app(store: ReadStore, nats: NatsClient | str, settings: Settings | No
 
     async def ready() -> None:
         if not hub.ready:
-            raise ConnectionError("NATS is not connected")
+            raise NotReady("NATS is not connected: change notices cannot reach this gateway")
+        if not await hub.nats_answers(NATS_PING_SECONDS):
+            raise NotReady(f"NATS does not answer a ping within {NATS_PING_SECONDS} s")
         await anyio.to_thread.run_sync(store.watermark)
 
     @asynccontextmanager
@@ -237,6 +241,8 @@ def app_from_environment() -> Litestar:
     from services.projections.store import open_read_store
     from shared.messaging import nats_url
     from shared.observability import configure_logging
+    from shared.tenancy.tokens import check_at_start
 
     configure_logging(SERVICE)
+    check_at_start(SERVICE)  # no start with unsafe token settings (e.g. no secret outside dev mode)
     return create_app(open_read_store(), nats_url(), own_store=True)

@@ -218,6 +218,8 @@ class NatsClient(Protocol):
     @property
     def is_connected(self) -> bool: ...
 
+    async def flush(self, timeout: int = ...) -> None: ...
+
     async def subscribe(self, subject: str, *, cb: Callable[[Msg], Awaitable[None]],
                         pending_msgs_limit: int) -> Subscription: ...
 
@@ -254,7 +256,21 @@ class Hub:
 
     @property
     def ready(self) -> bool:
+        """Connected to NATS, as far as the client knows. A frozen server keeps the connection
+        open for minutes (until the client's pings go unanswered): see :meth:`nats_answers`."""
         return self.nats is not None and self.nats.is_connected
+
+    async def nats_answers(self, timeout: float) -> bool:
+        """Connected, and the server answers a ping within ``timeout`` seconds: change notices
+        can reach this gateway now. After a restart nats-py reconnects and subscribes again by
+        itself, so this turns true again without the hub doing anything."""
+        if self.nats is None or not self.nats.is_connected:
+            return False
+        try:
+            await self.nats.flush(timeout=timeout)  # type: ignore[arg-type]
+        except (nats.errors.Error, TimeoutError):
+            return False
+        return True
 
     @property
     def nats_subjects(self) -> set[str]:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from shared.events import AttendanceStatus, decode, decode_header, subject_for
 from shared.eventstore.store import STORE_NAME, postgres_conninfo, store_env
 from shared.messaging import ensure_streams
 from tests.builders import plan, register_centre, session_id
+from tests.integration.restarts import restart_nats
 from tests.integration.streams import read_stream
 from tests.support.servers import NatsServer, PostgresServer, free_port, running_postgres
 
@@ -226,25 +226,6 @@ async def test_kill_9_mid_burst_loses_nothing_and_duplicates_nothing(
         relay.terminate()
         relay.wait(timeout=10)
         centres.close()
-
-
-def restart_nats(server: NatsServer) -> None:
-    """kill -9, then start it again on the same port with the same JetStream store."""
-    server.kill()
-    port = server.url.rsplit(":", 1)[1]
-    argv = [port if previous == "-p" else arg
-            for previous, arg in zip(["", *server.argv[:-1]], server.argv, strict=True)]
-    log = server.store_dir.parent / "nats-server.log"
-    with open(log, "ab") as output:
-        server.process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while True:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", int(port))) == 0:
-                return
-        assert server.process.poll() is None, log.read_text()[-2000:]
-        assert time.monotonic() < deadline, "nats-server did not come back"
-        time.sleep(0.02)
 
 
 async def relay_ready(http: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
