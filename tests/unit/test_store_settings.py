@@ -1,0 +1,65 @@
+"""The event store's PostgreSQL settings reach the library and libpq, and a mistyped one is
+refused at start naming the tutorpulse variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.eventstore.postgres import PostgresFactory, libpq_parameters
+from shared.eventstore.store import postgres_conninfo, store_env
+
+POSTGRES = {"TUTORPULSE_STORE": "postgres", "TUTORPULSE_POSTGRES_PASSWORD": "x"}
+
+
+def test_defaults_fail_fast() -> None:
+    env = store_env(POSTGRES)
+    assert env["PERSISTENCE_MODULE"].endswith(":PostgresFactory")
+    assert env["POSTGRES_CONNECT_TIMEOUT"] == "3"  # the wait for a pooled connection
+    assert env["POSTGRES_PRE_PING"] == "yes"
+    parameters = libpq_parameters(env)
+    assert parameters["connect_timeout"] == 3
+    assert parameters["options"] == "-c statement_timeout=5000"
+    assert parameters["keepalives"] == 1
+    assert "connect_timeout=3" in postgres_conninfo(env)
+
+
+def test_settings_are_passed_on() -> None:
+    env = store_env(POSTGRES | {
+        "TUTORPULSE_POSTGRES_CONNECT_TIMEOUT": "1", "TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT": "0.25",
+        "TUTORPULSE_POSTGRES_PRE_PING": "no", "TUTORPULSE_POSTGRES_CONN_MAX_AGE": "60",
+        "TUTORPULSE_POSTGRES_MAX_WAITING": "20"})
+    assert (env["POSTGRES_PRE_PING"], env["POSTGRES_CONN_MAX_AGE"],
+            env["POSTGRES_MAX_WAITING"]) == ("no", "60", "20")
+    parameters = libpq_parameters(env)
+    assert parameters["connect_timeout"] == 2  # libpq's least
+    assert parameters["options"] == "-c statement_timeout=250"
+    factory = PostgresFactory({k: v for k, v in env.items() if k != "PERSISTENCE_MODULE"})
+    try:
+        pool = factory.datastore.pool
+        assert pool.kwargs["connect_timeout"] == 2
+        assert pool.timeout == 1 and pool.max_waiting == 20 and pool.max_lifetime == 60
+    finally:
+        factory.close()
+
+
+def test_statement_timeout_zero_leaves_the_servers_setting() -> None:
+    env = store_env(POSTGRES | {"TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT": "0"})
+    assert "options" not in libpq_parameters(env)
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("TUTORPULSE_POSTGRES_CONNECT_TIMEOUT", "soon"),
+    ("TUTORPULSE_POSTGRES_CONNECT_TIMEOUT", "0"),
+    ("TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT", "-1"),
+    ("TUTORPULSE_POSTGRES_PRE_PING", "maybe"),
+    ("TUTORPULSE_POSTGRES_POOL_SIZE", "0"),
+])
+def test_a_mistyped_setting_is_refused_by_name(variable: str, value: str) -> None:
+    with pytest.raises(ValueError, match=variable):
+        store_env(POSTGRES | {variable: value})
+
+
+def test_recorder_calls_make_one_attempt() -> None:
+    recorder = PostgresFactory.application_recorder_class
+    for name in ("insert_events", "select_notifications", "max_notification_id"):
+        assert getattr(recorder, name).__code__.co_name != "retry_decorator", name
