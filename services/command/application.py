@@ -436,7 +436,10 @@ class TutoringCentres(EventStore):
                         field=f"records[{index}].studentId",
                     )
                 seat = self._seat(session, mark.student_id)
-                change = seat.mark_attendance(session, mark.status, by=actor, notes=mark.notes)
+                try:
+                    change = seat.mark_attendance(session, mark.status, by=actor, notes=mark.notes)
+                except InvalidValue as error:
+                    raise InvalidValue(error.detail, field=f"records[{index}].{error.field}") from None
                 rows.append({"studentId": str(mark.student_id), "status": mark.status.value,
                              "changed": change is not None})
                 if change is None:

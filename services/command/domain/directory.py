@@ -131,7 +131,7 @@ class Person(Aggregate):
     ) -> Person:
         name = values.text(name, "name", values.TITLE, what="person's name")
         email = values.text(email, "email", 254, what="e-mail address").lower()
-        if "@" not in email or any(c.isspace() for c in email):
+        if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
             raise InvalidValue("not an e-mail address", field="email")
         if role is Role.SUPER_ADMIN and not by.is_super_admin:
             raise InvalidValue("only a SUPER_ADMIN can register a SUPER_ADMIN", field="role")
