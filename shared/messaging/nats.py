@@ -1,9 +1,26 @@
+"""NATS connections (with each service's own credentials) and JetStream stream set-up.
+
+Settings (environment variables):
+
+* ``TUTORPULSE_NATS_URL`` (``nats://127.0.0.1:4222``);
+* ``TUTORPULSE_NATS_USER`` / ``TUTORPULSE_NATS_PASSWORD``: who this process is on NATS (see
+  ``shared.messaging.auth``); without them, operators' CLIs use the ``ops`` credentials that
+  ``make run`` wrote into ``var/nats/credentials/``;
+* ``TUTORPULSE_NATS_REPLICAS`` (1), ``TUTORPULSE_NATS_EVENTS_MAX_AGE`` (30d),
+  ``TUTORPULSE_NATS_EVENTS_MAX_BYTES`` (unlimited), ``TUTORPULSE_NATS_DLQ_MAX_AGE`` (14d),
+  ``TUTORPULSE_NATS_DLQ_MAX_BYTES`` (unlimited): what a stream is created with.
+"""
+
 from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import nats
 import structlog
@@ -11,9 +28,22 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NotFoundError
 
+from shared.messaging.auth import (
+    DLQ_STREAM,
+    EVENTS_STREAM,
+    OPS,
+    Credentials,
+    credentials_from_env,
+    inbox_prefix,
+    read_credentials_file,
+)
+
 log = structlog.get_logger(__name__)
 
-_STREAMS_FILE = Path(__file__).resolve().parents[2] / "infra" / "nats" / "streams.json"
+ROOT = Path(__file__).resolve().parents[2]
+_STREAMS_FILE = ROOT / "infra" / "nats" / "streams.json"
+LOCAL_CREDENTIALS = ROOT / "var" / "nats" / "credentials"
+"""Where ``make run`` leaves each user's credentials (``<user>.json``) for this run."""
 
 
 def nats_url() -> str:
@@ -21,7 +51,38 @@ def nats_url() -> str:
     return os.environ.get("TUTORPULSE_NATS_URL", "nats://127.0.0.1:4222")
 
 
-async def connect(url: str | None = None, *, name: str) -> Client:
+def resolve_credentials(url: str, credentials: Credentials | None = None,
+                        env: Mapping[str, str] | None = None) -> Credentials | None:
+    """Who to log in as: ``credentials`` if given, else the user in ``url``
+    (``nats://user:password@host:port``), else ``TUTORPULSE_NATS_USER``/``_PASSWORD``, else
+    the operator credentials ``make run`` wrote for this checkout, else nobody."""
+    if credentials is not None:
+        return credentials
+    parts = urlsplit(url)
+    if parts.username:
+        return Credentials(unquote(parts.username), unquote(parts.password or ""))
+    from_env = credentials_from_env(env)
+    if from_env is not None:
+        return from_env
+    local = LOCAL_CREDENTIALS / f"{OPS}.json"
+    if local.is_file():
+        log.info("nats.local_operator_credentials", path=str(local))
+        return read_credentials_file(local)
+    return None
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
+async def connect(url: str | None = None, *, name: str,
+                  credentials: Credentials | None = None) -> Client:
+    """A client that reconnects for ever, logged in as this process's NATS user
+    (:func:`resolve_credentials`), receiving replies only on that user's inbox prefix."""
+
     async def on_error(error: Exception) -> None:
         log.warning("nats.error", error=str(error))
 
@@ -31,41 +92,133 @@ async def connect(url: str | None = None, *, name: str) -> Client:
     async def on_reconnect() -> None:
         log.info("nats.reconnected")
 
-    return await nats.connect(
-        url or nats_url(),
-        name=name,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        error_cb=on_error,
-        disconnected_cb=on_disconnect,
-        reconnected_cb=on_reconnect,
-    )
+    server = url or nats_url()
+    who = resolve_credentials(server, credentials)
+    login: dict[str, Any] = {}
+    if who is not None:
+        login = {"user": who.user, "password": who.password, "inbox_prefix": inbox_prefix(who.user)}
+    try:
+        return await nats.connect(
+            _without_userinfo(server),
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            error_cb=on_error,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+            **login,
+        )
+    except Exception as error:
+        log.error("nats.connect_failed", url=_without_userinfo(server), name=name,
+                  user=who.user if who else None, error=str(error) or type(error).__name__,
+                  hint=None if who else "set TUTORPULSE_NATS_USER and TUTORPULSE_NATS_PASSWORD")
+        raise
 
 
-def stream_definitions(path: Path | None = None) -> list[api.StreamConfig]:
+# --- streams -------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``3600``, ``90s``, ``15m``, ``12h`` or ``30d``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (a number of seconds, or with s, m, h, d)")
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``1048576``, ``512M``, ``8GB`` or ``-1`` (unlimited); K/M/G/T are 1024-based."""
+    if text.strip() == "-1":
+        return -1
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size (bytes, or with K, M, G, T; -1 is unlimited)")
+    return int(match.group(1)) * 1024 ** " KMGT".index(match.group(2).upper() or " ")
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """What a stream is created with; an existing stream keeps what an operator gave it."""
+
+    replicas: int = 1
+    max_age: float | None = None
+    max_bytes: int | None = None
+
+
+def stream_limits(env: Mapping[str, str] | None = None) -> dict[str, StreamLimits]:
+    env = os.environ if env is None else env
+    replicas = int(env.get("TUTORPULSE_NATS_REPLICAS", "1"))
+    if not 1 <= replicas <= 5:
+        raise ValueError("TUTORPULSE_NATS_REPLICAS must be between 1 and 5")
+
+    def limits(prefix: str, max_age: str) -> StreamLimits:
+        return StreamLimits(replicas=replicas,
+                            max_age=parse_duration(env.get(f"{prefix}_MAX_AGE", max_age)),
+                            max_bytes=parse_size(env.get(f"{prefix}_MAX_BYTES", "-1")))
+
+    return {EVENTS_STREAM: limits("TUTORPULSE_NATS_EVENTS", "30d"),
+            DLQ_STREAM: limits("TUTORPULSE_NATS_DLQ", "14d")}
+
+
+def stream_definitions(path: Path | None = None,
+                       env: Mapping[str, str] | None = None) -> list[api.StreamConfig]:
+    """The streams of ``infra/nats/streams.json`` with the limits of the settings."""
     document = json.loads((path or _STREAMS_FILE).read_text())
-    return [_stream_config(entry) for entry in document["streams"]]
+    limits = stream_limits(env)
+    return [_stream_config(entry, limits.get(entry["name"])) for entry in document["streams"]]
 
 
-def _stream_config(entry: dict[str, Any]) -> api.StreamConfig:
+def _stream_config(entry: dict[str, Any], limits: StreamLimits | None) -> api.StreamConfig:
     fields = dict(entry)
     fields["retention"] = api.RetentionPolicy(fields.get("retention", "limits"))
     fields["storage"] = api.StorageType(fields.get("storage", "file"))
     fields["discard"] = api.DiscardPolicy(fields.get("discard", "old"))
+    if limits is not None:
+        fields["num_replicas"] = limits.replicas
+        if limits.max_age is not None:
+            fields["max_age"] = limits.max_age
+        if limits.max_bytes is not None:
+            fields["max_bytes"] = limits.max_bytes
     return api.StreamConfig(**fields)
 
 
+def reconcile(existing: api.StreamConfig, wanted: api.StreamConfig) -> api.StreamConfig | None:
+    """The update an existing stream needs, or None: only replicas below the setting are raised.
+    Everything an operator set (replicas above the setting, subjects, age, size and count
+    limits, the duplicate window…) is kept."""
+    if (existing.num_replicas or 1) >= (wanted.num_replicas or 1):
+        return None
+    return existing.evolve(num_replicas=wanted.num_replicas)
+
+
+def _differences(existing: api.StreamConfig, wanted: api.StreamConfig) -> dict[str, Any]:
+    return {name: {"stream": getattr(existing, name), "settings": getattr(wanted, name)}
+            for name in ("num_replicas", "max_age", "max_bytes", "duplicate_window")
+            if getattr(wanted, name) is not None and getattr(existing, name) != getattr(wanted, name)}
+
+
 async def ensure_streams(js: JetStreamContext, path: Path | None = None) -> None:
-    """Create or update every stream of infra/nats/streams.json; safe to run at every start."""
-    for config in stream_definitions(path):
+    """Create every stream of infra/nats/streams.json that is missing; of an existing one, only
+    raise its replicas to the setting (never lower them, never change a limit an operator set).
+    Safe to run at every start of every replica."""
+    for wanted in stream_definitions(path):
+        name = wanted.name or ""
         try:
-            await js.stream_info(config.name or "")
+            existing = (await js.stream_info(name)).config
         except NotFoundError:
             try:
-                await js.add_stream(config)
-                log.info("nats.stream_created", stream=config.name)
+                await js.add_stream(wanted)
+                log.info("nats.stream_created", stream=name, replicas=wanted.num_replicas)
                 continue
-            except BadRequestError:
-                pass  # another replica created it a moment ago: update it like any other
-        await js.update_stream(config)
-        log.info("nats.stream_updated", stream=config.name)
+            except BadRequestError:  # another replica created it a moment ago
+                existing = (await js.stream_info(name)).config
+        update = reconcile(existing, wanted)
+        if update is not None:
+            await js.update_stream(update)
+            log.info("nats.stream_replicas_raised", stream=name, replicas=update.num_replicas)
+        elif differences := _differences(existing, wanted):
+            log.info("nats.stream_kept", stream=name, differences=differences)

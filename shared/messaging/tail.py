@@ -2,6 +2,10 @@
 
     python -m shared.messaging.tail                    # new events of every centre
     python -m shared.messaging.tail --centre main-campus --all
+
+It logs in as an operator: ``TUTORPULSE_NATS_USER``/``TUTORPULSE_NATS_PASSWORD`` (the ``ops``
+user of a deployment), or on a development machine the ``ops`` credentials that ``make run``
+wrote for its current run (``var/nats/credentials/ops.json``).
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ async def tail(url: str, subject: str, deliver: DeliverPolicy) -> None:
         async for message in subscription.messages:
             event = events.decode(message.data)
             when = event.occurred_at.strftime("%H:%M:%S.%f")[:-3]
-            print(f"{when}  #{message.headers.get('Tp-Notification-Id') if message.headers else '?':>6}"
-                  f"  {event.type_name:<22} {event.actor_role:<17} {message.subject}", flush=True)
+            number = message.headers.get("Tp-Notification-Id") if message.headers else "?"
+            print(f"{when}  #{number:>6}  {event.type_name:<22} {event.actor_role:<17} "
+                  f"{message.subject}", flush=True)
     finally:
         await nc.close()
 

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import nats
 import uvicorn
 from nats.aio.client import Client
 
@@ -22,7 +21,8 @@ from services.query.app import create_app as query_app
 from services.relay.lease import PostgresLease
 from services.relay.relay import Relay
 from shared.eventstore.store import postgres_conninfo, store_env
-from shared.messaging import ensure_streams
+from shared.messaging import connect, ensure_streams
+from shared.messaging.auth import GATEWAY, PROJECTIONS, RELAY
 from tests.support.servers import NatsServer, PostgresServer, free_port
 
 
@@ -41,6 +41,7 @@ class Cluster:
     centres: TutoringCentres
     read: ReadStore
     nc: Client
+    """The relay's connection (each service has its own, as its own NATS user)."""
     command_port: int
     query_port: int
     gateway_port: int
@@ -50,15 +51,18 @@ class Cluster:
 async def running_cluster(pg: PostgresServer, nats_server: NatsServer) -> AsyncIterator[Cluster]:
     centres = TutoringCentres(pg.env())
     read = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
-    nc = await nats.connect(nats_server.url)
+    clients = {user: await connect(nats_server.address, name=f"tutorpulse-{user}",
+                                   credentials=nats_server.credentials_for(user))
+               for user in (RELAY, PROJECTIONS, GATEWAY)}
+    nc = clients[RELAY]
     await ensure_streams(nc.jetstream())
     relay = Relay(centres, centres.tracking(), nc.jetstream(),
                   PostgresLease(postgres_conninfo(store_env(pg.env())), "in-test"))
-    projections = ProjectionService(read, nc)
+    projections = ProjectionService(read, clients[PROJECTIONS])
     workers = [asyncio.create_task(relay.run()), asyncio.create_task(projections.run())]
     servers = [await serve(command_app(centres, own_resources=False)),
                await serve(query_app(read, own_resources=False)),
-               await serve(gateway_app(read, nc, Settings(resync_seconds=60)))]
+               await serve(gateway_app(read, clients[GATEWAY], Settings(resync_seconds=60)))]
     try:
         yield Cluster(centres, read, nc, *(port for _, _, port in servers))
     finally:
@@ -68,6 +72,7 @@ async def running_cluster(pg: PostgresServer, nats_server: NatsServer) -> AsyncI
         relay.stop()
         projections.stop()
         await asyncio.wait_for(asyncio.gather(*workers), 10)
-        await nc.close()
+        for client in clients.values():
+            await client.close()
         read.close()
         centres.close()

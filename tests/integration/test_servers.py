@@ -66,5 +66,5 @@ async def test_nats_jetstream_deduplicates_then_is_gone(tmp_path: Path) -> None:
         assert server.store_dir.is_dir()
 
     assert _process_gone(server.pid)
-    host, port = server.url.removeprefix("nats://").rsplit(":", 1)
+    host, port = server.address.removeprefix("nats://").rsplit(":", 1)
     assert _refuses(host, int(port))

@@ -23,6 +23,16 @@ from pathlib import Path
 
 import psycopg
 
+from shared.messaging.auth import (
+    PERMISSIONS,
+    SERVICE_USERS,
+    Credentials,
+    Permissions,
+    credentials_env,
+    generate_credentials,
+    write_server_config,
+)
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -172,17 +182,43 @@ def running_postgres(workdir: Path | None = None) -> Iterator[PostgresServer]:
 # --- NATS ----------------------------------------------------------------------------------
 
 
+HARNESS = "harness"
+"""The tests' own NATS user, allowed everything: tests play the world around the service under
+test (publishing change notices, reading streams, creating a scratch stream). Services log in
+as their own users (:meth:`NatsServer.credentials_for`); only tests know this one."""
+HARNESS_PERMISSIONS = Permissions(publish=(">",), subscribe=(">",))
+
+
 @dataclass
 class NatsServer:
     url: str
+    """A client URL logged in as the tests' :data:`HARNESS` user."""
     process: subprocess.Popen[bytes]
     store_dir: Path
+    address: str = ""
+    """The bare ``nats://127.0.0.1:<port>``: connecting with it alone is anonymous (refused)."""
+    credentials: dict[str, Credentials] = field(default_factory=dict)
+    """Every user's credentials: the services' (``shared.messaging.auth``) and the harness."""
     argv: list[str] = field(default_factory=list)
+    """The command line that started the server (with its configuration, users included)."""
     log: Path | None = None
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def credentials_for(self, user: str) -> Credentials:
+        return self.credentials[user]
+
+    def url_for(self, user: str) -> str:
+        """A client URL that logs in as ``user`` (``relay``, ``projections``, ``gateway``,
+        ``ops`` or the harness)."""
+        who = self.credentials[user]
+        return self.address.replace("nats://", f"nats://{who.user}:{who.password}@", 1)
+
+    def env_for(self, user: str) -> dict[str, str]:
+        """The environment a service process gets to reach this server as ``user``."""
+        return {"TUTORPULSE_NATS_URL": self.address, **credentials_env(self.credentials[user])}
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -198,8 +234,9 @@ class NatsServer:
                 self.kill()
 
     def start(self) -> None:
-        """Start it again after ``kill()`` or ``stop()``: same port, same JetStream store."""
-        port = self.url.rsplit(":", 1)[1]
+        """Start it again after ``kill()`` or ``stop()``: same port, same JetStream store, same
+        users and passwords."""
+        port = self.address.rsplit(":", 1)[1]
         argv = [port if arg == "-1" and previous == "-p" else arg
                 for previous, arg in zip(["", *self.argv], self.argv, strict=True)]
         with open(self.log or os.devnull, "ab") as output:
@@ -220,20 +257,29 @@ def nats_server_binary() -> str:
 @contextmanager
 def running_nats(workdir: Path, config: Path | None = None) -> Iterator[NatsServer]:
     """nats-server with JetStream on a port it picks itself (``-p -1``), read back from its
-    ports file, so no other process can take the port between choosing and binding it."""
+    ports file, so no other process can take the port between choosing and binding it.
+
+    Authorization is on, as in production: the services' users with their permissions
+    (``shared.messaging.auth``) and fresh passwords, plus the tests' harness user."""
     workdir.mkdir(parents=True, exist_ok=True)
     store = workdir / "jetstream"
     log = workdir / "nats-server.log"
-    argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", str(store),
-            "--ports_file_dir", str(workdir)]
-    if config is not None:
-        argv += ["-c", str(config)]
+    credentials = generate_credentials([*SERVICE_USERS, HARNESS])
+    base = config if config is not None else workdir / "base.conf"
+    if config is None:
+        base.write_text("")
+    server_config = write_server_config(workdir / "server.conf", base, credentials,
+                                        {**PERMISSIONS, HARNESS: HARNESS_PERMISSIONS})
+    argv = [nats_server_binary(), "-c", str(server_config), "-a", "127.0.0.1", "-p", "-1",
+            "-js", "-sd", str(store), "--ports_file_dir", str(workdir)]
     with open(log, "ab") as output:
         process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
-    server = NatsServer(url="", process=process, store_dir=store, argv=argv, log=log)
+    server = NatsServer(url="", process=process, store_dir=store, credentials=credentials,
+                        argv=argv, log=log)
     try:
-        server.url = _client_url(workdir / f"nats-server_{process.pid}.ports", process, log)
-        _wait_for_port(int(server.url.rsplit(":", 1)[1]), 10, "nats-server", log, process)
+        server.address = _client_url(workdir / f"nats-server_{process.pid}.ports", process, log)
+        server.url = server.url_for(HARNESS)
+        _wait_for_port(int(server.address.rsplit(":", 1)[1]), 10, "nats-server", log, process)
         yield server
     finally:
         server.stop()

@@ -1,0 +1,202 @@
+"""Who may do what on NATS: every service connects as its own user, allowed only its job.
+
+* ``relay`` publishes events (``tp.evt.>``), sets up the streams and reads ``TP_EVENTS``'s
+  last messages;
+* ``projections`` consumes ``TP_EVENTS`` through its durable consumer, publishes change notices
+  (``tp.delta.>``) and dead letters (``tp.dlq.>``), and sets up the streams;
+* ``gateway`` only subscribes to change notices;
+* ``ops`` (operators' CLIs: ``python -m shared.messaging.tail``, the dead-letter CLI) reads
+  both streams through ephemeral consumers and single-message gets, and deletes dead letters;
+  it writes no message to any subject.
+
+The command service does not use NATS. Each user receives replies (JetStream API answers,
+fetched messages, publish acks) only on its own inbox prefix (``_INBOX.<user>.>``), which
+``shared.messaging.connect`` sets, so no user can read another's replies.
+
+Passwords come from the environment (``TUTORPULSE_NATS_USER``, ``TUTORPULSE_NATS_PASSWORD``);
+``make run`` generates them for every run (``var/nats/``), and ``infra/nats/users.conf`` is the
+same authorization block for a deployment, with passwords taken from the server's environment.
+
+``python -m shared.messaging.server_config`` prints that block (``infra/nats/users.conf``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+EVENTS_STREAM = "TP_EVENTS"
+DLQ_STREAM = "TP_DLQ"
+PROJECTIONS_CONSUMER = "projections"
+"""The projections' durable consumer (``services.projections.service.DURABLE``)."""
+
+RELAY, PROJECTIONS, GATEWAY, OPS = "relay", "projections", "gateway", "ops"
+SERVICE_USERS = (RELAY, PROJECTIONS, GATEWAY, OPS)
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """Subjects a user may publish to and subscribe to (nothing else)."""
+
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: str
+
+    def __repr__(self) -> str:  # never print a password into a log
+        return f"Credentials(user={self.user!r}, password='***')"
+
+
+def inbox_prefix(user: str) -> str:
+    """Where ``user`` receives replies: ``_INBOX.<user>`` (``_INBOX.<user>.<nuid>``)."""
+    return f"_INBOX.{user}"
+
+
+def _stream_setup() -> tuple[str, ...]:
+    """``ensure_streams``: read both streams, create what is missing, raise their replicas."""
+    return tuple(f"$JS.API.STREAM.{verb}.{stream}" for stream in (EVENTS_STREAM, DLQ_STREAM)
+                 for verb in ("INFO", "CREATE", "UPDATE"))
+
+
+def _read_streams() -> tuple[str, ...]:
+    """Look at both streams without changing them: info, single messages, ephemeral consumers
+    (``CONSUMER.CREATE.<stream>`` without a name can only create an ephemeral one), and the
+    flow-control answers ordered consumers send."""
+    subjects: list[str] = ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST"]
+    for stream in (EVENTS_STREAM, DLQ_STREAM):
+        subjects += [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.MSG.GET.{stream}",
+                     f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>",
+                     f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.LIST.{stream}",
+                     f"$JS.API.CONSUMER.NAMES.{stream}", f"$JS.API.CONSUMER.INFO.{stream}.*",
+                     f"$JS.FC.{stream}.>"]
+    return tuple(subjects)
+
+
+def _consume(stream: str, consumer: str) -> tuple[str, ...]:
+    """Bind to (or create) one durable pull consumer, fetch from it and acknowledge."""
+    return (f"$JS.API.CONSUMER.INFO.{stream}.{consumer}",
+            f"$JS.API.CONSUMER.CREATE.{stream}.{consumer}",
+            f"$JS.API.CONSUMER.CREATE.{stream}.{consumer}.>",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{consumer}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
+            f"$JS.ACK.{stream}.{consumer}.>")
+
+
+PERMISSIONS: Mapping[str, Permissions] = {
+    RELAY: Permissions(
+        publish=("tp.evt.>", *_stream_setup(),
+                 # after a failed batch: which of its events the stream already holds
+                 f"$JS.API.STREAM.MSG.GET.{EVENTS_STREAM}", f"$JS.API.DIRECT.GET.{EVENTS_STREAM}"),
+        subscribe=(f"{inbox_prefix(RELAY)}.>",)),
+    PROJECTIONS: Permissions(
+        publish=("tp.delta.>", "tp.dlq.>", *_stream_setup(),
+                 *_consume(EVENTS_STREAM, PROJECTIONS_CONSUMER),
+                 # the watermark: the notification id of the message at the ack floor
+                 f"$JS.API.STREAM.MSG.GET.{EVENTS_STREAM}", f"$JS.API.DIRECT.GET.{EVENTS_STREAM}"),
+        subscribe=(f"{inbox_prefix(PROJECTIONS)}.>",)),
+    GATEWAY: Permissions(publish=(), subscribe=("tp.delta.>",)),
+    OPS: Permissions(
+        publish=(*_read_streams(), f"$JS.API.STREAM.MSG.DELETE.{DLQ_STREAM}"),
+        subscribe=(f"{inbox_prefix(OPS)}.>",)),
+}
+
+
+# --- credentials ---------------------------------------------------------------------------
+
+
+def generate_credentials(users: Iterable[str] = SERVICE_USERS) -> dict[str, Credentials]:
+    """A fresh random password (256 bits) for every user."""
+    return {user: Credentials(user, secrets.token_urlsafe(32)) for user in users}
+
+
+def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials | None:
+    """``TUTORPULSE_NATS_USER`` and ``TUTORPULSE_NATS_PASSWORD``; None when no user is set."""
+    env = os.environ if env is None else env
+    user = env.get("TUTORPULSE_NATS_USER", "").strip()
+    if not user:
+        return None
+    return Credentials(user, env.get("TUTORPULSE_NATS_PASSWORD", ""))
+
+
+def credentials_env(credentials: Credentials) -> dict[str, str]:
+    """The environment that makes ``shared.messaging.connect`` log in as ``credentials``."""
+    return {"TUTORPULSE_NATS_USER": credentials.user,
+            "TUTORPULSE_NATS_PASSWORD": credentials.password}
+
+
+def write_credentials_file(path: Path, credentials: Credentials) -> None:
+    """A JSON file only its owner can read (what ``make run`` leaves for operators' CLIs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_private(path, json.dumps({"user": credentials.user, "password": credentials.password}))
+
+
+def read_credentials_file(path: Path) -> Credentials:
+    document = json.loads(path.read_text())
+    return Credentials(str(document["user"]), str(document["password"]))
+
+
+def _write_private(path: Path, text: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+
+
+# --- nats-server configuration -------------------------------------------------------------
+
+
+def authorization_block(passwords: Mapping[str, str],
+                        permissions: Mapping[str, Permissions] = PERMISSIONS) -> str:
+    """The nats-server ``authorization`` block for ``permissions``' users.
+
+    ``passwords`` maps each user to its password, or to ``$NAME`` to make the server read it
+    from its environment variable ``NAME``.
+    """
+    lines = ["authorization {", "  users = ["]
+    for user, allowed in permissions.items():
+        password = passwords[user]
+        quoted = password if password.startswith("$") else json.dumps(password)
+        publish = ({"allow": list(allowed.publish)} if allowed.publish else {"deny": [">"]})
+        subscribe = ({"allow": list(allowed.subscribe)} if allowed.subscribe
+                     else {"deny": [">"]})
+        lines += [f"    {{user: {json.dumps(user)}, password: {quoted}, permissions: {{",
+                  f"      publish: {json.dumps(publish)},",
+                  f"      subscribe: {json.dumps(subscribe)}",
+                  "    }},"]
+    lines += ["  ]", "}", ""]
+    return "\n".join(lines)
+
+
+def password_variable(user: str) -> str:
+    """The environment variable the deployed nats-server reads ``user``'s password from."""
+    return f"TUTORPULSE_NATS_{user.upper()}_PASSWORD"
+
+
+def deployment_template() -> str:
+    """``infra/nats/users.conf``: the authorization block with passwords from the server's
+    environment (each ``TUTORPULSE_NATS_<USER>_PASSWORD``, from the same secret as the
+    services' ``TUTORPULSE_NATS_PASSWORD``)."""
+    header = ("# Generated by `python -m shared.messaging.server_config` (shared/messaging/auth.py);\n"
+              "# include it in the platform's nats-server configuration. Passwords come from the\n"
+              "# server's environment, set from the secret `tutorpulse-nats`.\n")
+    return header + authorization_block({user: f"${password_variable(user)}"
+                                         for user in PERMISSIONS})
+
+
+def write_server_config(path: Path, base: Path, credentials: Mapping[str, Credentials],
+                        permissions: Mapping[str, Permissions] = PERMISSIONS) -> Path:
+    """``base``'s settings plus the users of ``credentials``, in a file only its owner reads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = authorization_block({user: c.password for user, c in credentials.items()},
+                                {user: permissions[user] for user in credentials})
+    _write_private(path, base.read_text() + "\n" + block)
+    return path

@@ -1,0 +1,52 @@
+"""Stream set-up creates what is missing with the settings' limits, and never undoes what an
+operator changed (replicas, age, size, counts, duplicate window)."""
+
+from __future__ import annotations
+
+import pytest
+from nats.aio.client import Client
+from nats.js import api
+
+from shared.events import STREAM_NAME
+from shared.messaging import ensure_streams
+from shared.messaging.auth import DLQ_STREAM
+
+pytestmark = pytest.mark.integration
+
+DAY = 86400
+
+
+async def test_streams_are_created_with_the_limits_of_the_settings(
+        nc: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUTORPULSE_NATS_EVENTS_MAX_AGE", "2d")
+    monkeypatch.setenv("TUTORPULSE_NATS_EVENTS_MAX_BYTES", "64M")
+    monkeypatch.setenv("TUTORPULSE_NATS_DLQ_MAX_AGE", "3600")
+    js = nc.jetstream()
+    await ensure_streams(js)
+    events = (await js.stream_info(STREAM_NAME)).config
+    assert (events.max_age, events.max_bytes, events.num_replicas) == (2 * DAY, 64 * 2**20, 1)
+    assert events.duplicate_window == 120 and events.subjects == ["tp.evt.>"]
+    dead = (await js.stream_info(DLQ_STREAM)).config
+    assert (dead.max_age, dead.max_bytes) == (3600, -1)
+
+
+async def test_an_operators_limits_survive_every_restart_of_every_service(nc: Client) -> None:
+    js = nc.jetstream()
+    await ensure_streams(js)
+    events = (await js.stream_info(STREAM_NAME)).config
+    operator = events.evolve(max_age=7 * DAY, max_bytes=2**30, max_msgs=5_000_000,
+                             duplicate_window=600, description="sized by the operator")
+    await js.update_stream(operator)
+    await ensure_streams(js)  # a relay starts…
+    await ensure_streams(js)  # …and a projection replica
+    kept = (await js.stream_info(STREAM_NAME)).config
+    assert (kept.max_age, kept.max_bytes, kept.max_msgs, kept.duplicate_window,
+            kept.description) == (7 * DAY, 2**30, 5_000_000, 600, "sized by the operator")
+
+
+async def test_a_stream_deleted_by_mistake_comes_back(nc: Client) -> None:
+    js = nc.jetstream()
+    await ensure_streams(js)
+    await js.delete_stream(DLQ_STREAM)
+    await ensure_streams(js)
+    assert isinstance((await js.stream_info(DLQ_STREAM)).config, api.StreamConfig)

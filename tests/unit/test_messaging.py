@@ -1,0 +1,80 @@
+"""NATS settings: credentials, stream limits, and the server's users (no server needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from nats.js import api
+
+from shared.messaging import stream_definitions
+from shared.messaging.auth import (
+    PERMISSIONS,
+    Credentials,
+    deployment_template,
+    generate_credentials,
+    read_credentials_file,
+    write_credentials_file,
+)
+from shared.messaging.nats import parse_duration, parse_size, reconcile, resolve_credentials
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def stream(replicas: int, **limits: object) -> api.StreamConfig:
+    return api.StreamConfig(name="TP_EVENTS", subjects=["tp.evt.>"], num_replicas=replicas,
+                            **limits)  # type: ignore[arg-type]
+
+
+def test_set_up_never_lowers_replicas_or_touches_an_operators_limits() -> None:
+    wanted = stream(1, max_age=30 * 86400.0, max_bytes=-1)
+    assert reconcile(stream(3, max_age=86400.0, max_bytes=2**30), wanted) is None
+    assert reconcile(stream(1, max_age=86400.0), wanted) is None
+    raised = reconcile(stream(1, max_age=86400.0, max_bytes=2**30), stream(3, max_age=1.0))
+    assert raised is not None
+    assert (raised.num_replicas, raised.max_age, raised.max_bytes) == (3, 86400.0, 2**30)
+
+
+def test_stream_limits_are_settings() -> None:
+    local = {c.name: c for c in stream_definitions(env={})}
+    assert (local["TP_EVENTS"].num_replicas, local["TP_EVENTS"].max_age) == (1, 30 * 86400)
+    assert (local["TP_DLQ"].max_age, local["TP_DLQ"].max_bytes) == (14 * 86400, -1)
+    cluster = {c.name: c for c in stream_definitions(env={
+        "TUTORPULSE_NATS_REPLICAS": "3", "TUTORPULSE_NATS_EVENTS_MAX_BYTES": "20G"})}
+    assert {c.num_replicas for c in cluster.values()} == {3}
+    assert cluster["TP_EVENTS"].max_bytes == 20 * 2**30
+    assert (parse_duration("90s"), parse_duration("15m"), parse_duration("3600")) == (90, 900, 3600)
+    assert (parse_size("512M"), parse_size("8GB"), parse_size("-1")) == (512 * 2**20, 8 * 2**30, -1)
+    for bad in ({"TUTORPULSE_NATS_REPLICAS": "0"}, {"TUTORPULSE_NATS_EVENTS_MAX_AGE": "soon"}):
+        with pytest.raises(ValueError):
+            stream_definitions(env=bad)
+
+
+def test_who_a_process_is_on_nats(tmp_path: Path) -> None:
+    explicit = Credentials("relay", "x")
+    assert resolve_credentials("nats://h:4222", explicit) is explicit
+    assert resolve_credentials("nats://gateway:p%40ss@h:4222") == Credentials("gateway", "p@ss")
+    env = {"TUTORPULSE_NATS_USER": "projections", "TUTORPULSE_NATS_PASSWORD": "y"}
+    assert resolve_credentials("nats://h:4222", env=env) == Credentials("projections", "y")
+    write_credentials_file(tmp_path / "ops.json", Credentials("ops", "z"))
+    assert (tmp_path / "ops.json").stat().st_mode & 0o077 == 0  # only its owner reads it
+    assert read_credentials_file(tmp_path / "ops.json") == Credentials("ops", "z")
+    assert "z" not in repr(read_credentials_file(tmp_path / "ops.json"))
+
+
+def test_passwords_are_fresh_and_the_deployment_users_file_is_current() -> None:
+    first, second = generate_credentials(), generate_credentials()
+    assert set(first) == set(PERMISSIONS) == {"relay", "projections", "gateway", "ops"}
+    assert all(first[u].password != second[u].password and len(first[u].password) >= 40
+               for u in first)
+    assert (ROOT / "infra/nats/users.conf").read_text() == deployment_template(), \
+        "run `python -m shared.messaging.server_config > infra/nats/users.conf`"
+
+
+def test_only_the_relay_may_publish_events_and_the_gateway_publishes_nothing() -> None:
+    publishers = {user for user, allowed in PERMISSIONS.items()
+                  if any(s.startswith(("tp.evt", "tp.>", ">")) for s in allowed.publish)}
+    assert publishers == {"relay"}
+    assert PERMISSIONS["gateway"].publish == ()
+    assert {u for u, a in PERMISSIONS.items() if "tp.delta.>" in a.publish} == {"projections"}
+    assert {u for u, a in PERMISSIONS.items() if "tp.dlq.>" in a.publish} == {"projections"}
