@@ -1,5 +1,6 @@
 """The one way tutorpulse builds an HTTP API: bearer auth, the permission guard, problem
-details, Prometheus, OpenAPI with bearer security, and the operations endpoints."""
+details, per-caller rate limits, Prometheus, OpenAPI with bearer security, and the operations
+endpoints."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar
+import structlog
+from litestar import Litestar, Request, Response
 from litestar.di import Provide
+from litestar.exceptions import TooManyRequestsException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from shared.http.auth import permission_guard, provide_actor
 from shared.http.operations import ReadinessCheck, operations_router, prometheus
-from shared.http.problems import BASE_HANDLERS, ExceptionHandler
+from shared.http.problems import BASE_HANDLERS, ExceptionHandler, problem
+from shared.http.ratelimit import RateLimit, retry_after
+from shared.tenancy.tokens import KeysUnavailable, check_at_start
+
+log = structlog.get_logger(__name__)
 
 
 def api_app(
@@ -26,8 +33,13 @@ def api_app(
     provides: dict[str, Any],
     exception_handlers: dict[type[Exception] | int, ExceptionHandler],
     on_shutdown: Callable[[], None] | None = None,
+    rate_limits: Sequence[RateLimit] = (),
 ) -> Litestar:
-    """``provides``: the named objects handlers receive (the store they work on)."""
+    """``provides``: the named objects handlers receive (the store they work on).
+
+    Refuses (:class:`TokenConfigurationError`) to build an app whose token settings are
+    unsafe, e.g. no ``TUTORPULSE_JWT_SECRET`` outside development mode."""
+    check_at_start(service)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -44,8 +56,9 @@ def api_app(
         route_handlers=[*controllers, operations_router(service, readiness)],
         dependencies=dependencies,
         guards=[permission_guard],
-        exception_handlers={**BASE_HANDLERS, **exception_handlers},
-        middleware=[prometheus(service).middleware],
+        exception_handlers={**BASE_HANDLERS, TooManyRequestsException: _too_many_requests,
+                            KeysUnavailable: _keys_unavailable, **exception_handlers},
+        middleware=[prometheus(service).middleware, *(limit.middleware for limit in rate_limits)],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title=title, version="1.0.0", path="/schema",
@@ -55,6 +68,19 @@ def api_app(
         logging_config=None,
         debug=False,
     )
+
+
+def _too_many_requests(request: Request[Any, Any, Any],
+                       error: TooManyRequestsException) -> Response[Any]:
+    seconds = retry_after(error)
+    log.info("request.rate_limited", path=request.url.path, retry_after=seconds)
+    return problem(429, "Too many requests",
+                   f"too many requests from this caller; try again in {seconds} s",
+                   headers={**(error.headers or {}), "Retry-After": seconds})
+
+
+def _keys_unavailable(request: Request[Any, Any, Any], error: KeysUnavailable) -> Response[Any]:
+    return problem(503, "Service unavailable", str(error), headers={"Retry-After": "5"})
 
 
 def _constant(value: Any) -> Callable[[], Any]:

@@ -4,12 +4,16 @@
     tp-token --role TEACHER --centre main-campus --email someone@example.org
     tp-token --role STUDENT --centre main-campus --user 0b9e...   # an explicit user id
 
-Tokens are signed with ``TUTORPULSE_JWT_SECRET`` (the development secret when unset).
+Tokens are signed (HS256) with ``TUTORPULSE_JWT_SECRET`` for the audience
+``TUTORPULSE_JWT_AUDIENCE``. Without a secret they are signed with the public development secret,
+which services accept only in development mode (``TUTORPULSE_DEV_MODE=1``, as ``make run``
+sets). With an identity provider (``TUTORPULSE_JWT_JWKS_URL``) services take only its tokens.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from datetime import timedelta
@@ -62,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("give a demo handle, or --role with --email or --user")
         user_id = args.user or person_id(args.centre, args.email)
         actor = Actor(user_id=user_id, role=args.role, centre_id=args.centre)
+    if os.environ.get("TUTORPULSE_JWT_JWKS_URL"):
+        print("tp-token: TUTORPULSE_JWT_JWKS_URL is set, so services accept only the identity "
+              "provider's tokens, not this one", file=sys.stderr)
     sys.stdout.write(mint(actor, ttl=args.ttl) + "\n")
     return 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import secrets
 import statistics
 import subprocess
 import sys
@@ -230,6 +231,11 @@ async def wait_http(url: str, timeout: float = 30) -> None:
 
 
 async def main() -> None:
+    # The services refuse to start without a token secret (this one signs the bench's tokens
+    # too), and the load must measure the services, not their per-caller rate limits.
+    os.environ.setdefault("TUTORPULSE_JWT_SECRET", secrets.token_urlsafe(48))
+    os.environ.setdefault("TUTORPULSE_RATE_LIMIT", "1000000/second")
+    os.environ.setdefault("TUTORPULSE_HELP_RATE_LIMIT", "1000000/second")
     work = Path(tempfile.mkdtemp(prefix="tp-bench-"))
     lines: list[Line] = []
     lag_ms: list[float] = []

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import anyio.to_thread
-from litestar import Litestar
+from litestar import Litestar, Request
 
 from services.command.application import ConcurrentUpdate, NotFound, TutoringCentres
 from services.command.domain.aggregate import InvalidTransition, InvalidValue, RuleViolated
@@ -23,14 +27,33 @@ from services.command.http.controllers import (
     WorkController,
 )
 from services.command.idempotency import KeyReused
+from shared.http import ratelimit
 from shared.http.api import api_app
 from shared.http.problems import simple
+from shared.tenancy import Permission
 
 SERVICE = "command"
 
 
-def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Litestar:
-    """``own_resources``: close the event store when the app stops."""
+def rate_limits(env: Mapping[str, str] | None = None) -> list[ratelimit.RateLimit]:
+    """Per caller: ``TUTORPULSE_HELP_RATE_LIMIT`` (5/minute) for raising help requests and
+    ``TUTORPULSE_RATE_LIMIT`` (600/minute) for every request. The tighter one comes first, so
+    its ``RateLimit-*`` headers are the ones a help request's answer carries."""
+    env = os.environ if env is None else env
+    return [*ratelimit.limit_from(env, "TUTORPULSE_HELP_RATE_LIMIT", "5/minute", "help-requests",
+                                  applies=_raises_help),
+            *ratelimit.from_environment(env)]
+
+
+def _raises_help(request: Request[Any, Any, Any]) -> bool:
+    handler = request.scope.get("route_handler")
+    return handler is not None and handler.opt.get("permission") is Permission.HELP_REQUEST_RAISE
+
+
+def create_app(centres: TutoringCentres, *, own_resources: bool = True,
+               limits: Sequence[ratelimit.RateLimit] | None = None) -> Litestar:
+    """``own_resources``: close the event store when the app stops. ``limits``: the per-caller
+    rate limits (by default from the environment, see :func:`rate_limits`)."""
 
     async def ready() -> None:
         await anyio.to_thread.run_sync(centres.recorder.max_notification_id)
@@ -51,6 +74,7 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True) -> Lites
             NotFound: simple(404, "Not found"),
         },
         on_shutdown=centres.close if own_resources else None,
+        rate_limits=rate_limits() if limits is None else limits,
     )
 
 

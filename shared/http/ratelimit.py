@@ -1,0 +1,105 @@
+"""Per-caller rate limits (Litestar's rate-limit middleware, keyed by who the token names).
+
+A caller is the token's centre and subject (``<centre>/<user id>``); a request without a valid
+token is counted by its client address. A limit is ``<count>/<second|minute|hour|day>`` (a
+fixed window) or ``off``. Over the limit, the answer is a 429 problem with ``Retry-After``
+(seconds until the window ends) and the ``RateLimit-*`` headers.
+
+Counters live in the process (Litestar's memory store): with N processes or pods behind a
+load balancer a caller gets up to N times the limit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from litestar import Request
+from litestar.exceptions import TooManyRequestsException
+from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.rate_limit import (
+    DURATION_VALUES,
+    DurationUnit,
+    RateLimitConfig,
+    get_remote_address,
+)
+
+from shared.tenancy.tokens import InvalidToken, verify
+
+EXCLUDED = ["^/health", "^/ready", "^/metrics", "^/schema"]
+"""Probes, metrics and the API description are never limited."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` requests per ``per`` for each caller, of the requests ``applies`` to
+    (every request when None)."""
+
+    name: str
+    count: int
+    per: DurationUnit
+    applies: Callable[[Request[Any, Any, Any]], bool] | None = None
+
+    def config(self) -> RateLimitConfig:
+        name = self.name
+
+        def identify(request: Request[Any, Any, Any]) -> str:
+            return f"{name}:{caller(request)}"
+
+        return RateLimitConfig(rate_limit=(self.per, self.count), exclude=EXCLUDED,
+                               identifier_for_request=identify,
+                               check_throttle_handler=self.applies)
+
+    @property
+    def middleware(self) -> DefineMiddleware:
+        return self.config().middleware
+
+
+def parse_limit(text: str, setting: str) -> tuple[int, DurationUnit] | None:
+    """``"600/minute"`` → ``(600, "minute")``; ``"off"`` → None."""
+    value = text.strip().lower()
+    if value == "off":
+        return None
+    count, _, unit = value.partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or unit.strip() not in DURATION_VALUES:
+        raise ValueError(f"{setting}={text!r}: write <count>/<second|minute|hour|day> or off")
+    return int(count), cast(DurationUnit, unit.strip())
+
+
+def limit_from(env: Mapping[str, str], setting: str, default: str, name: str,
+               applies: Callable[[Request[Any, Any, Any]], bool] | None = None) -> list[RateLimit]:
+    parsed = parse_limit(env.get(setting, default), setting)
+    if parsed is None:
+        return []
+    return [RateLimit(name, parsed[0], parsed[1], applies)]
+
+
+def caller(request: Request[Any, Any, Any]) -> str:
+    """``<centre>/<user id>`` of a valid bearer token (the token's own centre, whichever centre a
+    SUPER_ADMIN acts in), else ``address/<client address>``."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        try:
+            actor = verify(token.strip())
+        except InvalidToken:
+            pass
+        else:
+            return f"{actor.centre_id}/{actor.user_id}"
+    return f"address/{get_remote_address(request)}"
+
+
+def retry_after(error: TooManyRequestsException) -> str:
+    """Whole seconds until the caller's window ends (at least 1)."""
+    reset = (error.headers or {}).get(RateLimitConfig.rate_limit_reset_header_key, "1")
+    try:
+        return str(max(1, int(reset)))
+    except ValueError:
+        return "1"
+
+
+def from_environment(env: Mapping[str, str] | None = None) -> list[RateLimit]:
+    """``TUTORPULSE_RATE_LIMIT`` for every request of a caller (default 600/minute)."""
+    env = os.environ if env is None else env
+    return limit_from(env, "TUTORPULSE_RATE_LIMIT", "600/minute", "requests")

@@ -1,0 +1,73 @@
+"""Per-caller rate limits on the command API: a 429 problem with Retry-After for the caller who
+floods it, nobody else affected, and a tighter limit on raising help requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from litestar.testing import TestClient
+
+from services.command.application import TutoringCentres
+from services.command.http.app import create_app, rate_limits
+from tests.api.helpers import is_problem, live_session
+from tests.builders import Centre
+
+LIMITS = {"TUTORPULSE_RATE_LIMIT": "20/minute", "TUTORPULSE_HELP_RATE_LIMIT": "3/minute"}
+
+
+@pytest.fixture
+def limited(centres: TutoringCentres) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(create_app(centres, limits=rate_limits(LIMITS))) as test_client:
+        yield test_client
+
+
+def throttled(response: object) -> int:
+    """The problem a throttled caller gets; returns its Retry-After in seconds."""
+    body = is_problem(response, 429)
+    headers = response.headers  # type: ignore[attr-defined]
+    assert body["title"] == "Too many requests"
+    seconds = int(headers["Retry-After"])
+    assert 1 <= seconds <= 60
+    return seconds
+
+
+def test_a_student_hammering_help_requests_is_throttled_and_nobody_else(
+    limited: TestClient, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    session = live_session(limited, alpha, "ann", "ben")
+    url = f"/api/v1/sessions/{session}/help-requests"
+    answers = [limited.post(url, json={"priority": "HIGH"}, headers=alpha.auth("ann")).status_code
+               for _ in range(3)]
+    assert answers == [201, 409, 409]  # one open request at a time; each try counts
+    flood = limited.post(url, json={"priority": "HIGH"}, headers=alpha.auth("ann"))
+    throttled(flood)
+    assert flood.headers["RateLimit-Limit"] == "3"
+    # Another student, and Ann's tutor, are not affected.
+    assert limited.post(url, json={"priority": "LOW"}, headers=alpha.auth("ben")).status_code == 201
+    assert limited.post(url, json={}, headers=alpha.auth("ben")).status_code == 409
+    assert limited.post(f"/api/v1/sessions/{session}/start",
+                        headers=alpha.auth("tutor")).status_code == 409  # already live: not 429
+
+
+def test_a_caller_over_the_request_limit_gets_429_and_others_carry_on(
+    limited: TestClient, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    session = live_session(limited, alpha, "ann")
+    statuses = [limited.post(f"/api/v1/sessions/{session}/start",
+                             headers=alpha.auth("tutor")).status_code for _ in range(25)]
+    # live_session used 3 of the tutor's 20; the rest of the minute answers 429.
+    assert statuses.count(409) == 17 and statuses[17:] == [429] * 8
+    throttled(limited.post(f"/api/v1/sessions/{session}/start", headers=alpha.auth("tutor")))
+    assert limited.post(f"/api/v1/sessions/{session}/start",
+                        headers=alpha.auth("supervisor")).status_code == 409
+    # Probes are never limited.
+    assert limited.get("/health").status_code == 200
+
+
+def test_limits_are_settings() -> None:
+    assert [(limit.name, limit.count, limit.per) for limit in rate_limits({})] == [
+        ("help-requests", 5, "minute"), ("requests", 600, "minute")]
+    assert rate_limits({"TUTORPULSE_RATE_LIMIT": "off", "TUTORPULSE_HELP_RATE_LIMIT": "off"}) == []
+    with pytest.raises(ValueError, match="TUTORPULSE_RATE_LIMIT"):
+        rate_limits({"TUTORPULSE_RATE_LIMIT": "lots"})
