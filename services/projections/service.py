@@ -281,7 +281,7 @@ class ProjectionService:
         outage = self._outage_of(error)
         if outage is not None:
             return outage.failed(error)
-        log.exception(event)
+        log.exception(event, error=describe(error))
         return self._settings.retry_delay * 10
 
     def _outage_of(self, error: BaseException) -> _Outage | None:

@@ -538,7 +538,7 @@ class PostgresReadStore(ReadStore):
         # Lost or refused connections, no connection within the timeout, a server shutting
         # down. A statement timeout is about the statement, deadlocks are ``transient_errors``.
         return (isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
-                and not isinstance(error, psycopg.errors.QueryCanceled | psycopg.errors.TransactionRollbackError))
+                and not isinstance(error, psycopg.errors.QueryCanceled | psycopg.errors.TransactionRollback))
 
     def _begin(self, cursor: Cursor) -> None:
         cursor.execute("BEGIN")

@@ -1,0 +1,204 @@
+"""The projection service under outages, on real PostgreSQL and nats-server: it never stops,
+says it is unready while a dependency is away, logs the outage and the recovery once each,
+and catches up by itself. A replica that dies holding messages hands them over in ack_wait."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from litestar.testing import TestClient
+from nats.aio.client import Client
+
+from services.command.application import TutoringCentres
+from services.command.seed import seed
+from services.projections.service import DURABLE, ProjectionService, Settings, consumer_config
+from services.projections.store import ReadStore, open_read_store
+from services.query.app import create_app as query_app
+from shared.events import STREAM_NAME
+from shared.http.operations import NotReady
+from shared.messaging import connect
+from shared.tenancy import Actor
+from shared.tenancy.demo import demo_person
+from shared.tenancy.tokens import mint
+from tests.integration.test_dead_letters import projecting_as_service
+from tests.integration.test_projection_service import eventually, reference, relaying, seed_more
+from tests.readside import read_store
+from tests.support.servers import NatsServer, PostgresServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def centres(tmp_path: Path) -> Iterator[TutoringCentres]:
+    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    yield centres
+    centres.close()
+
+
+async def reached(store: ReadStore, position: int) -> bool:
+    return store.watermark() >= position
+
+
+async def unready(service: ProjectionService, dependency: str) -> bool:
+    try:
+        await service.readiness()
+    except NotReady as not_ready:
+        return dependency in not_ready.details["unavailable"]
+    return False
+
+
+async def ready(service: ProjectionService) -> bool:
+    try:
+        await service.readiness()
+    except NotReady:
+        return False
+    return True
+
+
+async def logged(logs: list[dict[str, Any]], dependency: str) -> bool:
+    return outage_logs(logs, dependency)[0] > 0
+
+
+def outage_logs(logs: list[dict[str, Any]], dependency: str) -> tuple[int, int]:
+    """How many times the service logged that ``dependency`` went away, and came back."""
+    return (sum(1 for e in logs if e["event"] == "projections.dependency_unavailable"
+                and e["dependency"] == dependency),
+            sum(1 for e in logs if e["event"] == "projections.dependency_recovered"
+                and e["dependency"] == dependency))
+
+
+async def test_a_postgresql_restart_stops_neither_the_projection_nor_the_query_api(
+    centres: TutoringCentres, pg: PostgresServer, nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    live = seed(centres)["Intro to Programming - Live Q&A"]
+    env = {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}
+    store, query_store = open_read_store(env), open_read_store(env)
+    john = demo_person("john")
+    headers = {"Authorization": f"Bearer {mint(Actor(user_id=john.id, role=john.role, centre_id='main-campus'))}"}
+    url = f"/api/v1/sessions/{live}/control-center"
+    stopped = False
+    try:
+        with TestClient(query_app(query_store, own_resources=False)) as client, \
+                structlog.testing.capture_logs() as logs:
+            async with relaying(centres, nc, tmp_path), projecting_as_service(store, nats_server) as service:
+                await eventually(lambda: reached(store, centres.position))
+                assert (await asyncio.to_thread(client.get, url, headers=headers)).status_code == 200
+
+                pg.stop()
+                stopped = True
+                for _ in range(3):  # the event store is elsewhere: events keep coming meanwhile
+                    seed_more(centres)
+                await eventually(lambda: unready(service, "readStore"), timeout=30)
+                await eventually(lambda: logged(logs, "read_store"), timeout=30)  # it tried, and said so
+                pg.start()
+                stopped = False
+
+                first = await asyncio.to_thread(client.get, url, headers=headers)
+                assert first.status_code == 200, first.text  # not the stale pooled connection's 500
+                await eventually(lambda: reached(store, centres.position), timeout=60)
+                await eventually(lambda: ready(service), timeout=30)
+        assert outage_logs(logs, "read_store") == (1, 1)
+        assert store.dump(store.generation()) == reference(centres, tmp_path)
+    finally:
+        if stopped:
+            pg.start()
+        store.close()
+        query_store.close()
+
+
+async def test_a_nats_restart_during_consumption_does_not_stop_the_projection(
+    centres: TutoringCentres, nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    seed(centres)
+    for _ in range(10):
+        seed_more(centres)
+    store = read_store(tmp_path)
+    async with relaying(centres, nc, tmp_path):
+        await eventually(lambda: _stream_holds(nc, centres.position))
+    head = centres.position
+    with structlog.testing.capture_logs() as logs:
+        async with projecting_as_service(store, nats_server, Settings(batch_size=3)) as service:
+            await eventually(lambda: reached(store, 1))
+            # Frozen: /ready answers unready in bounded time, not when NATS answers.
+            os.kill(nats_server.pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                with pytest.raises(NotReady):
+                    await service.readiness()
+                assert time.monotonic() - started < 1.5
+            finally:
+                os.kill(nats_server.pid, signal.SIGCONT)
+            assert store.watermark() < head, "consumed everything before the restart"
+            nats_server.kill()
+            await eventually(lambda: unready(service, "nats"), timeout=10)
+            nats_server.start()  # same port, same JetStream store
+            await eventually(lambda: reached(store, head), timeout=60)
+            await eventually(lambda: ready(service), timeout=30)
+            # Still consuming: new events after the restart arrive too.
+            seed_more(centres)
+            await eventually(lambda: nc_connected(nc), timeout=30)
+            async with relaying(centres, nc, tmp_path):
+                await eventually(lambda: reached(store, centres.position), timeout=60)
+    assert outage_logs(logs, "nats")[0] >= 1
+    assert store.dump(store.generation()) == reference(centres, tmp_path)
+
+
+async def test_a_replica_killed_with_messages_in_hand_hands_them_over_within_ack_wait(
+    centres: TutoringCentres, nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    seed(centres)
+    for _ in range(10):
+        seed_more(centres)
+    js = nc.jetstream()
+    store = read_store(tmp_path)
+    settings = Settings()
+    async with relaying(centres, nc, tmp_path):
+        await eventually(lambda: _stream_holds(nc, 1))
+        # An existing deployment's consumer, made with the old 30 s ack_wait…
+        await js.add_consumer(STREAM_NAME, consumer_config(DURABLE, Settings(ack_wait=30)))
+        await eventually(lambda: _stream_holds(nc, centres.position))
+    head = centres.position
+    # …is updated when a replica starts.
+    async with projecting_as_service(store, nats_server, settings):
+        await eventually(lambda: _consumer_ack_wait(nc, settings.ack_wait))
+        await eventually(lambda: reached(store, head), timeout=60)
+    for _ in range(10):  # more history, consumed while one replica holds the start of it
+        seed_more(centres)
+    doomed = await connect(nats_server.address, name="doomed-replica",
+                           credentials=nats_server.credentials_for("projections"))
+    async with relaying(centres, nc, tmp_path):
+        await eventually(lambda: _stream_holds(nc, centres.position))
+    held = await (await doomed.jetstream().pull_subscribe_bind(durable=DURABLE, stream=STREAM_NAME)).fetch(40)
+    assert len(held) == 40
+    async with projecting_as_service(store, nats_server, settings):
+        await doomed.close()  # as good as kill -9: its 40 messages are never acknowledged
+        killed = time.monotonic()
+        await eventually(lambda: reached(store, centres.position), timeout=60)
+        recovered = time.monotonic() - killed
+    print(f"\nin-flight messages of a killed replica applied {recovered:.2f} s after the kill "
+          f"(ack_wait {settings.ack_wait:g} s)")
+    assert recovered < 20, "the held messages waited for the old 30 s ack_wait"
+    assert store.dump(store.generation()) == reference(centres, tmp_path)
+
+
+async def nc_connected(nc: Client) -> bool:
+    return bool(nc.is_connected)
+
+
+async def _stream_holds(nc: Client, count: int) -> bool:
+    try:
+        return (await nc.jetstream().stream_info(STREAM_NAME)).state.messages >= count
+    except Exception:  # not created yet, or NATS is away
+        return False
+
+
+async def _consumer_ack_wait(nc: Client, seconds: float) -> bool:
+    return (await nc.jetstream().consumer_info(STREAM_NAME, DURABLE)).config.ack_wait == seconds
