@@ -32,6 +32,7 @@ from services.projections.deltas import decode_notice, delta_subject
 from services.projections.models.documents import CATCH_UP, CLASS, SESSION, STUDENT, TUTOR
 from services.projections.store import ReadStore
 from services.projections.views import merge_patch, utcnow
+from shared.http.operations import NatsPing
 from shared.tenancy import Actor, Forbidden
 
 log = structlog.get_logger(__name__)
@@ -239,6 +240,7 @@ class Hub:
         self._listing: set[tuple[Connection, str]] = set()
         """List topics being re-read now; ``_listing_again``: those rung meanwhile."""
         self._listing_again: set[tuple[Connection, str]] = set()
+        self._ping: NatsPing | None = None
 
     # --- life cycle --------------------------------------------------------------------
 
@@ -264,13 +266,11 @@ class Hub:
         """Connected, and the server answers a ping within ``timeout`` seconds: change notices
         can reach this gateway now. After a restart nats-py reconnects and subscribes again by
         itself, so this turns true again without the hub doing anything."""
-        if self.nats is None or not self.nats.is_connected:
+        if self.nats is None:
             return False
-        try:
-            await self.nats.flush(timeout=timeout)  # type: ignore[arg-type]
-        except (nats.errors.Error, TimeoutError):
-            return False
-        return True
+        if self._ping is None:
+            self._ping = NatsPing(self.nats)
+        return await self._ping.answers(timeout)
 
     @property
     def nats_subjects(self) -> set[str]:

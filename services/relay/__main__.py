@@ -9,14 +9,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import anyio.to_thread
-import nats.errors
 import structlog
 
 from services.relay.lease import FileLease, Lease, PostgresLease
 from services.relay.relay import Relay, RelaySettings
 from shared.eventstore import EventStore
 from shared.eventstore.store import STORE_NAME, postgres_conninfo
-from shared.http.operations import Details, NotReady, operations_server
+from shared.http.operations import Details, NatsPing, NotReady, operations_server
 from shared.messaging import connect, ensure_streams
 from shared.observability import configure_logging
 
@@ -57,14 +56,13 @@ async def main() -> None:
     await ensure_streams(js)
     relay = Relay(store, tracking, js, lease_for(store), settings, nc=nc)
 
+    ping = NatsPing(nc)
+
     async def ready() -> Details:
         status = relay.status()
-        if status.problem is None:
-            try:
-                await nc.flush(timeout=NATS_PING_SECONDS)
-            except nats.errors.Error as error:
-                raise NotReady(f"NATS does not answer: {type(error).__name__}",
-                               status.details()) from error
+        if status.problem is None and not await ping.answers(NATS_PING_SECONDS):
+            raise NotReady(f"NATS does not answer a ping within {NATS_PING_SECONDS} s",
+                           status.details())
         if status.problem is not None:
             raise NotReady(status.problem, status.details())
         await anyio.to_thread.run_sync(store.recorder.max_notification_id)

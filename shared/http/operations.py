@@ -19,7 +19,7 @@ import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 import uvicorn
@@ -128,6 +128,49 @@ class Readiness:
                 await self.verdict()
             except Exception:  # the watch must outlive whatever a probe raises
                 log.exception("ready.watch_failed", service=self.service)
+
+
+class NatsConnection(Protocol):
+    """The part of a nats-py client a ping needs."""
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    async def flush(self, timeout: int = ...) -> None: ...
+
+
+class NatsPing:
+    """Whether a NATS server answers a connection's ping, for readiness checks: one ping at a
+    time, and a ping is never given up on.
+
+    nats-py 2.16 stops reading a connection for good when a PONG arrives for a ping whose wait
+    was cancelled (``flush(timeout=…)`` timing out while the server is frozen raises
+    InvalidStateError in its read loop): the client then looks connected and hears nothing, so
+    a readiness probe must not ``flush`` with a timeout. Instead the ping waits as long as it
+    takes, each check waits for it at most ``timeout``, and a new ping is sent only once the
+    last one was answered (or the client reconnected, which forgets pending pings)."""
+
+    PATIENCE = 24 * 3600
+    """How long the ping itself waits for its PONG: for ever, in practice."""
+
+    def __init__(self, nc: NatsConnection) -> None:
+        self._nc = nc
+        self._ping: asyncio.Task[None] | None = None
+        self._reconnects = -1
+
+    async def answers(self, timeout: float) -> bool:
+        if not self._nc.is_connected:
+            return False
+        reconnects = int(getattr(self._nc, "stats", {}).get("reconnects", 0))
+        ping = self._ping
+        if ping is None or ping.done() or reconnects != self._reconnects:
+            if ping is not None and not ping.done():
+                ping.cancel()  # its PONG will never come: the reconnect forgot the ping
+            ping = self._ping = asyncio.ensure_future(self._nc.flush(timeout=self.PATIENCE))
+            ping.add_done_callback(_retrieve)
+            self._reconnects = reconnects
+        done, _ = await asyncio.wait({ping}, timeout=timeout)
+        return bool(done) and not ping.cancelled() and ping.exception() is None
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

@@ -26,7 +26,7 @@ from shared.events import AttendanceStatus, decode, decode_header, subject_for
 from shared.eventstore.store import STORE_NAME, postgres_conninfo, store_env
 from shared.messaging import ensure_streams
 from tests.builders import plan, register_centre, session_id
-from tests.integration.restarts import restart_nats
+from tests.integration.restarts import frozen, restart_nats
 from tests.integration.streams import read_stream
 from tests.support.servers import NatsServer, PostgresServer, free_port, running_postgres
 
@@ -397,3 +397,48 @@ def test_replicas_starting_together_on_an_empty_postgres_all_come_up(pg: Postgre
 
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(start, range(4))) == [0, 0, 0, 0]
+
+
+async def test_a_frozen_nats_makes_the_relay_unready_and_it_catches_up_once_thawed(
+    pg: PostgresServer, nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    """A frozen server keeps the connection open and never acks: the relay gives up on the
+    batch after its ack timeout, says so on /ready, and publishes it again once NATS answers."""
+    env = relay_env(pg, nats_server, batch_size="100", ack_timeout_seconds="1",
+                    stall_seconds="2")
+    centres = TutoringCentres(pg.env())
+    js = nc.jetstream()
+    relay = start_relay(env, tmp_path / "relay.log")
+    try:
+        async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{env['TUTORPULSE_RELAY_PORT']}", timeout=5) as http:
+            async def ready_is(status: int) -> bool:
+                return (await relay_ready(http))[0] == status
+
+            await wait_until(lambda: ready_is(200))
+            with Burst(centres) as burst:
+                await wait_until(at_least(lambda: streamed_count(js), 100), timeout=60)
+                before = await store_head(centres)
+                with frozen(nats_server):
+                    await wait_until(lambda: ready_is(503))
+                    await wait_until(at_least(lambda: store_head(centres), before + 100),
+                                     timeout=60)
+
+                    async def lag_grows() -> bool:
+                        return await relay_lag(http) >= 50
+
+                    await wait_until(lag_grows)
+                burst.stop()
+            head = await store_head(centres)
+
+            async def relayed_everything() -> bool:
+                status, body = await relay_ready(http)
+                return status == 200 and body["details"]["position"] >= head
+
+            await wait_until(relayed_everything, timeout=60)
+            assert relay.poll() is None
+            await assert_streamed_exactly_once_in_order(js, centres)
+    finally:
+        relay.terminate()
+        relay.wait(timeout=10)
+        centres.close()
