@@ -238,7 +238,7 @@ class NatsServer:
         users and passwords."""
         port = self.address.rsplit(":", 1)[1]
         argv = [port if arg == "-1" and previous == "-p" else arg
-                for previous, arg in zip(["", *self.argv], self.argv, strict=True)]
+                for previous, arg in zip(["", *self.argv[:-1]], self.argv, strict=True)]
         with open(self.log or os.devnull, "ab") as output:
             self.process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
         _wait_for_port(int(port), 10, "nats-server", self.log, self.process)
