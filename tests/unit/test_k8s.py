@@ -8,6 +8,10 @@ from typing import Any
 
 import yaml
 
+from services.command.http.app import rate_limits
+from shared.messaging import stream_definitions
+from shared.messaging.auth import PERMISSIONS
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "infra" / "k8s"
 SOURCE = "\n".join(p.read_text() for folder in ("services", "shared")
@@ -31,7 +35,7 @@ def test_every_deployment_runs_a_module_that_exists_with_probes_on_its_port() ->
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         module = container["command"][-1]
         assert importlib.util.find_spec(f"{module}.__main__") is not None, module
-        env = {e["name"]: e["value"] for e in container["env"]}
+        env = {e["name"]: e.get("value") for e in container["env"]}
         port = container["ports"][0]["containerPort"]
         assert [v for k, v in env.items() if k.endswith("_PORT")] == [str(port)]
         for name in env:
@@ -46,7 +50,32 @@ def test_the_configuration_only_sets_variables_the_code_reads() -> None:
     (config,) = [d for d in documents() if d["kind"] == "ConfigMap"]
     for name in config["data"]:
         assert name in SOURCE, f"{name} is read nowhere"
-    assert config["data"]["TUTORPULSE_STORE"] == "postgres"
+    data = config["data"]
+    assert data["TUTORPULSE_STORE"] == "postgres"
+    # Streams are created with three replicas on the platform's NATS cluster.
+    assert data["TUTORPULSE_NATS_REPLICAS"] == "3"
+    stream_definitions(env=data)
+    rate_limits(data)
+    assert "TUTORPULSE_DEV_MODE" not in data and "TUTORPULSE_JWT_SECRET" not in data
+
+
+def test_each_service_that_uses_nats_logs_in_as_its_own_user_from_a_secret() -> None:
+    users = {}
+    for deployment in (d for d in documents() if d["kind"] == "Deployment"):
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        name = deployment["metadata"]["name"]
+        if "TUTORPULSE_NATS_USER" not in env:
+            users[name] = None
+            continue
+        user = env["TUTORPULSE_NATS_USER"]["value"]
+        secret = env["TUTORPULSE_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert secret == {"name": "tutorpulse-nats", "key": user}
+        users[name] = user
+    assert users == {"tutorpulse-relay": "relay", "tutorpulse-projections": "projections",
+                     "tutorpulse-live-gateway": "gateway", "tutorpulse-command": None,
+                     "tutorpulse-query": None}
+    assert set(users.values()) - {None} <= set(PERMISSIONS)
 
 
 def test_services_and_autoscalers_point_at_deployments() -> None:
