@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 import nats
 import structlog
 from nats.aio.client import Client
+from nats.errors import AuthorizationError
 from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NotFoundError
 
@@ -83,7 +85,21 @@ async def connect(url: str | None = None, *, name: str,
     """A client that reconnects for ever, logged in as this process's NATS user
     (:func:`resolve_credentials`), receiving replies only on that user's inbox prefix."""
 
+    server = url or nats_url()
+    who = resolve_credentials(server, credentials)
+    refused_at = float("-inf")
+
     async def on_error(error: Exception) -> None:
+        nonlocal refused_at
+        if isinstance(error, AuthorizationError) or "authorization violation" in str(error).lower():
+            # Wrong or missing credentials: retried (a password may be rotated on the server
+            # first), told once a minute rather than at every attempt.
+            if time.monotonic() - refused_at >= 60:
+                refused_at = time.monotonic()
+                log.error("nats.authorization_refused", name=name,
+                          user=who.user if who else None,
+                          hint="check TUTORPULSE_NATS_USER and TUTORPULSE_NATS_PASSWORD")
+            return
         log.warning("nats.error", error=str(error))
 
     async def on_disconnect() -> None:
@@ -92,8 +108,6 @@ async def connect(url: str | None = None, *, name: str,
     async def on_reconnect() -> None:
         log.info("nats.reconnected")
 
-    server = url or nats_url()
-    who = resolve_credentials(server, credentials)
     login: dict[str, Any] = {}
     if who is not None:
         login = {"user": who.user, "password": who.password, "inbox_prefix": inbox_prefix(who.user)}
