@@ -129,6 +129,7 @@ async def test_a_nats_restart_during_consumption_does_not_stop_the_projection(
             await eventually(lambda: reached(store, 1))
             # Frozen: /ready answers unready in bounded time, not when NATS answers.
             os.kill(nats_server.pid, signal.SIGSTOP)
+            await eventually(lambda: stopped(nats_server.pid), timeout=5)
             try:
                 started = time.monotonic()
                 with pytest.raises(NotReady):
@@ -147,7 +148,10 @@ async def test_a_nats_restart_during_consumption_does_not_stop_the_projection(
             await eventually(lambda: nc_connected(nc), timeout=30)
             async with relaying(centres, nc, tmp_path):
                 await eventually(lambda: reached(store, centres.position), timeout=60)
-    assert outage_logs(logs, "nats")[0] >= 1
+    # Whether the loop itself met the outage depends on timing (a request made while the client
+    # reconnects is answered after it); if it did, it logged it once and its end once.
+    went, came_back = outage_logs(logs, "nats")
+    assert went == came_back <= 2  # the freeze and the restart
     assert store.dump(store.generation()) == reference(centres, tmp_path)
 
 
@@ -187,6 +191,11 @@ async def test_a_replica_killed_with_messages_in_hand_hands_them_over_within_ack
           f"(ack_wait {settings.ack_wait:g} s)")
     assert recovered < 20, "the held messages waited for the old 30 s ack_wait"
     assert store.dump(store.generation()) == reference(centres, tmp_path)
+
+
+async def stopped(pid: int) -> bool:
+    """The process is stopped by a signal (state T in /proc), not just sent one."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
 
 
 async def nc_connected(nc: Client) -> bool:
