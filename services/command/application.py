@@ -122,7 +122,7 @@ class ClosedHelp:
     """A seat whose open help request a command closed."""
 
     seat: Seat
-    help_request_closed: UUID
+    request_id: UUID
 
 
 @dataclass(frozen=True)
@@ -274,11 +274,10 @@ class TutoringCentres(EventStore):
         def decide() -> Outcome:
             session = self._session_run_by(actor, session_id)
             session.end(by=actor)
-            seats = self._close_help_requests(actor, session, [*session.roster, *session.removed_students],
-                                              HelpRequestCloseReason.SESSION_ENDED)
-            body = self._session_body(session) | {
-                "helpRequestsClosed": [str(seat.help_request_closed) for seat in seats]}
-            return Outcome([session, *(seat.seat for seat in seats)], body)
+            closed = self._close_help_requests(actor, session, [*session.roster, *session.removed_students],
+                                               HelpRequestCloseReason.SESSION_ENDED)
+            body = self._session_body(session) | {"helpRequestsClosed": [str(c.request_id) for c in closed]}
+            return Outcome([session, *(c.seat for c in closed)], body)
 
         return self._execute(actor, decide, idempotency)
 
@@ -1174,20 +1173,20 @@ class TutoringCentres(EventStore):
                     raise InvalidValue("the student is not enrolled in this session", field="sessionId")
             assignment_id = profile.assign_content(course_id, by=actor, reason=reason, lesson_id=lesson_id,
                                                    exercise_id=exercise_id, session_id=session_id)
+            assignment = profile.assignments[assignment_id]
             moved = False
-            if session is not None and lesson_id is not None and session.status in (
+            if session is not None and assignment.lesson_id is not None and session.status in (
                     SessionStatus.SCHEDULED, SessionStatus.LIVE):
                 # The lesson assigned for a session that is still to run is the one the student
                 # works on in it: the session's roster follows, in the same commit.
                 require(actor, Permission.LESSON_CHANGE)
                 if actor.role is Role.TEACHER and session.tutor_id != actor.user_id:
                     raise Forbidden("a TEACHER changes lessons only in their own sessions")
-                assignment = profile.assignments[assignment_id]
-                moved = session.change_lesson(student_id, by=actor, lesson_id=assignment.lesson_id or lesson_id,
+                moved = session.change_lesson(student_id, by=actor, lesson_id=assignment.lesson_id,
                                               course_id=assignment.course_id, reason=reason,
                                               assignment_id=assignment_id)
             body = self._assignment_body(profile, assignment_id) | {"lessonChanged": moved}
-            return Outcome([profile, *([session] if moved and session else [])], body, 201)
+            return Outcome([profile, session] if session else [profile], body, 201)
 
         return self._execute(actor, decide, idempotency)
 
