@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -216,8 +217,11 @@ def uid(body: dict[str, Any], key: str) -> UUID:
 
 # --- the life of a centre ----------------------------------------------------------------------
 
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+"""Hypothesis' ``data.draw``: a value from a strategy, drawn as the story goes."""
 
-def questions(draw: st.DrawFn, exercise_type: ExerciseType) -> list[Question]:
+
+def questions(draw: Draw, exercise_type: ExerciseType) -> list[Question]:
     """Many short questions, or a few with every text at its greatest length."""
     many = draw(st.booleans())
     count = draw(st.sampled_from([1, MAX_QUESTIONS])) if many else draw(st.integers(1, 3))
@@ -254,7 +258,7 @@ def questions(draw: st.DrawFn, exercise_type: ExerciseType) -> list[Question]:
     return found
 
 
-def life_of_a_centre(run: History, draw: st.DrawFn) -> None:
+def life_of_a_centre(run: History, draw: Draw) -> None:
     c, a = run.centres, run.alpha
     admin, tutor, supervisor = a["admin"], a["tutor"], a["supervisor"]
     ann, ben, cal, dee, eve, fay = (a[h] for h in ("ann", "ben", "cal", "dee", "eve", "fay"))
@@ -390,10 +394,11 @@ def life_of_a_centre(run: History, draw: st.DrawFn) -> None:
     )
     for student in (ann, ben, cal, dee, eve):
         run.do(
-            lambda s=student: c.enrol_student(
+            partial(
+                c.enrol_student,
                 tutor,
                 session,
-                s.user_id,
+                student.user_id,
                 course_id=draw(texts(100)),
                 lesson_id=draw(st.none() | texts(100)),
             )
@@ -422,9 +427,9 @@ def life_of_a_centre(run: History, draw: st.DrawFn) -> None:
         PresenceKind.DISCONNECT,
         PresenceKind.RECONNECT,
     ):
-        run.do(lambda k=kind: c.record_presence(ann, session, k))
+        run.do(partial(c.record_presence, ann, session, kind))
     for mode in (TeachingMode.TEACH, TeachingMode.OBSERVE):
-        run.do(lambda m=mode: c.switch_teaching_mode(tutor, session, ann.user_id, m))
+        run.do(partial(c.switch_teaching_mode, tutor, session, ann.user_id, mode))
 
     # Help: answered, withdrawn, and left open when the student leaves and when the session ends.
     def ask(student: Any) -> UUID:
@@ -465,10 +470,9 @@ def life_of_a_centre(run: History, draw: st.DrawFn) -> None:
     ann_work = next(uid(w, "workId") for w in work["work"] if w["studentId"] == str(ann.user_id))
     run.do(lambda: c.start_exercise(ann, session, ann_work))
     run.do(lambda: c.report_exercise_progress(ann, session, ann_work, percent=draw(numbers(1, 99))))
-    answers = {
-        q["questionId"]: draw(texts(5000, lines=True))
-        for q in run.live.get("exercise", auto["exerciseId"]).doc["questions"]
-    }  # type: ignore[union-attr]
+    published = run.live.get("exercise", auto["exerciseId"])
+    assert published is not None
+    answers = {q["questionId"]: draw(texts(5000, lines=True)) for q in published.doc["questions"]}
     run.do(lambda: c.submit_exercise(ann, session, ann_work, answers=answers))
     graded = run.do(
         lambda: c.assign_exercise(
@@ -663,7 +667,7 @@ def life_of_a_centre(run: History, draw: st.DrawFn) -> None:
         )
     )
     for student in (ann, ben):
-        run.do(lambda s=student: c.add_class_member(admin, cohort, s.user_id))
+        run.do(partial(c.add_class_member, admin, cohort, student.user_id))
     run.do(lambda: c.remove_class_member(admin, cohort, ben.user_id))
     one = draw(instants(EARLIEST, END_OF_TIME - timedelta(minutes=15) - MICRO))
     run.do(
@@ -781,12 +785,13 @@ def life_of_a_centre(run: History, draw: st.DrawFn) -> None:
     for _ in range(draw(st.integers(1, 3))):
         bad = draw(_bad_instant)
         run.refuse(
-            lambda b=bad: c.schedule_session(
+            partial(
+                c.schedule_session,
                 tutor,
                 SessionPlan(
                     title="Bad",
-                    starts_at=b,
-                    ends_at=b,
+                    starts_at=bad,
+                    ends_at=bad,
                     mode=SessionMode.ONLINE,
                     meeting_link="https://m.example.org",
                 ),

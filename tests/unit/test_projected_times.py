@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -54,7 +55,7 @@ def test_sessions_stored_before_the_time_window_was_enforced_still_project(tmp_p
     history: list[events.Event] = []
     for year in (202, 9999):
         scheduled = _scheduled(datetime(year, 12, 2, 11, tzinfo=UTC))
-        envelope = {"centre_id": "alpha", "aggregate_id": scheduled.session_id, "occurred_at": datetime.now(UTC),
+        envelope: dict[str, Any] = {"centre_id": "alpha", "aggregate_id": scheduled.session_id, "occurred_at": datetime.now(UTC),
                     "actor_id": TUTOR.user_id, "actor_role": Role.TEACHER, "session_id": scheduled.session_id}
         history += [scheduled, StudentEnrolled(**envelope, aggregate_version=2, student_id=uuid4()),
                     SessionStarted(**envelope, aggregate_version=3)]

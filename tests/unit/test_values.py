@@ -86,9 +86,9 @@ def test_blank_and_overlong_text() -> None:
 
 def test_numbers_are_whole_finite_and_in_range() -> None:
     assert values.whole(0, "percent", 0, 99) == 0
-    for number in (True, -1, 100, 2**80):
+    for whole in (True, -1, 100, 2**80):
         with pytest.raises(InvalidValue):
-            values.whole(number, "percent", 0, 99)  # type: ignore[arg-type]
+            values.whole(whole, "percent", 0, 99)
     assert values.finite(2.5, "score", 0, 3) == 2.5
     for number in (float("nan"), float("inf"), -0.5, 3.01):
         with pytest.raises(InvalidValue):
