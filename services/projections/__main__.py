@@ -29,14 +29,15 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
-async def _until_done(what: str, attempt: Callable[[], Awaitable[T]], stopping: asyncio.Event) -> T | None:
+async def _until_done(what: str, attempt: Callable[[], Awaitable[T]],
+                      stopping: asyncio.Event) -> T | None:
     """``attempt()`` until it succeeds (None if the service is stopped first), logging the
     first failure and the success after it, and waiting longer between tries up to 5 s."""
     failures = 0
     while not stopping.is_set():
         try:
             result = await attempt()
-        except Exception as error:
+        except Exception as error:  # whatever keeps it from starting: wait, say so once, retry
             failures += 1
             if failures == 1:
                 log.warning("projections.waiting_for", dependency=what,

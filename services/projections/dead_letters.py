@@ -188,7 +188,8 @@ def reapply(store: ReadStore, event: events.Event, notification_id: int) -> Repl
                 tx.set_aggregate_versions([(aggregate_id, current)])  # the flush wrote ``version``
                 later = current - version - tx.skipped_between(aggregate_id, version, current)
         except OutOfOrder as waiting:
-            raise NotReplayable(f"it needs an event that is not in the read models yet: {waiting}") from None
+            raise NotReplayable(
+                f"it needs an event that is not in the read models yet: {waiting}") from None
         if skipped:
             tx.forget_skip(aggregate_id, version)
     outcome = Replayed.APPLIED_OUT_OF_ORDER if later > 0 else Replayed.APPLIED
@@ -208,7 +209,7 @@ def forget(store: ReadStore, event: events.Event, notification_id: int, reason: 
 def _decoded(letter: DeadLetter) -> tuple[events.Event, int]:
     try:
         event = events.decode(letter.data)
-    except Exception as error:
+    except Exception as error:  # whatever the decoder says is the reason it cannot be replayed
         raise NotReplayable(f"the event cannot be decoded: {type(error).__name__}: {error}") from None
     if letter.notification_id is None:
         raise NotReplayable("it has no Tp-Notification-Id header")
@@ -270,7 +271,8 @@ def _print_show(letter: DeadLetter) -> None:
 
 
 def _describe(letter: DeadLetter, result: ReplayResult) -> str:
-    line = f"#{letter.sequence} {letter.event_type} (notification {letter.notification_id}): {result.outcome.value}"
+    line = (f"#{letter.sequence} {letter.event_type} (notification {letter.notification_id}): "
+            f"{result.outcome.value}")
     if result.outcome is Replayed.APPLIED_OUT_OF_ORDER:
         line += (f"; {result.later_applied} later event(s) of its aggregate were applied before it, so "
                  "the read models equal a rebuild only if those do not overwrite what it set; "
@@ -337,7 +339,8 @@ def _sequence(value: str) -> int:
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m services.projections.dead_letters",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     main.add_argument("--consumer", default=DURABLE, help="whose dead letters (default: %(default)s)")
     commands = main.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="one line per dead letter")

@@ -353,7 +353,7 @@ class ProjectionService:
         for operation in operations:
             try:
                 await operation
-            except Exception as error:
+            except Exception as error:  # NATS is away or slow: JetStream redelivers what matters
                 self._nats.failed(error)
                 for rest in operations:  # close the coroutines not awaited
                     if asyncio.iscoroutine(rest):
@@ -461,7 +461,7 @@ class ProjectionService:
         try:
             await self._js.publish(dead_letter_subject(self._durable, message.subject), message.data,
                                    headers=dead)
-        except Exception as error:
+        except Exception as error:  # not dead-lettered: give it back and try again later
             log.error("projections.dead_letter_publish_failed", subject=message.subject,
                       error=f"{type(error).__name__}: {error}", retry_in=backoff)
             self._nats.failed(error)

@@ -263,9 +263,9 @@ _INDEXES = (
     # Lists of one centre's documents of a kind (its catch-ups, its sessions).
     "CREATE INDEX IF NOT EXISTS rm_docs_{g}_centre ON rm_docs_{g} (kind, centre_id, key)",
     # Dead-lettered events counted as in for their aggregate's version (see Transaction.skip).
-    "CREATE TABLE IF NOT EXISTS rm_skipped_{g} (aggregate_id TEXT NOT NULL, version BIGINT NOT NULL, "
-    "notification_id BIGINT NOT NULL, event_type TEXT NOT NULL, reason TEXT NOT NULL, "
-    "PRIMARY KEY (aggregate_id, version))",
+    ("CREATE TABLE IF NOT EXISTS rm_skipped_{g} (aggregate_id TEXT NOT NULL, version BIGINT NOT NULL, "
+     "notification_id BIGINT NOT NULL, event_type TEXT NOT NULL, reason TEXT NOT NULL, "
+     "PRIMARY KEY (aggregate_id, version))"),
 )
 _TABLES = ("rm_docs_{g}", "rm_log_{g}", "rm_versions_{g}", "rm_skipped_{g}")
 
@@ -538,7 +538,8 @@ class PostgresReadStore(ReadStore):
         # Lost or refused connections, no connection within the timeout, a server shutting
         # down. A statement timeout is about the statement, deadlocks are ``transient_errors``.
         return (isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
-                and not isinstance(error, psycopg.errors.QueryCanceled | psycopg.errors.TransactionRollback))
+                and not isinstance(error, psycopg.errors.QueryCanceled
+                                   | psycopg.errors.TransactionRollback))
 
     def _begin(self, cursor: Cursor) -> None:
         cursor.execute("BEGIN")

@@ -82,13 +82,15 @@ async def test_a_postgresql_restart_stops_neither_the_projection_nor_the_query_a
     env = {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}
     store, query_store = open_read_store(env), open_read_store(env)
     john = demo_person("john")
-    headers = {"Authorization": f"Bearer {mint(Actor(user_id=john.id, role=john.role, centre_id='main-campus'))}"}
+    token = mint(Actor(user_id=john.id, role=john.role, centre_id="main-campus"))
+    headers = {"Authorization": f"Bearer {token}"}
     url = f"/api/v1/sessions/{live}/control-center"
     stopped = False
     try:
         with TestClient(query_app(query_store, own_resources=False)) as client, \
                 structlog.testing.capture_logs() as logs:
-            async with relaying(centres, nc, tmp_path), projecting_as_service(store, nats_server) as service:
+            async with relaying(centres, nc, tmp_path), \
+                    projecting_as_service(store, nats_server) as service:
                 await eventually(lambda: reached(store, centres.position))
                 assert (await asyncio.to_thread(client.get, url, headers=headers)).status_code == 200
 
@@ -97,7 +99,8 @@ async def test_a_postgresql_restart_stops_neither_the_projection_nor_the_query_a
                 for _ in range(3):  # the event store is elsewhere: events keep coming meanwhile
                     seed_more(centres)
                 await eventually(lambda: unready(service, "readStore"), timeout=30)
-                await eventually(lambda: logged(logs, "read_store"), timeout=30)  # it tried, and said so
+                # It tried, and said so.
+                await eventually(lambda: logged(logs, "read_store"), timeout=30)
                 pg.start()
                 stopped = False
 
@@ -180,7 +183,8 @@ async def test_a_replica_killed_with_messages_in_hand_hands_them_over_within_ack
                            credentials=nats_server.credentials_for("projections"))
     async with relaying(centres, nc, tmp_path):
         await eventually(lambda: _stream_holds(nc, centres.position))
-    held = await (await doomed.jetstream().pull_subscribe_bind(durable=DURABLE, stream=STREAM_NAME)).fetch(40)
+    bound = await doomed.jetstream().pull_subscribe_bind(durable=DURABLE, stream=STREAM_NAME)
+    held = await bound.fetch(40)
     assert len(held) == 40
     async with projecting_as_service(store, nats_server, settings):
         await doomed.close()  # as good as kill -9: its 40 messages are never acknowledged

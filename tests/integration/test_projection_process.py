@@ -20,6 +20,12 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def start_service(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as output:
+        return subprocess.Popen([sys.executable, "-m", "services.projections"], env=env, cwd=ROOT,
+                                stdout=output, stderr=subprocess.STDOUT)
+
+
 async def test_the_projection_service_waits_for_nats_and_its_readiness_follows_it(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
@@ -28,9 +34,7 @@ async def test_the_projection_service_waits_for_nats_and_its_readiness_follows_i
            "TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "read.sqlite"),
            "TUTORPULSE_PROJECTIONS_PORT": str(port), "TUTORPULSE_LOG_LEVEL": "WARNING"}
     nats_server.kill()  # not there when the service starts
-    with open(tmp_path / "projections.log", "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "services.projections"], env=env, cwd=ROOT,
-                                   stdout=log, stderr=subprocess.STDOUT)
+    process = start_service(env, tmp_path / "projections.log")
     seen: dict[str, Any] = {}
 
     async def ready_is(status: int) -> bool:
@@ -47,7 +51,8 @@ async def test_the_projection_service_waits_for_nats_and_its_readiness_follows_i
         await eventually(lambda: ready_is(503), timeout=30)
         nats_server.start()
         await eventually(lambda: ready_is(200), timeout=30)
-        assert seen["body"]["details"] == {"consumer": "projections", "watermark": 0, "deadLettersWaiting": 0}
+        assert seen["body"]["details"] == {
+            "consumer": "projections", "watermark": 0, "deadLettersWaiting": 0}
         nats_server.kill()
         await eventually(lambda: ready_is(503), timeout=30)
         assert "nats" in seen["body"]["details"]["unavailable"]

@@ -69,8 +69,8 @@ def test_a_dead_lettered_event_lets_its_aggregate_go_on_and_a_replay_equals_a_re
     seats: dict[str, list[str]] = {}
     for event, _ in items:
         seats.setdefault(str(event.aggregate_id), []).append(event.type_name)
-    seat = next(a for a, types in seats.items() if types[1:4] == [
-        "ExerciseAssigned", "ExerciseStarted", "ExerciseProgressReported"] and "HelpRequestRaised" in types)
+    work = ["ExerciseAssigned", "ExerciseStarted", "ExerciseProgressReported"]
+    seat = next(a for a, types in seats.items() if types[1:4] == work and "HelpRequestRaised" in types)
     poison(monkeypatch, ev.ExerciseAssigned, lambda e: str(e.aggregate_id) == seat)
     store = read_store(tmp_path)
 
@@ -79,11 +79,13 @@ def test_a_dead_lettered_event_lets_its_aggregate_go_on_and_a_replay_equals_a_re
     # The assignment failed; the work moves that need it failed too; the help request applied.
     assert [(e.type_name, e.aggregate_version) for e, _ in dead] == [
         ("ExerciseAssigned", 2), ("ExerciseStarted", 3), ("ExerciseProgressReported", 4)]
-    help_raised = next(e for e, _ in items if str(e.aggregate_id) == seat and e.type_name == "HelpRequestRaised")
+    help_raised = next(e for e, _ in items
+                       if str(e.aggregate_id) == seat and e.type_name == "HelpRequestRaised")
     assert isinstance(help_raised, ev.HelpRequestRaised)
     session = store.get("session", str(help_raised.session_id))
     assert session is not None
-    assert str(help_raised.help_request_id) in session.doc["students"][str(help_raised.student_id)]["helpRequests"]
+    row = session.doc["students"][str(help_raised.student_id)]
+    assert str(help_raised.help_request_id) in row["helpRequests"]
     with store.transaction() as tx:
         assert tx.aggregate_version(seat) == len(seats[seat])
     assert store.dump(store.generation()) != expected
@@ -114,7 +116,8 @@ def test_a_replay_behind_a_later_overwrite_is_reported_and_a_rebuild_repairs_it(
         tutor = Actor(user_id=john.id, role=john.role, centre_id="main-campus")
         centres.mark_attendance(tutor, live, [AttendanceMark(michael.id, ev.AttendanceStatus.ABSENT)])
         centres.mark_attendance(tutor, live, [AttendanceMark(michael.id, ev.AttendanceStatus.EXCUSED)])
-        items = [(ev.decode(n.state), n.id) for n in centres.recorder.select_notifications(1, 1_000_000)]
+        items = [(ev.decode(n.state), n.id)
+                 for n in centres.recorder.select_notifications(1, 1_000_000)]
         expected = reference(tmp_path, items)
         poison(monkeypatch, ev.AttendanceMarked,
                lambda e: e.status is ev.AttendanceStatus.ABSENT and e.student_id == michael.id
@@ -129,7 +132,8 @@ def test_a_replay_behind_a_later_overwrite_is_reported_and_a_rebuild_repairs_it(
 
         assert (result.outcome, result.later_applied) == (Replayed.APPLIED_OUT_OF_ORDER, 1)
         session = store.get("session", str(live))
-        assert session is not None and session.doc["students"][str(michael.id)]["attendance"] == "ABSENT"
+        assert session is not None
+        assert session.doc["students"][str(michael.id)]["attendance"] == "ABSENT"
         assert store.dump(store.generation()) != expected
         rebuilt = rebuild(centres, store, settle_timeout=0)
         assert store.dump(rebuilt.generation) == expected
