@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.tenancy.tokens import forget_settings
 from tests.support.identity import IdentityProvider, running_identity_provider
 from tests.support.servers import PostgresServer, running_postgres
 
@@ -42,3 +43,11 @@ def idp() -> Iterator[IdentityProvider]:
     """An identity provider with its own keys and a JWKS on 127.0.0.1, for this test."""
     with running_identity_provider() as provider:
         yield provider
+
+
+@pytest.fixture(autouse=True)
+def _token_settings_of_this_test() -> Iterator[None]:
+    """Services read the token settings when they start; a test that changes them (and builds
+    an app) must not leave them to the next test."""
+    yield
+    forget_settings()

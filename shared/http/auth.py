@@ -14,14 +14,31 @@ from shared.tenancy.tokens import InvalidToken, verify
 ACTING_CENTRE_HEADER = "X-Acting-Centre"
 
 
-def actor_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
-    """The actor of a request or websocket; raises :class:`InvalidToken` (401)."""
+_VERIFIED = "tutorpulse.verified_token"
+"""Where a request's scope keeps its verified token and actor: the rate limit, the guard and
+the handler's ``actor`` all need it, and checking a signature is the dearest part."""
+
+
+def token_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
+    """The actor the bearer token names, as signed (before any ``X-Acting-Centre``); raises
+    :class:`InvalidToken` (401). Verified once per request."""
     header = connection.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise InvalidToken("send 'Authorization: Bearer <token>'")
-    actor = verify(token.strip())
-    return actor.acting_in(connection.headers.get(ACTING_CENTRE_HEADER))
+    scope: dict[str, Any] = connection.scope  # type: ignore[assignment]
+    verified = scope.get(_VERIFIED)
+    if verified is not None and verified[0] == token:
+        return verified[1]  # type: ignore[no-any-return]
+    actor = verify(token)
+    scope[_VERIFIED] = (token, actor)
+    return actor
+
+
+def actor_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
+    """The actor of a request or websocket; raises :class:`InvalidToken` (401)."""
+    return token_actor(connection).acting_in(connection.headers.get(ACTING_CENTRE_HEADER))
 
 
 async def provide_actor(request: Request[Any, Any, Any]) -> Actor:

@@ -26,7 +26,8 @@ from litestar.middleware.rate_limit import (
     get_remote_address,
 )
 
-from shared.tenancy.tokens import InvalidToken, verify
+from shared.http.auth import token_actor
+from shared.tenancy.tokens import InvalidToken
 
 EXCLUDED = ["^/health", "^/ready", "^/metrics", "^/schema"]
 """Probes, metrics and the API description are never limited."""
@@ -79,15 +80,11 @@ def limit_from(env: Mapping[str, str], setting: str, default: str, name: str,
 def caller(request: Request[Any, Any, Any]) -> str:
     """``<centre>/<user id>`` of a valid bearer token (the token's own centre, whichever centre a
     SUPER_ADMIN acts in), else ``address/<client address>``."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        try:
-            actor = verify(token.strip())
-        except InvalidToken:
-            pass
-        else:
-            return f"{actor.centre_id}/{actor.user_id}"
-    return f"address/{get_remote_address(request)}"
+    try:
+        actor = token_actor(request)
+    except InvalidToken:
+        return f"address/{get_remote_address(request)}"
+    return f"{actor.centre_id}/{actor.user_id}"
 
 
 def retry_after(error: TooManyRequestsException) -> str:

@@ -233,10 +233,24 @@ def _verifier_for(settings: TokenSettings) -> TokenVerifier:
     return TokenVerifier(settings)
 
 
+_current: TokenVerifier | None = None
+
+
 def verifier(env: Mapping[str, str] | None = None) -> TokenVerifier:
-    """The verifier of the current settings; :class:`TokenConfigurationError` if they are unsafe
+    """The verifier of the settings in ``env`` (the environment when None, and then the one
+    :func:`verify` uses from now on); :class:`TokenConfigurationError` if they are unsafe
     (services call this at start, so they refuse to start)."""
-    return _verifier_for(token_settings(env))
+    global _current
+    built = _verifier_for(token_settings(env))
+    if env is None:
+        _current = built
+    return built
+
+
+def forget_settings() -> None:
+    """Read the settings from the environment again at the next :func:`verify`."""
+    global _current
+    _current = None
 
 
 def check_at_start(service: str) -> TokenVerifier:
@@ -275,5 +289,6 @@ def mint(
 
 
 def verify(token: str, *, key: str | None = None) -> Actor:
-    """The actor a token names; :class:`InvalidToken` (401) when it is not valid here."""
-    return verifier().verify(token, key=key)
+    """The actor a token names; :class:`InvalidToken` (401) when it is not valid here. The
+    settings are those read when the service started (:func:`check_at_start`)."""
+    return (_current or verifier()).verify(token, key=key)
