@@ -10,6 +10,7 @@ from nats.js import api
 from shared.events import STREAM_NAME
 from shared.messaging import ensure_streams
 from shared.messaging.auth import DLQ_STREAM
+from tests.integration.conftest import NatsAs
 
 pytestmark = pytest.mark.integration
 
@@ -17,12 +18,12 @@ DAY = 86400
 
 
 async def test_streams_are_created_with_the_limits_of_the_settings(
-        nc: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+        nc: Client, nats_as: NatsAs, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUTORPULSE_NATS_EVENTS_MAX_AGE", "2d")
     monkeypatch.setenv("TUTORPULSE_NATS_EVENTS_MAX_BYTES", "64M")
     monkeypatch.setenv("TUTORPULSE_NATS_DLQ_MAX_AGE", "3600")
+    await ensure_streams((await nats_as("projections")).jetstream())  # its permissions suffice
     js = nc.jetstream()
-    await ensure_streams(js)
     events = (await js.stream_info(STREAM_NAME)).config
     assert (events.max_age, events.max_bytes, events.num_replicas) == (2 * DAY, 64 * 2**20, 1)
     assert events.duplicate_window == 120 and events.subjects == ["tp.evt.>"]
@@ -30,15 +31,18 @@ async def test_streams_are_created_with_the_limits_of_the_settings(
     assert (dead.max_age, dead.max_bytes) == (3600, -1)
 
 
-async def test_an_operators_limits_survive_every_restart_of_every_service(nc: Client) -> None:
-    js = nc.jetstream()
-    await ensure_streams(js)
+async def test_an_operators_limits_survive_every_restart_of_every_service(
+        nc: Client, nats_as: NatsAs) -> None:
+    relay = (await nats_as("relay")).jetstream()
+    projections = (await nats_as("projections")).jetstream()
+    await ensure_streams(relay)
+    js = nc.jetstream()  # the operator
     events = (await js.stream_info(STREAM_NAME)).config
     operator = events.evolve(max_age=7 * DAY, max_bytes=2**30, max_msgs=5_000_000,
                              duplicate_window=600, description="sized by the operator")
     await js.update_stream(operator)
-    await ensure_streams(js)  # a relay starts…
-    await ensure_streams(js)  # …and a projection replica
+    await ensure_streams(relay)  # a relay starts…
+    await ensure_streams(projections)  # …and a projection replica
     kept = (await js.stream_info(STREAM_NAME)).config
     assert (kept.max_age, kept.max_bytes, kept.max_msgs, kept.duplicate_window,
             kept.description) == (7 * DAY, 2**30, 5_000_000, 600, "sized by the operator")
