@@ -349,16 +349,20 @@ class ProjectionService:
             self._nats.failed(error)
 
     async def _send(self, *operations: Awaitable[Any]) -> None:
-        """Acks, naks and notices are best effort: if NATS is away, JetStream redelivers."""
-        for operation in operations:
-            try:
-                await operation
-            except Exception as error:  # NATS is away or slow: JetStream redelivers what matters
-                self._nats.failed(error)
-                for rest in operations:  # close the coroutines not awaited
-                    if asyncio.iscoroutine(rest):
-                        rest.close()
-                return
+        """Acks, naks and notices are best effort: if NATS is away, JetStream redelivers. The
+        first failure skips the rest (they would fail the same way)."""
+        pending = list(operations)
+        try:
+            while pending:
+                try:
+                    await pending.pop(0)
+                except Exception as error:  # NATS is away or slow: JetStream redelivers what matters
+                    self._nats.failed(error)
+                    return
+        finally:
+            for operation in pending:  # skipped, or cancelled meanwhile: never awaited
+                if asyncio.iscoroutine(operation):
+                    operation.close()
 
     def _apply(self, decoded: list[tuple[events.Event, int] | None]) -> _Outcome:
         outcome = _Outcome()

@@ -1,0 +1,215 @@
+"""The projection service's answers to one batch, message by message: acks, back-off,
+dead letters (with the headers that matter) and outages, with real JetStream messages whose
+acknowledgements go to a recording client instead of a server."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import structlog
+from nats.aio.msg import Msg
+
+from services.projections import projector
+from services.projections.projector import apply_all
+from services.projections.service import ProjectionService, Settings
+from services.projections.store import ReadStore, Transaction
+from shared import events as ev
+from tests.readside import demo_events, read_store
+
+Item = tuple[ev.Event, int]
+
+
+class Recorder:
+    """Stands for the NATS client (acks, notices) and its JetStream context (dead letters)."""
+
+    def __init__(self) -> None:
+        self.acks: list[tuple[str, bytes]] = []
+        self.dead: list[tuple[str, bytes, dict[str, str]]] = []
+        self.refuse_dead_letters = False
+        self.is_connected = True
+
+    def jetstream(self) -> Recorder:
+        return self
+
+    async def publish(self, subject: str, payload: bytes = b"", reply: str = "",
+                      headers: dict[str, str] | None = None, **_: Any) -> Any:
+        if subject.startswith("tp.dlq."):
+            if self.refuse_dead_letters:
+                raise TimeoutError("nats: timeout")
+            self.dead.append((subject, payload, dict(headers or {})))
+            return SimpleNamespace(seq=len(self.dead), duplicate=False)
+        if subject.startswith("$JS.ACK."):
+            self.acks.append((subject, payload))
+        return None
+
+    async def request(self, subject: str, payload: bytes = b"", timeout: float = 1.0) -> None:
+        self.acks.append((subject, payload or b"+ACK"))
+
+    async def consumer_info(self, stream: str, durable: str) -> Any:
+        return SimpleNamespace(ack_floor=None)
+
+    async def stream_info(self, stream: str, subjects_filter: str | None = None) -> Any:
+        return SimpleNamespace(state=SimpleNamespace(messages=len(self.dead), subjects={}))
+
+    def answers(self, message: Msg) -> list[bytes]:
+        return [payload for reply, payload in self.acks if reply == message.reply]
+
+
+def delivered(client: Recorder, item: Item, deliveries: int, sequence: int = 7) -> Msg:
+    event, notification_id = item
+    reply = f"$JS.ACK.TP_EVENTS.projections.{deliveries}.{sequence}.{sequence}.1700000000000000000.0"
+    return Msg(_client=client, subject=f"tp.evt.{event.centre_id}.x.y.{event.type_name}",  # type: ignore[arg-type]
+               reply=reply, data=ev.encode(event),
+               headers={"Nats-Msg-Id": f"tutorpulse:{notification_id}", "Nats-Expected-Stream": "TP_EVENTS",
+                        "Tp-Notification-Id": str(notification_id), "Tp-Event-Type": event.type_name})
+
+
+def version(store: ReadStore, aggregate_id: object) -> int:
+    with store.transaction() as tx:
+        return tx.aggregate_version(str(aggregate_id))
+
+
+@pytest.fixture
+def history() -> list[Item]:
+    return list(demo_events())
+
+
+@pytest.fixture
+def session_events(history: list[Item]) -> list[Item]:
+    """The events of one session with several students, in order."""
+    first = next(e for e, _ in history if e.type_name == "SessionScheduled"
+                 and sum(str(x.aggregate_id) == str(e.aggregate_id) for x, _ in history) >= 4)
+    return [item for item in history if str(item[0].aggregate_id) == str(first.aggregate_id)]
+
+
+def before(history: list[Item], item: Item) -> list[Item]:
+    """The history up to (not including) ``item``."""
+    return history[:history.index(item)]
+
+
+def fail_enrolments(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(docs: projector.Batch, event: ev.Event) -> None:
+        raise ValueError("year 0202 cannot be stored")
+
+    monkeypatch.setitem(projector._HANDLERS, ev.StudentEnrolled, failing)
+
+
+async def test_a_failing_event_is_retried_with_back_off_then_dead_lettered_and_its_aggregate_goes_on(
+    tmp_path: Path, history: list[Item], session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = read_store(tmp_path)
+    apply_all(store, before(history, session_events[1]))
+    fail_enrolments(monkeypatch)
+    client = Recorder()
+    service = ProjectionService(store, client)  # type: ignore[arg-type]
+    enrolment, after = session_events[1], session_events[2]
+
+    first = delivered(client, enrolment, deliveries=1)
+    await service.handle([first])
+    assert client.answers(first) == [b'-NAK {"delay": 500000000}'] and client.dead == []
+
+    last = delivered(client, enrolment, deliveries=Settings().poison_after)
+    await service.handle([last])
+    assert client.answers(last)[-1] == b"+TERM"
+    [(subject, data, headers)] = client.dead
+    assert subject == f"tp.dlq.projections.{last.subject}" and data == last.data
+    assert headers["Nats-Msg-Id"] == f"dlq:projections:tutorpulse:{enrolment[1]}"
+    assert headers["Tp-Dlq-Subject"] == last.subject
+    assert headers["Tp-Dlq-Msg-Id"] == f"tutorpulse:{enrolment[1]}"
+    assert headers["Tp-Notification-Id"] == str(enrolment[1])
+    assert headers["Tp-Event-Type"] == "StudentEnrolled"
+    assert headers["Tp-Dlq-Stream-Seq"] == "7" and headers["Tp-Dlq-Deliveries"] == "5"
+    assert headers["Tp-Dlq-Reason"] == "ValueError: year 0202 cannot be stored"
+    assert headers["Tp-Dlq-Consumer"] == "projections" and headers["Tp-Dlq-At"].endswith("Z")
+    assert "Nats-Expected-Stream" not in headers  # JetStream refuses those on another stream
+    assert version(store, enrolment[0].aggregate_id) == 2
+
+    monkeypatch.undo()
+    following = delivered(client, after, deliveries=1, sequence=8)
+    await service.handle([following])
+    assert client.answers(following) == [b"+ACK"]
+    assert version(store, after[0].aggregate_id) == 3
+
+
+async def test_a_dead_letter_that_cannot_be_published_is_given_back_not_terminated(
+    tmp_path: Path, history: list[Item], session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = read_store(tmp_path)
+    apply_all(store, before(history, session_events[1]))
+    fail_enrolments(monkeypatch)
+    client = Recorder()
+    client.refuse_dead_letters = True
+    service = ProjectionService(store, client)  # type: ignore[arg-type]
+
+    message = delivered(client, session_events[1], deliveries=6)
+    await service.handle([message])
+
+    answers = client.answers(message)
+    assert b"+TERM" not in answers and answers[-1].startswith(b"-NAK")
+    assert json.loads(answers[-1][5:])["delay"] == 16 * 10**9  # 0.5 s doubling per delivery
+    assert version(store, session_events[1][0].aggregate_id) == 1  # not skipped either
+
+
+async def test_an_event_that_waits_too_long_for_an_earlier_one_is_dead_lettered_too(
+    tmp_path: Path, history: list[Item], session_events: list[Item]
+) -> None:
+    """Its session was never scheduled in the read models (say it was dead-lettered): the seat
+    event waits, is offered again soon, and at last goes to the dead letters too."""
+    store = read_store(tmp_path)
+    session_id = session_events[0][0].aggregate_id
+    seat_event = next(item for item in history if getattr(item[0], "session_id", None) == session_id
+                      and str(item[0].aggregate_id) != str(session_id) and item[0].aggregate_version == 1)
+    client = Recorder()
+    settings = Settings()
+    service = ProjectionService(store, client, settings)  # type: ignore[arg-type]
+
+    early = delivered(client, seat_event, deliveries=3)
+    await service.handle([early])
+    assert client.answers(early) == [b'-NAK {"delay": 50000000}'] and client.dead == []
+
+    late = delivered(client, seat_event, deliveries=settings.wait_deliveries)
+    await service.handle([late])
+    assert client.answers(late)[-1] == b"+TERM"
+    reason = client.dead[0][2]["Tp-Dlq-Reason"]
+    assert reason.startswith(f"waited {settings.wait_deliveries} deliveries for an earlier event: ")
+    assert version(store, seat_event[0].aggregate_id) == 1  # its seat goes on without it
+
+
+class UnreachableStore:
+    """A read store whose database cannot be reached (a disk that fails, say)."""
+
+    def __init__(self, store: ReadStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    @contextmanager
+    def transaction(self, generation: int | None = None) -> Iterator[Transaction]:
+        raise sqlite3.OperationalError("disk I/O error")
+        yield
+
+
+async def test_an_unreachable_store_gives_the_batch_back_and_fails_no_event(
+    tmp_path: Path, history: list[Item]
+) -> None:
+    client = Recorder()
+    store = UnreachableStore(read_store(tmp_path))
+    service = ProjectionService(store, client, Settings(outage_backoff=0.1))  # type: ignore[arg-type]
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            batch = [delivered(client, item, deliveries=Settings().poison_after + 1, sequence=n)
+                     for n, item in enumerate(history[:3], start=1)]
+            await service.handle(batch)
+            assert all(client.answers(message)[-1].startswith(b"-NAK") for message in batch)
+    assert client.dead == []
+    said = [e for e in logs if e["event"].startswith("projections.dependency")]
+    assert [(e["event"], e["log_level"]) for e in said if e["log_level"] != "debug"] == [
+        ("projections.dependency_unavailable", "warning")]  # once, however long it lasts
