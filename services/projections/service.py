@@ -573,16 +573,3 @@ class ProjectionService:
             raise NotReady("; ".join(f"{name}: {problem}" for name, problem in problems.items()),
                            details | {"unavailable": problems})
         return details
-
-
-async def wait_for_watermark(store: ReadStore, position: int, timeout: float) -> bool:
-    """For queries given a read-your-writes position: wait (bounded) until it is reflected."""
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    while True:
-        if await anyio.to_thread.run_sync(store.watermark) >= position:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.1)
