@@ -93,18 +93,17 @@ def store_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-_INTEGER_SETTINGS = {
-    "POSTGRES_POOL_SIZE": ("TUTORPULSE_POSTGRES_POOL_SIZE", 1),
-    "POSTGRES_MAX_OVERFLOW": ("TUTORPULSE_POSTGRES_MAX_OVERFLOW", 0),
-    "POSTGRES_LOCK_TIMEOUT": ("TUTORPULSE_POSTGRES_LOCK_TIMEOUT", 0),
-    "POSTGRES_CONNECT_TIMEOUT": ("TUTORPULSE_POSTGRES_CONNECT_TIMEOUT", 1),
-    "POSTGRES_MAX_WAITING": ("TUTORPULSE_POSTGRES_MAX_WAITING", 0),
+_WHOLE, _ANY = (int, "a whole number"), (float, "a number")
+_NUMBER_SETTINGS: dict[str, tuple[str, float, tuple[Callable[[str], float], str]]] = {
+    "POSTGRES_POOL_SIZE": ("TUTORPULSE_POSTGRES_POOL_SIZE", 1, _WHOLE),
+    "POSTGRES_MAX_OVERFLOW": ("TUTORPULSE_POSTGRES_MAX_OVERFLOW", 0, _WHOLE),
+    "POSTGRES_LOCK_TIMEOUT": ("TUTORPULSE_POSTGRES_LOCK_TIMEOUT", 0, _WHOLE),
+    "POSTGRES_CONNECT_TIMEOUT": ("TUTORPULSE_POSTGRES_CONNECT_TIMEOUT", 1, _WHOLE),
+    "POSTGRES_MAX_WAITING": ("TUTORPULSE_POSTGRES_MAX_WAITING", 0, _WHOLE),
     "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": (
-        "TUTORPULSE_POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT", 0),
-}
-_NUMBER_SETTINGS = {
-    STATEMENT_TIMEOUT: ("TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT", 0.0),
-    "POSTGRES_CONN_MAX_AGE": ("TUTORPULSE_POSTGRES_CONN_MAX_AGE", 1.0),
+        "TUTORPULSE_POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT", 0, _WHOLE),
+    STATEMENT_TIMEOUT: ("TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT", 0.0, _ANY),
+    "POSTGRES_CONN_MAX_AGE": ("TUTORPULSE_POSTGRES_CONN_MAX_AGE", 1.0, _ANY),
 }
 _TRUTH = {"y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0"}
 
@@ -112,20 +111,13 @@ _TRUTH = {"y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0
 def _check_postgres_settings(env: Mapping[str, str]) -> None:
     """Refuse a mistyped setting at start, naming the tutorpulse variable (the library would
     name its own)."""
-    for key, (variable, least) in _INTEGER_SETTINGS.items():
+    for key, (variable, least, (parse, kind)) in _NUMBER_SETTINGS.items():
         try:
-            valid = int(env[key]) >= least
+            valid = parse(env[key]) >= least
         except ValueError:
             valid = False
         if not valid:
-            raise ValueError(f"{variable} must be a whole number >= {least}, not {env[key]!r}")
-    for key, (variable, least_number) in _NUMBER_SETTINGS.items():
-        try:
-            valid = float(env[key]) >= least_number
-        except ValueError:
-            valid = False
-        if not valid:
-            raise ValueError(f"{variable} must be a number >= {least_number}, not {env[key]!r}")
+            raise ValueError(f"{variable} must be {kind} >= {least}, not {env[key]!r}")
     if env["POSTGRES_PRE_PING"].lower() not in _TRUTH:
         raise ValueError("TUTORPULSE_POSTGRES_PRE_PING must be yes or no, "
                          f"not {env['POSTGRES_PRE_PING']!r}")
