@@ -52,6 +52,7 @@ from services.projections.store import ReadStore, SkipResult
 from shared import events
 from shared.events import STREAM_NAME, STREAM_SUBJECTS
 from shared.http.operations import NotReady, describe
+from shared.observability.outage import OutageLog
 
 log = structlog.get_logger(__name__)
 
@@ -115,36 +116,27 @@ class _Outcome:
 
 
 class _Outage:
-    """One dependency's health, as the loop sees it: logs the start and the end of an outage
-    once each, and says how long to wait before the next attempt."""
+    """One dependency's health, as the loop sees it: logged once when an outage starts and once
+    when it ends (``projections.<dependency>.unavailable`` / ``.recovered``), and how long to
+    wait before the next attempt."""
 
     def __init__(self, what: str, longest: float) -> None:
         self.what = what
         self.longest = longest
-        self.since: float | None = None
-        self.failures = 0
+        self._log = OutageLog(f"projections.{what}", dependency=what)
 
     @property
     def down(self) -> bool:
-        return self.since is not None
+        return self._log.current is not None
 
     def failed(self, error: BaseException) -> float:
-        self.failures += 1
-        if self.since is None:
-            self.since = time.monotonic()
-            log.warning("projections.dependency_unavailable", dependency=self.what,
-                        error=f"{type(error).__name__}: {error}")
-        else:
-            log.debug("projections.dependency_still_unavailable", dependency=self.what,
-                      error=f"{type(error).__name__}: {error}", failures=self.failures)
-        return float(min(self.longest, 0.1 * 2 ** min(self.failures - 1, 10)))
+        self._log.failed(f"{type(error).__name__}: {error}")
+        outage = self._log.current
+        failures = outage.failures if outage is not None else 1
+        return float(min(self.longest, 0.1 * 2 ** min(failures - 1, 10)))
 
     def ok(self) -> None:
-        if self.since is not None:
-            log.info("projections.dependency_recovered", dependency=self.what,
-                     seconds=round(time.monotonic() - self.since, 2), failures=self.failures)
-        self.since = None
-        self.failures = 0
+        self._log.succeeded()
 
 
 _UNSAFE_HEADER = re.compile(r"[\x00-\x1f\x7f]+")

@@ -69,10 +69,8 @@ async def logged(logs: list[dict[str, Any]], dependency: str) -> bool:
 
 def outage_logs(logs: list[dict[str, Any]], dependency: str) -> tuple[int, int]:
     """How many times the service logged that ``dependency`` went away, and came back."""
-    return (sum(1 for e in logs if e["event"] == "projections.dependency_unavailable"
-                and e["dependency"] == dependency),
-            sum(1 for e in logs if e["event"] == "projections.dependency_recovered"
-                and e["dependency"] == dependency))
+    return (sum(1 for e in logs if e["event"] == f"projections.{dependency}.unavailable"),
+            sum(1 for e in logs if e["event"] == f"projections.{dependency}.recovered"))
 
 
 async def test_a_postgresql_restart_stops_neither_the_projection_nor_the_query_api(

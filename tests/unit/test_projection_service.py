@@ -210,6 +210,6 @@ async def test_an_unreachable_store_gives_the_batch_back_and_fails_no_event(
             await service.handle(batch)
             assert all(client.answers(message)[-1].startswith(b"-NAK") for message in batch)
     assert client.dead == []
-    said = [e for e in logs if e["event"].startswith("projections.dependency")]
-    assert [(e["event"], e["log_level"]) for e in said if e["log_level"] != "debug"] == [
-        ("projections.dependency_unavailable", "warning")]  # once, however long it lasts
+    said = [e for e in logs if e["event"].startswith("projections.read_store.")]
+    assert [(e["event"], e["log_level"]) for e in said] == [
+        ("projections.read_store.unavailable", "error")]  # once, however long it lasts
