@@ -95,10 +95,15 @@ def take(copies: dict[str, Copy], message: dict[str, Any]) -> None:
         copy.version, copy.data = message["version"], apply_merge_patch(copy.data, message["patch"])
 
 
+SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024
+"""The largest frame accepted: a snapshot of a busy day (a tutor's My Day with hundreds of
+sessions, a centre's catch-up list) passes the websockets library's 1 MiB default."""
+
+
 async def follow_once(url: str, token: str, copies: dict[str, Copy]) -> None:
     """One connection: subscribe to every topic, print what arrives, answer pings."""
     async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"},
-                                  ping_interval=None) as socket:
+                                  ping_interval=None, max_size=SNAPSHOT_MAX_BYTES) as socket:
         for topic, copy in copies.items():
             await socket.send(subscription(topic, copy))
         async for raw in socket:

@@ -38,6 +38,7 @@ from nats.aio.client import Client
 
 from services.command.application import TutoringCentres
 from services.command.idempotency import receipt_id
+from services.live_gateway.client import SNAPSHOT_MAX_BYTES
 from services.projections.projector import apply_all
 from services.projections.store import ReadStore, open_read_store
 from shared import events
@@ -82,6 +83,7 @@ class Cluster:
     query: ServiceProcess
     people: dict[str, Actor]
     recoveries: list[Recovery] = field(default_factory=list)
+    gateway_said: str = ""
 
     @property
     def services(self) -> list[ServiceProcess]:
@@ -116,7 +118,7 @@ class Cluster:
 
     async def explain(self) -> str:
         """Which services are not ready, and the end of their logs."""
-        parts = []
+        parts = [f"the gateway's last answer: {self.gateway_said}"]
         for service in self.services:
             if not await service.ready(self.http):
                 parts.append(f"--- {service.name} (exit code {service.exited_by_itself()}):\n"
@@ -137,12 +139,18 @@ class Cluster:
     async def gateway_serves(self) -> bool:
         url = self.gateway.url.replace("http://", "ws://") + f"/live?token={mint(self.people['tutor'])}"
         try:
-            async with websockets.connect(url, ping_interval=None, open_timeout=2) as socket:
+            async with websockets.connect(url, ping_interval=None, open_timeout=2,
+                                          max_size=SNAPSHOT_MAX_BYTES) as socket:
                 await socket.send(json.dumps({"type": "subscribe", "topic": "my-day"}))
-                message = json.loads(await asyncio.wait_for(socket.recv(), 2))
-        except (OSError, TimeoutError, websockets.WebSocketException):
+                async with asyncio.timeout(10):
+                    while True:  # a server ping may come first
+                        message = json.loads(await socket.recv())
+                        self.gateway_said = str(message)[:300]
+                        if message.get("type") in ("snapshot", "error"):
+                            return bool(message["type"] == "snapshot")
+        except (OSError, TimeoutError, websockets.WebSocketException) as error:
+            self.gateway_said = repr(error)
             return False
-        return bool(message.get("type") == "snapshot")
 
 
 # --- the faults --------------------------------------------------------------------------
