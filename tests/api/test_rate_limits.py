@@ -50,6 +50,24 @@ def test_a_student_hammering_help_requests_is_throttled_and_nobody_else(
                         headers=alpha.auth("tutor")).status_code == 409  # already live: not 429
 
 
+def test_withdrawing_a_help_request_does_not_use_up_the_help_limit(
+    limited: TestClient, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    """Raise, withdraw, raise again: only the raises count (3 a minute here), so a student who
+    changes her mind three times can still ask a third time, and only a fourth raise is 429."""
+    session = live_session(limited, alpha, "ann")
+    url = f"/api/v1/sessions/{session}/help-requests"
+    for _ in range(3):
+        raised = limited.post(url, json={"priority": "LOW"}, headers=alpha.auth("ann"))
+        assert raised.status_code == 201, raised.text
+        withdrawn = limited.post(f"{url}/{raised.json()['helpRequestId']}/cancel",
+                                 headers=alpha.auth("ann"))
+        assert withdrawn.status_code == 200, withdrawn.text
+        # A withdrawal is counted by the general limit only (its headers say 20, not 3).
+        assert withdrawn.headers["RateLimit-Limit"] == "20"
+    throttled(limited.post(url, json={"priority": "LOW"}, headers=alpha.auth("ann")))
+
+
 def test_a_caller_over_the_request_limit_gets_429_and_others_carry_on(
     limited: TestClient, alpha: Centre  # type: ignore[type-arg]
 ) -> None:

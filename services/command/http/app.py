@@ -30,7 +30,6 @@ from services.command.idempotency import KeyReused
 from shared.http import ratelimit
 from shared.http.api import api_app
 from shared.http.problems import simple
-from shared.tenancy import Permission
 
 SERVICE = "command"
 
@@ -45,9 +44,14 @@ def rate_limits(env: Mapping[str, str] | None = None) -> list[ratelimit.RateLimi
             *ratelimit.from_environment(env)]
 
 
+HELP_RATE_LIMIT = "help"
+"""The ``opt["rate_limit"]`` of the one route the help-request limit counts: raising a request
+(withdrawing one shares its permission but is not counted)."""
+
+
 def _raises_help(request: Request[Any, Any, Any]) -> bool:
     handler = request.scope.get("route_handler")
-    return handler is not None and handler.opt.get("permission") is Permission.HELP_REQUEST_RAISE
+    return handler is not None and handler.opt.get("rate_limit") == HELP_RATE_LIMIT
 
 
 def create_app(centres: TutoringCentres, *, own_resources: bool = True,

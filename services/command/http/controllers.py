@@ -267,7 +267,7 @@ class SessionController(Controller):
             actor, session_id, student_id, reason=reason, idempotency=key))
 
     @post("/{session_id:uuid}/help-requests", summary="Ask for help (a STUDENT, while LIVE)",
-          opt={"permission": Permission.HELP_REQUEST_RAISE})
+          opt={"permission": Permission.HELP_REQUEST_RAISE, "rate_limit": "help"})
     async def raise_help(
         self, request: Request[Any, Any, Any], session_id: FromPath[UUID], data: JSONBody[schemas.RaiseHelpRequest],
         actor: NamedDependency[Actor], centres: NamedDependency[TutoringCentres], idempotency_key: IdempotencyHeader = None,
