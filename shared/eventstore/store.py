@@ -27,6 +27,7 @@ from shared.eventstore.postgres import (
     PostgresFactory,
     libpq_parameters,
 )
+from shared.settings import flag
 
 STORE_NAME = "tutorpulse"
 """Names the tables (``tutorpulse_events``) and the relay's ``Nats-Msg-Id`` prefix."""
@@ -105,10 +106,9 @@ _NUMBER_SETTINGS: dict[str, tuple[str, float, tuple[Callable[[str], float], str]
     STATEMENT_TIMEOUT: ("TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT", 0.0, _ANY),
     "POSTGRES_CONN_MAX_AGE": ("TUTORPULSE_POSTGRES_CONN_MAX_AGE", 1.0, _ANY),
 }
-_TRUTH = {"y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0"}
 
 
-def _check_postgres_settings(env: Mapping[str, str]) -> None:
+def _check_postgres_settings(env: dict[str, str]) -> None:
     """Refuse a mistyped setting at start, naming the tutorpulse variable (the library would
     name its own)."""
     for key, (variable, least, (parse, kind)) in _NUMBER_SETTINGS.items():
@@ -118,9 +118,9 @@ def _check_postgres_settings(env: Mapping[str, str]) -> None:
             valid = False
         if not valid:
             raise ValueError(f"{variable} must be {kind} >= {least}, not {env[key]!r}")
-    if env["POSTGRES_PRE_PING"].lower() not in _TRUTH:
-        raise ValueError("TUTORPULSE_POSTGRES_PRE_PING must be yes or no, "
-                         f"not {env['POSTGRES_PRE_PING']!r}")
+    # One spelling for the library (which would read a blank value as "no").
+    pre_ping = flag(env["POSTGRES_PRE_PING"], name="TUTORPULSE_POSTGRES_PRE_PING", default=True)
+    env["POSTGRES_PRE_PING"] = "yes" if pre_ping else "no"
 
 
 T = TypeVar("T")

@@ -31,6 +31,7 @@ from uuid import UUID
 import jwt
 import structlog
 
+from shared.settings import flag
 from shared.tenancy.actor import Actor, is_valid_centre_id
 from shared.tenancy.identity import person_id
 from shared.tenancy.roles import Role
@@ -48,7 +49,6 @@ JWKS_REFRESH_SECONDS = 30.0
 """A token naming a key the cached set lacks refetches the set at most this often."""
 _ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
                "EdDSA")
-_TRUE = ("1", "true", "yes", "on")
 
 
 class InvalidToken(Exception):
@@ -79,9 +79,13 @@ class TokenSettings:
 
 
 def development_mode(env: Mapping[str, str] | None = None) -> bool:
-    """``TUTORPULSE_DEV_MODE=1``: development secrets are acceptable."""
+    """``TUTORPULSE_DEV_MODE=1``: development secrets are acceptable. A value that is neither
+    yes nor no is a :class:`TokenConfigurationError` (a service must not guess)."""
     env = os.environ if env is None else env
-    return env.get("TUTORPULSE_DEV_MODE", "").strip().lower() in _TRUE
+    try:
+        return flag(env.get("TUTORPULSE_DEV_MODE"), name="TUTORPULSE_DEV_MODE")
+    except ValueError as error:
+        raise TokenConfigurationError(str(error)) from error
 
 
 def token_settings(env: Mapping[str, str] | None = None) -> TokenSettings:
