@@ -8,6 +8,7 @@ from shared.events.academic import (
     WorkingLevelChanged,
 )
 from shared.events.base import (
+    MAX_EVENT_BYTES,
     Event,
     Header,
     SessionScopedEvent,
@@ -105,6 +106,7 @@ from shared.events.timetables import (
 )
 
 __all__ = [
+    "MAX_EVENT_BYTES",
     "AUTO_GRADABLE_TYPES",
     "STREAM_NAME",
     "STREAM_SUBJECTS",

@@ -134,6 +134,10 @@ class Header(msgspec.Struct, frozen=True, rename="camel"):
 
 _header_decoder = msgspec.json.Decoder(Header)
 
+MAX_EVENT_BYTES = 512 * 1024
+"""The most an encoded event may weigh: it travels as one NATS message (the server's
+``max_payload`` is 1 MiB, headers included), so a larger one could never be relayed."""
+
 
 def encode(event: Event) -> bytes:
     return _json_encoder.encode(event)

@@ -24,6 +24,11 @@ from shared.tenancy.tokens import KeysUnavailable, check_at_start
 log = structlog.get_logger(__name__)
 
 
+MAX_BODY_BYTES = 2 * 1024 * 1024
+"""A larger request is a 413: no command can record that much (an event is at most
+``shared.events.MAX_EVENT_BYTES``), and reading it would only cost memory."""
+
+
 def api_app(
     service: str,
     *,
@@ -67,6 +72,7 @@ def api_app(
             security=[{"bearer": []}]),
         logging_config=None,
         debug=False,
+        request_max_body_size=MAX_BODY_BYTES,
     )
 
 

@@ -80,7 +80,8 @@ def _field_from(message: str) -> str | None:
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if exc.status_code >= 500:
         return _unexpected(request, exc)
-    title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+    title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+             413: "Request too large"}
     headers = dict(exc.headers or {})
     if exc.status_code == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="tutorpulse"')

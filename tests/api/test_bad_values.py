@@ -268,3 +268,30 @@ def test_a_centre_sets_how_long_its_sessions_may_last(
                       422)["field"] == "durationMinutes"
     again = client.post(url, json={"maxSessionMinutes": 60}, headers=alpha.auth("admin"))
     assert again.json()["changed"] is False
+
+
+def test_an_event_too_large_for_one_nats_message_is_refused_before_it_is_stored(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    """Each field within its limit, the whole beyond what the relay could ever publish."""
+    question = {"prompt": "p" * 2000, "options": [f"{n:03d}" + "o" * 496 for n in range(26)],
+                "acceptedAnswers": ["000" + "o" * 496]}
+    body = {"title": "Everything", "courseId": "maths", "exerciseType": "MULTIPLE_CHOICE",
+            "questions": [{"questionId": f"q{n}", **question} for n in range(100)]}
+    before = centres.position
+    problem = is_problem(client.post("/api/v1/exercises", json=body, headers=alpha.auth("tutor")), 422)
+    assert problem["field"] == "body" and "KiB" in problem["detail"]
+    assert centres.position == before
+    body["questions"] = body["questions"][:10]
+    assert client.post("/api/v1/exercises", json=body, headers=alpha.auth("tutor")).status_code == 201
+
+
+def test_a_body_larger_than_any_command_is_refused_unread(
+    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+) -> None:
+    before = centres.position
+    body = {"title": "x", "courseId": "maths", "exerciseType": "LONG_ANSWER",
+            "instructions": "i" * (3 * 1024 * 1024), "questions": [{"questionId": "q", "prompt": "p"}]}
+    response = client.post("/api/v1/exercises", json=body, headers=alpha.auth("tutor"))
+    assert is_problem(response, 413)["title"] == "Request too large"
+    assert centres.position == before

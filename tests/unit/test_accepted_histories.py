@@ -472,7 +472,13 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
     run.do(lambda: c.report_exercise_progress(ann, session, ann_work, percent=draw(numbers(1, 99))))
     published = run.live.get("exercise", auto["exerciseId"])
     assert published is not None
-    answers = {q["questionId"]: draw(texts(5000, lines=True)) for q in published.doc["questions"]}
+    asked = published.doc["questions"]
+    # Each answer may be 5,000 characters; all of them together must still fit one event.
+    too_much = {q["questionId"]: "x" * 5000 for q in asked}
+    if len(asked) * 5000 > events.MAX_EVENT_BYTES:
+        run.refuse(lambda: c.submit_exercise(ann, session, ann_work, answers=too_much))
+    answer_length = min(5000, events.MAX_EVENT_BYTES // 2 // len(asked) // 4)
+    answers = {q["questionId"]: draw(texts(answer_length, lines=True)) for q in asked}
     run.do(lambda: c.submit_exercise(ann, session, ann_work, answers=answers))
     graded = run.do(
         lambda: c.assign_exercise(

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Self, TypeVar
 from uuid import UUID
 
-from shared.events import Event
+from shared.events import MAX_EVENT_BYTES, Event, encode
 from shared.tenancy import Actor
 
 E = TypeVar("E", bound=Event)
@@ -82,6 +82,10 @@ class Aggregate:
             actor_role=by.role,
             **fields,
         )
+        if len(encoded := encode(event)) > MAX_EVENT_BYTES:
+            raise InvalidValue(
+                f"this is too much to record at once ({len(encoded) // 1024} KiB; at most "
+                f"{MAX_EVENT_BYTES // 1024} KiB): send less text or fewer items", field="body")
         self._apply(event)
         self._pending.append(event)
         return event
