@@ -22,6 +22,7 @@ import functools
 import os
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from uuid import UUID
 import jwt
 import structlog
 
+from shared.observability.outage import OutageLog
 from shared.settings import flag
 from shared.tenancy.actor import Actor, is_valid_centre_id
 from shared.tenancy.identity import person_id
@@ -44,9 +46,15 @@ ISSUER = "tutorpulse"
 AUDIENCE = "tutorpulse"
 MIN_SECRET_BYTES = 32
 JWKS_TIMEOUT_SECONDS = 5.0
-JWKS_CACHE_SECONDS = 300
+JWKS_CACHE_SECONDS = 300.0
+"""An identity provider's key set is fetched again this often (in the background)."""
 JWKS_REFRESH_SECONDS = 30.0
-"""A token naming a key the cached set lacks refetches the set at most this often."""
+"""A token naming a key the current set lacks refetches the set at most this often."""
+JWKS_MAX_AGE_SECONDS = 3600.0
+"""While the provider cannot be reached, the keys last fetched are used for this long."""
+UNKNOWN_KEYS_REMEMBERED = 1024
+"""Key ids tokens named that the provider did not list, remembered so that each is refused
+(401) without another fetch; bounded, whatever ids tokens make up."""
 _ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
                "EdDSA")
 
@@ -130,17 +138,144 @@ def token_settings(env: Mapping[str, str] | None = None) -> TokenSettings:
                          or ISSUER, audience=audience, dev_mode=dev, **claims)
 
 
-class TokenVerifier:
-    """Checks tokens against one :class:`TokenSettings` (keeps an identity provider's keys)."""
+class JwksKeys:
+    """An identity provider's signing keys, kept current by a background thread so that checking
+    a token never waits on the network (the fetch is a blocking HTTP call).
 
-    def __init__(self, settings: TokenSettings) -> None:
+    The thread fetches the key set at once, then every ``refresh_seconds`` (before the keys go
+    stale), and again soon after a request names a key the set lacks (a rotation), but never
+    more often than every ``min_refresh_seconds`` whatever tokens arrive. A failed fetch is
+    retried with back-off (1 s doubling, at most ``min_refresh_seconds``) and the keys last
+    fetched are used meanwhile, for at most ``max_age_seconds``: an outage of the provider is
+    logged once when it starts and once when it ends (``tokens.jwks.unavailable`` /
+    ``.recovered``)."""
+
+    def __init__(self, url: str, *, refresh_seconds: float = JWKS_CACHE_SECONDS,
+                 min_refresh_seconds: float = JWKS_REFRESH_SECONDS,
+                 max_age_seconds: float = JWKS_MAX_AGE_SECONDS,
+                 timeout: float = JWKS_TIMEOUT_SECONDS) -> None:
+        self.url = url
+        self.refresh_seconds = refresh_seconds
+        self.min_refresh_seconds = min_refresh_seconds
+        self.max_age_seconds = max_age_seconds
+        self.outages = OutageLog("tokens.jwks", url=url)
+        self._client = jwt.PyJWKClient(url, cache_jwk_set=False, timeout=timeout)
+        self._changed = threading.Condition()
+        self._keys: dict[str, Any] = {}
+        self._fetched_at: float | None = None
+        self._fetch_started_at = float("-inf")
+        """When the fetch that brought the current keys started."""
+        self._unknown: dict[str, float] = {}
+        """Key ids that tokens named and the keys lacked, with when that was first seen."""
+        self._attempted_at = float("-inf")
+        self._wanted = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="jwks-refresher", daemon=True)
+        self._thread.start()
+
+    def key(self, kid: str | None) -> Any:
+        """The current key named ``kid``, without waiting: :class:`KeysUnavailable` (503) while
+        no usable key set is at hand or a fetch may still bring the key (a rotation),
+        :class:`InvalidToken` (401) once a key set fetched after a token first named ``kid``
+        does not list it."""
+        now = time.monotonic()
+        name = kid or ""
+        with self._changed:
+            usable = (self._fetched_at is not None
+                      and now - self._fetched_at <= self.max_age_seconds)
+            found = self._keys.get(name) if usable else None
+            if found is not None:
+                return found
+            if usable:
+                first_named = self._unknown.setdefault(name, now)
+                if len(self._unknown) > UNKNOWN_KEYS_REMEMBERED:
+                    del self._unknown[next(iter(self._unknown))]
+                if self._fetch_started_at > first_named:
+                    raise InvalidToken(
+                        "token is signed with a key the identity provider does not list")
+        self.request_refresh()
+        if not usable:
+            raise KeysUnavailable("the identity provider's keys cannot be fetched")
+        raise KeysUnavailable("token is signed with a key not seen before: the identity "
+                              "provider's keys are being fetched again")
+
+    def request_refresh(self) -> None:
+        """Ask the thread for a fetch (done at most every ``min_refresh_seconds``)."""
+        with self._changed:
+            if not self._wanted:
+                self._wanted = True
+                self._changed.notify_all()
+
+    def wait_until_fetched(self, timeout: float) -> bool:
+        """Block until a key set has been fetched (for start-up checks and tests)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._fetched_at is not None, timeout)
+
+    def close(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        back_off = 1.0
+        while True:
+            with self._changed:
+                while not self._stopping:
+                    now = time.monotonic()
+                    due = next_at
+                    if self._wanted:
+                        due = min(due, max(now, self._attempted_at + self.min_refresh_seconds))
+                    if due <= now:
+                        break
+                    self._changed.wait(due - now)
+                if self._stopping:
+                    return
+                self._wanted = False
+                self._attempted_at = time.monotonic()
+            if self._fetch(self._attempted_at):
+                next_at, back_off = time.monotonic() + self.refresh_seconds, 1.0
+            else:
+                next_at = time.monotonic() + back_off
+                back_off = min(back_off * 2, max(1.0, self.min_refresh_seconds))
+
+    def _fetch(self, started: float) -> bool:
+        try:
+            signing = self._client.get_signing_keys()
+        except (jwt.PyJWTError, ValueError, OSError) as error:  # unreachable, or not a key set
+            self.outages.failed(f"{type(error).__name__}: {error}")
+            return False
+        keys = {jwk.key_id: jwk.key for jwk in signing if jwk.key_id}
+        with self._changed:
+            before = set(self._keys)
+            self._keys, self._fetched_at = keys, time.monotonic()
+            self._fetch_started_at = started
+            for kid in keys:
+                self._unknown.pop(kid, None)
+            self._changed.notify_all()
+        self.outages.succeeded()
+        if set(keys) != before:
+            log.info("tokens.jwks_keys", url=self.url, kids=sorted(keys))
+        return True
+
+
+class TokenVerifier:
+    """Checks tokens against one :class:`TokenSettings` (keeps an identity provider's keys,
+    refreshed in the background: see :class:`JwksKeys`)."""
+
+    def __init__(self, settings: TokenSettings, **jwks_timing: float) -> None:
+        """``jwks_timing``: :class:`JwksKeys`' intervals (tests shorten them)."""
         self.settings = settings
-        self._jwks: jwt.PyJWKClient | None = None
-        self._refreshed_at = float("-inf")
-        self._lock = threading.Lock()
+        self.jwks: JwksKeys | None = None
         if settings.jwks_url:
-            self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_jwk_set=True,
-                                         lifespan=JWKS_CACHE_SECONDS, timeout=JWKS_TIMEOUT_SECONDS)
+            self.jwks = JwksKeys(settings.jwks_url, **jwks_timing)
+            # The refresher holds the keys, not the verifier: a verifier nobody uses any more
+            # stops its thread.
+            weakref.finalize(self, self.jwks.close)
+
+    def close(self) -> None:
+        if self.jwks is not None:
+            self.jwks.close()
 
     def verify(self, token: str, *, key: str | None = None) -> Actor:
         settings = self.settings
@@ -159,7 +294,7 @@ class TokenVerifier:
         return self._actor(claims)
 
     def _key_for(self, token: str) -> Any:
-        if self._jwks is None:
+        if self.jwks is None:
             return self.settings.secret
         try:
             header = jwt.get_unverified_header(token)
@@ -168,28 +303,7 @@ class TokenVerifier:
         if header.get("alg") not in self.settings.algorithms:
             raise InvalidToken("token is not valid")
         kid = header.get("kid")
-        try:
-            keys = self._jwks.get_signing_keys()
-            found = [k for k in keys if k.key_id == kid]
-            if not found and self._may_refresh():
-                found = [k for k in self._jwks.get_signing_keys(refresh=True) if k.key_id == kid]
-        except jwt.PyJWKClientConnectionError as error:
-            log.warning("tokens.jwks_unreachable", url=self.settings.jwks_url, error=str(error))
-            raise KeysUnavailable("the identity provider's keys cannot be fetched") from error
-        except jwt.PyJWKClientError as error:
-            raise InvalidToken("token is not valid") from error
-        if not found:
-            raise InvalidToken("token is signed with a key the identity provider does not list")
-        return found[0].key
-
-    def _may_refresh(self) -> bool:
-        """A forced refetch at most every JWKS_REFRESH_SECONDS, whatever tokens arrive."""
-        with self._lock:
-            now = time.monotonic()
-            if now - self._refreshed_at < JWKS_REFRESH_SECONDS:
-                return False
-            self._refreshed_at = now
-            return True
+        return self.jwks.key(kid if isinstance(kid, str) else None)
 
     def _actor(self, claims: dict[str, Any]) -> Actor:
         settings = self.settings

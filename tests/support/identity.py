@@ -24,7 +24,11 @@ class IdentityProvider:
     def __init__(self) -> None:
         self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.ec = ec.generate_private_key(ec.SECP256R1())
+        self.rsa_kid = "rsa-1"
         self.requests = 0
+        self.answering = threading.Event()
+        """Cleared by :meth:`stall`: requests for the key set hang until :meth:`resume`."""
+        self.answering.set()
         self.keys = [self._jwk(RSAAlgorithm.to_jwk(self.rsa.public_key()), "rsa-1", "RS256"),
                      self._jwk(ECAlgorithm.to_jwk(self.ec.public_key()), "ec-1", "ES256")]
         provider = self
@@ -32,6 +36,7 @@ class IdentityProvider:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # the standard library's name
                 provider.requests += 1
+                provider.answering.wait()
                 body = json.dumps({"keys": provider.keys}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -46,6 +51,22 @@ class IdentityProvider:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/certs"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    def stall(self) -> None:
+        """From now on the JWKS endpoint accepts connections and answers nothing."""
+        self.answering.clear()
+
+    def resume(self) -> None:
+        self.answering.set()
+
+    def rotate(self) -> str:
+        """Sign with a new RSA key from now on and list only it (the old one is withdrawn);
+        returns the new key's id."""
+        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.rsa_kid = f"rsa-{int(self.rsa_kid.rsplit('-', 1)[1]) + 1}"
+        self.keys = [self._jwk(RSAAlgorithm.to_jwk(self.rsa.public_key()), self.rsa_kid, "RS256"),
+                     *(key for key in self.keys if not key["kid"].startswith("rsa-"))]
+        return self.rsa_kid
+
     @staticmethod
     def _jwk(text: str, kid: str, alg: str) -> dict[str, Any]:
         return {**json.loads(text), "kid": kid, "alg": alg, "use": "sig"}
@@ -56,7 +77,7 @@ class IdentityProvider:
                 **claims}
         key = self.rsa if alg == "RS256" else self.ec
         return jwt.encode(body, key, algorithm=alg,
-                          headers={"kid": kid or ("rsa-1" if alg == "RS256" else "ec-1")})
+                          headers={"kid": kid or (self.rsa_kid if alg == "RS256" else "ec-1")})
 
     def settings(self, **extra: str) -> dict[str, str]:
         return {"TUTORPULSE_JWT_JWKS_URL": self.url, "TUTORPULSE_JWT_ISSUER": ISSUER, **extra}
@@ -69,5 +90,6 @@ def running_identity_provider() -> Iterator[IdentityProvider]:
     try:
         yield provider
     finally:
+        provider.resume()  # let stalled requests end, or shutdown() would wait for them
         provider.server.shutdown()
         provider.server.server_close()

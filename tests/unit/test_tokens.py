@@ -3,7 +3,10 @@ RS256/ES256 tokens are checked against its JWKS (served here from 127.0.0.1)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import jwt
@@ -25,6 +28,23 @@ from shared.tenancy.tokens import (
 from tests.support.identity import ISSUER, IdentityProvider
 
 SECRET = "a-secret-of-more-than-thirty-two-bytes-0123456789"
+
+
+def with_keys(verifier: TokenVerifier) -> TokenVerifier:
+    """``verifier`` once its background thread has fetched the provider's keys."""
+    assert verifier.jwks is not None and verifier.jwks.wait_until_fetched(10)
+    return verifier
+
+
+def eventually(attempt: Callable[[], Any], timeout: float = 10) -> Any:
+    """``attempt()`` once it stops raising KeysUnavailable (a refresh in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return attempt()
+        except KeysUnavailable:
+            assert time.monotonic() < deadline, "the keys were never refreshed"
+            time.sleep(0.02)
 
 
 def test_without_a_secret_services_refuse_to_start_unless_development_mode_is_explicit() -> None:
@@ -71,7 +91,7 @@ def test_tokens_carry_and_are_checked_for_their_audience() -> None:
 
 
 def test_an_identity_providers_rs256_and_es256_tokens_are_accepted(idp: IdentityProvider) -> None:
-    tokens = TokenVerifier(token_settings(idp.settings()))
+    tokens = with_keys(TokenVerifier(token_settings(idp.settings())))
     user = uuid4()
     claims = {"sub": str(user), "role": "TEACHER", "centre": "alpha"}
     assert tokens.verify(idp.token(claims)) == Actor(user, Role.TEACHER, "alpha")
@@ -89,9 +109,9 @@ def test_an_identity_providers_rs256_and_es256_tokens_are_accepted(idp: Identity
 
 
 def test_claim_names_and_nested_roles_are_settings(idp: IdentityProvider) -> None:
-    tokens = TokenVerifier(token_settings(idp.settings(
+    tokens = with_keys(TokenVerifier(token_settings(idp.settings(
         TUTORPULSE_JWT_ROLE_CLAIM="realm_access.roles", TUTORPULSE_JWT_CENTRE_CLAIM="tp_centre",
-        TUTORPULSE_JWT_EMAIL_CLAIM="email", TUTORPULSE_JWT_AUDIENCE="tutorpulse-api")))
+        TUTORPULSE_JWT_EMAIL_CLAIM="email", TUTORPULSE_JWT_AUDIENCE="tutorpulse-api"))))
     token = idp.token({"sub": "f:some-provider-id", "aud": "tutorpulse-api", "tp_centre": "beta",
                        "email": "Ann@Beta.example",
                        "realm_access": {"roles": ["offline_access", "STUDENT"]}})
@@ -104,13 +124,55 @@ def test_claim_names_and_nested_roles_are_settings(idp: IdentityProvider) -> Non
 
 
 def test_an_unknown_key_refetches_the_set_at_most_every_so_often(idp: IdentityProvider) -> None:
-    tokens = TokenVerifier(token_settings(idp.settings()))
+    tokens = with_keys(TokenVerifier(token_settings(idp.settings()), min_refresh_seconds=0.3))
     claims = {"sub": str(uuid4()), "role": "TEACHER", "centre": "alpha"}
     tokens.verify(idp.token(claims))
+    # A key nobody lists: "try again" while the set is fetched again, then refused for good.
+    with pytest.raises(KeysUnavailable):
+        tokens.verify(idp.token(claims, kid="rotated-away"))
+    with pytest.raises(InvalidToken, match="does not list"):
+        eventually(lambda: tokens.verify(idp.token(claims, kid="rotated-away")))
     for _ in range(5):
         with pytest.raises(InvalidToken, match="does not list"):
             tokens.verify(idp.token(claims, kid="rotated-away"))
-    assert idp.requests == 2  # the first unknown key refetched once; the others waited
+    assert idp.requests == 2
+    # A flood of made-up key ids fetches the set at most once per 0.3 s (about 4 in 1 s).
+    started, made_up = time.monotonic(), 0
+    while time.monotonic() - started < 1.0:
+        with pytest.raises(InvalidToken):
+            tokens.verify(idp.token(claims, kid=f"made-up-{made_up}"))
+        made_up += 1
+        time.sleep(0.005)
+    assert made_up > 50 and idp.requests <= 2 + 1.0 / 0.3 + 1, (made_up, idp.requests)
+
+
+def test_a_rotated_key_is_picked_up_and_the_withdrawn_one_refused(idp: IdentityProvider) -> None:
+    tokens = with_keys(TokenVerifier(token_settings(idp.settings()), min_refresh_seconds=0.2))
+    claims = {"sub": str(uuid4()), "role": "TEACHER", "centre": "alpha"}
+    old = idp.token(claims)
+    assert tokens.verify(old).role is Role.TEACHER
+    new_kid = idp.rotate()
+    fresh = idp.token(claims)
+    assert jwt.get_unverified_header(fresh)["kid"] == new_kid
+    # The first checks answer 503 (try again) while the set is fetched again in the background;
+    # then the new key is accepted, and the withdrawn one no longer is.
+    assert eventually(lambda: tokens.verify(fresh)).role is Role.TEACHER
+    with pytest.raises(InvalidToken):
+        eventually(lambda: tokens.verify(old))
+
+
+def test_a_provider_that_does_not_answer_never_holds_up_a_check(idp: IdentityProvider) -> None:
+    """The keys are fetched by a background thread: a check only reads what it has."""
+    claims = {"sub": str(uuid4()), "role": "TEACHER", "centre": "alpha"}
+    idp.stall()
+    tokens = TokenVerifier(token_settings(idp.settings()))
+    for _ in range(20):
+        started = time.monotonic()
+        with pytest.raises(KeysUnavailable):
+            tokens.verify(idp.token(claims))
+        assert time.monotonic() - started < 0.5  # never the fetch's 5 s timeout
+    idp.resume()
+    assert eventually(lambda: tokens.verify(idp.token(claims))).role is Role.TEACHER
 
 
 def test_an_unreachable_provider_is_not_a_bad_token() -> None:
