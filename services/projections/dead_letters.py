@@ -45,10 +45,11 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from services.projections.projector import Batch, Change, OutOfOrder, apply
-from services.projections.service import DLQ_PREFIX, DLQ_STREAM, DURABLE
+from services.projections.service import DLQ_PREFIX
 from services.projections.store import ReadStore, SkipResult, Transaction, open_read_store
 from shared import events
 from shared.messaging import connect
+from shared.messaging.auth import DLQ_STREAM, PROJECTIONS_CONSUMER
 
 log = structlog.get_logger(__name__)
 
@@ -95,7 +96,7 @@ class DeadLetter:
                 "subject": self.original_subject, "reason": self.reason}
 
 
-async def dead_letters(js: JetStreamContext, consumer: str = DURABLE) -> list[DeadLetter]:
+async def dead_letters(js: JetStreamContext, consumer: str = PROJECTIONS_CONSUMER) -> list[DeadLetter]:
     """Every dead letter of ``consumer`` in TP_DLQ, by sequence."""
     found: list[DeadLetter] = []
     sequence = 1
@@ -109,7 +110,7 @@ async def dead_letters(js: JetStreamContext, consumer: str = DURABLE) -> list[De
         sequence = int(raw.seq or 0) + 1
 
 
-async def dead_letter(js: JetStreamContext, sequence: int, consumer: str = DURABLE) -> DeadLetter:
+async def dead_letter(js: JetStreamContext, sequence: int, consumer: str = PROJECTIONS_CONSUMER) -> DeadLetter:
     """One dead letter of ``consumer``; :class:`LookupError` if TP_DLQ has no such one."""
     try:
         raw = await js.get_msg(DLQ_STREAM, sequence)
@@ -176,16 +177,13 @@ def reapply(store: ReadStore, event: events.Event, notification_id: int) -> Repl
             if current == version - 1:  # its place is still free: apply it like the projection would
                 batch = Batch(tx)
                 apply(batch, event, notification_id)
-                changes, later = batch.flush(), 0
-                if skipped:  # it was remembered while an earlier event was missing
-                    tx.forget_skip(aggregate_id, version)
-                    skipped = False
-                tx.pass_skipped(aggregate_id, version)
+                changes, later = batch.flush(), 0  # also passes later dead-lettered versions
             else:
                 batch = _OutOfBand(tx, aggregate_id, version)
                 apply(batch, event, notification_id)
                 changes = batch.flush()
                 tx.set_aggregate_versions([(aggregate_id, current)])  # the flush wrote ``version``
+                tx.pass_skipped(aggregate_id, current)
                 later = current - version - tx.skipped_between(aggregate_id, version, current)
         except OutOfOrder as waiting:
             raise NotReplayable(
@@ -199,7 +197,8 @@ def reapply(store: ReadStore, event: events.Event, notification_id: int) -> Repl
 def forget(store: ReadStore, event: events.Event, notification_id: int, reason: str) -> None:
     """A discarded dead letter is never applied: its aggregate's version counts it as in, and
     the skip record goes (unless an earlier event of the aggregate is missing too: then the
-    record stays, so that the version passes it once that earlier one is in)."""
+    record stays, and the version passes it when that earlier one is applied, dead-lettered
+    or replayed: see ``Batch.flush`` and ``Transaction.skip``)."""
     aggregate_id, version = str(event.aggregate_id), event.aggregate_version
     with store.transaction() as tx:
         if tx.skip(aggregate_id, version, notification_id, event.type_name, reason) is SkipResult.SKIPPED:
@@ -341,7 +340,7 @@ def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m services.projections.dead_letters",
                                    description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    main.add_argument("--consumer", default=DURABLE, help="whose dead letters (default: %(default)s)")
+    main.add_argument("--consumer", default=PROJECTIONS_CONSUMER, help="whose dead letters (default: %(default)s)")
     commands = main.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="one line per dead letter")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")

@@ -152,7 +152,11 @@ class Batch:
         if self._log:
             self.tx.append_logs(self._log)
         if self._applied_versions:
-            self.tx.set_aggregate_versions(list(self._applied_versions.items()))
+            # A later version dead-lettered while this one was missing (it waited too long, or
+            # was discarded) is passed now that this one is in, so the next one applies.
+            reached = self.tx.past_skipped(self._applied_versions)
+            self.tx.set_aggregate_versions(list(reached.items()))
+            self._versions.update(reached)
         self._touches.clear()
         self._applied_versions.clear()
         self._log.clear()

@@ -8,13 +8,17 @@ another replica holds: it is refused (negative ack with a short delay) and appli
 predecessor is in, so every replica count yields the same read models.
 
 No event stops the read side. A handler error is redelivered with exponential back-off and
-after ``TUTORPULSE_PROJECTION_POISON_AFTER`` failed deliveries the event is dead-lettered:
-published to ``TP_DLQ`` (``tp.dlq.<consumer>.<original subject>``, with the headers that say
-what and why), recorded as skipped for its aggregate's version (so the aggregate's later
-events apply), then terminated. An event that waits for an earlier one for
-``TUTORPULSE_PROJECTION_WAIT_DELIVERIES`` deliveries (an earlier event it needs was
-dead-lettered) is dead-lettered the same way. ``python -m services.projections.dead_letters``
-lists, replays and discards them.
+after ``TUTORPULSE_PROJECTION_POISON_AFTER`` failures the event is dead-lettered: published to
+``TP_DLQ`` (``tp.dlq.<consumer>.<original subject>``, with the headers that say what and why),
+recorded as skipped for its aggregate's version (so the aggregate's later events apply), then
+terminated. An event refused ``TUTORPULSE_PROJECTION_WAIT_DELIVERIES`` times because an earlier
+one is missing (an earlier event it needs was dead-lettered) is dead-lettered the same way, and
+so is one refused by a transient conflict (a deadlock, a statement timeout)
+``TUTORPULSE_PROJECTION_CONFLICT_RETRIES`` times and then failing ``…_POISON_AFTER`` times more.
+These are counted per message by the replica that met them, not by JetStream's delivery count,
+which also counts every delivery given back during an outage: outages never count. A replica
+that restarts forgets its counts (the event is then tried that many times again).
+``python -m services.projections.dead_letters`` lists, replays and discards dead letters.
 
 No outage stops it either: while NATS or the read store cannot be reached, the loop logs the
 outage once, backs off, and carries on by itself when they are back; unacknowledged messages
@@ -32,6 +36,7 @@ import asyncio
 import os
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,12 +57,12 @@ from services.projections.store import ReadStore, SkipResult
 from shared import events
 from shared.events import STREAM_NAME, STREAM_SUBJECTS
 from shared.http.operations import NotReady, describe
+from shared.messaging.auth import DLQ_STREAM, PROJECTIONS_CONSUMER
+from shared.messaging.stream_messages import notification_id_of
 from shared.observability.outage import OutageLog
 
 log = structlog.get_logger(__name__)
 
-DURABLE = "projections"
-DLQ_STREAM = "TP_DLQ"
 DLQ_PREFIX = "tp.dlq"
 
 APPLIED = Counter("tutorpulse_projection_events_total", "Events handled", ["outcome"])
@@ -87,19 +92,25 @@ class Settings:
     batch_size: int = field(default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_BATCH", "200", int))
     poison_after: int = field(
         default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_POISON_AFTER", "5", int))
-    """Failed deliveries after which an event is dead-lettered."""
+    """Handler failures of one event after which it is dead-lettered."""
     wait_deliveries: int = field(
         default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_WAIT_DELIVERIES", "150", int))
-    """Deliveries an event may wait for an earlier one (about 3.5 minutes) before it is
-    dead-lettered too."""
+    """Times an event may be refused because an earlier one is missing (about 3.5 minutes)
+    before it is dead-lettered too."""
+    conflict_retries: int = field(
+        default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_CONFLICT_RETRIES", "20", int))
+    """Times an event is tried again at once after a transient conflict (a deadlock, a
+    statement timeout) before each further one counts as a handler failure."""
     ack_wait: float = field(
-        default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_ACK_WAIT", "2", float))
+        default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_ACK_WAIT", "1", float))
     """Seconds before JetStream gives a replica's unacknowledged messages to another replica."""
     retry_delay: float = 0.05
     max_backoff: float = 30.0
     outage_backoff: float = 5.0
     """The longest pause between attempts while NATS or the read store is unreachable."""
     dead_letter_refresh: float = 5.0
+    remembered_messages: int = 100_000
+    """Messages whose failures and waits a replica counts at most (the oldest are forgotten)."""
 
 
 @dataclass
@@ -109,10 +120,56 @@ class _Outcome:
     applied: list[int] = field(default_factory=list)
     waiting: dict[int, str] = field(default_factory=dict)
     """Refused because an earlier event is missing, and why."""
-    retry: list[int] = field(default_factory=list)
-    """Refused by a transient conflict with another writer (a deadlock): try again soon."""
+    retry: dict[int, str] = field(default_factory=dict)
+    """Refused by a transient conflict with another writer (a deadlock, a statement timeout),
+    and which: try again soon."""
     failed: dict[int, str] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
+
+
+@dataclass
+class _Tries:
+    """What one message went through in this replica."""
+
+    failed: int = 0
+    """Handler failures (an undecodable event is one too)."""
+    waited: int = 0
+    """Refusals because an earlier event of its aggregate (or one it needs) is missing."""
+    conflicts: int = 0
+    """Transient conflicts with another writer."""
+
+
+class _Tally:
+    """Each message's :class:`_Tries`, by stream sequence, for the messages this replica is
+    handling: forgotten when it acks or terminates one, and the oldest first beyond ``limit``
+    (messages another replica ended up acking). Outages are never counted: a batch given back
+    because NATS or the read store was away meets none of these."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._tries: OrderedDict[int, _Tries] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._tries)
+
+    def of(self, message: Msg) -> _Tries:
+        sequence = _sequence(message)
+        tries = self._tries.get(sequence)
+        if tries is None:
+            tries = self._tries[sequence] = _Tries()
+            while len(self._tries) > self._limit:
+                self._tries.popitem(last=False)
+        else:
+            self._tries.move_to_end(sequence)
+        return tries
+
+    def forget(self, message: Msg) -> None:
+        self._tries.pop(_sequence(message), None)
+
+
+def _sequence(message: Msg) -> int:
+    """The message's sequence in TP_EVENTS: the same on every delivery, to any replica."""
+    return message.metadata.sequence.stream if message.metadata.sequence else 0
 
 
 class _Outage:
@@ -151,7 +208,7 @@ def dead_letter_subject(durable: str, subject: str) -> str:
     return f"{DLQ_PREFIX}.{durable}.{subject}"
 
 
-async def count_dead_letters(js: JetStreamContext, durable: str = DURABLE) -> int:
+async def count_dead_letters(js: JetStreamContext, durable: str = PROJECTIONS_CONSUMER) -> int:
     """How many dead letters of ``durable`` wait in TP_DLQ."""
     info = await js.stream_info(DLQ_STREAM, subjects_filter=f"{DLQ_PREFIX}.{durable}.>")
     return sum((info.state.subjects or {}).values()) if info.state.messages else 0
@@ -167,7 +224,7 @@ def consumer_config(durable: str, settings: Settings) -> ConsumerConfig:
 
 class ProjectionService:
     def __init__(self, store: ReadStore, nc: Client, settings: Settings | None = None,
-                 durable: str = DURABLE) -> None:
+                 durable: str = PROJECTIONS_CONSUMER) -> None:
         self._store = store
         self._nc = nc
         self._js = nc.jetstream()
@@ -179,6 +236,7 @@ class ProjectionService:
         self._nats = _Outage("nats", self._settings.outage_backoff)
         self._read_store = _Outage("read_store", self._settings.outage_backoff)
         self._dead_letters_checked = 0.0
+        self._tally = _Tally(self._settings.remembered_messages)
         self.watermark = 0
         self.dead_letters_waiting: int | None = None
 
@@ -290,30 +348,28 @@ class ProjectionService:
         decoded: list[tuple[events.Event, int] | None] = []
         for message in batch:
             try:
-                decoded.append((events.decode(message.data),
-                                int((message.headers or {})["Tp-Notification-Id"])))
+                decoded.append((events.decode(message.data), notification_id_of(message)))
             except Exception:  # an undecodable message is poison, not a crash
                 decoded.append(None)
-        keep_alive = asyncio.create_task(self._in_progress(batch))
+        answered: set[int] = set()
+        keep_alive = asyncio.create_task(self._in_progress(batch, answered))
         try:
-            outcome = await anyio.to_thread.run_sync(self._apply, decoded)
-        except Exception as error:
-            if not self._store.is_unavailable(error):
-                raise
-            # Give the messages back for later, rather than letting them wait for ack_wait.
-            backoff = self._read_store.failed(error)
-            await self._send(*(message.nak(delay=backoff) for message in batch))
-            await self._pause(backoff)
-            return
+            try:
+                outcome = await anyio.to_thread.run_sync(self._apply, decoded)
+            except Exception as error:
+                if not self._store.is_unavailable(error):
+                    raise
+                # Give the messages back for later, rather than letting them wait for ack_wait.
+                # An outage is nobody's failure: no message counts it.
+                keep_alive.cancel()
+                backoff = self._read_store.failed(error)
+                await self._send(*(message.nak(delay=backoff) for message in batch))
+                await self._pause(backoff)
+                return
+            self._read_store.ok()
+            await self._answer(batch, decoded, outcome, answered)
         finally:
             keep_alive.cancel()
-        self._read_store.ok()
-        await self._acknowledge([batch[index] for index in outcome.applied])
-        await self._send(*(batch[index].nak(delay=self._settings.retry_delay) for index in outcome.retry))
-        for index, reason in outcome.waiting.items():
-            await self._refused(batch[index], decoded[index], reason, waiting=True)
-        for index, reason in outcome.failed.items():
-            await self._refused(batch[index], decoded[index], reason, waiting=False)
         await self._send(*(self._nc.publish(*notice_for(change)) for change in outcome.changes))
         APPLIED.labels("applied").inc(len(outcome.applied))
         APPLIED.labels("out_of_order").inc(len(outcome.waiting) + len(outcome.retry))
@@ -322,12 +378,38 @@ class ProjectionService:
         await self._refresh_dead_letters()
         BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    async def _in_progress(self, batch: list[Msg]) -> None:
-        """While a batch is being applied, tell JetStream every third of ``ack_wait`` that its
-        messages are in hand, so a slow batch is not handed to another replica."""
+    async def _answer(self, batch: list[Msg], decoded: list[tuple[events.Event, int] | None],
+                      outcome: _Outcome, answered: set[int]) -> None:
+        """Ack what was applied; give back, or dead-letter, what was refused."""
+        await self._acknowledge([batch[index] for index in outcome.applied])
+        for index in outcome.applied:
+            answered.add(index)
+            self._tally.forget(batch[index])
+        for index, error in outcome.retry.items():
+            tries = self._tally.of(batch[index])
+            tries.conflicts += 1
+            if tries.conflicts <= self._settings.conflict_retries:
+                await self._send(batch[index].nak(delay=self._settings.retry_delay))
+            else:  # always in conflict (a statement that always times out): a failure after all
+                await self._refused(batch[index], decoded[index],
+                                    f"{error} (in conflict {tries.conflicts} times)", waiting=False)
+            answered.add(index)
+        for index, reason in outcome.waiting.items():
+            await self._refused(batch[index], decoded[index], reason, waiting=True)
+            answered.add(index)
+        for index, reason in outcome.failed.items():
+            await self._refused(batch[index], decoded[index], reason, waiting=False)
+            answered.add(index)
+
+    async def _in_progress(self, batch: list[Msg], answered: set[int]) -> None:
+        """Until every message of the batch is answered, tell JetStream every third of
+        ``ack_wait`` that the unanswered ones are in hand, so a slow batch is not handed to
+        another replica. A task of its own on the event loop, while the batch is applied in a
+        worker thread, so a long transaction does not hold it up."""
         while True:
             await asyncio.sleep(self._settings.ack_wait / 3)
-            await self._send(*(message.in_progress() for message in batch))
+            await self._send(*(message.in_progress() for index, message in enumerate(batch)
+                               if index not in answered))
 
     async def _acknowledge(self, messages: list[Msg]) -> None:
         if not messages:
@@ -392,8 +474,8 @@ class ProjectionService:
                 outcome.applied.append(index)
             except OutOfOrder as waiting:
                 outcome.waiting[index] = str(waiting)
-            except self._store.transient_errors:  # e.g. a deadlock with another replica: try later
-                outcome.retry.append(index)
+            except self._store.transient_errors as error:  # e.g. a deadlock with another replica
+                outcome.retry[index] = f"{type(error).__name__}: {error}"
             except Exception as error:
                 if self._store.is_unavailable(error):
                     raise
@@ -406,45 +488,54 @@ class ProjectionService:
 
     async def _refused(self, message: Msg, item: tuple[events.Event, int] | None, reason: str, *,
                        waiting: bool) -> None:
-        """An event that failed (or waited) on this delivery: redeliver it later, or, after
-        enough deliveries, dead-letter it."""
-        deliveries = message.metadata.num_delivered or 1
-        limit = self._settings.wait_deliveries if waiting else self._settings.poison_after
-        if deliveries < limit:
+        """An event that failed (or waited) this time: count it for the message, redeliver it
+        later, or, once it failed (or waited) often enough in this replica, dead-letter it."""
+        tries = self._tally.of(message)
+        if waiting:
+            tries.waited += 1
+            count, limit = tries.waited, self._settings.wait_deliveries
+        else:
+            tries.failed += 1
+            count, limit = tries.failed, self._settings.poison_after
+        if count < limit:
             if waiting:
-                delay = self._wait_delay(deliveries)
+                delay = self._wait_delay(count)
             else:
-                delay = min(self._settings.max_backoff, 0.5 * 2 ** (deliveries - 1))
-                log.error("projections.event_failed", subject=message.subject, deliveries=deliveries,
-                          reason=reason, retry_in=delay)
+                delay = self._backoff(count)
+                log.error("projections.event_failed", subject=message.subject, failures=count,
+                          deliveries=message.metadata.num_delivered, reason=reason, retry_in=delay)
             await self._send(message.nak(delay=delay))
             return
         if waiting:
-            reason = f"waited {deliveries} deliveries for an earlier event: {reason}"
-        await self._dead_letter(message, item, reason, deliveries)
+            reason = f"waited {count} times for an earlier event: {reason}"
+        await self._dead_letter(message, item, reason, count)
 
-    def _wait_delay(self, deliveries: int) -> float:
+    def _backoff(self, failures: int) -> float:
+        """0.5 s after the first failure, doubling, at most ``max_backoff``."""
+        return float(min(self._settings.max_backoff, 0.5 * 2 ** min(failures - 1, 10)))
+
+    def _wait_delay(self, waits: int) -> float:
         """An event waiting for its predecessor is offered again soon (another replica is
-        usually applying it), then less often: 50 ms for the first 40 deliveries (2 s), then
+        usually applying it), then less often: 50 ms for its first 40 waits (2 s), then
         doubling up to 2 s."""
-        if deliveries <= 40:
+        if waits <= 40:
             return self._settings.retry_delay
-        return float(min(2.0, 0.1 * 2 ** (deliveries - 41)))
+        return float(min(2.0, 0.1 * 2 ** min(waits - 41, 10)))
 
     async def _dead_letter(self, message: Msg, item: tuple[events.Event, int] | None, reason: str,
-                           deliveries: int) -> None:
+                           attempts: int) -> None:
         """Publish to TP_DLQ, count the event as in for its aggregate, terminate. If either of
         the first two fails the message is given back and this is tried again later: the
         dead-letter publish is deduplicated by its message id."""
         headers = message.headers or {}
-        sequence = message.metadata.sequence.stream if message.metadata.sequence else 0
+        sequence = _sequence(message)
         original_id = headers.get("Nats-Msg-Id") or f"{STREAM_NAME}:{sequence}"
         dead = {
             "Nats-Msg-Id": _header(f"dlq:{self._durable}:{original_id}"),
             "Tp-Dlq-Subject": _header(message.subject, 1000),
             "Tp-Dlq-Msg-Id": _header(original_id),
             "Tp-Dlq-Stream-Seq": str(sequence),
-            "Tp-Dlq-Deliveries": str(deliveries),
+            "Tp-Dlq-Deliveries": str(message.metadata.num_delivered or 1),
             "Tp-Dlq-Reason": _header(reason),
             "Tp-Dlq-Consumer": self._durable,
             "Tp-Dlq-At": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -452,7 +543,7 @@ class ProjectionService:
         for name in ("Tp-Notification-Id", "Tp-Event-Type"):
             if headers.get(name):
                 dead[name] = _header(headers[name])
-        backoff = min(self._settings.max_backoff, 0.5 * 2 ** min(deliveries - 1, 10))
+        backoff = self._backoff(attempts)
         await self._send(message.in_progress())
         try:
             await self._js.publish(dead_letter_subject(self._durable, message.subject), message.data,
@@ -477,11 +568,13 @@ class ProjectionService:
         else:
             result = None
         await self._send(message.term())
+        self._tally.forget(message)
         DEAD_LETTERS.inc()
         APPLIED.labels("dead_lettered").inc()
         self._dead_letters_checked = 0.0  # count them again soon
         log.error("projections.dead_lettered", subject=message.subject, reason=reason,
-                  deliveries=deliveries, notification_id=headers.get("Tp-Notification-Id"),
+                  attempts=attempts, deliveries=message.metadata.num_delivered,
+                  notification_id=headers.get("Tp-Notification-Id"),
                   aggregate=result.value if result else None)
 
     def _skip(self, event: events.Event, notification_id: int, reason: str) -> SkipResult:
@@ -519,8 +612,7 @@ class ProjectionService:
         if not floor:
             return
         try:
-            message = await self._js.get_msg(STREAM_NAME, floor)
-            position = int((message.headers or {}).get("Tp-Notification-Id", 0))
+            position = notification_id_of(await self._js.get_msg(STREAM_NAME, floor))
         except Exception as error:  # e.g. aged out of the stream: the next floor will do
             log.debug("projections.watermark_unknown", error=str(error), floor=floor)
             return

@@ -17,10 +17,12 @@ reading the current one, then switches ``rm_meta.generation`` in one transaction
                                    defaults to the event store's ``TUTORPULSE_POSTGRES_*`` value
 ``TUTORPULSE_READ_POSTGRES_CONNECT_TIMEOUT``  seconds to connect, and to wait for a pooled
                                    connection (3); ``_STATEMENT_TIMEOUT`` seconds per statement
-                                   (5, 0 = none); ``_PRE_PING`` check a pooled connection before
-                                   lending it (yes); ``_CONN_MAX_AGE`` seconds before a connection
-                                   is replaced (1800). Each defaults to the event store's
-                                   ``TUTORPULSE_POSTGRES_*`` value, then to the value shown.
+                                   (5, 0 keeps the server's); ``_PRE_PING`` check a pooled
+                                   connection before lending it (yes); ``_CONN_MAX_AGE`` seconds
+                                   before a connection is replaced (1800). Each defaults to the
+                                   event store's ``TUTORPULSE_POSTGRES_*`` value, then to the value
+                                   shown. Connections carry the event store's libpq parameters
+                                   (``shared.eventstore.postgres.libpq_parameters``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ import psycopg
 import structlog
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
+
+from shared.eventstore.postgres import LIBPQ_CONNECT_TIMEOUT, STATEMENT_TIMEOUT, libpq_parameters
+from shared.http.problems import store_unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -209,16 +214,24 @@ class Transaction:
     def pass_skipped(self, aggregate_id: str, current: int) -> int:
         """Move the aggregate's version from ``current`` past the dead-lettered versions right
         after it; returns the version reached."""
-        self._cursor.execute(self._q(
-            "SELECT version FROM rm_skipped_{g} WHERE aggregate_id = ? AND version > ? ORDER BY version"),
-            (aggregate_id, current))
-        reached = current
-        for (later,) in self._cursor.fetchall():
-            if int(later) != reached + 1:
-                break
-            reached = int(later)
+        reached = self.past_skipped({aggregate_id: current})[aggregate_id]
         if reached != current:
             self.set_aggregate_versions([(aggregate_id, reached)])
+        return reached
+
+    def past_skipped(self, versions: Mapping[str, int]) -> dict[str, int]:
+        """For each aggregate at the given version, the version it reaches by passing the
+        dead-lettered versions right after it (recorded while an earlier event was missing),
+        in a query per few hundred aggregates."""
+        reached = dict(versions)
+        for chunk in _chunks(sorted(versions)):
+            marks = ", ".join("?" * len(chunk))
+            self._cursor.execute(self._q(
+                f"SELECT aggregate_id, version FROM rm_skipped_{{g}} WHERE aggregate_id IN ({marks}) "
+                "ORDER BY aggregate_id, version"), chunk)
+            for aggregate_id, version in self._cursor.fetchall():
+                if int(version) == reached[aggregate_id] + 1:
+                    reached[aggregate_id] = int(version)
         return reached
 
     def is_skipped(self, aggregate_id: str, version: int) -> bool:
@@ -474,8 +487,17 @@ class SQLiteReadStore(ReadStore):
         cursor.execute("BEGIN IMMEDIATE")
 
     def is_unavailable(self, error: BaseException) -> bool:
-        # Busy beyond the timeout, disk I/O, a file that cannot be opened.
-        return isinstance(error, sqlite3.OperationalError)
+        # Busy or locked beyond the timeout, as the HTTP services judge it (a 503 there); and
+        # the disk rather than the event: full, failing, unopenable or read-only. Any other
+        # OperationalError (no such table, too many variables…) is about what was asked.
+        if store_unavailable(error):
+            return True
+        if not isinstance(error, sqlite3.OperationalError):
+            return False
+        code = getattr(error, "sqlite_errorcode", None)
+        if isinstance(code, int):
+            return code & 0xFF in _SQLITE_DISK_FAULTS
+        return any(text in str(error) for text in _SQLITE_DISK_MESSAGES)
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -556,17 +578,29 @@ class PostgresReadStore(ReadStore):
         self._pool.close()
 
 
+_SQLITE_DISK_FAULTS = frozenset({sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
+                                  sqlite3.SQLITE_READONLY})
+"""Primary result codes of a disk that fails the store, whatever the event."""
+_SQLITE_DISK_MESSAGES = ("disk I/O error", "database or disk is full", "unable to open database file",
+                         "attempt to write a readonly database")
+"""Their messages, for an error that carries no code."""
+
 _YES = ("y", "yes", "t", "true", "on", "1")
 _NO = ("n", "no", "f", "false", "off", "0")
 
 
-def open_read_store(overrides: Mapping[str, str] | None = None) -> ReadStore:
-    source = {**os.environ, **(overrides or {})}
-    kind = source.get("TUTORPULSE_READ_STORE", "sqlite").lower()
-    if kind == "sqlite":
-        store: ReadStore = SQLiteReadStore(Path(source.get("TUTORPULSE_READ_SQLITE_PATH",
-                                                           "var/readmodels.sqlite")))
-    elif kind == "postgres":
+@dataclass(frozen=True)
+class PostgresSettings:
+    """How the read store reaches PostgreSQL: ``TUTORPULSE_READ_POSTGRES_*``, each defaulting
+    to the event store's ``TUTORPULSE_POSTGRES_*`` value, then to the documented default."""
+
+    conninfo: str
+    connect_timeout: float
+    pre_ping: bool
+    max_age: float
+
+    @classmethod
+    def from_env(cls, source: Mapping[str, str]) -> PostgresSettings:
         def setting(name: str, default: str) -> str:
             return source.get(f"TUTORPULSE_READ_POSTGRES_{name}",
                               source.get(f"TUTORPULSE_POSTGRES_{name}", default))
@@ -590,18 +624,27 @@ def open_read_store(overrides: Mapping[str, str] | None = None) -> ReadStore:
             return value in _YES
 
         connect_timeout = seconds("CONNECT_TIMEOUT", "3")
-        statement_timeout = seconds("STATEMENT_TIMEOUT", "5")
-        store = PostgresReadStore(
-            make_conninfo(
-                host=setting("HOST", "127.0.0.1"), port=setting("PORT", "5432"),
-                dbname=setting("DBNAME", "tutorpulse"), user=setting("USER", "tutorpulse"),
-                password=setting("PASSWORD", "") or None,
-                # libpq waits at least 2 s; it takes whole seconds.
-                connect_timeout=str(max(2, round(connect_timeout))),
-                options=f"-c statement_timeout={round(statement_timeout * 1000)}"),
-            connect_timeout=connect_timeout,
-            pre_ping=yes_or_no("PRE_PING", "yes"),
-            max_age=seconds("CONN_MAX_AGE", "1800") or 1800.0)
+        conninfo = make_conninfo(
+            host=setting("HOST", "127.0.0.1"), port=setting("PORT", "5432"),
+            dbname=setting("DBNAME", "tutorpulse"), user=setting("USER", "tutorpulse"),
+            password=setting("PASSWORD", "") or None,
+            # The event store's libpq parameters: connect and statement timeouts, keepalives.
+            **libpq_parameters({LIBPQ_CONNECT_TIMEOUT: str(connect_timeout),
+                                STATEMENT_TIMEOUT: str(seconds("STATEMENT_TIMEOUT", "5"))}))
+        return cls(conninfo, connect_timeout, yes_or_no("PRE_PING", "yes"),
+                   seconds("CONN_MAX_AGE", "1800") or 1800.0)
+
+
+def open_read_store(overrides: Mapping[str, str] | None = None) -> ReadStore:
+    source = {**os.environ, **(overrides or {})}
+    kind = source.get("TUTORPULSE_READ_STORE", "sqlite").lower()
+    if kind == "sqlite":
+        store: ReadStore = SQLiteReadStore(Path(source.get("TUTORPULSE_READ_SQLITE_PATH",
+                                                           "var/readmodels.sqlite")))
+    elif kind == "postgres":
+        settings = PostgresSettings.from_env(source)
+        store = PostgresReadStore(settings.conninfo, connect_timeout=settings.connect_timeout,
+                                  pre_ping=settings.pre_ping, max_age=settings.max_age)
     else:
         raise ValueError(f"TUTORPULSE_READ_STORE must be 'sqlite' or 'postgres', not {kind!r}")
     try:
@@ -629,6 +672,10 @@ class MemoryTransaction(Transaction):
 
     def set_aggregate_versions(self, versions: Sequence[tuple[str, int]]) -> None:
         self.versions.update(versions)
+
+    def past_skipped(self, versions: Mapping[str, int]) -> dict[str, int]:
+        """A replayed history has no dead letters."""
+        return dict(versions)
 
     def get(self, kind: str, key: str) -> StoredDoc | None:
         return self.docs.get((kind, key))

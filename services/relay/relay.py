@@ -47,6 +47,7 @@ from shared.events import STREAM_NAME, decode_header, subject_for
 from shared.eventstore import EventStore
 from shared.eventstore.store import STORE_NAME
 from shared.http.operations import describe
+from shared.messaging.stream_messages import notification_id_of
 from shared.observability.outage import OutageLog
 
 log = structlog.get_logger(__name__)
@@ -402,8 +403,7 @@ class Relay:
         POSITION.set(last)
 
     async def _streamed_id(self, sequence: int) -> int:
-        message = await self._js.get_msg(STREAM_NAME, sequence)
-        return int((message.headers or {}).get("Tp-Notification-Id", 0))
+        return notification_id_of(await self._js.get_msg(STREAM_NAME, sequence))
 
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0:

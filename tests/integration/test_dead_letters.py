@@ -22,10 +22,11 @@ from nats.js.errors import NotFoundError
 from services.command.application import AttendanceMark, TutoringCentres
 from services.command.seed import seed
 from services.projections import projector
-from services.projections.service import DLQ_STREAM, ProjectionService, Settings, count_dead_letters
+from services.projections.service import ProjectionService, Settings, count_dead_letters
 from services.projections.store import ReadStore
 from shared import events as ev
 from shared.messaging import connect
+from shared.messaging.auth import DLQ_STREAM
 from shared.tenancy import Actor
 from shared.tenancy.demo import demo_person
 from tests.integration.streams import read_stream

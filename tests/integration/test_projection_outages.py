@@ -19,12 +19,13 @@ from nats.aio.client import Client
 
 from services.command.application import TutoringCentres
 from services.command.seed import seed
-from services.projections.service import DURABLE, ProjectionService, Settings, consumer_config
+from services.projections.service import ProjectionService, Settings, consumer_config
 from services.projections.store import ReadStore, open_read_store
 from services.query.app import create_app as query_app
 from shared.events import STREAM_NAME
 from shared.http.operations import NotReady
 from shared.messaging import connect
+from shared.messaging.auth import PROJECTIONS_CONSUMER
 from shared.tenancy import Actor
 from shared.tenancy.demo import demo_person
 from shared.tenancy.tokens import mint
@@ -168,7 +169,7 @@ async def test_a_replica_killed_with_messages_in_hand_hands_them_over_within_ack
     async with relaying(centres, nc, tmp_path):
         await eventually(lambda: _stream_holds(nc, 1))
         # An existing deployment's consumer, made with the old 30 s ack_wait…
-        await js.add_consumer(STREAM_NAME, consumer_config(DURABLE, Settings(ack_wait=30)))
+        await js.add_consumer(STREAM_NAME, consumer_config(PROJECTIONS_CONSUMER, Settings(ack_wait=30)))
         await eventually(lambda: _stream_holds(nc, centres.position))
     head = centres.position
     # …is updated when a replica starts.
@@ -181,7 +182,7 @@ async def test_a_replica_killed_with_messages_in_hand_hands_them_over_within_ack
                            credentials=nats_server.credentials_for("projections"))
     async with relaying(centres, nc, tmp_path):
         await eventually(lambda: _stream_holds(nc, centres.position))
-    bound = await doomed.jetstream().pull_subscribe_bind(durable=DURABLE, stream=STREAM_NAME)
+    bound = await doomed.jetstream().pull_subscribe_bind(durable=PROJECTIONS_CONSUMER, stream=STREAM_NAME)
     held = await bound.fetch(40)
     assert len(held) == 40
     async with projecting_as_service(store, nats_server, settings):
@@ -212,4 +213,4 @@ async def _stream_holds(nc: Client, count: int) -> bool:
 
 
 async def _consumer_ack_wait(nc: Client, seconds: float) -> bool:
-    return (await nc.jetstream().consumer_info(STREAM_NAME, DURABLE)).config.ack_wait == seconds
+    return (await nc.jetstream().consumer_info(STREAM_NAME, PROJECTIONS_CONSUMER)).config.ack_wait == seconds

@@ -197,3 +197,32 @@ def test_a_discarded_dead_letter_is_never_applied_and_its_aggregate_goes_on(tmp_
     project(store, mine[2:])
     with store.transaction() as tx:
         assert tx.aggregate_version(session_id) == len(mine)
+
+
+def test_dead_letters_recorded_while_their_predecessor_was_missing_are_passed_when_it_is_applied(
+    tmp_path: Path
+) -> None:
+    """v3 and v4 were dead-lettered (waited too long, or discarded) while v2 was missing. When
+    v2 is then applied normally, the version moves past v3 and v4 in the same transaction, so
+    v5 applies at once instead of waiting for them in turn; the records stay for a replay."""
+    items = list(demo_events())
+    session_id = next(str(e.aggregate_id) for e, _ in items
+                      if e.type_name == "SessionScheduled"
+                      and sum(str(x.aggregate_id) == str(e.aggregate_id) for x, _ in items) >= 5)
+    mine = [item for item in items if str(item[0].aggregate_id) == session_id]
+    store = read_store(tmp_path)
+    project(store, [item for item in items if str(item[0].aggregate_id) != session_id] + mine[:1])
+    second, third, fourth, fifth = mine[1:5]
+
+    with store.transaction() as tx:
+        assert tx.skip(session_id, 3, third[1], third[0].type_name, "waited") is SkipResult.PENDING
+    forget(store, fourth[0], fourth[1], "discarded: enrolled by mistake")
+
+    apply_all(store, [second])
+    with store.transaction() as tx:
+        assert tx.aggregate_version(session_id) == 4
+        assert tx.is_skipped(session_id, 3) and tx.is_skipped(session_id, 4)
+    apply_all(store, [fifth])  # would raise OutOfOrder if the version had stayed at 2
+    with store.transaction() as tx:
+        assert tx.aggregate_version(session_id) == 5
+    assert reapply(store, *third).outcome is Replayed.APPLIED_OUT_OF_ORDER

@@ -1,6 +1,10 @@
 """The projection service's answers to one batch, message by message: acks, back-off,
 dead letters (with the headers that matter) and outages, with real JetStream messages whose
-acknowledgements go to a recording client instead of a server."""
+acknowledgements go to a recording client instead of a server.
+
+Failures and waits are counted per message by the replica; JetStream's delivery count (which
+also counts every delivery given back during an outage) is deliberately high in some of these
+messages, to show that it does not count."""
 
 from __future__ import annotations
 
@@ -94,11 +98,18 @@ def before(history: list[Item], item: Item) -> list[Item]:
     return history[:history.index(item)]
 
 
-def fail_enrolments(monkeypatch: pytest.MonkeyPatch) -> None:
+def fail_enrolments(monkeypatch: pytest.MonkeyPatch,
+                    error: Exception | None = None) -> None:
     def failing(docs: projector.Batch, event: ev.Event) -> None:
-        raise ValueError("year 0202 cannot be stored")
+        raise error or ValueError("year 0202 cannot be stored")
 
     monkeypatch.setitem(projector._HANDLERS, ev.StudentEnrolled, failing)
+
+
+def nak_delay(answer: bytes) -> float:
+    """The delay a negative ack asks for, in seconds."""
+    assert answer.startswith(b"-NAK"), answer
+    return float(json.loads(answer[5:])["delay"]) / 1e9
 
 
 async def test_a_failing_event_is_retried_with_back_off_then_dead_lettered_and_its_aggregate_goes_on(
@@ -111,9 +122,13 @@ async def test_a_failing_event_is_retried_with_back_off_then_dead_lettered_and_i
     service = ProjectionService(store, client)  # type: ignore[arg-type]
     enrolment, after = session_events[1], session_events[2]
 
-    first = delivered(client, enrolment, deliveries=1)
-    await service.handle([first])
-    assert client.answers(first) == [b'-NAK {"delay": 500000000}'] and client.dead == []
+    delays = []
+    for deliveries in range(1, Settings().poison_after):
+        message = delivered(client, enrolment, deliveries=deliveries)
+        await service.handle([message])
+        [answer] = client.answers(message)
+        delays.append(nak_delay(answer))
+    assert delays == [0.5, 1, 2, 4] and client.dead == []
 
     last = delivered(client, enrolment, deliveries=Settings().poison_after)
     await service.handle([last])
@@ -148,13 +163,20 @@ async def test_a_dead_letter_that_cannot_be_published_is_given_back_not_terminat
     client.refuse_dead_letters = True
     service = ProjectionService(store, client)  # type: ignore[arg-type]
 
-    message = delivered(client, session_events[1], deliveries=6)
-    await service.handle([message])
+    for deliveries in range(1, Settings().poison_after + 1):
+        message = delivered(client, session_events[1], deliveries=deliveries)
+        await service.handle([message])
 
     answers = client.answers(message)
-    assert b"+TERM" not in answers and answers[-1].startswith(b"-NAK")
-    assert json.loads(answers[-1][5:])["delay"] == 16 * 10**9  # 0.5 s doubling per delivery
+    assert b"+TERM" not in answers
+    assert nak_delay(answers[-1]) == 8  # 0.5 s doubling per failure
     assert version(store, session_events[1][0].aggregate_id) == 1  # not skipped either
+
+    client.refuse_dead_letters = False  # NATS is back: the next failure dead-letters it
+    again = delivered(client, session_events[1], deliveries=Settings().poison_after + 1)
+    await service.handle([again])
+    assert client.answers(again)[-1] == b"+TERM" and len(client.dead) == 1
+    assert version(store, session_events[1][0].aggregate_id) == 2
 
 
 async def test_an_event_that_waits_too_long_for_an_earlier_one_is_dead_lettered_too(
@@ -170,15 +192,22 @@ async def test_an_event_that_waits_too_long_for_an_earlier_one_is_dead_lettered_
     settings = Settings()
     service = ProjectionService(store, client, settings)  # type: ignore[arg-type]
 
-    early = delivered(client, seat_event, deliveries=3)
-    await service.handle([early])
-    assert client.answers(early) == [b'-NAK {"delay": 50000000}'] and client.dead == []
+    delays = []
+    for waits in range(1, settings.wait_deliveries):
+        early = delivered(client, seat_event, deliveries=1000 + waits)  # long outages before
+        await service.handle([early])
+        [answer] = client.answers(early)
+        delays.append(nak_delay(answer))
+    assert client.dead == []
+    # Offered again soon (another replica is usually applying its predecessor), then less often.
+    assert delays[:40] == [0.05] * 40 and delays[40:46] == [0.1, 0.2, 0.4, 0.8, 1.6, 2]
+    assert set(delays[46:]) == {2}
 
-    late = delivered(client, seat_event, deliveries=settings.wait_deliveries)
+    late = delivered(client, seat_event, deliveries=2000)
     await service.handle([late])
     assert client.answers(late)[-1] == b"+TERM"
     reason = client.dead[0][2]["Tp-Dlq-Reason"]
-    assert reason.startswith(f"waited {settings.wait_deliveries} deliveries for an earlier event: ")
+    assert reason.startswith(f"waited {settings.wait_deliveries} times for an earlier event: ")
     assert version(store, seat_event[0].aggregate_id) == 1  # its seat goes on without it
 
 
@@ -187,14 +216,17 @@ class UnreachableStore:
 
     def __init__(self, store: ReadStore) -> None:
         self._store = store
+        self.down = True
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
     @contextmanager
     def transaction(self, generation: int | None = None) -> Iterator[Transaction]:
-        raise sqlite3.OperationalError("disk I/O error")
-        yield
+        if self.down:
+            raise sqlite3.OperationalError("disk I/O error")
+        with self._store.transaction(generation) as tx:
+            yield tx
 
 
 async def test_an_unreachable_store_gives_the_batch_back_and_fails_no_event(
@@ -213,3 +245,122 @@ async def test_an_unreachable_store_gives_the_batch_back_and_fails_no_event(
     said = [e for e in logs if e["event"].startswith("projections.read_store.")]
     assert [(e["event"], e["log_level"]) for e in said] == [
         ("projections.read_store.unavailable", "error")]  # once, however long it lasts
+
+
+async def test_deliveries_given_back_during_an_outage_do_not_count_as_failures(
+    tmp_path: Path, history: list[Item], session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-store outage gives batches back many times; after it, an event that fails once is
+    tried again with the first back-off, not dead-lettered at once."""
+    store = UnreachableStore(read_store(tmp_path))
+    store.down = False
+    apply_all(store, before(history, session_events[1]))  # type: ignore[arg-type]
+    fail_enrolments(monkeypatch)
+    client = Recorder()
+    service = ProjectionService(store, client, Settings(outage_backoff=0.01))  # type: ignore[arg-type]
+    enrolment = session_events[1]
+
+    first = delivered(client, enrolment, deliveries=1)
+    await service.handle([first])
+    assert nak_delay(client.answers(first)[-1]) == 0.5  # its first failure
+    store.down = True
+    for deliveries in range(2, 30):  # given back again and again
+        message = delivered(client, enrolment, deliveries=deliveries)
+        await service.handle([message])
+        assert nak_delay(client.answers(message)[-1]) > 0
+    store.down = False
+
+    after = delivered(client, enrolment, deliveries=30)
+    await service.handle([after])
+    assert nak_delay(client.answers(after)[-1]) == 1.0 and client.dead == []  # its second failure
+    assert version(store, enrolment[0].aggregate_id) == 1  # type: ignore[arg-type]
+
+
+async def test_an_aggregate_goes_on_when_the_event_missing_before_a_dead_letter_arrives(
+    tmp_path: Path, history: list[Item], session_events: list[Item]
+) -> None:
+    """v3 waited too long for v2 and was dead-lettered while v2 was missing; v2 then arrives and
+    is applied, which passes v3 (counted as in), so v4 applies on its first delivery instead of
+    waiting to be dead-lettered in turn, and so on for the aggregate's future."""
+    store = read_store(tmp_path)
+    apply_all(store, before(history, session_events[1]))
+    v2, v3, v4 = session_events[1:4]
+    assert [item[0].aggregate_version for item in (v2, v3, v4)] == [2, 3, 4]
+    client = Recorder()
+    service = ProjectionService(store, client, Settings(wait_deliveries=2))  # type: ignore[arg-type]
+
+    for deliveries in (1, 2):
+        await service.handle([delivered(client, v3, deliveries=deliveries, sequence=3)])
+    assert [headers["Tp-Notification-Id"] for _, _, headers in client.dead] == [str(v3[1])]
+    assert version(store, v2[0].aggregate_id) == 1  # v2 is still missing
+
+    arrived = delivered(client, v2, deliveries=1, sequence=2)
+    await service.handle([arrived])
+    assert client.answers(arrived) == [b"+ACK"]
+    assert version(store, v2[0].aggregate_id) == 3
+
+    following = delivered(client, v4, deliveries=1, sequence=4)
+    await service.handle([following])
+    assert client.answers(following) == [b"+ACK"]
+    assert version(store, v4[0].aggregate_id) == 4
+    assert len(client.dead) == 1
+
+
+async def test_an_event_always_in_conflict_is_retried_then_fails_like_a_handler_error(
+    tmp_path: Path, history: list[Item], session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement that always exceeds the statement timeout is a transient conflict each time:
+    it is tried again at once a bounded number of times, then backs off and is dead-lettered
+    like any failing event, so it cannot freeze the watermark."""
+
+    class StatementTimeout(Exception):
+        pass
+
+    store = read_store(tmp_path)
+    apply_all(store, before(history, session_events[1]))
+    store.transient_errors = (StatementTimeout,)  # type: ignore[misc]
+    fail_enrolments(monkeypatch, StatementTimeout("canceling statement due to statement timeout"))
+    client = Recorder()
+    settings = Settings(conflict_retries=3, poison_after=2)
+    service = ProjectionService(store, client, settings)  # type: ignore[arg-type]
+
+    delays = []
+    for deliveries in range(1, 5):
+        message = delivered(client, session_events[1], deliveries=deliveries)
+        await service.handle([message])
+        [answer] = client.answers(message)
+        delays.append(nak_delay(answer))
+    assert delays == [0.05, 0.05, 0.05, 0.5] and client.dead == []
+
+    last = delivered(client, session_events[1], deliveries=5)
+    await service.handle([last])
+    assert client.answers(last)[-1] == b"+TERM"
+    [(_, _, headers)] = client.dead
+    assert headers["Tp-Dlq-Reason"] == (
+        "StatementTimeout: canceling statement due to statement timeout (in conflict 5 times)")
+
+
+async def test_counts_are_forgotten_once_a_message_is_acked_and_bounded_in_number(
+    tmp_path: Path, history: list[Item], session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = read_store(tmp_path)
+    apply_all(store, before(history, session_events[1]))
+    fail_enrolments(monkeypatch)
+    client = Recorder()
+    service = ProjectionService(store, client, Settings(remembered_messages=2))  # type: ignore[arg-type]
+
+    async def first_delay(item: Item, sequence: int) -> float:
+        message = delivered(client, item, deliveries=1, sequence=sequence)
+        await service.handle([message])
+        return nak_delay(client.answers(message)[-1])
+
+    # Three failing messages: the replica keeps counting the last two only.
+    assert [await first_delay(session_events[1], n) for n in (1, 2, 3)] == [0.5, 0.5, 0.5]
+    assert await first_delay(session_events[1], 3) == 1.0  # remembered: its second failure
+    assert await first_delay(session_events[1], 1) == 0.5  # forgotten: counted afresh
+
+    monkeypatch.undo()  # applied and acked: its count goes
+    applied = delivered(client, session_events[1], deliveries=9, sequence=3)
+    await service.handle([applied])
+    assert client.answers(applied) == [b"+ACK"]
+    assert len(service._tally) == 1  # only message 1's count is left

@@ -132,4 +132,5 @@ def test_a_batch_that_loses_a_deadlock_is_retried_later_not_failed(tmp_path: Pat
     service = ProjectionService(store, MagicMock())
     first, second = demo_events()[:2]
     outcome = service._apply([first, second])
-    assert (outcome.retry, outcome.applied, outcome.failed) == ([0], [1], {})
+    assert outcome.retry == {0: "Deadlock: deadlock detected"}
+    assert (outcome.applied, outcome.failed) == ([1], {})
