@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from nats.aio.client import Client
 from services.command.application import TutoringCentres
 from services.command.seed import seed
 from services.projections.service import ProjectionService, Settings, consumer_config
+from services.projections.service import _Outcome as Outcome
 from services.projections.store import ReadStore, open_read_store
 from services.query.app import create_app as query_app
 from shared.events import STREAM_NAME
@@ -30,7 +32,13 @@ from shared.tenancy import Actor
 from shared.tenancy.demo import demo_person
 from shared.tenancy.tokens import mint
 from tests.integration.test_dead_letters import projecting_as_service
-from tests.integration.test_projection_service import eventually, reference, relaying, seed_more
+from tests.integration.test_projection_service import (
+    eventually,
+    reference,
+    relaying,
+    running,
+    seed_more,
+)
 from tests.readside import read_store
 from tests.support.servers import NatsServer, PostgresServer
 
@@ -194,6 +202,77 @@ async def test_a_replica_killed_with_messages_in_hand_hands_them_over_within_ack
           f"(ack_wait {settings.ack_wait:g} s)")
     assert recovered < 20, "the held messages waited for the old 30 s ack_wait"
     assert store.dump(store.generation()) == reference(centres, tmp_path)
+
+
+class SlowReplica(ProjectionService):
+    """A replica on a slow machine: the worker thread applying its first batch keeps a CPU busy
+    in Python (taking the GIL at every switch) until ``release`` is set."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.applying = threading.Event()
+        self.release = threading.Event()
+        self.batch_sizes: list[int] = []
+
+    def _apply(self, decoded: list[tuple[Any, int] | None]) -> Outcome:
+        self.batch_sizes.append(len(decoded))
+        if len(self.batch_sizes) == 1:
+            self.applying.set()
+            while not self.release.is_set():
+                sum(range(10_000))
+        return super()._apply(decoded)
+
+
+async def test_a_long_batch_stays_with_its_replica_while_it_is_applied(
+    centres: TutoringCentres, pg: PostgresServer, nats_server: NatsServer, nc: Client,
+    tmp_path: Path
+) -> None:
+    """A batch of over 200 events applied on PostgreSQL for several times ``ack_wait`` by a busy
+    thread: the replica's in-progress acks (a task of the event loop, not of that thread) keep
+    every message in its hands, so another replica asking all along is given none of them."""
+    seed(centres)
+    while centres.position < 200:
+        seed_more(centres)
+    async with relaying(centres, nc, tmp_path):
+        await eventually(lambda: _stream_holds(nc, centres.position))
+    head = (await nc.jetstream().stream_info(STREAM_NAME)).state.messages
+    store = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    settings = Settings(batch_size=head)  # the whole stream in one batch
+    client = await connect(nats_server.address, name="slow-replica",
+                           credentials=nats_server.credentials_for("projections"))
+    other = await connect(nats_server.address, name="other-replica",
+                          credentials=nats_server.credentials_for("projections"))
+    slow = SlowReplica(store, client, settings)
+    try:
+        async with running(slow.run, slow.stop):
+            await eventually(lambda: _is_set(slow.applying))
+            assert slow.batch_sizes == [head] and head >= 200
+            pulling = await other.jetstream().pull_subscribe_bind(
+                durable=PROJECTIONS_CONSUMER, stream=STREAM_NAME)
+            given: list[Any] = []
+            held_since = time.monotonic()
+            # Held for at least four times ack_wait, however slow the machine (a lower bound).
+            while time.monotonic() - held_since < 4 * settings.ack_wait:
+                try:
+                    given += await pulling.fetch(10, timeout=0.25)
+                except TimeoutError:
+                    pass
+            slow.release.set()
+            assert given == [], "a message of the batch being applied went to another replica"
+            await pulling.unsubscribe()
+            await eventually(lambda: reached(store, centres.position), timeout=60)
+        info = await nc.jetstream().consumer_info(STREAM_NAME, PROJECTIONS_CONSUMER)
+        assert info.num_redelivered == 0 and info.num_ack_pending == 0
+        assert store.dump(store.generation()) == reference(centres, tmp_path)
+    finally:
+        slow.release.set()
+        await other.close()
+        await client.close()
+        store.close()
+
+
+async def _is_set(event: threading.Event) -> bool:
+    return event.is_set()
 
 
 async def stopped(pid: int) -> bool:
