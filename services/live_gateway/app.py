@@ -21,18 +21,19 @@ import structlog
 from litestar import Litestar, WebSocket, websocket
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import WebSocketDisconnect
+from nats.aio.client import Client
 
 from services.live_gateway.hub import RESYNC_STALE, SENT, Connection, Hub, NatsClient, Settings
 from services.projections.store import ReadStore
 from shared.http.auth import ACTING_CENTRE_HEADER, actor_from
 from shared.http.operations import NotReady, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS
-from shared.messaging import connect
+from shared.messaging import NO_USER, NoNatsUser, connect_or_stop
 from shared.tenancy import Actor, Forbidden
 from shared.tenancy.tokens import InvalidToken, verify
 
 SERVICE = "live_gateway"
-UNAUTHORIZED, FORBIDDEN, IDLE, INTERNAL_ERROR = 4401, 4403, 4408, 1011
+UNAUTHORIZED, FORBIDDEN, IDLE, INTERNAL_ERROR, TRY_AGAIN_LATER = 4401, 4403, 4408, 1011, 1013
 IDLE_PINGS = 3
 """Ping intervals without a word from the client before the gateway hangs up."""
 CLOSE_TIMEOUT = 5.0
@@ -172,6 +173,9 @@ async def live(socket: WebSocket[Any, Any, Any], hub: NamedDependency[Hub]) -> N
         log.info("gateway.refused", code=refused.code, reason=refused.reason)
         await _close(socket, refused)
         return
+    if hub.nats is None:  # still connecting to NATS: /ready says so; come back shortly
+        await _close(socket, Closing(TRY_AGAIN_LATER, "not connected to NATS yet; retry"))
+        return
     connection = hub.open(actor)
     log.info("gateway.connected", user=str(actor.user_id), role=str(actor.role),
              centre=actor.centre_id)
@@ -191,16 +195,40 @@ async def live(socket: WebSocket[Any, Any, Any], hub: NamedDependency[Hub]) -> N
 
 
 @asynccontextmanager
-async def _nats_client(nats: NatsClient | str) -> AsyncIterator[NatsClient]:
-    """The client given, or a connection to the URL given for as long as the app runs."""
+async def _nats_client(nats: NatsClient | str, hub: Hub,
+                       waiting: dict[str, str]) -> AsyncIterator[None]:
+    """Run ``hub`` while the app runs, with the client given, or with a connection to the URL
+    given, made in the background (the app serves ``/health`` and ``/ready`` meanwhile, and stops
+    on SIGTERM however long NATS is away) and closed when the app stops. ``waiting["reason"]``:
+    why the hub has no client yet."""
     if not isinstance(nats, str):
-        yield nats
+        await hub.start(nats)
+        try:
+            yield
+        finally:
+            await hub.stop()
         return
-    client = await connect(nats, name="tutorpulse-gateway")
+    stopping = asyncio.Event()
+
+    async def connect_then_start() -> Client | None:
+        try:
+            client = await connect_or_stop(stopping, nats, name="tutorpulse-gateway")
+        except NoNatsUser:  # logged by connect; nothing will change until it is restarted
+            waiting["reason"] = NO_USER
+            return None
+        if client is not None:
+            await hub.start(client)
+        return client
+
+    connecting = asyncio.create_task(connect_then_start(), name="gateway-nats-connect")
     try:
-        yield client
+        yield
     finally:
-        await client.close()
+        stopping.set()
+        client = await connecting
+        await hub.stop()
+        if client is not None:
+            await client.close()
 
 
 def create_app(store: ReadStore, nats: NatsClient | str, settings: Settings | None = None, *,
@@ -209,7 +237,11 @@ def create_app(store: ReadStore, nats: NatsClient | str, settings: Settings | No
     the app. ``own_store``: close the read-model store when the app stops."""
     hub = Hub(store, settings)
 
+    waiting = {"reason": "waiting for NATS"}
+
     async def ready() -> None:
+        if hub.nats is None:
+            raise NotReady(waiting["reason"])
         if not hub.ready:
             raise NotReady("NATS is not connected: change notices cannot reach this gateway")
         if not await hub.nats_answers(NATS_PING_SECONDS):
@@ -219,12 +251,8 @@ def create_app(store: ReadStore, nats: NatsClient | str, settings: Settings | No
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
-            async with _nats_client(nats) as client:
-                await hub.start(client)
-                try:
-                    yield
-                finally:
-                    await hub.stop()
+            async with _nats_client(nats, hub, waiting):
+                yield
         finally:
             if own_store:
                 store.close()

@@ -2,8 +2,9 @@
 
 ``/health`` answers as soon as the process runs; ``/ready`` answers 200 only while NATS and
 the read-model store both answer within a second, with the watermark and the number of dead
-letters waiting in its body. If NATS or the read store cannot be reached at start, the service
-waits for them (logging that once) instead of exiting.
+letters waiting in its body. If NATS or the read store cannot be reached at start, or the
+streams do not exist yet (the relay creates them), the service waits for them (logging that
+once, and saying so in ``/ready``) instead of exiting; SIGTERM ends any of these waits.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from nats.aio.client import Client
 
 from services.projections.service import ProjectionService
 from services.projections.store import ReadStore, open_read_store
-from shared.http.operations import operations_server
-from shared.messaging import connect, ensure_streams
+from shared.http.operations import NotReady, operations_server
+from shared.messaging import NO_USER, NoNatsUser, connect_or_stop, wait_for_streams
 from shared.observability import configure_logging
 
 SERVICE = "projections"
@@ -57,11 +58,12 @@ async def main() -> None:
     configure_logging(SERVICE)
     stopping = asyncio.Event()
     running: dict[str, Any] = {}
+    waiting = {"reason": "waiting for the read-model store"}
 
     async def ready() -> dict[str, Any]:
         service: ProjectionService | None = running.get("service")
         if service is None:
-            raise ConnectionError("waiting for NATS and the read-model store")
+            raise NotReady(waiting["reason"])
         return await service.readiness()
 
     server = operations_server(
@@ -83,10 +85,16 @@ async def main() -> None:
     try:
         store = await _until_done("read_store", lambda: anyio.to_thread.run_sync(open_read_store),
                                   stopping)
-        nc = await _until_done("nats", lambda: connect(name="tutorpulse-projections"), stopping)
+        waiting["reason"] = "waiting for NATS"
+        try:  # as long as NATS is away (logged once), or until SIGTERM
+            if store is not None:
+                nc = await connect_or_stop(stopping, name="tutorpulse-projections")
+        except NoNatsUser:  # logged by connect; nothing will change until it is restarted
+            waiting["reason"] = NO_USER
         if nc is not None:
-            client = nc
-            await _until_done("nats_streams", lambda: ensure_streams(client.jetstream()), stopping)
+            # The relay creates the streams; this user may only read their info.
+            waiting["reason"] = "waiting for the relay to create the streams"
+            await wait_for_streams(nc.jetstream(), stopping)
         if store is not None and nc is not None and not stopping.is_set():
             running["service"] = service = ProjectionService(store, nc)
             await service.run()

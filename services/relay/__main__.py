@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Mapping
@@ -10,13 +11,16 @@ from pathlib import Path
 
 import anyio.to_thread
 import structlog
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
 
 from services.relay.lease import FileLease, Lease, PostgresLease
 from services.relay.relay import Relay, RelaySettings
 from shared.eventstore import EventStore
 from shared.eventstore.store import STORE_NAME, postgres_conninfo
 from shared.http.operations import Details, NatsPing, NotReady, operations_server
-from shared.messaging import connect, ensure_streams
+from shared.messaging import NO_USER, NoNatsUser, connect_or_stop, ensure_streams
 from shared.observability import configure_logging
 
 SERVICE = "relay"
@@ -47,20 +51,23 @@ def settings_from_environment(environ: Mapping[str, str] | None = None) -> Relay
 
 
 async def main() -> None:
+    """Serve ``/health`` and ``/ready`` at once, then connect to NATS (as long as it takes, or
+    until SIGTERM), set up the streams and relay; ``/ready`` says what it is waiting for."""
     configure_logging(SERVICE)
     settings = settings_from_environment()
     store = EventStore()
     tracking = store.tracking()
-    nc = await connect(name="tutorpulse-relay")
-    js = nc.jetstream(publish_async_max_pending=5000)
-    await ensure_streams(js)
-    relay = Relay(store, tracking, js, lease_for(store), settings, nc=nc)
-
-    ping = NatsPing(nc)
+    stopping = asyncio.Event()
+    waiting = {"reason": "waiting for NATS"}
+    running: dict[str, Relay] = {}
+    ping: list[NatsPing] = []
 
     async def ready() -> Details:
+        relay = running.get("relay")
+        if relay is None:
+            raise NotReady(waiting["reason"])
         status = relay.status()
-        if status.problem is None and not await ping.answers(NATS_PING_SECONDS):
+        if status.problem is None and not await ping[0].answers(NATS_PING_SECONDS):
             raise NotReady(f"NATS does not answer a ping within {NATS_PING_SECONDS} s",
                            status.details())
         if status.problem is not None:
@@ -74,18 +81,61 @@ async def main() -> None:
 
     def shutdown() -> None:
         log.info("relay.stopping")
-        relay.stop()
+        stopping.set()
+        if "relay" in running:
+            running["relay"].stop()
         server.should_exit = True
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, shutdown)
+    serving = asyncio.create_task(server.serve())
+    nc: Client | None = None
     try:
-        await asyncio.gather(relay.run(), server.serve())
+        try:
+            nc = await connect_or_stop(stopping, name="tutorpulse-relay")
+        except NoNatsUser:  # logged by connect; nothing will change until it is restarted
+            waiting["reason"] = NO_USER
+        if nc is not None:
+            js = nc.jetstream(publish_async_max_pending=5000)
+            waiting["reason"] = "setting up the streams"
+            await _until_set_up(js, stopping)
+            if not stopping.is_set():
+                ping.append(NatsPing(nc))
+                running["relay"] = relay = Relay(store, tracking, js, lease_for(store), settings,
+                                                 nc=nc)
+                await relay.run()
+        await serving
     finally:
-        await nc.drain()
+        if not serving.done():
+            server.should_exit = True
+            await serving
+        if nc is not None:
+            try:
+                await nc.drain()
+            except (NatsError, TimeoutError, OSError) as error:  # NATS is away: nothing to send
+                log.debug("relay.drain_failed", error=str(error))
+                await nc.close()
         store.close()
         log.info("relay.stopped")
+
+
+async def _until_set_up(js: JetStreamContext, stopping: asyncio.Event) -> None:
+    """``ensure_streams`` until it works (NATS may go away meanwhile), or the relay stops."""
+    delay = 0.2
+    failed = False
+    while not stopping.is_set():
+        try:
+            await ensure_streams(js)
+        except (NatsError, TimeoutError) as error:
+            if not failed:
+                failed = True
+                log.warning("relay.streams_not_set_up", error=f"{type(error).__name__}: {error}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+            delay = min(5.0, delay * 2)
+            continue
+        return
 
 
 if __name__ == "__main__":

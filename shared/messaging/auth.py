@@ -1,9 +1,11 @@
 """Who may do what on NATS: every service connects as its own user, allowed only its job.
 
-* ``relay`` publishes events (``tp.evt.>``), sets up the streams and reads ``TP_EVENTS``'s
-  last messages;
+* ``relay`` publishes events (``tp.evt.>``), sets up the streams (creates what is missing,
+  raises replicas) and reads ``TP_EVENTS``'s last messages; it is the only user that may
+  create or change a stream;
 * ``projections`` consumes ``TP_EVENTS`` through its durable consumer, publishes change notices
-  (``tp.delta.>``) and dead letters (``tp.dlq.>``), and sets up the streams;
+  (``tp.delta.>``) and dead letters (``tp.dlq.>``), and may read both streams' info (it waits
+  at start until the relay has created them);
 * ``gateway`` only subscribes to change notices;
 * ``ops`` (operators' CLIs: ``python -m shared.messaging.tail``, the dead-letter CLI) reads
   both streams through ephemeral consumers and single-message gets, and deletes dead letters;
@@ -67,6 +69,11 @@ def _stream_setup() -> tuple[str, ...]:
                  for verb in ("INFO", "CREATE", "UPDATE"))
 
 
+def _stream_info() -> tuple[str, ...]:
+    """Read both streams' configuration and state (never change them)."""
+    return tuple(f"$JS.API.STREAM.INFO.{stream}" for stream in (EVENTS_STREAM, DLQ_STREAM))
+
+
 def _read_streams() -> tuple[str, ...]:
     """Look at both streams without changing them: info, single messages, ephemeral consumers
     (``CONSUMER.CREATE.<stream>`` without a name can only create an ephemeral one), and the
@@ -98,7 +105,7 @@ PERMISSIONS: Mapping[str, Permissions] = {
                  f"$JS.API.STREAM.MSG.GET.{EVENTS_STREAM}", f"$JS.API.DIRECT.GET.{EVENTS_STREAM}"),
         subscribe=(f"{inbox_prefix(RELAY)}.>",)),
     PROJECTIONS: Permissions(
-        publish=("tp.delta.>", "tp.dlq.>", *_stream_setup(),
+        publish=("tp.delta.>", "tp.dlq.>", *_stream_info(),
                  *_consume(EVENTS_STREAM, PROJECTIONS_CONSUMER),
                  # the watermark: the notification id of the message at the ack floor
                  f"$JS.API.STREAM.MSG.GET.{EVENTS_STREAM}", f"$JS.API.DIRECT.GET.{EVENTS_STREAM}"),

@@ -4,8 +4,9 @@ Settings (environment variables):
 
 * ``TUTORPULSE_NATS_URL`` (``nats://127.0.0.1:4222``);
 * ``TUTORPULSE_NATS_USER`` / ``TUTORPULSE_NATS_PASSWORD``: who this process is on NATS (see
-  ``shared.messaging.auth``); without them, operators' CLIs use the ``ops`` credentials that
-  ``make run`` wrote into ``var/nats/credentials/``;
+  ``shared.messaging.auth``); every service needs them (without, it does not connect and is
+  not ready: :class:`NoNatsUser`); operators' CLIs without them use the ``ops`` credentials
+  that ``make run`` wrote into ``var/nats/credentials/`` (``connect(operator_fallback=True)``);
 * ``TUTORPULSE_NATS_REPLICAS`` (1), ``TUTORPULSE_NATS_EVENTS_MAX_AGE`` (30d),
   ``TUTORPULSE_NATS_EVENTS_MAX_BYTES`` (unlimited), ``TUTORPULSE_NATS_DLQ_MAX_AGE`` (14d),
   ``TUTORPULSE_NATS_DLQ_MAX_BYTES`` (unlimited): what a stream is created with.
@@ -13,6 +14,8 @@ Settings (environment variables):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import re
@@ -23,10 +26,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import nats
 import structlog
 from nats.aio.client import Client
-from nats.errors import AuthorizationError
+from nats.errors import AuthorizationError, SlowConsumerError
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NotFoundError
 
@@ -39,6 +42,7 @@ from shared.messaging.auth import (
     inbox_prefix,
     read_credentials_file,
 )
+from shared.observability.outage import OutageLog
 
 log = structlog.get_logger(__name__)
 
@@ -53,11 +57,23 @@ def nats_url() -> str:
     return os.environ.get("TUTORPULSE_NATS_URL", "nats://127.0.0.1:4222")
 
 
+NO_USER = "no NATS user configured"
+"""Why a service without a NATS user is not ready (see :class:`NoNatsUser`)."""
+
+
+class NoNatsUser(RuntimeError):
+    """This process has no NATS user. Services are given their own (``TUTORPULSE_NATS_USER``,
+    ``TUTORPULSE_NATS_PASSWORD``; ``make run`` does it); only operators' CLIs fall back to the
+    ``ops`` credentials of a development checkout."""
+
+
 def resolve_credentials(url: str, credentials: Credentials | None = None,
-                        env: Mapping[str, str] | None = None) -> Credentials | None:
+                        env: Mapping[str, str] | None = None, *,
+                        operator_fallback: bool = False) -> Credentials | None:
     """Who to log in as: ``credentials`` if given, else the user in ``url``
-    (``nats://user:password@host:port``), else ``TUTORPULSE_NATS_USER``/``_PASSWORD``, else
-    the operator credentials ``make run`` wrote for this checkout, else nobody."""
+    (``nats://user:password@host:port``), else ``TUTORPULSE_NATS_USER``/``_PASSWORD``, else,
+    for an operator's CLI (``operator_fallback``), the ``ops`` credentials ``make run`` wrote
+    for this checkout; else nobody."""
     if credentials is not None:
         return credentials
     parts = urlsplit(url)
@@ -67,7 +83,7 @@ def resolve_credentials(url: str, credentials: Credentials | None = None,
     if from_env is not None:
         return from_env
     local = LOCAL_CREDENTIALS / f"{OPS}.json"
-    if local.is_file():
+    if operator_fallback and local.is_file():
         log.info("nats.local_operator_credentials", path=str(local))
         return read_credentials_file(local)
     return None
@@ -80,53 +96,158 @@ def _without_userinfo(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
-async def connect(url: str | None = None, *, name: str,
-                  credentials: Credentials | None = None) -> Client:
-    """A client that reconnects for ever, logged in as this process's NATS user
-    (:func:`resolve_credentials`), receiving replies only on that user's inbox prefix."""
+def _describe(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__
 
-    server = url or nats_url()
-    who = resolve_credentials(server, credentials)
-    refused_at = float("-inf")
 
-    async def on_error(error: Exception) -> None:
-        nonlocal refused_at
-        if isinstance(error, AuthorizationError) or "authorization violation" in str(error).lower():
+class ConnectionLog:
+    """What one client says about its connection, in few lines: ``nats.waiting`` once while the
+    first connect keeps failing (and ``nats.connected`` when it succeeds), then an outage as two
+    lines (``nats.unavailable`` / ``nats.recovered``, :class:`OutageLog`) however many
+    reconnect attempts fail (nats-py reports every one, every ``reconnect_time_wait``);
+    ``nats.disconnected`` / ``nats.reconnected`` at info; refused credentials once a minute."""
+
+    REFUSED_EVERY = 60.0
+
+    def __init__(self, name: str, url: str, user: str) -> None:
+        self.name, self.url, self.user = name, url, user
+        self.outage = OutageLog("nats", name=name)
+        self.connected = False
+        self._waiting_since: float | None = None
+        self._attempts = 0
+        self._refused_at = float("-inf")
+
+    async def on_error(self, error: Exception) -> None:
+        text = str(error).lower()
+        if isinstance(error, AuthorizationError) or "authorization violation" in text:
             # Wrong or missing credentials: retried (a password may be rotated on the server
             # first), told once a minute rather than at every attempt.
-            if time.monotonic() - refused_at >= 60:
-                refused_at = time.monotonic()
-                log.error("nats.authorization_refused", name=name,
-                          user=who.user if who else None,
+            if time.monotonic() - self._refused_at >= self.REFUSED_EVERY:
+                self._refused_at = time.monotonic()
+                log.error("nats.authorization_refused", name=self.name, user=self.user,
                           hint="check TUTORPULSE_NATS_USER and TUTORPULSE_NATS_PASSWORD")
             return
-        log.warning("nats.error", error=str(error))
+        if "permissions violation" in text or isinstance(error, SlowConsumerError):
+            log.warning("nats.error", name=self.name, error=_describe(error))  # each is news
+            return
+        if not self.connected:
+            self._attempts += 1
+            if self._waiting_since is None:
+                self._waiting_since = time.monotonic()
+                log.warning("nats.waiting", name=self.name, url=self.url, user=self.user,
+                            reason=_describe(error))
+            return
+        self.outage.failed(_describe(error))
 
-    async def on_disconnect() -> None:
-        log.warning("nats.disconnected")
+    async def on_disconnect(self) -> None:
+        log.info("nats.disconnected", name=self.name)
 
-    async def on_reconnect() -> None:
-        log.info("nats.reconnected")
+    async def on_reconnect(self) -> None:
+        log.info("nats.reconnected", name=self.name)
+        self.outage.succeeded()
 
-    login: dict[str, Any] = {}
-    if who is not None:
-        login = {"user": who.user, "password": who.password, "inbox_prefix": inbox_prefix(who.user)}
+    def on_connect(self) -> None:
+        self.connected = True
+        if self._waiting_since is not None:
+            log.info("nats.connected", name=self.name, url=self.url, attempts=self._attempts + 1,
+                     after_seconds=round(time.monotonic() - self._waiting_since, 3))
+
+
+async def connect(url: str | None = None, *, name: str, credentials: Credentials | None = None,
+                  operator_fallback: bool = False) -> Client:
+    """A client that reconnects for ever, logged in as this process's NATS user
+    (:func:`resolve_credentials`), receiving replies only on that user's inbox prefix.
+
+    It waits as long as NATS is away (see :func:`connect_or_stop` to give up on a signal).
+    Without a user it raises :class:`NoNatsUser` (logged); ``operator_fallback`` lets an
+    operator's CLI on a development checkout use the ``ops`` credentials of ``make run``."""
+    return await _open(Client(), url, name=name, credentials=credentials,
+                       operator_fallback=operator_fallback)
+
+
+async def connect_or_stop(stopping: asyncio.Event, url: str | None = None, *, name: str,
+                          credentials: Credentials | None = None) -> Client | None:
+    """:func:`connect`, given up (None) as soon as ``stopping`` is set: nats-py's first connect
+    waits for ever while NATS is away, and a service must still stop on SIGTERM."""
+    client = Client()
+    connecting = asyncio.ensure_future(_open(client, url, name=name, credentials=credentials))
+    stopped = asyncio.ensure_future(stopping.wait())
     try:
-        return await nats.connect(
-            _without_userinfo(server),
+        await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if connecting.done():
+        return connecting.result()
+    connecting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await connecting
+    await client.close()  # whatever the unfinished connect had started
+    log.info("nats.connect_abandoned", name=name)
+    return None
+
+
+async def _open(client: Client, url: str | None, *, name: str, credentials: Credentials | None,
+                operator_fallback: bool = False) -> Client:
+    server = url or nats_url()
+    address = _without_userinfo(server)
+    who = resolve_credentials(server, credentials, operator_fallback=operator_fallback)
+    if who is None:
+        log.error("nats.no_user", name=name, url=address,
+                  hint="set TUTORPULSE_NATS_USER and TUTORPULSE_NATS_PASSWORD (each service has "
+                       "its own user; `make run` sets them)")
+        raise NoNatsUser(f"{NO_USER}: set TUTORPULSE_NATS_USER and TUTORPULSE_NATS_PASSWORD")
+    connection = ConnectionLog(name, address, who.user)
+    try:
+        await client.connect(
+            address,
             name=name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
-            error_cb=on_error,
-            disconnected_cb=on_disconnect,
-            reconnected_cb=on_reconnect,
-            **login,
+            error_cb=connection.on_error,
+            disconnected_cb=connection.on_disconnect,
+            reconnected_cb=connection.on_reconnect,
+            user=who.user,
+            password=who.password,
+            inbox_prefix=inbox_prefix(who.user),
         )
     except Exception as error:
-        log.error("nats.connect_failed", url=_without_userinfo(server), name=name,
-                  user=who.user if who else None, error=str(error) or type(error).__name__,
-                  hint=None if who else "set TUTORPULSE_NATS_USER and TUTORPULSE_NATS_PASSWORD")
+        log.error("nats.connect_failed", url=address, name=name, user=who.user,
+                  error=_describe(error))
         raise
+    connection.on_connect()
+    return client
+
+
+async def wait_for_streams(js: JetStreamContext, stopping: asyncio.Event, *,
+                           names: tuple[str, ...] = (EVENTS_STREAM, DLQ_STREAM),
+                           poll_seconds: float = 0.5) -> bool:
+    """Wait until every stream of ``names`` exists (the relay creates them: other users may
+    only read their info). Logs ``nats.waiting_for_streams`` once if they are missing, and
+    ``nats.streams_found`` when they appear. False if ``stopping`` is set first."""
+    missing: list[str] = []
+    logged = False
+    while not stopping.is_set():
+        missing = []
+        for stream in names:
+            try:
+                await js.stream_info(stream)
+            except NotFoundError:
+                missing.append(stream)
+            except (NatsError, TimeoutError) as error:  # NATS away: wait, as for missing
+                missing.append(stream)
+                log.debug("nats.stream_info_failed", stream=stream, error=_describe(error))
+        if not missing:
+            if logged:
+                log.info("nats.streams_found", streams=list(names))
+            return True
+        if not logged:
+            logged = True
+            log.warning("nats.waiting_for_streams", missing=missing,
+                        hint="the relay creates them when it starts")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), poll_seconds)
+    return False
 
 
 # --- streams -------------------------------------------------------------------------------

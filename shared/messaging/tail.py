@@ -22,7 +22,7 @@ from shared.messaging.nats import connect, nats_url
 
 
 async def tail(url: str, subject: str, deliver: DeliverPolicy) -> None:
-    nc = await connect(url, name="tutorpulse-tail")
+    nc = await connect(url, name="tutorpulse-tail", operator_fallback=True)
     js = nc.jetstream()
     subscription = await js.subscribe(subject, ordered_consumer=True, deliver_policy=deliver)
     try:

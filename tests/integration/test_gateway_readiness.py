@@ -1,22 +1,29 @@
 """The live gateway's /ready follows NATS: 503 while it is killed or frozen (a frozen server
-keeps the connection open), 200 again by itself once it answers."""
+keeps the connection open), 200 again by itself once it answers. Started while NATS is away it
+serves its probes (and refuses websockets with 1013) until it connects, and stops on SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from uuid import uuid4
 
 import httpx
 import pytest
+import websockets
 
-from services.live_gateway.app import create_app
+from services.live_gateway.app import TRY_AGAIN_LATER, create_app
 from services.live_gateway.hub import Settings
+from shared.tenancy import Actor, Role
+from shared.tenancy.tokens import mint
 from tests.integration.cluster import serve
 from tests.integration.restarts import frozen, restart_nats
+from tests.integration.service_process import ServiceProcess, service_env
 from tests.readside import read_store
-from tests.support.servers import NatsServer
+from tests.support.servers import NatsServer, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -66,3 +73,72 @@ async def test_ready_follows_nats_through_a_kill_a_restart_and_a_freeze(
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+STOPPED = (0, -signal.SIGTERM)
+"""uvicorn stops cleanly on SIGTERM, then ends by the signal it was sent."""
+
+
+def gateway_process(tmp_path: Path, **settings: str) -> ServiceProcess:
+    port = free_port()
+    env = service_env(TUTORPULSE_READ_STORE="sqlite",
+                      TUTORPULSE_READ_SQLITE_PATH=str(tmp_path / "read.sqlite"),
+                      TUTORPULSE_GATEWAY_PORT=str(port), **settings)
+    return ServiceProcess("services.live_gateway", port, env, tmp_path / "gateway.log")
+
+
+async def test_started_while_nats_is_away_it_serves_probes_and_connects_later(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    read_store(tmp_path).close()  # the read models exist (the projections made them)
+    nats_server.kill()
+    gateway = gateway_process(tmp_path, **nats_server.env_for("gateway")).start()
+    try:
+        assert (await gateway.until_ready_is(503))["reason"] == "waiting for NATS"
+        assert await gateway.health() == 200
+        async with websockets.connect(f"ws://127.0.0.1:{gateway.port}/live?token="
+                                      f"{mint(demo_actor())}", ping_interval=None) as socket:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == TRY_AGAIN_LATER
+        nats_server.start()
+        await gateway.until_ready_is(200)
+        code, _ = gateway.terminate(timeout=15)
+        assert code in STOPPED, gateway.output()[-3000:]
+        assert gateway.output().count('"nats.waiting"') == 1
+    finally:
+        gateway.stop()
+
+
+async def test_sigterm_while_waiting_for_nats_stops_the_gateway_promptly(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    read_store(tmp_path).close()
+    nats_server.kill()
+    gateway = gateway_process(tmp_path, **nats_server.env_for("gateway")).start()
+    try:
+        await gateway.until_ready_is(503)
+        code, took = gateway.terminate(timeout=10)
+        assert code in STOPPED, gateway.output()[-3000:]
+        assert took < 5, f"SIGTERM took {took:.1f} s"
+    finally:
+        gateway.stop()
+
+
+async def test_a_gateway_without_a_nats_user_says_so(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    read_store(tmp_path).close()
+    gateway = gateway_process(tmp_path, TUTORPULSE_NATS_URL=nats_server.address).start()
+    try:
+        body = await gateway.until_ready_is(503)
+        while body["reason"] == "waiting for NATS":
+            body = await gateway.until_ready_is(503)
+        assert body["reason"] == "no NATS user configured"
+        assert gateway.output().count('"nats.no_user"') == 1
+    finally:
+        gateway.stop()
+
+
+def demo_actor() -> Actor:
+    return Actor(user_id=uuid4(), role=Role.TEACHER, centre_id="main-campus")

@@ -122,7 +122,9 @@ async def gateway(demo: Demo, nats: str | Client, *, port: int = 0, send_buffer:
     sock = listener(port, send_buffer)
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, ws_ping_interval=None))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
+    # Given a URL, the gateway connects to NATS in the background (refusing websockets with
+    # 1013 meanwhile): wait for it as a load balancer waits for /ready.
+    while not server.started or app.state.hub.nats is None:
         if task.done():
             await task  # it could not start: say why
         await asyncio.sleep(0.01)

@@ -12,6 +12,7 @@ import pytest
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.errors import NoServersError
+from nats.js.errors import NotFoundError
 
 from shared.events import STREAM_NAME
 from shared.messaging import connect, ensure_streams
@@ -130,6 +131,31 @@ async def test_operators_read_both_streams_and_change_nothing_else(
                           f"$JS.API.STREAM.PURGE.{STREAM_NAME}", "$JS.API.STREAM.DELETE.TP_DLQ"):
             await ops.client.publish(forbidden, b"{}")
             await ops.refused(f'Publish to "{forbidden}"')
+
+
+async def test_only_the_relay_may_create_or_change_a_stream(
+        nats_server: NatsServer, nc: Client) -> None:
+    """The projections read the streams' info, but may not create one nor change its retention;
+    the relay may (it sets them up)."""
+    async with logged_in(nats_server, PROJECTIONS) as projections:
+        pjs = projections.client.jetstream()
+        with pytest.raises(NotFoundError):  # allowed to ask: the answer is "not there yet"
+            await pjs.stream_info(STREAM_NAME)
+        for verb in ("CREATE", "UPDATE"):
+            subject = f"$JS.API.STREAM.{verb}.{STREAM_NAME}"
+            await projections.client.publish(subject, b'{"name":"TP_EVENTS","max_age":1}')
+            await projections.refused(f'Publish to "{subject}"')
+    with pytest.raises(NotFoundError):  # nothing was created
+        await nc.jetstream().stream_info(STREAM_NAME)
+    async with logged_in(nats_server, RELAY) as relay:
+        await ensure_streams(relay.client.jetstream())
+        events = (await relay.client.jetstream().stream_info(STREAM_NAME)).config
+        changed = await relay.client.jetstream().update_stream(events.evolve(max_msgs=10**9))
+        assert changed.config.max_msgs == 10**9 and relay.errors.empty()
+    async with logged_in(nats_server, PROJECTIONS) as projections:
+        assert (await projections.client.jetstream().stream_info(STREAM_NAME)).config.max_msgs \
+            == 10**9
+        assert projections.errors.empty()
 
 
 async def test_services_log_in_from_their_environment(

@@ -1,65 +1,95 @@
-"""``python -m services.projections`` as a process: it waits for NATS instead of exiting, and
-its ``/ready`` follows NATS going away and coming back, by itself."""
+"""``python -m services.projections`` as a process: it waits for NATS and for the relay to
+create the streams instead of exiting, saying so in ``/ready``; its ``/ready`` follows NATS going
+away and coming back, by itself; SIGTERM stops it promptly whatever it waits for."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import json
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from tests.integration.test_projection_service import eventually
+from shared.messaging import connect, ensure_streams
+from tests.integration.service_process import ServiceProcess, service_env
 from tests.support.servers import NatsServer, free_port
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def projections_process(tmp_path: Path, nats_server: NatsServer) -> ServiceProcess:
+    port = free_port()
+    env = service_env(**nats_server.env_for("projections"), TUTORPULSE_READ_STORE="sqlite",
+                      TUTORPULSE_READ_SQLITE_PATH=str(tmp_path / "read.sqlite"),
+                      TUTORPULSE_PROJECTIONS_PORT=str(port))
+    return ServiceProcess("services.projections", port, env, tmp_path / "projections.log")
 
 
-def start_service(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as output:
-        return subprocess.Popen([sys.executable, "-m", "services.projections"], env=env, cwd=ROOT,
-                                stdout=output, stderr=subprocess.STDOUT)
+def logged(process: ServiceProcess, event: str) -> int:
+    lines = [json.loads(line) for line in process.output().splitlines() if line.startswith("{")]
+    return sum(1 for line in lines if line.get("event") == event)
 
 
 async def test_the_projection_service_waits_for_nats_and_its_readiness_follows_it(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    port = free_port()
-    env = {**os.environ, **nats_server.env_for("projections"), "TUTORPULSE_READ_STORE": "sqlite",
-           "TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "read.sqlite"),
-           "TUTORPULSE_PROJECTIONS_PORT": str(port), "TUTORPULSE_LOG_LEVEL": "WARNING"}
     nats_server.kill()  # not there when the service starts
-    process = start_service(env, tmp_path / "projections.log")
-    seen: dict[str, Any] = {}
-
-    async def ready_is(status: int) -> bool:
-        assert process.poll() is None, (tmp_path / "projections.log").read_text()[-3000:]
-        try:
-            async with httpx.AsyncClient(timeout=5) as client:
-                response = await client.get(f"http://127.0.0.1:{port}/ready")
-        except httpx.TransportError:  # not listening yet
-            return False
-        seen["body"] = response.json()
-        return response.status_code == status
-
+    service = projections_process(tmp_path, nats_server).start()
     try:
-        await eventually(lambda: ready_is(503), timeout=30)
+        assert (await service.until_ready_is(503))["reason"] == "waiting for NATS"
         nats_server.start()
-        await eventually(lambda: ready_is(200), timeout=30)
-        assert seen["body"]["details"] == {
+        # Connected, but only the relay may create the streams: it waits for them.
+        body = await service.until_ready_is(503)
+        while body["reason"] == "waiting for NATS":
+            body = await service.until_ready_is(503)
+        assert body["reason"] == "waiting for the relay to create the streams"
+        relay = await connect(nats_server.address, name="test-relay",
+                              credentials=nats_server.credentials_for("relay"))
+        try:
+            await ensure_streams(relay.jetstream())
+        finally:
+            await relay.close()
+        body = await service.until_ready_is(200)
+        assert body["details"] == {
             "consumer": "projections", "watermark": 0, "deadLettersWaiting": 0}
         nats_server.kill()
-        await eventually(lambda: ready_is(503), timeout=30)
-        assert "nats" in seen["body"]["details"]["unavailable"]
+        body = await service.until_ready_is(503)
+        assert "nats" in body["details"]["unavailable"]
         nats_server.start()
-        await eventually(lambda: ready_is(200), timeout=30)
-        assert process.poll() is None
+        await service.until_ready_is(200)
+        code, _ = service.terminate(timeout=15)
+        assert code == 0, service.output()[-3000:]
+        assert (logged(service, "nats.waiting"), logged(service, "nats.waiting_for_streams"),
+                logged(service, "nats.error")) == (1, 1, 0)
+        # The outage in between: two lines at most, however many reconnects failed.
+        assert logged(service, "nats.unavailable") == logged(service, "nats.recovered") <= 1
     finally:
-        process.terminate()
-        process.wait(timeout=15)
-    assert process.returncode == 0
+        service.stop()
+
+
+async def test_sigterm_while_waiting_for_nats_stops_it_promptly(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    nats_server.kill()
+    service = projections_process(tmp_path, nats_server).start()
+    try:
+        assert (await service.until_ready_is(503))["reason"] == "waiting for NATS"
+        code, took = service.terminate(timeout=10)
+        assert code == 0, service.output()[-3000:]
+        assert took < 5, f"SIGTERM took {took:.1f} s"
+    finally:
+        service.stop()
+
+
+async def test_sigterm_while_waiting_for_the_streams_stops_it_promptly(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    service = projections_process(tmp_path, nats_server).start()
+    try:
+        body = await service.until_ready_is(503)
+        while body["reason"] != "waiting for the relay to create the streams":
+            body = await service.until_ready_is(503)
+        code, took = service.terminate(timeout=10)
+        assert code == 0, service.output()[-3000:]
+        assert took < 5, f"SIGTERM took {took:.1f} s"
+    finally:
+        service.stop()
