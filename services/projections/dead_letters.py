@@ -281,7 +281,8 @@ def _describe(letter: DeadLetter, result: ReplayResult) -> str:
 
 async def _run(args: argparse.Namespace) -> int:
     try:  # ``connect`` keeps trying while NATS is away: a command line gives up instead
-        nc: Client = await asyncio.wait_for(connect(name="tutorpulse-dead-letters"), CONNECT_TIMEOUT)
+        nc: Client = await asyncio.wait_for(
+            connect(name="tutorpulse-dead-letters", operator_fallback=True), CONNECT_TIMEOUT)
     except TimeoutError:
         raise ConnectionError(f"no NATS server answered within {CONNECT_TIMEOUT:.0f} s") from None
     store: ReadStore | None = None

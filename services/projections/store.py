@@ -45,6 +45,7 @@ from psycopg_pool import ConnectionPool
 
 from shared.eventstore.postgres import LIBPQ_CONNECT_TIMEOUT, STATEMENT_TIMEOUT, libpq_parameters
 from shared.http.problems import store_unavailable
+from shared.settings import flag
 
 log = structlog.get_logger(__name__)
 
@@ -585,8 +586,6 @@ _SQLITE_DISK_MESSAGES = ("disk I/O error", "database or disk is full", "unable t
                          "attempt to write a readonly database")
 """Their messages, for an error that carries no code."""
 
-_YES = ("y", "yes", "t", "true", "on", "1")
-_NO = ("n", "no", "f", "false", "off", "0")
 
 
 @dataclass(frozen=True)
@@ -617,11 +616,8 @@ class PostgresSettings:
             return parsed
 
         def yes_or_no(name: str, default: str) -> bool:
-            value = setting(name, default).strip().lower()
-            if value not in (*_YES, *_NO):
-                raise ValueError(f"TUTORPULSE_READ_POSTGRES_{name} (or TUTORPULSE_POSTGRES_{name}) "
-                                 f"must be yes or no, not {value!r}")
-            return value in _YES
+            return flag(setting(name, default), name=f"TUTORPULSE_READ_POSTGRES_{name} (or "
+                        f"TUTORPULSE_POSTGRES_{name})")
 
         connect_timeout = seconds("CONNECT_TIMEOUT", "3")
         conninfo = make_conninfo(
