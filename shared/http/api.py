@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from shared.http.auth import permission_guard, provide_actor
+from shared.http.docs_page import docs_assets, docs_page
 from shared.http.operations import ReadinessCheck, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS, ExceptionHandler, problem
 from shared.http.ratelimit import RateLimit, retry_after
@@ -58,7 +59,7 @@ def api_app(
         name: Provide(_constant(value), sync_to_thread=False, use_cache=True)
         for name, value in provides.items()}
     return Litestar(
-        route_handlers=[*controllers, operations_router(service, readiness)],
+        route_handlers=[*controllers, operations_router(service, readiness), docs_assets()],
         dependencies=dependencies,
         guards=[permission_guard],
         exception_handlers={**BASE_HANDLERS, TooManyRequestsException: _too_many_requests,
@@ -66,7 +67,7 @@ def api_app(
         middleware=[prometheus(service).middleware, *(limit.middleware for limit in rate_limits)],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
-            title=title, version="1.0.0", path="/schema",
+            title=title, version="1.0.0", path="/schema", render_plugins=[docs_page()],
             components=Components(security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
             security=[{"bearer": []}]),
