@@ -23,6 +23,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import WebSocketDisconnect
 from nats.aio.client import Client
 
+from services.live_gateway.asyncapi import asyncapi_json
 from services.live_gateway.hub import RESYNC_STALE, SENT, Connection, Hub, NatsClient, Settings
 from services.projections.store import ReadStore
 from shared.http.auth import ACTING_CENTRE_HEADER, actor_from
@@ -257,7 +258,7 @@ def create_app(store: ReadStore, nats: NatsClient | str, settings: Settings | No
             if own_store:
                 store.close()
 
-    app = Litestar(route_handlers=[live, operations_router(SERVICE, ready)],
+    app = Litestar(route_handlers=[live, asyncapi_json, operations_router(SERVICE, ready)],
                    dependencies={"hub": Provide(lambda: hub, sync_to_thread=False, use_cache=True)},
                    exception_handlers=BASE_HANDLERS, middleware=[prometheus(SERVICE).middleware],
                    lifespan=[lifespan], logging_config=None, debug=False)
