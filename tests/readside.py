@@ -7,7 +7,7 @@ from pathlib import Path
 
 from services.command.application import TutoringCentres
 from services.command.seed import seed
-from services.projections.store import ReadStore, open_read_store
+from shared.readmodels.store import ReadStore, open_read_store
 from shared import events
 
 

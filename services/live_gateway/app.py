@@ -25,7 +25,7 @@ from nats.aio.client import Client
 
 from services.live_gateway.asyncapi import asyncapi_json
 from services.live_gateway.hub import RESYNC_STALE, SENT, Connection, Hub, NatsClient, Settings
-from services.projections.store import ReadStore
+from shared.readmodels.store import ReadStore
 from shared.http.auth import ACTING_CENTRE_HEADER, actor_from
 from shared.http.operations import NotReady, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS
@@ -267,7 +267,7 @@ def create_app(store: ReadStore, nats: NatsClient | str, settings: Settings | No
 
 
 def app_from_environment() -> Litestar:
-    from services.projections.store import open_read_store
+    from shared.readmodels.store import open_read_store
     from shared.messaging import nats_url
     from shared.observability import configure_logging
     from shared.tenancy.tokens import check_at_start

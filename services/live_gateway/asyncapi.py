@@ -19,7 +19,7 @@ import msgspec
 from litestar import get
 
 from services.live_gateway import protocol
-from services.projections.deltas import DeltaNotice
+from shared.readmodels.deltas import DeltaNotice
 from shared.events import STREAM_NAME, event_types
 
 REF = "#/components/schemas/{name}"

@@ -20,7 +20,7 @@ from typing import Any
 
 import websockets
 
-from services.projections.views import OPEN_CATCH_UP, apply_merge_patch
+from shared.readmodels.views import OPEN_CATCH_UP, apply_merge_patch
 
 REFUSED = {4401: "the token was refused", 4403: "the token may not act in that centre"}
 RETRY_SECONDS = (0.5, 1, 2, 5)

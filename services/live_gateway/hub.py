@@ -3,7 +3,7 @@
 A topic is what a client follows: ``session:<id>`` (a Control Center), ``my-day``,
 ``student:<id>`` (a student overview) or ``class:<id>`` (a class roster). On every
 change notice for a topic's document, the hub reads the viewer's own view through
-``services.projections.access`` (so the gateway shows exactly what the query API shows) and
+``shared.readmodels.access`` (so the gateway shows exactly what the query API shows) and
 sends the difference from the last view it sent that viewer as a JSON merge patch. Notices
 are only doorbells: every followed view is also re-read every ``resync_seconds``, so a lost
 notice delays a change but never loses it.
@@ -27,11 +27,11 @@ import structlog
 from nats.aio.msg import Msg
 from prometheus_client import Counter, Gauge
 
-from services.projections import access
-from services.projections.deltas import decode_notice, delta_subject
-from services.projections.models.documents import CATCH_UP, CLASS, SESSION, STUDENT, TUTOR
-from services.projections.store import ReadStore
-from services.projections.views import merge_patch, utcnow
+from shared.readmodels import access
+from shared.readmodels.deltas import decode_notice, delta_subject
+from shared.readmodels.documents import CATCH_UP, CLASS, SESSION, STUDENT, TUTOR
+from shared.readmodels.store import ReadStore
+from shared.readmodels.views import merge_patch, utcnow
 from shared.http.operations import NatsPing
 from shared.tenancy import Actor, Forbidden
 

@@ -20,7 +20,7 @@ import structlog
 from nats.aio.client import Client
 
 from services.projections.service import ProjectionService
-from services.projections.store import ReadStore, open_read_store
+from shared.readmodels.store import ReadStore, open_read_store
 from shared.http.operations import NotReady, operations_server
 from shared.messaging import NO_USER, NoNatsUser, connect_or_stop, wait_for_streams
 from shared.observability import configure_logging

@@ -44,9 +44,9 @@ from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from services.projections.projector import Batch, Change, OutOfOrder, apply
+from shared.readmodels.projector import Batch, Change, OutOfOrder, apply
 from services.projections.service import DLQ_PREFIX
-from services.projections.store import ReadStore, SkipResult, Transaction, open_read_store
+from shared.readmodels.store import ReadStore, SkipResult, Transaction, open_read_store
 from shared import events
 from shared.messaging import connect
 from shared.messaging.auth import DLQ_STREAM, PROJECTIONS_CONSUMER

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import structlog
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from services.projections.projector import Batch, apply, apply_all
-from services.projections.store import ReadStore, open_read_store
+from shared.readmodels.projector import Batch, apply, apply_all
+from shared.readmodels.store import ReadStore, open_read_store
 from shared import events
 from shared.eventstore import EventStore
 

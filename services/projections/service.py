@@ -51,9 +51,9 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.projections.deltas import notice_for
-from services.projections.projector import Batch, Change, OutOfOrder, apply
-from services.projections.store import ReadStore, SkipResult
+from shared.readmodels.deltas import notice_for
+from shared.readmodels.projector import Batch, Change, OutOfOrder, apply
+from shared.readmodels.store import ReadStore, SkipResult
 from shared import events
 from shared.events import STREAM_NAME, STREAM_SUBJECTS
 from shared.http.operations import NotReady, describe

@@ -17,9 +17,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
-from services.projections import access
-from services.projections.store import ReadStore
-from services.projections.views import parse_page_cursor, utcnow
+from shared.readmodels import access
+from shared.readmodels.store import ReadStore
+from shared.readmodels.views import parse_page_cursor, utcnow
 from services.query.freshness import Freshness, wait_for_watermark
 from shared.events import CatchUpStatus
 from shared.http.api import api_app
@@ -368,7 +368,7 @@ def create_app(store: ReadStore, *, head: Callable[[], int] | None = None,
 
 
 def app_from_environment() -> Litestar:
-    from services.projections.store import open_read_store
+    from shared.readmodels.store import open_read_store
     from shared.eventstore import StoreHead
     from shared.observability import configure_logging
 

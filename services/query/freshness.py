@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import anyio.to_thread
 from prometheus_client import Gauge
 
-from services.projections.store import ReadStore
+from shared.readmodels.store import ReadStore
 
 WATERMARK = Gauge("tutorpulse_query_watermark",
                   "The read models' watermark as the query API last read it")

@@ -233,8 +233,8 @@ def test_the_overview_shows_staff_everything_and_the_student_no_reasons(
 ) -> None:
     from datetime import UTC, datetime
 
-    from services.projections.access import student_overview
-    from services.projections.projector import apply_all
+    from shared.readmodels.access import student_overview
+    from shared.readmodels.projector import apply_all
     from shared import events
     from tests.readside import read_store
 

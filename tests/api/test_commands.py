@@ -319,9 +319,9 @@ def test_catch_ups_are_started_and_completed_by_their_student_or_staff(
 def test_presence_and_teaching_mode_show_in_the_control_center(
     client: TestClient, centres: TutoringCentres, alpha: Centre, tmp_path: Any  # type: ignore[type-arg]
 ) -> None:
-    from services.projections.access import control_center
-    from services.projections.projector import apply_all
-    from services.projections.views import utcnow
+    from shared.readmodels.access import control_center
+    from shared.readmodels.projector import apply_all
+    from shared.readmodels.views import utcnow
     from shared import events
     from tests.readside import read_store
 
@@ -406,8 +406,8 @@ def test_notes_are_written_edited_by_their_author_and_redacted_by_an_admin(
 def test_class_cohorts_have_a_capacity_and_schedule_sessions_for_all_members(
     client: TestClient, centres: TutoringCentres, alpha: Centre, tmp_path: Any  # type: ignore[type-arg]
 ) -> None:
-    from services.projections.access import class_roster
-    from services.projections.projector import apply_all
+    from shared.readmodels.access import class_roster
+    from shared.readmodels.projector import apply_all
     from shared import events
     from tests.readside import read_store
 

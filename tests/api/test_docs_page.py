@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
 from services.command.http.app import create_app as command_app
-from services.projections.store import open_read_store
+from shared.readmodels.store import open_read_store
 from services.query.app import create_app as query_app
 
 

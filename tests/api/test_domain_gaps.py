@@ -15,8 +15,8 @@ import pytest
 from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
-from services.projections import access
-from services.projections.projector import Change, apply_all
+from shared.readmodels import access
+from shared.readmodels.projector import Change, apply_all
 from shared import events
 from tests.api.helpers import enrol, is_problem, live_session, schedule, start
 from tests.builders import Centre

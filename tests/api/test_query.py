@@ -11,8 +11,8 @@ from uuid import UUID
 import pytest
 from litestar.testing import TestClient
 
-from services.projections.projector import apply_all
-from services.projections.store import ReadStore, open_read_store
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore, open_read_store
 from services.query.app import create_app
 from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, EMPTY_CENTRE, demo_person

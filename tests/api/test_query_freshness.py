@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from services.projections.projector import apply_all
-from services.projections.store import ReadStore
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore
 from services.query.app import create_app
 from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, demo_person

@@ -15,8 +15,8 @@ import pytest
 from litestar.testing import TestClient
 
 from services.command.application import AttendanceMark, TutoringCentres
-from services.projections.projector import apply_all
-from services.projections.store import ReadStore, open_read_store
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore, open_read_store
 from services.query.app import create_app
 from shared import events
 from shared.events import AttendanceStatus, HelpPriority

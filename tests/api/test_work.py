@@ -209,9 +209,9 @@ def test_work_of_a_removed_student_stays_gradable_and_grading_is_not_their_activ
 ) -> None:
     import msgspec
 
-    from services.projections.access import control_center
-    from services.projections.projector import apply_all
-    from services.projections.views import utcnow
+    from shared.readmodels.access import control_center
+    from shared.readmodels.projector import apply_all
+    from shared.readmodels.views import utcnow
     from shared import events
     from tests.readside import read_store
 
@@ -254,9 +254,9 @@ def test_a_student_left_alone_too_long_comes_to_the_top(
 ) -> None:
     import msgspec
 
-    from services.projections.access import control_center
-    from services.projections.projector import apply_all
-    from services.projections.views import utcnow
+    from shared.readmodels.access import control_center
+    from shared.readmodels.projector import apply_all
+    from shared.readmodels.views import utcnow
     from shared import events
     from tests.readside import read_store
 
@@ -282,9 +282,9 @@ def test_a_student_back_from_being_away_is_not_counted_as_left_alone(
 ) -> None:
     import msgspec
 
-    from services.projections.access import control_center
-    from services.projections.projector import apply_all
-    from services.projections.views import utcnow
+    from shared.readmodels.access import control_center
+    from shared.readmodels.projector import apply_all
+    from shared.readmodels.views import utcnow
     from shared import events
     from tests.readside import read_store
 

@@ -22,7 +22,7 @@ import websockets
 from services.command.application import AttendanceMark, SessionPlan, TutoringCentres
 from services.projections.rebuild import rebuild
 from services.projections.service import ProjectionService
-from services.projections.store import open_read_store
+from shared.readmodels.store import open_read_store
 from services.relay.lease import FileLease
 from services.relay.relay import Relay
 from shared.events import AttendanceStatus, SessionMode

@@ -39,8 +39,8 @@ from nats.aio.client import Client
 from services.command.application import TutoringCentres
 from services.command.idempotency import receipt_id
 from services.live_gateway.client import SNAPSHOT_MAX_BYTES
-from services.projections.projector import apply_all
-from services.projections.store import ReadStore, open_read_store
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore, open_read_store
 from shared import events
 from shared.events import STREAM_NAME
 from shared.tenancy import Actor

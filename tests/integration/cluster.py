@@ -16,7 +16,7 @@ from services.command.http.app import create_app as command_app
 from services.live_gateway.app import create_app as gateway_app
 from services.live_gateway.hub import Settings
 from services.projections.service import ProjectionService
-from services.projections.store import ReadStore, open_read_store
+from shared.readmodels.store import ReadStore, open_read_store
 from services.query.app import create_app as query_app
 from services.relay.lease import PostgresLease
 from services.relay.relay import Relay

@@ -21,9 +21,9 @@ from nats.js.errors import NotFoundError
 
 from services.command.application import AttendanceMark, TutoringCentres
 from services.command.seed import seed
-from services.projections import projector
+from shared.readmodels import projector
 from services.projections.service import ProjectionService, Settings, count_dead_letters
-from services.projections.store import ReadStore
+from shared.readmodels.store import ReadStore
 from shared import events as ev
 from shared.messaging import connect
 from shared.messaging.auth import DLQ_STREAM

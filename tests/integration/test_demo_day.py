@@ -23,7 +23,7 @@ import httpx
 import pytest
 import websockets
 
-from services.projections.views import apply_merge_patch
+from shared.readmodels.views import apply_merge_patch
 from shared.tenancy import Actor, Role
 from shared.tenancy.tokens import mint
 from tests.integration.cluster import running_cluster

@@ -25,9 +25,9 @@ from services.command.application import AttendanceMark, TutoringCentres
 from services.command.seed import seed
 from services.live_gateway.app import FORBIDDEN, IDLE, UNAUTHORIZED, create_app
 from services.live_gateway.hub import Hub, Settings
-from services.projections.deltas import notice_for
-from services.projections.projector import Change, apply_all
-from services.projections.views import apply_merge_patch
+from shared.readmodels.deltas import notice_for
+from shared.readmodels.projector import Change, apply_all
+from shared.readmodels.views import apply_merge_patch
 from shared import events
 from shared.events import AttendanceStatus
 from shared.tenancy import Actor

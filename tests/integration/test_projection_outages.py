@@ -22,7 +22,7 @@ from services.command.application import TutoringCentres
 from services.command.seed import seed
 from services.projections.service import ProjectionService, Settings, consumer_config
 from services.projections.service import _Outcome as Outcome
-from services.projections.store import ReadStore, open_read_store
+from shared.readmodels.store import ReadStore, open_read_store
 from services.query.app import create_app as query_app
 from shared.events import STREAM_NAME
 from shared.http.operations import NotReady

@@ -14,9 +14,9 @@ from nats.aio.client import Client
 
 from services.command.application import AttendanceMark, TutoringCentres
 from services.command.seed import seed
-from services.projections.projector import apply_all
+from shared.readmodels.projector import apply_all
 from services.projections.service import ProjectionService, Settings
-from services.projections.store import ReadStore, open_read_store
+from shared.readmodels.store import ReadStore, open_read_store
 from services.relay.lease import FileLease
 from services.relay.relay import Relay
 from shared import events

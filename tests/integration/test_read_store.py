@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from services.projections.store import open_read_store
+from shared.readmodels.store import open_read_store
 from tests.support.servers import PostgresServer
 
 pytestmark = pytest.mark.integration

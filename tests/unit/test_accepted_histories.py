@@ -45,9 +45,9 @@ from services.command.domain.aggregate import DomainError
 from services.command.domain.exercise import MAX_OPTIONS, MAX_QUESTIONS
 from services.command.domain.values import EARLIEST, END_OF_TIME
 from services.command.idempotency import IdempotencyKey
-from services.projections import access
-from services.projections.projector import apply_all
-from services.projections.store import ReadStore
+from shared.readmodels import access
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore
 from shared import events
 from shared.events import (
     AttendanceStatus,
@@ -920,7 +920,7 @@ IGNORED_BY_READ_MODELS = {
 
 def test_every_event_type_has_a_rule_on_the_read_side() -> None:
     """A new event type is either projected or knowingly ignored (and documented so)."""
-    from services.projections.projector import _HANDLERS
+    from shared.readmodels.projector import _HANDLERS
 
     handled = {event_type.__name__ for event_type in _HANDLERS}
     assert handled | IGNORED_BY_READ_MODELS == set(events.event_types())

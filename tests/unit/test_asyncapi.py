@@ -91,7 +91,7 @@ def test_websocket_messages_satisfy_their_schemas(message: msgspec.Struct) -> No
 
 def test_the_gateway_serves_it(tmp_path: Path) -> None:
     from services.live_gateway.app import create_app
-    from services.projections.store import open_read_store
+    from shared.readmodels.store import open_read_store
 
     store = open_read_store({"TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "read.sqlite")})
     unreachable_nats = "nats://127.0.0.1:9"  # the document is served whatever NATS does

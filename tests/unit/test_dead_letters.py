@@ -13,11 +13,11 @@ import pytest
 
 from services.command.application import AttendanceMark, TutoringCentres
 from services.command.seed import seed
-from services.projections import projector
+from shared.readmodels import projector
 from services.projections.dead_letters import NotReplayable, Replayed, forget, reapply
-from services.projections.projector import apply_all
+from shared.readmodels.projector import apply_all
 from services.projections.rebuild import rebuild
-from services.projections.store import ReadStore, SkipResult
+from shared.readmodels.store import ReadStore, SkipResult
 from shared import events as ev
 from shared.tenancy import Actor
 from shared.tenancy.demo import demo_person

@@ -17,11 +17,11 @@ from nats.aio.msg import Msg
 from services.live_gateway import hub as hub_module
 from services.live_gateway.app import handle_message
 from services.live_gateway.hub import RESYNC_STALE, Connection, Hub, Settings
-from services.projections.deltas import DeltaNotice, notice_for
-from services.projections.models.documents import SESSION
-from services.projections.projector import apply_all
-from services.projections.store import ReadStore
-from services.projections.views import apply_merge_patch
+from shared.readmodels.deltas import DeltaNotice, notice_for
+from shared.readmodels.documents import SESSION
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore
+from shared.readmodels.views import apply_merge_patch
 from shared import events
 from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, demo_person

@@ -12,8 +12,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from services.projections import access, views
-from services.projections.projector import _iso, apply_all
+from shared.readmodels import access, views
+from shared.readmodels.projector import _iso, apply_all
 from shared import events
 from shared.events import SessionMode, SessionScheduled, SessionStarted, StudentEnrolled
 from shared.tenancy import Actor, Role

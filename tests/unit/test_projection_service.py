@@ -20,10 +20,10 @@ import pytest
 import structlog
 from nats.aio.msg import Msg
 
-from services.projections import projector
-from services.projections.projector import apply_all
+from shared.readmodels import projector
+from shared.readmodels.projector import apply_all
 from services.projections.service import ProjectionService, Settings
-from services.projections.store import ReadStore, Transaction
+from shared.readmodels.store import ReadStore, Transaction
 from shared import events as ev
 from tests.readside import demo_events, read_store
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.projections.projector import Batch, OutOfOrder, apply, apply_all
+from shared.readmodels.projector import Batch, OutOfOrder, apply, apply_all
 from services.projections.rebuild import rebuild
-from services.projections.store import ReadStore
+from shared.readmodels.store import ReadStore
 from tests.readside import demo_events, read_store
 
 _reference: dict[str, list[tuple[object, ...]]] = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from services.projections.store import PostgresSettings, SQLiteReadStore
+from shared.readmodels.store import PostgresSettings, SQLiteReadStore
 from shared.eventstore.store import postgres_conninfo, store_env
 
 EVENT_STORE = {"TUTORPULSE_STORE": "postgres", "TUTORPULSE_POSTGRES_HOST": "db.internal",

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from services.projections import views
-from services.projections.models.documents import CATCH_UP
-from services.projections.projector import apply_all
-from services.projections.store import ReadStore, StoredDoc, open_read_store
+from shared.readmodels import views
+from shared.readmodels.documents import CATCH_UP
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore, StoredDoc, open_read_store
 from tests.readside import demo_events, read_store
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from services.projections.projector import Change
+from shared.readmodels.projector import Change
 
 DELTA_PREFIX = "tp.delta"
 

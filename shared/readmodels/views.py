@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.projections.models.documents import HELP_ORDER
-from services.projections.store import Doc
+from shared.readmodels.documents import HELP_ORDER
+from shared.readmodels.store import Doc
 
 OPEN_HELP = ("PENDING", "ACKNOWLEDGED", "IN_PROGRESS")
 OPEN_CATCH_UP = ("PENDING", "IN_PROGRESS")

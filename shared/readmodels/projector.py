@@ -10,7 +10,7 @@ from uuid import UUID
 
 import msgspec
 
-from services.projections.models.documents import (
+from shared.readmodels.documents import (
     CATCH_UP,
     CENTRE,
     CLASS,
@@ -24,8 +24,8 @@ from services.projections.models.documents import (
     new_student,
     new_tutor,
 )
-from services.projections.store import Doc, LogRow, ReadStore, StoredDoc, Transaction
-from services.projections.views import OPEN_CATCH_UP, OPEN_HELP, parse
+from shared.readmodels.store import Doc, LogRow, ReadStore, StoredDoc, Transaction
+from shared.readmodels.views import OPEN_CATCH_UP, OPEN_HELP, parse
 from shared import events as ev
 
 

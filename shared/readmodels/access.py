@@ -10,8 +10,8 @@ from uuid import UUID
 
 import msgspec
 
-from services.projections import views
-from services.projections.models.documents import (
+from shared.readmodels import views
+from shared.readmodels.documents import (
     CATCH_UP,
     CENTRE,
     CLASS,
@@ -24,7 +24,7 @@ from services.projections.models.documents import (
     new_student,
     new_tutor,
 )
-from services.projections.store import Doc, LogRow, ReadStore, StoredDoc
+from shared.readmodels.store import Doc, LogRow, ReadStore, StoredDoc
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
 
 FULL_VIEW = frozenset({Role.SUPER_ADMIN, Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR})
@@ -94,8 +94,8 @@ def control_center(store: ReadStore, actor: Actor, session_id: UUID, now: dateti
 def control_center_at(store: ReadStore, actor: Actor, session_id: UUID, at: datetime) -> View:
     """The Control Center as it was at ``at``, replayed from the session's log: for auditors,
     supervisors and the session's tutor."""
-    from services.projections.projector import Batch, apply
-    from services.projections.store import MemoryTransaction
+    from shared.readmodels.projector import Batch, apply
+    from shared.readmodels.store import MemoryTransaction
     from shared import events
 
     require(actor, Permission.SESSION_LOG_VIEW)
