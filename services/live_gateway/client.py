@@ -20,7 +20,8 @@ from typing import Any
 
 import websockets
 
-from shared.readmodels.views import OPEN_CATCH_UP, apply_merge_patch
+from shared.events import OPEN_CATCH_UPS
+from shared.readmodels.views import apply_merge_patch
 
 REFUSED = {4401: "the token was refused", 4403: "the token may not act in that centre"}
 RETRY_SECONDS = (0.5, 1, 2, 5)
@@ -41,7 +42,7 @@ def describe(view: dict[str, Any]) -> str:
     if "attendanceSummary" in view:
         marked = ", ".join(f"{status} {count}" for status, count in view["attendanceSummary"].items()
                            if count)
-        open_catch_ups = sum(1 for c in view["catchUps"] if c["status"] in OPEN_CATCH_UP)
+        open_catch_ups = sum(1 for c in view["catchUps"] if c["status"] in OPEN_CATCH_UPS)
         return (f"{view['name']}: {len(view['sessions'])} sessions ({marked or 'none marked'}), "
                 f"{open_catch_ups} open catch-ups, {len(view['notes'])} notes")
     if "total" in view:

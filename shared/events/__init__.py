@@ -104,9 +104,33 @@ from shared.events.timetables import (
     TimetableSessionMoved,
     TimetableSessionReleased,
 )
+from shared.events.vocabulary import (
+    ATTENDANCE_STATUSES,
+    HELP_PRIORITIES,
+    HELP_PRIORITY_RANK,
+    OPEN_CATCH_UPS,
+    OPEN_HELP_REQUESTS,
+    OPEN_HOMEWORK,
+    UNFINISHED_WORK,
+    XP_PER_LEVEL,
+    ClassStatus,
+    ContentAssignmentStatus,
+    MembershipStatus,
+)
 
 __all__ = [
     "MAX_EVENT_BYTES",
+    "ATTENDANCE_STATUSES",
+    "HELP_PRIORITIES",
+    "HELP_PRIORITY_RANK",
+    "OPEN_CATCH_UPS",
+    "OPEN_HELP_REQUESTS",
+    "OPEN_HOMEWORK",
+    "UNFINISHED_WORK",
+    "XP_PER_LEVEL",
+    "ClassStatus",
+    "ContentAssignmentStatus",
+    "MembershipStatus",
     "AUTO_GRADABLE_TYPES",
     "STREAM_NAME",
     "STREAM_SUBJECTS",

@@ -25,6 +25,7 @@ from shared.readmodels.documents import (
     new_tutor,
 )
 from shared.readmodels.store import Doc, LogRow, ReadStore, StoredDoc
+from shared.events import OPEN_HOMEWORK
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
 
 FULL_VIEW = frozenset({Role.SUPER_ADMIN, Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR})
@@ -209,7 +210,7 @@ def homework(store: ReadStore, actor: Actor, homework_id: UUID, now: datetime) -
     people = names(store, {doc["studentId"], doc["teacherId"]})
     return View(stored.version, {**doc, "studentName": people.get(doc["studentId"]),
                                  "teacherName": people.get(doc["teacherId"]),
-                                 "overdue": views.overdue(doc, now, views.OPEN_HOMEWORK)})
+                                 "overdue": views.overdue(doc, now, OPEN_HOMEWORK)})
 
 
 def session_log(store: ReadStore, actor: Actor, session_id: UUID, *, after: int = 0,

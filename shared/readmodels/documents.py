@@ -28,7 +28,6 @@ EXERCISE = "exercise"
 HOMEWORK = "homework"
 """One per homework: what was set, for whom, by when, the answers, the mark and feedback."""
 
-HELP_ORDER = {"URGENT": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
 TUTOR_HISTORY_DAYS = 30
 """A tutor document keeps sessions that ended less than this many days before the event
 being applied (not the wall clock, so rebuilds are identical)."""

@@ -25,7 +25,8 @@ from shared.readmodels.documents import (
     new_tutor,
 )
 from shared.readmodels.store import Doc, LogRow, ReadStore, StoredDoc, Transaction
-from shared.readmodels.views import OPEN_CATCH_UP, OPEN_HELP, parse
+from shared.events import OPEN_CATCH_UPS, OPEN_HELP_REQUESTS
+from shared.readmodels.views import parse
 from shared import events as ev
 
 
@@ -281,10 +282,10 @@ def _refresh_tutor(docs: Batch, session: Doc, at: datetime) -> None:
     students = session["students"].values()
     tutor["openHelp"] = {k: h for k, h in tutor["openHelp"].items() if h["sessionId"] != sid} | (
         {h["helpRequestId"]: h for s in students for h in s["helpRequests"].values()
-         if h["status"] in OPEN_HELP} if session["status"] == "LIVE" else {})
+         if h["status"] in OPEN_HELP_REQUESTS} if session["status"] == "LIVE" else {})
     tutor["catchUps"] = {k: c for k, c in tutor["catchUps"].items() if c["sessionId"] != sid} | {
         c["catchUpId"]: c | {"studentId": s["studentId"], "sessionId": sid, "sessionTitle": session["title"]}
-        for s in students for c in s["catchUps"].values() if c["status"] in OPEN_CATCH_UP}
+        for s in students for c in s["catchUps"].values() if c["status"] in OPEN_CATCH_UPS}
     tutor["toGrade"] = {k: w for k, w in tutor["toGrade"].items() if w["sessionId"] != sid} | {
         w["workId"]: {key: w[key] for key in ("workId", "title", "submittedAt", "maxScore")}
         | {"studentId": s["studentId"], "sessionId": sid, "sessionTitle": session["title"]}

@@ -15,14 +15,18 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.readmodels.documents import HELP_ORDER
+from shared.events import (
+    ATTENDANCE_STATUSES,
+    HELP_PRIORITIES,
+    HELP_PRIORITY_RANK,
+    OPEN_CATCH_UPS,
+    OPEN_HELP_REQUESTS,
+    OPEN_HOMEWORK,
+    UNFINISHED_WORK,
+    XP_PER_LEVEL,
+)
 from shared.readmodels.store import Doc
 
-OPEN_HELP = ("PENDING", "ACKNOWLEDGED", "IN_PROGRESS")
-OPEN_CATCH_UP = ("PENDING", "IN_PROGRESS")
-UNFINISHED_WORK = ("ASSIGNED", "IN_PROGRESS")
-OPEN_HOMEWORK = ("NOT_STARTED", "IN_PROGRESS")
-XP_PER_LEVEL = 100
 IDLE_AFTER_SECONDS = 5 * 60
 """A student present but silent this long shows as IDLE."""
 ATTENTION_AFTER_SECONDS = 10 * 60
@@ -34,7 +38,7 @@ def parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def overdue(work: Doc, now: datetime, still_open: tuple[str, ...] = OPEN_CATCH_UP) -> bool:
+def overdue(work: Doc, now: datetime, still_open: frozenset[str] = OPEN_CATCH_UPS) -> bool:
     """Still open past its ``dueAt`` (a catch-up, or homework with ``OPEN_HOMEWORK``)."""
     return work["status"] in still_open and now > parse(work["dueAt"])
 
@@ -81,7 +85,7 @@ def control_center(session: Doc, names: dict[str, str], now: datetime,
                          "helpRequests": help_requests, "catchUps": catch_ups, "work": work,
                          "currentExercise": unfinished[-1] if unfinished else None,
                          "workToGrade": sum(1 for w in work if w["status"] == "SUBMITTED"),
-                         "openHelpRequest": next((h for h in help_requests if h["status"] in OPEN_HELP), None)})
+                         "openHelpRequest": next((h for h in help_requests if h["status"] in OPEN_HELP_REQUESTS), None)})
     students.sort(key=_most_urgent_first)
     timing: dict[str, Any] = {"scheduledMinutes": int((parse(session["endsAt"]) - parse(session["startsAt"]))
                                                       .total_seconds() // 60)}
@@ -101,7 +105,7 @@ def _most_urgent_first(student: Doc) -> tuple[Any, ...]:
     """Waiting for help (by priority, then the longest waiting), then needing attention (the
     longest unattended), then everyone else by name."""
     help_request = student["openHelpRequest"] or {}
-    return (not help_request, HELP_ORDER.get(help_request.get("priority", ""), 9),
+    return (not help_request, HELP_PRIORITY_RANK.get(help_request.get("priority", ""), 9),
             help_request.get("raisedAt", ""), not student["needsAttention"],
             -(student["unattendedSeconds"] or 0) if student["needsAttention"] else 0,
             student["name"] or "", student["studentId"])
@@ -109,7 +113,7 @@ def _most_urgent_first(student: Doc) -> tuple[Any, ...]:
 
 def _help_view(request: Doc, now: datetime) -> Doc:
     """A help request with how long it has waited and how fast it was answered."""
-    open_ = request["status"] in OPEN_HELP
+    open_ = request["status"] in OPEN_HELP_REQUESTS
     first_response = request.get("acknowledgedAt") or request.get("startedAt")
     finished = request.get("resolvedAt")
     return {**request,
@@ -132,9 +136,9 @@ def my_day(tutor: Doc, time_zone: str, names: dict[str, str], now: datetime,
         s for s in sessions if s["status"] == "SCHEDULED" and parse(s["endsAt"]) > now]
     help_requests = sorted(
         ({**_help_view(h, now), "studentName": names.get(h["studentId"])} for h in tutor["openHelp"].values()),
-        key=lambda h: (HELP_ORDER.get(h["priority"], 9), h["raisedAt"]))
+        key=lambda h: (HELP_PRIORITY_RANK.get(h["priority"], 9), h["raisedAt"]))
     catch_ups = [{**c, "studentName": names.get(c["studentId"]), "overdue": overdue(c, now)}
-                 for c in tutor["catchUps"].values() if c["status"] in OPEN_CATCH_UP]
+                 for c in tutor["catchUps"].values() if c["status"] in OPEN_CATCH_UPS]
     catch_ups.sort(key=lambda c: (c["dueAt"], c["catchUpId"]))
     to_grade = [{**w, "kind": "EXERCISE", "studentName": names.get(w["studentId"])}
                 for w in tutor["toGrade"].values()]
@@ -229,7 +233,7 @@ def student_overview(student: Doc, name: str | None, names: dict[str, str], time
                    for s in sessions for w in s.get("work", {}).values()),
                   key=lambda w: (w["assignedAt"], w["workId"]), reverse=True)
     open_help = [{**_help_view(h, now), "sessionTitle": s["title"]} for s in sessions if s["status"] == "LIVE"
-                 for h in s.get("helpRequests", {}).values() if h["status"] in OPEN_HELP]
+                 for h in s.get("helpRequests", {}).values() if h["status"] in OPEN_HELP_REQUESTS]
     homework = sorted(({**h, "overdue": overdue(h, now, OPEN_HOMEWORK)}
                        for h in student["homework"].values()),
                       key=lambda h: (h["status"] == "GRADED", h["dueAt"], h["homeworkId"]))
@@ -248,8 +252,7 @@ def student_overview(student: Doc, name: str | None, names: dict[str, str], time
                "toNextLevel": XP_PER_LEVEL - xp % XP_PER_LEVEL},
         "catchUps": catch_ups,
         "notes": notes,
-        "attendanceSummary": {status: marked.count(status)
-                              for status in ("PRESENT", "LATE", "ABSENT", "EXCUSED")},
+        "attendanceSummary": {status.value: marked.count(status) for status in ATTENDANCE_STATUSES},
     } | _academic_profile(student, names, staff=staff)
 
 
@@ -313,7 +316,7 @@ def catch_up_row(catch_up: Doc, session: Doc, names: dict[str, str], now: dateti
 def catch_up_urgency(catch_up: Doc) -> tuple[int, str, str]:
     """Open catch-ups first, the earliest due (so the longest overdue) at the top; then the
     finished ones. It depends on nothing but the document, so pages stay stable."""
-    return (0 if catch_up["status"] in OPEN_CATCH_UP else 1, catch_up["dueAt"], catch_up["catchUpId"])
+    return (0 if catch_up["status"] in OPEN_CATCH_UPS else 1, catch_up["dueAt"], catch_up["catchUpId"])
 
 
 def page_cursor(key: tuple[int, str, str]) -> str:
@@ -368,15 +371,14 @@ def help_request_stats(requests: list[Doc], now: datetime) -> Doc:
     statuses = [r["status"] for r in requests]
     return {"raised": len(requests), "resolved": statuses.count("RESOLVED"),
             "cancelled": statuses.count("CANCELLED"), "closed": statuses.count("CLOSED"),
-            "open": sum(1 for s in statuses if s in OPEN_HELP), "slaBreached": breached,
+            "open": sum(1 for s in statuses if s in OPEN_HELP_REQUESTS), "slaBreached": breached,
             "responseSeconds": _distribution(response), "resolutionSeconds": _distribution(resolution)}
 
 
 def _stats_by_priority(requests: list[Doc], now: datetime) -> Doc:
     return {"total": help_request_stats(requests, now),
-            "byPriority": {priority: help_request_stats([r for r in requests if r["priority"] == priority],
-                                                        now)
-                           for priority in HELP_ORDER}}
+            "byPriority": {priority.value: help_request_stats(
+                [r for r in requests if r["priority"] == priority], now) for priority in HELP_PRIORITIES}}
 
 
 def help_request_analytics(sessions: list[Doc], names: dict[str, str], start: datetime, end: datetime,

@@ -1,0 +1,67 @@
+"""Groups of statuses, orders and scales that more than one part of tutorpulse speaks of.
+
+The domain, the HTTP schemas and the read side name these instead of spelling the statuses out
+again: "an open help request" or "unfinished work" means the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Final
+
+from shared.events.catch_ups import CatchUpStatus
+from shared.events.exercises import WorkStatus
+from shared.events.homework import HomeworkStatus
+from shared.events.seats import AttendanceStatus, HelpPriority, HelpRequestStatus
+
+
+class ClassStatus(StrEnum):
+    """A class cohort runs until it is cancelled."""
+
+    ACTIVE = "ACTIVE"
+    CANCELLED = "CANCELLED"
+
+
+class MembershipStatus(StrEnum):
+    """A student's place in a class."""
+
+    ACTIVE = "ACTIVE"
+    DROPPED = "DROPPED"
+
+
+class ContentAssignmentStatus(StrEnum):
+    """A content assignment is ACTIVE until another for its course replaces it (SUPERSEDED)
+    or it is taken back (WITHDRAWN)."""
+
+    ACTIVE = "ACTIVE"
+    SUPERSEDED = "SUPERSEDED"
+    WITHDRAWN = "WITHDRAWN"
+
+
+OPEN_HELP_REQUESTS: Final = frozenset(
+    {HelpRequestStatus.PENDING, HelpRequestStatus.ACKNOWLEDGED, HelpRequestStatus.IN_PROGRESS})
+"""A help request the tutor still has to answer or finish."""
+
+OPEN_CATCH_UPS: Final = frozenset({CatchUpStatus.PENDING, CatchUpStatus.IN_PROGRESS})
+"""Make-up work still owed."""
+
+UNFINISHED_WORK: Final = frozenset({WorkStatus.ASSIGNED, WorkStatus.IN_PROGRESS})
+"""Exercise work the student has not handed in yet."""
+
+OPEN_HOMEWORK: Final = frozenset({HomeworkStatus.NOT_STARTED, HomeworkStatus.IN_PROGRESS})
+"""Homework not handed in yet: overdue once its due time has passed."""
+
+HELP_PRIORITIES: Final = (HelpPriority.URGENT, HelpPriority.HIGH, HelpPriority.MEDIUM,
+                          HelpPriority.LOW)
+"""Help priorities, the most urgent first."""
+
+HELP_PRIORITY_RANK: Final[Mapping[str, int]] = {
+    priority: rank for rank, priority in enumerate(HELP_PRIORITIES)}
+"""A priority's place among :data:`HELP_PRIORITIES` (0 is the most urgent)."""
+
+ATTENDANCE_STATUSES: Final = tuple(AttendanceStatus)
+"""Every attendance mark, in the order summaries list them."""
+
+XP_PER_LEVEL: Final = 100
+"""Experience points a student earns per level."""
