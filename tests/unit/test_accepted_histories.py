@@ -392,15 +392,17 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
             tutor, session, mode=SessionMode.PHYSICAL, location=draw(texts(200))
         )
     )
+    enrolled: dict[UUID, tuple[str, str | None]] = {}
     for student in (ann, ben, cal, dee, eve):
+        enrolled[student.user_id] = (draw(texts(100)), draw(st.none() | texts(100)))
         run.do(
             partial(
                 c.enrol_student,
                 tutor,
                 session,
                 student.user_id,
-                course_id=draw(texts(100)),
-                lesson_id=draw(st.none() | texts(100)),
+                course_id=enrolled[student.user_id][0],
+                lesson_id=enrolled[student.user_id][1],
             )
         )
     run.do(
@@ -571,7 +573,9 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
             tutor,
             ann.user_id,
             course_id=course,
-            lesson_id=draw(texts(100)),
+            # Not the lesson Ann is on already (texts of the greatest length often repeat).
+            lesson_id=draw(texts(100).filter(lambda lesson: (course, lesson.strip()) != (
+                enrolled[ann.user_id][0].strip(), (enrolled[ann.user_id][1] or "").strip()))),
             reason=draw(texts(2000, lines=True)),
             session_id=session,
         )

@@ -6,6 +6,7 @@ event is stamped with the aggregate's centre, its next version, the time and the
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self, TypeVar
@@ -52,6 +53,15 @@ class InvalidValue(DomainError):
     """A value the domain cannot accept, named by ``field`` (HTTP 422)."""
 
 
+class NotFound(DomainError):
+    """No such thing in the actor's centre (HTTP 404). Other centres' things are not found."""
+
+
+_CHANGES = itertools.count(1)
+"""Orders the changes of every aggregate of the process, so that a commit stores aggregates
+in the order they began to change (the order the centre would tell the story in)."""
+
+
 class Aggregate:
     _appliers: ClassVar[dict[type[Event], Applier]]
 
@@ -68,6 +78,8 @@ class Aggregate:
         self.centre_id = centre_id
         self.version = 0
         self._pending: list[Event] = []
+        self.changed_at = 0
+        """When (in :data:`_CHANGES` order) the pending changes began; 0 while there are none."""
         self._blank()
 
     def _record(
@@ -87,6 +99,8 @@ class Aggregate:
                 f"this is too much to record at once ({len(encoded) // 1024} KiB; at most "
                 f"{MAX_EVENT_BYTES // 1024} KiB): send less text or fewer items", field="body")
         self._apply(event)
+        if not self._pending:
+            self.changed_at = next(_CHANGES)
         self._pending.append(event)
         return event
 
@@ -96,6 +110,7 @@ class Aggregate:
 
     def collect_events(self) -> list[Event]:
         collected, self._pending = self._pending, []
+        self.changed_at = 0
         return collected
 
     @property

@@ -44,10 +44,10 @@ class SessionSeries(Aggregate):
                      and s.starts_at > now]
         if not remaining:
             raise RuleViolated("no session of this series is still to come")
-        for session in remaining:
-            session.cancel(by=by, reason=reason)
         self._record(SessionSeriesCancelled, by, reason=reason,
                      cancelled_session_ids=tuple(s.id for s in remaining))
+        for session in remaining:
+            session.cancel(by=by, reason=reason)
         return remaining
 
     def _blank(self) -> None:

@@ -1,0 +1,58 @@
+"""Centres (tenants) and the people who belong to them."""
+
+from __future__ import annotations
+
+from services.command.commands.centres import (
+    ChangeHelpSlas,
+    ChangeSessionLength,
+    RegisterCentre,
+    RegisterPerson,
+)
+from services.command.domain.aggregate import NotFound
+from services.command.domain.directory import Centre, Person, centre_aggregate_id
+from services.command.responses import CentreView, HelpSlasView, PersonView, SessionLengthView
+from services.command.unit_of_work import UnitOfWork
+
+
+def register_centre(command: RegisterCentre, uow: UnitOfWork) -> CentreView:
+    slas = command.help_sla_minutes
+    centre = Centre.register(
+        command.centre_id, by=uow.actor, name=command.name, time_zone=command.time_zone,
+        help_sla_minutes=None if slas is None else {str(p): m for p, m in slas.items()})
+    uow.add(centre, if_exists="the centre already exists")
+    return CentreView(centre_id=command.centre_id)
+
+
+def _own_centre(command: ChangeHelpSlas | ChangeSessionLength, uow: UnitOfWork) -> Centre:
+    """The actor's centre, to change (its own copy, never the cached one)."""
+    if command.centre_id != uow.actor.centre_id:
+        raise NotFound(f"centre {command.centre_id!r} is not registered")
+    return uow.get(Centre, centre_aggregate_id(uow.actor.centre_id))
+
+
+def change_help_slas(command: ChangeHelpSlas, uow: UnitOfWork) -> HelpSlasView:
+    centre = _own_centre(command, uow)
+    minutes = {str(p): m for p, m in command.help_sla_minutes.items()}
+    changed = centre.change_help_slas(minutes, by=uow.actor)
+    return HelpSlasView(centre_id=command.centre_id, help_sla_minutes=centre.help_sla_minutes,
+                        changed=changed)
+
+
+def change_max_session_length(command: ChangeSessionLength, uow: UnitOfWork) -> SessionLengthView:
+    """How long a session of the centre may last, from now on (sessions already booked keep
+    their times)."""
+    centre = _own_centre(command, uow)
+    changed = centre.change_max_session_length(command.max_session_minutes, by=uow.actor)
+    return SessionLengthView(centre_id=command.centre_id,
+                             max_session_minutes=centre.max_session_minutes, changed=changed)
+
+
+def register_person(command: RegisterPerson, uow: UnitOfWork) -> PersonView:
+    uow.centre()
+    guardian = None
+    if command.guardian_id is not None:
+        guardian = uow.find(Person, command.guardian_id, field="guardianId")
+    person = Person.register(by=uow.actor, name=command.name, email=command.email,
+                             role=command.role, guardian=guardian)
+    uow.add(person, if_exists="someone with this e-mail is already registered")
+    return PersonView(person_id=person.id, role=command.role)

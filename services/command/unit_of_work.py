@@ -1,0 +1,246 @@
+"""The unit of work of one command: what it loads, what it saves, and nothing in between.
+
+A handler loads aggregates through a :class:`UnitOfWork`, asks them to decide, and adds the
+new ones it creates; :func:`execute` then stores every aggregate that changed, with the
+command's idempotency receipt, in one atomic commit. A conflict (someone else changed the same
+aggregates meanwhile) runs the handler again on a fresh unit of work, a few times, then gives
+up with :class:`ConcurrentUpdate`; nothing is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from services.command.domain.aggregate import Aggregate, InvalidValue, NotFound, RuleViolated
+from services.command.domain.directory import Centre, Person, centre_aggregate_id
+from services.command.idempotency import CommandReceipt, IdempotencyKey, KeyReused, receipt_id
+from shared.eventstore import EventStore
+from shared.tenancy import Actor
+
+log = structlog.get_logger(__name__)
+
+A = TypeVar("A", bound=Aggregate)
+
+MAX_ATTEMPTS = 4
+"""How many times a command is decided again after a conflict before it gives up."""
+
+
+class ConcurrentUpdate(Exception):
+    """Others kept changing the same aggregates; the client may retry (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    status_code: int
+    body: dict[str, Any]
+    """The answer as JSON-ready values: what a receipt stores and a replay answers again."""
+    position: int
+    """Notification id the read side must reach to reflect this command."""
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a handler answered, before it is stored."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+class DirectoryCache:
+    """Centres and people are read by almost every command and change rarely; a command may
+    see a registration up to :attr:`SECONDS` later than it happened. The cached aggregates are
+    shared between commands and threads, so a command never changes them: a command that
+    changes a centre loads its own copy (:meth:`UnitOfWork.get`)."""
+
+    SECONDS = 60.0
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[UUID, tuple[float, Aggregate]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        with self._lock:
+            entry = self._entries.get(aggregate_id)
+        if entry is None or entry[0] <= time.monotonic() or not isinstance(entry[1], cls):
+            return None
+        return entry[1]
+
+    def put(self, aggregate: Aggregate) -> None:
+        with self._lock:
+            if len(self._entries) > self.LIMIT:
+                self._entries.clear()
+            self._entries[aggregate.id] = (time.monotonic() + self.SECONDS, aggregate)
+
+    def clear(self) -> None:
+        """Forget every entry (as another replica, which never saw them, would)."""
+        with self._lock:
+            self._entries.clear()
+
+    def refresh(self, aggregate: Aggregate) -> None:
+        """A command just stored ``aggregate``: a cached copy of it is replaced."""
+        with self._lock:
+            if aggregate.id in self._entries:
+                self._entries[aggregate.id] = (time.monotonic() + self.SECONDS, aggregate)
+
+
+class UnitOfWork:
+    """The aggregates one attempt of one command has loaded or created, for ``actor``."""
+
+    def __init__(self, store: EventStore, directory: DirectoryCache, actor: Actor) -> None:
+        self.store = store
+        self.directory = directory
+        self.actor = actor
+        self._seen: dict[UUID, Aggregate] = {}
+        self._exists_message: str | None = None
+        self._stored: list[Aggregate] = []
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A:
+        """The aggregate as stored now (one copy per unit of work); :class:`NotFound` if there
+        is none of this kind."""
+        seen = self._seen.get(aggregate_id)
+        if seen is not None:
+            if not isinstance(seen, cls):
+                raise NotFound(f"no such {cls.__name__.lower()}")
+            return seen
+        aggregate = self._load(cls, aggregate_id)
+        self._seen[aggregate_id] = aggregate
+        return aggregate
+
+    def get_or_start(self, cls: type[A], aggregate_id: UUID, start: Callable[[], A]) -> A:
+        """The aggregate, or a new one from ``start()`` if it has no history yet (a seat, a
+        week of a timetable, a profile)."""
+        try:
+            return self.get(cls, aggregate_id)
+        except NotFound:
+            aggregate = start()
+            self._seen[aggregate.id] = aggregate
+            return aggregate
+
+    def find(self, cls: type[A], aggregate_id: UUID, *, field: str | None = None) -> A:
+        """An aggregate of the actor's centre; in another centre it is not found. Named by a
+        body ``field``, a missing one is an invalid value (422) rather than a 404. Centres and
+        people come from the directory cache (read only)."""
+        try:
+            if cls in (Centre, Person):
+                aggregate = self._directory(cls, aggregate_id)
+            else:
+                aggregate = self.get(cls, aggregate_id)
+            if aggregate.centre_id != self.actor.centre_id:
+                raise NotFound(f"no such {cls.__name__.lower()}")
+        except NotFound as error:
+            if field is not None:
+                raise InvalidValue(f"{error.detail} in this centre", field=field) from None
+            raise
+        return aggregate
+
+    def centre(self) -> Centre:
+        """The actor's centre (a cached copy, read only)."""
+        try:
+            return self._directory(Centre, centre_aggregate_id(self.actor.centre_id))
+        except NotFound:
+            raise NotFound(f"centre {self.actor.centre_id!r} is not registered") from None
+
+    def add(self, *aggregates: Aggregate, if_exists: str | None = None) -> None:
+        """New aggregates to store. ``if_exists``: the refusal (409) when one of that id is
+        already stored (a centre, a person's e-mail)."""
+        for aggregate in aggregates:
+            self._seen[aggregate.id] = aggregate
+        if if_exists is not None:
+            self._exists_message = if_exists
+
+    def _load(self, cls: type[A], aggregate_id: UUID) -> A:
+        return load(self.store, cls, aggregate_id)
+
+    def _directory(self, cls: type[A], aggregate_id: UUID) -> A:
+        cached = self.directory.get(cls, aggregate_id)
+        if cached is not None:
+            return cached
+        aggregate = self._load(cls, aggregate_id)
+        self.directory.put(aggregate)
+        return aggregate
+
+    # --- saving ----------------------------------------------------------------------------
+
+    def changed(self) -> list[Aggregate]:
+        """The aggregates to store, in the order they began to change."""
+        return sorted((a for a in self._seen.values() if a.has_changes), key=lambda a: a.changed_at)
+
+    def commit(self, decision: Decision, idempotency: IdempotencyKey | None) -> int:
+        """Store every change and the receipt in one commit; the position to read at. Raises
+        the store's ``IntegrityError`` on a conflict."""
+        self._stored = self.changed()
+        if idempotency is not None:
+            self._stored.append(CommandReceipt.record(
+                self.actor, idempotency, decision.status_code, decision.body))
+        recordings = self.store.save(*self._stored) if self._stored else []
+        for aggregate in self._stored:
+            self.directory.refresh(aggregate)
+        return recordings[-1].notification.id if recordings else self.store.position
+
+    def refusal_of_conflict(self) -> RuleViolated | None:
+        """A conflict while only creating aggregates named ``if_exists`` means they exist."""
+        if self._exists_message is not None and all(a.version == 1 for a in self._stored):
+            return RuleViolated(self._exists_message)
+        return None
+
+
+def execute(
+    store: EventStore,
+    directory: DirectoryCache,
+    actor: Actor,
+    decide: Callable[[UnitOfWork], Decision],
+    idempotency: IdempotencyKey | None = None,
+) -> CommandResult:
+    """Decide on a fresh unit of work and commit, retrying on conflicts; a command retried with
+    its Idempotency-Key answers what it answered the first time and stores nothing."""
+    if idempotency is not None and (replay := _replay(store, actor, idempotency)) is not None:
+        return replay
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        uow = UnitOfWork(store, directory, actor)
+        decision = decide(uow)
+        try:
+            position = uow.commit(decision, idempotency)
+        except IntegrityError:
+            if idempotency is not None and (
+                    replay := _replay(store, actor, idempotency)) is not None:
+                return replay
+            if (refusal := uow.refusal_of_conflict()) is not None:
+                raise refusal from None
+            log.info("command.conflict", attempt=attempt)
+            continue
+        return CommandResult(decision.status_code, decision.body, position)
+    raise ConcurrentUpdate("the session changed while the command ran; try again")
+
+
+def load(store: EventStore, cls: type[A], aggregate_id: UUID) -> A:
+    """An aggregate as stored now; :class:`NotFound` if there is none of this kind."""
+    try:
+        aggregate = store.repository.get(aggregate_id, projector_func=cls.project)
+    except (AggregateNotFoundError, KeyError):
+        raise NotFound(f"no such {cls.__name__.lower()}") from None
+    if not isinstance(aggregate, cls):
+        raise NotFound(f"no such {cls.__name__.lower()}")
+    return aggregate
+
+
+def _replay(store: EventStore, actor: Actor, idempotency: IdempotencyKey) -> CommandResult | None:
+    try:
+        receipt = load(store, CommandReceipt, receipt_id(actor, idempotency.key))
+    except NotFound:
+        return None
+    if not receipt.matches(idempotency):
+        raise KeyReused("this Idempotency-Key was already used for a different request")
+    return CommandResult(receipt.status_code, receipt.body, store.position, replayed=True)
