@@ -11,21 +11,8 @@ from litestar import Litestar, Request
 
 from services.command.application import ConcurrentUpdate, NotFound, TutoringCentres
 from services.command.domain.aggregate import InvalidTransition, InvalidValue, RuleViolated
-from services.command.http.controllers import (
-    AcademicProfileController,
-    AttendanceController,
-    CatchUpController,
-    CentreController,
-    ClassController,
-    ExerciseController,
-    HelpRequestController,
-    HomeworkController,
-    LiveSessionController,
-    NoteController,
-    PeopleController,
-    SessionController,
-    WorkController,
-)
+from services.command.http.adapter import route_handlers
+from services.command.http.routes import HELP_RATE_LIMIT
 from services.command.idempotency import KeyReused
 from shared.http import ratelimit
 from shared.http.api import api_app
@@ -44,11 +31,6 @@ def rate_limits(env: Mapping[str, str] | None = None) -> list[ratelimit.RateLimi
             *ratelimit.from_environment(env)]
 
 
-HELP_RATE_LIMIT = "help"
-"""The ``opt["rate_limit"]`` of the one route the help-request limit counts: raising a request
-(withdrawing one shares its permission but is not counted)."""
-
-
 def _raises_help(request: Request[Any, Any, Any]) -> bool:
     handler = request.scope.get("route_handler")
     return handler is not None and handler.opt.get("rate_limit") == HELP_RATE_LIMIT
@@ -64,10 +46,7 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True,
 
     return api_app(
         SERVICE, title="tutorpulse command API",
-        controllers=[CentreController, PeopleController, SessionController, LiveSessionController,
-                     HelpRequestController, AttendanceController, CatchUpController, NoteController,
-                     ClassController, ExerciseController, WorkController, HomeworkController,
-                     AcademicProfileController],
+        controllers=route_handlers(),
         readiness=ready, provides={"centres": centres},
         exception_handlers={
             InvalidValue: simple(422, "Invalid value"),

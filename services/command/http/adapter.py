@@ -1,0 +1,171 @@
+"""The one HTTP adapter of the command API: a route's body and path ids become its command.
+
+For each :class:`~services.command.http.routes.Route`, :func:`route_handler` builds a Litestar
+handler whose signature names the path ids, the body (the command's other fields: the command
+itself when the path carries none), the ``Idempotency-Key`` header and the answer
+(the verb's response struct with ``position``), so the generated OpenAPI document describes
+each of them. The handler fills in the command, runs it off the event loop, and answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
+
+import anyio.to_thread
+import msgspec
+from litestar import Request, Response, route
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import Body, HeaderParameter, PathParameter, QueryParameter
+
+from services.command.application import TutoringCentres
+from services.command.bus import VERBS, Verb
+from services.command.commands.base import Command, Part
+from services.command.domain.aggregate import InvalidValue
+from services.command.http.routes import ROUTES, Route
+from services.command.idempotency import MAX_KEY_LENGTH, IdempotencyKey
+from services.command.metrics import COMMANDS
+from services.command.responses import answer_type
+from shared.tenancy import Actor
+
+POSITION_HEADER = "X-Tutorpulse-Position"
+REPLAYED_HEADER = "Idempotent-Replayed"
+IdempotencyHeader = Annotated[str | None, HeaderParameter(
+    name="Idempotency-Key",
+    required=False,
+    description="Retrying with the same key returns the first result and appends nothing.",
+)]
+_PATH_PARAMETER = re.compile(r"\{(\w+):(\w+)\}")
+
+
+def route_handlers() -> list[HTTPRouteHandler]:
+    return [route_handler(r) for r in ROUTES]
+
+
+def route_handler(spec: Route) -> HTTPRouteHandler:
+    verb = VERBS[spec.command]
+    hints = get_type_hints(spec.command, include_extras=True)
+    in_path = [name for name, _ in _PATH_PARAMETER.findall(spec.path)]
+    body = body_type(spec.command, {*in_path, *spec.query})
+
+    async def endpoint(request: Request[Any, Any, Any], actor: Actor, centres: TutoringCentres,
+                       idempotency_key: str | None = None, data: Part | None = None,
+                       **parameters: Any) -> Response[Any]:
+        fields = parameters if data is None else parameters | msgspec.structs.asdict(data)
+        command = spec.command(**fields)
+        key = await _idempotency(request, idempotency_key)
+        result = await anyio.to_thread.run_sync(
+            lambda: centres.handle(actor, command, idempotency=key))
+        COMMANDS.labels(command=verb.name, outcome="replayed" if result.replayed else "ok").inc()
+        headers = {POSITION_HEADER: str(result.position)}
+        if result.replayed:
+            headers[REPLAYED_HEADER] = "true"
+        return Response({**result.body, "position": result.position},
+                        status_code=result.status_code, headers=headers)
+
+    parameters = [
+        _parameter("request", Request[Any, Any, Any]),
+        *(_parameter(name, _annotated(hints[name], PathParameter())) for name in in_path),
+        *(_parameter(name, _query_parameter(hints[name]), None) for name in spec.query),
+        *([_parameter("data", _annotated(body, Body(media_type=RequestEncodingType.JSON)))]
+          if body is not None else []),
+        _parameter("actor", NamedDependency[Actor]),
+        _parameter("centres", NamedDependency[TutoringCentres]),
+        _parameter("idempotency_key", IdempotencyHeader, None),
+    ]
+    answer = _response_of(answer_type(verb.answers))
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        parameters, return_annotation=answer)
+    endpoint.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": answer}
+    endpoint.__name__ = endpoint.__qualname__ = verb.name
+    endpoint.__doc__ = spec.command.__doc__ or verb.handler.__doc__
+    return route(
+        spec.path, http_method=spec.method, status_code=verb.status, summary=spec.summary,
+        operation_id=_camel(verb.name), tags=[spec.tag], opt=_options(verb, spec),
+    )(endpoint)
+
+
+def body_type(command: type[Command], elsewhere: set[str]) -> type[Part] | None:
+    """What a client sends as the body of ``command``: every field not sent ``elsewhere`` (in
+    the path or the query), with the same names, limits and defaults; ``None`` if nothing."""
+    if not elsewhere:
+        return command
+    hints = get_type_hints(command, include_extras=True)
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for field in msgspec.structs.fields(command):
+        if field.name in elsewhere:
+            continue
+        if field.default is not msgspec.NODEFAULT:
+            fields.append((field.name, hints[field.name], field.default))
+        elif field.default_factory is not msgspec.NODEFAULT:
+            fields.append((field.name, hints[field.name],
+                           msgspec.field(default_factory=field.default_factory)))
+        else:
+            fields.append((field.name, hints[field.name]))
+    if not fields:
+        return None
+    body: Any = msgspec.defstruct(
+        command.__name__, fields, bases=(Part,), module=command.__module__, kw_only=True,
+        frozen=True, rename="camel", forbid_unknown_fields=True)
+    body.__doc__ = command.__doc__
+    return body  # type: ignore[no-any-return]
+
+
+async def _idempotency(request: Request[Any, Any, Any], key: str | None) -> IdempotencyKey | None:
+    """The key, with a digest of the request, so that the key reused for another is refused."""
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise InvalidValue(f"Idempotency-Key is 1 to {MAX_KEY_LENGTH} characters",
+                           field="Idempotency-Key")
+    digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
+    digest.update(await request.body())
+    return IdempotencyKey(key, digest.hexdigest())
+
+
+def _query_parameter(annotation: Any) -> Any:
+    """An optional query parameter of the field's type, with the limits its ``msgspec.Meta``
+    states (Litestar checks a query parameter's limits from its own definition)."""
+    limits: dict[str, Any] = {}
+    for part in (annotation, *get_args(annotation)):
+        if get_origin(part) is Annotated:
+            for meta in part.__metadata__:
+                if isinstance(meta, msgspec.Meta):
+                    limits |= {name: getattr(meta, name) for name in _LIMITS
+                               if getattr(meta, name) is not None}
+    return _annotated(annotation, QueryParameter(required=False, **limits))
+
+
+_LIMITS = ("min_length", "max_length", "ge", "gt", "le", "lt", "pattern")
+
+
+def _options(verb: Verb[Any], spec: Route) -> dict[str, Any]:
+    """What the guards and middleware read: the permission (of the verb's table entry) and
+    the rate limit that counts the route."""
+    options: dict[str, Any] = {"permission": verb.permission}
+    if spec.rate_limit is not None:
+        options["rate_limit"] = spec.rate_limit
+    return options
+
+
+def _annotated(annotation: Any, marker: Any) -> Any:
+    """``Annotated[annotation, marker]``, for an annotation known only at run time."""
+    return Annotated[annotation, marker]
+
+
+def _response_of(answer: type[msgspec.Struct]) -> Any:
+    return Response[answer]  # type: ignore[valid-type]
+
+
+def _parameter(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                             default=default)
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
