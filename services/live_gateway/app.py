@@ -25,11 +25,11 @@ from nats.aio.client import Client
 
 from services.live_gateway.asyncapi import asyncapi_json
 from services.live_gateway.hub import RESYNC_STALE, SENT, Connection, Hub, NatsClient, Settings
-from shared.readmodels.store import ReadStore
 from shared.http.auth import ACTING_CENTRE_HEADER, actor_from
 from shared.http.operations import NotReady, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS
 from shared.messaging import NO_USER, NoNatsUser, connect_or_stop
+from shared.readmodels.store import ReadStore
 from shared.tenancy import Actor, Forbidden
 from shared.tenancy.tokens import InvalidToken, verify
 
@@ -267,9 +267,9 @@ def create_app(store: ReadStore, nats: NatsClient | str, settings: Settings | No
 
 
 def app_from_environment() -> Litestar:
-    from shared.readmodels.store import open_read_store
     from shared.messaging import nats_url
     from shared.observability import configure_logging
+    from shared.readmodels.store import open_read_store
     from shared.tenancy.tokens import check_at_start
 
     configure_logging(SERVICE)

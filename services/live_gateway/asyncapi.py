@@ -19,8 +19,8 @@ import msgspec
 from litestar import get
 
 from services.live_gateway import protocol
-from shared.readmodels.deltas import DeltaNotice
 from shared.events import STREAM_NAME, event_types
+from shared.readmodels.deltas import DeltaNotice
 
 REF = "#/components/schemas/{name}"
 _EVENT_HEADERS = {

@@ -27,12 +27,12 @@ import structlog
 from nats.aio.msg import Msg
 from prometheus_client import Counter, Gauge
 
+from shared.http.operations import NatsPing
 from shared.readmodels import access
 from shared.readmodels.deltas import decode_notice, delta_subject
 from shared.readmodels.documents import CATCH_UP, CLASS, SESSION, STUDENT, TUTOR
 from shared.readmodels.store import ReadStore
 from shared.readmodels.views import merge_patch, utcnow
-from shared.http.operations import NatsPing
 from shared.tenancy import Actor, Forbidden
 
 log = structlog.get_logger(__name__)
@@ -100,7 +100,8 @@ def refusal(topic: str, error: Exception) -> Message:
 
 EVERY_DOCUMENT: Final = "*"
 """The key of a topic that lists every document of its kind in the centre (a NATS wildcard)."""
-_KINDS_BY_PREFIX: Final = {"session": SESSION, "student": STUDENT, "class": CLASS}
+_KINDS_BY_PREFIX: Final = {"session": SESSION.name, "student": STUDENT.name,
+                           "class": CLASS.name}
 """Topics about one document, ``<prefix>:<id>``, and the kind of document each follows."""
 
 
@@ -113,9 +114,9 @@ class Topic:
     @classmethod
     def parse(cls, name: str, actor: Actor) -> Topic:
         if name == "my-day":
-            return cls(name, TUTOR, str(actor.user_id))
+            return cls(name, TUTOR.name, str(actor.user_id))
         if name == "catch-ups":
-            return cls(name, CATCH_UP, EVERY_DOCUMENT)
+            return cls(name, CATCH_UP.name, EVERY_DOCUMENT)
         prefix, _, value = name.partition(":")
         kind = _KINDS_BY_PREFIX.get(prefix)
         if kind is not None:
@@ -454,12 +455,12 @@ class Hub:
         return view.version, view.data
 
     def _read_view(self, actor: Actor, topic: Topic) -> access.View:
-        if topic.kind == SESSION:
+        if topic.kind == SESSION.name:
             return access.control_center(self.store, actor, UUID(topic.key), utcnow())
-        if topic.kind == STUDENT:
+        if topic.kind == STUDENT.name:
             return access.student_overview(self.store, actor, UUID(topic.key), utcnow())
-        if topic.kind == CLASS:
+        if topic.kind == CLASS.name:
             return access.class_roster(self.store, actor, UUID(topic.key))
-        if topic.kind == CATCH_UP:
+        if topic.kind == CATCH_UP.name:
             return access.catch_up_list(self.store, actor, access.CatchUpFilter(limit=200), utcnow())
         return access.my_day(self.store, actor, None, utcnow())

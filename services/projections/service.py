@@ -2,10 +2,10 @@
 
 A durable pull consumer (``projections``) shared by every replica. Each fetched batch is
 applied in one read-store transaction together with the per-aggregate versions that make it
-exactly-once (see ``store.py``); only after that commit are the messages acked. Replicas
-compete for messages, so an event may arrive before an earlier event of its aggregate that
-another replica holds: it is refused (negative ack with a short delay) and applied once its
-predecessor is in, so every replica count yields the same read models.
+exactly-once (see ``shared.readmodels.store``); only after that commit are the messages acked.
+Replicas compete for messages, so an event may arrive before an earlier event of its aggregate
+that another replica holds: it is refused (negative ack with a short delay) and applied once
+its predecessor is in, so every replica count yields the same read models.
 
 No event stops the read side. A handler error is redelivered with exponential back-off and
 after ``TUTORPULSE_PROJECTION_POISON_AFTER`` failures the event is dead-lettered: published to

@@ -17,14 +17,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
-from shared.readmodels import access
-from shared.readmodels.store import ReadStore
-from shared.readmodels.views import parse_page_cursor, utcnow
 from services.query.freshness import Freshness, wait_for_watermark
 from shared.events import CatchUpStatus
 from shared.http.api import api_app
 from shared.http.operations import Details, NotReady, describe
 from shared.http.problems import problem, simple
+from shared.readmodels import access
+from shared.readmodels.store import ReadStore
+from shared.readmodels.views import parse_page_cursor, utcnow
 from shared.tenancy import Actor, Permission
 
 SERVICE = "query"
@@ -368,9 +368,9 @@ def create_app(store: ReadStore, *, head: Callable[[], int] | None = None,
 
 
 def app_from_environment() -> Litestar:
-    from shared.readmodels.store import open_read_store
     from shared.eventstore import StoreHead
     from shared.observability import configure_logging
+    from shared.readmodels.store import open_read_store
 
     configure_logging(SERVICE)
     return create_app(open_read_store(), head=StoreHead())

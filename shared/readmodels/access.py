@@ -10,6 +10,7 @@ from uuid import UUID
 
 import msgspec
 
+from shared import events
 from shared.readmodels import views
 from shared.readmodels.documents import (
     CATCH_UP,
@@ -21,14 +22,23 @@ from shared.readmodels.documents import (
     SESSION,
     STUDENT,
     TUTOR,
-    new_student,
-    new_tutor,
+    CatchUp,
+    D,
+    JsonObject,
+    Kind,
+    LogRow,
+    Session,
+    Student,
+    Tutor,
+    as_json,
 )
-from shared.readmodels.store import Doc, LogRow, ReadStore, StoredDoc
-from shared.events import OPEN_HOMEWORK
+from shared.readmodels.projector import Batch, apply
+from shared.readmodels.store import MemoryTransaction, ReadStore, StoredDoc
+from shared.readmodels.times import parse
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
 
 FULL_VIEW = frozenset({Role.SUPER_ADMIN, Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR})
+"""Roles that see every session, tutor and student of their centre."""
 
 
 class NotVisible(Exception):
@@ -37,26 +47,28 @@ class NotVisible(Exception):
 
 @dataclass(frozen=True)
 class View:
+    """What a person is shown of a read model, and the version of the documents behind it."""
+
     version: int
-    data: Doc
+    data: JsonObject
 
 
 def names(store: ReadStore, ids: set[str]) -> dict[str, str]:
     """The names of those of ``ids`` who are people, read in one query."""
-    return {key: doc.doc["name"] for key, doc in store.get_many(PERSON, sorted(ids)).items()}
+    return {key: stored.doc.name for key, stored in store.get_many(PERSON, sorted(ids)).items()}
 
 
 def children_of(store: ReadStore, actor: Actor) -> set[str]:
     return {d.key for d in store.centre_docs(PERSON, actor.centre_id)
-            if d.doc.get("guardianId") == str(actor.user_id)}
+            if d.doc.guardian_id == str(actor.user_id)}
 
 
-def _rows_visible_to(store: ReadStore, actor: Actor, session: Doc) -> set[str] | None:
+def _rows_visible_to(store: ReadStore, actor: Actor, session: Session) -> set[str] | None:
     """``None`` for the whole roster; otherwise the students whose rows the actor may see."""
     if actor.role in FULL_VIEW:
         return None
-    if actor.role in (Role.TEACHER,):
-        if session["tutorId"] != str(actor.user_id):
+    if actor.role is Role.TEACHER:
+        if session.tutor_id != str(actor.user_id):
             raise Forbidden("a TEACHER sees only their own sessions")
         return None
     if actor.role is Role.STUDENT:
@@ -65,13 +77,14 @@ def _rows_visible_to(store: ReadStore, actor: Actor, session: Doc) -> set[str] |
         mine = children_of(store, actor)
     else:
         raise Forbidden(f"{actor.role} may not see sessions")
-    enrolled = {sid for sid, student in session["students"].items() if student["enrolled"]}
+    enrolled = {sid for sid, seat in session.students.items() if seat.enrolled}
     if not mine & enrolled:
         raise NotVisible("no such session")  # never enrolled, or removed from it
     return mine
 
 
-def _of_centre(store: ReadStore, actor: Actor, kind: str, key: UUID, what: str) -> StoredDoc:
+def _of_centre(store: ReadStore, actor: Actor, kind: Kind[D], key: UUID, what: str
+               ) -> StoredDoc[D]:
     """A document of the actor's centre; another centre's is as absent as a missing one."""
     stored = store.get(kind, str(key))
     if stored is None or stored.centre_id != actor.centre_id:
@@ -79,36 +92,28 @@ def _of_centre(store: ReadStore, actor: Actor, kind: str, key: UUID, what: str) 
     return stored
 
 
-def _session(store: ReadStore, actor: Actor, session_id: UUID) -> tuple[int, Doc]:
-    stored = _of_centre(store, actor, SESSION, session_id, "session")
-    return stored.version, stored.doc
-
-
 def control_center(store: ReadStore, actor: Actor, session_id: UUID, now: datetime) -> View:
     require(actor, Permission.CONTROL_CENTER_VIEW)
-    version, session = _session(store, actor, session_id)
+    stored = _of_centre(store, actor, SESSION, session_id, "session")
+    session = stored.doc
     rows = _rows_visible_to(store, actor, session)
-    people = names(store, {session["tutorId"], *session["students"]})
-    return View(version, views.control_center(session, people, now, rows))
+    people = names(store, {session.tutor_id, *session.students})
+    return View(stored.version, views.control_center(session, people, now, rows))
 
 
 def control_center_at(store: ReadStore, actor: Actor, session_id: UUID, at: datetime) -> View:
     """The Control Center as it was at ``at``, replayed from the session's log: for auditors,
     supervisors and the session's tutor."""
-    from shared.readmodels.projector import Batch, apply
-    from shared.readmodels.store import MemoryTransaction
-    from shared import events
-
     require(actor, Permission.SESSION_LOG_VIEW)
-    _, current = _session(store, actor, session_id)
+    current = _of_centre(store, actor, SESSION, session_id, "session").doc
     if actor.role not in FULL_VIEW and not (
-            actor.role is Role.TEACHER and current["tutorId"] == str(actor.user_id)):
+            actor.role is Role.TEACHER and current.tutor_id == str(actor.user_id)):
         raise Forbidden("only supervisors, admins and the session's tutor see past states")
     batch = Batch(MemoryTransaction())
     after = applied = 0
     while rows := store.session_log(str(session_id), after=after, limit=1000):
         for row in rows:
-            if views.parse(row.occurred_at) <= at:
+            if parse(row.occurred_at) <= at:
                 apply(batch, events.decode(msgspec.json.encode(row.event)), row.notification_id)
                 applied += 1
         after = rows[-1].notification_id
@@ -116,7 +121,7 @@ def control_center_at(store: ReadStore, actor: Actor, session_id: UUID, at: date
     session = batch.get(SESSION, str(session_id))
     if session is None:
         raise NotVisible("the session did not exist yet at that time")
-    people = names(store, {session["tutorId"], *session["students"]})
+    people = names(store, {session.tutor_id, *session.students})
     return View(applied, views.control_center(session, people, at))
 
 
@@ -124,39 +129,44 @@ def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: date
     """For the student themselves, their parent, and staff of their centre."""
     require(actor, Permission.STUDENT_OVERVIEW_VIEW)
     person = store.get(PERSON, str(student_id))
-    if person is None or person.centre_id != actor.centre_id or person.doc["role"] != "STUDENT":
+    if (person is None or person.centre_id != actor.centre_id
+            or person.doc.role is not Role.STUDENT):
         raise NotVisible("no such student")
     if actor.role is Role.STUDENT and student_id != actor.user_id:
         raise NotVisible("no such student")
-    if actor.role is Role.PARENT and person.doc.get("guardianId") != str(actor.user_id):
+    if actor.role is Role.PARENT and person.doc.guardian_id != str(actor.user_id):
         raise NotVisible("no such student")
     stored = store.get(STUDENT, str(student_id))
-    student = new_student(str(student_id), actor.centre_id) | (stored.doc if stored else {})
+    student = stored.doc if stored else Student(student_id=str(student_id),
+                                                centre_id=actor.centre_id)
     centre = store.get(CENTRE, actor.centre_id)
     staff = actor.role not in (Role.STUDENT, Role.PARENT)
-    people = {n["authorId"] for n in student["notes"].values()}
+    people = {n.author_id for n in student.notes.values()}
     if staff:
-        people |= {s["assessedBy"] for s in student["subjects"].values()} | {
-            h["changedBy"] for s in student["subjects"].values() for h in s["history"]} | {
-            a["assignedBy"] for a in student["contentAssignments"].values()}
+        people |= {s.assessed_by for s in student.subjects.values()} | {
+            h.changed_by for s in student.subjects.values() for h in s.history} | {
+            a.assigned_by for a in student.content_assignments.values()}
     return View(stored.version if stored else 0, views.student_overview(
-        student, person.doc["name"], names(store, people), centre.doc["timeZone"] if centre else "UTC",
-        now, staff=staff))
+        student, person.doc.name, names(store, people),
+        centre.doc.time_zone if centre else "UTC", now, staff=staff))
 
 
 def class_roster(store: ReadStore, actor: Actor, class_id: UUID) -> View:
     require(actor, Permission.CLASS_VIEW)
     stored = _of_centre(store, actor, CLASS, class_id, "class")
     cohort = stored.doc
-    if actor.role is Role.TEACHER and cohort["teacherId"] != str(actor.user_id):
+    if actor.role is Role.TEACHER and cohort.teacher_id != str(actor.user_id):
         raise Forbidden("a TEACHER sees only their own classes")
-    people = names(store, {cohort["teacherId"], *cohort["members"]})
-    members = sorted(({**m, "name": people.get(m["studentId"])} for m in cohort["members"].values()),
-                     key=lambda m: (m["status"] != "ACTIVE", m["name"] or m["studentId"]))
-    active = sum(1 for m in members if m["status"] == "ACTIVE")
-    return View(stored.version, {**cohort, "teacherName": people.get(cohort["teacherId"]),
+    people = names(store, {cohort.teacher_id, *cohort.members})
+    members = sorted(({**as_json(m), "name": people.get(m.student_id)}
+                      for m in cohort.members.values()),
+                     key=lambda m: (m["status"] != events.MembershipStatus.ACTIVE,
+                                    m["name"] or m["studentId"]))
+    active = sum(1 for m in cohort.members.values()
+                 if m.status is events.MembershipStatus.ACTIVE)
+    return View(stored.version, {**as_json(cohort), "teacherName": people.get(cohort.teacher_id),
                                  "members": members, "enrolled": active,
-                                 "placesLeft": cohort["capacity"] - active})
+                                 "placesLeft": cohort.capacity - active})
 
 
 def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime) -> View:
@@ -165,15 +175,16 @@ def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime)
     if tutor_id != actor.user_id and actor.role not in FULL_VIEW:
         raise Forbidden("only supervisors and admins see another tutor's day")
     centre = store.get(CENTRE, actor.centre_id)
-    time_zone = centre.doc["timeZone"] if centre else "UTC"
+    time_zone = centre.doc.time_zone if centre else "UTC"
     stored = store.get(TUTOR, str(tutor_id))
     if stored is not None and stored.centre_id != actor.centre_id:
         raise NotVisible("no such tutor")
-    tutor = new_tutor(str(tutor_id), actor.centre_id) | (stored.doc if stored else {})
-    taught = {s for session in tutor["sessions"].values() for s in session["students"]}
-    ids = {str(tutor_id)} | {h["studentId"] for h in tutor["openHelp"].values()} | {
-        c["studentId"] for c in tutor["catchUps"].values()} | {
-        w["studentId"] for w in [*tutor["toGrade"].values(), *tutor["homework"].values()]} | taught
+    tutor = stored.doc if stored else Tutor(tutor_id=str(tutor_id), centre_id=actor.centre_id)
+    taught = {s for session in tutor.sessions.values() for s in session.students}
+    ids = {str(tutor_id)} | {h.student_id for h in tutor.open_help.values()} | {
+        c.student_id for c in tutor.catch_ups.values()} | {
+        w.student_id for w in tutor.to_grade.values()} | {
+        h.student_id for h in tutor.homework.values()} | taught
     students = {key: doc.doc for key, doc in store.get_many(STUDENT, sorted(taught)).items()
                 if doc.centre_id == actor.centre_id}
     return View(stored.version if stored else 0,
@@ -184,18 +195,18 @@ def exercise(store: ReadStore, actor: Actor, exercise_id: UUID) -> View:
     """A catalogue exercise; students see its questions but never its answer key."""
     require(actor, Permission.EXERCISE_VIEW)
     stored = _of_centre(store, actor, EXERCISE, exercise_id, "exercise")
-    return View(stored.version, views.exercise(stored.doc, with_key=actor.role is not Role.STUDENT))
+    return View(stored.version, views.exercise(stored.doc,
+                                               with_key=actor.role is not Role.STUDENT))
 
 
 def exercise_catalogue(store: ReadStore, actor: Actor, *, course_id: str | None = None,
                        include_retired: bool = False) -> View:
     require(actor, Permission.EXERCISE_PUBLISH)
     found = sorted((d.doc for d in store.centre_docs(EXERCISE, actor.centre_id)
-                    if (course_id is None or d.doc["courseId"] == course_id)
-                    and (include_retired or not d.doc["retired"])),
-                   key=lambda d: (d["courseId"], d["title"], d["exerciseId"]))
-    rows = [{k: v for k, v in d.items() if k != "questions"} | {"questions": len(d["questions"])} for d in found]
-    return View(0, {"exercises": rows})
+                    if (course_id is None or d.doc.course_id == course_id)
+                    and (include_retired or not d.doc.retired)),
+                   key=lambda d: (d.course_id, d.title, d.exercise_id))
+    return View(0, {"exercises": [views.catalogue_row(d) for d in found]})
 
 
 def homework(store: ReadStore, actor: Actor, homework_id: UUID, now: datetime) -> View:
@@ -203,31 +214,32 @@ def homework(store: ReadStore, actor: Actor, homework_id: UUID, now: datetime) -
     require(actor, Permission.STUDENT_OVERVIEW_VIEW)
     stored = _of_centre(store, actor, HOMEWORK, homework_id, "homework")
     doc = stored.doc
-    if actor.role is Role.STUDENT and doc["studentId"] != str(actor.user_id):
+    if actor.role is Role.STUDENT and doc.student_id != str(actor.user_id):
         raise NotVisible("no such homework")
-    if actor.role is Role.PARENT and doc["studentId"] not in children_of(store, actor):
+    if actor.role is Role.PARENT and doc.student_id not in children_of(store, actor):
         raise NotVisible("no such homework")
-    people = names(store, {doc["studentId"], doc["teacherId"]})
-    return View(stored.version, {**doc, "studentName": people.get(doc["studentId"]),
-                                 "teacherName": people.get(doc["teacherId"]),
-                                 "overdue": views.overdue(doc, now, OPEN_HOMEWORK)})
+    people = names(store, {doc.student_id, doc.teacher_id})
+    return View(stored.version, {**as_json(doc), "studentName": people.get(doc.student_id),
+                                 "teacherName": people.get(doc.teacher_id),
+                                 "overdue": views.overdue(doc, now, events.OPEN_HOMEWORK)})
 
 
 def session_log(store: ReadStore, actor: Actor, session_id: UUID, *, after: int = 0,
                 limit: int = 1000) -> list[LogRow]:
     require(actor, Permission.SESSION_LOG_VIEW)
-    _, session = _session(store, actor, session_id)
+    session = _of_centre(store, actor, SESSION, session_id, "session").doc
     rows = _rows_visible_to(store, actor, session)
     log = store.session_log(str(session_id), after=after, limit=limit)
     if rows is None:
         return log
-    return [row for row in log if row.event.get("studentId") in rows]
+    return [row for row in log if row.about_student() in rows]
 
 
 def log_entry(row: LogRow) -> dict[str, Any]:
-    return {"position": row.notification_id, "occurredAt": row.occurred_at, "type": row.event_type,
-            "actorId": row.actor_id, "actorRole": row.actor_role, "aggregateId": row.aggregate_id,
-            "aggregateVersion": row.aggregate_version, "event": row.event}
+    return {"position": row.notification_id, "occurredAt": row.occurred_at,
+            "type": row.event_type, "actorId": row.actor_id, "actorRole": row.actor_role,
+            "aggregateId": row.aggregate_id, "aggregateVersion": row.aggregate_version,
+            "event": row.event}
 
 
 def _own_tutor(actor: Actor, tutor_id: UUID | None) -> str | None:
@@ -248,8 +260,17 @@ class CatchUpFilter:
     due_before: datetime | None = None
     due_after: datetime | None = None
     limit: int = 50
-    after: tuple[int, str, str] | None = None
+    after: views.UrgencyKey | None = None
     """The urgency key of the last row of the previous page."""
+
+
+def _wanted(catch_up: CatchUp, wanted: CatchUpFilter, now: datetime) -> bool:
+    due = parse(catch_up.due_at)
+    return not ((wanted.status and catch_up.status != wanted.status)
+                or (wanted.overdue_only and not views.overdue(catch_up, now))
+                or (wanted.student_id and catch_up.student_id != str(wanted.student_id))
+                or (wanted.due_before and due >= wanted.due_before)
+                or (wanted.due_after and due < wanted.due_after))
 
 
 def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: datetime) -> View:
@@ -258,25 +279,21 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
     require(actor, Permission.CATCH_UP_LIST_VIEW)
     tutor = _own_tutor(actor, wanted.tutor_id)
     catch_ups = store.centre_docs(CATCH_UP, actor.centre_id)
-    sessions = store.get_many(SESSION, [c.doc["sessionId"] for c in catch_ups])
-    matching: list[tuple[tuple[int, str, str], int, Doc, Doc]] = []
+    sessions = store.get_many(SESSION, [c.doc.session_id for c in catch_ups])
+    matching: list[tuple[views.UrgencyKey, int, CatchUp, Session]] = []
     for stored in catch_ups:
-        catch_up, session = stored.doc, sessions.get(stored.doc["sessionId"])
-        if session is None or (tutor and session.doc.get("tutorId") != tutor):
+        session = sessions.get(stored.doc.session_id)
+        if session is None or (tutor and session.doc.tutor_id != tutor):
             continue
-        due = views.parse(catch_up["dueAt"])
-        if ((wanted.status and catch_up["status"] != wanted.status)
-                or (wanted.overdue_only and not views.overdue(catch_up, now))
-                or (wanted.student_id and catch_up["studentId"] != str(wanted.student_id))
-                or (wanted.due_before and due >= wanted.due_before)
-                or (wanted.due_after and due < wanted.due_after)):
-            continue
-        matching.append((views.catch_up_urgency(catch_up), stored.version, catch_up, session.doc))
+        if _wanted(stored.doc, wanted, now):
+            matching.append((views.catch_up_urgency(stored.doc), stored.version, stored.doc,
+                             session.doc))
     matching.sort(key=lambda m: m[0])
     after = wanted.after
     page = [m for m in matching if after is None or m[0] > after][:wanted.limit]
-    people = names(store, {m[2]["studentId"] for m in page} | {m[3]["tutorId"] for m in page})
-    rows = [views.catch_up_row(catch_up, session, people, now) for _, _, catch_up, session in page]
+    people = names(store, {m[2].student_id for m in page} | {m[3].tutor_id for m in page})
+    rows = [views.catch_up_row(catch_up, session, people, now)
+            for _, _, catch_up, session in page]
     more = len(page) == wanted.limit and page[-1] is not matching[-1]
     return View(sum(m[1] for m in matching), {
         "catchUps": rows, "total": len(matching),
@@ -290,7 +307,7 @@ def help_request_analytics(store: ReadStore, actor: Actor, start: datetime, end:
     require(actor, Permission.HELP_ANALYTICS_VIEW)
     tutor = _own_tutor(actor, tutor_id)
     sessions = [s for s in store.centre_docs(SESSION, actor.centre_id)
-                if "tutorId" in s.doc and (tutor is None or s.doc["tutorId"] == tutor)]
-    people = names(store, {s.doc["tutorId"] for s in sessions})
-    return View(sum(s.version for s in sessions),
-                views.help_request_analytics([s.doc for s in sessions], people, start, end, now))
+                if tutor is None or s.doc.tutor_id == tutor]
+    people = names(store, {s.doc.tutor_id for s in sessions})
+    return View(sum(s.version for s in sessions), views.help_request_analytics(
+        [s.doc for s in sessions], people, start, end, now))

@@ -80,7 +80,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     # A STUDENT only their own catch-ups, a TEACHER those of their sessions.
     Permission.CATCH_UP_PROGRESS: frozenset({*_SESSION_STAFF, Role.STUDENT}),
     # Reading: a TEACHER sees their own sessions, a STUDENT or PARENT only their own rows
-    # (enforced with the document in hand, in services/projections/access.py).
+    # (enforced with the document in hand, in shared/readmodels/access.py).
     Permission.CONTROL_CENTER_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
     Permission.MY_DAY_VIEW: frozenset(_SESSION_STAFF),
     Permission.SESSION_LOG_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),

@@ -17,12 +17,12 @@ from nats.aio.msg import Msg
 from services.live_gateway import hub as hub_module
 from services.live_gateway.app import handle_message
 from services.live_gateway.hub import RESYNC_STALE, Connection, Hub, Settings
+from shared import events
 from shared.readmodels.deltas import DeltaNotice, notice_for
 from shared.readmodels.documents import SESSION
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
 from shared.readmodels.views import apply_merge_patch
-from shared import events
 from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, demo_person
 from tests.readside import demo_events, read_store
@@ -151,7 +151,7 @@ async def test_a_notice_the_viewer_already_has_costs_no_read(hub: Hub, clock: Cl
     subject = next(iter(nats_of(hub).active))
     clock.now += timedelta(minutes=1)  # the live session's timers moved: a read would show it
 
-    old = DeltaNotice(kind=SESSION, key=topic.split(":")[1], centre_id=DEMO_CENTRE,
+    old = DeltaNotice(kind=SESSION.name, key=topic.split(":")[1], centre_id=DEMO_CENTRE,
                       version=snapshot["version"])
     await nats_of(hub).ring(subject, msgspec.json.encode(old))
     assert drain(connection) == []
@@ -233,7 +233,8 @@ async def test_a_tutor_who_loses_the_session_stops_following_it(hub: Hub) -> Non
     stored = hub.store.get(SESSION, key)
     assert stored is not None
     with hub.store.transaction() as tx:  # as if the session were handed to Maria
-        tx.put_many([replace(stored, doc={**stored.doc, "tutorId": str(person("maria").user_id)})])
+        tx.put_many([replace(stored, doc=msgspec.structs.replace(
+                stored.doc, tutor_id=str(person("maria").user_id)))])
 
     await hub.refresh(connection, topic)
     assert [(m["type"], m["status"]) for m in drain(connection)] == [("error", 403)]

@@ -12,10 +12,11 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from shared.readmodels import access, views
-from shared.readmodels.projector import _iso, apply_all
 from shared import events
 from shared.events import SessionMode, SessionScheduled, SessionStarted, StudentEnrolled
+from shared.readmodels import access, views
+from shared.readmodels.projector import apply_all
+from shared.readmodels.times import iso as _iso
 from shared.tenancy import Actor, Role
 from tests.readside import read_store
 

@@ -7,13 +7,35 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from shared.events import (
+    AttendanceStatus,
+    CatchUpStatus,
+    HelpPriority,
+    HelpRequestStatus,
+    SessionMode,
+    SessionStatus,
+)
 from shared.readmodels import views
-from shared.readmodels.documents import CATCH_UP
+from shared.readmodels.documents import (
+    CATCH_UP,
+    PERSON,
+    SESSION,
+    CatchUp,
+    Document,
+    HelpRequest,
+    Kind,
+    Person,
+    Session,
+    Student,
+    StudentSession,
+)
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore, StoredDoc, open_read_store
+from shared.tenancy import Role
 from tests.readside import demo_events, read_store
 
 
@@ -27,26 +49,39 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadStore]
     store.close()
 
 
-def _put(store: ReadStore, *docs: tuple[str, str, str]) -> None:
+def _doc(kind: Kind[Any], key: str, centre: str) -> Document:
+    """A document of ``kind`` whose key shows in its fields."""
+    if kind is PERSON:
+        return Person(person_id=key, name=key, role=Role.STUDENT)
+    if kind is SESSION:
+        return Session(session_id=key, centre_id=centre, title=key, tutor_id="t",
+                       status=SessionStatus.LIVE, starts_at=_at(0), ends_at=_at(60), time_zone="UTC",
+                       mode=SessionMode.ONLINE)
+    return CatchUp(catch_up_id=key, session_id="s", student_id="x", reason=key, due_at=_at(0),
+                   status=CatchUpStatus.PENDING, assigned_at=_at(0), assigned_by="t")
+
+
+def _put(store: ReadStore, *docs: tuple[Kind[Any], str, str]) -> None:
     with store.transaction() as tx:
-        tx.put_many([StoredDoc(kind, key, centre, 1, {"key": key}) for kind, key, centre in docs])
+        tx.put_many([StoredDoc(kind, key, centre, 1, _doc(kind, key, centre))
+                     for kind, key, centre in docs])
 
 
 def test_a_centres_documents_of_one_kind(store: ReadStore) -> None:
-    _put(store, ("catch_up", "b", "alpha"), ("catch_up", "a", "alpha"), ("catch_up", "c", "beta"),
-         ("session", "d", "alpha"))
-    listed = store.centre_docs("catch_up", "alpha")
-    assert [(d.key, d.centre_id, d.doc) for d in listed] == [("a", "alpha", {"key": "a"}),
-                                                            ("b", "alpha", {"key": "b"})]
-    assert store.centre_docs("catch_up", "gamma") == []
+    _put(store, (CATCH_UP, "b", "alpha"), (CATCH_UP, "a", "alpha"), (CATCH_UP, "c", "beta"),
+         (SESSION, "d", "alpha"))
+    listed = store.centre_docs(CATCH_UP, "alpha")
+    assert [(d.key, d.centre_id, d.doc.catch_up_id) for d in listed] == [("a", "alpha", "a"),
+                                                                        ("b", "alpha", "b")]
+    assert store.centre_docs(CATCH_UP, "gamma") == []
 
 
 def test_many_documents_by_key_at_once(store: ReadStore) -> None:
     keys = [f"k{i:04}" for i in range(950)]  # more than one chunk of the IN list
-    _put(store, *(("person", key, "alpha") for key in keys))
-    found = store.get_many("person", [*keys, "missing", keys[0]])
-    assert sorted(found) == keys and found["k0007"].doc == {"key": "k0007"}
-    assert store.get_many("session", keys[:3]) == {} and store.get_many("person", []) == {}
+    _put(store, *((PERSON, key, "alpha") for key in keys))
+    found = store.get_many(PERSON, [*keys, "missing", keys[0]])
+    assert sorted(found) == keys and found["k0007"].doc.name == "k0007"
+    assert store.get_many(SESSION, keys[:3]) == {} and store.get_many(PERSON, []) == {}
 
 
 def test_a_store_made_before_the_centre_index_gets_it(tmp_path: Path) -> None:
@@ -71,8 +106,8 @@ def test_every_catch_up_of_the_demo_has_its_own_document(tmp_path: Path) -> None
     assert set(listed) == {str(e.aggregate_id) for e in assigned} and len(listed) >= 2
     for event in assigned:
         doc = listed[str(event.aggregate_id)]
-        assert doc["sessionId"] == str(event.session_id)  # type: ignore[attr-defined]
-        assert doc["status"] == "PENDING" and doc["reason"] == event.reason  # type: ignore[attr-defined]
+        assert doc.session_id == str(event.session_id)  # type: ignore[attr-defined]
+        assert doc.status == "PENDING" and doc.reason == event.reason  # type: ignore[attr-defined]
     store.close()
 
 
@@ -83,12 +118,14 @@ def _at(seconds: float) -> str:
     return (NOW - timedelta(hours=1) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _request(priority: str = "HIGH", sla: float = 300, **stamps: float) -> dict[str, object]:
+def _request(priority: str = "HIGH", sla: float = 300, **stamps: float) -> HelpRequest:
     status = ("RESOLVED" if "resolvedAt" in stamps else "CANCELLED" if "cancelledAt" in stamps
               else "IN_PROGRESS" if "startedAt" in stamps else "ACKNOWLEDGED" if "acknowledgedAt" in stamps
               else "PENDING")
-    return {"priority": priority, "status": status, "raisedAt": _at(0), "slaDueAt": _at(sla)} | {
-        key: _at(value) for key, value in stamps.items()}
+    times: dict[str, Any] = {key.replace("At", "_at"): _at(value) for key, value in stamps.items()}
+    return HelpRequest(help_request_id="h", session_id="s", student_id="x",
+                       priority=HelpPriority(priority), status=HelpRequestStatus(status),
+                       raised_at=_at(0), sla_due_at=_at(sla), **times)
 
 
 def test_help_request_statistics() -> None:
@@ -111,15 +148,17 @@ def test_the_first_answer_counts_and_an_sla_is_breached_by_staying_open_too_long
 
 
 def test_absence_streaks_count_the_latest_marked_sessions() -> None:
-    def sessions(*marks: str | None) -> dict[str, object]:
-        return {"sessions": {str(i): {"sessionId": str(i), "title": f"S{i}", "startsAt": _at(i * 60),
-                                      "attendance": mark} for i, mark in enumerate(marks)}}
+    def sessions(*marks: str | None) -> Student:
+        return Student(student_id="s", centre_id="alpha", sessions={str(i): StudentSession(
+            session_id=str(i), title=f"S{i}", status=SessionStatus.COMPLETED, starts_at=_at(i * 60),
+            ends_at=_at(i * 60 + 30), enrolled=True,
+            attendance=AttendanceStatus(mark) if mark else None) for i, mark in enumerate(marks)})
 
     assert len(views.absence_streak(sessions("ABSENT", "PRESENT", "ABSENT", "ABSENT", None))) == 2
     assert views.absence_streak(sessions("ABSENT", "ABSENT", "EXCUSED")) == []
     students = {"s1": sessions("ABSENT", "ABSENT", "ABSENT"), "s2": sessions("PRESENT", "ABSENT"),
                 "s3": sessions("LATE", "ABSENT", "ABSENT")}
-    found = views.repeated_absences(students, {"s1": "Zed", "s3": "Amy"})  # type: ignore[arg-type]
+    found = views.repeated_absences(students, {"s1": "Zed", "s3": "Amy"})
     assert [(a["studentName"], a["consecutiveAbsences"]) for a in found] == [("Zed", 3), ("Amy", 2)]
     assert [s["sessionId"] for s in found[1]["sessions"]] == ["2", "1"]
 

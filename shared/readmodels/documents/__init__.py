@@ -1,0 +1,140 @@
+"""Read-model documents: one msgspec struct per kind of document and per row inside one.
+
+A document is stored as JSON (camelCase keys in sorted order) under its kind and a key; the
+store decodes it into its struct once, and the projector, the views and the access rules work
+on the struct.
+
+============ ==================================================================================
+kind         one per … : what it holds
+============ ==================================================================================
+``centre``   centre: name, time zone, help SLAs, the longest session
+``person``   person: name, role, guardian
+``session``  session: the Control Center (schedule, status, timing, each student's course,
+             lesson, attendance with who marked it, presence, teach/observe time, help
+             requests, catch-ups and exercise work)
+``tutor``    tutor: the source of My Day (their sessions, open help requests of live
+             sessions, their students' open catch-ups, work and homework to grade)
+``student``  student: their sessions with attendance, catch-ups, help requests and work,
+             the notes about them, their academic profile, content assignments, homework
+``exercise`` catalogue exercise, with its answer key (views hide it from students)
+``homework`` homework: what was set, for whom, by when, the answers, the mark
+``class``    class: teacher, capacity, status and members
+``catch_up`` catch-up package, shaped only by its own events
+============ ==================================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from shared.readmodels.documents.base import (
+    D,
+    Document,
+    Instant,
+    JsonObject,
+    Kind,
+    Record,
+    as_json,
+    encode,
+)
+from shared.readmodels.documents.catalogue import Exercise, ExerciseQuestion, Homework
+from shared.readmodels.documents.classes import CatchUp, ClassCohort, ClassMember
+from shared.readmodels.documents.directory import Centre, Person
+from shared.readmodels.documents.log import LogRow
+from shared.readmodels.documents.sessions import (
+    HelpRequest,
+    Presence,
+    Seat,
+    SeatCatchUp,
+    Session,
+    Teaching,
+    Work,
+    work_of,
+)
+from shared.readmodels.documents.students import (
+    ContentAssignment,
+    LevelChange,
+    Note,
+    Student,
+    StudentSession,
+    Subject,
+)
+from shared.readmodels.documents.tutors import (
+    HomeworkSummary,
+    ToGrade,
+    Tutor,
+    TutorCatchUp,
+    TutorSession,
+)
+
+CENTRE: Final = Kind("centre", Centre)
+PERSON: Final = Kind("person", Person)
+SESSION: Final = Kind("session", Session)
+TUTOR: Final = Kind("tutor", Tutor)
+STUDENT: Final = Kind("student", Student)
+EXERCISE: Final = Kind("exercise", Exercise)
+HOMEWORK: Final = Kind("homework", Homework)
+CLASS: Final = Kind("class", ClassCohort)
+CATCH_UP: Final = Kind("catch_up", CatchUp)
+
+KINDS: Final[Mapping[str, Kind[Any]]] = {kind.name: kind for kind in (
+    CENTRE, PERSON, SESSION, TUTOR, STUDENT, EXERCISE, HOMEWORK, CLASS, CATCH_UP)}
+"""Every kind of document, by name."""
+
+
+def kind_named(name: str) -> Kind[Document]:
+    """The kind of document called ``name``; ``KeyError`` for none."""
+    kind: Kind[Document] = KINDS[name]
+    return kind
+
+
+__all__ = [
+    "CATCH_UP",
+    "CENTRE",
+    "CLASS",
+    "EXERCISE",
+    "HOMEWORK",
+    "KINDS",
+    "PERSON",
+    "SESSION",
+    "STUDENT",
+    "TUTOR",
+    "CatchUp",
+    "Centre",
+    "ClassCohort",
+    "ClassMember",
+    "ContentAssignment",
+    "D",
+    "Document",
+    "Exercise",
+    "ExerciseQuestion",
+    "HelpRequest",
+    "Homework",
+    "HomeworkSummary",
+    "Instant",
+    "JsonObject",
+    "Kind",
+    "LevelChange",
+    "LogRow",
+    "Note",
+    "Person",
+    "Presence",
+    "Record",
+    "Seat",
+    "SeatCatchUp",
+    "Session",
+    "Student",
+    "StudentSession",
+    "Subject",
+    "Teaching",
+    "ToGrade",
+    "Tutor",
+    "TutorCatchUp",
+    "TutorSession",
+    "Work",
+    "as_json",
+    "encode",
+    "kind_named",
+    "work_of",
+]

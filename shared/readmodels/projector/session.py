@@ -1,0 +1,135 @@
+"""The ``session`` document (the Control Center): its schedule, status and roster.
+
+Every change of a session is followed by recomputing what the tutor's and the students'
+documents hold about it (:mod:`.tutor`, :mod:`.student`), so those never depend on the order in
+which events of different aggregates arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shared import events as ev
+from shared.readmodels.documents import SESSION, Seat, Session
+from shared.readmodels.projector.batch import Batch, OutOfOrder
+from shared.readmodels.projector.registry import projects
+from shared.readmodels.projector.student import refresh_student
+from shared.readmodels.projector.tutor import refresh_tutor
+from shared.readmodels.times import iso
+
+
+def update_session(docs: Batch, e: ev.SessionScopedEvent, change: Callable[[Session], None]
+                   ) -> Session:
+    """Change the event's session, then what its tutor's and students' documents hold about
+    it (only the event's student's, for an event of one student)."""
+    session = docs.get(SESSION, str(e.session_id))
+    if session is None:
+        raise OutOfOrder(f"{e.type_name} of session {e.session_id} arrived before "
+                         "SessionScheduled")
+    change(session)
+    docs.put(SESSION, str(e.session_id), e.centre_id, session)
+    refresh_tutor(docs, session, e.occurred_at)
+    student_id = getattr(e, "student_id", None)
+    for sid in [str(student_id)] if student_id else list(session.students):
+        refresh_student(docs, session, sid)
+    return session
+
+
+def seat(session: Session, student_id: str) -> Seat:
+    """The student's row in the session, made blank if they have none yet."""
+    return session.students.setdefault(student_id, Seat(student_id=student_id))
+
+
+@projects(ev.SessionScheduled)
+def session_scheduled(docs: Batch, e: ev.SessionScheduled) -> None:
+    session = Session(
+        session_id=str(e.session_id), centre_id=e.centre_id, title=e.title,
+        tutor_id=str(e.tutor_id), status=ev.SessionStatus.SCHEDULED, starts_at=iso(e.starts_at),
+        ends_at=iso(e.ends_at), time_zone=e.time_zone, mode=e.mode,
+        meeting_link=e.meeting_link, location=e.location, capacity=e.capacity,
+        class_id=str(e.class_id) if e.class_id else None)
+    # Events of the session's seats may have been applied first (competing consumers).
+    existing = docs.get(SESSION, str(e.session_id))
+    if existing is not None:
+        session.students = existing.students
+    docs.put(SESSION, str(e.session_id), e.centre_id, session)
+    refresh_tutor(docs, session, e.occurred_at)
+
+
+@projects(ev.SessionStarted)
+def session_started(docs: Batch, e: ev.SessionStarted) -> None:
+    def change(session: Session) -> None:
+        session.status, session.started_at = ev.SessionStatus.LIVE, iso(e.occurred_at)
+
+    update_session(docs, e, change)
+
+
+@projects(ev.SessionEnded)
+def session_ended(docs: Batch, e: ev.SessionEnded) -> None:
+    def change(session: Session) -> None:
+        session.status, session.ended_at = ev.SessionStatus.COMPLETED, iso(e.occurred_at)
+
+    update_session(docs, e, change)
+
+
+@projects(ev.SessionCancelled)
+def session_cancelled(docs: Batch, e: ev.SessionCancelled) -> None:
+    def change(session: Session) -> None:
+        session.status, session.cancelled_at = ev.SessionStatus.CANCELLED, iso(e.occurred_at)
+        session.cancel_reason = e.reason
+
+    update_session(docs, e, change)
+
+
+@projects(ev.SessionRescheduled)
+def session_rescheduled(docs: Batch, e: ev.SessionRescheduled) -> None:
+    def change(session: Session) -> None:
+        session.starts_at, session.ends_at = iso(e.starts_at), iso(e.ends_at)
+
+    update_session(docs, e, change)
+
+
+@projects(ev.SessionModeChanged)
+def session_mode_changed(docs: Batch, e: ev.SessionModeChanged) -> None:
+    def change(session: Session) -> None:
+        session.mode, session.meeting_link, session.location = e.mode, e.meeting_link, e.location
+
+    update_session(docs, e, change)
+
+
+@projects(ev.SessionExtended)
+def session_extended(docs: Batch, e: ev.SessionExtended) -> None:
+    def change(session: Session) -> None:
+        session.ends_at = iso(e.ends_at)
+
+    update_session(docs, e, change)
+
+
+# --- the roster ------------------------------------------------------------------------------
+
+
+@projects(ev.StudentEnrolled)
+def student_enrolled(docs: Batch, e: ev.StudentEnrolled) -> None:
+    def change(session: Session) -> None:
+        row = seat(session, str(e.student_id))
+        row.enrolled, row.course_id, row.lesson_id = True, e.course_id, e.lesson_id
+
+    update_session(docs, e, change)
+
+
+@projects(ev.StudentLessonChanged)
+def student_lesson_changed(docs: Batch, e: ev.StudentLessonChanged) -> None:
+    def change(session: Session) -> None:
+        row = seat(session, str(e.student_id))
+        row.course_id, row.lesson_id = e.course_id, e.lesson_id
+        row.lesson_changed_at, row.lesson_changed_by = iso(e.occurred_at), str(e.actor_id)
+
+    update_session(docs, e, change)
+
+
+@projects(ev.StudentRemoved)
+def student_removed(docs: Batch, e: ev.StudentRemoved) -> None:
+    def change(session: Session) -> None:
+        seat(session, str(e.student_id)).enrolled = False
+
+    update_session(docs, e, change)

@@ -1,0 +1,263 @@
+"""The read store's tables, generations and reads; subclasses speak one SQL dialect.
+
+Every read model is a set of JSON documents (``rm_docs``) plus the session log rows
+(``rm_log``). Exactly-once application is kept per aggregate: ``rm_versions`` holds the last
+version of each aggregate applied, in the same transaction as the documents it changed, so a
+redelivered event is recognised and skipped, and an event that overtook its predecessor is
+refused until the predecessor is in. An event that was dead-lettered counts as in for its
+aggregate's version (so the aggregate's later events apply) and is remembered in
+``rm_skipped``, so that replaying it from the dead-letter stream applies it once, out of band.
+
+Tables carry a generation number. A rebuild fills the next generation while queries keep
+reading the current one, then switches ``rm_meta.generation`` in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, overload
+
+from shared.readmodels.documents import D, Document, Kind, LogRow
+from shared.readmodels.store.transaction import (
+    LOG_COLUMNS,
+    Cursor,
+    StoredDoc,
+    Transaction,
+    docs_among,
+    log_row,
+    resolve,
+)
+
+_SCHEMA = (
+    ("CREATE TABLE IF NOT EXISTS rm_docs_{g} (kind TEXT NOT NULL, key TEXT NOT NULL, "
+     "centre_id TEXT NOT NULL, version BIGINT NOT NULL, doc TEXT NOT NULL, "
+     "PRIMARY KEY (kind, key))"),
+    ("CREATE TABLE IF NOT EXISTS rm_log_{g} (aggregate_id TEXT NOT NULL, "
+     "aggregate_version BIGINT NOT NULL, session_id TEXT NOT NULL, centre_id TEXT NOT NULL, "
+     "notification_id BIGINT NOT NULL, occurred_at TEXT NOT NULL, event_type TEXT NOT NULL, "
+     "actor_id TEXT NOT NULL, actor_role TEXT NOT NULL, event TEXT NOT NULL, "
+     "PRIMARY KEY (aggregate_id, aggregate_version))"),
+    "CREATE INDEX IF NOT EXISTS rm_log_{g}_session ON rm_log_{g} (session_id, notification_id)",
+    ("CREATE TABLE IF NOT EXISTS rm_versions_{g} (aggregate_id TEXT PRIMARY KEY, "
+     "version BIGINT NOT NULL)"),
+)
+_INDEXES = (
+    # Lists of one centre's documents of a kind (its catch-ups, its sessions).
+    "CREATE INDEX IF NOT EXISTS rm_docs_{g}_centre ON rm_docs_{g} (kind, centre_id, key)",
+    # Dead-lettered events counted as in for their aggregate's version (see Transaction.skip).
+    ("CREATE TABLE IF NOT EXISTS rm_skipped_{g} (aggregate_id TEXT NOT NULL, "
+     "version BIGINT NOT NULL, notification_id BIGINT NOT NULL, event_type TEXT NOT NULL, "
+     "reason TEXT NOT NULL, PRIMARY KEY (aggregate_id, version))"),
+)
+_TABLES = ("rm_docs_{g}", "rm_log_{g}", "rm_versions_{g}", "rm_skipped_{g}")
+
+
+class ReadStore:
+    """Connections and generations; subclasses speak one SQL dialect.
+
+    Documents come back decoded into their kind's struct; a kind may also be named by a string
+    (``"session"``), which gives the same structs typed as :class:`Document`."""
+
+    placeholder = "?"
+    row_lock = ""
+    key_lock: str | None = None
+    transient_errors: tuple[type[Exception], ...] = ()
+    """Errors after which the same transaction may well succeed if tried again later."""
+
+    def is_unavailable(self, error: BaseException) -> bool:
+        """Whether ``error`` says the store cannot be reached or used right now (as opposed to
+        a problem with what was asked of it): the caller should wait and try again."""
+        return False
+
+    def create_generation(self) -> int:
+        with self._cursor() as cursor:
+            self._begin(cursor)
+            generation = self._meta(cursor, "generations") + 1
+            self._set_meta(cursor, "generations", generation)
+            for statement in (*_SCHEMA, *_INDEXES):
+                cursor.execute(statement.replace("{g}", str(generation)))
+        return generation
+
+    def activate(self, generation: int) -> None:
+        with self._cursor() as cursor:
+            self._begin(cursor)
+            self._set_meta(cursor, "generation", generation)
+
+    def drop_generation(self, generation: int) -> None:
+        with self._cursor() as cursor:
+            self._begin(cursor)
+            for table in _TABLES:
+                cursor.execute(f"DROP TABLE IF EXISTS {table.replace('{g}', str(generation))}")
+
+    def generation(self) -> int:
+        with self._cursor() as cursor:
+            return self._meta(cursor, "generation")
+
+    def watermark(self) -> int:
+        """Every event up to this notification id is reflected in the read models."""
+        with self._cursor() as cursor:
+            return self._meta(cursor, "watermark")
+
+    def advance_watermark(self, notification_id: int) -> None:
+        with self._cursor() as cursor:
+            self._begin(cursor)
+            if notification_id > self._meta(cursor, "watermark"):
+                self._set_meta(cursor, "watermark", notification_id)
+
+    def ensure_ready(self) -> int:
+        """Create the first generation if there is none; return the current generation."""
+        with self._cursor() as cursor:
+            self._begin(cursor)
+            self._serialise_setup(cursor)
+            cursor.execute("CREATE TABLE IF NOT EXISTS rm_meta "
+                           "(name TEXT PRIMARY KEY, value BIGINT NOT NULL)")
+            current = self._meta(cursor, "generation")
+            if current == 0:
+                current = self._meta(cursor, "generations") + 1
+                self._set_meta(cursor, "generations", current)
+                for statement in _SCHEMA:
+                    cursor.execute(statement.replace("{g}", str(current)))
+                self._set_meta(cursor, "generation", current)
+            for statement in _INDEXES:  # also for a generation made before one of them existed
+                cursor.execute(statement.replace("{g}", str(current)))
+            return current
+
+    @contextmanager
+    def transaction(self, generation: int | None = None) -> Iterator[Transaction]:
+        """A write transaction on ``generation``, by default the current one (read inside the
+        transaction, so a concurrent switch of generations is never written past)."""
+        with self._cursor() as cursor:
+            self._begin(cursor)
+            if generation is None:
+                cursor.execute(self._current_generation_sql())
+                row = cursor.fetchone()
+                generation = int(row[0]) if row else 0
+            yield Transaction(cursor, generation, self.placeholder, self.row_lock, self.key_lock)
+
+    # --- reading ----------------------------------------------------------------------
+
+    @overload
+    def get(self, kind: Kind[D], key: str, generation: int | None = None
+            ) -> StoredDoc[D] | None: ...
+
+    @overload
+    def get(self, kind: str, key: str, generation: int | None = None
+            ) -> StoredDoc[Document] | None: ...
+
+    def get(self, kind: Kind[Any] | str, key: str, generation: int | None = None
+            ) -> StoredDoc[Any] | None:
+        of = resolve(kind)
+        with self._cursor() as cursor:
+            gen = generation or self._meta(cursor, "generation")
+            cursor.execute(self._sql(f"SELECT centre_id, version, doc FROM rm_docs_{gen} "
+                                     "WHERE kind = ? AND key = ?"), (of.name, key))
+            row = cursor.fetchone()
+        return None if row is None else StoredDoc(of, key, row[0], int(row[1]), of.decode(row[2]))
+
+    @overload
+    def docs(self, kind: Kind[D], generation: int | None = None) -> list[StoredDoc[D]]: ...
+
+    @overload
+    def docs(self, kind: str, generation: int | None = None) -> list[StoredDoc[Document]]: ...
+
+    def docs(self, kind: Kind[Any] | str, generation: int | None = None) -> list[StoredDoc[Any]]:
+        """Every document of ``kind``, by key."""
+        of = resolve(kind)
+        with self._cursor() as cursor:
+            gen = generation or self._meta(cursor, "generation")
+            cursor.execute(self._sql(f"SELECT key, centre_id, version, doc FROM rm_docs_{gen} "
+                                     "WHERE kind = ? ORDER BY key"), (of.name,))
+            rows = cursor.fetchall()
+        return [StoredDoc(of, r[0], r[1], int(r[2]), of.decode(r[3])) for r in rows]
+
+    @overload
+    def centre_docs(self, kind: Kind[D], centre_id: str, generation: int | None = None
+                    ) -> list[StoredDoc[D]]: ...
+
+    @overload
+    def centre_docs(self, kind: str, centre_id: str, generation: int | None = None
+                    ) -> list[StoredDoc[Document]]: ...
+
+    def centre_docs(self, kind: Kind[Any] | str, centre_id: str, generation: int | None = None
+                    ) -> list[StoredDoc[Any]]:
+        """Every document of ``kind`` in one centre, by key."""
+        of = resolve(kind)
+        with self._cursor() as cursor:
+            gen = generation or self._meta(cursor, "generation")
+            cursor.execute(self._sql(f"SELECT key, version, doc FROM rm_docs_{gen} "
+                                     "WHERE kind = ? AND centre_id = ? ORDER BY key"),
+                           (of.name, centre_id))
+            rows = cursor.fetchall()
+        return [StoredDoc(of, r[0], centre_id, int(r[1]), of.decode(r[2])) for r in rows]
+
+    @overload
+    def get_many(self, kind: Kind[D], keys: Sequence[str], generation: int | None = None
+                 ) -> dict[str, StoredDoc[D]]: ...
+
+    @overload
+    def get_many(self, kind: str, keys: Sequence[str], generation: int | None = None
+                 ) -> dict[str, StoredDoc[Document]]: ...
+
+    def get_many(self, kind: Kind[Any] | str, keys: Sequence[str], generation: int | None = None
+                 ) -> dict[str, StoredDoc[Any]]:
+        """The documents of ``kind`` among ``keys`` that exist."""
+        of = resolve(kind)
+        with self._cursor() as cursor:
+            gen = generation or self._meta(cursor, "generation")
+            return {d.key: d for d in docs_among(cursor, self._sql, f"rm_docs_{gen}", of,
+                                                 sorted(set(keys)))}
+
+    def session_log(self, session_id: str, *, after: int = 0, limit: int = 1000,
+                    generation: int | None = None) -> list[LogRow]:
+        with self._cursor() as cursor:
+            gen = generation or self._meta(cursor, "generation")
+            cursor.execute(self._sql(
+                f"SELECT {LOG_COLUMNS} FROM rm_log_{gen} WHERE session_id = ? "
+                "AND notification_id > ? ORDER BY notification_id LIMIT ?"),
+                (session_id, after, limit))
+            rows = cursor.fetchall()
+        return [log_row(r) for r in rows]
+
+    def dump(self, generation: int) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of a generation, in a stable order: for comparing two generations."""
+        with self._cursor() as cursor:
+            out: dict[str, list[tuple[Any, ...]]] = {}
+            for table, order in (("rm_docs", "kind, key"),
+                                 ("rm_log", "aggregate_id, aggregate_version"),
+                                 ("rm_versions", "aggregate_id")):
+                cursor.execute(f"SELECT * FROM {table}_{generation} ORDER BY {order}")
+                out[table] = [tuple(r) for r in cursor.fetchall()]
+            return out
+
+    # --- dialect ------------------------------------------------------------------------
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self.placeholder)
+
+    def _meta(self, cursor: Cursor, name: str) -> int:
+        cursor.execute(self._sql("SELECT value FROM rm_meta WHERE name = ?"), (name,))
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def _set_meta(self, cursor: Cursor, name: str, value: int) -> None:
+        cursor.execute(self._sql("INSERT INTO rm_meta (name, value) VALUES (?, ?) "
+                                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
+                       (name, value))
+
+    def _current_generation_sql(self) -> str:
+        return "SELECT value FROM rm_meta WHERE name = 'generation'"
+
+    def _begin(self, cursor: Cursor) -> None:
+        """Start a write transaction (subclasses)."""
+
+    def _serialise_setup(self, cursor: Cursor) -> None:
+        """Keep two processes from creating the tables at the same time (subclasses)."""
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Cursor]:
+        raise NotImplementedError
+        yield
+
+    def close(self) -> None:
+        """Release connections."""

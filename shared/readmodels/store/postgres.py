@@ -1,0 +1,136 @@
+"""The read store on PostgreSQL: a small pool of connections with the event store's libpq
+parameters (connect and statement timeouts, keepalives), checked before each use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import structlog
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool
+
+from shared.eventstore.postgres import LIBPQ_CONNECT_TIMEOUT, STATEMENT_TIMEOUT, libpq_parameters
+from shared.readmodels.store.base import ReadStore
+from shared.readmodels.store.transaction import Cursor
+from shared.settings import flag
+
+log = structlog.get_logger(__name__)
+
+
+class PostgresReadStore(ReadStore):
+    placeholder = "%s"
+    row_lock = " FOR UPDATE"
+    # Row locks cannot lock a document that does not exist yet; two replicas creating the same
+    # tutor document at once would lose one update. A transaction-scoped advisory lock per key can.
+    key_lock = ("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%s::text[]) WITH ORDINALITY"
+                " AS t(k, n) ORDER BY n")
+    """Locks a sorted list of keys in that order."""
+    # A lock wait cut short by the statement timeout is a conflict with another writer too.
+    transient_errors = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure,
+                        psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)
+
+    def __init__(self, conninfo: str, pool_size: int = 4, *, connect_timeout: float = 3.0,
+                 pre_ping: bool = True, max_age: float = 1800.0) -> None:
+        # ``check`` pings a pooled connection before lending it, so the first use after a
+        # PostgreSQL restart gets a fresh connection instead of "the connection is lost";
+        # ``timeout`` bounds the wait for a connection while PostgreSQL is down.
+        self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True,
+                                    kwargs={"autocommit": True},
+                                    check=ConnectionPool.check_connection if pre_ping else None,
+                                    timeout=connect_timeout, max_lifetime=max_age,
+                                    name="read-store")
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Cursor]:
+        with self._pool.connection() as connection:
+            if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                connection.rollback()
+            with connection.cursor() as cursor:
+                try:
+                    yield cursor
+                    if connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+                        cursor.execute("COMMIT")
+                except BaseException:
+                    self._roll_back(connection)
+                    raise
+
+    @staticmethod
+    def _roll_back(connection: psycopg.Connection[Any]) -> None:
+        """End a failed transaction on a connection that still works. A broken connection is
+        left alone: the pool discards it, and the error that broke it is the one reported."""
+        if connection.broken or connection.closed:
+            return
+        if connection.info.transaction_status in (psycopg.pq.TransactionStatus.INTRANS,
+                                                  psycopg.pq.TransactionStatus.INERROR):
+            try:
+                connection.execute("ROLLBACK")
+            except psycopg.Error as error:  # the pool discards or resets it when it comes back
+                log.debug("read_store.rollback_failed", error=str(error))
+
+    def is_unavailable(self, error: BaseException) -> bool:
+        # Lost or refused connections, no connection within the timeout, a server shutting
+        # down. A statement timeout is about the statement, deadlocks are ``transient_errors``.
+        return (isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+                and not isinstance(error, psycopg.errors.QueryCanceled
+                                   | psycopg.errors.TransactionRollback))
+
+    def _begin(self, cursor: Cursor) -> None:
+        cursor.execute("BEGIN")
+
+    def _serialise_setup(self, cursor: Cursor) -> None:
+        cursor.execute("SELECT pg_advisory_xact_lock(7212630001)")
+
+    def _current_generation_sql(self) -> str:
+        # FOR SHARE: a generation switch waits for writers of the old generation, and they
+        # for it, so no write lands in a generation after it stopped being current.
+        return "SELECT value FROM rm_meta WHERE name = 'generation' FOR SHARE"
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """How the read store reaches PostgreSQL: ``TUTORPULSE_READ_POSTGRES_*``, each defaulting
+    to the event store's ``TUTORPULSE_POSTGRES_*`` value, then to the documented default."""
+
+    conninfo: str
+    connect_timeout: float
+    pre_ping: bool
+    max_age: float
+
+    @classmethod
+    def from_env(cls, source: Mapping[str, str]) -> PostgresSettings:
+        def setting(name: str, default: str) -> str:
+            return source.get(f"TUTORPULSE_READ_POSTGRES_{name}",
+                              source.get(f"TUTORPULSE_POSTGRES_{name}", default))
+
+        def seconds(name: str, default: str) -> float:
+            value = setting(name, default)
+            try:
+                parsed = float(value)
+            except ValueError:
+                parsed = -1.0
+            if not parsed >= 0:
+                raise ValueError(f"TUTORPULSE_READ_POSTGRES_{name} (or TUTORPULSE_POSTGRES_{name}) "
+                                 f"must be a number of seconds, not {value!r}")
+            return parsed
+
+        def yes_or_no(name: str, default: str) -> bool:
+            return flag(setting(name, default), name=f"TUTORPULSE_READ_POSTGRES_{name} (or "
+                        f"TUTORPULSE_POSTGRES_{name})")
+
+        connect_timeout = seconds("CONNECT_TIMEOUT", "3")
+        conninfo = make_conninfo(
+            host=setting("HOST", "127.0.0.1"), port=setting("PORT", "5432"),
+            dbname=setting("DBNAME", "tutorpulse"), user=setting("USER", "tutorpulse"),
+            password=setting("PASSWORD", "") or None,
+            # The event store's libpq parameters: connect and statement timeouts, keepalives.
+            **libpq_parameters({LIBPQ_CONNECT_TIMEOUT: str(connect_timeout),
+                                STATEMENT_TIMEOUT: str(seconds("STATEMENT_TIMEOUT", "5"))}))
+        return cls(conninfo, connect_timeout, yes_or_no("PRE_PING", "yes"),
+                   seconds("CONN_MAX_AGE", "1800") or 1800.0)

@@ -1,0 +1,246 @@
+"""One atomic unit of read-model changes, and the rows it reads and writes."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, overload
+
+import msgspec
+
+from shared.readmodels.documents import D, Document, Kind, LogRow, encode, kind_named
+
+_encode_event = msgspec.json.Encoder(order="sorted")
+
+
+@dataclass(frozen=True)
+class StoredDoc(Generic[D]):
+    """A document as the store holds it: its kind and key, its centre, and its version (the
+    number of events that touched it)."""
+
+    kind: Kind[D]
+    key: str
+    centre_id: str
+    version: int
+    doc: D
+
+
+class Cursor(Protocol):
+    def execute(self, query: str, params: Sequence[Any] = ...) -> Any: ...
+
+    def executemany(self, query: str, params: Sequence[Sequence[Any]]) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+def chunks(items: list[str], size: int = 400) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def docs_among(cursor: Cursor, sql: Callable[[str], str], table: str, kind: Kind[D],
+               keys: Sequence[str]) -> list[StoredDoc[D]]:
+    """The stored documents of ``kind`` among ``keys``, a few hundred keys per query."""
+    found = []
+    for chunk in chunks(list(keys)):
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(sql(f"SELECT key, centre_id, version, doc FROM {table} "
+                           f"WHERE kind = ? AND key IN ({marks})"), (kind.name, *chunk))
+        found += [StoredDoc(kind, row[0], row[1], int(row[2]), kind.decode(row[3]))
+                  for row in cursor.fetchall()]
+    return found
+
+
+def log_row(row: Sequence[Any]) -> LogRow:
+    """A log row from its columns (``LOG_COLUMNS``)."""
+    return LogRow(notification_id=int(row[0]), session_id=row[1], centre_id=row[2],
+                  aggregate_id=row[3], aggregate_version=int(row[4]), occurred_at=row[5],
+                  event_type=row[6], actor_id=row[7], actor_role=row[8],
+                  event=msgspec.json.decode(row[9]))
+
+
+LOG_COLUMNS = ("notification_id, session_id, centre_id, aggregate_id, aggregate_version, "
+               "occurred_at, event_type, actor_id, actor_role, event")
+
+
+def resolve(kind: Kind[D] | str) -> Kind[D] | Kind[Document]:
+    """A kind given as itself, or by name (operators' scripts, tests)."""
+    return kind if isinstance(kind, Kind) else kind_named(kind)
+
+
+class SkipResult(enum.Enum):
+    """What recording a dead-lettered event did to its aggregate."""
+
+    SKIPPED = "skipped"
+    """Counted as in: the aggregate's later events apply."""
+    PENDING = "pending"
+    """An earlier event of the aggregate is missing too: remembered, the version unchanged."""
+    APPLIED = "applied"
+    """The event is in the read models already (another replica applied it)."""
+
+
+class Transaction:
+    """One atomic unit of read-model changes in one generation."""
+
+    def __init__(self, cursor: Cursor, generation: int, placeholder: str, lock: str,
+                 key_lock: str | None) -> None:
+        self._cursor = cursor
+        self.generation = generation
+        self._p = placeholder
+        self._lock = lock
+        self._key_lock = key_lock
+
+    def _lock_key(self, name: str) -> None:
+        """Serialise writers of one document or aggregate, even before its row exists."""
+        self._lock_keys([name])
+
+    def _lock_keys(self, names: Sequence[str]) -> None:
+        if self._key_lock is not None and names:
+            # One statement, in one order for every batch. A batch that needs a key it did not
+            # prefetch locks it later, so two batches can still deadlock: PostgreSQL then aborts
+            # one, which is retried (``transient_errors``).
+            self._cursor.execute(self._key_lock,
+                                 (sorted(f"{self.generation}:{name}" for name in names),))
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("{g}", str(self.generation)).replace("?", self._p)
+
+    def aggregate_versions(self, aggregate_ids: Sequence[str]) -> dict[str, int]:
+        """The applied version of many aggregates (0 for unknown ones), locking them all."""
+        self._lock_keys([f"aggregate:{a}" for a in aggregate_ids])
+        found = dict.fromkeys(aggregate_ids, 0)
+        for chunk in chunks(list(aggregate_ids)):
+            marks = ", ".join("?" * len(chunk))
+            self._cursor.execute(self._q(
+                "SELECT aggregate_id, version FROM rm_versions_{g} "
+                f"WHERE aggregate_id IN ({marks})"), chunk)
+            found.update({row[0]: int(row[1]) for row in self._cursor.fetchall()})
+        return found
+
+    def aggregate_version(self, aggregate_id: str) -> int:
+        self._lock_key(f"aggregate:{aggregate_id}")
+        self._cursor.execute(self._q(
+            f"SELECT version FROM rm_versions_{{g}} WHERE aggregate_id = ?{self._lock}"),
+            (aggregate_id,))
+        row = self._cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def set_aggregate_versions(self, versions: Sequence[tuple[str, int]]) -> None:
+        self._cursor.executemany(self._q(
+            "INSERT INTO rm_versions_{g} (aggregate_id, version) VALUES (?, ?) "
+            "ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version"), versions)
+
+    @overload
+    def get(self, kind: Kind[D], key: str) -> StoredDoc[D] | None: ...
+
+    @overload
+    def get(self, kind: str, key: str) -> StoredDoc[Document] | None: ...
+
+    def get(self, kind: Kind[Any] | str, key: str) -> StoredDoc[Any] | None:
+        of = resolve(kind)
+        self._lock_key(f"{of.name}:{key}")
+        self._cursor.execute(self._q(
+            "SELECT centre_id, version, doc FROM rm_docs_{g} "
+            f"WHERE kind = ? AND key = ?{self._lock}"), (of.name, key))
+        row = self._cursor.fetchone()
+        if row is None:
+            return None
+        return StoredDoc(of, key, row[0], int(row[1]), of.decode(row[2]))
+
+    @overload
+    def get_many(self, kind: Kind[D], keys: Sequence[str]) -> dict[str, StoredDoc[D] | None]: ...
+
+    @overload
+    def get_many(self, kind: str, keys: Sequence[str]
+                 ) -> dict[str, StoredDoc[Document] | None]: ...
+
+    def get_many(self, kind: Kind[Any] | str, keys: Sequence[str]
+                 ) -> dict[str, StoredDoc[Any] | None]:
+        """Many documents of one kind at once (``None`` for missing ones), locking them all."""
+        of = resolve(kind)
+        self._lock_keys([f"{of.name}:{k}" for k in keys])
+        found: dict[str, StoredDoc[Any] | None] = dict.fromkeys(keys)
+        found.update({d.key: d for d in docs_among(self._cursor, self._q, "rm_docs_{g}", of, keys)})
+        return found
+
+    def put_many(self, docs: Sequence[StoredDoc[Any]]) -> None:
+        self._cursor.executemany(self._q(
+            "INSERT INTO rm_docs_{g} (kind, key, centre_id, version, doc) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, key) DO UPDATE SET version = excluded.version, doc = excluded.doc"),
+            [(d.kind.name, d.key, d.centre_id, d.version, encode(d.doc)) for d in docs])
+
+    def make_current(self) -> None:
+        """Make this transaction's generation the one queries read, when it commits."""
+        self._cursor.execute(self._q("UPDATE rm_meta SET value = {g} WHERE name = 'generation'"))
+
+    def skip(self, aggregate_id: str, version: int, notification_id: int, event_type: str,
+             reason: str) -> SkipResult:
+        """Record that this event of the aggregate was dead-lettered. If it is the next version
+        of its aggregate, the aggregate's version moves past it (and past later versions that
+        were dead-lettered before it), so the aggregate's later events apply."""
+        current = self.aggregate_version(aggregate_id)  # locks the aggregate
+        if current >= version and not self.is_skipped(aggregate_id, version):
+            return SkipResult.APPLIED
+        self._cursor.execute(self._q(
+            "INSERT INTO rm_skipped_{g} (aggregate_id, version, notification_id, event_type, "
+            "reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT (aggregate_id, version) DO NOTHING"),
+            (aggregate_id, version, notification_id, event_type, reason))
+        if current != version - 1:
+            return SkipResult.SKIPPED if current >= version else SkipResult.PENDING
+        self.pass_skipped(aggregate_id, current)
+        return SkipResult.SKIPPED
+
+    def pass_skipped(self, aggregate_id: str, current: int) -> int:
+        """Move the aggregate's version from ``current`` past the dead-lettered versions right
+        after it; returns the version reached."""
+        reached = self.past_skipped({aggregate_id: current})[aggregate_id]
+        if reached != current:
+            self.set_aggregate_versions([(aggregate_id, reached)])
+        return reached
+
+    def past_skipped(self, versions: Mapping[str, int]) -> dict[str, int]:
+        """For each aggregate at the given version, the version it reaches by passing the
+        dead-lettered versions right after it (recorded while an earlier event was missing),
+        in a query per few hundred aggregates."""
+        reached = dict(versions)
+        for chunk in chunks(sorted(versions)):
+            marks = ", ".join("?" * len(chunk))
+            self._cursor.execute(self._q(
+                "SELECT aggregate_id, version FROM rm_skipped_{g} "
+                f"WHERE aggregate_id IN ({marks}) ORDER BY aggregate_id, version"), chunk)
+            for aggregate_id, version in self._cursor.fetchall():
+                if int(version) == reached[aggregate_id] + 1:
+                    reached[aggregate_id] = int(version)
+        return reached
+
+    def is_skipped(self, aggregate_id: str, version: int) -> bool:
+        self._cursor.execute(self._q(
+            "SELECT 1 FROM rm_skipped_{g} WHERE aggregate_id = ? AND version = ?"),
+            (aggregate_id, version))
+        return self._cursor.fetchone() is not None
+
+    def skipped_between(self, aggregate_id: str, after: int, through: int) -> int:
+        """How many versions of the aggregate in ``(after, through]`` were dead-lettered."""
+        self._cursor.execute(self._q(
+            "SELECT COUNT(*) FROM rm_skipped_{g} WHERE aggregate_id = ? AND version > ? "
+            "AND version <= ?"), (aggregate_id, after, through))
+        row = self._cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def forget_skip(self, aggregate_id: str, version: int) -> None:
+        """The dead-lettered event was replayed or discarded."""
+        self._cursor.execute(self._q(
+            "DELETE FROM rm_skipped_{g} WHERE aggregate_id = ? AND version = ?"),
+            (aggregate_id, version))
+
+    def append_logs(self, rows: Sequence[LogRow]) -> None:
+        self._cursor.executemany(self._q(
+            "INSERT INTO rm_log_{g} (aggregate_id, aggregate_version, session_id, centre_id, "
+            "notification_id, occurred_at, event_type, actor_id, actor_role, event) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            [(row.aggregate_id, row.aggregate_version, row.session_id, row.centre_id,
+              row.notification_id, row.occurred_at, row.event_type, row.actor_id,
+              row.actor_role, _encode_event.encode(row.event).decode()) for row in rows])
+

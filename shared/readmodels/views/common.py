@@ -1,0 +1,44 @@
+"""What several views share: documents as JSON, what is overdue, help requests with their
+waiting and answering times."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Protocol
+
+from shared.events import OPEN_CATCH_UPS, OPEN_HELP_REQUESTS
+from shared.readmodels.documents import HelpRequest, JsonObject, as_json
+from shared.readmodels.times import parse, seconds_between
+
+Names = dict[str, str]
+"""People's names by id (those who are people)."""
+
+
+class Due(Protocol):
+    """Something owed by a time: a catch-up or homework."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def due_at(self) -> str: ...
+
+
+def overdue(work: Due, now: datetime, still_open: Collection[str] = OPEN_CATCH_UPS) -> bool:
+    """Still open past its due time (a catch-up, or homework with ``OPEN_HOMEWORK``)."""
+    return work.status in still_open and now > parse(work.due_at)
+
+
+def help_view(request: HelpRequest, now: datetime) -> JsonObject:
+    """A help request with how long it has waited and how fast it was answered."""
+    open_ = request.status in OPEN_HELP_REQUESTS
+    first_response = request.acknowledged_at or request.started_at
+    finished = request.resolved_at
+    return {**as_json(request),
+            "waitingSeconds": seconds_between(request.raised_at, now) if open_ else None,
+            "slaBreached": open_ and now > parse(request.sla_due_at),
+            "responseSeconds": (seconds_between(request.raised_at, parse(first_response))
+                                if first_response else None),
+            "resolutionSeconds": (seconds_between(request.raised_at, parse(finished))
+                                  if finished else None)}

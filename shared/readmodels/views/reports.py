@@ -1,0 +1,122 @@
+"""The centre's reports: the catch-up list and help-request analytics."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import statistics
+from datetime import UTC, datetime
+
+from shared.events import HELP_PRIORITIES, OPEN_CATCH_UPS, OPEN_HELP_REQUESTS, HelpRequestStatus
+from shared.readmodels.documents import CatchUp, HelpRequest, JsonObject, Session, as_json
+from shared.readmodels.times import parse, seconds_between
+from shared.readmodels.views.common import Names, overdue
+
+UrgencyKey = tuple[int, str, str]
+
+# --- the catch-up list ---------------------------------------------------------------------
+
+
+def catch_up_row(catch_up: CatchUp, session: Session, names: Names, now: datetime
+                 ) -> JsonObject:
+    """One catch-up with its session's title and tutor, and whether (and how long) it is
+    overdue."""
+    late = overdue(catch_up, now)
+    return {**as_json(catch_up), "studentName": names.get(catch_up.student_id),
+            "sessionTitle": session.title, "sessionStartsAt": session.starts_at,
+            "tutorId": session.tutor_id, "tutorName": names.get(session.tutor_id),
+            "overdue": late,
+            "overdueSeconds": seconds_between(catch_up.due_at, now) if late else None}
+
+
+def catch_up_urgency(catch_up: CatchUp) -> UrgencyKey:
+    """Open catch-ups first, the earliest due (so the longest overdue) at the top; then the
+    finished ones. It depends on nothing but the document, so pages stay stable."""
+    return (0 if catch_up.status in OPEN_CATCH_UPS else 1, catch_up.due_at, catch_up.catch_up_id)
+
+
+def page_cursor(key: UrgencyKey) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def parse_page_cursor(cursor: str) -> UrgencyKey:
+    """The key a ``page_cursor`` holds; ``ValueError`` for anything it did not make."""
+    try:
+        rank, due, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError) as error:
+        raise ValueError("not a cursor this API returned") from error
+    if not (isinstance(rank, int) and isinstance(due, str) and isinstance(key, str)):
+        raise ValueError("not a cursor this API returned")  # noqa: TRY004  (a bad value: 422)
+    return rank, due, key
+
+
+# --- help-request analytics ----------------------------------------------------------------
+
+
+def _distribution(values: list[float]) -> JsonObject:
+    """Count, mean, median and 90th percentile (nearest rank) of durations in seconds."""
+    if not values:
+        return {"count": 0, "mean": None, "median": None, "p90": None}
+    ordered = sorted(values)
+    return {"count": len(ordered), "mean": round(statistics.fmean(ordered), 3),
+            "median": round(statistics.median(ordered), 3),
+            "p90": round(ordered[math.ceil(0.9 * len(ordered)) - 1], 3)}
+
+
+def _between(start: str, end: str) -> float:
+    return (parse(end) - parse(start)).total_seconds()
+
+
+def help_request_stats(requests: list[HelpRequest], now: datetime) -> JsonObject:
+    """Counts and timings of help requests. A request breached its SLA when it was still open
+    after its due time: not resolved, withdrawn, or closed with its session by then (or, if
+    still open, by ``now``). ``closed`` counts those closed because the session ended or the
+    student left it: never answered, so not among the resolved."""
+    response: list[float] = []
+    resolution: list[float] = []
+    breached = 0
+    for request in requests:
+        answered = [at for at in (request.acknowledged_at, request.started_at)
+                    if isinstance(at, str) and at]
+        if answered:
+            response.append(_between(request.raised_at, min(answered)))
+        if request.resolved_at:
+            resolution.append(_between(request.raised_at, request.resolved_at))
+        closed = request.resolved_at or request.cancelled_at or request.closed_at
+        if (parse(closed) if closed else now) > parse(request.sla_due_at):
+            breached += 1
+    statuses = [r.status for r in requests]
+    return {"raised": len(requests), "resolved": statuses.count(HelpRequestStatus.RESOLVED),
+            "cancelled": statuses.count(HelpRequestStatus.CANCELLED),
+            "closed": statuses.count(HelpRequestStatus.CLOSED),
+            "open": sum(1 for s in statuses if s in OPEN_HELP_REQUESTS), "slaBreached": breached,
+            "responseSeconds": _distribution(response),
+            "resolutionSeconds": _distribution(resolution)}
+
+
+def _stats_by_priority(requests: list[HelpRequest], now: datetime) -> JsonObject:
+    return {"total": help_request_stats(requests, now),
+            "byPriority": {priority.value: help_request_stats(
+                [r for r in requests if r.priority == priority], now)
+                for priority in HELP_PRIORITIES}}
+
+
+def help_request_analytics(sessions: list[Session], names: Names, start: datetime,
+                           end: datetime, now: datetime) -> JsonObject:
+    """Per tutor and per priority, the help requests raised in [start, end) in ``sessions``."""
+    low, high = start.astimezone(UTC), end.astimezone(UTC)
+    by_tutor: dict[str, list[HelpRequest]] = {}
+    for session in sessions:
+        requests = by_tutor.setdefault(session.tutor_id, [])
+        requests += [request for seat in session.students.values()
+                     for request in seat.help_requests.values()
+                     if low <= parse(request.raised_at) < high]
+    tutors = [{"tutorId": tutor_id, "tutorName": names.get(tutor_id),
+               **_stats_by_priority(requests, now)}
+              for tutor_id, requests in by_tutor.items() if requests]
+    tutors.sort(key=lambda t: (t["tutorName"] or "", t["tutorId"]))
+    everything = [r for requests in by_tutor.values() for r in requests]
+    return {"from": low.isoformat().replace("+00:00", "Z"),
+            "to": high.isoformat().replace("+00:00", "Z"),
+            "tutors": tutors, "overall": _stats_by_priority(everything, now)}
