@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from services.command.application import SessionPlan, TutoringCentres
+from services.command.application import TutoringCentres
+from services.command.commands.centres import RegisterCentre, RegisterPerson
+from services.command.commands.sessions import ScheduleSession
 from shared.events import SessionMode
 from shared.tenancy import Actor, Role
 from shared.tenancy.identity import person_id
@@ -50,21 +52,25 @@ HANDLES: dict[str, Role] = {
 
 def register_centre(centres: TutoringCentres, centre_id: str) -> Centre:
     root = ROOT.acting_in(centre_id)
-    centres.register_centre(root, centre_id, name=centre_id.title(), time_zone="Australia/Sydney")
+    centres.handle(
+        root,
+        RegisterCentre(centre_id=centre_id, name=centre_id.title(), time_zone="Australia/Sydney"),
+    )
     centre = Centre(centre_id)
     centre.people["root"] = root
     for handle, role in HANDLES.items():
         email = f"{handle}@{centre_id}.example"
-        centres.register_person(root, name=handle.title(), email=email, role=role)
+        centres.handle(root, RegisterPerson(name=handle.title(), email=email, role=role))
         centre.people[handle] = Actor(user_id=person_id(centre_id, email), role=role,
                                       centre_id=centre_id)
     return centre
 
 
 def plan(tutor: Actor | None = None, *, hours_from_now: float = 1, capacity: int = 5,
-         mode: SessionMode = SessionMode.ONLINE) -> SessionPlan:
+         mode: SessionMode = SessionMode.ONLINE) -> ScheduleSession:
+    """A session of ``tutor`` (by default, of whoever schedules it) starting in an hour."""
     starts = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=hours_from_now)
-    return SessionPlan(
+    return ScheduleSession(
         title="Maths and English", starts_at=starts, ends_at=starts + timedelta(hours=1),
         mode=mode, tutor_id=tutor.user_id if tutor else None, capacity=capacity,
         meeting_link="https://meet.example.org/room" if mode is not SessionMode.PHYSICAL else None,

@@ -18,7 +18,30 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from services.command.application import AttendanceMark, SessionPlan, TutoringCentres
+from services.command.application import TutoringCentres
+from services.command.commands.academic import (
+    AssessSubject,
+    AssignContent,
+    ChangeWorkingLevel,
+    WithdrawContentAssignment,
+)
+from services.command.commands.centres import RegisterCentre, RegisterPerson
+from services.command.commands.exercises import (
+    AssignExercise,
+    PublishExercise,
+    ReportExerciseProgress,
+    StartExercise,
+    SubmitExercise,
+)
+from services.command.commands.help_requests import RaiseHelpRequest
+from services.command.commands.homework import AssignHomework, StartHomework, SubmitHomework
+from services.command.commands.seats import AttendanceRecord, MarkAttendance
+from services.command.commands.sessions import (
+    EndSession,
+    EnrolStudent,
+    ScheduleSession,
+    StartSession,
+)
 from shared.events import (
     AttendanceStatus,
     Difficulty,
@@ -105,19 +128,20 @@ def seed(centres: TutoringCentres, *, today: date | None = None) -> dict[str, UU
     zone = ZoneInfo(TIME_ZONE)
     today = today or datetime.now(zone).date()
     admin = actor("admin")
-    centres.register_centre(admin, DEMO_CENTRE, name="Main Campus", time_zone=TIME_ZONE)
-    centres.register_centre(admin.acting_in(EMPTY_CENTRE), EMPTY_CENTRE, name="Online Campus",
-                            time_zone="UTC")
+    centres.handle(admin, RegisterCentre(centre_id=DEMO_CENTRE, name="Main Campus",
+                                         time_zone=TIME_ZONE))
+    centres.handle(admin.acting_in(EMPTY_CENTRE), RegisterCentre(
+        centre_id=EMPTY_CENTRE, name="Online Campus", time_zone="UTC"))
     for person in DEMO_PEOPLE:
         guardian = demo_person(person.guardian).id if person.guardian else None
-        centres.register_person(admin, name=person.name, email=person.email, role=person.role,
-                                guardian_id=guardian)
+        centres.handle(admin, RegisterPerson(name=person.name, email=person.email,
+                                             role=person.role, guardian_id=guardian))
 
     sessions: dict[str, UUID] = {}
     for plan in _sessions():
         tutor = actor(plan.tutor)
         starts = datetime.combine(today + timedelta(days=plan.day), plan.start, zone)
-        result = centres.schedule_session(tutor, SessionPlan(
+        result = centres.handle(tutor, ScheduleSession(
             title=plan.title, starts_at=starts, ends_at=starts + timedelta(minutes=plan.minutes),
             mode=plan.mode, time_zone=TIME_ZONE, location=plan.location,
             meeting_link=(f"https://meet.example.org/{plan.tutor}-{len(sessions) + 1}"
@@ -128,28 +152,30 @@ def seed(centres: TutoringCentres, *, today: date | None = None) -> dict[str, UU
         for warning in result.body["warnings"]:
             log.info("seed.overlap", session=plan.title, overlaps=warning["title"])
         for handle, (course, lesson) in plan.students.items():
-            centres.enrol_student(tutor, session_id, demo_person(handle).id,
-                                  course_id=course, lesson_id=lesson)
+            centres.handle(tutor, EnrolStudent(session_id=session_id, student_id=demo_person(handle).id,
+                                               course_id=course, lesson_id=lesson))
         if plan.day < 0:
-            centres.start_session(tutor, session_id)
-            centres.end_session(tutor, session_id)
-            centres.mark_attendance(tutor, session_id, [
-                AttendanceMark(demo_person(h).id, status, notes)
-                for h, status, notes in ATTENDANCE[plan.title]])
+            centres.handle(tutor, StartSession(session_id=session_id))
+            centres.handle(tutor, EndSession(session_id=session_id))
+            centres.handle(tutor, MarkAttendance(session_id=session_id, records=[
+                AttendanceRecord(student_id=demo_person(h).id, status=status, notes=notes)
+                for h, status, notes in ATTENDANCE[plan.title]]))
 
     live = sessions["Intro to Programming - Live Q&A"]
     _seed_academic_profiles(centres, live)
     john = actor("john")
-    centres.start_session(john, live)
-    centres.mark_attendance(john, live, [AttendanceMark(demo_person("jane").id, P),
-                                         AttendanceMark(demo_person("alex").id, P),
-                                         AttendanceMark(demo_person("michael").id, L, "Bus delay")])
+    centres.handle(john, StartSession(session_id=live))
+    centres.handle(john, MarkAttendance(session_id=live, records=[
+        AttendanceRecord(student_id=demo_person("jane").id, status=P),
+        AttendanceRecord(student_id=demo_person("alex").id, status=P),
+        AttendanceRecord(student_id=demo_person("michael").id, status=L, notes="Bus delay")]))
     _seed_work(centres, live, sessions["HTML Fundamentals"])
     # Last, so that tests can replay the demo without them and raise them live.
-    centres.raise_help_request(actor("alex"), live, priority=HelpPriority.URGENT,
-                               exercise_id="conditionals-3", message="My if/else never runs")
-    centres.raise_help_request(actor("jane"), live, priority=HelpPriority.HIGH,
-                               message="Can we go over nested loops?")
+    centres.handle(actor("alex"), RaiseHelpRequest(
+        session_id=live, priority=HelpPriority.URGENT, exercise_id="conditionals-3",
+        message="My if/else never runs"))
+    centres.handle(actor("jane"), RaiseHelpRequest(
+        session_id=live, priority=HelpPriority.HIGH, message="Can we go over nested loops?"))
     return sessions
 
 
@@ -157,46 +183,51 @@ def _seed_work(centres: TutoringCentres, live: UUID, yesterday: UUID) -> None:
     """Exercises in the live session (one marked from its key, one waiting for John) and
     homework handed in for John to grade."""
     john = actor("john")
-    quiz = UUID(centres.publish_exercise(
-        john, title="Loops check", course_id="intro-programming", exercise_type=ExerciseType.MULTIPLE_CHOICE,
+    quiz = UUID(centres.handle(john, PublishExercise(
+        title="Loops check", course_id="intro-programming", exercise_type=ExerciseType.MULTIPLE_CHOICE,
         difficulty=Difficulty.EASY, questions=[
             Question(question_id="q1", prompt="How often does `for i in range(3)` run?",
                      options=("2", "3", "4"), accepted_answers=("3",)),
             Question(question_id="q2", prompt="Which loop runs while a condition holds?", points=2,
                      options=("for", "while"), accepted_answers=("while",)),
-        ]).body["exerciseId"])
-    explain = UUID(centres.publish_exercise(
-        john, title="Explain your loop", course_id="intro-programming",
+        ])).body["exerciseId"])
+    explain = UUID(centres.handle(john, PublishExercise(
+        title="Explain your loop", course_id="intro-programming",
         exercise_type=ExerciseType.SHORT_ANSWER, difficulty=Difficulty.MEDIUM, questions=[
             Question(question_id="q1", prompt="In two sentences, what does your loop do?", points=5)],
-    ).body["exerciseId"])
-    page = UUID(centres.publish_exercise(
-        john, title="Semantic page", course_id="web-dev-basics", exercise_type=ExerciseType.LONG_ANSWER,
+    )).body["exerciseId"])
+    page = UUID(centres.handle(john, PublishExercise(
+        title="Semantic page", course_id="web-dev-basics", exercise_type=ExerciseType.LONG_ANSWER,
         difficulty=Difficulty.HARD, questions=[
             Question(question_id="q1", prompt="Mark up a page with header, nav, main and footer", points=10)],
-    ).body["exerciseId"])
+    )).body["exerciseId"])
 
     jane, alex, michael = (demo_person(h).id for h in ("jane", "alex", "michael"))
-    work = {UUID(w["studentId"]): UUID(w["workId"])
-            for w in centres.assign_exercise(john, live, quiz).body["work"]}
-    centres.start_exercise(actor("jane"), live, work[jane])
-    centres.report_exercise_progress(actor("jane"), live, work[jane], percent=40)
-    centres.start_exercise(actor("michael"), live, work[michael])
-    centres.submit_exercise(actor("michael"), live, work[michael], answers={"q1": "3", "q2": "while"})
-    (alex_work,) = centres.assign_exercise(john, live, explain, student_ids=[alex]).body["work"]
-    centres.start_exercise(actor("alex"), live, UUID(alex_work["workId"]))
-    centres.submit_exercise(actor("alex"), live, UUID(alex_work["workId"]),
-                            answers={"q1": "It counts to ten. It prints each number."})
+    work = {UUID(w["studentId"]): UUID(w["workId"]) for w in centres.handle(
+        john, AssignExercise(session_id=live, exercise_id=quiz)).body["work"]}
+    centres.handle(actor("jane"), StartExercise(session_id=live, work_id=work[jane]))
+    centres.handle(actor("jane"), ReportExerciseProgress(session_id=live, work_id=work[jane],
+                                                         percent=40))
+    centres.handle(actor("michael"), StartExercise(session_id=live, work_id=work[michael]))
+    centres.handle(actor("michael"), SubmitExercise(session_id=live, work_id=work[michael],
+                                                    answers={"q1": "3", "q2": "while"}))
+    (alex_work,) = centres.handle(john, AssignExercise(
+        session_id=live, exercise_id=explain, student_ids=[alex])).body["work"]
+    alex_work_id = UUID(alex_work["workId"])
+    centres.handle(actor("alex"), StartExercise(session_id=live, work_id=alex_work_id))
+    centres.handle(actor("alex"), SubmitExercise(
+        session_id=live, work_id=alex_work_id,
+        answers={"q1": "It counts to ten. It prints each number."}))
 
     due = datetime.now(ZoneInfo(TIME_ZONE)) + timedelta(days=3)
-    homework = UUID(centres.assign_homework(
-        john, jane, title="A page of your own", exercise_ids=[page], due_at=due, session_id=yesterday,
-    ).body["homeworkId"])
-    centres.start_homework(actor("jane"), homework)
-    centres.submit_homework(actor("jane"), homework, answers={
-        page: {"q1": "<header>…</header><nav>…</nav><main>…</main><footer>…</footer>"}})
-    centres.assign_homework(john, alex, title="Loops practice", exercise_ids=[quiz, explain], due_at=due,
-                            session_id=live)
+    homework = UUID(centres.handle(john, AssignHomework(
+        student_id=jane, title="A page of your own", exercise_ids=[page], due_at=due,
+        session_id=yesterday)).body["homeworkId"])
+    centres.handle(actor("jane"), StartHomework(homework_id=homework))
+    centres.handle(actor("jane"), SubmitHomework(homework_id=homework, answers={
+        page: {"q1": "<header>…</header><nav>…</nav><main>…</main><footer>…</footer>"}}))
+    centres.handle(john, AssignHomework(student_id=alex, title="Loops practice",
+                                        exercise_ids=[quiz, explain], due_at=due, session_id=live))
 
 
 def _seed_academic_profiles(centres: TutoringCentres, live: UUID) -> None:
@@ -204,27 +235,33 @@ def _seed_academic_profiles(centres: TutoringCentres, live: UUID) -> None:
     superseded, one withdrawn)."""
     david, maria, john = actor("david"), actor("maria"), actor("john")
     sophia, michael, alex, jane = (demo_person(h).id for h in ("sophia", "michael", "alex", "jane"))
-    centres.assess_subject(david, sophia, course_id="algebra-fundamentals", school_grade=5,
-                           working_level=3, notes="Placement test: number sense is shaky")
-    centres.change_working_level(david, sophia, course_id="algebra-fundamentals", level=4,
-                                 change_type=LevelChangeType.DIAGNOSTIC_TEST,
-                                 reason="Diagnostic retest: fractions and ratios now secure")
-    centres.assess_subject(maria, michael, course_id="algebra-fundamentals", school_grade=7,
-                           working_level=5)
-    centres.change_working_level(maria, michael, course_id="algebra-fundamentals", level=6,
-                                 change_type=LevelChangeType.LEVEL_ADVANCEMENT,
-                                 reason="Mastered like terms in two sessions")
-    centres.assess_subject(john, alex, course_id="intro-programming", school_grade=6, working_level=6)
-    centres.assign_content(john, alex, course_id="intro-programming", lesson_id="conditionals",
-                           exercise_id="conditionals-3", session_id=live,
-                           reason="Revisit if/else before moving on to loops")
-    centres.assign_content(john, alex, course_id="intro-programming", lesson_id="conditionals",
-                           exercise_id="conditionals-4", session_id=live,
-                           reason="conditionals-3 done in class; one more before loops")
-    withdrawn = centres.assign_content(john, jane, course_id="web-dev-basics", lesson_id="forms",
-                                       reason="Practise form validation before the workshop")
-    centres.withdraw_content_assignment(john, jane, UUID(withdrawn.body["assignmentId"]),
-                                        reason="Covered in the workshop")
+    algebra = "algebra-fundamentals"
+    centres.handle(david, AssessSubject(student_id=sophia, course_id=algebra, school_grade=5,
+                                        working_level=3, notes="Placement test: number sense is shaky"))
+    centres.handle(david, ChangeWorkingLevel(
+        student_id=sophia, course_id=algebra, level=4, change_type=LevelChangeType.DIAGNOSTIC_TEST,
+        reason="Diagnostic retest: fractions and ratios now secure"))
+    centres.handle(maria, AssessSubject(student_id=michael, course_id=algebra, school_grade=7,
+                                        working_level=5))
+    centres.handle(maria, ChangeWorkingLevel(
+        student_id=michael, course_id=algebra, level=6,
+        change_type=LevelChangeType.LEVEL_ADVANCEMENT, reason="Mastered like terms in two sessions"))
+    centres.handle(john, AssessSubject(student_id=alex, course_id="intro-programming",
+                                       school_grade=6, working_level=6))
+    centres.handle(john, AssignContent(
+        student_id=alex, course_id="intro-programming", lesson_id="conditionals",
+        exercise_id="conditionals-3", session_id=live,
+        reason="Revisit if/else before moving on to loops"))
+    centres.handle(john, AssignContent(
+        student_id=alex, course_id="intro-programming", lesson_id="conditionals",
+        exercise_id="conditionals-4", session_id=live,
+        reason="conditionals-3 done in class; one more before loops"))
+    withdrawn = centres.handle(john, AssignContent(
+        student_id=jane, course_id="web-dev-basics", lesson_id="forms",
+        reason="Practise form validation before the workshop"))
+    centres.handle(john, WithdrawContentAssignment(
+        student_id=jane, assignment_id=UUID(withdrawn.body["assignmentId"]),
+        reason="Covered in the workshop"))
 
 
 def main() -> None:

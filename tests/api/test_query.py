@@ -148,6 +148,7 @@ def test_read_your_writes_waits_then_refuses_stale_answers(
 
 def test_handled_help_requests_leave_my_day_and_keep_their_response_times(tmp_path: Path) -> None:
     from services.command.application import TutoringCentres
+    from services.command.commands.help_requests import AcknowledgeHelpRequest, ResolveHelpRequest
     from services.command.seed import seed
     from shared import events
 
@@ -166,8 +167,15 @@ def test_handled_help_requests_leave_my_day_and_keep_their_response_times(tmp_pa
     assert session is not None
     alex = str(demo_person("alex").id)
     (request_id,) = session.doc["students"][alex]["helpRequests"]
-    centres.acknowledge_help_request(john, live, UUID(request_id))
-    centres.resolve_help_request(john, live, UUID(request_id), response="Check the condition's indentation")
+    centres.handle(john, AcknowledgeHelpRequest(session_id=live, request_id=UUID(request_id)))
+    centres.handle(
+        john,
+        ResolveHelpRequest(
+            session_id=live,
+            request_id=UUID(request_id),
+            response="Check the condition's indentation",
+        ),
+    )
     project()
     with TestClient(create_app(store)) as client:
         day = get(client, "/api/academic/tutor/my-day", "john")["data"]
@@ -206,6 +214,7 @@ def test_the_control_center_as_it_was_at_any_instant(client: TestClient) -> None
 
 def test_a_removed_student_and_their_parent_no_longer_see_the_session(tmp_path: Path) -> None:
     from services.command.application import TutoringCentres
+    from services.command.commands.sessions import RemoveStudent
     from services.command.seed import seed
     from shared import events
 
@@ -213,7 +222,12 @@ def test_a_removed_student_and_their_parent_no_longer_see_the_session(tmp_path: 
     sessions = seed(centres)
     tomorrow = sessions["Variables Deep Dive"]
     john = Actor(user_id=demo_person("john").id, role=demo_person("john").role, centre_id=DEMO_CENTRE)
-    centres.remove_student(john, tomorrow, demo_person("jane").id, reason="moved to another group")
+    centres.handle(
+        john,
+        RemoveStudent(
+            session_id=tomorrow, student_id=demo_person("jane").id, reason="moved to another group"
+        ),
+    )
     store = read_store(tmp_path)
     apply_all(store, [(events.decode(n.state), n.id) for n in centres.recorder.select_notifications(1, 10_000)])
     with TestClient(create_app(store)) as client:
@@ -226,6 +240,7 @@ def test_a_removed_student_and_their_parent_no_longer_see_the_session(tmp_path: 
 
 def test_students_and_parents_see_their_own_overview_without_internal_notes(tmp_path: Path) -> None:
     from services.command.application import TutoringCentres
+    from services.command.commands.notes import WriteNote
     from services.command.seed import seed
     from shared import events
     from shared.events import NoteVisibility
@@ -234,8 +249,20 @@ def test_students_and_parents_see_their_own_overview_without_internal_notes(tmp_
     seed(centres)
     john = Actor(user_id=demo_person("john").id, role=demo_person("john").role, centre_id=DEMO_CENTRE)
     sophia = demo_person("sophia").id
-    centres.write_note(john, sophia, content="Excellent progress", visibility=NoteVisibility.EXTERNAL)
-    centres.write_note(john, sophia, content="Struggled with inference", visibility=NoteVisibility.INTERNAL)
+    centres.handle(
+        john,
+        WriteNote(
+            student_id=sophia, content="Excellent progress", visibility=NoteVisibility.EXTERNAL
+        ),
+    )
+    centres.handle(
+        john,
+        WriteNote(
+            student_id=sophia,
+            content="Struggled with inference",
+            visibility=NoteVisibility.INTERNAL,
+        ),
+    )
     store = read_store(tmp_path)
     apply_all(store, [(events.decode(n.state), n.id) for n in centres.recorder.select_notifications(1, 10_000)])
     url = f"/api/v1/students/{sophia}/overview"

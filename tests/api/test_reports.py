@@ -14,7 +14,11 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from services.command.application import AttendanceMark, TutoringCentres
+from services.command.application import TutoringCentres
+from services.command.commands.catch_ups import AssignCatchUp, CompleteCatchUp, StartCatchUp
+from services.command.commands.help_requests import AcknowledgeHelpRequest, CancelHelpRequest, RaiseHelpRequest, ResolveHelpRequest, StartHelping
+from services.command.commands.seats import AttendanceRecord, MarkAttendance
+from services.command.commands.sessions import EnrolStudent, StartSession
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore, open_read_store
 from services.query.app import create_app
@@ -87,11 +91,13 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
 def _session(world: World, tutor: str, *students: str, hours_from_now: float = -1) -> UUID:
     """A session of ``tutor`` with ``students`` enrolled, started (so attendance can be marked)."""
     alpha = world.alpha
-    result = world.centres.schedule_session(alpha[tutor], plan(alpha[tutor], hours_from_now=hours_from_now))
+    result = world.centres.handle(alpha[tutor], plan(alpha[tutor], hours_from_now=hours_from_now))
     session = UUID(result.body["sessionId"])
     for student in students:
-        world.centres.enrol_student(alpha[tutor], session, alpha[student].user_id)
-    world.centres.start_session(alpha[tutor], session)
+        world.centres.handle(
+            alpha[tutor], EnrolStudent(session_id=session, student_id=alpha[student].user_id)
+        )
+    world.centres.handle(alpha[tutor], StartSession(session_id=session))
     return session
 
 
@@ -116,13 +122,27 @@ def _catch_ups(world: World) -> CatchUps:
     alpha, centres, now = world.alpha, world.centres, datetime.now(UTC)
     mine = _session(world, "tutor", "ann", "ben", "cal")
     theirs = _session(world, "other_tutor", "eve")
-    marked = centres.mark_attendance(alpha["tutor"], mine, [AttendanceMark(alpha["ann"].user_id,
-                                                                           AttendanceStatus.ABSENT)])
+    marked = centres.handle(
+        alpha["tutor"],
+        MarkAttendance(
+            session_id=mine,
+            records=[
+                AttendanceRecord(student_id=alpha["ann"].user_id, status=AttendanceStatus.ABSENT)
+            ],
+        ),
+    )
     (absent,) = marked.body["catchUpsAssigned"]
 
     def assign(tutor: str, session: UUID, student: str, due: timedelta, reason: str) -> str:
-        result = centres.assign_catch_up(alpha[tutor], session, alpha[student].user_id,
-                                         due_at=now + due, reason=reason)
+        result = centres.handle(
+            alpha[tutor],
+            AssignCatchUp(
+                session_id=session,
+                student_id=alpha[student].user_id,
+                due_at=now + due,
+                reason=reason,
+            ),
+        )
         return str(result.body["catchUpId"])
 
     made = CatchUps(overdue=assign("tutor", mine, "ben", -timedelta(days=2), "Fractions worksheet"),
@@ -151,11 +171,19 @@ def test_the_catch_up_list_puts_the_most_urgent_first_with_names_and_sessions(wo
 def test_catch_ups_move_through_the_list_as_they_are_worked_on(world: World) -> None:
     made = _catch_ups(world)
     alpha = world.alpha
-    world.centres.start_catch_up(alpha["ben"], UUID(made.overdue))
-    world.centres.complete_catch_up(alpha["tutor"], UUID(made.later))
-    world.centres.mark_attendance(alpha["tutor"], UUID(world.get("/api/v1/catch-ups", "admin")["data"]
-                                                       ["catchUps"][2]["sessionId"]),
-                                  [AttendanceMark(alpha["ann"].user_id, AttendanceStatus.EXCUSED)])
+    world.centres.handle(alpha["ben"], StartCatchUp(catch_up_id=UUID(made.overdue)))
+    world.centres.handle(alpha["tutor"], CompleteCatchUp(catch_up_id=UUID(made.later)))
+    world.centres.handle(
+        alpha["tutor"],
+        MarkAttendance(
+            session_id=UUID(
+                world.get("/api/v1/catch-ups", "admin")["data"]["catchUps"][2]["sessionId"]
+            ),
+            records=[
+                AttendanceRecord(student_id=alpha["ann"].user_id, status=AttendanceStatus.EXCUSED)
+            ],
+        ),
+    )
     world.project()
     rows = {r["catchUpId"]: r for r in world.get("/api/v1/catch-ups", "admin")["data"]["catchUps"]}
     assert rows[made.overdue]["status"] == "IN_PROGRESS" and rows[made.overdue]["startedAt"]
@@ -251,25 +279,33 @@ def _help_history(world: World) -> None:
     offsets: dict[tuple[UUID, str], int] = {}
 
     def raise_(session: UUID, student: str, priority: HelpPriority, start: int) -> UUID:
-        body = centres.raise_help_request(alpha[student], session, priority=priority).body
+        body = centres.handle(
+            alpha[student], RaiseHelpRequest(session_id=session, priority=priority)
+        ).body
         request = UUID(body["helpRequestId"])
         offsets[(request, "HelpRequestRaised")] = start
         return request
 
     ann = raise_(mine, "ann", HelpPriority.URGENT, 0)
-    centres.acknowledge_help_request(alpha["tutor"], mine, ann)
-    centres.resolve_help_request(alpha["tutor"], mine, ann, response="Done")
+    centres.handle(alpha["tutor"], AcknowledgeHelpRequest(session_id=mine, request_id=ann))
+    centres.handle(
+        alpha["tutor"], ResolveHelpRequest(session_id=mine, request_id=ann, response="Done")
+    )
     offsets |= {(ann, "HelpRequestAcknowledged"): 30, (ann, "HelpRequestResolved"): 100}
     ben = raise_(mine, "ben", HelpPriority.HIGH, 600)
-    centres.start_helping(alpha["tutor"], mine, ben)
-    centres.resolve_help_request(alpha["tutor"], mine, ben, response="Done")
+    centres.handle(alpha["tutor"], StartHelping(session_id=mine, request_id=ben))
+    centres.handle(
+        alpha["tutor"], ResolveHelpRequest(session_id=mine, request_id=ben, response="Done")
+    )
     offsets |= {(ben, "HelpRequestStarted"): 660, (ben, "HelpRequestResolved"): 1000}
     cal = raise_(mine, "cal", HelpPriority.URGENT, 1200)
-    centres.cancel_help_request(alpha["cal"], mine, cal)
+    centres.handle(alpha["cal"], CancelHelpRequest(session_id=mine, request_id=cal))
     offsets[(cal, "HelpRequestCancelled")] = 1210
     raise_(mine, "dee", HelpPriority.LOW, 1800)
     eve = raise_(theirs, "eve", HelpPriority.MEDIUM, 0)
-    centres.resolve_help_request(alpha["other_tutor"], theirs, eve, response="Done")
+    centres.handle(
+        alpha["other_tutor"], ResolveHelpRequest(session_id=theirs, request_id=eve, response="Done")
+    )
     offsets[(eve, "HelpRequestResolved")] = 50
 
     def retime(event: events.Event) -> datetime | None:
@@ -358,8 +394,16 @@ def test_students_absent_twice_in_a_row_show_in_my_day(world: World) -> None:
 
     def lesson(hours_ago: float, tutor: str = "tutor", **marks: AttendanceStatus) -> None:
         session = _session(world, tutor, *marks, hours_from_now=-hours_ago)
-        centres.mark_attendance(alpha[tutor], session, [AttendanceMark(alpha[s].user_id, status)
-                                                        for s, status in marks.items()])
+        centres.handle(
+            alpha[tutor],
+            MarkAttendance(
+                session_id=session,
+                records=[
+                    AttendanceRecord(student_id=alpha[s].user_id, status=status)
+                    for s, status in marks.items()
+                ],
+            ),
+        )
 
     absent, present, excused = AttendanceStatus.ABSENT, AttendanceStatus.PRESENT, AttendanceStatus.EXCUSED
     lesson(72, ann=present, ben=absent, cal=absent)
@@ -379,8 +423,15 @@ def test_students_absent_twice_in_a_row_show_in_my_day(world: World) -> None:
     theirs = world.get("/api/academic/tutor/my-day", "other_tutor")["data"]
     assert [a["studentName"] for a in theirs["repeatedAbsences"]] == ["Ann", "Cal"]
 
-    centres.mark_attendance(alpha["tutor"], UUID(alerts[0]["sessionIds"][0]),
-                            [AttendanceMark(alpha["ann"].user_id, AttendanceStatus.LATE)])
+    centres.handle(
+        alpha["tutor"],
+        MarkAttendance(
+            session_id=UUID(alerts[0]["sessionIds"][0]),
+            records=[
+                AttendanceRecord(student_id=alpha["ann"].user_id, status=AttendanceStatus.LATE)
+            ],
+        ),
+    )
     world.project()
     day = world.get("/api/academic/tutor/my-day", "tutor")["data"]
     assert [a["studentName"] for a in day["repeatedAbsences"]] == ["Cal"]

@@ -33,6 +33,7 @@ import nats
 import psycopg
 
 from services.command.application import TutoringCentres
+from services.command.commands.centres import RegisterPerson
 from services.command.domain.session import Session
 from shared.events import SessionMode
 from tests.builders import Centre, register_centre
@@ -78,7 +79,7 @@ def add_tutors(centres: TutoringCentres, centre: Centre, count: int) -> list[str
     handles = []
     for i in range(count):
         handle, email = f"bench-tutor-{i}", f"bench-tutor-{i}@{centre.centre_id}.example"
-        centres.register_person(centre["root"], name=handle, email=email, role=Role.TEACHER)
+        centres.handle(centre["root"], RegisterPerson(name=handle, email=email, role=Role.TEACHER))
         centre.people[handle] = Actor(user_id=person_id(centre.centre_id, email), role=Role.TEACHER,
                                       centre_id=centre.centre_id)
         handles.append(handle)
@@ -86,13 +87,13 @@ def add_tutors(centres: TutoringCentres, centre: Centre, count: int) -> list[str
 
 
 def in_process_commands(centres: TutoringCentres, centre: Centre, tutors: list[str], n: int) -> Line:
-    from services.command.application import SessionPlan
+    from services.command.commands.sessions import ScheduleSession
 
     starts = datetime.now(UTC)
     started = time.perf_counter()
     for i in range(n):
         begins = starts + timedelta(hours=2 * (i // len(tutors)))  # each tutor's sessions one after another
-        centres.schedule_session(centre[tutors[i % len(tutors)]], SessionPlan(
+        centres.handle(centre[tutors[i % len(tutors)]], ScheduleSession(
             title="bench", starts_at=begins, ends_at=begins + timedelta(hours=1), mode=SessionMode.ONLINE,
             meeting_link="https://meet.example.org/b"))
     return Line("schedule_session command, in-process (loads centre + tutor + timetable week, saves 2)", n,

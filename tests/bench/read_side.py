@@ -19,7 +19,10 @@ import aiohttp
 import nats
 import websockets
 
-from services.command.application import AttendanceMark, SessionPlan, TutoringCentres
+from services.command.application import TutoringCentres
+from services.command.commands.centres import RegisterCentre, RegisterPerson
+from services.command.commands.seats import AttendanceRecord, MarkAttendance
+from services.command.commands.sessions import EnrolStudent, ScheduleSession, StartSession
 from services.projections.rebuild import rebuild
 from services.projections.service import ProjectionService
 from shared.readmodels.store import open_read_store
@@ -45,30 +48,53 @@ def populate(centres: TutoringCentres) -> tuple[Actor, list[tuple[UUID, list[UUI
     from tests.builders import ROOT
 
     root = ROOT.acting_in("bench-live")
-    centres.register_centre(root, "bench-live", name="Bench", time_zone="UTC")
-    supervisor_id = UUID(centres.register_person(root, name="Sue", email="sue@b.example",
-                                                 role=Role.CENTER_SUPERVISOR).body["personId"])
+    centres.handle(root, RegisterCentre(centre_id="bench-live", name="Bench", time_zone="UTC"))
+    supervisor_id = UUID(
+        centres.handle(
+            root, RegisterPerson(name="Sue", email="sue@b.example", role=Role.CENTER_SUPERVISOR)
+        ).body["personId"]
+    )
     supervisor = Actor(user_id=supervisor_id, role=Role.CENTER_SUPERVISOR, centre_id="bench-live")
     sessions = []
     starts = datetime.now(UTC).replace(microsecond=0)
     for s in range(SESSIONS):
-        tutor = UUID(centres.register_person(root, name=f"T{s}", email=f"t{s}@b.example",
-                                             role=Role.TEACHER).body["personId"])
-        session = UUID(centres.schedule_session(supervisor, SessionPlan(
+        tutor = UUID(
+            centres.handle(
+                root, RegisterPerson(name=f"T{s}", email=f"t{s}@b.example", role=Role.TEACHER)
+            ).body["personId"]
+        )
+        session = UUID(centres.handle(supervisor, ScheduleSession(
             title=f"Session {s}", starts_at=starts, ends_at=starts + timedelta(hours=1),
             mode=SessionMode.ONLINE, meeting_link="https://meet.example.org/b", tutor_id=tutor)).body["sessionId"])
         students = []
         for n in range(STUDENTS):
-            student = UUID(centres.register_person(root, name=f"S{s}-{n}", email=f"s{s}-{n}@b.example",
-                                                   role=Role.STUDENT).body["personId"])
-            centres.enrol_student(supervisor, session, student, course_id="maths", lesson_id=f"l{n}")
+            student = UUID(
+                centres.handle(
+                    root,
+                    RegisterPerson(
+                        name=f"S{s}-{n}", email=f"s{s}-{n}@b.example", role=Role.STUDENT
+                    ),
+                ).body["personId"]
+            )
+            centres.handle(
+                supervisor,
+                EnrolStudent(
+                    session_id=session, student_id=student, course_id="maths", lesson_id=f"l{n}"
+                ),
+            )
             students.append(student)
-        centres.start_session(supervisor, session)
+        centres.handle(supervisor, StartSession(session_id=session))
         sessions.append((session, students))
     for round_ in range(MARK_ROUNDS):
         status = AttendanceStatus.LATE if round_ % 2 else AttendanceStatus.PRESENT
         for session, students in sessions:
-            centres.mark_attendance(supervisor, session, [AttendanceMark(s, status) for s in students])
+            centres.handle(
+                supervisor,
+                MarkAttendance(
+                    session_id=session,
+                    records=[AttendanceRecord(student_id=s, status=status) for s in students],
+                ),
+            )
     return supervisor, sessions
 
 

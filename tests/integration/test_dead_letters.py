@@ -19,7 +19,9 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from services.command.application import AttendanceMark, TutoringCentres
+from services.command.application import TutoringCentres
+from services.command.commands.help_requests import AcknowledgeHelpRequest, RaiseHelpRequest
+from services.command.commands.seats import AttendanceRecord, MarkAttendance, RecordPresence
 from services.command.seed import seed
 from shared.readmodels import projector
 from services.projections.service import ProjectionService, Settings, count_dead_letters
@@ -94,10 +96,14 @@ async def test_a_poisoned_event_is_dead_lettered_the_read_side_goes_on_and_a_rep
     sessions = seed(centres)
     live = sessions["Intro to Programming - Live Q&A"]
     michael = actor("michael")
-    raised = centres.raise_help_request(michael, live, message="Stuck on loops")
+    raised = centres.handle(michael, RaiseHelpRequest(session_id=live, message="Stuck on loops"))
     request_id = UUID(raised.body["helpRequestId"])
-    centres.acknowledge_help_request(actor("john"), live, request_id)  # needs the request: fails too
-    centres.record_presence(michael, live, ev.PresenceKind.JOIN)  # same seat, independent of it
+    centres.handle(
+        actor("john"), AcknowledgeHelpRequest(session_id=live, request_id=request_id)
+    )  # needs the request: fails too
+    centres.handle(
+        michael, RecordPresence(session_id=live, event=ev.PresenceKind.JOIN)
+    )  # same seat, independent of it
 
     real = projector._HANDLERS[ev.HelpRequestRaised]
 
@@ -121,8 +127,17 @@ async def test_a_poisoned_event_is_dead_lettered_the_read_side_goes_on_and_a_rep
         row = seat.doc["students"][str(michael.user_id)]
         assert row["presence"]["last"] == "JOIN" and str(request_id) not in row["helpRequests"]
         # The service goes on: a later command on the same seat is applied.
-        later = centres.mark_attendance(actor("john"), live, [
-            AttendanceMark(michael.user_id, ev.AttendanceStatus.LATE, "bus")])
+        later = centres.handle(
+            actor("john"),
+            MarkAttendance(
+                session_id=live,
+                records=[
+                    AttendanceRecord(
+                        student_id=michael.user_id, status=ev.AttendanceStatus.LATE, notes="bus"
+                    )
+                ],
+            ),
+        )
         await eventually(lambda: _reached(store, later.position), timeout=30)
         assert (await service.readiness())["deadLettersWaiting"] == 2
 

@@ -21,7 +21,10 @@ import websockets
 from nats.aio.client import Client
 from prometheus_client import REGISTRY
 
-from services.command.application import AttendanceMark, TutoringCentres
+from services.command.application import TutoringCentres
+from services.command.commands.classes import AddClassMember, CreateClass
+from services.command.commands.notes import WriteNote
+from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.seed import seed
 from services.live_gateway.app import FORBIDDEN, IDLE, UNAUTHORIZED, create_app
 from services.live_gateway.hub import Hub, Settings
@@ -68,8 +71,13 @@ class Demo:
 
     async def mark(self, nc: Client | None, handle: str, status: AttendanceStatus) -> None:
         """John marks a student in the live session; ``nc=None`` loses the change notices."""
-        self.centres.mark_attendance(actor("john"), self.sessions[LIVE],
-                                     [AttendanceMark(demo_person(handle).id, status)])
+        self.centres.handle(
+            actor("john"),
+            MarkAttendance(
+                session_id=self.sessions[LIVE],
+                records=[AttendanceRecord(student_id=demo_person(handle).id, status=status)],
+            ),
+        )
         for change in self.project():
             if nc is not None and change.before != change.after:
                 await nc.publish(*notice_for(change))
@@ -444,8 +452,14 @@ async def test_a_student_overview_follows_its_own_access_rules(
         assert first["type"] == "snapshot" and first["data"]["name"] == "Michael Lee"
         staff = await subscribe(tutor, topic)
         assert staff["version"] == first["version"]
-        demo.centres.write_note(actor("john"), demo_person("michael").id, content="Needs a quieter seat",
-                                visibility=events.NoteVisibility.INTERNAL)
+        demo.centres.handle(
+            actor("john"),
+            WriteNote(
+                student_id=demo_person("michael").id,
+                content="Needs a quieter seat",
+                visibility=events.NoteVisibility.INTERNAL,
+            ),
+        )
         await demo.mark(nc, "michael", AttendanceStatus.ABSENT)
         await announce(demo, nc)
         stored = demo.store.get("student", str(demo_person("michael").id))
@@ -480,17 +494,23 @@ async def test_a_class_roster_is_pushed_to_its_teacher_and_staff_only(
     demo: Demo, nats_server: NatsServer, nc: Client
 ) -> None:
     admin = actor("sarah")
-    created = demo.centres.create_class(admin, name="Year 9 Maths", subject="Maths",
-                                        teacher_id=demo_person("john").id, capacity=3)
+    created = demo.centres.handle(
+        admin,
+        CreateClass(
+            name="Year 9 Maths", subject="Maths", teacher_id=demo_person("john").id, capacity=3
+        ),
+    )
     class_id = UUID(created.body["classId"])
-    demo.centres.add_class_member(admin, class_id, demo_person("jane").id)
+    demo.centres.handle(admin, AddClassMember(class_id=class_id, student_id=demo_person("jane").id))
     await announce(demo, nc)
     topic = f"class:{class_id}"
     async with gateway(demo, nats_server.url) as gw, connect(gw.url, actor("john")) as socket:
         first = await subscribe(socket, topic)
         assert first["type"] == "snapshot" and first["data"]["placesLeft"] == 2
         assert [m["name"] for m in first["data"]["members"]] == ["Jane Johnson"]
-        demo.centres.add_class_member(admin, class_id, demo_person("alex").id)
+        demo.centres.handle(
+            admin, AddClassMember(class_id=class_id, student_id=demo_person("alex").id)
+        )
         await announce(demo, nc)
         delta = await next_change(socket, topic, first["version"])
         roster = apply_merge_patch(first["data"], delta["patch"])

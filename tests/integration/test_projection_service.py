@@ -12,7 +12,8 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from services.command.application import AttendanceMark, TutoringCentres
+from services.command.application import TutoringCentres
+from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.seed import seed
 from shared.readmodels.projector import apply_all
 from services.projections.service import ProjectionService, Settings
@@ -92,8 +93,17 @@ async def test_commands_reach_the_read_models_through_the_whole_chain(
         from shared.tenancy import Actor
 
         tutor = Actor(user_id=john.id, role=john.role, centre_id="main-campus")
-        result = centres.mark_attendance(tutor, sessions["Intro to Programming - Live Q&A"], [
-            AttendanceMark(demo_person("michael").id, AttendanceStatus.ABSENT)])
+        result = centres.handle(
+            tutor,
+            MarkAttendance(
+                session_id=sessions["Intro to Programming - Live Q&A"],
+                records=[
+                    AttendanceRecord(
+                        student_id=demo_person("michael").id, status=AttendanceStatus.ABSENT
+                    )
+                ],
+            ),
+        )
         await eventually(lambda: _reached(store, result.position))
         session = store.get("session", str(sessions["Intro to Programming - Live Q&A"]))
         assert session is not None
@@ -136,8 +146,28 @@ def seed_more(centres: TutoringCentres) -> None:
     session = next(s for s in centres.recorder.select_notifications(1, 10_000) if s.topic == "SessionStarted")
     session_id = events.decode(session.state).aggregate_id
     for handle in ("jane", "alex", "michael"):
-        centres.mark_attendance(tutor, session_id, [AttendanceMark(demo_person(handle).id, AttendanceStatus.ABSENT)])
-        centres.mark_attendance(tutor, session_id, [AttendanceMark(demo_person(handle).id, AttendanceStatus.EXCUSED)])
+        centres.handle(
+            tutor,
+            MarkAttendance(
+                session_id=session_id,
+                records=[
+                    AttendanceRecord(
+                        student_id=demo_person(handle).id, status=AttendanceStatus.ABSENT
+                    )
+                ],
+            ),
+        )
+        centres.handle(
+            tutor,
+            MarkAttendance(
+                session_id=session_id,
+                records=[
+                    AttendanceRecord(
+                        student_id=demo_person(handle).id, status=AttendanceStatus.EXCUSED
+                    )
+                ],
+            ),
+        )
 
 
 async def test_an_event_that_keeps_failing_goes_to_the_dead_letter_stream(

@@ -19,7 +19,9 @@ import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from services.command.application import AttendanceMark, TutoringCentres
+from services.command.application import TutoringCentres
+from services.command.commands.seats import AttendanceRecord, MarkAttendance
+from services.command.commands.sessions import CancelSession, EnrolStudent, StartSession
 from services.relay.lease import FileLease, PostgresLease
 from services.relay.relay import Relay, message_id
 from shared.events import AttendanceStatus, decode, decode_header, subject_for
@@ -57,15 +59,24 @@ async def test_every_committed_event_reaches_jetstream_once_in_order(
 ) -> None:
     alpha = register_centre(sqlite_centres, "alpha")
     beta = register_centre(sqlite_centres, "beta")
-    session = session_id(sqlite_centres.schedule_session(alpha["tutor"], plan()).body)
-    sqlite_centres.enrol_student(alpha["tutor"], session, alpha["ann"].user_id)
-    sqlite_centres.start_session(alpha["tutor"], session)
+    session = session_id(sqlite_centres.handle(alpha["tutor"], plan()).body)
+    sqlite_centres.handle(
+        alpha["tutor"], EnrolStudent(session_id=session, student_id=alpha["ann"].user_id)
+    )
+    sqlite_centres.handle(alpha["tutor"], StartSession(session_id=session))
     from services.command.idempotency import IdempotencyKey
 
-    sqlite_centres.mark_attendance(alpha["tutor"], session, [
-        AttendanceMark(alpha["ann"].user_id, AttendanceStatus.ABSENT)],
-        idempotency=IdempotencyKey("k", "f"))
-    sqlite_centres.schedule_session(beta["tutor"], plan())
+    sqlite_centres.handle(
+        alpha["tutor"],
+        MarkAttendance(
+            session_id=session,
+            records=[
+                AttendanceRecord(student_id=alpha["ann"].user_id, status=AttendanceStatus.ABSENT)
+            ],
+        ),
+        idempotency=IdempotencyKey("k", "f"),
+    )
+    sqlite_centres.handle(beta["tutor"], plan())
 
     js = nc.jetstream()
     await ensure_streams(js)
@@ -149,8 +160,8 @@ class Burst:
 
     def _write(self) -> None:
         while not self._stop.is_set():
-            session = session_id(self._centres.schedule_session(self._tutor, plan()).body)
-            self._centres.cancel_session(self._tutor, session, reason="burst")
+            session = session_id(self._centres.handle(self._tutor, plan()).body)
+            self._centres.handle(self._tutor, CancelSession(session_id=session, reason="burst"))
 
     def __enter__(self) -> Burst:
         self._thread.start()
@@ -328,8 +339,8 @@ async def test_the_relay_rides_out_a_postgres_restart(
                     return "relay.lease_lost" in text and text.count('"relay.leading"') >= 2
 
                 await wait_until(led_again)
-                centres.schedule_session(alpha["tutor"], plan())
-                centres.schedule_session(alpha["tutor"], plan())
+                centres.handle(alpha["tutor"], plan())
+                centres.handle(alpha["tutor"], plan())
                 await assert_streamed_exactly_once_in_order(js, centres)
 
                 async def ready() -> bool:
@@ -365,8 +376,8 @@ async def test_a_standby_relay_takes_over_when_the_leader_dies(
         await wait_until(await count_is(len(published_notifications(centres))))
         relays[0].send_signal(signal.SIGKILL)
         relays[0].wait()
-        centres.schedule_session(alpha["tutor"], plan())
-        centres.schedule_session(alpha["tutor"], plan())
+        centres.handle(alpha["tutor"], plan())
+        centres.handle(alpha["tutor"], plan())
         await wait_until(await count_is(len(published_notifications(centres))))
         streamed = await read_stream(js)
         assert [s.notification_id for s in streamed] == published_notifications(centres)

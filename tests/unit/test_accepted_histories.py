@@ -33,21 +33,78 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from services.command.application import (
-    AttendanceMark,
     CommandResult,
     ConcurrentUpdate,
     NotFound,
-    SeriesStudent,
-    SessionPlan,
     TutoringCentres,
+)
+from services.command.commands.academic import (
+    AssessSubject,
+    AssignContent,
+    ChangeWorkingLevel,
+    WithdrawContentAssignment,
+)
+from services.command.commands.catch_ups import AssignCatchUp, CompleteCatchUp, StartCatchUp
+from services.command.commands.centres import ChangeHelpSlas, ChangeSessionLength, RegisterPerson
+from services.command.commands.classes import (
+    AddClassMember,
+    CancelClass,
+    CreateClass,
+    RemoveClassMember,
+    ScheduleClassSession,
+    UpdateClass,
+)
+from services.command.commands.exercises import (
+    AssignExercise,
+    GradeExercise,
+    PublishExercise,
+    ReportExerciseProgress,
+    RetireExercise,
+    StartExercise,
+    SubmitExercise,
+)
+from services.command.commands.help_requests import (
+    AcknowledgeHelpRequest,
+    CancelHelpRequest,
+    RaiseHelpRequest,
+    ResolveHelpRequest,
+    StartHelping,
+)
+from services.command.commands.homework import (
+    AssignHomework,
+    GradeHomework,
+    StartHomework,
+    SubmitHomework,
+)
+from services.command.commands.notes import EditNote, RedactNote, WriteNote
+from services.command.commands.seats import (
+    AttendanceRecord,
+    MarkAttendance,
+    RecordPresence,
+    SwitchTeachingMode,
+)
+from services.command.commands.series import (
+    CancelSeries,
+    ScheduleClassRule,
+    ScheduleSeries,
+    SeriesStudent,
+)
+from services.command.commands.sessions import (
+    CancelSession,
+    ChangeLesson,
+    ChangeSessionMode,
+    EndSession,
+    EnrolStudent,
+    ExtendSession,
+    RemoveStudent,
+    RescheduleSession,
+    ScheduleSession,
+    StartSession,
 )
 from services.command.domain.aggregate import DomainError
 from services.command.domain.exercise import MAX_OPTIONS, MAX_QUESTIONS
 from services.command.domain.values import EARLIEST, END_OF_TIME
 from services.command.idempotency import IdempotencyKey
-from shared.readmodels import access
-from shared.readmodels.projector import apply_all
-from shared.readmodels.store import ReadStore
 from shared import events
 from shared.events import (
     AttendanceStatus,
@@ -60,11 +117,14 @@ from shared.events import (
     Question,
     SessionMode,
     TeachingMode,
-    WeeklyRule,
 )
+from shared.readmodels import access
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore
 from shared.tenancy import Forbidden
-from tests.builders import Centre, register_centre
 from tests.readside import read_store
+
+from tests.builders import Centre, register_centre
 
 MICRO = timedelta(microseconds=1)
 ZONES = [
@@ -265,92 +325,116 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
     now = datetime.now(UTC)
 
     # The centre: help SLAs and the longest session at their edges.
-    run.do(lambda: c.change_help_slas(admin, "alpha", {"URGENT": 1, "LOW": draw(numbers(2, 1440))}))
-    longest = draw(numbers(15, 24 * 60))
-    run.do(lambda: c.change_max_session_length(admin, "alpha", longest))
     run.do(
-        lambda: c.register_person(
+        lambda: c.handle(
             admin,
-            name=draw(texts(200)),
-            role=a["parent"].role,
-            email=draw(st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=240))
-            + "@edge.example",
+            ChangeHelpSlas(
+                centre_id="alpha", help_sla_minutes={"URGENT": 1, "LOW": draw(numbers(2, 1440))}
+            ),
+        )
+    )
+    longest = draw(numbers(15, 24 * 60))
+    run.do(
+        lambda: c.handle(admin, ChangeSessionLength(centre_id="alpha", max_session_minutes=longest))
+    )
+    run.do(
+        lambda: c.handle(
+            admin,
+            RegisterPerson(
+                name=draw(texts(200)),
+                role=a["parent"].role,
+                email=draw(st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=240))
+                + "@edge.example",
+            ),
         )
     )
 
     # The catalogue.
     auto = run.do(
-        lambda: c.publish_exercise(
+        lambda: c.handle(
             tutor,
-            title=draw(texts(200)),
-            course_id=draw(texts(100)),
-            exercise_type=(
-                kind := draw(
-                    st.sampled_from(
-                        [
-                            ExerciseType.MULTIPLE_CHOICE,
-                            ExerciseType.NUMERICAL,
-                            ExerciseType.FILL_IN_BLANK,
-                        ]
+            PublishExercise(
+                title=draw(texts(200)),
+                course_id=draw(texts(100)),
+                exercise_type=(
+                    kind := draw(
+                        st.sampled_from(
+                            [
+                                ExerciseType.MULTIPLE_CHOICE,
+                                ExerciseType.NUMERICAL,
+                                ExerciseType.FILL_IN_BLANK,
+                            ]
+                        )
                     )
-                )
+                ),
+                difficulty=draw(st.sampled_from(list(Difficulty))),
+                questions=questions(draw, kind),
+                instructions=draw(st.none() | texts(2000, lines=True)),
+                time_limit_minutes=draw(numbers(1, 600)),
             ),
-            difficulty=draw(st.sampled_from(list(Difficulty))),
-            questions=questions(draw, kind),
-            instructions=draw(st.none() | texts(2000, lines=True)),
-            time_limit_minutes=draw(numbers(1, 600)),
         )
     )
     essay = run.do(
-        lambda: c.publish_exercise(
+        lambda: c.handle(
             tutor,
-            title="Essay",
-            course_id="english",
-            exercise_type=ExerciseType.LONG_ANSWER,
-            difficulty=Difficulty.CHALLENGE,
-            questions=questions(draw, ExerciseType.LONG_ANSWER),
+            PublishExercise(
+                title="Essay",
+                course_id="english",
+                exercise_type=ExerciseType.LONG_ANSWER,
+                difficulty=Difficulty.CHALLENGE,
+                questions=questions(draw, ExerciseType.LONG_ANSWER),
+            ),
         )
     )
     retired = run.do(
-        lambda: c.publish_exercise(
+        lambda: c.handle(
             tutor,
-            title="Old",
-            course_id="maths",
-            exercise_type=ExerciseType.SHORT_ANSWER,
-            difficulty=Difficulty.EASY,
-            questions=[Question(question_id="q", prompt="?")],
+            PublishExercise(
+                title="Old",
+                course_id="maths",
+                exercise_type=ExerciseType.SHORT_ANSWER,
+                difficulty=Difficulty.EASY,
+                questions=[Question(question_id="q", prompt="?")],
+            ),
         )
     )
     run.do(
-        lambda: c.retire_exercise(
-            tutor, uid(retired, "exerciseId"), reason=draw(texts(500, lines=True))
+        lambda: c.handle(
+            tutor,
+            RetireExercise(
+                exercise_id=uid(retired, "exerciseId"), reason=draw(texts(500, lines=True))
+            ),
         )
     )
     run.refuse(
-        lambda: c.publish_exercise(
+        lambda: c.handle(
             tutor,
-            title=draw(_bad_text),
-            course_id="maths",
-            exercise_type=ExerciseType.SHORT_ANSWER,
-            difficulty=Difficulty.EASY,
-            questions=[Question(question_id="q", prompt="?")],
+            PublishExercise(
+                title=draw(_bad_text),
+                course_id="maths",
+                exercise_type=ExerciseType.SHORT_ANSWER,
+                difficulty=Difficulty.EASY,
+                questions=[Question(question_id="q", prompt="?")],
+            ),
         )
     )
     run.refuse(
-        lambda: c.publish_exercise(
+        lambda: c.handle(
             tutor,
-            title="Bad",
-            course_id="maths",
-            exercise_type=ExerciseType.SHORT_ANSWER,
-            difficulty=Difficulty.EASY,
-            questions=[Question(question_id="q", prompt=draw(_bad_text))],
+            PublishExercise(
+                title="Bad",
+                course_id="maths",
+                exercise_type=ExerciseType.SHORT_ANSWER,
+                difficulty=Difficulty.EASY,
+                questions=[Question(question_id="q", prompt=draw(_bad_text))],
+            ),
         )
     )
 
     # The main session: at an edge of the window, as long as the centre allows but a minute.
     length = timedelta(minutes=draw(st.integers(1, longest - 1) if longest > 15 else st.just(14)))
     starts = draw(instants(EARLIEST, END_OF_TIME - length - MICRO))
-    plan = SessionPlan(
+    plan = ScheduleSession(
         title=draw(texts(200)),
         starts_at=starts,
         ends_at=starts + length,
@@ -360,36 +444,46 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
         capacity=draw(numbers(5, 50)),
         time_zone=draw(st.sampled_from(["Pacific/Kiritimati", "Etc/GMT+12", "UTC"])),
     )
-    session = uid(run.do(lambda: c.schedule_session(tutor, plan)), "sessionId")
+    session = uid(run.do(lambda: c.handle(tutor, plan)), "sessionId")
     extension = timedelta(minutes=min(120, longest - length.seconds // 60))
     moved = draw(
         instants(EARLIEST, END_OF_TIME - length - extension - MICRO)
     )  # the end, once extended
     run.do(
-        lambda: c.reschedule_session(
+        lambda: c.handle(
             tutor,
-            session,
-            starts_at=moved,
-            ends_at=moved + length,
-            reason=draw(st.none() | texts(500, lines=True)),
+            RescheduleSession(
+                session_id=session,
+                starts_at=moved,
+                ends_at=moved + length,
+                reason=draw(st.none() | texts(500, lines=True)),
+            ),
         )
     )
     run.refuse(
-        lambda: c.reschedule_session(
+        lambda: c.handle(
             tutor,
-            session,
-            starts_at=(bad := draw(_bad_instant)),
-            ends_at=bad + timedelta(hours=1) if bad.year < 9999 else bad,
+            RescheduleSession(
+                session_id=session,
+                starts_at=(bad := draw(_bad_instant)),
+                ends_at=bad + timedelta(hours=1) if bad.year < 9999 else bad,
+            ),
         )
     )
     run.refuse(
-        lambda: c.reschedule_session(
-            tutor, session, starts_at=moved, ends_at=moved + timedelta(minutes=longest + 1)
+        lambda: c.handle(
+            tutor,
+            RescheduleSession(
+                session_id=session, starts_at=moved, ends_at=moved + timedelta(minutes=longest + 1)
+            ),
         )
     )
     run.do(
-        lambda: c.change_session_mode(
-            tutor, session, mode=SessionMode.PHYSICAL, location=draw(texts(200))
+        lambda: c.handle(
+            tutor,
+            ChangeSessionMode(
+                session_id=session, mode=SessionMode.PHYSICAL, location=draw(texts(200))
+            ),
         )
     )
     enrolled: dict[UUID, tuple[str, str | None]] = {}
@@ -397,29 +491,42 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
         enrolled[student.user_id] = (draw(texts(100)), draw(st.none() | texts(100)))
         run.do(
             partial(
-                c.enrol_student,
+                c.handle,
                 tutor,
-                session,
-                student.user_id,
-                course_id=enrolled[student.user_id][0],
-                lesson_id=enrolled[student.user_id][1],
+                EnrolStudent(
+                    session_id=session,
+                    student_id=student.user_id,
+                    course_id=enrolled[student.user_id][0],
+                    lesson_id=enrolled[student.user_id][1],
+                ),
             )
         )
     run.do(
-        lambda: c.change_lesson(
+        lambda: c.handle(
             tutor,
-            session,
-            ben.user_id,
-            lesson_id=draw(texts(100)),
-            course_id=draw(st.none() | texts(100)),
-            reason=draw(st.none() | texts(2000, lines=True)),
+            ChangeLesson(
+                session_id=session,
+                student_id=ben.user_id,
+                lesson_id=draw(texts(100)),
+                course_id=draw(st.none() | texts(100)),
+                reason=draw(st.none() | texts(2000, lines=True)),
+            ),
         )
     )
-    run.refuse(lambda: c.change_lesson(tutor, session, ben.user_id, lesson_id=draw(_bad_text)))
-    run.do(lambda: c.start_session(tutor, session))
-    run.do(lambda: c.extend_session(tutor, session, minutes=extension.seconds // 60))
     run.refuse(
-        lambda: c.extend_session(tutor, session, minutes=draw(st.sampled_from([0, 121, -1])))
+        lambda: c.handle(
+            tutor,
+            ChangeLesson(session_id=session, student_id=ben.user_id, lesson_id=draw(_bad_text)),
+        )
+    )
+    run.do(lambda: c.handle(tutor, StartSession(session_id=session)))
+    run.do(
+        lambda: c.handle(tutor, ExtendSession(session_id=session, minutes=extension.seconds // 60))
+    )
+    run.refuse(
+        lambda: c.handle(
+            tutor, ExtendSession(session_id=session, minutes=draw(st.sampled_from([0, 121, -1])))
+        )
     )
 
     # Presence and teaching.
@@ -429,166 +536,260 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
         PresenceKind.DISCONNECT,
         PresenceKind.RECONNECT,
     ):
-        run.do(partial(c.record_presence, ann, session, kind))
+        run.do(partial(c.handle, ann, RecordPresence(session_id=session, event=kind)))
     for mode in (TeachingMode.TEACH, TeachingMode.OBSERVE):
-        run.do(partial(c.switch_teaching_mode, tutor, session, ann.user_id, mode))
+        run.do(
+            partial(
+                c.handle,
+                tutor,
+                SwitchTeachingMode(session_id=session, student_id=ann.user_id, mode=mode),
+            )
+        )
 
     # Help: answered, withdrawn, and left open when the student leaves and when the session ends.
     def ask(student: Any) -> UUID:
         return uid(
             run.do(
-                lambda: c.raise_help_request(
+                lambda: c.handle(
                     student,
-                    session,
-                    priority=draw(st.sampled_from(list(HelpPriority))),
-                    exercise_id=draw(st.none() | texts(100)),
-                    message=draw(st.none() | texts(2000, lines=True)),
+                    RaiseHelpRequest(
+                        session_id=session,
+                        priority=draw(st.sampled_from(list(HelpPriority))),
+                        exercise_id=draw(st.none() | texts(100)),
+                        message=draw(st.none() | texts(2000, lines=True)),
+                    ),
                 )
             ),
             "helpRequestId",
         )
 
-    run.refuse(lambda: c.raise_help_request(ann, session, message=draw(_bad_message)))
+    run.refuse(
+        lambda: c.handle(ann, RaiseHelpRequest(session_id=session, message=draw(_bad_message)))
+    )
     first = ask(ann)
-    run.do(lambda: c.acknowledge_help_request(tutor, session, first))
-    run.do(lambda: c.start_helping(tutor, session, first))
+    run.do(lambda: c.handle(tutor, AcknowledgeHelpRequest(session_id=session, request_id=first)))
+    run.do(lambda: c.handle(tutor, StartHelping(session_id=session, request_id=first)))
     run.do(
-        lambda: c.resolve_help_request(
-            tutor, session, first, response=draw(texts(2000, lines=True))
+        lambda: c.handle(
+            tutor,
+            ResolveHelpRequest(
+                session_id=session, request_id=first, response=draw(texts(2000, lines=True))
+            ),
         )
     )
     withdrawn = ask(ann)
-    run.do(lambda: c.cancel_help_request(ann, session, withdrawn))
+    run.do(lambda: c.handle(ann, CancelHelpRequest(session_id=session, request_id=withdrawn)))
     left_open = ask(ann)
     if draw(st.booleans()):
-        run.do(lambda: c.acknowledge_help_request(tutor, session, left_open))
+        run.do(
+            lambda: c.handle(
+                tutor, AcknowledgeHelpRequest(session_id=session, request_id=left_open)
+            )
+        )
     ask(eve)
     run.do(
-        lambda: c.remove_student(tutor, session, eve.user_id, reason=draw(st.none() | texts(500)))
+        lambda: c.handle(
+            tutor,
+            RemoveStudent(
+                session_id=session, student_id=eve.user_id, reason=draw(st.none() | texts(500))
+            ),
+        )
     )
 
     # Exercise work: marked from the key, and marked by the tutor.
-    work = run.do(lambda: c.assign_exercise(tutor, session, uid(auto, "exerciseId")))
+    work = run.do(
+        lambda: c.handle(
+            tutor, AssignExercise(session_id=session, exercise_id=uid(auto, "exerciseId"))
+        )
+    )
     ann_work = next(uid(w, "workId") for w in work["work"] if w["studentId"] == str(ann.user_id))
-    run.do(lambda: c.start_exercise(ann, session, ann_work))
-    run.do(lambda: c.report_exercise_progress(ann, session, ann_work, percent=draw(numbers(1, 99))))
+    run.do(lambda: c.handle(ann, StartExercise(session_id=session, work_id=ann_work)))
+    run.do(
+        lambda: c.handle(
+            ann,
+            ReportExerciseProgress(
+                session_id=session, work_id=ann_work, percent=draw(numbers(1, 99))
+            ),
+        )
+    )
     published = run.live.get("exercise", auto["exerciseId"])
     assert published is not None
     asked = published.doc["questions"]
     # Each answer may be 5,000 characters; all of them together must still fit one event.
     too_much = {q["questionId"]: "x" * 5000 for q in asked}
     if len(asked) * 5000 > events.MAX_EVENT_BYTES:
-        run.refuse(lambda: c.submit_exercise(ann, session, ann_work, answers=too_much))
+        run.refuse(
+            lambda: c.handle(
+                ann, SubmitExercise(session_id=session, work_id=ann_work, answers=too_much)
+            )
+        )
     answer_length = min(5000, events.MAX_EVENT_BYTES // 2 // len(asked) // 4)
     answers = {q["questionId"]: draw(texts(answer_length, lines=True)) for q in asked}
-    run.do(lambda: c.submit_exercise(ann, session, ann_work, answers=answers))
+    run.do(
+        lambda: c.handle(ann, SubmitExercise(session_id=session, work_id=ann_work, answers=answers))
+    )
     graded = run.do(
-        lambda: c.assign_exercise(
-            tutor, session, uid(essay, "exerciseId"), student_ids=[ben.user_id]
+        lambda: c.handle(
+            tutor,
+            AssignExercise(
+                session_id=session, exercise_id=uid(essay, "exerciseId"), student_ids=[ben.user_id]
+            ),
         )
     )
     ben_work = uid(graded["work"][0], "workId")
-    run.do(lambda: c.start_exercise(ben, session, ben_work))
-    run.do(lambda: c.submit_exercise(ben, session, ben_work, answers={}))
-    run.refuse(lambda: c.grade_exercise(tutor, session, ben_work, score=float("nan")))
+    run.do(lambda: c.handle(ben, StartExercise(session_id=session, work_id=ben_work)))
+    run.do(lambda: c.handle(ben, SubmitExercise(session_id=session, work_id=ben_work, answers={})))
+    run.refuse(
+        lambda: c.handle(
+            tutor, GradeExercise(session_id=session, work_id=ben_work, score=float("nan"))
+        )
+    )
     run.do(
-        lambda: c.grade_exercise(
+        lambda: c.handle(
             tutor,
-            session,
-            ben_work,
-            score=draw(st.sampled_from([0.0, float(essay["maxScore"])])),
-            feedback=draw(st.none() | texts(2000, lines=True)),
+            GradeExercise(
+                session_id=session,
+                work_id=ben_work,
+                score=draw(st.sampled_from([0.0, float(essay["maxScore"])])),
+                feedback=draw(st.none() | texts(2000, lines=True)),
+            ),
         )
     )
 
     # Attendance, catch-ups: one excused after all, one made up.
     run.do(
-        lambda: c.mark_attendance(
+        lambda: c.handle(
             tutor,
-            session,
-            [
-                AttendanceMark(
-                    ann.user_id, AttendanceStatus.PRESENT, draw(st.none() | texts(2000, lines=True))
-                ),
-                AttendanceMark(ben.user_id, AttendanceStatus.LATE),
-                AttendanceMark(cal.user_id, AttendanceStatus.ABSENT),
-                AttendanceMark(dee.user_id, AttendanceStatus.ABSENT),
-            ],
+            MarkAttendance(
+                session_id=session,
+                records=[
+                    AttendanceRecord(
+                        student_id=ann.user_id,
+                        status=AttendanceStatus.PRESENT,
+                        notes=draw(st.none() | texts(2000, lines=True)),
+                    ),
+                    AttendanceRecord(student_id=ben.user_id, status=AttendanceStatus.LATE),
+                    AttendanceRecord(student_id=cal.user_id, status=AttendanceStatus.ABSENT),
+                    AttendanceRecord(student_id=dee.user_id, status=AttendanceStatus.ABSENT),
+                ],
+            ),
         )
     )
     run.do(
-        lambda: c.mark_attendance(
-            tutor, session, [AttendanceMark(cal.user_id, AttendanceStatus.EXCUSED)]
+        lambda: c.handle(
+            tutor,
+            MarkAttendance(
+                session_id=session,
+                records=[AttendanceRecord(student_id=cal.user_id, status=AttendanceStatus.EXCUSED)],
+            ),
         )
     )
     run.refuse(
-        lambda: c.mark_attendance(
+        lambda: c.handle(
             tutor,
-            session,
-            [AttendanceMark(ann.user_id, AttendanceStatus.PRESENT, draw(_bad_message))],
+            MarkAttendance(
+                session_id=session,
+                records=[
+                    AttendanceRecord(
+                        student_id=ann.user_id,
+                        status=AttendanceStatus.PRESENT,
+                        notes=draw(_bad_message),
+                    )
+                ],
+            ),
         )
     )
     owed = next(d for d in run.live.docs("catch_up") if d.doc["studentId"] == str(dee.user_id)).key
-    run.do(lambda: c.start_catch_up(dee, UUID(owed)))
-    run.do(lambda: c.complete_catch_up(dee, UUID(owed)))
+    run.do(lambda: c.handle(dee, StartCatchUp(catch_up_id=UUID(owed))))
+    run.do(lambda: c.handle(dee, CompleteCatchUp(catch_up_id=UUID(owed))))
     run.do(
-        lambda: c.assign_catch_up(
+        lambda: c.handle(
             tutor,
-            session,
-            ann.user_id,
-            due_at=draw(instants(EARLIEST, END_OF_TIME - MICRO)),
-            reason=draw(texts(500, lines=True)),
+            AssignCatchUp(
+                session_id=session,
+                student_id=ann.user_id,
+                due_at=draw(instants(EARLIEST, END_OF_TIME - MICRO)),
+                reason=draw(texts(500, lines=True)),
+            ),
         )
     )
     run.refuse(
-        lambda: c.assign_catch_up(
-            tutor, session, ann.user_id, due_at=draw(_bad_instant), reason="x"
+        lambda: c.handle(
+            tutor,
+            AssignCatchUp(
+                session_id=session, student_id=ann.user_id, due_at=draw(_bad_instant), reason="x"
+            ),
         )
     )
 
     # The student's profile: assessed, moved a level, content assigned for this session.
     course = draw(texts(100)).strip()
     run.do(
-        lambda: c.assess_subject(
+        lambda: c.handle(
             tutor,
-            ann.user_id,
-            course_id=course,
-            school_grade=draw(numbers(0, 12)),
-            working_level=0,
-            notes=draw(st.none() | texts(2000, lines=True)),
+            AssessSubject(
+                student_id=ann.user_id,
+                course_id=course,
+                school_grade=draw(numbers(0, 12)),
+                working_level=0,
+                notes=draw(st.none() | texts(2000, lines=True)),
+            ),
         )
     )
     run.do(
-        lambda: c.change_working_level(
+        lambda: c.handle(
             tutor,
-            ann.user_id,
-            course_id=course,
-            level=12,
-            change_type=LevelChangeType.LEVEL_ADVANCEMENT,
-            reason=draw(texts(2000, lines=True)),
+            ChangeWorkingLevel(
+                student_id=ann.user_id,
+                course_id=course,
+                level=12,
+                change_type=LevelChangeType.LEVEL_ADVANCEMENT,
+                reason=draw(texts(2000, lines=True)),
+            ),
         )
     )
     assigned = run.do(
-        lambda: c.assign_content(
+        lambda: c.handle(
             tutor,
-            ann.user_id,
-            course_id=course,
-            # Not the lesson Ann is on already (texts of the greatest length often repeat).
-            lesson_id=draw(texts(100).filter(lambda lesson: (course, lesson.strip()) != (
-                enrolled[ann.user_id][0].strip(), (enrolled[ann.user_id][1] or "").strip()))),
-            reason=draw(texts(2000, lines=True)),
-            session_id=session,
+            AssignContent(
+                student_id=ann.user_id,
+                course_id=course,
+                lesson_id=draw(
+                    texts(100).filter(
+                        lambda lesson: (
+                            (course, lesson.strip())
+                            != (
+                                enrolled[ann.user_id][0].strip(),
+                                (enrolled[ann.user_id][1] or "").strip(),
+                            )
+                        )
+                    )
+                ),
+                reason=draw(texts(2000, lines=True)),
+                session_id=session,
+            ),
         )
     )
     assert assigned["lessonChanged"] is True
     later = run.do(
-        lambda: c.assign_content(
-            tutor, ann.user_id, course_id=course, exercise_id=draw(texts(100)), reason="next"
+        lambda: c.handle(
+            tutor,
+            AssignContent(
+                student_id=ann.user_id,
+                course_id=course,
+                exercise_id=draw(texts(100)),
+                reason="next",
+            ),
         )
     )
     run.do(
-        lambda: c.withdraw_content_assignment(
-            tutor, ann.user_id, uid(later, "assignmentId"), reason=draw(texts(2000, lines=True))
+        lambda: c.handle(
+            tutor,
+            WithdrawContentAssignment(
+                student_id=ann.user_id,
+                assignment_id=uid(later, "assignmentId"),
+                reason=draw(texts(2000, lines=True)),
+            ),
         )
     )
 
@@ -596,43 +797,56 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
     due = draw(instants(now + timedelta(days=1), END_OF_TIME - MICRO))
     homework = uid(
         run.do(
-            lambda: c.assign_homework(
+            lambda: c.handle(
                 tutor,
-                ann.user_id,
-                title=draw(texts(200)),
-                exercise_ids=[uid(auto, "exerciseId"), uid(essay, "exerciseId")],
-                due_at=due,
-                session_id=session,
-                notes=draw(st.none() | texts(2000, lines=True)),
+                AssignHomework(
+                    student_id=ann.user_id,
+                    title=draw(texts(200)),
+                    exercise_ids=[uid(auto, "exerciseId"), uid(essay, "exerciseId")],
+                    due_at=due,
+                    session_id=session,
+                    notes=draw(st.none() | texts(2000, lines=True)),
+                ),
             )
         ),
         "homeworkId",
     )
     run.refuse(
-        lambda: c.assign_homework(
+        lambda: c.handle(
             tutor,
-            ann.user_id,
-            title="x",
-            exercise_ids=[uid(auto, "exerciseId")],
-            due_at=draw(_bad_instant),
+            AssignHomework(
+                student_id=ann.user_id,
+                title="x",
+                exercise_ids=[uid(auto, "exerciseId")],
+                due_at=draw(_bad_instant),
+            ),
         )
     )
-    run.do(lambda: c.start_homework(ann, homework))
-    run.do(lambda: c.submit_homework(ann, homework, answers={uid(auto, "exerciseId"): answers}))
+    run.do(lambda: c.handle(ann, StartHomework(homework_id=homework)))
     run.do(
-        lambda: c.grade_homework(tutor, homework, score=0.0, feedback=draw(texts(2000, lines=True)))
+        lambda: c.handle(
+            ann, SubmitHomework(homework_id=homework, answers={uid(auto, "exerciseId"): answers})
+        )
+    )
+    run.do(
+        lambda: c.handle(
+            tutor,
+            GradeHomework(homework_id=homework, score=0.0, feedback=draw(texts(2000, lines=True))),
+        )
     )
 
     # Notes, one of them sent twice with the same key.
     key = IdempotencyKey("note-1", "fingerprint")
     note = uid(
         run.do(
-            lambda: c.write_note(
+            lambda: c.handle(
                 tutor,
-                ann.user_id,
-                content=draw(texts(4000, lines=True)),
-                visibility=NoteVisibility.EXTERNAL,
-                session_id=session,
+                WriteNote(
+                    student_id=ann.user_id,
+                    content=draw(texts(4000, lines=True)),
+                    visibility=NoteVisibility.EXTERNAL,
+                    session_id=session,
+                ),
                 idempotency=key,
             )
         ),
@@ -640,51 +854,62 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
     )
     before = c.position
     assert (
-        c.write_note(
-            tutor, ann.user_id, content="again", visibility=NoteVisibility.EXTERNAL, idempotency=key
+        c.handle(
+            tutor,
+            WriteNote(student_id=ann.user_id, content="again", visibility=NoteVisibility.EXTERNAL),
+            idempotency=key,
         ).replayed
         and c.position == before
     )
-    run.do(lambda: c.edit_note(tutor, note, content=draw(texts(4000, lines=True))))
-    run.do(lambda: c.redact_note(admin, note, reason=draw(texts(500, lines=True))))
+    run.do(lambda: c.handle(tutor, EditNote(note_id=note, content=draw(texts(4000, lines=True)))))
+    run.do(lambda: c.handle(admin, RedactNote(note_id=note, reason=draw(texts(500, lines=True)))))
     run.refuse(
-        lambda: c.write_note(
-            tutor, ann.user_id, content=draw(_bad_text), visibility=NoteVisibility.INTERNAL
+        lambda: c.handle(
+            tutor,
+            WriteNote(
+                student_id=ann.user_id, content=draw(_bad_text), visibility=NoteVisibility.INTERNAL
+            ),
         )
     )
 
     # A class: its sessions one by one and by a weekly rule at the window's edges.
     cohort = uid(
         run.do(
-            lambda: c.create_class(
+            lambda: c.handle(
                 admin,
-                name=draw(texts(200)),
-                subject=draw(texts(200)),
-                teacher_id=tutor.user_id,
-                capacity=draw(numbers(2, 200)),
+                CreateClass(
+                    name=draw(texts(200)),
+                    subject=draw(texts(200)),
+                    teacher_id=tutor.user_id,
+                    capacity=draw(numbers(2, 200)),
+                ),
             )
         ),
         "classId",
     )
     run.do(
-        lambda: c.update_class(
+        lambda: c.handle(
             admin,
-            cohort,
-            name="Renamed",
-            subject="Maths",
-            teacher_id=supervisor.user_id,
-            capacity=200,
+            UpdateClass(
+                class_id=cohort,
+                name="Renamed",
+                subject="Maths",
+                teacher_id=supervisor.user_id,
+                capacity=200,
+            ),
         )
     )
     for student in (ann, ben):
-        run.do(partial(c.add_class_member, admin, cohort, student.user_id))
-    run.do(lambda: c.remove_class_member(admin, cohort, ben.user_id))
+        run.do(
+            partial(c.handle, admin, AddClassMember(class_id=cohort, student_id=student.user_id))
+        )
+    run.do(lambda: c.handle(admin, RemoveClassMember(class_id=cohort, student_id=ben.user_id)))
     one = draw(instants(EARLIEST, END_OF_TIME - timedelta(minutes=15) - MICRO))
     run.do(
-        lambda: c.schedule_class_session(
+        lambda: c.handle(
             admin,
-            cohort,
-            SessionPlan(
+            ScheduleClassSession(
+                class_id=cohort,
                 title="Class",
                 starts_at=one,
                 ends_at=one + timedelta(minutes=15),
@@ -699,86 +924,79 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
     first_day = draw(
         st.sampled_from([date(2000, 1, 2), latest_first]) | st.dates(date(2000, 1, 2), latest_first)
     )
-    rule = WeeklyRule(
-        days_of_week=sorted(draw(st.sets(st.integers(1, 7), min_size=1))),
-        start_time=draw(st.sampled_from(["00:00", "23:59", "12:30"])),
-        duration_minutes=duration,
-        first_date=first_day,
-        weeks=weeks,
-        time_zone="UTC",
-    )
+    days = sorted(draw(st.sets(st.integers(1, 7), min_size=1)))
     run.do(
-        lambda: c.schedule_class_rule(
+        lambda: c.handle(
             supervisor,
-            cohort,
-            rule,
-            SessionPlan(
+            ScheduleClassRule(
+                class_id=cohort,
+                days_of_week=days,
+                start_time=draw(st.sampled_from(["00:00", "23:59", "12:30"])),
+                duration_minutes=duration,
+                first_date=first_day,
+                weeks=weeks,
+                time_zone="UTC",
                 title="Weekly",
-                starts_at=now,
-                ends_at=now,
                 mode=SessionMode.ONLINE,
                 meeting_link="https://m.example.org",
             ),
         )
     )
     run.refuse(
-        lambda: c.schedule_class_rule(
+        lambda: c.handle(
             supervisor,
-            cohort,
-            WeeklyRule(
+            ScheduleClassRule(
+                class_id=cohort,
                 days_of_week=[1],
                 start_time="10:00",
                 duration_minutes=longest + 1,
                 first_date=date(2030, 1, 1),
                 weeks=1,
                 time_zone="UTC",
-            ),
-            SessionPlan(
                 title="Long",
-                starts_at=now,
-                ends_at=now,
                 mode=SessionMode.ONLINE,
                 meeting_link="https://m.example.org",
             ),
         )
     )
-    run.do(lambda: c.cancel_class(admin, cohort, reason=draw(texts(500, lines=True))))
+    run.do(
+        lambda: c.handle(admin, CancelClass(class_id=cohort, reason=draw(texts(500, lines=True))))
+    )
 
     # A tutor's weekly series, called off; a session cancelled before it starts.
     series_first = draw(
         st.dates(now.date() + timedelta(days=2), END_OF_TIME.date() - timedelta(days=30))
     )
     series = run.do(
-        lambda: c.schedule_series(
+        lambda: c.handle(
             tutor,
-            WeeklyRule(
+            ScheduleSeries(
                 days_of_week=[series_first.isoweekday()],
                 start_time="10:00",
                 duration_minutes=15,
                 first_date=series_first,
                 weeks=1,
                 time_zone="Pacific/Kiritimati",
-            ),
-            SessionPlan(
                 title=draw(texts(200)),
-                starts_at=now,
-                ends_at=now,
                 mode=SessionMode.ONLINE,
                 meeting_link="https://m.example.org",
                 capacity=1,
+                students=[SeriesStudent(student_id=fay.user_id, course_id=draw(texts(100)))],
             ),
-            [SeriesStudent(fay.user_id, draw(texts(100)))],
         )
     )
     run.do(
-        lambda: c.cancel_series(tutor, uid(series, "seriesId"), reason=draw(texts(500, lines=True)))
+        lambda: c.handle(
+            tutor,
+            CancelSeries(series_id=uid(series, "seriesId"), reason=draw(texts(500, lines=True))),
+        )
     )
     other = draw(instants(EARLIEST, END_OF_TIME - timedelta(minutes=15) - MICRO))
     doomed = uid(
         run.do(
-            lambda: c.schedule_session(
+            lambda: c.handle(
                 tutor,
-                SessionPlan(
+                ScheduleSession(
                     title="Doomed",
                     starts_at=other,
                     ends_at=other + timedelta(minutes=15),
@@ -789,16 +1007,20 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
         ),
         "sessionId",
     )
-    run.do(lambda: c.cancel_session(tutor, doomed, reason=draw(texts(500, lines=True))))
+    run.do(
+        lambda: c.handle(
+            tutor, CancelSession(session_id=doomed, reason=draw(texts(500, lines=True)))
+        )
+    )
 
     # Sessions a client asks for with times and texts the domain must refuse.
     for _ in range(draw(st.integers(1, 3))):
         bad = draw(_bad_instant)
         run.refuse(
             partial(
-                c.schedule_session,
+                c.handle,
                 tutor,
-                SessionPlan(
+                ScheduleSession(
                     title="Bad",
                     starts_at=bad,
                     ends_at=bad,
@@ -808,9 +1030,9 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
             )
         )
         run.refuse(
-            lambda: c.schedule_session(
+            lambda: c.handle(
                 tutor,
-                SessionPlan(
+                ScheduleSession(
                     title=draw(_bad_text),
                     starts_at=now,
                     ends_at=now + timedelta(hours=1),
@@ -821,24 +1043,26 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
         )
 
     # The main session ends: the help request still open is closed with it.
-    ended = run.do(lambda: c.end_session(tutor, session))
+    ended = run.do(lambda: c.handle(tutor, EndSession(session_id=session)))
     assert ended["helpRequestsClosed"] == [str(left_open)]
 
     # Whatever a client may type: taken (and projected) or refused by the rules, never more.
     anything = st.datetimes(timezones=st.none() | st.timezones() | st.just(UTC))
     for _ in range(draw(st.integers(1, 4))):
         run.attempt(
-            lambda: c.write_note(
+            lambda: c.handle(
                 tutor,
-                ann.user_id,
-                content=draw(st.text(max_size=4100)),
-                visibility=NoteVisibility.INTERNAL,
+                WriteNote(
+                    student_id=ann.user_id,
+                    content=draw(st.text(max_size=4100)),
+                    visibility=NoteVisibility.INTERNAL,
+                ),
             )
         )
         run.attempt(
-            lambda: c.schedule_session(
+            lambda: c.handle(
                 tutor,
-                SessionPlan(
+                ScheduleSession(
                     title=draw(st.text(max_size=210)),
                     starts_at=draw(anything),
                     ends_at=draw(anything),
@@ -850,13 +1074,15 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
             )
         )
         run.attempt(
-            lambda: c.assign_homework(
+            lambda: c.handle(
                 tutor,
-                ann.user_id,
-                title=draw(st.text(max_size=210)),
-                exercise_ids=[uid(essay, "exerciseId")],
-                due_at=draw(anything),
-                notes=draw(st.none() | st.text(max_size=2100)),
+                AssignHomework(
+                    student_id=ann.user_id,
+                    title=draw(st.text(max_size=210)),
+                    exercise_ids=[uid(essay, "exerciseId")],
+                    due_at=draw(anything),
+                    notes=draw(st.none() | st.text(max_size=2100)),
+                ),
             )
         )
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from services.command.application import AttendanceMark, TutoringCentres
+from services.command.application import TutoringCentres
+from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.seed import seed
 from shared.readmodels import projector
 from services.projections.dead_letters import NotReplayable, Replayed, forget, reapply
@@ -114,8 +115,24 @@ def test_a_replay_behind_a_later_overwrite_is_reported_and_a_rebuild_repairs_it(
         live = sessions["Intro to Programming - Live Q&A"]
         john, michael = demo_person("john"), demo_person("michael")
         tutor = Actor(user_id=john.id, role=john.role, centre_id="main-campus")
-        centres.mark_attendance(tutor, live, [AttendanceMark(michael.id, ev.AttendanceStatus.ABSENT)])
-        centres.mark_attendance(tutor, live, [AttendanceMark(michael.id, ev.AttendanceStatus.EXCUSED)])
+        centres.handle(
+            tutor,
+            MarkAttendance(
+                session_id=live,
+                records=[
+                    AttendanceRecord(student_id=michael.id, status=ev.AttendanceStatus.ABSENT)
+                ],
+            ),
+        )
+        centres.handle(
+            tutor,
+            MarkAttendance(
+                session_id=live,
+                records=[
+                    AttendanceRecord(student_id=michael.id, status=ev.AttendanceStatus.EXCUSED)
+                ],
+            ),
+        )
         items = [(ev.decode(n.state), n.id)
                  for n in centres.recorder.select_notifications(1, 1_000_000)]
         expected = reference(tmp_path, items)
