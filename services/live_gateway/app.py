@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import anyio.to_thread
 import msgspec
@@ -23,8 +23,9 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import WebSocketDisconnect
 from nats.aio.client import Client
 
+from services.live_gateway import protocol
 from services.live_gateway.asyncapi import asyncapi_json
-from services.live_gateway.hub import RESYNC_STALE, SENT, Connection, Hub, NatsClient, Settings
+from services.live_gateway.hub import SENT, Connection, Hub, NatsClient, Settings
 from shared.http.auth import ACTING_CENTRE_HEADER, actor_from
 from shared.http.operations import NotReady, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS
@@ -46,32 +47,6 @@ NATS_PING_SECONDS = 0.5
 log = structlog.get_logger(__name__)
 
 
-# --- what clients send -----------------------------------------------------------------
-
-
-class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type"):
-    topic: str
-    last_version: Annotated[int, msgspec.Meta(ge=0)] | None = msgspec.field(
-        name="lastVersion", default=None)
-
-
-class Unsubscribe(msgspec.Struct, tag="unsubscribe", tag_field="type"):
-    topic: str
-
-
-class Ping(msgspec.Struct, tag="ping", tag_field="type"):
-    pass
-
-
-class Pong(msgspec.Struct, tag="pong", tag_field="type"):
-    pass
-
-
-ClientMessage = Subscribe | Unsubscribe | Ping | Pong
-_decode_client_message = msgspec.json.Decoder(ClientMessage).decode
-_encode = msgspec.json.Encoder().encode
-
-
 @dataclass(frozen=True)
 class Closing:
     code: int
@@ -91,17 +66,17 @@ def _authenticate(socket: WebSocket[Any, Any, Any]) -> Actor:
 
 async def handle_message(hub: Hub, connection: Connection, text: str) -> None:
     try:
-        message = _decode_client_message(text)
+        message = protocol.decode_client_message(text)
     except msgspec.DecodeError as error:
-        connection.offer({"type": "error", "status": 400, "detail": f"unreadable message: {error}"})
+        connection.offer(protocol.Refused(status=400, detail=f"unreadable message: {error}"))
         return
-    if isinstance(message, Subscribe):
+    if isinstance(message, protocol.Subscribe):
         await hub.subscribe(connection, message.topic, message.last_version)
-    elif isinstance(message, Unsubscribe):
+    elif isinstance(message, protocol.Unsubscribe):
         await hub.unsubscribe(connection, message.topic)
-        connection.offer({"type": "unsubscribed", "topic": message.topic})
-    elif isinstance(message, Ping):
-        connection.offer({"type": "pong"})
+        connection.offer(protocol.Unsubscribed(topic=message.topic))
+    elif isinstance(message, protocol.Ping):
+        connection.offer(protocol.Pong())
 
 
 async def _read(socket: WebSocket[Any, Any, Any], hub: Hub, connection: Connection) -> None:
@@ -114,12 +89,11 @@ async def _read(socket: WebSocket[Any, Any, Any], hub: Hub, connection: Connecti
 async def _write(socket: WebSocket[Any, Any, Any], hub: Hub, connection: Connection) -> None:
     while True:
         item = await connection.outbox.get()
-        if item is RESYNC_STALE:
+        if not isinstance(item, msgspec.Struct):  # the marker: messages were dropped
             await hub.resync_stale(connection)
             continue
-        assert isinstance(item, dict)
-        await socket.send_text(_encode(item).decode())
-        SENT.labels(item["type"]).inc()
+        await socket.send_text(protocol.encode(item).decode())
+        SENT.labels(protocol.type_of(item)).inc()
 
 
 async def _watch(connection: Connection, settings: Settings) -> Closing:
@@ -131,7 +105,7 @@ async def _watch(connection: Connection, settings: Settings) -> Closing:
         if now >= deadline:
             return Closing(IDLE, "no message from the client for too long")
         if now >= next_ping:
-            connection.offer({"type": "ping"})
+            connection.offer(protocol.Ping())
             next_ping = now + settings.ping_seconds
         await asyncio.sleep(min(next_ping, deadline) - now)
 

@@ -27,6 +27,7 @@ import structlog
 from nats.aio.msg import Msg
 from prometheus_client import Counter, Gauge
 
+from services.live_gateway import protocol
 from shared.http.operations import NatsPing
 from shared.readmodels import access
 from shared.readmodels.deltas import decode_notice, delta_subject
@@ -52,7 +53,7 @@ still delivers the change), so a slow gateway cannot pile up memory."""
 RESYNC_CONCURRENCY = 4
 """Views the periodic check re-reads at once: it must not starve reads woken by notices."""
 
-Message = dict[str, Any]
+Message = protocol.ServerMessage
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ REFUSALS: Final[dict[type[Exception], int]] = {
 
 def refusal(topic: str, error: Exception) -> Message:
     status = next(code for kind, code in REFUSALS.items() if isinstance(error, kind))
-    return {"type": "error", "topic": topic, "status": status, "detail": str(error)}
+    return protocol.Refused(topic=topic, status=status, detail=str(error))
 
 
 EVERY_DOCUMENT: Final = "*"
@@ -146,7 +147,7 @@ class Sent:
 
 
 def snapshot(topic: str, current: Sent) -> Message:
-    return {"type": "snapshot", "topic": topic, "version": current.version, "data": current.view}
+    return protocol.Snapshot(topic=topic, version=current.version, data=current.view)
 
 
 @dataclass(eq=False)
@@ -207,7 +208,7 @@ class Connection:
         if not patch and current.version == last.version:
             return None
         self.sent[name] = current
-        return {"type": "delta", "topic": name, "version": current.version, "patch": patch}
+        return protocol.Delta(topic=name, version=current.version, patch=patch)
 
 
 class Subscription(Protocol):
@@ -323,14 +324,15 @@ class Hub:
                 await self._forget(connection, name)
                 log.exception("gateway.subscribe_failed", topic=name,
                               user=str(connection.actor.user_id))
-                connection.offer({"type": "error", "topic": name, "status": 503,
-                                  "detail": "the read models cannot be read now; subscribe again"})
+                connection.offer(protocol.Refused(
+                    topic=name, status=503,
+                    detail="the read models cannot be read now; subscribe again"))
                 return
             current = Sent(version, view)
             connection.stale.discard(name)
             connection.sent[name] = current
             if last_version == version:
-                connection.offer({"type": "subscribed", "topic": name, "version": version})
+                connection.offer(protocol.Subscribed(topic=name, version=version))
             else:
                 connection.offer(snapshot(name, current))
 

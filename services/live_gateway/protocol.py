@@ -68,15 +68,21 @@ class Unsubscribed(msgspec.Struct, tag="unsubscribed", tag_field="type"):
     topic: str
 
 
-class Refused(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):
+class Refused(msgspec.Struct, tag="error", tag_field="type", kw_only=True, omit_defaults=True):
     """A subscription refused or ended (HTTP-like ``status``: 400, 403, 404, 429, 503), or an
     unreadable message (no ``topic``); the socket stays open."""
 
+    topic: str | None = None
     status: int
     detail: str
-    topic: str | None = None
 
 
 ServerMessage = Snapshot | Delta | Subscribed | Unsubscribed | Refused | Ping | Pong
 
 decode_client_message = msgspec.json.Decoder(ClientMessage).decode
+encode = msgspec.json.Encoder().encode
+
+
+def type_of(message: msgspec.Struct) -> str:
+    """The ``type`` a message carries on the wire."""
+    return str(message.__struct_config__.tag)

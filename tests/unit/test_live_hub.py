@@ -15,6 +15,7 @@ import pytest_asyncio
 from nats.aio.msg import Msg
 
 from services.live_gateway import hub as hub_module
+from services.live_gateway import protocol
 from services.live_gateway.app import handle_message
 from services.live_gateway.hub import RESYNC_STALE, Connection, Hub, Settings
 from shared import events
@@ -114,11 +115,12 @@ def nats_of(hub: Hub) -> FakeNats:
 
 
 def drain(connection: Connection) -> list[dict[str, Any]]:
+    """What the client receives: each queued message as it goes over the wire."""
     messages = []
     while not connection.outbox.empty():
         item = connection.outbox.get_nowait()
-        assert isinstance(item, dict)
-        messages.append(item)
+        assert item is not RESYNC_STALE
+        messages.append(msgspec.json.decode(protocol.encode(item)))
     return messages
 
 
@@ -167,7 +169,7 @@ async def test_a_client_that_stops_reading_costs_a_bounded_queue_then_gets_snaps
     await hub.subscribe(connection, live_session())
     await hub.subscribe(connection, "my-day")
     for _ in range(50):
-        connection.offer({"type": "pong"})
+        connection.offer(protocol.Pong())
         assert connection.outbox.qsize() <= hub.settings.queue
     assert connection.stale == {live_session(), "my-day"} and connection.behind
 
