@@ -56,8 +56,8 @@ def test_an_assessment_records_grade_and_level_and_a_reassessment_the_level_it_r
 
 
 @pytest.mark.parametrize(("grade", "level", "field"), [
-    (-1, 3, "schoolGrade"), (13, 3, "schoolGrade"), (5, -1, "workingLevel"), (5, 13, "workingLevel"),
-    (True, 3, "schoolGrade")])
+    (-1, 3, "school_grade"), (13, 3, "school_grade"), (5, -1, "working_level"), (5, 13, "working_level"),
+    (True, 3, "school_grade")])
 def test_grades_and_levels_run_from_kindergarten_to_year_12(grade: int, level: int, field: str) -> None:
     academic = profile()
     with pytest.raises(InvalidValue) as error:
@@ -68,7 +68,7 @@ def test_grades_and_levels_run_from_kindergarten_to_year_12(grade: int, level: i
 def test_an_assessment_needs_a_course_and_short_notes() -> None:
     with pytest.raises(InvalidValue) as error:
         profile().assess(" ", by=TUTOR, school_grade=5, working_level=3)
-    assert error.value.field == "courseId"
+    assert error.value.field == "course_id"
     with pytest.raises(InvalidValue) as error:
         profile().assess(MATHS, by=TUTOR, school_grade=5, working_level=3, notes="x" * 2001)
     assert error.value.field == "notes"
@@ -95,9 +95,9 @@ def test_level_changes_that_the_centre_does_not_allow() -> None:
     for level, change_type, reason, field in [
         (4, LevelChangeType.TUTOR_OVERRIDE, "  ", "reason"),
         (4, LevelChangeType.TUTOR_OVERRIDE, "x" * 2001, "reason"),
-        (4, LevelChangeType.ASSESSMENT_RESULT, "why", "changeType"),
-        (2, LevelChangeType.LEVEL_ADVANCEMENT, "why", "changeType"),
-        (4, LevelChangeType.LEVEL_REGRESSION, "why", "changeType"),
+        (4, LevelChangeType.ASSESSMENT_RESULT, "why", "change_type"),
+        (2, LevelChangeType.LEVEL_ADVANCEMENT, "why", "change_type"),
+        (4, LevelChangeType.LEVEL_REGRESSION, "why", "change_type"),
         (13, LevelChangeType.TUTOR_OVERRIDE, "why", "level"),
     ]:
         with pytest.raises(InvalidValue) as error:
@@ -122,9 +122,9 @@ def test_a_new_assignment_supersedes_the_active_one_of_the_same_course_only() ->
 
 def test_an_assignment_names_a_lesson_or_an_exercise_and_gives_a_reason() -> None:
     academic = profile()
-    for kwargs, field in [({"reason": "why"}, "lessonId"),
-                          ({"lesson_id": " ", "reason": "why"}, "lessonId"),
-                          ({"exercise_id": "x" * 101, "reason": "why"}, "exerciseId"),
+    for kwargs, field in [({"reason": "why"}, "lesson_id"),
+                          ({"lesson_id": " ", "reason": "why"}, "lesson_id"),
+                          ({"exercise_id": "x" * 101, "reason": "why"}, "exercise_id"),
                           ({"lesson_id": "fractions", "reason": ""}, "reason")]:
         with pytest.raises(InvalidValue) as error:
             academic.assign_content(MATHS, by=TUTOR, **kwargs)  # type: ignore[arg-type]

@@ -21,10 +21,14 @@ from services.command.application import TutoringCentres
 from services.command.bus import VERBS
 from services.command.commands.base import Command
 from services.command.commands.classes import AddClassMember, CreateClass, ScheduleClassSession
+from services.command.commands.exercises import AssignExercise, PublishExercise, SubmitExercise
+from services.command.commands.homework import SubmitHomework
+from services.command.commands.seats import MarkAttendance
 from services.command.commands.series import CancelSeries, ScheduleSeries
 from services.command.commands.sessions import ScheduleSession
 from services.command.handlers import sessions
 from services.command.http.app import create_app
+from services.command.http.problems import wire_field
 from services.command.http.routes import ROUTES
 from services.command.idempotency import CommandReceipt, IdempotencyKey
 from services.command.responses import SessionView
@@ -144,3 +148,22 @@ def test_an_answer_recorded_before_answers_were_types_replays_as_it_was(
         status, content, headers = post(client, alpha, path, body, "old-one")
     assert status == 201 and headers["idempotent-replayed"] == "true"
     assert content == msgspec.json.encode({**recorded, "position": centres.position})
+
+
+@pytest.mark.parametrize(("command", "field", "wire"), [
+    (MarkAttendance, "records[2].student_id", "records[2].studentId"),
+    (MarkAttendance, "session_id", "sessionId"),
+    (MarkAttendance, "due_at", "dueAt"),  # not the command's: named as msgspec would
+    (PublishExercise, "questions[0].accepted_answers", "questions[0].acceptedAnswers"),
+    (SubmitExercise, "answers.q_1.part_b", "answers.q_1.part_b"),  # the client's own keys
+    (SubmitHomework, f"answers.{UUID(int=7)}.a_b", f"answers.{UUID(int=7)}.a_b"),
+    (AssignExercise, "student_ids[3]", "studentIds[3]"),
+    (ScheduleSeries, "students[1].student_id", "students[1].studentId"),
+    (ScheduleSession, "Idempotency-Key", "Idempotency-Key"),
+    (ScheduleSession, "body", "body"),
+])
+def test_a_problem_names_the_field_as_the_client_sent_it(
+    command: type[Command], field: str, wire: str
+) -> None:
+    """The domain names a field by the command's attribute; HTTP answers with its wire name."""
+    assert wire_field(command, field) == wire

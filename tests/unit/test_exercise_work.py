@@ -86,14 +86,14 @@ def test_bad_answer_keys_are_refused_naming_the_question() -> None:
     with pytest.raises(InvalidValue) as error:
         exercise(ExerciseType.MULTIPLE_CHOICE,
                  Question(question_id="a", prompt="?", options=("x", "y"), accepted_answers=("z",)))
-    assert error.value.field == "questions[0].acceptedAnswers"
+    assert error.value.field == "questions[0].accepted_answers"
     with pytest.raises(InvalidValue) as error:
         exercise(ExerciseType.FILL_IN_BLANK,
                  Question(question_id="a", prompt="?", accepted_answers=("x",), tolerance=0.1))
     assert error.value.field == "questions[0].tolerance"
     with pytest.raises(InvalidValue) as error:
         exercise(ExerciseType.FILL_IN_BLANK, Question(question_id="a", prompt="?", accepted_answers=(" ",)))
-    assert error.value.field == "questions[0].acceptedAnswers"
+    assert error.value.field == "questions[0].accepted_answers"
 
 
 class ExerciseWorkMachine(RuleBasedStateMachine):
@@ -199,7 +199,7 @@ def test_homework_is_handed_in_once_by_its_student_and_marked() -> None:
     with pytest.raises(InvalidValue) as error:
         Homework.assign(uuid4(), "alpha", ann.user_id, by=TUTOR, teacher_id=TUTOR.user_id, title="Sky",
                         exercises=[keyed], due_at=datetime.now(UTC) - timedelta(minutes=1))
-    assert error.value.field == "dueAt"
+    assert error.value.field == "due_at"
     homework = Homework.assign(uuid4(), "alpha", ann.user_id, by=TUTOR, teacher_id=TUTOR.user_id,
                                title="Sky", exercises=[keyed, essay], due_at=datetime.now(UTC) + timedelta(days=1))
     with pytest.raises(RuleViolated):

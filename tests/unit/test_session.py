@@ -74,14 +74,14 @@ def test_a_completed_session_cannot_go_back_to_scheduled_or_live() -> None:
     ("overrides", "field"),
     [
         ({"title": "  "}, "title"),
-        ({"ends_at": START}, "endsAt"),
-        ({"ends_at": START + timedelta(hours=13)}, "endsAt"),
-        ({"time_zone": "Mars/Olympus"}, "timeZone"),
-        ({"meeting_link": None}, "meetingLink"),
+        ({"ends_at": START}, "ends_at"),
+        ({"ends_at": START + timedelta(hours=13)}, "ends_at"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"meeting_link": None}, "meeting_link"),
         ({"mode": SessionMode.PHYSICAL, "location": None}, "location"),
-        ({"mode": SessionMode.HYBRID, "location": "Room 1", "meeting_link": "ftp://x"}, "meetingLink"),
+        ({"mode": SessionMode.HYBRID, "location": "Room 1", "meeting_link": "ftp://x"}, "meeting_link"),
         ({"capacity": 0}, "capacity"),
-        ({"starts_at": START.replace(tzinfo=None)}, "startsAt"),
+        ({"starts_at": START.replace(tzinfo=None)}, "starts_at"),
     ],
 )
 def test_scheduling_rejects_bad_plans_naming_the_field(overrides: dict[str, object], field: str) -> None:

@@ -14,6 +14,7 @@ from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
     InvalidValue,
+    NotFound,
     RuleViolated,
     applies,
 )
@@ -32,7 +33,7 @@ MAX_TEXT = 2000
 MAX_REF = 100
 
 
-class AssignmentNotFound(LookupError):
+class AssignmentNotFound(NotFound):
     """No content assignment by that id for this student (HTTP 404)."""
 
 
@@ -73,8 +74,8 @@ class AcademicProfile(Aggregate):
                notes: str | None = None) -> None:
         """Record an assessment; a re-assessment replaces the grade and level it found."""
         course_id = _course(course_id)
-        _level(school_grade, "schoolGrade")
-        _level(working_level, "workingLevel")
+        _level(school_grade, "school_grade")
+        _level(working_level, "working_level")
         values.free_text(notes, "notes", MAX_TEXT)
         known = self.subjects.get(course_id)
         self._record(SubjectAssessed, by, student_id=self.student_id, course_id=course_id,
@@ -88,7 +89,7 @@ class AcademicProfile(Aggregate):
         _level(level, "level")
         if change_type is LevelChangeType.ASSESSMENT_RESULT:
             raise InvalidValue("an assessment result is recorded by assessing the subject",
-                               field="changeType")
+                               field="change_type")
         reason = values.reason(reason, MAX_TEXT)
         subject = self.subjects.get(course_id)
         if subject is None:
@@ -96,9 +97,9 @@ class AcademicProfile(Aggregate):
         if level == subject.working_level:
             raise RuleViolated(f"the student already works at level {level} in {course_id!r}")
         if change_type is LevelChangeType.LEVEL_ADVANCEMENT and level < subject.working_level:
-            raise InvalidValue("an advancement raises the level", field="changeType")
+            raise InvalidValue("an advancement raises the level", field="change_type")
         if change_type is LevelChangeType.LEVEL_REGRESSION and level > subject.working_level:
-            raise InvalidValue("a regression lowers the level", field="changeType")
+            raise InvalidValue("a regression lowers the level", field="change_type")
         self._record(WorkingLevelChanged, by, student_id=self.student_id, course_id=course_id,
                      previous_level=subject.working_level, new_level=level,
                      change_type=change_type, reason=reason)
@@ -107,10 +108,10 @@ class AcademicProfile(Aggregate):
                        exercise_id: str | None = None, session_id: UUID | None = None) -> UUID:
         """Override the automatic sequence of a course; supersedes its active assignment."""
         course_id = _course(course_id)
-        lesson_id = _ref(lesson_id, "lessonId")
-        exercise_id = _ref(exercise_id, "exerciseId")
+        lesson_id = _ref(lesson_id, "lesson_id")
+        exercise_id = _ref(exercise_id, "exercise_id")
         if lesson_id is None and exercise_id is None:
-            raise InvalidValue("name the lesson or the exercise to assign", field="lessonId")
+            raise InvalidValue("name the lesson or the exercise to assign", field="lesson_id")
         reason = values.reason(reason, MAX_TEXT)
         assignment_id = uuid5(self.id, f"assignment:{len(self.assignments) + 1}")
         active = self.active_assignment(course_id)
@@ -161,7 +162,7 @@ class AcademicProfile(Aggregate):
 
 
 def _course(course_id: str) -> str:
-    return values.text(course_id, "courseId", MAX_REF, what="course id")
+    return values.text(course_id, "course_id", MAX_REF, what="course id")
 
 
 def _ref(value: str | None, field: str) -> str | None:

@@ -55,8 +55,8 @@ class CatchUp(Aggregate):
                due_at: datetime, reason: str) -> CatchUp:
         """A catch-up set by staff, for any reason (not only an absence)."""
         if not session.is_enrolled(student_id):
-            raise InvalidValue("the student is not enrolled in this session", field="studentId")
-        values.moment(due_at, "dueAt")
+            raise InvalidValue("the student is not enrolled in this session", field="student_id")
+        values.moment(due_at, "due_at")
         reason = values.reason(reason, MAX_REASON)
         catch_up = cls(catch_up_id, session.centre_id)
         catch_up._record(CatchUpAssigned, by, session_id=session.id, student_id=student_id,

@@ -124,17 +124,17 @@ _START_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 def weekly_starts(rule: WeeklyRule, longest: timedelta = LONGEST_SESSION) -> list[tuple[datetime, datetime]]:
     """The (start, end) of every session a weekly rule asks for, in UTC order. ``longest``: how
     long a session may last at the centre."""
-    values.at_most(rule.days_of_week, "daysOfWeek", 7, "days")
+    values.at_most(rule.days_of_week, "days_of_week", 7, "days")
     if not rule.days_of_week or any(isinstance(d, bool) or d not in range(1, 8) for d in rule.days_of_week):
-        raise InvalidValue("days of week are 1 (Monday) to 7 (Sunday)", field="daysOfWeek")
+        raise InvalidValue("days of week are 1 (Monday) to 7 (Sunday)", field="days_of_week")
     values.whole(rule.weeks, "weeks", 1, MAX_WEEKS, unit=" weeks")
-    values.whole(rule.duration_minutes, "durationMinutes", SHORTEST_MINUTES,
+    values.whole(rule.duration_minutes, "duration_minutes", SHORTEST_MINUTES,
                  int(longest.total_seconds() // 60), unit=" minutes")
     if not isinstance(rule.start_time, str) or not _START_TIME.fullmatch(rule.start_time):
-        raise InvalidValue("the start time is HH:MM", field="startTime")
+        raise InvalidValue("the start time is HH:MM", field="start_time")
     local = time(int(rule.start_time[:2]), int(rule.start_time[3:]))
     zone = ZoneInfo(known_time_zone(rule.time_zone))
-    first = values.day(rule.first_date, "firstDate")
+    first = values.day(rule.first_date, "first_date")
     days = set(rule.days_of_week)
     slots = []
     for offset in range(rule.weeks * 7):
@@ -143,5 +143,5 @@ def weekly_starts(rule: WeeklyRule, longest: timedelta = LONGEST_SESSION) -> lis
             starts = datetime.combine(day, local, zone)
             slots.append((starts, starts + timedelta(minutes=rule.duration_minutes)))
     if slots[0][0] < values.EARLIEST or slots[-1][1] >= values.END_OF_TIME:
-        raise InvalidValue("the rule's sessions must fall in the years 2000 to 2100", field="firstDate")
+        raise InvalidValue("the rule's sessions must fall in the years 2000 to 2100", field="first_date")
     return slots

@@ -49,11 +49,11 @@ class Centre(Aggregate):
     ) -> Centre:
         if not is_valid_centre_id(centre_id):
             raise InvalidValue(
-                "a centre id is lower-case letters, digits and '-' (at most 64)", field="centreId"
+                "a centre id is lower-case letters, digits and '-' (at most 64)", field="centre_id"
             )
         name = values.text(name, "name", values.TITLE, what="centre's name")
         time_zone = known_time_zone(time_zone)
-        values.at_most(help_sla_minutes or {}, "helpSlaMinutes", len(HelpPriority), "priorities")
+        values.at_most(help_sla_minutes or {}, "help_sla_minutes", len(HelpPriority), "priorities")
         slas = _valid_slas({p.value: m for p, m in DEFAULT_HELP_SLA_MINUTES.items()} | (help_sla_minutes or {}))
         centre = cls(centre_aggregate_id(centre_id), centre_id)
         centre._record(
@@ -71,7 +71,7 @@ class Centre(Aggregate):
 
     def change_max_session_length(self, minutes: int, *, by: Actor) -> bool:
         """Change how long a session may last; ``False`` if that is the length already."""
-        values.whole(minutes, "maxSessionMinutes", *SESSION_MINUTES_RANGE, unit=" minutes")
+        values.whole(minutes, "max_session_minutes", *SESSION_MINUTES_RANGE, unit=" minutes")
         if minutes == self.max_session_minutes:
             return False
         self._record(CentreSessionLengthChanged, by, max_session_minutes=minutes,
@@ -80,7 +80,7 @@ class Centre(Aggregate):
 
     def change_help_slas(self, minutes: dict[str, int], *, by: Actor) -> bool:
         """Change the minutes of some priorities; ``False`` if nothing changes."""
-        values.at_most(minutes, "helpSlaMinutes", len(HelpPriority), "priorities")
+        values.at_most(minutes, "help_sla_minutes", len(HelpPriority), "priorities")
         slas = _valid_slas(self.help_sla_minutes | minutes)
         if slas == self.help_sla_minutes:
             return False
@@ -109,7 +109,7 @@ def _valid_slas(slas: dict[str, int]) -> dict[str, int]:
     if set(slas) != {p.value for p in HelpPriority} or not all(
             isinstance(m, int) and not isinstance(m, bool) and 1 <= m <= 1440 for m in slas.values()):
         raise InvalidValue("help SLAs are 1 to 1440 whole minutes for LOW, MEDIUM, HIGH, URGENT",
-                           field="helpSlaMinutes")
+                           field="help_sla_minutes")
     return slas
 
 
@@ -137,9 +137,9 @@ class Person(Aggregate):
             raise InvalidValue("only a SUPER_ADMIN can register a SUPER_ADMIN", field="role")
         if guardian is not None:
             if role is not Role.STUDENT:
-                raise InvalidValue("only a student has a guardian", field="guardianId")
+                raise InvalidValue("only a student has a guardian", field="guardian_id")
             if guardian.role is not Role.PARENT or guardian.centre_id != by.centre_id:
-                raise InvalidValue("the guardian must be a PARENT of this centre", field="guardianId")
+                raise InvalidValue("the guardian must be a PARENT of this centre", field="guardian_id")
         person = cls(person_id(by.centre_id, email), by.centre_id)
         person._record(
             PersonRegistered,

@@ -74,10 +74,10 @@ class Exercise(Aggregate):
                 exercise_type: ExerciseType, difficulty: Difficulty, questions: Sequence[Question],
                 instructions: str | None = None, time_limit_minutes: int | None = None) -> Exercise:
         title = values.text(title, "title", values.TITLE, what="exercise's title")
-        course_id = values.text(course_id, "courseId", values.REF, what="course id")
+        course_id = values.text(course_id, "course_id", values.REF, what="course id")
         instructions = values.free_text(instructions, "instructions", values.NOTE)
         if time_limit_minutes is not None:
-            values.whole(time_limit_minutes, "timeLimitMinutes", 1, MAX_TIME_LIMIT, unit=" minutes")
+            values.whole(time_limit_minutes, "time_limit_minutes", 1, MAX_TIME_LIMIT, unit=" minutes")
         if not 1 <= len(questions) <= MAX_QUESTIONS:
             raise InvalidValue(f"an exercise has 1 to {MAX_QUESTIONS} questions", field="questions")
         seen: set[str] = set()
@@ -85,7 +85,7 @@ class Exercise(Aggregate):
             field = f"questions[{index}]"
             _check_question(question, field)
             if question.question_id in seen:
-                raise InvalidValue("question ids must be unique", field=f"{field}.questionId")
+                raise InvalidValue("question ids must be unique", field=f"{field}.question_id")
             seen.add(question.question_id)
             _check_key(exercise_type, question, field)
         exercise = cls(exercise_id, centre_id)
@@ -169,10 +169,10 @@ def _number(text: str) -> float | None:
 def _check_question(question: Question, field: str) -> None:
     """Every text of a question within its bounds (the wire type checks them too, but a
     question can be built in code)."""
-    values.text(question.question_id, f"{field}.questionId", MAX_QUESTION_ID, what="question id")
+    values.text(question.question_id, f"{field}.question_id", MAX_QUESTION_ID, what="question id")
     values.text(question.prompt, f"{field}.prompt", MAX_PROMPT, lines=True, what="prompt")
     values.whole(question.points, f"{field}.points", 1, MAX_POINTS, unit=" points")
-    for name, items in (("options", question.options), ("acceptedAnswers", question.accepted_answers)):
+    for name, items in (("options", question.options), ("accepted_answers", question.accepted_answers)):
         values.at_most(items, f"{field}.{name}", MAX_OPTIONS)
         for item in items:
             values.free_text(item, f"{field}.{name}", MAX_OPTION, lines=False)
@@ -182,16 +182,16 @@ def _check_question(question: Question, field: str) -> None:
 
 def _check_key(exercise_type: ExerciseType, question: Question, field: str) -> None:
     if any(not key.strip() for key in question.accepted_answers):
-        raise InvalidValue("an accepted answer cannot be blank", field=f"{field}.acceptedAnswers")
+        raise InvalidValue("an accepted answer cannot be blank", field=f"{field}.accepted_answers")
     if exercise_type is ExerciseType.MULTIPLE_CHOICE:
         if len(question.options) < 2:
             raise InvalidValue("a multiple-choice question has at least two options", field=f"{field}.options")
         unknown = [a for a in question.accepted_answers if a not in question.options]
         if unknown:
             raise InvalidValue("the accepted answers must be among the options",
-                               field=f"{field}.acceptedAnswers")
+                               field=f"{field}.accepted_answers")
     if exercise_type is ExerciseType.NUMERICAL and any(_number(a) is None for a in question.accepted_answers):
         raise InvalidValue("the accepted answers of a numerical question are numbers",
-                           field=f"{field}.acceptedAnswers")
+                           field=f"{field}.accepted_answers")
     if question.tolerance is not None and exercise_type is not ExerciseType.NUMERICAL:
         raise InvalidValue("only numerical questions have a tolerance", field=f"{field}.tolerance")

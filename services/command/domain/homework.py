@@ -44,14 +44,14 @@ class Homework(Aggregate):
                session_id: UUID | None = None, notes: str | None = None) -> Homework:
         title = values.text(title, "title", values.TITLE, what="homework's title")
         if not 1 <= len(exercises) <= MAX_EXERCISES:
-            raise InvalidValue(f"homework has 1 to {MAX_EXERCISES} exercises", field="exerciseIds")
+            raise InvalidValue(f"homework has 1 to {MAX_EXERCISES} exercises", field="exercise_ids")
         if len({e.id for e in exercises}) != len(exercises):
-            raise InvalidValue("an exercise appears twice", field="exerciseIds")
+            raise InvalidValue("an exercise appears twice", field="exercise_ids")
         if any(e.retired for e in exercises):
-            raise InvalidValue("a retired exercise cannot be set as homework", field="exerciseIds")
-        values.moment(due_at, "dueAt")
+            raise InvalidValue("a retired exercise cannot be set as homework", field="exercise_ids")
+        values.moment(due_at, "due_at")
         if due_at <= datetime.now(UTC):
-            raise InvalidValue("the due time must be in the future", field="dueAt")
+            raise InvalidValue("the due time must be in the future", field="due_at")
         notes = values.free_text(notes, "notes", MAX_TEXT)
         homework = cls(homework_id, centre_id)
         homework._record(HomeworkAssigned, by, student_id=student_id, teacher_id=teacher_id,

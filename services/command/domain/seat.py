@@ -15,6 +15,7 @@ from services.command.domain import values
 from services.command.domain.aggregate import (
     Aggregate,
     InvalidTransition,
+    NotFound,
     RuleViolated,
     applies,
 )
@@ -53,7 +54,7 @@ HEARTBEAT_EVERY = timedelta(seconds=30)
 """Heartbeats closer together than this are not recorded (the next one accounts for the gap)."""
 
 
-class HelpRequestNotFound(LookupError):
+class HelpRequestNotFound(NotFound):
     """No help request by that id in this seat (HTTP 404)."""
 
 
@@ -136,7 +137,7 @@ class Seat(Aggregate):
         notes: str | None = None,
     ) -> AttendanceChange | None:
         """Record a mark; ``None`` when it repeats the current one."""
-        self._require_enrolled(session, field="studentId")
+        self._require_enrolled(session, field="student_id")
         if session.status not in (SessionStatus.LIVE, SessionStatus.COMPLETED):
             raise InvalidTransition(f"attendance is marked once a session has started ({session.status})")
         notes = values.free_text(notes, "notes", MAX_NOTE_LENGTH)
@@ -188,7 +189,7 @@ class Seat(Aggregate):
         if self.active_help_request is not None:
             raise RuleViolated("this student already has an open help request in this session")
         message = values.free_text(message, "message", MAX_NOTE_LENGTH)
-        exercise_id = values.ref(exercise_id, "exerciseId")
+        exercise_id = values.ref(exercise_id, "exercise_id")
         request_id = uuid5(self.id, f"help-request:{len(self.help_requests) + 1}")
         now = datetime.now(UTC)
         event = self._record(
@@ -276,13 +277,13 @@ class Seat(Aggregate):
         return True
 
     def assign_exercise(self, session: Session, exercise: Exercise, *, by: Actor) -> UUID:
-        self._require_enrolled(session, field="studentId")
+        self._require_enrolled(session, field="student_id")
         if not session.is_live:
             raise RuleViolated(f"exercises are set while the session is LIVE ({session.status})")
         if exercise.retired:
-            raise RuleViolated("the exercise is retired", field="exerciseId")
+            raise RuleViolated("the exercise is retired", field="exercise_id")
         if any(w.exercise_id == exercise.id and w.status in UNFINISHED_WORK for w in self.work.values()):
-            raise RuleViolated("the student is already working on this exercise", field="exerciseId")
+            raise RuleViolated("the student is already working on this exercise", field="exercise_id")
         work_id = uuid5(self.id, f"work:{len(self.work) + 1}")
         self._record(ExerciseAssigned, by, session_id=self.session_id, student_id=self.student_id,
                      work_id=work_id, exercise_id=exercise.id, title=exercise.title,

@@ -146,8 +146,8 @@ class Session(Aggregate):
         course_id: str | None = None,
         lesson_id: str | None = None,
     ) -> None:
-        course_id = values.ref(course_id, "courseId")
-        lesson_id = values.ref(lesson_id, "lessonId")
+        course_id = values.ref(course_id, "course_id")
+        lesson_id = values.ref(lesson_id, "lesson_id")
         if self.status in (SessionStatus.COMPLETED, SessionStatus.CANCELLED):
             raise InvalidTransition(f"cannot enrol into a {self.status} session")
         if student_id in self.roster:
@@ -177,8 +177,8 @@ class Session(Aggregate):
                       reason: str | None = None, assignment_id: UUID | None = None) -> bool:
         """Move an enrolled student to another lesson (of their course, or of ``course_id``)
         while the session is SCHEDULED or LIVE; ``False`` if they are on that lesson already."""
-        lesson = values.ref(lesson_id, "lessonId")
-        course = values.ref(course_id, "courseId")
+        lesson = values.ref(lesson_id, "lesson_id")
+        course = values.ref(course_id, "course_id")
         reason = values.free_text(reason, "reason", values.NOTE)
         if self.status not in (SessionStatus.SCHEDULED, SessionStatus.LIVE):
             raise InvalidTransition(f"cannot change a lesson in a {self.status} session")
@@ -268,12 +268,12 @@ class Session(Aggregate):
 
 
 def _check_times(starts_at: datetime, ends_at: datetime, longest: timedelta) -> None:
-    values.moment(starts_at, "startsAt")
-    values.moment(ends_at, "endsAt")
+    values.moment(starts_at, "starts_at")
+    values.moment(ends_at, "ends_at")
     if ends_at <= starts_at:
-        raise InvalidValue("a session must end after it starts", field="endsAt")
+        raise InvalidValue("a session must end after it starts", field="ends_at")
     if ends_at - starts_at > longest:
-        raise InvalidValue(f"a session lasts at most {_duration(longest)}", field="endsAt")
+        raise InvalidValue(f"a session lasts at most {_duration(longest)}", field="ends_at")
 
 
 def _duration(length: timedelta) -> str:
@@ -284,7 +284,7 @@ def _duration(length: timedelta) -> str:
     return f"{hours} hour{'s' if hours != 1 else ''}"
 
 
-def known_time_zone(time_zone: str, field: str = "timeZone") -> str:
+def known_time_zone(time_zone: str, field: str = "time_zone") -> str:
     """An IANA time zone this machine knows (``Australia/Sydney``)."""
     values.text(time_zone, field, values.TITLE, what="time zone")
     try:
@@ -296,12 +296,12 @@ def known_time_zone(time_zone: str, field: str = "timeZone") -> str:
 
 def _place(mode: SessionMode, meeting_link: str | None, location: str | None) -> tuple[str | None, str | None]:
     """Where a session of ``mode`` happens: ONLINE needs a link, PHYSICAL a room, HYBRID both."""
-    meeting_link = values.free_text(meeting_link, "meetingLink", values.LINK, lines=False)
+    meeting_link = values.free_text(meeting_link, "meeting_link", values.LINK, lines=False)
     location = values.free_text(location, "location", values.TITLE, lines=False)
     needs_link = mode in (SessionMode.ONLINE, SessionMode.HYBRID)
     needs_location = mode in (SessionMode.PHYSICAL, SessionMode.HYBRID)
     if needs_link and not (meeting_link and meeting_link.startswith(("https://", "http://"))):
-        raise InvalidValue(f"a {mode} session needs a meeting link URL", field="meetingLink")
+        raise InvalidValue(f"a {mode} session needs a meeting link URL", field="meeting_link")
     if needs_location and not (location and location.strip()):
         raise InvalidValue(f"a {mode} session needs a location", field="location")
     return (meeting_link if needs_link else None,

@@ -13,11 +13,7 @@ from services.command.commands.academic import (
     ChangeWorkingLevel,
     WithdrawContentAssignment,
 )
-from services.command.domain.academic import (
-    AcademicProfile,
-    AssignmentNotFound,
-    academic_profile_id,
-)
+from services.command.domain.academic import AcademicProfile, academic_profile_id
 from services.command.domain.aggregate import InvalidValue, NotFound
 from services.command.domain.directory import Person
 from services.command.domain.session import Session
@@ -75,9 +71,9 @@ def assign_content(command: AssignContent, uow: UnitOfWork) -> ContentAssignment
     profile = _profile(uow, command.student_id)
     session = None
     if command.session_id is not None:
-        session = uow.find(Session, command.session_id, field="sessionId")
+        session = uow.find(Session, command.session_id, field="session_id")
         if not session.is_enrolled(command.student_id):
-            raise InvalidValue("the student is not enrolled in this session", field="sessionId")
+            raise InvalidValue("the student is not enrolled in this session", field="session_id")
     assignment_id = profile.assign_content(
         command.course_id, by=actor, reason=command.reason, lesson_id=command.lesson_id,
         exercise_id=command.exercise_id, session_id=command.session_id)
@@ -99,8 +95,5 @@ def assign_content(command: AssignContent, uow: UnitOfWork) -> ContentAssignment
 def withdraw_content_assignment(command: WithdrawContentAssignment,
                                 uow: UnitOfWork) -> ContentAssignmentView:
     profile = _profile(uow, command.student_id)
-    try:
-        profile.withdraw_assignment(command.assignment_id, by=uow.actor, reason=command.reason)
-    except AssignmentNotFound as error:
-        raise NotFound(str(error)) from None
+    profile.withdraw_assignment(command.assignment_id, by=uow.actor, reason=command.reason)
     return _assignment(profile, command.assignment_id)

@@ -51,7 +51,7 @@ def register_person(command: RegisterPerson, uow: UnitOfWork) -> PersonView:
     uow.centre()
     guardian = None
     if command.guardian_id is not None:
-        guardian = uow.find(Person, command.guardian_id, field="guardianId")
+        guardian = uow.find(Person, command.guardian_id, field="guardian_id")
     person = Person.register(by=uow.actor, name=command.name, email=command.email,
                              role=command.role, guardian=guardian)
     uow.add(person, if_exists="someone with this e-mail is already registered")

@@ -50,7 +50,7 @@ def cancel_class(command: CancelClass, uow: UnitOfWork) -> ClassView:
 
 def add_class_member(command: AddClassMember, uow: UnitOfWork) -> ClassView:
     cohort = uow.find(ClassCohort, command.class_id)
-    student(uow, command.student_id, field="studentId", refusal="only a STUDENT joins a class")
+    student(uow, command.student_id, field="student_id", refusal="only a STUDENT joins a class")
     cohort.add(command.student_id, by=uow.actor)
     return ClassView.of(cohort)
 

@@ -38,16 +38,16 @@ def seat_holding(uow: UnitOfWork, session: Session, students: Iterable[UUID],
     raise NotFound(missing)
 
 
-def tutor(uow: UnitOfWork, person_id: UUID, *, field: str = "teacherId") -> Person:
-    """Someone of the actor's centre who teaches, named by the body field ``field``."""
+def tutor(uow: UnitOfWork, person_id: UUID, *, field: str = "teacher_id") -> Person:
+    """Someone of the actor's centre who teaches, named by the command's ``field``."""
     person = uow.find(Person, person_id, field=field)
     if person.role not in TUTOR_ROLES:
-        raise InvalidValue(f"{field} must name a TEACHER or CENTER_SUPERVISOR", field=field)
+        raise InvalidValue("must name a TEACHER or CENTER_SUPERVISOR", field=field)
     return person
 
 
 def student(uow: UnitOfWork, person_id: UUID, *, field: str, refusal: str) -> Person:
-    """A STUDENT of the actor's centre, named by the body field ``field``; anyone else is
+    """A STUDENT of the actor's centre, named by the command's ``field``; anyone else is
     refused with ``refusal``."""
     person = uow.find(Person, person_id, field=field)
     if person.role is not Role.STUDENT:

@@ -24,18 +24,18 @@ from shared.tenancy import Forbidden, Role
 def assign_homework(command: AssignHomework, uow: UnitOfWork) -> HomeworkView:
     """Homework is marked by ``teacher_id``: by default the session's tutor, else whoever sets it."""
     actor = uow.actor
-    student(uow, command.student_id, field="studentId", refusal="homework is set for a STUDENT")
+    student(uow, command.student_id, field="student_id", refusal="homework is set for a STUDENT")
     marker = command.teacher_id
     if command.session_id is not None:
-        session = uow.find(Session, command.session_id, field="sessionId")
+        session = uow.find(Session, command.session_id, field="session_id")
         if not session.is_enrolled(command.student_id):
-            raise InvalidValue("the student was not enrolled in that session", field="sessionId")
+            raise InvalidValue("the student was not enrolled in that session", field="session_id")
         marker = marker or session.tutor_id
     marker = marker or actor.user_id
     if actor.role is Role.TEACHER and marker != actor.user_id:
         raise Forbidden("a TEACHER sets homework that they mark themselves")
     tutor(uow, marker)
-    exercises = [uow.find(Exercise, i, field="exerciseIds") for i in command.exercise_ids]
+    exercises = [uow.find(Exercise, i, field="exercise_ids") for i in command.exercise_ids]
     homework = Homework.assign(
         uuid4(), actor.centre_id, command.student_id, by=actor, teacher_id=marker,
         title=command.title, exercises=exercises, due_at=command.due_at,

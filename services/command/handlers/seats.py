@@ -25,7 +25,7 @@ def mark_attendance(command: MarkAttendance, uow: UnitOfWork) -> AttendanceView:
     seen: set[UUID] = set()
     for index, record in enumerate(command.records):
         if record.student_id in seen:
-            raise InvalidValue("a student appears twice", field=f"records[{index}].studentId")
+            raise InvalidValue("a student appears twice", field=f"records[{index}].student_id")
         seen.add(record.student_id)
 
     actor = uow.actor
@@ -36,7 +36,7 @@ def mark_attendance(command: MarkAttendance, uow: UnitOfWork) -> AttendanceView:
     for index, record in enumerate(command.records):
         if not session.is_enrolled(record.student_id):
             raise InvalidValue("the student is not enrolled in this session",
-                               field=f"records[{index}].studentId")
+                               field=f"records[{index}].student_id")
         marked = seat(uow, session, record.student_id)
         try:
             change = marked.mark_attendance(session, record.status, by=actor, notes=record.notes)

@@ -45,12 +45,12 @@ def schedule_series(command: ScheduleSeries, uow: UnitOfWork) -> SeriesView:
     seen: set[UUID] = set()
     for index, enrolled in enumerate(students):
         if enrolled.student_id in seen:
-            raise InvalidValue("a student appears twice", field=f"students[{index}].studentId")
+            raise InvalidValue("a student appears twice", field=f"students[{index}].student_id")
         seen.add(enrolled.student_id)
     slots = weekly_starts(rule, centre.longest_session)
-    tutor(uow, tutor_id, field="tutorId")
+    tutor(uow, tutor_id, field="tutor_id")
     for index, enrolled in enumerate(students):
-        student(uow, enrolled.student_id, field=f"students[{index}].studentId",
+        student(uow, enrolled.student_id, field=f"students[{index}].student_id",
                 refusal="only a STUDENT can be enrolled")
     sessions = []
     for starts, ends in slots:

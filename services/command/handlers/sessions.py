@@ -32,7 +32,7 @@ def schedule_session(command: ScheduleSession, uow: UnitOfWork) -> SessionView:
     if actor.role is Role.TEACHER and tutor_id != actor.user_id:
         raise Forbidden("a TEACHER schedules sessions only for themselves")
     centre = uow.centre()
-    tutor(uow, tutor_id, field="tutorId")
+    tutor(uow, tutor_id, field="tutor_id")
     session = Session.schedule(
         uuid4(), by=actor, tutor_id=tutor_id, title=command.title, starts_at=command.starts_at,
         ends_at=command.ends_at, time_zone=command.time_zone or centre.time_zone,
@@ -102,7 +102,7 @@ def close_help_requests(uow: UnitOfWork, session: Session, students: Iterable[UU
 
 def enrol_student(command: EnrolStudent, uow: UnitOfWork) -> SessionView:
     session = session_run_by(uow, command.session_id)
-    student(uow, command.student_id, field="studentId", refusal="only a STUDENT can be enrolled")
+    student(uow, command.student_id, field="student_id", refusal="only a STUDENT can be enrolled")
     session.enrol(command.student_id, by=uow.actor, course_id=command.course_id,
                   lesson_id=command.lesson_id)
     return SessionView.of(session)

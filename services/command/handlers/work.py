@@ -25,9 +25,9 @@ def assign_exercise(command: AssignExercise, uow: UnitOfWork) -> ExerciseSetView
     """Set an exercise for some students of a live session, or for all of them, at once."""
     chosen_ids = command.student_ids
     if chosen_ids is not None and len(set(chosen_ids)) != len(chosen_ids):
-        raise InvalidValue("a student appears twice", field="studentIds")
+        raise InvalidValue("a student appears twice", field="student_ids")
     session = session_run_by(uow, command.session_id)
-    exercise = uow.find(Exercise, command.exercise_id, field="exerciseId")
+    exercise = uow.find(Exercise, command.exercise_id, field="exercise_id")
     chosen = sorted(session.roster) if chosen_ids is None else list(chosen_ids)
     if not chosen:
         raise RuleViolated("nobody is enrolled in this session")
@@ -35,7 +35,7 @@ def assign_exercise(command: AssignExercise, uow: UnitOfWork) -> ExerciseSetView
     for index, student_id in enumerate(chosen):
         if not session.is_enrolled(student_id):
             raise InvalidValue("the student is not enrolled in this session",
-                               field=f"studentIds[{index}]")
+                               field=f"student_ids[{index}]")
         work_id = seat(uow, session, student_id).assign_exercise(session, exercise, by=uow.actor)
         work.append(WorkAssigned(student_id=student_id, work_id=work_id))
     return ExerciseSetView(session_id=command.session_id, exercise_id=command.exercise_id,

@@ -26,6 +26,7 @@ from services.command.application import TutoringCentres
 from services.command.bus import VERBS, Verb
 from services.command.commands.base import Command, Part
 from services.command.domain.aggregate import InvalidValue
+from services.command.http.problems import COMMAND
 from services.command.http.routes import ROUTES, Route
 from services.command.idempotency import MAX_KEY_LENGTH, IdempotencyKey
 from services.command.metrics import COMMANDS
@@ -144,9 +145,10 @@ _LIMITS = ("min_length", "max_length", "ge", "gt", "le", "lt", "pattern")
 
 
 def _options(verb: Verb[Any], spec: Route) -> dict[str, Any]:
-    """What the guards and middleware read: the permission (of the verb's table entry) and
-    the rate limit that counts the route."""
-    options: dict[str, Any] = {"permission": verb.permission}
+    """What the guards, middleware and error handlers read: the permission (of the verb's
+    table entry), the command (whose field names a problem translates) and the rate limit that
+    counts the route."""
+    options: dict[str, Any] = {"permission": verb.permission, COMMAND: spec.command}
     if spec.rate_limit is not None:
         options["rate_limit"] = spec.rate_limit
     return options

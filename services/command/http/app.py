@@ -9,14 +9,12 @@ from typing import Any
 import anyio.to_thread
 from litestar import Litestar, Request
 
-from services.command.application import ConcurrentUpdate, NotFound, TutoringCentres
-from services.command.domain.aggregate import InvalidTransition, InvalidValue, RuleViolated
+from services.command.application import TutoringCentres
 from services.command.http.adapter import route_handlers
+from services.command.http.problems import EXCEPTION_HANDLERS
 from services.command.http.routes import HELP_RATE_LIMIT
-from services.command.idempotency import KeyReused
 from shared.http import ratelimit
 from shared.http.api import api_app
-from shared.http.problems import simple
 
 SERVICE = "command"
 
@@ -48,14 +46,7 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True,
         SERVICE, title="tutorpulse command API",
         controllers=route_handlers(),
         readiness=ready, provides={"centres": centres},
-        exception_handlers={
-            InvalidValue: simple(422, "Invalid value"),
-            InvalidTransition: simple(409, "Invalid transition"),
-            RuleViolated: simple(409, "Conflict"),
-            ConcurrentUpdate: simple(409, "Concurrent update"),
-            KeyReused: simple(422, "Idempotency-Key reused"),
-            NotFound: simple(404, "Not found"),
-        },
+        exception_handlers=EXCEPTION_HANDLERS,
         on_shutdown=centres.close if own_resources else None,
         rate_limits=rate_limits() if limits is None else limits,
     )
