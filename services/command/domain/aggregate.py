@@ -30,7 +30,8 @@ def applies(*event_classes: type[Event]) -> Callable[[Applier], Applier]:
 
 
 class DomainError(Exception):
-    """A command that the rules of the centre do not allow."""
+    """A command that the rules of the centre do not allow. ``field`` names the value at fault
+    as the command does (``records[2].student_id``); HTTP tells the client its wire name."""
 
     field: str | None = None
 
