@@ -39,17 +39,24 @@ from nats.aio.client import Client
 from services.command.application import TutoringCentres
 from services.command.idempotency import receipt_id
 from services.live_gateway.client import SNAPSHOT_MAX_BYTES
-from shared.readmodels.projector import apply_all
-from shared.readmodels.store import ReadStore, open_read_store
 from shared import events
 from shared.events import STREAM_NAME
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore, open_read_store
 from shared.tenancy import Actor
 from shared.tenancy.tokens import mint
 from tests.builders import register_centre
 from tests.chaos.load import Lane, Load, run_lane
-from tests.chaos.processes import ServiceProcess, child_environment, until
+from tests.chaos.processes import child_environment, until
 from tests.integration.streams import read_stream
-from tests.support.servers import NatsServer, PostgresServer, running_nats, running_postgres
+from tests.support.servers import (
+    NatsServer,
+    PostgresServer,
+    free_port,
+    running_nats,
+    running_postgres,
+)
+from tests.support.service_process import ServiceProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
@@ -122,7 +129,7 @@ class Cluster:
         for service in self.services:
             if not await service.ready(self.http):
                 parts.append(f"--- {service.name} (exit code {service.exited_by_itself()}):\n"
-                             f"{service.log_tail(1500)}")
+                             f"{service.output()[-1500:]}")
         return "\n".join(parts)
 
     async def leader(self) -> ServiceProcess:
@@ -287,8 +294,9 @@ async def cluster_under_test(tmp_path: Path, pg: PostgresServer,
     def service(name: str, module: str, port_variable: str,
                 nats_user: str | None = None) -> ServiceProcess:
         nats_env = nats_server.env_for(nats_user) if nats_user else {}
-        return ServiceProcess(name, module, port_variable,
-                              child_environment({**stores, **nats_env}), logs)
+        port = free_port()
+        env = child_environment({**stores, **nats_env, port_variable: str(port)})
+        return ServiceProcess(module, port, env, logs / f"{name}.log")
 
     processes = dict(
         command=service("command", "services.command", "TUTORPULSE_COMMAND_PORT"),
@@ -418,7 +426,7 @@ async def verify(cluster: Cluster, load: Load) -> None:
 
     # Nothing ended by itself: every exit was a kill of the test's.
     for process in cluster.services:
-        assert process.running, f"{process.name} exited by itself:\n{process.log_tail()}"
+        assert process.alive, f"{process.name} exited by itself:\n{process.output()[-3000:]}"
 
 
 def _write_report(cluster: Cluster, load: Load) -> None:

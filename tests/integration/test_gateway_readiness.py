@@ -21,9 +21,9 @@ from shared.tenancy import Actor, Role
 from shared.tenancy.tokens import mint
 from tests.integration.cluster import serve
 from tests.integration.restarts import frozen, restart_nats
-from tests.integration.service_process import ServiceProcess, service_env
 from tests.readside import read_store
 from tests.support.servers import NatsServer, free_port
+from tests.support.service_process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.integration
 

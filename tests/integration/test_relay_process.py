@@ -14,9 +14,9 @@ import pytest
 
 from services.command.application import TutoringCentres
 from tests.builders import register_centre
-from tests.integration.service_process import ServiceProcess, service_env
 from tests.integration.streams import read_stream
 from tests.support.servers import NatsServer, free_port
+from tests.support.service_process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.integration
 

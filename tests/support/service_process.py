@@ -1,5 +1,5 @@
-"""A service (relay, projections, gateway) run as its own process, as ``make run`` and
-Kubernetes run it, probed over HTTP the way a probe would."""
+"""A service run as its own process, as ``make run`` and Kubernetes run it, probed over HTTP the
+way a probe would; killed with SIGKILL and started again under the same name by fault tests."""
 
 from __future__ import annotations
 
@@ -27,15 +27,61 @@ class ServiceProcess:
     process: subprocess.Popen[bytes] | None = None
     last: dict[str, Any] = field(default_factory=dict)
     """The last ``/ready`` body seen."""
+    starts: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.log.stem
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def start(self) -> ServiceProcess:
+        self.starts += 1
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as output:
+            output.write(f"--- start {self.starts} ---\n".encode())
+            output.flush()
             self.process = subprocess.Popen([sys.executable, "-m", self.module], env=self.env,
                                             cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
         return self
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def exited_by_itself(self) -> int | None:
+        """The exit code if the process has ended."""
+        return None if self.process is None else self.process.poll()
+
+    def kill(self) -> None:
+        """kill -9: no shutdown hook runs, in-flight work is simply gone."""
+        if self.alive:
+            assert self.process is not None
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    async def ready(self, client: httpx.AsyncClient) -> bool:
+        try:
+            response = await client.get(f"{self.url}/ready", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def metric(self, client: httpx.AsyncClient, name: str) -> float | None:
+        """One sample of a Prometheus metric this process exports (None if unreachable)."""
+        try:
+            response = await client.get(f"{self.url}/metrics", timeout=2.0)
+        except httpx.HTTPError:
+            return None
+        for line in response.text.splitlines():
+            if line.startswith((name + " ", name + "{")):
+                return float(line.rsplit(" ", 1)[1])
+        return None
 
     def running(self) -> subprocess.Popen[bytes]:
         assert self.process is not None and self.process.poll() is None, \
@@ -85,9 +131,7 @@ class ServiceProcess:
 
     def stop(self) -> None:
         """Whatever state it is in: gone afterwards."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        self.kill()
 
 
 def service_env(**settings: str) -> dict[str, str]:
