@@ -106,19 +106,36 @@ from shared.events.timetables import (
 )
 from shared.events.vocabulary import (
     ATTENDANCE_STATUSES,
+    CLASS_CAPACITY,
+    EXERCISE_TIME_LIMIT_MINUTES,
+    EXTENSION_MINUTES,
     HELP_PRIORITIES,
     HELP_PRIORITY_RANK,
+    HELP_SLA_MINUTES,
     OPEN_CATCH_UPS,
     OPEN_HELP_REQUESTS,
     OPEN_HOMEWORK,
+    SERIES_WEEKS,
+    SESSION_CAPACITY,
+    SESSION_MINUTES,
     UNFINISHED_WORK,
     XP_PER_LEVEL,
+    Bounds,
     ClassStatus,
     ContentAssignmentStatus,
     MembershipStatus,
 )
 
 __all__ = [
+    "Bounds",
+    "CLASS_CAPACITY",
+    "EXERCISE_TIME_LIMIT_MINUTES",
+    "EXTENSION_MINUTES",
+    "HELP_SLA_MINUTES",
+    "SERIES_WEEKS",
+    "SESSION_CAPACITY",
+    "SESSION_MINUTES",
+
     "MAX_EVENT_BYTES",
     "ATTENDANCE_STATUSES",
     "HELP_PRIORITIES",

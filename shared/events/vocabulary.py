@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Final
+from typing import Final, NamedTuple
 
 from shared.events.catch_ups import CatchUpStatus
 from shared.events.exercises import WorkStatus
@@ -65,3 +65,32 @@ ATTENDANCE_STATUSES: Final = tuple(AttendanceStatus)
 
 XP_PER_LEVEL: Final = 100
 """Experience points a student earns per level."""
+
+
+class Bounds(NamedTuple):
+    """The smallest and the largest whole number a value may take, both allowed."""
+
+    low: int
+    high: int
+
+
+HELP_SLA_MINUTES: Final = Bounds(1, 24 * 60)
+"""Within how many minutes a centre wants help requests of a priority answered."""
+
+SESSION_MINUTES: Final = Bounds(15, 24 * 60)
+"""How long a centre may let its sessions last, and how long a weekly rule's sessions may be."""
+
+SESSION_CAPACITY: Final = Bounds(1, 50)
+"""Students one session may hold."""
+
+CLASS_CAPACITY: Final = Bounds(1, 200)
+"""Students one class may hold."""
+
+EXTENSION_MINUTES: Final = Bounds(1, 120)
+"""Minutes a live session may be extended by at once."""
+
+SERIES_WEEKS: Final = Bounds(1, 26)
+"""Weeks a weekly rule may schedule at once."""
+
+EXERCISE_TIME_LIMIT_MINUTES: Final = Bounds(1, 600)
+"""The time limit an exercise may set."""

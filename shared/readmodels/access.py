@@ -68,7 +68,7 @@ def _rows_visible_to(store: ReadStore, actor: Actor, session: Session) -> set[st
     if actor.role in FULL_VIEW:
         return None
     if actor.role is Role.TEACHER:
-        if session.tutor_id != str(actor.user_id):
+        if actor.is_teacher_other_than(session.tutor_id):
             raise Forbidden("a TEACHER sees only their own sessions")
         return None
     if actor.role is Role.STUDENT:
@@ -106,8 +106,8 @@ def control_center_at(store: ReadStore, actor: Actor, session_id: UUID, at: date
     supervisors and the session's tutor."""
     require(actor, Permission.SESSION_LOG_VIEW)
     current = _of_centre(store, actor, SESSION, session_id, "session").doc
-    if actor.role not in FULL_VIEW and not (
-            actor.role is Role.TEACHER and current.tutor_id == str(actor.user_id)):
+    if actor.role not in FULL_VIEW and (
+            actor.role is not Role.TEACHER or actor.is_teacher_other_than(current.tutor_id)):
         raise Forbidden("only supervisors, admins and the session's tutor see past states")
     batch = Batch(MemoryTransaction())
     after = applied = 0
@@ -155,7 +155,7 @@ def class_roster(store: ReadStore, actor: Actor, class_id: UUID) -> View:
     require(actor, Permission.CLASS_VIEW)
     stored = _of_centre(store, actor, CLASS, class_id, "class")
     cohort = stored.doc
-    if actor.role is Role.TEACHER and cohort.teacher_id != str(actor.user_id):
+    if actor.is_teacher_other_than(cohort.teacher_id):
         raise Forbidden("a TEACHER sees only their own classes")
     people = names(store, {cohort.teacher_id, *cohort.members})
     members = sorted(({**as_json(m), "name": people.get(m.student_id)}
@@ -245,7 +245,7 @@ def log_entry(row: LogRow) -> dict[str, Any]:
 def _own_tutor(actor: Actor, tutor_id: UUID | None) -> str | None:
     """The tutor whose figures the actor asks for; a TEACHER may ask only for their own."""
     if actor.role is Role.TEACHER:
-        if tutor_id is not None and tutor_id != actor.user_id:
+        if tutor_id is not None and actor.is_teacher_other_than(tutor_id):
             raise Forbidden("a TEACHER sees only their own sessions")
         return str(actor.user_id)
     return str(tutor_id) if tutor_id else None

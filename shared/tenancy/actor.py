@@ -9,7 +9,9 @@ from shared.tenancy.roles import Role
 
 CentreId = str
 
-_CENTRE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+CENTRE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+"""Centre ids are slugs of up to 64 characters: they are one token of NATS subjects."""
+_CENTRE_ID = re.compile(CENTRE_ID_PATTERN)
 
 
 def is_valid_centre_id(value: str) -> bool:
@@ -27,6 +29,11 @@ class Actor(msgspec.Struct, frozen=True):
     @property
     def is_super_admin(self) -> bool:
         return self.role is Role.SUPER_ADMIN
+
+    def is_teacher_other_than(self, tutor_id: UUID | str | None) -> bool:
+        """A TEACHER who is not ``tutor_id``: a TEACHER acts on and sees only their own sessions,
+        classes and series and the homework they mark (supervisors and admins see all)."""
+        return self.role is Role.TEACHER and str(tutor_id) != str(self.user_id)
 
     def acting_in(self, centre_id: CentreId | None) -> Actor:
         """The same actor working in ``centre_id``.

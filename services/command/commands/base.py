@@ -6,6 +6,8 @@ from typing import Annotated
 
 import msgspec
 
+from shared.events import SESSION_CAPACITY
+
 
 class Part(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
     """A piece of a command's body: camelCase on the wire, unknown fields refused."""
@@ -23,4 +25,4 @@ Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 OptionalReason = Annotated[str, msgspec.Meta(max_length=500)] | None
 MeetingLink = Annotated[str, msgspec.Meta(max_length=500)] | None
 Location = Annotated[str, msgspec.Meta(max_length=200)] | None
-SessionCapacity = Annotated[int, msgspec.Meta(ge=1, le=50)]
+SessionCapacity = Annotated[int, msgspec.Meta(ge=SESSION_CAPACITY.low, le=SESSION_CAPACITY.high)]

@@ -8,14 +8,15 @@ from uuid import UUID
 import msgspec
 
 from services.command.commands.base import Command, Text
-from shared.events import HelpPriority
+from shared.events import HELP_SLA_MINUTES, SESSION_MINUTES, HelpPriority
 from shared.tenancy import Role
+from shared.tenancy.actor import CENTRE_ID_PATTERN
 
-SlaMinutes = Annotated[int, msgspec.Meta(ge=1, le=1440)]
+SlaMinutes = Annotated[int, msgspec.Meta(ge=HELP_SLA_MINUTES.low, le=HELP_SLA_MINUTES.high)]
 
 
 class RegisterCentre(Command, frozen=True):
-    centre_id: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
+    centre_id: Annotated[str, msgspec.Meta(pattern=CENTRE_ID_PATTERN)]
     name: Text
     time_zone: Text = "Australia/Sydney"
     help_sla_minutes: dict[HelpPriority, SlaMinutes] | None = None
@@ -28,7 +29,8 @@ class ChangeHelpSlas(Command, frozen=True):
 
 class ChangeSessionLength(Command, frozen=True):
     centre_id: str
-    max_session_minutes: Annotated[int, msgspec.Meta(ge=15, le=1440)]
+    max_session_minutes: Annotated[int, msgspec.Meta(ge=SESSION_MINUTES.low,
+                                                     le=SESSION_MINUTES.high)]
 
 
 class RegisterPerson(Command, frozen=True):

@@ -16,9 +16,9 @@ from services.command.commands.base import (
     SessionCapacity,
     Text,
 )
-from shared.events import SessionMode
+from shared.events import CLASS_CAPACITY, SessionMode
 
-ClassCapacity = Annotated[int, msgspec.Meta(ge=1, le=200)]
+ClassCapacity = Annotated[int, msgspec.Meta(ge=CLASS_CAPACITY.low, le=CLASS_CAPACITY.high)]
 
 
 class CreateClass(Command, frozen=True):

@@ -18,7 +18,7 @@ from services.command.commands.base import (
     SessionCapacity,
     Text,
 )
-from shared.events import SessionMode
+from shared.events import SERIES_WEEKS, SESSION_MINUTES, SessionMode
 
 DayOfWeek = Annotated[int, msgspec.Meta(ge=1, le=7)]
 
@@ -29,11 +29,11 @@ class WeeklyRuleCommand(Command, frozen=True, kw_only=True):
     days_of_week: Annotated[list[DayOfWeek], msgspec.Meta(min_length=1, max_length=7)]
     start_time: Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     duration_minutes: Annotated[int, msgspec.Meta(
-        ge=15, le=1440,
+        ge=SESSION_MINUTES.low, le=SESSION_MINUTES.high,
         description="at most the centre's longest session (12 hours unless it says otherwise)",
     )] = 60
     first_date: date
-    weeks: Annotated[int, msgspec.Meta(ge=1, le=26)] = 12
+    weeks: Annotated[int, msgspec.Meta(ge=SERIES_WEEKS.low, le=SERIES_WEEKS.high)] = 12
     time_zone: Text | None = None
     """Omitted: the centre's."""
     title: Text

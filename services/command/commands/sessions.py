@@ -19,7 +19,7 @@ from services.command.commands.base import (
     SessionCapacity,
     Text,
 )
-from shared.events import SessionMode
+from shared.events import EXTENSION_MINUTES, SessionMode
 
 
 class ScheduleSession(Command, frozen=True):
@@ -66,7 +66,7 @@ class ChangeSessionMode(Command, frozen=True):
 
 class ExtendSession(Command, frozen=True):
     session_id: UUID
-    minutes: Annotated[int, msgspec.Meta(ge=1, le=120)] = 5
+    minutes: Annotated[int, msgspec.Meta(ge=EXTENSION_MINUTES.low, le=EXTENSION_MINUTES.high)] = 5
 
 
 class EnrolStudent(Command, frozen=True):

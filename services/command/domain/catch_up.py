@@ -14,6 +14,7 @@ from services.command.domain.aggregate import (
 )
 from services.command.domain.session import Session
 from shared.events import (
+    OPEN_CATCH_UPS,
     CatchUpAssigned,
     CatchUpCancelled,
     CatchUpCompleted,
@@ -23,9 +24,6 @@ from shared.events import (
 from shared.tenancy import Actor
 
 CATCH_UP_DUE_AFTER = timedelta(days=7)
-
-
-OPEN = frozenset({CatchUpStatus.PENDING, CatchUpStatus.IN_PROGRESS})
 MAX_REASON = 500
 
 
@@ -69,13 +67,13 @@ class CatchUp(Aggregate):
         self._record(CatchUpStarted, by, session_id=self.session_id, student_id=self.student_id)
 
     def complete(self, *, by: Actor) -> None:
-        if self.status not in OPEN:
+        if self.status not in OPEN_CATCH_UPS:
             raise InvalidTransition(f"cannot complete a catch-up that is {self.status}")
         self._record(CatchUpCompleted, by, session_id=self.session_id, student_id=self.student_id)
 
     def cancel(self, *, by: Actor, reason: str) -> None:
         """Taken back (the absence was excused); a finished catch-up stays finished."""
-        if self.status not in OPEN:
+        if self.status not in OPEN_CATCH_UPS:
             return
         self._record(
             CatchUpCancelled,

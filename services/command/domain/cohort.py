@@ -18,6 +18,9 @@ from services.command.domain.aggregate import (
 )
 from services.command.domain.session import LONGEST_SESSION, Session, known_time_zone
 from shared.events import (
+    CLASS_CAPACITY,
+    SERIES_WEEKS,
+    SESSION_MINUTES,
     ClassCancelled,
     ClassCreated,
     ClassMemberAdded,
@@ -27,8 +30,6 @@ from shared.events import (
     WeeklyRule,
 )
 from shared.tenancy import Actor
-
-MAX_CLASS = 200
 
 
 class ClassCohort(Aggregate):
@@ -113,11 +114,9 @@ class ClassCohort(Aggregate):
 def _checked(name: str, subject: str, capacity: int) -> dict[str, Any]:
     return {"name": values.text(name, "name", values.TITLE, what="class's name"),
             "subject": values.text(subject, "subject", values.TITLE, what="subject"),
-            "capacity": values.whole(capacity, "capacity", 1, MAX_CLASS, unit=" students")}
+            "capacity": values.whole(capacity, "capacity", *CLASS_CAPACITY, unit=" students")}
 
 
-MAX_WEEKS = 26
-SHORTEST_MINUTES = 15
 _START_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
@@ -127,8 +126,8 @@ def weekly_starts(rule: WeeklyRule, longest: timedelta = LONGEST_SESSION) -> lis
     values.at_most(rule.days_of_week, "days_of_week", 7, "days")
     if not rule.days_of_week or any(isinstance(d, bool) or d not in range(1, 8) for d in rule.days_of_week):
         raise InvalidValue("days of week are 1 (Monday) to 7 (Sunday)", field="days_of_week")
-    values.whole(rule.weeks, "weeks", 1, MAX_WEEKS, unit=" weeks")
-    values.whole(rule.duration_minutes, "duration_minutes", SHORTEST_MINUTES,
+    values.whole(rule.weeks, "weeks", *SERIES_WEEKS, unit=" weeks")
+    values.whole(rule.duration_minutes, "duration_minutes", SESSION_MINUTES.low,
                  int(longest.total_seconds() // 60), unit=" minutes")
     if not isinstance(rule.start_time, str) or not _START_TIME.fullmatch(rule.start_time):
         raise InvalidValue("the start time is HH:MM", field="start_time")

@@ -9,6 +9,8 @@ from services.command.domain import values
 from services.command.domain.aggregate import Aggregate, InvalidValue, applies
 from services.command.domain.session import LONGEST_SESSION, known_time_zone
 from shared.events import (
+    HELP_SLA_MINUTES,
+    SESSION_MINUTES,
     CentreHelpSlasChanged,
     CentreRegistered,
     CentreSessionLengthChanged,
@@ -27,7 +29,6 @@ DEFAULT_HELP_SLA_MINUTES = {
     HelpPriority.LOW: 20,
 }
 
-SESSION_MINUTES_RANGE = (15, 24 * 60)
 """How long a centre may let its sessions last, at the least and at the most."""
 
 
@@ -71,7 +72,7 @@ class Centre(Aggregate):
 
     def change_max_session_length(self, minutes: int, *, by: Actor) -> bool:
         """Change how long a session may last; ``False`` if that is the length already."""
-        values.whole(minutes, "max_session_minutes", *SESSION_MINUTES_RANGE, unit=" minutes")
+        values.whole(minutes, "max_session_minutes", *SESSION_MINUTES, unit=" minutes")
         if minutes == self.max_session_minutes:
             return False
         self._record(CentreSessionLengthChanged, by, max_session_minutes=minutes,
@@ -107,8 +108,10 @@ class Centre(Aggregate):
 
 def _valid_slas(slas: dict[str, int]) -> dict[str, int]:
     if set(slas) != {p.value for p in HelpPriority} or not all(
-            isinstance(m, int) and not isinstance(m, bool) and 1 <= m <= 1440 for m in slas.values()):
-        raise InvalidValue("help SLAs are 1 to 1440 whole minutes for LOW, MEDIUM, HIGH, URGENT",
+            isinstance(m, int) and not isinstance(m, bool) and HELP_SLA_MINUTES.low <= m <= HELP_SLA_MINUTES.high
+            for m in slas.values()):
+        raise InvalidValue(f"help SLAs are {HELP_SLA_MINUTES.low} to {HELP_SLA_MINUTES.high} whole minutes "
+                           "for LOW, MEDIUM, HIGH, URGENT",
                            field="help_sla_minutes")
     return slas
 

@@ -12,6 +12,7 @@ from uuid import UUID
 from services.command.domain import values
 from services.command.domain.aggregate import Aggregate, InvalidTransition, InvalidValue, applies
 from shared.events import (
+    EXERCISE_TIME_LIMIT_MINUTES,
     Difficulty,
     ExercisePublished,
     ExerciseRetired,
@@ -27,7 +28,6 @@ MAX_QUESTION_ID, MAX_PROMPT, MAX_OPTION = 40, 2000, 500
 MAX_OPTIONS = 26
 """Options of a question, and accepted answers: at most one per letter of the alphabet."""
 MAX_POINTS = 100
-MAX_TIME_LIMIT = 600
 """Minutes."""
 DEFAULT_TOLERANCE = 0.01
 """How far a NUMERICAL answer may be from the key and still be right, unless the question says."""
@@ -77,7 +77,8 @@ class Exercise(Aggregate):
         course_id = values.text(course_id, "course_id", values.REF, what="course id")
         instructions = values.free_text(instructions, "instructions", values.NOTE)
         if time_limit_minutes is not None:
-            values.whole(time_limit_minutes, "time_limit_minutes", 1, MAX_TIME_LIMIT, unit=" minutes")
+            values.whole(time_limit_minutes, "time_limit_minutes", *EXERCISE_TIME_LIMIT_MINUTES,
+                         unit=" minutes")
         if not 1 <= len(questions) <= MAX_QUESTIONS:
             raise InvalidValue(f"an exercise has 1 to {MAX_QUESTIONS} questions", field="questions")
         seen: set[str] = set()

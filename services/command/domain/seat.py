@@ -22,6 +22,8 @@ from services.command.domain.aggregate import (
 from services.command.domain.exercise import Exercise, check_grade, xp_for
 from services.command.domain.session import Session
 from shared.events import (
+    OPEN_HELP_REQUESTS,
+    UNFINISHED_WORK,
     AttendanceMarked,
     AttendanceStatus,
     ExerciseAssigned,
@@ -72,12 +74,10 @@ class AttendanceChange:
     closes_catch_up: UUID | None = None
 
 
-OPEN = frozenset({HelpRequestStatus.PENDING, HelpRequestStatus.ACKNOWLEDGED, HelpRequestStatus.IN_PROGRESS})
-
 HELP_TRANSITIONS: dict[str, frozenset[HelpRequestStatus]] = {
     "acknowledge": frozenset({HelpRequestStatus.PENDING}),
     "start helping with": frozenset({HelpRequestStatus.PENDING, HelpRequestStatus.ACKNOWLEDGED}),
-    "resolve": OPEN,
+    "resolve": OPEN_HELP_REQUESTS,
     "cancel": frozenset({HelpRequestStatus.PENDING, HelpRequestStatus.ACKNOWLEDGED}),
 }
 """From which statuses each verb may be applied to a help request."""
@@ -93,10 +93,7 @@ class HelpRequest:
 
     @property
     def active(self) -> bool:
-        return self.status in OPEN
-
-
-UNFINISHED_WORK = frozenset({WorkStatus.ASSIGNED, WorkStatus.IN_PROGRESS})
+        return self.status in OPEN_HELP_REQUESTS
 
 
 @dataclass

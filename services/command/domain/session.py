@@ -16,6 +16,8 @@ from services.command.domain.aggregate import (
     applies,
 )
 from shared.events import (
+    EXTENSION_MINUTES,
+    SESSION_CAPACITY,
     SessionCancelled,
     SessionEnded,
     SessionExtended,
@@ -32,10 +34,8 @@ from shared.events import (
 from shared.tenancy import Actor
 
 DEFAULT_CAPACITY = 5
-MAX_CAPACITY = 50
 LONGEST_SESSION = timedelta(hours=12)
 """How long a session may last unless its centre says otherwise."""
-LONGEST_EXTENSION = 120
 """Minutes a live session may be extended by at once."""
 
 
@@ -81,7 +81,7 @@ class Session(Aggregate):
         title = values.text(title, "title", values.TITLE, what="title")
         _check_times(starts_at, ends_at, longest)
         time_zone = known_time_zone(time_zone)
-        values.whole(capacity, "capacity", 1, MAX_CAPACITY, unit=" students")
+        values.whole(capacity, "capacity", *SESSION_CAPACITY, unit=" students")
         meeting_link, location = _place(mode, meeting_link, location)
         session = cls(session_id, by.centre_id)
         session._record(
@@ -119,7 +119,7 @@ class Session(Aggregate):
 
     def extend(self, *, by: Actor, minutes: int, longest: timedelta = LONGEST_SESSION) -> None:
         self._require_status(SessionStatus.LIVE, "extend")
-        values.whole(minutes, "minutes", 1, LONGEST_EXTENSION, unit=" minutes")
+        values.whole(minutes, "minutes", *EXTENSION_MINUTES, unit=" minutes")
         ends_at = values.moment(self.ends_at + timedelta(minutes=minutes), "minutes")
         if ends_at - self.starts_at > longest:
             raise InvalidValue(f"a session lasts at most {_duration(longest)}", field="minutes")

@@ -84,7 +84,7 @@ def assign_content(command: AssignContent, uow: UnitOfWork) -> ContentAssignment
         # The lesson assigned for a session that is still to run is the one the student
         # works on in it: the session's roster follows, in the same commit.
         require(actor, Permission.LESSON_CHANGE)
-        if actor.role is Role.TEACHER and session.tutor_id != actor.user_id:
+        if actor.is_teacher_other_than(session.tutor_id):
             raise Forbidden("a TEACHER changes lessons only in their own sessions")
         moved = session.change_lesson(command.student_id, by=actor, lesson_id=assignment.lesson_id,
                                       course_id=assignment.course_id, reason=command.reason,

@@ -23,7 +23,7 @@ from services.command.handlers.common import student, tutor
 from services.command.handlers.series import weekly_rule
 from services.command.responses import ClassRuleView, ClassView, OverlapWarning, SessionView
 from services.command.unit_of_work import UnitOfWork
-from shared.tenancy import Forbidden, Role
+from shared.tenancy import Forbidden
 
 
 def create_class(command: CreateClass, uow: UnitOfWork) -> ClassView:
@@ -95,7 +95,7 @@ def _class_to_schedule(uow: UnitOfWork, class_id: UUID) -> ClassCohort:
     cohort = uow.find(ClassCohort, class_id)
     if cohort.cancelled:
         raise InvalidTransition("cannot schedule a session for a cancelled class")
-    if uow.actor.role is Role.TEACHER and cohort.teacher_id != uow.actor.user_id:
+    if uow.actor.is_teacher_other_than(cohort.teacher_id):
         raise Forbidden("a TEACHER schedules sessions only for their own classes")
     return cohort
 

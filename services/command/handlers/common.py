@@ -18,7 +18,7 @@ TUTOR_ROLES = frozenset({Role.TEACHER, Role.CENTER_SUPERVISOR})
 def session_run_by(uow: UnitOfWork, session_id: UUID) -> Session:
     """A session of the actor's centre that the actor may run: a TEACHER only their own."""
     session = uow.find(Session, session_id)
-    if uow.actor.role is Role.TEACHER and session.tutor_id != uow.actor.user_id:
+    if uow.actor.is_teacher_other_than(session.tutor_id):
         raise Forbidden("a TEACHER may act only on their own sessions")
     return session
 

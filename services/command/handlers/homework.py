@@ -18,7 +18,7 @@ from services.command.domain.session import Session
 from services.command.handlers.common import student, tutor
 from services.command.responses import HomeworkView
 from services.command.unit_of_work import UnitOfWork
-from shared.tenancy import Forbidden, Role
+from shared.tenancy import Forbidden
 
 
 def assign_homework(command: AssignHomework, uow: UnitOfWork) -> HomeworkView:
@@ -32,7 +32,7 @@ def assign_homework(command: AssignHomework, uow: UnitOfWork) -> HomeworkView:
             raise InvalidValue("the student was not enrolled in that session", field="session_id")
         marker = marker or session.tutor_id
     marker = marker or actor.user_id
-    if actor.role is Role.TEACHER and marker != actor.user_id:
+    if actor.is_teacher_other_than(marker):
         raise Forbidden("a TEACHER sets homework that they mark themselves")
     tutor(uow, marker)
     exercises = [uow.find(Exercise, i, field="exercise_ids") for i in command.exercise_ids]
@@ -66,7 +66,7 @@ def submit_homework(command: SubmitHomework, uow: UnitOfWork) -> HomeworkView:
 
 def grade_homework(command: GradeHomework, uow: UnitOfWork) -> HomeworkView:
     homework = uow.find(Homework, command.homework_id)
-    if uow.actor.role is Role.TEACHER and homework.teacher_id != uow.actor.user_id:
+    if uow.actor.is_teacher_other_than(homework.teacher_id):
         raise Forbidden("a TEACHER grades only the homework they mark")
     homework.grade(by=uow.actor, score=command.score, feedback=command.feedback)
     return HomeworkView.of(homework)

@@ -19,7 +19,7 @@ from services.command.handlers.common import student, tutor
 from services.command.responses import OverlapWarning, SeriesCancelledView, SeriesView
 from services.command.unit_of_work import UnitOfWork
 from shared.events import SessionStatus, WeeklyRule
-from shared.tenancy import Forbidden, Role
+from shared.tenancy import Forbidden
 
 
 def weekly_rule(command: WeeklyRuleCommand, centre: Centre) -> WeeklyRule:
@@ -37,7 +37,7 @@ def schedule_series(command: ScheduleSeries, uow: UnitOfWork) -> SeriesView:
     centre = uow.centre()
     rule = weekly_rule(command, centre)
     tutor_id = command.tutor_id or actor.user_id
-    if actor.role is Role.TEACHER and tutor_id != actor.user_id:
+    if actor.is_teacher_other_than(tutor_id):
         raise Forbidden("a TEACHER schedules sessions only for themselves")
     students = command.students
     if len(students) > command.capacity:
@@ -76,7 +76,7 @@ def cancel_series(command: CancelSeries, uow: UnitOfWork) -> SeriesCancelledView
     """Call off every session of a series still to come, in one commit; the tutor's time in
     those weeks is given back. Sessions that started or ended stand."""
     series = uow.find(SessionSeries, command.series_id)
-    if uow.actor.role is Role.TEACHER and series.tutor_id != uow.actor.user_id:
+    if uow.actor.is_teacher_other_than(series.tutor_id):
         raise Forbidden("a TEACHER may act only on their own sessions")
     sessions = [uow.get(Session, session_id) for session_id in series.session_ids]
     cancelled = series.cancel(sessions, by=uow.actor, reason=command.reason)

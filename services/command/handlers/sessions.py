@@ -23,13 +23,13 @@ from services.command.handlers.common import seat, session_run_by, student, tuto
 from services.command.responses import EnrolmentView, SessionView
 from services.command.unit_of_work import UnitOfWork
 from shared.events import HelpRequestCloseReason
-from shared.tenancy import Forbidden, Role
+from shared.tenancy import Forbidden
 
 
 def schedule_session(command: ScheduleSession, uow: UnitOfWork) -> SessionView:
     actor = uow.actor
     tutor_id = command.tutor_id or actor.user_id
-    if actor.role is Role.TEACHER and tutor_id != actor.user_id:
+    if actor.is_teacher_other_than(tutor_id):
         raise Forbidden("a TEACHER schedules sessions only for themselves")
     centre = uow.centre()
     tutor(uow, tutor_id, field="tutor_id")
