@@ -1,0 +1,407 @@
+"""What the query API answers, as types: the OpenAPI document's response schemas.
+
+The views (``shared.readmodels.views``) build JSON objects from read-model documents: a
+document's fields as stored, less what a view leaves out, with what it adds. Each struct here
+says exactly that, built from the document's own struct by :func:`shown`, so a field added to a
+document is documented with it. Every key a view sends is a field (``forbid_unknown_fields``:
+the schema has ``additionalProperties: false``), and a field is required unless the view may
+leave it out (a field ``UNSET`` in the document, or one shown only to staff).
+
+The query API answers with the views' JSON as it always has; these types describe it (and the
+API tests check every answer against them).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_type_hints
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from shared.events import HelpPriority
+from shared.readmodels.documents import (
+    CatchUp,
+    ClassCohort,
+    ClassMember,
+    ContentAssignment,
+    Exercise,
+    ExerciseQuestion,
+    HelpRequest,
+    Homework,
+    HomeworkSummary,
+    LevelChange,
+    Note,
+    Record,
+    SeatCatchUp,
+    Session,
+    StudentSession,
+    ToGrade,
+    TutorCatchUp,
+    TutorSession,
+    Work,
+)
+from shared.readmodels.documents import Seat as SeatDoc
+
+Name = Annotated[str | None, msgspec.Meta(description="The person's name (null: not a person "
+                                                        "the centre knows)")]
+Seconds = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class Shown(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    """A JSON object a view sends."""
+
+
+def shown(name: str, base: type[Record], /, *, drop: tuple[str, ...] = (),
+          **changes: Any) -> type[Shown]:
+    """``base`` as a view shows it: its fields without ``drop``, with ``changes`` (a field's
+    type as shown, or a field the view adds). A field is optional only if it may be absent
+    (its type allows ``UNSET``)."""
+    hints = get_type_hints(base, include_extras=True)
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for field in msgspec.structs.fields(base):
+        if field.name not in drop and field.name not in changes:
+            fields.append(_field(field.name, hints[field.name]))
+    fields += [_field(key, kind) for key, kind in changes.items()]
+    struct: Any = msgspec.defstruct(name, fields, bases=(Shown,), module=__name__,
+                                    kw_only=True, rename="camel", forbid_unknown_fields=True)
+    struct.__doc__ = base.__doc__
+    return struct  # type: ignore[no-any-return]
+
+
+def _field(key: str, kind: Any) -> tuple[str, Any] | tuple[str, Any, Any]:
+    return (key, kind, UNSET) if _may_be_unset(kind) else (key, kind)
+
+
+def _may_be_unset(kind: Any) -> bool:
+    return UnsetType in getattr(kind, "__args__", ()) or kind is UnsetType
+
+
+def envelope(name: str, data: type[Any]) -> type[Shown]:
+    """``{version, data}``: what a view shows, and the version of the documents behind it."""
+    struct: Any = msgspec.defstruct(name, [
+        ("version", Annotated[int, msgspec.Meta(
+            ge=0, description="Grows with every event the answer reflects (the documents' "
+                              "versions); equal versions: the same data")]),
+        ("data", data)], bases=(Shown,), module=__name__, kw_only=True, rename="camel",
+        forbid_unknown_fields=True)
+    return struct  # type: ignore[no-any-return]
+
+
+# --- help requests, catch-ups, work --------------------------------------------------------
+
+_HELP_TIMES: dict[str, Any] = {
+    "waiting_seconds": Seconds | None, "sla_breached": bool,
+    "response_seconds": Seconds | None, "resolution_seconds": Seconds | None}
+"""What a view adds to a help request: how long it has waited (while open), whether it is past
+its SLA, and how fast it was answered and resolved."""
+
+HelpRequestShown = shown("HelpRequestShown", HelpRequest, **_HELP_TIMES)
+
+SeatCatchUpShown = shown("SeatCatchUpShown", SeatCatchUp, overdue=bool)
+
+# --- the Control Center --------------------------------------------------------------------
+
+
+class Timing(Shown, kw_only=True):
+    scheduled_minutes: int
+    elapsed_seconds: Seconds | UnsetType = UNSET
+    """LIVE: since it started."""
+    remaining_seconds: int | UnsetType = UNSET
+    """LIVE: until it is due to end (negative once overrun)."""
+    starts_in_seconds: int | UnsetType = UNSET
+    """SCHEDULED: until it is due to start (negative once late)."""
+
+
+ControlCenterRow = shown(
+    "ControlCenterRow", SeatDoc,
+    help_requests=list[HelpRequestShown], catch_ups=list[SeatCatchUpShown],  # type: ignore[valid-type]
+    work=list[Work], name=Name,
+    activity=Literal["NOT_JOINED", "AWAY", "IDLE", "ACTIVE"],
+    since_attended_seconds=Seconds | None, unattended_seconds=Seconds | None,
+    needs_attention=bool, current_exercise=Work | None, work_to_grade=int,
+    open_help_request=HelpRequestShown | None)  # type: ignore[valid-type]
+"""One student's row: their seat, with what it means now."""
+
+ControlCenter = shown(
+    "ControlCenter", Session, drop=("students",),
+    tutor_name=Name, timing=Timing, students=list[ControlCenterRow],  # type: ignore[valid-type]
+    open_help_requests=int, work_to_grade=int, needing_attention=int)
+"""The live picture of one session, most urgent students first."""
+
+# --- My Day --------------------------------------------------------------------------------
+
+MyDaySession = shown("MyDaySession", TutorSession, student_names=list[Name])
+MyDayHelpRequest = shown("MyDayHelpRequest", HelpRequest, **_HELP_TIMES, student_name=Name)
+MyDayCatchUp = shown("MyDayCatchUp", TutorCatchUp, student_name=Name, overdue=bool)
+ExerciseToGrade = shown("ExerciseToGrade", ToGrade, kind=Literal["EXERCISE"], student_name=Name)
+HomeworkToGrade = shown("HomeworkToGrade", HomeworkSummary, kind=Literal["HOMEWORK"],
+                        student_name=Name)
+
+
+class MyDayCatchUps(Shown, kw_only=True):
+    pending: list[MyDayCatchUp]  # type: ignore[valid-type]
+    overdue: list[MyDayCatchUp]  # type: ignore[valid-type]
+
+
+class OverlapAlert(Shown, kw_only=True):
+    type: Literal["OVERLAPPING_SESSIONS"]
+    session_ids: list[str]
+    message: str
+
+
+class HelpSlaAlert(Shown, kw_only=True):
+    type: Literal["HELP_SLA_BREACHED"]
+    help_request_id: str
+    session_id: str
+    message: str
+
+
+class AbsenceAlert(Shown, kw_only=True):
+    type: Literal["REPEATED_ABSENCES"]
+    student_id: str
+    session_ids: list[str]
+    message: str
+
+
+class AbsentFrom(Shown, kw_only=True):
+    session_id: str
+    title: str
+    starts_at: str
+
+
+class RepeatedAbsence(Shown, kw_only=True):
+    student_id: str
+    student_name: Name
+    consecutive_absences: int
+    sessions: list[AbsentFrom]
+
+
+class MyDayStats(Shown, kw_only=True):
+    sessions_today: int
+    to_grade: int
+    completed: int
+    open_help_requests: int
+    overdue_catch_ups: int
+    repeated_absences: int
+
+
+class MyDay(Shown, kw_only=True):
+    """A tutor's day: sessions of today (in the centre's time zone), open help requests of
+    their live sessions, open catch-ups, work and homework to grade, and alerts."""
+
+    tutor_id: str
+    tutor_name: Name
+    date: str
+    time_zone: str
+    sessions: list[MyDaySession]  # type: ignore[valid-type]
+    next: MyDaySession | None  # type: ignore[valid-type]
+    open_help_requests: list[MyDayHelpRequest]  # type: ignore[valid-type]
+    catch_ups: MyDayCatchUps
+    to_grade: list[ExerciseToGrade | HomeworkToGrade]  # type: ignore[valid-type]
+    alerts: list[OverlapAlert | HelpSlaAlert | AbsenceAlert]
+    repeated_absences: list[RepeatedAbsence]
+    stats: MyDayStats
+
+
+# --- a student's overview ------------------------------------------------------------------
+
+OverviewSession = shown("OverviewSession", StudentSession,
+                        drop=("catch_ups", "work", "help_requests"))
+OverviewWork = shown("OverviewWork", Work, session_id=str, session_title=str)
+OverviewCatchUp = shown("OverviewCatchUp", SeatCatchUp, session_id=str, session_title=str,
+                        overdue=bool)
+OverviewHelpRequest = shown("OverviewHelpRequest", HelpRequest, **_HELP_TIMES,
+                            session_title=str)
+OverviewHomework = shown("OverviewHomework", HomeworkSummary, overdue=bool)
+
+
+class OverviewExercises(Shown, kw_only=True):
+    current: list[OverviewWork]  # type: ignore[valid-type]
+    """Work not yet handed in."""
+    recent: list[OverviewWork]  # type: ignore[valid-type]
+    """The last 20 handed in, newest first."""
+
+
+class Xp(Shown, kw_only=True):
+    total: int
+    level: int
+    to_next_level: int
+
+
+NoteShown = shown("NoteShown", Note, author_name=Name)
+LevelChangeShown = shown(
+    "LevelChangeShown", LevelChange, reason=str | None | UnsetType,
+    changed_by=str | UnsetType, changed_by_name=Name | UnsetType)
+"""Students and parents see neither the reason nor who changed it (``changed*``: staff only)."""
+
+
+class SubjectShown(Shown, kw_only=True):
+    """The student's standing in one course; ``gap`` is how many levels they work below their
+    school grade (negative: above it)."""
+
+    course_id: str
+    school_grade: int
+    working_level: int
+    gap: int
+    last_assessed_at: str
+    history: list[LevelChangeShown]  # type: ignore[valid-type]
+    """Newest first."""
+    assessed_by: str | UnsetType = UNSET
+    """Staff only."""
+    assessed_by_name: Name | UnsetType = UNSET
+    """Staff only."""
+    assessment_notes: str | None | UnsetType = UNSET
+    """Staff only."""
+
+
+ContentAssignmentShown = shown(
+    "ContentAssignmentShown", ContentAssignment,
+    reason=str | UnsetType, assigned_by=str | UnsetType, replaces=str | None | UnsetType,
+    assigned_by_name=Name | UnsetType)
+"""Students and parents see neither the reason nor who assigned it (``*By*``: staff only)."""
+
+
+class AttendanceSummary(Shown, kw_only=True):
+    """How often the student was marked so, over their sessions."""
+
+    PRESENT: int
+    LATE: int
+    ABSENT: int
+    EXCUSED: int
+
+
+class StudentOverview(Shown, kw_only=True):
+    """A student's sessions, work, homework, XP, catch-ups, notes (students and parents: only
+    EXTERNAL ones) and academic profile."""
+
+    student_id: str
+    name: Name
+    time_zone: str
+    today: list[StudentSession]
+    """Today's sessions they are enrolled in, with their catch-ups, help requests and work."""
+    sessions: list[OverviewSession]  # type: ignore[valid-type]
+    exercises: OverviewExercises
+    open_help_request: OverviewHelpRequest | None  # type: ignore[valid-type]
+    homework: list[OverviewHomework]  # type: ignore[valid-type]
+    xp: Xp
+    catch_ups: list[OverviewCatchUp]  # type: ignore[valid-type]
+    notes: list[NoteShown]  # type: ignore[valid-type]
+    attendance_summary: AttendanceSummary
+    academic_profile: list[SubjectShown]
+    content_assignments: list[ContentAssignmentShown]  # type: ignore[valid-type]
+    """The active ones."""
+    ended_content_assignments: list[ContentAssignmentShown] | UnsetType = UNSET  # type: ignore[valid-type]
+    """Staff only: withdrawn or superseded, the latest first."""
+
+
+# --- classes, the catalogue, homework ------------------------------------------------------
+
+RosterMember = shown("RosterMember", ClassMember, name=Name)
+ClassRoster = shown("ClassRoster", ClassCohort, members=list[RosterMember],  # type: ignore[valid-type]
+                    teacher_name=Name, enrolled=int, places_left=int)
+"""A class's teacher, capacity and members (the active ones first)."""
+
+QuestionShown = shown("QuestionShown", ExerciseQuestion,
+                      accepted_answers=list[str] | UnsetType, tolerance=float | None | UnsetType)
+"""Students see a question without its answer key (``acceptedAnswers``, ``tolerance``)."""
+ExerciseShown = shown("ExerciseShown", Exercise, questions=list[QuestionShown])  # type: ignore[valid-type]
+CatalogueRow = shown("CatalogueRow", Exercise, questions=Annotated[int, msgspec.Meta(
+    ge=0, description="How many questions it has")])
+
+
+class Catalogue(Shown, kw_only=True):
+    exercises: list[CatalogueRow]  # type: ignore[valid-type]
+
+
+HomeworkShown = shown("HomeworkShown", Homework, student_name=Name, teacher_name=Name,
+                      overdue=bool)
+
+# --- reports -------------------------------------------------------------------------------
+
+CatchUpRow = shown("CatchUpRow", CatchUp, student_name=Name, session_title=str,
+                   session_starts_at=str, tutor_id=str, tutor_name=Name, overdue=bool,
+                   overdue_seconds=Seconds | None)
+
+
+class CatchUpList(Shown, kw_only=True):
+    catch_ups: list[CatchUpRow]  # type: ignore[valid-type]
+    total: int
+    """How many match the filters, over every page."""
+    next: str | None
+    """The cursor of the next page, if there is one."""
+
+
+class Distribution(Shown, kw_only=True):
+    """Durations in seconds: count, mean, median and 90th percentile (null when none)."""
+
+    count: int
+    mean: float | None
+    median: float | None
+    p90: float | None
+
+
+class HelpStats(Shown, kw_only=True):
+    raised: int
+    resolved: int
+    cancelled: int
+    closed: int
+    """Closed with their session, never answered."""
+    open: int
+    sla_breached: int
+    response_seconds: Distribution
+    resolution_seconds: Distribution
+
+
+class HelpFigures(Shown, kw_only=True):
+    total: HelpStats
+    by_priority: dict[HelpPriority, HelpStats]
+
+
+class TutorHelpFigures(HelpFigures, kw_only=True):
+    tutor_id: str
+    tutor_name: Name
+
+
+class HelpAnalytics(Shown, kw_only=True):
+    """Help requests raised in ``[from, to)``, per tutor and per priority."""
+
+    from_: str
+    to: str
+    tutors: list[TutorHelpFigures]
+    overall: HelpFigures
+
+
+# --- the session log -----------------------------------------------------------------------
+
+
+class LogEntry(Shown, kw_only=True):
+    position: int
+    """The event's notification id."""
+    occurred_at: str
+    type: str
+    actor_id: str
+    actor_role: str
+    aggregate_id: str
+    aggregate_version: int
+    event: dict[str, Any]
+    """The event in its contract's JSON (see docs/events.md)."""
+
+
+class SessionLog(Shown, kw_only=True):
+    session_id: str
+    entries: list[LogEntry]
+    next: int | None
+    """``after`` for the next page, if this one is full."""
+
+
+# --- what each operation answers -----------------------------------------------------------
+
+MyDayAnswer = envelope("MyDayAnswer", MyDay)
+ControlCenterAnswer = envelope("ControlCenterAnswer", ControlCenter)
+StudentOverviewAnswer = envelope("StudentOverviewAnswer", StudentOverview)
+ClassRosterAnswer = envelope("ClassRosterAnswer", ClassRoster)
+CatalogueAnswer = envelope("CatalogueAnswer", Catalogue)
+ExerciseAnswer = envelope("ExerciseAnswer", ExerciseShown)
+HomeworkAnswer = envelope("HomeworkAnswer", HomeworkShown)
+CatchUpListAnswer = envelope("CatchUpListAnswer", CatchUpList)
+HelpAnalyticsAnswer = envelope("HelpAnalyticsAnswer", HelpAnalytics)
