@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench chaos venv postgres lock clean
+.PHONY: run test contract bench chaos venv postgres lock clean
 
 venv: $(INSTALLED)
 
@@ -30,6 +30,11 @@ run: venv
 
 test: venv postgres
 	$(PY) -m pytest
+
+# The long contract run: schemathesis sends many more requests to each operation of both APIs.
+CONTRACT_EXAMPLES ?= 300
+contract: venv
+	TUTORPULSE_CONTRACT_EXAMPLES=$(CONTRACT_EXAMPLES) $(PY) -m pytest tests/contract -p no:randomly
 
 bench: venv postgres
 	$(PY) -m tests.bench

@@ -24,19 +24,26 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from services.settings import PROGRAMS, ClusterSettings, load_or_exit
+from shared.eventstore.settings import EventStoreSettings
 from shared.messaging.auth import (
     GATEWAY,
     PROJECTIONS,
     RELAY,
     SERVICE_USERS,
     Credentials,
-    credentials_env,
     generate_credentials,
     write_credentials_file,
     write_server_config,
 )
 from shared.messaging.nats import LOCAL_CREDENTIALS
+from shared.messaging.settings import NatsSettings, credentials_env
+from shared.observability.settings import LogSettings
+from shared.readmodels.store.settings import ReadStoreSettings
+from shared.settings import load, variable_name
+from shared.tenancy.settings import JwtSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
@@ -46,53 +53,56 @@ VAR = ROOT / "var"
 class Service:
     name: str
     module: str
-    port_variable: str
-    default_port: int
+    program: str
+    """Its name in ``services.settings.PROGRAMS``."""
     urls: str
     nats_user: str | None = None
     """The NATS user it connects as (the command service and the query API use no NATS)."""
 
-    @property
-    def port(self) -> int:
-        return int(os.environ.get(self.port_variable, str(self.default_port)))
+    def port(self, env: dict[str, str]) -> int:
+        """The port it listens on with ``env`` (whose settings are checked on the way)."""
+        settings: Any = load_or_exit(PROGRAMS[self.program], self.program, env)
+        return int(settings.port)
 
 
 SERVICES = (
-    Service("command API", "services.command", "TUTORPULSE_COMMAND_PORT", 8010,
+    Service("command API", "services.command", "command",
             "http://127.0.0.1:{port}/api/v1/   OpenAPI: http://127.0.0.1:{port}/schema"),
-    Service("relay", "services.relay", "TUTORPULSE_RELAY_PORT", 8011,
+    Service("relay", "services.relay", "relay",
             "http://127.0.0.1:{port}/health  /ready  /metrics", RELAY),
-    Service("projections", "services.projections", "TUTORPULSE_PROJECTIONS_PORT", 8012,
+    Service("projections", "services.projections", "projections",
             "http://127.0.0.1:{port}/health  /ready  /metrics", PROJECTIONS),
-    Service("live gateway", "services.live_gateway", "TUTORPULSE_GATEWAY_PORT", 8013,
+    Service("live gateway", "services.live_gateway", "live_gateway",
             "ws://127.0.0.1:{port}/live   (python -m services.live_gateway.client --help)",
             GATEWAY),
-    Service("query API", "services.query", "TUTORPULSE_QUERY_PORT", 8014,
+    Service("query API", "services.query", "query",
             "http://127.0.0.1:{port}/api/academic/tutor/my-day   OpenAPI: http://127.0.0.1:{port}/schema"),
 )
+
+_NATS_USER = (variable_name(NatsSettings, "user"), variable_name(NatsSettings, "password"))
+_DEFAULTS = {
+    variable_name(JwtSettings, "dev_mode"): "1",
+    variable_name(EventStoreSettings, "sqlite_path"): str(VAR / "tutorpulse.sqlite"),
+    variable_name(ReadStoreSettings, "sqlite_path"): str(VAR / "readmodels.sqlite"),
+    variable_name(LogSettings, "format"): "console",
+}
+"""What ``make run`` gives every process unless the environment says otherwise: development
+mode, both stores under ``var/``, logs for people."""
 
 
 @dataclass
 class Cluster:
-    nats_port: int = int(os.environ.get("TUTORPULSE_NATS_PORT", "4222"))
+    nats_port: int = field(
+        default_factory=lambda: load_or_exit(ClusterSettings, "make run").nats_port)
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     credentials: dict[str, Credentials] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
         """What every process gets: no NATS user (each service adds its own)."""
-        inherited = {k: v for k, v in os.environ.items()
-                     if k not in ("TUTORPULSE_NATS_USER", "TUTORPULSE_NATS_PASSWORD")}
-        return {
-            **inherited,
-            "TUTORPULSE_DEV_MODE": os.environ.get("TUTORPULSE_DEV_MODE", "1"),
-            "TUTORPULSE_NATS_URL": f"nats://127.0.0.1:{self.nats_port}",
-            "TUTORPULSE_SQLITE_PATH": os.environ.get(
-                "TUTORPULSE_SQLITE_PATH", str(VAR / "tutorpulse.sqlite")),
-            "TUTORPULSE_READ_SQLITE_PATH": os.environ.get(
-                "TUTORPULSE_READ_SQLITE_PATH", str(VAR / "readmodels.sqlite")),
-            "TUTORPULSE_LOG_FORMAT": os.environ.get("TUTORPULSE_LOG_FORMAT", "console"),
-        }
+        inherited = {k: v for k, v in os.environ.items() if k not in _NATS_USER}
+        return {**_DEFAULTS, **inherited,
+                variable_name(NatsSettings, "url"): f"nats://127.0.0.1:{self.nats_port}"}
 
     def start(self, name: str, *argv: str, nats_user: str | None = None) -> None:
         env = self.env
@@ -122,6 +132,8 @@ class Cluster:
                                    self.credentials)
 
     def run(self) -> int:
+        for service in SERVICES:  # a setting no service could use stops it before anything runs
+            service.port(self.env)
         VAR.mkdir(exist_ok=True)
         self.start_nats()
         seeded = subprocess.run([sys.executable, "-m", "services.command.seed"], cwd=ROOT,
@@ -133,7 +145,7 @@ class Cluster:
             self.start(service.name, sys.executable, "-m", service.module,
                        nats_user=service.nats_user)
         for service in SERVICES:
-            wait_for_port(service.port, service.name)
+            wait_for_port(service.port(self.env), service.name)
         print(self.banner(), flush=True)
         return self.supervise()
 
@@ -141,12 +153,13 @@ class Cluster:
         return "\n".join([
             "",
             "tutorpulse is running (Ctrl-C stops everything)",
-            *(f"  {service.name:<14} {service.urls.format(port=service.port)}" for service in SERVICES),
+            *(f"  {service.name:<14} {service.urls.format(port=service.port(self.env))}"
+              for service in SERVICES),
             (f"  {'NATS':<14} nats://127.0.0.1:{self.nats_port}  (streams TP_EVENTS, TP_DLQ; "
              f"users and passwords of this run in {LOCAL_CREDENTIALS.relative_to(ROOT)}/)"),
             f"  {'events':<14} .venv/bin/python -m shared.messaging.tail   (as the ops user)",
-            f"  {'event store':<14} {self.env['TUTORPULSE_SQLITE_PATH']}",
-            f"  {'read models':<14} {self.env['TUTORPULSE_READ_SQLITE_PATH']}",
+            f"  {'event store':<14} {load(EventStoreSettings, self.env).sqlite_path}",
+            f"  {'read models':<14} {load(ReadStoreSettings, self.env).sqlite_path}",
             f"  {'tokens':<14} .venv/bin/tp-token john   (see README for the tour)",
             "",
         ])

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from services.command.application import TutoringCentres
 from services.command.seed import seed
-from shared.readmodels.store import ReadStore, open_read_store
 from shared import events
+from shared.eventstore import EventStoreSettings
+from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
+from shared.settings import load
 
 
 @lru_cache(maxsize=1)
@@ -17,7 +19,7 @@ def demo_events() -> tuple[tuple[events.Event, int], ...]:
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(Path(folder) / "events.sqlite")})
+        centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(Path(folder) / "events.sqlite")}))
         try:
             seed(centres)
             notifications = centres.recorder.select_notifications(1, 1_000_000)
@@ -27,5 +29,5 @@ def demo_events() -> tuple[tuple[events.Event, int], ...]:
 
 
 def read_store(folder: Path, name: str = "read.sqlite") -> ReadStore:
-    return open_read_store({"TUTORPULSE_READ_STORE": "sqlite",
-                            "TUTORPULSE_READ_SQLITE_PATH": str(folder / name)})
+    return open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "sqlite",
+                            "TUTORPULSE_READ_SQLITE_PATH": str(folder / name)}))

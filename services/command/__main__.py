@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import os
-
 import uvicorn
+
+from services.command.settings import CommandSettings
+from services.settings import load_or_exit
 
 
 def main() -> None:
+    settings = load_or_exit(CommandSettings, "command")
+    # Each worker builds the app from the same environment (services.command.http.app).
     uvicorn.run(
         "services.command.http.app:app_from_environment",
         factory=True,
-        host=os.environ.get("TUTORPULSE_COMMAND_HOST", "127.0.0.1"),
-        port=int(os.environ.get("TUTORPULSE_COMMAND_PORT", "8010")),
-        workers=int(os.environ.get("TUTORPULSE_COMMAND_WORKERS", "1")),
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
         log_config=None,
         access_log=False,
     )

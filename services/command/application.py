@@ -8,14 +8,12 @@ with the aggregates of :mod:`services.command.domain` on a unit of work
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from services.command import bus
 from services.command.commands.base import Command
 from services.command.domain.aggregate import NotFound
 from services.command.idempotency import IdempotencyKey
 from services.command.unit_of_work import CommandResult, ConcurrentUpdate, DirectoryCache
-from shared.eventstore import EventStore
+from shared.eventstore import EventStore, EventStoreSettings
 from shared.tenancy import Actor
 
 __all__ = ["CommandResult", "ConcurrentUpdate", "NotFound", "TutoringCentres"]
@@ -24,8 +22,8 @@ __all__ = ["CommandResult", "ConcurrentUpdate", "NotFound", "TutoringCentres"]
 class TutoringCentres(EventStore):
     """The event store, and the commands of every tutoring centre over it."""
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(env)
+    def __init__(self, settings: EventStoreSettings) -> None:
+        super().__init__(settings)
         self.directory = DirectoryCache()
 
     def handle(self, actor: Actor, command: Command, *,

@@ -265,10 +265,11 @@ def _seed_academic_profiles(centres: TutoringCentres, live: UUID) -> None:
 
 
 def main() -> None:
-    from shared.observability import configure_logging
+    from services.command.settings import SeedSettings
+    from services.settings import start
 
-    configure_logging("seed")
-    centres = TutoringCentres()
+    settings = start(SeedSettings, "seed")
+    centres = TutoringCentres(settings.event_store)
     try:
         if centres.position:
             log.info("seed.skipped", reason="the event store already holds events",

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import os
-
 import uvicorn
+
+from services.live_gateway.settings import GatewaySettings
+from services.settings import load_or_exit
 
 CLIENT_MESSAGE_LIMIT = 64 * 1024
 """Bytes in one client frame: subscribe, unsubscribe and ping are a few dozen."""
 
 
 def main() -> None:
+    settings = load_or_exit(GatewaySettings, "live_gateway")
     uvicorn.run(
         "services.live_gateway.app:app_from_environment",
         factory=True,
-        host=os.environ.get("TUTORPULSE_GATEWAY_HOST", "127.0.0.1"),
-        port=int(os.environ.get("TUTORPULSE_GATEWAY_PORT", "8013")),
+        host=settings.host,
+        port=settings.port,
         log_config=None,
         access_log=False,
         ws_ping_interval=None,  # the gateway pings in its own protocol (docs/live.md)

@@ -26,13 +26,15 @@ from nats.aio.client import Client
 from services.live_gateway import protocol
 from services.live_gateway.asyncapi import asyncapi_json
 from services.live_gateway.hub import SENT, Connection, Hub, NatsClient, Settings
+from services.live_gateway.settings import GatewaySettings
 from shared.http.auth import ACTING_CENTRE_HEADER, actor_from
 from shared.http.operations import NotReady, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS
-from shared.messaging import NO_USER, NoNatsUser, connect_or_stop
+from shared.messaging import NO_USER, NatsSettings, NoNatsUser, connect_or_stop
 from shared.readmodels.store import ReadStore
+from shared.settings import load
 from shared.tenancy import Actor, Forbidden
-from shared.tenancy.tokens import InvalidToken, verify
+from shared.tenancy.tokens import InvalidToken, check_at_start, verify
 
 SERVICE = "live_gateway"
 UNAUTHORIZED, FORBIDDEN, IDLE, INTERNAL_ERROR, TRY_AGAIN_LATER = 4401, 4403, 4408, 1011, 1013
@@ -170,13 +172,13 @@ async def live(socket: WebSocket[Any, Any, Any], hub: NamedDependency[Hub]) -> N
 
 
 @asynccontextmanager
-async def _nats_client(nats: NatsClient | str, hub: Hub,
+async def _nats_client(nats: NatsClient | str | NatsSettings, hub: Hub,
                        waiting: dict[str, str]) -> AsyncIterator[None]:
-    """Run ``hub`` while the app runs, with the client given, or with a connection to the URL
-    given, made in the background (the app serves ``/health`` and ``/ready`` meanwhile, and stops
+    """Run ``hub`` while the app runs, with the client given, or with a connection to the
+    server given (a URL, or the settings' URL and user), made in the background (the app serves ``/health`` and ``/ready`` meanwhile, and stops
     on SIGTERM however long NATS is away) and closed when the app stops. ``waiting["reason"]``:
     why the hub has no client yet."""
-    if not isinstance(nats, str):
+    if not isinstance(nats, str | NatsSettings):
         await hub.start(nats)
         try:
             yield
@@ -206,11 +208,16 @@ async def _nats_client(nats: NatsClient | str, hub: Hub,
             await client.close()
 
 
-def create_app(store: ReadStore, nats: NatsClient | str, settings: Settings | None = None, *,
-               own_store: bool = False) -> Litestar:
-    """``nats``: a connected client, or a server URL to connect to (and disconnect from) with
-    the app. ``own_store``: close the read-model store when the app stops."""
-    hub = Hub(store, settings)
+def create_app(store: ReadStore, nats: NatsClient | str | NatsSettings,
+               settings: Settings | None = None, *, own_store: bool = False,
+               gateway: GatewaySettings | None = None) -> Litestar:
+    """``nats``: a connected client, or a server to connect to (and disconnect from) with the
+    app. ``settings``: the hub's (by default those of ``gateway``). ``own_store``: close the
+    read-model store when the app stops. ``gateway``: the service's settings, by default read
+    from the environment; refuses (:class:`TokenConfigurationError`) unsafe token settings."""
+    gateway = load(GatewaySettings) if gateway is None else gateway
+    check_at_start(SERVICE, gateway.tokens)
+    hub = Hub(store, gateway.hub if settings is None else settings)
 
     waiting = {"reason": "waiting for NATS"}
 
@@ -232,7 +239,8 @@ def create_app(store: ReadStore, nats: NatsClient | str, settings: Settings | No
             if own_store:
                 store.close()
 
-    app = Litestar(route_handlers=[live, asyncapi_json, operations_router(SERVICE, ready)],
+    app = Litestar(route_handlers=[live, asyncapi_json, operations_router(
+                       SERVICE, ready, timeout=gateway.readiness.timeout_seconds)],
                    dependencies={"hub": Provide(lambda: hub, sync_to_thread=False, use_cache=True)},
                    exception_handlers=BASE_HANDLERS, middleware=[prometheus(SERVICE).middleware],
                    lifespan=[lifespan], logging_config=None, debug=False)
@@ -241,11 +249,10 @@ def create_app(store: ReadStore, nats: NatsClient | str, settings: Settings | No
 
 
 def app_from_environment() -> Litestar:
-    from shared.messaging import nats_url
-    from shared.observability import configure_logging
+    """What uvicorn runs: the settings from the environment, once."""
+    from services.settings import start
     from shared.readmodels.store import open_read_store
-    from shared.tenancy.tokens import check_at_start
 
-    configure_logging(SERVICE)
-    check_at_start(SERVICE)  # no start with unsafe token settings (e.g. no secret outside dev mode)
-    return create_app(open_read_store(), nats_url(), own_store=True)
+    settings = start(GatewaySettings, SERVICE)
+    return create_app(open_read_store(settings.read_store), settings.nats, own_store=True,
+                      gateway=settings)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 from uuid import UUID
@@ -28,6 +27,7 @@ from nats.aio.msg import Msg
 from prometheus_client import Counter, Gauge
 
 from services.live_gateway import protocol
+from services.live_gateway.settings import HubSettings
 from shared.http.operations import NatsPing
 from shared.readmodels import access
 from shared.readmodels.deltas import decode_notice, delta_subject
@@ -56,30 +56,8 @@ RESYNC_CONCURRENCY = 4
 Message = protocol.ServerMessage
 
 
-@dataclass(frozen=True)
-class Settings:
-    queue: int = 64
-    """Messages that may wait for one client before it counts as too slow."""
-    ping_seconds: float = 15.0
-    resync_seconds: float = 5.0
-    max_topics: int = 100
-    """Topics one connection may follow: what the gateway keeps per connection stays bounded."""
-
-    def __post_init__(self) -> None:
-        if min(self.queue, self.ping_seconds, self.resync_seconds, self.max_topics) <= 0:
-            raise ValueError(f"gateway settings must be positive: {self}")
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        source = os.environ if environ is None else environ
-
-        def setting(name: str, default: float) -> str:
-            return source.get(f"TUTORPULSE_GATEWAY_{name}", str(default))
-
-        return cls(queue=int(setting("QUEUE", cls.queue)),
-                   ping_seconds=float(setting("PING_SECONDS", cls.ping_seconds)),
-                   resync_seconds=float(setting("RESYNC_SECONDS", cls.resync_seconds)),
-                   max_topics=int(setting("MAX_TOPICS", cls.max_topics)))
+Settings = HubSettings
+"""What the hub keeps per connection and how often it re-reads (``services.live_gateway.settings``)."""
 
 
 class BadTopic(ValueError):
@@ -232,7 +210,7 @@ class Hub:
 
     def __init__(self, store: ReadStore, settings: Settings | None = None) -> None:
         self.store = store
-        self.settings = settings or Settings.from_environment()
+        self.settings = HubSettings() if settings is None else settings
         self.nats: NatsClient | None = None
         self.connections: set[Connection] = set()
         self._followers: dict[str, set[tuple[Connection, str]]] = {}

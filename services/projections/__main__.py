@@ -10,7 +10,6 @@ once, and saying so in ``/ready``) instead of exiting; SIGTERM ends any of these
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -20,10 +19,11 @@ import structlog
 from nats.aio.client import Client
 
 from services.projections.service import ProjectionService
-from shared.readmodels.store import ReadStore, open_read_store
+from services.projections.settings import ProjectionServiceSettings
+from services.settings import start
 from shared.http.operations import NotReady, operations_server
 from shared.messaging import NO_USER, NoNatsUser, connect_or_stop, wait_for_streams
-from shared.observability import configure_logging
+from shared.readmodels.store import ReadStore, open_read_store
 
 SERVICE = "projections"
 log = structlog.get_logger(__name__)
@@ -54,8 +54,7 @@ async def _until_done(what: str, attempt: Callable[[], Awaitable[T]],
     return None
 
 
-async def main() -> None:
-    configure_logging(SERVICE)
+async def main(settings: ProjectionServiceSettings) -> None:
     stopping = asyncio.Event()
     running: dict[str, Any] = {}
     waiting = {"reason": "waiting for the read-model store"}
@@ -66,9 +65,8 @@ async def main() -> None:
             raise NotReady(waiting["reason"])
         return await service.readiness()
 
-    server = operations_server(
-        SERVICE, ready, host=os.environ.get("TUTORPULSE_PROJECTIONS_HOST", "127.0.0.1"),
-        port=int(os.environ.get("TUTORPULSE_PROJECTIONS_PORT", "8012")))
+    server = operations_server(SERVICE, ready, host=settings.host, port=settings.port,
+                               timeout=settings.readiness.timeout_seconds)
 
     def shutdown() -> None:
         stopping.set()
@@ -83,12 +81,13 @@ async def main() -> None:
     store: ReadStore | None = None
     nc: Client | None = None
     try:
-        store = await _until_done("read_store", lambda: anyio.to_thread.run_sync(open_read_store),
-                                  stopping)
+        store = await _until_done(
+            "read_store", lambda: anyio.to_thread.run_sync(open_read_store, settings.read_store),
+            stopping)
         waiting["reason"] = "waiting for NATS"
         try:  # as long as NATS is away (logged once), or until SIGTERM
             if store is not None:
-                nc = await connect_or_stop(stopping, name="tutorpulse-projections")
+                nc = await connect_or_stop(stopping, settings.nats, name="tutorpulse-projections")
         except NoNatsUser:  # logged by connect; nothing will change until it is restarted
             waiting["reason"] = NO_USER
         if nc is not None:
@@ -96,7 +95,7 @@ async def main() -> None:
             waiting["reason"] = "waiting for the relay to create the streams"
             await wait_for_streams(nc.jetstream(), stopping)
         if store is not None and nc is not None and not stopping.is_set():
-            running["service"] = service = ProjectionService(store, nc)
+            running["service"] = service = ProjectionService(store, nc, settings.projection)
             await service.run()
         await serving
     finally:
@@ -116,4 +115,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(start(ProjectionServiceSettings, SERVICE)))

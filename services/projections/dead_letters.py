@@ -44,12 +44,13 @@ from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from shared.readmodels.projector import Batch, Change, OutOfOrder, apply
 from services.projections.service import DLQ_PREFIX
-from shared.readmodels.store import ReadStore, SkipResult, Transaction, open_read_store
+from services.projections.settings import DeadLetterSettings
 from shared import events
 from shared.messaging import connect
 from shared.messaging.auth import DLQ_STREAM, PROJECTIONS_CONSUMER
+from shared.readmodels.projector import Batch, Change, OutOfOrder, apply
+from shared.readmodels.store import ReadStore, SkipResult, Transaction, open_read_store
 
 log = structlog.get_logger(__name__)
 
@@ -279,10 +280,11 @@ def _describe(letter: DeadLetter, result: ReplayResult) -> str:
     return line
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, settings: DeadLetterSettings) -> int:
     try:  # ``connect`` keeps trying while NATS is away: a command line gives up instead
         nc: Client = await asyncio.wait_for(
-            connect(name="tutorpulse-dead-letters", operator_fallback=True), CONNECT_TIMEOUT)
+            connect(settings.nats, name="tutorpulse-dead-letters", operator_fallback=True),
+            CONNECT_TIMEOUT)
     except TimeoutError:
         raise ConnectionError(f"no NATS server answered within {CONNECT_TIMEOUT:.0f} s") from None
     store: ReadStore | None = None
@@ -294,7 +296,7 @@ async def _run(args: argparse.Namespace) -> int:
         if args.command == "show":
             _print_show(await dead_letter(js, args.sequence, args.consumer))
             return 0
-        store = await anyio.to_thread.run_sync(open_read_store)
+        store = await anyio.to_thread.run_sync(open_read_store, settings.read_store)
         if args.command == "discard":
             letter = await dead_letter(js, args.sequence, args.consumer)
             await discard(js, store, letter, args.reason)
@@ -361,16 +363,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "discard" and not args.reason.strip():
         parser().error("discard needs a --reason that says why")
-    from shared.observability import configure_logging
+    from services.settings import start
 
-    configure_logging("dead-letters")
+    settings = start(DeadLetterSettings, "dead-letters")
     # Logs go to stderr, so that what the command prints (e.g. ``list --json``) stays clean.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(sys.stderr)
     try:
-        return asyncio.run(_run(args))
+        return asyncio.run(_run(args, settings))
     except (OSError, nats.errors.Error, psycopg.Error, sqlite3.Error) as error:
         print(f"cannot reach NATS or the read-model store: {type(error).__name__}: {error}",
               file=sys.stderr)

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import structlog
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from shared.readmodels.projector import Batch, apply, apply_all
-from shared.readmodels.store import ReadStore, open_read_store
 from shared import events
 from shared.eventstore import EventStore
+from shared.readmodels.projector import Batch, apply, apply_all
+from shared.readmodels.store import ReadStore, open_read_store
 
 log = structlog.get_logger(__name__)
 
@@ -100,10 +100,11 @@ def main() -> None:
     parser.add_argument("--settle-timeout", type=float, default=30.0,
                         help="seconds to wait for the live projection to pass the switch")
     args = parser.parse_args()
-    from shared.observability import configure_logging
+    from services.projections.settings import RebuildSettings
+    from services.settings import start
 
-    configure_logging("rebuild")
-    store, read_store = EventStore(), open_read_store()
+    settings = start(RebuildSettings, "rebuild")
+    store, read_store = EventStore(settings.event_store), open_read_store(settings.read_store)
     try:
         result = rebuild(store, read_store, batch=args.batch, keep_old=args.keep_old,
                          settle_timeout=args.settle_timeout, show_progress=True)

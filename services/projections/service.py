@@ -33,14 +33,13 @@ handles a fetched batch concurrently, which would reorder events.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio.to_thread
 import structlog
@@ -51,15 +50,16 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge, Histogram
 
-from shared.readmodels.deltas import notice_for
-from shared.readmodels.projector import Batch, Change, OutOfOrder, apply
-from shared.readmodels.store import ReadStore, SkipResult
+from services.projections.settings import ProjectionSettings
 from shared import events
 from shared.events import STREAM_NAME, STREAM_SUBJECTS
 from shared.http.operations import NotReady, describe
 from shared.messaging.auth import DLQ_STREAM, PROJECTIONS_CONSUMER
 from shared.messaging.stream_messages import notification_id_of
 from shared.observability.outage import OutageLog
+from shared.readmodels.deltas import notice_for
+from shared.readmodels.projector import Batch, Change, OutOfOrder, apply
+from shared.readmodels.store import ReadStore, SkipResult
 
 log = structlog.get_logger(__name__)
 
@@ -73,44 +73,8 @@ WATERMARK = Gauge("tutorpulse_projection_watermark", "Notification id up to whic
 BATCH_SECONDS = Histogram("tutorpulse_projection_batch_seconds", "Time to apply and ack one batch",
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
 
-T = TypeVar("T")
-
-
-def _env_number(name: str, default: str, kind: Callable[[str], T]) -> T:
-    value = os.environ.get(name, default)
-    try:
-        number = kind(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a positive number, not {value!r}") from None
-    if not number > 0:  # type: ignore[operator]
-        raise ValueError(f"{name} must be a positive number, not {value!r}")
-    return number
-
-
-@dataclass
-class Settings:
-    batch_size: int = field(default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_BATCH", "200", int))
-    poison_after: int = field(
-        default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_POISON_AFTER", "5", int))
-    """Handler failures of one event after which it is dead-lettered."""
-    wait_deliveries: int = field(
-        default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_WAIT_DELIVERIES", "150", int))
-    """Times an event may be refused because an earlier one is missing (about 3.5 minutes)
-    before it is dead-lettered too."""
-    conflict_retries: int = field(
-        default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_CONFLICT_RETRIES", "20", int))
-    """Times an event is tried again at once after a transient conflict (a deadlock, a
-    statement timeout) before each further one counts as a handler failure."""
-    ack_wait: float = field(
-        default_factory=lambda: _env_number("TUTORPULSE_PROJECTION_ACK_WAIT", "1", float))
-    """Seconds before JetStream gives a replica's unacknowledged messages to another replica."""
-    retry_delay: float = 0.05
-    max_backoff: float = 30.0
-    outage_backoff: float = 5.0
-    """The longest pause between attempts while NATS or the read store is unreachable."""
-    dead_letter_refresh: float = 5.0
-    remembered_messages: int = 100_000
-    """Messages whose failures and waits a replica counts at most (the oldest are forgotten)."""
+Settings = ProjectionSettings
+"""How a replica consumes (``services.projections.settings``)."""
 
 
 @dataclass
@@ -228,7 +192,7 @@ class ProjectionService:
         self._store = store
         self._nc = nc
         self._js = nc.jetstream()
-        self._settings = settings or Settings()
+        self._settings = ProjectionSettings() if settings is None else settings
         self._durable = durable
         self._stopping = asyncio.Event()
         self._subscription: JetStreamContext.PullSubscription | None = None

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import os
-
 import uvicorn
+
+from services.query.settings import QuerySettings
+from services.settings import load_or_exit
 
 
 def main() -> None:
+    settings = load_or_exit(QuerySettings, "query")
     uvicorn.run(
         "services.query.app:app_from_environment",
         factory=True,
-        host=os.environ.get("TUTORPULSE_QUERY_HOST", "127.0.0.1"),
-        port=int(os.environ.get("TUTORPULSE_QUERY_PORT", "8014")),
+        host=settings.host,
+        port=settings.port,
         log_config=None,
         access_log=False,
     )

@@ -3,9 +3,9 @@
 The views (``shared.readmodels.views``) build JSON objects from read-model documents: a
 document's fields as stored, less what a view leaves out, with what it adds. Each struct here
 says exactly that, built from the document's own struct by :func:`shown`, so a field added to a
-document is documented with it. Every key a view sends is a field (``forbid_unknown_fields``:
-the schema has ``additionalProperties: false``), and a field is required unless the view may
-leave it out (a field ``UNSET`` in the document, or one shown only to staff).
+document is documented with it. Every key a view sends is a field (the API tests refuse an
+answer with a key its schema does not name), and a field is required unless the view may leave
+it out (a field ``UNSET`` in the document, or one shown only to staff).
 
 The query API answers with the views' JSON as it always has; these types describe it (and the
 API tests check every answer against them).
@@ -52,10 +52,11 @@ class Shown(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=
 
 
 def shown(name: str, base: type[Record], /, *, drop: tuple[str, ...] = (),
-          **changes: Any) -> type[Shown]:
+          tag: tuple[str, str] | None = None, **changes: Any) -> type[Shown]:
     """``base`` as a view shows it: its fields without ``drop``, with ``changes`` (a field's
     type as shown, or a field the view adds). A field is optional only if it may be absent
-    (its type allows ``UNSET``)."""
+    (its type allows ``UNSET``). ``tag``: a field and its one value, that tells this shape
+    from the others a list may hold."""
     hints = get_type_hints(base, include_extras=True)
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for field in msgspec.structs.fields(base):
@@ -63,7 +64,9 @@ def shown(name: str, base: type[Record], /, *, drop: tuple[str, ...] = (),
             fields.append(_field(field.name, hints[field.name]))
     fields += [_field(key, kind) for key, kind in changes.items()]
     struct: Any = msgspec.defstruct(name, fields, bases=(Shown,), module=__name__,
-                                    kw_only=True, rename="camel", forbid_unknown_fields=True)
+                                    kw_only=True, rename="camel", forbid_unknown_fields=True,
+                                    tag_field=tag[0] if tag else None,
+                                    tag=tag[1] if tag else None)
     struct.__doc__ = base.__doc__
     return struct  # type: ignore[no-any-return]
 
@@ -119,7 +122,7 @@ ControlCenterRow = shown(
     activity=Literal["NOT_JOINED", "AWAY", "IDLE", "ACTIVE"],
     since_attended_seconds=Seconds | None, unattended_seconds=Seconds | None,
     needs_attention=bool, current_exercise=Work | None, work_to_grade=int,
-    open_help_request=HelpRequestShown | None)  # type: ignore[valid-type]
+    open_help_request=HelpRequestShown | None)
 """One student's row: their seat, with what it means now."""
 
 ControlCenter = shown(
@@ -133,8 +136,8 @@ ControlCenter = shown(
 MyDaySession = shown("MyDaySession", TutorSession, student_names=list[Name])
 MyDayHelpRequest = shown("MyDayHelpRequest", HelpRequest, **_HELP_TIMES, student_name=Name)
 MyDayCatchUp = shown("MyDayCatchUp", TutorCatchUp, student_name=Name, overdue=bool)
-ExerciseToGrade = shown("ExerciseToGrade", ToGrade, kind=Literal["EXERCISE"], student_name=Name)
-HomeworkToGrade = shown("HomeworkToGrade", HomeworkSummary, kind=Literal["HOMEWORK"],
+ExerciseToGrade = shown("ExerciseToGrade", ToGrade, tag=("kind", "EXERCISE"), student_name=Name)
+HomeworkToGrade = shown("HomeworkToGrade", HomeworkSummary, tag=("kind", "HOMEWORK"),
                         student_name=Name)
 
 
@@ -143,21 +146,18 @@ class MyDayCatchUps(Shown, kw_only=True):
     overdue: list[MyDayCatchUp]  # type: ignore[valid-type]
 
 
-class OverlapAlert(Shown, kw_only=True):
-    type: Literal["OVERLAPPING_SESSIONS"]
+class OverlapAlert(Shown, kw_only=True, tag_field="type", tag="OVERLAPPING_SESSIONS"):
     session_ids: list[str]
     message: str
 
 
-class HelpSlaAlert(Shown, kw_only=True):
-    type: Literal["HELP_SLA_BREACHED"]
+class HelpSlaAlert(Shown, kw_only=True, tag_field="type", tag="HELP_SLA_BREACHED"):
     help_request_id: str
     session_id: str
     message: str
 
 
-class AbsenceAlert(Shown, kw_only=True):
-    type: Literal["REPEATED_ABSENCES"]
+class AbsenceAlert(Shown, kw_only=True, tag_field="type", tag="REPEATED_ABSENCES"):
     student_id: str
     session_ids: list[str]
     message: str

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
@@ -14,22 +13,29 @@ import anyio.to_thread
 import msgspec
 from litestar import Controller, Litestar, Request, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
+from services.query import answers
 from services.query.freshness import Freshness, wait_for_watermark
+from services.query.settings import FreshnessSettings, QuerySettings
 from shared.events import CatchUpStatus
 from shared.http.api import api_app
+from shared.http.openapi import POSITION, WATERMARK, Contract, example_of
 from shared.http.operations import Details, NotReady, describe
 from shared.http.problems import problem, simple
 from shared.readmodels import access
 from shared.readmodels.store import ReadStore
 from shared.readmodels.views import parse_page_cursor, utcnow
+from shared.settings import load
 from shared.tenancy import Actor, Permission
 
 SERVICE = "query"
 WATERMARK_HEADER = "X-Tutorpulse-Watermark"
 """On every read: the notification id up to which the answer reflects the event store."""
+JSON_LINES = "application/x-ndjson"
 HEAD_TIMEOUT_SECONDS = 0.5
 """How long ``/ready`` waits for the event store's head before reporting it unknown."""
 
@@ -49,15 +55,43 @@ class NotCaughtUp(Exception):
 PositionQuery = Annotated[int | None, QueryParameter(
     name="position", required=False, ge=0,
     description="A position from a command response: wait (bounded) until it is reflected.")]
-PositionHeader = Annotated[int | None, HeaderParameter(name="X-Tutorpulse-Position", required=False)]
+PositionHeader = Annotated[int | None, HeaderParameter(
+    name=POSITION.name, required=False,
+    description="The same as `position`, as a header (the larger of the two counts).")]
 
 
-async def _caught_up(store: ReadStore, query: int | None, header: int | None) -> int:
-    wanted = max(query or 0, header or 0)
-    wait = float(os.environ.get("TUTORPULSE_QUERY_WAIT_SECONDS", "2"))
-    if wanted and not await wait_for_watermark(store, wanted, wait):
-        raise NotCaughtUp(f"the read models have not reached position {wanted} yet; retry shortly")
-    return await anyio.to_thread.run_sync(store.watermark)
+_LOG_LINES = msgspec.json.encode(example_of(answers.LogEntry)).decode() + "\n"
+"""An example of the JSON Lines export."""
+
+
+def answering(shape: Any, description: str) -> dict[int, ResponseSpec]:
+    """The success answer of a query, described by its type (``services.query.answers``)."""
+    return {200: ResponseSpec(data_container=shape, description=description,
+                              generate_examples=False)}
+
+
+class ReadYourWrites:
+    """A query given a position (from a command's answer) is answered once the read models
+    reflect it, waiting at most ``wait`` seconds (``TUTORPULSE_QUERY_WAIT_SECONDS``); a position
+    beyond every committed event can never be reached, and is refused at once."""
+
+    def __init__(self, store: ReadStore, lag: _Lag, wait: float) -> None:
+        self._store, self._lag, self._wait = store, lag, wait
+
+    async def watermark(self, query: int | None, header: int | None) -> int:
+        """The watermark, once it reached the position asked for."""
+        wanted = max(query or 0, header or 0)
+        if wanted and await anyio.to_thread.run_sync(self._store.watermark) < wanted:
+            head = await self._lag.head_if_known()
+            if head is not None and wanted > head:
+                field = "position" if (query or 0) >= (header or 0) else POSITION.name
+                raise InvalidQuery(f"position {wanted} is beyond the last committed event "
+                                   f"({head}): send the position a command answered",
+                                   field=field)
+            if not await wait_for_watermark(self._store, wanted, self._wait):
+                raise NotCaughtUp(
+                    f"the read models have not reached position {wanted} yet; retry shortly")
+        return await anyio.to_thread.run_sync(self._store.watermark)
 
 
 MaybeTime = TypeVar("MaybeTime", bound=datetime | None)
@@ -79,13 +113,16 @@ class TutorController(Controller):
     tags = ["my day"]
 
     @get("/my-day", summary="The tutor's day: sessions, help requests, catch-ups, alerts",
-         opt={"permission": Permission.MY_DAY_VIEW})
+         operation_id="myDay", opt={"permission": Permission.MY_DAY_VIEW, "problems": (404,)},
+         responses=answering(answers.MyDayAnswer, "The tutor's day (`tutorId`: another "
+                                                  "tutor's, for supervisors and admins)"))
     async def my_day(
         self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
         position: PositionQuery = None, position_header: PositionHeader = None,
         tutor_id: Annotated[UUID | None, QueryParameter(name="tutorId", required=False)] = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await _caught_up(store, position, position_header)
+        watermark = await reads.watermark(position, position_header)
         view = await anyio.to_thread.run_sync(lambda: access.my_day(store, actor, tutor_id, utcnow()))
         return _view_response(view, watermark)
 
@@ -96,13 +133,16 @@ class StudentReadController(Controller):
 
     @get("/{student_id:uuid}/overview",
          summary="A student's sessions today and before, attendance, catch-ups and notes",
-         opt={"permission": Permission.STUDENT_OVERVIEW_VIEW})
+         operation_id="studentOverview", opt={"permission": Permission.STUDENT_OVERVIEW_VIEW},
+         responses=answering(answers.StudentOverviewAnswer,
+                             "The student's overview, as the caller may see it"))
     async def overview(
         self, student_id: FromPath[UUID], actor: NamedDependency[Actor],
-        store: NamedDependency[ReadStore], position: PositionQuery = None,
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites], position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await _caught_up(store, position, position_header)
+        watermark = await reads.watermark(position, position_header)
         view = await anyio.to_thread.run_sync(
             lambda: access.student_overview(store, actor, student_id, utcnow()))
         return _view_response(view, watermark)
@@ -113,12 +153,14 @@ class ClassReadController(Controller):
     tags = ["classes"]
 
     @get("/{class_id:uuid}/roster", summary="A class's teacher, capacity and members",
-         opt={"permission": Permission.CLASS_VIEW})
+         operation_id="classRoster", opt={"permission": Permission.CLASS_VIEW},
+         responses=answering(answers.ClassRosterAnswer, "The class and its members"))
     async def roster(
         self, class_id: FromPath[UUID], actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
         position: PositionQuery = None, position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await _caught_up(store, position, position_header)
+        watermark = await reads.watermark(position, position_header)
         view = await anyio.to_thread.run_sync(lambda: access.class_roster(store, actor, class_id))
         return _view_response(view, watermark)
 
@@ -128,25 +170,30 @@ class ExerciseReadController(Controller):
     tags = ["exercises"]
 
     @get("/", summary="The centre's exercise catalogue (staff), optionally for one course",
-         opt={"permission": Permission.EXERCISE_PUBLISH})
+         operation_id="exerciseCatalogue", opt={"permission": Permission.EXERCISE_PUBLISH},
+         responses=answering(answers.CatalogueAnswer, "The exercises, by course and title"))
     async def catalogue(
         self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
         course_id: Annotated[str | None, QueryParameter(name="courseId", required=False, max_length=100)] = None,
         include_retired: Annotated[bool, QueryParameter(name="includeRetired", required=False)] = False,
         position: PositionQuery = None, position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await _caught_up(store, position, position_header)
+        watermark = await reads.watermark(position, position_header)
         view = await anyio.to_thread.run_sync(lambda: access.exercise_catalogue(
             store, actor, course_id=course_id, include_retired=include_retired))
         return _view_response(view, watermark)
 
-    @get("/{exercise_id:uuid}", summary="One exercise: the answer key for staff, the questions for students",
-         opt={"permission": Permission.EXERCISE_VIEW})
+    @get("/{exercise_id:uuid}",
+         summary="One exercise: the answer key for staff, the questions for students",
+         operation_id="exercise", opt={"permission": Permission.EXERCISE_VIEW},
+         responses=answering(answers.ExerciseAnswer, "The exercise"))
     async def exercise(
         self, exercise_id: FromPath[UUID], actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
         position: PositionQuery = None, position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await _caught_up(store, position, position_header)
+        watermark = await reads.watermark(position, position_header)
         view = await anyio.to_thread.run_sync(lambda: access.exercise(store, actor, exercise_id))
         return _view_response(view, watermark)
 
@@ -156,12 +203,14 @@ class HomeworkReadController(Controller):
     tags = ["homework"]
 
     @get("/{homework_id:uuid}", summary="Homework with its answers, mark and feedback",
-         opt={"permission": Permission.STUDENT_OVERVIEW_VIEW})
+         operation_id="homework", opt={"permission": Permission.STUDENT_OVERVIEW_VIEW},
+         responses=answering(answers.HomeworkAnswer, "The homework"))
     async def homework(
         self, homework_id: FromPath[UUID], actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
         position: PositionQuery = None, position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await _caught_up(store, position, position_header)
+        watermark = await reads.watermark(position, position_header)
         view = await anyio.to_thread.run_sync(lambda: access.homework(store, actor, homework_id, utcnow()))
         return _view_response(view, watermark)
 
@@ -171,16 +220,20 @@ class SessionReadController(Controller):
     tags = ["sessions"]
 
     @get("/{session_id:uuid}/control-center", summary="The live picture of a session",
-         opt={"permission": Permission.CONTROL_CENTER_VIEW})
+         operation_id="controlCenter", opt={"permission": Permission.CONTROL_CENTER_VIEW},
+         responses=answering(answers.ControlCenterAnswer,
+                             "The session now (or at `at`); students and parents see only "
+                             "their own rows"))
     async def control_center(
         self, session_id: FromPath[UUID], actor: NamedDependency[Actor],
-        store: NamedDependency[ReadStore], position: PositionQuery = None,
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites], position: PositionQuery = None,
         position_header: PositionHeader = None,
         at: Annotated[datetime | None, QueryParameter(
             required=False, description="Replay the session's log: the Control Center as it was then "
                                         "(supervisors, admins, the session's tutor).")] = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await _caught_up(store, position, position_header)
+        watermark = await reads.watermark(position, position_header)
         if at is not None:
             if _aware(at, "at") > utcnow():
                 raise InvalidQuery("'at' is in the future: the past can be replayed, not the future",
@@ -193,15 +246,17 @@ class SessionReadController(Controller):
         return _view_response(view, watermark)
 
     @get("/{session_id:uuid}/log", summary="Every event of a session in order, for auditors",
-         opt={"permission": Permission.SESSION_LOG_VIEW})
+         operation_id="sessionLog", opt={"permission": Permission.SESSION_LOG_VIEW},
+         responses=answering(answers.SessionLog, "A page of the session's events"))
     async def log(
         self, session_id: FromPath[UUID], actor: NamedDependency[Actor],
-        store: NamedDependency[ReadStore], position: PositionQuery = None,
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites], position: PositionQuery = None,
         position_header: PositionHeader = None,
         after: Annotated[int, QueryParameter(ge=0, required=False)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000, required=False)] = 200,
     ) -> Response[dict[str, Any]]:
-        watermark = await _caught_up(store, position, position_header)
+        watermark = await reads.watermark(position, position_header)
         rows = await anyio.to_thread.run_sync(
             lambda: access.session_log(store, actor, session_id, after=after, limit=limit))
         entries = [access.log_entry(row) for row in rows]
@@ -210,13 +265,19 @@ class SessionReadController(Controller):
         return Response(body, headers={WATERMARK_HEADER: str(watermark)})
 
     @get("/{session_id:uuid}/log.jsonl", summary="The whole SessionLog as JSON Lines",
-         opt={"permission": Permission.SESSION_LOG_VIEW}, media_type="application/x-ndjson")
+         operation_id="exportSessionLog", opt={"permission": Permission.SESSION_LOG_VIEW},
+         media_type=JSON_LINES, responses={200: ResponseSpec(
+             data_container=str, media_type=JSON_LINES, generate_examples=False,
+             description="Every event of the session, one `LogEntry` (as in `sessionLog`) "
+                         "per line, as an attachment",
+             examples=[Example(summary="One line per event", value=_LOG_LINES)])})
     async def export(
         self, session_id: FromPath[UUID], actor: NamedDependency[Actor],
-        store: NamedDependency[ReadStore], position: PositionQuery = None,
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites], position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Stream:
-        watermark = await _caught_up(store, position, position_header)
+        watermark = await reads.watermark(position, position_header)
         first = await anyio.to_thread.run_sync(
             lambda: access.session_log(store, actor, session_id, limit=500))
 
@@ -228,7 +289,7 @@ class SessionReadController(Controller):
                 rows = await anyio.to_thread.run_sync(functools.partial(
                     access.session_log, store, actor, session_id, after=rows[-1].notification_id, limit=500))
 
-        return Stream(lines(), media_type="application/x-ndjson", headers={
+        return Stream(lines(), media_type=JSON_LINES, headers={
             "Content-Disposition": f'attachment; filename="session-{session_id}.jsonl"',
             WATERMARK_HEADER: str(watermark)})
 
@@ -238,9 +299,11 @@ class CatchUpReadController(Controller):
     tags = ["catch-ups"]
 
     @get("/", summary="The centre's catch-ups, most urgent first (a TEACHER: their sessions')",
-         opt={"permission": Permission.CATCH_UP_LIST_VIEW})
+         operation_id="catchUps", opt={"permission": Permission.CATCH_UP_LIST_VIEW},
+         responses=answering(answers.CatchUpListAnswer, "A page of catch-ups"))
     async def catch_ups(
         self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
         position: PositionQuery = None, position_header: PositionHeader = None,
         status: Annotated[CatchUpStatus | None, QueryParameter(required=False)] = None,
         overdue: Annotated[bool, QueryParameter(
@@ -261,7 +324,7 @@ class CatchUpReadController(Controller):
             status=status.value if status else None, overdue_only=overdue, tutor_id=tutor_id,
             student_id=student_id, due_before=_aware(due_before, "dueBefore"),
             due_after=_aware(due_after, "dueAfter"), limit=limit, after=after)
-        watermark = await _caught_up(store, position, position_header)
+        watermark = await reads.watermark(position, position_header)
         view = await anyio.to_thread.run_sync(lambda: access.catch_up_list(store, actor, wanted, utcnow()))
         return _view_response(view, watermark)
 
@@ -275,9 +338,12 @@ class AnalyticsController(Controller):
     tags = ["analytics"]
 
     @get("/help-requests", summary="Help requests per tutor and priority: counts, response and "
-                                   "resolution times", opt={"permission": Permission.HELP_ANALYTICS_VIEW})
+                                   "resolution times", operation_id="helpRequestAnalytics",
+         opt={"permission": Permission.HELP_ANALYTICS_VIEW},
+         responses=answering(answers.HelpAnalyticsAnswer, "The figures of the period"))
     async def help_requests(
         self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
         position: PositionQuery = None, position_header: PositionHeader = None,
         start: Annotated[datetime | None, QueryParameter(
             name="from", required=False,
@@ -293,10 +359,22 @@ class AnalyticsController(Controller):
             raise InvalidQuery("'from' must be before 'to'", field="from")
         if end - start > timedelta(days=ANALYTICS_MAX_DAYS):
             raise InvalidQuery(f"ask for at most {ANALYTICS_MAX_DAYS} days at once", field="from")
-        watermark = await _caught_up(store, position, position_header)
+        watermark = await reads.watermark(position, position_header)
         view = await anyio.to_thread.run_sync(
             lambda: access.help_request_analytics(store, actor, start, end, tutor_id, now))
         return _view_response(view, watermark)
+
+
+CONTRACT = Contract(
+    problems=frozenset({401, 403, 422, 503}), with_body=frozenset(),
+    success_headers=(WATERMARK,),
+    descriptions={
+        422: "A query parameter is invalid: `field` names it.",
+        503: "The read models have not reached the position asked for within "
+             "`TUTORPULSE_QUERY_WAIT_SECONDS`, a store cannot be reached, or the identity "
+             "provider's keys are not at hand; `Retry-After` says when to try again.",
+    })
+"""Every query may answer these problems; one with ids in its path also 404."""
 
 
 def _not_caught_up(request: Request[Any, Any, Any], exc: NotCaughtUp) -> Response[Any]:
@@ -306,11 +384,12 @@ def _not_caught_up(request: Request[Any, Any, Any], exc: NotCaughtUp) -> Respons
 class _Lag:
     """``/ready``'s view of the projection lag: the watermark against the event store's head."""
 
-    def __init__(self, store: ReadStore, head: Callable[[], int] | None) -> None:
+    def __init__(self, store: ReadStore, head: Callable[[], int] | None,
+                 settings: FreshnessSettings) -> None:
         self._store = store
         self._head = head
         self._reading: asyncio.Future[int] | None = None
-        self._freshness = Freshness()
+        self._freshness = Freshness(settings)
 
     async def check(self) -> Details:
         watermark = await anyio.to_thread.run_sync(self._store.watermark)
@@ -327,6 +406,16 @@ class _Lag:
             raise NotReady(reason, details)
         return details
 
+    async def head_if_known(self) -> int | None:
+        """The event store's head, or None when there is none to read or it cannot be read
+        now."""
+        if self._head is None:
+            return None
+        try:
+            return await self._read_head()
+        except Exception:  # /ready reports it; a query only loses the shortcut
+            return None
+
     async def _read_head(self) -> int:
         """The head, waiting at most ``HEAD_TIMEOUT_SECONDS``; one read at a time (a read stuck
         on a dead store is waited for again, never repeated)."""
@@ -341,11 +430,13 @@ class _Lag:
 
 
 def create_app(store: ReadStore, *, head: Callable[[], int] | None = None,
-               own_resources: bool = True) -> Litestar:
+               own_resources: bool = True, settings: QuerySettings | None = None) -> Litestar:
     """``head``: reads the event store's head, for ``/ready`` to report the projection lag
     (without it only the watermark is reported); ``own_resources``: close the read-model store
-    (and the head's connection) when the app stops."""
-    lag = _Lag(store, head)
+    (and the head's connection) when the app stops; ``settings``: by default read from the
+    environment."""
+    settings = load(QuerySettings) if settings is None else settings
+    lag = _Lag(store, head, settings.freshness)
 
     async def ready() -> Details:
         return await lag.check()
@@ -360,7 +451,9 @@ def create_app(store: ReadStore, *, head: Callable[[], int] | None = None,
         controllers=[TutorController, SessionReadController, StudentReadController, ClassReadController,
                      ExerciseReadController, HomeworkReadController, CatchUpReadController,
                      AnalyticsController],
-        readiness=ready, provides={"store": store},
+        readiness=ready,
+        provides={"store": store, "reads": ReadYourWrites(store, lag, settings.wait_seconds)},
+        contract=CONTRACT, settings=settings.api,
         exception_handlers={access.NotVisible: simple(404, "Not found"), NotCaughtUp: _not_caught_up,
                             InvalidQuery: simple(422, "Invalid query")},
         on_shutdown=close if own_resources else None,
@@ -368,9 +461,11 @@ def create_app(store: ReadStore, *, head: Callable[[], int] | None = None,
 
 
 def app_from_environment() -> Litestar:
+    """What uvicorn runs: the settings from the environment, once."""
+    from services.settings import start
     from shared.eventstore import StoreHead
-    from shared.observability import configure_logging
     from shared.readmodels.store import open_read_store
 
-    configure_logging(SERVICE)
-    return create_app(open_read_store(), head=StoreHead())
+    settings = start(QuerySettings, SERVICE)
+    return create_app(open_read_store(settings.read_store), head=StoreHead(settings.event_store),
+                      settings=settings)

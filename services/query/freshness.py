@@ -17,14 +17,13 @@ around the limit.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import anyio.to_thread
 from prometheus_client import Gauge
 
+from services.query.settings import FreshnessSettings
 from shared.readmodels.store import ReadStore
 
 WATERMARK = Gauge("tutorpulse_query_watermark",
@@ -46,32 +45,12 @@ async def wait_for_watermark(store: ReadStore, position: int, timeout: float) ->
         delay = min(delay * 2, 0.1)
 
 
-@dataclass(frozen=True)
-class FreshnessSettings:
-    max_lag_events: int = 1000
-    grace_seconds: float = 10.0
-
-    def __post_init__(self) -> None:
-        if self.max_lag_events < 1 or self.grace_seconds < 0:
-            raise ValueError("TUTORPULSE_QUERY_MAX_LAG_EVENTS must be at least 1 and "
-                             "TUTORPULSE_QUERY_LAG_GRACE_SECONDS not negative")
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> FreshnessSettings:
-        source = os.environ if environ is None else environ
-        return cls(
-            max_lag_events=int(source.get("TUTORPULSE_QUERY_MAX_LAG_EVENTS",
-                                          str(cls.max_lag_events))),
-            grace_seconds=float(source.get("TUTORPULSE_QUERY_LAG_GRACE_SECONDS",
-                                           str(cls.grace_seconds))))
-
-
 class Freshness:
     """Turns successive (watermark, head) readings into "stale, because…" or fresh."""
 
     def __init__(self, settings: FreshnessSettings | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.settings = settings or FreshnessSettings.from_environment()
+        self.settings = FreshnessSettings() if settings is None else settings
         self._clock = clock
         self._watermark: int | None = None
         self._moved_at = clock()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-from collections.abc import Mapping
 from pathlib import Path
 
 import anyio.to_thread
@@ -16,12 +14,13 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from services.relay.lease import FileLease, Lease, PostgresLease
-from services.relay.relay import Relay, RelaySettings
+from services.relay.relay import Relay
+from services.relay.settings import RelayServiceSettings
+from services.settings import start
 from shared.eventstore import EventStore
 from shared.eventstore.store import STORE_NAME, postgres_conninfo
 from shared.http.operations import Details, NatsPing, NotReady, operations_server
-from shared.messaging import NO_USER, NoNatsUser, connect_or_stop, ensure_streams
-from shared.observability import configure_logging
+from shared.messaging import NO_USER, NoNatsUser, StreamSettings, connect_or_stop, ensure_streams
 
 SERVICE = "relay"
 NATS_PING_SECONDS = 0.5
@@ -36,26 +35,10 @@ def lease_for(store: EventStore) -> Lease:
     return FileLease(Path(f"{env['SQLITE_DBNAME']}.relay.lock"))
 
 
-def settings_from_environment(environ: Mapping[str, str] | None = None) -> RelaySettings:
-    source = os.environ if environ is None else environ
-    defaults = RelaySettings()
-
-    def number(name: str, default: float) -> float:
-        return float(source.get(f"TUTORPULSE_RELAY_{name}", str(default)))
-
-    return RelaySettings(
-        batch_size=int(source.get("TUTORPULSE_RELAY_BATCH_SIZE", str(defaults.batch_size))),
-        ack_timeout=number("ACK_TIMEOUT_SECONDS", defaults.ack_timeout),
-        stall_seconds=number("STALL_SECONDS", defaults.stall_seconds),
-        handover_seconds=number("HANDOVER_SECONDS", defaults.handover_seconds))
-
-
-async def main() -> None:
+async def main(settings: RelayServiceSettings) -> None:
     """Serve ``/health`` and ``/ready`` at once, then connect to NATS (as long as it takes, or
     until SIGTERM), set up the streams and relay; ``/ready`` says what it is waiting for."""
-    configure_logging(SERVICE)
-    settings = settings_from_environment()
-    store = EventStore()
+    store = EventStore(settings.event_store)
     tracking = store.tracking()
     stopping = asyncio.Event()
     waiting = {"reason": "waiting for NATS"}
@@ -75,9 +58,8 @@ async def main() -> None:
         await anyio.to_thread.run_sync(store.recorder.max_notification_id)
         return status.details()
 
-    server = operations_server(
-        SERVICE, ready, host=os.environ.get("TUTORPULSE_RELAY_HOST", "127.0.0.1"),
-        port=int(os.environ.get("TUTORPULSE_RELAY_PORT", "8011")))
+    server = operations_server(SERVICE, ready, host=settings.host, port=settings.port,
+                               timeout=settings.readiness.timeout_seconds)
 
     def shutdown() -> None:
         log.info("relay.stopping")
@@ -93,17 +75,17 @@ async def main() -> None:
     nc: Client | None = None
     try:
         try:
-            nc = await connect_or_stop(stopping, name="tutorpulse-relay")
+            nc = await connect_or_stop(stopping, settings.nats, name="tutorpulse-relay")
         except NoNatsUser:  # logged by connect; nothing will change until it is restarted
             waiting["reason"] = NO_USER
         if nc is not None:
             js = nc.jetstream(publish_async_max_pending=5000)
             waiting["reason"] = "setting up the streams"
-            await _until_set_up(js, stopping)
+            await _until_set_up(js, settings.streams, stopping)
             if not stopping.is_set():
                 ping.append(NatsPing(nc))
-                running["relay"] = relay = Relay(store, tracking, js, lease_for(store), settings,
-                                                 nc=nc)
+                running["relay"] = relay = Relay(store, tracking, js, lease_for(store),
+                                                 settings.relay, nc=nc)
                 await relay.run()
         await serving
     finally:
@@ -120,13 +102,14 @@ async def main() -> None:
         log.info("relay.stopped")
 
 
-async def _until_set_up(js: JetStreamContext, stopping: asyncio.Event) -> None:
+async def _until_set_up(js: JetStreamContext, streams: StreamSettings,
+                        stopping: asyncio.Event) -> None:
     """``ensure_streams`` until it works (NATS may go away meanwhile), or the relay stops."""
     delay = 0.2
     failed = False
     while not stopping.is_set():
         try:
-            await ensure_streams(js)
+            await ensure_streams(js, streams)
         except (NatsError, TimeoutError) as error:
             if not failed:
                 failed = True
@@ -139,4 +122,4 @@ async def _until_set_up(js: JetStreamContext, stopping: asyncio.Event) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(start(RelayServiceSettings, SERVICE)))

@@ -43,6 +43,7 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.relay.lease import Lease, LeaseLost
+from services.relay.settings import RelaySettings
 from shared.events import STREAM_NAME, decode_header, subject_for
 from shared.eventstore import EventStore
 from shared.eventstore.store import STORE_NAME
@@ -74,31 +75,6 @@ BATCH_SECONDS = Histogram(
 
 def message_id(notification_id: int) -> str:
     return f"{STORE_NAME}:{notification_id}"
-
-
-@dataclass
-class RelaySettings:
-    batch_size: int = 500
-    idle_poll_seconds: float = 0.005
-    max_idle_poll_seconds: float = 0.05
-    lease_retry_seconds: float = 1.0
-    lease_confirm_seconds: float = 2.0
-    ack_timeout: float = 5.0
-    """The longest the relay waits for a batch's acks (and for room to publish) before it
-    publishes the batch again."""
-    stall_seconds: float = 10.0
-    """Events waiting and no batch through for this long: the relay is not ready."""
-    handover_seconds: float = 30.0
-    """A leader that could not publish for this long while events wait gives up the lease
-    (0: never)."""
-    retry_seconds: float = 0.1
-    max_retry_seconds: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.batch_size <= 0 or min(self.ack_timeout, self.stall_seconds) <= 0:
-            raise ValueError(f"relay settings must be positive: {self}")
-        if self.handover_seconds < 0:
-            raise ValueError("TUTORPULSE_RELAY_HANDOVER_SECONDS must be 0 (never) or positive")
 
 
 class PublishFailed(Exception):

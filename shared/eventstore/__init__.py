@@ -1,12 +1,8 @@
-"""The event store: the eventsourcing library's recorder, configured from the environment.
+"""The event store: the eventsourcing library's recorder, configured by
+:class:`EventStoreSettings` (``TUTORPULSE_STORE``, ``TUTORPULSE_SQLITE_PATH``,
+``TUTORPULSE_POSTGRES_*``; every variable is in docs/settings.md)."""
 
-``TUTORPULSE_STORE``           ``sqlite`` (default) or ``postgres``
-``TUTORPULSE_SQLITE_PATH``     SQLite file (default ``var/tutorpulse.sqlite``)
-``TUTORPULSE_POSTGRES_HOST``   with ``_PORT`` (5432), ``_DBNAME``, ``_USER``, ``_PASSWORD``,
-                               ``_POOL_SIZE`` (5) and ``_LOCK_TIMEOUT`` seconds (5); the
-                               timeouts and pool checks are in docs/architecture.md
-"""
-
+from shared.eventstore.settings import EventStoreSettings
 from shared.eventstore.store import EventMapper, EventStore, StoreHead, store_env
 
-__all__ = ["EventMapper", "EventStore", "StoreHead", "store_env"]
+__all__ = ["EventMapper", "EventStore", "EventStoreSettings", "StoreHead", "store_env"]

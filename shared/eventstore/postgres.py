@@ -83,10 +83,11 @@ class PostgresFactory(LibraryPostgresFactory):
     process_recorder_class = _single_attempt(PostgresProcessRecorder)
 
     def __init__(self, env: Environment | Mapping[str, str] | None) -> None:
-        super().__init__(env)  # type: ignore[arg-type]
+        super().__init__(env)
         # The pool opens its connections lazily, with these keyword arguments.
         pool = self.datastore.pool
-        pool.kwargs = {**(pool.kwargs or {}), **libpq_parameters(
+        opened_with = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+        pool.kwargs = {**opened_with, **libpq_parameters(
             {key: value for key in (STATEMENT_TIMEOUT, LIBPQ_CONNECT_TIMEOUT)
              if (value := self.env.get(key)) is not None})}
         if self.datastore.pre_ping:

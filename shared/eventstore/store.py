@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -27,7 +25,7 @@ from shared.eventstore.postgres import (
     PostgresFactory,
     libpq_parameters,
 )
-from shared.settings import flag
+from shared.eventstore.settings import EventStoreSettings
 
 STORE_NAME = "tutorpulse"
 """Names the tables (``tutorpulse_events``) and the relay's ``Nats-Msg-Id`` prefix."""
@@ -52,75 +50,39 @@ class EventMapper(Mapper[UUID]):
         return events.decode(stored_event.state, stored_event.topic)
 
 
-def store_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Translate tutorpulse's documented variables into the eventsourcing library's."""
-    source = {**os.environ, **(overrides or {})}
-    kind = source.get("TUTORPULSE_STORE", "sqlite").lower()
+def store_env(settings: EventStoreSettings) -> dict[str, str]:
+    """The eventsourcing library's variables for tutorpulse's event store settings."""
     env = {"MAPPER_TOPIC": get_topic(EventMapper)}
-    if kind == "sqlite":
-        path = Path(source.get("TUTORPULSE_SQLITE_PATH", "var/tutorpulse.sqlite"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        env |= {
+    if settings.store == "sqlite":
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return env | {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(path),
-            "SQLITE_LOCK_TIMEOUT": source.get("TUTORPULSE_SQLITE_LOCK_TIMEOUT", "10"),
+            "SQLITE_DBNAME": str(settings.sqlite_path),
+            "SQLITE_LOCK_TIMEOUT": str(settings.sqlite_lock_timeout),
         }
-    elif kind == "postgres":
-        connect_timeout = source.get("TUTORPULSE_POSTGRES_CONNECT_TIMEOUT", "3")
-        env |= {
-            "PERSISTENCE_MODULE": get_topic(PostgresFactory),
-            "POSTGRES_HOST": source.get("TUTORPULSE_POSTGRES_HOST", "127.0.0.1"),
-            "POSTGRES_PORT": source.get("TUTORPULSE_POSTGRES_PORT", "5432"),
-            "POSTGRES_DBNAME": source.get("TUTORPULSE_POSTGRES_DBNAME", "tutorpulse"),
-            "POSTGRES_USER": source.get("TUTORPULSE_POSTGRES_USER", "tutorpulse"),
-            "POSTGRES_PASSWORD": source.get("TUTORPULSE_POSTGRES_PASSWORD", ""),
-            "POSTGRES_POOL_SIZE": source.get("TUTORPULSE_POSTGRES_POOL_SIZE", "5"),
-            "POSTGRES_MAX_OVERFLOW": source.get("TUTORPULSE_POSTGRES_MAX_OVERFLOW", "10"),
-            "POSTGRES_LOCK_TIMEOUT": source.get("TUTORPULSE_POSTGRES_LOCK_TIMEOUT", "5"),
-            # The library's CONNECT_TIMEOUT is the wait for a pooled connection; the same
-            # number bounds opening a connection (libpq), so a dead server fails a call fast.
-            "POSTGRES_CONNECT_TIMEOUT": connect_timeout,
-            LIBPQ_CONNECT_TIMEOUT: connect_timeout,
-            STATEMENT_TIMEOUT: source.get("TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT", "5"),
-            "POSTGRES_PRE_PING": source.get("TUTORPULSE_POSTGRES_PRE_PING", "yes"),
-            "POSTGRES_CONN_MAX_AGE": source.get("TUTORPULSE_POSTGRES_CONN_MAX_AGE", "1800"),
-            "POSTGRES_MAX_WAITING": source.get("TUTORPULSE_POSTGRES_MAX_WAITING", "0"),
-            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": source.get(
-                "TUTORPULSE_POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT", "5"),
-        }
-        _check_postgres_settings(env)
-    else:
-        raise ValueError(f"TUTORPULSE_STORE must be 'sqlite' or 'postgres', not {kind!r}")
-    return env
-
-
-_WHOLE, _ANY = (int, "a whole number"), (float, "a number")
-_NUMBER_SETTINGS: dict[str, tuple[str, float, tuple[Callable[[str], float], str]]] = {
-    "POSTGRES_POOL_SIZE": ("TUTORPULSE_POSTGRES_POOL_SIZE", 1, _WHOLE),
-    "POSTGRES_MAX_OVERFLOW": ("TUTORPULSE_POSTGRES_MAX_OVERFLOW", 0, _WHOLE),
-    "POSTGRES_LOCK_TIMEOUT": ("TUTORPULSE_POSTGRES_LOCK_TIMEOUT", 0, _WHOLE),
-    "POSTGRES_CONNECT_TIMEOUT": ("TUTORPULSE_POSTGRES_CONNECT_TIMEOUT", 1, _WHOLE),
-    "POSTGRES_MAX_WAITING": ("TUTORPULSE_POSTGRES_MAX_WAITING", 0, _WHOLE),
-    "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": (
-        "TUTORPULSE_POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT", 0, _WHOLE),
-    STATEMENT_TIMEOUT: ("TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT", 0.0, _ANY),
-    "POSTGRES_CONN_MAX_AGE": ("TUTORPULSE_POSTGRES_CONN_MAX_AGE", 1.0, _ANY),
-}
-
-
-def _check_postgres_settings(env: dict[str, str]) -> None:
-    """Refuse a mistyped setting at start, naming the tutorpulse variable (the library would
-    name its own)."""
-    for key, (variable, least, (parse, kind)) in _NUMBER_SETTINGS.items():
-        try:
-            valid = parse(env[key]) >= least
-        except ValueError:
-            valid = False
-        if not valid:
-            raise ValueError(f"{variable} must be {kind} >= {least}, not {env[key]!r}")
-    # One spelling for the library (which would read a blank value as "no").
-    pre_ping = flag(env["POSTGRES_PRE_PING"], name="TUTORPULSE_POSTGRES_PRE_PING", default=True)
-    env["POSTGRES_PRE_PING"] = "yes" if pre_ping else "no"
+    connect_timeout = str(settings.postgres_connect_timeout)
+    return env | {
+        "PERSISTENCE_MODULE": get_topic(PostgresFactory),
+        "POSTGRES_HOST": settings.postgres_host,
+        "POSTGRES_PORT": str(settings.postgres_port),
+        "POSTGRES_DBNAME": settings.postgres_dbname,
+        "POSTGRES_USER": settings.postgres_user,
+        "POSTGRES_PASSWORD": settings.postgres_password,
+        "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(settings.postgres_max_overflow),
+        "POSTGRES_LOCK_TIMEOUT": str(settings.postgres_lock_timeout),
+        # The library's CONNECT_TIMEOUT is the wait for a pooled connection; the same
+        # number bounds opening a connection (libpq), so a dead server fails a call fast.
+        "POSTGRES_CONNECT_TIMEOUT": connect_timeout,
+        LIBPQ_CONNECT_TIMEOUT: connect_timeout,
+        STATEMENT_TIMEOUT: f"{settings.postgres_statement_timeout:g}",
+        # One spelling for the library (which would read a blank value as "no").
+        "POSTGRES_PRE_PING": "yes" if settings.postgres_pre_ping else "no",
+        "POSTGRES_CONN_MAX_AGE": f"{settings.postgres_conn_max_age:g}",
+        "POSTGRES_MAX_WAITING": str(settings.postgres_max_waiting),
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(
+            settings.postgres_idle_in_transaction_timeout),
+    }
 
 
 T = TypeVar("T")
@@ -163,8 +125,9 @@ class EventStore(Application[UUID]):
         super().__init_subclass__(**kwargs)
         cls.name = STORE_NAME
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        _retrying_concurrent_setup(lambda: super(EventStore, self).__init__(env=store_env(env)))
+    def __init__(self, settings: EventStoreSettings) -> None:
+        _retrying_concurrent_setup(
+            lambda: super(EventStore, self).__init__(env=store_env(settings)))
 
     def tracking(self) -> TrackingRecorder:
         """The store's tracking table (created if missing), for processes that follow the log."""
@@ -196,15 +159,15 @@ class StoreHead:
     only measures how far behind it is (the query API). Connects on first use, so the service
     starts whether or not the store is up; each call raises if the store cannot be read."""
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        self._env = env
+    def __init__(self, settings: EventStoreSettings) -> None:
+        self._settings = settings
         self._reader: _HeadReader | None = None
         self._lock = threading.Lock()
 
     def __call__(self) -> int:
         with self._lock:
             if self._reader is None:
-                self._reader = _HeadReader(self._env)
+                self._reader = _HeadReader(self._settings)
             reader = self._reader
         return reader.recorder.max_notification_id() or 0
 

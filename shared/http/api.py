@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -17,9 +18,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from shared.http.auth import permission_guard, provide_actor
 from shared.http.docs_page import docs_assets, docs_page
+from shared.http.openapi import RATE_LIMIT, Contract, document
 from shared.http.operations import ReadinessCheck, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS, ExceptionHandler, problem
 from shared.http.ratelimit import RateLimit, retry_after
+from shared.http.settings import ApiSettings
 from shared.tenancy.tokens import KeysUnavailable, check_at_start
 
 log = structlog.get_logger(__name__)
@@ -38,14 +41,18 @@ def api_app(
     readiness: ReadinessCheck,
     provides: dict[str, Any],
     exception_handlers: dict[type[Exception] | int, ExceptionHandler],
+    contract: Contract,
+    settings: ApiSettings,
     on_shutdown: Callable[[], None] | None = None,
     rate_limits: Sequence[RateLimit] = (),
 ) -> Litestar:
-    """``provides``: the named objects handlers receive (the store they work on).
+    """``provides``: the named objects handlers receive (the store they work on);
+    ``contract``: what every operation documents besides its own answer (with rate limits,
+    each may also answer 429, and every answer carries the ``RateLimit-*`` headers).
 
     Refuses (:class:`TokenConfigurationError`) to build an app whose token settings are
     unsafe, e.g. no ``TUTORPULSE_JWT_SECRET`` outside development mode."""
-    check_at_start(service)
+    check_at_start(service, settings.tokens)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -55,11 +62,15 @@ def api_app(
             if on_shutdown is not None:
                 on_shutdown()
 
+    if rate_limits:
+        contract = replace(contract, problems=contract.problems | {429},
+                           answer_headers=(*contract.answer_headers, *RATE_LIMIT))
     dependencies = {"actor": Provide(provide_actor)} | {
         name: Provide(_constant(value), sync_to_thread=False, use_cache=True)
         for name, value in provides.items()}
-    return Litestar(
-        route_handlers=[*controllers, operations_router(service, readiness), docs_assets()],
+    app = Litestar(
+        route_handlers=[*controllers, operations_router(
+            service, readiness, timeout=settings.readiness.timeout_seconds), docs_assets()],
         dependencies=dependencies,
         guards=[permission_guard],
         exception_handlers={**BASE_HANDLERS, TooManyRequestsException: _too_many_requests,
@@ -68,13 +79,17 @@ def api_app(
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title=title, version="1.0.0", path="/schema", render_plugins=[docs_page()],
-            components=Components(security_schemes={
-                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
+            components=Components(
+                headers=contract.header_components(), responses=contract.response_components(),
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer",
+                                                           bearer_format="JWT")}),
             security=[{"bearer": []}]),
         logging_config=None,
         debug=False,
         request_max_body_size=MAX_BODY_BYTES,
     )
+    document(app, contract)
+    return app
 
 
 def _too_many_requests(request: Request[Any, Any, Any],

@@ -12,7 +12,8 @@ and 503, ``WWW-Authenticate`` on 401, and the headers of the contract. Litestar'
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
 from typing import Annotated, Any
 
 import msgspec
@@ -126,7 +127,7 @@ class Status:
     headers: tuple[Header, ...] = ()
 
 
-def _example(status: int, title: str, detail: str, field: str | None = None) -> Problem:
+def _problem_example(status: int, title: str, detail: str, field: str | None = None) -> Problem:
     if field is None:
         return Problem(type="about:blank", status=status, title=title, detail=detail)
     return Problem(type="about:blank", status=status, title=title, detail=detail, field=field,
@@ -135,32 +136,32 @@ def _example(status: int, title: str, detail: str, field: str | None = None) -> 
 
 STATUSES: Mapping[int, Status] = {
     400: Status("BadRequest", "The body is not JSON.",
-                _example(400, "Bad request", "JSON is malformed: invalid character (byte 1)")),
+                _problem_example(400, "Bad request", "JSON is malformed: invalid character (byte 1)")),
     401: Status("Unauthorized", "No bearer token, or an expired, forged or malformed one, or "
                 "one for another audience.",
-                _example(401, "Unauthorized", "send 'Authorization: Bearer <token>'"),
+                _problem_example(401, "Unauthorized", "send 'Authorization: Bearer <token>'"),
                 (WWW_AUTHENTICATE,)),
     403: Status("Forbidden", "The caller's role may not do this, to this resource, or in that "
-                "centre.", _example(403, "Forbidden", "PARENT may not session:schedule")),
+                "centre.", _problem_example(403, "Forbidden", "PARENT may not session:schedule")),
     404: Status("NotFound", "Nothing by that id in the caller's centre that they may see "
                 "(another centre's are not found either).",
-                _example(404, "Not found", "no such session")),
+                _problem_example(404, "Not found", "no such session")),
     409: Status("Conflict", "The resource is not in a state that allows this, a rule would be "
                 "broken, or others kept changing it (retry).",
-                _example(409, "Invalid transition", "a COMPLETED session cannot be started")),
+                _problem_example(409, "Invalid transition", "a COMPLETED session cannot be started")),
     413: Status("TooLarge", "The body is larger than 2 MiB.",
-                _example(413, "Request too large", "Request Entity Too Large")),
+                _problem_example(413, "Request too large", "Request Entity Too Large")),
     422: Status("InvalidRequest", "A value is invalid: `field` names it.",
-                _example(422, "Invalid request", "startsAt: Invalid RFC3339 encoded datetime",
+                _problem_example(422, "Invalid request", "startsAt: Invalid RFC3339 encoded datetime",
                          field="startsAt")),
     429: Status("TooManyRequests", "The caller sent too many requests; `Retry-After` says when "
                 "to try again.",
-                _example(429, "Too many requests",
+                _problem_example(429, "Too many requests",
                          "too many requests from this caller; try again in 42 s"),
                 (RETRY_AFTER,)),
     503: Status("Unavailable", "A store cannot be reached or the identity provider's keys are "
                 "not at hand; `Retry-After` says when to try again.",
-                _example(503, "Service unavailable",
+                _problem_example(503, "Service unavailable",
                          "the data store cannot be reached now; retry in 2 s"),
                 (RETRY_AFTER,)),
 }
@@ -251,7 +252,8 @@ class Contract:
 def document(app: Litestar, contract: Contract) -> None:
     """Complete every operation of ``app`` by ``contract`` (before its OpenAPI document is
     first built; its ``components`` need ``contract.header_components()`` and
-    ``contract.response_components()``)."""
+    ``contract.response_components()``): its problems, headers, and an example of its answer
+    (:func:`example_of` its type, unless the route gives one)."""
     operation_class = contract.operation_class()
     for route in app.routes:
         path_ids = bool(getattr(route, "path_parameters", ()))
@@ -260,8 +262,107 @@ def document(app: Litestar, contract: Contract) -> None:
                 continue
             # Described here so that Litestar registers the Problem schema; ``complete``
             # replaces each by a reference to its answer in ``components/responses``.
-            handler.responses = {status: ResponseSpec(
+            responses: dict[int, ResponseSpec] = {status: ResponseSpec(
                 data_container=Problem, media_type=PROBLEM_JSON, generate_examples=False)
-                for status in contract.statuses(handler, path_ids)} | (handler.responses or {})
+                for status in contract.statuses(handler, path_ids)}
+            responses.update(handler.responses or {})
+            success = _success(handler)
+            if success is not None:
+                responses[handler.status_code] = success
+            handler.responses = responses
             handler.operation_class = operation_class
 
+
+def _success(handler: HTTPRouteHandler) -> ResponseSpec | None:
+    """The route's success answer with an example: as the route describes it, or as its
+    return annotation (``Response[T]``) says."""
+    spec = (handler.responses or {}).get(handler.status_code)
+    if spec is None:
+        returned = handler.parsed_fn_signature.return_type
+        inner = returned.inner_types[0].annotation if returned.inner_types else None
+        if not (isinstance(inner, type) and issubclass(inner, msgspec.Struct)):
+            return None
+        spec = ResponseSpec(data_container=inner, generate_examples=False, description=(
+            handler.response_description or HTTPStatus(handler.status_code).phrase))
+    if spec.examples or not (isinstance(spec.data_container, type)
+                             and issubclass(spec.data_container, msgspec.Struct)):
+        return spec
+    return replace(spec, examples=[Example(summary="An answer",
+                                           value=example_of(spec.data_container))])
+
+
+# --- examples of answers ---------------------------------------------------------------------
+
+_EXAMPLE_ID = "3f6c2a9e-8d4b-4c1e-9a7f-2b5d8e1c4a60"
+_EXAMPLE_TIME = "2030-03-04T16:00:00+00:00"
+_EXAMPLE_TEXT: Mapping[str, str] = {
+    "centreId": "main-campus", "courseId": "maths", "lessonId": "fractions-2",
+    "questionId": "q1", "title": "Fractions clinic", "name": "Jane Johnson",
+    "timeZone": "Europe/London", "date": "2030-03-04", "message": "Stuck on 2b",
+    "meetingLink": "https://meet.example.org/fractions", "location": "Room 2",
+    "subject": "Mathematics", "next": "WzAsIjIwMzAtMDMtMDRUMTY6MDA6MDBaIiwiYyJd",
+}
+
+
+def example_of(kind: Any) -> Any:
+    """A plausible value of ``kind`` (a msgspec struct or any type msgspec knows), the same
+    every time: the example of an answer in the OpenAPI document. Optional fields are shown;
+    a union shows its first type."""
+    return _value_of(msgspec.inspect.type_info(kind), "")
+
+
+def _value_of(info: msgspec.inspect.Type, name: str) -> Any:
+    inspect = msgspec.inspect
+    if isinstance(info, inspect.Metadata):
+        return _value_of(info.type, name)
+    if isinstance(info, inspect.StructType):
+        shown = {f.encode_name: f.default if _is_value(f.default) else
+                 _value_of(f.type, f.encode_name) for f in info.fields}
+        return {info.tag_field: info.tag, **shown} if info.tag_field else shown
+    if isinstance(info, inspect.UnionType):
+        options = [t for t in info.types
+                   if not isinstance(t, inspect.NoneType | inspect.CustomType)]
+        return _value_of(options[0], name) if options else None
+    if isinstance(info, inspect.ListType | inspect.SetType | inspect.VarTupleType):
+        return [_value_of(info.item_type, name)]
+    if isinstance(info, inspect.DictType):
+        key = _value_of(info.key_type, "key")
+        return {} if isinstance(info.value_type, inspect.AnyType) else {
+            str(key): _value_of(info.value_type, name)}
+    if isinstance(info, inspect.EnumType):
+        return next(iter(info.cls)).value
+    if isinstance(info, inspect.LiteralType):
+        return info.values[0]
+    if isinstance(info, inspect.IntType | inspect.FloatType):
+        low = info.ge if info.ge is not None else info.gt + 1 if info.gt is not None else 1
+        return type(low)(low) if isinstance(info, inspect.IntType) else float(low)
+    if isinstance(info, inspect.BoolType):
+        return True
+    if isinstance(info, inspect.UUIDType):
+        return _EXAMPLE_ID
+    if isinstance(info, inspect.DateTimeType):
+        return _EXAMPLE_TIME
+    if isinstance(info, inspect.DateType):
+        return _EXAMPLE_TIME[:10]
+    if isinstance(info, inspect.StrType):
+        return _example_text(name)
+    return None
+
+
+def _is_value(default: Any) -> bool:
+    return default is not msgspec.NODEFAULT and default is not UNSET and isinstance(
+        default, str | int | float | bool)
+
+
+def _example_text(name: str) -> str:
+    if name in _EXAMPLE_TEXT:
+        return _EXAMPLE_TEXT[name]
+    if name.endswith("Title"):
+        return _EXAMPLE_TEXT["title"]
+    if name.endswith(("Name", "Names")):
+        return _EXAMPLE_TEXT["name"]
+    if name.endswith("At") or name in ("at", "from", "to", "dueBefore", "dueAfter"):
+        return _EXAMPLE_TIME
+    if name.endswith(("Id", "By", "Ids", "students")):
+        return _EXAMPLE_ID
+    return name or "text"

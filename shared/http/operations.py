@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,14 +38,6 @@ READY_HANDLER = "tutorpulse-ready"
 """The name of the ``/ready`` route, by which request handlers find the service's readiness."""
 WATCH_SECONDS = 1.0
 """How often the service is probed while an outage seen by requests lasts."""
-
-
-def ready_timeout(environ: Mapping[str, str] | None = None) -> float:
-    source = os.environ if environ is None else environ
-    value = float(source.get("TUTORPULSE_READY_TIMEOUT_SECONDS", "0.8"))
-    if value <= 0:
-        raise ValueError(f"TUTORPULSE_READY_TIMEOUT_SECONDS must be positive, not {value}")
-    return value
 
 
 class NotReady(Exception):
@@ -74,9 +65,9 @@ def describe(error: BaseException) -> str:
 class Readiness:
     """A service's readiness check, run with a time limit and one at a time."""
 
-    def __init__(self, service: str, check: ReadinessCheck, timeout: float | None = None) -> None:
+    def __init__(self, service: str, check: ReadinessCheck, timeout: float) -> None:
         self.service = service
-        self.timeout = ready_timeout() if timeout is None else timeout
+        self.timeout = timeout
         self.outages = OutageLog("service", service=service)
         self._check = check
         self._running: asyncio.Task[Details | None] | None = None
@@ -186,8 +177,10 @@ def readiness_of(request: Request[Any, Any, Any]) -> Readiness | None:
     return readiness if isinstance(readiness, Readiness) else None
 
 
-def operations_router(service: str, readiness: ReadinessCheck) -> Router:
-    checked = Readiness(service, readiness)
+def operations_router(service: str, readiness: ReadinessCheck, *, timeout: float) -> Router:
+    """``timeout``: the longest ``/ready`` waits for ``readiness``
+    (:class:`shared.http.settings.ReadinessSettings`)."""
+    checked = Readiness(service, readiness, timeout)
 
     @get("/health", include_in_schema=False, sync_to_thread=False)
     def health() -> dict[str, str]:
@@ -222,12 +215,13 @@ def prometheus(service: str) -> PrometheusConfig:
     )
 
 
-def operations_server(service: str, readiness: ReadinessCheck, *, host: str, port: int) -> uvicorn.Server:
+def operations_server(service: str, readiness: ReadinessCheck, *, host: str, port: int,
+                      timeout: float) -> uvicorn.Server:
     """A small HTTP server with only the operations endpoints, for services whose work is not
     HTTP (relay, projections). Signals are left to the caller's event loop."""
     from shared.http.problems import BASE_HANDLERS
 
-    app = Litestar(route_handlers=[operations_router(service, readiness)],
+    app = Litestar(route_handlers=[operations_router(service, readiness, timeout=timeout)],
                    middleware=[prometheus(service).middleware], exception_handlers=BASE_HANDLERS,
                    logging_config=None)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,

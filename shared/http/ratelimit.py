@@ -11,22 +11,17 @@ load balancer a caller gets up to N times the limit.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from litestar import Request
 from litestar.exceptions import TooManyRequestsException
 from litestar.middleware.base import DefineMiddleware
-from litestar.middleware.rate_limit import (
-    DURATION_VALUES,
-    DurationUnit,
-    RateLimitConfig,
-    get_remote_address,
-)
+from litestar.middleware.rate_limit import DurationUnit, RateLimitConfig, get_remote_address
 
 from shared.http.auth import token_actor
+from shared.http.settings import Limit
 from shared.tenancy.tokens import InvalidToken
 
 EXCLUDED = ["^/health", "^/ready", "^/metrics", "^/schema"]
@@ -58,23 +53,12 @@ class RateLimit:
         return self.config().middleware
 
 
-def parse_limit(text: str, setting: str) -> tuple[int, DurationUnit] | None:
-    """``"600/minute"`` → ``(600, "minute")``; ``"off"`` → None."""
-    value = text.strip().lower()
-    if value == "off":
-        return None
-    count, _, unit = value.partition("/")
-    if not count.strip().isdigit() or int(count) < 1 or unit.strip() not in DURATION_VALUES:
-        raise ValueError(f"{setting}={text!r}: write <count>/<second|minute|hour|day> or off")
-    return int(count), cast(DurationUnit, unit.strip())
-
-
-def limit_from(env: Mapping[str, str], setting: str, default: str, name: str,
-               applies: Callable[[Request[Any, Any, Any]], bool] | None = None) -> list[RateLimit]:
-    parsed = parse_limit(env.get(setting, default), setting)
-    if parsed is None:
+def limit_of(name: str, limit: Limit,
+             applies: Callable[[Request[Any, Any, Any]], bool] | None = None) -> list[RateLimit]:
+    """The rate limit ``name`` for a limit setting (none when it is ``off``)."""
+    if limit is None:
         return []
-    return [RateLimit(name, parsed[0], parsed[1], applies)]
+    return [RateLimit(name, limit[0], limit[1], applies)]
 
 
 def caller(request: Request[Any, Any, Any]) -> str:
@@ -94,9 +78,3 @@ def retry_after(error: TooManyRequestsException) -> str:
         return str(max(1, int(reset)))
     except ValueError:
         return "1"
-
-
-def from_environment(env: Mapping[str, str] | None = None) -> list[RateLimit]:
-    """``TUTORPULSE_RATE_LIMIT`` for every request of a caller (default 600/minute)."""
-    env = os.environ if env is None else env
-    return limit_from(env, "TUTORPULSE_RATE_LIMIT", "600/minute", "requests")

@@ -6,10 +6,10 @@ from shared.messaging.nats import (
     connect,
     connect_or_stop,
     ensure_streams,
-    nats_url,
     stream_definitions,
     wait_for_streams,
 )
+from shared.messaging.settings import NatsSettings, StreamSettings
 
-__all__ = ["NO_USER", "NoNatsUser", "connect", "connect_or_stop", "ensure_streams", "nats_url",
-           "stream_definitions", "wait_for_streams"]
+__all__ = ["NO_USER", "NatsSettings", "NoNatsUser", "StreamSettings", "connect",
+           "connect_or_stop", "ensure_streams", "stream_definitions", "wait_for_streams"]

@@ -1,15 +1,12 @@
 """NATS connections (with each service's own credentials) and JetStream stream set-up.
 
-Settings (environment variables):
-
-* ``TUTORPULSE_NATS_URL`` (``nats://127.0.0.1:4222``);
-* ``TUTORPULSE_NATS_USER`` / ``TUTORPULSE_NATS_PASSWORD``: who this process is on NATS (see
-  ``shared.messaging.auth``); every service needs them (without, it does not connect and is
-  not ready: :class:`NoNatsUser`); operators' CLIs without them use the ``ops`` credentials
-  that ``make run`` wrote into ``var/nats/credentials/`` (``connect(operator_fallback=True)``);
-* ``TUTORPULSE_NATS_REPLICAS`` (1), ``TUTORPULSE_NATS_EVENTS_MAX_AGE`` (30d),
-  ``TUTORPULSE_NATS_EVENTS_MAX_BYTES`` (unlimited), ``TUTORPULSE_NATS_DLQ_MAX_AGE`` (14d),
-  ``TUTORPULSE_NATS_DLQ_MAX_BYTES`` (unlimited): what a stream is created with.
+A service connects with its :class:`NatsSettings` (``TUTORPULSE_NATS_URL``, and its own user in
+``TUTORPULSE_NATS_USER`` / ``TUTORPULSE_NATS_PASSWORD``, see ``shared.messaging.auth``); every
+service needs a user (without, it does not connect and is not ready: :class:`NoNatsUser`), and
+only operators' CLIs without one use the ``ops`` credentials that ``make run`` wrote into
+``var/nats/credentials/`` (``connect(operator_fallback=True)``). Streams are created with the
+limits of :class:`StreamSettings` (``TUTORPULSE_NATS_REPLICAS``, ``…_MAX_AGE``,
+``…_MAX_BYTES``; every variable is in docs/settings.md).
 """
 
 from __future__ import annotations
@@ -17,10 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +32,10 @@ from shared.messaging.auth import (
     EVENTS_STREAM,
     OPS,
     Credentials,
-    credentials_from_env,
     inbox_prefix,
     read_credentials_file,
 )
+from shared.messaging.settings import NatsSettings, StreamSettings
 from shared.observability.outage import OutageLog
 
 log = structlog.get_logger(__name__)
@@ -50,11 +44,6 @@ ROOT = Path(__file__).resolve().parents[2]
 _STREAMS_FILE = ROOT / "infra" / "nats" / "streams.json"
 LOCAL_CREDENTIALS = ROOT / "var" / "nats" / "credentials"
 """Where ``make run`` leaves each user's credentials (``<user>.json``) for this run."""
-
-
-def nats_url() -> str:
-    """``TUTORPULSE_NATS_URL``, default ``nats://127.0.0.1:4222``."""
-    return os.environ.get("TUTORPULSE_NATS_URL", "nats://127.0.0.1:4222")
 
 
 NO_USER = "no NATS user configured"
@@ -68,20 +57,20 @@ class NoNatsUser(RuntimeError):
 
 
 def resolve_credentials(url: str, credentials: Credentials | None = None,
-                        env: Mapping[str, str] | None = None, *,
+                        configured: Credentials | None = None, *,
                         operator_fallback: bool = False) -> Credentials | None:
     """Who to log in as: ``credentials`` if given, else the user in ``url``
-    (``nats://user:password@host:port``), else ``TUTORPULSE_NATS_USER``/``_PASSWORD``, else,
-    for an operator's CLI (``operator_fallback``), the ``ops`` credentials ``make run`` wrote
-    for this checkout; else nobody."""
+    (``nats://user:password@host:port``), else the ``configured`` user of the settings
+    (``TUTORPULSE_NATS_USER``/``_PASSWORD``), else, for an operator's CLI
+    (``operator_fallback``), the ``ops`` credentials ``make run`` wrote for this checkout;
+    else nobody."""
     if credentials is not None:
         return credentials
     parts = urlsplit(url)
     if parts.username:
         return Credentials(unquote(parts.username), unquote(parts.password or ""))
-    from_env = credentials_from_env(env)
-    if from_env is not None:
-        return from_env
+    if configured is not None:
+        return configured
     local = LOCAL_CREDENTIALS / f"{OPS}.json"
     if operator_fallback and local.is_file():
         log.info("nats.local_operator_credentials", path=str(local))
@@ -154,24 +143,26 @@ class ConnectionLog:
                      after_seconds=round(time.monotonic() - self._waiting_since, 3))
 
 
-async def connect(url: str | None = None, *, name: str, credentials: Credentials | None = None,
+async def connect(server: str | NatsSettings, *, name: str,
+                  credentials: Credentials | None = None,
                   operator_fallback: bool = False) -> Client:
-    """A client that reconnects for ever, logged in as this process's NATS user
-    (:func:`resolve_credentials`), receiving replies only on that user's inbox prefix.
+    """A client of ``server`` (a URL, or the settings' URL and user) that reconnects for ever,
+    logged in as this process's NATS user (:func:`resolve_credentials`), receiving replies only
+    on that user's inbox prefix.
 
     It waits as long as NATS is away (see :func:`connect_or_stop` to give up on a signal).
     Without a user it raises :class:`NoNatsUser` (logged); ``operator_fallback`` lets an
     operator's CLI on a development checkout use the ``ops`` credentials of ``make run``."""
-    return await _open(Client(), url, name=name, credentials=credentials,
+    return await _open(Client(), server, name=name, credentials=credentials,
                        operator_fallback=operator_fallback)
 
 
-async def connect_or_stop(stopping: asyncio.Event, url: str | None = None, *, name: str,
+async def connect_or_stop(stopping: asyncio.Event, server: str | NatsSettings, *, name: str,
                           credentials: Credentials | None = None) -> Client | None:
     """:func:`connect`, given up (None) as soon as ``stopping`` is set: nats-py's first connect
     waits for ever while NATS is away, and a service must still stop on SIGTERM."""
     client = Client()
-    connecting = asyncio.ensure_future(_open(client, url, name=name, credentials=credentials))
+    connecting = asyncio.ensure_future(_open(client, server, name=name, credentials=credentials))
     stopped = asyncio.ensure_future(stopping.wait())
     try:
         await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -187,11 +178,12 @@ async def connect_or_stop(stopping: asyncio.Event, url: str | None = None, *, na
     return None
 
 
-async def _open(client: Client, url: str | None, *, name: str, credentials: Credentials | None,
-                operator_fallback: bool = False) -> Client:
-    server = url or nats_url()
-    address = _without_userinfo(server)
-    who = resolve_credentials(server, credentials, operator_fallback=operator_fallback)
+async def _open(client: Client, server: str | NatsSettings, *, name: str,
+                credentials: Credentials | None, operator_fallback: bool = False) -> Client:
+    url, configured = ((server, None) if isinstance(server, str)
+                       else (server.url, server.credentials))
+    address = _without_userinfo(url)
+    who = resolve_credentials(url, credentials, configured, operator_fallback=operator_fallback)
     if who is None:
         log.error("nats.no_user", name=name, url=address,
                   hint="set TUTORPULSE_NATS_USER and TUTORPULSE_NATS_PASSWORD (each service has "
@@ -203,7 +195,7 @@ async def _open(client: Client, url: str | None, *, name: str, credentials: Cred
             address,
             name=name,
             max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
+            reconnect_time_wait=0.5,  # type: ignore[arg-type]  # annotated int, sleeps any number
             error_cb=connection.on_error,
             disconnected_cb=connection.on_disconnect,
             reconnected_cb=connection.on_reconnect,
@@ -252,29 +244,6 @@ async def wait_for_streams(js: JetStreamContext, stopping: asyncio.Event, *,
 
 # --- streams -------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from ``3600``, ``90s``, ``15m``, ``12h`` or ``30d``."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration (a number of seconds, or with s, m, h, d)")
-    return float(match.group(1)) * _SECONDS[match.group(2)]
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``1048576``, ``512M``, ``8GB`` or ``-1`` (unlimited); K/M/G/T are 1024-based."""
-    if text.strip() == "-1":
-        return -1
-    match = _SIZE.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a size (bytes, or with K, M, G, T; -1 is unlimited)")
-    return int(match.group(1)) * 1024 ** " KMGT".index(match.group(2).upper() or " ")
-
-
 @dataclass(frozen=True)
 class StreamLimits:
     """What a stream is created with; an existing stream keeps what an operator gave it."""
@@ -284,26 +253,19 @@ class StreamLimits:
     max_bytes: int | None = None
 
 
-def stream_limits(env: Mapping[str, str] | None = None) -> dict[str, StreamLimits]:
-    env = os.environ if env is None else env
-    replicas = int(env.get("TUTORPULSE_NATS_REPLICAS", "1"))
-    if not 1 <= replicas <= 5:
-        raise ValueError("TUTORPULSE_NATS_REPLICAS must be between 1 and 5")
-
-    def limits(prefix: str, max_age: str) -> StreamLimits:
-        return StreamLimits(replicas=replicas,
-                            max_age=parse_duration(env.get(f"{prefix}_MAX_AGE", max_age)),
-                            max_bytes=parse_size(env.get(f"{prefix}_MAX_BYTES", "-1")))
-
-    return {EVENTS_STREAM: limits("TUTORPULSE_NATS_EVENTS", "30d"),
-            DLQ_STREAM: limits("TUTORPULSE_NATS_DLQ", "14d")}
+def stream_limits(settings: StreamSettings) -> dict[str, StreamLimits]:
+    return {EVENTS_STREAM: StreamLimits(settings.replicas, settings.events_max_age,
+                                        settings.events_max_bytes),
+            DLQ_STREAM: StreamLimits(settings.replicas, settings.dlq_max_age,
+                                     settings.dlq_max_bytes)}
 
 
 def stream_definitions(path: Path | None = None,
-                       env: Mapping[str, str] | None = None) -> list[api.StreamConfig]:
-    """The streams of ``infra/nats/streams.json`` with the limits of the settings."""
+                       settings: StreamSettings | None = None) -> list[api.StreamConfig]:
+    """The streams of ``infra/nats/streams.json`` with the limits of the settings (the
+    defaults when None)."""
     document = json.loads((path or _STREAMS_FILE).read_text())
-    limits = stream_limits(env)
+    limits = stream_limits(StreamSettings() if settings is None else settings)
     return [_stream_config(entry, limits.get(entry["name"])) for entry in document["streams"]]
 
 
@@ -336,11 +298,13 @@ def _differences(existing: api.StreamConfig, wanted: api.StreamConfig) -> dict[s
             if getattr(wanted, name) is not None and getattr(existing, name) != getattr(wanted, name)}
 
 
-async def ensure_streams(js: JetStreamContext, path: Path | None = None) -> None:
-    """Create every stream of infra/nats/streams.json that is missing; of an existing one, only
-    raise its replicas to the setting (never lower them, never change a limit an operator set).
-    Safe to run at every start of every replica."""
-    for wanted in stream_definitions(path):
+async def ensure_streams(js: JetStreamContext, settings: StreamSettings | None = None, *,
+                         path: Path | None = None) -> None:
+    """Create every stream of infra/nats/streams.json that is missing, with the limits of
+    ``settings`` (the defaults when None); of an existing one, only raise its replicas to the
+    setting (never lower them, never change a limit an operator set). Safe to run at every
+    start of every replica."""
+    for wanted in stream_definitions(path, settings):
         name = wanted.name or ""
         try:
             existing = (await js.stream_info(name)).config

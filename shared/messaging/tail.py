@@ -13,16 +13,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 
 from nats.js.api import DeliverPolicy
 
 from shared import events
 from shared.events.subjects import STREAM_SUBJECTS, centre_filter
-from shared.messaging.nats import connect, nats_url
+from shared.messaging.nats import connect
+from shared.messaging.settings import NatsSettings
+from shared.settings import SettingsError, load
 
 
-async def tail(url: str, subject: str, deliver: DeliverPolicy) -> None:
-    nc = await connect(url, name="tutorpulse-tail", operator_fallback=True)
+async def tail(server: NatsSettings, subject: str, deliver: DeliverPolicy) -> None:
+    nc = await connect(server, name="tutorpulse-tail", operator_fallback=True)
     js = nc.jetstream()
     subscription = await js.subscribe(subject, ordered_consumer=True, deliver_policy=deliver)
     try:
@@ -41,12 +44,19 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--centre", help="only this centre's events")
     parser.add_argument("--all", action="store_true", help="replay the stream from the start")
-    parser.add_argument("--url", default=nats_url())
+    parser.add_argument("--url", help="the NATS server (default: TUTORPULSE_NATS_URL, with "
+                                      "TUTORPULSE_NATS_USER)")
     args = parser.parse_args()
+    try:
+        settings = load(NatsSettings)
+    except SettingsError as error:
+        parser.error(str(error))
     subject = centre_filter(args.centre) if args.centre else STREAM_SUBJECTS
     deliver = DeliverPolicy.ALL if args.all else DeliverPolicy.NEW
+    if args.url:
+        settings = dataclasses.replace(settings, url=args.url)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(tail(args.url, subject, deliver))
+        asyncio.run(tail(settings, subject, deliver))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Structured logs and metrics shared by every tutorpulse service."""
 
 from shared.observability.logging import configure_logging
+from shared.observability.settings import LogSettings
 
-__all__ = ["configure_logging"]
+__all__ = ["LogSettings", "configure_logging"]

@@ -1,19 +1,20 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import structlog
 
+from shared.observability.settings import LogSettings
 
-def configure_logging(service: str) -> None:
+
+def configure_logging(service: str, settings: LogSettings) -> None:
     """JSON lines on stdout by default; ``TUTORPULSE_LOG_FORMAT=console`` for people.
 
     ``TUTORPULSE_LOG_LEVEL`` (default INFO) sets the threshold.
     """
-    level = getattr(logging, os.environ.get("TUTORPULSE_LOG_LEVEL", "INFO").upper(), logging.INFO)
-    console = os.environ.get("TUTORPULSE_LOG_FORMAT", "json") == "console"
+    level = logging.getLevelNamesMapping()[settings.level.upper()]
+    console = settings.format == "console"
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -13,16 +13,17 @@ sets). With an identity provider (``TUTORPULSE_JWT_JWKS_URL``) services take onl
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from datetime import timedelta
 from uuid import UUID
 
+from shared.settings import SettingsError, load
 from shared.tenancy.actor import Actor, is_valid_centre_id
 from shared.tenancy.demo import DEMO_CENTRE, DEMO_PEOPLE, demo_person
 from shared.tenancy.identity import person_id
 from shared.tenancy.roles import Role
+from shared.tenancy.settings import JwtSettings
 from shared.tenancy.tokens import mint
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -66,10 +67,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("give a demo handle, or --role with --email or --user")
         user_id = args.user or person_id(args.centre, args.email)
         actor = Actor(user_id=user_id, role=args.role, centre_id=args.centre)
-    if os.environ.get("TUTORPULSE_JWT_JWKS_URL"):
+    try:
+        settings = load(JwtSettings)
+    except SettingsError as error:
+        parser.error(str(error))
+    if settings.jwks_url:
         print("tp-token: TUTORPULSE_JWT_JWKS_URL is set, so services accept only the identity "
               "provider's tokens, not this one", file=sys.stderr)
-    sys.stdout.write(mint(actor, ttl=args.ttl) + "\n")
+    sys.stdout.write(mint(actor, ttl=args.ttl, settings=settings) + "\n")
     return 0
 
 

@@ -19,12 +19,11 @@ issuer, and carry an expiry.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -33,17 +32,16 @@ import jwt
 import structlog
 
 from shared.observability.outage import OutageLog
-from shared.settings import flag
+from shared.settings import load
 from shared.tenancy.actor import Actor, is_valid_centre_id
 from shared.tenancy.identity import person_id
 from shared.tenancy.roles import Role
+from shared.tenancy.settings import AUDIENCE, ISSUER, JwtSettings
 
 log = structlog.get_logger(__name__)
 
 DEV_SECRET = "tutorpulse-dev-secret-change-me-in-production"
 """Public (it is in the source): accepted only in development mode."""
-ISSUER = "tutorpulse"
-AUDIENCE = "tutorpulse"
 MIN_SECRET_BYTES = 32
 JWKS_TIMEOUT_SECONDS = 5.0
 JWKS_CACHE_SECONDS = 300.0
@@ -86,45 +84,32 @@ class TokenSettings:
     dev_mode: bool = False
 
 
-def development_mode(env: Mapping[str, str] | None = None) -> bool:
-    """``TUTORPULSE_DEV_MODE=1``: development secrets are acceptable. A value that is neither
-    yes nor no is a :class:`TokenConfigurationError` (a service must not guess)."""
-    env = os.environ if env is None else env
-    try:
-        return flag(env.get("TUTORPULSE_DEV_MODE"), name="TUTORPULSE_DEV_MODE")
-    except ValueError as error:
-        raise TokenConfigurationError(str(error)) from error
-
-
-def token_settings(env: Mapping[str, str] | None = None) -> TokenSettings:
-    """The settings from the environment; :class:`TokenConfigurationError` if they are unsafe."""
-    env = os.environ if env is None else env
-    dev = development_mode(env)
-    audience = env.get("TUTORPULSE_JWT_AUDIENCE", AUDIENCE).strip()
+def token_settings(settings: JwtSettings) -> TokenSettings:
+    """How tokens are checked with ``settings``; :class:`TokenConfigurationError` if that is unsafe
+    or incomplete."""
+    audience = settings.audience.strip()
     if not audience:
         raise TokenConfigurationError("TUTORPULSE_JWT_AUDIENCE must not be empty")
-    claims = {"role_claim": env.get("TUTORPULSE_JWT_ROLE_CLAIM", "role").strip() or "role",
-              "centre_claim": env.get("TUTORPULSE_JWT_CENTRE_CLAIM", "centre").strip() or "centre",
-              "user_claim": env.get("TUTORPULSE_JWT_USER_CLAIM", "sub").strip() or "sub",
-              "email_claim": env.get("TUTORPULSE_JWT_EMAIL_CLAIM", "").strip() or None}
-    jwks_url = env.get("TUTORPULSE_JWT_JWKS_URL", "").strip()
-    if jwks_url:
-        issuer = env.get("TUTORPULSE_JWT_ISSUER", "").strip()
+    common = TokenSettings(role_claim=settings.role_claim.strip() or "role",
+                           centre_claim=settings.centre_claim.strip() or "centre",
+                           user_claim=settings.user_claim.strip() or "sub",
+                           email_claim=(settings.email_claim or "").strip() or None,
+                           audience=audience, dev_mode=settings.dev_mode)
+    issuer = (settings.issuer or "").strip()
+    if settings.jwks_url:
         if not issuer:
             raise TokenConfigurationError(
                 "TUTORPULSE_JWT_JWKS_URL needs TUTORPULSE_JWT_ISSUER (the provider's 'iss')")
-        listed = env.get("TUTORPULSE_JWT_ALGORITHMS", "RS256,ES256").split(",")
-        algorithms = tuple(a.strip() for a in listed if a.strip())
+        algorithms = tuple(a.strip() for a in settings.algorithms if a.strip())
         refused = [a for a in algorithms if a not in _ASYMMETRIC]
         if not algorithms or refused:
             raise TokenConfigurationError(
                 f"TUTORPULSE_JWT_ALGORITHMS: an identity provider signs with public-key "
                 f"algorithms ({', '.join(_ASYMMETRIC)}), not {', '.join(refused) or 'nothing'}")
-        return TokenSettings(jwks_url=jwks_url, algorithms=algorithms, issuer=issuer,
-                             audience=audience, dev_mode=dev, **claims)
-    secret = env.get("TUTORPULSE_JWT_SECRET", "")
+        return replace(common, jwks_url=settings.jwks_url, algorithms=algorithms, issuer=issuer)
+    secret = settings.secret or ""
     if not secret:
-        if not dev:
+        if not settings.dev_mode:
             raise TokenConfigurationError(
                 "TUTORPULSE_JWT_SECRET is not set: set it (at least 32 random bytes), or "
                 "TUTORPULSE_JWT_JWKS_URL for an identity provider, or TUTORPULSE_DEV_MODE=1 to "
@@ -134,8 +119,7 @@ def token_settings(env: Mapping[str, str] | None = None) -> TokenSettings:
         raise TokenConfigurationError(
             f"TUTORPULSE_JWT_SECRET has {len(secret.encode())} bytes; use at least "
             f"{MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -base64 48`)")
-    return TokenSettings(secret=secret, issuer=env.get("TUTORPULSE_JWT_ISSUER", ISSUER).strip()
-                         or ISSUER, audience=audience, dev_mode=dev, **claims)
+    return replace(common, secret=secret, issuer=issuer or ISSUER)
 
 
 class JwksKeys:
@@ -354,59 +338,64 @@ def _verifier_for(settings: TokenSettings) -> TokenVerifier:
 _current: TokenVerifier | None = None
 
 
-def verifier(env: Mapping[str, str] | None = None) -> TokenVerifier:
-    """The verifier of the settings in ``env`` (the environment when None, and then the one
-    :func:`verify` uses from now on); :class:`TokenConfigurationError` if they are unsafe
-    (services call this at start, so they refuse to start)."""
-    global _current
-    built = _verifier_for(token_settings(env))
-    if env is None:
-        _current = built
-    return built
+def verifier(settings: JwtSettings | None = None) -> TokenVerifier:
+    """The verifier for ``settings`` (:class:`TokenConfigurationError` if those settings are
+    unsafe); without, the one this process's service installed when it started
+    (:func:`check_at_start`), which :func:`verify` uses."""
+    if settings is not None:
+        return _verifier_for(token_settings(settings))
+    if _current is None:
+        raise TokenConfigurationError("no token settings: the service was built without "
+                                      "check_at_start")
+    return _current
 
 
 def forget_settings() -> None:
-    """Read the settings from the environment again at the next :func:`verify`."""
+    """Uninstall the verifier :func:`check_at_start` installed (tests that build apps)."""
     global _current
     _current = None
 
 
-def check_at_start(service: str) -> TokenVerifier:
-    """What every service that takes tokens calls while starting: the verifier, or a logged
-    :class:`TokenConfigurationError` that stops the start."""
+def check_at_start(service: str, settings: JwtSettings) -> TokenVerifier:
+    """What every service that takes tokens calls while starting: installs (and returns) the
+    verifier for ``settings``, or logs the :class:`TokenConfigurationError` that stops the start."""
+    global _current
     try:
-        return verifier()
+        _current = verifier(settings)
     except TokenConfigurationError as error:
         log.error("tokens.misconfigured", service=service, error=str(error))
         raise
+    return _current
 
 
-def signing_key() -> str:
-    """``TUTORPULSE_JWT_SECRET``; the development secret when unset (for ``tp-token`` on a
+def signing_key(settings: JwtSettings) -> str:
+    """The secret of ``settings``; the development secret when none is set (for ``tp-token`` on a
     development machine: services accept it only in development mode)."""
-    return os.environ.get("TUTORPULSE_JWT_SECRET") or DEV_SECRET
+    return settings.secret or DEV_SECRET
 
 
 def mint(
     actor: Actor, *, ttl: timedelta = timedelta(hours=12), key: str | None = None,
-    audience: str | None = None,
+    audience: str | None = None, settings: JwtSettings | None = None,
 ) -> str:
     """An HS256 token for ``actor`` (development and tests; an identity provider mints the
-    real ones when ``TUTORPULSE_JWT_JWKS_URL`` is set)."""
+    real ones when ``TUTORPULSE_JWT_JWKS_URL`` is set), for the issuer, audience and secret of
+    ``settings`` (by default those of this process's environment, as ``tp-token`` runs)."""
+    jwt_settings = load(JwtSettings) if settings is None else settings
     now = datetime.now(UTC)
     claims = {
-        "iss": os.environ.get("TUTORPULSE_JWT_ISSUER", "").strip() or ISSUER,
-        "aud": audience or os.environ.get("TUTORPULSE_JWT_AUDIENCE", "").strip() or AUDIENCE,
+        "iss": (jwt_settings.issuer or "").strip() or ISSUER,
+        "aud": audience or jwt_settings.audience.strip() or AUDIENCE,
         "sub": str(actor.user_id),
         "role": actor.role.value,
         "centre": actor.centre_id,
         "iat": now,
         "exp": now + ttl,
     }
-    return jwt.encode(claims, key or signing_key(), algorithm="HS256")
+    return jwt.encode(claims, key or signing_key(jwt_settings), algorithm="HS256")
 
 
 def verify(token: str, *, key: str | None = None) -> Actor:
     """The actor a token names; :class:`InvalidToken` (401) when it is not valid here. The
     settings are those read when the service started (:func:`check_at_start`)."""
-    return (_current or verifier()).verify(token, key=key)
+    return verifier().verify(token, key=key)

@@ -8,6 +8,8 @@ from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
 from services.command.http.app import create_app
+from shared.eventstore import EventStoreSettings
+from shared.settings import load
 from tests.builders import Centre, register_centre
 
 
@@ -18,7 +20,7 @@ def centres(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tutoring
         env = {"TUTORPULSE_STORE": "sqlite", "TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}
     else:
         env = request.getfixturevalue("pg").env()
-    app = TutoringCentres(env)
+    app = TutoringCentres(load(EventStoreSettings, env))
     yield app
     app.close()
 

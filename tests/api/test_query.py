@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,12 @@ from uuid import UUID
 import pytest
 from litestar.testing import TestClient
 
-from shared.readmodels.projector import apply_all
-from shared.readmodels.store import ReadStore, open_read_store
 from services.query.app import create_app
+from services.query.settings import QuerySettings
+from shared.eventstore import EventStoreSettings
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
+from shared.settings import load
 from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, EMPTY_CENTRE, demo_person
 from shared.tenancy.tokens import mint
@@ -28,7 +32,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadStore]
     if request.param == "sqlite":
         store = read_store(tmp_path)
     else:
-        store = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **request.getfixturevalue("pg").env()})
+        store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **request.getfixturevalue("pg").env()}))
     apply_all(store, demo_events())
     store.advance_watermark(demo_events()[-1][1])
     yield store
@@ -134,16 +138,35 @@ def test_the_session_log_is_complete_ordered_and_exportable(client: TestClient) 
 
 
 def test_read_your_writes_waits_then_refuses_stale_answers(
-    client: TestClient, store: ReadStore, monkeypatch: pytest.MonkeyPatch  # type: ignore[type-arg]
+    store: ReadStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TUTORPULSE_QUERY_WAIT_SECONDS", "0.2")
+    monkeypatch.setenv("TUTORPULSE_QUERY_WAIT_SECONDS", "0.2")  # read when the app is built
     watermark = store.watermark()
-    ok = client.get(f"/api/academic/tutor/my-day?position={watermark}", headers=auth("john"))
-    assert ok.status_code == 200 and ok.headers["X-Tutorpulse-Watermark"] == str(watermark)
-    stale = client.get("/api/academic/tutor/my-day", headers=auth("john") | {
-        "X-Tutorpulse-Position": str(watermark + 5)})
-    assert stale.status_code == 503 and stale.headers["Retry-After"] == "1"
-    assert stale.headers["content-type"].startswith("application/problem+json")
+    with TestClient(create_app(store, own_resources=False)) as client:
+        ok = client.get(f"/api/academic/tutor/my-day?position={watermark}", headers=auth("john"))
+        assert ok.status_code == 200 and ok.headers["X-Tutorpulse-Watermark"] == str(watermark)
+        stale = client.get("/api/academic/tutor/my-day", headers=auth("john") | {
+            "X-Tutorpulse-Position": str(watermark + 5)})
+        assert stale.status_code == 503 and stale.headers["Retry-After"] == "1"
+        assert stale.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_position_no_command_has_answered_is_refused_at_once(store: ReadStore) -> None:
+    """Beyond the event store's head a position can never be reached: a 422 naming it, not a
+    wait ending in 503. Behind the head it is waited for as before."""
+    watermark = store.watermark()
+    head = watermark + 3
+    app = create_app(store, head=lambda: head, own_resources=False,
+                     settings=load(QuerySettings, {**os.environ, "TUTORPULSE_QUERY_WAIT_SECONDS": "0.2"}))
+    with TestClient(app) as client:
+        beyond = client.get(f"/api/academic/tutor/my-day?position={head + 1}", headers=auth("john"))
+        assert beyond.status_code == 422, beyond.text
+        assert beyond.json()["field"] == "position" and str(head) in beyond.json()["detail"]
+        by_header = client.get("/api/academic/tutor/my-day", headers=auth("john") | {
+            "X-Tutorpulse-Position": str(head + 1)})
+        assert by_header.status_code == 422 and by_header.json()["field"] == "X-Tutorpulse-Position"
+        behind = client.get(f"/api/academic/tutor/my-day?position={head}", headers=auth("john"))
+        assert behind.status_code == 503 and behind.headers["Retry-After"] == "1"
 
 
 def test_handled_help_requests_leave_my_day_and_keep_their_response_times(tmp_path: Path) -> None:
@@ -152,7 +175,7 @@ def test_handled_help_requests_leave_my_day_and_keep_their_response_times(tmp_pa
     from services.command.seed import seed
     from shared import events
 
-    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
     sessions = seed(centres)
     live = sessions[LIVE]
     john = Actor(user_id=demo_person("john").id, role=demo_person("john").role, centre_id=DEMO_CENTRE)
@@ -218,7 +241,7 @@ def test_a_removed_student_and_their_parent_no_longer_see_the_session(tmp_path: 
     from services.command.seed import seed
     from shared import events
 
-    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
     sessions = seed(centres)
     tomorrow = sessions["Variables Deep Dive"]
     john = Actor(user_id=demo_person("john").id, role=demo_person("john").role, centre_id=DEMO_CENTRE)
@@ -245,7 +268,7 @@ def test_students_and_parents_see_their_own_overview_without_internal_notes(tmp_
     from shared import events
     from shared.events import NoteVisibility
 
-    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
     seed(centres)
     john = Actor(user_id=demo_person("john").id, role=demo_person("john").role, centre_id=DEMO_CENTRE)
     sophia = demo_person("sophia").id

@@ -10,10 +10,13 @@ from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
 from services.command.http.app import create_app, rate_limits
+from shared.http.settings import RateLimitSettings
+from shared.settings import load
 from tests.api.helpers import is_problem, live_session
 from tests.builders import Centre
 
-LIMITS = {"TUTORPULSE_RATE_LIMIT": "20/minute", "TUTORPULSE_HELP_RATE_LIMIT": "3/minute"}
+LIMITS = load(RateLimitSettings, {"TUTORPULSE_RATE_LIMIT": "20/minute",
+                                  "TUTORPULSE_HELP_RATE_LIMIT": "3/minute"})
 
 
 @pytest.fixture
@@ -84,8 +87,10 @@ def test_a_caller_over_the_request_limit_gets_429_and_others_carry_on(
 
 
 def test_limits_are_settings() -> None:
-    assert [(limit.name, limit.count, limit.per) for limit in rate_limits({})] == [
+    defaults = rate_limits(load(RateLimitSettings, {}))
+    assert [(limit.name, limit.count, limit.per) for limit in defaults] == [
         ("help-requests", 5, "minute"), ("requests", 600, "minute")]
-    assert rate_limits({"TUTORPULSE_RATE_LIMIT": "off", "TUTORPULSE_HELP_RATE_LIMIT": "off"}) == []
+    assert rate_limits(load(RateLimitSettings, {"TUTORPULSE_RATE_LIMIT": "off",
+                                                "TUTORPULSE_HELP_RATE_LIMIT": "off"})) == []
     with pytest.raises(ValueError, match="TUTORPULSE_RATE_LIMIT"):
-        rate_limits({"TUTORPULSE_RATE_LIMIT": "lots"})
+        load(RateLimitSettings, {"TUTORPULSE_RATE_LIMIT": "lots"})

@@ -16,14 +16,22 @@ from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
 from services.command.commands.catch_ups import AssignCatchUp, CompleteCatchUp, StartCatchUp
-from services.command.commands.help_requests import AcknowledgeHelpRequest, CancelHelpRequest, RaiseHelpRequest, ResolveHelpRequest, StartHelping
+from services.command.commands.help_requests import (
+    AcknowledgeHelpRequest,
+    CancelHelpRequest,
+    RaiseHelpRequest,
+    ResolveHelpRequest,
+    StartHelping,
+)
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.commands.sessions import EnrolStudent, StartSession
-from shared.readmodels.projector import apply_all
-from shared.readmodels.store import ReadStore, open_read_store
 from services.query.app import create_app
 from shared import events
 from shared.events import AttendanceStatus, HelpPriority
+from shared.eventstore import EventStoreSettings
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
+from shared.settings import load
 from tests.api.helpers import is_problem
 from tests.builders import Centre, plan, register_centre
 from tests.readside import read_store
@@ -74,13 +82,13 @@ class World:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     if request.param == "sqlite":
-        centres = TutoringCentres({"TUTORPULSE_STORE": "sqlite",
-                                   "TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+        centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_STORE": "sqlite",
+                                   "TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
         store = read_store(tmp_path)
     else:
         env = request.getfixturevalue("pg").env()
-        centres = TutoringCentres(env)
-        store = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **env})
+        centres = TutoringCentres(load(EventStoreSettings, env))
+        store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **env}))
     alpha, beta = register_centre(centres, "alpha"), register_centre(centres, "beta")
     with TestClient(create_app(store)) as client:
         yield World(centres, store, client, alpha, beta)

@@ -17,6 +17,8 @@ from litestar.testing import TestClient
 from services.command.application import TutoringCentres
 from services.command.http.app import create_app as command_app
 from services.query.app import create_app as query_app
+from shared.eventstore import EventStoreSettings
+from shared.settings import load
 from shared.tenancy import Actor, Role, may
 from shared.tenancy.tokens import mint
 from tests.readside import read_store
@@ -40,7 +42,7 @@ def routes(app: Litestar) -> Iterator[tuple[str, str, object]]:
 @pytest.fixture(params=["command", "query"])
 def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
     if request.param == "command":
-        centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+        centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
         app = command_app(centres)
     else:
         app = query_app(read_store(tmp_path))

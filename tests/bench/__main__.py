@@ -36,6 +36,8 @@ from services.command.application import TutoringCentres
 from services.command.commands.centres import RegisterPerson
 from services.command.domain.session import Session
 from shared.events import SessionMode
+from shared.eventstore import EventStoreSettings
+from shared.settings import load as load_settings
 from tests.builders import Centre, register_centre
 from tests.support.servers import free_port, running_nats, running_postgres
 
@@ -245,7 +247,7 @@ async def main() -> None:
         env = {**os.environ, **bench_db.env(), "TUTORPULSE_NATS_URL": nats_server.url,
                "TUTORPULSE_LOG_LEVEL": "WARNING", "TUTORPULSE_POSTGRES_POOL_SIZE": "10"}
         store_env = {k: v for k, v in env.items() if k.startswith("TUTORPULSE_")}
-        centres = TutoringCentres(store_env)
+        centres = TutoringCentres(load_settings(EventStoreSettings, store_env))
         centre = register_centre(centres, "bench")
         lines.append(raw_appends(centres, centre, 1500))
         tutors = add_tutors(centres, centre, max(8, CONCURRENCY // 4))

@@ -25,11 +25,13 @@ from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.commands.sessions import EnrolStudent, ScheduleSession, StartSession
 from services.projections.rebuild import rebuild
 from services.projections.service import ProjectionService
-from shared.readmodels.store import open_read_store
 from services.relay.lease import FileLease
 from services.relay.relay import Relay
 from shared.events import AttendanceStatus, SessionMode
+from shared.eventstore import EventStoreSettings
 from shared.messaging import ensure_streams
+from shared.readmodels.store import ReadStoreSettings, open_read_store
+from shared.settings import load
 from shared.tenancy import Actor, Role
 from shared.tenancy.tokens import mint
 from tests.support.servers import NatsServer, PostgresServer, free_port
@@ -114,7 +116,7 @@ async def raw_consume(url: str, expected: int) -> float:
 
 async def project_all(url: str, folder: Path, expected_position: int, durable: str,
                       env: dict[str, str]) -> float:
-    store = open_read_store(env)
+    store = open_read_store(load(ReadStoreSettings, env))
     nc = await nats.connect(url)
     service = ProjectionService(store, nc, durable=durable)
     started = time.perf_counter()
@@ -216,7 +218,7 @@ async def run(pg: PostgresServer, nats_server: NatsServer, work: Path, start_ser
     database = pg.fresh_database("bench_read")
     env = {**os.environ, **database.env(), "TUTORPULSE_NATS_URL": nats_server.url,
            "TUTORPULSE_LOG_LEVEL": "WARNING", "TUTORPULSE_READ_STORE": "postgres"}
-    centres = TutoringCentres(database.env())
+    centres = TutoringCentres(load(EventStoreSettings, database.env()))
     started = time.perf_counter()
     supervisor, sessions = populate(centres)
     populate_seconds = time.perf_counter() - started
@@ -239,10 +241,10 @@ async def run(pg: PostgresServer, nats_server: NatsServer, work: Path, start_ser
     projected_sqlite = await project_all(nats_server.url, work, head, "bench-sqlite", sqlite_env)
     projected_pg = await project_all(nats_server.url, work, head, "projections",
                                      {k: v for k, v in env.items() if k.startswith("TUTORPULSE_")})
-    read_pg = open_read_store({k: v for k, v in env.items() if k.startswith("TUTORPULSE_")})
+    read_pg = open_read_store(load(ReadStoreSettings, {k: v for k, v in env.items() if k.startswith("TUTORPULSE_")}))
     rebuilt_pg = rebuild(centres, read_pg, settle_timeout=0)
     read_pg.close()
-    read_sqlite = open_read_store(sqlite_env)
+    read_sqlite = open_read_store(load(ReadStoreSettings, sqlite_env))
     rebuilt_sqlite = rebuild(centres, read_sqlite, settle_timeout=0)
     read_sqlite.close()
 

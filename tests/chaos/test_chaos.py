@@ -41,8 +41,10 @@ from services.command.idempotency import receipt_id
 from services.live_gateway.client import SNAPSHOT_MAX_BYTES
 from shared import events
 from shared.events import STREAM_NAME
+from shared.eventstore import EventStoreSettings
 from shared.readmodels.projector import apply_all
-from shared.readmodels.store import ReadStore, open_read_store
+from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
+from shared.settings import load as load_settings
 from shared.tenancy import Actor
 from shared.tenancy.tokens import mint
 from tests.builders import register_centre
@@ -286,8 +288,8 @@ def servers(tmp_path: Path) -> Iterator[tuple[PostgresServer, NatsServer]]:
 @asynccontextmanager
 async def cluster_under_test(tmp_path: Path, pg: PostgresServer,
                              nats_server: NatsServer) -> AsyncIterator[Cluster]:
-    centres = TutoringCentres(pg.env())
-    read = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    centres = TutoringCentres(load_settings(EventStoreSettings, pg.env()))
+    read = open_read_store(load_settings(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}))
     stores = {**pg.env(), "TUTORPULSE_READ_STORE": "postgres"}
     logs = tmp_path / "logs"
 
@@ -414,7 +416,7 @@ async def verify(cluster: Cluster, load: Load) -> None:
 
     # The live read models equal a rebuild from the store.
     reference_db = cluster.pg.fresh_database("chaos_reference")
-    reference = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **reference_db.env()})
+    reference = open_read_store(load_settings(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **reference_db.env()}))
     try:
         await asyncio.to_thread(apply_all, reference,
                                 [(events.decode(n.state), n.id) for n in stored])

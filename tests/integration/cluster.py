@@ -16,13 +16,15 @@ from services.command.http.app import create_app as command_app
 from services.live_gateway.app import create_app as gateway_app
 from services.live_gateway.hub import Settings
 from services.projections.service import ProjectionService
-from shared.readmodels.store import ReadStore, open_read_store
 from services.query.app import create_app as query_app
 from services.relay.lease import PostgresLease
 from services.relay.relay import Relay
+from shared.eventstore import EventStoreSettings
 from shared.eventstore.store import postgres_conninfo, store_env
 from shared.messaging import connect, ensure_streams
 from shared.messaging.auth import GATEWAY, PROJECTIONS, RELAY
+from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
+from shared.settings import load
 from tests.support.servers import NatsServer, PostgresServer, free_port
 
 
@@ -49,15 +51,15 @@ class Cluster:
 
 @asynccontextmanager
 async def running_cluster(pg: PostgresServer, nats_server: NatsServer) -> AsyncIterator[Cluster]:
-    centres = TutoringCentres(pg.env())
-    read = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    centres = TutoringCentres(load(EventStoreSettings, pg.env()))
+    read = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}))
     clients = {user: await connect(nats_server.address, name=f"tutorpulse-{user}",
                                    credentials=nats_server.credentials_for(user))
                for user in (RELAY, PROJECTIONS, GATEWAY)}
     nc = clients[RELAY]
     await ensure_streams(nc.jetstream())
     relay = Relay(centres, centres.tracking(), nc.jetstream(),
-                  PostgresLease(postgres_conninfo(store_env(pg.env())), "in-test"))
+                  PostgresLease(postgres_conninfo(store_env(load(EventStoreSettings, pg.env()))), "in-test"))
     projections = ProjectionService(read, clients[PROJECTIONS])
     workers = [asyncio.create_task(relay.run()), asyncio.create_task(projections.run())]
     servers = [await serve(command_app(centres, own_resources=False)),

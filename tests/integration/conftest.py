@@ -9,7 +9,9 @@ import pytest_asyncio
 from nats.aio.client import Client
 
 from services.command.application import TutoringCentres
+from shared.eventstore import EventStoreSettings
 from shared.messaging import connect
+from shared.settings import load
 from tests.support.servers import NatsServer, PostgresServer, running_nats
 
 pytestmark = pytest.mark.integration
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def pg_centres(pg: PostgresServer) -> Iterator[TutoringCentres]:
-    centres = TutoringCentres(pg.env())
+    centres = TutoringCentres(load(EventStoreSettings, pg.env()))
     yield centres
     centres.close()
 

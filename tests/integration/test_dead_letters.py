@@ -23,12 +23,14 @@ from services.command.application import TutoringCentres
 from services.command.commands.help_requests import AcknowledgeHelpRequest, RaiseHelpRequest
 from services.command.commands.seats import AttendanceRecord, MarkAttendance, RecordPresence
 from services.command.seed import seed
-from shared.readmodels import projector
 from services.projections.service import ProjectionService, Settings, count_dead_letters
-from shared.readmodels.store import ReadStore
 from shared import events as ev
+from shared.eventstore import EventStoreSettings
 from shared.messaging import connect
 from shared.messaging.auth import DLQ_STREAM
+from shared.readmodels import projector
+from shared.readmodels.store import ReadStore
+from shared.settings import load
 from shared.tenancy import Actor
 from shared.tenancy.demo import demo_person
 from tests.integration.streams import read_stream
@@ -43,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def centres(tmp_path: Path) -> Iterator[TutoringCentres]:
-    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
     yield centres
     centres.close()
 

@@ -28,11 +28,13 @@ from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.seed import seed
 from services.live_gateway.app import FORBIDDEN, IDLE, UNAUTHORIZED, create_app
 from services.live_gateway.hub import Hub, Settings
+from shared import events
+from shared.events import AttendanceStatus
+from shared.eventstore import EventStoreSettings
 from shared.readmodels.deltas import notice_for
 from shared.readmodels.projector import Change, apply_all
 from shared.readmodels.views import apply_merge_patch
-from shared import events
-from shared.events import AttendanceStatus
+from shared.settings import load
 from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, EMPTY_CENTRE, demo_person
 from shared.tenancy.tokens import mint
@@ -54,7 +56,7 @@ class Demo:
     way to make more happen."""
 
     def __init__(self, folder: Path) -> None:
-        self.centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(folder / "events.sqlite")})
+        self.centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(folder / "events.sqlite")}))
         self.sessions = seed(self.centres)
         self.store = read_store(folder)
         self.position = 0

@@ -15,8 +15,9 @@ from nats.errors import NoServersError
 from nats.js.errors import NotFoundError
 
 from shared.events import STREAM_NAME
-from shared.messaging import connect, ensure_streams
+from shared.messaging import NatsSettings, connect, ensure_streams
 from shared.messaging.auth import GATEWAY, OPS, PROJECTIONS, RELAY, inbox_prefix
+from shared.settings import load
 from tests.support.servers import NatsServer
 
 pytestmark = pytest.mark.integration
@@ -164,7 +165,7 @@ async def test_services_log_in_from_their_environment(
     await ensure_streams(nc.jetstream())
     for name, value in nats_server.env_for(RELAY).items():
         monkeypatch.setenv(name, value)
-    client = await connect(name="tutorpulse-relay")
+    client = await connect(load(NatsSettings), name="tutorpulse-relay")
     try:
         ack = await client.jetstream().publish(FORGED_SUBJECT, b"{}")
         assert ack.seq == 1

@@ -22,12 +22,14 @@ from services.command.application import TutoringCentres
 from services.command.seed import seed
 from services.projections.service import ProjectionService, Settings, consumer_config
 from services.projections.service import _Outcome as Outcome
-from shared.readmodels.store import ReadStore, open_read_store
 from services.query.app import create_app as query_app
 from shared.events import STREAM_NAME
+from shared.eventstore import EventStoreSettings
 from shared.http.operations import NotReady
 from shared.messaging import connect
 from shared.messaging.auth import PROJECTIONS_CONSUMER
+from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
+from shared.settings import load
 from shared.tenancy import Actor
 from shared.tenancy.demo import demo_person
 from shared.tenancy.tokens import mint
@@ -47,7 +49,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def centres(tmp_path: Path) -> Iterator[TutoringCentres]:
-    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
     yield centres
     centres.close()
 
@@ -87,7 +89,7 @@ async def test_a_postgresql_restart_stops_neither_the_projection_nor_the_query_a
 ) -> None:
     live = seed(centres)["Intro to Programming - Live Q&A"]
     env = {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}
-    store, query_store = open_read_store(env), open_read_store(env)
+    store, query_store = open_read_store(load(ReadStoreSettings, env)), open_read_store(load(ReadStoreSettings, env))
     john = demo_person("john")
     token = mint(Actor(user_id=john.id, role=john.role, centre_id="main-campus"))
     headers = {"Authorization": f"Bearer {token}"}
@@ -236,7 +238,7 @@ async def test_a_long_batch_stays_with_its_replica_while_it_is_applied(
     async with relaying(centres, nc, tmp_path):
         await eventually(lambda: _stream_holds(nc, centres.position))
     head = (await nc.jetstream().stream_info(STREAM_NAME)).state.messages
-    store = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}))
     settings = Settings(batch_size=head)  # the whole stream in one batch
     client = await connect(nats_server.address, name="slow-replica",
                            credentials=nats_server.credentials_for("projections"))

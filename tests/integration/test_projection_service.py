@@ -15,14 +15,16 @@ from nats.aio.client import Client
 from services.command.application import TutoringCentres
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.seed import seed
-from shared.readmodels.projector import apply_all
 from services.projections.service import ProjectionService, Settings
-from shared.readmodels.store import ReadStore, open_read_store
 from services.relay.lease import FileLease
 from services.relay.relay import Relay
 from shared import events
 from shared.events import AttendanceStatus
+from shared.eventstore import EventStoreSettings
 from shared.messaging import ensure_streams
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
+from shared.settings import load
 from shared.tenancy.demo import demo_person
 from tests.readside import read_store
 from tests.support.servers import NatsServer, PostgresServer
@@ -77,7 +79,7 @@ def reference(centres: TutoringCentres, folder: Path) -> dict[str, list[tuple[ob
 
 @pytest.fixture
 def centres(tmp_path: Path) -> TutoringCentres:
-    return TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    return TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
 
 
 async def test_commands_reach_the_read_models_through_the_whole_chain(
@@ -201,7 +203,7 @@ async def test_postgres_read_models_through_the_chain(
     centres: TutoringCentres, pg: PostgresServer, nats_server: NatsServer, nc: Client, tmp_path: Path
 ) -> None:
     seed(centres)
-    store = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}))
     try:
         async with relaying(centres, nc, tmp_path), projecting(store, nats_server.url), \
                 projecting(store, nats_server.url):

@@ -7,14 +7,15 @@ import time
 
 import pytest
 
-from shared.readmodels.store import open_read_store
+from shared.readmodels.store import ReadStoreSettings, open_read_store
+from shared.settings import load
 from tests.support.servers import PostgresServer
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_second_writer_of_the_same_documents_waits_for_the_first(pg: PostgresServer) -> None:
-    store = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}))
     try:
         second_done = threading.Event()
         independent_done = threading.Event()

@@ -25,8 +25,10 @@ from services.command.commands.sessions import CancelSession, EnrolStudent, Star
 from services.relay.lease import FileLease, PostgresLease
 from services.relay.relay import Relay, message_id
 from shared.events import AttendanceStatus, decode, decode_header, subject_for
+from shared.eventstore import EventStoreSettings
 from shared.eventstore.store import STORE_NAME, postgres_conninfo, store_env
 from shared.messaging import ensure_streams
+from shared.settings import load
 from tests.builders import plan, register_centre, session_id
 from tests.integration.restarts import frozen, restart_nats
 from tests.integration.streams import read_stream
@@ -49,7 +51,7 @@ async def wait_until(predicate, timeout: float = 20.0) -> None:
 
 @pytest.fixture
 def sqlite_centres(tmp_path: Path) -> Iterator[TutoringCentres]:
-    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
     yield centres
     centres.close()
 
@@ -126,7 +128,7 @@ def test_only_one_relay_holds_the_file_lease(tmp_path: Path) -> None:
 
 
 def test_only_one_relay_holds_the_postgres_lease_and_a_dead_holder_frees_it(pg: PostgresServer) -> None:
-    conninfo = postgres_conninfo(store_env(pg.env()))
+    conninfo = postgres_conninfo(store_env(load(EventStoreSettings, pg.env())))
     first, second = PostgresLease(conninfo, "x"), PostgresLease(conninfo, "x")
     assert first.try_acquire()
     assert not second.try_acquire()
@@ -217,7 +219,7 @@ async def test_kill_9_mid_burst_loses_nothing_and_duplicates_nothing(
     relay has published some of them since it started, so the writer and the relay are both
     mid-flight whatever the machine's speed."""
     env = relay_env(pg, nats_server, batch_size="50")
-    centres = TutoringCentres(pg.env())
+    centres = TutoringCentres(load(EventStoreSettings, pg.env()))
     js = nc.jetstream()
     relay = start_relay(env, tmp_path / "relay-1.log")
     try:
@@ -259,7 +261,7 @@ async def test_a_nats_restart_mid_burst_is_recovered_alone_with_every_event_once
 ) -> None:
     env = relay_env(pg, nats_server, batch_size="100", ack_timeout_seconds="1",
                     stall_seconds="2")
-    centres = TutoringCentres(pg.env())
+    centres = TutoringCentres(load(EventStoreSettings, pg.env()))
     js = nc.jetstream()
     relay = start_relay(env, tmp_path / "relay.log")
     port = env["TUTORPULSE_RELAY_PORT"]
@@ -317,7 +319,7 @@ async def test_the_relay_rides_out_a_postgres_restart(
     PostgreSQL, takes the lease again and relays what was written after the restart."""
     with running_postgres(tmp_path / "pg") as own:
         env = relay_env(own, nats_server)
-        centres = TutoringCentres(own.env())
+        centres = TutoringCentres(load(EventStoreSettings, own.env()))
         alpha = register_centre(centres, "alpha")
         js = nc.jetstream()
         log = tmp_path / "relay.log"
@@ -359,7 +361,7 @@ async def test_a_standby_relay_takes_over_when_the_leader_dies(
 ) -> None:
     env = {**os.environ, **pg.env(), "TUTORPULSE_NATS_URL": nats_server.url,
            "TUTORPULSE_LOG_LEVEL": "WARNING"}
-    centres = TutoringCentres(pg.env())
+    centres = TutoringCentres(load(EventStoreSettings, pg.env()))
     alpha = register_centre(centres, "alpha")
     relays = [start_relay(env | {"TUTORPULSE_RELAY_PORT": str(free_port())}, tmp_path / f"r{i}.log")
               for i in range(2)]
@@ -399,7 +401,7 @@ def test_replicas_starting_together_on_an_empty_postgres_all_come_up(pg: Postgre
     from concurrent.futures import ThreadPoolExecutor
 
     def start(_: int) -> int:
-        store = TutoringCentres(pg.env())
+        store = TutoringCentres(load(EventStoreSettings, pg.env()))
         try:
             store.tracking()
             return store.position
@@ -417,7 +419,7 @@ async def test_a_frozen_nats_makes_the_relay_unready_and_it_catches_up_once_thaw
     batch after its ack timeout, says so on /ready, and publishes it again once NATS answers."""
     env = relay_env(pg, nats_server, batch_size="100", ack_timeout_seconds="1",
                     stall_seconds="2")
-    centres = TutoringCentres(pg.env())
+    centres = TutoringCentres(load(EventStoreSettings, pg.env()))
     js = nc.jetstream()
     relay = start_relay(env, tmp_path / "relay.log")
     try:

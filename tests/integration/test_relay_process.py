@@ -13,6 +13,8 @@ import nats
 import pytest
 
 from services.command.application import TutoringCentres
+from shared.eventstore import EventStoreSettings
+from shared.settings import load
 from tests.builders import register_centre
 from tests.integration.streams import read_stream
 from tests.support.servers import NatsServer, free_port
@@ -37,7 +39,7 @@ def logged(process: ServiceProcess, event: str) -> list[dict[str, object]]:
 async def test_the_relay_answers_its_probes_while_nats_is_away_and_relays_once_it_comes(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
     register_centre(centres, "alpha")  # events waiting to be relayed
     nats_server.kill()
     relay = relay_process(tmp_path, **nats_server.env_for("relay")).start()

@@ -20,6 +20,8 @@ import psycopg
 import pytest
 
 from services.command.application import TutoringCentres
+from shared.eventstore import EventStoreSettings
+from shared.settings import load
 from tests.builders import Centre, register_centre
 from tests.support.servers import PostgresServer, free_port, running_postgres
 
@@ -125,7 +127,7 @@ def assert_unready(response: httpx.Response, took: float) -> None:
 def test_commands_fail_fast_while_postgres_is_down_and_work_again_without_a_restart(
     own_postgres: PostgresServer, tmp_path: Path
 ) -> None:
-    centres = TutoringCentres(own_postgres.env())
+    centres = TutoringCentres(load(EventStoreSettings, own_postgres.env()))
     centre = register_centre(centres, "alpha")
     log = tmp_path / "command.log"
     service = CommandService(own_postgres, log)

@@ -10,8 +10,9 @@ from nats.aio.client import Client
 from nats.js import api
 
 from shared.events import STREAM_NAME
-from shared.messaging import ensure_streams, wait_for_streams
+from shared.messaging import StreamSettings, ensure_streams, wait_for_streams
 from shared.messaging.auth import DLQ_STREAM
+from shared.settings import load
 from tests.integration.conftest import NatsAs
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,8 @@ async def test_streams_are_created_with_the_limits_of_the_settings(
     monkeypatch.setenv("TUTORPULSE_NATS_EVENTS_MAX_AGE", "2d")
     monkeypatch.setenv("TUTORPULSE_NATS_EVENTS_MAX_BYTES", "64M")
     monkeypatch.setenv("TUTORPULSE_NATS_DLQ_MAX_AGE", "3600")
-    await ensure_streams((await nats_as("relay")).jetstream())  # only the relay sets them up
+    settings = load(StreamSettings)  # as the relay reads them at start
+    await ensure_streams((await nats_as("relay")).jetstream(), settings)  # only the relay can
     js = nc.jetstream()
     events = (await js.stream_info(STREAM_NAME)).config
     assert (events.max_age, events.max_bytes, events.num_replicas) == (2 * DAY, 64 * 2**20, 1)

@@ -28,10 +28,10 @@ from shared.messaging.auth import (
     SERVICE_USERS,
     Credentials,
     Permissions,
-    credentials_env,
     generate_credentials,
     write_server_config,
 )
+from shared.messaging.settings import credentials_env
 
 
 def free_port() -> int:

@@ -104,6 +104,7 @@ from services.command.commands.sessions import (
 from services.command.domain.aggregate import DomainError
 from services.command.domain.exercise import MAX_OPTIONS, MAX_QUESTIONS
 from services.command.domain.values import EARLIEST, END_OF_TIME
+from services.command.domain.session import LONGEST_SESSION
 from services.command.idempotency import IdempotencyKey
 from shared import events
 from shared.events import (
@@ -118,15 +119,17 @@ from shared.events import (
     SessionMode,
     TeachingMode,
 )
+from shared.eventstore import EventStoreSettings
 from shared.readmodels import access
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
+from shared.settings import load
 from shared.tenancy import Forbidden
+from tests.builders import Centre, register_centre
 from tests.readside import read_store
 
-from tests.builders import Centre, register_centre
-
 MICRO = timedelta(microseconds=1)
+DEFAULT_SESSION_MINUTES = int(LONGEST_SESSION.total_seconds() // 60)
 ZONES = [
     UTC,
     timezone(timedelta(hours=14)),
@@ -259,7 +262,7 @@ class History:
 def a_centre() -> Iterator[History]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
-        centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(path / "events.sqlite")})
+        centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(path / "events.sqlite")}))
         live = read_store(path, "live.sqlite")
         try:
             run = History(centres, live, path)
@@ -333,7 +336,8 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
             ),
         )
     )
-    longest = draw(numbers(15, 24 * 60))
+    # The default length would change nothing and emit no event.
+    longest = draw(numbers(15, 24 * 60).filter(lambda m: m != DEFAULT_SESSION_MINUTES))
     run.do(
         lambda: c.handle(admin, ChangeSessionLength(centre_id="alpha", max_session_minutes=longest))
     )

@@ -17,6 +17,9 @@ from services.command.seed import seed
 from services.live_gateway import protocol
 from services.live_gateway.asyncapi import document
 from shared import events
+from shared.eventstore import EventStoreSettings
+from shared.readmodels.store import ReadStoreSettings
+from shared.settings import load
 
 
 def refs(node: Any) -> Iterator[str]:
@@ -57,7 +60,7 @@ def test_every_reference_resolves_and_every_event_type_has_its_message() -> None
 
 def test_stored_events_satisfy_their_payload_schemas(tmp_path: Path) -> None:
     doc = document()
-    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
     try:
         seed(centres)
         stored = centres.recorder.select_notifications(1, 1_000_000)
@@ -93,7 +96,7 @@ def test_the_gateway_serves_it(tmp_path: Path) -> None:
     from services.live_gateway.app import create_app
     from shared.readmodels.store import open_read_store
 
-    store = open_read_store({"TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "read.sqlite")})
+    store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "read.sqlite")}))
     unreachable_nats = "nats://127.0.0.1:9"  # the document is served whatever NATS does
     with TestClient(create_app(store, unreachable_nats, own_store=True)) as client:
         served = client.get("/asyncapi.json")

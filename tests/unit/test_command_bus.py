@@ -34,6 +34,8 @@ from services.command.idempotency import CommandReceipt, IdempotencyKey
 from services.command.responses import SessionView
 from services.command.unit_of_work import UnitOfWork
 from shared.events import SessionMode, SessionStatus
+from shared.eventstore import EventStoreSettings
+from shared.settings import load
 from tests.builders import Centre, register_centre
 
 LATER = datetime(2031, 3, 3, 16, tzinfo=UTC)
@@ -41,7 +43,7 @@ LATER = datetime(2031, 3, 3, 16, tzinfo=UTC)
 
 @pytest.fixture
 def centres(tmp_path: Path) -> Iterator[TutoringCentres]:
-    app = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    app = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
     yield app
     app.close()
 

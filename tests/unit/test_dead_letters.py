@@ -14,12 +14,14 @@ import pytest
 from services.command.application import TutoringCentres
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.seed import seed
-from shared.readmodels import projector
 from services.projections.dead_letters import NotReplayable, Replayed, forget, reapply
-from shared.readmodels.projector import apply_all
 from services.projections.rebuild import rebuild
-from shared.readmodels.store import ReadStore, SkipResult
 from shared import events as ev
+from shared.eventstore import EventStoreSettings
+from shared.readmodels import projector
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore, SkipResult
+from shared.settings import load
 from shared.tenancy import Actor
 from shared.tenancy.demo import demo_person
 from tests.readside import demo_events, read_store
@@ -109,7 +111,7 @@ def test_a_replay_behind_a_later_overwrite_is_reported_and_a_rebuild_repairs_it(
     """The limit of replaying out of band: a student marked ABSENT (dead-lettered), then
     EXCUSED (applied). Replaying ABSENT afterwards puts the older mark on top: the replay says
     that later events of the aggregate were applied first, and a rebuild makes it exact."""
-    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
     try:
         sessions = seed(centres)
         live = sessions["Intro to Programming - Live Q&A"]

@@ -8,14 +8,20 @@ from typing import Any
 
 import yaml
 
-from services.command.http.app import rate_limits
-from shared.messaging import stream_definitions
+from services.settings import PROGRAMS, variables
+from shared.messaging import StreamSettings, stream_definitions
 from shared.messaging.auth import PERMISSIONS
+from shared.settings import declared, load
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "infra" / "k8s"
-SOURCE = "\n".join(p.read_text() for folder in ("services", "shared")
-                   for p in (ROOT / folder).rglob("*.py"))
+PROGRAM_OF = {"services.command": "command", "services.relay": "relay",
+              "services.projections": "projections", "services.live_gateway": "live_gateway",
+              "services.query": "query"}
+
+
+def read_by(program: str) -> set[str]:
+    return {variable.name for _, variable in declared(PROGRAMS[program])}
 
 
 def documents() -> list[dict[str, Any]]:
@@ -39,7 +45,7 @@ def test_every_deployment_runs_a_module_that_exists_with_probes_on_its_port() ->
         port = container["ports"][0]["containerPort"]
         assert [v for k, v in env.items() if k.endswith("_PORT")] == [str(port)]
         for name in env:
-            assert name in SOURCE, f"{name} is read nowhere"
+            assert name in read_by(PROGRAM_OF[module]), f"{module} does not read {name}"
         assert container["livenessProbe"]["httpGet"]["path"] == "/health"
         assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
         labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -49,13 +55,14 @@ def test_every_deployment_runs_a_module_that_exists_with_probes_on_its_port() ->
 def test_the_configuration_only_sets_variables_the_code_reads() -> None:
     (config,) = [d for d in documents() if d["kind"] == "ConfigMap"]
     for name in config["data"]:
-        assert name in SOURCE, f"{name} is read nowhere"
+        assert name in variables(), f"{name} is read nowhere"
     data = config["data"]
+    for settings in PROGRAMS.values():  # every value is one its programs can use
+        load(settings, data)
     assert data["TUTORPULSE_STORE"] == "postgres"
     # Streams are created with three replicas on the platform's NATS cluster.
     assert data["TUTORPULSE_NATS_REPLICAS"] == "3"
-    stream_definitions(env=data)
-    rate_limits(data)
+    stream_definitions(settings=load(StreamSettings, data))
     assert "TUTORPULSE_DEV_MODE" not in data and "TUTORPULSE_JWT_SECRET" not in data
 
 

@@ -267,13 +267,17 @@ async def test_client_messages(hub: Hub) -> None:
 
 
 def test_settings_come_from_the_environment_and_must_be_positive() -> None:
-    settings = Settings.from_environment({"TUTORPULSE_GATEWAY_QUEUE": "8",
-                                          "TUTORPULSE_GATEWAY_PING_SECONDS": "2.5",
-                                          "TUTORPULSE_GATEWAY_RESYNC_SECONDS": "1"})
+    from shared.settings import load
+
+    settings = load(Settings, {"TUTORPULSE_GATEWAY_QUEUE": "8",
+                               "TUTORPULSE_GATEWAY_PING_SECONDS": "2.5",
+                               "TUTORPULSE_GATEWAY_RESYNC_SECONDS": "1"})
     assert (settings.queue, settings.ping_seconds, settings.resync_seconds) == (8, 2.5, 1)
-    assert Settings.from_environment({}) == Settings(queue=64, ping_seconds=15, resync_seconds=5)
+    assert load(Settings, {}) == Settings(queue=64, ping_seconds=15, resync_seconds=5)
+    with pytest.raises(ValueError, match="TUTORPULSE_GATEWAY_QUEUE must be positive"):
+        load(Settings, {"TUTORPULSE_GATEWAY_QUEUE": "0"})
     with pytest.raises(ValueError):
-        Settings.from_environment({"TUTORPULSE_GATEWAY_QUEUE": "0"})
+        Settings(queue=0)
 
 
 def test_student_and_class_topics_follow_their_documents() -> None:

@@ -23,11 +23,11 @@ from shared.messaging.nats import (
     ConnectionLog,
     NoNatsUser,
     connect,
-    parse_duration,
-    parse_size,
     reconcile,
     resolve_credentials,
 )
+from shared.messaging.settings import NatsSettings, StreamSettings, parse_duration, parse_size
+from shared.settings import load
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,18 +47,18 @@ def test_set_up_never_lowers_replicas_or_touches_an_operators_limits() -> None:
 
 
 def test_stream_limits_are_settings() -> None:
-    local = {c.name: c for c in stream_definitions(env={})}
+    local = {c.name: c for c in stream_definitions(settings=load(StreamSettings, {}))}
     assert (local["TP_EVENTS"].num_replicas, local["TP_EVENTS"].max_age) == (1, 30 * 86400)
     assert (local["TP_DLQ"].max_age, local["TP_DLQ"].max_bytes) == (14 * 86400, -1)
-    cluster = {c.name: c for c in stream_definitions(env={
-        "TUTORPULSE_NATS_REPLICAS": "3", "TUTORPULSE_NATS_EVENTS_MAX_BYTES": "20G"})}
+    cluster = {c.name: c for c in stream_definitions(settings=load(StreamSettings, {
+        "TUTORPULSE_NATS_REPLICAS": "3", "TUTORPULSE_NATS_EVENTS_MAX_BYTES": "20G"}))}
     assert {c.num_replicas for c in cluster.values()} == {3}
     assert cluster["TP_EVENTS"].max_bytes == 20 * 2**30
     assert (parse_duration("90s"), parse_duration("15m"), parse_duration("3600")) == (90, 900, 3600)
     assert (parse_size("512M"), parse_size("8GB"), parse_size("-1")) == (512 * 2**20, 8 * 2**30, -1)
     for bad in ({"TUTORPULSE_NATS_REPLICAS": "0"}, {"TUTORPULSE_NATS_EVENTS_MAX_AGE": "soon"}):
         with pytest.raises(ValueError):
-            stream_definitions(env=bad)
+            stream_definitions(settings=load(StreamSettings, bad))
 
 
 def test_who_a_process_is_on_nats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,12 +66,17 @@ def test_who_a_process_is_on_nats(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert resolve_credentials("nats://h:4222", explicit) is explicit
     assert resolve_credentials("nats://gateway:p%40ss@h:4222") == Credentials("gateway", "p@ss")
     env = {"TUTORPULSE_NATS_USER": "projections", "TUTORPULSE_NATS_PASSWORD": "y"}
-    assert resolve_credentials("nats://h:4222", env=env) == Credentials("projections", "y")
+    configured = load(NatsSettings, env).credentials
+    assert resolve_credentials("nats://h:4222", configured=configured) == \
+        Credentials("projections", "y")
+    assert resolve_credentials("nats://gateway:p@h:4222", configured=configured) == \
+        Credentials("gateway", "p")  # the URL's user first
+    assert load(NatsSettings, {}).credentials is None
     # make run's operator credentials are for operators' CLIs that ask for them, not services.
     monkeypatch.setattr(messaging, "LOCAL_CREDENTIALS", tmp_path)
     write_credentials_file(tmp_path / "ops.json", Credentials("ops", "o"))
-    assert resolve_credentials("nats://h:4222", env={}) is None
-    assert resolve_credentials("nats://h:4222", env={}, operator_fallback=True) == \
+    assert resolve_credentials("nats://h:4222") is None
+    assert resolve_credentials("nats://h:4222", operator_fallback=True) == \
         Credentials("ops", "o")
     write_credentials_file(tmp_path / "ops.json", Credentials("ops", "z"))
     assert (tmp_path / "ops.json").stat().st_mode & 0o077 == 0  # only its owner reads it

@@ -15,14 +15,17 @@ from structlog.testing import capture_logs
 
 from shared.http.operations import NotReady, operations_router
 from shared.http.problems import BASE_HANDLERS, store_unavailable
+from shared.http.settings import ReadinessSettings
 from shared.observability.outage import OutageLog
+from shared.settings import load
 
 
 def client_for(check: Any, monkeypatch: pytest.MonkeyPatch,
                timeout: str = "0.3") -> TestClient[Litestar]:
     monkeypatch.setenv("TUTORPULSE_READY_TIMEOUT_SECONDS", timeout)
-    return TestClient(Litestar(route_handlers=[operations_router("svc", check)],
-                               exception_handlers=BASE_HANDLERS))
+    settings = load(ReadinessSettings)
+    return TestClient(Litestar(route_handlers=[operations_router(
+        "svc", check, timeout=settings.timeout_seconds)], exception_handlers=BASE_HANDLERS))
 
 
 def test_a_hanging_check_is_a_503_within_the_time_limit_and_is_not_started_twice(

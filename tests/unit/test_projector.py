@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.readmodels.projector import Batch, OutOfOrder, apply, apply_all
 from services.projections.rebuild import rebuild
+from shared.eventstore import EventStoreSettings
+from shared.readmodels.projector import Batch, OutOfOrder, apply, apply_all
 from shared.readmodels.store import ReadStore
+from shared.settings import load
 from tests.readside import demo_events, read_store
 
 _reference: dict[str, list[tuple[object, ...]]] = {}
@@ -85,7 +87,7 @@ def test_a_rebuild_from_the_event_store_equals_the_live_read_models(tmp_path: Pa
     from services.command.seed import seed
     from shared import events
 
-    centres = TutoringCentres({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
     seed(centres)
     store = read_store(tmp_path)
     live = store.ensure_ready()

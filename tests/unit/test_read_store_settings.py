@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from shared.readmodels.store import PostgresSettings, SQLiteReadStore
+from shared.eventstore import EventStoreSettings
 from shared.eventstore.store import postgres_conninfo, store_env
+from shared.readmodels.store import PostgresSettings, ReadStoreSettings, SQLiteReadStore
+from shared.settings import load
 
 EVENT_STORE = {"TUTORPULSE_STORE": "postgres", "TUTORPULSE_POSTGRES_HOST": "db.internal",
                "TUTORPULSE_POSTGRES_PASSWORD": "x"}
@@ -23,16 +25,16 @@ EVENT_STORE = {"TUTORPULSE_STORE": "postgres", "TUTORPULSE_POSTGRES_HOST": "db.i
 ])
 def test_the_read_store_connects_like_the_event_store(settings: dict[str, str]) -> None:
     env = EVENT_STORE | settings
-    read = conninfo_to_dict(PostgresSettings.from_env(env).conninfo)
-    assert read == conninfo_to_dict(postgres_conninfo(store_env(env)))
+    read = conninfo_to_dict(PostgresSettings.of(load(ReadStoreSettings, env)).conninfo)
+    assert read == conninfo_to_dict(postgres_conninfo(store_env(load(EventStoreSettings, env))))
     assert read["keepalives"] == "1" and read["keepalives_idle"] == "5"
 
 
 def test_read_store_settings_override_the_event_stores() -> None:
-    settings = PostgresSettings.from_env(EVENT_STORE | {
+    settings = PostgresSettings.of(load(ReadStoreSettings, EVENT_STORE | {
         "TUTORPULSE_READ_POSTGRES_HOST": "replica.internal",
         "TUTORPULSE_READ_POSTGRES_STATEMENT_TIMEOUT": "2", "TUTORPULSE_READ_POSTGRES_PRE_PING": "no",
-        "TUTORPULSE_POSTGRES_CONN_MAX_AGE": "60"})
+        "TUTORPULSE_POSTGRES_CONN_MAX_AGE": "60"}))
     parameters = conninfo_to_dict(settings.conninfo)
     assert parameters["host"] == "replica.internal" and parameters["connect_timeout"] == "3"
     assert parameters["options"] == "-c statement_timeout=2000"
@@ -46,7 +48,7 @@ def test_read_store_settings_override_the_event_stores() -> None:
 ])
 def test_a_mistyped_read_store_setting_is_refused_by_name(variable: str, value: str) -> None:
     with pytest.raises(ValueError, match=variable.replace("TUTORPULSE_READ_", "TUTORPULSE_")[11:]):
-        PostgresSettings.from_env(EVENT_STORE | {variable: value})
+        PostgresSettings.of(load(ReadStoreSettings, EVENT_STORE | {variable: value}))
 
 
 def test_sqlite_outages_are_locks_and_disks_not_mistakes(tmp_path: Path) -> None:

@@ -34,7 +34,8 @@ from shared.readmodels.documents import (
     StudentSession,
 )
 from shared.readmodels.projector import apply_all
-from shared.readmodels.store import ReadStore, StoredDoc, open_read_store
+from shared.readmodels.store import ReadStore, ReadStoreSettings, StoredDoc, open_read_store
+from shared.settings import load
 from shared.tenancy import Role
 from tests.readside import demo_events, read_store
 
@@ -44,7 +45,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadStore]
     if request.param == "sqlite":
         store = read_store(tmp_path)
     else:
-        store = open_read_store({"TUTORPULSE_READ_STORE": "postgres", **request.getfixturevalue("pg").env()})
+        store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **request.getfixturevalue("pg").env()}))
     yield store
     store.close()
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from shared.eventstore import EventStoreSettings
 from shared.eventstore.store import store_env
-from shared.settings import flag
-from shared.tenancy.tokens import TokenConfigurationError, token_settings
+from shared.settings import SettingsError, flag, load
+from shared.tenancy.settings import JwtSettings
+from shared.tenancy.tokens import token_settings
 
 
 @pytest.mark.parametrize("value", ["1", "y", "Yes", " TRUE ", "t", "on"])
@@ -33,10 +35,16 @@ def test_anything_else_is_refused_by_name(value: str) -> None:
 
 def test_the_services_settings_use_it() -> None:
     postgres = {"TUTORPULSE_STORE": "postgres", "TUTORPULSE_POSTGRES_PASSWORD": "x"}
-    assert store_env(postgres | {"TUTORPULSE_POSTGRES_PRE_PING": "Off"})["POSTGRES_PRE_PING"] == "no"
+
+    def pre_ping(value: str) -> str:
+        settings = load(EventStoreSettings, postgres | {"TUTORPULSE_POSTGRES_PRE_PING": value})
+        return store_env(settings)["POSTGRES_PRE_PING"]
+
+    assert pre_ping("Off") == "no"
     # Blank is the documented default (yes), not the library's reading of "" (no).
-    assert store_env(postgres | {"TUTORPULSE_POSTGRES_PRE_PING": ""})["POSTGRES_PRE_PING"] == "yes"
-    assert token_settings({"TUTORPULSE_DEV_MODE": "yes"}).dev_mode
-    assert not token_settings({"TUTORPULSE_DEV_MODE": "off", "TUTORPULSE_JWT_SECRET": "s" * 32}).dev_mode
-    with pytest.raises(TokenConfigurationError, match="TUTORPULSE_DEV_MODE must be yes or no"):
-        token_settings({"TUTORPULSE_DEV_MODE": "sure"})
+    assert pre_ping("") == "yes"
+    assert token_settings(load(JwtSettings, {"TUTORPULSE_DEV_MODE": "yes"})).dev_mode
+    assert not token_settings(load(JwtSettings, {"TUTORPULSE_DEV_MODE": "off",
+                                                 "TUTORPULSE_JWT_SECRET": "s" * 32})).dev_mode
+    with pytest.raises(SettingsError, match="TUTORPULSE_DEV_MODE must be yes or no"):
+        load(JwtSettings, {"TUTORPULSE_DEV_MODE": "sure"})

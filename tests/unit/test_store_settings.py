@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import pytest
 
+from shared.eventstore import EventStoreSettings
 from shared.eventstore.postgres import PostgresFactory, libpq_parameters
-from shared.eventstore.store import postgres_conninfo, store_env
+from shared.eventstore.store import postgres_conninfo
+from shared.eventstore.store import store_env as library_env
+from shared.settings import load
 
 POSTGRES = {"TUTORPULSE_STORE": "postgres", "TUTORPULSE_POSTGRES_PASSWORD": "x"}
+
+
+def store_env(environ: dict[str, str]) -> dict[str, str]:
+    """The library's variables for the tutorpulse variables ``environ``."""
+    return library_env(load(EventStoreSettings, environ))
 
 
 def test_defaults_fail_fast() -> None:

@@ -8,8 +8,15 @@ import pytest
 
 from shared.tenancy import Actor, Forbidden, Permission, Role, may
 from shared.tenancy.cli import main as tp_token
+from shared.settings import load
 from shared.tenancy.permissions import MATRIX
-from shared.tenancy.tokens import InvalidToken, mint, verify
+from shared.tenancy.settings import JwtSettings
+from shared.tenancy.tokens import InvalidToken, mint, verifier
+
+
+def verify(token: str) -> Actor:
+    """The actor of ``token`` as a service with this process's settings reads it."""
+    return verifier(load(JwtSettings)).verify(token)
 
 
 def actor(role: Role = Role.TEACHER, centre: str = "alpha") -> Actor:

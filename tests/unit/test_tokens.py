@@ -13,8 +13,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from shared.settings import load
 from shared.tenancy import Actor, Role
 from shared.tenancy.identity import person_id
+from shared.tenancy.settings import JwtSettings
 from shared.tenancy.tokens import (
     DEV_SECRET,
     InvalidToken,
@@ -28,6 +30,11 @@ from shared.tenancy.tokens import (
 from tests.support.identity import ISSUER, IdentityProvider
 
 SECRET = "a-secret-of-more-than-thirty-two-bytes-0123456789"
+
+
+def jwt_settings(environ: dict[str, str]) -> JwtSettings:
+    """The token settings the variables ``environ`` give a service."""
+    return load(JwtSettings, environ)
 
 
 def with_keys(verifier: TokenVerifier) -> TokenVerifier:
@@ -49,30 +56,30 @@ def eventually(attempt: Callable[[], Any], timeout: float = 10) -> Any:
 
 def test_without_a_secret_services_refuse_to_start_unless_development_mode_is_explicit() -> None:
     with pytest.raises(TokenConfigurationError, match="TUTORPULSE_JWT_SECRET is not set"):
-        token_settings({})
+        token_settings(jwt_settings({}))
     with pytest.raises(TokenConfigurationError):
-        verifier({"TUTORPULSE_DEV_MODE": "0"})
-    dev = verifier({"TUTORPULSE_DEV_MODE": "1"})
+        verifier(jwt_settings({"TUTORPULSE_DEV_MODE": "0"}))
+    dev = verifier(jwt_settings({"TUTORPULSE_DEV_MODE": "1"}))
     who = Actor(user_id=uuid4(), role=Role.SUPER_ADMIN, centre_id="alpha")
     assert dev.verify(mint(who, key=DEV_SECRET)) == who
     # Outside development mode the development secret signs nothing that is accepted.
     with pytest.raises(InvalidToken):
-        verifier({"TUTORPULSE_JWT_SECRET": SECRET}).verify(mint(who, key=DEV_SECRET))
+        verifier(jwt_settings({"TUTORPULSE_JWT_SECRET": SECRET})).verify(mint(who, key=DEV_SECRET))
 
 
 def test_a_key_shorter_than_32_bytes_is_refused() -> None:
     with pytest.raises(TokenConfigurationError, match="at least 32"):
-        token_settings({"TUTORPULSE_JWT_SECRET": "x" * 31})
+        token_settings(jwt_settings({"TUTORPULSE_JWT_SECRET": "x" * 31}))
     with pytest.raises(TokenConfigurationError, match="at least 32"):
-        token_settings({"TUTORPULSE_JWT_SECRET": "short", "TUTORPULSE_DEV_MODE": "1"})
-    assert token_settings({"TUTORPULSE_JWT_SECRET": "é" * 16}).secret == "é" * 16  # 32 bytes
+        token_settings(jwt_settings({"TUTORPULSE_JWT_SECRET": "short", "TUTORPULSE_DEV_MODE": "1"}))
+    assert token_settings(jwt_settings({"TUTORPULSE_JWT_SECRET": "é" * 16})).secret == "é" * 16  # 32 bytes
 
 
 def test_tokens_carry_and_are_checked_for_their_audience() -> None:
     who = Actor(user_id=uuid4(), role=Role.TEACHER, centre_id="alpha")
     token = mint(who, key=SECRET)
     assert jwt.decode(token, options={"verify_signature": False})["aud"] == "tutorpulse"
-    tokens = verifier({"TUTORPULSE_JWT_SECRET": SECRET})
+    tokens = verifier(jwt_settings({"TUTORPULSE_JWT_SECRET": SECRET}))
     assert tokens.verify(token) == who
     with pytest.raises(InvalidToken, match="audience"):
         tokens.verify(mint(who, key=SECRET, audience="another-app"))
@@ -81,7 +88,7 @@ def test_tokens_carry_and_are_checked_for_their_audience() -> None:
                          SECRET)
     with pytest.raises(InvalidToken):
         tokens.verify(without)
-    elsewhere = verifier({"TUTORPULSE_JWT_SECRET": SECRET, "TUTORPULSE_JWT_AUDIENCE": "centres"})
+    elsewhere = verifier(jwt_settings({"TUTORPULSE_JWT_SECRET": SECRET, "TUTORPULSE_JWT_AUDIENCE": "centres"}))
     with pytest.raises(InvalidToken):
         elsewhere.verify(token)
     assert elsewhere.verify(mint(who, key=SECRET, audience="centres")) == who
@@ -91,7 +98,7 @@ def test_tokens_carry_and_are_checked_for_their_audience() -> None:
 
 
 def test_an_identity_providers_rs256_and_es256_tokens_are_accepted(idp: IdentityProvider) -> None:
-    tokens = with_keys(TokenVerifier(token_settings(idp.settings())))
+    tokens = with_keys(TokenVerifier(token_settings(jwt_settings(idp.settings()))))
     user = uuid4()
     claims = {"sub": str(user), "role": "TEACHER", "centre": "alpha"}
     assert tokens.verify(idp.token(claims)) == Actor(user, Role.TEACHER, "alpha")
@@ -109,9 +116,9 @@ def test_an_identity_providers_rs256_and_es256_tokens_are_accepted(idp: Identity
 
 
 def test_claim_names_and_nested_roles_are_settings(idp: IdentityProvider) -> None:
-    tokens = with_keys(TokenVerifier(token_settings(idp.settings(
+    tokens = with_keys(TokenVerifier(token_settings(jwt_settings(idp.settings(
         TUTORPULSE_JWT_ROLE_CLAIM="realm_access.roles", TUTORPULSE_JWT_CENTRE_CLAIM="tp_centre",
-        TUTORPULSE_JWT_EMAIL_CLAIM="email", TUTORPULSE_JWT_AUDIENCE="tutorpulse-api"))))
+        TUTORPULSE_JWT_EMAIL_CLAIM="email", TUTORPULSE_JWT_AUDIENCE="tutorpulse-api")))))
     token = idp.token({"sub": "f:some-provider-id", "aud": "tutorpulse-api", "tp_centre": "beta",
                        "email": "Ann@Beta.example",
                        "realm_access": {"roles": ["offline_access", "STUDENT"]}})
@@ -124,7 +131,7 @@ def test_claim_names_and_nested_roles_are_settings(idp: IdentityProvider) -> Non
 
 
 def test_an_unknown_key_refetches_the_set_at_most_every_so_often(idp: IdentityProvider) -> None:
-    tokens = with_keys(TokenVerifier(token_settings(idp.settings()), min_refresh_seconds=0.3))
+    tokens = with_keys(TokenVerifier(token_settings(jwt_settings(idp.settings())), min_refresh_seconds=0.3))
     claims = {"sub": str(uuid4()), "role": "TEACHER", "centre": "alpha"}
     tokens.verify(idp.token(claims))
     # A key nobody lists: "try again" while the set is fetched again, then refused for good.
@@ -147,7 +154,7 @@ def test_an_unknown_key_refetches_the_set_at_most_every_so_often(idp: IdentityPr
 
 
 def test_a_rotated_key_is_picked_up_and_the_withdrawn_one_refused(idp: IdentityProvider) -> None:
-    tokens = with_keys(TokenVerifier(token_settings(idp.settings()), min_refresh_seconds=0.2))
+    tokens = with_keys(TokenVerifier(token_settings(jwt_settings(idp.settings())), min_refresh_seconds=0.2))
     claims = {"sub": str(uuid4()), "role": "TEACHER", "centre": "alpha"}
     old = idp.token(claims)
     assert tokens.verify(old).role is Role.TEACHER
@@ -165,7 +172,7 @@ def test_a_provider_that_does_not_answer_never_holds_up_a_check(idp: IdentityPro
     """The keys are fetched by a background thread: a check only reads what it has."""
     claims = {"sub": str(uuid4()), "role": "TEACHER", "centre": "alpha"}
     idp.stall()
-    tokens = TokenVerifier(token_settings(idp.settings()))
+    tokens = TokenVerifier(token_settings(jwt_settings(idp.settings())))
     for _ in range(20):
         started = time.monotonic()
         with pytest.raises(KeysUnavailable):
@@ -176,8 +183,8 @@ def test_a_provider_that_does_not_answer_never_holds_up_a_check(idp: IdentityPro
 
 
 def test_an_unreachable_provider_is_not_a_bad_token() -> None:
-    tokens = TokenVerifier(token_settings({"TUTORPULSE_JWT_JWKS_URL": "http://127.0.0.1:9/certs",
-                                           "TUTORPULSE_JWT_ISSUER": ISSUER}))
+    tokens = TokenVerifier(token_settings(jwt_settings({"TUTORPULSE_JWT_JWKS_URL": "http://127.0.0.1:9/certs",
+                                           "TUTORPULSE_JWT_ISSUER": ISSUER})))
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = jwt.encode({"sub": str(uuid4())}, other, algorithm="RS256", headers={"kid": "k"})
     with pytest.raises(KeysUnavailable):
@@ -186,10 +193,10 @@ def test_an_unreachable_provider_is_not_a_bad_token() -> None:
 
 def test_identity_provider_settings_are_checked_at_start() -> None:
     with pytest.raises(TokenConfigurationError, match="ISSUER"):
-        token_settings({"TUTORPULSE_JWT_JWKS_URL": "https://idp.example.org/certs"})
+        token_settings(jwt_settings({"TUTORPULSE_JWT_JWKS_URL": "https://idp.example.org/certs"}))
     with pytest.raises(TokenConfigurationError, match="public-key"):
-        token_settings({"TUTORPULSE_JWT_JWKS_URL": "https://idp.example.org/certs",
-                        "TUTORPULSE_JWT_ISSUER": ISSUER, "TUTORPULSE_JWT_ALGORITHMS": "HS256"})
+        token_settings(jwt_settings({"TUTORPULSE_JWT_JWKS_URL": "https://idp.example.org/certs",
+                        "TUTORPULSE_JWT_ISSUER": ISSUER, "TUTORPULSE_JWT_ALGORITHMS": "HS256"}))
     # With a provider, no secret is needed, even outside development mode.
-    assert token_settings({"TUTORPULSE_JWT_JWKS_URL": "https://idp.example.org/certs",
-                           "TUTORPULSE_JWT_ISSUER": ISSUER}).secret is None
+    assert token_settings(jwt_settings({"TUTORPULSE_JWT_JWKS_URL": "https://idp.example.org/certs",
+                           "TUTORPULSE_JWT_ISSUER": ISSUER})).secret is None

@@ -20,12 +20,13 @@ from litestar import Request, Response, route
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Body, HeaderParameter, PathParameter, QueryParameter
+from litestar.openapi.spec import Example
+from litestar.params import Body, BodyKwarg, HeaderParameter, PathParameter, QueryParameter
 
 from services.command.application import TutoringCentres
 from services.command.bus import VERBS, Verb
 from services.command.commands.base import Command, Part
-from services.command.domain.aggregate import InvalidValue
+from services.command.http.examples import BODIES
 from services.command.http.problems import COMMAND
 from services.command.http.routes import ROUTES, Route
 from services.command.idempotency import MAX_KEY_LENGTH, IdempotencyKey
@@ -38,7 +39,10 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 IdempotencyHeader = Annotated[str | None, HeaderParameter(
     name="Idempotency-Key",
     required=False,
-    description="Retrying with the same key returns the first result and appends nothing.",
+    min_length=1,
+    max_length=MAX_KEY_LENGTH,
+    description="Retrying with the same key (from the same person) returns the first answer "
+                "and appends nothing; the same key with another request is a 422.",
 )]
 _PATH_PARAMETER = re.compile(r"\{(\w+):(\w+)\}")
 
@@ -72,8 +76,7 @@ def route_handler(spec: Route) -> HTTPRouteHandler:
         _parameter("request", Request[Any, Any, Any]),
         *(_parameter(name, _annotated(hints[name], PathParameter())) for name in in_path),
         *(_parameter(name, _query_parameter(hints[name]), None) for name in spec.query),
-        *([_parameter("data", _annotated(body, Body(media_type=RequestEncodingType.JSON)))]
-          if body is not None else []),
+        *([_parameter("data", _annotated(body, _body(spec.command)))] if body is not None else []),
         _parameter("actor", NamedDependency[Actor]),
         _parameter("centres", NamedDependency[TutoringCentres]),
         _parameter("idempotency_key", IdempotencyHeader, None),
@@ -117,15 +120,21 @@ def body_type(command: type[Command], elsewhere: set[str]) -> type[Part] | None:
 
 
 async def _idempotency(request: Request[Any, Any, Any], key: str | None) -> IdempotencyKey | None:
-    """The key, with a digest of the request, so that the key reused for another is refused."""
+    """The key, with a digest of the request, so that the key reused for another is refused.
+    (Its length, 1 to ``MAX_KEY_LENGTH``, is checked with the header: a 422 naming it.)"""
     if key is None:
         return None
-    if not 1 <= len(key) <= MAX_KEY_LENGTH:
-        raise InvalidValue(f"Idempotency-Key is 1 to {MAX_KEY_LENGTH} characters",
-                           field="Idempotency-Key")
     digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
     digest.update(await request.body())
     return IdempotencyKey(key, digest.hexdigest())
+
+
+def _body(command: type[Command]) -> BodyKwarg:
+    """The body parameter, with its example (:data:`~services.command.http.examples.BODIES`)."""
+    example = BODIES.get(command)
+    body: BodyKwarg = Body(media_type=RequestEncodingType.JSON, examples=None if example is None
+                           else [Example(summary=command.__name__, value=example)])
+    return body
 
 
 def _query_parameter(annotation: Any) -> Any:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -13,20 +12,39 @@ from services.command.application import TutoringCentres
 from services.command.http.adapter import route_handlers
 from services.command.http.problems import EXCEPTION_HANDLERS
 from services.command.http.routes import HELP_RATE_LIMIT
+from services.command.settings import CommandSettings
 from shared.http import ratelimit
 from shared.http.api import api_app
+from shared.http.openapi import POSITION, REPLAYED, Contract
+from shared.http.settings import RateLimitSettings
+from shared.settings import load
 
 SERVICE = "command"
 
+CONTRACT = Contract(
+    problems=frozenset({401, 403, 404, 409, 413, 422, 503}),
+    success_headers=(POSITION, REPLAYED),
+    descriptions={
+        404: "No such resource in the caller's centre (another centre's are not found "
+             "either), or the centre acted in is not registered.",
+        409: "The transition is not allowed (ending a SCHEDULED session…), a rule would be "
+             "broken (a duplicate enrolment, a full session, a second open help request…), "
+             "or others kept changing the same resource (retry).",
+        413: "The body is larger than 2 MiB (every command reads its body, for the "
+             "Idempotency-Key).",
+        422: "A value is invalid (`field` names it), a referenced person is not in this "
+             "centre, the Idempotency-Key was used for another request, the body is missing, "
+             "or the command would record more than an event can carry.",
+    })
+"""Every command may answer these problems; one that takes a body also 400."""
 
-def rate_limits(env: Mapping[str, str] | None = None) -> list[ratelimit.RateLimit]:
+
+def rate_limits(settings: RateLimitSettings) -> list[ratelimit.RateLimit]:
     """Per caller: ``TUTORPULSE_HELP_RATE_LIMIT`` (5/minute) for raising help requests and
     ``TUTORPULSE_RATE_LIMIT`` (600/minute) for every request. The tighter one comes first, so
     its ``RateLimit-*`` headers are the ones a help request's answer carries."""
-    env = os.environ if env is None else env
-    return [*ratelimit.limit_from(env, "TUTORPULSE_HELP_RATE_LIMIT", "5/minute", "help-requests",
-                                  applies=_raises_help),
-            *ratelimit.from_environment(env)]
+    return [*ratelimit.limit_of("help-requests", settings.help_requests, applies=_raises_help),
+            *ratelimit.limit_of("requests", settings.requests)]
 
 
 def _raises_help(request: Request[Any, Any, Any]) -> bool:
@@ -35,9 +53,12 @@ def _raises_help(request: Request[Any, Any, Any]) -> bool:
 
 
 def create_app(centres: TutoringCentres, *, own_resources: bool = True,
-               limits: Sequence[ratelimit.RateLimit] | None = None) -> Litestar:
+               limits: Sequence[ratelimit.RateLimit] | None = None,
+               settings: CommandSettings | None = None) -> Litestar:
     """``own_resources``: close the event store when the app stops. ``limits``: the per-caller
-    rate limits (by default from the environment, see :func:`rate_limits`)."""
+    rate limits (by default those of the settings, see :func:`rate_limits`). ``settings``: by
+    default read from the environment."""
+    settings = load(CommandSettings) if settings is None else settings
 
     async def ready() -> None:
         await anyio.to_thread.run_sync(centres.recorder.max_notification_id)
@@ -46,16 +67,18 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True,
         SERVICE, title="tutorpulse command API",
         controllers=route_handlers(),
         readiness=ready, provides={"centres": centres},
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=EXCEPTION_HANDLERS, contract=CONTRACT,
         on_shutdown=centres.close if own_resources else None,
-        rate_limits=rate_limits() if limits is None else limits,
+        settings=settings.api,
+        rate_limits=rate_limits(settings.rate_limits) if limits is None else limits,
     )
 
 
 def app_from_environment() -> Litestar:
-    from shared.observability import configure_logging
+    """What each uvicorn worker runs: the settings from the environment, once."""
+    from services.settings import start
 
-    configure_logging(SERVICE)
-    return create_app(TutoringCentres())
+    settings = start(CommandSettings, SERVICE)
+    return create_app(TutoringCentres(settings.event_store), settings=settings)
 
 

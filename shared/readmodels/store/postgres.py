@@ -3,7 +3,7 @@ parameters (connect and statement timeouts, keepalives), checked before each use
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +15,8 @@ from psycopg_pool import ConnectionPool
 
 from shared.eventstore.postgres import LIBPQ_CONNECT_TIMEOUT, STATEMENT_TIMEOUT, libpq_parameters
 from shared.readmodels.store.base import ReadStore
+from shared.readmodels.store.settings import ReadStoreSettings
 from shared.readmodels.store.transaction import Cursor
-from shared.settings import flag
 
 log = structlog.get_logger(__name__)
 
@@ -95,8 +95,8 @@ class PostgresReadStore(ReadStore):
 
 @dataclass(frozen=True)
 class PostgresSettings:
-    """How the read store reaches PostgreSQL: ``TUTORPULSE_READ_POSTGRES_*``, each defaulting
-    to the event store's ``TUTORPULSE_POSTGRES_*`` value, then to the documented default."""
+    """How the read store reaches PostgreSQL: :class:`ReadStoreSettings` as libpq wants them,
+    with the event store's libpq parameters (connect and statement timeouts, keepalives)."""
 
     conninfo: str
     connect_timeout: float
@@ -104,33 +104,12 @@ class PostgresSettings:
     max_age: float
 
     @classmethod
-    def from_env(cls, source: Mapping[str, str]) -> PostgresSettings:
-        def setting(name: str, default: str) -> str:
-            return source.get(f"TUTORPULSE_READ_POSTGRES_{name}",
-                              source.get(f"TUTORPULSE_POSTGRES_{name}", default))
-
-        def seconds(name: str, default: str) -> float:
-            value = setting(name, default)
-            try:
-                parsed = float(value)
-            except ValueError:
-                parsed = -1.0
-            if not parsed >= 0:
-                raise ValueError(f"TUTORPULSE_READ_POSTGRES_{name} (or TUTORPULSE_POSTGRES_{name}) "
-                                 f"must be a number of seconds, not {value!r}")
-            return parsed
-
-        def yes_or_no(name: str, default: str) -> bool:
-            return flag(setting(name, default), name=f"TUTORPULSE_READ_POSTGRES_{name} (or "
-                        f"TUTORPULSE_POSTGRES_{name})")
-
-        connect_timeout = seconds("CONNECT_TIMEOUT", "3")
+    def of(cls, settings: ReadStoreSettings) -> PostgresSettings:
         conninfo = make_conninfo(
-            host=setting("HOST", "127.0.0.1"), port=setting("PORT", "5432"),
-            dbname=setting("DBNAME", "tutorpulse"), user=setting("USER", "tutorpulse"),
-            password=setting("PASSWORD", "") or None,
-            # The event store's libpq parameters: connect and statement timeouts, keepalives.
-            **libpq_parameters({LIBPQ_CONNECT_TIMEOUT: str(connect_timeout),
-                                STATEMENT_TIMEOUT: str(seconds("STATEMENT_TIMEOUT", "5"))}))
-        return cls(conninfo, connect_timeout, yes_or_no("PRE_PING", "yes"),
-                   seconds("CONN_MAX_AGE", "1800") or 1800.0)
+            host=settings.postgres_host, port=str(settings.postgres_port),
+            dbname=settings.postgres_dbname, user=settings.postgres_user,
+            password=settings.postgres_password or None,
+            **libpq_parameters({LIBPQ_CONNECT_TIMEOUT: str(settings.postgres_connect_timeout),
+                                STATEMENT_TIMEOUT: str(settings.postgres_statement_timeout)}))
+        return cls(conninfo, settings.postgres_connect_timeout, settings.postgres_pre_ping,
+                   settings.postgres_conn_max_age or 1800.0)

@@ -1,0 +1,58 @@
+"""The live gateway's settings (``python -m services.live_gateway``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.http.settings import ReadinessSettings
+from shared.messaging.settings import NatsSettings
+from shared.observability.settings import LogSettings
+from shared.readmodels.store.settings import ReadStoreSettings
+from shared.settings import setting
+from shared.tenancy.settings import JwtSettings
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """What the gateway keeps per connection, and how often it checks on it."""
+
+    queue: int = setting(
+        "TUTORPULSE_GATEWAY_QUEUE",
+        64,
+        "messages that may wait for one client before it counts as too slow",
+        positive=True,
+    )
+    ping_seconds: float = setting(
+        "TUTORPULSE_GATEWAY_PING_SECONDS",
+        15.0,
+        "seconds between the gateway's pings to a client",
+        positive=True,
+    )
+    resync_seconds: float = setting(
+        "TUTORPULSE_GATEWAY_RESYNC_SECONDS",
+        5.0,
+        "seconds between re-reads of every followed view (a lost notice delays a change at most "
+        "this long)",
+        positive=True,
+    )
+    max_topics: int = setting(
+        "TUTORPULSE_GATEWAY_MAX_TOPICS", 100, "topics one connection may follow", positive=True
+    )
+
+    def __post_init__(self) -> None:
+        if min(self.queue, self.ping_seconds, self.resync_seconds, self.max_topics) <= 0:
+            raise ValueError(f"gateway settings must be positive: {self}")
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    host: str = setting("TUTORPULSE_GATEWAY_HOST", "127.0.0.1", "the live gateway's address")
+    port: int = setting(
+        "TUTORPULSE_GATEWAY_PORT", 8013, "the live gateway's port", minimum=0, maximum=65535
+    )
+    hub: HubSettings = field(default_factory=HubSettings)
+    read_store: ReadStoreSettings = field(default_factory=ReadStoreSettings)
+    nats: NatsSettings = field(default_factory=NatsSettings)
+    tokens: JwtSettings = field(default_factory=JwtSettings)
+    readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
+    logging: LogSettings = field(default_factory=LogSettings)
