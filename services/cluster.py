@@ -66,17 +66,39 @@ class Service:
 
 
 SERVICES = (
-    Service("command API", "services.command", "command",
-            "http://127.0.0.1:{port}/api/v1/   OpenAPI: http://127.0.0.1:{port}/schema"),
-    Service("relay", "services.relay", "relay",
-            "http://127.0.0.1:{port}/health  /ready  /metrics", RELAY),
-    Service("projections", "services.projections", "projections",
-            "http://127.0.0.1:{port}/health  /ready  /metrics", PROJECTIONS),
-    Service("live gateway", "services.live_gateway", "live_gateway",
-            "ws://127.0.0.1:{port}/live   (python -m services.live_gateway.client --help)",
-            GATEWAY),
-    Service("query API", "services.query", "query",
-            "http://127.0.0.1:{port}/api/academic/tutor/my-day   OpenAPI: http://127.0.0.1:{port}/schema"),
+    Service(
+        "command API",
+        "services.command",
+        "command",
+        "http://127.0.0.1:{port}/api/v1/   OpenAPI: http://127.0.0.1:{port}/schema",
+    ),
+    Service(
+        "relay",
+        "services.relay",
+        "relay",
+        "http://127.0.0.1:{port}/health  /ready  /metrics",
+        RELAY,
+    ),
+    Service(
+        "projections",
+        "services.projections",
+        "projections",
+        "http://127.0.0.1:{port}/health  /ready  /metrics",
+        PROJECTIONS,
+    ),
+    Service(
+        "live gateway",
+        "services.live_gateway",
+        "live_gateway",
+        "ws://127.0.0.1:{port}/live   (python -m services.live_gateway.client --help)",
+        GATEWAY,
+    ),
+    Service(
+        "query API",
+        "services.query",
+        "query",
+        "http://127.0.0.1:{port}/api/academic/tutor/my-day   OpenAPI: http://127.0.0.1:{port}/schema",
+    ),
 )
 
 _NATS_USER = (variable_name(NatsSettings, "user"), variable_name(NatsSettings, "password"))
@@ -93,7 +115,8 @@ mode, both stores under ``var/``, logs for people."""
 @dataclass
 class Cluster:
     nats_port: int = field(
-        default_factory=lambda: load_or_exit(ClusterSettings, "make run").nats_port)
+        default_factory=lambda: load_or_exit(ClusterSettings, "make run").nats_port
+    )
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     credentials: dict[str, Credentials] = field(default_factory=dict)
 
@@ -101,8 +124,11 @@ class Cluster:
     def env(self) -> dict[str, str]:
         """What every process gets: no NATS user (each service adds its own)."""
         inherited = {k: v for k, v in os.environ.items() if k not in _NATS_USER}
-        return {**_DEFAULTS, **inherited,
-                variable_name(NatsSettings, "url"): f"nats://127.0.0.1:{self.nats_port}"}
+        return {
+            **_DEFAULTS,
+            **inherited,
+            variable_name(NatsSettings, "url"): f"nats://127.0.0.1:{self.nats_port}",
+        }
 
     def start(self, name: str, *argv: str, nats_user: str | None = None) -> None:
         env = self.env
@@ -118,8 +144,18 @@ class Cluster:
         store = VAR / "nats"
         store.mkdir(parents=True, exist_ok=True)
         config = self.write_nats_users(store)
-        self.start("nats", str(binary), "-c", str(config),
-                   "-a", "127.0.0.1", "-p", str(self.nats_port), "-sd", str(store))
+        self.start(
+            "nats",
+            str(binary),
+            "-c",
+            str(config),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.nats_port),
+            "-sd",
+            str(store),
+        )
         wait_for_port(self.nats_port, "nats-server")
 
     def write_nats_users(self, store: Path) -> Path:
@@ -128,41 +164,50 @@ class Cluster:
         self.credentials = generate_credentials(SERVICE_USERS)
         for user, credentials in self.credentials.items():
             write_credentials_file(LOCAL_CREDENTIALS / f"{user}.json", credentials)
-        return write_server_config(store / "server.conf", ROOT / "infra/nats/nats-server.conf",
-                                   self.credentials)
+        return write_server_config(
+            store / "server.conf", ROOT / "infra/nats/nats-server.conf", self.credentials
+        )
 
     def run(self) -> int:
         for service in SERVICES:  # a setting no service could use stops it before anything runs
             service.port(self.env)
         VAR.mkdir(exist_ok=True)
         self.start_nats()
-        seeded = subprocess.run([sys.executable, "-m", "services.command.seed"], cwd=ROOT,
-                                env=self.env, check=False)
+        seeded = subprocess.run(
+            [sys.executable, "-m", "services.command.seed"], cwd=ROOT, env=self.env, check=False
+        )
         if seeded.returncode != 0:
             print("seeding the demo centre failed", file=sys.stderr)
             return seeded.returncode
         for service in SERVICES:
-            self.start(service.name, sys.executable, "-m", service.module,
-                       nats_user=service.nats_user)
+            self.start(
+                service.name, sys.executable, "-m", service.module, nats_user=service.nats_user
+            )
         for service in SERVICES:
             wait_for_port(service.port(self.env), service.name)
         print(self.banner(), flush=True)
         return self.supervise()
 
     def banner(self) -> str:
-        return "\n".join([
-            "",
-            "tutorpulse is running (Ctrl-C stops everything)",
-            *(f"  {service.name:<14} {service.urls.format(port=service.port(self.env))}"
-              for service in SERVICES),
-            (f"  {'NATS':<14} nats://127.0.0.1:{self.nats_port}  (streams TP_EVENTS, TP_DLQ; "
-             f"users and passwords of this run in {LOCAL_CREDENTIALS.relative_to(ROOT)}/)"),
-            f"  {'events':<14} .venv/bin/python -m shared.messaging.tail   (as the ops user)",
-            f"  {'event store':<14} {load(EventStoreSettings, self.env).sqlite_path}",
-            f"  {'read models':<14} {load(ReadStoreSettings, self.env).sqlite_path}",
-            f"  {'tokens':<14} .venv/bin/tp-token john   (see README for the tour)",
-            "",
-        ])
+        return "\n".join(
+            [
+                "",
+                "tutorpulse is running (Ctrl-C stops everything)",
+                *(
+                    f"  {service.name:<14} {service.urls.format(port=service.port(self.env))}"
+                    for service in SERVICES
+                ),
+                (
+                    f"  {'NATS':<14} nats://127.0.0.1:{self.nats_port}  (streams TP_EVENTS, TP_DLQ; "
+                    f"users and passwords of this run in {LOCAL_CREDENTIALS.relative_to(ROOT)}/)"
+                ),
+                f"  {'events':<14} .venv/bin/python -m shared.messaging.tail   (as the ops user)",
+                f"  {'event store':<14} {load(EventStoreSettings, self.env).sqlite_path}",
+                f"  {'read models':<14} {load(ReadStoreSettings, self.env).sqlite_path}",
+                f"  {'tokens':<14} .venv/bin/tp-token john   (see README for the tour)",
+                "",
+            ]
+        )
 
     def supervise(self) -> int:
         stop = {"requested": False}

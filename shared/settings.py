@@ -98,15 +98,25 @@ def _text(value: Any) -> str:
     return f"`{value}`"
 
 
-def setting(name: str, default: Any, description: str, *,
-            parse: Callable[[str], Any] | None = None, minimum: float | None = None,
-            maximum: float | None = None, positive: bool = False, fallback: str | None = None,
-            secret: bool = False, shown: str | None = None) -> Any:
+def setting(
+    name: str,
+    default: Any,
+    description: str,
+    *,
+    parse: Callable[[str], Any] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    positive: bool = False,
+    fallback: str | None = None,
+    secret: bool = False,
+    shown: str | None = None,
+) -> Any:
     """A dataclass field read from the environment variable ``name`` (see the module's doc)."""
     if not name.startswith(PREFIX):
         raise ValueError(f"a tutorpulse variable starts with {PREFIX}: {name}")
-    variable = Variable(name, description, default, parse, minimum, maximum, positive, fallback,
-                        secret, shown)
+    variable = Variable(
+        name, description, default, parse, minimum, maximum, positive, fallback, secret, shown
+    )
     return dataclasses.field(default=default, metadata={_VARIABLE: variable})
 
 
@@ -155,8 +165,11 @@ def unknown_variables(environ: Mapping[str, str], known: Iterable[str]) -> dict[
     """The ``TUTORPULSE_*`` variables in ``environ`` that nothing declares (a typo, most
     likely), each with the declared name it is closest to, if any."""
     names = set(known)
-    return {name: next(iter(difflib.get_close_matches(name, names, n=1, cutoff=0.8)), None)
-            for name in sorted(environ) if name.startswith(PREFIX) and name not in names}
+    return {
+        name: next(iter(difflib.get_close_matches(name, names, n=1, cutoff=0.8)), None)
+        for name in sorted(environ)
+        if name.startswith(PREFIX) and name not in names
+    }
 
 
 # --- reading one variable ------------------------------------------------------------------
@@ -247,5 +260,8 @@ def warn_unknown(known: Iterable[str], environ: Mapping[str, str] | None = None)
     source = os.environ if environ is None else environ
     for name, near in unknown_variables(source, known).items():
         structlog.get_logger(__name__).warning(
-            "settings.unknown_variable", variable=name, did_you_mean=near,
-            hint="no tutorpulse program reads it (docs/settings.md lists every variable)")
+            "settings.unknown_variable",
+            variable=name,
+            did_you_mean=near,
+            hint="no tutorpulse program reads it (docs/settings.md lists every variable)",
+        )

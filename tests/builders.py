@@ -61,18 +61,28 @@ def register_centre(centres: TutoringCentres, centre_id: str) -> Centre:
     for handle, role in HANDLES.items():
         email = f"{handle}@{centre_id}.example"
         centres.handle(root, RegisterPerson(name=handle.title(), email=email, role=role))
-        centre.people[handle] = Actor(user_id=person_id(centre_id, email), role=role,
-                                      centre_id=centre_id)
+        centre.people[handle] = Actor(
+            user_id=person_id(centre_id, email), role=role, centre_id=centre_id
+        )
     return centre
 
 
-def plan(tutor: Actor | None = None, *, hours_from_now: float = 1, capacity: int = 5,
-         mode: SessionMode = SessionMode.ONLINE) -> ScheduleSession:
+def plan(
+    tutor: Actor | None = None,
+    *,
+    hours_from_now: float = 1,
+    capacity: int = 5,
+    mode: SessionMode = SessionMode.ONLINE,
+) -> ScheduleSession:
     """A session of ``tutor`` (by default, of whoever schedules it) starting in an hour."""
     starts = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=hours_from_now)
     return ScheduleSession(
-        title="Maths and English", starts_at=starts, ends_at=starts + timedelta(hours=1),
-        mode=mode, tutor_id=tutor.user_id if tutor else None, capacity=capacity,
+        title="Maths and English",
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=1),
+        mode=mode,
+        tutor_id=tutor.user_id if tutor else None,
+        capacity=capacity,
         meeting_link="https://meet.example.org/room" if mode is not SessionMode.PHYSICAL else None,
         location="Room 1" if mode is not SessionMode.ONLINE else None,
     )

@@ -13,8 +13,14 @@ from tests.support.servers import PostgresServer, running_postgres
 # Tests never sign with a production key, and never read one from the environment; they run
 # as production does (no development mode, no identity provider unless a test sets one).
 os.environ["TUTORPULSE_JWT_SECRET"] = "test-secret-for-tutorpulse-tests-only-0123456789"
-for _name in ("TUTORPULSE_DEV_MODE", "TUTORPULSE_JWT_JWKS_URL", "TUTORPULSE_JWT_ISSUER",
-              "TUTORPULSE_JWT_AUDIENCE", "TUTORPULSE_NATS_USER", "TUTORPULSE_NATS_PASSWORD"):
+for _name in (
+    "TUTORPULSE_DEV_MODE",
+    "TUTORPULSE_JWT_JWKS_URL",
+    "TUTORPULSE_JWT_ISSUER",
+    "TUTORPULSE_JWT_AUDIENCE",
+    "TUTORPULSE_NATS_USER",
+    "TUTORPULSE_NATS_PASSWORD",
+):
     os.environ.pop(_name, None)
 # The rate limits are on (the middleware runs on every API test) but too high to throttle a
 # test; tests of the limits themselves set their own.

@@ -19,7 +19,11 @@ def demo_events() -> tuple[tuple[events.Event, int], ...]:
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(Path(folder) / "events.sqlite")}))
+        centres = TutoringCentres(
+            load(
+                EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(Path(folder) / "events.sqlite")}
+            )
+        )
         try:
             seed(centres)
             notifications = centres.recorder.select_notifications(1, 1_000_000)
@@ -29,5 +33,9 @@ def demo_events() -> tuple[tuple[events.Event, int], ...]:
 
 
 def read_store(folder: Path, name: str = "read.sqlite") -> ReadStore:
-    return open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "sqlite",
-                            "TUTORPULSE_READ_SQLITE_PATH": str(folder / name)}))
+    return open_read_store(
+        load(
+            ReadStoreSettings,
+            {"TUTORPULSE_READ_STORE": "sqlite", "TUTORPULSE_READ_SQLITE_PATH": str(folder / name)},
+        )
+    )

@@ -26,8 +26,9 @@ class TutoringCentres(EventStore):
         super().__init__(settings)
         self.directory = DirectoryCache()
 
-    def handle(self, actor: Actor, command: Command, *,
-               idempotency: IdempotencyKey | None = None) -> CommandResult:
+    def handle(
+        self, actor: Actor, command: Command, *, idempotency: IdempotencyKey | None = None
+    ) -> CommandResult:
         """Run ``command`` for ``actor``: refused (403) unless the actor's role may attempt it,
         then decided by its handler and stored in one commit (see :mod:`services.command.bus`)."""
         return bus.dispatch(self, self.directory, actor, command, idempotency)

@@ -79,8 +79,9 @@ _s, _c = session_commands, class_commands
 VERBS_IN_ORDER: tuple[Verb[Any], ...] = (
     Verb(centre_commands.RegisterCentre, centres.register_centre, P.CENTRE_REGISTER, CREATED),
     Verb(centre_commands.ChangeHelpSlas, centres.change_help_slas, P.CENTRE_CONFIGURE),
-    Verb(centre_commands.ChangeSessionLength, centres.change_max_session_length,
-         P.CENTRE_CONFIGURE),
+    Verb(
+        centre_commands.ChangeSessionLength, centres.change_max_session_length, P.CENTRE_CONFIGURE
+    ),
     Verb(centre_commands.RegisterPerson, centres.register_person, P.PERSON_REGISTER, CREATED),
     Verb(_s.ScheduleSession, sessions.schedule_session, P.SESSION_SCHEDULE, CREATED),
     Verb(_s.StartSession, sessions.start_session, P.SESSION_RUN),
@@ -97,13 +98,21 @@ VERBS_IN_ORDER: tuple[Verb[Any], ...] = (
     Verb(seat_commands.MarkAttendance, seats.mark_attendance, P.ATTENDANCE_MARK),
     Verb(seat_commands.RecordPresence, seats.record_presence, P.PRESENCE_RECORD),
     Verb(seat_commands.SwitchTeachingMode, seats.switch_teaching_mode, P.TEACHING_SWITCH),
-    Verb(help_commands.RaiseHelpRequest, help_requests.raise_help_request, P.HELP_REQUEST_RAISE,
-         CREATED),
-    Verb(help_commands.AcknowledgeHelpRequest, help_requests.acknowledge_help_request,
-         P.HELP_REQUEST_HANDLE),
+    Verb(
+        help_commands.RaiseHelpRequest,
+        help_requests.raise_help_request,
+        P.HELP_REQUEST_RAISE,
+        CREATED,
+    ),
+    Verb(
+        help_commands.AcknowledgeHelpRequest,
+        help_requests.acknowledge_help_request,
+        P.HELP_REQUEST_HANDLE,
+    ),
     Verb(help_commands.StartHelping, help_requests.start_helping, P.HELP_REQUEST_HANDLE),
-    Verb(help_commands.ResolveHelpRequest, help_requests.resolve_help_request,
-         P.HELP_REQUEST_HANDLE),
+    Verb(
+        help_commands.ResolveHelpRequest, help_requests.resolve_help_request, P.HELP_REQUEST_HANDLE
+    ),
     Verb(help_commands.CancelHelpRequest, help_requests.cancel_help_request, P.HELP_REQUEST_RAISE),
     Verb(catch_up_commands.AssignCatchUp, catch_ups.assign_catch_up, P.CATCH_UP_ASSIGN, CREATED),
     Verb(catch_up_commands.StartCatchUp, catch_ups.start_catch_up, P.CATCH_UP_PROGRESS),
@@ -117,10 +126,12 @@ VERBS_IN_ORDER: tuple[Verb[Any], ...] = (
     Verb(_c.AddClassMember, classes.add_class_member, P.CLASS_MANAGE, CREATED),
     Verb(_c.RemoveClassMember, classes.remove_class_member, P.CLASS_MANAGE),
     Verb(_c.ScheduleClassSession, classes.schedule_class_session, P.SESSION_SCHEDULE, CREATED),
-    Verb(series_commands.ScheduleClassRule, classes.schedule_class_rule, P.SESSION_SCHEDULE,
-         CREATED),
-    Verb(exercise_commands.PublishExercise, exercises.publish_exercise, P.EXERCISE_PUBLISH,
-         CREATED),
+    Verb(
+        series_commands.ScheduleClassRule, classes.schedule_class_rule, P.SESSION_SCHEDULE, CREATED
+    ),
+    Verb(
+        exercise_commands.PublishExercise, exercises.publish_exercise, P.EXERCISE_PUBLISH, CREATED
+    ),
     Verb(exercise_commands.RetireExercise, exercises.retire_exercise, P.EXERCISE_PUBLISH),
     Verb(exercise_commands.AssignExercise, work.assign_exercise, P.EXERCISE_ASSIGN, CREATED),
     Verb(exercise_commands.StartExercise, work.start_exercise, P.EXERCISE_WORK),
@@ -131,16 +142,18 @@ VERBS_IN_ORDER: tuple[Verb[Any], ...] = (
     Verb(homework_commands.StartHomework, homework.start_homework, P.HOMEWORK_WORK),
     Verb(homework_commands.SubmitHomework, homework.submit_homework, P.HOMEWORK_WORK),
     Verb(homework_commands.GradeHomework, homework.grade_homework, P.WORK_GRADE),
-    Verb(academic_commands.AssessSubject, academic.assess_subject, P.ACADEMIC_LEVEL_SET,
-         CREATED),
-    Verb(academic_commands.ChangeWorkingLevel, academic.change_working_level,
-         P.ACADEMIC_LEVEL_SET),
+    Verb(academic_commands.AssessSubject, academic.assess_subject, P.ACADEMIC_LEVEL_SET, CREATED),
+    Verb(academic_commands.ChangeWorkingLevel, academic.change_working_level, P.ACADEMIC_LEVEL_SET),
     Verb(academic_commands.AssignContent, academic.assign_content, P.CONTENT_ASSIGN, CREATED),
-    Verb(academic_commands.WithdrawContentAssignment, academic.withdraw_content_assignment,
-         P.CONTENT_ASSIGN),
+    Verb(
+        academic_commands.WithdrawContentAssignment,
+        academic.withdraw_content_assignment,
+        P.CONTENT_ASSIGN,
+    ),
 )
 
 VERBS: dict[type[Command], Verb[Any]] = {verb.command: verb for verb in VERBS_IN_ORDER}
+
 
 def dispatch(
     store: EventStore,

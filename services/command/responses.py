@@ -72,8 +72,9 @@ class WithStatus(Generic[V]):
 def answer_type(view: type[View]) -> type[msgspec.Struct]:
     """``view`` with the read-your-writes ``position`` last: what the client receives."""
     name = view.__name__.removesuffix("View") + "Answer"
-    return msgspec.defstruct(name, [("position", int)], bases=(view,), frozen=True, kw_only=True,
-                             module=__name__)
+    return msgspec.defstruct(
+        name, [("position", int)], bases=(view,), frozen=True, kw_only=True, module=__name__
+    )
 
 
 # --- centres and people --------------------------------------------------------------------
@@ -117,8 +118,13 @@ class OverlapWarning(View, frozen=True, kw_only=True):
     @classmethod
     def of(cls, overlap: Overlap) -> OverlapWarning:
         other = overlap.other
-        return cls(for_session_id=overlap.session_id, session_id=other.session_id,
-                   title=other.title, starts_at=time(other.starts_at), ends_at=time(other.ends_at))
+        return cls(
+            for_session_id=overlap.session_id,
+            session_id=other.session_id,
+            title=other.title,
+            starts_at=time(other.starts_at),
+            ends_at=time(other.ends_at),
+        )
 
 
 class SessionView(View, frozen=True):
@@ -136,14 +142,25 @@ class SessionView(View, frozen=True):
     """Given by ending a session: the requests still open, closed with it."""
 
     @classmethod
-    def of(cls, session: Session, *, warnings: list[Overlap] | None = None,
-           help_requests_closed: list[UUID] | None = None) -> SessionView:
+    def of(
+        cls,
+        session: Session,
+        *,
+        warnings: list[Overlap] | None = None,
+        help_requests_closed: list[UUID] | None = None,
+    ) -> SessionView:
         return cls(
-            session_id=session.id, status=session.status, tutor_id=session.tutor_id,
-            enrolled=len(session.roster), capacity=session.capacity,
-            starts_at=time(session.starts_at), ends_at=time(session.ends_at), mode=session.mode,
+            session_id=session.id,
+            status=session.status,
+            tutor_id=session.tutor_id,
+            enrolled=len(session.roster),
+            capacity=session.capacity,
+            starts_at=time(session.starts_at),
+            ends_at=time(session.ends_at),
+            mode=session.mode,
             warnings=UNSET if warnings is None else [OverlapWarning.of(o) for o in warnings],
-            help_requests_closed=UNSET if help_requests_closed is None else help_requests_closed)
+            help_requests_closed=UNSET if help_requests_closed is None else help_requests_closed,
+        )
 
 
 class EnrolmentView(View, frozen=True):
@@ -213,8 +230,13 @@ class HelpRequestView(View, frozen=True, kw_only=True):
     @classmethod
     def of(cls, seat: Seat, request_id: UUID) -> HelpRequestView:
         request = seat.help_requests[request_id]
-        return cls(help_request_id=request_id, session_id=seat.session_id,
-                   student_id=seat.student_id, priority=request.priority, status=request.status)
+        return cls(
+            help_request_id=request_id,
+            session_id=seat.session_id,
+            student_id=seat.student_id,
+            priority=request.priority,
+            status=request.status,
+        )
 
 
 # --- classes -------------------------------------------------------------------------------
@@ -231,9 +253,14 @@ class ClassView(View, frozen=True):
 
     @classmethod
     def of(cls, cohort: ClassCohort) -> ClassView:
-        return cls(class_id=cohort.id, name=cohort.name, teacher_id=cohort.teacher_id,
-                   capacity=cohort.capacity, members=len(cohort.members),
-                   status="CANCELLED" if cohort.cancelled else "ACTIVE")
+        return cls(
+            class_id=cohort.id,
+            name=cohort.name,
+            teacher_id=cohort.teacher_id,
+            capacity=cohort.capacity,
+            members=len(cohort.members),
+            status="CANCELLED" if cohort.cancelled else "ACTIVE",
+        )
 
 
 class ClassRuleView(View, frozen=True):
@@ -256,8 +283,13 @@ class ExerciseView(View, frozen=True):
 
     @classmethod
     def of(cls, exercise: Exercise) -> ExerciseView:
-        return cls(exercise_id=exercise.id, title=exercise.title, max_score=exercise.max_score,
-                   auto_gradable=exercise.auto_gradable, retired=exercise.retired)
+        return cls(
+            exercise_id=exercise.id,
+            title=exercise.title,
+            max_score=exercise.max_score,
+            auto_gradable=exercise.auto_gradable,
+            retired=exercise.retired,
+        )
 
 
 class WorkAssigned(View, frozen=True):
@@ -287,9 +319,17 @@ class WorkView(View, frozen=True):
     @classmethod
     def of(cls, seat: Seat, work_id: UUID) -> WorkView:
         work = seat.work[work_id]
-        return cls(work_id=work_id, session_id=seat.session_id, student_id=seat.student_id,
-                   exercise_id=work.exercise_id, status=work.status, progress=work.progress,
-                   score=work.score, max_score=work.max_score, xp_awarded=work.xp_awarded)
+        return cls(
+            work_id=work_id,
+            session_id=seat.session_id,
+            student_id=seat.student_id,
+            exercise_id=work.exercise_id,
+            status=work.status,
+            progress=work.progress,
+            score=work.score,
+            max_score=work.max_score,
+            xp_awarded=work.xp_awarded,
+        )
 
 
 class HomeworkView(View, frozen=True):
@@ -302,9 +342,14 @@ class HomeworkView(View, frozen=True):
 
     @classmethod
     def of(cls, homework: Homework) -> HomeworkView:
-        return cls(homework_id=homework.id, student_id=homework.student_id,
-                   teacher_id=homework.teacher_id, status=homework.status,
-                   max_score=homework.max_score, due_at=time(homework.due_at))
+        return cls(
+            homework_id=homework.id,
+            student_id=homework.student_id,
+            teacher_id=homework.teacher_id,
+            status=homework.status,
+            max_score=homework.max_score,
+            due_at=time(homework.due_at),
+        )
 
 
 # --- notes, academic profiles, catch-ups ---------------------------------------------------
@@ -318,8 +363,12 @@ class NoteView(View, frozen=True):
 
     @classmethod
     def of(cls, note: TutorNote) -> NoteView:
-        return cls(note_id=note.id, student_id=note.student_id, visibility=note.visibility,
-                   redacted=note.redacted)
+        return cls(
+            note_id=note.id,
+            student_id=note.student_id,
+            visibility=note.visibility,
+            redacted=note.redacted,
+        )
 
 
 class SubjectView(View, frozen=True):
@@ -350,6 +399,10 @@ class CatchUpView(View, frozen=True):
 
     @classmethod
     def of(cls, catch_up: CatchUp) -> CatchUpView:
-        return cls(catch_up_id=catch_up.id, session_id=catch_up.session_id,
-                   student_id=catch_up.student_id, status=catch_up.status,
-                   due_at=time(catch_up.due_at))
+        return cls(
+            catch_up_id=catch_up.id,
+            session_id=catch_up.session_id,
+            student_id=catch_up.student_id,
+            status=catch_up.status,
+            due_at=time(catch_up.due_at),
+        )

@@ -183,8 +183,9 @@ class UnitOfWork:
         the store's ``IntegrityError`` on a conflict."""
         self._stored = self.changed()
         if idempotency is not None:
-            self._stored.append(CommandReceipt.record(
-                self.actor, idempotency, decision.status_code, decision.body))
+            self._stored.append(
+                CommandReceipt.record(self.actor, idempotency, decision.status_code, decision.body)
+            )
         recordings = self.store.save(*self._stored) if self._stored else []
         for aggregate in self._stored:
             self.directory.refresh(aggregate)
@@ -214,8 +215,10 @@ def execute(
         try:
             position = uow.commit(decision, idempotency)
         except IntegrityError:
-            if idempotency is not None and (
-                    replay := _replay(store, actor, idempotency)) is not None:
+            if (
+                idempotency is not None
+                and (replay := _replay(store, actor, idempotency)) is not None
+            ):
                 return replay
             if (refusal := uow.refusal_of_conflict()) is not None:
                 raise refusal from None

@@ -146,7 +146,9 @@ async def live(socket: WebSocket[Any, Any, Any], hub: NamedDependency[Hub]) -> N
     try:
         actor = _authenticate(socket)
     except (InvalidToken, Forbidden) as error:
-        refused = Closing(UNAUTHORIZED if isinstance(error, InvalidToken) else FORBIDDEN, str(error))
+        refused = Closing(
+            UNAUTHORIZED if isinstance(error, InvalidToken) else FORBIDDEN, str(error)
+        )
         log.info("gateway.refused", code=refused.code, reason=refused.reason)
         await _close(socket, refused)
         return
@@ -154,17 +156,21 @@ async def live(socket: WebSocket[Any, Any, Any], hub: NamedDependency[Hub]) -> N
         await _close(socket, Closing(TRY_AGAIN_LATER, "not connected to NATS yet; retry"))
         return
     connection = hub.open(actor)
-    log.info("gateway.connected", user=str(actor.user_id), role=str(actor.role),
-             centre=actor.centre_id)
+    log.info(
+        "gateway.connected", user=str(actor.user_id), role=str(actor.role), centre=actor.centre_id
+    )
     try:
-        closing = await _until_one_ends(_read(socket, hub, connection),
-                                        _write(socket, hub, connection),
-                                        _watch(connection, hub.settings))
+        closing = await _until_one_ends(
+            _read(socket, hub, connection),
+            _write(socket, hub, connection),
+            _watch(connection, hub.settings),
+        )
     finally:
         await hub.close(connection)
     if closing is not None:
-        log.info("gateway.closing", user=str(actor.user_id), code=closing.code,
-                 reason=closing.reason)
+        log.info(
+            "gateway.closing", user=str(actor.user_id), code=closing.code, reason=closing.reason
+        )
         await _close(socket, closing)
 
 
@@ -172,8 +178,9 @@ async def live(socket: WebSocket[Any, Any, Any], hub: NamedDependency[Hub]) -> N
 
 
 @asynccontextmanager
-async def _nats_client(nats: NatsClient | str | NatsSettings, hub: Hub,
-                       waiting: dict[str, str]) -> AsyncIterator[None]:
+async def _nats_client(
+    nats: NatsClient | str | NatsSettings, hub: Hub, waiting: dict[str, str]
+) -> AsyncIterator[None]:
     """Run ``hub`` while the app runs, with the client given, or with a connection to the
     server given (a URL, or the settings' URL and user), made in the background (the app serves ``/health`` and ``/ready`` meanwhile, and stops
     on SIGTERM however long NATS is away) and closed when the app stops. ``waiting["reason"]``:
@@ -208,9 +215,14 @@ async def _nats_client(nats: NatsClient | str | NatsSettings, hub: Hub,
             await client.close()
 
 
-def create_app(store: ReadStore, nats: NatsClient | str | NatsSettings,
-               settings: Settings | None = None, *, own_store: bool = False,
-               gateway: GatewaySettings | None = None) -> Litestar:
+def create_app(
+    store: ReadStore,
+    nats: NatsClient | str | NatsSettings,
+    settings: Settings | None = None,
+    *,
+    own_store: bool = False,
+    gateway: GatewaySettings | None = None,
+) -> Litestar:
     """``nats``: a connected client, or a server to connect to (and disconnect from) with the
     app. ``settings``: the hub's (by default those of ``gateway``). ``own_store``: close the
     read-model store when the app stops. ``gateway``: the service's settings, by default read
@@ -239,11 +251,19 @@ def create_app(store: ReadStore, nats: NatsClient | str | NatsSettings,
             if own_store:
                 store.close()
 
-    app = Litestar(route_handlers=[live, asyncapi_json, operations_router(
-                       SERVICE, ready, timeout=gateway.readiness.timeout_seconds)],
-                   dependencies={"hub": Provide(lambda: hub, sync_to_thread=False, use_cache=True)},
-                   exception_handlers=BASE_HANDLERS, middleware=[prometheus(SERVICE).middleware],
-                   lifespan=[lifespan], logging_config=None, debug=False)
+    app = Litestar(
+        route_handlers=[
+            live,
+            asyncapi_json,
+            operations_router(SERVICE, ready, timeout=gateway.readiness.timeout_seconds),
+        ],
+        dependencies={"hub": Provide(lambda: hub, sync_to_thread=False, use_cache=True)},
+        exception_handlers=BASE_HANDLERS,
+        middleware=[prometheus(SERVICE).middleware],
+        lifespan=[lifespan],
+        logging_config=None,
+        debug=False,
+    )
     app.state.hub = hub
     return app
 
@@ -254,5 +274,6 @@ def app_from_environment() -> Litestar:
     from shared.readmodels.store import open_read_store
 
     settings = start(GatewaySettings, SERVICE)
-    return create_app(open_read_store(settings.read_store), settings.nats, own_store=True,
-                      gateway=settings)
+    return create_app(
+        open_read_store(settings.read_store), settings.nats, own_store=True, gateway=settings
+    )

@@ -26,19 +26,39 @@ REF = "#/components/schemas/{name}"
 _EVENT_HEADERS = {
     "type": "object",
     "properties": {
-        "Nats-Msg-Id": {"type": "string", "description": "`tutorpulse:<notification id>`: "
-                        "JetStream drops a repeat within the duplicate window."},
-        "Tp-Notification-Id": {"type": "string", "pattern": "^[0-9]+$",
-                               "description": "The event's position in the event store's log."},
-        "Tp-Event-Type": {"type": "string", "description": "The event type (the payload's `type`)."},
+        "Nats-Msg-Id": {
+            "type": "string",
+            "description": "`tutorpulse:<notification id>`: "
+            "JetStream drops a repeat within the duplicate window.",
+        },
+        "Tp-Notification-Id": {
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "description": "The event's position in the event store's log.",
+        },
+        "Tp-Event-Type": {
+            "type": "string",
+            "description": "The event type (the payload's `type`).",
+        },
     },
     "required": ["Nats-Msg-Id", "Tp-Notification-Id", "Tp-Event-Type"],
 }
 _DEAD_LETTER_HEADERS = {
     "type": "object",
-    "properties": {name: {"type": "string"} for name in (
-        "Tp-Dlq-Subject", "Tp-Dlq-Msg-Id", "Tp-Notification-Id", "Tp-Event-Type",
-        "Tp-Dlq-Stream-Seq", "Tp-Dlq-Deliveries", "Tp-Dlq-Reason", "Tp-Dlq-Consumer", "Tp-Dlq-At")},
+    "properties": {
+        name: {"type": "string"}
+        for name in (
+            "Tp-Dlq-Subject",
+            "Tp-Dlq-Msg-Id",
+            "Tp-Notification-Id",
+            "Tp-Event-Type",
+            "Tp-Dlq-Stream-Seq",
+            "Tp-Dlq-Deliveries",
+            "Tp-Dlq-Reason",
+            "Tp-Dlq-Consumer",
+            "Tp-Dlq-At",
+        )
+    },
 }
 
 
@@ -53,28 +73,40 @@ def document() -> dict[str, Any]:
     client = list(protocol.ClientMessage.__args__)
     server = [m for m in protocol.ServerMessage.__args__ if m not in client]
     _, schemas = msgspec.json.schema_components(
-        [*event_classes, DeltaNotice, *client, *server], ref_template=REF)
+        [*event_classes, DeltaNotice, *client, *server], ref_template=REF
+    )
 
     messages: dict[str, Any] = {}
     for cls in event_classes:
         messages[cls.__name__] = {
-            "name": cls.__name__, "title": cls.__name__,
+            "name": cls.__name__,
+            "title": cls.__name__,
             "summary": (cls.__doc__ or "").strip().split("\n\n")[0] or cls.__name__,
-            "contentType": "application/json", "headers": _EVENT_HEADERS,
-            "payload": {"$ref": REF.format(name=cls.__name__)}}
+            "contentType": "application/json",
+            "headers": _EVENT_HEADERS,
+            "payload": {"$ref": REF.format(name=cls.__name__)},
+        }
         messages[f"DeadLetter{cls.__name__}"] = {
-            "name": f"DeadLetter{cls.__name__}", "contentType": "application/json",
+            "name": f"DeadLetter{cls.__name__}",
+            "contentType": "application/json",
             "summary": f"A {cls.__name__} that a projection could not apply",
-            "headers": _DEAD_LETTER_HEADERS, "payload": {"$ref": REF.format(name=cls.__name__)}}
+            "headers": _DEAD_LETTER_HEADERS,
+            "payload": {"$ref": REF.format(name=cls.__name__)},
+        }
     messages["DeltaNotice"] = {
-        "name": "DeltaNotice", "contentType": "application/json",
+        "name": "DeltaNotice",
+        "contentType": "application/json",
         "summary": "A read-model document changed and is now at `version`",
-        "payload": {"$ref": REF.format(name="DeltaNotice")}}
+        "payload": {"$ref": REF.format(name="DeltaNotice")},
+    }
     for cls in (*client, *server):
         name = cls.__name__
-        messages[name] = {"name": name, "contentType": "application/json",
-                          "summary": (cls.__doc__ or name).strip().split("\n\n")[0],
-                          "payload": {"$ref": REF.format(name=name)}}
+        messages[name] = {
+            "name": name,
+            "contentType": "application/json",
+            "summary": (cls.__doc__ or name).strip().split("\n\n")[0],
+            "payload": {"$ref": REF.format(name=name)},
+        }
 
     def refs(names: list[str], channel: str) -> dict[str, Any]:
         return {name: {"$ref": f"#/channels/{channel}/messages/{name}"} for name in names}
@@ -92,16 +124,23 @@ def document() -> dict[str, Any]:
             "title": "tutorpulse events and live updates",
             "version": "1.0.0",
             "description": "Committed events in NATS JetStream (stream `" + STREAM_NAME + "`), "
-                           "dead letters, change notices, and the live gateway's websocket. "
-                           "Every NATS user sees only what its permissions allow "
-                           "(docs/architecture.md, Security).",
+            "dead letters, change notices, and the live gateway's websocket. "
+            "Every NATS user sees only what its permissions allow "
+            "(docs/architecture.md, Security).",
         },
         "defaultContentType": "application/json",
         "servers": {
-            "nats": {"host": "nats:4222", "protocol": "nats",
-                     "description": "NATS with JetStream; user and password per service."},
-            "gateway": {"host": "localhost:8013", "protocol": "ws", "pathname": "/live",
-                        "description": "Bearer JWT in `Authorization` or `?token=`."},
+            "nats": {
+                "host": "nats:4222",
+                "protocol": "nats",
+                "description": "NATS with JetStream; user and password per service.",
+            },
+            "gateway": {
+                "host": "localhost:8013",
+                "protocol": "ws",
+                "pathname": "/live",
+                "description": "Bearer JWT in `Authorization` or `?token=`.",
+            },
         },
         "channels": {
             "events": {
@@ -109,12 +148,18 @@ def document() -> dict[str, Any]:
                 "title": "Committed events",
                 "servers": [{"$ref": "#/servers/nats"}],
                 "parameters": {
-                    "centreId": _parameter("The tenant; first, so a subscription to "
-                                           "`tp.evt.<centreId>.>` sees one centre only."),
-                    "aggregateKind": _parameter("session, person, centre, class, note, exercise, "
-                                                "homework, academic, timetable, series, receipt…"),
-                    "partitionKey": _parameter("The session id for everything in a session, "
-                                               "else the aggregate id: order is kept per key."),
+                    "centreId": _parameter(
+                        "The tenant; first, so a subscription to "
+                        "`tp.evt.<centreId>.>` sees one centre only."
+                    ),
+                    "aggregateKind": _parameter(
+                        "session, person, centre, class, note, exercise, "
+                        "homework, academic, timetable, series, receipt…"
+                    ),
+                    "partitionKey": _parameter(
+                        "The session id for everything in a session, "
+                        "else the aggregate id: order is kept per key."
+                    ),
                     "eventType": _parameter("The event type, as the payload's `type`."),
                 },
                 "messages": channel_messages(event_names),
@@ -123,17 +168,21 @@ def document() -> dict[str, Any]:
                 "address": "tp.dlq.{consumer}.{originalSubject}",
                 "title": "Events a projection could not apply (stream TP_DLQ)",
                 "servers": [{"$ref": "#/servers/nats"}],
-                "parameters": {"consumer": _parameter("The durable consumer (`projections`)."),
-                               "originalSubject": _parameter("The event's `tp.evt.…` subject.")},
+                "parameters": {
+                    "consumer": _parameter("The durable consumer (`projections`)."),
+                    "originalSubject": _parameter("The event's `tp.evt.…` subject."),
+                },
                 "messages": channel_messages(dead_names),
             },
             "changeNotices": {
                 "address": "tp.delta.{centreId}.{kind}.{key}",
                 "title": "A read-model document changed (core NATS)",
                 "servers": [{"$ref": "#/servers/nats"}],
-                "parameters": {"centreId": _parameter("The tenant."),
-                               "kind": _parameter("The document kind (session, tutor, student…)."),
-                               "key": _parameter("The document key.")},
+                "parameters": {
+                    "centreId": _parameter("The tenant."),
+                    "kind": _parameter("The document kind (session, tutor, student…)."),
+                    "key": _parameter("The document key."),
+                },
                 "messages": channel_messages(["DeltaNotice"]),
             },
             "live": {
@@ -144,28 +193,47 @@ def document() -> dict[str, Any]:
             },
         },
         "operations": {
-            "publishEvents": {"action": "send", "channel": {"$ref": "#/channels/events"},
-                              "summary": "The relay publishes every committed event once, "
-                                         "in the store's order.",
-                              "messages": list(refs(event_names, "events").values())},
-            "consumeEvents": {"action": "receive", "channel": {"$ref": "#/channels/events"},
-                              "summary": "The projection service's durable pull consumer "
-                                         "`projections`.",
-                              "messages": list(refs(event_names, "events").values())},
-            "deadLetter": {"action": "send", "channel": {"$ref": "#/channels/deadLetters"},
-                           "summary": "The projection service parks an event it cannot apply.",
-                           "messages": list(refs(dead_names, "deadLetters").values())},
-            "announceChanges": {"action": "send", "channel": {"$ref": "#/channels/changeNotices"},
-                                "messages": list(refs(["DeltaNotice"], "changeNotices").values())},
-            "followChanges": {"action": "receive", "channel": {"$ref": "#/channels/changeNotices"},
-                              "summary": "The gateway rings its followers' views.",
-                              "messages": list(refs(["DeltaNotice"], "changeNotices").values())},
-            "clientSends": {"action": "receive", "channel": {"$ref": "#/channels/live"},
-                            "summary": "What the gateway accepts from a client.",
-                            "messages": list(refs(client_names, "live").values())},
-            "gatewaySends": {"action": "send", "channel": {"$ref": "#/channels/live"},
-                             "summary": "What the gateway sends a client.",
-                             "messages": list(refs(sorted(set(server_names)), "live").values())},
+            "publishEvents": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/events"},
+                "summary": "The relay publishes every committed event once, in the store's order.",
+                "messages": list(refs(event_names, "events").values()),
+            },
+            "consumeEvents": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/events"},
+                "summary": "The projection service's durable pull consumer `projections`.",
+                "messages": list(refs(event_names, "events").values()),
+            },
+            "deadLetter": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/deadLetters"},
+                "summary": "The projection service parks an event it cannot apply.",
+                "messages": list(refs(dead_names, "deadLetters").values()),
+            },
+            "announceChanges": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/changeNotices"},
+                "messages": list(refs(["DeltaNotice"], "changeNotices").values()),
+            },
+            "followChanges": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/changeNotices"},
+                "summary": "The gateway rings its followers' views.",
+                "messages": list(refs(["DeltaNotice"], "changeNotices").values()),
+            },
+            "clientSends": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/live"},
+                "summary": "What the gateway accepts from a client.",
+                "messages": list(refs(client_names, "live").values()),
+            },
+            "gatewaySends": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/live"},
+                "summary": "What the gateway sends a client.",
+                "messages": list(refs(sorted(set(server_names)), "live").values()),
+            },
         },
         "components": {"schemas": schemas, "messages": messages},
     }

@@ -40,26 +40,34 @@ def describe(view: dict[str, Any]) -> str:
     """One line on the state of a view: a Control Center, a My Day, a student overview, a class
     roster or the catch-up list."""
     if "attendanceSummary" in view:
-        marked = ", ".join(f"{status} {count}" for status, count in view["attendanceSummary"].items()
-                           if count)
+        marked = ", ".join(
+            f"{status} {count}" for status, count in view["attendanceSummary"].items() if count
+        )
         open_catch_ups = sum(1 for c in view["catchUps"] if c["status"] in OPEN_CATCH_UPS)
-        return (f"{view['name']}: {len(view['sessions'])} sessions ({marked or 'none marked'}), "
-                f"{open_catch_ups} open catch-ups, {len(view['notes'])} notes")
+        return (
+            f"{view['name']}: {len(view['sessions'])} sessions ({marked or 'none marked'}), "
+            f"{open_catch_ups} open catch-ups, {len(view['notes'])} notes"
+        )
     if "total" in view:
         overdue = sum(1 for c in view["catchUps"] if c["overdue"])
         return f"{view['total']} catch-ups, {overdue} of the first {len(view['catchUps'])} overdue"
     if "members" in view:
-        return (f"{view['name']} {view['status']}: {view['enrolled']} members, "
-                f"{view['placesLeft']} places left")
+        return (
+            f"{view['name']} {view['status']}: {view['enrolled']} members, "
+            f"{view['placesLeft']} places left"
+        )
     if "students" in view:
         students = ", ".join(
             f"{s['name']} {s['attendance'] or '-'}"
             + (f" (help {s['openHelpRequest']['priority']})" if s["openHelpRequest"] else "")
-            for s in view["students"])
+            for s in view["students"]
+        )
         return f"{view['title']} {view['status']}; {students or 'no students'}"
-    return (f"{len(view['sessions'])} sessions today, {len(view['openHelpRequests'])} open help "
-            f"requests, {len(view['catchUps']['overdue'])} overdue catch-ups, "
-            f"{len(view['alerts'])} alerts")
+    return (
+        f"{len(view['sessions'])} sessions today, {len(view['openHelpRequests'])} open help "
+        f"requests, {len(view['catchUps']['overdue'])} overdue catch-ups, "
+        f"{len(view['alerts'])} alerts"
+    )
 
 
 def summary(message: dict[str, Any], copy: Copy | None) -> str:
@@ -103,8 +111,12 @@ sessions, a centre's catch-up list) passes the websockets library's 1 MiB defaul
 
 async def follow_once(url: str, token: str, copies: dict[str, Copy]) -> None:
     """One connection: subscribe to every topic, print what arrives, answer pings."""
-    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"},
-                                  ping_interval=None, max_size=SNAPSHOT_MAX_BYTES) as socket:
+    async with websockets.connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        ping_interval=None,
+        max_size=SNAPSHOT_MAX_BYTES,
+    ) as socket:
         for topic, copy in copies.items():
             await socket.send(subscription(topic, copy))
         async for raw in socket:
@@ -142,21 +154,34 @@ async def follow(url: str, token: str, topics: list[str]) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--token", required=True)
     parser.add_argument("--url", default="ws://127.0.0.1:8013/live")
     parser.add_argument("--session", action="append", default=[], help="a session id to follow")
     parser.add_argument("--my-day", action="store_true", help="follow the tutor's My Day")
-    parser.add_argument("--student", action="append", default=[],
-                        help="a student id whose overview to follow")
-    parser.add_argument("--class", dest="classes", action="append", default=[],
-                        help="a class id whose roster to follow")
-    parser.add_argument("--catch-ups", action="store_true", help="follow the centre's catch-up list")
+    parser.add_argument(
+        "--student", action="append", default=[], help="a student id whose overview to follow"
+    )
+    parser.add_argument(
+        "--class",
+        dest="classes",
+        action="append",
+        default=[],
+        help="a class id whose roster to follow",
+    )
+    parser.add_argument(
+        "--catch-ups", action="store_true", help="follow the centre's catch-up list"
+    )
     args = parser.parse_args()
-    topics = ([f"session:{s}" for s in args.session] + (["my-day"] if args.my_day else [])
-              + [f"student:{s}" for s in args.student] + [f"class:{c}" for c in args.classes]
-              + (["catch-ups"] if args.catch_ups else []))
+    topics = (
+        [f"session:{s}" for s in args.session]
+        + (["my-day"] if args.my_day else [])
+        + [f"student:{s}" for s in args.student]
+        + [f"class:{c}" for c in args.classes]
+        + (["catch-ups"] if args.catch_ups else [])
+    )
     if not topics:
         parser.error("follow at least one --session, --my-day, --student, --class or --catch-ups")
     with contextlib.suppress(KeyboardInterrupt):

@@ -42,10 +42,13 @@ CONNECTIONS = Gauge("tutorpulse_gateway_connections", "Open websocket connection
 SUBSCRIPTIONS = Gauge("tutorpulse_gateway_subscriptions", "Topics followed, over all connections")
 NATS_SUBJECTS = Gauge("tutorpulse_gateway_nats_subscriptions", "Notice subjects subscribed on NATS")
 SENT = Counter("tutorpulse_gateway_messages_sent_total", "Messages written to clients", ["type"])
-RESYNCS = Counter("tutorpulse_gateway_resyncs_total",
-                  "Fresh snapshots sent in place of messages dropped for a slow client")
-DROPPED = Counter("tutorpulse_gateway_dropped_total",
-                  "Messages dropped because a client read too slowly")
+RESYNCS = Counter(
+    "tutorpulse_gateway_resyncs_total",
+    "Fresh snapshots sent in place of messages dropped for a slow client",
+)
+DROPPED = Counter(
+    "tutorpulse_gateway_dropped_total", "Messages dropped because a client read too slowly"
+)
 
 NOTICES_PENDING_PER_SUBJECT = 256
 """Notices waiting to be handled per subject; beyond it NATS drops them (the periodic check
@@ -69,7 +72,11 @@ class TooManyTopics(Exception):
 
 
 REFUSALS: Final[dict[type[Exception], int]] = {
-    BadTopic: 400, Forbidden: 403, access.NotVisible: 404, TooManyTopics: 429}
+    BadTopic: 400,
+    Forbidden: 403,
+    access.NotVisible: 404,
+    TooManyTopics: 429,
+}
 
 
 def refusal(topic: str, error: Exception) -> Message:
@@ -79,8 +86,7 @@ def refusal(topic: str, error: Exception) -> Message:
 
 EVERY_DOCUMENT: Final = "*"
 """The key of a topic that lists every document of its kind in the centre (a NATS wildcard)."""
-_KINDS_BY_PREFIX: Final = {"session": SESSION.name, "student": STUDENT.name,
-                           "class": CLASS.name}
+_KINDS_BY_PREFIX: Final = {"session": SESSION.name, "student": STUDENT.name, "class": CLASS.name}
 """Topics about one document, ``<prefix>:<id>``, and the kind of document each follows."""
 
 
@@ -103,8 +109,10 @@ class Topic:
                 return cls(name, kind, str(UUID(value)))
             except ValueError:
                 pass
-        raise BadTopic(f"unknown topic {name!r}: use 'session:<id>', 'student:<id>', 'class:<id>', "
-                       "'my-day' or 'catch-ups'")
+        raise BadTopic(
+            f"unknown topic {name!r}: use 'session:<id>', 'student:<id>', 'class:<id>', "
+            "'my-day' or 'catch-ups'"
+        )
 
     def subject(self, centre_id: str) -> str:
         return delta_subject(centre_id, self.kind, self.key)
@@ -164,13 +172,18 @@ class Connection:
         DROPPED.inc(dropped)
         if not self.behind:
             self.behind = True
-            log.warning("gateway.client_too_slow", user=str(self.actor.user_id),
-                        queue=self.queue_size)
+            log.warning(
+                "gateway.client_too_slow", user=str(self.actor.user_id), queue=self.queue_size
+            )
 
     def has_version(self, name: str, version: int | None) -> bool:
         last = self.sent.get(name)
-        return (version is not None and last is not None and name not in self.stale
-                and version <= last.version)
+        return (
+            version is not None
+            and last is not None
+            and name not in self.stale
+            and version <= last.version
+        )
 
     def update(self, name: str, current: Sent) -> Message | None:
         """The message that brings this client from what it was last sent to ``current``."""
@@ -201,8 +214,9 @@ class NatsClient(Protocol):
 
     async def flush(self, timeout: int = ...) -> None: ...
 
-    async def subscribe(self, subject: str, *, cb: Callable[[Msg], Awaitable[None]],
-                        pending_msgs_limit: int) -> Subscription: ...
+    async def subscribe(
+        self, subject: str, *, cb: Callable[[Msg], Awaitable[None]], pending_msgs_limit: int
+    ) -> Subscription: ...
 
 
 class Hub:
@@ -275,8 +289,9 @@ class Hub:
 
     # --- topics ------------------------------------------------------------------------
 
-    async def subscribe(self, connection: Connection, name: str,
-                        last_version: int | None = None) -> None:
+    async def subscribe(
+        self, connection: Connection, name: str, last_version: int | None = None
+    ) -> None:
         """Follow ``name``: a snapshot, or ``subscribed`` if the client already has this version."""
         try:
             topic = Topic.parse(name, connection.actor)
@@ -300,11 +315,16 @@ class Hub:
                 return
             except Exception:
                 await self._forget(connection, name)
-                log.exception("gateway.subscribe_failed", topic=name,
-                              user=str(connection.actor.user_id))
-                connection.offer(protocol.Refused(
-                    topic=name, status=503,
-                    detail="the read models cannot be read now; subscribe again"))
+                log.exception(
+                    "gateway.subscribe_failed", topic=name, user=str(connection.actor.user_id)
+                )
+                connection.offer(
+                    protocol.Refused(
+                        topic=name,
+                        status=503,
+                        detail="the read models cannot be read now; subscribe again",
+                    )
+                )
                 return
             current = Sent(version, view)
             connection.stale.discard(name)
@@ -332,7 +352,8 @@ class Hub:
             if subject in self._followers and subject not in self._subscriptions:
                 assert self.nats is not None, "start the hub before subscribing"
                 self._subscriptions[subject] = await self.nats.subscribe(
-                    subject, cb=self._on_notice, pending_msgs_limit=NOTICES_PENDING_PER_SUBJECT)
+                    subject, cb=self._on_notice, pending_msgs_limit=NOTICES_PENDING_PER_SUBJECT
+                )
                 NATS_SUBJECTS.inc()
 
     async def _unfollow(self, subject: str, connection: Connection, name: str) -> None:
@@ -357,10 +378,13 @@ class Hub:
             version = None
         followers = list(self._followers.get(message.subject, ()))
         # A list's version is not the version of the one document the notice is about.
-        listing = list(self._followers.get(f"{message.subject.rsplit('.', 1)[0]}.{EVERY_DOCUMENT}", ()))
-        await asyncio.gather(*(self._refresh_logged(connection, name, version)
-                               for connection, name in followers),
-                             *(self._refresh_listing(connection, name) for connection, name in listing))
+        listing = list(
+            self._followers.get(f"{message.subject.rsplit('.', 1)[0]}.{EVERY_DOCUMENT}", ())
+        )
+        await asyncio.gather(
+            *(self._refresh_logged(connection, name, version) for connection, name in followers),
+            *(self._refresh_listing(connection, name) for connection, name in listing),
+        )
 
     async def _refresh_listing(self, connection: Connection, name: str) -> None:
         """Re-read a list once however many of its documents ring while it is being read: a
@@ -379,8 +403,9 @@ class Hub:
         finally:
             self._listing.discard(follower)
 
-    async def refresh(self, connection: Connection, name: str,
-                      notified_version: int | None = None) -> None:
+    async def refresh(
+        self, connection: Connection, name: str, notified_version: int | None = None
+    ) -> None:
         """Send this viewer what changed in their view of ``name`` (a snapshot if it is stale).
 
         ``notified_version``: the document version a notice announced; a viewer who was already
@@ -414,16 +439,22 @@ class Hub:
             async with gate:
                 await self._refresh_logged(connection, name)
 
-        await asyncio.gather(*(one(connection, name) for connection in list(self.connections)
-                               for name in list(connection.topics)))
+        await asyncio.gather(
+            *(
+                one(connection, name)
+                for connection in list(self.connections)
+                for name in list(connection.topics)
+            )
+        )
 
     async def _resync_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.resync_seconds)
             await self.resync_all()
 
-    async def _refresh_logged(self, connection: Connection, name: str,
-                              notified_version: int | None = None) -> None:
+    async def _refresh_logged(
+        self, connection: Connection, name: str, notified_version: int | None = None
+    ) -> None:
         try:
             await self.refresh(connection, name, notified_version)
         except Exception:
@@ -442,5 +473,7 @@ class Hub:
         if topic.kind == CLASS.name:
             return access.class_roster(self.store, actor, UUID(topic.key))
         if topic.kind == CATCH_UP.name:
-            return access.catch_up_list(self.store, actor, access.CatchUpFilter(limit=200), utcnow())
+            return access.catch_up_list(
+                self.store, actor, access.CatchUpFilter(limit=200), utcnow()
+            )
         return access.my_day(self.store, actor, None, utcnow())

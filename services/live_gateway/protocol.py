@@ -19,7 +19,8 @@ class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type"):
 
     topic: str
     last_version: Annotated[int, msgspec.Meta(ge=0)] | None = msgspec.field(
-        name="lastVersion", default=None)
+        name="lastVersion", default=None
+    )
 
 
 class Unsubscribe(msgspec.Struct, tag="unsubscribe", tag_field="type"):

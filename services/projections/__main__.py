@@ -30,8 +30,9 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
-async def _until_done(what: str, attempt: Callable[[], Awaitable[T]],
-                      stopping: asyncio.Event) -> T | None:
+async def _until_done(
+    what: str, attempt: Callable[[], Awaitable[T]], stopping: asyncio.Event
+) -> T | None:
     """``attempt()`` until it succeeds (None if the service is stopped first), logging the
     first failure and the success after it, and waiting longer between tries up to 5 s."""
     failures = 0
@@ -41,8 +42,11 @@ async def _until_done(what: str, attempt: Callable[[], Awaitable[T]],
         except Exception as error:  # whatever keeps it from starting: wait, say so once, retry
             failures += 1
             if failures == 1:
-                log.warning("projections.waiting_for", dependency=what,
-                            error=f"{type(error).__name__}: {error}")
+                log.warning(
+                    "projections.waiting_for",
+                    dependency=what,
+                    error=f"{type(error).__name__}: {error}",
+                )
             try:
                 await asyncio.wait_for(stopping.wait(), min(5.0, 0.2 * 2 ** min(failures, 10)))
             except TimeoutError:
@@ -65,8 +69,13 @@ async def main(settings: ProjectionServiceSettings) -> None:
             raise NotReady(waiting["reason"])
         return await service.readiness()
 
-    server = operations_server(SERVICE, ready, host=settings.host, port=settings.port,
-                               timeout=settings.readiness.timeout_seconds)
+    server = operations_server(
+        SERVICE,
+        ready,
+        host=settings.host,
+        port=settings.port,
+        timeout=settings.readiness.timeout_seconds,
+    )
 
     def shutdown() -> None:
         stopping.set()
@@ -82,8 +91,10 @@ async def main(settings: ProjectionServiceSettings) -> None:
     nc: Client | None = None
     try:
         store = await _until_done(
-            "read_store", lambda: anyio.to_thread.run_sync(open_read_store, settings.read_store),
-            stopping)
+            "read_store",
+            lambda: anyio.to_thread.run_sync(open_read_store, settings.read_store),
+            stopping,
+        )
         waiting["reason"] = "waiting for NATS"
         try:  # as long as NATS is away (logged once), or until SIGTERM
             if store is not None:

@@ -92,26 +92,41 @@ class DeadLetter:
         return self.headers.get("Tp-Dlq-At", "")
 
     def summary(self) -> dict[str, object]:
-        return {"sequence": self.sequence, "notificationId": self.notification_id,
-                "eventType": self.event_type, "deliveries": self.deliveries, "at": self.at,
-                "subject": self.original_subject, "reason": self.reason}
+        return {
+            "sequence": self.sequence,
+            "notificationId": self.notification_id,
+            "eventType": self.event_type,
+            "deliveries": self.deliveries,
+            "at": self.at,
+            "subject": self.original_subject,
+            "reason": self.reason,
+        }
 
 
-async def dead_letters(js: JetStreamContext, consumer: str = PROJECTIONS_CONSUMER) -> list[DeadLetter]:
+async def dead_letters(
+    js: JetStreamContext, consumer: str = PROJECTIONS_CONSUMER
+) -> list[DeadLetter]:
     """Every dead letter of ``consumer`` in TP_DLQ, by sequence."""
     found: list[DeadLetter] = []
     sequence = 1
     while True:
         try:
-            raw = await js.get_msg(DLQ_STREAM, sequence, subject=f"{DLQ_PREFIX}.{consumer}.>", next=True)
+            raw = await js.get_msg(
+                DLQ_STREAM, sequence, subject=f"{DLQ_PREFIX}.{consumer}.>", next=True
+            )
         except NotFoundError:
             return found
-        found.append(DeadLetter(int(raw.seq or 0), raw.subject or "", dict(raw.headers or {}),
-                                raw.data or b""))
+        found.append(
+            DeadLetter(
+                int(raw.seq or 0), raw.subject or "", dict(raw.headers or {}), raw.data or b""
+            )
+        )
         sequence = int(raw.seq or 0) + 1
 
 
-async def dead_letter(js: JetStreamContext, sequence: int, consumer: str = PROJECTIONS_CONSUMER) -> DeadLetter:
+async def dead_letter(
+    js: JetStreamContext, sequence: int, consumer: str = PROJECTIONS_CONSUMER
+) -> DeadLetter:
     """One dead letter of ``consumer``; :class:`LookupError` if TP_DLQ has no such one."""
     try:
         raw = await js.get_msg(DLQ_STREAM, sequence)
@@ -167,15 +182,21 @@ def reapply(store: ReadStore, event: events.Event, notification_id: int) -> Repl
     or whatever the projector raises if it still fails."""
     aggregate_id, version = str(event.aggregate_id), event.aggregate_version
     with store.transaction() as tx:
-        current = tx.aggregate_version(aggregate_id)  # locks the aggregate against the live projection
+        current = tx.aggregate_version(
+            aggregate_id
+        )  # locks the aggregate against the live projection
         skipped = tx.is_skipped(aggregate_id, version)
         if current >= version and not skipped:
             return ReplayResult(Replayed.ALREADY_IN)
         if current < version - 1:
-            raise NotReplayable(f"{event.type_name} v{version} of {aggregate_id} needs v{current + 1} "
-                                "first (replay that one first, or use --all)")
+            raise NotReplayable(
+                f"{event.type_name} v{version} of {aggregate_id} needs v{current + 1} "
+                "first (replay that one first, or use --all)"
+            )
         try:
-            if current == version - 1:  # its place is still free: apply it like the projection would
+            if (
+                current == version - 1
+            ):  # its place is still free: apply it like the projection would
                 batch = Batch(tx)
                 apply(batch, event, notification_id)
                 changes, later = batch.flush(), 0  # also passes later dead-lettered versions
@@ -188,7 +209,8 @@ def reapply(store: ReadStore, event: events.Event, notification_id: int) -> Repl
                 later = current - version - tx.skipped_between(aggregate_id, version, current)
         except OutOfOrder as waiting:
             raise NotReplayable(
-                f"it needs an event that is not in the read models yet: {waiting}") from None
+                f"it needs an event that is not in the read models yet: {waiting}"
+            ) from None
         if skipped:
             tx.forget_skip(aggregate_id, version)
     outcome = Replayed.APPLIED_OUT_OF_ORDER if later > 0 else Replayed.APPLIED
@@ -202,7 +224,10 @@ def forget(store: ReadStore, event: events.Event, notification_id: int, reason: 
     or replayed: see ``Batch.flush`` and ``Transaction.skip``)."""
     aggregate_id, version = str(event.aggregate_id), event.aggregate_version
     with store.transaction() as tx:
-        if tx.skip(aggregate_id, version, notification_id, event.type_name, reason) is SkipResult.SKIPPED:
+        if (
+            tx.skip(aggregate_id, version, notification_id, event.type_name, reason)
+            is SkipResult.SKIPPED
+        ):
             tx.forget_skip(aggregate_id, version)
 
 
@@ -210,7 +235,9 @@ def _decoded(letter: DeadLetter) -> tuple[events.Event, int]:
     try:
         event = events.decode(letter.data)
     except Exception as error:  # whatever the decoder says is the reason it cannot be replayed
-        raise NotReplayable(f"the event cannot be decoded: {type(error).__name__}: {error}") from None
+        raise NotReplayable(
+            f"the event cannot be decoded: {type(error).__name__}: {error}"
+        ) from None
     if letter.notification_id is None:
         raise NotReplayable("it has no Tp-Notification-Id header")
     return event, letter.notification_id
@@ -221,9 +248,14 @@ async def replay(js: JetStreamContext, store: ReadStore, letter: DeadLetter) -> 
     event, notification_id = _decoded(letter)
     result = await anyio.to_thread.run_sync(reapply, store, event, notification_id)
     await js.delete_msg(DLQ_STREAM, letter.sequence)
-    log.info("dead_letters.replayed", sequence=letter.sequence, subject=letter.original_subject,
-             notification_id=notification_id, outcome=result.outcome.value,
-             later_applied=result.later_applied)
+    log.info(
+        "dead_letters.replayed",
+        sequence=letter.sequence,
+        subject=letter.original_subject,
+        notification_id=notification_id,
+        outcome=result.outcome.value,
+        later_applied=result.later_applied,
+    )
     return result
 
 
@@ -233,11 +265,19 @@ async def discard(js: JetStreamContext, store: ReadStore, letter: DeadLetter, re
     except NotReplayable:  # nothing of it reached the read models
         pass
     else:
-        await anyio.to_thread.run_sync(forget, store, event, notification_id, f"discarded: {reason}")
+        await anyio.to_thread.run_sync(
+            forget, store, event, notification_id, f"discarded: {reason}"
+        )
     await js.delete_msg(DLQ_STREAM, letter.sequence)
-    log.warning("dead_letters.discarded", sequence=letter.sequence, subject=letter.original_subject,
-                notification_id=letter.notification_id, event_type=letter.event_type,
-                dead_letter_reason=letter.reason, reason=reason)
+    log.warning(
+        "dead_letters.discarded",
+        sequence=letter.sequence,
+        subject=letter.original_subject,
+        notification_id=letter.notification_id,
+        event_type=letter.event_type,
+        dead_letter_reason=letter.reason,
+        reason=reason,
+    )
 
 
 # --- the command line ---------------------------------------------------------------------
@@ -251,12 +291,16 @@ def _print_list(letters: Sequence[DeadLetter], as_json: bool) -> None:
     if not letters:
         print("no dead letters")
         return
-    print(f"{'SEQ':>6}  {'NOTIFICATION':>12}  {'EVENT TYPE':<28} {'DELIVERIES':>10}  {'WHEN':<24}  "
-          "SUBJECT / REASON")
+    print(
+        f"{'SEQ':>6}  {'NOTIFICATION':>12}  {'EVENT TYPE':<28} {'DELIVERIES':>10}  {'WHEN':<24}  "
+        "SUBJECT / REASON"
+    )
     for letter in letters:
-        print(f"{letter.sequence:>6}  {letter.notification_id or '-':>12}  {letter.event_type:<28} "
-              f"{letter.deliveries or '-':>10}  {letter.at:<24}  {letter.original_subject}\n"
-              f"{'':>6}  {letter.reason}")
+        print(
+            f"{letter.sequence:>6}  {letter.notification_id or '-':>12}  {letter.event_type:<28} "
+            f"{letter.deliveries or '-':>10}  {letter.at:<24}  {letter.original_subject}\n"
+            f"{'':>6}  {letter.reason}"
+        )
 
 
 def _print_show(letter: DeadLetter) -> None:
@@ -271,12 +315,16 @@ def _print_show(letter: DeadLetter) -> None:
 
 
 def _describe(letter: DeadLetter, result: ReplayResult) -> str:
-    line = (f"#{letter.sequence} {letter.event_type} (notification {letter.notification_id}): "
-            f"{result.outcome.value}")
+    line = (
+        f"#{letter.sequence} {letter.event_type} (notification {letter.notification_id}): "
+        f"{result.outcome.value}"
+    )
     if result.outcome is Replayed.APPLIED_OUT_OF_ORDER:
-        line += (f"; {result.later_applied} later event(s) of its aggregate were applied before it, so "
-                 "the read models equal a rebuild only if those do not overwrite what it set; "
-                 "`python -m services.projections.rebuild` makes them exact")
+        line += (
+            f"; {result.later_applied} later event(s) of its aggregate were applied before it, so "
+            "the read models equal a rebuild only if those do not overwrite what it set; "
+            "`python -m services.projections.rebuild` makes them exact"
+        )
     return line
 
 
@@ -284,7 +332,8 @@ async def _run(args: argparse.Namespace, settings: DeadLetterSettings) -> int:
     try:  # ``connect`` keeps trying while NATS is away: a command line gives up instead
         nc: Client = await asyncio.wait_for(
             connect(settings.nats, name="tutorpulse-dead-letters", operator_fallback=True),
-            CONNECT_TIMEOUT)
+            CONNECT_TIMEOUT,
+        )
     except TimeoutError:
         raise ConnectionError(f"no NATS server answered within {CONNECT_TIMEOUT:.0f} s") from None
     store: ReadStore | None = None
@@ -300,12 +349,16 @@ async def _run(args: argparse.Namespace, settings: DeadLetterSettings) -> int:
         if args.command == "discard":
             letter = await dead_letter(js, args.sequence, args.consumer)
             await discard(js, store, letter, args.reason)
-            print(f"#{letter.sequence} {letter.event_type} (notification {letter.notification_id}): "
-                  f"discarded ({args.reason})")
+            print(
+                f"#{letter.sequence} {letter.event_type} (notification {letter.notification_id}): "
+                f"discarded ({args.reason})"
+            )
             return 0
         if args.all:
-            letters = sorted(await dead_letters(js, args.consumer),
-                             key=lambda d: (d.notification_id is None, d.notification_id or 0, d.sequence))
+            letters = sorted(
+                await dead_letters(js, args.consumer),
+                key=lambda d: (d.notification_id is None, d.notification_id or 0, d.sequence),
+            )
         else:
             letters = [await dead_letter(js, args.sequence, args.consumer)]
         kept = 0
@@ -314,11 +367,21 @@ async def _run(args: argparse.Namespace, settings: DeadLetterSettings) -> int:
                 result = await replay(js, store, letter)
             except Exception as error:  # the projector still fails on it: keep it, say why
                 kept += 1
-                why = str(error) if isinstance(error, NotReplayable) else f"{type(error).__name__}: {error}"
-                log.warning("dead_letters.replay_failed", sequence=letter.sequence,
-                            subject=letter.original_subject, error=why)
-                print(f"#{letter.sequence} {letter.event_type} (notification {letter.notification_id}): "
-                      f"kept, {why}")
+                why = (
+                    str(error)
+                    if isinstance(error, NotReplayable)
+                    else f"{type(error).__name__}: {error}"
+                )
+                log.warning(
+                    "dead_letters.replay_failed",
+                    sequence=letter.sequence,
+                    subject=letter.original_subject,
+                    error=why,
+                )
+                print(
+                    f"#{letter.sequence} {letter.event_type} (notification {letter.notification_id}): "
+                    f"kept, {why}"
+                )
                 continue
             print(_describe(letter, result))
         if args.all:
@@ -335,24 +398,33 @@ async def _run(args: argparse.Namespace, settings: DeadLetterSettings) -> int:
 
 def _sequence(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"a TP_DLQ sequence is a positive whole number, not {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"a TP_DLQ sequence is a positive whole number, not {value!r}"
+        )
     return int(value)
 
 
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="python -m services.projections.dead_letters",
-                                   description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    main.add_argument("--consumer", default=PROJECTIONS_CONSUMER, help="whose dead letters (default: %(default)s)")
+    main = argparse.ArgumentParser(
+        prog="python -m services.projections.dead_letters",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    main.add_argument(
+        "--consumer", default=PROJECTIONS_CONSUMER, help="whose dead letters (default: %(default)s)"
+    )
     commands = main.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="one line per dead letter")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     commands.add_parser("show", help="headers and event of one dead letter").add_argument(
-        "sequence", type=_sequence, help="its sequence in TP_DLQ (see list)")
+        "sequence", type=_sequence, help="its sequence in TP_DLQ (see list)"
+    )
     replaying = commands.add_parser("replay", help="apply dead letters again, after a fix")
     which = replaying.add_mutually_exclusive_group(required=True)
     which.add_argument("sequence", type=_sequence, nargs="?", help="its sequence in TP_DLQ")
-    which.add_argument("--all", action="store_true", help="every dead letter, in the original order")
+    which.add_argument(
+        "--all", action="store_true", help="every dead letter, in the original order"
+    )
     discarding = commands.add_parser("discard", help="remove one dead letter for good")
     discarding.add_argument("sequence", type=_sequence, help="its sequence in TP_DLQ")
     discarding.add_argument("--reason", required=True, help="why (logged)")
@@ -374,8 +446,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_run(args, settings))
     except (OSError, nats.errors.Error, psycopg.Error, sqlite3.Error) as error:
-        print(f"cannot reach NATS or the read-model store: {type(error).__name__}: {error}",
-              file=sys.stderr)
+        print(
+            f"cannot reach NATS or the read-model store: {type(error).__name__}: {error}",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -39,12 +39,21 @@ class Rebuilt:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-def _copy(store: EventStore, read_store: ReadStore, generation: int, after: int, batch: int,
-          progress: Progress | None = None, task: TaskID | None = None) -> tuple[int, int]:
+def _copy(
+    store: EventStore,
+    read_store: ReadStore,
+    generation: int,
+    after: int,
+    batch: int,
+    progress: Progress | None = None,
+    task: TaskID | None = None,
+) -> tuple[int, int]:
     """Apply every stored event after ``after``; returns (last notification id, events)."""
     position, count = after, 0
     while True:
-        notifications = store.recorder.select_notifications(position, batch, inclusive_of_start=False)
+        notifications = store.recorder.select_notifications(
+            position, batch, inclusive_of_start=False
+        )
         if not notifications:
             return position, count
         apply_all(read_store, [(events.decode(n.state), n.id) for n in notifications], generation)
@@ -54,15 +63,26 @@ def _copy(store: EventStore, read_store: ReadStore, generation: int, after: int,
             progress.update(task, completed=position)
 
 
-def rebuild(store: EventStore, read_store: ReadStore, *, batch: int = 1000, keep_old: bool = False,
-            settle_timeout: float = 30.0, show_progress: bool = False) -> Rebuilt:
+def rebuild(
+    store: EventStore,
+    read_store: ReadStore,
+    *,
+    batch: int = 1000,
+    keep_old: bool = False,
+    settle_timeout: float = 30.0,
+    show_progress: bool = False,
+) -> Rebuilt:
     started = time.perf_counter()
     old = read_store.ensure_ready()
     new = read_store.create_generation()
     head = store.position
-    progress = Progress(TextColumn("rebuilding read models"), BarColumn(),
-                        TextColumn("{task.completed}/{task.total} events"), TimeRemainingColumn(),
-                        disable=not show_progress)
+    progress = Progress(
+        TextColumn("rebuilding read models"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} events"),
+        TimeRemainingColumn(),
+        disable=not show_progress,
+    )
     with progress:
         task = progress.add_task("rebuild", total=head)
         position, count = _copy(store, read_store, new, 0, batch, progress, task)
@@ -70,8 +90,9 @@ def rebuild(store: EventStore, read_store: ReadStore, *, batch: int = 1000, keep
 
     with read_store.transaction(new) as tx:
         last = Batch(tx)
-        for notification in store.recorder.select_notifications(position, 1_000_000,
-                                                                inclusive_of_start=False):
+        for notification in store.recorder.select_notifications(
+            position, 1_000_000, inclusive_of_start=False
+        ):
             apply(last, events.decode(notification.state), notification.id)
             position = notification.id
             count += 1
@@ -93,12 +114,17 @@ def rebuild(store: EventStore, read_store: ReadStore, *, batch: int = 1000, keep
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--keep-old", action="store_true", help="keep the replaced tables")
-    parser.add_argument("--settle-timeout", type=float, default=30.0,
-                        help="seconds to wait for the live projection to pass the switch")
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the live projection to pass the switch",
+    )
     args = parser.parse_args()
     from services.projections.settings import RebuildSettings
     from services.settings import start
@@ -106,13 +132,21 @@ def main() -> None:
     settings = start(RebuildSettings, "rebuild")
     store, read_store = EventStore(settings.event_store), open_read_store(settings.read_store)
     try:
-        result = rebuild(store, read_store, batch=args.batch, keep_old=args.keep_old,
-                         settle_timeout=args.settle_timeout, show_progress=True)
+        result = rebuild(
+            store,
+            read_store,
+            batch=args.batch,
+            keep_old=args.keep_old,
+            settle_timeout=args.settle_timeout,
+            show_progress=True,
+        )
     finally:
         store.close()
         read_store.close()
-    print(f"generation {result.generation} is current (replaced {result.replaced}): "
-          f"{result.events} events in {result.seconds:.2f} s ({result.rate:,.0f} events/s)")
+    print(
+        f"generation {result.generation} is current (replaced {result.replaced}): "
+        f"{result.events} events in {result.seconds:.2f} s ({result.rate:,.0f} events/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -66,12 +66,21 @@ log = structlog.get_logger(__name__)
 DLQ_PREFIX = "tp.dlq"
 
 APPLIED = Counter("tutorpulse_projection_events_total", "Events handled", ["outcome"])
-DEAD_LETTERS = Counter("tutorpulse_projection_dead_letters_total", "Events sent to the dead-letter stream")
-DEAD_LETTERS_WAITING = Gauge("tutorpulse_projection_dead_letters_waiting",
-                             "Dead letters of this consumer waiting in TP_DLQ for a replay or a discard")
-WATERMARK = Gauge("tutorpulse_projection_watermark", "Notification id up to which read models are complete")
-BATCH_SECONDS = Histogram("tutorpulse_projection_batch_seconds", "Time to apply and ack one batch",
-                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
+DEAD_LETTERS = Counter(
+    "tutorpulse_projection_dead_letters_total", "Events sent to the dead-letter stream"
+)
+DEAD_LETTERS_WAITING = Gauge(
+    "tutorpulse_projection_dead_letters_waiting",
+    "Dead letters of this consumer waiting in TP_DLQ for a replay or a discard",
+)
+WATERMARK = Gauge(
+    "tutorpulse_projection_watermark", "Notification id up to which read models are complete"
+)
+BATCH_SECONDS = Histogram(
+    "tutorpulse_projection_batch_seconds",
+    "Time to apply and ack one batch",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
 
 Settings = ProjectionSettings
 """How a replica consumes (``services.projections.settings``)."""
@@ -181,14 +190,25 @@ async def count_dead_letters(js: JetStreamContext, durable: str = PROJECTIONS_CO
 def consumer_config(durable: str, settings: Settings) -> ConsumerConfig:
     """The durable pull consumer every replica shares."""
     return ConsumerConfig(
-        name=durable, durable_name=durable, filter_subject=STREAM_SUBJECTS,
-        ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
-        ack_wait=settings.ack_wait, max_deliver=-1, max_ack_pending=20_000)
+        name=durable,
+        durable_name=durable,
+        filter_subject=STREAM_SUBJECTS,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=settings.ack_wait,
+        max_deliver=-1,
+        max_ack_pending=20_000,
+    )
 
 
 class ProjectionService:
-    def __init__(self, store: ReadStore, nc: Client, settings: Settings | None = None,
-                 durable: str = PROJECTIONS_CONSUMER) -> None:
+    def __init__(
+        self,
+        store: ReadStore,
+        nc: Client,
+        settings: Settings | None = None,
+        durable: str = PROJECTIONS_CONSUMER,
+    ) -> None:
         self._store = store
         self._nc = nc
         self._js = nc.jetstream()
@@ -258,21 +278,33 @@ class ProjectionService:
         shorter ``ack_wait`` after an upgrade), then bind to it. Replicas starting together
         send the same configuration; the last one to arrive changes nothing."""
         try:
-            info = await self._js.add_consumer(STREAM_NAME, consumer_config(self._durable, self._settings))
+            info = await self._js.add_consumer(
+                STREAM_NAME, consumer_config(self._durable, self._settings)
+            )
         except NotFoundError:
             raise  # no stream yet: an outage like any other, tried again
         except Exception as error:
             if not self._nc.is_connected:
                 raise
             # Refused (e.g. an operator changed a setting that cannot be updated): use it as it is.
-            log.warning("projections.consumer_not_updated", durable=self._durable,
-                        error=f"{type(error).__name__}: {error}")
+            log.warning(
+                "projections.consumer_not_updated",
+                durable=self._durable,
+                error=f"{type(error).__name__}: {error}",
+            )
             info = await self._js.consumer_info(STREAM_NAME, self._durable)
-        self._subscription = await self._js.pull_subscribe_bind(durable=self._durable, stream=STREAM_NAME)
+        self._subscription = await self._js.pull_subscribe_bind(
+            durable=self._durable, stream=STREAM_NAME
+        )
         self._nats.ok()
-        log.info("projections.consuming", durable=self._durable, watermark=self.watermark,
-                 ack_wait=info.config.ack_wait, pending=info.num_pending,
-                 unacknowledged=info.num_ack_pending)
+        log.info(
+            "projections.consuming",
+            durable=self._durable,
+            watermark=self.watermark,
+            ack_wait=info.config.ack_wait,
+            pending=info.num_pending,
+            unacknowledged=info.num_ack_pending,
+        )
 
     async def _unsubscribe(self) -> None:
         subscription, self._subscription = self._subscription, None
@@ -342,8 +374,13 @@ class ProjectionService:
         await self._refresh_dead_letters()
         BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    async def _answer(self, batch: list[Msg], decoded: list[tuple[events.Event, int] | None],
-                      outcome: _Outcome, answered: set[int]) -> None:
+    async def _answer(
+        self,
+        batch: list[Msg],
+        decoded: list[tuple[events.Event, int] | None],
+        outcome: _Outcome,
+        answered: set[int],
+    ) -> None:
         """Ack what was applied; give back, or dead-letter, what was refused."""
         await self._acknowledge([batch[index] for index in outcome.applied])
         for index in outcome.applied:
@@ -355,8 +392,12 @@ class ProjectionService:
             if tries.conflicts <= self._settings.conflict_retries:
                 await self._send(batch[index].nak(delay=self._settings.retry_delay))
             else:  # always in conflict (a statement that always times out): a failure after all
-                await self._refused(batch[index], decoded[index],
-                                    f"{error} (in conflict {tries.conflicts} times)", waiting=False)
+                await self._refused(
+                    batch[index],
+                    decoded[index],
+                    f"{error} (in conflict {tries.conflicts} times)",
+                    waiting=False,
+                )
             answered.add(index)
         for index, reason in outcome.waiting.items():
             await self._refused(batch[index], decoded[index], reason, waiting=True)
@@ -372,8 +413,13 @@ class ProjectionService:
         worker thread, so a long transaction does not hold it up."""
         while True:
             await asyncio.sleep(self._settings.ack_wait / 3)
-            await self._send(*(message.in_progress() for index, message in enumerate(batch)
-                               if index not in answered))
+            await self._send(
+                *(
+                    message.in_progress()
+                    for index, message in enumerate(batch)
+                    if index not in answered
+                )
+            )
 
     async def _acknowledge(self, messages: list[Msg]) -> None:
         if not messages:
@@ -394,7 +440,9 @@ class ProjectionService:
             while pending:
                 try:
                     await pending.pop(0)
-                except Exception as error:  # NATS is away or slow: JetStream redelivers what matters
+                except (
+                    Exception
+                ) as error:  # NATS is away or slow: JetStream redelivers what matters
                     self._nats.failed(error)
                     return
         finally:
@@ -422,8 +470,11 @@ class ProjectionService:
         except Exception as error:  # find the one event that fails, apply the others
             if self._store.is_unavailable(error):
                 raise
-            log.warning("projections.batch_failed", size=len(decoded),
-                        error=f"{type(error).__name__}: {error}")
+            log.warning(
+                "projections.batch_failed",
+                size=len(decoded),
+                error=f"{type(error).__name__}: {error}",
+            )
         outcome = _Outcome()
         for index, item in enumerate(decoded):
             if item is None:
@@ -443,15 +494,20 @@ class ProjectionService:
             except Exception as error:
                 if self._store.is_unavailable(error):
                     raise
-                log.warning("projections.event_failed_here", event_type=type(item[0]).__name__,
-                            notification_id=item[1], exc_info=True)
+                log.warning(
+                    "projections.event_failed_here",
+                    event_type=type(item[0]).__name__,
+                    notification_id=item[1],
+                    exc_info=True,
+                )
                 outcome.failed[index] = f"{type(error).__name__}: {error}"
         return outcome
 
     # --- dead letters ---------------------------------------------------------------------
 
-    async def _refused(self, message: Msg, item: tuple[events.Event, int] | None, reason: str, *,
-                       waiting: bool) -> None:
+    async def _refused(
+        self, message: Msg, item: tuple[events.Event, int] | None, reason: str, *, waiting: bool
+    ) -> None:
         """An event that failed (or waited) this time: count it for the message, redeliver it
         later, or, once it failed (or waited) often enough in this replica, dead-letter it."""
         tries = self._tally.of(message)
@@ -466,8 +522,14 @@ class ProjectionService:
                 delay = self._wait_delay(count)
             else:
                 delay = self._backoff(count)
-                log.error("projections.event_failed", subject=message.subject, failures=count,
-                          deliveries=message.metadata.num_delivered, reason=reason, retry_in=delay)
+                log.error(
+                    "projections.event_failed",
+                    subject=message.subject,
+                    failures=count,
+                    deliveries=message.metadata.num_delivered,
+                    reason=reason,
+                    retry_in=delay,
+                )
             await self._send(message.nak(delay=delay))
             return
         if waiting:
@@ -486,8 +548,9 @@ class ProjectionService:
             return self._settings.retry_delay
         return float(min(2.0, 0.1 * 2 ** min(waits - 41, 10)))
 
-    async def _dead_letter(self, message: Msg, item: tuple[events.Event, int] | None, reason: str,
-                           attempts: int) -> None:
+    async def _dead_letter(
+        self, message: Msg, item: tuple[events.Event, int] | None, reason: str, attempts: int
+    ) -> None:
         """Publish to TP_DLQ, count the event as in for its aggregate, terminate. If either of
         the first two fails the message is given back and this is tried again later: the
         dead-letter publish is deduplicated by its message id."""
@@ -502,7 +565,9 @@ class ProjectionService:
             "Tp-Dlq-Deliveries": str(message.metadata.num_delivered or 1),
             "Tp-Dlq-Reason": _header(reason),
             "Tp-Dlq-Consumer": self._durable,
-            "Tp-Dlq-At": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "Tp-Dlq-At": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
         }
         for name in ("Tp-Notification-Id", "Tp-Event-Type"):
             if headers.get(name):
@@ -510,11 +575,16 @@ class ProjectionService:
         backoff = self._backoff(attempts)
         await self._send(message.in_progress())
         try:
-            await self._js.publish(dead_letter_subject(self._durable, message.subject), message.data,
-                                   headers=dead)
+            await self._js.publish(
+                dead_letter_subject(self._durable, message.subject), message.data, headers=dead
+            )
         except Exception as error:  # not dead-lettered: give it back and try again later
-            log.error("projections.dead_letter_publish_failed", subject=message.subject,
-                      error=f"{type(error).__name__}: {error}", retry_in=backoff)
+            log.error(
+                "projections.dead_letter_publish_failed",
+                subject=message.subject,
+                error=f"{type(error).__name__}: {error}",
+                retry_in=backoff,
+            )
             self._nats.failed(error)
             await self._send(message.nak(delay=backoff))
             return
@@ -536,18 +606,31 @@ class ProjectionService:
         DEAD_LETTERS.inc()
         APPLIED.labels("dead_lettered").inc()
         self._dead_letters_checked = 0.0  # count them again soon
-        log.error("projections.dead_lettered", subject=message.subject, reason=reason,
-                  attempts=attempts, deliveries=message.metadata.num_delivered,
-                  notification_id=headers.get("Tp-Notification-Id"),
-                  aggregate=result.value if result else None)
+        log.error(
+            "projections.dead_lettered",
+            subject=message.subject,
+            reason=reason,
+            attempts=attempts,
+            deliveries=message.metadata.num_delivered,
+            notification_id=headers.get("Tp-Notification-Id"),
+            aggregate=result.value if result else None,
+        )
 
     def _skip(self, event: events.Event, notification_id: int, reason: str) -> SkipResult:
         with self._store.transaction() as tx:
-            return tx.skip(str(event.aggregate_id), event.aggregate_version, notification_id,
-                           event.type_name, reason[:1000])
+            return tx.skip(
+                str(event.aggregate_id),
+                event.aggregate_version,
+                notification_id,
+                event.type_name,
+                reason[:1000],
+            )
 
     async def _refresh_dead_letters(self, *, force: bool = False) -> None:
-        if not force and time.monotonic() - self._dead_letters_checked < self._settings.dead_letter_refresh:
+        if (
+            not force
+            and time.monotonic() - self._dead_letters_checked < self._settings.dead_letter_refresh
+        ):
             return
         self._dead_letters_checked = time.monotonic()
         try:
@@ -605,19 +688,28 @@ class ProjectionService:
 
         async def store() -> int:
             return await asyncio.wait_for(
-                anyio.to_thread.run_sync(self._store.watermark, abandon_on_cancel=True), timeout)
+                anyio.to_thread.run_sync(self._store.watermark, abandon_on_cancel=True), timeout
+            )
 
         waiting, watermark = await asyncio.gather(nats(), store(), return_exceptions=True)
-        details: dict[str, Any] = {"consumer": self._durable, "watermark": self.watermark,
-                                   "deadLettersWaiting": self.dead_letters_waiting}
+        details: dict[str, Any] = {
+            "consumer": self._durable,
+            "watermark": self.watermark,
+            "deadLettersWaiting": self.dead_letters_waiting,
+        }
         if isinstance(waiting, int):
             self.dead_letters_waiting = details["deadLettersWaiting"] = waiting
             DEAD_LETTERS_WAITING.set(waiting)
         if isinstance(watermark, int):
             details["watermark"] = watermark
-        problems = {name: describe(result) for name, result in (("nats", waiting), ("readStore", watermark))
-                    if isinstance(result, BaseException)}
+        problems = {
+            name: describe(result)
+            for name, result in (("nats", waiting), ("readStore", watermark))
+            if isinstance(result, BaseException)
+        }
         if problems:
-            raise NotReady("; ".join(f"{name}: {problem}" for name, problem in problems.items()),
-                           details | {"unavailable": problems})
+            raise NotReady(
+                "; ".join(f"{name}: {problem}" for name, problem in problems.items()),
+                details | {"unavailable": problems},
+            )
         return details

@@ -42,8 +42,9 @@ from shared.readmodels.documents import (
 )
 from shared.readmodels.documents import Seat as SeatDoc
 
-Name = Annotated[str | None, msgspec.Meta(description="The person's name (null: not a person "
-                                                        "the centre knows)")]
+Name = Annotated[
+    str | None, msgspec.Meta(description="The person's name (null: not a person the centre knows)")
+]
 Seconds = Annotated[int, msgspec.Meta(ge=0)]
 
 
@@ -51,8 +52,15 @@ class Shown(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=
     """A JSON object a view sends."""
 
 
-def shown(name: str, base: type[Record], /, *, drop: tuple[str, ...] = (),
-          tag: tuple[str, str] | None = None, **changes: Any) -> type[Shown]:
+def shown(
+    name: str,
+    base: type[Record],
+    /,
+    *,
+    drop: tuple[str, ...] = (),
+    tag: tuple[str, str] | None = None,
+    **changes: Any,
+) -> type[Shown]:
     """``base`` as a view shows it: its fields without ``drop``, with ``changes`` (a field's
     type as shown, or a field the view adds). A field is optional only if it may be absent
     (its type allows ``UNSET``). ``tag``: a field and its one value, that tells this shape
@@ -63,10 +71,17 @@ def shown(name: str, base: type[Record], /, *, drop: tuple[str, ...] = (),
         if field.name not in drop and field.name not in changes:
             fields.append(_field(field.name, hints[field.name]))
     fields += [_field(key, kind) for key, kind in changes.items()]
-    struct: Any = msgspec.defstruct(name, fields, bases=(Shown,), module=__name__,
-                                    kw_only=True, rename="camel", forbid_unknown_fields=True,
-                                    tag_field=tag[0] if tag else None,
-                                    tag=tag[1] if tag else None)
+    struct: Any = msgspec.defstruct(
+        name,
+        fields,
+        bases=(Shown,),
+        module=__name__,
+        kw_only=True,
+        rename="camel",
+        forbid_unknown_fields=True,
+        tag_field=tag[0] if tag else None,
+        tag=tag[1] if tag else None,
+    )
     struct.__doc__ = base.__doc__
     return struct  # type: ignore[no-any-return]
 
@@ -81,20 +96,39 @@ def _may_be_unset(kind: Any) -> bool:
 
 def envelope(name: str, data: type[Any]) -> type[Shown]:
     """``{version, data}``: what a view shows, and the version of the documents behind it."""
-    struct: Any = msgspec.defstruct(name, [
-        ("version", Annotated[int, msgspec.Meta(
-            ge=0, description="Grows with every event the answer reflects (the documents' "
-                              "versions); equal versions: the same data")]),
-        ("data", data)], bases=(Shown,), module=__name__, kw_only=True, rename="camel",
-        forbid_unknown_fields=True)
+    struct: Any = msgspec.defstruct(
+        name,
+        [
+            (
+                "version",
+                Annotated[
+                    int,
+                    msgspec.Meta(
+                        ge=0,
+                        description="Grows with every event the answer reflects (the documents' "
+                        "versions); equal versions: the same data",
+                    ),
+                ],
+            ),
+            ("data", data),
+        ],
+        bases=(Shown,),
+        module=__name__,
+        kw_only=True,
+        rename="camel",
+        forbid_unknown_fields=True,
+    )
     return struct  # type: ignore[no-any-return]
 
 
 # --- help requests, catch-ups, work --------------------------------------------------------
 
 _HELP_TIMES: dict[str, Any] = {
-    "waiting_seconds": Seconds | None, "sla_breached": bool,
-    "response_seconds": Seconds | None, "resolution_seconds": Seconds | None}
+    "waiting_seconds": Seconds | None,
+    "sla_breached": bool,
+    "response_seconds": Seconds | None,
+    "resolution_seconds": Seconds | None,
+}
 """What a view adds to a help request: how long it has waited (while open), whether it is past
 its SLA, and how fast it was answered and resolved."""
 
@@ -116,19 +150,33 @@ class Timing(Shown, kw_only=True):
 
 
 ControlCenterRow = shown(
-    "ControlCenterRow", SeatDoc,
-    help_requests=list[HelpRequestShown], catch_ups=list[SeatCatchUpShown],  # type: ignore[valid-type]
-    work=list[Work], name=Name,
+    "ControlCenterRow",
+    SeatDoc,
+    help_requests=list[HelpRequestShown],  # type: ignore[valid-type]
+    catch_ups=list[SeatCatchUpShown],  # type: ignore[valid-type]
+    work=list[Work],
+    name=Name,
     activity=Literal["NOT_JOINED", "AWAY", "IDLE", "ACTIVE"],
-    since_attended_seconds=Seconds | None, unattended_seconds=Seconds | None,
-    needs_attention=bool, current_exercise=Work | None, work_to_grade=int,
-    open_help_request=HelpRequestShown | None)
+    since_attended_seconds=Seconds | None,
+    unattended_seconds=Seconds | None,
+    needs_attention=bool,
+    current_exercise=Work | None,
+    work_to_grade=int,
+    open_help_request=HelpRequestShown | None,
+)
 """One student's row: their seat, with what it means now."""
 
 ControlCenter = shown(
-    "ControlCenter", Session, drop=("students",),
-    tutor_name=Name, timing=Timing, students=list[ControlCenterRow],  # type: ignore[valid-type]
-    open_help_requests=int, work_to_grade=int, needing_attention=int)
+    "ControlCenter",
+    Session,
+    drop=("students",),
+    tutor_name=Name,
+    timing=Timing,
+    students=list[ControlCenterRow],  # type: ignore[valid-type]
+    open_help_requests=int,
+    work_to_grade=int,
+    needing_attention=int,
+)
 """The live picture of one session, most urgent students first."""
 
 # --- My Day --------------------------------------------------------------------------------
@@ -137,8 +185,9 @@ MyDaySession = shown("MyDaySession", TutorSession, student_names=list[Name])
 MyDayHelpRequest = shown("MyDayHelpRequest", HelpRequest, **_HELP_TIMES, student_name=Name)
 MyDayCatchUp = shown("MyDayCatchUp", TutorCatchUp, student_name=Name, overdue=bool)
 ExerciseToGrade = shown("ExerciseToGrade", ToGrade, tag=("kind", "EXERCISE"), student_name=Name)
-HomeworkToGrade = shown("HomeworkToGrade", HomeworkSummary, tag=("kind", "HOMEWORK"),
-                        student_name=Name)
+HomeworkToGrade = shown(
+    "HomeworkToGrade", HomeworkSummary, tag=("kind", "HOMEWORK"), student_name=Name
+)
 
 
 class MyDayCatchUps(Shown, kw_only=True):
@@ -205,13 +254,14 @@ class MyDay(Shown, kw_only=True):
 
 # --- a student's overview ------------------------------------------------------------------
 
-OverviewSession = shown("OverviewSession", StudentSession,
-                        drop=("catch_ups", "work", "help_requests"))
+OverviewSession = shown(
+    "OverviewSession", StudentSession, drop=("catch_ups", "work", "help_requests")
+)
 OverviewWork = shown("OverviewWork", Work, session_id=str, session_title=str)
-OverviewCatchUp = shown("OverviewCatchUp", SeatCatchUp, session_id=str, session_title=str,
-                        overdue=bool)
-OverviewHelpRequest = shown("OverviewHelpRequest", HelpRequest, **_HELP_TIMES,
-                            session_title=str)
+OverviewCatchUp = shown(
+    "OverviewCatchUp", SeatCatchUp, session_id=str, session_title=str, overdue=bool
+)
+OverviewHelpRequest = shown("OverviewHelpRequest", HelpRequest, **_HELP_TIMES, session_title=str)
 OverviewHomework = shown("OverviewHomework", HomeworkSummary, overdue=bool)
 
 
@@ -230,8 +280,12 @@ class Xp(Shown, kw_only=True):
 
 NoteShown = shown("NoteShown", Note, author_name=Name)
 LevelChangeShown = shown(
-    "LevelChangeShown", LevelChange, reason=str | None | UnsetType,
-    changed_by=str | UnsetType, changed_by_name=Name | UnsetType)
+    "LevelChangeShown",
+    LevelChange,
+    reason=str | None | UnsetType,
+    changed_by=str | UnsetType,
+    changed_by_name=Name | UnsetType,
+)
 """Students and parents see neither the reason nor who changed it (``changed*``: staff only)."""
 
 
@@ -250,14 +304,18 @@ class SubjectShown(Shown, kw_only=True):
     """Staff only."""
     assessed_by_name: Name | UnsetType = UNSET
     """Staff only."""
-    assessment_notes: str | None | UnsetType = UNSET
+    assessment_notes: str | UnsetType | None = UNSET
     """Staff only."""
 
 
 ContentAssignmentShown = shown(
-    "ContentAssignmentShown", ContentAssignment,
-    reason=str | UnsetType, assigned_by=str | UnsetType, replaces=str | None | UnsetType,
-    assigned_by_name=Name | UnsetType)
+    "ContentAssignmentShown",
+    ContentAssignment,
+    reason=str | UnsetType,
+    assigned_by=str | UnsetType,
+    replaces=str | None | UnsetType,
+    assigned_by_name=Name | UnsetType,
+)
 """Students and parents see neither the reason nor who assigned it (``*By*``: staff only)."""
 
 
@@ -297,30 +355,50 @@ class StudentOverview(Shown, kw_only=True):
 # --- classes, the catalogue, homework ------------------------------------------------------
 
 RosterMember = shown("RosterMember", ClassMember, name=Name)
-ClassRoster = shown("ClassRoster", ClassCohort, members=list[RosterMember],  # type: ignore[valid-type]
-                    teacher_name=Name, enrolled=int, places_left=int)
+ClassRoster = shown(
+    "ClassRoster",
+    ClassCohort,
+    members=list[RosterMember],  # type: ignore[valid-type]
+    teacher_name=Name,
+    enrolled=int,
+    places_left=int,
+)
 """A class's teacher, capacity and members (the active ones first)."""
 
-QuestionShown = shown("QuestionShown", ExerciseQuestion,
-                      accepted_answers=list[str] | UnsetType, tolerance=float | None | UnsetType)
+QuestionShown = shown(
+    "QuestionShown",
+    ExerciseQuestion,
+    accepted_answers=list[str] | UnsetType,
+    tolerance=float | None | UnsetType,
+)
 """Students see a question without its answer key (``acceptedAnswers``, ``tolerance``)."""
 ExerciseShown = shown("ExerciseShown", Exercise, questions=list[QuestionShown])  # type: ignore[valid-type]
-CatalogueRow = shown("CatalogueRow", Exercise, questions=Annotated[int, msgspec.Meta(
-    ge=0, description="How many questions it has")])
+CatalogueRow = shown(
+    "CatalogueRow",
+    Exercise,
+    questions=Annotated[int, msgspec.Meta(ge=0, description="How many questions it has")],
+)
 
 
 class Catalogue(Shown, kw_only=True):
     exercises: list[CatalogueRow]  # type: ignore[valid-type]
 
 
-HomeworkShown = shown("HomeworkShown", Homework, student_name=Name, teacher_name=Name,
-                      overdue=bool)
+HomeworkShown = shown("HomeworkShown", Homework, student_name=Name, teacher_name=Name, overdue=bool)
 
 # --- reports -------------------------------------------------------------------------------
 
-CatchUpRow = shown("CatchUpRow", CatchUp, student_name=Name, session_title=str,
-                   session_starts_at=str, tutor_id=str, tutor_name=Name, overdue=bool,
-                   overdue_seconds=Seconds | None)
+CatchUpRow = shown(
+    "CatchUpRow",
+    CatchUp,
+    student_name=Name,
+    session_title=str,
+    session_starts_at=str,
+    tutor_id=str,
+    tutor_name=Name,
+    overdue=bool,
+    overdue_seconds=Seconds | None,
+)
 
 
 class CatchUpList(Shown, kw_only=True):

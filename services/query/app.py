@@ -52,12 +52,23 @@ class NotCaughtUp(Exception):
     """The read models have not reached the requested position within the wait (HTTP 503)."""
 
 
-PositionQuery = Annotated[int | None, QueryParameter(
-    name="position", required=False, ge=0,
-    description="A position from a command response: wait (bounded) until it is reflected.")]
-PositionHeader = Annotated[int | None, HeaderParameter(
-    name=POSITION.name, required=False,
-    description="The same as `position`, as a header (the larger of the two counts).")]
+PositionQuery = Annotated[
+    int | None,
+    QueryParameter(
+        name="position",
+        required=False,
+        ge=0,
+        description="A position from a command response: wait (bounded) until it is reflected.",
+    ),
+]
+PositionHeader = Annotated[
+    int | None,
+    HeaderParameter(
+        name=POSITION.name,
+        required=False,
+        description="The same as `position`, as a header (the larger of the two counts).",
+    ),
+]
 
 
 _LOG_LINES = msgspec.json.encode(example_of(answers.LogEntry)).decode() + "\n"
@@ -66,8 +77,9 @@ _LOG_LINES = msgspec.json.encode(example_of(answers.LogEntry)).decode() + "\n"
 
 def answering(shape: Any, description: str) -> dict[int, ResponseSpec]:
     """The success answer of a query, described by its type (``services.query.answers``)."""
-    return {200: ResponseSpec(data_container=shape, description=description,
-                              generate_examples=False)}
+    return {
+        200: ResponseSpec(data_container=shape, description=description, generate_examples=False)
+    }
 
 
 class ReadYourWrites:
@@ -85,12 +97,15 @@ class ReadYourWrites:
             head = await self._lag.head_if_known()
             if head is not None and wanted > head:
                 field = "position" if (query or 0) >= (header or 0) else POSITION.name
-                raise InvalidQuery(f"position {wanted} is beyond the last committed event "
-                                   f"({head}): send the position a command answered",
-                                   field=field)
+                raise InvalidQuery(
+                    f"position {wanted} is beyond the last committed event "
+                    f"({head}): send the position a command answered",
+                    field=field,
+                )
             if not await wait_for_watermark(self._store, wanted, self._wait):
                 raise NotCaughtUp(
-                    f"the read models have not reached position {wanted} yet; retry shortly")
+                    f"the read models have not reached position {wanted} yet; retry shortly"
+                )
         return await anyio.to_thread.run_sync(self._store.watermark)
 
 
@@ -104,26 +119,38 @@ def _aware(value: MaybeTime, field: str) -> MaybeTime:
 
 
 def _view_response(view: access.View, watermark: int) -> Response[dict[str, Any]]:
-    return Response({"version": view.version, "data": view.data},
-                    headers={WATERMARK_HEADER: str(watermark)})
+    return Response(
+        {"version": view.version, "data": view.data}, headers={WATERMARK_HEADER: str(watermark)}
+    )
 
 
 class TutorController(Controller):
     path = "/api/academic/tutor"
     tags = ["my day"]
 
-    @get("/my-day", summary="The tutor's day: sessions, help requests, catch-ups, alerts",
-         operation_id="myDay", opt={"permission": Permission.MY_DAY_VIEW, "problems": (404,)},
-         responses=answering(answers.MyDayAnswer, "The tutor's day (`tutorId`: another "
-                                                  "tutor's, for supervisors and admins)"))
+    @get(
+        "/my-day",
+        summary="The tutor's day: sessions, help requests, catch-ups, alerts",
+        operation_id="myDay",
+        opt={"permission": Permission.MY_DAY_VIEW, "problems": (404,)},
+        responses=answering(
+            answers.MyDayAnswer,
+            "The tutor's day (`tutorId`: another tutor's, for supervisors and admins)",
+        ),
+    )
     async def my_day(
-        self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        self,
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
         reads: NamedDependency[ReadYourWrites],
-        position: PositionQuery = None, position_header: PositionHeader = None,
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
         tutor_id: Annotated[UUID | None, QueryParameter(name="tutorId", required=False)] = None,
     ) -> Response[dict[str, Any]]:
         watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(lambda: access.my_day(store, actor, tutor_id, utcnow()))
+        view = await anyio.to_thread.run_sync(
+            lambda: access.my_day(store, actor, tutor_id, utcnow())
+        )
         return _view_response(view, watermark)
 
 
@@ -131,20 +158,28 @@ class StudentReadController(Controller):
     path = "/api/v1/students"
     tags = ["students"]
 
-    @get("/{student_id:uuid}/overview",
-         summary="A student's sessions today and before, attendance, catch-ups and notes",
-         operation_id="studentOverview", opt={"permission": Permission.STUDENT_OVERVIEW_VIEW},
-         responses=answering(answers.StudentOverviewAnswer,
-                             "The student's overview, as the caller may see it"))
+    @get(
+        "/{student_id:uuid}/overview",
+        summary="A student's sessions today and before, attendance, catch-ups and notes",
+        operation_id="studentOverview",
+        opt={"permission": Permission.STUDENT_OVERVIEW_VIEW},
+        responses=answering(
+            answers.StudentOverviewAnswer, "The student's overview, as the caller may see it"
+        ),
+    )
     async def overview(
-        self, student_id: FromPath[UUID], actor: NamedDependency[Actor],
+        self,
+        student_id: FromPath[UUID],
+        actor: NamedDependency[Actor],
         store: NamedDependency[ReadStore],
-        reads: NamedDependency[ReadYourWrites], position: PositionQuery = None,
+        reads: NamedDependency[ReadYourWrites],
+        position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
         watermark = await reads.watermark(position, position_header)
         view = await anyio.to_thread.run_sync(
-            lambda: access.student_overview(store, actor, student_id, utcnow()))
+            lambda: access.student_overview(store, actor, student_id, utcnow())
+        )
         return _view_response(view, watermark)
 
 
@@ -152,13 +187,21 @@ class ClassReadController(Controller):
     path = "/api/v1/classes"
     tags = ["classes"]
 
-    @get("/{class_id:uuid}/roster", summary="A class's teacher, capacity and members",
-         operation_id="classRoster", opt={"permission": Permission.CLASS_VIEW},
-         responses=answering(answers.ClassRosterAnswer, "The class and its members"))
+    @get(
+        "/{class_id:uuid}/roster",
+        summary="A class's teacher, capacity and members",
+        operation_id="classRoster",
+        opt={"permission": Permission.CLASS_VIEW},
+        responses=answering(answers.ClassRosterAnswer, "The class and its members"),
+    )
     async def roster(
-        self, class_id: FromPath[UUID], actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        self,
+        class_id: FromPath[UUID],
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
         reads: NamedDependency[ReadYourWrites],
-        position: PositionQuery = None, position_header: PositionHeader = None,
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
         watermark = await reads.watermark(position, position_header)
         view = await anyio.to_thread.run_sync(lambda: access.class_roster(store, actor, class_id))
@@ -169,29 +212,50 @@ class ExerciseReadController(Controller):
     path = "/api/v1/exercises"
     tags = ["exercises"]
 
-    @get("/", summary="The centre's exercise catalogue (staff), optionally for one course",
-         operation_id="exerciseCatalogue", opt={"permission": Permission.EXERCISE_PUBLISH},
-         responses=answering(answers.CatalogueAnswer, "The exercises, by course and title"))
+    @get(
+        "/",
+        summary="The centre's exercise catalogue (staff), optionally for one course",
+        operation_id="exerciseCatalogue",
+        opt={"permission": Permission.EXERCISE_PUBLISH},
+        responses=answering(answers.CatalogueAnswer, "The exercises, by course and title"),
+    )
     async def catalogue(
-        self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        self,
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
         reads: NamedDependency[ReadYourWrites],
-        course_id: Annotated[str | None, QueryParameter(name="courseId", required=False, max_length=100)] = None,
-        include_retired: Annotated[bool, QueryParameter(name="includeRetired", required=False)] = False,
-        position: PositionQuery = None, position_header: PositionHeader = None,
+        course_id: Annotated[
+            str | None, QueryParameter(name="courseId", required=False, max_length=100)
+        ] = None,
+        include_retired: Annotated[
+            bool, QueryParameter(name="includeRetired", required=False)
+        ] = False,
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
         watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(lambda: access.exercise_catalogue(
-            store, actor, course_id=course_id, include_retired=include_retired))
+        view = await anyio.to_thread.run_sync(
+            lambda: access.exercise_catalogue(
+                store, actor, course_id=course_id, include_retired=include_retired
+            )
+        )
         return _view_response(view, watermark)
 
-    @get("/{exercise_id:uuid}",
-         summary="One exercise: the answer key for staff, the questions for students",
-         operation_id="exercise", opt={"permission": Permission.EXERCISE_VIEW},
-         responses=answering(answers.ExerciseAnswer, "The exercise"))
+    @get(
+        "/{exercise_id:uuid}",
+        summary="One exercise: the answer key for staff, the questions for students",
+        operation_id="exercise",
+        opt={"permission": Permission.EXERCISE_VIEW},
+        responses=answering(answers.ExerciseAnswer, "The exercise"),
+    )
     async def exercise(
-        self, exercise_id: FromPath[UUID], actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        self,
+        exercise_id: FromPath[UUID],
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
         reads: NamedDependency[ReadYourWrites],
-        position: PositionQuery = None, position_header: PositionHeader = None,
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
         watermark = await reads.watermark(position, position_header)
         view = await anyio.to_thread.run_sync(lambda: access.exercise(store, actor, exercise_id))
@@ -202,16 +266,26 @@ class HomeworkReadController(Controller):
     path = "/api/v1/homework"
     tags = ["homework"]
 
-    @get("/{homework_id:uuid}", summary="Homework with its answers, mark and feedback",
-         operation_id="homework", opt={"permission": Permission.STUDENT_OVERVIEW_VIEW},
-         responses=answering(answers.HomeworkAnswer, "The homework"))
+    @get(
+        "/{homework_id:uuid}",
+        summary="Homework with its answers, mark and feedback",
+        operation_id="homework",
+        opt={"permission": Permission.STUDENT_OVERVIEW_VIEW},
+        responses=answering(answers.HomeworkAnswer, "The homework"),
+    )
     async def homework(
-        self, homework_id: FromPath[UUID], actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        self,
+        homework_id: FromPath[UUID],
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
         reads: NamedDependency[ReadYourWrites],
-        position: PositionQuery = None, position_header: PositionHeader = None,
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
         watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(lambda: access.homework(store, actor, homework_id, utcnow()))
+        view = await anyio.to_thread.run_sync(
+            lambda: access.homework(store, actor, homework_id, utcnow())
+        )
         return _view_response(view, watermark)
 
 
@@ -219,113 +293,192 @@ class SessionReadController(Controller):
     path = "/api/v1/sessions"
     tags = ["sessions"]
 
-    @get("/{session_id:uuid}/control-center", summary="The live picture of a session",
-         operation_id="controlCenter", opt={"permission": Permission.CONTROL_CENTER_VIEW},
-         responses=answering(answers.ControlCenterAnswer,
-                             "The session now (or at `at`); students and parents see only "
-                             "their own rows"))
+    @get(
+        "/{session_id:uuid}/control-center",
+        summary="The live picture of a session",
+        operation_id="controlCenter",
+        opt={"permission": Permission.CONTROL_CENTER_VIEW},
+        responses=answering(
+            answers.ControlCenterAnswer,
+            "The session now (or at `at`); students and parents see only their own rows",
+        ),
+    )
     async def control_center(
-        self, session_id: FromPath[UUID], actor: NamedDependency[Actor],
+        self,
+        session_id: FromPath[UUID],
+        actor: NamedDependency[Actor],
         store: NamedDependency[ReadStore],
-        reads: NamedDependency[ReadYourWrites], position: PositionQuery = None,
+        reads: NamedDependency[ReadYourWrites],
+        position: PositionQuery = None,
         position_header: PositionHeader = None,
-        at: Annotated[datetime | None, QueryParameter(
-            required=False, description="Replay the session's log: the Control Center as it was then "
-                                        "(supervisors, admins, the session's tutor).")] = None,
+        at: Annotated[
+            datetime | None,
+            QueryParameter(
+                required=False,
+                description="Replay the session's log: the Control Center as it was then "
+                "(supervisors, admins, the session's tutor).",
+            ),
+        ] = None,
     ) -> Response[dict[str, Any]]:
         watermark = await reads.watermark(position, position_header)
         if at is not None:
             if _aware(at, "at") > utcnow():
-                raise InvalidQuery("'at' is in the future: the past can be replayed, not the future",
-                                   field="at")
+                raise InvalidQuery(
+                    "'at' is in the future: the past can be replayed, not the future", field="at"
+                )
             view = await anyio.to_thread.run_sync(
-                lambda: access.control_center_at(store, actor, session_id, at))
+                lambda: access.control_center_at(store, actor, session_id, at)
+            )
         else:
             view = await anyio.to_thread.run_sync(
-                lambda: access.control_center(store, actor, session_id, utcnow()))
+                lambda: access.control_center(store, actor, session_id, utcnow())
+            )
         return _view_response(view, watermark)
 
-    @get("/{session_id:uuid}/log", summary="Every event of a session in order, for auditors",
-         operation_id="sessionLog", opt={"permission": Permission.SESSION_LOG_VIEW},
-         responses=answering(answers.SessionLog, "A page of the session's events"))
+    @get(
+        "/{session_id:uuid}/log",
+        summary="Every event of a session in order, for auditors",
+        operation_id="sessionLog",
+        opt={"permission": Permission.SESSION_LOG_VIEW},
+        responses=answering(answers.SessionLog, "A page of the session's events"),
+    )
     async def log(
-        self, session_id: FromPath[UUID], actor: NamedDependency[Actor],
+        self,
+        session_id: FromPath[UUID],
+        actor: NamedDependency[Actor],
         store: NamedDependency[ReadStore],
-        reads: NamedDependency[ReadYourWrites], position: PositionQuery = None,
+        reads: NamedDependency[ReadYourWrites],
+        position: PositionQuery = None,
         position_header: PositionHeader = None,
         after: Annotated[int, QueryParameter(ge=0, required=False)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000, required=False)] = 200,
     ) -> Response[dict[str, Any]]:
         watermark = await reads.watermark(position, position_header)
         rows = await anyio.to_thread.run_sync(
-            lambda: access.session_log(store, actor, session_id, after=after, limit=limit))
+            lambda: access.session_log(store, actor, session_id, after=after, limit=limit)
+        )
         entries = [access.log_entry(row) for row in rows]
-        body = {"sessionId": str(session_id), "entries": entries,
-                "next": entries[-1]["position"] if len(entries) == limit else None}
+        body = {
+            "sessionId": str(session_id),
+            "entries": entries,
+            "next": entries[-1]["position"] if len(entries) == limit else None,
+        }
         return Response(body, headers={WATERMARK_HEADER: str(watermark)})
 
-    @get("/{session_id:uuid}/log.jsonl", summary="The whole SessionLog as JSON Lines",
-         operation_id="exportSessionLog", opt={"permission": Permission.SESSION_LOG_VIEW},
-         media_type=JSON_LINES, responses={200: ResponseSpec(
-             data_container=str, media_type=JSON_LINES, generate_examples=False,
-             description="Every event of the session, one `LogEntry` (as in `sessionLog`) "
-                         "per line, as an attachment",
-             examples=[Example(summary="One line per event", value=_LOG_LINES)])})
+    @get(
+        "/{session_id:uuid}/log.jsonl",
+        summary="The whole SessionLog as JSON Lines",
+        operation_id="exportSessionLog",
+        opt={"permission": Permission.SESSION_LOG_VIEW},
+        media_type=JSON_LINES,
+        responses={
+            200: ResponseSpec(
+                data_container=str,
+                media_type=JSON_LINES,
+                generate_examples=False,
+                description="Every event of the session, one `LogEntry` (as in `sessionLog`) "
+                "per line, as an attachment",
+                examples=[Example(summary="One line per event", value=_LOG_LINES)],
+            )
+        },
+    )
     async def export(
-        self, session_id: FromPath[UUID], actor: NamedDependency[Actor],
+        self,
+        session_id: FromPath[UUID],
+        actor: NamedDependency[Actor],
         store: NamedDependency[ReadStore],
-        reads: NamedDependency[ReadYourWrites], position: PositionQuery = None,
+        reads: NamedDependency[ReadYourWrites],
+        position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Stream:
         watermark = await reads.watermark(position, position_header)
         first = await anyio.to_thread.run_sync(
-            lambda: access.session_log(store, actor, session_id, limit=500))
+            lambda: access.session_log(store, actor, session_id, limit=500)
+        )
 
         async def lines() -> AsyncIterator[bytes]:
             rows = first
             while rows:
                 for row in rows:
                     yield msgspec.json.encode(access.log_entry(row)) + b"\n"
-                rows = await anyio.to_thread.run_sync(functools.partial(
-                    access.session_log, store, actor, session_id, after=rows[-1].notification_id, limit=500))
+                rows = await anyio.to_thread.run_sync(
+                    functools.partial(
+                        access.session_log,
+                        store,
+                        actor,
+                        session_id,
+                        after=rows[-1].notification_id,
+                        limit=500,
+                    )
+                )
 
-        return Stream(lines(), media_type=JSON_LINES, headers={
-            "Content-Disposition": f'attachment; filename="session-{session_id}.jsonl"',
-            WATERMARK_HEADER: str(watermark)})
+        return Stream(
+            lines(),
+            media_type=JSON_LINES,
+            headers={
+                "Content-Disposition": f'attachment; filename="session-{session_id}.jsonl"',
+                WATERMARK_HEADER: str(watermark),
+            },
+        )
 
 
 class CatchUpReadController(Controller):
     path = "/api/v1/catch-ups"
     tags = ["catch-ups"]
 
-    @get("/", summary="The centre's catch-ups, most urgent first (a TEACHER: their sessions')",
-         operation_id="catchUps", opt={"permission": Permission.CATCH_UP_LIST_VIEW},
-         responses=answering(answers.CatchUpListAnswer, "A page of catch-ups"))
+    @get(
+        "/",
+        summary="The centre's catch-ups, most urgent first (a TEACHER: their sessions')",
+        operation_id="catchUps",
+        opt={"permission": Permission.CATCH_UP_LIST_VIEW},
+        responses=answering(answers.CatchUpListAnswer, "A page of catch-ups"),
+    )
     async def catch_ups(
-        self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        self,
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
         reads: NamedDependency[ReadYourWrites],
-        position: PositionQuery = None, position_header: PositionHeader = None,
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
         status: Annotated[CatchUpStatus | None, QueryParameter(required=False)] = None,
-        overdue: Annotated[bool, QueryParameter(
-            required=False, description="Only open catch-ups past their due date.")] = False,
+        overdue: Annotated[
+            bool,
+            QueryParameter(required=False, description="Only open catch-ups past their due date."),
+        ] = False,
         tutor_id: Annotated[UUID | None, QueryParameter(name="tutorId", required=False)] = None,
         student_id: Annotated[UUID | None, QueryParameter(name="studentId", required=False)] = None,
-        due_before: Annotated[datetime | None, QueryParameter(name="dueBefore", required=False)] = None,
-        due_after: Annotated[datetime | None, QueryParameter(name="dueAfter", required=False)] = None,
+        due_before: Annotated[
+            datetime | None, QueryParameter(name="dueBefore", required=False)
+        ] = None,
+        due_after: Annotated[
+            datetime | None, QueryParameter(name="dueAfter", required=False)
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200, required=False)] = 50,
-        cursor: Annotated[str | None, QueryParameter(
-            required=False, max_length=300, description="`next` of the previous page.")] = None,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(
+                required=False, max_length=300, description="`next` of the previous page."
+            ),
+        ] = None,
     ) -> Response[dict[str, Any]]:
         try:
             after = parse_page_cursor(cursor) if cursor is not None else None
         except ValueError as error:
             raise InvalidQuery(str(error), field="cursor") from None
         wanted = access.CatchUpFilter(
-            status=status.value if status else None, overdue_only=overdue, tutor_id=tutor_id,
-            student_id=student_id, due_before=_aware(due_before, "dueBefore"),
-            due_after=_aware(due_after, "dueAfter"), limit=limit, after=after)
+            status=status.value if status else None,
+            overdue_only=overdue,
+            tutor_id=tutor_id,
+            student_id=student_id,
+            due_before=_aware(due_before, "dueBefore"),
+            due_after=_aware(due_after, "dueAfter"),
+            limit=limit,
+            after=after,
+        )
         watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(lambda: access.catch_up_list(store, actor, wanted, utcnow()))
+        view = await anyio.to_thread.run_sync(
+            lambda: access.catch_up_list(store, actor, wanted, utcnow())
+        )
         return _view_response(view, watermark)
 
 
@@ -337,19 +490,32 @@ class AnalyticsController(Controller):
     path = "/api/v1/analytics"
     tags = ["analytics"]
 
-    @get("/help-requests", summary="Help requests per tutor and priority: counts, response and "
-                                   "resolution times", operation_id="helpRequestAnalytics",
-         opt={"permission": Permission.HELP_ANALYTICS_VIEW},
-         responses=answering(answers.HelpAnalyticsAnswer, "The figures of the period"))
+    @get(
+        "/help-requests",
+        summary="Help requests per tutor and priority: counts, response and resolution times",
+        operation_id="helpRequestAnalytics",
+        opt={"permission": Permission.HELP_ANALYTICS_VIEW},
+        responses=answering(answers.HelpAnalyticsAnswer, "The figures of the period"),
+    )
     async def help_requests(
-        self, actor: NamedDependency[Actor], store: NamedDependency[ReadStore],
+        self,
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
         reads: NamedDependency[ReadYourWrites],
-        position: PositionQuery = None, position_header: PositionHeader = None,
-        start: Annotated[datetime | None, QueryParameter(
-            name="from", required=False,
-            description="Raised at or after (default: 30 days before `to`).")] = None,
-        end: Annotated[datetime | None, QueryParameter(
-            name="to", required=False, description="Raised before (default: now).")] = None,
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
+        start: Annotated[
+            datetime | None,
+            QueryParameter(
+                name="from",
+                required=False,
+                description="Raised at or after (default: 30 days before `to`).",
+            ),
+        ] = None,
+        end: Annotated[
+            datetime | None,
+            QueryParameter(name="to", required=False, description="Raised before (default: now)."),
+        ] = None,
         tutor_id: Annotated[UUID | None, QueryParameter(name="tutorId", required=False)] = None,
     ) -> Response[dict[str, Any]]:
         now = utcnow()
@@ -361,19 +527,22 @@ class AnalyticsController(Controller):
             raise InvalidQuery(f"ask for at most {ANALYTICS_MAX_DAYS} days at once", field="from")
         watermark = await reads.watermark(position, position_header)
         view = await anyio.to_thread.run_sync(
-            lambda: access.help_request_analytics(store, actor, start, end, tutor_id, now))
+            lambda: access.help_request_analytics(store, actor, start, end, tutor_id, now)
+        )
         return _view_response(view, watermark)
 
 
 CONTRACT = Contract(
-    problems=frozenset({401, 403, 422, 503}), with_body=frozenset(),
+    problems=frozenset({401, 403, 422, 503}),
+    with_body=frozenset(),
     success_headers=(WATERMARK,),
     descriptions={
         422: "A query parameter is invalid: `field` names it.",
         503: "The read models have not reached the position asked for within "
-             "`TUTORPULSE_QUERY_WAIT_SECONDS`, a store cannot be reached, or the identity "
-             "provider's keys are not at hand; `Retry-After` says when to try again.",
-    })
+        "`TUTORPULSE_QUERY_WAIT_SECONDS`, a store cannot be reached, or the identity "
+        "provider's keys are not at hand; `Retry-After` says when to try again.",
+    },
+)
 """Every query may answer these problems; one with ids in its path also 404."""
 
 
@@ -384,8 +553,9 @@ def _not_caught_up(request: Request[Any, Any, Any], exc: NotCaughtUp) -> Respons
 class _Lag:
     """``/ready``'s view of the projection lag: the watermark against the event store's head."""
 
-    def __init__(self, store: ReadStore, head: Callable[[], int] | None,
-                 settings: FreshnessSettings) -> None:
+    def __init__(
+        self, store: ReadStore, head: Callable[[], int] | None, settings: FreshnessSettings
+    ) -> None:
         self._store = store
         self._head = head
         self._reading: asyncio.Future[int] | None = None
@@ -429,8 +599,13 @@ class _Lag:
         return self._reading.result()
 
 
-def create_app(store: ReadStore, *, head: Callable[[], int] | None = None,
-               own_resources: bool = True, settings: QuerySettings | None = None) -> Litestar:
+def create_app(
+    store: ReadStore,
+    *,
+    head: Callable[[], int] | None = None,
+    own_resources: bool = True,
+    settings: QuerySettings | None = None,
+) -> Litestar:
     """``head``: reads the event store's head, for ``/ready`` to report the projection lag
     (without it only the watermark is reported); ``own_resources``: close the read-model store
     (and the head's connection) when the app stops; ``settings``: by default read from the
@@ -447,15 +622,27 @@ def create_app(store: ReadStore, *, head: Callable[[], int] | None = None,
             head.close()
 
     return api_app(
-        SERVICE, title="tutorpulse query API",
-        controllers=[TutorController, SessionReadController, StudentReadController, ClassReadController,
-                     ExerciseReadController, HomeworkReadController, CatchUpReadController,
-                     AnalyticsController],
+        SERVICE,
+        title="tutorpulse query API",
+        controllers=[
+            TutorController,
+            SessionReadController,
+            StudentReadController,
+            ClassReadController,
+            ExerciseReadController,
+            HomeworkReadController,
+            CatchUpReadController,
+            AnalyticsController,
+        ],
         readiness=ready,
         provides={"store": store, "reads": ReadYourWrites(store, lag, settings.wait_seconds)},
-        contract=CONTRACT, settings=settings.api,
-        exception_handlers={access.NotVisible: simple(404, "Not found"), NotCaughtUp: _not_caught_up,
-                            InvalidQuery: simple(422, "Invalid query")},
+        contract=CONTRACT,
+        settings=settings.api,
+        exception_handlers={
+            access.NotVisible: simple(404, "Not found"),
+            NotCaughtUp: _not_caught_up,
+            InvalidQuery: simple(422, "Invalid query"),
+        },
         on_shutdown=close if own_resources else None,
     )
 
@@ -467,5 +654,8 @@ def app_from_environment() -> Litestar:
     from shared.readmodels.store import open_read_store
 
     settings = start(QuerySettings, SERVICE)
-    return create_app(open_read_store(settings.read_store), head=StoreHead(settings.event_store),
-                      settings=settings)
+    return create_app(
+        open_read_store(settings.read_store),
+        head=StoreHead(settings.event_store),
+        settings=settings,
+    )

@@ -26,10 +26,13 @@ from prometheus_client import Gauge
 from services.query.settings import FreshnessSettings
 from shared.readmodels.store import ReadStore
 
-WATERMARK = Gauge("tutorpulse_query_watermark",
-                  "The read models' watermark as the query API last read it")
-LAG = Gauge("tutorpulse_query_lag_events",
-            "The event store's head minus the read models' watermark, at the last /ready")
+WATERMARK = Gauge(
+    "tutorpulse_query_watermark", "The read models' watermark as the query API last read it"
+)
+LAG = Gauge(
+    "tutorpulse_query_lag_events",
+    "The event store's head minus the read models' watermark, at the last /ready",
+)
 
 
 async def wait_for_watermark(store: ReadStore, position: int, timeout: float) -> bool:
@@ -48,8 +51,9 @@ async def wait_for_watermark(store: ReadStore, position: int, timeout: float) ->
 class Freshness:
     """Turns successive (watermark, head) readings into "stale, because…" or fresh."""
 
-    def __init__(self, settings: FreshnessSettings | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, settings: FreshnessSettings | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.settings = FreshnessSettings() if settings is None else settings
         self._clock = clock
         self._watermark: int | None = None
@@ -73,10 +77,14 @@ class Freshness:
         grace = self.settings.grace_seconds
         reason = None
         if self._behind_since is not None and now - self._behind_since >= grace:
-            reason = (f"the read models are {lag} events behind the event store (more than "
-                      f"{limit} for {now - self._behind_since:.0f} s)")
+            reason = (
+                f"the read models are {lag} events behind the event store (more than "
+                f"{limit} for {now - self._behind_since:.0f} s)"
+            )
         elif lag > 0 and now - self._moved_at >= grace:
-            reason = (f"the read models have not moved for {now - self._moved_at:.0f} s while "
-                      f"{lag} events behind the event store")
+            reason = (
+                f"the read models have not moved for {now - self._moved_at:.0f} s while "
+                f"{lag} events behind the event store"
+            )
         self._stale = reason is not None
         return reason

@@ -51,15 +51,21 @@ async def main(settings: RelayServiceSettings) -> None:
             raise NotReady(waiting["reason"])
         status = relay.status()
         if status.problem is None and not await ping[0].answers(NATS_PING_SECONDS):
-            raise NotReady(f"NATS does not answer a ping within {NATS_PING_SECONDS} s",
-                           status.details())
+            raise NotReady(
+                f"NATS does not answer a ping within {NATS_PING_SECONDS} s", status.details()
+            )
         if status.problem is not None:
             raise NotReady(status.problem, status.details())
         await anyio.to_thread.run_sync(store.recorder.max_notification_id)
         return status.details()
 
-    server = operations_server(SERVICE, ready, host=settings.host, port=settings.port,
-                               timeout=settings.readiness.timeout_seconds)
+    server = operations_server(
+        SERVICE,
+        ready,
+        host=settings.host,
+        port=settings.port,
+        timeout=settings.readiness.timeout_seconds,
+    )
 
     def shutdown() -> None:
         log.info("relay.stopping")
@@ -84,8 +90,9 @@ async def main(settings: RelayServiceSettings) -> None:
             await _until_set_up(js, settings.streams, stopping)
             if not stopping.is_set():
                 ping.append(NatsPing(nc))
-                running["relay"] = relay = Relay(store, tracking, js, lease_for(store),
-                                                 settings.relay, nc=nc)
+                running["relay"] = relay = Relay(
+                    store, tracking, js, lease_for(store), settings.relay, nc=nc
+                )
                 await relay.run()
         await serving
     finally:
@@ -102,8 +109,9 @@ async def main(settings: RelayServiceSettings) -> None:
         log.info("relay.stopped")
 
 
-async def _until_set_up(js: JetStreamContext, streams: StreamSettings,
-                        stopping: asyncio.Event) -> None:
+async def _until_set_up(
+    js: JetStreamContext, streams: StreamSettings, stopping: asyncio.Event
+) -> None:
     """``ensure_streams`` until it works (NATS may go away meanwhile), or the relay stops."""
     delay = 0.2
     failed = False

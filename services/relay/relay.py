@@ -61,14 +61,19 @@ PUBLISHED = Counter("tutorpulse_relay_published_total", "Events published to Jet
 DUPLICATES = Counter(
     "tutorpulse_relay_duplicates_total", "Publishes JetStream acked as duplicates (after a restart)"
 )
-FAILED_BATCHES = Counter("tutorpulse_relay_failed_batches_total",
-                         "Batches abandoned (acks missing or refused) and published again")
+FAILED_BATCHES = Counter(
+    "tutorpulse_relay_failed_batches_total",
+    "Batches abandoned (acks missing or refused) and published again",
+)
 POSITION = Gauge("tutorpulse_relay_position", "Last notification id acked by JetStream")
-LAG = Gauge("tutorpulse_relay_lag_events",
-            "Committed events not yet acked by JetStream: the store's head minus the position")
+LAG = Gauge(
+    "tutorpulse_relay_lag_events",
+    "Committed events not yet acked by JetStream: the store's head minus the position",
+)
 LEADER = Gauge("tutorpulse_relay_leader", "1 while this relay holds the publishing lease")
 BATCH_SECONDS = Histogram(
-    "tutorpulse_relay_batch_seconds", "Time to publish and ack one batch",
+    "tutorpulse_relay_batch_seconds",
+    "Time to publish and ack one batch",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 
@@ -95,8 +100,12 @@ class RelayStatus:
     """Why the relay cannot make progress, or None."""
 
     def details(self) -> dict[str, Any]:
-        return {"leader": self.leader, "position": self.position, "lagEvents": self.lag,
-                "secondsSinceProgress": round(self.seconds_since_progress, 3)}
+        return {
+            "leader": self.leader,
+            "position": self.position,
+            "lagEvents": self.lag,
+            "secondsSinceProgress": round(self.seconds_since_progress, 3),
+        }
 
 
 class Relay:
@@ -142,11 +151,15 @@ class Relay:
         problem = None
         if not self.nats_connected:
             problem = "NATS is not connected"
-        elif self.is_leader and (self.lag is None or self.lag > 0) \
-                and since > self._settings.stall_seconds:
+        elif (
+            self.is_leader
+            and (self.lag is None or self.lag > 0)
+            and since > self._settings.stall_seconds
+        ):
             outage = self._nats_outage.current or self._store_outage.current
-            problem = (f"no batch relayed for {since:.0f} s while {self.lag} events wait"
-                       + (f" ({outage.reason})" if outage else ""))
+            problem = f"no batch relayed for {since:.0f} s while {self.lag} events wait" + (
+                f" ({outage.reason})" if outage else ""
+            )
         return RelayStatus(self.is_leader, self.position, self.lag, since, problem)
 
     async def run(self) -> None:
@@ -225,8 +238,10 @@ class Relay:
         while not self._stopping.is_set():
             # After a store failure the lease's connection may have died with the server:
             # make sure of the lease before publishing anything more.
-            if self._confirm_due or \
-                    time.monotonic() - confirmed_at > self._settings.lease_confirm_seconds:
+            if (
+                self._confirm_due
+                or time.monotonic() - confirmed_at > self._settings.lease_confirm_seconds
+            ):
                 await anyio.to_thread.run_sync(self._lease.confirm)
                 confirmed_at, self._confirm_due = time.monotonic(), False
             try:
@@ -307,21 +322,25 @@ class Relay:
             async with asyncio.timeout(timeout):
                 for notification in batch:
                     header = decode_header(notification.state)
-                    futures.append(await self._js.publish_async(
-                        subject_for(header),
-                        notification.state,
-                        wait_stall=timeout,
-                        stream=STREAM_NAME,
-                        headers={
-                            "Nats-Msg-Id": message_id(notification.id),
-                            "Tp-Notification-Id": str(notification.id),
-                            "Tp-Event-Type": notification.topic,
-                        },
-                    ))
+                    futures.append(
+                        await self._js.publish_async(
+                            subject_for(header),
+                            notification.state,
+                            wait_stall=timeout,
+                            stream=STREAM_NAME,
+                            headers={
+                                "Nats-Msg-Id": message_id(notification.id),
+                                "Tp-Notification-Id": str(notification.id),
+                                "Tp-Event-Type": notification.topic,
+                            },
+                        )
+                    )
                 results = await asyncio.gather(*futures)
         except TimeoutError:
-            raise PublishFailed(f"{sum(not f.done() for f in futures) or len(batch)} of "
-                                f"{len(batch)} acks missing after {timeout:g} s") from None
+            raise PublishFailed(
+                f"{sum(not f.done() for f in futures) or len(batch)} of "
+                f"{len(batch)} acks missing after {timeout:g} s"
+            ) from None
         except nats.errors.Error as error:
             raise PublishFailed(describe(error)) from error
         finally:
@@ -363,9 +382,14 @@ class Relay:
                 last = await self._streamed_id(state.last_seq)
                 if last <= self.position or last - self.position > RECONCILE_LIMIT:
                     return
-                between = await self._store_call(lambda: self._store.recorder.select_notifications(
-                    start=self.position, limit=RECONCILE_LIMIT, stop=last,
-                    inclusive_of_start=False))
+                between = await self._store_call(
+                    lambda: self._store.recorder.select_notifications(
+                        start=self.position,
+                        limit=RECONCILE_LIMIT,
+                        stop=last,
+                        inclusive_of_start=False,
+                    )
+                )
                 if not between or between[-1].id != last or len(between) > state.last_seq:
                     return
                 if await self._streamed_id(state.last_seq - len(between) + 1) != between[0].id:

@@ -98,7 +98,9 @@ class UnknownEventType(LookupError):
 
 def register_upcaster(
     name: str, from_version: int
-) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]]:
+) -> Callable[
+    [Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]
+]:
     """Register a function turning a stored ``name`` payload of ``from_version`` into the next."""
 
     def decorator(

@@ -22,8 +22,9 @@ class ExerciseType(StrEnum):
     WORKSHEET = "WORKSHEET"
 
 
-AUTO_GRADABLE_TYPES = frozenset({ExerciseType.MULTIPLE_CHOICE, ExerciseType.FILL_IN_BLANK,
-                                 ExerciseType.NUMERICAL})
+AUTO_GRADABLE_TYPES = frozenset(
+    {ExerciseType.MULTIPLE_CHOICE, ExerciseType.FILL_IN_BLANK, ExerciseType.NUMERICAL}
+)
 
 
 class Difficulty(StrEnum):
@@ -33,7 +34,9 @@ class Difficulty(StrEnum):
     CHALLENGE = "CHALLENGE"
 
 
-class Question(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
+class Question(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
     """One question. ``accepted_answers`` is the answer key: with one, the question is marked
     automatically (for the auto-gradable exercise types); without, a tutor marks it."""
 

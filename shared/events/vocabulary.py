@@ -40,7 +40,8 @@ class ContentAssignmentStatus(StrEnum):
 
 
 OPEN_HELP_REQUESTS: Final = frozenset(
-    {HelpRequestStatus.PENDING, HelpRequestStatus.ACKNOWLEDGED, HelpRequestStatus.IN_PROGRESS})
+    {HelpRequestStatus.PENDING, HelpRequestStatus.ACKNOWLEDGED, HelpRequestStatus.IN_PROGRESS}
+)
 """A help request the tutor still has to answer or finish."""
 
 OPEN_CATCH_UPS: Final = frozenset({CatchUpStatus.PENDING, CatchUpStatus.IN_PROGRESS})
@@ -52,12 +53,17 @@ UNFINISHED_WORK: Final = frozenset({WorkStatus.ASSIGNED, WorkStatus.IN_PROGRESS}
 OPEN_HOMEWORK: Final = frozenset({HomeworkStatus.NOT_STARTED, HomeworkStatus.IN_PROGRESS})
 """Homework not handed in yet: overdue once its due time has passed."""
 
-HELP_PRIORITIES: Final = (HelpPriority.URGENT, HelpPriority.HIGH, HelpPriority.MEDIUM,
-                          HelpPriority.LOW)
+HELP_PRIORITIES: Final = (
+    HelpPriority.URGENT,
+    HelpPriority.HIGH,
+    HelpPriority.MEDIUM,
+    HelpPriority.LOW,
+)
 """Help priorities, the most urgent first."""
 
 HELP_PRIORITY_RANK: Final[Mapping[str, int]] = {
-    priority: rank for rank, priority in enumerate(HELP_PRIORITIES)}
+    priority: rank for rank, priority in enumerate(HELP_PRIORITIES)
+}
 """A priority's place among :data:`HELP_PRIORITIES` (0 is the most urgent)."""
 
 ATTENDANCE_STATUSES: Final = tuple(AttendanceStatus)

@@ -42,7 +42,11 @@ LIBPQ_CONNECT_TIMEOUT = "POSTGRES_LIBPQ_CONNECT_TIMEOUT"
 """Whole seconds, at least 2 (libpq's minimum). Read by this factory only."""
 
 KEEPALIVES: Mapping[str, int] = {
-    "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
 """A peer that stops answering on the network is given up after about 11 s."""
 
 
@@ -60,8 +64,15 @@ def libpq_parameters(settings: Mapping[str, str]) -> dict[str, Any]:
 
 R = TypeVar("R", bound=type)
 
-_RETRIED_METHODS = ("insert_events", "select_events", "select_notifications", "max_notification_id",
-                    "insert_tracking", "max_tracking_id", "has_tracking_id")
+_RETRIED_METHODS = (
+    "insert_events",
+    "select_events",
+    "select_notifications",
+    "max_notification_id",
+    "insert_tracking",
+    "max_tracking_id",
+    "has_tracking_id",
+)
 
 
 def _single_attempt(recorder_class: R) -> R:
@@ -87,11 +98,18 @@ class PostgresFactory(LibraryPostgresFactory):
         # The pool opens its connections lazily, with these keyword arguments.
         pool = self.datastore.pool
         opened_with = pool.kwargs if isinstance(pool.kwargs, dict) else {}
-        pool.kwargs = {**opened_with, **libpq_parameters(
-            {key: value for key in (STATEMENT_TIMEOUT, LIBPQ_CONNECT_TIMEOUT)
-             if (value := self.env.get(key)) is not None})}
+        pool.kwargs = {
+            **opened_with,
+            **libpq_parameters(
+                {
+                    key: value
+                    for key in (STATEMENT_TIMEOUT, LIBPQ_CONNECT_TIMEOUT)
+                    if (value := self.env.get(key)) is not None
+                }
+            ),
+        }
         if self.datastore.pre_ping:
-            pool._check = _sweeping_check(pool)  # noqa: SLF001  (the pool's check callback)
+            pool._check = _sweeping_check(pool)
 
 
 def _sweeping_check(pool: ConnectionPool[Any]) -> Callable[[Connection[Any]], None]:

@@ -81,7 +81,8 @@ def store_env(settings: EventStoreSettings) -> dict[str, str]:
         "POSTGRES_CONN_MAX_AGE": f"{settings.postgres_conn_max_age:g}",
         "POSTGRES_MAX_WAITING": str(settings.postgres_max_waiting),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(
-            settings.postgres_idle_in_transaction_timeout),
+            settings.postgres_idle_in_transaction_timeout
+        ),
     }
 
 
@@ -108,8 +109,11 @@ def postgres_conninfo(env: Mapping[str, str]) -> str:
     from psycopg.conninfo import make_conninfo
 
     return make_conninfo(
-        host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], dbname=env["POSTGRES_DBNAME"],
-        user=env["POSTGRES_USER"], password=env.get("POSTGRES_PASSWORD") or None,
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        dbname=env["POSTGRES_DBNAME"],
+        user=env["POSTGRES_USER"],
+        password=env.get("POSTGRES_PASSWORD") or None,
         **libpq_parameters(env),
     )
 
@@ -127,7 +131,8 @@ class EventStore(Application[UUID]):
 
     def __init__(self, settings: EventStoreSettings) -> None:
         _retrying_concurrent_setup(
-            lambda: super(EventStore, self).__init__(env=store_env(settings)))
+            lambda: super(EventStore, self).__init__(env=store_env(settings))
+        )
 
     def tracking(self) -> TrackingRecorder:
         """The store's tracking table (created if missing), for processes that follow the log."""
@@ -150,8 +155,15 @@ class _HeadReader(EventStore):
     """The store, read-only and small: creates no table and keeps one connection."""
 
     def construct_env(self, name: str, env: Any = None) -> Any:
-        return super().construct_env(name, {**dict(env or {}), "CREATE_TABLE": "no",
-                                            "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "0"})
+        return super().construct_env(
+            name,
+            {
+                **dict(env or {}),
+                "CREATE_TABLE": "no",
+                "POSTGRES_POOL_SIZE": "1",
+                "POSTGRES_MAX_OVERFLOW": "0",
+            },
+        )
 
 
 class StoreHead:

@@ -63,27 +63,45 @@ def api_app(
                 on_shutdown()
 
     if rate_limits:
-        contract = replace(contract, problems=contract.problems | {429},
-                           answer_headers=(*contract.answer_headers, *RATE_LIMIT))
+        contract = replace(
+            contract,
+            problems=contract.problems | {429},
+            answer_headers=(*contract.answer_headers, *RATE_LIMIT),
+        )
     dependencies = {"actor": Provide(provide_actor)} | {
         name: Provide(_constant(value), sync_to_thread=False, use_cache=True)
-        for name, value in provides.items()}
+        for name, value in provides.items()
+    }
     app = Litestar(
-        route_handlers=[*controllers, operations_router(
-            service, readiness, timeout=settings.readiness.timeout_seconds), docs_assets()],
+        route_handlers=[
+            *controllers,
+            operations_router(service, readiness, timeout=settings.readiness.timeout_seconds),
+            docs_assets(),
+        ],
         dependencies=dependencies,
         guards=[permission_guard],
-        exception_handlers={**BASE_HANDLERS, TooManyRequestsException: _too_many_requests,
-                            KeysUnavailable: _keys_unavailable, **exception_handlers},
+        exception_handlers={
+            **BASE_HANDLERS,
+            TooManyRequestsException: _too_many_requests,
+            KeysUnavailable: _keys_unavailable,
+            **exception_handlers,
+        },
         middleware=[prometheus(service).middleware, *(limit.middleware for limit in rate_limits)],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
-            title=title, version="1.0.0", path="/schema", render_plugins=[docs_page()],
+            title=title,
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[docs_page()],
             components=Components(
-                headers=contract.header_components(), responses=contract.response_components(),
-                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer",
-                                                           bearer_format="JWT")}),
-            security=[{"bearer": []}]),
+                headers=contract.header_components(),
+                responses=contract.response_components(),
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                },
+            ),
+            security=[{"bearer": []}],
+        ),
         logging_config=None,
         debug=False,
         request_max_body_size=MAX_BODY_BYTES,
@@ -92,13 +110,17 @@ def api_app(
     return app
 
 
-def _too_many_requests(request: Request[Any, Any, Any],
-                       error: TooManyRequestsException) -> Response[Any]:
+def _too_many_requests(
+    request: Request[Any, Any, Any], error: TooManyRequestsException
+) -> Response[Any]:
     seconds = retry_after(error)
     log.info("request.rate_limited", path=request.url.path, retry_after=seconds)
-    return problem(429, "Too many requests",
-                   f"too many requests from this caller; try again in {seconds} s",
-                   headers={**(error.headers or {}), "Retry-After": seconds})
+    return problem(
+        429,
+        "Too many requests",
+        f"too many requests from this caller; try again in {seconds} s",
+        headers={**(error.headers or {}), "Retry-After": seconds},
+    )
 
 
 def _keys_unavailable(request: Request[Any, Any, Any], error: KeysUnavailable) -> Response[Any]:

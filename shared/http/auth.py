@@ -45,7 +45,9 @@ async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
     return actor_from(request)
 
 
-def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+def permission_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     """Refuse (401, 403) before the body is even read, for handlers that name a permission in
     ``opt["permission"]``; the command handlers check again, with the resource in hand."""
     permission = handler.opt.get("permission")

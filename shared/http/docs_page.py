@@ -28,5 +28,6 @@ def docs_page() -> SwaggerRenderPlugin:
 
 
 def docs_assets() -> Router:
-    return create_static_files_router(path=ASSETS_PATH, directories=[_ASSETS],
-                                      include_in_schema=False, name="docs_assets")
+    return create_static_files_router(
+        path=ASSETS_PATH, directories=[_ASSETS], include_in_schema=False, name="docs_assets"
+    )

@@ -41,9 +41,13 @@ PROBLEM_JSON = "application/problem+json"
 class InvalidParam(msgspec.Struct, frozen=True):
     """One value of the request at fault."""
 
-    name: Annotated[str, msgspec.Meta(
-        description="The field as the client sent it (`records[2].studentId`), a query "
-                    "parameter, a header, or `body`")]
+    name: Annotated[
+        str,
+        msgspec.Meta(
+            description="The field as the client sent it (`records[2].studentId`), a query "
+            "parameter, a header, or `body`"
+        ),
+    ]
     reason: str
 
 
@@ -52,8 +56,9 @@ class Problem(msgspec.Struct, frozen=True, rename="camel"):
 
     type: Annotated[str, msgspec.Meta(description="Always `about:blank`: `status` says it all")]
     status: Annotated[int, msgspec.Meta(ge=400, le=599)]
-    title: Annotated[str, msgspec.Meta(description="A short summary, the same for every "
-                                                   "problem of its kind")]
+    title: Annotated[
+        str, msgspec.Meta(description="A short summary, the same for every problem of its kind")
+    ]
     detail: Annotated[str, msgspec.Meta(description="What happened, for a person to read")]
     field: str | UnsetType = UNSET
     """The value at fault, named as the client sent it."""
@@ -71,8 +76,9 @@ class Header:
     required: bool = False
 
     def for_answer(self) -> OpenAPIHeader:
-        return OpenAPIHeader(schema=self.schema, description=self.description,
-                             required=self.required)
+        return OpenAPIHeader(
+            schema=self.schema, description=self.description, required=self.required
+        )
 
     def reference(self) -> Reference:
         """Where answers find it: ``components/headers`` (see
@@ -80,8 +86,13 @@ class Header:
         return Reference(ref=f"#/components/headers/{self.name}")
 
     def for_request(self) -> Parameter:
-        return Parameter(name=self.name, param_in="header", schema=self.schema,
-                         description=self.description, required=self.required)
+        return Parameter(
+            name=self.name,
+            param_in="header",
+            schema=self.schema,
+            description=self.description,
+            required=self.required,
+        )
 
 
 _INTEGER = Schema(type=OpenAPIType.INTEGER, minimum=0)
@@ -91,26 +102,40 @@ ACTING_CENTRE = Header(
     "X-Acting-Centre",
     "SUPER_ADMIN only: the centre to act in (any other role naming another centre than its "
     "token's is refused with 403).",
-    Schema(type=OpenAPIType.STRING, pattern=CENTRE_ID_PATTERN))
+    Schema(type=OpenAPIType.STRING, pattern=CENTRE_ID_PATTERN),
+)
 POSITION = Header(
     "X-Tutorpulse-Position",
     "The notification id the read side must reach to reflect this command (also `position` "
-    "in the body); give it to the query API to read your own write.", _INTEGER, required=True)
+    "in the body); give it to the query API to read your own write.",
+    _INTEGER,
+    required=True,
+)
 REPLAYED = Header(
     "Idempotent-Replayed",
     "`true` when this is the stored answer to an earlier request with the same "
-    "Idempotency-Key: nothing was appended.", Schema(type=OpenAPIType.STRING, enum=["true"]))
+    "Idempotency-Key: nothing was appended.",
+    Schema(type=OpenAPIType.STRING, enum=["true"]),
+)
 WATERMARK = Header(
     "X-Tutorpulse-Watermark",
-    "The notification id up to which the answer reflects the event store.", _INTEGER,
-    required=True)
-RETRY_AFTER = Header("Retry-After", "Seconds to wait before trying again.", _SECONDS,
-                     required=True)
-WWW_AUTHENTICATE = Header("WWW-Authenticate", "`Bearer realm=\"tutorpulse\"`.",
-                          Schema(type=OpenAPIType.STRING), required=True)
+    "The notification id up to which the answer reflects the event store.",
+    _INTEGER,
+    required=True,
+)
+RETRY_AFTER = Header("Retry-After", "Seconds to wait before trying again.", _SECONDS, required=True)
+WWW_AUTHENTICATE = Header(
+    "WWW-Authenticate",
+    '`Bearer realm="tutorpulse"`.',
+    Schema(type=OpenAPIType.STRING),
+    required=True,
+)
 RATE_LIMIT = (
-    Header("RateLimit-Policy", "The caller's limit and its window (`600; w=60`).",
-           Schema(type=OpenAPIType.STRING)),
+    Header(
+        "RateLimit-Policy",
+        "The caller's limit and its window (`600; w=60`).",
+        Schema(type=OpenAPIType.STRING),
+    ),
     Header("RateLimit-Limit", "Requests allowed per window.", _INTEGER),
     Header("RateLimit-Remaining", "Requests left in this window.", _INTEGER),
     Header("RateLimit-Reset", "Seconds until the window ends.", _INTEGER),
@@ -130,40 +155,74 @@ class Status:
 def _problem_example(status: int, title: str, detail: str, field: str | None = None) -> Problem:
     if field is None:
         return Problem(type="about:blank", status=status, title=title, detail=detail)
-    return Problem(type="about:blank", status=status, title=title, detail=detail, field=field,
-                   invalid_params=[InvalidParam(field, detail.removeprefix(f"{field}: "))])
+    return Problem(
+        type="about:blank",
+        status=status,
+        title=title,
+        detail=detail,
+        field=field,
+        invalid_params=[InvalidParam(field, detail.removeprefix(f"{field}: "))],
+    )
 
 
 STATUSES: Mapping[int, Status] = {
-    400: Status("BadRequest", "The body is not JSON.",
-                _problem_example(400, "Bad request", "JSON is malformed: invalid character (byte 1)")),
-    401: Status("Unauthorized", "No bearer token, or an expired, forged or malformed one, or "
-                "one for another audience.",
-                _problem_example(401, "Unauthorized", "send 'Authorization: Bearer <token>'"),
-                (WWW_AUTHENTICATE,)),
-    403: Status("Forbidden", "The caller's role may not do this, to this resource, or in that "
-                "centre.", _problem_example(403, "Forbidden", "PARENT may not session:schedule")),
-    404: Status("NotFound", "Nothing by that id in the caller's centre that they may see "
-                "(another centre's are not found either).",
-                _problem_example(404, "Not found", "no such session")),
-    409: Status("Conflict", "The resource is not in a state that allows this, a rule would be "
-                "broken, or others kept changing it (retry).",
-                _problem_example(409, "Invalid transition", "a COMPLETED session cannot be started")),
-    413: Status("TooLarge", "The body is larger than 2 MiB.",
-                _problem_example(413, "Request too large", "Request Entity Too Large")),
-    422: Status("InvalidRequest", "A value is invalid: `field` names it.",
-                _problem_example(422, "Invalid request", "startsAt: Invalid RFC3339 encoded datetime",
-                         field="startsAt")),
-    429: Status("TooManyRequests", "The caller sent too many requests; `Retry-After` says when "
-                "to try again.",
-                _problem_example(429, "Too many requests",
-                         "too many requests from this caller; try again in 42 s"),
-                (RETRY_AFTER,)),
-    503: Status("Unavailable", "A store cannot be reached or the identity provider's keys are "
-                "not at hand; `Retry-After` says when to try again.",
-                _problem_example(503, "Service unavailable",
-                         "the data store cannot be reached now; retry in 2 s"),
-                (RETRY_AFTER,)),
+    400: Status(
+        "BadRequest",
+        "The body is not JSON.",
+        _problem_example(400, "Bad request", "JSON is malformed: invalid character (byte 1)"),
+    ),
+    401: Status(
+        "Unauthorized",
+        "No bearer token, or an expired, forged or malformed one, or one for another audience.",
+        _problem_example(401, "Unauthorized", "send 'Authorization: Bearer <token>'"),
+        (WWW_AUTHENTICATE,),
+    ),
+    403: Status(
+        "Forbidden",
+        "The caller's role may not do this, to this resource, or in that centre.",
+        _problem_example(403, "Forbidden", "PARENT may not session:schedule"),
+    ),
+    404: Status(
+        "NotFound",
+        "Nothing by that id in the caller's centre that they may see "
+        "(another centre's are not found either).",
+        _problem_example(404, "Not found", "no such session"),
+    ),
+    409: Status(
+        "Conflict",
+        "The resource is not in a state that allows this, a rule would be "
+        "broken, or others kept changing it (retry).",
+        _problem_example(409, "Invalid transition", "a COMPLETED session cannot be started"),
+    ),
+    413: Status(
+        "TooLarge",
+        "The body is larger than 2 MiB.",
+        _problem_example(413, "Request too large", "Request Entity Too Large"),
+    ),
+    422: Status(
+        "InvalidRequest",
+        "A value is invalid: `field` names it.",
+        _problem_example(
+            422, "Invalid request", "startsAt: Invalid RFC3339 encoded datetime", field="startsAt"
+        ),
+    ),
+    429: Status(
+        "TooManyRequests",
+        "The caller sent too many requests; `Retry-After` says when to try again.",
+        _problem_example(
+            429, "Too many requests", "too many requests from this caller; try again in 42 s"
+        ),
+        (RETRY_AFTER,),
+    ),
+    503: Status(
+        "Unavailable",
+        "A store cannot be reached or the identity provider's keys are "
+        "not at hand; `Retry-After` says when to try again.",
+        _problem_example(
+            503, "Service unavailable", "the data store cannot be reached now; retry in 2 s"
+        ),
+        (RETRY_AFTER,),
+    ),
 }
 """What each problem status means, with an example, and the headers it always carries."""
 
@@ -199,22 +258,36 @@ class Contract:
     def response_components(self) -> dict[str, OpenAPIResponse | Reference]:
         """One answer per problem status, for ``components/responses``."""
         statuses = sorted(self.problems | self.with_body | self.with_path_ids)
-        return {STATUSES[status].name: OpenAPIResponse(
-            description=self.descriptions.get(status, STATUSES[status].description),
-            headers={h.name: h.reference()
-                     for h in (*self.answer_headers, *STATUSES[status].headers)} or None,
-            content={PROBLEM_JSON: OpenAPIMediaType(
-                schema=Reference(ref="#/components/schemas/Problem"),
-                examples={STATUSES[status].name: Example(
-                    summary=STATUSES[status].example.title,
-                    value=msgspec.to_builtins(STATUSES[status].example))})})
-            for status in statuses}
+        return {
+            STATUSES[status].name: OpenAPIResponse(
+                description=self.descriptions.get(status, STATUSES[status].description),
+                headers={
+                    h.name: h.reference() for h in (*self.answer_headers, *STATUSES[status].headers)
+                }
+                or None,
+                content={
+                    PROBLEM_JSON: OpenAPIMediaType(
+                        schema=Reference(ref="#/components/schemas/Problem"),
+                        examples={
+                            STATUSES[status].name: Example(
+                                summary=STATUSES[status].example.title,
+                                value=msgspec.to_builtins(STATUSES[status].example),
+                            )
+                        },
+                    )
+                },
+            )
+            for status in statuses
+        }
 
     def header_components(self) -> dict[str, OpenAPIHeader | Reference]:
         """Every header an answer of this API may carry, for ``components/headers``."""
         statuses = self.problems | self.with_body | self.with_path_ids
-        headers = (*self.answer_headers, *self.success_headers,
-                   *(h for status in sorted(statuses) for h in STATUSES[status].headers))
+        headers = (
+            *self.answer_headers,
+            *self.success_headers,
+            *(h for status in sorted(statuses) for h in STATUSES[status].headers),
+        )
         return {header.name: header.for_answer() for header in headers}
 
     def operation_class(self) -> type[Operation]:
@@ -240,9 +313,12 @@ class Contract:
                 continue
             status = int(code)
             if status < 400:
-                response.headers = {**(response.headers or {}), **{
-                    h.name: h.reference() for h in (*self.answer_headers,
-                                                    *self.success_headers)}}
+                response.headers = {
+                    **(response.headers or {}),
+                    **{
+                        h.name: h.reference() for h in (*self.answer_headers, *self.success_headers)
+                    },
+                }
             elif PROBLEM_JSON in (response.content or {}):
                 responses[code] = Reference(ref=f"#/components/responses/{STATUSES[status].name}")
             else:
@@ -262,9 +338,12 @@ def document(app: Litestar, contract: Contract) -> None:
                 continue
             # Described here so that Litestar registers the Problem schema; ``complete``
             # replaces each by a reference to its answer in ``components/responses``.
-            responses: dict[int, ResponseSpec] = {status: ResponseSpec(
-                data_container=Problem, media_type=PROBLEM_JSON, generate_examples=False)
-                for status in contract.statuses(handler, path_ids)}
+            responses: dict[int, ResponseSpec] = {
+                status: ResponseSpec(
+                    data_container=Problem, media_type=PROBLEM_JSON, generate_examples=False
+                )
+                for status in contract.statuses(handler, path_ids)
+            }
             responses.update(handler.responses or {})
             success = _success(handler)
             if success is not None:
@@ -282,13 +361,18 @@ def _success(handler: HTTPRouteHandler) -> ResponseSpec | None:
         inner = returned.inner_types[0].annotation if returned.inner_types else None
         if not (isinstance(inner, type) and issubclass(inner, msgspec.Struct)):
             return None
-        spec = ResponseSpec(data_container=inner, generate_examples=False, description=(
-            handler.response_description or HTTPStatus(handler.status_code).phrase))
-    if spec.examples or not (isinstance(spec.data_container, type)
-                             and issubclass(spec.data_container, msgspec.Struct)):
+        spec = ResponseSpec(
+            data_container=inner,
+            generate_examples=False,
+            description=(handler.response_description or HTTPStatus(handler.status_code).phrase),
+        )
+    if spec.examples or not (
+        isinstance(spec.data_container, type) and issubclass(spec.data_container, msgspec.Struct)
+    ):
         return spec
-    return replace(spec, examples=[Example(summary="An answer",
-                                           value=example_of(spec.data_container))])
+    return replace(
+        spec, examples=[Example(summary="An answer", value=example_of(spec.data_container))]
+    )
 
 
 # --- examples of answers ---------------------------------------------------------------------
@@ -296,11 +380,19 @@ def _success(handler: HTTPRouteHandler) -> ResponseSpec | None:
 _EXAMPLE_ID = "3f6c2a9e-8d4b-4c1e-9a7f-2b5d8e1c4a60"
 _EXAMPLE_TIME = "2030-03-04T16:00:00+00:00"
 _EXAMPLE_TEXT: Mapping[str, str] = {
-    "centreId": "main-campus", "courseId": "maths", "lessonId": "fractions-2",
-    "questionId": "q1", "title": "Fractions clinic", "name": "Jane Johnson",
-    "timeZone": "Europe/London", "date": "2030-03-04", "message": "Stuck on 2b",
-    "meetingLink": "https://meet.example.org/fractions", "location": "Room 2",
-    "subject": "Mathematics", "next": "WzAsIjIwMzAtMDMtMDRUMTY6MDA6MDBaIiwiYyJd",
+    "centreId": "main-campus",
+    "courseId": "maths",
+    "lessonId": "fractions-2",
+    "questionId": "q1",
+    "title": "Fractions clinic",
+    "name": "Jane Johnson",
+    "timeZone": "Europe/London",
+    "date": "2030-03-04",
+    "message": "Stuck on 2b",
+    "meetingLink": "https://meet.example.org/fractions",
+    "location": "Room 2",
+    "subject": "Mathematics",
+    "next": "WzAsIjIwMzAtMDMtMDRUMTY6MDA6MDBaIiwiYyJd",
 }
 
 
@@ -316,19 +408,25 @@ def _value_of(info: msgspec.inspect.Type, name: str) -> Any:
     if isinstance(info, inspect.Metadata):
         return _value_of(info.type, name)
     if isinstance(info, inspect.StructType):
-        shown = {f.encode_name: f.default if _is_value(f.default) else
-                 _value_of(f.type, f.encode_name) for f in info.fields}
+        shown = {
+            f.encode_name: f.default if _is_value(f.default) else _value_of(f.type, f.encode_name)
+            for f in info.fields
+        }
         return {info.tag_field: info.tag, **shown} if info.tag_field else shown
     if isinstance(info, inspect.UnionType):
-        options = [t for t in info.types
-                   if not isinstance(t, inspect.NoneType | inspect.CustomType)]
+        options = [
+            t for t in info.types if not isinstance(t, inspect.NoneType | inspect.CustomType)
+        ]
         return _value_of(options[0], name) if options else None
     if isinstance(info, inspect.ListType | inspect.SetType | inspect.VarTupleType):
         return [_value_of(info.item_type, name)]
     if isinstance(info, inspect.DictType):
         key = _value_of(info.key_type, "key")
-        return {} if isinstance(info.value_type, inspect.AnyType) else {
-            str(key): _value_of(info.value_type, name)}
+        return (
+            {}
+            if isinstance(info.value_type, inspect.AnyType)
+            else {str(key): _value_of(info.value_type, name)}
+        )
     if isinstance(info, inspect.EnumType):
         return next(iter(info.cls)).value
     if isinstance(info, inspect.LiteralType):
@@ -350,8 +448,11 @@ def _value_of(info: msgspec.inspect.Type, name: str) -> Any:
 
 
 def _is_value(default: Any) -> bool:
-    return default is not msgspec.NODEFAULT and default is not UNSET and isinstance(
-        default, str | int | float | bool)
+    return (
+        default is not msgspec.NODEFAULT
+        and default is not UNSET
+        and isinstance(default, str | int | float | bool)
+    )
 
 
 def _example_text(name: str) -> str:

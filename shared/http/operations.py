@@ -110,7 +110,8 @@ class Readiness:
         self.outages.failed(reason)
         if self._watch is None or self._watch.done():
             self._watch = asyncio.get_running_loop().create_task(
-                self._watch_until_ready(), name=f"{self.service}-outage-watch")
+                self._watch_until_ready(), name=f"{self.service}-outage-watch"
+            )
 
     async def _watch_until_ready(self) -> None:
         while self.outages.current is not None:
@@ -189,8 +190,10 @@ def operations_router(service: str, readiness: ReadinessCheck, *, timeout: float
     @get("/ready", include_in_schema=False, name=READY_HANDLER, opt={"readiness": checked})
     async def ready() -> Response[dict[str, Any]]:
         verdict = await checked.verdict()
-        body: dict[str, Any] = {"status": "ready" if verdict.ready else "unavailable",
-                                "service": service}
+        body: dict[str, Any] = {
+            "status": "ready" if verdict.ready else "unavailable",
+            "service": service,
+        }
         if verdict.reason is not None:
             body["reason"] = verdict.reason
         if verdict.details:
@@ -215,17 +218,22 @@ def prometheus(service: str) -> PrometheusConfig:
     )
 
 
-def operations_server(service: str, readiness: ReadinessCheck, *, host: str, port: int,
-                      timeout: float) -> uvicorn.Server:
+def operations_server(
+    service: str, readiness: ReadinessCheck, *, host: str, port: int, timeout: float
+) -> uvicorn.Server:
     """A small HTTP server with only the operations endpoints, for services whose work is not
     HTTP (relay, projections). Signals are left to the caller's event loop."""
     from shared.http.problems import BASE_HANDLERS
 
-    app = Litestar(route_handlers=[operations_router(service, readiness, timeout=timeout)],
-                   middleware=[prometheus(service).middleware], exception_handlers=BASE_HANDLERS,
-                   logging_config=None)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
-                                           access_log=False))
+    app = Litestar(
+        route_handlers=[operations_router(service, readiness, timeout=timeout)],
+        middleware=[prometheus(service).middleware],
+        exception_handlers=BASE_HANDLERS,
+        logging_config=None,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    )
     # The caller's event loop owns SIGINT/SIGTERM (it stops the service's work, then this server).
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     return server

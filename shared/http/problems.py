@@ -30,10 +30,20 @@ _FIELD_PATTERNS = (re.compile(r"at `\$\.?([^`]+)`"), re.compile(r"field `([^`]+)
 
 
 def problem(
-    status: int, title: str, detail: str, *, field: str | None = None, headers: Mapping[str, str] | None = None,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {"type": "about:blank", "status": status, "title": title, "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "status": status,
+        "title": title,
+        "detail": detail,
+    }
     if field is not None:
         body["field"] = field
         body["invalidParams"] = [{"name": field, "reason": detail}]
@@ -48,12 +58,18 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
         key = item.get("key")
         if key == "data" and message == "'data'":  # litestar's KeyError: no body was sent
             message = "the request body is missing; send a JSON object"
-        name = _field_from(message) or (_wire_name(request, key) if key and key != "data" else None) or "body"
+        name = (
+            _field_from(message)
+            or (_wire_name(request, key) if key and key != "data" else None)
+            or "body"
+        )
         params.append({"name": str(name), "reason": message})
     if not params:
         return problem(400, "Malformed request", str(exc.detail))
     first = params[0]
-    response = problem(422, "Invalid request", f"{first['name']}: {first['reason']}", field=first["name"])
+    response = problem(
+        422, "Invalid request", f"{first['name']}: {first['reason']}", field=first["name"]
+    )
     response.content["invalidParams"] = params
     return response
 
@@ -80,12 +96,19 @@ def _field_from(message: str) -> str | None:
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if exc.status_code >= 500:
         return _unexpected(request, exc)
-    title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-             413: "Request too large"}
+    title = {
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Request too large",
+    }
     headers = dict(exc.headers or {})
     if exc.status_code == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="tutorpulse"')
-    return problem(exc.status_code, title.get(exc.status_code, "Bad request"), str(exc.detail), headers=headers)
+    return problem(
+        exc.status_code, title.get(exc.status_code, "Bad request"), str(exc.detail), headers=headers
+    )
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -106,8 +129,10 @@ def store_unavailable(error: BaseException) -> bool:
         error = error.__cause__
     if isinstance(error, sqlite3.OperationalError):
         return any(text in str(error) for text in _SQLITE_BUSY)
-    return isinstance(error, (es.OperationalError, es.InterfaceError, psycopg.OperationalError,
-                              psycopg.InterfaceError))
+    return isinstance(
+        error,
+        (es.OperationalError, es.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError),
+    )
 
 
 def _store_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -117,10 +142,12 @@ def _store_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Respo
     if readiness is not None:
         readiness.request_failed(f"store unreachable: {describe(exc)}")
     return problem(
-        503, "Service unavailable",
+        503,
+        "Service unavailable",
         f"the data store cannot be reached now; retry in {RETRY_AFTER_SECONDS} s (a command "
         "retried with the same Idempotency-Key is applied at most once)",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 ExceptionHandler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
@@ -128,14 +155,20 @@ ExceptionHandler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
 
 def simple(status: int, title: str) -> ExceptionHandler:
     def handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-        return problem(status, title, str(getattr(exc, "detail", None) or exc),
-                       field=getattr(exc, "field", None))
+        return problem(
+            status,
+            title,
+            str(getattr(exc, "detail", None) or exc),
+            field=getattr(exc, "field", None),
+        )
 
     return handler
 
 
 def _unauthorized(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    return problem(401, "Unauthorized", str(exc), headers={"WWW-Authenticate": 'Bearer realm="tutorpulse"'})
+    return problem(
+        401, "Unauthorized", str(exc), headers={"WWW-Authenticate": 'Bearer realm="tutorpulse"'}
+    )
 
 
 BASE_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {

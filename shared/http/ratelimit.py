@@ -44,17 +44,21 @@ class RateLimit:
         def identify(request: Request[Any, Any, Any]) -> str:
             return f"{name}:{caller(request)}"
 
-        return RateLimitConfig(rate_limit=(self.per, self.count), exclude=EXCLUDED,
-                               identifier_for_request=identify,
-                               check_throttle_handler=self.applies)
+        return RateLimitConfig(
+            rate_limit=(self.per, self.count),
+            exclude=EXCLUDED,
+            identifier_for_request=identify,
+            check_throttle_handler=self.applies,
+        )
 
     @property
     def middleware(self) -> DefineMiddleware:
         return self.config().middleware
 
 
-def limit_of(name: str, limit: Limit,
-             applies: Callable[[Request[Any, Any, Any]], bool] | None = None) -> list[RateLimit]:
+def limit_of(
+    name: str, limit: Limit, applies: Callable[[Request[Any, Any, Any]], bool] | None = None
+) -> list[RateLimit]:
     """The rate limit ``name`` for a limit setting (none when it is ``off``)."""
     if limit is None:
         return []

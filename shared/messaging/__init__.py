@@ -11,5 +11,14 @@ from shared.messaging.nats import (
 )
 from shared.messaging.settings import NatsSettings, StreamSettings
 
-__all__ = ["NO_USER", "NatsSettings", "NoNatsUser", "StreamSettings", "connect",
-           "connect_or_stop", "ensure_streams", "stream_definitions", "wait_for_streams"]
+__all__ = [
+    "NO_USER",
+    "NatsSettings",
+    "NoNatsUser",
+    "StreamSettings",
+    "connect",
+    "connect_or_stop",
+    "ensure_streams",
+    "stream_definitions",
+    "wait_for_streams",
+]

@@ -65,8 +65,11 @@ def inbox_prefix(user: str) -> str:
 
 def _stream_setup() -> tuple[str, ...]:
     """``ensure_streams``: read both streams, create what is missing, raise their replicas."""
-    return tuple(f"$JS.API.STREAM.{verb}.{stream}" for stream in (EVENTS_STREAM, DLQ_STREAM)
-                 for verb in ("INFO", "CREATE", "UPDATE"))
+    return tuple(
+        f"$JS.API.STREAM.{verb}.{stream}"
+        for stream in (EVENTS_STREAM, DLQ_STREAM)
+        for verb in ("INFO", "CREATE", "UPDATE")
+    )
 
 
 def _stream_info() -> tuple[str, ...]:
@@ -80,40 +83,60 @@ def _read_streams() -> tuple[str, ...]:
     flow-control answers ordered consumers send."""
     subjects: list[str] = ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST"]
     for stream in (EVENTS_STREAM, DLQ_STREAM):
-        subjects += [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.MSG.GET.{stream}",
-                     f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>",
-                     f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.LIST.{stream}",
-                     f"$JS.API.CONSUMER.NAMES.{stream}", f"$JS.API.CONSUMER.INFO.{stream}.*",
-                     f"$JS.FC.{stream}.>"]
+        subjects += [
+            f"$JS.API.STREAM.INFO.{stream}",
+            f"$JS.API.STREAM.MSG.GET.{stream}",
+            f"$JS.API.DIRECT.GET.{stream}",
+            f"$JS.API.DIRECT.GET.{stream}.>",
+            f"$JS.API.CONSUMER.CREATE.{stream}",
+            f"$JS.API.CONSUMER.LIST.{stream}",
+            f"$JS.API.CONSUMER.NAMES.{stream}",
+            f"$JS.API.CONSUMER.INFO.{stream}.*",
+            f"$JS.FC.{stream}.>",
+        ]
     return tuple(subjects)
 
 
 def _consume(stream: str, consumer: str) -> tuple[str, ...]:
     """Bind to (or create) one durable pull consumer, fetch from it and acknowledge."""
-    return (f"$JS.API.CONSUMER.INFO.{stream}.{consumer}",
-            f"$JS.API.CONSUMER.CREATE.{stream}.{consumer}",
-            f"$JS.API.CONSUMER.CREATE.{stream}.{consumer}.>",
-            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{consumer}",
-            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
-            f"$JS.ACK.{stream}.{consumer}.>")
+    return (
+        f"$JS.API.CONSUMER.INFO.{stream}.{consumer}",
+        f"$JS.API.CONSUMER.CREATE.{stream}.{consumer}",
+        f"$JS.API.CONSUMER.CREATE.{stream}.{consumer}.>",
+        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{consumer}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
+        f"$JS.ACK.{stream}.{consumer}.>",
+    )
 
 
 PERMISSIONS: Mapping[str, Permissions] = {
     RELAY: Permissions(
-        publish=("tp.evt.>", *_stream_setup(),
-                 # after a failed batch: which of its events the stream already holds
-                 f"$JS.API.STREAM.MSG.GET.{EVENTS_STREAM}", f"$JS.API.DIRECT.GET.{EVENTS_STREAM}"),
-        subscribe=(f"{inbox_prefix(RELAY)}.>",)),
+        publish=(
+            "tp.evt.>",
+            *_stream_setup(),
+            # after a failed batch: which of its events the stream already holds
+            f"$JS.API.STREAM.MSG.GET.{EVENTS_STREAM}",
+            f"$JS.API.DIRECT.GET.{EVENTS_STREAM}",
+        ),
+        subscribe=(f"{inbox_prefix(RELAY)}.>",),
+    ),
     PROJECTIONS: Permissions(
-        publish=("tp.delta.>", "tp.dlq.>", *_stream_info(),
-                 *_consume(EVENTS_STREAM, PROJECTIONS_CONSUMER),
-                 # the watermark: the notification id of the message at the ack floor
-                 f"$JS.API.STREAM.MSG.GET.{EVENTS_STREAM}", f"$JS.API.DIRECT.GET.{EVENTS_STREAM}"),
-        subscribe=(f"{inbox_prefix(PROJECTIONS)}.>",)),
+        publish=(
+            "tp.delta.>",
+            "tp.dlq.>",
+            *_stream_info(),
+            *_consume(EVENTS_STREAM, PROJECTIONS_CONSUMER),
+            # the watermark: the notification id of the message at the ack floor
+            f"$JS.API.STREAM.MSG.GET.{EVENTS_STREAM}",
+            f"$JS.API.DIRECT.GET.{EVENTS_STREAM}",
+        ),
+        subscribe=(f"{inbox_prefix(PROJECTIONS)}.>",),
+    ),
     GATEWAY: Permissions(publish=(), subscribe=("tp.delta.>",)),
     OPS: Permissions(
         publish=(*_read_streams(), f"$JS.API.STREAM.MSG.DELETE.{DLQ_STREAM}"),
-        subscribe=(f"{inbox_prefix(OPS)}.>",)),
+        subscribe=(f"{inbox_prefix(OPS)}.>",),
+    ),
 }
 
 
@@ -146,8 +169,9 @@ def _write_private(path: Path, text: str) -> None:
 # --- nats-server configuration -------------------------------------------------------------
 
 
-def authorization_block(passwords: Mapping[str, str],
-                        permissions: Mapping[str, Permissions] = PERMISSIONS) -> str:
+def authorization_block(
+    passwords: Mapping[str, str], permissions: Mapping[str, Permissions] = PERMISSIONS
+) -> str:
     """The nats-server ``authorization`` block for ``permissions``' users.
 
     ``passwords`` maps each user to its password, or to ``$NAME`` to make the server read it
@@ -157,13 +181,14 @@ def authorization_block(passwords: Mapping[str, str],
     for user, allowed in permissions.items():
         password = passwords[user]
         quoted = password if password.startswith("$") else json.dumps(password)
-        publish = ({"allow": list(allowed.publish)} if allowed.publish else {"deny": [">"]})
-        subscribe = ({"allow": list(allowed.subscribe)} if allowed.subscribe
-                     else {"deny": [">"]})
-        lines += [f"    {{user: {json.dumps(user)}, password: {quoted}, permissions: {{",
-                  f"      publish: {json.dumps(publish)},",
-                  f"      subscribe: {json.dumps(subscribe)}",
-                  "    }},"]
+        publish = {"allow": list(allowed.publish)} if allowed.publish else {"deny": [">"]}
+        subscribe = {"allow": list(allowed.subscribe)} if allowed.subscribe else {"deny": [">"]}
+        lines += [
+            f"    {{user: {json.dumps(user)}, password: {quoted}, permissions: {{",
+            f"      publish: {json.dumps(publish)},",
+            f"      subscribe: {json.dumps(subscribe)}",
+            "    }},",
+        ]
     lines += ["  ]", "}", ""]
     return "\n".join(lines)
 
@@ -172,20 +197,29 @@ def deployment_template() -> str:
     """``infra/nats/users.conf``: the authorization block with passwords from the server's
     environment (each ``TUTORPULSE_NATS_<USER>_PASSWORD``, from the same secret as the
     services' ``TUTORPULSE_NATS_PASSWORD``)."""
-    header = ("# Generated by `python -m shared.messaging.server_config` (shared/messaging/auth.py);\n"
-              "# include it in the platform's nats-server configuration. Passwords come from the\n"
-              "# server's environment, set from the secret `tutorpulse-nats`.\n")
+    header = (
+        "# Generated by `python -m shared.messaging.server_config` (shared/messaging/auth.py);\n"
+        "# include it in the platform's nats-server configuration. Passwords come from the\n"
+        "# server's environment, set from the secret `tutorpulse-nats`.\n"
+    )
     from shared.messaging.settings import server_password_variable  # (it imports this module)
 
-    return header + authorization_block({user: f"${server_password_variable(user)}"
-                                         for user in PERMISSIONS})
+    return header + authorization_block(
+        {user: f"${server_password_variable(user)}" for user in PERMISSIONS}
+    )
 
 
-def write_server_config(path: Path, base: Path, credentials: Mapping[str, Credentials],
-                        permissions: Mapping[str, Permissions] = PERMISSIONS) -> Path:
+def write_server_config(
+    path: Path,
+    base: Path,
+    credentials: Mapping[str, Credentials],
+    permissions: Mapping[str, Permissions] = PERMISSIONS,
+) -> Path:
     """``base``'s settings plus the users of ``credentials``, in a file only its owner reads."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    block = authorization_block({user: c.password for user, c in credentials.items()},
-                                {user: permissions[user] for user in credentials})
+    block = authorization_block(
+        {user: c.password for user, c in credentials.items()},
+        {user: permissions[user] for user in credentials},
+    )
     _write_private(path, base.read_text() + "\n" + block)
     return path

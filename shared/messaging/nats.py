@@ -56,9 +56,13 @@ class NoNatsUser(RuntimeError):
     ``ops`` credentials of a development checkout."""
 
 
-def resolve_credentials(url: str, credentials: Credentials | None = None,
-                        configured: Credentials | None = None, *,
-                        operator_fallback: bool = False) -> Credentials | None:
+def resolve_credentials(
+    url: str,
+    credentials: Credentials | None = None,
+    configured: Credentials | None = None,
+    *,
+    operator_fallback: bool = False,
+) -> Credentials | None:
     """Who to log in as: ``credentials`` if given, else the user in ``url``
     (``nats://user:password@host:port``), else the ``configured`` user of the settings
     (``TUTORPULSE_NATS_USER``/``_PASSWORD``), else, for an operator's CLI
@@ -114,8 +118,12 @@ class ConnectionLog:
             # first), told once a minute rather than at every attempt.
             if time.monotonic() - self._refused_at >= self.REFUSED_EVERY:
                 self._refused_at = time.monotonic()
-                log.error("nats.authorization_refused", name=self.name, user=self.user,
-                          hint="check TUTORPULSE_NATS_USER and TUTORPULSE_NATS_PASSWORD")
+                log.error(
+                    "nats.authorization_refused",
+                    name=self.name,
+                    user=self.user,
+                    hint="check TUTORPULSE_NATS_USER and TUTORPULSE_NATS_PASSWORD",
+                )
             return
         if "permissions violation" in text or isinstance(error, SlowConsumerError):
             log.warning("nats.error", name=self.name, error=_describe(error))  # each is news
@@ -124,8 +132,13 @@ class ConnectionLog:
             self._attempts += 1
             if self._waiting_since is None:
                 self._waiting_since = time.monotonic()
-                log.warning("nats.waiting", name=self.name, url=self.url, user=self.user,
-                            reason=_describe(error))
+                log.warning(
+                    "nats.waiting",
+                    name=self.name,
+                    url=self.url,
+                    user=self.user,
+                    reason=_describe(error),
+                )
             return
         self.outage.failed(_describe(error))
 
@@ -139,13 +152,22 @@ class ConnectionLog:
     def on_connect(self) -> None:
         self.connected = True
         if self._waiting_since is not None:
-            log.info("nats.connected", name=self.name, url=self.url, attempts=self._attempts + 1,
-                     after_seconds=round(time.monotonic() - self._waiting_since, 3))
+            log.info(
+                "nats.connected",
+                name=self.name,
+                url=self.url,
+                attempts=self._attempts + 1,
+                after_seconds=round(time.monotonic() - self._waiting_since, 3),
+            )
 
 
-async def connect(server: str | NatsSettings, *, name: str,
-                  credentials: Credentials | None = None,
-                  operator_fallback: bool = False) -> Client:
+async def connect(
+    server: str | NatsSettings,
+    *,
+    name: str,
+    credentials: Credentials | None = None,
+    operator_fallback: bool = False,
+) -> Client:
     """A client of ``server`` (a URL, or the settings' URL and user) that reconnects for ever,
     logged in as this process's NATS user (:func:`resolve_credentials`), receiving replies only
     on that user's inbox prefix.
@@ -153,12 +175,18 @@ async def connect(server: str | NatsSettings, *, name: str,
     It waits as long as NATS is away (see :func:`connect_or_stop` to give up on a signal).
     Without a user it raises :class:`NoNatsUser` (logged); ``operator_fallback`` lets an
     operator's CLI on a development checkout use the ``ops`` credentials of ``make run``."""
-    return await _open(Client(), server, name=name, credentials=credentials,
-                       operator_fallback=operator_fallback)
+    return await _open(
+        Client(), server, name=name, credentials=credentials, operator_fallback=operator_fallback
+    )
 
 
-async def connect_or_stop(stopping: asyncio.Event, server: str | NatsSettings, *, name: str,
-                          credentials: Credentials | None = None) -> Client | None:
+async def connect_or_stop(
+    stopping: asyncio.Event,
+    server: str | NatsSettings,
+    *,
+    name: str,
+    credentials: Credentials | None = None,
+) -> Client | None:
     """:func:`connect`, given up (None) as soon as ``stopping`` is set: nats-py's first connect
     waits for ever while NATS is away, and a service must still stop on SIGTERM."""
     client = Client()
@@ -178,16 +206,27 @@ async def connect_or_stop(stopping: asyncio.Event, server: str | NatsSettings, *
     return None
 
 
-async def _open(client: Client, server: str | NatsSettings, *, name: str,
-                credentials: Credentials | None, operator_fallback: bool = False) -> Client:
-    url, configured = ((server, None) if isinstance(server, str)
-                       else (server.url, server.credentials))
+async def _open(
+    client: Client,
+    server: str | NatsSettings,
+    *,
+    name: str,
+    credentials: Credentials | None,
+    operator_fallback: bool = False,
+) -> Client:
+    url, configured = (
+        (server, None) if isinstance(server, str) else (server.url, server.credentials)
+    )
     address = _without_userinfo(url)
     who = resolve_credentials(url, credentials, configured, operator_fallback=operator_fallback)
     if who is None:
-        log.error("nats.no_user", name=name, url=address,
-                  hint="set TUTORPULSE_NATS_USER and TUTORPULSE_NATS_PASSWORD (each service has "
-                       "its own user; `make run` sets them)")
+        log.error(
+            "nats.no_user",
+            name=name,
+            url=address,
+            hint="set TUTORPULSE_NATS_USER and TUTORPULSE_NATS_PASSWORD (each service has "
+            "its own user; `make run` sets them)",
+        )
         raise NoNatsUser(f"{NO_USER}: set TUTORPULSE_NATS_USER and TUTORPULSE_NATS_PASSWORD")
     connection = ConnectionLog(name, address, who.user)
     try:
@@ -204,16 +243,21 @@ async def _open(client: Client, server: str | NatsSettings, *, name: str,
             inbox_prefix=inbox_prefix(who.user),
         )
     except Exception as error:
-        log.error("nats.connect_failed", url=address, name=name, user=who.user,
-                  error=_describe(error))
+        log.error(
+            "nats.connect_failed", url=address, name=name, user=who.user, error=_describe(error)
+        )
         raise
     connection.on_connect()
     return client
 
 
-async def wait_for_streams(js: JetStreamContext, stopping: asyncio.Event, *,
-                           names: tuple[str, ...] = (EVENTS_STREAM, DLQ_STREAM),
-                           poll_seconds: float = 0.5) -> bool:
+async def wait_for_streams(
+    js: JetStreamContext,
+    stopping: asyncio.Event,
+    *,
+    names: tuple[str, ...] = (EVENTS_STREAM, DLQ_STREAM),
+    poll_seconds: float = 0.5,
+) -> bool:
     """Wait until every stream of ``names`` exists (the relay creates them: other users may
     only read their info). Logs ``nats.waiting_for_streams`` once if they are missing, and
     ``nats.streams_found`` when they appear. False if ``stopping`` is set first."""
@@ -235,14 +279,18 @@ async def wait_for_streams(js: JetStreamContext, stopping: asyncio.Event, *,
             return True
         if not logged:
             logged = True
-            log.warning("nats.waiting_for_streams", missing=missing,
-                        hint="the relay creates them when it starts")
+            log.warning(
+                "nats.waiting_for_streams",
+                missing=missing,
+                hint="the relay creates them when it starts",
+            )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), poll_seconds)
     return False
 
 
 # --- streams -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StreamLimits:
@@ -254,14 +302,17 @@ class StreamLimits:
 
 
 def stream_limits(settings: StreamSettings) -> dict[str, StreamLimits]:
-    return {EVENTS_STREAM: StreamLimits(settings.replicas, settings.events_max_age,
-                                        settings.events_max_bytes),
-            DLQ_STREAM: StreamLimits(settings.replicas, settings.dlq_max_age,
-                                     settings.dlq_max_bytes)}
+    return {
+        EVENTS_STREAM: StreamLimits(
+            settings.replicas, settings.events_max_age, settings.events_max_bytes
+        ),
+        DLQ_STREAM: StreamLimits(settings.replicas, settings.dlq_max_age, settings.dlq_max_bytes),
+    }
 
 
-def stream_definitions(path: Path | None = None,
-                       settings: StreamSettings | None = None) -> list[api.StreamConfig]:
+def stream_definitions(
+    path: Path | None = None, settings: StreamSettings | None = None
+) -> list[api.StreamConfig]:
     """The streams of ``infra/nats/streams.json`` with the limits of the settings (the
     defaults when None)."""
     document = json.loads((path or _STREAMS_FILE).read_text())
@@ -293,13 +344,16 @@ def reconcile(existing: api.StreamConfig, wanted: api.StreamConfig) -> api.Strea
 
 
 def _differences(existing: api.StreamConfig, wanted: api.StreamConfig) -> dict[str, Any]:
-    return {name: {"stream": getattr(existing, name), "settings": getattr(wanted, name)}
-            for name in ("num_replicas", "max_age", "max_bytes", "duplicate_window")
-            if getattr(wanted, name) is not None and getattr(existing, name) != getattr(wanted, name)}
+    return {
+        name: {"stream": getattr(existing, name), "settings": getattr(wanted, name)}
+        for name in ("num_replicas", "max_age", "max_bytes", "duplicate_window")
+        if getattr(wanted, name) is not None and getattr(existing, name) != getattr(wanted, name)
+    }
 
 
-async def ensure_streams(js: JetStreamContext, settings: StreamSettings | None = None, *,
-                         path: Path | None = None) -> None:
+async def ensure_streams(
+    js: JetStreamContext, settings: StreamSettings | None = None, *, path: Path | None = None
+) -> None:
     """Create every stream of infra/nats/streams.json that is missing, with the limits of
     ``settings`` (the defaults when None); of an existing one, only raise its replicas to the
     setting (never lower them, never change a limit an operator set). Safe to run at every

@@ -33,19 +33,24 @@ async def tail(server: NatsSettings, subject: str, deliver: DeliverPolicy) -> No
             event = events.decode(message.data)
             when = event.occurred_at.strftime("%H:%M:%S.%f")[:-3]
             number = message.headers.get("Tp-Notification-Id") if message.headers else "?"
-            print(f"{when}  #{number:>6}  {event.type_name:<22} {event.actor_role:<17} "
-                  f"{message.subject}", flush=True)
+            print(
+                f"{when}  #{number:>6}  {event.type_name:<22} {event.actor_role:<17} "
+                f"{message.subject}",
+                flush=True,
+            )
     finally:
         await nc.close()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--centre", help="only this centre's events")
     parser.add_argument("--all", action="store_true", help="replay the stream from the start")
-    parser.add_argument("--url", help="the NATS server (default: TUTORPULSE_NATS_URL, with "
-                                      "TUTORPULSE_NATS_USER)")
+    parser.add_argument(
+        "--url", help="the NATS server (default: TUTORPULSE_NATS_URL, with TUTORPULSE_NATS_USER)"
+    )
     args = parser.parse_args()
     try:
         settings = load(NatsSettings)

@@ -32,11 +32,16 @@ def configure_logging(service: str, settings: LogSettings) -> None:
     structlog.contextvars.bind_contextvars(service=service)
     # Libraries (uvicorn, nats, eventsourcing) log through the standard library: same format.
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared[:-1], structlog.stdlib.add_logger_name,
-                           lambda _, __, event: {**event, "service": service}],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                *shared[:-1],
+                structlog.stdlib.add_logger_name,
+                lambda _, __, event: {**event, "service": service},
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

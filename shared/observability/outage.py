@@ -62,6 +62,11 @@ class OutageLog:
             reason, failures = self._reason, self._failures
             lasted = time.monotonic() - self._started
             self._reason, self._failures = None, 0
-        log.warning(f"{self.what}.recovered", after_seconds=round(lasted, 3), failures=failures,
-                    reason=reason, **self._context)
+        log.warning(
+            f"{self.what}.recovered",
+            after_seconds=round(lasted, 3),
+            failures=failures,
+            reason=reason,
+            **self._context,
+        )
         return True

@@ -59,8 +59,11 @@ def names(store: ReadStore, ids: set[str]) -> dict[str, str]:
 
 
 def children_of(store: ReadStore, actor: Actor) -> set[str]:
-    return {d.key for d in store.centre_docs(PERSON, actor.centre_id)
-            if d.doc.guardian_id == str(actor.user_id)}
+    return {
+        d.key
+        for d in store.centre_docs(PERSON, actor.centre_id)
+        if d.doc.guardian_id == str(actor.user_id)
+    }
 
 
 def _rows_visible_to(store: ReadStore, actor: Actor, session: Session) -> set[str] | None:
@@ -83,8 +86,7 @@ def _rows_visible_to(store: ReadStore, actor: Actor, session: Session) -> set[st
     return mine
 
 
-def _of_centre(store: ReadStore, actor: Actor, kind: Kind[D], key: UUID, what: str
-               ) -> StoredDoc[D]:
+def _of_centre(store: ReadStore, actor: Actor, kind: Kind[D], key: UUID, what: str) -> StoredDoc[D]:
     """A document of the actor's centre; another centre's is as absent as a missing one."""
     stored = store.get(kind, str(key))
     if stored is None or stored.centre_id != actor.centre_id:
@@ -107,7 +109,8 @@ def control_center_at(store: ReadStore, actor: Actor, session_id: UUID, at: date
     require(actor, Permission.SESSION_LOG_VIEW)
     current = _of_centre(store, actor, SESSION, session_id, "session").doc
     if actor.role not in FULL_VIEW and (
-            actor.role is not Role.TEACHER or actor.is_teacher_other_than(current.tutor_id)):
+        actor.role is not Role.TEACHER or actor.is_teacher_other_than(current.tutor_id)
+    ):
         raise Forbidden("only supervisors, admins and the session's tutor see past states")
     batch = Batch(MemoryTransaction())
     after = applied = 0
@@ -129,26 +132,36 @@ def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: date
     """For the student themselves, their parent, and staff of their centre."""
     require(actor, Permission.STUDENT_OVERVIEW_VIEW)
     person = store.get(PERSON, str(student_id))
-    if (person is None or person.centre_id != actor.centre_id
-            or person.doc.role is not Role.STUDENT):
+    if person is None or person.centre_id != actor.centre_id or person.doc.role is not Role.STUDENT:
         raise NotVisible("no such student")
     if actor.role is Role.STUDENT and student_id != actor.user_id:
         raise NotVisible("no such student")
     if actor.role is Role.PARENT and person.doc.guardian_id != str(actor.user_id):
         raise NotVisible("no such student")
     stored = store.get(STUDENT, str(student_id))
-    student = stored.doc if stored else Student(student_id=str(student_id),
-                                                centre_id=actor.centre_id)
+    student = (
+        stored.doc if stored else Student(student_id=str(student_id), centre_id=actor.centre_id)
+    )
     centre = store.get(CENTRE, actor.centre_id)
     staff = actor.role not in (Role.STUDENT, Role.PARENT)
     people = {n.author_id for n in student.notes.values()}
     if staff:
-        people |= {s.assessed_by for s in student.subjects.values()} | {
-            h.changed_by for s in student.subjects.values() for h in s.history} | {
-            a.assigned_by for a in student.content_assignments.values()}
-    return View(stored.version if stored else 0, views.student_overview(
-        student, person.doc.name, names(store, people),
-        centre.doc.time_zone if centre else "UTC", now, staff=staff))
+        people |= (
+            {s.assessed_by for s in student.subjects.values()}
+            | {h.changed_by for s in student.subjects.values() for h in s.history}
+            | {a.assigned_by for a in student.content_assignments.values()}
+        )
+    return View(
+        stored.version if stored else 0,
+        views.student_overview(
+            student,
+            person.doc.name,
+            names(store, people),
+            centre.doc.time_zone if centre else "UTC",
+            now,
+            staff=staff,
+        ),
+    )
 
 
 def class_roster(store: ReadStore, actor: Actor, class_id: UUID) -> View:
@@ -158,15 +171,21 @@ def class_roster(store: ReadStore, actor: Actor, class_id: UUID) -> View:
     if actor.is_teacher_other_than(cohort.teacher_id):
         raise Forbidden("a TEACHER sees only their own classes")
     people = names(store, {cohort.teacher_id, *cohort.members})
-    members = sorted(({**as_json(m), "name": people.get(m.student_id)}
-                      for m in cohort.members.values()),
-                     key=lambda m: (m["status"] != events.MembershipStatus.ACTIVE,
-                                    m["name"] or m["studentId"]))
-    active = sum(1 for m in cohort.members.values()
-                 if m.status is events.MembershipStatus.ACTIVE)
-    return View(stored.version, {**as_json(cohort), "teacherName": people.get(cohort.teacher_id),
-                                 "members": members, "enrolled": active,
-                                 "placesLeft": cohort.capacity - active})
+    members = sorted(
+        ({**as_json(m), "name": people.get(m.student_id)} for m in cohort.members.values()),
+        key=lambda m: (m["status"] != events.MembershipStatus.ACTIVE, m["name"] or m["studentId"]),
+    )
+    active = sum(1 for m in cohort.members.values() if m.status is events.MembershipStatus.ACTIVE)
+    return View(
+        stored.version,
+        {
+            **as_json(cohort),
+            "teacherName": people.get(cohort.teacher_id),
+            "members": members,
+            "enrolled": active,
+            "placesLeft": cohort.capacity - active,
+        },
+    )
 
 
 def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime) -> View:
@@ -181,31 +200,45 @@ def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime)
         raise NotVisible("no such tutor")
     tutor = stored.doc if stored else Tutor(tutor_id=str(tutor_id), centre_id=actor.centre_id)
     taught = {s for session in tutor.sessions.values() for s in session.students}
-    ids = {str(tutor_id)} | {h.student_id for h in tutor.open_help.values()} | {
-        c.student_id for c in tutor.catch_ups.values()} | {
-        w.student_id for w in tutor.to_grade.values()} | {
-        h.student_id for h in tutor.homework.values()} | taught
-    students = {key: doc.doc for key, doc in store.get_many(STUDENT, sorted(taught)).items()
-                if doc.centre_id == actor.centre_id}
-    return View(stored.version if stored else 0,
-                views.my_day(tutor, time_zone, names(store, ids), now, students))
+    ids = (
+        {str(tutor_id)}
+        | {h.student_id for h in tutor.open_help.values()}
+        | {c.student_id for c in tutor.catch_ups.values()}
+        | {w.student_id for w in tutor.to_grade.values()}
+        | {h.student_id for h in tutor.homework.values()}
+        | taught
+    )
+    students = {
+        key: doc.doc
+        for key, doc in store.get_many(STUDENT, sorted(taught)).items()
+        if doc.centre_id == actor.centre_id
+    }
+    return View(
+        stored.version if stored else 0,
+        views.my_day(tutor, time_zone, names(store, ids), now, students),
+    )
 
 
 def exercise(store: ReadStore, actor: Actor, exercise_id: UUID) -> View:
     """A catalogue exercise; students see its questions but never its answer key."""
     require(actor, Permission.EXERCISE_VIEW)
     stored = _of_centre(store, actor, EXERCISE, exercise_id, "exercise")
-    return View(stored.version, views.exercise(stored.doc,
-                                               with_key=actor.role is not Role.STUDENT))
+    return View(stored.version, views.exercise(stored.doc, with_key=actor.role is not Role.STUDENT))
 
 
-def exercise_catalogue(store: ReadStore, actor: Actor, *, course_id: str | None = None,
-                       include_retired: bool = False) -> View:
+def exercise_catalogue(
+    store: ReadStore, actor: Actor, *, course_id: str | None = None, include_retired: bool = False
+) -> View:
     require(actor, Permission.EXERCISE_PUBLISH)
-    found = sorted((d.doc for d in store.centre_docs(EXERCISE, actor.centre_id)
-                    if (course_id is None or d.doc.course_id == course_id)
-                    and (include_retired or not d.doc.retired)),
-                   key=lambda d: (d.course_id, d.title, d.exercise_id))
+    found = sorted(
+        (
+            d.doc
+            for d in store.centre_docs(EXERCISE, actor.centre_id)
+            if (course_id is None or d.doc.course_id == course_id)
+            and (include_retired or not d.doc.retired)
+        ),
+        key=lambda d: (d.course_id, d.title, d.exercise_id),
+    )
     return View(0, {"exercises": [views.catalogue_row(d) for d in found]})
 
 
@@ -219,13 +252,20 @@ def homework(store: ReadStore, actor: Actor, homework_id: UUID, now: datetime) -
     if actor.role is Role.PARENT and doc.student_id not in children_of(store, actor):
         raise NotVisible("no such homework")
     people = names(store, {doc.student_id, doc.teacher_id})
-    return View(stored.version, {**as_json(doc), "studentName": people.get(doc.student_id),
-                                 "teacherName": people.get(doc.teacher_id),
-                                 "overdue": views.overdue(doc, now, events.OPEN_HOMEWORK)})
+    return View(
+        stored.version,
+        {
+            **as_json(doc),
+            "studentName": people.get(doc.student_id),
+            "teacherName": people.get(doc.teacher_id),
+            "overdue": views.overdue(doc, now, events.OPEN_HOMEWORK),
+        },
+    )
 
 
-def session_log(store: ReadStore, actor: Actor, session_id: UUID, *, after: int = 0,
-                limit: int = 1000) -> list[LogRow]:
+def session_log(
+    store: ReadStore, actor: Actor, session_id: UUID, *, after: int = 0, limit: int = 1000
+) -> list[LogRow]:
     require(actor, Permission.SESSION_LOG_VIEW)
     session = _of_centre(store, actor, SESSION, session_id, "session").doc
     rows = _rows_visible_to(store, actor, session)
@@ -236,10 +276,16 @@ def session_log(store: ReadStore, actor: Actor, session_id: UUID, *, after: int 
 
 
 def log_entry(row: LogRow) -> dict[str, Any]:
-    return {"position": row.notification_id, "occurredAt": row.occurred_at,
-            "type": row.event_type, "actorId": row.actor_id, "actorRole": row.actor_role,
-            "aggregateId": row.aggregate_id, "aggregateVersion": row.aggregate_version,
-            "event": row.event}
+    return {
+        "position": row.notification_id,
+        "occurredAt": row.occurred_at,
+        "type": row.event_type,
+        "actorId": row.actor_id,
+        "actorRole": row.actor_role,
+        "aggregateId": row.aggregate_id,
+        "aggregateVersion": row.aggregate_version,
+        "event": row.event,
+    }
 
 
 def _own_tutor(actor: Actor, tutor_id: UUID | None) -> str | None:
@@ -266,11 +312,13 @@ class CatchUpFilter:
 
 def _wanted(catch_up: CatchUp, wanted: CatchUpFilter, now: datetime) -> bool:
     due = parse(catch_up.due_at)
-    return not ((wanted.status and catch_up.status != wanted.status)
-                or (wanted.overdue_only and not views.overdue(catch_up, now))
-                or (wanted.student_id and catch_up.student_id != str(wanted.student_id))
-                or (wanted.due_before and due >= wanted.due_before)
-                or (wanted.due_after and due < wanted.due_after))
+    return not (
+        (wanted.status and catch_up.status != wanted.status)
+        or (wanted.overdue_only and not views.overdue(catch_up, now))
+        or (wanted.student_id and catch_up.student_id != str(wanted.student_id))
+        or (wanted.due_before and due >= wanted.due_before)
+        or (wanted.due_after and due < wanted.due_after)
+    )
 
 
 def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: datetime) -> View:
@@ -286,28 +334,44 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
         if session is None or (tutor and session.doc.tutor_id != tutor):
             continue
         if _wanted(stored.doc, wanted, now):
-            matching.append((views.catch_up_urgency(stored.doc), stored.version, stored.doc,
-                             session.doc))
+            matching.append(
+                (views.catch_up_urgency(stored.doc), stored.version, stored.doc, session.doc)
+            )
     matching.sort(key=lambda m: m[0])
     after = wanted.after
-    page = [m for m in matching if after is None or m[0] > after][:wanted.limit]
+    page = [m for m in matching if after is None or m[0] > after][: wanted.limit]
     people = names(store, {m[2].student_id for m in page} | {m[3].tutor_id for m in page})
-    rows = [views.catch_up_row(catch_up, session, people, now)
-            for _, _, catch_up, session in page]
+    rows = [views.catch_up_row(catch_up, session, people, now) for _, _, catch_up, session in page]
     more = len(page) == wanted.limit and page[-1] is not matching[-1]
-    return View(sum(m[1] for m in matching), {
-        "catchUps": rows, "total": len(matching),
-        "next": views.page_cursor(page[-1][0]) if more else None})
+    return View(
+        sum(m[1] for m in matching),
+        {
+            "catchUps": rows,
+            "total": len(matching),
+            "next": views.page_cursor(page[-1][0]) if more else None,
+        },
+    )
 
 
-def help_request_analytics(store: ReadStore, actor: Actor, start: datetime, end: datetime,
-                           tutor_id: UUID | None, now: datetime) -> View:
+def help_request_analytics(
+    store: ReadStore,
+    actor: Actor,
+    start: datetime,
+    end: datetime,
+    tutor_id: UUID | None,
+    now: datetime,
+) -> View:
     """Help-request figures of the centre's tutors (a TEACHER: their own). ``version`` counts
     the events behind the sessions the figures come from."""
     require(actor, Permission.HELP_ANALYTICS_VIEW)
     tutor = _own_tutor(actor, tutor_id)
-    sessions = [s for s in store.centre_docs(SESSION, actor.centre_id)
-                if tutor is None or s.doc.tutor_id == tutor]
+    sessions = [
+        s
+        for s in store.centre_docs(SESSION, actor.centre_id)
+        if tutor is None or s.doc.tutor_id == tutor
+    ]
     people = names(store, {s.doc.tutor_id for s in sessions})
-    return View(sum(s.version for s in sessions), views.help_request_analytics(
-        [s.doc for s in sessions], people, start, end, now))
+    return View(
+        sum(s.version for s in sessions),
+        views.help_request_analytics([s.doc for s in sessions], people, start, end, now),
+    )

@@ -32,8 +32,9 @@ class DeltaNotice(msgspec.Struct, frozen=True, rename="camel"):
 
 
 def notice_for(change: Change) -> tuple[str, bytes]:
-    notice = DeltaNotice(kind=change.kind, key=change.key, centre_id=change.centre_id,
-                         version=change.version)
+    notice = DeltaNotice(
+        kind=change.kind, key=change.key, centre_id=change.centre_id, version=change.version
+    )
     return delta_subject(change.centre_id, change.kind, change.key), msgspec.json.encode(notice)
 
 

@@ -44,10 +44,12 @@ def _centre(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tp-token", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("handle", nargs="?", help="a demo person: "
-                        + ", ".join(p.handle for p in DEMO_PEOPLE))
+    parser = argparse.ArgumentParser(
+        prog="tp-token", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "handle", nargs="?", help="a demo person: " + ", ".join(p.handle for p in DEMO_PEOPLE)
+    )
     parser.add_argument("--role", type=Role, choices=list(Role))
     parser.add_argument("--centre", type=_centre, default=DEMO_CENTRE)
     who = parser.add_mutually_exclusive_group()
@@ -72,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         parser.error(str(error))
     if settings.jwks_url:
-        print("tp-token: TUTORPULSE_JWT_JWKS_URL is set, so services accept only the identity "
-              "provider's tokens, not this one", file=sys.stderr)
+        print(
+            "tp-token: TUTORPULSE_JWT_JWKS_URL is set, so services accept only the identity "
+            "provider's tokens, not this one",
+            file=sys.stderr,
+        )
     sys.stdout.write(mint(actor, ttl=args.ttl, settings=settings) + "\n")
     return 0
 

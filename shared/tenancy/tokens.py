@@ -53,8 +53,18 @@ JWKS_MAX_AGE_SECONDS = 3600.0
 UNKNOWN_KEYS_REMEMBERED = 1024
 """Key ids tokens named that the provider did not list, remembered so that each is refused
 (401) without another fetch; bounded, whatever ids tokens make up."""
-_ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
-               "EdDSA")
+_ASYMMETRIC = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
 
 
 class InvalidToken(Exception):
@@ -90,22 +100,27 @@ def token_settings(settings: JwtSettings) -> TokenSettings:
     audience = settings.audience.strip()
     if not audience:
         raise TokenConfigurationError("TUTORPULSE_JWT_AUDIENCE must not be empty")
-    common = TokenSettings(role_claim=settings.role_claim.strip() or "role",
-                           centre_claim=settings.centre_claim.strip() or "centre",
-                           user_claim=settings.user_claim.strip() or "sub",
-                           email_claim=(settings.email_claim or "").strip() or None,
-                           audience=audience, dev_mode=settings.dev_mode)
+    common = TokenSettings(
+        role_claim=settings.role_claim.strip() or "role",
+        centre_claim=settings.centre_claim.strip() or "centre",
+        user_claim=settings.user_claim.strip() or "sub",
+        email_claim=(settings.email_claim or "").strip() or None,
+        audience=audience,
+        dev_mode=settings.dev_mode,
+    )
     issuer = (settings.issuer or "").strip()
     if settings.jwks_url:
         if not issuer:
             raise TokenConfigurationError(
-                "TUTORPULSE_JWT_JWKS_URL needs TUTORPULSE_JWT_ISSUER (the provider's 'iss')")
+                "TUTORPULSE_JWT_JWKS_URL needs TUTORPULSE_JWT_ISSUER (the provider's 'iss')"
+            )
         algorithms = tuple(a.strip() for a in settings.algorithms if a.strip())
         refused = [a for a in algorithms if a not in _ASYMMETRIC]
         if not algorithms or refused:
             raise TokenConfigurationError(
                 f"TUTORPULSE_JWT_ALGORITHMS: an identity provider signs with public-key "
-                f"algorithms ({', '.join(_ASYMMETRIC)}), not {', '.join(refused) or 'nothing'}")
+                f"algorithms ({', '.join(_ASYMMETRIC)}), not {', '.join(refused) or 'nothing'}"
+            )
         return replace(common, jwks_url=settings.jwks_url, algorithms=algorithms, issuer=issuer)
     secret = settings.secret or ""
     if not secret:
@@ -113,12 +128,14 @@ def token_settings(settings: JwtSettings) -> TokenSettings:
             raise TokenConfigurationError(
                 "TUTORPULSE_JWT_SECRET is not set: set it (at least 32 random bytes), or "
                 "TUTORPULSE_JWT_JWKS_URL for an identity provider, or TUTORPULSE_DEV_MODE=1 to "
-                "accept the public development secret on a development machine")
+                "accept the public development secret on a development machine"
+            )
         secret = DEV_SECRET
     if len(secret.encode()) < MIN_SECRET_BYTES:
         raise TokenConfigurationError(
             f"TUTORPULSE_JWT_SECRET has {len(secret.encode())} bytes; use at least "
-            f"{MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -base64 48`)")
+            f"{MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -base64 48`)"
+        )
     return replace(common, secret=secret, issuer=issuer or ISSUER)
 
 
@@ -134,10 +151,15 @@ class JwksKeys:
     logged once when it starts and once when it ends (``tokens.jwks.unavailable`` /
     ``.recovered``)."""
 
-    def __init__(self, url: str, *, refresh_seconds: float = JWKS_CACHE_SECONDS,
-                 min_refresh_seconds: float = JWKS_REFRESH_SECONDS,
-                 max_age_seconds: float = JWKS_MAX_AGE_SECONDS,
-                 timeout: float = JWKS_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        refresh_seconds: float = JWKS_CACHE_SECONDS,
+        min_refresh_seconds: float = JWKS_REFRESH_SECONDS,
+        max_age_seconds: float = JWKS_MAX_AGE_SECONDS,
+        timeout: float = JWKS_TIMEOUT_SECONDS,
+    ) -> None:
         self.url = url
         self.refresh_seconds = refresh_seconds
         self.min_refresh_seconds = min_refresh_seconds
@@ -165,8 +187,7 @@ class JwksKeys:
         now = time.monotonic()
         name = kid or ""
         with self._changed:
-            usable = (self._fetched_at is not None
-                      and now - self._fetched_at <= self.max_age_seconds)
+            usable = self._fetched_at is not None and now - self._fetched_at <= self.max_age_seconds
             found = self._keys.get(name) if usable else None
             if found is not None:
                 return found
@@ -176,12 +197,15 @@ class JwksKeys:
                     del self._unknown[next(iter(self._unknown))]
                 if self._fetch_started_at > first_named:
                     raise InvalidToken(
-                        "token is signed with a key the identity provider does not list")
+                        "token is signed with a key the identity provider does not list"
+                    )
         self.request_refresh()
         if not usable:
             raise KeysUnavailable("the identity provider's keys cannot be fetched")
-        raise KeysUnavailable("token is signed with a key not seen before: the identity "
-                              "provider's keys are being fetched again")
+        raise KeysUnavailable(
+            "token is signed with a key not seen before: the identity "
+            "provider's keys are being fetched again"
+        )
 
     def request_refresh(self) -> None:
         """Ask the thread for a fetch (done at most every ``min_refresh_seconds``)."""
@@ -265,10 +289,13 @@ class TokenVerifier:
         settings = self.settings
         try:
             claims = jwt.decode(
-                token, key or self._key_for(token),
+                token,
+                key or self._key_for(token),
                 algorithms=["HS256"] if key else list(settings.algorithms),
-                issuer=settings.issuer, audience=settings.audience,
-                options={"require": ["exp", "iss", "aud"]})
+                issuer=settings.issuer,
+                audience=settings.audience,
+                options={"require": ["exp", "iss", "aud"]},
+            )
         except jwt.ExpiredSignatureError as error:
             raise InvalidToken("token has expired") from error
         except jwt.InvalidAudienceError as error:
@@ -321,17 +348,22 @@ def _role(value: Any) -> Role:
     names = value if isinstance(value, list) else [value]
     roles = {Role(name) for name in names if isinstance(name, str) and name in Role.__members__}
     if len(roles) != 1:
-        raise InvalidToken("token names no tutorpulse role" if not roles
-                           else "token names more than one tutorpulse role")
+        raise InvalidToken(
+            "token names no tutorpulse role"
+            if not roles
+            else "token names more than one tutorpulse role"
+        )
     return roles.pop()
 
 
 @functools.lru_cache(maxsize=4)
 def _verifier_for(settings: TokenSettings) -> TokenVerifier:
     if settings.dev_mode and settings.secret == DEV_SECRET:
-        log.warning("tokens.development_secret",
-                    detail="TUTORPULSE_DEV_MODE: tokens signed with the public development "
-                           "secret are accepted")
+        log.warning(
+            "tokens.development_secret",
+            detail="TUTORPULSE_DEV_MODE: tokens signed with the public development "
+            "secret are accepted",
+        )
     return TokenVerifier(settings)
 
 
@@ -345,8 +377,9 @@ def verifier(settings: JwtSettings | None = None) -> TokenVerifier:
     if settings is not None:
         return _verifier_for(token_settings(settings))
     if _current is None:
-        raise TokenConfigurationError("no token settings: the service was built without "
-                                      "check_at_start")
+        raise TokenConfigurationError(
+            "no token settings: the service was built without check_at_start"
+        )
     return _current
 
 
@@ -375,8 +408,12 @@ def signing_key(settings: JwtSettings) -> str:
 
 
 def mint(
-    actor: Actor, *, ttl: timedelta = timedelta(hours=12), key: str | None = None,
-    audience: str | None = None, settings: JwtSettings | None = None,
+    actor: Actor,
+    *,
+    ttl: timedelta = timedelta(hours=12),
+    key: str | None = None,
+    audience: str | None = None,
+    settings: JwtSettings | None = None,
 ) -> str:
     """An HS256 token for ``actor`` (development and tests; an identity provider mints the
     real ones when ``TUTORPULSE_JWT_JWKS_URL`` is set), for the issuer, audience and secret of

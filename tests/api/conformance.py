@@ -10,8 +10,8 @@ Install it on a test client with :func:`checked`; a mismatch fails the test that
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, unquote
 from typing import Any
+from urllib.parse import quote, unquote
 
 import httpx
 import jsonschema_rs
@@ -28,8 +28,11 @@ class Conformance:
         self._validators: dict[str, Any] = {}
         self.routes: list[tuple[str, re.Pattern[str], str]] = []
         for path in sorted(document["paths"], key=lambda p: (p.count("{"), -len(p))):
-            pattern = re.compile("^" + _PARAMETER.sub("[^/]+", re.escape(path).replace(
-                r"\{", "{").replace(r"\}", "}")) + "/?$")
+            pattern = re.compile(
+                "^"
+                + _PARAMETER.sub("[^/]+", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
+                + "/?$"
+            )
             for method in document["paths"][path]:
                 self.routes.append((method.upper(), pattern, path))
 
@@ -48,8 +51,9 @@ class Conformance:
         where = f"{request.method} {template} → {response.status_code}"
         answer = operation["responses"].get(str(response.status_code))
         assert answer is not None, f"{where}: status not documented ({response.text[:300]})"
-        pointer = f"#/paths/{_escape(template)}/{request.method.lower()}/responses/" \
-                  f"{response.status_code}"
+        pointer = (
+            f"#/paths/{_escape(template)}/{request.method.lower()}/responses/{response.status_code}"
+        )
         if "$ref" in answer:
             pointer = answer["$ref"]
             answer = self.resolve(pointer)
@@ -72,7 +76,8 @@ class Conformance:
         whole document)."""
         if pointer not in self._validators:
             self._validators[pointer] = jsonschema_rs.validator_for(
-                {**self.document, "$ref": pointer}, validate_formats=True)
+                {**self.document, "$ref": pointer}, validate_formats=True
+            )
         return self._validators[pointer]
 
     def resolve(self, pointer: str) -> Any:
@@ -107,6 +112,8 @@ def checked(client: TestClient) -> TestClient:  # type: ignore[type-arg]
         response.read()
         conformance.check(response)
 
-    client.event_hooks = {**client.event_hooks,
-                          "response": [*client.event_hooks.get("response", []), check]}
+    client.event_hooks = {
+        **client.event_hooks,
+        "response": [*client.event_hooks.get("response", []), check],
+    }
     return client

@@ -17,7 +17,10 @@ from tests.builders import Centre, register_centre
 def centres(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TutoringCentres]:
     """Every API test runs on the embedded SQLite store and on a real PostgreSQL."""
     if request.param == "sqlite":
-        env = {"TUTORPULSE_STORE": "sqlite", "TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}
+        env = {
+            "TUTORPULSE_STORE": "sqlite",
+            "TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite"),
+        }
     else:
         env = request.getfixturevalue("pg").env()
     app = TutoringCentres(load(EventStoreSettings, env))

@@ -23,18 +23,28 @@ def session_body(centre: Centre, tutor: str = "tutor", **overrides: Any) -> dict
 
 
 def schedule(client: TestClient, centre: Centre, tutor: str = "tutor", **overrides: Any) -> str:  # type: ignore[type-arg]
-    response = client.post("/api/v1/sessions", json=session_body(centre, tutor, **overrides),
-                           headers=centre.auth(tutor))
+    response = client.post(
+        "/api/v1/sessions",
+        json=session_body(centre, tutor, **overrides),
+        headers=centre.auth(tutor),
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["sessionId"])
 
 
-def enrol(client: TestClient, centre: Centre, session: str, *students: str, as_: str = "tutor") -> None:  # type: ignore[type-arg]
+def enrol(
+    client: TestClient, centre: Centre, session: str, *students: str, as_: str = "tutor"
+) -> None:  # type: ignore[type-arg]
     for student in students:
-        response = client.post(f"/api/v1/sessions/{session}/enrolments",
-                               json={"studentId": str(centre[student].user_id),
-                                     "courseId": f"course-{student}", "lessonId": "lesson-1"},
-                               headers=centre.auth(as_))
+        response = client.post(
+            f"/api/v1/sessions/{session}/enrolments",
+            json={
+                "studentId": str(centre[student].user_id),
+                "courseId": f"course-{student}",
+                "lessonId": "lesson-1",
+            },
+            headers=centre.auth(as_),
+        )
         assert response.status_code == 201, response.text
 
 
@@ -51,8 +61,12 @@ def live_session(client: TestClient, centre: Centre, *students: str) -> str:  # 
 
 
 def marks(centre: Centre, session: str, **statuses: str) -> dict[str, Any]:
-    return {"sessionId": session,
-            "records": [{"studentId": str(centre[s].user_id), "status": st} for s, st in statuses.items()]}
+    return {
+        "sessionId": session,
+        "records": [
+            {"studentId": str(centre[s].user_id), "status": st} for s, st in statuses.items()
+        ],
+    }
 
 
 def is_problem(response: Any, status: int) -> dict[str, Any]:

@@ -29,44 +29,84 @@ def history(centres: TutoringCentres, centre: Centre, student: str) -> list[Any]
 
 
 def assess(
-    client: TestClient, centre: Centre, student: str = "ann", as_: str = "tutor",  # type: ignore[type-arg]
+    client: TestClient,
+    centre: Centre,
+    student: str = "ann",
+    as_: str = "tutor",  # type: ignore[type-arg]
     **body: Any,
 ) -> Any:
-    return client.post(url(centre, student, "assessments"), headers=centre.auth(as_),
-                       json={"courseId": MATHS, "schoolGrade": 5, "workingLevel": 3} | body)
+    return client.post(
+        url(centre, student, "assessments"),
+        headers=centre.auth(as_),
+        json={"courseId": MATHS, "schoolGrade": 5, "workingLevel": 3} | body,
+    )
 
 
 def change(
-    client: TestClient, centre: Centre, level: int,  # type: ignore[type-arg]
-    change_type: str = "TUTOR_OVERRIDE", student: str = "ann", as_: str = "tutor", **body: Any,
+    client: TestClient,
+    centre: Centre,
+    level: int,  # type: ignore[type-arg]
+    change_type: str = "TUTOR_OVERRIDE",
+    student: str = "ann",
+    as_: str = "tutor",
+    **body: Any,
 ) -> Any:
-    return client.post(url(centre, student, "working-level"), headers=centre.auth(as_), json={
-        "courseId": MATHS, "level": level, "changeType": change_type, "reason": "Placement review"} | body)
+    return client.post(
+        url(centre, student, "working-level"),
+        headers=centre.auth(as_),
+        json={
+            "courseId": MATHS,
+            "level": level,
+            "changeType": change_type,
+            "reason": "Placement review",
+        }
+        | body,
+    )
 
 
 def assign(
-    client: TestClient, centre: Centre, student: str = "ann", as_: str = "tutor",  # type: ignore[type-arg]
+    client: TestClient,
+    centre: Centre,
+    student: str = "ann",
+    as_: str = "tutor",  # type: ignore[type-arg]
     **body: Any,
 ) -> Any:
-    return client.post(url(centre, student, "content-assignments"), headers=centre.auth(as_),
-                       json={"courseId": MATHS, "lessonId": "fractions", "reason": "Gap in fractions"} | body)
+    return client.post(
+        url(centre, student, "content-assignments"),
+        headers=centre.auth(as_),
+        json={"courseId": MATHS, "lessonId": "fractions", "reason": "Gap in fractions"} | body,
+    )
 
 
 def withdraw(
-    client: TestClient, centre: Centre, assignment: str, student: str = "ann",  # type: ignore[type-arg]
-    as_: str = "tutor", reason: str = "Covered in class",
+    client: TestClient,
+    centre: Centre,
+    assignment: str,
+    student: str = "ann",  # type: ignore[type-arg]
+    as_: str = "tutor",
+    reason: str = "Covered in class",
 ) -> Any:
-    return client.post(url(centre, student, f"content-assignments/{assignment}/withdraw"),
-                       headers=centre.auth(as_), json={"reason": reason})
+    return client.post(
+        url(centre, student, f"content-assignments/{assignment}/withdraw"),
+        headers=centre.auth(as_),
+        json={"reason": reason},
+    )
 
 
 def test_staff_assess_a_subject_and_change_its_working_level_with_a_reason(
-    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+    client: TestClient,
+    centres: TutoringCentres,
+    alpha: Centre,  # type: ignore[type-arg]
 ) -> None:
     first = assess(client, alpha, notes="Placement test")
     assert first.status_code == 201, first.text
-    assert first.json() | {"position": 0} == {"studentId": str(alpha["ann"].user_id), "courseId": MATHS,
-                                              "schoolGrade": 5, "workingLevel": 3, "position": 0}
+    assert first.json() | {"position": 0} == {
+        "studentId": str(alpha["ann"].user_id),
+        "courseId": MATHS,
+        "schoolGrade": 5,
+        "workingLevel": 3,
+        "position": 0,
+    }
     again = assess(client, alpha, as_="supervisor", schoolGrade=6)
     assert again.status_code == 200 and again.json()["schoolGrade"] == 6
     advanced = change(client, alpha, 4, "LEVEL_ADVANCEMENT", as_="admin")
@@ -74,17 +114,32 @@ def test_staff_assess_a_subject_and_change_its_working_level_with_a_reason(
     assert change(client, alpha, 2, "LEVEL_REGRESSION", as_="other_tutor").status_code == 200
     assert change(client, alpha, 5, "DIAGNOSTIC_TEST", as_="root").status_code == 200
     events = history(centres, alpha, "ann")
-    assert [e.type_name for e in events] == ["SubjectAssessed", "SubjectAssessed", "WorkingLevelChanged",
-                                             "WorkingLevelChanged", "WorkingLevelChanged"]
+    assert [e.type_name for e in events] == [
+        "SubjectAssessed",
+        "SubjectAssessed",
+        "WorkingLevelChanged",
+        "WorkingLevelChanged",
+        "WorkingLevelChanged",
+    ]
     assert [(e.previous_level, e.new_level, e.change_type) for e in events[2:]] == [
-        (3, 4, "LEVEL_ADVANCEMENT"), (4, 2, "LEVEL_REGRESSION"), (2, 5, "DIAGNOSTIC_TEST")]
+        (3, 4, "LEVEL_ADVANCEMENT"),
+        (4, 2, "LEVEL_REGRESSION"),
+        (2, 5, "DIAGNOSTIC_TEST"),
+    ]
     assert events[1].previous_working_level == 3 and events[2].reason == "Placement review"
-    assert [e.actor_role for e in events] == ["TEACHER", "CENTER_SUPERVISOR", "CENTER_ADMIN", "TEACHER",
-                                              "SUPER_ADMIN"]
+    assert [e.actor_role for e in events] == [
+        "TEACHER",
+        "CENTER_SUPERVISOR",
+        "CENTER_ADMIN",
+        "TEACHER",
+        "SUPER_ADMIN",
+    ]
 
 
 def test_a_new_assignment_supersedes_the_active_one_and_can_be_withdrawn(
-    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+    client: TestClient,
+    centres: TutoringCentres,
+    alpha: Centre,  # type: ignore[type-arg]
 ) -> None:
     session = schedule(client, alpha)
     enrol(client, alpha, session, "ann")
@@ -101,15 +156,19 @@ def test_a_new_assignment_supersedes_the_active_one_and_can_be_withdrawn(
     third = assign(client, alpha)
     assert third.json()["replaces"] is None  # nothing active left in the course
     events = history(centres, alpha, "ann")
-    assert [e.type_name for e in events] == ["ContentAssigned"] * 3 + ["ContentAssignmentWithdrawn",
-                                                                        "ContentAssigned"]
+    assert [e.type_name for e in events] == ["ContentAssigned"] * 3 + [
+        "ContentAssignmentWithdrawn",
+        "ContentAssigned",
+    ]
     assert events[0].session_id == UUID(session) and events[0].exercise_id == "fractions-3"
     assert events[3].reason == "Covered in class"
     assert reading.json()["courseId"] == "reading"
 
 
 def test_level_changes_that_are_not_possible_are_conflicts(
-    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+    client: TestClient,
+    centres: TutoringCentres,
+    alpha: Centre,  # type: ignore[type-arg]
 ) -> None:
     is_problem(change(client, alpha, 4), 409)  # never assessed
     assess(client, alpha)
@@ -119,7 +178,10 @@ def test_level_changes_that_are_not_possible_are_conflicts(
 
 @pytest.mark.parametrize("who", NOT_ALLOWED)
 def test_parents_students_and_finance_may_not_change_profiles(
-    client: TestClient, centres: TutoringCentres, alpha: Centre, who: str  # type: ignore[type-arg]
+    client: TestClient,
+    centres: TutoringCentres,
+    alpha: Centre,
+    who: str,  # type: ignore[type-arg]
 ) -> None:
     assess(client, alpha)
     assignment = assign(client, alpha).json()["assignmentId"]
@@ -130,31 +192,37 @@ def test_parents_students_and_finance_may_not_change_profiles(
     assert len(history(centres, alpha, "ann")) == 2
 
 
-@pytest.mark.parametrize(("send", "field"), [
-    (lambda c, a: assess(c, a, schoolGrade=13), "schoolGrade"),
-    (lambda c, a: assess(c, a, workingLevel=-1), "workingLevel"),
-    (lambda c, a: assess(c, a, workingLevel="three"), "workingLevel"),
-    (lambda c, a: assess(c, a, courseId=""), "courseId"),
-    (lambda c, a: assess(c, a, courseId="   "), "courseId"),
-    (lambda c, a: assess(c, a, notes="x" * 2001), "notes"),
-    (lambda c, a: assess(c, a, centreId="beta"), "centreId"),
-    (lambda c, a: change(c, a, 4, reason=""), "reason"),
-    (lambda c, a: change(c, a, 4, reason="   "), "reason"),
-    (lambda c, a: change(c, a, 4, reason="x" * 2001), "reason"),
-    (lambda c, a: change(c, a, 4, "ASSESSMENT_RESULT"), "changeType"),
-    (lambda c, a: change(c, a, 4, "PROMOTION"), "changeType"),
-    (lambda c, a: change(c, a, 2, "LEVEL_ADVANCEMENT"), "changeType"),
-    (lambda c, a: change(c, a, 4, "LEVEL_REGRESSION"), "changeType"),
-    (lambda c, a: change(c, a, 99), "level"),
-    (lambda c, a: assign(c, a, lessonId=None), "lessonId"),
-    (lambda c, a: assign(c, a, reason=" "), "reason"),
-    (lambda c, a: assign(c, a, exerciseId="x" * 101), "exerciseId"),
-    (lambda c, a: assign(c, a, sessionId=str(uuid4())), "sessionId"),
-    (lambda c, a: assign(c, a, sessionId="not-a-uuid"), "sessionId"),
-])
+@pytest.mark.parametrize(
+    ("send", "field"),
+    [
+        (lambda c, a: assess(c, a, schoolGrade=13), "schoolGrade"),
+        (lambda c, a: assess(c, a, workingLevel=-1), "workingLevel"),
+        (lambda c, a: assess(c, a, workingLevel="three"), "workingLevel"),
+        (lambda c, a: assess(c, a, courseId=""), "courseId"),
+        (lambda c, a: assess(c, a, courseId="   "), "courseId"),
+        (lambda c, a: assess(c, a, notes="x" * 2001), "notes"),
+        (lambda c, a: assess(c, a, centreId="beta"), "centreId"),
+        (lambda c, a: change(c, a, 4, reason=""), "reason"),
+        (lambda c, a: change(c, a, 4, reason="   "), "reason"),
+        (lambda c, a: change(c, a, 4, reason="x" * 2001), "reason"),
+        (lambda c, a: change(c, a, 4, "ASSESSMENT_RESULT"), "changeType"),
+        (lambda c, a: change(c, a, 4, "PROMOTION"), "changeType"),
+        (lambda c, a: change(c, a, 2, "LEVEL_ADVANCEMENT"), "changeType"),
+        (lambda c, a: change(c, a, 4, "LEVEL_REGRESSION"), "changeType"),
+        (lambda c, a: change(c, a, 99), "level"),
+        (lambda c, a: assign(c, a, lessonId=None), "lessonId"),
+        (lambda c, a: assign(c, a, reason=" "), "reason"),
+        (lambda c, a: assign(c, a, exerciseId="x" * 101), "exerciseId"),
+        (lambda c, a: assign(c, a, sessionId=str(uuid4())), "sessionId"),
+        (lambda c, a: assign(c, a, sessionId="not-a-uuid"), "sessionId"),
+    ],
+)
 def test_bad_input_is_a_422_naming_the_field_and_stores_nothing(
-    client: TestClient, centres: TutoringCentres,  # type: ignore[type-arg]
-    alpha: Centre, send: Any, field: str,
+    client: TestClient,
+    centres: TutoringCentres,  # type: ignore[type-arg]
+    alpha: Centre,
+    send: Any,
+    field: str,
 ) -> None:
     assert assess(client, alpha).status_code == 201
     assert is_problem(send(client, alpha), 422)["field"] == field
@@ -162,43 +230,88 @@ def test_bad_input_is_a_422_naming_the_field_and_stores_nothing(
 
 
 def test_an_assignment_for_a_session_needs_the_student_enrolled_in_it(
-    client: TestClient, alpha: Centre  # type: ignore[type-arg]
+    client: TestClient,
+    alpha: Centre,  # type: ignore[type-arg]
 ) -> None:
     session = schedule(client, alpha)
     enrol(client, alpha, session, "ben")
     assert is_problem(assign(client, alpha, sessionId=session), 422)["field"] == "sessionId"
-    assert is_problem(client.post(url(alpha, "ann", "content-assignments"), content=b"{not json",
-                                  headers=alpha.auth("tutor")), 400)
+    assert is_problem(
+        client.post(
+            url(alpha, "ann", "content-assignments"),
+            content=b"{not json",
+            headers=alpha.auth("tutor"),
+        ),
+        400,
+    )
 
 
 def test_other_centres_students_and_people_who_are_not_students_are_not_found(
-    client: TestClient, centres: TutoringCentres, alpha: Centre, beta: Centre  # type: ignore[type-arg]
+    client: TestClient,
+    centres: TutoringCentres,
+    alpha: Centre,
+    beta: Centre,  # type: ignore[type-arg]
 ) -> None:
     assess(client, alpha)
     assignment = assign(client, alpha).json()["assignmentId"]
     for who in ("tutor", "admin"):
         headers = beta.auth(who)
-        is_problem(client.post(url(alpha, "ann", "assessments"), headers=headers,
-                               json={"courseId": MATHS, "schoolGrade": 5, "workingLevel": 3}), 404)
-        is_problem(client.post(url(alpha, "ann", "working-level"), headers=headers, json={
-            "courseId": MATHS, "level": 4, "changeType": "TUTOR_OVERRIDE", "reason": "x"}), 404)
-        is_problem(client.post(url(alpha, "ann", "content-assignments"), headers=headers,
-                               json={"courseId": MATHS, "lessonId": "a", "reason": "x"}), 404)
-        is_problem(client.post(url(alpha, "ann", f"content-assignments/{assignment}/withdraw"),
-                               headers=headers, json={"reason": "x"}), 404)
+        is_problem(
+            client.post(
+                url(alpha, "ann", "assessments"),
+                headers=headers,
+                json={"courseId": MATHS, "schoolGrade": 5, "workingLevel": 3},
+            ),
+            404,
+        )
+        is_problem(
+            client.post(
+                url(alpha, "ann", "working-level"),
+                headers=headers,
+                json={"courseId": MATHS, "level": 4, "changeType": "TUTOR_OVERRIDE", "reason": "x"},
+            ),
+            404,
+        )
+        is_problem(
+            client.post(
+                url(alpha, "ann", "content-assignments"),
+                headers=headers,
+                json={"courseId": MATHS, "lessonId": "a", "reason": "x"},
+            ),
+            404,
+        )
+        is_problem(
+            client.post(
+                url(alpha, "ann", f"content-assignments/{assignment}/withdraw"),
+                headers=headers,
+                json={"reason": "x"},
+            ),
+            404,
+        )
     is_problem(assess(client, alpha, student="parent"), 404)
     is_problem(assess(client, alpha, student="tutor"), 404)
-    is_problem(client.post(f"/api/v1/students/{uuid4()}/assessments", headers=alpha.auth("tutor"),
-                           json={"courseId": MATHS, "schoolGrade": 5, "workingLevel": 3}), 404)
+    is_problem(
+        client.post(
+            f"/api/v1/students/{uuid4()}/assessments",
+            headers=alpha.auth("tutor"),
+            json={"courseId": MATHS, "schoolGrade": 5, "workingLevel": 3},
+        ),
+        404,
+    )
     is_problem(withdraw(client, alpha, assignment, student="ben"), 404)  # not Ben's assignment
     is_problem(withdraw(client, alpha, str(uuid4())), 404)
-    assert [e.type_name for e in history(centres, alpha, "ann")] == ["SubjectAssessed", "ContentAssigned"]
+    assert [e.type_name for e in history(centres, alpha, "ann")] == [
+        "SubjectAssessed",
+        "ContentAssigned",
+    ]
     assert history(centres, beta, "ann") == []  # beta's Ann is another person
     assert history(centres, alpha, "ben") == []
 
 
 def test_concurrent_level_changes_conflict_instead_of_overwriting(
-    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+    client: TestClient,
+    centres: TutoringCentres,
+    alpha: Centre,  # type: ignore[type-arg]
 ) -> None:
     assess(client, alpha, workingLevel=3)
     levels = [4, 4, 4, 4, 5, 5]
@@ -217,7 +330,9 @@ def test_concurrent_level_changes_conflict_instead_of_overwriting(
 
 
 def test_a_retry_with_the_same_idempotency_key_assigns_once(
-    client: TestClient, centres: TutoringCentres, alpha: Centre  # type: ignore[type-arg]
+    client: TestClient,
+    centres: TutoringCentres,
+    alpha: Centre,  # type: ignore[type-arg]
 ) -> None:
     headers = alpha.auth("tutor") | {"Idempotency-Key": "assign-fractions"}
     body = {"courseId": MATHS, "lessonId": "fractions", "reason": "Gap in fractions"}
@@ -229,18 +344,23 @@ def test_a_retry_with_the_same_idempotency_key_assigns_once(
 
 
 def test_the_overview_shows_staff_everything_and_the_student_no_reasons(
-    client: TestClient, centres: TutoringCentres, alpha: Centre, tmp_path: Path  # type: ignore[type-arg]
+    client: TestClient,
+    centres: TutoringCentres,
+    alpha: Centre,
+    tmp_path: Path,  # type: ignore[type-arg]
 ) -> None:
     from datetime import UTC, datetime
 
+    from shared import events
     from shared.readmodels.access import student_overview
     from shared.readmodels.projector import apply_all
-    from shared import events
     from tests.readside import read_store
 
     assess(client, alpha, notes="Placement test")
     change(client, alpha, 4, "LEVEL_ADVANCEMENT", reason="Ratios are secure")
-    superseded = assign(client, alpha, reason="Internal: struggles with fractions").json()["assignmentId"]
+    superseded = assign(client, alpha, reason="Internal: struggles with fractions").json()[
+        "assignmentId"
+    ]
     active = assign(client, alpha, lessonId="ratios", reason="Next step").json()["assignmentId"]
     store = read_store(tmp_path)
     notifications = centres.recorder.select_notifications(1, 10_000)
@@ -250,7 +370,10 @@ def test_the_overview_shows_staff_everything_and_the_student_no_reasons(
     own = student_overview(store, alpha["ann"], ann, datetime.now(UTC)).data
     (subject,) = staff["academicProfile"]
     assert (subject["schoolGrade"], subject["workingLevel"], subject["gap"]) == (5, 4, 1)
-    assert [h["changeType"] for h in subject["history"]] == ["LEVEL_ADVANCEMENT", "ASSESSMENT_RESULT"]
+    assert [h["changeType"] for h in subject["history"]] == [
+        "LEVEL_ADVANCEMENT",
+        "ASSESSMENT_RESULT",
+    ]
     assert subject["history"][0]["reason"] == "Ratios are secure"
     assert subject["history"][0]["changedByName"] == "Tutor"
     assert subject["assessmentNotes"] == "Placement test"
@@ -260,9 +383,14 @@ def test_the_overview_shows_staff_everything_and_the_student_no_reasons(
     assert ended["supersededBy"] == active
     (own_subject,) = own["academicProfile"]
     assert {k: own_subject[k] for k in ("schoolGrade", "workingLevel", "gap")} == {
-        "schoolGrade": 5, "workingLevel": 4, "gap": 1}
+        "schoolGrade": 5,
+        "workingLevel": 4,
+        "gap": 1,
+    }
     assert "assessmentNotes" not in own_subject and "endedContentAssignments" not in own
     assert all("reason" not in h and "changedBy" not in h for h in own_subject["history"])
-    assert [(a["assignmentId"], a["lessonId"]) for a in own["contentAssignments"]] == [(active, "ratios")]
+    assert [(a["assignmentId"], a["lessonId"]) for a in own["contentAssignments"]] == [
+        (active, "ratios")
+    ]
     assert "reason" not in own["contentAssignments"][0]
     store.close()

@@ -21,10 +21,19 @@ from shared.settings import load
 @pytest.fixture(params=["command", "query"])
 def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Litestar]:
     if request.param == "command":
-        centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
+        centres = TutoringCentres(
+            load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+        )
         yield command_app(centres)
     else:
-        yield query_app(open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "read.sqlite")})))
+        yield query_app(
+            open_read_store(
+                load(
+                    ReadStoreSettings,
+                    {"TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "read.sqlite")},
+                )
+            )
+        )
 
 
 def test_the_api_page_loads_nothing_from_elsewhere(app: Litestar) -> None:

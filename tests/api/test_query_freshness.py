@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
+from services.query.app import create_app
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
-from services.query.app import create_app
 from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, demo_person
 from shared.tenancy.tokens import mint
@@ -43,8 +43,11 @@ def test_ready_reports_the_lag_and_refuses_once_it_lasts_past_the_limit(
     with TestClient(create_app(store, head=lambda: head[0])) as client:
         ready = client.get("/ready")
         assert ready.status_code == 200
-        assert ready.json()["details"] == {"watermark": WATERMARK, "head": WATERMARK,
-                                           "lagEvents": 0}
+        assert ready.json()["details"] == {
+            "watermark": WATERMARK,
+            "head": WATERMARK,
+            "lagEvents": 0,
+        }
         head[0] = WATERMARK + 31  # the projections stopped 31 events ago
         stale = client.get("/ready")
         assert stale.status_code == 503
@@ -76,13 +79,18 @@ NO_DEMO_DOCUMENT = {"/api/v1/classes/{class_id:uuid}/roster"}
 
 
 def test_every_read_route_carries_the_watermark_it_reflects(store: ReadStore) -> None:
-    ids = {"{session_id:uuid}": first_id("SessionScheduled", "session_id"),
-           "{student_id:uuid}": str(demo_person("jane").id),
-           "{exercise_id:uuid}": first_id("ExercisePublished", "aggregate_id"),
-           "{homework_id:uuid}": first_id("HomeworkAssigned", "aggregate_id")}
+    ids = {
+        "{session_id:uuid}": first_id("SessionScheduled", "session_id"),
+        "{student_id:uuid}": str(demo_person("jane").id),
+        "{exercise_id:uuid}": first_id("ExercisePublished", "aggregate_id"),
+        "{homework_id:uuid}": first_id("HomeworkAssigned", "aggregate_id"),
+    }
     with TestClient(create_app(store)) as client:
-        reads = {route.path for route in client.app.routes
-                 if "GET" in getattr(route, "methods", ()) and route.path.startswith("/api/")}
+        reads = {
+            route.path
+            for route in client.app.routes
+            if "GET" in getattr(route, "methods", ()) and route.path.startswith("/api/")
+        }
         for path in sorted(reads - NO_DEMO_DOCUMENT):
             url = path
             for placeholder, value in ids.items():

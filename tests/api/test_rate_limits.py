@@ -15,8 +15,10 @@ from shared.settings import load
 from tests.api.helpers import is_problem, live_session
 from tests.builders import Centre
 
-LIMITS = load(RateLimitSettings, {"TUTORPULSE_RATE_LIMIT": "20/minute",
-                                  "TUTORPULSE_HELP_RATE_LIMIT": "3/minute"})
+LIMITS = load(
+    RateLimitSettings,
+    {"TUTORPULSE_RATE_LIMIT": "20/minute", "TUTORPULSE_HELP_RATE_LIMIT": "3/minute"},
+)
 
 
 @pytest.fixture
@@ -36,12 +38,15 @@ def throttled(response: object) -> int:
 
 
 def test_a_student_hammering_help_requests_is_throttled_and_nobody_else(
-    limited: TestClient, alpha: Centre  # type: ignore[type-arg]
+    limited: TestClient,
+    alpha: Centre,  # type: ignore[type-arg]
 ) -> None:
     session = live_session(limited, alpha, "ann", "ben")
     url = f"/api/v1/sessions/{session}/help-requests"
-    answers = [limited.post(url, json={"priority": "HIGH"}, headers=alpha.auth("ann")).status_code
-               for _ in range(3)]
+    answers = [
+        limited.post(url, json={"priority": "HIGH"}, headers=alpha.auth("ann")).status_code
+        for _ in range(3)
+    ]
     assert answers == [201, 409, 409]  # one open request at a time; each try counts
     flood = limited.post(url, json={"priority": "HIGH"}, headers=alpha.auth("ann"))
     throttled(flood)
@@ -49,12 +54,15 @@ def test_a_student_hammering_help_requests_is_throttled_and_nobody_else(
     # Another student, and Ann's tutor, are not affected.
     assert limited.post(url, json={"priority": "LOW"}, headers=alpha.auth("ben")).status_code == 201
     assert limited.post(url, json={}, headers=alpha.auth("ben")).status_code == 409
-    assert limited.post(f"/api/v1/sessions/{session}/start",
-                        headers=alpha.auth("tutor")).status_code == 409  # already live: not 429
+    assert (
+        limited.post(f"/api/v1/sessions/{session}/start", headers=alpha.auth("tutor")).status_code
+        == 409
+    )  # already live: not 429
 
 
 def test_withdrawing_a_help_request_does_not_use_up_the_help_limit(
-    limited: TestClient, alpha: Centre  # type: ignore[type-arg]
+    limited: TestClient,
+    alpha: Centre,  # type: ignore[type-arg]
 ) -> None:
     """Raise, withdraw, raise again: only the raises count (3 a minute here), so a student who
     changes her mind three times can still ask a third time, and only a fourth raise is 429."""
@@ -63,8 +71,9 @@ def test_withdrawing_a_help_request_does_not_use_up_the_help_limit(
     for _ in range(3):
         raised = limited.post(url, json={"priority": "LOW"}, headers=alpha.auth("ann"))
         assert raised.status_code == 201, raised.text
-        withdrawn = limited.post(f"{url}/{raised.json()['helpRequestId']}/cancel",
-                                 headers=alpha.auth("ann"))
+        withdrawn = limited.post(
+            f"{url}/{raised.json()['helpRequestId']}/cancel", headers=alpha.auth("ann")
+        )
         assert withdrawn.status_code == 200, withdrawn.text
         # A withdrawal is counted by the general limit only (its headers say 20, not 3).
         assert withdrawn.headers["RateLimit-Limit"] == "20"
@@ -72,16 +81,23 @@ def test_withdrawing_a_help_request_does_not_use_up_the_help_limit(
 
 
 def test_a_caller_over_the_request_limit_gets_429_and_others_carry_on(
-    limited: TestClient, alpha: Centre  # type: ignore[type-arg]
+    limited: TestClient,
+    alpha: Centre,  # type: ignore[type-arg]
 ) -> None:
     session = live_session(limited, alpha, "ann")
-    statuses = [limited.post(f"/api/v1/sessions/{session}/start",
-                             headers=alpha.auth("tutor")).status_code for _ in range(25)]
+    statuses = [
+        limited.post(f"/api/v1/sessions/{session}/start", headers=alpha.auth("tutor")).status_code
+        for _ in range(25)
+    ]
     # live_session used 3 of the tutor's 20; the rest of the minute answers 429.
     assert statuses.count(409) == 17 and statuses[17:] == [429] * 8
     throttled(limited.post(f"/api/v1/sessions/{session}/start", headers=alpha.auth("tutor")))
-    assert limited.post(f"/api/v1/sessions/{session}/start",
-                        headers=alpha.auth("supervisor")).status_code == 409
+    assert (
+        limited.post(
+            f"/api/v1/sessions/{session}/start", headers=alpha.auth("supervisor")
+        ).status_code
+        == 409
+    )
     # Probes are never limited.
     assert limited.get("/health").status_code == 200
 
@@ -89,8 +105,17 @@ def test_a_caller_over_the_request_limit_gets_429_and_others_carry_on(
 def test_limits_are_settings() -> None:
     defaults = rate_limits(load(RateLimitSettings, {}))
     assert [(limit.name, limit.count, limit.per) for limit in defaults] == [
-        ("help-requests", 5, "minute"), ("requests", 600, "minute")]
-    assert rate_limits(load(RateLimitSettings, {"TUTORPULSE_RATE_LIMIT": "off",
-                                                "TUTORPULSE_HELP_RATE_LIMIT": "off"})) == []
+        ("help-requests", 5, "minute"),
+        ("requests", 600, "minute"),
+    ]
+    assert (
+        rate_limits(
+            load(
+                RateLimitSettings,
+                {"TUTORPULSE_RATE_LIMIT": "off", "TUTORPULSE_HELP_RATE_LIMIT": "off"},
+            )
+        )
+        == []
+    )
     with pytest.raises(ValueError, match="TUTORPULSE_RATE_LIMIT"):
         load(RateLimitSettings, {"TUTORPULSE_RATE_LIMIT": "lots"})

@@ -61,7 +61,10 @@ class World:
             moved = retime(event) if retime else None
             if isinstance(event, events.HelpRequestRaised) and moved is not None:
                 event = msgspec.structs.replace(
-                    event, occurred_at=moved, sla_due_at=moved + (event.sla_due_at - event.occurred_at))
+                    event,
+                    occurred_at=moved,
+                    sla_due_at=moved + (event.sla_due_at - event.occurred_at),
+                )
             elif moved is not None:
                 event = msgspec.structs.replace(event, occurred_at=moved)
             items.append((event, notification.id))
@@ -70,8 +73,9 @@ class World:
             self.position = notifications[-1].id
             self.store.advance_watermark(self.position)
 
-    def get(self, url: str, who: str, expect: int = 200, centre: Centre | None = None,
-            **params: Any) -> Any:
+    def get(
+        self, url: str, who: str, expect: int = 200, centre: Centre | None = None, **params: Any
+    ) -> Any:
         response = self.client.get(url, params=params, headers=(centre or self.alpha).auth(who))
         if expect != 200:
             return is_problem(response, expect)
@@ -82,13 +86,22 @@ class World:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     if request.param == "sqlite":
-        centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_STORE": "sqlite",
-                                   "TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
+        centres = TutoringCentres(
+            load(
+                EventStoreSettings,
+                {
+                    "TUTORPULSE_STORE": "sqlite",
+                    "TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite"),
+                },
+            )
+        )
         store = read_store(tmp_path)
     else:
         env = request.getfixturevalue("pg").env()
         centres = TutoringCentres(load(EventStoreSettings, env))
-        store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **env}))
+        store = open_read_store(
+            load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **env})
+        )
     alpha, beta = register_centre(centres, "alpha"), register_centre(centres, "beta")
     with TestClient(create_app(store)) as client:
         yield World(centres, store, client, alpha, beta)
@@ -153,10 +166,12 @@ def _catch_ups(world: World) -> CatchUps:
         )
         return str(result.body["catchUpId"])
 
-    made = CatchUps(overdue=assign("tutor", mine, "ben", -timedelta(days=2), "Fractions worksheet"),
-                    absent=absent,
-                    later=assign("tutor", mine, "cal", timedelta(days=30), "Reading log"),
-                    others=assign("other_tutor", theirs, "eve", timedelta(days=3), "Essay plan"))
+    made = CatchUps(
+        overdue=assign("tutor", mine, "ben", -timedelta(days=2), "Fractions worksheet"),
+        absent=absent,
+        later=assign("tutor", mine, "cal", timedelta(days=30), "Reading log"),
+        others=assign("other_tutor", theirs, "eve", timedelta(days=3), "Essay plan"),
+    )
     world.project()
     return made
 
@@ -169,7 +184,11 @@ def test_the_catch_up_list_puts_the_most_urgent_first_with_names_and_sessions(wo
     ben = body["data"]["catchUps"][0]
     assert (ben["studentName"], ben["tutorName"]) == ("Ben", "Tutor")
     assert ben["sessionTitle"] == "Maths and English"
-    assert (ben["reason"], ben["status"], ben["overdue"]) == ("Fractions worksheet", "PENDING", True)
+    assert (ben["reason"], ben["status"], ben["overdue"]) == (
+        "Fractions worksheet",
+        "PENDING",
+        True,
+    )
     assert 2 * 86400 - 60 <= ben["overdueSeconds"] <= 2 * 86400 + 60
     ann = body["data"]["catchUps"][2]
     assert ann["reason"].startswith("absent from") and ann["overdue"] is False
@@ -206,11 +225,16 @@ def test_the_catch_up_list_filters(world: World) -> None:
     made = _catch_ups(world)
     alpha, now = world.alpha, datetime.now(UTC)
     assert _ids(world.get("/api/v1/catch-ups", "admin", overdue="true")) == [made.overdue]
-    assert _ids(world.get("/api/v1/catch-ups", "admin", studentId=str(alpha["cal"].user_id))) == [made.later]
+    assert _ids(world.get("/api/v1/catch-ups", "admin", studentId=str(alpha["cal"].user_id))) == [
+        made.later
+    ]
     other = str(alpha["other_tutor"].user_id)
     assert _ids(world.get("/api/v1/catch-ups", "admin", tutorId=other)) == [made.others]
     before = (now + timedelta(days=5)).isoformat()
-    assert _ids(world.get("/api/v1/catch-ups", "admin", dueBefore=before)) == [made.overdue, made.others]
+    assert _ids(world.get("/api/v1/catch-ups", "admin", dueBefore=before)) == [
+        made.overdue,
+        made.others,
+    ]
     window = {"dueAfter": now.isoformat(), "dueBefore": (now + timedelta(days=10)).isoformat()}
     assert _ids(world.get("/api/v1/catch-ups", "admin", **window)) == [made.others, made.absent]
     assert _ids(world.get("/api/v1/catch-ups", "admin", status="IN_PROGRESS")) == []
@@ -251,19 +275,23 @@ def test_another_centre_never_sees_the_catch_ups(world: World) -> None:
     assert world.client.get("/api/v1/catch-ups").status_code == 401
 
 
-@pytest.mark.parametrize(("params", "name"), [
-    ({"status": "LOST"}, "status"),
-    ({"limit": "0"}, "limit"),
-    ({"limit": "201"}, "limit"),
-    ({"overdue": "maybe"}, "overdue"),
-    ({"tutorId": "not-a-uuid"}, "tutorId"),
-    ({"dueBefore": "2030-01-01T00:00:00"}, "dueBefore"),
-    ({"dueAfter": "next week"}, "dueAfter"),
-    ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
-    ({"cursor": "%%%"}, "cursor"),
-])
-def test_bad_catch_up_filters_are_422_naming_the_parameter(world: World, params: dict[str, str],
-                                                           name: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"status": "LOST"}, "status"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "201"}, "limit"),
+        ({"overdue": "maybe"}, "overdue"),
+        ({"tutorId": "not-a-uuid"}, "tutorId"),
+        ({"dueBefore": "2030-01-01T00:00:00"}, "dueBefore"),
+        ({"dueAfter": "next week"}, "dueAfter"),
+        ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
+        ({"cursor": "%%%"}, "cursor"),
+    ],
+)
+def test_bad_catch_up_filters_are_422_naming_the_parameter(
+    world: World, params: dict[str, str], name: str
+) -> None:
     problem = world.get("/api/v1/catch-ups", "admin", 422, **params)
     assert problem["field"] == name
 
@@ -324,7 +352,9 @@ def _help_history(world: World) -> None:
     world.project(retime)
 
 
-def _timings(count: int, mean: float | None, median: float | None, p90: float | None) -> dict[str, Any]:
+def _timings(
+    count: int, mean: float | None, median: float | None, p90: float | None
+) -> dict[str, Any]:
     return {"count": count, "mean": mean, "median": median, "p90": p90}
 
 
@@ -337,11 +367,21 @@ def test_help_request_analytics_per_tutor_and_priority(world: World) -> None:
     other, tutor = data["tutors"]
     total = tutor["total"]
     assert {k: total[k] for k in ("raised", "resolved", "cancelled", "open", "slaBreached")} == {
-        "raised": 4, "resolved": 2, "cancelled": 1, "open": 1, "slaBreached": 2}
+        "raised": 4,
+        "resolved": 2,
+        "cancelled": 1,
+        "open": 1,
+        "slaBreached": 2,
+    }
     assert total["responseSeconds"] == _timings(2, 45.0, 45.0, 60.0)
     assert total["resolutionSeconds"] == _timings(2, 250.0, 250.0, 400.0)
     urgent = tutor["byPriority"]["URGENT"]
-    assert (urgent["raised"], urgent["resolved"], urgent["cancelled"], urgent["slaBreached"]) == (2, 1, 1, 0)
+    assert (urgent["raised"], urgent["resolved"], urgent["cancelled"], urgent["slaBreached"]) == (
+        2,
+        1,
+        1,
+        0,
+    )
     assert urgent["responseSeconds"] == _timings(1, 30.0, 30.0, 30.0)
     assert tutor["byPriority"]["MEDIUM"]["raised"] == 0
     assert tutor["byPriority"]["MEDIUM"]["resolutionSeconds"] == _timings(0, None, None, None)
@@ -359,8 +399,11 @@ def test_help_request_analytics_cover_only_the_period_asked_for(world: World) ->
     data = world.get("/api/v1/analytics/help-requests", "admin", **first_ten_minutes)["data"]
     raised = [(t["tutorName"], t["total"]["raised"]) for t in data["tutors"]]
     assert raised == [("Other_Tutor", 1), ("Tutor", 1)]
-    empty = world.get("/api/v1/analytics/help-requests", "admin", **{"from": "2026-03-03T00:00:00+11:00",
-                                                                     "to": "2026-03-04T00:00:00+11:00"})
+    empty = world.get(
+        "/api/v1/analytics/help-requests",
+        "admin",
+        **{"from": "2026-03-03T00:00:00+11:00", "to": "2026-03-04T00:00:00+11:00"},
+    )
     assert empty["data"]["tutors"] == [] and empty["data"]["overall"]["total"]["raised"] == 0
     recent = world.get("/api/v1/analytics/help-requests", "admin")["data"]  # the last 30 days
     assert recent["overall"]["total"]["raised"] == 0
@@ -373,24 +416,32 @@ def test_a_teacher_sees_only_their_own_help_figures(world: World) -> None:
     assert own["overall"] == {k: own["tutors"][0][k] for k in ("total", "byPriority")}
     tutor = str(world.alpha["tutor"].user_id)
     world.get("/api/v1/analytics/help-requests", "other_tutor", 403, tutorId=tutor, **DAY)
-    chosen = world.get("/api/v1/analytics/help-requests", "supervisor", tutorId=tutor, **DAY)["data"]
+    chosen = world.get("/api/v1/analytics/help-requests", "supervisor", tutorId=tutor, **DAY)[
+        "data"
+    ]
     assert [t["tutorName"] for t in chosen["tutors"]] == ["Tutor"]
     for role in ("parent", "finance", "ann"):
         world.get("/api/v1/analytics/help-requests", role, 403, **DAY)
-    elsewhere = world.get("/api/v1/analytics/help-requests", "admin", centre=world.beta, **DAY)["data"]
+    elsewhere = world.get("/api/v1/analytics/help-requests", "admin", centre=world.beta, **DAY)[
+        "data"
+    ]
     assert elsewhere["tutors"] == [] and elsewhere["overall"]["total"]["raised"] == 0
 
 
-@pytest.mark.parametrize(("params", "name"), [
-    ({"from": "2026-03-02T00:00:00", "to": "2026-03-03T00:00:00Z"}, "from"),
-    ({"to": "2026-03-03T00:00:00"}, "to"),
-    ({"from": "yesterday"}, "from"),
-    ({"from": "2026-03-03T00:00:00Z", "to": "2026-03-02T00:00:00Z"}, "from"),
-    ({"from": "2024-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),
-    ({"tutorId": "nobody"}, "tutorId"),
-])
-def test_bad_analytics_parameters_are_422_naming_them(world: World, params: dict[str, str],
-                                                      name: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"from": "2026-03-02T00:00:00", "to": "2026-03-03T00:00:00Z"}, "from"),
+        ({"to": "2026-03-03T00:00:00"}, "to"),
+        ({"from": "yesterday"}, "from"),
+        ({"from": "2026-03-03T00:00:00Z", "to": "2026-03-02T00:00:00Z"}, "from"),
+        ({"from": "2024-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),
+        ({"tutorId": "nobody"}, "tutorId"),
+    ],
+)
+def test_bad_analytics_parameters_are_422_naming_them(
+    world: World, params: dict[str, str], name: str
+) -> None:
     assert world.get("/api/v1/analytics/help-requests", "admin", 422, **params)["field"] == name
 
 
@@ -413,20 +464,32 @@ def test_students_absent_twice_in_a_row_show_in_my_day(world: World) -> None:
             ),
         )
 
-    absent, present, excused = AttendanceStatus.ABSENT, AttendanceStatus.PRESENT, AttendanceStatus.EXCUSED
+    absent, present, excused = (
+        AttendanceStatus.ABSENT,
+        AttendanceStatus.PRESENT,
+        AttendanceStatus.EXCUSED,
+    )
     lesson(72, ann=present, ben=absent, cal=absent)
     lesson(48, ann=absent, ben=absent, cal=excused)
-    lesson(24, "other_tutor", ann=absent, ben=absent, cal=absent)  # another tutor's session counts too
+    lesson(
+        24, "other_tutor", ann=absent, ben=absent, cal=absent
+    )  # another tutor's session counts too
     lesson(2, ann=absent, ben=present, cal=absent)
     world.project()
     day = world.get("/api/academic/tutor/my-day", "tutor")["data"]
     assert [(a["studentName"], a["consecutiveAbsences"]) for a in day["repeatedAbsences"]] == [
-        ("Ann", 3), ("Cal", 2)]
+        ("Ann", 3),
+        ("Cal", 2),
+    ]
     assert [s["startsAt"] for s in day["repeatedAbsences"][0]["sessions"]] == sorted(
-        (s["startsAt"] for s in day["repeatedAbsences"][0]["sessions"]), reverse=True)
+        (s["startsAt"] for s in day["repeatedAbsences"][0]["sessions"]), reverse=True
+    )
     alerts = [a for a in day["alerts"] if a["type"] == "REPEATED_ABSENCES"]
-    assert [a["studentId"] for a in alerts] == [str(alpha["ann"].user_id), str(alpha["cal"].user_id)]
-    assert "Ann was absent from their last 3 sessions" == alerts[0]["message"]
+    assert [a["studentId"] for a in alerts] == [
+        str(alpha["ann"].user_id),
+        str(alpha["cal"].user_id),
+    ]
+    assert alerts[0]["message"] == "Ann was absent from their last 3 sessions"
     assert day["stats"]["repeatedAbsences"] == 2
     theirs = world.get("/api/academic/tutor/my-day", "other_tutor")["data"]
     assert [a["studentName"] for a in theirs["repeatedAbsences"]] == ["Ann", "Cal"]

@@ -29,7 +29,11 @@ OPERATIONS = {"/health", "/ready", "/metrics"}
 def routes(app: Litestar) -> Iterator[tuple[str, str, object]]:
     """(method, concrete path, permission) of every API route; path parameters filled in."""
     for route in app.routes:
-        if not isinstance(route, HTTPRoute) or route.path in OPERATIONS or route.path.startswith("/schema"):
+        if (
+            not isinstance(route, HTTPRoute)
+            or route.path in OPERATIONS
+            or route.path.startswith("/schema")
+        ):
             continue
         for handler in route.route_handlers:
             path = re.sub(r"\{[^}:]+:uuid\}", str(uuid4()), route.path)
@@ -42,7 +46,9 @@ def routes(app: Litestar) -> Iterator[tuple[str, str, object]]:
 @pytest.fixture(params=["command", "query"])
 def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
     if request.param == "command":
-        centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
+        centres = TutoringCentres(
+            load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+        )
         app = command_app(centres)
     else:
         app = query_app(read_store(tmp_path))
@@ -58,12 +64,16 @@ def test_every_route_is_guarded_by_a_permission_of_the_matrix(api: TestClient) -
     checked = 0
     for method, path, permission in found:
         response = api.request(method, path, json={})
-        assert response.status_code == 401, f"{method} {path} without a token: {response.status_code}"
+        assert response.status_code == 401, (
+            f"{method} {path} without a token: {response.status_code}"
+        )
         for role in Role:
             if may(role, permission):  # type: ignore[arg-type]
                 continue
             caller = Actor(user_id=uuid4(), role=role, centre_id="alpha")
-            response = api.request(method, path, json={}, headers={"Authorization": f"Bearer {mint(caller)}"})
+            response = api.request(
+                method, path, json={}, headers={"Authorization": f"Bearer {mint(caller)}"}
+            )
             assert response.status_code == 403, f"{method} {path} as {role}: {response.status_code}"
             assert response.headers["content-type"].startswith("application/problem+json")
             checked += 1

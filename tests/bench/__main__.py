@@ -65,12 +65,21 @@ def raw_appends(centres: TutoringCentres, centre: Centre, n: int) -> Line:
     starts = datetime.now(UTC)
     started = time.perf_counter()
     for _ in range(n):
-        session = Session.schedule(uuid4(), by=tutor, tutor_id=tutor.user_id, title="bench",
-                                   starts_at=starts, ends_at=starts + timedelta(hours=1),
-                                   time_zone="UTC", mode=SessionMode.ONLINE,
-                                   meeting_link="https://meet.example.org/b")
+        session = Session.schedule(
+            uuid4(),
+            by=tutor,
+            tutor_id=tutor.user_id,
+            title="bench",
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=1),
+            time_zone="UTC",
+            mode=SessionMode.ONLINE,
+            meeting_link="https://meet.example.org/b",
+        )
         centres.save(session)
-    return Line("raw eventsourcing save(), 1 event each, in-process", n, time.perf_counter() - started)
+    return Line(
+        "raw eventsourcing save(), 1 event each, in-process", n, time.perf_counter() - started
+    )
 
 
 def add_tutors(centres: TutoringCentres, centre: Centre, count: int) -> list[str]:
@@ -82,27 +91,46 @@ def add_tutors(centres: TutoringCentres, centre: Centre, count: int) -> list[str
     for i in range(count):
         handle, email = f"bench-tutor-{i}", f"bench-tutor-{i}@{centre.centre_id}.example"
         centres.handle(centre["root"], RegisterPerson(name=handle, email=email, role=Role.TEACHER))
-        centre.people[handle] = Actor(user_id=person_id(centre.centre_id, email), role=Role.TEACHER,
-                                      centre_id=centre.centre_id)
+        centre.people[handle] = Actor(
+            user_id=person_id(centre.centre_id, email),
+            role=Role.TEACHER,
+            centre_id=centre.centre_id,
+        )
         handles.append(handle)
     return handles
 
 
-def in_process_commands(centres: TutoringCentres, centre: Centre, tutors: list[str], n: int) -> Line:
+def in_process_commands(
+    centres: TutoringCentres, centre: Centre, tutors: list[str], n: int
+) -> Line:
     from services.command.commands.sessions import ScheduleSession
 
     starts = datetime.now(UTC)
     started = time.perf_counter()
     for i in range(n):
-        begins = starts + timedelta(hours=2 * (i // len(tutors)))  # each tutor's sessions one after another
-        centres.handle(centre[tutors[i % len(tutors)]], ScheduleSession(
-            title="bench", starts_at=begins, ends_at=begins + timedelta(hours=1), mode=SessionMode.ONLINE,
-            meeting_link="https://meet.example.org/b"))
-    return Line("schedule_session command, in-process (loads centre + tutor + timetable week, saves 2)", n,
-                time.perf_counter() - started)
+        begins = starts + timedelta(
+            hours=2 * (i // len(tutors))
+        )  # each tutor's sessions one after another
+        centres.handle(
+            centre[tutors[i % len(tutors)]],
+            ScheduleSession(
+                title="bench",
+                starts_at=begins,
+                ends_at=begins + timedelta(hours=1),
+                mode=SessionMode.ONLINE,
+                meeting_link="https://meet.example.org/b",
+            ),
+        )
+    return Line(
+        "schedule_session command, in-process (loads centre + tutor + timetable week, saves 2)",
+        n,
+        time.perf_counter() - started,
+    )
 
 
-async def http_load(base: str, centre: Centre, tutors: list[str], sessions: int, on_response: Any) -> Line:
+async def http_load(
+    base: str, centre: Centre, tutors: list[str], sessions: int, on_response: Any
+) -> Line:
     """Each simulated session: schedule, enrol 5, start, 5 help requests, bulk attendance, end.
     Each concurrent stream of sessions has its own tutor, whose sessions follow one another."""
     students = ["ann", "ben", "cal", "dee", "eve"]
@@ -112,9 +140,13 @@ async def http_load(base: str, centre: Centre, tutors: list[str], sessions: int,
         queue.put_nowait(i)
 
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
-    async with aiohttp.ClientSession(base, connector=connector,
-                                     timeout=aiohttp.ClientTimeout(total=30)) as client:
-        async def send(method: str, url: str, headers: dict[str, str], body: Any = None) -> dict[str, Any]:
+    async with aiohttp.ClientSession(
+        base, connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+    ) as client:
+
+        async def send(
+            method: str, url: str, headers: dict[str, str], body: Any = None
+        ) -> dict[str, Any]:
             nonlocal commands
             async with client.request(method, url, json=body, headers=headers) as response:
                 if response.status >= 300:
@@ -125,21 +157,53 @@ async def http_load(base: str, centre: Centre, tutors: list[str], sessions: int,
             return payload
 
         async def one_session(tutor: dict[str, str], starts: datetime) -> None:
-            scheduled = await send("POST", "/api/v1/sessions", tutor, {
-                "title": "bench", "startsAt": starts.isoformat(),
-                "endsAt": (starts + timedelta(hours=1)).isoformat(), "mode": "ONLINE",
-                "meetingLink": "https://meet.example.org/b"})
+            scheduled = await send(
+                "POST",
+                "/api/v1/sessions",
+                tutor,
+                {
+                    "title": "bench",
+                    "startsAt": starts.isoformat(),
+                    "endsAt": (starts + timedelta(hours=1)).isoformat(),
+                    "mode": "ONLINE",
+                    "meetingLink": "https://meet.example.org/b",
+                },
+            )
             sid = scheduled["sessionId"]
             for s in students:
-                await send("POST", f"/api/v1/sessions/{sid}/enrolments", tutor,
-                           {"studentId": str(centre[s].user_id), "courseId": "maths"})
+                await send(
+                    "POST",
+                    f"/api/v1/sessions/{sid}/enrolments",
+                    tutor,
+                    {"studentId": str(centre[s].user_id), "courseId": "maths"},
+                )
             await send("POST", f"/api/v1/sessions/{sid}/start", tutor)
-            await asyncio.gather(*[send("POST", f"/api/v1/sessions/{sid}/help-requests",
-                                        centre.auth(s), {"priority": "HIGH"}) for s in students])
-            await send("POST", "/api/academic/attendance/bulk", tutor, {
-                "sessionId": sid, "records": [{"studentId": str(centre[s].user_id),
-                                               "status": "ABSENT" if s == "eve" else "PRESENT"}
-                                              for s in students]})
+            await asyncio.gather(
+                *[
+                    send(
+                        "POST",
+                        f"/api/v1/sessions/{sid}/help-requests",
+                        centre.auth(s),
+                        {"priority": "HIGH"},
+                    )
+                    for s in students
+                ]
+            )
+            await send(
+                "POST",
+                "/api/academic/attendance/bulk",
+                tutor,
+                {
+                    "sessionId": sid,
+                    "records": [
+                        {
+                            "studentId": str(centre[s].user_id),
+                            "status": "ABSENT" if s == "eve" else "PRESENT",
+                        }
+                        for s in students
+                    ],
+                },
+            )
             await send("POST", f"/api/v1/sessions/{sid}/end", tutor)
 
         async def worker(handle: str) -> None:
@@ -150,10 +214,14 @@ async def http_load(base: str, centre: Centre, tutors: list[str], sessions: int,
                 starts += timedelta(hours=2)
 
         started = time.perf_counter()
-        await asyncio.wait_for(asyncio.gather(*[worker(tutors[i]) for i in range(CONCURRENCY // 4 or 1)]),
-                               timeout=600)
-        return Line(f"HTTP commands (uvicorn x{WORKERS}, {CONCURRENCY // 4 or 1} concurrent sessions)",
-                    commands, time.perf_counter() - started)
+        await asyncio.wait_for(
+            asyncio.gather(*[worker(tutors[i]) for i in range(CONCURRENCY // 4 or 1)]), timeout=600
+        )
+        return Line(
+            f"HTTP commands (uvicorn x{WORKERS}, {CONCURRENCY // 4 or 1} concurrent sessions)",
+            commands,
+            time.perf_counter() - started,
+        )
 
 
 async def http_floor(base: str, requests: int) -> Line:
@@ -168,8 +236,11 @@ async def http_floor(base: str, requests: int) -> Line:
 
         started = time.perf_counter()
         await asyncio.wait_for(asyncio.gather(*[one() for _ in range(requests)]), timeout=120)
-        return Line("HTTP floor: GET /health, same client and server", requests,
-                    time.perf_counter() - started)
+        return Line(
+            "HTTP floor: GET /health, same client and server",
+            requests,
+            time.perf_counter() - started,
+        )
 
 
 def cpu_by_process() -> dict[str, float]:
@@ -184,8 +255,20 @@ def cpu_by_process() -> dict[str, float]:
             continue
         if "spawn_main" in cmdline:  # uvicorn worker processes of the command service
             cmdline = "services.command"
-        kind = next((k for k in ("services.command", "services.relay", "nats-server", "postgres",
-                                 "tests.bench") if k in cmdline), None)
+        kind = next(
+            (
+                k
+                for k in (
+                    "services.command",
+                    "services.relay",
+                    "nats-server",
+                    "postgres",
+                    "tests.bench",
+                )
+                if k in cmdline
+            ),
+            None,
+        )
         if kind is not None:
             totals[kind] = totals.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return totals
@@ -205,19 +288,29 @@ async def raw_publish(url: str, payloads: list[bytes]) -> Line:
     await js.add_stream(name="BENCH_RAW", subjects=["bench.raw.>"], duplicate_window=120)
     started = time.perf_counter()
     for start in range(0, len(payloads), 500):
-        acks = [await js.publish_async("bench.raw.x", p, headers={"Nats-Msg-Id": f"r:{start + i}"})
-                for i, p in enumerate(payloads[start:start + 500])]
+        acks = [
+            await js.publish_async("bench.raw.x", p, headers={"Nats-Msg-Id": f"r:{start + i}"})
+            for i, p in enumerate(payloads[start : start + 500])
+        ]
         await asyncio.gather(*acks)
-    line = Line("raw nats-py publish_async, batches of 500 with Nats-Msg-Id", len(payloads),
-                time.perf_counter() - started)
+    line = Line(
+        "raw nats-py publish_async, batches of 500 with Nats-Msg-Id",
+        len(payloads),
+        time.perf_counter() - started,
+    )
     await nc.close()
     return line
 
 
 def start_service(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as output:
-        return subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT,
-                                stdout=output, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", module],
+            env=env,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def wait_http(url: str, timeout: float = 30) -> None:
@@ -244,8 +337,13 @@ async def main() -> None:
     lag_ms: list[float] = []
     with running_postgres() as pg, running_nats(work / "nats") as nats_server:
         bench_db = pg.fresh_database("bench")
-        env = {**os.environ, **bench_db.env(), "TUTORPULSE_NATS_URL": nats_server.url,
-               "TUTORPULSE_LOG_LEVEL": "WARNING", "TUTORPULSE_POSTGRES_POOL_SIZE": "10"}
+        env = {
+            **os.environ,
+            **bench_db.env(),
+            "TUTORPULSE_NATS_URL": nats_server.url,
+            "TUTORPULSE_LOG_LEVEL": "WARNING",
+            "TUTORPULSE_POSTGRES_POOL_SIZE": "10",
+        }
         store_env = {k: v for k, v in env.items() if k.startswith("TUTORPULSE_")}
         centres = TutoringCentres(load_settings(EventStoreSettings, store_env))
         centre = register_centre(centres, "bench")
@@ -254,8 +352,11 @@ async def main() -> None:
         lines.append(in_process_commands(centres, centre, tutors, 1500))
 
         command_port, relay_port = free_port(), free_port()
-        env |= {"TUTORPULSE_COMMAND_PORT": str(command_port), "TUTORPULSE_RELAY_PORT": str(relay_port),
-                "TUTORPULSE_COMMAND_WORKERS": str(WORKERS)}
+        env |= {
+            "TUTORPULSE_COMMAND_PORT": str(command_port),
+            "TUTORPULSE_RELAY_PORT": str(relay_port),
+            "TUTORPULSE_COMMAND_WORKERS": str(WORKERS),
+        }
         relay = start_service("services.relay", env, work / "relay.log")
         command = start_service("services.command", env, work / "command.log")
         try:
@@ -272,14 +373,20 @@ async def main() -> None:
             base = f"http://127.0.0.1:{command_port}"
             lines.append(await http_floor(base, 3000))
             busy, per_process = cpu_seconds(), cpu_by_process()
-            load = await http_load(base, centre, tutors, SESSIONS, lambda pos, t: accepted.setdefault(pos, t))
+            load = await http_load(
+                base, centre, tutors, SESSIONS, lambda pos, t: accepted.setdefault(pos, t)
+            )
             busy = cpu_seconds() - busy
             after = cpu_by_process()
-            split = ", ".join(f"{kind} {(after[kind] - per_process.get(kind, 0.0)) / load.count * 1000:.2f}"
-                              for kind in sorted(after))
-            load.note = (f"machine CPU busy {busy / load.seconds / (os.cpu_count() or 1):.0%}; "
-                         f"{busy / load.count * 1000:.1f} ms CPU per command (ms per command by "
-                         f"process: {split})")
+            split = ", ".join(
+                f"{kind} {(after[kind] - per_process.get(kind, 0.0)) / load.count * 1000:.2f}"
+                for kind in sorted(after)
+            )
+            load.note = (
+                f"machine CPU busy {busy / load.seconds / (os.cpu_count() or 1):.0%}; "
+                f"{busy / load.count * 1000:.1f} ms CPU per command (ms per command by "
+                f"process: {split})"
+            )
             lines.append(load)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not set(accepted) <= set(arrived):
@@ -328,8 +435,11 @@ async def relay_backlog(env: dict[str, str], work: Path, url: str, expected: int
         relay.terminate()
         relay.wait(timeout=15)
         await nc.close()
-    return Line("relay: notification log -> JetStream (PostgreSQL, batches of 500, incl. start-up)",
-                expected, elapsed)
+    return Line(
+        "relay: notification log -> JetStream (PostgreSQL, batches of 500, incl. start-up)",
+        expected,
+        elapsed,
+    )
 
 
 def write_report(lines: list[Line], lag_ms: list[float], read_side: list[str]) -> None:
@@ -351,14 +461,23 @@ def write_report(lines: list[Line], lag_ms: list[float], read_side: list[str]) -
         base = raw_pub if "relay" in line.name or "nats-py" in line.name else raw_append
         if line.name.startswith("HTTP commands"):
             base = next(x for x in lines if x.name.startswith("HTTP floor"))
-        ratio = f"{line.rate / base.rate:.2f}x of {base.name.split(':')[0].split(',')[0]}" if line is not base else "baseline"
-        out.append(f"| {line.name} | {line.count} | {line.seconds:.2f} | {line.rate:,.0f} | {ratio} |")
+        ratio = (
+            f"{line.rate / base.rate:.2f}x of {base.name.split(':')[0].split(',')[0]}"
+            if line is not base
+            else "baseline"
+        )
+        out.append(
+            f"| {line.name} | {line.count} | {line.seconds:.2f} | {line.rate:,.0f} | {ratio} |"
+        )
     out += [""] + [f"- {line.name}: {line.note}" for line in lines if line.note]
     if lag_ms:
         q = statistics.quantiles(lag_ms, n=100)
-        out += ["", "Relay lag during the HTTP load (command 2xx -> event on a NATS subscription), "
-                f"{len(lag_ms)} commands: p50 {q[49]:.1f} ms, p90 {q[89]:.1f} ms, p99 {q[98]:.1f} ms, "
-                f"max {max(lag_ms):.1f} ms."]
+        out += [
+            "",
+            "Relay lag during the HTTP load (command 2xx -> event on a NATS subscription), "
+            f"{len(lag_ms)} commands: p50 {q[49]:.1f} ms, p90 {q[89]:.1f} ms, p99 {q[98]:.1f} ms, "
+            f"max {max(lag_ms):.1f} ms.",
+        ]
     out += read_side
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(out) + "\n")

@@ -65,9 +65,19 @@ def populate(centres: TutoringCentres) -> tuple[Actor, list[tuple[UUID, list[UUI
                 root, RegisterPerson(name=f"T{s}", email=f"t{s}@b.example", role=Role.TEACHER)
             ).body["personId"]
         )
-        session = UUID(centres.handle(supervisor, ScheduleSession(
-            title=f"Session {s}", starts_at=starts, ends_at=starts + timedelta(hours=1),
-            mode=SessionMode.ONLINE, meeting_link="https://meet.example.org/b", tutor_id=tutor)).body["sessionId"])
+        session = UUID(
+            centres.handle(
+                supervisor,
+                ScheduleSession(
+                    title=f"Session {s}",
+                    starts_at=starts,
+                    ends_at=starts + timedelta(hours=1),
+                    mode=SessionMode.ONLINE,
+                    meeting_link="https://meet.example.org/b",
+                    tutor_id=tutor,
+                ),
+            ).body["sessionId"]
+        )
         students = []
         for n in range(STUDENTS):
             student = UUID(
@@ -114,8 +124,9 @@ async def raw_consume(url: str, expected: int) -> float:
     return expected / elapsed
 
 
-async def project_all(url: str, folder: Path, expected_position: int, durable: str,
-                      env: dict[str, str]) -> float:
+async def project_all(
+    url: str, folder: Path, expected_position: int, durable: str, env: dict[str, str]
+) -> float:
     store = open_read_store(load(ReadStoreSettings, env))
     nc = await nats.connect(url)
     service = ProjectionService(store, nc, durable=durable)
@@ -131,8 +142,9 @@ async def project_all(url: str, folder: Path, expected_position: int, durable: s
     return elapsed
 
 
-async def live_latency(command_url: str, gateway_url: str, supervisor: Actor,
-                       sessions: list[tuple[UUID, list[UUID]]]) -> dict[str, list[float]]:
+async def live_latency(
+    command_url: str, gateway_url: str, supervisor: Actor, sessions: list[tuple[UUID, list[UUID]]]
+) -> dict[str, list[float]]:
     """Every session: one of its 5 students changes every second (each student every 5 s); a
     supervisor's websocket follows every session. Time from the command to the delta."""
     token = mint(supervisor)
@@ -160,9 +172,10 @@ async def live_latency(command_url: str, gateway_url: str, supervisor: Actor,
 
     sockets = []
     for start in range(0, len(sessions), 50):
-        socket = await websockets.connect(f"{gateway_url}?token={token}", ping_interval=None,
-                                          max_queue=None)
-        for session, _ in sessions[start:start + 50]:
+        socket = await websockets.connect(
+            f"{gateway_url}?token={token}", ping_interval=None, max_queue=None
+        )
+        for session, _ in sessions[start : start + 50]:
             await socket.send(json.dumps({"type": "subscribe", "topic": f"session:{session}"}))
         sockets.append(socket)
     await asyncio.sleep(2)  # snapshots
@@ -170,6 +183,7 @@ async def live_latency(command_url: str, gateway_url: str, supervisor: Actor,
     deadline = time.monotonic() + SECONDS
 
     async with aiohttp.ClientSession(command_url, connector=aiohttp.TCPConnector(limit=64)) as http:
+
         async def session_loop(index: int, session: UUID, students: list[UUID]) -> None:
             nonlocal errors
             await asyncio.sleep(index / len(sessions))  # spread the ticks over the second
@@ -182,8 +196,14 @@ async def live_latency(command_url: str, gateway_url: str, supervisor: Actor,
                 status = "PRESENT" if flip else "LATE"
                 waiting[topic] = asyncio.get_running_loop().create_future()
                 sent = time.perf_counter()
-                async with http.post("/api/academic/attendance/bulk", headers=headers, json={
-                        "sessionId": str(session), "records": [{"studentId": str(student), "status": status}]}) as r:
+                async with http.post(
+                    "/api/academic/attendance/bulk",
+                    headers=headers,
+                    json={
+                        "sessionId": str(session),
+                        "records": [{"studentId": str(student), "status": status}],
+                    },
+                ) as r:
                     accepted = time.perf_counter()
                     ok = r.status == 200
                 if ok:
@@ -213,11 +233,17 @@ def quantiles(values: list[float]) -> str:
     return f"p50 {q[49]:.1f} ms, p90 {q[89]:.1f} ms, p99 {q[98]:.1f} ms, max {max(values):.1f} ms"
 
 
-async def run(pg: PostgresServer, nats_server: NatsServer, work: Path, start_service: Any,
-              wait_http: Any) -> list[str]:
+async def run(
+    pg: PostgresServer, nats_server: NatsServer, work: Path, start_service: Any, wait_http: Any
+) -> list[str]:
     database = pg.fresh_database("bench_read")
-    env = {**os.environ, **database.env(), "TUTORPULSE_NATS_URL": nats_server.url,
-           "TUTORPULSE_LOG_LEVEL": "WARNING", "TUTORPULSE_READ_STORE": "postgres"}
+    env = {
+        **os.environ,
+        **database.env(),
+        "TUTORPULSE_NATS_URL": nats_server.url,
+        "TUTORPULSE_LOG_LEVEL": "WARNING",
+        "TUTORPULSE_READ_STORE": "postgres",
+    }
     centres = TutoringCentres(load(EventStoreSettings, database.env()))
     started = time.perf_counter()
     supervisor, sessions = populate(centres)
@@ -237,11 +263,21 @@ async def run(pg: PostgresServer, nats_server: NatsServer, work: Path, start_ser
     await nc.close()
 
     raw = await raw_consume(nats_server.url, head)
-    sqlite_env = {"TUTORPULSE_READ_STORE": "sqlite", "TUTORPULSE_READ_SQLITE_PATH": str(work / "rm.sqlite")}
+    sqlite_env = {
+        "TUTORPULSE_READ_STORE": "sqlite",
+        "TUTORPULSE_READ_SQLITE_PATH": str(work / "rm.sqlite"),
+    }
     projected_sqlite = await project_all(nats_server.url, work, head, "bench-sqlite", sqlite_env)
-    projected_pg = await project_all(nats_server.url, work, head, "projections",
-                                     {k: v for k, v in env.items() if k.startswith("TUTORPULSE_")})
-    read_pg = open_read_store(load(ReadStoreSettings, {k: v for k, v in env.items() if k.startswith("TUTORPULSE_")}))
+    projected_pg = await project_all(
+        nats_server.url,
+        work,
+        head,
+        "projections",
+        {k: v for k, v in env.items() if k.startswith("TUTORPULSE_")},
+    )
+    read_pg = open_read_store(
+        load(ReadStoreSettings, {k: v for k, v in env.items() if k.startswith("TUTORPULSE_")})
+    )
     rebuilt_pg = rebuild(centres, read_pg, settle_timeout=0)
     read_pg.close()
     read_sqlite = open_read_store(load(ReadStoreSettings, sqlite_env))
@@ -249,19 +285,37 @@ async def run(pg: PostgresServer, nats_server: NatsServer, work: Path, start_ser
     read_sqlite.close()
 
     ports = {name: free_port() for name in ("command", "relay", "projections", "gateway")}
-    env |= {"TUTORPULSE_COMMAND_PORT": str(ports["command"]), "TUTORPULSE_RELAY_PORT": str(ports["relay"]),
-            "TUTORPULSE_PROJECTIONS_PORT": str(ports["projections"]),
-            "TUTORPULSE_GATEWAY_PORT": str(ports["gateway"]), "TUTORPULSE_COMMAND_WORKERS": "1"}
-    processes = [start_service(m, env, work / f"{m}.read.log") for m in (
-        "services.relay", "services.projections", "services.live_gateway", "services.command")]
+    env |= {
+        "TUTORPULSE_COMMAND_PORT": str(ports["command"]),
+        "TUTORPULSE_RELAY_PORT": str(ports["relay"]),
+        "TUTORPULSE_PROJECTIONS_PORT": str(ports["projections"]),
+        "TUTORPULSE_GATEWAY_PORT": str(ports["gateway"]),
+        "TUTORPULSE_COMMAND_WORKERS": "1",
+    }
+    processes = [
+        start_service(m, env, work / f"{m}.read.log")
+        for m in (
+            "services.relay",
+            "services.projections",
+            "services.live_gateway",
+            "services.command",
+        )
+    ]
     try:
         for name in ("relay", "projections", "gateway", "command"):
             await wait_http(f"http://127.0.0.1:{ports[name]}/ready")
-        light = await live_latency(f"http://127.0.0.1:{ports['command']}",
-                                   f"ws://127.0.0.1:{ports['gateway']}/live", supervisor,
-                                   sessions[:LIGHT_SESSIONS])
-        latency = await live_latency(f"http://127.0.0.1:{ports['command']}",
-                                     f"ws://127.0.0.1:{ports['gateway']}/live", supervisor, sessions)
+        light = await live_latency(
+            f"http://127.0.0.1:{ports['command']}",
+            f"ws://127.0.0.1:{ports['gateway']}/live",
+            supervisor,
+            sessions[:LIGHT_SESSIONS],
+        )
+        latency = await live_latency(
+            f"http://127.0.0.1:{ports['command']}",
+            f"ws://127.0.0.1:{ports['gateway']}/live",
+            supervisor,
+            sessions,
+        )
     finally:
         for process in processes:
             process.terminate()
@@ -275,18 +329,27 @@ async def run(pg: PostgresServer, nats_server: NatsServer, work: Path, start_ser
         ("rebuild from the event store, SQLite read store", rebuilt_sqlite.rate, None),
         ("rebuild from the event store, PostgreSQL read store", rebuilt_pg.rate, None),
     ]
-    out = ["", "## Read side", "",
-           f"{head:,} events in the store ({SESSIONS} live sessions x {STUDENTS} students, "
-           f"{MARK_ROUNDS} rounds of attendance; populated in {populate_seconds:.1f} s).", "",
-           "| what | events per second | vs. raw consume |", "|---|---:|---:|"]
+    out = [
+        "",
+        "## Read side",
+        "",
+        f"{head:,} events in the store ({SESSIONS} live sessions x {STUDENTS} students, "
+        f"{MARK_ROUNDS} rounds of attendance; populated in {populate_seconds:.1f} s).",
+        "",
+        "| what | events per second | vs. raw consume |",
+        "|---|---:|---:|",
+    ]
     for name, rate, note in rows:
         out.append(f"| {name} | {rate:,.0f} | {note or f'{rate / raw:.2f}x'} |")
     for count, result in ((LIGHT_SESSIONS, light), (SESSIONS, latency)):
         sends = len(result["from_send"])
-        out += ["", f"Command -> delta on a websocket, {count} live sessions x {STUDENTS} students, "
-                f"each student acting every 5 s ({count} commands/s offered) for {SECONDS:.0f} s; "
-                f"{sends} commands measured, {int(result['errors'][0])} without a delta in 10 s:",
-                f"- from the command's 2xx response: {quantiles(result['from_accept'])}",
-                f"- from sending the command: {quantiles(result['from_send'])}",
-                f"- commands completed per second: {sends / SECONDS:,.0f}"]
+        out += [
+            "",
+            f"Command -> delta on a websocket, {count} live sessions x {STUDENTS} students, "
+            f"each student acting every 5 s ({count} commands/s offered) for {SECONDS:.0f} s; "
+            f"{sends} commands measured, {int(result['errors'][0])} without a delta in 10 s:",
+            f"- from the command's 2xx response: {quantiles(result['from_accept'])}",
+            f"- from sending the command: {quantiles(result['from_send'])}",
+            f"- commands completed per second: {sends / SECONDS:,.0f}",
+        ]
     return out

@@ -59,17 +59,25 @@ class Load:
             token = self._tokens[actor.user_id] = mint(actor, ttl=timedelta(hours=2))
         return {"Authorization": f"Bearer {token}"}
 
-    async def send(self, client: httpx.AsyncClient, actor: Actor, path: str,
-                   body: dict[str, Any] | None = None, *, events: dict[str, int] | None = None,
-                   replay: bool = False) -> dict[str, Any]:
+    async def send(
+        self,
+        client: httpx.AsyncClient,
+        actor: Actor,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        events: dict[str, int] | None = None,
+        replay: bool = False,
+    ) -> dict[str, Any]:
         """Send one logical command until it is answered; count the events it appends."""
         key = f"chaos-{next(self._keys)}"
         headers = {**self._auth(actor), "Idempotency-Key": key}
         delay = 0.05
         while True:
             try:
-                response = await client.post(self.command_url + path, json=body, headers=headers,
-                                             timeout=15.0)
+                response = await client.post(
+                    self.command_url + path, json=body, headers=headers, timeout=15.0
+                )
             except httpx.HTTPError as error:
                 self.retries[type(error).__name__] += 1
             else:
@@ -91,13 +99,20 @@ class Load:
             await self._replay(client, actor, path, body, headers, answer)
         return answer
 
-    async def _replay(self, client: httpx.AsyncClient, actor: Actor, path: str,
-                      body: dict[str, Any] | None, headers: dict[str, str],
-                      first: dict[str, Any]) -> None:
+    async def _replay(
+        self,
+        client: httpx.AsyncClient,
+        actor: Actor,
+        path: str,
+        body: dict[str, Any] | None,
+        headers: dict[str, str],
+        first: dict[str, Any],
+    ) -> None:
         while True:
             try:
-                response = await client.post(self.command_url + path, json=body, headers=headers,
-                                             timeout=15.0)
+                response = await client.post(
+                    self.command_url + path, json=body, headers=headers, timeout=15.0
+                )
             except httpx.HTTPError as error:
                 self.retries[type(error).__name__] += 1
                 await asyncio.sleep(0.1)
@@ -109,7 +124,8 @@ class Load:
             break
         again = response.json() if response.status_code < 300 else {}
         same = {k: v for k, v in again.items() if k != "position"} == {
-            k: v for k, v in first.items() if k != "position"}
+            k: v for k, v in first.items() if k != "position"
+        }
         if response.headers.get("Idempotent-Replayed") != "true" or not same:
             message = f"replay of {path} answered {response.status_code} {response.text[:300]}"
             self.unexpected.append(message)
@@ -136,41 +152,91 @@ async def run_lane(load: Load, lane: Lane, stop: asyncio.Event, seed: int) -> in
     return completed
 
 
-async def teach_one_session(load: Load, client: httpx.AsyncClient, lane: Lane,
-                            chance: random.Random) -> None:
+async def teach_one_session(
+    load: Load, client: httpx.AsyncClient, lane: Lane, chance: random.Random
+) -> None:
     def replay() -> bool:
         return chance.random() < 0.15
 
     starts = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
-    session = (await load.send(client, lane.tutor, "/api/v1/sessions", {
-        "title": "Chaos clinic", "startsAt": starts.isoformat(),
-        "endsAt": (starts + timedelta(hours=1)).isoformat(), "mode": "ONLINE",
-        "meetingLink": "https://meet.example.org/chaos"},
-        events={"SessionScheduled": 1}, replay=replay()))["sessionId"]
+    session = (
+        await load.send(
+            client,
+            lane.tutor,
+            "/api/v1/sessions",
+            {
+                "title": "Chaos clinic",
+                "startsAt": starts.isoformat(),
+                "endsAt": (starts + timedelta(hours=1)).isoformat(),
+                "mode": "ONLINE",
+                "meetingLink": "https://meet.example.org/chaos",
+            },
+            events={"SessionScheduled": 1},
+            replay=replay(),
+        )
+    )["sessionId"]
     base = f"/api/v1/sessions/{session}"
     for number, student in enumerate(lane.students):
-        await load.send(client, lane.tutor, f"{base}/enrolments", {
-            "studentId": str(student.user_id), "courseId": "maths", "lessonId": f"lesson-{number}"},
-            events={"StudentEnrolled": 1}, replay=replay())
-    await load.send(client, lane.tutor, f"{base}/start", events={"SessionStarted": 1},
-                    replay=replay())
+        await load.send(
+            client,
+            lane.tutor,
+            f"{base}/enrolments",
+            {
+                "studentId": str(student.user_id),
+                "courseId": "maths",
+                "lessonId": f"lesson-{number}",
+            },
+            events={"StudentEnrolled": 1},
+            replay=replay(),
+        )
+    await load.send(
+        client, lane.tutor, f"{base}/start", events={"SessionStarted": 1}, replay=replay()
+    )
     requests = []
     for student in lane.students:
-        answer = await load.send(client, student, f"{base}/help-requests", {
-            "priority": chance.choice(["LOW", "MEDIUM", "HIGH", "URGENT"]),
-            "message": "stuck on question 3"}, events={"HelpRequestRaised": 1}, replay=replay())
+        answer = await load.send(
+            client,
+            student,
+            f"{base}/help-requests",
+            {
+                "priority": chance.choice(["LOW", "MEDIUM", "HIGH", "URGENT"]),
+                "message": "stuck on question 3",
+            },
+            events={"HelpRequestRaised": 1},
+            replay=replay(),
+        )
         requests.append(answer["helpRequestId"])
-    await load.send(client, lane.tutor, f"{base}/help-requests/{requests[0]}/acknowledge",
-                    events={"HelpRequestAcknowledged": 1}, replay=replay())
-    await load.send(client, lane.tutor, f"{base}/help-requests/{requests[0]}/resolve",
-                    {"response": "see the worked example"}, events={"HelpRequestResolved": 1},
-                    replay=replay())
+    await load.send(
+        client,
+        lane.tutor,
+        f"{base}/help-requests/{requests[0]}/acknowledge",
+        events={"HelpRequestAcknowledged": 1},
+        replay=replay(),
+    )
+    await load.send(
+        client,
+        lane.tutor,
+        f"{base}/help-requests/{requests[0]}/resolve",
+        {"response": "see the worked example"},
+        events={"HelpRequestResolved": 1},
+        replay=replay(),
+    )
     statuses = ["PRESENT", "LATE", "ABSENT"]
-    await load.send(client, lane.tutor, "/api/academic/attendance/bulk", {
-        "sessionId": session,
-        "records": [{"studentId": str(s.user_id), "status": statuses[i % 3]}
-                    for i, s in enumerate(lane.students)]},
-        events={"AttendanceMarked": len(lane.students),
-                "CatchUpAssigned": sum(1 for i in range(len(lane.students)) if i % 3 == 2)},
-        replay=replay())
+    await load.send(
+        client,
+        lane.tutor,
+        "/api/academic/attendance/bulk",
+        {
+            "sessionId": session,
+            "records": [
+                {"studentId": str(s.user_id), "status": statuses[i % 3]}
+                for i, s in enumerate(lane.students)
+            ],
+        },
+        events={
+            "AttendanceMarked": len(lane.students),
+            "CatchUpAssigned": sum(1 for i in range(len(lane.students)) if i % 3 == 2),
+        },
+        replay=replay(),
+    )
     await load.send(client, lane.tutor, f"{base}/end", events={"SessionEnded": 1}, replay=replay())

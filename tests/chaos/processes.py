@@ -20,5 +20,9 @@ async def until(condition, what: str, timeout: float = 90.0, every: float = 0.05
 
 
 def child_environment(base: Mapping[str, str]) -> dict[str, str]:
-    return {**os.environ, "TUTORPULSE_LOG_LEVEL": "WARNING", "TUTORPULSE_LOG_FORMAT": "json",
-            **base}
+    return {
+        **os.environ,
+        "TUTORPULSE_LOG_LEVEL": "WARNING",
+        "TUTORPULSE_LOG_FORMAT": "json",
+        **base,
+    }

@@ -130,14 +130,17 @@ class Cluster:
         parts = [f"the gateway's last answer: {self.gateway_said}"]
         for service in self.services:
             if not await service.ready(self.http):
-                parts.append(f"--- {service.name} (exit code {service.exited_by_itself()}):\n"
-                             f"{service.output()[-1500:]}")
+                parts.append(
+                    f"--- {service.name} (exit code {service.exited_by_itself()}):\n"
+                    f"{service.output()[-1500:]}"
+                )
         return "\n".join(parts)
 
     async def leader(self) -> ServiceProcess:
         async def one() -> bool:
-            return any([await r.metric(self.http, "tutorpulse_relay_leader") == 1
-                        for r in self.relays])
+            return any(
+                [await r.metric(self.http, "tutorpulse_relay_leader") == 1 for r in self.relays]
+            )
 
         await until(one, "a relay leads")
         for relay in self.relays:
@@ -146,10 +149,14 @@ class Cluster:
         raise AssertionError("no relay leads")
 
     async def gateway_serves(self) -> bool:
-        url = self.gateway.url.replace("http://", "ws://") + f"/live?token={mint(self.people['tutor'])}"
+        url = (
+            self.gateway.url.replace("http://", "ws://")
+            + f"/live?token={mint(self.people['tutor'])}"
+        )
         try:
-            async with websockets.connect(url, ping_interval=None, open_timeout=2,
-                                          max_size=SNAPSHOT_MAX_BYTES) as socket:
+            async with websockets.connect(
+                url, ping_interval=None, open_timeout=2, max_size=SNAPSHOT_MAX_BYTES
+            ) as socket:
                 await socket.send(json.dumps({"type": "subscribe", "topic": "my-day"}))
                 async with asyncio.timeout(10):
                     while True:  # a server ping may come first
@@ -171,8 +178,9 @@ async def kill_command_service(cluster: Cluster) -> Recovery:
     started = time.monotonic()
     cluster.command.start()
     await until(lambda: cluster.command.ready(cluster.http), "the command service comes back")
-    return Recovery("kill -9 command service", head, time.monotonic() - started,
-                    "restarted, until /ready")
+    return Recovery(
+        "kill -9 command service", head, time.monotonic() - started, "restarted, until /ready"
+    )
 
 
 async def kill_relay_leader(cluster: Cluster) -> Recovery:
@@ -186,8 +194,12 @@ async def kill_relay_leader(cluster: Cluster) -> Recovery:
         return await cluster.streamed_up_to() > head
 
     await until(published, "the standby relay takes over and publishes")
-    return Recovery("kill -9 relay leader", head, time.monotonic() - started,
-                    "until an event committed after the kill is in TP_EVENTS (the standby leads)")
+    return Recovery(
+        "kill -9 relay leader",
+        head,
+        time.monotonic() - started,
+        "until an event committed after the kill is in TP_EVENTS (the standby leads)",
+    )
 
 
 def kill_projection_replica(index: int) -> Callable[[Cluster], Awaitable[Recovery]]:
@@ -202,9 +214,12 @@ def kill_projection_replica(index: int) -> Callable[[Cluster], Awaitable[Recover
             return await cluster.watermark() >= head
 
         await until(projected, "the read models reach the head at the kill")
-        return Recovery(f"kill -9 projection replica {index + 1}", head,
-                        time.monotonic() - started,
-                        "until the watermark passes every event committed before the kill")
+        return Recovery(
+            f"kill -9 projection replica {index + 1}",
+            head,
+            time.monotonic() - started,
+            "until the watermark passes every event committed before the kill",
+        )
 
     return fault
 
@@ -215,8 +230,12 @@ async def kill_gateway(cluster: Cluster) -> Recovery:
     started = time.monotonic()
     cluster.gateway.start()
     await until(cluster.gateway_serves, "the gateway serves a snapshot again")
-    return Recovery("kill -9 live gateway", head, time.monotonic() - started,
-                    "restarted, until a websocket gets its snapshot")
+    return Recovery(
+        "kill -9 live gateway",
+        head,
+        time.monotonic() - started,
+        "restarted, until a websocket gets its snapshot",
+    )
 
 
 async def restart_postgres(cluster: Cluster) -> Recovery:
@@ -235,9 +254,13 @@ async def restart_postgres(cluster: Cluster) -> Recovery:
         return await cluster.all_ready() and await cluster.watermark() >= head
 
     await until(recovered, "every service recovers from the PostgreSQL restart by itself")
-    return Recovery("PostgreSQL restart", head, time.monotonic() - started,
-                    "from the server back, until every /ready is 200 and the read models "
-                    "caught up; no service restarted")
+    return Recovery(
+        "PostgreSQL restart",
+        head,
+        time.monotonic() - started,
+        "from the server back, until every /ready is 200 and the read models "
+        "caught up; no service restarted",
+    )
 
 
 async def restart_nats(cluster: Cluster) -> Recovery:
@@ -253,20 +276,31 @@ async def restart_nats(cluster: Cluster) -> Recovery:
     started = time.monotonic()
 
     async def recovered() -> bool:
-        return (await cluster.all_ready() and await cluster.streamed_up_to() >= head
-                and await cluster.watermark() >= head)
+        return (
+            await cluster.all_ready()
+            and await cluster.streamed_up_to() >= head
+            and await cluster.watermark() >= head
+        )
 
     await until(recovered, "every service recovers from the NATS restart by itself")
-    return Recovery("nats-server kill -9 and restart", head, time.monotonic() - started,
-                    "from the server back, until every /ready is 200 and events flow; "
-                    "no service restarted")
+    return Recovery(
+        "nats-server kill -9 and restart",
+        head,
+        time.monotonic() - started,
+        "from the server back, until every /ready is 200 and events flow; no service restarted",
+    )
 
 
 def fault_plan(kills: int) -> list[Callable[[Cluster], Awaitable[Recovery]]]:
     rotation: list[Callable[[Cluster], Awaitable[Recovery]]] = []
     for round_ in range(kills):
-        rotation += [kill_command_service, kill_relay_leader, kill_projection_replica(0),
-                     kill_gateway, kill_projection_replica(1)]
+        rotation += [
+            kill_command_service,
+            kill_relay_leader,
+            kill_projection_replica(0),
+            kill_gateway,
+            kill_projection_replica(1),
+        ]
         if kills >= 2 and round_ == kills // 2 - 1:
             rotation.append(restart_postgres)
         if kills >= 2 and round_ == kills - 1:
@@ -286,15 +320,19 @@ def servers(tmp_path: Path) -> Iterator[tuple[PostgresServer, NatsServer]]:
 
 
 @asynccontextmanager
-async def cluster_under_test(tmp_path: Path, pg: PostgresServer,
-                             nats_server: NatsServer) -> AsyncIterator[Cluster]:
+async def cluster_under_test(
+    tmp_path: Path, pg: PostgresServer, nats_server: NatsServer
+) -> AsyncIterator[Cluster]:
     centres = TutoringCentres(load_settings(EventStoreSettings, pg.env()))
-    read = open_read_store(load_settings(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}))
+    read = open_read_store(
+        load_settings(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    )
     stores = {**pg.env(), "TUTORPULSE_READ_STORE": "postgres"}
     logs = tmp_path / "logs"
 
-    def service(name: str, module: str, port_variable: str,
-                nats_user: str | None = None) -> ServiceProcess:
+    def service(
+        name: str, module: str, port_variable: str, nats_user: str | None = None
+    ) -> ServiceProcess:
         nats_env = nats_server.env_for(nats_user) if nats_user else {}
         port = free_port()
         env = child_environment({**stores, **nats_env, port_variable: str(port)})
@@ -302,18 +340,26 @@ async def cluster_under_test(tmp_path: Path, pg: PostgresServer,
 
     processes = dict(
         command=service("command", "services.command", "TUTORPULSE_COMMAND_PORT"),
-        relays=[service(f"relay-{n}", "services.relay", "TUTORPULSE_RELAY_PORT", "relay")
-                for n in (1, 2)],
-        projections=[service(f"projections-{n}", "services.projections",
-                             "TUTORPULSE_PROJECTIONS_PORT", "projections") for n in (1, 2)],
+        relays=[
+            service(f"relay-{n}", "services.relay", "TUTORPULSE_RELAY_PORT", "relay")
+            for n in (1, 2)
+        ],
+        projections=[
+            service(
+                f"projections-{n}",
+                "services.projections",
+                "TUTORPULSE_PROJECTIONS_PORT",
+                "projections",
+            )
+            for n in (1, 2)
+        ],
         gateway=service("gateway", "services.live_gateway", "TUTORPULSE_GATEWAY_PORT", "gateway"),
         query=service("query", "services.query", "TUTORPULSE_QUERY_PORT"),
     )
     nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     http = httpx.AsyncClient()
     centre = await asyncio.to_thread(register_centre, centres, CENTRE)
-    cluster = Cluster(pg, nats_server, nc, centres, read, http, people=centre.people,
-                      **processes)  # type: ignore[arg-type]
+    cluster = Cluster(pg, nats_server, nc, centres, read, http, people=centre.people, **processes)  # type: ignore[arg-type]
     try:
         for process in cluster.services:
             process.start()
@@ -332,11 +378,17 @@ async def cluster_under_test(tmp_path: Path, pg: PostgresServer,
 
 
 def lanes(centre_people: dict[str, Actor]) -> list[Lane]:
-    return [Lane(centre_people["tutor"], (centre_people["ann"], centre_people["ben"],
-                                          centre_people["cal"])),
-            Lane(centre_people["other_tutor"], (centre_people["dee"], centre_people["eve"],
-                                                centre_people["fay"])),
-            Lane(centre_people["supervisor"], (centre_people["ann"], centre_people["dee"]))]
+    return [
+        Lane(
+            centre_people["tutor"],
+            (centre_people["ann"], centre_people["ben"], centre_people["cal"]),
+        ),
+        Lane(
+            centre_people["other_tutor"],
+            (centre_people["dee"], centre_people["eve"], centre_people["fay"]),
+        ),
+        Lane(centre_people["supervisor"], (centre_people["ann"], centre_people["dee"])),
+    ]
 
 
 async def test_kill_9_of_every_process_loses_nothing_and_duplicates_nothing(
@@ -346,11 +398,14 @@ async def test_kill_9_of_every_process_loses_nothing_and_duplicates_nothing(
         async with cluster_under_test(tmp_path, pg, nats_server) as cluster:
             load = Load(cluster.command.url)
             stop = asyncio.Event()
-            workers = [asyncio.create_task(run_lane(load, lane, stop, seed))
-                       for seed, lane in enumerate(lanes(cluster.people))]
+            workers = [
+                asyncio.create_task(run_lane(load, lane, stop, seed))
+                for seed, lane in enumerate(lanes(cluster.people))
+            ]
             try:
                 last = await cluster.head_async()
                 for fault in fault_plan(KILLS):
+
                     async def grown(mark: int = last) -> bool:
                         if any(w.done() for w in workers):
                             return True  # a lane failed: stop and report it below
@@ -384,7 +439,7 @@ async def converge(cluster: Cluster) -> None:
     head = await cluster.head_async()
 
     async def settled() -> bool:
-        return (await cluster.streamed_up_to() >= head and await cluster.watermark() >= head)
+        return await cluster.streamed_up_to() >= head and await cluster.watermark() >= head
 
     await until(settled, "the stream and the read models reach the store's head")
 
@@ -395,8 +450,9 @@ async def verify(cluster: Cluster, load: Load) -> None:
 
     # Every acknowledged command's events are in the store, once.
     for ack in load.acknowledged:
-        receipts = await asyncio.to_thread(centres.recorder.select_events,
-                                           receipt_id(ack.actor, ack.key))
+        receipts = await asyncio.to_thread(
+            centres.recorder.select_events, receipt_id(ack.actor, ack.key)
+        )
         assert len(receipts) == 1, f"{ack.key}: {len(receipts)} receipts"
         recorded = events.decode(receipts[0].state)
         assert recorded.status_code == ack.status  # type: ignore[attr-defined]
@@ -416,10 +472,15 @@ async def verify(cluster: Cluster, load: Load) -> None:
 
     # The live read models equal a rebuild from the store.
     reference_db = cluster.pg.fresh_database("chaos_reference")
-    reference = open_read_store(load_settings(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **reference_db.env()}))
+    reference = open_read_store(
+        load_settings(
+            ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **reference_db.env()}
+        )
+    )
     try:
-        await asyncio.to_thread(apply_all, reference,
-                                [(events.decode(n.state), n.id) for n in stored])
+        await asyncio.to_thread(
+            apply_all, reference, [(events.decode(n.state), n.id) for n in stored]
+        )
         live = await asyncio.to_thread(cluster.read.dump, cluster.read.generation())
         rebuilt = await asyncio.to_thread(reference.dump, reference.generation())
     finally:
@@ -432,12 +493,14 @@ async def verify(cluster: Cluster, load: Load) -> None:
 
 
 def _write_report(cluster: Cluster, load: Load) -> None:
-    lines = ["| fault | store head at the fault | recovered in | measured |",
-             "|---|---:|---:|---|"]
-    lines += [f"| {r.fault} | {r.head} | {r.seconds:.2f} s | {r.detail} |"
-              for r in cluster.recoveries]
-    summary = (f"{len(load.acknowledged)} commands acknowledged ({load.replays} replayed on "
-               f"purpose), {cluster.head()} events; retries: {dict(load.retries)}")
+    lines = ["| fault | store head at the fault | recovered in | measured |", "|---|---:|---:|---|"]
+    lines += [
+        f"| {r.fault} | {r.head} | {r.seconds:.2f} s | {r.detail} |" for r in cluster.recoveries
+    ]
+    summary = (
+        f"{len(load.acknowledged)} commands acknowledged ({load.replays} replayed on "
+        f"purpose), {cluster.head()} events; retries: {dict(load.retries)}"
+    )
     text = "\n".join([summary, "", *lines, ""])
     print("\n" + text)
     if REPORT:

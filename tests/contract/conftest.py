@@ -47,12 +47,18 @@ EXAMPLES = int(os.environ.get("TUTORPULSE_CONTRACT_EXAMPLES", "15"))
 def config() -> SchemathesisConfig:
     """Positive and negative data, the documented examples, boundary values and random ones;
     a fixed seed, so a run can be repeated."""
-    return SchemathesisConfig.from_dict({
-        "seed": 20261203,
-        "generation": {"mode": "all", "max-examples": EXAMPLES},
-        "phases": {"examples": {"enabled": True}, "coverage": {"enabled": True},
-                   "fuzzing": {"enabled": True}, "stateful": {"enabled": False}},
-    })
+    return SchemathesisConfig.from_dict(
+        {
+            "seed": 20261203,
+            "generation": {"mode": "all", "max-examples": EXAMPLES},
+            "phases": {
+                "examples": {"enabled": True},
+                "coverage": {"enabled": True},
+                "fuzzing": {"enabled": True},
+                "stateful": {"enabled": False},
+            },
+        }
+    )
 
 
 class Callers:
@@ -103,8 +109,9 @@ _OPEN: list[Callable[[], None]] = []
 @functools.cache
 def demo_centres() -> TutoringCentres:
     """An event store holding the demo centre, for the whole run."""
-    centres = TutoringCentres(load(EventStoreSettings, {
-        "TUTORPULSE_SQLITE_PATH": str(_FOLDER / "events.sqlite")}))
+    centres = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(_FOLDER / "events.sqlite")})
+    )
     _OPEN.append(centres.close)
     seed(centres)
     return centres
@@ -124,7 +131,8 @@ def command_schema() -> Any:
     """The command API's document (read when the test module is imported: schemathesis makes
     a test per operation from it)."""
     return schemathesis.openapi.from_asgi(
-        "/schema/openapi.json", command_app(demo_centres(), own_resources=False), config=config())
+        "/schema/openapi.json", command_app(demo_centres(), own_resources=False), config=config()
+    )
 
 
 def _head() -> int:
@@ -134,8 +142,10 @@ def _head() -> int:
 
 def query_schema() -> Any:
     return schemathesis.openapi.from_asgi(
-        "/schema/openapi.json", query_app(demo_read_store(), head=_head, own_resources=False),
-        config=config())
+        "/schema/openapi.json",
+        query_app(demo_read_store(), head=_head, own_resources=False),
+        config=config(),
+    )
 
 
 @pytest.fixture

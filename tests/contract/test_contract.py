@@ -22,8 +22,13 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.contract.conftest import Callers, command_schema, query_schema
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 command = command_schema()
 query = query_schema()
@@ -31,15 +36,17 @@ query = query_schema()
 
 @command.parametrize()
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # the app, not the data
-def test_the_command_api_answers_as_documented(case: Any, callers: Callers,
-                                               command_api: Litestar) -> None:
+def test_the_command_api_answers_as_documented(
+    case: Any, callers: Callers, command_api: Litestar
+) -> None:
     callers.prepare(case)
     case.call_and_validate(checks=CHECKS, app=command_api)
 
 
 @query.parametrize()
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_the_query_api_answers_as_documented(case: Any, callers: Callers,
-                                             query_api: Litestar) -> None:
+def test_the_query_api_answers_as_documented(
+    case: Any, callers: Callers, query_api: Litestar
+) -> None:
     callers.prepare(case)
     case.call_and_validate(checks=CHECKS, app=query_api)

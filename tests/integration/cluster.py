@@ -30,8 +30,15 @@ from tests.support.servers import NatsServer, PostgresServer, free_port
 
 async def serve(app: object) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,  # type: ignore[arg-type]
-                                           ws_ping_interval=None))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,  # type: ignore[arg-type]
+            ws_ping_interval=None,
+        )
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
@@ -52,19 +59,32 @@ class Cluster:
 @asynccontextmanager
 async def running_cluster(pg: PostgresServer, nats_server: NatsServer) -> AsyncIterator[Cluster]:
     centres = TutoringCentres(load(EventStoreSettings, pg.env()))
-    read = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}))
-    clients = {user: await connect(nats_server.address, name=f"tutorpulse-{user}",
-                                   credentials=nats_server.credentials_for(user))
-               for user in (RELAY, PROJECTIONS, GATEWAY)}
+    read = open_read_store(
+        load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    )
+    clients = {
+        user: await connect(
+            nats_server.address,
+            name=f"tutorpulse-{user}",
+            credentials=nats_server.credentials_for(user),
+        )
+        for user in (RELAY, PROJECTIONS, GATEWAY)
+    }
     nc = clients[RELAY]
     await ensure_streams(nc.jetstream())
-    relay = Relay(centres, centres.tracking(), nc.jetstream(),
-                  PostgresLease(postgres_conninfo(store_env(load(EventStoreSettings, pg.env()))), "in-test"))
+    relay = Relay(
+        centres,
+        centres.tracking(),
+        nc.jetstream(),
+        PostgresLease(postgres_conninfo(store_env(load(EventStoreSettings, pg.env()))), "in-test"),
+    )
     projections = ProjectionService(read, clients[PROJECTIONS])
     workers = [asyncio.create_task(relay.run()), asyncio.create_task(projections.run())]
-    servers = [await serve(command_app(centres, own_resources=False)),
-               await serve(query_app(read, own_resources=False)),
-               await serve(gateway_app(read, clients[GATEWAY], Settings(resync_seconds=60)))]
+    servers = [
+        await serve(command_app(centres, own_resources=False)),
+        await serve(query_app(read, own_resources=False)),
+        await serve(gateway_app(read, clients[GATEWAY], Settings(resync_seconds=60))),
+    ]
     try:
         yield Cluster(centres, read, nc, *(port for _, _, port in servers))
     finally:

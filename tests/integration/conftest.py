@@ -49,8 +49,9 @@ async def nats_as(nats_server: NatsServer) -> AsyncIterator[NatsAs]:
     clients: list[Client] = []
 
     async def connect_as(user: str) -> Client:
-        client = await connect(nats_server.address, name=f"test-{user}",
-                               credentials=nats_server.credentials_for(user))
+        client = await connect(
+            nats_server.address, name=f"test-{user}", credentials=nats_server.credentials_for(user)
+        )
         clients.append(client)
         return client
 

@@ -24,7 +24,13 @@ async def read_stream(js: JetStreamContext, stream: str = STREAM_NAME) -> list[S
     for sequence in range(info.state.first_seq, info.state.last_seq + 1):
         message = await js.get_msg(stream, sequence)
         headers = message.headers or {}
-        found.append(StreamedEvent(
-            sequence=sequence, subject=message.subject or "", msg_id=headers["Nats-Msg-Id"],
-            notification_id=int(headers["Tp-Notification-Id"]), data=message.data or b""))
+        found.append(
+            StreamedEvent(
+                sequence=sequence,
+                subject=message.subject or "",
+                msg_id=headers["Nats-Msg-Id"],
+                notification_id=int(headers["Tp-Notification-Id"]),
+                data=message.data or b"",
+            )
+        )
     return found

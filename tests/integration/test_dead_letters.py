@@ -45,7 +45,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def centres(tmp_path: Path) -> Iterator[TutoringCentres]:
-    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
+    centres = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    )
     yield centres
     centres.close()
 
@@ -56,11 +58,15 @@ def actor(handle: str) -> Actor:
 
 
 @asynccontextmanager
-async def projecting_as_service(store: ReadStore, nats_server: NatsServer,
-                                settings: Settings | None = None) -> AsyncIterator[ProjectionService]:
+async def projecting_as_service(
+    store: ReadStore, nats_server: NatsServer, settings: Settings | None = None
+) -> AsyncIterator[ProjectionService]:
     """The projection service, logged in to NATS as its own user (its permissions apply)."""
-    client = await connect(nats_server.address, name="test-projections",
-                           credentials=nats_server.credentials_for("projections"))
+    client = await connect(
+        nats_server.address,
+        name="test-projections",
+        credentials=nats_server.credentials_for("projections"),
+    )
     service = ProjectionService(store, client, settings)
     try:
         async with running(service.run, service.stop):
@@ -69,13 +75,26 @@ async def projecting_as_service(store: ReadStore, nats_server: NatsServer,
         await client.close()
 
 
-async def cli(nats_server: NatsServer, read_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+async def cli(
+    nats_server: NatsServer, read_path: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
     """``python -m services.projections.dead_letters …`` as an operator runs it (the ops user)."""
-    env = {**os.environ, **nats_server.env_for("ops"), "TUTORPULSE_READ_STORE": "sqlite",
-           "TUTORPULSE_READ_SQLITE_PATH": str(read_path), "TUTORPULSE_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        **nats_server.env_for("ops"),
+        "TUTORPULSE_READ_STORE": "sqlite",
+        "TUTORPULSE_READ_SQLITE_PATH": str(read_path),
+        "TUTORPULSE_LOG_LEVEL": "WARNING",
+    }
     return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "services.projections.dead_letters", *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        subprocess.run,
+        [sys.executable, "-m", "services.projections.dead_letters", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def dlq(js: JetStreamContext) -> list[Any]:
@@ -92,8 +111,11 @@ async def dlq(js: JetStreamContext) -> list[Any]:
 
 
 async def test_a_poisoned_event_is_dead_lettered_the_read_side_goes_on_and_a_replay_equals_a_rebuild(
-    centres: TutoringCentres, nats_server: NatsServer, nc: Client, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch
+    centres: TutoringCentres,
+    nats_server: NatsServer,
+    nc: Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sessions = seed(centres)
     live = sessions["Intro to Programming - Live Q&A"]
@@ -119,8 +141,10 @@ async def test_a_poisoned_event_is_dead_lettered_the_read_side_goes_on_and_a_rep
     store = read_store(tmp_path)
     js = nc.jetstream()
 
-    async with relaying(centres, nc, tmp_path), \
-            projecting_as_service(store, nats_server, Settings(poison_after=2)) as service:
+    async with (
+        relaying(centres, nc, tmp_path),
+        projecting_as_service(store, nats_server, Settings(poison_after=2)) as service,
+    ):
         await eventually(lambda: _reached(store, centres.position), timeout=60)
         assert await count_dead_letters(js) == 2
         # The seat's later, independent event is in; the two events about the request are not.
@@ -146,7 +170,9 @@ async def test_a_poisoned_event_is_dead_lettered_the_read_side_goes_on_and_a_rep
     streamed = {event.notification_id: event for event in await read_stream(js)}
     letters = await dlq(js)
     assert [m.headers["Tp-Event-Type"] for m in letters] == [
-        "HelpRequestRaised", "HelpRequestAcknowledged"]
+        "HelpRequestRaised",
+        "HelpRequestAcknowledged",
+    ]
     first = letters[0]
     original = streamed[int(first.headers["Tp-Notification-Id"])]
     assert first.subject == f"tp.dlq.projections.{original.subject}"
@@ -163,10 +189,15 @@ async def test_a_poisoned_event_is_dead_lettered_the_read_side_goes_on_and_a_rep
     assert listed.returncode == 0, listed.stderr
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [(r["sequence"], r["eventType"], r["subject"]) for r in rows] == [
-        (m.seq, m.headers["Tp-Event-Type"], m.headers["Tp-Dlq-Subject"]) for m in letters]
+        (m.seq, m.headers["Tp-Event-Type"], m.headers["Tp-Dlq-Subject"]) for m in letters
+    ]
     assert rows[0]["reason"] == "ValueError: this help request cannot be projected"
     shown = await cli(nats_server, read_path, "show", str(first.seq))
-    assert shown.returncode == 0 and str(request_id) in shown.stdout and "Tp-Dlq-Reason" in shown.stdout
+    assert (
+        shown.returncode == 0
+        and str(request_id) in shown.stdout
+        and "Tp-Dlq-Reason" in shown.stdout
+    )
 
     monkeypatch.undo()  # the fix is released
     replayed = await cli(nats_server, read_path, "replay", "--all")
@@ -184,8 +215,11 @@ async def test_an_undecodable_dead_letter_is_kept_by_a_replay_and_discarded_with
     js = nc.jetstream()
     async with relaying(centres, nc, tmp_path):
         await eventually(lambda: _stream_holds(js, centres.position))
-        await js.publish("tp.evt.main-campus.session.bogus.SessionStarted", b'{"not": "an event"}',
-                         headers={"Nats-Msg-Id": "bogus-1", "Tp-Notification-Id": "999999"})
+        await js.publish(
+            "tp.evt.main-campus.session.bogus.SessionStarted",
+            b'{"not": "an event"}',
+            headers={"Nats-Msg-Id": "bogus-1", "Tp-Notification-Id": "999999"},
+        )
         async with projecting_as_service(store, nats_server, Settings(poison_after=2)):
             await eventually(lambda: _dead_letters(js, 1), timeout=30)
             await eventually(lambda: _reached(store, centres.position))
@@ -195,8 +229,14 @@ async def test_an_undecodable_dead_letter_is_kept_by_a_replay_and_discarded_with
     assert kept.returncode == 1 and "kept, the event cannot be decoded" in kept.stdout
     no_reason = await cli(nats_server, tmp_path / "read.sqlite", "discard", str(letter.seq))
     assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
-    discarded = await cli(nats_server, tmp_path / "read.sqlite", "discard", str(letter.seq),
-                          "--reason", "published by hand while testing")
+    discarded = await cli(
+        nats_server,
+        tmp_path / "read.sqlite",
+        "discard",
+        str(letter.seq),
+        "--reason",
+        "published by hand while testing",
+    )
     assert discarded.returncode == 0, discarded.stderr
     assert "dead_letters.discarded" in discarded.stderr and "published by hand" in discarded.stderr
     assert await count_dead_letters(js) == 0

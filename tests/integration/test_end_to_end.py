@@ -35,17 +35,27 @@ async def test_attendance_marked_over_http_reaches_the_tutors_websocket(
             await asyncio.sleep(0.05)
         session = str(sessions[LIVE])
         john = {"Authorization": f"Bearer {token('john')}"}
-        async with websockets.connect(f"ws://127.0.0.1:{cluster.gateway_port}/live?token={token('john')}",
-                                      ping_interval=None) as socket:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{cluster.gateway_port}/live?token={token('john')}", ping_interval=None
+        ) as socket:
             await socket.send(json.dumps({"type": "subscribe", "topic": f"session:{session}"}))
             snapshot = json.loads(await socket.recv())
             assert snapshot["type"] == "snapshot"
 
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.command_port}") as http:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{cluster.command_port}"
+            ) as http:
                 sent = time.perf_counter()
-                response = await http.post("/api/academic/attendance/bulk", headers=john, json={
-                    "sessionId": session,
-                    "records": [{"studentId": str(demo_person("michael").id), "status": "ABSENT"}]})
+                response = await http.post(
+                    "/api/academic/attendance/bulk",
+                    headers=john,
+                    json={
+                        "sessionId": session,
+                        "records": [
+                            {"studentId": str(demo_person("michael").id), "status": "ABSENT"}
+                        ],
+                    },
+                )
             assert response.status_code == 200, response.text
             delta = json.loads(await asyncio.wait_for(socket.recv(), 10))
             latency = time.perf_counter() - sent
@@ -55,8 +65,11 @@ async def test_attendance_marked_over_http_reaches_the_tutors_websocket(
 
         # The same change is readable through the query API at the command's position.
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.query_port}") as query:
-            view = await query.get(f"/api/v1/sessions/{session}/control-center",
-                                   params={"position": response.json()["position"]}, headers=john)
+            view = await query.get(
+                f"/api/v1/sessions/{session}/control-center",
+                params={"position": response.json()["position"]},
+                headers=john,
+            )
         assert view.status_code == 200, view.text
         michael = next(s for s in view.json()["data"]["students"] if s["name"] == "Michael Lee")
         assert michael["attendance"] == "ABSENT"

@@ -45,9 +45,11 @@ async def test_ready_follows_nats_through_a_kill_a_restart_and_a_freeze(
     server, task, port = await serve(app)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+
             async def status_is(code: int) -> Callable[[], Awaitable[bool]]:
                 async def check() -> bool:
                     return (await http.get("/ready")).status_code == code
+
                 return check
 
             await until(await status_is(200), "ready at start")
@@ -68,8 +70,10 @@ async def test_ready_follows_nats_through_a_kill_a_restart_and_a_freeze(
             # stops reading for good if a ping's wait is cancelled and its PONG comes later).
             for _ in range(3):
                 assert (await http.get("/ready")).status_code == 200
-        print(f"\ngateway ready again {back:.2f} s after NATS restarted; /ready answered "
-              f"{took:.2f} s into a freeze")
+        print(
+            f"\ngateway ready again {back:.2f} s after NATS restarted; /ready answered "
+            f"{took:.2f} s into a freeze"
+        )
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
@@ -81,9 +85,12 @@ STOPPED = (0, -signal.SIGTERM)
 
 def gateway_process(tmp_path: Path, **settings: str) -> ServiceProcess:
     port = free_port()
-    env = service_env(TUTORPULSE_READ_STORE="sqlite",
-                      TUTORPULSE_READ_SQLITE_PATH=str(tmp_path / "read.sqlite"),
-                      TUTORPULSE_GATEWAY_PORT=str(port), **settings)
+    env = service_env(
+        TUTORPULSE_READ_STORE="sqlite",
+        TUTORPULSE_READ_SQLITE_PATH=str(tmp_path / "read.sqlite"),
+        TUTORPULSE_GATEWAY_PORT=str(port),
+        **settings,
+    )
     return ServiceProcess("services.live_gateway", port, env, tmp_path / "gateway.log")
 
 
@@ -96,8 +103,9 @@ async def test_started_while_nats_is_away_it_serves_probes_and_connects_later(
     try:
         assert (await gateway.until_ready_is(503))["reason"] == "waiting for NATS"
         assert await gateway.health() == 200
-        async with websockets.connect(f"ws://127.0.0.1:{gateway.port}/live?token="
-                                      f"{mint(demo_actor())}", ping_interval=None) as socket:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{gateway.port}/live?token={mint(demo_actor())}", ping_interval=None
+        ) as socket:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(socket.recv(), 10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == TRY_AGAIN_LATER

@@ -46,17 +46,26 @@ async def test_a_lesson_change_and_the_help_closed_at_the_end_reach_the_tutor_li
         john = {"Authorization": f"Bearer {token('john')}"}
         jane = str(demo_person("jane").id)
         url = f"ws://127.0.0.1:{cluster.gateway_port}/live?token={token('john')}"
-        async with websockets.connect(url, ping_interval=None) as socket, httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{cluster.command_port}", headers=john) as command:
+        async with (
+            websockets.connect(url, ping_interval=None) as socket,
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{cluster.command_port}", headers=john
+            ) as command,
+        ):
             await socket.send(json.dumps({"type": "subscribe", "topic": f"session:{session}"}))
             snapshot = json.loads(await socket.recv())
             before = next(s for s in snapshot["data"]["students"] if s["studentId"] == jane)
-            waiting = [s["openHelpRequest"]["helpRequestId"] for s in snapshot["data"]["students"]
-                       if s["openHelpRequest"]]
+            waiting = [
+                s["openHelpRequest"]["helpRequestId"]
+                for s in snapshot["data"]["students"]
+                if s["openHelpRequest"]
+            ]
             assert before["lessonId"] == "loops" and waiting  # the demo's live session
 
-            moved = await command.post(f"/api/v1/sessions/{session}/enrolments/{jane}/lesson",
-                                       json={"lessonId": "functions", "reason": "loops mastered"})
+            moved = await command.post(
+                f"/api/v1/sessions/{session}/enrolments/{jane}/lesson",
+                json={"lessonId": "functions", "reason": "loops mastered"},
+            )
             assert moved.status_code == 200, moved.text
             delta = await next_delta(socket, "functions")
             assert delta["version"] > snapshot["version"]
@@ -66,9 +75,13 @@ async def test_a_lesson_change_and_the_help_closed_at_the_end_reach_the_tutor_li
             assert sorted(ended.json()["helpRequestsClosed"]) == sorted(waiting)
             await next_delta(socket, "CLOSED")
 
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.query_port}", headers=john) as query:
-            view = await query.get(f"/api/v1/sessions/{session}/control-center",
-                                   params={"position": ended.json()["position"]})
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{cluster.query_port}", headers=john
+        ) as query:
+            view = await query.get(
+                f"/api/v1/sessions/{session}/control-center",
+                params={"position": ended.json()["position"]},
+            )
             assert view.status_code == 200, view.text
             students = view.json()["data"]["students"]
             assert next(s for s in students if s["studentId"] == jane)["lessonId"] == "functions"
@@ -77,4 +90,6 @@ async def test_a_lesson_change_and_the_help_closed_at_the_end_reach_the_tutor_li
             assert sorted(h["helpRequestId"] for h in closed) == sorted(waiting)
             log = await query.get(f"/api/v1/sessions/{session}/log", params={"limit": 1000})
             types = [entry["type"] for entry in log.json()["entries"]]
-            assert "StudentLessonChanged" in types and types.count("HelpRequestClosed") == len(waiting)
+            assert "StudentLessonChanged" in types and types.count("HelpRequestClosed") == len(
+                waiting
+            )

@@ -56,7 +56,9 @@ class Demo:
     way to make more happen."""
 
     def __init__(self, folder: Path) -> None:
-        self.centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(folder / "events.sqlite")}))
+        self.centres = TutoringCentres(
+            load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(folder / "events.sqlite")})
+        )
         self.sessions = seed(self.centres)
         self.store = read_store(folder)
         self.position = 0
@@ -125,8 +127,14 @@ def listener(port: int = 0, send_buffer: int | None = None) -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def gateway(demo: Demo, nats: str | Client, *, port: int = 0, send_buffer: int | None = None,
-                  **settings: Any) -> AsyncIterator[Gateway]:
+async def gateway(
+    demo: Demo,
+    nats: str | Client,
+    *,
+    port: int = 0,
+    send_buffer: int | None = None,
+    **settings: Any,
+) -> AsyncIterator[Gateway]:
     # The periodic check only where a test asks for it: it also sends the clock's changes.
     app = create_app(demo.store, nats, Settings(**{"resync_seconds": 60, **settings}))
     sock = listener(port, send_buffer)
@@ -178,8 +186,11 @@ def without_clock(view: dict[str, Any]) -> dict[str, Any]:
 
     def strip(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items()
-                    if v is not None and not k.endswith("Seconds") and k != "timing"}
+            return {
+                k: strip(v)
+                for k, v in node.items()
+                if v is not None and not k.endswith("Seconds") and k != "timing"
+            }
         if isinstance(node, list):
             return [strip(v) for v in node]
         return node
@@ -248,8 +259,10 @@ async def test_other_tutors_and_other_centres_are_refused_and_the_socket_stays_u
             nowhere = await subscribe(socket, "session:00000000-0000-4000-8000-000000000000")
             assert elsewhere["status"] == nowhere["status"] == 404
             assert elsewhere["detail"] == nowhere["detail"]
-        await eventually(lambda: gw.hub.nats_subjects == set(),
-                         "refused and closed subscriptions left NATS subscriptions behind")
+        await eventually(
+            lambda: gw.hub.nats_subjects == set(),
+            "refused and closed subscriptions left NATS subscriptions behind",
+        )
 
 
 async def test_a_missing_or_forged_token_is_closed_with_4401_and_a_header_token_works(
@@ -262,10 +275,14 @@ async def test_a_missing_or_forged_token_is_closed_with_4401_and_a_header_token_
                     await receive(socket)
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == UNAUTHORIZED
         headers = {"Authorization": f"Bearer {mint(actor('john'))}"}
-        async with websockets.connect(gw.url, additional_headers=headers, ping_interval=None) as socket:
+        async with websockets.connect(
+            gw.url, additional_headers=headers, ping_interval=None
+        ) as socket:
             assert (await subscribe(socket, demo.live_topic))["type"] == "snapshot"
         elsewhere = {**headers, "X-Acting-Centre": EMPTY_CENTRE}  # only a SUPER_ADMIN may
-        async with websockets.connect(gw.url, additional_headers=elsewhere, ping_interval=None) as socket:
+        async with websockets.connect(
+            gw.url, additional_headers=elsewhere, ping_interval=None
+        ) as socket:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await receive(socket)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == FORBIDDEN
@@ -291,15 +308,20 @@ async def test_a_lost_change_notice_is_caught_by_the_periodic_check(
     demo: Demo, nats_server: NatsServer
 ) -> None:
     session = demo.live_topic
-    async with gateway(demo, nats_server.url, resync_seconds=0.3) as gw, \
-            connect(gw.url, actor("john")) as socket:
+    async with (
+        gateway(demo, nats_server.url, resync_seconds=0.3) as gw,
+        connect(gw.url, actor("john")) as socket,
+    ):
         before = await subscribe(socket, session)
         started = time.monotonic()
         await demo.mark(None, "alex", AttendanceStatus.LATE)  # committed, but no notice sent
         delta = await next_change(socket, session, before["version"])
         assert delta["type"] == "delta" and time.monotonic() - started < 2
-        alex = next(s for s in apply_merge_patch(before["data"], delta["patch"])["students"]
-                    if s["name"] == "Alex Thompson")
+        alex = next(
+            s
+            for s in apply_merge_patch(before["data"], delta["patch"])["students"]
+            if s["name"] == "Alex Thompson"
+        )
         assert alex["attendance"] == "LATE"
 
 
@@ -315,8 +337,9 @@ async def test_a_client_that_stops_reading_costs_a_bounded_queue_then_gets_a_sna
         async with gateway(demo, nats_server.url, send_buffer=4096, queue=4) as gw:
             small.connect(("127.0.0.1", gw.port))
             # close_timeout: a client that leaves messages unread does not see the server's close.
-            async with connect(gw.url, actor("john"), sock=small, max_queue=1, compression=None,
-                               close_timeout=0.1) as client:
+            async with connect(
+                gw.url, actor("john"), sock=small, max_queue=1, compression=None, close_timeout=0.1
+            ) as client:
                 first = await subscribe(client, session)
                 await subscribe(client, "my-day")
                 (connection,) = gw.hub.connections
@@ -338,8 +361,11 @@ async def test_a_client_that_stops_reading_costs_a_bounded_queue_then_gets_a_sna
                 await demo.mark(nc, "alex", AttendanceStatus.ABSENT)
                 delta = await next_change(client, session, resent["version"], timeout=10)
                 assert delta["type"] == "delta"
-                alex = next(s for s in apply_merge_patch(resent["data"], delta["patch"])["students"]
-                            if s["name"] == "Alex Thompson")
+                alex = next(
+                    s
+                    for s in apply_merge_patch(resent["data"], delta["patch"])["students"]
+                    if s["name"] == "Alex Thompson"
+                )
                 assert alex["attendance"] == "ABSENT"
 
 
@@ -348,7 +374,10 @@ async def test_two_gateway_replicas_each_deliver_to_their_own_clients(
 ) -> None:
     session = demo.live_topic
     async with gateway(demo, nc) as first, gateway(demo, nats_server.url) as second:
-        async with connect(first.url, actor("john")) as john, connect(second.url, actor("david")) as david:
+        async with (
+            connect(first.url, actor("john")) as john,
+            connect(second.url, actor("david")) as david,
+        ):
             seen = (await subscribe(john, session))["version"]
             assert (await subscribe(john, "my-day"))["type"] == "snapshot"
             assert (await subscribe(david, session))["version"] == seen
@@ -358,13 +387,20 @@ async def test_two_gateway_replicas_each_deliver_to_their_own_clients(
             for socket in (john, david):
                 delta = await next_change(socket, session, seen)
                 assert delta["type"] == "delta" and "ABSENT" in json.dumps(delta["patch"])
-        await eventually(lambda: not first.hub.nats_subjects and not second.hub.nats_subjects,
-                         "NATS subscriptions outlived their last follower")
+        await eventually(
+            lambda: not first.hub.nats_subjects and not second.hub.nats_subjects,
+            "NATS subscriptions outlived their last follower",
+        )
 
 
-async def test_pings_keep_a_client_and_silence_closes_it(demo: Demo, nats_server: NatsServer) -> None:
-    async with gateway(demo, nats_server.url, ping_seconds=0.2) as gw, \
-            connect(gw.url, actor("john")) as silent, connect(gw.url, actor("john")) as polite:
+async def test_pings_keep_a_client_and_silence_closes_it(
+    demo: Demo, nats_server: NatsServer
+) -> None:
+    async with (
+        gateway(demo, nats_server.url, ping_seconds=0.2) as gw,
+        connect(gw.url, actor("john")) as silent,
+        connect(gw.url, actor("john")) as polite,
+    ):
 
         async def answer_pings() -> None:
             while True:
@@ -392,9 +428,13 @@ async def test_health_readiness_and_metrics(demo: Demo, nats_server: NatsServer)
             assert (await http.get("/health")).json()["status"] == "ok"
             assert (await http.get("/ready")).status_code == 200
             metrics = (await http.get("/metrics")).text
-        for name in ("tutorpulse_gateway_connections", "tutorpulse_gateway_subscriptions",
-                     'tutorpulse_gateway_messages_sent_total{type="snapshot"}',
-                     "tutorpulse_gateway_resyncs_total", "tutorpulse_gateway_dropped_total"):
+        for name in (
+            "tutorpulse_gateway_connections",
+            "tutorpulse_gateway_subscriptions",
+            'tutorpulse_gateway_messages_sent_total{type="snapshot"}',
+            "tutorpulse_gateway_resyncs_total",
+            "tutorpulse_gateway_dropped_total",
+        ):
             assert name in metrics
         nats_server.stop()
         async with httpx.AsyncClient(base_url=gw.http) as http:
@@ -410,9 +450,19 @@ async def test_the_shipped_client_prints_changes_and_resumes_after_a_gateway_res
     with listener() as probe:
         port = probe.getsockname()[1]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.live_gateway.client", "--token", mint(actor("john")),
-        "--session", str(demo.sessions[LIVE]), "--url", f"ws://127.0.0.1:{port}/live", cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "services.live_gateway.client",
+        "--token",
+        mint(actor("john")),
+        "--session",
+        str(demo.sessions[LIVE]),
+        "--url",
+        f"ws://127.0.0.1:{port}/live",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     assert process.stdout is not None
     output = process.stdout
 
@@ -448,8 +498,11 @@ async def test_a_student_overview_follows_its_own_access_rules(
     demo: Demo, nats_server: NatsServer, nc: Client
 ) -> None:
     topic = f"student:{demo_person('michael').id}"
-    async with gateway(demo, nats_server.url) as gw, \
-            connect(gw.url, actor("jennifer")) as parent, connect(gw.url, actor("john")) as tutor:
+    async with (
+        gateway(demo, nats_server.url) as gw,
+        connect(gw.url, actor("jennifer")) as parent,
+        connect(gw.url, actor("john")) as tutor,
+    ):
         first = await subscribe(parent, topic)
         assert first["type"] == "snapshot" and first["data"]["name"] == "Michael Lee"
         staff = await subscribe(tutor, topic)
@@ -479,7 +532,9 @@ async def test_a_student_overview_follows_its_own_access_rules(
         assert view["attendanceSummary"]["ABSENT"] == absences + 1
         assert view["notes"] == []  # a parent never sees INTERNAL notes
         fresh = await subscribe(parent, topic)
-        assert fresh["version"] == stored.version and without_clock(view) == without_clock(fresh["data"])
+        assert fresh["version"] == stored.version and without_clock(view) == without_clock(
+            fresh["data"]
+        )
         seen_by_staff = await follow(tutor, staff["data"], staff["version"])
         assert [n["content"] for n in seen_by_staff["notes"]] == ["Needs a quieter seat"]
 
@@ -528,8 +583,11 @@ async def test_a_class_roster_is_pushed_to_its_teacher_and_staff_only(
 async def test_the_catch_up_list_is_pushed_to_staff_as_catch_ups_change(
     demo: Demo, nats_server: NatsServer, nc: Client
 ) -> None:
-    async with gateway(demo, nats_server.url) as gw, \
-            connect(gw.url, actor("david")) as supervisor, connect(gw.url, actor("maria")) as other_tutor:
+    async with (
+        gateway(demo, nats_server.url) as gw,
+        connect(gw.url, actor("david")) as supervisor,
+        connect(gw.url, actor("maria")) as other_tutor,
+    ):
         first = await subscribe(supervisor, "catch-ups")
         assert first["type"] == "snapshot"
         before = {row["catchUpId"] for row in first["data"]["catchUps"]}
@@ -540,9 +598,15 @@ async def test_the_catch_up_list_is_pushed_to_staff_as_catch_ups_change(
         delta = await next_change(supervisor, "catch-ups", first["version"])
         listed = apply_merge_patch(first["data"], delta["patch"])
         (new,) = [row for row in listed["catchUps"] if row["catchUpId"] not in before]
-        assert (new["studentName"], new["sessionTitle"], new["status"]) == ("Michael Lee", LIVE, "PENDING")
+        assert (new["studentName"], new["sessionTitle"], new["status"]) == (
+            "Michael Lee",
+            LIVE,
+            "PENDING",
+        )
         assert listed["total"] == first["data"]["total"] + 1
-        assert without_clock(listed) == without_clock((await subscribe(supervisor, "catch-ups"))["data"])
+        assert without_clock(listed) == without_clock(
+            (await subscribe(supervisor, "catch-ups"))["data"]
+        )
         # John's session is none of Maria's business: her list does not move.
         with pytest.raises(asyncio.TimeoutError):
             await next_change(other_tutor, "catch-ups", theirs["version"], timeout=1)

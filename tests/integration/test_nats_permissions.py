@@ -22,7 +22,9 @@ from tests.support.servers import NatsServer
 
 pytestmark = pytest.mark.integration
 
-FORGED_SUBJECT = "tp.evt.main-campus.exercise.0b9e1c1e-0000-4000-8000-000000000000.ExercisePublished"
+FORGED_SUBJECT = (
+    "tp.evt.main-campus.exercise.0b9e1c1e-0000-4000-8000-000000000000.ExercisePublished"
+)
 FORGED = b'{"title":"FORGED via NATS"}'
 
 
@@ -48,9 +50,14 @@ async def logged_in(server: NatsServer, user: str) -> AsyncIterator[Watched]:
         await errors.put(str(error))
 
     who = server.credentials_for(user)
-    client = await nats.connect(server.address, user=who.user, password=who.password,
-                                inbox_prefix=inbox_prefix(who.user), error_cb=on_error,
-                                allow_reconnect=False)
+    client = await nats.connect(
+        server.address,
+        user=who.user,
+        password=who.password,
+        inbox_prefix=inbox_prefix(who.user),
+        error_cb=on_error,
+        allow_reconnect=False,
+    )
     try:
         yield Watched(client, errors)
     finally:
@@ -68,8 +75,13 @@ async def test_only_the_relay_can_publish_an_event(nats_server: NatsServer, nc: 
     with pytest.raises((NoServersError, NatsError)):
         await nats.connect(nats_server.address, allow_reconnect=False, connect_timeout=5)
     with pytest.raises((NoServersError, NatsError)):
-        await nats.connect(nats_server.address, user=RELAY, password="guessed",
-                           allow_reconnect=False, connect_timeout=5)
+        await nats.connect(
+            nats_server.address,
+            user=RELAY,
+            password="guessed",
+            allow_reconnect=False,
+            connect_timeout=5,
+        )
 
     # The gateway, the projections and operators are refused, and nothing reaches TP_EVENTS.
     for user in (GATEWAY, PROJECTIONS, OPS):
@@ -81,15 +93,18 @@ async def test_only_the_relay_can_publish_an_event(nats_server: NatsServer, nc: 
     # The relay's publish is stored and acknowledged.
     async with logged_in(nats_server, RELAY) as relay:
         ack = await relay.client.jetstream().publish(
-            FORGED_SUBJECT, b"{}", headers={"Nats-Msg-Id": "tutorpulse:1"})
+            FORGED_SUBJECT, b"{}", headers={"Nats-Msg-Id": "tutorpulse:1"}
+        )
         assert ack.stream == STREAM_NAME and ack.seq == 1
         assert relay.errors.empty()
     assert await events_in_stream(nc) == 1
 
 
 async def test_the_gateway_only_hears_change_notices(nats_server: NatsServer) -> None:
-    async with logged_in(nats_server, GATEWAY) as gateway, \
-            logged_in(nats_server, PROJECTIONS) as projections:
+    async with (
+        logged_in(nats_server, GATEWAY) as gateway,
+        logged_in(nats_server, PROJECTIONS) as projections,
+    ):
         notices: asyncio.Queue[str] = asyncio.Queue()
 
         async def heard(message: nats.aio.msg.Msg) -> None:
@@ -116,7 +131,8 @@ async def test_the_gateway_only_hears_change_notices(nats_server: NatsServer) ->
 
 
 async def test_operators_read_both_streams_and_change_nothing_else(
-        nats_server: NatsServer, nc: Client) -> None:
+    nats_server: NatsServer, nc: Client
+) -> None:
     js = nc.jetstream()
     await ensure_streams(js)
     await js.publish("tp.dlq.projections.tp.evt.c.session.s.Broken", b"{}")
@@ -127,15 +143,19 @@ async def test_operators_read_both_streams_and_change_nothing_else(
         await dead.unsubscribe()
         assert await ojs.delete_msg("TP_DLQ", 1)
         # …but may not remove the projections' consumer or an event, or purge a stream.
-        for forbidden in (f"$JS.API.CONSUMER.DELETE.{STREAM_NAME}.projections",
-                          f"$JS.API.STREAM.MSG.DELETE.{STREAM_NAME}",
-                          f"$JS.API.STREAM.PURGE.{STREAM_NAME}", "$JS.API.STREAM.DELETE.TP_DLQ"):
+        for forbidden in (
+            f"$JS.API.CONSUMER.DELETE.{STREAM_NAME}.projections",
+            f"$JS.API.STREAM.MSG.DELETE.{STREAM_NAME}",
+            f"$JS.API.STREAM.PURGE.{STREAM_NAME}",
+            "$JS.API.STREAM.DELETE.TP_DLQ",
+        ):
             await ops.client.publish(forbidden, b"{}")
             await ops.refused(f'Publish to "{forbidden}"')
 
 
 async def test_only_the_relay_may_create_or_change_a_stream(
-        nats_server: NatsServer, nc: Client) -> None:
+    nats_server: NatsServer, nc: Client
+) -> None:
     """The projections read the streams' info, but may not create one nor change its retention;
     the relay may (it sets them up)."""
     async with logged_in(nats_server, PROJECTIONS) as projections:
@@ -154,13 +174,15 @@ async def test_only_the_relay_may_create_or_change_a_stream(
         changed = await relay.client.jetstream().update_stream(events.evolve(max_msgs=10**9))
         assert changed.config.max_msgs == 10**9 and relay.errors.empty()
     async with logged_in(nats_server, PROJECTIONS) as projections:
-        assert (await projections.client.jetstream().stream_info(STREAM_NAME)).config.max_msgs \
-            == 10**9
+        assert (
+            await projections.client.jetstream().stream_info(STREAM_NAME)
+        ).config.max_msgs == 10**9
         assert projections.errors.empty()
 
 
 async def test_services_log_in_from_their_environment(
-        nats_server: NatsServer, nc: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    nats_server: NatsServer, nc: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What a deployment does: the URL and the service's own user come from the environment."""
     await ensure_streams(nc.jetstream())
     for name, value in nats_server.env_for(RELAY).items():

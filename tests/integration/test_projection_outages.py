@@ -49,7 +49,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def centres(tmp_path: Path) -> Iterator[TutoringCentres]:
-    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
+    centres = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    )
     yield centres
     centres.close()
 
@@ -80,28 +82,43 @@ async def logged(logs: list[dict[str, Any]], dependency: str) -> bool:
 
 def outage_logs(logs: list[dict[str, Any]], dependency: str) -> tuple[int, int]:
     """How many times the service logged that ``dependency`` went away, and came back."""
-    return (sum(1 for e in logs if e["event"] == f"projections.{dependency}.unavailable"),
-            sum(1 for e in logs if e["event"] == f"projections.{dependency}.recovered"))
+    return (
+        sum(1 for e in logs if e["event"] == f"projections.{dependency}.unavailable"),
+        sum(1 for e in logs if e["event"] == f"projections.{dependency}.recovered"),
+    )
 
 
 async def test_a_postgresql_restart_stops_neither_the_projection_nor_the_query_api(
-    centres: TutoringCentres, pg: PostgresServer, nats_server: NatsServer, nc: Client, tmp_path: Path
+    centres: TutoringCentres,
+    pg: PostgresServer,
+    nats_server: NatsServer,
+    nc: Client,
+    tmp_path: Path,
 ) -> None:
     live = seed(centres)["Intro to Programming - Live Q&A"]
     env = {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}
-    store, query_store = open_read_store(load(ReadStoreSettings, env)), open_read_store(load(ReadStoreSettings, env))
+    store, query_store = (
+        open_read_store(load(ReadStoreSettings, env)),
+        open_read_store(load(ReadStoreSettings, env)),
+    )
     john = demo_person("john")
     token = mint(Actor(user_id=john.id, role=john.role, centre_id="main-campus"))
     headers = {"Authorization": f"Bearer {token}"}
     url = f"/api/v1/sessions/{live}/control-center"
     stopped = False
     try:
-        with TestClient(query_app(query_store, own_resources=False)) as client, \
-                structlog.testing.capture_logs() as logs:
-            async with relaying(centres, nc, tmp_path), \
-                    projecting_as_service(store, nats_server) as service:
+        with (
+            TestClient(query_app(query_store, own_resources=False)) as client,
+            structlog.testing.capture_logs() as logs,
+        ):
+            async with (
+                relaying(centres, nc, tmp_path),
+                projecting_as_service(store, nats_server) as service,
+            ):
                 await eventually(lambda: reached(store, centres.position))
-                assert (await asyncio.to_thread(client.get, url, headers=headers)).status_code == 200
+                assert (
+                    await asyncio.to_thread(client.get, url, headers=headers)
+                ).status_code == 200
 
                 pg.stop()
                 stopped = True
@@ -179,7 +196,9 @@ async def test_a_replica_killed_with_messages_in_hand_hands_them_over_within_ack
     async with relaying(centres, nc, tmp_path):
         await eventually(lambda: _stream_holds(nc, 1))
         # An existing deployment's consumer, made with the old 30 s ack_wait…
-        await js.add_consumer(STREAM_NAME, consumer_config(PROJECTIONS_CONSUMER, Settings(ack_wait=30)))
+        await js.add_consumer(
+            STREAM_NAME, consumer_config(PROJECTIONS_CONSUMER, Settings(ack_wait=30))
+        )
         await eventually(lambda: _stream_holds(nc, centres.position))
     head = centres.position
     # …is updated when a replica starts.
@@ -188,11 +207,16 @@ async def test_a_replica_killed_with_messages_in_hand_hands_them_over_within_ack
         await eventually(lambda: reached(store, head), timeout=60)
     for _ in range(10):  # more history, consumed while one replica holds the start of it
         seed_more(centres)
-    doomed = await connect(nats_server.address, name="doomed-replica",
-                           credentials=nats_server.credentials_for("projections"))
+    doomed = await connect(
+        nats_server.address,
+        name="doomed-replica",
+        credentials=nats_server.credentials_for("projections"),
+    )
     async with relaying(centres, nc, tmp_path):
         await eventually(lambda: _stream_holds(nc, centres.position))
-    bound = await doomed.jetstream().pull_subscribe_bind(durable=PROJECTIONS_CONSUMER, stream=STREAM_NAME)
+    bound = await doomed.jetstream().pull_subscribe_bind(
+        durable=PROJECTIONS_CONSUMER, stream=STREAM_NAME
+    )
     held = await bound.fetch(40)
     assert len(held) == 40
     async with projecting_as_service(store, nats_server, settings):
@@ -200,8 +224,10 @@ async def test_a_replica_killed_with_messages_in_hand_hands_them_over_within_ack
         killed = time.monotonic()
         await eventually(lambda: reached(store, centres.position), timeout=60)
         recovered = time.monotonic() - killed
-    print(f"\nin-flight messages of a killed replica applied {recovered:.2f} s after the kill "
-          f"(ack_wait {settings.ack_wait:g} s)")
+    print(
+        f"\nin-flight messages of a killed replica applied {recovered:.2f} s after the kill "
+        f"(ack_wait {settings.ack_wait:g} s)"
+    )
     assert recovered < 20, "the held messages waited for the old 30 s ack_wait"
     assert store.dump(store.generation()) == reference(centres, tmp_path)
 
@@ -226,8 +252,11 @@ class SlowReplica(ProjectionService):
 
 
 async def test_a_long_batch_stays_with_its_replica_while_it_is_applied(
-    centres: TutoringCentres, pg: PostgresServer, nats_server: NatsServer, nc: Client,
-    tmp_path: Path
+    centres: TutoringCentres,
+    pg: PostgresServer,
+    nats_server: NatsServer,
+    nc: Client,
+    tmp_path: Path,
 ) -> None:
     """A batch of over 200 events applied on PostgreSQL for several times ``ack_wait`` by a busy
     thread: the replica's in-progress acks (a task of the event loop, not of that thread) keep
@@ -238,19 +267,28 @@ async def test_a_long_batch_stays_with_its_replica_while_it_is_applied(
     async with relaying(centres, nc, tmp_path):
         await eventually(lambda: _stream_holds(nc, centres.position))
     head = (await nc.jetstream().stream_info(STREAM_NAME)).state.messages
-    store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}))
+    store = open_read_store(
+        load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    )
     settings = Settings(batch_size=head)  # the whole stream in one batch
-    client = await connect(nats_server.address, name="slow-replica",
-                           credentials=nats_server.credentials_for("projections"))
-    other = await connect(nats_server.address, name="other-replica",
-                          credentials=nats_server.credentials_for("projections"))
+    client = await connect(
+        nats_server.address,
+        name="slow-replica",
+        credentials=nats_server.credentials_for("projections"),
+    )
+    other = await connect(
+        nats_server.address,
+        name="other-replica",
+        credentials=nats_server.credentials_for("projections"),
+    )
     slow = SlowReplica(store, client, settings)
     try:
         async with running(slow.run, slow.stop):
             await eventually(lambda: _is_set(slow.applying))
             assert slow.batch_sizes == [head] and head >= 200
             pulling = await other.jetstream().pull_subscribe_bind(
-                durable=PROJECTIONS_CONSUMER, stream=STREAM_NAME)
+                durable=PROJECTIONS_CONSUMER, stream=STREAM_NAME
+            )
             given: list[Any] = []
             held_since = time.monotonic()
             # Held for at least four times ack_wait, however slow the machine (a lower bound).
@@ -294,4 +332,6 @@ async def _stream_holds(nc: Client, count: int) -> bool:
 
 
 async def _consumer_ack_wait(nc: Client, seconds: float) -> bool:
-    return (await nc.jetstream().consumer_info(STREAM_NAME, PROJECTIONS_CONSUMER)).config.ack_wait == seconds
+    return (
+        await nc.jetstream().consumer_info(STREAM_NAME, PROJECTIONS_CONSUMER)
+    ).config.ack_wait == seconds

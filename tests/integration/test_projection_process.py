@@ -18,9 +18,12 @@ pytestmark = pytest.mark.integration
 
 def projections_process(tmp_path: Path, nats_server: NatsServer) -> ServiceProcess:
     port = free_port()
-    env = service_env(**nats_server.env_for("projections"), TUTORPULSE_READ_STORE="sqlite",
-                      TUTORPULSE_READ_SQLITE_PATH=str(tmp_path / "read.sqlite"),
-                      TUTORPULSE_PROJECTIONS_PORT=str(port))
+    env = service_env(
+        **nats_server.env_for("projections"),
+        TUTORPULSE_READ_STORE="sqlite",
+        TUTORPULSE_READ_SQLITE_PATH=str(tmp_path / "read.sqlite"),
+        TUTORPULSE_PROJECTIONS_PORT=str(port),
+    )
     return ServiceProcess("services.projections", port, env, tmp_path / "projections.log")
 
 
@@ -51,15 +54,19 @@ async def test_the_projection_service_waits_for_nats_and_its_readiness_follows_i
         while body["reason"] == "waiting for NATS":
             body = await service.until_ready_is(503)
         assert body["reason"] == "waiting for the relay to create the streams"
-        relay = await connect(nats_server.address, name="test-relay",
-                              credentials=nats_server.credentials_for("relay"))
+        relay = await connect(
+            nats_server.address, name="test-relay", credentials=nats_server.credentials_for("relay")
+        )
         try:
             await ensure_streams(relay.jetstream())
         finally:
             await relay.close()
         body = await service.until_ready_is(200)
         assert body["details"] == {
-            "consumer": "projections", "watermark": 0, "deadLettersWaiting": 0}
+            "consumer": "projections",
+            "watermark": 0,
+            "deadLettersWaiting": 0,
+        }
         nats_server.kill()
         body = await service.until_ready_is(503)
         assert "nats" in body["details"]["unavailable"]
@@ -67,8 +74,11 @@ async def test_the_projection_service_waits_for_nats_and_its_readiness_follows_i
         await service.until_ready_is(200)
         code, _ = service.terminate(timeout=15)
         assert code == 0, service.output()[-3000:]
-        assert (logged(service, "nats.waiting"), logged(service, "nats.waiting_for_streams"),
-                logged(service, "nats.error")) == (1, 1, 0)
+        assert (
+            logged(service, "nats.waiting"),
+            logged(service, "nats.waiting_for_streams"),
+            logged(service, "nats.error"),
+        ) == (1, 1, 0)
         # The outage in between: two lines at most, however many reconnects failed.
         assert logged(service, "nats.unavailable") == logged(service, "nats.recovered") <= 1
     finally:

@@ -40,7 +40,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20) 
 
 
 @asynccontextmanager
-async def running(coroutine_factory: Callable[[], Awaitable[None]], stop: Callable[[], None]) -> AsyncIterator[None]:
+async def running(
+    coroutine_factory: Callable[[], Awaitable[None]], stop: Callable[[], None]
+) -> AsyncIterator[None]:
     task = asyncio.create_task(coroutine_factory())
     try:
         yield
@@ -59,8 +61,9 @@ async def relaying(centres: TutoringCentres, nc: Client, folder: Path) -> AsyncI
 
 
 @asynccontextmanager
-async def projecting(store: ReadStore, url: str, durable: str = "projections",
-                     settings: Settings | None = None) -> AsyncIterator[ProjectionService]:
+async def projecting(
+    store: ReadStore, url: str, durable: str = "projections", settings: Settings | None = None
+) -> AsyncIterator[ProjectionService]:
     client = await nats.connect(url)
     service = ProjectionService(store, client, settings, durable=durable)
     try:
@@ -79,7 +82,9 @@ def reference(centres: TutoringCentres, folder: Path) -> dict[str, list[tuple[ob
 
 @pytest.fixture
 def centres(tmp_path: Path) -> TutoringCentres:
-    return TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
+    return TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    )
 
 
 async def test_commands_reach_the_read_models_through_the_whole_chain(
@@ -126,12 +131,14 @@ async def test_two_replicas_on_one_durable_consumer_equal_one_replica(
         seed_more(centres)
     one, two = read_store(tmp_path, "one.sqlite"), read_store(tmp_path, "two.sqlite")
     small = Settings(batch_size=7)
-    async with relaying(centres, nc, tmp_path):
-        async with projecting(one, nats_server.url, "single", small), \
-                projecting(two, nats_server.url, "pair", small), \
-                projecting(two, nats_server.url, "pair", small):
-            head = centres.position
-            await eventually(lambda: _both(one, two, head))
+    async with (
+        relaying(centres, nc, tmp_path),
+        projecting(one, nats_server.url, "single", small),
+        projecting(two, nats_server.url, "pair", small),
+        projecting(two, nats_server.url, "pair", small),
+    ):
+        head = centres.position
+        await eventually(lambda: _both(one, two, head))
     assert one.dump(one.generation()) == two.dump(two.generation()) == reference(centres, tmp_path)
 
 
@@ -145,7 +152,9 @@ def seed_more(centres: TutoringCentres) -> None:
 
     john = demo_person("john")
     tutor = Actor(user_id=john.id, role=john.role, centre_id="main-campus")
-    session = next(s for s in centres.recorder.select_notifications(1, 10_000) if s.topic == "SessionStarted")
+    session = next(
+        s for s in centres.recorder.select_notifications(1, 10_000) if s.topic == "SessionStarted"
+    )
     session_id = events.decode(session.state).aggregate_id
     for handle in ("jane", "alex", "michael"):
         centres.handle(
@@ -180,8 +189,11 @@ async def test_an_event_that_keeps_failing_goes_to_the_dead_letter_stream(
     js = nc.jetstream()
     async with relaying(centres, nc, tmp_path):
         await eventually(lambda: _stream_has(js, centres.position))
-        await js.publish("tp.evt.main-campus.session.bogus.SessionStarted", b'{"not": "an event"}',
-                         headers={"Nats-Msg-Id": "poison-1", "Tp-Notification-Id": "999999"})
+        await js.publish(
+            "tp.evt.main-campus.session.bogus.SessionStarted",
+            b'{"not": "an event"}',
+            headers={"Nats-Msg-Id": "poison-1", "Tp-Notification-Id": "999999"},
+        )
         settings = Settings(poison_after=2)
         async with projecting(store, nats_server.url, settings=settings):
             await eventually(lambda: _stream_has(js, 1, "TP_DLQ"), timeout=30)
@@ -200,13 +212,22 @@ async def _stream_has(js: object, count: int, stream: str = "TP_EVENTS") -> bool
 
 
 async def test_postgres_read_models_through_the_chain(
-    centres: TutoringCentres, pg: PostgresServer, nats_server: NatsServer, nc: Client, tmp_path: Path
+    centres: TutoringCentres,
+    pg: PostgresServer,
+    nats_server: NatsServer,
+    nc: Client,
+    tmp_path: Path,
 ) -> None:
     seed(centres)
-    store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}))
+    store = open_read_store(
+        load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    )
     try:
-        async with relaying(centres, nc, tmp_path), projecting(store, nats_server.url), \
-                projecting(store, nats_server.url):
+        async with (
+            relaying(centres, nc, tmp_path),
+            projecting(store, nats_server.url),
+            projecting(store, nats_server.url),
+        ):
             await eventually(lambda: _reached(store, centres.position))
         assert store.dump(store.generation()) == reference(centres, tmp_path)
     finally:
@@ -226,15 +247,24 @@ async def test_kill_9_of_the_projection_service_loses_and_duplicates_nothing(
     seed(centres)
     for _ in range(15):
         seed_more(centres)
-    env = {**os.environ, "TUTORPULSE_NATS_URL": nats_server.url, "TUTORPULSE_READ_STORE": "sqlite",
-           "TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "read.sqlite"),
-           "TUTORPULSE_PROJECTION_BATCH": "5", "TUTORPULSE_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "TUTORPULSE_NATS_URL": nats_server.url,
+        "TUTORPULSE_READ_STORE": "sqlite",
+        "TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "read.sqlite"),
+        "TUTORPULSE_PROJECTION_BATCH": "5",
+        "TUTORPULSE_LOG_LEVEL": "WARNING",
+    }
 
     def start() -> subprocess.Popen[bytes]:
         env["TUTORPULSE_PROJECTIONS_PORT"] = str(free_port())
         with open(tmp_path / "projections.log", "ab") as log:
-            return subprocess.Popen([sys.executable, "-m", "services.projections"], env=env,
-                                    stdout=log, stderr=subprocess.STDOUT)
+            return subprocess.Popen(
+                [sys.executable, "-m", "services.projections"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     async with relaying(centres, nc, tmp_path):
         await eventually(lambda: _stream_has(nc.jetstream(), centres.position))

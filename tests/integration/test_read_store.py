@@ -15,14 +15,18 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_second_writer_of_the_same_documents_waits_for_the_first(pg: PostgresServer) -> None:
-    store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}))
+    store = open_read_store(
+        load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    )
     try:
         second_done = threading.Event()
         independent_done = threading.Event()
 
         def second_writer() -> None:
             with store.transaction() as tx:
-                tx.get_many("session", ["b", "a"])  # same keys, other order: must wait, not deadlock
+                tx.get_many(
+                    "session", ["b", "a"]
+                )  # same keys, other order: must wait, not deadlock
             second_done.set()
 
         def independent_writer() -> None:
@@ -32,12 +36,17 @@ def test_a_second_writer_of_the_same_documents_waits_for_the_first(pg: PostgresS
 
         with store.transaction() as first:
             first.get_many("session", ["a", "b"])
-            others = [threading.Thread(target=second_writer), threading.Thread(target=independent_writer)]
+            others = [
+                threading.Thread(target=second_writer),
+                threading.Thread(target=independent_writer),
+            ]
             for thread in others:
                 thread.start()
             assert independent_done.wait(5), "a writer of other documents must not wait"
             time.sleep(0.3)
-            assert not second_done.is_set(), "the second writer went ahead while the first held the keys"
+            assert not second_done.is_set(), (
+                "the second writer went ahead while the first held the keys"
+            )
         assert second_done.wait(5)
         for thread in others:
             thread.join(5)

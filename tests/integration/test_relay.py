@@ -51,7 +51,9 @@ async def wait_until(predicate, timeout: float = 20.0) -> None:
 
 @pytest.fixture
 def sqlite_centres(tmp_path: Path) -> Iterator[TutoringCentres]:
-    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
+    centres = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    )
     yield centres
     centres.close()
 
@@ -82,8 +84,7 @@ async def test_every_committed_event_reaches_jetstream_once_in_order(
 
     js = nc.jetstream()
     await ensure_streams(js)
-    relay = Relay(sqlite_centres, sqlite_centres.tracking(), js,
-                  FileLease(tmp_path / "relay.lock"))
+    relay = Relay(sqlite_centres, sqlite_centres.tracking(), js, FileLease(tmp_path / "relay.lock"))
     task = asyncio.create_task(relay.run())
     expected = published_notifications(sqlite_centres)
 
@@ -104,8 +105,7 @@ async def test_every_committed_event_reaches_jetstream_once_in_order(
     assert {s.subject.split(".")[2] for s in streamed} == {"alpha", "beta"}
     assert sum(".receipt." in s.subject for s in streamed) == 1
     # A restarted relay resumes from its recorded position and publishes nothing again.
-    again = Relay(sqlite_centres, sqlite_centres.tracking(), js,
-                  FileLease(tmp_path / "relay.lock"))
+    again = Relay(sqlite_centres, sqlite_centres.tracking(), js, FileLease(tmp_path / "relay.lock"))
     task = asyncio.create_task(again.run())
     await wait_until(lambda: _true_after(0.3))
     again.stop()
@@ -127,7 +127,9 @@ def test_only_one_relay_holds_the_file_lease(tmp_path: Path) -> None:
     second.release()
 
 
-def test_only_one_relay_holds_the_postgres_lease_and_a_dead_holder_frees_it(pg: PostgresServer) -> None:
+def test_only_one_relay_holds_the_postgres_lease_and_a_dead_holder_frees_it(
+    pg: PostgresServer,
+) -> None:
     conninfo = postgres_conninfo(store_env(load(EventStoreSettings, pg.env())))
     first, second = PostgresLease(conninfo, "x"), PostgresLease(conninfo, "x")
     assert first.try_acquire()
@@ -141,14 +143,23 @@ def test_only_one_relay_holds_the_postgres_lease_and_a_dead_holder_frees_it(pg: 
 
 def start_relay(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as output:
-        return subprocess.Popen([sys.executable, "-m", "services.relay"], env=env,
-                                stdout=output, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.relay"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def relay_env(pg: PostgresServer, nats_server: NatsServer, **settings: str) -> dict[str, str]:
-    return {**os.environ, **pg.env(), "TUTORPULSE_NATS_URL": nats_server.url,
-            "TUTORPULSE_RELAY_PORT": str(free_port()), "TUTORPULSE_LOG_LEVEL": "INFO",
-            **{f"TUTORPULSE_RELAY_{name.upper()}": value for name, value in settings.items()}}
+    return {
+        **os.environ,
+        **pg.env(),
+        "TUTORPULSE_NATS_URL": nats_server.url,
+        "TUTORPULSE_RELAY_PORT": str(free_port()),
+        "TUTORPULSE_LOG_LEVEL": "INFO",
+        **{f"TUTORPULSE_RELAY_{name.upper()}": value for name, value in settings.items()},
+    }
 
 
 class Burst:
@@ -192,11 +203,13 @@ async def streamed_count(js: JetStreamContext) -> int:
 def at_least(value: Callable[[], Awaitable[int]], target: int) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return await value() >= target
+
     return check
 
 
-async def assert_streamed_exactly_once_in_order(js: JetStreamContext, centres: TutoringCentres,
-                                                timeout: float = 60) -> None:
+async def assert_streamed_exactly_once_in_order(
+    js: JetStreamContext, centres: TutoringCentres, timeout: float = 60
+) -> None:
     expected = published_notifications(centres)
 
     async def caught_up() -> bool:
@@ -259,17 +272,18 @@ async def relay_lag(http: httpx.AsyncClient) -> float:
 async def test_a_nats_restart_mid_burst_is_recovered_alone_with_every_event_once_in_order(
     pg: PostgresServer, nats_server: NatsServer, nc: Client, tmp_path: Path
 ) -> None:
-    env = relay_env(pg, nats_server, batch_size="100", ack_timeout_seconds="1",
-                    stall_seconds="2")
+    env = relay_env(pg, nats_server, batch_size="100", ack_timeout_seconds="1", stall_seconds="2")
     centres = TutoringCentres(load(EventStoreSettings, pg.env()))
     js = nc.jetstream()
     relay = start_relay(env, tmp_path / "relay.log")
     port = env["TUTORPULSE_RELAY_PORT"]
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+
             async def ready_is(status: int) -> Callable[[], Awaitable[bool]]:
                 async def check() -> bool:
                     return (await relay_ready(http))[0] == status
+
                 return check
 
             await wait_until(await ready_is(200))
@@ -304,8 +318,10 @@ async def test_a_nats_restart_mid_burst_is_recovered_alone_with_every_event_once
             assert relay.poll() is None, "the relay recovered without a restart"
             await assert_streamed_exactly_once_in_order(js, centres)
             assert await relay_lag(http) == 0
-        print(f"\nrelay /ready 503 {unready_after:.2f} s after NATS was killed; relayed "
-              f"everything {recovered_after:.2f} s after NATS started again")
+        print(
+            f"\nrelay /ready 503 {unready_after:.2f} s after NATS was killed; relayed "
+            f"everything {recovered_after:.2f} s after NATS started again"
+        )
     finally:
         relay.terminate()
         relay.wait(timeout=10)
@@ -329,7 +345,9 @@ async def test_the_relay_rides_out_a_postgres_restart(
             await wait_until(at_least(lambda: streamed_count(js), written))
             own.stop()
             async with httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{env['TUTORPULSE_RELAY_PORT']}", timeout=5) as http:
+                base_url=f"http://127.0.0.1:{env['TUTORPULSE_RELAY_PORT']}", timeout=5
+            ) as http:
+
                 async def unready() -> bool:
                     return (await relay_ready(http))[0] == 503
 
@@ -359,20 +377,28 @@ async def test_the_relay_rides_out_a_postgres_restart(
 async def test_a_standby_relay_takes_over_when_the_leader_dies(
     pg: PostgresServer, nats_server: NatsServer, nc: Client, tmp_path: Path
 ) -> None:
-    env = {**os.environ, **pg.env(), "TUTORPULSE_NATS_URL": nats_server.url,
-           "TUTORPULSE_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        **pg.env(),
+        "TUTORPULSE_NATS_URL": nats_server.url,
+        "TUTORPULSE_LOG_LEVEL": "WARNING",
+    }
     centres = TutoringCentres(load(EventStoreSettings, pg.env()))
     alpha = register_centre(centres, "alpha")
-    relays = [start_relay(env | {"TUTORPULSE_RELAY_PORT": str(free_port())}, tmp_path / f"r{i}.log")
-              for i in range(2)]
+    relays = [
+        start_relay(env | {"TUTORPULSE_RELAY_PORT": str(free_port())}, tmp_path / f"r{i}.log")
+        for i in range(2)
+    ]
     js = nc.jetstream()
     try:
+
         async def count_is(n: int):
             async def check() -> bool:
                 try:
                     return (await js.stream_info("TP_EVENTS")).state.messages == n
                 except Exception:
                     return False
+
             return check
 
         await wait_until(await count_is(len(published_notifications(centres))))
@@ -417,14 +443,15 @@ async def test_a_frozen_nats_makes_the_relay_unready_and_it_catches_up_once_thaw
 ) -> None:
     """A frozen server keeps the connection open and never acks: the relay gives up on the
     batch after its ack timeout, says so on /ready, and publishes it again once NATS answers."""
-    env = relay_env(pg, nats_server, batch_size="100", ack_timeout_seconds="1",
-                    stall_seconds="2")
+    env = relay_env(pg, nats_server, batch_size="100", ack_timeout_seconds="1", stall_seconds="2")
     centres = TutoringCentres(load(EventStoreSettings, pg.env()))
     js = nc.jetstream()
     relay = start_relay(env, tmp_path / "relay.log")
     try:
         async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{env['TUTORPULSE_RELAY_PORT']}", timeout=5) as http:
+            base_url=f"http://127.0.0.1:{env['TUTORPULSE_RELAY_PORT']}", timeout=5
+        ) as http:
+
             async def ready_is(status: int) -> bool:
                 return (await relay_ready(http))[0] == status
 
@@ -434,8 +461,9 @@ async def test_a_frozen_nats_makes_the_relay_unready_and_it_catches_up_once_thaw
                 before = await store_head(centres)
                 with frozen(nats_server):
                     await wait_until(lambda: ready_is(503))
-                    await wait_until(at_least(lambda: store_head(centres), before + 100),
-                                     timeout=60)
+                    await wait_until(
+                        at_least(lambda: store_head(centres), before + 100), timeout=60
+                    )
 
                     async def lag_grows() -> bool:
                         return await relay_lag(http) >= 50

@@ -25,9 +25,12 @@ pytestmark = pytest.mark.integration
 
 def relay_process(tmp_path: Path, **settings: str) -> ServiceProcess:
     port = free_port()
-    env = service_env(TUTORPULSE_STORE="sqlite",
-                      TUTORPULSE_SQLITE_PATH=str(tmp_path / "events.sqlite"),
-                      TUTORPULSE_RELAY_PORT=str(port), **settings)
+    env = service_env(
+        TUTORPULSE_STORE="sqlite",
+        TUTORPULSE_SQLITE_PATH=str(tmp_path / "events.sqlite"),
+        TUTORPULSE_RELAY_PORT=str(port),
+        **settings,
+    )
     return ServiceProcess("services.relay", port, env, tmp_path / "relay.log")
 
 
@@ -39,7 +42,9 @@ def logged(process: ServiceProcess, event: str) -> list[dict[str, object]]:
 async def test_the_relay_answers_its_probes_while_nats_is_away_and_relays_once_it_comes(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
+    centres = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    )
     register_centre(centres, "alpha")  # events waiting to be relayed
     nats_server.kill()
     relay = relay_process(tmp_path, **nats_server.env_for("relay")).start()

@@ -39,9 +39,13 @@ def own_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
 
 def session_body() -> dict[str, str]:
     starts = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
-    return {"title": "Fractions", "startsAt": starts.isoformat(),
-            "endsAt": (starts + timedelta(hours=1)).isoformat(), "mode": "ONLINE",
-            "meetingLink": "https://meet.example.org/fractions"}
+    return {
+        "title": "Fractions",
+        "startsAt": starts.isoformat(),
+        "endsAt": (starts + timedelta(hours=1)).isoformat(),
+        "mode": "ONLINE",
+        "meetingLink": "https://meet.example.org/fractions",
+    }
 
 
 def postmaster_pid(server: PostgresServer) -> int:
@@ -52,8 +56,10 @@ def postmaster_pid(server: PostgresServer) -> int:
 def drop_connections(server: PostgresServer) -> None:
     """End every client connection to the test's database (what a restart does to them)."""
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 def log_events(log: Path) -> list[str]:
@@ -77,11 +83,20 @@ def wait_for(condition, what: str, attempts: int = 400) -> None:  # type: ignore
 class CommandService:
     def __init__(self, server: PostgresServer, log: Path) -> None:
         self.port = free_port()
-        env = {**os.environ, **server.env(), "TUTORPULSE_COMMAND_PORT": str(self.port),
-               "TUTORPULSE_LOG_LEVEL": "INFO", "TUTORPULSE_LOG_FORMAT": "json"}
+        env = {
+            **os.environ,
+            **server.env(),
+            "TUTORPULSE_COMMAND_PORT": str(self.port),
+            "TUTORPULSE_LOG_LEVEL": "INFO",
+            "TUTORPULSE_LOG_FORMAT": "json",
+        }
         with open(log, "ab") as output:
-            self.process = subprocess.Popen([sys.executable, "-m", "services.command"], env=env,
-                                            stdout=output, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.command"],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
 
         def up() -> bool:
@@ -101,7 +116,9 @@ class CommandService:
 
 def schedule(service: CommandService, centre: Centre) -> tuple[httpx.Response, float]:
     started = time.monotonic()
-    response = service.http.post("/api/v1/sessions", json=session_body(), headers=centre.auth("tutor"))
+    response = service.http.post(
+        "/api/v1/sessions", json=session_body(), headers=centre.auth("tutor")
+    )
     return response, time.monotonic() - started
 
 
@@ -186,8 +203,11 @@ def test_commands_fail_fast_while_postgres_is_down_and_work_again_without_a_rest
     assert events.count("service.recovered") == 2, events
     assert "request.failed" not in events
     # Nothing half-written: exactly the sessions that were answered 201 were scheduled.
-    stored = [n for n in centres.recorder.select_notifications(1, 100_000)
-              if n.topic == "SessionScheduled"]
+    stored = [
+        n
+        for n in centres.recorder.select_notifications(1, 100_000)
+        if n.topic == "SessionScheduled"
+    ]
     assert len(stored) == len(scheduled)
     centres.close()
     print("\n" + "\n".join(f"{what}: {seconds:.3f} s" for what, seconds in timings.items()))

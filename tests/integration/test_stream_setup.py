@@ -21,7 +21,8 @@ DAY = 86400
 
 
 async def test_streams_are_created_with_the_limits_of_the_settings(
-        nc: Client, nats_as: NatsAs, monkeypatch: pytest.MonkeyPatch) -> None:
+    nc: Client, nats_as: NatsAs, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TUTORPULSE_NATS_EVENTS_MAX_AGE", "2d")
     monkeypatch.setenv("TUTORPULSE_NATS_EVENTS_MAX_BYTES", "64M")
     monkeypatch.setenv("TUTORPULSE_NATS_DLQ_MAX_AGE", "3600")
@@ -36,18 +37,29 @@ async def test_streams_are_created_with_the_limits_of_the_settings(
 
 
 async def test_an_operators_limits_survive_every_restart_of_every_service(
-        nc: Client, nats_as: NatsAs) -> None:
+    nc: Client, nats_as: NatsAs
+) -> None:
     relay = (await nats_as("relay")).jetstream()
     await ensure_streams(relay)
     js = nc.jetstream()  # the operator
     events = (await js.stream_info(STREAM_NAME)).config
-    operator = events.evolve(max_age=7 * DAY, max_bytes=2**30, max_msgs=5_000_000,
-                             duplicate_window=600, description="sized by the operator")
+    operator = events.evolve(
+        max_age=7 * DAY,
+        max_bytes=2**30,
+        max_msgs=5_000_000,
+        duplicate_window=600,
+        description="sized by the operator",
+    )
     await js.update_stream(operator)
     await ensure_streams(relay)  # a relay starts again
     kept = (await js.stream_info(STREAM_NAME)).config
-    assert (kept.max_age, kept.max_bytes, kept.max_msgs, kept.duplicate_window,
-            kept.description) == (7 * DAY, 2**30, 5_000_000, 600, "sized by the operator")
+    assert (
+        kept.max_age,
+        kept.max_bytes,
+        kept.max_msgs,
+        kept.duplicate_window,
+        kept.description,
+    ) == (7 * DAY, 2**30, 5_000_000, 600, "sized by the operator")
 
 
 async def test_a_stream_deleted_by_mistake_comes_back(nc: Client) -> None:
@@ -70,5 +82,7 @@ async def test_projections_wait_for_the_relay_to_create_the_streams(nats_as: Nat
     assert await asyncio.wait_for(waiting, 10) is True
 
     stopping.set()  # told to stop while streams are missing: it gives up at once
-    assert await asyncio.wait_for(
-        wait_for_streams(projections, stopping, names=("TP_NOWHERE",)), 1) is False
+    assert (
+        await asyncio.wait_for(wait_for_streams(projections, stopping, names=("TP_NOWHERE",)), 1)
+        is False
+    )

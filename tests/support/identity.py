@@ -29,8 +29,10 @@ class IdentityProvider:
         self.answering = threading.Event()
         """Cleared by :meth:`stall`: requests for the key set hang until :meth:`resume`."""
         self.answering.set()
-        self.keys = [self._jwk(RSAAlgorithm.to_jwk(self.rsa.public_key()), "rsa-1", "RS256"),
-                     self._jwk(ECAlgorithm.to_jwk(self.ec.public_key()), "ec-1", "ES256")]
+        self.keys = [
+            self._jwk(RSAAlgorithm.to_jwk(self.rsa.public_key()), "rsa-1", "RS256"),
+            self._jwk(ECAlgorithm.to_jwk(self.ec.public_key()), "ec-1", "ES256"),
+        ]
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,8 +65,10 @@ class IdentityProvider:
         returns the new key's id."""
         self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.rsa_kid = f"rsa-{int(self.rsa_kid.rsplit('-', 1)[1]) + 1}"
-        self.keys = [self._jwk(RSAAlgorithm.to_jwk(self.rsa.public_key()), self.rsa_kid, "RS256"),
-                     *(key for key in self.keys if not key["kid"].startswith("rsa-"))]
+        self.keys = [
+            self._jwk(RSAAlgorithm.to_jwk(self.rsa.public_key()), self.rsa_kid, "RS256"),
+            *(key for key in self.keys if not key["kid"].startswith("rsa-")),
+        ]
         return self.rsa_kid
 
     @staticmethod
@@ -73,11 +77,20 @@ class IdentityProvider:
 
     def token(self, claims: dict[str, Any], *, alg: str = "RS256", kid: str | None = None) -> str:
         now = datetime.now(UTC)
-        body = {"iss": ISSUER, "aud": "tutorpulse", "iat": now, "exp": now + timedelta(hours=1),
-                **claims}
+        body = {
+            "iss": ISSUER,
+            "aud": "tutorpulse",
+            "iat": now,
+            "exp": now + timedelta(hours=1),
+            **claims,
+        }
         key = self.rsa if alg == "RS256" else self.ec
-        return jwt.encode(body, key, algorithm=alg,
-                          headers={"kid": kid or (self.rsa_kid if alg == "RS256" else "ec-1")})
+        return jwt.encode(
+            body,
+            key,
+            algorithm=alg,
+            headers={"kid": kid or (self.rsa_kid if alg == "RS256" else "ec-1")},
+        )
 
     def settings(self, **extra: str) -> dict[str, str]:
         return {"TUTORPULSE_JWT_JWKS_URL": self.url, "TUTORPULSE_JWT_ISSUER": ISSUER, **extra}

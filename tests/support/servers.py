@@ -46,8 +46,13 @@ def _tail(log: Path | None, limit: int = 2000) -> str:
     return log.read_text(errors="replace")[-limit:]
 
 
-def _wait_for_port(port: int, timeout: float, what: str, log: Path | None = None,
-                   process: subprocess.Popen[bytes] | None = None) -> None:
+def _wait_for_port(
+    port: int,
+    timeout: float,
+    what: str,
+    log: Path | None = None,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -56,8 +61,7 @@ def _wait_for_port(port: int, timeout: float, what: str, log: Path | None = None
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.02)
-    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s\n"
-                       f"{_tail(log)}")
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s\n{_tail(log)}")
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------
@@ -74,13 +78,40 @@ class PostgresControl:
     prefix: tuple[str, ...]
 
     def stop(self, mode: str = "fast") -> None:
-        _run_or_explain([*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode,
-                         "-w", "stop"], "pg_ctl stop", self.log)
+        _run_or_explain(
+            [
+                *self.prefix,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                mode,
+                "-w",
+                "stop",
+            ],
+            "pg_ctl stop",
+            self.log,
+        )
 
     def start(self) -> None:
-        _run_or_explain([*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
-                         str(self.log), "-w", "-t", "30", "-o", self.options, "start"],
-                        "pg_ctl start", self.log)
+        _run_or_explain(
+            [
+                *self.prefix,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                self.options,
+                "start",
+            ],
+            "pg_ctl start",
+            self.log,
+        )
 
 
 @dataclass(frozen=True)
@@ -127,15 +158,19 @@ class PostgresServer:
 
 
 def postgres_bin_dir() -> Path:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
     if candidates:
         return Path(candidates[-1]).parent
     found = shutil.which("pg_ctl")
     if found and shutil.which("initdb"):
         return Path(found).parent
-    raise RuntimeError("PostgreSQL server binaries not found: run `make test`, which installs "
-                       "Debian's 'postgresql' package")
+    raise RuntimeError(
+        "PostgreSQL server binaries not found: run `make test`, which installs "
+        "Debian's 'postgresql' package"
+    )
 
 
 def _run_or_explain(argv: list[str], what: str, log: Path | None) -> None:
@@ -144,8 +179,9 @@ def _run_or_explain(argv: list[str], what: str, log: Path | None) -> None:
     done = subprocess.run(argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if done.returncode != 0:
         stderr = done.stderr.decode(errors="replace")[-2000:]
-        raise RuntimeError(f"{what} failed with exit code {done.returncode}\n{stderr}\n"
-                           f"{_tail(log)}")
+        raise RuntimeError(
+            f"{what} failed with exit code {done.returncode}\n{stderr}\n{_tail(log)}"
+        )
 
 
 @contextmanager
@@ -161,21 +197,42 @@ def running_postgres(workdir: Path | None = None) -> Iterator[PostgresServer]:
         if as_root:
             entry = pwd.getpwnam("postgres")
             os.chown(home, entry.pw_uid, entry.pw_gid)
-        _run_or_explain([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
-                         "-U", "postgres", "--no-sync", "-E", "UTF8"], "initdb", None)
-        options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={data}"
-                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-                   " -c max_connections=300")
+        _run_or_explain(
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            "initdb",
+            None,
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={data}"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            " -c max_connections=300"
+        )
         control = PostgresControl(bindir, data, log, options, tuple(prefix))
         control.start()
-        server = PostgresServer(host="127.0.0.1", port=port, user="postgres", dbname="tutorpulse",
-                                control=control)
+        server = PostgresServer(
+            host="127.0.0.1", port=port, user="postgres", dbname="tutorpulse", control=control
+        )
         yield server.fresh_database("tutorpulse")
     finally:
         if (data / "postmaster.pid").exists():
-            subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                            "-w", "stop"], check=False, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -237,8 +294,10 @@ class NatsServer:
         """Start it again after ``kill()`` or ``stop()``: same port, same JetStream store, same
         users and passwords."""
         port = self.address.rsplit(":", 1)[1]
-        argv = [port if arg == "-1" and previous == "-p" else arg
-                for previous, arg in zip(["", *self.argv[:-1]], self.argv, strict=True)]
+        argv = [
+            port if arg == "-1" and previous == "-p" else arg
+            for previous, arg in zip(["", *self.argv[:-1]], self.argv, strict=True)
+        ]
         with open(self.log or os.devnull, "ab") as output:
             self.process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
         _wait_for_port(int(port), 10, "nats-server", self.log, self.process)
@@ -268,14 +327,28 @@ def running_nats(workdir: Path, config: Path | None = None) -> Iterator[NatsServ
     base = config if config is not None else workdir / "base.conf"
     if config is None:
         base.write_text("")
-    server_config = write_server_config(workdir / "server.conf", base, credentials,
-                                        {**PERMISSIONS, HARNESS: HARNESS_PERMISSIONS})
-    argv = [nats_server_binary(), "-c", str(server_config), "-a", "127.0.0.1", "-p", "-1",
-            "-js", "-sd", str(store), "--ports_file_dir", str(workdir)]
+    server_config = write_server_config(
+        workdir / "server.conf", base, credentials, {**PERMISSIONS, HARNESS: HARNESS_PERMISSIONS}
+    )
+    argv = [
+        nats_server_binary(),
+        "-c",
+        str(server_config),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        "-1",
+        "-js",
+        "-sd",
+        str(store),
+        "--ports_file_dir",
+        str(workdir),
+    ]
     with open(log, "ab") as output:
         process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
-    server = NatsServer(url="", process=process, store_dir=store, credentials=credentials,
-                        argv=argv, log=log)
+    server = NatsServer(
+        url="", process=process, store_dir=store, credentials=credentials, argv=argv, log=log
+    )
     try:
         server.address = _client_url(workdir / f"nats-server_{process.pid}.ports", process, log)
         server.url = server.url_for(HARNESS)
@@ -285,8 +358,9 @@ def running_nats(workdir: Path, config: Path | None = None) -> Iterator[NatsServ
         server.stop()
 
 
-def _client_url(ports_file: Path, process: subprocess.Popen[bytes], log: Path,
-                timeout: float = 10.0) -> str:
+def _client_url(
+    ports_file: Path, process: subprocess.Popen[bytes], log: Path, timeout: float = 10.0
+) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

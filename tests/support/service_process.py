@@ -47,8 +47,13 @@ class ServiceProcess:
         with open(self.log, "ab") as output:
             output.write(f"--- start {self.starts} ---\n".encode())
             output.flush()
-            self.process = subprocess.Popen([sys.executable, "-m", self.module], env=self.env,
-                                            cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module],
+                env=self.env,
+                cwd=ROOT,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         return self
 
     def output(self) -> str:
@@ -84,8 +89,9 @@ class ServiceProcess:
         return None
 
     def running(self) -> subprocess.Popen[bytes]:
-        assert self.process is not None and self.process.poll() is None, \
+        assert self.process is not None and self.process.poll() is None, (
             f"{self.module} exited\n{self.output()[-3000:]}"
+        )
         return self.process
 
     async def get(self, path: str) -> httpx.Response | None:
@@ -106,8 +112,9 @@ class ServiceProcess:
                 self.last = response.json()
                 if response.status_code == status:
                     return self.last
-            assert time.monotonic() < deadline, \
+            assert time.monotonic() < deadline, (
                 f"/ready never answered {status}; last {self.last}\n{self.output()[-3000:]}"
+            )
             await asyncio.sleep(0.05)
 
     async def health(self) -> int:
@@ -125,8 +132,9 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-            raise AssertionError(f"{self.module} ignored SIGTERM for {timeout} s\n"
-                                 f"{self.output()[-3000:]}") from None
+            raise AssertionError(
+                f"{self.module} ignored SIGTERM for {timeout} s\n{self.output()[-3000:]}"
+            ) from None
         return code, time.monotonic() - started
 
     def stop(self) -> None:
@@ -137,5 +145,9 @@ class ServiceProcess:
 def service_env(**settings: str) -> dict[str, str]:
     """The tests' environment (token secret, limits) with a service's own settings, as JSON logs
     (so tests can count log lines)."""
-    return {**os.environ, "TUTORPULSE_LOG_FORMAT": "json", "TUTORPULSE_LOG_LEVEL": "INFO",
-            **settings}
+    return {
+        **os.environ,
+        "TUTORPULSE_LOG_FORMAT": "json",
+        "TUTORPULSE_LOG_LEVEL": "INFO",
+        **settings,
+    }

@@ -45,7 +45,9 @@ def test_the_profile_id_is_derived_from_the_student() -> None:
 
 def test_an_assessment_records_grade_and_level_and_a_reassessment_the_level_it_replaced() -> None:
     academic = profile()
-    academic.assess(f"  {MATHS} ", by=TUTOR, school_grade=5, working_level=3, notes="  shaky on fractions ")
+    academic.assess(
+        f"  {MATHS} ", by=TUTOR, school_grade=5, working_level=3, notes="  shaky on fractions "
+    )
     academic.assess(MATHS, by=TUTOR, school_grade=6, working_level=4, notes="   ")
     first, second = academic.collect_events()
     assert isinstance(first, SubjectAssessed) and isinstance(second, SubjectAssessed)
@@ -55,10 +57,19 @@ def test_an_assessment_records_grade_and_level_and_a_reassessment_the_level_it_r
     assert (academic.subjects[MATHS].school_grade, academic.subjects[MATHS].working_level) == (6, 4)
 
 
-@pytest.mark.parametrize(("grade", "level", "field"), [
-    (-1, 3, "school_grade"), (13, 3, "school_grade"), (5, -1, "working_level"), (5, 13, "working_level"),
-    (True, 3, "school_grade")])
-def test_grades_and_levels_run_from_kindergarten_to_year_12(grade: int, level: int, field: str) -> None:
+@pytest.mark.parametrize(
+    ("grade", "level", "field"),
+    [
+        (-1, 3, "school_grade"),
+        (13, 3, "school_grade"),
+        (5, -1, "working_level"),
+        (5, 13, "working_level"),
+        (True, 3, "school_grade"),
+    ],
+)
+def test_grades_and_levels_run_from_kindergarten_to_year_12(
+    grade: int, level: int, field: str
+) -> None:
     academic = profile()
     with pytest.raises(InvalidValue) as error:
         academic.assess(MATHS, by=TUTOR, school_grade=grade, working_level=level)
@@ -76,12 +87,21 @@ def test_an_assessment_needs_a_course_and_short_notes() -> None:
 
 def test_a_level_change_keeps_the_previous_level_the_type_and_the_reason() -> None:
     academic = assessed()
-    academic.change_working_level(MATHS, by=TUTOR, level=4, change_type=LevelChangeType.LEVEL_ADVANCEMENT,
-                                  reason=" Mastered ratios ")
+    academic.change_working_level(
+        MATHS,
+        by=TUTOR,
+        level=4,
+        change_type=LevelChangeType.LEVEL_ADVANCEMENT,
+        reason=" Mastered ratios ",
+    )
     (event,) = academic.collect_events()
     assert isinstance(event, WorkingLevelChanged)
     assert (event.previous_level, event.new_level, event.change_type, event.reason) == (
-        3, 4, LevelChangeType.LEVEL_ADVANCEMENT, "Mastered ratios")
+        3,
+        4,
+        LevelChangeType.LEVEL_ADVANCEMENT,
+        "Mastered ratios",
+    )
     assert academic.subjects[MATHS].working_level == 4
 
 
@@ -89,7 +109,9 @@ def test_level_changes_that_the_centre_does_not_allow() -> None:
     academic = assessed(working_level=3)
     change = academic.change_working_level
     with pytest.raises(InvalidTransition, match="assess"):
-        change("reading", by=TUTOR, level=4, change_type=LevelChangeType.TUTOR_OVERRIDE, reason="why")
+        change(
+            "reading", by=TUTOR, level=4, change_type=LevelChangeType.TUTOR_OVERRIDE, reason="why"
+        )
     with pytest.raises(RuleViolated, match="already"):
         change(MATHS, by=TUTOR, level=3, change_type=LevelChangeType.TUTOR_OVERRIDE, reason="why")
     for level, change_type, reason, field in [
@@ -108,8 +130,12 @@ def test_level_changes_that_the_centre_does_not_allow() -> None:
 
 def test_a_new_assignment_supersedes_the_active_one_of_the_same_course_only() -> None:
     academic = profile()
-    first = academic.assign_content(MATHS, by=TUTOR, lesson_id="fractions", reason="gap in fractions")
-    reading = academic.assign_content("reading", by=TUTOR, exercise_id="inference-2", reason="practice")
+    first = academic.assign_content(
+        MATHS, by=TUTOR, lesson_id="fractions", reason="gap in fractions"
+    )
+    reading = academic.assign_content(
+        "reading", by=TUTOR, exercise_id="inference-2", reason="practice"
+    )
     second = academic.assign_content(MATHS, by=TUTOR, exercise_id="ratios-1", reason="moved on")
     events = academic.collect_events()
     assert all(isinstance(e, ContentAssigned) for e in events)
@@ -122,10 +148,12 @@ def test_a_new_assignment_supersedes_the_active_one_of_the_same_course_only() ->
 
 def test_an_assignment_names_a_lesson_or_an_exercise_and_gives_a_reason() -> None:
     academic = profile()
-    for kwargs, field in [({"reason": "why"}, "lesson_id"),
-                          ({"lesson_id": " ", "reason": "why"}, "lesson_id"),
-                          ({"exercise_id": "x" * 101, "reason": "why"}, "exercise_id"),
-                          ({"lesson_id": "fractions", "reason": ""}, "reason")]:
+    for kwargs, field in [
+        ({"reason": "why"}, "lesson_id"),
+        ({"lesson_id": " ", "reason": "why"}, "lesson_id"),
+        ({"exercise_id": "x" * 101, "reason": "why"}, "exercise_id"),
+        ({"lesson_id": "fractions", "reason": ""}, "reason"),
+    ]:
         with pytest.raises(InvalidValue) as error:
             academic.assign_content(MATHS, by=TUTOR, **kwargs)  # type: ignore[arg-type]
         assert error.value.field == field
@@ -171,12 +199,18 @@ class AcademicProfileLife(RuleBasedStateMachine):
         self.profile.assess(course, by=TUTOR, school_grade=grade, working_level=level)
         self.levels[course] = level
 
-    @rule(course=st.sampled_from(COURSES), level=st.integers(0, 12),
-          change_type=st.sampled_from(sorted(set(LevelChangeType) - {LevelChangeType.ASSESSMENT_RESULT})))
+    @rule(
+        course=st.sampled_from(COURSES),
+        level=st.integers(0, 12),
+        change_type=st.sampled_from(
+            sorted(set(LevelChangeType) - {LevelChangeType.ASSESSMENT_RESULT})
+        ),
+    )
     def change_level(self, course: str, level: int, change_type: LevelChangeType) -> None:
         def change() -> None:
-            self.profile.change_working_level(course, by=TUTOR, level=level, change_type=change_type,
-                                              reason="because")
+            self.profile.change_working_level(
+                course, by=TUTOR, level=level, change_type=change_type, reason="because"
+            )
 
         current = self.levels.get(course)
         if current is None:
@@ -186,7 +220,8 @@ class AcademicProfileLife(RuleBasedStateMachine):
             with pytest.raises(RuleViolated):
                 change()
         elif (change_type is LevelChangeType.LEVEL_ADVANCEMENT and level < current) or (
-                change_type is LevelChangeType.LEVEL_REGRESSION and level > current):
+            change_type is LevelChangeType.LEVEL_REGRESSION and level > current
+        ):
             with pytest.raises(InvalidValue):
                 change()
         else:
@@ -195,7 +230,9 @@ class AcademicProfileLife(RuleBasedStateMachine):
 
     @rule(course=st.sampled_from(COURSES))
     def assign(self, course: str) -> None:
-        assignment = self.profile.assign_content(course, by=TUTOR, lesson_id="next", reason="chosen")
+        assignment = self.profile.assign_content(
+            course, by=TUTOR, lesson_id="next", reason="chosen"
+        )
         if course in self.active:
             self.ended.add(self.active[course])
         self.active[course] = assignment
@@ -220,7 +257,9 @@ class AcademicProfileLife(RuleBasedStateMachine):
         rebuilt = AcademicProfile.project(None, self.history)  # type: ignore[arg-type]
         for academic in [self.profile] + ([rebuilt] if rebuilt is not None else []):
             assert {c: s.working_level for c, s in academic.subjects.items()} == self.levels
-            assert {a.course_id: a.id for a in academic.assignments.values() if a.active} == self.active
+            assert {
+                a.course_id: a.id for a in academic.assignments.values() if a.active
+            } == self.active
         assert (rebuilt.version if rebuilt else 0) == self.profile.version
 
 

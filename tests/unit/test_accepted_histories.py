@@ -103,8 +103,8 @@ from services.command.commands.sessions import (
 )
 from services.command.domain.aggregate import DomainError
 from services.command.domain.exercise import MAX_OPTIONS, MAX_QUESTIONS
-from services.command.domain.values import EARLIEST, END_OF_TIME
 from services.command.domain.session import LONGEST_SESSION
+from services.command.domain.values import EARLIEST, END_OF_TIME
 from services.command.idempotency import IdempotencyKey
 from shared import events
 from shared.events import (
@@ -262,7 +262,9 @@ class History:
 def a_centre() -> Iterator[History]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
-        centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(path / "events.sqlite")}))
+        centres = TutoringCentres(
+            load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(path / "events.sqlite")})
+        )
         live = read_store(path, "live.sqlite")
         try:
             run = History(centres, live, path)

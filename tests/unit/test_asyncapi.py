@@ -44,7 +44,8 @@ def resolve(doc: dict[str, Any], ref: str) -> Any:
 
 def validator(doc: dict[str, Any], schema_name: str) -> Any:
     return jsonschema_rs.validator_for(
-        {"$ref": f"#/components/schemas/{schema_name}", "components": doc["components"]})
+        {"$ref": f"#/components/schemas/{schema_name}", "components": doc["components"]}
+    )
 
 
 def test_every_reference_resolves_and_every_event_type_has_its_message() -> None:
@@ -60,7 +61,9 @@ def test_every_reference_resolves_and_every_event_type_has_its_message() -> None
 
 def test_stored_events_satisfy_their_payload_schemas(tmp_path: Path) -> None:
     doc = document()
-    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
+    centres = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    )
     try:
         seed(centres)
         stored = centres.recorder.select_notifications(1, 1_000_000)
@@ -79,14 +82,17 @@ def test_stored_events_satisfy_their_payload_schemas(tmp_path: Path) -> None:
     assert not validators[stored[0].topic].is_valid(broken)
 
 
-@pytest.mark.parametrize("message", [
-    protocol.Snapshot(topic="my-day", version=3, data={"sessions": []}),
-    protocol.Delta(topic="session:x", version=4, patch={"status": "LIVE"}),
-    protocol.Subscribed(topic="my-day", version=3),
-    protocol.Refused(status=404, detail="no such session", topic="session:x"),
-    protocol.Refused(status=400, detail="unreadable message"),
-    protocol.Subscribe(topic="my-day", last_version=2),
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        protocol.Snapshot(topic="my-day", version=3, data={"sessions": []}),
+        protocol.Delta(topic="session:x", version=4, patch={"status": "LIVE"}),
+        protocol.Subscribed(topic="my-day", version=3),
+        protocol.Refused(status=404, detail="no such session", topic="session:x"),
+        protocol.Refused(status=400, detail="unreadable message"),
+        protocol.Subscribe(topic="my-day", last_version=2),
+    ],
+)
 def test_websocket_messages_satisfy_their_schemas(message: msgspec.Struct) -> None:
     payload = msgspec.json.decode(msgspec.json.encode(message))
     assert validator(document(), type(message).__name__).is_valid(payload)
@@ -96,7 +102,9 @@ def test_the_gateway_serves_it(tmp_path: Path) -> None:
     from services.live_gateway.app import create_app
     from shared.readmodels.store import open_read_store
 
-    store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "read.sqlite")}))
+    store = open_read_store(
+        load(ReadStoreSettings, {"TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "read.sqlite")})
+    )
     unreachable_nats = "nats://127.0.0.1:9"  # the document is served whatever NATS does
     with TestClient(create_app(store, unreachable_nats, own_store=True)) as client:
         served = client.get("/asyncapi.json")

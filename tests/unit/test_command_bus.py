@@ -43,7 +43,9 @@ LATER = datetime(2031, 3, 3, 16, tzinfo=UTC)
 
 @pytest.fixture
 def centres(tmp_path: Path) -> Iterator[TutoringCentres]:
-    app = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
+    app = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    )
     yield app
     app.close()
 
@@ -77,9 +79,16 @@ def test_a_handler_decides_on_a_unit_of_work_and_nothing_is_stored_before_the_co
 ) -> None:
     before = centres.position
     uow = UnitOfWork(centres, centres.directory, alpha["tutor"])
-    view = sessions.schedule_session(ScheduleSession(
-        title="Fractions", starts_at=LATER, ends_at=LATER + timedelta(hours=1),
-        mode=SessionMode.ONLINE, meeting_link="https://meet.example.org/f"), uow)
+    view = sessions.schedule_session(
+        ScheduleSession(
+            title="Fractions",
+            starts_at=LATER,
+            ends_at=LATER + timedelta(hours=1),
+            mode=SessionMode.ONLINE,
+            meeting_link="https://meet.example.org/f",
+        ),
+        uow,
+    )
     assert isinstance(view, SessionView) and view.status is SessionStatus.SCHEDULED
     assert view.tutor_id == alpha["tutor"].user_id and view.warnings == []
     assert [type(a).__name__ for a in uow.changed()] == ["Session", "TimetableWeek"]
@@ -94,38 +103,80 @@ def test_a_commit_stores_aggregates_in_the_order_they_began_to_change(
     centres: TutoringCentres, alpha: Centre
 ) -> None:
     admin, tutor = alpha["admin"], alpha["tutor"]
-    cohort = UUID(centres.handle(admin, CreateClass(
-        name="Year 5", subject="maths", teacher_id=tutor.user_id)).body["classId"])
+    cohort = UUID(
+        centres.handle(
+            admin, CreateClass(name="Year 5", subject="maths", teacher_id=tutor.user_id)
+        ).body["classId"]
+    )
     centres.handle(admin, AddClassMember(class_id=cohort, student_id=alpha["ann"].user_id))
     before = centres.position
-    centres.handle(admin, ScheduleClassSession(
-        class_id=cohort, title="Class", starts_at=LATER, ends_at=LATER + timedelta(hours=1),
-        mode=SessionMode.ONLINE, meeting_link="https://meet.example.org/c"))
+    centres.handle(
+        admin,
+        ScheduleClassSession(
+            class_id=cohort,
+            title="Class",
+            starts_at=LATER,
+            ends_at=LATER + timedelta(hours=1),
+            mode=SessionMode.ONLINE,
+            meeting_link="https://meet.example.org/c",
+        ),
+    )
     # The session is scheduled and enrolled, the class notes it, then the timetable books it.
     assert topics_of(centres, before) == [
-        "SessionScheduled", "StudentEnrolled", "ClassSessionsScheduled", "TimetableSessionBooked"]
+        "SessionScheduled",
+        "StudentEnrolled",
+        "ClassSessionsScheduled",
+        "TimetableSessionBooked",
+    ]
 
-    series = centres.handle(tutor, ScheduleSeries(
-        days_of_week=[1], start_time="16:00", first_date=LATER.date(), weeks=2, title="Weekly",
-        mode=SessionMode.ONLINE, meeting_link="https://meet.example.org/w"))
+    series = centres.handle(
+        tutor,
+        ScheduleSeries(
+            days_of_week=[1],
+            start_time="16:00",
+            first_date=LATER.date(),
+            weeks=2,
+            title="Weekly",
+            mode=SessionMode.ONLINE,
+            meeting_link="https://meet.example.org/w",
+        ),
+    )
     before = centres.position
     centres.handle(tutor, CancelSeries(series_id=UUID(series.body["seriesId"]), reason="holiday"))
     assert topics_of(centres, before) == [
-        "SessionSeriesCancelled", "SessionCancelled", "SessionCancelled",
-        "TimetableSessionReleased", "TimetableSessionReleased"]
+        "SessionSeriesCancelled",
+        "SessionCancelled",
+        "SessionCancelled",
+        "TimetableSessionReleased",
+        "TimetableSessionReleased",
+    ]
 
 
-def post(client: TestClient, centre: Centre, path: str, body: bytes,  # type: ignore[type-arg]
-         key: str) -> tuple[int, bytes, dict[str, str]]:
-    response = client.post(path, content=body, headers=centre.auth("tutor") | {
-        "Idempotency-Key": key, "Content-Type": "application/json"})
+def post(
+    client: TestClient,
+    centre: Centre,
+    path: str,
+    body: bytes,  # type: ignore[type-arg]
+    key: str,
+) -> tuple[int, bytes, dict[str, str]]:
+    response = client.post(
+        path,
+        content=body,
+        headers=centre.auth("tutor") | {"Idempotency-Key": key, "Content-Type": "application/json"},
+    )
     return response.status_code, response.content, dict(response.headers)
 
 
 def test_a_replay_answers_the_same_bytes(centres: TutoringCentres, alpha: Centre) -> None:
-    body = msgspec.json.encode({"title": "Fractions", "startsAt": LATER.isoformat(),
-                                "endsAt": (LATER + timedelta(hours=1)).isoformat(),
-                                "mode": "ONLINE", "meetingLink": "https://meet.example.org/f"})
+    body = msgspec.json.encode(
+        {
+            "title": "Fractions",
+            "startsAt": LATER.isoformat(),
+            "endsAt": (LATER + timedelta(hours=1)).isoformat(),
+            "mode": "ONLINE",
+            "meetingLink": "https://meet.example.org/f",
+        }
+    )
     with TestClient(create_app(centres, own_resources=False)) as client:
         first = post(client, alpha, "/api/v1/sessions", body, "monday")
         again = post(client, alpha, "/api/v1/sessions", body, "monday")
@@ -142,28 +193,38 @@ def test_an_answer_recorded_before_answers_were_types_replays_as_it_was(
     body = b'{"exerciseId": "b5d3f1e4-3c4a-4f7e-9d51-5a3b2c1d0e9f"}'
     path = f"/api/v1/sessions/{UUID(int=1)}/work"
     digest = hashlib.sha256(f"POST {path}\n".encode() + body).hexdigest()
-    recorded = {"sessionId": str(UUID(int=1)), "exerciseId": "b5d3f1e4-3c4a-4f7e-9d51-5a3b2c1d0e9f",
-                "title": "Halves", "autoGradable": True, "score": 7.0, "work": []}
-    centres.save(CommandReceipt.record(alpha["tutor"], IdempotencyKey("old-one", digest), 201,
-                                       recorded))
+    recorded = {
+        "sessionId": str(UUID(int=1)),
+        "exerciseId": "b5d3f1e4-3c4a-4f7e-9d51-5a3b2c1d0e9f",
+        "title": "Halves",
+        "autoGradable": True,
+        "score": 7.0,
+        "work": [],
+    }
+    centres.save(
+        CommandReceipt.record(alpha["tutor"], IdempotencyKey("old-one", digest), 201, recorded)
+    )
     with TestClient(create_app(centres, own_resources=False)) as client:
         status, content, headers = post(client, alpha, path, body, "old-one")
     assert status == 201 and headers["idempotent-replayed"] == "true"
     assert content == msgspec.json.encode({**recorded, "position": centres.position})
 
 
-@pytest.mark.parametrize(("command", "field", "wire"), [
-    (MarkAttendance, "records[2].student_id", "records[2].studentId"),
-    (MarkAttendance, "session_id", "sessionId"),
-    (MarkAttendance, "due_at", "dueAt"),  # not the command's: named as msgspec would
-    (PublishExercise, "questions[0].accepted_answers", "questions[0].acceptedAnswers"),
-    (SubmitExercise, "answers.q_1.part_b", "answers.q_1.part_b"),  # the client's own keys
-    (SubmitHomework, f"answers.{UUID(int=7)}.a_b", f"answers.{UUID(int=7)}.a_b"),
-    (AssignExercise, "student_ids[3]", "studentIds[3]"),
-    (ScheduleSeries, "students[1].student_id", "students[1].studentId"),
-    (ScheduleSession, "Idempotency-Key", "Idempotency-Key"),
-    (ScheduleSession, "body", "body"),
-])
+@pytest.mark.parametrize(
+    ("command", "field", "wire"),
+    [
+        (MarkAttendance, "records[2].student_id", "records[2].studentId"),
+        (MarkAttendance, "session_id", "sessionId"),
+        (MarkAttendance, "due_at", "dueAt"),  # not the command's: named as msgspec would
+        (PublishExercise, "questions[0].accepted_answers", "questions[0].acceptedAnswers"),
+        (SubmitExercise, "answers.q_1.part_b", "answers.q_1.part_b"),  # the client's own keys
+        (SubmitHomework, f"answers.{UUID(int=7)}.a_b", f"answers.{UUID(int=7)}.a_b"),
+        (AssignExercise, "student_ids[3]", "studentIds[3]"),
+        (ScheduleSeries, "students[1].student_id", "students[1].studentId"),
+        (ScheduleSession, "Idempotency-Key", "Idempotency-Key"),
+        (ScheduleSession, "body", "body"),
+    ],
+)
 def test_a_problem_names_the_field_as_the_client_sent_it(
     command: type[Command], field: str, wire: str
 ) -> None:

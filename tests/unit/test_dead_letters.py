@@ -38,8 +38,13 @@ def project(store: ReadStore, items: Iterable[Item]) -> list[Item]:
             apply_all(store, [(event, notification_id)])
         except Exception as error:
             with store.transaction() as tx:
-                tx.skip(str(event.aggregate_id), event.aggregate_version, notification_id,
-                        event.type_name, f"{type(error).__name__}: {error}")
+                tx.skip(
+                    str(event.aggregate_id),
+                    event.aggregate_version,
+                    notification_id,
+                    event.type_name,
+                    f"{type(error).__name__}: {error}",
+                )
             dead.append((event, notification_id))
     return dead
 
@@ -50,8 +55,9 @@ def reference(folder: Path, items: Iterable[Item]) -> dict[str, list[tuple[objec
     return store.dump(store.generation())
 
 
-def poison(monkeypatch: pytest.MonkeyPatch, event_type: type[ev.Event],
-           which: Callable[[Any], bool]) -> None:
+def poison(
+    monkeypatch: pytest.MonkeyPatch, event_type: type[ev.Event], which: Callable[[Any], bool]
+) -> None:
     """Make the projector's handler of ``event_type`` raise for the events ``which`` picks."""
     real = projector._HANDLERS[event_type]
 
@@ -73,7 +79,9 @@ def test_a_dead_lettered_event_lets_its_aggregate_go_on_and_a_replay_equals_a_re
     for event, _ in items:
         seats.setdefault(str(event.aggregate_id), []).append(event.type_name)
     work = ["ExerciseAssigned", "ExerciseStarted", "ExerciseProgressReported"]
-    seat = next(a for a, types in seats.items() if types[1:4] == work and "HelpRequestRaised" in types)
+    seat = next(
+        a for a, types in seats.items() if types[1:4] == work and "HelpRequestRaised" in types
+    )
     poison(monkeypatch, ev.ExerciseAssigned, lambda e: str(e.aggregate_id) == seat)
     store = read_store(tmp_path)
 
@@ -81,9 +89,13 @@ def test_a_dead_lettered_event_lets_its_aggregate_go_on_and_a_replay_equals_a_re
 
     # The assignment failed; the work moves that need it failed too; the help request applied.
     assert [(e.type_name, e.aggregate_version) for e, _ in dead] == [
-        ("ExerciseAssigned", 2), ("ExerciseStarted", 3), ("ExerciseProgressReported", 4)]
-    help_raised = next(e for e, _ in items
-                       if str(e.aggregate_id) == seat and e.type_name == "HelpRequestRaised")
+        ("ExerciseAssigned", 2),
+        ("ExerciseStarted", 3),
+        ("ExerciseProgressReported", 4),
+    ]
+    help_raised = next(
+        e for e, _ in items if str(e.aggregate_id) == seat and e.type_name == "HelpRequestRaised"
+    )
     assert isinstance(help_raised, ev.HelpRequestRaised)
     session = store.get("session", str(help_raised.session_id))
     assert session is not None
@@ -96,7 +108,9 @@ def test_a_dead_lettered_event_lets_its_aggregate_go_on_and_a_replay_equals_a_re
     monkeypatch.undo()  # the fix is released
     results = [reapply(store, event, notification_id) for event, notification_id in dead]
 
-    assert [(r.outcome, r.later_applied) for r in results] == [(Replayed.APPLIED_OUT_OF_ORDER, 1)] * 3
+    assert [(r.outcome, r.later_applied) for r in results] == [
+        (Replayed.APPLIED_OUT_OF_ORDER, 1)
+    ] * 3
     assert store.dump(store.generation()) == expected
     with store.transaction() as tx:
         assert not any(tx.is_skipped(seat, version) for version in (2, 3, 4))
@@ -111,7 +125,9 @@ def test_a_replay_behind_a_later_overwrite_is_reported_and_a_rebuild_repairs_it(
     """The limit of replaying out of band: a student marked ABSENT (dead-lettered), then
     EXCUSED (applied). Replaying ABSENT afterwards puts the older mark on top: the replay says
     that later events of the aggregate were applied first, and a rebuild makes it exact."""
-    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
+    centres = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    )
     try:
         sessions = seed(centres)
         live = sessions["Intro to Programming - Live Q&A"]
@@ -135,17 +151,25 @@ def test_a_replay_behind_a_later_overwrite_is_reported_and_a_rebuild_repairs_it(
                 ],
             ),
         )
-        items = [(ev.decode(n.state), n.id)
-                 for n in centres.recorder.select_notifications(1, 1_000_000)]
+        items = [
+            (ev.decode(n.state), n.id) for n in centres.recorder.select_notifications(1, 1_000_000)
+        ]
         expected = reference(tmp_path, items)
-        poison(monkeypatch, ev.AttendanceMarked,
-               lambda e: e.status is ev.AttendanceStatus.ABSENT and e.student_id == michael.id
-               and e.session_id == live)
+        poison(
+            monkeypatch,
+            ev.AttendanceMarked,
+            lambda e: (
+                e.status is ev.AttendanceStatus.ABSENT
+                and e.student_id == michael.id
+                and e.session_id == live
+            ),
+        )
         store = read_store(tmp_path)
 
         dead = project(store, items)
         assert [(type(e), getattr(e, "status", None)) for e, _ in dead] == [
-            (ev.AttendanceMarked, ev.AttendanceStatus.ABSENT)]
+            (ev.AttendanceMarked, ev.AttendanceStatus.ABSENT)
+        ]
         monkeypatch.undo()
         result = reapply(store, *dead[0])
 
@@ -164,9 +188,12 @@ def test_an_event_whose_predecessor_is_missing_waits_for_it(tmp_path: Path) -> N
     """A dead letter recorded while an earlier event of its aggregate is missing does not move
     the version; once that earlier one is recorded or applied, the version passes both."""
     items = list(demo_events())
-    session_id = next(str(e.aggregate_id) for e, _ in items
-                      if e.type_name == "SessionScheduled"
-                      and sum(str(x.aggregate_id) == str(e.aggregate_id) for x, _ in items) >= 5)
+    session_id = next(
+        str(e.aggregate_id)
+        for e, _ in items
+        if e.type_name == "SessionScheduled"
+        and sum(str(x.aggregate_id) == str(e.aggregate_id) for x, _ in items) >= 5
+    )
     mine = [item for item in items if str(item[0].aggregate_id) == session_id]
     others = [item for item in items if str(item[0].aggregate_id) != session_id]
     store = read_store(tmp_path)
@@ -175,7 +202,9 @@ def test_an_event_whose_predecessor_is_missing_waits_for_it(tmp_path: Path) -> N
 
     def skip(item: Item) -> SkipResult:
         with store.transaction() as tx:
-            return tx.skip(session_id, item[0].aggregate_version, item[1], item[0].type_name, "test")
+            return tx.skip(
+                session_id, item[0].aggregate_version, item[1], item[0].type_name, "test"
+            )
 
     def version() -> int:
         with store.transaction() as tx:
@@ -206,7 +235,9 @@ def test_a_discarded_dead_letter_is_never_applied_and_its_aggregate_goes_on(tmp_
     store = read_store(tmp_path)
     project(store, [item for item in items if str(item[0].aggregate_id) != session_id] + mine[:1])
     with store.transaction() as tx:
-        assert tx.skip(session_id, 2, mine[1][1], mine[1][0].type_name, "test") is SkipResult.SKIPPED
+        assert (
+            tx.skip(session_id, 2, mine[1][1], mine[1][0].type_name, "test") is SkipResult.SKIPPED
+        )
 
     forget(store, mine[1][0], mine[1][1], "discarded: enrolled by mistake")
 
@@ -219,15 +250,18 @@ def test_a_discarded_dead_letter_is_never_applied_and_its_aggregate_goes_on(tmp_
 
 
 def test_dead_letters_recorded_while_their_predecessor_was_missing_are_passed_when_it_is_applied(
-    tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     """v3 and v4 were dead-lettered (waited too long, or discarded) while v2 was missing. When
     v2 is then applied normally, the version moves past v3 and v4 in the same transaction, so
     v5 applies at once instead of waiting for them in turn; the records stay for a replay."""
     items = list(demo_events())
-    session_id = next(str(e.aggregate_id) for e, _ in items
-                      if e.type_name == "SessionScheduled"
-                      and sum(str(x.aggregate_id) == str(e.aggregate_id) for x, _ in items) >= 5)
+    session_id = next(
+        str(e.aggregate_id)
+        for e, _ in items
+        if e.type_name == "SessionScheduled"
+        and sum(str(x.aggregate_id) == str(e.aggregate_id) for x, _ in items) >= 5
+    )
     mine = [item for item in items if str(item[0].aggregate_id) == session_id]
     store = read_store(tmp_path)
     project(store, [item for item in items if str(item[0].aggregate_id) != session_id] + mine[:1])

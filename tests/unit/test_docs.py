@@ -12,8 +12,11 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 def test_every_event_type_is_in_the_catalogue() -> None:
     catalogue = (DOCS / "events.md").read_text()
-    missing = [name for name in events.event_types() if not name.startswith("_")
-               and f"### {name}" not in catalogue]
+    missing = [
+        name
+        for name in events.event_types()
+        if not name.startswith("_") and f"### {name}" not in catalogue
+    ]
     assert missing == []
 
 
@@ -27,8 +30,11 @@ def test_every_route_is_in_the_api_document() -> None:
     routes = [f"{r.method} " + re.sub(r":\w+}", "}", r.path) for r in ROUTES]
     for module in (query,):
         for controller in vars(module).values():
-            if not (isinstance(controller, type) and issubclass(controller, Controller)
-                    and controller is not Controller):
+            if not (
+                isinstance(controller, type)
+                and issubclass(controller, Controller)
+                and controller is not Controller
+            ):
                 continue
             for value in vars(controller).values():
                 for path in getattr(value, "paths", ()):

@@ -22,28 +22,54 @@ def test_every_event_round_trips_through_its_json_contract() -> None:
 def test_decoding_needs_only_the_contract() -> None:
     session = uuid4()
     event = events.SessionCancelled(
-        centre_id="alpha", aggregate_id=session, aggregate_version=2,
-        occurred_at=datetime(2026, 11, 25, tzinfo=UTC), actor_id=uuid4(), actor_role="TEACHER",
-        session_id=session, reason="flood")
+        centre_id="alpha",
+        aggregate_id=session,
+        aggregate_version=2,
+        occurred_at=datetime(2026, 11, 25, tzinfo=UTC),
+        actor_id=uuid4(),
+        actor_role="TEACHER",
+        session_id=session,
+        reason="flood",
+    )
     data = events.encode(event)
     assert msgspec.json.decode(data)["type"] == "SessionCancelled"
     assert events.decode(data) == event
     assert events.subject_for(events.decode_header(data)) == (
-        f"tp.evt.alpha.session.{session}.SessionCancelled")
+        f"tp.evt.alpha.session.{session}.SessionCancelled"
+    )
 
 
 def test_the_relay_routes_by_header_exactly_as_by_the_whole_event() -> None:
     """A note or homework names a session without being a session's event: it travels on its
     own aggregate's subject, whether the subject is built from the event or from its header."""
     when, who = datetime(2026, 11, 25, tzinfo=UTC), uuid4()
-    envelope: dict[str, Any] = {"centre_id": "alpha", "aggregate_version": 1, "occurred_at": when,
-                                "actor_id": who, "actor_role": "TEACHER"}
+    envelope: dict[str, Any] = {
+        "centre_id": "alpha",
+        "aggregate_version": 1,
+        "occurred_at": when,
+        "actor_id": who,
+        "actor_role": "TEACHER",
+    }
     samples = [
-        events.TutorNoteWritten(aggregate_id=uuid4(), student_id=uuid4(), content="ok",
-                                visibility=events.NoteVisibility.EXTERNAL, session_id=uuid4(), **envelope),
-        events.HomeworkAssigned(aggregate_id=uuid4(), student_id=uuid4(), teacher_id=who, title="h",
-                                exercise_ids=(uuid4(),), max_score=1, due_at=when, session_id=uuid4(),
-                                **envelope),
+        events.TutorNoteWritten(
+            aggregate_id=uuid4(),
+            student_id=uuid4(),
+            content="ok",
+            visibility=events.NoteVisibility.EXTERNAL,
+            session_id=uuid4(),
+            **envelope,
+        ),
+        events.HomeworkAssigned(
+            aggregate_id=uuid4(),
+            student_id=uuid4(),
+            teacher_id=who,
+            title="h",
+            exercise_ids=(uuid4(),),
+            max_score=1,
+            due_at=when,
+            session_id=uuid4(),
+            **envelope,
+        ),
         events.SessionStarted(aggregate_id=(session := uuid4()), session_id=session, **envelope),
     ]
     for event in samples:
@@ -63,10 +89,19 @@ def test_an_old_schema_version_is_upcast_on_read() -> None:
         payload["fullName"] = payload.pop("name")
         return payload
 
-    old = msgspec.json.encode({
-        "type": "_ProbeRenamed", "centreId": "alpha", "aggregateId": str(uuid4()),
-        "aggregateVersion": 1, "occurredAt": "2026-11-25T00:00:00Z", "actorId": str(uuid4()),
-        "actorRole": "TEACHER", "schemaVersion": 1, "name": "Ann"})
+    old = msgspec.json.encode(
+        {
+            "type": "_ProbeRenamed",
+            "centreId": "alpha",
+            "aggregateId": str(uuid4()),
+            "aggregateVersion": 1,
+            "occurredAt": "2026-11-25T00:00:00Z",
+            "actorId": str(uuid4()),
+            "actorRole": "TEACHER",
+            "schemaVersion": 1,
+            "name": "Ann",
+        }
+    )
     event = events.decode(old)
     assert (event.full_name, event.schema_version) == ("Ann", 2)  # type: ignore[attr-defined]
 

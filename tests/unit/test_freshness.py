@@ -29,7 +29,7 @@ def freshness(clock: Clock, max_lag: int = 100, grace: float = 10) -> Freshness:
 
 
 def test_a_busy_cluster_that_keeps_moving_is_fresh_however_far_behind_for_a_moment(
-    clock: Clock
+    clock: Clock,
 ) -> None:
     check = freshness(clock)
     watermark, head = 0, 0
@@ -61,7 +61,7 @@ def test_an_idle_cluster_is_fresh_for_ever(clock: Clock) -> None:
 
 
 def test_a_lag_past_the_limit_for_the_whole_grace_is_stale_and_stays_so_until_half_of_it(
-    clock: Clock
+    clock: Clock,
 ) -> None:
     check = freshness(clock, max_lag=100)
     watermark = 0
@@ -90,7 +90,13 @@ def test_the_query_and_gateway_processes_do_not_load_the_projection_service() ->
     otherwise export as a misleading 0."""
     for module in ("services.query.app", "services.live_gateway.app"):
         loaded = subprocess.run(
-            [sys.executable, "-c", f"import sys, {module}; "
-             "print('services.projections.service' in sys.modules)"],
-            check=True, capture_output=True, text=True).stdout.strip()
+            [
+                sys.executable,
+                "-c",
+                f"import sys, {module}; print('services.projections.service' in sys.modules)",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         assert loaded == "False", module

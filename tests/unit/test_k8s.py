@@ -15,9 +15,13 @@ from shared.settings import declared, load
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "infra" / "k8s"
-PROGRAM_OF = {"services.command": "command", "services.relay": "relay",
-              "services.projections": "projections", "services.live_gateway": "live_gateway",
-              "services.query": "query"}
+PROGRAM_OF = {
+    "services.command": "command",
+    "services.relay": "relay",
+    "services.projections": "projections",
+    "services.live_gateway": "live_gateway",
+    "services.query": "query",
+}
 
 
 def read_by(program: str) -> set[str]:
@@ -35,8 +39,12 @@ def documents() -> list[dict[str, Any]]:
 def test_every_deployment_runs_a_module_that_exists_with_probes_on_its_port() -> None:
     deployments = [d for d in documents() if d["kind"] == "Deployment"]
     assert {d["metadata"]["name"] for d in deployments} == {
-        "tutorpulse-command", "tutorpulse-relay", "tutorpulse-projections",
-        "tutorpulse-live-gateway", "tutorpulse-query"}
+        "tutorpulse-command",
+        "tutorpulse-relay",
+        "tutorpulse-projections",
+        "tutorpulse-live-gateway",
+        "tutorpulse-query",
+    }
     for deployment in deployments:
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         module = container["command"][-1]
@@ -79,9 +87,13 @@ def test_each_service_that_uses_nats_logs_in_as_its_own_user_from_a_secret() -> 
         secret = env["TUTORPULSE_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]
         assert secret == {"name": "tutorpulse-nats", "key": user}
         users[name] = user
-    assert users == {"tutorpulse-relay": "relay", "tutorpulse-projections": "projections",
-                     "tutorpulse-live-gateway": "gateway", "tutorpulse-command": None,
-                     "tutorpulse-query": None}
+    assert users == {
+        "tutorpulse-relay": "relay",
+        "tutorpulse-projections": "projections",
+        "tutorpulse-live-gateway": "gateway",
+        "tutorpulse-command": None,
+        "tutorpulse-query": None,
+    }
     assert set(users.values()) - {None} <= set(PERMISSIONS)
 
 

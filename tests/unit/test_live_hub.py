@@ -43,8 +43,9 @@ class FakeNats:
         self.unsubscribed: list[str] = []
         self._callbacks: dict[str, Callable[[Msg], Awaitable[None]]] = {}
 
-    async def subscribe(self, subject: str, *, cb: Callable[[Msg], Awaitable[None]],
-                        pending_msgs_limit: int) -> Any:
+    async def subscribe(
+        self, subject: str, *, cb: Callable[[Msg], Awaitable[None]], pending_msgs_limit: int
+    ) -> Any:
         await asyncio.sleep(0)  # a real client yields while it sends SUB
         self.subscribed.append(subject)
         self._callbacks[subject] = cb
@@ -130,7 +131,9 @@ async def raise_help_requests(hub: Hub) -> None:
         await nats_of(hub).ring(*notice_for(change))
 
 
-async def test_a_notice_becomes_a_delta_that_patches_the_snapshot_into_the_fresh_view(hub: Hub) -> None:
+async def test_a_notice_becomes_a_delta_that_patches_the_snapshot_into_the_fresh_view(
+    hub: Hub,
+) -> None:
     connection = hub.open(person("john"))
     await hub.subscribe(connection, live_session())
     (snapshot,) = drain(connection)
@@ -142,7 +145,9 @@ async def test_a_notice_becomes_a_delta_that_patches_the_snapshot_into_the_fresh
     await hub.subscribe(connection, live_session())
     (fresh,) = drain(connection)
     assert apply_merge_patch(snapshot["data"], delta["patch"]) == fresh["data"]
-    assert fresh["data"]["openHelpRequests"] == HELP_REQUESTS and fresh["version"] == delta["version"]
+    assert (
+        fresh["data"]["openHelpRequests"] == HELP_REQUESTS and fresh["version"] == delta["version"]
+    )
 
 
 async def test_a_notice_the_viewer_already_has_costs_no_read(hub: Hub, clock: Clock) -> None:
@@ -153,8 +158,12 @@ async def test_a_notice_the_viewer_already_has_costs_no_read(hub: Hub, clock: Cl
     subject = next(iter(nats_of(hub).active))
     clock.now += timedelta(minutes=1)  # the live session's timers moved: a read would show it
 
-    old = DeltaNotice(kind=SESSION.name, key=topic.split(":")[1], centre_id=DEMO_CENTRE,
-                      version=snapshot["version"])
+    old = DeltaNotice(
+        kind=SESSION.name,
+        key=topic.split(":")[1],
+        centre_id=DEMO_CENTRE,
+        version=snapshot["version"],
+    )
     await nats_of(hub).ring(subject, msgspec.json.encode(old))
     assert drain(connection) == []
 
@@ -164,7 +173,9 @@ async def test_a_notice_the_viewer_already_has_costs_no_read(hub: Hub, clock: Cl
     assert delta["version"] == snapshot["version"] and set(delta["patch"]) == {"timing"}
 
 
-async def test_a_client_that_stops_reading_costs_a_bounded_queue_then_gets_snapshots(hub: Hub) -> None:
+async def test_a_client_that_stops_reading_costs_a_bounded_queue_then_gets_snapshots(
+    hub: Hub,
+) -> None:
     connection = hub.open(person("john"))
     await hub.subscribe(connection, live_session())
     await hub.subscribe(connection, "my-day")
@@ -179,7 +190,10 @@ async def test_a_client_that_stops_reading_costs_a_bounded_queue_then_gets_snaps
     assert items[0] is RESYNC_STALE
     await hub.resync_stale(connection)  # what the writer does when it reaches the marker
     resent = drain(connection)
-    assert {(m["type"], m["topic"]) for m in resent} == {("snapshot", live_session()), ("snapshot", "my-day")}
+    assert {(m["type"], m["topic"]) for m in resent} == {
+        ("snapshot", live_session()),
+        ("snapshot", "my-day"),
+    }
     assert connection.stale == set() and not connection.behind
 
     await raise_help_requests(hub)
@@ -214,7 +228,9 @@ async def test_refused_subscriptions_leave_no_interest_behind(hub: Hub) -> None:
     await hub.subscribe(maria, live_session())
     await hub.subscribe(maria, "session:not-a-uuid")
     assert [(m["status"], m["topic"]) for m in drain(maria)] == [
-        (403, live_session()), (400, "session:not-a-uuid")]
+        (403, live_session()),
+        (400, "session:not-a-uuid"),
+    ]
     assert hub.nats_subjects == set() and maria.topics == {}
 
 
@@ -235,17 +251,30 @@ async def test_a_tutor_who_loses_the_session_stops_following_it(hub: Hub) -> Non
     stored = hub.store.get(SESSION, key)
     assert stored is not None
     with hub.store.transaction() as tx:  # as if the session were handed to Maria
-        tx.put_many([replace(stored, doc=msgspec.structs.replace(
-                stored.doc, tutor_id=str(person("maria").user_id)))])
+        tx.put_many(
+            [
+                replace(
+                    stored,
+                    doc=msgspec.structs.replace(stored.doc, tutor_id=str(person("maria").user_id)),
+                )
+            ]
+        )
 
     await hub.refresh(connection, topic)
     assert [(m["type"], m["status"]) for m in drain(connection)] == [("error", 403)]
     assert connection.topics == {} and hub.nats_subjects == set()
 
 
-@pytest.mark.parametrize("text", ["not json", '{"type":"subscribe"}', '{"type":"dance"}',
-                                  '{"type":"subscribe","topic":"my-day","lastVersion":true}',
-                                  '{"type":"subscribe","topic":"my-day","lastVersion":-1}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        '{"type":"subscribe"}',
+        '{"type":"dance"}',
+        '{"type":"subscribe","topic":"my-day","lastVersion":true}',
+        '{"type":"subscribe","topic":"my-day","lastVersion":-1}',
+    ],
+)
 async def test_unreadable_client_messages_are_answered_with_400(hub: Hub, text: str) -> None:
     connection = hub.open(person("john"))
     await handle_message(hub, connection, text)
@@ -259,19 +288,29 @@ async def test_client_messages(hub: Hub) -> None:
     await handle_message(hub, connection, '{"type":"subscribe","topic":"my-day","extra":1}')
     (pong, snapshot) = drain(connection)
     assert pong == {"type": "pong"} and snapshot["type"] == "snapshot"
-    await handle_message(hub, connection, f'{{"type":"subscribe","topic":"my-day",'
-                                          f'"lastVersion":{snapshot["version"]}}}')
+    await handle_message(
+        hub,
+        connection,
+        f'{{"type":"subscribe","topic":"my-day","lastVersion":{snapshot["version"]}}}',
+    )
     await handle_message(hub, connection, '{"type":"unsubscribe","topic":"my-day"}')
-    assert drain(connection) == [{"type": "subscribed", "topic": "my-day", "version": snapshot["version"]},
-                                 {"type": "unsubscribed", "topic": "my-day"}]
+    assert drain(connection) == [
+        {"type": "subscribed", "topic": "my-day", "version": snapshot["version"]},
+        {"type": "unsubscribed", "topic": "my-day"},
+    ]
 
 
 def test_settings_come_from_the_environment_and_must_be_positive() -> None:
     from shared.settings import load
 
-    settings = load(Settings, {"TUTORPULSE_GATEWAY_QUEUE": "8",
-                               "TUTORPULSE_GATEWAY_PING_SECONDS": "2.5",
-                               "TUTORPULSE_GATEWAY_RESYNC_SECONDS": "1"})
+    settings = load(
+        Settings,
+        {
+            "TUTORPULSE_GATEWAY_QUEUE": "8",
+            "TUTORPULSE_GATEWAY_PING_SECONDS": "2.5",
+            "TUTORPULSE_GATEWAY_RESYNC_SECONDS": "1",
+        },
+    )
     assert (settings.queue, settings.ping_seconds, settings.resync_seconds) == (8, 2.5, 1)
     assert load(Settings, {}) == Settings(queue=64, ping_seconds=15, resync_seconds=5)
     with pytest.raises(ValueError, match="TUTORPULSE_GATEWAY_QUEUE must be positive"):
@@ -283,12 +322,16 @@ def test_settings_come_from_the_environment_and_must_be_positive() -> None:
 def test_student_and_class_topics_follow_their_documents() -> None:
     from services.live_gateway.hub import BadTopic, Topic
 
-    john = Actor(user_id=demo_person("john").id, role=demo_person("john").role, centre_id=DEMO_CENTRE)
+    john = Actor(
+        user_id=demo_person("john").id, role=demo_person("john").role, centre_id=DEMO_CENTRE
+    )
     student, cohort = demo_person("jane").id, "7a2f4b1e-0c6d-4e8a-9f3b-2d1c5e6a7b8c"
     assert Topic.parse(f"student:{student}", john).subject(DEMO_CENTRE) == (
-        f"tp.delta.{DEMO_CENTRE}.student.{student}")
+        f"tp.delta.{DEMO_CENTRE}.student.{student}"
+    )
     assert Topic.parse(f"class:{cohort}", john).subject(DEMO_CENTRE) == (
-        f"tp.delta.{DEMO_CENTRE}.class.{cohort}")
+        f"tp.delta.{DEMO_CENTRE}.class.{cohort}"
+    )
     for name in ("student:", "class:jane", "students:" + str(student), "tutor:" + str(student)):
         with pytest.raises(BadTopic):
             Topic.parse(name, john)
@@ -312,7 +355,9 @@ async def test_a_burst_of_catch_up_notices_costs_a_couple_of_list_reads(
 
     monkeypatch.setattr(hub, "_read_view", counting)
     notice = DeltaNotice(kind="catch_up", key="x", centre_id=DEMO_CENTRE, version=1)
-    burst = [Msg(None, subject=f"tp.delta.{DEMO_CENTRE}.catch_up.{i}", data=msgspec.json.encode(notice))  # type: ignore[arg-type]
-             for i in range(30)]
+    burst = [
+        Msg(None, subject=f"tp.delta.{DEMO_CENTRE}.catch_up.{i}", data=msgspec.json.encode(notice))  # type: ignore[arg-type]
+        for i in range(30)
+    ]
     await asyncio.gather(*(hub._on_notice(message) for message in burst))
     assert 1 <= reads <= 2

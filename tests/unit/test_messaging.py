@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def stream(replicas: int, **limits: object) -> api.StreamConfig:
-    return api.StreamConfig(name="TP_EVENTS", subjects=["tp.evt.>"], num_replicas=replicas,
-                            **limits)  # type: ignore[arg-type]
+    return api.StreamConfig(
+        name="TP_EVENTS", subjects=["tp.evt.>"], num_replicas=replicas, **limits
+    )  # type: ignore[arg-type]
 
 
 def test_set_up_never_lowers_replicas_or_touches_an_operators_limits() -> None:
@@ -50,8 +51,15 @@ def test_stream_limits_are_settings() -> None:
     local = {c.name: c for c in stream_definitions(settings=load(StreamSettings, {}))}
     assert (local["TP_EVENTS"].num_replicas, local["TP_EVENTS"].max_age) == (1, 30 * 86400)
     assert (local["TP_DLQ"].max_age, local["TP_DLQ"].max_bytes) == (14 * 86400, -1)
-    cluster = {c.name: c for c in stream_definitions(settings=load(StreamSettings, {
-        "TUTORPULSE_NATS_REPLICAS": "3", "TUTORPULSE_NATS_EVENTS_MAX_BYTES": "20G"}))}
+    cluster = {
+        c.name: c
+        for c in stream_definitions(
+            settings=load(
+                StreamSettings,
+                {"TUTORPULSE_NATS_REPLICAS": "3", "TUTORPULSE_NATS_EVENTS_MAX_BYTES": "20G"},
+            )
+        )
+    }
     assert {c.num_replicas for c in cluster.values()} == {3}
     assert cluster["TP_EVENTS"].max_bytes == 20 * 2**30
     assert (parse_duration("90s"), parse_duration("15m"), parse_duration("3600")) == (90, 900, 3600)
@@ -67,17 +75,18 @@ def test_who_a_process_is_on_nats(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert resolve_credentials("nats://gateway:p%40ss@h:4222") == Credentials("gateway", "p@ss")
     env = {"TUTORPULSE_NATS_USER": "projections", "TUTORPULSE_NATS_PASSWORD": "y"}
     configured = load(NatsSettings, env).credentials
-    assert resolve_credentials("nats://h:4222", configured=configured) == \
-        Credentials("projections", "y")
-    assert resolve_credentials("nats://gateway:p@h:4222", configured=configured) == \
-        Credentials("gateway", "p")  # the URL's user first
+    assert resolve_credentials("nats://h:4222", configured=configured) == Credentials(
+        "projections", "y"
+    )
+    assert resolve_credentials("nats://gateway:p@h:4222", configured=configured) == Credentials(
+        "gateway", "p"
+    )  # the URL's user first
     assert load(NatsSettings, {}).credentials is None
     # make run's operator credentials are for operators' CLIs that ask for them, not services.
     monkeypatch.setattr(messaging, "LOCAL_CREDENTIALS", tmp_path)
     write_credentials_file(tmp_path / "ops.json", Credentials("ops", "o"))
     assert resolve_credentials("nats://h:4222") is None
-    assert resolve_credentials("nats://h:4222", operator_fallback=True) == \
-        Credentials("ops", "o")
+    assert resolve_credentials("nats://h:4222", operator_fallback=True) == Credentials("ops", "o")
     write_credentials_file(tmp_path / "ops.json", Credentials("ops", "z"))
     assert (tmp_path / "ops.json").stat().st_mode & 0o077 == 0  # only its owner reads it
     assert read_credentials_file(tmp_path / "ops.json") == Credentials("ops", "z")
@@ -87,15 +96,20 @@ def test_who_a_process_is_on_nats(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_passwords_are_fresh_and_the_deployment_users_file_is_current() -> None:
     first, second = generate_credentials(), generate_credentials()
     assert set(first) == set(PERMISSIONS) == {"relay", "projections", "gateway", "ops"}
-    assert all(first[u].password != second[u].password and len(first[u].password) >= 40
-               for u in first)
-    assert (ROOT / "infra/nats/users.conf").read_text() == deployment_template(), \
+    assert all(
+        first[u].password != second[u].password and len(first[u].password) >= 40 for u in first
+    )
+    assert (ROOT / "infra/nats/users.conf").read_text() == deployment_template(), (
         "run `python -m shared.messaging.server_config > infra/nats/users.conf`"
+    )
 
 
 def test_only_the_relay_may_publish_events_and_the_gateway_publishes_nothing() -> None:
-    publishers = {user for user, allowed in PERMISSIONS.items()
-                  if any(s.startswith(("tp.evt", "tp.>", ">")) for s in allowed.publish)}
+    publishers = {
+        user
+        for user, allowed in PERMISSIONS.items()
+        if any(s.startswith(("tp.evt", "tp.>", ">")) for s in allowed.publish)
+    }
     assert publishers == {"relay"}
     assert PERMISSIONS["gateway"].publish == ()
     assert {u for u, a in PERMISSIONS.items() if "tp.delta.>" in a.publish} == {"projections"}
@@ -120,13 +134,15 @@ def test_only_the_relay_may_create_or_change_a_stream() -> None:
     for stream in ("TP_EVENTS", "TP_DLQ"):
         for verb in ("CREATE", "UPDATE", "DELETE", "PURGE"):
             assert {u for u in PERMISSIONS if may(u, f"$JS.API.STREAM.{verb}.{stream}")} == (
-                {"relay"} if verb in ("CREATE", "UPDATE") else set())
+                {"relay"} if verb in ("CREATE", "UPDATE") else set()
+            )
         # The projections read the streams' info (they wait for the relay to create them).
         assert may("projections", f"$JS.API.STREAM.INFO.{stream}")
 
 
 async def test_a_service_without_a_nats_user_does_not_connect(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(messaging, "LOCAL_CREDENTIALS", tmp_path)
     write_credentials_file(tmp_path / "ops.json", Credentials("ops", "o"))  # make run's
     with capture_logs() as logs, pytest.raises(NoNatsUser, match="no NATS user configured"):
@@ -150,11 +166,16 @@ async def test_an_outage_is_two_lines_however_many_reconnects_fail() -> None:
         await connection.on_reconnect()
     events = [(entry["event"], entry["log_level"]) for entry in logs]
     assert events == [
-        ("nats.waiting", "warning"), ("nats.connected", "info"),
-        ("nats.disconnected", "info"), ("nats.unavailable", "error"),
-        ("nats.reconnected", "info"), ("nats.recovered", "warning"),
-        ("nats.unavailable", "error"), ("nats.reconnected", "info"),
-        ("nats.recovered", "warning")]
+        ("nats.waiting", "warning"),
+        ("nats.connected", "info"),
+        ("nats.disconnected", "info"),
+        ("nats.unavailable", "error"),
+        ("nats.reconnected", "info"),
+        ("nats.recovered", "warning"),
+        ("nats.unavailable", "error"),
+        ("nats.reconnected", "info"),
+        ("nats.recovered", "warning"),
+    ]
     assert logs[1]["attempts"] == 31
     assert logs[5]["failures"] == 401 and logs[5]["name"] == "tutorpulse-relay"
 
@@ -169,4 +190,6 @@ async def test_refused_credentials_are_told_once_a_minute(monkeypatch: pytest.Mo
             now[0] += 0.5  # 50 s
         now[0] += 10
         await connection.on_error(AuthorizationError())
-    assert [(e["event"], e["user"]) for e in logs] == [("nats.authorization_refused", "gateway")] * 2
+    assert [(e["event"], e["user"]) for e in logs] == [
+        ("nats.authorization_refused", "gateway")
+    ] * 2

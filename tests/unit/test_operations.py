@@ -20,16 +20,21 @@ from shared.observability.outage import OutageLog
 from shared.settings import load
 
 
-def client_for(check: Any, monkeypatch: pytest.MonkeyPatch,
-               timeout: str = "0.3") -> TestClient[Litestar]:
+def client_for(
+    check: Any, monkeypatch: pytest.MonkeyPatch, timeout: str = "0.3"
+) -> TestClient[Litestar]:
     monkeypatch.setenv("TUTORPULSE_READY_TIMEOUT_SECONDS", timeout)
     settings = load(ReadinessSettings)
-    return TestClient(Litestar(route_handlers=[operations_router(
-        "svc", check, timeout=settings.timeout_seconds)], exception_handlers=BASE_HANDLERS))
+    return TestClient(
+        Litestar(
+            route_handlers=[operations_router("svc", check, timeout=settings.timeout_seconds)],
+            exception_handlers=BASE_HANDLERS,
+        )
+    )
 
 
 def test_a_hanging_check_is_a_503_within_the_time_limit_and_is_not_started_twice(
-    monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     release = threading.Event()
     started = []
@@ -69,8 +74,12 @@ def test_details_are_in_the_body_whether_ready_or_not(monkeypatch: pytest.Monkey
         state["lag"] = 31
         unready = client.get("/ready")
         assert unready.status_code == 503
-        assert unready.json() == {"status": "unavailable", "service": "svc",
-                                  "reason": "too far behind", "details": {"lagEvents": 31}}
+        assert unready.json() == {
+            "status": "unavailable",
+            "service": "svc",
+            "reason": "too far behind",
+            "details": {"lagEvents": 31},
+        }
 
 
 def test_a_check_that_returns_nothing_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,9 +120,11 @@ def test_which_errors_say_a_store_is_unreachable() -> None:
     assert store_unavailable(PoolTimeout("couldn't get a connection after 3.00 sec"))
     assert store_unavailable(wrapped(psycopg.OperationalError("refused"), es.OperationalError))
     assert store_unavailable(es.InterfaceError("the connection is closed"))
-    assert store_unavailable(wrapped(sqlite3.OperationalError("database is locked"),
-                                     es.OperationalError))
-    assert not store_unavailable(wrapped(sqlite3.OperationalError("no such table: x"),
-                                         es.OperationalError))
+    assert store_unavailable(
+        wrapped(sqlite3.OperationalError("database is locked"), es.OperationalError)
+    )
+    assert not store_unavailable(
+        wrapped(sqlite3.OperationalError("no such table: x"), es.OperationalError)
+    )
     assert not store_unavailable(es.IntegrityError("duplicate key"))
     assert not store_unavailable(ValueError("bug"))

@@ -20,11 +20,11 @@ import pytest
 import structlog
 from nats.aio.msg import Msg
 
+from services.projections.service import ProjectionService, Settings
+from shared import events as ev
 from shared.readmodels import projector
 from shared.readmodels.projector import apply_all
-from services.projections.service import ProjectionService, Settings
 from shared.readmodels.store import ReadStore, Transaction
-from shared import events as ev
 from tests.readside import demo_events, read_store
 
 Item = tuple[ev.Event, int]
@@ -42,8 +42,14 @@ class Recorder:
     def jetstream(self) -> Recorder:
         return self
 
-    async def publish(self, subject: str, payload: bytes = b"", reply: str = "",
-                      headers: dict[str, str] | None = None, **_: Any) -> Any:
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes = b"",
+        reply: str = "",
+        headers: dict[str, str] | None = None,
+        **_: Any,
+    ) -> Any:
         if subject.startswith("tp.dlq."):
             if self.refuse_dead_letters:
                 raise TimeoutError("nats: timeout")
@@ -68,11 +74,21 @@ class Recorder:
 
 def delivered(client: Recorder, item: Item, deliveries: int, sequence: int = 7) -> Msg:
     event, notification_id = item
-    reply = f"$JS.ACK.TP_EVENTS.projections.{deliveries}.{sequence}.{sequence}.1700000000000000000.0"
-    return Msg(_client=client, subject=f"tp.evt.{event.centre_id}.x.y.{event.type_name}",  # type: ignore[arg-type]
-               reply=reply, data=ev.encode(event),
-               headers={"Nats-Msg-Id": f"tutorpulse:{notification_id}", "Nats-Expected-Stream": "TP_EVENTS",
-                        "Tp-Notification-Id": str(notification_id), "Tp-Event-Type": event.type_name})
+    reply = (
+        f"$JS.ACK.TP_EVENTS.projections.{deliveries}.{sequence}.{sequence}.1700000000000000000.0"
+    )
+    return Msg(
+        _client=client,
+        subject=f"tp.evt.{event.centre_id}.x.y.{event.type_name}",  # type: ignore[arg-type]
+        reply=reply,
+        data=ev.encode(event),
+        headers={
+            "Nats-Msg-Id": f"tutorpulse:{notification_id}",
+            "Nats-Expected-Stream": "TP_EVENTS",
+            "Tp-Notification-Id": str(notification_id),
+            "Tp-Event-Type": event.type_name,
+        },
+    )
 
 
 def version(store: ReadStore, aggregate_id: object) -> int:
@@ -88,18 +104,21 @@ def history() -> list[Item]:
 @pytest.fixture
 def session_events(history: list[Item]) -> list[Item]:
     """The events of one session with several students, in order."""
-    first = next(e for e, _ in history if e.type_name == "SessionScheduled"
-                 and sum(str(x.aggregate_id) == str(e.aggregate_id) for x, _ in history) >= 4)
+    first = next(
+        e
+        for e, _ in history
+        if e.type_name == "SessionScheduled"
+        and sum(str(x.aggregate_id) == str(e.aggregate_id) for x, _ in history) >= 4
+    )
     return [item for item in history if str(item[0].aggregate_id) == str(first.aggregate_id)]
 
 
 def before(history: list[Item], item: Item) -> list[Item]:
     """The history up to (not including) ``item``."""
-    return history[:history.index(item)]
+    return history[: history.index(item)]
 
 
-def fail_enrolments(monkeypatch: pytest.MonkeyPatch,
-                    error: Exception | None = None) -> None:
+def fail_enrolments(monkeypatch: pytest.MonkeyPatch, error: Exception | None = None) -> None:
     def failing(docs: projector.Batch, event: ev.Event) -> None:
         raise error or ValueError("year 0202 cannot be stored")
 
@@ -186,8 +205,13 @@ async def test_an_event_that_waits_too_long_for_an_earlier_one_is_dead_lettered_
     event waits, is offered again soon, and at last goes to the dead letters too."""
     store = read_store(tmp_path)
     session_id = session_events[0][0].aggregate_id
-    seat_event = next(item for item in history if getattr(item[0], "session_id", None) == session_id
-                      and str(item[0].aggregate_id) != str(session_id) and item[0].aggregate_version == 1)
+    seat_event = next(
+        item
+        for item in history
+        if getattr(item[0], "session_id", None) == session_id
+        and str(item[0].aggregate_id) != str(session_id)
+        and item[0].aggregate_version == 1
+    )
     client = Recorder()
     settings = Settings()
     service = ProjectionService(store, client, settings)  # type: ignore[arg-type]
@@ -237,14 +261,17 @@ async def test_an_unreachable_store_gives_the_batch_back_and_fails_no_event(
     service = ProjectionService(store, client, Settings(outage_backoff=0.1))  # type: ignore[arg-type]
     with structlog.testing.capture_logs() as logs:
         for _ in range(3):
-            batch = [delivered(client, item, deliveries=Settings().poison_after + 1, sequence=n)
-                     for n, item in enumerate(history[:3], start=1)]
+            batch = [
+                delivered(client, item, deliveries=Settings().poison_after + 1, sequence=n)
+                for n, item in enumerate(history[:3], start=1)
+            ]
             await service.handle(batch)
             assert all(client.answers(message)[-1].startswith(b"-NAK") for message in batch)
     assert client.dead == []
     said = [e for e in logs if e["event"].startswith("projections.read_store.")]
     assert [(e["event"], e["log_level"]) for e in said] == [
-        ("projections.read_store.unavailable", "error")]  # once, however long it lasts
+        ("projections.read_store.unavailable", "error")
+    ]  # once, however long it lasts
 
 
 async def test_deliveries_given_back_during_an_outage_do_not_count_as_failures(
@@ -337,7 +364,8 @@ async def test_an_event_always_in_conflict_is_retried_then_fails_like_a_handler_
     assert client.answers(last)[-1] == b"+TERM"
     [(_, _, headers)] = client.dead
     assert headers["Tp-Dlq-Reason"] == (
-        "StatementTimeout: canceling statement due to statement timeout (in conflict 5 times)")
+        "StatementTimeout: canceling statement due to statement timeout (in conflict 5 times)"
+    )
 
 
 async def test_counts_are_forgotten_once_a_message_is_acked_and_bounded_in_number(

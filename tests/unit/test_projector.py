@@ -40,9 +40,14 @@ def test_every_event_delivered_twice_gives_the_same_read_models(tmp_path: Path) 
 def test_an_event_that_overtakes_its_predecessor_waits(tmp_path: Path) -> None:
     store = read_store(tmp_path)
     history = list(demo_events())
-    first_of_session = next(i for i, (e, _) in enumerate(history) if e.type_name == "SessionScheduled")
-    later = next(i for i, (e, _) in enumerate(history)
-                 if e.aggregate_id == history[first_of_session][0].aggregate_id and i > first_of_session)
+    first_of_session = next(
+        i for i, (e, _) in enumerate(history) if e.type_name == "SessionScheduled"
+    )
+    later = next(
+        i
+        for i, (e, _) in enumerate(history)
+        if e.aggregate_id == history[first_of_session][0].aggregate_id and i > first_of_session
+    )
     with pytest.raises(OutOfOrder), store.transaction() as tx:
         apply(Batch(tx), *history[later])
 
@@ -87,7 +92,9 @@ def test_a_rebuild_from_the_event_store_equals_the_live_read_models(tmp_path: Pa
     from services.command.seed import seed
     from shared import events
 
-    centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}))
+    centres = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    )
     seed(centres)
     store = read_store(tmp_path)
     live = store.ensure_ready()

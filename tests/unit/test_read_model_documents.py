@@ -31,20 +31,27 @@ DATA = Path(__file__).parent / "data"
 
 def _history() -> list[tuple[events.Event, int]]:
     lines = (DATA / "read_side_history.jsonl").read_text().splitlines()
-    return [(events.decode(json.dumps(item["event"]).encode()), item["notificationId"])
-            for item in map(json.loads, lines)]
+    return [
+        (events.decode(json.dumps(item["event"]).encode()), item["notificationId"])
+        for item in map(json.loads, lines)
+    ]
 
 
 def _documents_before_types() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (DATA / "read_side_documents.jsonl").read_text().splitlines()]
+    return [
+        json.loads(line) for line in (DATA / "read_side_documents.jsonl").read_text().splitlines()
+    ]
 
 
 def test_projecting_a_history_writes_the_documents_written_before_they_were_typed(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     store = read_store(tmp_path)
     apply_all(store, _history())
-    written = [{"kind": kind, "key": key, "centreId": centre, "version": version, "doc": doc}
-               for kind, key, centre, version, doc in store.dump(store.generation())["rm_docs"]]
+    written = [
+        {"kind": kind, "key": key, "centreId": centre, "version": version, "doc": doc}
+        for kind, key, centre, version, doc in store.dump(store.generation())["rm_docs"]
+    ]
     store.close()
     assert written == _documents_before_types()
 
@@ -60,12 +67,15 @@ def _rewrite(store: ReadStore, path: Path, kind: str, key: str, change: Any) -> 
     """Change a stored document's JSON as an earlier release might have written it."""
     table = f"rm_docs_{store.generation()}"
     with sqlite3.connect(path) as connection:
-        (doc,) = connection.execute(f"SELECT doc FROM {table} WHERE kind = ? AND key = ?",
-                                    (kind, key)).fetchone()
+        (doc,) = connection.execute(
+            f"SELECT doc FROM {table} WHERE kind = ? AND key = ?", (kind, key)
+        ).fetchone()
         parsed = json.loads(doc)
         change(parsed)
-        connection.execute(f"UPDATE {table} SET doc = ? WHERE kind = ? AND key = ?",
-                           (json.dumps(parsed, sort_keys=True), kind, key))
+        connection.execute(
+            f"UPDATE {table} SET doc = ? WHERE kind = ? AND key = ?",
+            (json.dumps(parsed, sort_keys=True), kind, key),
+        )
 
 
 def test_documents_from_before_a_field_existed_are_read_with_its_default(tmp_path: Path) -> None:
@@ -79,12 +89,26 @@ def test_documents_from_before_a_field_existed_are_read_with_its_default(tmp_pat
     session = next(d for d in store.docs(SESSION) if d.doc.students)
     student_id = next(iter(session.doc.students))
     path = tmp_path / "read.sqlite"
-    _rewrite(store, path, "tutor", tutor_id, lambda d: [d.pop(k, None) for k in ("homework", "asOf")])
-    _rewrite(store, path, "student", student_id, lambda d: [
-        d.pop(k) for k in ("contentAssignments", "homework")] + [
-        s.pop(k, None) for s in d["sessions"].values() for k in ("work", "helpRequests")])
-    _rewrite(store, path, "session", session.key, lambda d: [
-        d["students"][student_id].pop(k, None) for k in ("teaching", "lastAttendedAt")])
+    _rewrite(
+        store, path, "tutor", tutor_id, lambda d: [d.pop(k, None) for k in ("homework", "asOf")]
+    )
+    _rewrite(
+        store,
+        path,
+        "student",
+        student_id,
+        lambda d: (
+            [d.pop(k) for k in ("contentAssignments", "homework")]
+            + [s.pop(k, None) for s in d["sessions"].values() for k in ("work", "helpRequests")]
+        ),
+    )
+    _rewrite(
+        store,
+        path,
+        "session",
+        session.key,
+        lambda d: [d["students"][student_id].pop(k, None) for k in ("teaching", "lastAttendedAt")],
+    )
 
     tutor = store.get(TUTOR, tutor_id)
     student = store.get(STUDENT, student_id)
@@ -92,19 +116,24 @@ def test_documents_from_before_a_field_existed_are_read_with_its_default(tmp_pat
     assert tutor is not None and tutor.doc.homework == {}
     assert student is not None and student.doc.content_assignments == {}
     assert seat is not None and seat.doc.students[student_id].teaching.teaching_seconds == 0
-    admin = next(Actor(user_id=UUID(p.key), role=Role.CENTER_ADMIN, centre_id=p.centre_id)
-                 for p in store.docs("person") if p.doc["role"] == "CENTER_ADMIN")
+    admin = next(
+        Actor(user_id=UUID(p.key), role=Role.CENTER_ADMIN, centre_id=p.centre_id)
+        for p in store.docs("person")
+        if p.doc["role"] == "CENTER_ADMIN"
+    )
     now = history[-1][0].occurred_at
     assert access.control_center(store, admin, UUID(session.key), now).data["students"]
     assert access.student_overview(store, admin, UUID(student_id), now).data["studentId"] == (
-        student_id)
+        student_id
+    )
     assert access.my_day(store, admin, UUID(tutor_id), now).data["tutorId"] == tutor_id
     apply_all(store, history[-20:])  # the rest of the history applies on top
     store.close()
 
 
 def test_a_projection_takes_the_event_types_it_is_registered_for_and_no_other(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     def again(docs: Batch, e: events.SessionStarted) -> None:
         raise AssertionError("never registered")
 

@@ -14,15 +14,24 @@ from shared.eventstore.store import postgres_conninfo, store_env
 from shared.readmodels.store import PostgresSettings, ReadStoreSettings, SQLiteReadStore
 from shared.settings import load
 
-EVENT_STORE = {"TUTORPULSE_STORE": "postgres", "TUTORPULSE_POSTGRES_HOST": "db.internal",
-               "TUTORPULSE_POSTGRES_PASSWORD": "x"}
+EVENT_STORE = {
+    "TUTORPULSE_STORE": "postgres",
+    "TUTORPULSE_POSTGRES_HOST": "db.internal",
+    "TUTORPULSE_POSTGRES_PASSWORD": "x",
+}
 
 
-@pytest.mark.parametrize("settings", [
-    {},
-    {"TUTORPULSE_POSTGRES_CONNECT_TIMEOUT": "7", "TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT": "0.25"},
-    {"TUTORPULSE_POSTGRES_CONNECT_TIMEOUT": "1", "TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT": "0"},
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {
+            "TUTORPULSE_POSTGRES_CONNECT_TIMEOUT": "7",
+            "TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT": "0.25",
+        },
+        {"TUTORPULSE_POSTGRES_CONNECT_TIMEOUT": "1", "TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT": "0"},
+    ],
+)
 def test_the_read_store_connects_like_the_event_store(settings: dict[str, str]) -> None:
     env = EVENT_STORE | settings
     read = conninfo_to_dict(PostgresSettings.of(load(ReadStoreSettings, env)).conninfo)
@@ -31,21 +40,32 @@ def test_the_read_store_connects_like_the_event_store(settings: dict[str, str]) 
 
 
 def test_read_store_settings_override_the_event_stores() -> None:
-    settings = PostgresSettings.of(load(ReadStoreSettings, EVENT_STORE | {
-        "TUTORPULSE_READ_POSTGRES_HOST": "replica.internal",
-        "TUTORPULSE_READ_POSTGRES_STATEMENT_TIMEOUT": "2", "TUTORPULSE_READ_POSTGRES_PRE_PING": "no",
-        "TUTORPULSE_POSTGRES_CONN_MAX_AGE": "60"}))
+    settings = PostgresSettings.of(
+        load(
+            ReadStoreSettings,
+            EVENT_STORE
+            | {
+                "TUTORPULSE_READ_POSTGRES_HOST": "replica.internal",
+                "TUTORPULSE_READ_POSTGRES_STATEMENT_TIMEOUT": "2",
+                "TUTORPULSE_READ_POSTGRES_PRE_PING": "no",
+                "TUTORPULSE_POSTGRES_CONN_MAX_AGE": "60",
+            },
+        )
+    )
     parameters = conninfo_to_dict(settings.conninfo)
     assert parameters["host"] == "replica.internal" and parameters["connect_timeout"] == "3"
     assert parameters["options"] == "-c statement_timeout=2000"
     assert (settings.connect_timeout, settings.pre_ping, settings.max_age) == (3.0, False, 60.0)
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("TUTORPULSE_READ_POSTGRES_CONNECT_TIMEOUT", "soon"),
-    ("TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT", "-1"),
-    ("TUTORPULSE_READ_POSTGRES_PRE_PING", "maybe"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TUTORPULSE_READ_POSTGRES_CONNECT_TIMEOUT", "soon"),
+        ("TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT", "-1"),
+        ("TUTORPULSE_READ_POSTGRES_PRE_PING", "maybe"),
+    ],
+)
 def test_a_mistyped_read_store_setting_is_refused_by_name(variable: str, value: str) -> None:
     with pytest.raises(ValueError, match=variable.replace("TUTORPULSE_READ_", "TUTORPULSE_")[11:]):
         PostgresSettings.of(load(ReadStoreSettings, EVENT_STORE | {variable: value}))

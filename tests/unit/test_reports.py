@@ -45,7 +45,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadStore]
     if request.param == "sqlite":
         store = read_store(tmp_path)
     else:
-        store = open_read_store(load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **request.getfixturevalue("pg").env()}))
+        store = open_read_store(
+            load(
+                ReadStoreSettings,
+                {"TUTORPULSE_READ_STORE": "postgres", **request.getfixturevalue("pg").env()},
+            )
+        )
     yield store
     store.close()
 
@@ -55,25 +60,49 @@ def _doc(kind: Kind[Any], key: str, centre: str) -> Document:
     if kind is PERSON:
         return Person(person_id=key, name=key, role=Role.STUDENT)
     if kind is SESSION:
-        return Session(session_id=key, centre_id=centre, title=key, tutor_id="t",
-                       status=SessionStatus.LIVE, starts_at=_at(0), ends_at=_at(60), time_zone="UTC",
-                       mode=SessionMode.ONLINE)
-    return CatchUp(catch_up_id=key, session_id="s", student_id="x", reason=key, due_at=_at(0),
-                   status=CatchUpStatus.PENDING, assigned_at=_at(0), assigned_by="t")
+        return Session(
+            session_id=key,
+            centre_id=centre,
+            title=key,
+            tutor_id="t",
+            status=SessionStatus.LIVE,
+            starts_at=_at(0),
+            ends_at=_at(60),
+            time_zone="UTC",
+            mode=SessionMode.ONLINE,
+        )
+    return CatchUp(
+        catch_up_id=key,
+        session_id="s",
+        student_id="x",
+        reason=key,
+        due_at=_at(0),
+        status=CatchUpStatus.PENDING,
+        assigned_at=_at(0),
+        assigned_by="t",
+    )
 
 
 def _put(store: ReadStore, *docs: tuple[Kind[Any], str, str]) -> None:
     with store.transaction() as tx:
-        tx.put_many([StoredDoc(kind, key, centre, 1, _doc(kind, key, centre))
-                     for kind, key, centre in docs])
+        tx.put_many(
+            [StoredDoc(kind, key, centre, 1, _doc(kind, key, centre)) for kind, key, centre in docs]
+        )
 
 
 def test_a_centres_documents_of_one_kind(store: ReadStore) -> None:
-    _put(store, (CATCH_UP, "b", "alpha"), (CATCH_UP, "a", "alpha"), (CATCH_UP, "c", "beta"),
-         (SESSION, "d", "alpha"))
+    _put(
+        store,
+        (CATCH_UP, "b", "alpha"),
+        (CATCH_UP, "a", "alpha"),
+        (CATCH_UP, "c", "beta"),
+        (SESSION, "d", "alpha"),
+    )
     listed = store.centre_docs(CATCH_UP, "alpha")
-    assert [(d.key, d.centre_id, d.doc.catch_up_id) for d in listed] == [("a", "alpha", "a"),
-                                                                        ("b", "alpha", "b")]
+    assert [(d.key, d.centre_id, d.doc.catch_up_id) for d in listed] == [
+        ("a", "alpha", "a"),
+        ("b", "alpha", "b"),
+    ]
     assert store.centre_docs(CATCH_UP, "gamma") == []
 
 
@@ -120,13 +149,28 @@ def _at(seconds: float) -> str:
 
 
 def _request(priority: str = "HIGH", sla: float = 300, **stamps: float) -> HelpRequest:
-    status = ("RESOLVED" if "resolvedAt" in stamps else "CANCELLED" if "cancelledAt" in stamps
-              else "IN_PROGRESS" if "startedAt" in stamps else "ACKNOWLEDGED" if "acknowledgedAt" in stamps
-              else "PENDING")
+    status = (
+        "RESOLVED"
+        if "resolvedAt" in stamps
+        else "CANCELLED"
+        if "cancelledAt" in stamps
+        else "IN_PROGRESS"
+        if "startedAt" in stamps
+        else "ACKNOWLEDGED"
+        if "acknowledgedAt" in stamps
+        else "PENDING"
+    )
     times: dict[str, Any] = {key.replace("At", "_at"): _at(value) for key, value in stamps.items()}
-    return HelpRequest(help_request_id="h", session_id="s", student_id="x",
-                       priority=HelpPriority(priority), status=HelpRequestStatus(status),
-                       raised_at=_at(0), sla_due_at=_at(sla), **times)
+    return HelpRequest(
+        help_request_id="h",
+        session_id="s",
+        student_id="x",
+        priority=HelpPriority(priority),
+        status=HelpRequestStatus(status),
+        raised_at=_at(0),
+        sla_due_at=_at(sla),
+        **times,
+    )
 
 
 def test_help_request_statistics() -> None:
@@ -134,7 +178,12 @@ def test_help_request_statistics() -> None:
     stats = views.help_request_stats(requests, NOW)
     assert stats["responseSeconds"] == {"count": 10, "mean": 5.5, "median": 5.5, "p90": 9.0}
     assert stats["resolutionSeconds"] == {"count": 10, "mean": 55.0, "median": 55.0, "p90": 90.0}
-    assert (stats["raised"], stats["resolved"], stats["open"], stats["slaBreached"]) == (10, 10, 0, 0)
+    assert (stats["raised"], stats["resolved"], stats["open"], stats["slaBreached"]) == (
+        10,
+        10,
+        0,
+        0,
+    )
 
 
 def test_the_first_answer_counts_and_an_sla_is_breached_by_staying_open_too_long() -> None:
@@ -145,20 +194,40 @@ def test_the_first_answer_counts_and_an_sla_is_breached_by_staying_open_too_long
     waiting_in_time = _request(sla=7200, acknowledgedAt=5)
     stats = views.help_request_stats([both, late, withdrawn_late, waiting, waiting_in_time], NOW)
     assert stats["responseSeconds"] == {"count": 3, "mean": 11.667, "median": 10.0, "p90": 20.0}
-    assert (stats["slaBreached"], stats["open"], stats["cancelled"], stats["resolved"]) == (3, 2, 1, 2)
+    assert (stats["slaBreached"], stats["open"], stats["cancelled"], stats["resolved"]) == (
+        3,
+        2,
+        1,
+        2,
+    )
 
 
 def test_absence_streaks_count_the_latest_marked_sessions() -> None:
     def sessions(*marks: str | None) -> Student:
-        return Student(student_id="s", centre_id="alpha", sessions={str(i): StudentSession(
-            session_id=str(i), title=f"S{i}", status=SessionStatus.COMPLETED, starts_at=_at(i * 60),
-            ends_at=_at(i * 60 + 30), enrolled=True,
-            attendance=AttendanceStatus(mark) if mark else None) for i, mark in enumerate(marks)})
+        return Student(
+            student_id="s",
+            centre_id="alpha",
+            sessions={
+                str(i): StudentSession(
+                    session_id=str(i),
+                    title=f"S{i}",
+                    status=SessionStatus.COMPLETED,
+                    starts_at=_at(i * 60),
+                    ends_at=_at(i * 60 + 30),
+                    enrolled=True,
+                    attendance=AttendanceStatus(mark) if mark else None,
+                )
+                for i, mark in enumerate(marks)
+            },
+        )
 
     assert len(views.absence_streak(sessions("ABSENT", "PRESENT", "ABSENT", "ABSENT", None))) == 2
     assert views.absence_streak(sessions("ABSENT", "ABSENT", "EXCUSED")) == []
-    students = {"s1": sessions("ABSENT", "ABSENT", "ABSENT"), "s2": sessions("PRESENT", "ABSENT"),
-                "s3": sessions("LATE", "ABSENT", "ABSENT")}
+    students = {
+        "s1": sessions("ABSENT", "ABSENT", "ABSENT"),
+        "s2": sessions("PRESENT", "ABSENT"),
+        "s3": sessions("LATE", "ABSENT", "ABSENT"),
+    }
     found = views.repeated_absences(students, {"s1": "Zed", "s3": "Amy"})
     assert [(a["studentName"], a["consecutiveAbsences"]) for a in found] == [("Zed", 3), ("Amy", 2)]
     assert [s["sessionId"] for s in found[1]["sessions"]] == ["2", "1"]
@@ -176,11 +245,24 @@ def test_page_cursors_round_trip_and_refuse_anything_else() -> None:
 def test_the_shipped_client_describes_overviews_and_rosters() -> None:
     from services.live_gateway.client import describe
 
-    overview = {"name": "Michael Lee", "sessions": [{}, {}, {}], "notes": [{}],
-                "attendanceSummary": {"PRESENT": 1, "LATE": 0, "ABSENT": 2, "EXCUSED": 0},
-                "catchUps": [{"status": "PENDING"}, {"status": "COMPLETED"}]}
-    assert describe(overview) == "Michael Lee: 3 sessions (PRESENT 1, ABSENT 2), 1 open catch-ups, 1 notes"
-    roster = {"name": "Year 9 Maths", "status": "ACTIVE", "members": [], "enrolled": 2, "placesLeft": 1}
+    overview = {
+        "name": "Michael Lee",
+        "sessions": [{}, {}, {}],
+        "notes": [{}],
+        "attendanceSummary": {"PRESENT": 1, "LATE": 0, "ABSENT": 2, "EXCUSED": 0},
+        "catchUps": [{"status": "PENDING"}, {"status": "COMPLETED"}],
+    }
+    assert (
+        describe(overview)
+        == "Michael Lee: 3 sessions (PRESENT 1, ABSENT 2), 1 open catch-ups, 1 notes"
+    )
+    roster = {
+        "name": "Year 9 Maths",
+        "status": "ACTIVE",
+        "members": [],
+        "enrolled": 2,
+        "placesLeft": 1,
+    }
     assert describe(roster) == "Year 9 Maths ACTIVE: 2 members, 1 places left"
     catch_ups = {"catchUps": [{"overdue": True}, {"overdue": False}], "total": 7, "next": "abc"}
     assert describe(catch_ups) == "7 catch-ups, 1 of the first 2 overdue"

@@ -41,14 +41,17 @@ def test_help_needs_a_live_session_and_an_enrolled_student() -> None:
     stranger = student()
     with pytest.raises(RuleViolated, match="enrolled"):
         Seat.of(session, stranger.user_id).raise_help_request(
-            session, HelpPriority.LOW, by=stranger, sla=SLA)
+            session, HelpPriority.LOW, by=stranger, sla=SLA
+        )
     seat.raise_help_request(session, HelpPriority.URGENT, by=ann, sla=SLA)
     (event,) = seat.collect_events()
     assert event.sla_due_at - event.occurred_at == SLA  # type: ignore[attr-defined]
 
 
 @given(st.lists(st.sampled_from(list(HelpPriority)), min_size=1, max_size=6))
-def test_at_most_one_active_help_request_per_student_per_session(priorities: list[HelpPriority]) -> None:
+def test_at_most_one_active_help_request_per_student_per_session(
+    priorities: list[HelpPriority],
+) -> None:
     ann = student()
     session = live_session_with(ann)
     seat = Seat.of(session, ann.user_id)
@@ -94,7 +97,8 @@ class AttendanceAndCatchUps(RuleBasedStateMachine):
         if change.opens_catch_up:
             assert change.opens_catch_up not in self.catch_ups
             self.catch_ups[change.opens_catch_up] = CatchUp.assign_for_absence(
-                change.opens_catch_up, self.session, self.ann.user_id, by=TUTOR)
+                change.opens_catch_up, self.session, self.ann.user_id, by=TUTOR
+            )
         if change.closes_catch_up:
             self.catch_ups[change.closes_catch_up].cancel(by=TUTOR, reason="corrected")
 
@@ -141,17 +145,23 @@ class HelpRequestLifeCycle(RuleBasedStateMachine):
             with pytest.raises(RuleViolated):
                 self.seat.raise_help_request(self.session, priority, by=self.ann, sla=SLA)
         else:
-            self.model[self.seat.raise_help_request(self.session, priority, by=self.ann, sla=SLA)] = "PENDING"
+            self.model[
+                self.seat.raise_help_request(self.session, priority, by=self.ann, sla=SLA)
+            ] = "PENDING"
 
     @precondition(lambda self: self.model)
-    @rule(verb=st.sampled_from(["acknowledge", "start", "resolve", "cancel"]), pick=st.integers(0, 10))
+    @rule(
+        verb=st.sampled_from(["acknowledge", "start", "resolve", "cancel"]), pick=st.integers(0, 10)
+    )
     def move(self, verb: str, pick: int) -> None:
         request_id = list(self.model)[pick % len(self.model)]
         allowed, target = self.ARROWS[verb]
         act = {
             "acknowledge": lambda: self.seat.acknowledge_help_request(request_id, by=TUTOR),
             "start": lambda: self.seat.start_helping(request_id, by=TUTOR),
-            "resolve": lambda: self.seat.resolve_help_request(request_id, by=TUTOR, response="done"),
+            "resolve": lambda: self.seat.resolve_help_request(
+                request_id, by=TUTOR, response="done"
+            ),
             "cancel": lambda: self.seat.cancel_help_request(request_id, by=self.ann),
         }[verb]
         if self.model[request_id] in allowed:
@@ -189,7 +199,9 @@ class CatchUpLifeCycle(RuleBasedStateMachine):
 
         self.ann = student()
         self.session = live_session_with(self.ann)
-        self.catch_up = CatchUp.assign_for_absence(new_id(), self.session, self.ann.user_id, by=TUTOR)
+        self.catch_up = CatchUp.assign_for_absence(
+            new_id(), self.session, self.ann.user_id, by=TUTOR
+        )
         self.expected = CatchUpStatus.PENDING
         self.history = self.catch_up.collect_events()
 
@@ -266,9 +278,16 @@ def test_active_time_counts_gaps_under_two_minutes_while_present(clock: Clock) -
     seat = Seat.of(session, ann.user_id)
     with pytest.raises(RuleViolated):
         seat.record_presence(session, P.HEARTBEAT, by=ann)  # not joined yet
-    steps = [(0, P.JOIN, True, 0), (20, P.HEARTBEAT, False, 0), (30, P.HEARTBEAT, True, 50),
-             (10, P.DISCONNECT, True, 60), (240, P.RECONNECT, True, 60), (100, P.HEARTBEAT, True, 160),
-             (200, P.HEARTBEAT, True, 160), (60, P.LEAVE, True, 220)]
+    steps = [
+        (0, P.JOIN, True, 0),
+        (20, P.HEARTBEAT, False, 0),
+        (30, P.HEARTBEAT, True, 50),
+        (10, P.DISCONNECT, True, 60),
+        (240, P.RECONNECT, True, 60),
+        (100, P.HEARTBEAT, True, 160),
+        (200, P.HEARTBEAT, True, 160),
+        (60, P.LEAVE, True, 220),
+    ]
     for seconds, kind, recorded, active in steps:
         clock.advance(seconds)
         assert seat.record_presence(session, kind, by=ann) is recorded

@@ -24,8 +24,13 @@ ALLOWED = {
 
 def scheduled(**overrides: object) -> Session:
     fields: dict[str, object] = dict(
-        by=TUTOR, tutor_id=TUTOR.user_id, title="Algebra", starts_at=START,
-        ends_at=START + timedelta(hours=1), time_zone="Australia/Sydney", mode=SessionMode.ONLINE,
+        by=TUTOR,
+        tutor_id=TUTOR.user_id,
+        title="Algebra",
+        starts_at=START,
+        ends_at=START + timedelta(hours=1),
+        time_zone="Australia/Sydney",
+        mode=SessionMode.ONLINE,
         meeting_link="https://meet.example.org/a",
     )
     fields.update(overrides)
@@ -79,12 +84,17 @@ def test_a_completed_session_cannot_go_back_to_scheduled_or_live() -> None:
         ({"time_zone": "Mars/Olympus"}, "time_zone"),
         ({"meeting_link": None}, "meeting_link"),
         ({"mode": SessionMode.PHYSICAL, "location": None}, "location"),
-        ({"mode": SessionMode.HYBRID, "location": "Room 1", "meeting_link": "ftp://x"}, "meeting_link"),
+        (
+            {"mode": SessionMode.HYBRID, "location": "Room 1", "meeting_link": "ftp://x"},
+            "meeting_link",
+        ),
         ({"capacity": 0}, "capacity"),
         ({"starts_at": START.replace(tzinfo=None)}, "starts_at"),
     ],
 )
-def test_scheduling_rejects_bad_plans_naming_the_field(overrides: dict[str, object], field: str) -> None:
+def test_scheduling_rejects_bad_plans_naming_the_field(
+    overrides: dict[str, object], field: str
+) -> None:
     with pytest.raises(InvalidValue) as error:
         scheduled(**overrides)
     assert error.value.field == field
@@ -126,4 +136,5 @@ def test_events_carry_the_centre_the_actor_and_consecutive_versions() -> None:
     events = session.collect_events()
     assert [e.aggregate_version for e in events] == [1, 2]
     assert {(e.centre_id, e.actor_id, e.actor_role) for e in events} == {
-        ("alpha", TUTOR.user_id, Role.TEACHER)}
+        ("alpha", TUTOR.user_id, Role.TEACHER)
+    }

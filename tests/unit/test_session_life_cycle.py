@@ -51,17 +51,33 @@ class SessionLifeCycle(RuleBasedStateMachine):
         self.history: list[Event] = []
         weeks = [week_of(START) + timedelta(days=7 * n) for n in range(-2, 4)]
         self.timetable = TutorTimetable(
-            TUTOR.user_id, [TimetableWeek.of(TUTOR.user_id, w, "alpha") for w in weeks])
+            TUTOR.user_id, [TimetableWeek.of(TUTOR.user_id, w, "alpha") for w in weeks]
+        )
 
-    @initialize(capacity=st.integers(1, 5), hours=st.integers(-48, 48), minutes=st.integers(15, 240),
-                mode=st.sampled_from(list(SessionMode)))
+    @initialize(
+        capacity=st.integers(1, 5),
+        hours=st.integers(-48, 48),
+        minutes=st.integers(15, 240),
+        mode=st.sampled_from(list(SessionMode)),
+    )
     def schedule(self, capacity: int, hours: int, minutes: int, mode: SessionMode) -> None:
         starts = START + timedelta(hours=hours)
         self.session = Session.schedule(
-            uuid4(), by=TUTOR, tutor_id=TUTOR.user_id, title="Algebra", starts_at=starts,
-            ends_at=starts + timedelta(minutes=minutes), time_zone="Australia/Sydney", mode=mode,
-            meeting_link="https://meet.example.org/a", location="Room 1", capacity=capacity)
-        self.expected = Expected(S.SCHEDULED, starts, starts + timedelta(minutes=minutes), mode, capacity)
+            uuid4(),
+            by=TUTOR,
+            tutor_id=TUTOR.user_id,
+            title="Algebra",
+            starts_at=starts,
+            ends_at=starts + timedelta(minutes=minutes),
+            time_zone="Australia/Sydney",
+            mode=mode,
+            meeting_link="https://meet.example.org/a",
+            location="Room 1",
+            capacity=capacity,
+        )
+        self.expected = Expected(
+            S.SCHEDULED, starts, starts + timedelta(minutes=minutes), mode, capacity
+        )
         self.history += self.session.collect_events()
         self.timetable.book(self.session, by=TUTOR)
 
@@ -84,7 +100,9 @@ class SessionLifeCycle(RuleBasedStateMachine):
     @rule()
     def start(self) -> None:
         allowed = self.expected.status is S.SCHEDULED
-        if self.attempt(lambda: self.session.start(by=TUTOR), None if allowed else InvalidTransition):
+        if self.attempt(
+            lambda: self.session.start(by=TUTOR), None if allowed else InvalidTransition
+        ):
             self.expected.status = S.LIVE
 
     @rule()
@@ -95,8 +113,13 @@ class SessionLifeCycle(RuleBasedStateMachine):
 
     @rule(reason=st.sampled_from(["tutor is ill", "  "]))
     def cancel(self, reason: str) -> None:
-        refusal = (InvalidValue if not reason.strip() else
-                   None if self.expected.status is S.SCHEDULED else InvalidTransition)
+        refusal = (
+            InvalidValue
+            if not reason.strip()
+            else None
+            if self.expected.status is S.SCHEDULED
+            else InvalidTransition
+        )
         if self.attempt(lambda: self.session.cancel(by=TUTOR, reason=reason), refusal):
             self.expected.status = S.CANCELLED
             self.timetable.release(self.session, by=TUTOR)
@@ -105,18 +128,29 @@ class SessionLifeCycle(RuleBasedStateMachine):
     def reschedule(self, hours: int, minutes: int) -> None:
         starts = START + timedelta(hours=hours)
         ends = starts + timedelta(minutes=minutes)
-        refusal = (InvalidTransition if self.expected.status is not S.SCHEDULED else
-                   None if timedelta(0) < ends - starts <= LONGEST_SESSION else InvalidValue)
-        if self.attempt(lambda: self.session.reschedule(by=TUTOR, starts_at=starts, ends_at=ends), refusal):
+        refusal = (
+            InvalidTransition
+            if self.expected.status is not S.SCHEDULED
+            else None
+            if timedelta(0) < ends - starts <= LONGEST_SESSION
+            else InvalidValue
+        )
+        if self.attempt(
+            lambda: self.session.reschedule(by=TUTOR, starts_at=starts, ends_at=ends), refusal
+        ):
             self.expected.starts_at, self.expected.ends_at = starts, ends
             self.timetable.book(self.session, by=TUTOR)
 
     @rule(minutes=st.integers(0, 150))
     def extend(self, minutes: int) -> None:
         ends = self.expected.ends_at + timedelta(minutes=minutes)
-        refusal = (InvalidTransition if self.expected.status is not S.LIVE else
-                   None if 1 <= minutes <= 120 and ends - self.expected.starts_at <= LONGEST_SESSION
-                   else InvalidValue)
+        refusal = (
+            InvalidTransition
+            if self.expected.status is not S.LIVE
+            else None
+            if 1 <= minutes <= 120 and ends - self.expected.starts_at <= LONGEST_SESSION
+            else InvalidValue
+        )
         if self.attempt(lambda: self.session.extend(by=TUTOR, minutes=minutes), refusal):
             self.expected.ends_at = ends
             self.timetable.book(self.session, by=TUTOR)
@@ -126,32 +160,54 @@ class SessionLifeCycle(RuleBasedStateMachine):
         refusal = InvalidTransition if self.expected.status in OVER else None
 
         def change() -> None:
-            self.session.change_mode(by=TUTOR, mode=mode, location="Room 2",
-                                     meeting_link="https://meet.example.org/b")
+            self.session.change_mode(
+                by=TUTOR, mode=mode, location="Room 2", meeting_link="https://meet.example.org/b"
+            )
 
         if self.attempt(change, refusal):
             self.expected.mode = mode
 
     @rule(student=st.sampled_from(STUDENTS))
     def enrol(self, student: UUID) -> None:
-        refusal = (InvalidTransition if self.expected.status in OVER else
-                   RuleViolated if student in self.expected.roster
-                   or len(self.expected.roster) >= self.expected.capacity else None)
+        refusal = (
+            InvalidTransition
+            if self.expected.status in OVER
+            else RuleViolated
+            if student in self.expected.roster
+            or len(self.expected.roster) >= self.expected.capacity
+            else None
+        )
         if self.attempt(lambda: self.session.enrol(student, by=TUTOR, course_id="maths"), refusal):
             self.expected.roster.add(student)
 
     @rule(student=st.sampled_from(STUDENTS))
     def remove(self, student: UUID) -> None:
-        refusal = (RuleViolated if student not in self.expected.roster else
-                   InvalidTransition if self.expected.status in OVER else None)
+        refusal = (
+            RuleViolated
+            if student not in self.expected.roster
+            else InvalidTransition
+            if self.expected.status in OVER
+            else None
+        )
         if self.attempt(lambda: self.session.remove(student, by=TUTOR), refusal):
             self.expected.roster.discard(student)
 
     @invariant()
     def the_session_is_as_expected(self) -> None:
         session, expected = self.session, self.expected
-        assert (session.status, session.starts_at, session.ends_at, session.mode, session.capacity) == (
-            expected.status, expected.starts_at, expected.ends_at, expected.mode, expected.capacity)
+        assert (
+            session.status,
+            session.starts_at,
+            session.ends_at,
+            session.mode,
+            session.capacity,
+        ) == (
+            expected.status,
+            expected.starts_at,
+            expected.ends_at,
+            expected.mode,
+            expected.capacity,
+        )
         assert set(session.roster) == expected.roster and len(session.roster) <= session.capacity
 
     @invariant()
@@ -159,22 +215,38 @@ class SessionLifeCycle(RuleBasedStateMachine):
         assert [e.aggregate_version for e in self.history] == list(range(1, len(self.history) + 1))
         rebuilt = Session.project(None, self.history)
         assert rebuilt is not None and rebuilt.version == self.session.version
-        assert (rebuilt.status, rebuilt.starts_at, rebuilt.ends_at, rebuilt.mode, rebuilt.capacity) == (
-            self.session.status, self.session.starts_at, self.session.ends_at, self.session.mode,
-            self.session.capacity)
+        assert (
+            rebuilt.status,
+            rebuilt.starts_at,
+            rebuilt.ends_at,
+            rebuilt.mode,
+            rebuilt.capacity,
+        ) == (
+            self.session.status,
+            self.session.starts_at,
+            self.session.ends_at,
+            self.session.mode,
+            self.session.capacity,
+        )
         assert rebuilt.roster == self.session.roster
 
     @invariant()
     def the_timetable_holds_the_session_where_it_is_unless_cancelled(self) -> None:
-        booked = {week.week_of: week.bookings[self.session.id]
-                  for week in self.timetable.weeks if self.session.id in week.bookings}
+        booked = {
+            week.week_of: week.bookings[self.session.id]
+            for week in self.timetable.weeks
+            if self.session.id in week.bookings
+        }
         if self.session.status is S.CANCELLED:
             assert booked == {}
             return
         assert sorted(booked) == weeks_touched(self.session.starts_at, self.session.ends_at)
         assert {(b.starts_at, b.ends_at) for b in booked.values()} == {
-            (self.session.starts_at, self.session.ends_at)}
+            (self.session.starts_at, self.session.ends_at)
+        }
 
 
-SessionLifeCycle.TestCase.settings = settings(max_examples=80, stateful_step_count=25, deadline=None)
+SessionLifeCycle.TestCase.settings = settings(
+    max_examples=80, stateful_step_count=25, deadline=None
+)
 TestSessionLifeCycle = SessionLifeCycle.TestCase

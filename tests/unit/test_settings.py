@@ -44,7 +44,8 @@ def test_the_services_settings_use_it() -> None:
     # Blank is the documented default (yes), not the library's reading of "" (no).
     assert pre_ping("") == "yes"
     assert token_settings(load(JwtSettings, {"TUTORPULSE_DEV_MODE": "yes"})).dev_mode
-    assert not token_settings(load(JwtSettings, {"TUTORPULSE_DEV_MODE": "off",
-                                                 "TUTORPULSE_JWT_SECRET": "s" * 32})).dev_mode
+    assert not token_settings(
+        load(JwtSettings, {"TUTORPULSE_DEV_MODE": "off", "TUTORPULSE_JWT_SECRET": "s" * 32})
+    ).dev_mode
     with pytest.raises(SettingsError, match="TUTORPULSE_DEV_MODE must be yes or no"):
         load(JwtSettings, {"TUTORPULSE_DEV_MODE": "sure"})

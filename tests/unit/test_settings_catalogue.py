@@ -34,17 +34,21 @@ def test_the_documented_table_is_the_declared_one() -> None:
 
 def test_every_program_reads_its_variables_through_the_declarations_only() -> None:
     readers: list[str] = []
-    for path in sorted([*ROOT.joinpath("services").rglob("*.py"),
-                        *ROOT.joinpath("shared").rglob("*.py")]):
+    for path in sorted(
+        [*ROOT.joinpath("services").rglob("*.py"), *ROOT.joinpath("shared").rglob("*.py")]
+    ):
         relative = path.relative_to(ROOT)
         if path.name == "settings.py" or relative in PASSES_ITS_ENVIRONMENT_ON:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            reads_environment = (isinstance(node, ast.Attribute)
-                                 and node.attr in ("environ", "getenv", "environb")) or (
-                isinstance(node, ast.Name) and node.id in ("environ", "getenv"))
-            names_a_variable = (isinstance(node, ast.Constant) and isinstance(node.value, str)
-                                and VARIABLE.fullmatch(node.value) is not None)
+            reads_environment = (
+                isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb")
+            ) or (isinstance(node, ast.Name) and node.id in ("environ", "getenv"))
+            names_a_variable = (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and VARIABLE.fullmatch(node.value) is not None
+            )
             if reads_environment or names_a_variable:
                 readers.append(f"{relative}:{getattr(node, 'lineno', '?')}")
     assert readers == [], "declare the variable in a settings module and pass the value down"
@@ -55,7 +59,8 @@ def test_each_variable_is_declared_with_one_meaning() -> None:
     for settings in (*catalogue.GROUPS, *catalogue.PROGRAMS.values()):
         for _, variable in declared(settings):
             meanings.setdefault(variable.name, set()).add(
-                (variable.default_text, variable.description))
+                (variable.default_text, variable.description)
+            )
     assert {name: found for name, found in meanings.items() if len(found) > 1} == {}
 
 

@@ -32,12 +32,21 @@ def test_defaults_fail_fast() -> None:
 
 
 def test_settings_are_passed_on() -> None:
-    env = store_env(POSTGRES | {
-        "TUTORPULSE_POSTGRES_CONNECT_TIMEOUT": "1", "TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT": "0.25",
-        "TUTORPULSE_POSTGRES_PRE_PING": "no", "TUTORPULSE_POSTGRES_CONN_MAX_AGE": "60",
-        "TUTORPULSE_POSTGRES_MAX_WAITING": "20"})
-    assert (env["POSTGRES_PRE_PING"], env["POSTGRES_CONN_MAX_AGE"],
-            env["POSTGRES_MAX_WAITING"]) == ("no", "60", "20")
+    env = store_env(
+        POSTGRES
+        | {
+            "TUTORPULSE_POSTGRES_CONNECT_TIMEOUT": "1",
+            "TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT": "0.25",
+            "TUTORPULSE_POSTGRES_PRE_PING": "no",
+            "TUTORPULSE_POSTGRES_CONN_MAX_AGE": "60",
+            "TUTORPULSE_POSTGRES_MAX_WAITING": "20",
+        }
+    )
+    assert (
+        env["POSTGRES_PRE_PING"],
+        env["POSTGRES_CONN_MAX_AGE"],
+        env["POSTGRES_MAX_WAITING"],
+    ) == ("no", "60", "20")
     parameters = libpq_parameters(env)
     assert parameters["connect_timeout"] == 2  # libpq's least
     assert parameters["options"] == "-c statement_timeout=250"
@@ -55,13 +64,16 @@ def test_statement_timeout_zero_leaves_the_servers_setting() -> None:
     assert "options" not in libpq_parameters(env)
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("TUTORPULSE_POSTGRES_CONNECT_TIMEOUT", "soon"),
-    ("TUTORPULSE_POSTGRES_CONNECT_TIMEOUT", "0"),
-    ("TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT", "-1"),
-    ("TUTORPULSE_POSTGRES_PRE_PING", "maybe"),
-    ("TUTORPULSE_POSTGRES_POOL_SIZE", "0"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TUTORPULSE_POSTGRES_CONNECT_TIMEOUT", "soon"),
+        ("TUTORPULSE_POSTGRES_CONNECT_TIMEOUT", "0"),
+        ("TUTORPULSE_POSTGRES_STATEMENT_TIMEOUT", "-1"),
+        ("TUTORPULSE_POSTGRES_PRE_PING", "maybe"),
+        ("TUTORPULSE_POSTGRES_POOL_SIZE", "0"),
+    ],
+)
 def test_a_mistyped_setting_is_refused_by_name(variable: str, value: str) -> None:
     with pytest.raises(ValueError, match=variable):
         store_env(POSTGRES | {variable: value})

@@ -6,9 +6,9 @@ from uuid import uuid4
 import jwt
 import pytest
 
+from shared.settings import load
 from shared.tenancy import Actor, Forbidden, Permission, Role, may
 from shared.tenancy.cli import main as tp_token
-from shared.settings import load
 from shared.tenancy.permissions import MATRIX
 from shared.tenancy.settings import JwtSettings
 from shared.tenancy.tokens import InvalidToken, mint, verifier
@@ -35,14 +35,28 @@ def test_bad_tokens_are_refused(tamper: str) -> None:
         "expired": lambda: mint(who, ttl=timedelta(seconds=-1)),
         "forged": lambda: mint(who, key="another-secret-that-is-long-enough-0123456789"),
         "garbage": lambda: "not.a.token",
-        "bad-centre": lambda: jwt.encode({"iss": "tutorpulse", "aud": "tutorpulse",
-                                          "sub": str(who.user_id), "role": "TEACHER",
-                                          "centre": "Centre B!", "exp": 4102444800},
-                                         "test-secret-for-tutorpulse-tests-only-0123456789"),
-        "bad-role": lambda: jwt.encode({"iss": "tutorpulse", "aud": "tutorpulse",
-                                        "sub": str(who.user_id), "role": "KING",
-                                        "centre": "alpha", "exp": 4102444800},
-                                       "test-secret-for-tutorpulse-tests-only-0123456789"),
+        "bad-centre": lambda: jwt.encode(
+            {
+                "iss": "tutorpulse",
+                "aud": "tutorpulse",
+                "sub": str(who.user_id),
+                "role": "TEACHER",
+                "centre": "Centre B!",
+                "exp": 4102444800,
+            },
+            "test-secret-for-tutorpulse-tests-only-0123456789",
+        ),
+        "bad-role": lambda: jwt.encode(
+            {
+                "iss": "tutorpulse",
+                "aud": "tutorpulse",
+                "sub": str(who.user_id),
+                "role": "KING",
+                "centre": "alpha",
+                "exp": 4102444800,
+            },
+            "test-secret-for-tutorpulse-tests-only-0123456789",
+        ),
     }[tamper]()
     with pytest.raises(InvalidToken):
         verify(token)

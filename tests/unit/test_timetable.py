@@ -29,8 +29,10 @@ MONDAY = date(2026, 11, 23)
 
 def timetable_for(*sessions: Session, tutor_id: object = None) -> TutorTimetable:
     weeks = TutorTimetable.weeks_needed(*((s.starts_at, s.ends_at) for s in sessions))
-    return TutorTimetable(tutor_id or TUTOR.user_id,  # type: ignore[arg-type]
-                          [TimetableWeek.of(TUTOR.user_id, week, "alpha") for week in weeks])
+    return TutorTimetable(
+        tutor_id or TUTOR.user_id,  # type: ignore[arg-type]
+        [TimetableWeek.of(TUTOR.user_id, week, "alpha") for week in weeks],
+    )
 
 
 def at(hours: float, length: float = 1) -> dict[str, datetime]:
@@ -43,7 +45,9 @@ def test_weeks_start_on_monday_in_utc_and_a_session_ending_at_midnight_stays_in_
     sunday_evening = datetime(2026, 11, 29, 22, tzinfo=UTC)
     assert weeks_touched(sunday_evening, sunday_evening + timedelta(hours=2)) == [MONDAY]
     assert weeks_touched(sunday_evening, sunday_evening + timedelta(hours=3)) == [
-        MONDAY, MONDAY + timedelta(days=7)]
+        MONDAY,
+        MONDAY + timedelta(days=7),
+    ]
     assert timetable_week_id(TUTOR.user_id, MONDAY) == timetable_week_id(TUTOR.user_id, MONDAY)
     assert timetable_week_id(TUTOR.user_id, MONDAY) != timetable_week_id(uuid4(), MONDAY)
 
@@ -54,7 +58,8 @@ def test_booking_warns_of_overlaps_but_never_refuses() -> None:
     assert timetable.book(first, by=TUTOR) == []
     overlaps = timetable.book(second, by=TUTOR)
     assert [(o.session_id, o.other.session_id, o.other.title) for o in overlaps] == [
-        (second.id, first.id, "Algebra")]
+        (second.id, first.id, "Algebra")
+    ]
     # ends exactly when the first ends: touching is not overlapping the first, but is the second
     assert [o.other.session_id for o in timetable.book(later, by=TUTOR)] == [second.id]
     (week,) = timetable.weeks
@@ -78,11 +83,16 @@ def test_moving_follows_the_session_across_weeks_and_cancelling_releases_it() ->
     assert session.id not in this_week.bookings and session.id in next_week.bookings
     session.reschedule(by=TUTOR, **at(7 * 24 + 3))
     assert timetable.book(session, by=TUTOR) == []
-    assert [type(e) for e in next_week.collect_events()] == [TimetableSessionBooked, TimetableSessionMoved]
+    assert [type(e) for e in next_week.collect_events()] == [
+        TimetableSessionBooked,
+        TimetableSessionMoved,
+    ]
     session.cancel(by=TUTOR, reason="ill")
     timetable.release(session, by=TUTOR)
     assert session.id not in next_week.bookings and other.id in next_week.bookings
-    assert timetable.overlaps(scheduled(**at(7 * 24 + 1))) and not timetable.overlaps(scheduled(**at(2)))
+    assert timetable.overlaps(scheduled(**at(7 * 24 + 1))) and not timetable.overlaps(
+        scheduled(**at(2))
+    )
 
 
 def test_booking_the_same_times_again_records_nothing_and_others_tutors_are_refused() -> None:
@@ -105,8 +115,11 @@ def test_overlaps_are_exactly_the_intersecting_sessions_and_weeks_rebuild_from_e
     sessions = [scheduled(**at(start, length)) for start, length in slots]
     timetable = timetable_for(*sessions)
     for index, session in enumerate(sessions):
-        expected = {s.id for s in sessions[:index]
-                    if s.starts_at < session.ends_at and session.starts_at < s.ends_at}
+        expected = {
+            s.id
+            for s in sessions[:index]
+            if s.starts_at < session.ends_at and session.starts_at < s.ends_at
+        }
         assert {o.other.session_id for o in timetable.book(session, by=TUTOR)} == expected
     for week in timetable.weeks:
         history: list[Event] = week.collect_events()

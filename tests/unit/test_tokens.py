@@ -72,7 +72,9 @@ def test_a_key_shorter_than_32_bytes_is_refused() -> None:
         token_settings(jwt_settings({"TUTORPULSE_JWT_SECRET": "x" * 31}))
     with pytest.raises(TokenConfigurationError, match="at least 32"):
         token_settings(jwt_settings({"TUTORPULSE_JWT_SECRET": "short", "TUTORPULSE_DEV_MODE": "1"}))
-    assert token_settings(jwt_settings({"TUTORPULSE_JWT_SECRET": "é" * 16})).secret == "é" * 16  # 32 bytes
+    assert (
+        token_settings(jwt_settings({"TUTORPULSE_JWT_SECRET": "é" * 16})).secret == "é" * 16
+    )  # 32 bytes
 
 
 def test_tokens_carry_and_are_checked_for_their_audience() -> None:
@@ -83,12 +85,21 @@ def test_tokens_carry_and_are_checked_for_their_audience() -> None:
     assert tokens.verify(token) == who
     with pytest.raises(InvalidToken, match="audience"):
         tokens.verify(mint(who, key=SECRET, audience="another-app"))
-    without = jwt.encode({"iss": "tutorpulse", "sub": str(who.user_id), "role": "TEACHER",
-                          "centre": "alpha", "exp": datetime.now(UTC) + timedelta(hours=1)},
-                         SECRET)
+    without = jwt.encode(
+        {
+            "iss": "tutorpulse",
+            "sub": str(who.user_id),
+            "role": "TEACHER",
+            "centre": "alpha",
+            "exp": datetime.now(UTC) + timedelta(hours=1),
+        },
+        SECRET,
+    )
     with pytest.raises(InvalidToken):
         tokens.verify(without)
-    elsewhere = verifier(jwt_settings({"TUTORPULSE_JWT_SECRET": SECRET, "TUTORPULSE_JWT_AUDIENCE": "centres"}))
+    elsewhere = verifier(
+        jwt_settings({"TUTORPULSE_JWT_SECRET": SECRET, "TUTORPULSE_JWT_AUDIENCE": "centres"})
+    )
     with pytest.raises(InvalidToken):
         elsewhere.verify(token)
     assert elsewhere.verify(mint(who, key=SECRET, audience="centres")) == who
@@ -106,32 +117,61 @@ def test_an_identity_providers_rs256_and_es256_tokens_are_accepted(idp: Identity
     assert idp.requests == 1  # the key set is cached
 
     # Our own HS256 tokens (even with the right secret) and other issuers are refused.
-    for forged in (mint(Actor(user, Role.SUPER_ADMIN, "alpha"), key=SECRET),
-                   idp.token({**claims, "iss": "https://elsewhere.example"}),
-                   idp.token({**claims, "aud": "another-app"}),
-                   idp.token({**claims, "exp": datetime.now(UTC) - timedelta(minutes=5)}),
-                   idp.token({**claims, "role": "KING"})):
+    for forged in (
+        mint(Actor(user, Role.SUPER_ADMIN, "alpha"), key=SECRET),
+        idp.token({**claims, "iss": "https://elsewhere.example"}),
+        idp.token({**claims, "aud": "another-app"}),
+        idp.token({**claims, "exp": datetime.now(UTC) - timedelta(minutes=5)}),
+        idp.token({**claims, "role": "KING"}),
+    ):
         with pytest.raises(InvalidToken):
             tokens.verify(forged)
 
 
 def test_claim_names_and_nested_roles_are_settings(idp: IdentityProvider) -> None:
-    tokens = with_keys(TokenVerifier(token_settings(jwt_settings(idp.settings(
-        TUTORPULSE_JWT_ROLE_CLAIM="realm_access.roles", TUTORPULSE_JWT_CENTRE_CLAIM="tp_centre",
-        TUTORPULSE_JWT_EMAIL_CLAIM="email", TUTORPULSE_JWT_AUDIENCE="tutorpulse-api")))))
-    token = idp.token({"sub": "f:some-provider-id", "aud": "tutorpulse-api", "tp_centre": "beta",
-                       "email": "Ann@Beta.example",
-                       "realm_access": {"roles": ["offline_access", "STUDENT"]}})
+    tokens = with_keys(
+        TokenVerifier(
+            token_settings(
+                jwt_settings(
+                    idp.settings(
+                        TUTORPULSE_JWT_ROLE_CLAIM="realm_access.roles",
+                        TUTORPULSE_JWT_CENTRE_CLAIM="tp_centre",
+                        TUTORPULSE_JWT_EMAIL_CLAIM="email",
+                        TUTORPULSE_JWT_AUDIENCE="tutorpulse-api",
+                    )
+                )
+            )
+        )
+    )
+    token = idp.token(
+        {
+            "sub": "f:some-provider-id",
+            "aud": "tutorpulse-api",
+            "tp_centre": "beta",
+            "email": "Ann@Beta.example",
+            "realm_access": {"roles": ["offline_access", "STUDENT"]},
+        }
+    )
     # The person is the one registered with that e-mail in that centre.
-    assert tokens.verify(token) == Actor(person_id("beta", "ann@beta.example"), Role.STUDENT, "beta")
-    two_roles = idp.token({"aud": "tutorpulse-api", "tp_centre": "beta", "email": "a@b.example",
-                           "realm_access": {"roles": ["STUDENT", "TEACHER"]}})
+    assert tokens.verify(token) == Actor(
+        person_id("beta", "ann@beta.example"), Role.STUDENT, "beta"
+    )
+    two_roles = idp.token(
+        {
+            "aud": "tutorpulse-api",
+            "tp_centre": "beta",
+            "email": "a@b.example",
+            "realm_access": {"roles": ["STUDENT", "TEACHER"]},
+        }
+    )
     with pytest.raises(InvalidToken, match="more than one"):
         tokens.verify(two_roles)
 
 
 def test_an_unknown_key_refetches_the_set_at_most_every_so_often(idp: IdentityProvider) -> None:
-    tokens = with_keys(TokenVerifier(token_settings(jwt_settings(idp.settings())), min_refresh_seconds=0.3))
+    tokens = with_keys(
+        TokenVerifier(token_settings(jwt_settings(idp.settings())), min_refresh_seconds=0.3)
+    )
     claims = {"sub": str(uuid4()), "role": "TEACHER", "centre": "alpha"}
     tokens.verify(idp.token(claims))
     # A key nobody lists: "try again" while the set is fetched again, then refused for good.
@@ -154,7 +194,9 @@ def test_an_unknown_key_refetches_the_set_at_most_every_so_often(idp: IdentityPr
 
 
 def test_a_rotated_key_is_picked_up_and_the_withdrawn_one_refused(idp: IdentityProvider) -> None:
-    tokens = with_keys(TokenVerifier(token_settings(jwt_settings(idp.settings())), min_refresh_seconds=0.2))
+    tokens = with_keys(
+        TokenVerifier(token_settings(jwt_settings(idp.settings())), min_refresh_seconds=0.2)
+    )
     claims = {"sub": str(uuid4()), "role": "TEACHER", "centre": "alpha"}
     old = idp.token(claims)
     assert tokens.verify(old).role is Role.TEACHER
@@ -183,8 +225,16 @@ def test_a_provider_that_does_not_answer_never_holds_up_a_check(idp: IdentityPro
 
 
 def test_an_unreachable_provider_is_not_a_bad_token() -> None:
-    tokens = TokenVerifier(token_settings(jwt_settings({"TUTORPULSE_JWT_JWKS_URL": "http://127.0.0.1:9/certs",
-                                           "TUTORPULSE_JWT_ISSUER": ISSUER})))
+    tokens = TokenVerifier(
+        token_settings(
+            jwt_settings(
+                {
+                    "TUTORPULSE_JWT_JWKS_URL": "http://127.0.0.1:9/certs",
+                    "TUTORPULSE_JWT_ISSUER": ISSUER,
+                }
+            )
+        )
+    )
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = jwt.encode({"sub": str(uuid4())}, other, algorithm="RS256", headers={"kid": "k"})
     with pytest.raises(KeysUnavailable):
@@ -195,8 +245,24 @@ def test_identity_provider_settings_are_checked_at_start() -> None:
     with pytest.raises(TokenConfigurationError, match="ISSUER"):
         token_settings(jwt_settings({"TUTORPULSE_JWT_JWKS_URL": "https://idp.example.org/certs"}))
     with pytest.raises(TokenConfigurationError, match="public-key"):
-        token_settings(jwt_settings({"TUTORPULSE_JWT_JWKS_URL": "https://idp.example.org/certs",
-                        "TUTORPULSE_JWT_ISSUER": ISSUER, "TUTORPULSE_JWT_ALGORITHMS": "HS256"}))
+        token_settings(
+            jwt_settings(
+                {
+                    "TUTORPULSE_JWT_JWKS_URL": "https://idp.example.org/certs",
+                    "TUTORPULSE_JWT_ISSUER": ISSUER,
+                    "TUTORPULSE_JWT_ALGORITHMS": "HS256",
+                }
+            )
+        )
     # With a provider, no secret is needed, even outside development mode.
-    assert token_settings(jwt_settings({"TUTORPULSE_JWT_JWKS_URL": "https://idp.example.org/certs",
-                           "TUTORPULSE_JWT_ISSUER": ISSUER})).secret is None
+    assert (
+        token_settings(
+            jwt_settings(
+                {
+                    "TUTORPULSE_JWT_JWKS_URL": "https://idp.example.org/certs",
+                    "TUTORPULSE_JWT_ISSUER": ISSUER,
+                }
+            )
+        ).secret
+        is None
+    )

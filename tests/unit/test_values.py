@@ -14,21 +14,32 @@ from services.command.domain.aggregate import InvalidValue
 EAST, WEST = timezone(timedelta(hours=14)), timezone(-timedelta(hours=12))
 
 
-@pytest.mark.parametrize("moment", [
-    datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
-    datetime(2000, 1, 1, 14, tzinfo=EAST), datetime(2100, 12, 31, 11, 59, tzinfo=WEST),
-])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2000, 1, 1, tzinfo=UTC),
+        datetime(2100, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2000, 1, 1, 14, tzinfo=EAST),
+        datetime(2100, 12, 31, 11, 59, tzinfo=WEST),
+    ],
+)
 def test_times_from_2000_to_2100_in_any_offset_are_taken(moment: datetime) -> None:
     assert values.moment(moment, "startsAt") is moment
 
 
-@pytest.mark.parametrize("moment", [
-    datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(2101, 1, 1, tzinfo=UTC),
-    datetime(2000, 1, 1, 13, tzinfo=timezone(timedelta(hours=14))),  # 1999 in UTC
-    datetime(202, 12, 2, 11, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC),
-    datetime(1, 1, 1, tzinfo=EAST), datetime(9999, 12, 31, 23, tzinfo=WEST),
-    datetime(2030, 1, 1),  # no offset
-])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2101, 1, 1, tzinfo=UTC),
+        datetime(2000, 1, 1, 13, tzinfo=timezone(timedelta(hours=14))),  # 1999 in UTC
+        datetime(202, 12, 2, 11, tzinfo=UTC),
+        datetime(9999, 12, 30, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=EAST),
+        datetime(9999, 12, 31, 23, tzinfo=WEST),
+        datetime(2030, 1, 1),  # no offset
+    ],
+)
 def test_other_times_are_refused_naming_the_field(moment: datetime) -> None:
     with pytest.raises(InvalidValue) as refused:
         values.moment(moment, "dueAt")
@@ -68,8 +79,11 @@ def test_text_is_taken_or_refused_by_the_rules_alone(text: str) -> None:
         taken = values.text(text, "title", 20)
     except InvalidValue as refused:
         assert refused.field == "title"
-        assert len(text) > 20 or not text.strip() or any(
-            ord(c) < 32 or 127 <= ord(c) <= 159 or c in "\u2028\u2029" for c in text)
+        assert (
+            len(text) > 20
+            or not text.strip()
+            or any(ord(c) < 32 or 127 <= ord(c) <= 159 or c in "\u2028\u2029" for c in text)
+        )
     else:
         assert taken == text.strip() and taken
 

@@ -29,8 +29,9 @@ class ChangeHelpSlas(Command, frozen=True):
 
 class ChangeSessionLength(Command, frozen=True):
     centre_id: str
-    max_session_minutes: Annotated[int, msgspec.Meta(ge=SESSION_MINUTES.low,
-                                                     le=SESSION_MINUTES.high)]
+    max_session_minutes: Annotated[
+        int, msgspec.Meta(ge=SESSION_MINUTES.low, le=SESSION_MINUTES.high)
+    ]
 
 
 class RegisterPerson(Command, frozen=True):

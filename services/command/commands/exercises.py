@@ -11,8 +11,10 @@ from services.command.commands.base import Command, LongText, Reason, Ref, Text
 from shared.events import EXERCISE_TIME_LIMIT_MINUTES, Difficulty, ExerciseType, Question
 
 Answer = Annotated[str, msgspec.Meta(max_length=5000)]
-Answers = Annotated[dict[Annotated[str, msgspec.Meta(min_length=1, max_length=40)], Answer],
-                    msgspec.Meta(max_length=100)]
+Answers = Annotated[
+    dict[Annotated[str, msgspec.Meta(min_length=1, max_length=40)], Answer],
+    msgspec.Meta(max_length=100),
+]
 """Answers by question id."""
 Feedback = Annotated[str, msgspec.Meta(max_length=2000)]
 Score = Annotated[float, msgspec.Meta(ge=0)]
@@ -25,8 +27,13 @@ class PublishExercise(Command, frozen=True, kw_only=True):
     difficulty: Difficulty = Difficulty.MEDIUM
     questions: Annotated[list[Question], msgspec.Meta(min_length=1, max_length=100)]
     instructions: LongText | None = None
-    time_limit_minutes: Annotated[int, msgspec.Meta(
-        ge=EXERCISE_TIME_LIMIT_MINUTES.low, le=EXERCISE_TIME_LIMIT_MINUTES.high)] | None = None
+    time_limit_minutes: (
+        Annotated[
+            int,
+            msgspec.Meta(ge=EXERCISE_TIME_LIMIT_MINUTES.low, le=EXERCISE_TIME_LIMIT_MINUTES.high),
+        ]
+        | None
+    ) = None
 
 
 class RetireExercise(Command, frozen=True):

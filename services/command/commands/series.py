@@ -28,10 +28,14 @@ class WeeklyRuleCommand(Command, frozen=True, kw_only=True):
 
     days_of_week: Annotated[list[DayOfWeek], msgspec.Meta(min_length=1, max_length=7)]
     start_time: Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-    duration_minutes: Annotated[int, msgspec.Meta(
-        ge=SESSION_MINUTES.low, le=SESSION_MINUTES.high,
-        description="at most the centre's longest session (12 hours unless it says otherwise)",
-    )] = 60
+    duration_minutes: Annotated[
+        int,
+        msgspec.Meta(
+            ge=SESSION_MINUTES.low,
+            le=SESSION_MINUTES.high,
+            description="at most the centre's longest session (12 hours unless it says otherwise)",
+        ),
+    ] = 60
     first_date: date
     weeks: Annotated[int, msgspec.Meta(ge=SERIES_WEEKS.low, le=SERIES_WEEKS.high)] = 12
     time_zone: Text | None = None
@@ -55,7 +59,8 @@ class ScheduleSeries(WeeklyRuleCommand, frozen=True, kw_only=True):
     tutor_id: UUID | None = None
     """Omitted: the caller."""
     students: Annotated[list[SeriesStudent], msgspec.Meta(max_length=50)] = msgspec.field(
-        default_factory=list)
+        default_factory=list
+    )
 
 
 class CancelSeries(Command, frozen=True):

@@ -70,26 +70,41 @@ class AcademicProfile(Aggregate):
         profile.student_id = student_id
         return profile
 
-    def assess(self, course_id: str, *, by: Actor, school_grade: int, working_level: int,
-               notes: str | None = None) -> None:
+    def assess(
+        self,
+        course_id: str,
+        *,
+        by: Actor,
+        school_grade: int,
+        working_level: int,
+        notes: str | None = None,
+    ) -> None:
         """Record an assessment; a re-assessment replaces the grade and level it found."""
         course_id = _course(course_id)
         _level(school_grade, "school_grade")
         _level(working_level, "working_level")
         values.free_text(notes, "notes", MAX_TEXT)
         known = self.subjects.get(course_id)
-        self._record(SubjectAssessed, by, student_id=self.student_id, course_id=course_id,
-                     school_grade=school_grade, working_level=working_level,
-                     previous_working_level=known.working_level if known else None,
-                     notes=(notes.strip() or None) if notes else None)
+        self._record(
+            SubjectAssessed,
+            by,
+            student_id=self.student_id,
+            course_id=course_id,
+            school_grade=school_grade,
+            working_level=working_level,
+            previous_working_level=known.working_level if known else None,
+            notes=(notes.strip() or None) if notes else None,
+        )
 
-    def change_working_level(self, course_id: str, *, by: Actor, level: int,
-                             change_type: LevelChangeType, reason: str) -> None:
+    def change_working_level(
+        self, course_id: str, *, by: Actor, level: int, change_type: LevelChangeType, reason: str
+    ) -> None:
         course_id = _course(course_id)
         _level(level, "level")
         if change_type is LevelChangeType.ASSESSMENT_RESULT:
-            raise InvalidValue("an assessment result is recorded by assessing the subject",
-                               field="change_type")
+            raise InvalidValue(
+                "an assessment result is recorded by assessing the subject", field="change_type"
+            )
         reason = values.reason(reason, MAX_TEXT)
         subject = self.subjects.get(course_id)
         if subject is None:
@@ -100,12 +115,27 @@ class AcademicProfile(Aggregate):
             raise InvalidValue("an advancement raises the level", field="change_type")
         if change_type is LevelChangeType.LEVEL_REGRESSION and level > subject.working_level:
             raise InvalidValue("a regression lowers the level", field="change_type")
-        self._record(WorkingLevelChanged, by, student_id=self.student_id, course_id=course_id,
-                     previous_level=subject.working_level, new_level=level,
-                     change_type=change_type, reason=reason)
+        self._record(
+            WorkingLevelChanged,
+            by,
+            student_id=self.student_id,
+            course_id=course_id,
+            previous_level=subject.working_level,
+            new_level=level,
+            change_type=change_type,
+            reason=reason,
+        )
 
-    def assign_content(self, course_id: str, *, by: Actor, reason: str, lesson_id: str | None = None,
-                       exercise_id: str | None = None, session_id: UUID | None = None) -> UUID:
+    def assign_content(
+        self,
+        course_id: str,
+        *,
+        by: Actor,
+        reason: str,
+        lesson_id: str | None = None,
+        exercise_id: str | None = None,
+        session_id: UUID | None = None,
+    ) -> UUID:
         """Override the automatic sequence of a course; supersedes its active assignment."""
         course_id = _course(course_id)
         lesson_id = _ref(lesson_id, "lesson_id")
@@ -115,9 +145,18 @@ class AcademicProfile(Aggregate):
         reason = values.reason(reason, MAX_TEXT)
         assignment_id = uuid5(self.id, f"assignment:{len(self.assignments) + 1}")
         active = self.active_assignment(course_id)
-        self._record(ContentAssigned, by, student_id=self.student_id, assignment_id=assignment_id,
-                     course_id=course_id, lesson_id=lesson_id, exercise_id=exercise_id,
-                     reason=reason, session_id=session_id, replaces=active.id if active else None)
+        self._record(
+            ContentAssigned,
+            by,
+            student_id=self.student_id,
+            assignment_id=assignment_id,
+            course_id=course_id,
+            lesson_id=lesson_id,
+            exercise_id=exercise_id,
+            reason=reason,
+            session_id=session_id,
+            replaces=active.id if active else None,
+        )
         return assignment_id
 
     def withdraw_assignment(self, assignment_id: UUID, *, by: Actor, reason: str) -> None:
@@ -126,13 +165,19 @@ class AcademicProfile(Aggregate):
             raise AssignmentNotFound("no such content assignment for this student")
         if not assignment.active:
             raise InvalidTransition("the content assignment is no longer active")
-        self._record(ContentAssignmentWithdrawn, by, student_id=self.student_id,
-                     assignment_id=assignment_id, course_id=assignment.course_id,
-                     reason=values.reason(reason, MAX_TEXT))
+        self._record(
+            ContentAssignmentWithdrawn,
+            by,
+            student_id=self.student_id,
+            assignment_id=assignment_id,
+            course_id=assignment.course_id,
+            reason=values.reason(reason, MAX_TEXT),
+        )
 
     def active_assignment(self, course_id: str) -> ContentAssignment | None:
-        return next((a for a in self.assignments.values() if a.course_id == course_id and a.active),
-                    None)
+        return next(
+            (a for a in self.assignments.values() if a.course_id == course_id and a.active), None
+        )
 
     def _blank(self) -> None:
         self.subjects = {}
@@ -141,8 +186,9 @@ class AcademicProfile(Aggregate):
     @applies(SubjectAssessed)
     def _assessed(self, event: SubjectAssessed) -> None:
         self.student_id = event.student_id
-        self.subjects[event.course_id] = SubjectLevel(event.course_id, event.school_grade,
-                                                      event.working_level)
+        self.subjects[event.course_id] = SubjectLevel(
+            event.course_id, event.school_grade, event.working_level
+        )
 
     @applies(WorkingLevelChanged)
     def _level_changed(self, event: WorkingLevelChanged) -> None:
@@ -154,7 +200,8 @@ class AcademicProfile(Aggregate):
         if event.replaces is not None:
             self.assignments[event.replaces].active = False
         self.assignments[event.assignment_id] = ContentAssignment(
-            event.assignment_id, event.course_id, event.lesson_id, event.exercise_id, event.replaces)
+            event.assignment_id, event.course_id, event.lesson_id, event.exercise_id, event.replaces
+        )
 
     @applies(ContentAssignmentWithdrawn)
     def _assignment_withdrawn(self, event: ContentAssignmentWithdrawn) -> None:
@@ -171,5 +218,6 @@ def _ref(value: str | None, field: str) -> str | None:
 
 def _level(value: int, field: str) -> None:
     if isinstance(value, bool) or not LOWEST_LEVEL <= value <= HIGHEST_LEVEL:
-        raise InvalidValue(f"a level is {LOWEST_LEVEL} (Kindergarten) to {HIGHEST_LEVEL} (Year 12)",
-                           field=field)
+        raise InvalidValue(
+            f"a level is {LOWEST_LEVEL} (Kindergarten) to {HIGHEST_LEVEL} (Year 12)", field=field
+        )

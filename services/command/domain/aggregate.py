@@ -98,7 +98,9 @@ class Aggregate:
         if len(encoded := encode(event)) > MAX_EVENT_BYTES:
             raise InvalidValue(
                 f"this is too much to record at once ({len(encoded) // 1024} KiB; at most "
-                f"{MAX_EVENT_BYTES // 1024} KiB): send less text or fewer items", field="body")
+                f"{MAX_EVENT_BYTES // 1024} KiB): send less text or fewer items",
+                field="body",
+            )
         self._apply(event)
         if not self._pending:
             self.changed_at = next(_CHANGES)

@@ -49,16 +49,30 @@ class CatchUp(Aggregate):
         return catch_up
 
     @classmethod
-    def assign(cls, catch_up_id: UUID, session: Session, student_id: UUID, *, by: Actor,
-               due_at: datetime, reason: str) -> CatchUp:
+    def assign(
+        cls,
+        catch_up_id: UUID,
+        session: Session,
+        student_id: UUID,
+        *,
+        by: Actor,
+        due_at: datetime,
+        reason: str,
+    ) -> CatchUp:
         """A catch-up set by staff, for any reason (not only an absence)."""
         if not session.is_enrolled(student_id):
             raise InvalidValue("the student is not enrolled in this session", field="student_id")
         values.moment(due_at, "due_at")
         reason = values.reason(reason, MAX_REASON)
         catch_up = cls(catch_up_id, session.centre_id)
-        catch_up._record(CatchUpAssigned, by, session_id=session.id, student_id=student_id,
-                         due_at=due_at, reason=reason)
+        catch_up._record(
+            CatchUpAssigned,
+            by,
+            session_id=session.id,
+            student_id=student_id,
+            due_at=due_at,
+            reason=reason,
+        )
         return catch_up
 
     def start(self, *, by: Actor) -> None:

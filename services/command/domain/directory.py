@@ -55,11 +55,11 @@ class Centre(Aggregate):
         name = values.text(name, "name", values.TITLE, what="centre's name")
         time_zone = known_time_zone(time_zone)
         values.at_most(help_sla_minutes or {}, "help_sla_minutes", len(HelpPriority), "priorities")
-        slas = _valid_slas({p.value: m for p, m in DEFAULT_HELP_SLA_MINUTES.items()} | (help_sla_minutes or {}))
-        centre = cls(centre_aggregate_id(centre_id), centre_id)
-        centre._record(
-            CentreRegistered, by, name=name, time_zone=time_zone, help_sla_minutes=slas
+        slas = _valid_slas(
+            {p.value: m for p, m in DEFAULT_HELP_SLA_MINUTES.items()} | (help_sla_minutes or {})
         )
+        centre = cls(centre_aggregate_id(centre_id), centre_id)
+        centre._record(CentreRegistered, by, name=name, time_zone=time_zone, help_sla_minutes=slas)
         return centre
 
     def help_sla_minutes_for(self, priority: HelpPriority) -> int:
@@ -75,8 +75,12 @@ class Centre(Aggregate):
         values.whole(minutes, "max_session_minutes", *SESSION_MINUTES, unit=" minutes")
         if minutes == self.max_session_minutes:
             return False
-        self._record(CentreSessionLengthChanged, by, max_session_minutes=minutes,
-                     previous_minutes=self.max_session_minutes)
+        self._record(
+            CentreSessionLengthChanged,
+            by,
+            max_session_minutes=minutes,
+            previous_minutes=self.max_session_minutes,
+        )
         return True
 
     def change_help_slas(self, minutes: dict[str, int], *, by: Actor) -> bool:
@@ -85,7 +89,9 @@ class Centre(Aggregate):
         slas = _valid_slas(self.help_sla_minutes | minutes)
         if slas == self.help_sla_minutes:
             return False
-        self._record(CentreHelpSlasChanged, by, help_sla_minutes=slas, previous_minutes=self.help_sla_minutes)
+        self._record(
+            CentreHelpSlasChanged, by, help_sla_minutes=slas, previous_minutes=self.help_sla_minutes
+        )
         return True
 
     def _blank(self) -> None:
@@ -108,11 +114,16 @@ class Centre(Aggregate):
 
 def _valid_slas(slas: dict[str, int]) -> dict[str, int]:
     if set(slas) != {p.value for p in HelpPriority} or not all(
-            isinstance(m, int) and not isinstance(m, bool) and HELP_SLA_MINUTES.low <= m <= HELP_SLA_MINUTES.high
-            for m in slas.values()):
-        raise InvalidValue(f"help SLAs are {HELP_SLA_MINUTES.low} to {HELP_SLA_MINUTES.high} whole minutes "
-                           "for LOW, MEDIUM, HIGH, URGENT",
-                           field="help_sla_minutes")
+        isinstance(m, int)
+        and not isinstance(m, bool)
+        and HELP_SLA_MINUTES.low <= m <= HELP_SLA_MINUTES.high
+        for m in slas.values()
+    ):
+        raise InvalidValue(
+            f"help SLAs are {HELP_SLA_MINUTES.low} to {HELP_SLA_MINUTES.high} whole minutes "
+            "for LOW, MEDIUM, HIGH, URGENT",
+            field="help_sla_minutes",
+        )
     return slas
 
 
@@ -142,7 +153,9 @@ class Person(Aggregate):
             if role is not Role.STUDENT:
                 raise InvalidValue("only a student has a guardian", field="guardian_id")
             if guardian.role is not Role.PARENT or guardian.centre_id != by.centre_id:
-                raise InvalidValue("the guardian must be a PARENT of this centre", field="guardian_id")
+                raise InvalidValue(
+                    "the guardian must be a PARENT of this centre", field="guardian_id"
+                )
         person = cls(person_id(by.centre_id, email), by.centre_id)
         person._record(
             PersonRegistered,

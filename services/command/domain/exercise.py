@@ -70,15 +70,30 @@ class Exercise(Aggregate):
     retired: bool
 
     @classmethod
-    def publish(cls, exercise_id: UUID, centre_id: str, *, by: Actor, title: str, course_id: str,
-                exercise_type: ExerciseType, difficulty: Difficulty, questions: Sequence[Question],
-                instructions: str | None = None, time_limit_minutes: int | None = None) -> Exercise:
+    def publish(
+        cls,
+        exercise_id: UUID,
+        centre_id: str,
+        *,
+        by: Actor,
+        title: str,
+        course_id: str,
+        exercise_type: ExerciseType,
+        difficulty: Difficulty,
+        questions: Sequence[Question],
+        instructions: str | None = None,
+        time_limit_minutes: int | None = None,
+    ) -> Exercise:
         title = values.text(title, "title", values.TITLE, what="exercise's title")
         course_id = values.text(course_id, "course_id", values.REF, what="course id")
         instructions = values.free_text(instructions, "instructions", values.NOTE)
         if time_limit_minutes is not None:
-            values.whole(time_limit_minutes, "time_limit_minutes", *EXERCISE_TIME_LIMIT_MINUTES,
-                         unit=" minutes")
+            values.whole(
+                time_limit_minutes,
+                "time_limit_minutes",
+                *EXERCISE_TIME_LIMIT_MINUTES,
+                unit=" minutes",
+            )
         if not 1 <= len(questions) <= MAX_QUESTIONS:
             raise InvalidValue(f"an exercise has 1 to {MAX_QUESTIONS} questions", field="questions")
         seen: set[str] = set()
@@ -90,9 +105,17 @@ class Exercise(Aggregate):
             seen.add(question.question_id)
             _check_key(exercise_type, question, field)
         exercise = cls(exercise_id, centre_id)
-        exercise._record(ExercisePublished, by, title=title, course_id=course_id,
-                         exercise_type=exercise_type, difficulty=difficulty, questions=tuple(questions),
-                         instructions=instructions, time_limit_minutes=time_limit_minutes)
+        exercise._record(
+            ExercisePublished,
+            by,
+            title=title,
+            course_id=course_id,
+            exercise_type=exercise_type,
+            difficulty=difficulty,
+            questions=tuple(questions),
+            instructions=instructions,
+            time_limit_minutes=time_limit_minutes,
+        )
         return exercise
 
     def retire(self, *, by: Actor, reason: str) -> None:
@@ -112,15 +135,20 @@ class Exercise(Aggregate):
         known = {q.question_id for q in self.questions}
         for question_id, answer in answers.items():
             if question_id not in known:
-                raise InvalidValue("no such question in this exercise", field=f"{field}.{question_id}")
+                raise InvalidValue(
+                    "no such question in this exercise", field=f"{field}.{question_id}"
+                )
             values.free_text(answer, f"{field}.{question_id}", MAX_ANSWER_LENGTH)
 
     def mark(self, answers: Mapping[str, str]) -> Marking:
         """Mark the answers from the key; a missing answer scores nothing."""
         if not self.auto_gradable:
             return Marking(None, self.max_score)
-        score = sum(q.points for q in self.questions
-                    if q.question_id in answers and self._is_right(q, answers[q.question_id]))
+        score = sum(
+            q.points
+            for q in self.questions
+            if q.question_id in answers and self._is_right(q, answers[q.question_id])
+        )
         return Marking(float(score), self.max_score)
 
     def _is_right(self, question: Question, answer: str) -> bool:
@@ -129,7 +157,8 @@ class Exercise(Aggregate):
             value = _number(given)
             tolerance = DEFAULT_TOLERANCE if question.tolerance is None else question.tolerance
             return value is not None and any(
-                abs(value - (_number(key) or 0.0)) <= tolerance for key in question.accepted_answers)
+                abs(value - (_number(key) or 0.0)) <= tolerance for key in question.accepted_answers
+            )
         if self.exercise_type is ExerciseType.FILL_IN_BLANK:
             return given.casefold() in {key.strip().casefold() for key in question.accepted_answers}
         return given in {key.strip() for key in question.accepted_answers}
@@ -173,7 +202,10 @@ def _check_question(question: Question, field: str) -> None:
     values.text(question.question_id, f"{field}.question_id", MAX_QUESTION_ID, what="question id")
     values.text(question.prompt, f"{field}.prompt", MAX_PROMPT, lines=True, what="prompt")
     values.whole(question.points, f"{field}.points", 1, MAX_POINTS, unit=" points")
-    for name, items in (("options", question.options), ("accepted_answers", question.accepted_answers)):
+    for name, items in (
+        ("options", question.options),
+        ("accepted_answers", question.accepted_answers),
+    ):
         values.at_most(items, f"{field}.{name}", MAX_OPTIONS)
         for item in items:
             values.free_text(item, f"{field}.{name}", MAX_OPTION, lines=False)
@@ -186,13 +218,20 @@ def _check_key(exercise_type: ExerciseType, question: Question, field: str) -> N
         raise InvalidValue("an accepted answer cannot be blank", field=f"{field}.accepted_answers")
     if exercise_type is ExerciseType.MULTIPLE_CHOICE:
         if len(question.options) < 2:
-            raise InvalidValue("a multiple-choice question has at least two options", field=f"{field}.options")
+            raise InvalidValue(
+                "a multiple-choice question has at least two options", field=f"{field}.options"
+            )
         unknown = [a for a in question.accepted_answers if a not in question.options]
         if unknown:
-            raise InvalidValue("the accepted answers must be among the options",
-                               field=f"{field}.accepted_answers")
-    if exercise_type is ExerciseType.NUMERICAL and any(_number(a) is None for a in question.accepted_answers):
-        raise InvalidValue("the accepted answers of a numerical question are numbers",
-                           field=f"{field}.accepted_answers")
+            raise InvalidValue(
+                "the accepted answers must be among the options", field=f"{field}.accepted_answers"
+            )
+    if exercise_type is ExerciseType.NUMERICAL and any(
+        _number(a) is None for a in question.accepted_answers
+    ):
+        raise InvalidValue(
+            "the accepted answers of a numerical question are numbers",
+            field=f"{field}.accepted_answers",
+        )
     if question.tolerance is not None and exercise_type is not ExerciseType.NUMERICAL:
         raise InvalidValue("only numerical questions have a tolerance", field=f"{field}.tolerance")

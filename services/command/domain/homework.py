@@ -39,9 +39,20 @@ class Homework(Aggregate):
     status: HomeworkStatus
 
     @classmethod
-    def assign(cls, homework_id: UUID, centre_id: str, student_id: UUID, *, by: Actor, teacher_id: UUID,
-               title: str, exercises: Sequence[Exercise], due_at: datetime,
-               session_id: UUID | None = None, notes: str | None = None) -> Homework:
+    def assign(
+        cls,
+        homework_id: UUID,
+        centre_id: str,
+        student_id: UUID,
+        *,
+        by: Actor,
+        teacher_id: UUID,
+        title: str,
+        exercises: Sequence[Exercise],
+        due_at: datetime,
+        session_id: UUID | None = None,
+        notes: str | None = None,
+    ) -> Homework:
         title = values.text(title, "title", values.TITLE, what="homework's title")
         if not 1 <= len(exercises) <= MAX_EXERCISES:
             raise InvalidValue(f"homework has 1 to {MAX_EXERCISES} exercises", field="exercise_ids")
@@ -54,10 +65,18 @@ class Homework(Aggregate):
             raise InvalidValue("the due time must be in the future", field="due_at")
         notes = values.free_text(notes, "notes", MAX_TEXT)
         homework = cls(homework_id, centre_id)
-        homework._record(HomeworkAssigned, by, student_id=student_id, teacher_id=teacher_id,
-                         title=title, exercise_ids=tuple(e.id for e in exercises),
-                         max_score=sum(e.max_score for e in exercises), due_at=due_at,
-                         session_id=session_id, notes=notes)
+        homework._record(
+            HomeworkAssigned,
+            by,
+            student_id=student_id,
+            teacher_id=teacher_id,
+            title=title,
+            exercise_ids=tuple(e.id for e in exercises),
+            max_score=sum(e.max_score for e in exercises),
+            due_at=due_at,
+            session_id=session_id,
+            notes=notes,
+        )
         return homework
 
     def start(self, *, by: Actor) -> None:
@@ -66,8 +85,13 @@ class Homework(Aggregate):
             raise InvalidTransition(f"cannot start homework that is {self.status}")
         self._record(HomeworkStarted, by, student_id=self.student_id)
 
-    def submit(self, exercises: Mapping[UUID, Exercise], answers: Mapping[UUID, dict[str, str]], *,
-               by: Actor) -> None:
+    def submit(
+        self,
+        exercises: Mapping[UUID, Exercise],
+        answers: Mapping[UUID, dict[str, str]],
+        *,
+        by: Actor,
+    ) -> None:
         """Hand in answers to each exercise; marked at once when every exercise has a key."""
         self._by_the_student(by, "hand in")
         if self.status not in (HomeworkStatus.NOT_STARTED, HomeworkStatus.IN_PROGRESS):
@@ -75,24 +99,42 @@ class Homework(Aggregate):
         values.at_most(answers, "answers", len(self.exercise_ids), "exercises")
         unknown = [str(i) for i in answers if i not in self.exercise_ids]
         if unknown:
-            raise InvalidValue(f"exercise {unknown[0]} is not part of this homework", field="answers")
+            raise InvalidValue(
+                f"exercise {unknown[0]} is not part of this homework", field="answers"
+            )
         for exercise_id, given in answers.items():
             exercises[exercise_id].check_answers(given, field=f"answers.{exercise_id}")
         markings = [exercises[i].mark(answers.get(i, {})) for i in self.exercise_ids]
-        auto_score = None if any(m.score is None for m in markings) else sum(m.score or 0 for m in markings)
+        auto_score = (
+            None if any(m.score is None for m in markings) else sum(m.score or 0 for m in markings)
+        )
         on_time = datetime.now(UTC) <= self.due_at
-        self._record(HomeworkSubmitted, by, student_id=self.student_id, teacher_id=self.teacher_id,
-                     answers={str(i): dict(a) for i, a in answers.items()}, on_time=on_time,
-                     status=HomeworkStatus.SUBMITTED if auto_score is None else HomeworkStatus.AUTO_GRADED,
-                     max_score=self.max_score, auto_score=auto_score,
-                     xp_awarded=XP_ON_TIME if on_time else XP_LATE)
+        self._record(
+            HomeworkSubmitted,
+            by,
+            student_id=self.student_id,
+            teacher_id=self.teacher_id,
+            answers={str(i): dict(a) for i, a in answers.items()},
+            on_time=on_time,
+            status=HomeworkStatus.SUBMITTED if auto_score is None else HomeworkStatus.AUTO_GRADED,
+            max_score=self.max_score,
+            auto_score=auto_score,
+            xp_awarded=XP_ON_TIME if on_time else XP_LATE,
+        )
 
     def grade(self, *, by: Actor, score: float, feedback: str | None) -> None:
         if self.status not in HANDED_IN:
             raise InvalidTransition(f"only handed-in homework is graded, not {self.status}")
         check_grade(score, self.max_score, feedback)
-        self._record(HomeworkGraded, by, student_id=self.student_id, teacher_id=self.teacher_id,
-                     score=score, max_score=self.max_score, feedback=feedback)
+        self._record(
+            HomeworkGraded,
+            by,
+            student_id=self.student_id,
+            teacher_id=self.teacher_id,
+            score=score,
+            max_score=self.max_score,
+            feedback=feedback,
+        )
 
     def _by_the_student(self, by: Actor, verb: str) -> None:
         if by.user_id != self.student_id:
@@ -104,7 +146,11 @@ class Homework(Aggregate):
     @applies(HomeworkAssigned)
     def _assigned(self, event: HomeworkAssigned) -> None:
         self.student_id, self.teacher_id = event.student_id, event.teacher_id
-        self.exercise_ids, self.max_score, self.due_at = event.exercise_ids, event.max_score, event.due_at
+        self.exercise_ids, self.max_score, self.due_at = (
+            event.exercise_ids,
+            event.max_score,
+            event.due_at,
+        )
 
     @applies(HomeworkStarted)
     def _started(self, event: HomeworkStarted) -> None:

@@ -26,11 +26,25 @@ class TutorNote(Aggregate):
     redacted: bool
 
     @classmethod
-    def write(cls, note_id: UUID, student_id: UUID, *, by: Actor, content: str,
-              visibility: NoteVisibility, session_id: UUID | None = None) -> TutorNote:
+    def write(
+        cls,
+        note_id: UUID,
+        student_id: UUID,
+        *,
+        by: Actor,
+        content: str,
+        visibility: NoteVisibility,
+        session_id: UUID | None = None,
+    ) -> TutorNote:
         note = cls(note_id, by.centre_id)
-        note._record(TutorNoteWritten, by, student_id=student_id, visibility=visibility,
-                     content=_checked(content), session_id=session_id)
+        note._record(
+            TutorNoteWritten,
+            by,
+            student_id=student_id,
+            visibility=visibility,
+            content=_checked(content),
+            session_id=session_id,
+        )
         return note
 
     def edit(self, *, by: Actor, content: str, visibility: NoteVisibility | None = None) -> None:
@@ -38,13 +52,20 @@ class TutorNote(Aggregate):
             raise InvalidTransition("a redacted note cannot be edited")
         if by.user_id != self.author_id and by.role not in EDITORS_OF_ANY_NOTE:
             raise RuleViolated("only the author (or a centre admin) edits a note")
-        self._record(TutorNoteEdited, by, student_id=self.student_id, content=_checked(content),
-                     visibility=visibility or self.visibility)
+        self._record(
+            TutorNoteEdited,
+            by,
+            student_id=self.student_id,
+            content=_checked(content),
+            visibility=visibility or self.visibility,
+        )
 
     def redact(self, *, by: Actor, reason: str) -> None:
         if self.redacted:
             raise InvalidTransition("the note is already redacted")
-        self._record(TutorNoteRedacted, by, student_id=self.student_id, reason=values.reason(reason))
+        self._record(
+            TutorNoteRedacted, by, student_id=self.student_id, reason=values.reason(reason)
+        )
 
     def _blank(self) -> None:
         self.redacted = False

@@ -136,7 +136,9 @@ class Seat(Aggregate):
         """Record a mark; ``None`` when it repeats the current one."""
         self._require_enrolled(session, field="student_id")
         if session.status not in (SessionStatus.LIVE, SessionStatus.COMPLETED):
-            raise InvalidTransition(f"attendance is marked once a session has started ({session.status})")
+            raise InvalidTransition(
+                f"attendance is marked once a session has started ({session.status})"
+            )
         notes = values.free_text(notes, "notes", MAX_NOTE_LENGTH)
         if status == self.attendance and notes == self.attendance_notes:
             return None
@@ -182,7 +184,9 @@ class Seat(Aggregate):
         if not session.is_enrolled(self.student_id):
             raise RuleViolated("only an enrolled student can ask for help in this session")
         if not session.is_live:
-            raise RuleViolated(f"help can be asked only while the session is LIVE ({session.status})")
+            raise RuleViolated(
+                f"help can be asked only while the session is LIVE ({session.status})"
+            )
         if self.active_help_request is not None:
             raise RuleViolated("this student already has an open help request in this session")
         message = values.free_text(message, "message", MAX_NOTE_LENGTH)
@@ -210,8 +214,13 @@ class Seat(Aggregate):
         self._move_help(request_id, "start helping with", HelpRequestStarted, by)
 
     def resolve_help_request(self, request_id: UUID, *, by: Actor, response: str) -> None:
-        response = values.text(response, "response", MAX_NOTE_LENGTH, lines=True,
-                               what="response (how the request was resolved)")
+        response = values.text(
+            response,
+            "response",
+            MAX_NOTE_LENGTH,
+            lines=True,
+            what="response (how the request was resolved)",
+        )
         self._move_help(request_id, "resolve", HelpRequestResolved, by, response=response)
 
     def cancel_help_request(self, request_id: UUID, *, by: Actor) -> None:
@@ -225,19 +234,32 @@ class Seat(Aggregate):
         request = self.active_help_request
         if request is None:
             return None
-        self._record(HelpRequestClosed, by, session_id=self.session_id, student_id=self.student_id,
-                     help_request_id=request.id, reason=reason)
+        self._record(
+            HelpRequestClosed,
+            by,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            help_request_id=request.id,
+            reason=reason,
+        )
         return request.id
 
-    def _move_help(self, request_id: UUID, verb: str, event_class: type[Any], by: Actor,
-                   **fields: Any) -> None:
+    def _move_help(
+        self, request_id: UUID, verb: str, event_class: type[Any], by: Actor, **fields: Any
+    ) -> None:
         request = self.help_requests.get(request_id)
         if request is None:
             raise HelpRequestNotFound("no such help request in this session")
         if request.status not in HELP_TRANSITIONS[verb]:
             raise InvalidTransition(f"cannot {verb} a help request that is {request.status}")
-        self._record(event_class, by, session_id=self.session_id, student_id=self.student_id,
-                     help_request_id=request_id, **fields)
+        self._record(
+            event_class,
+            by,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            help_request_id=request_id,
+            **fields,
+        )
 
     def record_presence(self, session: Session, kind: PresenceKind, *, by: Actor) -> bool:
         """Record a presence signal; ``False`` for a heartbeat too soon after the last one."""
@@ -245,17 +267,31 @@ class Seat(Aggregate):
         if not session.is_live:
             raise RuleViolated(f"presence is recorded while the session is LIVE ({session.status})")
         now = datetime.now(UTC)
-        if kind in (PresenceKind.HEARTBEAT, PresenceKind.DISCONNECT, PresenceKind.LEAVE) and not self.present:
+        if (
+            kind in (PresenceKind.HEARTBEAT, PresenceKind.DISCONNECT, PresenceKind.LEAVE)
+            and not self.present
+        ):
             raise RuleViolated(f"cannot record {kind} for a student who is not in the session")
         if kind is PresenceKind.RECONNECT and self.present:
             raise RuleViolated("the student is still connected")
-        if kind is PresenceKind.HEARTBEAT and self.last_seen_at and now - self.last_seen_at < HEARTBEAT_EVERY:
+        if (
+            kind is PresenceKind.HEARTBEAT
+            and self.last_seen_at
+            and now - self.last_seen_at < HEARTBEAT_EVERY
+        ):
             return False
         active = self.active_seconds
         if self.present and self.last_seen_at is not None and now - self.last_seen_at < ACTIVE_GAP:
             active += int((now - self.last_seen_at).total_seconds())
-        self._record(StudentPresenceRecorded, by, at=now, session_id=self.session_id,
-                     student_id=self.student_id, kind=kind, active_seconds=active)
+        self._record(
+            StudentPresenceRecorded,
+            by,
+            at=now,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            kind=kind,
+            active_seconds=active,
+        )
         return True
 
     def switch_teaching_mode(self, session: Session, mode: TeachingMode, *, by: Actor) -> bool:
@@ -269,8 +305,15 @@ class Seat(Aggregate):
         total = self.teaching_seconds
         if self.teaching_mode is TeachingMode.TEACH and self.teaching_since is not None:
             total += int((now - self.teaching_since).total_seconds())
-        self._record(TeachingModeSwitched, by, at=now, session_id=self.session_id,
-                     student_id=self.student_id, mode=mode, teaching_seconds=total)
+        self._record(
+            TeachingModeSwitched,
+            by,
+            at=now,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            mode=mode,
+            teaching_seconds=total,
+        )
         return True
 
     def assign_exercise(self, session: Session, exercise: Exercise, *, by: Actor) -> UUID:
@@ -279,21 +322,39 @@ class Seat(Aggregate):
             raise RuleViolated(f"exercises are set while the session is LIVE ({session.status})")
         if exercise.retired:
             raise RuleViolated("the exercise is retired", field="exercise_id")
-        if any(w.exercise_id == exercise.id and w.status in UNFINISHED_WORK for w in self.work.values()):
-            raise RuleViolated("the student is already working on this exercise", field="exercise_id")
+        if any(
+            w.exercise_id == exercise.id and w.status in UNFINISHED_WORK for w in self.work.values()
+        ):
+            raise RuleViolated(
+                "the student is already working on this exercise", field="exercise_id"
+            )
         work_id = uuid5(self.id, f"work:{len(self.work) + 1}")
-        self._record(ExerciseAssigned, by, session_id=self.session_id, student_id=self.student_id,
-                     work_id=work_id, exercise_id=exercise.id, title=exercise.title,
-                     exercise_type=exercise.exercise_type, difficulty=exercise.difficulty,
-                     max_score=exercise.max_score, auto_gradable=exercise.auto_gradable)
+        self._record(
+            ExerciseAssigned,
+            by,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            work_id=work_id,
+            exercise_id=exercise.id,
+            title=exercise.title,
+            exercise_type=exercise.exercise_type,
+            difficulty=exercise.difficulty,
+            max_score=exercise.max_score,
+            auto_gradable=exercise.auto_gradable,
+        )
         return work_id
 
     def start_exercise(self, session: Session, work_id: UUID, *, by: Actor) -> None:
         work = self._own_work(session, work_id, by, "start")
         if work.status is not WorkStatus.ASSIGNED:
             raise InvalidTransition(f"cannot start work that is {work.status}")
-        self._record(ExerciseStarted, by, session_id=self.session_id, student_id=self.student_id,
-                     work_id=work_id)
+        self._record(
+            ExerciseStarted,
+            by,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            work_id=work_id,
+        )
 
     def report_progress(self, session: Session, work_id: UUID, percent: int, *, by: Actor) -> bool:
         """How far the student is, 0 to 99 (100 is handing in); ``False`` if unchanged."""
@@ -303,42 +364,85 @@ class Seat(Aggregate):
             raise InvalidTransition(f"progress is reported on work in progress, not {work.status}")
         if percent == work.progress:
             return False
-        self._record(ExerciseProgressReported, by, session_id=self.session_id, student_id=self.student_id,
-                     work_id=work_id, percent=percent)
+        self._record(
+            ExerciseProgressReported,
+            by,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            work_id=work_id,
+            percent=percent,
+        )
         return True
 
-    def submit_exercise(self, session: Session, work_id: UUID, exercise: Exercise,
-                        answers: dict[str, str], *, by: Actor) -> ExerciseWork:
+    def submit_exercise(
+        self,
+        session: Session,
+        work_id: UUID,
+        exercise: Exercise,
+        answers: dict[str, str],
+        *,
+        by: Actor,
+    ) -> ExerciseWork:
         """Hand the work in; it is marked at once where the exercise has an answer key."""
         work = self._own_work(session, work_id, by, "hand in", finished_session_too=True)
         if work.status is not WorkStatus.IN_PROGRESS:
             raise InvalidTransition(f"only work in progress is handed in, not {work.status}")
         exercise.check_answers(answers)
         marking = exercise.mark(answers)
-        self._record(ExerciseSubmitted, by, session_id=self.session_id, student_id=self.student_id,
-                     work_id=work_id, answers=dict(answers), max_score=marking.max_score,
-                     status=WorkStatus.SUBMITTED if marking.score is None else WorkStatus.AUTO_GRADED,
-                     score=marking.score,
-                     xp_awarded=0 if marking.score is None else xp_for(marking.score, marking.max_score))
+        self._record(
+            ExerciseSubmitted,
+            by,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            work_id=work_id,
+            answers=dict(answers),
+            max_score=marking.max_score,
+            status=WorkStatus.SUBMITTED if marking.score is None else WorkStatus.AUTO_GRADED,
+            score=marking.score,
+            xp_awarded=0 if marking.score is None else xp_for(marking.score, marking.max_score),
+        )
         return work
 
-    def grade_exercise(self, work_id: UUID, *, by: Actor, score: float, feedback: str | None) -> ExerciseWork:
+    def grade_exercise(
+        self, work_id: UUID, *, by: Actor, score: float, feedback: str | None
+    ) -> ExerciseWork:
         work = self.work[work_id]
         if work.status is not WorkStatus.SUBMITTED:
-            raise InvalidTransition(f"only handed-in work waiting for a tutor is graded, not {work.status}")
+            raise InvalidTransition(
+                f"only handed-in work waiting for a tutor is graded, not {work.status}"
+            )
         check_grade(score, work.max_score, feedback)
-        self._record(ExerciseGraded, by, session_id=self.session_id, student_id=self.student_id,
-                     work_id=work_id, score=score, max_score=work.max_score, feedback=feedback,
-                     xp_awarded=xp_for(score, work.max_score))
+        self._record(
+            ExerciseGraded,
+            by,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            work_id=work_id,
+            score=score,
+            max_score=work.max_score,
+            feedback=feedback,
+            xp_awarded=xp_for(score, work.max_score),
+        )
         return work
 
-    def _own_work(self, session: Session, work_id: UUID, by: Actor, verb: str, *,
-                  finished_session_too: bool = False) -> ExerciseWork:
+    def _own_work(
+        self,
+        session: Session,
+        work_id: UUID,
+        by: Actor,
+        verb: str,
+        *,
+        finished_session_too: bool = False,
+    ) -> ExerciseWork:
         if by.user_id != self.student_id:
             raise RuleViolated(f"only the student themselves can {verb} their work")
         if not session.is_enrolled(self.student_id):
             raise RuleViolated(f"cannot {verb} work after leaving the session")
-        allowed = (SessionStatus.LIVE, SessionStatus.COMPLETED) if finished_session_too else (SessionStatus.LIVE,)
+        allowed = (
+            (SessionStatus.LIVE, SessionStatus.COMPLETED)
+            if finished_session_too
+            else (SessionStatus.LIVE,)
+        )
         if session.status not in allowed:
             raise RuleViolated(f"cannot {verb} work while the session is {session.status}")
         return self.work[work_id]
@@ -368,7 +472,10 @@ class Seat(Aggregate):
     def _attendance_marked(self, event: AttendanceMarked) -> None:
         self.session_id = event.session_id
         self.student_id = event.student_id
-        if event.status is AttendanceStatus.ABSENT and self.attendance is not AttendanceStatus.ABSENT:
+        if (
+            event.status is AttendanceStatus.ABSENT
+            and self.attendance is not AttendanceStatus.ABSENT
+        ):
             self.absences += 1
         self.attendance = event.status
         self.attendance_notes = event.notes

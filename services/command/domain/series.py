@@ -26,11 +26,25 @@ class SessionSeries(Aggregate):
     cancelled: bool
 
     @classmethod
-    def schedule(cls, series_id: UUID, centre_id: str, sessions: Sequence[Session], *, by: Actor,
-                 rule: WeeklyRule, title: str) -> SessionSeries:
+    def schedule(
+        cls,
+        series_id: UUID,
+        centre_id: str,
+        sessions: Sequence[Session],
+        *,
+        by: Actor,
+        rule: WeeklyRule,
+        title: str,
+    ) -> SessionSeries:
         series = cls(series_id, centre_id)
-        series._record(SessionSeriesScheduled, by, tutor_id=sessions[0].tutor_id, title=title, rule=rule,
-                       session_ids=tuple(s.id for s in sessions))
+        series._record(
+            SessionSeriesScheduled,
+            by,
+            tutor_id=sessions[0].tutor_id,
+            title=title,
+            rule=rule,
+            session_ids=tuple(s.id for s in sessions),
+        )
         return series
 
     def cancel(self, sessions: Sequence[Session], *, by: Actor, reason: str) -> list[Session]:
@@ -40,12 +54,21 @@ class SessionSeries(Aggregate):
             raise InvalidTransition("the series is already cancelled")
         reason = values.reason(reason, MAX_REASON)
         now = datetime.now(UTC)
-        remaining = [s for s in sessions if s.id in self.session_ids and s.status is SessionStatus.SCHEDULED
-                     and s.starts_at > now]
+        remaining = [
+            s
+            for s in sessions
+            if s.id in self.session_ids
+            and s.status is SessionStatus.SCHEDULED
+            and s.starts_at > now
+        ]
         if not remaining:
             raise RuleViolated("no session of this series is still to come")
-        self._record(SessionSeriesCancelled, by, reason=reason,
-                     cancelled_session_ids=tuple(s.id for s in remaining))
+        self._record(
+            SessionSeriesCancelled,
+            by,
+            reason=reason,
+            cancelled_session_ids=tuple(s.id for s in remaining),
+        )
         for session in remaining:
             session.cancel(by=by, reason=reason)
         return remaining

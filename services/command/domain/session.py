@@ -101,21 +101,46 @@ class Session(Aggregate):
         )
         return session
 
-    def reschedule(self, *, by: Actor, starts_at: datetime, ends_at: datetime,
-                   reason: str | None = None, longest: timedelta = LONGEST_SESSION) -> None:
+    def reschedule(
+        self,
+        *,
+        by: Actor,
+        starts_at: datetime,
+        ends_at: datetime,
+        reason: str | None = None,
+        longest: timedelta = LONGEST_SESSION,
+    ) -> None:
         self._require_status(SessionStatus.SCHEDULED, "reschedule")
         _check_times(starts_at, ends_at, longest)
         reason = values.free_text(reason, "reason", values.REASON)
-        self._record(SessionRescheduled, by, session_id=self.id, starts_at=starts_at,
-                     ends_at=ends_at, reason=reason)
+        self._record(
+            SessionRescheduled,
+            by,
+            session_id=self.id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=reason,
+        )
 
-    def change_mode(self, *, by: Actor, mode: SessionMode, meeting_link: str | None = None,
-                    location: str | None = None) -> None:
+    def change_mode(
+        self,
+        *,
+        by: Actor,
+        mode: SessionMode,
+        meeting_link: str | None = None,
+        location: str | None = None,
+    ) -> None:
         if self.status not in (SessionStatus.SCHEDULED, SessionStatus.LIVE):
             raise InvalidTransition(f"cannot change the mode of a session that is {self.status}")
         meeting_link, location = _place(mode, meeting_link, location)
-        self._record(SessionModeChanged, by, session_id=self.id, mode=mode,
-                     meeting_link=meeting_link, location=location)
+        self._record(
+            SessionModeChanged,
+            by,
+            session_id=self.id,
+            mode=mode,
+            meeting_link=meeting_link,
+            location=location,
+        )
 
     def extend(self, *, by: Actor, minutes: int, longest: timedelta = LONGEST_SESSION) -> None:
         self._require_status(SessionStatus.LIVE, "extend")
@@ -169,12 +194,18 @@ class Session(Aggregate):
             raise RuleViolated("the student is not enrolled in this session")
         if self.status in (SessionStatus.COMPLETED, SessionStatus.CANCELLED):
             raise InvalidTransition(f"cannot change the roster of a {self.status} session")
-        self._record(
-            StudentRemoved, by, session_id=self.id, student_id=student_id, reason=reason
-        )
+        self._record(StudentRemoved, by, session_id=self.id, student_id=student_id, reason=reason)
 
-    def change_lesson(self, student_id: UUID, *, by: Actor, lesson_id: str, course_id: str | None = None,
-                      reason: str | None = None, assignment_id: UUID | None = None) -> bool:
+    def change_lesson(
+        self,
+        student_id: UUID,
+        *,
+        by: Actor,
+        lesson_id: str,
+        course_id: str | None = None,
+        reason: str | None = None,
+        assignment_id: UUID | None = None,
+    ) -> bool:
         """Move an enrolled student to another lesson (of their course, or of ``course_id``)
         while the session is SCHEDULED or LIVE; ``False`` if they are on that lesson already."""
         lesson = values.ref(lesson_id, "lesson_id")
@@ -188,10 +219,18 @@ class Session(Aggregate):
         course = course or enrolment.course_id
         if (course, lesson) == (enrolment.course_id, enrolment.lesson_id):
             return False
-        self._record(StudentLessonChanged, by, session_id=self.id, student_id=student_id,
-                     course_id=course, lesson_id=lesson, previous_course_id=enrolment.course_id,
-                     previous_lesson_id=enrolment.lesson_id, reason=reason,
-                     assignment_id=assignment_id)
+        self._record(
+            StudentLessonChanged,
+            by,
+            session_id=self.id,
+            student_id=student_id,
+            course_id=course,
+            lesson_id=lesson,
+            previous_course_id=enrolment.course_id,
+            previous_lesson_id=enrolment.lesson_id,
+            reason=reason,
+            assignment_id=assignment_id,
+        )
         return True
 
     def lesson_of(self, student_id: UUID) -> tuple[str | None, str | None]:
@@ -253,7 +292,9 @@ class Session(Aggregate):
 
     @applies(StudentEnrolled)
     def _enrolled(self, event: StudentEnrolled) -> None:
-        self.roster[event.student_id] = Enrolment(event.student_id, event.course_id, event.lesson_id)
+        self.roster[event.student_id] = Enrolment(
+            event.student_id, event.course_id, event.lesson_id
+        )
         self.removed_students.discard(event.student_id)
 
     @applies(StudentLessonChanged)
@@ -294,7 +335,9 @@ def known_time_zone(time_zone: str, field: str = "time_zone") -> str:
     return time_zone
 
 
-def _place(mode: SessionMode, meeting_link: str | None, location: str | None) -> tuple[str | None, str | None]:
+def _place(
+    mode: SessionMode, meeting_link: str | None, location: str | None
+) -> tuple[str | None, str | None]:
     """Where a session of ``mode`` happens: ONLINE needs a link, PHYSICAL a room, HYBRID both."""
     meeting_link = values.free_text(meeting_link, "meeting_link", values.LINK, lines=False)
     location = values.free_text(location, "location", values.TITLE, lines=False)
@@ -304,5 +347,7 @@ def _place(mode: SessionMode, meeting_link: str | None, location: str | None) ->
         raise InvalidValue(f"a {mode} session needs a meeting link URL", field="meeting_link")
     if needs_location and not (location and location.strip()):
         raise InvalidValue(f"a {mode} session needs a location", field="location")
-    return (meeting_link if needs_link else None,
-            location.strip() if needs_location and location else None)
+    return (
+        meeting_link if needs_link else None,
+        location.strip() if needs_location and location else None,
+    )

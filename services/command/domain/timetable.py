@@ -45,8 +45,12 @@ def weeks_touched(starts_at: datetime, ends_at: datetime) -> list[date]:
 
 
 def booking_of(session: Session) -> TimetableBooking:
-    return TimetableBooking(session_id=session.id, title=session.title, starts_at=session.starts_at,
-                   ends_at=session.ends_at)
+    return TimetableBooking(
+        session_id=session.id,
+        title=session.title,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+    )
 
 
 class TimetableWeek(Aggregate):
@@ -67,8 +71,13 @@ class TimetableWeek(Aggregate):
         """Take up the session's time in this week; a session already booked moves instead."""
         current = self.bookings.get(booking.session_id)
         if current is None:
-            self._record(TimetableSessionBooked, by, tutor_id=self.tutor_id, week_of=self.week_of,
-                         booking=booking)
+            self._record(
+                TimetableSessionBooked,
+                by,
+                tutor_id=self.tutor_id,
+                week_of=self.week_of,
+                booking=booking,
+            )
         elif (current.starts_at, current.ends_at) != (booking.starts_at, booking.ends_at):
             self._record(TimetableSessionMoved, by, booking=booking)
 
@@ -79,7 +88,9 @@ class TimetableWeek(Aggregate):
         self._record(TimetableSessionReleased, by, booking=booking, reason=reason)
 
     def overlapping(self, starts_at: datetime, ends_at: datetime) -> list[TimetableBooking]:
-        return [b for b in self.bookings.values() if b.starts_at < ends_at and starts_at < b.ends_at]
+        return [
+            b for b in self.bookings.values() if b.starts_at < ends_at and starts_at < b.ends_at
+        ]
 
     def _blank(self) -> None:
         self.bookings = {}

@@ -17,8 +17,14 @@ from shared.tenancy import Role
 def assign_catch_up(command: AssignCatchUp, uow: UnitOfWork) -> CatchUpView:
     """Staff set catch-up work for a student of a session, whatever the reason."""
     session = session_run_by(uow, command.session_id)
-    catch_up = CatchUp.assign(uuid4(), session, command.student_id, by=uow.actor,
-                              due_at=command.due_at, reason=command.reason)
+    catch_up = CatchUp.assign(
+        uuid4(),
+        session,
+        command.student_id,
+        by=uow.actor,
+        due_at=command.due_at,
+        reason=command.reason,
+    )
     uow.add(catch_up)
     return CatchUpView.of(catch_up)
 

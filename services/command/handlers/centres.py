@@ -17,8 +17,12 @@ from services.command.unit_of_work import UnitOfWork
 def register_centre(command: RegisterCentre, uow: UnitOfWork) -> CentreView:
     slas = command.help_sla_minutes
     centre = Centre.register(
-        command.centre_id, by=uow.actor, name=command.name, time_zone=command.time_zone,
-        help_sla_minutes=None if slas is None else {str(p): m for p, m in slas.items()})
+        command.centre_id,
+        by=uow.actor,
+        name=command.name,
+        time_zone=command.time_zone,
+        help_sla_minutes=None if slas is None else {str(p): m for p, m in slas.items()},
+    )
     uow.add(centre, if_exists="the centre already exists")
     return CentreView(centre_id=command.centre_id)
 
@@ -34,8 +38,9 @@ def change_help_slas(command: ChangeHelpSlas, uow: UnitOfWork) -> HelpSlasView:
     centre = _own_centre(command, uow)
     minutes = {str(p): m for p, m in command.help_sla_minutes.items()}
     changed = centre.change_help_slas(minutes, by=uow.actor)
-    return HelpSlasView(centre_id=command.centre_id, help_sla_minutes=centre.help_sla_minutes,
-                        changed=changed)
+    return HelpSlasView(
+        centre_id=command.centre_id, help_sla_minutes=centre.help_sla_minutes, changed=changed
+    )
 
 
 def change_max_session_length(command: ChangeSessionLength, uow: UnitOfWork) -> SessionLengthView:
@@ -43,8 +48,9 @@ def change_max_session_length(command: ChangeSessionLength, uow: UnitOfWork) -> 
     their times)."""
     centre = _own_centre(command, uow)
     changed = centre.change_max_session_length(command.max_session_minutes, by=uow.actor)
-    return SessionLengthView(centre_id=command.centre_id,
-                             max_session_minutes=centre.max_session_minutes, changed=changed)
+    return SessionLengthView(
+        centre_id=command.centre_id, max_session_minutes=centre.max_session_minutes, changed=changed
+    )
 
 
 def register_person(command: RegisterPerson, uow: UnitOfWork) -> PersonView:
@@ -52,7 +58,8 @@ def register_person(command: RegisterPerson, uow: UnitOfWork) -> PersonView:
     guardian = None
     if command.guardian_id is not None:
         guardian = uow.find(Person, command.guardian_id, field="guardian_id")
-    person = Person.register(by=uow.actor, name=command.name, email=command.email,
-                             role=command.role, guardian=guardian)
+    person = Person.register(
+        by=uow.actor, name=command.name, email=command.email, role=command.role, guardian=guardian
+    )
     uow.add(person, if_exists="someone with this e-mail is already registered")
     return PersonView(person_id=person.id, role=command.role)

@@ -28,8 +28,14 @@ from shared.tenancy import Forbidden
 
 def create_class(command: CreateClass, uow: UnitOfWork) -> ClassView:
     tutor(uow, command.teacher_id)
-    cohort = ClassCohort.create(uuid4(), by=uow.actor, name=command.name, subject=command.subject,
-                                teacher_id=command.teacher_id, capacity=command.capacity)
+    cohort = ClassCohort.create(
+        uuid4(),
+        by=uow.actor,
+        name=command.name,
+        subject=command.subject,
+        teacher_id=command.teacher_id,
+        capacity=command.capacity,
+    )
     uow.add(cohort)
     return ClassView.of(cohort)
 
@@ -37,8 +43,13 @@ def create_class(command: CreateClass, uow: UnitOfWork) -> ClassView:
 def update_class(command: UpdateClass, uow: UnitOfWork) -> ClassView:
     cohort = uow.find(ClassCohort, command.class_id)
     tutor(uow, command.teacher_id)
-    cohort.update(by=uow.actor, name=command.name, subject=command.subject,
-                  teacher_id=command.teacher_id, capacity=command.capacity)
+    cohort.update(
+        by=uow.actor,
+        name=command.name,
+        subject=command.subject,
+        teacher_id=command.teacher_id,
+        capacity=command.capacity,
+    )
     return ClassView.of(cohort)
 
 
@@ -67,8 +78,15 @@ def schedule_class_session(command: ScheduleClassSession, uow: UnitOfWork) -> Se
     centre = uow.centre()
     if cohort.has_session_at(command.starts_at):
         raise RuleViolated("the class already has a session at that time")
-    session = _class_session(uow, cohort, centre, command, command.starts_at, command.ends_at,
-                             command.time_zone or centre.time_zone)
+    session = _class_session(
+        uow,
+        cohort,
+        centre,
+        command,
+        command.starts_at,
+        command.ends_at,
+        command.time_zone or centre.time_zone,
+    )
     cohort.sessions_scheduled([session], by=uow.actor)
     return SessionView.of(session, warnings=timetable.book(uow, [session]))
 
@@ -80,15 +98,21 @@ def schedule_class_rule(command: ScheduleClassRule, uow: UnitOfWork) -> ClassRul
     rule = weekly_rule(command, centre)
     cohort = _class_to_schedule(uow, command.class_id)
     slots = weekly_starts(rule, centre.longest_session)
-    sessions = [_class_session(uow, cohort, centre, command, starts, ends, rule.time_zone)
-                for starts, ends in slots if not cohort.has_session_at(starts)]
+    sessions = [
+        _class_session(uow, cohort, centre, command, starts, ends, rule.time_zone)
+        for starts, ends in slots
+        if not cohort.has_session_at(starts)
+    ]
     if not sessions:
         raise RuleViolated("the class already has a session at every time of this rule")
     cohort.sessions_scheduled(sessions, by=uow.actor, rule=rule)
     overlaps = timetable.book(uow, sessions)
-    return ClassRuleView(class_id=cohort.id, session_ids=[s.id for s in sessions],
-                         skipped=len(slots) - len(sessions),
-                         warnings=[OverlapWarning.of(o) for o in overlaps])
+    return ClassRuleView(
+        class_id=cohort.id,
+        session_ids=[s.id for s in sessions],
+        skipped=len(slots) - len(sessions),
+        warnings=[OverlapWarning.of(o) for o in overlaps],
+    )
 
 
 def _class_to_schedule(uow: UnitOfWork, class_id: UUID) -> ClassCohort:
@@ -100,17 +124,32 @@ def _class_to_schedule(uow: UnitOfWork, class_id: UUID) -> ClassCohort:
     return cohort
 
 
-def _class_session(uow: UnitOfWork, cohort: ClassCohort, centre: Centre,
-                   plan: ScheduleClassSession | ScheduleClassRule, starts_at: datetime,
-                   ends_at: datetime, time_zone: str) -> Session:
+def _class_session(
+    uow: UnitOfWork,
+    cohort: ClassCohort,
+    centre: Centre,
+    plan: ScheduleClassSession | ScheduleClassRule,
+    starts_at: datetime,
+    ends_at: datetime,
+    time_zone: str,
+) -> Session:
     """A session of the class at these times, every member enrolled; ``plan`` gives its title,
     mode, place and capacity."""
     session = Session.schedule(
-        uuid4(), by=uow.actor, tutor_id=cohort.teacher_id, title=plan.title,
-        starts_at=starts_at, ends_at=ends_at, time_zone=time_zone, mode=plan.mode,
-        meeting_link=plan.meeting_link, location=plan.location,
-        capacity=max(plan.capacity, len(cohort.members)), class_id=cohort.id,
-        longest=centre.longest_session)
+        uuid4(),
+        by=uow.actor,
+        tutor_id=cohort.teacher_id,
+        title=plan.title,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        time_zone=time_zone,
+        mode=plan.mode,
+        meeting_link=plan.meeting_link,
+        location=plan.location,
+        capacity=max(plan.capacity, len(cohort.members)),
+        class_id=cohort.id,
+        longest=centre.longest_session,
+    )
     for student_id in sorted(cohort.members):
         session.enrol(student_id, by=uow.actor)
     uow.add(session)

@@ -25,11 +25,18 @@ def session_run_by(uow: UnitOfWork, session_id: UUID) -> Session:
 
 def seat(uow: UnitOfWork, session: Session, student_id: UUID) -> Seat:
     """A student's seat in the session (one that has recorded nothing yet, the first time)."""
-    return uow.get_or_start(Seat, seat_id(session.id, student_id), lambda: Seat.of(session, student_id))
+    return uow.get_or_start(
+        Seat, seat_id(session.id, student_id), lambda: Seat.of(session, student_id)
+    )
 
 
-def seat_holding(uow: UnitOfWork, session: Session, students: Iterable[UUID],
-                 holds: Callable[[Seat], bool], missing: str) -> Seat:
+def seat_holding(
+    uow: UnitOfWork,
+    session: Session,
+    students: Iterable[UUID],
+    holds: Callable[[Seat], bool],
+    missing: str,
+) -> Seat:
     """The seat of one of ``students`` in the session for which ``holds`` is true."""
     for student_id in students:
         found = seat(uow, session, student_id)

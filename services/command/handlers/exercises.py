@@ -13,10 +13,17 @@ from services.command.unit_of_work import UnitOfWork
 def publish_exercise(command: PublishExercise, uow: UnitOfWork) -> ExerciseView:
     uow.centre()
     exercise = Exercise.publish(
-        uuid4(), uow.actor.centre_id, by=uow.actor, title=command.title,
-        course_id=command.course_id, exercise_type=command.exercise_type,
-        difficulty=command.difficulty, questions=command.questions,
-        instructions=command.instructions, time_limit_minutes=command.time_limit_minutes)
+        uuid4(),
+        uow.actor.centre_id,
+        by=uow.actor,
+        title=command.title,
+        course_id=command.course_id,
+        exercise_type=command.exercise_type,
+        difficulty=command.difficulty,
+        questions=command.questions,
+        instructions=command.instructions,
+        time_limit_minutes=command.time_limit_minutes,
+    )
     uow.add(exercise)
     return ExerciseView.of(exercise)
 

@@ -37,14 +37,24 @@ def assign_homework(command: AssignHomework, uow: UnitOfWork) -> HomeworkView:
     tutor(uow, marker)
     exercises = [uow.find(Exercise, i, field="exercise_ids") for i in command.exercise_ids]
     homework = Homework.assign(
-        uuid4(), actor.centre_id, command.student_id, by=actor, teacher_id=marker,
-        title=command.title, exercises=exercises, due_at=command.due_at,
-        session_id=command.session_id, notes=command.notes)
+        uuid4(),
+        actor.centre_id,
+        command.student_id,
+        by=actor,
+        teacher_id=marker,
+        title=command.title,
+        exercises=exercises,
+        due_at=command.due_at,
+        session_id=command.session_id,
+        notes=command.notes,
+    )
     uow.add(homework)
     return HomeworkView.of(homework)
 
 
-def _students_own(uow: UnitOfWork, homework_id: UUID, act: Callable[[Homework], None]) -> HomeworkView:
+def _students_own(
+    uow: UnitOfWork, homework_id: UUID, act: Callable[[Homework], None]
+) -> HomeworkView:
     homework = uow.find(Homework, homework_id)
     if homework.student_id != uow.actor.user_id:
         raise NotFound("no such homework")

@@ -14,12 +14,17 @@ from shared.tenancy import Forbidden
 
 
 def write_note(command: WriteNote, uow: UnitOfWork) -> NoteView:
-    student(uow, command.student_id, field="student_id",
-            refusal="notes are written about students")
+    student(uow, command.student_id, field="student_id", refusal="notes are written about students")
     if command.session_id is not None:
         uow.find(Session, command.session_id, field="session_id")
-    note = TutorNote.write(uuid4(), command.student_id, by=uow.actor, content=command.content,
-                           visibility=command.visibility, session_id=command.session_id)
+    note = TutorNote.write(
+        uuid4(),
+        command.student_id,
+        by=uow.actor,
+        content=command.content,
+        visibility=command.visibility,
+        session_id=command.session_id,
+    )
     uow.add(note)
     return NoteView.of(note)
 

@@ -35,28 +35,39 @@ def mark_attendance(command: MarkAttendance, uow: UnitOfWork) -> AttendanceView:
     cancelled: list[UUID] = []
     for index, record in enumerate(command.records):
         if not session.is_enrolled(record.student_id):
-            raise InvalidValue("the student is not enrolled in this session",
-                               field=f"records[{index}].student_id")
+            raise InvalidValue(
+                "the student is not enrolled in this session", field=f"records[{index}].student_id"
+            )
         marked = seat(uow, session, record.student_id)
         try:
             change = marked.mark_attendance(session, record.status, by=actor, notes=record.notes)
         except InvalidValue as error:
             raise InvalidValue(error.detail, field=f"records[{index}].{error.field}") from None
-        rows.append(AttendanceRow(student_id=record.student_id, status=record.status,
-                                  changed=change is not None))
+        rows.append(
+            AttendanceRow(
+                student_id=record.student_id, status=record.status, changed=change is not None
+            )
+        )
         if change is None:
             continue
         if change.opens_catch_up is not None:
-            uow.add(CatchUp.assign_for_absence(change.opens_catch_up, session, record.student_id,
-                                               by=actor))
+            uow.add(
+                CatchUp.assign_for_absence(
+                    change.opens_catch_up, session, record.student_id, by=actor
+                )
+            )
             assigned.append(change.opens_catch_up)
         if change.closes_catch_up is not None:
             catch_up = uow.get(CatchUp, change.closes_catch_up)
             catch_up.cancel(by=actor, reason=f"attendance corrected to {record.status}")
             if catch_up.has_changes:
                 cancelled.append(change.closes_catch_up)
-    return AttendanceView(session_id=command.session_id, records=rows,
-                          catch_ups_assigned=assigned, catch_ups_cancelled=cancelled)
+    return AttendanceView(
+        session_id=command.session_id,
+        records=rows,
+        catch_ups_assigned=assigned,
+        catch_ups_cancelled=cancelled,
+    )
 
 
 def _own_seat(uow: UnitOfWork, session_id: UUID) -> tuple[Session, Seat]:
@@ -69,13 +80,23 @@ def record_presence(command: RecordPresence, uow: UnitOfWork) -> PresenceView:
     """A student's own client reports that they joined, left, dropped, came back, or are there."""
     session, own = _own_seat(uow, command.session_id)
     recorded = own.record_presence(session, command.event, by=uow.actor)
-    return PresenceView(session_id=command.session_id, student_id=uow.actor.user_id,
-                        kind=command.event, recorded=recorded, active_seconds=own.active_seconds)
+    return PresenceView(
+        session_id=command.session_id,
+        student_id=uow.actor.user_id,
+        kind=command.event,
+        recorded=recorded,
+        active_seconds=own.active_seconds,
+    )
 
 
 def switch_teaching_mode(command: SwitchTeachingMode, uow: UnitOfWork) -> TeachingView:
     session = session_run_by(uow, command.session_id)
     taught = seat(uow, session, command.student_id)
     changed = taught.switch_teaching_mode(session, command.mode, by=uow.actor)
-    return TeachingView(session_id=command.session_id, student_id=command.student_id,
-                        mode=command.mode, changed=changed, teaching_seconds=taught.teaching_seconds)
+    return TeachingView(
+        session_id=command.session_id,
+        student_id=command.student_id,
+        mode=command.mode,
+        changed=changed,
+        teaching_seconds=taught.teaching_seconds,
+    )

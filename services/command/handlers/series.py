@@ -24,10 +24,14 @@ from shared.tenancy import Forbidden
 
 def weekly_rule(command: WeeklyRuleCommand, centre: Centre) -> WeeklyRule:
     """The rule of the command; without a time zone, in the centre's."""
-    return WeeklyRule(days_of_week=sorted(set(command.days_of_week)),
-                      start_time=command.start_time, duration_minutes=command.duration_minutes,
-                      first_date=command.first_date, weeks=command.weeks,
-                      time_zone=command.time_zone or centre.time_zone)
+    return WeeklyRule(
+        days_of_week=sorted(set(command.days_of_week)),
+        start_time=command.start_time,
+        duration_minutes=command.duration_minutes,
+        first_date=command.first_date,
+        weeks=command.weeks,
+        time_zone=command.time_zone or centre.time_zone,
+    )
 
 
 def schedule_series(command: ScheduleSeries, uow: UnitOfWork) -> SeriesView:
@@ -41,7 +45,9 @@ def schedule_series(command: ScheduleSeries, uow: UnitOfWork) -> SeriesView:
         raise Forbidden("a TEACHER schedules sessions only for themselves")
     students = command.students
     if len(students) > command.capacity:
-        raise InvalidValue(f"more students than the capacity ({command.capacity})", field="students")
+        raise InvalidValue(
+            f"more students than the capacity ({command.capacity})", field="students"
+        )
     seen: set[UUID] = set()
     for index, enrolled in enumerate(students):
         if enrolled.student_id in seen:
@@ -50,26 +56,49 @@ def schedule_series(command: ScheduleSeries, uow: UnitOfWork) -> SeriesView:
     slots = weekly_starts(rule, centre.longest_session)
     tutor(uow, tutor_id, field="tutor_id")
     for index, enrolled in enumerate(students):
-        student(uow, enrolled.student_id, field=f"students[{index}].student_id",
-                refusal="only a STUDENT can be enrolled")
+        student(
+            uow,
+            enrolled.student_id,
+            field=f"students[{index}].student_id",
+            refusal="only a STUDENT can be enrolled",
+        )
     sessions = []
     for starts, ends in slots:
         session = Session.schedule(
-            uuid4(), by=actor, tutor_id=tutor_id, title=command.title, starts_at=starts,
-            ends_at=ends, time_zone=rule.time_zone, mode=command.mode,
-            meeting_link=command.meeting_link, location=command.location,
-            capacity=command.capacity, longest=centre.longest_session)
+            uuid4(),
+            by=actor,
+            tutor_id=tutor_id,
+            title=command.title,
+            starts_at=starts,
+            ends_at=ends,
+            time_zone=rule.time_zone,
+            mode=command.mode,
+            meeting_link=command.meeting_link,
+            location=command.location,
+            capacity=command.capacity,
+            longest=centre.longest_session,
+        )
         for enrolled in students:
-            session.enrol(enrolled.student_id, by=actor, course_id=enrolled.course_id,
-                          lesson_id=enrolled.lesson_id)
+            session.enrol(
+                enrolled.student_id,
+                by=actor,
+                course_id=enrolled.course_id,
+                lesson_id=enrolled.lesson_id,
+            )
         uow.add(session)
         sessions.append(session)
     overlaps = timetable.book(uow, sessions)
-    series = SessionSeries.schedule(uuid4(), actor.centre_id, sessions, by=actor, rule=rule,
-                                    title=command.title)
+    series = SessionSeries.schedule(
+        uuid4(), actor.centre_id, sessions, by=actor, rule=rule, title=command.title
+    )
     uow.add(series)
-    return SeriesView(series_id=series.id, tutor_id=tutor_id, session_ids=[s.id for s in sessions],
-                      enrolled=len(students), warnings=[OverlapWarning.of(o) for o in overlaps])
+    return SeriesView(
+        series_id=series.id,
+        tutor_id=tutor_id,
+        session_ids=[s.id for s in sessions],
+        enrolled=len(students),
+        warnings=[OverlapWarning.of(o) for o in overlaps],
+    )
 
 
 def cancel_series(command: CancelSeries, uow: UnitOfWork) -> SeriesCancelledView:
@@ -80,9 +109,13 @@ def cancel_series(command: CancelSeries, uow: UnitOfWork) -> SeriesCancelledView
         raise Forbidden("a TEACHER may act only on their own sessions")
     sessions = [uow.get(Session, session_id) for session_id in series.session_ids]
     cancelled = series.cancel(sessions, by=uow.actor, reason=command.reason)
-    times = timetable.timetable(uow, series.tutor_id, *((s.starts_at, s.ends_at) for s in cancelled))
+    times = timetable.timetable(
+        uow, series.tutor_id, *((s.starts_at, s.ends_at) for s in cancelled)
+    )
     for session in cancelled:
         times.release(session, by=uow.actor)
     return SeriesCancelledView(
-        series_id=command.series_id, cancelled_session_ids=[s.id for s in cancelled],
-        standing_session_ids=[s.id for s in sessions if s.status is not SessionStatus.CANCELLED])
+        series_id=command.series_id,
+        cancelled_session_ids=[s.id for s in cancelled],
+        standing_session_ids=[s.id for s in sessions if s.status is not SessionStatus.CANCELLED],
+    )

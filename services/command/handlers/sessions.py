@@ -34,16 +34,27 @@ def schedule_session(command: ScheduleSession, uow: UnitOfWork) -> SessionView:
     centre = uow.centre()
     tutor(uow, tutor_id, field="tutor_id")
     session = Session.schedule(
-        uuid4(), by=actor, tutor_id=tutor_id, title=command.title, starts_at=command.starts_at,
-        ends_at=command.ends_at, time_zone=command.time_zone or centre.time_zone,
-        mode=command.mode, meeting_link=command.meeting_link, location=command.location,
-        capacity=command.capacity, class_id=command.class_id, longest=centre.longest_session)
+        uuid4(),
+        by=actor,
+        tutor_id=tutor_id,
+        title=command.title,
+        starts_at=command.starts_at,
+        ends_at=command.ends_at,
+        time_zone=command.time_zone or centre.time_zone,
+        mode=command.mode,
+        meeting_link=command.meeting_link,
+        location=command.location,
+        capacity=command.capacity,
+        class_id=command.class_id,
+        longest=centre.longest_session,
+    )
     uow.add(session)
     return SessionView.of(session, warnings=timetable.book(uow, [session]))
 
 
-def _take(uow: UnitOfWork, session_id: UUID, verb: Callable[[Session], None], *,
-          warns: bool = False) -> SessionView:
+def _take(
+    uow: UnitOfWork, session_id: UUID, verb: Callable[[Session], None], *, warns: bool = False
+) -> SessionView:
     """A verb of the session's own; its tutor's timetable follows. ``warns``: the verb may
     move the session, and the answer tells its overlaps."""
     session = session_run_by(uow, session_id)
@@ -62,20 +73,42 @@ def cancel_session(command: CancelSession, uow: UnitOfWork) -> SessionView:
 
 
 def change_session_mode(command: ChangeSessionMode, uow: UnitOfWork) -> SessionView:
-    return _take(uow, command.session_id, lambda s: s.change_mode(
-        by=uow.actor, mode=command.mode, meeting_link=command.meeting_link,
-        location=command.location))
+    return _take(
+        uow,
+        command.session_id,
+        lambda s: s.change_mode(
+            by=uow.actor,
+            mode=command.mode,
+            meeting_link=command.meeting_link,
+            location=command.location,
+        ),
+    )
 
 
 def reschedule_session(command: RescheduleSession, uow: UnitOfWork) -> SessionView:
-    return _take(uow, command.session_id, lambda s: s.reschedule(
-        by=uow.actor, starts_at=command.starts_at, ends_at=command.ends_at,
-        reason=command.reason, longest=uow.centre().longest_session), warns=True)
+    return _take(
+        uow,
+        command.session_id,
+        lambda s: s.reschedule(
+            by=uow.actor,
+            starts_at=command.starts_at,
+            ends_at=command.ends_at,
+            reason=command.reason,
+            longest=uow.centre().longest_session,
+        ),
+        warns=True,
+    )
 
 
 def extend_session(command: ExtendSession, uow: UnitOfWork) -> SessionView:
-    return _take(uow, command.session_id, lambda s: s.extend(
-        by=uow.actor, minutes=command.minutes, longest=uow.centre().longest_session), warns=True)
+    return _take(
+        uow,
+        command.session_id,
+        lambda s: s.extend(
+            by=uow.actor, minutes=command.minutes, longest=uow.centre().longest_session
+        ),
+        warns=True,
+    )
 
 
 def end_session(command: EndSession, uow: UnitOfWork) -> SessionView:
@@ -83,13 +116,18 @@ def end_session(command: EndSession, uow: UnitOfWork) -> SessionView:
     answer them any more), so they never wait for ever."""
     session = session_run_by(uow, command.session_id)
     session.end(by=uow.actor)
-    closed = close_help_requests(uow, session, [*session.roster, *session.removed_students],
-                                 HelpRequestCloseReason.SESSION_ENDED)
+    closed = close_help_requests(
+        uow,
+        session,
+        [*session.roster, *session.removed_students],
+        HelpRequestCloseReason.SESSION_ENDED,
+    )
     return SessionView.of(session, help_requests_closed=closed)
 
 
-def close_help_requests(uow: UnitOfWork, session: Session, students: Iterable[UUID],
-                        reason: HelpRequestCloseReason) -> list[UUID]:
+def close_help_requests(
+    uow: UnitOfWork, session: Session, students: Iterable[UUID], reason: HelpRequestCloseReason
+) -> list[UUID]:
     """Close the open help request of each of ``students`` in the session, if they have one;
     the requests closed."""
     closed = []
@@ -103,8 +141,9 @@ def close_help_requests(uow: UnitOfWork, session: Session, students: Iterable[UU
 def enrol_student(command: EnrolStudent, uow: UnitOfWork) -> SessionView:
     session = session_run_by(uow, command.session_id)
     student(uow, command.student_id, field="student_id", refusal="only a STUDENT can be enrolled")
-    session.enrol(command.student_id, by=uow.actor, course_id=command.course_id,
-                  lesson_id=command.lesson_id)
+    session.enrol(
+        command.student_id, by=uow.actor, course_id=command.course_id, lesson_id=command.lesson_id
+    )
     return SessionView.of(session)
 
 
@@ -119,8 +158,18 @@ def change_lesson(command: ChangeLesson, uow: UnitOfWork) -> EnrolmentView:
     """Move an enrolled student to another lesson (of another course, if named) while the
     session is SCHEDULED or LIVE: the Control Center shows it at once."""
     session = session_run_by(uow, command.session_id)
-    changed = session.change_lesson(command.student_id, by=uow.actor, lesson_id=command.lesson_id,
-                                    course_id=command.course_id, reason=command.reason)
+    changed = session.change_lesson(
+        command.student_id,
+        by=uow.actor,
+        lesson_id=command.lesson_id,
+        course_id=command.course_id,
+        reason=command.reason,
+    )
     course_id, lesson_id = session.lesson_of(command.student_id)
-    return EnrolmentView(session_id=session.id, student_id=command.student_id,
-                         course_id=course_id, lesson_id=lesson_id, changed=changed)
+    return EnrolmentView(
+        session_id=session.id,
+        student_id=command.student_id,
+        course_id=course_id,
+        lesson_id=lesson_id,
+        changed=changed,
+    )

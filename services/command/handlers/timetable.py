@@ -22,9 +22,13 @@ Times = tuple[datetime, datetime]
 
 def timetable(uow: UnitOfWork, tutor_id: UUID, *times: Times) -> TutorTimetable:
     """The weeks of the tutor's timetable that sessions at these (start, end) times touch."""
+
     def week_of(week: date) -> TimetableWeek:
-        return uow.get_or_start(TimetableWeek, timetable_week_id(tutor_id, week),
-                                lambda: TimetableWeek.of(tutor_id, week, uow.actor.centre_id))
+        return uow.get_or_start(
+            TimetableWeek,
+            timetable_week_id(tutor_id, week),
+            lambda: TimetableWeek.of(tutor_id, week, uow.actor.centre_id),
+        )
 
     return TutorTimetable(tutor_id, [week_of(w) for w in TutorTimetable.weeks_needed(*times)])
 
@@ -35,8 +39,13 @@ def book(uow: UnitOfWork, sessions: Sequence[Session]) -> list[Overlap]:
     return [overlap for session in sessions for overlap in booked.book(session, by=uow.actor)]
 
 
-def follow(uow: UnitOfWork, session: Session, was: tuple[datetime, datetime, SessionStatus], *,
-           rebook: bool = False) -> list[Overlap]:
+def follow(
+    uow: UnitOfWork,
+    session: Session,
+    was: tuple[datetime, datetime, SessionStatus],
+    *,
+    rebook: bool = False,
+) -> list[Overlap]:
     """Keep up with a verb the session just took (``was``: its start, end and status before):
     a cancelled session gives its time back, a moved one moves. ``rebook``: book it again
     even where it did not move, to tell its overlaps."""

@@ -34,16 +34,23 @@ def assign_exercise(command: AssignExercise, uow: UnitOfWork) -> ExerciseSetView
     work = []
     for index, student_id in enumerate(chosen):
         if not session.is_enrolled(student_id):
-            raise InvalidValue("the student is not enrolled in this session",
-                               field=f"student_ids[{index}]")
+            raise InvalidValue(
+                "the student is not enrolled in this session", field=f"student_ids[{index}]"
+            )
         work_id = seat(uow, session, student_id).assign_exercise(session, exercise, by=uow.actor)
         work.append(WorkAssigned(student_id=student_id, work_id=work_id))
-    return ExerciseSetView(session_id=command.session_id, exercise_id=command.exercise_id,
-                           title=exercise.title, auto_gradable=exercise.auto_gradable, work=work)
+    return ExerciseSetView(
+        session_id=command.session_id,
+        exercise_id=command.exercise_id,
+        title=exercise.title,
+        auto_gradable=exercise.auto_gradable,
+        work=work,
+    )
 
 
-def _own_work(uow: UnitOfWork, session_id: UUID, work_id: UUID,
-              act: Callable[[Session, Seat], object]) -> WorkView:
+def _own_work(
+    uow: UnitOfWork, session_id: UUID, work_id: UUID, act: Callable[[Session, Seat], object]
+) -> WorkView:
     """A student acts on their own work; nobody else's work is ever found."""
     session = uow.find(Session, session_id)
     own = seat(uow, session, uow.actor.user_id)
@@ -54,14 +61,23 @@ def _own_work(uow: UnitOfWork, session_id: UUID, work_id: UUID,
 
 
 def start_exercise(command: StartExercise, uow: UnitOfWork) -> WorkView:
-    return _own_work(uow, command.session_id, command.work_id,
-                     lambda session, own: own.start_exercise(session, command.work_id, by=uow.actor))
+    return _own_work(
+        uow,
+        command.session_id,
+        command.work_id,
+        lambda session, own: own.start_exercise(session, command.work_id, by=uow.actor),
+    )
 
 
 def report_exercise_progress(command: ReportExerciseProgress, uow: UnitOfWork) -> WorkView:
-    return _own_work(uow, command.session_id, command.work_id,
-                     lambda session, own: own.report_progress(
-                         session, command.work_id, command.percent, by=uow.actor))
+    return _own_work(
+        uow,
+        command.session_id,
+        command.work_id,
+        lambda session, own: own.report_progress(
+            session, command.work_id, command.percent, by=uow.actor
+        ),
+    )
 
 
 def submit_exercise(command: SubmitExercise, uow: UnitOfWork) -> WorkView:
@@ -75,8 +91,14 @@ def submit_exercise(command: SubmitExercise, uow: UnitOfWork) -> WorkView:
 def grade_exercise(command: GradeExercise, uow: UnitOfWork) -> WorkView:
     """A tutor marks handed-in work that has no answer key."""
     session = session_run_by(uow, command.session_id)
-    holder = seat_holding(uow, session, [*session.roster, *session.removed_students],  # still gradable
-                          lambda s: command.work_id in s.work, "no such work in this session")
-    holder.grade_exercise(command.work_id, by=uow.actor, score=command.score,
-                          feedback=command.feedback)
+    holder = seat_holding(
+        uow,
+        session,
+        [*session.roster, *session.removed_students],  # still gradable
+        lambda s: command.work_id in s.work,
+        "no such work in this session",
+    )
+    holder.grade_exercise(
+        command.work_id, by=uow.actor, score=command.score, feedback=command.feedback
+    )
     return WorkView.of(holder, command.work_id)

@@ -36,14 +36,17 @@ from shared.tenancy import Actor
 
 POSITION_HEADER = "X-Tutorpulse-Position"
 REPLAYED_HEADER = "Idempotent-Replayed"
-IdempotencyHeader = Annotated[str | None, HeaderParameter(
-    name="Idempotency-Key",
-    required=False,
-    min_length=1,
-    max_length=MAX_KEY_LENGTH,
-    description="Retrying with the same key (from the same person) returns the first answer "
-                "and appends nothing; the same key with another request is a 422.",
-)]
+IdempotencyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        description="Retrying with the same key (from the same person) returns the first answer "
+        "and appends nothing; the same key with another request is a 422.",
+    ),
+]
 _PATH_PARAMETER = re.compile(r"\{(\w+):(\w+)\}")
 
 
@@ -57,20 +60,29 @@ def route_handler(spec: Route) -> HTTPRouteHandler:
     in_path = [name for name, _ in _PATH_PARAMETER.findall(spec.path)]
     body = body_type(spec.command, {*in_path, *spec.query})
 
-    async def endpoint(request: Request[Any, Any, Any], actor: Actor, centres: TutoringCentres,
-                       idempotency_key: str | None = None, data: Part | None = None,
-                       **parameters: Any) -> Response[Any]:
+    async def endpoint(
+        request: Request[Any, Any, Any],
+        actor: Actor,
+        centres: TutoringCentres,
+        idempotency_key: str | None = None,
+        data: Part | None = None,
+        **parameters: Any,
+    ) -> Response[Any]:
         fields = parameters if data is None else parameters | msgspec.structs.asdict(data)
         command = spec.command(**fields)
         key = await _idempotency(request, idempotency_key)
         result = await anyio.to_thread.run_sync(
-            lambda: centres.handle(actor, command, idempotency=key))
+            lambda: centres.handle(actor, command, idempotency=key)
+        )
         COMMANDS.labels(command=verb.name, outcome="replayed" if result.replayed else "ok").inc()
         headers = {POSITION_HEADER: str(result.position)}
         if result.replayed:
             headers[REPLAYED_HEADER] = "true"
-        return Response({**result.body, "position": result.position},
-                        status_code=result.status_code, headers=headers)
+        return Response(
+            {**result.body, "position": result.position},
+            status_code=result.status_code,
+            headers=headers,
+        )
 
     parameters = [
         _parameter("request", Request[Any, Any, Any]),
@@ -83,13 +95,19 @@ def route_handler(spec: Route) -> HTTPRouteHandler:
     ]
     answer = _response_of(answer_type(verb.answers))
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        parameters, return_annotation=answer)
+        parameters, return_annotation=answer
+    )
     endpoint.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": answer}
     endpoint.__name__ = endpoint.__qualname__ = verb.name
     endpoint.__doc__ = spec.command.__doc__ or verb.handler.__doc__
     return route(
-        spec.path, http_method=spec.method, status_code=verb.status, summary=spec.summary,
-        operation_id=_camel(verb.name), tags=[spec.tag], opt=_options(verb, spec),
+        spec.path,
+        http_method=spec.method,
+        status_code=verb.status,
+        summary=spec.summary,
+        operation_id=_camel(verb.name),
+        tags=[spec.tag],
+        opt=_options(verb, spec),
     )(endpoint)
 
 
@@ -106,15 +124,27 @@ def body_type(command: type[Command], elsewhere: set[str]) -> type[Part] | None:
         if field.default is not msgspec.NODEFAULT:
             fields.append((field.name, hints[field.name], field.default))
         elif field.default_factory is not msgspec.NODEFAULT:
-            fields.append((field.name, hints[field.name],
-                           msgspec.field(default_factory=field.default_factory)))
+            fields.append(
+                (
+                    field.name,
+                    hints[field.name],
+                    msgspec.field(default_factory=field.default_factory),
+                )
+            )
         else:
             fields.append((field.name, hints[field.name]))
     if not fields:
         return None
     body: Any = msgspec.defstruct(
-        command.__name__, fields, bases=(Part,), module=command.__module__, kw_only=True,
-        frozen=True, rename="camel", forbid_unknown_fields=True)
+        command.__name__,
+        fields,
+        bases=(Part,),
+        module=command.__module__,
+        kw_only=True,
+        frozen=True,
+        rename="camel",
+        forbid_unknown_fields=True,
+    )
     body.__doc__ = command.__doc__
     return body  # type: ignore[no-any-return]
 
@@ -132,8 +162,10 @@ async def _idempotency(request: Request[Any, Any, Any], key: str | None) -> Idem
 def _body(command: type[Command]) -> BodyKwarg:
     """The body parameter, with its example (:data:`~services.command.http.examples.BODIES`)."""
     example = BODIES.get(command)
-    body: BodyKwarg = Body(media_type=RequestEncodingType.JSON, examples=None if example is None
-                           else [Example(summary=command.__name__, value=example)])
+    body: BodyKwarg = Body(
+        media_type=RequestEncodingType.JSON,
+        examples=None if example is None else [Example(summary=command.__name__, value=example)],
+    )
     return body
 
 
@@ -145,8 +177,11 @@ def _query_parameter(annotation: Any) -> Any:
         if get_origin(part) is Annotated:
             for meta in part.__metadata__:
                 if isinstance(meta, msgspec.Meta):
-                    limits |= {name: getattr(meta, name) for name in _LIMITS
-                               if getattr(meta, name) is not None}
+                    limits |= {
+                        name: getattr(meta, name)
+                        for name in _LIMITS
+                        if getattr(meta, name) is not None
+                    }
     return _annotated(annotation, QueryParameter(required=False, **limits))
 
 
@@ -172,9 +207,12 @@ def _response_of(answer: type[msgspec.Struct]) -> Any:
     return Response[answer]  # type: ignore[valid-type]
 
 
-def _parameter(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
-                             default=default)
+def _parameter(
+    name: str, annotation: Any, default: Any = inspect.Parameter.empty
+) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+    )
 
 
 def _camel(name: str) -> str:

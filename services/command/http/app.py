@@ -26,16 +26,17 @@ CONTRACT = Contract(
     success_headers=(POSITION, REPLAYED),
     descriptions={
         404: "No such resource in the caller's centre (another centre's are not found "
-             "either), or the centre acted in is not registered.",
+        "either), or the centre acted in is not registered.",
         409: "The transition is not allowed (ending a SCHEDULED session…), a rule would be "
-             "broken (a duplicate enrolment, a full session, a second open help request…), "
-             "or others kept changing the same resource (retry).",
+        "broken (a duplicate enrolment, a full session, a second open help request…), "
+        "or others kept changing the same resource (retry).",
         413: "The body is larger than 2 MiB (every command reads its body, for the "
-             "Idempotency-Key).",
+        "Idempotency-Key).",
         422: "A value is invalid (`field` names it), a referenced person is not in this "
-             "centre, the Idempotency-Key was used for another request, the body is missing, "
-             "or the command would record more than an event can carry.",
-    })
+        "centre, the Idempotency-Key was used for another request, the body is missing, "
+        "or the command would record more than an event can carry.",
+    },
+)
 """Every command may answer these problems; one that takes a body also 400."""
 
 
@@ -43,8 +44,10 @@ def rate_limits(settings: RateLimitSettings) -> list[ratelimit.RateLimit]:
     """Per caller: ``TUTORPULSE_HELP_RATE_LIMIT`` (5/minute) for raising help requests and
     ``TUTORPULSE_RATE_LIMIT`` (600/minute) for every request. The tighter one comes first, so
     its ``RateLimit-*`` headers are the ones a help request's answer carries."""
-    return [*ratelimit.limit_of("help-requests", settings.help_requests, applies=_raises_help),
-            *ratelimit.limit_of("requests", settings.requests)]
+    return [
+        *ratelimit.limit_of("help-requests", settings.help_requests, applies=_raises_help),
+        *ratelimit.limit_of("requests", settings.requests),
+    ]
 
 
 def _raises_help(request: Request[Any, Any, Any]) -> bool:
@@ -52,9 +55,13 @@ def _raises_help(request: Request[Any, Any, Any]) -> bool:
     return handler is not None and handler.opt.get("rate_limit") == HELP_RATE_LIMIT
 
 
-def create_app(centres: TutoringCentres, *, own_resources: bool = True,
-               limits: Sequence[ratelimit.RateLimit] | None = None,
-               settings: CommandSettings | None = None) -> Litestar:
+def create_app(
+    centres: TutoringCentres,
+    *,
+    own_resources: bool = True,
+    limits: Sequence[ratelimit.RateLimit] | None = None,
+    settings: CommandSettings | None = None,
+) -> Litestar:
     """``own_resources``: close the event store when the app stops. ``limits``: the per-caller
     rate limits (by default those of the settings, see :func:`rate_limits`). ``settings``: by
     default read from the environment."""
@@ -64,10 +71,13 @@ def create_app(centres: TutoringCentres, *, own_resources: bool = True,
         await anyio.to_thread.run_sync(centres.recorder.max_notification_id)
 
     return api_app(
-        SERVICE, title="tutorpulse command API",
+        SERVICE,
+        title="tutorpulse command API",
         controllers=route_handlers(),
-        readiness=ready, provides={"centres": centres},
-        exception_handlers=EXCEPTION_HANDLERS, contract=CONTRACT,
+        readiness=ready,
+        provides={"centres": centres},
+        exception_handlers=EXCEPTION_HANDLERS,
+        contract=CONTRACT,
         on_shutdown=centres.close if own_resources else None,
         settings=settings.api,
         rate_limits=rate_limits(settings.rate_limits) if limits is None else limits,
@@ -80,5 +90,3 @@ def app_from_environment() -> Litestar:
 
     settings = start(CommandSettings, SERVICE)
     return create_app(TutoringCentres(settings.event_store), settings=settings)
-
-

@@ -49,7 +49,7 @@ def wire_field(command: type[msgspec.Struct] | None, field: str) -> str:
                 kind = get_type_hints(kind)[name]
                 continue
         if get_origin(kind) is dict:  # a key (and whatever follows it) is the client's own
-            parts.append(("." if parts else "") + field[match.start(2):])
+            parts.append(("." if parts else "") + field[match.start(2) :])
             break
         parts.append(("." if parts else "") + _camel(name))
         kind = None

@@ -78,8 +78,10 @@ HOMEWORK: Final = Kind("homework", Homework)
 CLASS: Final = Kind("class", ClassCohort)
 CATCH_UP: Final = Kind("catch_up", CatchUp)
 
-KINDS: Final[Mapping[str, Kind[Any]]] = {kind.name: kind for kind in (
-    CENTRE, PERSON, SESSION, TUTOR, STUDENT, EXERCISE, HOMEWORK, CLASS, CATCH_UP)}
+KINDS: Final[Mapping[str, Kind[Any]]] = {
+    kind.name: kind
+    for kind in (CENTRE, PERSON, SESSION, TUTOR, STUDENT, EXERCISE, HOMEWORK, CLASS, CATCH_UP)
+}
 """Every kind of document, by name."""
 
 

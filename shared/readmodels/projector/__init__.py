@@ -49,25 +49,36 @@ def apply(batch: Batch, event: ev.Event, notification_id: int) -> bool:
     if event.aggregate_version <= applied:
         return False
     if event.aggregate_version != applied + 1:
-        raise OutOfOrder(f"{event.type_name} v{event.aggregate_version} of {aggregate_id} "
-                         f"arrived before v{applied + 1}")
+        raise OutOfOrder(
+            f"{event.type_name} v{event.aggregate_version} of {aggregate_id} "
+            f"arrived before v{applied + 1}"
+        )
     projection = projection_of(type(event))
     if projection is not None:
         projection(batch, event)
     if isinstance(event, ev.SessionScopedEvent):
         payload = _to_builtins(event)
-        batch.log(LogRow(
-            notification_id=notification_id, session_id=str(event.session_id),
-            centre_id=event.centre_id, aggregate_id=aggregate_id,
-            aggregate_version=event.aggregate_version, occurred_at=payload["occurredAt"],
-            event_type=event.type_name, actor_id=str(event.actor_id),
-            actor_role=str(event.actor_role), event=payload))
+        batch.log(
+            LogRow(
+                notification_id=notification_id,
+                session_id=str(event.session_id),
+                centre_id=event.centre_id,
+                aggregate_id=aggregate_id,
+                aggregate_version=event.aggregate_version,
+                occurred_at=payload["occurredAt"],
+                event_type=event.type_name,
+                actor_id=str(event.actor_id),
+                actor_role=str(event.actor_role),
+                event=payload,
+            )
+        )
     batch.applied(aggregate_id, event.aggregate_version)
     return True
 
 
-def apply_all(store: ReadStore, items: Iterable[tuple[ev.Event, int]],
-              generation: int | None = None) -> list[Change]:
+def apply_all(
+    store: ReadStore, items: Iterable[tuple[ev.Event, int]], generation: int | None = None
+) -> list[Change]:
     """Apply events in order in one transaction (for rebuilds and tests)."""
     items = list(items)
     with store.transaction(generation) as tx:

@@ -38,8 +38,12 @@ class Change:
     after: Document
 
 
-_HOMEWORK_EVENTS = (ev.HomeworkAssigned, ev.HomeworkStarted, ev.HomeworkSubmitted,
-                    ev.HomeworkGraded)
+_HOMEWORK_EVENTS = (
+    ev.HomeworkAssigned,
+    ev.HomeworkStarted,
+    ev.HomeworkSubmitted,
+    ev.HomeworkGraded,
+)
 
 
 class Batch:
@@ -79,8 +83,11 @@ class Batch:
         self._load_many(SESSION, sessions)
         self._load_many(PERSON, people)
         self._load_many(CENTRE, centres)
-        whole_sessions = {str(e.session_id) for e in events if isinstance(e, ev.SessionScopedEvent)
-                          and getattr(e, "student_id", None) is None}
+        whole_sessions = {
+            str(e.session_id)
+            for e in events
+            if isinstance(e, ev.SessionScopedEvent) and getattr(e, "student_id", None) is None
+        }
         for session_id in whole_sessions:  # their events change every student's document
             session = self.get(SESSION, session_id)
             if session is not None:
@@ -88,12 +95,19 @@ class Batch:
         self._load_many(STUDENT, students)
         homework_events = [e for e in events if isinstance(e, _HOMEWORK_EVENTS)]
         self._load_many(HOMEWORK, {str(e.aggregate_id) for e in homework_events})
-        tutors = {doc.tutor_id for kind, _, doc in self._current.values() if kind is SESSION
-                  and isinstance(doc, SESSION.type)}
-        tutors |= {str(e.teacher_id) for e in homework_events
-                   if not isinstance(e, ev.HomeworkStarted)}
-        tutors |= {doc.teacher_id for kind, _, doc in self._current.values() if kind is HOMEWORK
-                   and isinstance(doc, HOMEWORK.type)}
+        tutors = {
+            doc.tutor_id
+            for kind, _, doc in self._current.values()
+            if kind is SESSION and isinstance(doc, SESSION.type)
+        }
+        tutors |= {
+            str(e.teacher_id) for e in homework_events if not isinstance(e, ev.HomeworkStarted)
+        }
+        tutors |= {
+            doc.teacher_id
+            for kind, _, doc in self._current.values()
+            if kind is HOMEWORK and isinstance(doc, HOMEWORK.type)
+        }
         self._load_many(TUTOR, tutors)
 
     def _load_many(self, kind: Kind[D], keys: set[str]) -> None:
@@ -150,8 +164,9 @@ class Batch:
             kind, centre_id, doc = self._current[(name, key)]
             version = (before.version if before else 0) + count
             stored.append(StoredDoc(kind, key, centre_id, version, doc))
-            changes.append(Change(name, key, centre_id, version,
-                                  before.doc if before else None, doc))
+            changes.append(
+                Change(name, key, centre_id, version, before.doc if before else None, doc)
+            )
         if stored:
             self.tx.put_many(stored)
         if self._log:

@@ -14,18 +14,30 @@ from shared.readmodels.times import iso
 @projects(ev.CatchUpAssigned)
 def catch_up_assigned(docs: Batch, e: ev.CatchUpAssigned) -> None:
     key = str(e.aggregate_id)
-    row = SeatCatchUp(catch_up_id=key, status=ev.CatchUpStatus.PENDING, due_at=iso(e.due_at),
-                      reason=e.reason)
+    row = SeatCatchUp(
+        catch_up_id=key, status=ev.CatchUpStatus.PENDING, due_at=iso(e.due_at), reason=e.reason
+    )
 
     def change(session: Session) -> None:
         seat(session, str(e.student_id)).catch_ups[key] = row
 
     update_session(docs, e, change)
     # After the session, which may not be there yet (OutOfOrder).
-    docs.put(CATCH_UP, key, e.centre_id, CatchUp(
-        catch_up_id=key, session_id=str(e.session_id), student_id=str(e.student_id),
-        reason=e.reason, due_at=iso(e.due_at), status=ev.CatchUpStatus.PENDING,
-        assigned_at=iso(e.occurred_at), assigned_by=str(e.actor_id)))
+    docs.put(
+        CATCH_UP,
+        key,
+        e.centre_id,
+        CatchUp(
+            catch_up_id=key,
+            session_id=str(e.session_id),
+            student_id=str(e.student_id),
+            reason=e.reason,
+            due_at=iso(e.due_at),
+            status=ev.CatchUpStatus.PENDING,
+            assigned_at=iso(e.occurred_at),
+            assigned_by=str(e.actor_id),
+        ),
+    )
 
 
 CatchUpMoved = ev.CatchUpStarted | ev.CatchUpCompleted | ev.CatchUpCancelled

@@ -10,9 +10,17 @@ from shared.readmodels.projector.registry import projects
 
 @projects(ev.CentreRegistered)
 def centre_registered(docs: Batch, e: ev.CentreRegistered) -> None:
-    docs.put(CENTRE, e.centre_id, e.centre_id, Centre(
-        centre_id=e.centre_id, name=e.name, time_zone=e.time_zone,
-        help_sla_minutes=dict(e.help_sla_minutes)))
+    docs.put(
+        CENTRE,
+        e.centre_id,
+        e.centre_id,
+        Centre(
+            centre_id=e.centre_id,
+            name=e.name,
+            time_zone=e.time_zone,
+            help_sla_minutes=dict(e.help_sla_minutes),
+        ),
+    )
 
 
 def _centre(docs: Batch, e: ev.Event) -> Centre:
@@ -37,6 +45,14 @@ def session_length_changed(docs: Batch, e: ev.CentreSessionLengthChanged) -> Non
 
 @projects(ev.PersonRegistered)
 def person_registered(docs: Batch, e: ev.PersonRegistered) -> None:
-    docs.put(PERSON, str(e.aggregate_id), e.centre_id, Person(
-        person_id=str(e.aggregate_id), name=e.name, role=e.role,
-        guardian_id=str(e.guardian_id) if e.guardian_id else None))
+    docs.put(
+        PERSON,
+        str(e.aggregate_id),
+        e.centre_id,
+        Person(
+            person_id=str(e.aggregate_id),
+            name=e.name,
+            role=e.role,
+            guardian_id=str(e.guardian_id) if e.guardian_id else None,
+        ),
+    )

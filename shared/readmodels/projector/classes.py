@@ -12,17 +12,37 @@ from shared.readmodels.times import iso
 @projects(ev.ClassCreated)
 def class_created(docs: Batch, e: ev.ClassCreated) -> None:
     key = str(e.aggregate_id)
-    docs.put(CLASS, key, e.centre_id, ClassCohort(
-        class_id=key, centre_id=e.centre_id, name=e.name, subject=e.subject,
-        teacher_id=str(e.teacher_id), capacity=e.capacity))
+    docs.put(
+        CLASS,
+        key,
+        e.centre_id,
+        ClassCohort(
+            class_id=key,
+            centre_id=e.centre_id,
+            name=e.name,
+            subject=e.subject,
+            teacher_id=str(e.teacher_id),
+            capacity=e.capacity,
+        ),
+    )
 
 
-ClassChanged = (ev.ClassUpdated | ev.ClassCancelled | ev.ClassMemberAdded | ev.ClassMemberRemoved
-                | ev.ClassSessionsScheduled)
+ClassChanged = (
+    ev.ClassUpdated
+    | ev.ClassCancelled
+    | ev.ClassMemberAdded
+    | ev.ClassMemberRemoved
+    | ev.ClassSessionsScheduled
+)
 
 
-@projects(ev.ClassUpdated, ev.ClassCancelled, ev.ClassMemberAdded, ev.ClassMemberRemoved,
-          ev.ClassSessionsScheduled)
+@projects(
+    ev.ClassUpdated,
+    ev.ClassCancelled,
+    ev.ClassMemberAdded,
+    ev.ClassMemberRemoved,
+    ev.ClassSessionsScheduled,
+)
 def class_changed(docs: Batch, e: ClassChanged) -> None:
     key = str(e.aggregate_id)
     cohort = docs.get(CLASS, key)
@@ -34,13 +54,16 @@ def class_changed(docs: Batch, e: ClassChanged) -> None:
         cohort.status, cohort.cancel_reason = ev.ClassStatus.CANCELLED, e.reason
     elif isinstance(e, ev.ClassSessionsScheduled):
         sessions = cohort.sessions if isinstance(cohort.sessions, dict) else {}
-        sessions.update({str(sid): iso(starts)
-                         for sid, starts in zip(e.session_ids, e.starts, strict=True)})
+        sessions.update(
+            {str(sid): iso(starts) for sid, starts in zip(e.session_ids, e.starts, strict=True)}
+        )
         cohort.sessions = sessions
     elif isinstance(e, ev.ClassMemberAdded):
         cohort.members[str(e.student_id)] = ClassMember(
-            student_id=str(e.student_id), status=ev.MembershipStatus.ACTIVE,
-            joined_at=iso(e.occurred_at))
+            student_id=str(e.student_id),
+            status=ev.MembershipStatus.ACTIVE,
+            joined_at=iso(e.occurred_at),
+        )
     else:
         member = cohort.members[str(e.student_id)]
         member.status, member.left_at = ev.MembershipStatus.DROPPED, iso(e.occurred_at)

@@ -14,28 +14,47 @@ from shared.readmodels.times import iso
 
 def _summary(homework: Homework) -> HomeworkSummary:
     return HomeworkSummary(
-        homework_id=homework.homework_id, student_id=homework.student_id,
-        teacher_id=homework.teacher_id, title=homework.title, status=homework.status,
-        due_at=homework.due_at, max_score=homework.max_score, session_id=homework.session_id,
-        assigned_at=homework.assigned_at, submitted_at=homework.submitted_at,
-        on_time=homework.on_time, auto_score=homework.auto_score, score=homework.score,
-        feedback=homework.feedback, graded_at=homework.graded_at,
-        xp_awarded=homework.xp_awarded)
+        homework_id=homework.homework_id,
+        student_id=homework.student_id,
+        teacher_id=homework.teacher_id,
+        title=homework.title,
+        status=homework.status,
+        due_at=homework.due_at,
+        max_score=homework.max_score,
+        session_id=homework.session_id,
+        assigned_at=homework.assigned_at,
+        submitted_at=homework.submitted_at,
+        on_time=homework.on_time,
+        auto_score=homework.auto_score,
+        score=homework.score,
+        feedback=homework.feedback,
+        graded_at=homework.graded_at,
+        xp_awarded=homework.xp_awarded,
+    )
 
 
 def _assigned(e: ev.HomeworkAssigned) -> Homework:
     return Homework(
-        homework_id=str(e.aggregate_id), student_id=str(e.student_id),
-        teacher_id=str(e.teacher_id), title=e.title,
-        exercise_ids=[str(i) for i in e.exercise_ids], max_score=e.max_score,
-        due_at=iso(e.due_at), session_id=str(e.session_id) if e.session_id else None,
-        notes=e.notes, status=ev.HomeworkStatus.NOT_STARTED, assigned_at=iso(e.occurred_at),
-        assigned_by=str(e.actor_id))
+        homework_id=str(e.aggregate_id),
+        student_id=str(e.student_id),
+        teacher_id=str(e.teacher_id),
+        title=e.title,
+        exercise_ids=[str(i) for i in e.exercise_ids],
+        max_score=e.max_score,
+        due_at=iso(e.due_at),
+        session_id=str(e.session_id) if e.session_id else None,
+        notes=e.notes,
+        status=ev.HomeworkStatus.NOT_STARTED,
+        assigned_at=iso(e.occurred_at),
+        assigned_by=str(e.actor_id),
+    )
 
 
 @projects(ev.HomeworkAssigned, ev.HomeworkStarted, ev.HomeworkSubmitted, ev.HomeworkGraded)
-def homework_changed(docs: Batch, e: ev.HomeworkAssigned | ev.HomeworkStarted
-                     | ev.HomeworkSubmitted | ev.HomeworkGraded) -> None:
+def homework_changed(
+    docs: Batch,
+    e: ev.HomeworkAssigned | ev.HomeworkStarted | ev.HomeworkSubmitted | ev.HomeworkGraded,
+) -> None:
     key = str(e.aggregate_id)
     if isinstance(e, ev.HomeworkAssigned):
         homework = _assigned(e)
@@ -53,7 +72,10 @@ def homework_changed(docs: Batch, e: ev.HomeworkAssigned | ev.HomeworkStarted
         homework.xp_awarded = e.xp_awarded
     elif isinstance(e, ev.HomeworkGraded):
         homework.status, homework.score, homework.feedback = (
-            ev.HomeworkStatus.GRADED, e.score, e.feedback)
+            ev.HomeworkStatus.GRADED,
+            e.score,
+            e.feedback,
+        )
         homework.graded_at, homework.graded_by = at, str(e.actor_id)
     docs.put(HOMEWORK, key, e.centre_id, homework)
     summary = _summary(homework)

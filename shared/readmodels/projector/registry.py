@@ -34,8 +34,10 @@ class _Handler(Generic[E]):
 
     def __call__(self, batch: Batch, event: ev.Event) -> None:
         if not isinstance(event, self.event_type):
-            raise TypeError(f"{self.handler.__name__} projects {self.event_type.__name__}, "
-                            f"not {type(event).__name__}")
+            raise TypeError(
+                f"{self.handler.__name__} projects {self.event_type.__name__}, "
+                f"not {type(event).__name__}"
+            )
         self.handler(batch, event)
 
 
@@ -56,38 +58,46 @@ def projects(t1: type[E1], /) -> Callable[[H1[E1]], H1[E1]]: ...
 
 
 @overload
-def projects(t1: type[E1], t2: type[E2], /
-             ) -> Callable[[Callable[[Batch, E1 | E2], None]],
-                           Callable[[Batch, E1 | E2], None]]: ...
+def projects(
+    t1: type[E1], t2: type[E2], /
+) -> Callable[[Callable[[Batch, E1 | E2], None]], Callable[[Batch, E1 | E2], None]]: ...
 
 
 @overload
-def projects(t1: type[E1], t2: type[E2], t3: type[E3], /
-             ) -> Callable[[Callable[[Batch, E1 | E2 | E3], None]],
-                           Callable[[Batch, E1 | E2 | E3], None]]: ...
+def projects(
+    t1: type[E1], t2: type[E2], t3: type[E3], /
+) -> Callable[[Callable[[Batch, E1 | E2 | E3], None]], Callable[[Batch, E1 | E2 | E3], None]]: ...
 
 
 @overload
-def projects(t1: type[E1], t2: type[E2], t3: type[E3], t4: type[E4], /
-             ) -> Callable[[Callable[[Batch, E1 | E2 | E3 | E4], None]],
-                           Callable[[Batch, E1 | E2 | E3 | E4], None]]: ...
+def projects(
+    t1: type[E1], t2: type[E2], t3: type[E3], t4: type[E4], /
+) -> Callable[
+    [Callable[[Batch, E1 | E2 | E3 | E4], None]], Callable[[Batch, E1 | E2 | E3 | E4], None]
+]: ...
 
 
 @overload
-def projects(t1: type[E1], t2: type[E2], t3: type[E3], t4: type[E4], t5: type[E5], /
-             ) -> Callable[[Callable[[Batch, E1 | E2 | E3 | E4 | E5], None]],
-                           Callable[[Batch, E1 | E2 | E3 | E4 | E5], None]]: ...
+def projects(
+    t1: type[E1], t2: type[E2], t3: type[E3], t4: type[E4], t5: type[E5], /
+) -> Callable[
+    [Callable[[Batch, E1 | E2 | E3 | E4 | E5], None]],
+    Callable[[Batch, E1 | E2 | E3 | E4 | E5], None],
+]: ...
 
 
 @overload
-def projects(t1: type[E1], t2: type[E2], t3: type[E3], t4: type[E4], t5: type[E5],
-             t6: type[E6], /
-             ) -> Callable[[Callable[[Batch, E1 | E2 | E3 | E4 | E5 | E6], None]],
-                           Callable[[Batch, E1 | E2 | E3 | E4 | E5 | E6], None]]: ...
+def projects(
+    t1: type[E1], t2: type[E2], t3: type[E3], t4: type[E4], t5: type[E5], t6: type[E6], /
+) -> Callable[
+    [Callable[[Batch, E1 | E2 | E3 | E4 | E5 | E6], None]],
+    Callable[[Batch, E1 | E2 | E3 | E4 | E5 | E6], None],
+]: ...
 
 
-def projects(*event_types: type[ev.Event]
-             ) -> Callable[[Callable[[Batch, Any], None]], Callable[[Batch, Any], None]]:
+def projects(
+    *event_types: type[ev.Event],
+) -> Callable[[Callable[[Batch, Any], None]], Callable[[Batch, Any], None]]:
     """Register the decorated function as the projection of ``event_types`` (the overloads
     above are what callers are checked against)."""
 

@@ -29,8 +29,13 @@ def presence_recorded(docs: Batch, e: ev.StudentPresenceRecorded) -> None:
         row = seat(session, str(e.student_id))
         at = iso(e.occurred_at)
         present = e.kind not in (ev.PresenceKind.LEAVE, ev.PresenceKind.DISCONNECT)
-        presence = row.presence or Presence(joined_at=at, last=e.kind, last_seen_at=at,
-                                            active_seconds=e.active_seconds, present=present)
+        presence = row.presence or Presence(
+            joined_at=at,
+            last=e.kind,
+            last_seen_at=at,
+            active_seconds=e.active_seconds,
+            present=present,
+        )
         presence.last, presence.last_seen_at = e.kind, at
         presence.active_seconds, presence.present = e.active_seconds, present
         if e.kind is ev.PresenceKind.LEAVE:
@@ -47,8 +52,11 @@ def teaching_switched(docs: Batch, e: ev.TeachingModeSwitched) -> None:
     def change(session: Session) -> None:
         row = seat(session, str(e.student_id))
         teaching = e.mode is ev.TeachingMode.TEACH
-        row.teaching = Teaching(mode=e.mode, teaching_seconds=e.teaching_seconds,
-                                since=iso(e.occurred_at) if teaching else None)
+        row.teaching = Teaching(
+            mode=e.mode,
+            teaching_seconds=e.teaching_seconds,
+            since=iso(e.occurred_at) if teaching else None,
+        )
         row.last_attended_at = iso(e.occurred_at)
 
     update_session(docs, e, change)
@@ -60,10 +68,16 @@ def teaching_switched(docs: Batch, e: ev.TeachingModeSwitched) -> None:
 @projects(ev.HelpRequestRaised)
 def help_requested(docs: Batch, e: ev.HelpRequestRaised) -> None:
     request = HelpRequest(
-        help_request_id=str(e.help_request_id), session_id=str(e.session_id),
-        student_id=str(e.student_id), priority=e.priority,
-        status=ev.HelpRequestStatus.PENDING, raised_at=iso(e.occurred_at),
-        sla_due_at=iso(e.sla_due_at), exercise_id=e.exercise_id, message=e.message)
+        help_request_id=str(e.help_request_id),
+        session_id=str(e.session_id),
+        student_id=str(e.student_id),
+        priority=e.priority,
+        status=ev.HelpRequestStatus.PENDING,
+        raised_at=iso(e.occurred_at),
+        sla_due_at=iso(e.sla_due_at),
+        exercise_id=e.exercise_id,
+        message=e.message,
+    )
 
     def change(session: Session) -> None:
         seat(session, str(e.student_id)).help_requests[request.help_request_id] = request
@@ -71,12 +85,22 @@ def help_requested(docs: Batch, e: ev.HelpRequestRaised) -> None:
     update_session(docs, e, change)
 
 
-HelpMoved = (ev.HelpRequestAcknowledged | ev.HelpRequestStarted | ev.HelpRequestResolved
-             | ev.HelpRequestCancelled | ev.HelpRequestClosed)
+HelpMoved = (
+    ev.HelpRequestAcknowledged
+    | ev.HelpRequestStarted
+    | ev.HelpRequestResolved
+    | ev.HelpRequestCancelled
+    | ev.HelpRequestClosed
+)
 
 
-@projects(ev.HelpRequestAcknowledged, ev.HelpRequestStarted, ev.HelpRequestResolved,
-          ev.HelpRequestCancelled, ev.HelpRequestClosed)
+@projects(
+    ev.HelpRequestAcknowledged,
+    ev.HelpRequestStarted,
+    ev.HelpRequestResolved,
+    ev.HelpRequestCancelled,
+    ev.HelpRequestClosed,
+)
 def help_moved(docs: Batch, e: HelpMoved) -> None:
     """The request moves to its next status and gets the time stamp of that move."""
 
@@ -97,8 +121,9 @@ def help_moved(docs: Batch, e: HelpMoved) -> None:
         else:
             request.status, request.closed_at = ev.HelpRequestStatus.CLOSED, at
             request.close_reason = e.reason
-        if isinstance(e, ev.HelpRequestAcknowledged | ev.HelpRequestStarted
-                      | ev.HelpRequestResolved):
+        if isinstance(
+            e, ev.HelpRequestAcknowledged | ev.HelpRequestStarted | ev.HelpRequestResolved
+        ):
             request.handled_by = str(e.actor_id)  # the tutor came to the student
             row.last_attended_at = at
 
@@ -111,10 +136,18 @@ def help_moved(docs: Batch, e: HelpMoved) -> None:
 @projects(ev.ExerciseAssigned)
 def exercise_assigned(docs: Batch, e: ev.ExerciseAssigned) -> None:
     work = Work(
-        work_id=str(e.work_id), exercise_id=str(e.exercise_id), title=e.title,
-        exercise_type=e.exercise_type, difficulty=e.difficulty, max_score=e.max_score,
-        auto_gradable=e.auto_gradable, status=ev.WorkStatus.ASSIGNED, progress=0,
-        assigned_at=iso(e.occurred_at), assigned_by=str(e.actor_id))
+        work_id=str(e.work_id),
+        exercise_id=str(e.exercise_id),
+        title=e.title,
+        exercise_type=e.exercise_type,
+        difficulty=e.difficulty,
+        max_score=e.max_score,
+        auto_gradable=e.auto_gradable,
+        status=ev.WorkStatus.ASSIGNED,
+        progress=0,
+        assigned_at=iso(e.occurred_at),
+        assigned_by=str(e.actor_id),
+    )
 
     def change(session: Session) -> None:
         row = seat(session, str(e.student_id))
@@ -132,12 +165,12 @@ def _work(session: Session, student_id: str, work_id: UUID) -> Work:
     return work[str(work_id)]
 
 
-WorkMoved = (ev.ExerciseStarted | ev.ExerciseProgressReported | ev.ExerciseSubmitted
-             | ev.ExerciseGraded)
+WorkMoved = (
+    ev.ExerciseStarted | ev.ExerciseProgressReported | ev.ExerciseSubmitted | ev.ExerciseGraded
+)
 
 
-@projects(ev.ExerciseStarted, ev.ExerciseProgressReported, ev.ExerciseSubmitted,
-          ev.ExerciseGraded)
+@projects(ev.ExerciseStarted, ev.ExerciseProgressReported, ev.ExerciseSubmitted, ev.ExerciseGraded)
 def exercise_moved(docs: Batch, e: WorkMoved) -> None:
     def change(session: Session) -> None:
         work = _work(session, str(e.student_id), e.work_id)

@@ -18,14 +18,14 @@ from shared.readmodels.projector.tutor import refresh_tutor
 from shared.readmodels.times import iso
 
 
-def update_session(docs: Batch, e: ev.SessionScopedEvent, change: Callable[[Session], None]
-                   ) -> Session:
+def update_session(
+    docs: Batch, e: ev.SessionScopedEvent, change: Callable[[Session], None]
+) -> Session:
     """Change the event's session, then what its tutor's and students' documents hold about
     it (only the event's student's, for an event of one student)."""
     session = docs.get(SESSION, str(e.session_id))
     if session is None:
-        raise OutOfOrder(f"{e.type_name} of session {e.session_id} arrived before "
-                         "SessionScheduled")
+        raise OutOfOrder(f"{e.type_name} of session {e.session_id} arrived before SessionScheduled")
     change(session)
     docs.put(SESSION, str(e.session_id), e.centre_id, session)
     refresh_tutor(docs, session, e.occurred_at)
@@ -43,11 +43,20 @@ def seat(session: Session, student_id: str) -> Seat:
 @projects(ev.SessionScheduled)
 def session_scheduled(docs: Batch, e: ev.SessionScheduled) -> None:
     session = Session(
-        session_id=str(e.session_id), centre_id=e.centre_id, title=e.title,
-        tutor_id=str(e.tutor_id), status=ev.SessionStatus.SCHEDULED, starts_at=iso(e.starts_at),
-        ends_at=iso(e.ends_at), time_zone=e.time_zone, mode=e.mode,
-        meeting_link=e.meeting_link, location=e.location, capacity=e.capacity,
-        class_id=str(e.class_id) if e.class_id else None)
+        session_id=str(e.session_id),
+        centre_id=e.centre_id,
+        title=e.title,
+        tutor_id=str(e.tutor_id),
+        status=ev.SessionStatus.SCHEDULED,
+        starts_at=iso(e.starts_at),
+        ends_at=iso(e.ends_at),
+        time_zone=e.time_zone,
+        mode=e.mode,
+        meeting_link=e.meeting_link,
+        location=e.location,
+        capacity=e.capacity,
+        class_id=str(e.class_id) if e.class_id else None,
+    )
     # Events of the session's seats may have been applied first (competing consumers).
     existing = docs.get(SESSION, str(e.session_id))
     if existing is not None:

@@ -42,27 +42,59 @@ def refresh_tutor(docs: Batch, session: Session, at: datetime) -> None:
     tutor = tutor_doc(docs, session.centre_id, session.tutor_id)
     seats = session.students.values()
     tutor.sessions[sid] = TutorSession(
-        session_id=sid, title=session.title, status=session.status,
-        starts_at=session.starts_at, ends_at=session.ends_at, time_zone=session.time_zone,
-        mode=session.mode, location=session.location,
-        students=sorted(i for i, s in session.students.items() if s.enrolled))
+        session_id=sid,
+        title=session.title,
+        status=session.status,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+        time_zone=session.time_zone,
+        mode=session.mode,
+        location=session.location,
+        students=sorted(i for i, s in session.students.items() if s.enrolled),
+    )
     live = session.status is ev.SessionStatus.LIVE
     tutor.open_help = {k: h for k, h in tutor.open_help.items() if h.session_id != sid} | {
-        h.help_request_id: h for s in seats for h in s.help_requests.values()
-        if live and h.status in ev.OPEN_HELP_REQUESTS}
+        h.help_request_id: h
+        for s in seats
+        for h in s.help_requests.values()
+        if live and h.status in ev.OPEN_HELP_REQUESTS
+    }
     tutor.catch_ups = {k: c for k, c in tutor.catch_ups.items() if c.session_id != sid} | {
         c.catch_up_id: TutorCatchUp(
-            catch_up_id=c.catch_up_id, status=c.status, due_at=c.due_at, reason=c.reason,
-            started_at=c.started_at, completed_at=c.completed_at, cancelled_at=c.cancelled_at,
-            student_id=s.student_id, session_id=sid, session_title=session.title)
-        for s in seats for c in s.catch_ups.values() if c.status in ev.OPEN_CATCH_UPS}
+            catch_up_id=c.catch_up_id,
+            status=c.status,
+            due_at=c.due_at,
+            reason=c.reason,
+            started_at=c.started_at,
+            completed_at=c.completed_at,
+            cancelled_at=c.cancelled_at,
+            student_id=s.student_id,
+            session_id=sid,
+            session_title=session.title,
+        )
+        for s in seats
+        for c in s.catch_ups.values()
+        if c.status in ev.OPEN_CATCH_UPS
+    }
     tutor.to_grade = {k: w for k, w in tutor.to_grade.items() if w.session_id != sid} | {
-        w.work_id: ToGrade(work_id=w.work_id, title=w.title, submitted_at=w.submitted_at,
-                           max_score=w.max_score, student_id=s.student_id, session_id=sid,
-                           session_title=session.title)
-        for s in seats for w in work_of(s).values() if w.status is ev.WorkStatus.SUBMITTED}
+        w.work_id: ToGrade(
+            work_id=w.work_id,
+            title=w.title,
+            submitted_at=w.submitted_at,
+            max_score=w.max_score,
+            student_id=s.student_id,
+            session_id=sid,
+            session_title=session.title,
+        )
+        for s in seats
+        for w in work_of(s).values()
+        if w.status is ev.WorkStatus.SUBMITTED
+    }
     tutor.as_of = max(tutor.as_of or "", iso(at))
     horizon = iso(parse(tutor.as_of) - timedelta(days=TUTOR_HISTORY_DAYS))
-    tutor.sessions = {key: x for key, x in tutor.sessions.items()
-                      if x.ends_at >= horizon or x.status in _STILL_TO_RUN}
+    tutor.sessions = {
+        key: x
+        for key, x in tutor.sessions.items()
+        if x.ends_at >= horizon or x.status in _STILL_TO_RUN
+    }
     docs.put(TUTOR, session.tutor_id, session.centre_id, tutor)

@@ -24,8 +24,12 @@ def open_read_store(settings: ReadStoreSettings) -> ReadStore:
         store: ReadStore = SQLiteReadStore(settings.sqlite_path)
     else:
         postgres = PostgresSettings.of(settings)
-        store = PostgresReadStore(postgres.conninfo, connect_timeout=postgres.connect_timeout,
-                                  pre_ping=postgres.pre_ping, max_age=postgres.max_age)
+        store = PostgresReadStore(
+            postgres.conninfo,
+            connect_timeout=postgres.connect_timeout,
+            pre_ping=postgres.pre_ping,
+            max_age=postgres.max_age,
+        )
     try:
         store.ensure_ready()
     except BaseException:  # e.g. PostgreSQL is down: do not leave a pool retrying behind

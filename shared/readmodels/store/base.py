@@ -30,25 +30,33 @@ from shared.readmodels.store.transaction import (
 )
 
 _SCHEMA = (
-    ("CREATE TABLE IF NOT EXISTS rm_docs_{g} (kind TEXT NOT NULL, key TEXT NOT NULL, "
-     "centre_id TEXT NOT NULL, version BIGINT NOT NULL, doc TEXT NOT NULL, "
-     "PRIMARY KEY (kind, key))"),
-    ("CREATE TABLE IF NOT EXISTS rm_log_{g} (aggregate_id TEXT NOT NULL, "
-     "aggregate_version BIGINT NOT NULL, session_id TEXT NOT NULL, centre_id TEXT NOT NULL, "
-     "notification_id BIGINT NOT NULL, occurred_at TEXT NOT NULL, event_type TEXT NOT NULL, "
-     "actor_id TEXT NOT NULL, actor_role TEXT NOT NULL, event TEXT NOT NULL, "
-     "PRIMARY KEY (aggregate_id, aggregate_version))"),
+    (
+        "CREATE TABLE IF NOT EXISTS rm_docs_{g} (kind TEXT NOT NULL, key TEXT NOT NULL, "
+        "centre_id TEXT NOT NULL, version BIGINT NOT NULL, doc TEXT NOT NULL, "
+        "PRIMARY KEY (kind, key))"
+    ),
+    (
+        "CREATE TABLE IF NOT EXISTS rm_log_{g} (aggregate_id TEXT NOT NULL, "
+        "aggregate_version BIGINT NOT NULL, session_id TEXT NOT NULL, centre_id TEXT NOT NULL, "
+        "notification_id BIGINT NOT NULL, occurred_at TEXT NOT NULL, event_type TEXT NOT NULL, "
+        "actor_id TEXT NOT NULL, actor_role TEXT NOT NULL, event TEXT NOT NULL, "
+        "PRIMARY KEY (aggregate_id, aggregate_version))"
+    ),
     "CREATE INDEX IF NOT EXISTS rm_log_{g}_session ON rm_log_{g} (session_id, notification_id)",
-    ("CREATE TABLE IF NOT EXISTS rm_versions_{g} (aggregate_id TEXT PRIMARY KEY, "
-     "version BIGINT NOT NULL)"),
+    (
+        "CREATE TABLE IF NOT EXISTS rm_versions_{g} (aggregate_id TEXT PRIMARY KEY, "
+        "version BIGINT NOT NULL)"
+    ),
 )
 _INDEXES = (
     # Lists of one centre's documents of a kind (its catch-ups, its sessions).
     "CREATE INDEX IF NOT EXISTS rm_docs_{g}_centre ON rm_docs_{g} (kind, centre_id, key)",
     # Dead-lettered events counted as in for their aggregate's version (see Transaction.skip).
-    ("CREATE TABLE IF NOT EXISTS rm_skipped_{g} (aggregate_id TEXT NOT NULL, "
-     "version BIGINT NOT NULL, notification_id BIGINT NOT NULL, event_type TEXT NOT NULL, "
-     "reason TEXT NOT NULL, PRIMARY KEY (aggregate_id, version))"),
+    (
+        "CREATE TABLE IF NOT EXISTS rm_skipped_{g} (aggregate_id TEXT NOT NULL, "
+        "version BIGINT NOT NULL, notification_id BIGINT NOT NULL, event_type TEXT NOT NULL, "
+        "reason TEXT NOT NULL, PRIMARY KEY (aggregate_id, version))"
+    ),
 )
 _TABLES = ("rm_docs_{g}", "rm_log_{g}", "rm_versions_{g}", "rm_skipped_{g}")
 
@@ -110,8 +118,9 @@ class ReadStore:
         with self._cursor() as cursor:
             self._begin(cursor)
             self._serialise_setup(cursor)
-            cursor.execute("CREATE TABLE IF NOT EXISTS rm_meta "
-                           "(name TEXT PRIMARY KEY, value BIGINT NOT NULL)")
+            cursor.execute(
+                "CREATE TABLE IF NOT EXISTS rm_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL)"
+            )
             current = self._meta(cursor, "generation")
             if current == 0:
                 current = self._meta(cursor, "generations") + 1
@@ -138,20 +147,27 @@ class ReadStore:
     # --- reading ----------------------------------------------------------------------
 
     @overload
-    def get(self, kind: Kind[D], key: str, generation: int | None = None
-            ) -> StoredDoc[D] | None: ...
+    def get(
+        self, kind: Kind[D], key: str, generation: int | None = None
+    ) -> StoredDoc[D] | None: ...
 
     @overload
-    def get(self, kind: str, key: str, generation: int | None = None
-            ) -> StoredDoc[Document] | None: ...
+    def get(
+        self, kind: str, key: str, generation: int | None = None
+    ) -> StoredDoc[Document] | None: ...
 
-    def get(self, kind: Kind[Any] | str, key: str, generation: int | None = None
-            ) -> StoredDoc[Any] | None:
+    def get(
+        self, kind: Kind[Any] | str, key: str, generation: int | None = None
+    ) -> StoredDoc[Any] | None:
         of = resolve(kind)
         with self._cursor() as cursor:
             gen = generation or self._meta(cursor, "generation")
-            cursor.execute(self._sql(f"SELECT centre_id, version, doc FROM rm_docs_{gen} "
-                                     "WHERE kind = ? AND key = ?"), (of.name, key))
+            cursor.execute(
+                self._sql(
+                    f"SELECT centre_id, version, doc FROM rm_docs_{gen} WHERE kind = ? AND key = ?"
+                ),
+                (of.name, key),
+            )
             row = cursor.fetchone()
         return None if row is None else StoredDoc(of, key, row[0], int(row[1]), of.decode(row[2]))
 
@@ -166,56 +182,77 @@ class ReadStore:
         of = resolve(kind)
         with self._cursor() as cursor:
             gen = generation or self._meta(cursor, "generation")
-            cursor.execute(self._sql(f"SELECT key, centre_id, version, doc FROM rm_docs_{gen} "
-                                     "WHERE kind = ? ORDER BY key"), (of.name,))
+            cursor.execute(
+                self._sql(
+                    f"SELECT key, centre_id, version, doc FROM rm_docs_{gen} "
+                    "WHERE kind = ? ORDER BY key"
+                ),
+                (of.name,),
+            )
             rows = cursor.fetchall()
         return [StoredDoc(of, r[0], r[1], int(r[2]), of.decode(r[3])) for r in rows]
 
     @overload
-    def centre_docs(self, kind: Kind[D], centre_id: str, generation: int | None = None
-                    ) -> list[StoredDoc[D]]: ...
+    def centre_docs(
+        self, kind: Kind[D], centre_id: str, generation: int | None = None
+    ) -> list[StoredDoc[D]]: ...
 
     @overload
-    def centre_docs(self, kind: str, centre_id: str, generation: int | None = None
-                    ) -> list[StoredDoc[Document]]: ...
+    def centre_docs(
+        self, kind: str, centre_id: str, generation: int | None = None
+    ) -> list[StoredDoc[Document]]: ...
 
-    def centre_docs(self, kind: Kind[Any] | str, centre_id: str, generation: int | None = None
-                    ) -> list[StoredDoc[Any]]:
+    def centre_docs(
+        self, kind: Kind[Any] | str, centre_id: str, generation: int | None = None
+    ) -> list[StoredDoc[Any]]:
         """Every document of ``kind`` in one centre, by key."""
         of = resolve(kind)
         with self._cursor() as cursor:
             gen = generation or self._meta(cursor, "generation")
-            cursor.execute(self._sql(f"SELECT key, version, doc FROM rm_docs_{gen} "
-                                     "WHERE kind = ? AND centre_id = ? ORDER BY key"),
-                           (of.name, centre_id))
+            cursor.execute(
+                self._sql(
+                    f"SELECT key, version, doc FROM rm_docs_{gen} "
+                    "WHERE kind = ? AND centre_id = ? ORDER BY key"
+                ),
+                (of.name, centre_id),
+            )
             rows = cursor.fetchall()
         return [StoredDoc(of, r[0], centre_id, int(r[1]), of.decode(r[2])) for r in rows]
 
     @overload
-    def get_many(self, kind: Kind[D], keys: Sequence[str], generation: int | None = None
-                 ) -> dict[str, StoredDoc[D]]: ...
+    def get_many(
+        self, kind: Kind[D], keys: Sequence[str], generation: int | None = None
+    ) -> dict[str, StoredDoc[D]]: ...
 
     @overload
-    def get_many(self, kind: str, keys: Sequence[str], generation: int | None = None
-                 ) -> dict[str, StoredDoc[Document]]: ...
+    def get_many(
+        self, kind: str, keys: Sequence[str], generation: int | None = None
+    ) -> dict[str, StoredDoc[Document]]: ...
 
-    def get_many(self, kind: Kind[Any] | str, keys: Sequence[str], generation: int | None = None
-                 ) -> dict[str, StoredDoc[Any]]:
+    def get_many(
+        self, kind: Kind[Any] | str, keys: Sequence[str], generation: int | None = None
+    ) -> dict[str, StoredDoc[Any]]:
         """The documents of ``kind`` among ``keys`` that exist."""
         of = resolve(kind)
         with self._cursor() as cursor:
             gen = generation or self._meta(cursor, "generation")
-            return {d.key: d for d in docs_among(cursor, self._sql, f"rm_docs_{gen}", of,
-                                                 sorted(set(keys)))}
+            return {
+                d.key: d
+                for d in docs_among(cursor, self._sql, f"rm_docs_{gen}", of, sorted(set(keys)))
+            }
 
-    def session_log(self, session_id: str, *, after: int = 0, limit: int = 1000,
-                    generation: int | None = None) -> list[LogRow]:
+    def session_log(
+        self, session_id: str, *, after: int = 0, limit: int = 1000, generation: int | None = None
+    ) -> list[LogRow]:
         with self._cursor() as cursor:
             gen = generation or self._meta(cursor, "generation")
-            cursor.execute(self._sql(
-                f"SELECT {LOG_COLUMNS} FROM rm_log_{gen} WHERE session_id = ? "
-                "AND notification_id > ? ORDER BY notification_id LIMIT ?"),
-                (session_id, after, limit))
+            cursor.execute(
+                self._sql(
+                    f"SELECT {LOG_COLUMNS} FROM rm_log_{gen} WHERE session_id = ? "
+                    "AND notification_id > ? ORDER BY notification_id LIMIT ?"
+                ),
+                (session_id, after, limit),
+            )
             rows = cursor.fetchall()
         return [log_row(r) for r in rows]
 
@@ -223,9 +260,11 @@ class ReadStore:
         """Every row of a generation, in a stable order: for comparing two generations."""
         with self._cursor() as cursor:
             out: dict[str, list[tuple[Any, ...]]] = {}
-            for table, order in (("rm_docs", "kind, key"),
-                                 ("rm_log", "aggregate_id, aggregate_version"),
-                                 ("rm_versions", "aggregate_id")):
+            for table, order in (
+                ("rm_docs", "kind, key"),
+                ("rm_log", "aggregate_id, aggregate_version"),
+                ("rm_versions", "aggregate_id"),
+            ):
                 cursor.execute(f"SELECT * FROM {table}_{generation} ORDER BY {order}")
                 out[table] = [tuple(r) for r in cursor.fetchall()]
             return out
@@ -241,9 +280,13 @@ class ReadStore:
         return int(row[0]) if row else 0
 
     def _set_meta(self, cursor: Cursor, name: str, value: int) -> None:
-        cursor.execute(self._sql("INSERT INTO rm_meta (name, value) VALUES (?, ?) "
-                                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
-                       (name, value))
+        cursor.execute(
+            self._sql(
+                "INSERT INTO rm_meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+            ),
+            (name, value),
+        )
 
     def _current_generation_sql(self) -> str:
         return "SELECT value FROM rm_meta WHERE name = 'generation'"

@@ -49,11 +49,11 @@ class MemoryTransaction(Transaction):
     def get_many(self, kind: Kind[D], keys: Sequence[str]) -> dict[str, StoredDoc[D] | None]: ...
 
     @overload
-    def get_many(self, kind: str, keys: Sequence[str]
-                 ) -> dict[str, StoredDoc[Document] | None]: ...
+    def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, StoredDoc[Document] | None]: ...
 
-    def get_many(self, kind: Kind[Any] | str, keys: Sequence[str]
-                 ) -> dict[str, StoredDoc[Any] | None]:
+    def get_many(
+        self, kind: Kind[Any] | str, keys: Sequence[str]
+    ) -> dict[str, StoredDoc[Any] | None]:
         return {key: self.get(resolve(kind), key) for key in keys}
 
     def put_many(self, docs: Sequence[StoredDoc[Any]]) -> None:

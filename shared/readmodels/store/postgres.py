@@ -26,23 +26,42 @@ class PostgresReadStore(ReadStore):
     row_lock = " FOR UPDATE"
     # Row locks cannot lock a document that does not exist yet; two replicas creating the same
     # tutor document at once would lose one update. A transaction-scoped advisory lock per key can.
-    key_lock = ("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%s::text[]) WITH ORDINALITY"
-                " AS t(k, n) ORDER BY n")
+    key_lock = (
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%s::text[]) WITH ORDINALITY"
+        " AS t(k, n) ORDER BY n"
+    )
     """Locks a sorted list of keys in that order."""
     # A lock wait cut short by the statement timeout is a conflict with another writer too.
-    transient_errors = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure,
-                        psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)
+    transient_errors = (
+        psycopg.errors.DeadlockDetected,
+        psycopg.errors.SerializationFailure,
+        psycopg.errors.QueryCanceled,
+        psycopg.errors.LockNotAvailable,
+    )
 
-    def __init__(self, conninfo: str, pool_size: int = 4, *, connect_timeout: float = 3.0,
-                 pre_ping: bool = True, max_age: float = 1800.0) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        pool_size: int = 4,
+        *,
+        connect_timeout: float = 3.0,
+        pre_ping: bool = True,
+        max_age: float = 1800.0,
+    ) -> None:
         # ``check`` pings a pooled connection before lending it, so the first use after a
         # PostgreSQL restart gets a fresh connection instead of "the connection is lost";
         # ``timeout`` bounds the wait for a connection while PostgreSQL is down.
-        self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True,
-                                    kwargs={"autocommit": True},
-                                    check=ConnectionPool.check_connection if pre_ping else None,
-                                    timeout=connect_timeout, max_lifetime=max_age,
-                                    name="read-store")
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=pool_size,
+            open=True,
+            kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection if pre_ping else None,
+            timeout=connect_timeout,
+            max_lifetime=max_age,
+            name="read-store",
+        )
 
     @contextmanager
     def _cursor(self) -> Iterator[Cursor]:
@@ -64,8 +83,10 @@ class PostgresReadStore(ReadStore):
         left alone: the pool discards it, and the error that broke it is the one reported."""
         if connection.broken or connection.closed:
             return
-        if connection.info.transaction_status in (psycopg.pq.TransactionStatus.INTRANS,
-                                                  psycopg.pq.TransactionStatus.INERROR):
+        if connection.info.transaction_status in (
+            psycopg.pq.TransactionStatus.INTRANS,
+            psycopg.pq.TransactionStatus.INERROR,
+        ):
             try:
                 connection.execute("ROLLBACK")
             except psycopg.Error as error:  # the pool discards or resets it when it comes back
@@ -74,9 +95,11 @@ class PostgresReadStore(ReadStore):
     def is_unavailable(self, error: BaseException) -> bool:
         # Lost or refused connections, no connection within the timeout, a server shutting
         # down. A statement timeout is about the statement, deadlocks are ``transient_errors``.
-        return (isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
-                and not isinstance(error, psycopg.errors.QueryCanceled
-                                   | psycopg.errors.TransactionRollback))
+        return isinstance(
+            error, psycopg.OperationalError | psycopg.InterfaceError
+        ) and not isinstance(
+            error, psycopg.errors.QueryCanceled | psycopg.errors.TransactionRollback
+        )
 
     def _begin(self, cursor: Cursor) -> None:
         cursor.execute("BEGIN")
@@ -106,10 +129,21 @@ class PostgresSettings:
     @classmethod
     def of(cls, settings: ReadStoreSettings) -> PostgresSettings:
         conninfo = make_conninfo(
-            host=settings.postgres_host, port=str(settings.postgres_port),
-            dbname=settings.postgres_dbname, user=settings.postgres_user,
+            host=settings.postgres_host,
+            port=str(settings.postgres_port),
+            dbname=settings.postgres_dbname,
+            user=settings.postgres_user,
             password=settings.postgres_password or None,
-            **libpq_parameters({LIBPQ_CONNECT_TIMEOUT: str(settings.postgres_connect_timeout),
-                                STATEMENT_TIMEOUT: str(settings.postgres_statement_timeout)}))
-        return cls(conninfo, settings.postgres_connect_timeout, settings.postgres_pre_ping,
-                   settings.postgres_conn_max_age or 1800.0)
+            **libpq_parameters(
+                {
+                    LIBPQ_CONNECT_TIMEOUT: str(settings.postgres_connect_timeout),
+                    STATEMENT_TIMEOUT: str(settings.postgres_statement_timeout),
+                }
+            ),
+        )
+        return cls(
+            conninfo,
+            settings.postgres_connect_timeout,
+            settings.postgres_pre_ping,
+            settings.postgres_conn_max_age or 1800.0,
+        )

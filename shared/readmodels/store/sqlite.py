@@ -24,8 +24,9 @@ class SQLiteReadStore(ReadStore):
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(self._path, isolation_level=None, timeout=30,
-                                         check_same_thread=False)
+            connection = sqlite3.connect(
+                self._path, isolation_level=None, timeout=30, check_same_thread=False
+            )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             self._local.connection = connection
@@ -71,9 +72,14 @@ class SQLiteReadStore(ReadStore):
             self._local.connection = None
 
 
-_SQLITE_DISK_FAULTS = frozenset({sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
-                                  sqlite3.SQLITE_READONLY})
+_SQLITE_DISK_FAULTS = frozenset(
+    {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY}
+)
 """Primary result codes of a disk that fails the store, whatever the event."""
-_SQLITE_DISK_MESSAGES = ("disk I/O error", "database or disk is full", "unable to open database file",
-                         "attempt to write a readonly database")
+_SQLITE_DISK_MESSAGES = (
+    "disk I/O error",
+    "database or disk is full",
+    "unable to open database file",
+    "attempt to write a readonly database",
+)
 """Their messages, for an error that carries no code."""

@@ -37,32 +37,50 @@ class Cursor(Protocol):
 
 
 def chunks(items: list[str], size: int = 400) -> list[list[str]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def docs_among(cursor: Cursor, sql: Callable[[str], str], table: str, kind: Kind[D],
-               keys: Sequence[str]) -> list[StoredDoc[D]]:
+def docs_among(
+    cursor: Cursor, sql: Callable[[str], str], table: str, kind: Kind[D], keys: Sequence[str]
+) -> list[StoredDoc[D]]:
     """The stored documents of ``kind`` among ``keys``, a few hundred keys per query."""
     found = []
     for chunk in chunks(list(keys)):
         marks = ", ".join("?" * len(chunk))
-        cursor.execute(sql(f"SELECT key, centre_id, version, doc FROM {table} "
-                           f"WHERE kind = ? AND key IN ({marks})"), (kind.name, *chunk))
-        found += [StoredDoc(kind, row[0], row[1], int(row[2]), kind.decode(row[3]))
-                  for row in cursor.fetchall()]
+        cursor.execute(
+            sql(
+                f"SELECT key, centre_id, version, doc FROM {table} "
+                f"WHERE kind = ? AND key IN ({marks})"
+            ),
+            (kind.name, *chunk),
+        )
+        found += [
+            StoredDoc(kind, row[0], row[1], int(row[2]), kind.decode(row[3]))
+            for row in cursor.fetchall()
+        ]
     return found
 
 
 def log_row(row: Sequence[Any]) -> LogRow:
     """A log row from its columns (``LOG_COLUMNS``)."""
-    return LogRow(notification_id=int(row[0]), session_id=row[1], centre_id=row[2],
-                  aggregate_id=row[3], aggregate_version=int(row[4]), occurred_at=row[5],
-                  event_type=row[6], actor_id=row[7], actor_role=row[8],
-                  event=msgspec.json.decode(row[9]))
+    return LogRow(
+        notification_id=int(row[0]),
+        session_id=row[1],
+        centre_id=row[2],
+        aggregate_id=row[3],
+        aggregate_version=int(row[4]),
+        occurred_at=row[5],
+        event_type=row[6],
+        actor_id=row[7],
+        actor_role=row[8],
+        event=msgspec.json.decode(row[9]),
+    )
 
 
-LOG_COLUMNS = ("notification_id, session_id, centre_id, aggregate_id, aggregate_version, "
-               "occurred_at, event_type, actor_id, actor_role, event")
+LOG_COLUMNS = (
+    "notification_id, session_id, centre_id, aggregate_id, aggregate_version, "
+    "occurred_at, event_type, actor_id, actor_role, event"
+)
 
 
 def resolve(kind: Kind[D] | str) -> Kind[D] | Kind[Document]:
@@ -84,8 +102,9 @@ class SkipResult(enum.Enum):
 class Transaction:
     """One atomic unit of read-model changes in one generation."""
 
-    def __init__(self, cursor: Cursor, generation: int, placeholder: str, lock: str,
-                 key_lock: str | None) -> None:
+    def __init__(
+        self, cursor: Cursor, generation: int, placeholder: str, lock: str, key_lock: str | None
+    ) -> None:
         self._cursor = cursor
         self.generation = generation
         self._p = placeholder
@@ -101,8 +120,9 @@ class Transaction:
             # One statement, in one order for every batch. A batch that needs a key it did not
             # prefetch locks it later, so two batches can still deadlock: PostgreSQL then aborts
             # one, which is retried (``transient_errors``).
-            self._cursor.execute(self._key_lock,
-                                 (sorted(f"{self.generation}:{name}" for name in names),))
+            self._cursor.execute(
+                self._key_lock, (sorted(f"{self.generation}:{name}" for name in names),)
+            )
 
     def _q(self, sql: str) -> str:
         return sql.replace("{g}", str(self.generation)).replace("?", self._p)
@@ -113,24 +133,33 @@ class Transaction:
         found = dict.fromkeys(aggregate_ids, 0)
         for chunk in chunks(list(aggregate_ids)):
             marks = ", ".join("?" * len(chunk))
-            self._cursor.execute(self._q(
-                "SELECT aggregate_id, version FROM rm_versions_{g} "
-                f"WHERE aggregate_id IN ({marks})"), chunk)
+            self._cursor.execute(
+                self._q(
+                    "SELECT aggregate_id, version FROM rm_versions_{g} "
+                    f"WHERE aggregate_id IN ({marks})"
+                ),
+                chunk,
+            )
             found.update({row[0]: int(row[1]) for row in self._cursor.fetchall()})
         return found
 
     def aggregate_version(self, aggregate_id: str) -> int:
         self._lock_key(f"aggregate:{aggregate_id}")
-        self._cursor.execute(self._q(
-            f"SELECT version FROM rm_versions_{{g}} WHERE aggregate_id = ?{self._lock}"),
-            (aggregate_id,))
+        self._cursor.execute(
+            self._q(f"SELECT version FROM rm_versions_{{g}} WHERE aggregate_id = ?{self._lock}"),
+            (aggregate_id,),
+        )
         row = self._cursor.fetchone()
         return int(row[0]) if row else 0
 
     def set_aggregate_versions(self, versions: Sequence[tuple[str, int]]) -> None:
-        self._cursor.executemany(self._q(
-            "INSERT INTO rm_versions_{g} (aggregate_id, version) VALUES (?, ?) "
-            "ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version"), versions)
+        self._cursor.executemany(
+            self._q(
+                "INSERT INTO rm_versions_{g} (aggregate_id, version) VALUES (?, ?) "
+                "ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version"
+            ),
+            versions,
+        )
 
     @overload
     def get(self, kind: Kind[D], key: str) -> StoredDoc[D] | None: ...
@@ -141,9 +170,13 @@ class Transaction:
     def get(self, kind: Kind[Any] | str, key: str) -> StoredDoc[Any] | None:
         of = resolve(kind)
         self._lock_key(f"{of.name}:{key}")
-        self._cursor.execute(self._q(
-            "SELECT centre_id, version, doc FROM rm_docs_{g} "
-            f"WHERE kind = ? AND key = ?{self._lock}"), (of.name, key))
+        self._cursor.execute(
+            self._q(
+                "SELECT centre_id, version, doc FROM rm_docs_{g} "
+                f"WHERE kind = ? AND key = ?{self._lock}"
+            ),
+            (of.name, key),
+        )
         row = self._cursor.fetchone()
         if row is None:
             return None
@@ -153,11 +186,11 @@ class Transaction:
     def get_many(self, kind: Kind[D], keys: Sequence[str]) -> dict[str, StoredDoc[D] | None]: ...
 
     @overload
-    def get_many(self, kind: str, keys: Sequence[str]
-                 ) -> dict[str, StoredDoc[Document] | None]: ...
+    def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, StoredDoc[Document] | None]: ...
 
-    def get_many(self, kind: Kind[Any] | str, keys: Sequence[str]
-                 ) -> dict[str, StoredDoc[Any] | None]:
+    def get_many(
+        self, kind: Kind[Any] | str, keys: Sequence[str]
+    ) -> dict[str, StoredDoc[Any] | None]:
         """Many documents of one kind at once (``None`` for missing ones), locking them all."""
         of = resolve(kind)
         self._lock_keys([f"{of.name}:{k}" for k in keys])
@@ -166,27 +199,34 @@ class Transaction:
         return found
 
     def put_many(self, docs: Sequence[StoredDoc[Any]]) -> None:
-        self._cursor.executemany(self._q(
-            "INSERT INTO rm_docs_{g} (kind, key, centre_id, version, doc) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (kind, key) DO UPDATE SET version = excluded.version, doc = excluded.doc"),
-            [(d.kind.name, d.key, d.centre_id, d.version, encode(d.doc)) for d in docs])
+        self._cursor.executemany(
+            self._q(
+                "INSERT INTO rm_docs_{g} (kind, key, centre_id, version, doc) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, key) DO UPDATE SET version = excluded.version, doc = excluded.doc"
+            ),
+            [(d.kind.name, d.key, d.centre_id, d.version, encode(d.doc)) for d in docs],
+        )
 
     def make_current(self) -> None:
         """Make this transaction's generation the one queries read, when it commits."""
         self._cursor.execute(self._q("UPDATE rm_meta SET value = {g} WHERE name = 'generation'"))
 
-    def skip(self, aggregate_id: str, version: int, notification_id: int, event_type: str,
-             reason: str) -> SkipResult:
+    def skip(
+        self, aggregate_id: str, version: int, notification_id: int, event_type: str, reason: str
+    ) -> SkipResult:
         """Record that this event of the aggregate was dead-lettered. If it is the next version
         of its aggregate, the aggregate's version moves past it (and past later versions that
         were dead-lettered before it), so the aggregate's later events apply."""
         current = self.aggregate_version(aggregate_id)  # locks the aggregate
         if current >= version and not self.is_skipped(aggregate_id, version):
             return SkipResult.APPLIED
-        self._cursor.execute(self._q(
-            "INSERT INTO rm_skipped_{g} (aggregate_id, version, notification_id, event_type, "
-            "reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT (aggregate_id, version) DO NOTHING"),
-            (aggregate_id, version, notification_id, event_type, reason))
+        self._cursor.execute(
+            self._q(
+                "INSERT INTO rm_skipped_{g} (aggregate_id, version, notification_id, event_type, "
+                "reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT (aggregate_id, version) DO NOTHING"
+            ),
+            (aggregate_id, version, notification_id, event_type, reason),
+        )
         if current != version - 1:
             return SkipResult.SKIPPED if current >= version else SkipResult.PENDING
         self.pass_skipped(aggregate_id, current)
@@ -207,40 +247,64 @@ class Transaction:
         reached = dict(versions)
         for chunk in chunks(sorted(versions)):
             marks = ", ".join("?" * len(chunk))
-            self._cursor.execute(self._q(
-                "SELECT aggregate_id, version FROM rm_skipped_{g} "
-                f"WHERE aggregate_id IN ({marks}) ORDER BY aggregate_id, version"), chunk)
+            self._cursor.execute(
+                self._q(
+                    "SELECT aggregate_id, version FROM rm_skipped_{g} "
+                    f"WHERE aggregate_id IN ({marks}) ORDER BY aggregate_id, version"
+                ),
+                chunk,
+            )
             for aggregate_id, version in self._cursor.fetchall():
                 if int(version) == reached[aggregate_id] + 1:
                     reached[aggregate_id] = int(version)
         return reached
 
     def is_skipped(self, aggregate_id: str, version: int) -> bool:
-        self._cursor.execute(self._q(
-            "SELECT 1 FROM rm_skipped_{g} WHERE aggregate_id = ? AND version = ?"),
-            (aggregate_id, version))
+        self._cursor.execute(
+            self._q("SELECT 1 FROM rm_skipped_{g} WHERE aggregate_id = ? AND version = ?"),
+            (aggregate_id, version),
+        )
         return self._cursor.fetchone() is not None
 
     def skipped_between(self, aggregate_id: str, after: int, through: int) -> int:
         """How many versions of the aggregate in ``(after, through]`` were dead-lettered."""
-        self._cursor.execute(self._q(
-            "SELECT COUNT(*) FROM rm_skipped_{g} WHERE aggregate_id = ? AND version > ? "
-            "AND version <= ?"), (aggregate_id, after, through))
+        self._cursor.execute(
+            self._q(
+                "SELECT COUNT(*) FROM rm_skipped_{g} WHERE aggregate_id = ? AND version > ? "
+                "AND version <= ?"
+            ),
+            (aggregate_id, after, through),
+        )
         row = self._cursor.fetchone()
         return int(row[0]) if row else 0
 
     def forget_skip(self, aggregate_id: str, version: int) -> None:
         """The dead-lettered event was replayed or discarded."""
-        self._cursor.execute(self._q(
-            "DELETE FROM rm_skipped_{g} WHERE aggregate_id = ? AND version = ?"),
-            (aggregate_id, version))
+        self._cursor.execute(
+            self._q("DELETE FROM rm_skipped_{g} WHERE aggregate_id = ? AND version = ?"),
+            (aggregate_id, version),
+        )
 
     def append_logs(self, rows: Sequence[LogRow]) -> None:
-        self._cursor.executemany(self._q(
-            "INSERT INTO rm_log_{g} (aggregate_id, aggregate_version, session_id, centre_id, "
-            "notification_id, occurred_at, event_type, actor_id, actor_role, event) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-            [(row.aggregate_id, row.aggregate_version, row.session_id, row.centre_id,
-              row.notification_id, row.occurred_at, row.event_type, row.actor_id,
-              row.actor_role, _encode_event.encode(row.event).decode()) for row in rows])
-
+        self._cursor.executemany(
+            self._q(
+                "INSERT INTO rm_log_{g} (aggregate_id, aggregate_version, session_id, centre_id, "
+                "notification_id, occurred_at, event_type, actor_id, actor_role, event) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            [
+                (
+                    row.aggregate_id,
+                    row.aggregate_version,
+                    row.session_id,
+                    row.centre_id,
+                    row.notification_id,
+                    row.occurred_at,
+                    row.event_type,
+                    row.actor_id,
+                    row.actor_role,
+                    _encode_event.encode(row.event).decode(),
+                )
+                for row in rows
+            ],
+        )

@@ -12,11 +12,16 @@ def exercise(doc: Exercise, *, with_key: bool) -> JsonObject:
     shown = as_json(doc)
     if with_key:
         return shown
-    return {**shown, "questions": [{k: v for k, v in q.items() if k not in _ANSWER_KEY}
-                                   for q in shown["questions"]]}
+    return {
+        **shown,
+        "questions": [
+            {k: v for k, v in q.items() if k not in _ANSWER_KEY} for q in shown["questions"]
+        ],
+    }
 
 
 def catalogue_row(doc: Exercise) -> JsonObject:
     """An exercise in the catalogue's list: everything but its questions, which are counted."""
     return {k: v for k, v in as_json(doc).items() if k != "questions"} | {
-        "questions": len(doc.questions)}
+        "questions": len(doc.questions)
+    }

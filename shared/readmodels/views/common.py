@@ -35,10 +35,14 @@ def help_view(request: HelpRequest, now: datetime) -> JsonObject:
     open_ = request.status in OPEN_HELP_REQUESTS
     first_response = request.acknowledged_at or request.started_at
     finished = request.resolved_at
-    return {**as_json(request),
-            "waitingSeconds": seconds_between(request.raised_at, now) if open_ else None,
-            "slaBreached": open_ and now > parse(request.sla_due_at),
-            "responseSeconds": (seconds_between(request.raised_at, parse(first_response))
-                                if first_response else None),
-            "resolutionSeconds": (seconds_between(request.raised_at, parse(finished))
-                                  if finished else None)}
+    return {
+        **as_json(request),
+        "waitingSeconds": seconds_between(request.raised_at, now) if open_ else None,
+        "slaBreached": open_ and now > parse(request.sla_due_at),
+        "responseSeconds": (
+            seconds_between(request.raised_at, parse(first_response)) if first_response else None
+        ),
+        "resolutionSeconds": (
+            seconds_between(request.raised_at, parse(finished)) if finished else None
+        ),
+    }

@@ -35,53 +35,78 @@ def _activity(seat: Seat, now: datetime) -> str:
 
 def _row(session: Session, seat: Seat, names: Names, now: datetime) -> JsonObject:
     """One student's row: their seat, with what it means now."""
-    help_requests = sorted((help_view(h, now) for h in seat.help_requests.values()),
-                           key=lambda h: h["raisedAt"])
+    help_requests = sorted(
+        (help_view(h, now) for h in seat.help_requests.values()), key=lambda h: h["raisedAt"]
+    )
     activity = _activity(seat, now)
     work = sorted(work_of(seat).values(), key=lambda w: (w.assigned_at, w.work_id))
     unfinished = [w for w in work if w.status in UNFINISHED_WORK]
     teaching = seat.teaching
     teaching_seconds = teaching.teaching_seconds + (
-        seconds_between(teaching.since, now) if teaching.since else 0)
+        seconds_between(teaching.since, now) if teaching.since else 0
+    )
     attended = seat.last_attended_at
     presence = seat.presence
     joined = (presence.last_joined_at or presence.joined_at) if presence else None
     waiting_since = max(attended or "", joined or "") or None  # time away is not time left alone
-    unattended = (None if session.status is not SessionStatus.LIVE or not waiting_since
-                  or activity not in ("ACTIVE", "IDLE")
-                  else 0 if teaching.since else seconds_between(waiting_since, now))
-    catch_ups = sorted(({**as_json(c), "overdue": overdue(c, now)}
-                        for c in seat.catch_ups.values()), key=lambda c: c["dueAt"])
-    return {**as_json(seat), "name": names.get(seat.student_id), "activity": activity,
-            "teaching": {**as_json(teaching), "teachingSeconds": teaching_seconds},
-            "sinceAttendedSeconds": seconds_between(attended, now) if attended else None,
-            "unattendedSeconds": unattended,
-            "needsAttention": unattended is not None and unattended >= ATTENTION_AFTER_SECONDS,
-            "helpRequests": help_requests, "catchUps": catch_ups,
-            "work": [as_json(w) for w in work],
-            "currentExercise": as_json(unfinished[-1]) if unfinished else None,
-            "workToGrade": sum(1 for w in work if w.status is WorkStatus.SUBMITTED),
-            "openHelpRequest": next((h for h in help_requests
-                                     if h["status"] in OPEN_HELP_REQUESTS), None)}
+    unattended = (
+        None
+        if session.status is not SessionStatus.LIVE
+        or not waiting_since
+        or activity not in ("ACTIVE", "IDLE")
+        else 0
+        if teaching.since
+        else seconds_between(waiting_since, now)
+    )
+    catch_ups = sorted(
+        ({**as_json(c), "overdue": overdue(c, now)} for c in seat.catch_ups.values()),
+        key=lambda c: c["dueAt"],
+    )
+    return {
+        **as_json(seat),
+        "name": names.get(seat.student_id),
+        "activity": activity,
+        "teaching": {**as_json(teaching), "teachingSeconds": teaching_seconds},
+        "sinceAttendedSeconds": seconds_between(attended, now) if attended else None,
+        "unattendedSeconds": unattended,
+        "needsAttention": unattended is not None and unattended >= ATTENTION_AFTER_SECONDS,
+        "helpRequests": help_requests,
+        "catchUps": catch_ups,
+        "work": [as_json(w) for w in work],
+        "currentExercise": as_json(unfinished[-1]) if unfinished else None,
+        "workToGrade": sum(1 for w in work if w.status is WorkStatus.SUBMITTED),
+        "openHelpRequest": next(
+            (h for h in help_requests if h["status"] in OPEN_HELP_REQUESTS), None
+        ),
+    }
 
 
 def _most_urgent_first(row: JsonObject) -> tuple[Any, ...]:
     """Waiting for help (by priority, then the longest waiting), then needing attention (the
     longest unattended), then everyone else by name."""
     help_request = row["openHelpRequest"] or {}
-    return (not help_request, HELP_PRIORITY_RANK.get(help_request.get("priority", ""), 9),
-            help_request.get("raisedAt", ""), not row["needsAttention"],
-            -(row["unattendedSeconds"] or 0) if row["needsAttention"] else 0,
-            row["name"] or "", row["studentId"])
+    return (
+        not help_request,
+        HELP_PRIORITY_RANK.get(help_request.get("priority", ""), 9),
+        help_request.get("raisedAt", ""),
+        not row["needsAttention"],
+        -(row["unattendedSeconds"] or 0) if row["needsAttention"] else 0,
+        row["name"] or "",
+        row["studentId"],
+    )
 
 
-def control_center(session: Session, names: Names, now: datetime,
-                   only_students: set[str] | None = None) -> JsonObject:
+def control_center(
+    session: Session, names: Names, now: datetime, only_students: set[str] | None = None
+) -> JsonObject:
     """The live picture of one session; ``only_students`` limits the roster (students,
     parents)."""
-    students = [_row(session, seat, names, now) for seat in session.students.values()
-                if (seat.enrolled or seat.attendance is not None)
-                and (only_students is None or seat.student_id in only_students)]
+    students = [
+        _row(session, seat, names, now)
+        for seat in session.students.values()
+        if (seat.enrolled or seat.attendance is not None)
+        and (only_students is None or seat.student_id in only_students)
+    ]
     students.sort(key=_most_urgent_first)
     starts, ends = parse(session.starts_at), parse(session.ends_at)
     timing: JsonObject = {"scheduledMinutes": int((ends - starts).total_seconds() // 60)}
@@ -92,8 +117,11 @@ def control_center(session: Session, names: Names, now: datetime,
         timing["startsInSeconds"] = int((starts - now).total_seconds())
     body = as_json(session)
     del body["students"]
-    return body | {"tutorName": names.get(session.tutor_id), "timing": timing,
-                   "students": students,
-                   "openHelpRequests": sum(1 for s in students if s["openHelpRequest"]),
-                   "workToGrade": sum(s["workToGrade"] for s in students),
-                   "needingAttention": sum(1 for s in students if s["needsAttention"])}
+    return body | {
+        "tutorName": names.get(session.tutor_id),
+        "timing": timing,
+        "students": students,
+        "openHelpRequests": sum(1 for s in students if s["openHelpRequest"]),
+        "workToGrade": sum(s["workToGrade"] for s in students),
+        "needingAttention": sum(1 for s in students if s["needsAttention"]),
+    }

@@ -21,69 +21,115 @@ REPEATED_ABSENCES = 2
 """Consecutive ABSENT marks, in a student's latest marked sessions, that raise an alert."""
 
 
-def my_day(tutor: Tutor, time_zone: str, names: Names, now: datetime,
-           students: dict[str, Student] | None = None) -> JsonObject:
+def my_day(
+    tutor: Tutor,
+    time_zone: str,
+    names: Names,
+    now: datetime,
+    students: dict[str, Student] | None = None,
+) -> JsonObject:
     """``students``: the documents of the students of the tutor's sessions (for absences)."""
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
-    todays = sorted((s for s in tutor.sessions.values()
-                     if parse(s.starts_at).astimezone(zone).date() == today),
-                    key=lambda s: (s.starts_at, s.session_id))
-    sessions = [{**as_json(s), "studentNames": [names.get(i) for i in s.students]}
-                for s in todays]
+    todays = sorted(
+        (s for s in tutor.sessions.values() if parse(s.starts_at).astimezone(zone).date() == today),
+        key=lambda s: (s.starts_at, s.session_id),
+    )
+    sessions = [{**as_json(s), "studentNames": [names.get(i) for i in s.students]} for s in todays]
     upcoming = [s for s in sessions if s["status"] == SessionStatus.LIVE] or [
-        s for s in sessions
-        if s["status"] == SessionStatus.SCHEDULED and parse(s["endsAt"]) > now]
+        s for s in sessions if s["status"] == SessionStatus.SCHEDULED and parse(s["endsAt"]) > now
+    ]
     help_requests = sorted(
-        ({**help_view(h, now), "studentName": names.get(h.student_id)}
-         for h in tutor.open_help.values()),
-        key=lambda h: (HELP_PRIORITY_RANK.get(h["priority"], 9), h["raisedAt"]))
-    catch_ups = [{**as_json(c), "studentName": names.get(c.student_id), "overdue": overdue(c, now)}
-                 for c in tutor.catch_ups.values() if c.status in OPEN_CATCH_UPS]
+        (
+            {**help_view(h, now), "studentName": names.get(h.student_id)}
+            for h in tutor.open_help.values()
+        ),
+        key=lambda h: (HELP_PRIORITY_RANK.get(h["priority"], 9), h["raisedAt"]),
+    )
+    catch_ups = [
+        {**as_json(c), "studentName": names.get(c.student_id), "overdue": overdue(c, now)}
+        for c in tutor.catch_ups.values()
+        if c.status in OPEN_CATCH_UPS
+    ]
     catch_ups.sort(key=lambda c: (c["dueAt"], c["catchUpId"]))
-    to_grade = [{**as_json(w), "kind": "EXERCISE", "studentName": names.get(w.student_id)}
-                for w in tutor.to_grade.values()]
-    to_grade += [{**as_json(h), "kind": "HOMEWORK", "studentName": names.get(h.student_id)}
-                 for h in tutor.homework.values() if h.status is HomeworkStatus.SUBMITTED]
+    to_grade = [
+        {**as_json(w), "kind": "EXERCISE", "studentName": names.get(w.student_id)}
+        for w in tutor.to_grade.values()
+    ]
+    to_grade += [
+        {**as_json(h), "kind": "HOMEWORK", "studentName": names.get(h.student_id)}
+        for h in tutor.homework.values()
+        if h.status is HomeworkStatus.SUBMITTED
+    ]
     to_grade.sort(key=lambda w: (w["submittedAt"], w.get("workId") or w.get("homeworkId")))
-    alerts = [{"type": "OVERLAPPING_SESSIONS", "sessionIds": [a["sessionId"], b["sessionId"]],
-               "message": f"{a['title']} overlaps {b['title']}"}
-              for i, a in enumerate(sessions) for b in sessions[i + 1:]
-              if a["status"] != SessionStatus.CANCELLED and b["status"] != SessionStatus.CANCELLED
-              and a["startsAt"] < b["endsAt"] and b["startsAt"] < a["endsAt"]]
-    alerts += [{"type": "HELP_SLA_BREACHED", "helpRequestId": h["helpRequestId"],
-                "sessionId": h["sessionId"],
-                "message": f"{h['studentName'] or 'a student'} has waited "
-                           f"{h['waitingSeconds'] // 60} min ({h['priority']})"}
-               for h in help_requests if h["slaBreached"]]
+    alerts = [
+        {
+            "type": "OVERLAPPING_SESSIONS",
+            "sessionIds": [a["sessionId"], b["sessionId"]],
+            "message": f"{a['title']} overlaps {b['title']}",
+        }
+        for i, a in enumerate(sessions)
+        for b in sessions[i + 1 :]
+        if a["status"] != SessionStatus.CANCELLED
+        and b["status"] != SessionStatus.CANCELLED
+        and a["startsAt"] < b["endsAt"]
+        and b["startsAt"] < a["endsAt"]
+    ]
+    alerts += [
+        {
+            "type": "HELP_SLA_BREACHED",
+            "helpRequestId": h["helpRequestId"],
+            "sessionId": h["sessionId"],
+            "message": f"{h['studentName'] or 'a student'} has waited "
+            f"{h['waitingSeconds'] // 60} min ({h['priority']})",
+        }
+        for h in help_requests
+        if h["slaBreached"]
+    ]
     absences = repeated_absences(students or {}, names)
-    alerts += [{"type": "REPEATED_ABSENCES", "studentId": a["studentId"],
-                "sessionIds": [s["sessionId"] for s in a["sessions"]],
-                "message": f"{a['studentName'] or 'a student'} was absent from their last "
-                           f"{a['consecutiveAbsences']} sessions"}
-               for a in absences]
+    alerts += [
+        {
+            "type": "REPEATED_ABSENCES",
+            "studentId": a["studentId"],
+            "sessionIds": [s["sessionId"] for s in a["sessions"]],
+            "message": f"{a['studentName'] or 'a student'} was absent from their last "
+            f"{a['consecutiveAbsences']} sessions",
+        }
+        for a in absences
+    ]
     return {
-        "tutorId": tutor.tutor_id, "tutorName": names.get(tutor.tutor_id),
-        "date": today.isoformat(), "timeZone": time_zone, "sessions": sessions,
+        "tutorId": tutor.tutor_id,
+        "tutorName": names.get(tutor.tutor_id),
+        "date": today.isoformat(),
+        "timeZone": time_zone,
+        "sessions": sessions,
         "next": upcoming[0] if upcoming else None,
         "openHelpRequests": help_requests,
-        "catchUps": {"pending": [c for c in catch_ups if not c["overdue"]],
-                     "overdue": [c for c in catch_ups if c["overdue"]]},
+        "catchUps": {
+            "pending": [c for c in catch_ups if not c["overdue"]],
+            "overdue": [c for c in catch_ups if c["overdue"]],
+        },
         "toGrade": to_grade,
         "alerts": alerts,
         "repeatedAbsences": absences,
-        "stats": {"sessionsToday": len(sessions), "toGrade": len(to_grade),
-                  "completed": sum(1 for s in todays if s.status is SessionStatus.COMPLETED),
-                  "openHelpRequests": len(help_requests),
-                  "overdueCatchUps": sum(1 for c in catch_ups if c["overdue"]),
-                  "repeatedAbsences": len(absences)},
+        "stats": {
+            "sessionsToday": len(sessions),
+            "toGrade": len(to_grade),
+            "completed": sum(1 for s in todays if s.status is SessionStatus.COMPLETED),
+            "openHelpRequests": len(help_requests),
+            "overdueCatchUps": sum(1 for c in catch_ups if c["overdue"]),
+            "repeatedAbsences": len(absences),
+        },
     }
 
 
 def absence_streak(student: Student) -> list[StudentSession]:
     """The student's latest marked sessions, newest first, as long as each was an absence."""
-    marked = sorted((s for s in student.sessions.values() if s.attendance),
-                    key=lambda s: (s.starts_at, s.session_id), reverse=True)
+    marked = sorted(
+        (s for s in student.sessions.values() if s.attendance),
+        key=lambda s: (s.starts_at, s.session_id),
+        reverse=True,
+    )
     return list(itertools.takewhile(lambda s: s.attendance is AttendanceStatus.ABSENT, marked))
 
 
@@ -94,9 +140,16 @@ def repeated_absences(students: dict[str, Student], names: Names) -> list[JsonOb
     for student_id, student in students.items():
         streak = absence_streak(student)
         if len(streak) >= REPEATED_ABSENCES:
-            found.append({"studentId": student_id, "studentName": names.get(student_id),
-                          "consecutiveAbsences": len(streak),
-                          "sessions": [{"sessionId": s.session_id, "title": s.title,
-                                        "startsAt": s.starts_at} for s in streak]})
+            found.append(
+                {
+                    "studentId": student_id,
+                    "studentName": names.get(student_id),
+                    "consecutiveAbsences": len(streak),
+                    "sessions": [
+                        {"sessionId": s.session_id, "title": s.title, "startsAt": s.starts_at}
+                        for s in streak
+                    ],
+                }
+            )
     found.sort(key=lambda a: (-a["consecutiveAbsences"], a["studentName"] or "", a["studentId"]))
     return found

@@ -27,8 +27,9 @@ _STAFF_ONLY_LEVEL_FIELDS = ("reason", "changedBy")
 _STAFF_ONLY_ASSIGNMENT_FIELDS = ("reason", "assignedBy", "replaces")
 
 
-def student_overview(student: Student, name: str | None, names: Names, time_zone: str,
-                     now: datetime, *, staff: bool) -> JsonObject:
+def student_overview(
+    student: Student, name: str | None, names: Names, time_zone: str, now: datetime, *, staff: bool
+) -> JsonObject:
     """A student's sessions, attendance, catch-ups, notes and academic profile. Students and
     parents see only EXTERNAL notes, and levels and active content without the staff's
     reasons and assessment notes; nobody sees the text of a redacted note."""
@@ -36,43 +37,79 @@ def student_overview(student: Student, name: str | None, names: Names, time_zone
     today = now.astimezone(zone).date()
     sessions = sorted(student.sessions.values(), key=lambda s: (s.starts_at, s.session_id))
     catch_ups = sorted(
-        ({**as_json(c), "sessionId": s.session_id, "sessionTitle": s.title,
-          "overdue": overdue(c, now)}
-         for s in sessions for c in s.catch_ups.values()),
-        key=lambda c: (c["dueAt"], c["catchUpId"]))
-    notes = sorted(({**as_json(n), "authorName": names.get(n.author_id)}
-                    for n in student.notes.values()
-                    if staff or n.visibility is NoteVisibility.EXTERNAL),
-                   key=lambda n: (n["writtenAt"], n["noteId"]), reverse=True)
+        (
+            {
+                **as_json(c),
+                "sessionId": s.session_id,
+                "sessionTitle": s.title,
+                "overdue": overdue(c, now),
+            }
+            for s in sessions
+            for c in s.catch_ups.values()
+        ),
+        key=lambda c: (c["dueAt"], c["catchUpId"]),
+    )
+    notes = sorted(
+        (
+            {**as_json(n), "authorName": names.get(n.author_id)}
+            for n in student.notes.values()
+            if staff or n.visibility is NoteVisibility.EXTERNAL
+        ),
+        key=lambda n: (n["writtenAt"], n["noteId"]),
+        reverse=True,
+    )
     marked = [s.attendance for s in sessions if s.attendance]
-    work = sorted(({**as_json(w), "sessionId": s.session_id, "sessionTitle": s.title}
-                   for s in sessions for w in s.work.values()),
-                  key=lambda w: (w["assignedAt"], w["workId"]), reverse=True)
-    open_help = [{**help_view(h, now), "sessionTitle": s.title}
-                 for s in sessions if s.status is SessionStatus.LIVE
-                 for h in s.help_requests.values() if h.status in OPEN_HELP_REQUESTS]
-    homework = sorted(({**as_json(h), "overdue": overdue(h, now, OPEN_HOMEWORK)}
-                       for h in student.homework.values()),
-                      key=lambda h: (h["status"] == HomeworkStatus.GRADED, h["dueAt"],
-                                     h["homeworkId"]))
+    work = sorted(
+        (
+            {**as_json(w), "sessionId": s.session_id, "sessionTitle": s.title}
+            for s in sessions
+            for w in s.work.values()
+        ),
+        key=lambda w: (w["assignedAt"], w["workId"]),
+        reverse=True,
+    )
+    open_help = [
+        {**help_view(h, now), "sessionTitle": s.title}
+        for s in sessions
+        if s.status is SessionStatus.LIVE
+        for h in s.help_requests.values()
+        if h.status in OPEN_HELP_REQUESTS
+    ]
+    homework = sorted(
+        (
+            {**as_json(h), "overdue": overdue(h, now, OPEN_HOMEWORK)}
+            for h in student.homework.values()
+        ),
+        key=lambda h: (h["status"] == HomeworkStatus.GRADED, h["dueAt"], h["homeworkId"]),
+    )
     xp = sum(w["xpAwarded"] for w in work) + sum(h["xpAwarded"] for h in homework)
     every_session = [as_json(s) for s in sessions]
     return {
-        "studentId": student.student_id, "name": name, "timeZone": time_zone,
-        "today": [json for s, json in zip(sessions, every_session, strict=True)
-                  if parse(s.starts_at).astimezone(zone).date() == today and s.enrolled],
-        "sessions": [{k: v for k, v in json.items() if k not in _PER_SESSION}
-                     for json in every_session],
-        "exercises": {"current": [w for w in work if w["status"] in UNFINISHED_WORK],
-                      "recent": [w for w in work if w["status"] not in UNFINISHED_WORK][:20]},
+        "studentId": student.student_id,
+        "name": name,
+        "timeZone": time_zone,
+        "today": [
+            json
+            for s, json in zip(sessions, every_session, strict=True)
+            if parse(s.starts_at).astimezone(zone).date() == today and s.enrolled
+        ],
+        "sessions": [
+            {k: v for k, v in json.items() if k not in _PER_SESSION} for json in every_session
+        ],
+        "exercises": {
+            "current": [w for w in work if w["status"] in UNFINISHED_WORK],
+            "recent": [w for w in work if w["status"] not in UNFINISHED_WORK][:20],
+        },
         "openHelpRequest": open_help[0] if open_help else None,
         "homework": homework,
-        "xp": {"total": xp, "level": xp // XP_PER_LEVEL + 1,
-               "toNextLevel": XP_PER_LEVEL - xp % XP_PER_LEVEL},
+        "xp": {
+            "total": xp,
+            "level": xp // XP_PER_LEVEL + 1,
+            "toNextLevel": XP_PER_LEVEL - xp % XP_PER_LEVEL,
+        },
         "catchUps": catch_ups,
         "notes": notes,
-        "attendanceSummary": {status.value: marked.count(status)
-                              for status in ATTENDANCE_STATUSES},
+        "attendanceSummary": {status.value: marked.count(status) for status in ATTENDANCE_STATUSES},
     } | _academic_profile(student, names, staff=staff)
 
 
@@ -84,33 +121,45 @@ def _academic_profile(student: Student, names: Names, *, staff: bool) -> JsonObj
     for subject in sorted(student.subjects.values(), key=lambda s: s.course_id):
         history = [as_json(h) for h in reversed(subject.history)]
         view: JsonObject = {
-            "courseId": subject.course_id, "schoolGrade": subject.school_grade,
+            "courseId": subject.course_id,
+            "schoolGrade": subject.school_grade,
             "workingLevel": subject.working_level,
             "gap": subject.school_grade - subject.working_level,
-            "lastAssessedAt": subject.last_assessed_at}
+            "lastAssessedAt": subject.last_assessed_at,
+        }
         if staff:
-            view |= {"assessedBy": subject.assessed_by,
-                     "assessedByName": names.get(subject.assessed_by),
-                     "assessmentNotes": subject.assessment_notes,
-                     "history": [{**h, "changedByName": names.get(h["changedBy"])}
-                                 for h in history]}
+            view |= {
+                "assessedBy": subject.assessed_by,
+                "assessedByName": names.get(subject.assessed_by),
+                "assessmentNotes": subject.assessment_notes,
+                "history": [{**h, "changedByName": names.get(h["changedBy"])} for h in history],
+            }
         else:
-            view["history"] = [{k: v for k, v in h.items() if k not in _STAFF_ONLY_LEVEL_FIELDS}
-                               for h in history]
+            view["history"] = [
+                {k: v for k, v in h.items() if k not in _STAFF_ONLY_LEVEL_FIELDS} for h in history
+            ]
         subjects.append(view)
     assignments = student.content_assignments.values()
-    active = sorted((a for a in assignments if a.status is ContentAssignmentStatus.ACTIVE),
-                    key=lambda a: a.course_id)
+    active = sorted(
+        (a for a in assignments if a.status is ContentAssignmentStatus.ACTIVE),
+        key=lambda a: a.course_id,
+    )
     profile: JsonObject = {"academicProfile": subjects}
     if not staff:
         profile["contentAssignments"] = [
             {k: v for k, v in as_json(a).items() if k not in _STAFF_ONLY_ASSIGNMENT_FIELDS}
-            for a in active]
+            for a in active
+        ]
         return profile
-    ended = sorted((a for a in assignments if a.status is not ContentAssignmentStatus.ACTIVE),
-                   key=lambda a: (a.ended_at or "", a.assignment_id), reverse=True)
-    profile["contentAssignments"] = [{**as_json(a), "assignedByName": names.get(a.assigned_by)}
-                                     for a in active]
+    ended = sorted(
+        (a for a in assignments if a.status is not ContentAssignmentStatus.ACTIVE),
+        key=lambda a: (a.ended_at or "", a.assignment_id),
+        reverse=True,
+    )
+    profile["contentAssignments"] = [
+        {**as_json(a), "assignedByName": names.get(a.assigned_by)} for a in active
+    ]
     profile["endedContentAssignments"] = [
-        {**as_json(a), "assignedByName": names.get(a.assigned_by)} for a in ended]
+        {**as_json(a), "assignedByName": names.get(a.assigned_by)} for a in ended
+    ]
     return profile
