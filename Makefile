@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test contract bench chaos venv postgres lock clean
+.PHONY: run test lint contract bench chaos venv postgres lock clean
 
 venv: $(INSTALLED)
 
@@ -28,8 +28,14 @@ postgres:
 run: venv
 	$(PY) -m services
 
-test: venv postgres
+test: venv postgres lint
 	$(PY) -m pytest
+
+# The style gates (pyproject.toml chooses the rules): formatting, lint, and types throughout.
+lint: venv
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # The long contract run: schemathesis sends many more requests to each operation of both APIs.
 CONTRACT_EXAMPLES ?= 300

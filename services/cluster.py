@@ -198,7 +198,8 @@ class Cluster:
                     for service in SERVICES
                 ),
                 (
-                    f"  {'NATS':<14} nats://127.0.0.1:{self.nats_port}  (streams TP_EVENTS, TP_DLQ; "
+                    f"  {'NATS':<14} nats://127.0.0.1:{self.nats_port}"
+                    "  (streams TP_EVENTS, TP_DLQ; "
                     f"users and passwords of this run in {LOCAL_CREDENTIALS.relative_to(ROOT)}/)"
                 ),
                 f"  {'events':<14} .venv/bin/python -m shared.messaging.tail   (as the ops user)",

@@ -182,9 +182,10 @@ async def _nats_client(
     nats: NatsClient | str | NatsSettings, hub: Hub, waiting: dict[str, str]
 ) -> AsyncIterator[None]:
     """Run ``hub`` while the app runs, with the client given, or with a connection to the
-    server given (a URL, or the settings' URL and user), made in the background (the app serves ``/health`` and ``/ready`` meanwhile, and stops
-    on SIGTERM however long NATS is away) and closed when the app stops. ``waiting["reason"]``:
-    why the hub has no client yet."""
+    server given (a URL, or the settings' URL and user), made in the background (the app
+    serves ``/health`` and ``/ready`` meanwhile, and stops on SIGTERM however long NATS is
+    away) and closed when the app stops. ``waiting["reason"]``: why the hub has no client
+    yet."""
     if not isinstance(nats, str | NatsSettings):
         await hub.start(nats)
         try:

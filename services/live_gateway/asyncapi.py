@@ -1,8 +1,8 @@
 """The AsyncAPI 3.0 document of tutorpulse's asynchronous interfaces, generated from the types.
 
-- ``events``: every committed event on ``tp.evt.<centreId>.<aggregateKind>.<partitionKey>.<EventType>``
-  in the JetStream stream ``TP_EVENTS``, with one message (and payload schema) per event type of
-  ``shared.events``;
+- ``events``: every committed event on
+  ``tp.evt.<centreId>.<aggregateKind>.<partitionKey>.<EventType>`` in the JetStream stream
+  ``TP_EVENTS``, with one message (and payload schema) per event type of ``shared.events``;
 - ``deadLetters``: events a projection could not apply, on ``tp.dlq.<consumer>.<original subject>``;
 - ``changeNotices``: ``tp.delta.<centreId>.<kind>.<key>``, the projection's doorbell to the gateway;
 - ``live``: the websocket ``/live`` (``services.live_gateway.protocol``).

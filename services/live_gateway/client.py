@@ -3,7 +3,7 @@ class rosters live, one line each.
 
     python -m services.live_gateway.client --token "$(.venv/bin/tp-token john)" --my-day
     python -m services.live_gateway.client --token "$TOKEN" --session <session id> --session <…>
-    python -m services.live_gateway.client --token "$TOKEN" --student <student id> --class <class id>
+    python -m services.live_gateway.client --token "$TOKEN" --student <student id> --class <id>
 
 Reconnects when the gateway goes away, resuming each topic from the last version it saw.
 """

@@ -60,7 +60,8 @@ Message = protocol.ServerMessage
 
 
 Settings = HubSettings
-"""What the hub keeps per connection and how often it re-reads (``services.live_gateway.settings``)."""
+"""What the hub keeps per connection and how often it re-reads
+(``services.live_gateway.settings``)."""
 
 
 class BadTopic(ValueError):

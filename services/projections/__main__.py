@@ -10,6 +10,7 @@ once, and saying so in ``/ready``) instead of exiting; SIGTERM ends any of these
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -47,10 +48,8 @@ async def _until_done(
                     dependency=what,
                     error=f"{type(error).__name__}: {error}",
                 )
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), min(5.0, 0.2 * 2 ** min(failures, 10)))
-            except TimeoutError:
-                pass
             continue
         if failures:
             log.info("projections.reached", dependency=what, attempts=failures + 1)

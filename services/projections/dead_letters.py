@@ -379,8 +379,8 @@ async def _run(args: argparse.Namespace, settings: DeadLetterSettings) -> int:
                     error=why,
                 )
                 print(
-                    f"#{letter.sequence} {letter.event_type} (notification {letter.notification_id}): "
-                    f"kept, {why}"
+                    f"#{letter.sequence} {letter.event_type} "
+                    f"(notification {letter.notification_id}): kept, {why}"
                 )
                 continue
             print(_describe(letter, result))

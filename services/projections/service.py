@@ -33,6 +33,7 @@ handles a fetched batch concurrently, which would reorder events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections import OrderedDict
@@ -316,10 +317,8 @@ class ProjectionService:
 
     async def _pause(self, seconds: float) -> None:
         """Wait, but no longer than until ``stop()``."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            pass
 
     def _failed(self, error: Exception, event: str) -> float:
         """Log what went wrong (an outage once, anything else every time) and say how long to

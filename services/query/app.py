@@ -126,7 +126,7 @@ def _view_response(view: access.View, watermark: int) -> Response[dict[str, Any]
 
 class TutorController(Controller):
     path = "/api/academic/tutor"
-    tags = ["my day"]
+    tags = ("my day",)
 
     @get(
         "/my-day",
@@ -156,7 +156,7 @@ class TutorController(Controller):
 
 class StudentReadController(Controller):
     path = "/api/v1/students"
-    tags = ["students"]
+    tags = ("students",)
 
     @get(
         "/{student_id:uuid}/overview",
@@ -185,7 +185,7 @@ class StudentReadController(Controller):
 
 class ClassReadController(Controller):
     path = "/api/v1/classes"
-    tags = ["classes"]
+    tags = ("classes",)
 
     @get(
         "/{class_id:uuid}/roster",
@@ -210,7 +210,7 @@ class ClassReadController(Controller):
 
 class ExerciseReadController(Controller):
     path = "/api/v1/exercises"
-    tags = ["exercises"]
+    tags = ("exercises",)
 
     @get(
         "/",
@@ -264,7 +264,7 @@ class ExerciseReadController(Controller):
 
 class HomeworkReadController(Controller):
     path = "/api/v1/homework"
-    tags = ["homework"]
+    tags = ("homework",)
 
     @get(
         "/{homework_id:uuid}",
@@ -291,7 +291,7 @@ class HomeworkReadController(Controller):
 
 class SessionReadController(Controller):
     path = "/api/v1/sessions"
-    tags = ["sessions"]
+    tags = ("sessions",)
 
     @get(
         "/{session_id:uuid}/control-center",
@@ -424,7 +424,7 @@ class SessionReadController(Controller):
 
 class CatchUpReadController(Controller):
     path = "/api/v1/catch-ups"
-    tags = ["catch-ups"]
+    tags = ("catch-ups",)
 
     @get(
         "/",
@@ -488,7 +488,7 @@ ANALYTICS_MAX_DAYS = 366
 
 class AnalyticsController(Controller):
     path = "/api/v1/analytics"
-    tags = ["analytics"]
+    tags = ("analytics",)
 
     @get(
         "/help-requests",

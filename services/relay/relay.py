@@ -23,6 +23,7 @@ PostgreSQL restarted) sends the relay back to acquiring it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -292,10 +293,8 @@ class Relay:
         if isinstance(error, PublishFailed) and handover and waited > handover and self.lag:
             raise HandOver(f"no batch went through for {waited:.0f} s: {error}")
         if isinstance(error, PublishFailed) and self.nats_connected:
-            try:
+            with contextlib.suppress(PersistenceError):
                 await self._skip_what_the_stream_holds()
-            except PersistenceError:
-                pass
 
     def _record(self, position: int) -> None:
         try:
@@ -408,7 +407,5 @@ class Relay:
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0:
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            pass

@@ -92,7 +92,8 @@ T = TypeVar("T")
 def _retrying_concurrent_setup(create: Callable[[], T], attempts: int = 5) -> T:
     """Run table creation again if another replica was creating the same tables at the same
     moment (PostgreSQL then fails one of them with 'tuple concurrently updated', 'relation
-    already exists' or a duplicate key in its catalogue); the second attempt finds the tables there."""
+    already exists' or a duplicate key in its catalogue); the second attempt finds the tables
+    there."""
     for attempt in range(1, attempts + 1):
         try:
             return create()

@@ -22,7 +22,8 @@ from shared.tenancy import Forbidden
 
 
 def assign_homework(command: AssignHomework, uow: UnitOfWork) -> HomeworkView:
-    """Homework is marked by ``teacher_id``: by default the session's tutor, else whoever sets it."""
+    """Homework is marked by ``teacher_id``: by default the session's tutor, else whoever sets
+    it."""
     actor = uow.actor
     student(uow, command.student_id, field="student_id", refusal="homework is set for a STUDENT")
     marker = command.teacher_id

@@ -27,8 +27,8 @@ class PostgresReadStore(ReadStore):
     # Row locks cannot lock a document that does not exist yet; two replicas creating the same
     # tutor document at once would lose one update. A transaction-scoped advisory lock per key can.
     key_lock = (
-        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%s::text[]) WITH ORDINALITY"
-        " AS t(k, n) ORDER BY n"
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
+        " FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n"
     )
     """Locks a sorted list of keys in that order."""
     # A lock wait cut short by the statement timeout is a conflict with another writer too.

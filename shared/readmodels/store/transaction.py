@@ -201,8 +201,9 @@ class Transaction:
     def put_many(self, docs: Sequence[StoredDoc[Any]]) -> None:
         self._cursor.executemany(
             self._q(
-                "INSERT INTO rm_docs_{g} (kind, key, centre_id, version, doc) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (kind, key) DO UPDATE SET version = excluded.version, doc = excluded.doc"
+                "INSERT INTO rm_docs_{g} (kind, key, centre_id, version, doc)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, key)"
+                " DO UPDATE SET version = excluded.version, doc = excluded.doc"
             ),
             [(d.kind.name, d.key, d.centre_id, d.version, encode(d.doc)) for d in docs],
         )
