@@ -37,3 +37,21 @@ class CatchUpCompleted(SessionScopedEvent, frozen=True, kw_only=True):
     """The catch-up work is done (PENDING or IN_PROGRESS → COMPLETED)."""
 
     student_id: UUID
+
+
+class CatchUpReminderSent(SessionScopedEvent, frozen=True, kw_only=True):
+    """The catch-up is due soon (at ``due_at``) and still open: the student and their parents
+    are reminded. Recorded by the system. ``catch_up_id`` is the aggregate's id."""
+
+    catch_up_id: UUID
+    student_id: UUID
+    due_at: datetime
+
+
+class CatchUpBecameOverdue(SessionScopedEvent, frozen=True, kw_only=True):
+    """The catch-up's due time passed while it was still open. Recorded by the system, at most
+    once per due time; the catch-up stays open and can still be completed."""
+
+    catch_up_id: UUID
+    student_id: UUID
+    due_at: datetime

@@ -32,3 +32,14 @@ class CentreSessionLengthChanged(Event, frozen=True, kw_only=True):
     previous_minutes: int
 
     aggregate_kind: ClassVar[str] = "centre"
+
+
+class CentreRemindersChanged(Event, frozen=True, kw_only=True):
+    """The centre changed how many minutes before a session starts its people are reminded.
+    Sessions whose reminder has not fired yet are reminded by the new lead time. Without this
+    event a centre reminds :data:`shared.events.SESSION_REMINDER_MINUTES` minutes before."""
+
+    session_reminder_minutes: int
+    previous_minutes: int
+
+    aggregate_kind: ClassVar[str] = "centre"

@@ -65,3 +65,25 @@ class HomeworkGraded(Event, frozen=True, kw_only=True):
     feedback: str | None = None
 
     aggregate_kind: ClassVar[str] = "homework"
+
+
+class HomeworkDueReminderSent(Event, frozen=True, kw_only=True):
+    """The homework is due soon (at ``due_at``) and not handed in: the student and their
+    parents are reminded. Recorded by the system. ``homework_id`` is the aggregate's id."""
+
+    homework_id: UUID
+    student_id: UUID
+    due_at: datetime
+
+    aggregate_kind: ClassVar[str] = "homework"
+
+
+class HomeworkBecameOverdue(Event, frozen=True, kw_only=True):
+    """The homework's due time passed before it was handed in. Recorded by the system, once;
+    it can still be handed in (late)."""
+
+    homework_id: UUID
+    student_id: UUID
+    due_at: datetime
+
+    aggregate_kind: ClassVar[str] = "homework"

@@ -93,6 +93,17 @@ class HelpRequestClosed(SessionScopedEvent, frozen=True, kw_only=True):
     reason: HelpRequestCloseReason
 
 
+class HelpRequestEscalated(SessionScopedEvent, frozen=True, kw_only=True):
+    """A help request was still open when its SLA ran out (``sla_due_at``): the centre's
+    supervisors are told. Recorded by the system, at most once per request; the request stays
+    open for the tutor to answer."""
+
+    student_id: UUID
+    help_request_id: UUID
+    priority: HelpPriority
+    sla_due_at: datetime
+
+
 class PresenceKind(StrEnum):
     JOIN = "JOIN"
     LEAVE = "LEAVE"

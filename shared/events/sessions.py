@@ -89,3 +89,18 @@ class StudentLessonChanged(SessionScopedEvent, frozen=True, kw_only=True):
     previous_lesson_id: str | None = None
     reason: str | None = None
     assignment_id: UUID | None = None
+
+
+class SessionReminderSent(SessionScopedEvent, frozen=True, kw_only=True):
+    """The session starts in ``minutes_before`` minutes (at ``starts_at``): its tutor, students
+    and their parents are reminded. Recorded by the system when the reminder timer fires."""
+
+    starts_at: datetime
+    minutes_before: int
+
+
+class AttendanceReminderSent(SessionScopedEvent, frozen=True, kw_only=True):
+    """The session ended a while ago and these enrolled students have no attendance mark yet:
+    the tutor is reminded to mark them. Recorded by the system."""
+
+    unmarked_student_ids: list[UUID]

@@ -100,3 +100,10 @@ SERIES_WEEKS: Final = Bounds(1, 26)
 
 EXERCISE_TIME_LIMIT_MINUTES: Final = Bounds(1, 600)
 """The time limit an exercise may set."""
+
+SESSION_REMINDER_MINUTES: Final = 15
+"""How many minutes before a session starts its people are reminded, unless the centre says
+otherwise (``CentreRemindersChanged``)."""
+
+REMINDER_MINUTES: Final = Bounds(1, 7 * 24 * 60)
+"""The lead time a centre may choose for session reminders."""

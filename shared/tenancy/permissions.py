@@ -52,6 +52,15 @@ class Permission(StrEnum):
     CONTENT_ASSIGN = "content:assign"
     CATCH_UP_LIST_VIEW = "catch-up-list:view"
     HELP_ANALYTICS_VIEW = "help-analytics:view"
+    # What timers do when they fire; only SYSTEM (the scheduler) holds these.
+    SESSION_REMIND = "timer:session-remind"
+    SESSION_COMPLETE_OVERDUE = "timer:session-complete"
+    ATTENDANCE_REMIND = "timer:attendance-remind"
+    HELP_REQUEST_ESCALATE = "timer:help-request-escalate"
+    CATCH_UP_REMIND = "timer:catch-up-remind"
+    CATCH_UP_MARK_OVERDUE = "timer:catch-up-overdue"
+    HOMEWORK_REMIND = "timer:homework-remind"
+    HOMEWORK_MARK_OVERDUE = "timer:homework-overdue"
 
 
 _SESSION_STAFF = {Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR, Role.TEACHER}
@@ -100,12 +109,29 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     # Centre-wide reports: a TEACHER sees only what concerns their own sessions.
     Permission.CATCH_UP_LIST_VIEW: frozenset(_SESSION_STAFF),
     Permission.HELP_ANALYTICS_VIEW: frozenset(_SESSION_STAFF),
+    Permission.SESSION_REMIND: frozenset({Role.SYSTEM}),
+    Permission.SESSION_COMPLETE_OVERDUE: frozenset({Role.SYSTEM}),
+    Permission.ATTENDANCE_REMIND: frozenset({Role.SYSTEM}),
+    Permission.HELP_REQUEST_ESCALATE: frozenset({Role.SYSTEM}),
+    Permission.CATCH_UP_REMIND: frozenset({Role.SYSTEM}),
+    Permission.CATCH_UP_MARK_OVERDUE: frozenset({Role.SYSTEM}),
+    Permission.HOMEWORK_REMIND: frozenset({Role.SYSTEM}),
+    Permission.HOMEWORK_MARK_OVERDUE: frozenset({Role.SYSTEM}),
 }
-"""Roles granted each permission. SUPER_ADMIN holds every permission and is not listed."""
+"""Roles granted each permission. SUPER_ADMIN holds every permission but the timers' and is not
+listed."""
+
+TIMER_PERMISSIONS: frozenset[Permission] = frozenset(
+    permission for permission, roles in MATRIX.items() if roles == {Role.SYSTEM}
+)
+"""What the scheduler may do when a timer fires: SYSTEM holds these and nothing else, and no
+person (not even SUPER_ADMIN) holds any of them."""
 
 
 def may(role: Role, permission: Permission) -> bool:
-    return role is Role.SUPER_ADMIN or role in MATRIX[permission]
+    if role is Role.SUPER_ADMIN:
+        return permission not in TIMER_PERMISSIONS
+    return role in MATRIX[permission]
 
 
 def require(actor: Actor, permission: Permission) -> None:

@@ -344,9 +344,13 @@ def _claim(claims: Mapping[str, Any], path: str) -> Any:
 
 def _role(value: Any) -> Role:
     """A role name, or a list of names holding exactly one tutorpulse role (as providers that
-    list every role of a user do)."""
+    list every role of a user do). SYSTEM is no person's role: a token naming it names none."""
     names = value if isinstance(value, list) else [value]
-    roles = {Role(name) for name in names if isinstance(name, str) and name in Role.__members__}
+    roles = {
+        Role(name)
+        for name in names
+        if isinstance(name, str) and name in Role.__members__ and name != Role.SYSTEM
+    }
     if len(roles) != 1:
         raise InvalidToken(
             "token names no tutorpulse role"
@@ -418,6 +422,8 @@ def mint(
     """An HS256 token for ``actor`` (development and tests; an identity provider mints the
     real ones when ``TUTORPULSE_JWT_JWKS_URL`` is set), for the issuer, audience and secret of
     ``settings`` (by default those of this process's environment, as ``tp-token`` runs)."""
+    if actor.role is Role.SYSTEM:
+        raise ValueError("no token carries SYSTEM: only the scheduler acts as it, without one")
     jwt_settings = load(JwtSettings) if settings is None else settings
     now = datetime.now(UTC)
     claims = {

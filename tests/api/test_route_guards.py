@@ -19,7 +19,8 @@ from services.command.http.app import create_app as command_app
 from services.query.app import create_app as query_app
 from shared.eventstore import EventStoreSettings
 from shared.settings import load
-from shared.tenancy import Actor, Role, may
+from shared.tenancy import Actor, may
+from shared.tenancy.roles import PEOPLE_ROLES
 from shared.tenancy.tokens import mint
 from tests.readside import read_store
 
@@ -67,7 +68,7 @@ def test_every_route_is_guarded_by_a_permission_of_the_matrix(api: TestClient) -
         assert response.status_code == 401, (
             f"{method} {path} without a token: {response.status_code}"
         )
-        for role in Role:
+        for role in sorted(PEOPLE_ROLES):
             if may(role, permission):  # type: ignore[arg-type]
                 continue
             caller = Actor(user_id=uuid4(), role=role, centre_id="alpha")

@@ -147,6 +147,8 @@ class Person(Aggregate):
         email = values.text(email, "email", 254, what="e-mail address").lower()
         if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
             raise InvalidValue("not an e-mail address", field="email")
+        if role is Role.SYSTEM:
+            raise InvalidValue("SYSTEM is not a role a person can have", field="role")
         if role is Role.SUPER_ADMIN and not by.is_super_admin:
             raise InvalidValue("only a SUPER_ADMIN can register a SUPER_ADMIN", field="role")
         if guardian is not None:
