@@ -68,6 +68,13 @@ from shared.events.homework import (
     HomeworkSubmitted,
 )
 from shared.events.notes import NoteVisibility, TutorNoteEdited, TutorNoteRedacted, TutorNoteWritten
+from shared.events.notifications import (
+    AllNotificationsRead,
+    NotificationChannel,
+    NotificationChannelsConfigured,
+    NotificationPreferencesSet,
+    NotificationsRead,
+)
 from shared.events.people import PersonRegistered
 from shared.events.receipts import CommandReceiptRecorded
 from shared.events.seats import (
@@ -158,6 +165,7 @@ __all__ = [
     "STREAM_SUBJECTS",
     "UNFINISHED_WORK",
     "XP_PER_LEVEL",
+    "AllNotificationsRead",
     "AttendanceMarked",
     "AttendanceReminderSent",
     "AttendanceStatus",
@@ -215,6 +223,10 @@ __all__ = [
     "LevelChangeType",
     "MembershipStatus",
     "NoteVisibility",
+    "NotificationChannel",
+    "NotificationChannelsConfigured",
+    "NotificationPreferencesSet",
+    "NotificationsRead",
     "PersonRegistered",
     "PresenceKind",
     "Question",

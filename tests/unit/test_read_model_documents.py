@@ -28,6 +28,9 @@ from tests.readside import read_store
 
 DATA = Path(__file__).parent / "data"
 
+KINDS_SINCE_TYPES = {"inbox", "centre_staff", "notification_channels"}
+"""Kinds of document that came after documents were typed: the data files predate them."""
+
 
 def _history() -> list[tuple[events.Event, int]]:
     lines = (DATA / "read_side_history.jsonl").read_text().splitlines()
@@ -51,6 +54,7 @@ def test_projecting_a_history_writes_the_documents_written_before_they_were_type
     written = [
         {"kind": kind, "key": key, "centreId": centre, "version": version, "doc": doc}
         for kind, key, centre, version, doc in store.dump(store.generation())["rm_docs"]
+        if kind not in KINDS_SINCE_TYPES
     ]
     store.close()
     assert written == _documents_before_types()
@@ -58,7 +62,7 @@ def test_projecting_a_history_writes_the_documents_written_before_they_were_type
 
 def test_every_document_written_before_types_reads_and_writes_back_the_same_bytes() -> None:
     before = _documents_before_types()
-    assert {row["kind"] for row in before} == set(KINDS)  # every kind of document
+    assert {row["kind"] for row in before} == set(KINDS) - KINDS_SINCE_TYPES
     for row in before:
         assert encode(KINDS[row["kind"]].decode(row["doc"])) == row["doc"], row["key"]
 

@@ -20,6 +20,9 @@ kind         one per … : what it holds
 ``homework`` homework: what was set, for whom, by when, the answers, the mark
 ``class``    class: teacher, capacity, status and members
 ``catch_up`` catch-up package, shaped only by its own events
+``inbox``    person: their notifications, newest first, read or not
+``centre_staff`` centre: its supervisors and admins (told of escalations)
+``notification_channels`` centre: its webhook and e-mail settings (the secret never shown)
 ============ ==================================================================================
 """
 
@@ -42,6 +45,12 @@ from shared.readmodels.documents.catalogue import Exercise, ExerciseQuestion, Ho
 from shared.readmodels.documents.classes import CatchUp, ClassCohort, ClassMember
 from shared.readmodels.documents.directory import Centre, Person
 from shared.readmodels.documents.log import LogRow
+from shared.readmodels.documents.notifications import (
+    CentreStaff,
+    Inbox,
+    InboxItem,
+    NotificationChannels,
+)
 from shared.readmodels.documents.sessions import (
     HelpRequest,
     Presence,
@@ -77,10 +86,26 @@ EXERCISE: Final = Kind("exercise", Exercise)
 HOMEWORK: Final = Kind("homework", Homework)
 CLASS: Final = Kind("class", ClassCohort)
 CATCH_UP: Final = Kind("catch_up", CatchUp)
+INBOX: Final = Kind("inbox", Inbox)
+CENTRE_STAFF: Final = Kind("centre_staff", CentreStaff)
+CHANNELS: Final = Kind("notification_channels", NotificationChannels)
 
 KINDS: Final[Mapping[str, Kind[Any]]] = {
     kind.name: kind
-    for kind in (CENTRE, PERSON, SESSION, TUTOR, STUDENT, EXERCISE, HOMEWORK, CLASS, CATCH_UP)
+    for kind in (
+        CENTRE,
+        PERSON,
+        SESSION,
+        TUTOR,
+        STUDENT,
+        EXERCISE,
+        HOMEWORK,
+        CLASS,
+        CATCH_UP,
+        INBOX,
+        CENTRE_STAFF,
+        CHANNELS,
+    )
 }
 """Every kind of document, by name."""
 
@@ -94,9 +119,12 @@ def kind_named(name: str) -> Kind[Document]:
 __all__ = [
     "CATCH_UP",
     "CENTRE",
+    "CENTRE_STAFF",
+    "CHANNELS",
     "CLASS",
     "EXERCISE",
     "HOMEWORK",
+    "INBOX",
     "KINDS",
     "PERSON",
     "SESSION",
@@ -104,6 +132,7 @@ __all__ = [
     "TUTOR",
     "CatchUp",
     "Centre",
+    "CentreStaff",
     "ClassCohort",
     "ClassMember",
     "ContentAssignment",
@@ -114,12 +143,15 @@ __all__ = [
     "HelpRequest",
     "Homework",
     "HomeworkSummary",
+    "Inbox",
+    "InboxItem",
     "Instant",
     "JsonObject",
     "Kind",
     "LevelChange",
     "LogRow",
     "Note",
+    "NotificationChannels",
     "Person",
     "Presence",
     "Record",

@@ -20,6 +20,7 @@ from shared.readmodels.projector import (  # noqa: F401  (each registers its pro
     classes,
     exercise,
     homework,
+    notifications,
     seats,
     session,
     student,
@@ -56,6 +57,7 @@ def apply(batch: Batch, event: ev.Event, notification_id: int) -> bool:
     projection = projection_of(type(event))
     if projection is not None:
         projection(batch, event)
+    notifications.notify(batch, event)
     if isinstance(event, ev.SessionScopedEvent):
         payload = _to_builtins(event)
         batch.log(
