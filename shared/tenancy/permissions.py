@@ -52,6 +52,7 @@ class Permission(StrEnum):
     CONTENT_ASSIGN = "content:assign"
     CATCH_UP_LIST_VIEW = "catch-up-list:view"
     HELP_ANALYTICS_VIEW = "help-analytics:view"
+    NOTIFICATIONS_OWN = "notifications:own"
     # What timers do when they fire; only SYSTEM (the scheduler) holds these.
     SESSION_REMIND = "timer:session-remind"
     SESSION_COMPLETE_OVERDUE = "timer:session-complete"
@@ -109,6 +110,17 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     # Centre-wide reports: a TEACHER sees only what concerns their own sessions.
     Permission.CATCH_UP_LIST_VIEW: frozenset(_SESSION_STAFF),
     Permission.HELP_ANALYTICS_VIEW: frozenset(_SESSION_STAFF),
+    # Every person reads, marks read and chooses the channels of their own notifications.
+    Permission.NOTIFICATIONS_OWN: frozenset(
+        {
+            Role.CENTER_ADMIN,
+            Role.CENTER_SUPERVISOR,
+            Role.FINANCE_ADMIN,
+            Role.TEACHER,
+            Role.PARENT,
+            Role.STUDENT,
+        }
+    ),
     Permission.SESSION_REMIND: frozenset({Role.SYSTEM}),
     Permission.SESSION_COMPLETE_OVERDUE: frozenset({Role.SYSTEM}),
     Permission.ATTENDANCE_REMIND: frozenset({Role.SYSTEM}),
