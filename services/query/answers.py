@@ -29,6 +29,7 @@ from shared.readmodels.documents import (
     HelpRequest,
     Homework,
     HomeworkSummary,
+    InboxItem,
     LevelChange,
     Note,
     Record,
@@ -472,6 +473,27 @@ class SessionLog(Shown, kw_only=True):
     """``after`` for the next page, if this one is full."""
 
 
+# --- notifications -------------------------------------------------------------------------
+
+InboxItemShown = shown("InboxItemShown", InboxItem)
+
+
+class InboxPage(Shown, kw_only=True):
+    """A page of the caller's own notifications, newest first."""
+
+    person_id: str
+    unread: Annotated[int, msgspec.Meta(ge=0)]
+    """How many of all their notifications are unread."""
+    items: list[InboxItemShown]  # type: ignore[valid-type]
+    next: str | None
+    """``cursor`` for the next page, if there are more."""
+
+
+class UnreadCount(Shown, kw_only=True):
+    person_id: str
+    unread: Annotated[int, msgspec.Meta(ge=0)]
+
+
 # --- what each operation answers -----------------------------------------------------------
 
 MyDayAnswer = envelope("MyDayAnswer", MyDay)
@@ -483,3 +505,5 @@ ExerciseAnswer = envelope("ExerciseAnswer", ExerciseShown)
 HomeworkAnswer = envelope("HomeworkAnswer", HomeworkShown)
 CatchUpListAnswer = envelope("CatchUpListAnswer", CatchUpList)
 HelpAnalyticsAnswer = envelope("HelpAnalyticsAnswer", HelpAnalytics)
+InboxAnswer = envelope("InboxAnswer", InboxPage)
+UnreadCountAnswer = envelope("UnreadCountAnswer", UnreadCount)

@@ -28,6 +28,7 @@ from shared.http.operations import Details, NotReady, describe
 from shared.http.problems import problem, simple
 from shared.readmodels import access
 from shared.readmodels.store import ReadStore
+from shared.readmodels.views import notifications as notification_views
 from shared.readmodels.views import parse_page_cursor, utcnow
 from shared.settings import load
 from shared.tenancy import Actor, Permission
@@ -482,6 +483,67 @@ class CatchUpReadController(Controller):
         return _view_response(view, watermark)
 
 
+class NotificationReadController(Controller):
+    path = "/api/v1/notifications"
+    tags = ("notifications",)
+
+    @get(
+        "/",
+        summary="The caller's own notifications, newest first, a page at a time",
+        operation_id="notifications",
+        opt={"permission": Permission.NOTIFICATIONS_OWN},
+        responses=answering(answers.InboxAnswer, "A page of the caller's notifications"),
+    )
+    async def notifications(
+        self,
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
+        unread: Annotated[
+            bool, QueryParameter(required=False, description="Only the unread ones.")
+        ] = False,
+        limit: Annotated[int, QueryParameter(ge=1, le=200, required=False)] = 50,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(
+                required=False, max_length=300, description="`next` of the previous page."
+            ),
+        ] = None,
+    ) -> Response[dict[str, Any]]:
+        try:
+            after = notification_views.parse_page_cursor(cursor) if cursor is not None else None
+        except ValueError as error:
+            raise InvalidQuery(str(error), field="cursor") from None
+        watermark = await reads.watermark(position, position_header)
+        view = await anyio.to_thread.run_sync(
+            lambda: notification_views.inbox(
+                store, actor, unread_only=unread, limit=limit, after=after
+            )
+        )
+        return _view_response(view, watermark)
+
+    @get(
+        "/unread-count",
+        summary="How many of the caller's notifications are unread",
+        operation_id="unreadNotifications",
+        opt={"permission": Permission.NOTIFICATIONS_OWN},
+        responses=answering(answers.UnreadCountAnswer, "The caller's unread count"),
+    )
+    async def unread_count(
+        self,
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
+    ) -> Response[dict[str, Any]]:
+        watermark = await reads.watermark(position, position_header)
+        view = await anyio.to_thread.run_sync(lambda: notification_views.unread_count(store, actor))
+        return _view_response(view, watermark)
+
+
 ANALYTICS_DEFAULT_DAYS = 30
 ANALYTICS_MAX_DAYS = 366
 
@@ -633,6 +695,7 @@ def create_app(
             HomeworkReadController,
             CatchUpReadController,
             AnalyticsController,
+            NotificationReadController,
         ],
         readiness=ready,
         provides={"store": store, "reads": ReadYourWrites(store, lag, settings.wait_seconds)},
