@@ -1,7 +1,9 @@
 """Connections, their topics, and the NATS change notices that wake them.
 
 A topic is what a client follows: ``session:<id>`` (a Control Center), ``my-day``,
-``student:<id>`` (a student overview) or ``class:<id>`` (a class roster). On every
+``student:<id>`` (a student overview), ``class:<id>`` (a class roster), ``catch-ups`` or
+``notifications`` (the follower's own inbox: a topic names no person, so nobody can follow
+another's). On every
 change notice for a topic's document, the hub reads the viewer's own view through
 ``shared.readmodels.access`` (so the gateway shows exactly what the query API shows) and
 sends the difference from the last view it sent that viewer as a JSON merge patch. Notices
@@ -31,10 +33,11 @@ from services.live_gateway.settings import HubSettings
 from shared.http.operations import NatsPing
 from shared.readmodels import access
 from shared.readmodels.deltas import decode_notice, delta_subject
-from shared.readmodels.documents import CATCH_UP, CLASS, SESSION, STUDENT, TUTOR
+from shared.readmodels.documents import CATCH_UP, CLASS, INBOX, SESSION, STUDENT, TUTOR
 from shared.readmodels.store import ReadStore
 from shared.readmodels.views import merge_patch, utcnow
-from shared.tenancy import Actor, Forbidden
+from shared.readmodels.views import notifications as notification_views
+from shared.tenancy import Actor, Forbidden, Permission, require
 
 log = structlog.get_logger(__name__)
 
@@ -103,6 +106,8 @@ class Topic:
             return cls(name, TUTOR.name, str(actor.user_id))
         if name == "catch-ups":
             return cls(name, CATCH_UP.name, EVERY_DOCUMENT)
+        if name == "notifications":
+            return cls(name, INBOX.name, str(actor.user_id))
         prefix, _, value = name.partition(":")
         kind = _KINDS_BY_PREFIX.get(prefix)
         if kind is not None:
@@ -112,7 +117,7 @@ class Topic:
                 pass
         raise BadTopic(
             f"unknown topic {name!r}: use 'session:<id>', 'student:<id>', 'class:<id>', "
-            "'my-day' or 'catch-ups'"
+            "'my-day', 'catch-ups' or 'notifications'"
         )
 
     def subject(self, centre_id: str) -> str:
@@ -473,6 +478,9 @@ class Hub:
             return access.student_overview(self.store, actor, UUID(topic.key), utcnow())
         if topic.kind == CLASS.name:
             return access.class_roster(self.store, actor, UUID(topic.key))
+        if topic.kind == INBOX.name:
+            require(actor, Permission.NOTIFICATIONS_OWN)
+            return notification_views.inbox(self.store, actor)
         if topic.kind == CATCH_UP.name:
             return access.catch_up_list(
                 self.store, actor, access.CatchUpFilter(limit=200), utcnow()
