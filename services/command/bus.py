@@ -19,6 +19,7 @@ from services.command.commands import notes as note_commands
 from services.command.commands import seats as seat_commands
 from services.command.commands import series as series_commands
 from services.command.commands import sessions as session_commands
+from services.command.commands import timers as timer_commands
 from services.command.commands.base import Command
 from services.command.handlers import (
     academic,
@@ -32,6 +33,7 @@ from services.command.handlers import (
     seats,
     series,
     sessions,
+    timers,
     work,
 )
 from services.command.idempotency import IdempotencyKey
@@ -58,6 +60,8 @@ class Verb(Generic[C]):
     permission: Permission
     status: int = 200
     """The status of a successful answer: 201 where the verb creates something."""
+    over_http: bool = True
+    """False for what only the scheduler asks for when a timer fires (no route)."""
 
     @property
     def name(self) -> str:
@@ -82,6 +86,7 @@ VERBS_IN_ORDER: tuple[Verb[Any], ...] = (
     Verb(
         centre_commands.ChangeSessionLength, centres.change_max_session_length, P.CENTRE_CONFIGURE
     ),
+    Verb(centre_commands.ChangeReminders, centres.change_reminders, P.CENTRE_CONFIGURE),
     Verb(centre_commands.RegisterPerson, centres.register_person, P.PERSON_REGISTER, CREATED),
     Verb(_s.ScheduleSession, sessions.schedule_session, P.SESSION_SCHEDULE, CREATED),
     Verb(_s.StartSession, sessions.start_session, P.SESSION_RUN),
@@ -151,6 +156,48 @@ VERBS_IN_ORDER: tuple[Verb[Any], ...] = (
         P.CONTENT_ASSIGN,
     ),
 )
+
+_t = timer_commands
+TIMER_VERBS: tuple[Verb[Any], ...] = (
+    Verb(_t.SendSessionReminder, timers.send_session_reminder, P.SESSION_REMIND, over_http=False),
+    Verb(
+        _t.CompleteOverdueSession,
+        timers.complete_overdue_session,
+        P.SESSION_COMPLETE_OVERDUE,
+        over_http=False,
+    ),
+    Verb(
+        _t.SendAttendanceReminder,
+        timers.send_attendance_reminder,
+        P.ATTENDANCE_REMIND,
+        over_http=False,
+    ),
+    Verb(
+        _t.EscalateHelpRequest,
+        timers.escalate_help_request,
+        P.HELP_REQUEST_ESCALATE,
+        over_http=False,
+    ),
+    Verb(_t.SendCatchUpReminder, timers.send_catch_up_reminder, P.CATCH_UP_REMIND, over_http=False),
+    Verb(
+        _t.MarkCatchUpOverdue,
+        timers.mark_catch_up_overdue,
+        P.CATCH_UP_MARK_OVERDUE,
+        over_http=False,
+    ),
+    Verb(
+        _t.SendHomeworkReminder, timers.send_homework_reminder, P.HOMEWORK_REMIND, over_http=False
+    ),
+    Verb(
+        _t.MarkHomeworkOverdue,
+        timers.mark_homework_overdue,
+        P.HOMEWORK_MARK_OVERDUE,
+        over_http=False,
+    ),
+)
+"""What timers do when they fire: only SYSTEM may (the scheduler), and no route leads here."""
+
+VERBS_IN_ORDER = (*VERBS_IN_ORDER, *TIMER_VERBS)
 
 VERBS: dict[type[Command], Verb[Any]] = {verb.command: verb for verb in VERBS_IN_ORDER}
 

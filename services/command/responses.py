@@ -97,6 +97,21 @@ class SessionLengthView(View, frozen=True):
     changed: bool
 
 
+class RemindersView(View, frozen=True):
+    centre_id: str
+    session_reminder_minutes: int
+    """Minutes before a session starts that its tutor, students and parents are reminded."""
+    changed: bool
+
+
+class TimerView(View, frozen=True):
+    """What a timer's command did: ``recorded`` is false when it no longer applied (the
+    session moved or ended, the request was answered, the work handed in, or it was done
+    already)."""
+
+    recorded: bool
+
+
 class PersonView(View, frozen=True):
     person_id: UUID
     role: Role

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from shared.tenancy.actor import Actor
-from shared.tenancy.roles import Role
+from shared.tenancy.roles import SYSTEM_ACTOR_ID, Role
 
 
 class Forbidden(Exception):
@@ -149,3 +149,8 @@ def may(role: Role, permission: Permission) -> bool:
 def require(actor: Actor, permission: Permission) -> None:
     if not may(actor.role, permission):
         raise Forbidden(f"{actor.role} may not {permission.value.replace(':', ' ')}")
+
+
+def system_actor(centre_id: str) -> Actor:
+    """SYSTEM in ``centre_id``: who the scheduler is when one of that centre's timers fires."""
+    return Actor(user_id=SYSTEM_ACTOR_ID, role=Role.SYSTEM, centre_id=centre_id)

@@ -8,7 +8,7 @@ from uuid import UUID
 import msgspec
 
 from services.command.commands.base import Command, Text
-from shared.events import HELP_SLA_MINUTES, SESSION_MINUTES, HelpPriority
+from shared.events import HELP_SLA_MINUTES, REMINDER_MINUTES, SESSION_MINUTES, HelpPriority
 from shared.tenancy import Role
 from shared.tenancy.actor import CENTRE_ID_PATTERN
 
@@ -31,6 +31,13 @@ class ChangeSessionLength(Command, frozen=True):
     centre_id: str
     max_session_minutes: Annotated[
         int, msgspec.Meta(ge=SESSION_MINUTES.low, le=SESSION_MINUTES.high)
+    ]
+
+
+class ChangeReminders(Command, frozen=True):
+    centre_id: str
+    session_reminder_minutes: Annotated[
+        int, msgspec.Meta(ge=REMINDER_MINUTES.low, le=REMINDER_MINUTES.high)
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from services.command.domain import values
@@ -16,8 +17,10 @@ from services.command.domain.session import Session
 from shared.events import (
     OPEN_CATCH_UPS,
     CatchUpAssigned,
+    CatchUpBecameOverdue,
     CatchUpCancelled,
     CatchUpCompleted,
+    CatchUpReminderSent,
     CatchUpStarted,
     CatchUpStatus,
 )
@@ -96,6 +99,47 @@ class CatchUp(Aggregate):
             student_id=self.student_id,
             reason=reason,
         )
+
+    # --- what timers do (recorded by SYSTEM) ----------------------------------------------
+
+    def remind(self, *, by: Actor, due_at: datetime) -> bool:
+        """The catch-up is due soon: the student and their parents are reminded. ``False``
+        when it no longer applies (done or cancelled, due at another time, reminded already)."""
+        if not self._open_and_due_at(due_at) or self.reminded_for == due_at:
+            return False
+        self._record(CatchUpReminderSent, by, **self._timer_fields())
+        return True
+
+    def become_overdue(self, *, by: Actor, due_at: datetime) -> bool:
+        """The due time passed while the catch-up was open; ``False`` when it no longer
+        applies (done or cancelled, due at another time, overdue already)."""
+        if not self._open_and_due_at(due_at) or self.overdue:
+            return False
+        self._record(CatchUpBecameOverdue, by, **self._timer_fields())
+        return True
+
+    def _open_and_due_at(self, due_at: datetime) -> bool:
+        return self.status in OPEN_CATCH_UPS and due_at == self.due_at
+
+    def _timer_fields(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "catch_up_id": self.id,
+            "student_id": self.student_id,
+            "due_at": self.due_at,
+        }
+
+    def _blank(self) -> None:
+        self.reminded_for: datetime | None = None
+        self.overdue = False
+
+    @applies(CatchUpReminderSent)
+    def _reminded(self, event: CatchUpReminderSent) -> None:
+        self.reminded_for = event.due_at
+
+    @applies(CatchUpBecameOverdue)
+    def _became_overdue(self, event: CatchUpBecameOverdue) -> None:
+        self.overdue = True
 
     @applies(CatchUpAssigned)
     def _assigned(self, event: CatchUpAssigned) -> None:

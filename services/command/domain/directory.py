@@ -10,9 +10,12 @@ from services.command.domain.aggregate import Aggregate, InvalidValue, applies
 from services.command.domain.session import LONGEST_SESSION, known_time_zone
 from shared.events import (
     HELP_SLA_MINUTES,
+    REMINDER_MINUTES,
     SESSION_MINUTES,
+    SESSION_REMINDER_MINUTES,
     CentreHelpSlasChanged,
     CentreRegistered,
+    CentreRemindersChanged,
     CentreSessionLengthChanged,
     HelpPriority,
     PersonRegistered,
@@ -37,6 +40,7 @@ class Centre(Aggregate):
     time_zone: str
     help_sla_minutes: dict[str, int]
     max_session_minutes: int
+    session_reminder_minutes: int
 
     @classmethod
     def register(
@@ -83,6 +87,21 @@ class Centre(Aggregate):
         )
         return True
 
+    def change_reminders(self, session_reminder_minutes: int, *, by: Actor) -> bool:
+        """How many minutes before a session starts its people are reminded; ``False`` if that
+        is the lead time already."""
+        minutes = session_reminder_minutes
+        values.whole(minutes, "session_reminder_minutes", *REMINDER_MINUTES, unit=" minutes")
+        if minutes == self.session_reminder_minutes:
+            return False
+        self._record(
+            CentreRemindersChanged,
+            by,
+            session_reminder_minutes=minutes,
+            previous_minutes=self.session_reminder_minutes,
+        )
+        return True
+
     def change_help_slas(self, minutes: dict[str, int], *, by: Actor) -> bool:
         """Change the minutes of some priorities; ``False`` if nothing changes."""
         values.at_most(minutes, "help_sla_minutes", len(HelpPriority), "priorities")
@@ -96,6 +115,7 @@ class Centre(Aggregate):
 
     def _blank(self) -> None:
         self.max_session_minutes = int(LONGEST_SESSION.total_seconds() // 60)
+        self.session_reminder_minutes = SESSION_REMINDER_MINUTES
 
     @applies(CentreRegistered)
     def _registered(self, event: CentreRegistered) -> None:
@@ -106,6 +126,10 @@ class Centre(Aggregate):
     @applies(CentreSessionLengthChanged)
     def _session_length_changed(self, event: CentreSessionLengthChanged) -> None:
         self.max_session_minutes = event.max_session_minutes
+
+    @applies(CentreRemindersChanged)
+    def _reminders_changed(self, event: CentreRemindersChanged) -> None:
+        self.session_reminder_minutes = event.session_reminder_minutes
 
     @applies(CentreHelpSlasChanged)
     def _slas_changed(self, event: CentreHelpSlasChanged) -> None:

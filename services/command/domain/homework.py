@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from services.command.domain import values
@@ -16,7 +17,10 @@ from services.command.domain.aggregate import (
 )
 from services.command.domain.exercise import Exercise, check_grade
 from shared.events import (
+    OPEN_HOMEWORK,
     HomeworkAssigned,
+    HomeworkBecameOverdue,
+    HomeworkDueReminderSent,
     HomeworkGraded,
     HomeworkStarted,
     HomeworkStatus,
@@ -136,12 +140,38 @@ class Homework(Aggregate):
             feedback=feedback,
         )
 
+    # --- what timers do (recorded by SYSTEM) ----------------------------------------------
+
+    def remind(self, *, by: Actor, due_at: datetime) -> bool:
+        """The homework is due soon and not handed in: the student and their parents are
+        reminded. ``False`` when it no longer applies (handed in, reminded already)."""
+        if not self._open_and_due_at(due_at) or self.reminded:
+            return False
+        self._record(HomeworkDueReminderSent, by, **self._timer_fields())
+        return True
+
+    def become_overdue(self, *, by: Actor, due_at: datetime) -> bool:
+        """The due time passed before it was handed in; ``False`` when it no longer applies
+        (handed in, overdue already)."""
+        if not self._open_and_due_at(due_at) or self.overdue:
+            return False
+        self._record(HomeworkBecameOverdue, by, **self._timer_fields())
+        return True
+
+    def _open_and_due_at(self, due_at: datetime) -> bool:
+        return self.status in OPEN_HOMEWORK and due_at == self.due_at
+
+    def _timer_fields(self) -> dict[str, Any]:
+        return {"homework_id": self.id, "student_id": self.student_id, "due_at": self.due_at}
+
     def _by_the_student(self, by: Actor, verb: str) -> None:
         if by.user_id != self.student_id:
             raise RuleViolated(f"only the student the homework is for can {verb} it")
 
     def _blank(self) -> None:
         self.status = HomeworkStatus.NOT_STARTED
+        self.reminded = False
+        self.overdue = False
 
     @applies(HomeworkAssigned)
     def _assigned(self, event: HomeworkAssigned) -> None:
@@ -151,6 +181,14 @@ class Homework(Aggregate):
             event.max_score,
             event.due_at,
         )
+
+    @applies(HomeworkDueReminderSent)
+    def _reminded(self, event: HomeworkDueReminderSent) -> None:
+        self.reminded = True
+
+    @applies(HomeworkBecameOverdue)
+    def _became_overdue(self, event: HomeworkBecameOverdue) -> None:
+        self.overdue = True
 
     @applies(HomeworkStarted)
     def _started(self, event: HomeworkStarted) -> None:

@@ -36,6 +36,7 @@ from shared.events import (
     HelpRequestCancelled,
     HelpRequestClosed,
     HelpRequestCloseReason,
+    HelpRequestEscalated,
     HelpRequestRaised,
     HelpRequestResolved,
     HelpRequestStarted,
@@ -90,6 +91,7 @@ class HelpRequest:
     raised_at: datetime
     sla_due_at: datetime
     status: HelpRequestStatus = HelpRequestStatus.PENDING
+    escalated: bool = False
 
     @property
     def active(self) -> bool:
@@ -243,6 +245,26 @@ class Seat(Aggregate):
             reason=reason,
         )
         return request.id
+
+    def escalate_help_request(self, request_id: UUID, *, by: Actor, sla_due_at: datetime) -> bool:
+        """The request's SLA ran out while it was still open: the supervisors are told.
+        ``False`` when it no longer applies: answered, withdrawn or closed meanwhile, escalated
+        already, or not due at ``sla_due_at``."""
+        request = self.help_requests.get(request_id)
+        if request is None:
+            raise HelpRequestNotFound("no such help request in this session")
+        if not request.active or request.escalated or request.sla_due_at != sla_due_at:
+            return False
+        self._record(
+            HelpRequestEscalated,
+            by,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            help_request_id=request_id,
+            priority=request.priority,
+            sla_due_at=request.sla_due_at,
+        )
+        return True
 
     def _move_help(
         self, request_id: UUID, verb: str, event_class: type[Any], by: Actor, **fields: Any
@@ -513,6 +535,10 @@ class Seat(Aggregate):
     @applies(HelpRequestClosed)
     def _help_closed(self, event: HelpRequestClosed) -> None:
         self.help_requests[event.help_request_id].status = HelpRequestStatus.CLOSED
+
+    @applies(HelpRequestEscalated)
+    def _help_escalated(self, event: HelpRequestEscalated) -> None:
+        self.help_requests[event.help_request_id].escalated = True
 
     @applies(HelpRequestRaised)
     def _help_requested(self, event: HelpRequestRaised) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -18,11 +19,13 @@ from services.command.domain.aggregate import (
 from shared.events import (
     EXTENSION_MINUTES,
     SESSION_CAPACITY,
+    AttendanceReminderSent,
     SessionCancelled,
     SessionEnded,
     SessionExtended,
     SessionMode,
     SessionModeChanged,
+    SessionReminderSent,
     SessionRescheduled,
     SessionScheduled,
     SessionStarted,
@@ -163,6 +166,44 @@ class Session(Aggregate):
         self._require_status(SessionStatus.SCHEDULED, "cancel")
         self._record(SessionCancelled, by, session_id=self.id, reason=reason)
 
+    # --- what timers do (recorded by SYSTEM) ----------------------------------------------
+
+    def remind(self, *, by: Actor, starts_at: datetime, minutes_before: int) -> bool:
+        """The reminder set for a start at ``starts_at`` is due: its people are reminded.
+        ``False`` (nothing recorded) when it no longer applies: the session is not SCHEDULED
+        any more, was moved to another start, or was reminded of this start already."""
+        if (
+            self.status is not SessionStatus.SCHEDULED
+            or starts_at != self.starts_at
+            or self.reminded_for == starts_at
+        ):
+            return False
+        self._record(
+            SessionReminderSent,
+            by,
+            session_id=self.id,
+            starts_at=starts_at,
+            minutes_before=minutes_before,
+        )
+        return True
+
+    def complete_overdue(self, *, by: Actor, ends_at: datetime) -> bool:
+        """A session still LIVE a while after ``ends_at`` is completed (SessionEnded).
+        ``False`` when it was ended already or runs longer now (extended: ``ends_at`` moved)."""
+        if self.status is not SessionStatus.LIVE or ends_at != self.ends_at:
+            return False
+        self.end(by=by)
+        return True
+
+    def remind_attendance(self, unmarked: Iterable[UUID], *, by: Actor) -> bool:
+        """After the session, the tutor is reminded of the enrolled students still without an
+        attendance mark; ``False`` when every one has one, or the reminder was sent."""
+        students = sorted(set(unmarked) & set(self.roster))
+        if self.status is not SessionStatus.COMPLETED or self.attendance_reminded or not students:
+            return False
+        self._record(AttendanceReminderSent, by, session_id=self.id, unmarked_student_ids=students)
+        return True
+
     def enrol(
         self,
         student_id: UUID,
@@ -251,6 +292,9 @@ class Session(Aggregate):
 
     def _blank(self) -> None:
         self.roster = {}
+        self.reminded_for: datetime | None = None
+        """The start the session's people were last reminded of."""
+        self.attendance_reminded = False
         self.removed_students: set[UUID] = set()
         """Students who were enrolled and were removed (their seats keep their history)."""
 
@@ -289,6 +333,14 @@ class Session(Aggregate):
     @applies(SessionCancelled)
     def _cancelled(self, event: SessionCancelled) -> None:
         self.status = SessionStatus.CANCELLED
+
+    @applies(SessionReminderSent)
+    def _reminded(self, event: SessionReminderSent) -> None:
+        self.reminded_for = event.starts_at
+
+    @applies(AttendanceReminderSent)
+    def _attendance_reminded(self, event: AttendanceReminderSent) -> None:
+        self.attendance_reminded = True
 
     @applies(StudentEnrolled)
     def _enrolled(self, event: StudentEnrolled) -> None:

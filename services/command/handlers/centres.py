@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from services.command.commands.centres import (
     ChangeHelpSlas,
+    ChangeReminders,
     ChangeSessionLength,
     RegisterCentre,
     RegisterPerson,
 )
 from services.command.domain.aggregate import NotFound
 from services.command.domain.directory import Centre, Person, centre_aggregate_id
-from services.command.responses import CentreView, HelpSlasView, PersonView, SessionLengthView
+from services.command.responses import (
+    CentreView,
+    HelpSlasView,
+    PersonView,
+    RemindersView,
+    SessionLengthView,
+)
 from services.command.unit_of_work import UnitOfWork
 
 
@@ -27,7 +34,9 @@ def register_centre(command: RegisterCentre, uow: UnitOfWork) -> CentreView:
     return CentreView(centre_id=command.centre_id)
 
 
-def _own_centre(command: ChangeHelpSlas | ChangeSessionLength, uow: UnitOfWork) -> Centre:
+def _own_centre(
+    command: ChangeHelpSlas | ChangeSessionLength | ChangeReminders, uow: UnitOfWork
+) -> Centre:
     """The actor's centre, to change (its own copy, never the cached one)."""
     if command.centre_id != uow.actor.centre_id:
         raise NotFound(f"centre {command.centre_id!r} is not registered")
@@ -50,6 +59,18 @@ def change_max_session_length(command: ChangeSessionLength, uow: UnitOfWork) -> 
     changed = centre.change_max_session_length(command.max_session_minutes, by=uow.actor)
     return SessionLengthView(
         centre_id=command.centre_id, max_session_minutes=centre.max_session_minutes, changed=changed
+    )
+
+
+def change_reminders(command: ChangeReminders, uow: UnitOfWork) -> RemindersView:
+    """How many minutes before a session starts its people are reminded, from now on
+    (reminders not sent yet follow it)."""
+    centre = _own_centre(command, uow)
+    changed = centre.change_reminders(command.session_reminder_minutes, by=uow.actor)
+    return RemindersView(
+        centre_id=command.centre_id,
+        session_reminder_minutes=centre.session_reminder_minutes,
+        changed=changed,
     )
 
 

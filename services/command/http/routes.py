@@ -75,6 +75,11 @@ ROUTES: tuple[Route, ...] = (
             ce.ChangeSessionLength,
             "Change how long a session of the centre may last (CENTER_ADMIN)",
         ),
+        post(
+            "/{centre_id:str}/reminders",
+            ce.ChangeReminders,
+            "Change how many minutes before a session its people are reminded (CENTER_ADMIN)",
+        ),
     ),
     *resource(
         "people",
