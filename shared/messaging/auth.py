@@ -7,6 +7,11 @@
   (``tp.delta.>``) and dead letters (``tp.dlq.>``), and may read both streams' info (it waits
   at start until the relay has created them);
 * ``gateway`` only subscribes to change notices;
+* ``scheduler`` consumes ``TP_EVENTS`` through its durable consumer (to set, move and cancel
+  timers), sets and cancels timers in ``TP_TIMERS`` (publishes schedules on ``tp.timer.plan.>``,
+  purges that stream's subjects, reads its schedules), consumes the fired timers through its
+  durable consumer on ``TP_TIMERS``, and dead-letters a timer it cannot fire
+  (``tp.dlq.scheduler.>``);
 * ``ops`` (operators' CLIs: ``python -m shared.messaging.tail``, the dead-letter CLI) reads
   both streams through ephemeral consumers and single-message gets, and deletes dead letters;
   it writes no message to any subject.
@@ -34,11 +39,14 @@ from pathlib import Path
 
 EVENTS_STREAM = "TP_EVENTS"
 DLQ_STREAM = "TP_DLQ"
+TIMERS_STREAM = "TP_TIMERS"
 PROJECTIONS_CONSUMER = "projections"
 """The projections' durable consumer (``services.projections.service.DURABLE``)."""
+SCHEDULER_CONSUMER = "scheduler"
+"""The scheduler's durable consumers (one on ``TP_EVENTS``, one on ``TP_TIMERS``)."""
 
-RELAY, PROJECTIONS, GATEWAY, OPS = "relay", "projections", "gateway", "ops"
-SERVICE_USERS = (RELAY, PROJECTIONS, GATEWAY, OPS)
+RELAY, PROJECTIONS, GATEWAY, OPS, SCHEDULER = "relay", "projections", "gateway", "ops", "scheduler"
+SERVICE_USERS = (RELAY, PROJECTIONS, GATEWAY, OPS, SCHEDULER)
 
 
 @dataclass(frozen=True)
@@ -64,10 +72,10 @@ def inbox_prefix(user: str) -> str:
 
 
 def _stream_setup() -> tuple[str, ...]:
-    """``ensure_streams``: read both streams, create what is missing, raise their replicas."""
+    """``ensure_streams``: read the streams, create what is missing, raise their replicas."""
     return tuple(
         f"$JS.API.STREAM.{verb}.{stream}"
-        for stream in (EVENTS_STREAM, DLQ_STREAM)
+        for stream in (EVENTS_STREAM, DLQ_STREAM, TIMERS_STREAM)
         for verb in ("INFO", "CREATE", "UPDATE")
     )
 
@@ -133,6 +141,22 @@ PERMISSIONS: Mapping[str, Permissions] = {
         subscribe=(f"{inbox_prefix(PROJECTIONS)}.>",),
     ),
     GATEWAY: Permissions(publish=(), subscribe=("tp.delta.>",)),
+    SCHEDULER: Permissions(
+        publish=(
+            "tp.timer.plan.>",
+            f"tp.dlq.{SCHEDULER_CONSUMER}.>",
+            *(f"$JS.API.STREAM.INFO.{s}" for s in (EVENTS_STREAM, DLQ_STREAM, TIMERS_STREAM)),
+            *_consume(EVENTS_STREAM, SCHEDULER_CONSUMER),
+            *_consume(TIMERS_STREAM, SCHEDULER_CONSUMER),
+            # cancelling a timer: purge its schedule's subject
+            f"$JS.API.STREAM.PURGE.{TIMERS_STREAM}",
+            # a centre's new reminder lead time: read its sessions' schedules to move them
+            f"$JS.API.STREAM.MSG.GET.{TIMERS_STREAM}",
+            f"$JS.API.DIRECT.GET.{TIMERS_STREAM}",
+            f"$JS.API.DIRECT.GET.{TIMERS_STREAM}.>",
+        ),
+        subscribe=(f"{inbox_prefix(SCHEDULER)}.>",),
+    ),
     OPS: Permissions(
         publish=(*_read_streams(), f"$JS.API.STREAM.MSG.DELETE.{DLQ_STREAM}"),
         subscribe=(f"{inbox_prefix(OPS)}.>",),

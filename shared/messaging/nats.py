@@ -31,6 +31,7 @@ from shared.messaging.auth import (
     DLQ_STREAM,
     EVENTS_STREAM,
     OPS,
+    TIMERS_STREAM,
     Credentials,
     inbox_prefix,
     read_credentials_file,
@@ -307,6 +308,8 @@ def stream_limits(settings: StreamSettings) -> dict[str, StreamLimits]:
             settings.replicas, settings.events_max_age, settings.events_max_bytes
         ),
         DLQ_STREAM: StreamLimits(settings.replicas, settings.dlq_max_age, settings.dlq_max_bytes),
+        # Timers are due days or weeks ahead: no maximum age, or a schedule would expire unfired.
+        TIMERS_STREAM: StreamLimits(settings.replicas),
     }
 
 
