@@ -16,6 +16,7 @@ from services.command.commands import exercises as exercise_commands
 from services.command.commands import help_requests as help_commands
 from services.command.commands import homework as homework_commands
 from services.command.commands import notes as note_commands
+from services.command.commands import notifications as notification_commands
 from services.command.commands import seats as seat_commands
 from services.command.commands import series as series_commands
 from services.command.commands import sessions as session_commands
@@ -30,6 +31,7 @@ from services.command.handlers import (
     help_requests,
     homework,
     notes,
+    notifications,
     seats,
     series,
     sessions,
@@ -154,6 +156,26 @@ VERBS_IN_ORDER: tuple[Verb[Any], ...] = (
         academic_commands.WithdrawContentAssignment,
         academic.withdraw_content_assignment,
         P.CONTENT_ASSIGN,
+    ),
+    Verb(
+        notification_commands.MarkNotificationsRead,
+        notifications.mark_notifications_read,
+        P.NOTIFICATIONS_OWN,
+    ),
+    Verb(
+        notification_commands.MarkAllNotificationsRead,
+        notifications.mark_all_notifications_read,
+        P.NOTIFICATIONS_OWN,
+    ),
+    Verb(
+        notification_commands.SetNotificationPreferences,
+        notifications.set_notification_preferences,
+        P.NOTIFICATIONS_OWN,
+    ),
+    Verb(
+        notification_commands.ConfigureNotificationChannels,
+        notifications.configure_notification_channels,
+        P.CENTRE_CONFIGURE,
     ),
 )
 

@@ -32,6 +32,7 @@ from shared.events import (
     HelpRequestStatus,
     HomeworkStatus,
     NoteVisibility,
+    NotificationChannel,
     PresenceKind,
     SessionMode,
     SessionStatus,
@@ -421,3 +422,34 @@ class CatchUpView(View, frozen=True):
             status=catch_up.status,
             due_at=time(catch_up.due_at),
         )
+
+
+# --- notifications -------------------------------------------------------------------------
+
+
+class NotificationsReadView(View, frozen=True):
+    person_id: UUID
+    marked: int
+    """How many ids were marked read (ids not in the caller's inbox change nothing there)."""
+
+
+class AllNotificationsReadView(View, frozen=True):
+    person_id: UUID
+    up_to: Time
+    changed: bool
+    """False when everything up to then was marked read already."""
+
+
+class NotificationPreferencesView(View, frozen=True):
+    person_id: UUID
+    channels: dict[str, list[NotificationChannel]]
+    changed: bool
+
+
+class NotificationChannelsView(View, frozen=True):
+    centre_id: str
+    webhook_url: str | None
+    webhook_secret_set: bool
+    """Whether the webhook has a secret (the secret itself is never answered)."""
+    email_enabled: bool
+    changed: bool

@@ -17,6 +17,7 @@ from services.command.commands import exercises as ex
 from services.command.commands import help_requests as hr
 from services.command.commands import homework as hw
 from services.command.commands import notes as no
+from services.command.commands import notifications as nt
 from services.command.commands import seats as se
 from services.command.commands import series as sr
 from services.command.commands import sessions as ss
@@ -79,6 +80,11 @@ ROUTES: tuple[Route, ...] = (
             "/{centre_id:str}/reminders",
             ce.ChangeReminders,
             "Change how many minutes before a session its people are reminded (CENTER_ADMIN)",
+        ),
+        post(
+            "/{centre_id:str}/notification-channels",
+            nt.ConfigureNotificationChannels,
+            "Set the centre's webhook (URL, signing secret) and e-mail on or off (CENTER_ADMIN)",
         ),
     ),
     *resource(
@@ -243,6 +249,21 @@ ROUTES: tuple[Route, ...] = (
             "Hand in answers per exercise (on time or late); auto-marked where possible",
         ),
         post("/{homework_id:uuid}/grade", hw.GradeHomework, "The tutor grades it, with feedback"),
+    ),
+    *resource(
+        "notifications",
+        "/api/v1/notifications",
+        post("/read", nt.MarkNotificationsRead, "Mark some of one's own notifications read"),
+        post(
+            "/read-all",
+            nt.MarkAllNotificationsRead,
+            "Mark all of one's own notifications up to a time (default now) read",
+        ),
+        post(
+            "/preferences",
+            nt.SetNotificationPreferences,
+            "Choose which types of one's notifications reach which channel",
+        ),
     ),
     *resource(
         "academic profiles",
