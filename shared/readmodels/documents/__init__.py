@@ -23,6 +23,7 @@ kind         one per … : what it holds
 ``inbox``    person: their notifications, newest first, read or not
 ``centre_staff`` centre: its supervisors and admins (told of escalations)
 ``notification_channels`` centre: its webhook and e-mail settings (the secret never shown)
+``contact``  person: their name and e-mail address, for e-mail notifications
 ============ ==================================================================================
 """
 
@@ -47,6 +48,7 @@ from shared.readmodels.documents.directory import Centre, Person
 from shared.readmodels.documents.log import LogRow
 from shared.readmodels.documents.notifications import (
     CentreStaff,
+    Contact,
     Inbox,
     InboxItem,
     NotificationChannels,
@@ -89,6 +91,7 @@ CATCH_UP: Final = Kind("catch_up", CatchUp)
 INBOX: Final = Kind("inbox", Inbox)
 CENTRE_STAFF: Final = Kind("centre_staff", CentreStaff)
 CHANNELS: Final = Kind("notification_channels", NotificationChannels)
+CONTACT: Final = Kind("contact", Contact)
 
 KINDS: Final[Mapping[str, Kind[Any]]] = {
     kind.name: kind
@@ -105,6 +108,7 @@ KINDS: Final[Mapping[str, Kind[Any]]] = {
         INBOX,
         CENTRE_STAFF,
         CHANNELS,
+        CONTACT,
     )
 }
 """Every kind of document, by name."""
@@ -122,6 +126,7 @@ __all__ = [
     "CENTRE_STAFF",
     "CHANNELS",
     "CLASS",
+    "CONTACT",
     "EXERCISE",
     "HOMEWORK",
     "INBOX",
@@ -135,6 +140,7 @@ __all__ = [
     "CentreStaff",
     "ClassCohort",
     "ClassMember",
+    "Contact",
     "ContentAssignment",
     "D",
     "Document",

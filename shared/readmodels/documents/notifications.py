@@ -1,5 +1,6 @@
-"""The ``inbox`` document (a person's notifications) and the ``centre_staff`` document (whom a
-centre's escalations go to)."""
+"""The ``inbox`` document (a person's notifications), the ``centre_staff`` document (whom a
+centre's escalations go to), the ``contact`` document (where a person's e-mail goes) and the
+``notification_channels`` document (where a centre's notifications go)."""
 
 from __future__ import annotations
 
@@ -57,3 +58,11 @@ class NotificationChannels(Document, kw_only=True):
     webhook_url: str | None = None
     webhook_secret: str | None = None
     email_enabled: bool = False
+
+
+class Contact(Document, kw_only=True):
+    """One per person: where their e-mail notifications go."""
+
+    person_id: str
+    name: str
+    email: str

@@ -3,7 +3,8 @@
 Every event is offered to :func:`notify` after its own projection (``apply`` calls it): an event
 of :data:`shared.notifications.NOTIFYING_EVENTS` puts a notification in the inbox of each person
 :func:`shared.notifications.notifications_for` names, with what the batch's documents say about
-them; a supervisor or admin registering joins their centre's staff. The inbox's own events
+them; a person registering gets a contact (their e-mail address), and a supervisor or admin
+joins their centre's staff. The inbox's own events
 (marking read) are projected like any other. The result does not depend on the order in which
 a notification and its being marked read arrive.
 """
@@ -22,8 +23,10 @@ from shared.notifications.audience import audience_of
 from shared.readmodels.documents import (
     CENTRE_STAFF,
     CHANNELS,
+    CONTACT,
     INBOX,
     CentreStaff,
+    Contact,
     Inbox,
     InboxItem,
     NotificationChannels,
@@ -74,16 +77,24 @@ def deliver(docs: Batch, notification: Notification) -> None:
 
 
 def notify(docs: Batch, event: ev.Event) -> None:
-    """What ``event`` changes in inboxes and in its centre's staff."""
+    """What ``event`` changes in inboxes, contacts and its centre's staff."""
     if isinstance(event, NOTIFYING_EVENTS):
         for notification in notifications_for(event, audience_of(event, docs)):
             deliver(docs, notification)
-    elif isinstance(event, ev.PersonRegistered) and event.role in TOLD_OF_ESCALATIONS:
-        staff = docs.get(CENTRE_STAFF, event.centre_id) or CentreStaff(centre_id=event.centre_id)
+    elif isinstance(event, ev.PersonRegistered):
         person = str(event.aggregate_id)
-        if person not in staff.staff:
-            staff.staff = sorted([*staff.staff, person])
-            docs.put(CENTRE_STAFF, event.centre_id, event.centre_id, staff)
+        contact = Contact(person_id=person, name=event.name, email=event.email)
+        docs.put(CONTACT, person, event.centre_id, contact)
+        if event.role in TOLD_OF_ESCALATIONS:
+            _join_staff(docs, event)
+
+
+def _join_staff(docs: Batch, event: ev.PersonRegistered) -> None:
+    staff = docs.get(CENTRE_STAFF, event.centre_id) or CentreStaff(centre_id=event.centre_id)
+    person = str(event.aggregate_id)
+    if person not in staff.staff:
+        staff.staff = sorted([*staff.staff, person])
+        docs.put(CENTRE_STAFF, event.centre_id, event.centre_id, staff)
 
 
 @projects(NotificationsRead)
