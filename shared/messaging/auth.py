@@ -12,6 +12,10 @@
   purges that stream's subjects, reads its schedules), consumes the fired timers through its
   durable consumer on ``TP_TIMERS``, and dead-letters a timer it cannot fire
   (``tp.dlq.scheduler.>``);
+* ``notifier`` consumes ``TP_EVENTS`` through its durable consumer (to plan deliveries),
+  publishes deliveries on ``tp.notify.>`` (``TP_NOTIFY``), consumes them through its durable
+  consumer on ``TP_NOTIFY``, dead-letters a delivery that failed every try
+  (``tp.dlq.notifier.>``), and, for its ``redeliver`` CLI, reads and deletes ``TP_DLQ`` messages;
 * ``ops`` (operators' CLIs: ``python -m shared.messaging.tail``, the dead-letter CLI) reads
   both streams through ephemeral consumers and single-message gets, and deletes dead letters;
   it writes no message to any subject.
@@ -40,13 +44,17 @@ from pathlib import Path
 EVENTS_STREAM = "TP_EVENTS"
 DLQ_STREAM = "TP_DLQ"
 TIMERS_STREAM = "TP_TIMERS"
+NOTIFY_STREAM = "TP_NOTIFY"
 PROJECTIONS_CONSUMER = "projections"
 """The projections' durable consumer (``services.projections.service.DURABLE``)."""
 SCHEDULER_CONSUMER = "scheduler"
 """The scheduler's durable consumers (one on ``TP_EVENTS``, one on ``TP_TIMERS``)."""
+NOTIFIER_CONSUMER = "notifier"
+"""The notifier's durable consumers (one on ``TP_EVENTS``, one on ``TP_NOTIFY``)."""
 
 RELAY, PROJECTIONS, GATEWAY, OPS, SCHEDULER = "relay", "projections", "gateway", "ops", "scheduler"
-SERVICE_USERS = (RELAY, PROJECTIONS, GATEWAY, OPS, SCHEDULER)
+NOTIFIER = "notifier"
+SERVICE_USERS = (RELAY, PROJECTIONS, GATEWAY, OPS, SCHEDULER, NOTIFIER)
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ def _stream_setup() -> tuple[str, ...]:
     """``ensure_streams``: read the streams, create what is missing, raise their replicas."""
     return tuple(
         f"$JS.API.STREAM.{verb}.{stream}"
-        for stream in (EVENTS_STREAM, DLQ_STREAM, TIMERS_STREAM)
+        for stream in (EVENTS_STREAM, DLQ_STREAM, TIMERS_STREAM, NOTIFY_STREAM)
         for verb in ("INFO", "CREATE", "UPDATE")
     )
 
@@ -156,6 +164,19 @@ PERMISSIONS: Mapping[str, Permissions] = {
             f"$JS.API.DIRECT.GET.{TIMERS_STREAM}.>",
         ),
         subscribe=(f"{inbox_prefix(SCHEDULER)}.>",),
+    ),
+    NOTIFIER: Permissions(
+        publish=(
+            "tp.notify.>",
+            f"tp.dlq.{NOTIFIER_CONSUMER}.>",
+            *(f"$JS.API.STREAM.INFO.{s}" for s in (EVENTS_STREAM, DLQ_STREAM, NOTIFY_STREAM)),
+            *_consume(EVENTS_STREAM, NOTIFIER_CONSUMER),
+            *_consume(NOTIFY_STREAM, NOTIFIER_CONSUMER),
+            # its redeliver CLI: read its dead letters one by one, delete those sent again
+            f"$JS.API.STREAM.MSG.GET.{DLQ_STREAM}",
+            f"$JS.API.STREAM.MSG.DELETE.{DLQ_STREAM}",
+        ),
+        subscribe=(f"{inbox_prefix(NOTIFIER)}.>",),
     ),
     OPS: Permissions(
         publish=(*_read_streams(), f"$JS.API.STREAM.MSG.DELETE.{DLQ_STREAM}"),

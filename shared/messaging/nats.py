@@ -30,6 +30,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from shared.messaging.auth import (
     DLQ_STREAM,
     EVENTS_STREAM,
+    NOTIFY_STREAM,
     OPS,
     TIMERS_STREAM,
     Credentials,
@@ -310,6 +311,8 @@ def stream_limits(settings: StreamSettings) -> dict[str, StreamLimits]:
         DLQ_STREAM: StreamLimits(settings.replicas, settings.dlq_max_age, settings.dlq_max_bytes),
         # Timers are due days or weeks ahead: no maximum age, or a schedule would expire unfired.
         TIMERS_STREAM: StreamLimits(settings.replicas),
+        # Deliveries wait at most their retries (minutes to hours): a work queue, no age limit.
+        NOTIFY_STREAM: StreamLimits(settings.replicas),
     }
 
 

@@ -95,7 +95,8 @@ def test_who_a_process_is_on_nats(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_passwords_are_fresh_and_the_deployment_users_file_is_current() -> None:
     first, second = generate_credentials(), generate_credentials()
-    assert set(first) == set(PERMISSIONS) == {"relay", "projections", "gateway", "ops", "scheduler"}
+    users = {"relay", "projections", "gateway", "ops", "scheduler", "notifier"}
+    assert set(first) == set(PERMISSIONS) == users
     assert all(
         first[u].password != second[u].password and len(first[u].password) >= 40 for u in first
     )
