@@ -1,0 +1,87 @@
+"""The notifier's settings (``python -m services.notifier``) and its ``redeliver`` CLI's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.http.settings import ReadinessSettings
+from shared.messaging.settings import NatsSettings
+from shared.observability.settings import LogSettings
+from shared.readmodels.store.settings import ReadStoreSettings
+from shared.settings import setting
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """How deliveries are tried and retried."""
+
+    attempts: int = setting(
+        "TUTORPULSE_NOTIFIER_ATTEMPTS",
+        8,
+        "tries of one webhook call or e-mail before it is dead-lettered",
+        positive=True,
+    )
+    retry_seconds: float = setting(
+        "TUTORPULSE_NOTIFIER_RETRY_SECONDS",
+        5.0,
+        "the wait before the second try; each later wait doubles (JetStream redelivers)",
+        positive=True,
+    )
+    max_retry_seconds: float = setting(
+        "TUTORPULSE_NOTIFIER_MAX_RETRY_SECONDS",
+        1800.0,
+        "the longest wait between two tries",
+        positive=True,
+    )
+    webhook_timeout: float = setting(
+        "TUTORPULSE_NOTIFIER_WEBHOOK_TIMEOUT",
+        10.0,
+        "seconds a webhook receiver has to answer",
+        positive=True,
+    )
+    smtp_host: str = setting(
+        "TUTORPULSE_SMTP_HOST", "127.0.0.1", "the SMTP server e-mail notifications go through"
+    )
+    smtp_port: int = setting("TUTORPULSE_SMTP_PORT", 25, "its port", minimum=1, maximum=65535)
+    smtp_user: str | None = setting(
+        "TUTORPULSE_SMTP_USER", None, "the SMTP login (none: send without logging in)"
+    )
+    smtp_password: str = setting("TUTORPULSE_SMTP_PASSWORD", "", "the SMTP password", secret=True)
+    smtp_tls: bool = setting(
+        "TUTORPULSE_SMTP_STARTTLS", False, "upgrade the SMTP connection with STARTTLS"
+    )
+    mail_from: str = setting(
+        "TUTORPULSE_NOTIFIER_MAIL_FROM",
+        "tutorpulse <notifications@tutorpulse.invalid>",
+        "the From of e-mail notifications",
+    )
+    batch: int = 50
+    """Messages fetched at once from each consumer."""
+    ack_wait: float = 60.0
+    """Seconds before JetStream hands a replica's unanswered message to another (longer than a
+    webhook's timeout or an SMTP exchange)."""
+
+
+@dataclass(frozen=True)
+class NotifierServiceSettings:
+    host: str = setting(
+        "TUTORPULSE_NOTIFIER_HOST",
+        "127.0.0.1",
+        "the notifier's address for `/health`, `/ready`, `/metrics`",
+    )
+    port: int = setting(
+        "TUTORPULSE_NOTIFIER_PORT", 8016, "the notifier's port", minimum=0, maximum=65535
+    )
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    read_store: ReadStoreSettings = field(default_factory=ReadStoreSettings)
+    nats: NatsSettings = field(default_factory=NatsSettings)
+    readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
+    logging: LogSettings = field(default_factory=LogSettings)
+
+
+@dataclass(frozen=True)
+class RedeliverSettings:
+    """``python -m services.notifier.redeliver``: NATS as the notifier's user."""
+
+    nats: NatsSettings = field(default_factory=NatsSettings)
+    logging: LogSettings = field(default_factory=LogSettings)
