@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote
 
 import httpx
 import jsonschema_rs
+from litestar import Litestar
 from litestar.testing import TestClient
 
 _PARAMETER = re.compile(r"\{[^/}]+\}")
@@ -104,9 +105,9 @@ def _escape(part: str) -> str:
     return quote(part.replace("~", "~0").replace("/", "~1"), safe="~")
 
 
-def checked(client: TestClient) -> TestClient:  # type: ignore[type-arg]
+def checked(client: TestClient[Litestar]) -> TestClient[Litestar]:
     """``client``, checking every answer against the app's OpenAPI document."""
-    conformance = Conformance(client.app.openapi_schema.to_schema())  # type: ignore[union-attr]
+    conformance = Conformance(client.app.openapi_schema.to_schema())
 
     def check(response: httpx.Response) -> None:
         response.read()

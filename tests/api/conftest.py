@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
@@ -39,6 +40,6 @@ def beta(centres: TutoringCentres) -> Centre:
 
 
 @pytest.fixture
-def client(centres: TutoringCentres) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def client(centres: TutoringCentres) -> Iterator[TestClient[Litestar]]:
     with TestClient(create_app(centres)) as test_client:
         yield test_client

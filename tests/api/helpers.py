@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from tests.builders import Centre
@@ -22,7 +24,9 @@ def session_body(centre: Centre, tutor: str = "tutor", **overrides: Any) -> dict
     return body
 
 
-def schedule(client: TestClient, centre: Centre, tutor: str = "tutor", **overrides: Any) -> str:  # type: ignore[type-arg]
+def schedule(
+    client: TestClient[Litestar], centre: Centre, tutor: str = "tutor", **overrides: Any
+) -> str:
     response = client.post(
         "/api/v1/sessions",
         json=session_body(centre, tutor, **overrides),
@@ -33,8 +37,8 @@ def schedule(client: TestClient, centre: Centre, tutor: str = "tutor", **overrid
 
 
 def enrol(
-    client: TestClient, centre: Centre, session: str, *students: str, as_: str = "tutor"
-) -> None:  # type: ignore[type-arg]
+    client: TestClient[Litestar], centre: Centre, session: str, *students: str, as_: str = "tutor"
+) -> None:
     for student in students:
         response = client.post(
             f"/api/v1/sessions/{session}/enrolments",
@@ -48,12 +52,12 @@ def enrol(
         assert response.status_code == 201, response.text
 
 
-def start(client: TestClient, centre: Centre, session: str, as_: str = "tutor") -> None:  # type: ignore[type-arg]
+def start(client: TestClient[Litestar], centre: Centre, session: str, as_: str = "tutor") -> None:
     response = client.post(f"/api/v1/sessions/{session}/start", headers=centre.auth(as_))
     assert response.status_code == 200, response.text
 
 
-def live_session(client: TestClient, centre: Centre, *students: str) -> str:  # type: ignore[type-arg]
+def live_session(client: TestClient[Litestar], centre: Centre, *students: str) -> str:
     session = schedule(client, centre)
     enrol(client, centre, session, *students)
     start(client, centre, session)
@@ -69,7 +73,7 @@ def marks(centre: Centre, session: str, **statuses: str) -> dict[str, Any]:
     }
 
 
-def is_problem(response: Any, status: int) -> dict[str, Any]:
+def is_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body: dict[str, Any] = response.json()

@@ -1,4 +1,5 @@
-"""Academic profiles: assessing subjects, changing working levels, overriding the content sequence."""
+"""Academic profiles: assessing subjects, changing working levels, overriding the content
+sequence."""
 
 from __future__ import annotations
 
@@ -8,12 +9,21 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
 from services.command.domain.academic import academic_profile_id
+from shared.events import (
+    ContentAssigned,
+    ContentAssignmentWithdrawn,
+    Event,
+    SubjectAssessed,
+    WorkingLevelChanged,
+)
 from tests.api.helpers import enrol, is_problem, schedule
 from tests.builders import Centre
+from tests.support import history as recorded
 
 MATHS = "algebra-fundamentals"
 STAFF = ("tutor", "other_tutor", "supervisor", "admin", "root")
@@ -24,15 +34,15 @@ def url(centre: Centre, student: str, path: str) -> str:
     return f"/api/v1/students/{centre[student].user_id}/{path}"
 
 
-def history(centres: TutoringCentres, centre: Centre, student: str) -> list[Any]:
-    return list(centres.events.get(academic_profile_id(centre[student].user_id)))
+def history(centres: TutoringCentres, centre: Centre, student: str) -> list[Event]:
+    return recorded.history(centres, academic_profile_id(centre[student].user_id))
 
 
 def assess(
-    client: TestClient,
+    client: TestClient[Litestar],
     centre: Centre,
     student: str = "ann",
-    as_: str = "tutor",  # type: ignore[type-arg]
+    as_: str = "tutor",
     **body: Any,
 ) -> Any:
     return client.post(
@@ -43,9 +53,9 @@ def assess(
 
 
 def change(
-    client: TestClient,
+    client: TestClient[Litestar],
     centre: Centre,
-    level: int,  # type: ignore[type-arg]
+    level: int,
     change_type: str = "TUTOR_OVERRIDE",
     student: str = "ann",
     as_: str = "tutor",
@@ -65,10 +75,10 @@ def change(
 
 
 def assign(
-    client: TestClient,
+    client: TestClient[Litestar],
     centre: Centre,
     student: str = "ann",
-    as_: str = "tutor",  # type: ignore[type-arg]
+    as_: str = "tutor",
     **body: Any,
 ) -> Any:
     return client.post(
@@ -79,10 +89,10 @@ def assign(
 
 
 def withdraw(
-    client: TestClient,
+    client: TestClient[Litestar],
     centre: Centre,
     assignment: str,
-    student: str = "ann",  # type: ignore[type-arg]
+    student: str = "ann",
     as_: str = "tutor",
     reason: str = "Covered in class",
 ) -> Any:
@@ -94,9 +104,9 @@ def withdraw(
 
 
 def test_staff_assess_a_subject_and_change_its_working_level_with_a_reason(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     first = assess(client, alpha, notes="Placement test")
     assert first.status_code == 201, first.text
@@ -121,12 +131,15 @@ def test_staff_assess_a_subject_and_change_its_working_level_with_a_reason(
         "WorkingLevelChanged",
         "WorkingLevelChanged",
     ]
-    assert [(e.previous_level, e.new_level, e.change_type) for e in events[2:]] == [
+    levels = recorded.of_type(events, WorkingLevelChanged)
+    assert [(e.previous_level, e.new_level, e.change_type) for e in levels] == [
         (3, 4, "LEVEL_ADVANCEMENT"),
         (4, 2, "LEVEL_REGRESSION"),
         (2, 5, "DIAGNOSTIC_TEST"),
     ]
-    assert events[1].previous_working_level == 3 and events[2].reason == "Placement review"
+    reassessed = events[1]
+    assert isinstance(reassessed, SubjectAssessed)
+    assert reassessed.previous_working_level == 3 and levels[0].reason == "Placement review"
     assert [e.actor_role for e in events] == [
         "TEACHER",
         "CENTER_SUPERVISOR",
@@ -137,9 +150,9 @@ def test_staff_assess_a_subject_and_change_its_working_level_with_a_reason(
 
 
 def test_a_new_assignment_supersedes_the_active_one_and_can_be_withdrawn(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     session = schedule(client, alpha)
     enrol(client, alpha, session, "ann")
@@ -160,15 +173,18 @@ def test_a_new_assignment_supersedes_the_active_one_and_can_be_withdrawn(
         "ContentAssignmentWithdrawn",
         "ContentAssigned",
     ]
-    assert events[0].session_id == UUID(session) and events[0].exercise_id == "fractions-3"
-    assert events[3].reason == "Covered in class"
+    assigned, withdrawn_event = events[0], events[3]
+    assert isinstance(assigned, ContentAssigned)
+    assert assigned.session_id == UUID(session) and assigned.exercise_id == "fractions-3"
+    assert isinstance(withdrawn_event, ContentAssignmentWithdrawn)
+    assert withdrawn_event.reason == "Covered in class"
     assert reading.json()["courseId"] == "reading"
 
 
 def test_level_changes_that_are_not_possible_are_conflicts(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     is_problem(change(client, alpha, 4), 409)  # never assessed
     assess(client, alpha)
@@ -178,10 +194,10 @@ def test_level_changes_that_are_not_possible_are_conflicts(
 
 @pytest.mark.parametrize("who", NOT_ALLOWED)
 def test_parents_students_and_finance_may_not_change_profiles(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
-    who: str,  # type: ignore[type-arg]
+    who: str,
 ) -> None:
     assess(client, alpha)
     assignment = assign(client, alpha).json()["assignmentId"]
@@ -218,8 +234,8 @@ def test_parents_students_and_finance_may_not_change_profiles(
     ],
 )
 def test_bad_input_is_a_422_naming_the_field_and_stores_nothing(
-    client: TestClient,
-    centres: TutoringCentres,  # type: ignore[type-arg]
+    client: TestClient[Litestar],
+    centres: TutoringCentres,
     alpha: Centre,
     send: Any,
     field: str,
@@ -230,8 +246,8 @@ def test_bad_input_is_a_422_naming_the_field_and_stores_nothing(
 
 
 def test_an_assignment_for_a_session_needs_the_student_enrolled_in_it(
-    client: TestClient,
-    alpha: Centre,  # type: ignore[type-arg]
+    client: TestClient[Litestar],
+    alpha: Centre,
 ) -> None:
     session = schedule(client, alpha)
     enrol(client, alpha, session, "ben")
@@ -247,10 +263,10 @@ def test_an_assignment_for_a_session_needs_the_student_enrolled_in_it(
 
 
 def test_other_centres_students_and_people_who_are_not_students_are_not_found(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
-    beta: Centre,  # type: ignore[type-arg]
+    beta: Centre,
 ) -> None:
     assess(client, alpha)
     assignment = assign(client, alpha).json()["assignmentId"]
@@ -309,9 +325,9 @@ def test_other_centres_students_and_people_who_are_not_students_are_not_found(
 
 
 def test_concurrent_level_changes_conflict_instead_of_overwriting(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     assess(client, alpha, workingLevel=3)
     levels = [4, 4, 4, 4, 5, 5]
@@ -322,17 +338,17 @@ def test_concurrent_level_changes_conflict_instead_of_overwriting(
     with ThreadPoolExecutor(6) as pool:
         codes = list(pool.map(send, levels))
     assert set(codes) <= {200, 409} and 200 in codes
-    changes = history(centres, alpha, "ann")[1:]
-    assert len(changes) == codes.count(200)
+    changes = recorded.of_type(history(centres, alpha, "ann")[1:], WorkingLevelChanged)
+    assert len(changes) == len(history(centres, alpha, "ann")) - 1 == codes.count(200)
     # Every change was decided against the level recorded just before it: none was lost.
     assert [e.previous_level for e in changes] == [3] + [e.new_level for e in changes[:-1]]
     assert all(e.previous_level != e.new_level for e in changes)
 
 
 def test_a_retry_with_the_same_idempotency_key_assigns_once(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     headers = alpha.auth("tutor") | {"Idempotency-Key": "assign-fractions"}
     body = {"courseId": MATHS, "lessonId": "fractions", "reason": "Gap in fractions"}
@@ -344,10 +360,10 @@ def test_a_retry_with_the_same_idempotency_key_assigns_once(
 
 
 def test_the_overview_shows_staff_everything_and_the_student_no_reasons(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
-    tmp_path: Path,  # type: ignore[type-arg]
+    tmp_path: Path,
 ) -> None:
     from datetime import UTC, datetime
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
@@ -14,7 +15,9 @@ from tests.api.helpers import enrol, is_problem, live_session, marks, schedule, 
 from tests.builders import Centre
 
 
-def test_requests_without_a_valid_token_are_401(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_requests_without_a_valid_token_are_401(
+    client: TestClient[Litestar], alpha: Centre
+) -> None:
     body = session_body(alpha)
     is_problem(client.post("/api/v1/sessions", json=body), 401)
     is_problem(
@@ -34,19 +37,23 @@ def test_requests_without_a_valid_token_are_401(client: TestClient, alpha: Centr
 
 @pytest.mark.parametrize("role", ["parent", "finance", "ann"])
 def test_roles_without_the_permission_cannot_schedule(
-    client: TestClient, alpha: Centre, role: str
-) -> None:  # type: ignore[type-arg]
+    client: TestClient[Litestar], alpha: Centre, role: str
+) -> None:
     response = client.post("/api/v1/sessions", json=session_body(alpha), headers=alpha.auth(role))
     is_problem(response, 403)
 
 
 @pytest.mark.parametrize("role", ["admin", "supervisor", "tutor", "root"])
-def test_staff_who_run_sessions_can_schedule(client: TestClient, alpha: Centre, role: str) -> None:  # type: ignore[type-arg]
+def test_staff_who_run_sessions_can_schedule(
+    client: TestClient[Litestar], alpha: Centre, role: str
+) -> None:
     response = client.post("/api/v1/sessions", json=session_body(alpha), headers=alpha.auth(role))
     assert response.status_code == 201, response.text
 
 
-def test_a_teacher_runs_only_their_own_sessions(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_a_teacher_runs_only_their_own_sessions(
+    client: TestClient[Litestar], alpha: Centre
+) -> None:
     session = schedule(client, alpha, "tutor")
     other = alpha.auth("other_tutor")
     is_problem(client.post(f"/api/v1/sessions/{session}/start", headers=other), 403)
@@ -67,7 +74,9 @@ def test_a_teacher_runs_only_their_own_sessions(client: TestClient, alpha: Centr
     )
 
 
-def test_students_and_parents_cannot_mark_attendance(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_students_and_parents_cannot_mark_attendance(
+    client: TestClient[Litestar], alpha: Centre
+) -> None:
     session = live_session(client, alpha, "ann")
     for role in ("ann", "parent", "finance"):
         is_problem(
@@ -81,8 +90,8 @@ def test_students_and_parents_cannot_mark_attendance(client: TestClient, alpha: 
 
 
 def test_only_students_raise_help_and_only_for_themselves(
-    client: TestClient, alpha: Centre
-) -> None:  # type: ignore[type-arg]
+    client: TestClient[Litestar], alpha: Centre
+) -> None:
     session = live_session(client, alpha, "ann")
     is_problem(
         client.post(
@@ -100,10 +109,10 @@ def test_only_students_raise_help_and_only_for_themselves(
 
 
 def test_another_centre_cannot_see_or_touch_a_session(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
-    beta: Centre,  # type: ignore[type-arg]
+    beta: Centre,
 ) -> None:
     session = live_session(client, alpha, "ann")
     before = centres.position
@@ -137,8 +146,8 @@ def test_another_centre_cannot_see_or_touch_a_session(
 
 
 def test_the_centre_comes_only_from_the_token(
-    client: TestClient, alpha: Centre, beta: Centre
-) -> None:  # type: ignore[type-arg]
+    client: TestClient[Litestar], alpha: Centre, beta: Centre
+) -> None:
     body = session_body(alpha) | {"centreId": "beta"}
     assert (
         is_problem(client.post("/api/v1/sessions", json=body, headers=alpha.auth("tutor")), 422)[
@@ -151,9 +160,9 @@ def test_the_centre_comes_only_from_the_token(
 
 
 def test_a_super_admin_acts_in_another_centre_only_when_naming_it(
-    client: TestClient,
+    client: TestClient[Litestar],
     alpha: Centre,
-    beta: Centre,  # type: ignore[type-arg]
+    beta: Centre,
 ) -> None:
     session = schedule(client, alpha)
     root_of_beta = beta.auth("root")
@@ -170,7 +179,7 @@ def test_a_super_admin_acts_in_another_centre_only_when_naming_it(
     assert response.status_code == 200 and response.json()["status"] == "CANCELLED"
 
 
-def test_only_a_super_admin_registers_centres(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_only_a_super_admin_registers_centres(client: TestClient[Litestar], alpha: Centre) -> None:
     body = {"centreId": "gamma", "name": "Gamma", "timeZone": "Europe/London"}
     is_problem(client.post("/api/v1/centres", json=body, headers=alpha.auth("admin")), 403)
     response = client.post("/api/v1/centres", json=body, headers=alpha.auth("root"))
@@ -178,6 +187,8 @@ def test_only_a_super_admin_registers_centres(client: TestClient, alpha: Centre)
     is_problem(client.post("/api/v1/centres", json=body, headers=alpha.auth("root")), 409)
 
 
-def test_who_may_not_act_learns_nothing_about_the_body(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_who_may_not_act_learns_nothing_about_the_body(
+    client: TestClient[Litestar], alpha: Centre
+) -> None:
     is_problem(client.post("/api/v1/sessions", json={}, headers=alpha.auth("parent")), 403)
     is_problem(client.post("/api/v1/sessions", json={"title": 7}), 401)

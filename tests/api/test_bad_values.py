@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
@@ -39,14 +40,16 @@ class World:
         return str(self.centre[handle].user_id)
 
 
-def post(client: TestClient, centre: Centre, path: str, body: Any, as_: str = "tutor") -> Any:  # type: ignore[type-arg]
+def post(
+    client: TestClient[Litestar], centre: Centre, path: str, body: Any, as_: str = "tutor"
+) -> Any:
     response = client.post(path, json=body, headers=centre.auth(as_))
     assert response.status_code in (200, 201), response.text
     return response.json()
 
 
 @pytest.fixture
-def world(client: TestClient, alpha: Centre) -> World:  # type: ignore[type-arg]
+def world(client: TestClient[Litestar], alpha: Centre) -> World:
     live = live_session(client, alpha, "ann", "ben")
     scheduled = schedule(client, alpha)
     enrol(client, alpha, scheduled, "ann")
@@ -578,11 +581,11 @@ def _fill(value: Any, world: World) -> Any:
     ("who", "path", "body", "field"), [case[1:] for case in CASES], ids=[case[0] for case in CASES]
 )
 def test_a_value_a_later_step_would_choke_on_is_refused_naming_the_field(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     world: World,
     who: str,
-    path: str,  # type: ignore[type-arg]
+    path: str,
     body: dict[str, Any] | None,
     field: str,
 ) -> None:
@@ -594,7 +597,7 @@ def test_a_value_a_later_step_would_choke_on_is_refused_naming_the_field(
     assert centres.position == before
 
 
-def test_a_missing_body_says_so(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_a_missing_body_says_so(client: TestClient[Litestar], alpha: Centre) -> None:
     for content in (None, b""):
         response = client.post(
             "/api/v1/sessions",
@@ -606,9 +609,9 @@ def test_a_missing_body_says_so(client: TestClient, alpha: Centre) -> None:  # t
 
 
 def test_the_removal_reason_in_the_query_is_checked_too(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    world: World,  # type: ignore[type-arg]
+    world: World,
 ) -> None:
     before = centres.position
     response = client.delete(
@@ -620,9 +623,9 @@ def test_the_removal_reason_in_the_query_is_checked_too(
 
 
 def test_a_centre_sets_how_long_its_sessions_may_last(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     url = "/api/v1/centres/alpha/session-length"
     is_problem(client.post(url, json={"maxSessionMinutes": 60}, headers=alpha.auth("tutor")), 403)
@@ -724,9 +727,9 @@ def test_a_centre_sets_how_long_its_sessions_may_last(
 
 
 def test_an_event_too_large_for_one_nats_message_is_refused_before_it_is_stored(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     """Each field within its limit, the whole beyond what the relay could ever publish."""
     question = {
@@ -753,9 +756,9 @@ def test_an_event_too_large_for_one_nats_message_is_refused_before_it_is_stored(
 
 
 def test_a_body_larger_than_any_command_is_refused_unread(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     before = centres.position
     body = {

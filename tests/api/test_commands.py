@@ -7,22 +7,20 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
 from services.command.domain.seat import seat_id
-from shared.events import AttendanceMarked, CatchUpAssigned, CatchUpCancelled
+from shared.events import AttendanceMarked, CatchUpAssigned, CatchUpCancelled, SessionScheduled
 from tests.api.helpers import enrol, is_problem, live_session, marks, schedule, session_body, start
 from tests.builders import Centre
+from tests.support.history import first_of, history
 
 BULK = "/api/academic/attendance/bulk"
 
 
-def events_of(centres: TutoringCentres, aggregate_id: UUID) -> list[Any]:
-    return list(centres.events.get(aggregate_id))
-
-
-def test_the_session_life_cycle_is_guarded(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_the_session_life_cycle_is_guarded(client: TestClient[Litestar], alpha: Centre) -> None:
     session = schedule(client, alpha)
     auth = alpha.auth("tutor")
     is_problem(client.post(f"/api/v1/sessions/{session}/end", headers=auth), 409)
@@ -37,7 +35,7 @@ def test_the_session_life_cycle_is_guarded(client: TestClient, alpha: Centre) ->
     is_problem(client.post(f"/api/v1/sessions/{session}/start", headers=auth), 409)
 
 
-def test_a_cancellation_needs_a_reason(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_a_cancellation_needs_a_reason(client: TestClient[Litestar], alpha: Centre) -> None:
     session = schedule(client, alpha)
     body = is_problem(
         client.post(
@@ -63,11 +61,11 @@ def test_a_cancellation_needs_a_reason(client: TestClient, alpha: Centre) -> Non
     ],
 )
 def test_bad_input_is_a_problem_naming_the_field_and_stores_nothing(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
     overrides: dict[str, Any],
-    field: str,  # type: ignore[type-arg]
+    field: str,
 ) -> None:
     before = centres.position
     body = session_body(alpha, "tutor", **overrides)
@@ -76,7 +74,7 @@ def test_bad_input_is_a_problem_naming_the_field_and_stores_nothing(
     assert centres.position == before
 
 
-def test_malformed_json_is_a_400(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_malformed_json_is_a_400(client: TestClient[Litestar], alpha: Centre) -> None:
     response = client.post(
         "/api/v1/sessions",
         content=b'{"title": ',
@@ -85,7 +83,7 @@ def test_malformed_json_is_a_400(client: TestClient, alpha: Centre) -> None:  # 
     is_problem(response, 400)
 
 
-def test_unknown_sessions_are_404(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_unknown_sessions_are_404(client: TestClient[Litestar], alpha: Centre) -> None:
     response = client.post(
         "/api/v1/sessions/00000000-0000-4000-8000-000000000000/start", headers=alpha.auth("tutor")
     )
@@ -93,7 +91,7 @@ def test_unknown_sessions_are_404(client: TestClient, alpha: Centre) -> None:  #
     is_problem(client.post("/api/v1/sessions/not-a-uuid/start", headers=alpha.auth("tutor")), 404)
 
 
-def test_enrolment_capacity_and_duplicates(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_enrolment_capacity_and_duplicates(client: TestClient[Litestar], alpha: Centre) -> None:
     session = schedule(client, alpha, capacity=2)
     enrol(client, alpha, session, "ann")
     body = {"studentId": str(alpha["ann"].user_id)}
@@ -130,9 +128,9 @@ def test_enrolment_capacity_and_duplicates(client: TestClient, alpha: Centre) ->
 
 
 def test_absence_creates_a_catch_up_in_the_same_commit_and_excusing_cancels_it(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     session = live_session(client, alpha, "ann", "ben", "cal")
     auth = alpha.auth("tutor")
@@ -141,7 +139,7 @@ def test_absence_creates_a_catch_up_in_the_same_commit_and_excusing_cancels_it(
     )
     assert first.status_code == 200, first.text
     (catch_up,) = first.json()["catchUpsAssigned"]
-    assigned = events_of(centres, UUID(catch_up))
+    assigned = history(centres, UUID(catch_up))
     assert isinstance(assigned[0], CatchUpAssigned)
     assert assigned[0].student_id == alpha["ben"].user_id
 
@@ -154,20 +152,20 @@ def test_absence_creates_a_catch_up_in_the_same_commit_and_excusing_cancels_it(
 
     excused = client.post(BULK, json=marks(alpha, session, ben="EXCUSED"), headers=auth)
     assert excused.json()["catchUpsCancelled"] == [catch_up]
-    assert isinstance(events_of(centres, UUID(catch_up))[-1], CatchUpCancelled)
+    assert isinstance(history(centres, UUID(catch_up))[-1], CatchUpCancelled)
 
-    history = events_of(centres, seat_id(UUID(session), alpha["ben"].user_id))
-    assert [(e.status, e.previous_status) for e in history if isinstance(e, AttendanceMarked)] == [
+    seat = history(centres, seat_id(UUID(session), alpha["ben"].user_id))
+    assert [(e.status, e.previous_status) for e in seat if isinstance(e, AttendanceMarked)] == [
         ("ABSENT", None),
         ("EXCUSED", "ABSENT"),
     ]
-    assert {e.actor_id for e in history} == {alpha["tutor"].user_id}
+    assert {e.actor_id for e in seat} == {alpha["tutor"].user_id}
 
 
 def test_bulk_attendance_is_all_or_nothing(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     session = live_session(client, alpha, "ann")
     before = centres.position
@@ -190,7 +188,9 @@ def test_bulk_attendance_is_all_or_nothing(
     assert centres.position == before
 
 
-def test_attendance_before_the_session_starts_is_refused(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_attendance_before_the_session_starts_is_refused(
+    client: TestClient[Litestar], alpha: Centre
+) -> None:
     session = schedule(client, alpha)
     enrol(client, alpha, session, "ann")
     is_problem(
@@ -199,7 +199,9 @@ def test_attendance_before_the_session_starts_is_refused(client: TestClient, alp
     )
 
 
-def test_help_requests_while_live_one_active_per_student(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_help_requests_while_live_one_active_per_student(
+    client: TestClient[Litestar], alpha: Centre
+) -> None:
     session = schedule(client, alpha)
     enrol(client, alpha, session, "ann", "ben")
     url = f"/api/v1/sessions/{session}/help-requests"
@@ -225,9 +227,9 @@ def test_help_requests_while_live_one_active_per_student(client: TestClient, alp
 
 
 def test_an_idempotency_key_replays_the_first_result_and_appends_nothing(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     headers = alpha.auth("tutor") | {"Idempotency-Key": "schedule-monday-1"}
     body = session_body(alpha)
@@ -252,9 +254,9 @@ def test_an_idempotency_key_replays_the_first_result_and_appends_nothing(
 
 
 def test_concurrent_enrolments_never_overfill_a_session(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     session = schedule(client, alpha, capacity=3)
     students = ["ann", "ben", "cal", "dee", "eve", "fay"]
@@ -269,16 +271,16 @@ def test_concurrent_enrolments_never_overfill_a_session(
     with ThreadPoolExecutor(6) as pool:
         codes = list(pool.map(enrol_one, students))
     assert codes.count(201) == 3 and set(codes) <= {201, 409}
-    history = events_of(centres, UUID(session))
-    assert [e.aggregate_version for e in history] == list(range(1, 5))
+    recorded = history(centres, UUID(session))
+    assert [e.aggregate_version for e in recorded] == list(range(1, 5))
 
 
-def test_the_openapi_document_is_served(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_the_openapi_document_is_served(client: TestClient[Litestar]) -> None:
     paths = client.get("/schema/openapi.json").json()["paths"]
     assert {"/api/v1/sessions", "/api/academic/attendance/bulk"} <= set(paths)
 
 
-def test_operations_endpoints(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_operations_endpoints(client: TestClient[Litestar]) -> None:
     assert client.get("/health").json()["status"] == "ok"
     assert client.get("/ready").status_code == 200
     client.get("/schema/openapi.json")
@@ -286,9 +288,9 @@ def test_operations_endpoints(client: TestClient) -> None:  # type: ignore[type-
 
 
 def test_absence_and_catch_up_are_consecutive_in_the_log(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     session = live_session(client, alpha, "ann")
     response = client.post(
@@ -300,9 +302,9 @@ def test_absence_and_catch_up_are_consecutive_in_the_log(
 
 
 def test_racing_retries_with_one_idempotency_key_schedule_once(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     headers = alpha.auth("tutor") | {"Idempotency-Key": "same-click"}
     body = session_body(alpha)
@@ -321,7 +323,7 @@ def test_racing_retries_with_one_idempotency_key_schedule_once(
     assert len(scheduled) == 1
 
 
-def test_tutor_and_five_students_at_once(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_tutor_and_five_students_at_once(client: TestClient[Litestar], alpha: Centre) -> None:
     students = ["ann", "ben", "cal", "dee", "eve"]
     session = live_session(client, alpha, *students)
 
@@ -344,9 +346,9 @@ def test_tutor_and_five_students_at_once(client: TestClient, alpha: Centre) -> N
 
 
 def test_a_help_request_is_acknowledged_helped_and_resolved(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     session = live_session(client, alpha, "ann", "ben")
     raised = client.post(
@@ -398,9 +400,9 @@ def test_a_help_request_is_acknowledged_helped_and_resolved(
 
 
 def test_catch_ups_are_started_and_completed_by_their_student_or_staff(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     session = live_session(client, alpha, "ann", "ben")
     absent = client.post(
@@ -457,10 +459,10 @@ def test_catch_ups_are_started_and_completed_by_their_student_or_staff(
 
 
 def test_presence_and_teaching_mode_show_in_the_control_center(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
-    tmp_path: Any,  # type: ignore[type-arg]
+    tmp_path: Any,
 ) -> None:
     from shared import events
     from shared.readmodels.access import control_center
@@ -505,7 +507,9 @@ def test_presence_and_teaching_mode_show_in_the_control_center(
     assert (ben["activity"], ben["teaching"]["mode"]) == ("NOT_JOINED", "OBSERVE")
 
 
-def test_sessions_are_rescheduled_switched_and_extended(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_sessions_are_rescheduled_switched_and_extended(
+    client: TestClient[Litestar], alpha: Centre
+) -> None:
     session = schedule(client, alpha)
     auth = alpha.auth("tutor")
     moved = client.post(
@@ -572,9 +576,9 @@ def test_sessions_are_rescheduled_switched_and_extended(client: TestClient, alph
 
 
 def test_notes_are_written_edited_by_their_author_and_redacted_by_an_admin(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     ann = str(alpha["ann"].user_id)
     url = f"/api/v1/students/{ann}/notes"
@@ -636,8 +640,7 @@ def test_notes_are_written_edited_by_their_author_and_redacted_by_an_admin(
         ),
         409,
     )
-    history = list(centres.events.get(UUID(note_id)))
-    assert [e.type_name for e in history] == [
+    assert [e.type_name for e in history(centres, UUID(note_id))] == [
         "TutorNoteWritten",
         "TutorNoteEdited",
         "TutorNoteRedacted",
@@ -645,10 +648,10 @@ def test_notes_are_written_edited_by_their_author_and_redacted_by_an_admin(
 
 
 def test_class_cohorts_have_a_capacity_and_schedule_sessions_for_all_members(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
-    tmp_path: Any,  # type: ignore[type-arg]
+    tmp_path: Any,
 ) -> None:
     from shared import events
     from shared.readmodels.access import class_roster
@@ -754,9 +757,9 @@ def test_class_cohorts_have_a_capacity_and_schedule_sessions_for_all_members(
 
 
 def test_a_weekly_rule_schedules_every_session_of_a_class_once(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     body = {"name": "Reading club", "subject": "ENGLISH", "teacherId": str(alpha["tutor"].user_id)}
     class_id = client.post("/api/v1/classes", json=body, headers=alpha.auth("admin")).json()[
@@ -786,8 +789,9 @@ def test_a_weekly_rule_schedules_every_session_of_a_class_once(
         6,
         0,
     )  # Mon + Wed, 3 weeks
-    session = list(centres.events.get(UUID(first.json()["sessionIds"][0])))
-    assert session[0].starts_at.isoformat() == "2030-04-01T16:00:00+11:00"  # type: ignore[attr-defined]
+    session = history(centres, UUID(first.json()["sessionIds"][0]))
+    scheduled = first_of(session, SessionScheduled)
+    assert scheduled.starts_at.isoformat() == "2030-04-01T16:00:00+11:00"
     assert sum(e.type_name == "StudentEnrolled" for e in session) == 2
     longer = client.post(url, json=rule | {"weeks": 4}, headers=alpha.auth("tutor"))
     assert (len(longer.json()["sessionIds"]), longer.json()["skipped"]) == (2, 6)
@@ -805,9 +809,9 @@ def test_a_weekly_rule_schedules_every_session_of_a_class_once(
 
 
 def test_a_centre_admin_changes_the_help_slas_for_requests_raised_afterwards(
-    client: TestClient,
+    client: TestClient[Litestar],
     alpha: Centre,
-    beta: Centre,  # type: ignore[type-arg]
+    beta: Centre,
 ) -> None:
     from datetime import datetime
 

@@ -10,10 +10,12 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.query.app import create_app
 from services.query.settings import QuerySettings
+from shared.events import SessionScheduled
 from shared.eventstore import EventStoreSettings
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
@@ -45,27 +47,26 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadStore]
 
 
 @pytest.fixture
-def client(store: ReadStore) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def client(store: ReadStore) -> Iterator[TestClient[Litestar]]:
     with TestClient(create_app(store)) as test_client:
         yield test_client
 
 
 def auth(handle: str, centre: str = DEMO_CENTRE) -> dict[str, str]:
     person = demo_person(handle)
-    return {
-        "Authorization": f"Bearer {mint(Actor(user_id=person.id, role=person.role, centre_id=centre))}"
-    }
+    token = mint(Actor(user_id=person.id, role=person.role, centre_id=centre))
+    return {"Authorization": f"Bearer {token}"}
 
 
 def session_id(title: str) -> str:
     return next(
         str(e.session_id)
-        for e, _ in demo_events()  # type: ignore[attr-defined]
-        if e.type_name == "SessionScheduled" and e.title == title
-    )  # type: ignore[attr-defined]
+        for e, _ in demo_events()
+        if isinstance(e, SessionScheduled) and e.title == title
+    )
 
 
-def get(client: TestClient, url: str, who: str, status: int = 200, **kwargs: Any) -> Any:  # type: ignore[type-arg]
+def get(client: TestClient[Litestar], url: str, who: str, status: int = 200, **kwargs: Any) -> Any:
     response = client.get(url, headers=auth(who) | kwargs.pop("headers", {}), **kwargs)
     assert response.status_code == status, response.text
     if response.headers["content-type"].startswith("application/x-ndjson"):
@@ -73,7 +74,7 @@ def get(client: TestClient, url: str, who: str, status: int = 200, **kwargs: Any
     return response.json()
 
 
-def test_my_day_shows_a_tutors_day(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_my_day_shows_a_tutors_day(client: TestClient[Litestar]) -> None:
     day = get(client, "/api/academic/tutor/my-day", "john")["data"]
     titles = [s["title"] for s in day["sessions"]]
     assert titles == [LIVE, "OVERLAP: Programming Workshop", "HTML Basics Workshop"]
@@ -95,7 +96,7 @@ def test_my_day_shows_a_tutors_day(client: TestClient) -> None:  # type: ignore[
     assert maria["openHelpRequests"] == [] and maria["alerts"] == []
 
 
-def test_my_day_is_for_tutors_and_their_supervisors(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_my_day_is_for_tutors_and_their_supervisors(client: TestClient[Litestar]) -> None:
     john = str(demo_person("john").id)
     for who in ("jane", "robert", "emily"):
         get(client, "/api/academic/tutor/my-day", who, 403)
@@ -106,7 +107,9 @@ def test_my_day_is_for_tutors_and_their_supervisors(client: TestClient) -> None:
     )
 
 
-def test_the_control_center_puts_students_waiting_for_help_first(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_the_control_center_puts_students_waiting_for_help_first(
+    client: TestClient[Litestar],
+) -> None:
     view = get(client, f"/api/v1/sessions/{session_id(LIVE)}/control-center", "john")
     data = view["data"]
     assert view["version"] > 0 and data["status"] == "LIVE"
@@ -125,7 +128,7 @@ def test_the_control_center_puts_students_waiting_for_help_first(client: TestCli
     assert data["timing"]["elapsedSeconds"] >= 0 and data["openHelpRequests"] == 2
 
 
-def test_students_and_parents_see_only_their_own_rows(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_students_and_parents_see_only_their_own_rows(client: TestClient[Litestar]) -> None:
     url = f"/api/v1/sessions/{session_id(LIVE)}/control-center"
     assert [s["name"] for s in get(client, url, "alex")["data"]["students"]] == ["Alex Thompson"]
     assert [s["name"] for s in get(client, url, "robert")["data"]["students"]] == ["Jane Johnson"]
@@ -134,7 +137,7 @@ def test_students_and_parents_see_only_their_own_rows(client: TestClient) -> Non
     get(client, url, "maria", 403)  # another tutor's session
 
 
-def test_another_centre_sees_nothing(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_another_centre_sees_nothing(client: TestClient[Litestar]) -> None:
     url = f"/api/v1/sessions/{session_id(LIVE)}/control-center"
     response = client.get(url, headers=auth("sarah", EMPTY_CENTRE))
     assert response.status_code == 404
@@ -145,7 +148,7 @@ def test_another_centre_sees_nothing(client: TestClient) -> None:  # type: ignor
     assert client.get(url).status_code == 401
 
 
-def test_the_session_log_is_complete_ordered_and_exportable(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_the_session_log_is_complete_ordered_and_exportable(client: TestClient[Litestar]) -> None:
     sid = session_id("HTML Fundamentals")
     log = get(client, f"/api/v1/sessions/{sid}/log", "david")
     types = [e["type"] for e in log["entries"]]
@@ -259,7 +262,7 @@ def test_handled_help_requests_leave_my_day_and_keep_their_response_times(tmp_pa
     centres.close()
 
 
-def test_the_control_center_as_it_was_at_any_instant(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_the_control_center_as_it_was_at_any_instant(client: TestClient[Litestar]) -> None:
     from datetime import datetime, timedelta
 
     live = session_id(LIVE)
@@ -379,8 +382,8 @@ def test_students_and_parents_see_their_own_overview_without_internal_notes(tmp_
 
 
 def test_the_tutor_sees_each_students_exercise_and_what_waits_for_marking(
-    client: TestClient,
-) -> None:  # type: ignore[type-arg]
+    client: TestClient[Litestar],
+) -> None:
     live = session_id(LIVE)
     view = get(client, f"/api/v1/sessions/{live}/control-center", "john")["data"]
     rows = {s["name"]: s for s in view["students"]}
@@ -406,8 +409,8 @@ def test_the_tutor_sees_each_students_exercise_and_what_waits_for_marking(
 
 
 def test_a_student_sees_their_exercises_help_homework_and_xp_but_never_a_key(
-    client: TestClient,
-) -> None:  # type: ignore[type-arg]
+    client: TestClient[Litestar],
+) -> None:
     michael = demo_person("michael").id
     own = get(client, f"/api/v1/students/{michael}/overview", "michael")["data"]
     assert own["exercises"]["current"] == []
@@ -461,7 +464,7 @@ def test_a_student_sees_their_exercises_help_homework_and_xp_but_never_a_key(
 
 
 def test_the_academic_profile_shows_levels_to_the_family_and_reasons_only_to_staff(
-    client: TestClient,  # type: ignore[type-arg]
+    client: TestClient[Litestar],
 ) -> None:
     sophia, jane, alex = (demo_person(h).id for h in ("sophia", "jane", "alex"))
     own = get(client, f"/api/v1/students/{sophia}/overview", "sophia")["data"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
@@ -22,15 +24,15 @@ LIMITS = load(
 
 
 @pytest.fixture
-def limited(centres: TutoringCentres) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def limited(centres: TutoringCentres) -> Iterator[TestClient[Litestar]]:
     with TestClient(create_app(centres, limits=rate_limits(LIMITS))) as test_client:
         yield test_client
 
 
-def throttled(response: object) -> int:
+def throttled(response: httpx.Response) -> int:
     """The problem a throttled caller gets; returns its Retry-After in seconds."""
     body = is_problem(response, 429)
-    headers = response.headers  # type: ignore[attr-defined]
+    headers = response.headers
     assert body["title"] == "Too many requests"
     seconds = int(headers["Retry-After"])
     assert 1 <= seconds <= 60
@@ -38,8 +40,8 @@ def throttled(response: object) -> int:
 
 
 def test_a_student_hammering_help_requests_is_throttled_and_nobody_else(
-    limited: TestClient,
-    alpha: Centre,  # type: ignore[type-arg]
+    limited: TestClient[Litestar],
+    alpha: Centre,
 ) -> None:
     session = live_session(limited, alpha, "ann", "ben")
     url = f"/api/v1/sessions/{session}/help-requests"
@@ -61,8 +63,8 @@ def test_a_student_hammering_help_requests_is_throttled_and_nobody_else(
 
 
 def test_withdrawing_a_help_request_does_not_use_up_the_help_limit(
-    limited: TestClient,
-    alpha: Centre,  # type: ignore[type-arg]
+    limited: TestClient[Litestar],
+    alpha: Centre,
 ) -> None:
     """Raise, withdraw, raise again: only the raises count (3 a minute here), so a student who
     changes her mind three times can still ask a third time, and only a fourth raise is 429."""
@@ -81,8 +83,8 @@ def test_withdrawing_a_help_request_does_not_use_up_the_help_limit(
 
 
 def test_a_caller_over_the_request_limit_gets_429_and_others_carry_on(
-    limited: TestClient,
-    alpha: Centre,  # type: ignore[type-arg]
+    limited: TestClient[Litestar],
+    alpha: Centre,
 ) -> None:
     session = live_session(limited, alpha, "ann")
     statuses = [

@@ -3,7 +3,7 @@ absences in My Day, from events recorded through the commands (SQLite and Postgr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +12,7 @@ from uuid import UUID
 
 import msgspec
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
@@ -45,7 +46,7 @@ class World:
 
     centres: TutoringCentres
     store: ReadStore
-    client: TestClient  # type: ignore[type-arg]
+    client: TestClient[Litestar]
     alpha: Centre
     beta: Centre
     position: int = 0
@@ -74,9 +75,19 @@ class World:
             self.store.advance_watermark(self.position)
 
     def get(
-        self, url: str, who: str, expect: int = 200, centre: Centre | None = None, **params: Any
+        self,
+        url: str,
+        who: str,
+        expect: int = 200,
+        centre: Centre | None = None,
+        params: Mapping[str, str | int] | None = None,
+        **query: str | int,
     ) -> Any:
-        response = self.client.get(url, params=params, headers=(centre or self.alpha).auth(who))
+        """The answer's JSON; ``params`` are query parameters kept in a dict (or whose names are
+        not Python names, like ``from``), ``query`` the others."""
+        response = self.client.get(
+            url, params={**(params or {}), **query}, headers=(centre or self.alpha).auth(who)
+        )
         if expect != 200:
             return is_problem(response, expect)
         assert response.status_code == 200, response.text
@@ -236,7 +247,10 @@ def test_the_catch_up_list_filters(world: World) -> None:
         made.others,
     ]
     window = {"dueAfter": now.isoformat(), "dueBefore": (now + timedelta(days=10)).isoformat()}
-    assert _ids(world.get("/api/v1/catch-ups", "admin", **window)) == [made.others, made.absent]
+    assert _ids(world.get("/api/v1/catch-ups", "admin", params=window)) == [
+        made.others,
+        made.absent,
+    ]
     assert _ids(world.get("/api/v1/catch-ups", "admin", status="IN_PROGRESS")) == []
 
 
@@ -245,7 +259,7 @@ def test_the_catch_up_list_pages_with_a_cursor(world: World) -> None:
     seen, cursor, pages = [], None, 0
     while True:
         params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
-        page = world.get("/api/v1/catch-ups", "supervisor", **params)["data"]
+        page = world.get("/api/v1/catch-ups", "supervisor", params=params)["data"]
         seen += [row["catchUpId"] for row in page["catchUps"]]
         pages += 1
         cursor = page["next"]
@@ -292,7 +306,7 @@ def test_another_centre_never_sees_the_catch_ups(world: World) -> None:
 def test_bad_catch_up_filters_are_422_naming_the_parameter(
     world: World, params: dict[str, str], name: str
 ) -> None:
-    problem = world.get("/api/v1/catch-ups", "admin", 422, **params)
+    problem = world.get("/api/v1/catch-ups", "admin", 422, params=params)
     assert problem["field"] == name
 
 
@@ -360,7 +374,7 @@ def _timings(
 
 def test_help_request_analytics_per_tutor_and_priority(world: World) -> None:
     _help_history(world)
-    body = world.get("/api/v1/analytics/help-requests", "supervisor", **DAY)
+    body = world.get("/api/v1/analytics/help-requests", "supervisor", params=DAY)
     data = body["data"]
     assert (data["from"], data["to"]) == ("2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z")
     assert [t["tutorName"] for t in data["tutors"]] == ["Other_Tutor", "Tutor"]
@@ -396,13 +410,13 @@ def test_help_request_analytics_per_tutor_and_priority(world: World) -> None:
 def test_help_request_analytics_cover_only_the_period_asked_for(world: World) -> None:
     _help_history(world)
     first_ten_minutes = {"from": T0.isoformat(), "to": (T0 + timedelta(minutes=10)).isoformat()}
-    data = world.get("/api/v1/analytics/help-requests", "admin", **first_ten_minutes)["data"]
+    data = world.get("/api/v1/analytics/help-requests", "admin", params=first_ten_minutes)["data"]
     raised = [(t["tutorName"], t["total"]["raised"]) for t in data["tutors"]]
     assert raised == [("Other_Tutor", 1), ("Tutor", 1)]
     empty = world.get(
         "/api/v1/analytics/help-requests",
         "admin",
-        **{"from": "2026-03-03T00:00:00+11:00", "to": "2026-03-04T00:00:00+11:00"},
+        params={"from": "2026-03-03T00:00:00+11:00", "to": "2026-03-04T00:00:00+11:00"},
     )
     assert empty["data"]["tutors"] == [] and empty["data"]["overall"]["total"]["raised"] == 0
     recent = world.get("/api/v1/analytics/help-requests", "admin")["data"]  # the last 30 days
@@ -411,20 +425,20 @@ def test_help_request_analytics_cover_only_the_period_asked_for(world: World) ->
 
 def test_a_teacher_sees_only_their_own_help_figures(world: World) -> None:
     _help_history(world)
-    own = world.get("/api/v1/analytics/help-requests", "other_tutor", **DAY)["data"]
+    own = world.get("/api/v1/analytics/help-requests", "other_tutor", params=DAY)["data"]
     assert [t["tutorName"] for t in own["tutors"]] == ["Other_Tutor"]
     assert own["overall"] == {k: own["tutors"][0][k] for k in ("total", "byPriority")}
     tutor = str(world.alpha["tutor"].user_id)
-    world.get("/api/v1/analytics/help-requests", "other_tutor", 403, tutorId=tutor, **DAY)
-    chosen = world.get("/api/v1/analytics/help-requests", "supervisor", tutorId=tutor, **DAY)[
+    world.get("/api/v1/analytics/help-requests", "other_tutor", 403, tutorId=tutor, params=DAY)
+    chosen = world.get("/api/v1/analytics/help-requests", "supervisor", tutorId=tutor, params=DAY)[
         "data"
     ]
     assert [t["tutorName"] for t in chosen["tutors"]] == ["Tutor"]
     for role in ("parent", "finance", "ann"):
-        world.get("/api/v1/analytics/help-requests", role, 403, **DAY)
-    elsewhere = world.get("/api/v1/analytics/help-requests", "admin", centre=world.beta, **DAY)[
-        "data"
-    ]
+        world.get("/api/v1/analytics/help-requests", role, 403, params=DAY)
+    elsewhere = world.get(
+        "/api/v1/analytics/help-requests", "admin", centre=world.beta, params=DAY
+    )["data"]
     assert elsewhere["tutors"] == [] and elsewhere["overall"]["total"]["raised"] == 0
 
 
@@ -442,7 +456,9 @@ def test_a_teacher_sees_only_their_own_help_figures(world: World) -> None:
 def test_bad_analytics_parameters_are_422_naming_them(
     world: World, params: dict[str, str], name: str
 ) -> None:
-    assert world.get("/api/v1/analytics/help-requests", "admin", 422, **params)["field"] == name
+    assert (
+        world.get("/api/v1/analytics/help-requests", "admin", 422, params=params)["field"] == name
+    )
 
 
 # --- repeated absences in My Day -----------------------------------------------------------

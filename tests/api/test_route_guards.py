@@ -19,7 +19,7 @@ from services.command.http.app import create_app as command_app
 from services.query.app import create_app as query_app
 from shared.eventstore import EventStoreSettings
 from shared.settings import load
-from shared.tenancy import Actor, may
+from shared.tenancy import Actor, Permission, may
 from shared.tenancy.roles import PEOPLE_ROLES
 from shared.tenancy.tokens import mint
 from tests.readside import read_store
@@ -27,7 +27,7 @@ from tests.readside import read_store
 OPERATIONS = {"/health", "/ready", "/metrics"}
 
 
-def routes(app: Litestar) -> Iterator[tuple[str, str, object]]:
+def routes(app: Litestar) -> Iterator[tuple[str, str, Permission | None]]:
     """(method, concrete path, permission) of every API route; path parameters filled in."""
     for route in app.routes:
         if (
@@ -39,13 +39,15 @@ def routes(app: Litestar) -> Iterator[tuple[str, str, object]]:
         for handler in route.route_handlers:
             path = re.sub(r"\{[^}:]+:uuid\}", str(uuid4()), route.path)
             path = re.sub(r"\{[^}:]+:str\}", "alpha", path)
+            permission = handler.opt.get("permission")
+            assert permission is None or isinstance(permission, Permission), permission
             for method in handler.http_methods:
                 if method not in ("HEAD", "OPTIONS"):
-                    yield method, path, handler.opt.get("permission")
+                    yield method, path, permission
 
 
 @pytest.fixture(params=["command", "query"])
-def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient[Litestar]]:
     if request.param == "command":
         centres = TutoringCentres(
             load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
@@ -57,19 +59,20 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
         yield client
 
 
-def test_every_route_is_guarded_by_a_permission_of_the_matrix(api: TestClient) -> None:  # type: ignore[type-arg]
+def test_every_route_is_guarded_by_a_permission_of_the_matrix(api: TestClient[Litestar]) -> None:
     found = list(routes(api.app))
     assert len(found) > 8
     unguarded = [f"{method} {path}" for method, path, permission in found if permission is None]
     assert unguarded == []
     checked = 0
     for method, path, permission in found:
+        assert permission is not None
         response = api.request(method, path, json={})
         assert response.status_code == 401, (
             f"{method} {path} without a token: {response.status_code}"
         )
         for role in sorted(PEOPLE_ROLES):
-            if may(role, permission):  # type: ignore[arg-type]
+            if may(role, permission):
                 continue
             caller = Actor(user_id=uuid4(), role=role, centre_id="alpha")
             response = api.request(

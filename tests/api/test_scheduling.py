@@ -9,16 +9,27 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
 from services.command.domain.timetable import timetable_week_id
+from shared.events import (
+    SessionCancelled,
+    SessionScheduled,
+    StudentEnrolled,
+    TimetableSessionBooked,
+    TimetableSessionMoved,
+    TimetableSessionReleased,
+)
 from tests.api.helpers import enrol, is_problem, session_body, start
 from tests.builders import Centre
+from tests.support.history import first_of, history, of_type
 
 SERIES = "/api/v1/sessions/series"
 MONDAY = date(2030, 4, 1)
-"""The week (UTC) of the sessions below: 10:00 on Tuesday 2 April in Sydney is 23:00 on Monday, UTC."""
+"""The week (UTC) of the sessions below: 10:00 on Tuesday 2 April in Sydney is 23:00 on Monday,
+UTC."""
 
 
 def at(day: str, start_time: str, end_time: str) -> dict[str, str]:
@@ -29,9 +40,9 @@ def at(day: str, start_time: str, end_time: str) -> dict[str, str]:
 
 
 def scheduled(
-    client: TestClient,
+    client: TestClient[Litestar],
     centre: Centre,
-    tutor: str = "tutor",  # type: ignore[type-arg]
+    tutor: str = "tutor",
     *,
     as_: str | None = None,
     **overrides: Any,
@@ -72,8 +83,8 @@ def series_body(centre: Centre, **overrides: Any) -> dict[str, Any]:
 
 
 def test_scheduling_over_another_session_of_the_tutor_succeeds_with_a_warning(
-    client: TestClient,
-    alpha: Centre,  # type: ignore[type-arg]
+    client: TestClient[Litestar],
+    alpha: Centre,
 ) -> None:
     first = scheduled(client, alpha, title="Fractions", **at("02", "10:00", "11:00"))
     assert first["warnings"] == []
@@ -100,9 +111,9 @@ def test_scheduling_over_another_session_of_the_tutor_succeeds_with_a_warning(
 
 
 def test_cancelled_sessions_free_their_time_and_moves_warn_about_the_new_time(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     auth = alpha.auth("tutor")
     first = scheduled(client, alpha, **at("02", "10:00", "11:00"))["sessionId"]
@@ -125,8 +136,13 @@ def test_cancelled_sessions_free_their_time_and_moves_warn_about_the_new_time(
     )
 
     week = timetable_week_id(alpha["tutor"].user_id, MONDAY)
-    history = [(e.type_name, str(e.booking.session_id)) for e in centres.events.get(week)]
-    assert history[:4] == [
+    booked = []
+    for e in history(centres, week):
+        assert isinstance(
+            e, TimetableSessionBooked | TimetableSessionMoved | TimetableSessionReleased
+        )
+        booked.append((e.type_name, str(e.booking.session_id)))
+    assert booked[:4] == [
         ("TimetableSessionBooked", first),
         ("TimetableSessionBooked", second),
         ("TimetableSessionMoved", second),
@@ -135,9 +151,9 @@ def test_cancelled_sessions_free_their_time_and_moves_warn_about_the_new_time(
 
 
 def test_a_session_moved_into_another_week_leaves_the_first(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     session = scheduled(client, alpha, **at("02", "10:00", "11:00"))["sessionId"]
     later = scheduled(client, alpha, **at("09", "10:00", "11:00"))["sessionId"]
@@ -148,14 +164,14 @@ def test_a_session_moved_into_another_week_leaves_the_first(
     )
     assert warned_about(moved.json()) == [later]
     tutor = alpha["tutor"].user_id
-    first_week = [e.type_name for e in centres.events.get(timetable_week_id(tutor, MONDAY))]
+    first_week = [e.type_name for e in history(centres, timetable_week_id(tutor, MONDAY))]
     assert first_week == ["TimetableSessionBooked", "TimetableSessionReleased"]
     assert scheduled(client, alpha, **at("02", "10:00", "11:00"))["warnings"] == []
 
 
 def test_extending_a_live_session_warns_about_the_next_one(
-    client: TestClient,
-    alpha: Centre,  # type: ignore[type-arg]
+    client: TestClient[Litestar],
+    alpha: Centre,
 ) -> None:
     session = scheduled(client, alpha, **at("02", "10:00", "11:00"))["sessionId"]
     following = scheduled(client, alpha, **at("02", "11:00", "12:00"))["sessionId"]
@@ -169,8 +185,8 @@ def test_extending_a_live_session_warns_about_the_next_one(
 
 
 def test_class_sessions_and_rules_warn_about_the_teachers_other_sessions(
-    client: TestClient,
-    alpha: Centre,  # type: ignore[type-arg]
+    client: TestClient[Litestar],
+    alpha: Centre,
 ) -> None:
     busy = scheduled(client, alpha, **at("01", "16:30", "17:30"))["sessionId"]
     body = {"name": "Reading club", "subject": "ENGLISH", "teacherId": str(alpha["tutor"].user_id)}
@@ -210,8 +226,8 @@ def test_class_sessions_and_rules_warn_about_the_teachers_other_sessions(
 
 
 def test_concurrent_schedulings_for_one_tutor_each_see_the_others(
-    client: TestClient,
-    alpha: Centre,  # type: ignore[type-arg]
+    client: TestClient[Litestar],
+    alpha: Centre,
 ) -> None:
     def schedule_one(minute: int) -> dict[str, Any]:
         response = client.post(
@@ -231,9 +247,9 @@ def test_concurrent_schedulings_for_one_tutor_each_see_the_others(
 
 
 def test_a_weekly_series_schedules_every_session_with_the_same_students(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     busy = scheduled(client, alpha, **at("04", "16:30", "17:00"))["sessionId"]
     response = client.post(SERIES, json=series_body(alpha), headers=alpha.auth("tutor"))
@@ -247,15 +263,18 @@ def test_a_weekly_series_schedules_every_session_with_the_same_students(
     assert [(w["forSessionId"], w["sessionId"]) for w in body["warnings"]] == [
         (body["sessionIds"][1], busy)
     ]
-    history: list[Any] = list(centres.events.get(UUID(body["sessionIds"][0])))
-    assert history[0].starts_at.isoformat() == "2030-04-02T16:00:00+11:00"
-    assert history[0].class_id is None
-    enrolled = [(str(e.student_id), e.course_id, e.lesson_id) for e in history[1:]]
+    recorded = history(centres, UUID(body["sessionIds"][0]))
+    scheduled_first = first_of(recorded, SessionScheduled)
+    assert scheduled_first.starts_at.isoformat() == "2030-04-02T16:00:00+11:00"
+    assert scheduled_first.class_id is None
+    enrolments = of_type(recorded, StudentEnrolled)
+    assert len(enrolments) == len(recorded) - 1
+    enrolled = [(str(e.student_id), e.course_id, e.lesson_id) for e in enrolments]
     assert enrolled == [
         (str(alpha["ann"].user_id), "maths", "ratios"),
         (str(alpha["ben"].user_id), "english", None),
     ]
-    last: Any = next(iter(centres.events.get(UUID(body["sessionIds"][-1]))))
+    last = first_of(history(centres, UUID(body["sessionIds"][-1])), SessionScheduled)
     assert last.starts_at.isoformat() == "2030-04-18T16:00:00+10:00"
     again = client.post(
         SERIES, json=series_body(alpha, students=[]), headers=alpha.auth("supervisor")
@@ -265,9 +284,9 @@ def test_a_weekly_series_schedules_every_session_with_the_same_students(
 
 
 def test_a_series_is_scheduled_once_per_idempotency_key(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     headers = alpha.auth("admin") | {"Idempotency-Key": "term-3-series"}
     first = client.post(SERIES, json=series_body(alpha), headers=headers)
@@ -281,17 +300,17 @@ def test_a_series_is_scheduled_once_per_idempotency_key(
 
 @pytest.mark.parametrize("handle", ["finance", "parent", "ann"])
 def test_roles_that_do_not_schedule_may_not_schedule_a_series(
-    client: TestClient,
+    client: TestClient[Litestar],
     alpha: Centre,
-    handle: str,  # type: ignore[type-arg]
+    handle: str,
 ) -> None:
     is_problem(client.post(SERIES, json=series_body(alpha), headers=alpha.auth(handle)), 403)
 
 
 def test_a_teacher_schedules_a_series_only_for_themselves(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     before = centres.position
     is_problem(client.post(SERIES, json=series_body(alpha), headers=alpha.auth("other_tutor")), 403)
@@ -303,7 +322,7 @@ def test_a_teacher_schedules_a_series_only_for_themselves(
     )
 
 
-def test_unauthenticated_series_are_401(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_unauthenticated_series_are_401(client: TestClient[Litestar], alpha: Centre) -> None:
     is_problem(client.post(SERIES, json=series_body(alpha)), 401)
 
 
@@ -325,9 +344,9 @@ def test_unauthenticated_series_are_401(client: TestClient, alpha: Centre) -> No
     ],
 )
 def test_bad_series_are_problems_naming_the_field_and_store_nothing(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
     overrides: dict[str, Any],
     field: str,
 ) -> None:
@@ -341,14 +360,14 @@ def test_bad_series_are_problems_naming_the_field_and_store_nothing(
 
 
 def test_series_students_and_tutors_must_be_people_of_this_centre_in_their_role(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
-    beta: Centre,  # type: ignore[type-arg]
+    beta: Centre,
 ) -> None:
     before = centres.position
     ann = {"studentId": str(alpha["ann"].user_id)}
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"students": [ann, ann]}, "students[1].studentId"),
         ({"students": [ann, {"studentId": str(alpha["parent"].user_id)}]}, "students[1].studentId"),
         ({"students": [{"studentId": str(beta["ann"].user_id)}]}, "students[0].studentId"),
@@ -365,9 +384,9 @@ def test_series_students_and_tutors_must_be_people_of_this_centre_in_their_role(
 
 
 def test_another_centres_sessions_are_not_found_and_its_timetable_is_apart(
-    client: TestClient,
+    client: TestClient[Litestar],
     alpha: Centre,
-    beta: Centre,  # type: ignore[type-arg]
+    beta: Centre,
 ) -> None:
     theirs = scheduled(client, beta, **at("02", "10:00", "11:00"))["sessionId"]
     is_problem(
@@ -396,10 +415,10 @@ def test_another_centres_sessions_are_not_found_and_its_timetable_is_apart(
 
 
 def test_the_rest_of_a_series_is_cancelled_at_once_and_its_time_given_back(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
-    beta: Centre,  # type: ignore[type-arg]
+    beta: Centre,
 ) -> None:
     series = client.post(SERIES, json=series_body(alpha), headers=alpha.auth("tutor")).json()
     first, *rest = series["sessionIds"]
@@ -424,8 +443,8 @@ def test_the_rest_of_a_series_is_cancelled_at_once_and_its_time_given_back(
     )
     is_problem(client.post(cancel, json={"reason": "again"}, headers=alpha.auth("tutor")), 409)
     for session_id in rest:
-        history: list[Any] = list(centres.events.get(UUID(session_id)))
-        assert history[-1].type_name == "SessionCancelled" and history[-1].reason == "term ends"
+        last_event = history(centres, UUID(session_id))[-1]
+        assert isinstance(last_event, SessionCancelled) and last_event.reason == "term ends"
     # The time is free again: a session in a cancelled slot warns only about the one that stands.
     again = client.post(
         SERIES, json=series_body(alpha, students=[]), headers=alpha.auth("tutor")
@@ -442,9 +461,9 @@ def test_the_rest_of_a_series_is_cancelled_at_once_and_its_time_given_back(
 
 
 def test_cancelling_a_series_leaves_sessions_whose_time_has_passed_alone(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
@@ -465,8 +484,7 @@ def test_cancelling_a_series_leaves_sessions_whose_time_has_passed_alone(
     ).json()
 
     def starts(session_id: str) -> datetime:
-        scheduled: Any = next(iter(centres.events.get(UUID(session_id))))
-        return scheduled.starts_at  # type: ignore[no-any-return]
+        return first_of(history(centres, UUID(session_id)), SessionScheduled).starts_at
 
     now = datetime.now(UTC)
     assert cancelled["standingSessionIds"] and cancelled["cancelledSessionIds"]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
@@ -14,7 +15,7 @@ from shared.events import ExerciseGraded, ExerciseSubmitted, HomeworkSubmitted
 from tests.api.helpers import is_problem, live_session
 from tests.builders import Centre
 
-FRACTIONS = {
+FRACTIONS: dict[str, Any] = {
     "title": "Fractions check",
     "courseId": "maths-y5",
     "exerciseType": "MULTIPLE_CHOICE",
@@ -35,7 +36,7 @@ FRACTIONS = {
         },
     ],
 }
-ESSAY = {
+ESSAY: dict[str, Any] = {
     "title": "Describe a ratio",
     "courseId": "maths-y5",
     "exerciseType": "SHORT_ANSWER",
@@ -43,13 +44,15 @@ ESSAY = {
 }
 
 
-def publish(client: TestClient, centre: Centre, body: dict[str, Any]) -> str:  # type: ignore[type-arg]
+def publish(client: TestClient[Litestar], centre: Centre, body: dict[str, Any]) -> str:
     response = client.post("/api/v1/exercises", json=body, headers=centre.auth("tutor"))
     assert response.status_code == 201, response.text
     return str(response.json()["exerciseId"])
 
 
-def test_the_catalogue_keeps_answer_keys_that_make_sense(client: TestClient, alpha: Centre) -> None:  # type: ignore[type-arg]
+def test_the_catalogue_keeps_answer_keys_that_make_sense(
+    client: TestClient[Litestar], alpha: Centre
+) -> None:
     published = client.post("/api/v1/exercises", json=FRACTIONS, headers=alpha.auth("tutor")).json()
     assert (published["maxScore"], published["autoGradable"]) == (3, True)
     essay = client.post("/api/v1/exercises", json=ESSAY, headers=alpha.auth("supervisor")).json()
@@ -134,10 +137,10 @@ def test_the_catalogue_keeps_answer_keys_that_make_sense(client: TestClient, alp
 
 
 def test_work_is_set_for_all_done_by_each_student_and_marked_from_the_key(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
-    beta: Centre,  # type: ignore[type-arg]
+    beta: Centre,
 ) -> None:
     session = live_session(client, alpha, "ann", "ben")
     exercise = publish(client, alpha, FRACTIONS)
@@ -233,9 +236,9 @@ def test_work_is_set_for_all_done_by_each_student_and_marked_from_the_key(
 
 
 def test_work_without_a_key_waits_for_the_tutor(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     session = live_session(client, alpha, "ann")
     essay = publish(client, alpha, ESSAY)
@@ -291,9 +294,9 @@ def test_work_without_a_key_waits_for_the_tutor(
 
 
 def test_homework_is_set_handed_in_and_graded(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
-    alpha: Centre,  # type: ignore[type-arg]
+    alpha: Centre,
 ) -> None:
     session = live_session(client, alpha, "ann")
     fractions, essay = publish(client, alpha, FRACTIONS), publish(client, alpha, ESSAY)
@@ -400,10 +403,10 @@ def test_homework_is_set_handed_in_and_graded(
 
 
 def test_work_of_a_removed_student_stays_gradable_and_grading_is_not_their_activity(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
-    tmp_path: Any,  # type: ignore[type-arg]
+    tmp_path: Any,
 ) -> None:
     import msgspec
 
@@ -469,10 +472,10 @@ def test_work_of_a_removed_student_stays_gradable_and_grading_is_not_their_activ
 
 
 def test_a_student_left_alone_too_long_comes_to_the_top(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
-    tmp_path: Any,  # type: ignore[type-arg]
+    tmp_path: Any,
 ) -> None:
     import msgspec
 
@@ -510,10 +513,10 @@ def test_a_student_left_alone_too_long_comes_to_the_top(
 
 
 def test_a_student_back_from_being_away_is_not_counted_as_left_alone(
-    client: TestClient,
+    client: TestClient[Litestar],
     centres: TutoringCentres,
     alpha: Centre,
-    tmp_path: Any,  # type: ignore[type-arg]
+    tmp_path: Any,
 ) -> None:
     import msgspec
 

@@ -450,7 +450,8 @@ def write_report(lines: list[Line], lag_ms: list[float], read_side: list[str]) -
         "",
         "## Write side",
         "",
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} cores, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} "
+        f"with {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; PostgreSQL (fsync off) and nats-server on 127.0.0.1. "
         "Load generator, servers and services share the same cores.",
         "",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 
-async def until(condition, what: str, timeout: float = 90.0, every: float = 0.05) -> float:  # type: ignore[no-untyped-def]
+async def until(
+    condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 90.0, every: float = 0.05
+) -> float:
     """Wait for an async condition; returns the seconds it took. ``timeout`` only bounds a
     failure (a hung cluster), it never decides success."""
     started = time.monotonic()

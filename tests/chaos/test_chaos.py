@@ -338,28 +338,35 @@ async def cluster_under_test(
         env = child_environment({**stores, **nats_env, port_variable: str(port)})
         return ServiceProcess(module, port, env, logs / f"{name}.log")
 
-    processes = dict(
-        command=service("command", "services.command", "TUTORPULSE_COMMAND_PORT"),
-        relays=[
-            service(f"relay-{n}", "services.relay", "TUTORPULSE_RELAY_PORT", "relay")
-            for n in (1, 2)
-        ],
-        projections=[
-            service(
-                f"projections-{n}",
-                "services.projections",
-                "TUTORPULSE_PROJECTIONS_PORT",
-                "projections",
-            )
-            for n in (1, 2)
-        ],
-        gateway=service("gateway", "services.live_gateway", "TUTORPULSE_GATEWAY_PORT", "gateway"),
-        query=service("query", "services.query", "TUTORPULSE_QUERY_PORT"),
-    )
+    command = service("command", "services.command", "TUTORPULSE_COMMAND_PORT")
+    relays = [
+        service(f"relay-{n}", "services.relay", "TUTORPULSE_RELAY_PORT", "relay") for n in (1, 2)
+    ]
+    projections = [
+        service(
+            f"projections-{n}", "services.projections", "TUTORPULSE_PROJECTIONS_PORT", "projections"
+        )
+        for n in (1, 2)
+    ]
+    gateway = service("gateway", "services.live_gateway", "TUTORPULSE_GATEWAY_PORT", "gateway")
+    query = service("query", "services.query", "TUTORPULSE_QUERY_PORT")
     nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     http = httpx.AsyncClient()
     centre = await asyncio.to_thread(register_centre, centres, CENTRE)
-    cluster = Cluster(pg, nats_server, nc, centres, read, http, people=centre.people, **processes)  # type: ignore[arg-type]
+    cluster = Cluster(
+        pg,
+        nats_server,
+        nc,
+        centres,
+        read,
+        http,
+        command=command,
+        relays=relays,
+        projections=projections,
+        gateway=gateway,
+        query=query,
+        people=centre.people,
+    )
     try:
         for process in cluster.services:
             process.start()
@@ -431,8 +438,8 @@ async def test_kill_9_of_every_process_loses_nothing_and_duplicates_nothing(
 
 def _raise_from_failed_lanes(workers: list[asyncio.Task[int]]) -> None:
     for worker in workers:
-        if worker.done() and worker.exception() is not None:
-            raise worker.exception()  # type: ignore[misc]
+        if worker.done() and (error := worker.exception()) is not None:
+            raise error
 
 
 async def converge(cluster: Cluster) -> None:
@@ -455,8 +462,9 @@ async def verify(cluster: Cluster, load: Load) -> None:
         )
         assert len(receipts) == 1, f"{ack.key}: {len(receipts)} receipts"
         recorded = events.decode(receipts[0].state)
-        assert recorded.status_code == ack.status  # type: ignore[attr-defined]
-        assert recorded.body == {k: v for k, v in ack.body.items() if k != "position"}  # type: ignore[attr-defined]
+        assert isinstance(recorded, events.CommandReceiptRecorded)
+        assert recorded.status_code == ack.status
+        assert recorded.body == {k: v for k, v in ack.body.items() if k != "position"}
     receipts_stored = sum(1 for n in stored if n.topic == "CommandReceiptRecorded")
     assert receipts_stored == len(load.acknowledged)
     by_type = Counter(n.topic for n in stored)

@@ -33,8 +33,10 @@ CHECKS = [
 command = command_schema()
 query = query_schema()
 
+# schemathesis annotates parametrize() as returning a bare Callable: the decorator is untyped.
 
-@command.parametrize()
+
+@command.parametrize()  # type: ignore[untyped-decorator]
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # the app, not the data
 def test_the_command_api_answers_as_documented(
     case: Any, callers: Callers, command_api: Litestar
@@ -43,7 +45,7 @@ def test_the_command_api_answers_as_documented(
     case.call_and_validate(checks=CHECKS, app=command_api)
 
 
-@query.parametrize()
+@query.parametrize()  # type: ignore[untyped-decorator]
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_the_query_api_answers_as_documented(
     case: Any, callers: Callers, query_api: Litestar

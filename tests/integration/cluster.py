@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import uvicorn
+from litestar import Litestar
 from nats.aio.client import Client
 
 from services.command.application import TutoringCentres
@@ -28,14 +29,14 @@ from shared.settings import load
 from tests.support.servers import NatsServer, PostgresServer, free_port
 
 
-async def serve(app: object) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+async def serve(app: Litestar) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app,
             host="127.0.0.1",
             port=port,
-            log_config=None,  # type: ignore[arg-type]
+            log_config=None,
             ws_ping_interval=None,
         )
     )

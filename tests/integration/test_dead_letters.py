@@ -10,8 +10,8 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import pytest
@@ -97,20 +97,31 @@ async def cli(
     )
 
 
-async def dlq(js: JetStreamContext) -> list[Any]:
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message of TP_DLQ: every one has a sequence, a subject, data and headers."""
+
+    seq: int
+    subject: str
+    data: bytes
+    headers: dict[str, str]
+
+
+async def dlq(js: JetStreamContext) -> list[DeadLetter]:
     """The messages in TP_DLQ, by sequence."""
-    found = []
+    found: list[DeadLetter] = []
     sequence = 1
     while True:
         try:
             message = await js.get_msg(DLQ_STREAM, sequence, subject="tp.dlq.>", next=True)
         except NotFoundError:  # past the last one
             return found
-        found.append(message)
-        sequence = int(message.seq or 0) + 1
+        assert message.seq and message.subject and message.data is not None and message.headers
+        found.append(DeadLetter(message.seq, message.subject, message.data, message.headers))
+        sequence = message.seq + 1
 
 
-async def test_a_poisoned_event_is_dead_lettered_the_read_side_goes_on_and_a_replay_equals_a_rebuild(
+async def test_a_poisoned_event_is_dead_lettered_the_read_side_goes_on_a_replay_equals_a_rebuild(
     centres: TutoringCentres,
     nats_server: NatsServer,
     nc: Client,
@@ -136,7 +147,8 @@ async def test_a_poisoned_event_is_dead_lettered_the_read_side_goes_on_and_a_rep
             raise ValueError("this help request cannot be projected")
         real(docs, event)
 
-    monkeypatch.setitem(projector._HANDLERS, ev.HelpRequestRaised, failing)
+    raised_type: type[ev.Event] = ev.HelpRequestRaised
+    monkeypatch.setitem(projector._HANDLERS, raised_type, failing)
     read_path = tmp_path / "read.sqlite"
     store = read_store(tmp_path)
     js = nc.jetstream()

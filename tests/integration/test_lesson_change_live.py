@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from websockets.asyncio.client import ClientConnection
 
 from services.command.seed import seed
 from shared.tenancy import Actor
@@ -28,12 +29,12 @@ def token(handle: str) -> str:
     return mint(Actor(user_id=person.id, role=person.role, centre_id=DEMO_CENTRE))
 
 
-async def next_delta(socket: Any, wanted: str) -> dict[str, Any]:
+async def next_delta(socket: ClientConnection, wanted: str) -> dict[str, Any]:
     """The next delta whose patch mentions ``wanted`` (others may come first)."""
     while True:
-        message = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), 10))
         if message["type"] == "delta" and wanted in json.dumps(message["patch"]):
-            return message  # type: ignore[no-any-return]
+            return message
 
 
 async def test_a_lesson_change_and_the_help_closed_at_the_end_reach_the_tutor_live(

@@ -20,6 +20,7 @@ import uvicorn
 import websockets
 from nats.aio.client import Client
 from prometheus_client import REGISTRY
+from websockets.asyncio.client import ClientConnection
 
 from services.command.application import TutoringCentres
 from services.command.commands.classes import AddClassMember, CreateClass
@@ -154,24 +155,26 @@ async def gateway(
         sock.close()
 
 
-def connect(url: str, who: Actor, **options: Any) -> Any:
+def connect(url: str, who: Actor, **options: Any) -> websockets.connect:
     return websockets.connect(f"{url}?token={mint(who)}", ping_interval=None, **options)
 
 
-async def receive(socket: Any, timeout: float = 5) -> dict[str, Any]:
+async def receive(socket: ClientConnection, timeout: float = 5) -> dict[str, Any]:
     """The next message other than a server ping."""
     while True:
-        message = json.loads(await asyncio.wait_for(socket.recv(), timeout))
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), timeout))
         if message["type"] != "ping":
-            return message  # type: ignore[no-any-return]
+            return message
 
 
-async def subscribe(socket: Any, topic: str, **extra: Any) -> dict[str, Any]:
+async def subscribe(socket: ClientConnection, topic: str, **extra: Any) -> dict[str, Any]:
     await socket.send(json.dumps({"type": "subscribe", "topic": topic, **extra}))
     return await receive(socket)
 
 
-async def next_change(socket: Any, topic: str, after: int, timeout: float = 5) -> dict[str, Any]:
+async def next_change(
+    socket: ClientConnection, topic: str, after: int, timeout: float = 5
+) -> dict[str, Any]:
     """The next message for ``topic`` with a version above ``after`` (views also change with
     the clock alone: waiting times tick)."""
     deadline = time.monotonic() + timeout
@@ -195,7 +198,8 @@ def without_clock(view: dict[str, Any]) -> dict[str, Any]:
             return [strip(v) for v in node]
         return node
 
-    return strip(view)  # type: ignore[no-any-return]
+    stripped: dict[str, Any] = strip(view)
+    return stripped
 
 
 async def eventually(condition: Callable[[], bool], failure: str, timeout: float = 5) -> None:
@@ -355,7 +359,8 @@ async def test_a_client_that_stops_reading_costs_a_bounded_queue_then_gets_a_sna
                     await asyncio.sleep(0.005)
                 assert longest <= 4 and connection.outbox.qsize() <= 4
 
-                # Reading again: the session, which it never asked for again, restarts with a snapshot.
+                # Reading again: the session, which it never asked for again, restarts with a
+                # snapshot.
                 resent = await next_change(client, session, -1, timeout=10)
                 assert resent["type"] == "snapshot" and resent["version"] == first["version"]
                 await demo.mark(nc, "alex", AttendanceStatus.ABSENT)
@@ -520,7 +525,9 @@ async def test_a_student_overview_follows_its_own_access_rules(
         stored = demo.store.get("student", str(demo_person("michael").id))
         assert stored is not None
 
-        async def follow(socket: Any, view: dict[str, Any], version: int) -> dict[str, Any]:
+        async def follow(
+            socket: ClientConnection, view: dict[str, Any], version: int
+        ) -> dict[str, Any]:
             """Apply deltas until the view reaches the stored document's version."""
             while version < stored.version:
                 delta = await next_change(socket, topic, version)

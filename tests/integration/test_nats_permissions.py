@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import NoServersError
 from nats.js.errors import NotFoundError
@@ -107,7 +108,7 @@ async def test_the_gateway_only_hears_change_notices(nats_server: NatsServer) ->
     ):
         notices: asyncio.Queue[str] = asyncio.Queue()
 
-        async def heard(message: nats.aio.msg.Msg) -> None:
+        async def heard(message: Msg) -> None:
             await notices.put(message.subject)
 
         await gateway.client.subscribe("tp.delta.>", cb=heard)

@@ -5,11 +5,12 @@ and catches up by itself. A replica that dies holding messages hands them over i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import pytest
 import structlog
 from litestar.testing import TestClient
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerInfo
 
 from services.command.application import TutoringCentres
 from services.command.seed import seed
@@ -76,11 +79,11 @@ async def ready(service: ProjectionService) -> bool:
     return True
 
 
-async def logged(logs: list[dict[str, Any]], dependency: str) -> bool:
+async def logged(logs: Sequence[Mapping[str, Any]], dependency: str) -> bool:
     return outage_logs(logs, dependency)[0] > 0
 
 
-def outage_logs(logs: list[dict[str, Any]], dependency: str) -> tuple[int, int]:
+def outage_logs(logs: Sequence[Mapping[str, Any]], dependency: str) -> tuple[int, int]:
     """How many times the service logged that ``dependency`` went away, and came back."""
     return (
         sum(1 for e in logs if e["event"] == f"projections.{dependency}.unavailable"),
@@ -289,14 +292,12 @@ async def test_a_long_batch_stays_with_its_replica_while_it_is_applied(
             pulling = await other.jetstream().pull_subscribe_bind(
                 durable=PROJECTIONS_CONSUMER, stream=STREAM_NAME
             )
-            given: list[Any] = []
+            given: list[Msg] = []
             held_since = time.monotonic()
             # Held for at least four times ack_wait, however slow the machine (a lower bound).
             while time.monotonic() - held_since < 4 * settings.ack_wait:
-                try:
+                with contextlib.suppress(TimeoutError):
                     given += await pulling.fetch(10, timeout=0.25)
-                except TimeoutError:
-                    pass
             slow.release.set()
             assert given == [], "a message of the batch being applied went to another replica"
             await pulling.unsubscribe()
@@ -332,6 +333,6 @@ async def _stream_holds(nc: Client, count: int) -> bool:
 
 
 async def _consumer_ack_wait(nc: Client, seconds: float) -> bool:
-    return (
-        await nc.jetstream().consumer_info(STREAM_NAME, PROJECTIONS_CONSUMER)
-    ).config.ack_wait == seconds
+    # nats-py leaves consumer_info's return unannotated: it is a ConsumerInfo.
+    info: ConsumerInfo = await nc.jetstream().consumer_info(STREAM_NAME, PROJECTIONS_CONSUMER)
+    return info.config.ack_wait == seconds

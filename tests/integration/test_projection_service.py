@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 
 from services.command.application import TutoringCentres
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
@@ -41,9 +43,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20) 
 
 @asynccontextmanager
 async def running(
-    coroutine_factory: Callable[[], Awaitable[None]], stop: Callable[[], None]
+    coroutine_factory: Callable[[], Coroutine[Any, Any, None]], stop: Callable[[], None]
 ) -> AsyncIterator[None]:
-    task = asyncio.create_task(coroutine_factory())
+    task: asyncio.Task[None] = asyncio.create_task(coroutine_factory())
     try:
         yield
     finally:
@@ -204,9 +206,9 @@ async def test_an_event_that_keeps_failing_goes_to_the_dead_letter_stream(
     assert store.dump(store.generation()) == reference(centres, tmp_path)
 
 
-async def _stream_has(js: object, count: int, stream: str = "TP_EVENTS") -> bool:
+async def _stream_has(js: JetStreamContext, count: int, stream: str = "TP_EVENTS") -> bool:
     try:
-        return (await js.stream_info(stream)).state.messages >= count  # type: ignore[attr-defined]
+        return (await js.stream_info(stream)).state.messages >= count
     except Exception:  # not created yet
         return False
 

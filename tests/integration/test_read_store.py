@@ -1,4 +1,5 @@
-"""The PostgreSQL read store serialises writers of one document, even one that does not exist yet."""
+"""The PostgreSQL read store serialises writers of one document, even one that does not exist
+yet."""
 
 from __future__ import annotations
 

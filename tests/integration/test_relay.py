@@ -41,7 +41,7 @@ def published_notifications(centres: TutoringCentres) -> list[int]:
     return [n.id for n in centres.recorder.select_notifications(1, 1_000_000)]
 
 
-async def wait_until(predicate, timeout: float = 20.0) -> None:
+async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not await predicate():
         if time.monotonic() > deadline:
@@ -135,7 +135,8 @@ def test_only_one_relay_holds_the_postgres_lease_and_a_dead_holder_frees_it(
     assert first.try_acquire()
     assert not second.try_acquire()
     first.confirm()
-    first._connection.close()  # type: ignore[union-attr]  # the holder's connection dies
+    assert first._connection is not None
+    first._connection.close()  # the holder's connection dies
     assert second.try_acquire()
     second.release()
     first.release()
@@ -392,7 +393,7 @@ async def test_a_standby_relay_takes_over_when_the_leader_dies(
     js = nc.jetstream()
     try:
 
-        async def count_is(n: int):
+        async def count_is(n: int) -> Callable[[], Awaitable[bool]]:
             async def check() -> bool:
                 try:
                     return (await js.stream_info("TP_EVENTS")).state.messages == n

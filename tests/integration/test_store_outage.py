@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,7 +72,7 @@ def log_events(log: Path) -> list[str]:
     return events
 
 
-def wait_for(condition, what: str, attempts: int = 400) -> None:  # type: ignore[no-untyped-def]
+def wait_for(condition: Callable[[], bool], what: str, attempts: int = 400) -> None:
     for _ in range(attempts):
         if condition():
             return
@@ -157,7 +157,7 @@ def test_commands_fail_fast_while_postgres_is_down_and_work_again_without_a_rest
 
         # 1. Stopped: connections refused.
         own_postgres.stop()
-        for attempt in range(3):
+        for _ in range(3):
             response, took = schedule(service, centre)
             assert_unavailable(response, took, CONNECT_TIMEOUT + 1.5)
             timings.setdefault("command 503, PostgreSQL stopped", took)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from typing import TypedDict
 from uuid import UUID, uuid4
 
 import pytest
@@ -16,6 +17,7 @@ from services.command.domain.aggregate import InvalidTransition, InvalidValue, R
 from shared.events import (
     ContentAssigned,
     ContentAssignmentWithdrawn,
+    Event,
     LevelChangeType,
     SubjectAssessed,
     WorkingLevelChanged,
@@ -138,24 +140,35 @@ def test_a_new_assignment_supersedes_the_active_one_of_the_same_course_only() ->
     )
     second = academic.assign_content(MATHS, by=TUTOR, exercise_id="ratios-1", reason="moved on")
     events = academic.collect_events()
-    assert all(isinstance(e, ContentAssigned) for e in events)
-    assert [e.replaces for e in events] == [None, None, first]  # type: ignore[attr-defined]
+    assigned = [e for e in events if isinstance(e, ContentAssigned)]
+    assert assigned == events
+    assert [e.replaces for e in assigned] == [None, None, first]
     assert len({first, reading, second}) == 3
-    assert academic.active_assignment(MATHS).id == second  # type: ignore[union-attr]
-    assert academic.active_assignment("reading").id == reading  # type: ignore[union-attr]
+    active_maths, active_reading = (academic.active_assignment(c) for c in (MATHS, "reading"))
+    assert active_maths is not None and active_maths.id == second
+    assert active_reading is not None and active_reading.id == reading
     assert not academic.assignments[first].active
+
+
+class Assignment(TypedDict, total=False):
+    """What ``AcademicProfile.assign_content`` takes besides the course and the actor."""
+
+    reason: str
+    lesson_id: str
+    exercise_id: str
 
 
 def test_an_assignment_names_a_lesson_or_an_exercise_and_gives_a_reason() -> None:
     academic = profile()
-    for kwargs, field in [
+    cases: list[tuple[Assignment, str]] = [
         ({"reason": "why"}, "lesson_id"),
         ({"lesson_id": " ", "reason": "why"}, "lesson_id"),
         ({"exercise_id": "x" * 101, "reason": "why"}, "exercise_id"),
         ({"lesson_id": "fractions", "reason": ""}, "reason"),
-    ]:
+    ]
+    for kwargs, field in cases:
         with pytest.raises(InvalidValue) as error:
-            academic.assign_content(MATHS, by=TUTOR, **kwargs)  # type: ignore[arg-type]
+            academic.assign_content(MATHS, by=TUTOR, **kwargs)
         assert error.value.field == field
     assert not academic.has_changes
 
@@ -192,7 +205,7 @@ class AcademicProfileLife(RuleBasedStateMachine):
         self.levels: dict[str, int] = {}
         self.active: dict[str, UUID] = {}
         self.ended: set[UUID] = set()
-        self.history: list[object] = []
+        self.history: list[Event] = []
 
     @rule(course=st.sampled_from(COURSES), grade=st.integers(0, 12), level=st.integers(0, 12))
     def assess(self, course: str, grade: int, level: int) -> None:
@@ -254,7 +267,7 @@ class AcademicProfileLife(RuleBasedStateMachine):
     @invariant()
     def matches_the_model_and_rebuilds_from_history(self) -> None:
         self.history += self.profile.collect_events()
-        rebuilt = AcademicProfile.project(None, self.history)  # type: ignore[arg-type]
+        rebuilt = AcademicProfile.project(None, self.history)
         for academic in [self.profile] + ([rebuilt] if rebuilt is not None else []):
             assert {c: s.working_level for c, s in academic.subjects.items()} == self.levels
             assert {

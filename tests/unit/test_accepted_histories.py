@@ -334,7 +334,11 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
         lambda: c.handle(
             admin,
             ChangeHelpSlas(
-                centre_id="alpha", help_sla_minutes={"URGENT": 1, "LOW": draw(numbers(2, 1440))}
+                centre_id="alpha",
+                help_sla_minutes={
+                    HelpPriority.URGENT: 1,
+                    HelpPriority.LOW: draw(numbers(2, 1440)),
+                },
             ),
         )
     )

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import msgspec
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.command import commands
@@ -153,10 +154,10 @@ def test_a_commit_stores_aggregates_in_the_order_they_began_to_change(
 
 
 def post(
-    client: TestClient,
+    client: TestClient[Litestar],
     centre: Centre,
     path: str,
-    body: bytes,  # type: ignore[type-arg]
+    body: bytes,
     key: str,
 ) -> tuple[int, bytes, dict[str, str]]:
     response = client.post(

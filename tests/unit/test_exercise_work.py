@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import given, settings
@@ -18,8 +19,17 @@ from services.command.domain.aggregate import (
 )
 from services.command.domain.exercise import Exercise, xp_for
 from services.command.domain.homework import Homework
-from services.command.domain.seat import UNFINISHED_WORK, Seat
-from shared.events import Difficulty, ExerciseType, HomeworkStatus, Question, WorkStatus
+from services.command.domain.seat import Seat
+from shared.events import (
+    UNFINISHED_WORK,
+    Difficulty,
+    Event,
+    ExerciseType,
+    HomeworkStatus,
+    HomeworkSubmitted,
+    Question,
+    WorkStatus,
+)
 from tests.unit.test_seat import live_session_with, student
 from tests.unit.test_session import TUTOR
 
@@ -161,13 +171,13 @@ class ExerciseWorkMachine(RuleBasedStateMachine):
         self.essay = exercise(
             ExerciseType.LONG_ANSWER, Question(question_id="a", prompt="Why?", points=4)
         )
-        self.history: list[object] = []
-        self.model: dict[object, WorkStatus] = {}
+        self.history: list[Event] = []
+        self.model: dict[UUID, WorkStatus] = {}
 
-    def _attempt(self, act: object) -> None:
+    def _attempt(self, act: Callable[[], object]) -> None:
         before = self.seat.version
         try:
-            act()  # type: ignore[operator]
+            act()
         except (InvalidTransition, RuleViolated, InvalidValue):
             assert self.seat.version == before and not self.seat.has_changes
         self.history.extend(self.seat.collect_events())
@@ -247,7 +257,7 @@ class ExerciseWorkMachine(RuleBasedStateMachine):
 
     @invariant()
     def replaying_the_events_gives_the_same_seat(self) -> None:
-        replayed = Seat.project(None, self.history)  # type: ignore[arg-type]
+        replayed = Seat.project(None, self.history)
         if replayed is None:
             assert not self.history
             return
@@ -307,6 +317,8 @@ def test_homework_is_handed_in_once_by_its_student_and_marked() -> None:
         "HomeworkSubmitted",
         "HomeworkGraded",
     ]
-    assert events[1].xp_awarded == 20 and events[1].on_time  # type: ignore[attr-defined]
+    submitted = events[1]
+    assert isinstance(submitted, HomeworkSubmitted)
+    assert submitted.xp_awarded == 20 and submitted.on_time
     replayed = Homework.project(None, events)
     assert replayed is not None and replayed.status is HomeworkStatus.GRADED

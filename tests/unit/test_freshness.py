@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from services.query.freshness import Freshness, FreshnessSettings
+from services.query.freshness import Freshness
+from services.query.settings import FreshnessSettings
 
 
 class Clock:

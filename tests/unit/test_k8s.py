@@ -75,7 +75,7 @@ def test_the_configuration_only_sets_variables_the_code_reads() -> None:
 
 
 def test_each_service_that_uses_nats_logs_in_as_its_own_user_from_a_secret() -> None:
-    users = {}
+    users: dict[str, str | None] = {}
     for deployment in (d for d in documents() if d["kind"] == "Deployment"):
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         env = {e["name"]: e for e in container["env"]}

@@ -7,17 +7,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
 import pytest_asyncio
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from services.live_gateway import hub as hub_module
 from services.live_gateway import protocol
 from services.live_gateway.app import handle_message
-from services.live_gateway.hub import RESYNC_STALE, Connection, Hub, Settings
+from services.live_gateway.hub import RESYNC_STALE, Connection, Hub, Settings, Subscription
 from shared import events
 from shared.readmodels.deltas import DeltaNotice, notice_for
 from shared.readmodels.documents import SESSION
@@ -33,8 +34,15 @@ HELP_REQUESTS = 2
 """The demo history ends with two help requests in the live session."""
 
 
+def in_memory(subject: str, payload: bytes) -> Msg:
+    """A core NATS message as the client hands it to a subscription's callback; delivered in
+    memory, it has no client to reply through."""
+    return Msg(cast(Client, None), subject=subject, data=payload)
+
+
 class FakeNats:
-    """Core NATS subscriptions, in memory; ``ring`` delivers a notice as the server would."""
+    """Core NATS subscriptions, in memory (the hub's ``NatsClient``); ``ring`` delivers a
+    notice as the server would."""
 
     is_connected = True
 
@@ -45,18 +53,21 @@ class FakeNats:
 
     async def subscribe(
         self, subject: str, *, cb: Callable[[Msg], Awaitable[None]], pending_msgs_limit: int
-    ) -> Any:
+    ) -> Subscription:
         await asyncio.sleep(0)  # a real client yields while it sends SUB
         self.subscribed.append(subject)
         self._callbacks[subject] = cb
         fake = self
 
-        class Subscription:
+        class InMemorySubscription:
             async def unsubscribe(self, limit: int = 0) -> None:
                 fake.unsubscribed.append(subject)
                 del fake._callbacks[subject]
 
-        return Subscription()
+        return InMemorySubscription()
+
+    async def flush(self, timeout: int = 10) -> None:
+        """The in-memory server has nothing in flight: it always answers at once."""
 
     @property
     def active(self) -> set[str]:
@@ -64,7 +75,7 @@ class FakeNats:
 
     async def ring(self, subject: str, payload: bytes) -> None:
         if subject in self._callbacks:
-            await self._callbacks[subject](Msg(None, subject=subject, data=payload))  # type: ignore[arg-type]
+            await self._callbacks[subject](in_memory(subject, payload))
 
 
 @dataclass
@@ -356,7 +367,7 @@ async def test_a_burst_of_catch_up_notices_costs_a_couple_of_list_reads(
     monkeypatch.setattr(hub, "_read_view", counting)
     notice = DeltaNotice(kind="catch_up", key="x", centre_id=DEMO_CENTRE, version=1)
     burst = [
-        Msg(None, subject=f"tp.delta.{DEMO_CENTRE}.catch_up.{i}", data=msgspec.json.encode(notice))  # type: ignore[arg-type]
+        in_memory(f"tp.delta.{DEMO_CENTRE}.catch_up.{i}", msgspec.json.encode(notice))
         for i in range(30)
     ]
     await asyncio.gather(*(hub._on_notice(message) for message in burst))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,16 @@ from shared.settings import load
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def stream(replicas: int, **limits: object) -> api.StreamConfig:
+def stream(
+    replicas: int, max_age: float | None = None, max_bytes: int | None = None
+) -> api.StreamConfig:
     return api.StreamConfig(
-        name="TP_EVENTS", subjects=["tp.evt.>"], num_replicas=replicas, **limits
-    )  # type: ignore[arg-type]
+        name="TP_EVENTS",
+        subjects=["tp.evt.>"],
+        num_replicas=replicas,
+        max_age=max_age,
+        max_bytes=max_bytes,
+    )
 
 
 def test_set_up_never_lowers_replicas_or_touches_an_operators_limits() -> None:
@@ -183,7 +190,8 @@ async def test_an_outage_is_two_lines_however_many_reconnects_fail() -> None:
 
 async def test_refused_credentials_are_told_once_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(messaging.time, "monotonic", lambda: now[0])
+    # ConnectionLog reads the process's monotonic clock (the ``time`` module itself).
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
     connection = ConnectionLog("tutorpulse-gateway", "nats://127.0.0.1:4222", "gateway")
     with capture_logs() as logs:
         for _ in range(100):

@@ -39,7 +39,8 @@ def test_a_projected_time_has_a_four_digit_year_and_parses_back(moment: datetime
     written = _iso(moment)
     assert len(written) == len("2030-04-01T06:00:00.000000Z") and written.endswith("Z")
     assert views.parse(written) == moment
-    assert events.decode(events.encode(_scheduled(moment))).starts_at == moment  # type: ignore[attr-defined]
+    decoded = events.decode(events.encode(_scheduled(moment)))
+    assert isinstance(decoded, SessionScheduled) and decoded.starts_at == moment
 
 
 def test_a_time_utc_cannot_hold_is_written_as_the_nearest_it_can() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from services.projections.rebuild import rebuild
 from shared.eventstore import EventStoreSettings
 from shared.readmodels.projector import Batch, OutOfOrder, apply, apply_all
-from shared.readmodels.store import ReadStore
+from shared.readmodels.store import ReadStore, Transaction
 from shared.settings import load
 from tests.readside import demo_events, read_store
 
@@ -113,7 +114,9 @@ def test_a_rebuild_from_the_event_store_equals_the_live_read_models(tmp_path: Pa
     centres.close()
 
 
-def test_a_batch_that_loses_a_deadlock_is_retried_later_not_failed(tmp_path: Path) -> None:
+def test_a_batch_that_loses_a_deadlock_is_retried_later_not_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """PostgreSQL aborts one of two deadlocked transactions: its events are NAK'd to be tried
     again, and are never counted towards the dead-letter stream."""
     from contextlib import contextmanager
@@ -129,15 +132,15 @@ def test_a_batch_that_loses_a_deadlock_is_retried_later_not_failed(tmp_path: Pat
     real_transaction = store.transaction
 
     @contextmanager
-    def losing_transaction(generation: int | None = None):  # type: ignore[no-untyped-def]
+    def losing_transaction(generation: int | None = None) -> Iterator[Transaction]:
         calls["n"] += 1
         if calls["n"] <= 2:  # the batch, then the first event on its own
             raise Deadlock("deadlock detected")
         with real_transaction(generation) as tx:
             yield tx
 
-    store.transaction = losing_transaction  # type: ignore[method-assign]
-    store.transient_errors = (Deadlock,)  # type: ignore[misc]
+    monkeypatch.setattr(store, "transaction", losing_transaction)
+    store.transient_errors = (Deadlock,)
     service = ProjectionService(store, MagicMock())
     first, second = demo_events()[:2]
     outcome = service._apply([first, second])

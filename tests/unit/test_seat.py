@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from uuid import uuid4
+from typing import ClassVar
+from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import given, settings
@@ -9,16 +11,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from services.command.domain.aggregate import InvalidTransition, RuleViolated
-from services.command.domain.catch_up import CatchUp, CatchUpStatus
+from services.command.domain.catch_up import CatchUp
 from services.command.domain.seat import Seat
-from shared.events import AttendanceStatus, HelpPriority
+from services.command.domain.session import Session
+from shared.events import AttendanceStatus, CatchUpStatus, HelpPriority, HelpRequestRaised
 from shared.tenancy import Actor, Role
 from tests.unit.test_session import TUTOR, scheduled
 
 SLA = timedelta(minutes=5)
 
 
-def live_session_with(student: Actor):
+def live_session_with(student: Actor) -> Session:
     session = scheduled()
     session.enrol(student.user_id, by=TUTOR)
     session.start(by=TUTOR)
@@ -45,7 +48,8 @@ def test_help_needs_a_live_session_and_an_enrolled_student() -> None:
         )
     seat.raise_help_request(session, HelpPriority.URGENT, by=ann, sla=SLA)
     (event,) = seat.collect_events()
-    assert event.sla_due_at - event.occurred_at == SLA  # type: ignore[attr-defined]
+    assert isinstance(event, HelpRequestRaised)
+    assert event.sla_due_at - event.occurred_at == SLA
 
 
 @given(st.lists(st.sampled_from(list(HelpPriority)), min_size=1, max_size=6))
@@ -82,7 +86,7 @@ class AttendanceAndCatchUps(RuleBasedStateMachine):
         self.ann = student()
         self.session = live_session_with(self.ann)
         self.seat = Seat.of(self.session, self.ann.user_id)
-        self.catch_ups: dict[object, CatchUp] = {}
+        self.catch_ups: dict[UUID, CatchUp] = {}
         self.marks = 0
 
     @rule(status=st.sampled_from(list(AttendanceStatus)), notes=st.sampled_from([None, "x"]))
@@ -125,7 +129,7 @@ class HelpRequestLifeCycle(RuleBasedStateMachine):
     """Whatever a tutor and a student do, a request moves only along the allowed arrows, and
     the student can ask again only once their open request is resolved or withdrawn."""
 
-    ARROWS = {
+    ARROWS: ClassVar[dict[str, tuple[set[str], str]]] = {
         "acknowledge": ({"PENDING"}, "ACKNOWLEDGED"),
         "start": ({"PENDING", "ACKNOWLEDGED"}, "IN_PROGRESS"),
         "resolve": ({"PENDING", "ACKNOWLEDGED", "IN_PROGRESS"}, "RESOLVED"),
@@ -137,7 +141,7 @@ class HelpRequestLifeCycle(RuleBasedStateMachine):
         self.ann = student()
         self.session = live_session_with(self.ann)
         self.seat = Seat.of(self.session, self.ann.user_id)
-        self.model: dict[object, str] = {}
+        self.model: dict[UUID, str] = {}
 
     @rule(priority=st.sampled_from(list(HelpPriority)))
     def ask(self, priority: HelpPriority) -> None:
@@ -156,7 +160,7 @@ class HelpRequestLifeCycle(RuleBasedStateMachine):
     def move(self, verb: str, pick: int) -> None:
         request_id = list(self.model)[pick % len(self.model)]
         allowed, target = self.ARROWS[verb]
-        act = {
+        act: Callable[[], object] = {
             "acknowledge": lambda: self.seat.acknowledge_help_request(request_id, by=TUTOR),
             "start": lambda: self.seat.start_helping(request_id, by=TUTOR),
             "resolve": lambda: self.seat.resolve_help_request(

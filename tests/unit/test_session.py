@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from typing import TypedDict, Unpack
+from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import given
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from services.command.domain.aggregate import InvalidTransition, InvalidValue, RuleViolated
 from services.command.domain.session import Session
-from shared.events import SessionMode, SessionStatus
+from shared.events import SessionMode, SessionScheduled, SessionStatus
 from shared.tenancy import Actor, Role
 
 TUTOR = Actor(user_id=uuid4(), role=Role.TEACHER, centre_id="alpha")
@@ -22,19 +23,35 @@ ALLOWED = {
 }
 
 
-def scheduled(**overrides: object) -> Session:
-    fields: dict[str, object] = dict(
-        by=TUTOR,
-        tutor_id=TUTOR.user_id,
-        title="Algebra",
-        starts_at=START,
-        ends_at=START + timedelta(hours=1),
-        time_zone="Australia/Sydney",
-        mode=SessionMode.ONLINE,
-        meeting_link="https://meet.example.org/a",
-    )
-    fields.update(overrides)
-    return Session.schedule(uuid4(), **fields)  # type: ignore[arg-type]
+class Plan(TypedDict, total=False):
+    """What ``Session.schedule`` takes besides the session's id."""
+
+    by: Actor
+    tutor_id: UUID
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    time_zone: str
+    mode: SessionMode
+    meeting_link: str | None
+    location: str | None
+    capacity: int
+    class_id: UUID | None
+
+
+def scheduled(**overrides: Unpack[Plan]) -> Session:
+    plan: Plan = {
+        "by": TUTOR,
+        "tutor_id": TUTOR.user_id,
+        "title": "Algebra",
+        "starts_at": START,
+        "ends_at": START + timedelta(hours=1),
+        "time_zone": "Australia/Sydney",
+        "mode": SessionMode.ONLINE,
+        "meeting_link": "https://meet.example.org/a",
+    }
+    plan.update(overrides)
+    return Session.schedule(uuid4(), **plan)
 
 
 def act(session: Session, verb: str) -> None:
@@ -92,9 +109,7 @@ def test_a_completed_session_cannot_go_back_to_scheduled_or_live() -> None:
         ({"starts_at": START.replace(tzinfo=None)}, "starts_at"),
     ],
 )
-def test_scheduling_rejects_bad_plans_naming_the_field(
-    overrides: dict[str, object], field: str
-) -> None:
+def test_scheduling_rejects_bad_plans_naming_the_field(overrides: Plan, field: str) -> None:
     with pytest.raises(InvalidValue) as error:
         scheduled(**overrides)
     assert error.value.field == field
@@ -103,7 +118,8 @@ def test_scheduling_rejects_bad_plans_naming_the_field(
 def test_hybrid_sessions_keep_both_link_and_location() -> None:
     session = scheduled(mode=SessionMode.HYBRID, location="Room 2")
     (event,) = session.collect_events()
-    assert event.meeting_link and event.location == "Room 2"  # type: ignore[attr-defined]
+    assert isinstance(event, SessionScheduled)
+    assert event.meeting_link and event.location == "Room 2"
 
 
 def test_enrolment_respects_capacity_and_duplicates() -> None:

@@ -82,7 +82,8 @@ class SessionLifeCycle(RuleBasedStateMachine):
         self.timetable.book(self.session, by=TUTOR)
 
     def attempt(self, act: Callable[[], None], refusal: type[DomainError] | None) -> bool:
-        """Run a verb the model expects to be taken (``refusal`` None) or refused with ``refusal``."""
+        """Run a verb the model expects to be taken (``refusal`` None) or refused with
+        ``refusal``."""
         before = (self.session.version, self.session.status)
         if refusal is None:
             act()

@@ -53,6 +53,7 @@ def test_settings_are_passed_on() -> None:
     factory = PostgresFactory({k: v for k, v in env.items() if k != "PERSISTENCE_MODULE"})
     try:
         pool = factory.datastore.pool
+        assert isinstance(pool.kwargs, dict)  # a dict, not the factory psycopg_pool also takes
         assert pool.kwargs["connect_timeout"] == 2
         assert pool.timeout == 1 and pool.max_waiting == 20 and pool.max_lifetime == 60
     finally:

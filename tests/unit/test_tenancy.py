@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from uuid import uuid4
 
@@ -31,7 +32,7 @@ def test_a_token_round_trips_the_actor() -> None:
 @pytest.mark.parametrize("tamper", ["expired", "forged", "garbage", "bad-centre", "bad-role"])
 def test_bad_tokens_are_refused(tamper: str) -> None:
     who = actor()
-    token = {
+    tampered: dict[str, Callable[[], str]] = {
         "expired": lambda: mint(who, ttl=timedelta(seconds=-1)),
         "forged": lambda: mint(who, key="another-secret-that-is-long-enough-0123456789"),
         "garbage": lambda: "not.a.token",
@@ -57,7 +58,8 @@ def test_bad_tokens_are_refused(tamper: str) -> None:
             },
             "test-secret-for-tutorpulse-tests-only-0123456789",
         ),
-    }[tamper]()
+    }
+    token = tampered[tamper]()
     with pytest.raises(InvalidToken):
         verify(token)
 

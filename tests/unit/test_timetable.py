@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from uuid import uuid4
+from typing import TypedDict
+from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import given
@@ -27,15 +28,20 @@ from tests.unit.test_session import START, TUTOR, scheduled
 MONDAY = date(2026, 11, 23)
 
 
-def timetable_for(*sessions: Session, tutor_id: object = None) -> TutorTimetable:
+def timetable_for(*sessions: Session, tutor_id: UUID | None = None) -> TutorTimetable:
     weeks = TutorTimetable.weeks_needed(*((s.starts_at, s.ends_at) for s in sessions))
     return TutorTimetable(
-        tutor_id or TUTOR.user_id,  # type: ignore[arg-type]
+        tutor_id or TUTOR.user_id,
         [TimetableWeek.of(TUTOR.user_id, week, "alpha") for week in weeks],
     )
 
 
-def at(hours: float, length: float = 1) -> dict[str, datetime]:
+class Times(TypedDict):
+    starts_at: datetime
+    ends_at: datetime
+
+
+def at(hours: float, length: float = 1) -> Times:
     starts = START + timedelta(hours=hours)
     return {"starts_at": starts, "ends_at": starts + timedelta(hours=length)}
 
@@ -79,7 +85,8 @@ def test_moving_follows_the_session_across_weeks_and_cancelling_releases_it() ->
     this_week, next_week = timetable.weeks
     released = this_week.collect_events()
     assert [type(e) for e in released] == [TimetableSessionReleased]
-    assert released[0].reason == "moved to another week"  # type: ignore[attr-defined]
+    assert isinstance(released[0], TimetableSessionReleased)
+    assert released[0].reason == "moved to another week"
     assert session.id not in this_week.bookings and session.id in next_week.bookings
     session.reschedule(by=TUTOR, **at(7 * 24 + 3))
     assert timetable.book(session, by=TUTOR) == []
