@@ -32,6 +32,7 @@ from shared.messaging.auth import (
     GATEWAY,
     PROJECTIONS,
     RELAY,
+    SCHEDULER,
     SERVICE_USERS,
     Credentials,
     generate_credentials,
@@ -98,6 +99,13 @@ SERVICES = (
         "services.query",
         "query",
         "http://127.0.0.1:{port}/api/academic/tutor/my-day   OpenAPI: http://127.0.0.1:{port}/schema",
+    ),
+    Service(
+        "scheduler",
+        "services.scheduler",
+        "scheduler",
+        "http://127.0.0.1:{port}/health  /ready  /metrics  /asyncapi.json",
+        SCHEDULER,
     ),
 )
 
@@ -199,7 +207,7 @@ class Cluster:
                 ),
                 (
                     f"  {'NATS':<14} nats://127.0.0.1:{self.nats_port}"
-                    "  (streams TP_EVENTS, TP_DLQ; "
+                    "  (streams TP_EVENTS, TP_DLQ, TP_TIMERS; "
                     f"users and passwords of this run in {LOCAL_CREDENTIALS.relative_to(ROOT)}/)"
                 ),
                 f"  {'events':<14} .venv/bin/python -m shared.messaging.tail   (as the ops user)",

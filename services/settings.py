@@ -19,6 +19,7 @@ from services.projections.settings import (
 )
 from services.query.settings import QuerySettings
 from services.relay.settings import RelayServiceSettings
+from services.scheduler.settings import SchedulerSettings
 from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import RateLimitSettings, ReadinessSettings
 from shared.messaging.auth import PERMISSIONS
@@ -48,6 +49,7 @@ PROGRAMS: dict[str, type[Any]] = {
     "projections": ProjectionServiceSettings,
     "query": QuerySettings,
     "live_gateway": GatewaySettings,
+    "scheduler": SchedulerSettings,
     "seed": SeedSettings,
     "rebuild": RebuildSettings,
     "dead-letters": DeadLetterSettings,
@@ -55,7 +57,7 @@ PROGRAMS: dict[str, type[Any]] = {
     "tp-token": JwtSettings,
     "make run": ClusterSettings,
 }
-"""Each program (the five services, then the commands) and its settings class."""
+"""Each program (the services, then the commands) and its settings class."""
 
 
 GROUPS: tuple[type[Any], ...] = (

@@ -3,9 +3,14 @@ and the events the store holds since a position."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from uuid import UUID
+
+from nats.js import JetStreamContext
 
 from services.command.application import TutoringCentres
 from services.command.commands.catch_ups import AssignCatchUp
@@ -114,3 +119,54 @@ def homework(
         ),
     ).body
     return UUID(str(body["homeworkId"]))
+
+
+async def relay_once(js: JetStreamContext, centres: TutoringCentres, after: int) -> int:
+    """Publish the store's events after ``after`` to TP_EVENTS as the relay does (same
+    subjects, same de-duplication id); the position reached."""
+    for n in centres.recorder.select_notifications(after + 1, 1_000):
+        event = events.decode(n.state, n.topic)
+        await js.publish(
+            events.subject_for(event),
+            n.state,
+            headers={
+                "Nats-Msg-Id": f"tutorpulse:{n.id}",
+                "Tp-Notification-Id": str(n.id),
+                "Tp-Event-Type": n.topic,
+            },
+        )
+        after = n.id
+    return after
+
+
+async def relay_until(js: JetStreamContext, centres: TutoringCentres, stop: asyncio.Event) -> None:
+    """Relay every event the store records until ``stop`` is set."""
+    position = 0
+    while not stop.is_set():
+        position = await relay_once(js, centres, position)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.05)
+
+
+async def eventually(
+    condition: Callable[[], bool], what: str, timeout: float = 30.0, every: float = 0.05
+) -> None:
+    """Wait until ``condition()`` holds (counts, not time: the timeout only ends a test that
+    would otherwise hang)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"never happened: {what}"
+        await asyncio.sleep(every)
+
+
+async def timers_settled(js: JetStreamContext, timeout: float = 30.0) -> None:
+    """Wait until no fired timer waits for the scheduler or is held unacknowledged."""
+
+    async def idle() -> bool:
+        info = await js.consumer_info("TP_TIMERS", "scheduler")
+        return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await idle():
+        assert asyncio.get_running_loop().time() < deadline, "fired timers never settled"
+        await asyncio.sleep(0.05)
