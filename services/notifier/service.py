@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from typing import Any
 
 import anyio.to_thread
@@ -156,7 +157,7 @@ class NotifierService:
         subscription = await self._subscribe(STREAM_NAME, config)
         while not self._stopping.is_set():
             for message in await self._fetching(subscription, "events"):
-                await self._plan(message)
+                await self._handled("plan", self._plan(message))
 
     async def _consume_deliveries(self) -> None:
         config = ConsumerConfig(
@@ -171,7 +172,17 @@ class NotifierService:
         while not self._stopping.is_set():
             messages = await self._fetching(subscription, "deliveries")
             if messages:
-                await asyncio.gather(*(self._deliver(m) for m in messages))
+                await asyncio.gather(
+                    *(self._handled("deliver", self._deliver(m)) for m in messages)
+                )
+
+    async def _handled(self, what: str, handling: Awaitable[None]) -> None:
+        """Handle one message; a failure of its own (NATS gone mid-ack, say) is logged and the
+        message comes back after its ack wait, while the loop carries on."""
+        try:
+            await handling
+        except Exception:
+            log.exception("notifier.message_failed", step=what)
 
     # --- planning ---------------------------------------------------------------------------
 
@@ -194,13 +205,13 @@ class NotifierService:
                 )
                 PLANNED.labels(delivery.channel).inc()
         except Exception as error:  # the read store or NATS away: the event comes back
-            log.warning("notifier.plan_failed", event=event.type_name, error=describe(error))
+            log.warning("notifier.plan_failed", event_type=event.type_name, error=describe(error))
             with contextlib.suppress(Exception):
                 await message.nak(delay=1.0)
             return
         await message.ack()
         if deliveries:
-            log.info("notifier.planned", event=event.type_name, deliveries=len(deliveries))
+            log.info("notifier.planned", event_type=event.type_name, deliveries=len(deliveries))
 
     # --- delivering -------------------------------------------------------------------------
 
