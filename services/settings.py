@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 from services.command.settings import CommandSettings, SeedSettings
 from services.live_gateway.settings import GatewaySettings
+from services.notifier.settings import NotifierServiceSettings, RedeliverSettings
 from services.projections.settings import (
     DeadLetterSettings,
     ProjectionServiceSettings,
@@ -50,9 +51,11 @@ PROGRAMS: dict[str, type[Any]] = {
     "query": QuerySettings,
     "live_gateway": GatewaySettings,
     "scheduler": SchedulerSettings,
+    "notifier": NotifierServiceSettings,
     "seed": SeedSettings,
     "rebuild": RebuildSettings,
     "dead-letters": DeadLetterSettings,
+    "redeliver": RedeliverSettings,
     "tail": NatsSettings,
     "tp-token": JwtSettings,
     "make run": ClusterSettings,
