@@ -30,6 +30,7 @@ from services.settings import PROGRAMS, ClusterSettings, load_or_exit
 from shared.eventstore.settings import EventStoreSettings
 from shared.messaging.auth import (
     GATEWAY,
+    NOTIFIER,
     PROJECTIONS,
     RELAY,
     SCHEDULER,
@@ -106,6 +107,13 @@ SERVICES = (
         "scheduler",
         "http://127.0.0.1:{port}/health  /ready  /metrics  /asyncapi.json",
         SCHEDULER,
+    ),
+    Service(
+        "notifier",
+        "services.notifier",
+        "notifier",
+        "http://127.0.0.1:{port}/health  /ready  /metrics   (webhooks and e-mail)",
+        NOTIFIER,
     ),
 )
 
