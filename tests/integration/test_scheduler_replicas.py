@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 from nats.aio.client import Client
@@ -117,8 +118,41 @@ async def test_two_replicas_one_killed_mid_run_record_one_event_per_timer(
             and json.loads(line).get("outcome") == "replayed"
         )
         assert replayed >= 10
+
+        survivor = replicas[1]
+        async with httpx.AsyncClient() as client:
+            fired = await survivor.metric(client, "tutorpulse_scheduler_timers_fired_total")
+        assert fired is not None and fired > 0
+        document = await survivor.get("/asyncapi.json")
+        assert document is not None and document.json()["asyncapi"] == "3.0.0"
+        addresses = {c["address"] for c in document.json()["channels"].values()}
+        assert {"tp.evt.>", "tp.timer.fire.>"} <= addresses
+        code, _ = survivor.terminate()
+        assert code == 0
     finally:
         stop.set()
         await relay
         for replica in replicas:
             replica.stop()
+
+
+async def test_without_nats_it_answers_health_waits_unready_and_stops_on_sigterm(
+    tmp_path: Path, pg: PostgresServer
+) -> None:
+    port = free_port()
+    env = service_env(
+        **pg.env(),
+        TUTORPULSE_NATS_URL=f"nats://127.0.0.1:{free_port()}",
+        TUTORPULSE_NATS_USER="scheduler",
+        TUTORPULSE_NATS_PASSWORD="unused",
+        TUTORPULSE_SCHEDULER_PORT=str(port),
+    )
+    process = ServiceProcess("services.scheduler", port, env, tmp_path / "alone.log").start()
+    try:
+        body = await process.until_ready_is(503)
+        assert body["reason"] == "waiting for NATS"
+        assert await process.health() == 200
+        code, took = process.terminate()
+        assert code == 0 and took < 5
+    finally:
+        process.stop()
