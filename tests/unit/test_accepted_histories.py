@@ -77,6 +77,12 @@ from services.command.commands.homework import (
     SubmitHomework,
 )
 from services.command.commands.notes import EditNote, RedactNote, WriteNote
+from services.command.commands.notifications import (
+    ConfigureNotificationChannels,
+    MarkAllNotificationsRead,
+    MarkNotificationsRead,
+    SetNotificationPreferences,
+)
 from services.command.commands.seats import (
     AttendanceRecord,
     MarkAttendance,
@@ -119,10 +125,13 @@ from shared.events import (
     SessionMode,
     TeachingMode,
 )
+from shared.events.notifications import NotificationChannel
 from shared.eventstore import EventStoreSettings
+from shared.notifications import NotificationType
 from shared.readmodels import access
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
+from shared.readmodels.views import notifications as inbox_views
 from shared.settings import load
 from shared.tenancy import Forbidden
 from tests.builders import Centre, register_centre
@@ -1056,6 +1065,38 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
     ended = run.do(lambda: c.handle(tutor, EndSession(session_id=session)))
     assert ended["helpRequestsClosed"] == [str(left_open)]
 
+    # Notifications: a person's choices and reads (ids that are nobody's change nothing), the
+    # centre's channels at their edges.
+    run.do(
+        lambda: c.handle(
+            ann,
+            SetNotificationPreferences(
+                channels={
+                    kind: draw(st.lists(st.sampled_from(list(NotificationChannel)), max_size=2))
+                    for kind in draw(st.sets(st.sampled_from(list(NotificationType))))
+                }
+                | {NotificationType.SESSION_REMINDER: [NotificationChannel.EMAIL]}
+            ),
+        )
+    )
+    run.do(
+        lambda: c.handle(
+            ben, MarkNotificationsRead(notification_ids=[UUID(int=draw(numbers(0, 2**128 - 1)))])
+        )
+    )
+    run.do(lambda: c.handle(ben, MarkAllNotificationsRead(up_to=now)))
+    run.do(
+        lambda: c.handle(
+            admin,
+            ConfigureNotificationChannels(
+                centre_id="alpha",
+                webhook_url="https://hooks.example.org/" + draw(st.text("abc/%?=", max_size=400)),
+                webhook_secret=draw(st.text(min_size=16, max_size=200)),
+                email_enabled=draw(st.booleans()),
+            ),
+        )
+    )
+
     # Whatever a client may type: taken (and projected) or refused by the rules, never more.
     anything = st.datetimes(timezones=st.none() | st.timezones() | st.just(UTC))
     for _ in range(draw(st.integers(1, 4))):
@@ -1121,6 +1162,9 @@ def views_everywhere(run: History) -> None:
         access.class_roster(store, a["admin"], UUID(cohort.key))
     for exercise in store.docs("exercise"):
         access.exercise(store, a["ann"], UUID(exercise.key))
+    for handle in ("ann", "ben", "tutor", "parent", "admin"):
+        inbox_views.inbox(store, a[handle], unread_only=True)
+        inbox_views.unread_count(store, a[handle])
 
 
 @settings(
