@@ -15,7 +15,8 @@ import msgspec
 
 class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type"):
     """Follow a topic: ``session:<id>``, ``my-day``, ``student:<id>``, ``class:<id>``,
-    ``catch-ups`` or ``notifications`` (one's own inbox). ``lastVersion``: the version of the copy a reconnecting client holds."""
+    ``catch-ups`` or ``notifications`` (one's own inbox). ``lastVersion``: the version of the
+    copy a reconnecting client holds."""
 
     topic: str
     last_version: Annotated[int, msgspec.Meta(ge=0)] | None = msgspec.field(

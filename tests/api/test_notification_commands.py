@@ -82,12 +82,13 @@ def test_preferences_name_types_and_channels(client: TestClient[Litestar], alpha
 
 
 def test_bad_marks_are_422_problems(client: TestClient[Litestar], alpha: Centre) -> None:
-    for body in (
+    bodies: tuple[dict[str, object], ...] = (
         {"notificationIds": []},
         {"notificationIds": ["not-a-uuid"]},
         {"notificationIds": [str(uuid4())], "personId": str(alpha["tutor"].user_id)},
         {"notificationIds": [str(uuid4()) for _ in range(201)]},
-    ):
+    )
+    for body in bodies:
         answer = client.post("/api/v1/notifications/read", json=body, headers=alpha.auth("ann"))
         assert answer.status_code == 422, body
         assert answer.headers["content-type"].startswith("application/problem+json")
