@@ -20,6 +20,7 @@ from shared.notifications.model import (
 )
 from shared.notifications.render import local_time
 from shared.readmodels.times import iso
+from shared.tenancy.roles import Role
 
 NOTIFYING_EVENTS: tuple[type[ev.Event], ...] = (
     ev.SessionReminderSent,
@@ -30,8 +31,10 @@ NOTIFYING_EVENTS: tuple[type[ev.Event], ...] = (
     ev.HomeworkDueReminderSent,
     ev.HomeworkBecameOverdue,
     ev.SessionCancelled,
+    ev.SessionEnded,
 )
-"""The event types that tell someone something."""
+"""The event types that tell someone something (``SessionEnded`` only when the system ended
+a session nobody ended)."""
 
 _ESCALATION_PRIORITY = {
     HelpPriority.URGENT: NotificationPriority.URGENT,
@@ -204,5 +207,20 @@ def notifications_for(event: ev.Event, audience: Audience) -> list[Notification]
                 f"{name}{when} is cancelled: {event.reason}",
             ),
             people,
+        )
+    if isinstance(event, ev.SessionEnded) and event.actor_role is Role.SYSTEM:
+        if not audience.tutor_id:
+            return []
+        name = _session_name(audience)
+        return _tell(
+            event,
+            _Message(
+                NotificationType.SESSION_AUTO_COMPLETED,
+                NotificationPriority.NORMAL,
+                f"{name} was completed automatically",
+                f"{name} was still live after its end, so it was completed at "
+                f"{local_time(event.occurred_at, zone)}. Mark attendance if you have not.",
+            ),
+            [(audience.tutor_id, _session_link(event.session_id))],
         )
     return []

@@ -185,6 +185,15 @@ def test_a_parent_of_two_students_in_one_session_is_told_once() -> None:
     assert [n.person_id for n in told].count(ANNA_MUM) == 1
 
 
+def test_a_session_the_system_completed_tells_its_tutor() -> None:
+    event = ev.SessionEnded(**envelope() | {"actor_role": Role.SYSTEM})  # type: ignore[arg-type]
+    (told,) = notifications_for(event, audience())
+    assert told.person_id == TUTOR and told.type is NotificationType.SESSION_AUTO_COMPLETED
+    assert "completed at Sun 6 Apr 2025, 08:00 AEST" in told.body
+
+
 def test_other_events_tell_nobody() -> None:
     event = ev.SessionStarted(**envelope())  # type: ignore[arg-type]
     assert notifications_for(event, audience()) == []
+    ended_by_the_tutor = ev.SessionEnded(**envelope() | {"actor_role": Role.TEACHER})  # type: ignore[arg-type]
+    assert notifications_for(ended_by_the_tutor, audience()) == []
