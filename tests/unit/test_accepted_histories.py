@@ -44,8 +44,14 @@ from services.command.commands.academic import (
     ChangeWorkingLevel,
     WithdrawContentAssignment,
 )
+from services.command.commands.base import Command
 from services.command.commands.catch_ups import AssignCatchUp, CompleteCatchUp, StartCatchUp
-from services.command.commands.centres import ChangeHelpSlas, ChangeSessionLength, RegisterPerson
+from services.command.commands.centres import (
+    ChangeHelpSlas,
+    ChangeReminders,
+    ChangeSessionLength,
+    RegisterPerson,
+)
 from services.command.commands.classes import (
     AddClassMember,
     CancelClass,
@@ -107,6 +113,16 @@ from services.command.commands.sessions import (
     ScheduleSession,
     StartSession,
 )
+from services.command.commands.timers import (
+    CompleteOverdueSession,
+    EscalateHelpRequest,
+    MarkCatchUpOverdue,
+    MarkHomeworkOverdue,
+    SendAttendanceReminder,
+    SendCatchUpReminder,
+    SendHomeworkReminder,
+    SendSessionReminder,
+)
 from services.command.domain.aggregate import DomainError
 from services.command.domain.exercise import MAX_OPTIONS, MAX_QUESTIONS
 from services.command.domain.session import LONGEST_SESSION
@@ -114,6 +130,9 @@ from services.command.domain.values import EARLIEST, END_OF_TIME
 from services.command.idempotency import IdempotencyKey
 from shared import events
 from shared.events import (
+    REMINDER_MINUTES,
+    SESSION_MINUTES,
+    SESSION_REMINDER_MINUTES,
     AttendanceStatus,
     Difficulty,
     ExerciseType,
@@ -134,8 +153,13 @@ from shared.readmodels.store import ReadStore
 from shared.readmodels.views import notifications as inbox_views
 from shared.settings import load
 from shared.tenancy import Forbidden
+from shared.tenancy.permissions import system_actor
 from tests.builders import Centre, register_centre
 from tests.readside import read_store
+from tests.support.timers import catch_up as timer_catch_up
+from tests.support.timers import help_request as timer_help_request
+from tests.support.timers import homework as timer_homework
+from tests.support.timers import session as timer_session
 
 MICRO = timedelta(microseconds=1)
 DEFAULT_SESSION_MINUTES = int(LONGEST_SESSION.total_seconds() // 60)
@@ -1097,6 +1121,8 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
         )
     )
 
+    the_timers_of_a_day(run, draw)
+
     # Whatever a client may type: taken (and projected) or refused by the rules, never more.
     anything = st.datetimes(timezones=st.none() | st.timezones() | st.just(UTC))
     for _ in range(draw(st.integers(1, 4))):
@@ -1136,6 +1162,57 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
                 ),
             )
         )
+
+
+def the_timers_of_a_day(run: History, draw: Draw) -> None:
+    """What the scheduler asks for when timers fire, as SYSTEM: each recorded once, and a
+    timer for a moment the aggregate has moved past records nothing."""
+    c, a = run.centres, run.alpha
+    system = system_actor("alpha")
+    now = datetime.now(UTC).replace(microsecond=0)
+    lead = draw(numbers(SESSION_REMINDER_MINUTES + 1, REMINDER_MINUTES.high))
+    run.do(
+        lambda: c.handle(
+            a["admin"], ChangeReminders(centre_id="alpha", session_reminder_minutes=lead)
+        )
+    )
+
+    def fire(command: Command, recorded: bool = True) -> None:
+        assert run.do(lambda: c.handle(system, command))["recorded"] is recorded
+
+    starts = now + timedelta(minutes=draw(st.integers(1, 60 * 24 * 30)))
+    later = timer_session(c, a, starts_at=starts, minutes=SESSION_MINUTES.low)
+    fire(SendSessionReminder(session_id=later, starts_at=starts, minutes_before=lead))
+    fire(SendSessionReminder(session_id=later, starts_at=starts, minutes_before=lead), False)
+
+    started = now - timedelta(minutes=draw(st.integers(1, 50)))
+    live = timer_session(
+        c, a, starts_at=started, minutes=SESSION_MINUTES.low, students=("ann", "ben"), live=True
+    )
+    request, sla_due = timer_help_request(c, a, live, "ann")
+    fire(
+        EscalateHelpRequest(
+            session_id=live,
+            student_id=a["ann"].user_id,
+            help_request_id=request,
+            sla_due_at=sla_due,
+        )
+    )
+    owed_by = now + timedelta(hours=draw(st.integers(1, 24 * 60)))
+    owed = timer_catch_up(c, a, live, owed_by, "ben")
+    fire(SendCatchUpReminder(catch_up_id=owed, due_at=owed_by))
+    fire(MarkCatchUpOverdue(catch_up_id=owed, due_at=owed_by))
+    fire(CompleteOverdueSession(session_id=live, ends_at=started), False)  # not its end
+    ends = started + timedelta(minutes=SESSION_MINUTES.low)
+    fire(CompleteOverdueSession(session_id=live, ends_at=ends))
+    fire(SendAttendanceReminder(session_id=live))
+
+    due = now + timedelta(hours=draw(st.integers(1, 24 * 60)))
+    work = timer_homework(c, a, due, "cal")
+    fire(SendHomeworkReminder(homework_id=work, due_at=due))
+    fire(MarkHomeworkOverdue(homework_id=work, due_at=due))
+    fire(MarkHomeworkOverdue(homework_id=work, due_at=due), False)
+    run.project()
 
 
 def views_everywhere(run: History) -> None:
@@ -1199,6 +1276,14 @@ IGNORED_BY_READ_MODELS = {
     "TimetableSessionReleased",  # say nothing new
     "SessionSeriesScheduled",
     "SessionSeriesCancelled",  # each session records its own events
+    "CentreRemindersChanged",  # read by the scheduler, from the event store
+    "SessionReminderSent",
+    "AttendanceReminderSent",
+    "HelpRequestEscalated",
+    "CatchUpReminderSent",
+    "CatchUpBecameOverdue",
+    "HomeworkDueReminderSent",
+    "HomeworkBecameOverdue",  # what timers did: in the session log and the inboxes
 }
 
 
