@@ -12,9 +12,10 @@ Two durable consumers named ``scheduler``, shared by every replica (none is spec
   an idempotency key derived from the timer, and acknowledges after the command: a timer fired
   twice (two replicas, a redelivery after a kill -9) records its event once.
 
-An event or timer that keeps failing (the store away is waited out, not counted as a failure
-of the timer) goes to ``TP_DLQ`` after ``TUTORPULSE_SCHEDULER_POISON_AFTER`` attempts, as the
-projection service does (``tp.dlq.scheduler.<subject>``).
+The store or NATS away is waited out (retried with back-off, logged once per outage, never
+dead-lettered); an event or timer that keeps failing otherwise goes to ``TP_DLQ`` after
+``TUTORPULSE_SCHEDULER_POISON_AFTER`` attempts, as the projection service does
+(``tp.dlq.scheduler.<subject>``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from faststream.nats import (
     Schedule,
 )
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Histogram
 
@@ -47,7 +49,7 @@ from services.command.application import TutoringCentres
 from services.command.domain.aggregate import DomainError, NotFound
 from services.command.domain.directory import Centre, centre_aggregate_id
 from services.command.idempotency import KeyReused
-from services.command.unit_of_work import load
+from services.command.unit_of_work import ConcurrentUpdate, load
 from services.scheduler.clock import Clock
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.timers import (
@@ -64,6 +66,7 @@ from services.scheduler.timers import (
 )
 from shared import events
 from shared.events import SESSION_REMINDER_MINUTES
+from shared.http.problems import store_unavailable
 from shared.messaging.auth import (
     DLQ_STREAM,
     EVENTS_STREAM,
@@ -72,6 +75,7 @@ from shared.messaging.auth import (
     inbox_prefix,
 )
 from shared.messaging.nats import ConnectionLog, resolve_credentials
+from shared.observability.outage import OutageLog
 from shared.tenancy.permissions import system_actor
 
 log = structlog.get_logger(__name__)
@@ -100,6 +104,14 @@ DLQ_PREFIX = "tp.dlq"
 
 def dead_letter_subject(subject: str) -> str:
     return f"{DLQ_PREFIX}.{SCHEDULER_CONSUMER}.{subject}"
+
+
+def transient(error: BaseException) -> bool:
+    """A failure that waiting cures (the store or NATS away, a conflict): retried for as long
+    as it lasts, never dead-lettered."""
+    return store_unavailable(error) or isinstance(
+        error, NatsError | TimeoutError | ConcurrentUpdate
+    )
 
 
 class PoisonTimer(Exception):
@@ -133,6 +145,7 @@ class Scheduler:
         self.centres = centres
         self.clock = clock
         self.tally = Tally()
+        self.outages = OutageLog("scheduler.dependency", service="scheduler")
         nats = settings.nats
         who = resolve_credentials(nats.url, configured=nats.credentials)
         self.user = who.user if who is not None else None
@@ -209,14 +222,15 @@ class Scheduler:
             await msg.ack()
             return
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            await self._failed(msg, f"not an event: {error}", poison=True)
+            await self._failed(msg, PoisonTimer(f"not an event: {error}"), poison=True)
             return
         try:
             for plan in await self.plan(event):
                 await self.apply(plan)
         except Exception as error:
-            await self._failed(msg, f"{type(error).__name__}: {error}")
+            await self._failed(msg, error)
             return
+        self.outages.succeeded()
         self.tally.events += 1
         EVENTS_HANDLED.labels("handled").inc()
         await msg.ack()
@@ -286,7 +300,7 @@ class Scheduler:
                 raise PoisonTimer(f"a timer for {timer.fire_subject} fired on {raw.subject}")
             command = timer.command()
         except (msgspec.DecodeError, msgspec.ValidationError, PoisonTimer, ValueError) as error:
-            await self._failed(msg, f"not a timer: {error}", poison=True)
+            await self._failed(msg, PoisonTimer(f"not a timer: {error}"), poison=True)
             return
         actor = system_actor(timer.centre_id)
         try:
@@ -304,8 +318,9 @@ class Scheduler:
             await msg.ack_sync()
             return
         except Exception as error:
-            await self._failed(msg, f"{type(error).__name__}: {error}", kind=timer.kind)
+            await self._failed(msg, error, kind=timer.kind)
             return
+        self.outages.succeeded()
         outcome = (
             "replayed"
             if result.replayed
@@ -333,16 +348,25 @@ class Scheduler:
     async def _failed(
         self,
         msg: NatsMessage,
-        reason: str,
+        error: Exception,
         *,
         poison: bool = False,
         kind: TimerKind | None = None,
     ) -> None:
-        """Try again later with back-off, or, the ``poison_after``-th time (at once when it can
-        never work), dead-letter it."""
+        """Try again later with back-off: for as long as a transient failure lasts (logged once
+        per outage), else up to the ``poison_after``-th attempt; then (at once when it can
+        never work) dead-letter it."""
         raw = msg.raw_message
         attempts = raw.metadata.num_delivered or 1
         consumers = self.settings.consumers
+        text = " ".join(str(error).split())
+        reason = text if isinstance(error, PoisonTimer) else f"{type(error).__name__}: {text}"
+        if transient(error):
+            self.outages.failed(reason)
+            if kind is not None:
+                TIMERS_FIRED.labels(kind, "retried").inc()
+            await msg.nack(delay=min(consumers.max_backoff, 0.25 * 2 ** min(attempts - 1, 5)))
+            return
         if not poison and attempts < consumers.poison_after:
             delay = min(consumers.max_backoff, 0.25 * 2 ** (attempts - 1))
             log.warning("scheduler.retrying", subject=raw.subject, reason=reason, attempt=attempts)
