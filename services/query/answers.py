@@ -18,7 +18,8 @@ from typing import Annotated, Any, Literal, get_type_hints
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from shared.events import HelpPriority
+from shared.events import HelpPriority, NotificationChannel
+from shared.notifications import NotificationType
 from shared.readmodels.documents import (
     CatchUp,
     ClassCohort,
@@ -494,6 +495,21 @@ class UnreadCount(Shown, kw_only=True):
     unread: Annotated[int, msgspec.Meta(ge=0)]
 
 
+class NotificationPreferences(Shown, kw_only=True):
+    person_id: str
+    channels: dict[NotificationType, list[NotificationChannel]]
+    """Per type, the channels besides the inbox (a type not named: the inbox only)."""
+
+
+class CentreChannels(Shown, kw_only=True):
+    """A centre's notification channels; the webhook secret is never shown."""
+
+    centre_id: str
+    webhook_url: str | None
+    webhook_secret_set: bool
+    email_enabled: bool
+
+
 # --- what each operation answers -----------------------------------------------------------
 
 MyDayAnswer = envelope("MyDayAnswer", MyDay)
@@ -507,3 +523,5 @@ CatchUpListAnswer = envelope("CatchUpListAnswer", CatchUpList)
 HelpAnalyticsAnswer = envelope("HelpAnalyticsAnswer", HelpAnalytics)
 InboxAnswer = envelope("InboxAnswer", InboxPage)
 UnreadCountAnswer = envelope("UnreadCountAnswer", UnreadCount)
+NotificationPreferencesAnswer = envelope("NotificationPreferencesAnswer", NotificationPreferences)
+CentreChannelsAnswer = envelope("CentreChannelsAnswer", CentreChannels)

@@ -543,6 +543,44 @@ class NotificationReadController(Controller):
         view = await anyio.to_thread.run_sync(lambda: notification_views.unread_count(store, actor))
         return _view_response(view, watermark)
 
+    @get(
+        "/preferences",
+        summary="Which types of the caller's notifications reach which channel",
+        operation_id="notificationPreferences",
+        opt={"permission": Permission.NOTIFICATIONS_OWN},
+        responses=answering(answers.NotificationPreferencesAnswer, "The caller's choice"),
+    )
+    async def preferences(
+        self,
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
+    ) -> Response[dict[str, Any]]:
+        watermark = await reads.watermark(position, position_header)
+        view = await anyio.to_thread.run_sync(lambda: notification_views.preferences(store, actor))
+        return _view_response(view, watermark)
+
+    @get(
+        "/channels",
+        summary="The centre's webhook and e-mail settings, never the secret (CENTER_ADMIN)",
+        operation_id="notificationChannels",
+        opt={"permission": Permission.CENTRE_CONFIGURE},
+        responses=answering(answers.CentreChannelsAnswer, "The caller's centre's channels"),
+    )
+    async def channels(
+        self,
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
+    ) -> Response[dict[str, Any]]:
+        watermark = await reads.watermark(position, position_header)
+        view = await anyio.to_thread.run_sync(lambda: notification_views.channels(store, actor))
+        return _view_response(view, watermark)
+
 
 ANALYTICS_DEFAULT_DAYS = 30
 ANALYTICS_MAX_DAYS = 366

@@ -14,12 +14,19 @@ from litestar.testing import TestClient
 
 from services.query.app import create_app
 from shared import events as ev
-from shared.events.notifications import NotificationsRead
+from shared.events.notifications import (
+    NotificationChannel,
+    NotificationChannelsConfigured,
+    NotificationPreferencesSet,
+    NotificationsRead,
+)
+from shared.notifications import NotificationType
 from shared.readmodels.documents import SESSION, Session
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
 from shared.tenancy import Actor, Role
 from shared.tenancy.demo import DEMO_CENTRE, demo_person
+from shared.tenancy.identity import centre_aggregate_id
 from shared.tenancy.tokens import mint
 from tests.api.conformance import checked
 from tests.readside import demo_events, read_store
@@ -168,3 +175,47 @@ def test_a_bad_cursor_is_a_422_naming_it(client: TestClient[Litestar]) -> None:
 
 def test_no_token_is_a_401(client: TestClient[Litestar]) -> None:
     assert client.get("/api/v1/notifications/unread-count").status_code == 401
+
+
+def test_a_person_reads_back_their_choice_and_an_admin_the_channels_without_the_secret(
+    client: TestClient[Litestar], store: ReadStore
+) -> None:
+    jane = demo_person("jane").id
+    at = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    secret = "never-to-be-read-back-secret"
+    chosen = NotificationPreferencesSet(
+        centre_id=DEMO_CENTRE,
+        aggregate_id=uuid5(jane, "inbox"),
+        aggregate_version=1,
+        occurred_at=at,
+        actor_id=jane,
+        actor_role=Role.STUDENT,
+        person_id=jane,
+        channels={NotificationType.HOMEWORK_OVERDUE: [NotificationChannel.EMAIL]},
+    )
+    configured = NotificationChannelsConfigured(
+        centre_id=DEMO_CENTRE,
+        aggregate_id=uuid5(centre_aggregate_id(DEMO_CENTRE), "notification-channels"),
+        aggregate_version=1,
+        occurred_at=at,
+        actor_id=demo_person("sarah").id,
+        actor_role=Role.CENTER_ADMIN,
+        webhook_url="https://hooks.example.org/tp",
+        webhook_secret=secret,
+        email_enabled=True,
+    )
+    position = store.watermark()
+    apply_all(store, [(chosen, position + 1), (configured, position + 2)])
+    store.advance_watermark(position + 2)
+
+    mine = client.get("/api/v1/notifications/preferences", headers=auth("jane")).json()["data"]
+    assert mine == {"personId": str(jane), "channels": {"HOMEWORK_OVERDUE": ["EMAIL"]}}
+    answer = client.get("/api/v1/notifications/channels", headers=auth("sarah"))
+    assert answer.status_code == 200 and secret not in answer.text
+    assert answer.json()["data"] == {
+        "centreId": DEMO_CENTRE,
+        "webhookUrl": "https://hooks.example.org/tp",
+        "webhookSecretSet": True,
+        "emailEnabled": True,
+    }
+    assert client.get("/api/v1/notifications/channels", headers=auth("john")).status_code == 403

@@ -8,7 +8,7 @@ import json
 from typing import Final
 
 from shared.readmodels.access import View
-from shared.readmodels.documents import INBOX, Inbox, InboxItem, as_json
+from shared.readmodels.documents import CHANNELS, INBOX, Inbox, InboxItem, as_json
 from shared.readmodels.store import ReadStore
 from shared.tenancy import Actor
 
@@ -77,3 +77,32 @@ def inbox(
 def unread_count(store: ReadStore, actor: Actor) -> View:
     version, doc = _own_inbox(store, actor)
     return View(version, {"personId": doc.person_id, "unread": _unread(doc)})
+
+
+def preferences(store: ReadStore, actor: Actor) -> View:
+    """Which channels besides the inbox each type of the actor's notifications reaches."""
+    version, doc = _own_inbox(store, actor)
+    return View(
+        version,
+        {
+            "personId": doc.person_id,
+            "channels": {
+                kind: [str(c) for c in chosen] for kind, chosen in doc.preferences.items()
+            },
+        },
+    )
+
+
+def channels(store: ReadStore, actor: Actor) -> View:
+    """The actor's centre's channels, never the webhook secret (only whether there is one)."""
+    stored = store.get(CHANNELS, actor.centre_id)
+    doc = stored.doc if stored is not None and stored.centre_id == actor.centre_id else None
+    return View(
+        stored.version if stored is not None and doc is not None else 0,
+        {
+            "centreId": actor.centre_id,
+            "webhookUrl": doc.webhook_url if doc is not None else None,
+            "webhookSecretSet": bool(doc is not None and doc.webhook_secret),
+            "emailEnabled": bool(doc is not None and doc.email_enabled),
+        },
+    )
