@@ -250,7 +250,11 @@ class NotifierService:
             if channels is None or not channels.webhook_url or not channels.webhook_secret:
                 return False
             await webhooks.call(
-                self._http, channels.webhook_url, delivery.notification, channels.webhook_secret
+                self._http,
+                channels.webhook_url,
+                delivery.notification,
+                channels.webhook_secret,
+                private_allowed=self.settings.private_webhooks,
             )
             return True
         if channels is None or not channels.email_enabled or not delivery.email:

@@ -39,6 +39,12 @@ class DeliverySettings:
         "seconds a webhook receiver has to answer",
         positive=True,
     )
+    private_webhooks: bool = setting(
+        "TUTORPULSE_NOTIFIER_PRIVATE_WEBHOOKS",
+        False,
+        "call webhook URLs whose host is a private, loopback or link-local address (an on-site "
+        "receiver, tests); otherwise such a call fails like a refused one",
+    )
     smtp_host: str = setting(
         "TUTORPULSE_SMTP_HOST", "127.0.0.1", "the SMTP server e-mail notifications go through"
     )

@@ -14,10 +14,14 @@ constant time, and refuses a timestamp far from its own clock (:func:`verify`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import ipaddress
+import socket
 import time
 from typing import Final
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -82,8 +86,33 @@ def request(
     }
 
 
-async def call(client: httpx.AsyncClient, url: str, notification: Notification, secret: str) -> int:
+async def public_host(url: str) -> None:
+    """:class:`DeliveryFailed` unless every address ``url``'s host resolves to is a public one
+    (a centre's webhook must not reach the notifier's own network). The check is made before
+    each call; a host whose DNS answer changes between the check and the call is not caught."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise DeliveryFailed(f"cannot resolve {host!r}: {error}") from error
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if not ip.is_global:
+            raise DeliveryFailed(f"{host!r} is a private address ({ip}): not called")
+
+
+async def call(
+    client: httpx.AsyncClient,
+    url: str,
+    notification: Notification,
+    secret: str,
+    *,
+    private_allowed: bool = False,
+) -> int:
     """POST ``notification`` to ``url``; its status, or :class:`DeliveryFailed`."""
+    if not private_allowed:
+        await public_host(url)
     body, headers = request(notification, secret)
     try:
         answer = await client.post(url, content=body, headers=headers)

@@ -174,3 +174,38 @@ def test_another_centres_documents_are_not_read(tmp_path: Path) -> None:
     _configure(store, webhook=True, email=True)
     elsewhere = planning.StoreDocuments(store, "elsewhere")
     assert planning.plan(_janes_reminder(store), elsewhere) == []
+
+
+async def test_webhooks_to_private_addresses_are_not_called_unless_allowed() -> None:
+    import httpx
+    import pytest
+
+    calls: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(204)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        for url in ("http://127.0.0.1:9/hook", "http://10.1.2.3/hook", "http://[::1]/hook"):
+            with pytest.raises(webhooks.DeliveryFailed, match="private address"):
+                await webhooks.call(client, url, NOTIFICATION, SECRET)
+        assert calls == []
+        status = await webhooks.call(
+            client, "http://127.0.0.1:9/hook", NOTIFICATION, SECRET, private_allowed=True
+        )
+        assert status == 204 and len(calls) == 1
+        assert calls[0].headers[webhooks.DELIVERY_HEADER] == NOTIFICATION.notification_id
+
+
+async def test_a_receiver_answering_other_than_2xx_fails_the_try() -> None:
+    import httpx
+    import pytest
+
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(410))
+    ) as client:
+        with pytest.raises(webhooks.DeliveryFailed, match="410"):
+            await webhooks.call(
+                client, "http://[::1]/x", NOTIFICATION, SECRET, private_allowed=True
+            )
