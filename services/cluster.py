@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.notifier.settings import DeliverySettings
 from services.settings import PROGRAMS, ClusterSettings, load_or_exit
 from shared.eventstore.settings import EventStoreSettings
 from shared.messaging.auth import (
@@ -123,9 +124,10 @@ _DEFAULTS = {
     variable_name(EventStoreSettings, "sqlite_path"): str(VAR / "tutorpulse.sqlite"),
     variable_name(ReadStoreSettings, "sqlite_path"): str(VAR / "readmodels.sqlite"),
     variable_name(LogSettings, "format"): "console",
+    variable_name(DeliverySettings, "private_webhooks"): "1",
 }
 """What ``make run`` gives every process unless the environment says otherwise: development
-mode, both stores under ``var/``, logs for people."""
+mode, both stores under ``var/``, logs for people, webhooks to receivers on this machine."""
 
 
 @dataclass
