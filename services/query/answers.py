@@ -214,6 +214,36 @@ class AbsenceAlert(Shown, kw_only=True, tag_field="type", tag="REPEATED_ABSENCES
     message: str
 
 
+class RiskReasonShown(Shown, kw_only=True):
+    trigger: Literal[
+        "CONSECUTIVE_ABSENCES",
+        "OVERDUE_HOMEWORK",
+        "LOW_AVERAGE_SCORE",
+        "FALLING_SCORES",
+        "NO_RECENT_ATTENDANCE",
+    ]
+    points: Annotated[int, msgspec.Meta(gt=0)]
+    message: str
+
+
+class RiskShown(Shown, kw_only=True):
+    """The seed's risk score: the points of every trigger that holds (``reasons``, one per
+    overdue homework); MEDIUM from 20, HIGH from 40."""
+
+    score: Annotated[int, msgspec.Meta(ge=0)]
+    level: Literal["LOW", "MEDIUM", "HIGH"]
+    reasons: list[RiskReasonShown]
+
+
+class RiskAlert(Shown, kw_only=True, tag_field="type", tag="STUDENT_AT_RISK"):
+    """A student of the tutor's sessions at MEDIUM or HIGH risk."""
+
+    student_id: str
+    student_name: Name
+    risk: RiskShown
+    message: str
+
+
 class AbsentFrom(Shown, kw_only=True):
     session_id: str
     title: str
@@ -249,7 +279,7 @@ class MyDay(Shown, kw_only=True):
     open_help_requests: list[MyDayHelpRequest]  # type: ignore[valid-type]
     catch_ups: MyDayCatchUps
     to_grade: list[ExerciseToGrade | HomeworkToGrade]  # type: ignore[valid-type]
-    alerts: list[OverlapAlert | HelpSlaAlert | AbsenceAlert]
+    alerts: list[OverlapAlert | HelpSlaAlert | AbsenceAlert | RiskAlert]
     repeated_absences: list[RepeatedAbsence]
     stats: MyDayStats
 
@@ -352,6 +382,9 @@ class StudentOverview(Shown, kw_only=True):
     """The active ones."""
     ended_content_assignments: list[ContentAssignmentShown] | UnsetType = UNSET  # type: ignore[valid-type]
     """Staff only: withdrawn or superseded, the latest first."""
+    risk: RiskShown | UnsetType = UNSET
+    """Staff only: the risk score now, its level and reasons (students and parents see the
+    facts behind it, not the label)."""
 
 
 # --- classes, the catalogue, homework ------------------------------------------------------

@@ -100,3 +100,7 @@ class Student(Document, kw_only=True):
     """By course id."""
     content_assignments: dict[str, ContentAssignment] = msgspec.field(default_factory=dict)
     homework: dict[str, HomeworkSummary] = msgspec.field(default_factory=dict)
+    overdue_homework: dict[str, Instant] | UnsetType = UNSET
+    """Homework the system marked overdue (``HomeworkBecameOverdue``) and not handed in
+    since, by id: when it was marked (absent while there is none). An input of the risk
+    score."""

@@ -3,6 +3,8 @@ about it, recomputed from it (all events of one aggregate, so always in order)."
 
 from __future__ import annotations
 
+from msgspec import UNSET
+
 from shared import events as ev
 from shared.readmodels.documents import HOMEWORK, STUDENT, TUTOR, Homework, HomeworkSummary
 from shared.readmodels.projector.batch import Batch
@@ -81,9 +83,24 @@ def homework_changed(
     summary = _summary(homework)
     student = student_doc(docs, e.centre_id, homework.student_id)
     student.homework[key] = summary
+    if isinstance(e, ev.HomeworkSubmitted | ev.HomeworkGraded) and student.overdue_homework:
+        student.overdue_homework.pop(key, None)  # handed in: no longer owed
+        student.overdue_homework = student.overdue_homework or UNSET
     docs.put(STUDENT, homework.student_id, e.centre_id, student)
     tutor = tutor_doc(docs, e.centre_id, homework.teacher_id)
     tutor.homework.pop(key, None)
     if homework.status is not ev.HomeworkStatus.GRADED:
         tutor.homework[key] = summary
     docs.put(TUTOR, homework.teacher_id, e.centre_id, tutor)
+
+
+@projects(ev.HomeworkBecameOverdue)
+def homework_overdue(docs: Batch, e: ev.HomeworkBecameOverdue) -> None:
+    """The student owes it past its due time (an input of their risk score) until it is
+    handed in."""
+    key = str(e.homework_id)
+    student = student_doc(docs, e.centre_id, str(e.student_id))
+    summary = student.homework.get(key)
+    if summary is not None and summary.status in ev.OPEN_HOMEWORK:
+        student.overdue_homework = {**(student.overdue_homework or {}), key: iso(e.occurred_at)}
+        docs.put(STUDENT, str(e.student_id), e.centre_id, student)

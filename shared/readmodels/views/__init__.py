@@ -16,12 +16,7 @@ from shared.readmodels.views.control_center import (
     IDLE_AFTER_SECONDS,
     control_center,
 )
-from shared.readmodels.views.my_day import (
-    REPEATED_ABSENCES,
-    absence_streak,
-    my_day,
-    repeated_absences,
-)
+from shared.readmodels.views.my_day import REPEATED_ABSENCES, at_risk, my_day, repeated_absences
 from shared.readmodels.views.reports import (
     UrgencyKey,
     catch_up_row,
@@ -31,6 +26,7 @@ from shared.readmodels.views.reports import (
     page_cursor,
     parse_page_cursor,
 )
+from shared.readmodels.views.risk import Risk, RiskLevel, absence_streak, risk_of
 from shared.readmodels.views.students import student_overview
 
 __all__ = [
@@ -38,9 +34,12 @@ __all__ = [
     "IDLE_AFTER_SECONDS",
     "REPEATED_ABSENCES",
     "Names",
+    "Risk",
+    "RiskLevel",
     "UrgencyKey",
     "absence_streak",
     "apply_merge_patch",
+    "at_risk",
     "catalogue_row",
     "catch_up_row",
     "catch_up_urgency",
@@ -56,6 +55,7 @@ __all__ = [
     "parse",
     "parse_page_cursor",
     "repeated_absences",
+    "risk_of",
     "student_overview",
     "utcnow",
 ]

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from shared.events import (
     HELP_PRIORITY_RANK,
     OPEN_CATCH_UPS,
-    AttendanceStatus,
     HomeworkStatus,
     SessionStatus,
 )
-from shared.readmodels.documents import JsonObject, Student, StudentSession, Tutor, as_json
+from shared.readmodels.documents import JsonObject, Student, Tutor, as_json
 from shared.readmodels.times import parse
 from shared.readmodels.views.common import Names, help_view, overdue
+from shared.readmodels.views.risk import RiskLevel, absence_streak, risk_of
 
 REPEATED_ABSENCES = 2
 """Consecutive ABSENT marks, in a student's latest marked sessions, that raise an alert."""
@@ -97,6 +96,7 @@ def my_day(
         }
         for a in absences
     ]
+    alerts += at_risk(students or {}, names, now)
     return {
         "tutorId": tutor.tutor_id,
         "tutorName": names.get(tutor.tutor_id),
@@ -123,16 +123,6 @@ def my_day(
     }
 
 
-def absence_streak(student: Student) -> list[StudentSession]:
-    """The student's latest marked sessions, newest first, as long as each was an absence."""
-    marked = sorted(
-        (s for s in student.sessions.values() if s.attendance),
-        key=lambda s: (s.starts_at, s.session_id),
-        reverse=True,
-    )
-    return list(itertools.takewhile(lambda s: s.attendance is AttendanceStatus.ABSENT, marked))
-
-
 def repeated_absences(students: dict[str, Student], names: Names) -> list[JsonObject]:
     """Students absent from at least ``REPEATED_ABSENCES`` of their latest marked sessions in
     a row."""
@@ -153,3 +143,26 @@ def repeated_absences(students: dict[str, Student], names: Names) -> list[JsonOb
             )
     found.sort(key=lambda a: (-a["consecutiveAbsences"], a["studentName"] or "", a["studentId"]))
     return found
+
+
+def at_risk(students: dict[str, Student], names: Names, now: datetime) -> list[JsonObject]:
+    """A ``STUDENT_AT_RISK`` alert for each student whose risk is MEDIUM or HIGH, the highest
+    score first."""
+    alerts: list[JsonObject] = []
+    for student_id, student in students.items():
+        risk = risk_of(student, now)
+        if risk.level is RiskLevel.LOW:
+            continue
+        name = names.get(student_id)
+        alerts.append(
+            {
+                "type": "STUDENT_AT_RISK",
+                "studentId": student_id,
+                "studentName": name,
+                "risk": risk.as_json(),
+                "message": f"{name or 'a student'} is at {risk.level.value} risk "
+                f"({risk.score} points): " + "; ".join(r.message for r in risk.reasons),
+            }
+        )
+    alerts.sort(key=lambda a: (-a["risk"]["score"], a["studentName"] or "", a["studentId"]))
+    return alerts

@@ -20,6 +20,7 @@ from shared.events import (
 from shared.readmodels.documents import JsonObject, Student, as_json
 from shared.readmodels.times import parse
 from shared.readmodels.views.common import Names, help_view, overdue
+from shared.readmodels.views.risk import risk_of
 
 _PER_SESSION = ("catchUps", "work", "helpRequests")
 """What the overview lists across sessions rather than under each."""
@@ -32,7 +33,8 @@ def student_overview(
 ) -> JsonObject:
     """A student's sessions, attendance, catch-ups, notes and academic profile. Students and
     parents see only EXTERNAL notes, and levels and active content without the staff's
-    reasons and assessment notes; nobody sees the text of a redacted note."""
+    reasons and assessment notes; nobody sees the text of a redacted note. Staff also see the
+    risk score (``risk``); students and parents see the facts behind it, not the label."""
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
     sessions = sorted(student.sessions.values(), key=lambda s: (s.starts_at, s.session_id))
@@ -84,7 +86,7 @@ def student_overview(
     )
     xp = sum(w["xpAwarded"] for w in work) + sum(h["xpAwarded"] for h in homework)
     every_session = [as_json(s) for s in sessions]
-    return {
+    overview: JsonObject = {
         "studentId": student.student_id,
         "name": name,
         "timeZone": time_zone,
@@ -111,6 +113,9 @@ def student_overview(
         "notes": notes,
         "attendanceSummary": {status.value: marked.count(status) for status in ATTENDANCE_STATUSES},
     } | _academic_profile(student, names, staff=staff)
+    if staff:
+        overview["risk"] = risk_of(student, now).as_json()
+    return overview
 
 
 def _academic_profile(student: Student, names: Names, *, staff: bool) -> JsonObject:
