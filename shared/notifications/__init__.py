@@ -7,6 +7,8 @@ twice. The inbox projection (``shared.readmodels.projector.notifications``) and 
 service (``services.notifier``) both compute them here.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from shared.notifications.model import (
     Audience,
     Notification,
@@ -15,7 +17,20 @@ from shared.notifications.model import (
     notification_id,
 )
 from shared.notifications.render import local_time
-from shared.notifications.rules import NOTIFYING_EVENTS, notifications_for
+
+if TYPE_CHECKING:
+    from shared.notifications.rules import NOTIFYING_EVENTS, notifications_for
+
+
+def __getattr__(name: str) -> Any:
+    """The rules on first use: they read the read side's views, whose documents import this
+    package's types, so importing the rules here at once would be circular."""
+    if name in ("NOTIFYING_EVENTS", "notifications_for"):
+        from shared.notifications import rules
+
+        return getattr(rules, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "NOTIFYING_EVENTS",
