@@ -21,6 +21,7 @@ PROGRAM_OF = {
     "services.projections": "projections",
     "services.live_gateway": "live_gateway",
     "services.query": "query",
+    "services.notifier": "notifier",
 }
 
 
@@ -44,6 +45,7 @@ def test_every_deployment_runs_a_module_that_exists_with_probes_on_its_port() ->
         "tutorpulse-projections",
         "tutorpulse-live-gateway",
         "tutorpulse-query",
+        "tutorpulse-notifier",
     }
     for deployment in deployments:
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -93,6 +95,7 @@ def test_each_service_that_uses_nats_logs_in_as_its_own_user_from_a_secret() -> 
         "tutorpulse-live-gateway": "gateway",
         "tutorpulse-command": None,
         "tutorpulse-query": None,
+        "tutorpulse-notifier": "notifier",
     }
     assert set(users.values()) - {None} <= set(PERMISSIONS)
 
