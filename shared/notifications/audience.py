@@ -12,10 +12,13 @@ from shared.readmodels.documents import (
     HOMEWORK,
     PERSON,
     SESSION,
+    STUDENT,
     Document,
     Kind,
+    Student,
 )
 from shared.readmodels.times import parse
+from shared.readmodels.views.risk import absences_with
 
 D = TypeVar("D", bound=Document)
 
@@ -29,7 +32,8 @@ class Documents(Protocol):
 
 def audience_of(event: ev.Event, docs: Documents) -> Audience:
     """Who ``event`` concerns: its session's tutor and enrolled students, their parents, the
-    centre's supervisors and admins, and the centre's time zone."""
+    centre's supervisors and admins, and the centre's time zone; for an absence, the absences
+    in a row it is part of."""
     centre = docs.get(CENTRE, event.centre_id)
     staff = docs.get(CENTRE_STAFF, event.centre_id)
     session = (
@@ -47,10 +51,24 @@ def audience_of(event: ev.Event, docs: Documents) -> Audience:
     if student_id is not None and str(student_id) not in concerned:
         concerned.append(str(student_id))
     parents: dict[str, tuple[str, ...]] = {}
+    names: dict[str, str] = {}
     for student in concerned:
         person = docs.get(PERSON, student)
-        if person is not None and person.guardian_id:
-            parents[student] = (person.guardian_id,)
+        if person is not None:
+            names[student] = person.name
+            if person.guardian_id:
+                parents[student] = (person.guardian_id,)
+    absences: list[str] = []
+    if (
+        isinstance(event, ev.AttendanceMarked)
+        and event.status is ev.AttendanceStatus.ABSENT
+        and session is not None
+    ):
+        student_id = str(event.student_id)
+        marks = docs.get(STUDENT, student_id) or Student(
+            student_id=student_id, centre_id=event.centre_id
+        )
+        absences = absences_with(marks, str(event.session_id), session.starts_at)
     return Audience(
         time_zone=centre.time_zone if centre is not None else "UTC",
         session_title=session.title if session is not None else None,
@@ -60,4 +78,6 @@ def audience_of(event: ev.Event, docs: Documents) -> Audience:
         parents=parents,
         staff=tuple(staff.staff) if staff is not None else (),
         homework_title=homework.title if homework is not None else None,
+        student_name=names.get(str(student_id)) if student_id is not None else None,
+        absences_in_a_row=tuple(absences),
     )

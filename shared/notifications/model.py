@@ -23,6 +23,7 @@ class NotificationType(StrEnum):
     HOMEWORK_REMINDER = "HOMEWORK_REMINDER"
     HOMEWORK_OVERDUE = "HOMEWORK_OVERDUE"
     SESSION_CANCELLED = "SESSION_CANCELLED"
+    STUDENT_AT_RISK = "STUDENT_AT_RISK"
     SESSION_AUTO_COMPLETED = "SESSION_AUTO_COMPLETED"
 
 
@@ -77,3 +78,8 @@ class Audience:
     """The centre's supervisors and admins."""
     session_starts_at: datetime | None = None
     homework_title: str | None = None
+    student_name: str | None = None
+    """The name of the student the event is about, if it is about one."""
+    absences_in_a_row: tuple[str, ...] = ()
+    """For an absence: the sessions of the student's latest marked ones, newest first, that
+    were each an absence, this one among them (empty when this one is not among them)."""

@@ -20,6 +20,7 @@ from shared.notifications.model import (
 )
 from shared.notifications.render import local_time
 from shared.readmodels.times import iso
+from shared.readmodels.views.risk import REPEATED_ABSENCES
 from shared.tenancy.roles import Role
 
 NOTIFYING_EVENTS: tuple[type[ev.Event], ...] = (
@@ -32,9 +33,11 @@ NOTIFYING_EVENTS: tuple[type[ev.Event], ...] = (
     ev.HomeworkBecameOverdue,
     ev.SessionCancelled,
     ev.SessionEnded,
+    ev.AttendanceMarked,
 )
 """The event types that tell someone something (``SessionEnded`` only when the system ended
-a session nobody ended)."""
+a session nobody ended; ``AttendanceMarked`` only for an absence that is one of several in a
+row)."""
 
 _ESCALATION_PRIORITY = {
     HelpPriority.URGENT: NotificationPriority.URGENT,
@@ -70,10 +73,14 @@ def _session_name(audience: Audience) -> str:
 
 
 def _tell(
-    event: ev.Event, message: _Message, people: Iterable[tuple[str, str]]
+    event: ev.Event,
+    message: _Message,
+    people: Iterable[tuple[str, str]],
+    source: str | None = None,
 ) -> list[Notification]:
-    """One notification per person (the first link wins for a person named twice)."""
-    source = f"{event.aggregate_id}:{event.aggregate_version}"
+    """One notification per person (the first link wins for a person named twice), with ids
+    from ``source`` (by default the event's aggregate id and version)."""
+    source = source or f"{event.aggregate_id}:{event.aggregate_version}"
     told: dict[str, Notification] = {}
     for person_id, link in people:
         if person_id in told:
@@ -223,4 +230,34 @@ def notifications_for(event: ev.Event, audience: Audience) -> list[Notification]
             ),
             [(audience.tutor_id, _session_link(event.session_id))],
         )
+    if isinstance(event, ev.AttendanceMarked):
+        return _absent_again(event, audience)
     return []
+
+
+def _absent_again(event: ev.AttendanceMarked, audience: Audience) -> list[Notification]:
+    """An absence that makes the student's latest marked sessions absences in a row, at least
+    ``REPEATED_ABSENCES`` of them, tells the centre's supervisors and admins: once per absence
+    (the seat's), however often it is marked again or corrected and marked back."""
+    streak = len(audience.absences_in_a_row)
+    if event.status is not ev.AttendanceStatus.ABSENT or streak < REPEATED_ABSENCES:
+        return []
+    name = audience.student_name or "A student"
+    session = _session_name(audience)
+    when = (
+        f" on {local_time(audience.session_starts_at, audience.time_zone)}"
+        if audience.session_starts_at
+        else ""
+    )
+    before = "the session" if streak == 2 else f"the {streak - 1} sessions"
+    return _tell(
+        event,
+        _Message(
+            NotificationType.STUDENT_AT_RISK,
+            NotificationPriority.HIGH,
+            f"{name} has missed {streak} sessions in a row",
+            f"{name} was absent from {session}{when}, and from {before} marked before it.",
+        ),
+        [(person, _student_link(event.student_id)) for person in audience.staff],
+        source=f"{event.aggregate_id}:absent",
+    )

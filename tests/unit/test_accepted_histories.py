@@ -1282,8 +1282,7 @@ IGNORED_BY_READ_MODELS = {
     "HelpRequestEscalated",
     "CatchUpReminderSent",
     "CatchUpBecameOverdue",
-    "HomeworkDueReminderSent",
-    "HomeworkBecameOverdue",  # what timers did: in the session log and the inboxes
+    "HomeworkDueReminderSent",  # what timers did: in the session log and the inboxes
 }
 
 

@@ -16,7 +16,7 @@ from shared.readmodels.views.control_center import (
     IDLE_AFTER_SECONDS,
     control_center,
 )
-from shared.readmodels.views.my_day import REPEATED_ABSENCES, at_risk, my_day, repeated_absences
+from shared.readmodels.views.my_day import at_risk, my_day, repeated_absences
 from shared.readmodels.views.reports import (
     UrgencyKey,
     catch_up_row,
@@ -26,7 +26,13 @@ from shared.readmodels.views.reports import (
     page_cursor,
     parse_page_cursor,
 )
-from shared.readmodels.views.risk import Risk, RiskLevel, absence_streak, risk_of
+from shared.readmodels.views.risk import (
+    REPEATED_ABSENCES,
+    Risk,
+    RiskLevel,
+    absence_streak,
+    risk_of,
+)
 from shared.readmodels.views.students import student_overview
 
 __all__ = [

@@ -14,10 +14,7 @@ from shared.events import (
 from shared.readmodels.documents import JsonObject, Student, Tutor, as_json
 from shared.readmodels.times import parse
 from shared.readmodels.views.common import Names, help_view, overdue
-from shared.readmodels.views.risk import RiskLevel, absence_streak, risk_of
-
-REPEATED_ABSENCES = 2
-"""Consecutive ABSENT marks, in a student's latest marked sessions, that raise an alert."""
+from shared.readmodels.views.risk import REPEATED_ABSENCES, RiskLevel, absence_streak, risk_of
 
 
 def my_day(

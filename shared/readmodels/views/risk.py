@@ -26,6 +26,9 @@ from shared.events import OPEN_HOMEWORK, AttendanceStatus, WorkStatus
 from shared.readmodels.documents import JsonObject, Student, StudentSession, Work
 from shared.readmodels.times import parse
 
+REPEATED_ABSENCES: Final = 2
+"""Absences in a row, in a student's latest marked sessions, that raise an alert in My Day and
+tell the centre's supervisors (not yet a score: that takes ``ABSENCES_IN_A_ROW``)."""
 ABSENCES_IN_A_ROW: Final = 3
 ABSENCE_POINTS: Final = 30
 OVERDUE_HOMEWORK_POINTS: Final = 5
