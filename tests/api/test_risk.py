@@ -13,7 +13,12 @@ import pytest
 from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
-from services.command.commands.exercises import PublishExercise
+from services.command.commands.exercises import (
+    AssignExercise,
+    PublishExercise,
+    StartExercise,
+    SubmitExercise,
+)
 from services.command.commands.homework import AssignHomework, SubmitHomework
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.commands.timers import MarkHomeworkOverdue
@@ -24,6 +29,7 @@ from shared.eventstore import EventStoreSettings
 from shared.readmodels.projector import apply_all
 from shared.settings import load
 from shared.tenancy.permissions import system_actor
+from tests.api.conformance import checked
 from tests.api.test_reports import World, _session
 from tests.builders import register_centre
 from tests.readside import read_store
@@ -42,8 +48,8 @@ def world(tmp_path: Path) -> Iterator[World]:
     )
     store = read_store(tmp_path)
     alpha, beta = register_centre(centres, "alpha"), register_centre(centres, "beta")
-    with TestClient(create_app(store)) as client:
-        yield World(centres, store, client, alpha, beta)
+    with TestClient(create_app(store)) as client:  # every answer checked against the schema
+        yield World(centres, store, checked(client), alpha, beta)
     store.close()
     centres.close()
 
@@ -228,8 +234,54 @@ def test_a_rebuild_gives_the_same_risk_and_the_same_inbox(world: World, tmp_path
     ]
     apply_all(rebuilt, items)
     with TestClient(create_app(rebuilt)) as client:
-        answer = client.get("/api/v1/notifications", headers=world.alpha.auth("supervisor")).json()[
-            "data"
-        ]["items"]
+        answer = (
+            checked(client)
+            .get("/api/v1/notifications", headers=world.alpha.auth("supervisor"))
+            .json()["data"]["items"]
+        )
     assert answer == world.get("/api/v1/notifications", "supervisor")["data"]["items"]
     rebuilt.close()
+
+
+def test_falling_and_low_scores_of_auto_marked_work_count(world: World) -> None:
+    alpha, centres = world.alpha, world.centres
+    session = lesson(world, 1, ann=PRESENT)  # started, so work can be set
+
+    def exercise_scored(correct: int) -> None:
+        questions = [
+            Question(question_id=f"q{n}", prompt=f"{n}+{n}", accepted_answers=(str(2 * n),))
+            for n in range(4)
+        ]
+        exercise = centres.handle(
+            alpha["tutor"],
+            PublishExercise(
+                title="Doubles",
+                course_id="maths",
+                exercise_type=ExerciseType.NUMERICAL,
+                questions=questions,
+            ),
+        ).body["exerciseId"]
+        set_ = centres.handle(
+            alpha["tutor"], AssignExercise(session_id=session, exercise_id=UUID(str(exercise)))
+        ).body
+        work = UUID(str(set_["work"][0]["workId"]))
+        centres.handle(alpha["ann"], StartExercise(session_id=session, work_id=work))
+        answers = {f"q{n}": str(2 * n) if n < correct else "wrong" for n in range(4)}
+        centres.handle(
+            alpha["ann"], SubmitExercise(session_id=session, work_id=work, answers=answers)
+        )
+
+    exercise_scored(3)
+    exercise_scored(2)
+    exercise_scored(1)
+    world.project()
+    risk = overview(world, "tutor")["risk"]
+    assert risk["reasons"] == []  # 75%, 50%, 25%: two drops, an average of exactly 50%
+    exercise_scored(0)
+    world.project()
+    risk = overview(world, "tutor")["risk"]
+    assert (risk["score"], risk["level"]) == (35, "MEDIUM")
+    assert [(r["trigger"], r["message"]) for r in risk["reasons"]] == [
+        ("LOW_AVERAGE_SCORE", "average score 38% over the last 4 exercises"),
+        ("FALLING_SCORES", "scores fell 3 times in a row"),
+    ]
