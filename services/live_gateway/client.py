@@ -38,7 +38,10 @@ class Copy:
 
 def describe(view: dict[str, Any]) -> str:
     """One line on the state of a view: a Control Center, a My Day, a student overview, a class
-    roster or the catch-up list."""
+    roster, the catch-up list or one's notifications."""
+    if "unread" in view:
+        newest = view["items"][0]["title"] if view["items"] else "nothing yet"
+        return f"{view['unread']} unread notifications; newest: {newest}"
     if "attendanceSummary" in view:
         marked = ", ".join(
             f"{status} {count}" for status, count in view["attendanceSummary"].items() if count
@@ -174,6 +177,9 @@ def main() -> None:
     parser.add_argument(
         "--catch-ups", action="store_true", help="follow the centre's catch-up list"
     )
+    parser.add_argument(
+        "--notifications", action="store_true", help="follow one's own notifications"
+    )
     args = parser.parse_args()
     topics = (
         [f"session:{s}" for s in args.session]
@@ -181,9 +187,13 @@ def main() -> None:
         + [f"student:{s}" for s in args.student]
         + [f"class:{c}" for c in args.classes]
         + (["catch-ups"] if args.catch_ups else [])
+        + (["notifications"] if args.notifications else [])
     )
     if not topics:
-        parser.error("follow at least one --session, --my-day, --student, --class or --catch-ups")
+        parser.error(
+            "follow at least one --session, --my-day, --student, --class, --catch-ups or "
+            "--notifications"
+        )
     with contextlib.suppress(KeyboardInterrupt):
         sys.exit(asyncio.run(follow(args.url, args.token, topics)))
 

@@ -108,3 +108,15 @@ async def test_the_topic_names_no_person(hub: Hub) -> None:
     await hub.subscribe(jane, f"notifications:{demo_person('robert').id}")
     (refused,) = drain(jane)
     assert refused["type"] == "error" and refused["status"] == 400
+
+
+def test_the_live_client_prints_a_line_on_the_inbox() -> None:
+    from services.live_gateway.client import describe
+
+    assert describe({"personId": "p", "unread": 0, "items": [], "next": None}) == (
+        "0 unread notifications; newest: nothing yet"
+    )
+    item = {"title": "Fractions clinic starts in 15 minutes"}
+    assert describe({"personId": "p", "unread": 2, "items": [item], "next": None}) == (
+        "2 unread notifications; newest: Fractions clinic starts in 15 minutes"
+    )
