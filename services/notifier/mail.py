@@ -40,7 +40,7 @@ async def send(mail: EmailMessage, settings: DeliverySettings) -> None:
             username=settings.smtp_user,
             password=settings.smtp_password if settings.smtp_user else None,
             start_tls=settings.smtp_tls,
-            timeout=settings.webhook_timeout,
+            timeout=settings.timeout,
         )
     except (aiosmtplib.SMTPException, OSError) as error:
         raise DeliveryFailed(f"{type(error).__name__}: {error}") from error

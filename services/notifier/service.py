@@ -85,7 +85,7 @@ class NotifierService:
         self._js: JetStreamContext = nc.jetstream()
         self._ping = NatsPing(nc)
         self._stopping = asyncio.Event()
-        self._http = httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
+        self._http = httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False)
         self._outage = OutageLog("notifier.nats")
 
     def stop(self) -> None:

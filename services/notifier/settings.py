@@ -33,10 +33,10 @@ class DeliverySettings:
         "the longest wait between two tries",
         positive=True,
     )
-    webhook_timeout: float = setting(
-        "TUTORPULSE_NOTIFIER_WEBHOOK_TIMEOUT",
+    timeout: float = setting(
+        "TUTORPULSE_NOTIFIER_TIMEOUT",
         10.0,
-        "seconds a webhook receiver has to answer",
+        "seconds a webhook receiver or the SMTP server has to answer one try",
         positive=True,
     )
     private_webhooks: bool = setting(

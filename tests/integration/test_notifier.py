@@ -177,7 +177,7 @@ async def start_notifier(
             "TUTORPULSE_SMTP_PORT": str(smtp_port),
             "TUTORPULSE_NOTIFIER_RETRY_SECONDS": "0.1",
             "TUTORPULSE_NOTIFIER_ATTEMPTS": "3",
-            "TUTORPULSE_NOTIFIER_WEBHOOK_TIMEOUT": "2",
+            "TUTORPULSE_NOTIFIER_TIMEOUT": "2",
             "TUTORPULSE_NOTIFIER_PRIVATE_WEBHOOKS": "yes",  # the receiver is on 127.0.0.1
             **changes,
         },
