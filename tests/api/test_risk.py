@@ -26,6 +26,7 @@ from services.query.app import create_app
 from shared import events
 from shared.events import AttendanceStatus, ExerciseType, Question
 from shared.eventstore import EventStoreSettings
+from shared.readmodels.documents import STUDENT
 from shared.readmodels.projector import apply_all
 from shared.settings import load
 from shared.tenancy.permissions import system_actor
@@ -209,6 +210,9 @@ def test_homework_marked_overdue_counts_until_it_is_handed_in(world: World) -> N
     for h in homework:  # the scheduler's clock says they are overdue (the view's does not yet)
         centres.handle(system_actor("alpha"), MarkHomeworkOverdue(homework_id=h, due_at=due))
     world.project()
+    kept = world.store.get(STUDENT, str(alpha["ann"].user_id))
+    assert kept is not None and kept.doc.overdue_homework
+    assert sorted(kept.doc.overdue_homework) == sorted(map(str, homework))
     risk = overview(world, "tutor")["risk"]
     assert (risk["score"], risk["level"]) == (20, "MEDIUM")
     assert sorted(r["message"] for r in risk["reasons"]) == [
@@ -221,6 +225,9 @@ def test_homework_marked_overdue_counts_until_it_is_handed_in(world: World) -> N
     world.project()
     risk = overview(world, "tutor")["risk"]
     assert (risk["score"], risk["level"]) == (15, "LOW")
+    kept = world.store.get(STUDENT, str(alpha["ann"].user_id))
+    assert kept is not None and kept.doc.overdue_homework
+    assert str(homework[0]) not in kept.doc.overdue_homework  # handed in (late): not owed
 
 
 def test_a_rebuild_gives_the_same_risk_and_the_same_inbox(world: World, tmp_path: Path) -> None:
