@@ -280,3 +280,27 @@ async def test_a_failing_receiver_is_retried_then_dead_lettered_and_redelivered(
     finally:
         service.stop()
         await running
+
+
+async def test_two_replicas_deliver_each_notification_once(
+    tmp_path: Path,
+    nats_as: NatsAs,
+    nc: Client,
+    receiver: Receiver,
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    box, smtp_port = mailbox
+    store = configured_store(tmp_path, receiver.url)
+    replicas = [await start_notifier(nats_as, nc, store, smtp_port) for _ in range(2)]
+    try:
+        event = janes_reminder(store)
+        for n in range(3):  # relayed again by a relay that lost its position: one event still
+            await relay(nc, event, 2_000_000 + n)
+        await eventually(lambda: len(receiver.calls) >= 1 and len(box.messages) >= 1)
+        await asyncio.sleep(1.0)
+        assert len(receiver.calls) == 1 and len(box.messages) == 1
+    finally:
+        for service, _ in replicas:
+            service.stop()
+        for _, running in replicas:
+            await running
