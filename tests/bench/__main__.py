@@ -8,6 +8,8 @@ this script starts and stops; every loop is bounded in count and time.
 2. Relay: events/s from the notification log to JetStream vs. raw nats-py ``publish_async``.
 3. Relay lag: while the HTTP load runs, the time from a command's 2xx response to its last
    event arriving on a NATS subscription.
+
+Then the read side (``tests/bench/read_side.py``) and the timers (``tests/bench/timers.py``).
 """
 
 from __future__ import annotations
@@ -412,6 +414,9 @@ async def main() -> None:
         from tests.bench import read_side
 
         read = await read_side.run(pg, nats_server, work, start_service, wait_http)
+        from tests.bench import timers
+
+        read += await timers.run(nats_server, work)
     write_report(lines, lag_ms, read)
 
 
