@@ -17,8 +17,8 @@ from shared.readmodels.documents import (
     Kind,
     Student,
 )
-from shared.readmodels.times import parse
-from shared.readmodels.views.risk import absences_with
+from shared.readmodels.times import iso, parse
+from shared.readmodels.views.risk import absences_as_of
 
 D = TypeVar("D", bound=Document)
 
@@ -64,11 +64,7 @@ def audience_of(event: ev.Event, docs: Documents) -> Audience:
         and event.status is ev.AttendanceStatus.ABSENT
         and session is not None
     ):
-        student_id = str(event.student_id)
-        marks = docs.get(STUDENT, student_id) or Student(
-            student_id=student_id, centre_id=event.centre_id
-        )
-        absences = absences_with(marks, str(event.session_id), session.starts_at)
+        absences = _absences(event, docs, session.starts_at)
     return Audience(
         time_zone=centre.time_zone if centre is not None else "UTC",
         session_title=session.title if session is not None else None,
@@ -80,4 +76,22 @@ def audience_of(event: ev.Event, docs: Documents) -> Audience:
         homework_title=homework.title if homework is not None else None,
         student_name=names.get(str(student_id)) if student_id is not None else None,
         absences_in_a_row=tuple(absences),
+    )
+
+
+def _absences(event: ev.AttendanceMarked, docs: Documents, starts_at: str) -> list[str]:
+    """The absences in a row this one is part of, as they stood when it was marked (when each
+    other session's mark was made is in its session document)."""
+    student_id = str(event.student_id)
+    student = docs.get(STUDENT, student_id) or Student(
+        student_id=student_id, centre_id=event.centre_id
+    )
+
+    def marked_at(session_id: str) -> str | None:
+        session = docs.get(SESSION, session_id)
+        seat = session.students.get(student_id) if session is not None else None
+        return seat.marked_at if seat is not None else None
+
+    return absences_as_of(
+        student, str(event.session_id), starts_at, iso(event.occurred_at), marked_at
     )

@@ -20,12 +20,19 @@ from services.command.commands.exercises import (
     SubmitExercise,
 )
 from services.command.commands.homework import AssignHomework, SubmitHomework
+from services.command.commands.notifications import (
+    ConfigureNotificationChannels,
+    SetNotificationPreferences,
+)
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.commands.timers import MarkHomeworkOverdue
+from services.notifier.planning import StoreDocuments, plan
 from services.query.app import create_app
 from shared import events
 from shared.events import AttendanceStatus, ExerciseType, Question
+from shared.events.notifications import NotificationChannel
 from shared.eventstore import EventStoreSettings
+from shared.notifications import NotificationType
 from shared.readmodels.documents import STUDENT
 from shared.readmodels.projector import apply_all
 from shared.settings import load
@@ -292,3 +299,39 @@ def test_falling_and_low_scores_of_auto_marked_work_count(world: World) -> None:
         ("LOW_AVERAGE_SCORE", "average score 38% over the last 4 exercises"),
         ("FALLING_SCORES", "scores fell 3 times in a row"),
     ]
+
+
+def test_the_supervisors_chosen_channels_carry_it_like_every_notification(world: World) -> None:
+    alpha, centres = world.alpha, world.centres
+    centres.handle(
+        alpha["admin"],
+        ConfigureNotificationChannels(
+            centre_id="alpha",
+            webhook_url="https://hooks.example.org/tp",
+            webhook_secret="s" * 32,
+            email_enabled=True,
+        ),
+    )
+    centres.handle(
+        alpha["supervisor"],
+        SetNotificationPreferences(
+            channels={NotificationType.STUDENT_AT_RISK: [NotificationChannel.WEBHOOK]}
+        ),
+    )
+    lesson(world, 48, ann=ABSENT)
+    lesson(world, 24, ann=ABSENT)
+    start = world.position
+    world.project()
+    marks = [
+        e
+        for n in centres.recorder.select_notifications(start + 1, 1_000)
+        if isinstance(e := events.decode(n.state), events.AttendanceMarked)
+    ]
+    docs = StoreDocuments(world.store, "alpha")
+    planned = [d for e in marks for d in plan(e, docs)]
+    (told,) = at_risk(world, "supervisor")
+    assert [(d.channel, d.notification.person_id) for d in planned] == [
+        (NotificationChannel.WEBHOOK, str(alpha["supervisor"].user_id))
+    ]  # the admin chose no channel: the inbox only
+    assert planned[0].notification.notification_id == told["notificationId"]
+    assert planned[0].notification.title == told["title"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
@@ -20,6 +20,7 @@ from shared.readmodels.documents import (
     Document,
     Kind,
     Person,
+    Seat,
     Session,
     Student,
     StudentSession,
@@ -120,39 +121,54 @@ def _student_session(
     )
 
 
-def test_the_audience_counts_the_absences_with_this_one_whether_projected_or_not() -> None:
-    session = Session(
-        session_id=str(SESSION_ID),
-        centre_id="sydney",
-        tutor_id=TUTOR,
-        title="Fractions clinic",
-        status=ev.SessionStatus.COMPLETED,
-        starts_at=iso(STARTS),
-        ends_at=iso(STARTS),
-        time_zone="Australia/Sydney",
-        mode=ev.SessionMode.ONLINE,
-    )
+def test_the_audience_counts_the_absences_as_they_stood_when_this_one_was_marked() -> None:
+    def a_session(sid: UUID, starts: datetime, seat: Seat | None = None) -> Session:
+        return Session(
+            session_id=str(sid),
+            centre_id="sydney",
+            tutor_id=TUTOR,
+            title="Fractions clinic",
+            status=ev.SessionStatus.COMPLETED,
+            starts_at=iso(starts),
+            ends_at=iso(starts),
+            time_zone="Australia/Sydney",
+            mode=ev.SessionMode.ONLINE,
+            students={str(ANNA): seat} if seat else {},
+        )
+
+    earlier_id = uuid4()
     earlier = _student_session(
-        "earlier", datetime(2025, 4, 1, tzinfo=UTC), ev.AttendanceStatus.ABSENT
+        str(earlier_id), datetime(2025, 4, 1, tzinfo=UTC), ev.AttendanceStatus.ABSENT
     )
-    docs = Docs(
+    seat = Seat(student_id=str(ANNA), enrolled=True, attendance=ev.AttendanceStatus.ABSENT)
+    seat.marked_at = iso(datetime(2025, 4, 1, 1, tzinfo=UTC))
+    common = (
         (
             CENTRE,
             "sydney",
             Centre(centre_id="sydney", name="S", time_zone="Australia/Sydney", help_sla_minutes={}),
         ),
         (CENTRE_STAFF, "sydney", CentreStaff(centre_id="sydney", staff=[SUPERVISOR])),
-        (SESSION, str(SESSION_ID), session),
+        (SESSION, str(SESSION_ID), a_session(SESSION_ID, STARTS)),
         (PERSON, str(ANNA), Person(person_id=str(ANNA), name="Anna", role=Role.STUDENT)),
         (
             STUDENT,
             str(ANNA),
-            Student(student_id=str(ANNA), centre_id="sydney", sessions={"earlier": earlier}),
+            Student(student_id=str(ANNA), centre_id="sydney", sessions={str(earlier_id): earlier}),
         ),
     )
+    docs = Docs(
+        *common,
+        (SESSION, str(earlier_id), a_session(earlier_id, datetime(2025, 4, 1, tzinfo=UTC), seat)),
+    )
     found = audience_of(marked(ev.AttendanceStatus.ABSENT), docs)
-    assert found.absences_in_a_row == (str(SESSION_ID), "earlier")
+    assert found.absences_in_a_row == (str(SESSION_ID), str(earlier_id))
     assert (found.student_name, found.staff) == ("Anna", (SUPERVISOR,))
     (told,) = notifications_for(marked(ev.AttendanceStatus.ABSENT), found)
     assert told.person_id == SUPERVISOR
     assert audience_of(marked(ev.AttendanceStatus.PRESENT), docs).absences_in_a_row == ()
+    # The earlier mark made after this one (read by a notifier that is behind): not counted.
+    seat.marked_at = iso(AT + timedelta(hours=1))
+    alone = audience_of(marked(ev.AttendanceStatus.ABSENT), docs)
+    assert alone.absences_in_a_row == (str(SESSION_ID),)
+    assert notifications_for(marked(ev.AttendanceStatus.ABSENT), alone) == []
