@@ -61,6 +61,7 @@ from services.scheduler.timers import (
     Plan,
     Timer,
     TimerKind,
+    planned_subjects,
     plans_for,
     session_reminder,
 )
@@ -176,6 +177,7 @@ class Scheduler:
             pull_sub=PullSub(batch_size=1, timeout=1.0),
             config=ConsumerConfig(
                 durable_name=SCHEDULER_CONSUMER,
+                filter_subjects=planned_subjects(),
                 deliver_policy=DeliverPolicy.ALL,
                 ack_wait=consumers.ack_wait,
                 max_ack_pending=1,
@@ -183,8 +185,8 @@ class Scheduler:
             ),
             ack_policy=AckPolicy.MANUAL,
             title="scheduler/events",
-            description="Every event of TP_EVENTS; the ones that concern a timer set, move or "
-            "cancel it (docs/scheduler.md). One at a time across the replicas.",
+            description="The events of TP_EVENTS that set, move or cancel a timer (the "
+            "consumer's filter: docs/scheduler.md). One at a time across the replicas.",
         )(self.on_event)
         self.broker.subscriber(
             f"{FIRE_PREFIX}.>",

@@ -134,6 +134,33 @@ class MoveSessionReminders:
 
 Plan = Timer | Cancel | MoveSessionReminders
 
+PLANNED_EVENTS: tuple[type[ev.Event], ...] = (
+    ev.SessionScheduled,
+    ev.SessionRescheduled,
+    ev.SessionExtended,
+    ev.SessionStarted,
+    ev.SessionEnded,
+    ev.SessionCancelled,
+    ev.HelpRequestRaised,
+    ev.HelpRequestResolved,
+    ev.HelpRequestCancelled,
+    ev.HelpRequestClosed,
+    ev.CatchUpAssigned,
+    ev.CatchUpCompleted,
+    ev.CatchUpCancelled,
+    ev.HomeworkAssigned,
+    ev.HomeworkSubmitted,
+    ev.CentreRemindersChanged,
+)
+"""The events that set, move or cancel a timer: the only ones the scheduler's consumer reads
+(its filter), so the rest of the traffic (presence, exercise work, …) never reaches it."""
+
+
+def planned_subjects() -> list[str]:
+    """The consumer's filter: ``tp.evt.<centre>.<kind>.<key>.<EventType>`` of each planned type."""
+    return [f"tp.evt.*.*.*.{kind.__name__}" for kind in PLANNED_EVENTS]
+
+
 NEEDS_LEAD_TIME = (ev.SessionScheduled, ev.SessionRescheduled)
 """Events whose timers depend on the centre's reminder lead time."""
 
@@ -160,6 +187,8 @@ def plans_for(
 ) -> list[Plan]:
     """The timers ``event`` sets, moves or cancels, at ``now``. ``lead_minutes``: the centre's
     session reminder lead time (read only for :data:`NEEDS_LEAD_TIME`)."""
+    if not isinstance(event, PLANNED_EVENTS):
+        return []
     centre = event.centre_id
     complete_after = timedelta(minutes=settings.complete_after_minutes)
     due_soon = timedelta(hours=settings.due_reminder_hours)
@@ -186,10 +215,8 @@ def plans_for(
         reminder: TimerKind, overdue: TimerKind, about: UUID, due_at: datetime
     ) -> list[Plan]:
         plans: list[Plan] = [timer(overdue, about, due_at, due_at)]
-        if now < due_at - due_soon:
+        if now < due_at - due_soon:  # else too late to remind ahead: the overdue timer counts
             plans.append(timer(reminder, about, due_at - due_soon, due_at))
-        else:  # too late to remind ahead of time: the overdue timer is the one that counts
-            plans.append(Cancel(centre, reminder, about))
         return plans
 
     match event:

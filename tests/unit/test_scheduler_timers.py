@@ -174,7 +174,7 @@ def test_catch_ups_and_homework_are_reminded_a_day_ahead_and_marked_overdue_when
     )
     found_plans = plans(homework)
     assert set(timers(found_plans)) == {TimerKind.HOMEWORK_OVERDUE}
-    assert cancelled(found_plans) == {TimerKind.HOMEWORK_REMINDER}
+    assert cancelled(found_plans) == set()
     handed_in = ev.HomeworkSubmitted(
         **envelope(work),
         student_id=STUDENT,
