@@ -38,8 +38,9 @@ class NatsSettings:
     user: str | None = setting(
         "TUTORPULSE_NATS_USER",
         None,
-        "this process's NATS user (`relay`, `projections`, `gateway`, `ops`); a service without "
-        "one does not connect and its `/ready` is 503 `no NATS user configured`",
+        "this process's NATS user (`relay`, `projections`, `gateway`, `scheduler`, `ops`, …); "
+        "a service without one does not connect and its `/ready` is 503 `no NATS user "
+        "configured`",
     )
     password: str = setting("TUTORPULSE_NATS_PASSWORD", "", "that user's password", secret=True)
 
