@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client
@@ -21,6 +22,7 @@ from services.command.commands.sessions import CancelSession
 from services.scheduler.clock import FastClock
 from services.scheduler.service import Scheduler
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.timers import Timer, TimerKind
 from shared import events
 from shared.events import AttendanceStatus
 from shared.eventstore import EventStoreSettings
@@ -222,13 +224,26 @@ async def test_a_centres_day_in_seconds(
         await scheduler.stop()
 
 
-async def test_a_timer_that_is_not_one_goes_to_the_dead_letters(
+async def test_a_bad_timer_is_dead_lettered_and_one_of_another_centre_refused(
     tmp_path: Path, nats_server: NatsServer, nats_as: NatsAs, nc: Client, centres: TutoringCentres
 ) -> None:
     await ensure_streams((await nats_as("relay")).jetstream())
     js = nc.jetstream()
+    alpha = register_centre(centres, "alpha")
+    register_centre(centres, "beta")
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    work = homework(centres, alpha, due)
     scheduler = await running_scheduler(tmp_path, nats_server, centres, 1.0)
     try:
+        # A timer of centre beta naming alpha's homework: SYSTEM of beta cannot see it.
+        foreign = Timer(
+            centre_id="beta", kind=TimerKind.HOMEWORK_OVERDUE, about=work, due_at=due, at=due
+        )
+        await js.publish(foreign.fire_subject, msgspec.json.encode(foreign), stream="TP_TIMERS")
+        await timers_settled(js)
+        assert scheduler.tally.fired == {"refused": 1}
+        assert of_type(events_after(centres, 0), events.HomeworkBecameOverdue) == []
+
         subject = "tp.timer.fire.alpha.homework-overdue.not-a-timer"
         await js.publish(subject, b"{not json", stream="TP_TIMERS")
         await timers_settled(js)
