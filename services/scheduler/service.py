@@ -42,7 +42,7 @@ from faststream.nats import (
 )
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 from prometheus_client import Counter, Histogram
 
 from services.command.application import TutoringCentres
@@ -110,6 +110,8 @@ def dead_letter_subject(subject: str) -> str:
 def transient(error: BaseException) -> bool:
     """A failure that waiting cures (the store or NATS away, a conflict): retried for as long
     as it lasts, never dead-lettered."""
+    if isinstance(error, APIError):  # the server answered: only "unavailable" passes
+        return isinstance(error, ServiceUnavailableError)
     return store_unavailable(error) or isinstance(
         error, NatsError | TimeoutError | ConcurrentUpdate
     )

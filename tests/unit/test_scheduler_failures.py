@@ -12,6 +12,7 @@ from uuid import uuid4
 import eventsourcing.persistence as es
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import BadRequestError, ServiceUnavailableError
 
 from services.command.unit_of_work import ConcurrentUpdate
 from services.scheduler.clock import WallClock
@@ -82,6 +83,8 @@ def test_what_waiting_cures_is_transient_and_a_bug_is_not() -> None:
     assert transient(sqlite3.OperationalError("database is locked"))
     assert transient(NatsTimeout())
     assert transient(ConcurrentUpdate("again"))
+    assert transient(ServiceUnavailableError())
+    assert not transient(BadRequestError())  # the server refused what we sent: a bug
     assert not transient(KeyError("bug"))
     assert not transient(sqlite3.OperationalError("no such table: x"))
 
