@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
@@ -493,7 +494,7 @@ async def verify(cluster: Cluster, load: Load) -> None:
         rebuilt = await asyncio.to_thread(reference.dump, reference.generation())
     finally:
         reference.close()
-    assert live == rebuilt
+    assert live == rebuilt, differences(live, rebuilt)
 
     # Nothing ended by itself: every exit was a kill of the test's.
     for process in cluster.services:
@@ -514,3 +515,20 @@ def _write_report(cluster: Cluster, load: Load) -> None:
     if REPORT:
         Path(REPORT).parent.mkdir(parents=True, exist_ok=True)
         Path(REPORT).write_text(text)
+
+
+def differences(
+    live: dict[str, list[tuple[Any, ...]]], rebuilt: dict[str, list[tuple[Any, ...]]], most: int = 5
+) -> str:
+    """The rows that differ between two dumps of the read models, live first, a few of each."""
+    lines: list[str] = []
+    for table in sorted(set(live) | set(rebuilt)):
+        mine, theirs = set(live.get(table, [])), set(rebuilt.get(table, []))
+        only_live, only_rebuilt = sorted(mine - theirs), sorted(theirs - mine)
+        if only_live or only_rebuilt:
+            lines.append(
+                f"{table}: {len(only_live)} rows only live, {len(only_rebuilt)} only rebuilt"
+            )
+            lines += [f"  live:    {row}" for row in only_live[:most]]
+            lines += [f"  rebuilt: {row}" for row in only_rebuilt[:most]]
+    return "\n".join(lines)
