@@ -156,6 +156,8 @@ class SessionView(View, frozen=True):
     """Given by the verbs that book the session in its tutor's timetable."""
     help_requests_closed: list[UUID] | UnsetType = UNSET
     """Given by ending a session: the requests still open, closed with it."""
+    catch_ups_assigned: list[UUID] | UnsetType = UNSET
+    """Given by cancelling a session with ``catchUpsDueAt``: the catch-ups of its students."""
 
     @classmethod
     def of(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime
 from itertools import combinations
 from typing import Any
 from uuid import UUID
@@ -15,6 +15,7 @@ from litestar.testing import TestClient
 from services.command.application import TutoringCentres
 from services.command.domain.timetable import timetable_week_id
 from shared.events import (
+    CatchUpAssigned,
     SessionCancelled,
     SessionScheduled,
     StudentEnrolled,
@@ -496,3 +497,42 @@ def test_cancelling_a_series_leaves_sessions_whose_time_has_passed_alone(
         cancelled["standingSessionIds"] + cancelled["cancelledSessionIds"]
         == series.json()["sessionIds"]
     )
+
+
+def test_a_cancelled_session_sets_its_students_catch_ups_when_asked(
+    client: TestClient[Litestar],
+    centres: TutoringCentres,
+    alpha: Centre,
+) -> None:
+    auth = alpha.auth("tutor")
+    plain = scheduled(client, alpha, **at("02", "10:00", "11:00"))["sessionId"]
+    enrol(client, alpha, plain, "ann")
+    cancelled = client.post(f"/api/v1/sessions/{plain}/cancel", headers=auth, json={"reason": "x"})
+    assert cancelled.status_code == 200 and "catchUpsAssigned" not in cancelled.json()
+
+    session = scheduled(client, alpha, **at("03", "10:00", "11:00"))["sessionId"]
+    enrol(client, alpha, session, "ann", "ben")
+    due = "2030-04-10T17:00:00+10:00"
+    body = {"reason": "tutor is ill", "catchUpsDueAt": due}
+    is_problem(
+        client.post(f"/api/v1/sessions/{session}/cancel", headers=alpha.auth("ann"), json=body), 403
+    )
+    undated = {"reason": "tutor is ill", "catchUpsDueAt": "2030-04-10T17:00:00"}
+    is_problem(client.post(f"/api/v1/sessions/{session}/cancel", headers=auth, json=undated), 422)
+    answer = client.post(f"/api/v1/sessions/{session}/cancel", headers=auth, json=body)
+    assert answer.status_code == 200, answer.text
+    assigned = [UUID(i) for i in answer.json()["catchUpsAssigned"]]
+    assert len(assigned) == 2
+
+    stored = history(centres, UUID(session))
+    assert len(of_type(stored, SessionCancelled)) == 1
+    for catch_up_id in assigned:
+        [assignment] = of_type(history(centres, catch_up_id), CatchUpAssigned)
+        assert assignment.due_at == datetime.fromisoformat(due)
+        assert assignment.reason.endswith("was cancelled")
+    students = {
+        a.student_id for i in assigned for a in of_type(history(centres, i), CatchUpAssigned)
+    }
+    assert students == {alpha["ann"].user_id, alpha["ben"].user_id}
+    # Cancelled once: a second cancellation is refused and assigns nothing more.
+    is_problem(client.post(f"/api/v1/sessions/{session}/cancel", headers=auth, json=body), 409)

@@ -48,6 +48,8 @@ class EndSession(Command, frozen=True):
 class CancelSession(Command, frozen=True):
     session_id: UUID
     reason: Reason
+    catch_ups_due_at: datetime | None = None
+    """When given, every enrolled student gets catch-up work due then, in the same commit."""
 
 
 class RescheduleSession(Command, frozen=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from services.command.domain import values
 from services.command.domain.aggregate import (
@@ -50,6 +50,21 @@ class CatchUp(Aggregate):
             reason=f"absent from {session.title}",
         )
         return catch_up
+
+    @classmethod
+    def assign_for_cancellation(
+        cls, session: Session, student_id: UUID, *, by: Actor, due_at: datetime
+    ) -> CatchUp:
+        """The work a student of a cancelled session makes up for it (one per student and
+        session, so its id is derived from both)."""
+        return cls.assign(
+            uuid5(session.id, f"cancelled:{student_id}"),
+            session,
+            student_id,
+            by=by,
+            due_at=due_at,
+            reason=f"{session.title} was cancelled",
+        )
 
     @classmethod
     def assign(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from uuid import UUID, uuid4
 
+import msgspec
+
 from services.command.commands.sessions import (
     CancelSession,
     ChangeLesson,
@@ -17,6 +19,7 @@ from services.command.commands.sessions import (
     ScheduleSession,
     StartSession,
 )
+from services.command.domain.catch_up import CatchUp
 from services.command.domain.session import Session
 from services.command.handlers import timetable
 from services.command.handlers.common import seat, session_run_by, student, tutor
@@ -69,7 +72,20 @@ def start_session(command: StartSession, uow: UnitOfWork) -> SessionView:
 
 
 def cancel_session(command: CancelSession, uow: UnitOfWork) -> SessionView:
-    return _take(uow, command.session_id, lambda s: s.cancel(by=uow.actor, reason=command.reason))
+    """Cancelled, with catch-up work for every enrolled student when asked for (the students
+    and their parents are told by the notifications of ``SessionCancelled``)."""
+    view = _take(uow, command.session_id, lambda s: s.cancel(by=uow.actor, reason=command.reason))
+    if command.catch_ups_due_at is None:
+        return view
+    session = uow.find(Session, command.session_id)
+    assigned: list[UUID] = []
+    for student_id in sorted(session.roster):
+        catch_up = CatchUp.assign_for_cancellation(
+            session, student_id, by=uow.actor, due_at=command.catch_ups_due_at
+        )
+        uow.add(catch_up)
+        assigned.append(catch_up.id)
+    return msgspec.structs.replace(view, catch_ups_assigned=assigned)
 
 
 def change_session_mode(command: ChangeSessionMode, uow: UnitOfWork) -> SessionView:
