@@ -1277,12 +1277,6 @@ IGNORED_BY_READ_MODELS = {
     "SessionSeriesScheduled",
     "SessionSeriesCancelled",  # each session records its own events
     "CentreRemindersChanged",  # read by the scheduler, from the event store
-    "SessionReminderSent",
-    "AttendanceReminderSent",
-    "HelpRequestEscalated",
-    "CatchUpReminderSent",
-    "CatchUpBecameOverdue",
-    "HomeworkDueReminderSent",  # what timers did: in the session log and the inboxes
 }
 
 

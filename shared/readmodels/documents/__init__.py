@@ -54,6 +54,7 @@ from shared.readmodels.documents.notifications import (
     NotificationChannels,
 )
 from shared.readmodels.documents.sessions import (
+    AttendanceReminder,
     HelpRequest,
     Presence,
     Seat,
@@ -135,6 +136,7 @@ __all__ = [
     "SESSION",
     "STUDENT",
     "TUTOR",
+    "AttendanceReminder",
     "CatchUp",
     "Centre",
     "CentreStaff",

@@ -66,3 +66,6 @@ class Homework(Document, kw_only=True):
     graded_at: Instant | None = None
     graded_by: str | UnsetType = UNSET
     xp_awarded: int = 0
+    reminded_at: Instant | UnsetType = UNSET
+    """When the student and their parents were reminded that it is due soon
+    (``HomeworkDueReminderSent``)."""

@@ -48,3 +48,9 @@ class CatchUp(Document, kw_only=True):
     completed_at: Instant | None = None
     cancelled_at: Instant | None = None
     cancel_reason: str | None = None
+    reminded_at: Instant | UnsetType = UNSET
+    """When the student and their parents were reminded that it is due soon
+    (``CatchUpReminderSent``)."""
+    overdue_at: Instant | UnsetType = UNSET
+    """When the system recorded that its due time passed while it was open
+    (``CatchUpBecameOverdue``); it stays open and can still be completed."""

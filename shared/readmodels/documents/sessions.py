@@ -41,6 +41,9 @@ class HelpRequest(Record, kw_only=True):
     """The tutor who came to the student (acknowledged, started or resolved it)."""
     response: str | UnsetType = UNSET
     close_reason: HelpRequestCloseReason | UnsetType = UNSET
+    escalated_at: Instant | UnsetType = UNSET
+    """When it was still open past its SLA and the centre's supervisors were told
+    (``HelpRequestEscalated``, recorded by the system)."""
 
 
 class SeatCatchUp(Record, kw_only=True):
@@ -53,6 +56,12 @@ class SeatCatchUp(Record, kw_only=True):
     started_at: Instant | UnsetType = UNSET
     completed_at: Instant | UnsetType = UNSET
     cancelled_at: Instant | UnsetType = UNSET
+    reminded_at: Instant | UnsetType = UNSET
+    """When the student and their parents were reminded that it is due soon
+    (``CatchUpReminderSent``)."""
+    overdue_at: Instant | UnsetType = UNSET
+    """When the system recorded that its due time passed while it was open
+    (``CatchUpBecameOverdue``); it stays open and can still be completed."""
 
 
 class Work(Record, kw_only=True):
@@ -97,6 +106,14 @@ class Teaching(Record, kw_only=True):
     mode: TeachingMode = TeachingMode.OBSERVE
     teaching_seconds: int = 0
     since: Instant | None = None
+
+
+class AttendanceReminder(Record, kw_only=True):
+    """The tutor was reminded, after the session ended, to mark the attendance of these
+    enrolled students (``AttendanceReminderSent``)."""
+
+    sent_at: Instant
+    unmarked_student_ids: list[str]
 
 
 class Seat(Record, kw_only=True):
@@ -146,6 +163,14 @@ class Session(Document, kw_only=True):
     cancel_reason: str | None = None
     students: dict[str, Seat] = msgspec.field(default_factory=dict)
     """Every student ever enrolled or marked, by id."""
+    reminded_at: Instant | UnsetType = UNSET
+    """When its tutor, students and parents were reminded that it starts soon
+    (``SessionReminderSent``; the latest, if it was moved and reminded again)."""
+    attendance_reminder: AttendanceReminder | UnsetType = UNSET
+    """When the tutor was reminded to mark attendance, and whom they had not marked."""
+    auto_completed: bool | UnsetType = UNSET
+    """``True`` when the system completed it, left LIVE past its end (``SessionEnded`` by
+    SYSTEM); absent when a person ended it."""
 
 
 def work_of(seat: Seat) -> dict[str, Work]:

@@ -62,6 +62,8 @@ class HomeworkSummary(Record, kw_only=True):
     feedback: str | None
     graded_at: Instant | None
     xp_awarded: int
+    reminded_at: Instant | UnsetType = UNSET
+    """When the student and their parents were reminded that it is due soon."""
 
 
 class Tutor(Document, kw_only=True):

@@ -70,3 +70,30 @@ def catch_up_moved(docs: Batch, e: CatchUpMoved) -> None:
     if isinstance(e, ev.CatchUpCancelled):
         catch_up.cancel_reason = e.reason
     docs.put(CATCH_UP, key, e.centre_id, catch_up)
+
+
+CatchUpTimer = ev.CatchUpReminderSent | ev.CatchUpBecameOverdue
+
+
+def _timed(catch_up: SeatCatchUp | CatchUp, e: CatchUpTimer) -> None:
+    """What the system recorded of the catch-up's due time: a reminder, or that it passed."""
+    if isinstance(e, ev.CatchUpReminderSent):
+        catch_up.reminded_at = iso(e.occurred_at)
+    else:
+        catch_up.overdue_at = iso(e.occurred_at)
+
+
+@projects(ev.CatchUpReminderSent, ev.CatchUpBecameOverdue)
+def catch_up_timed(docs: Batch, e: CatchUpTimer) -> None:
+    key = str(e.catch_up_id)
+
+    def change(session: Session) -> None:
+        # Assigned first: both are events of the same catch-up, applied in order.
+        _timed(session.students[str(e.student_id)].catch_ups[key], e)
+
+    update_session(docs, e, change)
+    catch_up = docs.get(CATCH_UP, key)
+    if catch_up is None:  # assigned before catch-up documents were kept: a rebuild lists it
+        return
+    _timed(catch_up, e)
+    docs.put(CATCH_UP, key, e.centre_id, catch_up)

@@ -32,6 +32,7 @@ def _summary(homework: Homework) -> HomeworkSummary:
         feedback=homework.feedback,
         graded_at=homework.graded_at,
         xp_awarded=homework.xp_awarded,
+        reminded_at=homework.reminded_at,
     )
 
 
@@ -52,11 +53,23 @@ def _assigned(e: ev.HomeworkAssigned) -> Homework:
     )
 
 
-@projects(ev.HomeworkAssigned, ev.HomeworkStarted, ev.HomeworkSubmitted, ev.HomeworkGraded)
-def homework_changed(
-    docs: Batch,
-    e: ev.HomeworkAssigned | ev.HomeworkStarted | ev.HomeworkSubmitted | ev.HomeworkGraded,
-) -> None:
+HomeworkChanged = (
+    ev.HomeworkAssigned
+    | ev.HomeworkStarted
+    | ev.HomeworkSubmitted
+    | ev.HomeworkGraded
+    | ev.HomeworkDueReminderSent
+)
+
+
+@projects(
+    ev.HomeworkAssigned,
+    ev.HomeworkStarted,
+    ev.HomeworkSubmitted,
+    ev.HomeworkGraded,
+    ev.HomeworkDueReminderSent,
+)
+def homework_changed(docs: Batch, e: HomeworkChanged) -> None:
     key = str(e.aggregate_id)
     if isinstance(e, ev.HomeworkAssigned):
         homework = _assigned(e)
@@ -79,6 +92,8 @@ def homework_changed(
             e.feedback,
         )
         homework.graded_at, homework.graded_by = at, str(e.actor_id)
+    elif isinstance(e, ev.HomeworkDueReminderSent):
+        homework.reminded_at = at
     docs.put(HOMEWORK, key, e.centre_id, homework)
     summary = _summary(homework)
     student = student_doc(docs, e.centre_id, homework.student_id)

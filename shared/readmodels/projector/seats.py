@@ -130,6 +130,18 @@ def help_moved(docs: Batch, e: HelpMoved) -> None:
     update_session(docs, e, change)
 
 
+@projects(ev.HelpRequestEscalated)
+def help_escalated(docs: Batch, e: ev.HelpRequestEscalated) -> None:
+    """Still open past its SLA: the centre's supervisors were told; it stays open."""
+
+    def change(session: Session) -> None:
+        # Raised before it is escalated: both are events of the same seat, applied in order.
+        request = session.students[str(e.student_id)].help_requests[str(e.help_request_id)]
+        request.escalated_at = iso(e.occurred_at)
+
+    update_session(docs, e, change)
+
+
 # --- exercise work ---------------------------------------------------------------------------
 
 

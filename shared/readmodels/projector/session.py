@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared import events as ev
-from shared.readmodels.documents import SESSION, Seat, Session
+from shared.readmodels.documents import SESSION, AttendanceReminder, Seat, Session
 from shared.readmodels.projector.batch import Batch, OutOfOrder
 from shared.readmodels.projector.registry import projects
 from shared.readmodels.projector.student import refresh_student
 from shared.readmodels.projector.tutor import refresh_tutor
 from shared.readmodels.times import iso
+from shared.tenancy.roles import Role
 
 
 def update_session(
@@ -77,6 +78,8 @@ def session_started(docs: Batch, e: ev.SessionStarted) -> None:
 def session_ended(docs: Batch, e: ev.SessionEnded) -> None:
     def change(session: Session) -> None:
         session.status, session.ended_at = ev.SessionStatus.COMPLETED, iso(e.occurred_at)
+        if e.actor_role is Role.SYSTEM:  # left LIVE past its end: the scheduler completed it
+            session.auto_completed = True
 
     update_session(docs, e, change)
 
@@ -110,6 +113,25 @@ def session_mode_changed(docs: Batch, e: ev.SessionModeChanged) -> None:
 def session_extended(docs: Batch, e: ev.SessionExtended) -> None:
     def change(session: Session) -> None:
         session.ends_at = iso(e.ends_at)
+
+    update_session(docs, e, change)
+
+
+@projects(ev.SessionReminderSent)
+def session_reminded(docs: Batch, e: ev.SessionReminderSent) -> None:
+    def change(session: Session) -> None:
+        session.reminded_at = iso(e.occurred_at)
+
+    update_session(docs, e, change)
+
+
+@projects(ev.AttendanceReminderSent)
+def attendance_reminded(docs: Batch, e: ev.AttendanceReminderSent) -> None:
+    def change(session: Session) -> None:
+        session.attendance_reminder = AttendanceReminder(
+            sent_at=iso(e.occurred_at),
+            unmarked_student_ids=[str(i) for i in e.unmarked_student_ids],
+        )
 
     update_session(docs, e, change)
 

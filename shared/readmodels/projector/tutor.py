@@ -68,6 +68,8 @@ def refresh_tutor(docs: Batch, session: Session, at: datetime) -> None:
             started_at=c.started_at,
             completed_at=c.completed_at,
             cancelled_at=c.cancelled_at,
+            reminded_at=c.reminded_at,
+            overdue_at=c.overdue_at,
             student_id=s.student_id,
             session_id=sid,
             session_title=session.title,

@@ -26,8 +26,13 @@ class Due(Protocol):
 
 
 def overdue(work: Due, now: datetime, still_open: Collection[str] = OPEN_CATCH_UPS) -> bool:
-    """Still open past its due time (a catch-up, or homework with ``OPEN_HOMEWORK``)."""
-    return work.status in still_open and now > parse(work.due_at)
+    """Still open past its due time (a catch-up, or homework with ``OPEN_HOMEWORK``): as the
+    system recorded it (a catch-up's ``overdueAt``, ``CatchUpBecameOverdue``), or, for a due
+    time that passed and is not recorded yet (the scheduler behind), as ``now`` says."""
+    if work.status not in still_open:
+        return False
+    recorded: object = getattr(work, "overdue_at", None)
+    return isinstance(recorded, str) or now > parse(work.due_at)
 
 
 def help_view(request: HelpRequest, now: datetime) -> JsonObject:

@@ -82,12 +82,13 @@ def _row(session: Session, seat: Seat, names: Names, now: datetime) -> JsonObjec
 
 
 def _most_urgent_first(row: JsonObject) -> tuple[Any, ...]:
-    """Waiting for help (by priority, then the longest waiting), then needing attention (the
-    longest unattended), then everyone else by name."""
+    """Waiting for help (by priority, escalated to the supervisors first, then the longest
+    waiting), then needing attention (the longest unattended), then everyone else by name."""
     help_request = row["openHelpRequest"] or {}
     return (
         not help_request,
         HELP_PRIORITY_RANK.get(help_request.get("priority", ""), 9),
+        "escalatedAt" not in help_request,
         help_request.get("raisedAt", ""),
         not row["needsAttention"],
         -(row["unattendedSeconds"] or 0) if row["needsAttention"] else 0,

@@ -40,7 +40,12 @@ def my_day(
             {**help_view(h, now), "studentName": names.get(h.student_id)}
             for h in tutor.open_help.values()
         ),
-        key=lambda h: (HELP_PRIORITY_RANK.get(h["priority"], 9), h["raisedAt"]),
+        # Within a priority, those escalated to the supervisors (past their SLA) first.
+        key=lambda h: (
+            HELP_PRIORITY_RANK.get(h["priority"], 9),
+            "escalatedAt" not in h,
+            h["raisedAt"],
+        ),
     )
     catch_ups = [
         {**as_json(c), "studentName": names.get(c.student_id), "overdue": overdue(c, now)}
