@@ -21,6 +21,7 @@ from msgspec import UNSET, UnsetType
 from shared.events import HelpPriority, NotificationChannel
 from shared.notifications import NotificationType
 from shared.readmodels.documents import (
+    AttendanceReminder,
     CatchUp,
     ClassCohort,
     ClassMember,
@@ -168,10 +169,13 @@ ControlCenterRow = shown(
 )
 """One student's row: their seat, with what it means now."""
 
+AttendanceReminderShown = shown("AttendanceReminderShown", AttendanceReminder)
+
 ControlCenter = shown(
     "ControlCenter",
     Session,
     drop=("students",),
+    attendance_reminder=AttendanceReminderShown | UnsetType,
     tutor_name=Name,
     timing=Timing,
     students=list[ControlCenterRow],  # type: ignore[valid-type]
