@@ -22,6 +22,7 @@ PROGRAM_OF = {
     "services.live_gateway": "live_gateway",
     "services.query": "query",
     "services.notifier": "notifier",
+    "services.scheduler": "scheduler",
 }
 
 
@@ -46,6 +47,7 @@ def test_every_deployment_runs_a_module_that_exists_with_probes_on_its_port() ->
         "tutorpulse-live-gateway",
         "tutorpulse-query",
         "tutorpulse-notifier",
+        "tutorpulse-scheduler",
     }
     for deployment in deployments:
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -96,6 +98,7 @@ def test_each_service_that_uses_nats_logs_in_as_its_own_user_from_a_secret() -> 
         "tutorpulse-command": None,
         "tutorpulse-query": None,
         "tutorpulse-notifier": "notifier",
+        "tutorpulse-scheduler": "scheduler",
     }
     assert set(users.values()) - {None} <= set(PERMISSIONS)
 
@@ -109,3 +112,25 @@ def test_services_and_autoscalers_point_at_deployments() -> None:
             selector = document["spec"]["selector"]
             selector = selector.get("matchLabels", selector)
             assert selector["app.kubernetes.io/name"] in names
+
+
+def test_every_deployment_has_a_disruption_budget_and_the_scheduler_runs_replicas() -> None:
+    """A node drain never takes every replica of a service at once; the scheduler's replicas
+    share its durable consumers, so one may go while the other fires timers."""
+    deployments = {d["metadata"]["name"]: d for d in documents() if d["kind"] == "Deployment"}
+    budgets = {
+        d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]: d["spec"]
+        for d in documents()
+        if d["kind"] == "PodDisruptionBudget"
+    }
+    assert set(budgets) == set(deployments)
+    scheduler = deployments["tutorpulse-scheduler"]
+    assert (
+        scheduler["spec"]["replicas"] >= 2 and budgets["tutorpulse-scheduler"]["minAvailable"] == 1
+    )
+    (container,) = scheduler["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TUTORPULSE_SCHEDULER_PORT"] == "8015"
+    assert "TUTORPULSE_SCHEDULER_CLOCK_RATE" not in env  # the wall clock's rate in production
+    sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
+    assert sources == {"tutorpulse-config", "tutorpulse-secrets"}  # the event store's settings
