@@ -7,6 +7,12 @@ from shared.events.academic import (
     SubjectAssessed,
     WorkingLevelChanged,
 )
+from shared.events.attendance import (
+    ATTENDANCE_RECORD_SESSIONS,
+    RepeatedAbsencesNoticed,
+    SessionMark,
+    StudentAttendanceRecorded,
+)
 from shared.events.base import (
     MAX_EVENT_BYTES,
     Event,
@@ -144,6 +150,7 @@ from shared.events.vocabulary import (
 )
 
 __all__ = [
+    "ATTENDANCE_RECORD_SESSIONS",
     "ATTENDANCE_STATUSES",
     "AUTO_GRADABLE_TYPES",
     "CLASS_CAPACITY",
@@ -230,9 +237,11 @@ __all__ = [
     "PersonRegistered",
     "PresenceKind",
     "Question",
+    "RepeatedAbsencesNoticed",
     "SessionCancelled",
     "SessionEnded",
     "SessionExtended",
+    "SessionMark",
     "SessionMode",
     "SessionModeChanged",
     "SessionReminderSent",
@@ -243,6 +252,7 @@ __all__ = [
     "SessionSeriesScheduled",
     "SessionStarted",
     "SessionStatus",
+    "StudentAttendanceRecorded",
     "StudentEnrolled",
     "StudentLessonChanged",
     "StudentPresenceRecorded",

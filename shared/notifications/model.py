@@ -80,6 +80,3 @@ class Audience:
     homework_title: str | None = None
     student_name: str | None = None
     """The name of the student the event is about, if it is about one."""
-    absences_in_a_row: tuple[str, ...] = ()
-    """For an absence: the sessions of the student's latest marked ones, newest first, that
-    were each an absence, this one among them (empty when this one is not among them)."""

@@ -20,7 +20,6 @@ from shared.notifications.model import (
 )
 from shared.notifications.render import local_time
 from shared.readmodels.times import iso
-from shared.readmodels.views.risk import REPEATED_ABSENCES
 from shared.tenancy.roles import Role
 
 NOTIFYING_EVENTS: tuple[type[ev.Event], ...] = (
@@ -33,11 +32,10 @@ NOTIFYING_EVENTS: tuple[type[ev.Event], ...] = (
     ev.HomeworkBecameOverdue,
     ev.SessionCancelled,
     ev.SessionEnded,
-    ev.AttendanceMarked,
+    ev.RepeatedAbsencesNoticed,
 )
 """The event types that tell someone something (``SessionEnded`` only when the system ended
-a session nobody ended; ``AttendanceMarked`` only for an absence that is one of several in a
-row)."""
+a session nobody ended)."""
 
 _ESCALATION_PRIORITY = {
     HelpPriority.URGENT: NotificationPriority.URGENT,
@@ -230,34 +228,37 @@ def notifications_for(event: ev.Event, audience: Audience) -> list[Notification]
             ),
             [(audience.tutor_id, _session_link(event.session_id))],
         )
-    if isinstance(event, ev.AttendanceMarked):
+    if isinstance(event, ev.RepeatedAbsencesNoticed):
         return _absent_again(event, audience)
     return []
 
 
-def _absent_again(event: ev.AttendanceMarked, audience: Audience) -> list[Notification]:
-    """An absence that makes the student's latest marked sessions absences in a row, at least
-    ``REPEATED_ABSENCES`` of them, tells the centre's supervisors and admins: once per absence
-    (the seat's), however often it is marked again or corrected and marked back."""
-    streak = len(audience.absences_in_a_row)
-    if event.status is not ev.AttendanceStatus.ABSENT or streak < REPEATED_ABSENCES:
-        return []
+def _absent_again(event: ev.RepeatedAbsencesNoticed, audience: Audience) -> list[Notification]:
+    """Absences that repeat, as the student's attendance record noticed them (the event says
+    which sessions, when, and how many in a row): the centre's supervisors and admins are
+    told, once per session (the record notices each at most once)."""
+    streak = event.absences_in_a_row
+    count = str(streak) if streak < ev.ATTENDANCE_RECORD_SESSIONS else f"{streak} or more"
     name = audience.student_name or "A student"
-    session = _session_name(audience)
-    when = (
-        f" on {local_time(audience.session_starts_at, audience.time_zone)}"
-        if audience.session_starts_at
-        else ""
+    this = next((s for s in event.sessions if s.session_id == event.session_id), None)
+    missed = (
+        f"{this.title} on {local_time(this.starts_at, audience.time_zone)}"
+        if this is not None
+        else "a session"
     )
-    before = "the session" if streak == 2 else f"the {streak - 1} sessions"
+    if event.sessions and event.sessions[0].session_id == event.session_id:
+        more = " or more" if streak >= ev.ATTENDANCE_RECORD_SESSIONS else ""
+        before = "the session" if streak == 2 else f"the {streak - 1}{more} sessions"
+        body = f"{name} was absent from {missed}, and from {before} marked before it."
+    else:
+        body = f"{name} was absent from {missed}, one of {count} sessions in a row they missed."
     return _tell(
         event,
         _Message(
             NotificationType.STUDENT_AT_RISK,
             NotificationPriority.HIGH,
-            f"{name} has missed {streak} sessions in a row",
-            f"{name} was absent from {session}{when}, and from {before} marked before it.",
+            f"{name} has missed {count} sessions in a row",
+            body,
         ),
         [(person, _student_link(event.student_id)) for person in audience.staff],
-        source=f"{event.aggregate_id}:absent",
     )

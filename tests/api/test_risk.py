@@ -325,7 +325,7 @@ def test_the_supervisors_chosen_channels_carry_it_like_every_notification(world:
     marks = [
         e
         for n in centres.recorder.select_notifications(start + 1, 1_000)
-        if isinstance(e := events.decode(n.state), events.AttendanceMarked)
+        if isinstance(e := events.decode(n.state), events.RepeatedAbsencesNoticed)
     ]
     docs = StoreDocuments(world.store, "alpha")
     planned = [d for e in marks for d in plan(e, docs)]

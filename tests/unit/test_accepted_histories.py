@@ -742,6 +742,40 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
             ),
         )
     )
+    # Dee missed another session, before or after that one: her second absence in a row, which
+    # her attendance record notices (and her supervisors are told of).
+    missed_at = draw(instants(EARLIEST, END_OF_TIME - timedelta(minutes=15) - MICRO))
+    missed = uid(
+        run.do(
+            lambda: c.handle(
+                tutor,
+                ScheduleSession(
+                    title=draw(texts(200)),
+                    starts_at=missed_at,
+                    ends_at=missed_at + timedelta(minutes=15),
+                    mode=SessionMode.ONLINE,
+                    meeting_link="https://m.example.org",
+                ),
+            )
+        ),
+        "sessionId",
+    )
+    run.do(
+        lambda: c.handle(
+            tutor,
+            EnrolStudent(session_id=missed, student_id=dee.user_id, course_id=draw(texts(100))),
+        )
+    )
+    run.do(lambda: c.handle(tutor, StartSession(session_id=missed)))
+    run.do(
+        lambda: c.handle(
+            tutor,
+            MarkAttendance(
+                session_id=missed,
+                records=[AttendanceRecord(student_id=dee.user_id, status=AttendanceStatus.ABSENT)],
+            ),
+        )
+    )
     owed = next(d for d in run.live.docs("catch_up") if d.doc["studentId"] == str(dee.user_id)).key
     run.do(lambda: c.handle(dee, StartCatchUp(catch_up_id=UUID(owed))))
     run.do(lambda: c.handle(dee, CompleteCatchUp(catch_up_id=UUID(owed))))
@@ -1277,6 +1311,8 @@ IGNORED_BY_READ_MODELS = {
     "SessionSeriesScheduled",
     "SessionSeriesCancelled",  # each session records its own events
     "CentreRemindersChanged",  # read by the scheduler, from the event store
+    "StudentAttendanceRecorded",  # the attendance record's copy of a seat's mark
+    "RepeatedAbsencesNoticed",  # no document of its own: the supervisors' inboxes
 }
 
 

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from services.command.commands.seats import MarkAttendance, RecordPresence, SwitchTeachingMode
 from services.command.domain.aggregate import InvalidValue
+from services.command.domain.attendance import AttendanceRecord, attendance_record_id
 from services.command.domain.catch_up import CatchUp
 from services.command.domain.seat import Seat
 from services.command.domain.session import Session
@@ -18,7 +19,8 @@ def mark_attendance(command: MarkAttendance, uow: UnitOfWork) -> AttendanceView:
     """Mark several students at once, atomically: all marks are stored or none.
 
     A student newly marked ABSENT gets a catch-up package in the same commit; a mark that
-    takes an absence back (EXCUSED, PRESENT or LATE) cancels that package.
+    takes an absence back (EXCUSED, PRESENT or LATE) cancels that package. Each student's
+    attendance record keeps the mark, in the same commit, and notices absences that repeat.
     """
     if not command.records:
         raise InvalidValue("give at least one record", field="records")
@@ -62,11 +64,20 @@ def mark_attendance(command: MarkAttendance, uow: UnitOfWork) -> AttendanceView:
             catch_up.cancel(by=actor, reason=f"attendance corrected to {record.status}")
             if catch_up.has_changes:
                 cancelled.append(change.closes_catch_up)
+        _attendance_record(uow, record.student_id).keep(session, record.status, by=actor)
     return AttendanceView(
         session_id=command.session_id,
         records=rows,
         catch_ups_assigned=assigned,
         catch_ups_cancelled=cancelled,
+    )
+
+
+def _attendance_record(uow: UnitOfWork, student_id: UUID) -> AttendanceRecord:
+    return uow.get_or_start(
+        AttendanceRecord,
+        attendance_record_id(student_id),
+        lambda: AttendanceRecord.of(student_id, uow.actor.centre_id),
     )
 
 
