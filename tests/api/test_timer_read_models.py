@@ -19,13 +19,14 @@ from services.command.application import TutoringCentres
 from services.command.commands.catch_ups import AssignCatchUp
 from services.command.commands.exercises import PublishExercise
 from services.command.commands.help_requests import RaiseHelpRequest
-from services.command.commands.homework import AssignHomework
+from services.command.commands.homework import AssignHomework, SubmitHomework
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.commands.sessions import EndSession, EnrolStudent, StartSession
 from services.command.commands.timers import (
     CompleteOverdueSession,
     EscalateHelpRequest,
     MarkCatchUpOverdue,
+    MarkHomeworkOverdue,
     SendAttendanceReminder,
     SendCatchUpReminder,
     SendHomeworkReminder,
@@ -204,7 +205,9 @@ def test_a_catch_up_marked_overdue_is_overdue_in_the_list_and_my_day_before_the_
     assert seat["catchUps"][0]["remindedAt"] == row["remindedAt"]
 
 
-def test_homework_shows_when_its_reminder_went_out(world: World) -> None:
+def test_homework_shows_when_its_reminder_went_out_and_that_it_was_marked_overdue(
+    world: World,
+) -> None:
     alpha, centres = world.alpha, world.centres
     exercise = UUID(
         centres.handle(
@@ -236,5 +239,24 @@ def test_homework_shows_when_its_reminder_went_out(world: World) -> None:
     ann = alpha["ann"].user_id
     (summary,) = world.get(f"/api/v1/students/{ann}/overview", "ann")["data"]["homework"]
     assert summary["remindedAt"] == shown["remindedAt"]
+    assert shown["overdue"] is False and "overdueAt" not in shown
+
+    # Marked overdue by the scheduler (its clock ahead of the query API's): overdue at once.
+    centres.handle(
+        system_actor("alpha"), MarkHomeworkOverdue(homework_id=UUID(homework), due_at=due)
+    )
+    world.project()
+    shown = world.get(f"/api/v1/homework/{homework}", "ann")["data"]
+    assert shown["overdue"] is True and shown["overdueAt"]
+    (summary,) = world.get(f"/api/v1/students/{ann}/overview", "tutor")["data"]["homework"]
+    assert summary["overdue"] is True and summary["overdueAt"] == shown["overdueAt"]
+    # Handed in late: no longer overdue, and when it was marked stays on record.
+    centres.handle(
+        alpha["ann"],
+        SubmitHomework(homework_id=UUID(homework), answers={exercise: {"q1": "0.5"}}),
+    )
+    world.project()
+    shown = world.get(f"/api/v1/homework/{homework}", "ann")["data"]
+    assert shown["overdue"] is False and shown["overdueAt"] == summary["overdueAt"]
     # Another centre cannot read it.
     world.get(f"/api/v1/homework/{homework}", "ann", expect=404, centre=world.beta)

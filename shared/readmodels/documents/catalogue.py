@@ -69,3 +69,6 @@ class Homework(Document, kw_only=True):
     reminded_at: Instant | UnsetType = UNSET
     """When the student and their parents were reminded that it is due soon
     (``HomeworkDueReminderSent``)."""
+    overdue_at: Instant | UnsetType = UNSET
+    """When the system recorded that its due time passed before it was handed in
+    (``HomeworkBecameOverdue``); it can still be handed in, late."""

@@ -64,6 +64,8 @@ class HomeworkSummary(Record, kw_only=True):
     xp_awarded: int
     reminded_at: Instant | UnsetType = UNSET
     """When the student and their parents were reminded that it is due soon."""
+    overdue_at: Instant | UnsetType = UNSET
+    """When the system recorded it overdue (not handed in by its due time)."""
 
 
 class Tutor(Document, kw_only=True):

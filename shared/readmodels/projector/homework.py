@@ -33,6 +33,7 @@ def _summary(homework: Homework) -> HomeworkSummary:
         graded_at=homework.graded_at,
         xp_awarded=homework.xp_awarded,
         reminded_at=homework.reminded_at,
+        overdue_at=homework.overdue_at,
     )
 
 
@@ -59,6 +60,7 @@ HomeworkChanged = (
     | ev.HomeworkSubmitted
     | ev.HomeworkGraded
     | ev.HomeworkDueReminderSent
+    | ev.HomeworkBecameOverdue
 )
 
 
@@ -68,6 +70,7 @@ HomeworkChanged = (
     ev.HomeworkSubmitted,
     ev.HomeworkGraded,
     ev.HomeworkDueReminderSent,
+    ev.HomeworkBecameOverdue,
 )
 def homework_changed(docs: Batch, e: HomeworkChanged) -> None:
     key = str(e.aggregate_id)
@@ -94,10 +97,16 @@ def homework_changed(docs: Batch, e: HomeworkChanged) -> None:
         homework.graded_at, homework.graded_by = at, str(e.actor_id)
     elif isinstance(e, ev.HomeworkDueReminderSent):
         homework.reminded_at = at
+    elif isinstance(e, ev.HomeworkBecameOverdue) and homework.status in ev.OPEN_HOMEWORK:
+        homework.overdue_at = at  # not handed in since: owed past its due time
     docs.put(HOMEWORK, key, e.centre_id, homework)
     summary = _summary(homework)
     student = student_doc(docs, e.centre_id, homework.student_id)
     student.homework[key] = summary
+    if isinstance(e, ev.HomeworkBecameOverdue) and homework.overdue_at:
+        # The student owes it past its due time (an input of their risk score) until it is
+        # handed in.
+        student.overdue_homework = {**(student.overdue_homework or {}), key: at}
     if isinstance(e, ev.HomeworkSubmitted | ev.HomeworkGraded) and student.overdue_homework:
         student.overdue_homework.pop(key, None)  # handed in: no longer owed
         student.overdue_homework = student.overdue_homework or UNSET
@@ -107,15 +116,3 @@ def homework_changed(docs: Batch, e: HomeworkChanged) -> None:
     if homework.status is not ev.HomeworkStatus.GRADED:
         tutor.homework[key] = summary
     docs.put(TUTOR, homework.teacher_id, e.centre_id, tutor)
-
-
-@projects(ev.HomeworkBecameOverdue)
-def homework_overdue(docs: Batch, e: ev.HomeworkBecameOverdue) -> None:
-    """The student owes it past its due time (an input of their risk score) until it is
-    handed in."""
-    key = str(e.homework_id)
-    student = student_doc(docs, e.centre_id, str(e.student_id))
-    summary = student.homework.get(key)
-    if summary is not None and summary.status in ev.OPEN_HOMEWORK:
-        student.overdue_homework = {**(student.overdue_homework or {}), key: iso(e.occurred_at)}
-        docs.put(STUDENT, str(e.student_id), e.centre_id, student)
