@@ -11,7 +11,8 @@ kind         one per … : what it holds
 ``person``   person: name, role, guardian
 ``session``  session: the Control Center (schedule, status, timing, each student's course,
              lesson, attendance with who marked it, presence, teach/observe time, help
-             requests, catch-ups and exercise work)
+             requests, catch-ups and exercise work; what the scheduler recorded: its
+             reminder, the attendance reminder, an automatic completion, escalations)
 ``tutor``    tutor: the source of My Day (their sessions, open help requests of live
              sessions, their students' open catch-ups, work and homework to grade)
 ``student``  student: their sessions with attendance, catch-ups, help requests and work,
