@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    """The rules on first use: they read the read side's views, whose documents import this
-    package's types, so importing the rules here at once would be circular."""
+    """The rules on first use, so that the read side's documents can import this package's
+    types without the rules (and the read side's helpers they import) coming with them."""
     if name in ("NOTIFYING_EVENTS", "notifications_for"):
         from shared.notifications import rules
 
