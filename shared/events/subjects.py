@@ -5,8 +5,8 @@
 * ``centreId`` first, so a consumer (or a NATS account permission) scoped to one centre
   subscribes to ``tp.evt.<centreId>.>`` and can never receive another centre's events;
 * ``aggregateKind`` (``session``, ``person``, ``centre``, ``class``, ``note``, ``exercise``,
-  ``homework``, ``academic``, ``timetable``, ``series``, ``receipt``) lets consumers take only
-  what they read;
+  ``homework``, ``academic``, ``timetable``, ``attendance``, ``series``, ``receipt``) lets
+  consumers take only what they read;
 * ``partitionKey`` is the session id for everything that happens in a session, so per-session
   order can be kept by partitioned consumers;
 * ``EventType`` is the contract name from ``shared.events``.
