@@ -15,7 +15,7 @@ from shared.events import (
 from shared.readmodels.documents import HomeworkSummary, Student, StudentSession, Work
 from shared.readmodels.times import iso
 from shared.readmodels.views import RiskLevel, risk_of
-from shared.readmodels.views.risk import absences_as_of, level_of
+from shared.readmodels.views.risk import level_of
 
 NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -218,29 +218,3 @@ def test_levels_are_medium_from_twenty_and_high_from_forty() -> None:
         *["OVERDUE_HOMEWORK"] * 4,
         "NO_RECENT_ATTENDANCE",
     ]
-
-
-def test_an_absence_is_in_a_streak_as_it_stood_when_it_was_marked() -> None:
-    ann = student(marks("PRESENT", "ABSENT", None))
-    starts = {sid: s.starts_at for sid, s in ann.sessions.items()}
-    made = {"s00": iso(NOW - 5 * DAY), "s01": iso(NOW - 4 * DAY)}  # when each mark was made
-    at = iso(NOW - DAY)
-
-    def streak(session_id: str, when: str = at) -> list[str]:
-        return absences_as_of(ann, session_id, starts[session_id], when, made.get)
-
-    assert streak("s02") == ["s02", "s01"]
-    ann.sessions["s02"].attendance = AttendanceStatus.ABSENT  # projected already: the same
-    made["s02"] = iso(NOW - 2 * DAY)
-    assert streak("s02") == ["s02", "s01"]
-    # Read later, after the session before was corrected: a mark made after is not counted.
-    made["s01"] = iso(NOW)
-    assert streak("s02") == ["s02"]
-    made["s01"] = iso(NOW - 4 * DAY)
-    # A later session attended before this mark: not in a streak; attended after: it was then.
-    ann.sessions["s03"] = session(3, "PRESENT", days_ago=0.5)
-    starts["s03"] = ann.sessions["s03"].starts_at
-    made["s03"] = iso(NOW - 2 * DAY)
-    assert streak("s01") == []
-    made["s03"] = iso(NOW)
-    assert streak("s01", iso(NOW - DAY)) == ["s02", "s01"]

@@ -16,7 +16,7 @@ is overdue, how long since the student last came) is computed with ``now``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -107,39 +107,6 @@ def absence_streak(student: Student) -> list[StudentSession]:
     """The student's latest marked sessions, newest first, as long as each was an absence."""
     marked = _newest_marked_first(student.sessions.values())
     return list(itertools.takewhile(lambda s: s.attendance is AttendanceStatus.ABSENT, marked))
-
-
-def absences_as_of(
-    student: Student,
-    session_id: str,
-    starts_at: str,
-    at: str,
-    marked_at: Callable[[str], str | None],
-) -> list[str]:
-    """The student's absence streak (session ids, newest first) as it stood when the session
-    ``session_id`` (starting at ``starts_at``) was marked ABSENT at ``at``; empty when that
-    session is not in it (a later session had been attended by then).
-
-    Only marks made by ``at`` count (``marked_at`` of another session: when its current mark
-    was made), so it is the same whether it is asked as the mark is projected or later, by a
-    reader behind or ahead of other marks; this session's own mark counts whether or not the
-    document shows it yet. A mark corrected after ``at`` counts as not made."""
-    marks = [
-        (s.starts_at, s.session_id, s.attendance)
-        for s in student.sessions.values()
-        if s.attendance and s.session_id != session_id
-    ]
-    marks.append((starts_at, session_id, AttendanceStatus.ABSENT))
-    streak: list[str] = []
-    for _, sid, status in sorted(marks, reverse=True):
-        if sid != session_id:
-            when = marked_at(sid)
-            if when is None or when > at:
-                continue  # not marked yet at the time
-        if status is not AttendanceStatus.ABSENT:
-            break
-        streak.append(sid)
-    return streak if session_id in streak else []
 
 
 def scores(student: Student) -> list[tuple[str, float]]:
