@@ -12,7 +12,7 @@ few academic profiles with working levels and content overrides.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -68,6 +68,10 @@ P, L, A, E = (
 def actor(handle: str) -> Actor:
     person = demo_person(handle)
     return Actor(user_id=person.id, role=person.role, centre_id=DEMO_CENTRE)
+
+
+LIVE_SESSION = "Intro to Programming - Live Q&A"
+"""The demo's session that is LIVE."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,7 @@ def _sessions() -> list[DemoSession]:
             "Room 101",
         ),
         DemoSession(
-            "Intro to Programming - Live Q&A",
+            LIVE_SESSION,
             "john",
             0,
             time(10),
@@ -231,8 +235,13 @@ ATTENDANCE: dict[str, list[tuple[str, AttendanceStatus, str | None]]] = {
 }
 
 
-def seed(centres: TutoringCentres, *, today: date | None = None) -> dict[str, UUID]:
-    """Seed the demo; returns the ids of the sessions by title."""
+def seed(
+    centres: TutoringCentres, *, today: date | None = None, live_since: datetime | None = None
+) -> dict[str, UUID]:
+    """Seed the demo; returns the ids of the sessions by title. ``live_since``: when the LIVE
+    session started (by default at its planned time today; ``python -m
+    services.command.seed`` starts it ten minutes before it seeds, so that the scheduler does not
+    complete it as overdue whatever the time of day)."""
     zone = ZoneInfo(TIME_ZONE)
     today = today or datetime.now(zone).date()
     admin = actor("admin")
@@ -256,6 +265,8 @@ def seed(centres: TutoringCentres, *, today: date | None = None) -> dict[str, UU
     for plan in _sessions():
         tutor = actor(plan.tutor)
         starts = datetime.combine(today + timedelta(days=plan.day), plan.start, zone)
+        if plan.title == LIVE_SESSION and live_since is not None:
+            starts = live_since
         result = centres.handle(
             tutor,
             ScheduleSession(
@@ -300,7 +311,7 @@ def seed(centres: TutoringCentres, *, today: date | None = None) -> dict[str, UU
                 ),
             )
 
-    live = sessions["Intro to Programming - Live Q&A"]
+    live = sessions[LIVE_SESSION]
     _seed_academic_profiles(centres, live)
     john = actor("john")
     centres.handle(john, StartSession(session_id=live))
@@ -567,7 +578,7 @@ def main() -> None:
                 position=centres.position,
             )
             return
-        sessions = seed(centres)
+        sessions = seed(centres, live_since=datetime.now(UTC) - timedelta(minutes=10))
         log.info("seed.done", sessions=len(sessions), position=centres.position)
     finally:
         centres.close()

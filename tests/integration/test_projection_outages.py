@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import psycopg_pool
 import pytest
 import structlog
 from litestar.testing import TestClient
@@ -60,7 +62,12 @@ def centres(tmp_path: Path) -> Iterator[TutoringCentres]:
 
 
 async def reached(store: ReadStore, position: int) -> bool:
-    return store.watermark() >= position
+    """Whether the watermark is at ``position``; not yet while the store cannot be read (its
+    pool may still be reconnecting after a restart on a busy machine)."""
+    try:
+        return store.watermark() >= position
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
+        return False
 
 
 async def unready(service: ProjectionService, dependency: str) -> bool:
