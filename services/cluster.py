@@ -36,13 +36,12 @@ from shared.messaging.auth import (
     RELAY,
     SCHEDULER,
     SERVICE_USERS,
-    Credentials,
     generate_credentials,
     write_credentials_file,
     write_server_config,
 )
 from shared.messaging.nats import LOCAL_CREDENTIALS
-from shared.messaging.settings import NatsSettings, credentials_env
+from shared.messaging.settings import Credentials, NatsSettings, credentials_env
 from shared.observability.settings import LogSettings
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.settings import load, variable_name

@@ -41,6 +41,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.messaging.settings import Credentials, server_password_variable
+
 EVENTS_STREAM = "TP_EVENTS"
 DLQ_STREAM = "TP_DLQ"
 TIMERS_STREAM = "TP_TIMERS"
@@ -63,15 +65,6 @@ class Permissions:
 
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Credentials:
-    user: str
-    password: str
-
-    def __repr__(self) -> str:  # never print a password into a log
-        return f"Credentials(user={self.user!r}, password='***')"
 
 
 def inbox_prefix(user: str) -> str:
@@ -247,7 +240,6 @@ def deployment_template() -> str:
         "# include it in the platform's nats-server configuration. Passwords come from the\n"
         "# server's environment, set from the secret `tutorpulse-nats`.\n"
     )
-    from shared.messaging.settings import server_password_variable  # (it imports this module)
 
     return header + authorization_block(
         {user: f"${server_password_variable(user)}" for user in PERMISSIONS}

@@ -33,11 +33,10 @@ from shared.messaging.auth import (
     NOTIFY_STREAM,
     OPS,
     TIMERS_STREAM,
-    Credentials,
     inbox_prefix,
     read_credentials_file,
 )
-from shared.messaging.settings import NatsSettings, StreamSettings
+from shared.messaging.settings import Credentials, NatsSettings, StreamSettings
 from shared.observability.outage import OutageLog
 
 log = structlog.get_logger(__name__)

@@ -5,13 +5,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shared.messaging.auth import Credentials
 from shared.settings import setting, variable_name
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A NATS user and its password."""
+
+    user: str
+    password: str
+
+    def __repr__(self) -> str:  # never print a password into a log
+        return f"Credentials(user={self.user!r}, password='***')"
 
 
 def parse_duration(text: str) -> float:

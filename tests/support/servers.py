@@ -26,12 +26,11 @@ import psycopg
 from shared.messaging.auth import (
     PERMISSIONS,
     SERVICE_USERS,
-    Credentials,
     Permissions,
     generate_credentials,
     write_server_config,
 )
-from shared.messaging.settings import credentials_env
+from shared.messaging.settings import Credentials, credentials_env
 
 
 def free_port() -> int:

@@ -14,7 +14,6 @@ from shared.messaging import nats as messaging
 from shared.messaging import stream_definitions
 from shared.messaging.auth import (
     PERMISSIONS,
-    Credentials,
     deployment_template,
     generate_credentials,
     read_credentials_file,
@@ -27,7 +26,13 @@ from shared.messaging.nats import (
     reconcile,
     resolve_credentials,
 )
-from shared.messaging.settings import NatsSettings, StreamSettings, parse_duration, parse_size
+from shared.messaging.settings import (
+    Credentials,
+    NatsSettings,
+    StreamSettings,
+    parse_duration,
+    parse_size,
+)
 from shared.settings import load
 
 ROOT = Path(__file__).resolve().parents[2]
