@@ -119,6 +119,14 @@ def _aware(value: MaybeTime, field: str) -> MaybeTime:
     return value
 
 
+async def _answer(
+    reads: ReadYourWrites, query: int | None, header: int | None, read: Callable[[], access.View]
+) -> Response[dict[str, Any]]:
+    """The view ``read`` gives, once the read models reached the position asked for."""
+    watermark = await reads.watermark(query, header)
+    return _view_response(await anyio.to_thread.run_sync(read), watermark)
+
+
 def _view_response(view: access.View, watermark: int) -> Response[dict[str, Any]]:
     return Response(
         {"version": view.version, "data": view.data}, headers={WATERMARK_HEADER: str(watermark)}
@@ -148,11 +156,12 @@ class TutorController(Controller):
         position_header: PositionHeader = None,
         tutor_id: Annotated[UUID | None, QueryParameter(name="tutorId", required=False)] = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(
-            lambda: access.my_day(store, actor, tutor_id, utcnow())
+        return await _answer(
+            reads,
+            position,
+            position_header,
+            lambda: access.my_day(store, actor, tutor_id, utcnow()),
         )
-        return _view_response(view, watermark)
 
 
 class StudentReadController(Controller):
@@ -177,11 +186,12 @@ class StudentReadController(Controller):
         position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(
-            lambda: access.student_overview(store, actor, student_id, utcnow())
+        return await _answer(
+            reads,
+            position,
+            position_header,
+            lambda: access.student_overview(store, actor, student_id, utcnow()),
         )
-        return _view_response(view, watermark)
 
 
 class ClassReadController(Controller):
@@ -204,9 +214,9 @@ class ClassReadController(Controller):
         position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(lambda: access.class_roster(store, actor, class_id))
-        return _view_response(view, watermark)
+        return await _answer(
+            reads, position, position_header, lambda: access.class_roster(store, actor, class_id)
+        )
 
 
 class ExerciseReadController(Controller):
@@ -234,13 +244,14 @@ class ExerciseReadController(Controller):
         position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(
+        return await _answer(
+            reads,
+            position,
+            position_header,
             lambda: access.exercise_catalogue(
                 store, actor, course_id=course_id, include_retired=include_retired
-            )
+            ),
         )
-        return _view_response(view, watermark)
 
     @get(
         "/{exercise_id:uuid}",
@@ -258,9 +269,9 @@ class ExerciseReadController(Controller):
         position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(lambda: access.exercise(store, actor, exercise_id))
-        return _view_response(view, watermark)
+        return await _answer(
+            reads, position, position_header, lambda: access.exercise(store, actor, exercise_id)
+        )
 
 
 class HomeworkReadController(Controller):
@@ -283,11 +294,12 @@ class HomeworkReadController(Controller):
         position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(
-            lambda: access.homework(store, actor, homework_id, utcnow())
+        return await _answer(
+            reads,
+            position,
+            position_header,
+            lambda: access.homework(store, actor, homework_id, utcnow()),
         )
-        return _view_response(view, watermark)
 
 
 class SessionReadController(Controller):
@@ -476,11 +488,12 @@ class CatchUpReadController(Controller):
             limit=limit,
             after=after,
         )
-        watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(
-            lambda: access.catch_up_list(store, actor, wanted, utcnow())
+        return await _answer(
+            reads,
+            position,
+            position_header,
+            lambda: access.catch_up_list(store, actor, wanted, utcnow()),
         )
-        return _view_response(view, watermark)
 
 
 class NotificationReadController(Controller):
@@ -516,13 +529,14 @@ class NotificationReadController(Controller):
             after = notification_views.parse_page_cursor(cursor) if cursor is not None else None
         except ValueError as error:
             raise InvalidQuery(str(error), field="cursor") from None
-        watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(
+        return await _answer(
+            reads,
+            position,
+            position_header,
             lambda: notification_views.inbox(
                 store, actor, unread_only=unread, limit=limit, after=after
-            )
+            ),
         )
-        return _view_response(view, watermark)
 
     @get(
         "/unread-count",
@@ -539,9 +553,9 @@ class NotificationReadController(Controller):
         position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(lambda: notification_views.unread_count(store, actor))
-        return _view_response(view, watermark)
+        return await _answer(
+            reads, position, position_header, lambda: notification_views.unread_count(store, actor)
+        )
 
     @get(
         "/preferences",
@@ -558,9 +572,9 @@ class NotificationReadController(Controller):
         position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(lambda: notification_views.preferences(store, actor))
-        return _view_response(view, watermark)
+        return await _answer(
+            reads, position, position_header, lambda: notification_views.preferences(store, actor)
+        )
 
     @get(
         "/channels",
@@ -577,9 +591,9 @@ class NotificationReadController(Controller):
         position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(lambda: notification_views.channels(store, actor))
-        return _view_response(view, watermark)
+        return await _answer(
+            reads, position, position_header, lambda: notification_views.channels(store, actor)
+        )
 
 
 ANALYTICS_DEFAULT_DAYS = 30
@@ -625,11 +639,12 @@ class AnalyticsController(Controller):
             raise InvalidQuery("'from' must be before 'to'", field="from")
         if end - start > timedelta(days=ANALYTICS_MAX_DAYS):
             raise InvalidQuery(f"ask for at most {ANALYTICS_MAX_DAYS} days at once", field="from")
-        watermark = await reads.watermark(position, position_header)
-        view = await anyio.to_thread.run_sync(
-            lambda: access.help_request_analytics(store, actor, start, end, tutor_id, now)
+        return await _answer(
+            reads,
+            position,
+            position_header,
+            lambda: access.help_request_analytics(store, actor, start, end, tutor_id, now),
         )
-        return _view_response(view, watermark)
 
 
 CONTRACT = Contract(
