@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from services.command.application import TutoringCentres
@@ -53,13 +52,43 @@ def postmaster_pid(server: PostgresServer) -> int:
     return int((server.control.data / "postmaster.pid").read_text().split()[0])
 
 
-def drop_connections(server: PostgresServer) -> None:
-    """End every client connection to the test's database (what a restart does to them)."""
-    with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+def client_backends(postmaster: int, dbname: str) -> list[int]:
+    """The server processes serving client connections to `dbname` (their titles name it)."""
+    backends = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == postmaster and f" {dbname} " in title:
+            backends.append(int(entry.name))
+    return backends
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def freeze(server: PostgresServer) -> int:
+    """Hang the server as a frozen host would: the postmaster stops (no new connection is
+    accepted, connecting hangs), then every client connection it had is ended. Stopping it
+    first means no client can open a fresh connection in between."""
+    pid = postmaster_pid(server)
+    os.kill(pid, signal.SIGSTOP)
+    backends = client_backends(pid, server.dbname)
+    assert backends, "the clients had connections to end"
+    for backend in backends:
+        os.kill(backend, signal.SIGTERM)
+    wait_for(lambda: all(gone(backend) for backend in backends), "the client backends end")
+    return pid
 
 
 def log_events(log: Path) -> list[str]:
@@ -178,9 +207,7 @@ def test_commands_fail_fast_while_postgres_is_down_and_work_again_without_a_rest
         wait_for(lambda: "service.recovered" in log_events(log), "the recovery is logged")
 
         # 2. Frozen: connections dropped, and the server accepts no new one (it hangs).
-        drop_connections(own_postgres)
-        pid = postmaster_pid(own_postgres)
-        os.kill(pid, signal.SIGSTOP)
+        pid = freeze(own_postgres)
         try:
             response, took = schedule(service, centre)
             assert_unavailable(response, took, CONNECT_TIMEOUT + 1.5)
