@@ -132,6 +132,8 @@ class ExerciseSubmitted(SessionScopedEvent, frozen=True, kw_only=True):
     max_score: int
     score: float | None = None
     xp_awarded: int = 0
+    paper_upload_id: UUID | None = None
+    """Handed in on paper: the upload that carries it (its answers are on the pages)."""
 
 
 class ExerciseGraded(SessionScopedEvent, frozen=True, kw_only=True):

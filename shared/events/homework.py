@@ -53,6 +53,8 @@ class HomeworkSubmitted(Event, frozen=True, kw_only=True):
     max_score: int
     auto_score: float | None = None
     xp_awarded: int = 0
+    paper_upload_id: UUID | None = None
+    """Handed in on paper: the upload that carries it (its answers are on the pages)."""
 
     aggregate_kind: ClassVar[str] = "homework"
 
