@@ -26,6 +26,7 @@ from shared.http.settings import RateLimitSettings, ReadinessSettings
 from shared.messaging.auth import PERMISSIONS
 from shared.messaging.settings import NatsSettings, StreamSettings, server_password_variable
 from shared.observability import LogSettings, configure_logging
+from shared.paper.settings import PaperSettings
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.settings import SettingsError, Variable, declared, load, setting, warn_unknown
 from shared.tenancy.settings import JwtSettings
@@ -71,6 +72,7 @@ GROUPS: tuple[type[Any], ...] = (
     JwtSettings,
     ReadinessSettings,
     RateLimitSettings,
+    PaperSettings,
     LogSettings,
 )
 """The groups several programs share, in the order the table lists them (before each

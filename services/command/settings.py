@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import ApiSettings, RateLimitSettings
 from shared.observability.settings import LogSettings
+from shared.paper.settings import PaperSettings
 from shared.settings import setting
 
 
@@ -20,6 +21,7 @@ class CommandSettings:
     event_store: EventStoreSettings = field(default_factory=EventStoreSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    paper: PaperSettings = field(default_factory=PaperSettings)
     logging: LogSettings = field(default_factory=LogSettings)
 
 

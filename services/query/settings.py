@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import ApiSettings
 from shared.observability.settings import LogSettings
+from shared.paper.settings import PaperSettings
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.settings import setting
 
@@ -55,4 +56,5 @@ class QuerySettings:
     event_store: EventStoreSettings = field(default_factory=EventStoreSettings)
     """Only for ``/ready``'s reading of the event store's head."""
     api: ApiSettings = field(default_factory=ApiSettings)
+    paper: PaperSettings = field(default_factory=PaperSettings)
     logging: LogSettings = field(default_factory=LogSettings)
