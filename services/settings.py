@@ -21,6 +21,7 @@ from services.projections.settings import (
 from services.query.settings import QuerySettings
 from services.relay.settings import RelayServiceSettings
 from services.scheduler.settings import SchedulerSettings
+from shared.blobs.settings import BlobSettings
 from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import RateLimitSettings, ReadinessSettings
 from shared.messaging.auth import PERMISSIONS
@@ -70,6 +71,7 @@ GROUPS: tuple[type[Any], ...] = (
     NatsSettings,
     StreamSettings,
     JwtSettings,
+    BlobSettings,
     ReadinessSettings,
     RateLimitSettings,
     PaperSettings,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shared.blobs.settings import BlobSettings
 from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import ApiSettings, RateLimitSettings
 from shared.observability.settings import LogSettings
@@ -19,6 +20,7 @@ class CommandSettings:
     )
     workers: int = setting("TUTORPULSE_COMMAND_WORKERS", 1, "uvicorn worker processes", minimum=1)
     event_store: EventStoreSettings = field(default_factory=EventStoreSettings)
+    blobs: BlobSettings = field(default_factory=BlobSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     paper: PaperSettings = field(default_factory=PaperSettings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shared.blobs.settings import BlobSettings
 from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import ApiSettings
 from shared.observability.settings import LogSettings
@@ -55,6 +56,7 @@ class QuerySettings:
     read_store: ReadStoreSettings = field(default_factory=ReadStoreSettings)
     event_store: EventStoreSettings = field(default_factory=EventStoreSettings)
     """Only for ``/ready``'s reading of the event store's head."""
+    blobs: BlobSettings = field(default_factory=BlobSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     paper: PaperSettings = field(default_factory=PaperSettings)
     logging: LogSettings = field(default_factory=LogSettings)
