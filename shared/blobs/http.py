@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from shared.blobs.filesystem import FilesystemBlobStore, UrlRefused
 from shared.blobs.settings import BlobSettings
@@ -50,9 +50,9 @@ def blob_route(store: BlobStore, settings: BlobSettings) -> HTTPRouteHandler:
         opt={"blob_route": True},
     )
     def serve_blob(
-        key: str,
-        expires: Annotated[str | None, Parameter(query="expires", required=False)] = None,
-        signature: Annotated[str | None, Parameter(query="signature", required=False)] = None,
+        key: FromPath[str],
+        expires: Annotated[str | None, QueryParameter(name="expires", required=False)] = None,
+        signature: Annotated[str | None, QueryParameter(name="signature", required=False)] = None,
     ) -> Response[Any]:
         key = key.lstrip("/")
         if not isinstance(store, FilesystemBlobStore):

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -372,3 +373,65 @@ def _client_url(
             return str(urls[0])
         time.sleep(0.02)
     raise RuntimeError(f"nats-server wrote no {ports_file.name} within {timeout}s\n{_tail(log)}")
+
+
+# --- S3-compatible object store -----------------------------------------------------------
+
+
+@dataclass
+class S3Server:
+    """moto's S3 server in this process, on 127.0.0.1: an S3-compatible store for the blob
+    tests. Its objects live in moto's memory, so they outlive :meth:`stop` and :meth:`start`
+    (an outage, not a wipe)."""
+
+    port: int
+    access_key: str = "tutorpulse-test"
+    secret_key: str = "tutorpulse-test-secret"
+    region: str = "us-east-1"
+    _server: Any = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def env(self, bucket: str) -> dict[str, str]:
+        """The blob settings' environment for a store in ``bucket`` on this server."""
+        return {
+            "TUTORPULSE_BLOB_STORE": "s3",
+            "TUTORPULSE_S3_ENDPOINT": self.endpoint,
+            "TUTORPULSE_S3_BUCKET": bucket,
+            "TUTORPULSE_S3_ACCESS_KEY": self.access_key,
+            "TUTORPULSE_S3_SECRET_KEY": self.secret_key,
+            "TUTORPULSE_S3_REGION": self.region,
+            "TUTORPULSE_S3_SECURE": "no",
+        }
+
+    def start(self) -> None:
+        """Serve (again) on the same port."""
+        from moto.server import ThreadedMotoServer
+
+        if self._server is not None:
+            return
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        server.start()
+        self._server = server
+        self.port = int(server.get_host_and_port()[1])
+        _wait_for_port(self.port, 10, "moto S3 server")
+
+    def stop(self) -> None:
+        """Stop serving: connections to the port are refused until :meth:`start`."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+@contextmanager
+def running_s3() -> Iterator[S3Server]:
+    """An S3-compatible server (moto) on 127.0.0.1, on a port the system picks when it binds
+    (kept across :meth:`S3Server.stop` and :meth:`S3Server.start`), stopped after."""
+    server = S3Server(port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
