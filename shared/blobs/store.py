@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from prometheus_client import Counter, Histogram
 
@@ -135,6 +135,7 @@ def require_centre(key: str, centre_id: str) -> str:
     return key
 
 
+@runtime_checkable
 class BlobStore(Protocol):
     def put(self, centre_id: str, data: bytes, content_type: str) -> str:
         """Store ``data`` for ``centre_id``; its key (the same key, stored once, for the same
