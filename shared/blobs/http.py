@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from shared.blobs.filesystem import FilesystemBlobStore, UrlRefused
@@ -45,9 +46,18 @@ def blob_route(store: BlobStore, settings: BlobSettings) -> HTTPRouteHandler:
             "URL is unsigned, altered or expired; 404 when no file is stored under the key."
         ),
         tags=["blobs"],
-        security=[],
+        security=[{}],  # no bearer token: the signature is the permission
         include_in_schema=True,
-        opt={"blob_route": True},
+        responses={
+            200: ResponseSpec(
+                data_container=bytes,
+                media_type=OCTET_STREAM,
+                description="The file, with its own content type (image/jpeg, image/png, "
+                "audio/ogg, …)",
+                generate_examples=False,
+            )
+        },
+        opt={"problems": (403, 404)},
     )
     def serve_blob(
         key: FromPath[str],

@@ -164,6 +164,7 @@ def test_an_unreachable_store_fails_fast_and_works_again_when_it_is_back(s3: S3S
             with pytest.raises(BlobStoreUnavailable):
                 attempt()
             assert time.monotonic() - started < 5, "bounded by the client's timeouts and retries"
+        assert f"/{store.bucket}/{key}?" in store.url(key)  # signed here: the store is not asked
     finally:
         s3.start()
     store.check()

@@ -354,3 +354,12 @@ def test_a_store_that_cannot_be_read_is_a_503_with_retry_after(
     response = client.get(url)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "2"
+
+
+def test_the_route_is_in_the_openapi_document_without_a_bearer_token(
+    client: TestClient[Litestar],
+) -> None:
+    document = client.get("/schema/openapi.json").json()
+    operation = document["paths"]["/api/v1/blobs/{key}"]["get"]
+    assert operation["security"] == [{}]
+    assert {p["name"] for p in operation["parameters"]} == {"key", "expires", "signature"}
