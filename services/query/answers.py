@@ -34,6 +34,7 @@ from shared.readmodels.documents import (
     InboxItem,
     LevelChange,
     Note,
+    PaperSummary,
     Record,
     SeatCatchUp,
     Session,
@@ -152,6 +153,15 @@ class Timing(Shown, kw_only=True):
     """SCHEDULED: until it is due to start (negative once late)."""
 
 
+class PaperHandedIn(Shown, kw_only=True):
+    """The student's work of the session handed in on paper: how much, and the latest."""
+
+    handed_in: Annotated[int, msgspec.Meta(ge=0)]
+    last_at: str | None
+    last_upload_id: str | None
+    last_work_id: str | None
+
+
 ControlCenterRow = shown(
     "ControlCenterRow",
     SeatDoc,
@@ -166,6 +176,7 @@ ControlCenterRow = shown(
     current_exercise=Work | None,
     work_to_grade=int,
     open_help_request=HelpRequestShown | None,
+    paper=PaperHandedIn,
 )
 """One student's row: their seat, with what it means now."""
 
@@ -182,6 +193,7 @@ ControlCenter = shown(
     open_help_requests=int,
     work_to_grade=int,
     needing_attention=int,
+    paper_handed_in=int,
 )
 """The live picture of one session, most urgent students first."""
 
@@ -194,6 +206,8 @@ ExerciseToGrade = shown("ExerciseToGrade", ToGrade, tag=("kind", "EXERCISE"), st
 HomeworkToGrade = shown(
     "HomeworkToGrade", HomeworkSummary, tag=("kind", "HOMEWORK"), student_name=Name
 )
+
+PaperToMark = shown("PaperToMark", PaperSummary, student_name=Name)
 
 
 class MyDayCatchUps(Shown, kw_only=True):
@@ -264,6 +278,7 @@ class RepeatedAbsence(Shown, kw_only=True):
 class MyDayStats(Shown, kw_only=True):
     sessions_today: int
     to_grade: int
+    paper_to_mark: int
     completed: int
     open_help_requests: int
     overdue_catch_ups: int
@@ -283,6 +298,8 @@ class MyDay(Shown, kw_only=True):
     open_help_requests: list[MyDayHelpRequest]  # type: ignore[valid-type]
     catch_ups: MyDayCatchUps
     to_grade: list[ExerciseToGrade | HomeworkToGrade]  # type: ignore[valid-type]
+    paper_to_mark: list[PaperToMark]  # type: ignore[valid-type]
+    """Paper uploads filed against work the tutor marks, not handed back yet, oldest first."""
     alerts: list[OverlapAlert | HelpSlaAlert | AbsenceAlert | RiskAlert]
     repeated_absences: list[RepeatedAbsence]
     stats: MyDayStats

@@ -18,6 +18,7 @@ from shared.readmodels.documents import (
     CLASS,
     EXERCISE,
     HOMEWORK,
+    PAPER,
     PERSON,
     SESSION,
     STUDENT,
@@ -27,6 +28,8 @@ from shared.readmodels.documents import (
     JsonObject,
     Kind,
     LogRow,
+    Paper,
+    PaperStatus,
     Session,
     Student,
     Tutor,
@@ -35,6 +38,7 @@ from shared.readmodels.documents import (
 from shared.readmodels.projector import Batch, apply
 from shared.readmodels.store import MemoryTransaction, ReadStore, StoredDoc
 from shared.readmodels.times import parse
+from shared.readmodels.views import paper as paper_views
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
 
 FULL_VIEW = frozenset({Role.SUPER_ADMIN, Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR})
@@ -205,6 +209,7 @@ def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime)
         | {h.student_id for h in tutor.open_help.values()}
         | {c.student_id for c in tutor.catch_ups.values()}
         | {w.student_id for w in tutor.to_grade.values()}
+        | {p.student_id for p in (tutor.paper or {}).values()}
         | {h.student_id for h in tutor.homework.values()}
         | taught
     )
@@ -374,4 +379,161 @@ def help_request_analytics(
     return View(
         sum(s.version for s in sessions),
         views.help_request_analytics([s.doc for s in sessions], people, start, end, now),
+    )
+
+
+# --- paper work ----------------------------------------------------------------------------
+
+_PAPER_STAFF = frozenset({*FULL_VIEW, Role.TEACHER})
+"""Roles that see every upload of their centre."""
+
+
+def _paper_of(store: ReadStore, actor: Actor, upload_id: UUID) -> StoredDoc[Paper]:
+    """An upload the actor may see: staff any of their centre; a student those filed against
+    their own work, a parent their children's; one not filed (yet) also its uploader."""
+    require(actor, Permission.STUDENT_OVERVIEW_VIEW)
+    stored = _of_centre(store, actor, PAPER, upload_id, "upload")
+    if actor.role in _PAPER_STAFF:
+        return stored
+    paper, me = stored.doc, str(actor.user_id)
+    routing = paper.routing
+    if routing is None:
+        visible = paper.uploaded_by == me
+    elif actor.role is Role.STUDENT:
+        visible = routing.student_id == me
+    else:
+        visible = actor.role is Role.PARENT and routing.student_id in children_of(store, actor)
+    if not visible:
+        raise NotVisible("no such upload")
+    return stored
+
+
+def _marking_shown(actor: Actor, paper: Paper) -> bool:
+    """Staff see the marking as it goes; students and parents once it is handed back."""
+    return actor.role in _PAPER_STAFF or paper.status is PaperStatus.HANDED_BACK
+
+
+def _paper_then(paper: Paper, moment: paper_views.AsOf) -> Paper:
+    then = paper_views.as_of(paper, moment)
+    if then is None:
+        raise NotVisible("the upload did not exist yet at that time")
+    return then
+
+
+def paper_upload(
+    store: ReadStore,
+    actor: Actor,
+    upload_id: UUID,
+    urls: paper_views.BlobUrls,
+    moment: paper_views.AsOf = paper_views.NOW,
+) -> View:
+    """One upload with its pages and marking, now or as it was at ``moment``."""
+    stored = _paper_of(store, actor, upload_id)
+    shown = _marking_shown(actor, stored.doc)
+    paper = _paper_then(stored.doc, moment)
+    routing = paper.routing
+    people = names(
+        store,
+        {paper.uploaded_by} | ({routing.student_id, routing.teacher_id} if routing else set()),
+    )
+    return View(
+        stored.version,
+        paper_views.paper_view(
+            paper,
+            people,
+            urls,
+            marking_shown=shown,
+            moment=moment,
+            staff=actor.role in _PAPER_STAFF,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class PageInk:
+    """A page's image (its key in the blob store) and the ink on it."""
+
+    blob_key: str
+    marks: list[events.paper.Mark]
+
+
+def marked_page(
+    store: ReadStore,
+    actor: Actor,
+    upload_id: UUID,
+    page: int,
+    moment: paper_views.AsOf = paper_views.NOW,
+) -> PageInk:
+    stored = _paper_of(store, actor, upload_id)
+    shown = _marking_shown(actor, stored.doc)
+    paper = _paper_then(stored.doc, moment)
+    if not 0 <= page < len(paper.pages):
+        raise NotVisible(f"no page {page}: the upload has {len(paper.pages)}")
+    marks = paper_views.marks_on(paper, page) if shown else []
+    return PageInk(paper.pages[page].blob_key, marks)
+
+
+def paper_uploads(
+    store: ReadStore,
+    actor: Actor,
+    status: PaperStatus | None,
+    *,
+    limit: int = 50,
+    after: tuple[str, str] | None = None,
+) -> View:
+    """The centre's uploads, newest first, optionally of one status (staff: those not filed
+    are waiting for someone to type their code in). ``after``: the upload time and id of the
+    last row of the previous page."""
+    require(actor, Permission.WORK_GRADE)
+    if actor.role not in _PAPER_STAFF:
+        raise Forbidden(f"{actor.role} may not list the centre's uploads")
+    found = sorted(
+        (
+            d
+            for d in store.centre_docs(PAPER, actor.centre_id)
+            if status is None or d.doc.status is status
+        ),
+        key=lambda d: (d.doc.uploaded_at, d.doc.upload_id),
+        reverse=True,
+    )
+    page = [d for d in found if after is None or (d.doc.uploaded_at, d.doc.upload_id) < after][
+        :limit
+    ]
+    people = names(
+        store,
+        {d.doc.uploaded_by for d in page}
+        | {d.doc.routing.student_id for d in page if d.doc.routing},
+    )
+    more = len(page) == limit and page[-1] is not found[-1]
+    last = page[-1].doc if page else None
+    return View(
+        sum(d.version for d in found),
+        {
+            "uploads": [paper_views.paper_row(d.doc, people, staff=True) for d in page],
+            "total": len(found),
+            "next": f"{last.uploaded_at}|{last.upload_id}" if more and last else None,
+        },
+    )
+
+
+def student_paper(store: ReadStore, actor: Actor, student_id: UUID) -> View:
+    """The uploads filed against a student's work: for them, their parent and staff."""
+    require(actor, Permission.STUDENT_OVERVIEW_VIEW)
+    person = store.get(PERSON, str(student_id))
+    if person is None or person.centre_id != actor.centre_id or person.doc.role is not Role.STUDENT:
+        raise NotVisible("no such student")
+    if actor.role is Role.STUDENT and student_id != actor.user_id:
+        raise NotVisible("no such student")
+    if actor.role is Role.PARENT and person.doc.guardian_id != str(actor.user_id):
+        raise NotVisible("no such student")
+    stored = store.get(STUDENT, str(student_id))
+    uploads = list((stored.doc.paper or {}).values()) if stored else []
+    people = names(store, {str(student_id)} | {u.teacher_id for u in uploads})
+    return View(
+        stored.version if stored else 0,
+        {
+            "studentId": str(student_id),
+            "name": person.doc.name,
+            "uploads": paper_views.summary_rows(uploads, people),
+        },
     )

@@ -1313,6 +1313,7 @@ IGNORED_BY_READ_MODELS = {
     "CentreRemindersChanged",  # read by the scheduler, from the event store
     "StudentAttendanceRecorded",  # the attendance record's copy of a seat's mark
     "RepeatedAbsencesNoticed",  # no document of its own: the supervisors' inboxes
+    "WorksheetPrinted",  # registers a sheet's code, read by the command side to route scans
 }
 
 

@@ -28,7 +28,7 @@ from tests.readside import read_store
 
 DATA = Path(__file__).parent / "data"
 
-KINDS_SINCE_TYPES = {"inbox", "centre_staff", "notification_channels", "contact"}
+KINDS_SINCE_TYPES = {"inbox", "centre_staff", "notification_channels", "contact", "paper"}
 """Kinds of document that came after documents were typed: the data files predate them."""
 
 

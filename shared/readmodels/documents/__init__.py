@@ -25,6 +25,9 @@ kind         one per … : what it holds
 ``centre_staff`` centre: its supervisors and admins (told of escalations)
 ``notification_channels`` centre: its webhook and e-mail settings (the secret never shown)
 ``contact``  person: their name and e-mail address, for e-mail notifications
+``paper``    upload of paper work: its pages, the work it was filed against, the ink put on
+             it in order (erased ink kept, for replaying the marking), voice comment, rubric
+             score, feedback, when it was handed back
 ============ ==================================================================================
 """
 
@@ -53,6 +56,17 @@ from shared.readmodels.documents.notifications import (
     Inbox,
     InboxItem,
     NotificationChannels,
+)
+from shared.readmodels.documents.paper import (
+    Paper,
+    PaperAnnotation,
+    PaperPage,
+    PaperRouting,
+    PaperScore,
+    PaperStatus,
+    PaperSummary,
+    PaperVoiceComment,
+    summary_of,
 )
 from shared.readmodels.documents.sessions import (
     AttendanceReminder,
@@ -94,6 +108,7 @@ INBOX: Final = Kind("inbox", Inbox)
 CENTRE_STAFF: Final = Kind("centre_staff", CentreStaff)
 CHANNELS: Final = Kind("notification_channels", NotificationChannels)
 CONTACT: Final = Kind("contact", Contact)
+PAPER: Final = Kind("paper", Paper)
 
 KINDS: Final[Mapping[str, Kind[Any]]] = {
     kind.name: kind
@@ -111,6 +126,7 @@ KINDS: Final[Mapping[str, Kind[Any]]] = {
         CENTRE_STAFF,
         CHANNELS,
         CONTACT,
+        PAPER,
     )
 }
 """Every kind of document, by name."""
@@ -133,6 +149,7 @@ __all__ = [
     "HOMEWORK",
     "INBOX",
     "KINDS",
+    "PAPER",
     "PERSON",
     "SESSION",
     "STUDENT",
@@ -161,6 +178,14 @@ __all__ = [
     "LogRow",
     "Note",
     "NotificationChannels",
+    "Paper",
+    "PaperAnnotation",
+    "PaperPage",
+    "PaperRouting",
+    "PaperScore",
+    "PaperStatus",
+    "PaperSummary",
+    "PaperVoiceComment",
     "Person",
     "Presence",
     "Record",
@@ -179,5 +204,6 @@ __all__ = [
     "as_json",
     "encode",
     "kind_named",
+    "summary_of",
     "work_of",
 ]

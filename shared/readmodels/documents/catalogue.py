@@ -72,3 +72,5 @@ class Homework(Document, kw_only=True):
     overdue_at: Instant | UnsetType = UNSET
     """When the system recorded that its due time passed before it was handed in
     (``HomeworkBecameOverdue``); it can still be handed in, late."""
+    paper_upload_id: str | UnsetType = UNSET
+    """Handed in on paper: the upload that carries it (its answers are on the pages)."""

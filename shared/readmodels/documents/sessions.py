@@ -88,6 +88,8 @@ class Work(Record, kw_only=True):
     answers: dict[str, str] | UnsetType = UNSET
     """In the session's document only; the student's own document leaves them out."""
     graded_by: str | UnsetType = UNSET
+    paper_upload_id: str | UnsetType = UNSET
+    """Handed in on paper: the upload that carries it."""
 
 
 class Presence(Record, kw_only=True):

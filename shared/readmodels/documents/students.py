@@ -13,6 +13,7 @@ from shared.events import (
     SessionStatus,
 )
 from shared.readmodels.documents.base import Document, Instant, Record
+from shared.readmodels.documents.paper import PaperSummary
 from shared.readmodels.documents.sessions import HelpRequest, SeatCatchUp, Work
 from shared.readmodels.documents.tutors import HomeworkSummary
 
@@ -104,3 +105,6 @@ class Student(Document, kw_only=True):
     """Homework the system marked overdue (``HomeworkBecameOverdue``) and not handed in
     since, by id: when it was marked (absent while there is none). An input of the risk
     score."""
+    paper: dict[str, PaperSummary] | UnsetType = UNSET
+    """Paper uploads filed against the student's work, by upload id (absent until the
+    first)."""

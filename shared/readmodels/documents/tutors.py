@@ -7,6 +7,7 @@ from msgspec import UNSET, UnsetType
 
 from shared.events import HomeworkStatus, SessionMode, SessionStatus
 from shared.readmodels.documents.base import Document, Instant, Record
+from shared.readmodels.documents.paper import PaperSummary
 from shared.readmodels.documents.sessions import HelpRequest, SeatCatchUp
 
 
@@ -41,6 +42,8 @@ class ToGrade(Record, kw_only=True):
     student_id: str
     session_id: str
     session_title: str
+    paper_upload_id: str | UnsetType = UNSET
+    """Handed in on paper: the upload to mark."""
 
 
 class HomeworkSummary(Record, kw_only=True):
@@ -66,6 +69,8 @@ class HomeworkSummary(Record, kw_only=True):
     """When the student and their parents were reminded that it is due soon."""
     overdue_at: Instant | UnsetType = UNSET
     """When the system recorded it overdue (not handed in by its due time)."""
+    paper_upload_id: str | UnsetType = UNSET
+    """Handed in on paper: the upload that carries it."""
 
 
 class Tutor(Document, kw_only=True):
@@ -82,5 +87,8 @@ class Tutor(Document, kw_only=True):
     to_grade: dict[str, ToGrade] = msgspec.field(default_factory=dict)
     homework: dict[str, HomeworkSummary] = msgspec.field(default_factory=dict)
     """Homework the tutor marks, until it is graded."""
+    paper: dict[str, PaperSummary] | UnsetType = UNSET
+    """Paper uploads filed against work the tutor marks, until they are handed back (the
+    marking queue of paper work; absent until the first)."""
     as_of: Instant | UnsetType = UNSET
     """The latest time of the session events that refreshed this document."""

@@ -21,6 +21,7 @@ from shared.readmodels.projector import (  # noqa: F401  (each registers its pro
     exercise,
     homework,
     notifications,
+    paper,
     seats,
     session,
     student,
@@ -55,6 +56,7 @@ def apply(batch: Batch, event: ev.Event, notification_id: int) -> bool:
             f"arrived before v{applied + 1}"
         )
     projection = projection_of(type(event))
+    batch.position = notification_id
     if projection is not None:
         projection(batch, event)
     notifications.notify(batch, event)

@@ -59,6 +59,8 @@ class Batch:
         self._versions: dict[str, int] = {}
         self._applied_versions: dict[str, int] = {}
         self._log: list[LogRow] = []
+        self.position = 0
+        """The notification id of the event being applied (for documents that keep it)."""
 
     def prefetch(self, events: Iterable[ev.Event]) -> None:
         """Read, in a few queries, what the batch's events will need, instead of one by one."""

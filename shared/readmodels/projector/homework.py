@@ -34,6 +34,7 @@ def _summary(homework: Homework) -> HomeworkSummary:
         xp_awarded=homework.xp_awarded,
         reminded_at=homework.reminded_at,
         overdue_at=homework.overdue_at,
+        paper_upload_id=homework.paper_upload_id,
     )
 
 
@@ -88,6 +89,8 @@ def homework_changed(docs: Batch, e: HomeworkChanged) -> None:
         homework.answers = {exercise: dict(answers) for exercise, answers in e.answers.items()}
         homework.auto_score = homework.score = e.auto_score
         homework.xp_awarded = e.xp_awarded
+        if e.paper_upload_id is not None:
+            homework.paper_upload_id = str(e.paper_upload_id)
     elif isinstance(e, ev.HomeworkGraded):
         homework.status, homework.score, homework.feedback = (
             ev.HomeworkStatus.GRADED,

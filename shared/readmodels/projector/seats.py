@@ -194,6 +194,8 @@ def exercise_moved(docs: Batch, e: WorkMoved) -> None:
         elif isinstance(e, ev.ExerciseSubmitted):
             work.status, work.progress, work.submitted_at = e.status, 100, at
             work.score, work.answers, work.xp_awarded = e.score, dict(e.answers), e.xp_awarded
+            if e.paper_upload_id is not None:
+                work.paper_upload_id = str(e.paper_upload_id)
         else:
             work.status, work.graded_at, work.graded_by = ev.WorkStatus.GRADED, at, str(e.actor_id)
             work.score, work.feedback, work.xp_awarded = e.score, e.feedback, e.xp_awarded

@@ -87,6 +87,7 @@ def refresh_tutor(docs: Batch, session: Session, at: datetime) -> None:
             student_id=s.student_id,
             session_id=sid,
             session_title=session.title,
+            paper_upload_id=w.paper_upload_id,
         )
         for s in seats
         for w in work_of(s).values()

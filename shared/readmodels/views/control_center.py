@@ -12,7 +12,7 @@ from shared.events import (
     SessionStatus,
     WorkStatus,
 )
-from shared.readmodels.documents import JsonObject, Seat, Session, as_json, work_of
+from shared.readmodels.documents import JsonObject, Seat, Session, Work, as_json, work_of
 from shared.readmodels.times import parse, seconds_between
 from shared.readmodels.views.common import Names, help_view, overdue
 
@@ -75,9 +75,25 @@ def _row(session: Session, seat: Seat, names: Names, now: datetime) -> JsonObjec
         "work": [as_json(w) for w in work],
         "currentExercise": as_json(unfinished[-1]) if unfinished else None,
         "workToGrade": sum(1 for w in work if w.status is WorkStatus.SUBMITTED),
+        "paper": _paper_handed_in(work),
         "openHelpRequest": next(
             (h for h in help_requests if h["status"] in OPEN_HELP_REQUESTS), None
         ),
+    }
+
+
+def _paper_handed_in(work: list[Work]) -> JsonObject:
+    """The student's work of this session handed in on paper: how much, and the latest."""
+    on_paper = sorted(
+        (w for w in work if w.paper_upload_id and w.submitted_at),
+        key=lambda w: (w.submitted_at or "", w.work_id),
+    )
+    last = on_paper[-1] if on_paper else None
+    return {
+        "handedIn": len(on_paper),
+        "lastAt": last.submitted_at if last else None,
+        "lastUploadId": last.paper_upload_id if last else None,
+        "lastWorkId": last.work_id if last else None,
     }
 
 
@@ -125,4 +141,5 @@ def control_center(
         "openHelpRequests": sum(1 for s in students if s["openHelpRequest"]),
         "workToGrade": sum(s["workToGrade"] for s in students),
         "needingAttention": sum(1 for s in students if s["needsAttention"]),
+        "paperHandedIn": sum(s["paper"]["handedIn"] for s in students),
     }

@@ -63,6 +63,13 @@ def my_day(
         if h.status is HomeworkStatus.SUBMITTED
     ]
     to_grade.sort(key=lambda w: (w["submittedAt"], w.get("workId") or w.get("homeworkId")))
+    paper = sorted(
+        (
+            {**as_json(p), "studentName": names.get(p.student_id)}
+            for p in (tutor.paper or {}).values()
+        ),
+        key=lambda p: (p["routedAt"], p["uploadId"]),
+    )
     alerts = [
         {
             "type": "OVERLAPPING_SESSIONS",
@@ -112,11 +119,13 @@ def my_day(
             "overdue": [c for c in catch_ups if c["overdue"]],
         },
         "toGrade": to_grade,
+        "paperToMark": paper,
         "alerts": alerts,
         "repeatedAbsences": absences,
         "stats": {
             "sessionsToday": len(sessions),
             "toGrade": len(to_grade),
+            "paperToMark": len(paper),
             "completed": sum(1 for s in todays if s.status is SessionStatus.COMPLETED),
             "openHelpRequests": len(help_requests),
             "overdueCatchUps": sum(1 for c in catch_ups if c["overdue"]),
