@@ -12,8 +12,14 @@ from services.command import bus
 from services.command.commands.base import Command
 from services.command.domain.aggregate import NotFound
 from services.command.idempotency import IdempotencyKey
-from services.command.unit_of_work import CommandResult, ConcurrentUpdate, DirectoryCache
+from services.command.unit_of_work import (
+    CommandResult,
+    ConcurrentUpdate,
+    DirectoryCache,
+    Services,
+)
 from shared.eventstore import EventStore, EventStoreSettings
+from shared.paper.codes import SheetCodes
 from shared.tenancy import Actor
 
 __all__ = ["CommandResult", "ConcurrentUpdate", "NotFound", "TutoringCentres"]
@@ -22,13 +28,16 @@ __all__ = ["CommandResult", "ConcurrentUpdate", "NotFound", "TutoringCentres"]
 class TutoringCentres(EventStore):
     """The event store, and the commands of every tutoring centre over it."""
 
-    def __init__(self, settings: EventStoreSettings) -> None:
+    def __init__(self, settings: EventStoreSettings, *, sheet_key: bytes | None = None) -> None:
+        """``sheet_key``: the key printed worksheets' codes are signed with; without it,
+        worksheets cannot be printed nor scans routed."""
         super().__init__(settings)
         self.directory = DirectoryCache()
+        self.services = Services(sheet_codes=None if sheet_key is None else SheetCodes(sheet_key))
 
     def handle(
         self, actor: Actor, command: Command, *, idempotency: IdempotencyKey | None = None
     ) -> CommandResult:
         """Run ``command`` for ``actor``: refused (403) unless the actor's role may attempt it,
         then decided by its handler and stored in one commit (see :mod:`services.command.bus`)."""
-        return bus.dispatch(self, self.directory, actor, command, idempotency)
+        return bus.dispatch(self, self.directory, actor, command, idempotency, self.services)

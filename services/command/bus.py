@@ -17,6 +17,7 @@ from services.command.commands import help_requests as help_commands
 from services.command.commands import homework as homework_commands
 from services.command.commands import notes as note_commands
 from services.command.commands import notifications as notification_commands
+from services.command.commands import paper as paper_commands
 from services.command.commands import seats as seat_commands
 from services.command.commands import series as series_commands
 from services.command.commands import sessions as session_commands
@@ -32,6 +33,7 @@ from services.command.handlers import (
     homework,
     notes,
     notifications,
+    paper,
     seats,
     series,
     sessions,
@@ -44,6 +46,7 @@ from services.command.unit_of_work import (
     CommandResult,
     Decision,
     DirectoryCache,
+    Services,
     UnitOfWork,
     execute,
 )
@@ -63,7 +66,8 @@ class Verb(Generic[C]):
     status: int = 200
     """The status of a successful answer: 201 where the verb creates something."""
     over_http: bool = True
-    """False for what only the scheduler asks for when a timer fires (no route)."""
+    """False for verbs without a JSON route: what the scheduler asks for when a timer fires, and
+    what a route of its own builds (uploads of files, printed PDFs)."""
 
     @property
     def name(self) -> str:
@@ -81,6 +85,7 @@ class Verb(Generic[C]):
 
 
 P = Permission
+_p = paper_commands
 _s, _c = session_commands, class_commands
 VERBS_IN_ORDER: tuple[Verb[Any], ...] = (
     Verb(centre_commands.RegisterCentre, centres.register_centre, P.CENTRE_REGISTER, CREATED),
@@ -177,6 +182,15 @@ VERBS_IN_ORDER: tuple[Verb[Any], ...] = (
         notifications.configure_notification_channels,
         P.CENTRE_CONFIGURE,
     ),
+    Verb(_p.PrintSessionWorksheets, paper.print_session_worksheets, P.PAPER_PRINT, over_http=False),
+    Verb(_p.PrintHomeworkWorksheet, paper.print_homework_worksheet, P.PAPER_PRINT, over_http=False),
+    Verb(_p.HandInPaper, paper.hand_in_paper, P.PAPER_HAND_IN, CREATED, over_http=False),
+    Verb(_p.RoutePaper, paper.route_paper, P.PAPER_HAND_IN),
+    Verb(_p.AnnotatePaper, paper.annotate_paper, P.WORK_GRADE, CREATED),
+    Verb(_p.EraseAnnotation, paper.erase_annotation, P.WORK_GRADE),
+    Verb(_p.AttachVoiceComment, paper.attach_voice_comment, P.WORK_GRADE, over_http=False),
+    Verb(_p.ScorePaper, paper.score_paper, P.WORK_GRADE),
+    Verb(_p.HandBackPaper, paper.hand_back_paper, P.WORK_GRADE),
 )
 
 _t = timer_commands
@@ -230,6 +244,7 @@ def dispatch(
     actor: Actor,
     command: Command,
     idempotency: IdempotencyKey | None = None,
+    services: Services | None = None,
 ) -> CommandResult:
     """Run ``command`` for ``actor``: refused (403) unless the actor's role may attempt it, then
     decided by its handler and stored in one commit."""
@@ -242,4 +257,4 @@ def dispatch(
             return Decision(answer.status, wire(answer.view))
         return Decision(verb.status, wire(answer))
 
-    return execute(store, directory, actor, decide, idempotency)
+    return execute(store, directory, actor, decide, idempotency, services)

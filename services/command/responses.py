@@ -22,6 +22,7 @@ from services.command.domain.cohort import ClassCohort
 from services.command.domain.exercise import Exercise
 from services.command.domain.homework import Homework
 from services.command.domain.note import TutorNote
+from services.command.domain.paper import PaperUpload, UploadStatus
 from services.command.domain.seat import Seat
 from services.command.domain.session import Session
 from services.command.domain.timetable import Overlap
@@ -37,6 +38,7 @@ from shared.events import (
     SessionMode,
     SessionStatus,
     TeachingMode,
+    WorkKind,
     WorkStatus,
 )
 from shared.tenancy import Role
@@ -455,3 +457,68 @@ class NotificationChannelsView(View, frozen=True):
     """Whether the webhook has a secret (the secret itself is never answered)."""
     email_enabled: bool
     changed: bool
+
+
+class SheetQuestion(View, frozen=True):
+    """A question as printed: never its answer key."""
+
+    question_id: str
+    prompt: str
+    options: list[str]
+    points: int
+
+
+class SheetView(View, frozen=True):
+    code: str
+    short_code: str
+    student_id: UUID
+    student_name: str
+    work_kind: WorkKind
+    work_id: UUID
+    title: str
+    heading: str
+    instructions: str | None
+    questions: list[SheetQuestion]
+
+
+class WorksheetsView(View, frozen=True):
+    """What a PDF of worksheets is printed from."""
+
+    centre_name: str
+    sheets: list[SheetView]
+
+
+class PaperUploadView(View, frozen=True):
+    upload_id: UUID
+    status: UploadStatus
+    pages: int
+    student_id: UUID | None = None
+    work_kind: WorkKind | None = None
+    work_id: UUID | None = None
+    session_id: UUID | None = None
+    score: float | None = None
+    max_score: int | None = None
+    reason: str | None = None
+    """Why an UNROUTABLE upload could not be filed: type its short code in."""
+
+    @classmethod
+    def of(cls, upload: PaperUpload, *, reason: str | None = None) -> PaperUploadView:
+        routed = upload.work_id is not None
+        return cls(
+            upload_id=upload.id,
+            status=upload.status,
+            pages=len(upload.pages),
+            student_id=upload.student_id,
+            work_kind=upload.work_kind,
+            work_id=upload.work_id,
+            session_id=upload.session_id,
+            score=upload.score,
+            max_score=upload.max_score if routed else None,
+            reason=reason,
+        )
+
+
+class AnnotationView(View, frozen=True):
+    upload_id: UUID
+    annotation_id: UUID
+    page: int

@@ -24,6 +24,7 @@ from services.command.domain.aggregate import Aggregate, InvalidValue, NotFound,
 from services.command.domain.directory import Centre, Person, centre_aggregate_id
 from services.command.idempotency import CommandReceipt, IdempotencyKey, KeyReused, receipt_id
 from shared.eventstore import EventStore
+from shared.paper.codes import SheetCodes
 from shared.tenancy import Actor
 
 log = structlog.get_logger(__name__)
@@ -94,13 +95,28 @@ class DirectoryCache:
                 self._entries[aggregate.id] = (time.monotonic() + self.SECONDS, aggregate)
 
 
+@dataclass(frozen=True)
+class Services:
+    """What a handler may call besides the event store."""
+
+    sheet_codes: SheetCodes | None = None
+    """Mints the signed codes of printed worksheets; ``None`` where paper work is not set up."""
+
+
 class UnitOfWork:
     """The aggregates one attempt of one command has loaded or created, for ``actor``."""
 
-    def __init__(self, store: EventStore, directory: DirectoryCache, actor: Actor) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        directory: DirectoryCache,
+        actor: Actor,
+        services: Services | None = None,
+    ) -> None:
         self.store = store
         self.directory = directory
         self.actor = actor
+        self.services = Services() if services is None else services
         self._seen: dict[UUID, Aggregate] = {}
         self._exists_message: str | None = None
         self._stored: list[Aggregate] = []
@@ -204,13 +220,14 @@ def execute(
     actor: Actor,
     decide: Callable[[UnitOfWork], Decision],
     idempotency: IdempotencyKey | None = None,
+    services: Services | None = None,
 ) -> CommandResult:
     """Decide on a fresh unit of work and commit, retrying on conflicts; a command retried with
     its Idempotency-Key answers what it answered the first time and stores nothing."""
     if idempotency is not None and (replay := _replay(store, actor, idempotency)) is not None:
         return replay
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        uow = UnitOfWork(store, directory, actor)
+        uow = UnitOfWork(store, directory, actor, services)
         decision = decide(uow)
         try:
             position = uow.commit(decision, idempotency)

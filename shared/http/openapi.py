@@ -199,6 +199,16 @@ STATUSES: Mapping[int, Status] = {
         "The body is larger than 2 MiB.",
         _problem_example(413, "Request too large", "Request Entity Too Large"),
     ),
+    415: Status(
+        "UnsupportedMediaType",
+        "A file is not of a type accepted here (`field` names it).",
+        _problem_example(
+            415,
+            "Unsupported file type",
+            "send a photo (JPEG, PNG, WebP) or a PDF",
+            field="files[0]",
+        ),
+    ),
     422: Status(
         "InvalidRequest",
         "A value is invalid: `field` names it.",

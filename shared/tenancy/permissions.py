@@ -53,6 +53,9 @@ class Permission(StrEnum):
     CATCH_UP_LIST_VIEW = "catch-up-list:view"
     HELP_ANALYTICS_VIEW = "help-analytics:view"
     NOTIFICATIONS_OWN = "notifications:own"
+    PAPER_PRINT = "paper:print"
+    PAPER_HAND_IN = "paper:hand-in"
+    PAPER_VIEW = "paper:view"
     # What timers do when they fire; only SYSTEM (the scheduler) holds these.
     SESSION_REMIND = "timer:session-remind"
     SESSION_COMPLETE_OVERDUE = "timer:session-complete"
@@ -103,6 +106,11 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.WORK_GRADE: frozenset(_SESSION_STAFF),
     Permission.HOMEWORK_ASSIGN: frozenset(_SESSION_STAFF),
     Permission.HOMEWORK_WORK: frozenset({Role.STUDENT}),
+    # Paper work: staff print worksheets and mark scans (WORK_GRADE); a STUDENT hands in only
+    # their own sheets, a PARENT only their child's; staff hand in any sheet of the centre.
+    Permission.PAPER_PRINT: frozenset(_SESSION_STAFF),
+    Permission.PAPER_HAND_IN: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
+    Permission.PAPER_VIEW: frozenset({*_SESSION_STAFF, Role.STUDENT, Role.PARENT}),
     # Assess a student's subjects and change their working levels (any student of the centre).
     Permission.ACADEMIC_LEVEL_SET: frozenset(_SESSION_STAFF),
     # Override a student's automatic content sequence, and withdraw the override.

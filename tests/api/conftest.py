@@ -9,9 +9,13 @@ from litestar.testing import TestClient
 
 from services.command.application import TutoringCentres
 from services.command.http.app import create_app
+from shared.blobs.settings import BlobSettings
+from shared.blobs.store import BlobStore, open_blob_store
 from shared.eventstore import EventStoreSettings
 from shared.settings import load
 from tests.builders import Centre, register_centre
+
+SHEET_KEY = b"a test key for worksheet codes, 32+ bytes"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
@@ -24,7 +28,7 @@ def centres(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tutoring
         }
     else:
         env = request.getfixturevalue("pg").env()
-    app = TutoringCentres(load(EventStoreSettings, env))
+    app = TutoringCentres(load(EventStoreSettings, env), sheet_key=SHEET_KEY)
     yield app
     app.close()
 
@@ -40,6 +44,15 @@ def beta(centres: TutoringCentres) -> Centre:
 
 
 @pytest.fixture
-def client(centres: TutoringCentres) -> Iterator[TestClient[Litestar]]:
-    with TestClient(create_app(centres)) as test_client:
+def blobs(tmp_path: Path) -> Iterator[BlobStore]:
+    """Scans kept under the test's own folder."""
+    env = {"TUTORPULSE_BLOB_DIR": str(tmp_path / "blobs"), "TUTORPULSE_DEV_MODE": "1"}
+    store = open_blob_store(load(BlobSettings, env))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def client(centres: TutoringCentres, blobs: BlobStore) -> Iterator[TestClient[Litestar]]:
+    with TestClient(create_app(centres, blobs=blobs)) as test_client:
         yield test_client

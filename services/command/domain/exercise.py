@@ -67,6 +67,7 @@ class Exercise(Aggregate):
     exercise_type: ExerciseType
     difficulty: Difficulty
     questions: tuple[Question, ...]
+    instructions: str | None
     retired: bool
 
     @classmethod
@@ -173,6 +174,7 @@ class Exercise(Aggregate):
         self.exercise_type = event.exercise_type
         self.difficulty = event.difficulty
         self.questions = event.questions
+        self.instructions = event.instructions
 
     @applies(ExerciseRetired)
     def _retired(self, event: ExerciseRetired) -> None:

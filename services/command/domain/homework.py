@@ -37,6 +37,8 @@ HANDED_IN = frozenset({HomeworkStatus.SUBMITTED, HomeworkStatus.AUTO_GRADED})
 class Homework(Aggregate):
     student_id: UUID
     teacher_id: UUID
+    title: str
+    session_id: UUID | None
     exercise_ids: tuple[UUID, ...]
     max_score: int
     due_at: datetime
@@ -126,6 +128,26 @@ class Homework(Aggregate):
             xp_awarded=XP_ON_TIME if on_time else XP_LATE,
         )
 
+    def hand_in_on_paper(self, upload_id: UUID, *, by: Actor) -> bool:
+        """The homework came back on paper: it waits for its teacher to mark it. ``False``
+        when it was already handed in."""
+        if self.status not in (HomeworkStatus.NOT_STARTED, HomeworkStatus.IN_PROGRESS):
+            return False
+        on_time = datetime.now(UTC) <= self.due_at
+        self._record(
+            HomeworkSubmitted,
+            by,
+            student_id=self.student_id,
+            teacher_id=self.teacher_id,
+            answers={},
+            on_time=on_time,
+            status=HomeworkStatus.SUBMITTED,
+            max_score=self.max_score,
+            xp_awarded=XP_ON_TIME if on_time else XP_LATE,
+            paper_upload_id=upload_id,
+        )
+        return True
+
     def grade(self, *, by: Actor, score: float, feedback: str | None) -> None:
         if self.status not in HANDED_IN:
             raise InvalidTransition(f"only handed-in homework is graded, not {self.status}")
@@ -176,6 +198,7 @@ class Homework(Aggregate):
     @applies(HomeworkAssigned)
     def _assigned(self, event: HomeworkAssigned) -> None:
         self.student_id, self.teacher_id = event.student_id, event.teacher_id
+        self.title, self.session_id = event.title, event.session_id
         self.exercise_ids, self.max_score, self.due_at = (
             event.exercise_ids,
             event.max_score,

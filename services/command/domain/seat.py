@@ -425,6 +425,25 @@ class Seat(Aggregate):
         )
         return work
 
+    def hand_in_on_paper(self, work_id: UUID, upload_id: UUID, *, by: Actor) -> bool:
+        """The work came back on paper (its answers are on the pages): it waits for the tutor,
+        whether or not an answer key could mark it. ``False`` when it was already handed in."""
+        work = self.work[work_id]
+        if work.status not in UNFINISHED_WORK:
+            return False
+        self._record(
+            ExerciseSubmitted,
+            by,
+            session_id=self.session_id,
+            student_id=self.student_id,
+            work_id=work_id,
+            answers={},
+            max_score=work.max_score,
+            status=WorkStatus.SUBMITTED,
+            paper_upload_id=upload_id,
+        )
+        return True
+
     def grade_exercise(
         self, work_id: UUID, *, by: Actor, score: float, feedback: str | None
     ) -> ExerciseWork:

@@ -10,9 +10,11 @@ from litestar import Litestar, Request
 
 from services.command.application import TutoringCentres
 from services.command.http.adapter import route_handlers
+from services.command.http.paper import paper_route_handlers
 from services.command.http.problems import EXCEPTION_HANDLERS
 from services.command.http.routes import HELP_RATE_LIMIT
 from services.command.settings import CommandSettings
+from shared.blobs.store import BlobStore, open_blob_store
 from shared.http import ratelimit
 from shared.http.api import api_app
 from shared.http.openapi import POSITION, REPLAYED, Contract
@@ -22,7 +24,7 @@ from shared.settings import load
 SERVICE = "command"
 
 CONTRACT = Contract(
-    problems=frozenset({401, 403, 404, 409, 413, 422, 503}),
+    problems=frozenset({401, 403, 404, 409, 413, 415, 422, 503}),
     success_headers=(POSITION, REPLAYED),
     descriptions={
         404: "No such resource in the caller's centre (another centre's are not found "
@@ -61,11 +63,18 @@ def create_app(
     own_resources: bool = True,
     limits: Sequence[ratelimit.RateLimit] | None = None,
     settings: CommandSettings | None = None,
+    blobs: BlobStore | None = None,
 ) -> Litestar:
-    """``own_resources``: close the event store when the app stops. ``limits``: the per-caller
-    rate limits (by default those of the settings, see :func:`rate_limits`). ``settings``: by
-    default read from the environment."""
+    """``own_resources``: close the event store (and the blob store) when the app stops.
+    ``limits``: the per-caller rate limits (by default those of the settings, see
+    :func:`rate_limits`). ``settings``: by default read from the environment. ``blobs``: where
+    scans are kept (by default the store the settings name)."""
     settings = load(CommandSettings) if settings is None else settings
+    blobs = open_blob_store(settings.blobs) if blobs is None else blobs
+
+    def close() -> None:
+        centres.close()
+        blobs.close()
 
     async def ready() -> None:
         await anyio.to_thread.run_sync(centres.recorder.max_notification_id)
@@ -73,12 +82,15 @@ def create_app(
     return api_app(
         SERVICE,
         title="tutorpulse command API",
-        controllers=route_handlers(),
+        controllers=[
+            *route_handlers(),
+            *paper_route_handlers(settings.paper),
+        ],
         readiness=ready,
-        provides={"centres": centres},
+        provides={"centres": centres, "blobs": blobs, "paper": settings.paper},
         exception_handlers=EXCEPTION_HANDLERS,
         contract=CONTRACT,
-        on_shutdown=centres.close if own_resources else None,
+        on_shutdown=close if own_resources else None,
         settings=settings.api,
         rate_limits=rate_limits(settings.rate_limits) if limits is None else limits,
     )
@@ -89,4 +101,5 @@ def app_from_environment() -> Litestar:
     from services.settings import start
 
     settings = start(CommandSettings, SERVICE)
-    return create_app(TutoringCentres(settings.event_store), settings=settings)
+    centres = TutoringCentres(settings.event_store, sheet_key=settings.paper.signing_key())
+    return create_app(centres, settings=settings)

@@ -12,6 +12,7 @@ import re
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import msgspec
+import structlog
 from litestar import Request, Response
 
 from services.command.domain.aggregate import (
@@ -21,9 +22,14 @@ from services.command.domain.aggregate import (
     NotFound,
     RuleViolated,
 )
+from services.command.handlers.paper import PaperNotSetUp
 from services.command.idempotency import KeyReused
 from services.command.unit_of_work import ConcurrentUpdate
-from shared.http.problems import ExceptionHandler, problem
+from shared.blobs.store import BlobStoreUnavailable
+from shared.http.problems import RETRY_AFTER_SECONDS, ExceptionHandler, problem
+from shared.paper.scans import ScanRejected
+
+log = structlog.get_logger(__name__)
 
 COMMAND = "command"
 """The ``opt`` key of a route handler that names its command type."""
@@ -94,6 +100,28 @@ def _problem(status: int, title: str) -> ExceptionHandler:
     return handler
 
 
+_SCAN_TITLES = {413: "File too large", 415: "Unsupported file type", 422: "Unreadable file"}
+
+
+def _scan_rejected(request: Request[Any, Any, Any], error: ScanRejected) -> Response[Any]:
+    return problem(
+        error.status, _SCAN_TITLES.get(error.status, "Invalid file"), str(error), field=error.field
+    )
+
+
+def _unavailable(what: str) -> ExceptionHandler:
+    def handler(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+        log.warning("paper.unavailable", what=what, error=str(error))
+        return problem(
+            503,
+            "Service unavailable",
+            f"{what}; retry in {RETRY_AFTER_SECONDS} s",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    return handler
+
+
 EXCEPTION_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {
     InvalidValue: domain_problem(422, "Invalid value"),
     InvalidTransition: domain_problem(409, "Invalid transition"),
@@ -101,5 +129,8 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {
     NotFound: domain_problem(404, "Not found"),
     ConcurrentUpdate: _problem(409, "Concurrent update"),
     KeyReused: _problem(422, "Idempotency-Key reused"),
+    ScanRejected: _scan_rejected,
+    PaperNotSetUp: _unavailable("paper work is not set up here"),
+    BlobStoreUnavailable: _unavailable("the blob store cannot be reached now"),
 }
 """How each error of the command side answers."""

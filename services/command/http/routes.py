@@ -18,6 +18,7 @@ from services.command.commands import help_requests as hr
 from services.command.commands import homework as hw
 from services.command.commands import notes as no
 from services.command.commands import notifications as nt
+from services.command.commands import paper as pa
 from services.command.commands import seats as se
 from services.command.commands import series as sr
 from services.command.commands import sessions as ss
@@ -60,6 +61,7 @@ def resource(tag: str, prefix: str, *routes: Route) -> tuple[Route, ...]:
 
 
 SESSION = "/api/v1/sessions/{session_id:uuid}"
+PAPER_UPLOAD = "/api/v1/paper/uploads/{upload_id:uuid}"
 
 ROUTES: tuple[Route, ...] = (
     *resource(
@@ -283,6 +285,23 @@ ROUTES: tuple[Route, ...] = (
             "/content-assignments/{assignment_id:uuid}/withdraw",
             ac.WithdrawContentAssignment,
             "Withdraw an active content assignment",
+        ),
+    ),
+    *resource(
+        "paper work",
+        PAPER_UPLOAD,
+        post(
+            "/route",
+            pa.RoutePaper,
+            "File an upload whose QR code could not be read, by the short code printed under it",
+        ),
+        post("/annotations", pa.AnnotatePaper, "Put ink on a page: a stroke, a stamp or text"),
+        delete("/annotations/{annotation_id:uuid}", pa.EraseAnnotation, "Erase a piece of ink"),
+        post("/score", pa.ScorePaper, "Score the work against a rubric, criterion by criterion"),
+        post(
+            "/hand-back",
+            pa.HandBackPaper,
+            "Hand the marked work back: the student sees the ink and the score, the work is graded",
         ),
     ),
 )
