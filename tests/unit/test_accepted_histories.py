@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -89,6 +89,17 @@ from services.command.commands.notifications import (
     MarkNotificationsRead,
     SetNotificationPreferences,
 )
+from services.command.commands.paper import (
+    AnnotatePaper,
+    AttachVoiceComment,
+    CodeOnPage,
+    EraseAnnotation,
+    HandBackPaper,
+    HandInPaper,
+    PrintSessionWorksheets,
+    RoutePaper,
+    ScorePaper,
+)
 from services.command.commands.seats import (
     AttendanceRecord,
     MarkAttendance,
@@ -145,8 +156,21 @@ from shared.events import (
     TeachingMode,
 )
 from shared.events.notifications import NotificationChannel
+from shared.events.paper import (
+    MAX_PAGES,
+    MAX_RUBRIC_CRITERIA,
+    MAX_STROKE_POINTS,
+    Point,
+    RubricScore,
+    ScannedPage,
+    Stamp,
+    StampKind,
+    Stroke,
+    TextNote,
+)
 from shared.eventstore import EventStoreSettings
 from shared.notifications import NotificationType
+from shared.paper.codes import short_code
 from shared.readmodels import access
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
@@ -296,7 +320,8 @@ def a_centre() -> Iterator[History]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
         centres = TutoringCentres(
-            load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(path / "events.sqlite")})
+            load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(path / "events.sqlite")}),
+            sheet_key=b"the key of the histories' worksheet codes",
         )
         live = read_store(path, "live.sqlite")
         try:
@@ -698,6 +723,8 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
             ),
         )
     )
+
+    paper_work(run, draw, session, uid(essay, "exerciseId"))
 
     # Attendance, catch-ups: one excused after all, one made up.
     run.do(
@@ -1196,6 +1223,125 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
                 ),
             )
         )
+
+
+_points = st.builds(Point, st.floats(0, 1), st.floats(0, 1))
+_colours = st.sampled_from(["#000000", "#D62828", "#ffffff"])
+_marks = st.one_of(
+    st.builds(
+        Stroke,
+        points=st.lists(_points, min_size=1, max_size=MAX_STROKE_POINTS).map(tuple),
+        colour=_colours,
+        width=st.sampled_from([0.0001, 0.05]),
+    ),
+    st.builds(Stamp, kind=st.sampled_from(list(StampKind)), at=_points, size=st.just(0.3)),
+    st.builds(TextNote, at=_points, text=texts(500, lines=True), colour=_colours),
+)
+
+
+def paper_work(run: History, draw: Draw, session: UUID, essay: UUID) -> None:
+    """Work on paper: printed, handed in unreadable and filed by its typed code, another copy
+    filed by its QR code, marked in ink (some erased), spoken to, scored and handed back."""
+    c, tutor, ann = run.centres, run.alpha["tutor"], run.alpha["ann"]
+    set_ = run.do(
+        lambda: c.handle(
+            tutor,
+            AssignExercise(session_id=session, exercise_id=essay, student_ids=[ann.user_id]),
+        )
+    )
+    work_id = uid(set_["work"][0], "workId")
+    printed = run.do(
+        lambda: c.handle(tutor, PrintSessionWorksheets(session_id=session, work_ids=[work_id]))
+    )
+    code = printed["sheets"][0]["code"]
+    run.do(lambda: c.handle(tutor, PrintSessionWorksheets(session_id=session)))  # again: no event
+    pages = [
+        ScannedPage(
+            blob_key=f"alpha/{index:064x}.jpg",
+            content_type="image/jpeg",
+            width=draw(numbers(1, 8000)),
+            height=draw(numbers(1, 8000)),
+            size=draw(numbers(1, 10 * 1024 * 1024)),
+        )
+        for index in range(draw(numbers(1, MAX_PAGES)))
+    ]
+    unreadable = uid(
+        run.do(lambda: c.handle(ann, HandInPaper(upload_id=uuid4(), pages=pages, codes=[]))),
+        "uploadId",
+    )
+    run.refuse(lambda: c.handle(ann, RoutePaper(upload_id=unreadable, short_code=draw(_bad_text))))
+    run.do(lambda: c.handle(ann, RoutePaper(upload_id=unreadable, short_code=short_code(code))))
+    upload = uid(
+        run.do(
+            lambda: c.handle(
+                ann,
+                HandInPaper(
+                    upload_id=uuid4(),
+                    pages=pages,
+                    codes=[CodeOnPage(page=len(pages) - 1, code=code)],
+                ),
+            )
+        ),
+        "uploadId",
+    )
+    marks = [
+        uid(
+            run.do(
+                lambda: c.handle(
+                    tutor,
+                    AnnotatePaper(
+                        upload_id=upload,
+                        page=draw(numbers(0, len(pages) - 1)),
+                        mark=draw(_marks),
+                    ),
+                )
+            ),
+            "annotationId",
+        )
+        for _ in range(draw(numbers(1, 4)))
+    ]
+    run.refuse(
+        lambda: c.handle(
+            tutor,
+            AnnotatePaper(upload_id=upload, page=len(pages), mark=draw(_marks)),
+        )
+    )
+    run.do(lambda: c.handle(tutor, EraseAnnotation(upload_id=upload, annotation_id=marks[0])))
+    run.do(
+        lambda: c.handle(
+            tutor,
+            AttachVoiceComment(
+                upload_id=upload,
+                blob_key=f"alpha/{0:064x}.ogg",
+                content_type="audio/ogg",
+                seconds=draw(st.sampled_from([0.0, 180.0])),
+            ),
+        )
+    )
+    run.refuse(lambda: c.handle(tutor, HandBackPaper(upload_id=upload)))
+    criteria = draw(numbers(1, MAX_RUBRIC_CRITERIA))
+    run.do(
+        lambda: c.handle(
+            tutor,
+            ScorePaper(
+                upload_id=upload,
+                rubric=[
+                    RubricScore(
+                        criterion=f"{index}. " + draw(texts(190)),
+                        points=draw(st.sampled_from([0.0, 100.0])),
+                        max_points=100,
+                    )
+                    for index in range(criteria)
+                ],
+            ),
+        )
+    )
+    run.do(
+        lambda: c.handle(
+            tutor,
+            HandBackPaper(upload_id=upload, feedback=draw(st.none() | texts(2000, lines=True))),
+        )
+    )
 
 
 def the_timers_of_a_day(run: History, draw: Draw) -> None:
