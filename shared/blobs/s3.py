@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 
 STORE = "s3"
 CONNECT_SECONDS = 2.0
-READ_SECONDS = 10.0
+READ_SECONDS = 5.0
 MISSING = frozenset({"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"})
 BUCKET_EXISTS = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
 
@@ -41,14 +41,16 @@ BUCKET_EXISTS = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
 def http_pool(
     *, connect_seconds: float = CONNECT_SECONDS, read_seconds: float = READ_SECONDS
 ) -> urllib3.PoolManager:
-    """The client's connections: bounded waits, one retry of a refused or dropped connection
-    and of a 5xx answer, TLS certificates checked against the system's authorities."""
+    """The client's connections: bounded waits, at most one retry (of a refused or dropped
+    connection, a read that timed out, or a 5xx answer), TLS certificates checked against the
+    system's authorities. A store that does not answer fails a call within two tries of
+    ``connect_seconds + read_seconds``."""
     return urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=connect_seconds, read=read_seconds),
         maxsize=10,
         cert_reqs="CERT_REQUIRED",
         retries=urllib3.Retry(
-            total=2,
+            total=1,
             connect=1,
             read=1,
             status=1,
