@@ -363,3 +363,24 @@ def test_the_route_is_in_the_openapi_document_without_a_bearer_token(
     operation = document["paths"]["/api/v1/blobs/{key}"]["get"]
     assert operation["security"] == [{}]
     assert {p["name"] for p in operation["parameters"]} == {"key", "expires", "signature"}
+
+
+def test_with_the_s3_store_the_route_serves_nothing() -> None:
+    """S3 URLs point at the store itself: the query API's route answers 404 to everything."""
+    settings = load(
+        BlobSettings,
+        {
+            "TUTORPULSE_BLOB_STORE": "s3",
+            "TUTORPULSE_S3_ENDPOINT": "127.0.0.1:9",
+            "TUTORPULSE_BLOB_URL_KEY": URL_KEY,
+        },
+    )
+    s3 = open_blob_store(settings)
+    key = str(key_for("c1", PNG, "image/png"))
+    expires = 4_000_000_000
+    query = urlencode(
+        {"expires": expires, "signature": UrlSigner(URL_KEY.encode()).signature(key, expires)}
+    )
+    with TestClient(Litestar(route_handlers=[blob_route(s3, settings)])) as test_client:
+        assert test_client.get(f"/api/v1/blobs/{key}?{query}").status_code == 404
+    s3.close()
