@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import segno
 from fpdf import FPDF
@@ -23,10 +22,8 @@ from fpdf.enums import XPos, YPos
 
 from shared.events.exercises import Question
 from shared.paper.codes import qr_text, short_code
+from shared.paper.fonts import BOLD_FONT, REGULAR_FONT
 
-FONTS = Path(__file__).resolve().parent / "fonts"
-REGULAR_FONT = FONTS / "DejaVuSans.ttf"
-BOLD_FONT = FONTS / "DejaVuSans-Bold.ttf"
 FAMILY = "DejaVu"
 
 PAGE_WIDTH, PAGE_HEIGHT = 210.0, 297.0
