@@ -4,6 +4,7 @@ see it filed against the right work by itself, mark it in ink and hand it back g
 from __future__ import annotations
 
 import io
+import wave
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +42,17 @@ def photo(page: Image.Image, *, degrees: float = 0) -> bytes:
     desk = page.rotate(degrees, expand=True, fillcolor=(90, 80, 70))
     out = io.BytesIO()
     desk.filter(ImageFilter.GaussianBlur(0.8)).save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def wav(seconds: int) -> bytes:
+    """A recording of silence, as small as a WAV file can be (8 kHz, 8 bits, mono)."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as recording:
+        recording.setnchannels(1)
+        recording.setsampwidth(1)
+        recording.setframerate(8000)
+        recording.writeframes(b"\x80" * 8000 * seconds)
     return out.getvalue()
 
 
@@ -117,6 +129,7 @@ def test_a_photographed_worksheet_files_itself_and_is_marked_in_ink(
     assert routing[0].method == "QR_CODE" and routing[0].teacher_id == alpha["tutor"].user_id
 
     upload = f"/api/v1/paper/uploads/{mine['uploadId']}"
+    tutor = alpha.auth("tutor")
     tick = {"page": 0, "mark": {"type": "stamp", "kind": "TICK", "at": [0.5, 0.4]}}
     is_problem(client.post(f"{upload}/annotations", json=tick, headers=alpha.auth("ann")), 403)
     is_problem(
@@ -140,6 +153,17 @@ def test_a_photographed_worksheet_files_itself_and_is_marked_in_ink(
         )["field"]
         == "page"
     )
+
+    # A spoken comment: its length is read from the recording, and three minutes is the most.
+    voice = f"{upload}/voice-comment"
+    said = client.post(voice, files={"file": ("c.wav", wav(10), "audio/wav")}, headers=tutor)
+    assert said.status_code == 200, said.text
+    too_long = client.post(voice, files={"file": ("c.wav", wav(181), "audio/wav")}, headers=tutor)
+    assert is_problem(too_long, 422)["field"] == "file"
+    not_audio = client.post(voice, files={"file": ("c.wav", b"hello", "audio/wav")}, headers=tutor)
+    is_problem(not_audio, 415)
+    ann = alpha.auth("ann")
+    is_problem(client.post(voice, files={"file": ("c.wav", wav(1), "audio/wav")}, headers=ann), 403)
 
     # Not before it is scored; then handed back, graded on the work's own scale (4 points).
     is_problem(client.post(f"{upload}/hand-back", json={}, headers=alpha.auth("tutor")), 409)

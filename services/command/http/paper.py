@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID, uuid4, uuid5
 
@@ -40,6 +41,7 @@ from shared.events import Question
 from shared.events.paper import MAX_PAGES, ScannedPage
 from shared.paper.scans import PreparedPage, ScanLimits, ScanRejected, find_code, prepare_scan
 from shared.paper.settings import PaperSettings
+from shared.paper.voice import voice_comment
 from shared.paper.worksheet import WorksheetSheet, render_worksheets
 from shared.tenancy import Actor, Permission
 
@@ -71,6 +73,11 @@ _PDF_ANSWER = {
         "code and the short code under it",
     )
 }
+
+
+@dataclass
+class VoiceCommentForm:
+    file: UploadFile
 
 
 def _options(permission: Permission, command: type[Command]) -> dict[str, Any]:
@@ -216,8 +223,9 @@ async def attach_voice_comment(
     actor: NamedDependency[Actor],
     centres: NamedDependency[TutoringCentres],
     blobs: NamedDependency[BlobStore],
+    paper: NamedDependency[PaperSettings],
     data: Annotated[
-        UploadFile,
+        VoiceCommentForm,
         Body(
             media_type=RequestEncodingType.MULTI_PART,
             description="`file`: Ogg (Opus, Vorbis), MP4/M4A, MP3 or WAV, at most 3 minutes",
@@ -225,12 +233,10 @@ async def attach_voice_comment(
     ],
     idempotency_key: IdempotencyHeader = None,
 ) -> Response[answer_type(PaperUploadView)]:  # type: ignore[valid-type]
-    content = await data.read()
+    content = await data.file.read()
 
     def store() -> AttachVoiceComment:
-        from shared.paper.voice import voice_comment
-
-        content_type, seconds = voice_comment(content)
+        content_type, seconds = voice_comment(content, max_bytes=paper.max_file_bytes)
         key = blobs.put(actor.centre_id, content, content_type)
         return AttachVoiceComment(
             upload_id=upload_id, blob_key=key, content_type=content_type, seconds=seconds
