@@ -279,3 +279,34 @@ def test_auto_marked_work_handed_in_on_paper_waits_for_the_tutor(
         None,
         alpha["tutor"].user_id,
     )
+
+
+def test_an_upload_sent_again_with_its_key_is_filed_once(
+    client: TestClient[Litestar], centres: TutoringCentres, alpha: Centre
+) -> None:
+    session, _ = set_work(client, alpha, "ann")
+    (sheet,) = pages_of(print_sheets(client, alpha, session))
+    scan = photo(sheet, degrees=3)
+
+    def send(key: str) -> Any:
+        return client.post(
+            "/api/v1/paper/uploads",
+            files=[("files", ("scan.jpg", scan, "image/jpeg"))],
+            headers={**alpha.auth("ann"), "Idempotency-Key": key},
+        )
+
+    first, again = send("scan-1"), send("scan-1")
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["uploadId"] == first.json()["uploadId"]
+    uploaded = [
+        n for n in centres.recorder.select_notifications(1, 100_000) if n.topic == "PaperUploaded"
+    ]
+    assert len(uploaded) == 1
+    # The same key with other files is another request: refused, not replayed.
+    other = client.post(
+        "/api/v1/paper/uploads",
+        files=[("files", ("scan.jpg", photo(sheet, degrees=-4), "image/jpeg"))],
+        headers={**alpha.auth("ann"), "Idempotency-Key": "scan-1"},
+    )
+    is_problem(other, 422)
