@@ -121,16 +121,8 @@ def prepare_scan(data: bytes, limits: ScanLimits) -> list[PreparedPage]:
 def find_code(page: PreparedPage) -> str | None:
     """The first sheet code in a QR code on ``page``; None when no QR code on it carries one
     (other QR codes are ignored)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(page.data))
-            image.draft("L", (_SECOND_SIDE, _SECOND_SIDE))  # JPEG: decode at a reduced scale
-            grey = image.convert("L")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
-    for attempt in _attempts(grey):
-        code = _read(attempt[0], attempt[1])
+    for image, binarizer in _attempts(page):
+        code = _read(image, binarizer)
         if code is not None:
             return code
     return None
@@ -139,19 +131,42 @@ def find_code(page: PreparedPage) -> str | None:
 # --- reading QR codes ---------------------------------------------------------------------
 
 
-def _attempts(grey: Image.Image) -> Iterator[tuple[Image.Image, zxingcpp.Binarizer]]:
-    small = _scaled(grey, DECODE_SIDE)
+def _attempts(page: PreparedPage) -> Iterator[tuple[Image.Image, zxingcpp.Binarizer]]:
+    """What to read, cheapest first: the page scaled down (a JPEG decoded at a reduced scale
+    straight away), with two binarisers and with its contrast stretched; then, for a large
+    photo, at more pixels and at full size; then smaller still (a QR code filling a close-up
+    photo is found more easily small)."""
+    small = _grey(page.data, DECODE_SIDE)
+    if small is None:
+        return
     yield small, zxingcpp.Binarizer.LocalAverage
     yield small, zxingcpp.Binarizer.GlobalHistogram
-    stretched = ImageOps.autocontrast(small, cutoff=1)
-    yield stretched, zxingcpp.Binarizer.LocalAverage
-    if max(grey.size) > DECODE_SIDE:
-        larger = _scaled(grey, _SECOND_SIDE)
-        if larger.size != small.size:
-            yield larger, zxingcpp.Binarizer.LocalAverage
-        if larger.size != grey.size:
-            yield grey, zxingcpp.Binarizer.LocalAverage
-    yield _scaled(grey, 1000), zxingcpp.Binarizer.LocalAverage
+    yield ImageOps.autocontrast(small, cutoff=1), zxingcpp.Binarizer.LocalAverage
+    if max(page.width, page.height) > DECODE_SIDE:
+        full = _grey(page.data, None)
+        if full is not None:
+            larger = _scaled(full, _SECOND_SIDE)
+            if larger.size != small.size:
+                yield larger, zxingcpp.Binarizer.LocalAverage
+            if larger.size != full.size:
+                yield full, zxingcpp.Binarizer.LocalAverage
+    yield _scaled(small, 1000), zxingcpp.Binarizer.LocalAverage
+
+
+def _grey(data: bytes, side: int | None) -> Image.Image | None:
+    """The image in ``data`` in greys, its longest side at most ``side`` (None: full size)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if side is not None and max(image.size) > side:
+                factor = side / max(image.size)
+                # JPEG: decode at the smallest scale (1/2, 1/4, 1/8) still at least this size
+                image.draft("L", (round(image.width * factor), round(image.height * factor)))
+            grey = image.convert("L")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    return grey if side is None else _scaled(grey, side)
 
 
 def _read(image: Image.Image, binarizer: zxingcpp.Binarizer) -> str | None:

@@ -9,7 +9,8 @@ this script starts and stops; every loop is bounded in count and time.
 3. Relay lag: while the HTTP load runs, the time from a command's 2xx response to its last
    event arriving on a NATS subscription.
 
-Then the read side (``tests/bench/read_side.py``) and the timers (``tests/bench/timers.py``).
+Then the read side (``tests/bench/read_side.py``), the timers (``tests/bench/timers.py``) and
+reading sheet codes from photos of paper work (``tests/bench/bench_paper_decode.py``).
 """
 
 from __future__ import annotations
@@ -417,6 +418,9 @@ async def main() -> None:
         from tests.bench import timers
 
         read += await timers.run(nats_server, work)
+        from tests.bench import bench_paper_decode
+
+        read += bench_paper_decode.run()
     write_report(lines, lag_ms, read)
 
 

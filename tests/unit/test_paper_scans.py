@@ -106,6 +106,16 @@ def test_a_twelve_megapixel_photo_gives_its_code(
     assert find_code(kept) == code
 
 
+def test_a_sheet_far_away_in_a_large_photo_is_read_at_full_size(
+    printed: tuple[str, bytes, list[Image.Image]],
+) -> None:
+    code, _, pages = printed
+    table = Image.new("RGB", pages[0].size, (96, 84, 70))
+    table.paste(pages[0].resize((pages[0].width * 35 // 100, pages[0].height * 35 // 100)))
+    photo = phone_photo(table, size=(3000, 4000), blur=1.0, noise=8)
+    assert find_code(only_page(photo)) == code
+
+
 def test_a_sheet_whose_qr_code_is_covered_or_cut_off_gives_no_code(
     printed: tuple[str, bytes, list[Image.Image]],
 ) -> None:
