@@ -19,6 +19,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from shared.events import HelpPriority, NotificationChannel
+from shared.events.paper import RubricScore, WorkKind
 from shared.notifications import NotificationType
 from shared.readmodels.documents import (
     AttendanceReminder,
@@ -34,6 +35,9 @@ from shared.readmodels.documents import (
     InboxItem,
     LevelChange,
     Note,
+    PaperAnnotation,
+    PaperRouting,
+    PaperStatus,
     PaperSummary,
     Record,
     SeatCatchUp,
@@ -45,6 +49,7 @@ from shared.readmodels.documents import (
     Work,
 )
 from shared.readmodels.documents import Seat as SeatDoc
+from shared.tenancy.roles import Role
 
 Name = Annotated[
     str | None, msgspec.Meta(description="The person's name (null: not a person the centre knows)")
@@ -564,6 +569,127 @@ class CentreChannels(Shown, kw_only=True):
     email_enabled: bool
 
 
+# --- paper work ----------------------------------------------------------------------------
+
+PaperRoutingShown = shown("PaperRoutingShown", PaperRouting, student_name=Name, teacher_name=Name)
+"""The work the upload was filed against."""
+
+
+class PaperPageShown(Shown, kw_only=True):
+    page: Annotated[int, msgspec.Meta(ge=0)]
+    content_type: str
+    width: int
+    height: int
+    size: int
+    url: str
+    """The scanned page: a signed URL, valid for ``TUTORPULSE_BLOB_URL_SECONDS``."""
+    marked_url: str
+    """The page with the ink on it, as PNG (``markedPaperPage``; at the same moment)."""
+
+
+PaperAnnotationShown = shown(
+    "PaperAnnotationShown", PaperAnnotation, drop=("erased_at", "erased_position")
+)
+"""A piece of ink on a page (its ``position``: the notification id of its event)."""
+
+
+class ReplayStep(Shown, kw_only=True):
+    """One step of the marking, in the order it happened."""
+
+    position: int
+    at: str
+    action: Literal["ANNOTATED", "ERASED"]
+    annotation_id: str
+    page: int
+
+
+class VoiceCommentShown(Shown, kw_only=True):
+    content_type: str
+    seconds: float
+    at: str
+    position: int
+    url: str
+    """A signed URL, valid for ``TUTORPULSE_BLOB_URL_SECONDS``."""
+
+
+class PaperScoreShown(Shown, kw_only=True):
+    rubric: list[RubricScore]
+    score: float
+    max_score: int
+    at: str
+    position: int
+
+
+class AsOfShown(Shown, kw_only=True):
+    at: str | None
+    position: int | None
+
+
+class PaperUpload(Shown, kw_only=True):
+    """One upload: its pages, the work it was filed against, and its marking (students and
+    parents see the marking once it is handed back), now or as it was at ``asOf``."""
+
+    upload_id: str
+    status: PaperStatus
+    uploaded_by: str
+    uploaded_by_role: Role
+    uploaded_by_name: Name
+    uploaded_at: str
+    unroutable_reason: str | None
+    """Why no code was found (staff only; null for others)."""
+    routing: PaperRoutingShown | None  # type: ignore[valid-type]
+    pages: list[PaperPageShown]
+    annotations: list[PaperAnnotationShown]  # type: ignore[valid-type]
+    """The ink on the pages (not erased), in the order it was put on."""
+    replay: list[ReplayStep]
+    """Every stroke, stamp, note and erasure in order: the marking stroke by stroke."""
+    voice_comment: VoiceCommentShown | None
+    score: PaperScoreShown | None
+    feedback: str | None
+    handed_back_at: str | None
+    as_of: AsOfShown | None
+    """The moment asked for (``at``, ``atPosition``); null: now."""
+
+
+class PaperRow(Shown, kw_only=True):
+    upload_id: str
+    status: PaperStatus
+    uploaded_by: str
+    uploaded_by_role: Role
+    uploaded_by_name: Name
+    uploaded_at: str
+    pages: int
+    unroutable_reason: str | None
+    student_id: str | None
+    student_name: Name
+    work_kind: WorkKind | None
+    work_id: str | None
+    title: str | None
+    teacher_id: str | None
+    handed_back_at: str | None
+
+
+class PaperUploadList(Shown, kw_only=True):
+    """The centre's uploads, newest first."""
+
+    uploads: list[PaperRow]
+    total: int
+    """How many match, over every page."""
+    next: str | None
+    """The cursor of the next page, if there is one."""
+
+
+StudentPaperRow = shown("StudentPaperRow", PaperSummary, student_name=Name, teacher_name=Name)
+
+
+class StudentPaper(Shown, kw_only=True):
+    """The uploads filed against a student's work, oldest first."""
+
+    student_id: str
+    name: Name
+    uploads: list[StudentPaperRow]  # type: ignore[valid-type]
+
+
 # --- what each operation answers -----------------------------------------------------------
 
 MyDayAnswer = envelope("MyDayAnswer", MyDay)
@@ -579,3 +705,6 @@ InboxAnswer = envelope("InboxAnswer", InboxPage)
 UnreadCountAnswer = envelope("UnreadCountAnswer", UnreadCount)
 NotificationPreferencesAnswer = envelope("NotificationPreferencesAnswer", NotificationPreferences)
 CentreChannelsAnswer = envelope("CentreChannelsAnswer", CentreChannels)
+PaperUploadAnswer = envelope("PaperUploadAnswer", PaperUpload)
+PaperUploadListAnswer = envelope("PaperUploadListAnswer", PaperUploadList)
+StudentPaperAnswer = envelope("StudentPaperAnswer", StudentPaper)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -15,21 +15,28 @@ from litestar import Controller, Litestar, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.params import FromPath, HeaderParameter, Parameter, QueryParameter
 from litestar.response import Stream
 
 from services.query import answers
 from services.query.freshness import Freshness, wait_for_watermark
 from services.query.settings import FreshnessSettings, QuerySettings
+from shared.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable, open_blob_store
+from shared.blobs.http import blob_route
 from shared.events import CatchUpStatus
+from shared.events.paper import Mark
 from shared.http.api import api_app
 from shared.http.openapi import POSITION, WATERMARK, Contract, example_of
 from shared.http.operations import Details, NotReady, describe
-from shared.http.problems import problem, simple
+from shared.http.problems import RETRY_AFTER_SECONDS, problem, simple
+from shared.paper.ink import render_marked_page
 from shared.readmodels import access
+from shared.readmodels.documents import PaperStatus
 from shared.readmodels.store import ReadStore
+from shared.readmodels.times import iso
 from shared.readmodels.views import notifications as notification_views
-from shared.readmodels.views import parse_page_cursor, utcnow
+from shared.readmodels.views import paper as paper_views
+from shared.readmodels.views import parse, parse_page_cursor, utcnow
 from shared.settings import load
 from shared.tenancy import Actor, Permission
 
@@ -596,6 +603,196 @@ class NotificationReadController(Controller):
         )
 
 
+PNG = "image/png"
+MAX_PAPER_PAGE = 99
+"""Far above any upload's page count (``shared.events.paper.MAX_PAGES``): a larger number is
+refused as a bad value rather than looked for."""
+
+PageRenderer = Callable[[bytes, Sequence[Mark]], bytes]
+"""Draws the ink on a scanned page: the PNG of the marked page."""
+
+AtQuery = Annotated[
+    datetime | None,
+    QueryParameter(
+        name="at",
+        required=False,
+        description="The marking as it was then: the ink put on by then (erasures after it "
+        "undone), the voice comment and score of then; with `atPosition`, the earlier of the "
+        "two.",
+    ),
+]
+AtPositionQuery = Annotated[
+    int | None,
+    QueryParameter(
+        name="atPosition",
+        required=False,
+        ge=0,
+        description="The marking as it was once the event store reached this position (an "
+        "annotation's `position`): step through `replay` to watch it stroke by stroke.",
+    ),
+]
+
+
+def _moment(at: datetime | None, at_position: int | None) -> paper_views.AsOf:
+    if at is not None and _aware(at, "at") > utcnow():
+        raise InvalidQuery(
+            "'at' is in the future: the past can be replayed, not the future", field="at"
+        )
+    return paper_views.AsOf(at=iso(at) if at else None, position=at_position)
+
+
+def _paper_cursor(cursor: str | None) -> tuple[str, str] | None:
+    if cursor is None:
+        return None
+    at, _, upload = cursor.partition("|")
+    try:
+        parse(at)
+        UUID(upload)
+    except ValueError:
+        raise InvalidQuery("not a cursor this API gave", field="cursor") from None
+    return at, upload
+
+
+class PaperReadController(Controller):
+    path = "/api/v1"
+    tags = ("paper",)
+
+    @get(
+        "/paper/uploads",
+        summary="The centre's paper uploads, newest first, by status (staff; UNROUTABLE: "
+        "those waiting for their code to be typed in)",
+        operation_id="paperUploads",
+        opt={"permission": Permission.WORK_GRADE},
+        responses=answering(answers.PaperUploadListAnswer, "A page of uploads"),
+    )
+    async def uploads(
+        self,
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
+        status: Annotated[PaperStatus | None, QueryParameter(required=False)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200, required=False)] = 50,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(
+                required=False, max_length=200, description="`next` of the previous page."
+            ),
+        ] = None,
+    ) -> Response[dict[str, Any]]:
+        after = _paper_cursor(cursor)
+        return await _answer(
+            reads,
+            position,
+            position_header,
+            lambda: access.paper_uploads(store, actor, status, limit=limit, after=after),
+        )
+
+    @get(
+        "/paper/uploads/{upload_id:uuid}",
+        summary="A paper upload: its pages (signed URLs), the work it was filed against, its "
+        "marking now or as it was then (`at`, `atPosition`)",
+        operation_id="paperUpload",
+        opt={"permission": Permission.PAPER_VIEW},
+        responses=answering(
+            answers.PaperUploadAnswer,
+            "The upload (students and parents: their own, the marking once handed back)",
+        ),
+    )
+    async def upload(
+        self,
+        upload_id: FromPath[UUID],
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
+        blobs: NamedDependency[BlobStore],
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
+        at: AtQuery = None,
+        at_position: AtPositionQuery = None,
+    ) -> Response[dict[str, Any]]:
+        moment = _moment(at, at_position)
+        return await _answer(
+            reads,
+            position,
+            position_header,
+            lambda: access.paper_upload(store, actor, upload_id, blobs.url, moment),
+        )
+
+    @get(
+        "/paper/uploads/{upload_id:uuid}/pages/{page:int}/marked.png",
+        summary="A page of an upload with the ink drawn on it, as PNG (now, or `at`, `atPosition`)",
+        operation_id="markedPaperPage",
+        media_type=PNG,
+        opt={"permission": Permission.PAPER_VIEW},
+        responses={
+            200: ResponseSpec(
+                data_container=bytes,
+                media_type=PNG,
+                generate_examples=False,
+                description="The scanned page with the marking drawn on it (students and "
+                "parents: the ink once it is handed back)",
+            )
+        },
+    )
+    async def marked_page(
+        self,
+        upload_id: FromPath[UUID],
+        page: Annotated[int, Parameter(ge=0, le=MAX_PAPER_PAGE)],
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
+        blobs: NamedDependency[BlobStore],
+        render: NamedDependency[PageRenderer],
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
+        at: AtQuery = None,
+        at_position: AtPositionQuery = None,
+    ) -> Response[bytes]:
+        moment = _moment(at, at_position)
+        watermark = await reads.watermark(position, position_header)
+
+        def draw() -> bytes:
+            ink = access.marked_page(store, actor, upload_id, page, moment)
+            return render(blobs.get(ink.blob_key), ink.marks)
+
+        png = await anyio.to_thread.run_sync(draw)
+        return Response(
+            png,
+            media_type=PNG,
+            headers={
+                WATERMARK_HEADER: str(watermark),
+                "Cache-Control": "private, no-cache",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    @get(
+        "/students/{student_id:uuid}/paper",
+        summary="The paper work filed against a student's work, with its marking status and "
+        "score once handed back",
+        operation_id="studentPaperWork",
+        opt={"permission": Permission.PAPER_VIEW},
+        responses=answering(answers.StudentPaperAnswer, "The student's uploads, oldest first"),
+    )
+    async def student_paper(
+        self,
+        student_id: FromPath[UUID],
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
+    ) -> Response[dict[str, Any]]:
+        return await _answer(
+            reads,
+            position,
+            position_header,
+            lambda: access.student_paper(store, actor, student_id),
+        )
+
+
 ANALYTICS_DEFAULT_DAYS = 30
 ANALYTICS_MAX_DAYS = 366
 
@@ -665,6 +862,19 @@ def _not_caught_up(request: Request[Any, Any, Any], exc: NotCaughtUp) -> Respons
     return problem(503, "Not caught up", str(exc), headers={"Retry-After": "1"})
 
 
+def _blob_missing(request: Request[Any, Any, Any], exc: BlobNotFound) -> Response[Any]:
+    return problem(404, "Not found", "the page's image is not in the file store")
+
+
+def _blobs_unavailable(request: Request[Any, Any, Any], exc: BlobStoreUnavailable) -> Response[Any]:
+    return problem(
+        503,
+        "Service unavailable",
+        f"the file store cannot be read now; retry in {RETRY_AFTER_SECONDS} s",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 class _Lag:
     """``/ready``'s view of the projection lag: the watermark against the event store's head."""
 
@@ -720,12 +930,16 @@ def create_app(
     head: Callable[[], int] | None = None,
     own_resources: bool = True,
     settings: QuerySettings | None = None,
+    blobs: BlobStore | None = None,
+    render: PageRenderer = render_marked_page,
 ) -> Litestar:
     """``head``: reads the event store's head, for ``/ready`` to report the projection lag
     (without it only the watermark is reported); ``own_resources``: close the read-model store
-    (and the head's connection) when the app stops; ``settings``: by default read from the
-    environment."""
+    (and the head's connection, and the blob store) when the app stops; ``settings``: by
+    default read from the environment; ``blobs``: where scanned pages are kept (by default the
+    store the settings name); ``render``: draws the ink on a page."""
     settings = load(QuerySettings) if settings is None else settings
+    blobs = open_blob_store(settings.blobs) if blobs is None else blobs
     lag = _Lag(store, head, settings.freshness)
 
     async def ready() -> Details:
@@ -733,6 +947,7 @@ def create_app(
 
     def close() -> None:
         store.close()
+        blobs.close()
         if head is not None and hasattr(head, "close"):
             head.close()
 
@@ -749,15 +964,24 @@ def create_app(
             CatchUpReadController,
             AnalyticsController,
             NotificationReadController,
+            PaperReadController,
+            blob_route(blobs, settings.blobs),
         ],
         readiness=ready,
-        provides={"store": store, "reads": ReadYourWrites(store, lag, settings.wait_seconds)},
+        provides={
+            "store": store,
+            "reads": ReadYourWrites(store, lag, settings.wait_seconds),
+            "blobs": blobs,
+            "render": render,
+        },
         contract=CONTRACT,
         settings=settings.api,
         exception_handlers={
             access.NotVisible: simple(404, "Not found"),
             NotCaughtUp: _not_caught_up,
             InvalidQuery: simple(422, "Invalid query"),
+            BlobNotFound: _blob_missing,
+            BlobStoreUnavailable: _blobs_unavailable,
         },
         on_shutdown=close if own_resources else None,
     )

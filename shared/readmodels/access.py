@@ -391,7 +391,7 @@ _PAPER_STAFF = frozenset({*FULL_VIEW, Role.TEACHER})
 def _paper_of(store: ReadStore, actor: Actor, upload_id: UUID) -> StoredDoc[Paper]:
     """An upload the actor may see: staff any of their centre; a student those filed against
     their own work, a parent their children's; one not filed (yet) also its uploader."""
-    require(actor, Permission.STUDENT_OVERVIEW_VIEW)
+    require(actor, Permission.PAPER_VIEW)
     stored = _of_centre(store, actor, PAPER, upload_id, "upload")
     if actor.role in _PAPER_STAFF:
         return stored
@@ -518,7 +518,7 @@ def paper_uploads(
 
 def student_paper(store: ReadStore, actor: Actor, student_id: UUID) -> View:
     """The uploads filed against a student's work: for them, their parent and staff."""
-    require(actor, Permission.STUDENT_OVERVIEW_VIEW)
+    require(actor, Permission.PAPER_VIEW)
     person = store.get(PERSON, str(student_id))
     if person is None or person.centre_id != actor.centre_id or person.doc.role is not Role.STUDENT:
         raise NotVisible("no such student")

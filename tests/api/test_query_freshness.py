@@ -74,8 +74,15 @@ def first_id(event_type: str, field: str) -> str:
     return next(str(getattr(e, field)) for e, _ in demo_events() if e.type_name == event_type)
 
 
-NO_DEMO_DOCUMENT = {"/api/v1/classes/{class_id:uuid}/roster"}
-"""Read routes the demo centre has nothing for (it has no class): they answer 404."""
+NO_DEMO_DOCUMENT = {
+    "/api/v1/classes/{class_id:uuid}/roster",
+    "/api/v1/paper/uploads/{upload_id:uuid}",
+    "/api/v1/paper/uploads/{upload_id:uuid}/pages/{page:int}/marked.png",
+    "/api/v1/blobs/{key:path}",
+}
+"""Read routes the demo centre has nothing for (it has no class and no paper uploads; the blob
+route serves stored files by signed URL, not read models): tests/api/test_paper_queries.py
+reads them."""
 
 
 def test_every_read_route_carries_the_watermark_it_reflects(store: ReadStore) -> None:
