@@ -174,7 +174,9 @@ from shared.paper.codes import short_code
 from shared.readmodels import access
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
+from shared.readmodels.times import iso
 from shared.readmodels.views import notifications as inbox_views
+from shared.readmodels.views import paper as paper_views
 from shared.settings import load
 from shared.tenancy import Forbidden
 from shared.tenancy.permissions import system_actor
@@ -1413,12 +1415,21 @@ def views_everywhere(run: History) -> None:
             access.student_overview(store, a[handle], a[handle].user_id, now)
         for homework in store.docs("homework"):
             access.homework(store, a["admin"], UUID(homework.key), now)
+        for paper in store.docs("paper"):
+            moment = paper_views.AsOf(at=iso(now))
+            for handle in ("admin", "tutor", "ann", "parent"):
+                with suppress(access.NotVisible):  # not theirs, or not uploaded yet then
+                    access.paper_upload(store, a[handle], UUID(paper.key), str, moment)
+                    access.marked_page(store, a[handle], UUID(paper.key), 0, moment)
     for session_id in sessions:
         access.session_log(store, a["admin"], session_id)
     for cohort in store.docs("class"):
         access.class_roster(store, a["admin"], UUID(cohort.key))
     for exercise in store.docs("exercise"):
         access.exercise(store, a["ann"], UUID(exercise.key))
+    access.paper_uploads(store, a["admin"], None, limit=1000)
+    for handle in ("ann", "ben", "cal"):
+        access.student_paper(store, a["admin"], a[handle].user_id)
     for handle in ("ann", "ben", "tutor", "parent", "admin"):
         inbox_views.inbox(store, a[handle], unread_only=True)
         inbox_views.unread_count(store, a[handle])
