@@ -118,15 +118,10 @@ class _Document(FPDF):
         self.cell(QR_SIZE + 4, 5, short_code(sheet.code), align="C")
         width = left - MARGIN - 6
         self.set_xy(MARGIN, QR_TOP + 2)
-        self.set_font(FAMILY, "B", 15)
-        self.multi_cell(width, 7, sheet.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        self.set_font(FAMILY, "", 11)
-        self.multi_cell(width, 6, sheet.student_name, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        self.set_font(FAMILY, "", 9)
+        self._line(sheet.title, width, style="B", size=15, smallest=11, height=8)
+        self._line(sheet.student_name, width, style="", size=11, smallest=9, height=6)
         self.set_text_color(*GREY)
-        self.multi_cell(
-            width, 5, f"{sheet.centre_name} · {sheet.heading}", new_x=XPos.LMARGIN, new_y=YPos.NEXT
-        )
+        self._line(f"{sheet.centre_name} · {sheet.heading}", width, style="", size=9, height=5)
         self.set_text_color(*INK)
         self.set_draw_color(*RULE)
         self.line(MARGIN, BODY_TOP - 3, PAGE_WIDTH - MARGIN, BODY_TOP - 3)
@@ -163,7 +158,7 @@ class _Document(FPDF):
         self.set_font(FAMILY, "B", 11)
         self.cell(9, 6, f"{number}.")
         self.set_font(FAMILY, "", 11)
-        self.multi_cell(0, 6, question.prompt, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.multi_cell(0, 6, question.prompt, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_font(FAMILY, "", 8)
         self.set_text_color(*GREY)
         self.cell(0, 4, points, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -178,7 +173,9 @@ class _Document(FPDF):
                 self.set_draw_color(*INK)
                 self.rect(MARGIN + 9, top + 1.2, 3.6, 3.6)
                 self.set_x(MARGIN + 15)
-                self.multi_cell(0, 6, f"{letter}.  {option}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                self.multi_cell(
+                    0, 6, f"{letter}.  {option}", align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+                )
                 self.ln(1)
         else:
             self.set_draw_color(*RULE)
@@ -189,10 +186,33 @@ class _Document(FPDF):
                 self.line(MARGIN + 9, self.get_y(), PAGE_WIDTH - MARGIN, self.get_y())
         self.ln(6)
 
+    def _line(
+        self,
+        text: str,
+        width: float,
+        *,
+        style: str,
+        size: float,
+        height: float,
+        smallest: float | None = None,
+    ) -> None:
+        """One line of the header: in a smaller size (down to ``smallest``) when it is too long,
+        cut short with an ellipsis when even that is."""
+        text = " ".join(text.split())[:300]
+        self.set_font(FAMILY, style, size)
+        while smallest is not None and size > smallest and self.get_string_width(text) > width:
+            size -= 0.5
+            self.set_font(FAMILY, style, size)
+        if self.get_string_width(text) > width:
+            while text and self.get_string_width(text + "…") > width:
+                text = text[:-1]
+            text = text.rstrip() + "…"
+        self.cell(width, height, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
     def _text(self, text: str, *, size: float, colour: tuple[int, int, int]) -> None:
         self.set_font(FAMILY, "", size)
         self.set_text_color(*colour)
-        self.multi_cell(0, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.multi_cell(0, size * 0.5, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_text_color(*INK)
 
     def _draw_qr(self, code: str, x: float, y: float, size: float) -> None:

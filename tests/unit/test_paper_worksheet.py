@@ -83,6 +83,25 @@ def test_text_in_any_script_prints_without_failing() -> None:
     assert "Ελληνικά" in text and "Łukasiewicz" in text and "x² + y² = r²" in text
 
 
+def test_a_long_title_or_name_is_cut_short_beside_the_qr_code() -> None:
+    long = WorksheetSheet(
+        code=a_code(),
+        title="Fractions, decimals and percentages " * 6,
+        student_name="Maximilian Bartholomew-Featherstonehaugh " * 3,
+        centre_name="Northside Tutoring",
+        heading="Homework due Fri 4 Dec 2026",
+        instructions=None,
+        questions=questions(2),
+    )
+    pdf = render_worksheets([long])
+    first = page_texts(pdf)[0]
+    lines = first.split("\n")
+    assert any(line.startswith("Fractions, decimals") and line.endswith("…") for line in lines)
+    assert any(line.startswith("Maximilian") and line.endswith("…") for line in lines)
+    assert "Northside Tutoring · Homework due Fri 4 Dec 2026" in first
+    assert questions(2)[0].prompt in first
+
+
 def test_there_is_nothing_to_print_without_a_sheet() -> None:
     with pytest.raises(ValueError):
         render_worksheets([])
