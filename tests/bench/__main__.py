@@ -9,8 +9,9 @@ this script starts and stops; every loop is bounded in count and time.
 3. Relay lag: while the HTTP load runs, the time from a command's 2xx response to its last
    event arriving on a NATS subscription.
 
-Then the read side (``tests/bench/read_side.py``), the timers (``tests/bench/timers.py``) and
-reading sheet codes from photos of paper work (``tests/bench/bench_paper_decode.py``).
+Then the read side (``tests/bench/read_side.py``), the timers (``tests/bench/timers.py``),
+reading sheet codes from photos of paper work (``tests/bench/bench_paper_decode.py``) and
+scans handed in and routed through the command service (``tests/bench/paper.py``).
 """
 
 from __future__ import annotations
@@ -421,6 +422,9 @@ async def main() -> None:
         from tests.bench import bench_paper_decode
 
         read += bench_paper_decode.run()
+        from tests.bench import paper
+
+        read += await paper.run(pg, work, start_service, wait_http)
     write_report(lines, lag_ms, read)
 
 
