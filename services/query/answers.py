@@ -321,6 +321,7 @@ OverviewCatchUp = shown(
 )
 OverviewHelpRequest = shown("OverviewHelpRequest", HelpRequest, **_HELP_TIMES, session_title=str)
 OverviewHomework = shown("OverviewHomework", HomeworkSummary, overdue=bool)
+PaperSummaryShown = shown("PaperSummaryShown", PaperSummary)
 
 
 class OverviewExercises(Shown, kw_only=True):
@@ -399,6 +400,9 @@ class StudentOverview(Shown, kw_only=True):
     exercises: OverviewExercises
     open_help_request: OverviewHelpRequest | None  # type: ignore[valid-type]
     homework: list[OverviewHomework]  # type: ignore[valid-type]
+    paper: list[PaperSummaryShown]  # type: ignore[valid-type]
+    """Uploads of paper work filed against the student's work, oldest first (``score`` once
+    handed back)."""
     xp: Xp
     catch_ups: list[OverviewCatchUp]  # type: ignore[valid-type]
     notes: list[NoteShown]  # type: ignore[valid-type]

@@ -186,6 +186,10 @@ def test_my_day_and_the_control_center_answer_their_schemas_with_paper(
     data = my_day.json()["data"]
     assert [p["uploadId"] for p in data["paperToMark"]] == [str(day.typed_in)]
     assert data["stats"]["paperToMark"] == 1
+    jane = demo_person("jane").id
+    overview = get(client, f"/api/v1/students/{jane}/overview", "robert")
+    msgspec.json.decode(overview.content, type=answers.StudentOverviewAnswer)
+    assert len(overview.json()["data"]["paper"]) == 2
     centre = get(client, f"/api/v1/sessions/{day.session_id}/control-center", "john")
     msgspec.json.decode(centre.content, type=answers.ControlCenterAnswer)
     assert centre.json()["data"]["paperHandedIn"] == 1

@@ -270,3 +270,6 @@ def test_work_handed_in_on_paper_earns_its_xp_like_online_work(
     assert overview["xp"]["total"] >= 30
     homework = next(h for h in overview["homework"] if h["homeworkId"] == str(day.homework_id))
     assert homework["paperUploadId"] == str(day.typed_in) and homework["status"] == "SUBMITTED"
+    paper = {p["uploadId"]: p for p in overview["paper"]}
+    assert set(paper) == {str(day.marked), str(day.typed_in)}
+    assert paper[str(day.marked)]["score"] == 8 and paper[str(day.typed_in)]["score"] is None

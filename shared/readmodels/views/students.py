@@ -104,6 +104,10 @@ def student_overview(
         },
         "openHelpRequest": open_help[0] if open_help else None,
         "homework": homework,
+        "paper": sorted(
+            (as_json(p) for p in (student.paper or {}).values()),
+            key=lambda p: (p["uploadedAt"], p["uploadId"]),
+        ),
         "xp": {
             "total": xp,
             "level": xp // XP_PER_LEVEL + 1,
