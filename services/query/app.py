@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -20,11 +20,11 @@ from litestar.response import Stream
 
 from services.query import answers
 from services.query.freshness import Freshness, wait_for_watermark
+from services.query.marked_pages import MarkedPages, PageRenderer, entity_tag
 from services.query.settings import FreshnessSettings, QuerySettings
 from shared.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable, open_blob_store
 from shared.blobs.http import blob_route
 from shared.events import CatchUpStatus
-from shared.events.paper import Mark
 from shared.http.api import api_app
 from shared.http.openapi import POSITION, WATERMARK, Contract, example_of
 from shared.http.operations import Details, NotReady, describe
@@ -608,9 +608,6 @@ MAX_PAPER_PAGE = 99
 """Far above any upload's page count (``shared.events.paper.MAX_PAGES``): a larger number is
 refused as a bad value rather than looked for."""
 
-PageRenderer = Callable[[bytes, Sequence[Mark]], bytes]
-"""Draws the ink on a scanned page: the PNG of the marked page."""
-
 AtQuery = Annotated[
     datetime | None,
     QueryParameter(
@@ -732,8 +729,13 @@ class PaperReadController(Controller):
                 media_type=PNG,
                 generate_examples=False,
                 description="The scanned page with the marking drawn on it (students and "
-                "parents: the ink once it is handed back)",
-            )
+                "parents: the ink once it is handed back), with its `ETag`",
+            ),
+            304: ResponseSpec(
+                data_container=None,
+                generate_examples=False,
+                description="`If-None-Match` named this page with this ink: nothing changed",
+            ),
         },
     )
     async def marked_page(
@@ -743,30 +745,37 @@ class PaperReadController(Controller):
         actor: NamedDependency[Actor],
         store: NamedDependency[ReadStore],
         reads: NamedDependency[ReadYourWrites],
-        blobs: NamedDependency[BlobStore],
-        render: NamedDependency[PageRenderer],
+        pages: NamedDependency[MarkedPages],
         position: PositionQuery = None,
         position_header: PositionHeader = None,
         at: AtQuery = None,
         at_position: AtPositionQuery = None,
+        if_none_match: Annotated[
+            str | None,
+            HeaderParameter(
+                name="If-None-Match",
+                required=False,
+                max_length=200,
+                description="The `ETag` of the page as the client has it: 304 if unchanged.",
+            ),
+        ] = None,
     ) -> Response[bytes]:
         moment = _moment(at, at_position)
         watermark = await reads.watermark(position, position_header)
-
-        def draw() -> bytes:
-            ink = access.marked_page(store, actor, upload_id, page, moment)
-            return render(blobs.get(ink.blob_key), ink.marks)
-
-        png = await anyio.to_thread.run_sync(draw)
-        return Response(
-            png,
-            media_type=PNG,
-            headers={
-                WATERMARK_HEADER: str(watermark),
-                "Cache-Control": "private, no-cache",
-                "X-Content-Type-Options": "nosniff",
-            },
+        ink = await anyio.to_thread.run_sync(
+            lambda: access.marked_page(store, actor, upload_id, page, moment)
         )
+        tag = entity_tag(ink)
+        headers = {
+            WATERMARK_HEADER: str(watermark),
+            "ETag": tag,
+            "Cache-Control": "private, no-cache",
+            "X-Content-Type-Options": "nosniff",
+        }
+        if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
+            return Response(b"", status_code=304, headers=headers)
+        png = await anyio.to_thread.run_sync(pages.draw, ink, limiter=pages.limiter)
+        return Response(png, media_type=PNG, headers=headers)
 
     @get(
         "/students/{student_id:uuid}/paper",
@@ -972,7 +981,7 @@ def create_app(
             "store": store,
             "reads": ReadYourWrites(store, lag, settings.wait_seconds),
             "blobs": blobs,
-            "render": render,
+            "pages": MarkedPages(blobs, render),
         },
         contract=CONTRACT,
         settings=settings.api,

@@ -5,7 +5,7 @@ uploads by status, a student's paper work, and who may read which."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,8 @@ from services.query import answers
 from services.query.app import create_app
 from shared import events as ev
 from shared.blobs import BlobStore
-from shared.events.paper import ScannedPage
+from shared.events.paper import Mark, ScannedPage
+from shared.paper.ink import render_marked_page
 from shared.readmodels.projector import apply_all
 from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, demo_person
@@ -55,11 +56,25 @@ def day(scan: tuple[ScannedPage, bytes]) -> Paper:
 
 
 @pytest.fixture
-def client(tmp_path: Path, blobs: BlobStore, day: Paper) -> Iterator[TestClient[Litestar]]:
+def drawn() -> list[int]:
+    """How many inked marks each page the query API drew had."""
+    return []
+
+
+@pytest.fixture
+def client(
+    tmp_path: Path, blobs: BlobStore, day: Paper, drawn: list[int]
+) -> Iterator[TestClient[Litestar]]:
     store = read_store(tmp_path)
     apply_all(store, day.history)
     store.advance_watermark(day.history[-1][1])
-    with TestClient(create_app(store, blobs=blobs, own_resources=False)) as test_client:
+
+    def render(page: bytes, marks: Sequence[Mark]) -> bytes:
+        drawn.append(len(marks))
+        return render_marked_page(page, marks)
+
+    app = create_app(store, blobs=blobs, own_resources=False, render=render)
+    with TestClient(app) as test_client:
         yield test_client
     store.close()
 
@@ -208,3 +223,24 @@ def test_every_paper_route_is_in_the_openapi_document(client: TestClient[Litesta
     assert list(png) == ["image/png"]
     upload = operations["paperUpload"]["responses"]["200"]["content"]["application/json"]
     assert upload["examples"] or upload.get("example")
+
+
+def test_a_marked_page_is_drawn_once_per_ink_and_revalidated_by_its_tag(
+    client: TestClient[Litestar], day: Paper, drawn: list[int]
+) -> None:
+    url = f"/api/v1/paper/uploads/{day.marked}/pages/0/marked.png"
+    first = get(client, url, "jane")
+    tag = first.headers["etag"]
+    assert first.headers["cache-control"] == "private, no-cache"
+    again = get(client, url, "robert")  # the same page and ink, for another reader
+    assert again.content == first.content and again.headers["etag"] == tag
+    unchanged = client.get(url, headers={**auth("jane"), "If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    stamped = [n for e, n in day.history if isinstance(e, ev.PaperAnnotated)][1]
+    then = get(client, f"{url}?atPosition={stamped}", "jane")
+    assert then.headers["etag"] != tag
+    other = client.get(
+        f"{url}?atPosition={stamped}", headers={**auth("jane"), "If-None-Match": tag}
+    )
+    assert other.status_code == 200
+    assert drawn == [1, 2]  # now (the stroke), then (the stroke and the stamp)
