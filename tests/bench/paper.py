@@ -58,6 +58,9 @@ SHOTS: list[dict[str, Any]] = [
 """The distinct photos taken of each sheet, in turn (a phone held differently each time)."""
 WARM_UP: dict[str, Any] = {"angle": -2, "blur": 0.5}
 """Photos handed in before the clock starts, one per client: the workers' first requests."""
+ALONE: dict[str, Any] = {"angle": -7, "tilt": 0.08, "noise": 8}
+"""Photos handed in one at a time after the load: the latency without queueing."""
+ALONE_COUNT = 10
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,13 @@ def tree_cpu(pid: int) -> float:
         except (OSError, ValueError):
             continue
     return total
+
+
+def machine_busy() -> float:
+    """Busy CPU seconds of the whole machine so far, every process on it (/proc/stat: user,
+    nice, system, irq and softirq; not idle, I/O wait, or time stolen by the hypervisor)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6]) / os.sysconf("SC_CLK_TCK")
 
 
 def postmaster_pid(pg: PostgresServer) -> int | None:
@@ -193,9 +203,9 @@ def photograph(
     work_ids: dict[tuple[str, str], str],
     centre: Centre,
     count: int,
-) -> tuple[list[Photo], list[Photo]]:
-    """``count`` photos, every sheet in turn taken from the next of SHOTS; and one warm-up photo
-    per client."""
+) -> tuple[list[Photo], list[Photo], list[Photo]]:
+    """``count`` photos, every sheet in turn taken from the next of SHOTS; one warm-up photo
+    per client; and ALONE_COUNT photos to hand in one at a time."""
 
     def take(index: int, shot: dict[str, Any]) -> Photo:
         name, title = owners[index % len(pages)]
@@ -208,7 +218,8 @@ def photograph(
         )
 
     photos = [take(i, SHOTS[(i // len(pages)) % len(SHOTS)]) for i in range(count)]
-    return photos, [take(i, WARM_UP) for i in range(CLIENTS)]
+    warm_up = [take(i, WARM_UP) for i in range(CLIENTS)]
+    return photos, warm_up, [take(i, ALONE) for i in range(ALONE_COUNT)]
 
 
 def decode_alone(photos: list[Photo], limits: ScanLimits) -> tuple[float, float, int]:
@@ -221,8 +232,10 @@ def decode_alone(photos: list[Photo], limits: ScanLimits) -> tuple[float, float,
     return time.perf_counter() - started, time.process_time() - cpu, found
 
 
-async def hand_in(base: str, centre: Centre, photos: list[Photo], result: Uploads) -> None:
-    """Every photo handed in by its student, CLIENTS at a time; each answer checked."""
+async def hand_in(
+    base: str, centre: Centre, photos: list[Photo], result: Uploads, clients: int = CLIENTS
+) -> None:
+    """Every photo handed in by its student, ``clients`` at a time; each answer checked."""
     queue: asyncio.Queue[Photo] = asyncio.Queue()
     for photo in photos:
         queue.put_nowait(photo)
@@ -255,7 +268,7 @@ async def hand_in(base: str, centre: Centre, photos: list[Photo], result: Upload
                 await one(queue.get_nowait())
 
         started = time.perf_counter()
-        await asyncio.wait_for(asyncio.gather(*[client_loop() for _ in range(CLIENTS)]), 600)
+        await asyncio.wait_for(asyncio.gather(*[client_loop() for _ in range(clients)]), 600)
         result.seconds = time.perf_counter() - started
 
 
@@ -282,14 +295,14 @@ async def run(pg: PostgresServer, work: Path, start_service: Any, wait_http: Any
     pieces = max(1, math.ceil(PHOTOS / (len(STUDENTS) * len(SHOTS))))
     service = start_service("services.command", env, work / "paper-command.log")
     base = f"http://127.0.0.1:{port}"
-    result = Uploads()
+    result, unloaded = Uploads(), Uploads()
     try:
         await wait_http(f"{base}/ready")
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             pdf, work_ids = await print_worksheets(client, centre, pieces)
         owners = who_is_on(pdf, work_ids)
         pages = rasterise(pdf)
-        photos, warm_up = photograph(pages, owners, work_ids, centre, PHOTOS)
+        photos, warm_up, alone = photograph(pages, owners, work_ids, centre, PHOTOS)
         decode_seconds, decode_cpu, decoded = decode_alone(photos, limits)
 
         await hand_in(base, centre, warm_up, Uploads())
@@ -299,9 +312,12 @@ async def run(pg: PostgresServer, work: Path, start_service: Any, wait_http: Any
             pids["postgres"] = postmaster
         before = {kind: tree_cpu(pid) for kind, pid in pids.items()}
         clients_cpu = time.process_time()  # this process alone: the service is its child
+        busy = machine_busy()
         await hand_in(base, centre, photos, result)
         used = {kind: tree_cpu(pid) - before[kind] for kind, pid in pids.items()}
         used["tests.bench (clients)"] = time.process_time() - clients_cpu
+        busy = machine_busy() - busy
+        await hand_in(base, centre, alone, unloaded, clients=1)
     finally:
         service.terminate()
         service.wait(timeout=15)
@@ -312,7 +328,9 @@ async def run(pg: PostgresServer, work: Path, start_service: Any, wait_http: Any
         decode_cpu=decode_cpu,
         decoded=decoded,
         result=result,
+        unloaded=unloaded,
         used=used,
+        busy=busy,
     )
 
 
@@ -324,9 +342,12 @@ def report(
     decode_cpu: float,
     decoded: int,
     result: Uploads,
+    unloaded: Uploads,
     used: dict[str, float],
+    busy: float,
 ) -> list[str]:
     decode_rate = photos / decode_seconds
+    cores = os.cpu_count() or 1
     routed_rate = result.routed / result.seconds if result.seconds else 0.0
     out = [
         "",
@@ -363,14 +384,26 @@ def report(
             f"{len(result.latencies_ms)} uploads: p50 {q[49]:.0f} ms, p90 {q[89]:.0f} ms, "
             f"p99 {q[98]:.0f} ms, max {max(result.latencies_ms):.0f} ms."
         )
+    if unloaded.latencies_ms:
+        out.append(
+            f"Without queueing ({len(unloaded.latencies_ms)} more photos handed in one at a "
+            f"time, {unloaded.routed} routed right): p50 "
+            f"{statistics.median(unloaded.latencies_ms):.0f} ms, "
+            f"max {max(unloaded.latencies_ms):.0f} ms."
+        )
+    if unloaded.wrong:
+        out.append(f"NOT ROUTED RIGHT one at a time: {'; '.join(unloaded.wrong[:3])}.")
     if result.routed:
+        busy_share = min(1.0, busy / result.seconds / cores)
         split = ", ".join(
             f"{kind} {seconds / result.routed * 1000:.0f}" for kind, seconds in sorted(used.items())
         )
         out.append(
             f"CPU: decoding alone {decode_cpu / photos * 1000:.0f} ms per photo; an upload "
             f"{sum(used.values()) / result.routed * 1000:.0f} ms in all (ms per upload by "
-            f"process: {split})."
+            f"process: {split}). The machine's cores were {busy_share:.0%} "
+            f"busy during the load, {sum(used.values()) / busy:.0%} of it this benchmark's "
+            "(the rest is other work on the machine)."
         )
     return out
 
