@@ -22,6 +22,8 @@ from shared.blobs import BlobStore
 from shared.events.paper import Mark, ScannedPage
 from shared.paper.ink import render_marked_page
 from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
+from shared.settings import load
 from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, demo_person
 from shared.tenancy.tokens import mint
@@ -61,11 +63,22 @@ def drawn() -> list[int]:
     return []
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadStore]:
+    """The same answers from the embedded SQLite read store and from PostgreSQL."""
+    if request.param == "sqlite":
+        store = read_store(tmp_path)
+    else:
+        env = {"TUTORPULSE_READ_STORE": "postgres", **request.getfixturevalue("pg").env()}
+        store = open_read_store(load(ReadStoreSettings, env))
+    yield store
+    store.close()
+
+
 @pytest.fixture
 def client(
-    tmp_path: Path, blobs: BlobStore, day: Paper, drawn: list[int]
+    store: ReadStore, blobs: BlobStore, day: Paper, drawn: list[int]
 ) -> Iterator[TestClient[Litestar]]:
-    store = read_store(tmp_path)
     apply_all(store, day.history)
     store.advance_watermark(day.history[-1][1])
 
@@ -76,7 +89,6 @@ def client(
     app = create_app(store, blobs=blobs, own_resources=False, render=render)
     with TestClient(app) as test_client:
         yield test_client
-    store.close()
 
 
 def get(client: TestClient[Litestar], url: str, who: str, status: int = 200) -> Any:
