@@ -177,6 +177,8 @@ BASE_HANDLERS: dict[type[Exception] | int, ExceptionHandler] = {
     InvalidToken: _unauthorized,
     Forbidden: simple(403, "Forbidden"),
     HTTPException: _http,
+    # A form field without a file name that is not UTF-8 text (Litestar decodes such parts).
+    UnicodeDecodeError: simple(400, "Malformed request"),
     es.OperationalError: _store_unavailable,
     es.InterfaceError: _store_unavailable,
     psycopg.OperationalError: _store_unavailable,  # with psycopg_pool.PoolTimeout

@@ -49,8 +49,16 @@ PDF = "application/pdf"
 MULTIPART_OVERHEAD = 64 * 1024
 """Bytes of a multipart body besides its files' own (boundaries, part headers)."""
 TAG = "paper work"
+
+
+@dataclass
+class ScanForm:
+    files: list[UploadFile]
+    """Photos (JPEG, PNG, WebP) or PDFs of the pages, in order."""
+
+
 Files = Annotated[
-    list[UploadFile],
+    ScanForm,
     Body(
         media_type=RequestEncodingType.MULTI_PART,
         description="`files`: photos (JPEG, PNG, WebP) or PDFs of the pages, in order",
@@ -173,9 +181,9 @@ async def hand_in_paper(
     """The pages are stored (EXIF removed, upright), their QR codes read, and the upload filed
     against the work its sheet code names; when no code can be read it is kept as UNROUTABLE
     until someone types the short code in (`POST …/route`)."""
-    if not 1 <= len(data) <= paper.max_files:
+    if not 1 <= len(data.files) <= paper.max_files:
         raise ScanRejected(422, f"send 1 to {paper.max_files} files")
-    contents = [await upload.read() for upload in data]
+    contents = [await upload.read() for upload in data.files]
     limits = ScanLimits.from_settings(paper)
     pages, codes = await anyio.to_thread.run_sync(
         lambda: _read_scans(contents, limits, blobs, actor.centre_id)
