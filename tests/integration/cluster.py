@@ -20,6 +20,7 @@ from services.projections.service import ProjectionService
 from services.query.app import create_app as query_app
 from services.relay.lease import PostgresLease
 from services.relay.relay import Relay
+from shared.blobs import BlobStore
 from shared.eventstore import EventStoreSettings
 from shared.eventstore.store import postgres_conninfo, store_env
 from shared.messaging import connect, ensure_streams
@@ -58,8 +59,16 @@ class Cluster:
 
 
 @asynccontextmanager
-async def running_cluster(pg: PostgresServer, nats_server: NatsServer) -> AsyncIterator[Cluster]:
-    centres = TutoringCentres(load(EventStoreSettings, pg.env()))
+async def running_cluster(
+    pg: PostgresServer,
+    nats_server: NatsServer,
+    blobs: BlobStore | None = None,
+    sheet_key: bytes | None = None,
+) -> AsyncIterator[Cluster]:
+    """``blobs``: where the command service keeps scans and the query API reads them (by
+    default the store the settings name); ``sheet_key``: signs worksheet codes (none: paper
+    work is not set up)."""
+    centres = TutoringCentres(load(EventStoreSettings, pg.env()), sheet_key=sheet_key)
     read = open_read_store(
         load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
     )
@@ -82,8 +91,8 @@ async def running_cluster(pg: PostgresServer, nats_server: NatsServer) -> AsyncI
     projections = ProjectionService(read, clients[PROJECTIONS])
     workers = [asyncio.create_task(relay.run()), asyncio.create_task(projections.run())]
     servers = [
-        await serve(command_app(centres, own_resources=False)),
-        await serve(query_app(read, own_resources=False)),
+        await serve(command_app(centres, own_resources=False, blobs=blobs)),
+        await serve(query_app(read, own_resources=False, blobs=blobs)),
         await serve(gateway_app(read, clients[GATEWAY], Settings(resync_seconds=60))),
     ]
     try:
