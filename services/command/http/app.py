@@ -20,6 +20,7 @@ from shared.http.api import api_app
 from shared.http.openapi import POSITION, REPLAYED, Contract
 from shared.http.settings import RateLimitSettings
 from shared.settings import load
+from shared.tenancy.tokens import check_at_start
 
 SERVICE = "command"
 
@@ -101,5 +102,6 @@ def app_from_environment() -> Litestar:
     from services.settings import start
 
     settings = start(CommandSettings, SERVICE)
+    check_at_start(SERVICE, settings.api.tokens)  # the secret every request needs, first
     centres = TutoringCentres(settings.event_store, sheet_key=settings.paper.signing_key())
     return create_app(centres, settings=settings)

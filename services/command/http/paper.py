@@ -77,6 +77,7 @@ _PDF_ANSWER = {
     200: ResponseSpec(
         data_container=bytes,
         media_type=PDF,
+        generate_examples=False,
         description="One PDF: a sheet per student and piece of work, each page with its QR "
         "code and the short code under it",
     )
