@@ -25,7 +25,15 @@ from nats.aio.client import Client
 
 from services.live_gateway import protocol
 from services.live_gateway.asyncapi import asyncapi_json
-from services.live_gateway.hub import SENT, Connection, Hub, NatsClient, Settings
+from services.live_gateway.hub import (
+    SENT,
+    Connection,
+    Hub,
+    NatsClient,
+    ResyncStale,
+    Settings,
+    wire,
+)
 from services.live_gateway.settings import GatewaySettings
 from shared.http.auth import ACTING_CENTRE_HEADER, actor_from
 from shared.http.operations import NotReady, operations_router, prometheus
@@ -91,11 +99,12 @@ async def _read(socket: WebSocket[Any, Any, Any], hub: Hub, connection: Connecti
 async def _write(socket: WebSocket[Any, Any, Any], hub: Hub, connection: Connection) -> None:
     while True:
         item = await connection.outbox.get()
-        if not isinstance(item, msgspec.Struct):  # the marker: messages were dropped
+        if isinstance(item, ResyncStale):  # the marker: messages were dropped
             await hub.resync_stale(connection)
             continue
-        await socket.send_text(protocol.encode(item).decode())
-        SENT.labels(protocol.type_of(item)).inc()
+        frame = wire(item)
+        await socket.send_text(frame.text)
+        SENT.labels(frame.type).inc()
 
 
 async def _watch(connection: Connection, settings: Settings) -> Closing:

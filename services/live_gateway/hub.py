@@ -3,12 +3,18 @@
 A topic is what a client follows: ``session:<id>`` (a Control Center), ``my-day``,
 ``student:<id>`` (a student overview), ``class:<id>`` (a class roster), ``catch-ups`` or
 ``notifications`` (the follower's own inbox: a topic names no person, so nobody can follow
-another's). On every
-change notice for a topic's document, the hub reads the viewer's own view through
-``shared.readmodels.access`` (so the gateway shows exactly what the query API shows) and
-sends the difference from the last view it sent that viewer as a JSON merge patch. Notices
-are only doorbells: every followed view is also re-read every ``resync_seconds``, so a lost
-notice delays a change but never loses it.
+another's). The hub reads views through ``shared.readmodels.access`` (so the gateway shows
+exactly what the query API shows) and sends each viewer the difference from the last view it
+sent them as a JSON merge patch.
+
+Viewers who see the same view of a topic form an :class:`Audience` (every supervisor of the
+centre on a session; a tutor, a student or a parent alone, since their views are their own):
+on a change notice the audience's view is computed once and its delta encoded once, for all of
+its viewers. The notices rung meanwhile are read together in rounds, each round reading a
+document once however many views use it (:class:`RoundReads`), so a burst of notices costs a
+few reads, never one per viewer. Notices are only doorbells: every audience's view is also
+re-read every ``resync_seconds`` (one read per audience, not per viewer), so a lost notice
+delays a change but never loses it.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from datetime import datetime
+from typing import Any, Final, Protocol, cast
 from uuid import UUID
 
 import anyio.to_thread
@@ -34,7 +41,8 @@ from shared.http.operations import NatsPing
 from shared.readmodels import access
 from shared.readmodels.deltas import decode_notice, delta_subject
 from shared.readmodels.documents import CATCH_UP, CLASS, INBOX, SESSION, STUDENT, TUTOR
-from shared.readmodels.store import ReadStore
+from shared.readmodels.store import ReadStore, StoredDoc
+from shared.readmodels.store.transaction import resolve
 from shared.readmodels.views import merge_patch, utcnow
 from shared.readmodels.views import notifications as notification_views
 from shared.tenancy import Actor, Forbidden, Permission, require
@@ -52,12 +60,22 @@ RESYNCS = Counter(
 DROPPED = Counter(
     "tutorpulse_gateway_dropped_total", "Messages dropped because a client read too slowly"
 )
+VIEWS_COMPUTED = Counter(
+    "tutorpulse_gateway_views_computed_total",
+    "Views computed for an audience (the viewers who see the same view) on a notice or check",
+)
+ROUND_READS = Counter(
+    "tutorpulse_gateway_round_reads_total",
+    "Read-model reads made by rounds of views (each document read once per round)",
+)
 
 NOTICES_PENDING_PER_SUBJECT = 256
 """Notices waiting to be handled per subject; beyond it NATS drops them (the periodic check
 still delivers the change), so a slow gateway cannot pile up memory."""
-RESYNC_CONCURRENCY = 4
-"""Views the periodic check re-reads at once: it must not starve reads woken by notices."""
+READERS = 4
+"""Rounds of reads in flight at once (each in a worker thread)."""
+ROUND_SUBJECTS = 64
+"""Subjects (with all their audiences) read in one round, through one :class:`RoundReads`."""
 
 Message = protocol.ServerMessage
 
@@ -124,12 +142,31 @@ class Topic:
         return delta_subject(centre_id, self.kind, self.key)
 
 
-class _ResyncStale:
+class ResyncStale:
     """Queued after messages were dropped: the writer asks for fresh snapshots on reaching it."""
 
 
-RESYNC_STALE: Final = _ResyncStale()
-Outgoing = Message | _ResyncStale
+RESYNC_STALE: Final = ResyncStale()
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A message encoded once for every viewer of an audience (``type``: its wire type)."""
+
+    type: str
+    text: str
+
+    @classmethod
+    def of(cls, message: Message) -> Frame:
+        return cls(protocol.type_of(message), protocol.encode(message).decode())
+
+
+Outgoing = Message | Frame | ResyncStale
+
+
+def wire(item: Message | Frame) -> Frame:
+    """What goes over the socket for a queued message."""
+    return item if isinstance(item, Frame) else Frame.of(item)
 
 
 @dataclass(frozen=True)
@@ -161,7 +198,7 @@ class Connection:
     def __post_init__(self) -> None:
         self.outbox = asyncio.Queue(maxsize=self.queue_size)
 
-    def offer(self, message: Message) -> None:
+    def offer(self, message: Message | Frame) -> None:
         """Queue a message; when the client is a whole queue behind, drop everything queued and
         restart each of its topics with a snapshot once it reads again."""
         try:
@@ -225,6 +262,108 @@ class NatsClient(Protocol):
     ) -> Subscription: ...
 
 
+SHARED_KINDS: Final = frozenset({SESSION.name, STUDENT.name, CLASS.name, CATCH_UP.name})
+"""Documents that every role of ``access.FULL_VIEW`` sees whole, whoever they are."""
+
+
+def audience_of(actor: Actor, topic: Topic) -> Hashable:
+    """Who sees exactly the view of ``topic`` that ``actor`` sees (and is let in or refused
+    alike): every supervisor or admin of the same role in the centre, for the documents they
+    see whole; otherwise the person alone (a tutor is refused another's session, a student sees
+    their own row, a parent their children's, My Day and the inbox are one's own)."""
+    if actor.role in access.FULL_VIEW and topic.kind in SHARED_KINDS:
+        return (actor.centre_id, actor.role)
+    return actor
+
+
+@dataclass(eq=False)
+class Audience:
+    """The viewers of one topic who see the same view of it: each change is read, computed
+    and encoded once for all of them."""
+
+    topic: Topic
+    actor: Actor
+    """Whose view it is: for a shared audience, any of them (the view is the same)."""
+    members: dict[Connection, None] = field(default_factory=dict)
+    """The connections following it, in the order they came."""
+    current: Sent | None = None
+    """The view last computed for the audience; a member who was sent exactly this object is
+    sent the audience's shared delta to the next one."""
+
+
+class RoundReads:
+    """The read store for one round of reads: each document (or list of a centre's documents)
+    is read once however many views of the round use it, so all views of a round also see the
+    same state. Anything else goes to the store."""
+
+    def __init__(self, store: ReadStore) -> None:
+        self._store = store
+        self._docs: dict[tuple[str, str], StoredDoc[Any] | None] = {}
+        self._centres: dict[tuple[str, str], list[StoredDoc[Any]]] = {}
+        self.reads = 0
+        """Reads that reached the store."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def get(self, kind: Any, key: str, generation: int | None = None) -> StoredDoc[Any] | None:
+        if generation is not None:
+            return self._store.get(kind, key, generation)
+        wanted = (resolve(kind).name, key)
+        if wanted not in self._docs:
+            self.reads += 1
+            self._docs[wanted] = self._store.get(kind, key)
+        return self._docs[wanted]
+
+    def get_many(
+        self, kind: Any, keys: Sequence[str], generation: int | None = None
+    ) -> dict[str, StoredDoc[Any]]:
+        if generation is not None:
+            return self._store.get_many(kind, keys, generation)
+        of = resolve(kind).name
+        missing = sorted({key for key in keys if (of, key) not in self._docs})
+        if missing:
+            self.reads += 1
+            found = self._store.get_many(kind, missing)
+            for key in missing:
+                self._docs[(of, key)] = found.get(key)
+        return {key: stored for key in keys if (stored := self._docs[(of, key)]) is not None}
+
+    def centre_docs(
+        self, kind: Any, centre_id: str, generation: int | None = None
+    ) -> list[StoredDoc[Any]]:
+        if generation is not None:
+            return self._store.centre_docs(kind, centre_id, generation)
+        wanted = (resolve(kind).name, centre_id)
+        if wanted not in self._centres:
+            self.reads += 1
+            self._centres[wanted] = self._store.centre_docs(kind, centre_id)
+        return self._centres[wanted]
+
+
+@dataclass
+class _Ring:
+    """A subject rung and not read yet: the highest version announced (``None``: read in any
+    case), and what its ringers wait on."""
+
+    version: int | None
+    done: asyncio.Future[None]
+
+
+def _same(last: Sent, previous: Sent | None) -> bool:
+    """Whether a viewer was last sent the audience's last view (usually the very object; after
+    subscribing, an equal one read on their own)."""
+    return last is previous or (
+        previous is not None and last.version == previous.version and last.view == previous.view
+    )
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    view: Sent | None = None
+    refused: Exception | None = None
+
+
 class Hub:
     """Every connection of one gateway process, and the NATS subjects they need."""
 
@@ -233,28 +372,39 @@ class Hub:
         self.settings = HubSettings() if settings is None else settings
         self.nats: NatsClient | None = None
         self.connections: set[Connection] = set()
-        self._followers: dict[str, set[tuple[Connection, str]]] = {}
+        self._audiences: dict[str, dict[tuple[str, Hashable], Audience]] = {}
+        """Per NATS subject: its audiences, by topic name and :func:`audience_of`."""
         self._subscriptions: dict[str, Subscription] = {}
         self._subscribing = asyncio.Lock()
-        self._resync_task: asyncio.Task[None] | None = None
-        self._listing: set[tuple[Connection, str]] = set()
-        """List topics being re-read now; ``_listing_again``: those rung meanwhile."""
-        self._listing_again: set[tuple[Connection, str]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._rung: dict[str, _Ring] = {}
+        """Subjects rung and not yet taken by a round, in the order they rang."""
+        self._reading: set[str] = set()
+        """Subjects a round is reading now: rung meanwhile, they wait for the next round."""
+        self._wake = asyncio.Event()
         self._ping: NatsPing | None = None
 
     # --- life cycle --------------------------------------------------------------------
 
     async def start(self, nats_client: NatsClient) -> None:
         self.nats = nats_client
-        self._resync_task = asyncio.create_task(self._resync_forever(), name="gateway-resync")
+        self._spawn(self._resync_forever(), "gateway-resync")
+        for number in range(READERS):
+            self._spawn(self._read_rounds(), f"gateway-reader-{number}")
 
     async def stop(self) -> None:
-        if self._resync_task is not None:
-            self._resync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._resync_task
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for connection in list(self.connections):
             await self.close(connection)
+
+    def _spawn(self, work: Awaitable[None], name: str | None = None) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        if name is not None:
+            task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @property
     def ready(self) -> bool:
@@ -275,6 +425,10 @@ class Hub:
     @property
     def nats_subjects(self) -> set[str]:
         return set(self._subscriptions)
+
+    @property
+    def audiences(self) -> list[Audience]:
+        return [a for audiences in self._audiences.values() for a in audiences.values()]
 
     # --- connections -------------------------------------------------------------------
 
@@ -312,7 +466,7 @@ class Hub:
                 # Listen before reading: a change committed during the read still rings.
                 connection.topics[name] = topic
                 SUBSCRIPTIONS.inc()
-                await self._follow(topic.subject(connection.actor.centre_id), connection, name)
+                await self._follow(connection, topic)
             try:
                 version, view = await self._view(connection.actor, topic)
             except (Forbidden, access.NotVisible) as error:
@@ -333,6 +487,9 @@ class Hub:
                 )
                 return
             current = Sent(version, view)
+            audience = self._audience(connection, topic)
+            if audience is not None and audience.current is None:
+                audience.current = current  # so this viewer takes the shared deltas at once
             connection.stale.discard(name)
             connection.sent[name] = current
             if last_version == version:
@@ -350,26 +507,45 @@ class Hub:
         connection.stale.discard(name)
         if topic is not None:
             SUBSCRIPTIONS.dec()
-            await self._unfollow(topic.subject(connection.actor.centre_id), connection, name)
+            await self._unfollow(connection, topic)
 
-    async def _follow(self, subject: str, connection: Connection, name: str) -> None:
-        self._followers.setdefault(subject, set()).add((connection, name))
+    def _audience_key(self, connection: Connection, topic: Topic) -> tuple[str, Hashable]:
+        return topic.name, audience_of(connection.actor, topic)
+
+    def _audience(self, connection: Connection, topic: Topic) -> Audience | None:
+        subject = topic.subject(connection.actor.centre_id)
+        return self._audiences.get(subject, {}).get(self._audience_key(connection, topic))
+
+    async def _follow(self, connection: Connection, topic: Topic) -> None:
+        subject = topic.subject(connection.actor.centre_id)
+        audiences = self._audiences.setdefault(subject, {})
+        key = self._audience_key(connection, topic)
+        audience = audiences.get(key)
+        if audience is None:
+            audience = audiences[key] = Audience(topic, connection.actor)
+        audience.members[connection] = None
         async with self._subscribing:
-            if subject in self._followers and subject not in self._subscriptions:
+            if subject in self._audiences and subject not in self._subscriptions:
                 assert self.nats is not None, "start the hub before subscribing"
                 self._subscriptions[subject] = await self.nats.subscribe(
                     subject, cb=self._on_notice, pending_msgs_limit=NOTICES_PENDING_PER_SUBJECT
                 )
                 NATS_SUBJECTS.inc()
 
-    async def _unfollow(self, subject: str, connection: Connection, name: str) -> None:
-        followers = self._followers.get(subject)
-        if followers is not None:
-            followers.discard((connection, name))
-            if not followers:
-                del self._followers[subject]
+    async def _unfollow(self, connection: Connection, topic: Topic) -> None:
+        subject = topic.subject(connection.actor.centre_id)
+        audiences = self._audiences.get(subject)
+        if audiences is not None:
+            key = self._audience_key(connection, topic)
+            audience = audiences.get(key)
+            if audience is not None:
+                audience.members.pop(connection, None)
+                if not audience.members:
+                    del audiences[key]
+            if not audiences:
+                del self._audiences[subject]
         async with self._subscribing:
-            if subject not in self._followers and subject in self._subscriptions:
+            if subject not in self._audiences and subject in self._subscriptions:
                 subscription = self._subscriptions.pop(subject)
                 NATS_SUBJECTS.dec()
                 with contextlib.suppress(nats.errors.Error):  # a closed connection keeps none
@@ -382,37 +558,141 @@ class Hub:
             version: int | None = decode_notice(message.data).version
         except msgspec.DecodeError:
             version = None
-        followers = list(self._followers.get(message.subject, ()))
+        rung: dict[str, int | None] = {}
+        if message.subject in self._audiences:
+            rung[message.subject] = version
         # A list's version is not the version of the one document the notice is about.
-        listing = list(
-            self._followers.get(f"{message.subject.rsplit('.', 1)[0]}.{EVERY_DOCUMENT}", ())
-        )
-        await asyncio.gather(
-            *(self._refresh_logged(connection, name, version) for connection, name in followers),
-            *(self._refresh_listing(connection, name) for connection, name in listing),
-        )
+        listing = f"{message.subject.rsplit('.', 1)[0]}.{EVERY_DOCUMENT}"
+        if listing in self._audiences:
+            rung[listing] = None
+        await self._ring(rung)
 
-    async def _refresh_listing(self, connection: Connection, name: str) -> None:
-        """Re-read a list once however many of its documents ring while it is being read: a
-        notice during a read earns one more read, never one per notice."""
-        follower = (connection, name)
-        if follower in self._listing:
-            self._listing_again.add(follower)
+    async def _ring(self, subjects: dict[str, int | None]) -> None:
+        """Have ``subjects`` read in a round that starts from now; return once it is sent.
+
+        A subject rung again before a round takes it is read once (for the highest version
+        announced); one rung while a round reads it is read once more after that round."""
+        if not subjects:
             return
-        self._listing.add(follower)
-        try:
-            while True:
-                self._listing_again.discard(follower)
-                await self._refresh_logged(connection, name)
-                if follower not in self._listing_again:
-                    return
-        finally:
-            self._listing.discard(follower)
+        waiting: list[asyncio.Future[None]] = []
+        for subject, version in subjects.items():
+            ring = self._rung.get(subject)
+            if ring is None:
+                future = asyncio.get_running_loop().create_future()
+                ring = self._rung[subject] = _Ring(version, future)
+            elif ring.version is not None:
+                ring.version = None if version is None else max(ring.version, version)
+            waiting.append(ring.done)
+        self._wake.set()
+        await asyncio.wait(waiting)  # waiting never cancels a round other ringers wait on too
+
+    def _take(self) -> dict[str, _Ring]:
+        taken: dict[str, _Ring] = {}
+        for subject in list(self._rung):
+            if subject in self._reading:
+                continue
+            taken[subject] = self._rung.pop(subject)
+            self._reading.add(subject)
+            if len(taken) >= ROUND_SUBJECTS:
+                break
+        return taken
+
+    async def _read_rounds(self) -> None:
+        while True:
+            taken = self._take()
+            if not taken:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            try:
+                await self._round(taken)
+            except Exception:
+                # The periodic check tries again; one failed round must not stop the others.
+                log.exception("gateway.round_failed", subjects=len(taken))
+            finally:
+                for subject, ring in taken.items():
+                    self._reading.discard(subject)
+                    if not ring.done.done():
+                        ring.done.set_result(None)
+                if self._rung:
+                    self._wake.set()
+
+    async def _round(self, taken: dict[str, _Ring]) -> None:
+        """Read each audience of the subjects taken whose viewers lack the version announced,
+        in one worker thread through one :class:`RoundReads`, then send each its delta."""
+        audiences: list[Audience] = []
+        for subject, ring in taken.items():
+            for audience in list(self._audiences.get(subject, {}).values()):
+                name = audience.topic.name
+                if ring.version is not None and all(
+                    member.has_version(name, ring.version) for member in audience.members
+                ):
+                    continue
+                audiences.append(audience)
+        if not audiences:
+            return
+        outcomes = await anyio.to_thread.run_sync(self._read_round, audiences)
+        for audience, outcome in zip(audiences, outcomes, strict=True):
+            if outcome.view is not None:
+                self._deliver(audience, outcome.view)
+            elif outcome.refused is not None:
+                # Refused views are each viewer's own business (and rare): read them one by one.
+                for member in list(audience.members):
+                    self._spawn(self._refresh_logged(member, audience.topic.name))
+
+    def _read_round(self, audiences: list[Audience]) -> list[_Outcome]:
+        reads = RoundReads(self.store)
+        store = cast(ReadStore, reads)
+        now = utcnow()
+        outcomes: list[_Outcome] = []
+        for audience in audiences:
+            try:
+                view = self._read_view(store, audience.actor, audience.topic, now)
+                outcomes.append(_Outcome(view=Sent(view.version, view.data)))
+            except (Forbidden, access.NotVisible) as error:
+                outcomes.append(_Outcome(refused=error))
+            except Exception:
+                # Nothing is sent: the periodic check reads it again.
+                log.exception("gateway.refresh_failed", topic=audience.topic.name)
+                outcomes.append(_Outcome())
+        ROUND_READS.inc(reads.reads)
+        VIEWS_COMPUTED.inc(len(audiences))
+        return outcomes
+
+    def _deliver(self, audience: Audience, new: Sent) -> None:
+        """Send every viewer of ``audience`` what brings them to ``new``: the shared delta,
+        encoded once, to those who were sent the audience's last view; their own difference
+        to the others; and a read of their own to those still subscribing."""
+        previous = audience.current
+        name = audience.topic.name
+        shared: Frame | None = None
+        if previous is not None:
+            if new.version < previous.version:
+                return  # a store that answers from behind (a replica) must not move clients back
+            patch = merge_patch(previous.view, new.view)
+            if patch or new.version != previous.version:
+                shared = Frame.of(protocol.Delta(topic=name, version=new.version, patch=patch))
+        audience.current = new
+        for connection in list(audience.members):
+            if name not in connection.topics:
+                continue
+            last = connection.sent.get(name)
+            if last is None:  # still subscribing: its own read decides, then this one
+                self._spawn(self._refresh_logged(connection, name, new.version))
+            elif name not in connection.stale and _same(last, previous):
+                connection.sent[name] = new
+                if shared is not None:
+                    connection.offer(shared)
+            else:
+                message = connection.update(name, new)
+                if message is not None:
+                    connection.offer(message)
 
     async def refresh(
         self, connection: Connection, name: str, notified_version: int | None = None
     ) -> None:
-        """Send this viewer what changed in their view of ``name`` (a snapshot if it is stale).
+        """Send this viewer what changed in their view of ``name`` (a snapshot if it is stale),
+        read for them alone.
 
         ``notified_version``: the document version a notice announced; a viewer who was already
         sent that version needs no read.
@@ -438,20 +718,9 @@ class Hub:
             await self._refresh_logged(connection, name)
 
     async def resync_all(self) -> None:
-        """Re-read every followed view: what a lost notice would have announced goes out now."""
-        gate = asyncio.Semaphore(RESYNC_CONCURRENCY)
-
-        async def one(connection: Connection, name: str) -> None:
-            async with gate:
-                await self._refresh_logged(connection, name)
-
-        await asyncio.gather(
-            *(
-                one(connection, name)
-                for connection in list(self.connections)
-                for name in list(connection.topics)
-            )
-        )
+        """Re-read every followed view, once per audience: what a lost notice would have
+        announced goes out now."""
+        await self._ring(dict.fromkeys(self._audiences))
 
     async def _resync_forever(self) -> None:
         while True:
@@ -468,21 +737,21 @@ class Hub:
             log.exception("gateway.refresh_failed", topic=name, user=str(connection.actor.user_id))
 
     async def _view(self, actor: Actor, topic: Topic) -> tuple[int, dict[str, Any]]:
-        view = await anyio.to_thread.run_sync(self._read_view, actor, topic)
+        view = await anyio.to_thread.run_sync(self._read_view, self.store, actor, topic, utcnow())
         return view.version, view.data
 
-    def _read_view(self, actor: Actor, topic: Topic) -> access.View:
+    def _read_view(
+        self, store: ReadStore, actor: Actor, topic: Topic, now: datetime
+    ) -> access.View:
         if topic.kind == SESSION.name:
-            return access.control_center(self.store, actor, UUID(topic.key), utcnow())
+            return access.control_center(store, actor, UUID(topic.key), now)
         if topic.kind == STUDENT.name:
-            return access.student_overview(self.store, actor, UUID(topic.key), utcnow())
+            return access.student_overview(store, actor, UUID(topic.key), now)
         if topic.kind == CLASS.name:
-            return access.class_roster(self.store, actor, UUID(topic.key))
+            return access.class_roster(store, actor, UUID(topic.key))
         if topic.kind == INBOX.name:
             require(actor, Permission.NOTIFICATIONS_OWN)
-            return notification_views.inbox(self.store, actor)
+            return notification_views.inbox(store, actor)
         if topic.kind == CATCH_UP.name:
-            return access.catch_up_list(
-                self.store, actor, access.CatchUpFilter(limit=200), utcnow()
-            )
-        return access.my_day(self.store, actor, None, utcnow())
+            return access.catch_up_list(store, actor, access.CatchUpFilter(limit=200), now)
+        return access.my_day(store, actor, None, now)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+from uuid import UUID, uuid4
 
 import msgspec
 import pytest
@@ -18,15 +19,25 @@ from nats.aio.msg import Msg
 from services.live_gateway import hub as hub_module
 from services.live_gateway import protocol
 from services.live_gateway.app import handle_message
-from services.live_gateway.hub import RESYNC_STALE, Connection, Hub, Settings, Subscription
+from services.live_gateway.hub import (
+    RESYNC_STALE,
+    Connection,
+    Frame,
+    Hub,
+    ResyncStale,
+    Settings,
+    Subscription,
+    wire,
+)
 from shared import events
+from shared.readmodels import access
 from shared.readmodels.deltas import DeltaNotice, notice_for
 from shared.readmodels.documents import SESSION
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
 from shared.readmodels.views import apply_merge_patch
-from shared.tenancy import Actor
-from shared.tenancy.demo import DEMO_CENTRE, demo_person
+from shared.tenancy import Actor, Role
+from shared.tenancy.demo import DEMO_CENTRE, DEMO_PEOPLE, demo_person
 from tests.readside import demo_events, read_store
 
 EVENTS = demo_events()
@@ -131,8 +142,8 @@ def drain(connection: Connection) -> list[dict[str, Any]]:
     messages = []
     while not connection.outbox.empty():
         item = connection.outbox.get_nowait()
-        assert item is not RESYNC_STALE
-        messages.append(msgspec.json.decode(protocol.encode(item)))
+        assert not isinstance(item, ResyncStale)
+        messages.append(msgspec.json.decode(wire(item).text))
     return messages
 
 
@@ -372,3 +383,116 @@ async def test_a_burst_of_catch_up_notices_costs_a_couple_of_list_reads(
     ]
     await asyncio.gather(*(hub._on_notice(message) for message in burst))
     assert 1 <= reads <= 2
+
+
+def handle_of(user_id: UUID) -> str:
+    return next(p.handle for p in DEMO_PEOPLE if p.id == user_id)
+
+
+async def test_one_notice_is_read_once_per_view_and_no_role_sees_another_roles_view(
+    hub: Hub, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tutor, two supervisors, the two students raising help and a parent follow one session:
+    the supervisors share one read and one encoding, and each student's delta carries their
+    own row and nothing of the other's."""
+    topic = live_session()
+    raisers = [e.student_id for e, _ in EVENTS[-HELP_REQUESTS:] if hasattr(e, "student_id")]
+    first, second = (handle_of(student) for student in raisers)
+    parent = demo_person(first).guardian
+    assert parent is not None and demo_person(second).guardian != parent
+    viewers = {
+        "john": person("john"),
+        "david": person("david"),
+        "another supervisor": Actor(
+            user_id=uuid4(), role=Role.CENTER_SUPERVISOR, centre_id=DEMO_CENTRE
+        ),
+        first: person(first),
+        second: person(second),
+        parent: person(parent),
+    }
+    connections = {who: hub.open(actor) for who, actor in viewers.items()}
+    snapshots = {}
+    for who, connection in connections.items():
+        await hub.subscribe(connection, topic)
+        (snapshots[who],) = drain(connection)
+    assert len(hub.audiences) == 5, "the supervisors are one audience, everyone else their own"
+
+    views_read = 0
+    session_reads = 0
+    read_view, get = hub._read_view, hub.store.get
+
+    def counting_views(*args: Any) -> Any:
+        nonlocal views_read
+        views_read += 1
+        return read_view(*args)
+
+    def counting_gets(kind: Any, key: str, generation: int | None = None) -> Any:
+        nonlocal session_reads
+        session_reads += kind is SESSION
+        return get(kind, key, generation)
+
+    monkeypatch.setattr(hub, "_read_view", counting_views)
+    monkeypatch.setattr(hub.store, "get", counting_gets)
+    changes = apply_all(hub.store, EVENTS[-HELP_REQUESTS:])
+    session_change = [c for c in changes if c.kind == SESSION.name][-1]
+    await nats_of(hub).ring(*notice_for(session_change))
+    assert views_read == 5 and session_reads == 1, "one read of the session for all five views"
+
+    frames = {}
+    for who, connection in connections.items():
+        item = connection.outbox.get_nowait()
+        assert isinstance(item, Frame) and connection.outbox.empty()
+        frames[who] = item
+    assert frames["david"] is frames["another supervisor"], "encoded once for both"
+    assert len({id(frame) for frame in frames.values()}) == 5
+
+    session_id = UUID(topic.split(":")[1])
+    for who, actor in viewers.items():
+        delta = msgspec.json.decode(frames[who].text)
+        view = apply_merge_patch(snapshots[who]["data"], delta["patch"])
+        assert view == access.control_center(hub.store, actor, session_id, clock.now).data
+        rows = {row["studentId"] for row in view["students"]}
+        if who in (first, second):
+            assert rows == {str(demo_person(who).id)} and view["openHelpRequests"] == 1
+            other = second if who == first else first
+            assert str(demo_person(other).id) not in frames[who].text
+            assert demo_person(other).name not in frames[who].text
+        elif who == parent:
+            assert str(demo_person(first).id) in rows
+            assert str(demo_person(second).id) not in frames[who].text
+        else:
+            assert {str(s) for s in raisers} <= rows
+            assert view["openHelpRequests"] == HELP_REQUESTS
+
+
+async def test_the_periodic_check_reads_once_per_view_not_once_per_viewer(
+    hub: Hub, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = live_session()
+    supervisors = [
+        hub.open(Actor(user_id=uuid4(), role=Role.CENTER_SUPERVISOR, centre_id=DEMO_CENTRE))
+        for _ in range(20)
+    ]
+    tutor = hub.open(person("john"))
+    for connection in [*supervisors, tutor]:
+        await hub.subscribe(connection, topic)
+        drain(connection)
+    reads = 0
+    read_view = hub._read_view
+
+    def counting(*args: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return read_view(*args)
+
+    monkeypatch.setattr(hub, "_read_view", counting)
+    clock.now += timedelta(minutes=1)  # the live session's timers moved
+    await hub.resync_all()
+    assert reads == 2, "the supervisors' view and the tutor's"
+    sent = [connection.outbox.get_nowait() for connection in supervisors]
+    assert all(frame is sent[0] for frame in sent)
+    (delta,) = drain(tutor)
+    assert delta["type"] == "delta" and "timing" in delta["patch"]
+
+    await hub.resync_all()  # the clock stood still: nothing to send
+    assert reads == 4 and all(c.outbox.empty() for c in [*supervisors, tutor])

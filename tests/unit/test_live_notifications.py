@@ -10,8 +10,7 @@ from uuid import UUID
 import msgspec
 import pytest_asyncio
 
-from services.live_gateway import protocol
-from services.live_gateway.hub import RESYNC_STALE, Connection, Hub, Settings
+from services.live_gateway.hub import Connection, Hub, ResyncStale, Settings, wire
 from shared import events as ev
 from shared.readmodels.deltas import notice_for
 from shared.readmodels.documents import SESSION
@@ -33,8 +32,8 @@ def drain(connection: Connection) -> list[dict[str, object]]:
     messages = []
     while not connection.outbox.empty():
         item = connection.outbox.get_nowait()
-        assert item is not RESYNC_STALE
-        messages.append(msgspec.json.decode(protocol.encode(item)))
+        assert not isinstance(item, ResyncStale)
+        messages.append(msgspec.json.decode(wire(item).text))
     return messages
 
 
