@@ -11,12 +11,14 @@ Order: the batch is pipelined (every publish is sent before the first ack is awa
 JetStream could refuse one publish and store the ones after it (it did, when not yet ready after a
 restart). It cannot: every publish names what the stream must end with for it to be stored, the
 previous event's ``Nats-Msg-Id`` (``Nats-Expected-Last-Msg-Id``), and the first of a batch the
-stream's last sequence (``Nats-Expected-Last-Sequence``: the server knows the last message id
-only while it is younger than the duplicate window, so a restarted server would refuse it). A
-refused event refuses all those after it; the batch fails and is published again from the first
-event the stream lacks. Dedup comes before those checks, so a repeat is acked as a duplicate.
-Two relays publishing at once (an old leader's publishes still in flight) cannot interleave
-either: each stored event follows its predecessor.
+stream's last sequence as the previous batch's last ack gave it (``Nats-Expected-Last-Sequence``).
+A refused event refuses all those after it; the batch fails and is published again from the first
+event the stream lacks. JetStream checks ``Nats-Msg-Id`` before the last message id, so a repeat
+is acked as a duplicate; but a duplicate does not move the stream's end, so after a failure, and
+when it starts leading, the relay does not know what the stream ends with: it publishes one event
+at a time, without expectations (alone in flight, each goes after whatever the stream ends with),
+until JetStream stores one; from that event on it pipelines again. An old leader's publishes still
+in flight when a standby takes over cannot put an event out of order either.
 
 Every wait on NATS is bounded (``ack_timeout``): nats-py never fails a publish future when the
 connection drops, so a batch whose acks do not all arrive in time is abandoned and published
@@ -140,12 +142,13 @@ class Relay:
         self._nc = nc
         # The connection js publishes on (nats-py keeps it private) when nc is not given.
         self._publisher = Publisher(nc if nc is not None else js._nc)
-        self._tail_seq: int | None = None
-        """The stream sequence the next batch's first event expects as the stream's last (that
-        of the previous event, as acked); None: unknown, read the stream's tail first."""
-        self._unaccounted_until = 0
-        """The stream's last event, when it holds events past the position the relay could not
-        match with the store's: the relay publishes up to it one at a time."""
+        self._careful = True
+        """Publish one event at a time, without expectations, until JetStream stores one (not
+        a duplicate): leading anew and after any failure, when the end of the stream is not
+        known to be the last event acked."""
+        self._tail_seq = 0
+        """The stream sequence of the last event acked: what the next batch's first event
+        expects as the stream's last, when not careful."""
         self._lease = lease
         self._settings = settings or RelaySettings()
         self._stopping = asyncio.Event()
@@ -253,7 +256,8 @@ class Relay:
         POSITION.set(self.position)
         self._progress_at = time.monotonic()
         log.info("relay.resuming", position=self.position)
-        self._tail_seq = None
+        self._careful = True
+        await self._skip_what_the_stream_holds()
         idle = self._settings.idle_poll_seconds
         retry = self._settings.retry_seconds
         confirmed_at = time.monotonic()
@@ -274,9 +278,6 @@ class Relay:
                     idle = min(idle * 2, self._settings.max_idle_poll_seconds)
                     continue
                 idle = self._settings.idle_poll_seconds
-                if self._tail_seq is None:  # leading anew, or after a failure
-                    await self._read_the_tail()
-                    continue  # the position may have moved past what the stream holds
                 await self._publish(batch)
                 retry = self._settings.retry_seconds
             except (PublishFailed, PersistenceError) as error:
@@ -316,8 +317,11 @@ class Relay:
         handover = self._settings.handover_seconds
         if isinstance(error, PublishFailed) and handover and waited > handover and self.lag:
             raise HandOver(f"no batch went through for {waited:.0f} s: {error}")
-        # What the stream ends with is unknown now: read its tail before publishing again.
-        self._tail_seq = None
+        # What the stream ends with is not known now: one at a time until an event is stored.
+        self._careful = True
+        if isinstance(error, PublishFailed) and self.nats_connected:
+            with contextlib.suppress(PersistenceError):
+                await self._skip_what_the_stream_holds()
 
     def _record(self, position: int) -> None:
         try:
@@ -336,7 +340,8 @@ class Relay:
 
     async def _publish(self, batch: Sequence[Notification]) -> None:
         """Publish the batch pipelined, each event expecting its predecessor as the stream's
-        last, and record the position once every event is acked (stored, or a duplicate)."""
+        last message, and record the position once every event is acked (stored, or acked as
+        a duplicate). While careful, events go one at a time until one is stored."""
         if not self.nats_connected:
             raise PublishFailed("NATS is not connected")
         started = time.perf_counter()
@@ -345,25 +350,25 @@ class Relay:
         acks: list[api.PubAck] = []
         try:
             async with asyncio.timeout(timeout):
-                # Events the stream may already hold past its tail as the relay knows it: one
-                # at a time, each acked before the next is sent, so the order holds without
-                # expectations (a repeat acked as a duplicate does not move the stream's end).
-                ahead = [n for n in batch if n.id <= self._unaccounted_until]
-                for notification in ahead:
-                    future = await self._send(notification, {})
-                    futures.append(future)
-                    acks.append(await future)
-                    self._tail_seq = acks[-1].seq
                 previous: Notification | None = None
-                for notification in batch[len(ahead) :]:
+                for notification in batch:
+                    if self._careful:
+                        # Alone in flight: its place is after whatever the stream ends with. A
+                        # duplicate leaves that end unknown (another event may follow its
+                        # original), a stored event makes it this one.
+                        futures.append(await self._send(notification, {}))
+                        acks.append(await futures[-1])
+                        self._careful = bool(acks[-1].duplicate)
+                        self._tail_seq = acks[-1].seq
+                        continue
                     expected = (
-                        {api.Header.EXPECTED_LAST_SEQUENCE.value: str(self._tail_seq)}
-                        if previous is None
-                        else {api.Header.EXPECTED_LAST_MSG_ID.value: message_id(previous.id)}
+                        {api.Header.EXPECTED_LAST_MSG_ID.value: message_id(previous.id)}
+                        if previous is not None
+                        else {api.Header.EXPECTED_LAST_SEQUENCE.value: str(self._tail_seq)}
                     )
                     futures.append(await self._send(notification, expected))
                     previous = notification
-                acks += await asyncio.gather(*futures[len(ahead) :])
+                acks += await asyncio.gather(*futures[len(acks) :])
         except TimeoutError:
             raise PublishFailed(
                 f"{sum(not f.done() for f in futures) or len(batch)} of "
@@ -378,8 +383,6 @@ class Relay:
                 future.cancel()
         last = batch[-1].id
         self._tail_seq = acks[-1].seq
-        if last >= self._unaccounted_until:
-            self._unaccounted_until = 0
         await self._store_call(lambda: self._record(last))
         self.position = last
         self._progress_at = time.monotonic()
@@ -413,67 +416,45 @@ class Relay:
             },
         )
 
-    async def _read_the_tail(self) -> None:
-        """Learn what the stream ends with before publishing (leading anew, after a failure).
+    async def _skip_what_the_stream_holds(self) -> None:
+        """Record as relayed what the stream already holds past the recorded position (a batch
+        whose acks were lost, whose position could not be recorded, or that was refused
+        halfway), so that it is not published again: a repeat older than the duplicate window
+        would be stored twice.
 
-        Record as relayed what the stream already holds past the recorded position (a batch
-        whose acks were lost, or whose position could not be recorded, or one refused halfway),
-        so that it is not published again: a repeat older than the duplicate window would be
-        stored twice. Every event the relay stores follows its predecessor, so the stream holds
-        the events up to its last one without gaps exactly when the stream's tail, as long as
-        the events the store has between the position and that last one, starts with the first
-        of them. Anything else (a tail the relay did not write, a purged stream, a stream far
-        ahead) is left alone: the events up to the stream's last one are published again one at
-        a time (JetStream drops repeats inside the window). Raises :class:`PublishFailed` when
-        the stream cannot be read."""
-        if not self.nats_connected:
-            raise PublishFailed("NATS is not connected")
-        between: Sequence[Notification] = ()
+        The relay stores each event right after its predecessor, so the stream holds the
+        events up to its last one without gaps exactly when the stream's tail, as long as the
+        events the store has between the position and that last one, starts with the first of
+        them; anything else (a tail the relay did not write, a purged stream, a stream left
+        out of order by an older relay) is left alone and the batch is published again
+        (JetStream drops repeats inside the window)."""
         try:
             async with asyncio.timeout(self._settings.ack_timeout):
                 state = (await self._js.stream_info(STREAM_NAME)).state
-                tail_seq, last = state.last_seq, 0
-                if tail_seq:
-                    last = await self._streamed_id(tail_seq)
-                if last > self.position and last - self.position <= RECONCILE_LIMIT:
-                    between = await self._store_call(
-                        lambda: self._store.recorder.select_notifications(
-                            start=self.position,
-                            limit=RECONCILE_LIMIT,
-                            stop=last,
-                            inclusive_of_start=False,
-                        )
+                if not state.last_seq:
+                    return
+                last = await self._streamed_id(state.last_seq)
+                if last <= self.position or last - self.position > RECONCILE_LIMIT:
+                    return
+                between = await self._store_call(
+                    lambda: self._store.recorder.select_notifications(
+                        start=self.position,
+                        limit=RECONCILE_LIMIT,
+                        stop=last,
+                        inclusive_of_start=False,
                     )
-                    if not await self._streamed_as_a_run(tail_seq, last, between):
-                        between = ()
-        except ValueError as error:  # the tail is no event of the relay's: publish after it
-            log.info("relay.stream_tail_foreign", error=describe(error))
-            self._tail_seq, self._unaccounted_until = tail_seq, 0
+                )
+                if not between or between[-1].id != last or len(between) > state.last_seq:
+                    return
+                if await self._streamed_id(state.last_seq - len(between) + 1) != between[0].id:
+                    return
+        except (TimeoutError, nats.errors.Error, ValueError) as error:
+            log.info("relay.stream_tail_unknown", error=describe(error))
             return
-        except (TimeoutError, nats.errors.Error) as error:
-            raise PublishFailed(f"the stream's tail is unknown: {describe(error)}") from error
-        self._tail_seq = tail_seq
-        self._unaccounted_until = last if last > self.position and not between else 0
-        if self._unaccounted_until:
-            log.warning("relay.stream_ahead_unmatched", position=self.position, stream_last=last)
-        if between:
-            await self._store_call(lambda: self._record(last))
-            log.info("relay.already_streamed", skipped=len(between), position=last)
-            self.position = last
-            POSITION.set(last)
-
-    async def _streamed_as_a_run(
-        self, tail_seq: int, last: int, between: Sequence[Notification]
-    ) -> bool:
-        """Whether the stream, whose last event is ``last``, ends with exactly ``between``
-        (checked at its two ends)."""
-        if not between or between[-1].id != last or len(between) > tail_seq:
-            return False
-        try:
-            first = await self._streamed_id(tail_seq - len(between) + 1)
-        except ValueError:  # not an event of the relay's
-            return False
-        return first == between[0].id
+        await self._store_call(lambda: self._record(last))
+        log.info("relay.already_streamed", skipped=len(between), position=last)
+        self.position = last
+        POSITION.set(last)
 
     async def _streamed_id(self, sequence: int) -> int:
         return notification_id_of(await self._js.get_msg(STREAM_NAME, sequence))

@@ -15,15 +15,16 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from eventsourcing.persistence import Tracking
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from prometheus_client import REGISTRY
 
 from services.command.application import TutoringCentres
 from services.relay.lease import FileLease
-from services.relay.relay import Relay
+from services.relay.relay import TRACKING_NAME, Relay, message_id
 from services.relay.settings import RelaySettings
-from shared.events import STREAM_NAME
+from shared.events import STREAM_NAME, decode_header, subject_for
 from shared.eventstore import EventStoreSettings
 from shared.messaging import ensure_streams
 from shared.settings import load
@@ -165,3 +166,50 @@ async def test_the_first_event_after_a_nats_restart_goes_through_when_the_stream
         assert await streamed_order(js) == everything
     finally:
         await nc.close()
+
+
+async def test_a_stream_left_out_of_order_by_an_older_relay_is_continued_in_order(
+    centres: TutoringCentres, nc: Client, tmp_path: Path
+) -> None:
+    """An older relay stored 12 before 11 and recorded its position at 10 (the acks were lost):
+    the relay moves past what the stream holds, and the events it publishes next, the first of
+    them a repeat JetStream acks as a duplicate, follow in order."""
+    alpha = register_centre(centres, "alpha")
+    while centres.position < 16:
+        centres.handle(alpha["tutor"], plan())
+    notifications = {n.id: n for n in centres.recorder.select_notifications(1, 1_000)}
+    js = nc.jetstream()
+    await ensure_streams(js)
+    left_by_an_older_relay = [*range(1, 11), 12, 11]
+    for notification_id in left_by_an_older_relay:
+        notification = notifications[notification_id]
+        await js.publish(
+            subject_for(decode_header(notification.state)),
+            notification.state,
+            stream=STREAM_NAME,
+            headers={
+                "Nats-Msg-Id": message_id(notification_id),
+                "Tp-Notification-Id": str(notification_id),
+                "Tp-Event-Type": notification.topic,
+            },
+        )
+    centres.tracking().insert_tracking(Tracking(TRACKING_NAME, 10))
+    relay = Relay(
+        centres,
+        centres.tracking(),
+        js,
+        FileLease(tmp_path / "relay.lock"),
+        RelaySettings(ack_timeout=1.0, handover_seconds=0),
+    )
+    task = asyncio.create_task(relay.run())
+    head = centres.position
+    try:
+
+        async def relayed_everything() -> bool:
+            return relay.position >= head
+
+        await wait_until(relayed_everything, timeout=15)
+    finally:
+        relay.stop()
+        await task
+    assert await streamed_order(js) == [*left_by_an_older_relay, *range(13, head + 1)]
