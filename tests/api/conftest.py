@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from shared.blobs.store import BlobStore, open_blob_store
 from shared.eventstore import EventStoreSettings
 from shared.settings import load
 from tests.builders import Centre, register_centre
+from tests.support.servers import running_s3
 
 SHEET_KEY = b"a test key for worksheet codes, 32+ bytes"
 
@@ -44,12 +46,21 @@ def beta(centres: TutoringCentres) -> Centre:
 
 
 @pytest.fixture
-def blobs(tmp_path: Path) -> Iterator[BlobStore]:
-    """Scans kept under the test's own folder."""
-    env = {"TUTORPULSE_BLOB_DIR": str(tmp_path / "blobs"), "TUTORPULSE_DEV_MODE": "1"}
-    store = open_blob_store(load(BlobSettings, env))
-    yield store
-    store.close()
+def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+    """Scans kept under the test's own folder; where the events are in PostgreSQL, as in
+    production, in an S3-compatible store (a moto server of the test's own)."""
+    on_postgres = (
+        getattr(request.node, "callspec", None)
+        and request.node.callspec.params.get("centres") == "postgres"
+    )
+    with ExitStack() as stack:
+        if on_postgres:
+            env = stack.enter_context(running_s3()).env(bucket="scans")
+        else:
+            env = {"TUTORPULSE_BLOB_DIR": str(tmp_path / "blobs"), "TUTORPULSE_DEV_MODE": "1"}
+        store = open_blob_store(load(BlobSettings, env))
+        yield store
+        store.close()
 
 
 @pytest.fixture
