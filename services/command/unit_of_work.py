@@ -202,10 +202,10 @@ class UnitOfWork:
             self._stored.append(
                 CommandReceipt.record(self.actor, idempotency, decision.status_code, decision.body)
             )
-        recordings = self.store.save(*self._stored) if self._stored else []
+        position = self.store.commit(*self._stored) if self._stored else None
         for aggregate in self._stored:
             self.directory.refresh(aggregate)
-        return recordings[-1].notification.id if recordings else self.store.position
+        return self.store.position if position is None else position
 
     def refusal_of_conflict(self) -> RuleViolated | None:
         """A conflict while only creating aggregates named ``if_exists`` means they exist."""

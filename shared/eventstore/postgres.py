@@ -22,8 +22,11 @@ Selected by :func:`shared.eventstore.store.store_env` as the ``PERSISTENCE_MODUL
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
@@ -112,19 +115,42 @@ class PostgresFactory(LibraryPostgresFactory):
             pool._check = _sweeping_check(pool)
 
 
+PRE_PING_AFTER = 1.0
+"""Seconds since a connection last went back to the pool in good order after which the pre-ping
+checks it again before lending it. A connection lent again sooner (the common case under load)
+is trusted: pinging it before every use doubled the round trips of a command. A server that
+restarts within this second can still fail the one request that used the connection, which then
+answers 503 like any outage."""
+
+
 def _sweeping_check(pool: ConnectionPool[Any]) -> Callable[[Connection[Any]], None]:
-    """The pre-ping, and when it finds a dead connection, a check of every idle one.
+    """The pre-ping of a connection idle for :data:`PRE_PING_AFTER`, and when it finds a dead
+    connection, a check of every idle one.
 
     After PostgreSQL restarted, every pooled connection is dead. psycopg_pool discards one dead
     connection per try and waits 1 s, 2 s, 4 s… between tries, so the first requests would run
     out of time one after the other; checking the whole pool at the first dead one replaces them
     all at once, and the request that found it gets a new connection after the first wait."""
+    returned: WeakKeyDictionary[Connection[Any], float] = WeakKeyDictionary()
+    lock = threading.Lock()
+    reset_by_library = pool._reset
+
+    def reset(connection: Connection[Any]) -> None:
+        if reset_by_library is not None:
+            reset_by_library(connection)
+        with lock:
+            returned[connection] = time.monotonic()
 
     def check(connection: Connection[Any]) -> None:
+        with lock:
+            last = returned.pop(connection, None)
+        if last is not None and time.monotonic() - last < PRE_PING_AFTER:
+            return
         try:
             ConnectionPool.check_connection(connection)
         except Exception:
             pool.check()
             raise
 
+    pool._reset = reset
     return check

@@ -16,9 +16,11 @@ from eventsourcing.persistence import (
     StoredEvent,
     TrackingRecorder,
 )
+from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic
 
 from shared import events
+from shared.eventstore.group_commit import GroupCommit
 from shared.eventstore.postgres import (
     LIBPQ_CONNECT_TIMEOUT,
     STATEMENT_TIMEOUT,
@@ -134,6 +136,26 @@ class EventStore(Application[UUID]):
         _retrying_concurrent_setup(
             lambda: super(EventStore, self).__init__(env=store_env(settings))
         )
+        self.group_commit: GroupCommit | None = (
+            GroupCommit(self.recorder)
+            if isinstance(self.recorder, PostgresApplicationRecorder)
+            else None
+        )
+
+    def commit(self, *aggregates: Any) -> int | None:
+        """Store the pending events of ``aggregates`` in one atomic commit: all of them or,
+        with the library's ``IntegrityError``, none (one of them was written meanwhile). On
+        PostgreSQL the commit shares its transaction with concurrent ones
+        (:mod:`shared.eventstore.group_commit`). The notification id of the last event
+        stored, ``None`` if there was none."""
+        if self.group_commit is None:
+            recordings = self.save(*aggregates)
+            return recordings[-1].notification.id if recordings else None
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        if not events:
+            return None
+        ids = self.group_commit.insert([self.mapper.to_stored_event(e) for e in events])
+        return ids[-1]
 
     def tracking(self) -> TrackingRecorder:
         """The store's tracking table (created if missing), for processes that follow the log."""

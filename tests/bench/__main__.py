@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +43,7 @@ from services.command.domain.session import Session
 from shared.events import SessionMode
 from shared.eventstore import EventStoreSettings
 from shared.settings import load as load_settings
+from shared.tenancy import Role
 from tests.builders import Centre, register_centre
 from tests.support.servers import free_port, running_nats, running_postgres
 
@@ -50,6 +52,9 @@ REPORT = ROOT / "var" / "bench" / "report.md"
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "150"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+COMMANDS_ONLY = os.environ.get("BENCH_COMMANDS_ONLY", "") not in ("", "0")
+"""Only the command rows (raw append, in-process commands, HTTP floor, HTTP commands), written
+to ``var/bench/commands.md``: what to run while working on the command path."""
 
 
 @dataclass
@@ -88,17 +93,21 @@ def raw_appends(centres: TutoringCentres, centre: Centre, n: int) -> Line:
 
 def add_tutors(centres: TutoringCentres, centre: Centre, count: int) -> list[str]:
     """Tutors of their own: one tutor does not teach several sessions at the same time."""
-    from shared.tenancy import Actor, Role
+    return add_people(centres, centre, Role.TEACHER, "bench-tutor", count)
+
+
+def add_people(
+    centres: TutoringCentres, centre: Centre, role: Role, prefix: str, count: int
+) -> list[str]:
+    from shared.tenancy import Actor
     from shared.tenancy.identity import person_id
 
     handles = []
     for i in range(count):
-        handle, email = f"bench-tutor-{i}", f"bench-tutor-{i}@{centre.centre_id}.example"
-        centres.handle(centre["root"], RegisterPerson(name=handle, email=email, role=Role.TEACHER))
+        handle, email = f"{prefix}-{i}", f"{prefix}-{i}@{centre.centre_id}.example"
+        centres.handle(centre["root"], RegisterPerson(name=handle, email=email, role=role))
         centre.people[handle] = Actor(
-            user_id=person_id(centre.centre_id, email),
-            role=Role.TEACHER,
-            centre_id=centre.centre_id,
+            user_id=person_id(centre.centre_id, email), role=role, centre_id=centre.centre_id
         )
         handles.append(handle)
     return handles
@@ -133,11 +142,18 @@ def in_process_commands(
 
 
 async def http_load(
-    base: str, centre: Centre, tutors: list[str], sessions: int, on_response: Any
+    base: str,
+    centre: Centre,
+    tutors: list[str],
+    pupils: list[str],
+    sessions: int,
+    on_response: Any,
 ) -> Line:
     """Each simulated session: schedule, enrol 5, start, 5 help requests, bulk attendance, end.
-    Each concurrent stream of sessions has its own tutor, whose sessions follow one another."""
-    students = ["ann", "ben", "cal", "dee", "eve"]
+    Each concurrent stream of sessions has its own tutor and its own 5 students, whose sessions
+    follow one another (a student is in one session at a time: the attendance of students in
+    several sessions at once would conflict on their attendance records, as it should)."""
+    streams = CONCURRENCY // 4 or 1
     commands = 0
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(sessions):
@@ -160,7 +176,7 @@ async def http_load(
             on_response(payload["position"], time.perf_counter())
             return payload
 
-        async def one_session(tutor: dict[str, str], starts: datetime) -> None:
+        async def one_session(tutor: dict[str, str], students: list[str], starts: datetime) -> None:
             scheduled = await send(
                 "POST",
                 "/api/v1/sessions",
@@ -210,19 +226,17 @@ async def http_load(
             )
             await send("POST", f"/api/v1/sessions/{sid}/end", tutor)
 
-        async def worker(handle: str) -> None:
+        async def worker(i: int) -> None:
             starts = datetime.now(UTC) + timedelta(days=1)
             while not queue.empty():
                 queue.get_nowait()
-                await one_session(centre.auth(handle), starts)
+                await one_session(centre.auth(tutors[i]), pupils[5 * i : 5 * i + 5], starts)
                 starts += timedelta(hours=2)
 
         started = time.perf_counter()
-        await asyncio.wait_for(
-            asyncio.gather(*[worker(tutors[i]) for i in range(CONCURRENCY // 4 or 1)]), timeout=600
-        )
+        await asyncio.wait_for(asyncio.gather(*[worker(i) for i in range(streams)]), timeout=600)
         return Line(
-            f"HTTP commands (uvicorn x{WORKERS}, {CONCURRENCY // 4 or 1} concurrent sessions)",
+            f"HTTP commands (uvicorn x{WORKERS}, {streams} concurrent sessions)",
             commands,
             time.perf_counter() - started,
         )
@@ -276,6 +290,19 @@ def cpu_by_process() -> dict[str, float]:
         if kind is not None:
             totals[kind] = totals.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return totals
+
+
+def with_cpu(run: Callable[[], Line]) -> Line:
+    """``run()``'s line, noting the CPU it cost per item in each kind of process."""
+    before = cpu_by_process()
+    line = run()
+    after = cpu_by_process()
+    line.note = "ms CPU per item by process: " + ", ".join(
+        f"{kind} {(after[kind] - before.get(kind, 0.0)) / line.count * 1000:.2f}"
+        for kind in sorted(after)
+        if after[kind] > before.get(kind, 0.0)
+    )
+    return line
 
 
 def cpu_seconds() -> float:
@@ -334,6 +361,7 @@ async def main() -> None:
     # The services refuse to start without a token secret (this one signs the bench's tokens
     # too), and the load must measure the services, not their per-caller rate limits.
     os.environ.setdefault("TUTORPULSE_JWT_SECRET", secrets.token_urlsafe(48))
+    os.environ.setdefault("TUTORPULSE_PAPER_KEY", secrets.token_urlsafe(48))
     os.environ.setdefault("TUTORPULSE_RATE_LIMIT", "1000000/second")
     os.environ.setdefault("TUTORPULSE_HELP_RATE_LIMIT", "1000000/second")
     work = Path(tempfile.mkdtemp(prefix="tp-bench-"))
@@ -347,13 +375,16 @@ async def main() -> None:
             "TUTORPULSE_NATS_URL": nats_server.url,
             "TUTORPULSE_LOG_LEVEL": "WARNING",
             "TUTORPULSE_POSTGRES_POOL_SIZE": "10",
+            "TUTORPULSE_BLOB_DIR": str(work / "blobs"),
+            "TUTORPULSE_BLOB_URL_KEY": secrets.token_urlsafe(48),
         }
         store_env = {k: v for k, v in env.items() if k.startswith("TUTORPULSE_")}
         centres = TutoringCentres(load_settings(EventStoreSettings, store_env))
         centre = register_centre(centres, "bench")
-        lines.append(raw_appends(centres, centre, 1500))
+        lines.append(with_cpu(lambda: raw_appends(centres, centre, 1500)))
         tutors = add_tutors(centres, centre, max(8, CONCURRENCY // 4))
-        lines.append(in_process_commands(centres, centre, tutors, 1500))
+        pupils = add_people(centres, centre, Role.STUDENT, "bench-student", 5 * len(tutors))
+        lines.append(with_cpu(lambda: in_process_commands(centres, centre, tutors, 1500)))
 
         command_port, relay_port = free_port(), free_port()
         env |= {
@@ -378,7 +409,7 @@ async def main() -> None:
             lines.append(await http_floor(base, 3000))
             busy, per_process = cpu_seconds(), cpu_by_process()
             load = await http_load(
-                base, centre, tutors, SESSIONS, lambda pos, t: accepted.setdefault(pos, t)
+                base, centre, tutors, pupils, SESSIONS, lambda pos, t: accepted.setdefault(pos, t)
             )
             busy = cpu_seconds() - busy
             after = cpu_by_process()
@@ -402,6 +433,10 @@ async def main() -> None:
                 process.terminate()
                 process.wait(timeout=15)
 
+        if COMMANDS_ONLY:
+            centres.close()
+            write_report(lines, lag_ms, [], REPORT.with_name("commands.md"))
+            return
         notifications = centres.recorder.select_notifications(1, 10_000_000)
         payloads = [n.state for n in notifications]
         # Relay throughput over the whole backlog: forget the stream and the relay's position.
@@ -455,7 +490,9 @@ async def relay_backlog(env: dict[str, str], work: Path, url: str, expected: int
     )
 
 
-def write_report(lines: list[Line], lag_ms: list[float], read_side: list[str]) -> None:
+def write_report(
+    lines: list[Line], lag_ms: list[float], read_side: list[str], report: Path = REPORT
+) -> None:
     raw_append = lines[0]
     raw_pub = lines[-1]
     out = [
@@ -493,8 +530,8 @@ def write_report(lines: list[Line], lag_ms: list[float], read_side: list[str]) -
             f"max {max(lag_ms):.1f} ms.",
         ]
     out += read_side
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text("\n".join(out) + "\n")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("\n".join(out) + "\n")
     print("\n".join(out))
 
 

@@ -1,0 +1,172 @@
+"""Group commit: the events of concurrent commands inserted in one PostgreSQL transaction.
+
+Every insert into the events table takes the table's EXCLUSIVE lock until it commits (the
+eventsourcing library's way of keeping notification ids in commit order, which the relay relies
+on), so concurrent commands queue for it one transaction at a time, each with its own round
+trips. Here a command's thread hands its events to :meth:`GroupCommit.insert` and waits; the
+first waiting thread becomes the group's writer and stores every command queued meanwhile in
+one transaction under one lock:
+
+- fast path: one ``INSERT`` of every command's events, in the order the commands arrived;
+- when that insert conflicts (some command's aggregate was written meanwhile, or two commands
+  of the group wrote the same aggregate), the transaction is rolled back and the group is
+  inserted again command by command, each under its own savepoint, in the same order: a command
+  that conflicts is refused with the library's ``IntegrityError`` (its caller decides again on
+  fresh state) and the others are committed.
+
+Each command stays all or nothing (its events are in one statement, under one savepoint), its
+events get consecutive notification ids, the ids of the group follow the order of its commands
+and commit with them at once, so a reader of the log never passes over an id committed later.
+Any other failure (the lock not granted in time, the connection lost) fails every command of
+the group with that error, and nothing of the group is stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg.errors
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
+
+MAX_GROUP = 256
+"""The most commands one transaction stores; later ones wait for the next group."""
+
+
+@dataclass
+class _Pending:
+    events: Sequence[StoredEvent]
+    done: threading.Event = field(default_factory=threading.Event)
+    ids: list[int] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """Stores the events of concurrent commands, a group per transaction (see the module)."""
+
+    def __init__(self, recorder: PostgresApplicationRecorder) -> None:
+        self._recorder = recorder
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
+        self.writing = threading.Lock()
+        """Held by the thread writing a group. (Tests hold it to gather a group.)"""
+        self.groups = 0
+        """Transactions committed or tried so far."""
+        self.fallbacks = 0
+        """Groups that were stored command by command after a conflict."""
+
+    def queued(self) -> int:
+        """Commands waiting for the next group."""
+        with self._queue_lock:
+            return len(self._queue)
+
+    def insert(self, events: Sequence[StoredEvent]) -> list[int]:
+        """Store one command's events, all or none; their notification ids. Raises the
+        library's ``IntegrityError`` if one of its aggregates was written meanwhile."""
+        pending = _Pending(events)
+        with self._queue_lock:
+            self._queue.append(pending)
+        while not pending.done.is_set():
+            with self.writing:
+                if pending.done.is_set():
+                    break
+                with self._queue_lock:
+                    group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+                self._write(group)
+        if pending.error is not None:
+            raise pending.error
+        return pending.ids
+
+    def _write(self, group: list[_Pending]) -> None:
+        self.groups += 1
+        try:
+            try:
+                self._write_at_once(group)
+            except IntegrityError:  # the library's, for psycopg's UniqueViolation
+                if len(group) == 1:
+                    raise
+                self.fallbacks += 1
+                self._write_one_by_one(group)
+        except BaseException as error:
+            for pending in group:
+                if not pending.done.is_set():
+                    pending.ids = []
+                    pending.error = error
+        finally:
+            for pending in group:
+                pending.done.set()
+
+    def _write_at_once(self, group: list[_Pending]) -> None:
+        recorder = self._recorder
+        events = [event for pending in group for event in pending.events]
+        ids: list[int] = []
+        with recorder.datastore.get_connection() as conn:
+            error: Exception | None = None
+            with conn.pipeline() as pipeline, conn.transaction():
+                with conn.cursor() as curs:
+                    self._lock(curs)
+                with conn.cursor() as curs:
+                    try:
+                        self._execute_insert(curs, events)
+                        pipeline.sync()
+                        ids = [row["notification_id"] for row in curs.fetchall()]
+                    except Exception as caught:  # re-raised once the pipeline has closed
+                        error = caught
+            if error is not None:
+                raise error
+        if len(ids) != len(events):
+            raise RuntimeError(f"{len(ids)} notification ids for {len(events)} events")
+        start = 0
+        for pending in group:
+            pending.ids = ids[start : start + len(pending.events)]
+            start += len(pending.events)
+
+    def _write_one_by_one(self, group: list[_Pending]) -> None:
+        """The group again, each command under its own savepoint: a conflicting command is
+        refused, the others are stored (still in one transaction, under one lock)."""
+        refused: dict[int, IntegrityError] = {}
+        stored: dict[int, list[int]] = {}
+        with (
+            self._recorder.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._lock(curs)
+            for index, pending in enumerate(group):
+                try:
+                    with conn.transaction():
+                        self._execute_insert(curs, pending.events)
+                        stored[index] = [row["notification_id"] for row in curs.fetchall()]
+                except psycopg.errors.UniqueViolation as error:
+                    refused[index] = IntegrityError(str(error))
+        for index, pending in enumerate(group):
+            if index in refused:
+                pending.error = refused[index]
+            else:
+                pending.ids = stored[index]
+            pending.done.set()
+
+    def _lock(self, curs: Cursor[DictRow]) -> None:
+        """The library's table lock (with its lock timeout) and notification, as its own
+        inserts take them."""
+        for statement in self._recorder.lock_table_statements:
+            curs.execute(statement, prepare=True)
+        self._recorder._notify_channel(curs)
+
+    def _execute_insert(self, curs: Cursor[DictRow], events: Sequence[StoredEvent]) -> None:
+        recorder = self._recorder
+        curs.execute(
+            recorder.insert_events_statement,
+            (
+                [
+                    recorder.construct_pg_stored_event(
+                        e.originator_id, e.originator_version, e.topic, e.state
+                    )
+                    for e in events
+                ],
+            ),
+        )
