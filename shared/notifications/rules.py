@@ -33,6 +33,7 @@ NOTIFYING_EVENTS: tuple[type[ev.Event], ...] = (
     ev.SessionCancelled,
     ev.SessionEnded,
     ev.RepeatedAbsencesNoticed,
+    ev.PaperHandedBack,
 )
 """The event types that tell someone something (``SessionEnded`` only when the system ended
 a session nobody ended)."""
@@ -230,6 +231,20 @@ def notifications_for(event: ev.Event, audience: Audience) -> list[Notification]
         )
     if isinstance(event, ev.RepeatedAbsencesNoticed):
         return _absent_again(event, audience)
+    if isinstance(event, ev.PaperHandedBack):
+        link = f"/api/v1/paper/uploads/{event.aggregate_id}"
+        whose = f"{audience.student_name}'s" if audience.student_name else "The"
+        return _tell(
+            event,
+            _Message(
+                NotificationType.PAPER_HANDED_BACK,
+                NotificationPriority.NORMAL,
+                "Paper work marked",
+                f"{whose} paper work is marked: {event.score:g} of {event.max_score}."
+                + (f" {event.feedback}" if event.feedback else ""),
+            ),
+            [(person, link) for person, _ in _family(audience, str(event.student_id))],
+        )
     return []
 
 

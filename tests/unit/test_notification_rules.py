@@ -192,6 +192,25 @@ def test_a_session_the_system_completed_tells_its_tutor() -> None:
     assert "completed at Sun 6 Apr 2025, 08:00 AEST" in told.body
 
 
+def test_paper_handed_back_tells_the_student_and_parents_with_the_score() -> None:
+    upload = uuid4()
+    fields = envelope() | {"aggregate_id": upload, "actor_role": Role.TEACHER}
+    event = ev.PaperHandedBack(
+        **fields,  # type: ignore[arg-type]
+        student_id=UUID(ANNA),
+        work_kind=ev.WorkKind.EXERCISE,
+        work_id=uuid4(),
+        score=3.5,
+        max_score=4,
+        feedback="Neat working.",
+    )
+    told = notifications_for(event, audience(student_name="Anna"))
+    assert {n.person_id for n in told} == {ANNA, ANNA_MUM}
+    assert {n.type for n in told} == {NotificationType.PAPER_HANDED_BACK}
+    assert told[0].body == "Anna's paper work is marked: 3.5 of 4. Neat working."
+    assert told[0].link == f"/api/v1/paper/uploads/{upload}"
+
+
 def test_other_events_tell_nobody() -> None:
     event = ev.SessionStarted(**envelope())  # type: ignore[arg-type]
     assert notifications_for(event, audience()) == []
