@@ -85,7 +85,7 @@ async def main(settings: RelayServiceSettings) -> None:
         except NoNatsUser:  # logged by connect; nothing will change until it is restarted
             waiting["reason"] = NO_USER
         if nc is not None:
-            js = nc.jetstream(publish_async_max_pending=5000)
+            js = nc.jetstream()
             waiting["reason"] = "setting up the streams"
             await _until_set_up(js, settings.streams, stopping)
             if not stopping.is_set():

@@ -22,6 +22,7 @@ from prometheus_client import REGISTRY
 
 from services.command.application import TutoringCentres
 from services.relay.lease import FileLease
+from services.relay.publishing import Publisher, Refused
 from services.relay.relay import TRACKING_NAME, Relay, message_id
 from services.relay.settings import RelaySettings
 from shared.events import STREAM_NAME, decode_header, subject_for
@@ -213,3 +214,69 @@ async def test_a_stream_left_out_of_order_by_an_older_relay_is_continued_in_orde
         relay.stop()
         await task
     assert await streamed_order(js) == [*left_by_an_older_relay, *range(13, head + 1)]
+
+
+async def test_two_relays_publishing_at_once_store_every_event_once_in_order(
+    centres: TutoringCentres, nc: Client, tmp_path: Path
+) -> None:
+    """What a leader change can leave for a moment (the old leader's publishes still in flight
+    while the new one publishes), for as long as it takes both to relay a backlog: each event
+    is stored once, right after its predecessor, whichever relay's copy gets there first."""
+    alpha = register_centre(centres, "alpha")
+    weeks = 0
+    while centres.position < 1500:  # a week each: the tutor's timetable week stays small
+        weeks += 1
+        centres.handle(alpha["tutor"], plan(hours_from_now=168 * weeks))
+    head = centres.position
+    js = nc.jetstream()
+    await ensure_streams(js)
+    settings = RelaySettings(batch_size=100, ack_timeout=2.0, handover_seconds=0)
+    relays = [  # two lease files: both lead
+        Relay(centres, centres.tracking(), js, FileLease(tmp_path / f"{n}.lock"), settings)
+        for n in (1, 2)
+    ]
+    tasks = [asyncio.create_task(relay.run()) for relay in relays]
+    try:
+
+        async def both_relayed_everything() -> bool:
+            return all(relay.position >= head for relay in relays)
+
+        await wait_until(both_relayed_everything, timeout=60)
+    finally:
+        for relay in relays:
+            relay.stop()
+        await asyncio.gather(*tasks)
+    assert await streamed_order(js) == store_order(centres)
+
+
+async def test_a_refusal_reaches_its_publish_at_once(nc: Client) -> None:
+    """nats-py's publish_async leaves a refused publish's future pending (nats.py#985); the
+    relay's publisher fails it with the server's reason, so a refused batch is not mistaken
+    for a slow one."""
+    js = nc.jetstream()
+    await ensure_streams(js)
+    publisher = Publisher(nc)
+    try:
+        first = await publisher.publish(
+            "tp.evt.alpha.centre.x.CentreRegistered", b"{}", {"Nats-Msg-Id": "probe:1"}
+        )
+        assert (await asyncio.wait_for(first, 5)).seq == 1
+        wrong = await publisher.publish(
+            "tp.evt.alpha.centre.x.CentreRegistered",
+            b"{}",
+            {"Nats-Msg-Id": "probe:3", "Nats-Expected-Last-Msg-Id": "probe:2"},
+        )
+        with pytest.raises(Refused) as refused:
+            await asyncio.wait_for(wrong, 5)
+        assert refused.value.err_code == 10070
+        assert "probe:1" in str(refused.value)
+        nowhere = await publisher.publish("tp.nowhere", b"{}", {"Nats-Msg-Id": "probe:4"})
+        with pytest.raises(Refused, match="no responders"):
+            await asyncio.wait_for(nowhere, 5)
+        again = await publisher.publish(
+            "tp.evt.alpha.centre.x.CentreRegistered", b"{}", {"Nats-Msg-Id": "probe:1"}
+        )
+        assert (await asyncio.wait_for(again, 5)).duplicate
+        assert publisher.waiting == 0
+    finally:
+        await publisher.close()
