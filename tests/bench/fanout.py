@@ -21,7 +21,7 @@ every session delivered to all of them.
 ``python -m tests.bench.fanout`` runs it alone (its own nats-server; SQLite stores in a
 temporary folder); ``make bench`` runs it after the others. ``BENCH_FANOUT_GATEWAY_SOURCE``:
 run the gateway from another checkout of the project (to measure an older gateway in the same
-conditions).
+conditions); ``BENCH_FANOUT_PROFILE``: a file for the gateway's ``cProfile`` statistics.
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ CHANGES = float(os.environ.get("BENCH_FANOUT_CHANGES_PER_SECOND", "2"))
 SECONDS = float(os.environ.get("BENCH_FANOUT_SECONDS", "15"))
 HOLD = int(os.environ.get("BENCH_FANOUT_HOLD", "2000"))
 GATEWAY_SOURCE = os.environ.get("BENCH_FANOUT_GATEWAY_SOURCE")
+PROFILE = os.environ.get("BENCH_FANOUT_PROFILE")
+"""A file to write the gateway's cProfile statistics to."""
 TICK = 0.02
 """The driver writes the changes due in one transaction every TICK seconds."""
 LATE = 10.0
@@ -450,8 +452,9 @@ async def run(nats_server: NatsServer, work: Path) -> list[str]:
         ROOT,
     )
     source = Path(GATEWAY_SOURCE) if GATEWAY_SOURCE else ROOT
+    profile = ["-m", "cProfile", "-o", PROFILE] if PROFILE else []
     gateway = start(
-        ["-m", "services.live_gateway"],
+        [*profile, "-m", "services.live_gateway"],
         {
             **os.environ,
             **read_env,
