@@ -19,10 +19,14 @@ from services.command.unit_of_work import (
     Services,
 )
 from shared.eventstore import EventStore, EventStoreSettings
+from shared.eventstore.cache import AggregateCache
 from shared.paper.codes import SheetCodes
 from shared.tenancy import Actor
 
 __all__ = ["CommandResult", "ConcurrentUpdate", "NotFound", "TutoringCentres"]
+
+AGGREGATE_CACHE_SIZE = 10_000
+"""Aggregates kept in memory by a command service process (least recently used go first)."""
 
 
 class TutoringCentres(EventStore):
@@ -33,6 +37,7 @@ class TutoringCentres(EventStore):
         worksheets cannot be printed nor scans routed."""
         super().__init__(settings)
         self.directory = DirectoryCache()
+        self.aggregates = AggregateCache(self.events, AGGREGATE_CACHE_SIZE)
         self.services = Services(sheet_codes=None if sheet_key is None else SheetCodes(sheet_key))
 
     def handle(

@@ -248,7 +248,10 @@ def execute(
 def load(store: EventStore, cls: type[A], aggregate_id: UUID) -> A:
     """An aggregate as stored now; :class:`NotFound` if there is none of this kind."""
     try:
-        aggregate = store.repository.get(aggregate_id, projector_func=cls.project)
+        if store.aggregates is not None:
+            aggregate = store.aggregates.get(aggregate_id, cls.project)
+        else:
+            aggregate = store.repository.get(aggregate_id, projector_func=cls.project)
     except (AggregateNotFoundError, KeyError):
         raise NotFound(f"no such {cls.__name__.lower()}") from None
     if not isinstance(aggregate, cls):

@@ -20,6 +20,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic
 
 from shared import events
+from shared.eventstore.cache import AggregateCache
 from shared.eventstore.group_commit import GroupCommit
 from shared.eventstore.postgres import (
     LIBPQ_CONNECT_TIMEOUT,
@@ -136,6 +137,8 @@ class EventStore(Application[UUID]):
         _retrying_concurrent_setup(
             lambda: super(EventStore, self).__init__(env=store_env(settings))
         )
+        self.aggregates: AggregateCache | None = None
+        """Kept aggregates for :mod:`services.command`'s loads (see :mod:`.cache`); none here."""
         self.group_commit: GroupCommit | None = (
             GroupCommit(self.recorder)
             if isinstance(self.recorder, PostgresApplicationRecorder)

@@ -261,14 +261,37 @@ async def http_floor(base: str, requests: int) -> Line:
         )
 
 
+MEASURED: set[int] = {os.getpid()}
+"""The processes whose CPU is counted, with their descendants: this one (and the services and
+nats-server it starts) and the bench's own PostgreSQL server, not other work on the machine."""
+
+
 def cpu_by_process() -> dict[str, float]:
-    """CPU seconds used so far, per kind of process on this machine."""
+    """CPU seconds used so far, per kind of process among :data:`MEASURED` and descendants."""
     tick = os.sysconf("SC_CLK_TCK")
     totals: dict[str, float] = {}
+    stats: dict[int, tuple[int, list[str], Path]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        stats[int(stat.parent.name)] = (int(fields[1]), fields, stat.parent)
+
+    def measured(pid: int) -> bool:
+        for _ in range(64):
+            if pid in MEASURED:
+                return True
+            if pid not in stats or pid <= 1:
+                return False
+            pid = stats[pid][0]
+        return False
+
+    for pid, (_, fields, folder) in stats.items():
+        if not measured(pid):
+            continue
+        try:
+            cmdline = (folder / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
         if "spawn_main" in cmdline:  # uvicorn worker processes of the command service
@@ -369,6 +392,9 @@ async def main() -> None:
     lag_ms: list[float] = []
     with running_postgres() as pg, running_nats(work / "nats") as nats_server:
         bench_db = pg.fresh_database("bench")
+        if pg.control is not None:
+            postmaster = pg.control.data / "postmaster.pid"
+            MEASURED.add(int(postmaster.read_text().split()[0]))
         env = {
             **os.environ,
             **bench_db.env(),

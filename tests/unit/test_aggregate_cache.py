@@ -1,0 +1,110 @@
+"""The command service keeps the aggregates it loads and reads only the events stored after
+what it kept: never a stale aggregate (another replica's writes are read), never one changed by
+a command that was not stored, and a long history is not read again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from services.command.application import TutoringCentres
+from services.command.commands.sessions import EnrolStudent
+from services.command.domain.aggregate import RuleViolated
+from services.command.domain.session import Session
+from services.command.unit_of_work import load
+from shared.eventstore import EventStoreSettings
+from shared.eventstore.cache import AggregateCache
+from shared.settings import load as load_settings
+from tests.builders import Centre, plan, register_centre, session_id
+
+
+def replica(path: Path) -> TutoringCentres:
+    return TutoringCentres(
+        load_settings(
+            EventStoreSettings, {"TUTORPULSE_STORE": "sqlite", "TUTORPULSE_SQLITE_PATH": str(path)}
+        )
+    )
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[tuple[TutoringCentres, TutoringCentres]]:
+    first, second = replica(tmp_path / "events.sqlite"), replica(tmp_path / "events.sqlite")
+    yield first, second
+    first.close()
+    second.close()
+
+
+def cache_of(centres: TutoringCentres) -> AggregateCache:
+    assert centres.aggregates is not None
+    return centres.aggregates
+
+
+def enrol(centres: TutoringCentres, centre: Centre, session: UUID, student: str) -> int:
+    command = EnrolStudent(session_id=session, student_id=centre[student].user_id)
+    return centres.handle(centre["tutor"], command).status_code
+
+
+def test_a_kept_session_is_brought_up_to_date_with_another_replicas_writes(
+    replicas: tuple[TutoringCentres, TutoringCentres],
+) -> None:
+    first, second = replicas
+    centre = register_centre(first, "alpha")
+    session = session_id(first.handle(centre["tutor"], plan()).body)
+    assert enrol(first, centre, session, "ann") == 201  # the first replica keeps the session
+    hits = cache_of(first).hits
+    assert enrol(second, centre, session, "ben") == 201  # written where the first cannot see
+    assert enrol(first, centre, session, "cal") == 201
+    assert cache_of(first).hits > hits, "the first replica started from what it kept"
+    for centres in replicas:
+        roster = load(centres, Session, session).roster
+        assert set(roster) == {centre[s].user_id for s in ("ann", "ben", "cal")}
+    # And a decision on the kept copy that another replica just made stale is refused, not
+    # stored over it: the same student twice is one enrolment.
+    assert enrol(second, centre, session, "dee") == 201
+    with pytest.raises(RuleViolated, match="already enrolled"):
+        enrol(first, centre, session, "dee")
+
+
+def test_a_loaded_copy_changed_but_not_stored_leaves_the_kept_aggregate_alone(
+    replicas: tuple[TutoringCentres, TutoringCentres],
+) -> None:
+    centres, _ = replicas
+    centre = register_centre(centres, "alpha")
+    session = session_id(centres.handle(centre["tutor"], plan()).body)
+    copy = load(centres, Session, session)
+    copy.enrol(centre["ann"].user_id, by=centre["tutor"])  # decided, never committed
+    again = load(centres, Session, session)
+    assert again is not copy
+    assert again.roster == {} and again.version == copy.version - 1
+
+
+def test_a_long_history_is_read_once_then_only_what_follows_it(
+    replicas: tuple[TutoringCentres, TutoringCentres], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    centres, other = replicas
+    centre = register_centre(centres, "alpha")
+    session = session_id(centres.handle(centre["tutor"], plan()).body)
+    long = load(other, Session, session)
+    for _ in range(1000):  # 2,000 events
+        long.enrol(centre["ann"].user_id, by=centre["tutor"])
+        long.remove(centre["ann"].user_id, by=centre["tutor"])
+    other.commit(long)
+    read: list[int] = []
+    events = cache_of(centres)._events
+    original = events.get
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        found = list(original(*args, **kwargs))
+        read.append(len(found))
+        return found
+
+    monkeypatch.setattr(events, "get", counting)
+    assert load(centres, Session, session).version == 2001  # the whole history, once
+    assert enrol(centres, centre, session, "ben") == 201
+    assert load(centres, Session, session).roster.keys() == {centre["ben"].user_id}
+    assert read[0] == 2001, read
+    assert all(n <= 1 for n in read[1:]), read
