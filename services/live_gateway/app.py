@@ -26,12 +26,12 @@ from nats.aio.client import Client
 from services.live_gateway import protocol
 from services.live_gateway.asyncapi import asyncapi_json
 from services.live_gateway.hub import (
-    SENT,
     Connection,
     Hub,
     NatsClient,
     ResyncStale,
     Settings,
+    sent_counter,
     wire,
 )
 from services.live_gateway.settings import GatewaySettings
@@ -104,7 +104,7 @@ async def _write(socket: WebSocket[Any, Any, Any], hub: Hub, connection: Connect
             continue
         frame = wire(item)
         await socket.send_text(frame.text)
-        SENT.labels(frame.type).inc()
+        sent_counter(frame.type).inc()
 
 
 async def _watch(connection: Connection, settings: Settings) -> Closing:

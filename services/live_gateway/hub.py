@@ -53,6 +53,17 @@ CONNECTIONS = Gauge("tutorpulse_gateway_connections", "Open websocket connection
 SUBSCRIPTIONS = Gauge("tutorpulse_gateway_subscriptions", "Topics followed, over all connections")
 NATS_SUBJECTS = Gauge("tutorpulse_gateway_nats_subscriptions", "Notice subjects subscribed on NATS")
 SENT = Counter("tutorpulse_gateway_messages_sent_total", "Messages written to clients", ["type"])
+_SENT_BY_TYPE: dict[str, Any] = {}
+
+
+def sent_counter(message_type: str) -> Any:
+    """The ``SENT`` counter of one message type (looked up once, not once per message)."""
+    counter = _SENT_BY_TYPE.get(message_type)
+    if counter is None:
+        counter = _SENT_BY_TYPE[message_type] = SENT.labels(message_type)
+    return counter
+
+
 RESYNCS = Counter(
     "tutorpulse_gateway_resyncs_total",
     "Fresh snapshots sent in place of messages dropped for a slow client",

@@ -11,7 +11,8 @@ this script starts and stops; every loop is bounded in count and time.
 
 Then the read side (``tests/bench/read_side.py``), the timers (``tests/bench/timers.py``),
 reading sheet codes from photos of paper work (``tests/bench/bench_paper_decode.py``) and
-scans handed in and routed through the command service (``tests/bench/paper.py``).
+scans handed in and routed through the command service (``tests/bench/paper.py``), and the
+live gateway's fan-out beside a raw websockets broadcast (``tests/bench/fanout.py``).
 """
 
 from __future__ import annotations
@@ -486,6 +487,9 @@ async def main() -> None:
         from tests.bench import paper
 
         read += await paper.run(pg, work, start_service, wait_http)
+        from tests.bench import fanout
+
+        read += await fanout.run(nats_server, work)
     write_report(lines, lag_ms, read)
 
 

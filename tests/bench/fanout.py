@@ -31,6 +31,7 @@ import json
 import os
 import random
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -502,8 +503,11 @@ async def run(nats_server: NatsServer, work: Path) -> list[str]:
                 )
             )
     finally:
+        raw.terminate()
+        # uvicorn raises the signal again once it has stopped: only SIGINT's KeyboardInterrupt
+        # lets cProfile write its statistics.
+        gateway.send_signal(signal.SIGINT if PROFILE else signal.SIGTERM)
         for process in (raw, gateway):
-            process.terminate()
             process.wait(timeout=15)
         store.close()
     return report(lines, held, populated)
