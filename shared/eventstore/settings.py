@@ -75,8 +75,9 @@ class EventStoreSettings:
     postgres_pre_ping: bool = setting(
         "TUTORPULSE_POSTGRES_PRE_PING",
         True,
-        "check a pooled connection before use; the first dead one found makes the pool check "
-        "all of them, so a PostgreSQL restart costs no failed request",
+        "check a pooled connection before use when it has been idle for a second or more; the "
+        "first dead one found makes the pool check all of them, so a PostgreSQL restart costs "
+        "no failed request",
     )
     postgres_conn_max_age: float = setting(
         "TUTORPULSE_POSTGRES_CONN_MAX_AGE",
