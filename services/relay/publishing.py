@@ -65,6 +65,12 @@ class Publisher:
         return future
 
     @property
+    def connection(self) -> tuple[bool, int]:
+        """Whether the connection is up, and how many times it reconnected: the answers to
+        what was published before a reconnect never come."""
+        return self._nc.is_connected, int(self._nc.stats["reconnects"])
+
+    @property
     def waiting(self) -> int:
         """Publishes whose answer has not come (nor been given up)."""
         return len(self._waiting)

@@ -20,8 +20,8 @@ at a time, without expectations (alone in flight, each goes after whatever the s
 until JetStream stores one; from that event on it pipelines again. An old leader's publishes still
 in flight when a standby takes over cannot put an event out of order either.
 
-Every wait on NATS is bounded (``ack_timeout``): nats-py never fails a publish future when the
-connection drops, so a batch whose acks do not all arrive in time is abandoned and published
+Every wait on NATS is bounded (``ack_timeout``): a batch whose acks do not all arrive in time is
+abandoned (and at once if the connection drops meanwhile: those acks never come) and published
 again from the recorded position, until it goes through; the relay never gives up and never
 exits. Before publishing again it compares the stream's tail with the store, and moves past
 what the stream already holds, so a repeat older than the duplicate window is not stored twice.
@@ -38,9 +38,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import nats.errors
@@ -67,10 +67,14 @@ from shared.messaging.stream_messages import notification_id_of
 from shared.observability.outage import OutageLog
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 TRACKING_NAME = "relay.nats"
 RECONCILE_LIMIT = 10_000
 """The most events the relay checks against the stream's tail before publishing again."""
+CONNECTION_CHECK_SECONDS = 0.05
+"""How often the relay looks at its connection while acks are outstanding: the acks of a
+connection that dropped never come, so the batch is given up then, not at the ack timeout."""
 
 PUBLISHED = Counter("tutorpulse_relay_published_total", "Events published to JetStream")
 DUPLICATES = Counter(
@@ -163,6 +167,11 @@ class Relay:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    @property
+    def acks_outstanding(self) -> int:
+        """Events published whose ack has not come (nor been given up)."""
+        return self._publisher.waiting
 
     @property
     def nats_connected(self) -> bool:
@@ -348,6 +357,7 @@ class Relay:
         futures: list[asyncio.Future[api.PubAck]] = []
         timeout = self._settings.ack_timeout
         acks: list[api.PubAck] = []
+        connection = self._publisher.connection
         try:
             async with asyncio.timeout(timeout):
                 previous: Notification | None = None
@@ -357,7 +367,7 @@ class Relay:
                         # duplicate leaves that end unknown (another event may follow its
                         # original), a stored event makes it this one.
                         futures.append(await self._send(notification, {}))
-                        acks.append(await futures[-1])
+                        acks.append(await self._while_connected(futures[-1], connection))
                         self._careful = bool(acks[-1].duplicate)
                         self._tail_seq = acks[-1].seq
                         continue
@@ -368,7 +378,9 @@ class Relay:
                     )
                     futures.append(await self._send(notification, expected))
                     previous = notification
-                acks += await asyncio.gather(*futures[len(acks) :])
+                acks += await self._while_connected(
+                    asyncio.gather(*futures[len(acks) :]), connection
+                )
         except TimeoutError:
             raise PublishFailed(
                 f"{sum(not f.done() for f in futures) or len(batch)} of "
@@ -399,6 +411,23 @@ class Relay:
             self.lag = 0
         LAG.set(self.lag)
         log.debug("relay.batch", size=len(batch), position=last, duplicates=duplicates)
+
+    async def _while_connected(self, acks: Awaitable[T], connection: tuple[bool, int]) -> T:
+        """``await acks``, unless the connection they were published on (``connection``, as
+        the publisher saw it before) drops meanwhile: then PublishFailed at once."""
+        waiting = asyncio.ensure_future(acks)
+        try:
+            while True:
+                done, _ = await asyncio.wait({waiting}, timeout=CONNECTION_CHECK_SECONDS)
+                if done:
+                    return waiting.result()
+                if self._publisher.connection != connection:
+                    raise PublishFailed("the connection to NATS dropped with acks outstanding")
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
 
     async def _send(
         self, notification: Notification, expected: dict[str, str]

@@ -10,6 +10,8 @@ them, until the test gives the stream its subjects back.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -280,3 +282,48 @@ async def test_a_refusal_reaches_its_publish_at_once(nc: Client) -> None:
         assert publisher.waiting == 0
     finally:
         await publisher.close()
+
+
+async def test_a_batch_in_flight_when_nats_dies_is_published_again_without_waiting_for_its_acks(
+    centres: TutoringCentres, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """Acks of a connection that dropped never come: the relay gives the batch up when the
+    connection drops, not at its ack timeout (here far longer than the test waits)."""
+    import nats
+
+    alpha = register_centre(centres, "alpha")
+    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js)
+        relay = Relay(
+            centres,
+            centres.tracking(),
+            js,
+            FileLease(tmp_path / "relay.lock"),
+            RelaySettings(ack_timeout=60.0, handover_seconds=0),
+            nc=nc,
+        )
+        task = asyncio.create_task(relay.run())
+        try:
+
+            async def relayed_everything() -> bool:
+                return relay.position >= centres.position
+
+            await wait_until(relayed_everything)
+            os.kill(nats_server.pid, signal.SIGSTOP)  # publishes go out, no ack comes back
+            centres.handle(alpha["tutor"], plan())
+
+            async def in_flight() -> bool:
+                return relay.acks_outstanding > 0
+
+            await wait_until(in_flight)
+            restart_nats(nats_server)
+            centres.handle(alpha["tutor"], plan())
+            await wait_until(relayed_everything, timeout=30)
+        finally:
+            relay.stop()
+            await task
+        assert await streamed_order(js) == store_order(centres)
+    finally:
+        await nc.close()
