@@ -72,6 +72,8 @@ CHANGES = float(os.environ.get("BENCH_FANOUT_CHANGES_PER_SECOND", "2"))
 """Changes per session per second."""
 SECONDS = float(os.environ.get("BENCH_FANOUT_SECONDS", "15"))
 HOLD = int(os.environ.get("BENCH_FANOUT_HOLD", "2000"))
+HOLD_CHANGES = float(os.environ.get("BENCH_FANOUT_HOLD_CHANGES_PER_SECOND", "0.2"))
+"""Changes per session per second while the HOLD connections are held."""
 GATEWAY_SOURCE = os.environ.get("BENCH_FANOUT_GATEWAY_SOURCE")
 PROFILE = os.environ.get("BENCH_FANOUT_PROFILE")
 """A file to write the gateway's cProfile statistics to."""
@@ -498,8 +500,8 @@ async def run(nats_server: NatsServer, work: Path) -> list[str]:
                     nats_server.url,
                     population,
                     hold_followers,
-                    1.0,
-                    min(SECONDS, 10.0),
+                    HOLD_CHANGES,
+                    SECONDS,
                 )
             )
     finally:
@@ -561,7 +563,7 @@ def report(lines: list[Measured], held: dict[str, float], populated: float) -> l
         out += [
             "",
             f"Held by one gateway process: {last.connections:,} connections (the last row, each "
-            f"session changed once a second), opened and subscribed in "
+            f"session changed {HOLD_CHANGES:g} times a second), opened and subscribed in "
             f"{last.connect_seconds:.1f} s; the gateway's resident memory "
             f"{held['rss_before']:.0f} MiB before them, {last.rss:.0f} MiB holding them.",
         ]
