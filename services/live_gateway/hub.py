@@ -407,6 +407,10 @@ class Hub:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for ring in self._rung.values():  # nobody will read them now: let their ringers go
+            if not ring.done.done():
+                ring.done.set_result(None)
+        self._rung.clear()
         for connection in list(self.connections):
             await self.close(connection)
 
