@@ -14,6 +14,7 @@ from tests.support.servers import PostgresServer, running_postgres
 # as production does (no development mode, no identity provider unless a test sets one).
 os.environ["TUTORPULSE_JWT_SECRET"] = "test-secret-for-tutorpulse-tests-only-0123456789"
 os.environ["TUTORPULSE_BLOB_URL_KEY"] = "test-blob-url-key-for-tutorpulse-tests-only-0123456789"
+os.environ["TUTORPULSE_PAPER_KEY"] = "test-paper-key-for-tutorpulse-tests-only-0123456789"
 for _name in (
     "TUTORPULSE_DEV_MODE",
     "TUTORPULSE_JWT_JWKS_URL",
