@@ -41,14 +41,21 @@ class RateLimit:
     def config(self) -> RateLimitConfig:
         name = self.name
 
+        applies = self.applies
+
         def identify(request: Request[Any, Any, Any]) -> str:
             return f"{name}:{caller(request)}"
+
+        async def check(request: Request[Any, Any, Any]) -> bool:
+            # Async although it never waits: Litestar runs a plain function here in a worker
+            # thread, a thread hop per request for a check of microseconds.
+            return applies is None or applies(request)
 
         return RateLimitConfig(
             rate_limit=(self.per, self.count),
             exclude=EXCLUDED,
             identifier_for_request=identify,
-            check_throttle_handler=self.applies,
+            check_throttle_handler=None if applies is None else check,
         )
 
     @property
