@@ -85,6 +85,8 @@ NOTICES_PENDING_PER_SUBJECT = 256
 still delivers the change), so a slow gateway cannot pile up memory."""
 READERS = 4
 """Rounds of reads in flight at once (each in a worker thread)."""
+RESYNC_SLICE_SECONDS = 0.1
+"""The periodic check re-reads a slice of the audiences this often, not all of them at once."""
 ROUND_SUBJECTS = 64
 """Subjects (with all their audiences) read in one round, through one :class:`RoundReads`."""
 
@@ -738,9 +740,20 @@ class Hub:
         await self._ring(dict.fromkeys(self._audiences))
 
     async def _resync_forever(self) -> None:
+        """Re-read every audience once per ``resync_seconds``, a slice of them every
+        ``RESYNC_SLICE_SECONDS``: all at once, the burst would hold up the notices behind it."""
+        loop = asyncio.get_running_loop()
+        interval = self.settings.resync_seconds
+        await asyncio.sleep(interval)
         while True:
-            await asyncio.sleep(self.settings.resync_seconds)
-            await self.resync_all()
+            started = loop.time()
+            subjects = list(self._audiences)
+            slices = max(1, min(len(subjects), round(interval / RESYNC_SLICE_SECONDS)))
+            for number in range(slices):
+                await asyncio.sleep(max(0.0, started + number * interval / slices - loop.time()))
+                part = subjects[number::slices]
+                await self._ring({s: None for s in part if s in self._audiences})
+            await asyncio.sleep(max(0.0, started + interval - loop.time()))
 
     async def _refresh_logged(
         self, connection: Connection, name: str, notified_version: int | None = None

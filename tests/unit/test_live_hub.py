@@ -496,3 +496,36 @@ async def test_the_periodic_check_reads_once_per_view_not_once_per_viewer(
 
     await hub.resync_all()  # the clock stood still: nothing to send
     assert reads == 4 and all(c.outbox.empty() for c in [*supervisors, tutor])
+
+
+async def test_the_periodic_check_reads_its_views_a_slice_at_a_time(
+    store: ReadStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each followed subject once per interval, spread over it: a burst of every view at once
+    would hold up the notices behind it."""
+    hub = Hub(store, Settings(queue=8, resync_seconds=0.3, max_topics=5))
+    rung: list[list[str]] = []
+    ring = hub._ring
+
+    async def recording(subjects: dict[str, int | None]) -> None:
+        rung.append(list(subjects))
+        await ring(subjects)
+
+    monkeypatch.setattr(hub, "_ring", recording)
+    await hub.start(FakeNats())
+    try:
+        connection = hub.open(person("john"))
+        for topic in (live_session(), "my-day", "notifications"):
+            await hub.subscribe(connection, topic)
+        drain(connection)
+        clock.now += timedelta(minutes=1)  # the live session's timers moved
+        for _ in range(200):
+            if len(rung) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        first_cycle = rung[:3]
+        assert all(len(part) == 1 for part in first_cycle)
+        assert sorted(s for part in first_cycle for s in part) == sorted(hub.nats_subjects)
+        assert live_session() in {m["topic"] for m in drain(connection) if m["type"] == "delta"}
+    finally:
+        await hub.stop()
