@@ -25,8 +25,9 @@ from shared.tenancy import Actor
 
 __all__ = ["CommandResult", "ConcurrentUpdate", "NotFound", "TutoringCentres"]
 
-AGGREGATE_CACHE_SIZE = 10_000
-"""Aggregates kept in memory by a command service process (least recently used go first)."""
+AGGREGATE_CACHE_BYTES = 64 << 20
+"""Pickled aggregates kept in memory by a command service process (least recently used go
+first)."""
 
 
 class TutoringCentres(EventStore):
@@ -37,7 +38,7 @@ class TutoringCentres(EventStore):
         worksheets cannot be printed nor scans routed."""
         super().__init__(settings)
         self.directory = DirectoryCache()
-        self.aggregates = AggregateCache(self.events, AGGREGATE_CACHE_SIZE)
+        self.aggregates = AggregateCache(self.events, AGGREGATE_CACHE_BYTES)
         self.services = Services(sheet_codes=None if sheet_key is None else SheetCodes(sheet_key))
 
     def handle(

@@ -29,11 +29,13 @@ Project = Callable[[Any, Iterable[Any]], Any]
 
 
 class AggregateCache:
-    """Up to ``limit`` aggregates, least recently used out, each as of its last load."""
+    """Aggregates as of their last load, least recently used out, in at most ``limit_bytes``
+    of pickled state."""
 
-    def __init__(self, events: LibraryEventStore[UUID], limit: int = 10_000) -> None:
+    def __init__(self, events: LibraryEventStore[UUID], limit_bytes: int = 64 << 20) -> None:
         self._events = events
-        self._limit = limit
+        self._limit = limit_bytes
+        self._bytes = 0
         self._entries: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -62,16 +64,32 @@ class AggregateCache:
         self._keep(aggregate_id, aggregate.version, pickle.dumps(aggregate, -1))
         return aggregate
 
+    @property
+    def size(self) -> int:
+        """Bytes of pickled state kept."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def forget(self, aggregate_id: UUID) -> None:
         with self._lock:
-            self._entries.pop(aggregate_id, None)
+            kept = self._entries.pop(aggregate_id, None)
+            if kept is not None:
+                self._bytes -= len(kept[1])
 
     def _keep(self, aggregate_id: UUID, version: int, frozen: bytes) -> None:
+        if len(frozen) > self._limit:
+            return
         with self._lock:
             kept = self._entries.get(aggregate_id)
-            if kept is not None and kept[0] >= version:
-                return
+            if kept is not None:
+                if kept[0] >= version:
+                    return
+                self._bytes -= len(kept[1])
             self._entries[aggregate_id] = (version, frozen)
+            self._bytes += len(frozen)
             self._entries.move_to_end(aggregate_id)
-            while len(self._entries) > self._limit:
-                self._entries.popitem(last=False)
+            while self._bytes > self._limit:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self._bytes -= len(evicted)

@@ -108,3 +108,26 @@ def test_a_long_history_is_read_once_then_only_what_follows_it(
     assert load(centres, Session, session).roster.keys() == {centre["ben"].user_id}
     assert read[0] == 2001, read
     assert all(n <= 1 for n in read[1:]), read
+
+
+def test_the_least_recently_used_aggregates_go_first_when_the_kept_state_is_too_big(
+    tmp_path: Path,
+) -> None:
+    centres = replica(tmp_path / "events.sqlite")
+    try:
+        centre = register_centre(centres, "alpha")
+        sessions = [session_id(centres.handle(centre["tutor"], plan()).body) for _ in range(3)]
+        for session in sessions:
+            load(centres, Session, session)
+        one = cache_of(centres).size // len(cache_of(centres))
+        small = AggregateCache(centres.events, limit_bytes=2 * one + one // 2)
+        for session in sessions:
+            small.get(session, Session.project)
+        assert len(small) == 2 and small.size <= 2 * one + one // 2
+        hits = small.hits
+        small.get(sessions[0], Session.project)  # the oldest went first: read again
+        assert small.hits == hits
+        small.get(sessions[2], Session.project)
+        assert small.hits == hits + 1
+    finally:
+        centres.close()
