@@ -24,6 +24,7 @@ from shared.events import (
     PaperUnroutable,
     WorksheetPrinted,
 )
+from shared.tenancy import Actor, Role
 from tests.api.helpers import is_problem, live_session
 from tests.api.test_work import ESSAY, FRACTIONS, publish
 from tests.builders import Centre
@@ -310,3 +311,36 @@ def test_an_upload_sent_again_with_its_key_is_filed_once(
         headers={**alpha.auth("ann"), "Idempotency-Key": "scan-1"},
     )
     is_problem(other, 422)
+
+
+def test_a_parent_hands_in_their_childs_sheet_and_no_one_elses(
+    client: TestClient[Litestar], centres: TutoringCentres, alpha: Centre
+) -> None:
+    registered = client.post(
+        "/api/v1/people",
+        json={
+            "name": "Gus",
+            "email": "gus@alpha.example",
+            "role": "STUDENT",
+            "guardianId": str(alpha["parent"].user_id),
+        },
+        headers=alpha.auth("admin"),
+    )
+    assert registered.status_code == 201, registered.text
+    gus = registered.json()["personId"]
+    alpha.people["gus"] = Actor(user_id=UUID(gus), role=Role.STUDENT, centre_id="alpha")
+    session, work = set_work(client, alpha, "gus", "ann")
+    sheets = pages_of(print_sheets(client, alpha, session))
+    answers = [hand_in(client, alpha, "parent", photo(sheet)) for sheet in sheets]
+    by_status = {a["status"]: a for a in answers}
+    assert set(by_status) == {"ROUTED", "UNROUTABLE"}, answers
+    assert by_status["ROUTED"]["studentId"] == gus
+    assert by_status["UNROUTABLE"]["reason"] == "the worksheet is someone else's"
+    # The parent may not file Ann's sheet by its typed code either; staff may.
+    ann_work = next(w["workId"] for w in work if w["studentId"] == str(alpha["ann"].user_id))
+    route = f"/api/v1/paper/uploads/{by_status['UNROUTABLE']['uploadId']}/route"
+    code = {"shortCode": printed_code(centres, ann_work)}
+    is_problem(client.post(route, json=code, headers=alpha.auth("parent")), 403)
+    filed = client.post(route, json=code, headers=alpha.auth("supervisor"))
+    assert filed.status_code == 200, filed.text
+    assert filed.json()["studentId"] == str(alpha["ann"].user_id)
