@@ -8,7 +8,11 @@ with the aggregates of :mod:`services.command.domain` on a unit of work
 
 from __future__ import annotations
 
-from services.command import bus
+import functools
+import hashlib
+from pathlib import Path
+
+from services.command import bus, domain
 from services.command.commands.base import Command
 from services.command.domain.aggregate import NotFound
 from services.command.idempotency import IdempotencyKey
@@ -18,8 +22,9 @@ from services.command.unit_of_work import (
     DirectoryCache,
     Services,
 )
+from shared import events
 from shared.eventstore import EventStore, EventStoreSettings
-from shared.eventstore.cache import AggregateCache
+from shared.eventstore.cache import AggregateCache, Snapshots
 from shared.paper.codes import SheetCodes
 from shared.tenancy import Actor
 
@@ -30,6 +35,17 @@ AGGREGATE_CACHE_BYTES = 64 << 20
 first)."""
 
 
+@functools.cache
+def domain_fingerprint() -> str:
+    """A digest of the code that decides how aggregates look in memory (the domain and the
+    events it applies): a snapshot pickled by other code is not used."""
+    digest = hashlib.sha256()
+    for package in (domain, events):
+        for path in sorted(Path(next(iter(package.__path__))).glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 class TutoringCentres(EventStore):
     """The event store, and the commands of every tutoring centre over it."""
 
@@ -38,7 +54,11 @@ class TutoringCentres(EventStore):
         worksheets cannot be printed nor scans routed."""
         super().__init__(settings)
         self.directory = DirectoryCache()
-        self.aggregates = AggregateCache(self.events, AGGREGATE_CACHE_BYTES)
+        self.aggregates = AggregateCache(
+            self.events,
+            AGGREGATE_CACHE_BYTES,
+            Snapshots(self.snapshot_recorder(), domain_fingerprint()),
+        )
         self.services = Services(sheet_codes=None if sheet_key is None else SheetCodes(sheet_key))
 
     def handle(

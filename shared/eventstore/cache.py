@@ -23,20 +23,59 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import AggregateRecorder, IntegrityError, StoredEvent
 from eventsourcing.persistence import EventStore as LibraryEventStore
 
 Project = Callable[[Any, Iterable[Any]], Any]
+
+SNAPSHOT_AFTER = 50
+"""A cold load reads this many events at most before it looks for a snapshot; one that had to
+read as many after the latest snapshot (or without one) writes a new snapshot."""
+
+
+class Snapshots:
+    """The latest state of long-lived aggregates, for loads that find nothing kept (a process
+    that just started, another replica): pickled state under the ``fingerprint`` of the code
+    that pickled it, in the store's snapshots table. A snapshot of other code is not used (the
+    classes may have changed), and a lost snapshot only costs a longer read: snapshots are
+    written after the events, outside any command's transaction, as the eventsourcing library
+    writes its own."""
+
+    def __init__(self, recorder: AggregateRecorder, fingerprint: str) -> None:
+        self._recorder = recorder
+        self._topic = f"pickle:{fingerprint}"
+        self.written = 0
+
+    def latest(self, aggregate_id: UUID) -> tuple[int, Any] | None:
+        found = self._recorder.select_events(aggregate_id, desc=True, limit=1)
+        if not found or found[0].topic != self._topic:
+            return None
+        return found[0].originator_version, pickle.loads(found[0].state)  # our own bytes
+
+    def write(self, aggregate_id: UUID, version: int, frozen: bytes) -> None:
+        try:
+            self._recorder.insert_events([StoredEvent(aggregate_id, version, self._topic, frozen)])
+        except IntegrityError:  # another process took the same one
+            return
+        self.written += 1
 
 
 class AggregateCache:
     """Aggregates as of their last load, least recently used out, in at most ``limit_bytes``
     of pickled state."""
 
-    def __init__(self, events: LibraryEventStore[UUID], limit_bytes: int = 64 << 20) -> None:
+    def __init__(
+        self,
+        events: LibraryEventStore[UUID],
+        limit_bytes: int = 64 << 20,
+        snapshots: Snapshots | None = None,
+    ) -> None:
         self._events = events
+        self._snapshots = snapshots
         self._limit = limit_bytes
         self._bytes = 0
-        self._entries: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
+        self._entries: OrderedDict[UUID, tuple[int, bytes, int]] = OrderedDict()
+        """Per aggregate: its version, its pickled state, the version of its latest snapshot."""
         self._lock = threading.Lock()
         self.hits = 0
         """Loads that started from a kept state."""
@@ -50,19 +89,65 @@ class AggregateCache:
             if entry is not None:
                 self._entries.move_to_end(aggregate_id)
         if entry is None:
-            aggregate = project(None, self._events.get(aggregate_id))
-        else:
-            self.hits += 1
-            version, frozen = entry
-            aggregate = pickle.loads(frozen)  # our own bytes, never from outside
-            later = list(self._events.get(aggregate_id, gt=version))
-            if not later:
-                return aggregate
-            aggregate = project(aggregate, later)
-        if aggregate is None:
-            raise AggregateNotFoundError(aggregate_id)
-        self._keep(aggregate_id, aggregate.version, pickle.dumps(aggregate, -1))
+            return self._cold(aggregate_id, project)
+        self.hits += 1
+        version, frozen, snapshotted = entry
+        aggregate = pickle.loads(frozen)  # our own bytes, never from outside
+        later = list(self._events.get(aggregate_id, gt=version))
+        if not later:
+            return aggregate
+        aggregate = project(aggregate, later)
+        self._keep(aggregate_id, aggregate, snapshotted)
         return aggregate
+
+    def _cold(self, aggregate_id: UUID, project: Project) -> Any:
+        """Nothing kept: the history, or when it is long, the latest snapshot and what
+        followed it."""
+        if self._snapshots is None:
+            aggregate = project(None, self._events.get(aggregate_id))
+            if aggregate is None:
+                raise AggregateNotFoundError(aggregate_id)
+            self._keep(aggregate_id, aggregate, 0)
+            return aggregate
+        first = list(self._events.get(aggregate_id, limit=SNAPSHOT_AFTER))
+        if len(first) < SNAPSHOT_AFTER:
+            aggregate = project(None, first)
+            if aggregate is None:
+                raise AggregateNotFoundError(aggregate_id)
+            self._keep(aggregate_id, aggregate, 0)
+            return aggregate
+        read = len(first)  # versions run from 1 without gaps: the last one read
+        latest = self._snapshots.latest(aggregate_id)
+        if latest is not None and latest[0] >= read:
+            (since, aggregate), snapshotted = latest, latest[0]
+        else:
+            since, aggregate, snapshotted = read, project(None, first), 0
+        aggregate = project(aggregate, self._events.get(aggregate_id, gt=since))
+        self._keep(aggregate_id, aggregate, snapshotted)
+        return aggregate
+
+    def _keep(self, aggregate_id: UUID, aggregate: Any, snapshotted: int) -> None:
+        """Keep ``aggregate`` (and write a snapshot of it when it has gone on for
+        :data:`SNAPSHOT_AFTER` events since the one it knows of)."""
+        frozen = pickle.dumps(aggregate, -1)
+        version: int = aggregate.version
+        if self._snapshots is not None and version - snapshotted >= SNAPSHOT_AFTER:
+            self._snapshots.write(aggregate_id, version, frozen)
+            snapshotted = version
+        if len(frozen) > self._limit:
+            return
+        with self._lock:
+            kept = self._entries.get(aggregate_id)
+            if kept is not None:
+                if kept[0] >= version:
+                    return
+                self._bytes -= len(kept[1])
+            self._entries[aggregate_id] = (version, frozen, snapshotted)
+            self._bytes += len(frozen)
+            self._entries.move_to_end(aggregate_id)
+            while self._bytes > self._limit:
+                _, (_, evicted, _) = self._entries.popitem(last=False)
+                self._bytes -= len(evicted)
 
     @property
     def size(self) -> int:
@@ -77,19 +162,3 @@ class AggregateCache:
             kept = self._entries.pop(aggregate_id, None)
             if kept is not None:
                 self._bytes -= len(kept[1])
-
-    def _keep(self, aggregate_id: UUID, version: int, frozen: bytes) -> None:
-        if len(frozen) > self._limit:
-            return
-        with self._lock:
-            kept = self._entries.get(aggregate_id)
-            if kept is not None:
-                if kept[0] >= version:
-                    return
-                self._bytes -= len(kept[1])
-            self._entries[aggregate_id] = (version, frozen)
-            self._bytes += len(frozen)
-            self._entries.move_to_end(aggregate_id)
-            while self._bytes > self._limit:
-                _, (_, evicted) = self._entries.popitem(last=False)
-                self._bytes -= len(evicted)

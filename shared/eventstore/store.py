@@ -8,6 +8,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import (
+    AggregateRecorder,
     IntegrityError,
     InternalError,
     Mapper,
@@ -159,6 +160,10 @@ class EventStore(Application[UUID]):
             return None
         ids = self.group_commit.insert([self.mapper.to_stored_event(e) for e in events])
         return ids[-1]
+
+    def snapshot_recorder(self) -> AggregateRecorder:
+        """The store's snapshots table (created if missing), for :class:`.cache.Snapshots`."""
+        return _retrying_concurrent_setup(lambda: self.factory.aggregate_recorder("snapshots"))
 
     def tracking(self) -> TrackingRecorder:
         """The store's tracking table (created if missing), for processes that follow the log."""

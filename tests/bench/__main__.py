@@ -142,6 +142,46 @@ def in_process_commands(
     )
 
 
+def cold_loads(centres: TutoringCentres, centre: Centre, loads: int = 200) -> str:
+    """Loading a session with 10 events and one with 10,000 in a process that kept neither
+    (a replica that just started): from the latest snapshot, and reading the whole history."""
+    from services.command.application import domain_fingerprint
+    from services.command.unit_of_work import load
+    from shared.eventstore.cache import AggregateCache, Snapshots
+    from tests.builders import plan, session_id
+
+    sizes = {}
+    for size in (10, 10_000):
+        session = session_id(centres.handle(centre["tutor"], plan()).body)
+        aggregate = load(centres, Session, session)
+        while aggregate.version + 2 <= size:
+            for _ in range(min(250, (size - aggregate.version) // 2)):
+                aggregate.enrol(centre["ann"].user_id, by=centre["tutor"])
+                aggregate.remove(centre["ann"].user_id, by=centre["tutor"])
+            centres.commit(aggregate)
+        load(centres, Session, session)  # brought up to date here: its snapshot is written
+        sizes[size] = session
+    timings: dict[tuple[int, bool], float] = {}
+    snapshots = Snapshots(centres.snapshot_recorder(), domain_fingerprint())
+    for with_snapshots in (True, False):
+        for size, session in sizes.items():
+            n = loads if with_snapshots or size == 10 else max(1, loads // 10)
+            started = time.perf_counter()
+            for _ in range(n):
+                cold = AggregateCache(
+                    centres.events, snapshots=snapshots if with_snapshots else None
+                )
+                cold.get(session, Session.project)
+            timings[size, with_snapshots] = (time.perf_counter() - started) / n * 1000
+    return (
+        "Cold load of a session (nothing kept in the process), PostgreSQL: 10 events "
+        f"{timings[10, True]:.2f} ms, 10,000 events {timings[10_000, True]:.2f} ms "
+        f"({timings[10_000, True] / timings[10, True]:.1f}x) from the latest snapshot; "
+        f"reading the whole history {timings[10, False]:.2f} ms and "
+        f"{timings[10_000, False]:.2f} ms ({timings[10_000, False] / timings[10, False]:.0f}x)."
+    )
+
+
 async def http_load(
     base: str,
     centre: Centre,
@@ -412,6 +452,7 @@ async def main() -> None:
         tutors = add_tutors(centres, centre, max(8, CONCURRENCY // 4))
         pupils = add_people(centres, centre, Role.STUDENT, "bench-student", 5 * len(tutors))
         lines.append(with_cpu(lambda: in_process_commands(centres, centre, tutors, 1500)))
+        cold = cold_loads(centres, centre)
 
         command_port, relay_port = free_port(), free_port()
         env |= {
@@ -462,7 +503,7 @@ async def main() -> None:
 
         if COMMANDS_ONLY:
             centres.close()
-            write_report(lines, lag_ms, [], REPORT.with_name("commands.md"))
+            write_report(lines, lag_ms, ["", cold], REPORT.with_name("commands.md"))
             return
         notifications = centres.recorder.select_notifications(1, 10_000_000)
         payloads = [n.state for n in notifications]
@@ -477,7 +518,7 @@ async def main() -> None:
         centres.close()
         from tests.bench import read_side
 
-        read = await read_side.run(pg, nats_server, work, start_service, wait_http)
+        read = ["", cold, *await read_side.run(pg, nats_server, work, start_service, wait_http)]
         from tests.bench import timers
 
         read += await timers.run(nats_server, work)

@@ -17,7 +17,7 @@ from services.command.domain.aggregate import RuleViolated
 from services.command.domain.session import Session
 from services.command.unit_of_work import load
 from shared.eventstore import EventStoreSettings
-from shared.eventstore.cache import AggregateCache
+from shared.eventstore.cache import SNAPSHOT_AFTER, AggregateCache
 from shared.settings import load as load_settings
 from tests.builders import Centre, plan, register_centre, session_id
 
@@ -106,8 +106,53 @@ def test_a_long_history_is_read_once_then_only_what_follows_it(
     assert load(centres, Session, session).version == 2001  # the whole history, once
     assert enrol(centres, centre, session, "ben") == 201
     assert load(centres, Session, session).roster.keys() == {centre["ben"].user_id}
-    assert read[0] == 2001, read
-    assert all(n <= 1 for n in read[1:]), read
+    assert read[:2] == [SNAPSHOT_AFTER, 2001 - SNAPSHOT_AFTER], read  # no snapshot yet
+    assert all(n <= 1 for n in read[2:]), read
+
+
+def test_a_cold_load_of_a_long_history_starts_from_the_latest_snapshot_of_the_same_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "events.sqlite"
+    writer = replica(path)
+    centre = register_centre(writer, "alpha")
+    session = session_id(writer.handle(centre["tutor"], plan()).body)
+    long = load(writer, Session, session)
+    for _ in range(1000):  # 2,000 events
+        long.enrol(centre["ann"].user_id, by=centre["tutor"])
+        long.remove(centre["ann"].user_id, by=centre["tutor"])
+    writer.commit(long)
+    assert load(writer, Session, session).version == 2001  # read in full, and a snapshot taken
+    writer.close()
+
+    def reads(centres: TutoringCentres) -> list[int]:
+        read: list[int] = []
+        events = cache_of(centres)._events
+        original = events.get
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            found = list(original(*args, **kwargs))
+            read.append(len(found))
+            return found
+
+        monkeypatch.setattr(events, "get", counting)
+        return read
+
+    cold = replica(path)  # a process that just started
+    read = reads(cold)
+    assert enrol(cold, centre, session, "ben") == 201
+    state = load(cold, Session, session)
+    assert state.version == 2002 and set(state.roster) == {centre["ben"].user_id}
+    assert read[:2] == [SNAPSHOT_AFTER, 0], read  # the snapshot, and nothing after it
+    cold.close()
+
+    monkeypatch.setattr("services.command.application.domain_fingerprint", lambda: "other code")
+    changed = replica(path)  # the domain's code changed since: its snapshots are not used
+    read = reads(changed)
+    state = load(changed, Session, session)
+    assert state.version == 2002 and set(state.roster) == {centre["ben"].user_id}
+    assert read == [SNAPSHOT_AFTER, 2002 - SNAPSHOT_AFTER], read
+    changed.close()
 
 
 def test_the_least_recently_used_aggregates_go_first_when_the_kept_state_is_too_big(
