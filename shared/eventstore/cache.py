@@ -25,6 +25,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import AggregateRecorder, IntegrityError, StoredEvent
 from eventsourcing.persistence import EventStore as LibraryEventStore
+from eventsourcing.postgres import PostgresAggregateRecorder
+from psycopg.sql import SQL, Identifier
 
 Project = Callable[[Any, Iterable[Any]], Any]
 
@@ -51,6 +53,46 @@ class Snapshots:
         if not found or found[0].topic != self._topic:
             return None
         return found[0].originator_version, pickle.loads(found[0].state)  # our own bytes
+
+    def with_history(
+        self, aggregate_id: UUID, events: AggregateRecorder
+    ) -> tuple[tuple[int, Any] | None, list[StoredEvent]] | None:
+        """On PostgreSQL, in one round trip: the latest snapshot of this code (or ``None``) and
+        the stored events after it (all of them without one). ``None`` on another store."""
+        if not isinstance(self._recorder, PostgresAggregateRecorder) or not isinstance(
+            events, PostgresAggregateRecorder
+        ):
+            return None
+        statement = SQL(
+            "WITH s AS (SELECT originator_version, state FROM {schema}.{snapshots}"
+            " WHERE originator_id = %(id)s AND topic = %(topic)s"
+            " ORDER BY originator_version DESC LIMIT 1)"
+            " SELECT 0 AS kind, originator_version, '' AS topic, state FROM s"
+            " UNION ALL"
+            " SELECT 1, originator_version, topic, state FROM {schema}.{events}"
+            " WHERE originator_id = %(id)s"
+            " AND originator_version > COALESCE((SELECT originator_version FROM s), 0)"
+            " ORDER BY kind, originator_version"
+        ).format(
+            schema=Identifier(self._recorder.datastore.schema),
+            snapshots=Identifier(self._recorder.events_table_name),
+            events=Identifier(events.events_table_name),
+        )
+        with self._recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, {"id": aggregate_id, "topic": self._topic}, prepare=True)
+            rows = curs.fetchall()
+        snapshot: tuple[int, Any] | None = None
+        stored: list[StoredEvent] = []
+        for row in rows:
+            if row["kind"] == 0:
+                snapshot = row["originator_version"], pickle.loads(row["state"])  # our own
+            else:
+                stored.append(
+                    StoredEvent(
+                        aggregate_id, row["originator_version"], row["topic"], bytes(row["state"])
+                    )
+                )
+        return snapshot, stored
 
     def write(self, aggregate_id: UUID, version: int, frozen: bytes) -> None:
         try:
@@ -108,6 +150,15 @@ class AggregateCache:
             if aggregate is None:
                 raise AggregateNotFoundError(aggregate_id)
             self._keep(aggregate_id, aggregate, 0)
+            return aggregate
+        found = self._snapshots.with_history(aggregate_id, self._events.recorder)
+        if found is not None:  # one round trip
+            latest, stored = found
+            aggregate, snapshotted = (None, 0) if latest is None else (latest[1], latest[0])
+            aggregate = project(aggregate, map(self._events.mapper.to_domain_event, stored))
+            if aggregate is None:
+                raise AggregateNotFoundError(aggregate_id)
+            self._keep(aggregate_id, aggregate, snapshotted)
             return aggregate
         first = list(self._events.get(aggregate_id, limit=SNAPSHOT_AFTER))
         if len(first) < SNAPSHOT_AFTER:

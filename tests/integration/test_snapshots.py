@@ -1,0 +1,68 @@
+"""Snapshots on PostgreSQL: a process that kept nothing loads a long history in one round trip,
+from the latest snapshot of its own code and the events after it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.command.application import TutoringCentres
+from services.command.commands.sessions import EnrolStudent
+from services.command.domain.session import Session
+from services.command.unit_of_work import load
+from shared.eventstore import EventStoreSettings
+from shared.eventstore.cache import Snapshots
+from shared.settings import load as load_settings
+from tests.builders import plan, register_centre, session_id
+from tests.support.servers import PostgresServer
+
+
+def test_a_process_that_kept_nothing_starts_from_the_snapshot(
+    pg: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def replica() -> TutoringCentres:
+        return TutoringCentres(load_settings(EventStoreSettings, pg.env()))
+
+    histories: list[tuple[bool, int]] = []
+    original = Snapshots.with_history
+
+    def spying(self: Snapshots, *args: Any) -> Any:
+        found = original(self, *args)
+        if found is not None:
+            histories.append((found[0] is not None, len(found[1])))
+        return found
+
+    monkeypatch.setattr(Snapshots, "with_history", spying)
+    writer = replica()
+    centre = register_centre(writer, "alpha")
+    session = session_id(writer.handle(centre["tutor"], plan()).body)
+    long = load(writer, Session, session)
+    for _ in range(150):  # 300 events
+        long.enrol(centre["ann"].user_id, by=centre["tutor"])
+        long.remove(centre["ann"].user_id, by=centre["tutor"])
+    writer.commit(long)
+    writer.close()
+
+    first = replica()  # reads the whole history once, and writes a snapshot
+    histories.clear()
+    assert load(first, Session, session).version == 301
+    assert histories == [(False, 301)]
+    first.close()
+
+    second = replica()
+    histories.clear()
+    command = EnrolStudent(session_id=session, student_id=centre["ben"].user_id)
+    assert second.handle(centre["tutor"], command).status_code == 201
+    assert histories[0] == (True, 0), histories  # the snapshot, nothing after it
+    state = load(second, Session, session)
+    assert state.version == 302 and set(state.roster) == {centre["ben"].user_id}
+    second.close()
+
+    third = replica()  # another process again: the snapshot and the one event after it
+    histories.clear()
+    again = load(third, Session, session)
+    assert histories == [(True, 1)]
+    assert again.version == 302 and set(again.roster) == {centre["ben"].user_id}
+    assert load(third, Session, session).removed_students == state.removed_students
+    third.close()
