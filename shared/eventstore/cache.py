@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
+import structlog
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import AggregateRecorder, IntegrityError, StoredEvent
 from eventsourcing.persistence import EventStore as LibraryEventStore
@@ -29,6 +30,7 @@ from eventsourcing.postgres import PostgresAggregateRecorder
 from psycopg.sql import SQL, Identifier
 
 Project = Callable[[Any, Iterable[Any]], Any]
+log = structlog.get_logger(__name__)
 
 SNAPSHOT_AFTER = 50
 """A cold load reads this many events at most before it looks for a snapshot; one that had to
@@ -52,7 +54,8 @@ class Snapshots:
         found = self._recorder.select_events(aggregate_id, desc=True, limit=1)
         if not found or found[0].topic != self._topic:
             return None
-        return found[0].originator_version, pickle.loads(found[0].state)  # our own bytes
+        thawed = _thaw(found[0].state)
+        return None if thawed is None else (found[0].originator_version, thawed)
 
     def with_history(
         self, aggregate_id: UUID, events: AggregateRecorder
@@ -85,7 +88,10 @@ class Snapshots:
         stored: list[StoredEvent] = []
         for row in rows:
             if row["kind"] == 0:
-                snapshot = row["originator_version"], pickle.loads(row["state"])  # our own
+                thawed = _thaw(bytes(row["state"]))
+                if thawed is None:
+                    return None  # the events before it were not read: read another way
+                snapshot = row["originator_version"], thawed
             else:
                 stored.append(
                     StoredEvent(
@@ -100,6 +106,15 @@ class Snapshots:
         except IntegrityError:  # another process took the same one
             return
         self.written += 1
+
+
+def _thaw(frozen: bytes) -> Any:
+    """A snapshot's aggregate, or ``None`` (logged) if it cannot be unpickled any more."""
+    try:
+        return pickle.loads(frozen)  # our own bytes, never from outside
+    except Exception as error:  # a class it names moved or changed outside the fingerprint
+        log.warning("snapshot.unreadable", error=repr(error))
+        return None
 
 
 class AggregateCache:

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from services.command.application import TutoringCentres
+from services.command.application import TutoringCentres, domain_fingerprint
 from services.command.commands.sessions import EnrolStudent
 from services.command.domain.session import Session
 from services.command.unit_of_work import load
 from shared.eventstore import EventStoreSettings
-from shared.eventstore.cache import Snapshots
+from shared.eventstore.cache import AggregateCache, Snapshots
 from shared.settings import load as load_settings
 from tests.builders import plan, register_centre, session_id
 from tests.support.servers import PostgresServer
@@ -66,3 +66,23 @@ def test_a_process_that_kept_nothing_starts_from_the_snapshot(
     assert again.version == 302 and set(again.roster) == {centre["ben"].user_id}
     assert load(third, Session, session).removed_students == state.removed_students
     third.close()
+
+
+def test_a_snapshot_that_cannot_be_unpickled_is_passed_over(pg: PostgresServer) -> None:
+    centres = TutoringCentres(load_settings(EventStoreSettings, pg.env()))
+    try:
+        centre = register_centre(centres, "alpha")
+        session = session_id(centres.handle(centre["tutor"], plan()).body)
+        long = load(centres, Session, session)
+        for _ in range(40):  # 80 events
+            long.enrol(centre["ann"].user_id, by=centre["tutor"])
+            long.remove(centre["ann"].user_id, by=centre["tutor"])
+        centres.commit(long)
+        snapshots = Snapshots(centres.snapshot_recorder(), domain_fingerprint())
+        snapshots.write(session, 81, b"\x80\x05not a pickle")  # e.g. a class since renamed
+        cold = AggregateCache(centres.events, snapshots=snapshots)
+        state = cold.get(session, Session.project)
+        assert state.version == 81 and state.roster == {}
+        assert snapshots.latest(session) is None
+    finally:
+        centres.close()
