@@ -232,19 +232,7 @@ def notifications_for(event: ev.Event, audience: Audience) -> list[Notification]
     if isinstance(event, ev.RepeatedAbsencesNoticed):
         return _absent_again(event, audience)
     if isinstance(event, ev.PaperHandedBack):
-        link = f"/api/v1/paper/uploads/{event.aggregate_id}"
-        whose = f"{audience.student_name}'s" if audience.student_name else "The"
-        return _tell(
-            event,
-            _Message(
-                NotificationType.PAPER_HANDED_BACK,
-                NotificationPriority.NORMAL,
-                "Paper work marked",
-                f"{whose} paper work is marked: {event.score:g} of {event.max_score}."
-                + (f" {event.feedback}" if event.feedback else ""),
-            ),
-            [(person, link) for person, _ in _family(audience, str(event.student_id))],
-        )
+        return _paper_handed_back(event, audience)
     return []
 
 
@@ -277,3 +265,35 @@ def _absent_again(event: ev.RepeatedAbsencesNoticed, audience: Audience) -> list
         ),
         [(person, _student_link(event.student_id)) for person in audience.staff],
     )
+
+
+def _paper_handed_back(event: ev.PaperHandedBack, audience: Audience) -> list[Notification]:
+    """The student, and their parents by the student's name."""
+    link = f"/api/v1/paper/uploads/{event.aggregate_id}"
+    student = str(event.student_id)
+    marked = f"marked: {event.score:g} of {event.max_score}." + (
+        f" {event.feedback}" if event.feedback else ""
+    )
+    name = audience.student_name or "Your child"
+    return [
+        *_tell(
+            event,
+            _Message(
+                NotificationType.PAPER_HANDED_BACK,
+                NotificationPriority.NORMAL,
+                "Your paper work is marked",
+                f"Your paper work is {marked}",
+            ),
+            [(student, link)],
+        ),
+        *_tell(
+            event,
+            _Message(
+                NotificationType.PAPER_HANDED_BACK,
+                NotificationPriority.NORMAL,
+                f"{name}'s paper work is marked",
+                f"{name}'s paper work is {marked}",
+            ),
+            [(parent, link) for parent in audience.parents.get(student, ()) if parent != student],
+        ),
+    ]

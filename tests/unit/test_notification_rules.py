@@ -205,10 +205,14 @@ def test_paper_handed_back_tells_the_student_and_parents_with_the_score() -> Non
         feedback="Neat working.",
     )
     told = notifications_for(event, audience(student_name="Anna"))
-    assert {n.person_id for n in told} == {ANNA, ANNA_MUM}
+    bodies = {n.person_id: n.body for n in told}
+    assert bodies == {
+        ANNA: "Your paper work is marked: 3.5 of 4. Neat working.",
+        ANNA_MUM: "Anna's paper work is marked: 3.5 of 4. Neat working.",
+    }
     assert {n.type for n in told} == {NotificationType.PAPER_HANDED_BACK}
-    assert told[0].body == "Anna's paper work is marked: 3.5 of 4. Neat working."
-    assert told[0].link == f"/api/v1/paper/uploads/{upload}"
+    assert {n.link for n in told} == {f"/api/v1/paper/uploads/{upload}"}
+    assert len({n.notification_id for n in told}) == 2
 
 
 def test_other_events_tell_nobody() -> None:
