@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 import anyio.to_thread
@@ -32,6 +33,7 @@ from services.command.http.routes import ROUTES, Route
 from services.command.idempotency import MAX_KEY_LENGTH, IdempotencyKey
 from services.command.metrics import COMMANDS
 from services.command.responses import answer_type
+from services.command.unit_of_work import CommandResult
 from shared.tenancy import Actor
 
 POSITION_HEADER = "X-Tutorpulse-Position"
@@ -70,19 +72,15 @@ def route_handler(spec: Route) -> HTTPRouteHandler:
     ) -> Response[Any]:
         fields = parameters if data is None else parameters | msgspec.structs.asdict(data)
         command = spec.command(**fields)
-        key = await _idempotency(request, idempotency_key)
+        key = (
+            None
+            if idempotency_key is None
+            else idempotency_of(request, idempotency_key, [await request.body()])
+        )
         result = await anyio.to_thread.run_sync(
             lambda: centres.handle(actor, command, idempotency=key)
         )
-        COMMANDS.labels(command=verb.name, outcome="replayed" if result.replayed else "ok").inc()
-        headers = {POSITION_HEADER: str(result.position)}
-        if result.replayed:
-            headers[REPLAYED_HEADER] = "true"
-        return Response(
-            {**result.body, "position": result.position},
-            status_code=result.status_code,
-            headers=headers,
-        )
+        return command_answer(result, verb)
 
     parameters = [
         _parameter("request", Request[Any, Any, Any]),
@@ -149,14 +147,30 @@ def body_type(command: type[Command], elsewhere: set[str]) -> type[Part] | None:
     return body  # type: ignore[no-any-return]
 
 
-async def _idempotency(request: Request[Any, Any, Any], key: str | None) -> IdempotencyKey | None:
-    """The key, with a digest of the request, so that the key reused for another is refused.
-    (Its length, 1 to ``MAX_KEY_LENGTH``, is checked with the header: a 422 naming it.)"""
-    if key is None:
-        return None
+def idempotency_of(
+    request: Request[Any, Any, Any], key: str, sent: Iterable[bytes]
+) -> IdempotencyKey:
+    """The key, with a digest of the request (its method, path and what was ``sent``), so that
+    the key reused for another request is refused. (Its length, 1 to ``MAX_KEY_LENGTH``, is
+    checked with the header: a 422 naming it.)"""
     digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
-    digest.update(await request.body())
+    for part in sent:
+        digest.update(part)
     return IdempotencyKey(key, digest.hexdigest())
+
+
+def command_answer(result: CommandResult, verb: Verb[Any]) -> Response[Any]:
+    """A command's answer: its body with ``position``, the position header, and whether it is
+    the replay of an earlier answer; counted by verb and outcome."""
+    COMMANDS.labels(command=verb.name, outcome="replayed" if result.replayed else "ok").inc()
+    headers = {POSITION_HEADER: str(result.position)}
+    if result.replayed:
+        headers[REPLAYED_HEADER] = "true"
+    return Response(
+        {**result.body, "position": result.position},
+        status_code=result.status_code,
+        headers=headers,
+    )
 
 
 def _body(command: type[Command]) -> BodyKwarg:

@@ -4,7 +4,6 @@ runs it through :meth:`TutoringCentres.handle`, as every other route does."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -30,12 +29,15 @@ from services.command.commands.paper import (
     PrintHomeworkWorksheet,
     PrintSessionWorksheets,
 )
-from services.command.http.adapter import POSITION_HEADER, REPLAYED_HEADER, IdempotencyHeader
+from services.command.http.adapter import (
+    POSITION_HEADER,
+    IdempotencyHeader,
+    command_answer,
+    idempotency_of,
+)
 from services.command.http.problems import COMMAND
-from services.command.idempotency import IdempotencyKey
 from services.command.metrics import COMMANDS
 from services.command.responses import PaperUploadView, WorksheetsView, answer_type
-from services.command.unit_of_work import CommandResult
 from shared.blobs.store import BlobStore
 from shared.events import Question
 from shared.events.paper import MAX_PAGES, ScannedPage
@@ -189,11 +191,15 @@ async def hand_in_paper(
     pages, codes = await anyio.to_thread.run_sync(
         lambda: _read_scans(contents, limits, blobs, actor.centre_id)
     )
-    key = _idempotency(request, idempotency_key, pages)
+    key = (
+        None
+        if idempotency_key is None
+        else idempotency_of(request, idempotency_key, [repr(page).encode() for page in pages])
+    )
     upload_id = uuid4() if key is None else uuid5(actor.user_id, f"paper-upload:{key.key}")
     command = HandInPaper(upload_id=upload_id, pages=pages, codes=codes)
     result = await anyio.to_thread.run_sync(lambda: centres.handle(actor, command, idempotency=key))
-    return _answer(result, VERBS[HandInPaper].name)
+    return command_answer(result, VERBS[HandInPaper])
 
 
 def _read_scans(
@@ -252,33 +258,13 @@ async def attach_voice_comment(
         )
 
     command = await anyio.to_thread.run_sync(store)
-    key = _idempotency(request, idempotency_key, [command.blob_key])
-    result = await anyio.to_thread.run_sync(lambda: centres.handle(actor, command, idempotency=key))
-    return _answer(result, VERBS[AttachVoiceComment].name)
-
-
-def _idempotency(
-    request: Request[Any, Any, Any], key: str | None, parts: Sequence[object]
-) -> IdempotencyKey | None:
-    """The key with a digest of what was sent (the stored pages stand for the files)."""
-    if key is None:
-        return None
-    digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
-    for part in parts:
-        digest.update(repr(part).encode())
-    return IdempotencyKey(key, digest.hexdigest())
-
-
-def _answer(result: CommandResult, verb: str) -> Response[Any]:
-    COMMANDS.labels(command=verb, outcome="replayed" if result.replayed else "ok").inc()
-    headers = {POSITION_HEADER: str(result.position)}
-    if result.replayed:
-        headers[REPLAYED_HEADER] = "true"
-    return Response(
-        {**result.body, "position": result.position},
-        status_code=result.status_code,
-        headers=headers,
+    key = (
+        None
+        if idempotency_key is None
+        else idempotency_of(request, idempotency_key, [command.blob_key.encode()])
     )
+    result = await anyio.to_thread.run_sync(lambda: centres.handle(actor, command, idempotency=key))
+    return command_answer(result, VERBS[AttachVoiceComment])
 
 
 def paper_route_handlers(settings: PaperSettings) -> list[HTTPRouteHandler]:
