@@ -17,11 +17,11 @@ from services.command.commands.paper import (
     RoutePaper,
     ScorePaper,
 )
-from services.command.domain.aggregate import InvalidValue, RuleViolated
+from services.command.domain.aggregate import InvalidValue, NotFound, RuleViolated
 from services.command.domain.directory import Person
 from services.command.domain.exercise import Exercise
 from services.command.domain.homework import HANDED_IN, Homework
-from services.command.domain.paper import PaperUpload, UploadStatus, Worksheet
+from services.command.domain.paper import PaperUpload, Worksheet
 from services.command.domain.session import Session
 from services.command.handlers.common import seat, session_run_by
 from services.command.responses import (
@@ -188,20 +188,17 @@ def route_paper(command: RoutePaper, uow: UnitOfWork) -> PaperUploadView:
         raise InvalidValue("no worksheet of this centre has this code", field="short_code")
     if not _may_hand_in_for(uow, sheet.student_id):
         raise Forbidden("the worksheet is someone else's")
-    if upload.status is UploadStatus.UPLOADED:
-        raise RuleViolated("the upload is being filed")
     _route(uow, upload, sheet, RouteMethod.SHORT_CODE, None)
     return PaperUploadView.of(upload)
 
 
 def _worksheet(uow: UnitOfWork, code: str) -> Worksheet | None:
     """The printed worksheet of this centre the code names; a forged code names none."""
-    worksheet = uow.get_or_start(
-        Worksheet, sheet_aggregate_id(code), lambda: Worksheet(sheet_aggregate_id(code), "")
-    )
-    if not worksheet.printed or worksheet.centre_id != uow.actor.centre_id:
+    try:
+        worksheet = uow.get(Worksheet, sheet_aggregate_id(code))
+    except NotFound:
         return None
-    return worksheet
+    return worksheet if worksheet.centre_id == uow.actor.centre_id else None
 
 
 def _may_hand_in_for(uow: UnitOfWork, student_id: UUID) -> bool:
