@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 from services.command.settings import CommandSettings, SeedSettings
 from services.live_gateway.settings import GatewaySettings
+from services.migrate.settings import MigrateSettings
 from services.notifier.settings import NotifierServiceSettings, RedeliverSettings
 from services.projections.settings import (
     DeadLetterSettings,
@@ -55,6 +56,7 @@ PROGRAMS: dict[str, type[Any]] = {
     "scheduler": SchedulerSettings,
     "notifier": NotifierServiceSettings,
     "seed": SeedSettings,
+    "migrate": MigrateSettings,
     "rebuild": RebuildSettings,
     "dead-letters": DeadLetterSettings,
     "redeliver": RedeliverSettings,

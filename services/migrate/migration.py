@@ -1,0 +1,113 @@
+"""What ``python -m services.migrate`` does (see :mod:`services.migrate`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Iterator, Sequence
+
+import psycopg
+import structlog
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from services.migrate.settings import MigrateSettings
+from services.settings import start
+from shared.eventstore import EventStore
+from shared.eventstore.store import postgres_conninfo
+from shared.messaging import connect, ensure_streams
+from shared.readmodels.store import PostgresSettings, open_read_store
+
+log = structlog.get_logger(__name__)
+PROGRAM = "migrate"
+
+GRANTS = (
+    "GRANT USAGE ON SCHEMA public TO {role}",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+    "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}",
+)
+"""What the services' role needs, no more: rows of every table (made now or later by the
+migrating role), the notification ids' sequence, and nothing that creates or alters objects."""
+
+
+def create_tables(settings: MigrateSettings) -> list[str]:
+    """Every table the services use, made by the code that makes them at a service's start;
+    the PostgreSQL connection strings of the databases touched (none on SQLite)."""
+    store = EventStore(settings.event_store)
+    try:
+        store.snapshot_recorder()
+        store.tracking()
+        databases = (
+            [postgres_conninfo(store.env)] if settings.event_store.store == "postgres" else []
+        )
+    finally:
+        store.close()
+    log.info("migrate.event_store", store=settings.event_store.store)
+    read_store = open_read_store(settings.read_store)
+    try:
+        generation = read_store.generation()
+    finally:
+        read_store.close()
+    log.info("migrate.read_store", store=settings.read_store.store, generation=generation)
+    if settings.read_store.store == "postgres":
+        read = PostgresSettings.of(settings.read_store).conninfo
+        if _database(read) not in {_database(known) for known in databases}:
+            databases.append(read)
+    return databases
+
+
+def _database(conninfo: str) -> tuple[str, str, str]:
+    parts = conninfo_to_dict(conninfo)
+    return (str(parts.get("host")), str(parts.get("port")), str(parts.get("dbname")))
+
+
+def grant_statements(role: str) -> Iterator[sql.Composed]:
+    for statement in GRANTS:
+        yield sql.SQL(statement).format(role=sql.Identifier(role))
+
+
+def grant(databases: Sequence[str], role: str) -> None:
+    """Give ``role`` the services' rights in each database (see :data:`GRANTS`)."""
+    for conninfo in databases:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            for statement in grant_statements(role):
+                connection.execute(statement)
+    log.info("migrate.granted", role=role, databases=len(databases))
+
+
+async def create_streams(settings: MigrateSettings) -> None:
+    """The streams of ``infra/nats/streams.json`` as the relay creates them at its start."""
+    client = await connect(settings.nats, name="migrate")
+    try:
+        await ensure_streams(client.jetstream(), settings.streams)
+    finally:
+        await client.close()
+    log.info("migrate.streams", replicas=settings.streams.replicas)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.migrate",
+        description="Create every table the services use (then grant the services' role its "
+        "rights), or the JetStream streams, before the services start.",
+    )
+    parser.add_argument(
+        "what",
+        nargs="?",
+        choices=("tables", "streams"),
+        default="tables",
+        help="tables (the default: every table, then the grants) or streams",
+    )
+    arguments = parser.parse_args(argv)
+    settings = start(MigrateSettings, PROGRAM)
+    if arguments.what == "streams":
+        asyncio.run(create_streams(settings))
+        return
+    databases = create_tables(settings)
+    if settings.grant_to is not None:
+        if not databases:
+            raise SystemExit(f"{PROGRAM}: TUTORPULSE_MIGRATE_GRANT_TO needs PostgreSQL stores")
+        grant(databases, settings.grant_to)

@@ -1,0 +1,145 @@
+"""``python -m services.migrate`` makes every table as the database's owner, and the grants it
+gives the services' role are enough for everything a service does with rows: append and read
+events, snapshots, the relay's tracking, and read-model transactions. The role can make no
+table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from eventsourcing.persistence import Tracking
+
+from services.command.application import TutoringCentres
+from services.command.commands.centres import RegisterCentre
+from shared import events
+from shared.eventstore import EventStoreSettings
+from shared.readmodels.documents import CENTRE
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import PostgresReadStore, PostgresSettings, ReadStoreSettings
+from shared.settings import load
+from tests.builders import ROOT as ROOT_ACTOR
+from tests.support.servers import PostgresServer
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+APP_ROLE, APP_PASSWORD = "tutorpulse_app", "app-password"
+TABLES = {
+    "tutorpulse_events",
+    "tutorpulse_snapshots",
+    "tutorpulse_tracking",
+    "rm_meta",
+    "rm_docs_1",
+    "rm_log_1",
+    "rm_versions_1",
+    "rm_skipped_1",
+}
+
+
+def tables(server: PostgresServer) -> set[str]:
+    with psycopg.connect(server.dsn()) as connection:
+        rows = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def migrate(server: PostgresServer, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", **server.env(), "TUTORPULSE_READ_STORE": "postgres", **extra}
+    return subprocess.run(
+        [sys.executable, "-m", "services.migrate"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def app_role(pg: PostgresServer) -> Iterator[PostgresServer]:
+    """A login role with no rights of its own, in a database whose schema nobody else may
+    create objects in (as a managed PostgreSQL gives it)."""
+    with psycopg.connect(pg.dsn(), autocommit=True) as connection:
+        connection.execute(f"DROP ROLE IF EXISTS {APP_ROLE}")
+        connection.execute(f"CREATE ROLE {APP_ROLE} LOGIN PASSWORD '{APP_PASSWORD}'")
+        connection.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    yield replace(pg, user=APP_ROLE, password=APP_PASSWORD)
+    with psycopg.connect(pg.dsn(), autocommit=True) as connection:
+        connection.execute(f"DROP OWNED BY {APP_ROLE}")
+        connection.execute(f"DROP ROLE {APP_ROLE}")
+
+
+class WithoutDDL(TutoringCentres):
+    """The command side as a service would run it once it may skip creating tables at start
+    (the eventsourcing library's ``CREATE_TABLE=no``)."""
+
+    def construct_env(self, name: str, env: Any = None) -> Any:
+        return super().construct_env(name, {**dict(env or {}), "CREATE_TABLE": "no"})
+
+
+def test_migrate_makes_every_table_once_and_again_changes_nothing(pg: PostgresServer) -> None:
+    first = migrate(pg)
+    assert first.returncode == 0, first.stderr
+    assert tables(pg) == TABLES
+    again = migrate(pg)
+    assert again.returncode == 0, again.stderr
+    assert tables(pg) == TABLES
+
+
+def test_the_granted_role_reads_and_writes_rows_and_creates_nothing(
+    pg: PostgresServer, app_role: PostgresServer
+) -> None:
+    done = migrate(pg, TUTORPULSE_MIGRATE_GRANT_TO=APP_ROLE)
+    assert done.returncode == 0, done.stderr
+
+    centres = WithoutDDL(load(EventStoreSettings, app_role.env()))
+    try:  # a command appends its events (the events table's lock, the notification ids)
+        result = centres.handle(
+            ROOT_ACTOR, RegisterCentre(centre_id="granted", name="Granted centre")
+        )
+        assert result.position is not None
+        stored = centres.recorder.select_notifications(0, 10)
+        tracking = centres.tracking()  # the relay records how far it got
+        tracking.insert_tracking(Tracking("relay", result.position))
+        assert tracking.max_tracking_id("relay") == result.position
+    finally:
+        centres.close()
+
+    read = load(ReadStoreSettings, {**app_role.env(), "TUTORPULSE_READ_STORE": "postgres"})
+    store = PostgresReadStore(PostgresSettings.of(read).conninfo)
+    try:  # the projection applies them: row and advisory locks, documents, versions, log
+        apply_all(store, [(events.decode(n.state, n.topic), n.id) for n in stored])
+        store.advance_watermark(result.position)
+        centre = store.get(CENTRE, "granted")
+        assert centre is not None and store.watermark() == result.position
+    finally:
+        store.close()
+
+    connection = psycopg.connect(app_role.dsn() + f" password={APP_PASSWORD}")
+    try:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            connection.execute("CREATE TABLE intruder (id int)")
+    finally:
+        connection.close()
+
+
+def test_a_rebuilds_new_generation_is_granted_by_default(
+    pg: PostgresServer, app_role: PostgresServer
+) -> None:
+    assert migrate(pg, TUTORPULSE_MIGRATE_GRANT_TO=APP_ROLE).returncode == 0
+    settings = load(ReadStoreSettings, {**pg.env(), "TUTORPULSE_READ_STORE": "postgres"})
+    owner = PostgresReadStore(PostgresSettings.of(settings).conninfo)
+    try:
+        generation = owner.create_generation()
+    finally:
+        owner.close()
+    with psycopg.connect(app_role.dsn() + f" password={APP_PASSWORD}", autocommit=True) as c:
+        c.execute(f"INSERT INTO rm_versions_{generation} VALUES ('a', 1)")
+        assert c.execute(f"SELECT version FROM rm_versions_{generation}").fetchone() == (1,)
