@@ -37,6 +37,7 @@ from eventsourcing.postgres import (
 from eventsourcing.postgres import PostgresFactory as LibraryPostgresFactory
 from eventsourcing.utils import Environment
 from psycopg import Connection
+from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 STATEMENT_TIMEOUT = "POSTGRES_STATEMENT_TIMEOUT"
@@ -133,13 +134,16 @@ def _sweeping_check(pool: ConnectionPool[Any]) -> Callable[[Connection[Any]], No
     all at once, and the request that found it gets a new connection after the first wait."""
     returned: WeakKeyDictionary[Connection[Any], float] = WeakKeyDictionary()
     lock = threading.Lock()
-    reset_by_library = pool._reset
+    put_back = pool.putconn
 
-    def reset(connection: Connection[Any]) -> None:
-        if reset_by_library is not None:
-            reset_by_library(connection)
-        with lock:
-            returned[connection] = time.monotonic()
+    def putconn(connection: Connection[Any]) -> None:
+        # Noted here rather than in a ``reset`` callback: with one, psycopg_pool hands every
+        # returned connection to a worker thread (a thread hop and a lock handover per query,
+        # a tenth of the command service's CPU under load) and lends it again only after that.
+        if not connection.closed and connection.info.transaction_status == TransactionStatus.IDLE:
+            with lock:
+                returned[connection] = time.monotonic()
+        put_back(connection)
 
     def check(connection: Connection[Any]) -> None:
         with lock:
@@ -152,5 +156,5 @@ def _sweeping_check(pool: ConnectionPool[Any]) -> Callable[[Connection[Any]], No
             pool.check()
             raise
 
-    pool._reset = reset
+    pool.putconn = putconn  # type: ignore[method-assign,assignment]
     return check
