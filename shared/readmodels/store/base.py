@@ -70,6 +70,8 @@ class ReadStore:
     placeholder = "?"
     row_lock = ""
     key_lock: str | None = None
+    transaction_type: type[Transaction] = Transaction
+    """The dialect's transaction (PostgreSQL writes a batch's rows in one statement each)."""
     transient_errors: tuple[type[Exception], ...] = ()
     """Errors after which the same transaction may well succeed if tried again later."""
 
@@ -142,7 +144,9 @@ class ReadStore:
                 cursor.execute(self._current_generation_sql())
                 row = cursor.fetchone()
                 generation = int(row[0]) if row else 0
-            yield Transaction(cursor, generation, self.placeholder, self.row_lock, self.key_lock)
+            yield self.transaction_type(
+                cursor, generation, self.placeholder, self.row_lock, self.key_lock
+            )
 
     # --- reading ----------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ parameters (connect and statement timeouts, keepalives), checked before each use
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -14,15 +14,71 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from shared.eventstore.postgres import LIBPQ_CONNECT_TIMEOUT, STATEMENT_TIMEOUT, libpq_parameters
+from shared.readmodels.documents import LogRow
 from shared.readmodels.store.base import ReadStore
 from shared.readmodels.store.settings import ReadStoreSettings
-from shared.readmodels.store.transaction import Cursor
+from shared.readmodels.store.transaction import (
+    Cursor,
+    StoredDoc,
+    Transaction,
+    doc_rows,
+    log_rows,
+)
 
 log = structlog.get_logger(__name__)
 
 
+def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Rows as one list per column, each passed as an array to ``unnest``."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+class PostgresTransaction(Transaction):
+    """Writes a batch's documents, versions and log rows in one statement each (``unnest`` of
+    one array per column) rather than a statement per row: the server plans and runs one
+    statement, not hundreds. The arrays go in binary (``%b``): in text, psycopg escapes every
+    quote of every JSON document with a regular expression, which costs more than the rows."""
+
+    def put_many(self, docs: Sequence[StoredDoc[Any]]) -> None:
+        if docs:
+            self._cursor.execute(
+                self._q(
+                    "INSERT INTO rm_docs_{g} (kind, key, centre_id, version, doc)"
+                    " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[],"
+                    " %b::text[])"
+                    " ON CONFLICT (kind, key)"
+                    " DO UPDATE SET version = excluded.version, doc = excluded.doc"
+                ),
+                _columns(doc_rows(docs)),
+            )
+
+    def set_aggregate_versions(self, versions: Sequence[tuple[str, int]]) -> None:
+        if versions:
+            self._cursor.execute(
+                self._q(
+                    "INSERT INTO rm_versions_{g} (aggregate_id, version)"
+                    " SELECT * FROM unnest(%b::text[], %b::bigint[])"
+                    " ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version"
+                ),
+                _columns(versions),
+            )
+
+    def append_logs(self, rows: Sequence[LogRow]) -> None:
+        if rows:
+            self._cursor.execute(
+                self._q(
+                    "INSERT INTO rm_log_{g} (aggregate_id, aggregate_version, session_id, "
+                    "centre_id, notification_id, occurred_at, event_type, actor_id, actor_role, "
+                    "event) SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::text[], "
+                    "%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])"
+                ),
+                _columns(log_rows(rows)),
+            )
+
+
 class PostgresReadStore(ReadStore):
     placeholder = "%s"
+    transaction_type = PostgresTransaction
     row_lock = " FOR UPDATE"
     # Row locks cannot lock a document that does not exist yet; two replicas creating the same
     # tutor document at once would lose one update. A transaction-scoped advisory lock per key can.

@@ -205,7 +205,7 @@ class Transaction:
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, key)"
                 " DO UPDATE SET version = excluded.version, doc = excluded.doc"
             ),
-            [(d.kind.name, d.key, d.centre_id, d.version, encode(d.doc)) for d in docs],
+            doc_rows(docs),
         )
 
     def make_current(self) -> None:
@@ -293,19 +293,31 @@ class Transaction:
                 "notification_id, occurred_at, event_type, actor_id, actor_role, event) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
-            [
-                (
-                    row.aggregate_id,
-                    row.aggregate_version,
-                    row.session_id,
-                    row.centre_id,
-                    row.notification_id,
-                    row.occurred_at,
-                    row.event_type,
-                    row.actor_id,
-                    row.actor_role,
-                    _encode_event.encode(row.event).decode(),
-                )
-                for row in rows
-            ],
+            log_rows(rows),
         )
+
+
+def doc_rows(docs: Sequence[StoredDoc[Any]]) -> list[tuple[str, str, str, int, str]]:
+    """The ``rm_docs`` columns of each document (kind, key, centre, version, JSON)."""
+    return [(d.kind.name, d.key, d.centre_id, d.version, encode(d.doc)) for d in docs]
+
+
+def log_rows(
+    rows: Sequence[LogRow],
+) -> list[tuple[str, int, str, str, int, str, str, str, str, str]]:
+    """The ``rm_log`` columns of each row, in the order of its ``INSERT``."""
+    return [
+        (
+            row.aggregate_id,
+            row.aggregate_version,
+            row.session_id,
+            row.centre_id,
+            row.notification_id,
+            row.occurred_at,
+            row.event_type,
+            row.actor_id,
+            row.actor_role,
+            _encode_event.encode(row.event).decode(),
+        )
+        for row in rows
+    ]
