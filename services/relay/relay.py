@@ -26,6 +26,11 @@ again from the recorded position, until it goes through; the relay never gives u
 exits. Before publishing again it compares the stream's tail with the store, and moves past
 what the stream already holds, so a repeat older than the duplicate window is not stored twice.
 
+Waking up: on PostgreSQL the relay listens for the notification every commit of events sends
+(:mod:`services.relay.wakeup`) and reads the log as soon as it comes, polling only once a
+second (``listening_poll_seconds``) in case one was lost; without notifications (SQLite, or
+while the listening connection is down) it polls every 5 to 50 ms.
+
 Leadership and outages: a relay takes the lease only while it is connected to NATS, and a
 leader that could not publish for ``handover_seconds`` while events wait gives the lease up and
 stays out for a moment, so a standby with a working connection takes over (when NATS is down for
@@ -59,6 +64,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from services.relay.lease import Lease, LeaseLost
 from services.relay.publishing import Publisher, Refused
 from services.relay.settings import RelaySettings
+from services.relay.wakeup import Wakeup, wakeup_for
 from shared.events import STREAM_NAME, decode_header, subject_for
 from shared.eventstore import EventStore
 from shared.eventstore.store import STORE_NAME
@@ -137,9 +143,11 @@ class Relay:
         settings: RelaySettings | None = None,
         *,
         nc: Client | None = None,
+        wakeup: Wakeup | None = None,
     ) -> None:
         """``nc``: the connection ``js`` came from; with it the relay does not publish (nor
-        lead) while disconnected, and reports the connection in its status."""
+        lead) while disconnected, and reports the connection in its status. ``wakeup``: what
+        tells it of commits (by default the store's notifications, where it has them)."""
         self._store = store
         self._tracking = tracking
         self._js = js
@@ -155,6 +163,7 @@ class Relay:
         expects as the stream's last, when not careful."""
         self._lease = lease
         self._settings = settings or RelaySettings()
+        self._wakeup = wakeup_for(store) if wakeup is None else wakeup
         self._stopping = asyncio.Event()
         self._nats_outage = OutageLog("relay.nats")
         self._store_outage = OutageLog("relay.store")
@@ -167,6 +176,7 @@ class Relay:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wakeup.ring()
 
     @property
     def acks_outstanding(self) -> int:
@@ -198,6 +208,13 @@ class Relay:
     async def run(self) -> None:
         """Wait for the lease, then relay until stopped; a lost lease sends it back to waiting.
         Nothing but ``stop()`` ends it."""
+        await self._wakeup.start()
+        try:
+            await self._run()
+        finally:
+            await self._wakeup.stop()
+
+    async def _run(self) -> None:
         while not self._stopping.is_set():
             if not self.nats_connected:  # leading now could only fail: leave it to another
                 self._nats_outage.failed("NATS is not connected")
@@ -280,10 +297,16 @@ class Relay:
                 await anyio.to_thread.run_sync(self._lease.confirm)
                 confirmed_at, self._confirm_due = time.monotonic(), False
             try:
+                # Rings from now on are for commits this read may miss: it must not sleep
+                # through them.
+                self._wakeup.clear()
                 batch = await self._store_call(self._next_batch)
                 if not batch:
                     self._caught_up()
-                    await self._sleep(idle)
+                    if self._wakeup.listening:
+                        await self._wakeup.wait(self._settings.listening_poll_seconds)
+                        continue
+                    await self._wakeup.wait(idle)
                     idle = min(idle * 2, self._settings.max_idle_poll_seconds)
                     continue
                 idle = self._settings.idle_poll_seconds

@@ -43,6 +43,9 @@ class RelaySettings:
     )
     idle_poll_seconds: float = 0.005
     max_idle_poll_seconds: float = 0.05
+    listening_poll_seconds: float = 1.0
+    """How often the relay reads the log anyway while the store's notifications wake it (a
+    lost notification is found this late at worst)."""
     lease_retry_seconds: float = 1.0
     lease_confirm_seconds: float = 2.0
     retry_seconds: float = 0.1

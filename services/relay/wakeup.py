@@ -1,0 +1,135 @@
+"""What wakes the relay when a command commits, so that it does not wait for its next poll.
+
+On PostgreSQL every commit of events runs ``NOTIFY tutorpulse_events`` in its transaction (the
+eventsourcing library's recorder does, and so does the group commit), and PostgreSQL delivers
+it to every listening connection once the transaction has committed. :class:`PostgresWakeup`
+keeps one connection of its own that ``LISTEN``s on that channel and rings an asyncio event at
+every notification; the relay reads the log as soon as it rings. A notification can be lost
+(the listening connection drops, PostgreSQL restarts): the relay still polls, only less often,
+and after the connection is opened again the wake-up rings once, in case a commit fell in the
+gap.
+
+SQLite has no notifications: :class:`Polling` never rings and the relay polls, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import psycopg
+import structlog
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import sql
+
+from shared.eventstore import EventStore
+from shared.eventstore.store import postgres_conninfo
+from shared.http.operations import describe
+
+log = structlog.get_logger(__name__)
+
+RECONNECT_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
+"""Pauses between attempts to open the listening connection again (the last one repeats)."""
+
+
+class Wakeup:
+    """Rings when events may have been committed. This one never rings: the relay polls."""
+
+    def __init__(self) -> None:
+        self._rung = asyncio.Event()
+
+    @property
+    def listening(self) -> bool:
+        """Whether a commit rings it now (otherwise only the poll finds new events)."""
+        return False
+
+    def clear(self) -> None:
+        """Forget earlier rings: called just before the relay reads the log, so a commit that
+        rings after this is not missed, and one the read already found does not ring again."""
+        self._rung.clear()
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """Until it rings (True) or ``timeout`` seconds have passed (False)."""
+        if timeout <= 0:
+            return self._rung.is_set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._rung.wait(), timeout)
+            return True
+        return False
+
+    async def start(self) -> None:
+        """Begin listening (in the background; failures are retried there)."""
+
+    async def stop(self) -> None:
+        """Stop listening and close what it opened."""
+
+
+class Polling(Wakeup):
+    """For a store without notifications (SQLite)."""
+
+
+class PostgresWakeup(Wakeup):
+    """``LISTEN`` on the events table's channel on a connection of its own."""
+
+    def __init__(self, conninfo: str, channel: str) -> None:
+        super().__init__()
+        self._conninfo = conninfo
+        self._channel = channel
+        self._task: asyncio.Task[None] | None = None
+        self._connected = False
+        self.connections = 0
+        """How many times it has begun listening."""
+
+    @property
+    def listening(self) -> bool:
+        return self._connected
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen_forever(), name="relay-wakeup")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _listen_forever(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True
+                ) as connection:
+                    await connection.execute(
+                        sql.SQL("LISTEN {}").format(sql.Identifier(self._channel))
+                    )
+                    self._connected = True
+                    self.connections += 1
+                    if failures:
+                        log.info("relay.wakeup_listening", channel=self._channel)
+                    failures = 0
+                    self.ring()  # a commit may have fallen between the last poll and now
+                    async for _ in connection.notifies():
+                        self.ring()
+            except psycopg.Error as error:
+                if not failures:
+                    log.warning("relay.wakeup_lost", error=describe(error), polling=True)
+                failures += 1
+            finally:
+                self._connected = False
+            await asyncio.sleep(
+                RECONNECT_SECONDS[min(max(failures, 1), len(RECONNECT_SECONDS)) - 1]
+            )
+
+
+def wakeup_for(store: EventStore) -> Wakeup:
+    """Notifications of the store's commits where it has them, else polling."""
+    recorder = store.recorder
+    if isinstance(recorder, PostgresApplicationRecorder):
+        return PostgresWakeup(postgres_conninfo(store.env), recorder.channel_name)
+    return Polling()
