@@ -1,20 +1,20 @@
-"""The Kubernetes manifests start real modules with the variables the code reads."""
+"""The Kubernetes manifests start real modules with the variables the code reads, in every
+overlay of ``infra/k8s`` as kustomize renders it."""
 
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from typing import Any
 
-import yaml
+import pytest
 
 from services.settings import PROGRAMS, variables
 from shared.messaging import StreamSettings, stream_definitions
 from shared.messaging.auth import PERMISSIONS
 from shared.settings import declared, load
+from tests.support.k8s import OVERLAYS, rendered
 
-ROOT = Path(__file__).resolve().parents[2]
-K8S = ROOT / "infra" / "k8s"
+pytestmark = pytest.mark.parametrize("overlay", OVERLAYS)
 PROGRAM_OF = {
     "services.command": "command",
     "services.relay": "relay",
@@ -27,19 +27,20 @@ PROGRAM_OF = {
 
 
 def read_by(program: str) -> set[str]:
-    return {variable.name for _, variable in declared(PROGRAMS[program])}
-
-
-def documents() -> list[dict[str, Any]]:
-    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    found = []
-    for resource in kustomization["resources"]:
-        found += [d for d in yaml.safe_load_all((K8S / resource).read_text()) if d]
+    """The variables ``program`` reads: those it declares, and those they fall back to (the
+    read store's ``TUTORPULSE_READ_POSTGRES_USER`` is ``TUTORPULSE_POSTGRES_USER`` unless set)."""
+    found = set()
+    for _, variable in declared(PROGRAMS[program]):
+        found |= {variable.name} | ({variable.fallback} if variable.fallback else set())
     return found
 
 
-def test_every_deployment_runs_a_module_that_exists_with_probes_on_its_port() -> None:
-    deployments = [d for d in documents() if d["kind"] == "Deployment"]
+def documents(overlay: str) -> list[dict[str, Any]]:
+    return list(rendered(overlay))
+
+
+def test_every_deployment_runs_a_module_that_exists_with_probes_on_its_port(overlay: str) -> None:
+    deployments = [d for d in documents(overlay) if d["kind"] == "Deployment"]
     assert {d["metadata"]["name"] for d in deployments} == {
         "tutorpulse-command",
         "tutorpulse-relay",
@@ -64,8 +65,12 @@ def test_every_deployment_runs_a_module_that_exists_with_probes_on_its_port() ->
         assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
 
-def test_the_configuration_only_sets_variables_the_code_reads() -> None:
-    (config,) = [d for d in documents() if d["kind"] == "ConfigMap"]
+def test_the_configuration_only_sets_variables_the_code_reads(overlay: str) -> None:
+    (config,) = [
+        d
+        for d in documents(overlay)
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "tutorpulse-config"
+    ]
     for name in config["data"]:
         assert name in variables(), f"{name} is read nowhere"
     data = config["data"]
@@ -78,9 +83,9 @@ def test_the_configuration_only_sets_variables_the_code_reads() -> None:
     assert "TUTORPULSE_DEV_MODE" not in data and "TUTORPULSE_JWT_SECRET" not in data
 
 
-def test_each_service_that_uses_nats_logs_in_as_its_own_user_from_a_secret() -> None:
+def test_each_service_that_uses_nats_logs_in_as_its_own_user_from_a_secret(overlay: str) -> None:
     users: dict[str, str | None] = {}
-    for deployment in (d for d in documents() if d["kind"] == "Deployment"):
+    for deployment in (d for d in documents(overlay) if d["kind"] == "Deployment"):
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         env = {e["name"]: e for e in container["env"]}
         name = deployment["metadata"]["name"]
@@ -103,9 +108,13 @@ def test_each_service_that_uses_nats_logs_in_as_its_own_user_from_a_secret() -> 
     assert set(users.values()) - {None} <= set(PERMISSIONS)
 
 
-def test_services_and_autoscalers_point_at_deployments() -> None:
-    names = {d["metadata"]["name"] for d in documents() if d["kind"] == "Deployment"}
-    for document in documents():
+def test_services_and_autoscalers_point_at_workloads(overlay: str) -> None:
+    names = {
+        d["metadata"]["name"]
+        for d in documents(overlay)
+        if d["kind"] in ("Deployment", "StatefulSet")
+    }
+    for document in documents(overlay):
         if document["kind"] == "HorizontalPodAutoscaler":
             assert document["spec"]["scaleTargetRef"]["name"] in names
         if document["kind"] in ("Service", "PodDisruptionBudget"):
@@ -114,20 +123,27 @@ def test_services_and_autoscalers_point_at_deployments() -> None:
             assert selector["app.kubernetes.io/name"] in names
 
 
-def test_every_deployment_has_a_disruption_budget_and_the_scheduler_runs_replicas() -> None:
+def test_every_deployment_has_a_disruption_budget_and_the_scheduler_runs_replicas(
+    overlay: str,
+) -> None:
     """A node drain never takes every replica of a service at once; the scheduler's replicas
     share its durable consumers, so one may go while the other fires timers."""
-    deployments = {d["metadata"]["name"]: d for d in documents() if d["kind"] == "Deployment"}
+    deployments = {
+        d["metadata"]["name"]: d for d in documents(overlay) if d["kind"] == "Deployment"
+    }
     budgets = {
         d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]: d["spec"]
-        for d in documents()
+        for d in documents(overlay)
         if d["kind"] == "PodDisruptionBudget"
     }
-    assert set(budgets) == set(deployments)
+    servers = {d["metadata"]["name"] for d in documents(overlay) if d["kind"] == "StatefulSet"}
+    assert set(budgets) == set(deployments) | servers
     scheduler = deployments["tutorpulse-scheduler"]
-    assert (
-        scheduler["spec"]["replicas"] >= 2 and budgets["tutorpulse-scheduler"]["minAvailable"] == 1
-    )
+    if overlay == "production":
+        assert scheduler["spec"]["replicas"] >= 2
+        assert budgets["tutorpulse-scheduler"]["minAvailable"] == 1
+    # Streams at three replicas survive one server going at a time, and no more.
+    assert budgets["tutorpulse-nats"]["maxUnavailable"] == 1
     (container,) = scheduler["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["TUTORPULSE_SCHEDULER_PORT"] == "8015"
