@@ -53,6 +53,8 @@ JWKS_MAX_AGE_SECONDS = 3600.0
 UNKNOWN_KEYS_REMEMBERED = 1024
 """Key ids tokens named that the provider did not list, remembered so that each is refused
 (401) without another fetch; bounded, whatever ids tokens make up."""
+VERIFIED_TOKENS_KEPT = 10_000
+"""Tokens a verifier remembers having verified (a few MiB), the oldest forgotten first."""
 _ASYMMETRIC = (
     "RS256",
     "RS384",
@@ -275,6 +277,10 @@ class TokenVerifier:
         """``jwks_timing``: :class:`JwksKeys`' intervals (tests shorten them)."""
         self.settings = settings
         self.jwks: JwksKeys | None = None
+        self._verified: dict[str, tuple[Any, float, Actor]] = {}
+        """Tokens verified by this verifier: the key that verified each, its expiry, its actor
+        (see :meth:`verify`)."""
+        self._verified_lock = threading.Lock()
         if settings.jwks_url:
             self.jwks = JwksKeys(settings.jwks_url, **jwks_timing)
             # The refresher holds the keys, not the verifier: a verifier nobody uses any more
@@ -286,12 +292,35 @@ class TokenVerifier:
             self.jwks.close()
 
     def verify(self, token: str, *, key: str | None = None) -> Actor:
+        """The actor ``token`` names; :class:`InvalidToken` if it is not valid.
+
+        A token this verifier has already verified is not checked again (its signature is the
+        dearest part of a request that does little else) while it has not expired and the key
+        that verified it is still the one its header names: a key the identity provider no
+        longer lists refuses it as before, and a verifier with another secret never saw it.
+        At most :data:`VERIFIED_TOKENS_KEPT` tokens are kept, the oldest forgotten first."""
+        if key is not None:
+            return self._verify(token, key, ["HS256"])[0]
+        signing_key = self._key_for(token)
+        with self._verified_lock:
+            kept = self._verified.get(token)
+        if kept is not None and kept[0] is signing_key and time.time() < kept[1]:
+            return kept[2]
+        actor, expires = self._verify(token, signing_key, list(self.settings.algorithms))
+        with self._verified_lock:
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = (signing_key, expires, actor)
+        return actor
+
+    def _verify(self, token: str, key: Any, algorithms: list[str]) -> tuple[Actor, float]:
+        """The actor of a token whose signature ``key`` checks, and when the token expires."""
         settings = self.settings
         try:
             claims = jwt.decode(
                 token,
-                key or self._key_for(token),
-                algorithms=["HS256"] if key else list(settings.algorithms),
+                key,
+                algorithms=algorithms,
                 issuer=settings.issuer,
                 audience=settings.audience,
                 options={"require": ["exp", "iss", "aud"]},
@@ -302,7 +331,7 @@ class TokenVerifier:
             raise InvalidToken("token is not meant for tutorpulse (audience)") from error
         except jwt.PyJWTError as error:
             raise InvalidToken("token is not valid") from error
-        return self._actor(claims)
+        return self._actor(claims), float(int(claims["exp"]))  # as PyJWT compares it
 
     def _key_for(self, token: str) -> Any:
         if self.jwks is None:
