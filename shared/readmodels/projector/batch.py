@@ -53,6 +53,8 @@ class Batch:
     def __init__(self, tx: Transaction) -> None:
         self.tx = tx
         self._loaded: dict[tuple[str, str], StoredDoc[Any] | None] = {}
+        self._unread: set[tuple[str, str]] = set()
+        """Documents put whole before anything read them: read (for their version) at flush."""
         self._current: dict[tuple[str, str], tuple[Kind[Any], str, Document]] = {}
         self._touches: dict[tuple[str, str], int] = {}
         self._touched_by_event: set[tuple[str, str]] = set()
@@ -105,6 +107,7 @@ class Batch:
         tutors |= {
             str(e.teacher_id) for e in homework_events if not isinstance(e, ev.HomeworkStarted)
         }
+        tutors |= {str(e.tutor_id) for e in events if isinstance(e, ev.SessionScheduled)}
         tutors |= {
             doc.teacher_id
             for kind, _, doc in self._current.values()
@@ -113,7 +116,11 @@ class Batch:
         self._load_many(TUTOR, tutors)
 
     def _load_many(self, kind: Kind[D], keys: set[str]) -> None:
-        missing = sorted(k for k in keys if (kind.name, k) not in self._loaded)
+        missing = sorted(
+            k
+            for k in keys
+            if (kind.name, k) not in self._loaded and (kind.name, k) not in self._unread
+        )
         if not missing:
             return
         for key, stored in self.tx.get_many(kind, missing).items():
@@ -121,10 +128,21 @@ class Batch:
             if stored is not None:
                 self._current[(kind.name, key)] = (kind, stored.centre_id, kind.copy(stored.doc))
 
+    def _read_unread(self) -> None:
+        """Read the documents that were put whole without a read, one query per kind, for
+        their stored version (and what they were before the batch)."""
+        by_kind: dict[str, tuple[Kind[Any], list[str]]] = {}
+        for name, key in sorted(self._unread):
+            by_kind.setdefault(name, (self._current[(name, key)][0], []))[1].append(key)
+        for name, (kind, keys) in by_kind.items():
+            for key, stored in self.tx.get_many(kind, keys).items():
+                self._loaded[(name, key)] = stored
+        self._unread.clear()
+
     def get(self, kind: Kind[D], key: str) -> D | None:
         """The document as the batch's events so far left it (a copy the caller may change,
         then :meth:`put`)."""
-        if (kind.name, key) not in self._loaded:
+        if (kind.name, key) not in self._loaded and (kind.name, key) not in self._unread:
             stored = self.tx.get(kind, key)
             self._loaded[(kind.name, key)] = stored
             if stored is not None:
@@ -137,7 +155,10 @@ class Batch:
         return doc
 
     def put(self, kind: Kind[D], key: str, centre_id: str, doc: D) -> None:
-        self.get(kind, key)
+        """``doc`` is the document now. One that nothing in the batch read is not read here:
+        its stored version is read at :meth:`flush`, with the others put that way."""
+        if (kind.name, key) not in self._loaded:
+            self._unread.add((kind.name, key))
         self._current[(kind.name, key)] = (kind, centre_id, doc)
         self._touched_by_event.add((kind.name, key))
 
@@ -159,6 +180,8 @@ class Batch:
     def flush(self) -> list[Change]:
         """Write what the batch changed. A document's version counts the events that touched it
         (changed or not), so it is the same whatever order replicas applied them in."""
+        if self._unread:
+            self._read_unread()
         changes: list[Change] = []
         stored: list[StoredDoc[Any]] = []
         for (name, key), count in self._touches.items():
