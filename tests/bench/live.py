@@ -128,9 +128,11 @@ async def measure(
     nats_url: str,
     supervisor: Actor,
     sessions: list[tuple[UUID, list[UUID]]],
+    marks: dict[UUID, bool],
 ) -> tuple[list[Timing], int]:
     """Drive the load for ``SECONDS``; the timings of the commands answered, and how many
-    commands failed or got no delta within ``DEADLINE``."""
+    commands failed or got no delta within ``DEADLINE``. ``marks``: whether each student is
+    marked PRESENT now (else LATE); every command flips one, so that each changes the view."""
     token = mint(supervisor)
     headers = {"Authorization": f"Bearer {token}"}
     probe = Probe()
@@ -171,6 +173,7 @@ async def measure(
         await asyncio.sleep(0.05)
     timings: list[Timing] = []
     failed = 0
+    reasons: dict[str, int] = {}
     deadline = time.monotonic() + SECONDS
     connector = aiohttp.TCPConnector(limit=len(sessions) + 8)
     async with aiohttp.ClientSession(command_url, connector=connector) as http:
@@ -183,7 +186,7 @@ async def measure(
             while time.monotonic() < deadline:
                 student = students[tick % STUDENTS]
                 # Every command changes something: the student's mark flips from the last one.
-                flip = (tick // STUDENTS + MARK_ROUNDS) % 2 == 0
+                present = marks[student] = not marks[student]
                 waiting[topic] = asyncio.get_running_loop().create_future()
                 timing = Timing(sent=time.time())
                 started = time.monotonic()
@@ -193,12 +196,16 @@ async def measure(
                     json={
                         "sessionId": str(session),
                         "records": [
-                            {"studentId": str(student), "status": "PRESENT" if flip else "LATE"}
+                            {"studentId": str(student), "status": "PRESENT" if present else "LATE"}
                         ],
                     },
                 ) as response:
                     timing.answered = time.time()
-                    body = await response.json() if response.status == 200 else {}
+                    body = (
+                        await response.json()
+                        if response.status == 200
+                        else {"problem": await response.text()}
+                    )
                 if response.status == 200:
                     timing.position = int(body["position"])
                     try:
@@ -211,8 +218,11 @@ async def measure(
                         timings.append(timing)
                     except TimeoutError:
                         failed += 1
+                        reasons["no delta"] = reasons.get("no delta", 0) + 1
                 else:
                     failed += 1
+                    reason = f"HTTP {response.status}: {str(body)[:120]}"
+                    reasons[reason] = reasons.get(reason, 0) + 1
                 tick += 1
                 await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
 
@@ -222,6 +232,8 @@ async def measure(
     for socket in sockets:
         await socket.close()
     await nc.close()
+    if reasons:
+        print("live bench failures:", reasons, file=sys.stderr)
     for timing in timings:
         timing.published = probe.published.get(timing.position, 0.0)
         timing.event = probe.occurred.get(timing.position, 0.0)
@@ -313,6 +325,8 @@ async def run(
     }
     processes = {m: start_service(m, env, work / f"{m}.live.log") for m in SERVICES}
     results: list[tuple[int, list[Timing], int, dict[str, float]]] = []
+    last_round_present = (MARK_ROUNDS - 1) % 2 == 0  # populate() alternates PRESENT and LATE
+    marks = {student: last_round_present for _, students in sessions for student in students}
     try:
         for name in ("relay", "projections", "gateway", "command"):
             await wait_http(f"http://127.0.0.1:{ports[name]}/ready")
@@ -331,6 +345,7 @@ async def run(
                 nats_server.url,
                 supervisor,
                 sessions[:count],
+                marks,
             )
             after = process_cpu(pids)
             cpu = {name: after[name] - before[name] for name in pids}
