@@ -1,7 +1,7 @@
 """``python -m services.migrate`` makes every table as the database's owner, and the grants it
 gives the services' role are enough for everything a service does with rows: append and read
 events, snapshots, the relay's tracking, and read-model transactions. The role can make no
-table."""
+table. ``python -m services.migrate streams`` sets up the streams as the relay's user."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import nats
 import psycopg
 import pytest
 from eventsourcing.persistence import Tracking
@@ -20,12 +21,13 @@ from services.command.application import TutoringCentres
 from services.command.commands.centres import RegisterCentre
 from shared import events
 from shared.eventstore import EventStoreSettings
+from shared.messaging.auth import DLQ_STREAM, EVENTS_STREAM, NOTIFY_STREAM, TIMERS_STREAM
 from shared.readmodels.documents import CENTRE
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import PostgresReadStore, PostgresSettings, ReadStoreSettings
 from shared.settings import load
 from tests.builders import ROOT as ROOT_ACTOR
-from tests.support.servers import PostgresServer
+from tests.support.servers import PostgresServer, running_nats
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,3 +145,33 @@ def test_a_rebuilds_new_generation_is_granted_by_default(
     with psycopg.connect(app_role.dsn() + f" password={APP_PASSWORD}", autocommit=True) as c:
         c.execute(f"INSERT INTO rm_versions_{generation} VALUES ('a', 1)")
         assert c.execute(f"SELECT version FROM rm_versions_{generation}").fetchone() == (1,)
+
+
+async def test_the_streams_job_sets_up_every_stream_as_the_relay(tmp_path: Path) -> None:
+    with running_nats(tmp_path / "nats") as server:
+        env = {"PATH": "/usr/bin:/bin", **server.env_for("relay"), "TUTORPULSE_NATS_REPLICAS": "1"}
+        done = subprocess.run(
+            [sys.executable, "-m", "services.migrate", "streams"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        client = await nats.connect(server.url)  # the harness user
+        try:
+            js = client.jetstream()
+            for stream in (EVENTS_STREAM, DLQ_STREAM, TIMERS_STREAM, NOTIFY_STREAM):
+                assert (await js.stream_info(stream)).config.num_replicas == 1
+        finally:
+            await client.close()
+        again = subprocess.run(
+            [sys.executable, "-m", "services.migrate", "streams"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert again.returncode == 0, again.stderr  # a second release runs it again
