@@ -100,6 +100,13 @@ def test_every_container_runs_restricted_without_a_token(overlay: str) -> None:
             assert "hostPort" not in str(container.get("ports", [])), name
 
 
+def test_the_image_runs_as_the_user_the_pods_require() -> None:
+    dockerfile = (ROOT / "infra" / "Dockerfile").read_text()
+    (user,) = re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)
+    assert user == f"{RESTRICTED['runAsUser']}:{RESTRICTED['runAsUser']}"
+    assert "compileall" in dockerfile  # nothing to write under a read-only root at start
+
+
 def test_the_namespace_enforces_restricted(overlay: str) -> None:
     (namespace,) = of_kind(overlay, "Namespace")
     labels = namespace["metadata"]["labels"]
