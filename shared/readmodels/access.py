@@ -3,6 +3,7 @@ live gateway so that both show exactly the same thing to the same person."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,31 +14,42 @@ import msgspec
 from shared import events
 from shared.readmodels import views
 from shared.readmodels.documents import (
-    CATCH_UP,
     CENTRE,
     CLASS,
+    CLOSED_CATCH_UPS,
     EXERCISE,
+    HELP_INDEX,
+    HELP_REQUESTS,
     HOMEWORK,
+    OPEN_CATCH_UPS,
     PAPER,
     PERSON,
     SESSION,
     STUDENT,
     TUTOR,
     CatchUp,
+    CatchUpEntry,
+    ClosedCatchUps,
     D,
+    HelpIndex,
+    HelpRequest,
     JsonObject,
     Kind,
     LogRow,
+    OpenCatchUps,
     Paper,
     PaperStatus,
     Session,
     Student,
     Tutor,
     as_json,
+    closed_catch_ups_key,
+    help_month_key,
+    month_of,
 )
 from shared.readmodels.projector import Batch, apply
 from shared.readmodels.store import MemoryTransaction, ReadStore, StoredDoc
-from shared.readmodels.times import parse
+from shared.readmodels.times import iso, parse
 from shared.readmodels.views import paper as paper_views
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
 
@@ -329,33 +341,103 @@ def _wanted(catch_up: CatchUp, wanted: CatchUpFilter, now: datetime) -> bool:
     )
 
 
+def _month_range(start: str | None, end: str | None, months: Iterable[str]) -> list[str]:
+    """Those of ``months`` (``YYYY-MM``) that [start, end] (times as documents hold them) can
+    touch, in order."""
+    return sorted(
+        m
+        for m in months
+        if (start is None or m >= month_of(start)) and (end is None or m <= month_of(end))
+    )
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else iso(at)
+
+
 def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: datetime) -> View:
     """The centre's catch-ups, most urgent first, for staff; a TEACHER sees those of their own
-    sessions. ``version`` counts the events behind every catch-up the filters match."""
+    sessions. Read from the centre's index (``open_catch_ups``, and the months of finished
+    ones the page reaches, ``closed_catch_ups``), not from every catch-up it ever had.
+    ``version`` counts the events behind the index documents read."""
     require(actor, Permission.CATCH_UP_LIST_VIEW)
     tutor = _own_tutor(actor, wanted.tutor_id)
-    catch_ups = store.centre_docs(CATCH_UP, actor.centre_id)
-    sessions = store.get_many(SESSION, [c.doc.session_id for c in catch_ups])
-    matching: list[tuple[views.UrgencyKey, int, CatchUp, Session]] = []
-    for stored in catch_ups:
-        session = sessions.get(stored.doc.session_id)
-        if session is None or (tutor and session.doc.tutor_id != tutor):
-            continue
-        if _wanted(stored.doc, wanted, now):
-            matching.append(
-                (views.catch_up_urgency(stored.doc), stored.version, stored.doc, session.doc)
-            )
-    matching.sort(key=lambda m: m[0])
+    stored = store.get(OPEN_CATCH_UPS, actor.centre_id)
+    index = stored.doc if stored else OpenCatchUps(centre_id=actor.centre_id)
+    version = stored.version if stored else 0
+
+    def matches(entry: CatchUpEntry) -> bool:
+        return (tutor is None or entry.tutor_id == tutor) and _wanted(entry.catch_up, wanted, now)
+
+    open_rows = sorted(
+        (views.catch_up_urgency(e.catch_up), e) for e in index.open.values() if matches(e)
+    )
+    finished_wanted = not wanted.overdue_only and wanted.status not in events.OPEN_CATCH_UPS
+    months = (
+        _month_range(_iso(wanted.due_after), _iso(wanted.due_before), index.closed_by_month)
+        if finished_wanted
+        else []
+    )
+    read: dict[str, StoredDoc[ClosedCatchUps]] = {}
+
+    def closed_month(month: str) -> ClosedCatchUps | None:
+        key = closed_catch_ups_key(actor.centre_id, month)
+        if key not in read:
+            found = store.get(CLOSED_CATCH_UPS, key)
+            if found is None:
+                return None
+            read[key] = found
+        return read[key].doc
+
+    # How many finished ones match: from the index's counts when one of them answers it,
+    # otherwise by reading the months the filters reach.
+    filters = [
+        (index.closed_by_status, wanted.status),
+        (index.closed_by_tutor, tutor),
+        (index.closed_by_student, str(wanted.student_id) if wanted.student_id else None),
+    ]
+    given = [(counts, value) for counts, value in filters if value is not None]
+    finished_total = 0
+    if not finished_wanted:
+        pass
+    elif wanted.due_before is None and wanted.due_after is None and len(given) <= 1:
+        counts, value = given[0] if given else (index.closed_by_month, None)
+        finished_total = sum(counts.values()) if value is None else counts.get(value, 0)
+    else:
+        for month in months:
+            closed = closed_month(month)
+            finished_total += sum(1 for e in (closed.rows.values() if closed else ()) if matches(e))
+
     after = wanted.after
-    page = [m for m in matching if after is None or m[0] > after][: wanted.limit]
-    people = names(store, {m[2].student_id for m in page} | {m[3].tutor_id for m in page})
-    rows = [views.catch_up_row(catch_up, session, people, now) for _, _, catch_up, session in page]
-    more = len(page) == wanted.limit and page[-1] is not matching[-1]
+    page = [row for row in open_rows if after is None or row[0] > after][: wanted.limit + 1]
+    if len(page) <= wanted.limit and finished_wanted:
+        start = month_of(after[1]) if after is not None and after[0] == 1 else None
+        for month in months:
+            if start is not None and month < start:
+                continue
+            closed = closed_month(month)
+            rows = sorted(
+                (views.catch_up_urgency(e.catch_up), e)
+                for e in (closed.rows.values() if closed else ())
+                if matches(e)
+            )
+            page += [row for row in rows if after is None or row[0] > after]
+            if len(page) > wanted.limit:
+                break
+    more = len(page) > wanted.limit
+    page = page[: wanted.limit]
+    sessions = store.get_many(SESSION, sorted({e.catch_up.session_id for _, e in page}))
+    shown = [
+        (e.catch_up, sessions[e.catch_up.session_id].doc)
+        for _, e in page
+        if e.catch_up.session_id in sessions
+    ]
+    people = names(store, {c.student_id for c, _ in shown} | {s.tutor_id for _, s in shown})
     return View(
-        sum(m[1] for m in matching),
+        version + sum(d.version for d in read.values()),
         {
-            "catchUps": rows,
-            "total": len(matching),
+            "catchUps": [views.catch_up_row(c, s, people, now) for c, s in shown],
+            "total": len(open_rows) + finished_total,
             "next": views.page_cursor(page[-1][0]) if more else None,
         },
     )
@@ -369,19 +451,27 @@ def help_request_analytics(
     tutor_id: UUID | None,
     now: datetime,
 ) -> View:
-    """Help-request figures of the centre's tutors (a TEACHER: their own). ``version`` counts
-    the events behind the sessions the figures come from."""
+    """Help-request figures of the centre's tutors (a TEACHER: their own), from each tutor's
+    months of help requests that [start, end) touches (``help_requests``), not from every
+    session. ``version`` counts the events behind the documents read."""
     require(actor, Permission.HELP_ANALYTICS_VIEW)
     tutor = _own_tutor(actor, tutor_id)
-    sessions = [
-        s
-        for s in store.centre_docs(SESSION, actor.centre_id)
-        if tutor is None or s.doc.tutor_id == tutor
+    stored = store.get(HELP_INDEX, actor.centre_id)
+    index = stored.doc if stored else HelpIndex(centre_id=actor.centre_id)
+    keys = [
+        help_month_key(actor.centre_id, tutor_of, month)
+        for tutor_of, months in index.months.items()
+        if tutor is None or tutor_of == tutor
+        for month in _month_range(iso(start), iso(end), months)
     ]
-    people = names(store, {s.doc.tutor_id for s in sessions})
+    found = store.get_many(HELP_REQUESTS, keys)
+    by_tutor: dict[str, list[HelpRequest]] = {}
+    for month in found.values():
+        by_tutor.setdefault(month.doc.tutor_id, []).extend(month.doc.requests.values())
+    people = names(store, set(by_tutor))
     return View(
-        sum(s.version for s in sessions),
-        views.help_request_analytics([s.doc for s in sessions], people, start, end, now),
+        (stored.version if stored else 0) + sum(d.version for d in found.values()),
+        views.help_request_analytics_of(by_tutor, people, start, end, now),
     )
 
 

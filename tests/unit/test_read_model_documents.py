@@ -28,7 +28,17 @@ from tests.readside import read_store
 
 DATA = Path(__file__).parent / "data"
 
-KINDS_SINCE_TYPES = {"inbox", "centre_staff", "notification_channels", "contact", "paper"}
+KINDS_SINCE_TYPES = {
+    "inbox",
+    "centre_staff",
+    "notification_channels",
+    "contact",
+    "paper",
+    "help_requests",
+    "help_index",
+    "open_catch_ups",
+    "closed_catch_ups",
+}
 """Kinds of document that came after documents were typed: the data files predate them."""
 
 

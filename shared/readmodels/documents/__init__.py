@@ -25,6 +25,10 @@ kind         one per … : what it holds
 ``centre_staff`` centre: its supervisors and admins (told of escalations)
 ``notification_channels`` centre: its webhook and e-mail settings (the secret never shown)
 ``contact``  person: their name and e-mail address, for e-mail notifications
+``help_requests`` tutor and month: the help requests raised by their students that month
+``help_index`` centre: each tutor's months of help requests
+``open_catch_ups`` centre: its open catch-ups, and counts of the finished ones
+``closed_catch_ups`` centre and month: the finished catch-ups due that month
 ``paper``    upload of paper work: its pages, the work it was filed against, the ink put on
              it in order (erased ink kept, for replaying the marking), voice comment, rubric
              score, feedback, when it was handed back
@@ -49,6 +53,16 @@ from shared.readmodels.documents.base import (
 from shared.readmodels.documents.catalogue import Exercise, ExerciseQuestion, Homework
 from shared.readmodels.documents.classes import CatchUp, ClassCohort, ClassMember
 from shared.readmodels.documents.directory import Centre, Person
+from shared.readmodels.documents.indexes import (
+    CatchUpEntry,
+    ClosedCatchUps,
+    HelpIndex,
+    HelpRequestsOfMonth,
+    OpenCatchUps,
+    closed_catch_ups_key,
+    help_month_key,
+    month_of,
+)
 from shared.readmodels.documents.log import LogRow
 from shared.readmodels.documents.notifications import (
     CentreStaff,
@@ -109,6 +123,10 @@ CENTRE_STAFF: Final = Kind("centre_staff", CentreStaff)
 CHANNELS: Final = Kind("notification_channels", NotificationChannels)
 CONTACT: Final = Kind("contact", Contact)
 PAPER: Final = Kind("paper", Paper)
+HELP_REQUESTS: Final = Kind("help_requests", HelpRequestsOfMonth)
+HELP_INDEX: Final = Kind("help_index", HelpIndex)
+OPEN_CATCH_UPS: Final = Kind("open_catch_ups", OpenCatchUps)
+CLOSED_CATCH_UPS: Final = Kind("closed_catch_ups", ClosedCatchUps)
 
 KINDS: Final[Mapping[str, Kind[Any]]] = {
     kind.name: kind
@@ -127,6 +145,10 @@ KINDS: Final[Mapping[str, Kind[Any]]] = {
         CHANNELS,
         CONTACT,
         PAPER,
+        HELP_REQUESTS,
+        HELP_INDEX,
+        OPEN_CATCH_UPS,
+        CLOSED_CATCH_UPS,
     )
 }
 """Every kind of document, by name."""
@@ -144,11 +166,15 @@ __all__ = [
     "CENTRE_STAFF",
     "CHANNELS",
     "CLASS",
+    "CLOSED_CATCH_UPS",
     "CONTACT",
     "EXERCISE",
+    "HELP_INDEX",
+    "HELP_REQUESTS",
     "HOMEWORK",
     "INBOX",
     "KINDS",
+    "OPEN_CATCH_UPS",
     "PAPER",
     "PERSON",
     "SESSION",
@@ -156,17 +182,21 @@ __all__ = [
     "TUTOR",
     "AttendanceReminder",
     "CatchUp",
+    "CatchUpEntry",
     "Centre",
     "CentreStaff",
     "ClassCohort",
     "ClassMember",
+    "ClosedCatchUps",
     "Contact",
     "ContentAssignment",
     "D",
     "Document",
     "Exercise",
     "ExerciseQuestion",
+    "HelpIndex",
     "HelpRequest",
+    "HelpRequestsOfMonth",
     "Homework",
     "HomeworkSummary",
     "Inbox",
@@ -178,6 +208,7 @@ __all__ = [
     "LogRow",
     "Note",
     "NotificationChannels",
+    "OpenCatchUps",
     "Paper",
     "PaperAnnotation",
     "PaperPage",
@@ -202,8 +233,11 @@ __all__ = [
     "TutorSession",
     "Work",
     "as_json",
+    "closed_catch_ups_key",
     "encode",
+    "help_month_key",
     "kind_named",
+    "month_of",
     "summary_of",
     "work_of",
 ]

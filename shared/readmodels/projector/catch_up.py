@@ -6,6 +6,7 @@ from __future__ import annotations
 from shared import events as ev
 from shared.readmodels.documents import CATCH_UP, CatchUp, SeatCatchUp, Session
 from shared.readmodels.projector.batch import Batch
+from shared.readmodels.projector.indexes import index_catch_up
 from shared.readmodels.projector.registry import projects
 from shared.readmodels.projector.session import seat, update_session
 from shared.readmodels.times import iso
@@ -21,23 +22,20 @@ def catch_up_assigned(docs: Batch, e: ev.CatchUpAssigned) -> None:
     def change(session: Session) -> None:
         seat(session, str(e.student_id)).catch_ups[key] = row
 
-    update_session(docs, e, change)
+    session = update_session(docs, e, change)
     # After the session, which may not be there yet (OutOfOrder).
-    docs.put(
-        CATCH_UP,
-        key,
-        e.centre_id,
-        CatchUp(
-            catch_up_id=key,
-            session_id=str(e.session_id),
-            student_id=str(e.student_id),
-            reason=e.reason,
-            due_at=iso(e.due_at),
-            status=ev.CatchUpStatus.PENDING,
-            assigned_at=iso(e.occurred_at),
-            assigned_by=str(e.actor_id),
-        ),
+    catch_up = CatchUp(
+        catch_up_id=key,
+        session_id=str(e.session_id),
+        student_id=str(e.student_id),
+        reason=e.reason,
+        due_at=iso(e.due_at),
+        status=ev.CatchUpStatus.PENDING,
+        assigned_at=iso(e.occurred_at),
+        assigned_by=str(e.actor_id),
     )
+    docs.put(CATCH_UP, key, e.centre_id, catch_up)
+    index_catch_up(docs, catch_up, session.tutor_id, e.centre_id)
 
 
 CatchUpMoved = ev.CatchUpStarted | ev.CatchUpCompleted | ev.CatchUpCancelled
@@ -62,7 +60,7 @@ def catch_up_moved(docs: Batch, e: CatchUpMoved) -> None:
         # Assigned before it moves: both are events of the same catch-up, applied in order.
         _move(session.students[str(e.student_id)].catch_ups[key], e)
 
-    update_session(docs, e, change)
+    session = update_session(docs, e, change)
     catch_up = docs.get(CATCH_UP, key)
     if catch_up is None:  # assigned before catch-up documents were kept: a rebuild lists it
         return
@@ -70,6 +68,7 @@ def catch_up_moved(docs: Batch, e: CatchUpMoved) -> None:
     if isinstance(e, ev.CatchUpCancelled):
         catch_up.cancel_reason = e.reason
     docs.put(CATCH_UP, key, e.centre_id, catch_up)
+    index_catch_up(docs, catch_up, session.tutor_id, e.centre_id)
 
 
 CatchUpTimer = ev.CatchUpReminderSent | ev.CatchUpBecameOverdue
@@ -91,9 +90,10 @@ def catch_up_timed(docs: Batch, e: CatchUpTimer) -> None:
         # Assigned first: both are events of the same catch-up, applied in order.
         _timed(session.students[str(e.student_id)].catch_ups[key], e)
 
-    update_session(docs, e, change)
+    session = update_session(docs, e, change)
     catch_up = docs.get(CATCH_UP, key)
     if catch_up is None:  # assigned before catch-up documents were kept: a rebuild lists it
         return
     _timed(catch_up, e)
     docs.put(CATCH_UP, key, e.centre_id, catch_up)
+    index_catch_up(docs, catch_up, session.tutor_id, e.centre_id)

@@ -8,6 +8,7 @@ from uuid import UUID
 from shared import events as ev
 from shared.readmodels.documents import HelpRequest, Presence, Session, Teaching, Work
 from shared.readmodels.projector.batch import Batch
+from shared.readmodels.projector.indexes import index_help_request
 from shared.readmodels.projector.registry import projects
 from shared.readmodels.projector.session import seat, update_session
 from shared.readmodels.times import iso
@@ -82,7 +83,8 @@ def help_requested(docs: Batch, e: ev.HelpRequestRaised) -> None:
     def change(session: Session) -> None:
         seat(session, str(e.student_id)).help_requests[request.help_request_id] = request
 
-    update_session(docs, e, change)
+    session = update_session(docs, e, change)
+    index_help_request(docs, session, str(e.student_id), request.help_request_id)
 
 
 HelpMoved = (
@@ -127,7 +129,8 @@ def help_moved(docs: Batch, e: HelpMoved) -> None:
             request.handled_by = str(e.actor_id)  # the tutor came to the student
             row.last_attended_at = at
 
-    update_session(docs, e, change)
+    session = update_session(docs, e, change)
+    index_help_request(docs, session, str(e.student_id), str(e.help_request_id))
 
 
 @projects(ev.HelpRequestEscalated)
@@ -139,7 +142,8 @@ def help_escalated(docs: Batch, e: ev.HelpRequestEscalated) -> None:
         request = session.students[str(e.student_id)].help_requests[str(e.help_request_id)]
         request.escalated_at = iso(e.occurred_at)
 
-    update_session(docs, e, change)
+    session = update_session(docs, e, change)
+    index_help_request(docs, session, str(e.student_id), str(e.help_request_id))
 
 
 # --- exercise work ---------------------------------------------------------------------------

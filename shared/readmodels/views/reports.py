@@ -121,16 +121,28 @@ def help_request_analytics(
     sessions: list[Session], names: Names, start: datetime, end: datetime, now: datetime
 ) -> JsonObject:
     """Per tutor and per priority, the help requests raised in [start, end) in ``sessions``."""
-    low, high = start.astimezone(UTC), end.astimezone(UTC)
     by_tutor: dict[str, list[HelpRequest]] = {}
     for session in sessions:
-        requests = by_tutor.setdefault(session.tutor_id, [])
-        requests += [
-            request
-            for seat in session.students.values()
-            for request in seat.help_requests.values()
-            if low <= parse(request.raised_at) < high
-        ]
+        by_tutor.setdefault(session.tutor_id, []).extend(
+            request for seat in session.students.values() for request in seat.help_requests.values()
+        )
+    return help_request_analytics_of(by_tutor, names, start, end, now)
+
+
+def help_request_analytics_of(
+    requests_by_tutor: dict[str, list[HelpRequest]],
+    names: Names,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> JsonObject:
+    """Per tutor and per priority, those of each tutor's help requests raised in
+    [start, end)."""
+    low, high = start.astimezone(UTC), end.astimezone(UTC)
+    by_tutor = {
+        tutor_id: [r for r in requests if low <= parse(r.raised_at) < high]
+        for tutor_id, requests in requests_by_tutor.items()
+    }
     tutors = [
         {"tutorId": tutor_id, "tutorName": names.get(tutor_id), **_stats_by_priority(requests, now)}
         for tutor_id, requests in by_tutor.items()

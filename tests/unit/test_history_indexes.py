@@ -1,0 +1,173 @@
+"""The catch-up list and the help-request analytics read the centre's indexes, not every
+catch-up and session document it ever had; on a seeded centre they answer exactly what the
+full read answered, page by page, and never anything of another centre."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.command.application import TutoringCentres
+from services.projections.rebuild import rebuild
+from shared.events import CatchUpStatus
+from shared.eventstore import EventStoreSettings
+from shared.readmodels import access, views
+from shared.readmodels.documents import CATCH_UP, SESSION, CatchUp, Session
+from shared.readmodels.store import ReadStore
+from shared.settings import load
+from shared.tenancy import Actor, Forbidden, Role
+from tests.bench.year import YearOfHistory, seed_year
+from tests.readside import read_store
+
+NOW = datetime(2026, 5, 14, 16, 45, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def seeded(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ReadStore, list[YearOfHistory]]]:
+    folder: Path = tmp_path_factory.mktemp("indexes")
+    centres = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(folder / "events.sqlite")})
+    )
+    years = [
+        seed_year(centres, events=6_000, tutors=5, students=50, seed=3, centre_id="north", now=NOW),
+        seed_year(centres, events=3_000, tutors=5, students=50, seed=4, centre_id="south", now=NOW),
+    ]
+    store = read_store(folder)
+    rebuild(centres, store, settle_timeout=0)
+    centres.close()
+    yield store, years
+    store.close()
+
+
+def _full_catch_up_list(
+    store: ReadStore, actor: Actor, wanted: access.CatchUpFilter, now: datetime
+) -> dict[str, Any]:
+    """The list as it was read before the index: every catch-up document of the centre."""
+    tutor = access._own_tutor(actor, wanted.tutor_id)
+    catch_ups = store.centre_docs(CATCH_UP, actor.centre_id)
+    sessions = store.get_many(SESSION, [c.doc.session_id for c in catch_ups])
+    matching: list[tuple[views.UrgencyKey, CatchUp, Session]] = []
+    for stored in catch_ups:
+        session = sessions.get(stored.doc.session_id)
+        if session is None or (tutor and session.doc.tutor_id != tutor):
+            continue
+        if access._wanted(stored.doc, wanted, now):
+            matching.append((views.catch_up_urgency(stored.doc), stored.doc, session.doc))
+    matching.sort(key=lambda m: m[0])
+    after = wanted.after
+    page = [m for m in matching if after is None or m[0] > after][: wanted.limit]
+    people = access.names(store, {m[1].student_id for m in page} | {m[2].tutor_id for m in page})
+    more = len(page) == wanted.limit and page[-1] is not matching[-1]
+    return {
+        "catchUps": [views.catch_up_row(c, s, people, now) for _, c, s in page],
+        "total": len(matching),
+        "next": views.page_cursor(page[-1][0]) if more else None,
+    }
+
+
+def _pages(store: ReadStore, actor: Actor, wanted: access.CatchUpFilter, full: bool) -> list[Any]:
+    pages: list[Any] = []
+    while True:
+        if full:
+            data = _full_catch_up_list(store, actor, wanted, NOW)
+        else:
+            data = access.catch_up_list(store, actor, wanted, NOW).data
+        pages.append(data)
+        if data["next"] is None:
+            return pages
+        wanted = replace(wanted, after=views.parse_page_cursor(data["next"]))
+
+
+FILTERS = [
+    access.CatchUpFilter(),
+    access.CatchUpFilter(limit=7),
+    access.CatchUpFilter(limit=200),
+    access.CatchUpFilter(overdue_only=True, limit=3),
+    access.CatchUpFilter(status=CatchUpStatus.COMPLETED.value, limit=9),
+    access.CatchUpFilter(status=CatchUpStatus.PENDING.value),
+    access.CatchUpFilter(due_after=NOW - timedelta(days=100), due_before=NOW - timedelta(days=20)),
+    access.CatchUpFilter(due_before=NOW - timedelta(days=300), limit=4),
+]
+
+
+def test_the_catch_up_list_pages_through_what_the_full_read_listed(
+    seeded: tuple[ReadStore, list[YearOfHistory]],
+) -> None:
+    store, (north, _) = seeded
+    assert north.catch_ups > 20
+    tutor = north.tutor
+    for wanted in [
+        *FILTERS,
+        access.CatchUpFilter(tutor_id=tutor.user_id, limit=5),
+        access.CatchUpFilter(student_id=north.student.user_id),
+        access.CatchUpFilter(tutor_id=tutor.user_id, status=CatchUpStatus.COMPLETED.value, limit=6),
+    ]:
+        for actor in (north.supervisor, tutor):
+            if actor is tutor and wanted.tutor_id not in (None, tutor.user_id):
+                continue
+            assert _pages(store, actor, wanted, full=False) == _pages(
+                store, actor, wanted, full=True
+            ), wanted
+    everything = access.catch_up_list(store, north.supervisor, access.CatchUpFilter(), NOW)
+    assert everything.data["total"] == north.catch_ups
+
+
+def test_help_request_analytics_answer_what_the_full_read_answered(
+    seeded: tuple[ReadStore, list[YearOfHistory]],
+) -> None:
+    store, (north, _) = seeded
+    sessions = [s.doc for s in store.centre_docs(SESSION, "north")]
+    tutor_names = access.names(store, {s.tutor_id for s in sessions})
+    windows = [
+        (NOW - timedelta(days=30), NOW),
+        (NOW - timedelta(days=366), NOW),
+        (NOW - timedelta(hours=6), NOW),
+        (NOW - timedelta(days=200), NOW - timedelta(days=170, hours=5)),
+    ]
+    for start, end in windows:
+        answer = access.help_request_analytics(store, north.supervisor, start, end, None, NOW)
+        assert answer.data == views.help_request_analytics(sessions, tutor_names, start, end, NOW)
+        own = access.help_request_analytics(store, north.tutor, start, end, None, NOW)
+        mine = [s for s in sessions if s.tutor_id == str(north.tutor.user_id)]
+        assert own.data == views.help_request_analytics(mine, tutor_names, start, end, NOW)
+    year = access.help_request_analytics(
+        store, north.supervisor, NOW - timedelta(days=366), NOW, None, NOW
+    )
+    assert year.data["overall"]["total"]["raised"] == north.help_requests
+
+
+def test_the_indexes_show_nothing_of_another_centre(
+    seeded: tuple[ReadStore, list[YearOfHistory]],
+) -> None:
+    store, (north, south) = seeded
+    for centre, other in ((north, south), (south, north)):
+        listed = _pages(store, centre.supervisor, access.CatchUpFilter(limit=200), full=False)
+        rows = [row for page in listed for row in page["catchUps"]]
+        assert len(rows) == listed[0]["total"] == centre.catch_ups
+        assert {row["tutorId"] for row in rows} <= {str(t) for t in centre.tutor_ids}
+        figures = access.help_request_analytics(
+            store, centre.supervisor, NOW - timedelta(days=366), NOW, None, NOW
+        ).data
+        assert {t["tutorId"] for t in figures["tutors"]} <= {str(t) for t in centre.tutor_ids}
+        assert figures["overall"]["total"]["raised"] == centre.help_requests
+        # Naming the other centre's tutor finds nothing of theirs.
+        stranger = access.help_request_analytics(
+            store, centre.supervisor, NOW - timedelta(days=366), NOW, other.tutor.user_id, NOW
+        ).data
+        assert stranger["tutors"] == [] and stranger["overall"]["total"]["raised"] == 0
+        foreign = access.catch_up_list(
+            store, centre.supervisor, access.CatchUpFilter(tutor_id=other.tutor.user_id), NOW
+        ).data
+        assert foreign["catchUps"] == [] and foreign["total"] == 0
+    other_tutor = Actor(user_id=south.tutor.user_id, role=Role.TEACHER, centre_id="north")
+    with pytest.raises(Forbidden):
+        access.catch_up_list(
+            store, other_tutor, access.CatchUpFilter(tutor_id=north.tutor.user_id), NOW
+        )
