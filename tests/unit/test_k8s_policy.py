@@ -37,6 +37,7 @@ PROGRAM_OF = {
     "services.scheduler": "scheduler",
     "services.migrate": "migrate",
     "services.projections.rebuild": "rebuild",
+    "services.projections.dead_letters": "dead-letters",
 }
 RESTRICTED = {
     "runAsNonRoot": True,
