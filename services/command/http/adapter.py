@@ -9,13 +9,15 @@ each of them. The handler fills in the command, runs it off the event loop, and 
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
 import inspect
 import re
-from collections.abc import Iterable
-from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
-import anyio.to_thread
 import msgspec
 from litestar import Request, Response, route
 from litestar.di import NamedDependency
@@ -50,6 +52,20 @@ IdempotencyHeader = Annotated[
     ),
 ]
 _PATH_PARAMETER = re.compile(r"\{(\w+):(\w+)\}")
+T = TypeVar("T")
+
+COMMAND_THREADS = 40
+"""Commands of one process running at once (as many as anyio's default worker threads): they
+wait on PostgreSQL, and concurrent ones share a commit (``shared.eventstore.group_commit``)."""
+_COMMAND_THREADS = ThreadPoolExecutor(COMMAND_THREADS, thread_name_prefix="command")
+
+
+async def in_command_thread(call: Callable[[], T]) -> T:
+    """``call()`` in one of the threads that run commands, with this task's context variables
+    (its log bindings). A plain executor: ``anyio.to_thread.run_sync`` measured 85 µs of CPU
+    per call (its cancel scope, limiter and queue) against 32 µs."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_COMMAND_THREADS, contextvars.copy_context().run, call)
 
 
 def route_handlers() -> list[HTTPRouteHandler]:
@@ -77,9 +93,7 @@ def route_handler(spec: Route) -> HTTPRouteHandler:
             if idempotency_key is None
             else idempotency_of(request, idempotency_key, [await request.body()])
         )
-        result = await anyio.to_thread.run_sync(
-            lambda: centres.handle(actor, command, idempotency=key)
-        )
+        result = await in_command_thread(lambda: centres.handle(actor, command, idempotency=key))
         return command_answer(result, verb)
 
     parameters = [
