@@ -205,6 +205,10 @@ class UnitOfWork:
         position = self.store.commit(*self._stored) if self._stored else None
         for aggregate in self._stored:
             self.directory.refresh(aggregate)
+        if self.store.aggregates is not None:
+            for aggregate in self._stored:
+                if not isinstance(aggregate, CommandReceipt):  # read once, by a retry at most
+                    self.store.aggregates.keep(aggregate)
         return self.store.position if position is None else position
 
     def refusal_of_conflict(self) -> RuleViolated | None:

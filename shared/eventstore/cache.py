@@ -192,6 +192,14 @@ class AggregateCache:
         self._keep(aggregate_id, aggregate, snapshotted)
         return aggregate
 
+    def keep(self, aggregate: Any) -> None:
+        """``aggregate`` as a command just committed it (its events stored, none pending): the
+        next load of it starts from here and finds nothing after it, rather than reading and
+        applying the command's own events again. Never an older state than the one kept."""
+        with self._lock:
+            kept = self._entries.get(aggregate.id)
+        self._keep(aggregate.id, aggregate, 0 if kept is None else kept[2])
+
     def _keep(self, aggregate_id: UUID, aggregate: Any, snapshotted: int) -> None:
         """Keep ``aggregate`` (and write a snapshot of it when it has gone on for
         :data:`SNAPSHOT_AFTER` events since the one it knows of)."""
