@@ -83,6 +83,10 @@ BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
 
+WATERMARK_EVERY = 0.25
+"""Seconds between two readings of the ack floor while a backlog is worked through (each is two
+requests to JetStream and a write to the read store)."""
+
 Settings = ProjectionSettings
 """How a replica consumes (``services.projections.settings``)."""
 
@@ -138,7 +142,8 @@ class _Tally:
         return tries
 
     def forget(self, message: Msg) -> None:
-        self._tries.pop(_sequence(message), None)
+        if self._tries:  # reading the sequence parses the reply subject: not for nothing
+            self._tries.pop(_sequence(message), None)
 
 
 def _sequence(message: Msg) -> int:
@@ -217,7 +222,10 @@ class ProjectionService:
         self._durable = durable
         self._stopping = asyncio.Event()
         self._subscription: JetStreamContext.PullSubscription | None = None
+        self._fetching: asyncio.Task[list[Msg]] | None = None
+        """The next batch, asked for while the one before it is applied."""
         self._fetch_failures = 0
+        self._watermark_checked = 0.0
         self._nats = _Outage("nats", self._settings.outage_backoff)
         self._read_store = _Outage("read_store", self._settings.outage_backoff)
         self._dead_letters_checked = 0.0
@@ -257,9 +265,13 @@ class ProjectionService:
     async def _step(self) -> None:
         if self._subscription is None:
             await self._subscribe()
-        assert self._subscription is not None
+        subscription = self._subscription
+        assert subscription is not None
+        fetching, self._fetching = self._fetching, None
+        if fetching is None:
+            fetching = asyncio.create_task(self._fetch(subscription))
         try:
-            batch = await self._subscription.fetch(self._settings.batch_size, timeout=0.5)
+            batch = await fetching
         except TimeoutError:  # nothing new (or NATS is away: the checks below notice)
             self._fetch_failures = 0
             await self._advance_watermark()  # acks of other replicas may have moved it
@@ -272,7 +284,13 @@ class ProjectionService:
             raise
         self._fetch_failures = 0
         self._nats.ok()
-        await self.handle(batch)
+        # Ask for the next batch now, so that its round trip overlaps this one's transaction.
+        # It returns as soon as any message is there: a batch never waits to fill up.
+        self._fetching = asyncio.create_task(self._fetch(subscription))
+        await self.handle(batch, caught_up=len(batch) < self._settings.batch_size)
+
+    async def _fetch(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+        return await subscription.fetch(self._settings.batch_size, timeout=0.5)
 
     async def _subscribe(self) -> None:
         """Create the durable consumer, or bring an existing one's settings up to date (a
@@ -308,6 +326,11 @@ class ProjectionService:
         )
 
     async def _unsubscribe(self) -> None:
+        fetching, self._fetching = self._fetching, None
+        if fetching is not None:  # its messages come back to a replica after ack_wait
+            fetching.cancel()
+            with contextlib.suppress(BaseException):
+                await fetching
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
             try:
@@ -338,7 +361,10 @@ class ProjectionService:
 
     # --- one batch ------------------------------------------------------------------------
 
-    async def handle(self, batch: list[Msg]) -> None:
+    async def handle(self, batch: list[Msg], *, caught_up: bool = True) -> None:
+        """Apply one fetched batch, answer each message, publish the change notices. The
+        watermark is recorded after a batch that ``caught_up`` with the stream (the live path,
+        where a query may wait for it), otherwise at most every ``WATERMARK_EVERY`` seconds."""
         started = time.perf_counter()
         decoded: list[tuple[events.Event, int] | None] = []
         for message in batch:
@@ -369,7 +395,8 @@ class ProjectionService:
         APPLIED.labels("applied").inc(len(outcome.applied))
         APPLIED.labels("out_of_order").inc(len(outcome.waiting) + len(outcome.retry))
         APPLIED.labels("failed").inc(len(outcome.failed))
-        await self._advance_watermark()
+        if caught_up or time.monotonic() - self._watermark_checked >= WATERMARK_EVERY:
+            await self._advance_watermark()
         await self._refresh_dead_letters()
         BATCH_SECONDS.observe(time.perf_counter() - started)
 
@@ -644,6 +671,7 @@ class ProjectionService:
 
     async def _advance_watermark(self) -> None:
         """Everything up to the consumer's ack floor is in the read models: record its position."""
+        self._watermark_checked = time.monotonic()
         try:
             info = await self._js.consumer_info(STREAM_NAME, self._durable)
         except NotFoundError:  # the consumer is gone (e.g. NATS lost its state): create it again
