@@ -1,10 +1,11 @@
-"""The NATS servers of the Kubernetes manifests, run as three local processes: the configuration
-of the StatefulSet's ConfigMap (nats.conf and users.conf as the production overlay renders them)
-with only the addresses changed (127.0.0.1 and free ports instead of the pods' DNS names and
-fixed ports). It forms a JetStream cluster, logs the services in as their own users, takes the
-streams at three replicas from the streams Job, and keeps every acknowledged event when a server
-is killed: the client moves to another server (the cluster tells it their addresses) and the
-stream elects a new leader."""
+"""Three NATS servers in one JetStream cluster, configured two ways: as the Kubernetes manifests
+configure them (the StatefulSet's ConfigMap, nats.conf and users.conf as the production overlay
+renders them, with only the addresses changed: 127.0.0.1 and free ports instead of the pods'
+DNS names and fixed ports), and as a local cluster on 127.0.0.1 (infra/nats/cluster.conf with
+the run's users, the rest on the command line). Either way the cluster forms, logs the services
+in as their own users, takes the streams at three replicas from the streams Job, and keeps
+every acknowledged event when a server is killed: the client moves to another server (the
+cluster tells it their addresses) and the stream elects a new leader."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from nats.errors import Error as NatsError
 from nats.js.errors import Error as JetStreamError
 
 from shared.messaging import connect
-from shared.messaging.auth import EVENTS_STREAM, PERMISSIONS
+from shared.messaging.auth import EVENTS_STREAM, PERMISSIONS, write_server_config
 from shared.messaging.settings import Credentials, server_password_variable
 from tests.support.k8s import ROOT, of_kind
 from tests.support.servers import free_port, nats_server_binary
@@ -87,30 +88,54 @@ def localised(config: str, me: Server, everyone: list[Server], workdir: Path) ->
     return changed
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[list[Server], dict[str, str]]]:
+def manifests_servers(tmp_path: Path, servers: list[Server], passwords: dict[str, str]) -> None:
     config, users, variables = manifests_config()
+    for server in servers:
+        workdir = tmp_path / server.name
+        (workdir / "nats.conf").write_text(localised(config, server, servers, workdir))
+        (workdir / "users.conf").write_text(users)
+        env = {"PATH": os.environ.get("PATH", ""), "POD_NAME": server.name}
+        env |= {server_password_variable(u): p for u, p in passwords.items()}
+        assert set(variables) <= set(env)
+        start(server, [nats_server_binary(), "--config", str(workdir / "nats.conf")], env, workdir)
+
+
+def local_servers(tmp_path: Path, servers: list[Server], passwords: dict[str, str]) -> None:
+    routes = ",".join(f"nats://127.0.0.1:{s.cluster}" for s in servers)
+    credentials = {user: Credentials(user, password) for user, password in passwords.items()}
+    for server in servers:
+        workdir = tmp_path / server.name
+        config = write_server_config(
+            workdir / "server.conf", ROOT / "infra" / "nats" / "cluster.conf", credentials
+        )
+        argv = [nats_server_binary(), "-c", str(config), "-n", server.name, "-a", "127.0.0.1"]
+        argv += ["-p", str(server.client), "-m", str(server.monitor)]
+        argv += ["-sd", str(workdir / "jetstream")]
+        argv += ["--cluster", f"nats://127.0.0.1:{server.cluster}", "--routes", routes]
+        start(server, argv, {"PATH": os.environ.get("PATH", "")}, workdir)
+
+
+def start(server: Server, argv: list[str], env: dict[str, str], workdir: Path) -> None:
+    with open(workdir / "server.log", "ab") as log:
+        server.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture(params=["manifests", "local"])
+def cluster(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[list[Server], dict[str, str]]]:
     passwords = {user: f"{user}-password" for user in PERMISSIONS}
     servers = [
         Server(f"tutorpulse-nats-{i}", free_port(), free_port(), free_port())
         for i in range(SERVERS)
     ]
     for server in servers:
-        workdir = tmp_path / server.name
-        workdir.mkdir()
-        (workdir / "nats.conf").write_text(localised(config, server, servers, workdir))
-        (workdir / "users.conf").write_text(users)
-        env = {"PATH": os.environ.get("PATH", ""), "POD_NAME": server.name}
-        env |= {server_password_variable(u): p for u, p in passwords.items()}
-        assert set(variables) <= set(env)
-        with open(workdir / "server.log", "ab") as log:
-            server.process = subprocess.Popen(
-                [nats_server_binary(), "--config", str(workdir / "nats.conf")],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        (tmp_path / server.name).mkdir()
     try:
+        if request.param == "manifests":
+            manifests_servers(tmp_path, servers, passwords)
+        else:
+            local_servers(tmp_path, servers, passwords)
         yield servers, passwords
     finally:
         for server in servers:
