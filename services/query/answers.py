@@ -387,6 +387,26 @@ class AttendanceSummary(Shown, kw_only=True):
     EXCUSED: int
 
 
+class OlderSessions(Shown, kw_only=True):
+    """The student's sessions that ``sessions`` leaves out: older than their latest 30, with
+    nothing open. ``attendanceSummary`` and ``xp`` count them."""
+
+    count: int
+    months: list[str]
+    """``YYYY-MM``, newest first: the months ``GET /api/v1/students/{id}/sessions`` pages."""
+
+
+class StudentSessions(Shown, kw_only=True):
+    """A month of the student's older sessions (those the overview leaves out), oldest first."""
+
+    student_id: str
+    month: str | None
+    """``YYYY-MM``; ``null`` when no session was left out yet."""
+    sessions: list[StudentSession]
+    next: str | None
+    """The month before this one that has some: pass it as ``month`` for the next page."""
+
+
 class StudentOverview(Shown, kw_only=True):
     """A student's sessions, work, homework, XP, catch-ups, notes (students and parents: only
     EXTERNAL ones) and academic profile."""
@@ -397,6 +417,9 @@ class StudentOverview(Shown, kw_only=True):
     today: list[StudentSession]
     """Today's sessions they are enrolled in, with their catch-ups, help requests and work."""
     sessions: list[OverviewSession]  # type: ignore[valid-type]
+    """The latest 30, and older ones while they have an open catch-up, unfinished work or an
+    open help request, oldest first."""
+    older_sessions: OlderSessions
     exercises: OverviewExercises
     open_help_request: OverviewHelpRequest | None  # type: ignore[valid-type]
     homework: list[OverviewHomework]  # type: ignore[valid-type]
@@ -699,6 +722,7 @@ class StudentPaper(Shown, kw_only=True):
 MyDayAnswer = envelope("MyDayAnswer", MyDay)
 ControlCenterAnswer = envelope("ControlCenterAnswer", ControlCenter)
 StudentOverviewAnswer = envelope("StudentOverviewAnswer", StudentOverview)
+StudentSessionsAnswer = envelope("StudentSessionsAnswer", StudentSessions)
 ClassRosterAnswer = envelope("ClassRosterAnswer", ClassRoster)
 CatalogueAnswer = envelope("CatalogueAnswer", Catalogue)
 ExerciseAnswer = envelope("ExerciseAnswer", ExerciseShown)

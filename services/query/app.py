@@ -200,6 +200,40 @@ class StudentReadController(Controller):
             lambda: access.student_overview(store, actor, student_id, utcnow()),
         )
 
+    @get(
+        "/{student_id:uuid}/sessions",
+        summary="A student's older sessions (those the overview leaves out), a month at a time",
+        operation_id="studentSessions",
+        opt={"permission": Permission.STUDENT_OVERVIEW_VIEW},
+        responses=answering(
+            answers.StudentSessionsAnswer, "A month of the student's older sessions"
+        ),
+    )
+    async def older_sessions(
+        self,
+        student_id: FromPath[UUID],
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
+        position: PositionQuery = None,
+        position_header: PositionHeader = None,
+        month: Annotated[
+            str | None,
+            QueryParameter(
+                required=False,
+                pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+                description="`YYYY-MM` (default: the latest month with older sessions); "
+                "`next` of the previous page.",
+            ),
+        ] = None,
+    ) -> Response[dict[str, Any]]:
+        return await _answer(
+            reads,
+            position,
+            position_header,
+            lambda: access.student_sessions(store, actor, student_id, month),
+        )
+
 
 class ClassReadController(Controller):
     path = "/api/v1/classes"

@@ -26,7 +26,9 @@ from shared.readmodels.documents import (
     PERSON,
     SESSION,
     STUDENT,
+    STUDENT_SESSIONS,
     TUTOR,
+    ArchivedSessions,
     CatchUp,
     CatchUpEntry,
     ClosedCatchUps,
@@ -39,6 +41,7 @@ from shared.readmodels.documents import (
     OpenCatchUps,
     Paper,
     PaperStatus,
+    Person,
     Session,
     Student,
     Tutor,
@@ -46,6 +49,7 @@ from shared.readmodels.documents import (
     closed_catch_ups_key,
     help_month_key,
     month_of,
+    student_history_key,
 )
 from shared.readmodels.projector import Batch, apply
 from shared.readmodels.store import MemoryTransaction, ReadStore, StoredDoc
@@ -147,8 +151,9 @@ def control_center_at(store: ReadStore, actor: Actor, session_id: UUID, at: date
     return View(applied, views.control_center(session, people, at))
 
 
-def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: datetime) -> View:
-    """For the student themselves, their parent, and staff of their centre."""
+def _student_seen_by(store: ReadStore, actor: Actor, student_id: UUID) -> StoredDoc[Person]:
+    """The student's person, if the actor may see the student's overview: the student
+    themselves, their parent, staff of their centre."""
     require(actor, Permission.STUDENT_OVERVIEW_VIEW)
     person = store.get(PERSON, str(student_id))
     if person is None or person.centre_id != actor.centre_id or person.doc.role is not Role.STUDENT:
@@ -157,6 +162,12 @@ def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: date
         raise NotVisible("no such student")
     if actor.role is Role.PARENT and person.doc.guardian_id != str(actor.user_id):
         raise NotVisible("no such student")
+    return person
+
+
+def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: datetime) -> View:
+    """For the student themselves, their parent, and staff of their centre."""
+    person = _student_seen_by(store, actor, student_id)
     stored = store.get(STUDENT, str(student_id))
     student = (
         stored.doc if stored else Student(student_id=str(student_id), centre_id=actor.centre_id)
@@ -180,6 +191,38 @@ def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: date
             now,
             staff=staff,
         ),
+    )
+
+
+def student_sessions(store: ReadStore, actor: Actor, student_id: UUID, month: str | None) -> View:
+    """The student's sessions of one month (``YYYY-MM``; by default the latest) among those
+    their overview leaves out, oldest first, and the month before it that has some."""
+    _student_seen_by(store, actor, student_id)
+    stored = store.get(STUDENT, str(student_id))
+    archived = stored.doc.archived if stored else None
+    months = archived.months if isinstance(archived, ArchivedSessions) else []
+    if month is None:
+        month = months[-1] if months else None
+    history = (
+        None
+        if month is None
+        else store.get(STUDENT_SESSIONS, student_history_key(str(student_id), month))
+    )
+    if history is not None and history.centre_id != actor.centre_id:
+        history = None
+    sessions = sorted(
+        history.doc.sessions.values() if history else (),
+        key=lambda s: (s.starts_at, s.session_id),
+    )
+    earlier = [m for m in months if month is not None and m < month]
+    return View(
+        history.version if history else 0,
+        {
+            "studentId": str(student_id),
+            "month": month,
+            "sessions": [as_json(s) for s in sessions],
+            "next": earlier[-1] if earlier else None,
+        },
     )
 
 

@@ -459,23 +459,30 @@ class _Year:
         self.writer.save(*changed)
 
     def _follow_catch_up(self, catch_up: CatchUp, student: Actor) -> None:
-        """Most catch-ups are done within the week; some run overdue."""
+        """Most catch-ups are done within the week; some run overdue, then are done late or
+        given up."""
         roll = self.rng.random()
         due = catch_up.due_at
+
+        def finish() -> None:
+            catch_up.start(by=student)
+            self.at(self.clock.at + timedelta(minutes=40))
+            catch_up.complete(by=student)
+            self.writer.save(catch_up)
+
         if roll < 0.75:
             done = due - timedelta(days=self.rng.randint(1, 5), hours=self.rng.randint(0, 6))
-
-            def finish() -> None:
-                catch_up.start(by=student)
-                self.at(self.clock.at + timedelta(minutes=40))
-                catch_up.complete(by=student)
-                self.writer.save(catch_up)
-
             self.later(done, finish)
         else:
 
             def overdue() -> None:
                 catch_up.become_overdue(by=self.system, due_at=due)
+                self.writer.save(catch_up)
+                late = self.clock.at + timedelta(days=self.rng.randint(2, 12), hours=3)
+                self.later(late, finish if self.rng.random() < 0.85 else give_up)
+
+            def give_up() -> None:
+                catch_up.cancel(by=self.supervisor, reason="made up in class instead")
                 self.writer.save(catch_up)
 
             self.later(due + timedelta(minutes=5), overdue)

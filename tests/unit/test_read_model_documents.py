@@ -38,6 +38,7 @@ KINDS_SINCE_TYPES = {
     "help_index",
     "open_catch_ups",
     "closed_catch_ups",
+    "student_sessions",
 }
 """Kinds of document that came after documents were typed: the data files predate them."""
 

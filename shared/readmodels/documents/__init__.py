@@ -25,6 +25,8 @@ kind         one per … : what it holds
 ``centre_staff`` centre: its supervisors and admins (told of escalations)
 ``notification_channels`` centre: its webhook and e-mail settings (the secret never shown)
 ``contact``  person: their name and e-mail address, for e-mail notifications
+``student_sessions`` student and month: their sessions of that month that left the student's
+             document (it keeps the latest ones)
 ``help_requests`` tutor and month: the help requests raised by their students that month
 ``help_index`` centre: each tutor's months of help requests
 ``open_catch_ups`` centre: its open catch-ups, and counts of the finished ones
@@ -94,12 +96,15 @@ from shared.readmodels.documents.sessions import (
     work_of,
 )
 from shared.readmodels.documents.students import (
+    ArchivedSessions,
     ContentAssignment,
     LevelChange,
     Note,
     Student,
+    StudentHistory,
     StudentSession,
     Subject,
+    student_history_key,
 )
 from shared.readmodels.documents.tutors import (
     HomeworkSummary,
@@ -127,6 +132,7 @@ HELP_REQUESTS: Final = Kind("help_requests", HelpRequestsOfMonth)
 HELP_INDEX: Final = Kind("help_index", HelpIndex)
 OPEN_CATCH_UPS: Final = Kind("open_catch_ups", OpenCatchUps)
 CLOSED_CATCH_UPS: Final = Kind("closed_catch_ups", ClosedCatchUps)
+STUDENT_SESSIONS: Final = Kind("student_sessions", StudentHistory)
 
 KINDS: Final[Mapping[str, Kind[Any]]] = {
     kind.name: kind
@@ -149,6 +155,7 @@ KINDS: Final[Mapping[str, Kind[Any]]] = {
         HELP_INDEX,
         OPEN_CATCH_UPS,
         CLOSED_CATCH_UPS,
+        STUDENT_SESSIONS,
     )
 }
 """Every kind of document, by name."""
@@ -179,7 +186,9 @@ __all__ = [
     "PERSON",
     "SESSION",
     "STUDENT",
+    "STUDENT_SESSIONS",
     "TUTOR",
+    "ArchivedSessions",
     "AttendanceReminder",
     "CatchUp",
     "CatchUpEntry",
@@ -224,6 +233,7 @@ __all__ = [
     "SeatCatchUp",
     "Session",
     "Student",
+    "StudentHistory",
     "StudentSession",
     "Subject",
     "Teaching",
@@ -238,6 +248,7 @@ __all__ = [
     "help_month_key",
     "kind_named",
     "month_of",
+    "student_history_key",
     "summary_of",
     "work_of",
 ]

@@ -90,12 +90,45 @@ class ContentAssignment(Record, kw_only=True):
     withdraw_reason: str | UnsetType = UNSET
 
 
+class ArchivedSessions(Record, kw_only=True):
+    """What the student's document keeps of the sessions it moved out to ``student_sessions``
+    documents (by the month they started), so that totals still count them."""
+
+    count: int = 0
+    months: list[str] = msgspec.field(default_factory=list)
+    """``YYYY-MM``, oldest first: the months with a ``student_sessions`` document."""
+    attendance: dict[str, int] = msgspec.field(default_factory=dict)
+    """Marks by attendance status."""
+    work_xp: int = 0
+    """XP of the exercise work of those sessions."""
+    last_attended_at: Instant | None = None
+    """The start of the latest of them the student attended (PRESENT or LATE)."""
+    first_marked_at: Instant | None = None
+    """The start of the earliest of them with an attendance mark."""
+
+
+class StudentHistory(Document, kw_only=True):
+    """A student's sessions that started in one month and left their document (older than
+    its latest ``STUDENT_RECENT_SESSIONS``), by id; keyed ``<student>:<YYYY-MM>``."""
+
+    student_id: str
+    centre_id: str
+    month: str
+    sessions: dict[str, StudentSession] = msgspec.field(default_factory=dict)
+
+
+def student_history_key(student_id: str, month: str) -> str:
+    return f"{student_id}:{month}"
+
+
 class Student(Document, kw_only=True):
     """One per student."""
 
     student_id: str
     centre_id: str
     sessions: dict[str, StudentSession] = msgspec.field(default_factory=dict)
+    """The latest sessions (``STUDENT_RECENT_SESSIONS``), and older ones while they have an
+    open catch-up, unfinished work or an open help request; the others are in ``archived``."""
     notes: dict[str, Note] = msgspec.field(default_factory=dict)
     subjects: dict[str, Subject] = msgspec.field(default_factory=dict)
     """By course id."""
@@ -108,3 +141,5 @@ class Student(Document, kw_only=True):
     paper: dict[str, PaperSummary] | UnsetType = UNSET
     """Paper uploads filed against the student's work, by upload id (absent until the
     first)."""
+    archived: ArchivedSessions | UnsetType = UNSET
+    """The sessions moved out to ``student_sessions`` documents (absent until the first)."""

@@ -8,14 +8,19 @@ import msgspec
 from shared import events as ev
 from shared.readmodels.documents import (
     STUDENT,
+    STUDENT_SESSIONS,
+    ArchivedSessions,
     ContentAssignment,
     LevelChange,
     Note,
     Session,
     Student,
+    StudentHistory,
     StudentSession,
     Subject,
     Work,
+    month_of,
+    student_history_key,
     work_of,
 )
 from shared.readmodels.projector.batch import Batch
@@ -33,13 +38,20 @@ def without_answers(work: Work) -> Work:
     return msgspec.structs.replace(work, answers=msgspec.UNSET)
 
 
+STUDENT_RECENT_SESSIONS = 30
+"""How many of a student's latest sessions their document keeps (by start); older ones move
+to ``student_sessions`` documents unless they still have something open."""
+
+_ATTENDED = frozenset({ev.AttendanceStatus.PRESENT, ev.AttendanceStatus.LATE})
+
+
 def refresh_student(docs: Batch, session: Session, student_id: str) -> None:
     """What the student's own document holds about this session, recomputed from the session."""
     row = session.students.get(student_id)
     if row is None:
         return
     student = student_doc(docs, session.centre_id, student_id)
-    student.sessions[session.session_id] = StudentSession(
+    record = StudentSession(
         session_id=session.session_id,
         title=session.title,
         status=session.status,
@@ -54,7 +66,102 @@ def refresh_student(docs: Batch, session: Session, student_id: str) -> None:
         help_requests=row.help_requests,
         work={k: without_answers(w) for k, w in work_of(row).items()},
     )
+    if session.session_id in student.sessions or not _in_history(docs, student, record):
+        student.sessions[session.session_id] = record
+        _keep_recent(docs, student)
     docs.put(STUDENT, student_id, session.centre_id, student)
+
+
+def _pinned(session: StudentSession) -> bool:
+    """Something of the session is still open: it stays in the student's document."""
+    return (
+        any(c.status in ev.OPEN_CATCH_UPS for c in session.catch_ups.values())
+        or any(w.status in ev.UNFINISHED_WORK for w in session.work.values())
+        or any(h.status in ev.OPEN_HELP_REQUESTS for h in session.help_requests.values())
+    )
+
+
+def _archive(student: Student) -> ArchivedSessions:
+    if not isinstance(student.archived, ArchivedSessions):
+        student.archived = ArchivedSessions()
+    return student.archived
+
+
+def _count(archived: ArchivedSessions, session: StudentSession, sign: int) -> None:
+    """Add (``sign`` 1) or take away (-1) a session's part of the archive's totals. The latest
+    attended and the first marked start only ever move on."""
+    archived.count += sign
+    if session.attendance is not None:
+        status = session.attendance.value
+        archived.attendance[status] = archived.attendance.get(status, 0) + sign
+        if not archived.attendance[status]:
+            del archived.attendance[status]
+    archived.work_xp += sign * sum(w.xp_awarded for w in session.work.values())
+    if sign > 0 and session.attendance is not None:
+        if session.attendance in _ATTENDED and session.starts_at > (
+            archived.last_attended_at or ""
+        ):
+            archived.last_attended_at = session.starts_at
+        if archived.first_marked_at is None or session.starts_at < archived.first_marked_at:
+            archived.first_marked_at = session.starts_at
+
+
+def _history(docs: Batch, student: Student, month: str) -> StudentHistory:
+    key = student_history_key(student.student_id, month)
+    return docs.get(STUDENT_SESSIONS, key) or StudentHistory(
+        student_id=student.student_id, centre_id=student.centre_id, month=month
+    )
+
+
+def _in_history(docs: Batch, student: Student, session: StudentSession) -> bool:
+    """If the session was moved out of the student's document, keep it there up to date (or
+    bring it back while something of it is open); ``False`` if it never was."""
+    archived = student.archived
+    month = month_of(session.starts_at)
+    if not isinstance(archived, ArchivedSessions) or month not in archived.months:
+        return False
+    history = _history(docs, student, month)
+    before = history.sessions.get(session.session_id)
+    if before is None:
+        return False
+    _count(archived, before, -1)
+    key = student_history_key(student.student_id, month)
+    if _pinned(session):
+        del history.sessions[session.session_id]
+        student.sessions[session.session_id] = session
+    else:
+        history.sessions[session.session_id] = session
+        _count(archived, session, 1)
+    docs.put(STUDENT_SESSIONS, key, student.centre_id, history)
+    return True
+
+
+def _keep_recent(docs: Batch, student: Student) -> None:
+    """Move the oldest sessions with nothing open out of the document, down to
+    ``STUDENT_RECENT_SESSIONS``."""
+    extra = len(student.sessions) - STUDENT_RECENT_SESSIONS
+    if extra <= 0:
+        return
+    oldest = sorted(
+        (s for s in student.sessions.values() if not _pinned(s)),
+        key=lambda s: (s.starts_at, s.session_id),
+    )[:extra]
+    archived = _archive(student)
+    for session in oldest:
+        month = month_of(session.starts_at)
+        history = _history(docs, student, month)
+        history.sessions[session.session_id] = session
+        docs.put(
+            STUDENT_SESSIONS,
+            student_history_key(student.student_id, month),
+            student.centre_id,
+            history,
+        )
+        del student.sessions[session.session_id]
+        _count(archived, session, 1)
+        if month not in archived.months:
+            archived.months.append(month)
+            archived.months.sort()
 
 
 # --- notes about the student -----------------------------------------------------------------

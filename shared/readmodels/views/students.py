@@ -17,7 +17,7 @@ from shared.events import (
     NoteVisibility,
     SessionStatus,
 )
-from shared.readmodels.documents import JsonObject, Student, as_json
+from shared.readmodels.documents import ArchivedSessions, JsonObject, Student, as_json
 from shared.readmodels.times import parse
 from shared.readmodels.views.common import Names, help_view, overdue
 from shared.readmodels.views.risk import risk_of
@@ -84,7 +84,12 @@ def student_overview(
         ),
         key=lambda h: (h["status"] == HomeworkStatus.GRADED, h["dueAt"], h["homeworkId"]),
     )
-    xp = sum(w["xpAwarded"] for w in work) + sum(h["xpAwarded"] for h in homework)
+    archived = student.archived if isinstance(student.archived, ArchivedSessions) else None
+    xp = (
+        sum(w["xpAwarded"] for w in work)
+        + sum(h["xpAwarded"] for h in homework)
+        + (archived.work_xp if archived else 0)
+    )
     every_session = [as_json(s) for s in sessions]
     overview: JsonObject = {
         "studentId": student.student_id,
@@ -115,7 +120,15 @@ def student_overview(
         },
         "catchUps": catch_ups,
         "notes": notes,
-        "attendanceSummary": {status.value: marked.count(status) for status in ATTENDANCE_STATUSES},
+        "attendanceSummary": {
+            status.value: marked.count(status)
+            + (archived.attendance.get(status.value, 0) if archived else 0)
+            for status in ATTENDANCE_STATUSES
+        },
+        "olderSessions": {
+            "count": archived.count if archived else 0,
+            "months": list(reversed(archived.months)) if archived else [],
+        },
     } | _academic_profile(student, names, staff=staff)
     if staff:
         overview["risk"] = risk_of(student, now).as_json()
