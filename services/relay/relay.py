@@ -312,6 +312,10 @@ class Relay:
                 idle = self._settings.idle_poll_seconds
                 await self._publish(batch)
                 retry = self._settings.retry_seconds
+                if self._wakeup.listening and len(batch) < self._settings.batch_size:
+                    # The read found every event committed before it; any commit since has
+                    # rung, so an empty read now would only cost a round trip.
+                    await self._wakeup.wait(self._settings.listening_poll_seconds)
             except (PublishFailed, PersistenceError) as error:
                 await self._after_failure(error)
                 await self._sleep(retry)
