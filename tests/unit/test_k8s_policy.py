@@ -34,6 +34,7 @@ from tests.support.k8s import (
     pod_templates,
     rendered,
     unhashed,
+    with_components,
 )
 
 PROGRAM_OF = {
@@ -281,6 +282,40 @@ def test_services_use_the_row_only_role_and_the_jobs_the_owner(overlay: str) -> 
     env = {e["name"]: e for e in migrate["spec"]["containers"][0]["env"]}
     grant = env["TUTORPULSE_MIGRATE_GRANT_TO"]["valueFrom"]["secretKeyRef"]
     assert grant == {"name": "tutorpulse-db-app", "key": "username"}
+
+
+def test_until_services_skip_their_ddl_a_component_gives_them_the_owner() -> None:
+    """Services create their tables at start, which the row-only role may not (see
+    docs/operations.md); ``components/services-own-tables`` moves every program that opens a
+    store at start onto the owner, and leaves everything else as it was."""
+    before = {(d["kind"], d["metadata"]["name"]): d for d in rendered("production")}
+    with_owner = with_components("production", "services-own-tables")
+    after = {(d["kind"], d["metadata"]["name"]): d for d in with_owner}
+    assert set(after) == set(before)
+    moved = set()
+    for name, document in after.items():
+        if document == before[name]:
+            continue
+        (container,) = _pod(document)["spec"]["containers"]
+        (was,) = _pod(before[name])["spec"]["containers"]
+        changed = [e for e in container["env"] if e not in was["env"]]
+        assert [(e["name"], e["valueFrom"]["secretKeyRef"]["name"]) for e in changed] == [
+            ("TUTORPULSE_POSTGRES_USER", "tutorpulse-db-owner"),
+            ("TUTORPULSE_POSTGRES_PASSWORD", "tutorpulse-db-owner"),
+        ], name
+        assert len(container["env"]) == len(was["env"]), name
+        moved.add(name)
+    services = {("Deployment", d["metadata"]["name"]) for d in of_kind("production", "Deployment")}
+    tools = {("CronJob", f"tutorpulse-dead-letters{s}") for s in ("", "-replay")}
+    assert moved == services | tools
+
+
+def _pod(document: dict[str, Any]) -> dict[str, Any]:
+    spec = document["spec"]
+    template: dict[str, Any] = (
+        spec["jobTemplate"]["spec"]["template"] if "jobTemplate" in spec else spec["template"]
+    )
+    return template
 
 
 # --- NATS -----------------------------------------------------------------------------------
