@@ -26,7 +26,7 @@ from shared.readmodels.projector import (  # noqa: F401  (each registers its pro
     session,
     student,
 )
-from shared.readmodels.projector.batch import Batch, Change, OutOfOrder
+from shared.readmodels.projector.batch import Batch, Change, OutOfOrder, Written
 from shared.readmodels.projector.registry import (
     _HANDLERS as _HANDLERS,  # the dispatch table: tests swap a projection for one that fails
 )
@@ -98,6 +98,7 @@ __all__ = [
     "Batch",
     "Change",
     "OutOfOrder",
+    "Written",
     "apply",
     "apply_all",
     "projected_event_types",

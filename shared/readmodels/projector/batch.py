@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +47,40 @@ _HOMEWORK_EVENTS = (
 )
 
 
+class Written:
+    """What a rebuild wrote to its new generation, kept between its transactions: until the
+    switch it is the generation's only writer, so it need not read back (or lock) what it
+    wrote. Every aggregate's version is kept; documents are kept up to ``limit``, the least
+    recently used forgotten first (and read again if an event needs one)."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self.docs: OrderedDict[tuple[str, str], StoredDoc[Any]] = OrderedDict()
+        self.versions: dict[str, int] = {}
+        self.complete = True
+        """Nothing was forgotten yet: a document that is not here does not exist."""
+
+    def keep(self, docs: Sequence[StoredDoc[Any]]) -> None:
+        for doc in docs:
+            key = (doc.kind.name, doc.key)
+            self.docs[key] = doc
+            self.docs.move_to_end(key)
+        while len(self.docs) > self.limit:
+            self.docs.popitem(last=False)
+            self.complete = False
+
+
 class Batch:
     """The documents and aggregate versions of one transaction: each document is read once
-    and written once per batch, however many of the batch's events touch it. Flush once."""
+    and written once per batch, however many of the batch's events touch it. Flush once.
 
-    def __init__(self, tx: Transaction) -> None:
+    With ``written`` (a rebuild before its switch), documents and versions the rebuild wrote
+    itself are taken from there rather than read, without a copy, and :meth:`flush` reports
+    no changes (nobody follows a generation that is not current yet)."""
+
+    def __init__(self, tx: Transaction, written: Written | None = None) -> None:
         self.tx = tx
+        self._written = written
         self._loaded: dict[tuple[str, str], StoredDoc[Any] | None] = {}
         self._unread: set[tuple[str, str]] = set()
         """Documents put whole before anything read them: read (for their version) at flush."""
@@ -68,7 +97,10 @@ class Batch:
         """Read, in a few queries, what the batch's events will need, instead of one by one."""
         events = list(events)
         aggregate_ids = {str(e.aggregate_id) for e in events} - set(self._versions)
-        if aggregate_ids:
+        if aggregate_ids and self._written is not None:
+            known = self._written.versions
+            self._versions.update({a: known.get(a, 0) for a in aggregate_ids})
+        elif aggregate_ids:
             self._versions.update(self.tx.aggregate_versions(sorted(aggregate_ids)))
         sessions: set[str] = set()
         people: set[str] = set()
@@ -123,10 +155,33 @@ class Batch:
         )
         if not missing:
             return
-        for key, stored in self.tx.get_many(kind, missing).items():
+        for key, stored in self._read(kind, missing).items():
             self._loaded[(kind.name, key)] = stored
             if stored is not None:
-                self._current[(kind.name, key)] = (kind, stored.centre_id, kind.copy(stored.doc))
+                self._current[(kind.name, key)] = (kind, stored.centre_id, self._copy(stored))
+
+    def _read(self, kind: Kind[Any], keys: list[str]) -> dict[str, StoredDoc[Any] | None]:
+        """The stored documents of ``kind`` among ``keys`` (``None`` for missing ones): what
+        the rebuild wrote, else from the store."""
+        written = self._written
+        if written is None:
+            return self.tx.get_many(kind, keys)
+        found: dict[str, StoredDoc[Any] | None] = {}
+        unknown = []
+        for key in keys:
+            stored = written.docs.get((kind.name, key))
+            if stored is not None or written.complete:
+                found[key] = stored
+            else:
+                unknown.append(key)
+        if unknown:
+            found.update(self.tx.get_many(kind, unknown))
+        return found
+
+    def _copy(self, stored: StoredDoc[D]) -> D:
+        """The document to change: a copy of the stored one, so that ``before`` stays as it was
+        (a rebuild before its switch reports no changes and changes the one it keeps)."""
+        return stored.doc if self._written is not None else stored.kind.copy(stored.doc)
 
     def _read_unread(self) -> None:
         """Read the documents that were put whole without a read, one query per kind, for
@@ -135,7 +190,7 @@ class Batch:
         for name, key in sorted(self._unread):
             by_kind.setdefault(name, (self._current[(name, key)][0], []))[1].append(key)
         for name, (kind, keys) in by_kind.items():
-            for key, stored in self.tx.get_many(kind, keys).items():
+            for key, stored in self._read(kind, keys).items():
                 self._loaded[(name, key)] = stored
         self._unread.clear()
 
@@ -143,10 +198,13 @@ class Batch:
         """The document as the batch's events so far left it (a copy the caller may change,
         then :meth:`put`)."""
         if (kind.name, key) not in self._loaded and (kind.name, key) not in self._unread:
-            stored = self.tx.get(kind, key)
+            if self._written is not None:
+                stored = self._read(kind, [key])[key]
+            else:
+                stored = self.tx.get(kind, key)
             self._loaded[(kind.name, key)] = stored
             if stored is not None:
-                self._current[(kind.name, key)] = (kind, stored.centre_id, kind.copy(stored.doc))
+                self._current[(kind.name, key)] = (kind, stored.centre_id, self._copy(stored))
         current = self._current.get((kind.name, key))
         if current is None:
             return None
@@ -164,7 +222,11 @@ class Batch:
 
     def aggregate_version(self, aggregate_id: str) -> int:
         if aggregate_id not in self._versions:
-            self._versions[aggregate_id] = self.tx.aggregate_version(aggregate_id)
+            self._versions[aggregate_id] = (
+                self._written.versions.get(aggregate_id, 0)
+                if self._written is not None
+                else self.tx.aggregate_version(aggregate_id)
+            )
         return self._versions[aggregate_id]
 
     def applied(self, aggregate_id: str, version: int) -> None:
@@ -196,7 +258,14 @@ class Batch:
             self.tx.put_many(stored)
         if self._log:
             self.tx.append_logs(self._log)
-        if self._applied_versions:
+        if self._written is not None:
+            # A new generation has no dead letters before its switch: nothing to pass.
+            if self._applied_versions:
+                self.tx.set_aggregate_versions(list(self._applied_versions.items()))
+            self._written.versions.update(self._applied_versions)
+            self._written.keep(stored)
+            changes = []
+        elif self._applied_versions:
             # A later version dead-lettered while this one was missing (it waited too long, or
             # was discarded) is passed now that this one is in, so the next one applies.
             reached = self.tx.past_skipped(self._applied_versions)

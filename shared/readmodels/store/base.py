@@ -135,9 +135,13 @@ class ReadStore:
             return current
 
     @contextmanager
-    def transaction(self, generation: int | None = None) -> Iterator[Transaction]:
+    def transaction(
+        self, generation: int | None = None, *, only_writer: bool = False
+    ) -> Iterator[Transaction]:
         """A write transaction on ``generation``, by default the current one (read inside the
-        transaction, so a concurrent switch of generations is never written past)."""
+        transaction, so a concurrent switch of generations is never written past).
+        ``only_writer``: the caller is the only writer of ``generation`` (a rebuild before its
+        switch), so documents and aggregates are not locked."""
         with self._cursor() as cursor:
             self._begin(cursor)
             if generation is None:
@@ -145,7 +149,11 @@ class ReadStore:
                 row = cursor.fetchone()
                 generation = int(row[0]) if row else 0
             yield self.transaction_type(
-                cursor, generation, self.placeholder, self.row_lock, self.key_lock
+                cursor,
+                generation,
+                self.placeholder,
+                "" if only_writer else self.row_lock,
+                None if only_writer else self.key_lock,
             )
 
     # --- reading ----------------------------------------------------------------------

@@ -19,9 +19,8 @@ from shared.readmodels.store.base import ReadStore
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.readmodels.store.transaction import (
     Cursor,
-    StoredDoc,
+    DocRow,
     Transaction,
-    doc_rows,
     log_rows,
 )
 
@@ -39,8 +38,8 @@ class PostgresTransaction(Transaction):
     statement, not hundreds. The arrays go in binary (``%b``): in text, psycopg escapes every
     quote of every JSON document with a regular expression, which costs more than the rows."""
 
-    def put_many(self, docs: Sequence[StoredDoc[Any]]) -> None:
-        if docs:
+    def put_rows(self, rows: Sequence[DocRow]) -> None:
+        if rows:
             self._cursor.execute(
                 self._q(
                     "INSERT INTO rm_docs_{g} (kind, key, centre_id, version, doc)"
@@ -49,7 +48,7 @@ class PostgresTransaction(Transaction):
                     " ON CONFLICT (kind, key)"
                     " DO UPDATE SET version = excluded.version, doc = excluded.doc"
                 ),
-                _columns(doc_rows(docs)),
+                _columns(rows),
             )
 
     def set_aggregate_versions(self, versions: Sequence[tuple[str, int]]) -> None:

@@ -199,13 +199,17 @@ class Transaction:
         return found
 
     def put_many(self, docs: Sequence[StoredDoc[Any]]) -> None:
+        self.put_rows(doc_rows(docs))
+
+    def put_rows(self, rows: Sequence[DocRow]) -> None:
+        """Write documents already encoded (:func:`doc_rows`)."""
         self._cursor.executemany(
             self._q(
                 "INSERT INTO rm_docs_{g} (kind, key, centre_id, version, doc)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, key)"
                 " DO UPDATE SET version = excluded.version, doc = excluded.doc"
             ),
-            doc_rows(docs),
+            rows,
         )
 
     def make_current(self) -> None:
@@ -297,7 +301,11 @@ class Transaction:
         )
 
 
-def doc_rows(docs: Sequence[StoredDoc[Any]]) -> list[tuple[str, str, str, int, str]]:
+DocRow = tuple[str, str, str, int, str]
+"""A document as ``rm_docs`` columns: kind, key, centre, version, JSON."""
+
+
+def doc_rows(docs: Sequence[StoredDoc[Any]]) -> list[DocRow]:
     """The ``rm_docs`` columns of each document (kind, key, centre, version, JSON)."""
     return [(d.kind.name, d.key, d.centre_id, d.version, encode(d.doc)) for d in docs]
 
