@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint contract bench chaos venv postgres lock clean
+.PHONY: run test lint contract bench bench-rebuild chaos venv postgres lock clean
 
 venv: $(INSTALLED)
 
@@ -44,6 +44,12 @@ contract: venv
 
 bench: venv postgres
 	$(PY) -m tests.bench
+
+# A rebuild of a year of history (1,000,000 events seeded in bulk) into PostgreSQL and SQLite:
+# rate and peak memory, in var/bench/rebuild_year.md. REBUILD_EVENTS=50000 for a quick run.
+REBUILD_EVENTS ?= 1000000
+bench-rebuild: venv postgres
+	BENCH_REBUILD_EVENTS=$(REBUILD_EVENTS) $(PY) -m tests.bench.rebuild_year
 
 # The long fault run: kill -9 of every process many times under load; report in var/chaos/.
 CHAOS_KILLS ?= 6
