@@ -150,11 +150,11 @@ class Scheduler:
         self.tally = Tally()
         self.outages = OutageLog("scheduler.dependency", service="scheduler")
         nats = settings.nats
-        who = resolve_credentials(nats.url, configured=nats.credentials)
+        who = resolve_credentials(nats.servers[0], configured=nats.credentials)
         self.user = who.user if who is not None else None
         self.connection = ConnectionLog("tutorpulse-scheduler", nats.url, self.user or "")
         self.broker = NatsBroker(
-            nats.url,
+            nats.servers,
             name="tutorpulse-scheduler",
             security=NatsUserPassword(who.user, who.password) if who is not None else None,
             inbox_prefix=inbox_prefix(who.user) if who is not None else "_INBOX",

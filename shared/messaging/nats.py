@@ -36,7 +36,7 @@ from shared.messaging.auth import (
     inbox_prefix,
     read_credentials_file,
 )
-from shared.messaging.settings import Credentials, NatsSettings, StreamSettings
+from shared.messaging.settings import Credentials, NatsSettings, StreamSettings, server_urls
 from shared.observability.outage import OutageLog
 
 log = structlog.get_logger(__name__)
@@ -218,8 +218,10 @@ async def _open(
     url, configured = (
         (server, None) if isinstance(server, str) else (server.url, server.credentials)
     )
-    address = _without_userinfo(url)
-    who = resolve_credentials(url, credentials, configured, operator_fallback=operator_fallback)
+    urls = server_urls(url) or [url]
+    servers = [_without_userinfo(each) for each in urls]
+    address = ",".join(servers)
+    who = resolve_credentials(urls[0], credentials, configured, operator_fallback=operator_fallback)
     if who is None:
         log.error(
             "nats.no_user",
@@ -232,7 +234,7 @@ async def _open(
     connection = ConnectionLog(name, address, who.user)
     try:
         await client.connect(
-            address,
+            servers,
             name=name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,  # type: ignore[arg-type]  # annotated int, sleeps any number

@@ -59,6 +59,18 @@ class NatsSettings:
         """This process's NATS user, or None when none is set."""
         return None if self.user is None else Credentials(self.user, self.password)
 
+    @property
+    def servers(self) -> list[str]:
+        """The URLs of :attr:`url` (:func:`server_urls`)."""
+        return server_urls(self.url)
+
+
+def server_urls(url: str) -> list[str]:
+    """One URL, or a cluster's several comma-separated (``nats://a:4222,nats://b:4222``): the
+    client starts with whichever answers and fails over to the others (and to the servers the
+    cluster tells it of)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
 
 @dataclass(frozen=True)
 class StreamSettings:
