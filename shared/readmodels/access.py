@@ -26,6 +26,7 @@ from shared.readmodels.documents import (
     PERSON,
     SESSION,
     STUDENT,
+    STUDENT_RISK,
     STUDENT_SESSIONS,
     TUTOR,
     ArchivedSessions,
@@ -271,11 +272,12 @@ def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime)
         | {h.student_id for h in tutor.homework.values()}
         | taught
     )
-    students = {
-        key: doc.doc
-        for key, doc in store.get_many(STUDENT, sorted(taught)).items()
-        if doc.centre_id == actor.centre_id
-    }
+    # What the risk and absence alerts need of each student (``student_risk``), or, for a
+    # store projected before those were kept, their whole document.
+    found = store.get_many(STUDENT_RISK, sorted(taught))
+    if len(found) < len(taught):
+        found |= store.get_many(STUDENT, sorted(taught - set(found)))
+    students = {key: doc.doc for key, doc in found.items() if doc.centre_id == actor.centre_id}
     return View(
         stored.version if stored else 0,
         views.my_day(tutor, time_zone, names(store, ids), now, students),

@@ -39,6 +39,7 @@ KINDS_SINCE_TYPES = {
     "open_catch_ups",
     "closed_catch_ups",
     "student_sessions",
+    "student_risk",
 }
 """Kinds of document that came after documents were typed: the data files predate them."""
 

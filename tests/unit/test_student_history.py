@@ -4,7 +4,7 @@ others move to month documents, and the overview's totals and risk still count t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -15,9 +15,16 @@ from services.command.application import TutoringCentres
 from services.projections.rebuild import rebuild
 from shared.eventstore import EventStoreSettings
 from shared.readmodels import access
-from shared.readmodels.documents import STUDENT, ArchivedSessions, Student, StudentSession
+from shared.readmodels.documents import (
+    STUDENT,
+    STUDENT_RISK,
+    ArchivedSessions,
+    Student,
+    StudentSession,
+)
 from shared.readmodels.projector import student as student_projector
 from shared.readmodels.store import ReadStore
+from shared.readmodels.views import absence_streak, risk_of
 from shared.settings import load
 from shared.tenancy import Actor, Role
 from tests.bench.year import YearOfHistory, seed_year
@@ -133,3 +140,23 @@ def test_older_sessions_are_shown_only_to_whom_the_overview_is(
     for actor in (other, stranger):
         with pytest.raises(access.NotVisible):
             access.student_sessions(bounded, actor, student.user_id, None)
+
+
+def test_my_day_reads_a_small_copy_of_each_student_and_shows_the_same(
+    stores: tuple[ReadStore, ReadStore, YearOfHistory], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bounded, unbounded, year = stores
+    full = {d.key: d.doc for d in unbounded.centre_docs(STUDENT, year.centre_id)}
+    small = {d.key: d.doc for d in bounded.centre_docs(STUDENT_RISK, year.centre_id)}
+    assert set(small) == set(full)
+    for at in (NOW, NOW + timedelta(days=9)):
+        for key, student in full.items():
+            assert risk_of(small[key], at) == risk_of(student, at), key
+            assert [(s.session_id, s.title, s.starts_at) for s in absence_streak(small[key])] == [
+                (s.session_id, s.title, s.starts_at) for s in absence_streak(student)
+            ], key
+    tutors = [Actor(user_id=t, role=Role.TEACHER, centre_id=year.centre_id) for t in year.tutor_ids]
+    shown = [access.my_day(bounded, tutor, None, NOW).data for tutor in tutors]
+    monkeypatch.setattr(access, "STUDENT_RISK", STUDENT)  # the whole documents, as before
+    assert shown == [access.my_day(unbounded, tutor, None, NOW).data for tutor in tutors]
+    assert any(day["alerts"] for day in shown)

@@ -27,6 +27,8 @@ kind         one per … : what it holds
 ``contact``  person: their name and e-mail address, for e-mail notifications
 ``student_sessions`` student and month: their sessions of that month that left the student's
              document (it keeps the latest ones)
+``student_risk`` student: what My Day reads of them (their latest marks and scores, open
+             homework), a small copy of their ``student`` document
 ``help_requests`` tutor and month: the help requests raised by their students that month
 ``help_index`` centre: each tutor's months of help requests
 ``open_catch_ups`` centre: its open catch-ups, and counts of the finished ones
@@ -133,6 +135,7 @@ HELP_INDEX: Final = Kind("help_index", HelpIndex)
 OPEN_CATCH_UPS: Final = Kind("open_catch_ups", OpenCatchUps)
 CLOSED_CATCH_UPS: Final = Kind("closed_catch_ups", ClosedCatchUps)
 STUDENT_SESSIONS: Final = Kind("student_sessions", StudentHistory)
+STUDENT_RISK: Final = Kind("student_risk", Student)
 
 KINDS: Final[Mapping[str, Kind[Any]]] = {
     kind.name: kind
@@ -156,6 +159,7 @@ KINDS: Final[Mapping[str, Kind[Any]]] = {
         OPEN_CATCH_UPS,
         CLOSED_CATCH_UPS,
         STUDENT_SESSIONS,
+        STUDENT_RISK,
     )
 }
 """Every kind of document, by name."""
@@ -186,6 +190,7 @@ __all__ = [
     "PERSON",
     "SESSION",
     "STUDENT",
+    "STUDENT_RISK",
     "STUDENT_SESSIONS",
     "TUTOR",
     "ArchivedSessions",

@@ -6,10 +6,10 @@ from __future__ import annotations
 from msgspec import UNSET
 
 from shared import events as ev
-from shared.readmodels.documents import HOMEWORK, STUDENT, TUTOR, Homework, HomeworkSummary
+from shared.readmodels.documents import HOMEWORK, TUTOR, Homework, HomeworkSummary
 from shared.readmodels.projector.batch import Batch
 from shared.readmodels.projector.registry import projects
-from shared.readmodels.projector.student import student_doc
+from shared.readmodels.projector.student import put_student, student_doc
 from shared.readmodels.projector.tutor import tutor_doc
 from shared.readmodels.times import iso
 
@@ -113,7 +113,7 @@ def homework_changed(docs: Batch, e: HomeworkChanged) -> None:
     if isinstance(e, ev.HomeworkSubmitted | ev.HomeworkGraded) and student.overdue_homework:
         student.overdue_homework.pop(key, None)  # handed in: no longer owed
         student.overdue_homework = student.overdue_homework or UNSET
-    docs.put(STUDENT, homework.student_id, e.centre_id, student)
+    put_student(docs, student)
     tutor = tutor_doc(docs, e.centre_id, homework.teacher_id)
     tutor.homework.pop(key, None)
     if homework.status is not ev.HomeworkStatus.GRADED:

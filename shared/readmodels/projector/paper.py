@@ -14,7 +14,6 @@ from msgspec import UNSET
 from shared import events as ev
 from shared.readmodels.documents import (
     PAPER,
-    STUDENT,
     TUTOR,
     Paper,
     PaperAnnotation,
@@ -27,7 +26,7 @@ from shared.readmodels.documents import (
 )
 from shared.readmodels.projector.batch import Batch
 from shared.readmodels.projector.registry import projects
-from shared.readmodels.projector.student import student_doc
+from shared.readmodels.projector.student import put_student, student_doc
 from shared.readmodels.projector.tutor import tutor_doc
 from shared.readmodels.times import iso
 
@@ -72,14 +71,14 @@ def _save(docs: Batch, e: ev.Event, paper: Paper, before: PaperRouting | None) -
         if student.paper:
             student.paper.pop(key, None)
             student.paper = student.paper or UNSET
-        docs.put(STUDENT, before.student_id, e.centre_id, student)
+        put_student(docs, student)
     if before is not None and (summary is None or summary.teacher_id != before.teacher_id):
         _unqueue(docs, e.centre_id, before.teacher_id, key)
     if summary is None:
         return
     student = student_doc(docs, e.centre_id, summary.student_id)
     student.paper = {**(student.paper or {}), key: summary}
-    docs.put(STUDENT, summary.student_id, e.centre_id, student)
+    put_student(docs, student)
     if summary.status is PaperStatus.HANDED_BACK:
         _unqueue(docs, e.centre_id, summary.teacher_id, key)
     else:

@@ -8,6 +8,7 @@ import msgspec
 from shared import events as ev
 from shared.readmodels.documents import (
     STUDENT,
+    STUDENT_RISK,
     STUDENT_SESSIONS,
     ArchivedSessions,
     ContentAssignment,
@@ -26,6 +27,66 @@ from shared.readmodels.documents import (
 from shared.readmodels.projector.batch import Batch
 from shared.readmodels.projector.registry import projects
 from shared.readmodels.times import iso
+
+RISK_MARKS = 12
+"""How many of the latest marked sessions and scored exercises ``student_risk`` keeps."""
+
+
+def _percent_of(work: Work) -> float | None:
+    if work.status not in RISK_SCORED or work.score is None or work.max_score <= 0:
+        return None
+    return 100.0 * work.score / work.max_score
+
+
+RISK_SCORED = frozenset({ev.WorkStatus.AUTO_GRADED, ev.WorkStatus.GRADED})
+
+
+def risk_inputs(student: Student) -> Student:
+    """What the risk score and the absence alerts read of a student (their latest
+    ``RISK_MARKS`` marked sessions, the latest attended and the first marked one, the sessions
+    of their latest ``RISK_MARKS`` scored exercises with those alone, open homework), without
+    the rest: what My Day reads for each student it shows."""
+    marked = sorted(
+        (s for s in student.sessions.values() if s.attendance),
+        key=lambda s: (s.starts_at, s.session_id),
+        reverse=True,
+    )
+    keep = {s.session_id for s in marked[:RISK_MARKS]}
+    attended = [s for s in marked if s.attendance in _ATTENDED]
+    keep |= {s.session_id for s in (attended[:1] + marked[-1:])}
+    scored = sorted(
+        (w.graded_at or w.submitted_at or w.assigned_at, w.work_id, s.session_id)
+        for s in student.sessions.values()
+        for w in s.work.values()
+        if _percent_of(w) is not None
+    )[-RISK_MARKS:]
+    works: dict[str, set[str]] = {}
+    for _, work_id, session_id in scored:
+        works.setdefault(session_id, set()).add(work_id)
+    sessions = {
+        key: msgspec.structs.replace(
+            s,
+            catch_ups={},
+            help_requests={},
+            work={w: s.work[w] for w in sorted(works.get(key, ()))},
+        )
+        for key, s in student.sessions.items()
+        if key in keep or key in works
+    }
+    return Student(
+        student_id=student.student_id,
+        centre_id=student.centre_id,
+        sessions=sessions,
+        homework={k: h for k, h in student.homework.items() if h.status in ev.OPEN_HOMEWORK},
+        overdue_homework=student.overdue_homework,
+        archived=student.archived,
+    )
+
+
+def put_student(docs: Batch, student: Student) -> None:
+    """Write the student's document, and what My Day reads of it (``student_risk``)."""
+    docs.put(STUDENT, student.student_id, student.centre_id, student)
+    docs.put(STUDENT_RISK, student.student_id, student.centre_id, risk_inputs(student))
 
 
 def student_doc(docs: Batch, centre_id: str, student_id: str) -> Student:
@@ -69,7 +130,7 @@ def refresh_student(docs: Batch, session: Session, student_id: str) -> None:
     if session.session_id in student.sessions or not _in_history(docs, student, record):
         student.sessions[session.session_id] = record
         _keep_recent(docs, student)
-    docs.put(STUDENT, student_id, session.centre_id, student)
+    put_student(docs, student)
 
 
 def _pinned(session: StudentSession) -> bool:
@@ -178,7 +239,7 @@ def note_written(docs: Batch, e: ev.TutorNoteWritten) -> None:
         session_id=str(e.session_id) if e.session_id else None,
         written_at=iso(e.occurred_at),
     )
-    docs.put(STUDENT, str(e.student_id), e.centre_id, student)
+    put_student(docs, student)
 
 
 @projects(ev.TutorNoteEdited, ev.TutorNoteRedacted)
@@ -189,7 +250,7 @@ def note_changed(docs: Batch, e: ev.TutorNoteEdited | ev.TutorNoteRedacted) -> N
         note.content, note.visibility, note.edited_at = e.content, e.visibility, iso(e.occurred_at)
     else:
         note.content, note.redacted, note.redacted_at = None, True, iso(e.occurred_at)
-    docs.put(STUDENT, str(e.student_id), e.centre_id, student)
+    put_student(docs, student)
 
 
 # --- the academic profile --------------------------------------------------------------------
@@ -225,7 +286,7 @@ def subject_assessed(docs: Batch, e: ev.SubjectAssessed) -> None:
         assessment_notes=e.notes,
         history=[*(earlier.history if earlier else []), assessment],
     )
-    docs.put(STUDENT, str(e.student_id), e.centre_id, student)
+    put_student(docs, student)
 
 
 @projects(ev.WorkingLevelChanged)
@@ -234,7 +295,7 @@ def working_level_changed(docs: Batch, e: ev.WorkingLevelChanged) -> None:
     subject = student.subjects[e.course_id]  # assessed before: same aggregate, in order
     subject.working_level = e.new_level
     subject.history.append(_level_change(e, e.previous_level, e.new_level, e.change_type, e.reason))
-    docs.put(STUDENT, str(e.student_id), e.centre_id, student)
+    put_student(docs, student)
 
 
 @projects(ev.ContentAssigned)
@@ -258,7 +319,7 @@ def content_assigned(docs: Batch, e: ev.ContentAssigned) -> None:
         status=ev.ContentAssignmentStatus.ACTIVE,
         replaces=str(e.replaces) if e.replaces else None,
     )
-    docs.put(STUDENT, str(e.student_id), e.centre_id, student)
+    put_student(docs, student)
 
 
 @projects(ev.ContentAssignmentWithdrawn)
@@ -268,4 +329,4 @@ def content_assignment_withdrawn(docs: Batch, e: ev.ContentAssignmentWithdrawn) 
     assignment.status = ev.ContentAssignmentStatus.WITHDRAWN
     assignment.ended_at, assignment.withdrawn_by = iso(e.occurred_at), str(e.actor_id)
     assignment.withdraw_reason = e.reason
-    docs.put(STUDENT, str(e.student_id), e.centre_id, student)
+    put_student(docs, student)
