@@ -80,13 +80,19 @@ class Probe:
     published: dict[int, float] = field(default_factory=dict)
     noticed: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     occurred: dict[int, float] = field(default_factory=dict)
+    kinds: dict[int, str] = field(default_factory=dict)
 
     async def on_event(self, message: Msg) -> None:
         now = time.time()
         headers = message.headers or {}
         notification = int(headers.get("Tp-Notification-Id", "0"))
         self.published[notification] = now
-        self.occurred[notification] = decode(message.data).occurred_at.timestamp()
+        event = decode(message.data)
+        self.occurred[notification] = event.occurred_at.timestamp()
+        self.kinds[notification] = (
+            f"{type(event).__name__} {getattr(event, 'previous_status', None)}"
+            f"->{getattr(event, 'status', None)}"
+        )
 
     async def on_notice(self, message: Msg) -> None:
         now = time.time()
@@ -218,7 +224,17 @@ async def measure(
                         timings.append(timing)
                     except TimeoutError:
                         failed += 1
-                        reasons["no delta"] = reasons.get("no delta", 0) + 1
+                        published = timing.position in probe.published
+                        noticed = any(
+                            v > versions.get(topic, 0)
+                            for v, _ in probe.noticed.get(str(session), [])
+                        )
+                        reason = (
+                            f"no delta (relayed: {published}, noticed: {noticed}, "
+                            f"{probe.kinds.get(timing.position - 1)}, "
+                            f"{probe.kinds.get(timing.position)})"
+                        )
+                        reasons[reason] = reasons.get(reason, 0) + 1
                 else:
                     failed += 1
                     reason = f"HTTP {response.status}: {str(body)[:120]}"
@@ -254,6 +270,57 @@ async def caught_up(metrics_url: str, head: int, timeout: float = 300) -> None:
                     return
             await asyncio.sleep(0.2)
     raise RuntimeError(f"the projection service did not reach {head} in {timeout:g} s")
+
+
+BATCHES = {
+    "relay": ("tutorpulse_relay_batch_seconds", "tutorpulse_relay_published_total"),
+    "projections": ("tutorpulse_projection_batch_seconds", "tutorpulse_projection_events_total"),
+}
+"""Per service: its histogram of the time one batch takes, and its counter of events."""
+
+
+async def scrape(url: str) -> dict[str, float]:
+    """A Prometheus text page as {sample name with labels: value}."""
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        text = await response.text()
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def batches(before: dict[str, float], after: dict[str, float], service: str) -> str:
+    """How many batches a service handled between two scrapes, their mean size and time."""
+    histogram, counter = BATCHES[service]
+
+    def moved(prefix: str) -> float:
+        return sum(v - before.get(k, 0.0) for k, v in after.items() if k.startswith(prefix))
+
+    count = moved(f"{histogram}_count")
+    if not count:
+        return f"{service}: no batch"
+    events = moved(f"{counter}{{") + after.get(counter, 0.0) - before.get(counter, 0.0)
+    seconds = moved(f"{histogram}_sum")
+    return (
+        f"{service}: {count:,.0f} batches of {events / count:.1f} events on average, "
+        f"{1000 * seconds / count:.1f} ms each"
+    )
+
+
+def gateway_counts(before: dict[str, float], after: dict[str, float]) -> str:
+    """What the gateway sent, dropped (a client's full queue) and sent again as snapshots."""
+    moved = {
+        name: after[name] - before.get(name, 0.0)
+        for name in after
+        if name.startswith("tutorpulse_gateway_") and "_total" in name
+    }
+    return ", ".join(
+        f"{name.removeprefix('tutorpulse_gateway_')} {value:,.0f}"
+        for name, value in sorted(moved.items())
+        if value
+    )
 
 
 def quantiles(values: list[float]) -> str:
@@ -324,7 +391,11 @@ async def run(
         "TUTORPULSE_GATEWAY_PORT": str(ports["gateway"]),
     }
     processes = {m: start_service(m, env, work / f"{m}.live.log") for m in SERVICES}
-    results: list[tuple[int, list[Timing], int, dict[str, float]]] = []
+    results: list[tuple[int, list[Timing], int, dict[str, float], list[str]]] = []
+    metrics = {
+        service: f"http://127.0.0.1:{ports[service]}/metrics"
+        for service in ("relay", "projections", "gateway")
+    }
     last_round_present = (MARK_ROUNDS - 1) % 2 == 0  # populate() alternates PRESENT and LATE
     marks = {student: last_round_present for _, students in sessions for student in students}
     try:
@@ -338,6 +409,7 @@ async def run(
         pids["nats-server"] = nats_server.pid
         pids["load generator"] = os.getpid()
         for count in (LIGHT_SESSIONS, SESSIONS):
+            scraped = {service: await scrape(url) for service, url in metrics.items()}
             before = process_cpu(pids)
             timings, failed = await measure(
                 f"http://127.0.0.1:{ports['command']}",
@@ -349,7 +421,10 @@ async def run(
             )
             after = process_cpu(pids)
             cpu = {name: after[name] - before[name] for name in pids}
-            results.append((count, timings, failed, cpu))
+            now = {service: await scrape(url) for service, url in metrics.items()}
+            seen = [batches(scraped[s], now[s], s) for s in ("relay", "projections")]
+            seen.append("gateway: " + gateway_counts(scraped["gateway"], now["gateway"]))
+            results.append((count, timings, failed, cpu, seen))
     finally:
         for process in processes.values():
             process.terminate()
@@ -365,7 +440,7 @@ async def run(
         f"{COMMAND_WORKERS} uvicorn workers; one student of each session marked every second "
         f"for {SECONDS:.0f} s, a supervisor's websockets following every session.",
     ]
-    for count, timings, failed, cpu in results:
+    for count, timings, failed, cpu, seen in results:
         done = len(timings)
         total = sum(cpu.values())
         per = ", ".join(f"{name} {1000 * s / max(done, 1):.2f}" for name, s in cpu.items())
@@ -374,7 +449,7 @@ async def run(
             f"{count} sessions x {STUDENTS} ({count} commands/s offered): {done} commands with "
             f"their delta ({done / SECONDS:,.0f}/s), {failed} failed or without a delta within "
             f"{DEADLINE:g} s; CPU {1000 * total / max(done, 1):.1f} ms per command ({per}), "
-            f"{total / SECONDS:.2f} cores.",
+            f"{total / SECONDS:.2f} cores. Batches: {'; '.join(seen)}.",
             "",
             *breakdown(timings),
         ]
