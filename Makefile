@@ -28,6 +28,11 @@ postgres:
 run: venv
 	$(PY) -m services
 
+# Three NATS servers (streams at three replicas), PostgreSQL and two replicas of every service,
+# all on 127.0.0.1 from port 8100 (TUTORPULSE_CLUSTER_BASE_PORT): a cluster to break on purpose.
+cluster: venv postgres
+	$(PY) -m services.cluster_ha
+
 test: venv postgres lint
 	$(PY) -m pytest
 

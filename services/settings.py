@@ -47,6 +47,22 @@ class ClusterSettings:
     )
 
 
+@dataclass(frozen=True)
+class HaClusterSettings:
+    """``make cluster`` (``services/cluster_ha.py``); it passes everything else on to the
+    services."""
+
+    base_port: int = setting(
+        "TUTORPULSE_CLUSTER_BASE_PORT",
+        8100,
+        "the first of the 39 consecutive ports `make cluster` listens on: two replicas of each "
+        "service from it, PostgreSQL at +20, the NATS servers' client ports at +30, routes at "
+        "+33 and monitoring at +36",
+        minimum=1024,
+        maximum=65000,
+    )
+
+
 PROGRAMS: dict[str, type[Any]] = {
     "command": CommandSettings,
     "relay": RelayServiceSettings,
@@ -63,6 +79,7 @@ PROGRAMS: dict[str, type[Any]] = {
     "tail": NatsSettings,
     "tp-token": JwtSettings,
     "make run": ClusterSettings,
+    "make cluster": HaClusterSettings,
 }
 """Each program (the services, then the commands) and its settings class."""
 

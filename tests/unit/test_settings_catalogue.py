@@ -14,8 +14,9 @@ from shared.settings import SettingsError, declared, load, unknown_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIABLE = re.compile(r"TUTORPULSE_[A-Z0-9_]+")
-PASSES_ITS_ENVIRONMENT_ON = {Path("services/cluster.py")}
-"""``make run`` starts the services with its own environment plus theirs."""
+PASSES_ITS_ENVIRONMENT_ON = {Path("services/cluster.py"), Path("services/cluster_ha.py")}
+"""``make run`` and ``make cluster`` start the services with their own environment plus
+theirs."""
 
 
 def documented_table() -> list[str]:
