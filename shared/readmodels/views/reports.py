@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from shared.events import HELP_PRIORITIES, OPEN_CATCH_UPS, OPEN_HELP_REQUESTS, HelpRequestStatus
 from shared.readmodels.documents import CatchUp, HelpRequest, JsonObject, Session, as_json
-from shared.readmodels.times import parse, seconds_between
+from shared.readmodels.times import iso, parse, seconds_between
 from shared.readmodels.views.common import Names, overdue
 
 UrgencyKey = tuple[int, str, str]
@@ -75,43 +75,52 @@ def _between(start: str, end: str) -> float:
     return (parse(end) - parse(start)).total_seconds()
 
 
+_Facts = tuple[str, str, float | None, float | None, bool]
+"""A help request's priority, status, seconds to the first response and to resolution, and
+whether it breached its SLA: what its figures count, worked out once per request."""
+
+
+def _facts(request: HelpRequest, now: datetime) -> _Facts:
+    answered = [
+        at for at in (request.acknowledged_at, request.started_at) if isinstance(at, str) and at
+    ]
+    closed = request.resolved_at or request.cancelled_at or request.closed_at
+    return (
+        request.priority,
+        request.status,
+        _between(request.raised_at, min(answered)) if answered else None,
+        _between(request.raised_at, request.resolved_at) if request.resolved_at else None,
+        (parse(closed) if closed else now) > parse(request.sla_due_at),
+    )
+
+
+def _stats(facts: list[_Facts]) -> JsonObject:
+    statuses = [f[1] for f in facts]
+    return {
+        "raised": len(facts),
+        "resolved": statuses.count(HelpRequestStatus.RESOLVED),
+        "cancelled": statuses.count(HelpRequestStatus.CANCELLED),
+        "closed": statuses.count(HelpRequestStatus.CLOSED),
+        "open": sum(1 for s in statuses if s in OPEN_HELP_REQUESTS),
+        "slaBreached": sum(1 for f in facts if f[4]),
+        "responseSeconds": _distribution([f[2] for f in facts if f[2] is not None]),
+        "resolutionSeconds": _distribution([f[3] for f in facts if f[3] is not None]),
+    }
+
+
 def help_request_stats(requests: list[HelpRequest], now: datetime) -> JsonObject:
     """Counts and timings of help requests. A request breached its SLA when it was still open
     after its due time: not resolved, withdrawn, or closed with its session by then (or, if
     still open, by ``now``). ``closed`` counts those closed because the session ended or the
     student left it: never answered, so not among the resolved."""
-    response: list[float] = []
-    resolution: list[float] = []
-    breached = 0
-    for request in requests:
-        answered = [
-            at for at in (request.acknowledged_at, request.started_at) if isinstance(at, str) and at
-        ]
-        if answered:
-            response.append(_between(request.raised_at, min(answered)))
-        if request.resolved_at:
-            resolution.append(_between(request.raised_at, request.resolved_at))
-        closed = request.resolved_at or request.cancelled_at or request.closed_at
-        if (parse(closed) if closed else now) > parse(request.sla_due_at):
-            breached += 1
-    statuses = [r.status for r in requests]
-    return {
-        "raised": len(requests),
-        "resolved": statuses.count(HelpRequestStatus.RESOLVED),
-        "cancelled": statuses.count(HelpRequestStatus.CANCELLED),
-        "closed": statuses.count(HelpRequestStatus.CLOSED),
-        "open": sum(1 for s in statuses if s in OPEN_HELP_REQUESTS),
-        "slaBreached": breached,
-        "responseSeconds": _distribution(response),
-        "resolutionSeconds": _distribution(resolution),
-    }
+    return _stats([_facts(r, now) for r in requests])
 
 
-def _stats_by_priority(requests: list[HelpRequest], now: datetime) -> JsonObject:
+def _stats_by_priority(facts: list[_Facts]) -> JsonObject:
     return {
-        "total": help_request_stats(requests, now),
+        "total": _stats(facts),
         "byPriority": {
-            priority.value: help_request_stats([r for r in requests if r.priority == priority], now)
+            priority.value: _stats([f for f in facts if f[0] == priority])
             for priority in HELP_PRIORITIES
         },
     }
@@ -139,14 +148,15 @@ def help_request_analytics_of(
     """Per tutor and per priority, those of each tutor's help requests raised in
     [start, end)."""
     low, high = start.astimezone(UTC), end.astimezone(UTC)
+    since, until = iso(low), iso(high)  # documents' times compare as strings
     by_tutor = {
-        tutor_id: [r for r in requests if low <= parse(r.raised_at) < high]
+        tutor_id: [_facts(r, now) for r in requests if since <= r.raised_at < until]
         for tutor_id, requests in requests_by_tutor.items()
     }
     tutors = [
-        {"tutorId": tutor_id, "tutorName": names.get(tutor_id), **_stats_by_priority(requests, now)}
-        for tutor_id, requests in by_tutor.items()
-        if requests
+        {"tutorId": tutor_id, "tutorName": names.get(tutor_id), **_stats_by_priority(facts)}
+        for tutor_id, facts in by_tutor.items()
+        if facts
     ]
     tutors.sort(key=lambda t: (t["tutorName"] or "", t["tutorId"]))
     everything = [r for requests in by_tutor.values() for r in requests]
@@ -154,5 +164,5 @@ def help_request_analytics_of(
         "from": low.isoformat().replace("+00:00", "Z"),
         "to": high.isoformat().replace("+00:00", "Z"),
         "tutors": tutors,
-        "overall": _stats_by_priority(everything, now),
+        "overall": _stats_by_priority(everything),
     }
