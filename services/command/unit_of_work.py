@@ -24,6 +24,7 @@ from services.command.domain.aggregate import Aggregate, InvalidValue, NotFound,
 from services.command.domain.directory import Centre, Person, centre_aggregate_id
 from services.command.idempotency import CommandReceipt, IdempotencyKey, KeyReused, receipt_id
 from shared.eventstore import EventStore
+from shared.eventstore.group_commit import StaleRead
 from shared.paper.codes import SheetCodes
 from shared.tenancy import Actor
 
@@ -112,11 +113,21 @@ class UnitOfWork:
         directory: DirectoryCache,
         actor: Actor,
         services: Services | None = None,
+        *,
+        trust_kept: bool = False,
     ) -> None:
+        """``trust_kept``: take the process's kept aggregates as they are, without asking the
+        store whether they moved on (the commit then checks that they did not: see
+        :meth:`commit`); only where the store checks expected versions (PostgreSQL)."""
         self.store = store
         self.directory = directory
         self.actor = actor
         self.services = Services() if services is None else services
+        self._trust_kept = (
+            trust_kept and store.aggregates is not None and store.group_commit is not None
+        )
+        self.trusted: dict[UUID, int] = {}
+        """Aggregates taken from kept copies unasked, with the version each was taken at."""
         self._seen: dict[UUID, Aggregate] = {}
         self._exists_message: str | None = None
         self._stored: list[Aggregate] = []
@@ -178,13 +189,18 @@ class UnitOfWork:
             self._exists_message = if_exists
 
     def _load(self, cls: type[A], aggregate_id: UUID) -> A:
+        if self._trust_kept and self.store.aggregates is not None:
+            kept = self.store.aggregates.kept(aggregate_id)
+            if isinstance(kept, cls):
+                self.trusted[aggregate_id] = kept.version
+                return kept
         return load(self.store, cls, aggregate_id)
 
     def _directory(self, cls: type[A], aggregate_id: UUID) -> A:
         cached = self.directory.get(cls, aggregate_id)
         if cached is not None:
             return cached
-        aggregate = self._load(cls, aggregate_id)
+        aggregate = load(self.store, cls, aggregate_id)  # shared by commands: never unasked
         self.directory.put(aggregate)
         return aggregate
 
@@ -196,13 +212,16 @@ class UnitOfWork:
 
     def commit(self, decision: Decision, idempotency: IdempotencyKey | None) -> int:
         """Store every change and the receipt in one commit; the position to read at. Raises
-        the store's ``IntegrityError`` on a conflict."""
+        the store's ``IntegrityError`` on a conflict, and ``StaleRead`` (one) if an aggregate
+        taken from a kept copy unasked, written or only read, has moved on since."""
         self._stored = self.changed()
         if idempotency is not None:
             self._stored.append(
                 CommandReceipt.record(self.actor, idempotency, decision.status_code, decision.body)
             )
-        position = self.store.commit(*self._stored) if self._stored else None
+        if not self._stored and self.trusted:  # no commit would check what it decided on
+            raise StaleRead("a decision that stores nothing is taken on the stored state")
+        position = self.store.commit(*self._stored, expected=self.trusted) if self._stored else None
         for aggregate in self._stored:
             self.directory.refresh(aggregate)
         if self.store.aggregates is not None:
@@ -230,11 +249,27 @@ def execute(
     its Idempotency-Key answers what it answered the first time and stores nothing."""
     if idempotency is not None and (replay := _replay(store, actor, idempotency)) is not None:
         return replay
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        uow = UnitOfWork(store, directory, actor, services)
-        decision = decide(uow)
+    stale = None if store.aggregates is None else store.aggregates.stale
+    attempt, trust_kept = 0, stale is not None and stale.trust()
+    while attempt < MAX_ATTEMPTS:
+        uow = UnitOfWork(store, directory, actor, services, trust_kept=trust_kept)
+        trust_kept = False  # after a first try on kept copies, every aggregate is read anew
+        try:
+            decision = decide(uow)
+        except Exception:
+            if uow.trusted and stale is not None:  # perhaps what the copies no longer say
+                stale.record(stale=True)
+                continue
+            raise
+        if not uow.trusted:  # a decision on kept copies alone is not counted as an attempt
+            attempt += 1
         try:
             position = uow.commit(decision, idempotency)
+        except StaleRead:
+            if stale is not None:
+                stale.record(stale=True)
+            log.info("command.stale", aggregates=len(uow.trusted))
+            continue
         except IntegrityError:
             if (
                 idempotency is not None
@@ -245,6 +280,8 @@ def execute(
                 raise refusal from None
             log.info("command.conflict", attempt=attempt)
             continue
+        if uow.trusted and stale is not None:
+            stale.record(stale=False)
         return CommandResult(decision.status_code, decision.body, position)
     raise ConcurrentUpdate("the session changed while the command ran; try again")
 

@@ -14,6 +14,12 @@ one transaction under one lock:
   that conflicts is refused with the library's ``IntegrityError`` (its caller decides again on
   fresh state) and the others are committed.
 
+A command may also name versions it decided on (``expected``: aggregates it took from the
+command service's kept copies without asking the store, see :mod:`.cache`): under the lock, in
+the same round trip as the insert, their latest stored versions are read, and a command whose
+aggregates moved on since is refused with :class:`StaleRead` (an ``IntegrityError``) like any
+conflict, so it is decided again on fresh state, never stored over what it did not see.
+
 Each command stays all or nothing (its events are in one statement, under one savepoint), its
 events get consecutive notification ids, the ids of the group follow the order of its commands
 and commit with them at once, so a reader of the log never passes over an id committed later.
@@ -24,22 +30,31 @@ the group with that error, and nothing of the group is stored.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from uuid import UUID
 
+import psycopg
 import psycopg.errors
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
 
 MAX_GROUP = 256
 """The most commands one transaction stores; later ones wait for the next group."""
 
 
+class StaleRead(IntegrityError):
+    """An aggregate the command decided on was written by someone else since it was kept."""
+
+
 @dataclass
 class _Pending:
     events: Sequence[StoredEvent]
+    expected: Mapping[UUID, int] = field(default_factory=dict)
+    """Aggregates whose latest stored version must still be this one."""
     done: threading.Event = field(default_factory=threading.Event)
     ids: list[int] = field(default_factory=list)
     error: BaseException | None = None
@@ -50,6 +65,13 @@ class GroupCommit:
 
     def __init__(self, recorder: PostgresApplicationRecorder) -> None:
         self._recorder = recorder
+        self._latest_versions = SQL(
+            "SELECT originator_id, MAX(originator_version) AS version FROM {schema}.{events}"
+            " WHERE originator_id = ANY(%s) GROUP BY originator_id"
+        ).format(
+            schema=Identifier(recorder.datastore.schema),
+            events=Identifier(recorder.events_table_name),
+        )
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self.writing = threading.Lock()
@@ -58,16 +80,21 @@ class GroupCommit:
         """Transactions committed or tried so far."""
         self.fallbacks = 0
         """Groups that were stored command by command after a conflict."""
+        self.stale = 0
+        """Commands refused because an aggregate they decided on had moved on."""
 
     def queued(self) -> int:
         """Commands waiting for the next group."""
         with self._queue_lock:
             return len(self._queue)
 
-    def insert(self, events: Sequence[StoredEvent]) -> list[int]:
+    def insert(
+        self, events: Sequence[StoredEvent], expected: Mapping[UUID, int] | None = None
+    ) -> list[int]:
         """Store one command's events, all or none; their notification ids. Raises the
-        library's ``IntegrityError`` if one of its aggregates was written meanwhile."""
-        pending = _Pending(events)
+        library's ``IntegrityError`` if one of its aggregates was written meanwhile, and
+        :class:`StaleRead` if an aggregate of ``expected`` is no longer at that version."""
+        pending = _Pending(events, dict(expected or {}))
         with self._queue_lock:
             self._queue.append(pending)
         while not pending.done.is_set():
@@ -103,19 +130,29 @@ class GroupCommit:
     def _write_at_once(self, group: list[_Pending]) -> None:
         recorder = self._recorder
         events = [event for pending in group for event in pending.events]
+        expected = {key for pending in group for key in pending.expected}
         ids: list[int] = []
         with recorder.datastore.get_connection() as conn:
             error: Exception | None = None
             with conn.pipeline() as pipeline, conn.transaction():
                 with conn.cursor() as curs:
                     self._lock(curs)
-                with conn.cursor() as curs:
+                with conn.cursor() as check, conn.cursor() as curs:
                     try:
+                        if expected:
+                            check.execute(self._latest_versions, (list(expected),), prepare=True)
                         self._execute_insert(curs, events)
                         pipeline.sync()
+                        if expected:  # a stale command rolls the insert back
+                            latest = {row["originator_id"]: row["version"] for row in check}
+                            for pending in group:
+                                _refuse_if_moved_on(pending.expected, latest)
+                                _written(pending, latest)
                         ids = [row["notification_id"] for row in curs.fetchall()]
                     except Exception as caught:  # re-raised once the pipeline has closed
                         error = caught
+                if isinstance(error, StaleRead):  # the insert went through: undo it
+                    raise psycopg.Rollback()
             if error is not None:
                 raise error
         if len(ids) != len(events):
@@ -136,13 +173,25 @@ class GroupCommit:
             conn.cursor() as curs,
         ):
             self._lock(curs)
+            expected = {key for pending in group for key in pending.expected}
+            latest: dict[UUID | str, int] = {}  # under the lock: nobody else writes meanwhile
+            if expected:
+                curs.execute(self._latest_versions, (list(expected),), prepare=True)
+                latest = {row["originator_id"]: row["version"] for row in curs.fetchall()}
             for index, pending in enumerate(group):
+                try:
+                    _refuse_if_moved_on(pending.expected, latest)
+                except StaleRead as error:
+                    refused[index] = error
+                    continue
                 try:
                     with conn.transaction():
                         self._execute_insert(curs, pending.events)
                         stored[index] = [row["notification_id"] for row in curs.fetchall()]
                 except psycopg.errors.UniqueViolation as error:
                     refused[index] = IntegrityError(str(error))
+                    continue
+                _written(pending, latest)
         for index, pending in enumerate(group):
             if index in refused:
                 pending.error = refused[index]
@@ -170,3 +219,15 @@ class GroupCommit:
                 ],
             ),
         )
+
+
+def _written(pending: _Pending, latest: dict[UUID | str, int]) -> None:
+    """What the commands after ``pending`` in its group must see of its aggregates."""
+    for event in pending.events:
+        latest[event.originator_id] = event.originator_version
+
+
+def _refuse_if_moved_on(expected: Mapping[UUID, int], latest: dict[UUID | str, int]) -> None:
+    moved = [key for key, version in expected.items() if latest.get(key, 0) != version]
+    if moved:
+        raise StaleRead(f"{len(moved)} aggregate(s) changed since the command read them")

@@ -146,19 +146,23 @@ class EventStore(Application[UUID]):
             else None
         )
 
-    def commit(self, *aggregates: Any) -> int | None:
+    def commit(self, *aggregates: Any, expected: Mapping[UUID, int] | None = None) -> int | None:
         """Store the pending events of ``aggregates`` in one atomic commit: all of them or,
         with the library's ``IntegrityError``, none (one of them was written meanwhile). On
         PostgreSQL the commit shares its transaction with concurrent ones
-        (:mod:`shared.eventstore.group_commit`). The notification id of the last event
-        stored, ``None`` if there was none."""
+        (:mod:`shared.eventstore.group_commit`), and ``expected`` names aggregates whose
+        latest stored version must still be the one given (``StaleRead`` otherwise); other
+        stores take none. The notification id of the last event stored, ``None`` if there
+        was none."""
         if self.group_commit is None:
+            if expected:
+                raise ValueError("only a PostgreSQL store checks expected versions")
             recordings = self.save(*aggregates)
             return recordings[-1].notification.id if recordings else None
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         if not events:
             return None
-        ids = self.group_commit.insert([self.mapper.to_stored_event(e) for e in events])
+        ids = self.group_commit.insert([self.mapper.to_stored_event(e) for e in events], expected)
         return ids[-1]
 
     def snapshot_recorder(self) -> AggregateRecorder:

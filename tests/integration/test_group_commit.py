@@ -17,11 +17,13 @@ import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
 from services.command.application import TutoringCentres
-from services.command.commands.sessions import EnrolStudent
+from services.command.commands.help_requests import RaiseHelpRequest
+from services.command.commands.sessions import EndSession, EnrolStudent, StartSession
+from services.command.domain.aggregate import DomainError, RuleViolated
 from services.command.domain.session import Session
 from services.command.unit_of_work import load
 from shared.eventstore import EventStore, EventStoreSettings
-from shared.eventstore.group_commit import GroupCommit
+from shared.eventstore.group_commit import GroupCommit, StaleRead
 from shared.settings import load as load_settings
 from tests.builders import plan, register_centre, session_id
 from tests.support.servers import PostgresServer
@@ -176,3 +178,126 @@ def test_a_failure_other_than_a_conflict_fails_the_whole_group_and_stores_nothin
         assert stored(store) == before
     finally:
         store.close()
+
+
+# --- versions a command decided on, checked at its commit ---------------------------------
+
+
+def test_a_command_that_read_an_aggregate_another_command_of_its_group_wrote_is_refused(
+    store: EventStore,
+) -> None:
+    group = group_of(store)
+    shared, mine, theirs = uuid4(), uuid4(), uuid4()
+    group.insert([event(shared, 1)])
+    futures = in_one_group(
+        group,
+        [
+            # writes the aggregate at version 1 -> 2
+            lambda: group.insert([event(shared, 2), event(mine, 1)], expected={shared: 1}),
+            # only read it, at version 1: decided on what the command before it changed
+            lambda: group.insert([event(theirs, 1)], expected={shared: 1}),
+        ],
+    )
+    written, refused = (outcome(f) for f in futures)
+    assert isinstance(written, list) and isinstance(refused, StaleRead)
+    assert group.fallbacks == 1
+    assert [(o, v) for _, o, v in stored(store)] == [(shared, 1), (shared, 2), (mine, 1)]
+
+
+def test_a_command_alone_that_read_a_stale_version_stores_nothing(store: EventStore) -> None:
+    group = group_of(store)
+    read_only, written = uuid4(), uuid4()
+    group.insert([event(read_only, 1), event(read_only, 2)])
+    with pytest.raises(StaleRead):
+        group.insert([event(written, 1)], expected={read_only: 1})
+    assert group.insert([event(written, 1)], expected={read_only: 2})
+    assert [(o, v) for _, o, v in stored(store)] == [(read_only, 1), (read_only, 2), (written, 1)]
+
+
+@pytest.fixture
+def replicas(pg: PostgresServer) -> Iterator[tuple[TutoringCentres, TutoringCentres]]:
+    """Two command service processes, as it were, on one PostgreSQL."""
+    first = TutoringCentres(load_settings(EventStoreSettings, pg.env()))
+    second = TutoringCentres(load_settings(EventStoreSettings, pg.env()))
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_a_command_on_kept_aggregates_asks_the_store_nothing_before_its_commit(
+    replicas: tuple[TutoringCentres, TutoringCentres], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    centres, _ = replicas
+    centre = register_centre(centres, "alpha")
+    session = session_id(centres.handle(centre["tutor"], plan()).body)
+    read: list[UUID] = []
+    get = centres.events.get
+
+    def reading(aggregate_id: UUID, *args: Any, **kwargs: Any) -> Any:
+        read.append(aggregate_id)
+        return get(aggregate_id, *args, **kwargs)
+
+    monkeypatch.setattr(centres.events, "get", reading)
+    for student in ("ann", "ben"):
+        command = EnrolStudent(session_id=session, student_id=centre[student].user_id)
+        assert centres.handle(centre["tutor"], command).status_code == 201
+    assert session not in read  # (the students' directory entries are read, once each)
+    monkeypatch.undo()
+    roster = load(centres, Session, session).roster
+    assert set(roster) == {centre["ann"].user_id, centre["ben"].user_id}
+
+
+def test_a_decision_on_a_kept_copy_another_process_made_stale_is_taken_again(
+    replicas: tuple[TutoringCentres, TutoringCentres],
+) -> None:
+    first, second = replicas
+    centre = register_centre(first, "alpha")
+    tutor = centre["tutor"]
+    session = session_id(first.handle(tutor, plan()).body)
+
+    def enrol(centres: TutoringCentres, student: str) -> int:
+        command = EnrolStudent(session_id=session, student_id=centre[student].user_id)
+        return centres.handle(tutor, command).status_code
+
+    assert enrol(first, "ann") == 201  # the first process keeps the session
+    assert enrol(second, "ben") == 201  # written where the first cannot see
+    assert enrol(first, "cal") == 201  # decided on the kept copy, refused, decided again
+    assert set(load(second, Session, session).roster) == {
+        centre[s].user_id for s in ("ann", "ben", "cal")
+    }
+    assert enrol(second, "dee") == 201
+    with pytest.raises(RuleViolated, match="already enrolled"):
+        enrol(first, "dee")
+
+
+def test_a_help_request_in_a_session_another_process_just_ended_is_refused(
+    replicas: tuple[TutoringCentres, TutoringCentres],
+) -> None:
+    """The session is only read by the help request (the student's seat is written): its kept
+    copy, still running, is checked at the commit too."""
+    first, second = replicas
+    centre = register_centre(first, "alpha")
+    tutor, ann = centre["tutor"], centre["ann"]
+    session = session_id(first.handle(tutor, plan()).body)
+    first.handle(tutor, EnrolStudent(session_id=session, student_id=ann.user_id))
+    first.handle(tutor, StartSession(session_id=session))
+    second.handle(tutor, EndSession(session_id=session))
+    with pytest.raises(DomainError):
+        first.handle(ann, RaiseHelpRequest(session_id=session))
+    assert not any(
+        n.topic == "HelpRequestRaised" for n in first.recorder.select_notifications(1, 100)
+    )
+
+
+def test_a_refusal_on_a_kept_copy_another_process_made_stale_is_decided_again(
+    replicas: tuple[TutoringCentres, TutoringCentres],
+) -> None:
+    """The kept copy says the session has not started, so a help request would be refused:
+    a refusal on kept copies is not answered before it is decided again on the stored state."""
+    first, second = replicas
+    centre = register_centre(first, "alpha")
+    tutor, ann = centre["tutor"], centre["ann"]
+    session = session_id(first.handle(tutor, plan()).body)
+    first.handle(tutor, EnrolStudent(session_id=session, student_id=ann.user_id))
+    second.handle(tutor, StartSession(session_id=session))
+    assert first.handle(ann, RaiseHelpRequest(session_id=session)).status_code == 201

@@ -21,7 +21,7 @@ from services.command.domain.session import Session
 from services.command.unit_of_work import load
 from shared.events import AttendanceStatus, HelpPriority
 from shared.eventstore import EventStoreSettings
-from shared.eventstore.cache import SNAPSHOT_AFTER, AggregateCache
+from shared.eventstore.cache import SNAPSHOT_AFTER, AggregateCache, StaleRate
 from shared.settings import load as load_settings
 from tests.builders import Centre, plan, register_centre, session_id
 
@@ -218,3 +218,17 @@ def test_what_a_command_stored_is_kept_as_a_replay_of_the_store_would_give_it(
         replayed = type(thawed).project(None, stored)
         assert version == thawed.version == len(stored)
         assert vars(thawed) == vars(replayed), type(thawed).__name__
+
+
+def test_kept_copies_stop_being_taken_unasked_while_they_are_often_stale() -> None:
+    rate = StaleRate()
+    for _ in range(StaleRate.FIRST):
+        assert rate.trust()
+        rate.record(stale=False)
+    for _ in range(StaleRate.FIRST):  # another process starts writing the same aggregates
+        rate.record(stale=True)
+    taken = [rate.trust() for _ in range(3 * StaleRate.PROBE_EVERY)]
+    assert taken.count(True) == 3  # one command in PROBE_EVERY still tries
+    for _ in range(StaleRate.WINDOW):  # the other process stopped: the probes find them fresh
+        rate.record(stale=False)
+    assert rate.rate == 0.0 and rate.trust()
