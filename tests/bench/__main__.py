@@ -52,7 +52,11 @@ ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "var" / "bench" / "report.md"
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "150"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
+"""uvicorn workers of the command service (the service's own default). One process keeps every
+aggregate it writes, so its commands decide on kept copies without asking the store; with two,
+a third of those copies were stale and the service spent 4.2-4.5 ms of CPU per command against
+2.6-3.1 ms with one, at no more commands per second, on this 2-core machine."""
 COMMANDS_ONLY = os.environ.get("BENCH_COMMANDS_ONLY", "") not in ("", "0")
 """Only the command rows (raw append, in-process commands, HTTP floor, HTTP commands), written
 to ``var/bench/commands.md``: what to run while working on the command path."""
