@@ -57,9 +57,13 @@ bench-rebuild: venv postgres
 	BENCH_REBUILD_EVENTS=$(REBUILD_EVENTS) $(PY) -m tests.bench.rebuild_year
 
 # The long fault run: kill -9 of every process many times under load; report in var/chaos/.
+# Then the highly available cluster of `make cluster` loses a NATS server and one replica of each
+# service under load, and keeps accepting FAILOVER_COMMANDS more commands; var/chaos/failover.md.
 CHAOS_KILLS ?= 6
+FAILOVER_COMMANDS ?= 3000
 chaos: venv postgres
 	TUTORPULSE_CHAOS_KILLS=$(CHAOS_KILLS) TUTORPULSE_CHAOS_REPORT=var/chaos/report.md \
+	TUTORPULSE_FAILOVER_COMMANDS=$(FAILOVER_COMMANDS) TUTORPULSE_FAILOVER_REPORT=var/chaos/failover.md \
 		$(PY) -m pytest tests/chaos -m chaos -s
 
 lock:

@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -307,7 +308,8 @@ class Replica:
 @dataclass
 class HaCluster:
     home: Path
-    """Everything of this run: ``postgres/``, ``nats/``, ``logs/``."""
+    """This run's ``nats/`` (the JetStream stores) and ``logs/`` (PostgreSQL's data is in a
+    temporary directory of its own)."""
     layout: Layout
     seed_demo: bool = True
     extra_users: Mapping[str, Permissions] = field(default_factory=dict)
@@ -337,7 +339,10 @@ class HaCluster:
         }
 
     def start_postgres(self) -> None:
-        self.postgres = Postgres(self.home / "postgres", self.layout.postgres)
+        # Its own directory in the system's temporary place, which the ``postgres`` user (as
+        # whom the server runs when started as root) can reach whatever the run's home is.
+        home = Path(tempfile.mkdtemp(prefix="tutorpulse-cluster-pg-"))
+        self.postgres = Postgres(home, self.layout.postgres)
         self.postgres.start()
 
     def start_nats(self) -> None:
@@ -469,8 +474,8 @@ class HaCluster:
         stop_together(self.nats)
         if self.postgres is not None:
             self.postgres.stop()
-        for part in ("postgres", "nats"):
-            shutil.rmtree(self.home / part, ignore_errors=True)
+            shutil.rmtree(self.postgres.home, ignore_errors=True)
+        shutil.rmtree(self.home / "nats", ignore_errors=True)
         if not keep_logs:
             shutil.rmtree(self.home, ignore_errors=True)
 
