@@ -37,7 +37,7 @@ import contextlib
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -224,6 +224,8 @@ class ProjectionService:
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._fetching: asyncio.Task[list[Msg]] | None = None
         """The next batch, asked for while the one before it is applied."""
+        self._finishing: asyncio.Task[None] | None = None
+        """The last batch's acks and notices, sent while the next batch is applied."""
         self._fetch_failures = 0
         self._watermark_checked = 0.0
         self._nats = _Outage("nats", self._settings.outage_backoff)
@@ -252,6 +254,7 @@ class ProjectionService:
                 await self._step()
             except Exception as error:  # never let one failure end the read side
                 await self._pause(self._failed(error, "projections.step_failed"))
+        await self._finished()
         await self._unsubscribe()
         log.info("projections.stopping", durable=self._durable, watermark=self.watermark)
 
@@ -274,6 +277,7 @@ class ProjectionService:
             batch = await fetching
         except TimeoutError:  # nothing new (or NATS is away: the checks below notice)
             self._fetch_failures = 0
+            await self._finished()
             await self._advance_watermark()  # acks of other replicas may have moved it
             await self._refresh_dead_letters()
             return
@@ -287,7 +291,22 @@ class ProjectionService:
         # Ask for the next batch now, so that its round trip overlaps this one's transaction.
         # It returns as soon as any message is there: a batch never waits to fill up.
         self._fetching = asyncio.create_task(self._fetch(subscription))
-        await self.handle(batch, caught_up=len(batch) < self._settings.batch_size)
+        finish = await self._apply_batch(batch, caught_up=len(batch) < self._settings.batch_size)
+        # The last batch's acks and notices went out while this one was applied; they come
+        # first, so this one's wait for them.
+        await self._finished()
+        if finish is not None:
+            self._finishing = asyncio.create_task(finish)
+
+    async def _finished(self) -> None:
+        """Wait for the last batch's acks and notices (an error there is logged: its messages
+        come back after ``ack_wait`` and are recognised as applied)."""
+        finishing, self._finishing = self._finishing, None
+        if finishing is not None:
+            try:
+                await finishing
+            except Exception as error:
+                self._failed(error, "projections.finish_failed")
 
     async def _fetch(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
         return await subscription.fetch(self._settings.batch_size, timeout=0.5)
@@ -365,6 +384,16 @@ class ProjectionService:
         """Apply one fetched batch, answer each message, publish the change notices. The
         watermark is recorded after a batch that ``caught_up`` with the stream (the live path,
         where a query may wait for it), otherwise at most every ``WATERMARK_EVERY`` seconds."""
+        finish = await self._apply_batch(batch, caught_up=caught_up)
+        if finish is not None:
+            await finish
+
+    async def _apply_batch(
+        self, batch: list[Msg], *, caught_up: bool
+    ) -> Coroutine[Any, Any, None] | None:
+        """Apply one batch in one transaction; what is left to do once it is committed (ack,
+        answer the refused, publish the notices), or ``None`` if the read store was away and
+        the batch was given back."""
         started = time.perf_counter()
         decoded: list[tuple[events.Event, int] | None] = []
         for message in batch:
@@ -386,8 +415,24 @@ class ProjectionService:
                 backoff = self._read_store.failed(error)
                 await self._send(*(message.nak(delay=backoff) for message in batch))
                 await self._pause(backoff)
-                return
-            self._read_store.ok()
+                return None
+        except BaseException:
+            keep_alive.cancel()
+            raise
+        self._read_store.ok()
+        return self._finish(batch, decoded, outcome, answered, keep_alive, started, caught_up)
+
+    async def _finish(
+        self,
+        batch: list[Msg],
+        decoded: list[tuple[events.Event, int] | None],
+        outcome: _Outcome,
+        answered: set[int],
+        keep_alive: asyncio.Task[None],
+        started: float,
+        caught_up: bool,
+    ) -> None:
+        try:
             await self._answer(batch, decoded, outcome, answered)
         finally:
             keep_alive.cancel()
