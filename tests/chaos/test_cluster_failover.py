@@ -389,11 +389,35 @@ async def kill_faults(
     """Kill the stream's leading nats-server, then one replica of each service, ``BETWEEN``
     accepted commands apart, measuring each takeover while the load goes on."""
 
+    async def next_kill() -> None:
+        await accepted(len(load.acknowledged) + BETWEEN)
+
     def streams_after(head: int) -> Callable[[], Awaitable[bool]]:
         async def streamed() -> bool:
             return await run.streamed_up_to() > head
 
         return streamed
+
+    # Without a fault first: how far behind the stream and the read models run under this load.
+    head = await run.head_async()
+    await run.measure(
+        "no fault (baseline)",
+        "until the stream holds the head of now",
+        streams_after(head - 1),
+        time.monotonic(),
+    )
+    head = await run.head_async()
+
+    async def caught_up(h: int = head) -> bool:
+        return await run.watermark() >= h
+
+    await run.measure(
+        "no fault (baseline)",
+        "until the read models' watermark passes the head of now",
+        caught_up,
+        time.monotonic(),
+    )
+    await next_kill()
 
     # The nats-server that leads TP_EVENTS: the stream elects another, clients move.
     info = await run.nc.jetstream().stream_info(STREAM_NAME)
@@ -406,9 +430,6 @@ async def kill_faults(
         streams_after(head),
         run.kill(leader),
     )
-
-    async def next_kill() -> None:
-        await accepted(len(load.acknowledged) + BETWEEN)
 
     await next_kill()
     relay = await leading_relay(run)
