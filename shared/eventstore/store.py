@@ -135,6 +135,7 @@ class EventStore(Application[UUID]):
         cls.name = STORE_NAME
 
     def __init__(self, settings: EventStoreSettings) -> None:
+        self._committed: list[Callable[[], None]] = []
         _retrying_concurrent_setup(
             lambda: super(EventStore, self).__init__(env=store_env(settings))
         )
@@ -163,7 +164,24 @@ class EventStore(Application[UUID]):
         if not events:
             return None
         ids = self.group_commit.insert([self.mapper.to_stored_event(e) for e in events], expected)
+        self._tell_committed()
         return ids[-1]
+
+    def when_committed(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Have ``listener`` called, in the committing thread, after every commit of events
+        this process makes through this store; the function returned stops it. A relay in the
+        same process wakes up by it (SQLite tells no other process of a commit)."""
+        self._committed.append(listener)
+        return lambda: self._committed.remove(listener)
+
+    def _notify(self, recordings: Any) -> None:
+        super()._notify(recordings)
+        if recordings:
+            self._tell_committed()
+
+    def _tell_committed(self) -> None:
+        for listener in list(self._committed):
+            listener()
 
     def snapshot_recorder(self) -> AggregateRecorder:
         """The store's snapshots table (created if missing), for :class:`.cache.Snapshots`."""
