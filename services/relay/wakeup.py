@@ -9,13 +9,16 @@ every notification; the relay reads the log as soon as it rings. A notification 
 and after the connection is opened again the wake-up rings once, in case a commit fell in the
 gap.
 
-SQLite has no notifications: :class:`Polling` never rings and the relay polls, as before.
+SQLite has no notifications: the relay polls, as before. When it shares its process with the
+commands (:class:`InProcess`), a commit made through the same store rings it at once; commits of
+other processes are still found by the poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import psycopg
 import structlog
@@ -69,6 +72,32 @@ class Wakeup:
 
 class Polling(Wakeup):
     """For a store without notifications (SQLite)."""
+
+
+class InProcess(Wakeup):
+    """Rung by the commits this process makes through ``store`` (not listening: commits of
+    other processes are found by polling)."""
+
+    def __init__(self, store: EventStore) -> None:
+        super().__init__()
+        self._store = store
+        self._forget: Callable[[], None] | None = None
+
+    async def start(self) -> None:
+        if self._forget is not None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def committed() -> None:  # in the committing thread
+            with contextlib.suppress(RuntimeError):  # the relay's loop has closed
+                loop.call_soon_threadsafe(self.ring)
+
+        self._forget = self._store.when_committed(committed)
+
+    async def stop(self) -> None:
+        forget, self._forget = self._forget, None
+        if forget is not None:
+            forget()
 
 
 class PostgresWakeup(Wakeup):
@@ -128,8 +157,9 @@ class PostgresWakeup(Wakeup):
 
 
 def wakeup_for(store: EventStore) -> Wakeup:
-    """Notifications of the store's commits where it has them, else polling."""
+    """Notifications of the store's commits where it has them, else polling, woken by the
+    commits of this process."""
     recorder = store.recorder
     if isinstance(recorder, PostgresApplicationRecorder):
         return PostgresWakeup(postgres_conninfo(store.env), recorder.channel_name)
-    return Polling()
+    return InProcess(store)

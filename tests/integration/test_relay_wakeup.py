@@ -1,4 +1,5 @@
-"""On PostgreSQL the relay is woken by the notification of each commit, not by its poll.
+"""The relay is woken by each commit, not by its poll: on PostgreSQL by the commit's
+notification, on SQLite by a commit of its own process.
 
 The relay here polls only every 30 s; an event committed while it waits must still reach
 JetStream well within that (the tests wait up to 10 s: only a broken wake-up fails them).
@@ -20,9 +21,11 @@ from services.command.application import TutoringCentres
 from services.relay.lease import FileLease
 from services.relay.relay import Relay
 from services.relay.settings import RelaySettings
-from services.relay.wakeup import PostgresWakeup, wakeup_for
+from services.relay.wakeup import InProcess, PostgresWakeup, wakeup_for
+from shared.eventstore import EventStoreSettings
 from shared.eventstore.store import postgres_conninfo
 from shared.messaging import ensure_streams
+from shared.settings import load
 from tests.builders import Centre, plan, register_centre
 
 pytestmark = pytest.mark.integration
@@ -127,3 +130,43 @@ async def test_the_wakeup_listens_again_after_losing_its_connection(
         await wait_until(lambda: relay.position >= position, ARRIVES_WITHIN)
     finally:
         await stop()
+
+
+async def test_on_sqlite_a_commit_of_the_same_process_wakes_the_relay(
+    nc: Client, tmp_path: Path
+) -> None:
+    centres = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    )
+    try:
+        alpha = register_centre(centres, "alpha")
+        js = nc.jetstream()
+        await ensure_streams(js)
+        wakeup = wakeup_for(centres)
+        assert isinstance(wakeup, InProcess) and not wakeup.listening
+        relay = Relay(
+            centres,
+            centres.tracking(),
+            js,
+            FileLease(tmp_path / "relay.lock"),
+            SLOW_POLLS,
+            nc=nc,
+            wakeup=wakeup,
+        )
+        task = asyncio.create_task(relay.run())
+        try:
+            head = centres.position
+            await wait_until(lambda: relay.position == head and relay.lag == 0, ARRIVES_WITHIN)
+
+            async def one_more() -> None:
+                position = await schedule_one(centres, alpha)
+                await wait_until(lambda: relay.position >= position, ARRIVES_WITHIN)
+                await wait_until(lambda: relay.lag == 0, ARRIVES_WITHIN)
+
+            for _ in range(3):  # each one while the relay waits for its next 30 s poll
+                await one_more()
+        finally:
+            relay.stop()
+            await asyncio.wait_for(task, 10)
+    finally:
+        centres.close()
