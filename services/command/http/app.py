@@ -84,7 +84,7 @@ def create_app(
         SERVICE,
         title="tutorpulse command API",
         controllers=[
-            *route_handlers(),
+            *route_handlers(centres),
             *paper_route_handlers(settings.paper),
         ],
         readiness=ready,
