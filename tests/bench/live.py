@@ -53,8 +53,9 @@ from tests.bench.read_side import MARK_ROUNDS, SESSIONS, STUDENTS, populate
 from tests.support.servers import NatsServer, PostgresServer, free_port
 
 SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "20"))
-COMMAND_WORKERS = int(os.environ.get("BENCH_LIVE_COMMAND_WORKERS", "2"))
-"""uvicorn workers of the command service: one per core, as it is deployed."""
+COMMAND_WORKERS = int(os.environ.get("BENCH_LIVE_COMMAND_WORKERS", "1"))
+"""uvicorn workers of the command service: one, its own default (with two, each process's kept
+aggregates are often stale and every command costs more CPU; docs/benchmarks.md, "Commands")."""
 LIGHT_SESSIONS = 40
 DEADLINE = 10.0
 """A command whose delta has not arrived this long after its answer counts as missing."""
@@ -437,7 +438,7 @@ async def run(
         f"`tests/bench/live.py`: {head:,} events in the store ({SESSIONS} live sessions x "
         f"{STUDENTS} students, {MARK_ROUNDS} rounds of attendance; populated in "
         f"{populate_seconds:.1f} s), PostgreSQL event and read stores, command service with "
-        f"{COMMAND_WORKERS} uvicorn workers; one student of each session marked every second "
+        f"{COMMAND_WORKERS} uvicorn worker(s); one student of each session marked every second "
         f"for {SECONDS:.0f} s, a supervisor's websockets following every session.",
     ]
     for count, timings, failed, cpu, seen in results:
