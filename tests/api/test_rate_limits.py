@@ -121,3 +121,18 @@ def test_limits_are_settings() -> None:
     )
     with pytest.raises(ValueError, match="TUTORPULSE_RATE_LIMIT"):
         load(RateLimitSettings, {"TUTORPULSE_RATE_LIMIT": "lots"})
+
+
+def test_each_answer_says_how_many_requests_are_left_in_the_window(
+    limited: TestClient[Litestar],
+    alpha: Centre,
+) -> None:
+    session = live_session(limited, alpha, "ann")  # 3 of the tutor's 20
+    left = [
+        limited.post(f"/api/v1/sessions/{session}/start", headers=alpha.auth("tutor"))
+        for _ in range(18)
+    ]
+    assert [int(r.headers["RateLimit-Remaining"]) for r in left[:-1]] == list(range(16, -1, -1))
+    assert left[-1].status_code == 429 and left[-1].headers["RateLimit-Remaining"] == "0"
+    assert left[0].headers["RateLimit-Policy"] == "20; w=60"
+    assert 1 <= int(left[0].headers["RateLimit-Reset"]) <= 60
