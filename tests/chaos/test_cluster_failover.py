@@ -591,7 +591,7 @@ async def verify(run: Run, load: Load) -> None:
     # Every event once by the projector's own books (rm_log, rm_versions), and every document's
     # content as the rebuild's. A document's version counts its writes: a redelivered batch the
     # projector recognised as applied may write a document again unchanged (seen in one run
-    # runs, after a nats-server kill lost a replica's acks), so that is reported, not failed.
+    # of six, after a nats-server kill lost a replica's acks), so that is reported, not failed.
     assert without_versions(live) == without_versions(rebuilt), differences(live, rebuilt)
     versions = {(row[0], row[1]): row[3] for row in rebuilt.get("rm_docs", [])}
     run.rewritten = ", ".join(
