@@ -388,7 +388,7 @@ class AttendanceSummary(Shown, kw_only=True):
 
 
 class OlderSessions(Shown, kw_only=True):
-    """The student's sessions that ``sessions`` leaves out: older than their latest 30, with
+    """The student's sessions that ``sessions`` leaves out: older than their latest 12, with
     nothing open. ``attendanceSummary`` and ``xp`` count them."""
 
     count: int
@@ -417,7 +417,7 @@ class StudentOverview(Shown, kw_only=True):
     today: list[StudentSession]
     """Today's sessions they are enrolled in, with their catch-ups, help requests and work."""
     sessions: list[OverviewSession]  # type: ignore[valid-type]
-    """The latest 30, and older ones while they have an open catch-up, unfinished work or an
+    """The latest 12, and older ones while they have an open catch-up, unfinished work or an
     open help request, oldest first."""
     older_sessions: OlderSessions
     exercises: OverviewExercises

@@ -471,17 +471,12 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
                 break
     more = len(page) > wanted.limit
     page = page[: wanted.limit]
-    sessions = store.get_many(SESSION, sorted({e.catch_up.session_id for _, e in page}))
-    shown = [
-        (e.catch_up, sessions[e.catch_up.session_id].doc)
-        for _, e in page
-        if e.catch_up.session_id in sessions
-    ]
-    people = names(store, {c.student_id for c, _ in shown} | {s.tutor_id for _, s in shown})
+    shown = [e for _, e in page]
+    people = names(store, {e.catch_up.student_id for e in shown} | {e.tutor_id for e in shown})
     return View(
         version + sum(d.version for d in read.values()),
         {
-            "catchUps": [views.catch_up_row(c, s, people, now) for c, s in shown],
+            "catchUps": [views.catch_up_entry_row(e, people, now) for e in shown],
             "total": len(open_rows) + finished_total,
             "next": views.page_cursor(page[-1][0]) if more else None,
         },

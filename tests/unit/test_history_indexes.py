@@ -13,15 +13,19 @@ from typing import Any
 import pytest
 
 from services.command.application import TutoringCentres
+from services.command.commands.catch_ups import AssignCatchUp
+from services.command.commands.sessions import EnrolStudent, RescheduleSession
 from services.projections.rebuild import rebuild
 from shared.events import CatchUpStatus
 from shared.eventstore import EventStoreSettings
 from shared.readmodels import access, views
 from shared.readmodels.documents import CATCH_UP, SESSION, CatchUp, Session
 from shared.readmodels.store import ReadStore
+from shared.readmodels.times import iso
 from shared.settings import load
 from shared.tenancy import Actor, Forbidden, Role
 from tests.bench.year import YearOfHistory, seed_year
+from tests.builders import plan, register_centre, session_id
 from tests.readside import read_store
 
 NOW = datetime(2026, 5, 14, 16, 45, tzinfo=UTC)
@@ -171,3 +175,31 @@ def test_the_indexes_show_nothing_of_another_centre(
         access.catch_up_list(
             store, other_tutor, access.CatchUpFilter(tutor_id=north.tutor.user_id), NOW
         )
+
+
+def test_a_moved_session_moves_in_the_catch_up_list_too(tmp_path: Path) -> None:
+    centres = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    )
+    centre = register_centre(centres, "moved")
+    session = session_id(centres.handle(centre["tutor"], plan(hours_from_now=30)).body)
+    ann = centre["ann"].user_id
+    centres.handle(centre["tutor"], EnrolStudent(session_id=session, student_id=ann))
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(days=9)
+    centres.handle(
+        centre["supervisor"],
+        AssignCatchUp(session_id=session, student_id=ann, due_at=due, reason="extra practice"),
+    )
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    centres.handle(
+        centre["tutor"],
+        RescheduleSession(session_id=session, starts_at=later, ends_at=later + timedelta(hours=1)),
+    )
+    store = read_store(tmp_path)
+    rebuild(centres, store, settle_timeout=0)
+    now = datetime.now(UTC)
+    listed = access.catch_up_list(store, centre["supervisor"], access.CatchUpFilter(), now).data
+    assert [row["sessionStartsAt"] for row in listed["catchUps"]] == [iso(later)]
+    assert listed == _full_catch_up_list(store, centre["supervisor"], access.CatchUpFilter(), now)
+    store.close()
+    centres.close()

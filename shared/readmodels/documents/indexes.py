@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import msgspec
 
-from shared.readmodels.documents.base import Document, Record
+from shared.readmodels.documents.base import Document, Instant, Record
 from shared.readmodels.documents.classes import CatchUp
 from shared.readmodels.documents.sessions import HelpRequest
 
@@ -47,10 +47,12 @@ def help_month_key(centre_id: str, tutor_id: str, month: str) -> str:
 
 
 class CatchUpEntry(Record, kw_only=True):
-    """A catch-up as the catch-up list pages it: the catch-up document and its session's tutor
-    (which never changes)."""
+    """A catch-up as the catch-up list pages it: the catch-up document, and its session's tutor
+    (which never changes), title and start (kept up to date when the session is moved)."""
 
     tutor_id: str
+    session_title: str
+    session_starts_at: Instant
     catch_up: CatchUp
 
 

@@ -35,7 +35,7 @@ def catch_up_assigned(docs: Batch, e: ev.CatchUpAssigned) -> None:
         assigned_by=str(e.actor_id),
     )
     docs.put(CATCH_UP, key, e.centre_id, catch_up)
-    index_catch_up(docs, catch_up, session.tutor_id, e.centre_id)
+    index_catch_up(docs, catch_up, session)
 
 
 CatchUpMoved = ev.CatchUpStarted | ev.CatchUpCompleted | ev.CatchUpCancelled
@@ -68,7 +68,7 @@ def catch_up_moved(docs: Batch, e: CatchUpMoved) -> None:
     if isinstance(e, ev.CatchUpCancelled):
         catch_up.cancel_reason = e.reason
     docs.put(CATCH_UP, key, e.centre_id, catch_up)
-    index_catch_up(docs, catch_up, session.tutor_id, e.centre_id)
+    index_catch_up(docs, catch_up, session)
 
 
 CatchUpTimer = ev.CatchUpReminderSent | ev.CatchUpBecameOverdue
@@ -96,4 +96,4 @@ def catch_up_timed(docs: Batch, e: CatchUpTimer) -> None:
         return
     _timed(catch_up, e)
     docs.put(CATCH_UP, key, e.centre_id, catch_up)
-    index_catch_up(docs, catch_up, session.tutor_id, e.centre_id)
+    index_catch_up(docs, catch_up, session)

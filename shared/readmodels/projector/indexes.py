@@ -49,10 +49,16 @@ def _count(counts: dict[str, int], key: str) -> None:
     counts[key] = counts.get(key, 0) + 1
 
 
-def index_catch_up(docs: Batch, catch_up: CatchUp, tutor_id: str, centre_id: str) -> None:
+def index_catch_up(docs: Batch, catch_up: CatchUp, session: Session) -> None:
     """The catch-up among its centre's open ones, or once finished, in the month it was due."""
     key = catch_up.catch_up_id
-    entry = CatchUpEntry(tutor_id=tutor_id, catch_up=msgspec.structs.replace(catch_up))
+    centre_id, tutor_id = session.centre_id, session.tutor_id
+    entry = CatchUpEntry(
+        tutor_id=tutor_id,
+        session_title=session.title,
+        session_starts_at=session.starts_at,
+        catch_up=msgspec.structs.replace(catch_up),
+    )
     index = docs.get(OPEN_CATCH_UPS, centre_id) or OpenCatchUps(centre_id=centre_id)
     if catch_up.status in ev.OPEN_CATCH_UPS:
         index.open[key] = entry

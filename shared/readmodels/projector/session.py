@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared import events as ev
-from shared.readmodels.documents import SESSION, AttendanceReminder, Seat, Session
+from shared.readmodels.documents import CATCH_UP, SESSION, AttendanceReminder, Seat, Session
 from shared.readmodels.projector.batch import Batch, OutOfOrder
+from shared.readmodels.projector.indexes import index_catch_up
 from shared.readmodels.projector.registry import projects
 from shared.readmodels.projector.student import refresh_student
 from shared.readmodels.projector.tutor import refresh_tutor
@@ -98,7 +99,12 @@ def session_rescheduled(docs: Batch, e: ev.SessionRescheduled) -> None:
     def change(session: Session) -> None:
         session.starts_at, session.ends_at = iso(e.starts_at), iso(e.ends_at)
 
-    update_session(docs, e, change)
+    session = update_session(docs, e, change)
+    for row in session.students.values():  # the catch-up list shows the session's start
+        for catch_up_id in row.catch_ups:
+            catch_up = docs.get(CATCH_UP, catch_up_id)
+            if catch_up is not None:
+                index_catch_up(docs, catch_up, session)
 
 
 @projects(ev.SessionModeChanged)

@@ -99,7 +99,7 @@ def without_answers(work: Work) -> Work:
     return msgspec.structs.replace(work, answers=msgspec.UNSET)
 
 
-STUDENT_RECENT_SESSIONS = 30
+STUDENT_RECENT_SESSIONS = 12
 """How many of a student's latest sessions their document keeps (by start); older ones move
 to ``student_sessions`` documents unless they still have something open."""
 

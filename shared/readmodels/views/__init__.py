@@ -19,6 +19,7 @@ from shared.readmodels.views.control_center import (
 from shared.readmodels.views.my_day import at_risk, my_day, repeated_absences
 from shared.readmodels.views.reports import (
     UrgencyKey,
+    catch_up_entry_row,
     catch_up_row,
     catch_up_urgency,
     help_request_analytics,
@@ -48,6 +49,7 @@ __all__ = [
     "apply_merge_patch",
     "at_risk",
     "catalogue_row",
+    "catch_up_entry_row",
     "catch_up_row",
     "catch_up_urgency",
     "control_center",

@@ -9,7 +9,14 @@ import statistics
 from datetime import UTC, datetime
 
 from shared.events import HELP_PRIORITIES, OPEN_CATCH_UPS, OPEN_HELP_REQUESTS, HelpRequestStatus
-from shared.readmodels.documents import CatchUp, HelpRequest, JsonObject, Session, as_json
+from shared.readmodels.documents import (
+    CatchUp,
+    CatchUpEntry,
+    HelpRequest,
+    JsonObject,
+    Session,
+    as_json,
+)
 from shared.readmodels.times import iso, parse, seconds_between
 from shared.readmodels.views.common import Names, overdue
 
@@ -21,14 +28,27 @@ UrgencyKey = tuple[int, str, str]
 def catch_up_row(catch_up: CatchUp, session: Session, names: Names, now: datetime) -> JsonObject:
     """One catch-up with its session's title and tutor, and whether (and how long) it is
     overdue."""
+    return _catch_up_row(catch_up, session.title, session.starts_at, session.tutor_id, names, now)
+
+
+def catch_up_entry_row(entry: CatchUpEntry, names: Names, now: datetime) -> JsonObject:
+    """:func:`catch_up_row` of a catch-up as the centre's index keeps it."""
+    return _catch_up_row(
+        entry.catch_up, entry.session_title, entry.session_starts_at, entry.tutor_id, names, now
+    )
+
+
+def _catch_up_row(
+    catch_up: CatchUp, title: str, starts_at: str, tutor_id: str, names: Names, now: datetime
+) -> JsonObject:
     late = overdue(catch_up, now)
     return {
         **as_json(catch_up),
         "studentName": names.get(catch_up.student_id),
-        "sessionTitle": session.title,
-        "sessionStartsAt": session.starts_at,
-        "tutorId": session.tutor_id,
-        "tutorName": names.get(session.tutor_id),
+        "sessionTitle": title,
+        "sessionStartsAt": starts_at,
+        "tutorId": tutor_id,
+        "tutorName": names.get(tutor_id),
         "overdue": late,
         "overdueSeconds": seconds_between(catch_up.due_at, now) if late else None,
     }
