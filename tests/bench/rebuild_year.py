@@ -44,6 +44,9 @@ class Rebuilt:
     seconds: float
     peak_mib: float
     """The rebuild process's peak resident memory."""
+    cpu_seconds: float
+    """The rebuild process's CPU time, its start-up included (the database server's is not
+    counted)."""
 
     @property
     def rate(self) -> float:
@@ -77,7 +80,13 @@ def rebuild_in_a_process(name: str, env: dict[str, str], log: Path) -> Rebuilt:
     found = _RESULT.search(text)
     if process.returncode != 0 or found is None:
         raise RuntimeError(f"the rebuild into {name} failed:\n{text[-3000:]}")
-    return Rebuilt(name, int(found["events"]), float(found["seconds"]), usage.ru_maxrss / 1024)
+    return Rebuilt(
+        name,
+        int(found["events"]),
+        float(found["seconds"]),
+        usage.ru_maxrss / 1024,
+        usage.ru_utime + usage.ru_stime,
+    )
 
 
 def run(pg: PostgresServer, work: Path, events: int = EVENTS) -> list[str]:
@@ -111,22 +120,26 @@ def run(pg: PostgresServer, work: Path, events: int = EVENTS) -> list[str]:
         "",
         "## Rebuild of a year of history",
         "",
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores. One centre's year "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[1]:.1f} (shared machines: read the CPU per event, the rebuild "
+        "process's own, beside the rate). One centre's year "
         f"({year.tutors} tutors, {year.students:,} students, {year.sessions:,} sessions): "
         f"{year.events:,} events seeded into a PostgreSQL event store in {year.seconds:.0f} s "
         f"({year.rate:,.0f} events/s). Each rebuild is `python -m services.projections.rebuild` "
         "in a process of its own.",
         "",
-        "| what | events | seconds | events per second | vs. reading the events | peak memory |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| what | events | seconds | events per second | vs. reading the events | peak memory "
+        "| CPU per event |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         f"| reading the events from the event store, batches of {BATCH:,} (baseline) "
-        f"| {year.events:,} | {year.events / floor:.1f} | {floor:,.0f} | baseline | |",
+        f"| {year.events:,} | {year.events / floor:.1f} | {floor:,.0f} | baseline | | |",
     ]
     for result in results:
         out.append(
             f"| rebuild of {result.events:,} events, {result.store} read store "
             f"| {result.events:,} | {result.seconds:.1f} | {result.rate:,.0f} "
-            f"| {result.rate / floor:.2f}x | {result.peak_mib:,.0f} MiB |"
+            f"| {result.rate / floor:.2f}x | {result.peak_mib:,.0f} MiB "
+            f"| {result.cpu_seconds / result.events * 1e6:.0f} µs |"
         )
     return out
 
