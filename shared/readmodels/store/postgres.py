@@ -14,14 +14,16 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from shared.eventstore.postgres import LIBPQ_CONNECT_TIMEOUT, STATEMENT_TIMEOUT, libpq_parameters
-from shared.readmodels.documents import LogRow
+from shared.readmodels.documents import Kind, LogRow
 from shared.readmodels.store.base import ReadStore
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.readmodels.store.transaction import (
     Cursor,
     DocRow,
+    StoredDoc,
     Transaction,
     log_rows,
+    resolve,
 )
 
 log = structlog.get_logger(__name__)
@@ -36,7 +38,41 @@ class PostgresTransaction(Transaction):
     """Writes a batch's documents, versions and log rows in one statement each (``unnest`` of
     one array per column) rather than a statement per row: the server plans and runs one
     statement, not hundreds. The arrays go in binary (``%b``): in text, psycopg escapes every
-    quote of every JSON document with a regular expression, which costs more than the rows."""
+    quote of every JSON document with a regular expression, which costs more than the rows.
+    Reads of many keys are one statement with an array too (``= ANY``), whose text is the same
+    whatever the number of keys, so psycopg prepares it once per connection."""
+
+    def get_many(
+        self, kind: Kind[Any] | str, keys: Sequence[str]
+    ) -> dict[str, StoredDoc[Any] | None]:
+        of = resolve(kind)
+        self._lock_keys([f"{of.name}:{k}" for k in keys])
+        found: dict[str, StoredDoc[Any] | None] = dict.fromkeys(keys)
+        if keys:
+            self._cursor.execute(
+                self._q(
+                    "SELECT key, centre_id, version, doc FROM rm_docs_{g}"
+                    " WHERE kind = %s AND key = ANY(%b::text[])"
+                ),
+                (of.name, list(keys)),
+            )
+            for key, centre_id, version, doc in self._cursor.fetchall():
+                found[key] = StoredDoc(of, key, centre_id, int(version), of.decode(doc))
+        return found
+
+    def aggregate_versions(self, aggregate_ids: Sequence[str]) -> dict[str, int]:
+        self._lock_keys([f"aggregate:{a}" for a in aggregate_ids])
+        found = dict.fromkeys(aggregate_ids, 0)
+        if aggregate_ids:
+            self._cursor.execute(
+                self._q(
+                    "SELECT aggregate_id, version FROM rm_versions_{g}"
+                    " WHERE aggregate_id = ANY(%b::text[])"
+                ),
+                (list(aggregate_ids),),
+            )
+            found.update({row[0]: int(row[1]) for row in self._cursor.fetchall()})
+        return found
 
     def put_rows(self, rows: Sequence[DocRow]) -> None:
         if rows:
