@@ -400,16 +400,36 @@ def _iso(at: datetime | None) -> str | None:
     return None if at is None else iso(at)
 
 
+CATCH_UP_EVENTS = 6
+"""The most events one catch-up has: assigned, started, completed or cancelled, reminded,
+overdue."""
+
+
+def _events_behind(catch_up: CatchUp) -> int:
+    """How many events shaped a catch-up (each sets one of its times)."""
+    return 1 + sum(
+        1
+        for at in (
+            catch_up.started_at,
+            catch_up.completed_at,
+            catch_up.cancelled_at,
+            catch_up.reminded_at,
+            catch_up.overdue_at,
+        )
+        if isinstance(at, str)
+    )
+
+
 def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: datetime) -> View:
     """The centre's catch-ups, most urgent first, for staff; a TEACHER sees those of their own
     sessions. Read from the centre's index (``open_catch_ups``, and the months of finished
     ones the page reaches, ``closed_catch_ups``), not from every catch-up it ever had.
-    ``version`` counts the events behind the index documents read."""
+    ``version`` counts the events behind the open catch-ups the filters match, and
+    ``CATCH_UP_EVENTS`` for each finished one."""
     require(actor, Permission.CATCH_UP_LIST_VIEW)
     tutor = _own_tutor(actor, wanted.tutor_id)
     stored = store.get(OPEN_CATCH_UPS, actor.centre_id)
     index = stored.doc if stored else OpenCatchUps(centre_id=actor.centre_id)
-    version = stored.version if stored else 0
 
     def matches(entry: CatchUpEntry) -> bool:
         return (tutor is None or entry.tutor_id == tutor) and _wanted(entry.catch_up, wanted, now)
@@ -473,8 +493,12 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
     page = page[: wanted.limit]
     shown = [e for _, e in page]
     people = names(store, {e.catch_up.student_id for e in shown} | {e.tutor_id for e in shown})
+    # Grows with every event of a matching open catch-up, and more when one is finished (a
+    # catch-up has at most CATCH_UP_EVENTS events): what others' catch-ups do leaves it be.
+    version = sum(_events_behind(e.catch_up) for _, e in open_rows)
+    version += CATCH_UP_EVENTS * finished_total
     return View(
-        version + sum(d.version for d in read.values()),
+        version,
         {
             "catchUps": [views.catch_up_entry_row(e, people, now) for e in shown],
             "total": len(open_rows) + finished_total,
