@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint contract bench bench-rebuild chaos venv postgres lock clean
+.PHONY: run test lint contract bench bench-rebuild bench-history chaos venv postgres lock clean
 
 venv: $(INSTALLED)
 
@@ -55,6 +55,13 @@ bench: venv postgres
 REBUILD_EVENTS ?= 1000000
 bench-rebuild: venv postgres
 	BENCH_REBUILD_EVENTS=$(REBUILD_EVENTS) $(PY) -m tests.bench.rebuild_year
+
+# A centre with a year of history (1,000,000 events) beside one with only today's sessions: the
+# p99 of the reads a centre makes all day, in var/bench/history.md. HISTORY_EVENTS=50000 for a
+# quick run.
+HISTORY_EVENTS ?= 1000000
+bench-history: venv
+	BENCH_HISTORY_EVENTS=$(HISTORY_EVENTS) $(PY) -m tests.bench.history
 
 # The long fault run: kill -9 of every process many times under load; report in var/chaos/.
 # Then the highly available cluster of `make cluster` loses a NATS server and one replica of each

@@ -177,5 +177,15 @@ def run(events: int = EVENTS, reads: int = READS) -> list[str]:
     return out
 
 
+REPORT = Path("var/bench/history.md")
+
+
+def main() -> None:
+    out = run()
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text("\n".join(out) + "\n")
+    print("\n".join(out))
+
+
 if __name__ == "__main__":
-    print("\n".join(run()))
+    main()
