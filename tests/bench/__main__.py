@@ -9,7 +9,8 @@ this script starts and stops; every loop is bounded in count and time.
 3. Relay lag: while the HTTP load runs, the time from a command's 2xx response to its last
    event arriving on a NATS subscription.
 
-Then the read side (``tests/bench/read_side.py``), the timers (``tests/bench/timers.py``),
+Then the read side (``tests/bench/read_side.py``), command -> delta on a websocket
+(``tests/bench/live.py``), the timers (``tests/bench/timers.py``),
 reading sheet codes from photos of paper work (``tests/bench/bench_paper_decode.py``) and
 scans handed in and routed through the command service (``tests/bench/paper.py``), and the
 live gateway's fan-out beside a raw websockets broadcast (``tests/bench/fanout.py``).
@@ -522,7 +523,10 @@ async def main() -> None:
         centres.close()
         from tests.bench import read_side
 
-        read = ["", cold, *await read_side.run(pg, nats_server, work, start_service, wait_http)]
+        read = ["", cold, *await read_side.run(pg, nats_server, work)]
+        from tests.bench import live
+
+        read += await live.run(pg, nats_server, work, start_service, wait_http)
         from tests.bench import timers
 
         read += await timers.run(nats_server, work)
@@ -597,7 +601,7 @@ def write_report(
         )
     out += [""] + [f"- {line.name}: {line.note}" for line in lines if line.note]
     if lag_ms:
-        q = statistics.quantiles(lag_ms, n=100)
+        q = statistics.quantiles(lag_ms, n=100, method="inclusive")
         out += [
             "",
             "Relay lag during the HTTP load (command 2xx -> event on a NATS subscription), "

@@ -405,7 +405,11 @@ class Measured:
 
     def quantile(self, q: int) -> float:
         values = self.tally.latencies
-        return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else float("nan")
+        return (
+            statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+            if len(values) > 1
+            else float("nan")
+        )
 
 
 async def measure(

@@ -327,7 +327,7 @@ def gateway_counts(before: dict[str, float], after: dict[str, float]) -> str:
 def quantiles(values: list[float]) -> str:
     if len(values) < 2:
         return "n/a"
-    q = statistics.quantiles(values, n=100)
+    q = statistics.quantiles(values, n=100, method="inclusive")
     return f"{q[49]:.1f} | {q[89]:.1f} | {q[98]:.1f} | {max(values):.1f}"
 
 

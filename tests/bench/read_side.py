@@ -1,4 +1,5 @@
-"""Read-side benchmark: projection throughput, rebuild speed, command → websocket latency.
+"""Read-side benchmark: projection throughput and rebuild speed (the command → websocket
+latency is measured by :mod:`tests.bench.live` on the same populated centre).
 
 Each figure stands beside a baseline measured in the same run: the raw rate at which nats-py
 consumes the same stream (fetch 500, ack each).
@@ -7,17 +8,14 @@ consumes the same stream (fetch 500, ack each).
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import os
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
-import aiohttp
 import nats
-import websockets
 
 from services.command.application import TutoringCentres
 from services.command.commands.centres import RegisterCentre, RegisterPerson
@@ -33,14 +31,11 @@ from shared.messaging import ensure_streams
 from shared.readmodels.store import ReadStoreSettings, open_read_store
 from shared.settings import load
 from shared.tenancy import Actor, Role
-from shared.tenancy.tokens import mint
-from tests.support.servers import NatsServer, PostgresServer, free_port
+from tests.support.servers import NatsServer, PostgresServer
 
 SESSIONS = int(os.environ.get("BENCH_LIVE_SESSIONS", "200"))
 STUDENTS = 5
-SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "20"))
 MARK_ROUNDS = int(os.environ.get("BENCH_MARK_ROUNDS", "4"))
-LIGHT_SESSIONS = 40
 
 
 def populate(centres: TutoringCentres) -> tuple[Actor, list[tuple[UUID, list[UUID]]]]:
@@ -142,100 +137,14 @@ async def project_all(
     return elapsed
 
 
-async def live_latency(
-    command_url: str, gateway_url: str, supervisor: Actor, sessions: list[tuple[UUID, list[UUID]]]
-) -> dict[str, list[float]]:
-    """Every session: one of its 5 students changes every second (each student every 5 s); a
-    supervisor's websocket follows every session. Time from the command to the delta."""
-    token = mint(supervisor)
-    headers = {"Authorization": f"Bearer {token}"}
-    waiting: dict[str, asyncio.Future[float]] = {}
-    from_send: list[float] = []
-    from_accept: list[float] = []
-    errors = 0
-
-    versions: dict[str, int] = {}
-
-    async def follow(socket: Any) -> None:
-        async for raw in socket:
-            message = json.loads(raw)
-            if message["type"] == "ping":
-                await socket.send('{"type":"pong"}')
-            elif message["type"] in ("snapshot", "delta"):
-                # Only a new version is the command's change (same-version deltas are clock ticks).
-                if message["version"] <= versions.get(message["topic"], 0):
-                    continue
-                versions[message["topic"]] = message["version"]
-                future = waiting.get(message["topic"])
-                if future is not None and not future.done():
-                    future.set_result(time.perf_counter())
-
-    sockets = []
-    for start in range(0, len(sessions), 50):
-        socket = await websockets.connect(
-            f"{gateway_url}?token={token}", ping_interval=None, max_queue=None
-        )
-        for session, _ in sessions[start : start + 50]:
-            await socket.send(json.dumps({"type": "subscribe", "topic": f"session:{session}"}))
-        sockets.append(socket)
-    await asyncio.sleep(2)  # snapshots
-    readers = [asyncio.create_task(follow(s)) for s in sockets]
-    deadline = time.monotonic() + SECONDS
-
-    async with aiohttp.ClientSession(command_url, connector=aiohttp.TCPConnector(limit=64)) as http:
-
-        async def session_loop(index: int, session: UUID, students: list[UUID]) -> None:
-            nonlocal errors
-            await asyncio.sleep(index / len(sessions))  # spread the ticks over the second
-            tick = 0
-            while time.monotonic() < deadline:
-                topic = f"session:{session}"
-                student = students[tick % STUDENTS]
-                # Every command changes something: the student's mark flips from the last one.
-                flip = (tick // STUDENTS + MARK_ROUNDS) % 2 == 0
-                status = "PRESENT" if flip else "LATE"
-                waiting[topic] = asyncio.get_running_loop().create_future()
-                sent = time.perf_counter()
-                async with http.post(
-                    "/api/academic/attendance/bulk",
-                    headers=headers,
-                    json={
-                        "sessionId": str(session),
-                        "records": [{"studentId": str(student), "status": status}],
-                    },
-                ) as r:
-                    accepted = time.perf_counter()
-                    ok = r.status == 200
-                if ok:
-                    try:
-                        arrived = await asyncio.wait_for(waiting[topic], 10)
-                        from_send.append((arrived - sent) * 1000)
-                        from_accept.append(max(0.0, arrived - accepted) * 1000)
-                    except TimeoutError:
-                        errors += 1
-                else:
-                    errors += 1
-                tick += 1
-                await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - sent)))
-
-        await asyncio.gather(*[session_loop(i, s, st) for i, (s, st) in enumerate(sessions)])
-    for reader in readers:
-        reader.cancel()
-    for socket in sockets:
-        await socket.close()
-    return {"from_send": from_send, "from_accept": from_accept, "errors": [float(errors)]}
-
-
 def quantiles(values: list[float]) -> str:
     if len(values) < 2:
         return "n/a"
-    q = statistics.quantiles(values, n=100)
+    q = statistics.quantiles(values, n=100, method="inclusive")
     return f"p50 {q[49]:.1f} ms, p90 {q[89]:.1f} ms, p99 {q[98]:.1f} ms, max {max(values):.1f} ms"
 
 
-async def run(
-    pg: PostgresServer, nats_server: NatsServer, work: Path, start_service: Any, wait_http: Any
-) -> list[str]:
+async def run(pg: PostgresServer, nats_server: NatsServer, work: Path) -> list[str]:
     database = pg.fresh_database("bench_read")
     env = {
         **os.environ,
@@ -246,13 +155,14 @@ async def run(
     }
     centres = TutoringCentres(load(EventStoreSettings, database.env()))
     started = time.perf_counter()
-    supervisor, sessions = populate(centres)
+    populate(centres)
     populate_seconds = time.perf_counter() - started
     head = centres.position
 
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
-    await js.delete_stream("TP_EVENTS")
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        await js.delete_stream("TP_EVENTS")
     await ensure_streams(js)
     relay = Relay(centres, centres.tracking(), js, FileLease(work / "read-relay.lock"))
     relay_task = asyncio.create_task(relay.run())
@@ -284,42 +194,6 @@ async def run(
     rebuilt_sqlite = rebuild(centres, read_sqlite, settle_timeout=0)
     read_sqlite.close()
 
-    ports = {name: free_port() for name in ("command", "relay", "projections", "gateway")}
-    env |= {
-        "TUTORPULSE_COMMAND_PORT": str(ports["command"]),
-        "TUTORPULSE_RELAY_PORT": str(ports["relay"]),
-        "TUTORPULSE_PROJECTIONS_PORT": str(ports["projections"]),
-        "TUTORPULSE_GATEWAY_PORT": str(ports["gateway"]),
-        "TUTORPULSE_COMMAND_WORKERS": "1",
-    }
-    processes = [
-        start_service(m, env, work / f"{m}.read.log")
-        for m in (
-            "services.relay",
-            "services.projections",
-            "services.live_gateway",
-            "services.command",
-        )
-    ]
-    try:
-        for name in ("relay", "projections", "gateway", "command"):
-            await wait_http(f"http://127.0.0.1:{ports[name]}/ready")
-        light = await live_latency(
-            f"http://127.0.0.1:{ports['command']}",
-            f"ws://127.0.0.1:{ports['gateway']}/live",
-            supervisor,
-            sessions[:LIGHT_SESSIONS],
-        )
-        latency = await live_latency(
-            f"http://127.0.0.1:{ports['command']}",
-            f"ws://127.0.0.1:{ports['gateway']}/live",
-            supervisor,
-            sessions,
-        )
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=15)
     centres.close()
 
     rows = [
@@ -341,15 +215,4 @@ async def run(
     ]
     for name, rate, note in rows:
         out.append(f"| {name} | {rate:,.0f} | {note or f'{rate / raw:.2f}x'} |")
-    for count, result in ((LIGHT_SESSIONS, light), (SESSIONS, latency)):
-        sends = len(result["from_send"])
-        out += [
-            "",
-            f"Command -> delta on a websocket, {count} live sessions x {STUDENTS} students, "
-            f"each student acting every 5 s ({count} commands/s offered) for {SECONDS:.0f} s; "
-            f"{sends} commands measured, {int(result['errors'][0])} without a delta in 10 s:",
-            f"- from the command's 2xx response: {quantiles(result['from_accept'])}",
-            f"- from sending the command: {quantiles(result['from_send'])}",
-            f"- commands completed per second: {sends / SECONDS:,.0f}",
-        ]
     return out
