@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import psycopg
 import structlog
@@ -14,6 +15,7 @@ from psycopg.conninfo import conninfo_to_dict
 from services.migrate.settings import MigrateSettings
 from services.settings import start
 from shared.eventstore import EventStore
+from shared.eventstore.settings import SchemaSettings
 from shared.eventstore.store import postgres_conninfo
 from shared.messaging import connect, ensure_streams
 from shared.readmodels.store import PostgresSettings, open_read_store
@@ -35,7 +37,15 @@ migrating role), the notification ids' sequence, and nothing that creates or alt
 
 def create_tables(settings: MigrateSettings) -> list[str]:
     """Every table the services use, made by the code that makes them at a service's start;
-    the PostgreSQL connection strings of the databases touched (none on SQLite)."""
+    the PostgreSQL connection strings of the databases touched (none on SQLite). It creates
+    them whatever ``TUTORPULSE_CREATE_TABLES`` says (the services' setting, off in a deployment
+    whose services may not create tables)."""
+    creating = SchemaSettings(create_tables=True)
+    settings = replace(
+        settings,
+        event_store=replace(settings.event_store, schema=creating),
+        read_store=replace(settings.read_store, schema=creating),
+    )
     store = EventStore(settings.event_store)
     try:
         store.snapshot_recorder()

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from shared.settings import setting
+
+
+@dataclass(frozen=True)
+class SchemaSettings:
+    """Whether the stores create their tables at start (see :mod:`shared.schema`)."""
+
+    create_tables: bool = setting(
+        "TUTORPULSE_CREATE_TABLES",
+        True,
+        "the stores create their missing tables at start (the event store's events, snapshots "
+        "and tracking, the read store's meta table and first generation); no: they create "
+        "nothing and a missing table stops the service, for a role that may only read and write "
+        "rows once `python -m services.migrate` made them (which, like a rebuild's new generation, "
+        "creates its tables whatever this says)",
+    )
 
 
 @dataclass(frozen=True)
@@ -97,3 +112,5 @@ class EventStoreSettings:
         "seconds the server keeps a transaction left open by a client",
         minimum=0,
     )
+    schema: SchemaSettings = field(default_factory=SchemaSettings)
+    """Whether the events, snapshots and tracking tables are created at start."""

@@ -30,6 +30,7 @@ from shared.eventstore.postgres import (
     libpq_parameters,
 )
 from shared.eventstore.settings import EventStoreSettings
+from shared.schema import MissingTables
 
 STORE_NAME = "tutorpulse"
 """Names the tables (``tutorpulse_events``) and the relay's ``Nats-Msg-Id`` prefix."""
@@ -57,6 +58,8 @@ class EventMapper(Mapper[UUID]):
 def store_env(settings: EventStoreSettings) -> dict[str, str]:
     """The eventsourcing library's variables for tutorpulse's event store settings."""
     env = {"MAPPER_TOPIC": get_topic(EventMapper)}
+    if not settings.schema.create_tables:
+        env["CREATE_TABLE"] = "no"
     if settings.store == "sqlite":
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return env | {
@@ -91,6 +94,7 @@ def store_env(settings: EventStoreSettings) -> dict[str, str]:
 
 
 T = TypeVar("T")
+R = TypeVar("R", AggregateRecorder, TrackingRecorder)
 
 
 def _retrying_concurrent_setup(create: Callable[[], T], attempts: int = 5) -> T:
@@ -134,11 +138,21 @@ class EventStore(Application[UUID]):
         super().__init_subclass__(**kwargs)
         cls.name = STORE_NAME
 
+    check_tables = True
+    """Whether a store that may not create its tables checks at start that they exist."""
+
     def __init__(self, settings: EventStoreSettings) -> None:
         self._committed: list[Callable[[], None]] = []
         _retrying_concurrent_setup(
             lambda: super(EventStore, self).__init__(env=store_env(settings))
         )
+        self._creates_tables = settings.schema.create_tables
+        if self.check_tables:
+            try:
+                self._require(self.recorder)
+            except BaseException:
+                self.close()
+                raise
         self.aggregates: AggregateCache | None = None
         """Kept aggregates for :mod:`services.command`'s loads (see :mod:`.cache`); none here."""
         self.group_commit: GroupCommit | None = (
@@ -185,11 +199,38 @@ class EventStore(Application[UUID]):
 
     def snapshot_recorder(self) -> AggregateRecorder:
         """The store's snapshots table (created if missing), for :class:`.cache.Snapshots`."""
-        return _retrying_concurrent_setup(lambda: self.factory.aggregate_recorder("snapshots"))
+        return self._require(
+            _retrying_concurrent_setup(lambda: self.factory.aggregate_recorder("snapshots"))
+        )
 
     def tracking(self) -> TrackingRecorder:
         """The store's tracking table (created if missing), for processes that follow the log."""
-        return _retrying_concurrent_setup(self.factory.tracking_recorder)
+        return self._require(_retrying_concurrent_setup(self.factory.tracking_recorder))
+
+    def _require(self, recorder: R) -> R:
+        """``recorder``, once its table is known to exist when this store may not create it
+        (``TUTORPULSE_CREATE_TABLES`` off); :class:`MissingTables` if it does not."""
+        if self._creates_tables:
+            return recorder
+        table = str(
+            getattr(recorder, "events_table_name", None)
+            or getattr(recorder, "tracking_table_name", None)
+            or "tracking"  # the SQLite tracking recorder's fixed name
+        )
+        datastore = self.factory.datastore  # type: ignore[attr-defined]
+        with datastore.transaction(commit=False) as cursor:
+            if isinstance(self.recorder, PostgresApplicationRecorder):
+                cursor.execute("SELECT to_regclass(%s) AS found", (f"{datastore.schema}.{table}",))
+                row = cursor.fetchone()
+                found = row is not None and row["found"] is not None
+            else:
+                cursor.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+                )
+                found = cursor.fetchone() is not None
+        if not found:
+            raise MissingTables("event store", [table])
+        return recorder
 
     def construct_env(self, name: str, env: Any = None) -> Any:
         # Configuration comes from store_env() alone, so that a stray eventsourcing variable
@@ -205,7 +246,10 @@ class EventStore(Application[UUID]):
 
 
 class _HeadReader(EventStore):
-    """The store, read-only and small: creates no table and keeps one connection."""
+    """The store, read-only and small: creates no table and keeps one connection. It checks
+    none either: a missing table is what its reads then report (the query API's ``/ready``)."""
+
+    check_tables = False
 
     def construct_env(self, name: str, env: Any = None) -> Any:
         return super().construct_env(

@@ -10,7 +10,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import nats
 import psycopg
@@ -19,12 +18,19 @@ from eventsourcing.persistence import Tracking
 
 from services.command.application import TutoringCentres
 from services.command.commands.centres import RegisterCentre
+from services.projections.rebuild import rebuild
 from shared import events
-from shared.eventstore import EventStoreSettings
+from shared.eventstore import EventStore, EventStoreSettings
 from shared.messaging.auth import DLQ_STREAM, EVENTS_STREAM, NOTIFY_STREAM, TIMERS_STREAM
 from shared.readmodels.documents import CENTRE
 from shared.readmodels.projector import apply_all
-from shared.readmodels.store import PostgresReadStore, PostgresSettings, ReadStoreSettings
+from shared.readmodels.store import (
+    PostgresReadStore,
+    PostgresSettings,
+    ReadStoreSettings,
+    open_read_store,
+)
+from shared.schema import MissingTables
 from shared.settings import load
 from tests.builders import ROOT as ROOT_ACTOR
 from tests.support.servers import PostgresServer, running_nats
@@ -78,12 +84,8 @@ def app_role(pg: PostgresServer) -> Iterator[PostgresServer]:
         connection.execute(f"DROP ROLE {APP_ROLE}")
 
 
-class WithoutDDL(TutoringCentres):
-    """The command side as a service would run it once it may skip creating tables at start
-    (the eventsourcing library's ``CREATE_TABLE=no``)."""
-
-    def construct_env(self, name: str, env: Any = None) -> Any:
-        return super().construct_env(name, {**dict(env or {}), "CREATE_TABLE": "no"})
+NO_DDL = {"TUTORPULSE_CREATE_TABLES": "false", "TUTORPULSE_READ_STORE": "postgres"}
+"""How a deployment runs the services: the stores create no table at start."""
 
 
 def test_migrate_makes_every_table_once_and_again_changes_nothing(pg: PostgresServer) -> None:
@@ -96,13 +98,14 @@ def test_migrate_makes_every_table_once_and_again_changes_nothing(pg: PostgresSe
     assert tables(pg) == made
 
 
-def test_the_granted_role_reads_and_writes_rows_and_creates_nothing(
+def test_services_on_the_granted_role_append_track_project_and_follow_a_rebuild(
     pg: PostgresServer, app_role: PostgresServer
 ) -> None:
-    done = migrate(pg, TUTORPULSE_MIGRATE_GRANT_TO=APP_ROLE)
+    done = migrate(pg, TUTORPULSE_MIGRATE_GRANT_TO=APP_ROLE, TUTORPULSE_CREATE_TABLES="false")
     assert done.returncode == 0, done.stderr
+    env = {**app_role.env(), **NO_DDL}
 
-    centres = WithoutDDL(load(EventStoreSettings, app_role.env()))
+    centres = TutoringCentres(load(EventStoreSettings, env))  # the events and snapshots opened
     try:  # a command appends its events (the events table's lock, the notification ids)
         result = centres.handle(
             ROOT_ACTOR, RegisterCentre(centre_id="granted", name="Granted centre")
@@ -115,13 +118,27 @@ def test_the_granted_role_reads_and_writes_rows_and_creates_nothing(
     finally:
         centres.close()
 
-    read = load(ReadStoreSettings, {**app_role.env(), "TUTORPULSE_READ_STORE": "postgres"})
-    store = PostgresReadStore(PostgresSettings.of(read).conninfo)
+    store = open_read_store(load(ReadStoreSettings, env))
     try:  # the projection applies them: row and advisory locks, documents, versions, log
+        assert store.ensure_ready() == 1  # what the projection service does at its start
         apply_all(store, [(events.decode(n.state, n.topic), n.id) for n in stored])
         store.advance_watermark(result.position)
         centre = store.get(CENTRE, "granted")
         assert centre is not None and store.watermark() == result.position
+
+        # A rebuild, as the owner with the same settings, makes and fills the next generation
+        # and switches to it; the services' role reads it at once.
+        owner_env = {**pg.env(), **NO_DDL}
+        owner_events = EventStore(load(EventStoreSettings, owner_env))
+        owner_read = open_read_store(load(ReadStoreSettings, owner_env))
+        try:
+            rebuilt = rebuild(owner_events, owner_read, settle_timeout=5.0)
+        finally:
+            owner_events.close()
+            owner_read.close()
+        assert rebuilt.generation == 2 and rebuilt.events == len(stored)
+        assert store.generation() == 2
+        assert store.get(CENTRE, "granted") == centre
     finally:
         store.close()
 
@@ -131,6 +148,43 @@ def test_the_granted_role_reads_and_writes_rows_and_creates_nothing(
             connection.execute("CREATE TABLE intruder (id int)")
     finally:
         connection.close()
+
+
+def test_without_the_migration_a_store_names_the_missing_table_and_the_migration(
+    pg: PostgresServer,
+) -> None:
+    env = {**pg.env(), **NO_DDL}
+    with pytest.raises(MissingTables) as events_missing:
+        TutoringCentres(load(EventStoreSettings, env))
+    assert events_missing.value.tables == ("tutorpulse_events",)
+    assert "python -m services.migrate" in str(events_missing.value)
+    with pytest.raises(MissingTables) as read_missing:
+        open_read_store(load(ReadStoreSettings, env))
+    assert read_missing.value.tables == ("rm_meta",)
+    assert tables(pg) == set()  # and nothing was created on the way
+
+
+def test_a_service_started_before_the_migration_stops_with_one_line_saying_so(
+    pg: PostgresServer,
+) -> None:
+    for program, port in (
+        ("services.relay", "TUTORPULSE_RELAY_PORT"),
+        ("services.projections", "TUTORPULSE_PROJECTIONS_PORT"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", program],
+            cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin", **pg.env(), **NO_DDL, port: "0"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, (program, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+        assert "missing" in done.stderr and "python -m services.migrate" in done.stderr, (
+            program,
+            done.stderr,
+        )
 
 
 def test_a_rebuilds_new_generation_is_granted_by_default(

@@ -30,6 +30,7 @@ def open_read_store(settings: ReadStoreSettings) -> ReadStore:
             pre_ping=postgres.pre_ping,
             max_age=postgres.max_age,
         )
+    store.creates_tables = settings.schema.create_tables
     try:
         store.ensure_ready()
     except BaseException:  # e.g. PostgreSQL is down: do not leave a pool retrying behind

@@ -28,6 +28,7 @@ from shared.readmodels.store.transaction import (
     log_row,
     resolve,
 )
+from shared.schema import MissingTables
 
 _SCHEMA = (
     (
@@ -73,6 +74,10 @@ class ReadStore:
     transaction_type: type[Transaction] = Transaction
     """The dialect's transaction (PostgreSQL writes a batch's rows in one statement each)."""
     transient_errors: tuple[type[Exception], ...] = ()
+    creates_tables = True
+    """Whether :meth:`ensure_ready` creates the meta table and the first generation
+    (``TUTORPULSE_CREATE_TABLES``, set by ``open_read_store``); a rebuild's
+    :meth:`create_generation` creates its generation either way."""
     """Errors after which the same transaction may well succeed if tried again later."""
 
     def is_unavailable(self, error: BaseException) -> bool:
@@ -116,7 +121,12 @@ class ReadStore:
                 self._set_meta(cursor, "watermark", notification_id)
 
     def ensure_ready(self) -> int:
-        """Create the first generation if there is none; return the current generation."""
+        """Create the first generation if there is none; return the current generation.
+        A store that may not create tables (:attr:`creates_tables` off) creates nothing:
+        :class:`MissingTables` names the meta table or the current generation's tables if
+        ``python -m services.migrate`` has not made them."""
+        if not self.creates_tables:
+            return self._check_ready()
         with self._cursor() as cursor:
             self._begin(cursor)
             self._serialise_setup(cursor)
@@ -133,6 +143,22 @@ class ReadStore:
             for statement in _INDEXES:  # also for a generation made before one of them existed
                 cursor.execute(statement.replace("{g}", str(current)))
             return current
+
+    def _check_ready(self) -> int:
+        with self._cursor() as cursor:
+            if self._missing(cursor, ["rm_meta"]):
+                raise MissingTables("read store", ["rm_meta"])
+            current = self._meta(cursor, "generation")
+            if current == 0:
+                raise MissingTables("read store", [_TABLES[0].replace("{g}", "1")])
+            missing = self._missing(cursor, [t.replace("{g}", str(current)) for t in _TABLES])
+            if missing:
+                raise MissingTables("read store", missing)
+            return current
+
+    def _missing(self, cursor: Cursor, tables: Sequence[str]) -> list[str]:
+        """Those of ``tables`` that do not exist (subclasses)."""
+        raise NotImplementedError
 
     @contextmanager
     def transaction(

@@ -198,6 +198,14 @@ class PostgresReadStore(ReadStore):
     def _serialise_setup(self, cursor: Cursor) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(7212630001)")
 
+    def _missing(self, cursor: Cursor, tables: Sequence[str]) -> list[str]:
+        cursor.execute(
+            "SELECT t FROM unnest(%s::text[]) WITH ORDINALITY AS n(t, i)"
+            " WHERE to_regclass(t) IS NULL ORDER BY i",
+            (list(tables),),
+        )
+        return [str(row[0]) for row in cursor.fetchall()]
+
     def _current_generation_sql(self) -> str:
         # FOR SHARE: a generation switch waits for writers of the old generation, and they
         # for it, so no write lands in a generation after it stopped being current.

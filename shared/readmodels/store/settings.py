@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from shared.eventstore.settings import SchemaSettings
 from shared.settings import setting
 
 
@@ -82,3 +83,5 @@ class ReadStoreSettings:
         minimum=0,
         fallback="TUTORPULSE_POSTGRES_CONN_MAX_AGE",
     )
+    schema: SchemaSettings = field(default_factory=SchemaSettings)
+    """Whether the meta table and the first generation are created at start."""

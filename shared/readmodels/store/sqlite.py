@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -51,6 +51,11 @@ class SQLiteReadStore(ReadStore):
     def _begin(self, cursor: Cursor) -> None:
         # One writer at a time across processes: reads inside see a stable database.
         cursor.execute("BEGIN IMMEDIATE")
+
+    def _missing(self, cursor: Cursor, tables: Sequence[str]) -> list[str]:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        present = {str(row[0]) for row in cursor.fetchall()}
+        return [table for table in tables if table not in present]
 
     def is_unavailable(self, error: BaseException) -> bool:
         # Busy or locked beyond the timeout, as the HTTP services judge it (a 503 there); and
