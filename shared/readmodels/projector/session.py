@@ -28,10 +28,19 @@ def update_session(
     session = docs.get(SESSION, str(e.session_id))
     if session is None:
         raise OutOfOrder(f"{e.type_name} of session {e.session_id} arrived before SessionScheduled")
+    student_id = getattr(e, "student_id", None)
+    if student_id and e.aggregate_id != e.session_id and str(student_id) not in session.students:
+        # An event of the student's seat (or catch-up) comes after their StudentEnrolled. Were
+        # it to make their row here first, the session's events between would refresh the
+        # student's document once more than in stream order: its version would depend on which
+        # replica applied what first.
+        raise OutOfOrder(
+            f"{e.type_name} of student {student_id} in session {e.session_id} "
+            "arrived before StudentEnrolled"
+        )
     change(session)
     docs.put(SESSION, str(e.session_id), e.centre_id, session)
     refresh_tutor(docs, session, e.occurred_at)
-    student_id = getattr(e, "student_id", None)
     for sid in [str(student_id)] if student_id else list(session.students):
         refresh_student(docs, session, sid)
     return session
