@@ -24,7 +24,7 @@ from shared.messaging.auth import (
     deployment_template,
 )
 from shared.messaging.settings import server_password_variable
-from shared.settings import declared
+from shared.settings import declared, flag
 from tests.support.k8s import (
     K8S,
     OVERLAYS,
@@ -34,7 +34,6 @@ from tests.support.k8s import (
     pod_templates,
     rendered,
     unhashed,
-    with_components,
 )
 
 PROGRAM_OF = {
@@ -284,30 +283,29 @@ def test_services_use_the_row_only_role_and_the_jobs_the_owner(overlay: str) -> 
     assert grant == {"name": "tutorpulse-db-app", "key": "username"}
 
 
-def test_until_services_skip_their_ddl_a_component_gives_them_the_owner() -> None:
-    """Services create their tables at start, which the row-only role may not (see
-    docs/operations.md); ``components/services-own-tables`` moves every program that opens a
-    store at start onto the owner, and leaves everything else as it was."""
-    before = {(d["kind"], d["metadata"]["name"]): d for d in rendered("production")}
-    with_owner = with_components("production", "services-own-tables")
-    after = {(d["kind"], d["metadata"]["name"]): d for d in with_owner}
-    assert set(after) == set(before)
-    moved = set()
-    for name, document in after.items():
-        if document == before[name]:
-            continue
-        (container,) = _pod(document)["spec"]["containers"]
-        (was,) = _pod(before[name])["spec"]["containers"]
-        changed = [e for e in container["env"] if e not in was["env"]]
-        assert [(e["name"], e["valueFrom"]["secretKeyRef"]["name"]) for e in changed] == [
-            ("TUTORPULSE_POSTGRES_USER", "tutorpulse-db-owner"),
-            ("TUTORPULSE_POSTGRES_PASSWORD", "tutorpulse-db-owner"),
-        ], name
-        assert len(container["env"]) == len(was["env"]), name
-        moved.add(name)
-    services = {("Deployment", d["metadata"]["name"]) for d in of_kind("production", "Deployment")}
-    tools = {("CronJob", f"tutorpulse-dead-letters{s}") for s in ("", "-replay")}
-    assert moved == services | tools
+def test_programs_on_the_row_only_role_create_no_table(overlay: str) -> None:
+    """The row-only role may create nothing, so every program that logs in as it runs with
+    ``TUTORPULSE_CREATE_TABLES`` off (a missing table then stops it with a message naming
+    ``python -m services.migrate``); the migration Job makes the tables whatever it says."""
+    maps = config_maps(overlay)
+    on_app_role = set()
+    for name, template in pod_templates(overlay).items():
+        for container in containers(template):
+            env = {e["name"]: e for e in container.get("env", [])}
+            user = env.get("TUTORPULSE_POSTGRES_USER", {}).get("valueFrom", {})
+            if user.get("secretKeyRef", {}).get("name") != "tutorpulse-db-app":
+                continue
+            value = env.get("TUTORPULSE_CREATE_TABLES", {}).get("value")
+            for source in container.get("envFrom", []):
+                if value is None and "configMapRef" in source:
+                    value = maps[unhashed(source["configMapRef"]["name"])].get(
+                        "TUTORPULSE_CREATE_TABLES"
+                    )
+            assert value is not None and not flag(value, name="TUTORPULSE_CREATE_TABLES"), name
+            on_app_role.add(name)
+    services = {f"Deployment/{d['metadata']['name']}" for d in of_kind(overlay, "Deployment")}
+    assert services <= on_app_role
+    assert not (K8S / "components" / "services-own-tables").exists()
 
 
 def _pod(document: dict[str, Any]) -> dict[str, Any]:
