@@ -6,10 +6,21 @@ import uvicorn
 
 from services.command.settings import CommandSettings
 from services.settings import load_or_exit
+from shared.eventstore import EventStore
+from shared.observability import configure_logging
 
 
 def main() -> None:
     settings = load_or_exit(CommandSettings, "command")
+    if not settings.event_store.schema.create_tables:
+        # Missing tables stop the start here, once (MissingTables), rather than in every worker
+        # (uvicorn's parent then stops too, but with status 0).
+        configure_logging("command", settings.logging)
+        store = EventStore(settings.event_store)
+        try:
+            store.snapshot_recorder()
+        finally:
+            store.close()
     # Each worker builds the app from the same environment (services.command.http.app).
     uvicorn.run(
         "services.command.http.app:app_from_environment",

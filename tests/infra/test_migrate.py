@@ -30,7 +30,7 @@ from shared.readmodels.store import (
     ReadStoreSettings,
     open_read_store,
 )
-from shared.schema import MissingTables
+from shared.schema import STARTUP_FAILURE, MissingTables
 from shared.settings import load
 from tests.builders import ROOT as ROOT_ACTOR
 from tests.support.servers import PostgresServer, running_nats
@@ -167,24 +167,33 @@ def test_without_the_migration_a_store_names_the_missing_table_and_the_migration
 def test_a_service_started_before_the_migration_stops_with_one_line_saying_so(
     pg: PostgresServer,
 ) -> None:
-    for program, port in (
-        ("services.relay", "TUTORPULSE_RELAY_PORT"),
-        ("services.projections", "TUTORPULSE_PROJECTIONS_PORT"),
-    ):
+    started = (  # the command API with two workers, each of which would stop on its own
+        ("services.command", {"TUTORPULSE_COMMAND_PORT": "0", "TUTORPULSE_COMMAND_WORKERS": "2"}),
+        ("services.relay", {"TUTORPULSE_RELAY_PORT": "0"}),
+        ("services.projections", {"TUTORPULSE_PROJECTIONS_PORT": "0"}),
+        ("services.query", {"TUTORPULSE_QUERY_PORT": "0"}),
+        ("services.live_gateway", {"TUTORPULSE_GATEWAY_PORT": "0"}),
+        ("services.scheduler", {"TUTORPULSE_SCHEDULER_PORT": "0"}),
+        ("services.notifier", {"TUTORPULSE_NOTIFIER_PORT": "0"}),
+    )
+    for program, extra in started:
         done = subprocess.run(
             [sys.executable, "-m", program],
             cwd=ROOT,
-            env={"PATH": "/usr/bin:/bin", **pg.env(), **NO_DDL, port: "0"},
+            env={"PATH": "/usr/bin:/bin", **pg.env(), **NO_DDL, "TUTORPULSE_DEV_MODE": "yes"}
+            | extra,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=20,
         )
-        assert done.returncode == 1, (program, done.stderr)
-        assert "Traceback" not in done.stderr, done.stderr
-        assert "missing" in done.stderr and "python -m services.migrate" in done.stderr, (
-            program,
-            done.stderr,
-        )
+        assert done.returncode == STARTUP_FAILURE, (program, done.stdout, done.stderr)
+        assert "Traceback" not in done.stdout + done.stderr, (program, done.stderr)
+        said = [line for line in done.stdout.splitlines() if "store.tables_missing" in line]
+        assert len(said) == 1, (program, done.stdout)  # once, not once per worker
+        on_events = program in ("services.command", "services.relay", "services.scheduler")
+        missing = "tutorpulse_events" if on_events else "rm_meta"
+        assert missing in said[0] and "python -m services.migrate" in said[0], said
+    assert tables(pg) == set()
 
 
 def test_a_rebuilds_new_generation_is_granted_by_default(
