@@ -10,6 +10,8 @@ definition of each: the event store's events and snapshots (``shared.eventstore.
 ``snapshot_recorder``; a command's idempotency receipt is an aggregate in the events table), the
 relay's tracking table (``EventStore.tracking``) and the read store's meta table and current
 generation (``open_read_store``, ``ReadStore.ensure_ready``). Running it again changes nothing.
+It creates them whatever ``TUTORPULSE_CREATE_TABLES`` says: a deployment turns that off for the
+services (which then create no table and stop, naming this command, if one is missing).
 
 With ``TUTORPULSE_MIGRATE_GRANT_TO`` (PostgreSQL only), that role is given ``USAGE`` on the
 schema, ``SELECT, INSERT, UPDATE, DELETE`` on every table and ``USAGE, SELECT`` on every
