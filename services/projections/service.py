@@ -59,7 +59,7 @@ from shared.messaging.auth import DLQ_STREAM, PROJECTIONS_CONSUMER
 from shared.messaging.stream_messages import notification_id_of
 from shared.observability.outage import OutageLog
 from shared.readmodels.deltas import notice_for
-from shared.readmodels.projector import Batch, Change, OutOfOrder, apply
+from shared.readmodels.projector import Batch, Change, OutOfOrder, RefusedAfterWriting, apply
 from shared.readmodels.store import ReadStore, SkipResult
 
 log = structlog.get_logger(__name__)
@@ -534,6 +534,8 @@ class ProjectionService:
                     try:
                         apply(batch, *item)
                         outcome.applied.append(index)
+                    except RefusedAfterWriting:
+                        raise  # the batch is spoilt: its events go one transaction each
                     except OutOfOrder as waiting:
                         outcome.waiting[index] = str(waiting)
                 outcome.changes = batch.flush()

@@ -8,11 +8,25 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypedDict
+from types import SimpleNamespace
+from typing import TypedDict, cast
 from uuid import UUID, uuid4, uuid5
 
+import pytest
+from nats.aio.client import Client
+
+from services.projections.service import ProjectionService
 from shared import events as ev
-from shared.readmodels.projector import Batch, OutOfOrder, apply, apply_all
+from shared.readmodels import projector
+from shared.readmodels.documents import TUTOR as TUTOR_DOC
+from shared.readmodels.documents import Tutor
+from shared.readmodels.projector import (
+    Batch,
+    OutOfOrder,
+    RefusedAfterWriting,
+    apply,
+    apply_all,
+)
 from shared.readmodels.store import ReadStore
 from shared.tenancy import Role
 from tests.readside import read_store
@@ -94,6 +108,8 @@ def deliver(store: ReadStore, batches: Sequence[Sequence[int]]) -> None:
             for index in take:
                 try:
                     apply(batch, *events[index])
+                except RefusedAfterWriting:
+                    raise
                 except OutOfOrder:
                     waiting.append(index)
             batch.flush()
@@ -126,3 +142,30 @@ def test_a_batch_delivered_again_with_or_without_more_events_writes_nothing_agai
     deliver(store, [[0, 1, 2, 3, 4, 5]])  # again, with the events after it
     deliver(store, [[2, 3, 4, 5]])
     assert store.dump(store.generation()) == in_stream_order(tmp_path)
+
+
+def test_an_event_refused_after_it_changed_documents_leaves_nothing_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its changes cannot be taken out of the batch again: rather than flush them (or count
+    them for the batch's next event), the replica applies the batch one event per transaction,
+    where the refused event waits like any other and leaves nothing behind."""
+
+    def refuses_late(docs: Batch, event: ev.Event) -> None:
+        other = str(uuid4())
+        docs.put(TUTOR_DOC, other, CENTRE, Tutor(tutor_id=other, centre_id=CENTRE))
+        raise OutOfOrder("needs a document another aggregate has not made yet")
+
+    expected = read_store(tmp_path, "expected.sqlite")
+    deliver(expected, [[0, 1], [2]])
+    store = read_store(tmp_path)
+    deliver(store, [[0, 1]])
+    raised: type[ev.Event] = ev.HelpRequestRaised
+    monkeypatch.setitem(projector._HANDLERS, raised, refuses_late)
+    service = ProjectionService(store, cast(Client, SimpleNamespace(jetstream=lambda: None)))
+    events = history()
+    # The help request is refused after it made a tutor's document; the reminder after it in
+    # the batch applies.
+    outcome = service._apply([events[5], events[2]])
+    assert list(outcome.waiting) == [0] and outcome.applied == [1]
+    assert store.dump(store.generation()) == expected.dump(expected.generation())

@@ -40,6 +40,12 @@ from shared.readmodels.store import ReadStore
 _to_builtins = msgspec.to_builtins
 
 
+class RefusedAfterWriting(OutOfOrder):
+    """A projection refused its event (:class:`OutOfOrder`) after changing documents of the
+    batch: that batch cannot be flushed. Where the event has a transaction of its own, it
+    waits like any event refused."""
+
+
 def apply(batch: Batch, event: ev.Event, notification_id: int) -> bool:
     """Apply one event within ``batch``; ``False`` if it was applied before.
 
@@ -58,7 +64,18 @@ def apply(batch: Batch, event: ev.Event, notification_id: int) -> bool:
     projection = projection_of(type(event))
     batch.position = notification_id
     if projection is not None:
-        projection(batch, event)
+        try:
+            projection(batch, event)
+        except OutOfOrder:
+            if batch.touched_by_event():
+                # What it changed in the batch cannot be taken back: fail the batch (a replica
+                # then applies its events one transaction each) rather than let the next event
+                # count these documents as touched, or write them.
+                raise RefusedAfterWriting(
+                    f"{event.type_name} v{event.aggregate_version} of {aggregate_id} was refused "
+                    "after it changed documents"
+                ) from None
+            raise
     notifications.notify(batch, event)
     if isinstance(event, ev.SessionScopedEvent):
         payload = _to_builtins(event)
@@ -98,6 +115,7 @@ __all__ = [
     "Batch",
     "Change",
     "OutOfOrder",
+    "RefusedAfterWriting",
     "Written",
     "apply",
     "apply_all",

@@ -220,6 +220,10 @@ class Batch:
         self._current[(kind.name, key)] = (kind, centre_id, doc)
         self._touched_by_event.add((kind.name, key))
 
+    def touched_by_event(self) -> bool:
+        """Whether the event being applied put a document yet."""
+        return bool(self._touched_by_event)
+
     def aggregate_version(self, aggregate_id: str) -> int:
         if aggregate_id not in self._versions:
             self._versions[aggregate_id] = (
