@@ -1,5 +1,6 @@
-"""A student's document keeps their latest sessions (and older ones with something open); the
-others move to month documents, and the overview's totals and risk still count them."""
+"""A student's document may keep only their latest sessions (and older ones with something open),
+the others moved to month documents, the overview's totals and risk still counting them. The bound
+is off by default (``STUDENT_RECENT_SESSIONS``); these tests set it."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from tests.bench.year import YearOfHistory, seed_year
 from tests.readside import read_store
 
 NOW = datetime(2026, 5, 14, 16, 45, tzinfo=UTC)
-KEPT = student_projector.STUDENT_RECENT_SESSIONS
+KEPT = 12
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +46,11 @@ def stores(
     )
     year = seed_year(centres, events=15_000, tutors=5, students=25, seed=5, now=NOW)
     bounded = read_store(folder, "bounded.sqlite")
-    rebuild(centres, bounded, settle_timeout=0)
-    unbounded = read_store(folder, "unbounded.sqlite")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(student_projector, "STUDENT_RECENT_SESSIONS", 1_000_000)
-        rebuild(centres, unbounded, settle_timeout=0)
+        patch.setattr(student_projector, "STUDENT_RECENT_SESSIONS", KEPT)
+        rebuild(centres, bounded, settle_timeout=0)
+    unbounded = read_store(folder, "unbounded.sqlite")
+    rebuild(centres, unbounded, settle_timeout=0)
     centres.close()
     yield bounded, unbounded, year
     bounded.close()

@@ -99,9 +99,13 @@ def without_answers(work: Work) -> Work:
     return msgspec.structs.replace(work, answers=msgspec.UNSET)
 
 
-STUDENT_RECENT_SESSIONS = 12
+STUDENT_RECENT_SESSIONS: int | None = None
 """How many of a student's latest sessions their document keeps (by start); older ones move
-to ``student_sessions`` documents unless they still have something open."""
+to ``student_sessions`` documents unless they still have something open. ``None``: every
+session stays. The bound is off because what it moves depends on the order in which events of
+different aggregates arrive (replicas apply them in any order across aggregates): a session
+moved out and back leaves the archive's first marked start behind, and the month documents
+are written once per move, so live read models came out unlike a rebuild's."""
 
 _ATTENDED = frozenset({ev.AttendanceStatus.PRESENT, ev.AttendanceStatus.LATE})
 
@@ -200,6 +204,8 @@ def _in_history(docs: Batch, student: Student, session: StudentSession) -> bool:
 def _keep_recent(docs: Batch, student: Student) -> None:
     """Move the oldest sessions with nothing open out of the document, down to
     ``STUDENT_RECENT_SESSIONS``."""
+    if STUDENT_RECENT_SESSIONS is None:
+        return
     extra = len(student.sessions) - STUDENT_RECENT_SESSIONS
     if extra <= 0:
         return
