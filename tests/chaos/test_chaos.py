@@ -25,7 +25,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,7 @@ import httpx
 import nats
 import pytest
 import websockets
+from eventsourcing.persistence import Notification
 from nats.aio.client import Client
 
 from services.command.application import TutoringCentres
@@ -486,14 +487,7 @@ async def verify(cluster: Cluster, load: Load) -> None:
             ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **reference_db.env()}
         )
     )
-    try:
-        await asyncio.to_thread(
-            apply_all, reference, [(events.decode(n.state), n.id) for n in stored]
-        )
-        live = await asyncio.to_thread(cluster.read.dump, cluster.read.generation())
-        rebuilt = await asyncio.to_thread(reference.dump, reference.generation())
-    finally:
-        reference.close()
+    live, rebuilt = await live_and_rebuilt(cluster.read, reference, stored)
     assert live == rebuilt, differences(live, rebuilt)
 
     # Nothing ended by itself: every exit was a kill of the test's.
@@ -515,6 +509,22 @@ def _write_report(cluster: Cluster, load: Load) -> None:
     if REPORT:
         Path(REPORT).parent.mkdir(parents=True, exist_ok=True)
         Path(REPORT).write_text(text)
+
+
+async def live_and_rebuilt(
+    read: ReadStore, reference: ReadStore, stored: Sequence[Notification]
+) -> tuple[dict[str, list[tuple[Any, ...]]], dict[str, list[tuple[Any, ...]]]]:
+    """Dumps of the live read models and of ``reference`` (an empty read store, closed after)
+    once every stored event has been applied to it once, in the store's order."""
+    try:
+        await asyncio.to_thread(
+            apply_all, reference, [(events.decode(n.state), n.id) for n in stored]
+        )
+        live = await asyncio.to_thread(read.dump, read.generation())
+        rebuilt = await asyncio.to_thread(reference.dump, reference.generation())
+    finally:
+        reference.close()
+    return live, rebuilt
 
 
 def differences(

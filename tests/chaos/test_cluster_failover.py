@@ -53,7 +53,6 @@ from shared import events
 from shared.events import STREAM_NAME
 from shared.eventstore import EventStoreSettings
 from shared.messaging.auth import DLQ_STREAM, NOTIFIER_CONSUMER, SCHEDULER_CONSUMER
-from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
 from shared.settings import load as load_settings
 from shared.tenancy import Actor
@@ -61,7 +60,7 @@ from shared.tenancy.tokens import mint
 from tests.builders import register_centre
 from tests.chaos.load import Lane, Load, teach_one_session
 from tests.chaos.processes import until
-from tests.chaos.test_chaos import differences
+from tests.chaos.test_chaos import differences, live_and_rebuilt
 from tests.integration.streams import read_stream
 from tests.support.servers import HARNESS, HARNESS_PERMISSIONS
 
@@ -578,14 +577,7 @@ async def verify(run: Run, load: Load) -> None:
         conn.execute('CREATE DATABASE "failover_reference"')
     stores = {**run.cluster.postgres.env(), "TUTORPULSE_POSTGRES_DBNAME": "failover_reference"}
     reference = open_read_store(load_settings(ReadStoreSettings, stores))
-    try:
-        await asyncio.to_thread(
-            apply_all, reference, [(events.decode(n.state), n.id) for n in stored]
-        )
-        live = await asyncio.to_thread(run.read.dump, run.read.generation())
-        rebuilt = await asyncio.to_thread(reference.dump, reference.generation())
-    finally:
-        reference.close()
+    live, rebuilt = await live_and_rebuilt(run.read, reference, stored)
     # Every event once by the projector's own books (rm_log, rm_versions), and every document
     # as the rebuild's, version and all: a document's version counts the events that touched
     # it, whichever replica applied which first and however often a batch came back.
