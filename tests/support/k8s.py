@@ -27,6 +27,21 @@ def kubectl() -> str:
     return found
 
 
+PROGRAM_OF = {
+    "services.command": "command",
+    "services.relay": "relay",
+    "services.projections": "projections",
+    "services.live_gateway": "live_gateway",
+    "services.query": "query",
+    "services.notifier": "notifier",
+    "services.scheduler": "scheduler",
+    "services.migrate": "migrate",
+    "services.projections.rebuild": "rebuild",
+    "services.projections.dead_letters": "dead-letters",
+}
+"""The program of ``services.settings.PROGRAMS`` each container's ``python -m`` module runs."""
+
+
 @functools.cache
 def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
     """Every object of ``infra/k8s/overlays/<overlay>`` (``base`` for the base alone)."""

@@ -12,18 +12,9 @@ from services.settings import PROGRAMS, variables
 from shared.messaging import StreamSettings, stream_definitions
 from shared.messaging.auth import PERMISSIONS
 from shared.settings import declared, load
-from tests.support.k8s import OVERLAYS, rendered, unhashed
+from tests.support.k8s import OVERLAYS, PROGRAM_OF, rendered, unhashed
 
 pytestmark = pytest.mark.parametrize("overlay", OVERLAYS)
-PROGRAM_OF = {
-    "services.command": "command",
-    "services.relay": "relay",
-    "services.projections": "projections",
-    "services.live_gateway": "live_gateway",
-    "services.query": "query",
-    "services.notifier": "notifier",
-    "services.scheduler": "scheduler",
-}
 
 
 def read_by(program: str) -> set[str]:

@@ -28,6 +28,7 @@ from shared.settings import declared, flag
 from tests.support.k8s import (
     K8S,
     OVERLAYS,
+    PROGRAM_OF,
     ROOT,
     kubectl,
     of_kind,
@@ -36,18 +37,6 @@ from tests.support.k8s import (
     unhashed,
 )
 
-PROGRAM_OF = {
-    "services.command": "command",
-    "services.relay": "relay",
-    "services.projections": "projections",
-    "services.live_gateway": "live_gateway",
-    "services.query": "query",
-    "services.notifier": "notifier",
-    "services.scheduler": "scheduler",
-    "services.migrate": "migrate",
-    "services.projections.rebuild": "rebuild",
-    "services.projections.dead_letters": "dead-letters",
-}
 RESTRICTED = {
     "runAsNonRoot": True,
     "runAsUser": 10001,
