@@ -148,6 +148,57 @@ TIMER_PERMISSIONS: frozenset[Permission] = frozenset(
 person (not even SUPER_ADMIN) holds any of them."""
 
 
+PHRASES: dict[Permission, str] = {
+    Permission.CENTRE_REGISTER: "register centres",
+    Permission.PERSON_REGISTER: "register people",
+    Permission.SESSION_SCHEDULE: "schedule sessions",
+    Permission.SESSION_RUN: "run sessions",
+    Permission.SESSION_CANCEL: "cancel sessions",
+    Permission.ENROLMENT_MANAGE: "manage enrolments",
+    Permission.LESSON_CHANGE: "change a student's lesson",
+    Permission.ATTENDANCE_MARK: "mark attendance",
+    Permission.HELP_REQUEST_RAISE: "raise help requests",
+    Permission.HELP_REQUEST_HANDLE: "handle help requests",
+    Permission.CATCH_UP_ASSIGN: "assign catch-ups",
+    Permission.PRESENCE_RECORD: "record presence",
+    Permission.NOTE_WRITE: "write notes",
+    Permission.CLASS_MANAGE: "manage classes",
+    Permission.CLASS_VIEW: "see classes",
+    Permission.NOTE_REDACT: "redact notes",
+    Permission.STUDENT_OVERVIEW_VIEW: "see a student's overview",
+    Permission.TEACHING_SWITCH: "switch between teaching and observing",
+    Permission.CATCH_UP_PROGRESS: "work on catch-ups",
+    Permission.CONTROL_CENTER_VIEW: "see a session's Control Center",
+    Permission.MY_DAY_VIEW: "see My Day",
+    Permission.SESSION_LOG_VIEW: "see a session's log",
+    Permission.CENTRE_CONFIGURE: "configure the centre",
+    Permission.EXERCISE_PUBLISH: "publish exercises",
+    Permission.EXERCISE_VIEW: "see exercises",
+    Permission.EXERCISE_ASSIGN: "assign exercises",
+    Permission.EXERCISE_WORK: "work on exercises",
+    Permission.WORK_GRADE: "grade work",
+    Permission.HOMEWORK_ASSIGN: "assign homework",
+    Permission.HOMEWORK_WORK: "work on homework",
+    Permission.ACADEMIC_LEVEL_SET: "set academic levels",
+    Permission.CONTENT_ASSIGN: "assign content",
+    Permission.CATCH_UP_LIST_VIEW: "see the catch-up list",
+    Permission.HELP_ANALYTICS_VIEW: "see help-request analytics",
+    Permission.NOTIFICATIONS_OWN: "have notifications",
+    Permission.PAPER_PRINT: "print paper work",
+    Permission.PAPER_HAND_IN: "hand in paper work",
+    Permission.PAPER_VIEW: "see paper work",
+    Permission.SESSION_REMIND: "send session reminders",
+    Permission.SESSION_COMPLETE_OVERDUE: "complete overdue sessions",
+    Permission.ATTENDANCE_REMIND: "send attendance reminders",
+    Permission.HELP_REQUEST_ESCALATE: "escalate help requests",
+    Permission.CATCH_UP_REMIND: "send catch-up reminders",
+    Permission.CATCH_UP_MARK_OVERDUE: "mark catch-ups overdue",
+    Permission.HOMEWORK_REMIND: "send homework reminders",
+    Permission.HOMEWORK_MARK_OVERDUE: "mark homework overdue",
+}
+"""What each permission lets its holder do, in words: how a refusal names it."""
+
+
 def may(role: Role, permission: Permission) -> bool:
     if role is Role.SUPER_ADMIN:
         return permission not in TIMER_PERMISSIONS
@@ -156,7 +207,7 @@ def may(role: Role, permission: Permission) -> bool:
 
 def require(actor: Actor, permission: Permission) -> None:
     if not may(actor.role, permission):
-        raise Forbidden(f"{actor.role} may not {permission.value.replace(':', ' ')}")
+        raise Forbidden(f"a {actor.role} may not {PHRASES[permission]}")
 
 
 def system_actor(centre_id: str) -> Actor:

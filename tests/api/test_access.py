@@ -41,6 +41,8 @@ def test_roles_without_the_permission_cannot_schedule(
 ) -> None:
     response = client.post("/api/v1/sessions", json=session_body(alpha), headers=alpha.auth(role))
     is_problem(response, 403)
+    role_name = {"parent": "a PARENT", "finance": "a FINANCE_ADMIN", "ann": "a STUDENT"}[role]
+    assert response.json()["detail"] == f"{role_name} may not schedule sessions"
 
 
 @pytest.mark.parametrize("role", ["admin", "supervisor", "tutor", "root"])

@@ -8,9 +8,9 @@ import jwt
 import pytest
 
 from shared.settings import load
-from shared.tenancy import Actor, Forbidden, Permission, Role, may
+from shared.tenancy import Actor, Forbidden, Permission, Role, may, require
 from shared.tenancy.cli import main as tp_token
-from shared.tenancy.permissions import MATRIX, TIMER_PERMISSIONS
+from shared.tenancy.permissions import MATRIX, PHRASES, TIMER_PERMISSIONS
 from shared.tenancy.settings import JwtSettings
 from shared.tenancy.tokens import InvalidToken, mint, verifier
 
@@ -85,3 +85,13 @@ def test_the_cli_mints_a_token_for_a_demo_person(capsys: pytest.CaptureFixture[s
     assert tp_token(["john"]) == 0
     who = verify(capsys.readouterr().out.strip())
     assert (who.role, who.centre_id) == (Role.TEACHER, "main-campus")
+
+
+def test_every_refusal_names_what_was_refused_in_words() -> None:
+    assert set(PHRASES) == set(Permission)
+    parent = Actor(user_id=uuid4(), role=Role.PARENT, centre_id="alpha")
+    admin = Actor(user_id=uuid4(), role=Role.CENTER_ADMIN, centre_id="alpha")
+    with pytest.raises(Forbidden, match=r"^a PARENT may not schedule sessions$"):
+        require(parent, Permission.SESSION_SCHEDULE)
+    with pytest.raises(Forbidden, match=r"^a CENTER_ADMIN may not escalate help requests$"):
+        require(admin, Permission.HELP_REQUEST_ESCALATE)
