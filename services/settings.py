@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from services.command.settings import CommandSettings, SeedSettings
-from services.live_gateway.settings import GatewaySettings
+from services.live_gateway.settings import GatewaySettings, LiveClientSettings
 from services.migrate.settings import MigrateSettings
 from services.notifier.settings import NotifierServiceSettings, RedeliverSettings
 from services.projections.settings import (
@@ -26,7 +26,12 @@ from shared.blobs.settings import BlobSettings
 from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import RateLimitSettings, ReadinessSettings
 from shared.messaging.auth import PERMISSIONS
-from shared.messaging.settings import NatsSettings, StreamSettings, server_password_variable
+from shared.messaging.settings import (
+    NatsSettings,
+    StreamSettings,
+    TailSettings,
+    server_password_variable,
+)
 from shared.observability import LogSettings, configure_logging
 from shared.paper.settings import PaperSettings
 from shared.readmodels.store.settings import ReadStoreSettings
@@ -76,7 +81,8 @@ PROGRAMS: dict[str, type[Any]] = {
     "rebuild": RebuildSettings,
     "dead-letters": DeadLetterSettings,
     "redeliver": RedeliverSettings,
-    "tail": NatsSettings,
+    "tail": TailSettings,
+    "live client": LiveClientSettings,
     "tp-token": JwtSettings,
     "make run": ClusterSettings,
     "make cluster": HaClusterSettings,

@@ -20,8 +20,10 @@ from typing import Any
 
 import websockets
 
+from services.live_gateway.settings import LiveClientSettings
 from shared.events import OPEN_CATCH_UPS
 from shared.readmodels.views import apply_merge_patch
+from shared.settings import SettingsError, load
 
 REFUSED = {4401: "the token was refused", 4403: "the token may not act in that centre"}
 RETRY_SECONDS = (0.5, 1, 2, 5)
@@ -161,7 +163,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--token", required=True)
-    parser.add_argument("--url", default="ws://127.0.0.1:8013/live")
+    parser.add_argument(
+        "--url",
+        help="the gateway's websocket (default: ws://127.0.0.1:$TUTORPULSE_GATEWAY_PORT/live)",
+    )
     parser.add_argument("--session", action="append", default=[], help="a session id to follow")
     parser.add_argument("--my-day", action="store_true", help="follow the tutor's My Day")
     parser.add_argument(
@@ -194,8 +199,13 @@ def main() -> None:
             "follow at least one --session, --my-day, --student, --class, --catch-ups or "
             "--notifications"
         )
+    try:
+        url = args.url or load(LiveClientSettings).url
+    except SettingsError as error:
+        parser.error(str(error))
+    print(f"following {', '.join(topics)} at {url}", file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(asyncio.run(follow(args.url, args.token, topics)))
+        sys.exit(asyncio.run(follow(url, args.token, topics)))
 
 
 if __name__ == "__main__":

@@ -56,3 +56,17 @@ class GatewaySettings:
     tokens: JwtSettings = field(default_factory=JwtSettings)
     readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
     logging: LogSettings = field(default_factory=LogSettings)
+
+
+@dataclass(frozen=True)
+class LiveClientSettings:
+    """``python -m services.live_gateway.client``: it follows the gateway that ``make run``
+    started, on the same variable."""
+
+    gateway_port: int = setting(
+        "TUTORPULSE_GATEWAY_PORT", 8013, "the live gateway's port", minimum=0, maximum=65535
+    )
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.gateway_port}/live"

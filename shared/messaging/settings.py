@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.settings import setting, variable_name
 
@@ -123,3 +123,22 @@ def server_password_variable(user: str) -> str:
     """The variable a deployed nats-server reads ``user``'s password from (in
     ``infra/nats/users.conf``; tutorpulse itself never reads it)."""
     return f"TUTORPULSE_NATS_{user.upper()}_PASSWORD"
+
+
+@dataclass(frozen=True)
+class TailSettings:
+    nats: NatsSettings = field(default_factory=NatsSettings)
+    make_run_nats_port: int = setting(
+        "TUTORPULSE_NATS_PORT",
+        4222,
+        "the port `make run` starts nats-server on",
+        minimum=1,
+        maximum=65535,
+    )
+
+    @property
+    def url(self) -> str:
+        """``TUTORPULSE_NATS_URL`` when it was given, else ``make run``'s nats-server."""
+        if self.nats.url != NatsSettings.url:
+            return self.nats.url
+        return f"nats://127.0.0.1:{self.make_run_nats_port}"

@@ -3,9 +3,11 @@
     python -m shared.messaging.tail                    # new events of every centre
     python -m shared.messaging.tail --centre main-campus --all
 
-It logs in as an operator: ``TUTORPULSE_NATS_USER``/``TUTORPULSE_NATS_PASSWORD`` (the ``ops``
-user of a deployment), or on a development machine the ``ops`` credentials that ``make run``
-wrote for its current run (``var/nats/credentials/ops.json``).
+It connects where ``TUTORPULSE_NATS_URL`` says, else to the nats-server of ``make run`` on
+``TUTORPULSE_NATS_PORT``. It logs in as an operator: ``TUTORPULSE_NATS_USER`` and
+``TUTORPULSE_NATS_PASSWORD`` (the ``ops`` user of a deployment), or on a development machine
+the ``ops`` credentials that ``make run`` wrote for its current run
+(``var/nats/credentials/ops.json``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import sys
 
 from nats.js.api import DeliverPolicy
 
 from shared import events
 from shared.events.subjects import STREAM_SUBJECTS, centre_filter
 from shared.messaging.nats import connect
-from shared.messaging.settings import NatsSettings
+from shared.messaging.settings import NatsSettings, TailSettings
 from shared.settings import SettingsError, load
 
 
@@ -53,13 +56,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     try:
-        settings = load(NatsSettings)
+        found = load(TailSettings)
     except SettingsError as error:
         parser.error(str(error))
     subject = centre_filter(args.centre) if args.centre else STREAM_SUBJECTS
     deliver = DeliverPolicy.ALL if args.all else DeliverPolicy.NEW
-    if args.url:
-        settings = dataclasses.replace(settings, url=args.url)
+    settings = dataclasses.replace(found.nats, url=args.url or found.url)
+    print(f"following {subject} at {settings.url}", file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(tail(settings, subject, deliver))
 
