@@ -22,7 +22,11 @@ def configure_logging(service: str, settings: LogSettings) -> None:
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
     ]
-    renderer = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+    renderer = (
+        structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())  # none in a file or a pipe
+        if console
+        else structlog.processors.JSONRenderer()
+    )
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
