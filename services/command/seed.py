@@ -85,6 +85,10 @@ class DemoSession:
     students: dict[str, tuple[str, str]]
     """Each student's own (course, lesson) in this session."""
     location: str | None = None
+    beside_live: tuple[timedelta, int] | None = None
+    """When the LIVE session starts now (``live_since``): this session's start after it and its
+    minutes, instead of ``start`` and ``minutes``; so the live tutor's day keeps its shape, and
+    leaves the hour from an hour after the seed free for the README's tour, at any hour."""
 
 
 def _sessions() -> list[DemoSession]:
@@ -93,7 +97,7 @@ def _sessions() -> list[DemoSession]:
         DemoSession(
             "Getting Started with Programming",
             "john",
-            -7,
+            -8,  # its catch-up (due a week after) is overdue whatever the time of day
             time(10),
             60,
             online,
@@ -155,6 +159,7 @@ def _sessions() -> list[DemoSession]:
                 "aisha": ("intro-programming", "hello-world"),
             },
             "Room 102",
+            beside_live=(timedelta(minutes=30), 30),
         ),
         DemoSession(
             "Multi-Student Video Session",
@@ -184,6 +189,7 @@ def _sessions() -> list[DemoSession]:
                 "sophia": ("web-dev-basics", "tags"),
             },
             "Room 101",
+            beside_live=(timedelta(hours=4), 90),
         ),
         DemoSession(
             "Algebra Study Group",
@@ -265,14 +271,17 @@ def seed(
     for plan in _sessions():
         tutor = actor(plan.tutor)
         starts = datetime.combine(today + timedelta(days=plan.day), plan.start, zone)
+        minutes = plan.minutes
         if plan.title == LIVE_SESSION and live_since is not None:
             starts = live_since
+        elif plan.beside_live is not None and live_since is not None:
+            starts, minutes = live_since + plan.beside_live[0], plan.beside_live[1]
         result = centres.handle(
             tutor,
             ScheduleSession(
                 title=plan.title,
                 starts_at=starts,
-                ends_at=starts + timedelta(minutes=plan.minutes),
+                ends_at=starts + timedelta(minutes=minutes),
                 mode=plan.mode,
                 time_zone=TIME_ZONE,
                 location=plan.location,
