@@ -14,6 +14,7 @@ from services.command.settings import CommandSettings, SeedSettings
 from services.live_gateway.settings import GatewaySettings, LiveClientSettings
 from services.migrate.settings import MigrateSettings
 from services.notifier.settings import NotifierServiceSettings, RedeliverSettings
+from services.ops.settings import OpsSettings
 from services.projections.settings import (
     DeadLetterSettings,
     ProjectionServiceSettings,
@@ -80,6 +81,7 @@ PROGRAMS: dict[str, type[Any]] = {
     "migrate": MigrateSettings,
     "rebuild": RebuildSettings,
     "dead-letters": DeadLetterSettings,
+    "ops": OpsSettings,
     "redeliver": RedeliverSettings,
     "tail": TailSettings,
     "live client": LiveClientSettings,

@@ -1,0 +1,283 @@
+"""docs/operations.md, "Backing up and restoring", run for real: the event tables dumped with
+``pg_dump`` and restored into an empty database hold the same events under the same
+notification ids, and a rebuild from them gives the read models the original had; SQLite's
+online backup (``python -m services.ops backup``) likewise. ``python -m services.ops
+after-restore`` then numbers new events past what ``TP_EVENTS`` holds and moves the relay's
+position to the restored head, and refuses while a relay leads or where it cannot help."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from eventsourcing.persistence import Notification, Tracking
+from nats.aio.client import Client
+
+from services.command.application import TutoringCentres
+from services.ops.restore import REFUSED, RestoreRefused, run_after_restore
+from services.ops.settings import OpsSettings
+from services.projections.rebuild import rebuild
+from services.relay.__main__ import lease_for
+from services.relay.relay import TRACKING_NAME, message_id
+from shared import events
+from shared.eventstore import EventStore, EventStoreSettings
+from shared.messaging import ensure_streams
+from shared.messaging.auth import EVENTS_STREAM
+from shared.messaging.settings import StreamSettings
+from shared.messaging.stream_messages import NOTIFICATION_ID
+from shared.readmodels.projector import apply_all
+from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
+from shared.settings import load
+from tests.builders import plan, register_centre
+from tests.support.servers import NatsServer, PostgresServer, postgres_bin_dir, running_nats
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+EVENT_TABLES = ("tutorpulse_events", "tutorpulse_snapshots", "tutorpulse_tracking")
+
+
+def write_history(env: dict[str, str], relayed_up_to: bool = True) -> list[Notification]:
+    """A centre, its people and three sessions; the relay's position recorded at the head."""
+    centres = TutoringCentres(load(EventStoreSettings, env))
+    try:
+        centre = register_centre(centres, "north")
+        for hours in (1, 2, 3):
+            centres.handle(centre["tutor"], plan(hours_from_now=hours))
+        stored = centres.recorder.select_notifications(0, 10_000)
+        if relayed_up_to:
+            centres.tracking().insert_tracking(Tracking(TRACKING_NAME, stored[-1].id))
+        return list(stored)
+    finally:
+        centres.close()
+
+
+def stored(env: dict[str, str]) -> list[tuple[Any, ...]]:
+    store = EventStore(load(EventStoreSettings, env))
+    try:
+        return [
+            (n.id, n.originator_id, n.originator_version, n.topic, bytes(n.state))
+            for n in store.recorder.select_notifications(0, 10_000)
+        ]
+    finally:
+        store.close()
+
+
+def projected(read_store: ReadStore, notifications: list[Notification]) -> None:
+    apply_all(read_store, [(events.decode(n.state), n.id) for n in notifications])
+
+
+def restore_by_pg_dump(source: PostgresServer, target: PostgresServer, dump: Path) -> None:
+    """The runbook's commands: the event tables in the custom format, restored as they were."""
+    bindir = postgres_bin_dir()
+    tables = [argument for table in EVENT_TABLES for argument in ("--table", table)]
+    subprocess.run(
+        [
+            str(bindir / "pg_dump"),
+            "--format=custom",
+            *tables,
+            f"--file={dump}",
+            "--dbname",
+            source.dsn(),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            str(bindir / "pg_restore"),
+            "--no-owner",
+            "--exit-on-error",
+            "--dbname",
+            target.dsn(),
+            str(dump),
+        ],
+        check=True,
+    )
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    with running_nats(tmp_path / "nats") as server:
+        yield server
+
+
+async def stream_events(server: NatsServer, ids: range) -> None:
+    """``TP_EVENTS`` holding events under ``ids``, as the relay published them."""
+    client: Client = await nats.connect(server.url)
+    try:
+        js = client.jetstream()
+        await ensure_streams(js, StreamSettings())
+        for notification_id in ids:
+            await js.publish(
+                f"tp.evt.north.session.p{notification_id}.SessionScheduled",
+                b"{}",
+                headers={
+                    NOTIFICATION_ID: str(notification_id),
+                    "Nats-Msg-Id": message_id(notification_id),
+                },
+                stream=EVENTS_STREAM,
+            )
+    finally:
+        await client.close()
+
+
+def relay_position(env: dict[str, str]) -> int:
+    store = EventStore(load(EventStoreSettings, env))
+    try:
+        return store.tracking().max_tracking_id(TRACKING_NAME) or 0
+    finally:
+        store.close()
+
+
+def test_pg_dump_of_the_event_tables_restores_the_events_and_a_rebuild_the_read_models(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    source = postgres.fresh_database("backup_source")
+    history = write_history(source.env())
+    read_env = {**source.env(), "TUTORPULSE_READ_STORE": "postgres"}
+    original = open_read_store(load(ReadStoreSettings, read_env))
+    try:
+        projected(original, history)
+        before = original.dump(original.generation())
+    finally:
+        original.close()
+
+    target = postgres.fresh_database("backup_target")
+    restore_by_pg_dump(source, target, tmp_path / "events.dump")
+
+    assert stored(target.env()) == stored(source.env())
+    assert relay_position(target.env()) == history[-1].id
+    # The read models are not in the dump: the migration makes their tables, a rebuild fills them.
+    migrated = subprocess.run(
+        [sys.executable, "-m", "services.migrate"],
+        env={"PATH": "/usr/bin:/bin", **target.env(), "TUTORPULSE_READ_STORE": "postgres"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    store = EventStore(load(EventStoreSettings, target.env()))
+    restored = open_read_store(
+        load(ReadStoreSettings, {**target.env(), "TUTORPULSE_READ_STORE": "postgres"})
+    )
+    try:
+        result = rebuild(store, restored, settle_timeout=0)
+        assert result.events == len(history)
+        assert restored.dump(restored.generation()) == before
+        assert before["rm_docs"], "the history made read-model documents"
+    finally:
+        store.close()
+        restored.close()
+
+
+@pytest.mark.asyncio
+async def test_after_restore_numbers_new_events_past_the_stream_and_moves_the_relay(
+    pg: PostgresServer, nats_server: NatsServer
+) -> None:
+    history = write_history(pg.env(), relayed_up_to=False)
+    head = history[-1].id
+    store = EventStore(load(EventStoreSettings, pg.env()))
+    try:  # the backup's relay position: half-way
+        store.tracking().insert_tracking(Tracking(TRACKING_NAME, head // 2))
+    finally:
+        store.close()
+    # The stream holds everything restored, and five events lost with the restore.
+    await stream_events(nats_server, range(1, head + 6))
+    settings = load(OpsSettings, {**pg.env(), **nats_server.env_for("ops")})
+
+    done = await _in_thread(run_after_restore, settings)
+
+    assert (done.head, done.streamed, done.next_id_after) == (head, head + 5, head + 5)
+    assert (done.relay_was, done.relay_from) == (head // 2, head)
+    assert relay_position(pg.env()) == head
+    centres = TutoringCentres(load(EventStoreSettings, pg.env()))
+    try:
+        result = centres.handle(register_centre(centres, "south")["tutor"], plan())
+        assert result.position is not None and result.position > head + 5
+        first_new = centres.recorder.select_notifications(head, 1, inclusive_of_start=False)
+        assert first_new[0].id == head + 6, "no id the stream holds is given again"
+    finally:
+        centres.close()
+
+    again = await _in_thread(run_after_restore, settings)  # a second run changes nothing
+    assert (again.relay_from, again.relay_was) == (head, head)
+    assert again.next_id_after > head + 5
+
+
+@pytest.mark.asyncio
+async def test_after_restore_refuses_while_a_relay_leads(
+    pg: PostgresServer, nats_server: NatsServer
+) -> None:
+    write_history(pg.env())
+    await stream_events(nats_server, range(1, 3))
+    store = EventStore(load(EventStoreSettings, pg.env()))
+    lease = lease_for(store)
+    try:
+        assert lease.try_acquire()
+        settings = load(OpsSettings, {**pg.env(), **nats_server.env_for("ops")})
+        with pytest.raises(RestoreRefused, match="a relay is running"):
+            await _in_thread(run_after_restore, settings)
+    finally:
+        lease.release()
+        store.close()
+
+
+def test_sqlite_online_backup_restores_the_events_and_a_rebuild_the_read_models(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    live = {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "live" / "events.sqlite")}
+    history = write_history(live)
+    original = open_read_store(
+        load(ReadStoreSettings, {"TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "live" / "rm")})
+    )
+    try:
+        projected(original, history)
+        before = original.dump(original.generation())
+    finally:
+        original.close()
+    backup = tmp_path / "backups" / "events.sqlite"
+    env = {"PATH": "/usr/bin:/bin", **live, **nats_server.env_for("ops")}
+
+    made = run_ops(["backup", str(backup)], env)
+    assert made.returncode == 0, made.stderr
+    assert run_ops(["backup", str(backup)], env).returncode != 0, "never over an existing file"
+
+    restored = {"TUTORPULSE_SQLITE_PATH": str(backup)}
+    assert stored(restored) == stored(live)
+    store = EventStore(load(EventStoreSettings, restored))
+    read_store = open_read_store(
+        load(ReadStoreSettings, {"TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "new" / "rm")})
+    )
+    try:
+        rebuild(store, read_store, settle_timeout=0)
+        assert read_store.dump(read_store.generation()) == before
+    finally:
+        store.close()
+        read_store.close()
+
+    # TP_EVENTS holds more than the backup: SQLite cannot number past it, so it is refused.
+    asyncio.run(stream_events(nats_server, range(1, history[-1].id + 3)))
+    refused = run_ops(["after-restore"], {**env, **restored})
+    assert refused.returncode == REFUSED
+    assert "delete the stream TP_EVENTS" in refused.stderr
+
+
+def run_ops(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.ops", *arguments],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def _in_thread(function: Any, *arguments: Any) -> Any:
+    """``run_after_restore`` runs its own event loop: call it off the test's."""
+    return await asyncio.to_thread(function, *arguments)
