@@ -16,7 +16,6 @@ services accept tokens signed with the public development secret, as ``tp-token`
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.local_binaries import nats_server_binary
 from services.notifier.settings import DeliverySettings
 from services.settings import PROGRAMS, ClusterSettings, load_or_exit
 from shared.eventstore.settings import EventStoreSettings
@@ -155,15 +155,13 @@ class Cluster:
         self.processes.append((name, process))
 
     def start_nats(self) -> None:
-        binary = Path(sys.executable).with_name("nats-server")
-        if not binary.exists():
-            binary = Path(shutil.which("nats-server") or "nats-server")
+        binary = nats_server_binary()
         store = VAR / "nats"
         store.mkdir(parents=True, exist_ok=True)
         config = self.write_nats_users(store)
         self.start(
             "nats",
-            str(binary),
+            binary,
             "-c",
             str(config),
             "-a",

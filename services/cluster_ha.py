@@ -34,6 +34,7 @@ from typing import Any
 import psycopg
 
 from services.cluster import ROOT, SERVICES, VAR, Service
+from services.local_binaries import nats_server_binary, postgres_bin_dir
 from services.notifier.settings import DeliverySettings
 from services.settings import PROGRAMS, HaClusterSettings, load_or_exit
 from shared.eventstore.settings import EventStoreSettings
@@ -271,25 +272,6 @@ class Postgres:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-
-
-def postgres_bin_dir() -> Path:
-    """The newest PostgreSQL server of Debian's packages (``make cluster`` installs one)."""
-    found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
-    )
-    if found:
-        return found[-1].parent
-    on_path = shutil.which("initdb")
-    if on_path:
-        return Path(on_path).parent
-    raise SystemExit("PostgreSQL server binaries not found: Debian's package 'postgresql'")
-
-
-def nats_server_binary() -> str:
-    beside = Path(sys.executable).with_name("nats-server")
-    return str(beside) if beside.exists() else shutil.which("nats-server") or "nats-server"
 
 
 @dataclass

