@@ -39,6 +39,7 @@ from shared.http.auth import ACTING_CENTRE_HEADER, actor_from
 from shared.http.operations import NotReady, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS
 from shared.messaging import NO_USER, NatsSettings, NoNatsUser, connect_or_stop
+from shared.observability.access import with_request_log
 from shared.readmodels.store import ReadStore
 from shared.settings import load
 from shared.tenancy import Actor, Forbidden
@@ -275,7 +276,7 @@ def create_app(
         debug=False,
     )
     app.state.hub = hub
-    return app
+    return with_request_log(app, SERVICE)
 
 
 def app_from_environment() -> Litestar:

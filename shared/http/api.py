@@ -1,6 +1,7 @@
 """The one way tutorpulse builds an HTTP API: bearer auth, the permission guard, problem
-details, per-caller rate limits, Prometheus, OpenAPI with bearer security, and the operations
-endpoints."""
+details, per-caller rate limits, Prometheus, OpenAPI with bearer security, the operations
+endpoints, and a request id and access log line per request
+(:mod:`shared.observability.access`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from shared.http.operations import ReadinessCheck, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS, ExceptionHandler, problem
 from shared.http.ratelimit import RateLimit, retry_after
 from shared.http.settings import ApiSettings
+from shared.observability.access import with_request_log
 from shared.tenancy.tokens import KeysUnavailable, check_at_start
 
 log = structlog.get_logger(__name__)
@@ -107,7 +109,7 @@ def api_app(
         request_max_body_size=MAX_BODY_BYTES,
     )
     document(app, contract)
-    return app
+    return with_request_log(app, service)
 
 
 def _too_many_requests(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -33,12 +34,20 @@ def token_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
         return verified[1]  # type: ignore[no-any-return]
     actor = verify(token)
     scope[_VERIFIED] = (token, actor)
+    # Every later log line of the request names who (shared.observability.access).
+    structlog.contextvars.bind_contextvars(
+        centre=actor.centre_id, actor=str(actor.user_id), role=actor.role.value
+    )
     return actor
 
 
 def actor_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
     """The actor of a request or websocket; raises :class:`InvalidToken` (401)."""
-    return token_actor(connection).acting_in(connection.headers.get(ACTING_CENTRE_HEADER))
+    signed = token_actor(connection)
+    actor = signed.acting_in(connection.headers.get(ACTING_CENTRE_HEADER))
+    if actor is not signed:
+        structlog.contextvars.bind_contextvars(centre=actor.centre_id)
+    return actor
 
 
 async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
