@@ -14,9 +14,9 @@ reading the current one, then switches ``rm_meta.generation`` in one transaction
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from shared.readmodels.documents import D, Document, Kind, LogRow
 from shared.readmodels.store.transaction import (
@@ -24,7 +24,7 @@ from shared.readmodels.store.transaction import (
     Cursor,
     StoredDoc,
     Transaction,
-    docs_among,
+    chunks,
     log_row,
     resolve,
 )
@@ -60,6 +60,19 @@ _INDEXES = (
     ),
 )
 _TABLES = ("rm_docs_{g}", "rm_log_{g}", "rm_versions_{g}", "rm_skipped_{g}")
+
+
+R = TypeVar("R")
+
+_ATTEMPTS = 5
+"""Reads of one request that may each find the generation switched before one gives up."""
+
+
+class GenerationUnsettled(RuntimeError):
+    """The current generation changed under every attempt of one read."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"the read store's generation changed during {attempts} reads in a row")
 
 
 class ReadStore:
@@ -106,13 +119,11 @@ class ReadStore:
                 cursor.execute(f"DROP TABLE IF EXISTS {table.replace('{g}', str(generation))}")
 
     def generation(self) -> int:
-        with self._cursor() as cursor:
-            return self._meta(cursor, "generation")
+        return self._reading(lambda cursor: self._meta(cursor, "generation"))
 
     def watermark(self) -> int:
         """Every event up to this notification id is reflected in the read models."""
-        with self._cursor() as cursor:
-            return self._meta(cursor, "watermark")
+        return self._reading(lambda cursor: self._meta(cursor, "watermark"))
 
     def advance_watermark(self, notification_id: int) -> None:
         with self._cursor() as cursor:
@@ -198,16 +209,18 @@ class ReadStore:
         self, kind: Kind[Any] | str, key: str, generation: int | None = None
     ) -> StoredDoc[Any] | None:
         of = resolve(kind)
-        with self._cursor() as cursor:
-            gen = generation or self._meta(cursor, "generation")
-            cursor.execute(
-                self._sql(
-                    f"SELECT centre_id, version, doc FROM rm_docs_{gen} WHERE kind = ? AND key = ?"
-                ),
-                (of.name, key),
-            )
-            row = cursor.fetchone()
-        return None if row is None else StoredDoc(of, key, row[0], int(row[1]), of.decode(row[2]))
+        _, rows = self._read(
+            generation,
+            "rm_docs",
+            "d.centre_id, d.version, d.doc",
+            "d.kind = ? AND d.key = ?",
+            "",
+            (of.name, key),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return StoredDoc(of, key, row[0], int(row[1]), of.decode(row[2]))
 
     @overload
     def docs(self, kind: Kind[D], generation: int | None = None) -> list[StoredDoc[D]]: ...
@@ -218,16 +231,14 @@ class ReadStore:
     def docs(self, kind: Kind[Any] | str, generation: int | None = None) -> list[StoredDoc[Any]]:
         """Every document of ``kind``, by key."""
         of = resolve(kind)
-        with self._cursor() as cursor:
-            gen = generation or self._meta(cursor, "generation")
-            cursor.execute(
-                self._sql(
-                    f"SELECT key, centre_id, version, doc FROM rm_docs_{gen} "
-                    "WHERE kind = ? ORDER BY key"
-                ),
-                (of.name,),
-            )
-            rows = cursor.fetchall()
+        _, rows = self._read(
+            generation,
+            "rm_docs",
+            "d.key, d.centre_id, d.version, d.doc",
+            "d.kind = ?",
+            "ORDER BY d.key",
+            (of.name,),
+        )
         return [StoredDoc(of, r[0], r[1], int(r[2]), of.decode(r[3])) for r in rows]
 
     @overload
@@ -245,16 +256,14 @@ class ReadStore:
     ) -> list[StoredDoc[Any]]:
         """Every document of ``kind`` in one centre, by key."""
         of = resolve(kind)
-        with self._cursor() as cursor:
-            gen = generation or self._meta(cursor, "generation")
-            cursor.execute(
-                self._sql(
-                    f"SELECT key, version, doc FROM rm_docs_{gen} "
-                    "WHERE kind = ? AND centre_id = ? ORDER BY key"
-                ),
-                (of.name, centre_id),
-            )
-            rows = cursor.fetchall()
+        _, rows = self._read(
+            generation,
+            "rm_docs",
+            "d.key, d.version, d.doc",
+            "d.kind = ? AND d.centre_id = ?",
+            "ORDER BY d.key",
+            (of.name, centre_id),
+        )
         return [StoredDoc(of, r[0], centre_id, int(r[1]), of.decode(r[2])) for r in rows]
 
     @overload
@@ -272,26 +281,41 @@ class ReadStore:
     ) -> dict[str, StoredDoc[Any]]:
         """The documents of ``kind`` among ``keys`` that exist."""
         of = resolve(kind)
-        with self._cursor() as cursor:
-            gen = generation or self._meta(cursor, "generation")
-            return {
-                d.key: d
-                for d in docs_among(cursor, self._sql, f"rm_docs_{gen}", of, sorted(set(keys)))
-            }
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        for _ in range(_ATTEMPTS):
+            # Each statement checks the generation it read; all must have read the same one.
+            found: dict[str, StoredDoc[Any]] = {}
+            read_in: set[int] = set()
+            for condition, params in self._among(wanted):
+                read, rows = self._read(
+                    generation,
+                    "rm_docs",
+                    "d.key, d.centre_id, d.version, d.doc",
+                    f"d.kind = ? AND {condition}",
+                    "",
+                    (of.name, *params),
+                )
+                read_in.add(read)
+                found.update(
+                    (r[0], StoredDoc(of, r[0], r[1], int(r[2]), of.decode(r[3]))) for r in rows
+                )
+            if len(read_in) == 1:
+                return found
+        raise GenerationUnsettled(_ATTEMPTS)
 
     def session_log(
         self, session_id: str, *, after: int = 0, limit: int = 1000, generation: int | None = None
     ) -> list[LogRow]:
-        with self._cursor() as cursor:
-            gen = generation or self._meta(cursor, "generation")
-            cursor.execute(
-                self._sql(
-                    f"SELECT {LOG_COLUMNS} FROM rm_log_{gen} WHERE session_id = ? "
-                    "AND notification_id > ? ORDER BY notification_id LIMIT ?"
-                ),
-                (session_id, after, limit),
-            )
-            rows = cursor.fetchall()
+        _, rows = self._read(
+            generation,
+            "rm_log",
+            ", ".join(f"d.{column}" for column in LOG_COLUMNS.split(", ")),
+            "d.session_id = ? AND d.notification_id > ?",
+            "ORDER BY d.notification_id LIMIT ?",
+            (session_id, after, limit),
+        )
         return [log_row(r) for r in rows]
 
     def dump(self, generation: int) -> dict[str, list[tuple[Any, ...]]]:
@@ -306,6 +330,110 @@ class ReadStore:
                 cursor.execute(f"SELECT * FROM {table}_{generation} ORDER BY {order}")
                 out[table] = [tuple(r) for r in cursor.fetchall()]
             return out
+
+    # --- one statement per read ---------------------------------------------------------
+
+    _generation_seen = 0
+    """The current generation as this store's last read found it (0: not read yet)."""
+
+    def _read(
+        self,
+        generation: int | None,
+        table: str,
+        columns: str,
+        condition: str,
+        tail: str,
+        params: Sequence[Any],
+    ) -> tuple[int, list[Sequence[Any]]]:
+        """:meth:`_read_on` a connection of the store; a read that failed on a connection the
+        server had closed while it was idle in the pool (see :meth:`_read_again`) is made once
+        more on another."""
+        return self._reading(
+            lambda cursor: self._read_on(
+                cursor, generation, table, columns, condition, tail, params
+            )
+        )
+
+    def _reading(self, read: Callable[[Cursor], R]) -> R:
+        """``read`` on a connection of the store, once more on another if the first was closed
+        by the server while it was idle in the pool (see :meth:`_read_again`)."""
+        try:
+            with self._cursor() as cursor:
+                return read(cursor)
+        except Exception as error:
+            if not self._read_again(error):
+                raise
+        with self._cursor() as cursor:
+            return read(cursor)
+
+    def _read_again(self, error: BaseException) -> bool:
+        """Whether a read that failed with ``error`` should be made once more (subclasses)."""
+        return False
+
+    def _read_on(
+        self,
+        cursor: Cursor,
+        generation: int | None,
+        table: str,
+        columns: str,
+        condition: str,
+        tail: str,
+        params: Sequence[Any],
+    ) -> tuple[int, list[Sequence[Any]]]:
+        """The rows of ``table`` (``rm_docs`` or ``rm_log``, aliased ``d``) that meet
+        ``condition``, in ``generation`` or else the current one, and the generation read.
+
+        The current generation costs no round trip of its own: the statement reads the tables of
+        the generation seen last and, in the same snapshot, ``rm_meta``'s current generation
+        (the documents are left-joined to that one row, so it comes back even when no document
+        matches). If a rebuild has switched meanwhile, the rows are thrown away and read again
+        from the generation the statement found, so a read never answers from a generation that
+        was no longer current when it ran, and never mixes two. Tables of a generation that was
+        dropped since are likewise read again from the current one. The first column of
+        ``columns`` must be one that is never NULL in a stored row."""
+        if generation:
+            cursor.execute(
+                self._sql(f"SELECT {columns} FROM {table}_{generation} d WHERE {condition} {tail}"),
+                params,
+            )
+            return generation, cursor.fetchall()
+        for _ in range(_ATTEMPTS):
+            seen = self._generation_seen or self._meta(cursor, "generation")
+            try:
+                cursor.execute(
+                    self._sql(
+                        f"SELECT m.value, {columns} FROM rm_meta m LEFT JOIN {table}_{seen} d"
+                        f" ON {condition} WHERE m.name = 'generation' {tail}"
+                    ),
+                    params,
+                )
+            except Exception as error:
+                if not self._generation_seen or not self._is_missing_table(error):
+                    raise
+                self._generation_seen = 0  # dropped after a switch: read the current one
+                continue
+            rows = cursor.fetchall()
+            current = int(rows[0][0]) if rows else 0
+            if current == seen:
+                self._generation_seen = seen
+                return seen, [row[1:] for row in rows if row[1] is not None]
+            self._generation_seen = current
+            if not current:  # no generation yet: fail as a read of generation 0 does
+                cursor.execute(
+                    self._sql(f"SELECT {columns} FROM {table}_0 d WHERE {condition} {tail}"),
+                    params,
+                )
+                return 0, cursor.fetchall()
+        raise GenerationUnsettled(_ATTEMPTS)
+
+    def _among(self, keys: list[str]) -> list[tuple[str, list[Any]]]:
+        """A condition on ``d.key`` and its parameters for each statement reading ``keys``: a
+        few hundred keys each (a dialect may do better)."""
+        return [(f"d.key IN ({', '.join('?' * len(chunk))})", chunk) for chunk in chunks(keys)]
+
+    def _is_missing_table(self, error: BaseException) -> bool:
+        """Whether ``error`` says a table does not exist (subclasses)."""
+        return False
 
     # --- dialect ------------------------------------------------------------------------
 

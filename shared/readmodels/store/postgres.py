@@ -1,5 +1,6 @@
 """The read store on PostgreSQL: a small pool of connections with the event store's libpq
-parameters (connect and statement timeouts, keepalives), checked before each use."""
+parameters (connect and statement timeouts, keepalives), checked before use after a second
+idle."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ from typing import Any
 import psycopg
 import structlog
 from psycopg.conninfo import make_conninfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from shared.eventstore.postgres import LIBPQ_CONNECT_TIMEOUT, STATEMENT_TIMEOUT, libpq_parameters
+from shared.eventstore.postgres import (
+    LIBPQ_CONNECT_TIMEOUT,
+    STATEMENT_TIMEOUT,
+    libpq_parameters,
+)
+from shared.eventstore.postgres import _sweeping_check as sweeping_check
 from shared.readmodels.documents import Kind, LogRow
 from shared.readmodels.store.base import ReadStore
 from shared.readmodels.store.settings import ReadStoreSettings
@@ -139,20 +145,25 @@ class PostgresReadStore(ReadStore):
         pre_ping: bool = True,
         max_age: float = 1800.0,
     ) -> None:
-        # ``check`` pings a pooled connection before lending it, so the first use after a
-        # PostgreSQL restart gets a fresh connection instead of "the connection is lost";
+        # The check pings a pooled connection before lending it if it has been idle for a
+        # second (as the event store's does; lent again sooner, under load, it is trusted: a
+        # ping before every read was a round trip of three), so the first use after a
+        # PostgreSQL restart gets a fresh connection instead of "the connection is lost" (a
+        # read that got one closed within that second is made again, ``_read_again``);
         # ``timeout`` bounds the wait for a connection while PostgreSQL is down.
         self._pool = ConnectionPool(
             conninfo,
             min_size=1,
             max_size=pool_size,
-            open=True,
+            open=False,
             kwargs={"autocommit": True},
-            check=ConnectionPool.check_connection if pre_ping else None,
             timeout=connect_timeout,
             max_lifetime=max_age,
             name="read-store",
         )
+        if pre_ping:
+            self._pool._check = sweeping_check(self._pool)
+        self._pool.open()
 
     @contextmanager
     def _cursor(self) -> Iterator[Cursor]:
@@ -182,6 +193,24 @@ class PostgresReadStore(ReadStore):
                 connection.execute("ROLLBACK")
             except psycopg.Error as error:  # the pool discards or resets it when it comes back
                 log.debug("read_store.rollback_failed", error=str(error))
+
+    def _among(self, keys: list[str]) -> list[tuple[str, list[Any]]]:
+        # One statement with an array of keys, whose text does not change with their number:
+        # psycopg prepares it once per connection.
+        return [("d.key = ANY(?::text[])", [keys])]
+
+    def _is_missing_table(self, error: BaseException) -> bool:
+        return isinstance(error, psycopg.errors.UndefinedTable)
+
+    def _read_again(self, error: BaseException) -> bool:
+        # A pooled connection is pinged only after a second idle, so one the server closed
+        # within that second (a restart) fails the read that uses it: the read is made once more
+        # after a check of every idle connection, which replaces the dead ones. No connection
+        # within the timeout (``PoolTimeout``) is an outage and is not tried again.
+        if not self.is_unavailable(error) or isinstance(error, PoolTimeout):
+            return False
+        self._pool.check()
+        return True
 
     def is_unavailable(self, error: BaseException) -> bool:
         # Lost or refused connections, no connection within the timeout, a server shutting

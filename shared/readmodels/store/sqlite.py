@@ -57,6 +57,9 @@ class SQLiteReadStore(ReadStore):
         present = {str(row[0]) for row in cursor.fetchall()}
         return [table for table in tables if table not in present]
 
+    def _is_missing_table(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.OperationalError) and "no such table" in str(error)
+
     def is_unavailable(self, error: BaseException) -> bool:
         # Busy or locked beyond the timeout, as the HTTP services judge it (a 503 there); and
         # the disk rather than the event: full, failing, unopenable or read-only. Any other
