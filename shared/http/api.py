@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -47,10 +48,13 @@ def api_app(
     settings: ApiSettings,
     on_shutdown: Callable[[], None] | None = None,
     rate_limits: Sequence[RateLimit] = (),
+    metrics_dir: Path | None = None,
 ) -> Litestar:
     """``provides``: the named objects handlers receive (the store they work on);
     ``contract``: what every operation documents besides its own answer (with rate limits,
     each may also answer 429, and every answer carries the ``RateLimit-*`` headers).
+
+    ``metrics_dir``: see :func:`shared.http.operations.operations_router`.
 
     Refuses (:class:`TokenConfigurationError`) to build an app whose token settings are
     unsafe, e.g. no ``TUTORPULSE_JWT_SECRET`` outside development mode."""
@@ -77,7 +81,12 @@ def api_app(
     app = Litestar(
         route_handlers=[
             *controllers,
-            operations_router(service, readiness, timeout=settings.readiness.timeout_seconds),
+            operations_router(
+                service,
+                readiness,
+                timeout=settings.readiness.timeout_seconds,
+                metrics_dir=metrics_dir,
+            ),
             docs_assets(),
         ],
         dependencies=dependencies,

@@ -18,14 +18,17 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 import uvicorn
 from litestar import Litestar, Request, Response, Router, get
 from litestar.enums import ScopeType
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge
 
+from shared.observability.metrics import exposition
 from shared.observability.outage import OutageLog
 
 log = structlog.get_logger(__name__)
@@ -38,6 +41,14 @@ READY_HANDLER = "tutorpulse-ready"
 """The name of the ``/ready`` route, by which request handlers find the service's readiness."""
 WATCH_SECONDS = 1.0
 """How often the service is probed while an outage seen by requests lasts."""
+
+READY = Gauge(
+    "tutorpulse_ready",
+    "1 while the service's last readiness verdict was ready, 0 while not (changes() of it shows "
+    "flapping)",
+    ["service"],
+    multiprocess_mode="livemostrecent",
+)
 
 
 class NotReady(Exception):
@@ -72,6 +83,7 @@ class Readiness:
         self._check = check
         self._running: asyncio.Task[Details | None] | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._ready_gauge = READY.labels(service=service)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Readiness:
         # Litestar copies a route's ``opt`` when it registers the route; the copy must still be
@@ -84,6 +96,7 @@ class Readiness:
             self.outages.succeeded()
         else:
             self.outages.failed(verdict.reason or "not ready")
+        self._ready_gauge.set(1 if verdict.ready else 0)
         return verdict
 
     async def _run_check(self) -> Verdict:
@@ -178,9 +191,13 @@ def readiness_of(request: Request[Any, Any, Any]) -> Readiness | None:
     return readiness if isinstance(readiness, Readiness) else None
 
 
-def operations_router(service: str, readiness: ReadinessCheck, *, timeout: float) -> Router:
+def operations_router(
+    service: str, readiness: ReadinessCheck, *, timeout: float, metrics_dir: Path | None = None
+) -> Router:
     """``timeout``: the longest ``/ready`` waits for ``readiness``
-    (:class:`shared.http.settings.ReadinessSettings`)."""
+    (:class:`shared.http.settings.ReadinessSettings`). ``metrics_dir``: where the workers of a
+    service started with several keep their metrics (``shared.observability.metrics``);
+    ``/metrics`` then answers their sum."""
     checked = Readiness(service, readiness, timeout)
 
     @get("/health", include_in_schema=False, sync_to_thread=False)
@@ -200,11 +217,11 @@ def operations_router(service: str, readiness: ReadinessCheck, *, timeout: float
             body["details"] = verdict.details
         return Response(body, status_code=200 if verdict.ready else 503)
 
-    class Metrics(PrometheusController):
-        path = "/metrics"
-        include_in_schema = False
+    @get("/metrics", include_in_schema=False, sync_to_thread=False)
+    def metrics() -> Response[bytes]:
+        return Response(exposition(metrics_dir), media_type=CONTENT_TYPE_LATEST)
 
-    return Router(path="/", route_handlers=[health, ready, Metrics])
+    return Router(path="/", route_handlers=[health, ready, metrics])
 
 
 def prometheus(service: str) -> PrometheusConfig:

@@ -1,4 +1,4 @@
-"""How a process logs."""
+"""How a process logs, and how its per-centre metrics are bounded."""
 
 from __future__ import annotations
 
@@ -20,4 +20,24 @@ class LogSettings:
         "TUTORPULSE_LOG_FORMAT",
         "json",
         "`json` (JSON lines) or `console` (for people; `make run` sets it)",
+    )
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    centres: tuple[str, ...] = setting(
+        "TUTORPULSE_METRICS_CENTRES",
+        (),
+        "centre ids that get their own `centre` label in per-centre metrics (comma-separated; "
+        "every other centre is `other`); none: the first `TUTORPULSE_METRICS_CENTRE_LIMIT` "
+        "centres a process sees",
+        shown="none",
+    )
+    centre_limit: int = setting(
+        "TUTORPULSE_METRICS_CENTRE_LIMIT",
+        50,
+        "with no `TUTORPULSE_METRICS_CENTRES`, how many centres a process labels by id before "
+        "counting the rest as `other` (bounds the series of every per-centre metric)",
+        minimum=0,
+        maximum=1000,
     )

@@ -14,9 +14,13 @@ from shared.settings import SettingsError, declared, load, unknown_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIABLE = re.compile(r"TUTORPULSE_[A-Z0-9_]+")
-PASSES_ITS_ENVIRONMENT_ON = {Path("services/cluster.py"), Path("services/cluster_ha.py")}
+PASSES_ITS_ENVIRONMENT_ON = {
+    Path("services/cluster.py"),
+    Path("services/cluster_ha.py"),
+    Path("services/command/__main__.py"),
+}
 """``make run`` and ``make cluster`` start the services with their own environment plus
-theirs."""
+theirs; the command service's start names its metrics directory in its workers' environment."""
 
 
 def documented_table() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,12 +14,14 @@ from services.command.http.adapter import route_handlers
 from services.command.http.paper import paper_route_handlers
 from services.command.http.problems import EXCEPTION_HANDLERS
 from services.command.http.routes import HELP_RATE_LIMIT
+from services.command.metrics import CentreCounts
 from services.command.settings import CommandSettings
 from shared.blobs.store import BlobStore, open_blob_store
 from shared.http import ratelimit
 from shared.http.api import api_app
 from shared.http.openapi import POSITION, REPLAYED, Contract
 from shared.http.settings import RateLimitSettings
+from shared.observability.metrics import process_ended
 from shared.settings import load
 from shared.tenancy.tokens import check_at_start
 
@@ -76,11 +79,12 @@ def create_app(
     def close() -> None:
         centres.close()
         blobs.close()
+        process_ended(settings.multiprocess_metrics_dir, os.getpid())
 
     async def ready() -> None:
         await anyio.to_thread.run_sync(centres.recorder.max_notification_id)
 
-    return api_app(
+    app = api_app(
         SERVICE,
         title="tutorpulse command API",
         controllers=[
@@ -94,7 +98,10 @@ def create_app(
         on_shutdown=close if own_resources else None,
         settings=settings.api,
         rate_limits=rate_limits(settings.rate_limits) if limits is None else limits,
+        metrics_dir=settings.multiprocess_metrics_dir,
     )
+    app.before_send.append(CentreCounts(settings.metrics))
+    return app
 
 
 def app_from_environment() -> Litestar:
