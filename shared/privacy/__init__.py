@@ -1,0 +1,51 @@
+"""Personal data in events, encrypted with a key per person that erasure destroys
+(crypto-shredding); ``docs/privacy.md`` describes the design and what is built so far.
+
+- :mod:`.keys`: the key store (a table beside the events): get or create, fetch, destroy;
+- :mod:`.kms`: who wraps the keys (master keys from the settings, or a KMS);
+- :mod:`.cipher`: one text field sealed with AES-256-GCM, bound to its centre, person and field.
+"""
+
+from shared.privacy.cipher import (
+    CiphertextError,
+    FieldCipher,
+    MalformedCiphertext,
+    MissingKey,
+    TamperedCiphertext,
+    is_sealed,
+    seal,
+    unseal,
+)
+from shared.privacy.keys import DataKey, Erased, KeyStore, PersonErased, create_key_table
+from shared.privacy.kms import (
+    KeyWrapper,
+    LocalKms,
+    PrivacyConfigurationError,
+    UnwrapError,
+    key_wrapper,
+    new_master_key,
+)
+from shared.privacy.settings import PrivacySettings
+
+__all__ = [
+    "CiphertextError",
+    "DataKey",
+    "Erased",
+    "FieldCipher",
+    "KeyStore",
+    "KeyWrapper",
+    "LocalKms",
+    "MalformedCiphertext",
+    "MissingKey",
+    "PersonErased",
+    "PrivacyConfigurationError",
+    "PrivacySettings",
+    "TamperedCiphertext",
+    "UnwrapError",
+    "create_key_table",
+    "is_sealed",
+    "key_wrapper",
+    "new_master_key",
+    "seal",
+    "unseal",
+]
