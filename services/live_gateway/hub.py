@@ -38,6 +38,7 @@ from prometheus_client import Counter, Gauge
 from services.live_gateway import protocol
 from services.live_gateway.settings import HubSettings
 from shared.http.operations import NatsPing
+from shared.observability.metrics import CentreLabels, Children
 from shared.readmodels import access
 from shared.readmodels.deltas import decode_notice, delta_subject
 from shared.readmodels.documents import (
@@ -58,7 +59,15 @@ from shared.tenancy import Actor, Forbidden, Permission, require
 
 log = structlog.get_logger(__name__)
 
-CONNECTIONS = Gauge("tutorpulse_gateway_connections", "Open websocket connections")
+CONNECTIONS = Gauge(
+    "tutorpulse_gateway_connections", "Open websocket connections", multiprocess_mode="livesum"
+)
+CENTRE_CONNECTIONS = Gauge(
+    "tutorpulse_gateway_centre_connections",
+    "Open websocket connections by centre (bounded: shared.observability.metrics.CentreLabels)",
+    ["centre"],
+    multiprocess_mode="livesum",
+)
 SUBSCRIPTIONS = Gauge("tutorpulse_gateway_subscriptions", "Topics followed, over all connections")
 NATS_SUBJECTS = Gauge("tutorpulse_gateway_nats_subscriptions", "Notice subjects subscribed on NATS")
 SENT = Counter("tutorpulse_gateway_messages_sent_total", "Messages written to clients", ["type"])
@@ -416,6 +425,8 @@ class Hub:
         self.settings = HubSettings() if settings is None else settings
         self.nats: NatsClient | None = None
         self.connections: set[Connection] = set()
+        self._centre_label = CentreLabels(self.settings.metrics)
+        self._centre_connections: Children[Any] = Children(CENTRE_CONNECTIONS.labels)
         self._audiences: dict[str, dict[tuple[str, Hashable], Audience]] = {}
         """Per NATS subject: its audiences, by topic name and :func:`audience_of`."""
         self._subscriptions: dict[str, Subscription] = {}
@@ -484,6 +495,7 @@ class Hub:
         connection = Connection(actor, self.settings.queue)
         self.connections.add(connection)
         CONNECTIONS.inc()
+        self._centre_connections[(self._centre_label(actor.centre_id),)].inc()
         return connection
 
     async def close(self, connection: Connection) -> None:
@@ -491,6 +503,7 @@ class Hub:
             return
         self.connections.discard(connection)
         CONNECTIONS.dec()
+        self._centre_connections[(self._centre_label(connection.actor.centre_id),)].dec()
         async with connection.lock:
             for name in list(connection.topics):
                 await self._forget(connection, name)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from shared.http.settings import ReadinessSettings
 from shared.messaging.settings import NatsSettings
-from shared.observability.settings import LogSettings
+from shared.observability.settings import LogSettings, MetricsSettings
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.settings import setting
 from shared.tenancy.settings import JwtSettings
@@ -38,6 +38,7 @@ class HubSettings:
     max_topics: int = setting(
         "TUTORPULSE_GATEWAY_MAX_TOPICS", 100, "topics one connection may follow", positive=True
     )
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     def __post_init__(self) -> None:
         if min(self.queue, self.ping_seconds, self.resync_seconds, self.max_topics) <= 0:

@@ -51,6 +51,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.projections.metrics import record_consumer, record_streams
 from services.projections.settings import ProjectionSettings
 from shared import events
 from shared.events import STREAM_NAME, STREAM_SUBJECTS
@@ -713,6 +714,7 @@ class ProjectionService:
             return
         self.dead_letters_waiting = waiting
         DEAD_LETTERS_WAITING.set(waiting)
+        await record_streams(self._js, (STREAM_NAME, DLQ_STREAM))
 
     # --- watermark and readiness ------------------------------------------------------------
 
@@ -729,6 +731,7 @@ class ProjectionService:
             self._nats.failed(error)
             return
         self._nats.ok()
+        record_consumer(self._durable, info)
         floor = info.ack_floor.stream_seq if info.ack_floor else 0
         if not floor:
             return

@@ -70,6 +70,7 @@ from shared.eventstore import EventStore
 from shared.eventstore.store import STORE_NAME
 from shared.http.operations import describe
 from shared.messaging.stream_messages import notification_id_of
+from shared.observability.metrics import Backlog
 from shared.observability.outage import OutageLog
 
 log = structlog.get_logger(__name__)
@@ -91,9 +92,16 @@ FAILED_BATCHES = Counter(
     "Batches abandoned (acks missing or refused) and published again",
 )
 POSITION = Gauge("tutorpulse_relay_position", "Last notification id acked by JetStream")
-LAG = Gauge(
-    "tutorpulse_relay_lag_events",
-    "Committed events not yet acked by JetStream: the store's head minus the position",
+LAG = Backlog(
+    Gauge(
+        "tutorpulse_relay_lag_events",
+        "Committed events not yet acked by JetStream: the store's head minus the position",
+    ),
+    Gauge(
+        "tutorpulse_relay_lag_seconds",
+        "Seconds since the relay's lag was last 0 (0 while it is): how long committed events "
+        "have been waiting to be published",
+    ),
 )
 LEADER = Gauge("tutorpulse_relay_leader", "1 while this relay holds the publishing lease")
 BATCH_SECONDS = Histogram(

@@ -115,7 +115,10 @@ def parse_master_keys(text: str) -> dict[str, bytes]:
                 f"TUTORPULSE_PRIVACY_MASTER_KEYS names master key {key_id!r} twice"
             )
         try:
-            key = base64.urlsafe_b64decode(encoded.strip() + "=" * (-len(encoded.strip()) % 4))
+            encoded = encoded.strip()
+            key = base64.b64decode(
+                encoded + "=" * (-len(encoded) % 4), altchars=b"-_", validate=True
+            )
         except (binascii.Error, ValueError):
             raise PrivacyConfigurationError(
                 f"TUTORPULSE_PRIVACY_MASTER_KEYS: master key {key_id!r} is not base64url"
