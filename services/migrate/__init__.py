@@ -8,8 +8,9 @@ only reads and writes rows.
 The tables are made by the very code that makes them when a service starts, so there is one
 definition of each: the event store's events and snapshots (``shared.eventstore.EventStore``,
 ``snapshot_recorder``; a command's idempotency receipt is an aggregate in the events table), the
-relay's tracking table (``EventStore.tracking``) and the read store's meta table and current
-generation (``open_read_store``, ``ReadStore.ensure_ready``). Running it again changes nothing.
+relay's tracking table (``EventStore.tracking``), the people's data keys beside the events
+(``shared.privacy.create_key_table``) and the read store's meta table and current generation
+(``open_read_store``, ``ReadStore.ensure_ready``). Running it again changes nothing.
 It creates them whatever ``TUTORPULSE_CREATE_TABLES`` says: a deployment turns that off for the
 services (which then create no table and stop, naming this command, if one is missing).
 

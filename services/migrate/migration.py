@@ -18,6 +18,7 @@ from shared.eventstore import EventStore
 from shared.eventstore.settings import SchemaSettings
 from shared.eventstore.store import postgres_conninfo
 from shared.messaging import connect, ensure_streams
+from shared.privacy import create_key_table
 from shared.readmodels.store import PostgresSettings, open_read_store
 
 log = structlog.get_logger(__name__)
@@ -50,6 +51,7 @@ def create_tables(settings: MigrateSettings) -> list[str]:
     try:
         store.snapshot_recorder()
         store.tracking()
+        create_key_table(settings.event_store)
         databases = (
             [postgres_conninfo(store.env)] if settings.event_store.store == "postgres" else []
         )
