@@ -31,6 +31,7 @@ def main() -> None:
         access_log=False,
         ws_ping_interval=None,  # the gateway pings in its own protocol (docs/live.md)
         ws_max_size=CLIENT_MESSAGE_LIMIT,
+        ws_per_message_deflate=settings.compression,
     )
 
 

@@ -51,6 +51,13 @@ class GatewaySettings:
     port: int = setting(
         "TUTORPULSE_GATEWAY_PORT", 8013, "the live gateway's port", minimum=0, maximum=65535
     )
+    compression: bool = setting(
+        "TUTORPULSE_GATEWAY_COMPRESSION",
+        False,
+        "offer websocket per-message compression (permessage-deflate) to clients: it compresses "
+        "every frame for every socket, a few hundred bytes of delta each, for CPU the gateway "
+        "needs more than the bandwidth",
+    )
     hub: HubSettings = field(default_factory=HubSettings)
     read_store: ReadStoreSettings = field(default_factory=ReadStoreSettings)
     nats: NatsSettings = field(default_factory=NatsSettings)

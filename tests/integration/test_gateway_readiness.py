@@ -150,3 +150,27 @@ async def test_a_gateway_without_a_nats_user_says_so(
 
 def demo_actor() -> Actor:
     return Actor(user_id=uuid4(), role=Role.TEACHER, centre_id="main-campus")
+
+
+@pytest.mark.parametrize(("setting", "offered"), [(None, False), ("1", True)])
+async def test_compression_is_offered_only_when_set(
+    nats_server: NatsServer, tmp_path: Path, setting: str | None, offered: bool
+) -> None:
+    """Per-message compression costs the gateway CPU on every frame to every socket, for deltas
+    of a few hundred bytes: it is off unless ``TUTORPULSE_GATEWAY_COMPRESSION`` turns it on."""
+    read_store(tmp_path).close()
+    extra = {} if setting is None else {"TUTORPULSE_GATEWAY_COMPRESSION": setting}
+    gateway = gateway_process(tmp_path, **nats_server.env_for("gateway"), **extra).start()
+    try:
+        await gateway.until_ready_is(200)
+        # The client offers permessage-deflate, as browsers do.
+        async with websockets.connect(
+            f"ws://127.0.0.1:{gateway.port}/live?token={mint(demo_actor())}", ping_interval=None
+        ) as socket:
+            assert socket.response is not None
+            agreed = socket.response.headers.get("Sec-WebSocket-Extensions") or ""
+            assert ("permessage-deflate" in agreed) is offered
+            await socket.send('{"type":"ping"}')
+            assert '"pong"' in await asyncio.wait_for(socket.recv(), 10)
+    finally:
+        gateway.stop()

@@ -73,7 +73,8 @@ class ReadStoreSettings:
     postgres_pre_ping: bool = setting(
         "TUTORPULSE_READ_POSTGRES_PRE_PING",
         True,
-        "check a pooled connection before use",
+        "check a pooled connection before use when it has been idle for a second or more (a read "
+        "that found one dead is made once more on another)",
         fallback="TUTORPULSE_POSTGRES_PRE_PING",
     )
     postgres_conn_max_age: float = setting(
