@@ -8,6 +8,8 @@ position to the restored head, and refuses while a relay leads or where it canno
 from __future__ import annotations
 
 import asyncio
+import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -72,32 +74,38 @@ def projected(read_store: ReadStore, notifications: list[Notification]) -> None:
     apply_all(read_store, [(events.decode(n.state), n.id) for n in notifications])
 
 
+def runbook_command(program: str) -> list[str]:
+    """The command line docs/operations.md gives for ``program`` (continuation lines joined,
+    a shell substitution as one word)."""
+    lines = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8").splitlines()
+    for index, line in enumerate(lines):
+        if line.strip().startswith(f"{program} "):
+            text = line.strip()
+            while text.endswith("\\"):
+                index += 1
+                text = text[:-1] + " " + lines[index].strip()
+            return shlex.split(re.sub(r"\$\([^)]*\)", "WHEN", text))
+    raise AssertionError(f"docs/operations.md gives no {program} command")
+
+
+def as_written(program: str, dsn: str, file: Path) -> list[str]:
+    """The runbook's ``program`` command, run on this test's database and file."""
+    argv = [str(postgres_bin_dir() / program)]
+    for argument in runbook_command(program)[1:]:
+        if argument.startswith("--dbname="):
+            argument = f"--dbname={dsn}"
+        elif argument.startswith("--file="):
+            argument = f"--file={file}"
+        elif argument.endswith(".dump"):
+            argument = str(file)
+        argv.append(argument)
+    return argv
+
+
 def restore_by_pg_dump(source: PostgresServer, target: PostgresServer, dump: Path) -> None:
-    """The runbook's commands: the event tables in the custom format, restored as they were."""
-    bindir = postgres_bin_dir()
-    tables = [argument for table in EVENT_TABLES for argument in ("--table", table)]
-    subprocess.run(
-        [
-            str(bindir / "pg_dump"),
-            "--format=custom",
-            *tables,
-            f"--file={dump}",
-            "--dbname",
-            source.dsn(),
-        ],
-        check=True,
-    )
-    subprocess.run(
-        [
-            str(bindir / "pg_restore"),
-            "--no-owner",
-            "--exit-on-error",
-            "--dbname",
-            target.dsn(),
-            str(dump),
-        ],
-        check=True,
-    )
+    """The runbook's commands: the event tables dumped, restored into an empty database."""
+    subprocess.run(as_written("pg_dump", source.dsn(), dump), check=True)
+    subprocess.run(as_written("pg_restore", target.dsn(), dump), check=True)
 
 
 @pytest.fixture
@@ -152,6 +160,8 @@ def test_pg_dump_of_the_event_tables_restores_the_events_and_a_rebuild_the_read_
 
     assert stored(target.env()) == stored(source.env())
     assert relay_position(target.env()) == history[-1].id
+    dumped = runbook_command("pg_dump")
+    assert {f"--table={table}" for table in EVENT_TABLES} <= set(dumped)
     # The read models are not in the dump: the migration makes their tables, a rebuild fills them.
     migrated = subprocess.run(
         [sys.executable, "-m", "services.migrate"],
@@ -173,6 +183,15 @@ def test_pg_dump_of_the_event_tables_restores_the_events_and_a_rebuild_the_read_
     finally:
         store.close()
         restored.close()
+    # The notification ids' sequence came with the dump: the next event follows the last.
+    centres = TutoringCentres(load(EventStoreSettings, target.env()))
+    try:
+        appended = centres.handle(register_centre(centres, "south")["tutor"], plan())
+        assert appended.position is not None
+        first = centres.recorder.select_notifications(history[-1].id, 1, inclusive_of_start=False)
+        assert first[0].id == history[-1].id + 1
+    finally:
+        centres.close()
 
 
 @pytest.mark.asyncio
