@@ -35,6 +35,7 @@ from shared.messaging.settings import (
 )
 from shared.observability import LogSettings, configure_logging
 from shared.paper.settings import PaperSettings
+from shared.privacy.settings import PrivacySettings
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.settings import SettingsError, Variable, declared, load, setting, warn_unknown
 from shared.tenancy.settings import JwtSettings
@@ -102,6 +103,7 @@ GROUPS: tuple[type[Any], ...] = (
     ReadinessSettings,
     RateLimitSettings,
     PaperSettings,
+    PrivacySettings,
     LogSettings,
 )
 """The groups several programs share, in the order the table lists them (before each
