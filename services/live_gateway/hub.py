@@ -38,6 +38,7 @@ from prometheus_client import Counter, Gauge
 from services.live_gateway import protocol
 from services.live_gateway.settings import HubSettings
 from shared.http.operations import NatsPing
+from shared.observability.context import CORRELATION_HEADER, MAX_NOTICE_IDS
 from shared.observability.metrics import CentreLabels, Children
 from shared.readmodels import access
 from shared.readmodels.deltas import decode_notice, delta_subject
@@ -401,6 +402,16 @@ class _Ring:
 
     version: int | None
     done: asyncio.Future[None]
+    correlations: str | None = None
+    """What the notices were for (their ``Tp-Correlation-Id``s), for the delta's log line."""
+
+
+def _joined(first: str | None, second: str) -> str:
+    """Two notices' correlation ids as one header value, at most ``MAX_NOTICE_IDS`` of them."""
+    if not first:
+        return second
+    ids = dict.fromkeys([*first.split(","), *second.split(",")])
+    return ",".join(list(ids)[:MAX_NOTICE_IDS])
 
 
 def _same(last: Sent, previous: Sent | None) -> bool:
@@ -626,9 +637,10 @@ class Hub:
         listing = f"{message.subject.rsplit('.', 1)[0]}.{EVERY_DOCUMENT}"
         if listing in self._audiences:
             rung[listing] = None
-        await self._ring(rung)
+        headers = message.headers
+        await self._ring(rung, headers.get(CORRELATION_HEADER) if headers else None)
 
-    async def _ring(self, subjects: dict[str, int | None]) -> None:
+    async def _ring(self, subjects: dict[str, int | None], correlations: str | None = None) -> None:
         """Have ``subjects`` read in a round that starts from now; return once it is sent.
 
         A subject rung again before a round takes it is read once (for the highest version
@@ -640,9 +652,12 @@ class Hub:
             ring = self._rung.get(subject)
             if ring is None:
                 future = asyncio.get_running_loop().create_future()
-                ring = self._rung[subject] = _Ring(version, future)
-            elif ring.version is not None:
-                ring.version = None if version is None else max(ring.version, version)
+                ring = self._rung[subject] = _Ring(version, future, correlations)
+            else:
+                if ring.version is not None:
+                    ring.version = None if version is None else max(ring.version, version)
+                if correlations and ring.correlations != correlations:
+                    ring.correlations = _joined(ring.correlations, correlations)
             waiting.append(ring.done)
         self._wake.set()
         await asyncio.wait(waiting)  # waiting never cancels a round other ringers wait on too
@@ -682,6 +697,7 @@ class Hub:
         """Read each audience of the subjects taken whose viewers lack the version announced,
         in one worker thread through one :class:`RoundReads`, then send each its delta."""
         audiences: list[Audience] = []
+        causes: list[str | None] = []
         for subject, ring in taken.items():
             for audience in list(self._audiences.get(subject, {}).values()):
                 name = audience.topic.name
@@ -690,12 +706,21 @@ class Hub:
                 ):
                     continue
                 audiences.append(audience)
+                causes.append(ring.correlations)
         if not audiences:
             return
         outcomes = await anyio.to_thread.run_sync(self._read_round, audiences)
-        for audience, outcome in zip(audiences, outcomes, strict=True):
+        for audience, outcome, cause in zip(audiences, outcomes, causes, strict=True):
             if outcome.view is not None:
                 self._deliver(audience, outcome.view)
+                log.info(
+                    "gateway.delta",
+                    topic=audience.topic.name,
+                    version=outcome.view.version,
+                    centre=audience.actor.centre_id,
+                    viewers=len(audience.members),
+                    correlation_ids=cause.split(",") if cause else [],
+                )
             elif outcome.refused is not None:
                 # Refused views are each viewer's own business (and rare): read them one by one.
                 for member in list(audience.members):

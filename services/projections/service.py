@@ -58,6 +58,7 @@ from shared.events import STREAM_NAME, STREAM_SUBJECTS
 from shared.http.operations import NotReady, describe
 from shared.messaging.auth import DLQ_STREAM, PROJECTIONS_CONSUMER
 from shared.messaging.stream_messages import notification_id_of
+from shared.observability import context
 from shared.observability.outage import OutageLog
 from shared.readmodels.deltas import notice_for
 from shared.readmodels.projector import Batch, Change, OutOfOrder, RefusedAfterWriting, apply
@@ -437,7 +438,20 @@ class ProjectionService:
             await self._answer(batch, decoded, outcome, answered)
         finally:
             keep_alive.cancel()
-        await self._send(*(self._nc.publish(*notice_for(change)) for change in outcome.changes))
+        # What the batch was for: on the notices (the gateway logs it with the delta it sends)
+        # and on one line (shared.observability.context).
+        correlations = context.correlations(batch[index].headers for index in outcome.applied)
+        headers = {context.CORRELATION_HEADER: ",".join(correlations)} if correlations else None
+        await self._send(
+            *(self._nc.publish(*notice_for(change), headers=headers) for change in outcome.changes)
+        )
+        if outcome.applied:
+            log.info(
+                "projections.applied",
+                events=len(outcome.applied),
+                notices=len(outcome.changes),
+                correlation_ids=correlations,
+            )
         APPLIED.labels("applied").inc(len(outcome.applied))
         APPLIED.labels("out_of_order").inc(len(outcome.waiting) + len(outcome.retry))
         APPLIED.labels("failed").inc(len(outcome.failed))
@@ -583,7 +597,14 @@ class ProjectionService:
         self, message: Msg, item: tuple[events.Event, int] | None, reason: str, *, waiting: bool
     ) -> None:
         """An event that failed (or waited) this time: count it for the message, redeliver it
-        later, or, once it failed (or waited) often enough in this replica, dead-letter it."""
+        later, or, once it failed (or waited) often enough in this replica, dead-letter it.
+        Its log lines name what it was for (its correlation and causation ids)."""
+        with structlog.contextvars.bound_contextvars(**context.from_headers(message.headers)):
+            await self._refused_traced(message, item, reason, waiting=waiting)
+
+    async def _refused_traced(
+        self, message: Msg, item: tuple[events.Event, int] | None, reason: str, *, waiting: bool
+    ) -> None:
         tries = self._tally.of(message)
         if waiting:
             tries.waited += 1

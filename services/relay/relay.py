@@ -70,6 +70,7 @@ from shared.eventstore import EventStore
 from shared.eventstore.store import STORE_NAME
 from shared.http.operations import describe
 from shared.messaging.stream_messages import notification_id_of
+from shared.observability.context import trace_headers
 from shared.observability.metrics import Backlog
 from shared.observability.outage import OutageLog
 
@@ -477,6 +478,7 @@ class Relay:
                 **expected,
                 "Tp-Notification-Id": str(notification.id),
                 "Tp-Event-Type": notification.topic,
+                **trace_headers(header.metadata),
             },
         )
 

@@ -116,6 +116,19 @@ _json_encoder = msgspec.json.Encoder()
 _envelope_decoder = msgspec.json.Decoder()
 
 
+class Metadata(msgspec.Struct, frozen=True, rename="camel"):
+    """What caused an event, stored with it under ``metadata`` by the event store (not a field
+    of any event type: events stored before it, and events stored outside a request, have
+    none). ``correlation_id``: the request id of the click that started it all;
+    ``causation_id``: what caused this event directly (the request id of the command, or the
+    id of the event that caused it); ``traceparent``: the W3C trace context it was stored in.
+    See ``shared.observability.context``."""
+
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    traceparent: str | None = None
+
+
 class Header(msgspec.Struct, frozen=True, rename="camel"):
     """The routing part of an event, decodable without knowing its type."""
 
@@ -124,6 +137,7 @@ class Header(msgspec.Struct, frozen=True, rename="camel"):
     aggregate_id: str
     session_id: str | None = None
     schema_version: int = 1
+    metadata: Metadata | None = None
 
     @property
     def partition_key(self) -> str:

@@ -30,6 +30,7 @@ from shared.eventstore.postgres import (
     libpq_parameters,
 )
 from shared.eventstore.settings import EventStoreSettings
+from shared.observability.context import current as current_trace
 from shared.schema import MissingTables
 
 STORE_NAME = "tutorpulse"
@@ -41,14 +42,23 @@ class EventMapper(Mapper[UUID]):
 
     The stored topic is the event type's name (not a Python import path), so modules can move
     without breaking stored history, and the relay can publish the stored bytes unchanged.
+
+    An event stored while a trace is current (a request's command: see
+    ``shared.observability.context``) carries it under ``metadata``
+    (:class:`shared.events.Metadata`), written in place of the JSON's closing brace: the
+    fragment is made once per request, so a traced event costs no second encoding.
     """
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        state = events.encode(domain_event)
+        trace = current_trace()
+        if trace is not None:
+            state = state[:-1] + trace.stored
         return StoredEvent(
             originator_id=domain_event.aggregate_id,
             originator_version=domain_event.aggregate_version,
             topic=domain_event.type_name,
-            state=events.encode(domain_event),
+            state=state,
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:

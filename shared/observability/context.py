@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgspec
+
+if TYPE_CHECKING:
+    from shared.events import Metadata
 
 REQUEST_ID_HEADER = "X-Request-Id"
 CORRELATION_HEADER = "Tp-Correlation-Id"
@@ -124,6 +128,41 @@ def traced(value: Trace | None) -> Iterator[Trace | None]:
         yield value
     finally:
         CURRENT.reset(token)
+
+
+_NO_HEADERS: Mapping[str, str] = {}
+
+
+def trace_headers(metadata: Metadata | None) -> Mapping[str, str]:
+    """The NATS headers that carry a stored event's metadata to the projections (the relay's
+    messages): none for an event stored without."""
+    if metadata is None:
+        return _NO_HEADERS
+    headers: dict[str, str] = {}
+    if metadata.correlation_id:
+        headers[CORRELATION_HEADER] = metadata.correlation_id
+    if metadata.causation_id:
+        headers[CAUSATION_HEADER] = metadata.causation_id
+    if metadata.traceparent:
+        headers[TRACEPARENT_HEADER] = metadata.traceparent
+    return headers
+
+
+MAX_NOTICE_IDS = 16
+"""The most correlation ids a change notice names (a batch of a busy moment holds many clicks)."""
+
+
+def correlations(headers: Iterable[Mapping[str, str] | None]) -> list[str]:
+    """The distinct correlation ids of messages' trace headers, in order, at most
+    :data:`MAX_NOTICE_IDS`: what a batch of events applied together was for."""
+    found: dict[str, None] = {}
+    for each in headers:
+        if each:
+            correlation = each.get(CORRELATION_HEADER)
+            if correlation:
+                for one in correlation.split(","):
+                    found[one] = None
+    return list(found)[:MAX_NOTICE_IDS]
 
 
 def from_headers(headers: Mapping[str, str] | None) -> dict[str, str]:

@@ -1,0 +1,125 @@
+"""One click followed from HTTP to the websocket by its request id: the stored event, the
+JetStream message, the projection's and the gateway's log lines (PostgreSQL, nats-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import MutableMapping
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+import websockets
+from nats.aio.client import Client
+from structlog.testing import capture_logs
+
+from services.command.seed import seed
+from shared import events
+from shared.events import STREAM_NAME, subject_for
+from shared.tenancy import Actor
+from shared.tenancy.demo import DEMO_CENTRE, demo_person
+from shared.tenancy.tokens import mint
+from tests.integration.cluster import running_cluster
+from tests.support.servers import NatsServer, PostgresServer
+
+pytestmark = pytest.mark.integration
+LIVE = "Intro to Programming - Live Q&A"
+CLICK = "abc-click-0001"
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def token(handle: str) -> str:
+    person = demo_person(handle)
+    return mint(Actor(user_id=person.id, role=person.role, centre_id=DEMO_CENTRE))
+
+
+def lines(logs: list[MutableMapping[str, Any]], event: str) -> list[MutableMapping[str, Any]]:
+    return [line for line in logs if line["event"] == event]
+
+
+async def test_one_click_is_followed_by_its_request_id_from_http_to_the_websocket(
+    pg: PostgresServer, nats_server: NatsServer, nc: Client
+) -> None:
+    async with running_cluster(pg, nats_server) as cluster:
+        sessions = seed(cluster.centres)
+        while cluster.read.watermark() < cluster.centres.position:
+            await asyncio.sleep(0.05)
+        session = str(sessions[LIVE])
+        john = {"Authorization": f"Bearer {token('john')}"}
+        async with websockets.connect(
+            f"ws://127.0.0.1:{cluster.gateway_port}/live?token={token('john')}",
+            ping_interval=None,
+            additional_headers={"X-Request-Id": "socket-1"},
+        ) as socket:
+            assert socket.response is not None
+            assert socket.response.headers["X-Request-Id"] == "socket-1"
+            await socket.send(json.dumps({"type": "subscribe", "topic": f"session:{session}"}))
+            assert json.loads(await socket.recv())["type"] == "snapshot"
+            with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+                async with httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{cluster.command_port}"
+                ) as http:
+                    response = await http.post(
+                        "/api/academic/attendance/bulk",
+                        headers={**john, "X-Request-Id": CLICK, "traceparent": TRACEPARENT},
+                        json={
+                            "sessionId": session,
+                            "records": [
+                                {"studentId": str(demo_person("michael").id), "status": "ABSENT"}
+                            ],
+                        },
+                    )
+                assert response.status_code == 200, response.text
+                assert response.headers["X-Request-Id"] == CLICK
+                delta = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                assert delta["type"] == "delta"
+                # The gateway logs the delta once it is handed to the connections.
+                while not any(
+                    CLICK in line["correlation_ids"] for line in lines(logs, "gateway.delta")
+                ):
+                    await asyncio.sleep(0.01)
+
+        # The command's own lines: the access line names the click, the centre and John.
+        [access] = [line for line in lines(logs, "request") if line.get("request_id") == CLICK]
+        assert access["status"] == 200
+        assert access["centre"] == DEMO_CENTRE
+        assert access["actor"] == str(demo_person("john").id)
+        assert access["trace_id"] == TRACEPARENT[3:35]
+
+        # The stored events: each carries the click as correlation and causation.
+        position = response.json()["position"]
+        stored = [
+            n
+            for n in cluster.centres.recorder.select_notifications(1, position + 1)
+            if events.decode_header(n.state).metadata is not None
+        ]
+        assert stored, "no stored event carries metadata"
+        for notification in stored:
+            metadata = events.decode_header(notification.state).metadata
+            assert metadata is not None
+            assert (metadata.correlation_id, metadata.causation_id) == (CLICK, CLICK)
+            assert metadata.traceparent == TRACEPARENT
+
+        # The JetStream message of each carries them as headers.
+        js = nc.jetstream()
+        for notification in stored:
+            message = await js.get_last_msg(
+                STREAM_NAME, subject_for(events.decode_header(notification.state))
+            )
+            headers = message.headers or {}
+            assert headers["Tp-Notification-Id"] == str(notification.id)
+            assert headers["Tp-Correlation-Id"] == CLICK
+            assert headers["Tp-Causation-Id"] == CLICK
+            assert headers["traceparent"] == TRACEPARENT
+
+        # The projection's line for the batch that applied them, and the gateway's delta line.
+        applied = lines(logs, "projections.applied")
+        assert any(CLICK in line["correlation_ids"] for line in applied), applied
+        [delta_line, *_] = [
+            line for line in lines(logs, "gateway.delta") if CLICK in line["correlation_ids"]
+        ]
+        assert delta_line["topic"] == f"session:{session}"
+        assert delta_line["centre"] == DEMO_CENTRE
+        assert delta_line["version"] == delta["version"]
