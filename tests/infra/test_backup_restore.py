@@ -26,7 +26,7 @@ from services.ops.restore import REFUSED, RestoreRefused, run_after_restore
 from services.ops.settings import OpsSettings
 from services.projections.rebuild import rebuild
 from services.relay.__main__ import lease_for
-from services.relay.relay import TRACKING_NAME, message_id
+from services.relay.relay import TRACKING_NAME, Relay, message_id
 from shared import events
 from shared.eventstore import EventStore, EventStoreSettings
 from shared.messaging import ensure_streams
@@ -37,6 +37,7 @@ from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
 from shared.settings import load
 from tests.builders import plan, register_centre
+from tests.integration.streams import read_stream
 from tests.support.servers import NatsServer, PostgresServer, postgres_bin_dir, running_nats
 
 pytestmark = pytest.mark.integration
@@ -300,3 +301,79 @@ def run_ops(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedPr
 async def _in_thread(function: Any, *arguments: Any) -> Any:
     """``run_after_restore`` runs its own event loop: call it off the test's."""
     return await asyncio.to_thread(function, *arguments)
+
+
+def append_centre(env: dict[str, str], centre_id: str) -> list[bytes]:
+    """A new centre and its people: the events' bytes."""
+    centres = TutoringCentres(load(EventStoreSettings, env))
+    try:
+        head = centres.position
+        register_centre(centres, centre_id)
+        appended = centres.recorder.select_notifications(head, 1000, inclusive_of_start=False)
+        return [bytes(n.state) for n in appended]
+    finally:
+        centres.close()
+
+
+async def relay_everything(env: dict[str, str], client: Client) -> None:
+    """Run the relay on the store of ``env`` until it has relayed up to the store's head."""
+    store = EventStore(load(EventStoreSettings, env))
+    relay = Relay(store, store.tracking(), client.jetstream(), lease_for(store), nc=client)
+    task = asyncio.create_task(relay.run())
+    try:
+        for _ in range(400):
+            if relay.position >= store.position and relay.position > 0:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"the relay stopped at {relay.position} of {store.position}")
+    finally:
+        relay.stop()
+        await task
+        store.close()
+
+
+@pytest.mark.asyncio
+async def test_new_events_after_a_restore_reach_the_stream_only_after_after_restore(
+    postgres: PostgresServer, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """The relay on a store restored to an earlier point, whose stream holds the lost events:
+    without ``after-restore`` the new events take the lost ones' notification ids and never
+    reach the stream (skipped as already streamed, or dropped as repeats); after it they do,
+    once each, after everything the stream held."""
+    client = await nats.connect(nats_server.url)
+    try:
+        await ensure_streams(client.jetstream(), StreamSettings())
+        live = postgres.fresh_database("restore_live")
+        write_history(live.env(), relayed_up_to=False)
+        await relay_everything(live.env(), client)
+        dump = tmp_path / "events.dump"
+        subprocess.run(as_written("pg_dump", live.dsn(), dump), check=True)
+        append_centre(live.env(), "east")  # committed and relayed after the backup: lost
+        await relay_everything(live.env(), client)
+        held = await read_stream(client.jetstream())
+
+        plain = postgres.fresh_database("restore_plain")
+        subprocess.run(as_written("pg_restore", plain.dsn(), dump), check=True)
+        await relay_everything(plain.env(), client)  # from the backup's position: nothing to do
+        lost_new = append_centre(plain.env(), "south")
+        await relay_everything(plain.env(), client)
+        after_plain = await read_stream(client.jetstream())
+        assert after_plain == held, "without after-restore the new events never reach the stream"
+        assert not set(lost_new) & {event.data for event in after_plain}
+
+        lined_up = postgres.fresh_database("restore_lined_up")
+        subprocess.run(as_written("pg_restore", lined_up.dsn(), dump), check=True)
+        settings = load(OpsSettings, {**lined_up.env(), **nats_server.env_for("ops")})
+        await _in_thread(run_after_restore, settings)
+        new = append_centre(lined_up.env(), "south")
+        await relay_everything(lined_up.env(), client)
+        streamed = await read_stream(client.jetstream())
+        assert streamed[: len(held)] == held
+        added = streamed[len(held) :]
+        assert [event.data for event in added] == new
+        assert min(event.notification_id for event in added) > held[-1].notification_id
+        ids = [event.notification_id for event in streamed]
+        assert len(ids) == len(set(ids)), "no notification id twice in the stream"
+    finally:
+        await client.close()
