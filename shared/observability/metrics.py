@@ -23,11 +23,12 @@ under ``centre="other"``. A per-centre metric thus has at most that many + 1 val
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from shared.observability.settings import MetricsSettings
@@ -107,3 +108,28 @@ def process_ended(directory: Path | None, pid: int) -> None:
     its counters stay in the totals."""
     if directory is not None:
         mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+
+
+class Backlog:
+    """A backlog's size and for how long it has not been empty: :meth:`set` sets the size gauge
+    (as ``Gauge.set``); the seconds gauge reads, when scraped, the time since the size was last
+    0 (0 while it is). For a single-process service (the seconds are computed at scrape)."""
+
+    def __init__(
+        self, size: Gauge, seconds: Gauge, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._size = size
+        self._clock = clock
+        self._since: float | None = None
+        seconds.set_function(self.seconds)
+
+    def set(self, value: float) -> None:
+        self._size.set(value)
+        if value <= 0:
+            self._since = None
+        elif self._since is None:
+            self._since = self._clock()
+
+    def seconds(self) -> float:
+        since = self._since
+        return 0.0 if since is None else max(0.0, self._clock() - since)

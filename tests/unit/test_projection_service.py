@@ -65,7 +65,7 @@ class Recorder:
         self.acks.append((subject, payload or b"+ACK"))
 
     async def consumer_info(self, stream: str, durable: str) -> Any:
-        return SimpleNamespace(ack_floor=None)
+        return SimpleNamespace(ack_floor=None, num_pending=0, num_ack_pending=0)
 
     async def stream_info(self, stream: str, subjects_filter: str | None = None) -> Any:
         return SimpleNamespace(state=SimpleNamespace(messages=len(self.dead), subjects={}))
