@@ -426,6 +426,23 @@ def _same(last: Sent, previous: Sent | None) -> bool:
 class _Outcome:
     view: Sent | None = None
     refused: Exception | None = None
+    base: Sent | None = None
+    """The audience's view when the round read it, which ``delta`` patches."""
+    delta: Frame | None = None
+    """The shared delta from ``base`` to ``view``, computed and encoded in the round's thread
+    (None: nothing to send to those who have ``base``)."""
+
+
+def shared_delta(name: str, previous: Sent | None, new: Sent) -> Frame | None:
+    """The delta of topic ``name``, encoded once, that brings every viewer who was sent
+    ``previous`` to ``new``; None if there is none to send (no previous view, an older one, or
+    nothing changed)."""
+    if previous is None or new.version < previous.version:
+        return None
+    patch = merge_patch(previous.view, new.view)
+    if not patch and new.version == previous.version:
+        return None
+    return Frame.of(protocol.Delta(topic=name, version=new.version, patch=patch))
 
 
 class Hub:
@@ -712,7 +729,7 @@ class Hub:
         outcomes = await anyio.to_thread.run_sync(self._read_round, audiences)
         for audience, outcome, cause in zip(audiences, outcomes, causes, strict=True):
             if outcome.view is not None:
-                self._deliver(audience, outcome.view)
+                self._deliver(audience, outcome.view, outcome)
                 log.info(
                     "gateway.delta",
                     topic=audience.topic.name,
@@ -738,7 +755,12 @@ class Hub:
         for audience in audiences:
             try:
                 view = self._read_view(store, audience.actor, audience.topic, now)
-                outcomes.append(_Outcome(view=Sent(view.version, view.data)))
+                new = Sent(view.version, view.data)
+                # The merge patch and its encoding are made here, off the event loop, against
+                # the audience's view as it is now; _deliver uses them if it has not moved.
+                base = audience.current
+                delta = shared_delta(audience.topic.name, base, new)
+                outcomes.append(_Outcome(view=new, base=base, delta=delta))
             except (Forbidden, access.NotVisible) as error:
                 outcomes.append(_Outcome(refused=error))
             except Exception:
@@ -749,19 +771,19 @@ class Hub:
         VIEWS_COMPUTED.inc(len(audiences))
         return outcomes
 
-    def _deliver(self, audience: Audience, new: Sent) -> None:
+    def _deliver(self, audience: Audience, new: Sent, computed: _Outcome | None = None) -> None:
         """Send every viewer of ``audience`` what brings them to ``new``: the shared delta,
         encoded once, to those who were sent the audience's last view; their own difference
-        to the others; and a read of their own to those still subscribing."""
+        to the others; and a read of their own to those still subscribing. ``computed``: the
+        round's outcome, whose delta is used if it was computed from the audience's last view."""
         previous = audience.current
         name = audience.topic.name
-        shared: Frame | None = None
-        if previous is not None:
-            if new.version < previous.version:
-                return  # a store that answers from behind (a replica) must not move clients back
-            patch = merge_patch(previous.view, new.view)
-            if patch or new.version != previous.version:
-                shared = Frame.of(protocol.Delta(topic=name, version=new.version, patch=patch))
+        if previous is not None and new.version < previous.version:
+            return  # a store that answers from behind (a replica) must not move clients back
+        if computed is not None and computed.base is previous:
+            shared = computed.delta
+        else:
+            shared = shared_delta(name, previous, new)
         audience.current = new
         for connection in list(audience.members):
             if name not in connection.topics:

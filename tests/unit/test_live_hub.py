@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ from services.live_gateway.hub import (
     wire,
 )
 from shared import events
-from shared.readmodels import access
+from shared.readmodels import access, views
 from shared.readmodels.deltas import DeltaNotice, notice_for
 from shared.readmodels.documents import SESSION
 from shared.readmodels.projector import apply_all
@@ -576,3 +577,33 @@ async def test_a_round_of_many_sessions_reads_them_and_their_people_in_two_queri
         assert drain(supervisor), "the views were computed from what the round read"
     finally:
         await hub.stop()
+
+
+async def test_a_notice_s_merge_patch_and_encoding_are_made_off_the_event_loop(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event loop writes to every socket; the round's worker thread computes each
+    audience's merge patch and encodes it, so a large view's patch holds up no socket."""
+    supervisors = [
+        hub.open(Actor(user_id=uuid4(), role=Role.CENTER_SUPERVISOR, centre_id=DEMO_CENTRE))
+        for _ in range(3)
+    ]
+    tutor = hub.open(person("john"))
+    snapshots = {}
+    for connection in [*supervisors, tutor]:
+        await hub.subscribe(connection, live_session())
+        (snapshots[connection],) = drain(connection)
+    loop_thread = threading.get_ident()
+    patched_on: list[bool] = []
+
+    def recording(before: Any, after: Any) -> Any:
+        patched_on.append(threading.get_ident() == loop_thread)
+        return views.merge_patch(before, after)
+
+    monkeypatch.setattr(hub_module, "merge_patch", recording)
+    await raise_help_requests(hub)
+    assert patched_on and not any(patched_on), "a merge patch was computed on the event loop"
+    for connection in [*supervisors, tutor]:
+        (delta,) = drain(connection)
+        view = apply_merge_patch(snapshots[connection]["data"], delta["patch"])
+        assert view["openHelpRequests"] == HELP_REQUESTS
