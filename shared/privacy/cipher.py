@@ -23,7 +23,6 @@ from uuid import UUID
 
 import msgspec
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.privacy.keys import DataKey, Erased, KeyStore
 from shared.privacy.kms import NONCE_BYTES
@@ -65,9 +64,7 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    if not text or not all(c.isalnum() or c in "-_" for c in text):
-        raise binascii.Error("not base64url")
-    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     if _b64(data) != text:
         # Spare bits set in the last character: one ciphertext has one spelling.
         raise binascii.Error("not canonical base64url")
@@ -106,24 +103,26 @@ def parse(value: str) -> Sealed:
 def seal(key: DataKey, text: str, *, centre_id: str, person_id: UUID, field: str) -> str:
     """``text`` sealed with ``key`` for this centre, person and field."""
     nonce = os.urandom(NONCE_BYTES)
-    ciphertext = AESGCM(key.secret).encrypt(
+    ciphertext = key.aead.encrypt(
         nonce, text.encode("utf-8"), _associated(centre_id, person_id, field, key.key_id)
     )
     return _SEPARATOR.join((VERSION, key.key_id, _b64(nonce), _b64(ciphertext)))
 
 
-def unseal(key: DataKey, value: str, *, centre_id: str, person_id: UUID, field: str) -> str:
+def unseal(
+    key: DataKey, value: str | Sealed, *, centre_id: str, person_id: UUID, field: str
+) -> str:
     """The text sealed in ``value``; :class:`TamperedCiphertext` if it was changed or sealed
     for another centre, person or field, :class:`MissingKey` if ``key`` is not the one it
     names."""
-    sealed = parse(value)
+    sealed = parse(value) if isinstance(value, str) else value
     if sealed.key_id != key.key_id:
         raise MissingKey(
             f"the field was sealed with key {sealed.key_id}, person {person_id}'s key is "
             f"{key.key_id}: it belongs to another person, or was changed"
         )
     try:
-        plain = AESGCM(key.secret).decrypt(
+        plain = key.aead.decrypt(
             sealed.nonce,
             sealed.ciphertext,
             _associated(centre_id, person_id, field, key.key_id),
@@ -151,13 +150,13 @@ class FieldCipher:
     def decrypt(self, value: str, *, centre_id: str, person_id: UUID, field: str) -> str | Erased:
         """The text, or :class:`Erased` if the person's key was destroyed; a
         :class:`CiphertextError` if ``value`` is not a sealed field of this person and field."""
-        parse(value)
+        sealed = parse(value)
         key = self.keys.fetch(centre_id, person_id)
         if isinstance(key, Erased):
             return key
         if key is None:
             raise MissingKey(f"person {person_id} of centre {centre_id} has no key")
-        return unseal(key, value, centre_id=centre_id, person_id=person_id, field=field)
+        return unseal(key, sealed, centre_id=centre_id, person_id=person_id, field=field)
 
     def encrypt_optional(
         self, text: str | None, *, centre_id: str, person_id: UUID, field: str
@@ -192,14 +191,13 @@ class FieldCipher:
         """The texts, or :class:`Erased` for the whole list (one person, one key)."""
         if not values:
             return ()
-        for value in values:
-            parse(value)
+        sealed = [parse(value) for value in values]
         key = self.keys.fetch(centre_id, person_id)
         if isinstance(key, Erased):
             return key
         if key is None:
             raise MissingKey(f"person {person_id} of centre {centre_id} has no key")
         return tuple(
-            unseal(key, value, centre_id=centre_id, person_id=person_id, field=field)
-            for value in values
+            unseal(key, item, centre_id=centre_id, person_id=person_id, field=field)
+            for item in sealed
         )

@@ -34,6 +34,7 @@ from uuid import UUID
 
 import msgspec
 import psycopg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg_pool import ConnectionPool
 
 from shared.eventstore.postgres import LIBPQ_CONNECT_TIMEOUT, STATEMENT_TIMEOUT, libpq_parameters
@@ -53,6 +54,11 @@ class DataKey:
 
     key_id: str
     secret: bytes = field(repr=False)
+    aead: AESGCM = field(init=False, repr=False, compare=False)
+    """The cipher for ``secret``, made once."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "aead", AESGCM(self.secret))
 
 
 @dataclass(frozen=True)
