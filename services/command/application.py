@@ -30,9 +30,9 @@ from shared.tenancy import Actor
 
 __all__ = ["CommandResult", "ConcurrentUpdate", "NotFound", "TutoringCentres"]
 
-AGGREGATE_CACHE_BYTES = 64 << 20
-"""Pickled aggregates kept in memory by a command service process (least recently used go
-first)."""
+AGGREGATE_CACHE_SIZE = 10_000
+"""Aggregates kept in memory by a command service process (least recently used go first): a
+busy centre's day (its sessions, seats, attendance records and tutors' weeks) is about 2,500."""
 
 
 @functools.cache
@@ -56,7 +56,7 @@ class TutoringCentres(EventStore):
         self.directory = DirectoryCache()
         self.aggregates = AggregateCache(
             self.events,
-            AGGREGATE_CACHE_BYTES,
+            AGGREGATE_CACHE_SIZE,
             Snapshots(self.snapshot_recorder(), domain_fingerprint()),
         )
         self.services = Services(sheet_codes=None if sheet_key is None else SheetCodes(sheet_key))

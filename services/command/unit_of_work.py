@@ -89,11 +89,14 @@ class DirectoryCache:
         with self._lock:
             self._entries.clear()
 
-    def refresh(self, aggregate: Aggregate) -> None:
-        """A command just stored ``aggregate``: a cached copy of it is replaced."""
+    def refresh(self, aggregate: Aggregate) -> bool:
+        """A command just stored ``aggregate``: a cached copy of it is replaced (``True``), and
+        this instance is then shared by commands: nobody may change it any more."""
         with self._lock:
             if aggregate.id in self._entries:
                 self._entries[aggregate.id] = (time.monotonic() + self.SECONDS, aggregate)
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -222,11 +225,14 @@ class UnitOfWork:
         if not self._stored and self.trusted:  # no commit would check what it decided on
             raise StaleRead("a decision that stores nothing is taken on the stored state")
         position = self.store.commit(*self._stored, expected=self.trusted) if self._stored else None
-        for aggregate in self._stored:
-            self.directory.refresh(aggregate)
+        shared = {a.id for a in self._stored if self.directory.refresh(a)}
         if self.store.aggregates is not None:
-            for aggregate in self._stored:
-                if not isinstance(aggregate, CommandReceipt):  # read once, by a retry at most
+            # Committed: every aggregate this command borrowed, written or only read, is given
+            # back at its new version (a refused or failed command never gets here, so what it
+            # changed without storing is dropped with it). Not receipts (read once, by a retry
+            # at most), nor what the directory now shares between commands.
+            for aggregate in self._seen.values():
+                if aggregate.id not in shared:
                     self.store.aggregates.keep(aggregate)
         return self.store.position if position is None else position
 
@@ -287,7 +293,9 @@ def execute(
 
 
 def load(store: EventStore, cls: type[A], aggregate_id: UUID) -> A:
-    """An aggregate as stored now; :class:`NotFound` if there is none of this kind."""
+    """An aggregate as stored now, the caller's own; :class:`NotFound` if there is none of this
+    kind. The instance the process kept, if any, is lent to the caller and not given back (a
+    unit of work gives back what it loaded once its commit succeeded)."""
     try:
         if store.aggregates is not None:
             aggregate = store.aggregates.get(aggregate_id, cls.project)
