@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -201,3 +201,35 @@ class FieldCipher:
             unseal(key, item, centre_id=centre_id, person_id=person_id, field=field)
             for item in sealed
         )
+
+    def encrypt_mapping(
+        self, values: Mapping[str, str], *, centre_id: str, person_id: UUID, field: str
+    ) -> dict[str, str]:
+        """Each value sealed, bound to its key as well (``answers`` by question id: an answer
+        moved to another question does not open); the keys stay readable."""
+        if not values:
+            return {}
+        key = self.keys.get_or_create(centre_id, person_id)
+        return {
+            name: seal(key, text, centre_id=centre_id, person_id=person_id, field=f"{field}.{name}")
+            for name, text in values.items()
+        }
+
+    def decrypt_mapping(
+        self, values: Mapping[str, str], *, centre_id: str, person_id: UUID, field: str
+    ) -> dict[str, str] | Erased:
+        """The values, or :class:`Erased` for the whole mapping."""
+        if not values:
+            return {}
+        sealed = {name: parse(value) for name, value in values.items()}
+        key = self.keys.fetch(centre_id, person_id)
+        if isinstance(key, Erased):
+            return key
+        if key is None:
+            raise MissingKey(f"person {person_id} of centre {centre_id} has no key")
+        return {
+            name: unseal(
+                key, item, centre_id=centre_id, person_id=person_id, field=f"{field}.{name}"
+            )
+            for name, item in sealed.items()
+        }

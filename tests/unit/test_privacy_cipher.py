@@ -118,6 +118,25 @@ def test_after_erasure_every_field_of_the_person_reads_as_erased(
     assert cipher.decrypt(kept, person_id=bystander, **where) == "still here"
 
 
+@PROPERTY
+@given(answers=st.dictionaries(st.text(min_size=1, max_size=8), st.text(), min_size=2, max_size=5))
+def test_answers_open_by_question_and_not_under_another_question(
+    cipher: FieldCipher, answers: dict[str, str]
+) -> None:
+    person = uuid4()
+    where = {"centre_id": "main-campus", "field": "answers"}
+    sealed = cipher.encrypt_mapping(answers, person_id=person, **where)
+    assert sealed.keys() == answers.keys()
+    assert cipher.decrypt_mapping(sealed, person_id=person, **where) == answers
+    first, second = list(sealed)[:2]
+    swapped = {**sealed, first: sealed[second], second: sealed[first]}
+    with pytest.raises(TamperedCiphertext):
+        cipher.decrypt_mapping(swapped, person_id=person, **where)
+    cipher.keys.destroy("main-campus", person, erased_by=ADMIN, reason="request")
+    assert isinstance(cipher.decrypt_mapping(sealed, person_id=person, **where), Erased)
+    assert cipher.decrypt_mapping({}, person_id=person, **where) == {}
+
+
 def test_the_format_is_versioned_text_that_names_its_key() -> None:
     key_store_free = seal(
         _key("k1"), "Jane Doe", centre_id="main-campus", person_id=UUID(int=7), field="name"
