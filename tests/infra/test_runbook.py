@@ -126,7 +126,7 @@ def test_every_alert_has_its_section() -> None:
     assert sorted(alert.lower() for alert in alerts if alert.lower() not in anchors()) == []
     for alert in alerts:
         section = runbook().split(f"### {alert}\n", 1)[1].split("\n##", 1)[0]
-        for part in ("**Means**", "**Likely causes**", "**Check**", "**Do**"):
+        for part in ("**Fires when**", "**Means**", "**Likely causes**", "**Check**", "**Do**"):
             assert part in section, f"{alert}: no {part}"
 
 
