@@ -38,7 +38,8 @@ from prometheus_client import Counter, Gauge
 from services.live_gateway import protocol
 from services.live_gateway.settings import HubSettings
 from shared.http.operations import NatsPing
-from shared.observability.context import CORRELATION_HEADER, MAX_NOTICE_IDS
+from shared.observability import tracing
+from shared.observability.context import CORRELATION_HEADER, MAX_NOTICE_IDS, TRACEPARENT_HEADER
 from shared.observability.metrics import CentreLabels, Children
 from shared.readmodels import access
 from shared.readmodels.deltas import decode_notice, delta_subject
@@ -59,6 +60,8 @@ from shared.readmodels.views import notifications as notification_views
 from shared.tenancy import Actor, Forbidden, Permission, require
 
 log = structlog.get_logger(__name__)
+GATEWAY_SERVICE = "live_gateway"
+"""Whose tracer makes the send spans (the program's name, ``services.live_gateway.app``)."""
 
 CONNECTIONS = Gauge(
     "tutorpulse_gateway_connections", "Open websocket connections", multiprocess_mode="livesum"
@@ -404,6 +407,8 @@ class _Ring:
     done: asyncio.Future[None]
     correlations: str | None = None
     """What the notices were for (their ``Tp-Correlation-Id``s), for the delta's log line."""
+    traceparent: str | None = None
+    """With tracing on, the span of the first notice's apply, which the send continues."""
 
 
 def _joined(first: str | None, second: str) -> str:
@@ -655,9 +660,17 @@ class Hub:
         if listing in self._audiences:
             rung[listing] = None
         headers = message.headers
-        await self._ring(rung, headers.get(CORRELATION_HEADER) if headers else None)
+        if headers:
+            await self._ring(rung, headers.get(CORRELATION_HEADER), headers.get(TRACEPARENT_HEADER))
+        else:
+            await self._ring(rung)
 
-    async def _ring(self, subjects: dict[str, int | None], correlations: str | None = None) -> None:
+    async def _ring(
+        self,
+        subjects: dict[str, int | None],
+        correlations: str | None = None,
+        traceparent: str | None = None,
+    ) -> None:
         """Have ``subjects`` read in a round that starts from now; return once it is sent.
 
         A subject rung again before a round takes it is read once (for the highest version
@@ -669,12 +682,13 @@ class Hub:
             ring = self._rung.get(subject)
             if ring is None:
                 future = asyncio.get_running_loop().create_future()
-                ring = self._rung[subject] = _Ring(version, future, correlations)
+                ring = self._rung[subject] = _Ring(version, future, correlations, traceparent)
             else:
                 if ring.version is not None:
                     ring.version = None if version is None else max(ring.version, version)
                 if correlations and ring.correlations != correlations:
                     ring.correlations = _joined(ring.correlations, correlations)
+                ring.traceparent = ring.traceparent or traceparent
             waiting.append(ring.done)
         self._wake.set()
         await asyncio.wait(waiting)  # waiting never cancels a round other ringers wait on too
@@ -714,7 +728,7 @@ class Hub:
         """Read each audience of the subjects taken whose viewers lack the version announced,
         in one worker thread through one :class:`RoundReads`, then send each its delta."""
         audiences: list[Audience] = []
-        causes: list[str | None] = []
+        causes: list[_Ring] = []
         for subject, ring in taken.items():
             for audience in list(self._audiences.get(subject, {}).values()):
                 name = audience.topic.name
@@ -723,12 +737,22 @@ class Hub:
                 ):
                     continue
                 audiences.append(audience)
-                causes.append(ring.correlations)
+                causes.append(ring)
         if not audiences:
             return
         outcomes = await anyio.to_thread.run_sync(self._read_round, audiences)
+        tracer = tracing.tracer(GATEWAY_SERVICE)
         for audience, outcome, cause in zip(audiences, outcomes, causes, strict=True):
             if outcome.view is not None:
+                span = None
+                if tracer is not None:  # tracing on: the send continues the apply's trace
+                    span = tracing.start_span(
+                        tracer,
+                        f"send {audience.topic.name}",
+                        cause.traceparent,
+                        "producer",
+                        attributes={"tutorpulse.viewers": len(audience.members)},
+                    )
                 self._deliver(audience, outcome.view, outcome)
                 log.info(
                     "gateway.delta",
@@ -736,8 +760,10 @@ class Hub:
                     version=outcome.view.version,
                     centre=audience.actor.centre_id,
                     viewers=len(audience.members),
-                    correlation_ids=cause.split(",") if cause else [],
+                    correlation_ids=cause.correlations.split(",") if cause.correlations else [],
                 )
+                if span is not None:
+                    tracing.end(span, attributes={"tutorpulse.version": outcome.view.version})
             elif outcome.refused is not None:
                 # Refused views are each viewer's own business (and rare): read them one by one.
                 for member in list(audience.members):

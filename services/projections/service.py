@@ -58,13 +58,15 @@ from shared.events import STREAM_NAME, STREAM_SUBJECTS
 from shared.http.operations import NotReady, describe
 from shared.messaging.auth import DLQ_STREAM, PROJECTIONS_CONSUMER
 from shared.messaging.stream_messages import notification_id_of
-from shared.observability import context
+from shared.observability import context, tracing
 from shared.observability.outage import OutageLog
 from shared.readmodels.deltas import notice_for
 from shared.readmodels.projector import Batch, Change, OutOfOrder, RefusedAfterWriting, apply
 from shared.readmodels.store import ReadStore, SkipResult
 
 log = structlog.get_logger(__name__)
+PROJECTIONS_SERVICE = "projections"
+"""Whose tracer makes the apply spans (the program's name, ``services.projections.__main__``)."""
 
 DLQ_PREFIX = "tp.dlq"
 
@@ -442,6 +444,26 @@ class ProjectionService:
         # and on one line (shared.observability.context).
         correlations = context.correlations(batch[index].headers for index in outcome.applied)
         headers = {context.CORRELATION_HEADER: ",".join(correlations)} if correlations else None
+        span = None
+        tracer = tracing.tracer(PROJECTIONS_SERVICE)
+        if tracer is not None and outcome.applied:
+            # Tracing on: the batch's apply is a span of its first event's trace, linked to
+            # the others', and its notices name it (the gateway's send continues it).
+            parents = [
+                (batch[index].headers or {}).get(context.TRACEPARENT_HEADER)
+                for index in outcome.applied
+            ]
+            present = [parent for parent in parents if parent]
+            span = tracing.start_span(
+                tracer,
+                "apply",
+                present[0] if present else None,
+                "consumer",
+                links=present[1:],
+                attributes={"tutorpulse.events": len(outcome.applied)},
+                started_ns=tracing.wall_ns_since(started),
+            )
+            headers = {**(headers or {}), context.TRACEPARENT_HEADER: tracing.traceparent_of(span)}
         await self._send(
             *(self._nc.publish(*notice_for(change), headers=headers) for change in outcome.changes)
         )
@@ -452,6 +474,8 @@ class ProjectionService:
                 notices=len(outcome.changes),
                 correlation_ids=correlations,
             )
+        if span is not None:
+            tracing.end(span, attributes={"tutorpulse.notices": len(outcome.changes)})
         APPLIED.labels("applied").inc(len(outcome.applied))
         APPLIED.labels("out_of_order").inc(len(outcome.waiting) + len(outcome.retry))
         APPLIED.labels("failed").inc(len(outcome.failed))

@@ -70,11 +70,14 @@ from shared.eventstore import EventStore
 from shared.eventstore.store import STORE_NAME
 from shared.http.operations import describe
 from shared.messaging.stream_messages import notification_id_of
-from shared.observability.context import trace_headers
+from shared.observability import tracing
+from shared.observability.context import TRACEPARENT_HEADER, trace_headers
 from shared.observability.metrics import Backlog
 from shared.observability.outage import OutageLog
 
 log = structlog.get_logger(__name__)
+RELAY_SERVICE = "relay"
+"""Whose tracer makes the publish spans (the program's name, ``services.relay.__main__``)."""
 T = TypeVar("T")
 
 TRACKING_NAME = "relay.nats"
@@ -469,18 +472,34 @@ class Relay:
         self, notification: Notification, expected: dict[str, str]
     ) -> asyncio.Future[api.PubAck]:
         header = decode_header(notification.state)
-        return await self._publisher.publish(
-            subject_for(header),
-            notification.state,
-            {
-                api.Header.MSG_ID.value: message_id(notification.id),
-                api.Header.EXPECTED_STREAM.value: STREAM_NAME,
-                **expected,
-                "Tp-Notification-Id": str(notification.id),
-                "Tp-Event-Type": notification.topic,
-                **trace_headers(header.metadata),
+        subject = subject_for(header)
+        headers = {
+            api.Header.MSG_ID.value: message_id(notification.id),
+            api.Header.EXPECTED_STREAM.value: STREAM_NAME,
+            **expected,
+            "Tp-Notification-Id": str(notification.id),
+            "Tp-Event-Type": notification.topic,
+            **trace_headers(header.metadata),
+        }
+        tracer = tracing.tracer(RELAY_SERVICE)
+        if tracer is None:
+            return await self._publisher.publish(subject, notification.state, headers)
+        # Tracing on: the publish is a span of the command's trace, and the message names it.
+        span = tracing.start_span(
+            tracer,
+            f"publish {notification.topic}",
+            headers.get(TRACEPARENT_HEADER),
+            "producer",
+            attributes={
+                "messaging.destination.name": subject,
+                "tutorpulse.notification_id": notification.id,
             },
         )
+        headers[TRACEPARENT_HEADER] = tracing.traceparent_of(span)
+        try:
+            return await self._publisher.publish(subject, notification.state, headers)
+        finally:
+            tracing.end(span)
 
     async def _skip_what_the_stream_holds(self) -> None:
         """Record as relayed what the stream already holds past the recorded position (a batch

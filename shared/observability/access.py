@@ -11,7 +11,9 @@ handling and routing, so a 404 or a problem+json answer passes through it too):
   the events a command stores carry it;
 - answers ``X-Request-Id`` on every response (and on the websocket's handshake);
 - logs one ``request`` line when the answer has gone (method, path template, status,
-  ``duration_ms``); probes (``/health``, ``/ready``, ``/metrics``) at debug level.
+  ``duration_ms``); probes (``/health``, ``/ready``, ``/metrics``) at debug level;
+- with tracing on (:mod:`.tracing`), makes the request a server span, child of the caller's
+  ``traceparent``, whose own traceparent the stored events carry.
 
 uvicorn's own access log is off (``access_log=False``) in every service.
 """
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from shared.observability import context
+from shared.observability import context, tracing
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -46,10 +48,12 @@ ACTOR_FIELDS = ("centre", "actor", "role")
 
 
 class RequestLog:
-    """See the module."""
+    """See the module. ``service``: whose tracer (:mod:`.tracing`) makes a span of each
+    request when tracing is on."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
+        self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -78,6 +82,12 @@ class RequestLog:
                 status = 403  # closed before it was accepted: refused at the handshake
             await send(message)
 
+        span = None
+        tracer = tracing.tracer(self.service)
+        if tracer is not None:
+            method = scope.get("method", "WEBSOCKET")
+            span = tracing.start_span(tracer, method, traceparent, "server")
+            traceparent = tracing.traceparent_of(span)
         fields = {"request_id": request_id}
         trace_id = context.trace_id_of(traceparent)
         if trace_id is not None:
@@ -92,13 +102,27 @@ class RequestLog:
             raise
         finally:
             path = scope["path"]
+            method = scope.get("method", "WEBSOCKET")
+            template = scope.get("path_template") or path
             (log.debug if path in PROBES else log.info)(
                 "request",
-                method=scope.get("method", "WEBSOCKET"),
-                path=scope.get("path_template") or path,
+                method=method,
+                path=template,
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+            if span is not None:
+                span.update_name(f"{method} {template}")
+                tracing.end(
+                    span,
+                    failed=status >= 500,
+                    attributes={
+                        "http.request.method": method,
+                        "http.route": template,
+                        "http.response.status_code": status,
+                        "tutorpulse.request_id": request_id,
+                    },
+                )
             context.CURRENT.reset(current)
             structlog.contextvars.reset_contextvars(**bound)
             structlog.contextvars.unbind_contextvars(*ACTOR_FIELDS)
@@ -106,6 +130,6 @@ class RequestLog:
 
 def with_request_log(app: Litestar, service: str) -> Litestar:
     """``app``, its whole ASGI handler wrapped in :class:`RequestLog` (as Litestar's own
-    OpenTelemetry plugin wraps it)."""
-    app.asgi_handler = RequestLog(app.asgi_handler)  # type: ignore[arg-type,assignment]
+    OpenTelemetry plugin wraps it); with tracing on, each request is a span of ``service``."""
+    app.asgi_handler = RequestLog(app.asgi_handler, service)  # type: ignore[arg-type,assignment]
     return app

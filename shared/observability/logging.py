@@ -11,7 +11,8 @@ from shared.observability.settings import LogSettings
 def configure_logging(service: str, settings: LogSettings) -> None:
     """JSON lines on stdout by default; ``TUTORPULSE_LOG_FORMAT=console`` for people.
 
-    ``TUTORPULSE_LOG_LEVEL`` (default INFO) sets the threshold.
+    ``TUTORPULSE_LOG_LEVEL`` (default INFO) sets the threshold. With
+    ``TUTORPULSE_OTEL_ENDPOINT``, traces are sent there too (:mod:`.tracing`).
     """
     level = logging.getLevelNamesMapping()[settings.level.upper()]
     console = settings.format == "console"
@@ -51,3 +52,7 @@ def configure_logging(service: str, settings: LogSettings) -> None:
     root.setLevel(level)
     for noisy in ("uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if settings.otel_endpoint:
+        from shared.observability import tracing
+
+        tracing.configure(service, endpoint=settings.otel_endpoint)

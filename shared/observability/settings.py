@@ -21,6 +21,13 @@ class LogSettings:
         "json",
         "`json` (JSON lines) or `console` (for people; `make run` sets it)",
     )
+    otel_endpoint: str | None = setting(
+        "TUTORPULSE_OTEL_ENDPOINT",
+        None,
+        "an OTLP/HTTP traces endpoint (e.g. `http://otel-collector:4318/v1/traces`): the "
+        "process sends OpenTelemetry traces of each click there, with `service.name` "
+        "`tutorpulse-<program>`; none: no tracing (nothing of OpenTelemetry is loaded)",
+    )
 
 
 @dataclass(frozen=True)
