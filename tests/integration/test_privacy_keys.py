@@ -4,10 +4,12 @@ the table for services that may not."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import psycopg
@@ -25,6 +27,7 @@ from shared.privacy import (
     LocalKms,
     PersonErased,
     PrivacySettings,
+    create_key_table,
 )
 from shared.privacy.keys import TABLE
 from shared.schema import MissingTables
@@ -84,6 +87,53 @@ def test_replicas_making_one_persons_key_at_once_end_with_one_key(
         assert len(set(made)) == 1
         assert all(store.fetch(CENTRE, person) == made[0] for store in replicas)
     assert len(key_rows(pg)) == 3
+
+
+def make_keys(
+    settings: EventStoreSettings,
+    people: list[UUID],
+    start: threading.Barrier,
+    results: multiprocessing.Queue[dict[UUID, tuple[str, bytes]]],
+) -> None:
+    """A replica in a process of its own: makes its keys of ``people`` once every replica is
+    ready, and sends them back."""
+    store = KeyStore(settings, PrivacySettings(), LocalKms(MASTER))
+    try:
+        start.wait(timeout=60)
+        made = {person: store.get_or_create(CENTRE, person) for person in people}
+        results.put({person: (key.key_id, key.secret) for person, key in made.items()})
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("store", ["postgres", "sqlite"])
+def test_replica_processes_making_the_same_keys_at_once_end_with_one_each(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    settings = (
+        load(EventStoreSettings, request.getfixturevalue("pg").env())
+        if store == "postgres"
+        else EventStoreSettings(sqlite_path=tmp_path / "tutorpulse.sqlite")
+    )
+    create_key_table(settings)
+    people = [uuid4() for _ in range(30)]
+    # Forked: the replicas start from this process's imports (no pool is open here then).
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(3)
+    results: multiprocessing.Queue[dict[UUID, tuple[str, bytes]]] = context.Queue()
+    replicas = [
+        context.Process(target=make_keys, args=(settings, people, start, results)) for _ in range(3)
+    ]
+    for replica in replicas:
+        replica.start()
+    try:
+        made = [results.get(timeout=120) for _ in replicas]
+    finally:
+        for replica in replicas:
+            replica.join(timeout=30)
+    assert [replica.exitcode for replica in replicas] == [0, 0, 0]
+    assert made[0] == made[1] == made[2]
+    assert len({key_id for key_id, _ in made[0].values()}) == len(people)
 
 
 def test_an_erasure_on_one_replica_is_final_on_every_replica(
