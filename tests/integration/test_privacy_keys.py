@@ -162,6 +162,42 @@ def test_an_erasure_on_one_replica_is_final_on_every_replica(
         second.close()
 
 
+def test_an_erasure_racing_key_makers_wins(
+    pg: PostgresServer, settings: EventStoreSettings
+) -> None:
+    """Whatever the order, once the erasure is committed the person has no usable key, and a
+    key handed out meanwhile is the very one destroyed."""
+    stores = [
+        KeyStore(settings, PrivacySettings(key_cache_size=0), LocalKms(MASTER)) for _ in range(4)
+    ]
+    try:
+        for _ in range(5):
+            person = uuid4()
+            start = threading.Barrier(len(stores))
+
+            def act(index: int, person: UUID = person, start: threading.Barrier = start) -> object:
+                start.wait(timeout=30)
+                if index == 0:
+                    return stores[0].destroy(CENTRE, person, erased_by=UUID(int=1), reason="r")
+                try:
+                    return stores[index].get_or_create(CENTRE, person)
+                except PersonErased as refused:
+                    return refused.erased
+
+            with ThreadPoolExecutor(len(stores)) as pool:
+                outcomes = list(pool.map(act, range(len(stores))))
+            erased = outcomes[0]
+            assert isinstance(erased, Erased)
+            for outcome in outcomes[1:]:
+                assert outcome == erased or (
+                    isinstance(outcome, DataKey) and outcome.key_id == erased.key_id
+                )
+            assert all(store.fetch(CENTRE, person) == erased for store in stores)
+    finally:
+        for store in stores:
+            store.close()
+
+
 def test_the_migration_makes_the_table_a_service_may_not_make(
     pg: PostgresServer, settings: EventStoreSettings
 ) -> None:
