@@ -377,3 +377,23 @@ async def test_new_events_after_a_restore_reach_the_stream_only_after_after_rest
         assert len(ids) == len(set(ids)), "no notification id twice in the stream"
     finally:
         await client.close()
+
+
+def test_after_restore_with_no_stream_changes_nothing_and_backup_wants_sqlite(
+    tmp_path: Path, nats_server: NatsServer, pg: PostgresServer
+) -> None:
+    """NATS without ``TP_EVENTS`` (lost with its volumes): the relay keeps its position and
+    publishes from it. ``backup`` copies SQLite only, and says what to use on PostgreSQL."""
+    restored = {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}
+    history = write_history(restored)
+    env = {"PATH": "/usr/bin:/bin", **restored, **nats_server.env_for("ops")}
+
+    done = run_ops(["after-restore"], env)
+
+    assert done.returncode == 0, done.stderr
+    assert "TP_EVENTS ends at 0" in done.stdout
+    assert relay_position(restored) == history[-1].id
+    on_postgres = run_ops(["backup", str(tmp_path / "copy")], {**env, **pg.env()})
+    assert on_postgres.returncode == REFUSED
+    assert "pg_dump" in on_postgres.stderr
+    assert not (tmp_path / "copy").exists()
