@@ -46,6 +46,7 @@ from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 from prometheus_client import Counter, Histogram
 
 from services.command.application import TutoringCentres
+from services.command.commands.base import Command
 from services.command.domain.aggregate import DomainError, NotFound
 from services.command.domain.directory import Centre, centre_aggregate_id
 from services.command.idempotency import KeyReused
@@ -76,6 +77,7 @@ from shared.messaging.auth import (
     inbox_prefix,
 )
 from shared.messaging.nats import ConnectionLog, resolve_credentials
+from shared.observability import context
 from shared.observability.outage import OutageLog
 from shared.tenancy.permissions import system_actor
 
@@ -115,6 +117,35 @@ def transient(error: BaseException) -> bool:
     return store_unavailable(error) or isinstance(
         error, NatsError | TimeoutError | ConcurrentUpdate
     )
+
+
+class _Caused(msgspec.Struct, frozen=True):
+    metadata: events.Metadata | None = None
+
+
+_decode_cause = msgspec.json.Decoder(_Caused).decode
+
+
+def _caused_by(raw: Msg) -> context.Trace | None:
+    """What an event's timers are caused by: the event (its ``Nats-Msg-Id``), within the
+    correlation of the click that stored it (its own id for an event stored without one)."""
+    event_id = context.valid_request_id((raw.headers or {}).get("Nats-Msg-Id"))
+    if event_id is None:
+        return None
+    metadata = events.decode_header(raw.data).metadata
+    correlation = metadata.correlation_id if metadata is not None else None
+    return context.trace(correlation or event_id, event_id)
+
+
+def _cause_of_timer(data: bytes) -> context.Trace | None:
+    """The cause a timer was set with (none for a timer set before timers carried it)."""
+    try:
+        metadata = _decode_cause(data).metadata
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if metadata is None or not metadata.correlation_id or not metadata.causation_id:
+        return None
+    return context.trace(metadata.correlation_id, metadata.causation_id)
 
 
 class PoisonTimer(Exception):
@@ -229,8 +260,10 @@ class Scheduler:
             await self._failed(msg, PoisonTimer(f"not an event: {error}"), poison=True)
             return
         try:
-            for plan in await self.plan(event):
-                await self.apply(plan)
+            # The timers it sets remember what set them (shared.observability.context).
+            with context.traced(_caused_by(raw)):
+                for plan in await self.plan(event):
+                    await self.apply(plan)
         except Exception as error:
             await self._failed(msg, error)
             return
@@ -263,9 +296,15 @@ class Scheduler:
             await self.move_session_reminders(plan)
 
     async def set(self, timer: Timer) -> None:
-        """Set the timer, or move it: a schedule replaces the last one on its subject."""
+        """Set the timer, or move it: a schedule replaces the last one on its subject. Set
+        while an event is handled, it carries that event's correlation id and, as causation,
+        the event's id (its ``Nats-Msg-Id``) under ``metadata``, as events do."""
+        data = msgspec.json.encode(timer)
+        cause = context.current()
+        if cause is not None:
+            data = data[:-1] + cause.stored
         await self.broker.publish(
-            msgspec.json.encode(timer),
+            data,
             timer.plan_subject,
             headers={"Nats-Rollup": "sub", "content-type": "application/json"},
             stream=TIMERS_STREAM,
@@ -306,6 +345,17 @@ class Scheduler:
         except (msgspec.DecodeError, msgspec.ValidationError, PoisonTimer, ValueError) as error:
             await self._failed(msg, PoisonTimer(f"not a timer: {error}"), poison=True)
             return
+        # What the timer's command stores carries what set the timer, and so do its lines.
+        cause = _cause_of_timer(raw.data)
+        fields = (
+            {}
+            if cause is None
+            else {"correlation_id": cause.correlation_id, "causation_id": cause.causation_id}
+        )
+        with context.traced(cause), structlog.contextvars.bound_contextvars(**fields):
+            await self._fire(msg, raw, timer, command)
+
+    async def _fire(self, msg: NatsMessage, raw: Msg, timer: Timer, command: Command) -> None:
         actor = system_actor(timer.centre_id)
         try:
             result = await anyio.to_thread.run_sync(
