@@ -10,12 +10,16 @@ import runpy
 import shlex
 import sys
 from pathlib import Path
+from uuid import uuid4
 
+import msgspec
 import pytest
 import yaml
 
 from services.ops.restore import parser as ops_parser
 from services.projections.dead_letters import parser as dead_letters_parser
+from shared import events
+from shared.events.base import Event
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "operations.md"
@@ -134,3 +138,27 @@ def test_the_rules_link_to_their_sections() -> None:
     for alert, url in rule_file_alerts().items():
         if url:
             assert url.endswith(f"docs/operations.md#{alert.lower()}"), (alert, url)
+
+
+def test_an_older_release_reads_an_added_field_but_not_a_renamed_one() -> None:
+    """As "Upgrading, with a schema change" says: a pod of the previous release, whose type is
+    still at schema 1, ignores a field a newer shape added, and fails on one it renamed (its
+    projection then dead-letters the event): why readers roll first."""
+
+    class _RunbookProbe(Event, frozen=True, kw_only=True):
+        name: str
+
+    envelope = {
+        "type": "_RunbookProbe",
+        "centreId": "alpha",
+        "aggregateId": str(uuid4()),
+        "aggregateVersion": 1,
+        "occurredAt": "2026-11-25T00:00:00Z",
+        "actorId": str(uuid4()),
+        "actorRole": "TEACHER",
+        "schemaVersion": 2,
+    }
+    added = events.decode(msgspec.json.encode({**envelope, "name": "Ann", "nickname": "A"}))
+    assert isinstance(added, _RunbookProbe) and added.name == "Ann"
+    with pytest.raises(msgspec.ValidationError):
+        events.decode(msgspec.json.encode({**envelope, "fullName": "Ann"}))
