@@ -370,6 +370,10 @@ class _Cache:
         if self._size == 0:
             return
         with self._lock:
+            kept = self._entries.get((centre_id, person_id))
+            if kept is not None and isinstance(kept[0], Erased):
+                # A read that began before the erasure must not bring the key back.
+                return
             self._entries[(centre_id, person_id)] = (value, self._clock() + self._seconds)
             self._entries.move_to_end((centre_id, person_id))
             while len(self._entries) > self._size:

@@ -142,6 +142,16 @@ def test_another_process_stops_using_a_destroyed_key_within_the_cache_time(
         replica.close()
 
 
+def test_a_read_that_began_before_the_erasure_does_not_bring_the_key_back(
+    keys: KeyStore,
+) -> None:
+    person = uuid4()
+    key = keys.get_or_create(CENTRE, person)
+    erased = keys.destroy(CENTRE, person, erased_by=ADMIN, reason="request")
+    keys._cache.put(CENTRE, person, key)  # what a slower reader of the old row would keep
+    assert keys.fetch(CENTRE, person) == erased
+
+
 def test_the_cache_keeps_at_most_its_size(settings: EventStoreSettings) -> None:
     store = KeyStore(settings, PrivacySettings(key_cache_size=3), LocalKms(M1))
     try:
