@@ -40,8 +40,36 @@ _EVENT_HEADERS = {
             "type": "string",
             "description": "The event type (the payload's `type`).",
         },
+        "Tp-Correlation-Id": {
+            "type": "string",
+            "description": "The request id of the click that caused the event (its stored "
+            "`metadata.correlationId`; absent for an event stored without one).",
+        },
+        "Tp-Causation-Id": {
+            "type": "string",
+            "description": "What caused the event directly (`metadata.causationId`).",
+        },
+        "traceparent": {
+            "type": "string",
+            "description": "W3C trace context of the event's trace (with tracing on, the "
+            "relay's publish span).",
+        },
     },
     "required": ["Nats-Msg-Id", "Tp-Notification-Id", "Tp-Event-Type"],
+}
+_NOTICE_HEADERS = {
+    "type": "object",
+    "properties": {
+        "Tp-Correlation-Id": {
+            "type": "string",
+            "description": "The correlation ids (comma-separated, at most 16) of the events "
+            "whose batch changed the document.",
+        },
+        "traceparent": {
+            "type": "string",
+            "description": "With tracing on, the projection's apply span.",
+        },
+    },
 }
 _DEAD_LETTER_HEADERS = {
     "type": "object",
@@ -52,6 +80,8 @@ _DEAD_LETTER_HEADERS = {
             "Tp-Dlq-Msg-Id",
             "Tp-Notification-Id",
             "Tp-Event-Type",
+            "Tp-Correlation-Id",
+            "Tp-Causation-Id",
             "Tp-Dlq-Stream-Seq",
             "Tp-Dlq-Deliveries",
             "Tp-Dlq-Reason",
@@ -97,6 +127,7 @@ def document() -> dict[str, Any]:
         "name": "DeltaNotice",
         "contentType": "application/json",
         "summary": "A read-model document changed and is now at `version`",
+        "headers": _NOTICE_HEADERS,
         "payload": {"$ref": REF.format(name="DeltaNotice")},
     }
     for cls in (*client, *server):

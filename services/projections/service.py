@@ -688,7 +688,12 @@ class ProjectionService:
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
         }
-        for name in ("Tp-Notification-Id", "Tp-Event-Type"):
+        for name in (
+            "Tp-Notification-Id",
+            "Tp-Event-Type",
+            context.CORRELATION_HEADER,
+            context.CAUSATION_HEADER,
+        ):
             if headers.get(name):
                 dead[name] = _header(headers[name])
         backoff = self._backoff(attempts)
