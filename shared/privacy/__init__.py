@@ -16,7 +16,14 @@ from shared.privacy.cipher import (
     seal,
     unseal,
 )
-from shared.privacy.keys import DataKey, Erased, KeyStore, PersonErased, create_key_table
+from shared.privacy.keys import (
+    DataKey,
+    Erased,
+    KeyStore,
+    PersonErased,
+    create_key_table,
+    open_key_store,
+)
 from shared.privacy.kms import (
     KeyWrapper,
     LocalKms,
@@ -46,6 +53,7 @@ __all__ = [
     "is_sealed",
     "key_wrapper",
     "new_master_key",
+    "open_key_store",
     "seal",
     "unseal",
 ]

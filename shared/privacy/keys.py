@@ -34,14 +34,17 @@ from uuid import UUID
 
 import msgspec
 import psycopg
+import structlog
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg_pool import ConnectionPool
 
 from shared.eventstore.postgres import LIBPQ_CONNECT_TIMEOUT, STATEMENT_TIMEOUT, libpq_parameters
 from shared.eventstore.settings import EventStoreSettings
-from shared.privacy.kms import KEY_BYTES, KeyWrapper
+from shared.privacy.kms import KEY_BYTES, KeyWrapper, PrivacyConfigurationError, key_wrapper
 from shared.privacy.settings import PrivacySettings
 from shared.schema import MissingTables
+
+log = structlog.get_logger(__name__)
 
 TABLE = "tutorpulse_person_keys"
 
@@ -490,3 +493,18 @@ class KeyStore:
             value = DataKey(row.key_id, secret)
         self._cache.put(centre_id, person_id, value)
         return value
+
+
+def open_key_store(
+    service: str, event_store: EventStoreSettings, privacy: PrivacySettings, *, dev_mode: bool
+) -> KeyStore:
+    """What a service that reads or writes personal data calls while starting: its key store,
+    or the :class:`PrivacyConfigurationError` that stops the start (logged as
+    ``privacy.misconfigured``), as :func:`shared.tenancy.tokens.check_at_start` does for
+    tokens. ``dev_mode`` is ``TUTORPULSE_DEV_MODE`` (``JwtSettings.dev_mode``)."""
+    try:
+        wrapper = key_wrapper(privacy, dev_mode=dev_mode)
+    except PrivacyConfigurationError as error:
+        log.error("privacy.misconfigured", service=service, error=str(error))
+        raise
+    return KeyStore(event_store, privacy, wrapper)

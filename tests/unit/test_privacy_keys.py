@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from structlog.testing import capture_logs
 
 from shared.eventstore.settings import EventStoreSettings, SchemaSettings
 from shared.privacy import (
@@ -27,6 +28,7 @@ from shared.privacy import (
     create_key_table,
     key_wrapper,
     new_master_key,
+    open_key_store,
 )
 from shared.privacy.keys import TABLE
 from shared.privacy.kms import DEV_MASTER_KEY_ID, parse_master_keys
@@ -241,3 +243,18 @@ def test_outside_development_mode_a_master_key_is_required() -> None:
     ]:
         with pytest.raises(PrivacyConfigurationError, match=said):
             parse_master_keys(bad)
+
+
+def test_a_service_without_a_master_key_outside_development_mode_does_not_start(
+    settings: EventStoreSettings,
+) -> None:
+    with capture_logs() as logs, pytest.raises(PrivacyConfigurationError):
+        open_key_store("command", settings, PrivacySettings(), dev_mode=False)
+    assert [(e["event"], e["service"]) for e in logs] == [("privacy.misconfigured", "command")]
+    assert not settings.sqlite_path.exists()  # nothing was opened
+    configured = PrivacySettings(master_keys=f"k1={new_master_key()}")
+    store = open_key_store("command", settings, configured, dev_mode=False)
+    try:
+        assert isinstance(store.get_or_create(CENTRE, uuid4()), DataKey)
+    finally:
+        store.close()
