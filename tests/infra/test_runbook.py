@@ -112,7 +112,12 @@ def test_the_contents_link_to_headings_that_exist() -> None:
 def rule_file_alerts() -> dict[str, str]:
     """Each alert of the PrometheusRules under infra/k8s/components/monitoring, with the
     runbook address it gives (empty when it gives none)."""
-    found: dict[str, str] = {}
+    return {alert: url for alert, (url, _) in rule_file().items()}
+
+
+def rule_file() -> dict[str, tuple[str, str]]:
+    """Each alert of the rule files: its runbook address and its expression."""
+    found: dict[str, tuple[str, str]] = {}
     for path in sorted(RULES.rglob("*.yaml")) if RULES.is_dir() else []:
         for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if not isinstance(document, dict) or document.get("kind") != "PrometheusRule":
@@ -121,7 +126,8 @@ def rule_file_alerts() -> dict[str, str]:
                 for rule in group["rules"]:
                     if "alert" in rule:
                         annotations = rule.get("annotations") or {}
-                        found[rule["alert"]] = str(annotations.get("runbook_url", ""))
+                        url = str(annotations.get("runbook_url", ""))
+                        found[rule["alert"]] = (url, str(rule["expr"]))
     return found
 
 
@@ -132,6 +138,14 @@ def test_every_alert_has_its_section() -> None:
         section = runbook().split(f"### {alert}\n", 1)[1].split("\n##", 1)[0]
         for part in ("**Fires when**", "**Means**", "**Likely causes**", "**Check**", "**Do**"):
             assert part in section, f"{alert}: no {part}"
+
+
+def test_each_alert_section_names_the_metrics_its_rule_reads() -> None:
+    """The section says what the rule measures: every tutorpulse metric of its expression."""
+    for alert, (_, expression) in rule_file().items():
+        section = runbook().split(f"### {alert}\n", 1)[1].split("\n##", 1)[0]
+        metrics = set(re.findall(r"tutorpulse_[a-z_]+", expression))
+        assert sorted(m for m in metrics if m not in section) == [], alert
 
 
 def test_the_rules_link_to_their_sections() -> None:
