@@ -90,8 +90,9 @@ class AfterRestore:
 
 def backup_sqlite(source: Path, target: Path) -> int:
     """Copy the SQLite database ``source`` to ``target`` (which must not exist) with the online
-    backup API; returns the pages copied. Writers may go on meanwhile: the copy is the database
-    as one transaction saw it."""
+    backup API; returns the pages copied. Writers may go on meanwhile: the copy is made in one
+    step, as one read transaction sees the database (in WAL mode a reader blocks no writer), so
+    it is never restarted by their commits."""
     if not source.is_file():
         raise FileNotFoundError(f"no SQLite event store at {source}")
     if target.exists():
@@ -100,7 +101,7 @@ def backup_sqlite(source: Path, target: Path) -> int:
     with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as origin:
         copy = sqlite3.connect(target)
         try:
-            origin.backup(copy, pages=1024)
+            origin.backup(copy)
             pages = int(copy.execute("PRAGMA page_count").fetchone()[0])
             if copy.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
                 raise RuntimeError(f"the copy {target} fails SQLite's integrity check")

@@ -12,6 +12,8 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from eventsourcing.persistence import Notification, Tracking
 from nats.aio.client import Client
 
 from services.command.application import TutoringCentres
-from services.ops.restore import REFUSED, RestoreRefused, run_after_restore
+from services.ops.restore import REFUSED, RestoreRefused, backup_sqlite, run_after_restore
 from services.ops.settings import OpsSettings
 from services.projections.rebuild import rebuild
 from services.relay.__main__ import lease_for
@@ -397,3 +399,38 @@ def test_after_restore_with_no_stream_changes_nothing_and_backup_wants_sqlite(
     assert on_postgres.returncode == REFUSED
     assert "pg_dump" in on_postgres.stderr
     assert not (tmp_path / "copy").exists()
+
+
+def test_sqlite_backup_while_commands_commit_is_a_consistent_prefix(tmp_path: Path) -> None:
+    """The online backup taken while another thread keeps committing holds the events up to
+    some point, exactly as the live store has them, and nothing after."""
+    live = {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}
+    write_history(live)
+    stop = threading.Event()
+    committed: list[int] = []
+
+    def keep_committing() -> None:
+        centres = TutoringCentres(load(EventStoreSettings, live))
+        try:
+            while not stop.is_set():
+                register_centre(centres, f"c{len(committed)}")
+                committed.append(centres.position)
+        finally:
+            centres.close()
+
+    writer = threading.Thread(target=keep_committing)
+    writer.start()
+    try:
+        while len(committed) < 2 and writer.is_alive():  # committing is under way
+            time.sleep(0.01)
+        backup_sqlite(Path(live["TUTORPULSE_SQLITE_PATH"]), tmp_path / "copy.sqlite")
+        while len(committed) < 4 and writer.is_alive():  # and went on after the copy
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        writer.join()
+    assert len(committed) >= 4, "the writer stopped"
+    copy = stored({"TUTORPULSE_SQLITE_PATH": str(tmp_path / "copy.sqlite")})
+    everything = stored(live)
+    assert copy == everything[: len(copy)]
+    assert len(copy) < len(everything)
