@@ -253,5 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RestoreRefused as refused:
         print(f"after-restore: {refused}", file=sys.stderr)
         return REFUSED
+    except ConnectionError as away:  # NATS did not answer: nothing was changed
+        print(f"after-restore: {away}; nothing changed", file=sys.stderr)
+        return 1
     print(result.describe())
     return 0

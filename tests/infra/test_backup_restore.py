@@ -24,6 +24,7 @@ from eventsourcing.persistence import Notification, Tracking
 from nats.aio.client import Client
 
 from services.command.application import TutoringCentres
+from services.ops import restore
 from services.ops.restore import REFUSED, RestoreRefused, backup_sqlite, run_after_restore
 from services.ops.settings import OpsSettings
 from services.projections.rebuild import rebuild
@@ -40,7 +41,13 @@ from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_stor
 from shared.settings import load
 from tests.builders import plan, register_centre
 from tests.integration.streams import read_stream
-from tests.support.servers import NatsServer, PostgresServer, postgres_bin_dir, running_nats
+from tests.support.servers import (
+    NatsServer,
+    PostgresServer,
+    free_port,
+    postgres_bin_dir,
+    running_nats,
+)
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -434,3 +441,16 @@ def test_sqlite_backup_while_commands_commit_is_a_consistent_prefix(tmp_path: Pa
     everything = stored(live)
     assert copy == everything[: len(copy)]
     assert len(copy) < len(everything)
+
+
+def test_after_restore_without_nats_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    restored = {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}
+    write_history(restored, relayed_up_to=False)
+    monkeypatch.setattr(restore, "CONNECT_TIMEOUT", 0.5)
+    nowhere = {"TUTORPULSE_NATS_URL": f"nats://127.0.0.1:{free_port()}"}
+    settings = load(OpsSettings, {**restored, **nowhere, "TUTORPULSE_NATS_USER": "ops"})
+    with pytest.raises(ConnectionError, match="no NATS server answered"):
+        run_after_restore(settings)
+    assert relay_position(restored) == 0
