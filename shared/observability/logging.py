@@ -1,11 +1,34 @@
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
+import msgspec
 import structlog
 
 from shared.observability.settings import LogSettings
+
+
+def _fallback(value: Any) -> Any:
+    """What a log line holds of a value JSON has no form for: as structlog's own renderer."""
+    structlog_form = getattr(value, "__structlog__", None)
+    return structlog_form() if callable(structlog_form) else repr(value)
+
+
+_encode_line = msgspec.json.Encoder(enc_hook=_fallback).encode
+
+
+def json_line(event: dict[str, Any], default: Callable[[Any], Any] | None = None, **_: Any) -> str:
+    """A log line's JSON, by msgspec (a few microseconds less per line than the standard
+    library: every request writes an access line); with the standard library for what msgspec
+    cannot write (a map whose keys are neither strings nor numbers)."""
+    try:
+        return _encode_line(event).decode()
+    except (TypeError, msgspec.EncodeError):
+        return json.dumps(event, default=default or _fallback)
 
 
 def configure_logging(service: str, settings: LogSettings) -> None:
@@ -26,7 +49,7 @@ def configure_logging(service: str, settings: LogSettings) -> None:
     renderer = (
         structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())  # none in a file or a pipe
         if console
-        else structlog.processors.JSONRenderer()
+        else structlog.processors.JSONRenderer(serializer=json_line)
     )
     structlog.configure(
         processors=[*shared, renderer],
