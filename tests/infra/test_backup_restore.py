@@ -454,3 +454,30 @@ def test_after_restore_without_nats_changes_nothing(
     with pytest.raises(ConnectionError, match="no NATS server answered"):
         run_after_restore(settings)
     assert relay_position(restored) == 0
+
+
+@pytest.mark.asyncio
+async def test_after_restore_on_sqlite_moves_the_relay_when_the_stream_is_not_ahead(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    """A SQLite store restored from its latest backup: the stream ends at its head, so no id
+    is in doubt and only the relay's position, as old as the backup's, moves to the head."""
+    restored = {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}
+    head = write_history(restored, relayed_up_to=False)[-1].id
+    store = EventStore(load(EventStoreSettings, restored))
+    try:
+        store.tracking().insert_tracking(Tracking(TRACKING_NAME, 3))
+    finally:
+        store.close()
+    await stream_events(nats_server, range(1, head + 1))
+    settings = load(OpsSettings, {**restored, **nats_server.env_for("ops")})
+
+    done = await _in_thread(run_after_restore, settings)
+
+    assert (done.streamed, done.next_id_after, done.relay_was, done.relay_from) == (
+        head,
+        head,
+        3,
+        head,
+    )
+    assert relay_position(restored) == head
