@@ -29,7 +29,6 @@ from shared.readmodels.documents import (
     STUDENT_RISK,
     STUDENT_SESSIONS,
     TUTOR,
-    ArchivedSessions,
     CatchUp,
     CatchUpEntry,
     ClosedCatchUps,
@@ -200,8 +199,8 @@ def student_sessions(store: ReadStore, actor: Actor, student_id: UUID, month: st
     their overview leaves out, oldest first, and the month before it that has some."""
     _student_seen_by(store, actor, student_id)
     stored = store.get(STUDENT, str(student_id))
-    archived = stored.doc.archived if stored else None
-    months = archived.months if isinstance(archived, ArchivedSessions) else []
+    months = views.older_months(stored.doc) if stored else []
+    shown = {s.session_id for s in views.overview_sessions(stored.doc)} if stored else set()
     if month is None:
         month = months[-1] if months else None
     history = (
@@ -212,7 +211,11 @@ def student_sessions(store: ReadStore, actor: Actor, student_id: UUID, month: st
     if history is not None and history.centre_id != actor.centre_id:
         history = None
     sessions = sorted(
-        history.doc.sessions.values() if history else (),
+        (
+            s
+            for s in (history.doc.sessions.values() if history else ())
+            if s.session_id not in shown
+        ),
         key=lambda s: (s.starts_at, s.session_id),
     )
     earlier = [m for m in months if month is not None and m < month]

@@ -42,6 +42,16 @@ KINDS_SINCE_TYPES = {
     "student_risk",
 }
 """Kinds of document that came after documents were typed: the data files predate them."""
+FIELDS_SINCE_TYPES = {"student": ("months", "placement", "totals")}
+"""Fields that documents gained since (a student's months of sessions): the data files predate
+them, and they are left out of the comparison."""
+
+
+def _without_fields_since(kind: str, doc: str) -> str | dict[str, Any]:
+    if kind not in FIELDS_SINCE_TYPES:
+        return doc
+    parsed: dict[str, Any] = json.loads(doc)
+    return {k: v for k, v in parsed.items() if k not in FIELDS_SINCE_TYPES[kind]}
 
 
 def _history() -> list[tuple[events.Event, int]]:
@@ -64,12 +74,21 @@ def test_projecting_a_history_writes_the_documents_written_before_they_were_type
     store = read_store(tmp_path)
     apply_all(store, _history())
     written = [
-        {"kind": kind, "key": key, "centreId": centre, "version": version, "doc": doc}
+        {
+            "kind": kind,
+            "key": key,
+            "centreId": centre,
+            "version": version,
+            "doc": _without_fields_since(kind, doc),
+        }
         for kind, key, centre, version, doc in store.dump(store.generation())["rm_docs"]
         if kind not in KINDS_SINCE_TYPES
     ]
     store.close()
-    assert written == _documents_before_types()
+    assert written == [
+        {**row, "doc": _without_fields_since(row["kind"], row["doc"])}
+        for row in _documents_before_types()
+    ]
 
 
 def test_every_document_written_before_types_reads_and_writes_back_the_same_bytes() -> None:

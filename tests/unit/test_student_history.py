@@ -1,15 +1,18 @@
-"""A student's document may keep only their latest sessions (and older ones with something open),
-the others moved to month documents, the overview's totals and risk still counting them. The bound
-is off by default (``STUDENT_RECENT_SESSIONS``); these tests set it."""
+"""Every session of a student lives in the ``student_sessions`` document of its month; their
+``student`` document keeps the months' totals and a window (what the overview lists, what the
+risk score reads), and the overview's totals and risk still count every session: the same
+answer as from a document that holds every session, as documents did before."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import pytest
 
 from services.command.application import TutoringCentres
@@ -19,12 +22,14 @@ from shared.readmodels import access
 from shared.readmodels.documents import (
     STUDENT,
     STUDENT_RISK,
-    ArchivedSessions,
+    STUDENT_SESSIONS,
     Student,
     StudentSession,
+    listed,
+    month_of,
 )
 from shared.readmodels.projector import student as student_projector
-from shared.readmodels.store import ReadStore
+from shared.readmodels.store import ReadStore, StoredDoc
 from shared.readmodels.views import absence_streak, risk_of
 from shared.settings import load
 from shared.tenancy import Actor, Role
@@ -32,33 +37,57 @@ from tests.bench.year import YearOfHistory, seed_year
 from tests.readside import read_store
 
 NOW = datetime(2026, 5, 14, 16, 45, tzinfo=UTC)
-KEPT = 12
+
+
+class Stores(msgspec.Struct):
+    bounded: ReadStore
+    """As the projections write it."""
+    read_months: ReadStore
+    """The same, each window worked out by reading the months rather than from the last."""
+    everything: ReadStore
+    """The same, with each ``student`` document holding every session, as before."""
+    year: YearOfHistory
+
+
+def _every_session(store: ReadStore, centre_id: str) -> dict[str, list[StudentSession]]:
+    by_student: dict[str, list[StudentSession]] = {}
+    for month in store.centre_docs(STUDENT_SESSIONS, centre_id):
+        by_student.setdefault(month.doc.student_id, []).extend(month.doc.sessions.values())
+    return by_student
 
 
 @pytest.fixture(scope="module")
-def stores(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[ReadStore, ReadStore, YearOfHistory]]:
-    """The same history projected with the bound, and (as before it) without one."""
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
     folder: Path = tmp_path_factory.mktemp("student-history")
     centres = TutoringCentres(
         load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(folder / "events.sqlite")})
     )
     year = seed_year(centres, events=15_000, tutors=5, students=25, seed=5, now=NOW)
     bounded = read_store(folder, "bounded.sqlite")
+    rebuild(centres, bounded, settle_timeout=0)
+    read_months = read_store(folder, "read-months.sqlite")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(student_projector, "STUDENT_RECENT_SESSIONS", KEPT)
-        rebuild(centres, bounded, settle_timeout=0)
-    unbounded = read_store(folder, "unbounded.sqlite")
-    rebuild(centres, unbounded, settle_timeout=0)
+        patch.setattr(student_projector, "_window_from", lambda *_: None)
+        rebuild(centres, read_months, settle_timeout=0)
+    everything = read_store(folder, "everything.sqlite")
+    rebuild(centres, everything, settle_timeout=0)
     centres.close()
-    yield bounded, unbounded, year
-    bounded.close()
-    unbounded.close()
-
-
-def _open(session: StudentSession) -> bool:
-    return student_projector._pinned(session)
+    every = _every_session(everything, year.centre_id)
+    whole = []
+    for stored in everything.centre_docs(STUDENT, year.centre_id):
+        doc = msgspec.structs.replace(
+            stored.doc,
+            sessions={s.session_id: s for s in every.get(stored.key, [])},
+            months=msgspec.UNSET,
+            totals=msgspec.UNSET,
+            placement=msgspec.UNSET,
+        )
+        whole.append(StoredDoc(STUDENT, stored.key, stored.centre_id, stored.version, doc))
+    with everything.transaction() as tx:
+        tx.put_many(whole)
+    yield Stores(bounded, read_months, everything, year)
+    for store in (bounded, read_months, everything):
+        store.close()
 
 
 def _older(store: ReadStore, actor: Actor, student_id: str) -> list[dict[str, Any]]:
@@ -73,82 +102,91 @@ def _older(store: ReadStore, actor: Actor, student_id: str) -> list[dict[str, An
             return sessions
 
 
-def test_the_document_keeps_the_newest_sessions_and_moves_the_rest(
-    stores: tuple[ReadStore, ReadStore, YearOfHistory],
-) -> None:
-    bounded, unbounded, year = stores
-    students = {d.key: d.doc for d in bounded.centre_docs(STUDENT, year.centre_id)}
-    everything = {d.key: d.doc for d in unbounded.centre_docs(STUDENT, year.centre_id)}
-    moved = 0
-    for key, full in everything.items():
-        kept: Student = students[key]
-        newest = sorted(
-            (s for s in full.sessions.values() if not _open(s)),
-            key=lambda s: (s.starts_at, s.session_id),
+def test_each_session_lives_in_its_month_and_the_document_keeps_a_window(stores: Stores) -> None:
+    year = stores.year
+    every = _every_session(stores.bounded, year.centre_id)
+    left_out = 0
+    for stored in stores.bounded.centre_docs(STUDENT, year.centre_id):
+        student: Student = stored.doc
+        sessions = sorted(every.get(stored.key, []), key=lambda s: (s.starts_at, s.session_id))
+        ids = [s.session_id for s in sessions]
+        assert len(ids) == len(set(ids))  # in one month each
+        assert isinstance(student.months, dict) and isinstance(student.totals, msgspec.Struct)
+        assert student.totals.count == len(sessions)
+        by_month: dict[str, int] = {}
+        for s in sessions:
+            by_month[month_of(s.starts_at)] = by_month.get(month_of(s.starts_at), 0) + 1
+        assert {m: t.sessions for m, t in student.months.items()} == by_month
+        # The window, worked out from every session.
+        shown = {s.session_id for s in listed(sessions)}
+        marked = {s.session_id for s in sessions if s.attendance}
+        latest_marked = [s for s in sessions if s.session_id in marked][-12:]
+        works = heapq.nlargest(
+            12,
+            (
+                (w.graded_at or w.submitted_at or w.assigned_at, w.work_id, s.session_id)
+                for s in sessions
+                for w in s.work.values()
+                if w.status.value in ("AUTO_GRADED", "GRADED") and w.score is not None
+            ),
         )
-        pinned = {s.session_id for s in full.sessions.values() if _open(s)}
-        expected = pinned | {s.session_id for s in newest[-(KEPT - len(pinned)) :]}
-        if len(full.sessions) <= KEPT:
-            expected = set(full.sessions)
-        assert set(kept.sessions) == expected, key
-        assert all(kept.sessions[k] == full.sessions[k] for k in kept.sessions)
-        older = _older(bounded, year.supervisor, key)
-        left_out = [s for s in full.sessions.values() if s.session_id not in expected]
-        by_month = sorted(left_out, key=lambda s: (s.starts_at, s.session_id))
-        by_month.sort(key=lambda s: s.starts_at[:7], reverse=True)  # stable: oldest first within
-        assert [s["sessionId"] for s in older] == [s.session_id for s in by_month]
-        archived = kept.archived
-        if len(full.sessions) > KEPT:
-            assert isinstance(archived, ArchivedSessions)
-            assert archived.count == len(full.sessions) - len(kept.sessions)
-            moved += archived.count
-        else:
-            assert not isinstance(archived, ArchivedSessions) or archived.count == 0
-    assert moved > 0  # the seeded year gives students more than KEPT sessions
+        expected = shown | {s.session_id for s in latest_marked} | {w[2] for w in works}
+        assert student.sessions == {s.session_id: s for s in sessions if s.session_id in expected}
+        left_out += len(sessions) - len(shown)
+    assert left_out > 0  # the seeded year gives students more sessions than the overview lists
 
 
-def test_the_overview_counts_every_session_as_before(
-    stores: tuple[ReadStore, ReadStore, YearOfHistory],
-) -> None:
-    bounded, unbounded, year = stores
+def test_the_window_from_the_last_one_is_the_window_read_from_the_months(stores: Stores) -> None:
+    assert stores.bounded.dump(stores.bounded.generation()) == stores.read_months.dump(
+        stores.read_months.generation()
+    )
+
+
+def test_the_overview_counts_every_session_as_before(stores: Stores) -> None:
+    year = stores.year
     for student_id in year.student_ids:
-        now_bounded = access.student_overview(bounded, year.supervisor, student_id, NOW).data
-        before = access.student_overview(unbounded, year.supervisor, student_id, NOW).data
-        for field in ("attendanceSummary", "xp", "risk", "today", "homework"):
-            assert now_bounded[field] == before[field], (student_id, field)
-        kept = {s["sessionId"] for s in now_bounded["sessions"]}
-        # The catch-ups of the sessions kept: every open one, the finished ones of late.
-        assert now_bounded["catchUps"] == [c for c in before["catchUps"] if c["sessionId"] in kept]
+        now = access.student_overview(stores.bounded, year.supervisor, student_id, NOW).data
+        before = access.student_overview(stores.everything, year.supervisor, student_id, NOW).data
+        for field in ("attendanceSummary", "xp", "risk", "today", "homework", "openHelpRequest"):
+            assert now[field] == before[field], (student_id, field)
+        assert now["exercises"]["current"] == before["exercises"]["current"]
+        kept = {s["sessionId"] for s in now["sessions"]}
+        assert now["sessions"] == [s for s in before["sessions"] if s["sessionId"] in kept]
+        # The catch-ups of the sessions listed: every open one, the finished ones of late.
+        assert now["catchUps"] == [c for c in before["catchUps"] if c["sessionId"] in kept]
         assert all(
             c["sessionId"] in kept
             for c in before["catchUps"]
             if c["status"] in ("PENDING", "IN_PROGRESS")
         )
-        assert now_bounded["sessions"] == [s for s in before["sessions"] if s["sessionId"] in kept]
-        assert now_bounded["olderSessions"]["count"] == len(before["sessions"]) - len(kept)
-        assert now_bounded["exercises"]["current"] == before["exercises"]["current"]
+        assert now["olderSessions"]["count"] == len(before["sessions"]) - len(kept)
+        older = _older(stores.bounded, year.supervisor, str(student_id))
+        assert sorted(s["sessionId"] for s in older) == sorted(
+            s["sessionId"] for s in before["sessions"] if s["sessionId"] not in kept
+        )
+        assert [s["startsAt"][:7] for s in older] == sorted(
+            (s["startsAt"][:7] for s in older), reverse=True
+        )
 
 
-def test_older_sessions_are_shown_only_to_whom_the_overview_is(
-    stores: tuple[ReadStore, ReadStore, YearOfHistory],
-) -> None:
-    bounded, _, year = stores
+def test_older_sessions_are_shown_only_to_whom_the_overview_is(stores: Stores) -> None:
+    year = stores.year
     student = year.student
-    own = access.student_sessions(bounded, student, student.user_id, None).data
+    own = access.student_sessions(stores.bounded, student, student.user_id, None).data
     assert own["studentId"] == str(student.user_id)
     other = Actor(user_id=year.student_ids[1], role=Role.STUDENT, centre_id=year.centre_id)
     stranger = Actor(user_id=year.supervisor.user_id, role=Role.CENTER_SUPERVISOR, centre_id="x")
     for actor in (other, stranger):
         with pytest.raises(access.NotVisible):
-            access.student_sessions(bounded, actor, student.user_id, None)
+            access.student_sessions(stores.bounded, actor, student.user_id, None)
 
 
 def test_my_day_reads_a_small_copy_of_each_student_and_shows_the_same(
-    stores: tuple[ReadStore, ReadStore, YearOfHistory], monkeypatch: pytest.MonkeyPatch
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bounded, unbounded, year = stores
-    full = {d.key: d.doc for d in unbounded.centre_docs(STUDENT, year.centre_id)}
-    small = {d.key: d.doc for d in bounded.centre_docs(STUDENT_RISK, year.centre_id)}
+    year = stores.year
+    full = {d.key: d.doc for d in stores.everything.centre_docs(STUDENT, year.centre_id)}
+    small = {d.key: d.doc for d in stores.bounded.centre_docs(STUDENT_RISK, year.centre_id)}
     assert set(small) == set(full)
     for at in (NOW, NOW + timedelta(days=9)):
         for key, student in full.items():
@@ -157,7 +195,7 @@ def test_my_day_reads_a_small_copy_of_each_student_and_shows_the_same(
                 (s.session_id, s.title, s.starts_at) for s in absence_streak(student)
             ], key
     tutors = [Actor(user_id=t, role=Role.TEACHER, centre_id=year.centre_id) for t in year.tutor_ids]
-    shown = [access.my_day(bounded, tutor, None, NOW).data for tutor in tutors]
-    monkeypatch.setattr(access, "STUDENT_RISK", STUDENT)  # the whole documents, as before
-    assert shown == [access.my_day(unbounded, tutor, None, NOW).data for tutor in tutors]
+    shown = [access.my_day(stores.bounded, tutor, None, NOW).data for tutor in tutors]
+    monkeypatch.setattr(access, "STUDENT_RISK", STUDENT)  # every session, as before
+    assert shown == [access.my_day(stores.everything, tutor, None, NOW).data for tutor in tutors]
     assert any(day["alerts"] for day in shown)

@@ -25,8 +25,8 @@ kind         one per … : what it holds
 ``centre_staff`` centre: its supervisors and admins (told of escalations)
 ``notification_channels`` centre: its webhook and e-mail settings (the secret never shown)
 ``contact``  person: their name and e-mail address, for e-mail notifications
-``student_sessions`` student and month: their sessions of that month that left the student's
-             document (it keeps the latest ones)
+``student_sessions`` student and month: their sessions of that month (placed once, never
+             moved); the ``student`` document keeps the month's totals and a window
 ``student_risk`` student: what My Day reads of them (their latest marks and scores, open
              homework), a small copy of their ``student`` document
 ``help_requests`` tutor and month: the help requests raised by their students that month
@@ -98,15 +98,20 @@ from shared.readmodels.documents.sessions import (
     work_of,
 )
 from shared.readmodels.documents.students import (
-    ArchivedSessions,
+    STUDENT_RECENT_SESSIONS,
     ContentAssignment,
     LevelChange,
+    MonthTotals,
     Note,
+    SessionTotals,
     Student,
     StudentHistory,
     StudentSession,
     Subject,
+    listed,
+    pinned,
     student_history_key,
+    upcoming,
 )
 from shared.readmodels.documents.tutors import (
     HomeworkSummary,
@@ -190,10 +195,10 @@ __all__ = [
     "PERSON",
     "SESSION",
     "STUDENT",
+    "STUDENT_RECENT_SESSIONS",
     "STUDENT_RISK",
     "STUDENT_SESSIONS",
     "TUTOR",
-    "ArchivedSessions",
     "AttendanceReminder",
     "CatchUp",
     "CatchUpEntry",
@@ -220,6 +225,7 @@ __all__ = [
     "Kind",
     "LevelChange",
     "LogRow",
+    "MonthTotals",
     "Note",
     "NotificationChannels",
     "OpenCatchUps",
@@ -237,6 +243,7 @@ __all__ = [
     "Seat",
     "SeatCatchUp",
     "Session",
+    "SessionTotals",
     "Student",
     "StudentHistory",
     "StudentSession",
@@ -252,8 +259,11 @@ __all__ = [
     "encode",
     "help_month_key",
     "kind_named",
+    "listed",
     "month_of",
+    "pinned",
     "student_history_key",
     "summary_of",
+    "upcoming",
     "work_of",
 ]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Final
+
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from shared.events import (
+    OPEN_CATCH_UPS,
+    OPEN_HELP_REQUESTS,
+    UNFINISHED_WORK,
     AttendanceStatus,
     ContentAssignmentStatus,
     LevelChangeType,
@@ -90,26 +96,57 @@ class ContentAssignment(Record, kw_only=True):
     withdraw_reason: str | UnsetType = UNSET
 
 
-class ArchivedSessions(Record, kw_only=True):
-    """What the student's document keeps of the sessions it moved out to ``student_sessions``
-    documents (by the month they started), so that totals still count them."""
+STUDENT_RECENT_SESSIONS: Final = 12
+"""How many of a student's latest sessions (by start) that are over (completed or cancelled) their
+document and overview keep, besides those still to come or running and older ones with
+something open; every session lives in a ``student_sessions`` document of its month."""
 
-    count: int = 0
-    months: list[str] = msgspec.field(default_factory=list)
-    """``YYYY-MM``, oldest first: the months with a ``student_sessions`` document."""
+_STILL_TO_COME = frozenset({SessionStatus.SCHEDULED, SessionStatus.LIVE})
+
+
+class MonthTotals(Record, kw_only=True):
+    """What the student's document keeps of one ``student_sessions`` month, recomputed from it
+    whenever it changes: so a function of that month's sessions alone, whatever order their
+    events came in."""
+
+    sessions: int = 0
+    upcoming: int = 0
+    """Sessions still to come or running (SCHEDULED, LIVE)."""
+    open: int = 0
+    """Sessions with an open catch-up, unfinished work or an open help request."""
+    newest_over: Instant | None = None
+    """The start of the newest session that is over (neither SCHEDULED nor LIVE) with nothing
+    open: of those the overview lists the latest."""
+    marked: int = 0
+    newest_marked: Instant | None = None
+    """The start of the newest session with an attendance mark."""
+    scored: int = 0
+    """Scored exercise work (auto-graded or graded, with a score)."""
+    newest_scored: Instant | None = None
+    """When the newest of that work was scored (graded, else handed in, else assigned)."""
     attendance: dict[str, int] = msgspec.field(default_factory=dict)
     """Marks by attendance status."""
     work_xp: int = 0
-    """XP of the exercise work of those sessions."""
     last_attended_at: Instant | None = None
-    """The start of the latest of them the student attended (PRESENT or LATE)."""
+    """The start of the latest session the student attended (PRESENT or LATE)."""
     first_marked_at: Instant | None = None
-    """The start of the earliest of them with an attendance mark."""
+    """The start of the earliest session with an attendance mark."""
+
+
+class SessionTotals(Record, kw_only=True):
+    """Over every session of the student (the sum of their months)."""
+
+    count: int = 0
+    attendance: dict[str, int] = msgspec.field(default_factory=dict)
+    work_xp: int = 0
+    last_attended_at: Instant | None = None
+    first_marked_at: Instant | None = None
 
 
 class StudentHistory(Document, kw_only=True):
-    """A student's sessions that started in one month and left their document (older than
-    its latest ``STUDENT_RECENT_SESSIONS``), by id; keyed ``<student>:<YYYY-MM>``."""
+    """A student's sessions of one month, by id; keyed ``<student>:<YYYY-MM>``. A session is
+    placed once, in the month of its start when the student is enrolled (or when it can no
+    longer move, if later), and never moved: its entry is rewritten there on every change."""
 
     student_id: str
     centre_id: str
@@ -121,14 +158,42 @@ def student_history_key(student_id: str, month: str) -> str:
     return f"{student_id}:{month}"
 
 
+def pinned(session: StudentSession) -> bool:
+    """Something of the session is still open: the overview lists it whatever its age."""
+    return (
+        any(c.status in OPEN_CATCH_UPS for c in session.catch_ups.values())
+        or any(w.status in UNFINISHED_WORK for w in session.work.values())
+        or any(h.status in OPEN_HELP_REQUESTS for h in session.help_requests.values())
+    )
+
+
+def upcoming(session: StudentSession) -> bool:
+    return session.status in _STILL_TO_COME
+
+
+def listed(sessions: Iterable[StudentSession]) -> list[StudentSession]:
+    """Of ``sessions``, what the overview lists, oldest first: those still to come or running,
+    those with something open, and the latest ``STUDENT_RECENT_SESSIONS`` of the others."""
+    ordered = [
+        (s, upcoming(s) or pinned(s))
+        for s in sorted(sessions, key=lambda s: (s.starts_at, s.session_id))
+    ]
+    over = [s.session_id for s, shown in ordered if not shown]
+    latest = set(over[-STUDENT_RECENT_SESSIONS:]) if over else set()
+    return [s for s, shown in ordered if shown or s.session_id in latest]
+
+
 class Student(Document, kw_only=True):
     """One per student."""
 
     student_id: str
     centre_id: str
     sessions: dict[str, StudentSession] = msgspec.field(default_factory=dict)
-    """The latest sessions (``STUDENT_RECENT_SESSIONS``), and older ones while they have an
-    open catch-up, unfinished work or an open help request; the others are in ``archived``."""
+    """A window on the student's ``student_sessions`` months, recomputed from them on every
+    change of one: what the overview lists (:func:`listed`), and what the risk score reads of
+    older sessions (the latest ``RISK_MARKS`` marked ones, the sessions of the latest
+    ``RISK_MARKS`` scored exercises). A document written before ``months`` holds every
+    session here."""
     notes: dict[str, Note] = msgspec.field(default_factory=dict)
     subjects: dict[str, Subject] = msgspec.field(default_factory=dict)
     """By course id."""
@@ -141,5 +206,12 @@ class Student(Document, kw_only=True):
     paper: dict[str, PaperSummary] | UnsetType = UNSET
     """Paper uploads filed against the student's work, by upload id (absent until the
     first)."""
-    archived: ArchivedSessions | UnsetType = UNSET
-    """The sessions moved out to ``student_sessions`` documents (absent until the first)."""
+    months: dict[str, MonthTotals] | UnsetType = UNSET
+    """By ``YYYY-MM``: the months with a ``student_sessions`` document (absent until the
+    first session)."""
+    totals: SessionTotals | UnsetType = UNSET
+    """Over every session, from ``months``."""
+    placement: dict[str, str] | UnsetType = UNSET
+    """Session id to month, for the sessions whose month is not (or may not stay) that of
+    their start: those still SCHEDULED (a reschedule may move their start) and those
+    rescheduled to another month after the student was enrolled (absent while there is none)."""

@@ -1,27 +1,36 @@
-"""The ``student`` document: what it holds about the student's sessions (recomputed from the
-session documents), the notes about them, their academic profile and content assignments."""
+"""The ``student`` document and the student's ``student_sessions`` months: what they hold about
+the student's sessions (recomputed from the session documents), the notes about them, their
+academic profile and content assignments."""
 
 from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 
 from shared import events as ev
 from shared.readmodels.documents import (
     STUDENT,
+    STUDENT_RECENT_SESSIONS,
     STUDENT_RISK,
     STUDENT_SESSIONS,
-    ArchivedSessions,
     ContentAssignment,
     LevelChange,
+    MonthTotals,
     Note,
     Session,
+    SessionTotals,
     Student,
     StudentHistory,
     StudentSession,
     Subject,
     Work,
+    listed,
     month_of,
+    pinned,
     student_history_key,
+    upcoming,
     work_of,
 )
 from shared.readmodels.projector.batch import Batch
@@ -39,13 +48,24 @@ def _percent_of(work: Work) -> float | None:
 
 
 RISK_SCORED = frozenset({ev.WorkStatus.AUTO_GRADED, ev.WorkStatus.GRADED})
+_ATTENDED = frozenset({ev.AttendanceStatus.PRESENT, ev.AttendanceStatus.LATE})
+
+
+def _scored(session: StudentSession) -> list[tuple[str, str]]:
+    """``(when it was scored, work id)`` of the session's scored exercise work."""
+    return [
+        (w.graded_at or w.submitted_at or w.assigned_at, w.work_id)
+        for w in session.work.values()
+        if _percent_of(w) is not None
+    ]
 
 
 def risk_inputs(student: Student) -> Student:
     """What the risk score and the absence alerts read of a student (their latest
-    ``RISK_MARKS`` marked sessions, the latest attended and the first marked one, the sessions
-    of their latest ``RISK_MARKS`` scored exercises with those alone, open homework), without
-    the rest: what My Day reads for each student it shows."""
+    ``RISK_MARKS`` marked sessions, the latest attended and the first marked one the document
+    holds, the sessions of their latest ``RISK_MARKS`` scored exercises with those alone, open
+    homework, the totals over every session), without the rest: what My Day reads for each
+    student it shows."""
     marked = sorted(
         (s for s in student.sessions.values() if s.attendance),
         key=lambda s: (s.starts_at, s.session_id),
@@ -55,10 +75,9 @@ def risk_inputs(student: Student) -> Student:
     attended = [s for s in marked if s.attendance in _ATTENDED]
     keep |= {s.session_id for s in (attended[:1] + marked[-1:])}
     scored = sorted(
-        (w.graded_at or w.submitted_at or w.assigned_at, w.work_id, s.session_id)
+        (when, work_id, s.session_id)
         for s in student.sessions.values()
-        for w in s.work.values()
-        if _percent_of(w) is not None
+        for when, work_id in _scored(s)
     )[-RISK_MARKS:]
     works: dict[str, set[str]] = {}
     for _, work_id, session_id in scored:
@@ -79,7 +98,7 @@ def risk_inputs(student: Student) -> Student:
         sessions=sessions,
         homework={k: h for k, h in student.homework.items() if h.status in ev.OPEN_HOMEWORK},
         overdue_homework=student.overdue_homework,
-        archived=student.archived,
+        totals=student.totals,
     )
 
 
@@ -99,23 +118,26 @@ def without_answers(work: Work) -> Work:
     return msgspec.structs.replace(work, answers=msgspec.UNSET)
 
 
-STUDENT_RECENT_SESSIONS: int | None = None
-"""How many of a student's latest sessions their document keeps (by start); older ones move
-to ``student_sessions`` documents unless they still have something open. ``None``: every
-session stays. The bound is off because what it moves depends on the order in which events of
-different aggregates arrive (replicas apply them in any order across aggregates): a session
-moved out and back leaves the archive's first marked start behind, and the month documents
-are written once per move, so live read models came out unlike a rebuild's."""
-
-_ATTENDED = frozenset({ev.AttendanceStatus.PRESENT, ev.AttendanceStatus.LATE})
+# --- the student's sessions, by month ----------------------------------------------------------
+#
+# Every session of a student lives in one ``student_sessions`` document, of the month it is
+# placed in, for good: each change of the session rewrites its entry there (never anywhere
+# else), so which documents an event touches, and their versions, do not depend on the order
+# in which events of different aggregates are applied. The ``student`` document keeps each
+# month's totals, recomputed from the month, and a window on the months recomputed from them:
+# both functions of the months' contents alone. A reader compares nothing else.
 
 
 def refresh_student(docs: Batch, session: Session, student_id: str) -> None:
-    """What the student's own document holds about this session, recomputed from the session."""
+    """What the student's documents hold about this session, recomputed from the session."""
     row = session.students.get(student_id)
     if row is None:
         return
     student = student_doc(docs, session.centre_id, student_id)
+    before: dict[str, StudentSession] | None = student.sessions
+    if not isinstance(student.months, dict):
+        before = None if student.sessions else {}
+        _place_earlier(docs, student)
     record = StudentSession(
         session_id=session.session_id,
         title=session.title,
@@ -131,44 +153,51 @@ def refresh_student(docs: Batch, session: Session, student_id: str) -> None:
         help_requests=row.help_requests,
         work={k: without_answers(w) for k, w in work_of(row).items()},
     )
-    if session.session_id in student.sessions or not _in_history(docs, student, record):
-        student.sessions[session.session_id] = record
-        _keep_recent(docs, student)
+    month = _place(student, record)
+    history = _history(docs, student, month)
+    history.sessions[record.session_id] = record
+    docs.put(STUDENT_SESSIONS, student_history_key(student_id, month), student.centre_id, history)
+    months = dict(student.months) if isinstance(student.months, dict) else {}
+    months[month] = month_totals(history.sessions.values())
+    student.months = months
+    student.totals = _totals(months.values())
+    student.sessions = _window(docs, student, history, before)
     put_student(docs, student)
 
 
-def _pinned(session: StudentSession) -> bool:
-    """Something of the session is still open: it stays in the student's document."""
-    return (
-        any(c.status in ev.OPEN_CATCH_UPS for c in session.catch_ups.values())
-        or any(w.status in ev.UNFINISHED_WORK for w in session.work.values())
-        or any(h.status in ev.OPEN_HELP_REQUESTS for h in session.help_requests.values())
-    )
+def _place_earlier(docs: Batch, student: Student) -> None:
+    """A document of an earlier release holds every session of the student: place each in its
+    month (a rebuild gives the same documents, with versions counted from the start)."""
+    months: dict[str, MonthTotals] = {}
+    for session in student.sessions.values():
+        month = _place(student, session)
+        history = _history(docs, student, month)
+        history.sessions.setdefault(session.session_id, session)
+        docs.put(
+            STUDENT_SESSIONS,
+            student_history_key(student.student_id, month),
+            student.centre_id,
+            history,
+        )
+        months[month] = month_totals(history.sessions.values())
+    student.months = months
 
 
-def _archive(student: Student) -> ArchivedSessions:
-    if not isinstance(student.archived, ArchivedSessions):
-        student.archived = ArchivedSessions()
-    return student.archived
-
-
-def _count(archived: ArchivedSessions, session: StudentSession, sign: int) -> None:
-    """Add (``sign`` 1) or take away (-1) a session's part of the archive's totals. The latest
-    attended and the first marked start only ever move on."""
-    archived.count += sign
-    if session.attendance is not None:
-        status = session.attendance.value
-        archived.attendance[status] = archived.attendance.get(status, 0) + sign
-        if not archived.attendance[status]:
-            del archived.attendance[status]
-    archived.work_xp += sign * sum(w.xp_awarded for w in session.work.values())
-    if sign > 0 and session.attendance is not None:
-        if session.attendance in _ATTENDED and session.starts_at > (
-            archived.last_attended_at or ""
-        ):
-            archived.last_attended_at = session.starts_at
-        if archived.first_marked_at is None or session.starts_at < archived.first_marked_at:
-            archived.first_marked_at = session.starts_at
+def _place(student: Student, session: StudentSession) -> str:
+    """The month the session lives in, remembered while its start may still move and, once
+    it moved, for good. A session is first seen at its student's enrolment (the events of
+    their seat wait for it), an event of the session itself, so its start then is that of the
+    session's own events before it, whatever else replicas applied; a reschedule (of a
+    SCHEDULED session only) then leaves the session where it is."""
+    placement = dict(student.placement) if isinstance(student.placement, dict) else {}
+    own = month_of(session.starts_at)
+    month = placement.get(session.session_id, own)
+    if session.status is ev.SessionStatus.SCHEDULED or month != own:
+        placement[session.session_id] = month
+    else:
+        placement.pop(session.session_id, None)
+    student.placement = placement or msgspec.UNSET
+    return month
 
 
 def _history(docs: Batch, student: Student, month: str) -> StudentHistory:
@@ -178,57 +207,168 @@ def _history(docs: Batch, student: Student, month: str) -> StudentHistory:
     )
 
 
-def _in_history(docs: Batch, student: Student, session: StudentSession) -> bool:
-    """If the session was moved out of the student's document, keep it there up to date (or
-    bring it back while something of it is open); ``False`` if it never was."""
-    archived = student.archived
-    month = month_of(session.starts_at)
-    if not isinstance(archived, ArchivedSessions) or month not in archived.months:
-        return False
-    history = _history(docs, student, month)
-    before = history.sessions.get(session.session_id)
-    if before is None:
-        return False
-    _count(archived, before, -1)
-    key = student_history_key(student.student_id, month)
-    if _pinned(session):
-        del history.sessions[session.session_id]
-        student.sessions[session.session_id] = session
-    else:
-        history.sessions[session.session_id] = session
-        _count(archived, session, 1)
-    docs.put(STUDENT_SESSIONS, key, student.centre_id, history)
-    return True
+def month_totals(sessions: Iterable[StudentSession]) -> MonthTotals:
+    """The totals of one month's sessions."""
+    totals = MonthTotals()
+    for s in sessions:
+        totals.sessions += 1
+        totals.upcoming += upcoming(s)
+        totals.open += pinned(s)
+        if _listing_keys(s):
+            totals.newest_over = max(totals.newest_over or "", s.starts_at)
+        scored = _scored(s)
+        if scored:
+            totals.scored += len(scored)
+            totals.newest_scored = max(totals.newest_scored or "", *(w for w, _ in scored))
+        totals.work_xp += sum(w.xp_awarded for w in s.work.values())
+        if s.attendance is None:
+            continue
+        totals.marked += 1
+        totals.newest_marked = max(totals.newest_marked or "", s.starts_at)
+        status = s.attendance.value
+        totals.attendance[status] = totals.attendance.get(status, 0) + 1
+        if s.attendance in _ATTENDED:
+            totals.last_attended_at = max(totals.last_attended_at or "", s.starts_at)
+        totals.first_marked_at = min(totals.first_marked_at or s.starts_at, s.starts_at)
+    totals.attendance = dict(sorted(totals.attendance.items()))
+    return totals
 
 
-def _keep_recent(docs: Batch, student: Student) -> None:
-    """Move the oldest sessions with nothing open out of the document, down to
-    ``STUDENT_RECENT_SESSIONS``."""
-    if STUDENT_RECENT_SESSIONS is None:
-        return
-    extra = len(student.sessions) - STUDENT_RECENT_SESSIONS
-    if extra <= 0:
-        return
-    oldest = sorted(
-        (s for s in student.sessions.values() if not _pinned(s)),
-        key=lambda s: (s.starts_at, s.session_id),
-    )[:extra]
-    archived = _archive(student)
-    for session in oldest:
-        month = month_of(session.starts_at)
-        history = _history(docs, student, month)
-        history.sessions[session.session_id] = session
-        docs.put(
-            STUDENT_SESSIONS,
-            student_history_key(student.student_id, month),
-            student.centre_id,
-            history,
-        )
-        del student.sessions[session.session_id]
-        _count(archived, session, 1)
-        if month not in archived.months:
-            archived.months.append(month)
-            archived.months.sort()
+def _totals(months: Iterable[MonthTotals]) -> SessionTotals:
+    totals = SessionTotals()
+    for month in months:
+        totals.count += month.sessions
+        totals.work_xp += month.work_xp
+        for status, n in month.attendance.items():
+            totals.attendance[status] = totals.attendance.get(status, 0) + n
+        if month.last_attended_at is not None:
+            totals.last_attended_at = max(totals.last_attended_at or "", month.last_attended_at)
+        if month.first_marked_at is not None:
+            totals.first_marked_at = min(
+                totals.first_marked_at or month.first_marked_at, month.first_marked_at
+            )
+    totals.attendance = dict(sorted(totals.attendance.items()))
+    return totals
+
+
+_Key = tuple[str, str]
+_Keys = Callable[[StudentSession], Sequence[_Key]]
+
+
+def _listing_keys(session: StudentSession) -> Sequence[_Key]:
+    """The overview lists the latest of these (:func:`listed`)."""
+    if upcoming(session) or pinned(session):
+        return ()
+    return ((session.starts_at, session.session_id),)
+
+
+def _marked_keys(session: StudentSession) -> Sequence[_Key]:
+    return ((session.starts_at, session.session_id),) if session.attendance else ()
+
+
+def _criteria(
+    scored: dict[str, list[_Key]],
+) -> tuple[tuple[Callable[[MonthTotals], str | None], _Keys, int], ...]:
+    """What the window keeps the latest of: each month's bound on it, its keys, how many."""
+    return (
+        (lambda t: t.newest_over, _listing_keys, STUDENT_RECENT_SESSIONS),
+        (lambda t: t.newest_marked, _marked_keys, RISK_MARKS),
+        (lambda t: t.newest_scored, lambda s: scored[s.session_id], RISK_MARKS),
+    )
+
+
+def _window(
+    docs: Batch,
+    student: Student,
+    changed: StudentHistory,
+    before: dict[str, StudentSession] | None,
+) -> dict[str, StudentSession]:
+    """What the student's document keeps of their sessions (``Student.sessions``): what the
+    overview lists and the risk score reads, exactly as worked out from every session. It is
+    worked out from the window ``before`` the ``changed`` month changed where that suffices,
+    else from the months that can hold it (:func:`_window_read`)."""
+    if before is not None:
+        window = _window_from(student, changed, before)
+        if window is not None:
+            return window
+    return _window_read(docs, student)
+
+
+def _kept(every: list[StudentSession], scored: dict[str, list[_Key]]) -> dict[str, StudentSession]:
+    """Of ``every`` session (sorted by start) that can be in the window, those that are."""
+    marked = [s.session_id for s in every if s.attendance][-RISK_MARKS:]
+    keep = {s.session_id for s in listed(every)} | set(marked)
+    works = heapq.nlargest(
+        RISK_MARKS, ((w, s.session_id) for s in every for w in scored[s.session_id])
+    )
+    keep.update(session_id for _, session_id in works)
+    return {s.session_id: s for s in every if s.session_id in keep}
+
+
+def _by_start(sessions: Iterable[StudentSession]) -> list[StudentSession]:
+    return sorted(sessions, key=lambda s: (s.starts_at, s.session_id))
+
+
+def _window_from(
+    student: Student, changed: StudentHistory, before: dict[str, StudentSession]
+) -> dict[str, StudentSession] | None:
+    """The window from the one ``before`` (exact for the months that did not change) and the
+    ``changed`` month; ``None`` if a session of another month may now belong in it. What the
+    window held of a month that did not change is every session of it still to come, running
+    or with something open, and every one of its latest (listed, marked, scored) that was
+    among the latest of all; the others of that month come after the window's last of each,
+    so if the new latest of each still reach that far, none of them can be among them."""
+    placement = student.placement if isinstance(student.placement, dict) else {}
+    candidates = _by_start(
+        [
+            *(
+                s
+                for s in before.values()
+                if s.session_id not in changed.sessions
+                and placement.get(s.session_id, month_of(s.starts_at)) != changed.month
+            ),
+            *changed.sessions.values(),
+        ]
+    )
+    scored = {s.session_id: _scored(s) for s in (*before.values(), *candidates)}
+    for _, keys, wanted in _criteria(scored):
+        was = heapq.nlargest(wanted, (k for s in before.values() for k in keys(s)))
+        if len(was) < wanted:
+            continue  # the window held every one there was
+        now = heapq.nlargest(wanted, (k for s in candidates for k in keys(s)))
+        if len(now) < wanted or now[-1] < was[-1]:
+            return None
+    return _kept(candidates, scored)
+
+
+def _window_read(docs: Batch, student: Student) -> dict[str, StudentSession]:
+    """The window from the student's months: every month with a session still to come,
+    running or with something open, and for each of its latest (listed, marked, scored) the
+    months, the one with the newest bound first, until no other can hold one of them."""
+    months = student.months if isinstance(student.months, dict) else {}
+    read: dict[str, StudentHistory] = {}
+    scored: dict[str, list[_Key]] = {}
+
+    def sessions_of(month: str) -> Iterable[StudentSession]:
+        if month not in read:
+            read[month] = _history(docs, student, month)
+            scored.update((s.session_id, _scored(s)) for s in read[month].sessions.values())
+        return read[month].sessions.values()
+
+    for month, totals in months.items():
+        if totals.upcoming or totals.open:
+            sessions_of(month)
+    for bound, keys, wanted in _criteria(scored):
+        found: list[_Key] = []
+        for newest, month in sorted(
+            ((b, m) for m, t in months.items() if (b := bound(t)) is not None), reverse=True
+        ):
+            if len(found) >= wanted and newest < found[-1][0]:
+                break
+            found = heapq.nlargest(
+                wanted, [*found, *(k for s in sessions_of(month) for k in keys(s))]
+            )
+    return _kept(_by_start(s for m in read.values() for s in m.sessions.values()), scored)
 
 
 # --- notes about the student -----------------------------------------------------------------

@@ -35,7 +35,7 @@ from shared.readmodels.views.risk import (
     absence_streak,
     risk_of,
 )
-from shared.readmodels.views.students import student_overview
+from shared.readmodels.views.students import older_months, overview_sessions, student_overview
 
 __all__ = [
     "ATTENTION_AFTER_SECONDS",
@@ -60,7 +60,9 @@ __all__ = [
     "help_view",
     "merge_patch",
     "my_day",
+    "older_months",
     "overdue",
+    "overview_sessions",
     "page_cursor",
     "parse",
     "parse_page_cursor",

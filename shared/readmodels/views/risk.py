@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Final
 
 from shared.events import OPEN_HOMEWORK, AttendanceStatus, WorkStatus
-from shared.readmodels.documents import ArchivedSessions, JsonObject, Student, StudentSession, Work
+from shared.readmodels.documents import JsonObject, SessionTotals, Student, StudentSession, Work
 from shared.readmodels.times import parse
 
 REPEATED_ABSENCES: Final = 2
@@ -189,11 +189,11 @@ def risk_of(student: Student, now: datetime) -> Risk:
         )
     marked = _newest_marked_first(student.sessions.values())
     attended = [s.starts_at for s in marked if s.attendance in ATTENDED]
-    archived = student.archived if isinstance(student.archived, ArchivedSessions) else None
-    if archived and archived.last_attended_at:
-        attended.append(archived.last_attended_at)  # older than any session still kept
+    totals = student.totals if isinstance(student.totals, SessionTotals) else None
+    if totals and totals.last_attended_at:
+        attended.append(totals.last_attended_at)  # over every session, those not kept too
     first_marked = [
-        *((archived.first_marked_at,) if archived and archived.first_marked_at else ()),
+        *((totals.first_marked_at,) if totals and totals.first_marked_at else ()),
         *(s.starts_at for s in reversed(marked)),
     ]
     since = max(attended) if attended else (min(first_marked) if first_marked else None)

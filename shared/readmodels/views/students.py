@@ -3,6 +3,7 @@ academic profile, as the student, their parent or staff see it."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,15 @@ from shared.events import (
     NoteVisibility,
     SessionStatus,
 )
-from shared.readmodels.documents import ArchivedSessions, JsonObject, Student, as_json
+from shared.readmodels.documents import (
+    JsonObject,
+    SessionTotals,
+    Student,
+    StudentSession,
+    as_json,
+    listed,
+    month_of,
+)
 from shared.readmodels.times import parse
 from shared.readmodels.views.common import Names, help_view, overdue
 from shared.readmodels.views.risk import risk_of
@@ -37,7 +46,7 @@ def student_overview(
     risk score (``risk``); students and parents see the facts behind it, not the label."""
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
-    sessions = sorted(student.sessions.values(), key=lambda s: (s.starts_at, s.session_id))
+    sessions = overview_sessions(student)
     catch_ups = sorted(
         (
             {
@@ -60,7 +69,6 @@ def student_overview(
         key=lambda n: (n["writtenAt"], n["noteId"]),
         reverse=True,
     )
-    marked = [s.attendance for s in sessions if s.attendance]
     work = sorted(
         (
             {**as_json(w), "sessionId": s.session_id, "sessionTitle": s.title}
@@ -84,11 +92,14 @@ def student_overview(
         ),
         key=lambda h: (h["status"] == HomeworkStatus.GRADED, h["dueAt"], h["homeworkId"]),
     )
-    archived = student.archived if isinstance(student.archived, ArchivedSessions) else None
-    xp = (
-        sum(w["xpAwarded"] for w in work)
-        + sum(h["xpAwarded"] for h in homework)
-        + (archived.work_xp if archived else 0)
+    totals = student.totals if isinstance(student.totals, SessionTotals) else None
+    xp = (totals.work_xp if totals else sum(w["xpAwarded"] for w in work)) + sum(
+        h["xpAwarded"] for h in homework
+    )
+    attendance = (
+        totals.attendance
+        if totals
+        else Counter(s.attendance.value for s in sessions if s.attendance)
     )
     every_session = [as_json(s) for s in sessions]
     overview: JsonObject = {
@@ -121,18 +132,35 @@ def student_overview(
         "catchUps": catch_ups,
         "notes": notes,
         "attendanceSummary": {
-            status.value: marked.count(status)
-            + (archived.attendance.get(status.value, 0) if archived else 0)
-            for status in ATTENDANCE_STATUSES
+            status.value: attendance.get(status.value, 0) for status in ATTENDANCE_STATUSES
         },
         "olderSessions": {
-            "count": archived.count if archived else 0,
-            "months": list(reversed(archived.months)) if archived else [],
+            "count": totals.count - len(sessions) if totals else 0,
+            "months": list(reversed(older_months(student))),
         },
     } | _academic_profile(student, names, staff=staff)
     if staff:
         overview["risk"] = risk_of(student, now).as_json()
     return overview
+
+
+def overview_sessions(student: Student) -> list[StudentSession]:
+    """The sessions the overview lists, oldest first (:func:`listed`). A document written
+    before the student's months kept every session, and lists them all."""
+    if isinstance(student.months, dict):
+        return listed(student.sessions.values())
+    return sorted(student.sessions.values(), key=lambda s: (s.starts_at, s.session_id))
+
+
+def older_months(student: Student) -> list[str]:
+    """The months (``YYYY-MM``, oldest first) with sessions the overview leaves out."""
+    if not isinstance(student.months, dict):
+        return []
+    placement = student.placement if isinstance(student.placement, dict) else {}
+    shown = Counter(
+        placement.get(s.session_id, month_of(s.starts_at)) for s in overview_sessions(student)
+    )
+    return sorted(m for m, totals in student.months.items() if totals.sessions > shown[m])
 
 
 def _academic_profile(student: Student, names: Names, *, staff: bool) -> JsonObject:
