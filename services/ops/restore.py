@@ -1,4 +1,5 @@
-"""Backing up a SQLite event store while it is written, and the step after any restore.
+"""Backing up a SQLite event store while it is written, the step after any restore, and a
+check of the stream against the store (``verify``, :mod:`services.ops.verify`).
 
 ``backup FILE`` copies the SQLite event store (``TUTORPULSE_SQLITE_PATH``) with SQLite's online
 backup API: one consistent copy, taken while the services keep committing. (PostgreSQL: the
@@ -41,11 +42,13 @@ from pathlib import Path
 import psycopg
 import structlog
 from eventsourcing.persistence import Tracking
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from psycopg import sql
 
 from services.ops.settings import OpsSettings
+from services.ops.verify import DEFAULT_LAST, Streamed, Verified, compare, streamed_tail
 from services.relay.__main__ import lease_for
 from services.relay.relay import TRACKING_NAME
 from services.settings import start
@@ -185,18 +188,40 @@ def after_restore(store: EventStore, streamed: int) -> AfterRestore:
     return result
 
 
-async def _streamed(settings: OpsSettings) -> int:
+async def _connect(settings: OpsSettings) -> Client:
     try:
-        client = await asyncio.wait_for(
+        return await asyncio.wait_for(
             connect(settings.nats, name="tutorpulse-ops", operator_fallback=True),
             CONNECT_TIMEOUT,
         )
     except TimeoutError:
         raise ConnectionError(f"no NATS server answered within {CONNECT_TIMEOUT:.0f} s") from None
+
+
+async def _streamed(settings: OpsSettings) -> int:
+    client = await _connect(settings)
     try:
         return await streamed_up_to(client.jetstream())
     finally:
         await client.close()
+
+
+async def _tail(settings: OpsSettings, last: int) -> list[Streamed]:
+    client = await _connect(settings)
+    try:
+        return await streamed_tail(client.jetstream(), last)
+    finally:
+        await client.close()
+
+
+def run_verify(settings: OpsSettings, last: int = DEFAULT_LAST) -> Verified:
+    """``verify``: the stream's last ``last`` messages against the store."""
+    streamed = asyncio.run(_tail(settings, last))
+    store = EventStore(settings.event_store)
+    try:
+        return compare(store, streamed)
+    finally:
+        store.close()
 
 
 def run_after_restore(settings: OpsSettings) -> AfterRestore:
@@ -231,7 +256,24 @@ def parser() -> argparse.ArgumentParser:
         help="after restoring the event store: number new events past the stream, move the "
         "relay's position to the restored head",
     )
+    verifying = commands.add_parser(
+        "verify",
+        help="check that TP_EVENTS holds the store's events once each, in order (see "
+        "services/ops/verify.py)",
+    )
+    verifying.add_argument(
+        "--last",
+        type=_positive,
+        default=DEFAULT_LAST,
+        help="how many of the stream's last messages to check (default: %(default)s)",
+    )
     return main
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number above 0, not {value!r}")
+    return int(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -248,6 +290,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         pages = backup_sqlite(settings.event_store.sqlite_path, arguments.target)
         print(f"backed up {settings.event_store.sqlite_path} to {arguments.target} ({pages} pages)")
         return 0
+    if arguments.command == "verify":
+        try:
+            verified = run_verify(settings, arguments.last)
+        except ConnectionError as away:
+            print(f"verify: {away}", file=sys.stderr)
+            return 1
+        print(verified.describe())
+        return 0 if verified.consistent else 1
     try:
         result = run_after_restore(settings)
     except RestoreRefused as refused:

@@ -25,7 +25,13 @@ from nats.aio.client import Client
 
 from services.command.application import TutoringCentres
 from services.ops import restore
-from services.ops.restore import REFUSED, RestoreRefused, backup_sqlite, run_after_restore
+from services.ops.restore import (
+    REFUSED,
+    RestoreRefused,
+    backup_sqlite,
+    run_after_restore,
+    run_verify,
+)
 from services.ops.settings import OpsSettings
 from services.projections.rebuild import rebuild
 from services.relay.__main__ import lease_for
@@ -142,6 +148,10 @@ async def stream_events(server: NatsServer, ids: range) -> None:
             )
     finally:
         await client.close()
+
+
+def ops_settings(server: PostgresServer, nats_server: NatsServer) -> OpsSettings:
+    return load(OpsSettings, {**server.env(), **nats_server.env_for("ops")})
 
 
 def relay_position(env: dict[str, str]) -> int:
@@ -358,9 +368,13 @@ async def test_new_events_after_a_restore_reach_the_stream_only_after_after_rest
         await relay_everything(live.env(), client)
         dump = tmp_path / "events.dump"
         subprocess.run(as_written("pg_dump", live.dsn(), dump), check=True)
+        backed_up = relay_position(live.env())
         append_centre(live.env(), "east")  # committed and relayed after the backup: lost
         await relay_everything(live.env(), client)
         held = await read_stream(client.jetstream())
+        lost = [event.notification_id for event in held if event.notification_id > backed_up]
+        verified = await _in_thread(run_verify, ops_settings(live, nats_server))
+        assert verified.consistent and verified.checked == len(held), verified.describe()
 
         plain = postgres.fresh_database("restore_plain")
         subprocess.run(as_written("pg_restore", plain.dsn(), dump), check=True)
@@ -370,6 +384,11 @@ async def test_new_events_after_a_restore_reach_the_stream_only_after_after_rest
         after_plain = await read_stream(client.jetstream())
         assert after_plain == held, "without after-restore the new events never reach the stream"
         assert not set(lost_new) & {event.data for event in after_plain}
+        checked = run_ops(
+            ["verify"], {"PATH": "/usr/bin:/bin", **plain.env(), **nats_server.env_for("ops")}
+        )
+        assert checked.returncode == 1, checked.stdout + checked.stderr
+        assert "different bytes" in checked.stdout and "NOT consistent" in checked.stdout
 
         lined_up = postgres.fresh_database("restore_lined_up")
         subprocess.run(as_written("pg_restore", lined_up.dsn(), dump), check=True)
@@ -384,6 +403,9 @@ async def test_new_events_after_a_restore_reach_the_stream_only_after_after_rest
         assert min(event.notification_id for event in added) > held[-1].notification_id
         ids = [event.notification_id for event in streamed]
         assert len(ids) == len(set(ids)), "no notification id twice in the stream"
+        verified = await _in_thread(run_verify, ops_settings(lined_up, nats_server))
+        assert verified.consistent, verified.describe()
+        assert verified.not_stored == lost
     finally:
         await client.close()
 
