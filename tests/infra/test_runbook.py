@@ -96,7 +96,7 @@ def test_the_dead_letter_and_ops_command_lines_parse() -> None:
         if arguments:
             dead_letters_parser().parse_args(arguments)
     ops_lines = [line for line in command_lines("services.ops") if line]
-    assert {line[0] for line in ops_lines} == {"backup", "after-restore"}
+    assert {line[0] for line in ops_lines} == {"backup", "after-restore", "verify"}
     for arguments in ops_lines:
         ops_parser().parse_args(arguments)
 
