@@ -33,6 +33,7 @@ from services.ops.restore import (
     run_verify,
 )
 from services.ops.settings import OpsSettings
+from services.ops.verify import Streamed, compare
 from services.projections.rebuild import rebuild
 from services.relay.__main__ import lease_for
 from services.relay.relay import TRACKING_NAME, Relay, message_id
@@ -503,3 +504,25 @@ async def test_after_restore_on_sqlite_moves_the_relay_when_the_stream_is_not_ah
         head,
     )
     assert relay_position(restored) == head
+
+
+def test_verify_names_what_is_missing_repeated_out_of_order_or_different(tmp_path: Path) -> None:
+    env = {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")}
+    history = write_history(env)
+    good = [Streamed(i + 1, n.id, bytes(n.state)) for i, n in enumerate(history)]
+    store = EventStore(load(EventStoreSettings, env))
+    try:
+        assert compare(store, good).consistent
+        assert compare(store, []).head == history[-1].id
+        broken = [*good[:2], good[3], good[2], good[3], *good[5:]]  # 4 and 5 swapped, 4 again
+        broken[-1] = Streamed(broken[-1].sequence, broken[-1].notification_id, b"{}")
+        found = compare(store, broken)
+    finally:
+        store.close()
+    ids = [n.id for n in history]
+    assert not found.consistent
+    assert found.missing == [ids[4]]
+    assert found.repeated == [ids[3]]
+    assert found.out_of_order == [ids[2]]  # 3 after 4
+    assert found.different == [ids[-1]]
+    assert "NOT consistent" in found.describe()
