@@ -10,7 +10,9 @@ its snapshot), is brought up to date by one query for the events stored after it
 succeeded, every aggregate it borrowed, written or only read, is given back (:meth:`keep`) at
 its new version. On any refusal, failure, conflict or stale read it is never given back: it may
 hold decisions that were not stored. So no command ever sees another's uncommitted change, and
-no copy is made on the way.
+no copy is made on the way, except of kinds of aggregates that commands borrow at the same time
+(a session, read by five help requests raised at once): those are pickled when given back, and
+a load that finds one lent thaws a copy instead of reading it from the store.
 
 The state is always as stored when the query ran, exactly as a full load would give it: other
 processes' writes are read, never missed, and a decision taken on it is still refused on a
@@ -171,7 +173,7 @@ class StaleRate:
 class _Entry:
     """What is known of one kept aggregate."""
 
-    __slots__ = ("aggregate", "snapshotted", "version")
+    __slots__ = ("aggregate", "frozen", "kind", "snapshotted", "version")
 
     def __init__(self, version: int, aggregate: Any, snapshotted: int) -> None:
         self.version = version
@@ -180,6 +182,10 @@ class _Entry:
         dropped: a failed command's instance is never given back)."""
         self.snapshotted = snapshotted
         """The version of the aggregate's latest snapshot this process knows of."""
+        self.kind: type | None = None if aggregate is None else type(aggregate)
+        self.frozen: bytes | None = None
+        """The aggregate at :attr:`version`, pickled when it was given back, if it is of a
+        kind that commands often borrow at the same time (see :attr:`AggregateCache.copied`)."""
 
 
 class AggregateCache:
@@ -201,6 +207,13 @@ class AggregateCache:
         """Loads that started from a kept instance."""
         self.trusted = 0
         """Kept instances lent without asking the store (see :meth:`kept`)."""
+        self.copied = 0
+        """Loads of an aggregate another command had borrowed, served from a pickled copy. A
+        kind of aggregate that commands borrow at the same time (a session, read by its
+        students' help requests raised at once) is pickled each time it is given back, once a
+        load found one of that kind lent; a load that finds such an aggregate lent then thaws
+        a copy rather than reading it from the store. Other kinds are never pickled."""
+        self._contended: set[type] = set()
         self.stale = StaleRate()
         """How often those were stale."""
 
@@ -234,11 +247,19 @@ class AggregateCache:
         latest snapshot known of."""
         with self._lock:
             entry = self._entries.get(aggregate_id)
-            if entry is None or entry.aggregate is None:
+            if entry is None:
                 return None, 0
-            aggregate, entry.aggregate = entry.aggregate, None
             self._entries.move_to_end(aggregate_id)
-            return aggregate, entry.snapshotted
+            if entry.aggregate is not None:
+                aggregate, entry.aggregate = entry.aggregate, None
+                return aggregate, entry.snapshotted
+            frozen, snapshotted = entry.frozen, entry.snapshotted
+            if frozen is None:  # lent: its kind is pickled from now on
+                if entry.kind is not None:
+                    self._contended.add(entry.kind)
+                return None, 0
+        self.copied += 1
+        return pickle.loads(frozen), snapshotted  # our own bytes, never from outside
 
     def _cold(self, aggregate_id: UUID, project: Project) -> Any:
         """Nothing kept: the history, or when it is long, the latest snapshot and what
@@ -289,25 +310,32 @@ class AggregateCache:
             ):
                 return
             snapshotted = 0 if entry is None else entry.snapshotted
-        snapshotted = self._snapshot_if_due(aggregate, snapshotted)
+        frozen = pickle.dumps(aggregate, -1) if type(aggregate) in self._contended else None
+        snapshotted = self._snapshot_if_due(aggregate, snapshotted, frozen)
         with self._lock:
             entry = self._entries.get(aggregate.id)
             if entry is None:
-                self._entries[aggregate.id] = _Entry(version, aggregate, snapshotted)
+                entry = self._entries[aggregate.id] = _Entry(version, aggregate, snapshotted)
+                entry.frozen = frozen
                 while len(self._entries) > self._limit:
                     self._entries.popitem(last=False)
             elif entry.version < version or (entry.version == version and entry.aggregate is None):
                 entry.version, entry.aggregate = version, aggregate
+                entry.kind, entry.frozen = type(aggregate), frozen
                 entry.snapshotted = max(entry.snapshotted, snapshotted)
                 self._entries.move_to_end(aggregate.id)
 
-    def _snapshot_if_due(self, aggregate: Any, snapshotted: int) -> int:
+    def _snapshot_if_due(
+        self, aggregate: Any, snapshotted: int, frozen: bytes | None = None
+    ) -> int:
         """Write a snapshot of ``aggregate`` when it has gone on for :data:`SNAPSHOT_AFTER`
         events since the one this process knows of (``snapshotted``); the version of the
         latest snapshot then, remembered for the aggregate."""
         version: int = aggregate.version
         if self._snapshots is not None and version - snapshotted >= SNAPSHOT_AFTER:
-            self._snapshots.write(aggregate.id, version, pickle.dumps(aggregate, -1))
+            if frozen is None:
+                frozen = pickle.dumps(aggregate, -1)
+            self._snapshots.write(aggregate.id, version, frozen)
             snapshotted = version
         if snapshotted:
             with self._lock:

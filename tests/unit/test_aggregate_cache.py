@@ -330,3 +330,37 @@ def test_a_command_refused_or_failed_after_changing_an_aggregate_leaves_nothing_
                 enrolled.discard(student)
         assert_kept_as_stored(centres)
     assert set(load(centres, Session, session).roster) == enrolled
+
+
+def test_an_aggregate_another_command_holds_is_read_and_then_copied_not_shared(
+    replicas: tuple[TutoringCentres, TutoringCentres], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two commands reading one session at once: the second reads it from the store the first
+    time a session is found lent; from then on sessions are pickled when given back, and such
+    a load thaws a copy of its own. Neither sees what the other changes."""
+    centres, _ = replicas
+    centre = register_centre(centres, "alpha")
+    tutor = centre["tutor"]
+    session = session_id(centres.handle(tutor, plan()).body)
+    cache = cache_of(centres)
+    read: list[UUID] = []
+    get = cache._events.get
+
+    def reading(aggregate_id: UUID, *args: Any, **kwargs: Any) -> Any:
+        read.append(aggregate_id)
+        return get(aggregate_id, *args, **kwargs)
+
+    monkeypatch.setattr(cache._events, "get", reading)
+    first = cache.get(session, Session.project)
+    second = cache.get(session, Session.project)  # lent to the first: read from the store
+    assert second is not first and second.version == first.version
+    assert cache.copied == 0 and read.count(session) == 2
+    cache.keep(second)  # as its command gave it back, unchanged
+    assert enrol(centres, centre, session, "ann") == 201  # given back, and now pickled
+    read.clear()
+    holder = cache.get(session, Session.project)
+    copy = cache.get(session, Session.project)
+    assert cache.copied == 1 and copy is not holder and state_of(copy) == state_of(holder)
+    holder.enrol(centre["ben"].user_id, by=tutor)  # decided, never stored
+    assert centre["ben"].user_id not in copy.roster
+    assert read == [session, session], "each asked only for what followed"
