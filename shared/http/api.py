@@ -20,7 +20,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from shared.http.auth import permission_guard, provide_actor
 from shared.http.docs_page import docs_assets, docs_page
-from shared.http.openapi import RATE_LIMIT, Contract, document
+from shared.http.openapi import RATE_LIMIT, REQUEST_ID, REQUEST_ID_SENT, Contract, document
 from shared.http.operations import ReadinessCheck, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS, ExceptionHandler, problem
 from shared.http.ratelimit import RateLimit, retry_after
@@ -68,6 +68,11 @@ def api_app(
             if on_shutdown is not None:
                 on_shutdown()
 
+    contract = replace(
+        contract,
+        answer_headers=(REQUEST_ID, *contract.answer_headers),
+        request_headers=(*contract.request_headers, REQUEST_ID_SENT),
+    )
     if rate_limits:
         contract = replace(
             contract,

@@ -123,6 +123,24 @@ WATERMARK = Header(
     _INTEGER,
     required=True,
 )
+REQUEST_ID = Header(
+    "X-Request-Id",
+    "The request's id: the caller's own `X-Request-Id` if it is 1-128 letters, digits or "
+    "`._~:+/=@-`, otherwise one made for it. It is on every log line of the request and in "
+    "the metadata of the events a command stores: quote it when reporting a problem.",
+    Schema(
+        type=OpenAPIType.STRING, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._~:+/=@-]+$"
+    ),
+    required=True,
+)
+"""Sent by every answer of every API (``shared.observability.access``)."""
+REQUEST_ID_SENT = Header(
+    "X-Request-Id",
+    "An id for this request, to find it in the logs and in the events it stores; one that is "
+    "longer than 128 characters or holds other characters than letters, digits and "
+    "`._~:+/=@-` is replaced by one made for the request (the answer says which).",
+    Schema(type=OpenAPIType.STRING),
+)
 RETRY_AFTER = Header("Retry-After", "Seconds to wait before trying again.", _SECONDS, required=True)
 WWW_AUTHENTICATE = Header(
     "WWW-Authenticate",

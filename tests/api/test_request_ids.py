@@ -96,3 +96,19 @@ def test_probes_are_logged_at_debug_level(client: TestClient[Litestar]) -> None:
     assert line["log_level"] == "debug"
     assert line["path"] == "/health"
     assert "centre" not in line
+
+
+def test_the_openapi_document_names_the_request_id_on_every_answer(
+    client: TestClient[Litestar],
+) -> None:
+    document = client.get("/schema/openapi.json").json()
+    assert document["components"]["headers"]["X-Request-Id"]["required"] is True
+    operation = document["paths"]["/api/v1/sessions"]["post"]
+    assert any(p["name"] == "X-Request-Id" for p in operation["parameters"])
+    for answer in operation["responses"].values():
+        answer = (
+            document["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+            if "$ref" in answer
+            else answer
+        )
+        assert "X-Request-Id" in answer.get("headers", {}), answer
