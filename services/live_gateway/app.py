@@ -35,7 +35,7 @@ from services.live_gateway.hub import (
     wire,
 )
 from services.live_gateway.settings import GatewaySettings
-from shared.http.auth import ACTING_CENTRE_HEADER, actor_from
+from shared.http.auth import ACTING_CENTRE_HEADER, actor_from, bind_actor
 from shared.http.operations import NotReady, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS
 from shared.messaging import NO_USER, NatsSettings, NoNatsUser, connect_or_stop
@@ -72,7 +72,9 @@ def _authenticate(socket: WebSocket[Any, Any, Any]) -> Actor:
     token = socket.query_params.get("token")
     if token is None:
         return actor_from(socket)
-    return verify(token).acting_in(socket.headers.get(ACTING_CENTRE_HEADER))
+    actor = verify(token).acting_in(socket.headers.get(ACTING_CENTRE_HEADER))
+    bind_actor(actor)
+    return actor
 
 
 async def handle_message(hub: Hub, connection: Connection, text: str) -> None:

@@ -34,11 +34,16 @@ def token_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
         return verified[1]  # type: ignore[no-any-return]
     actor = verify(token)
     scope[_VERIFIED] = (token, actor)
-    # Every later log line of the request names who (shared.observability.access).
+    bind_actor(actor)
+    return actor
+
+
+def bind_actor(actor: Actor) -> None:
+    """Every later log line of the request (or websocket) names who: ``centre``, ``actor``
+    and ``role`` (shared.observability.access)."""
     structlog.contextvars.bind_contextvars(
         centre=actor.centre_id, actor=str(actor.user_id), role=actor.role.value
     )
-    return actor
 
 
 def actor_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:

@@ -81,6 +81,27 @@ async def test_one_click_is_followed_by_its_request_id_from_http_to_the_websocke
                 ):
                     await asyncio.sleep(0.01)
 
+        # A websocket's access line, when it closes, names its handshake's id and the reader.
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as socket_logs:
+            async with websockets.connect(
+                f"ws://127.0.0.1:{cluster.gateway_port}/live?token={token('john')}",
+                ping_interval=None,
+                additional_headers={"X-Request-Id": "socket-2"},
+            ) as second:
+                await second.send(json.dumps({"type": "ping"}))
+                assert json.loads(await second.recv())["type"] == "pong"
+            while not [
+                line
+                for line in lines(socket_logs, "request")
+                if line.get("request_id") == "socket-2"
+            ]:
+                await asyncio.sleep(0.01)
+        [closed] = [
+            line for line in lines(socket_logs, "request") if line.get("request_id") == "socket-2"
+        ]
+        assert (closed["method"], closed["path"], closed["status"]) == ("WEBSOCKET", "/live", 101)
+        assert closed["centre"] == DEMO_CENTRE and closed["actor"] == str(demo_person("john").id)
+
         # The command's own lines: the access line names the click, the centre and John.
         [access] = [line for line in lines(logs, "request") if line.get("request_id") == CLICK]
         assert access["status"] == 200
