@@ -130,7 +130,10 @@ class UnitOfWork:
             trust_kept and store.aggregates is not None and store.group_commit is not None
         )
         self.trusted: dict[UUID, int] = {}
-        """Aggregates taken from kept copies unasked, with the version each was taken at."""
+        """Aggregates taken from kept copies unasked, with the version each was taken at (0:
+        presumed new, see :meth:`get_or_start`)."""
+        self.presumed: set[UUID] = set()
+        """Aggregates started without asking the store whether they have a history."""
         self._seen: dict[UUID, Aggregate] = {}
         self._exists_message: str | None = None
         self._stored: list[Aggregate] = []
@@ -151,7 +154,23 @@ class UnitOfWork:
 
     def get_or_start(self, cls: type[A], aggregate_id: UUID, start: Callable[[], A]) -> A:
         """The aggregate, or a new one from ``start()`` if it has no history yet (a seat, a
-        week of a timetable, a profile)."""
+        week of a timetable, a profile). Where kept copies are taken unasked, one this process
+        knows nothing of is presumed new without asking the store (most are: a student's seat
+        before their first help request), and the commit checks that it still has no event
+        (``StaleRead`` otherwise, as for a stale kept copy)."""
+        aggregates = self.store.aggregates
+        if (
+            self._trust_kept
+            and aggregates is not None
+            and aggregate_id not in self._seen
+            and not aggregates.known(aggregate_id)
+            and aggregates.presumed.trust()
+        ):
+            aggregate = start()
+            self.trusted[aggregate.id] = 0
+            self.presumed.add(aggregate.id)
+            self._seen[aggregate.id] = aggregate
+            return aggregate
         try:
             return self.get(cls, aggregate_id)
         except NotFound:
@@ -271,12 +290,17 @@ def execute(
             attempt += 1
         try:
             position = uow.commit(decision, idempotency)
-        except StaleRead:
-            if stale is not None:
+        except StaleRead as error:
+            if uow.presumed and error.moved and error.moved <= uow.presumed:
+                if store.aggregates is not None:  # a guess of new was wrong, not a kept copy
+                    store.aggregates.presumed.record(stale=True)
+            elif stale is not None:
                 stale.record(stale=True)
             log.info("command.stale", aggregates=len(uow.trusted))
             continue
         except IntegrityError:
+            if uow.presumed and store.aggregates is not None:  # most likely one that exists
+                store.aggregates.presumed.record(stale=True)
             if (
                 idempotency is not None
                 and (replay := _replay(store, actor, idempotency)) is not None
@@ -286,8 +310,10 @@ def execute(
                 raise refusal from None
             log.info("command.conflict", attempt=attempt)
             continue
-        if uow.trusted and stale is not None:
+        if len(uow.trusted) > len(uow.presumed) and stale is not None:
             stale.record(stale=False)
+        if uow.presumed and store.aggregates is not None:
+            store.aggregates.presumed.record(stale=False)
         return CommandResult(decision.status_code, decision.body, position)
     raise ConcurrentUpdate("the session changed while the command ran; try again")
 

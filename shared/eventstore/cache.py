@@ -216,6 +216,9 @@ class AggregateCache:
         self._contended: set[type] = set()
         self.stale = StaleRate()
         """How often those were stale."""
+        self.presumed = StaleRate()
+        """How often an aggregate presumed new because this process knows nothing of it
+        (see :meth:`known`) turned out to exist."""
 
     def get(self, aggregate_id: UUID, project: Project) -> Any:
         """The aggregate as stored now, the caller's own (the kept instance, if any, is lent:
@@ -241,6 +244,13 @@ class AggregateCache:
         if aggregate is not None:
             self.trusted += 1
         return aggregate
+
+    def known(self, aggregate_id: UUID) -> bool:
+        """Whether this process knows the aggregate exists (kept, lent, or read from a snapshot
+        since it was last pushed out). One it does not know usually has no history yet, and
+        only the store can say for sure."""
+        with self._lock:
+            return aggregate_id in self._entries
 
     def _borrow(self, aggregate_id: UUID) -> tuple[Any, int]:
         """The kept instance, taken out (``None`` if there is none), and the version of the

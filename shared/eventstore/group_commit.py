@@ -30,7 +30,7 @@ the group with that error, and nothing of the group is stored.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -48,6 +48,11 @@ MAX_GROUP = 256
 
 class StaleRead(IntegrityError):
     """An aggregate the command decided on was written by someone else since it was kept."""
+
+    def __init__(self, message: str, moved: Iterable[UUID | str] = ()) -> None:
+        super().__init__(message)
+        self.moved = frozenset(moved)
+        """The aggregates that moved on (none named: the refusal did not come from a check)."""
 
 
 @dataclass
@@ -230,4 +235,4 @@ def _written(pending: _Pending, latest: dict[UUID | str, int]) -> None:
 def _refuse_if_moved_on(expected: Mapping[UUID, int], latest: dict[UUID | str, int]) -> None:
     moved = [key for key, version in expected.items() if latest.get(key, 0) != version]
     if moved:
-        raise StaleRead(f"{len(moved)} aggregate(s) changed since the command read them")
+        raise StaleRead(f"{len(moved)} aggregate(s) changed since the command read them", moved)

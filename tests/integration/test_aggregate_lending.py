@@ -8,12 +8,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from uuid import UUID
 
 import pytest
 
 from services.command.application import TutoringCentres
-from services.command.commands.sessions import EnrolStudent
+from services.command.commands.help_requests import RaiseHelpRequest
+from services.command.commands.sessions import EnrolStudent, StartSession
+from services.command.domain.aggregate import DomainError
+from services.command.domain.seat import Seat, seat_id
 from services.command.domain.session import Session
 from services.command.unit_of_work import (
     CommandResult,
@@ -24,6 +28,7 @@ from services.command.unit_of_work import (
     load,
 )
 from shared.eventstore import EventStoreSettings
+from shared.eventstore.cache import Snapshots
 from shared.settings import load as load_settings
 from tests.builders import plan, register_centre, session_id
 from tests.support.servers import PostgresServer
@@ -104,3 +109,55 @@ def test_concurrent_enrolments_into_one_session_lose_nothing(centres: TutoringCe
     state = load(centres, Session, session)
     assert set(state.roster) == {centre[s].user_id for s in STUDENTS}
     assert state.version == 1 + len(STUDENTS)
+
+
+def test_a_seat_this_process_knows_nothing_of_is_presumed_new_without_reading_the_store(
+    centres: TutoringCentres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    centre = register_centre(centres, "alpha")
+    tutor, ann = centre["tutor"], centre["ann"]
+    session = session_id(centres.handle(tutor, plan()).body)
+    centres.handle(tutor, EnrolStudent(session_id=session, student_id=ann.user_id))
+    centres.handle(tutor, StartSession(session_id=session))
+    read: list[UUID] = []
+    original = Snapshots.with_history
+
+    def reading(self: Snapshots, aggregate_id: UUID, *args: Any) -> Any:
+        read.append(aggregate_id)
+        return original(self, aggregate_id, *args)
+
+    monkeypatch.setattr(Snapshots, "with_history", reading)
+    answer = centres.handle(ann, RaiseHelpRequest(session_id=session))
+    assert answer.status_code == 201
+    assert seat_id(session, ann.user_id) not in read, "the new seat was not asked for"
+    assert_kept_as_stored(centres)
+    seat = load(centres, Seat, seat_id(session, ann.user_id))
+    assert seat.version == 1 and len(seat.help_requests) == 1
+
+
+def test_a_seat_presumed_new_that_another_process_made_is_decided_again_on_it(
+    pg: PostgresServer,
+) -> None:
+    """Ann's second request while her first is open is refused, whichever process took the
+    first: the second process presumes her seat new, its commit finds it stored, and the
+    command is decided again on the stored seat. The wrong guess counts against guessing, not
+    against the kept copies."""
+    first, second = (TutoringCentres(load_settings(EventStoreSettings, pg.env())) for _ in "ab")
+    try:
+        centre = register_centre(first, "alpha")
+        tutor, ann = centre["tutor"], centre["ann"]
+        session = session_id(first.handle(tutor, plan()).body)
+        first.handle(tutor, EnrolStudent(session_id=session, student_id=ann.user_id))
+        first.handle(tutor, StartSession(session_id=session))
+        assert first.handle(ann, RaiseHelpRequest(session_id=session)).status_code == 201
+        with pytest.raises(DomainError) as refused:
+            second.handle(ann, RaiseHelpRequest(session_id=session))
+        with pytest.raises(type(refused.value)):
+            first.handle(ann, RaiseHelpRequest(session_id=session))  # the same answer
+        kept = second.aggregates
+        assert kept is not None and kept.presumed.rate > 0 and kept.stale.rate == 0
+        seat = load(second, Seat, seat_id(session, ann.user_id))
+        assert seat.version == 1 and len(seat.help_requests) == 1
+    finally:
+        first.close()
+        second.close()
