@@ -5,6 +5,7 @@ it from the store, the two still conflict as two processes would, and nobody's u
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,11 +29,11 @@ from services.command.unit_of_work import (
     load,
 )
 from shared.eventstore import EventStoreSettings
-from shared.eventstore.cache import Snapshots
+from shared.eventstore.cache import Snapshots, StaleRate
 from shared.settings import load as load_settings
 from tests.builders import plan, register_centre, session_id
 from tests.support.servers import PostgresServer
-from tests.unit.test_aggregate_cache import assert_kept_as_stored
+from tests.unit.test_aggregate_cache import STEPS, assert_kept_as_stored, play
 
 STUDENTS = ("ann", "ben", "cal", "dee", "eve", "fay")
 
@@ -161,3 +162,24 @@ def test_a_seat_presumed_new_that_another_process_made_is_decided_again_on_it(
     finally:
         first.close()
         second.close()
+
+
+def test_commands_refused_or_failed_on_kept_copies_leave_nothing_of_them_kept(
+    centres: TutoringCentres,
+) -> None:
+    """The property test of ``tests/unit/test_aggregate_cache.py`` on PostgreSQL, where commands
+    take kept copies without asking the store: twelve sequences of commands that succeed, are
+    refused, or fail after changing the session they borrowed."""
+    centre = register_centre(centres, "alpha")
+    chance = random.Random(12)
+    assert centres.aggregates is not None
+    for _ in range(12):
+        # The failures count as stale copies and would soon stop them being taken unasked:
+        # each sequence starts with a clean record, so every one runs on kept copies.
+        centres.aggregates.stale = StaleRate()
+        play(
+            centres,
+            centre,
+            [(chance.choice(STEPS), chance.choice(("ann", "ben", "cal"))) for _ in range(10)],
+        )
+    assert centres.aggregates.trusted > 50, "kept copies were taken unasked"

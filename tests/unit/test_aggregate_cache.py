@@ -288,7 +288,12 @@ def test_a_command_refused_or_failed_after_changing_an_aggregate_leaves_nothing_
     """Whatever commands run, succeed, are refused or fail halfway, each kept aggregate is its
     stored history replayed, and what was refused or failed is nowhere: not in the store, not
     in what the next command loads."""
-    centres, centre = lending
+    play(*lending, steps)
+
+
+def play(centres: TutoringCentres, centre: Centre, steps: list[tuple[str, str]]) -> None:
+    """Run ``steps`` on a new session of ``centre``, checking after each one that every kept
+    aggregate is as stored, and at the end that the roster is what succeeded made it."""
     tutor = centre["tutor"]
     session = session_id(centres.handle(tutor, plan()).body)
     enrolled: set[UUID] = set()
