@@ -98,6 +98,7 @@ from shared.readmodels.documents.sessions import (
     work_of,
 )
 from shared.readmodels.documents.students import (
+    RECENT_WORK,
     STUDENT_RECENT_SESSIONS,
     ContentAssignment,
     LevelChange,
@@ -193,6 +194,7 @@ __all__ = [
     "OPEN_CATCH_UPS",
     "PAPER",
     "PERSON",
+    "RECENT_WORK",
     "SESSION",
     "STUDENT",
     "STUDENT_RECENT_SESSIONS",

@@ -101,6 +101,10 @@ STUDENT_RECENT_SESSIONS: Final = 12
 document and overview keep, besides those still to come or running and older ones with
 something open; every session lives in a ``student_sessions`` document of its month."""
 
+RECENT_WORK: Final = 20
+"""How much of a student's exercise work handed in or marked (the latest assigned) the overview
+shows, from whichever sessions; the document keeps the sessions it comes from."""
+
 _STILL_TO_COME = frozenset({SessionStatus.SCHEDULED, SessionStatus.LIVE})
 
 
@@ -124,6 +128,8 @@ class MonthTotals(Record, kw_only=True):
     """Scored exercise work (auto-graded or graded, with a score)."""
     newest_scored: Instant | None = None
     """When the newest of that work was scored (graded, else handed in, else assigned)."""
+    newest_done_work: Instant | None = None
+    """When the newest exercise work handed in or marked (not unfinished) was assigned."""
     attendance: dict[str, int] = msgspec.field(default_factory=dict)
     """Marks by attendance status."""
     work_xp: int = 0
@@ -190,9 +196,10 @@ class Student(Document, kw_only=True):
     centre_id: str
     sessions: dict[str, StudentSession] = msgspec.field(default_factory=dict)
     """A window on the student's ``student_sessions`` months, recomputed from them on every
-    change of one: what the overview lists (:func:`listed`), and what the risk score reads of
-    older sessions (the latest ``RISK_MARKS`` marked ones, the sessions of the latest
-    ``RISK_MARKS`` scored exercises). A document written before ``months`` holds every
+    change of one: what the overview lists (:func:`listed`) and the sessions of its latest
+    ``RECENT_WORK`` exercise work handed in or marked, and what the risk score reads of older
+    sessions (the latest ``RISK_MARKS`` marked ones, the sessions of the latest ``RISK_MARKS``
+    scored exercises). A document written before ``months`` holds every
     session here."""
     notes: dict[str, Note] = msgspec.field(default_factory=dict)
     subjects: dict[str, Subject] = msgspec.field(default_factory=dict)

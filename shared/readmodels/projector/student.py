@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 import msgspec
 
 from shared import events as ev
 from shared.readmodels.documents import (
+    RECENT_WORK,
     STUDENT,
     STUDENT_RECENT_SESSIONS,
     STUDENT_RISK,
@@ -26,7 +28,6 @@ from shared.readmodels.documents import (
     StudentSession,
     Subject,
     Work,
-    listed,
     month_of,
     pinned,
     student_history_key,
@@ -149,19 +150,28 @@ def refresh_student(docs: Batch, session: Session, student_id: str) -> None:
         lesson_id=row.lesson_id,
         attendance=row.attendance,
         attendance_notes=row.attendance_notes,
-        catch_ups=row.catch_ups,
-        help_requests=row.help_requests,
+        # Copies: the session's own go on changing in place with its later events.
+        catch_ups={k: msgspec.structs.replace(c) for k, c in row.catch_ups.items()},
+        help_requests={k: msgspec.structs.replace(h) for k, h in row.help_requests.items()},
         work={k: without_answers(w) for k, w in work_of(row).items()},
     )
     month = _place(student, record)
     history = _history(docs, student, month)
+    was = history.sessions.get(record.session_id)
     history.sessions[record.session_id] = record
     docs.put(STUDENT_SESSIONS, student_history_key(student_id, month), student.centre_id, history)
+    if before is not None and was == record:  # what changed is not shown here (presence)
+        put_student(docs, student)
+        return
     months = dict(student.months) if isinstance(student.months, dict) else {}
     months[month] = month_totals(history.sessions.values())
     student.months = months
     student.totals = _totals(months.values())
-    student.sessions = _window(docs, student, history, before)
+    if before is not None and was is not None and _facts(was) == _facts(record):
+        # The window is chosen by the facts alone, and none changed: the same sessions.
+        student.sessions = {k: record if k == record.session_id else s for k, s in before.items()}
+    else:
+        student.sessions = _window(docs, student, history, before)
     put_student(docs, student)
 
 
@@ -214,12 +224,15 @@ def month_totals(sessions: Iterable[StudentSession]) -> MonthTotals:
         totals.sessions += 1
         totals.upcoming += upcoming(s)
         totals.open += pinned(s)
-        if _listing_keys(s):
+        facts = _facts(s)
+        if facts.listing:
             totals.newest_over = max(totals.newest_over or "", s.starts_at)
-        scored = _scored(s)
+        scored, done = facts.scored, facts.done
         if scored:
             totals.scored += len(scored)
             totals.newest_scored = max(totals.newest_scored or "", *(w for w, _ in scored))
+        if done:
+            totals.newest_done_work = max(totals.newest_done_work or "", *(w for w, _ in done))
         totals.work_xp += sum(w.xp_awarded for w in s.work.values())
         if s.attendance is None:
             continue
@@ -252,29 +265,56 @@ def _totals(months: Iterable[MonthTotals]) -> SessionTotals:
 
 
 _Key = tuple[str, str]
-_Keys = Callable[[StudentSession], Sequence[_Key]]
 
 
-def _listing_keys(session: StudentSession) -> Sequence[_Key]:
-    """The overview lists the latest of these (:func:`listed`)."""
-    if upcoming(session) or pinned(session):
-        return ()
-    return ((session.starts_at, session.session_id),)
+class _Facts(NamedTuple):
+    """What the window is chosen by, of one session: the keys of each thing the window keeps
+    the latest of (in the order of :data:`_LATEST`)."""
+
+    listing: Sequence[_Key]
+    """``(start, id)`` if the overview lists it only among the latest (:func:`listed`): it is
+    over with nothing open."""
+    marked: Sequence[_Key]
+    scored: Sequence[_Key]
+    done: Sequence[_Key]
+    """``(assigned, work id)`` of its work handed in or marked."""
 
 
-def _marked_keys(session: StudentSession) -> Sequence[_Key]:
-    return ((session.starts_at, session.session_id),) if session.attendance else ()
-
-
-def _criteria(
-    scored: dict[str, list[_Key]],
-) -> tuple[tuple[Callable[[MonthTotals], str | None], _Keys, int], ...]:
-    """What the window keeps the latest of: each month's bound on it, its keys, how many."""
-    return (
-        (lambda t: t.newest_over, _listing_keys, STUDENT_RECENT_SESSIONS),
-        (lambda t: t.newest_marked, _marked_keys, RISK_MARKS),
-        (lambda t: t.newest_scored, lambda s: scored[s.session_id], RISK_MARKS),
+def _facts(session: StudentSession) -> _Facts:
+    start = ((session.starts_at, session.session_id),)
+    return _Facts(
+        listing=() if upcoming(session) or pinned(session) else start,
+        marked=start if session.attendance else (),
+        scored=_scored(session),
+        done=[
+            (w.assigned_at, w.work_id)
+            for w in session.work.values()
+            if w.status not in ev.UNFINISHED_WORK
+        ],
     )
+
+
+_LATEST: tuple[tuple[Callable[[MonthTotals], str | None], int], ...] = (
+    (lambda t: t.newest_over, STUDENT_RECENT_SESSIONS),
+    (lambda t: t.newest_marked, RISK_MARKS),
+    (lambda t: t.newest_scored, RISK_MARKS),
+    (lambda t: t.newest_done_work, RECENT_WORK),
+)
+"""What the window keeps the latest of (as :class:`_Facts`): each month's bound on its keys
+(their newest time), and how many."""
+
+
+class _Known:
+    """The facts of the sessions a window is worked out from, each worked out once."""
+
+    def __init__(self) -> None:
+        self._facts: dict[int, tuple[StudentSession, _Facts]] = {}
+
+    def __call__(self, session: StudentSession) -> _Facts:
+        found = self._facts.get(id(session))
+        if found is None:
+            found = self._facts[id(session)] = (session, _facts(session))
+        return found[1]
 
 
 def _window(
@@ -284,25 +324,30 @@ def _window(
     before: dict[str, StudentSession] | None,
 ) -> dict[str, StudentSession]:
     """What the student's document keeps of their sessions (``Student.sessions``): what the
-    overview lists and the risk score reads, exactly as worked out from every session. It is
-    worked out from the window ``before`` the ``changed`` month changed where that suffices,
-    else from the months that can hold it (:func:`_window_read`)."""
+    overview lists, the sessions of its latest work handed in or marked, and what the risk
+    score reads, exactly as worked out from every session. It is worked out from the window
+    ``before`` the ``changed`` month changed where that suffices, else from the months that
+    can hold it (:func:`_window_read`)."""
+    known = _Known()
     if before is not None:
-        window = _window_from(student, changed, before)
+        window = _window_from(student, changed, before, known)
         if window is not None:
             return window
-    return _window_read(docs, student)
+    return _window_read(docs, student, known)
 
 
-def _kept(every: list[StudentSession], scored: dict[str, list[_Key]]) -> dict[str, StudentSession]:
-    """Of ``every`` session (sorted by start) that can be in the window, those that are."""
-    marked = [s.session_id for s in every if s.attendance][-RISK_MARKS:]
-    keep = {s.session_id for s in listed(every)} | set(marked)
-    works = heapq.nlargest(
-        RISK_MARKS, ((w, s.session_id) for s in every for w in scored[s.session_id])
-    )
-    keep.update(session_id for _, session_id in works)
-    return {s.session_id: s for s in every if s.session_id in keep}
+def _kept(every: list[StudentSession], known: _Known) -> dict[str, StudentSession]:
+    """Of ``every`` session (sorted by start) that can be in the window, those that are: as
+    :func:`listed`, and the latest of the rest of :data:`_LATEST`."""
+    facts = [(s, known(s)) for s in every]
+    over = [s.session_id for s, f in facts if f.listing]
+    keep = {s.session_id for s, f in facts if not f.listing}
+    keep.update(over[-STUDENT_RECENT_SESSIONS:])
+    keep.update([s.session_id for s, f in facts if f.marked][-RISK_MARKS:])
+    for field, wanted in ((2, RISK_MARKS), (3, RECENT_WORK)):
+        latest = heapq.nlargest(wanted, ((k, s.session_id) for s, f in facts for k in f[field]))
+        keep.update(session_id for _, session_id in latest)
+    return {s.session_id: s for s, _ in facts if s.session_id in keep}
 
 
 def _by_start(sessions: Iterable[StudentSession]) -> list[StudentSession]:
@@ -310,14 +355,14 @@ def _by_start(sessions: Iterable[StudentSession]) -> list[StudentSession]:
 
 
 def _window_from(
-    student: Student, changed: StudentHistory, before: dict[str, StudentSession]
+    student: Student, changed: StudentHistory, before: dict[str, StudentSession], known: _Known
 ) -> dict[str, StudentSession] | None:
     """The window from the one ``before`` (exact for the months that did not change) and the
     ``changed`` month; ``None`` if a session of another month may now belong in it. What the
     window held of a month that did not change is every session of it still to come, running
-    or with something open, and every one of its latest (listed, marked, scored) that was
-    among the latest of all; the others of that month come after the window's last of each,
-    so if the new latest of each still reach that far, none of them can be among them."""
+    or with something open, and every one of its latest (listed, marked, scored, handed in)
+    that was among the latest of all; the others of that month come after the window's last of
+    each, so if the new latest of each still reach that far, none of them can be among them."""
     placement = student.placement if isinstance(student.placement, dict) else {}
     candidates = _by_start(
         [
@@ -330,35 +375,32 @@ def _window_from(
             *changed.sessions.values(),
         ]
     )
-    scored = {s.session_id: _scored(s) for s in (*before.values(), *candidates)}
-    for _, keys, wanted in _criteria(scored):
-        was = heapq.nlargest(wanted, (k for s in before.values() for k in keys(s)))
+    for field, (_, wanted) in enumerate(_LATEST):
+        was = heapq.nlargest(wanted, (k for s in before.values() for k in known(s)[field]))
         if len(was) < wanted:
             continue  # the window held every one there was
-        now = heapq.nlargest(wanted, (k for s in candidates for k in keys(s)))
+        now = heapq.nlargest(wanted, (k for s in candidates for k in known(s)[field]))
         if len(now) < wanted or now[-1] < was[-1]:
             return None
-    return _kept(candidates, scored)
+    return _kept(candidates, known)
 
 
-def _window_read(docs: Batch, student: Student) -> dict[str, StudentSession]:
+def _window_read(docs: Batch, student: Student, known: _Known) -> dict[str, StudentSession]:
     """The window from the student's months: every month with a session still to come,
-    running or with something open, and for each of its latest (listed, marked, scored) the
-    months, the one with the newest bound first, until no other can hold one of them."""
+    running or with something open, and for each of :data:`_LATEST` the months, the one with
+    the newest bound first, until no other can hold one of the latest."""
     months = student.months if isinstance(student.months, dict) else {}
     read: dict[str, StudentHistory] = {}
-    scored: dict[str, list[_Key]] = {}
 
     def sessions_of(month: str) -> Iterable[StudentSession]:
         if month not in read:
             read[month] = _history(docs, student, month)
-            scored.update((s.session_id, _scored(s)) for s in read[month].sessions.values())
         return read[month].sessions.values()
 
     for month, totals in months.items():
         if totals.upcoming or totals.open:
             sessions_of(month)
-    for bound, keys, wanted in _criteria(scored):
+    for field, (bound, wanted) in enumerate(_LATEST):
         found: list[_Key] = []
         for newest, month in sorted(
             ((b, m) for m, t in months.items() if (b := bound(t)) is not None), reverse=True
@@ -366,9 +408,9 @@ def _window_read(docs: Batch, student: Student) -> dict[str, StudentSession]:
             if len(found) >= wanted and newest < found[-1][0]:
                 break
             found = heapq.nlargest(
-                wanted, [*found, *(k for s in sessions_of(month) for k in keys(s))]
+                wanted, [*found, *(k for s in sessions_of(month) for k in known(s)[field])]
             )
-    return _kept(_by_start(s for m in read.values() for s in m.sessions.values()), scored)
+    return _kept(_by_start(s for m in read.values() for s in m.sessions.values()), known)
 
 
 # --- notes about the student -----------------------------------------------------------------

@@ -19,6 +19,7 @@ from shared.events import (
     SessionStatus,
 )
 from shared.readmodels.documents import (
+    RECENT_WORK,
     JsonObject,
     SessionTotals,
     Student,
@@ -72,7 +73,7 @@ def student_overview(
     work = sorted(
         (
             {**as_json(w), "sessionId": s.session_id, "sessionTitle": s.title}
-            for s in sessions
+            for s in student.sessions.values()  # the latest handed in or marked are among them
             for w in s.work.values()
         ),
         key=lambda w: (w["assignedAt"], w["workId"]),
@@ -116,7 +117,7 @@ def student_overview(
         ],
         "exercises": {
             "current": [w for w in work if w["status"] in UNFINISHED_WORK],
-            "recent": [w for w in work if w["status"] not in UNFINISHED_WORK][:20],
+            "recent": [w for w in work if w["status"] not in UNFINISHED_WORK][:RECENT_WORK],
         },
         "openHelpRequest": open_help[0] if open_help else None,
         "homework": homework,
