@@ -86,18 +86,29 @@ def line(letter: DeadLetter) -> str:
     )
 
 
-async def run(argv: Sequence[str], settings: RedeliverSettings, nc: Client | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.notifier.redeliver")
-    parser.add_argument("sequences", nargs="*", help="'list', or TP_DLQ sequences to send again")
-    parser.add_argument("--all", action="store_true", help="send every dead letter again")
-    args = parser.parse_args(argv)
-    listing = args.sequences == ["list"]
+def parser() -> argparse.ArgumentParser:
+    found = argparse.ArgumentParser(prog="python -m services.notifier.redeliver")
+    found.add_argument("sequences", nargs="*", help="'list', or TP_DLQ sequences to send again")
+    found.add_argument("--all", action="store_true", help="send every dead letter again")
+    return found
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments, checked before the program reads its settings or connects anywhere."""
+    command = parser()
+    args = command.parse_args(argv)
     try:
-        wanted = set() if listing else {int(s) for s in args.sequences}
+        args.wanted = set() if args.sequences == ["list"] else {int(s) for s in args.sequences}
     except ValueError:
-        parser.error("a sequence is a number (see 'list')")
-    if not listing and not wanted and not args.all:
-        parser.error("say 'list', some sequences, or --all")
+        command.error("a sequence is a number (see 'list')")
+    if args.sequences != ["list"] and not args.wanted and not args.all:
+        command.error("say 'list', some sequences, or --all")
+    return args
+
+
+async def run(argv: Sequence[str], settings: RedeliverSettings, nc: Client | None = None) -> int:
+    args = parse(argv)
+    listing, wanted = args.sequences == ["list"], args.wanted
     own = nc is None
     client = nc or await connect(settings.nats, name="tutorpulse-notifier-redeliver")
     try:
@@ -123,6 +134,7 @@ async def run(argv: Sequence[str], settings: RedeliverSettings, nc: Client | Non
 def main() -> None:
     from services.settings import start
 
+    parse(sys.argv[1:])  # --help and mistakes answered before logging is set up
     settings = start(RedeliverSettings, "redeliver")
     sys.exit(asyncio.run(run(sys.argv[1:], settings)))
 

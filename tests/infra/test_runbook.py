@@ -5,6 +5,7 @@ rules link to)."""
 
 from __future__ import annotations
 
+import logging
 import re
 import runpy
 import shlex
@@ -14,6 +15,7 @@ from uuid import uuid4
 
 import msgspec
 import pytest
+import structlog
 import yaml
 
 from services.ops.restore import parser as ops_parser
@@ -70,13 +72,21 @@ def command_lines(program: str) -> list[list[str]]:
 def test_every_module_the_runbook_names_answers_help(
     module: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``python -m <module> --help``, run in this process (argparse answers before the
-    program reads its settings or connects anywhere)."""
+    """``python -m <module> --help``, run in this process: argparse answers before the program
+    reads its settings, sets up its logging (which would hold on to this test's captured
+    output) or connects anywhere."""
     monkeypatch.setattr(sys, "argv", [module, "--help"])
-    with pytest.raises(SystemExit) as exited:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    assert exited.value.code in (0, None)
-    assert "usage:" in capsys.readouterr().out
+    before, handlers = structlog.get_config(), list(logging.getLogger().handlers)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+        assert exited.value.code in (0, None)
+        assert "usage:" in capsys.readouterr().out
+        assert structlog.get_config() == before, f"{module} --help set up logging"
+        assert logging.getLogger().handlers == handlers, f"{module} --help set up logging"
+    finally:
+        structlog.configure(**before)
+        logging.getLogger().handlers[:] = handlers
 
 
 def test_the_runbook_names_the_operator_commands() -> None:
