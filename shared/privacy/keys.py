@@ -94,6 +94,30 @@ class _Row:
     erasure_reason: str | None
 
 
+def _row(found: tuple[Any, ...] | None, *, text: bool) -> _Row | None:
+    """A selected row (``_COLUMNS``) as a :class:`_Row`; ``None`` where there was none.
+
+    ``text``: the times and the eraser's id come as text (SQLite keeps them so); PostgreSQL
+    gives them typed.
+    """
+    if found is None:
+        return None
+    key_id, master_key_id, wrapped, created, erased_at, erased_by, reason = found
+    if text:
+        created = None if created is None else datetime.fromisoformat(created)
+        erased_at = None if erased_at is None else datetime.fromisoformat(erased_at)
+        erased_by = None if erased_by is None else UUID(erased_by)
+    return _Row(
+        key_id,
+        master_key_id,
+        None if wrapped is None else bytes(wrapped),
+        created,
+        erased_at,
+        erased_by,
+        reason,
+    )
+
+
 def _context(centre_id: str, person_id: UUID, key_id: str) -> bytes:
     """What a wrapped key is bound to: its row and its id."""
     return msgspec.json.encode(["tutorpulse-data-key", centre_id, str(person_id), key_id])
@@ -187,18 +211,7 @@ class _Sqlite:
     def select(self, centre_id: str, person_id: UUID) -> _Row | None:
         with self._lock:
             found = self._connection.execute(_SELECT, (centre_id, str(person_id))).fetchone()
-        if found is None:
-            return None
-        key_id, master_key_id, wrapped, created, erased_at, erased_by, reason = found
-        return _Row(
-            key_id,
-            master_key_id,
-            None if wrapped is None else bytes(wrapped),
-            None if created is None else datetime.fromisoformat(created),
-            None if erased_at is None else datetime.fromisoformat(erased_at),
-            None if erased_by is None else UUID(erased_by),
-            reason,
-        )
+        return _row(found, text=True)
 
     def tombstone(self, values: tuple[Any, ...]) -> None:
         with self._transaction() as cursor:
@@ -301,18 +314,7 @@ class _Postgres:
         with self._transaction() as cursor:
             cursor.execute(self._sql(_SELECT), (centre_id, person_id))
             found = cursor.fetchone()
-        if found is None:
-            return None
-        key_id, master_key_id, wrapped, created, erased_at, erased_by, reason = found
-        return _Row(
-            key_id,
-            master_key_id,
-            None if wrapped is None else bytes(wrapped),
-            created,
-            erased_at,
-            erased_by,
-            reason,
-        )
+        return _row(found, text=False)
 
     def tombstone(self, values: tuple[Any, ...]) -> None:
         with self._transaction() as cursor:
