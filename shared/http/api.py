@@ -19,6 +19,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from shared.http.auth import permission_guard, provide_actor
+from shared.http.cors import cors_config
 from shared.http.docs_page import docs_assets, docs_page
 from shared.http.openapi import RATE_LIMIT, REQUEST_ID, REQUEST_ID_SENT, Contract, document
 from shared.http.operations import ReadinessCheck, operations_router, prometheus
@@ -121,6 +122,7 @@ def api_app(
         logging_config=None,
         debug=False,
         request_max_body_size=MAX_BODY_BYTES,
+        cors_config=cors_config(settings.cors, dev_mode=settings.tokens.dev_mode),
     )
     document(app, contract)
     return with_request_log(app, service)

@@ -7,6 +7,7 @@ from typing import cast
 
 from litestar.middleware.rate_limit import DURATION_VALUES, DurationUnit
 
+from shared.http.cors.settings import CorsSettings
 from shared.settings import setting
 from shared.tenancy.settings import JwtSettings
 
@@ -59,3 +60,4 @@ class ApiSettings:
 
     tokens: JwtSettings = field(default_factory=JwtSettings)
     readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
+    cors: CorsSettings = field(default_factory=CorsSettings)
