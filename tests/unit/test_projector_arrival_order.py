@@ -4,12 +4,11 @@ application of the events in stream order gives."""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TypedDict, cast
+from typing import cast
 from uuid import UUID, uuid4, uuid5
 
 import pytest
@@ -20,16 +19,11 @@ from shared import events as ev
 from shared.readmodels import projector
 from shared.readmodels.documents import TUTOR as TUTOR_DOC
 from shared.readmodels.documents import Tutor
-from shared.readmodels.projector import (
-    Batch,
-    OutOfOrder,
-    RefusedAfterWriting,
-    apply,
-    apply_all,
-)
+from shared.readmodels.projector import Batch, OutOfOrder, apply_all
 from shared.readmodels.store import ReadStore
-from shared.tenancy import Role
 from tests.readside import read_store
+from tests.support.out_of_order import SessionEnvelope, session_envelope
+from tests.support.out_of_order import deliver as replay
 
 CENTRE = "alpha"
 AT = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -38,26 +32,9 @@ FIRST, SECOND = uuid4(), uuid4()
 SESSION = uuid4()
 
 
-class _Common(TypedDict):
-    centre_id: str
-    aggregate_id: UUID
-    aggregate_version: int
-    occurred_at: datetime
-    actor_id: UUID
-    actor_role: Role
-    session_id: UUID
-
-
-def _common(aggregate_id: UUID, version: int, minute: int, actor: UUID) -> _Common:
-    return {
-        "centre_id": CENTRE,
-        "aggregate_id": aggregate_id,
-        "aggregate_version": version,
-        "occurred_at": AT + timedelta(minutes=minute),
-        "actor_id": actor,
-        "actor_role": Role.TEACHER,
-        "session_id": SESSION,
-    }
+def _common(aggregate_id: UUID, version: int, minute: int, actor: UUID) -> SessionEnvelope:
+    when = AT + timedelta(minutes=minute)
+    return session_envelope(CENTRE, SESSION, aggregate_id, version, when, actor_id=actor)
 
 
 def history() -> list[tuple[ev.Event, int]]:
@@ -97,22 +74,7 @@ def deliver(store: ReadStore, batches: Sequence[Sequence[int]]) -> None:
     """Apply each batch as a projection replica does (one transaction, each event refused while
     an earlier one it needs is missing, then flushed); refused events come back in a later
     batch of their own, until every one is in."""
-    events = history()
-    waiting: deque[int] = deque()
-    rounds = deque(list(b) for b in batches)
-    while rounds or waiting:
-        take = rounds.popleft() if rounds else [waiting.popleft()]
-        with store.transaction() as tx:
-            batch = Batch(tx)
-            batch.prefetch(events[i][0] for i in take)
-            for index in take:
-                try:
-                    apply(batch, *events[index])
-                except RefusedAfterWriting:
-                    raise
-                except OutOfOrder:
-                    waiting.append(index)
-            batch.flush()
+    replay(history(), batches, store.transaction)
 
 
 def in_stream_order(tmp_path: Path) -> dict[str, list[tuple[object, ...]]]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypedDict
 from uuid import UUID, uuid4, uuid5
 
 import msgspec
@@ -33,13 +33,13 @@ from shared.readmodels.documents import (
     month_of,
     student_history_key,
 )
-from shared.readmodels.projector import Batch, OutOfOrder, apply
+from shared.readmodels.projector import Batch, apply
 from shared.readmodels.store import MemoryTransaction, StoredDoc
 from shared.settings import load
-from shared.tenancy import Role
 from tests.bench.year import seed_year
+from tests.support.out_of_order import Item, SessionEnvelope, session_envelope
+from tests.support.out_of_order import deliver as replay
 
-Item = tuple[ev.Event, int]
 Snapshot = dict[tuple[str, str], tuple[int, str]]
 
 _KINDS = (STUDENT.name, STUDENT_RISK.name, STUDENT_SESSIONS.name)
@@ -52,26 +52,8 @@ MOVED, OPEN = uuid4(), uuid4()
 after the first one was set an exercise), and one of March whose help request stays open."""
 
 
-class _Common(TypedDict):
-    centre_id: str
-    aggregate_id: UUID
-    aggregate_version: int
-    occurred_at: datetime
-    actor_id: UUID
-    actor_role: Role
-    session_id: UUID
-
-
-def _at(session: UUID, aggregate: UUID, version: int, when: datetime) -> _Common:
-    return {
-        "centre_id": CENTRE,
-        "aggregate_id": aggregate,
-        "aggregate_version": version,
-        "occurred_at": when,
-        "actor_id": TUTOR,
-        "actor_role": Role.TEACHER,
-        "session_id": session,
-    }
+def _at(session: UUID, aggregate: UUID, version: int, when: datetime) -> SessionEnvelope:
+    return session_envelope(CENTRE, session, aggregate, version, when, actor_id=TUTOR)
 
 
 def _seat(session: UUID, student: UUID) -> UUID:
@@ -186,21 +168,7 @@ def deliver(items: Sequence[Item], batches: Sequence[Sequence[int]]) -> MemoryTr
     """Apply each batch (indexes into ``items``) as a projection replica does, in one
     transaction; an event refused while one it needs is missing comes back later on its own."""
     tx = MemoryTransaction()
-    waiting: deque[int] = deque()
-    rounds = deque(list(b) for b in batches)
-    refusals = 0
-    while rounds or waiting:
-        take = rounds.popleft() if rounds else [waiting.popleft()]
-        batch = Batch(tx)
-        batch.prefetch(items[i][0] for i in take)
-        for index in take:
-            try:
-                apply(batch, *items[index])
-            except OutOfOrder:
-                waiting.append(index)
-                refusals += 1
-                assert refusals < 50 * len(items), "an event waits for ever"
-        batch.flush()
+    replay(items, batches, lambda: nullcontext(tx))
     return tx
 
 
