@@ -10,37 +10,17 @@ import re
 import runpy
 import shlex
 import sys
-from pathlib import Path
 from uuid import uuid4
 
 import msgspec
 import pytest
 import structlog
-import yaml
 
 from services.ops.restore import parser as ops_parser
 from services.projections.dead_letters import parser as dead_letters_parser
 from shared import events
 from shared.events.base import Event
-
-ROOT = Path(__file__).resolve().parents[2]
-RUNBOOK = ROOT / "docs" / "operations.md"
-RULES = ROOT / "infra" / "k8s" / "components" / "monitoring"
-ALERTS = (
-    "TutorpulseRelayLag",
-    "TutorpulseRelayNoLeader",
-    "TutorpulseProjectionLag",
-    "TutorpulseDeadLetters",
-    "TutorpulseHighErrorRatio",
-    "TutorpulseReadinessFlapping",
-    "TutorpulseJetStreamStorage",
-    "TutorpulseServiceDown",
-)
-"""The alerts issue 13 asks for; the rule files may add more (each needs its section too)."""
-
-
-def runbook() -> str:
-    return RUNBOOK.read_text(encoding="utf-8")
+from tests.support.alerts import ALERTS, component_rules, runbook
 
 
 def modules() -> list[str]:
@@ -128,16 +108,11 @@ def rule_file_alerts() -> dict[str, str]:
 def rule_file() -> dict[str, tuple[str, str]]:
     """Each alert of the rule files: its runbook address and its expression."""
     found: dict[str, tuple[str, str]] = {}
-    for path in sorted(RULES.rglob("*.yaml")) if RULES.is_dir() else []:
-        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if not isinstance(document, dict) or document.get("kind") != "PrometheusRule":
-                continue
-            for group in document["spec"]["groups"]:
-                for rule in group["rules"]:
-                    if "alert" in rule:
-                        annotations = rule.get("annotations") or {}
-                        url = str(annotations.get("runbook_url", ""))
-                        found[rule["alert"]] = (url, str(rule["expr"]))
+    for rule in component_rules():
+        if "alert" in rule:
+            annotations = rule.get("annotations") or {}
+            url = str(annotations.get("runbook_url", ""))
+            found[rule["alert"]] = (url, str(rule["expr"]))
     return found
 
 

@@ -12,7 +12,6 @@ import functools
 import importlib
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import promql_parser
@@ -23,21 +22,8 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from shared.http.operations import operations_router, prometheus
+from tests.support.alerts import ALERTS, rules_of, runbook
 from tests.support.k8s import of_kind
-
-ROOT = Path(__file__).resolve().parents[2]
-
-ALERTS = {
-    "TutorpulseRelayLag",
-    "TutorpulseRelayNoLeader",
-    "TutorpulseProjectionLag",
-    "TutorpulseDeadLetters",
-    "TutorpulseHighErrorRatio",
-    "TutorpulseReadinessFlapping",
-    "TutorpulseJetStreamStorage",
-    "TutorpulseServiceDown",
-}
-"""Exactly these, each with its section in docs/operations.md."""
 
 METRIC_MODULES = (
     "services.command.metrics",
@@ -150,7 +136,7 @@ def problems_of(query: str) -> list[str]:
 
 def rules() -> list[dict[str, Any]]:
     (rule_file,) = of_kind("production", "PrometheusRule")
-    return [rule for group in rule_file["spec"]["groups"] for rule in group["rules"]]
+    return rules_of([rule_file])
 
 
 def test_the_checker_finds_what_is_wrong() -> None:
@@ -176,7 +162,7 @@ def test_the_rules_are_exactly_the_documented_alerts_each_annotated() -> None:
     found = rules()
     assert {rule["alert"] for rule in found} == ALERTS
     assert len(found) == len(ALERTS)
-    headings = set(re.findall(r"^### (\w+)$", (ROOT / "docs" / "operations.md").read_text(), re.M))
+    headings = set(re.findall(r"^### (\w+)$", runbook(), re.M))
     for rule in found:
         assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
         annotations = rule["annotations"]
