@@ -8,31 +8,21 @@ import json
 from collections.abc import MutableMapping
 from typing import Any
 
-import httpx
 import pytest
 import structlog
 import websockets
 from nats.aio.client import Client
 from structlog.testing import capture_logs
 
-from services.command.seed import seed
 from shared import events
 from shared.events import STREAM_NAME, subject_for
-from shared.tenancy import Actor
 from shared.tenancy.demo import DEMO_CENTRE, demo_person
-from shared.tenancy.tokens import mint
-from tests.integration.cluster import running_cluster
+from tests.support.live_demo import live_demo, mark_michael_absent, token, watching
 from tests.support.servers import NatsServer, PostgresServer
 
 pytestmark = pytest.mark.integration
-LIVE = "Intro to Programming - Live Q&A"
 CLICK = "abc-click-0001"
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-def token(handle: str) -> str:
-    person = demo_person(handle)
-    return mint(Actor(user_id=person.id, role=person.role, centre_id=DEMO_CENTRE))
 
 
 def lines(logs: list[MutableMapping[str, Any]], event: str) -> list[MutableMapping[str, Any]]:
@@ -42,35 +32,15 @@ def lines(logs: list[MutableMapping[str, Any]], event: str) -> list[MutableMappi
 async def test_one_click_is_followed_by_its_request_id_from_http_to_the_websocket(
     pg: PostgresServer, nats_server: NatsServer, nc: Client
 ) -> None:
-    async with running_cluster(pg, nats_server) as cluster:
-        sessions = seed(cluster.centres)
-        while cluster.read.watermark() < cluster.centres.position:
-            await asyncio.sleep(0.05)
-        session = str(sessions[LIVE])
-        john = {"Authorization": f"Bearer {token('john')}"}
-        async with websockets.connect(
-            f"ws://127.0.0.1:{cluster.gateway_port}/live?token={token('john')}",
-            ping_interval=None,
-            additional_headers={"X-Request-Id": "socket-1"},
-        ) as socket:
+    async with live_demo(pg, nats_server) as demo:
+        cluster, session = demo.cluster, demo.session
+        async with watching(demo, {"X-Request-Id": "socket-1"}) as (socket, _):
             assert socket.response is not None
             assert socket.response.headers["X-Request-Id"] == "socket-1"
-            await socket.send(json.dumps({"type": "subscribe", "topic": f"session:{session}"}))
-            assert json.loads(await socket.recv())["type"] == "snapshot"
             with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
-                async with httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{cluster.command_port}"
-                ) as http:
-                    response = await http.post(
-                        "/api/academic/attendance/bulk",
-                        headers={**john, "X-Request-Id": CLICK, "traceparent": TRACEPARENT},
-                        json={
-                            "sessionId": session,
-                            "records": [
-                                {"studentId": str(demo_person("michael").id), "status": "ABSENT"}
-                            ],
-                        },
-                    )
+                response = await mark_michael_absent(
+                    demo, {"X-Request-Id": CLICK, "traceparent": TRACEPARENT}
+                )
                 assert response.status_code == 200, response.text
                 assert response.headers["X-Request-Id"] == CLICK
                 delta = json.loads(await asyncio.wait_for(socket.recv(), 10))

@@ -11,18 +11,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import websockets
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from services.command.seed import seed
 from shared.observability import tracing
-from shared.tenancy.demo import demo_person
-from tests.integration.cluster import running_cluster
-from tests.integration.test_following_one_request import LIVE, TRACEPARENT, token
+from tests.integration.test_following_one_request import TRACEPARENT
+from tests.support.live_demo import live_demo, mark_michael_absent, watching
 from tests.support.servers import NatsServer, PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -47,34 +43,11 @@ def _of(spans: tuple[ReadableSpan, ...], service: str) -> list[ReadableSpan]:
 async def test_one_command_is_one_trace_from_http_to_the_websocket(
     pg: PostgresServer, nats_server: NatsServer, spans: InMemorySpanExporter
 ) -> None:
-    async with running_cluster(pg, nats_server) as cluster:
-        sessions = seed(cluster.centres)
-        while cluster.read.watermark() < cluster.centres.position:
-            await asyncio.sleep(0.05)
-        session = str(sessions[LIVE])
-        async with websockets.connect(
-            f"ws://127.0.0.1:{cluster.gateway_port}/live?token={token('john')}",
-            ping_interval=None,
-        ) as socket:
-            await socket.send(json.dumps({"type": "subscribe", "topic": f"session:{session}"}))
-            assert json.loads(await socket.recv())["type"] == "snapshot"
+    async with live_demo(pg, nats_server) as demo:
+        session = demo.session
+        async with watching(demo) as (socket, _):
             spans.clear()
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{cluster.command_port}"
-            ) as http:
-                response = await http.post(
-                    "/api/academic/attendance/bulk",
-                    headers={
-                        "Authorization": f"Bearer {token('john')}",
-                        "traceparent": TRACEPARENT,
-                    },
-                    json={
-                        "sessionId": session,
-                        "records": [
-                            {"studentId": str(demo_person("michael").id), "status": "ABSENT"}
-                        ],
-                    },
-                )
+            response = await mark_michael_absent(demo, {"traceparent": TRACEPARENT})
             assert response.status_code == 200, response.text
             assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "delta"
             while not any(
