@@ -14,13 +14,17 @@ from shared.readmodels.documents import (
     PERSON,
     SESSION,
     STUDENT,
+    STUDENT_SESSIONS,
     TUTOR,
     D,
     Document,
     Kind,
     LogRow,
+    month_of,
+    student_history_key,
 )
 from shared.readmodels.store import StoredDoc, Transaction
+from shared.readmodels.times import iso
 
 
 class OutOfOrder(Exception):
@@ -129,6 +133,7 @@ class Batch:
             if session is not None:
                 students.update(session.students)
         self._load_many(STUDENT, students)
+        self._load_many(STUDENT_SESSIONS, self._months_of_students(events))
         homework_events = [e for e in events if isinstance(e, _HOMEWORK_EVENTS)]
         self._load_many(HOMEWORK, {str(e.aggregate_id) for e in homework_events})
         tutors = {
@@ -146,6 +151,42 @@ class Batch:
             if kind is HOMEWORK and isinstance(doc, HOMEWORK.type)
         }
         self._load_many(TUTOR, tutors)
+
+    def _months_of_students(self, events: list[ev.Event]) -> set[str]:
+        """The ``student_sessions`` documents (a student's month) the session events will
+        change: each student's entry for a session lives in the month it was placed in, else
+        that of the session's start (as stored, or as scheduled or moved in the batch). A
+        guess that misses is read when it is needed."""
+        months: dict[str, set[str]] = {}
+        roster: dict[str, set[str]] = {}
+        keys: set[str] = set()
+        for e in events:
+            if not isinstance(e, ev.SessionScopedEvent):
+                continue
+            session_id = str(e.session_id)
+            if session_id not in months:
+                current = self._current.get((SESSION.name, session_id))
+                session = current[2] if current is not None else None
+                if isinstance(session, SESSION.type):
+                    months[session_id] = {month_of(session.starts_at)}
+                    roster[session_id] = set(session.students)
+                else:
+                    months[session_id], roster[session_id] = set(), set()
+            if isinstance(e, ev.SessionScheduled | ev.SessionRescheduled):
+                months[session_id].add(month_of(iso(e.starts_at)))
+            student_id = getattr(e, "student_id", None)
+            if student_id is not None:
+                roster[session_id].add(str(student_id))
+            for sid in [str(student_id)] if student_id is not None else roster[session_id]:
+                student = self._current.get((STUDENT.name, sid))
+                placed = None
+                if student is not None and isinstance(student[2], STUDENT.type):
+                    placement = student[2].placement
+                    if isinstance(placement, dict):
+                        placed = placement.get(session_id)
+                for month in [placed] if placed else months[session_id]:
+                    keys.add(student_history_key(sid, month))
+        return keys
 
     def _load_many(self, kind: Kind[D], keys: set[str]) -> None:
         missing = sorted(
