@@ -8,152 +8,30 @@ messages, to show that it does not count."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
-from uuid import UUID
 
 import pytest
 import structlog
-from nats.aio.client import Client
-from nats.aio.msg import Msg
 
-from services.projections.service import ProjectionService, Settings
-from shared import events as ev
-from shared.readmodels import projector
-from shared.readmodels.projector import apply_all
-from shared.readmodels.store import ReadStore, Transaction
-from tests.readside import demo_events, read_store
-
-Item = tuple[ev.Event, int]
-
-
-class Recorder:
-    """Stands for the NATS client (acks, notices) and its JetStream context (dead letters)."""
-
-    def __init__(self) -> None:
-        self.acks: list[tuple[str, bytes]] = []
-        self.dead: list[tuple[str, bytes, dict[str, str]]] = []
-        self.refuse_dead_letters = False
-        self.is_connected = True
-
-    def jetstream(self) -> Recorder:
-        return self
-
-    async def publish(
-        self,
-        subject: str,
-        payload: bytes = b"",
-        reply: str = "",
-        headers: dict[str, str] | None = None,
-        **_: Any,
-    ) -> Any:
-        if subject.startswith("tp.dlq."):
-            if self.refuse_dead_letters:
-                raise TimeoutError("nats: timeout")
-            self.dead.append((subject, payload, dict(headers or {})))
-            return SimpleNamespace(seq=len(self.dead), duplicate=False)
-        if subject.startswith("$JS.ACK."):
-            self.acks.append((subject, payload))
-        return None
-
-    async def request(self, subject: str, payload: bytes = b"", timeout: float = 1.0) -> None:
-        self.acks.append((subject, payload or b"+ACK"))
-
-    async def consumer_info(self, stream: str, durable: str) -> Any:
-        return SimpleNamespace(ack_floor=None, num_pending=0, num_ack_pending=0)
-
-    async def stream_info(self, stream: str, subjects_filter: str | None = None) -> Any:
-        return SimpleNamespace(state=SimpleNamespace(messages=len(self.dead), subjects={}))
-
-    def answers(self, message: Msg) -> list[bytes]:
-        return [payload for reply, payload in self.acks if reply == message.reply]
-
-    def decisions(self, message: Msg) -> list[bytes]:
-        """The answers that decide what becomes of the message (ack, negative ack, terminate),
-        without the in-progress acks a replica sends every third of ``ack_wait`` for as long as
-        it holds the message: how many of those a batch needs depends on how busy the machine
-        is, not on what the service decided."""
-        return [answer for answer in self.answers(message) if answer != Msg.Ack.Progress]
-
-
-def delivered(client: Recorder, item: Item, deliveries: int, sequence: int = 7) -> Msg:
-    event, notification_id = item
-    reply = (
-        f"$JS.ACK.TP_EVENTS.projections.{deliveries}.{sequence}.{sequence}.1700000000000000000.0"
-    )
-    return Msg(
-        _client=cast(Client, client),  # the message acks through the recorder
-        subject=f"tp.evt.{event.centre_id}.x.y.{event.type_name}",
-        reply=reply,
-        data=ev.encode(event),
-        headers={
-            "Nats-Msg-Id": f"tutorpulse:{notification_id}",
-            "Nats-Expected-Stream": "TP_EVENTS",
-            "Tp-Notification-Id": str(notification_id),
-            "Tp-Event-Type": event.type_name,
-        },
-    )
-
-
-def projection_service(
-    store: ReadStore | UnreachableStore, client: Recorder, settings: Settings | None = None
-) -> ProjectionService:
-    """The service on ``store``, talking to NATS through ``client`` (both stand-ins
-    for the real ones: the service uses only the parts they have)."""
-    return ProjectionService(cast(ReadStore, store), cast(Client, client), settings)
-
-
-def version(store: ReadStore | UnreachableStore, aggregate_id: UUID) -> int:
-    with store.transaction() as tx:
-        return tx.aggregate_version(str(aggregate_id))
-
-
-@pytest.fixture
-def history() -> list[Item]:
-    return list(demo_events())
-
-
-@pytest.fixture
-def session_events(history: list[Item]) -> list[Item]:
-    """The events of one session with several students, in order."""
-    first = next(
-        e
-        for e, _ in history
-        if e.type_name == "SessionScheduled"
-        and sum(str(x.aggregate_id) == str(e.aggregate_id) for x, _ in history) >= 4
-    )
-    return [item for item in history if str(item[0].aggregate_id) == str(first.aggregate_id)]
-
-
-def before(history: list[Item], item: Item) -> list[Item]:
-    """The history up to (not including) ``item``."""
-    return history[: history.index(item)]
-
-
-def fail_enrolments(monkeypatch: pytest.MonkeyPatch, error: Exception | None = None) -> None:
-    def failing(docs: projector.Batch, event: ev.Event) -> None:
-        raise error or ValueError("year 0202 cannot be stored")
-
-    enrolled: type[ev.Event] = ev.StudentEnrolled
-    monkeypatch.setitem(projector._HANDLERS, enrolled, failing)
-
-
-def nak_delay(answer: bytes) -> float:
-    """The delay a negative ack asks for, in seconds."""
-    assert answer.startswith(b"-NAK"), answer
-    return float(json.loads(answer[5:])["delay"]) / 1e9
+from services.projections.service import Settings
+from shared.readmodels.store import ReadStore
+from tests.readside import read_store
+from tests.support.projection_replica import (
+    Item,
+    Recorder,
+    UnreachableStore,
+    delivered,
+    fail_enrolments,
+    nak_delay,
+    projection_service,
+    version,
+)
 
 
 async def test_a_failing_event_is_retried_with_back_off_then_dead_lettered_its_aggregate_goes_on(
-    tmp_path: Path, history: list[Item], session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+    store_before_enrolment: ReadStore, session_events: list[Item], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = read_store(tmp_path)
-    apply_all(store, before(history, session_events[1]))
+    store = store_before_enrolment
     fail_enrolments(monkeypatch)
     client = Recorder()
     service = projection_service(store, client)
@@ -191,10 +69,9 @@ async def test_a_failing_event_is_retried_with_back_off_then_dead_lettered_its_a
 
 
 async def test_a_dead_letter_that_cannot_be_published_is_given_back_not_terminated(
-    tmp_path: Path, history: list[Item], session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+    store_before_enrolment: ReadStore, session_events: list[Item], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = read_store(tmp_path)
-    apply_all(store, before(history, session_events[1]))
+    store = store_before_enrolment
     fail_enrolments(monkeypatch)
     client = Recorder()
     client.refuse_dead_letters = True
@@ -217,7 +94,7 @@ async def test_a_dead_letter_that_cannot_be_published_is_given_back_not_terminat
 
 
 async def test_an_event_that_waits_too_long_for_an_earlier_one_is_dead_lettered_too(
-    tmp_path: Path, history: list[Item], session_events: list[Item]
+    tmp_path: Path, demo_history: list[Item], session_events: list[Item]
 ) -> None:
     """Its session was never scheduled in the read models (say it was dead-lettered): the seat
     event waits, is offered again soon, and at last goes to the dead letters too."""
@@ -225,7 +102,7 @@ async def test_an_event_that_waits_too_long_for_an_earlier_one_is_dead_lettered_
     session_id = session_events[0][0].aggregate_id
     seat_event = next(
         item
-        for item in history
+        for item in demo_history
         if getattr(item[0], "session_id", None) == session_id
         and str(item[0].aggregate_id) != str(session_id)
         and item[0].aggregate_version == 1
@@ -253,26 +130,8 @@ async def test_an_event_that_waits_too_long_for_an_earlier_one_is_dead_lettered_
     assert version(store, seat_event[0].aggregate_id) == 1  # its seat goes on without it
 
 
-class UnreachableStore:
-    """A read store whose database cannot be reached (a disk that fails, say)."""
-
-    def __init__(self, store: ReadStore) -> None:
-        self._store = store
-        self.down = True
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    @contextmanager
-    def transaction(self, generation: int | None = None) -> Iterator[Transaction]:
-        if self.down:
-            raise sqlite3.OperationalError("disk I/O error")
-        with self._store.transaction(generation) as tx:
-            yield tx
-
-
 async def test_an_unreachable_store_gives_the_batch_back_and_fails_no_event(
-    tmp_path: Path, history: list[Item]
+    tmp_path: Path, demo_history: list[Item]
 ) -> None:
     client = Recorder()
     store = UnreachableStore(read_store(tmp_path))
@@ -281,7 +140,7 @@ async def test_an_unreachable_store_gives_the_batch_back_and_fails_no_event(
         for _ in range(3):
             batch = [
                 delivered(client, item, deliveries=Settings().poison_after + 1, sequence=n)
-                for n, item in enumerate(history[:3], start=1)
+                for n, item in enumerate(demo_history[:3], start=1)
             ]
             await service.handle(batch)
             assert all(client.answers(message)[-1].startswith(b"-NAK") for message in batch)
@@ -293,13 +152,11 @@ async def test_an_unreachable_store_gives_the_batch_back_and_fails_no_event(
 
 
 async def test_deliveries_given_back_during_an_outage_do_not_count_as_failures(
-    tmp_path: Path, history: list[Item], session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+    store_before_enrolment: ReadStore, session_events: list[Item], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A read-store outage gives batches back many times; after it, an event that fails once is
     tried again with the first back-off, not dead-lettered at once."""
-    reachable = read_store(tmp_path)
-    apply_all(reachable, before(history, session_events[1]))
-    store = UnreachableStore(reachable)
+    store = UnreachableStore(store_before_enrolment)
     store.down = False
     fail_enrolments(monkeypatch)
     client = Recorder()
@@ -323,13 +180,12 @@ async def test_deliveries_given_back_during_an_outage_do_not_count_as_failures(
 
 
 async def test_an_aggregate_goes_on_when_the_event_missing_before_a_dead_letter_arrives(
-    tmp_path: Path, history: list[Item], session_events: list[Item]
+    store_before_enrolment: ReadStore, session_events: list[Item]
 ) -> None:
     """v3 waited too long for v2 and was dead-lettered while v2 was missing; v2 then arrives and
     is applied, which passes v3 (counted as in), so v4 applies on its first delivery instead of
     waiting to be dead-lettered in turn, and so on for the aggregate's future."""
-    store = read_store(tmp_path)
-    apply_all(store, before(history, session_events[1]))
+    store = store_before_enrolment
     v2, v3, v4 = session_events[1:4]
     assert [item[0].aggregate_version for item in (v2, v3, v4)] == [2, 3, 4]
     client = Recorder()
@@ -353,7 +209,7 @@ async def test_an_aggregate_goes_on_when_the_event_missing_before_a_dead_letter_
 
 
 async def test_an_event_always_in_conflict_is_retried_then_fails_like_a_handler_error(
-    tmp_path: Path, history: list[Item], session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+    store_before_enrolment: ReadStore, session_events: list[Item], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A statement that always exceeds the statement timeout is a transient conflict each time:
     it is tried again at once a bounded number of times, then backs off and is dead-lettered
@@ -362,8 +218,7 @@ async def test_an_event_always_in_conflict_is_retried_then_fails_like_a_handler_
     class StatementTimeout(Exception):
         pass
 
-    store = read_store(tmp_path)
-    apply_all(store, before(history, session_events[1]))
+    store = store_before_enrolment
     store.transient_errors = (StatementTimeout,)
     fail_enrolments(monkeypatch, StatementTimeout("canceling statement due to statement timeout"))
     client = Recorder()
@@ -388,10 +243,9 @@ async def test_an_event_always_in_conflict_is_retried_then_fails_like_a_handler_
 
 
 async def test_counts_are_forgotten_once_a_message_is_acked_and_bounded_in_number(
-    tmp_path: Path, history: list[Item], session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+    store_before_enrolment: ReadStore, session_events: list[Item], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = read_store(tmp_path)
-    apply_all(store, before(history, session_events[1]))
+    store = store_before_enrolment
     fail_enrolments(monkeypatch)
     client = Recorder()
     service = projection_service(store, client, Settings(remembered_messages=2))

@@ -3,50 +3,20 @@ and the batch's line, on a failing message's lines, and on its dead letter."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
 import structlog
 from nats.aio.msg import Msg
 from structlog.testing import capture_logs
 
 from services.projections.service import Settings
-from shared.readmodels.projector import apply_all
-from tests.readside import read_store
-from tests.unit.test_projection_service import (
+from shared.readmodels.store import ReadStore
+from tests.support.projection_replica import (
     Item,
     Recorder,
-    before,
     delivered,
     fail_enrolments,
-    history,
     projection_service,
-    session_events,
 )
-
-__all__ = ["history", "session_events"]  # fixtures used here
-
-
-class Notices(Recorder):
-    """The recorder, keeping the change notices with their headers too."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.notices: list[tuple[str, dict[str, str]]] = []
-
-    async def publish(
-        self,
-        subject: str,
-        payload: bytes = b"",
-        reply: str = "",
-        headers: dict[str, str] | None = None,
-        **rest: Any,
-    ) -> Any:
-        if subject.startswith("tp.delta."):
-            self.notices.append((subject, dict(headers or {})))
-            return None
-        return await super().publish(subject, payload, reply, headers, **rest)
 
 
 def traced(message: Msg, correlation: str, causation: str) -> Msg:
@@ -56,12 +26,10 @@ def traced(message: Msg, correlation: str, causation: str) -> Msg:
 
 
 async def test_a_batchs_notices_and_line_name_the_correlation_ids_of_its_events(
-    tmp_path: Path, history: list[Item], session_events: list[Item]
+    store_before_enrolment: ReadStore, session_events: list[Item]
 ) -> None:
-    store = read_store(tmp_path)
-    apply_all(store, before(history, session_events[1]))
-    client = Notices()
-    service = projection_service(store, client)
+    client = Recorder()
+    service = projection_service(store_before_enrolment, client)
     batch = [
         traced(
             delivered(client, session_events[1], deliveries=1, sequence=7), "click-a", "click-a"
@@ -83,16 +51,11 @@ async def test_a_batchs_notices_and_line_name_the_correlation_ids_of_its_events(
 
 
 async def test_a_failing_messages_lines_and_dead_letter_keep_its_correlation(
-    tmp_path: Path,
-    history: list[Item],
-    session_events: list[Item],
-    monkeypatch: pytest.MonkeyPatch,
+    store_before_enrolment: ReadStore, session_events: list[Item], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = read_store(tmp_path)
-    apply_all(store, before(history, session_events[1]))
     fail_enrolments(monkeypatch)
     client = Recorder()
-    service = projection_service(store, client)
+    service = projection_service(store_before_enrolment, client)
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         for deliveries in range(1, Settings().poison_after + 1):
             message = delivered(client, session_events[1], deliveries=deliveries)
