@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -23,6 +24,7 @@ from shared.eventstore import EventStoreSettings
 from shared.observability.settings import MetricsSettings
 from shared.settings import load
 from tests.builders import Centre, register_centre
+from tests.support.requests import session_body
 
 NAME = "tutorpulse_centre_commands_total"
 
@@ -54,15 +56,8 @@ def counted(client: TestClient[Litestar]) -> dict[tuple[str, str], float]:
     return found
 
 
-def session() -> dict[str, str]:
-    starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
-    return {
-        "title": "Fractions",
-        "startsAt": starts.isoformat(),
-        "endsAt": (starts + timedelta(hours=1)).isoformat(),
-        "mode": "ONLINE",
-        "meetingLink": "https://meet.example.org/fractions",
-    }
+def tomorrow() -> dict[str, Any]:
+    return session_body(starts_in=timedelta(days=1))
 
 
 def test_commands_are_counted_by_centre_and_outcome(
@@ -73,13 +68,13 @@ def test_commands_are_counted_by_centre_and_outcome(
     before = counted(client)
 
     for _ in range(3):
-        ok = client.post("/api/v1/sessions", json=session(), headers=north.auth("tutor"))
+        ok = client.post("/api/v1/sessions", json=tomorrow(), headers=north.auth("tutor"))
         assert ok.status_code == 201, ok.text
     refused = client.post("/api/v1/sessions", json={}, headers=north.auth("tutor"))
     assert refused.status_code in (400, 422)
-    other = client.post("/api/v1/sessions", json=session(), headers=south.auth("tutor"))
+    other = client.post("/api/v1/sessions", json=tomorrow(), headers=south.auth("tutor"))
     assert other.status_code == 201, other.text
-    anonymous = client.post("/api/v1/sessions", json=session())
+    anonymous = client.post("/api/v1/sessions", json=tomorrow())
     assert anonymous.status_code == 401
     assert client.get("/api/v1/sessions/unknown", headers=north.auth("tutor")).status_code in (
         404,

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -22,6 +22,7 @@ from services.command.application import TutoringCentres
 from shared.eventstore import EventStoreSettings
 from shared.settings import load
 from tests.builders import Centre, register_centre
+from tests.support.requests import session_body
 from tests.support.servers import PostgresServer, free_port, running_postgres
 
 pytestmark = pytest.mark.integration
@@ -34,17 +35,6 @@ def own_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
     """A PostgreSQL server of this test alone: it is stopped and frozen under its clients."""
     with running_postgres(tmp_path) as server:
         yield server
-
-
-def session_body() -> dict[str, str]:
-    starts = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
-    return {
-        "title": "Fractions",
-        "startsAt": starts.isoformat(),
-        "endsAt": (starts + timedelta(hours=1)).isoformat(),
-        "mode": "ONLINE",
-        "meetingLink": "https://meet.example.org/fractions",
-    }
 
 
 def postmaster_pid(server: PostgresServer) -> int:
@@ -146,7 +136,9 @@ class CommandService:
 def schedule(service: CommandService, centre: Centre) -> tuple[httpx.Response, float]:
     started = time.monotonic()
     response = service.http.post(
-        "/api/v1/sessions", json=session_body(), headers=centre.auth("tutor")
+        "/api/v1/sessions",
+        json=session_body(starts_in=timedelta(hours=2)),
+        headers=centre.auth("tutor"),
     )
     return response, time.monotonic() - started
 
