@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import anyio.to_thread
 import psycopg
@@ -21,7 +23,7 @@ from services.command.application import TutoringCentres
 from services.relay.lease import FileLease
 from services.relay.relay import Relay
 from services.relay.settings import RelaySettings
-from services.relay.wakeup import InProcess, PostgresWakeup, wakeup_for
+from services.relay.wakeup import InProcess, PostgresWakeup, Wakeup, wakeup_for
 from shared.eventstore import EventStoreSettings
 from shared.eventstore.store import postgres_conninfo
 from shared.messaging import ensure_streams
@@ -53,14 +55,19 @@ async def schedule_one(centres: TutoringCentres, centre: Centre) -> int:
     return centres.position
 
 
-async def relayed(
-    centres: TutoringCentres, nc: Client, tmp_path: Path
-) -> tuple[Relay, PostgresWakeup, asyncio.Task[None], Callable[[], Awaitable[None]]]:
-    """A relay on ``centres`` that polls every 30 s, caught up and waiting."""
+W = TypeVar("W", bound=Wakeup)
+
+
+@asynccontextmanager
+async def relaying(
+    centres: TutoringCentres, nc: Client, tmp_path: Path, kind: type[W]
+) -> AsyncIterator[tuple[Relay, W]]:
+    """A relay on ``centres`` that polls every 30 s, woken by the store's wake-up (a ``kind``),
+    caught up and waiting (listening first, where the wake-up listens); stopped after."""
     js = nc.jetstream()
     await ensure_streams(js)
     wakeup = wakeup_for(centres)
-    assert isinstance(wakeup, PostgresWakeup)
+    assert isinstance(wakeup, kind)
     relay = Relay(
         centres,
         centres.tracking(),
@@ -71,41 +78,41 @@ async def relayed(
         wakeup=wakeup,
     )
     task = asyncio.create_task(relay.run())
-    head = centres.position
-    await wait_until(lambda: wakeup.listening and relay.position == head, ARRIVES_WITHIN)
-    # An empty read after the position moved: the relay now waits (30 s, or a notification).
-    await wait_until(lambda: relay.lag == 0, ARRIVES_WITHIN)
-
-    async def stop() -> None:
+    try:
+        head = centres.position
+        listens = isinstance(wakeup, PostgresWakeup)
+        await wait_until(
+            lambda: wakeup.listening == listens and relay.position == head, ARRIVES_WITHIN
+        )
+        # An empty read after the position moved: the relay now waits (30 s, or a wake-up).
+        await wait_until(lambda: relay.lag == 0, ARRIVES_WITHIN)
+        yield relay, wakeup
+    finally:
         relay.stop()
         await asyncio.wait_for(task, 10)
-
-    return relay, wakeup, task, stop
 
 
 async def test_a_committed_event_is_relayed_without_waiting_for_the_poll(
     pg_centres: TutoringCentres, nc: Client, tmp_path: Path
 ) -> None:
     alpha = register_centre(pg_centres, "alpha")
-    relay, _, _, stop = await relayed(pg_centres, nc, tmp_path)
     arrived: list[str] = []
 
     async def on_event(message: object) -> None:
         arrived.append(getattr(message, "subject", ""))
 
-    async def one_more() -> None:
-        before = len(arrived)
-        position = await schedule_one(pg_centres, alpha)
-        await wait_until(lambda: relay.position >= position, ARRIVES_WITHIN)
-        await wait_until(lambda: len(arrived) > before, ARRIVES_WITHIN)
-        await wait_until(lambda: relay.lag == 0, ARRIVES_WITHIN)
-
     await nc.subscribe("tp.evt.alpha.>", cb=on_event)
-    try:
+    async with relaying(pg_centres, nc, tmp_path, PostgresWakeup) as (relay, _):
+
+        async def one_more() -> None:
+            before = len(arrived)
+            position = await schedule_one(pg_centres, alpha)
+            await wait_until(lambda: relay.position >= position, ARRIVES_WITHIN)
+            await wait_until(lambda: len(arrived) > before, ARRIVES_WITHIN)
+            await wait_until(lambda: relay.lag == 0, ARRIVES_WITHIN)
+
         for _ in range(3):  # each one while the relay waits for its next 30 s poll
             await one_more()
-    finally:
-        await stop()
     assert any(subject.endswith(".SessionScheduled") for subject in arrived)
 
 
@@ -113,9 +120,8 @@ async def test_the_wakeup_listens_again_after_losing_its_connection(
     pg_centres: TutoringCentres, nc: Client, tmp_path: Path
 ) -> None:
     alpha = register_centre(pg_centres, "alpha")
-    relay, wakeup, _, stop = await relayed(pg_centres, nc, tmp_path)
     conninfo = postgres_conninfo(pg_centres.env)
-    try:
+    async with relaying(pg_centres, nc, tmp_path, PostgresWakeup) as (relay, wakeup):
         with psycopg.connect(conninfo, autocommit=True) as admin:
             ended = admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -128,8 +134,6 @@ async def test_the_wakeup_listens_again_after_losing_its_connection(
         await wait_until(lambda: relay.lag == 0, ARRIVES_WITHIN)
         position = await schedule_one(pg_centres, alpha)
         await wait_until(lambda: relay.position >= position, ARRIVES_WITHIN)
-    finally:
-        await stop()
 
 
 async def test_on_sqlite_a_commit_of_the_same_process_wakes_the_relay(
@@ -140,23 +144,8 @@ async def test_on_sqlite_a_commit_of_the_same_process_wakes_the_relay(
     )
     try:
         alpha = register_centre(centres, "alpha")
-        js = nc.jetstream()
-        await ensure_streams(js)
-        wakeup = wakeup_for(centres)
-        assert isinstance(wakeup, InProcess) and not wakeup.listening
-        relay = Relay(
-            centres,
-            centres.tracking(),
-            js,
-            FileLease(tmp_path / "relay.lock"),
-            SLOW_POLLS,
-            nc=nc,
-            wakeup=wakeup,
-        )
-        task = asyncio.create_task(relay.run())
-        try:
-            head = centres.position
-            await wait_until(lambda: relay.position == head and relay.lag == 0, ARRIVES_WITHIN)
+        async with relaying(centres, nc, tmp_path, InProcess) as (relay, wakeup):
+            assert not wakeup.listening
 
             async def one_more() -> None:
                 position = await schedule_one(centres, alpha)
@@ -165,8 +154,5 @@ async def test_on_sqlite_a_commit_of_the_same_process_wakes_the_relay(
 
             for _ in range(3):  # each one while the relay waits for its next 30 s poll
                 await one_more()
-        finally:
-            relay.stop()
-            await asyncio.wait_for(task, 10)
     finally:
         centres.close()
