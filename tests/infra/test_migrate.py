@@ -6,7 +6,6 @@ table. ``python -m services.migrate streams`` sets up the streams as the relay's
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -34,9 +33,9 @@ from shared.schema import STARTUP_FAILURE, MissingTables
 from shared.settings import load
 from tests.builders import ROOT as ROOT_ACTOR
 from tests.support.servers import PostgresServer, running_nats
+from tests.support.service_process import run_module
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 APP_ROLE, APP_PASSWORD = "tutorpulse_app", "app-password"
 TABLES = {
     "tutorpulse_events",
@@ -59,15 +58,8 @@ def tables(server: PostgresServer) -> set[str]:
 
 
 def migrate(server: PostgresServer, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", **server.env(), "TUTORPULSE_READ_STORE": "postgres", **extra}
-    return subprocess.run(
-        [sys.executable, "-m", "services.migrate"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = {**server.env(), "TUTORPULSE_READ_STORE": "postgres", **extra}
+    return run_module("services.migrate", env=env)
 
 
 @pytest.fixture
@@ -177,15 +169,8 @@ def test_a_service_started_before_the_migration_stops_with_one_line_saying_so(
         ("services.notifier", {"TUTORPULSE_NOTIFIER_PORT": "0"}),
     )
     for program, extra in started:
-        done = subprocess.run(
-            [sys.executable, "-m", program],
-            cwd=ROOT,
-            env={"PATH": "/usr/bin:/bin", **pg.env(), **NO_DDL, "TUTORPULSE_DEV_MODE": "yes"}
-            | extra,
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
+        env = {**pg.env(), **NO_DDL, "TUTORPULSE_DEV_MODE": "yes", **extra}
+        done = run_module(program, env=env, timeout=20)
         assert done.returncode == STARTUP_FAILURE, (program, done.stdout, done.stderr)
         assert "Traceback" not in done.stdout + done.stderr, (program, done.stderr)
         said = [line for line in done.stdout.splitlines() if "store.tables_missing" in line]
@@ -213,15 +198,8 @@ def test_a_rebuilds_new_generation_is_granted_by_default(
 
 async def test_the_streams_job_sets_up_every_stream_as_the_relay(tmp_path: Path) -> None:
     with running_nats(tmp_path / "nats") as server:
-        env = {"PATH": "/usr/bin:/bin", **server.env_for("relay"), "TUTORPULSE_NATS_REPLICAS": "1"}
-        done = subprocess.run(
-            [sys.executable, "-m", "services.migrate", "streams"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        env = {**server.env_for("relay"), "TUTORPULSE_NATS_REPLICAS": "1"}
+        done = run_module("services.migrate", "streams", env=env)
         assert done.returncode == 0, done.stderr
         client = await nats.connect(server.url)  # the harness user
         try:
@@ -230,12 +208,5 @@ async def test_the_streams_job_sets_up_every_stream_as_the_relay(tmp_path: Path)
                 assert (await js.stream_info(stream)).config.num_replicas == 1
         finally:
             await client.close()
-        again = subprocess.run(
-            [sys.executable, "-m", "services.migrate", "streams"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        again = run_module("services.migrate", "streams", env=env)
         assert again.returncode == 0, again.stderr  # a second release runs it again

@@ -151,3 +151,18 @@ def service_env(**settings: str) -> dict[str, str]:
         "TUTORPULSE_LOG_LEVEL": "INFO",
         **settings,
     }
+
+
+def run_module(
+    module: str, *arguments: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``python -m module arguments`` run to its end from the checkout, with ``env`` and only
+    the system's PATH (none of the tests' own environment), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *arguments],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
