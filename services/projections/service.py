@@ -564,7 +564,7 @@ class ProjectionService:
         outcome = _Outcome()
         try:
             with self._store.transaction() as tx:
-                batch = Batch(tx)
+                batch = Batch(tx, before=False)
                 batch.prefetch(item[0] for item in decoded if item is not None)
                 for index, item in enumerate(decoded):
                     if item is None:
@@ -594,7 +594,7 @@ class ProjectionService:
                 continue
             try:
                 with self._store.transaction() as tx:
-                    batch = Batch(tx)
+                    batch = Batch(tx, before=False)
                     apply(batch, *item)
                     changes = batch.flush()
                 outcome.changes += changes

@@ -40,6 +40,7 @@ class Change:
     centre_id: str
     version: int
     before: Document | None
+    """``None`` for a new document, or when the batch kept no ``before`` (see :class:`Batch`)."""
     after: Document
 
 
@@ -80,11 +81,21 @@ class Batch:
 
     With ``written`` (a rebuild before its switch), documents and versions the rebuild wrote
     itself are taken from there rather than read, without a copy, and :meth:`flush` reports
-    no changes (nobody follows a generation that is not current yet)."""
+    no changes (nobody follows a generation that is not current yet).
 
-    def __init__(self, tx: Transaction, written: Written | None = None) -> None:
+    With ``before=False`` (the projection service, whose change notices carry a document's
+    kind, key and version only), each :class:`Change` has no ``before``: a document read is
+    changed as read rather than copied first, and one put whole without a read has only its
+    stored version read, not the document."""
+
+    def __init__(
+        self, tx: Transaction, written: Written | None = None, *, before: bool = True
+    ) -> None:
         self.tx = tx
         self._written = written
+        self._keep_before = before
+        self._stored_versions: dict[tuple[str, str], int] = {}
+        """Documents put whole, by stored version (0 if new), when no ``before`` is kept."""
         self._loaded: dict[tuple[str, str], StoredDoc[Any] | None] = {}
         self._unread: set[tuple[str, str]] = set()
         """Documents put whole before anything read them: read (for their version) at flush."""
@@ -222,7 +233,9 @@ class Batch:
     def _copy(self, stored: StoredDoc[D]) -> D:
         """The document to change: a copy of the stored one, so that ``before`` stays as it was
         (a rebuild before its switch reports no changes and changes the one it keeps)."""
-        return stored.doc if self._written is not None else stored.kind.copy(stored.doc)
+        if self._written is not None or not self._keep_before:
+            return stored.doc
+        return stored.kind.copy(stored.doc)
 
     def _read_unread(self) -> None:
         """Read the documents that were put whole without a read, one query per kind, for
@@ -231,6 +244,10 @@ class Batch:
         for name, key in sorted(self._unread):
             by_kind.setdefault(name, (self._current[(name, key)][0], []))[1].append(key)
         for name, (kind, keys) in by_kind.items():
+            if not self._keep_before and self._written is None:
+                for key, version in self.tx.doc_versions(kind, keys).items():
+                    self._stored_versions[(name, key)] = version
+                continue
             for key, stored in self._read(kind, keys).items():
                 self._loaded[(name, key)] = stored
         self._unread.clear()
@@ -292,13 +309,15 @@ class Batch:
         changes: list[Change] = []
         stored: list[StoredDoc[Any]] = []
         for (name, key), count in self._touches.items():
-            before = self._loaded[(name, key)]
             kind, centre_id, doc = self._current[(name, key)]
-            version = (before.version if before else 0) + count
+            if (name, key) in self._loaded:
+                before = self._loaded[(name, key)]
+                version = (before.version if before else 0) + count
+                was = before.doc if before is not None and self._keep_before else None
+            else:  # put whole, its version read alone
+                version, was = self._stored_versions[(name, key)] + count, None
             stored.append(StoredDoc(kind, key, centre_id, version, doc))
-            changes.append(
-                Change(name, key, centre_id, version, before.doc if before else None, doc)
-            )
+            changes.append(Change(name, key, centre_id, version, was, doc))
         if stored:
             self.tx.put_many(stored)
         if self._log:

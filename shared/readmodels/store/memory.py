@@ -56,6 +56,10 @@ class MemoryTransaction(Transaction):
     ) -> dict[str, StoredDoc[Any] | None]:
         return {key: self.get(resolve(kind), key) for key in keys}
 
+    def doc_versions(self, kind: Kind[Any] | str, keys: Sequence[str]) -> dict[str, int]:
+        name = resolve(kind).name
+        return {key: d.version if (d := self.docs.get((name, key))) else 0 for key in keys}
+
     def put_many(self, docs: Sequence[StoredDoc[Any]]) -> None:
         self.docs.update({(d.kind.name, d.key): d for d in docs})
 

@@ -66,6 +66,20 @@ class PostgresTransaction(Transaction):
                 found[key] = StoredDoc(of, key, centre_id, int(version), of.decode(doc))
         return found
 
+    def doc_versions(self, kind: Kind[Any] | str, keys: Sequence[str]) -> dict[str, int]:
+        of = resolve(kind)
+        self._lock_keys([f"{of.name}:{k}" for k in keys])
+        found = dict.fromkeys(keys, 0)
+        if keys:
+            self._cursor.execute(
+                self._q(
+                    "SELECT key, version FROM rm_docs_{g} WHERE kind = %s AND key = ANY(%b::text[])"
+                ),
+                (of.name, list(keys)),
+            )
+            found.update({row[0]: int(row[1]) for row in self._cursor.fetchall()})
+        return found
+
     def aggregate_versions(self, aggregate_ids: Sequence[str]) -> dict[str, int]:
         self._lock_keys([f"aggregate:{a}" for a in aggregate_ids])
         found = dict.fromkeys(aggregate_ids, 0)

@@ -198,6 +198,23 @@ class Transaction:
         found.update({d.key: d for d in docs_among(self._cursor, self._q, "rm_docs_{g}", of, keys)})
         return found
 
+    def doc_versions(self, kind: Kind[Any] | str, keys: Sequence[str]) -> dict[str, int]:
+        """The stored version of many documents of one kind (0 for missing ones), locking them
+        all, without reading (or decoding) the documents themselves."""
+        of = resolve(kind)
+        self._lock_keys([f"{of.name}:{k}" for k in keys])
+        found = dict.fromkeys(keys, 0)
+        for chunk in chunks(list(keys)):
+            marks = ", ".join("?" * len(chunk))
+            self._cursor.execute(
+                self._q(
+                    f"SELECT key, version FROM rm_docs_{{g}} WHERE kind = ? AND key IN ({marks})"
+                ),
+                (of.name, *chunk),
+            )
+            found.update({row[0]: int(row[1]) for row in self._cursor.fetchall()})
+        return found
+
     def put_many(self, docs: Sequence[StoredDoc[Any]]) -> None:
         self.put_rows(doc_rows(docs))
 
