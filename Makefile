@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint contract bench bench-rebuild bench-history chaos venv postgres lock clean
+.PHONY: run test lint contract bench bench-rebuild bench-history chaos venv postgres chromium lock clean
 
 venv: $(INSTALLED)
 
@@ -25,6 +25,16 @@ postgres:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
+# The browser test (tests/browser) drives Debian's headless Chromium through Playwright; it never
+# downloads a browser of Playwright's own (no `playwright install`).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	else \
+		echo "installing headless Chromium (Debian package 'chromium')"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 run: venv
 	$(PY) -m services
 
@@ -33,7 +43,7 @@ run: venv
 cluster: venv postgres
 	$(PY) -m services.cluster_ha
 
-test: venv postgres lint
+test: venv postgres chromium lint
 	$(PY) -m pytest
 
 # The style gates (pyproject.toml chooses the rules): formatting, lint, and types throughout.

@@ -34,6 +34,7 @@ from services.live_gateway.hub import (
     sent_counter,
     wire,
 )
+from services.live_gateway.page import page_router
 from services.live_gateway.settings import GatewaySettings
 from shared.http.auth import ACTING_CENTRE_HEADER, actor_from, bind_actor
 from shared.http.operations import NotReady, operations_router, prometheus
@@ -268,6 +269,7 @@ def create_app(
         route_handlers=[
             live,
             asyncapi_json,
+            *page_router(gateway.web, dev_mode=gateway.tokens.dev_mode),
             operations_router(SERVICE, ready, timeout=gateway.readiness.timeout_seconds),
         ],
         dependencies={"hub": Provide(lambda: hub, sync_to_thread=False, use_cache=True)},

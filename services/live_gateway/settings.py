@@ -46,6 +46,50 @@ class HubSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """The tutor's page the gateway serves at ``/web/`` (``docs/web.md``): where it finds the
+    command and query APIs, and where people sign in."""
+
+    command_url: str | None = setting(
+        "TUTORPULSE_WEB_COMMAND_URL",
+        None,
+        "the command API as the tutor's browser reaches it (`scheme://host[:port]`)",
+        shown="`http://127.0.0.1:` and `TUTORPULSE_COMMAND_PORT`",
+    )
+    query_url: str | None = setting(
+        "TUTORPULSE_WEB_QUERY_URL",
+        None,
+        "the query API as the tutor's browser reaches it (`scheme://host[:port]`)",
+        shown="`http://127.0.0.1:` and `TUTORPULSE_QUERY_PORT`",
+    )
+    command_port: int = setting(
+        "TUTORPULSE_COMMAND_PORT", 8010, "the command API's port", minimum=0, maximum=65535
+    )
+    query_port: int = setting(
+        "TUTORPULSE_QUERY_PORT", 8014, "the query API's port", minimum=0, maximum=65535
+    )
+    login_url: str | None = setting(
+        "TUTORPULSE_WEB_LOGIN_URL",
+        None,
+        "the identity provider's sign-in page, shown as a link on the page's sign-in form (in "
+        "development mode the form says how to mint a token with `tp-token` instead)",
+    )
+
+    def __post_init__(self) -> None:
+        for url in (self.command_url, self.query_url, self.login_url):
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise ValueError(f"the web page's URLs start with http:// or https://: {url!r}")
+
+    @property
+    def command(self) -> str:
+        return (self.command_url or f"http://127.0.0.1:{self.command_port}").rstrip("/")
+
+    @property
+    def query(self) -> str:
+        return (self.query_url or f"http://127.0.0.1:{self.query_port}").rstrip("/")
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     host: str = setting("TUTORPULSE_GATEWAY_HOST", "127.0.0.1", "the live gateway's address")
     port: int = setting(
@@ -59,6 +103,7 @@ class GatewaySettings:
         "needs more than the bandwidth",
     )
     hub: HubSettings = field(default_factory=HubSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     read_store: ReadStoreSettings = field(default_factory=ReadStoreSettings)
     nats: NatsSettings = field(default_factory=NatsSettings)
     tokens: JwtSettings = field(default_factory=JwtSettings)

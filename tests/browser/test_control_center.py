@@ -1,0 +1,191 @@
+"""A tutor's hour in the Control Center, in a real browser (headless Chromium) against the whole
+cluster: John signs in with his token, opens the LIVE session from My Day, a student asks for
+help and the tile and the queue show it, John answers it with a click, a refused action shows
+the API's words, and a gateway that goes away and comes back loses nothing. Each state is
+photographed under var/screenshots/."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from playwright.async_api import BrowserContext, Page, expect
+
+from services.command.seed import LIVE_SESSION, TIME_ZONE, seed
+from shared.readmodels.documents import SESSION, Session
+from shared.tenancy import Actor
+from shared.tenancy.demo import DEMO_CENTRE, demo_person
+from shared.tenancy.tokens import mint
+from tests.browser.cluster import WebCluster, web_cluster
+from tests.support.servers import NatsServer, PostgresServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+WAIT_MS = 10_000
+"""The longest any on-screen change is waited for (it comes within milliseconds)."""
+
+
+def token(handle: str) -> str:
+    person = demo_person(handle)
+    return mint(Actor(user_id=person.id, role=person.role, centre_id=DEMO_CENTRE))
+
+
+async def command(
+    cluster: WebCluster, who: str, path: str, body: dict[str, Any] | None = None
+) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.command_port}") as http:
+        return await http.post(
+            path, headers={"Authorization": f"Bearer {token(who)}"}, json=body or {}
+        )
+
+
+async def shot(page: Page, folder: Path, name: str) -> None:
+    await page.screenshot(path=str(folder / f"{name}.png"))
+
+
+def session_doc(cluster: WebCluster, session: str) -> Session:
+    stored = cluster.read.get(SESSION, session)
+    assert stored is not None
+    return stored.doc
+
+
+def tile(page: Page, name: str) -> Any:
+    return page.get_by_role("listitem", name=name, exact=True)
+
+
+async def test_a_tutor_follows_a_live_session_in_the_browser(
+    pg: PostgresServer, nats_server: NatsServer, browser: BrowserContext, screenshots: Path
+) -> None:
+    async with web_cluster(pg, nats_server) as cluster:
+        sessions = seed(cluster.centres, live_since=datetime.now(UTC) - timedelta(minutes=10))
+        await cluster.caught_up()
+        session = str(sessions[LIVE_SESSION])
+        page = await browser.new_page()
+        errors: list[str] = []  # uncaught exceptions in the page's script
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+        # Signing in is done with the keyboard alone: the token field has the focus.
+        response = await page.goto(cluster.page)
+        assert response is not None
+        csp = response.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        await expect(page.get_by_label("Your access token")).to_be_focused()
+        john = token("john")
+        await page.keyboard.type(john)
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_role("status")).to_have_text("Live", timeout=WAIT_MS)
+        assert await page.evaluate("sessionStorage.getItem('tutorpulse.token')") == john
+        assert "token" not in page.url
+
+        # My Day: today's sessions in the centre's time zone, with what waits.
+        day = page.locator("#day-sessions")
+        await expect(day.get_by_role("link", name=LIVE_SESSION)).to_be_visible(timeout=WAIT_MS)
+        await expect(page.locator("#my-day-date")).to_contain_text(TIME_ZONE)
+        await expect(page.locator("#day-help li")).to_have_count(2)
+        await shot(page, screenshots, "1-my-day")
+
+        await day.get_by_role("link", name=LIVE_SESSION).focus()
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_role("heading", name=LIVE_SESSION)).to_be_visible()
+        await expect(page.locator("#tiles > li")).to_have_count(3, timeout=WAIT_MS)
+        sydney = datetime.fromisoformat(session_doc(cluster, session).starts_at).astimezone(
+            ZoneInfo(TIME_ZONE)
+        )
+        await expect(page.locator("#session-status")).to_contain_text(sydney.strftime("%H:%M"))
+        await expect(page.locator("#session-timer")).to_contain_text("left")
+        queue = page.locator("#queue > li")
+        await expect(queue).to_have_count(2)
+        michael = tile(page, "Michael Lee")
+        await expect(michael).to_contain_text("No help asked")
+        await shot(page, screenshots, "2-control-center")
+
+        # Michael asks for help: his tile and the queue change, and it is announced.
+        sent = time.perf_counter()
+        raised = await command(
+            cluster,
+            "michael",
+            f"/api/v1/sessions/{session}/help-requests",
+            {"priority": "URGENT", "message": "The loop never stops"},
+        )
+        assert raised.status_code == 201, raised.text
+        await expect(michael).to_contain_text("Help urgent, pending", timeout=WAIT_MS)
+        await expect(queue).to_have_count(3)
+        on_screen = time.perf_counter() - sent
+        # Behind Alex's URGENT request (older), ahead of Jane's HIGH one.
+        await expect(queue.nth(1)).to_contain_text("Michael Lee")
+        await expect(queue.nth(1)).to_contain_text("The loop never stops")
+        await expect(page.locator("#announcer")).to_contain_text("Michael Lee asks for help")
+        print(f"help request on screen {on_screen * 1000:.0f} ms after it was sent")
+        await shot(page, screenshots, "3-help-raised")
+
+        # John answers it from the keyboard: the reply, then Enter.
+        await page.get_by_label("Reply to Michael Lee").fill("Check the loop's condition")
+        await page.get_by_label("Reply to Michael Lee").press("Enter")
+        await expect(queue).to_have_count(2, timeout=WAIT_MS)
+        await expect(michael).to_contain_text("No help asked")
+        await expect(michael).to_contain_text("Attended")
+
+        # One click for each: John teaches Michael, and marks him present.
+        teach = page.get_by_role("button", name="Teach Michael Lee")
+        await teach.click()
+        await expect(teach).to_have_attribute("aria-pressed", "true", timeout=WAIT_MS)
+        present = page.get_by_role("group", name="Attendance of Michael Lee").get_by_role(
+            "button", name="Present"
+        )
+        await present.click()
+        await expect(present).to_have_attribute("aria-pressed", "true", timeout=WAIT_MS)
+        await expect(michael).to_contain_text("present")
+        await shot(page, screenshots, "4-help-resolved")
+
+        # A refused action shows the problem's detail: resolving without a reply.
+        await page.get_by_role("button", name="Resolve Alex Thompson's request").click()
+        alert = page.get_by_role("alert")
+        await expect(alert).to_contain_text("Resolve refused", timeout=WAIT_MS)
+        await expect(alert).to_contain_text("response")
+        await expect(queue).to_have_count(2)
+        await shot(page, screenshots, "5-refused")
+        await page.get_by_role("button", name="Dismiss the message").click()
+
+        # The gateway goes away: the page says so, and what happens meanwhile is not lost.
+        await cluster.stop_gateway()
+        await expect(page.get_by_role("status")).to_have_text("Reconnecting…", timeout=WAIT_MS)
+        raised = await command(
+            cluster,
+            "michael",
+            f"/api/v1/sessions/{session}/help-requests",
+            {"priority": "LOW", "message": "Asked while the tutor was offline"},
+        )
+        assert raised.status_code == 201, raised.text
+        extended = await command(cluster, "john", f"/api/v1/sessions/{session}/extend")
+        assert extended.status_code == 200, extended.text
+        await cluster.caught_up()
+        await shot(page, screenshots, "6-offline")
+        await cluster.start_gateway()
+        await expect(page.get_by_role("status")).to_have_text("Live", timeout=WAIT_MS)
+        await expect(queue).to_have_count(3, timeout=WAIT_MS)
+        await expect(queue.last).to_contain_text("Asked while the tutor was offline")
+        await expect(michael).to_contain_text("Help low, pending")
+        await expect(teach).to_have_attribute("aria-pressed", "true")
+        await shot(page, screenshots, "7-reconnected")
+
+        # And it stays live after the reconnect: Jane's request, answered elsewhere, leaves.
+        jane = next(
+            s
+            for s in session_doc(cluster, session).students.values()
+            if s.student_id == str(demo_person("jane").id)
+        )
+        request = next(iter(jane.help_requests))
+        resolved = await command(
+            cluster,
+            "john",
+            f"/api/v1/sessions/{session}/help-requests/{request}/resolve",
+            {"response": "Seen in person"},
+        )
+        assert resolved.status_code == 200, resolved.text
+        await expect(queue).to_have_count(2, timeout=WAIT_MS)
+        await expect(tile(page, "Jane Johnson")).to_contain_text("No help asked")
+        assert errors == []
