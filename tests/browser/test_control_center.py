@@ -103,7 +103,9 @@ async def test_a_tutor_follows_a_live_session_in_the_browser(
         await expect(michael).to_contain_text("No help asked")
         await shot(page, screenshots, "2-control-center")
 
-        # Michael asks for help: his tile and the queue change, and it is announced.
+        # Michael asks for help: his tile and the queue change, and it is announced; no tile
+        # moves or changes size when it does.
+        boxes = [await item.bounding_box() for item in await page.locator("#tiles > li").all()]
         sent = time.perf_counter()
         raised = await command(
             cluster,
@@ -115,6 +117,9 @@ async def test_a_tutor_follows_a_live_session_in_the_browser(
         await expect(michael).to_contain_text("Help urgent, pending", timeout=WAIT_MS)
         await expect(queue).to_have_count(3)
         on_screen = time.perf_counter() - sent
+        assert [await item.bounding_box() for item in await page.locator("#tiles > li").all()] == (
+            boxes
+        )
         # Behind Alex's URGENT request (older), ahead of Jane's HIGH one.
         await expect(queue.nth(1)).to_contain_text("Michael Lee")
         await expect(queue.nth(1)).to_contain_text("The loop never stops")
@@ -188,4 +193,9 @@ async def test_a_tutor_follows_a_live_session_in_the_browser(
         assert resolved.status_code == 200, resolved.text
         await expect(queue).to_have_count(2, timeout=WAIT_MS)
         await expect(tile(page, "Jane Johnson")).to_contain_text("No help asked")
+        # On a tablet held upright the queue and attendance go under the tiles.
+        await page.set_viewport_size({"width": 820, "height": 1180})
+        await expect(page.locator("#queue")).to_be_visible()
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 820
+        await shot(page, screenshots, "8-tablet")
         assert errors == []
