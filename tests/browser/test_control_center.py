@@ -146,6 +146,33 @@ async def test_a_tutor_follows_a_live_session_in_the_browser(
         await expect(michael).to_contain_text("present")
         await shot(page, screenshots, "4-help-resolved")
 
+        # Alex's request: seen, then John is with him.
+        alex_help = queue.filter(has_text="Alex Thompson")
+        await alex_help.get_by_role("button", name="Acknowledge").click()
+        await expect(alex_help).to_contain_text("acknowledged", timeout=WAIT_MS)
+        await alex_help.get_by_role("button", name="Start helping").click()
+        await expect(tile(page, "Alex Thompson")).to_contain_text(
+            "Help urgent, in progress", timeout=WAIT_MS
+        )
+
+        # An exercise from the catalogue for everyone, five more minutes, and a note.
+        await page.get_by_label("Exercise to set for everyone").select_option(
+            label="Semantic page (web-dev-basics)"
+        )
+        await page.get_by_role("button", name="Set for everyone").click()
+        await expect(michael).to_contain_text("Semantic page: assigned, 0%", timeout=WAIT_MS)
+        ends = datetime.fromisoformat(session_doc(cluster, session).ends_at)
+        await page.get_by_role("button", name="Extend +5 min").click()
+        later = (ends + timedelta(minutes=5)).astimezone(ZoneInfo(TIME_ZONE)).strftime("%H:%M")
+        await expect(page.locator("#session-status")).to_contain_text(later, timeout=WAIT_MS)
+        await page.get_by_role("button", name="Write a note about Michael Lee").click()
+        note = page.get_by_role("dialog")
+        await expect(page.get_by_label("What happened")).to_be_focused()
+        await page.keyboard.type("Found the loop's off-by-one himself")
+        await note.get_by_role("button", name="Save note").click()
+        await expect(note).to_be_hidden(timeout=WAIT_MS)
+        await expect(page.locator("#announcer")).to_contain_text("Note about Michael Lee: done")
+
         # A refused action shows the problem's detail: resolving without a reply.
         await page.get_by_role("button", name="Resolve Alex Thompson's request").click()
         alert = page.get_by_role("alert")
@@ -153,7 +180,14 @@ async def test_a_tutor_follows_a_live_session_in_the_browser(
         await expect(alert).to_contain_text("response")
         await expect(queue).to_have_count(2)
         await shot(page, screenshots, "5-refused")
+        # So is an exercise two students are already working on (409).
+        await page.get_by_label("Exercise to set for everyone").select_option(
+            label="Loops check (intro-programming)"
+        )
+        await page.get_by_role("button", name="Set for everyone").click()
+        await expect(alert).to_contain_text("Set the exercise for everyone refused")
         await page.get_by_role("button", name="Dismiss the message").click()
+        await expect(alert).to_be_hidden()
 
         # The gateway goes away: the page says so, and what happens meanwhile is not lost.
         await cluster.stop_gateway()
