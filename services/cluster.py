@@ -92,7 +92,7 @@ SERVICES = (
         "live gateway",
         "services.live_gateway",
         "live_gateway",
-        "ws://127.0.0.1:{port}/live   (python -m services.live_gateway.client --help)",
+        "http://127.0.0.1:{port}/web/ (the tutor's page)   ws://127.0.0.1:{port}/live",
         GATEWAY,
     ),
     Service(
