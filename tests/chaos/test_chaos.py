@@ -35,7 +35,7 @@ import httpx
 import nats
 import pytest
 import websockets
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Notification, OperationalError
 from nats.aio.client import Client
 
 from services.command.application import TutoringCentres
@@ -69,6 +69,8 @@ EVENTS_BETWEEN_FAULTS = int(os.environ.get("TUTORPULSE_CHAOS_EVENTS_BETWEEN_FAUL
 REPORT = os.environ.get("TUTORPULSE_CHAOS_REPORT")
 CENTRE = "chaos-centre"
 DLQ_STREAM = "TP_DLQ"
+HEAD_ATTEMPTS = 300
+"""How many times the test asks for the store's head while PostgreSQL comes back (0.1 s apart)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,13 @@ class Cluster:
         return [self.command, *self.relays, *self.projections, self.gateway, self.query]
 
     def head(self) -> int:
+        """The last notification id stored. Right after PostgreSQL restarts, the test's own
+        pooled connection is one the restart cut: asked again until the server answers."""
+        for _ in range(HEAD_ATTEMPTS - 1):
+            try:
+                return self.centres.recorder.max_notification_id() or 0
+            except OperationalError:
+                time.sleep(0.1)
         return self.centres.recorder.max_notification_id() or 0
 
     async def head_async(self) -> int:
@@ -128,10 +137,15 @@ class Cluster:
         return all(answers)
 
     async def explain(self) -> str:
-        """Which services are not ready, and the end of their logs."""
-        parts = [f"the gateway's last answer: {self.gateway_said}"]
+        """Where the events are (stored, streamed, projected), which services are not ready,
+        and the end of their logs (the projections' always: a lag is theirs to explain)."""
+        parts = [
+            f"stored up to {await self.head_async()}, streamed up to "
+            f"{await self.streamed_up_to()}, projected up to {await self.watermark()}",
+            f"the gateway's last answer: {self.gateway_said}",
+        ]
         for service in self.services:
-            if not await service.ready(self.http):
+            if service in self.projections or not await service.ready(self.http):
                 parts.append(
                     f"--- {service.name} (exit code {service.exited_by_itself()}):\n"
                     f"{service.output()[-1500:]}"
