@@ -50,12 +50,16 @@ def api_app(
     on_shutdown: Callable[[], None] | None = None,
     rate_limits: Sequence[RateLimit] = (),
     metrics_dir: Path | None = None,
+    front: Callable[[Any], Any] | None = None,
 ) -> Litestar:
     """``provides``: the named objects handlers receive (the store they work on);
     ``contract``: what every operation documents besides its own answer (with rate limits,
     each may also answer 429, and every answer carries the ``RateLimit-*`` headers).
 
     ``metrics_dir``: see :func:`shared.http.operations.operations_router`.
+
+    ``front``: wraps Litestar's ASGI handler (its exception handling and routing), inside the
+    request log and the ``before_send`` hooks: a path that answers some requests itself.
 
     Refuses (:class:`TokenConfigurationError`) to build an app whose token settings are
     unsafe, e.g. no ``TUTORPULSE_JWT_SECRET`` outside development mode."""
@@ -125,6 +129,8 @@ def api_app(
         cors_config=cors_config(settings.cors, dev_mode=settings.tokens.dev_mode),
     )
     document(app, contract)
+    if front is not None:
+        app.asgi_handler = front(app.asgi_handler)
     return with_request_log(app, service)
 
 

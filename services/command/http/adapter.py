@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import hashlib
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
@@ -29,9 +28,10 @@ from services.command.application import TutoringCentres
 from services.command.bus import VERBS, Verb
 from services.command.commands.base import Command, Part
 from services.command.http.examples import BODIES
+from services.command.http.fast import FAST, RAISED, FastRoute, idempotency_of
 from services.command.http.problems import COMMAND
 from services.command.http.routes import ROUTES, Route
-from services.command.idempotency import MAX_KEY_LENGTH, IdempotencyKey
+from services.command.idempotency import MAX_KEY_LENGTH
 from services.command.metrics import COMMANDS
 from services.command.responses import answer_type
 from services.command.unit_of_work import CommandResult
@@ -87,6 +87,9 @@ def route_handler(spec: Route, centres: TutoringCentres) -> HTTPRouteHandler:
         data: Part | None = None,
         **parameters: Any,
     ) -> Response[Any]:
+        raised = request.scope.pop(RAISED, None)  # type: ignore[misc]
+        if raised is not None:  # the command ran on the fast path and failed: answer that
+            raise raised
         actor = actor_from(request)
         fields = parameters if data is None else parameters | msgspec.structs.asdict(data)
         command = spec.command(**fields)
@@ -119,7 +122,8 @@ def route_handler(spec: Route, centres: TutoringCentres) -> HTTPRouteHandler:
         summary=spec.summary,
         operation_id=_camel(verb.name),
         tags=[spec.tag],
-        opt=_options(verb, spec),
+        opt=_options(verb, spec)
+        | {FAST: FastRoute.of(spec, verb, body, [(name, hints[name]) for name in in_path])},
     )(endpoint)
 
 
@@ -159,18 +163,6 @@ def body_type(command: type[Command], elsewhere: set[str]) -> type[Part] | None:
     )
     body.__doc__ = command.__doc__
     return body  # type: ignore[no-any-return]
-
-
-def idempotency_of(
-    request: Request[Any, Any, Any], key: str, sent: Iterable[bytes]
-) -> IdempotencyKey:
-    """The key, with a digest of the request (its method, path and what was ``sent``), so that
-    the key reused for another request is refused. (Its length, 1 to ``MAX_KEY_LENGTH``, is
-    checked with the header: a 422 naming it.)"""
-    digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
-    for part in sent:
-        digest.update(part)
-    return IdempotencyKey(key, digest.hexdigest())
 
 
 def command_answer(result: CommandResult, verb: Verb[Any]) -> Response[Any]:

@@ -10,7 +10,8 @@ import anyio.to_thread
 from litestar import Litestar, Request
 
 from services.command.application import TutoringCentres
-from services.command.http.adapter import route_handlers
+from services.command.http.adapter import in_command_thread, route_handlers
+from services.command.http.fast import FastCommands
 from services.command.http.paper import paper_route_handlers
 from services.command.http.problems import EXCEPTION_HANDLERS
 from services.command.http.routes import HELP_RATE_LIMIT
@@ -20,6 +21,7 @@ from shared.blobs.store import BlobStore, open_blob_store
 from shared.http import ratelimit
 from shared.http.api import api_app
 from shared.http.openapi import POSITION, REPLAYED, Contract
+from shared.http.operations import prometheus
 from shared.http.settings import RateLimitSettings
 from shared.observability.metrics import process_ended
 from shared.settings import load
@@ -84,6 +86,17 @@ def create_app(
     async def ready() -> None:
         await anyio.to_thread.run_sync(centres.recorder.max_notification_id)
 
+    limits = rate_limits(settings.rate_limits) if limits is None else limits
+
+    def fast_commands(application: Any) -> FastCommands:
+        return FastCommands(
+            application,
+            centres,
+            limits=tuple(limits),
+            prometheus=prometheus(SERVICE),
+            run=in_command_thread,
+        )
+
     app = api_app(
         SERVICE,
         title="tutorpulse command API",
@@ -97,8 +110,9 @@ def create_app(
         contract=CONTRACT,
         on_shutdown=close if own_resources else None,
         settings=settings.api,
-        rate_limits=rate_limits(settings.rate_limits) if limits is None else limits,
+        rate_limits=limits,
         metrics_dir=settings.multiprocess_metrics_dir,
+        front=fast_commands,
     )
     app.before_send.append(CentreCounts(settings.metrics))
     return app

@@ -33,8 +33,8 @@ from services.command.http.adapter import (
     POSITION_HEADER,
     IdempotencyHeader,
     command_answer,
-    idempotency_of,
 )
+from services.command.http.fast import idempotency_of
 from services.command.http.problems import COMMAND
 from services.command.metrics import COMMANDS
 from services.command.responses import PaperUploadView, WorksheetsView, answer_type
