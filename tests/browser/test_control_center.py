@@ -25,6 +25,23 @@ from tests.browser.cluster import WebCluster, web_cluster
 from tests.support.servers import NatsServer, PostgresServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
+MERGE_PATCH_EXAMPLES: list[tuple[Any, Any, Any]] = [
+    ({"a": "b"}, {"a": "c"}, {"a": "c"}),
+    ({"a": "b"}, {"b": "c"}, {"a": "b", "b": "c"}),
+    ({"a": "b"}, {"a": None}, {}),
+    ({"a": "b", "b": "c"}, {"a": None}, {"b": "c"}),
+    ({"a": ["b"]}, {"a": "c"}, {"a": "c"}),
+    ({"a": "c"}, {"a": ["b"]}, {"a": ["b"]}),
+    ({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}, {"a": {"b": "d"}}),
+    ({"a": [{"b": "c"}]}, {"a": [1]}, {"a": [1]}),
+    (["a", "b"], ["c", "d"], ["c", "d"]),
+    ({"a": "b"}, ["c"], ["c"]),
+    ({"a": "foo"}, None, None),
+    ({"a": "foo"}, "bar", "bar"),
+    ({"e": None}, {"a": 1}, {"e": None, "a": 1}),
+    ([1, 2], {"a": "b", "c": None}, {"a": "b"}),
+    ({}, {"a": {"bb": {"ccc": None}}}, {"a": {"bb": {}}}),
+]
 WAIT_MS = 10_000
 """The longest any on-screen change is waited for (it comes within milliseconds)."""
 
@@ -227,6 +244,14 @@ async def test_a_tutor_follows_a_live_session_in_the_browser(
         assert resolved.status_code == 200, resolved.text
         await expect(queue).to_have_count(2, timeout=WAIT_MS)
         await expect(tile(page, "Jane Johnson")).to_contain_text("No help asked")
+        # The page's merge patches are RFC 7386's (its appendix's examples).
+        for target, patch, result in MERGE_PATCH_EXAMPLES:
+            applied = await page.evaluate(
+                "([t, p]) => import('./live.js').then((live) => live.mergePatch(t, p))",
+                [target, patch],
+            )
+            assert applied == result, (target, patch)
+
         # On a tablet held upright the queue and attendance go under the tiles.
         await page.set_viewport_size({"width": 820, "height": 1180})
         await expect(page.locator("#queue")).to_be_visible()

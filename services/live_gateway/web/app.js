@@ -154,6 +154,11 @@ async function act(button, label, send) {
     hideProblem();
     announce(`${label}: done`);
   } catch (error) {
+    if (error.status === 401) {
+      signOut();
+      showProblem("Signed out", `${label} was refused: ${error.detail || error.message}`);
+      return;
+    }
     showProblem(`${label} refused`, error.detail || error.message);
   } finally {
     button.disabled = false;
@@ -529,8 +534,10 @@ function updateTile(li, student) {
   progress.value = current ? current.progress : 0;
   progress.setAttribute("aria-label", `Progress of ${name}`);
   const attended = li.querySelector(".attended");
-  attended.querySelector(".label").textContent =
-    student.sinceAttendedSeconds === null ? "Not attended yet" : "Attended ";
+  const since = student.sinceAttendedSeconds === null ? "not attended yet" : "attended ";
+  attended.querySelector(".label").textContent = student.needsAttention
+    ? `Needs attention · ${since}`
+    : since[0].toUpperCase() + since.slice(1);
   ticking(attended.querySelector(".since"), student.sinceAttendedSeconds, 1, "ago");
   li.classList.toggle("attention", Boolean(student.needsAttention));
   const help = student.openHelpRequest;
