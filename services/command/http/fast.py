@@ -19,12 +19,12 @@ commands by centre) and does the same work once:
   headers; the same Prometheus series as Litestar's middleware.
 
 Anything else goes to the application unchanged (its body handed on as it came): a query
-string, another content type, a missing or invalid token, a refused permission, a body that
-does not decode, a full rate-limit window. So every 4xx answer, problem+json, is still the
-application's own. A command that raises is handed on too, with its exception, which the
-route's handler raises instead of running the command again (:data:`RAISED`), so the
-application's exception handlers answer it; the rate limits it was counted in are not counted
-again.
+string, another content type, a browser's request to an application that answers CORS, a
+missing or invalid token, a refused permission, a body that does not decode, a full rate-limit
+window. So every 4xx answer, problem+json, is still the application's own. A command that
+raises is handed on too, with its exception, which the route's handler raises instead of running
+the command again (:data:`RAISED`), so the application's exception handlers answer it; the rate
+limits it was counted in are not counted again.
 """
 
 from __future__ import annotations
@@ -203,11 +203,13 @@ class FastCommands:
     @staticmethod
     def _plain(scope: Scope, fast: FastRoute) -> bool:
         """Headers the fast path can take as they are: a valid host, a JSON body (if any) of
-        at most ``MAX_BODY_BYTES``."""
+        at most ``MAX_BODY_BYTES``, no ``Origin`` when the application answers CORS."""
         content_type = None
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value
+            elif name == b"origin" and scope["litestar_app"].cors_config is not None:
+                return False  # a browser's request: Litestar's CORS middleware answers it
             elif (name == b"host" and not is_valid_host(value)) or (
                 name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY_BYTES)
             ):
