@@ -257,4 +257,10 @@ async def test_a_tutor_follows_a_live_session_in_the_browser(
         await expect(page.locator("#queue")).to_be_visible()
         assert await page.evaluate("document.documentElement.scrollWidth") <= 820
         await shot(page, screenshots, "8-tablet")
+
+        # Signing out forgets the token and closes the websocket.
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page.get_by_label("Your access token")).to_be_focused()
+        await expect(page.get_by_role("status")).to_have_text("Offline")
+        assert await page.evaluate("sessionStorage.length") == 0
         assert errors == []

@@ -244,7 +244,9 @@ function signOut() {
     exercisesLoaded: false,
   });
   clear($("tiles"), $("queue"), $("attendance"), $("day-sessions"));
-  location.hash = "";
+  $("link").dataset.state = "offline";
+  $("link").textContent = "Offline";
+  history.replaceState(null, "", location.pathname);
   showSignIn();
 }
 
