@@ -2,7 +2,9 @@
 latency is measured by :mod:`tests.bench.live` on the same populated centre).
 
 Each figure stands beside a baseline measured in the same run: the raw rate at which nats-py
-consumes the same stream (fetch 500, ack each).
+consumes the same stream (fetch 500, ack each). The raw consume and the projection service run
+in this process, so each also gets its CPU per event (this process's, every thread; the
+database server's is not counted): on a busy machine the rates swing, the CPU much less.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -105,36 +108,44 @@ def populate(centres: TutoringCentres) -> tuple[Actor, list[tuple[UUID, list[UUI
     return supervisor, sessions
 
 
-async def raw_consume(url: str, expected: int) -> float:
+def cpu_seconds() -> float:
+    """CPU time of this process so far (user and system, every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def raw_consume(url: str, expected: int) -> tuple[float, float]:
+    """Events per second, and seconds of CPU per event."""
     nc = await nats.connect(url)
     js = nc.jetstream()
     subscription = await js.pull_subscribe("tp.evt.>", durable="bench-raw", stream="TP_EVENTS")
-    started, seen = time.perf_counter(), 0
+    started, cpu, seen = time.perf_counter(), cpu_seconds(), 0
     while seen < expected:
         for message in await subscription.fetch(500, timeout=5):
             await message.ack()
             seen += 1
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     await nc.close()
-    return expected / elapsed
+    return expected / elapsed, cpu / expected
 
 
 async def project_all(
     url: str, folder: Path, expected_position: int, durable: str, env: dict[str, str]
-) -> float:
+) -> tuple[float, float]:
+    """Seconds until the watermark reached ``expected_position``, and seconds of CPU."""
     store = open_read_store(load(ReadStoreSettings, env))
     nc = await nats.connect(url)
     service = ProjectionService(store, nc, durable=durable)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     task = asyncio.create_task(service.run())
     while service.watermark < expected_position:
         await asyncio.sleep(0.01)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     service.stop()
     await task
     await nc.close()
     store.close()
-    return elapsed
+    return elapsed, cpu
 
 
 def quantiles(values: list[float]) -> str:
@@ -172,13 +183,15 @@ async def run(pg: PostgresServer, nats_server: NatsServer, work: Path) -> list[s
     await relay_task
     await nc.close()
 
-    raw = await raw_consume(nats_server.url, head)
+    raw, raw_cpu = await raw_consume(nats_server.url, head)
     sqlite_env = {
         "TUTORPULSE_READ_STORE": "sqlite",
         "TUTORPULSE_READ_SQLITE_PATH": str(work / "rm.sqlite"),
     }
-    projected_sqlite = await project_all(nats_server.url, work, head, "bench-sqlite", sqlite_env)
-    projected_pg = await project_all(
+    projected_sqlite, sqlite_cpu = await project_all(
+        nats_server.url, work, head, "bench-sqlite", sqlite_env
+    )
+    projected_pg, pg_cpu = await project_all(
         nats_server.url,
         work,
         head,
@@ -197,11 +210,11 @@ async def run(pg: PostgresServer, nats_server: NatsServer, work: Path) -> list[s
     centres.close()
 
     rows = [
-        ("raw nats-py pull consume (fetch 500, ack each)", raw, "baseline"),
-        ("projection service, SQLite read store", head / projected_sqlite, None),
-        ("projection service, PostgreSQL read store", head / projected_pg, None),
-        ("rebuild from the event store, SQLite read store", rebuilt_sqlite.rate, None),
-        ("rebuild from the event store, PostgreSQL read store", rebuilt_pg.rate, None),
+        ("raw nats-py pull consume (fetch 500, ack each)", raw, "baseline", raw_cpu),
+        ("projection service, SQLite read store", head / projected_sqlite, None, sqlite_cpu / head),
+        ("projection service, PostgreSQL read store", head / projected_pg, None, pg_cpu / head),
+        ("rebuild from the event store, SQLite read store", rebuilt_sqlite.rate, None, None),
+        ("rebuild from the event store, PostgreSQL read store", rebuilt_pg.rate, None, None),
     ]
     out = [
         "",
@@ -210,9 +223,10 @@ async def run(pg: PostgresServer, nats_server: NatsServer, work: Path) -> list[s
         f"{head:,} events in the store ({SESSIONS} live sessions x {STUDENTS} students, "
         f"{MARK_ROUNDS} rounds of attendance; populated in {populate_seconds:.1f} s).",
         "",
-        "| what | events per second | vs. raw consume |",
-        "|---|---:|---:|",
+        "| what | events per second | vs. raw consume | CPU per event (this process) |",
+        "|---|---:|---:|---:|",
     ]
-    for name, rate, note in rows:
-        out.append(f"| {name} | {rate:,.0f} | {note or f'{rate / raw:.2f}x'} |")
+    for name, rate, note, cpu in rows:
+        per_event = f"{cpu * 1e6:,.0f} µs" if cpu is not None else ""
+        out.append(f"| {name} | {rate:,.0f} | {note or f'{rate / raw:.2f}x'} | {per_event} |")
     return out
