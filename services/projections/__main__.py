@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.projections.service import ProjectionService
+from services.projections.service import ProjectionService, collect_garbage_less
 from services.projections.settings import ProjectionServiceSettings
 from services.read_side_process import run_read_side_process
 from services.settings import start
@@ -21,6 +21,7 @@ SERVICE = "projections"
 
 
 async def main(settings: ProjectionServiceSettings) -> None:
+    collect_garbage_less()
     await run_read_side_process(
         SERVICE, settings, lambda store, nc: ProjectionService(store, nc, settings.projection)
     )

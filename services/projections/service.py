@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import re
 import time
 from collections import OrderedDict
@@ -93,6 +94,23 @@ requests to JetStream and a write to the read store)."""
 
 Settings = ProjectionSettings
 """How a replica consumes (``services.projections.settings``)."""
+
+GC_THRESHOLDS = (20_000, 20, 20)
+"""The garbage collector's thresholds in a projection process. Decoding events and documents
+allocates many small objects: with CPython's defaults (a collection of the youngest every 700
+allocations, of the older ones every ten of those) the collector took about a tenth of the
+process's CPU on the read-side bench."""
+
+
+def collect_garbage_less() -> tuple[int, int, int]:
+    """Move what is alive after start-up out of the collector's sight (``gc.freeze``) and
+    collect less often (:data:`GC_THRESHOLDS`); returns the thresholds it replaced. Reference
+    counting still frees everything that is not in a cycle at once."""
+    before = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    return before
 
 
 @dataclass

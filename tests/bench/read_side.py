@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import resource
 import statistics
@@ -25,7 +26,7 @@ from services.command.commands.centres import RegisterCentre, RegisterPerson
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.commands.sessions import EnrolStudent, ScheduleSession, StartSession
 from services.projections.rebuild import rebuild
-from services.projections.service import ProjectionService
+from services.projections.service import ProjectionService, collect_garbage_less
 from services.relay.lease import FileLease
 from services.relay.relay import Relay
 from shared.events import AttendanceStatus, SessionMode
@@ -136,6 +137,7 @@ async def project_all(
     store = open_read_store(load(ReadStoreSettings, env))
     nc = await nats.connect(url)
     service = ProjectionService(store, nc, durable=durable)
+    thresholds = collect_garbage_less()  # as the service's process does (its __main__)
     started, cpu = time.perf_counter(), cpu_seconds()
     task = asyncio.create_task(service.run())
     while service.watermark < expected_position:
@@ -145,6 +147,8 @@ async def project_all(
     await task
     await nc.close()
     store.close()
+    gc.set_threshold(*thresholds)
+    gc.unfreeze()
     return elapsed, cpu
 
 
