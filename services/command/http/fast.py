@@ -67,7 +67,6 @@ RAISED = "tutorpulse.command_raised"
 raises it for the application to answer."""
 
 _JSON = b"application/json"
-_SERIALIZER = get_serializer(None)
 
 
 @dataclass(frozen=True)
@@ -177,6 +176,7 @@ class FastCommands:
         self.limits = limits
         self.metrics = _Labels(prometheus)
         self.run = run
+        self._serializers: dict[HTTPRouteHandler, Callable[[Any], Any] | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -195,10 +195,29 @@ class FastCommands:
             await self.app(scope, receive, send)
             return
         fast: FastRoute | None = handler.opt.get(FAST)
-        if fast is None or not self._plain(scope, fast):
+        if fast is None or self._serializer(handler) is None or not self._plain(scope, fast):
             await self.app(scope, receive, send)
             return
         await self._command(scope, receive, send, fast, handler, path_params, template)
+
+    def _serializer(self, handler: HTTPRouteHandler) -> Callable[[Any], Any] | None:
+        """How the handler's answers are encoded, or ``None`` if the handler's layers add what
+        the fast path does not do (other middleware, request hooks, response headers or
+        cookies, background tasks): then the application answers every request of it."""
+        if handler in self._serializers:
+            return self._serializers[handler]
+        plain = (
+            len(handler.resolve_middleware()) == 1 + len(self.limits)  # Prometheus, the limits
+            and not handler.resolve_response_headers()
+            and not handler.resolve_response_cookies()
+            and handler.resolve_before_request() is None
+            and handler.resolve_after_response() is None
+            and not any(layer.after_request for layer in handler.ownership_layers)
+            and handler.background is None
+        )
+        serializer = get_serializer(handler.resolve_type_encoders()) if plain else None
+        self._serializers[handler] = serializer
+        return serializer
 
     @staticmethod
     def _plain(scope: Scope, fast: FastRoute) -> bool:
@@ -300,7 +319,9 @@ class FastCommands:
             COMMANDS.labels(
                 command=verb.name, outcome="replayed" if result.replayed else "ok"
             ).inc()
-            answer = encode_json({**result.body, "position": result.position}, _SERIALIZER)
+            answer = encode_json(
+                {**result.body, "position": result.position}, self._serializers[handler]
+            )
             headers = [
                 (b"content-type", _JSON),
                 (b"content-length", str(len(answer)).encode()),
