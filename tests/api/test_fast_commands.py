@@ -86,7 +86,7 @@ def test_the_same_idempotency_key_replays_the_first_answer(
     headers = alpha.auth("tutor") | {"Idempotency-Key": "fast-1"}
     body = session_body(alpha)
     first = client.post("/api/v1/sessions", json=body, headers=headers)
-    replay = client.post("/api/v1/sessions", json=body, headers=headers)
+    replay = client.post("/api/v1/sessions/", json=body, headers=headers)  # the same route
     assert first.status_code == replay.status_code == 201
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers

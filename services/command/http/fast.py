@@ -188,9 +188,9 @@ class FastCommands:
             await self.app(scope, receive, send)
             return
         try:
-            _, handler, _, path_params, template = scope["litestar_app"].asgi_router.handle_routing(
-                path=normalize_path(scope["path"]), method=scope["method"]
-            )
+            _, handler, path, path_params, template = scope[
+                "litestar_app"
+            ].asgi_router.handle_routing(path=normalize_path(scope["path"]), method=scope["method"])
         except Exception:  # not found, method not allowed: the application answers
             await self.app(scope, receive, send)
             return
@@ -198,6 +198,7 @@ class FastCommands:
         if fast is None or self._serializer(handler) is None or not self._plain(scope, fast):
             await self.app(scope, receive, send)
             return
+        scope["path"] = path  # normalised, as the router leaves it (the Idempotency-Key's digest)
         await self._command(scope, receive, send, fast, handler, path_params, template)
 
     def _serializer(self, handler: HTTPRouteHandler) -> Callable[[Any], Any] | None:
