@@ -166,10 +166,12 @@ def student_history_key(student_id: str, month: str) -> str:
 
 def pinned(session: StudentSession) -> bool:
     """Something of the session is still open: the overview lists it whatever its age."""
-    return (
-        any(c.status in OPEN_CATCH_UPS for c in session.catch_ups.values())
-        or any(w.status in UNFINISHED_WORK for w in session.work.values())
-        or any(h.status in OPEN_HELP_REQUESTS for h in session.help_requests.values())
+    if session.catch_ups and any(c.status in OPEN_CATCH_UPS for c in session.catch_ups.values()):
+        return True
+    if session.work and any(w.status in UNFINISHED_WORK for w in session.work.values()):
+        return True
+    return bool(session.help_requests) and any(
+        h.status in OPEN_HELP_REQUESTS for h in session.help_requests.values()
     )
 
 

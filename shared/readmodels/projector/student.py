@@ -5,6 +5,7 @@ academic profile and content assignments."""
 from __future__ import annotations
 
 import heapq
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
@@ -50,6 +51,7 @@ def _percent_of(work: Work) -> float | None:
 
 RISK_SCORED = frozenset({ev.WorkStatus.AUTO_GRADED, ev.WorkStatus.GRADED})
 _ATTENDED = frozenset({ev.AttendanceStatus.PRESENT, ev.AttendanceStatus.LATE})
+_by_start_key = operator.attrgetter("starts_at", "session_id")
 
 
 def _scored(session: StudentSession) -> list[tuple[str, str]]:
@@ -67,17 +69,18 @@ def risk_inputs(student: Student) -> Student:
     holds, the sessions of their latest ``RISK_MARKS`` scored exercises with those alone, open
     homework, the totals over every session), without the rest: what My Day reads for each
     student it shows."""
-    marked = sorted(
-        (s for s in student.sessions.values() if s.attendance),
-        key=lambda s: (s.starts_at, s.session_id),
-        reverse=True,
-    )
-    keep = {s.session_id for s in marked[:RISK_MARKS]}
-    attended = [s for s in marked if s.attendance in _ATTENDED]
-    keep |= {s.session_id for s in (attended[:1] + marked[-1:])}
+    every = student.sessions
+    marked = [s for s in every.values() if s.attendance]
+    keep = {s.session_id for s in marked}
+    if len(marked) > RISK_MARKS:
+        marked.sort(key=_by_start_key, reverse=True)
+        keep = {s.session_id for s in marked[:RISK_MARKS]}
+        attended = next((s for s in marked if s.attendance in _ATTENDED), None)
+        keep.update([s.session_id for s in ([attended] if attended else []) + marked[-1:]])
     scored = sorted(
         (when, work_id, s.session_id)
-        for s in student.sessions.values()
+        for s in every.values()
+        if s.work
         for when, work_id in _scored(s)
     )[-RISK_MARKS:]
     works: dict[str, set[str]] = {}
@@ -88,9 +91,9 @@ def risk_inputs(student: Student) -> Student:
             s,
             catch_ups={},
             help_requests={},
-            work={w: s.work[w] for w in sorted(works.get(key, ()))},
+            work={w: s.work[w] for w in sorted(works[key])} if key in works else {},
         )
-        for key, s in student.sessions.items()
+        for key, s in every.items()
         if key in keep or key in works
     }
     return Student(
@@ -163,15 +166,23 @@ def refresh_student(docs: Batch, session: Session, student_id: str) -> None:
     if before is not None and was == record:  # what changed is not shown here (presence)
         put_student(docs, student)
         return
+    known = _Known()
+    facts = known(record)
+    was_facts = known(was) if was is not None else None
     months = dict(student.months) if isinstance(student.months, dict) else {}
-    months[month] = month_totals(history.sessions.values())
+    totals = months.get(month)
+    after = None
+    if totals is not None and before is not None and len(history.sessions) > _RECOUNT:
+        shared = known.share(was) if was is not None else None
+        after = _month_after(totals, shared, known.share(record))
+    months[month] = after or month_totals(history.sessions.values(), known)
     student.months = months
     student.totals = _totals(months.values())
-    if before is not None and was is not None and _facts(was) == _facts(record):
+    if before is not None and was is not None and was_facts == facts:
         # The window is chosen by the facts alone, and none changed: the same sessions.
         student.sessions = {k: record if k == record.session_id else s for k, s in before.items()}
     else:
-        student.sessions = _window(docs, student, history, before)
+        student.sessions = _window(docs, student, history, before, known)
     put_student(docs, student)
 
 
@@ -199,13 +210,14 @@ def _place(student: Student, session: StudentSession) -> str:
     their seat wait for it), an event of the session itself, so its start then is that of the
     session's own events before it, whatever else replicas applied; a reschedule (of a
     SCHEDULED session only) then leaves the session where it is."""
-    placement = dict(student.placement) if isinstance(student.placement, dict) else {}
+    placement = student.placement if isinstance(student.placement, dict) else {}
     own = month_of(session.starts_at)
     month = placement.get(session.session_id, own)
     if session.status is ev.SessionStatus.SCHEDULED or month != own:
-        placement[session.session_id] = month
-    else:
-        placement.pop(session.session_id, None)
+        if placement.get(session.session_id) != month:
+            placement = {**placement, session.session_id: month}
+    elif session.session_id in placement:
+        placement = {k: m for k, m in placement.items() if k != session.session_id}
     student.placement = placement or msgspec.UNSET
     return month
 
@@ -217,34 +229,126 @@ def _history(docs: Batch, student: Student, month: str) -> StudentHistory:
     )
 
 
-def month_totals(sessions: Iterable[StudentSession]) -> MonthTotals:
+_RECOUNT = 3
+"""Up to how many sessions a month's totals are counted again from its sessions rather than
+changed by the one session that changed (which reads that session as it was, too)."""
+
+
+class _Share(NamedTuple):
+    """What one session adds to its month's totals (:func:`month_totals`)."""
+
+    upcoming: int
+    open: int
+    over: str | None
+    """Its start, if it is over with nothing open (``newest_over``)."""
+    scored: int
+    newest_scored: str | None
+    newest_done: str | None
+    work_xp: int
+    marked: str | None
+    """Its start, if it has an attendance mark."""
+    attendance: str | None
+    attended: str | None
+    """Its start, if the student attended (PRESENT or LATE)."""
+
+
+def _share(session: StudentSession, facts: _Facts) -> _Share:
+    scored, done = facts.scored, facts.done
+    marked = session.starts_at if session.attendance is not None else None
+    return _Share(
+        upcoming=int(upcoming(session)),
+        open=int(pinned(session)),
+        over=session.starts_at if facts.listing else None,
+        scored=len(scored),
+        newest_scored=max(w for w, _ in scored) if scored else None,
+        newest_done=max(w for w, _ in done) if done else None,
+        work_xp=sum(w.xp_awarded for w in session.work.values()),
+        marked=marked,
+        attendance=session.attendance.value if session.attendance is not None else None,
+        attended=marked if session.attendance in _ATTENDED else None,
+    )
+
+
+def _later(a: str | None, b: str | None) -> str | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _earlier(a: str | None, b: str | None) -> str | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+_NEWEST = (
+    ("newest_over", "over"),
+    ("newest_scored", "newest_scored"),
+    ("newest_done_work", "newest_done"),
+    ("newest_marked", "marked"),
+    ("last_attended_at", "attended"),
+)
+"""The month's latest of each (its field, the share's)."""
+
+
+def _add(totals: MonthTotals, share: _Share) -> None:
+    """Count one more session in ``totals`` (attendance left unsorted)."""
+    totals.sessions += 1
+    totals.upcoming += share.upcoming
+    totals.open += share.open
+    if share.over is not None:
+        totals.newest_over = _later(totals.newest_over, share.over)
+    if share.scored:
+        totals.scored += share.scored
+        totals.newest_scored = _later(totals.newest_scored, share.newest_scored)
+    if share.newest_done is not None:
+        totals.newest_done_work = _later(totals.newest_done_work, share.newest_done)
+    totals.work_xp += share.work_xp
+    if share.attendance is not None:
+        totals.marked += 1
+        totals.newest_marked = _later(totals.newest_marked, share.marked)
+        totals.attendance[share.attendance] = totals.attendance.get(share.attendance, 0) + 1
+        if share.attended is not None:
+            totals.last_attended_at = _later(totals.last_attended_at, share.attended)
+        totals.first_marked_at = _earlier(totals.first_marked_at, share.marked)
+
+
+def month_totals(sessions: Iterable[StudentSession], known: _Known | None = None) -> MonthTotals:
     """The totals of one month's sessions."""
+    share = (known or _Known()).share
     totals = MonthTotals()
     for s in sessions:
-        totals.sessions += 1
-        totals.upcoming += upcoming(s)
-        totals.open += pinned(s)
-        facts = _facts(s)
-        if facts.listing:
-            totals.newest_over = max(totals.newest_over or "", s.starts_at)
-        scored, done = facts.scored, facts.done
-        if scored:
-            totals.scored += len(scored)
-            totals.newest_scored = max(totals.newest_scored or "", *(w for w, _ in scored))
-        if done:
-            totals.newest_done_work = max(totals.newest_done_work or "", *(w for w, _ in done))
-        totals.work_xp += sum(w.xp_awarded for w in s.work.values())
-        if s.attendance is None:
-            continue
-        totals.marked += 1
-        totals.newest_marked = max(totals.newest_marked or "", s.starts_at)
-        status = s.attendance.value
-        totals.attendance[status] = totals.attendance.get(status, 0) + 1
-        if s.attendance in _ATTENDED:
-            totals.last_attended_at = max(totals.last_attended_at or "", s.starts_at)
-        totals.first_marked_at = min(totals.first_marked_at or s.starts_at, s.starts_at)
+        _add(totals, share(s))
     totals.attendance = dict(sorted(totals.attendance.items()))
     return totals
+
+
+def _month_after(totals: MonthTotals, was: _Share | None, now: _Share) -> MonthTotals | None:
+    """The month's ``totals`` once a session's share went from ``was`` (``None``: it was not
+    in the month) to ``now``, without reading the month's other sessions; ``None`` if a
+    latest or earliest of them may have left with ``was`` (then only they can tell)."""
+    if was == now:
+        return totals
+    after = msgspec.structs.replace(totals, attendance=dict(totals.attendance))
+    if was is not None:
+        for field, of in _NEWEST:
+            old, new = getattr(was, of), getattr(now, of)
+            if old is not None and old == getattr(after, field) and (new is None or new < old):
+                return None  # ``was`` may have been the month's only latest one
+        earliest = was.marked is not None and was.marked == after.first_marked_at
+        if earliest and (now.marked is None or now.marked > (was.marked or "")):
+            return None  # ``was`` may have been the month's only earliest mark
+        after.sessions -= 1
+        after.upcoming -= was.upcoming
+        after.open -= was.open
+        after.scored -= was.scored
+        after.work_xp -= was.work_xp
+        if was.attendance is not None:
+            after.marked -= 1
+            left = after.attendance[was.attendance] - 1
+            if left:
+                after.attendance[was.attendance] = left
+            else:
+                del after.attendance[was.attendance]
+    _add(after, now)
+    after.attendance = dict(sorted(after.attendance.items()))
+    return after
 
 
 def _totals(months: Iterable[MonthTotals]) -> SessionTotals:
@@ -280,17 +384,21 @@ class _Facts(NamedTuple):
     """``(assigned, work id)`` of its work handed in or marked."""
 
 
+_NO_WORK: list[_Key] = []
+
+
 def _facts(session: StudentSession) -> _Facts:
     start = ((session.starts_at, session.session_id),)
+    work = session.work
     return _Facts(
         listing=() if upcoming(session) or pinned(session) else start,
         marked=start if session.attendance else (),
-        scored=_scored(session),
+        scored=_scored(session) if work else _NO_WORK,
         done=[
-            (w.assigned_at, w.work_id)
-            for w in session.work.values()
-            if w.status not in ev.UNFINISHED_WORK
-        ],
+            (w.assigned_at, w.work_id) for w in work.values() if w.status not in ev.UNFINISHED_WORK
+        ]
+        if work
+        else _NO_WORK,
     )
 
 
@@ -309,6 +417,7 @@ class _Known:
 
     def __init__(self) -> None:
         self._facts: dict[int, tuple[StudentSession, _Facts]] = {}
+        self._shares: dict[int, _Share] = {}
 
     def __call__(self, session: StudentSession) -> _Facts:
         found = self._facts.get(id(session))
@@ -316,19 +425,26 @@ class _Known:
             found = self._facts[id(session)] = (session, _facts(session))
         return found[1]
 
+    def share(self, session: StudentSession) -> _Share:
+        """What the session adds to its month's totals (kept alive by its facts)."""
+        found = self._shares.get(id(session))
+        if found is None:
+            found = self._shares[id(session)] = _share(session, self(session))
+        return found
+
 
 def _window(
     docs: Batch,
     student: Student,
     changed: StudentHistory,
     before: dict[str, StudentSession] | None,
+    known: _Known,
 ) -> dict[str, StudentSession]:
     """What the student's document keeps of their sessions (``Student.sessions``): what the
     overview lists, the sessions of its latest work handed in or marked, and what the risk
     score reads, exactly as worked out from every session. It is worked out from the window
     ``before`` the ``changed`` month changed where that suffices, else from the months that
     can hold it (:func:`_window_read`)."""
-    known = _Known()
     if before is not None:
         window = _window_from(student, changed, before, known)
         if window is not None:
@@ -350,8 +466,13 @@ def _kept(every: list[StudentSession], known: _Known) -> dict[str, StudentSessio
     return {s.session_id: s for s, _ in facts if s.session_id in keep}
 
 
+def _nth_latest(keys: list[_Key], n: int) -> _Key:
+    """The ``n``-th largest of ``keys`` (there are at least ``n``)."""
+    return heapq.nlargest(n, keys)[-1] if len(keys) > 4 * n else sorted(keys)[-n]
+
+
 def _by_start(sessions: Iterable[StudentSession]) -> list[StudentSession]:
-    return sorted(sessions, key=lambda s: (s.starts_at, s.session_id))
+    return sorted(sessions, key=_by_start_key)
 
 
 def _window_from(
@@ -376,11 +497,11 @@ def _window_from(
         ]
     )
     for field, (_, wanted) in enumerate(_LATEST):
-        was = heapq.nlargest(wanted, (k for s in before.values() for k in known(s)[field]))
+        was = [k for s in before.values() for k in known(s)[field]]
         if len(was) < wanted:
             continue  # the window held every one there was
-        now = heapq.nlargest(wanted, (k for s in candidates for k in known(s)[field]))
-        if len(now) < wanted or now[-1] < was[-1]:
+        now = [k for s in candidates for k in known(s)[field]]
+        if len(now) < wanted or _nth_latest(now, wanted) < _nth_latest(was, wanted):
             return None
     return _kept(candidates, known)
 
