@@ -39,6 +39,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError
 from prometheus_client import Counter
 
+from services.consumer_pending import Consumer, ConsumerPending
 from services.notifier import mail, planning, webhooks
 from services.notifier.planning import Delivery
 from services.notifier.settings import DeliverySettings
@@ -47,7 +48,7 @@ from shared import events
 from shared.events import STREAM_NAME
 from shared.events.notifications import NotificationChannel
 from shared.http.operations import NatsPing, NotReady, describe
-from shared.messaging.auth import NOTIFIER_CONSUMER, NOTIFY_STREAM
+from shared.messaging.auth import EVENTS_STREAM, NOTIFIER_CONSUMER, NOTIFY_STREAM
 from shared.notifications import NOTIFYING_EVENTS
 from shared.observability.outage import OutageLog
 from shared.readmodels.documents import CHANNELS
@@ -65,6 +66,10 @@ DELIVERIES = Counter(
     "Delivery tries by channel and outcome (delivered, retry, dead_letter, dropped)",
     ["channel", "outcome"],
 )
+
+CONSUMERS = (Consumer(EVENTS_STREAM, NOTIFIER_CONSUMER), Consumer(NOTIFY_STREAM, NOTIFIER_CONSUMER))
+"""The notifier's two durable consumers, whose backlog ``tutorpulse_consumer_pending`` says
+(``services.consumer_pending``)."""
 
 
 def event_filters() -> list[str]:
@@ -101,9 +106,12 @@ class NotifierService:
         return {"watermark": watermark}
 
     async def run(self) -> None:
-        """Both consumers until :meth:`stop`."""
+        """Both consumers, and the reading of their pending messages, until :meth:`stop`."""
+        pending = ConsumerPending(self._js, CONSUMERS)
         try:
-            await asyncio.gather(self._consume_events(), self._consume_deliveries())
+            await asyncio.gather(
+                self._consume_events(), self._consume_deliveries(), pending.run(self._stopping)
+            )
         finally:
             await self._http.aclose()
 

@@ -21,6 +21,7 @@ dead-lettered); an event or timer that keeps failing otherwise goes to ``TP_DLQ`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +52,7 @@ from services.command.domain.aggregate import DomainError, NotFound
 from services.command.domain.directory import Centre, centre_aggregate_id
 from services.command.idempotency import KeyReused
 from services.command.unit_of_work import ConcurrentUpdate, load
+from services.consumer_pending import Consumer, ConsumerPending
 from services.scheduler.clock import Clock
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.timers import (
@@ -103,6 +105,12 @@ FIRE_LAG = Histogram(
 )
 
 DLQ_PREFIX = "tp.dlq"
+
+CONSUMERS = (
+    Consumer(EVENTS_STREAM, SCHEDULER_CONSUMER),
+    Consumer(TIMERS_STREAM, SCHEDULER_CONSUMER),
+)
+"""The scheduler's two durable consumers, whose backlog ``tutorpulse_consumer_pending`` says."""
 
 
 def dead_letter_subject(subject: str) -> str:
@@ -180,6 +188,8 @@ class Scheduler:
         self.clock = clock
         self.tally = Tally()
         self.outages = OutageLog("scheduler.dependency", service="scheduler")
+        self._stopping = asyncio.Event()
+        self._watching: asyncio.Task[None] | None = None
         nats = settings.nats
         who = resolve_credentials(nats.servers[0], configured=nats.credentials)
         self.user = who.user if who is not None else None
@@ -477,8 +487,18 @@ class Scheduler:
         )
 
     async def start(self) -> None:
-        """Start both consumers (creating them the first time)."""
+        """Start both consumers (creating them the first time), and the reading of their
+        pending messages for ``tutorpulse_consumer_pending`` (``services.consumer_pending``)."""
         await self.broker.start()
+        self._stopping.clear()
+        pending = ConsumerPending(self._js, CONSUMERS)
+        self._watching = asyncio.create_task(pending.run(self._stopping))
 
     async def stop(self) -> None:
+        self._stopping.set()
+        watching, self._watching = self._watching, None
+        if watching is not None:  # a reading NATS does not answer is not waited for
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
         await self.broker.stop()

@@ -242,3 +242,49 @@ def test_the_dashboard_shows_what_operators_act_on_with_existing_metrics() -> No
         assert panel["targets"], panel["title"]
         for target in panel["targets"]:
             assert problems_of(target["expr"]) == [], (panel["title"], target["expr"])
+
+
+def test_the_consumer_lag_alert_and_panel_cover_every_durable_consumer() -> None:
+    """The projections, the scheduler and the notifier each report their consumers' backlog
+    under their own ``durable``; the alert and the dashboard select every one, alert on each
+    separately, and the alert says what each one's backlog means."""
+    from services.consumer_pending import Consumer
+    from services.notifier.service import CONSUMERS as NOTIFIER
+    from services.scheduler.service import CONSUMERS as SCHEDULER
+    from shared.messaging.auth import EVENTS_STREAM, PROJECTIONS_CONSUMER
+
+    durables = [c.label for c in (Consumer(EVENTS_STREAM, PROJECTIONS_CONSUMER), *SCHEDULER)]
+    durables += [c.label for c in NOTIFIER]
+    assert durables == [
+        "projections",
+        "scheduler",
+        "scheduler/TP_TIMERS",
+        "notifier",
+        "notifier/TP_NOTIFY",
+    ]
+
+    def covers_each(query: str) -> None:
+        expr = promql_parser.parse(query)
+        if isinstance(expr, promql_parser.BinaryExpr):
+            expr = expr.lhs
+        assert isinstance(expr, promql_parser.AggregateExpr) and expr.modifier is not None
+        assert list(expr.modifier.labels) == ["durable"]
+        (selector,) = selectors(expr)
+        assert [m.name for m in selector.matchers.matchers] == []  # no durable left out
+
+    (rule,) = [rule for rule in rules() if rule["alert"] == "TutorpulseProjectionLag"]
+    covers_each(rule["expr"])
+    for durable in durables:
+        assert f"{durable}:" in rule["annotations"]["description"], durable
+    (config_map,) = [
+        c
+        for c in of_kind("production", "ConfigMap")
+        if c["metadata"]["name"] == "tutorpulse-dashboard"
+    ]
+    (panel,) = [
+        panel
+        for panel in json.loads(config_map["data"]["tutorpulse.json"])["panels"]
+        if panel["title"].lower().startswith("consumer pending")
+    ]
+    for target in panel["targets"]:
+        covers_each(target["expr"])
