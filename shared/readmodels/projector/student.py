@@ -77,22 +77,14 @@ def risk_inputs(student: Student) -> Student:
         keep = {s.session_id for s in marked[:RISK_MARKS]}
         attended = next((s for s in marked if s.attendance in _ATTENDED), None)
         keep.update([s.session_id for s in ([attended] if attended else []) + marked[-1:]])
-    scored = sorted(
-        (when, work_id, s.session_id)
-        for s in every.values()
-        if s.work
-        for when, work_id in _scored(s)
-    )[-RISK_MARKS:]
+    scored = heapq.nlargest(
+        RISK_MARKS, (k for s in every.values() if s.work for k in _latest_scored(s))
+    )
     works: dict[str, set[str]] = {}
     for _, work_id, session_id in scored:
         works.setdefault(session_id, set()).add(work_id)
     sessions = {
-        key: msgspec.structs.replace(
-            s,
-            catch_ups={},
-            help_requests={},
-            work={w: s.work[w] for w in sorted(works[key])} if key in works else {},
-        )
+        key: _risk_copy(s, works.get(key, ()))
         for key, s in every.items()
         if key in keep or key in works
     }
@@ -166,23 +158,22 @@ def refresh_student(docs: Batch, session: Session, student_id: str) -> None:
     if before is not None and was == record:  # what changed is not shown here (presence)
         put_student(docs, student)
         return
-    known = _Known()
-    facts = known(record)
-    was_facts = known(was) if was is not None else None
+    facts = _facts_of(record)
+    was_facts = _facts_of(was) if was is not None else None
     months = dict(student.months) if isinstance(student.months, dict) else {}
     totals = months.get(month)
     after = None
     if totals is not None and before is not None and len(history.sessions) > _RECOUNT:
-        shared = known.share(was) if was is not None else None
-        after = _month_after(totals, shared, known.share(record))
-    months[month] = after or month_totals(history.sessions.values(), known)
+        shared = _share_of(was) if was is not None else None
+        after = _month_after(totals, shared, _share_of(record))
+    months[month] = after or month_totals(history.sessions.values())
     student.months = months
     student.totals = _totals(months.values())
     if before is not None and was is not None and was_facts == facts:
         # The window is chosen by the facts alone, and none changed: the same sessions.
         student.sessions = {k: record if k == record.session_id else s for k, s in before.items()}
     else:
-        student.sessions = _window(docs, student, history, before, known)
+        student.sessions = _window(docs, student, history, before)
     put_student(docs, student)
 
 
@@ -309,12 +300,11 @@ def _add(totals: MonthTotals, share: _Share) -> None:
         totals.first_marked_at = _earlier(totals.first_marked_at, share.marked)
 
 
-def month_totals(sessions: Iterable[StudentSession], known: _Known | None = None) -> MonthTotals:
+def month_totals(sessions: Iterable[StudentSession]) -> MonthTotals:
     """The totals of one month's sessions."""
-    share = (known or _Known()).share
     totals = MonthTotals()
     for s in sessions:
-        _add(totals, share(s))
+        _add(totals, _share_of(s))
     totals.attendance = dict(sorted(totals.attendance.items()))
     return totals
 
@@ -412,25 +402,73 @@ _LATEST: tuple[tuple[Callable[[MonthTotals], str | None], int], ...] = (
 (their newest time), and how many."""
 
 
-class _Known:
-    """The facts of the sessions a window is worked out from, each worked out once."""
+class _Seen:
+    """What was worked out of one session entry (which is never changed once made: every
+    change of the session makes a new one)."""
 
-    def __init__(self) -> None:
-        self._facts: dict[int, tuple[StudentSession, _Facts]] = {}
-        self._shares: dict[int, _Share] = {}
+    __slots__ = ("facts", "risk", "scored", "session", "share")
 
-    def __call__(self, session: StudentSession) -> _Facts:
-        found = self._facts.get(id(session))
-        if found is None:
-            found = self._facts[id(session)] = (session, _facts(session))
-        return found[1]
+    def __init__(self, session: StudentSession) -> None:
+        self.session = session
+        """Held, so that no other entry takes its ``id`` while this is kept."""
+        self.facts = _facts(session)
+        self.share: _Share | None = None
+        self.scored: list[tuple[str, str, str]] | None = None
+        """``(when, work id, session id)`` of its latest ``RISK_MARKS`` scored work."""
+        self.risk: tuple[tuple[str, ...], StudentSession] | None = None
+        """The entry as ``student_risk`` keeps it, with only the work of these ids."""
 
-    def share(self, session: StudentSession) -> _Share:
-        """What the session adds to its month's totals (kept alive by its facts)."""
-        found = self._shares.get(id(session))
-        if found is None:
-            found = self._shares[id(session)] = _share(session, self(session))
-        return found
+
+_SEEN: dict[int, _Seen] = {}
+_SEEN_AT_MOST = 8_192
+"""Entries whose facts are kept between refreshes (a batch, or a rebuild, refreshes the same
+student's window many times over); past this many, all are forgotten and worked out anew."""
+
+
+def _seen(session: StudentSession) -> _Seen:
+    found = _SEEN.get(id(session))
+    if found is None or found.session is not session:
+        if len(_SEEN) >= _SEEN_AT_MOST:
+            _SEEN.clear()
+        found = _SEEN[id(session)] = _Seen(session)
+    return found
+
+
+def _facts_of(session: StudentSession) -> _Facts:
+    found = _SEEN.get(id(session))
+    if found is not None and found.session is session:
+        return found.facts
+    return _seen(session).facts
+
+
+def _share_of(session: StudentSession) -> _Share:
+    seen = _seen(session)
+    if seen.share is None:
+        seen.share = _share(session, seen.facts)
+    return seen.share
+
+
+def _latest_scored(session: StudentSession) -> list[tuple[str, str, str]]:
+    seen = _seen(session)
+    if seen.scored is None:
+        seen.scored = heapq.nlargest(
+            RISK_MARKS, ((when, w, session.session_id) for when, w in seen.facts.scored)
+        )
+    return seen.scored
+
+
+def _risk_copy(session: StudentSession, works: Iterable[str]) -> StudentSession:
+    """The entry as ``student_risk`` keeps it: no catch-ups or help requests, and of its work
+    only ``works``."""
+    seen = _seen(session)
+    ids = tuple(sorted(works))
+    if seen.risk is None or seen.risk[0] != ids:
+        work = session.work
+        copy = msgspec.structs.replace(
+            session, catch_ups={}, help_requests={}, work={w: work[w] for w in ids}
+        )
+        seen.risk = (ids, copy)
+    return seen.risk[1]
 
 
 def _window(
@@ -438,7 +476,6 @@ def _window(
     student: Student,
     changed: StudentHistory,
     before: dict[str, StudentSession] | None,
-    known: _Known,
 ) -> dict[str, StudentSession]:
     """What the student's document keeps of their sessions (``Student.sessions``): what the
     overview lists, the sessions of its latest work handed in or marked, and what the risk
@@ -446,16 +483,16 @@ def _window(
     ``before`` the ``changed`` month changed where that suffices, else from the months that
     can hold it (:func:`_window_read`)."""
     if before is not None:
-        window = _window_from(student, changed, before, known)
+        window = _window_from(student, changed, before)
         if window is not None:
             return window
-    return _window_read(docs, student, known)
+    return _window_read(docs, student)
 
 
-def _kept(every: list[StudentSession], known: _Known) -> dict[str, StudentSession]:
+def _kept(every: list[StudentSession]) -> dict[str, StudentSession]:
     """Of ``every`` session (sorted by start) that can be in the window, those that are: as
     :func:`listed`, and the latest of the rest of :data:`_LATEST`."""
-    facts = [(s, known(s)) for s in every]
+    facts = [(s, _facts_of(s)) for s in every]
     over = [s.session_id for s, f in facts if f.listing]
     keep = {s.session_id for s, f in facts if not f.listing}
     keep.update(over[-STUDENT_RECENT_SESSIONS:])
@@ -476,7 +513,7 @@ def _by_start(sessions: Iterable[StudentSession]) -> list[StudentSession]:
 
 
 def _window_from(
-    student: Student, changed: StudentHistory, before: dict[str, StudentSession], known: _Known
+    student: Student, changed: StudentHistory, before: dict[str, StudentSession]
 ) -> dict[str, StudentSession] | None:
     """The window from the one ``before`` (exact for the months that did not change) and the
     ``changed`` month; ``None`` if a session of another month may now belong in it. What the
@@ -496,17 +533,19 @@ def _window_from(
             *changed.sessions.values(),
         ]
     )
+    was_facts = [_facts_of(s) for s in before.values()]
+    now_facts = [_facts_of(s) for s in candidates]
     for field, (_, wanted) in enumerate(_LATEST):
-        was = [k for s in before.values() for k in known(s)[field]]
+        was = [k for f in was_facts for k in f[field]]
         if len(was) < wanted:
             continue  # the window held every one there was
-        now = [k for s in candidates for k in known(s)[field]]
+        now = [k for f in now_facts for k in f[field]]
         if len(now) < wanted or _nth_latest(now, wanted) < _nth_latest(was, wanted):
             return None
-    return _kept(candidates, known)
+    return _kept(candidates)
 
 
-def _window_read(docs: Batch, student: Student, known: _Known) -> dict[str, StudentSession]:
+def _window_read(docs: Batch, student: Student) -> dict[str, StudentSession]:
     """The window from the student's months: every month with a session still to come,
     running or with something open, and for each of :data:`_LATEST` the months, the one with
     the newest bound first, until no other can hold one of the latest."""
@@ -529,9 +568,9 @@ def _window_read(docs: Batch, student: Student, known: _Known) -> dict[str, Stud
             if len(found) >= wanted and newest < found[-1][0]:
                 break
             found = heapq.nlargest(
-                wanted, [*found, *(k for s in sessions_of(month) for k in known(s)[field])]
+                wanted, [*found, *(k for s in sessions_of(month) for k in _facts_of(s)[field])]
             )
-    return _kept(_by_start(s for m in read.values() for s in m.sessions.values()), known)
+    return _kept(_by_start(s for m in read.values() for s in m.sessions.values()))
 
 
 # --- notes about the student -----------------------------------------------------------------
