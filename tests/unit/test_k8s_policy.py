@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from services.live_gateway.settings import WebSettings
 from services.settings import PROGRAMS
+from shared.http.cors.settings import CorsSettings
 from shared.messaging.auth import (
     EVENTS_STREAM,
     PERMISSIONS,
@@ -24,7 +26,7 @@ from shared.messaging.auth import (
     deployment_template,
 )
 from shared.messaging.settings import server_password_variable
-from shared.settings import declared, flag
+from shared.settings import declared, flag, load
 from tests.support.k8s import (
     K8S,
     OVERLAYS,
@@ -538,3 +540,32 @@ def test_only_the_architectures_pods_reach_out(overlay: str) -> None:
     ]
     (outside,) = [r for r in notifier["spec"]["egress"] if "ipBlock" in r["to"][0]]
     assert "10.0.0.0/8" in outside["to"][0]["ipBlock"]["except"]  # webhooks: public addresses only
+
+
+# --- the tutor's page -----------------------------------------------------------------------
+
+GATEWAY_ORIGIN = "https://live.tutorpulse.example"
+"""The live gateway's public origin in the production overlay (a placeholder of the platform's
+Ingress host), where the tutor's page is served from."""
+
+
+def environment(overlay: str, deployment: str) -> dict[str, str]:
+    """What the program of ``deployment`` sees: its ConfigMaps, then its own ``env`` values."""
+    maps = config_maps(overlay)
+    (container,) = containers(pod_templates(overlay)[f"Deployment/{deployment}"])
+    found: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            found.update(maps[unhashed(source["configMapRef"]["name"])])
+    found.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+    return found
+
+
+def test_production_lets_the_tutors_page_call_the_apis_from_the_gateways_origin() -> None:
+    for api in ("tutorpulse-command", "tutorpulse-query"):
+        cors = load(CorsSettings, environment("production", api))
+        assert cors.allowed(dev_mode=False) == (GATEWAY_ORIGIN,), api
+    web = load(WebSettings, environment("production", "tutorpulse-live-gateway"))
+    assert web.command == "https://command.tutorpulse.example"
+    assert web.query == "https://query.tutorpulse.example"
+    assert web.login_url is not None and web.login_url.startswith("https://")
