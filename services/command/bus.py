@@ -65,6 +65,9 @@ class Verb(Generic[C]):
     permission: Permission
     status: int = 200
     """The status of a successful answer: 201 where the verb creates something."""
+    also: tuple[int, ...] = ()
+    """Other statuses of a successful answer, for a handler that answers :class:`WithStatus`
+    (an assessment creates the course's entry the first time, 201, and changes it after, 200)."""
     over_http: bool = True
     """False for verbs without a JSON route: what the scheduler asks for when a timer fires, and
     what a route of its own builds (uploads of files, printed PDFs)."""
@@ -154,7 +157,13 @@ VERBS_IN_ORDER: tuple[Verb[Any], ...] = (
     Verb(homework_commands.StartHomework, homework.start_homework, P.HOMEWORK_WORK),
     Verb(homework_commands.SubmitHomework, homework.submit_homework, P.HOMEWORK_WORK),
     Verb(homework_commands.GradeHomework, homework.grade_homework, P.WORK_GRADE),
-    Verb(academic_commands.AssessSubject, academic.assess_subject, P.ACADEMIC_LEVEL_SET, CREATED),
+    Verb(
+        academic_commands.AssessSubject,
+        academic.assess_subject,
+        P.ACADEMIC_LEVEL_SET,
+        CREATED,
+        also=(200,),
+    ),
     Verb(academic_commands.ChangeWorkingLevel, academic.change_working_level, P.ACADEMIC_LEVEL_SET),
     Verb(academic_commands.AssignContent, academic.assign_content, P.CONTENT_ASSIGN, CREATED),
     Verb(

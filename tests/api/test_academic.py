@@ -119,6 +119,10 @@ def test_staff_assess_a_subject_and_change_its_working_level_with_a_reason(
     }
     again = assess(client, alpha, as_="supervisor", schoolGrade=6)
     assert again.status_code == 200 and again.json()["schoolGrade"] == 6
+    documented = client.get("/schema/openapi.json").json()["paths"]
+    answers = documented["/api/v1/students/{student_id}/assessments"]["post"]["responses"]
+    assert answers["200"]["content"] == answers["201"]["content"]  # both answers, one shape
+    assert answers["200"]["headers"] == answers["201"]["headers"]
     advanced = change(client, alpha, 4, "LEVEL_ADVANCEMENT", as_="admin")
     assert advanced.status_code == 200 and advanced.json()["workingLevel"] == 4
     assert change(client, alpha, 2, "LEVEL_REGRESSION", as_="other_tutor").status_code == 200

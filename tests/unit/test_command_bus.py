@@ -10,6 +10,7 @@ import pkgutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import get_origin, get_type_hints
 from uuid import UUID
 
 import msgspec
@@ -32,7 +33,7 @@ from services.command.http.app import create_app
 from services.command.http.problems import wire_field
 from services.command.http.routes import ROUTES
 from services.command.idempotency import CommandReceipt, IdempotencyKey
-from services.command.responses import SessionView
+from services.command.responses import SessionView, WithStatus
 from services.command.unit_of_work import UnitOfWork
 from shared.events import SessionMode, SessionStatus
 from shared.eventstore import EventStoreSettings
@@ -231,3 +232,12 @@ def test_a_problem_names_the_field_as_the_client_sent_it(
 ) -> None:
     """The domain names a field by the command's attribute; HTTP answers with its wire name."""
     assert wire_field(command, field) == wire
+
+
+def test_a_verb_answering_another_status_names_it_for_its_documentation() -> None:
+    """A handler that answers :class:`WithStatus` says which statuses besides its usual one it
+    may answer (the OpenAPI document lists them; a client sees nothing undocumented)."""
+    for verb in VERBS.values():
+        answer = get_type_hints(verb.handler)["return"]
+        if get_origin(answer) is WithStatus:
+            assert verb.also, f"{verb.name} answers WithStatus but names no other status"

@@ -15,12 +15,14 @@ import inspect
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
 import msgspec
 from litestar import Request, Response, route
 from litestar.enums import RequestEncodingType
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, BodyKwarg, HeaderParameter, PathParameter, QueryParameter
 
@@ -36,6 +38,7 @@ from services.command.metrics import COMMANDS
 from services.command.responses import answer_type
 from services.command.unit_of_work import CommandResult
 from shared.http.auth import actor_from
+from shared.http.openapi import example_of
 
 POSITION_HEADER = "X-Tutorpulse-Position"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -119,6 +122,7 @@ def route_handler(spec: Route, centres: TutoringCentres) -> HTTPRouteHandler:
         spec.path,
         http_method=spec.method,
         status_code=verb.status,
+        responses={status: _also(verb, status) for status in verb.also} or None,
         summary=spec.summary,
         operation_id=_camel(verb.name),
         tags=[spec.tag],
@@ -216,6 +220,17 @@ def _options(verb: Verb[Any], spec: Route) -> dict[str, Any]:
     if spec.rate_limit is not None:
         options["rate_limit"] = spec.rate_limit
     return options
+
+
+def _also(verb: Verb[Any], status: int) -> ResponseSpec:
+    """The verb's answer at another of its success statuses (:attr:`Verb.also`)."""
+    answer = answer_type(verb.answers)
+    return ResponseSpec(
+        data_container=answer,
+        generate_examples=False,
+        description=HTTPStatus(status).phrase,
+        examples=[Example(summary="An answer", value=example_of(answer))],
+    )
 
 
 def _annotated(annotation: Any, marker: Any) -> Any:
