@@ -6,8 +6,10 @@ streams at three replicas), a PostgreSQL from Debian's server package (event sto
 models), creates the tables and streams (``python -m services.migrate``), seeds the demo centre,
 then starts two replicas of every service: two relays (a leader and a standby, by the lease),
 two each of the command API, the query API, the live gateway, the projections, the scheduler and
-the notifier, each on its own port and given all three NATS URLs. Ports are consecutive from
-``TUTORPULSE_CLUSTER_BASE_PORT`` (8100); the printout says where everything listens and where
+the notifier, each on its own port and given all three NATS URLs. Each gateway's tutor's page
+(``/web/``) calls the command and query replicas of its number, which accept both gateways'
+pages (CORS). Ports are consecutive from ``TUTORPULSE_CLUSTER_BASE_PORT`` (8100); the printout
+says where everything listens (the tutor's page among it) and where
 each process logs. A replica that dies is reported and left dead (the other one serves: that is
 the point); Ctrl-C stops everything, newest first, and deletes the run's data (PostgreSQL's and
 JetStream's), keeping the logs. ``tests/chaos/test_cluster_failover.py`` runs this cluster on
@@ -34,10 +36,12 @@ from typing import Any
 import psycopg
 
 from services.cluster import ROOT, SERVICES, VAR, Service
+from services.live_gateway.settings import WebSettings
 from services.local_binaries import nats_server_binary, postgres_bin_dir
 from services.notifier.settings import DeliverySettings
 from services.settings import PROGRAMS, HaClusterSettings, load_or_exit
 from shared.eventstore.settings import EventStoreSettings
+from shared.http.cors.settings import CorsSettings
 from shared.messaging.auth import (
     PERMISSIONS,
     RELAY,
@@ -111,6 +115,32 @@ class Layout:
     @property
     def nats_urls(self) -> str:
         return ",".join(node.url for node in self.nats)
+
+    def url(self, program: str, number: int) -> str:
+        """The address of replica ``number`` (from 1) of ``program``."""
+        return f"http://127.0.0.1:{self.services[program][number - 1]}"
+
+    def gateway_origins(self) -> tuple[str, ...]:
+        """Every origin a gateway serves the tutor's page from (by address and by name)."""
+        return tuple(
+            f"http://{host}:{port}"
+            for port in self.services["live_gateway"]
+            for host in ("127.0.0.1", "localhost")
+        )
+
+    def page_settings(self, program: str, number: int) -> dict[str, str]:
+        """The settings that make the tutor's page work across the cluster's ports: gateway
+        ``number``'s page calls command and query replica ``number`` (the page's
+        ``/web/config.json``), and every command and query replica answers the CORS requests
+        of every gateway's page. Nothing for the other programs."""
+        if program == "live_gateway":
+            return {
+                variable_name(WebSettings, "command_url"): self.url("command", number),
+                variable_name(WebSettings, "query_url"): self.url("query", number),
+            }
+        if program in ("command", "query"):
+            return {variable_name(CorsSettings, "origins"): ",".join(self.gateway_origins())}
+        return {}
 
 
 def free_ports(count: int) -> list[int]:
@@ -374,7 +404,9 @@ class HaCluster:
         for service in SERVICES:
             port_variable = variable_name(PROGRAMS[service.program], "port")
             for number, port in enumerate(self.layout.services[service.program], start=1):
-                env = self.env({port_variable: str(port)})
+                env = self.env(
+                    {port_variable: str(port), **self.layout.page_settings(service.program, number)}
+                )
                 if service.nats_user is not None:
                     env |= credentials_env(self.credentials[service.nats_user])
                 slug = service.module.rsplit(".", 1)[1].replace("_", "-")
@@ -426,7 +458,12 @@ class HaCluster:
                 f"  {node.name:<15} {node.url}  routes :{node.route}"
                 f"  monitoring http://127.0.0.1:{node.monitor}/healthz"
             )
+        pages = "  or  ".join(
+            f"{self.layout.url('live_gateway', n)}/web/" for n in range(1, REPLICAS + 1)
+        )
         lines += [
+            f"  {'tutor page':<15} {pages}   (gateway n's page calls command-n, query-n)",
+            f"  {'tokens':<15} .venv/bin/tp-token john   (sign in to the page with one)",
             f"  {'PostgreSQL':<15} postgresql://postgres@127.0.0.1:{self.layout.postgres}/"
             f"{DATABASE}   (event store and read models)",
             f"  {'NATS URLs':<15} {self.layout.nats_urls}   (streams at {NATS_SERVERS} replicas;"
