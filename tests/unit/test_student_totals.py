@@ -17,6 +17,8 @@ from shared.readmodels.projector.student import (
     RISK_SCORED,
     _month_after,
     _share_of,
+    _sums_after,
+    _totals,
     month_totals,
     risk_inputs,
 )
@@ -87,6 +89,23 @@ def test_a_month_changed_by_one_session_is_the_month_counted_again(
     )
     if shortcut is not None:  # None: only the month's sessions can tell
         assert encode(shortcut) == encode(month_totals(after))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_the_sums_changed_by_one_month_are_the_months_summed_again(data: st.DataObject) -> None:
+    count = data.draw(st.integers(1, 6))
+    months = [
+        month_totals(data.draw(st.lists(sessions(f"m{n}"), min_size=1, max_size=3)))
+        for n in range(count)
+    ]
+    changed = data.draw(st.integers(0, count))
+    now = month_totals(data.draw(st.lists(sessions("new"), min_size=1, max_size=3)))
+    was = months[changed] if changed < count else None
+    after = [*months[:changed], now, *months[changed + 1 :]]
+    shortcut = _sums_after(_totals(months), was, now)
+    if shortcut is not None:  # None: only the other months can tell
+        assert encode(shortcut) == encode(_totals(after))
 
 
 def _percent(work: Work) -> float | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import heapq
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
@@ -77,9 +77,7 @@ def risk_inputs(student: Student) -> Student:
         keep = {s.session_id for s in marked[:RISK_MARKS]}
         attended = next((s for s in marked if s.attendance in _ATTENDED), None)
         keep.update([s.session_id for s in ([attended] if attended else []) + marked[-1:]])
-    scored = heapq.nlargest(
-        RISK_MARKS, (k for s in every.values() if s.work for k in _latest_scored(s))
-    )
+    scored = _latest([k for s in every.values() if s.work for k in _latest_scored(s)], RISK_MARKS)
     works: dict[str, set[str]] = {}
     for _, work_id, session_id in scored:
         works.setdefault(session_id, set()).add(work_id)
@@ -167,8 +165,11 @@ def refresh_student(docs: Batch, session: Session, student_id: str) -> None:
         shared = _share_of(was) if was is not None else None
         after = _month_after(totals, shared, _share_of(record))
     months[month] = after or month_totals(history.sessions.values())
+    sums = None
+    if before is not None and isinstance(student.totals, SessionTotals) and len(months) > _RECOUNT:
+        sums = _sums_after(student.totals, totals, months[month])
     student.months = months
-    student.totals = _totals(months.values())
+    student.totals = sums or _totals(months.values())
     if before is not None and was is not None and was_facts == facts:
         # The window is chosen by the facts alone, and none changed: the same sessions.
         student.sessions = {k: record if k == record.session_id else s for k, s in before.items()}
@@ -309,6 +310,17 @@ def month_totals(sessions: Iterable[StudentSession]) -> MonthTotals:
     return totals
 
 
+def _may_have_left(
+    was: str | None, kept: str | None, now: str | None, *, latest: bool = True
+) -> bool:
+    """Whether the latest (or earliest) of something may have left with what was ``was`` and
+    is now ``now``: it was the one ``kept``, and ``now`` does not reach it. Then only the
+    others can tell what it is now."""
+    if was is None or was != kept:
+        return False  # another one holds what is kept
+    return now is None or (now < was if latest else now > was)
+
+
 def _month_after(totals: MonthTotals, was: _Share | None, now: _Share) -> MonthTotals | None:
     """The month's ``totals`` once a session's share went from ``was`` (``None``: it was not
     in the month) to ``now``, without reading the month's other sessions; ``None`` if a
@@ -318,12 +330,10 @@ def _month_after(totals: MonthTotals, was: _Share | None, now: _Share) -> MonthT
     after = msgspec.structs.replace(totals, attendance=dict(totals.attendance))
     if was is not None:
         for field, of in _NEWEST:
-            old, new = getattr(was, of), getattr(now, of)
-            if old is not None and old == getattr(after, field) and (new is None or new < old):
-                return None  # ``was`` may have been the month's only latest one
-        earliest = was.marked is not None and was.marked == after.first_marked_at
-        if earliest and (now.marked is None or now.marked > (was.marked or "")):
-            return None  # ``was`` may have been the month's only earliest mark
+            if _may_have_left(getattr(was, of), getattr(after, field), getattr(now, of)):
+                return None
+        if _may_have_left(was.marked, after.first_marked_at, now.marked, latest=False):
+            return None
         after.sessions -= 1
         after.upcoming -= was.upcoming
         after.open -= was.open
@@ -358,7 +368,39 @@ def _totals(months: Iterable[MonthTotals]) -> SessionTotals:
     return totals
 
 
+def _sums_after(
+    sums: SessionTotals, was: MonthTotals | None, now: MonthTotals
+) -> SessionTotals | None:
+    """The sums over every month once one month's totals went from ``was`` (``None``: a new
+    month) to ``now``; ``None`` if the latest attended or earliest marked session may have left
+    with ``was`` (then only the other months can tell)."""
+    if was is now:
+        return sums
+    attendance = dict(sums.attendance)
+    count, work_xp = sums.count + now.sessions, sums.work_xp + now.work_xp
+    if was is not None:
+        if _may_have_left(was.last_attended_at, sums.last_attended_at, now.last_attended_at):
+            return None
+        if _may_have_left(
+            was.first_marked_at, sums.first_marked_at, now.first_marked_at, latest=False
+        ):
+            return None
+        count, work_xp = count - was.sessions, work_xp - was.work_xp
+        for status, n in was.attendance.items():
+            attendance[status] -= n
+    for status, n in now.attendance.items():
+        attendance[status] = attendance.get(status, 0) + n
+    return SessionTotals(
+        count=count,
+        attendance={status: n for status, n in sorted(attendance.items()) if n},
+        work_xp=work_xp,
+        last_attended_at=_later(sums.last_attended_at, now.last_attended_at),
+        first_marked_at=_earlier(sums.first_marked_at, now.first_marked_at),
+    )
+
+
 _Key = tuple[str, str]
+_T = TypeVar("_T", bound=tuple[Any, ...])
 
 
 class _Facts(NamedTuple):
@@ -498,9 +540,14 @@ def _kept(every: list[StudentSession]) -> dict[str, StudentSession]:
     keep.update(over[-STUDENT_RECENT_SESSIONS:])
     keep.update([s.session_id for s, f in facts if f.marked][-RISK_MARKS:])
     for field, wanted in ((2, RISK_MARKS), (3, RECENT_WORK)):
-        latest = heapq.nlargest(wanted, ((k, s.session_id) for s, f in facts for k in f[field]))
+        latest = _latest([(k, s.session_id) for s, f in facts for k in f[field]], wanted)
         keep.update(session_id for _, session_id in latest)
     return {s.session_id: s for s, _ in facts if s.session_id in keep}
+
+
+def _latest(keys: list[_T], n: int) -> list[_T]:
+    """The latest ``n`` of ``keys``, in no particular order."""
+    return heapq.nlargest(n, keys) if len(keys) > n else keys
 
 
 def _nth_latest(keys: list[_Key], n: int) -> _Key:
