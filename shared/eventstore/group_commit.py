@@ -7,7 +7,9 @@ trips. Here a command's thread hands its events to :meth:`GroupCommit.insert` an
 first waiting thread becomes the group's writer and stores every command queued meanwhile in
 one transaction under one lock:
 
-- fast path: one ``INSERT`` of every command's events, in the order the commands arrived;
+- fast path: one ``INSERT`` of every command's events, in the order the commands arrived, sent
+  with the lock, the notification and the ``COMMIT`` in one round trip (a group of one costs
+  what the library's own append costs, which takes two);
 - when that insert conflicts (some command's aggregate was written meanwhile, or two commands
   of the group wrote the same aggregate), the transaction is rolled back and the group is
   inserted again command by command, each under its own savepoint, in the same order: a command
@@ -16,9 +18,10 @@ one transaction under one lock:
 
 A command may also name versions it decided on (``expected``: aggregates it took from the
 command service's kept copies without asking the store, see :mod:`.cache`): under the lock, in
-the same round trip as the insert, their latest stored versions are read, and a command whose
-aggregates moved on since is refused with :class:`StaleRead` (an ``IntegrityError``) like any
-conflict, so it is decided again on fresh state, never stored over what it did not see.
+the same statement as the insert, their latest stored versions are read, and if one moved on
+nothing is inserted (the transaction commits empty) and the command is refused with
+:class:`StaleRead` (an ``IntegrityError``) like any conflict, so it is decided again on fresh
+state, never stored over what it did not see.
 
 Each command stays all or nothing (its events are in one statement, under one savepoint), its
 events get consecutive notification ids, the ids of the group follow the order of its commands
@@ -70,6 +73,35 @@ class GroupCommit:
 
     def __init__(self, recorder: PostgresApplicationRecorder) -> None:
         self._recorder = recorder
+        schema = Identifier(recorder.datastore.schema)
+        events_table = Identifier(recorder.events_table_name)
+        id_type = Identifier(recorder.datastore.originator_id_type)
+        self._checked_insert = SQL(
+            "WITH moved AS ("
+            " SELECT x.originator_id"
+            " FROM unnest(%s::{id_type}[], %s::bigint[]) AS x(originator_id, version)"
+            " WHERE COALESCE(("
+            "  SELECT e.originator_version FROM {schema}.{events} AS e"
+            "  WHERE e.originator_id = x.originator_id"
+            "  ORDER BY e.originator_version DESC LIMIT 1"
+            " ), 0) <> x.version"
+            "), inserted AS ("
+            " INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state)"
+            " SELECT originator_id, originator_version, topic, state"
+            " FROM unnest(%s::{schema}.{stored_event}[])"
+            " WHERE NOT EXISTS (SELECT FROM moved)"
+            " RETURNING notification_id"
+            ")"
+            " SELECT notification_id, NULL::{id_type} AS moved FROM inserted"
+            " UNION ALL SELECT NULL, originator_id FROM moved"
+        ).format(
+            schema=schema,
+            events=events_table,
+            id_type=id_type,
+            stored_event=Identifier(recorder.stored_event_type_name),
+        )
+        """One statement: the expected versions checked and, if none moved on, the events
+        inserted; the notification ids inserted and the aggregates that moved on."""
         self._latest_versions = SQL(
             "SELECT originator_id, MAX(originator_version) AS version FROM {schema}.{events}"
             " WHERE originator_id = ANY(%s) GROUP BY originator_id"
@@ -133,35 +165,54 @@ class GroupCommit:
                 pending.done.set()
 
     def _write_at_once(self, group: list[_Pending]) -> None:
+        """The whole group in one round trip: the lock, the notification, one statement that
+        checks every expected version and inserts every event unless one moved on, and the
+        commit, all sent before any answer is read. A stale group commits nothing (an empty
+        transaction) and is refused; a conflict rolls the transaction back and is raised."""
+        if len(group) > 1 and _reads_own_group(group):
+            raise IntegrityError("a command decided on what an earlier one of its group wrote")
         recorder = self._recorder
-        events = [event for pending in group for event in pending.events]
-        expected = {key for pending in group for key in pending.expected}
+        construct = recorder.construct_pg_stored_event
+        events = [
+            construct(e.originator_id, e.originator_version, e.topic, e.state)
+            for pending in group
+            for e in pending.events
+        ]
+        expected_ids: list[UUID] = []
+        expected_versions: list[int] = []
+        for pending in group:
+            expected_ids.extend(pending.expected)
+            expected_versions.extend(pending.expected.values())
         ids: list[int] = []
-        with recorder.datastore.get_connection() as conn:
-            error: Exception | None = None
-            with conn.pipeline() as pipeline, conn.transaction():
-                with conn.cursor() as curs:
-                    self._lock(curs)
-                with conn.cursor() as check, conn.cursor() as curs:
-                    try:
-                        if expected:
-                            check.execute(self._latest_versions, (list(expected),), prepare=True)
-                        self._execute_insert(curs, events)
-                        pipeline.sync()
-                        if expected:  # a stale command rolls the insert back
-                            latest = {row["originator_id"]: row["version"] for row in check}
-                            for pending in group:
-                                _refuse_if_moved_on(pending.expected, latest)
-                                _written(pending, latest)
-                        ids = [row["notification_id"] for row in curs.fetchall()]
-                    except Exception as caught:  # re-raised once the pipeline has closed
-                        error = caught
-                if isinstance(error, StaleRead):  # the insert went through: undo it
-                    raise psycopg.Rollback()
-            if error is not None:
-                raise error
+        moved: set[UUID | str] = set()
+        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            try:
+                with conn.pipeline(), conn.transaction():
+                    with conn.cursor() as lock:
+                        self._lock(lock)
+                    if expected_ids:
+                        curs.execute(
+                            self._checked_insert,
+                            (expected_ids, expected_versions, events),
+                            prepare=True,
+                        )
+                    else:  # nothing to check: the plain insert
+                        curs.execute(recorder.insert_events_statement, (events,), prepare=True)
+            except BaseException:
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.rollback()
+                raise
+            for row in curs.fetchall():
+                if row["notification_id"] is None:  # only the checked insert answers these
+                    moved.add(row["moved"])
+                else:
+                    ids.append(row["notification_id"])
+        if moved:
+            for pending in group:
+                _refuse_if_moved_on(pending.expected, {}, moved)
         if len(ids) != len(events):
             raise RuntimeError(f"{len(ids)} notification ids for {len(events)} events")
+        ids.sort()  # one statement's ids follow its rows; RETURNING promises no order
         start = 0
         for pending in group:
             pending.ids = ids[start : start + len(pending.events)]
@@ -232,7 +283,27 @@ def _written(pending: _Pending, latest: dict[UUID | str, int]) -> None:
         latest[event.originator_id] = event.originator_version
 
 
-def _refuse_if_moved_on(expected: Mapping[UUID, int], latest: dict[UUID | str, int]) -> None:
-    moved = [key for key, version in expected.items() if latest.get(key, 0) != version]
+def _reads_own_group(group: list[_Pending]) -> bool:
+    """Whether a command expects a version of an aggregate an earlier command of the group
+    writes (it decided without seeing that write, so it is refused: see the fallback)."""
+    written: set[UUID | str] = set()
+    for pending in group:
+        if not written.isdisjoint(pending.expected):
+            return True
+        written.update(event.originator_id for event in pending.events)
+    return False
+
+
+def _refuse_if_moved_on(
+    expected: Mapping[UUID, int],
+    latest: dict[UUID | str, int],
+    moved_on: set[UUID | str] | None = None,
+) -> None:
+    """Refuse a command whose expected versions are not the latest ones (``latest``), or that
+    expects a version of an aggregate named in ``moved_on``."""
+    if moved_on is None:
+        moved = [key for key, version in expected.items() if latest.get(key, 0) != version]
+    else:
+        moved = [key for key in expected if key in moved_on]
     if moved:
         raise StaleRead(f"{len(moved)} aggregate(s) changed since the command read them", moved)
