@@ -42,8 +42,9 @@ import psycopg.errors
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
+from psycopg.abc import Query
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier
 
 MAX_GROUP = 256
 """The most commands one transaction stores; later ones wait for the next group."""
@@ -76,32 +77,44 @@ class GroupCommit:
         schema = Identifier(recorder.datastore.schema)
         events_table = Identifier(recorder.events_table_name)
         id_type = Identifier(recorder.datastore.originator_id_type)
-        self._checked_insert = SQL(
-            "WITH moved AS ("
-            " SELECT x.originator_id"
-            " FROM unnest(%s::{id_type}[], %s::bigint[]) AS x(originator_id, version)"
-            " WHERE COALESCE(("
-            "  SELECT e.originator_version FROM {schema}.{events} AS e"
-            "  WHERE e.originator_id = x.originator_id"
-            "  ORDER BY e.originator_version DESC LIMIT 1"
-            " ), 0) <> x.version"
-            "), inserted AS ("
-            " INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state)"
-            " SELECT originator_id, originator_version, topic, state"
-            " FROM unnest(%s::{schema}.{stored_event}[])"
-            " WHERE NOT EXISTS (SELECT FROM moved)"
-            " RETURNING notification_id"
-            ")"
-            " SELECT notification_id, NULL::{id_type} AS moved FROM inserted"
-            " UNION ALL SELECT NULL, originator_id FROM moved"
-        ).format(
-            schema=schema,
-            events=events_table,
-            id_type=id_type,
-            stored_event=Identifier(recorder.stored_event_type_name),
+        columns = SQL(
+            "INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::{id_type}[], %s::bigint[], %b::text[], %b::bytea[])"
+        ).format(schema=schema, events=events_table, id_type=id_type)
+        self._insert = (columns + SQL(" RETURNING notification_id")).as_bytes()
+        """The events given as four arrays (binary but for the versions): psycopg dumps
+        them faster than an array of the library's composite type (hex and escapes)."""
+        self._checked_insert = (
+            SQL(
+                "WITH moved AS ("
+                " SELECT x.originator_id"
+                " FROM unnest(%b::{id_type}[], %s::bigint[]) AS x(originator_id, version)"
+                " WHERE COALESCE(("
+                "  SELECT e.originator_version FROM {schema}.{events} AS e"
+                "  WHERE e.originator_id = x.originator_id"
+                "  ORDER BY e.originator_version DESC LIMIT 1"
+                " ), 0) <> x.version"
+                "), inserted AS ("
+                " {columns} WHERE NOT EXISTS (SELECT FROM moved)"
+                " RETURNING notification_id"
+                ")"
+                " SELECT notification_id, NULL::{id_type} AS moved FROM inserted"
+                " UNION ALL SELECT NULL, originator_id FROM moved"
+            )
+            .format(schema=schema, events=events_table, id_type=id_type, columns=columns)
+            .as_bytes()
         )
         """One statement: the expected versions checked and, if none moved on, the events
         inserted; the notification ids inserted and the aggregates that moved on."""
+        self._lock_statements: list[Query] = [
+            *(
+                statement.as_bytes() if isinstance(statement, Composable) else statement
+                for statement in recorder.lock_table_statements
+            ),
+            SQL("NOTIFY {0}").format(Identifier(recorder.channel_name)).as_bytes(),
+        ]
+        """The library's table lock (with its lock timeout) and notification, as its own
+        inserts take them, composed once."""
         self._latest_versions = SQL(
             "SELECT originator_id, MAX(originator_version) AS version FROM {schema}.{events}"
             " WHERE originator_id = ANY(%s) GROUP BY originator_id"
@@ -172,12 +185,7 @@ class GroupCommit:
         if len(group) > 1 and _reads_own_group(group):
             raise IntegrityError("a command decided on what an earlier one of its group wrote")
         recorder = self._recorder
-        construct = recorder.construct_pg_stored_event
-        events = [
-            construct(e.originator_id, e.originator_version, e.topic, e.state)
-            for pending in group
-            for e in pending.events
-        ]
+        events = [event for pending in group for event in pending.events]
         expected_ids: list[UUID] = []
         expected_versions: list[int] = []
         for pending in group:
@@ -193,11 +201,11 @@ class GroupCommit:
                     if expected_ids:
                         curs.execute(
                             self._checked_insert,
-                            (expected_ids, expected_versions, events),
+                            (expected_ids, expected_versions, *_columns(events)),
                             prepare=True,
                         )
                     else:  # nothing to check: the plain insert
-                        curs.execute(recorder.insert_events_statement, (events,), prepare=True)
+                        curs.execute(self._insert, _columns(events), prepare=True)
             except BaseException:
                 if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.rollback()
@@ -258,23 +266,23 @@ class GroupCommit:
     def _lock(self, curs: Cursor[DictRow]) -> None:
         """The library's table lock (with its lock timeout) and notification, as its own
         inserts take them."""
-        for statement in self._recorder.lock_table_statements:
+        for statement in self._lock_statements:
             curs.execute(statement, prepare=True)
-        self._recorder._notify_channel(curs)
 
     def _execute_insert(self, curs: Cursor[DictRow], events: Sequence[StoredEvent]) -> None:
-        recorder = self._recorder
-        curs.execute(
-            recorder.insert_events_statement,
-            (
-                [
-                    recorder.construct_pg_stored_event(
-                        e.originator_id, e.originator_version, e.topic, e.state
-                    )
-                    for e in events
-                ],
-            ),
-        )
+        curs.execute(self._insert, _columns(events), prepare=True)
+
+
+def _columns(
+    events: Sequence[StoredEvent],
+) -> tuple[list[UUID | str], list[int], list[str], list[bytes]]:
+    """The events as the insert's four arrays."""
+    return (
+        [e.originator_id for e in events],
+        [e.originator_version for e in events],
+        [e.topic for e in events],
+        [e.state for e in events],
+    )
 
 
 def _written(pending: _Pending, latest: dict[UUID | str, int]) -> None:
