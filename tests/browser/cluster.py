@@ -21,17 +21,12 @@ from services.command.settings import CommandSettings
 from services.live_gateway.app import create_app as gateway_app
 from services.live_gateway.hub import Settings
 from services.live_gateway.settings import GatewaySettings
-from services.projections.service import ProjectionService
 from services.query.app import create_app as query_app
 from services.query.settings import QuerySettings
-from services.relay.lease import PostgresLease
-from services.relay.relay import Relay
-from shared.eventstore import EventStoreSettings
-from shared.eventstore.store import postgres_conninfo, store_env
-from shared.messaging import connect, ensure_streams
-from shared.messaging.auth import GATEWAY, PROJECTIONS, RELAY
-from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
+from shared.messaging.auth import GATEWAY
+from shared.readmodels.store import ReadStore
 from shared.settings import load
+from tests.integration.cluster import event_side
 from tests.support.servers import NatsServer, PostgresServer, free_port
 
 
@@ -103,57 +98,34 @@ async def web_cluster(pg: PostgresServer, nats_server: NatsServer) -> AsyncItera
         "TUTORPULSE_CORS_ORIGINS": f"http://127.0.0.1:{gateway_port}",
         "TUTORPULSE_READ_STORE": "postgres",
     }
-    centres = TutoringCentres(load(EventStoreSettings, environment))
-    read = open_read_store(load(ReadStoreSettings, environment))
-    clients = {
-        user: await connect(
-            nats_server.address,
-            name=f"tutorpulse-{user}",
-            credentials=nats_server.credentials_for(user),
-        )
-        for user in (RELAY, PROJECTIONS, GATEWAY)
-    }
-    await ensure_streams(clients[RELAY].jetstream())
-    relay = Relay(
-        centres,
-        centres.tracking(),
-        clients[RELAY].jetstream(),
-        PostgresLease(
-            postgres_conninfo(store_env(load(EventStoreSettings, environment))), "in-test"
-        ),
-    )
-    projections = ProjectionService(read, clients[PROJECTIONS])
-    workers = [asyncio.create_task(relay.run()), asyncio.create_task(projections.run())]
-    apis = [
-        await serve(
-            command_app(centres, own_resources=False, settings=load(CommandSettings, environment)),
+    async with event_side(pg, nats_server, environment) as side:
+        apis = [
+            await serve(
+                command_app(
+                    side.centres, own_resources=False, settings=load(CommandSettings, environment)
+                ),
+                command_port,
+            ),
+            await serve(
+                query_app(
+                    side.read, own_resources=False, settings=load(QuerySettings, environment)
+                ),
+                query_port,
+            ),
+        ]
+        cluster = WebCluster(
+            side.centres,
+            side.read,
             command_port,
-        ),
-        await serve(
-            query_app(read, own_resources=False, settings=load(QuerySettings, environment)),
             query_port,
-        ),
-    ]
-    cluster = WebCluster(
-        centres,
-        read,
-        command_port,
-        query_port,
-        gateway_port,
-        load(GatewaySettings, environment),
-        clients[GATEWAY],
-    )
-    await cluster.start_gateway()
-    try:
-        yield cluster
-    finally:
-        await cluster.stop_gateway()
-        for served in apis:
-            await served.stop()
-        relay.stop()
-        projections.stop()
-        await asyncio.wait_for(asyncio.gather(*workers), 10)
-        for client in clients.values():
-            await client.close()
-        read.close()
-        centres.close()
+            gateway_port,
+            load(GatewaySettings, environment),
+            side.clients[GATEWAY],
+        )
+        await cluster.start_gateway()
+        try:
+            yield cluster
+        finally:
+            await cluster.stop_gateway()
+            for served in apis:
+                await served.stop()

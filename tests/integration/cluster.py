@@ -4,7 +4,7 @@ real PostgreSQL and nats-server, each HTTP service on its own port of 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -58,6 +58,57 @@ class Cluster:
     gateway_port: int
 
 
+@dataclass(frozen=True)
+class EventSide:
+    """The store, the read models, each service's NATS connection, and the relay and
+    projections running: what every HTTP service of a test cluster stands on."""
+
+    centres: TutoringCentres
+    read: ReadStore
+    clients: dict[str, Client]
+    """By NATS user: ``RELAY``, ``PROJECTIONS``, ``GATEWAY``."""
+
+
+@asynccontextmanager
+async def event_side(
+    pg: PostgresServer,
+    nats_server: NatsServer,
+    environment: Mapping[str, str] | None = None,
+    sheet_key: bytes | None = None,
+) -> AsyncIterator[EventSide]:
+    """``environment``: the settings of the store and read store (by default ``pg``'s, the
+    read models on PostgreSQL too); ``sheet_key``: signs worksheet codes."""
+    settings = environment or {"TUTORPULSE_READ_STORE": "postgres", **pg.env()}
+    centres = TutoringCentres(load(EventStoreSettings, settings), sheet_key=sheet_key)
+    read = open_read_store(load(ReadStoreSettings, settings))
+    clients = {
+        user: await connect(
+            nats_server.address,
+            name=f"tutorpulse-{user}",
+            credentials=nats_server.credentials_for(user),
+        )
+        for user in (RELAY, PROJECTIONS, GATEWAY)
+    }
+    js = clients[RELAY].jetstream()
+    await ensure_streams(js)
+    lease = PostgresLease(
+        postgres_conninfo(store_env(load(EventStoreSettings, settings))), "in-test"
+    )
+    relay = Relay(centres, centres.tracking(), js, lease)
+    projections = ProjectionService(read, clients[PROJECTIONS])
+    workers = [asyncio.create_task(relay.run()), asyncio.create_task(projections.run())]
+    try:
+        yield EventSide(centres, read, clients)
+    finally:
+        relay.stop()
+        projections.stop()
+        await asyncio.wait_for(asyncio.gather(*workers), 10)
+        for client in clients.values():
+            await client.close()
+        read.close()
+        centres.close()
+
+
 @asynccontextmanager
 async def running_cluster(
     pg: PostgresServer,
@@ -68,43 +119,16 @@ async def running_cluster(
     """``blobs``: where the command service keeps scans and the query API reads them (by
     default the store the settings name); ``sheet_key``: signs worksheet codes (none: paper
     work is not set up)."""
-    centres = TutoringCentres(load(EventStoreSettings, pg.env()), sheet_key=sheet_key)
-    read = open_read_store(
-        load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
-    )
-    clients = {
-        user: await connect(
-            nats_server.address,
-            name=f"tutorpulse-{user}",
-            credentials=nats_server.credentials_for(user),
-        )
-        for user in (RELAY, PROJECTIONS, GATEWAY)
-    }
-    nc = clients[RELAY]
-    await ensure_streams(nc.jetstream())
-    relay = Relay(
-        centres,
-        centres.tracking(),
-        nc.jetstream(),
-        PostgresLease(postgres_conninfo(store_env(load(EventStoreSettings, pg.env()))), "in-test"),
-    )
-    projections = ProjectionService(read, clients[PROJECTIONS])
-    workers = [asyncio.create_task(relay.run()), asyncio.create_task(projections.run())]
-    servers = [
-        await serve(command_app(centres, own_resources=False, blobs=blobs)),
-        await serve(query_app(read, own_resources=False, blobs=blobs)),
-        await serve(gateway_app(read, clients[GATEWAY], Settings(resync_seconds=60))),
-    ]
-    try:
-        yield Cluster(centres, read, nc, *(port for _, _, port in servers))
-    finally:
-        for server, task, _ in servers:
-            server.should_exit = True
-            await asyncio.wait_for(task, 10)
-        relay.stop()
-        projections.stop()
-        await asyncio.wait_for(asyncio.gather(*workers), 10)
-        for client in clients.values():
-            await client.close()
-        read.close()
-        centres.close()
+    async with event_side(pg, nats_server, sheet_key=sheet_key) as side:
+        centres, read = side.centres, side.read
+        servers = [
+            await serve(command_app(centres, own_resources=False, blobs=blobs)),
+            await serve(query_app(read, own_resources=False, blobs=blobs)),
+            await serve(gateway_app(read, side.clients[GATEWAY], Settings(resync_seconds=60))),
+        ]
+        try:
+            yield Cluster(centres, read, side.clients[RELAY], *(port for _, _, port in servers))
+        finally:
+            for server, task, _ in servers:
+                server.should_exit = True
+                await asyncio.wait_for(task, 10)
