@@ -43,6 +43,10 @@ class Load:
     """The commands sent and what became of them."""
 
     command_url: str
+    query_url: str | None = None
+    """Where a tutor reads My Day at the position of their last command once a session is
+    taught, as a tutor's screen would (``None``: no reads). A lane goes on only once its own
+    writes are readable, so the load never outruns the read side without bound."""
     acknowledged: list[Acknowledged] = field(default_factory=list)
     expected_events: Counter[str] = field(default_factory=Counter)
     """Domain events the acknowledged commands must have appended, by type."""
@@ -98,6 +102,29 @@ class Load:
         if replay:
             await self._replay(client, actor, path, body, headers, answer)
         return answer
+
+    async def read_own_writes(self, client: httpx.AsyncClient, actor: Actor, position: int) -> None:
+        """Read ``actor``'s My Day at ``position`` until it is answered (the query API waits a
+        little for the read models, then says 503; a dead query API refuses the connection)."""
+        if self.query_url is None:
+            return
+        headers = {**self._auth(actor), "X-Tutorpulse-Position": str(position)}
+        while True:
+            try:
+                response = await client.get(
+                    self.query_url + "/api/academic/tutor/my-day", headers=headers, timeout=15.0
+                )
+            except httpx.HTTPError as error:
+                self.retries[f"read: {type(error).__name__}"] += 1
+            else:
+                if response.status_code == 200:
+                    return
+                if response.status_code not in (429, 503):
+                    message = f"my-day: {response.status_code} {response.text[:300]}"
+                    self.unexpected.append(message)
+                    raise UnexpectedAnswer(message)
+                self.retries[f"read: {response.status_code}"] += 1
+            await asyncio.sleep(0.1)
 
     async def _replay(
         self,
@@ -239,4 +266,7 @@ async def teach_one_session(
         },
         replay=replay(),
     )
-    await load.send(client, lane.tutor, f"{base}/end", events={"SessionEnded": 1}, replay=replay())
+    ended = await load.send(
+        client, lane.tutor, f"{base}/end", events={"SessionEnded": 1}, replay=replay()
+    )
+    await load.read_own_writes(client, lane.tutor, ended["position"])

@@ -419,7 +419,7 @@ async def test_kill_9_of_every_process_loses_nothing_and_duplicates_nothing(
 ) -> None:
     with servers(tmp_path) as (pg, nats_server):
         async with cluster_under_test(tmp_path, pg, nats_server) as cluster:
-            load = Load(cluster.command.url)
+            load = Load(cluster.command.url, cluster.query.url)
             stop = asyncio.Event()
             workers = [
                 asyncio.create_task(run_lane(load, lane, stop, seed))
