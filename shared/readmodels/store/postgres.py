@@ -68,29 +68,31 @@ class PostgresTransaction(Transaction):
 
     def doc_versions(self, kind: Kind[Any] | str, keys: Sequence[str]) -> dict[str, int]:
         of = resolve(kind)
-        self._lock_keys([f"{of.name}:{k}" for k in keys])
-        found = dict.fromkeys(keys, 0)
-        if keys:
-            self._cursor.execute(
-                self._q(
-                    "SELECT key, version FROM rm_docs_{g} WHERE kind = %s AND key = ANY(%b::text[])"
-                ),
-                (of.name, list(keys)),
-            )
-            found.update({row[0]: int(row[1]) for row in self._cursor.fetchall()})
-        return found
+        return self._versions(
+            [f"{of.name}:{k}" for k in keys],
+            keys,
+            "SELECT key, version FROM rm_docs_{g} WHERE kind = %s AND key = ANY(%b::text[])",
+            (of.name,),
+        )
 
     def aggregate_versions(self, aggregate_ids: Sequence[str]) -> dict[str, int]:
-        self._lock_keys([f"aggregate:{a}" for a in aggregate_ids])
-        found = dict.fromkeys(aggregate_ids, 0)
-        if aggregate_ids:
-            self._cursor.execute(
-                self._q(
-                    "SELECT aggregate_id, version FROM rm_versions_{g}"
-                    " WHERE aggregate_id = ANY(%b::text[])"
-                ),
-                (list(aggregate_ids),),
-            )
+        return self._versions(
+            [f"aggregate:{a}" for a in aggregate_ids],
+            aggregate_ids,
+            "SELECT aggregate_id, version FROM rm_versions_{g}"
+            " WHERE aggregate_id = ANY(%b::text[])",
+            (),
+        )
+
+    def _versions(
+        self, locks: list[str], keys: Sequence[str], sql: str, leading: tuple[str, ...]
+    ) -> dict[str, int]:
+        """The stored versions of ``keys`` (0 for missing ones) by ``sql`` (its parameters:
+        ``leading``, then the keys as one array), after locking ``locks``."""
+        self._lock_keys(locks)
+        found = dict.fromkeys(keys, 0)
+        if keys:
+            self._cursor.execute(self._q(sql), (*leading, list(keys)))
             found.update({row[0]: int(row[1]) for row in self._cursor.fetchall()})
         return found
 

@@ -129,17 +129,24 @@ class Transaction:
 
     def aggregate_versions(self, aggregate_ids: Sequence[str]) -> dict[str, int]:
         """The applied version of many aggregates (0 for unknown ones), locking them all."""
-        self._lock_keys([f"aggregate:{a}" for a in aggregate_ids])
-        found = dict.fromkeys(aggregate_ids, 0)
-        for chunk in chunks(list(aggregate_ids)):
+        return self._versions(
+            [f"aggregate:{a}" for a in aggregate_ids],
+            aggregate_ids,
+            "SELECT aggregate_id, version FROM rm_versions_{g} WHERE aggregate_id IN ({marks})",
+            (),
+        )
+
+    def _versions(
+        self, locks: list[str], keys: Sequence[str], sql: str, leading: tuple[str, ...]
+    ) -> dict[str, int]:
+        """The stored versions of ``keys`` (0 for missing ones) by ``sql`` (``{marks}``: a
+        chunk of keys' placeholders, after the ``leading`` parameters), after locking
+        ``locks``."""
+        self._lock_keys(locks)
+        found = dict.fromkeys(keys, 0)
+        for chunk in chunks(list(keys)):
             marks = ", ".join("?" * len(chunk))
-            self._cursor.execute(
-                self._q(
-                    "SELECT aggregate_id, version FROM rm_versions_{g} "
-                    f"WHERE aggregate_id IN ({marks})"
-                ),
-                chunk,
-            )
+            self._cursor.execute(self._q(sql.replace("{marks}", marks)), (*leading, *chunk))
             found.update({row[0]: int(row[1]) for row in self._cursor.fetchall()})
         return found
 
@@ -202,18 +209,12 @@ class Transaction:
         """The stored version of many documents of one kind (0 for missing ones), locking them
         all, without reading (or decoding) the documents themselves."""
         of = resolve(kind)
-        self._lock_keys([f"{of.name}:{k}" for k in keys])
-        found = dict.fromkeys(keys, 0)
-        for chunk in chunks(list(keys)):
-            marks = ", ".join("?" * len(chunk))
-            self._cursor.execute(
-                self._q(
-                    f"SELECT key, version FROM rm_docs_{{g}} WHERE kind = ? AND key IN ({marks})"
-                ),
-                (of.name, *chunk),
-            )
-            found.update({row[0]: int(row[1]) for row in self._cursor.fetchall()})
-        return found
+        return self._versions(
+            [f"{of.name}:{k}" for k in keys],
+            keys,
+            "SELECT key, version FROM rm_docs_{g} WHERE kind = ? AND key IN ({marks})",
+            (of.name,),
+        )
 
     def put_many(self, docs: Sequence[StoredDoc[Any]]) -> None:
         self.put_rows(doc_rows(docs))
