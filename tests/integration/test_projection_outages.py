@@ -189,9 +189,11 @@ async def test_a_nats_restart_during_consumption_does_not_stop_the_projection(
             async with relaying(centres, nc, tmp_path):
                 await eventually(lambda: reached(store, centres.position), timeout=60)
     # Whether the loop itself met the outage depends on timing (a request made while the client
-    # reconnects is answered after it); if it did, it logged it once and its end once.
+    # reconnects is answered after it); if it did, it logged each time it went once and its end
+    # once: the freeze, the kill, and at most once more while the restarted server accepts
+    # connections before its JetStream answers.
     went, came_back = outage_logs(logs, "nats")
-    assert went == came_back <= 2  # the freeze and the restart
+    assert went == came_back <= 3
     assert store.dump(store.generation()) == reference(centres, tmp_path)
 
 
