@@ -1,6 +1,7 @@
-"""The backlog of the scheduler's and the notifier's durable consumers as metrics: the projection
-service's ``tutorpulse_consumer_pending`` and ``tutorpulse_consumer_ack_pending`` gauges
-(``services.projections.metrics``), so one alert and one dashboard panel cover every consumer.
+"""The backlog of every durable consumer as metrics: ``tutorpulse_consumer_pending`` and
+``tutorpulse_consumer_ack_pending``, filled by the projection service from the consumer info it
+reads for its watermark and by :class:`ConsumerPending` for the scheduler's and the notifier's,
+so one alert and one dashboard panel cover every consumer.
 
 Each consumer's info is read from JetStream once per round (every ``REFRESH_SECONDS`` while the
 service runs), whatever the traffic: one request per consumer and round, never one per message,
@@ -23,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from nats.js.api import ConsumerInfo
+from prometheus_client import Gauge
 
-from services.projections.metrics import record_consumer
 from shared.messaging.auth import EVENTS_STREAM
 
 log = structlog.get_logger(__name__)
@@ -33,6 +35,24 @@ REFRESH_SECONDS = 1.0
 """Seconds between two readings of the consumers' info."""
 
 INFO_TIMEOUT = 2.0
+
+CONSUMER_PENDING = Gauge(
+    "tutorpulse_consumer_pending",
+    "Messages of the stream the durable consumer has not delivered yet (its backlog)",
+    ["durable"],
+    multiprocess_mode="max",
+)
+CONSUMER_ACK_PENDING = Gauge(
+    "tutorpulse_consumer_ack_pending",
+    "Messages delivered to the durable consumer and not acknowledged yet",
+    ["durable"],
+    multiprocess_mode="max",
+)
+
+
+def record_consumer(durable: str, info: ConsumerInfo) -> None:
+    CONSUMER_PENDING.labels(durable=durable).set(info.num_pending or 0)
+    CONSUMER_ACK_PENDING.labels(durable=durable).set(info.num_ack_pending or 0)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""What the projection service reads from JetStream for its metrics: its durable consumer's
-pending and unacknowledged messages (from the consumer info it reads for its watermark) and how
-full the streams it reads are (next to its dead-letter count)."""
+"""What the projection service reads from JetStream for its metrics besides its consumer's
+backlog (``services.consumer_pending``, shared with the scheduler and the notifier): how full
+the streams it reads are (next to its dead-letter count)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,10 @@ from collections.abc import Iterable
 
 import structlog
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerInfo
 from prometheus_client import Gauge
 
 log = structlog.get_logger(__name__)
 
-CONSUMER_PENDING = Gauge(
-    "tutorpulse_consumer_pending",
-    "Messages of the stream the durable consumer has not delivered yet (its backlog)",
-    ["durable"],
-    multiprocess_mode="max",
-)
-CONSUMER_ACK_PENDING = Gauge(
-    "tutorpulse_consumer_ack_pending",
-    "Messages delivered to the durable consumer and not acknowledged yet",
-    ["durable"],
-    multiprocess_mode="max",
-)
 STREAM_BYTES = Gauge(
     "tutorpulse_jetstream_stream_bytes",
     "Bytes a JetStream stream holds",
@@ -40,11 +27,6 @@ STREAM_MAX_BYTES = Gauge(
 )
 
 STREAM_INFO_TIMEOUT = 2.0
-
-
-def record_consumer(durable: str, info: ConsumerInfo) -> None:
-    CONSUMER_PENDING.labels(durable=durable).set(info.num_pending or 0)
-    CONSUMER_ACK_PENDING.labels(durable=durable).set(info.num_ack_pending or 0)
 
 
 async def record_streams(js: JetStreamContext, streams: Iterable[str]) -> None:

@@ -52,7 +52,8 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.projections.metrics import record_consumer, record_streams
+from services.consumer_pending import record_consumer
+from services.projections.metrics import record_streams
 from services.projections.settings import ProjectionSettings
 from shared import events
 from shared.events import STREAM_NAME, STREAM_SUBJECTS

@@ -9,9 +9,10 @@ from uuid import uuid4
 
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
+from services.consumer_pending import record_consumer
 from services.live_gateway.hub import Hub
 from services.live_gateway.settings import HubSettings
-from services.projections.metrics import record_consumer, record_streams
+from services.projections.metrics import record_streams
 from shared.observability.metrics import OTHER, Backlog, CentreLabels
 from shared.observability.settings import MetricsSettings
 from shared.readmodels.store import ReadStore

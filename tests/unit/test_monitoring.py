@@ -30,6 +30,7 @@ METRIC_MODULES = (
     "services.relay.relay",
     "services.projections.service",
     "services.projections.metrics",
+    "services.consumer_pending",
     "services.query.freshness",
     "services.live_gateway.hub",
     "services.scheduler.service",
