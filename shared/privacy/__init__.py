@@ -3,7 +3,8 @@
 
 - :mod:`.keys`: the key store (a table beside the events): get or create, fetch, destroy;
 - :mod:`.kms`: who wraps the keys (master keys from the settings, or a KMS);
-- :mod:`.cipher`: one text field sealed with AES-256-GCM, bound to its centre, person and field.
+- :mod:`.cipher`: one text sealed with AES-256-GCM, bound to its centre and person;
+- :mod:`.reveal`: sealed texts opened where they leave tutorpulse (answers, frames, exports).
 """
 
 from shared.privacy.cipher import (
@@ -13,6 +14,7 @@ from shared.privacy.cipher import (
     MissingKey,
     TamperedCiphertext,
     is_sealed,
+    parse,
     seal,
     unseal,
 )
@@ -32,9 +34,12 @@ from shared.privacy.kms import (
     key_wrapper,
     new_master_key,
 )
+from shared.privacy.reveal import ERASED, UNREADABLE, Revealer
 from shared.privacy.settings import PrivacySettings
 
 __all__ = [
+    "ERASED",
+    "UNREADABLE",
     "CiphertextError",
     "DataKey",
     "Erased",
@@ -47,6 +52,7 @@ __all__ = [
     "PersonErased",
     "PrivacyConfigurationError",
     "PrivacySettings",
+    "Revealer",
     "TamperedCiphertext",
     "UnwrapError",
     "create_key_table",
@@ -54,6 +60,7 @@ __all__ = [
     "key_wrapper",
     "new_master_key",
     "open_key_store",
+    "parse",
     "seal",
     "unseal",
 ]

@@ -1,12 +1,15 @@
-"""Field encryption: one text field of an event, sealed with the data key of the person it is
-about, AES-256-GCM, as a string that fits where the plain text was.
+"""Field encryption: one text of an event, sealed with the data key of the person it is about,
+AES-256-GCM, as a string that fits where the plain text was.
 
-    pd1.<key id>.<nonce>.<ciphertext and tag>        (base64url without padding)
+    pd1.<person id>.<key id>.<nonce>.<ciphertext and tag>      (base64url without padding)
 
-``pd1`` is the format's version; the key id names the person's data key (:class:`DataKey`).
-The associated data binds the ciphertext to (format version, centre, person, field name, key
-id), so a ciphertext copied into another person's event, or into another field of the same
-person, does not decrypt (:class:`TamperedCiphertext`), nor does one with a byte changed.
+``pd1`` is the format's version; the person id (their UUID's 16 bytes) and the key id name the
+key that opens it, so a sealed text opens wherever it travels (an event, a read-model document,
+a rendered notification, an API answer) with nothing but the centre it is read in: see
+:mod:`shared.privacy.reveal`. The associated data binds the ciphertext to (format version,
+centre, person, key id), so a sealed text of another centre, or one naming another person than
+it was sealed for, does not open (:class:`TamperedCiphertext`), nor does one with a byte
+changed.
 
 :meth:`FieldCipher.decrypt` returns the text, or :class:`Erased` once the person's key was
 destroyed: a reader shows the person as erased, and counts and order stay as they were.
@@ -17,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Mapping, Sequence
+import re
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -31,28 +34,32 @@ VERSION = "pd1"
 _SEPARATOR = "."
 _TAG_BYTES = 16
 
+TOKEN = re.compile(r"pd1\.[A-Za-z0-9_-]{22}\.[0-9a-f]{12}\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22,}")
+"""A sealed text anywhere in a longer text (a rendered notification, an encoded answer)."""
+
 
 class CiphertextError(ValueError):
-    """A sealed field cannot be opened, for a reason other than erasure."""
+    """A sealed text cannot be opened, for a reason other than erasure."""
 
 
 class MalformedCiphertext(CiphertextError):
-    """The text is not a sealed field of a known version."""
+    """The text is not a sealed text of a known version."""
 
 
 class TamperedCiphertext(CiphertextError):
-    """The sealed field was changed, or belongs to another person, field or centre."""
+    """The sealed text was changed, or belongs to another person or centre."""
 
 
 class MissingKey(CiphertextError):
-    """The field names a key the person does not have (nor ever had, by the key store)."""
+    """The text names a key the person does not have (nor ever had, by the key store)."""
 
 
 @dataclass(frozen=True)
 class Sealed:
-    """A sealed field's parts."""
+    """A sealed text's parts."""
 
     version: str
+    person_id: UUID
     key_id: str
     nonce: bytes
     ciphertext: bytes
@@ -71,13 +78,13 @@ def _unb64(text: str) -> bytes:
     return data
 
 
-def _associated(centre_id: str, person_id: UUID, field: str, key_id: str) -> bytes:
-    return msgspec.json.encode([VERSION, centre_id, str(person_id), field, key_id])
+def _associated(centre_id: str, person_id: UUID, key_id: str) -> bytes:
+    return msgspec.json.encode([VERSION, centre_id, str(person_id), key_id])
 
 
 def is_sealed(value: str) -> bool:
-    """Whether ``value`` looks like a sealed field (the plain text of an event written before
-    encryption does not, unless it is exactly of this shape)."""
+    """Whether ``value`` is a sealed text (the plain text of an event written before
+    encryption is not, unless it is exactly of this shape)."""
     try:
         parse(value)
     except MalformedCiphertext:
@@ -86,150 +93,86 @@ def is_sealed(value: str) -> bool:
 
 
 def parse(value: str) -> Sealed:
-    """The parts of a sealed field; :class:`MalformedCiphertext` if it is not one."""
+    """The parts of a sealed text; :class:`MalformedCiphertext` if it is not one."""
     parts = value.split(_SEPARATOR)
-    if len(parts) != 4 or parts[0] != VERSION:
-        raise MalformedCiphertext(f"not a sealed field of version {VERSION}")
-    _, key_id, nonce_text, ciphertext_text = parts
+    if len(parts) != 5 or parts[0] != VERSION:
+        raise MalformedCiphertext(f"not a sealed text of version {VERSION}")
+    _, person_text, key_id, nonce_text, ciphertext_text = parts
     try:
+        person = _unb64(person_text)
         nonce, ciphertext = _unb64(nonce_text), _unb64(ciphertext_text)
     except (binascii.Error, ValueError):
-        raise MalformedCiphertext("a sealed field's nonce and ciphertext are base64url") from None
-    if not key_id or len(nonce) != NONCE_BYTES or len(ciphertext) < _TAG_BYTES:
-        raise MalformedCiphertext("a sealed field's key id, nonce or ciphertext is cut short")
-    return Sealed(VERSION, key_id, nonce, ciphertext)
+        raise MalformedCiphertext("a sealed text's parts are base64url") from None
+    if (
+        len(person) != 16
+        or not re.fullmatch(r"[0-9a-f]{12}", key_id)
+        or len(nonce) != NONCE_BYTES
+        or len(ciphertext) < _TAG_BYTES
+    ):
+        raise MalformedCiphertext(
+            "a sealed text's person, key id, nonce or ciphertext is cut short"
+        )
+    return Sealed(VERSION, UUID(bytes=person), key_id, nonce, ciphertext)
 
 
-def seal(key: DataKey, text: str, *, centre_id: str, person_id: UUID, field: str) -> str:
-    """``text`` sealed with ``key`` for this centre, person and field."""
+def seal(key: DataKey, text: str, *, centre_id: str, person_id: UUID) -> str:
+    """``text`` sealed with ``key``, the data key of this person of this centre."""
     nonce = os.urandom(NONCE_BYTES)
     ciphertext = key.aead.encrypt(
-        nonce, text.encode("utf-8"), _associated(centre_id, person_id, field, key.key_id)
+        nonce, text.encode("utf-8"), _associated(centre_id, person_id, key.key_id)
     )
-    return _SEPARATOR.join((VERSION, key.key_id, _b64(nonce), _b64(ciphertext)))
+    return _SEPARATOR.join(
+        (VERSION, _b64(person_id.bytes), key.key_id, _b64(nonce), _b64(ciphertext))
+    )
 
 
-def unseal(
-    key: DataKey, value: str | Sealed, *, centre_id: str, person_id: UUID, field: str
-) -> str:
-    """The text sealed in ``value``; :class:`TamperedCiphertext` if it was changed or sealed
-    for another centre, person or field, :class:`MissingKey` if ``key`` is not the one it
-    names."""
+def unseal(key: DataKey, value: str | Sealed, *, centre_id: str) -> str:
+    """The text sealed in ``value`` with ``key`` (the key of the person it names);
+    :class:`TamperedCiphertext` if it was changed or sealed in another centre,
+    :class:`MissingKey` if ``key`` is not the one it names."""
     sealed = parse(value) if isinstance(value, str) else value
     if sealed.key_id != key.key_id:
         raise MissingKey(
-            f"the field was sealed with key {sealed.key_id}, person {person_id}'s key is "
+            f"the text was sealed with key {sealed.key_id}, person {sealed.person_id}'s key is "
             f"{key.key_id}: it belongs to another person, or was changed"
         )
     try:
         plain = key.aead.decrypt(
             sealed.nonce,
             sealed.ciphertext,
-            _associated(centre_id, person_id, field, key.key_id),
+            _associated(centre_id, sealed.person_id, key.key_id),
         )
     except InvalidTag:
         raise TamperedCiphertext(
-            f"the {field!r} field of person {person_id} does not decrypt: it was changed, or "
-            "sealed for another person or field"
+            f"a text of person {sealed.person_id} does not decrypt in centre {centre_id}: it "
+            "was changed, or sealed in another centre"
         ) from None
     return plain.decode("utf-8")
 
 
 class FieldCipher:
-    """Seals and opens the personal fields of events with the key store's keys."""
+    """Seals and opens personal texts with the key store's keys."""
 
     def __init__(self, keys: KeyStore) -> None:
         self.keys = keys
 
-    def encrypt(self, text: str, *, centre_id: str, person_id: UUID, field: str) -> str:
+    def encrypt(self, text: str, *, centre_id: str, person_id: UUID) -> str:
         """``text`` sealed with the person's key (made if they have none);
         :class:`~shared.privacy.keys.PersonErased` if they were erased."""
         key = self.keys.get_or_create(centre_id, person_id)
-        return seal(key, text, centre_id=centre_id, person_id=person_id, field=field)
+        return seal(key, text, centre_id=centre_id, person_id=person_id)
 
-    def decrypt(self, value: str, *, centre_id: str, person_id: UUID, field: str) -> str | Erased:
-        """The text, or :class:`Erased` if the person's key was destroyed; a
-        :class:`CiphertextError` if ``value`` is not a sealed field of this person and field."""
+    def decrypt(self, value: str, *, centre_id: str) -> str | Erased:
+        """The text, or :class:`Erased` if the key of the person it names was destroyed; a
+        :class:`CiphertextError` if ``value`` is not a sealed text of this centre."""
         sealed = parse(value)
-        key = self.keys.fetch(centre_id, person_id)
+        key = self.keys.fetch(centre_id, sealed.person_id)
         if isinstance(key, Erased):
             return key
         if key is None:
-            raise MissingKey(f"person {person_id} of centre {centre_id} has no key")
-        return unseal(key, sealed, centre_id=centre_id, person_id=person_id, field=field)
+            raise MissingKey(f"person {sealed.person_id} of centre {centre_id} has no key")
+        return unseal(key, sealed, centre_id=centre_id)
 
-    def encrypt_optional(
-        self, text: str | None, *, centre_id: str, person_id: UUID, field: str
-    ) -> str | None:
-        """As :meth:`encrypt`; ``None`` stays ``None`` (no key is made for it)."""
-        if text is None:
-            return None
-        return self.encrypt(text, centre_id=centre_id, person_id=person_id, field=field)
-
-    def decrypt_optional(
-        self, value: str | None, *, centre_id: str, person_id: UUID, field: str
-    ) -> str | Erased | None:
-        if value is None:
-            return None
-        return self.decrypt(value, centre_id=centre_id, person_id=person_id, field=field)
-
-    def encrypt_texts(
-        self, texts: Sequence[str], *, centre_id: str, person_id: UUID, field: str
-    ) -> tuple[str, ...]:
-        """Each text sealed on its own (same field name: the list's order is not bound, as an
-        event's list is never reordered without its texts)."""
-        if not texts:
-            return ()
-        key = self.keys.get_or_create(centre_id, person_id)
-        return tuple(
-            seal(key, text, centre_id=centre_id, person_id=person_id, field=field) for text in texts
-        )
-
-    def decrypt_texts(
-        self, values: Sequence[str], *, centre_id: str, person_id: UUID, field: str
-    ) -> tuple[str, ...] | Erased:
-        """The texts, or :class:`Erased` for the whole list (one person, one key)."""
-        if not values:
-            return ()
-        sealed = [parse(value) for value in values]
-        key = self.keys.fetch(centre_id, person_id)
-        if isinstance(key, Erased):
-            return key
-        if key is None:
-            raise MissingKey(f"person {person_id} of centre {centre_id} has no key")
-        return tuple(
-            unseal(key, item, centre_id=centre_id, person_id=person_id, field=field)
-            for item in sealed
-        )
-
-    def encrypt_mapping(
-        self, values: Mapping[str, str], *, centre_id: str, person_id: UUID, field: str
-    ) -> dict[str, str]:
-        """Each value sealed, bound to its key as well (``answers`` by question id: an answer
-        moved to another question does not open); the keys stay readable."""
-        if not values:
-            return {}
-        key = self.keys.get_or_create(centre_id, person_id)
-        return {
-            name: seal(key, text, centre_id=centre_id, person_id=person_id, field=f"{field}.{name}")
-            for name, text in values.items()
-        }
-
-    def decrypt_mapping(
-        self, values: Mapping[str, str], *, centre_id: str, person_id: UUID, field: str
-    ) -> dict[str, str] | Erased:
-        """The values, or :class:`Erased` for the whole mapping."""
-        if not values:
-            return {}
-        sealed = {name: parse(value) for name, value in values.items()}
-        key = self.keys.fetch(centre_id, person_id)
-        if isinstance(key, Erased):
-            return key
-        if key is None:
-            raise MissingKey(f"person {person_id} of centre {centre_id} has no key")
-        return {
-            name: unseal(
-                key, item, centre_id=centre_id, person_id=person_id, field=f"{field}.{name}"
-            )
-            for name, item in sealed.items()
-        }
+    def person_of(self, value: str) -> UUID:
+        """Whom a sealed text is about (:class:`MalformedCiphertext` if it is not one)."""
+        return parse(value).person_id

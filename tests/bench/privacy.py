@@ -123,30 +123,28 @@ def _measure(keys: KeyStore, uncached: KeyStore) -> list[str]:
     def sealed_person() -> PersonRegistered:
         return msgspec.structs.replace(
             person,
-            name=cipher.encrypt(person.name, centre_id=CENTRE, person_id=student, field="name"),
-            email=cipher.encrypt(person.email, centre_id=CENTRE, person_id=student, field="email"),
+            name=cipher.encrypt(person.name, centre_id=CENTRE, person_id=student),
+            email=cipher.encrypt(person.email, centre_id=CENTRE, person_id=student),
         )
 
     def sealed_note() -> TutorNoteWritten:
         return msgspec.structs.replace(
             note,
-            content=cipher.encrypt(
-                note.content, centre_id=CENTRE, person_id=student, field="content"
-            ),
+            content=cipher.encrypt(note.content, centre_id=CENTRE, person_id=student),
         )
 
     def opened_person(data: bytes) -> tuple[object, object]:
         event = events.decode(data)
         assert isinstance(event, PersonRegistered)
         return (
-            cipher.decrypt(event.name, centre_id=CENTRE, person_id=student, field="name"),
-            cipher.decrypt(event.email, centre_id=CENTRE, person_id=student, field="email"),
+            cipher.decrypt(event.name, centre_id=CENTRE),
+            cipher.decrypt(event.email, centre_id=CENTRE),
         )
 
     def opened_note(data: bytes) -> object:
         event = events.decode(data)
         assert isinstance(event, TutorNoteWritten)
-        return cipher.decrypt(event.content, centre_id=CENTRE, person_id=student, field="content")
+        return cipher.decrypt(event.content, centre_id=CENTRE)
 
     assert opened_person(events.encode(sealed_person())) == (person.name, person.email)
     assert opened_note(events.encode(sealed_note())) == note.content

@@ -146,13 +146,13 @@ def test_an_erasure_on_one_replica_is_final_on_every_replica(
     )
     try:
         person, admin = uuid4(), UUID(int=1)
-        sealed = FieldCipher(first).encrypt("Jane", centre_id=CENTRE, person_id=person, field="n")
+        sealed = FieldCipher(first).encrypt("Jane", centre_id=CENTRE, person_id=person)
         reader = FieldCipher(second)
-        assert reader.decrypt(sealed, centre_id=CENTRE, person_id=person, field="n") == "Jane"
+        assert reader.decrypt(sealed, centre_id=CENTRE) == "Jane"
         erased = first.destroy(CENTRE, person, erased_by=admin, reason="parent's request")
         assert (erased.erased_by, erased.reason) == (admin, "parent's request")
         clock[0] = 5.0
-        assert reader.decrypt(sealed, centre_id=CENTRE, person_id=person, field="n") == erased
+        assert reader.decrypt(sealed, centre_id=CENTRE) == erased
         with pytest.raises(PersonErased):
             second.get_or_create(CENTRE, person)
         assert key_rows(pg) == [(CENTRE, person, erased.key_id, True, admin, "parent's request")]

@@ -1,5 +1,6 @@
-"""Field encryption: a sealed field opens only for its own centre, person and field, with its
-own key; any change to it is refused; after the person's key is destroyed it reads as erased."""
+"""Field encryption: a sealed text opens only in its own centre, with its own person's key; any
+change to it is refused; after the person's key is destroyed it reads as erased, wherever it
+was copied to (an answer's JSON, a sentence of a notification)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +23,7 @@ from shared.privacy import (
     LocalKms,
     MalformedCiphertext,
     PrivacySettings,
+    Revealer,
     TamperedCiphertext,
     is_sealed,
     seal,
@@ -28,9 +31,9 @@ from shared.privacy import (
 )
 from shared.privacy.cipher import parse
 from shared.privacy.kms import KEY_BYTES
+from shared.privacy.reveal import ERASED, UNREADABLE
 
 ADMIN = UUID(int=1)
-FIELDS = st.sampled_from(["text", "name", "email", "responses", "message"])
 CENTRES = st.sampled_from(["main-campus", "north-campus"])
 PROPERTY = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -50,15 +53,14 @@ def cipher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FieldCipher]:
 
 
 @PROPERTY
-@given(text=st.text(), centre=CENTRES, field=FIELDS)
-def test_a_sealed_field_opens_to_its_text(
-    cipher: FieldCipher, text: str, centre: str, field: str
-) -> None:
+@given(text=st.text(), centre=CENTRES)
+def test_a_sealed_text_opens_to_its_text(cipher: FieldCipher, text: str, centre: str) -> None:
     person = uuid4()
-    sealed = cipher.encrypt(text, centre_id=centre, person_id=person, field=field)
+    sealed = cipher.encrypt(text, centre_id=centre, person_id=person)
     assert is_sealed(sealed)
+    assert parse(sealed).person_id == person
     assert len(parse(sealed).ciphertext) == len(text.encode("utf-8")) + 16
-    assert cipher.decrypt(sealed, centre_id=centre, person_id=person, field=field) == text
+    assert cipher.decrypt(sealed, centre_id=centre) == text
 
 
 @PROPERTY
@@ -66,90 +68,96 @@ def test_a_sealed_field_opens_to_its_text(
 def test_a_changed_character_is_refused(
     cipher: FieldCipher, text: str, position: int, replacement: str
 ) -> None:
-    person = uuid4()
-    sealed = cipher.encrypt(text, centre_id="main-campus", person_id=person, field="text")
+    sealed = cipher.encrypt(text, centre_id="main-campus", person_id=uuid4())
     at = position % len(sealed)
     changed = sealed[:at] + replacement + sealed[at + 1 :]
     if changed == sealed:
         return
     with pytest.raises(CiphertextError):
-        cipher.decrypt(changed, centre_id="main-campus", person_id=person, field="text")
+        cipher.decrypt(changed, centre_id="main-campus")
 
 
 @PROPERTY
-@given(text=st.text(), field=FIELDS, other_field=FIELDS)
-def test_a_field_sealed_for_one_person_or_field_does_not_open_for_another(
-    cipher: FieldCipher, text: str, field: str, other_field: str
+@given(text=st.text())
+def test_a_text_sealed_for_one_person_or_centre_does_not_open_for_another(
+    cipher: FieldCipher, text: str
 ) -> None:
     person, other = uuid4(), uuid4()
-    sealed = cipher.encrypt(text, centre_id="main-campus", person_id=person, field=field)
-    cipher.keys.get_or_create("main-campus", other)
+    sealed = cipher.encrypt(text, centre_id="main-campus", person_id=person)
+    other_key = cipher.keys.get_or_create("main-campus", other)
+    # Naming another person in the text does not make it theirs.
     with pytest.raises(CiphertextError):
-        cipher.decrypt(sealed, centre_id="main-campus", person_id=other, field=field)
-    if other_field != field:
-        with pytest.raises(TamperedCiphertext):
-            cipher.decrypt(sealed, centre_id="main-campus", person_id=person, field=other_field)
-    # The same person and key in another centre is another key row: refused as well.
+        unseal(other_key, sealed, centre_id="main-campus")
+    renamed = seal(other_key, "x", centre_id="main-campus", person_id=other).split(".")
+    parts = sealed.split(".")
+    with pytest.raises(CiphertextError):
+        cipher.decrypt(".".join([parts[0], renamed[1], *parts[2:]]), centre_id="main-campus")
+    # The same person and key read in another centre: refused as well.
     key = cipher.keys.get_or_create("main-campus", person)
     with pytest.raises(TamperedCiphertext):
-        unseal(key, sealed, centre_id="north-campus", person_id=person, field=field)
+        unseal(key, sealed, centre_id="north-campus")
 
 
 @PROPERTY
-@given(texts=st.lists(st.text(), max_size=4), note=st.one_of(st.none(), st.text()))
-def test_after_erasure_every_field_of_the_person_reads_as_erased(
-    cipher: FieldCipher, texts: list[str], note: str | None
+@given(texts=st.lists(st.text(), max_size=4))
+def test_after_erasure_every_text_of_the_person_reads_as_erased(
+    cipher: FieldCipher, texts: list[str]
 ) -> None:
     person, bystander = uuid4(), uuid4()
-    where = {"centre_id": "main-campus", "field": "responses"}
-    sealed = cipher.encrypt_texts(texts, person_id=person, **where)
-    sealed_note = cipher.encrypt_optional(note, person_id=person, **where)
-    kept = cipher.encrypt("still here", person_id=bystander, **where)
-    assert cipher.decrypt_texts(sealed, person_id=person, **where) == tuple(texts)
-    assert cipher.decrypt_optional(sealed_note, person_id=person, **where) == note
+    sealed = [cipher.encrypt(text, centre_id="main-campus", person_id=person) for text in texts]
+    kept = cipher.encrypt("still here", centre_id="main-campus", person_id=bystander)
+    assert [cipher.decrypt(value, centre_id="main-campus") for value in sealed] == texts
 
     cipher.keys.get_or_create("main-campus", person)
     cipher.keys.destroy("main-campus", person, erased_by=ADMIN, reason="parent's request")
 
-    erased = cipher.decrypt_texts(sealed, person_id=person, **where)
-    assert isinstance(erased, Erased) if texts else erased == ()
-    if sealed_note is not None:
-        assert isinstance(cipher.decrypt_optional(sealed_note, person_id=person, **where), Erased)
-    assert cipher.decrypt(kept, person_id=bystander, **where) == "still here"
+    assert all(isinstance(cipher.decrypt(v, centre_id="main-campus"), Erased) for v in sealed)
+    assert cipher.decrypt(kept, centre_id="main-campus") == "still here"
 
 
 @PROPERTY
-@given(answers=st.dictionaries(st.text(min_size=1, max_size=8), st.text(), min_size=2, max_size=5))
-def test_answers_open_by_question_and_not_under_another_question(
-    cipher: FieldCipher, answers: dict[str, str]
+@given(name=st.text(), note=st.text())
+def test_an_answer_opens_every_sealed_text_in_it_for_its_own_centre_only(
+    cipher: FieldCipher, name: str, note: str
 ) -> None:
-    person = uuid4()
-    where = {"centre_id": "main-campus", "field": "answers"}
-    sealed = cipher.encrypt_mapping(answers, person_id=person, **where)
-    assert sealed.keys() == answers.keys()
-    assert cipher.decrypt_mapping(sealed, person_id=person, **where) == answers
-    first, second = list(sealed)[:2]
-    swapped = {**sealed, first: sealed[second], second: sealed[first]}
-    with pytest.raises(TamperedCiphertext):
-        cipher.decrypt_mapping(swapped, person_id=person, **where)
+    person, other = uuid4(), uuid4()
+    sealed_name = cipher.encrypt(name, centre_id="main-campus", person_id=person)
+    sealed_note = cipher.encrypt(note, centre_id="main-campus", person_id=other)
+    title = f"{sealed_name} asked for help: {sealed_note}!"
+    answer = {"student": {"name": sealed_name}, "notes": [sealed_note, "plain"], "title": title}
+    revealer = Revealer(cipher.keys)
+    opened = msgspec.json.decode(revealer.json(msgspec.json.encode(answer), "main-campus"))
+    assert opened == {
+        "student": {"name": name},
+        "notes": [note, "plain"],
+        "title": f"{name} asked for help: {note}!",
+    }
+    elsewhere = msgspec.json.decode(revealer.json(msgspec.json.encode(answer), "north-campus"))
+    assert elsewhere["student"]["name"] == UNREADABLE
+    assert elsewhere["title"] == f"{UNREADABLE} asked for help: {UNREADABLE}!"
+
     cipher.keys.destroy("main-campus", person, erased_by=ADMIN, reason="request")
-    assert isinstance(cipher.decrypt_mapping(sealed, person_id=person, **where), Erased)
-    assert cipher.decrypt_mapping({}, person_id=person, **where) == {}
+    after = msgspec.json.decode(revealer.json(msgspec.json.encode(answer), "main-campus"))
+    assert after["student"]["name"] == ERASED
+    assert after["notes"] == [note, "plain"]
+    assert revealer.text(title, "main-campus") == f"{ERASED} asked for help: {note}!"
 
 
-def test_the_format_is_versioned_text_that_names_its_key() -> None:
+def test_the_format_is_versioned_text_that_names_its_person_and_key() -> None:
     key_store_free = seal(
-        _key("k1"), "Jane Doe", centre_id="main-campus", person_id=UUID(int=7), field="name"
+        _key("0123456789ab"), "Jane Doe", centre_id="main-campus", person_id=UUID(int=7)
     )
-    version, key_id, nonce, body = key_store_free.split(".")
-    assert (version, key_id) == ("pd1", "k1")
-    assert all(c.isalnum() or c in "-_" for c in nonce + body)
+    version, person, key_id, nonce, body = key_store_free.split(".")
+    assert (version, key_id) == ("pd1", "0123456789ab")
+    assert parse(key_store_free).person_id == UUID(int=7)
+    assert all(c.isalnum() or c in "-_" for c in person + nonce + body)
     assert parse(key_store_free).nonce and len(parse(key_store_free).ciphertext) == 8 + 16
     for not_sealed in (
         "Jane Doe",
-        "pd2.k1.AAAA.AAAA",
-        "pd1.k1.!!!.AAAA",
-        "pd1..AAAAAAAAAAAAAAAA.A",
+        "pd2.AAAAAAAAAAAAAAAAAAAAAA.0123456789ab.AAAA.AAAA",
+        "pd1.AAAAAAAAAAAAAAAAAAAAAA.0123456789ab.!!!.AAAA",
+        "pd1.AAAAAAAAAAAAAAAAAAAAAA..AAAAAAAAAAAAAAAA.A",
+        "pd1.AAAA.0123456789ab.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA",
     ):
         assert not is_sealed(not_sealed)
         with pytest.raises(MalformedCiphertext):
@@ -157,8 +165,8 @@ def test_the_format_is_versioned_text_that_names_its_key() -> None:
 
 
 def test_two_seals_of_one_text_differ() -> None:
-    first = seal(_key("k1"), "Jane", centre_id="main-campus", person_id=UUID(int=7), field="name")
-    again = seal(_key("k1"), "Jane", centre_id="main-campus", person_id=UUID(int=7), field="name")
+    first = seal(_key("0123456789ab"), "Jane", centre_id="main-campus", person_id=UUID(int=7))
+    again = seal(_key("0123456789ab"), "Jane", centre_id="main-campus", person_id=UUID(int=7))
     assert first != again
 
 

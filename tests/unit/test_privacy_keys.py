@@ -125,19 +125,17 @@ def test_another_process_stops_using_a_destroyed_key_within_the_cache_time(
     replica = KeyStore(settings, PrivacySettings(key_cache_seconds=5), LocalKms(M1), clock=clock)
     try:
         person = uuid4()
-        sealed = FieldCipher(keys).encrypt("Jane", centre_id=CENTRE, person_id=person, field="n")
+        sealed = FieldCipher(keys).encrypt("Jane", centre_id=CENTRE, person_id=person)
         reader = FieldCipher(replica)
-        assert reader.decrypt(sealed, centre_id=CENTRE, person_id=person, field="n") == "Jane"
+        assert reader.decrypt(sealed, centre_id=CENTRE) == "Jane"
         keys.destroy(CENTRE, person, erased_by=ADMIN, reason="request")
         clock.now = 4.9
-        assert reader.decrypt(sealed, centre_id=CENTRE, person_id=person, field="n") == "Jane"
+        assert reader.decrypt(sealed, centre_id=CENTRE) == "Jane"
         clock.now = 5.0
-        assert isinstance(
-            reader.decrypt(sealed, centre_id=CENTRE, person_id=person, field="n"), Erased
-        )
+        assert isinstance(reader.decrypt(sealed, centre_id=CENTRE), Erased)
         # In the process that erased, at once.
         assert isinstance(
-            FieldCipher(keys).decrypt(sealed, centre_id=CENTRE, person_id=person, field="n"),
+            FieldCipher(keys).decrypt(sealed, centre_id=CENTRE),
             Erased,
         )
     finally:
