@@ -103,7 +103,7 @@ from shared.events.paper import (
     WorkKind,
     WorksheetPrinted,
 )
-from shared.events.people import PersonRegistered
+from shared.events.people import PersonDataErased, PersonRegistered
 from shared.events.receipts import CommandReceiptRecorded
 from shared.events.seats import (
     AttendanceMarked,
@@ -266,6 +266,7 @@ __all__ = [
     "PaperUnroutable",
     "PaperUploaded",
     "PaperVoiceCommentAttached",
+    "PersonDataErased",
     "PersonRegistered",
     "Point",
     "PresenceKind",
