@@ -15,6 +15,8 @@ from tests.support.servers import PostgresServer, running_postgres
 os.environ["TUTORPULSE_JWT_SECRET"] = "test-secret-for-tutorpulse-tests-only-0123456789"
 os.environ["TUTORPULSE_BLOB_URL_KEY"] = "test-blob-url-key-for-tutorpulse-tests-only-0123456789"
 os.environ["TUTORPULSE_PAPER_KEY"] = "test-paper-key-for-tutorpulse-tests-only-0123456789"
+# 32 bytes in base64url: the master key that wraps every person's data key in tests.
+os.environ["TUTORPULSE_PRIVACY_MASTER_KEYS"] = "test=dGVzdC1tYXN0ZXIta2V5LXR1dG9ycHVsc2UtMDAwMDE"
 for _name in (
     "TUTORPULSE_DEV_MODE",
     "TUTORPULSE_JWT_JWKS_URL",
