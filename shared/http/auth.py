@@ -1,7 +1,12 @@
-"""Who is calling: the bearer token, and for SUPER_ADMIN an explicitly named centre."""
+"""Who is calling: the bearer token, and for SUPER_ADMIN an explicitly named centre.
+
+A token of a person whose data was erased (``shared.privacy.erasure``) is refused like an
+invalid one, wherever the application put an :class:`ErasureCheck` in the connection's scope
+(:func:`check_erasures`)."""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -9,10 +14,27 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from shared.privacy.erasure import ErasureCheck
 from shared.tenancy import Actor, require
 from shared.tenancy.tokens import InvalidToken, verify
 
 ACTING_CENTRE_HEADER = "X-Acting-Centre"
+
+ERASURE_CHECK = "tutorpulse.erasure_check"
+"""Where a connection's scope carries the application's :class:`ErasureCheck`."""
+ACTOR = "tutorpulse.actor"
+"""Where a connection's scope keeps its actor (in the acting centre) once it is known: what
+opens the sealed texts of an answer reads it (``shared.http.opening``)."""
+
+
+class ErasedPersonToken(InvalidToken):
+    """The token names a person whose data was erased (HTTP 401)."""
+
+
+def check_erasures(scope: MutableMapping[str, Any], check: ErasureCheck | None) -> None:
+    """Make the tokens of erased people stop working on this connection (an ASGI scope)."""
+    if check is not None:
+        scope[ERASURE_CHECK] = check
 
 
 _VERIFIED = "tutorpulse.verified_token"
@@ -33,6 +55,9 @@ def token_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
     if verified is not None and verified[0] == token:
         return verified[1]  # type: ignore[no-any-return]
     actor = verify(token)
+    erasures: ErasureCheck | None = scope.get(ERASURE_CHECK)
+    if erasures is not None and erasures.erased(actor.centre_id, actor.user_id):
+        raise ErasedPersonToken("this person's data was erased: their tokens no longer work")
     scope[_VERIFIED] = (token, actor)
     bind_actor(actor)
     return actor
@@ -52,6 +77,7 @@ def actor_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
     actor = signed.acting_in(connection.headers.get(ACTING_CENTRE_HEADER))
     if actor is not signed:
         structlog.contextvars.bind_contextvars(centre=actor.centre_id)
+    connection.scope[ACTOR] = actor  # type: ignore[literal-required]
     return actor
 
 
