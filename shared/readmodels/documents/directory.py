@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from msgspec import UNSET, UnsetType
 
-from shared.readmodels.documents.base import Document
+from shared.readmodels.documents.base import Document, Instant
 from shared.tenancy.roles import Role
 
 
@@ -25,5 +25,9 @@ class Person(Document, kw_only=True):
 
     person_id: str
     name: str
+    """Sealed (opened where it leaves tutorpulse); ``"[erased]"`` once the person was erased."""
     role: Role
     guardian_id: str | None = None
+    erased: bool | UnsetType = UNSET
+    """``True`` once a CENTER_ADMIN erased the person's personal data (``PersonDataErased``)."""
+    erased_at: Instant | UnsetType = UNSET

@@ -119,6 +119,9 @@ class Paper(Document, kw_only=True):
     score: float | None = None
     """The score handed back (on the work's own scale)."""
     max_score: int | None = None
+    files_erased_at: Instant | UnsetType = UNSET
+    """When the student's erasure deleted the upload's files (its page photos and voice
+    comments) from the blob store: their keys stay, the files are gone."""
 
 
 class PaperSummary(Record, kw_only=True):

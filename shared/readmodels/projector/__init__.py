@@ -18,6 +18,7 @@ from shared.readmodels.projector import (  # noqa: F401  (each registers its pro
     catch_up,
     centres,
     classes,
+    erasure,
     exercise,
     homework,
     notifications,

@@ -105,6 +105,8 @@ class Batch:
         self._versions: dict[str, int] = {}
         self._applied_versions: dict[str, int] = {}
         self._log: list[LogRow] = []
+        self.erased_blobs: list[str] = []
+        """Keys of uploaded files an erasure in the batch deleted (:meth:`erase_blobs`)."""
         self.position = 0
         """The notification id of the event being applied (for documents that keep it)."""
 
@@ -300,6 +302,14 @@ class Batch:
 
     def log(self, row: LogRow) -> None:
         self._log.append(row)
+
+    def erase_blobs(self, keys: Iterable[str]) -> None:
+        """The files under ``keys`` go with a person's erasure: whoever commits the batch
+        deletes them from the blob store first (the projection service; a rebuild deletes
+        nothing, the live projection did)."""
+        for key in keys:
+            if key not in self.erased_blobs:
+                self.erased_blobs.append(key)
 
     def flush(self) -> list[Change]:
         """Write what the batch changed. A document's version counts the events that touched it
