@@ -1,7 +1,8 @@
 """The one way tutorpulse builds an HTTP API: bearer auth, the permission guard, problem
 details, per-caller rate limits, Prometheus, OpenAPI with bearer security, the operations
-endpoints, and a request id and access log line per request
-(:mod:`shared.observability.access`)."""
+endpoints, a request id and access log line per request (:mod:`shared.observability.access`),
+and, given the service's :class:`~shared.privacy.Revealer`, sealed texts opened in every answer
+and erased people's tokens refused (:mod:`shared.http.opening`)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,14 @@ from shared.http.auth import permission_guard, provide_actor
 from shared.http.cors import cors_config
 from shared.http.docs_page import docs_assets, docs_page
 from shared.http.openapi import RATE_LIMIT, REQUEST_ID, REQUEST_ID_SENT, Contract, document
+from shared.http.opening import opening
 from shared.http.operations import ReadinessCheck, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS, ExceptionHandler, problem
 from shared.http.ratelimit import RateLimit, retry_after
 from shared.http.settings import ApiSettings
 from shared.observability.access import with_request_log
+from shared.privacy.erasure import ErasureCheck, ErasureCheckUnavailable
+from shared.privacy.reveal import Revealer
 from shared.tenancy.tokens import KeysUnavailable, check_at_start
 
 log = structlog.get_logger(__name__)
@@ -51,6 +55,8 @@ def api_app(
     rate_limits: Sequence[RateLimit] = (),
     metrics_dir: Path | None = None,
     front: Callable[[Any], Any] | None = None,
+    revealer: Revealer | None = None,
+    erasures: ErasureCheck | None = None,
 ) -> Litestar:
     """``provides``: the named objects handlers receive (the store they work on);
     ``contract``: what every operation documents besides its own answer (with rate limits,
@@ -60,6 +66,11 @@ def api_app(
 
     ``front``: wraps Litestar's ASGI handler (its exception handling and routing), inside the
     request log and the ``before_send`` hooks: a path that answers some requests itself.
+
+    ``revealer``: opens the sealed texts of every JSON answer with an actor (``front``'s too)
+    for the acting centre; ``erasures``: refuses the tokens of erased people (by default a
+    check on the revealer's key store, with the key cache's default seconds). Without a
+    revealer, answers go out as they are and every valid token works.
 
     Refuses (:class:`TokenConfigurationError`) to build an app whose token settings are
     unsafe, e.g. no ``TUTORPULSE_JWT_SECRET`` outside development mode."""
@@ -105,6 +116,7 @@ def api_app(
             **BASE_HANDLERS,
             TooManyRequestsException: _too_many_requests,
             KeysUnavailable: _keys_unavailable,
+            ErasureCheckUnavailable: _erasures_unavailable,
             **exception_handlers,
         },
         middleware=[prometheus(service).middleware, *(limit.middleware for limit in rate_limits)],
@@ -131,6 +143,9 @@ def api_app(
     document(app, contract)
     if front is not None:
         app.asgi_handler = front(app.asgi_handler)
+    if revealer is not None:
+        erasures = ErasureCheck(revealer.keys) if erasures is None else erasures
+        app.asgi_handler = opening(revealer, erasures)(app.asgi_handler)
     return with_request_log(app, service)
 
 
@@ -148,6 +163,13 @@ def _too_many_requests(
 
 
 def _keys_unavailable(request: Request[Any, Any, Any], error: KeysUnavailable) -> Response[Any]:
+    return problem(503, "Service unavailable", str(error), headers={"Retry-After": "5"})
+
+
+def _erasures_unavailable(
+    request: Request[Any, Any, Any], error: ErasureCheckUnavailable
+) -> Response[Any]:
+    log.warning("request.erasure_check_unavailable", error=str(error.__cause__ or error))
     return problem(503, "Service unavailable", str(error), headers={"Retry-After": "5"})
 
 
