@@ -56,6 +56,7 @@ from services.consumer_pending import record_consumer
 from services.projections.metrics import record_streams
 from services.projections.settings import ProjectionSettings
 from shared import events
+from shared.blobs import BlobStore, BlobStoreUnavailable
 from shared.events import STREAM_NAME, STREAM_SUBJECTS
 from shared.http.operations import NotReady, describe
 from shared.messaging.auth import DLQ_STREAM, PROJECTIONS_CONSUMER
@@ -237,8 +238,12 @@ class ProjectionService:
         nc: Client,
         settings: Settings | None = None,
         durable: str = PROJECTIONS_CONSUMER,
+        blobs: BlobStore | None = None,
     ) -> None:
+        """``blobs``: where uploaded files are kept, for an erasure to delete a student's
+        uploads (:meth:`Batch.erase_blobs`); without it their files are left (and logged)."""
         self._store = store
+        self._blobs = blobs
         self._nc = nc
         self._js = nc.jetstream()
         self._settings = ProjectionSettings() if settings is None else settings
@@ -253,6 +258,7 @@ class ProjectionService:
         self._watermark_checked = 0.0
         self._nats = _Outage("nats", self._settings.outage_backoff)
         self._read_store = _Outage("read_store", self._settings.outage_backoff)
+        self._blob_store = _Outage("blob_store", self._settings.outage_backoff)
         self._dead_letters_checked = 0.0
         self._tally = _Tally(self._settings.remembered_messages)
         self.watermark = 0
@@ -395,10 +401,20 @@ class ProjectionService:
         return self._settings.retry_delay * 10
 
     def _outage_of(self, error: BaseException) -> _Outage | None:
-        if self._store.is_unavailable(error):
-            return self._read_store
+        given_back = self._given_back(error)
+        if given_back is not None:
+            return given_back
         if isinstance(error, OSError | TimeoutError) or type(error).__module__.startswith("nats"):
             return self._nats
+        return None
+
+    def _given_back(self, error: BaseException) -> _Outage | None:
+        """The outage that makes a batch be given back whole, uncounted: the read store, or
+        the blob store an erasure's files are deleted from, cannot be reached."""
+        if self._store.is_unavailable(error):
+            return self._read_store
+        if isinstance(error, BlobStoreUnavailable):
+            return self._blob_store
         return None
 
     # --- one batch ------------------------------------------------------------------------
@@ -430,12 +446,13 @@ class ProjectionService:
             try:
                 outcome = await anyio.to_thread.run_sync(self._apply, decoded)
             except Exception as error:
-                if not self._store.is_unavailable(error):
+                outage = self._given_back(error)
+                if outage is None:
                     raise
                 # Give the messages back for later, rather than letting them wait for ack_wait.
                 # An outage is nobody's failure: no message counts it.
                 keep_alive.cancel()
-                backoff = self._read_store.failed(error)
+                backoff = outage.failed(error)
                 await self._send(*(message.nak(delay=backoff) for message in batch))
                 await self._pause(backoff)
                 return None
@@ -443,6 +460,7 @@ class ProjectionService:
             keep_alive.cancel()
             raise
         self._read_store.ok()
+        self._blob_store.ok()
         return self._finish(batch, decoded, outcome, answered, keep_alive, started, caught_up)
 
     async def _finish(
@@ -597,9 +615,10 @@ class ProjectionService:
                     except OutOfOrder as waiting:
                         outcome.waiting[index] = str(waiting)
                 outcome.changes = batch.flush()
+                self._erase_files(batch)
             return outcome
         except Exception as error:  # find the one event that fails, apply the others
-            if self._store.is_unavailable(error):
+            if self._given_back(error) is not None:
                 raise
             log.warning(
                 "projections.batch_failed",
@@ -616,6 +635,7 @@ class ProjectionService:
                     batch = Batch(tx, before=False)
                     apply(batch, *item)
                     changes = batch.flush()
+                    self._erase_files(batch)
                 outcome.changes += changes
                 outcome.applied.append(index)
             except OutOfOrder as waiting:
@@ -623,7 +643,7 @@ class ProjectionService:
             except self._store.transient_errors as error:  # e.g. a deadlock with another replica
                 outcome.retry[index] = f"{type(error).__name__}: {error}"
             except Exception as error:
-                if self._store.is_unavailable(error):
+                if self._given_back(error) is not None:
                     raise
                 log.warning(
                     "projections.event_failed_here",
@@ -633,6 +653,19 @@ class ProjectionService:
                 )
                 outcome.failed[index] = f"{type(error).__name__}: {error}"
         return outcome
+
+    def _erase_files(self, batch: Batch) -> None:
+        """Delete the files of the batch's erasures (a student's page photos and voice
+        comments) before the batch commits: if the commit fails, the events come back and
+        delete again (a file already gone is nothing), so no erasure is recorded whose files
+        were left. :class:`BlobStoreUnavailable` gives the batch back until the store answers."""
+        if not batch.erased_blobs:
+            return
+        if self._blobs is None:
+            log.warning("projections.files_not_erased", files=len(batch.erased_blobs))
+            return
+        deleted = sum(self._blobs.delete(key) for key in batch.erased_blobs)
+        log.info("projections.files_erased", files=len(batch.erased_blobs), deleted=deleted)
 
     # --- dead letters ---------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shared.blobs.settings import BlobSettings
 from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import ReadinessSettings
 from shared.messaging.settings import NatsSettings
@@ -77,6 +78,8 @@ class ProjectionServiceSettings:
     nats: NatsSettings = field(default_factory=NatsSettings)
     readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
     logging: LogSettings = field(default_factory=LogSettings)
+    blobs: BlobSettings = field(default_factory=BlobSettings)
+    """Where a person's erasure deletes their uploads from."""
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,20 @@ class FilesystemBlobStore:
             BYTES.labels(STORE, "get").inc(len(data))
             return data
 
+    def delete(self, key: str) -> bool:
+        with measured(STORE, "delete", "deleted") as outcome:
+            path = self.path_of(key)
+            try:
+                path.unlink()
+            except (FileNotFoundError, NotADirectoryError):
+                outcome.value = "missing"
+                return False
+            except OSError as error:
+                log.warning("blobs.delete_failed", key=key, error=str(error))
+                raise BlobStoreUnavailable(f"cannot delete {key}: {error.strerror}") from error
+            _sync_directory(path.parent)
+            return True
+
     def url(self, key: str) -> str:
         parse_key(key)
         expires = int(self.clock()) + self.url_seconds

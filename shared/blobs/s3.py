@@ -157,6 +157,19 @@ class S3BlobStore:
             BYTES.labels(STORE, "get").inc(len(data))
             return data
 
+    def delete(self, key: str) -> bool:
+        with measured(STORE, "delete", "deleted") as outcome:
+            parse_key(key)
+            self._ensure_bucket()
+            try:
+                if not self._exists(key):
+                    outcome.value = "missing"
+                    return False
+                self.client.remove_object(self.bucket, key)
+            except (MinioException, urllib3.exceptions.HTTPError) as error:
+                raise self._unavailable(f"delete {key}", error) from error
+            return True
+
     def url(self, key: str) -> str:
         """The store's presigned GET of ``key`` (signed here; the store is not asked)."""
         content_type = content_type_of(key)

@@ -146,6 +146,13 @@ class BlobStore(Protocol):
         """The bytes under ``key``; :class:`BlobNotFound` (also for a malformed key)."""
         ...
 
+    def delete(self, key: str) -> bool:
+        """Remove the file under ``key`` (a person's erasure); ``False`` if there was none (so
+        deleting twice is harmless). :class:`InvalidBlobKey` for a malformed key,
+        :class:`BlobStoreUnavailable` when the store cannot be written. The key is the file's
+        content: another upload of the very same bytes in the centre loses its file too."""
+        ...
+
     def url(self, key: str) -> str:
         """A signed URL that serves ``key`` for a short time (``TUTORPULSE_BLOB_URL_SECONDS``).
         Check the caller's centre first (:func:`require_centre`): the URL works for anyone
@@ -176,13 +183,13 @@ def open_blob_store(settings: BlobSettings) -> BlobStore:
 
 OPERATIONS = Counter(
     "tutorpulse_blob_operations_total",
-    "Blob store operations, by store, operation (put, get) and outcome "
-    "(stored, existing, read, missing, unavailable)",
+    "Blob store operations, by store, operation (put, get, delete) and outcome "
+    "(stored, existing, read, deleted, missing, unavailable)",
     ["store", "operation", "outcome"],
 )
 SECONDS = Histogram(
     "tutorpulse_blob_operation_seconds",
-    "Time a blob store put or get took",
+    "Time a blob store put, get or delete took",
     ["store", "operation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )

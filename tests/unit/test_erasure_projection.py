@@ -1,18 +1,24 @@
 """A person's erasure on the read side (``PersonDataErased``): their person document says so
 and names nobody, their contact has no address, their inbox is emptied, a student's paper
 uploads lose their files; everything else (attendance, scores, other people) stays; live
-(event by event, redelivered) equals a rebuild, and the change notices name what changed."""
+(event by event, redelivered) equals a rebuild, and the change notices name what changed. The
+projection service deletes her files from the blob store before it commits the erasure."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import MagicMock
 
 import msgspec
 import pytest
 
+from services.projections.service import ProjectionService
 from shared import events as ev
+from shared.blobs import BlobNotFound, BlobStoreUnavailable
+from shared.blobs.filesystem import FilesystemBlobStore, UrlSigner
+from shared.events.paper import ScannedPage
 from shared.privacy import ERASED
 from shared.readmodels.documents import CONTACT, INBOX, PAPER, PERSON, STUDENT
 from shared.readmodels.projector import Batch, Change, apply, apply_all
@@ -144,3 +150,49 @@ def test_live_one_by_one_and_redelivered_equals_a_rebuild(tmp_path: Path, day: P
     assert live.dump(live.generation()) == rebuilt.dump(rebuilt.generation())
     live.close()
     rebuilt.close()
+
+
+class FlakyBlobs(FilesystemBlobStore):
+    """A folder of files that can be made unreachable."""
+
+    down = False
+
+    def delete(self, key: str) -> bool:
+        if self.down:
+            raise BlobStoreUnavailable("the blob folder cannot be written")
+        return super().delete(key)
+
+
+def test_the_projection_service_deletes_her_files_before_it_commits(tmp_path: Path) -> None:
+    blobs = FlakyBlobs(tmp_path / "blobs", UrlSigner(b"k" * 32))
+    photo = blobs.put(CENTRE, b"a photo of Jane's worked answers", "image/jpeg")
+    kept = blobs.put(CENTRE, b"a worksheet of another centre's day", "image/png")
+    page = ScannedPage(blob_key=photo, content_type="image/jpeg", width=1, height=1, size=1)
+    day = paper_day(page)
+    blobs.path_of(VOICE).parent.mkdir(parents=True, exist_ok=True)
+    blobs.path_of(VOICE).write_bytes(b"a tutor talking about Jane's work")
+    store = read_store(tmp_path)
+    apply_all(store, day.history)
+    service = ProjectionService(store, MagicMock(), blobs=blobs)
+    erasure = erasure_of(day, "Jane Johnson")
+    jane = str(day.people["Jane Johnson"].user_id)
+
+    blobs.down = True  # the store is away: nothing is committed, the batch comes back
+    with pytest.raises(BlobStoreUnavailable):
+        service._apply([erasure])
+    person = store.get(PERSON, jane)
+    assert person is not None and not person.doc.erased
+    assert blobs.get(photo) and blobs.get(VOICE)
+
+    blobs.down = False
+    outcome = service._apply([erasure])
+    assert outcome.applied == [0] and not outcome.failed
+    for key in (photo, VOICE):
+        with pytest.raises(BlobNotFound):
+            blobs.get(key)
+    assert blobs.get(kept)
+    person = store.get(PERSON, jane)
+    assert person is not None and person.doc.erased is True
+    again = service._apply([erasure])  # redelivered: recognised as applied, nothing changes
+    assert again.applied == [0] and again.changes == []
+    store.close()
