@@ -20,6 +20,7 @@ class Forbidden(Exception):
 class Permission(StrEnum):
     CENTRE_REGISTER = "centre:register"
     PERSON_REGISTER = "person:register"
+    PERSON_ERASE = "person:erase"
     SESSION_SCHEDULE = "session:schedule"
     SESSION_RUN = "session:run"
     SESSION_CANCEL = "session:cancel"
@@ -72,6 +73,7 @@ _SESSION_STAFF = {Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR, Role.TEACHER}
 MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.CENTRE_REGISTER: frozenset(),
     Permission.PERSON_REGISTER: frozenset({Role.CENTER_ADMIN}),
+    Permission.PERSON_ERASE: frozenset({Role.CENTER_ADMIN}),
     Permission.SESSION_SCHEDULE: frozenset(_SESSION_STAFF),
     Permission.SESSION_RUN: frozenset(_SESSION_STAFF),
     Permission.SESSION_CANCEL: frozenset(_SESSION_STAFF),
@@ -151,6 +153,7 @@ person (not even SUPER_ADMIN) holds any of them."""
 PHRASES: dict[Permission, str] = {
     Permission.CENTRE_REGISTER: "register centres",
     Permission.PERSON_REGISTER: "register people",
+    Permission.PERSON_ERASE: "erase a person's personal data",
     Permission.SESSION_SCHEDULE: "schedule sessions",
     Permission.SESSION_RUN: "run sessions",
     Permission.SESSION_CANCEL: "cancel sessions",
