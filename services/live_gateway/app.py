@@ -1,8 +1,12 @@
 """The gateway's Litestar application: ``/live`` (websocket) plus the operations endpoints.
 
 Each connection runs three tasks until the first of them ends: a reader (client messages),
-a writer (the connection's bounded outbox to the socket) and a watch (server pings, and the
-idle timeout).
+a writer (the connection's bounded outbox to the socket) and a watch (server pings, the idle
+timeout, and the hub cutting it off when its person was erased).
+
+Personal texts are opened in the frames the gateway sends (:class:`~shared.privacy.Revealer`,
+with the process's one :class:`~shared.privacy.KeyStore`, in the event store's database); the
+token of a person who was erased is refused at the handshake.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import anyio.to_thread
 import msgspec
@@ -32,15 +37,16 @@ from services.live_gateway.hub import (
     ResyncStale,
     Settings,
     sent_counter,
-    wire,
 )
 from services.live_gateway.page import page_router
 from services.live_gateway.settings import GatewaySettings
-from shared.http.auth import ACTING_CENTRE_HEADER, actor_from, bind_actor
-from shared.http.operations import NotReady, operations_router, prometheus
+from shared.http.auth import ACTING_CENTRE_HEADER, ErasedPersonToken, bind_actor, token_actor
+from shared.http.operations import NotReady, describe, operations_router, prometheus
 from shared.http.problems import BASE_HANDLERS
 from shared.messaging import NO_USER, NatsSettings, NoNatsUser, connect_or_stop
 from shared.observability.access import with_request_log
+from shared.privacy import KeyStore, Revealer, open_key_store
+from shared.privacy.erasure import ErasureCheck, ErasureCheckUnavailable
 from shared.readmodels.store import ReadStore
 from shared.settings import load
 from shared.tenancy import Actor, Forbidden
@@ -56,6 +62,8 @@ CLOSE_REASON_BYTES = 123
 """The most a close frame can carry (RFC 6455)."""
 NATS_PING_SECONDS = 0.5
 """How long /ready waits for NATS to answer a ping."""
+KEY_STORE_PROBE = "tutorpulse-readiness"
+"""The centre /ready asks the key store about (for a person nobody is): a read of its table."""
 log = structlog.get_logger(__name__)
 
 
@@ -68,14 +76,14 @@ class Closing:
 # --- one connection --------------------------------------------------------------------
 
 
-def _authenticate(socket: WebSocket[Any, Any, Any]) -> Actor:
-    """The bearer token from ``Authorization`` or, for browsers, the ``token`` query parameter."""
+def _authenticate(socket: WebSocket[Any, Any, Any]) -> tuple[Actor, Actor]:
+    """The bearer token from ``Authorization`` or, for browsers, the ``token`` query parameter:
+    the actor as signed, and in the centre it acts in."""
     token = socket.query_params.get("token")
-    if token is None:
-        return actor_from(socket)
-    actor = verify(token).acting_in(socket.headers.get(ACTING_CENTRE_HEADER))
+    signed = token_actor(socket) if token is None else verify(token)
+    actor = signed.acting_in(socket.headers.get(ACTING_CENTRE_HEADER))
     bind_actor(actor)
-    return actor
+    return signed, actor
 
 
 async def handle_message(hub: Hub, connection: Connection, text: str) -> None:
@@ -106,13 +114,14 @@ async def _write(socket: WebSocket[Any, Any, Any], hub: Hub, connection: Connect
         if isinstance(item, ResyncStale):  # the marker: messages were dropped
             await hub.resync_stale(connection)
             continue
-        frame = wire(item)
+        frame = await hub.outgoing(connection, item)
         await socket.send_text(frame.text)
         sent_counter(frame.type).inc()
 
 
 async def _watch(connection: Connection, settings: Settings) -> Closing:
-    """Ping every ``ping_seconds``; give up on a client silent for ``IDLE_PINGS`` intervals."""
+    """Ping every ``ping_seconds``; give up on a client silent for ``IDLE_PINGS`` intervals,
+    or end when the hub cuts the connection off."""
     next_ping = time.monotonic() + settings.ping_seconds
     while True:
         now = time.monotonic()
@@ -122,7 +131,10 @@ async def _watch(connection: Connection, settings: Settings) -> Closing:
         if now >= next_ping:
             connection.offer(protocol.Ping())
             next_ping = now + settings.ping_seconds
-        await asyncio.sleep(min(next_ping, deadline) - now)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(connection.cut_off.wait(), min(next_ping, deadline) - now)
+        if connection.cut_off.is_set():
+            return Closing(UNAUTHORIZED, connection.cut_off_reason)
 
 
 async def _until_one_ends(*work: Awaitable[Closing | None]) -> Closing | None:
@@ -157,10 +169,17 @@ async def live(socket: WebSocket[Any, Any, Any], hub: NamedDependency[Hub]) -> N
     # failure (HTTP 403, close code 1006), while a close code after accepting is readable.
     await socket.accept()
     try:
-        actor = _authenticate(socket)
-    except (InvalidToken, Forbidden) as error:
+        signed, actor = _authenticate(socket)
+        if await hub.erased(signed):
+            raise ErasedPersonToken("this person's data was erased: their tokens no longer work")
+    except (InvalidToken, Forbidden, ErasureCheckUnavailable) as error:
         refused = Closing(
-            UNAUTHORIZED if isinstance(error, InvalidToken) else FORBIDDEN, str(error)
+            UNAUTHORIZED
+            if isinstance(error, InvalidToken)
+            else FORBIDDEN
+            if isinstance(error, Forbidden)
+            else TRY_AGAIN_LATER,
+            str(error),
         )
         log.info("gateway.refused", code=refused.code, reason=refused.reason)
         await _close(socket, refused)
@@ -236,14 +255,22 @@ def create_app(
     *,
     own_store: bool = False,
     gateway: GatewaySettings | None = None,
+    keys: KeyStore | None = None,
+    own_keys: bool = False,
 ) -> Litestar:
     """``nats``: a connected client, or a server to connect to (and disconnect from) with the
     app. ``settings``: the hub's (by default those of ``gateway``). ``own_store``: close the
     read-model store when the app stops. ``gateway``: the service's settings, by default read
-    from the environment; refuses (:class:`TokenConfigurationError`) unsafe token settings."""
+    from the environment; refuses (:class:`TokenConfigurationError`) unsafe token settings.
+    ``keys``: the key store that opens the sealed texts of every frame for its viewers' centre
+    and tells who was erased (whose tokens are refused and sockets closed); without it frames
+    go out as the read models hold them and every valid token works. ``own_keys``: close it
+    when the app stops."""
     gateway = load(GatewaySettings) if gateway is None else gateway
     check_at_start(SERVICE, gateway.tokens)
-    hub = Hub(store, gateway.hub if settings is None else settings)
+    revealer = None if keys is None else Revealer(keys)
+    erasures = None if keys is None else ErasureCheck.of(keys, gateway.privacy)
+    hub = Hub(store, gateway.hub if settings is None else settings, revealer, erasures)
 
     waiting = {"reason": "waiting for NATS"}
 
@@ -255,6 +282,14 @@ def create_app(
         if not await hub.nats_answers(NATS_PING_SECONDS):
             raise NotReady(f"NATS does not answer a ping within {NATS_PING_SECONDS} s")
         await anyio.to_thread.run_sync(store.watermark)
+        if keys is not None:
+            try:
+                await anyio.to_thread.run_sync(keys.fetch, KEY_STORE_PROBE, UUID(int=0))
+            except Exception as error:
+                raise NotReady(
+                    f"the key store does not answer: sealed texts cannot be opened "
+                    f"({describe(error)})"
+                ) from error
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -262,8 +297,12 @@ def create_app(
             async with _nats_client(nats, hub, waiting):
                 yield
         finally:
-            if own_store:
-                store.close()
+            try:
+                if own_store:
+                    store.close()
+            finally:
+                if own_keys and keys is not None:
+                    keys.close()
 
     app = Litestar(
         route_handlers=[
@@ -289,6 +328,14 @@ def app_from_environment() -> Litestar:
     from shared.readmodels.store import open_read_store
 
     settings = start(GatewaySettings, SERVICE)
+    keys = open_key_store(
+        SERVICE, settings.event_store, settings.privacy, dev_mode=settings.tokens.dev_mode
+    )
+    try:
+        store = open_read_store(settings.read_store)
+    except BaseException:
+        keys.close()
+        raise
     return create_app(
-        open_read_store(settings.read_store), settings.nats, own_store=True, gateway=settings
+        store, settings.nats, own_store=True, gateway=settings, keys=keys, own_keys=True
     )

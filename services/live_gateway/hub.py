@@ -15,12 +15,22 @@ document once however many views use it (:class:`RoundReads`), so a burst of not
 few reads, never one per viewer. Notices are only doorbells: every audience's view is also
 re-read every ``resync_seconds`` (one read per audience, not per viewer), so a lost notice
 delays a change but never loses it.
+
+Views hold personal texts sealed (``docs/privacy.md``): views are read, compared and patched
+sealed, so their tokens are stable; a frame is opened (:class:`~shared.privacy.Revealer`) for
+its viewers' centre when it is encoded, once per audience frame, never per socket. A viewer's
+copy holds the opened texts, which a patch of the sealed view cannot change: so every round
+also asks whether someone whose texts are in the view was erased since the audience's last
+frame, and if so sends the audience a fresh snapshot (reading "[erased]") instead of a delta.
+The sockets of a person who was erased are closed at the periodic check.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import re
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +51,8 @@ from shared.http.operations import NatsPing
 from shared.observability import tracing
 from shared.observability.context import CORRELATION_HEADER, MAX_NOTICE_IDS, TRACEPARENT_HEADER
 from shared.observability.metrics import CentreLabels, Children
+from shared.privacy.erasure import ErasureCheck
+from shared.privacy.reveal import MARK, Revealer
 from shared.readmodels import access
 from shared.readmodels.deltas import decode_notice, delta_subject
 from shared.readmodels.documents import (
@@ -100,6 +112,14 @@ VIEWS_COMPUTED = Counter(
 ROUND_READS = Counter(
     "tutorpulse_gateway_round_reads_total",
     "Read-model reads made by rounds of views (each document read once per round)",
+)
+ERASURE_SNAPSHOTS = Counter(
+    "tutorpulse_gateway_erasure_snapshots_total",
+    "Snapshots sent to an audience because someone in its view was erased since its last frame",
+)
+ERASED_CLOSED = Counter(
+    "tutorpulse_gateway_erased_closed_total",
+    "Sockets closed because the person they belong to was erased",
 )
 
 NOTICES_PENDING_PER_SUBJECT = 256
@@ -186,7 +206,8 @@ RESYNC_STALE: Final = ResyncStale()
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """A message encoded once for every viewer of an audience (``type``: its wire type)."""
+    """A message encoded once for every viewer of an audience (``type``: its wire type), its
+    sealed texts already opened for their centre: it goes over the socket as it is."""
 
     type: str
     text: str
@@ -197,11 +218,27 @@ class Frame:
 
 
 Outgoing = Message | Frame | ResyncStale
+"""What a connection's outbox holds: a :class:`Frame` goes out as it is; a message is encoded
+(and its sealed texts opened, :meth:`Hub.outgoing`) by the connection's writer."""
 
 
 def wire(item: Message | Frame) -> Frame:
-    """What goes over the socket for a queued message."""
+    """A queued message encoded as it is (its sealed texts left sealed)."""
     return item if isinstance(item, Frame) else Frame.of(item)
+
+
+_PERSON_IN_TOKEN = re.compile(rb"pd1\.([A-Za-z0-9_-]{22})\.[0-9a-f]{12}\.")
+"""The person a sealed text names (``shared.privacy.cipher``), in encoded JSON."""
+
+
+def people_in(data: bytes) -> set[UUID]:
+    """The people whose sealed texts are in ``data`` (encoded JSON)."""
+    if MARK not in data:
+        return set()
+    return {
+        UUID(bytes=base64.urlsafe_b64decode(found + b"=="))
+        for found in set(_PERSON_IN_TOKEN.findall(data))
+    }
 
 
 @dataclass(frozen=True)
@@ -229,9 +266,18 @@ class Connection:
     """Messages were dropped and the client has not read up to the resync yet."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """One view decision at a time per connection: deltas leave in the order they were made."""
+    cut_off: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the gateway ends the connection itself (:meth:`cut`)."""
+    cut_off_reason: str = ""
 
     def __post_init__(self) -> None:
         self.outbox = asyncio.Queue(maxsize=self.queue_size)
+
+    def cut(self, reason: str) -> None:
+        """End the connection (its socket is closed with ``reason``)."""
+        if not self.cut_off.is_set():
+            self.cut_off_reason = reason
+            self.cut_off.set()
 
     def offer(self, message: Message | Frame) -> None:
         """Queue a message; when the client is a whole queue behind, drop everything queued and
@@ -324,6 +370,9 @@ class Audience:
     current: Sent | None = None
     """The view last computed for the audience; a member who was sent exactly this object is
     sent the audience's shared delta to the next one."""
+    erased: frozenset[UUID] = frozenset()
+    """The people in ``current`` who were erased when its frames were opened: someone erased
+    since reads as their text in the viewers' copies until a snapshot replaces them."""
 
 
 class RoundReads:
@@ -434,28 +483,47 @@ class _Outcome:
     base: Sent | None = None
     """The audience's view when the round read it, which ``delta`` patches."""
     delta: Frame | None = None
-    """The shared delta from ``base`` to ``view``, computed and encoded in the round's thread
-    (None: nothing to send to those who have ``base``)."""
+    """The shared delta from ``base`` to ``view`` (or, with ``resend``, the snapshot of
+    ``view``), computed, encoded and opened in the round's thread (None: nothing to send to
+    those who have ``base``)."""
+    erased: frozenset[UUID] = frozenset()
+    """The people in ``view`` who were erased when the round read it."""
+    resend: bool = False
+    """Someone in the view was erased since ``base``'s frames: ``delta`` is a snapshot."""
 
 
-def shared_delta(name: str, previous: Sent | None, new: Sent) -> Frame | None:
-    """The delta of topic ``name``, encoded once, that brings every viewer who was sent
-    ``previous`` to ``new``; None if there is none to send (no previous view, an older one, or
-    nothing changed)."""
+def shared_delta(name: str, previous: Sent | None, new: Sent) -> protocol.Delta | None:
+    """The delta of topic ``name`` that brings every viewer who was sent ``previous`` to
+    ``new``; None if there is none to send (no previous view, an older one, or nothing
+    changed)."""
     if previous is None or new.version < previous.version:
         return None
     patch = merge_patch(previous.view, new.view)
     if not patch and new.version == previous.version:
         return None
-    return Frame.of(protocol.Delta(topic=name, version=new.version, patch=patch))
+    return protocol.Delta(topic=name, version=new.version, patch=patch)
 
 
 class Hub:
     """Every connection of one gateway process, and the NATS subjects they need."""
 
-    def __init__(self, store: ReadStore, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        store: ReadStore,
+        settings: Settings | None = None,
+        revealer: Revealer | None = None,
+        erasures: ErasureCheck | None = None,
+    ) -> None:
+        """``revealer``: opens the sealed texts of every frame for its viewers' centre (None:
+        frames leave sealed, as the read models hold them); ``erasures``: tells the people who
+        were erased, whose sockets are closed at the periodic check (by default from the
+        revealer's key store; None without a revealer)."""
         self.store = store
         self.settings = HubSettings() if settings is None else settings
+        self.revealer = revealer
+        if erasures is None and revealer is not None:
+            erasures = ErasureCheck(revealer.keys)
+        self.erasures = erasures
         self.nats: NatsClient | None = None
         self.connections: set[Connection] = set()
         self._centre_label = CentreLabels(self.settings.metrics)
@@ -477,6 +545,8 @@ class Hub:
     async def start(self, nats_client: NatsClient) -> None:
         self.nats = nats_client
         self._spawn(self._resync_forever(), "gateway-resync")
+        if self.erasures is not None:
+            self._spawn(self._cut_off_erased_forever(), "gateway-erasures")
         for number in range(READERS):
             self._spawn(self._read_rounds(), f"gateway-reader-{number}")
 
@@ -561,8 +631,10 @@ class Hub:
                 connection.topics[name] = topic
                 SUBSCRIPTIONS.inc()
                 await self._follow(connection, topic)
+            audience = self._audience(connection, topic)
+            first = audience is not None and audience.current is None
             try:
-                version, view = await self._view(connection.actor, topic)
+                version, view, erased = await self._view(connection.actor, topic, erased=first)
             except (Forbidden, access.NotVisible) as error:
                 await self._forget(connection, name)
                 connection.offer(refusal(name, error))
@@ -584,6 +656,7 @@ class Hub:
             audience = self._audience(connection, topic)
             if audience is not None and audience.current is None:
                 audience.current = current  # so this viewer takes the shared deltas at once
+                audience.erased = erased
             connection.stale.discard(name)
             connection.sent[name] = current
             if last_version == version:
@@ -782,11 +855,23 @@ class Hub:
             try:
                 view = self._read_view(store, audience.actor, audience.topic, now)
                 new = Sent(view.version, view.data)
-                # The merge patch and its encoding are made here, off the event loop, against
-                # the audience's view as it is now; _deliver uses them if it has not moved.
+                # The merge patch, its encoding and opening are made here, off the event loop,
+                # against the audience's view as it is now; _deliver uses them if it has not
+                # moved. Whom the view shows erased is asked before its frame is opened, so the
+                # frame shows at least them erased.
                 base = audience.current
-                delta = shared_delta(audience.topic.name, base, new)
-                outcomes.append(_Outcome(view=new, base=base, delta=delta))
+                centre = audience.actor.centre_id
+                erased = self._erased_in(centre, new.view)
+                name = audience.topic.name
+                if base is not None and not erased <= audience.erased:
+                    resent = self._frame(snapshot(name, new), centre)
+                    outcomes.append(
+                        _Outcome(view=new, base=base, delta=resent, erased=erased, resend=True)
+                    )
+                    continue
+                delta = shared_delta(name, base, new)
+                frame = None if delta is None else self._frame(delta, centre)
+                outcomes.append(_Outcome(view=new, base=base, delta=frame, erased=erased))
             except (Forbidden, access.NotVisible) as error:
                 outcomes.append(_Outcome(refused=error))
             except Exception:
@@ -806,17 +891,33 @@ class Hub:
         name = audience.topic.name
         if previous is not None and new.version < previous.version:
             return  # a store that answers from behind (a replica) must not move clients back
+        shared: Message | Frame | None
+        resend = False
         if computed is not None and computed.base is previous:
-            shared = computed.delta
+            shared, resend = computed.delta, computed.resend
+        elif computed is not None and previous is not None and computed.resend:
+            # Someone was erased, and another round moved the audience on meanwhile: each
+            # viewer's writer encodes and opens the snapshot.
+            shared, resend = snapshot(name, new), True
         else:
             shared = shared_delta(name, previous, new)
         audience.current = new
+        if computed is not None:
+            audience.erased = computed.erased
+        if resend:
+            ERASURE_SNAPSHOTS.inc()
         for connection in list(audience.members):
             if name not in connection.topics:
                 continue
             last = connection.sent.get(name)
             if last is None:  # still subscribing: its own read decides, then this one
                 self._spawn(self._refresh_logged(connection, name, new.version))
+            elif resend and shared is not None:
+                # The copies show the erased person's texts: every viewer starts again from
+                # the snapshot, whatever they were sent last.
+                connection.stale.discard(name)
+                connection.sent[name] = new
+                connection.offer(shared)
             elif name not in connection.stale and _same(last, previous):
                 connection.sent[name] = new
                 if shared is not None:
@@ -840,7 +941,7 @@ class Hub:
             if topic is None or connection.has_version(name, notified_version):
                 return
             try:
-                version, view = await self._view(connection.actor, topic)
+                version, view, _ = await self._view(connection.actor, topic)
             except (Forbidden, access.NotVisible) as error:
                 await self._forget(connection, name)
                 connection.offer(refusal(name, error))
@@ -885,9 +986,86 @@ class Hub:
             # The periodic check tries again; one failed read must not stop the others.
             log.exception("gateway.refresh_failed", topic=name, user=str(connection.actor.user_id))
 
-    async def _view(self, actor: Actor, topic: Topic) -> tuple[int, dict[str, Any]]:
-        view = await anyio.to_thread.run_sync(self._read_view, self.store, actor, topic, utcnow())
-        return view.version, view.data
+    async def _view(
+        self, actor: Actor, topic: Topic, *, erased: bool = False
+    ) -> tuple[int, dict[str, Any], frozenset[UUID]]:
+        """The view, and with ``erased`` the people in it who were erased."""
+
+        def read() -> tuple[int, dict[str, Any], frozenset[UUID]]:
+            view = self._read_view(self.store, actor, topic, utcnow())
+            gone = self._erased_in(actor.centre_id, view.data) if erased else frozenset()
+            return view.version, view.data, gone
+
+        return await anyio.to_thread.run_sync(read)
+
+    # --- personal texts ----------------------------------------------------------------
+
+    def _erased_in(self, centre_id: str, view: dict[str, Any]) -> frozenset[UUID]:
+        """The people whose sealed texts are in ``view`` and who were erased (in a worker
+        thread: it may read the key store)."""
+        if self.revealer is None:
+            return frozenset()
+        revealer = self.revealer
+        people = people_in(msgspec.json.encode(view))
+        return frozenset(person for person in people if revealer.erased(centre_id, person))
+
+    def _frame(self, message: Message, centre_id: str) -> Frame:
+        """``message`` encoded, its sealed texts opened for ``centre_id`` (in a worker thread:
+        opening may read the key store)."""
+        data = protocol.encode(message)
+        if self.revealer is not None:
+            data = self.revealer.json(data, centre_id)
+        return Frame(protocol.type_of(message), data.decode())
+
+    async def outgoing(self, connection: Connection, item: Message | Frame) -> Frame:
+        """What goes over ``connection``'s socket for a queued item: a frame as it is; a
+        message encoded, its sealed texts opened for the connection's centre."""
+        if isinstance(item, Frame):
+            return item
+        data = protocol.encode(item)
+        if self.revealer is None or MARK not in data:
+            return Frame(protocol.type_of(item), data.decode())
+        opened = await anyio.to_thread.run_sync(
+            self.revealer.json, data, connection.actor.centre_id
+        )
+        return Frame(protocol.type_of(item), opened.decode())
+
+    async def erased(self, actor: Actor) -> bool:
+        """Whether ``actor`` is a person whose data was erased (their tokens no longer work);
+        :class:`~shared.privacy.erasure.ErasureCheckUnavailable` when it cannot be told."""
+        if self.erasures is None:
+            return False
+        return await anyio.to_thread.run_sync(self.erasures.erased, actor.centre_id, actor.user_id)
+
+    async def _cut_off_erased_forever(self) -> None:
+        """Every ``resync_seconds``, close the sockets of people who were erased meanwhile."""
+        while True:
+            await asyncio.sleep(self.settings.resync_seconds)
+            try:
+                await self.cut_off_erased()
+            except Exception as error:  # the key store away: the next check tries again
+                log.warning("gateway.erasure_check_failed", error=str(error))
+
+    async def cut_off_erased(self) -> int:
+        """Close the sockets of every connected person who was erased; how many."""
+        checks = self.erasures
+        if checks is None or not self.connections:
+            return 0
+        people = {(c.actor.centre_id, c.actor.user_id) for c in self.connections}
+
+        def erased_people() -> set[tuple[str, UUID]]:
+            return {person for person in people if checks.erased(*person)}
+
+        erased = await anyio.to_thread.run_sync(erased_people)
+        cut = 0
+        for connection in list(self.connections):
+            if (connection.actor.centre_id, connection.actor.user_id) in erased:
+                connection.cut("this person's data was erased: their tokens no longer work")
+                cut += 1
+        if cut:
+            ERASED_CLOSED.inc(cut)
+            log.info("gateway.erased_people_cut_off", people=len(erased), sockets=cut)
+        return cut
 
     def _read_view(
         self, store: ReadStore, actor: Actor, topic: Topic, now: datetime

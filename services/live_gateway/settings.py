@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import ReadinessSettings
 from shared.messaging.settings import NatsSettings
 from shared.observability.settings import LogSettings, MetricsSettings
+from shared.privacy.settings import PrivacySettings
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.settings import setting
 from shared.tenancy.settings import JwtSettings
@@ -105,6 +107,9 @@ class GatewaySettings:
     hub: HubSettings = field(default_factory=HubSettings)
     web: WebSettings = field(default_factory=WebSettings)
     read_store: ReadStoreSettings = field(default_factory=ReadStoreSettings)
+    event_store: EventStoreSettings = field(default_factory=EventStoreSettings)
+    """Where the key store's table is (the event store's database)."""
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     nats: NatsSettings = field(default_factory=NatsSettings)
     tokens: JwtSettings = field(default_factory=JwtSettings)
     readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
