@@ -18,7 +18,7 @@ from litestar.openapi.spec import Example
 from litestar.params import FromPath, HeaderParameter, Parameter, QueryParameter
 from litestar.response import Stream
 
-from services.query import answers
+from services.query import answers, export
 from services.query.freshness import Freshness, wait_for_watermark
 from services.query.marked_pages import MarkedPages, PageRenderer, entity_tag
 from services.query.settings import FreshnessSettings, QuerySettings
@@ -30,6 +30,8 @@ from shared.http.openapi import POSITION, WATERMARK, Contract, example_of
 from shared.http.operations import Details, NotReady, describe
 from shared.http.problems import RETRY_AFTER_SECONDS, problem, simple
 from shared.paper.ink import render_marked_page
+from shared.privacy import KeyStore, Revealer
+from shared.privacy.erasure import ErasureCheck
 from shared.readmodels import access
 from shared.readmodels.documents import PaperStatus
 from shared.readmodels.store import ReadStore
@@ -836,6 +838,64 @@ class PaperReadController(Controller):
         )
 
 
+class PeopleController(Controller):
+    path = "/api/v1/people"
+    tags = ("privacy",)
+
+    @get(
+        "/{person_id:uuid}/export",
+        summary="Everything kept about a person, as one JSON document: the events naming "
+        "them, the read-model documents about them, and a manifest (subject access; the "
+        "centre's CENTER_ADMIN, or a student's guardian)",
+        operation_id="exportPerson",
+        opt={"permission": Permission.STUDENT_OVERVIEW_VIEW},
+        responses={
+            200: ResponseSpec(
+                data_container=export.ExportAnswer,
+                generate_examples=False,
+                description="The export, streamed as an attachment (`manifest` comes last). "
+                "Personal texts are opened for the caller's centre: an erased person's read "
+                "`[erased]`, other people's `[withheld]`",
+            )
+        },
+    )
+    async def person_export(
+        self,
+        person_id: FromPath[UUID],
+        actor: NamedDependency[Actor],
+        store: NamedDependency[ReadStore],
+        reads: NamedDependency[ReadYourWrites],
+        log: NamedDependency[export.EventLog | None],
+        erasures: NamedDependency[ErasureCheck | None],
+    ) -> Stream:
+        role, erased, listing = await anyio.to_thread.run_sync(
+            export.subject, store, actor, person_id
+        )
+        if log is None:
+            raise NotCaughtUp("this query API reads no event store: the export is not served")
+        if erasures is not None and not erased:
+            erased = await anyio.to_thread.run_sync(erasures.erased, actor.centre_id, person_id)
+        position = await anyio.to_thread.run_sync(log.head)
+        watermark = await reads.watermark(position, None)
+        return Stream(
+            export.export(
+                store,
+                log,
+                actor,
+                person_id,
+                role=role,
+                listing=listing,
+                erased=erased,
+                position=position,
+            ),
+            media_type="application/json",
+            headers={
+                "Content-Disposition": f'attachment; filename="person-{person_id}.json"',
+                WATERMARK_HEADER: str(watermark),
+            },
+        )
+
+
 ANALYTICS_DEFAULT_DAYS = 30
 ANALYTICS_MAX_DAYS = 366
 
@@ -967,6 +1027,37 @@ class _Lag:
         return self._reading.result()
 
 
+class _KeyTable:
+    """``/ready``'s check of the key store's table (beside the events): one read at a time,
+    waited for at most ``HEAD_TIMEOUT_SECONDS``, so a dead database is a fast 503."""
+
+    PROBE = UUID(int=0)
+    """Nobody's id: reading its row reads the table and keeps nothing."""
+
+    def __init__(self, keys: KeyStore) -> None:
+        self._keys = keys
+        self._reading: asyncio.Future[Any] | None = None
+
+    async def check(self) -> Details:
+        reading = self._reading
+        if reading is None or reading.done():
+            reading = self._reading = asyncio.ensure_future(
+                anyio.to_thread.run_sync(self._keys.fetch, "-", self.PROBE)
+            )
+            reading.add_done_callback(lambda done: done.cancelled() or done.exception())
+        done, _ = await asyncio.wait({reading}, timeout=HEAD_TIMEOUT_SECONDS)
+        if not done:
+            reason = f"the key store did not answer within {HEAD_TIMEOUT_SECONDS} s"
+            raise NotReady(reason, {"keyStore": reason})
+        error = reading.exception()
+        if error is not None:
+            raise NotReady(
+                "the key store cannot be read: sealed texts cannot be opened",
+                {"keyStore": describe(error)},
+            )
+        return {"keyStore": "ok"}
+
+
 def create_app(
     store: ReadStore,
     *,
@@ -975,24 +1066,45 @@ def create_app(
     settings: QuerySettings | None = None,
     blobs: BlobStore | None = None,
     render: PageRenderer = render_marked_page,
+    keys: KeyStore | None = None,
+    log: export.EventLog | None = None,
 ) -> Litestar:
     """``head``: reads the event store's head, for ``/ready`` to report the projection lag
     (without it only the watermark is reported); ``own_resources``: close the read-model store
     (and the head's connection, and the blob store) when the app stops; ``settings``: by
     default read from the environment; ``blobs``: where scanned pages are kept (by default the
-    store the settings name); ``render``: draws the ink on a page."""
+    store the settings name); ``render``: draws the ink on a page; ``keys``: opens the sealed
+    texts of every answer and refuses erased people's tokens (without it answers carry them
+    sealed), reported by ``/ready``; ``log``: the event store's log, for the subject-access
+    export (without it the export is a 503). Both are closed with the app when it owns its
+    resources."""
     settings = load(QuerySettings) if settings is None else settings
     blobs = open_blob_store(settings.blobs) if blobs is None else blobs
     lag = _Lag(store, head, settings.freshness)
+    key_table = None if keys is None else _KeyTable(keys)
+    erasures = None if keys is None else ErasureCheck.of(keys, settings.privacy)
 
     async def ready() -> Details:
-        return await lag.check()
+        if key_table is None:
+            return await lag.check()
+        # Both are read at once; the key store's verdict comes first (answers need it).
+        keys_checked = asyncio.ensure_future(key_table.check())
+        try:
+            details = await lag.check()
+        except BaseException:
+            keys_checked.cancel()
+            raise
+        return details | await keys_checked
 
     def close() -> None:
         store.close()
         blobs.close()
         if head is not None and hasattr(head, "close"):
             head.close()
+        if keys is not None:
+            keys.close()
+        if log is not None and hasattr(log, "close"):
+            log.close()
 
     return api_app(
         SERVICE,
@@ -1008,6 +1120,7 @@ def create_app(
             AnalyticsController,
             NotificationReadController,
             PaperReadController,
+            PeopleController,
             blob_route(blobs, settings.blobs),
         ],
         readiness=ready,
@@ -1016,6 +1129,8 @@ def create_app(
             "reads": ReadYourWrites(store, lag, settings.wait_seconds),
             "blobs": blobs,
             "pages": MarkedPages(blobs, render),
+            "log": log,
+            "erasures": erasures,
         },
         contract=CONTRACT,
         settings=settings.api,
@@ -1027,6 +1142,8 @@ def create_app(
             BlobStoreUnavailable: _blobs_unavailable,
         },
         on_shutdown=close if own_resources else None,
+        revealer=None if keys is None else Revealer(keys),
+        erasures=erasures,
     )
 
 
@@ -1034,6 +1151,7 @@ def app_from_environment() -> Litestar:
     """What uvicorn runs: the settings from the environment, once."""
     from services.settings import start
     from shared.eventstore import StoreHead
+    from shared.privacy import open_key_store
     from shared.readmodels.store import open_read_store
 
     settings = start(QuerySettings, SERVICE)
@@ -1041,4 +1159,8 @@ def app_from_environment() -> Litestar:
         open_read_store(settings.read_store),
         head=StoreHead(settings.event_store),
         settings=settings,
+        keys=open_key_store(
+            SERVICE, settings.event_store, settings.privacy, dev_mode=settings.api.tokens.dev_mode
+        ),
+        log=export.StoredLog(settings.event_store),
     )

@@ -9,6 +9,7 @@ from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import ApiSettings
 from shared.observability.settings import LogSettings
 from shared.paper.settings import PaperSettings
+from shared.privacy.settings import PrivacySettings
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.settings import setting
 
@@ -55,7 +56,10 @@ class QuerySettings:
     freshness: FreshnessSettings = field(default_factory=FreshnessSettings)
     read_store: ReadStoreSettings = field(default_factory=ReadStoreSettings)
     event_store: EventStoreSettings = field(default_factory=EventStoreSettings)
-    """Only for ``/ready``'s reading of the event store's head."""
+    """For ``/ready``'s reading of the event store's head, the subject-access export's reading
+    of its log, and the key store (a table in the event store's database)."""
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    """The key store that opens the sealed texts of every answer."""
     blobs: BlobSettings = field(default_factory=BlobSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     paper: PaperSettings = field(default_factory=PaperSettings)

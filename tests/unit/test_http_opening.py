@@ -5,7 +5,7 @@ without an actor, or that is not JSON, leaves as it was made."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -74,14 +74,17 @@ def run(
     sent: list[Message] = []
     scope: dict[str, Any] = {"type": scope_type, "path": "/x", "headers": []}
 
-    async def receive() -> Message:
+    async def receive() -> MutableMapping[str, Any]:
         return {"type": "http.request", "body": b""}
 
-    async def send(message: Message) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
-    opener = OpenSealed(answering(messages, who), Revealer(keys), ErasureCheck(keys))
-    anyio.run(opener, scope, receive, send)
+    async def answer() -> None:
+        opener = OpenSealed(answering(messages, who), Revealer(keys), ErasureCheck(keys))
+        await opener(scope, receive, send)
+
+    anyio.run(answer)
     return sent, scope
 
 
