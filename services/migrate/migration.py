@@ -18,7 +18,7 @@ from shared.eventstore import EventStore
 from shared.eventstore.settings import SchemaSettings
 from shared.eventstore.store import postgres_conninfo
 from shared.messaging import connect, ensure_streams
-from shared.privacy import create_key_table
+from shared.privacy import FieldCipher, create_key_table, open_key_store
 from shared.readmodels.store import PostgresSettings, open_read_store
 
 log = structlog.get_logger(__name__)
@@ -100,6 +100,29 @@ async def create_streams(settings: MigrateSettings) -> None:
     log.info("migrate.streams", replicas=settings.streams.replicas)
 
 
+def seal_the_past(settings: MigrateSettings) -> None:
+    """``privacy``: the events written before sealing, sealed in place (see
+    :mod:`services.migrate.privacy`), and what the operator does next."""
+    from services.migrate import privacy
+
+    create_tables(settings)
+    keys = open_key_store(
+        PROGRAM, settings.event_store, settings.privacy, dev_mode=settings.dev_mode
+    )
+    store = EventStore(settings.event_store)
+    try:
+        result = privacy.run(store, FieldCipher(keys), settings.event_store)
+    finally:
+        store.close()
+        keys.close()
+    print(
+        f"{result.events} events read up to notification {result.position}: "
+        f"{result.rewritten} rewritten sealed ({result.erased} of them about a person erased "
+        f"already: their texts now read [erased]), {result.snapshots} snapshots deleted."
+    )
+    print(privacy.NEXT_STEPS)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m services.migrate",
@@ -109,14 +132,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "what",
         nargs="?",
-        choices=("tables", "streams"),
+        choices=("tables", "streams", "privacy"),
         default="tables",
-        help="tables (the default: every table, then the grants) or streams",
+        help="tables (the default: every table, then the grants), streams, or privacy (seal "
+        "the personal texts of events written before sealing, in place: docs/privacy.md)",
     )
     arguments = parser.parse_args(argv)
     settings = start(MigrateSettings, PROGRAM)
     if arguments.what == "streams":
         asyncio.run(create_streams(settings))
+        return
+    if arguments.what == "privacy":
+        seal_the_past(settings)
         return
     databases = create_tables(settings)
     if settings.grant_to is not None:

@@ -1,15 +1,26 @@
 """``python -m services.migrate``'s settings: the stores whose tables it creates, the role it
-grants the services' rights to, and NATS for the streams."""
+grants the services' rights to, NATS for the streams, and the key store's master keys for
+``privacy`` (sealing the events written before sealing)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.eventstore.settings import EventStoreSettings
 from shared.messaging.settings import NatsSettings, StreamSettings
 from shared.observability.settings import LogSettings
+from shared.privacy.settings import PrivacySettings
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.settings import setting
+from shared.tenancy.settings import JwtSettings
+
+
+def _dev_mode() -> Any:
+    """``TUTORPULSE_DEV_MODE`` as the JWT settings declare it (one declaration per variable)."""
+    original = next(f for f in dataclasses.fields(JwtSettings) if f.name == "dev_mode")
+    return dataclasses.field(default=original.default, metadata=original.metadata)
 
 
 @dataclass(frozen=True)
@@ -28,3 +39,7 @@ class MigrateSettings:
         "table `python -m services.migrate` made, and on tables its role makes later (a "
         "rebuild's generations); none: no grants",
     )
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    dev_mode: bool = _dev_mode()
+    """``TUTORPULSE_DEV_MODE`` (declared by the JWT settings): the public development master
+    key is accepted for ``privacy``, as the services accept it."""
