@@ -33,6 +33,7 @@ from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_stor
 from shared.settings import load
 from shared.tenancy import Actor, Role
 from shared.tenancy.tokens import mint
+from tests.api.conformance import checked
 from tests.readside import read_store
 
 MAIN = "main-campus"
@@ -190,7 +191,7 @@ def world(stores: tuple[EventStoreSettings, ReadStore]) -> Iterator[World]:
     )
     try:
         with TestClient(app) as client:
-            yield World(client, keys, log, people)
+            yield World(checked(client), keys, log, people)
     finally:
         log.close()
         keys.close()
@@ -239,6 +240,14 @@ def test_ready_reports_the_key_store(world: World) -> None:
     answer = world.client.get("/ready")
     assert answer.status_code == 200, answer.text
     assert answer.json()["details"]["keyStore"] == "ok"
+
+
+def test_ready_is_a_fast_503_when_the_key_store_cannot_be_read(world: World) -> None:
+    world.keys.close()
+    answer = world.client.get("/ready")
+    assert answer.status_code == 503
+    assert "key store" in answer.json()["reason"]
+    assert "keyStore" in answer.json()["details"]
 
 
 def stored_events_naming(world: World, person: UUID, centre: str) -> list[events.Event]:
@@ -307,3 +316,13 @@ def test_after_erasure_the_export_still_answers_with_the_texts_erased(world: Wor
     assert "[erased]" in text
     assert document["manifest"]["erased"] is True
     assert document["manifest"]["events"] == 2
+
+
+def test_other_people_texts_are_withheld_from_a_person_export(world: World) -> None:
+    document = export(world, "parent", "admin")
+    types = [e["event"]["type"] for e in document["events"]]
+    assert types == ["PersonRegistered", "PersonRegistered"]  # their own, and their child's
+    text = json.dumps(document)
+    assert "Parent Staff" in text
+    assert NAME not in text and EMAIL not in text
+    assert "[withheld]" in text
