@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
+import anyio.to_thread
 import structlog
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from shared.privacy.erasure import ErasureCheck
+from shared.privacy.erasure import ErasureCheck, ErasureCheckUnavailable
 from shared.tenancy import Actor, require
 from shared.tenancy.tokens import InvalidToken, verify
 
@@ -37,6 +38,10 @@ def check_erasures(scope: MutableMapping[str, Any], check: ErasureCheck | None) 
         scope[ERASURE_CHECK] = check
 
 
+_ERASURE_FAILED = "tutorpulse.erasure_unavailable"
+"""Where a connection's scope keeps the key store's failure to tell whether its bearer was
+erased (:func:`look_up_erasure`): the request is a 503 without waiting on the store again."""
+
 _VERIFIED = "tutorpulse.verified_token"
 """Where a request's scope keeps its verified token and actor: the rate limit, the guard and
 the handler's ``actor`` all need it, and checking a signature is the dearest part."""
@@ -44,7 +49,9 @@ the handler's ``actor`` all need it, and checking a signature is the dearest par
 
 def token_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
     """The actor the bearer token names, as signed (before any ``X-Acting-Centre``); raises
-    :class:`InvalidToken` (401). Verified once per request."""
+    :class:`InvalidToken` (401), also for an erased person (:class:`ErasedPersonToken`), and
+    :class:`ErasureCheckUnavailable` (503) when that cannot be told now. Verified once per
+    request."""
     header = connection.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -52,15 +59,49 @@ def token_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
         raise InvalidToken("send 'Authorization: Bearer <token>'")
     scope: dict[str, Any] = connection.scope  # type: ignore[assignment]
     verified = scope.get(_VERIFIED)
-    if verified is not None and verified[0] == token:
-        return verified[1]  # type: ignore[no-any-return]
-    actor = verify(token)
+    actor = verified[1] if verified is not None and verified[0] == token else _verify(scope, token)
     erasures: ErasureCheck | None = scope.get(ERASURE_CHECK)
-    if erasures is not None and erasures.erased(actor.centre_id, actor.user_id):
-        raise ErasedPersonToken("this person's data was erased: their tokens no longer work")
+    if erasures is not None:
+        failed: ErasureCheckUnavailable | None = scope.get(_ERASURE_FAILED)
+        if failed is not None:
+            raise failed
+        if erasures.erased(actor.centre_id, actor.user_id):
+            raise ErasedPersonToken("this person's data was erased: their tokens no longer work")
+    return actor
+
+
+def _verify(scope: MutableMapping[str, Any], token: str) -> Actor:
+    actor = verify(token)
     scope[_VERIFIED] = (token, actor)
     bind_actor(actor)
     return actor
+
+
+async def look_up_erasure(scope: MutableMapping[str, Any]) -> None:
+    """Before the application runs: whether the bearer of the connection's token was erased,
+    read in a worker thread when the scope's check does not remember, so that
+    :func:`token_actor` never waits on the key store in the event loop. An invalid token is
+    left for :func:`token_actor` to refuse."""
+    erasures: ErasureCheck | None = scope.get(ERASURE_CHECK)
+    if erasures is None:
+        return
+    token = None
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip() if scheme.lower() == "bearer" else None
+            break
+    if not token:
+        return
+    try:
+        actor = _verify(scope, token)
+    except InvalidToken:
+        return
+    if erasures.known(actor.centre_id, actor.user_id) is None:
+        try:
+            await anyio.to_thread.run_sync(erasures.erased, actor.centre_id, actor.user_id)
+        except ErasureCheckUnavailable as error:
+            scope[_ERASURE_FAILED] = error
 
 
 def bind_actor(actor: Actor) -> None:

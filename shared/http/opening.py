@@ -14,7 +14,8 @@ the request authenticated as (:data:`shared.http.auth.ACTOR`): another centre's 
   time as it goes (a sealed text never holds a newline; a chunk's unfinished last line waits
   for the next chunk), without a ``Content-Length``.
 - A body without ``pd1.`` costs one ``in`` check; one with sealed texts is opened in a worker
-  thread (opening may read a key from the key store).
+  thread (opening may read a key from the key store). When the key store cannot be read, a
+  body in one message is answered with a 503 problem instead (a streamed one is cut short).
 
 It also puts the application's :class:`~shared.privacy.erasure.ErasureCheck` in every
 connection's scope, so the tokens of erased people stop working (:mod:`shared.http.auth`).
@@ -26,8 +27,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio.to_thread
+import msgspec
+import structlog
 
-from shared.http.auth import ACTOR, check_erasures
+from shared.http.auth import ACTOR, check_erasures, look_up_erasure
+from shared.http.operations import describe
+from shared.http.problems import PROBLEM_JSON
 from shared.privacy.erasure import ErasureCheck
 from shared.privacy.reveal import MARK, Revealer
 from shared.tenancy import Actor
@@ -38,6 +43,18 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+log = structlog.get_logger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+_UNOPENABLE = msgspec.json.encode(
+    {
+        "type": "about:blank",
+        "status": 503,
+        "title": "Service unavailable",
+        "detail": "the key store cannot be read now, so the answer cannot be opened; retry in "
+        f"{RETRY_AFTER_SECONDS} s",
+    }
+)
 _CONTENT_TYPE = b"content-type"
 _CONTENT_LENGTH = b"content-length"
 _JSON = b"json"
@@ -84,6 +101,7 @@ class OpenSealed:
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
             check_erasures(scope, self.erasures)
+            await look_up_erasure(scope)
         if kind != "http":
             await self.app(scope, receive, send)
             return
@@ -110,7 +128,12 @@ class OpenSealed:
             body = bytes(message.get("body", b""))
             more = bool(message.get("more_body", False))
             if not streaming and not more:
-                opened = await self.open(body, centre)
+                try:
+                    opened = await self.open(body, centre)
+                except Exception as error:  # the key store: what else could fail opening
+                    log.warning("answer.unopenable", error=describe(error))
+                    await _unavailable(send)
+                    return
                 if opened is not body:
                     held["headers"] = _with_length(list(held.get("headers", ())), len(opened))
                 await send(held)
@@ -131,3 +154,18 @@ class OpenSealed:
                 await send({"type": "http.response.body", "body": opened, "more_body": more})
 
         await self.app(scope, receive, answer)
+
+
+async def _unavailable(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (_CONTENT_TYPE, PROBLEM_JSON.encode("ascii")),
+                (_CONTENT_LENGTH, str(len(_UNOPENABLE)).encode("ascii")),
+                (b"retry-after", str(RETRY_AFTER_SECONDS).encode("ascii")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _UNOPENABLE, "more_body": False})

@@ -81,6 +81,17 @@ class ErasureCheck:
         self._remember(entry, _FOR_EVER if erased else self._clock() + self._seconds)
         return erased
 
+    def known(self, centre_id: str, person_id: UUID) -> bool | None:
+        """What the check remembers of the person, without reading: ``None`` if nothing (a
+        call of :meth:`erased` would read the key store)."""
+        with self._lock:
+            until = self._known.get((centre_id, person_id))
+        if until is None:
+            return None
+        if until == _FOR_EVER:
+            return True
+        return False if self._clock() < until else None
+
     def note_erased(self, centre_id: str, person_id: UUID) -> None:
         """The process that erased the person knows it at once."""
         self._remember((centre_id, person_id), _FOR_EVER)

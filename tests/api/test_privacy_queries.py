@@ -162,7 +162,8 @@ def stores(
 @pytest.fixture
 def world(stores: tuple[EventStoreSettings, ReadStore]) -> Iterator[World]:
     settings, read = stores
-    keys = KeyStore(settings, PrivacySettings(), LocalKms({"m1": b"1" * 32}))
+    # Every key read from the table: the tests see the store as it is at each request.
+    keys = KeyStore(settings, PrivacySettings(key_cache_size=0), LocalKms({"m1": b"1" * 32}))
     people = {
         handle: uuid4()
         for handle in (
@@ -248,6 +249,16 @@ def test_ready_is_a_fast_503_when_the_key_store_cannot_be_read(world: World) -> 
     assert answer.status_code == 503
     assert "key store" in answer.json()["reason"]
     assert "keyStore" in answer.json()["details"]
+
+
+def test_a_key_store_that_cannot_be_read_is_a_503_not_a_401(world: World) -> None:
+    world.keys.close()
+    answer = world.client.get(
+        f"/api/v1/students/{world.people['jane']}/overview", headers=world.auth("admin")
+    )
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "5"
+    assert "pd1." not in answer.text
 
 
 def stored_events_naming(world: World, person: UUID, centre: str) -> list[events.Event]:

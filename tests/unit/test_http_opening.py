@@ -174,3 +174,19 @@ def test_the_erasure_check_rides_in_every_connection_scope(keys: KeyStore) -> No
     assert isinstance(scope[ERASURE_CHECK], ErasureCheck)
     _, scope = run(keys, [], None, scope_type="websocket")
     assert isinstance(scope[ERASURE_CHECK], ErasureCheck)
+
+
+def test_an_answer_that_cannot_be_opened_is_a_503(tmp_path: Path) -> None:
+    uncached = KeyStore(
+        EventStoreSettings(sqlite_path=tmp_path / "keys.sqlite"),
+        PrivacySettings(key_cache_size=0),
+        LocalKms({"m1": b"1" * 32}),
+    )
+    data = json.dumps({"name": sealed(uncached, "Jane", uuid4())}).encode()
+    uncached.close()  # the key store cannot be read any more
+    sent, _ = run(uncached, [start(length=len(data)), body(data)], actor())
+    assert sent[0]["status"] == 503
+    assert headers_of(sent[0])[b"content-type"] == b"application/problem+json"
+    assert headers_of(sent[0])[b"retry-after"] == b"5"
+    assert json.loads(sent[1]["body"])["status"] == 503
+    assert b"pd1." not in sent[1]["body"]

@@ -130,3 +130,18 @@ def test_a_key_store_that_cannot_be_read_is_said_so(keys: CountingKeys, clock: C
     clock.now = 5.0
     with pytest.raises(ErasureCheckUnavailable):
         check.erased(CENTRE, known)
+
+
+def test_known_tells_what_is_remembered_without_reading(keys: CountingKeys, clock: Clock) -> None:
+    check = ErasureCheck(keys, seconds=5, clock=clock)
+    staff, student = uuid4(), uuid4()
+    assert check.known(CENTRE, staff) is None
+    check.erased(CENTRE, staff)
+    assert check.known(CENTRE, staff) is False
+    keys.destroy(CENTRE, student, erased_by=ADMIN, reason="request")
+    check.erased(CENTRE, student)
+    reads = keys.reads
+    clock.now = 5.0
+    assert check.known(CENTRE, staff) is None
+    assert check.known(CENTRE, student) is True
+    assert keys.reads == reads
