@@ -1,29 +1,46 @@
 """``python -m services.notifier``: the notifier with /health, /ready, /metrics (port 8016).
 
-``/ready`` is 200 while NATS answers a ping and the read store answers; while NATS or the read
-store cannot be reached at start, or the streams do not exist yet (the relay creates them), it
-is 503 and says what it waits for (``services.read_side_process``). SIGTERM stops it (messages
-it has not acknowledged go to another replica after their ack wait).
+``/ready`` is 200 while NATS answers a ping and the read store and the key store answer;
+while NATS, the read store or the key store (in the event store's database) cannot be reached
+at start, or the streams do not exist yet (the relay creates them), it is 503 and says what it
+waits for (``services.read_side_process``). Without a master key outside development mode it
+does not start (``privacy.misconfigured``). SIGTERM stops it (messages it has not acknowledged
+go to another replica after their ack wait).
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import structlog
+
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierServiceSettings
 from services.read_side_process import run_read_side_process
 from services.settings import start
 from shared.messaging.auth import DLQ_STREAM, EVENTS_STREAM, NOTIFY_STREAM
+from shared.privacy import KeyStore, PrivacyConfigurationError, key_wrapper
 
 SERVICE = "notifier"
+log = structlog.get_logger(__name__)
 
 
 async def main(settings: NotifierServiceSettings) -> None:
+    try:
+        wrapper = key_wrapper(settings.privacy, dev_mode=settings.dev_mode)
+    except PrivacyConfigurationError as error:
+        log.error("privacy.misconfigured", service=SERVICE, error=str(error))
+        raise
+
+    def open_keys() -> KeyStore:
+        return KeyStore(settings.event_store, settings.privacy, wrapper)
+
     await run_read_side_process(
         SERVICE,
         settings,
-        lambda store, nc: NotifierService(store, nc, settings.delivery),
+        lambda store, nc: NotifierService(
+            store, nc, settings.delivery, open_keys, settings.privacy
+        ),
         streams=(EVENTS_STREAM, DLQ_STREAM, NOTIFY_STREAM),
     )
 

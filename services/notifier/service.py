@@ -18,14 +18,22 @@ Two durable pull consumers, shared by every replica (none is special):
    it again. The channel is read when the delivery is sent, so a corrected webhook URL is used by
    the next try; a webhook call carries the notification id as its delivery id, the same on every
    try, for receivers to recognise repeats.
+
+Personal texts stay sealed in ``TP_NOTIFY`` (names and addresses from the read models, titles
+and bodies rendered with sealed names in them: ``docs/privacy.md``); they are opened for the
+delivery's centre just before it is sent (e-mail headers and body, the webhook's JSON), with
+the process's one key store. A delivery to a person who was erased is dropped (acknowledged,
+counted as ``erased``, logged), never sent; another erased person's texts in it read
+"[erased]".
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 import anyio.to_thread
 import httpx
@@ -44,6 +52,7 @@ from services.notifier import mail, planning, webhooks
 from services.notifier.planning import Delivery
 from services.notifier.settings import DeliverySettings
 from services.notifier.webhooks import DeliveryFailed
+from services.read_side_process import until_done
 from shared import events
 from shared.events import STREAM_NAME
 from shared.events.notifications import NotificationChannel
@@ -51,6 +60,8 @@ from shared.http.operations import NatsPing, NotReady, describe
 from shared.messaging.auth import EVENTS_STREAM, NOTIFIER_CONSUMER, NOTIFY_STREAM
 from shared.notifications import NOTIFYING_EVENTS
 from shared.observability.outage import OutageLog
+from shared.privacy import KeyStore, PrivacySettings, Revealer
+from shared.privacy.erasure import ErasureCheck
 from shared.readmodels.documents import CHANNELS
 from shared.readmodels.store import ReadStore
 
@@ -63,7 +74,8 @@ ATTEMPTS_HEADER = "Tutorpulse-Attempts"
 PLANNED = Counter("tutorpulse_notifier_planned_total", "Deliveries planned", ["channel"])
 DELIVERIES = Counter(
     "tutorpulse_notifier_deliveries_total",
-    "Delivery tries by channel and outcome (delivered, retry, dead_letter, dropped)",
+    "Delivery tries by channel and outcome (delivered, retry, dead_letter, dropped: the centre "
+    "has no such channel, erased: the recipient was erased)",
     ["channel", "outcome"],
 )
 
@@ -77,16 +89,51 @@ def event_filters() -> list[str]:
     return [f"tp.evt.*.*.*.{t.__name__}" for t in NOTIFYING_EVENTS]
 
 
+def resealed(text: str, opened: Delivery | None, sealed: Delivery) -> str:
+    """``text`` with the opened e-mail address and name of a delivery put back sealed."""
+    if opened is None:
+        return text
+    for plain, kept in ((opened.email, sealed.email), (opened.name, sealed.name)):
+        if plain and kept and plain != kept:
+            text = text.replace(plain, kept)
+    return text
+
+
 def retry_delay(tries: int, settings: DeliverySettings) -> float:
     """Seconds before the next try, after ``tries`` failed ones."""
     return float(min(settings.retry_seconds * 2 ** max(0, tries - 1), settings.max_retry_seconds))
 
 
+KEY_STORE_PROBE = "tutorpulse-readiness"
+"""The centre /ready asks the key store about (for a person nobody is): a read of its table."""
+ERASED_RECIPIENT = "erased"
+"""The outcome of a delivery to a person who was erased."""
+
+
 class NotifierService:
-    def __init__(self, store: ReadStore, nc: Client, settings: DeliverySettings) -> None:
+    def __init__(
+        self,
+        store: ReadStore,
+        nc: Client,
+        settings: DeliverySettings,
+        keys: KeyStore | Callable[[], KeyStore] | None = None,
+        privacy: PrivacySettings | None = None,
+    ) -> None:
+        """``keys``: the key store that opens the sealed texts of each delivery as it is sent
+        and tells erased recipients, or how to open one (then opened when the service runs,
+        waiting for its database as for the others, and closed when it stops); without it
+        deliveries are sent as planned. ``privacy``: its cache's seconds, which the erasure
+        check keeps too."""
         self.store = store
         self.nc = nc
         self.settings = settings
+        self._privacy = PrivacySettings() if privacy is None else privacy
+        self._open_keys = None if keys is None or isinstance(keys, KeyStore) else keys
+        self.keys: KeyStore | None = None
+        self._revealer: Revealer | None = None
+        self._erasures: ErasureCheck | None = None
+        if isinstance(keys, KeyStore):
+            self._use(keys)
         self._js: JetStreamContext = nc.jetstream()
         self._ping = NatsPing(nc)
         self._stopping = asyncio.Event()
@@ -96,6 +143,11 @@ class NotifierService:
     def stop(self) -> None:
         self._stopping.set()
 
+    def _use(self, keys: KeyStore) -> None:
+        self.keys = keys
+        self._revealer = Revealer(keys)
+        self._erasures = ErasureCheck.of(keys, self._privacy)
+
     async def readiness(self) -> dict[str, Any]:
         if not await self._ping.answers(0.5):
             raise NotReady("NATS does not answer")
@@ -103,17 +155,42 @@ class NotifierService:
             watermark = await anyio.to_thread.run_sync(self.store.watermark)
         except Exception as error:
             raise NotReady(f"the read store does not answer: {describe(error)}") from error
+        if self._open_keys is not None and self.keys is None:
+            raise NotReady("waiting for the key store: sealed texts cannot be opened yet")
+        if self.keys is not None:
+            try:
+                await anyio.to_thread.run_sync(self.keys.fetch, KEY_STORE_PROBE, UUID(int=0))
+            except Exception as error:
+                raise NotReady(
+                    f"the key store does not answer: sealed texts cannot be opened "
+                    f"({describe(error)})"
+                ) from error
         return {"watermark": watermark}
 
     async def run(self) -> None:
-        """Both consumers, and the reading of their pending messages, until :meth:`stop`."""
-        pending = ConsumerPending(self._js, CONSUMERS)
+        """Both consumers, and the reading of their pending messages, until :meth:`stop`
+        (first the key store, if the service opens it)."""
+        opened: KeyStore | None = None
         try:
+            if self._open_keys is not None:
+                opener = self._open_keys
+                opened = await until_done(
+                    "notifier",
+                    "key_store",
+                    lambda: anyio.to_thread.run_sync(opener),
+                    self._stopping,
+                )
+                if opened is None:  # stopped while waiting
+                    return
+                self._use(opened)
+            pending = ConsumerPending(self._js, CONSUMERS)
             await asyncio.gather(
                 self._consume_events(), self._consume_deliveries(), pending.run(self._stopping)
             )
         finally:
             await self._http.aclose()
+            if opened is not None:
+                opened.close()
 
     # --- consumers --------------------------------------------------------------------------
 
@@ -231,10 +308,22 @@ class NotifierService:
             await message.term()
             return
         channel = delivery.channel
+        opened: Delivery | None = None
         try:
-            sent = await self._send(delivery)
+            opened = await self._opened(delivery)
+            if opened is None:
+                await message.ack()
+                DELIVERIES.labels(channel, ERASED_RECIPIENT).inc()
+                log.info(
+                    "notifier.recipient_erased",
+                    channel=channel,
+                    notification=delivery.notification.notification_id,
+                )
+                return
+            sent = await self._send(opened)
         except DeliveryFailed as error:
-            await self._failed(message, delivery, str(error))
+            # An SMTP server's refusal may quote the address: it stays sealed in TP_DLQ and logs.
+            await self._failed(message, delivery, resealed(str(error), opened, delivery))
             return
         except Exception as error:  # the read store or NATS away: not the receiver's failure
             log.warning("notifier.deliver_failed", error=describe(error))
@@ -248,6 +337,21 @@ class NotifierService:
             channel=channel,
             notification=delivery.notification.notification_id,
         )
+
+    async def _opened(self, delivery: Delivery) -> Delivery | None:
+        """``delivery`` with its sealed texts opened for its centre; None if its recipient
+        was erased (the key store unreadable: :class:`ErasureCheckUnavailable`, tried again)."""
+        revealer, erasures = self._revealer, self._erasures
+        if revealer is None or erasures is None:
+            return delivery
+        centre = delivery.notification.centre_id
+
+        def opened() -> Delivery | None:
+            if erasures.erased(centre, UUID(delivery.notification.person_id)):
+                return None
+            return planning.decode(revealer.json(planning.encode(delivery), centre))
+
+        return await anyio.to_thread.run_sync(opened)
 
     async def _send(self, delivery: Delivery) -> bool:
         """Send it; False if the centre no longer has the channel (nothing to send to)."""

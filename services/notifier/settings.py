@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
+from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import ReadinessSettings
 from shared.messaging.settings import NatsSettings
 from shared.observability.settings import LogSettings
+from shared.privacy.settings import PrivacySettings
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.settings import setting
+from shared.tenancy.settings import JwtSettings
+
+
+def _dev_mode() -> Any:
+    """``TUTORPULSE_DEV_MODE`` as the JWT settings declare it (one declaration per variable)."""
+    original = next(f for f in dataclasses.fields(JwtSettings) if f.name == "dev_mode")
+    return dataclasses.field(default=original.default, metadata=original.metadata)
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,13 @@ class NotifierServiceSettings:
     )
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     read_store: ReadStoreSettings = field(default_factory=ReadStoreSettings)
+    event_store: EventStoreSettings = field(default_factory=EventStoreSettings)
+    """Where the key store's table is (the event store's database)."""
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    """The key store that opens each delivery's sealed texts as it is sent."""
+    dev_mode: bool = _dev_mode()
+    """``TUTORPULSE_DEV_MODE`` (declared by the JWT settings): the public development master
+    key is accepted, as the other services accept it."""
     nats: NatsSettings = field(default_factory=NatsSettings)
     readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
     logging: LogSettings = field(default_factory=LogSettings)

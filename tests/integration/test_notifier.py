@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -37,6 +37,7 @@ from shared.events.notifications import (
 from shared.messaging import ensure_streams
 from shared.messaging.auth import DLQ_STREAM, EVENTS_STREAM, NOTIFIER_CONSUMER
 from shared.notifications import NotificationType, local_time
+from shared.privacy import KeyStore, PrivacySettings
 from shared.readmodels.documents import SESSION
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
@@ -118,10 +119,17 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
     controller.stop()
 
 
-def configured_store(folder: Path, webhook_url: str) -> ReadStore:
-    """The demo centre, its webhook and e-mail on, and Jane wanting reminders by both."""
+def configured_store(
+    folder: Path,
+    webhook_url: str,
+    history: Sequence[tuple[ev.Event, int]] | None = None,
+    chosen_by: Mapping[str, NotificationType] | None = None,
+) -> ReadStore:
+    """The demo centre (``history``: its events, by default as the demo records them), its
+    webhook and e-mail on, and Jane wanting reminders by both (and each of ``chosen_by``, by
+    handle, that type of notification)."""
     store = read_store(folder)
-    apply_all(store, demo_events())
+    apply_all(store, demo_events() if history is None else history)
     jane = demo_person("jane").id
     at = datetime(2026, 4, 1, tzinfo=UTC)
     common: dict[str, Any] = {"centre_id": DEMO_CENTRE, "occurred_at": at, "aggregate_version": 1}
@@ -144,6 +152,17 @@ def configured_store(folder: Path, webhook_url: str) -> ReadStore:
         channels={NotificationType.SESSION_REMINDER: chosen},
     )
     apply_all(store, [(channels, 900_000), (preferences, 900_001)])
+    for number, (handle, kind) in enumerate((chosen_by or {}).items(), start=900_002):
+        person = demo_person(handle).id
+        choice = NotificationPreferencesSet(
+            **common,
+            aggregate_id=uuid5(person, "inbox"),
+            actor_id=person,
+            actor_role=demo_person(handle).role,
+            person_id=person,
+            channels={kind: chosen},
+        )
+        apply_all(store, [(choice, number)])
     return store
 
 
@@ -168,8 +187,15 @@ def janes_reminder(store: ReadStore) -> ev.SessionReminderSent:
 
 
 async def start_notifier(
-    nats_as: NatsAs, nc: Client, store: ReadStore, smtp_port: int, **changes: str
+    nats_as: NatsAs,
+    nc: Client,
+    store: ReadStore,
+    smtp_port: int,
+    keys: Callable[[], KeyStore] | None = None,
+    privacy: PrivacySettings | None = None,
+    **changes: str,
 ) -> tuple[NotifierService, asyncio.Task[None]]:
+    """``keys``: how the notifier opens its key store (as its process does), if it has one."""
     await ensure_streams((await nats_as("relay")).jetstream())
     settings = load(
         DeliverySettings,
@@ -182,7 +208,7 @@ async def start_notifier(
             **changes,
         },
     )
-    service = NotifierService(store, await nats_as("notifier"), settings)
+    service = NotifierService(store, await nats_as("notifier"), settings, keys, privacy)
     running = asyncio.create_task(service.run())
 
     async def consuming() -> bool:  # it takes events from its consumer's creation on

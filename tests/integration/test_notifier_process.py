@@ -10,7 +10,7 @@ import pytest
 
 from shared.messaging import connect, ensure_streams
 from tests.support.servers import NatsServer, free_port
-from tests.support.service_process import ServiceProcess, service_env
+from tests.support.service_process import ServiceProcess, run_module, service_env
 
 pytestmark = pytest.mark.integration
 
@@ -23,6 +23,7 @@ async def test_the_notifier_waits_for_the_streams_then_is_ready_and_stops_on_sig
         **nats_server.env_for("notifier"),
         TUTORPULSE_READ_STORE="sqlite",
         TUTORPULSE_READ_SQLITE_PATH=str(tmp_path / "read.sqlite"),
+        TUTORPULSE_SQLITE_PATH=str(tmp_path / "events.sqlite"),  # the key store's table
         TUTORPULSE_NOTIFIER_PORT=str(port),
     )
     service = ServiceProcess("services.notifier", port, env, tmp_path / "notifier.log").start()
@@ -51,3 +52,20 @@ async def test_the_notifier_waits_for_the_streams_then_is_ready_and_stops_on_sig
         assert code == 0 and seconds < 5, service.output()
     finally:
         service.stop()
+
+
+def test_the_notifier_does_not_start_without_a_master_key(tmp_path: Path) -> None:
+    """It opens personal texts: outside development mode it needs the master keys, as the
+    other services that read them do."""
+    env = {
+        name: value
+        for name, value in service_env(
+            TUTORPULSE_READ_SQLITE_PATH=str(tmp_path / "read.sqlite"),
+            TUTORPULSE_SQLITE_PATH=str(tmp_path / "events.sqlite"),
+            TUTORPULSE_NOTIFIER_PORT=str(free_port()),
+        ).items()
+        if name != "TUTORPULSE_PRIVACY_MASTER_KEYS"
+    }
+    finished = run_module("services.notifier", env=env, timeout=60)
+    assert finished.returncode != 0
+    assert "privacy.misconfigured" in finished.stdout + finished.stderr
