@@ -23,6 +23,7 @@ from shared.notifications import NotificationType
 from shared.privacy import ERASED, FieldCipher, KeyStore, key_wrapper, open_key_store
 from shared.privacy.fields import seal_event
 from shared.privacy.settings import PrivacySettings
+from shared.readmodels.documents import CONTACT
 from shared.settings import load
 from shared.tenancy.demo import DEMO_CENTRE, demo_person
 from tests.integration.conftest import NatsAs
@@ -126,7 +127,7 @@ async def test_sent_opened_kept_sealed_and_nothing_sent_to_an_erased_person(
     chosen = {"jennifer": NotificationType.PAPER_HANDED_BACK}
     store = configured_store(tmp_path, receiver.url, history, chosen)
     jane, michael = demo_person("jane"), demo_person("michael")
-    contact = store.get("contact", str(jane.id))
+    contact = store.get(CONTACT, str(jane.id))
     assert contact is not None and contact.doc.email.startswith("pd1.")
 
     waiting: list[bytes] = []  # every delivery as it is put in TP_NOTIFY
