@@ -32,9 +32,10 @@ from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
 from shared.settings import load
 from shared.tenancy import Actor, Role
+from shared.tenancy.demo import DEMO_CENTRE, demo_person
 from shared.tenancy.tokens import mint
 from tests.api.conformance import checked
-from tests.readside import read_store
+from tests.readside import demo_events, read_store
 
 MAIN = "main-campus"
 NORTH = "north-campus"
@@ -337,3 +338,75 @@ def test_other_people_texts_are_withheld_from_a_person_export(world: World) -> N
     assert "Parent Staff" in text
     assert NAME not in text and EMAIL not in text
     assert "[withheld]" in text
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
+    """The demo centre's day (sessions, attendance, help, work) in an event store and the
+    read models, behind a query API with a key store."""
+    settings = EventStoreSettings(sqlite_path=tmp_path / "events.sqlite")
+    history = [event for event, _ in demo_events()]
+    store = EventStore(settings)
+    try:
+        ids = store.recorder.insert_events([store.mapper.to_stored_event(e) for e in history])
+    finally:
+        store.close()
+    assert ids is not None
+    read = read_store(tmp_path)
+    apply_all(read, list(zip(history, ids, strict=True)))
+    read.advance_watermark(ids[-1])
+    log = StoredLog(settings)
+    keys = KeyStore(settings, PrivacySettings(), LocalKms({"m1": b"1" * 32}))
+    app = create_app(read, head=log.head, own_resources=False, keys=keys, log=log)
+    try:
+        with TestClient(app) as client:
+            yield checked(client)
+    finally:
+        log.close()
+        keys.close()
+        read.close()
+
+
+def demo_auth(handle: str) -> dict[str, str]:
+    person = demo_person(handle)
+    token = mint(Actor(user_id=person.id, role=person.role, centre_id=DEMO_CENTRE))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_an_administrator_export_lists_the_documents_that_list_the_student(
+    demo: TestClient[Litestar],
+) -> None:
+    jane = str(demo_person("jane").id)
+    answer = demo.get(f"/api/v1/people/{jane}/export", headers=demo_auth("admin"))
+    assert answer.status_code == 200, answer.text
+    document = answer.json()
+    naming = [
+        event
+        for event, _ in demo_events()
+        if jane in events.encode(event).decode() and event.centre_id == DEMO_CENTRE
+    ]
+    assert [e["event"]["type"] for e in document["events"]] == [e.type_name for e in naming]
+    assert document["manifest"]["eventsByType"] == dict(Counter(e.type_name for e in naming))
+    kinds = Counter(d["kind"] for d in document["documents"])
+    assert document["manifest"]["documentsByKind"] == dict(kinds)
+    assert {"person", "student", "session"} <= set(kinds)
+    assert all(jane in json.dumps(d) for d in document["documents"])
+    assert "Jane Johnson" in answer.text
+
+    # Her guardian gets what is hers alone: no session, class or tutor's day listing others.
+    answer = demo.get(f"/api/v1/people/{jane}/export", headers=demo_auth("robert"))
+    assert answer.status_code == 200, answer.text
+    parents = answer.json()
+    assert parents["events"] == document["events"]
+    own = {(d["kind"], d["key"]) for d in parents["documents"]}
+    assert own < {(d["kind"], d["key"]) for d in document["documents"]}
+    assert not {kind for kind, _ in own} & {"session", "class", "help_requests", "help_index"}
+    for entry in parents["documents"]:
+        assert entry["key"].startswith(jane) or jane in (
+            entry["document"].get("studentId"),
+            entry["document"].get("personId"),
+        )
+    # Another parent's child, and a student of the centre asking about a classmate: 403.
+    alex = demo_person("alex").id
+    assert demo.get(f"/api/v1/people/{alex}/export", headers=demo_auth("robert")).status_code == 403
+    assert demo.get(f"/api/v1/people/{alex}/export", headers=demo_auth("jane")).status_code == 403
