@@ -57,6 +57,8 @@ CONTRACT_EXAMPLES ?= 300
 contract: venv
 	TUTORPULSE_CONTRACT_EXAMPLES=$(CONTRACT_EXAMPLES) $(PY) -m pytest tests/contract -p no:randomly
 
+# Every row of var/bench/report.md, each beside its baseline of the same run; the privacy rows
+# alone (SQLite, a minute): $(PY) -m tests.bench.privacy
 bench: venv postgres
 	$(PY) -m tests.bench
 

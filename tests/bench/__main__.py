@@ -12,8 +12,10 @@ this script starts and stops; every loop is bounded in count and time.
 Then the read side (``tests/bench/read_side.py``), command -> delta on a websocket
 (``tests/bench/live.py``), the timers (``tests/bench/timers.py``),
 reading sheet codes from photos of paper work (``tests/bench/bench_paper_decode.py``) and
-scans handed in and routed through the command service (``tests/bench/paper.py``), and the
-live gateway's fan-out beside a raw websockets broadcast (``tests/bench/fanout.py``).
+scans handed in and routed through the command service (``tests/bench/paper.py``), the
+live gateway's fan-out beside a raw websockets broadcast (``tests/bench/fanout.py``), and what
+sealing personal data costs an event, a command, a projected event and an answer, beside the
+same without it (``tests/bench/privacy.py``).
 """
 
 from __future__ import annotations
@@ -549,6 +551,10 @@ async def main() -> None:
         from tests.bench import fanout
 
         read += await fanout.run(nats_server, work)
+        from tests.bench import privacy
+
+        read += privacy.run()
+        read += privacy.paths(load_settings(EventStoreSettings, store_env))
     write_report(lines, lag_ms, read)
 
 

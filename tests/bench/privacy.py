@@ -10,6 +10,18 @@ the same event without it, in the same run.
 
 In-process, one thread, the key store on a temporary SQLite file; runs on its own as
 ``python -m tests.bench.privacy``.
+
+Then the paths (:func:`paths`, ``make bench`` gives it its PostgreSQL; alone, a SQLite file):
+
+4. Per command: ``WriteNote`` (a 300-character note about a student whose key is kept) and
+   ``RegisterPerson`` (name and e-mail of a new person: their key is made) through
+   ``TutoringCentres.handle``, in process, without a sealer (baseline) and with the command
+   service's (``PersonalData``), each in its own centre of the same store, in alternating
+   rounds.
+5. Per projected event: the demo centre's day applied to an empty read store (SQLite), as
+   written before sealing (baseline) and as the command service writes it now (every personal
+   text sealed); then the tutor's Control Center answer: built and encoded from the plain
+   read models (baseline), and from the sealed ones and opened by the ``Revealer``.
 """
 
 from __future__ import annotations
@@ -26,7 +38,7 @@ import msgspec
 from shared import events
 from shared.events import NoteVisibility, PersonRegistered, TutorNoteWritten
 from shared.eventstore.settings import EventStoreSettings
-from shared.privacy import FieldCipher, KeyStore, LocalKms, PrivacySettings
+from shared.privacy import FieldCipher, KeyStore, LocalKms, PrivacySettings, Revealer
 from shared.tenancy import Role
 
 ROUNDS = 10_000
@@ -192,5 +204,179 @@ def _measure(keys: KeyStore, uncached: KeyStore) -> list[str]:
     return out
 
 
+Row = tuple[str, float, float | None]
+
+COMMANDS = 300
+"""Commands of each kind per round; three rounds each, alternating plain and sealed."""
+APPLIES = 5
+"""Times the demo day is projected into a fresh read store, each way."""
+
+
+def _alternating(rounds: int, plain: Callable[[], float], sealed: Callable[[], float]) -> Row:
+    """The best of ``rounds`` alternating runs of each (µs per op): sealed, and its baseline."""
+    plain_best = sealed_best = float("inf")
+    for _ in range(rounds):
+        plain_best = min(plain_best, plain())
+        sealed_best = min(sealed_best, sealed())
+    return ("", sealed_best, plain_best)
+
+
+def _command_rows(settings: EventStoreSettings, folder: Path) -> list[Row]:
+    from services.command.application import TutoringCentres
+    from services.command.commands.centres import RegisterPerson
+    from services.command.commands.notes import WriteNote
+    from services.command.privacy import PersonalData
+    from tests.builders import register_centre
+
+    privacy = PrivacySettings()
+    keys = KeyStore(settings, privacy, LocalKms({"m1": bytes(range(32))}))
+    plain = TutoringCentres(settings)
+    sealed = TutoringCentres(settings, privacy=PersonalData(keys, privacy))
+    try:
+        centres = {
+            "plain": (plain, register_centre(plain, f"bench-plain-{uuid4().hex[:6]}")),
+            "sealed": (sealed, register_centre(sealed, f"bench-sealed-{uuid4().hex[:6]}")),
+        }
+        counter = iter(range(10**9))
+
+        def notes(which: str) -> Callable[[], float]:
+            app, centre = centres[which]
+
+            def run() -> float:
+                tutor, student = centre["tutor"], centre["ann"].user_id
+                started = time.perf_counter()
+                for _ in range(COMMANDS):
+                    app.handle(tutor, WriteNote(student_id=student, content=NOTE))
+                return (time.perf_counter() - started) / COMMANDS * 1e6
+
+            return run
+
+        def people(which: str) -> Callable[[], float]:
+            app, centre = centres[which]
+
+            def run() -> float:
+                started = time.perf_counter()
+                for _ in range(COMMANDS):
+                    i = next(counter)
+                    app.handle(
+                        centre["admin"],
+                        RegisterPerson(
+                            name=f"Student {i} Citizen",
+                            email=f"student-{i}@{centre.centre_id}.example",
+                            role=Role.STUDENT,
+                        ),
+                    )
+                return (time.perf_counter() - started) / COMMANDS * 1e6
+
+            return run
+
+        written = _alternating(3, notes("plain"), notes("sealed"))
+        registered = _alternating(3, people("plain"), people("sealed"))
+    finally:
+        plain.close()
+        sealed.close()  # and its key store
+    return [
+        ("WriteNote (300 characters), in process: no sealer (baseline)", written[2] or 0, None),
+        ("WriteNote, sealed by the command service's sealer", written[1], written[2]),
+        ("RegisterPerson, in process: no sealer (baseline)", registered[2] or 0, None),
+        ("RegisterPerson, sealed (the new person's key made)", registered[1], registered[2]),
+    ]
+
+
+def _projection_rows(settings: EventStoreSettings, folder: Path) -> list[Row]:
+    from shared.privacy.fields import seal_event
+    from shared.readmodels import access
+    from shared.readmodels.projector import apply_all
+    from shared.readmodels.store import ReadStore
+    from shared.tenancy.demo import DEMO_CENTRE, demo_person
+    from tests.readside import demo_events, read_store
+
+    keys = KeyStore(settings, PrivacySettings(), LocalKms({"m1": bytes(range(32))}))
+    try:
+        cipher, revealer = FieldCipher(keys), Revealer(keys)
+        plain = list(demo_events())
+        # The command service seals paper events with the routed student's key; the demo day
+        # has none, so no aggregate is needed here.
+        sealed = [(seal_event(event, cipher), n) for event, n in plain]
+        assert sealed != plain
+        stores: dict[str, ReadStore] = {}
+
+        def projecting(which: str, items: list[tuple[events.Event, int]]) -> Callable[[], float]:
+            def run() -> float:
+                store = read_store(folder, f"{which}-{uuid4().hex}.sqlite")
+                started = time.perf_counter()
+                apply_all(store, items)
+                elapsed = time.perf_counter() - started
+                if which in stores:
+                    store.close()
+                else:
+                    stores[which] = store
+                return elapsed / len(items) * 1e6
+
+            return run
+
+        applied = _alternating(APPLIES, projecting("plain", plain), projecting("sealed", sealed))
+        john = demo_person("john")
+        from shared.tenancy import Actor
+
+        tutor = Actor(user_id=john.id, role=john.role, centre_id=DEMO_CENTRE)
+        live = next(
+            e.session_id
+            for e, _ in plain
+            if isinstance(e, events.SessionScheduled)
+            and e.title == "Intro to Programming - Live Q&A"
+        )
+        now = datetime.now(UTC)
+
+        def answer(store: ReadStore) -> bytes:
+            return msgspec.json.encode(access.control_center(store, tutor, live, now).data)
+
+        plain_answer = answer(stores["plain"])
+        opened = revealer.json(answer(stores["sealed"]), DEMO_CENTRE)
+        assert b"pd1." not in opened and b"Jane Johnson" in opened
+        assert msgspec.json.decode(opened) == msgspec.json.decode(plain_answer)
+        built = _per_op(1_000, lambda _: answer(stores["plain"]))
+        revealed = _per_op(1_000, lambda _: revealer.json(answer(stores["sealed"]), DEMO_CENTRE))
+        for store in stores.values():
+            store.close()
+    finally:
+        keys.close()
+    return [
+        (f"projecting the demo day ({len(plain)} events), plain (baseline)", applied[2] or 0, None),
+        ("projecting it with every personal text sealed", applied[1], applied[2]),
+        ("Control Center answer, plain read models: built + encoded (baseline)", built, None),
+        ("… sealed read models: built + encoded + opened (Revealer)", revealed, built),
+    ]
+
+
+def paths(event_store: EventStoreSettings | None = None) -> list[str]:
+    """Rows 4 and 5 (see the module): per command on ``event_store`` (by default a temporary
+    SQLite file), per projected event and per answer on SQLite read models."""
+    with tempfile.TemporaryDirectory(prefix="tp-bench-privacy-paths-") as name:
+        folder = Path(name)
+        settings = event_store or EventStoreSettings(sqlite_path=folder / "events.sqlite")
+        commands = _command_rows(settings, folder)
+        projected = _projection_rows(EventStoreSettings(sqlite_path=folder / "keys.sqlite"), folder)
+    where = "PostgreSQL" if settings.store == "postgres" else "SQLite"
+    out = [
+        "",
+        "## Privacy: sealing per command, opening per projected event and per answer",
+        "",
+        f"In-process, one thread. Commands on {where} ({COMMANDS} per round, the best of 3 "
+        "rounds alternating with the baseline; each kind in a centre of its own); the read "
+        f"models on SQLite (the best of {APPLIES} projections of the day into an empty store, "
+        "alternating); answers the best of 3 runs of 1,000. Ratios are to the baseline above "
+        "each, measured in the same run.",
+        "",
+        "| what | µs per op | vs. baseline |",
+        "|---|---:|---:|",
+    ]
+    for name, value, baseline in commands + projected:
+        ratio = "baseline" if baseline is None else f"{value / baseline:.2f}x"
+        out.append(f"| {name} | {value:,.1f} | {ratio} |")
+    out.append("")
+    return out
+
+
 if __name__ == "__main__":
-    print("\n".join(run()))
+    print("\n".join(run() + paths()))
