@@ -11,10 +11,12 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import httpx
 import pytest
 import uvicorn
 import websockets
@@ -26,7 +28,7 @@ from services.live_gateway.hub import Settings
 from services.live_gateway.settings import GatewaySettings
 from shared import events
 from shared.eventstore import EventStoreSettings
-from shared.privacy import ERASED, FieldCipher, open_key_store
+from shared.privacy import ERASED, FieldCipher, KeyStore, open_key_store
 from shared.privacy.fields import seal_event
 from shared.privacy.settings import PrivacySettings
 from shared.readmodels.documents import PERSON
@@ -89,8 +91,19 @@ def demo(tmp_path: Path) -> Iterator[SealedDemo]:
     demo.close()
 
 
+@dataclass(frozen=True)
+class Gateway:
+    url: str
+    keys: KeyStore
+    """The gateway's own key store."""
+
+    @property
+    def http(self) -> str:
+        return self.url.replace("ws://", "http://").removesuffix("/live")
+
+
 @contextlib.asynccontextmanager
-async def gateway(demo: SealedDemo, nats: str) -> AsyncIterator[str]:
+async def gateway(demo: SealedDemo, nats: str) -> AsyncIterator[Gateway]:
     """The gateway as its process runs it: its own key store on the event store's database,
     which it closes when it stops; the periodic check every RESYNC_SECONDS."""
     environment = {
@@ -116,7 +129,7 @@ async def gateway(demo: SealedDemo, nats: str) -> AsyncIterator[str]:
             await task
         await asyncio.sleep(0.01)
     try:
-        yield f"ws://127.0.0.1:{sock.getsockname()[1]}/live"
+        yield Gateway(f"ws://127.0.0.1:{sock.getsockname()[1]}/live", keys)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
@@ -184,9 +197,9 @@ async def test_a_tutor_sees_names_in_plain_text_then_erased_without_a_reload(
     demo.project()
 
     async with (
-        gateway(demo, nats_server.url) as url,
-        connect(url, actor("john")) as socket,
-        connect(url, actor("john")) as second,
+        gateway(demo, nats_server.url) as gw,
+        connect(gw.url, actor("john")) as socket,
+        connect(gw.url, actor("john")) as second,
     ):
         roster = Copy(second, f"class:{class_id}")
         await roster.follow()
@@ -220,7 +233,7 @@ async def test_another_centre_never_gets_the_text_and_its_own_socket_works(
     demo: SealedDemo, nats_server: NatsServer
 ) -> None:
     stranger = Actor(user_id=uuid4(), role=Role.CENTER_ADMIN, centre_id=EMPTY_CENTRE)
-    async with gateway(demo, nats_server.url) as url, connect(url, stranger) as socket:
+    async with gateway(demo, nats_server.url) as gw, connect(gw.url, stranger) as socket:
         refused = await subscribe(socket, demo.live_topic)
         assert refused["type"] == "error" and refused["status"] in (403, 404)
         assert demo_person("michael").name not in json.dumps(refused)
@@ -234,7 +247,8 @@ async def test_another_centre_never_gets_the_text_and_its_own_socket_works(
 async def test_an_erased_persons_socket_is_closed_and_their_token_refused(
     demo: SealedDemo, nats_server: NatsServer
 ) -> None:
-    async with gateway(demo, nats_server.url) as url:
+    async with gateway(demo, nats_server.url) as gw:
+        url = gw.url
         async with connect(url, actor("michael")) as theirs, connect(url, actor("john")) as johns:
             assert (await subscribe(theirs, "notifications"))["type"] == "snapshot"
             assert (await subscribe(johns, "my-day"))["type"] == "snapshot"
@@ -252,3 +266,13 @@ async def test_an_erased_persons_socket_is_closed_and_their_token_refused(
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(again.recv(), WAIT)
             assert again.close_code == UNAUTHORIZED
+
+
+async def test_ready_reports_a_key_store_that_cannot_be_read(
+    demo: SealedDemo, nats_server: NatsServer
+) -> None:
+    async with gateway(demo, nats_server.url) as gw, httpx.AsyncClient(base_url=gw.http) as http:
+        assert (await http.get("/ready")).status_code == 200
+        gw.keys.close()  # as when its database goes away
+        answer = await http.get("/ready")
+        assert answer.status_code == 503 and "key store" in answer.json()["reason"]
