@@ -111,6 +111,18 @@ def test_check_passes_on_a_working_store(store: BlobStore) -> None:
     store.check()
 
 
+def test_a_deleted_file_is_gone_and_deleting_it_again_is_nothing(store: BlobStore) -> None:
+    key = store.put("north", JPEG, "image/jpeg")
+    kept = store.put("north", JPEG + b"!", "image/jpeg")
+    assert store.delete(key) is True
+    with pytest.raises(BlobNotFound):
+        store.get(key)
+    assert store.delete(key) is False  # an erasure delivered twice
+    assert store.get(kept) == JPEG + b"!"
+    with pytest.raises(InvalidBlobKey):
+        store.delete("north/../../etc/passwd")
+
+
 # --- the S3 store ---------------------------------------------------------------------------
 
 
