@@ -8,14 +8,16 @@ with the aggregates of :mod:`services.command.domain` on a unit of work
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 from pathlib import Path
 
 from services.command import bus, domain
 from services.command.commands.base import Command
-from services.command.domain.aggregate import NotFound
+from services.command.domain.aggregate import NotFound, sealing
 from services.command.idempotency import IdempotencyKey
+from services.command.privacy import PersonalData
 from services.command.unit_of_work import (
     CommandResult,
     ConcurrentUpdate,
@@ -49,21 +51,47 @@ def domain_fingerprint() -> str:
 class TutoringCentres(EventStore):
     """The event store, and the commands of every tutoring centre over it."""
 
-    def __init__(self, settings: EventStoreSettings, *, sheet_key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        settings: EventStoreSettings,
+        *,
+        sheet_key: bytes | None = None,
+        privacy: PersonalData | None = None,
+    ) -> None:
         """``sheet_key``: the key printed worksheets' codes are signed with; without it,
-        worksheets cannot be printed nor scans routed."""
+        worksheets cannot be printed nor scans routed. ``privacy``: the key store that seals
+        personal texts as events are made (closed with the store); without it (the domain's
+        tests, the scheduler's timers, which record no personal text) texts stay as given,
+        until :meth:`protect` gives one."""
         super().__init__(settings)
+        self.store_settings = settings
+        self.privacy = privacy
         self.directory = DirectoryCache()
         self.aggregates = AggregateCache(
             self.events,
             AGGREGATE_CACHE_SIZE,
             Snapshots(self.snapshot_recorder(), domain_fingerprint()),
         )
-        self.services = Services(sheet_codes=None if sheet_key is None else SheetCodes(sheet_key))
+        self.services = Services(
+            sheet_codes=None if sheet_key is None else SheetCodes(sheet_key), privacy=privacy
+        )
+
+    def protect(self, privacy: PersonalData) -> None:
+        """Seal personal texts with ``privacy`` from now on (closed with the store)."""
+        self.privacy = privacy
+        self.services = dataclasses.replace(self.services, privacy=privacy)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.privacy is not None:
+                self.privacy.close()
 
     def handle(
         self, actor: Actor, command: Command, *, idempotency: IdempotencyKey | None = None
     ) -> CommandResult:
         """Run ``command`` for ``actor``: refused (403) unless the actor's role may attempt it,
         then decided by its handler and stored in one commit (see :mod:`services.command.bus`)."""
-        return bus.dispatch(self, self.directory, actor, command, idempotency, self.services)
+        with sealing(self.privacy):
+            return bus.dispatch(self, self.directory, actor, command, idempotency, self.services)

@@ -42,6 +42,7 @@ from services.command.commands.sessions import (
     ScheduleSession,
     StartSession,
 )
+from services.command.privacy import PersonalData
 from shared.events import (
     AttendanceStatus,
     Difficulty,
@@ -578,7 +579,8 @@ def main() -> None:
     from services.settings import start
 
     settings = start(SeedSettings, "seed")
-    centres = TutoringCentres(settings.event_store)
+    privacy = PersonalData.open(settings.event_store, settings.privacy, dev_mode=settings.dev_mode)
+    centres = TutoringCentres(settings.event_store, privacy=privacy)  # seals as the API does
     try:
         if centres.position:
             log.info(

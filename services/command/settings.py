@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shared.blobs.settings import BlobSettings
 from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import ApiSettings, RateLimitSettings
 from shared.observability.settings import LogSettings, MetricsSettings
 from shared.paper.settings import PaperSettings
+from shared.privacy.settings import PrivacySettings
 from shared.settings import setting
+from shared.tenancy.settings import JwtSettings
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class CommandSettings:
     api: ApiSettings = field(default_factory=ApiSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     paper: PaperSettings = field(default_factory=PaperSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     logging: LogSettings = field(default_factory=LogSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
@@ -41,9 +46,19 @@ class CommandSettings:
         return self.metrics_dir if self.workers > 1 else None
 
 
+def _dev_mode() -> Any:
+    """``TUTORPULSE_DEV_MODE`` as the JWT settings declare it (one declaration per variable)."""
+    original = next(f for f in dataclasses.fields(JwtSettings) if f.name == "dev_mode")
+    return dataclasses.field(default=original.default, metadata=original.metadata)
+
+
 @dataclass(frozen=True)
 class SeedSettings:
     """``python -m services.command.seed``: the demo centre, into an empty event store."""
 
     event_store: EventStoreSettings = field(default_factory=EventStoreSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    dev_mode: bool = _dev_mode()
+    """``TUTORPULSE_DEV_MODE`` (declared by the JWT settings): the public development master
+    key is accepted, as the command service accepts it (``make run``)."""
     logging: LogSettings = field(default_factory=LogSettings)

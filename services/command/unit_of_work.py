@@ -23,6 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from services.command.domain.aggregate import Aggregate, InvalidValue, NotFound, RuleViolated
 from services.command.domain.directory import Centre, Person, centre_aggregate_id
 from services.command.idempotency import CommandReceipt, IdempotencyKey, KeyReused, receipt_id
+from services.command.privacy import PersonalData
 from shared.eventstore import EventStore
 from shared.eventstore.group_commit import StaleRead
 from shared.paper.codes import SheetCodes
@@ -105,6 +106,8 @@ class Services:
 
     sheet_codes: SheetCodes | None = None
     """Mints the signed codes of printed worksheets; ``None`` where paper work is not set up."""
+    privacy: PersonalData | None = None
+    """The key store, for erasure; ``None`` where personal texts are not sealed."""
 
 
 class UnitOfWork:

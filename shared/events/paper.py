@@ -65,9 +65,17 @@ class Stamp(msgspec.Struct, frozen=True, kw_only=True, tag="stamp", rename="came
     size: Annotated[float, msgspec.Meta(gt=0, le=0.3)] = 0.05
 
 
+MAX_NOTE_TEXT = 500
+"""Characters of a text written on a page (the command refuses more)."""
+
+SEALED_NOTE_TEXT = 3000
+"""Characters a note's text may have in an event: sealed (docs/privacy.md), a text of
+:data:`MAX_NOTE_TEXT` characters of up to 4 bytes each takes at most 2,745."""
+
+
 class TextNote(msgspec.Struct, frozen=True, kw_only=True, tag="text", rename="camel"):
     at: Point
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=SEALED_NOTE_TEXT)]
     colour: Colour = "#d62828"
     size: Annotated[float, msgspec.Meta(gt=0, le=0.1)] = 0.025
 

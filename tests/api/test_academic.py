@@ -24,6 +24,7 @@ from shared.events import (
 from tests.api.helpers import enrol, is_problem, schedule
 from tests.builders import Centre
 from tests.support import history as recorded
+from tests.support.privacy import opened
 
 MATHS = "algebra-fundamentals"
 STAFF = ("tutor", "other_tutor", "supervisor", "admin", "root")
@@ -386,8 +387,12 @@ def test_the_overview_shows_staff_everything_and_the_student_no_reasons(
     notifications = centres.recorder.select_notifications(1, 10_000)
     apply_all(store, [(events.decode(n.state), n.id) for n in notifications])
     ann = alpha["ann"].user_id
-    staff = student_overview(store, alpha["tutor"], ann, datetime.now(UTC)).data
-    own = student_overview(store, alpha["ann"], ann, datetime.now(UTC)).data
+    staff = opened(
+        centres, student_overview(store, alpha["tutor"], ann, datetime.now(UTC)).data, "alpha"
+    )
+    own = opened(
+        centres, student_overview(store, alpha["ann"], ann, datetime.now(UTC)).data, "alpha"
+    )
     (subject,) = staff["academicProfile"]
     assert (subject["schoolGrade"], subject["workingLevel"], subject["gap"]) == (5, 4, 1)
     assert [h["changeType"] for h in subject["history"]] == [

@@ -16,6 +16,7 @@ from shared.events import AttendanceMarked, CatchUpAssigned, CatchUpCancelled, S
 from tests.api.helpers import enrol, is_problem, live_session, marks, schedule, session_body, start
 from tests.builders import Centre
 from tests.support.history import first_of, history
+from tests.support.privacy import opened
 
 BULK = "/api/academic/attendance/bulk"
 
@@ -752,7 +753,7 @@ def test_class_cohorts_have_a_capacity_and_schedule_sessions_for_all_members(
         store,
         [(events.decode(n.state), n.id) for n in centres.recorder.select_notifications(1, 100_000)],
     )
-    roster = class_roster(store, alpha["tutor"], UUID(class_id)).data
+    roster = opened(centres, class_roster(store, alpha["tutor"], UUID(class_id)).data, "alpha")
     assert (roster["status"], roster["enrolled"], roster["placesLeft"]) == ("CANCELLED", 1, 1)
     assert [(m["name"], m["status"]) for m in roster["members"]] == [
         ("Ann", "ACTIVE"),

@@ -28,6 +28,7 @@ from shared.tenancy import Actor, Role
 from tests.api.helpers import is_problem, live_session
 from tests.api.test_work import ESSAY, FRACTIONS, publish
 from tests.builders import Centre
+from tests.support.history import history
 
 
 def pages_of(pdf: bytes, scale: float = 2.0) -> list[Image.Image]:
@@ -90,7 +91,8 @@ def hand_in(
 
 
 def events_of(centres: TutoringCentres, aggregate_id: UUID | str) -> list[Any]:
-    return list(centres.events.get(UUID(str(aggregate_id))))
+    """An aggregate's events, their personal texts opened."""
+    return history(centres, UUID(str(aggregate_id)))
 
 
 def printed_code(centres: TutoringCentres, work_id: str) -> str:

@@ -67,7 +67,8 @@ def test_a_scan_handed_in_is_read_back_marked(
     upload = f"/api/v1/paper/uploads/{mine['uploadId']}"
     project(centres, reads)
 
-    with TestClient(query_app(reads, blobs=blobs, own_resources=False)) as query:
+    keys = centres.privacy.keys if centres.privacy else None
+    with TestClient(query_app(reads, blobs=blobs, own_resources=False, keys=keys)) as query:
         queue = read(query, "/api/academic/tutor/my-day", alpha, "tutor")["paperToMark"]
         assert [(p["uploadId"], p["status"]) for p in queue] == [
             (mine["uploadId"], "AWAITING_MARKING")
@@ -102,7 +103,8 @@ def test_a_scan_handed_in_is_read_back_marked(
     assert back.status_code == 200, back.text
     project(centres, reads)
 
-    with TestClient(query_app(reads, blobs=blobs, own_resources=False)) as query:
+    keys = centres.privacy.keys if centres.privacy else None
+    with TestClient(query_app(reads, blobs=blobs, own_resources=False, keys=keys)) as query:
         assert read(query, "/api/academic/tutor/my-day", alpha, "tutor")["paperToMark"] == []
         marked = read(query, upload, alpha, "ann")
         assert marked["status"] == "HANDED_BACK" and marked["feedback"] == "Neat"

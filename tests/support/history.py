@@ -12,11 +12,17 @@ E = TypeVar("E", bound=Event)
 
 
 def history(store: EventStore, aggregate_id: UUID) -> list[Event]:
-    """The events of one aggregate, oldest first. The eventsourcing library hands them back
-    typed only as its ``DomainEventProtocol``; everything tutorpulse stores is an ``Event``."""
+    """The events of one aggregate, oldest first, their personal texts opened where the
+    command service sealed them. The eventsourcing library hands them back typed only as its
+    ``DomainEventProtocol``; everything tutorpulse stores is an ``Event``."""
+    from services.command.application import TutoringCentres
+    from tests.support.privacy import opened_event
+
     recorded: list[Event] = []
     for event in store.events.get(aggregate_id):
         assert isinstance(event, Event), f"not a tutorpulse event: {event!r}"
+        if isinstance(store, TutoringCentres):
+            event = opened_event(store, event)
         recorded.append(event)
     return recorded
 

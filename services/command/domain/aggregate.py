@@ -2,14 +2,21 @@
 
 Aggregates change state only by recording events (contracts from ``shared.events``); every
 event is stamped with the aggregate's centre, its next version, the time and the actor.
+
+Personal texts are sealed as each event is made, before the aggregate applies it, by the
+:class:`Sealer` the command service installs around a command (:func:`sealing`): aggregates,
+snapshots and stored events then hold only sealed texts (see docs/privacy.md). With none
+installed (the domain's own tests) events keep their texts as given.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 from uuid import UUID
 
 from shared.events import MAX_EVENT_BYTES, Event, encode
@@ -58,6 +65,41 @@ class NotFound(DomainError):
     """No such thing in the actor's centre (HTTP 404). Other centres' things are not found."""
 
 
+class PersonDataWasErased(RuleViolated):
+    """The command would record personal data about a person whose data was erased (HTTP
+    409): nothing new about them is written."""
+
+    def __init__(self, detail: str = "this person's data was erased") -> None:
+        super().__init__(detail)
+
+
+class Sealer(Protocol):
+    """What seals the personal texts of events as they are made (the command service's key
+    store, through ``shared.privacy.fields``)."""
+
+    def seal(self, event: E, aggregate: Aggregate) -> E:
+        """``event`` with its personal texts sealed; :class:`PersonDataWasErased` if the
+        person they are about was erased."""
+        ...
+
+    def same(self, recorded: str | None, text: str | None, centre_id: str) -> bool:
+        """Whether a text recorded earlier (sealed, perhaps) is ``text``."""
+        ...
+
+
+_SEALER: ContextVar[Sealer | None] = ContextVar("tutorpulse_sealer", default=None)
+
+
+@contextmanager
+def sealing(sealer: Sealer | None) -> Iterator[None]:
+    """Events made within seal their personal texts with ``sealer`` (none: kept as given)."""
+    token = _SEALER.set(sealer)
+    try:
+        yield
+    finally:
+        _SEALER.reset(token)
+
+
 _CHANGES = itertools.count(1)
 """Orders the changes of every aggregate of the process, so that a commit stores aggregates
 in the order they began to change (the order the centre would tell the story in)."""
@@ -95,6 +137,9 @@ class Aggregate:
             actor_role=by.role,
             **fields,
         )
+        sealer = _SEALER.get()
+        if sealer is not None:
+            event = sealer.seal(event, self)
         if len(encoded := encode(event)) > MAX_EVENT_BYTES:
             raise InvalidValue(
                 f"this is too much to record at once ({len(encoded) // 1024} KiB; at most "
@@ -106,6 +151,13 @@ class Aggregate:
             self.changed_at = next(_CHANGES)
         self._pending.append(event)
         return event
+
+    def _same_text(self, recorded: str | None, text: str | None) -> bool:
+        """Whether a text this aggregate recorded (sealed where personal) is ``text``."""
+        sealer = _SEALER.get()
+        if sealer is None or recorded is None or text is None:
+            return recorded == text
+        return sealer.same(recorded, text, self.centre_id)
 
     def _apply(self, event: Event) -> None:
         self._appliers[type(event)](self, event)

@@ -16,6 +16,7 @@ from services.command.domain.aggregate import (
 )
 from services.command.domain.exercise import MAX_FEEDBACK
 from shared.events.paper import (
+    MAX_NOTE_TEXT,
     MAX_PAGES,
     MAX_RUBRIC_CRITERIA,
     VOICE_COMMENT_SECONDS,
@@ -31,6 +32,7 @@ from shared.events.paper import (
     RouteMethod,
     RubricScore,
     ScannedPage,
+    TextNote,
     WorkKind,
     WorksheetPrinted,
 )
@@ -159,6 +161,10 @@ class PaperUpload(Aggregate):
     def annotate(self, *, by: Actor, page: int, mark: Mark) -> UUID:
         self._being_marked("annotate")
         self._page(page)
+        if isinstance(mark, TextNote) and len(mark.text) > MAX_NOTE_TEXT:
+            raise InvalidValue(
+                f"a note on a page is at most {MAX_NOTE_TEXT} characters", field="mark.text"
+            )
         annotation_id = uuid5(self.id, f"annotation:{self.version + 1}")
         self._record(PaperAnnotated, by, annotation_id=annotation_id, page=page, mark=mark)
         return annotation_id

@@ -142,7 +142,7 @@ class Seat(Aggregate):
                 f"attendance is marked once a session has started ({session.status})"
             )
         notes = values.free_text(notes, "notes", MAX_NOTE_LENGTH)
-        if status == self.attendance and notes == self.attendance_notes:
+        if status == self.attendance and self._same_text(self.attendance_notes, notes):
             return None
         previous = self.attendance
         self._record(

@@ -16,6 +16,7 @@ from services.command.http.paper import paper_route_handlers
 from services.command.http.problems import EXCEPTION_HANDLERS
 from services.command.http.routes import HELP_RATE_LIMIT
 from services.command.metrics import CentreCounts
+from services.command.privacy import PersonalData
 from services.command.settings import CommandSettings
 from shared.blobs.store import BlobStore, open_blob_store
 from shared.http import ratelimit
@@ -74,8 +75,18 @@ def create_app(
     """``own_resources``: close the event store (and the blob store) when the app stops.
     ``limits``: the per-caller rate limits (by default those of the settings, see
     :func:`rate_limits`). ``settings``: by default read from the environment. ``blobs``: where
-    scans are kept (by default the store the settings name)."""
+    scans are kept (by default the store the settings name).
+
+    Personal texts are sealed with the key store of ``centres`` (one is opened beside its
+    events, with the settings' master keys, if it has none) and every answer is opened for
+    the caller's centre."""
     settings = load(CommandSettings) if settings is None else settings
+    privacy = centres.privacy
+    if privacy is None:
+        privacy = PersonalData.open(
+            centres.store_settings, settings.privacy, dev_mode=settings.api.tokens.dev_mode
+        )
+        centres.protect(privacy)
     blobs = open_blob_store(settings.blobs) if blobs is None else blobs
 
     def close() -> None:
@@ -85,6 +96,7 @@ def create_app(
 
     async def ready() -> None:
         await anyio.to_thread.run_sync(centres.recorder.max_notification_id)
+        await anyio.to_thread.run_sync(privacy.ready)
 
     limits = rate_limits(settings.rate_limits) if limits is None else limits
 
@@ -113,6 +125,7 @@ def create_app(
         rate_limits=limits,
         metrics_dir=settings.multiprocess_metrics_dir,
         front=fast_commands,
+        revealer=privacy.revealer,
     )
     app.before_send.append(CentreCounts(settings.metrics))
     return app
@@ -125,4 +138,4 @@ def app_from_environment() -> Litestar:
     settings = start(CommandSettings, SERVICE)
     check_at_start(SERVICE, settings.api.tokens)  # the secret every request needs, first
     centres = TutoringCentres(settings.event_store, sheet_key=settings.paper.signing_key())
-    return create_app(centres, settings=settings)
+    return create_app(centres, settings=settings)  # with the key store beside the events

@@ -136,7 +136,13 @@ async def _worksheets(
     centres: TutoringCentres, actor: Actor, command: Command, filename: str
 ) -> Response[bytes]:
     result = await anyio.to_thread.run_sync(lambda: centres.handle(actor, command))
-    view = msgspec.convert(result.body, WorksheetsView)
+    body = result.body
+    if centres.privacy is not None:  # the students' names, sealed as recorded, printed plain
+        revealer, encoded = centres.privacy.revealer, msgspec.json.encode(body)
+        body = msgspec.json.decode(
+            await anyio.to_thread.run_sync(revealer.json, encoded, actor.centre_id)
+        )
+    view = msgspec.convert(body, WorksheetsView)
     pdf = await anyio.to_thread.run_sync(render_worksheets, _printable(view))
     COMMANDS.labels(command=VERBS[type(command)].name, outcome="ok").inc()
     return Response(
