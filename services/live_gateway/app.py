@@ -328,13 +328,13 @@ def app_from_environment() -> Litestar:
     from shared.readmodels.store import open_read_store
 
     settings = start(GatewaySettings, SERVICE)
-    keys = open_key_store(
-        SERVICE, settings.event_store, settings.privacy, dev_mode=settings.tokens.dev_mode
-    )
+    store = open_read_store(settings.read_store)
     try:
-        store = open_read_store(settings.read_store)
+        keys = open_key_store(
+            SERVICE, settings.event_store, settings.privacy, dev_mode=settings.tokens.dev_mode
+        )
     except BaseException:
-        keys.close()
+        store.close()
         raise
     return create_app(
         store, settings.nats, own_store=True, gateway=settings, keys=keys, own_keys=True

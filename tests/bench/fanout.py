@@ -55,6 +55,7 @@ from services.command.commands.sessions import EnrolStudent, ScheduleSession, St
 from services.projections.rebuild import rebuild
 from shared.events import SessionMode
 from shared.eventstore import EventStoreSettings
+from shared.privacy import new_master_key
 from shared.readmodels.deltas import decode_notice, delta_subject
 from shared.readmodels.documents import SESSION
 from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
@@ -444,6 +445,7 @@ async def measure(
 
 async def run(nats_server: NatsServer, work: Path) -> list[str]:
     os.environ.setdefault("TUTORPULSE_JWT_SECRET", secrets.token_urlsafe(48))
+    os.environ.setdefault("TUTORPULSE_PRIVACY_MASTER_KEYS", f"bench={new_master_key()}")
     read_path = work / "fanout-read.sqlite"
     read_env = {"TUTORPULSE_READ_STORE": "sqlite", "TUTORPULSE_READ_SQLITE_PATH": str(read_path)}
     store = open_read_store(load(ReadStoreSettings, read_env))
@@ -466,6 +468,8 @@ async def run(nats_server: NatsServer, work: Path) -> list[str]:
             **os.environ,
             **read_env,
             **nats_server.env_for("gateway"),
+            # The key store's table, beside the events.
+            "TUTORPULSE_SQLITE_PATH": str(work / "fanout-events.sqlite"),
             "PYTHONPATH": str(source),
             "TUTORPULSE_GATEWAY_PORT": str(gateway_port),
             "TUTORPULSE_LOG_LEVEL": "WARNING",

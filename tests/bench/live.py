@@ -45,6 +45,7 @@ from services.command.application import TutoringCentres
 from shared.events import decode
 from shared.eventstore import EventStoreSettings
 from shared.messaging import ensure_streams
+from shared.privacy import new_master_key
 from shared.readmodels.deltas import decode_notice
 from shared.settings import load
 from shared.tenancy import Actor
@@ -462,6 +463,7 @@ async def main() -> None:
     from tests.support.servers import running_nats, running_postgres
 
     os.environ.setdefault("TUTORPULSE_JWT_SECRET", secrets.token_urlsafe(48))
+    os.environ.setdefault("TUTORPULSE_PRIVACY_MASTER_KEYS", f"bench={new_master_key()}")
     os.environ.setdefault("TUTORPULSE_PAPER_KEY", secrets.token_urlsafe(48))
     os.environ.setdefault("TUTORPULSE_RATE_LIMIT", "1000000/second")
     os.environ.setdefault("TUTORPULSE_HELP_RATE_LIMIT", "1000000/second")

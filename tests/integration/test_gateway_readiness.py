@@ -88,6 +88,7 @@ def gateway_process(tmp_path: Path, **settings: str) -> ServiceProcess:
     env = service_env(
         TUTORPULSE_READ_STORE="sqlite",
         TUTORPULSE_READ_SQLITE_PATH=str(tmp_path / "read.sqlite"),
+        TUTORPULSE_SQLITE_PATH=str(tmp_path / "events.sqlite"),  # the key store's table
         TUTORPULSE_GATEWAY_PORT=str(port),
         **settings,
     )
