@@ -98,6 +98,13 @@ VERBS_IN_ORDER: tuple[Verb[Any], ...] = (
     ),
     Verb(centre_commands.ChangeReminders, centres.change_reminders, P.CENTRE_CONFIGURE),
     Verb(centre_commands.RegisterPerson, centres.register_person, P.PERSON_REGISTER, CREATED),
+    Verb(
+        centre_commands.ErasePersonData,
+        centres.erase_person_data,
+        P.PERSON_ERASE,
+        CREATED,
+        also=(200,),
+    ),
     Verb(_s.ScheduleSession, sessions.schedule_session, P.SESSION_SCHEDULE, CREATED),
     Verb(_s.StartSession, sessions.start_session, P.SESSION_RUN),
     Verb(_s.EndSession, sessions.end_session, P.SESSION_RUN),

@@ -120,6 +120,17 @@ class PersonView(View, frozen=True):
     role: Role
 
 
+class ErasureView(View, frozen=True):
+    """A person's erasure: when their key was destroyed (this service stopped using it at
+    once), its id (``None``: they never had one), and by when every other process has stopped
+    using it too (``erasedAt`` plus the key cache's seconds)."""
+
+    person_id: UUID
+    erased_at: Time
+    key_id: str | None
+    everywhere_by: Time
+
+
 # --- sessions ------------------------------------------------------------------------------
 
 

@@ -50,6 +50,7 @@ from services.command.commands.centres import (
     ChangeHelpSlas,
     ChangeReminders,
     ChangeSessionLength,
+    ErasePersonData,
     RegisterPerson,
 )
 from services.command.commands.classes import (
@@ -139,6 +140,7 @@ from services.command.domain.exercise import MAX_OPTIONS, MAX_QUESTIONS
 from services.command.domain.session import LONGEST_SESSION
 from services.command.domain.values import EARLIEST, END_OF_TIME
 from services.command.idempotency import IdempotencyKey
+from services.command.privacy import PersonalData
 from shared import events
 from shared.events import (
     REMINDER_MINUTES,
@@ -171,6 +173,8 @@ from shared.events.paper import (
 from shared.eventstore import EventStoreSettings
 from shared.notifications import NotificationType
 from shared.paper.codes import short_code
+from shared.privacy import KeyStore, LocalKms, PrivacySettings
+from shared.privacy.kms import KEY_BYTES
 from shared.readmodels import access
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
@@ -321,9 +325,12 @@ class History:
 def a_centre() -> Iterator[History]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
+        store = load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(path / "events.sqlite")})
+        keys = KeyStore(store, PrivacySettings(), LocalKms({"m1": bytes(range(KEY_BYTES))}))
         centres = TutoringCentres(
-            load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(path / "events.sqlite")}),
+            store,
             sheet_key=b"the key of the histories' worksheet codes",
+            privacy=PersonalData(keys, PrivacySettings()),  # sealed, as the command service does
         )
         live = read_store(path, "live.sqlite")
         try:
@@ -1225,6 +1232,13 @@ def life_of_a_centre(run: History, draw: Draw) -> None:
                 ),
             )
         )
+
+    # Fay's parent asks for her data to be erased: her key goes and the erasure is recorded
+    # (asked again, the first erasure answers); nothing new about her is recorded after it.
+    erasure = ErasePersonData(person_id=fay.user_id, reason=draw(texts(500, lines=True)))
+    run.do(lambda: c.handle(admin, erasure))
+    run.do(lambda: c.handle(admin, erasure))
+    run.refuse(lambda: c.handle(tutor, WriteNote(student_id=fay.user_id, content="Fay did well")))
 
 
 _points = st.builds(Point, st.floats(0, 1), st.floats(0, 1))

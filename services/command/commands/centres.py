@@ -7,7 +7,7 @@ from uuid import UUID
 
 import msgspec
 
-from services.command.commands.base import Command, Text
+from services.command.commands.base import Command, Reason, Text
 from shared.events import HELP_SLA_MINUTES, REMINDER_MINUTES, SESSION_MINUTES, HelpPriority
 from shared.tenancy import Role
 from shared.tenancy.actor import CENTRE_ID_PATTERN
@@ -46,3 +46,13 @@ class RegisterPerson(Command, frozen=True):
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
     role: Role
     guardian_id: UUID | None = None
+
+
+class ErasePersonData(Command, frozen=True):
+    """Erase a person's personal data (a right-to-erasure request): their data key is
+    destroyed, so their name, e-mail and every text about them read as erased everywhere.
+    ``reason`` is the centre's record of why, kept readable in the log: it must not name the
+    person."""
+
+    person_id: UUID
+    reason: Reason

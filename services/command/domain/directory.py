@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from services.command.domain import values
@@ -18,6 +18,7 @@ from shared.events import (
     CentreRemindersChanged,
     CentreSessionLengthChanged,
     HelpPriority,
+    PersonDataErased,
     PersonRegistered,
 )
 from shared.tenancy import Actor, Role, is_valid_centre_id
@@ -153,9 +154,12 @@ def _valid_slas(slas: dict[str, int]) -> dict[str, int]:
 
 class Person(Aggregate):
     name: str
+    """Sealed where the command service seals personal data, as is :attr:`email`."""
     email: str
     role: Role
     guardian_id: UUID | None
+    erasure: PersonDataErased | None
+    """The erasure of the person's personal data, once it was recorded."""
 
     @classmethod
     def register(
@@ -192,6 +196,22 @@ class Person(Aggregate):
             guardian_id=guardian.id if guardian else None,
         )
         return person
+
+    def record_erasure(
+        self, *, by: Actor, reason: str, key_id: str | None, at: datetime
+    ) -> PersonDataErased:
+        """Record that the person's data key was destroyed (``at``, by the key store): the
+        audit event of the erasure. Once only: the first erasure is the one recorded."""
+        if self.erasure is not None:
+            return self.erasure
+        return self._record(PersonDataErased, by, at=at, reason=reason, key_id=key_id)
+
+    def _blank(self) -> None:
+        self.erasure = None
+
+    @applies(PersonDataErased)
+    def _erased(self, event: PersonDataErased) -> None:
+        self.erasure = event
 
     @applies(PersonRegistered)
     def _registered(self, event: PersonRegistered) -> None:

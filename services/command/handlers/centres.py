@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from services.command.commands.centres import (
     ChangeHelpSlas,
     ChangeReminders,
     ChangeSessionLength,
+    ErasePersonData,
     RegisterCentre,
     RegisterPerson,
 )
-from services.command.domain.aggregate import NotFound
+from services.command.domain import values
+from services.command.domain.aggregate import NotFound, RuleViolated
 from services.command.domain.directory import Centre, Person, centre_aggregate_id
 from services.command.responses import (
     CentreView,
+    ErasureView,
     HelpSlasView,
     PersonView,
     RemindersView,
     SessionLengthView,
+    WithStatus,
+    time,
 )
 from services.command.unit_of_work import UnitOfWork
 
@@ -84,3 +91,37 @@ def register_person(command: RegisterPerson, uow: UnitOfWork) -> PersonView:
     )
     uow.add(person, if_exists="someone with this e-mail is already registered")
     return PersonView(person_id=person.id, role=command.role)
+
+
+def erase_person_data(command: ErasePersonData, uow: UnitOfWork) -> WithStatus[ErasureView]:
+    """Destroy the person's data key first (from then on nothing sealed with it opens, and
+    nothing new about them is recorded), then record the erasure on the person: the audit
+    event. Erasing again answers the first erasure (200). Should the record fail after the
+    key is gone, erasing again records it, with the first erasure's time."""
+    reason = values.reason(command.reason)
+    privacy = uow.services.privacy
+    if privacy is None:
+        raise RuleViolated("personal data is not sealed by this service: nothing to erase")
+    person = uow.get(Person, command.person_id)
+    if person.centre_id != uow.actor.centre_id:
+        raise NotFound("no such person")
+    status = 200
+    if person.erasure is None:
+        erased = privacy.keys.destroy(
+            person.centre_id, person.id, erased_by=uow.actor.user_id, reason=reason
+        )
+        person.record_erasure(
+            by=uow.actor, reason=erased.reason, key_id=erased.key_id, at=erased.erased_at
+        )
+        status = 201
+    erasure = person.erasure
+    assert erasure is not None
+    return WithStatus(
+        ErasureView(
+            person_id=person.id,
+            erased_at=time(erasure.occurred_at),
+            key_id=erasure.key_id,
+            everywhere_by=time(erasure.occurred_at + timedelta(seconds=privacy.key_cache_seconds)),
+        ),
+        status,
+    )

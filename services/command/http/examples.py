@@ -55,6 +55,7 @@ BODIES: Mapping[type[Command], dict[str, Any]] = {
         "role": "STUDENT",
         "guardianId": PARENT,
     },
+    ce.ErasePersonData: {"reason": "Right-to-erasure request from the student's parent, 3 March"},
     ss.ScheduleSession: {
         "title": "Fractions clinic",
         "startsAt": "2030-03-04T16:00:00Z",

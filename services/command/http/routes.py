@@ -93,6 +93,13 @@ ROUTES: tuple[Route, ...] = (
         "people",
         "/api/v1/people",
         post("/", ce.RegisterPerson, "Register a person of the caller's centre"),
+        post(
+            "/{person_id:uuid}/erasure",
+            ce.ErasePersonData,
+            "Erase a person's personal data, with a reason (CENTER_ADMIN): their key is "
+            "destroyed, so their name, e-mail and every text about them read [erased] "
+            "everywhere; erasing again answers the first erasure",
+        ),
     ),
     *resource(
         "sessions",
