@@ -8,6 +8,8 @@ first erasure (200)."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,28 @@ def register_zelda(client: TestClient[Litestar], centre: Centre) -> Actor:
     return zelda
 
 
+def connect(centres: TutoringCentres) -> psycopg.Connection[Any]:
+    settings = centres.store_settings
+    return psycopg.connect(
+        host=settings.postgres_host,
+        port=settings.postgres_port,
+        dbname=settings.postgres_dbname,
+        user=settings.postgres_user,
+        password=settings.postgres_password or None,
+        autocommit=True,
+    )
+
+
+def execute(centres: TutoringCentres, statement: str) -> None:
+    """One statement on the event store's database, from outside the services."""
+    if centres.store_settings.store == "sqlite":
+        with closing(sqlite3.connect(centres.store_settings.sqlite_path)) as connection:
+            connection.execute(statement)
+    else:
+        with connect(centres) as connection:
+            connection.execute(statement.encode())
+
+
 def stored_texts(centres: TutoringCentres) -> bytes:
     """Every byte the event store keeps: the SQLite files, or every row of every table of the
     PostgreSQL database (but the key store's, which holds no text but its tombstones)."""
@@ -60,13 +84,7 @@ def stored_texts(centres: TutoringCentres) -> bytes:
         files = [path, path.with_name(path.name + "-wal")]
         return b"".join(f.read_bytes() for f in files if f.exists())
     kept = bytearray()
-    with psycopg.connect(
-        host=settings.postgres_host,
-        port=settings.postgres_port,
-        dbname=settings.postgres_dbname,
-        user=settings.postgres_user,
-        password=settings.postgres_password or None,
-    ) as connection:
+    with connect(centres) as connection:
         tables = [
             name
             for (name,) in connection.execute(
@@ -187,22 +205,16 @@ def test_personal_texts_are_stored_sealed_shown_plain_and_erased(
         409,
     )
     assert "erased" in refused["detail"]
-    is_problem(
-        client.post(
-            f"/api/v1/sessions/{session}/help-requests",
-            json={"message": "still stuck"},
-            headers=alpha.auth("zelda"),
-        ),
-        409,
-    )
-    marked = client.post(
-        "/api/academic/attendance/bulk",
-        json={
-            "sessionId": session,
-            "records": [{"studentId": str(zelda.user_id), "status": "PRESENT"}],
-        },
-        headers=alpha.auth("tutor"),
-    )
+
+    def mark(**record: str) -> Any:
+        return client.post(
+            "/api/academic/attendance/bulk",
+            json={"sessionId": session, "records": [{"studentId": str(zelda.user_id), **record}]},
+            headers=alpha.auth("tutor"),
+        )
+
+    is_problem(mark(status="PRESENT", notes="left early with her aunt"), 409)
+    marked = mark(status="PRESENT")
     assert marked.status_code == 200, marked.text
 
 
@@ -241,3 +253,15 @@ def test_only_a_centre_admin_erases_and_only_people_of_their_centre(
         409,
     )
     assert UUID(erased.json()["personId"]) == zelda.user_id
+
+
+def test_ready_fails_while_the_key_table_cannot_be_read(
+    client: TestClient[Litestar], centres: TutoringCentres
+) -> None:
+    assert client.get("/ready").status_code == 200
+    execute(centres, "ALTER TABLE tutorpulse_person_keys RENAME TO tutorpulse_person_keys_away")
+    try:
+        assert client.get("/ready").status_code == 503
+    finally:
+        execute(centres, "ALTER TABLE tutorpulse_person_keys_away RENAME TO tutorpulse_person_keys")
+    assert client.get("/ready").status_code == 200
