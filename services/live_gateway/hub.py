@@ -19,10 +19,11 @@ delays a change but never loses it.
 Views hold personal texts sealed (``docs/privacy.md``): views are read, compared and patched
 sealed, so their tokens are stable; a frame is opened (:class:`~shared.privacy.Revealer`) for
 its viewers' centre when it is encoded, once per audience frame, never per socket. A viewer's
-copy holds the opened texts, which a patch of the sealed view cannot change: so every round
-also asks whether someone whose texts are in the view was erased since the audience's last
-frame, and if so sends the audience a fresh snapshot (reading "[erased]") instead of a delta.
-The sockets of a person who was erased are closed at the periodic check.
+copy holds the opened texts, which a patch of the sealed view cannot change: so the periodic
+check also asks whether someone whose texts are in the view was erased since the audience's
+last frame, and if so sends the audience a fresh snapshot (reading "[erased]") instead of a
+delta (an erasure shows within ``resync_seconds`` plus the key cache's seconds). The sockets of
+a person who was erased are closed at the periodic check too.
 """
 
 from __future__ import annotations
@@ -487,7 +488,9 @@ class _Outcome:
     ``view``), computed, encoded and opened in the round's thread (None: nothing to send to
     those who have ``base``)."""
     erased: frozenset[UUID] = frozenset()
-    """The people in ``view`` who were erased when the round read it."""
+    """The people in ``view`` who were erased when the round read it (if ``checked``)."""
+    checked: bool = False
+    """The round asked who in ``view`` was erased."""
     resend: bool = False
     """Someone in the view was erased since ``base``'s frames: ``delta`` is a snapshot."""
 
@@ -813,7 +816,10 @@ class Hub:
                 causes.append(ring)
         if not audiences:
             return
-        outcomes = await anyio.to_thread.run_sync(self._read_round, audiences)
+        # Erasures are looked for on the rounds that read whatever the version (the periodic
+        # check): a notice's round, the busy path, skips that reading of the whole view.
+        checks = [cause.version is None for cause in causes]
+        outcomes = await anyio.to_thread.run_sync(self._read_round, audiences, checks)
         tracer = tracing.tracer(GATEWAY_SERVICE)
         for audience, outcome, cause in zip(audiences, outcomes, causes, strict=True):
             if outcome.view is not None:
@@ -842,7 +848,11 @@ class Hub:
                 for member in list(audience.members):
                     self._spawn(self._refresh_logged(member, audience.topic.name))
 
-    def _read_round(self, audiences: list[Audience]) -> list[_Outcome]:
+    def _read_round(
+        self, audiences: list[Audience], checks: Sequence[bool] | None = None
+    ) -> list[_Outcome]:
+        """Each audience's view, and the frame that brings its viewers to it; ``checks``: per
+        audience, whether to ask who in the view was erased (by default for all)."""
         reads = RoundReads(self.store)
         store = cast(ReadStore, reads)
         now = utcnow()
@@ -851,7 +861,7 @@ class Hub:
             prefetch(reads, [audience.topic for audience in audiences])
         except Exception as error:  # each view reads for itself, and fails, as it would have
             log.info("gateway.prefetch_failed", error=str(error))
-        for audience in audiences:
+        for number, audience in enumerate(audiences):
             try:
                 view = self._read_view(store, audience.actor, audience.topic, now)
                 new = Sent(view.version, view.data)
@@ -861,17 +871,18 @@ class Hub:
                 # frame shows at least them erased.
                 base = audience.current
                 centre = audience.actor.centre_id
-                erased = self._erased_in(centre, new.view)
+                check = checks is None or checks[number]
+                erased = self._erased_in(centre, new.view) if check else audience.erased
                 name = audience.topic.name
                 if base is not None and not erased <= audience.erased:
                     resent = self._frame(snapshot(name, new), centre)
                     outcomes.append(
-                        _Outcome(view=new, base=base, delta=resent, erased=erased, resend=True)
+                        _Outcome(new, None, base, resent, erased, checked=True, resend=True)
                     )
                     continue
                 delta = shared_delta(name, base, new)
                 frame = None if delta is None else self._frame(delta, centre)
-                outcomes.append(_Outcome(view=new, base=base, delta=frame, erased=erased))
+                outcomes.append(_Outcome(new, None, base, frame, erased, checked=check))
             except (Forbidden, access.NotVisible) as error:
                 outcomes.append(_Outcome(refused=error))
             except Exception:
@@ -902,7 +913,7 @@ class Hub:
         else:
             shared = shared_delta(name, previous, new)
         audience.current = new
-        if computed is not None:
+        if computed is not None and computed.checked:
             audience.erased = computed.erased
         if resend:
             ERASURE_SNAPSHOTS.inc()
