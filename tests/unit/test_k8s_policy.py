@@ -410,6 +410,7 @@ def expected_namespace_flows(overlay: str) -> set[tuple[str, str, int]]:
 
 def expected_outside_flows(overlay: str) -> set[tuple[str, int]]:
     flows = {("command", 443), ("command", 9000), ("query", 443), ("query", 9000)}
+    flows |= {("projections", 443), ("projections", 9000)}  # an erasure deletes uploads
     flows |= {("live-gateway", 443)}  # an identity provider's keys (JWKS)
     flows |= {("notifier", p) for p in (25, 80, 443, 465, 587)}  # SMTP, webhooks
     if overlay == "production":
