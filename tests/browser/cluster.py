@@ -69,8 +69,14 @@ class WebCluster:
         return f"http://127.0.0.1:{self.gateway_port}/web/"
 
     async def start_gateway(self) -> None:
+        """The gateway opens frames with the key store the command app seals with."""
+        assert self.centres.privacy is not None
         app = gateway_app(
-            self.read, self.gateway_nats, Settings(resync_seconds=60), gateway=self.gateway_settings
+            self.read,
+            self.gateway_nats,
+            Settings(resync_seconds=60),
+            gateway=self.gateway_settings,
+            keys=self.centres.privacy.keys,
         )
         self.gateway = await serve(app, self.gateway_port)
 
@@ -108,7 +114,12 @@ async def web_cluster(pg: PostgresServer, nats_server: NatsServer) -> AsyncItera
             ),
             await serve(
                 query_app(
-                    side.read, own_resources=False, settings=load(QuerySettings, environment)
+                    side.read,
+                    own_resources=False,
+                    settings=load(QuerySettings, environment),
+                    # The command app seals with a key store beside the events: the query API
+                    # (and the gateway) open their answers with it.
+                    keys=side.centres.privacy.keys if side.centres.privacy is not None else None,
                 ),
                 query_port,
             ),

@@ -121,11 +121,14 @@ async def running_cluster(
     work is not set up)."""
     async with event_side(pg, nats_server, sheet_key=sheet_key) as side:
         centres, read = side.centres, side.read
-        servers = [
-            await serve(command_app(centres, own_resources=False, blobs=blobs)),
-            await serve(query_app(read, own_resources=False, blobs=blobs)),
-            await serve(gateway_app(read, side.clients[GATEWAY], Settings(resync_seconds=60))),
-        ]
+        servers = [await serve(command_app(centres, own_resources=False, blobs=blobs))]
+        # The command app seals with a key store beside the events: the query API and the
+        # gateway open their answers with it.
+        assert centres.privacy is not None
+        keys = centres.privacy.keys
+        servers.append(await serve(query_app(read, own_resources=False, blobs=blobs, keys=keys)))
+        gateway = gateway_app(read, side.clients[GATEWAY], Settings(resync_seconds=60), keys=keys)
+        servers.append(await serve(gateway))
         try:
             yield Cluster(centres, read, side.clients[RELAY], *(port for _, _, port in servers))
         finally:
