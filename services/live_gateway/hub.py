@@ -52,6 +52,7 @@ from shared.http.operations import NatsPing
 from shared.observability import tracing
 from shared.observability.context import CORRELATION_HEADER, MAX_NOTICE_IDS, TRACEPARENT_HEADER
 from shared.observability.metrics import CentreLabels, Children
+from shared.observability.outage import OutageLog
 from shared.privacy.erasure import ErasureCheck
 from shared.privacy.reveal import MARK, Revealer
 from shared.readmodels import access
@@ -1050,12 +1051,15 @@ class Hub:
 
     async def _cut_off_erased_forever(self) -> None:
         """Every ``resync_seconds``, close the sockets of people who were erased meanwhile."""
+        outage = OutageLog("gateway.erasure_check")
         while True:
             await asyncio.sleep(self.settings.resync_seconds)
             try:
                 await self.cut_off_erased()
             except Exception as error:  # the key store away: the next check tries again
-                log.warning("gateway.erasure_check_failed", error=str(error))
+                outage.failed(f"{type(error).__name__}: {error}")
+            else:
+                outage.succeeded()
 
     async def cut_off_erased(self) -> int:
         """Close the sockets of every connected person who was erased; how many."""
