@@ -914,7 +914,8 @@ class Hub:
         else:
             shared = shared_delta(name, previous, new)
         audience.current = new
-        if computed is not None and computed.checked:
+        if computed is not None and computed.checked and previous is not None:
+            # (An audience with no view yet keeps what it knew: knowing less only resends.)
             audience.erased = computed.erased
         if resend:
             ERASURE_SNAPSHOTS.inc()
