@@ -42,6 +42,11 @@ _ERASURE_FAILED = "tutorpulse.erasure_unavailable"
 """Where a connection's scope keeps the key store's failure to tell whether its bearer was
 erased (:func:`look_up_erasure`): the request is a 503 without waiting on the store again."""
 
+_ERASED = "tutorpulse.erased"
+"""Where a connection's scope keeps whether its bearer was erased, as the check told before
+the application ran (centre, person, erased): the request is answered by that one answer,
+without reading the key store again when the check's memory expires meanwhile."""
+
 _VERIFIED = "tutorpulse.verified_token"
 """Where a request's scope keeps its verified token and actor: the rate limit, the guard and
 the handler's ``actor`` all need it, and checking a signature is the dearest part."""
@@ -65,7 +70,12 @@ def token_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
         failed: ErasureCheckUnavailable | None = scope.get(_ERASURE_FAILED)
         if failed is not None:
             raise failed
-        if erasures.erased(actor.centre_id, actor.user_id):
+        told = scope.get(_ERASED)
+        if told is not None and told[:2] == (actor.centre_id, actor.user_id):
+            erased = bool(told[2])
+        else:
+            erased = erasures.erased(actor.centre_id, actor.user_id)
+        if erased:
             raise ErasedPersonToken("this person's data was erased: their tokens no longer work")
     return actor
 
@@ -97,11 +107,14 @@ async def look_up_erasure(scope: MutableMapping[str, Any]) -> None:
         actor = _verify(scope, token)
     except InvalidToken:
         return
-    if erasures.known(actor.centre_id, actor.user_id) is None:
+    erased = erasures.known(actor.centre_id, actor.user_id)
+    if erased is None:
         try:
-            await anyio.to_thread.run_sync(erasures.erased, actor.centre_id, actor.user_id)
+            erased = await anyio.to_thread.run_sync(erasures.erased, actor.centre_id, actor.user_id)
         except ErasureCheckUnavailable as error:
             scope[_ERASURE_FAILED] = error
+            return
+    scope[_ERASED] = (actor.centre_id, actor.user_id, erased)
 
 
 def bind_actor(actor: Actor) -> None:
