@@ -63,9 +63,9 @@ class TutoringCentres(EventStore):
         personal texts as events are made (closed with the store); without it (the domain's
         tests, the scheduler's timers, which record no personal text) texts stay as given,
         until :meth:`protect` gives one."""
+        self.privacy = privacy  # before the store opens: a store that fails to open closes
         super().__init__(settings)
         self.store_settings = settings
-        self.privacy = privacy
         self.directory = DirectoryCache()
         self.aggregates = AggregateCache(
             self.events,
