@@ -18,6 +18,7 @@ from shared.events import Event
 from shared.eventstore.settings import EventStoreSettings
 from shared.privacy import FieldCipher, KeyStore, PersonErased, PrivacySettings, Revealer
 from shared.privacy.cipher import CiphertextError, is_sealed
+from shared.privacy.erasure import ErasureCheck
 from shared.privacy.fields import seal_event
 from shared.privacy.keys import open_key_store
 
@@ -33,6 +34,9 @@ class PersonalData:
         self.keys = keys
         self.cipher = FieldCipher(keys)
         self.revealer = Revealer(keys)
+        self.erasures = ErasureCheck.of(keys, settings)
+        """Refuses the tokens of erased people (the API's check: told at once of an erasure
+        made here)."""
         self.key_cache_seconds = settings.key_cache_seconds
         """How long another process may still use a destroyed key (its key cache)."""
 

@@ -195,6 +195,10 @@ def test_personal_texts_are_stored_sealed_shown_plain_and_erased(
     for plain in PLAIN:
         assert plain.encode() not in kept, plain
 
+    # Her own token stops working at once in the process that erased her.
+    gone = is_problem(client.post("/api/v1/people", json={}, headers=alpha.auth("zelda")), 401)
+    assert "erased" in gone["detail"]
+
     # Nothing new about her is recorded; what records no text about her still works.
     refused = is_problem(
         client.post(

@@ -110,6 +110,7 @@ def erase_person_data(command: ErasePersonData, uow: UnitOfWork) -> WithStatus[E
         erased = privacy.keys.destroy(
             person.centre_id, person.id, erased_by=uow.actor.user_id, reason=reason
         )
+        privacy.erasures.note_erased(person.centre_id, person.id)  # their tokens stop here now
         person.record_erasure(
             by=uow.actor, reason=erased.reason, key_id=erased.key_id, at=erased.erased_at
         )

@@ -126,6 +126,7 @@ def create_app(
         metrics_dir=settings.multiprocess_metrics_dir,
         front=fast_commands,
         revealer=privacy.revealer,
+        erasures=privacy.erasures,
     )
     app.before_send.append(CentreCounts(settings.metrics))
     return app
