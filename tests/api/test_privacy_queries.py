@@ -277,6 +277,7 @@ def export(world: World, handle: str, who: str) -> Any:
     )
     assert answer.status_code == 200, answer.text
     assert "attachment" in answer.headers["content-disposition"]
+    assert int(answer.headers["X-Tutorpulse-Watermark"]) >= 0  # the read models it reflects
     return answer.json()
 
 

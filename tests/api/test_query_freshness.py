@@ -79,10 +79,12 @@ NO_DEMO_DOCUMENT = {
     "/api/v1/paper/uploads/{upload_id:uuid}",
     "/api/v1/paper/uploads/{upload_id:uuid}/pages/{page:int}/marked.png",
     "/api/v1/blobs/{key:path}",
+    "/api/v1/people/{person_id:uuid}/export",
 }
 """Read routes the demo centre has nothing for (it has no class and no paper uploads; the blob
 route serves stored files by signed URL, not read models): tests/api/test_paper_queries.py
-reads them."""
+reads them. A person's export also reads the event store, which this app is not given:
+tests/api/test_privacy_queries.py reads it."""
 
 
 def test_every_read_route_carries_the_watermark_it_reflects(store: ReadStore) -> None:
