@@ -5,6 +5,7 @@ only reads and writes rows.
     python -m services.migrate            # tables, then grants (TUTORPULSE_MIGRATE_GRANT_TO)
     python -m services.migrate streams    # the JetStream streams, as the relay's NATS user
     python -m services.migrate privacy    # seal the events written before sealing, in place
+    python -m services.migrate rewrap     # after a master key rotation: wrap data keys anew
 
 The tables are made by the very code that makes them when a service starts, so there is one
 definition of each: the event store's events and snapshots (``shared.eventstore.EventStore``,

@@ -123,6 +123,26 @@ def seal_the_past(settings: MigrateSettings) -> None:
     print(privacy.NEXT_STEPS)
 
 
+def rewrap_keys(settings: MigrateSettings) -> int:
+    """``rewrap``: after a master key rotation (a new key listed first in
+    ``TUTORPULSE_PRIVACY_MASTER_KEYS``, the old ones after it), every data key wrapped by an older
+    master key is wrapped again by the first; then the old master keys can be removed. Needs
+    only the services' rights (rows of the key table), so it runs in a service's pod."""
+    keys = open_key_store(
+        PROGRAM, settings.event_store, settings.privacy, dev_mode=settings.dev_mode
+    )
+    try:
+        done = keys.rewrap()
+    finally:
+        keys.close()
+    print(
+        f"{done} data keys wrapped again with the first master key; once every service runs "
+        "with it first, the older master keys can be removed from "
+        "TUTORPULSE_PRIVACY_MASTER_KEYS."
+    )
+    return done
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m services.migrate",
@@ -132,10 +152,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "what",
         nargs="?",
-        choices=("tables", "streams", "privacy"),
+        choices=("tables", "streams", "privacy", "rewrap"),
         default="tables",
-        help="tables (the default: every table, then the grants), streams, or privacy (seal "
-        "the personal texts of events written before sealing, in place: docs/privacy.md)",
+        help="tables (the default: every table, then the grants), streams, privacy (seal "
+        "the personal texts of events written before sealing, in place: docs/privacy.md), or "
+        "rewrap (after a master key rotation, wrap every data key with the first master key)",
     )
     arguments = parser.parse_args(argv)
     settings = start(MigrateSettings, PROGRAM)
@@ -144,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if arguments.what == "privacy":
         seal_the_past(settings)
+        return
+    if arguments.what == "rewrap":
+        rewrap_keys(settings)
         return
     databases = create_tables(settings)
     if settings.grant_to is not None:
