@@ -42,11 +42,17 @@ class PersonalData:
 
     @classmethod
     def open(
-        cls, event_store: EventStoreSettings, settings: PrivacySettings, *, dev_mode: bool
+        cls,
+        event_store: EventStoreSettings,
+        settings: PrivacySettings,
+        *,
+        dev_mode: bool,
+        service: str = SERVICE,
     ) -> PersonalData:
         """The key store beside the events (its table made if the settings allow); a
-        :class:`~shared.privacy.PrivacyConfigurationError` stops the start."""
-        return cls(open_key_store(SERVICE, event_store, settings, dev_mode=dev_mode), settings)
+        :class:`~shared.privacy.PrivacyConfigurationError` stops the start (logged for
+        ``service``: the command service, or another process recording commands)."""
+        return cls(open_key_store(service, event_store, settings, dev_mode=dev_mode), settings)
 
     def close(self) -> None:
         self.keys.close()

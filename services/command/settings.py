@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from shared.blobs.settings import BlobSettings
 from shared.eventstore.settings import EventStoreSettings
@@ -14,7 +12,7 @@ from shared.observability.settings import LogSettings, MetricsSettings
 from shared.paper.settings import PaperSettings
 from shared.privacy.settings import PrivacySettings
 from shared.settings import setting
-from shared.tenancy.settings import JwtSettings
+from shared.tenancy.settings import dev_mode_setting
 
 
 @dataclass(frozen=True)
@@ -46,19 +44,13 @@ class CommandSettings:
         return self.metrics_dir if self.workers > 1 else None
 
 
-def _dev_mode() -> Any:
-    """``TUTORPULSE_DEV_MODE`` as the JWT settings declare it (one declaration per variable)."""
-    original = next(f for f in dataclasses.fields(JwtSettings) if f.name == "dev_mode")
-    return dataclasses.field(default=original.default, metadata=original.metadata)
-
-
 @dataclass(frozen=True)
 class SeedSettings:
     """``python -m services.command.seed``: the demo centre, into an empty event store."""
 
     event_store: EventStoreSettings = field(default_factory=EventStoreSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
-    dev_mode: bool = _dev_mode()
+    dev_mode: bool = dev_mode_setting()
     """``TUTORPULSE_DEV_MODE`` (declared by the JWT settings): the public development master
     key is accepted, as the command service accepts it (``make run``)."""
     logging: LogSettings = field(default_factory=LogSettings)

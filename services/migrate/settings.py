@@ -4,9 +4,7 @@ grants the services' rights to, NATS for the streams, and the key store's master
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 from shared.eventstore.settings import EventStoreSettings
 from shared.messaging.settings import NatsSettings, StreamSettings
@@ -14,13 +12,7 @@ from shared.observability.settings import LogSettings
 from shared.privacy.settings import PrivacySettings
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.settings import setting
-from shared.tenancy.settings import JwtSettings
-
-
-def _dev_mode() -> Any:
-    """``TUTORPULSE_DEV_MODE`` as the JWT settings declare it (one declaration per variable)."""
-    original = next(f for f in dataclasses.fields(JwtSettings) if f.name == "dev_mode")
-    return dataclasses.field(default=original.default, metadata=original.metadata)
+from shared.tenancy.settings import dev_mode_setting
 
 
 @dataclass(frozen=True)
@@ -40,6 +32,6 @@ class MigrateSettings:
         "rebuild's generations); none: no grants",
     )
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
-    dev_mode: bool = _dev_mode()
+    dev_mode: bool = dev_mode_setting()
     """``TUTORPULSE_DEV_MODE`` (declared by the JWT settings): the public development master
     key is accepted for ``privacy``, as the services accept it."""

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import ReadinessSettings
@@ -13,13 +11,7 @@ from shared.observability.settings import LogSettings
 from shared.privacy.settings import PrivacySettings
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.settings import setting
-from shared.tenancy.settings import JwtSettings
-
-
-def _dev_mode() -> Any:
-    """``TUTORPULSE_DEV_MODE`` as the JWT settings declare it (one declaration per variable)."""
-    original = next(f for f in dataclasses.fields(JwtSettings) if f.name == "dev_mode")
-    return dataclasses.field(default=original.default, metadata=original.metadata)
+from shared.tenancy.settings import dev_mode_setting
 
 
 @dataclass(frozen=True)
@@ -95,7 +87,7 @@ class NotifierServiceSettings:
     """Where the key store's table is (the event store's database)."""
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     """The key store that opens each delivery's sealed texts as it is sent."""
-    dev_mode: bool = _dev_mode()
+    dev_mode: bool = dev_mode_setting()
     """``TUTORPULSE_DEV_MODE`` (declared by the JWT settings): the public development master
     key is accepted, as the other services accept it."""
     nats: NatsSettings = field(default_factory=NatsSettings)

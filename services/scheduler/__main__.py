@@ -4,7 +4,10 @@ its AsyncAPI document (``/asyncapi.json``, FastStream's, of what it consumes and
 ``/health`` answers as soon as the process runs. The scheduler then connects to NATS (as long
 as it takes), waits for the streams (the relay creates them) and starts its two consumers;
 ``/ready`` is 503 meanwhile and says what it waits for, and 200 once the consumers run while
-NATS answers a ping and the event store answers. SIGTERM stops it at any point: the consumers
+NATS answers a ping and the event store and its key table answer. The events its timers
+record seal their personal texts with the key store beside the events, as the command
+service's do (:func:`open_centres`); without a master key outside development mode it does not
+start (``privacy.misconfigured``). SIGTERM stops it at any point: the consumers
 finish the message in hand (FastStream's graceful stop) and nothing is acknowledged half-done.
 """
 
@@ -23,6 +26,7 @@ from faststream.specification import AsyncAPI
 from litestar import Litestar, Response, get
 
 from services.command.application import TutoringCentres
+from services.command.privacy import PersonalData
 from services.scheduler.clock import clock_from
 from services.scheduler.service import Scheduler
 from services.scheduler.settings import SchedulerSettings
@@ -64,9 +68,30 @@ def asyncapi_document(scheduler: Scheduler) -> dict[str, Any]:
     return document
 
 
+def open_centres(settings: SchedulerSettings) -> TutoringCentres:
+    """The event store the timers' commands are recorded in, with the key store beside it that
+    seals their events' personal texts (closed with the store). Opened in that order, so a
+    scheduler started before the migration names the events' missing table first."""
+    centres = TutoringCentres(settings.event_store)
+    try:
+        centres.protect(
+            PersonalData.open(
+                settings.event_store, settings.privacy, dev_mode=settings.dev_mode, service=SERVICE
+            )
+        )
+    except BaseException:
+        centres.close()
+        raise
+    return centres
+
+
 def build_server(
     scheduler: Scheduler, settings: SchedulerSettings, waiting: dict[str, str]
 ) -> uvicorn.Server:
+    """The scheduler's HTTP server; its ``centres`` must seal (:func:`open_centres`)."""
+    privacy = scheduler.centres.privacy
+    if privacy is None:
+        raise ValueError("the scheduler records events: give its centres a key store")
     ping: list[NatsPing] = []
 
     async def ready() -> Details:
@@ -80,6 +105,7 @@ def build_server(
                 scheduler.tally.details(),
             )
         await anyio.to_thread.run_sync(scheduler.centres.recorder.max_notification_id)
+        await anyio.to_thread.run_sync(privacy.ready)
         return scheduler.tally.details()
 
     document = asyncapi_document(scheduler)
@@ -107,7 +133,7 @@ def build_server(
 
 
 async def main(settings: SchedulerSettings) -> None:
-    centres = TutoringCentres(settings.event_store)
+    centres = open_centres(settings)
     scheduler = Scheduler(settings, centres, clock_from(settings.clock))
     waiting = {"reason": "waiting for NATS"}
     stopping = asyncio.Event()

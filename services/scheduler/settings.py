@@ -9,7 +9,9 @@ from shared.eventstore.settings import EventStoreSettings
 from shared.http.settings import ReadinessSettings
 from shared.messaging.settings import NatsSettings
 from shared.observability.settings import LogSettings
+from shared.privacy.settings import PrivacySettings
 from shared.settings import setting
+from shared.tenancy.settings import dev_mode_setting
 
 
 def _moment(text: str) -> datetime:
@@ -106,6 +108,12 @@ class SchedulerSettings:
     clock: ClockSettings = field(default_factory=ClockSettings)
     consumers: ConsumerSettings = field(default_factory=ConsumerSettings)
     event_store: EventStoreSettings = field(default_factory=EventStoreSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    """The key store (a table of the event store's database) that seals the personal texts of
+    the events its timers record, as the command service seals them."""
+    dev_mode: bool = dev_mode_setting()
+    """``TUTORPULSE_DEV_MODE`` (declared by the JWT settings): the public development master
+    key is accepted, as the other services accept it."""
     nats: NatsSettings = field(default_factory=NatsSettings)
     readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
     logging: LogSettings = field(default_factory=LogSettings)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from shared.settings import setting
 
@@ -58,3 +60,11 @@ class JwtSettings:
         None,
         "the claim with the e-mail a person is registered with (instead of the person id)",
     )
+
+
+def dev_mode_setting() -> Any:
+    """``TUTORPULSE_DEV_MODE`` as :class:`JwtSettings` declares it, for another program's
+    settings that need it too (the public development master key of a key store): one
+    declaration per variable, read into a field ``dev_mode: bool = dev_mode_setting()``."""
+    original = next(item for item in dataclasses.fields(JwtSettings) if item.name == "dev_mode")
+    return dataclasses.field(default=original.default, metadata=original.metadata)

@@ -27,7 +27,7 @@ def test_every_service_opening_a_key_store_gets_the_master_keys_and_the_database
     overlay: str,
 ) -> None:
     readers = set(programs_reading(MASTER_KEYS))
-    assert {"live_gateway", "notifier", "query"} <= readers
+    assert {"live_gateway", "notifier", "query", "scheduler"} <= readers
     deployed: set[str] = set()
     for name, template in pod_templates(overlay).items():
         for container in containers(template):
@@ -43,7 +43,7 @@ def test_every_service_opening_a_key_store_gets_the_master_keys_and_the_database
             env = {variable["name"] for variable in container.get("env", [])}
             assert {"TUTORPULSE_POSTGRES_USER", "TUTORPULSE_POSTGRES_PASSWORD"} <= env, name
             assert name.removeprefix("Deployment/tutorpulse-") in DB_CLIENTS, name
-    assert {"live_gateway", "notifier", "query"} <= deployed
+    assert {"live_gateway", "notifier", "query", "scheduler"} <= deployed
 
 
 def test_the_production_secret_is_made_with_every_key_of_the_app_secret() -> None:
