@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 
 from shared import events
+from shared.privacy.fields import PERSONAL_FIELDS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -36,3 +37,11 @@ def test_each_event_and_field_listed_as_personal_data_exists() -> None:
             for field in fields:
                 top = field.split(".")[0].removesuffix("[]")
                 assert top in encoded, f"{name} has no field {top}"
+
+
+def test_the_list_names_exactly_the_event_types_whose_texts_are_sealed() -> None:
+    listed = {name: fields for names, fields in personal_data_rows() for name in names}
+    assert set(listed) == set(PERSONAL_FIELDS)
+    for name, personal in PERSONAL_FIELDS.items():
+        tops = {path.split(".")[0] for path in personal.paths}
+        assert tops == {field.split(".")[0] for field in listed[name]}, name
