@@ -36,9 +36,9 @@ from shared.readmodels import access
 from shared.readmodels.documents import PaperStatus
 from shared.readmodels.store import ReadStore
 from shared.readmodels.times import iso
+from shared.readmodels.views import OrderName, as_stored, parse, parse_page_cursor, utcnow
 from shared.readmodels.views import notifications as notification_views
 from shared.readmodels.views import paper as paper_views
-from shared.readmodels.views import parse, parse_page_cursor, utcnow
 from shared.settings import load
 from shared.tenancy import Actor, Permission
 
@@ -136,6 +136,12 @@ async def _answer(
     return _view_response(await anyio.to_thread.run_sync(read), watermark)
 
 
+def _name_order(revealer: Revealer | None, actor: Actor) -> OrderName:
+    """Names stored sealed are ordered as the reader sees them: opened for the reader's centre
+    (without a key store, as stored)."""
+    return as_stored if revealer is None else revealer.name_order(actor.centre_id)
+
+
 def _view_response(view: access.View, watermark: int) -> Response[dict[str, Any]]:
     return Response(
         {"version": view.version, "data": view.data}, headers={WATERMARK_HEADER: str(watermark)}
@@ -161,15 +167,17 @@ class TutorController(Controller):
         actor: NamedDependency[Actor],
         store: NamedDependency[ReadStore],
         reads: NamedDependency[ReadYourWrites],
+        revealer: NamedDependency[Revealer | None],
         position: PositionQuery = None,
         position_header: PositionHeader = None,
         tutor_id: Annotated[UUID | None, QueryParameter(name="tutorId", required=False)] = None,
     ) -> Response[dict[str, Any]]:
+        order = _name_order(revealer, actor)
         return await _answer(
             reads,
             position,
             position_header,
-            lambda: access.my_day(store, actor, tutor_id, utcnow()),
+            lambda: access.my_day(store, actor, tutor_id, utcnow(), order),
         )
 
 
@@ -254,11 +262,16 @@ class ClassReadController(Controller):
         actor: NamedDependency[Actor],
         store: NamedDependency[ReadStore],
         reads: NamedDependency[ReadYourWrites],
+        revealer: NamedDependency[Revealer | None],
         position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
+        order = _name_order(revealer, actor)
         return await _answer(
-            reads, position, position_header, lambda: access.class_roster(store, actor, class_id)
+            reads,
+            position,
+            position_header,
+            lambda: access.class_roster(store, actor, class_id, order),
         )
 
 
@@ -916,6 +929,7 @@ class AnalyticsController(Controller):
         actor: NamedDependency[Actor],
         store: NamedDependency[ReadStore],
         reads: NamedDependency[ReadYourWrites],
+        revealer: NamedDependency[Revealer | None],
         position: PositionQuery = None,
         position_header: PositionHeader = None,
         start: Annotated[
@@ -943,7 +957,9 @@ class AnalyticsController(Controller):
             reads,
             position,
             position_header,
-            lambda: access.help_request_analytics(store, actor, start, end, tutor_id, now),
+            lambda: access.help_request_analytics(
+                store, actor, start, end, tutor_id, now, _name_order(revealer, actor)
+            ),
         )
 
 
@@ -1083,6 +1099,7 @@ def create_app(
     lag = _Lag(store, head, settings.freshness)
     key_table = None if keys is None else _KeyTable(keys)
     erasures = None if keys is None else ErasureCheck.of(keys, settings.privacy)
+    revealer = None if keys is None else Revealer(keys)
 
     async def ready() -> Details:
         if key_table is None:
@@ -1131,6 +1148,7 @@ def create_app(
             "pages": MarkedPages(blobs, render),
             "log": log,
             "erasures": erasures,
+            "revealer": revealer,
         },
         contract=CONTRACT,
         settings=settings.api,
@@ -1142,7 +1160,7 @@ def create_app(
             BlobStoreUnavailable: _blobs_unavailable,
         },
         on_shutdown=close if own_resources else None,
-        revealer=None if keys is None else Revealer(keys),
+        revealer=revealer,
         erasures=erasures,
     )
 

@@ -13,6 +13,7 @@ reads :data:`UNREADABLE`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 from uuid import UUID
 
@@ -104,6 +105,16 @@ class Revealer:
         return _TOKEN_BYTES.sub(
             lambda found: self._open(found.group(0).decode("ascii"), centre_id)[1], data
         )
+
+    def name_order(self, centre_id: str) -> Callable[[str | None], str]:
+        """The sort key of names as this centre's readers see them: opened and casefolded
+        (none: first), for views that order people by name (stored sealed, their order would
+        be the ciphertexts')."""
+
+        def key(name: str | None) -> str:
+            return self.text(name, centre_id).casefold() if name else ""
+
+        return key
 
     def erased(self, centre_id: str, person_id: UUID) -> bool:
         """Whether the person was erased (their key destroyed)."""

@@ -230,7 +230,14 @@ def student_sessions(store: ReadStore, actor: Actor, student_id: UUID, month: st
     )
 
 
-def class_roster(store: ReadStore, actor: Actor, class_id: UUID) -> View:
+def class_roster(
+    store: ReadStore,
+    actor: Actor,
+    class_id: UUID,
+    order_name: views.OrderName = views.as_stored,
+) -> View:
+    """A class and its members, the active first, each group by name (``order_name``: the
+    sort key of a stored name, which the answer's edge opens for the reader's centre)."""
     require(actor, Permission.CLASS_VIEW)
     stored = _of_centre(store, actor, CLASS, class_id, "class")
     cohort = stored.doc
@@ -239,7 +246,10 @@ def class_roster(store: ReadStore, actor: Actor, class_id: UUID) -> View:
     people = names(store, {cohort.teacher_id, *cohort.members})
     members = sorted(
         ({**as_json(m), "name": people.get(m.student_id)} for m in cohort.members.values()),
-        key=lambda m: (m["status"] != events.MembershipStatus.ACTIVE, m["name"] or m["studentId"]),
+        key=lambda m: (
+            m["status"] != events.MembershipStatus.ACTIVE,
+            order_name(m["name"]) or m["studentId"],
+        ),
     )
     active = sum(1 for m in cohort.members.values() if m.status is events.MembershipStatus.ACTIVE)
     return View(
@@ -254,7 +264,14 @@ def class_roster(store: ReadStore, actor: Actor, class_id: UUID) -> View:
     )
 
 
-def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime) -> View:
+def my_day(
+    store: ReadStore,
+    actor: Actor,
+    tutor_id: UUID | None,
+    now: datetime,
+    order_name: views.OrderName = views.as_stored,
+) -> View:
+    """A tutor's day; alerts that tie ordered by the student's name (``order_name``)."""
     require(actor, Permission.MY_DAY_VIEW)
     tutor_id = tutor_id or actor.user_id
     if tutor_id != actor.user_id and actor.role not in FULL_VIEW:
@@ -283,7 +300,7 @@ def my_day(store: ReadStore, actor: Actor, tutor_id: UUID | None, now: datetime)
     students = {key: doc.doc for key, doc in found.items() if doc.centre_id == actor.centre_id}
     return View(
         stored.version if stored else 0,
-        views.my_day(tutor, time_zone, names(store, ids), now, students),
+        views.my_day(tutor, time_zone, names(store, ids), now, students, order_name),
     )
 
 
@@ -517,6 +534,7 @@ def help_request_analytics(
     end: datetime,
     tutor_id: UUID | None,
     now: datetime,
+    order_name: views.OrderName = views.as_stored,
 ) -> View:
     """Help-request figures of the centre's tutors (a TEACHER: their own), from each tutor's
     months of help requests that [start, end) touches (``help_requests``), not from every
@@ -538,7 +556,7 @@ def help_request_analytics(
     people = names(store, set(by_tutor))
     return View(
         (stored.version if stored else 0) + sum(d.version for d in found.values()),
-        views.help_request_analytics_of(by_tutor, people, start, end, now),
+        views.help_request_analytics_of(by_tutor, people, start, end, now, order_name),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from shared.readmodels.patches import apply_merge_patch, merge_patch
 from shared.readmodels.times import parse, utcnow
 from shared.readmodels.views.catalogue import catalogue_row, exercise
-from shared.readmodels.views.common import Names, help_view, overdue
+from shared.readmodels.views.common import Names, OrderName, as_stored, help_view, overdue
 from shared.readmodels.views.control_center import (
     ATTENTION_AFTER_SECONDS,
     IDLE_AFTER_SECONDS,
@@ -42,11 +42,13 @@ __all__ = [
     "IDLE_AFTER_SECONDS",
     "REPEATED_ABSENCES",
     "Names",
+    "OrderName",
     "Risk",
     "RiskLevel",
     "UrgencyKey",
     "absence_streak",
     "apply_merge_patch",
+    "as_stored",
     "at_risk",
     "catalogue_row",
     "catch_up_entry_row",

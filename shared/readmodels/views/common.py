@@ -3,7 +3,7 @@ waiting and answering times."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -13,6 +13,17 @@ from shared.readmodels.times import parse, seconds_between
 
 Names = dict[str, str]
 """People's names by id (those who are people)."""
+
+OrderName = Callable[[str | None], str]
+"""The sort key of a name in a view that orders people by name. Names are stored sealed, so
+an answer's edge gives one that opens them for its reader's centre
+(:meth:`shared.privacy.Revealer.name_order`); by default (:func:`as_stored`) the name as
+stored."""
+
+
+def as_stored(name: str | None) -> str:
+    """A name's sort key as it is stored (none: first)."""
+    return name or ""
 
 
 class Due(Protocol):

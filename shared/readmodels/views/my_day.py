@@ -13,7 +13,7 @@ from shared.events import (
 )
 from shared.readmodels.documents import JsonObject, Student, Tutor, as_json
 from shared.readmodels.times import parse
-from shared.readmodels.views.common import Names, help_view, overdue
+from shared.readmodels.views.common import Names, OrderName, as_stored, help_view, overdue
 from shared.readmodels.views.risk import REPEATED_ABSENCES, RiskLevel, absence_streak, risk_of
 
 
@@ -23,8 +23,10 @@ def my_day(
     names: Names,
     now: datetime,
     students: dict[str, Student] | None = None,
+    order_name: OrderName = as_stored,
 ) -> JsonObject:
-    """``students``: the documents of the students of the tutor's sessions (for absences)."""
+    """``students``: the documents of the students of the tutor's sessions (for absences).
+    ``order_name``: how alerts that tie are ordered by the student's name."""
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
     todays = sorted(
@@ -94,7 +96,7 @@ def my_day(
         for h in help_requests
         if h["slaBreached"]
     ]
-    absences = repeated_absences(students or {}, names)
+    absences = repeated_absences(students or {}, names, order_name)
     alerts += [
         {
             "type": "REPEATED_ABSENCES",
@@ -105,7 +107,7 @@ def my_day(
         }
         for a in absences
     ]
-    alerts += at_risk(students or {}, names, now)
+    alerts += at_risk(students or {}, names, now, order_name)
     return {
         "tutorId": tutor.tutor_id,
         "tutorName": names.get(tutor.tutor_id),
@@ -134,7 +136,9 @@ def my_day(
     }
 
 
-def repeated_absences(students: dict[str, Student], names: Names) -> list[JsonObject]:
+def repeated_absences(
+    students: dict[str, Student], names: Names, order_name: OrderName = as_stored
+) -> list[JsonObject]:
     """Students absent from at least ``REPEATED_ABSENCES`` of their latest marked sessions in
     a row."""
     found: list[JsonObject] = []
@@ -152,11 +156,18 @@ def repeated_absences(students: dict[str, Student], names: Names) -> list[JsonOb
                     ],
                 }
             )
-    found.sort(key=lambda a: (-a["consecutiveAbsences"], a["studentName"] or "", a["studentId"]))
+    found.sort(
+        key=lambda a: (-a["consecutiveAbsences"], order_name(a["studentName"]), a["studentId"])
+    )
     return found
 
 
-def at_risk(students: dict[str, Student], names: Names, now: datetime) -> list[JsonObject]:
+def at_risk(
+    students: dict[str, Student],
+    names: Names,
+    now: datetime,
+    order_name: OrderName = as_stored,
+) -> list[JsonObject]:
     """A ``STUDENT_AT_RISK`` alert for each student whose risk is MEDIUM or HIGH, the highest
     score first."""
     alerts: list[JsonObject] = []
@@ -175,5 +186,5 @@ def at_risk(students: dict[str, Student], names: Names, now: datetime) -> list[J
                 f"({risk.score} points): " + "; ".join(r.message for r in risk.reasons),
             }
         )
-    alerts.sort(key=lambda a: (-a["risk"]["score"], a["studentName"] or "", a["studentId"]))
+    alerts.sort(key=lambda a: (-a["risk"]["score"], order_name(a["studentName"]), a["studentId"]))
     return alerts

@@ -18,7 +18,7 @@ from shared.readmodels.documents import (
     as_json,
 )
 from shared.readmodels.times import iso, parse, seconds_between
-from shared.readmodels.views.common import Names, overdue
+from shared.readmodels.views.common import Names, OrderName, as_stored, overdue
 
 UrgencyKey = tuple[int, str, str]
 
@@ -147,7 +147,12 @@ def _stats_by_priority(facts: list[_Facts]) -> JsonObject:
 
 
 def help_request_analytics(
-    sessions: list[Session], names: Names, start: datetime, end: datetime, now: datetime
+    sessions: list[Session],
+    names: Names,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    order_name: OrderName = as_stored,
 ) -> JsonObject:
     """Per tutor and per priority, the help requests raised in [start, end) in ``sessions``."""
     by_tutor: dict[str, list[HelpRequest]] = {}
@@ -155,7 +160,7 @@ def help_request_analytics(
         by_tutor.setdefault(session.tutor_id, []).extend(
             request for seat in session.students.values() for request in seat.help_requests.values()
         )
-    return help_request_analytics_of(by_tutor, names, start, end, now)
+    return help_request_analytics_of(by_tutor, names, start, end, now, order_name)
 
 
 def help_request_analytics_of(
@@ -164,9 +169,10 @@ def help_request_analytics_of(
     start: datetime,
     end: datetime,
     now: datetime,
+    order_name: OrderName = as_stored,
 ) -> JsonObject:
     """Per tutor and per priority, those of each tutor's help requests raised in
-    [start, end)."""
+    [start, end); tutors in the order of their names (``order_name``)."""
     low, high = start.astimezone(UTC), end.astimezone(UTC)
     since, until = iso(low), iso(high)  # documents' times compare as strings
     by_tutor = {
@@ -178,7 +184,7 @@ def help_request_analytics_of(
         for tutor_id, facts in by_tutor.items()
         if facts
     ]
-    tutors.sort(key=lambda t: (t["tutorName"] or "", t["tutorId"]))
+    tutors.sort(key=lambda t: (order_name(t["tutorName"]), t["tutorId"]))
     everything = [r for requests in by_tutor.values() for r in requests]
     return {
         "from": low.isoformat().replace("+00:00", "Z"),
