@@ -1168,17 +1168,18 @@ def create_app(
 def app_from_environment() -> Litestar:
     """What uvicorn runs: the settings from the environment, once."""
     from services.settings import start
-    from shared.eventstore import StoreHead
+    from shared.eventstore import StoredLog
     from shared.privacy import open_key_store
     from shared.readmodels.store import open_read_store
 
     settings = start(QuerySettings, SERVICE)
+    log = StoredLog(settings.event_store)
     return create_app(
         open_read_store(settings.read_store),
-        head=StoreHead(settings.event_store),
+        head=log,
         settings=settings,
         keys=open_key_store(
             SERVICE, settings.event_store, settings.privacy, dev_mode=settings.api.tokens.dev_mode
         ),
-        log=export.StoredLog(settings.event_store),
+        log=log,
     )

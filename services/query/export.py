@@ -24,7 +24,6 @@ sealed like everywhere else and are opened at the edge for the caller's centre
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -37,8 +36,6 @@ from eventsourcing.persistence import Notification
 
 from services.query.answers import Shown
 from shared import events
-from shared.eventstore.settings import EventStoreSettings
-from shared.eventstore.store import EventStore
 from shared.privacy.cipher import TOKEN, CiphertextError, parse
 from shared.readmodels.access import NotVisible
 from shared.readmodels.documents import KINDS, PERSON, Kind, encode
@@ -117,53 +114,6 @@ class EventLog(Protocol):
     def head(self) -> int: ...
 
     def page(self, after: int, limit: int, stop: int) -> Sequence[Notification]: ...
-
-
-class _Reader(EventStore):
-    """The store, read-only and small: creates and checks no table, keeps one connection."""
-
-    check_tables = False
-
-    def construct_env(self, name: str, env: Any = None) -> Any:
-        return super().construct_env(
-            name,
-            {
-                **dict(env or {}),
-                "CREATE_TABLE": "no",
-                "POSTGRES_POOL_SIZE": "1",
-                "POSTGRES_MAX_OVERFLOW": "0",
-            },
-        )
-
-
-class StoredLog:
-    """The event store's notification log, read-only; connects on first use (the query API
-    starts whether or not the event store is up) and raises when it cannot be read."""
-
-    def __init__(self, settings: EventStoreSettings) -> None:
-        self._settings = settings
-        self._reader: _Reader | None = None
-        self._lock = threading.Lock()
-
-    def _store(self) -> _Reader:
-        with self._lock:
-            if self._reader is None:
-                self._reader = _Reader(self._settings)
-            return self._reader
-
-    def head(self) -> int:
-        return self._store().recorder.max_notification_id() or 0
-
-    def page(self, after: int, limit: int, stop: int) -> Sequence[Notification]:
-        return self._store().recorder.select_notifications(
-            after, limit, stop=stop, inclusive_of_start=False
-        )
-
-    def close(self) -> None:
-        with self._lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
 
 
 def subject(store: ReadStore, actor: Actor, person_id: UUID) -> tuple[str, bool, bool]:

@@ -2,7 +2,7 @@
 
 The query API's ``/ready`` compares the read-model watermark with the event store's head (the
 highest notification id committed), read through one small read-only connection
-(``shared.eventstore.StoreHead``). The head comes from the event store itself rather than from
+(``shared.eventstore.StoredLog``). The head comes from the event store itself rather than from
 a number the relay or the projections record, because those are exactly the processes whose
 failure makes the read models stale: a head they stopped updating would hide it. Reading one
 indexed ``max()`` needs nothing from the other services and adds no write anywhere.

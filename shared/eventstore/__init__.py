@@ -3,6 +3,6 @@
 ``TUTORPULSE_POSTGRES_*``; every variable is in docs/settings.md)."""
 
 from shared.eventstore.settings import EventStoreSettings
-from shared.eventstore.store import EventMapper, EventStore, StoreHead, store_env
+from shared.eventstore.store import EventMapper, EventStore, StoredLog, store_env
 
-__all__ = ["EventMapper", "EventStore", "EventStoreSettings", "StoreHead", "store_env"]
+__all__ = ["EventMapper", "EventStore", "EventStoreSettings", "StoredLog", "store_env"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -12,6 +12,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     InternalError,
     Mapper,
+    Notification,
     OperationalError,
     ProgrammingError,
     StoredEvent,
@@ -255,7 +256,7 @@ class EventStore(Application[UUID]):
         return self.recorder.max_notification_id() or 0
 
 
-class _HeadReader(EventStore):
+class _Reader(EventStore):
     """The store, read-only and small: creates no table and keeps one connection. It checks
     none either: a missing table is what its reads then report (the query API's ``/ready``)."""
 
@@ -273,22 +274,33 @@ class _HeadReader(EventStore):
         )
 
 
-class StoreHead:
-    """The event store's head (the highest notification id committed), for a service that
-    only measures how far behind it is (the query API). Connects on first use, so the service
-    starts whether or not the store is up; each call raises if the store cannot be read."""
+class StoredLog:
+    """The event store's head (the highest notification id committed) and notification log,
+    read-only, for a service that only reads them (the query API: how far behind it is, and a
+    person's export). Connects on first use, so the service starts whether or not the store is
+    up; each call raises if the store cannot be read. Calling it reads the head."""
 
     def __init__(self, settings: EventStoreSettings) -> None:
         self._settings = settings
-        self._reader: _HeadReader | None = None
+        self._reader: _Reader | None = None
         self._lock = threading.Lock()
 
-    def __call__(self) -> int:
+    def _store(self) -> _Reader:
         with self._lock:
             if self._reader is None:
-                self._reader = _HeadReader(self._settings)
-            reader = self._reader
-        return reader.recorder.max_notification_id() or 0
+                self._reader = _Reader(self._settings)
+            return self._reader
+
+    def head(self) -> int:
+        return self._store().recorder.max_notification_id() or 0
+
+    __call__ = head
+
+    def page(self, after: int, limit: int, stop: int) -> Sequence[Notification]:
+        """Up to ``limit`` notifications after ``after``, none past ``stop``."""
+        return self._store().recorder.select_notifications(
+            after, limit, stop=stop, inclusive_of_start=False
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -20,12 +20,11 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.query.app import create_app
-from services.query.export import StoredLog
 from services.query.settings import QuerySettings
 from shared import events
 from shared.events import CentreRegistered, PersonRegistered, TutorNoteWritten
 from shared.events.notes import NoteVisibility
-from shared.eventstore import EventStoreSettings
+from shared.eventstore import EventStoreSettings, StoredLog
 from shared.eventstore.store import EventStore
 from shared.privacy import KeyStore, LocalKms, PrivacySettings, seal
 from shared.readmodels.projector import apply_all

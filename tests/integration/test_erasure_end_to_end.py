@@ -30,11 +30,10 @@ from services.command.seed import seed
 from services.projections.rebuild import rebuild
 from services.projections.service import ProjectionService
 from services.query.app import create_app as query_app
-from services.query.export import StoredLog
 from services.relay.lease import FileLease
 from services.relay.relay import Relay
 from shared.blobs.filesystem import FilesystemBlobStore, UrlSigner
-from shared.eventstore import EventStoreSettings
+from shared.eventstore import EventStoreSettings, StoredLog
 from shared.messaging import connect, ensure_streams
 from shared.messaging.auth import DLQ_STREAM, EVENTS_STREAM, NOTIFY_STREAM, PROJECTIONS, RELAY
 from shared.privacy import ERASED, PrivacySettings, open_key_store
