@@ -44,8 +44,10 @@ import psycopg
 from services.command.application import TutoringCentres
 from services.command.commands.centres import RegisterPerson
 from services.command.domain.session import Session
+from services.command.privacy import PersonalData
 from shared.events import SessionMode
 from shared.eventstore import EventStoreSettings
+from shared.privacy import PrivacySettings, new_master_key
 from shared.settings import load as load_settings
 from shared.tenancy import Role
 from tests.builders import Centre, register_centre
@@ -443,6 +445,7 @@ async def main() -> None:
     # too), and the load must measure the services, not their per-caller rate limits.
     os.environ.setdefault("TUTORPULSE_JWT_SECRET", secrets.token_urlsafe(48))
     os.environ.setdefault("TUTORPULSE_PAPER_KEY", secrets.token_urlsafe(48))
+    os.environ.setdefault("TUTORPULSE_PRIVACY_MASTER_KEYS", f"bench={new_master_key()}")
     os.environ.setdefault("TUTORPULSE_RATE_LIMIT", "1000000/second")
     os.environ.setdefault("TUTORPULSE_HELP_RATE_LIMIT", "1000000/second")
     work = Path(tempfile.mkdtemp(prefix="tp-bench-"))
@@ -463,7 +466,14 @@ async def main() -> None:
             "TUTORPULSE_BLOB_URL_KEY": secrets.token_urlsafe(48),
         }
         store_env = {k: v for k, v in env.items() if k.startswith("TUTORPULSE_")}
-        centres = TutoringCentres(load_settings(EventStoreSettings, store_env))
+        store_settings = load_settings(EventStoreSettings, store_env)
+        centres = TutoringCentres(store_settings)
+        # In process as in the command service: personal texts sealed as events are made.
+        centres.protect(
+            PersonalData.open(
+                store_settings, load_settings(PrivacySettings, store_env), dev_mode=False
+            )
+        )
         centre = register_centre(centres, "bench")
         lines.append(with_cpu(lambda: raw_appends(centres, centre, 1500)))
         tutors = add_tutors(centres, centre, max(8, CONCURRENCY // 4))

@@ -40,6 +40,7 @@ from services.command.application import TutoringCentres
 from shared.eventstore import EventStoreSettings
 from shared.paper.scans import ScanLimits, find_code, prepare_scan
 from shared.paper.settings import PaperSettings
+from shared.privacy import new_master_key
 from shared.settings import load
 from tests.builders import Centre, register_centre
 from tests.support.paper_photos import phone_photo, rasterise
@@ -415,6 +416,7 @@ async def main() -> None:
     from tests.support.servers import running_postgres
 
     os.environ.setdefault("TUTORPULSE_JWT_SECRET", secrets.token_urlsafe(48))
+    os.environ.setdefault("TUTORPULSE_PRIVACY_MASTER_KEYS", f"bench={new_master_key()}")
     os.environ.setdefault("TUTORPULSE_RATE_LIMIT", "1000000/second")
     work = Path(tempfile.mkdtemp(prefix="tp-bench-paper-"))
     try:
