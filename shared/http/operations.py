@@ -164,7 +164,7 @@ class NatsPing:
         self._reconnects = -1
 
     async def answers(self, timeout: float) -> bool:
-        if not self._nc.is_connected:
+        if not self._nc.is_connected or not _loops_running(self._nc):
             return False
         reconnects = int(getattr(self._nc, "stats", {}).get("reconnects", 0))
         ping = self._ping
@@ -176,6 +176,17 @@ class NatsPing:
             self._reconnects = reconnects
         done, _ = await asyncio.wait({ping}, timeout=timeout)
         return bool(done) and not ping.cancelled() and ping.exception() is None
+
+
+def _loops_running(nc: NatsConnection) -> bool:
+    """Whether the client still reads and writes its connection. nats-py's ``flush`` returns at
+    once, without a round trip, once its read loop or its flusher has ended (which it does for
+    good on the failure above), so a ping would be "answered" by a client that hears nothing."""
+    for name in ("_reading_task", "_flusher_task"):
+        task = getattr(nc, name, None)
+        if isinstance(task, asyncio.Future) and task.done():
+            return False
+    return True
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

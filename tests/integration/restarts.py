@@ -7,7 +7,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.support.servers import NatsServer
+from tests.support.servers import NatsServer, suspend
 
 
 def restart_nats(server: NatsServer) -> None:
@@ -19,7 +19,7 @@ def restart_nats(server: NatsServer) -> None:
 @contextmanager
 def frozen(server: NatsServer) -> Iterator[None]:
     """SIGSTOP: connections stay open and nothing answers, until the block ends (SIGCONT)."""
-    os.kill(server.pid, signal.SIGSTOP)
+    suspend(server.pid)
     try:
         yield
     finally:

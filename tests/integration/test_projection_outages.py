@@ -47,7 +47,7 @@ from tests.integration.test_projection_service import (
     seed_more,
 )
 from tests.readside import read_store
-from tests.support.servers import NatsServer, PostgresServer
+from tests.support.servers import NatsServer, PostgresServer, suspend
 
 pytestmark = pytest.mark.integration
 
@@ -170,8 +170,7 @@ async def test_a_nats_restart_during_consumption_does_not_stop_the_projection(
             await eventually(lambda: reached(store, 1))
             # Frozen: /ready answers unready by its own timeout, not when NATS answers (never,
             # while it is frozen: a readiness that waited for it would not return at all).
-            os.kill(nats_server.pid, signal.SIGSTOP)
-            await eventually(lambda: stopped(nats_server.pid), timeout=5)
+            suspend(nats_server.pid)
             try:
                 with pytest.raises(NotReady):
                     await asyncio.wait_for(service.readiness(), 30)
@@ -324,11 +323,6 @@ async def test_a_long_batch_stays_with_its_replica_while_it_is_applied(
 
 async def _is_set(event: threading.Event) -> bool:
     return event.is_set()
-
-
-async def stopped(pid: int) -> bool:
-    """The process is stopped by a signal (state T in /proc), not just sent one."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
 
 
 async def nc_connected(nc: Client) -> bool:

@@ -10,8 +10,6 @@ them, until the test gives the stream its subjects back.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -34,7 +32,7 @@ from shared.settings import load
 from tests.builders import plan, register_centre
 from tests.integration.restarts import restart_nats
 from tests.integration.streams import read_stream
-from tests.support.servers import NatsServer
+from tests.support.servers import NatsServer, suspend
 
 pytestmark = pytest.mark.integration
 
@@ -311,7 +309,7 @@ async def test_a_batch_in_flight_when_nats_dies_is_published_again_without_waiti
                 return relay.position >= centres.position
 
             await wait_until(relayed_everything)
-            os.kill(nats_server.pid, signal.SIGSTOP)  # publishes go out, no ack comes back
+            suspend(nats_server.pid)  # publishes go out, no ack comes back
             centres.handle(alpha["tutor"], plan())
 
             async def in_flight() -> bool:

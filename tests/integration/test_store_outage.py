@@ -23,7 +23,7 @@ from shared.eventstore import EventStoreSettings
 from shared.settings import load
 from tests.builders import Centre, register_centre
 from tests.support.requests import session_body
-from tests.support.servers import PostgresServer, free_port, running_postgres
+from tests.support.servers import PostgresServer, free_port, running_postgres, suspend
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,7 @@ def freeze(server: PostgresServer) -> int:
     accepted, connecting hangs), then every client connection it had is ended. Stopping it
     first means no client can open a fresh connection in between."""
     pid = postmaster_pid(server)
-    os.kill(pid, signal.SIGSTOP)
+    suspend(pid)
     backends = client_backends(pid, server.dbname)
     assert backends, "the clients had connections to end"
     for backend in backends:

@@ -67,6 +67,17 @@ def _wait_for_port(
 # --- PostgreSQL ---------------------------------------------------------------------------
 
 
+def suspend(pid: int) -> None:
+    """SIGSTOP ``pid`` and return once it has stopped (state T in /proc). The signal is
+    delivered asynchronously: a process still running for a moment answers what reaches it
+    meanwhile (a ping sent right after the kill), which a freeze must not."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+        assert time.monotonic() < deadline, f"process {pid} did not stop"
+        time.sleep(0.001)
+
+
 @dataclass(frozen=True)
 class PostgresControl:
     """Stops and starts the server process under the clients, for outage tests."""
