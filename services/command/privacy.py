@@ -11,7 +11,6 @@ opened at the edge with :attr:`PersonalData.revealer`. See docs/privacy.md.
 from __future__ import annotations
 
 from typing import TypeVar
-from uuid import UUID
 
 from services.command.domain.aggregate import Aggregate, PersonDataWasErased
 from shared.events import Event
@@ -74,4 +73,4 @@ class PersonalData:
 
     def ready(self) -> None:
         """Reads the key table (raises while it cannot be reached), for ``/ready``."""
-        self.keys.fetch("", UUID(int=0))
+        self.keys.probe()

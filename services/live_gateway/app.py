@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 import anyio.to_thread
 import msgspec
@@ -62,8 +61,6 @@ CLOSE_REASON_BYTES = 123
 """The most a close frame can carry (RFC 6455)."""
 NATS_PING_SECONDS = 0.5
 """How long /ready waits for NATS to answer a ping."""
-KEY_STORE_PROBE = "tutorpulse-readiness"
-"""The centre /ready asks the key store about (for a person nobody is): a read of its table."""
 log = structlog.get_logger(__name__)
 
 
@@ -284,7 +281,7 @@ def create_app(
         await anyio.to_thread.run_sync(store.watermark)
         if keys is not None:
             try:
-                await anyio.to_thread.run_sync(keys.fetch, KEY_STORE_PROBE, UUID(int=0))
+                await anyio.to_thread.run_sync(keys.probe)
             except Exception as error:
                 raise NotReady(
                     f"the key store does not answer: sealed texts cannot be opened "

@@ -12,29 +12,20 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
-
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierServiceSettings
 from services.read_side_process import run_read_side_process
 from services.settings import start
 from shared.messaging.auth import DLQ_STREAM, EVENTS_STREAM, NOTIFY_STREAM
-from shared.privacy import KeyStore, PrivacyConfigurationError, key_wrapper
+from shared.privacy import key_store_opener
 
 SERVICE = "notifier"
-log = structlog.get_logger(__name__)
 
 
 async def main(settings: NotifierServiceSettings) -> None:
-    try:
-        wrapper = key_wrapper(settings.privacy, dev_mode=settings.dev_mode)
-    except PrivacyConfigurationError as error:
-        log.error("privacy.misconfigured", service=SERVICE, error=str(error))
-        raise
-
-    def open_keys() -> KeyStore:
-        return KeyStore(settings.event_store, settings.privacy, wrapper)
-
+    open_keys = key_store_opener(
+        SERVICE, settings.event_store, settings.privacy, dev_mode=settings.dev_mode
+    )
     await run_read_side_process(
         SERVICE,
         settings,

@@ -104,8 +104,6 @@ def retry_delay(tries: int, settings: DeliverySettings) -> float:
     return float(min(settings.retry_seconds * 2 ** max(0, tries - 1), settings.max_retry_seconds))
 
 
-KEY_STORE_PROBE = "tutorpulse-readiness"
-"""The centre /ready asks the key store about (for a person nobody is): a read of its table."""
 ERASED_RECIPIENT = "erased"
 """The outcome of a delivery to a person who was erased."""
 
@@ -159,7 +157,7 @@ class NotifierService:
             raise NotReady("waiting for the key store: sealed texts cannot be opened yet")
         if self.keys is not None:
             try:
-                await anyio.to_thread.run_sync(self.keys.fetch, KEY_STORE_PROBE, UUID(int=0))
+                await anyio.to_thread.run_sync(self.keys.probe)
             except Exception as error:
                 raise NotReady(
                     f"the key store does not answer: sealed texts cannot be opened "

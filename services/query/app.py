@@ -1047,9 +1047,6 @@ class _KeyTable:
     """``/ready``'s check of the key store's table (beside the events): one read at a time,
     waited for at most ``HEAD_TIMEOUT_SECONDS``, so a dead database is a fast 503."""
 
-    PROBE = UUID(int=0)
-    """Nobody's id: reading its row reads the table and keeps nothing."""
-
     def __init__(self, keys: KeyStore) -> None:
         self._keys = keys
         self._reading: asyncio.Future[Any] | None = None
@@ -1058,7 +1055,7 @@ class _KeyTable:
         reading = self._reading
         if reading is None or reading.done():
             reading = self._reading = asyncio.ensure_future(
-                anyio.to_thread.run_sync(self._keys.fetch, "-", self.PROBE)
+                anyio.to_thread.run_sync(self._keys.probe)
             )
             reading.add_done_callback(lambda done: done.cancelled() or done.exception())
         done, _ = await asyncio.wait({reading}, timeout=HEAD_TIMEOUT_SECONDS)

@@ -24,6 +24,7 @@ from shared.privacy.keys import (
     KeyStore,
     PersonErased,
     create_key_table,
+    key_store_opener,
     open_key_store,
 )
 from shared.privacy.kms import (
@@ -57,6 +58,7 @@ __all__ = [
     "UnwrapError",
     "create_key_table",
     "is_sealed",
+    "key_store_opener",
     "key_wrapper",
     "new_master_key",
     "open_key_store",

@@ -453,6 +453,10 @@ class KeyStore:
             raise AssertionError("the person's key row is not a tombstone after erasure")
         return found
 
+    def probe(self) -> None:
+        """Read the key table (for ``/ready``): raises while it cannot be reached."""
+        self._backend.select("", UUID(int=0))
+
     def rewrap(self, batch: int = 500) -> int:
         """Re-wrap every key wrapped by a master key other than the current one (after a
         rotation); how many were re-wrapped. A key unwraps the same after it."""
@@ -504,9 +508,18 @@ def open_key_store(
     or the :class:`PrivacyConfigurationError` that stops the start (logged as
     ``privacy.misconfigured``), as :func:`shared.tenancy.tokens.check_at_start` does for
     tokens. ``dev_mode`` is ``TUTORPULSE_DEV_MODE`` (``JwtSettings.dev_mode``)."""
+    return key_store_opener(service, event_store, privacy, dev_mode=dev_mode)()
+
+
+def key_store_opener(
+    service: str, event_store: EventStoreSettings, privacy: PrivacySettings, *, dev_mode: bool
+) -> Callable[[], KeyStore]:
+    """As :func:`open_key_store`, for a service that opens its key store later (once its
+    database answers): the master keys are checked now, so a misconfiguration still stops the
+    start."""
     try:
         wrapper = key_wrapper(privacy, dev_mode=dev_mode)
     except PrivacyConfigurationError as error:
         log.error("privacy.misconfigured", service=service, error=str(error))
         raise
-    return KeyStore(event_store, privacy, wrapper)
+    return lambda: KeyStore(event_store, privacy, wrapper)
