@@ -60,16 +60,9 @@ class ErasureCheck:
     def erased(self, centre_id: str, person_id: UUID) -> bool:
         """Whether the person was erased in the centre; :class:`ErasureCheckUnavailable` when
         it cannot be told now."""
-        entry = (centre_id, person_id)
-        with self._lock:
-            until = self._known.get(entry)
-            if until is not None:
-                if until == _FOR_EVER:
-                    self._known.move_to_end(entry)
-                    return True
-                if self._clock() < until:
-                    self._known.move_to_end(entry)
-                    return False
+        remembered = self.known(centre_id, person_id)
+        if remembered is not None:
+            return remembered
         try:
             found = self.keys.fetch(centre_id, person_id)
         except Exception as error:
@@ -78,19 +71,24 @@ class ErasureCheck:
                 f"({type(error).__name__}); try again shortly"
             ) from error
         erased = isinstance(found, Erased)
-        self._remember(entry, _FOR_EVER if erased else self._clock() + self._seconds)
+        self._remember(
+            (centre_id, person_id), _FOR_EVER if erased else self._clock() + self._seconds
+        )
         return erased
 
     def known(self, centre_id: str, person_id: UUID) -> bool | None:
         """What the check remembers of the person, without reading: ``None`` if nothing (a
-        call of :meth:`erased` would read the key store)."""
+        call of :meth:`erased` would read the key store). Remembering counts as asking (the
+        least recently asked are forgotten first)."""
+        entry = (centre_id, person_id)
         with self._lock:
-            until = self._known.get((centre_id, person_id))
-        if until is None:
-            return None
-        if until == _FOR_EVER:
-            return True
-        return False if self._clock() < until else None
+            until = self._known.get(entry)
+            if until is None:
+                return None
+            if until == _FOR_EVER or self._clock() < until:
+                self._known.move_to_end(entry)
+                return until == _FOR_EVER
+        return None
 
     def note_erased(self, centre_id: str, person_id: UUID) -> None:
         """The process that erased the person knows it at once."""
