@@ -57,10 +57,8 @@ def token_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
     :class:`InvalidToken` (401), also for an erased person (:class:`ErasedPersonToken`), and
     :class:`ErasureCheckUnavailable` (503) when that cannot be told now. Verified once per
     request."""
-    header = connection.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = _bearer(connection.headers.get("Authorization", ""))
+    if token is None:
         raise InvalidToken("send 'Authorization: Bearer <token>'")
     scope: dict[str, Any] = connection.scope  # type: ignore[assignment]
     verified = scope.get(_VERIFIED)
@@ -80,6 +78,13 @@ def token_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
     return actor
 
 
+def _bearer(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None for any other."""
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def _verify(scope: MutableMapping[str, Any], token: str) -> Actor:
     actor = verify(token)
     scope[_VERIFIED] = (token, actor)
@@ -95,13 +100,11 @@ async def look_up_erasure(scope: MutableMapping[str, Any]) -> None:
     erasures: ErasureCheck | None = scope.get(ERASURE_CHECK)
     if erasures is None:
         return
-    token = None
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            token = token.strip() if scheme.lower() == "bearer" else None
-            break
-    if not token:
+    header = next(
+        (value for name, value in scope.get("headers", ()) if name == b"authorization"), b""
+    )
+    token = _bearer(header.decode("latin-1"))
+    if token is None:
         return
     try:
         actor = _verify(scope, token)
