@@ -220,15 +220,19 @@ async def test_postgres_read_models_through_the_chain(
     nc: Client,
     tmp_path: Path,
 ) -> None:
+    """Two replicas in small batches, so that they contend for the same documents' locks."""
     seed(centres)
+    for _ in range(3):
+        seed_more(centres)
     store = open_read_store(
         load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
     )
+    small = Settings(batch_size=7)
     try:
         async with (
             relaying(centres, nc, tmp_path),
-            projecting(store, nats_server.url),
-            projecting(store, nats_server.url),
+            projecting(store, nats_server.url, settings=small),
+            projecting(store, nats_server.url, settings=small),
         ):
             await eventually(lambda: _reached(store, centres.position))
         assert store.dump(store.generation()) == reference(centres, tmp_path)

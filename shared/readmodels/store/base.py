@@ -179,7 +179,7 @@ class ReadStore:
         transaction, so a concurrent switch of generations is never written past).
         ``only_writer``: the caller is the only writer of ``generation`` (a rebuild before its
         switch), so documents and aggregates are not locked."""
-        with self._cursor() as cursor:
+        with self._cursor() as cursor, self._transaction_statements(cursor):
             self._begin(cursor)
             if generation is None:
                 cursor.execute(self._current_generation_sql())
@@ -459,6 +459,13 @@ class ReadStore:
 
     def _begin(self, cursor: Cursor) -> None:
         """Start a write transaction (subclasses)."""
+
+    @contextmanager
+    def _transaction_statements(self, cursor: Cursor) -> Iterator[None]:
+        """Around a write transaction's statements, from BEGIN to the end of the caller's
+        block (subclasses: how they travel to the database, and whether the commit travels
+        with them; else ``_cursor`` commits)."""
+        yield
 
     def _serialise_setup(self, cursor: Cursor) -> None:
         """Keep two processes from creating the tables at the same time (subclasses)."""

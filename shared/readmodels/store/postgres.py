@@ -240,6 +240,18 @@ class PostgresReadStore(ReadStore):
     def _begin(self, cursor: Cursor) -> None:
         cursor.execute("BEGIN")
 
+    @contextmanager
+    def _transaction_statements(self, cursor: Cursor) -> Iterator[None]:
+        """In pipeline mode: a statement whose answer is not needed yet (BEGIN, a key lock, a
+        write, COMMIT) travels with the next one whose answer is, so a projection batch costs
+        a round trip per read rather than one per statement (a lock and the read it guards go
+        together, and the writes with the commit). The server still runs them one after the
+        other, each read with a snapshot taken after the locks before it."""
+        assert isinstance(cursor, psycopg.Cursor)
+        with cursor.connection.pipeline():
+            yield
+            cursor.execute("COMMIT")
+
     def _serialise_setup(self, cursor: Cursor) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(7212630001)")
 
