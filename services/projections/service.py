@@ -91,8 +91,10 @@ BATCH_SECONDS = Histogram(
 )
 
 WATERMARK_EVERY = 0.25
-"""Seconds between two readings of the ack floor while a backlog is worked through (each is two
-requests to JetStream and a write to the read store)."""
+"""Seconds between two readings of the ack floor while a backlog is worked through (each is a
+request to JetStream, a second one to find the floor's position if this replica did not ack it,
+and a write to the read store)."""
+ACKED_LAST_KEPT = 64
 
 Settings = ProjectionSettings
 """How a replica consumes (``services.projections.settings``)."""
@@ -261,6 +263,10 @@ class ProjectionService:
         self._blob_store = _Outage("blob_store", self._settings.outage_backoff)
         self._dead_letters_checked = 0.0
         self._tally = _Tally(self._settings.remembered_messages)
+        self._acked_last: OrderedDict[int, int] = OrderedDict()
+        """The stream sequence and notification id of the last message of each batch this
+        replica acked lately: the consumer's ack floor is usually one of them, and then the
+        watermark needs no look-up of the message on the stream."""
         self.watermark = 0
         self.dead_letters_waiting: int | None = None
 
@@ -473,10 +479,6 @@ class ProjectionService:
         started: float,
         caught_up: bool,
     ) -> None:
-        try:
-            await self._answer(batch, decoded, outcome, answered)
-        finally:
-            keep_alive.cancel()
         # What the batch was for: on the notices (the gateway logs it with the delta it sends)
         # and on one line (shared.observability.context).
         correlations = context.correlations(batch[index].headers for index in outcome.applied)
@@ -501,9 +503,15 @@ class ProjectionService:
                 started_ns=tracing.wall_ns_since(started),
             )
             headers = {**(headers or {}), context.TRACEPARENT_HEADER: tracing.traceparent_of(span)}
+        # The notices first: what they announce is committed, and the gateways need not wait
+        # for the acks' round trip.
         await self._send(
             *(self._nc.publish(*notice_for(change), headers=headers) for change in outcome.changes)
         )
+        try:
+            await self._answer(batch, decoded, outcome, answered)
+        finally:
+            keep_alive.cancel()
         if outcome.applied:
             log.info(
                 "projections.applied",
@@ -530,6 +538,13 @@ class ProjectionService:
     ) -> None:
         """Ack what was applied; give back, or dead-letter, what was refused."""
         await self._acknowledge([batch[index] for index in outcome.applied])
+        if outcome.applied:
+            last = outcome.applied[-1]
+            item = decoded[last]
+            if item is not None:
+                self._acked_last[_sequence(batch[last])] = item[1]
+                while len(self._acked_last) > ACKED_LAST_KEPT:
+                    self._acked_last.popitem(last=False)
         for index in outcome.applied:
             answered.add(index)
             self._tally.forget(batch[index])
@@ -837,11 +852,13 @@ class ProjectionService:
         floor = info.ack_floor.stream_seq if info.ack_floor else 0
         if not floor:
             return
-        try:
-            position = notification_id_of(await self._js.get_msg(STREAM_NAME, floor))
-        except Exception as error:  # e.g. aged out of the stream: the next floor will do
-            log.debug("projections.watermark_unknown", error=str(error), floor=floor)
-            return
+        position = self._acked_last.get(floor)
+        if position is None:  # acked by another replica, or not at the end of a batch
+            try:
+                position = notification_id_of(await self._js.get_msg(STREAM_NAME, floor))
+            except Exception as error:  # e.g. aged out of the stream: the next floor will do
+                log.debug("projections.watermark_unknown", error=str(error), floor=floor)
+                return
         if position <= self.watermark:
             return
         try:
