@@ -412,6 +412,7 @@ async def raw_publish(url: str, payloads: list[bytes]) -> Line:
         len(payloads),
         time.perf_counter() - started,
     )
+    await js.delete_stream("BENCH_RAW")
     await nc.close()
     return line
 

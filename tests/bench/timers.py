@@ -54,7 +54,7 @@ async def raw_publish(url: str, count: int, scheduled: bool) -> float:
     """Messages per second into a stream of their own, all acknowledged."""
     nc = await nats.connect(url)
     js = nc.jetstream()
-    name = "BENCH_SCHEDULES" if scheduled else "BENCH_RAW"
+    name = "BENCH_SCHEDULES" if scheduled else "BENCH_TIMERS_RAW"
     await js.add_stream(StreamConfig(name=name, subjects=[f"bench.{name}.>"]))
     if scheduled:  # nats-py's StreamConfig has no field for it: the JSON API has
         await nc.request(
