@@ -34,7 +34,6 @@ from shared.readmodels.documents import (
     ClosedCatchUps,
     D,
     HelpIndex,
-    HelpRequest,
     JsonObject,
     Kind,
     LogRow,
@@ -55,6 +54,7 @@ from shared.readmodels.projector import Batch, apply
 from shared.readmodels.store import MemoryTransaction, ReadStore, StoredDoc
 from shared.readmodels.times import iso, parse
 from shared.readmodels.views import paper as paper_views
+from shared.readmodels.views.reports import help_month_analytics
 from shared.tenancy import Actor, Forbidden, Permission, Role, require
 
 FULL_VIEW = frozenset({Role.SUPER_ADMIN, Role.CENTER_ADMIN, Role.CENTER_SUPERVISOR})
@@ -537,8 +537,9 @@ def help_request_analytics(
     order_name: views.OrderName = views.as_stored,
 ) -> View:
     """Help-request figures of the centre's tutors (a TEACHER: their own), from each tutor's
-    months of help requests that [start, end) touches (``help_requests``), not from every
-    session. ``version`` counts the events behind the documents read."""
+    months of help requests that [start, end) touches (``help_requests``, the facts of each
+    request), not from every session. ``version`` counts the events behind the documents
+    read."""
     require(actor, Permission.HELP_ANALYTICS_VIEW)
     tutor = _own_tutor(actor, tutor_id)
     stored = store.get(HELP_INDEX, actor.centre_id)
@@ -550,13 +551,11 @@ def help_request_analytics(
         for month in _month_range(iso(start), iso(end), months)
     ]
     found = store.get_many(HELP_REQUESTS, keys)
-    by_tutor: dict[str, list[HelpRequest]] = {}
-    for month in found.values():
-        by_tutor.setdefault(month.doc.tutor_id, []).extend(month.doc.requests.values())
-    people = names(store, set(by_tutor))
+    months = [month.doc for month in found.values()]
+    people = names(store, {month.tutor_id for month in months})
     return View(
         (stored.version if stored else 0) + sum(d.version for d in found.values()),
-        views.help_request_analytics_of(by_tutor, people, start, end, now, order_name),
+        help_month_analytics(months, people, start, end, now, order_name),
     )
 
 

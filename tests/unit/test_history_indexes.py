@@ -16,12 +16,12 @@ from services.command.application import TutoringCentres
 from services.command.commands.catch_ups import AssignCatchUp
 from services.command.commands.sessions import EnrolStudent, RescheduleSession
 from services.projections.rebuild import rebuild
-from shared.events import CatchUpStatus
+from shared.events import OPEN_HELP_REQUESTS, CatchUpStatus
 from shared.eventstore import EventStoreSettings
 from shared.readmodels import access, views
-from shared.readmodels.documents import CATCH_UP, SESSION, CatchUp, Session
+from shared.readmodels.documents import CATCH_UP, SESSION, CatchUp, HelpRequest, Session
 from shared.readmodels.store import ReadStore
-from shared.readmodels.times import iso
+from shared.readmodels.times import iso, parse
 from shared.settings import load
 from shared.tenancy import Actor, Forbidden, Role
 from tests.bench.year import YearOfHistory, seed_year
@@ -123,24 +123,68 @@ def test_the_catch_up_list_pages_through_what_the_full_read_listed(
     assert everything.data["total"] == north.catch_ups
 
 
+def _open_requests(sessions: list[Session]) -> list[HelpRequest]:
+    return [
+        r
+        for s in sessions
+        for seat in s.students.values()
+        for r in seat.help_requests.values()
+        if r.status in OPEN_HELP_REQUESTS
+    ]
+
+
 def test_help_request_analytics_answer_what_the_full_read_answered(
     seeded: tuple[ReadStore, list[YearOfHistory]],
 ) -> None:
+    """The facts each month keeps give, byte for byte, the figures worked out from every
+    session's whole requests: over a day, 30 days, a year, a period across months, for the
+    centre, one tutor (named, or reading their own), and read at times when the requests
+    still open are within their SLA, some of them past it, and all past it."""
     store, (north, _) = seeded
     sessions = [s.doc for s in store.centre_docs(SESSION, "north")]
     tutor_names = access.names(store, {s.tutor_id for s in sessions})
+    tutor = str(north.tutor.user_id)
+    mine = [s for s in sessions if s.tutor_id == tutor]
+    waiting = _open_requests(sessions)
+    dues = sorted(iso(parse(r.sla_due_at)) for r in waiting)
+    assert len(dues) >= 2 and dues[0] < dues[-1]
+    # Read when none, some, and every one of the open requests is past its SLA.
+    nows = [
+        parse(dues[0]) - timedelta(seconds=1),
+        parse(dues[0]) + (parse(dues[-1]) - parse(dues[0])) / 2,
+        parse(dues[-1]) + timedelta(hours=1),
+    ]
+    middle = iso(nows[1])
+    assert any(d < middle for d in dues) and any(d > middle for d in dues)
     windows = [
         (NOW - timedelta(days=30), NOW),
         (NOW - timedelta(days=366), NOW),
         (NOW - timedelta(hours=6), NOW),
+        (NOW - timedelta(days=1), NOW + timedelta(hours=1)),
         (NOW - timedelta(days=200), NOW - timedelta(days=170, hours=5)),
+        (datetime(2026, 3, 17, tzinfo=UTC), datetime(2026, 4, 12, 8, tzinfo=UTC)),
+        (NOW, NOW + timedelta(days=1)),
     ]
     for start, end in windows:
-        answer = access.help_request_analytics(store, north.supervisor, start, end, None, NOW)
-        assert answer.data == views.help_request_analytics(sessions, tutor_names, start, end, NOW)
-        own = access.help_request_analytics(store, north.tutor, start, end, None, NOW)
-        mine = [s for s in sessions if s.tutor_id == str(north.tutor.user_id)]
-        assert own.data == views.help_request_analytics(mine, tutor_names, start, end, NOW)
+        for now in nows:
+            answer = access.help_request_analytics(store, north.supervisor, start, end, None, now)
+            assert answer.data == views.help_request_analytics(
+                sessions, tutor_names, start, end, now
+            ), (start, end, now)
+            own = access.help_request_analytics(store, north.tutor, start, end, None, now)
+            expected = views.help_request_analytics(mine, tutor_names, start, end, now)
+            assert own.data == expected
+            named = access.help_request_analytics(
+                store, north.supervisor, start, end, north.tutor.user_id, now
+            )
+            assert named.data == expected
+    breached = [
+        access.help_request_analytics(
+            store, north.supervisor, NOW - timedelta(hours=6), NOW + timedelta(hours=1), None, now
+        ).data["overall"]["total"]["slaBreached"]
+        for now in nows
+    ]
+    assert breached[0] < breached[1] < breached[2] == breached[0] + len(waiting)
     year = access.help_request_analytics(
         store, north.supervisor, NOW - timedelta(days=366), NOW, None, NOW
     )

@@ -2,8 +2,10 @@
 every session or catch-up document the centre ever had.
 
 - ``help_requests``: one tutor's help requests raised in one month (UTC), keyed
-  ``<centre>:<tutor>:<YYYY-MM>``; ``help_index``, one per centre, lists each tutor's months.
-  The help-request analytics of a period read the months it touches.
+  ``<centre>:<tutor>:<YYYY-MM>``, each as the few facts its figures count
+  (:class:`HelpFacts`, worked out once by the projection); ``help_index``, one per centre,
+  lists each tutor's months. The help-request analytics of a period read the months it
+  touches.
 - ``open_catch_ups``: one per centre, its catch-ups still open (with their session's tutor)
   and how many finished ones there are, by due month, status, tutor and student;
   ``closed_catch_ups``: the finished ones due in one month, keyed ``<centre>:<YYYY-MM>``. The
@@ -16,9 +18,11 @@ from __future__ import annotations
 
 import msgspec
 
+from shared.events import HelpPriority, HelpRequestStatus
 from shared.readmodels.documents.base import Document, Instant, Record
 from shared.readmodels.documents.classes import CatchUp
 from shared.readmodels.documents.sessions import HelpRequest
+from shared.readmodels.times import iso, parse
 
 
 def month_of(instant: str) -> str:
@@ -26,12 +30,57 @@ def month_of(instant: str) -> str:
     return instant[:7]
 
 
+class HelpFacts(msgspec.Struct, array_like=True, gc=False):
+    """What the analytics count of a help request, stored as a JSON array: when it was raised,
+    its priority and status, the seconds to the first response (acknowledged or started) and
+    to resolution, whether it breached its SLA once closed (resolved, withdrawn or closed with
+    its session after its due time) and, while it is not closed, its due time (it breaches by
+    ``now`` once ``now`` is past it). Times are as :func:`~shared.readmodels.times.iso` writes
+    them, so the analytics compare them as strings and parse none."""
+
+    raised_at: Instant
+    priority: HelpPriority
+    status: HelpRequestStatus
+    response: float | None
+    resolution: float | None
+    breached: bool
+    open_until: Instant | None
+
+
+def _seconds(start: str, end: str) -> float:
+    return (parse(end) - parse(start)).total_seconds()
+
+
+def help_facts(request: HelpRequest) -> HelpFacts:
+    """The facts of ``request`` as its session shows it."""
+    answered = [
+        at for at in (request.acknowledged_at, request.started_at) if isinstance(at, str) and at
+    ]
+    closed = request.resolved_at or request.cancelled_at or request.closed_at
+    return HelpFacts(
+        raised_at=request.raised_at,
+        priority=request.priority,
+        status=request.status,
+        response=_seconds(request.raised_at, min(answered)) if answered else None,
+        resolution=_seconds(request.raised_at, request.resolved_at)
+        if request.resolved_at
+        else None,
+        breached=bool(closed) and parse(str(closed)) > parse(request.sla_due_at),
+        open_until=None if closed else iso(parse(request.sla_due_at)),
+    )
+
+
 class HelpRequestsOfMonth(Document, kw_only=True):
-    """A tutor's help requests raised in one month, by id, as the session shows them."""
+    """A tutor's help requests raised in one month: the facts of each, by id.
+
+    ``requests`` is what an earlier release kept instead (each request as the session showed
+    it); the analytics still count those not among ``facts``, and the projection turns them
+    into facts when it next writes the month."""
 
     centre_id: str
     tutor_id: str
     month: str
+    facts: dict[str, HelpFacts] = msgspec.field(default_factory=dict)
     requests: dict[str, HelpRequest] = msgspec.field(default_factory=dict)
 
 

@@ -23,11 +23,14 @@ from shared.readmodels.documents import (
     help_month_key,
     month_of,
 )
+from shared.readmodels.documents.indexes import help_facts
 from shared.readmodels.projector.batch import Batch
 
 
 def index_help_request(docs: Batch, session: Session, student_id: str, request_id: str) -> None:
-    """The request as the session now shows it, in its tutor's month of help requests."""
+    """The facts of the request as the session now shows it, in its tutor's month of help
+    requests. A month an earlier release wrote (whole requests) gets the facts of every request
+    it holds instead, as a rebuild would write it."""
     request = session.students[student_id].help_requests[request_id]
     centre_id, tutor_id = session.centre_id, session.tutor_id
     month = month_of(request.raised_at)
@@ -41,7 +44,11 @@ def index_help_request(docs: Batch, session: Session, student_id: str, request_i
             months.append(month)
             months.sort()
             docs.put(HELP_INDEX, centre_id, centre_id, index)
-    doc.requests[request_id] = msgspec.structs.replace(request)
+    if doc.requests:
+        for held, earlier in doc.requests.items():
+            doc.facts.setdefault(held, help_facts(earlier))
+        doc.requests = {}
+    doc.facts[request_id] = help_facts(request)
     docs.put(HELP_REQUESTS, key, centre_id, doc)
 
 

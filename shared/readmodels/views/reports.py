@@ -13,6 +13,7 @@ from shared.readmodels.documents import (
     CatchUp,
     CatchUpEntry,
     HelpRequest,
+    HelpRequestsOfMonth,
     JsonObject,
     Session,
     as_json,
@@ -179,6 +180,51 @@ def help_request_analytics_of(
         tutor_id: [_facts(r, now) for r in requests if since <= r.raised_at < until]
         for tutor_id, requests in requests_by_tutor.items()
     }
+    return _analytics(by_tutor, names, low, high, order_name)
+
+
+def help_month_analytics(
+    months: list[HelpRequestsOfMonth],
+    names: Names,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    order_name: OrderName = as_stored,
+) -> JsonObject:
+    """:func:`help_request_analytics_of` from tutors' months of help requests: the facts the
+    projection kept of each (times compared as strings, no request parsed), and the whole
+    requests of a month an earlier release wrote, worked out as before."""
+    low, high = start.astimezone(UTC), end.astimezone(UTC)
+    since, until, at = iso(low), iso(high), iso(now)
+    by_tutor: dict[str, list[_Facts]] = {}
+    for month in months:
+        facts = by_tutor.setdefault(month.tutor_id, [])
+        facts.extend(
+            (
+                f.priority,
+                f.status,
+                f.response,
+                f.resolution,
+                f.breached or (f.open_until is not None and at > f.open_until),
+            )
+            for f in month.facts.values()
+            if since <= f.raised_at < until
+        )
+        facts.extend(
+            _facts(r, now)
+            for key, r in month.requests.items()
+            if key not in month.facts and since <= r.raised_at < until
+        )
+    return _analytics(by_tutor, names, low, high, order_name)
+
+
+def _analytics(
+    by_tutor: dict[str, list[_Facts]],
+    names: Names,
+    low: datetime,
+    high: datetime,
+    order_name: OrderName,
+) -> JsonObject:
     tutors = [
         {"tutorId": tutor_id, "tutorName": names.get(tutor_id), **_stats_by_priority(facts)}
         for tutor_id, facts in by_tutor.items()
