@@ -8,7 +8,13 @@ import math
 import statistics
 from datetime import UTC, datetime
 
-from shared.events import HELP_PRIORITIES, OPEN_CATCH_UPS, OPEN_HELP_REQUESTS, HelpRequestStatus
+from shared.events import (
+    HELP_PRIORITIES,
+    OPEN_CATCH_UPS,
+    OPEN_HELP_REQUESTS,
+    HelpPriority,
+    HelpRequestStatus,
+)
 from shared.readmodels.documents import (
     CatchUp,
     CatchUpEntry,
@@ -183,6 +189,91 @@ def help_request_analytics_of(
     return _analytics(by_tutor, names, low, high, order_name)
 
 
+class _Tally:
+    """The figures of :func:`_stats` of some help requests, added up one request at a time
+    (the durations kept for the medians and p90)."""
+
+    __slots__ = (
+        "breached",
+        "cancelled",
+        "closed",
+        "open",
+        "raised",
+        "resolution",
+        "resolved",
+        "response",
+    )
+
+    def __init__(self) -> None:
+        self.raised = self.resolved = self.cancelled = self.closed = self.open = 0
+        self.breached = 0
+        self.response: list[float] = []
+        self.resolution: list[float] = []
+
+    def add(
+        self,
+        status: HelpRequestStatus,
+        response: float | None,
+        resolution: float | None,
+        breached: bool,
+    ) -> None:
+        self.raised += 1
+        if status == HelpRequestStatus.RESOLVED:
+            self.resolved += 1
+        elif status == HelpRequestStatus.CANCELLED:
+            self.cancelled += 1
+        elif status == HelpRequestStatus.CLOSED:
+            self.closed += 1
+        elif status in OPEN_HELP_REQUESTS:
+            self.open += 1
+        if breached:
+            self.breached += 1
+        if response is not None:
+            self.response.append(response)
+        if resolution is not None:
+            self.resolution.append(resolution)
+
+    def include(self, other: _Tally) -> None:
+        self.raised += other.raised
+        self.resolved += other.resolved
+        self.cancelled += other.cancelled
+        self.closed += other.closed
+        self.open += other.open
+        self.breached += other.breached
+        self.response.extend(other.response)
+        self.resolution.extend(other.resolution)
+
+    def figures(self) -> JsonObject:
+        return {
+            "raised": self.raised,
+            "resolved": self.resolved,
+            "cancelled": self.cancelled,
+            "closed": self.closed,
+            "open": self.open,
+            "slaBreached": self.breached,
+            "responseSeconds": _distribution(self.response),
+            "resolutionSeconds": _distribution(self.resolution),
+        }
+
+
+_Tallies = dict[HelpPriority, _Tally]
+
+
+def _tallies() -> _Tallies:
+    return {priority: _Tally() for priority in HELP_PRIORITIES}
+
+
+def _figures_by_priority(tallies: _Tallies) -> JsonObject:
+    """:func:`_stats_by_priority` of the requests ``tallies`` counted."""
+    total = _Tally()
+    for tally in tallies.values():
+        total.include(tally)
+    return {
+        "total": total.figures(),
+        "byPriority": {priority.value: tallies[priority].figures() for priority in HELP_PRIORITIES},
+    }
+
+
 def help_month_analytics(
     months: list[HelpRequestsOfMonth],
     names: Names,
@@ -193,29 +284,46 @@ def help_month_analytics(
 ) -> JsonObject:
     """:func:`help_request_analytics_of` from tutors' months of help requests: the facts the
     projection kept of each (times compared as strings, no request parsed), and the whole
-    requests of a month an earlier release wrote, worked out as before."""
+    requests of a month an earlier release wrote, worked out as before; each request counted
+    in one pass, in its tutor's figures of its priority."""
     low, high = start.astimezone(UTC), end.astimezone(UTC)
     since, until, at = iso(low), iso(high), iso(now)
-    by_tutor: dict[str, list[_Facts]] = {}
+    by_tutor: dict[str, _Tallies] = {}
     for month in months:
-        facts = by_tutor.setdefault(month.tutor_id, [])
-        facts.extend(
-            (
-                f.priority,
-                f.status,
-                f.response,
-                f.resolution,
-                f.breached or (f.open_until is not None and at > f.open_until),
-            )
-            for f in month.facts.values()
-            if since <= f.raised_at < until
+        tallies = by_tutor.get(month.tutor_id)
+        if tallies is None:
+            tallies = by_tutor[month.tutor_id] = _tallies()
+        for f in month.facts.values():
+            if since <= f.raised_at < until:
+                tallies[f.priority].add(
+                    f.status,
+                    f.response,
+                    f.resolution,
+                    f.breached or (f.open_until is not None and at > f.open_until),
+                )
+        for key, request in month.requests.items():
+            if key not in month.facts and since <= request.raised_at < until:
+                priority, status, response, resolution, breached = _facts(request, now)
+                tallies[HelpPriority(priority)].add(
+                    HelpRequestStatus(status), response, resolution, breached
+                )
+    overall = _tallies()
+    tutors = []
+    for tutor_id, tallies in by_tutor.items():
+        if not any(tally.raised for tally in tallies.values()):
+            continue
+        tutors.append(
+            {"tutorId": tutor_id, "tutorName": names.get(tutor_id), **_figures_by_priority(tallies)}
         )
-        facts.extend(
-            _facts(r, now)
-            for key, r in month.requests.items()
-            if key not in month.facts and since <= r.raised_at < until
-        )
-    return _analytics(by_tutor, names, low, high, order_name)
+        for priority, tally in tallies.items():
+            overall[priority].include(tally)
+    tutors.sort(key=lambda t: (order_name(t["tutorName"]), t["tutorId"]))
+    return {
+        "from": low.isoformat().replace("+00:00", "Z"),
+        "to": high.isoformat().replace("+00:00", "Z"),
+        "tutors": tutors,
+        "overall": _figures_by_priority(overall),
+    }
 
 
 def _analytics(
