@@ -152,6 +152,12 @@ def test_help_request_analytics_answer_what_the_full_read_answered(
     tutor = str(north.tutor.user_id)
     mine = [s for s in sessions if s.tutor_id == tutor]
     waiting = _open_requests(sessions)
+    raised = sorted(
+        r.raised_at
+        for s in sessions
+        for seat in s.students.values()
+        for r in seat.help_requests.values()
+    )
     dues = sorted(iso(parse(r.sla_due_at)) for r in waiting)
     assert len(dues) >= 2 and dues[0] < dues[-1]
     # Read when none, some, and every one of the open requests is past its SLA.
@@ -170,6 +176,8 @@ def test_help_request_analytics_answer_what_the_full_read_answered(
         (NOW - timedelta(days=200), NOW - timedelta(days=170, hours=5)),
         (datetime(2026, 3, 17, tzinfo=UTC), datetime(2026, 4, 12, 8, tzinfo=UTC)),
         (NOW, NOW + timedelta(days=1)),
+        # From one request's raising to another's: the first counts, the last does not.
+        (parse(raised[len(raised) // 3]), parse(raised[2 * len(raised) // 3])),
     ]
     for start, end in windows:
         for now in nows:
