@@ -8,6 +8,7 @@ import math
 import statistics
 from bisect import bisect_left
 from datetime import UTC, datetime
+from typing import cast
 
 from shared.events import (
     HELP_PRIORITIES,
@@ -237,17 +238,20 @@ class _Tally:
 
     def add_columns(self, columns: HelpColumns, first: int, last: int, at: str) -> None:
         """The requests ``first`` to ``last`` (excluded) of ``columns``, as of ``at``."""
+        count = last - first
         statuses = columns.status[first:last]
-        self.raised += last - first
+        self.raised += count
         self.resolved += statuses.count(HelpRequestStatus.RESOLVED)
         self.cancelled += statuses.count(HelpRequestStatus.CANCELLED)
         self.closed += statuses.count(HelpRequestStatus.CLOSED)
-        self.open += sum(statuses.count(status) for status in OPEN_HELP_REQUESTS)
-        self.breached += columns.breached[first:last].count(True) + sum(
-            1 for due in columns.open_until[first:last] if due is not None and at > due
-        )
-        self.response.extend(x for x in columns.response[first:last] if x is not None)
-        self.resolution.extend(x for x in columns.resolution[first:last] if x is not None)
+        for status in _OPEN:
+            self.open += statuses.count(status)
+        self.breached += columns.breached[first:last].count(True)
+        dues = columns.open_until[first:last]
+        if dues.count(None) < count:
+            self.breached += sum(1 for due in dues if due is not None and at > due)
+        _add_durations(self.response, columns.response[first:last])
+        _add_durations(self.resolution, columns.resolution[first:last])
 
     def include(self, other: _Tally) -> None:
         self.raised += other.raised
@@ -267,9 +271,37 @@ class _Tally:
             "closed": self.closed,
             "open": self.open,
             "slaBreached": self.breached,
-            "responseSeconds": _distribution(self.response),
-            "resolutionSeconds": _distribution(self.resolution),
+            "responseSeconds": _durations(self.response),
+            "resolutionSeconds": _durations(self.resolution),
         }
+
+
+_OPEN = tuple(OPEN_HELP_REQUESTS)
+
+
+def _add_durations(values: list[float], more: list[float | None]) -> None:
+    if None in more:
+        values.extend(value for value in more if value is not None)
+    else:
+        values.extend(cast("list[float]", more))
+
+
+def _durations(values: list[float]) -> JsonObject:
+    """:func:`_distribution`, its mean and median worked out as ``statistics`` does (the sum
+    by ``math.fsum`` over the count, the middle value or the mean of the middle two), without
+    its checks and second sort."""
+    if not values:
+        return {"count": 0, "mean": None, "median": None, "p90": None}
+    ordered = sorted(values)
+    count = len(ordered)
+    middle = count // 2
+    median = ordered[middle] if count % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return {
+        "count": count,
+        "mean": round(math.fsum(ordered) / count, 3),
+        "median": round(median, 3),
+        "p90": round(ordered[math.ceil(0.9 * count) - 1], 3),
+    }
 
 
 _Tallies = dict[HelpPriority, _Tally]
