@@ -277,6 +277,9 @@ class _Tally:
 
 
 _OPEN = tuple(OPEN_HELP_REQUESTS)
+_PRIORITIES = tuple((priority, priority.value) for priority in HELP_PRIORITIES)
+"""The priorities in the order the figures list them, with their names (an enum's ``value``
+is a property, slow to read in a loop)."""
 
 
 def _add_durations(values: list[float], more: list[float | None]) -> None:
@@ -318,7 +321,7 @@ def _figures_by_priority(tallies: _Tallies) -> JsonObject:
         total.include(tally)
     return {
         "total": total.figures(),
-        "byPriority": {priority.value: tallies[priority].figures() for priority in HELP_PRIORITIES},
+        "byPriority": {name: tallies[priority].figures() for priority, name in _PRIORITIES},
     }
 
 
