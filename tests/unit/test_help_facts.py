@@ -113,8 +113,8 @@ def _as_an_earlier_release_wrote(tx: MemoryTransaction, every_other: bool) -> se
     earlier = {key for key in keys if not every_other or int(key[-2:]) % 2 == NOW.month % 2}
     for key in earlier:
         stored = tx.docs[(HELP_REQUESTS.name, key)]
-        assert set(requests[key]) == set(stored.doc.facts())
-        old = msgspec.structs.replace(stored.doc, by_priority={}, requests=requests[key])
+        assert set(requests[key]) == set(stored.doc.facts)
+        old = msgspec.structs.replace(stored.doc, facts={}, requests=requests[key])
         tx.docs[(HELP_REQUESTS.name, key)] = StoredDoc(
             HELP_REQUESTS, key, stored.centre_id, stored.version, old
         )
@@ -188,12 +188,12 @@ def test_months_an_earlier_release_wrote_still_answer_and_get_facts_from_the_nex
             continue
         stored = tx.docs[(kind, key)]
         assert stored.version == version, key
-        if stored.doc.by_priority:
+        if stored.doc.facts:
             assert encode(stored.doc) == doc, key
             turned += key in earlier
         else:
             assert key in earlier and stored.doc.requests
             facts = {k: help_facts(r) for k, r in stored.doc.requests.items()}
-            assert facts == HELP_REQUESTS.decode(doc).facts(), key
+            assert facts == HELP_REQUESTS.decode(doc).facts, key
     assert turned >= 1
     assert _analytics_match_the_full_read(tx, tmp_path) > 0

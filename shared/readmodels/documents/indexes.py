@@ -2,8 +2,8 @@
 every session or catch-up document the centre ever had.
 
 - ``help_requests``: one tutor's help requests raised in one month (UTC), keyed
-  ``<centre>:<tutor>:<YYYY-MM>``, as the few facts its figures count (:class:`HelpFacts`,
-  worked out once by the projection, kept as columns by priority); ``help_index``, one per centre,
+  ``<centre>:<tutor>:<YYYY-MM>``, each as the few facts its figures count
+  (:class:`HelpFacts`, worked out once by the projection); ``help_index``, one per centre,
   lists each tutor's months. The help-request analytics of a period read the months it
   touches.
 - ``open_catch_ups``: one per centre, its catch-ups still open (with their session's tutor)
@@ -30,13 +30,13 @@ def month_of(instant: str) -> str:
     return instant[:7]
 
 
-class HelpFacts(msgspec.Struct, gc=False):
-    """What the analytics count of a help request: when it was raised, its priority and status,
-    the seconds to the first response (acknowledged or started) and to resolution, whether it
-    breached its SLA once closed (resolved, withdrawn or closed with its session after its due
-    time) and, while it is not closed, its due time (it breaches by ``now`` once ``now`` is
-    past it). Times are as :func:`~shared.readmodels.times.iso` writes them, so the analytics
-    compare them as strings and parse none."""
+class HelpFacts(msgspec.Struct, array_like=True, gc=False):
+    """What the analytics count of a help request, stored as a JSON array: when it was raised,
+    its priority and status, the seconds to the first response (acknowledged or started) and
+    to resolution, whether it breached its SLA once closed (resolved, withdrawn or closed with
+    its session after its due time) and, while it is not closed, its due time (it breaches by
+    ``now`` once ``now`` is past it). Times are as :func:`~shared.readmodels.times.iso` writes
+    them, so the analytics compare them as strings and parse none."""
 
     raised_at: Instant
     priority: HelpPriority
@@ -70,69 +70,18 @@ def help_facts(request: HelpRequest) -> HelpFacts:
     )
 
 
-class HelpColumns(msgspec.Struct, array_like=True, gc=False):
-    """The facts (:class:`HelpFacts`) of a tutor's requests of one priority raised in one
-    month, as columns in the order of ``raised_at`` (then id): a period's requests are a slice
-    found by bisection, and the analytics count a slice's statuses and gather its durations
-    without a step per request in Python."""
-
-    ids: list[str]
-    raised_at: list[Instant]
-    status: list[HelpRequestStatus]
-    response: list[float | None]
-    resolution: list[float | None]
-    breached: list[bool]
-    open_until: list[Instant | None]
-
-
-def help_columns(facts: dict[str, HelpFacts]) -> dict[HelpPriority, HelpColumns]:
-    """``facts`` (by request id) as columns, by priority."""
-    rows: dict[HelpPriority, list[tuple[str, str, HelpFacts]]] = {}
-    for request_id, fact in facts.items():
-        rows.setdefault(fact.priority, []).append((fact.raised_at, request_id, fact))
-    columns: dict[HelpPriority, HelpColumns] = {}
-    for priority, of_priority in rows.items():
-        of_priority.sort(key=lambda row: (row[0], row[1]))
-        columns[priority] = HelpColumns(
-            ids=[request_id for _, request_id, _ in of_priority],
-            raised_at=[f.raised_at for _, _, f in of_priority],
-            status=[f.status for _, _, f in of_priority],
-            response=[f.response for _, _, f in of_priority],
-            resolution=[f.resolution for _, _, f in of_priority],
-            breached=[f.breached for _, _, f in of_priority],
-            open_until=[f.open_until for _, _, f in of_priority],
-        )
-    return columns
-
-
 class HelpRequestsOfMonth(Document, kw_only=True):
-    """A tutor's help requests raised in one month: the facts of each, as columns by priority.
+    """A tutor's help requests raised in one month: the facts of each, by id.
 
     ``requests`` is what an earlier release kept instead (each request as the session showed
-    it); the analytics still count those, and the projection turns them into facts when it
-    next writes the month."""
+    it); the analytics still count those not among ``facts``, and the projection turns them
+    into facts when it next writes the month."""
 
     centre_id: str
     tutor_id: str
     month: str
-    by_priority: dict[HelpPriority, HelpColumns] = msgspec.field(default_factory=dict)
+    facts: dict[str, HelpFacts] = msgspec.field(default_factory=dict)
     requests: dict[str, HelpRequest] = msgspec.field(default_factory=dict)
-
-    def facts(self) -> dict[str, HelpFacts]:
-        """The facts of each request in ``by_priority``, by id."""
-        return {
-            c.ids[n]: HelpFacts(
-                raised_at=c.raised_at[n],
-                priority=priority,
-                status=c.status[n],
-                response=c.response[n],
-                resolution=c.resolution[n],
-                breached=c.breached[n],
-                open_until=c.open_until[n],
-            )
-            for priority, c in self.by_priority.items()
-            for n in range(len(c.ids))
-        }
 
 
 class HelpIndex(Document, kw_only=True):

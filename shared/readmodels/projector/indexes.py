@@ -23,7 +23,7 @@ from shared.readmodels.documents import (
     help_month_key,
     month_of,
 )
-from shared.readmodels.documents.indexes import help_columns, help_facts
+from shared.readmodels.documents.indexes import help_facts
 from shared.readmodels.projector.batch import Batch
 
 
@@ -44,12 +44,11 @@ def index_help_request(docs: Batch, session: Session, student_id: str, request_i
             months.append(month)
             months.sort()
             docs.put(HELP_INDEX, centre_id, centre_id, index)
-    facts = doc.facts()
-    for held, earlier in doc.requests.items():
-        facts.setdefault(held, help_facts(earlier))
-    doc.requests = {}
-    facts[request_id] = help_facts(request)
-    doc.by_priority = help_columns(facts)
+    if doc.requests:
+        for held, earlier in doc.requests.items():
+            doc.facts.setdefault(held, help_facts(earlier))
+        doc.requests = {}
+    doc.facts[request_id] = help_facts(request)
     docs.put(HELP_REQUESTS, key, centre_id, doc)
 
 

@@ -6,9 +6,7 @@ import base64
 import json
 import math
 import statistics
-from bisect import bisect_left
 from datetime import UTC, datetime
-from typing import cast
 
 from shared.events import (
     HELP_PRIORITIES,
@@ -26,7 +24,6 @@ from shared.readmodels.documents import (
     Session,
     as_json,
 )
-from shared.readmodels.documents.indexes import HelpColumns
 from shared.readmodels.times import iso, parse, seconds_between
 from shared.readmodels.views.common import Names, OrderName, as_stored, overdue
 
@@ -236,23 +233,6 @@ class _Tally:
         if resolution is not None:
             self.resolution.append(resolution)
 
-    def add_columns(self, columns: HelpColumns, first: int, last: int, at: str) -> None:
-        """The requests ``first`` to ``last`` (excluded) of ``columns``, as of ``at``."""
-        count = last - first
-        statuses = columns.status[first:last]
-        self.raised += count
-        self.resolved += statuses.count(HelpRequestStatus.RESOLVED)
-        self.cancelled += statuses.count(HelpRequestStatus.CANCELLED)
-        self.closed += statuses.count(HelpRequestStatus.CLOSED)
-        for status in _OPEN:
-            self.open += statuses.count(status)
-        self.breached += columns.breached[first:last].count(True)
-        dues = columns.open_until[first:last]
-        if dues.count(None) < count:
-            self.breached += sum(1 for due in dues if due is not None and at > due)
-        _add_durations(self.response, columns.response[first:last])
-        _add_durations(self.resolution, columns.resolution[first:last])
-
     def include(self, other: _Tally) -> None:
         self.raised += other.raised
         self.resolved += other.resolved
@@ -276,17 +256,9 @@ class _Tally:
         }
 
 
-_OPEN = tuple(OPEN_HELP_REQUESTS)
 _PRIORITIES = tuple((priority, priority.value) for priority in HELP_PRIORITIES)
 """The priorities in the order the figures list them, with their names (an enum's ``value``
 is a property, slow to read in a loop)."""
-
-
-def _add_durations(values: list[float], more: list[float | None]) -> None:
-    if None in more:
-        values.extend(value for value in more if value is not None)
-    else:
-        values.extend(cast("list[float]", more))
 
 
 def _durations(values: list[float]) -> JsonObject:
@@ -334,10 +306,9 @@ def help_month_analytics(
     order_name: OrderName = as_stored,
 ) -> JsonObject:
     """:func:`help_request_analytics_of` from tutors' months of help requests: the facts the
-    projection kept of each, a period's requests of a priority found by bisecting the month's
-    column of times raised (times compared as strings, none parsed) and counted slice by
-    slice; and the whole requests of a month an earlier release wrote, worked out as
-    before."""
+    projection kept of each (times compared as strings, none parsed), and the whole requests
+    of a month an earlier release wrote, worked out as before; each request counted in one
+    pass, in its tutor's figures of its priority."""
     low, high = start.astimezone(UTC), end.astimezone(UTC)
     since, until, at = iso(low), iso(high), iso(now)
     by_tutor: dict[str, _Tallies] = {}
@@ -345,13 +316,16 @@ def help_month_analytics(
         tallies = by_tutor.get(month.tutor_id)
         if tallies is None:
             tallies = by_tutor[month.tutor_id] = _tallies()
-        for priority, columns in month.by_priority.items():
-            first = bisect_left(columns.raised_at, since)
-            last = bisect_left(columns.raised_at, until, first)
-            if first < last:
-                tallies[priority].add_columns(columns, first, last, at)
-        for request in month.requests.values():
-            if since <= request.raised_at < until:
+        for f in month.facts.values():
+            if since <= f.raised_at < until:
+                tallies[f.priority].add(
+                    f.status,
+                    f.response,
+                    f.resolution,
+                    f.breached or (f.open_until is not None and at > f.open_until),
+                )
+        for key, request in month.requests.items():
+            if key not in month.facts and since <= request.raised_at < until:
                 of, status, response, resolution, breached = _facts(request, now)
                 tallies[HelpPriority(of)].add(
                     HelpRequestStatus(status), response, resolution, breached
