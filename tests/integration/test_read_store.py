@@ -3,6 +3,7 @@ yet."""
 
 from __future__ import annotations
 
+import pathlib
 import threading
 import time
 
@@ -51,5 +52,28 @@ def test_a_second_writer_of_the_same_documents_waits_for_the_first(pg: PostgresS
         assert second_done.wait(5)
         for thread in others:
             thread.join(5)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_the_watermark_only_moves_forward(
+    kind: str, pg: PostgresServer, tmp_path: pathlib.Path
+) -> None:
+    """Replicas record the ack floor they read, in any order: an older one never wins."""
+    where = (
+        {"TUTORPULSE_READ_STORE": "postgres", **pg.fresh_database("watermark").env()}
+        if kind == "postgres"
+        else {"TUTORPULSE_READ_STORE": "sqlite", "TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "r")}
+    )
+    store = open_read_store(load(ReadStoreSettings, where))
+    try:
+        store.ensure_ready()
+        assert store.watermark() == 0
+        store.advance_watermark(10)
+        store.advance_watermark(4)
+        assert store.watermark() == 10
+        store.advance_watermark(12)
+        assert store.watermark() == 12
     finally:
         store.close()

@@ -126,10 +126,17 @@ class ReadStore:
         return self._reading(lambda cursor: self._meta(cursor, "watermark"))
 
     def advance_watermark(self, notification_id: int) -> None:
+        """Move the watermark to ``notification_id`` unless it is there or past it already
+        (another replica may have moved it further): one statement, its own transaction."""
         with self._cursor() as cursor:
-            self._begin(cursor)
-            if notification_id > self._meta(cursor, "watermark"):
-                self._set_meta(cursor, "watermark", notification_id)
+            cursor.execute(
+                self._sql(
+                    "INSERT INTO rm_meta (name, value) VALUES ('watermark', ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value "
+                    "WHERE excluded.value > rm_meta.value"
+                ),
+                (notification_id,),
+            )
 
     def ensure_ready(self) -> int:
         """Create the first generation if there is none; return the current generation.
