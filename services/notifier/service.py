@@ -38,7 +38,6 @@ from uuid import UUID
 import anyio.to_thread
 import httpx
 import msgspec
-import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -216,7 +215,7 @@ class NotifierService:
     ) -> list[Msg]:
         try:
             messages = await subscription.fetch(self.settings.batch, timeout=1.0)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats-py raises its own or, at times, asyncio's: nothing new
             self._outage.succeeded()
             return []
         except Exception as error:  # NATS away or answering errors: wait and carry on

@@ -71,6 +71,7 @@ from services.scheduler.timers import (
 from shared import events
 from shared.events import SESSION_REMINDER_MINUTES
 from shared.http.problems import store_unavailable
+from shared.messaging import fetch_timeouts
 from shared.messaging.auth import (
     DLQ_STREAM,
     EVENTS_STREAM,
@@ -190,6 +191,7 @@ class Scheduler:
         self.outages = OutageLog("scheduler.dependency", service="scheduler")
         self._stopping = asyncio.Event()
         self._watching: asyncio.Task[None] | None = None
+        fetch_timeouts.install()  # FastStream's pull loops take every fetch timeout calmly
         nats = settings.nats
         who = resolve_credentials(nats.servers[0], configured=nats.credentials)
         self.user = who.user if who is not None else None
