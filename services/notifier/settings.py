@@ -10,7 +10,7 @@ from shared.messaging.settings import NatsSettings
 from shared.observability.settings import LogSettings
 from shared.privacy.settings import PrivacySettings
 from shared.readmodels.store.settings import ReadStoreSettings
-from shared.settings import setting
+from shared.settings import SettingsError, setting
 from shared.tenancy.settings import dev_mode_setting
 
 
@@ -64,11 +64,23 @@ class DeliverySettings:
         "tutorpulse <notifications@tutorpulse.invalid>",
         "the From of e-mail notifications",
     )
+    ack_wait: float = setting(
+        "TUTORPULSE_NOTIFIER_ACK_WAIT",
+        60.0,
+        "seconds a replica may hold a delivery unanswered before JetStream hands it to another "
+        "(after a kill -9); longer than `TUTORPULSE_NOTIFIER_TIMEOUT`",
+        positive=True,
+    )
     batch: int = 50
     """Messages fetched at once from each consumer."""
-    ack_wait: float = 60.0
-    """Seconds before JetStream hands a replica's unanswered message to another (longer than a
-    webhook's timeout or an SMTP exchange)."""
+
+    def __post_init__(self) -> None:
+        if self.ack_wait <= self.timeout:
+            raise SettingsError(
+                f"TUTORPULSE_NOTIFIER_ACK_WAIT ({self.ack_wait:g} s) must be longer than "
+                f"TUTORPULSE_NOTIFIER_TIMEOUT ({self.timeout:g} s): a try still waiting for its "
+                "answer would be handed to another replica and delivered twice"
+            )
 
 
 @dataclass(frozen=True)

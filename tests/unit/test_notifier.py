@@ -7,6 +7,7 @@ from pathlib import Path
 from uuid import UUID, uuid5
 
 import msgspec
+import pytest
 
 from services.notifier import mail, planning, webhooks
 from services.notifier.service import event_filters, retry_delay
@@ -21,7 +22,7 @@ from shared.notifications import Notification, NotificationPriority, Notificatio
 from shared.readmodels.documents import SESSION
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
-from shared.settings import load
+from shared.settings import SettingsError, load
 from shared.tenancy import Role
 from shared.tenancy.demo import DEMO_CENTRE, demo_person
 from shared.tenancy.identity import centre_aggregate_id
@@ -209,3 +210,15 @@ async def test_a_receiver_answering_other_than_2xx_fails_the_try() -> None:
             await webhooks.call(
                 client, "http://[::1]/x", NOTIFICATION, SECRET, private_allowed=True
             )
+
+
+def test_a_delivery_is_held_longer_than_a_try_may_take() -> None:
+    """An ack wait shorter than a try's timeout would hand a delivery still being tried to
+    another replica, which would deliver it again."""
+    with pytest.raises(SettingsError, match=r"TUTORPULSE_NOTIFIER_ACK_WAIT .* must be longer than"):
+        load(
+            DeliverySettings,
+            {"TUTORPULSE_NOTIFIER_ACK_WAIT": "5", "TUTORPULSE_NOTIFIER_TIMEOUT": "10"},
+        )
+    held = load(DeliverySettings, {"TUTORPULSE_NOTIFIER_ACK_WAIT": "120"})
+    assert held.ack_wait == 120.0
