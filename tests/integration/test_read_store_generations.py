@@ -119,11 +119,17 @@ def test_a_read_of_many_documents_never_mixes_two_generations(
     generations = {1: rebuild.generation(), 2: _switch(rebuild, keys, 2)}
     rebuild.activate(generations[1])
     done = threading.Event()
+    read = threading.Event()
 
     def switch_back_and_forth() -> None:
+        # Each switch lands while the reader reads; the next waits for a read to finish after
+        # it, as a real rebuild switches once (30 switches in a burst could move under every
+        # one of a read's attempts, and a read then gives up: GenerationUnsettled).
         try:
             for turn in range(30):
+                read.clear()
                 rebuild.activate(generations[2 - turn % 2])
+                read.wait(10)
         finally:
             done.set()
 
@@ -136,6 +142,7 @@ def test_a_read_of_many_documents_never_mixes_two_generations(
             assert len(found) == len(keys)
             assert len({d.version for d in found.values()}) == 1, "a read mixed generations"
             reads += 1
+            read.set()
     finally:
         switcher.join(10)
 
