@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import math
-import statistics
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from itertools import chain
 
 from shared.events import (
     HELP_PRIORITIES,
@@ -24,7 +25,8 @@ from shared.readmodels.documents import (
     Session,
     as_json,
 )
-from shared.readmodels.times import iso, parse, seconds_between
+from shared.readmodels.documents.indexes import HelpFacts, help_facts
+from shared.readmodels.times import iso, seconds_between
 from shared.readmodels.views.common import Names, OrderName, as_stored, overdue
 
 UrgencyKey = tuple[int, str, str]
@@ -85,113 +87,9 @@ def parse_page_cursor(cursor: str) -> UrgencyKey:
 # --- help-request analytics ----------------------------------------------------------------
 
 
-def _distribution(values: list[float]) -> JsonObject:
-    """Count, mean, median and 90th percentile (nearest rank) of durations in seconds."""
-    if not values:
-        return {"count": 0, "mean": None, "median": None, "p90": None}
-    ordered = sorted(values)
-    return {
-        "count": len(ordered),
-        "mean": round(statistics.fmean(ordered), 3),
-        "median": round(statistics.median(ordered), 3),
-        "p90": round(ordered[math.ceil(0.9 * len(ordered)) - 1], 3),
-    }
-
-
-def _between(start: str, end: str) -> float:
-    return (parse(end) - parse(start)).total_seconds()
-
-
-_Facts = tuple[str, str, float | None, float | None, bool]
-"""A help request's priority, status, seconds to the first response and to resolution, and
-whether it breached its SLA: what its figures count, worked out once per request."""
-
-
-def _facts(request: HelpRequest, now: datetime) -> _Facts:
-    answered = [
-        at for at in (request.acknowledged_at, request.started_at) if isinstance(at, str) and at
-    ]
-    closed = request.resolved_at or request.cancelled_at or request.closed_at
-    return (
-        request.priority,
-        request.status,
-        _between(request.raised_at, min(answered)) if answered else None,
-        _between(request.raised_at, request.resolved_at) if request.resolved_at else None,
-        (parse(closed) if closed else now) > parse(request.sla_due_at),
-    )
-
-
-def _stats(facts: list[_Facts]) -> JsonObject:
-    statuses = [f[1] for f in facts]
-    return {
-        "raised": len(facts),
-        "resolved": statuses.count(HelpRequestStatus.RESOLVED),
-        "cancelled": statuses.count(HelpRequestStatus.CANCELLED),
-        "closed": statuses.count(HelpRequestStatus.CLOSED),
-        "open": sum(1 for s in statuses if s in OPEN_HELP_REQUESTS),
-        "slaBreached": sum(1 for f in facts if f[4]),
-        "responseSeconds": _distribution([f[2] for f in facts if f[2] is not None]),
-        "resolutionSeconds": _distribution([f[3] for f in facts if f[3] is not None]),
-    }
-
-
-def help_request_stats(requests: list[HelpRequest], now: datetime) -> JsonObject:
-    """Counts and timings of help requests. A request breached its SLA when it was still open
-    after its due time: not resolved, withdrawn, or closed with its session by then (or, if
-    still open, by ``now``). ``closed`` counts those closed because the session ended or the
-    student left it: never answered, so not among the resolved."""
-    return _stats([_facts(r, now) for r in requests])
-
-
-def _stats_by_priority(facts: list[_Facts]) -> JsonObject:
-    return {
-        "total": _stats(facts),
-        "byPriority": {
-            priority.value: _stats([f for f in facts if f[0] == priority])
-            for priority in HELP_PRIORITIES
-        },
-    }
-
-
-def help_request_analytics(
-    sessions: list[Session],
-    names: Names,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-    order_name: OrderName = as_stored,
-) -> JsonObject:
-    """Per tutor and per priority, the help requests raised in [start, end) in ``sessions``."""
-    by_tutor: dict[str, list[HelpRequest]] = {}
-    for session in sessions:
-        by_tutor.setdefault(session.tutor_id, []).extend(
-            request for seat in session.students.values() for request in seat.help_requests.values()
-        )
-    return help_request_analytics_of(by_tutor, names, start, end, now, order_name)
-
-
-def help_request_analytics_of(
-    requests_by_tutor: dict[str, list[HelpRequest]],
-    names: Names,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-    order_name: OrderName = as_stored,
-) -> JsonObject:
-    """Per tutor and per priority, those of each tutor's help requests raised in
-    [start, end); tutors in the order of their names (``order_name``)."""
-    low, high = start.astimezone(UTC), end.astimezone(UTC)
-    since, until = iso(low), iso(high)  # documents' times compare as strings
-    by_tutor = {
-        tutor_id: [_facts(r, now) for r in requests if since <= r.raised_at < until]
-        for tutor_id, requests in requests_by_tutor.items()
-    }
-    return _analytics(by_tutor, names, low, high, order_name)
-
-
 class _Tally:
-    """The figures of :func:`_stats` of some help requests, added up one request at a time
-    (the durations kept for the medians and p90)."""
+    """The figures of some help requests, added up one request at a time (the durations kept
+    for the medians and p90)."""
 
     __slots__ = (
         "breached",
@@ -210,14 +108,10 @@ class _Tally:
         self.response: list[float] = []
         self.resolution: list[float] = []
 
-    def add(
-        self,
-        status: HelpRequestStatus,
-        response: float | None,
-        resolution: float | None,
-        breached: bool,
-    ) -> None:
+    def add(self, facts: HelpFacts, at: str) -> None:
+        """One request's facts, its SLA judged at ``at`` (:func:`iso`) if it is still open."""
         self.raised += 1
+        status = facts.status
         if status == HelpRequestStatus.RESOLVED:
             self.resolved += 1
         elif status == HelpRequestStatus.CANCELLED:
@@ -226,12 +120,12 @@ class _Tally:
             self.closed += 1
         elif status in OPEN_HELP_REQUESTS:
             self.open += 1
-        if breached:
+        if facts.breached or (facts.open_until is not None and at > facts.open_until):
             self.breached += 1
-        if response is not None:
-            self.response.append(response)
-        if resolution is not None:
-            self.resolution.append(resolution)
+        if facts.response is not None:
+            self.response.append(facts.response)
+        if facts.resolution is not None:
+            self.resolution.append(facts.resolution)
 
     def include(self, other: _Tally) -> None:
         self.raised += other.raised
@@ -262,9 +156,9 @@ is a property, slow to read in a loop)."""
 
 
 def _durations(values: list[float]) -> JsonObject:
-    """:func:`_distribution`, its mean and median worked out as ``statistics`` does (the sum
-    by ``math.fsum`` over the count, the middle value or the mean of the middle two), without
-    its checks and second sort."""
+    """Count, mean, median and 90th percentile (nearest rank) of durations in seconds; the mean
+    and median as ``statistics`` works them out (the sum by ``math.fsum`` over the count, the
+    middle value or the mean of the middle two), without its checks and second sort."""
     if not values:
         return {"count": 0, "mean": None, "median": None, "p90": None}
     ordered = sorted(values)
@@ -287,7 +181,6 @@ def _tallies() -> _Tallies:
 
 
 def _figures_by_priority(tallies: _Tallies) -> JsonObject:
-    """:func:`_stats_by_priority` of the requests ``tallies`` counted."""
     total = _Tally()
     for tally in tallies.values():
         total.include(tally)
@@ -295,6 +188,54 @@ def _figures_by_priority(tallies: _Tallies) -> JsonObject:
         "total": total.figures(),
         "byPriority": {name: tallies[priority].figures() for priority, name in _PRIORITIES},
     }
+
+
+def help_request_stats(requests: list[HelpRequest], now: datetime) -> JsonObject:
+    """Counts and timings of help requests. A request breached its SLA when it was still open
+    after its due time: not resolved, withdrawn, or closed with its session by then (or, if
+    still open, by ``now``). ``closed`` counts those closed because the session ended or the
+    student left it: never answered, so not among the resolved."""
+    tally, at = _Tally(), iso(now)
+    for request in requests:
+        tally.add(help_facts(request), at)
+    return tally.figures()
+
+
+def help_request_analytics(
+    sessions: list[Session],
+    names: Names,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    order_name: OrderName = as_stored,
+) -> JsonObject:
+    """Per tutor and per priority, the help requests raised in [start, end) in ``sessions``."""
+    by_tutor: dict[str, list[HelpRequest]] = {}
+    for session in sessions:
+        by_tutor.setdefault(session.tutor_id, []).extend(
+            request for seat in session.students.values() for request in seat.help_requests.values()
+        )
+    return help_request_analytics_of(by_tutor, names, start, end, now, order_name)
+
+
+def help_request_analytics_of(
+    requests_by_tutor: dict[str, list[HelpRequest]],
+    names: Names,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    order_name: OrderName = as_stored,
+) -> JsonObject:
+    """Per tutor and per priority, those of each tutor's help requests raised in
+    [start, end); tutors in the order of their names (``order_name``)."""
+    return _analytics(
+        ((tutor_id, map(help_facts, requests)) for tutor_id, requests in requests_by_tutor.items()),
+        names,
+        start,
+        end,
+        now,
+        order_name,
+    )
 
 
 def help_month_analytics(
@@ -306,30 +247,48 @@ def help_month_analytics(
     order_name: OrderName = as_stored,
 ) -> JsonObject:
     """:func:`help_request_analytics_of` from tutors' months of help requests: the facts the
-    projection kept of each (times compared as strings, none parsed), and the whole requests
-    of a month an earlier release wrote, worked out as before; each request counted in one
-    pass, in its tutor's figures of its priority."""
+    projection kept of each (times compared as strings, none parsed), and the facts of the
+    whole requests of a month an earlier release wrote."""
+    return _analytics(
+        (
+            (
+                month.tutor_id,
+                chain(
+                    month.facts.values(),
+                    (help_facts(r) for k, r in month.requests.items() if k not in month.facts),
+                ),
+            )
+            for month in months
+        ),
+        names,
+        start,
+        end,
+        now,
+        order_name,
+    )
+
+
+def _analytics(
+    facts_by_tutor: Iterable[tuple[str, Iterable[HelpFacts]]],
+    names: Names,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    order_name: OrderName,
+) -> JsonObject:
+    """The figures of the requests raised in [start, end), a tutor's facts possibly in several
+    parts (their months); each request counted in one pass, in its tutor's figures of its
+    priority."""
     low, high = start.astimezone(UTC), end.astimezone(UTC)
-    since, until, at = iso(low), iso(high), iso(now)
+    since, until, at = iso(low), iso(high), iso(now)  # documents' times compare as strings
     by_tutor: dict[str, _Tallies] = {}
-    for month in months:
-        tallies = by_tutor.get(month.tutor_id)
+    for tutor_id, facts in facts_by_tutor:
+        tallies = by_tutor.get(tutor_id)
         if tallies is None:
-            tallies = by_tutor[month.tutor_id] = _tallies()
-        for f in month.facts.values():
+            tallies = by_tutor[tutor_id] = _tallies()
+        for f in facts:
             if since <= f.raised_at < until:
-                tallies[f.priority].add(
-                    f.status,
-                    f.response,
-                    f.resolution,
-                    f.breached or (f.open_until is not None and at > f.open_until),
-                )
-        for key, request in month.requests.items():
-            if key not in month.facts and since <= request.raised_at < until:
-                of, status, response, resolution, breached = _facts(request, now)
-                tallies[HelpPriority(of)].add(
-                    HelpRequestStatus(status), response, resolution, breached
-                )
+                tallies[f.priority].add(f, at)
     overall = _tallies()
     tutors = []
     for tutor_id, tallies in by_tutor.items():
@@ -346,26 +305,4 @@ def help_month_analytics(
         "to": high.isoformat().replace("+00:00", "Z"),
         "tutors": tutors,
         "overall": _figures_by_priority(overall),
-    }
-
-
-def _analytics(
-    by_tutor: dict[str, list[_Facts]],
-    names: Names,
-    low: datetime,
-    high: datetime,
-    order_name: OrderName,
-) -> JsonObject:
-    tutors = [
-        {"tutorId": tutor_id, "tutorName": names.get(tutor_id), **_stats_by_priority(facts)}
-        for tutor_id, facts in by_tutor.items()
-        if facts
-    ]
-    tutors.sort(key=lambda t: (order_name(t["tutorName"]), t["tutorId"]))
-    everything = [r for requests in by_tutor.values() for r in requests]
-    return {
-        "from": low.isoformat().replace("+00:00", "Z"),
-        "to": high.isoformat().replace("+00:00", "Z"),
-        "tutors": tutors,
-        "overall": _stats_by_priority(everything),
     }
