@@ -40,7 +40,12 @@ from services.live_gateway.hub import (
 from services.live_gateway.page import page_router
 from services.live_gateway.settings import GatewaySettings
 from shared.http.auth import ACTING_CENTRE_HEADER, ErasedPersonToken, bind_actor, token_actor
-from shared.http.operations import NotReady, describe, operations_router, prometheus
+from shared.http.operations import (
+    NotReady,
+    operations_router,
+    prometheus,
+    require_key_store,
+)
 from shared.http.problems import BASE_HANDLERS
 from shared.messaging import NO_USER, NatsSettings, NoNatsUser, connect_or_stop
 from shared.observability.access import with_request_log
@@ -280,13 +285,7 @@ def create_app(
             raise NotReady(f"NATS does not answer a ping within {NATS_PING_SECONDS} s")
         await anyio.to_thread.run_sync(store.watermark)
         if keys is not None:
-            try:
-                await anyio.to_thread.run_sync(keys.probe)
-            except Exception as error:
-                raise NotReady(
-                    f"the key store does not answer: sealed texts cannot be opened "
-                    f"({describe(error)})"
-                ) from error
+            await require_key_store(keys)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -55,7 +55,7 @@ from services.read_side_process import until_done
 from shared import events
 from shared.events import STREAM_NAME
 from shared.events.notifications import NotificationChannel
-from shared.http.operations import NatsPing, NotReady, describe
+from shared.http.operations import NatsPing, NotReady, describe, require_key_store
 from shared.messaging.auth import EVENTS_STREAM, NOTIFIER_CONSUMER, NOTIFY_STREAM
 from shared.notifications import NOTIFYING_EVENTS
 from shared.observability.outage import OutageLog
@@ -155,13 +155,7 @@ class NotifierService:
         if self._open_keys is not None and self.keys is None:
             raise NotReady("waiting for the key store: sealed texts cannot be opened yet")
         if self.keys is not None:
-            try:
-                await anyio.to_thread.run_sync(self.keys.probe)
-            except Exception as error:
-                raise NotReady(
-                    f"the key store does not answer: sealed texts cannot be opened "
-                    f"({describe(error)})"
-                ) from error
+            await require_key_store(self.keys)
         return {"watermark": watermark}
 
     async def run(self) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import anyio.to_thread
 import structlog
 import uvicorn
 from litestar import Litestar, Request, Response, Router, get
@@ -142,6 +143,22 @@ class NatsConnection(Protocol):
     def is_connected(self) -> bool: ...
 
     async def flush(self, timeout: int = ...) -> None: ...
+
+
+class Probed(Protocol):
+    """A store whose table ``probe`` reads (raising while it cannot): the key store."""
+
+    def probe(self) -> None: ...
+
+
+async def require_key_store(keys: Probed) -> None:
+    """For ``/ready``: :class:`NotReady` unless the key store's table can be read now."""
+    try:
+        await anyio.to_thread.run_sync(keys.probe)
+    except Exception as error:
+        raise NotReady(
+            f"the key store does not answer: sealed texts cannot be opened ({describe(error)})"
+        ) from error
 
 
 class NatsPing:
