@@ -69,7 +69,7 @@ from shared.readmodels.documents import (
 )
 from shared.readmodels.store import ReadStore, StoredDoc
 from shared.readmodels.store.transaction import resolve
-from shared.readmodels.views import as_stored, merge_patch, utcnow
+from shared.readmodels.views import merge_patch, name_order, utcnow
 from shared.readmodels.views import notifications as notification_views
 from shared.tenancy import Actor, Forbidden, Permission, require
 
@@ -1086,9 +1086,7 @@ class Hub:
     def _read_view(
         self, store: ReadStore, actor: Actor, topic: Topic, now: datetime
     ) -> access.View:
-        # Names are stored sealed: views ordering people by name order them opened, as the
-        # audience's centre reads them (the frame is opened for it too).
-        order = as_stored if self.revealer is None else self.revealer.name_order(actor.centre_id)
+        order = name_order(self.revealer, actor.centre_id)  # the frame is opened for it too
         if topic.kind == SESSION.name:
             return access.control_center(store, actor, UUID(topic.key), now)
         if topic.kind == STUDENT.name:

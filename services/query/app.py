@@ -36,7 +36,7 @@ from shared.readmodels import access
 from shared.readmodels.documents import PaperStatus
 from shared.readmodels.store import ReadStore
 from shared.readmodels.times import iso
-from shared.readmodels.views import OrderName, as_stored, parse, parse_page_cursor, utcnow
+from shared.readmodels.views import name_order, parse, parse_page_cursor, utcnow
 from shared.readmodels.views import notifications as notification_views
 from shared.readmodels.views import paper as paper_views
 from shared.settings import load
@@ -136,12 +136,6 @@ async def _answer(
     return _view_response(await anyio.to_thread.run_sync(read), watermark)
 
 
-def _name_order(revealer: Revealer | None, actor: Actor) -> OrderName:
-    """Names stored sealed are ordered as the reader sees them: opened for the reader's centre
-    (without a key store, as stored)."""
-    return as_stored if revealer is None else revealer.name_order(actor.centre_id)
-
-
 def _view_response(view: access.View, watermark: int) -> Response[dict[str, Any]]:
     return Response(
         {"version": view.version, "data": view.data}, headers={WATERMARK_HEADER: str(watermark)}
@@ -172,7 +166,7 @@ class TutorController(Controller):
         position_header: PositionHeader = None,
         tutor_id: Annotated[UUID | None, QueryParameter(name="tutorId", required=False)] = None,
     ) -> Response[dict[str, Any]]:
-        order = _name_order(revealer, actor)
+        order = name_order(revealer, actor.centre_id)
         return await _answer(
             reads,
             position,
@@ -266,7 +260,7 @@ class ClassReadController(Controller):
         position: PositionQuery = None,
         position_header: PositionHeader = None,
     ) -> Response[dict[str, Any]]:
-        order = _name_order(revealer, actor)
+        order = name_order(revealer, actor.centre_id)
         return await _answer(
             reads,
             position,
@@ -958,7 +952,7 @@ class AnalyticsController(Controller):
             position,
             position_header,
             lambda: access.help_request_analytics(
-                store, actor, start, end, tutor_id, now, _name_order(revealer, actor)
+                store, actor, start, end, tutor_id, now, name_order(revealer, actor.centre_id)
             ),
         )
 

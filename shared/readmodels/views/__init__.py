@@ -10,7 +10,14 @@ from __future__ import annotations
 from shared.readmodels.patches import apply_merge_patch, merge_patch
 from shared.readmodels.times import parse, utcnow
 from shared.readmodels.views.catalogue import catalogue_row, exercise
-from shared.readmodels.views.common import Names, OrderName, as_stored, help_view, overdue
+from shared.readmodels.views.common import (
+    Names,
+    OrderName,
+    as_stored,
+    help_view,
+    name_order,
+    overdue,
+)
 from shared.readmodels.views.control_center import (
     ATTENTION_AFTER_SECONDS,
     IDLE_AFTER_SECONDS,
@@ -62,6 +69,7 @@ __all__ = [
     "help_view",
     "merge_patch",
     "my_day",
+    "name_order",
     "older_months",
     "overdue",
     "overview_sessions",

@@ -26,6 +26,18 @@ def as_stored(name: str | None) -> str:
     return name or ""
 
 
+class NameOpener(Protocol):
+    """What opens sealed names for a centre's readers (:class:`shared.privacy.Revealer`)."""
+
+    def name_order(self, centre_id: str) -> OrderName: ...
+
+
+def name_order(opener: NameOpener | None, centre_id: str) -> OrderName:
+    """How a view read for ``centre_id`` orders people by name: by the name its readers see
+    (opened for that centre), or as stored where nothing opens names."""
+    return as_stored if opener is None else opener.name_order(centre_id)
+
+
 class Due(Protocol):
     """Something owed by a time: a catch-up or homework."""
 
