@@ -39,7 +39,7 @@ from shared.tenancy import Actor, Role
 from tests.bench.year import seed_year
 from tests.readside import read_store
 from tests.support.out_of_order import Item
-from tests.unit.test_student_history_order import batches_of, deliver, interleaving
+from tests.unit.test_student_history_order import deliver, replica_batches
 
 Snapshot = dict[tuple[str, str], tuple[int, str]]
 
@@ -87,10 +87,7 @@ def test_any_interleaving_and_a_batch_delivered_again_give_the_same_months(
     history: list[Item], in_stream_order: Snapshot, rnd: random.Random, again: float, later: bool
 ) -> None:
     assert sum(1 for kind, _ in in_stream_order if kind == HELP_REQUESTS.name) > 3
-    batches = list(batches_of(interleaving(history, rnd), rnd))
-    repeated = batches[int(again * (len(batches) - 1))]
-    at = len(batches) if later else batches.index(repeated) + 1
-    batches.insert(at, list(repeated))
+    batches = replica_batches(history, rnd, again, later)
     assert _snapshot(deliver(history, batches)) == in_stream_order
 
 

@@ -194,6 +194,19 @@ def batches_of(order: list[int], rnd: random.Random) -> Iterator[list[int]]:
         start += size
 
 
+def replica_batches(
+    items: Sequence[Item], rnd: random.Random, again: float, later: bool
+) -> list[list[int]]:
+    """The events interleaved and cut into batches of 1 to 200, one batch delivered twice, as
+    after a replica killed between its commit and its acks: the ``again`` fraction into the
+    batches, once more at once or (``later``) at the end."""
+    batches = list(batches_of(interleaving(items, rnd), rnd))
+    repeated = batches[int(again * (len(batches) - 1))]
+    at = len(batches) if later else batches.index(repeated) + 1
+    batches.insert(at, list(repeated))
+    return batches
+
+
 @pytest.fixture(scope="module")
 def in_stream_order(history: list[Item]) -> Snapshot:
     return _snapshot(deliver(history, [list(range(len(history)))]))
@@ -208,12 +221,7 @@ def in_stream_order(history: list[Item]) -> Snapshot:
 def test_any_interleaving_and_a_batch_delivered_again_give_the_same_documents(
     history: list[Item], in_stream_order: Snapshot, rnd: random.Random, again: float, later: bool
 ) -> None:
-    batches = list(batches_of(interleaving(history, rnd), rnd))
-    # A replica killed after its commit and before its acks: the batch comes again, at once
-    # or after others.
-    repeated = batches[int(again * (len(batches) - 1))]
-    at = len(batches) if later else batches.index(repeated) + 1
-    batches.insert(at, list(repeated))
+    batches = replica_batches(history, rnd, again, later)
     assert _snapshot(deliver(history, batches)) == in_stream_order
 
 
