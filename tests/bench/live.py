@@ -23,7 +23,6 @@ Along the chain of each command the bench takes these times, all on this machine
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import secrets
@@ -44,13 +43,12 @@ from nats.aio.msg import Msg
 from services.command.application import TutoringCentres
 from shared.events import decode
 from shared.eventstore import EventStoreSettings
-from shared.messaging import ensure_streams
 from shared.privacy import new_master_key
 from shared.readmodels.deltas import decode_notice
 from shared.settings import load
 from shared.tenancy import Actor
 from shared.tenancy.tokens import mint
-from tests.bench.read_side import MARK_ROUNDS, SESSIONS, STUDENTS, populate
+from tests.bench.read_side import MARK_ROUNDS, SESSIONS, STUDENTS, populate, streams_afresh
 from tests.support.servers import NatsServer, PostgresServer, free_port
 
 SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "20"))
@@ -379,10 +377,7 @@ async def run(
 
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
-    # Other benchmarks of the run relayed other stores' notification ids: start afresh.
-    with contextlib.suppress(nats.js.errors.NotFoundError):
-        await js.delete_stream("TP_EVENTS")
-    await ensure_streams(js)
+    await streams_afresh(js)
     await nc.close()
 
     ports = {name: free_port() for name in ("command", "relay", "projections", "gateway")}

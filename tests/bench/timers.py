@@ -15,7 +15,6 @@ its event while 10,000 others wait, beside raw JetStream publishing in the same 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -33,10 +32,9 @@ from services.scheduler.service import Scheduler
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.timers import Timer, TimerKind
 from shared import events
-from shared.events import STREAM_NAME
 from shared.eventstore import EventStoreSettings
-from shared.messaging import ensure_streams
 from shared.settings import load
+from tests.bench.read_side import streams_afresh
 from tests.builders import register_centre
 from tests.support.servers import NatsServer
 from tests.support.timers import relay_until, session
@@ -103,11 +101,7 @@ async def run(nats_server: NatsServer, work: Path) -> list[str]:
     store_path = work / "timers.sqlite"
     centres = TutoringCentres(load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(store_path)}))
     nc = await nats.connect(nats_server.url)
-    # Other benchmarks of the run relayed other stores' notification ids, whose message ids
-    # this store's events would repeat inside the duplicate window (and be dropped): afresh.
-    with contextlib.suppress(nats.js.errors.NotFoundError):
-        await nc.jetstream().delete_stream(STREAM_NAME)
-    await ensure_streams(nc.jetstream())
+    await streams_afresh(nc.jetstream())
     settings = load(
         SchedulerSettings,
         {
