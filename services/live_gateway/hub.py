@@ -12,7 +12,11 @@ centre on a session; a tutor, a student or a parent alone, since their views are
 on a change notice the audience's view is computed once and its delta encoded once, for all of
 its viewers. The notices rung meanwhile are read together in rounds, each round reading a
 document once however many views use it (:class:`RoundReads`), so a burst of notices costs a
-few reads, never one per viewer. Notices are only doorbells: every audience's view is also
+few reads, never one per viewer. Audiences of one session whose views differ only by their
+rows (a tutor, each student, a parent) share the rest: a round works out each session's
+Control Center once, and makes each audience's view of it and of the rows it may see
+(:func:`~shared.readmodels.views.control_center.shaped_together`); audiences whose deltas
+encode alike share one frame. Notices are only doorbells: every audience's view is also
 re-read every ``resync_seconds`` (one read per audience, not per viewer), so a lost notice
 delays a change but never loses it.
 
@@ -71,6 +75,7 @@ from shared.readmodels.store import ReadStore, StoredDoc
 from shared.readmodels.store.transaction import resolve
 from shared.readmodels.views import merge_patch, name_order, utcnow
 from shared.readmodels.views import notifications as notification_views
+from shared.readmodels.views.control_center import Shapes, shaped_together
 from shared.tenancy import Actor, Forbidden, Permission, require
 
 log = structlog.get_logger(__name__)
@@ -508,6 +513,25 @@ def shared_delta(name: str, previous: Sent | None, new: Sent) -> protocol.Delta 
     return protocol.Delta(topic=name, version=new.version, patch=patch)
 
 
+class _Frames:
+    """The frames of one round: a message the round encodes alike for several audiences (the
+    same delta of a session to its tutor, its students and a parent, whose rows did not
+    change) is opened and made a frame once, for every audience of the same centre."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._made: dict[tuple[str, bytes], Frame] = {}
+
+    def of(self, message: Message, centre_id: str) -> Frame:
+        data = protocol.encode(message)
+        frame = self._made.get((centre_id, data))
+        if frame is None:
+            frame = self._made[(centre_id, data)] = self._hub._frame_of(
+                protocol.type_of(message), data, centre_id
+            )
+        return frame
+
+
 class Hub:
     """Every connection of one gateway process, and the NATS subjects they need."""
 
@@ -543,6 +567,10 @@ class Hub:
         """Subjects a round is reading now: rung meanwhile, they wait for the next round."""
         self._wake = asyncio.Event()
         self._ping: NatsPing | None = None
+        self._shapes = Shapes()
+        """The last Control Center of each session read in a round, whose parts that did not
+        change the next round's views reuse (each viewer's difference then compares them by
+        identity)."""
 
     # --- life cycle --------------------------------------------------------------------
 
@@ -862,37 +890,48 @@ class Hub:
             prefetch(reads, [audience.topic for audience in audiences])
         except Exception as error:  # each view reads for itself, and fails, as it would have
             log.info("gateway.prefetch_failed", error=str(error))
-        for number, audience in enumerate(audiences):
-            try:
-                view = self._read_view(store, audience.actor, audience.topic, now)
-                new = Sent(view.version, view.data)
-                # The merge patch, its encoding and opening are made here, off the event loop,
-                # against the audience's view as it is now; _deliver uses them if it has not
-                # moved. Whom the view shows erased is asked before its frame is opened, so the
-                # frame shows at least them erased.
-                base = audience.current
-                centre = audience.actor.centre_id
-                check = checks is None or checks[number]
-                erased = self._erased_in(centre, new.view) if check else audience.erased
-                name = audience.topic.name
-                if base is not None and not erased <= audience.erased:
-                    resent = self._frame(snapshot(name, new), centre)
-                    outcomes.append(
-                        _Outcome(new, None, base, resent, erased, checked=True, resend=True)
-                    )
-                    continue
-                delta = shared_delta(name, base, new)
-                frame = None if delta is None else self._frame(delta, centre)
-                outcomes.append(_Outcome(new, None, base, frame, erased, checked=check))
-            except (Forbidden, access.NotVisible) as error:
-                outcomes.append(_Outcome(refused=error))
-            except Exception:
-                # Nothing is sent: the periodic check reads it again.
-                log.exception("gateway.refresh_failed", topic=audience.topic.name)
-                outcomes.append(_Outcome())
+        frames = _Frames(self)
+        with shaped_together(self._shapes):
+            for number, audience in enumerate(audiences):
+                outcomes.append(self._outcome(store, audience, now, frames, checks, number))
         ROUND_READS.inc(reads.reads)
         VIEWS_COMPUTED.inc(len(audiences))
         return outcomes
+
+    def _outcome(
+        self,
+        store: ReadStore,
+        audience: Audience,
+        now: datetime,
+        frames: _Frames,
+        checks: Sequence[bool] | None,
+        number: int,
+    ) -> _Outcome:
+        """One audience's view in a round, and the frame that brings its viewers to it."""
+        try:
+            view = self._read_view(store, audience.actor, audience.topic, now)
+            new = Sent(view.version, view.data)
+            # The merge patch, its encoding and opening are made here, off the event loop,
+            # against the audience's view as it is now; _deliver uses them if it has not
+            # moved. Whom the view shows erased is asked before its frame is opened, so the
+            # frame shows at least them erased.
+            base = audience.current
+            centre = audience.actor.centre_id
+            check = checks is None or checks[number]
+            erased = self._erased_in(centre, new.view) if check else audience.erased
+            name = audience.topic.name
+            if base is not None and not erased <= audience.erased:
+                resent = frames.of(snapshot(name, new), centre)
+                return _Outcome(new, None, base, resent, erased, checked=True, resend=True)
+            delta = shared_delta(name, base, new)
+            frame = None if delta is None else frames.of(delta, centre)
+            return _Outcome(new, None, base, frame, erased, checked=check)
+        except (Forbidden, access.NotVisible) as error:
+            return _Outcome(refused=error)
+        except Exception:
+            # Nothing is sent: the periodic check reads it again.
+            log.exception("gateway.refresh_failed", topic=audience.topic.name)
+            return _Outcome()
 
     def _deliver(self, audience: Audience, new: Sent, computed: _Outcome | None = None) -> None:
         """Send every viewer of ``audience`` what brings them to ``new``: the shared delta,
@@ -1022,13 +1061,12 @@ class Hub:
         people = people_in(msgspec.json.encode(view))
         return frozenset(person for person in people if revealer.erased(centre_id, person))
 
-    def _frame(self, message: Message, centre_id: str) -> Frame:
-        """``message`` encoded, its sealed texts opened for ``centre_id`` (in a worker thread:
-        opening may read the key store)."""
-        data = protocol.encode(message)
+    def _frame_of(self, kind: str, data: bytes, centre_id: str) -> Frame:
+        """A message of wire type ``kind`` encoded as ``data``, its sealed texts opened for
+        ``centre_id`` (in a worker thread: opening may read the key store)."""
         if self.revealer is not None:
             data = self.revealer.json(data, centre_id)
-        return Frame(protocol.type_of(message), data.decode())
+        return Frame(kind, data.decode())
 
     async def outgoing(self, connection: Connection, item: Message | Frame) -> Frame:
         """What goes over ``connection``'s socket for a queued item: a frame as it is; a

@@ -6,21 +6,26 @@ from typing import Any
 
 
 def merge_patch(before: Any, after: Any) -> Any:
-    """The merge patch that turns ``before`` into ``after``."""
+    """The merge patch that turns ``before`` into ``after``. A value that is the very object
+    it was (views share their unchanged parts) is not compared."""
     if not isinstance(before, dict) or not isinstance(after, dict):
         return after
-    patch: dict[str, Any] = {}
-    for key in before.keys() - after.keys():
-        patch[key] = None
+    patch: dict[str, Any] = {key: None for key in before if key not in after}
     for key, value in after.items():
-        if key not in before:
+        old = before.get(key, _ABSENT)
+        if old is value:
+            continue
+        if old is _ABSENT:
             patch[key] = value
-        elif before[key] != value:
-            if isinstance(value, dict) and isinstance(before[key], dict):
-                patch[key] = merge_patch(before[key], value)
+        elif old != value:
+            if isinstance(value, dict) and isinstance(old, dict):
+                patch[key] = merge_patch(old, value)
             else:
                 patch[key] = value
     return patch
+
+
+_ABSENT: Any = object()
 
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:

@@ -1,9 +1,25 @@
-"""The Control Center: the live picture of one session, most urgent students first."""
+"""The Control Center: the live picture of one session, most urgent students first.
+
+Everyone who follows a session sees the same picture but for the rows: a tutor or a
+supervisor every student's, a student their own, a parent their children's. Within a
+:func:`shaped_together` block (the live gateway's round of reads) the picture of one session
+at one instant is worked out once, and each follower's view is made of it and of their rows
+alone; with :class:`Shapes` the parts that did not change since the session's last picture are
+the very objects of the last one, so a viewer's difference from their last view compares them
+by identity. Views are shared read-only: nothing may change one once it is made.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
+
+import msgspec
 
 from shared.events import (
     HELP_PRIORITY_RANK,
@@ -118,13 +134,36 @@ def control_center(
 ) -> JsonObject:
     """The live picture of one session; ``only_students`` limits the roster (students,
     parents)."""
+    together = _TOGETHER.get()
+    head, rows = (
+        _picture(session, names, now) if together is None else together.picture(session, names, now)
+    )
     students = [
+        row for student_id, row in rows if only_students is None or student_id in only_students
+    ]
+    return head | {
+        "students": students,
+        "openHelpRequests": sum(1 for s in students if s["openHelpRequest"]),
+        "workToGrade": sum(s["workToGrade"] for s in students),
+        "needingAttention": sum(1 for s in students if s["needsAttention"]),
+        "paperHandedIn": sum(s["paper"]["handedIn"] for s in students),
+    }
+
+
+Rows = list[tuple[str, JsonObject]]
+"""Every listed student's row, most urgent first, by student id."""
+
+
+def _picture(session: Session, names: Names, now: datetime) -> tuple[JsonObject, Rows]:
+    """What every follower of the session sees at ``now`` (all but the roster and its counts),
+    and every listed student's row, most urgent first: a roster limited to some students is
+    the same order, since the order of two rows depends on those two alone."""
+    rows = [
         _row(session, seat, names, now)
         for seat in session.students.values()
-        if (seat.enrolled or seat.attendance is not None)
-        and (only_students is None or seat.student_id in only_students)
+        if seat.enrolled or seat.attendance is not None
     ]
-    students.sort(key=_most_urgent_first)
+    rows.sort(key=_most_urgent_first)
     starts, ends = parse(session.starts_at), parse(session.ends_at)
     timing: JsonObject = {"scheduledMinutes": int((ends - starts).total_seconds() // 60)}
     if session.status is SessionStatus.LIVE and session.started_at:
@@ -134,12 +173,106 @@ def control_center(
         timing["startsInSeconds"] = int((starts - now).total_seconds())
     body = as_json(session)
     del body["students"]
-    return body | {
-        "tutorName": names.get(session.tutor_id),
-        "timing": timing,
-        "students": students,
-        "openHelpRequests": sum(1 for s in students if s["openHelpRequest"]),
-        "workToGrade": sum(s["workToGrade"] for s in students),
-        "needingAttention": sum(1 for s in students if s["needsAttention"]),
-        "paperHandedIn": sum(s["paper"]["handedIn"] for s in students),
-    }
+    head = body | {"tutorName": names.get(session.tutor_id), "timing": timing}
+    return head, [(row["studentId"], row) for row in rows]
+
+
+SHAPES_KEPT: Final = 20_000
+"""Sessions whose last picture :class:`Shapes` keeps (the least recently shaped go first)."""
+
+
+@dataclass(eq=False)
+class Shapes:
+    """The last picture shaped of each session, whose unchanged parts (its rows, and the
+    lists and objects of the rest) the next picture reuses as they are. Unchanged means the
+    same JSON: ``0`` and ``False`` are equal in Python, not on the wire. Thread-safe: rounds
+    of reads run in several threads."""
+
+    kept: int = SHAPES_KEPT
+    _last: dict[str, dict[str, _Part]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reuse(self, session_id: str, head: JsonObject, rows: Rows) -> tuple[JsonObject, Rows]:
+        """``head`` and ``rows``, each part the same JSON as the last picture's being that one."""
+        with self._lock:
+            last = self._last.pop(session_id, {})
+        parts: dict[str, _Part] = {}
+        shared_head = dict(head)
+        for key, value in head.items():
+            if isinstance(value, dict | list):
+                part = parts["." + key] = _reused(last.get("." + key), value)
+                shared_head[key] = part.value
+        shared_rows: Rows = []
+        for student_id, row in rows:
+            part = parts[student_id] = _reused(last.get(student_id), row)
+            shared_rows.append((student_id, part.value))
+        with self._lock:
+            self._last[session_id] = parts
+            while len(self._last) > self.kept:
+                del self._last[next(iter(self._last))]
+        return shared_head, shared_rows
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(slots=True)
+class _Part:
+    value: Any
+    _json: bytes | None = None
+
+    @property
+    def json(self) -> bytes:
+        if self._json is None:
+            self._json = _encode(self.value)
+        return self._json
+
+
+def _reused(last: _Part | None, value: Any) -> _Part:
+    """The last part if ``value`` is the same JSON (compared as values first: most that are
+    equal are the same JSON, and most that differ are told apart without encoding)."""
+    if last is not None and last.value == value:
+        new = _Part(value)
+        if new.json == last.json:
+            return last
+        return new
+    return _Part(value)
+
+
+@dataclass(eq=False)
+class _Together:
+    shapes: Shapes | None
+    pictures: dict[int, tuple[Session, Names, datetime, JsonObject, Rows]] = field(
+        default_factory=dict
+    )
+
+    def picture(self, session: Session, names: Names, now: datetime) -> tuple[JsonObject, Rows]:
+        kept = self.pictures.get(id(session))
+        if kept is not None:
+            # The very document (kept alive here, so its id is not another's), the same names.
+            same, known, at, head, rows = kept
+            if same is session and at == now and (known is names or known == names):
+                return head, rows
+        head, rows = _picture(session, names, now)
+        if self.shapes is not None:
+            head, rows = self.shapes.reuse(session.session_id, head, rows)
+        self.pictures[id(session)] = (session, names, now, head, rows)
+        return head, rows
+
+
+_TOGETHER: ContextVar[_Together | None] = ContextVar("control_center_together", default=None)
+
+
+@contextmanager
+def shaped_together(shapes: Shapes | None = None) -> Iterator[None]:
+    """Within the block, Control Centers of the same session document (the same object), names
+    and instant share the picture worked out for the first of them (in this thread or task);
+    with ``shapes``, parts unchanged since the session's last picture are reused too."""
+    token = _TOGETHER.set(_Together(shapes))
+    try:
+        yield
+    finally:
+        _TOGETHER.reset(token)
