@@ -26,6 +26,7 @@ from shared.readmodels.documents import (
     PERSON,
     SESSION,
     STUDENT,
+    STUDENT_ALERTS,
     STUDENT_RISK,
     STUDENT_SESSIONS,
     TUTOR,
@@ -43,6 +44,7 @@ from shared.readmodels.documents import (
     Person,
     Session,
     Student,
+    StudentAlerts,
     Tutor,
     as_json,
     closed_catch_ups_key,
@@ -264,6 +266,16 @@ def class_roster(
     )
 
 
+MY_DAY_STUDENTS: tuple[Kind[Student] | Kind[StudentAlerts], ...] = (
+    STUDENT_ALERTS,
+    STUDENT_RISK,
+    STUDENT,
+)
+"""Where My Day finds what its alerts read of each student, in turn: ``student_alerts``; for a
+student it is not written for yet (a store projected by an earlier release), the copy of their
+document cut to what the risk score reads (``student_risk``), else their whole document."""
+
+
 def my_day(
     store: ReadStore,
     actor: Actor,
@@ -292,12 +304,14 @@ def my_day(
         | {h.student_id for h in tutor.homework.values()}
         | taught
     )
-    # What the risk and absence alerts need of each student (``student_risk``), or, for a
-    # store projected before those were kept, their whole document.
-    found = store.get_many(STUDENT_RISK, sorted(taught))
-    if len(found) < len(taught):
-        found |= store.get_many(STUDENT, sorted(taught - set(found)))
-    students = {key: doc.doc for key, doc in found.items() if doc.centre_id == actor.centre_id}
+    students: dict[str, Student | StudentAlerts] = {}
+    wanted = taught
+    for kind in MY_DAY_STUDENTS:
+        if not wanted:
+            break
+        found = store.get_many(kind, sorted(wanted))
+        students |= {key: d.doc for key, d in found.items() if d.centre_id == actor.centre_id}
+        wanted = wanted - set(found)
     return View(
         stored.version if stored else 0,
         views.my_day(tutor, time_zone, names(store, ids), now, students, order_name),

@@ -40,6 +40,7 @@ KINDS_SINCE_TYPES = {
     "closed_catch_ups",
     "student_sessions",
     "student_risk",
+    "student_alerts",
 }
 """Kinds of document that came after documents were typed: the data files predate them."""
 FIELDS_SINCE_TYPES = {"student": ("months", "placement", "totals")}

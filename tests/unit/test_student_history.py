@@ -20,18 +20,23 @@ from services.projections.rebuild import rebuild
 from shared.eventstore import EventStoreSettings
 from shared.readmodels import access
 from shared.readmodels.documents import (
+    KINDS,
     RECENT_WORK,
     STUDENT,
+    STUDENT_ALERTS,
     STUDENT_RISK,
     STUDENT_SESSIONS,
+    AbsentFrom,
     Student,
     StudentSession,
     listed,
     month_of,
 )
 from shared.readmodels.projector import student as student_projector
+from shared.readmodels.projector.student import risk_inputs
 from shared.readmodels.store import ReadStore, StoredDoc
 from shared.readmodels.views import absence_streak, risk_of
+from shared.readmodels.views.risk import risk_from
 from shared.settings import load
 from shared.tenancy import Actor, Role
 from tests.bench.year import YearOfHistory, seed_year
@@ -203,21 +208,60 @@ def test_older_sessions_are_shown_only_to_whom_the_overview_is(stores: Stores) -
             access.student_sessions(stores.bounded, actor, student.user_id, None)
 
 
-def test_my_day_reads_a_small_copy_of_each_student_and_shows_the_same(
+def test_my_day_reads_the_alert_inputs_of_each_student_and_shows_the_same(
     stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     year = stores.year
     full = {d.key: d.doc for d in stores.everything.centre_docs(STUDENT, year.centre_id)}
-    small = {d.key: d.doc for d in stores.bounded.centre_docs(STUDENT_RISK, year.centre_id)}
-    assert set(small) == set(full)
-    for at in (NOW, NOW + timedelta(days=9)):
+    window = {d.key: d.doc for d in stores.bounded.centre_docs(STUDENT, year.centre_id)}
+    kept = {d.key: d.doc for d in stores.bounded.centre_docs(STUDENT_ALERTS, year.centre_id)}
+    assert set(kept) == set(full)
+    for at in (NOW, NOW + timedelta(days=9), NOW + timedelta(days=400)):
         for key, student in full.items():
-            assert risk_of(small[key], at) == risk_of(student, at), key
-            assert [(s.session_id, s.title, s.starts_at) for s in absence_streak(small[key])] == [
-                (s.session_id, s.title, s.starts_at) for s in absence_streak(student)
+            assert risk_from(kept[key], at) == risk_of(student, at), key
+            # What My Day worked out before from the copy it read (``student_risk``).
+            assert risk_from(kept[key], at) == risk_of(risk_inputs(window[key]), at), key
+            assert kept[key].absences == [
+                AbsentFrom(session_id=s.session_id, title=s.title, starts_at=s.starts_at)
+                for s in absence_streak(student)
             ], key
+    assert any(k.absences for k in kept.values()) and any(k.percents for k in kept.values())
     tutors = [Actor(user_id=t, role=Role.TEACHER, centre_id=year.centre_id) for t in year.tutor_ids]
     shown = [access.my_day(stores.bounded, tutor, None, NOW).data for tutor in tutors]
-    monkeypatch.setattr(access, "STUDENT_RISK", STUDENT)  # every session, as before
-    assert shown == [access.my_day(stores.everything, tutor, None, NOW).data for tutor in tutors]
+    with monkeypatch.context() as patch:
+        patch.setattr(access, "MY_DAY_STUDENTS", (STUDENT,))  # every session, as before
+        assert shown == [
+            access.my_day(stores.everything, tutor, None, NOW).data for tutor in tutors
+        ]
     assert any(day["alerts"] for day in shown)
+
+
+def test_my_day_reads_a_store_projected_before_the_alert_inputs_were_kept(
+    stores: Stores, tmp_path: Path
+) -> None:
+    """A store written by the earlier release holds ``student_risk`` copies and no
+    ``student_alerts``: My Day works the alerts out from those copies, and from a student's
+    whole document where not even a copy was written."""
+    year = stores.year
+    earlier = read_store(tmp_path, "earlier.sqlite")
+    generation = stores.bounded.generation()
+    rows = [
+        d
+        for kind in KINDS.values()
+        if kind is not STUDENT_ALERTS
+        for d in stores.bounded.docs(kind, generation)
+    ]
+    students = [d for d in rows if d.kind is STUDENT]
+    copies = [
+        StoredDoc(STUDENT_RISK, d.key, d.centre_id, d.version, risk_inputs(d.doc))
+        for d in students[: len(students) // 2]
+    ]
+    with earlier.transaction() as tx:
+        tx.put_many([*rows, *copies])
+    assert copies and len(copies) < len(students)
+    tutors = [Actor(user_id=t, role=Role.TEACHER, centre_id=year.centre_id) for t in year.tutor_ids]
+    for at in (NOW, NOW + timedelta(days=9)):
+        assert [access.my_day(earlier, tutor, None, at).data for tutor in tutors] == [
+            access.my_day(stores.bounded, tutor, None, at).data for tutor in tutors
+        ]
+    earlier.close()

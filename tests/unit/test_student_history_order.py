@@ -24,7 +24,7 @@ from shared import events as ev
 from shared.eventstore import EventStoreSettings
 from shared.readmodels.documents import (
     STUDENT,
-    STUDENT_RISK,
+    STUDENT_ALERTS,
     STUDENT_SESSIONS,
     Student,
     StudentHistory,
@@ -42,7 +42,7 @@ from tests.support.out_of_order import deliver as replay
 
 Snapshot = dict[tuple[str, str], tuple[int, str]]
 
-_KINDS = (STUDENT.name, STUDENT_RISK.name, STUDENT_SESSIONS.name)
+_KINDS = (STUDENT.name, STUDENT_ALERTS.name, STUDENT_SESSIONS.name)
 NOW = datetime(2026, 3, 20, 16, 0, tzinfo=UTC)
 CENTRE = "hand"
 TUTOR = uuid4()
@@ -283,7 +283,7 @@ def test_a_document_of_an_earlier_release_gets_its_months_from_the_next_session_
     }
     assert refreshed
     for key in refreshed:
-        for kind in (STUDENT.name, STUDENT_RISK.name):
+        for kind in (STUDENT.name, STUDENT_ALERTS.name):
             assert encode(tx.docs[(kind, key)].doc) == in_stream_order[(kind, key)][1], (kind, key)
 
     def months_of(docs: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:

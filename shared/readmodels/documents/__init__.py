@@ -100,12 +100,15 @@ from shared.readmodels.documents.sessions import (
 from shared.readmodels.documents.students import (
     RECENT_WORK,
     STUDENT_RECENT_SESSIONS,
+    AbsentFrom,
     ContentAssignment,
     LevelChange,
     MonthTotals,
     Note,
+    OpenHomework,
     SessionTotals,
     Student,
+    StudentAlerts,
     StudentHistory,
     StudentSession,
     Subject,
@@ -142,6 +145,9 @@ OPEN_CATCH_UPS: Final = Kind("open_catch_ups", OpenCatchUps)
 CLOSED_CATCH_UPS: Final = Kind("closed_catch_ups", ClosedCatchUps)
 STUDENT_SESSIONS: Final = Kind("student_sessions", StudentHistory)
 STUDENT_RISK: Final = Kind("student_risk", Student)
+"""Written by earlier releases (a copy of the student's document cut to what the risk score
+reads); My Day still reads it where there is no ``student_alerts`` yet."""
+STUDENT_ALERTS: Final = Kind("student_alerts", StudentAlerts)
 
 KINDS: Final[Mapping[str, Kind[Any]]] = {
     kind.name: kind
@@ -166,6 +172,7 @@ KINDS: Final[Mapping[str, Kind[Any]]] = {
         CLOSED_CATCH_UPS,
         STUDENT_SESSIONS,
         STUDENT_RISK,
+        STUDENT_ALERTS,
     )
 }
 """Every kind of document, by name."""
@@ -197,10 +204,12 @@ __all__ = [
     "RECENT_WORK",
     "SESSION",
     "STUDENT",
+    "STUDENT_ALERTS",
     "STUDENT_RECENT_SESSIONS",
     "STUDENT_RISK",
     "STUDENT_SESSIONS",
     "TUTOR",
+    "AbsentFrom",
     "AttendanceReminder",
     "CatchUp",
     "CatchUpEntry",
@@ -231,6 +240,7 @@ __all__ = [
     "Note",
     "NotificationChannels",
     "OpenCatchUps",
+    "OpenHomework",
     "Paper",
     "PaperAnnotation",
     "PaperPage",
@@ -247,6 +257,7 @@ __all__ = [
     "Session",
     "SessionTotals",
     "Student",
+    "StudentAlerts",
     "StudentHistory",
     "StudentSession",
     "Subject",

@@ -224,3 +224,42 @@ class Student(Document, kw_only=True):
     """Session id to month, for the sessions whose month is not (or may not stay) that of
     their start: those still SCHEDULED (a reschedule may move their start) and those
     rescheduled to another month after the student was enrolled (absent while there is none)."""
+
+
+class AbsentFrom(Record, kw_only=True):
+    """A session the student was marked absent from, as My Day's absence alert names it."""
+
+    session_id: str
+    title: str
+    starts_at: Instant
+
+
+class OpenHomework(Record, kw_only=True):
+    """Homework not handed in yet, as the risk score reads it."""
+
+    homework_id: str
+    title: str
+    due_at: Instant
+    marked_overdue: bool
+    """The system recorded it overdue (``HomeworkBecameOverdue``)."""
+
+
+class StudentAlerts(Document, kw_only=True):
+    """What My Day's absence and risk alerts read of one student, worked out by the projection
+    from the student's document (the inputs of the risk score that do not depend on the time
+    of reading): so My Day reads this small document for each student it shows, and only
+    what depends on ``now`` (homework past its due time, days since the student last came) is
+    left to the read."""
+
+    student_id: str
+    centre_id: str
+    absences: list[AbsentFrom] = msgspec.field(default_factory=list)
+    """The latest marked sessions, newest first, as long as each was an absence."""
+    percents: list[float] = msgspec.field(default_factory=list)
+    """The scores of the scored exercises the document holds, in percent, oldest first."""
+    open_homework: list[OpenHomework] = msgspec.field(default_factory=list)
+    """By due time and id."""
+    since: Instant | None = None
+    """The start of the latest session attended, or, if none was, of the first one marked."""
+    attended: bool = False
+    """``since`` is a session attended."""

@@ -15,8 +15,8 @@ from shared import events as ev
 from shared.readmodels.documents import (
     RECENT_WORK,
     STUDENT,
+    STUDENT_ALERTS,
     STUDENT_RECENT_SESSIONS,
-    STUDENT_RISK,
     STUDENT_SESSIONS,
     ContentAssignment,
     LevelChange,
@@ -38,6 +38,7 @@ from shared.readmodels.documents import (
 from shared.readmodels.projector.batch import Batch
 from shared.readmodels.projector.registry import projects
 from shared.readmodels.times import iso
+from shared.readmodels.views.risk import alert_inputs
 
 RISK_MARKS = 12
 """How many of the latest marked sessions and scored exercises ``student_risk`` keeps."""
@@ -97,9 +98,12 @@ def risk_inputs(student: Student) -> Student:
 
 
 def put_student(docs: Batch, student: Student) -> None:
-    """Write the student's document, and what My Day reads of it (``student_risk``)."""
+    """Write the student's document, and what My Day reads of it (``student_alerts``: the
+    inputs of the absence and risk alerts, worked out from :func:`risk_inputs`)."""
     docs.put(STUDENT, student.student_id, student.centre_id, student)
-    docs.put(STUDENT_RISK, student.student_id, student.centre_id, risk_inputs(student))
+    docs.put(
+        STUDENT_ALERTS, student.student_id, student.centre_id, alert_inputs(risk_inputs(student))
+    )
 
 
 def student_doc(docs: Batch, centre_id: str, student_id: str) -> Student:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -11,10 +12,10 @@ from shared.events import (
     HomeworkStatus,
     SessionStatus,
 )
-from shared.readmodels.documents import JsonObject, Student, Tutor, as_json
+from shared.readmodels.documents import JsonObject, Student, StudentAlerts, Tutor, as_json
 from shared.readmodels.times import parse
 from shared.readmodels.views.common import Names, OrderName, as_stored, help_view, overdue
-from shared.readmodels.views.risk import REPEATED_ABSENCES, RiskLevel, absence_streak, risk_of
+from shared.readmodels.views.risk import REPEATED_ABSENCES, RiskLevel, alert_inputs, risk_from
 
 
 def my_day(
@@ -22,10 +23,11 @@ def my_day(
     time_zone: str,
     names: Names,
     now: datetime,
-    students: dict[str, Student] | None = None,
+    students: Mapping[str, Student | StudentAlerts] | None = None,
     order_name: OrderName = as_stored,
 ) -> JsonObject:
-    """``students``: the documents of the students of the tutor's sessions (for absences).
+    """``students``: what the absence and risk alerts read of the students of the tutor's
+    sessions (their ``student_alerts``, or a document of theirs to work it out from).
     ``order_name``: how alerts that tie are ordered by the student's name."""
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
@@ -96,7 +98,8 @@ def my_day(
         for h in help_requests
         if h["slaBreached"]
     ]
-    absences = repeated_absences(students or {}, names, order_name)
+    inputs = _alerts_of(students or {})
+    absences = repeated_absences(inputs, names, order_name)
     alerts += [
         {
             "type": "REPEATED_ABSENCES",
@@ -107,7 +110,7 @@ def my_day(
         }
         for a in absences
     ]
-    alerts += at_risk(students or {}, names, now, order_name)
+    alerts += at_risk(inputs, names, now, order_name)
     return {
         "tutorId": tutor.tutor_id,
         "tutorName": names.get(tutor.tutor_id),
@@ -136,14 +139,23 @@ def my_day(
     }
 
 
+def _alerts_of(students: Mapping[str, Student | StudentAlerts]) -> dict[str, StudentAlerts]:
+    return {
+        key: doc if isinstance(doc, StudentAlerts) else alert_inputs(doc)
+        for key, doc in students.items()
+    }
+
+
 def repeated_absences(
-    students: dict[str, Student], names: Names, order_name: OrderName = as_stored
+    students: Mapping[str, Student | StudentAlerts],
+    names: Names,
+    order_name: OrderName = as_stored,
 ) -> list[JsonObject]:
     """Students absent from at least ``REPEATED_ABSENCES`` of their latest marked sessions in
     a row."""
     found: list[JsonObject] = []
-    for student_id, student in students.items():
-        streak = absence_streak(student)
+    for student_id, alerts in _alerts_of(students).items():
+        streak = alerts.absences
         if len(streak) >= REPEATED_ABSENCES:
             found.append(
                 {
@@ -163,7 +175,7 @@ def repeated_absences(
 
 
 def at_risk(
-    students: dict[str, Student],
+    students: Mapping[str, Student | StudentAlerts],
     names: Names,
     now: datetime,
     order_name: OrderName = as_stored,
@@ -171,8 +183,8 @@ def at_risk(
     """A ``STUDENT_AT_RISK`` alert for each student whose risk is MEDIUM or HIGH, the highest
     score first."""
     alerts: list[JsonObject] = []
-    for student_id, student in students.items():
-        risk = risk_of(student, now)
+    for student_id, inputs in _alerts_of(students).items():
+        risk = risk_from(inputs, now)
         if risk.level is RiskLevel.LOW:
             continue
         name = names.get(student_id)

@@ -23,7 +23,16 @@ from enum import StrEnum
 from typing import Final
 
 from shared.events import OPEN_HOMEWORK, AttendanceStatus, WorkStatus
-from shared.readmodels.documents import JsonObject, SessionTotals, Student, StudentSession, Work
+from shared.readmodels.documents import (
+    AbsentFrom,
+    JsonObject,
+    OpenHomework,
+    SessionTotals,
+    Student,
+    StudentAlerts,
+    StudentSession,
+    Work,
+)
 from shared.readmodels.times import parse
 
 REPEATED_ABSENCES: Final = 2
@@ -132,11 +141,54 @@ def _days(n: int) -> str:
     return "1 day" if n == 1 else f"{n} days"
 
 
+def alert_inputs(student: Student) -> StudentAlerts:
+    """What the risk score and the absence alert read of ``student`` that does not depend on
+    the time of reading (the ``student_alerts`` document the projection keeps)."""
+    marked_overdue = student.overdue_homework or {}
+    open_homework = sorted(
+        (h for h in student.homework.values() if h.status in OPEN_HOMEWORK),
+        key=lambda h: (h.due_at, h.homework_id),
+    )
+    marked = _newest_marked_first(student.sessions.values())
+    attended = [s.starts_at for s in marked if s.attendance in ATTENDED]
+    totals = student.totals if isinstance(student.totals, SessionTotals) else None
+    if totals and totals.last_attended_at:
+        attended.append(totals.last_attended_at)  # over every session, those not kept too
+    first_marked = [
+        *((totals.first_marked_at,) if totals and totals.first_marked_at else ()),
+        *(s.starts_at for s in reversed(marked)),
+    ]
+    return StudentAlerts(
+        student_id=student.student_id,
+        centre_id=student.centre_id,
+        absences=[
+            AbsentFrom(session_id=s.session_id, title=s.title, starts_at=s.starts_at)
+            for s in itertools.takewhile(lambda s: s.attendance is AttendanceStatus.ABSENT, marked)
+        ],
+        percents=[p for _, p in scores(student)],
+        open_homework=[
+            OpenHomework(
+                homework_id=h.homework_id,
+                title=h.title,
+                due_at=h.due_at,
+                marked_overdue=h.homework_id in marked_overdue,
+            )
+            for h in open_homework
+        ],
+        since=max(attended) if attended else (min(first_marked) if first_marked else None),
+        attended=bool(attended),
+    )
+
+
 def risk_of(student: Student, now: datetime) -> Risk:
     """The student's risk score, level and the reasons for it, at ``now``."""
-    marked_overdue = student.overdue_homework or {}
+    return risk_from(alert_inputs(student), now)
+
+
+def risk_from(alerts: StudentAlerts, now: datetime) -> Risk:
+    """The risk score, level and reasons, at ``now``, of a student's :func:`alert_inputs`."""
     reasons: list[RiskReason] = []
-    streak = absence_streak(student)
+    streak = alerts.absences
     if len(streak) >= ABSENCES_IN_A_ROW:
         reasons.append(
             RiskReason(
@@ -145,24 +197,16 @@ def risk_of(student: Student, now: datetime) -> Risk:
                 f"absent from the last {len(streak)} sessions in a row",
             )
         )
-    overdue = sorted(
-        (
-            h
-            for h in student.homework.values()
-            if h.status in OPEN_HOMEWORK
-            and (h.homework_id in marked_overdue or now > parse(h.due_at))
-        ),
-        key=lambda h: (h.due_at, h.homework_id),
-    )
-    for homework in overdue:
-        reasons.append(
-            RiskReason(
-                RiskTrigger.OVERDUE_HOMEWORK,
-                OVERDUE_HOMEWORK_POINTS,
-                f"homework overdue: {homework.title}",
+    for homework in alerts.open_homework:
+        if homework.marked_overdue or now > parse(homework.due_at):
+            reasons.append(
+                RiskReason(
+                    RiskTrigger.OVERDUE_HOMEWORK,
+                    OVERDUE_HOMEWORK_POINTS,
+                    f"homework overdue: {homework.title}",
+                )
             )
-        )
-    percents = [p for _, p in scores(student)]
+    percents = alerts.percents
     latest = percents[-SCORE_WINDOW:]
     if len(latest) >= MIN_SCORED:
         average = sum(latest) / len(latest)
@@ -187,16 +231,7 @@ def risk_of(student: Student, now: datetime) -> Risk:
                 f"scores fell {drops} times in a row",
             )
         )
-    marked = _newest_marked_first(student.sessions.values())
-    attended = [s.starts_at for s in marked if s.attendance in ATTENDED]
-    totals = student.totals if isinstance(student.totals, SessionTotals) else None
-    if totals and totals.last_attended_at:
-        attended.append(totals.last_attended_at)  # over every session, those not kept too
-    first_marked = [
-        *((totals.first_marked_at,) if totals and totals.first_marked_at else ()),
-        *(s.starts_at for s in reversed(marked)),
-    ]
-    since = max(attended) if attended else (min(first_marked) if first_marked else None)
+    since = alerts.since
     if since is not None:
         days = (now - parse(since)) // timedelta(days=1)
         if days >= NO_ATTENDANCE_DAYS:
@@ -205,7 +240,7 @@ def risk_of(student: Student, now: datetime) -> Risk:
                     RiskTrigger.NO_RECENT_ATTENDANCE,
                     NO_ATTENDANCE_POINTS,
                     f"no attendance for {_days(days)}"
-                    if attended
+                    if alerts.attended
                     else f"not attended any session in {_days(days)}",
                 )
             )
