@@ -4,8 +4,11 @@ academic profile, as the student, their parent or staff see it."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 from shared.events import (
     ATTENDANCE_STATUSES,
@@ -21,6 +24,7 @@ from shared.events import (
 from shared.readmodels.documents import (
     RECENT_WORK,
     JsonObject,
+    Record,
     SessionTotals,
     Student,
     StudentSession,
@@ -48,16 +52,34 @@ def student_overview(
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
     sessions = overview_sessions(student)
+    shown_today = [
+        s for s in sessions if s.enrolled and parse(s.starts_at).astimezone(zone).date() == today
+    ]
+    # Every session the document holds as JSON, in one conversion (the listed ones are among
+    # them, and the latest work handed in or marked is of them): the catch-ups and work listed
+    # across sessions are taken from it, except those of a session shown whole under "today",
+    # which get their own copies.
+    json_of = dict(zip(student.sessions, _as_json(list(student.sessions.values())), strict=True))
+    whole = {s.session_id for s in shown_today}
+
+    def parts_of(session: StudentSession, field: str) -> dict[str, JsonObject]:
+        if session.session_id in whole:
+            records = session.catch_ups if field == "catchUps" else session.work
+            return dict(zip(records, _as_json(list(records.values())), strict=True))
+        found: dict[str, JsonObject] = json_of[session.session_id][field]
+        return found
+
     catch_ups = sorted(
         (
             {
-                **as_json(c),
+                **json,
                 "sessionId": s.session_id,
                 "sessionTitle": s.title,
-                "overdue": overdue(c, now),
+                "overdue": overdue(s.catch_ups[key], now),
             }
             for s in sessions
-            for c in s.catch_ups.values()
+            if s.catch_ups
+            for key, json in parts_of(s, "catchUps").items()
         ),
         key=lambda c: (c["dueAt"], c["catchUpId"]),
     )
@@ -72,9 +94,10 @@ def student_overview(
     )
     work = sorted(
         (
-            {**as_json(w), "sessionId": s.session_id, "sessionTitle": s.title}
-            for s in student.sessions.values()  # the latest handed in or marked are among them
-            for w in s.work.values()
+            {**json, "sessionId": s.session_id, "sessionTitle": s.title}
+            for s in student.sessions.values()
+            if s.work
+            for json in parts_of(s, "work").values()
         ),
         key=lambda w: (w["assignedAt"], w["workId"]),
         reverse=True,
@@ -102,18 +125,14 @@ def student_overview(
         if totals
         else Counter(s.attendance.value for s in sessions if s.attendance)
     )
-    every_session = [as_json(s) for s in sessions]
     overview: JsonObject = {
         "studentId": student.student_id,
         "name": name,
         "timeZone": time_zone,
-        "today": [
-            json
-            for s, json in zip(sessions, every_session, strict=True)
-            if parse(s.starts_at).astimezone(zone).date() == today and s.enrolled
-        ],
+        "today": [json_of[s.session_id] for s in shown_today],
         "sessions": [
-            {k: v for k, v in json.items() if k not in _PER_SESSION} for json in every_session
+            {k: v for k, v in json_of[s.session_id].items() if k not in _PER_SESSION}
+            for s in sessions
         ],
         "exercises": {
             "current": [w for w in work if w["status"] in UNFINISHED_WORK],
@@ -137,7 +156,7 @@ def student_overview(
         },
         "olderSessions": {
             "count": totals.count - len(sessions) if totals else 0,
-            "months": list(reversed(older_months(student))),
+            "months": list(reversed(older_months(student, sessions))),
         },
     } | _academic_profile(student, names, staff=staff)
     if staff:
@@ -153,15 +172,23 @@ def overview_sessions(student: Student) -> list[StudentSession]:
     return sorted(student.sessions.values(), key=lambda s: (s.starts_at, s.session_id))
 
 
-def older_months(student: Student) -> list[str]:
-    """The months (``YYYY-MM``, oldest first) with sessions the overview leaves out."""
+def _as_json(records: Sequence[Record]) -> list[JsonObject]:
+    """:func:`as_json` of each of ``records``, converted together."""
+    converted: list[JsonObject] = msgspec.to_builtins(records, order="sorted")
+    return converted
+
+
+def older_months(student: Student, shown: Sequence[StudentSession] | None = None) -> list[str]:
+    """The months (``YYYY-MM``, oldest first) with sessions the overview leaves out (``shown``:
+    its :func:`overview_sessions`, if worked out already)."""
     if not isinstance(student.months, dict):
         return []
     placement = student.placement if isinstance(student.placement, dict) else {}
-    shown = Counter(
-        placement.get(s.session_id, month_of(s.starts_at)) for s in overview_sessions(student)
+    listed_in = Counter(
+        placement.get(s.session_id, month_of(s.starts_at))
+        for s in (overview_sessions(student) if shown is None else shown)
     )
-    return sorted(m for m, totals in student.months.items() if totals.sessions > shown[m])
+    return sorted(m for m, totals in student.months.items() if totals.sessions > listed_in[m])
 
 
 def _academic_profile(student: Student, names: Names, *, staff: bool) -> JsonObject:
