@@ -34,6 +34,7 @@ from shared.readmodels.documents import (
     CatchUpEntry,
     ClosedCatchUps,
     D,
+    Document,
     HelpIndex,
     JsonObject,
     Kind,
@@ -410,14 +411,34 @@ class CatchUpFilter:
 
 
 def _wanted(catch_up: CatchUp, wanted: CatchUpFilter, now: datetime) -> bool:
+    if wanted.status and catch_up.status != wanted.status:
+        return False
+    if wanted.overdue_only and not views.overdue(catch_up, now):
+        return False
+    if wanted.student_id and catch_up.student_id != str(wanted.student_id):
+        return False
+    if wanted.due_before is None and wanted.due_after is None:
+        return True
     due = parse(catch_up.due_at)
     return not (
-        (wanted.status and catch_up.status != wanted.status)
-        or (wanted.overdue_only and not views.overdue(catch_up, now))
-        or (wanted.student_id and catch_up.student_id != str(wanted.student_id))
-        or (wanted.due_before and due >= wanted.due_before)
+        (wanted.due_before and due >= wanted.due_before)
         or (wanted.due_after and due < wanted.due_after)
     )
+
+
+class _OpenCatchUpsRead(Document, kw_only=True):
+    """``open_catch_ups`` as the catch-up list reads it without a student filter: the counts
+    of finished catch-ups per student (one for every student who had one) are skipped, not
+    decoded."""
+
+    centre_id: str
+    open: dict[str, CatchUpEntry] = msgspec.field(default_factory=dict)
+    closed_by_month: dict[str, int] = msgspec.field(default_factory=dict)
+    closed_by_status: dict[str, int] = msgspec.field(default_factory=dict)
+    closed_by_tutor: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+_OPEN_CATCH_UPS_READ: Kind[_OpenCatchUpsRead] = Kind(OPEN_CATCH_UPS.name, _OpenCatchUpsRead)
 
 
 def _month_range(start: str | None, end: str | None, months: Iterable[str]) -> list[str]:
@@ -462,7 +483,13 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
     ``CATCH_UP_EVENTS`` for each finished one."""
     require(actor, Permission.CATCH_UP_LIST_VIEW)
     tutor = _own_tutor(actor, wanted.tutor_id)
-    stored = store.get(OPEN_CATCH_UPS, actor.centre_id)
+    stored: StoredDoc[OpenCatchUps] | StoredDoc[_OpenCatchUpsRead] | None
+    if wanted.student_id is None:
+        stored = store.get(_OPEN_CATCH_UPS_READ, actor.centre_id)
+        by_student: dict[str, int] = {}
+    else:
+        stored = store.get(OPEN_CATCH_UPS, actor.centre_id)
+        by_student = stored.doc.closed_by_student if stored else {}
     index = stored.doc if stored else OpenCatchUps(centre_id=actor.centre_id)
 
     def matches(entry: CatchUpEntry) -> bool:
@@ -493,7 +520,7 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
     filters = [
         (index.closed_by_status, wanted.status),
         (index.closed_by_tutor, tutor),
-        (index.closed_by_student, str(wanted.student_id) if wanted.student_id else None),
+        (by_student, str(wanted.student_id) if wanted.student_id else None),
     ]
     given = [(counts, value) for counts, value in filters if value is not None]
     finished_total = 0
@@ -509,7 +536,11 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
 
     after = wanted.after
     page = [row for row in open_rows if after is None or row[0] > after][: wanted.limit + 1]
-    if len(page) <= wanted.limit and finished_wanted:
+    if page and len(page) == wanted.limit and finished_total and (after is None or after[0] == 0):
+        # Open rows fill the page and a finished one (ranked after every open one) matches:
+        # there is a next page, and no month of finished ones needs reading to know it.
+        page.append(page[-1])
+    elif len(page) <= wanted.limit and finished_wanted and finished_total:
         start = month_of(after[1]) if after is not None and after[0] == 1 else None
         for month in months:
             if start is not None and month < start:

@@ -20,7 +20,14 @@ from services.projections.rebuild import rebuild
 from shared.events import OPEN_HELP_REQUESTS, CatchUpStatus
 from shared.eventstore import EventStoreSettings
 from shared.readmodels import access, views
-from shared.readmodels.documents import CATCH_UP, SESSION, CatchUp, HelpRequest, Session
+from shared.readmodels.documents import (
+    CATCH_UP,
+    OPEN_CATCH_UPS,
+    SESSION,
+    CatchUp,
+    HelpRequest,
+    Session,
+)
 from shared.readmodels.store import ReadStore
 from shared.readmodels.times import iso, parse
 from shared.settings import load
@@ -122,6 +129,30 @@ def test_the_catch_up_list_pages_through_what_the_full_read_listed(
             ), wanted
     everything = access.catch_up_list(store, north.supervisor, access.CatchUpFilter(), NOW)
     assert everything.data["total"] == north.catch_ups
+
+
+def test_pages_that_open_catch_ups_fill_exactly_go_on_to_the_finished_ones(
+    seeded: tuple[ReadStore, list[YearOfHistory]],
+) -> None:
+    """A page that the open catch-ups fill to its last row, one short of it or one over: the
+    list knows from the index's counts that finished ones follow, and pages on to them as the
+    full read does."""
+    store, (north, _) = seeded
+    tutor = north.tutor
+    open_rows = store.get(OPEN_CATCH_UPS, north.centre_id)
+    assert open_rows is not None
+    for actor, wanted in [
+        (north.supervisor, access.CatchUpFilter()),
+        (tutor, access.CatchUpFilter()),
+    ]:
+        own = access._own_tutor(actor, None)
+        mine = [e for e in open_rows.doc.open.values() if own is None or e.tutor_id == own]
+        assert mine, actor
+        for limit in sorted({max(1, len(mine) - 1), len(mine), len(mine) + 1}):
+            sized = replace(wanted, limit=limit)
+            listed = _pages(store, actor, sized, full=False)
+            assert listed == _pages(store, actor, sized, full=True), (actor.role, limit)
+            assert len(listed) > 1 or limit > len(mine)
 
 
 def _bytes(figures: dict[str, Any]) -> bytes:
