@@ -130,10 +130,7 @@ def student_overview(
         "name": name,
         "timeZone": time_zone,
         "today": [json_of[s.session_id] for s in shown_today],
-        "sessions": [
-            {k: v for k, v in json_of[s.session_id].items() if k not in _PER_SESSION}
-            for s in sessions
-        ],
+        "sessions": [_without_parts(json_of[s.session_id]) for s in sessions],
         "exercises": {
             "current": [w for w in work if w["status"] in UNFINISHED_WORK],
             "recent": [w for w in work if w["status"] not in UNFINISHED_WORK][:RECENT_WORK],
@@ -170,6 +167,14 @@ def overview_sessions(student: Student) -> list[StudentSession]:
     if isinstance(student.months, dict):
         return listed(student.sessions.values())
     return sorted(student.sessions.values(), key=lambda s: (s.starts_at, s.session_id))
+
+
+def _without_parts(session: JsonObject) -> JsonObject:
+    """A session's JSON without what the overview lists across sessions (a copy)."""
+    json = dict(session)
+    for key in _PER_SESSION:
+        json.pop(key, None)
+    return json
 
 
 def _as_json(records: Sequence[Record]) -> list[JsonObject]:
