@@ -1,16 +1,28 @@
 """The PostgreSQL read store serialises writers of one document, even one that does not exist
-yet."""
+yet; reads made together answer as each alone."""
 
 from __future__ import annotations
 
 import pathlib
 import threading
 import time
+from collections.abc import Callable
 
+import msgspec
 import pytest
 
-from shared.readmodels.store import ReadStoreSettings, open_read_store
+from shared.readmodels.documents import CENTRE, PERSON, Centre, Person
+from shared.readmodels.store import (
+    Found,
+    Reads,
+    ReadStoreSettings,
+    StoredDoc,
+    Transaction,
+    open_read_store,
+)
+from shared.readmodels.store.transaction import passed
 from shared.settings import load
+from shared.tenancy import Role
 from tests.support.servers import PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -75,5 +87,108 @@ def test_the_watermark_only_moves_forward(
         assert store.watermark() == 10
         store.advance_watermark(12)
         assert store.watermark() == 12
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_reads_made_together_answer_as_each_made_alone(
+    kind: str, pg: PostgresServer, tmp_path: pathlib.Path
+) -> None:
+    """A projection batch's step of reads (documents of several kinds, sharing keys, missing
+    ones, versions alone, aggregates, dead-lettered versions) answers what each read alone
+    answers."""
+    where = (
+        {"TUTORPULSE_READ_STORE": "postgres", **pg.fresh_database("together").env()}
+        if kind == "postgres"
+        else {"TUTORPULSE_READ_STORE": "sqlite", "TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "r")}
+    )
+    store = open_read_store(load(ReadStoreSettings, where))
+    try:
+        centre = Centre(centre_id="c", name="Centre", time_zone="UTC", help_sla_minutes={})
+        person = Person(person_id="k", name="Kim", role=Role.STUDENT)
+        with store.transaction() as tx:
+            tx.put_many(
+                [
+                    StoredDoc(CENTRE, "k", "c", 3, centre),  # the same key as the person
+                    StoredDoc(PERSON, "k", "c", 7, person),
+                    StoredDoc(PERSON, "m", "c", 2, msgspec.structs.replace(person, person_id="m")),
+                ]
+            )
+            tx.set_aggregate_versions([("a", 4), ("b", 1)])
+            for version in (9, 6, 7):  # after a gap: recorded, answered in ascending order
+                tx.skip("a", version, 100 + version, "AttendanceMarked", "poison")
+        wanted = Reads(
+            docs={CENTRE: ["k", "gone"], PERSON: ["k", "m"]},
+            aggregates=["a", "b", "new"],
+            versions={PERSON: ["m", "absent"]},
+            skipped=["a", "b"],
+        )
+        with store.transaction() as tx:
+            together = tx.read(wanted)
+            alone = Found(
+                docs={
+                    **{("centre", k): d for k, d in tx.get_many(CENTRE, ["k", "gone"]).items()},
+                    **{("person", k): d for k, d in tx.get_many(PERSON, ["k", "m"]).items()},
+                },
+                aggregates=tx.aggregate_versions(["a", "b", "new"]),
+                versions={
+                    ("person", k): v for k, v in tx.doc_versions(PERSON, ["m", "absent"]).items()
+                },
+                skipped=tx.skipped_versions(["a", "b"]),
+            )
+        assert together == alone
+        assert together.docs[("centre", "k")] == StoredDoc(CENTRE, "k", "c", 3, centre)
+        assert together.docs[("person", "k")] == StoredDoc(PERSON, "k", "c", 7, person)
+        assert together.docs[("centre", "gone")] is None
+        assert together.aggregates == {"a": 4, "b": 1, "new": 0}
+        assert together.versions == {("person", "m"): 2, ("person", "absent"): 0}
+        assert together.skipped == {"a": [6, 7, 9]}
+        # Once version 5 is in, the dead-lettered 6 and 7 are passed; 9 waits for 8.
+        assert passed({**together.aggregates, "a": 5}, together.skipped) == {
+            "a": 7,
+            "b": 1,
+            "new": 0,
+        }
+    finally:
+        store.close()
+
+
+def test_reads_made_together_lock_what_they_read(pg: PostgresServer) -> None:
+    """Another writer of a document or aggregate read in a step waits for the transaction."""
+    store = open_read_store(
+        load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    )
+    try:
+        waiting = {name: threading.Event() for name in ("document", "aggregate", "version")}
+
+        def writer(name: str, read: Callable[[Transaction], object]) -> None:
+            with store.transaction() as tx:
+                read(tx)
+            waiting[name].set()
+
+        others = [
+            threading.Thread(
+                target=writer, args=("document", lambda tx: tx.get_many(PERSON, ["p"]))
+            ),
+            threading.Thread(
+                target=writer, args=("aggregate", lambda tx: tx.aggregate_versions(["g"]))
+            ),
+            threading.Thread(
+                target=writer, args=("version", lambda tx: tx.doc_versions(CENTRE, ["v"]))
+            ),
+        ]
+        with store.transaction() as first:
+            first.read(Reads(docs={PERSON: ["p"]}, aggregates=["g"], versions={CENTRE: ["v"]}))
+            for thread in others:
+                thread.start()
+            time.sleep(0.3)
+            assert not any(done.is_set() for done in waiting.values()), (
+                "a writer went ahead while the first held the keys"
+            )
+        for name, done in waiting.items():
+            assert done.wait(5), f"the {name} writer never went ahead"
+        for thread in others:
+            thread.join(5)
     finally:
         store.close()

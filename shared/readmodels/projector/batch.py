@@ -23,7 +23,8 @@ from shared.readmodels.documents import (
     month_of,
     student_history_key,
 )
-from shared.readmodels.store import StoredDoc, Transaction
+from shared.readmodels.store import Reads, StoredDoc, Transaction
+from shared.readmodels.store.transaction import passed
 from shared.readmodels.times import iso
 
 
@@ -111,14 +112,11 @@ class Batch:
         """The notification id of the event being applied (for documents that keep it)."""
 
     def prefetch(self, events: Iterable[ev.Event]) -> None:
-        """Read, in a few queries, what the batch's events will need, instead of one by one."""
+        """Read what the batch's events will need, a step per layer of what names what (on
+        PostgreSQL a round trip each) instead of one by one: what the events name, then the
+        students of whole sessions' rosters (if any are not read yet), then the students'
+        months and the tutors, which the sessions and homework read before name."""
         events = list(events)
-        aggregate_ids = {str(e.aggregate_id) for e in events} - set(self._versions)
-        if aggregate_ids and self._written is not None:
-            known = self._written.versions
-            self._versions.update({a: known.get(a, 0) for a in aggregate_ids})
-        elif aggregate_ids:
-            self._versions.update(self.tx.aggregate_versions(sorted(aggregate_ids)))
         sessions: set[str] = set()
         people: set[str] = set()
         centres: set[str] = set()
@@ -133,22 +131,24 @@ class Batch:
                 people.add(str(e.aggregate_id))
             elif isinstance(e, ev.CentreRegistered):
                 centres.add(e.centre_id)
-        self._load_many(SESSION, sessions)
-        self._load_many(PERSON, people)
-        self._load_many(CENTRE, centres)
-        whole_sessions = {
-            str(e.session_id)
-            for e in events
-            if isinstance(e, ev.SessionScopedEvent) and getattr(e, "student_id", None) is None
-        }
-        for session_id in whole_sessions:  # their events change every student's document
-            session = self.get(SESSION, session_id)
-            if session is not None:
-                students.update(session.students)
-        self._load_many(STUDENT, students)
-        self._load_many(STUDENT_SESSIONS, self._months_of_students(events))
         homework_events = [e for e in events if isinstance(e, _HOMEWORK_EVENTS)]
-        self._load_many(HOMEWORK, {str(e.aggregate_id) for e in homework_events})
+        self._load(
+            {
+                SESSION: sessions,
+                PERSON: people,
+                CENTRE: centres,
+                STUDENT: students,
+                HOMEWORK: {str(e.aggregate_id) for e in homework_events},
+            },
+            aggregates={str(e.aggregate_id) for e in events} - set(self._versions),
+        )
+        rosters: set[str] = set()
+        for e in events:  # their events change every student's document
+            if isinstance(e, ev.SessionScopedEvent) and getattr(e, "student_id", None) is None:
+                session = self.get(SESSION, str(e.session_id))
+                if session is not None:
+                    rosters.update(session.students)
+        self._load({STUDENT: rosters})
         tutors = {
             doc.tutor_id
             for kind, _, doc in self._current.values()
@@ -163,7 +163,7 @@ class Batch:
             for kind, _, doc in self._current.values()
             if kind is HOMEWORK and isinstance(doc, HOMEWORK.type)
         }
-        self._load_many(TUTOR, tutors)
+        self._load({STUDENT_SESSIONS: self._months_of_students(events), TUTOR: tutors})
 
     def _months_of_students(self, events: list[ev.Event]) -> set[str]:
         """The ``student_sessions`` documents (a student's month) the session events will
@@ -201,18 +201,38 @@ class Batch:
                     keys.add(student_history_key(sid, month))
         return keys
 
-    def _load_many(self, kind: Kind[D], keys: set[str]) -> None:
-        missing = sorted(
-            k
-            for k in keys
-            if (kind.name, k) not in self._loaded and (kind.name, k) not in self._unread
-        )
-        if not missing:
+    def _load(self, wanted: dict[Kind[Any], set[str]], aggregates: set[str] | None = None) -> None:
+        """Read the documents of ``wanted`` not read yet (and the applied versions of
+        ``aggregates``) in one step: those a rebuild wrote from what it keeps, the others from
+        the store."""
+        missing: dict[Kind[Any], list[str]] = {}
+        for kind, keys in wanted.items():
+            unread = sorted(
+                k
+                for k in keys
+                if (kind.name, k) not in self._loaded and (kind.name, k) not in self._unread
+            )
+            if unread:
+                missing[kind] = unread
+        if self._written is not None:
+            known = self._written.versions
+            self._versions.update({a: known.get(a, 0) for a in aggregates or ()})
+            for kind, among in missing.items():
+                for key, stored in self._read(kind, among).items():
+                    self._keep(kind, key, stored)
             return
-        for key, stored in self._read(kind, missing).items():
-            self._loaded[(kind.name, key)] = stored
-            if stored is not None:
-                self._current[(kind.name, key)] = (kind, stored.centre_id, self._copy(stored))
+        if not missing and not aggregates:
+            return
+        found = self.tx.read(Reads(docs=missing, aggregates=sorted(aggregates or ())))
+        self._versions.update(found.aggregates)
+        for kind, among in missing.items():
+            for key in among:
+                self._keep(kind, key, found.docs[(kind.name, key)])
+
+    def _keep(self, kind: Kind[Any], key: str, stored: StoredDoc[Any] | None) -> None:
+        self._loaded[(kind.name, key)] = stored
+        if stored is not None:
+            self._current[(kind.name, key)] = (kind, stored.centre_id, self._copy(stored))
 
     def _read(self, kind: Kind[Any], keys: list[str]) -> dict[str, StoredDoc[Any] | None]:
         """The stored documents of ``kind`` among ``keys`` (``None`` for missing ones): what
@@ -239,32 +259,38 @@ class Batch:
             return stored.doc
         return stored.kind.copy(stored.doc)
 
-    def _read_unread(self) -> None:
-        """Read the documents that were put whole without a read, one query per kind, for
-        their stored version (and what they were before the batch)."""
-        by_kind: dict[str, tuple[Kind[Any], list[str]]] = {}
+    def _read_before_writing(self) -> dict[str, int]:
+        """In one step: the documents put whole without a read, for their stored version (and
+        what they were, when ``before`` is kept), and the dead-lettered versions right after
+        the aggregates' applied ones. Returns the version each applied aggregate reaches by
+        passing those (a later version dead-lettered while this one was missing is passed now
+        that this one is in, so the next one applies)."""
+        unread: dict[Kind[Any], list[str]] = {}
         for name, key in sorted(self._unread):
-            by_kind.setdefault(name, (self._current[(name, key)][0], []))[1].append(key)
-        for name, (kind, keys) in by_kind.items():
-            if not self._keep_before and self._written is None:
-                for key, version in self.tx.doc_versions(kind, keys).items():
-                    self._stored_versions[(name, key)] = version
-                continue
-            for key, stored in self._read(kind, keys).items():
-                self._loaded[(name, key)] = stored
+            unread.setdefault(self._current[(name, key)][0], []).append(key)
         self._unread.clear()
+        if self._written is not None:  # a new generation has no dead letters before its switch
+            for kind, keys in unread.items():
+                for key, stored in self._read(kind, keys).items():
+                    self._loaded[(kind.name, key)] = stored
+            return dict(self._applied_versions)
+        if not unread and not self._applied_versions:
+            return {}
+        found = self.tx.read(
+            Reads(
+                docs=unread if self._keep_before else {},
+                versions={} if self._keep_before else unread,
+                skipped=sorted(self._applied_versions),
+            )
+        )
+        self._loaded.update(found.docs)
+        self._stored_versions.update(found.versions)
+        return passed(self._applied_versions, found.skipped)
 
     def get(self, kind: Kind[D], key: str) -> D | None:
         """The document as the batch's events so far left it (a copy the caller may change,
         then :meth:`put`)."""
-        if (kind.name, key) not in self._loaded and (kind.name, key) not in self._unread:
-            if self._written is not None:
-                stored = self._read(kind, [key])[key]
-            else:
-                stored = self.tx.get(kind, key)
-            self._loaded[(kind.name, key)] = stored
-            if stored is not None:
-                self._current[(kind.name, key)] = (kind, stored.centre_id, self._copy(stored))
+        self._load({kind: {key}})
         current = self._current.get((kind.name, key))
         if current is None:
             return None
@@ -314,8 +340,7 @@ class Batch:
     def flush(self) -> list[Change]:
         """Write what the batch changed. A document's version counts the events that touched it
         (changed or not), so it is the same whatever order replicas applied them in."""
-        if self._unread:
-            self._read_unread()
+        reached = self._read_before_writing()
         changes: list[Change] = []
         stored: list[StoredDoc[Any]] = []
         for (name, key), count in self._touches.items():
@@ -332,19 +357,13 @@ class Batch:
             self.tx.put_many(stored)
         if self._log:
             self.tx.append_logs(self._log)
-        if self._written is not None:
-            # A new generation has no dead letters before its switch: nothing to pass.
-            if self._applied_versions:
-                self.tx.set_aggregate_versions(list(self._applied_versions.items()))
-            self._written.versions.update(self._applied_versions)
-            self._written.keep(stored)
-            changes = []
-        elif self._applied_versions:
-            # A later version dead-lettered while this one was missing (it waited too long, or
-            # was discarded) is passed now that this one is in, so the next one applies.
-            reached = self.tx.past_skipped(self._applied_versions)
+        if reached:
             self.tx.set_aggregate_versions(list(reached.items()))
             self._versions.update(reached)
+        if self._written is not None:
+            self._written.versions.update(reached)
+            self._written.keep(stored)
+            changes = []
         self._touches.clear()
         self._applied_versions.clear()
         self._log.clear()

@@ -15,7 +15,14 @@ from shared.readmodels.store.memory import MemoryTransaction
 from shared.readmodels.store.postgres import PostgresReadStore, PostgresSettings
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.readmodels.store.sqlite import SQLiteReadStore
-from shared.readmodels.store.transaction import Cursor, SkipResult, StoredDoc, Transaction
+from shared.readmodels.store.transaction import (
+    Cursor,
+    Found,
+    Reads,
+    SkipResult,
+    StoredDoc,
+    Transaction,
+)
 
 
 def open_read_store(settings: ReadStoreSettings) -> ReadStore:
@@ -41,11 +48,13 @@ def open_read_store(settings: ReadStoreSettings) -> ReadStore:
 
 __all__ = [
     "Cursor",
+    "Found",
     "MemoryTransaction",
     "PostgresReadStore",
     "PostgresSettings",
     "ReadStore",
     "ReadStoreSettings",
+    "Reads",
     "SQLiteReadStore",
     "SkipResult",
     "StoredDoc",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, overload
 
 from shared.readmodels.documents import D, Document, Kind, LogRow
@@ -27,9 +27,9 @@ class MemoryTransaction(Transaction):
     def set_aggregate_versions(self, versions: Sequence[tuple[str, int]]) -> None:
         self.versions.update(versions)
 
-    def past_skipped(self, versions: Mapping[str, int]) -> dict[str, int]:
+    def skipped_versions(self, aggregate_ids: Sequence[str]) -> dict[str, list[int]]:
         """A replayed history has no dead letters."""
-        return dict(versions)
+        return {}
 
     @overload
     def get(self, kind: Kind[D], key: str) -> StoredDoc[D] | None: ...

@@ -5,7 +5,7 @@ idle."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,8 @@ from shared.readmodels.store.settings import ReadStoreSettings
 from shared.readmodels.store.transaction import (
     Cursor,
     DocRow,
+    Found,
+    Reads,
     StoredDoc,
     Transaction,
     log_rows,
@@ -38,6 +40,23 @@ log = structlog.get_logger(__name__)
 def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
     """Rows as one list per column, each passed as an array to ``unnest``."""
     return [list(column) for column in zip(*rows, strict=True)]
+
+
+_DOCS_AMONG = (
+    "SELECT d.kind, d.key, d.centre_id, d.version, d.doc FROM rm_docs_{g} AS d"
+    " JOIN unnest(%b::text[], %b::text[]) AS w(kind, key) ON d.kind = w.kind AND d.key = w.key"
+)
+_VERSIONS_AMONG = (
+    "SELECT d.kind, d.key, d.version FROM rm_docs_{g} AS d"
+    " JOIN unnest(%b::text[], %b::text[]) AS w(kind, key) ON d.kind = w.kind AND d.key = w.key"
+)
+_AGGREGATES = (
+    "SELECT aggregate_id, version FROM rm_versions_{g} WHERE aggregate_id = ANY(%b::text[])"
+)
+_SKIPPED = (
+    "SELECT aggregate_id, version FROM rm_skipped_{g} WHERE aggregate_id = ANY(%b::text[])"
+    " ORDER BY aggregate_id, version"
+)
 
 
 class PostgresTransaction(Transaction):
@@ -94,6 +113,64 @@ class PostgresTransaction(Transaction):
         if keys:
             self._cursor.execute(self._q(sql), (*leading, list(keys)))
             found.update({row[0]: int(row[1]) for row in self._cursor.fetchall()})
+        return found
+
+    def skipped_versions(self, aggregate_ids: Sequence[str]) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        if aggregate_ids:
+            self._cursor.execute(self._q(_SKIPPED), (list(aggregate_ids),))
+            for aggregate_id, version in self._cursor.fetchall():
+                found.setdefault(aggregate_id, []).append(int(version))
+        return found
+
+    def read(self, wanted: Reads) -> Found:
+        """One statement locks every document and aggregate named; the queries follow it on
+        cursors of their own, so that all of them travel in one round trip (the transaction is
+        in pipeline mode) and each answers from a snapshot taken after the locks."""
+        docs = [(kind, key) for kind, keys in wanted.docs.items() for key in keys]
+        versions = [(kind, key) for kind, keys in wanted.versions.items() for key in keys]
+        self._lock_keys(
+            [f"aggregate:{a}" for a in wanted.aggregates]
+            + [f"{kind.name}:{key}" for kind, key in (*docs, *versions)]
+        )
+        assert isinstance(self._cursor, psycopg.Cursor)
+        connection = self._cursor.connection
+        with ExitStack() as cursors:
+
+            def query(sql: str, *params: Any) -> psycopg.Cursor[Any]:
+                cursor = cursors.enter_context(connection.cursor())
+                cursor.execute(self._q(sql), params)
+                return cursor
+
+            of_docs = of_versions = of_aggregates = of_skipped = None
+            if docs:
+                of_docs = query(_DOCS_AMONG, *_columns([(k.name, key) for k, key in docs]))
+            if versions:
+                of_versions = query(
+                    _VERSIONS_AMONG, *_columns([(k.name, key) for k, key in versions])
+                )
+            if wanted.aggregates:
+                of_aggregates = query(_AGGREGATES, list(wanted.aggregates))
+            if wanted.skipped:
+                of_skipped = query(_SKIPPED, list(wanted.skipped))
+            found = Found(
+                docs={(kind.name, key): None for kind, key in docs},
+                aggregates=dict.fromkeys(wanted.aggregates, 0),
+                versions={(kind.name, key): 0 for kind, key in versions},
+                skipped={},
+            )
+            kinds = {kind.name: kind for kind, _ in docs}
+            for name, key, centre_id, version, doc in of_docs.fetchall() if of_docs else ():
+                kind = kinds[name]
+                found.docs[(name, key)] = StoredDoc(
+                    kind, key, centre_id, int(version), kind.decode(doc)
+                )
+            for name, key, version in of_versions.fetchall() if of_versions else ():
+                found.versions[(name, key)] = int(version)
+            for aggregate_id, version in of_aggregates.fetchall() if of_aggregates else ():
+                found.aggregates[aggregate_id] = int(version)
+            for aggregate_id, version in of_skipped.fetchall() if of_skipped else ():
+                found.skipped.setdefault(aggregate_id, []).append(int(version))
         return found
 
     def put_rows(self, rows: Sequence[DocRow]) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, overload
 
 import msgspec
@@ -97,6 +97,43 @@ class SkipResult(enum.Enum):
     """An earlier event of the aggregate is missing too: remembered, the version unchanged."""
     APPLIED = "applied"
     """The event is in the read models already (another replica applied it)."""
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What a projection batch reads at one step: on PostgreSQL the locks of all of it are one
+    statement and every query goes in the same round trip (:meth:`Transaction.read`)."""
+
+    docs: Mapping[Kind[Any], Collection[str]] = field(default_factory=dict)
+    """Documents by kind and key, locked."""
+    aggregates: Collection[str] = ()
+    """Aggregates whose applied version is wanted, locked."""
+    versions: Mapping[Kind[Any], Collection[str]] = field(default_factory=dict)
+    """Documents whose stored version alone is wanted, locked."""
+    skipped: Collection[str] = ()
+    """Aggregates whose dead-lettered versions are wanted (:meth:`Transaction.skipped_versions`;
+    locked by whoever read their applied version)."""
+
+
+@dataclass
+class Found:
+    """The answers to :class:`Reads`: ``None`` for a missing document, 0 for an unknown version."""
+
+    docs: dict[tuple[str, str], StoredDoc[Any] | None]
+    aggregates: dict[str, int]
+    versions: dict[tuple[str, str], int]
+    skipped: dict[str, list[int]]
+
+
+def passed(versions: Mapping[str, int], skipped: Mapping[str, Sequence[int]]) -> dict[str, int]:
+    """For each aggregate at the given version, the version it reaches by passing the
+    dead-lettered versions right after it (``skipped``: each aggregate's, in ascending order)."""
+    reached = dict(versions)
+    for aggregate_id, dead_lettered in skipped.items():
+        for version in dead_lettered:
+            if version == reached[aggregate_id] + 1:
+                reached[aggregate_id] = version
+    return reached
 
 
 class Transaction:
@@ -265,10 +302,14 @@ class Transaction:
 
     def past_skipped(self, versions: Mapping[str, int]) -> dict[str, int]:
         """For each aggregate at the given version, the version it reaches by passing the
-        dead-lettered versions right after it (recorded while an earlier event was missing),
-        in a query per few hundred aggregates."""
-        reached = dict(versions)
-        for chunk in chunks(sorted(versions)):
+        dead-lettered versions right after it (recorded while an earlier event was missing)."""
+        return passed(versions, self.skipped_versions(sorted(versions)))
+
+    def skipped_versions(self, aggregate_ids: Sequence[str]) -> dict[str, list[int]]:
+        """The dead-lettered versions of each of ``aggregate_ids`` that have any, in ascending
+        order, in a query per few hundred aggregates."""
+        found: dict[str, list[int]] = {}
+        for chunk in chunks(list(aggregate_ids)):
             marks = ", ".join("?" * len(chunk))
             self._cursor.execute(
                 self._q(
@@ -278,9 +319,29 @@ class Transaction:
                 chunk,
             )
             for aggregate_id, version in self._cursor.fetchall():
-                if int(version) == reached[aggregate_id] + 1:
-                    reached[aggregate_id] = int(version)
-        return reached
+                found.setdefault(aggregate_id, []).append(int(version))
+        return found
+
+    def read(self, wanted: Reads) -> Found:
+        """Everything ``wanted`` names, each read as its own method reads it."""
+        docs: dict[tuple[str, str], StoredDoc[Any] | None] = {}
+        for kind, keys in wanted.docs.items():
+            if keys:
+                found = self.get_many(kind, sorted(keys))
+                docs.update(((kind.name, key), stored) for key, stored in found.items())
+        versions: dict[tuple[str, str], int] = {}
+        for kind, keys in wanted.versions.items():
+            if keys:
+                of_kind = self.doc_versions(kind, sorted(keys))
+                versions.update(((kind.name, key), version) for key, version in of_kind.items())
+        return Found(
+            docs=docs,
+            aggregates=(
+                self.aggregate_versions(sorted(wanted.aggregates)) if wanted.aggregates else {}
+            ),
+            versions=versions,
+            skipped=self.skipped_versions(sorted(wanted.skipped)) if wanted.skipped else {},
+        )
 
     def is_skipped(self, aggregate_id: str, version: int) -> bool:
         self._cursor.execute(
