@@ -75,7 +75,7 @@ from shared.readmodels.store import ReadStore, StoredDoc
 from shared.readmodels.store.transaction import resolve
 from shared.readmodels.views import merge_patch, name_order, utcnow
 from shared.readmodels.views import notifications as notification_views
-from shared.readmodels.views.control_center import Shapes, shaped_together
+from shared.readmodels.views.control_center import shaped_together
 from shared.tenancy import Actor, Forbidden, Permission, require
 
 log = structlog.get_logger(__name__)
@@ -567,10 +567,6 @@ class Hub:
         """Subjects a round is reading now: rung meanwhile, they wait for the next round."""
         self._wake = asyncio.Event()
         self._ping: NatsPing | None = None
-        self._shapes = Shapes()
-        """The last Control Center of each session read in a round, whose parts that did not
-        change the next round's views reuse (each viewer's difference then compares them by
-        identity)."""
 
     # --- life cycle --------------------------------------------------------------------
 
@@ -891,7 +887,7 @@ class Hub:
         except Exception as error:  # each view reads for itself, and fails, as it would have
             log.info("gateway.prefetch_failed", error=str(error))
         frames = _Frames(self)
-        with shaped_together(self._shapes):
+        with shaped_together():
             for number, audience in enumerate(audiences):
                 outcomes.append(self._outcome(store, audience, now, frames, checks, number))
         ROUND_READS.inc(reads.reads)

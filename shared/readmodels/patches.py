@@ -7,7 +7,7 @@ from typing import Any
 
 def merge_patch(before: Any, after: Any) -> Any:
     """The merge patch that turns ``before`` into ``after``. A value that is the very object
-    it was (views share their unchanged parts) is not compared."""
+    it was is not compared."""
     if not isinstance(before, dict) or not isinstance(after, dict):
         return after
     patch: dict[str, Any] = {key: None for key in before if key not in after}

@@ -1,11 +1,11 @@
 """Control Centers shaped together (the live gateway's rounds): each follower's view is the one
 shaped alone, byte for byte, made of rows worked out once per session; nobody's view holds a
-row that is not theirs; parts unchanged since the last picture are reused only when they are
-the same JSON."""
+row that is not theirs; a changed session, other names or another instant get a picture of
+their own."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
@@ -19,7 +19,7 @@ from shared.readmodels import access
 from shared.readmodels.documents import SESSION
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
-from shared.readmodels.views.control_center import Shapes, shaped_together
+from shared.readmodels.views.control_center import shaped_together
 from shared.tenancy import Actor, Role
 from shared.tenancy.demo import DEMO_CENTRE, demo_person
 from tests.readside import demo_events, read_store
@@ -76,11 +76,11 @@ def followers(store: ReadStore, session_id: UUID) -> dict[str, Actor]:
 
 
 def shaped(
-    store: ReadStore, who: dict[str, Actor], session_id: UUID, now: datetime, shapes: Shapes
+    store: ReadStore, who: dict[str, Actor], session_id: UUID, now: datetime
 ) -> dict[str, dict[str, Any]]:
     """Every follower's view, shaped together through one round's reads as the gateway does."""
     reads = cast(ReadStore, RoundReads(store))
-    with shaped_together(shapes):
+    with shaped_together():
         return {h: access.control_center(reads, a, session_id, now).data for h, a in who.items()}
 
 
@@ -97,7 +97,7 @@ def test_views_shaped_together_are_the_views_shaped_alone_and_share_their_rows(
     who = followers(store, session_id)
     assert {"tutor", "supervisor", "robert"} <= set(who) and len(who) >= 5
     now = datetime.now(UTC)
-    together = shaped(store, who, session_id, now, Shapes())
+    together = shaped(store, who, session_id, now)
     expected = alone(store, who, session_id, now)
     for handle in who:
         assert msgspec.json.encode(together[handle]) == msgspec.json.encode(expected[handle])
@@ -120,47 +120,22 @@ def test_views_shaped_together_are_the_views_shaped_alone_and_share_their_rows(
             assert set(rows) == children & set(everyone), "a parent sees their children's rows"
 
 
-def test_the_next_picture_reuses_what_did_not_change_and_only_that(store: ReadStore) -> None:
+def test_a_changed_session_and_another_instant_get_pictures_of_their_own(
+    store: ReadStore,
+) -> None:
     session_id = the_live_session()
     who = followers(store, session_id)
-    shapes = Shapes()
+    tutor = who["tutor"]
     now = datetime.now(UTC)
-    before = shaped(store, who, session_id, now, shapes)
-
-    apply_all(store, EVENTS[-HELP_REQUESTS:])
-    raisers = {
-        str(e.student_id)
-        for e, _ in EVENTS[-HELP_REQUESTS:]
-        if isinstance(e, events.HelpRequestRaised)
-    }
-    after = shaped(store, who, session_id, now, shapes)
-    expected = alone(store, who, session_id, now)
-    for handle in who:
-        assert msgspec.json.encode(after[handle]) == msgspec.json.encode(expected[handle])
-
-    old = {row["studentId"]: row for row in before["tutor"]["students"]}
-    new = {row["studentId"]: row for row in after["tutor"]["students"]}
-    assert raisers and raisers < set(new)
-    for student_id, row in new.items():
-        if student_id in raisers:
-            assert row is not old[student_id] and row["openHelpRequest"] is not None
-        else:
-            assert row is old[student_id], "an unchanged row is the last picture's"
-
-
-def test_a_part_is_reused_only_when_it_is_the_same_json() -> None:
-    shapes = Shapes()
-    first, _ = shapes.reuse("s", {"timing": {"left": 0}, "title": "a"}, [("x", {"late": 0})])
-    same, rows = shapes.reuse("s", {"timing": {"left": 0}, "title": "b"}, [("x", {"late": 0})])
-    assert same["timing"] is first["timing"] and same["title"] == "b"
-    # Equal in Python, not on the wire: the new value is kept.
-    changed, rows = shapes.reuse("s", {"timing": {"left": False}}, [("x", {"late": False})])
-    assert msgspec.json.encode(changed) == b'{"timing":{"left":false}}'
-    assert msgspec.json.encode(rows[0][1]) == b'{"late":false}'
-
-
-def test_shapes_keep_a_bounded_number_of_sessions() -> None:
-    shapes = Shapes(kept=3)
-    for number in range(10):
-        shapes.reuse(str(number), {"timing": {}}, [])
-    assert len(shapes) == 3
+    with shaped_together():
+        before = access.control_center(store, tutor, session_id, now).data
+        apply_all(store, EVENTS[-HELP_REQUESTS:])
+        # The store decodes the session afresh: another document, another picture.
+        after = access.control_center(store, tutor, session_id, now).data
+        later = access.control_center(store, tutor, session_id, now + timedelta(minutes=7)).data
+    assert before["openHelpRequests"] == 0 and after["openHelpRequests"] == HELP_REQUESTS
+    assert after == access.control_center(store, tutor, session_id, now).data
+    assert later["timing"]["elapsedSeconds"] == after["timing"]["elapsedSeconds"] + 7 * 60
+    assert msgspec.json.encode(later) == msgspec.json.encode(
+        access.control_center(store, tutor, session_id, now + timedelta(minutes=7)).data
+    )

@@ -4,22 +4,17 @@ Everyone who follows a session sees the same picture but for the rows: a tutor o
 supervisor every student's, a student their own, a parent their children's. Within a
 :func:`shaped_together` block (the live gateway's round of reads) the picture of one session
 at one instant is worked out once, and each follower's view is made of it and of their rows
-alone; with :class:`Shapes` the parts that did not change since the session's last picture are
-the very objects of the last one, so a viewer's difference from their last view compares them
-by identity. Views are shared read-only: nothing may change one once it is made.
+alone. Views made so share their parts: nothing may change one once it is made.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
-
-import msgspec
+from typing import Any
 
 from shared.events import (
     HELP_PRIORITY_RANK,
@@ -138,15 +133,23 @@ def control_center(
     head, rows = (
         _picture(session, names, now) if together is None else together.picture(session, names, now)
     )
-    students = [
-        row for student_id, row in rows if only_students is None or student_id in only_students
-    ]
+    students = (
+        [row for _, row in rows]
+        if only_students is None
+        else [row for student_id, row in rows if student_id in only_students]
+    )
+    waiting = to_grade = needing = on_paper = 0
+    for row in students:
+        waiting += bool(row["openHelpRequest"])
+        to_grade += row["workToGrade"]
+        needing += row["needsAttention"]
+        on_paper += row["paper"]["handedIn"]
     return head | {
         "students": students,
-        "openHelpRequests": sum(1 for s in students if s["openHelpRequest"]),
-        "workToGrade": sum(s["workToGrade"] for s in students),
-        "needingAttention": sum(1 for s in students if s["needsAttention"]),
-        "paperHandedIn": sum(s["paper"]["handedIn"] for s in students),
+        "openHelpRequests": waiting,
+        "workToGrade": to_grade,
+        "needingAttention": needing,
+        "paperHandedIn": on_paper,
     }
 
 
@@ -177,74 +180,8 @@ def _picture(session: Session, names: Names, now: datetime) -> tuple[JsonObject,
     return head, [(row["studentId"], row) for row in rows]
 
 
-SHAPES_KEPT: Final = 20_000
-"""Sessions whose last picture :class:`Shapes` keeps (the least recently shaped go first)."""
-
-
-@dataclass(eq=False)
-class Shapes:
-    """The last picture shaped of each session, whose unchanged parts (its rows, and the
-    lists and objects of the rest) the next picture reuses as they are. Unchanged means the
-    same JSON: ``0`` and ``False`` are equal in Python, not on the wire. Thread-safe: rounds
-    of reads run in several threads."""
-
-    kept: int = SHAPES_KEPT
-    _last: dict[str, dict[str, _Part]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def reuse(self, session_id: str, head: JsonObject, rows: Rows) -> tuple[JsonObject, Rows]:
-        """``head`` and ``rows``, each part the same JSON as the last picture's being that one."""
-        with self._lock:
-            last = self._last.pop(session_id, {})
-        parts: dict[str, _Part] = {}
-        shared_head = dict(head)
-        for key, value in head.items():
-            if isinstance(value, dict | list):
-                part = parts["." + key] = _reused(last.get("." + key), value)
-                shared_head[key] = part.value
-        shared_rows: Rows = []
-        for student_id, row in rows:
-            part = parts[student_id] = _reused(last.get(student_id), row)
-            shared_rows.append((student_id, part.value))
-        with self._lock:
-            self._last[session_id] = parts
-            while len(self._last) > self.kept:
-                del self._last[next(iter(self._last))]
-        return shared_head, shared_rows
-
-    def __len__(self) -> int:
-        return len(self._last)
-
-
-_encode = msgspec.json.Encoder().encode
-
-
-@dataclass(slots=True)
-class _Part:
-    value: Any
-    _json: bytes | None = None
-
-    @property
-    def json(self) -> bytes:
-        if self._json is None:
-            self._json = _encode(self.value)
-        return self._json
-
-
-def _reused(last: _Part | None, value: Any) -> _Part:
-    """The last part if ``value`` is the same JSON (compared as values first: most that are
-    equal are the same JSON, and most that differ are told apart without encoding)."""
-    if last is not None and last.value == value:
-        new = _Part(value)
-        if new.json == last.json:
-            return last
-        return new
-    return _Part(value)
-
-
 @dataclass(eq=False)
 class _Together:
-    shapes: Shapes | None
     pictures: dict[int, tuple[Session, Names, datetime, JsonObject, Rows]] = field(
         default_factory=dict
     )
@@ -257,8 +194,6 @@ class _Together:
             if same is session and at == now and (known is names or known == names):
                 return head, rows
         head, rows = _picture(session, names, now)
-        if self.shapes is not None:
-            head, rows = self.shapes.reuse(session.session_id, head, rows)
         self.pictures[id(session)] = (session, names, now, head, rows)
         return head, rows
 
@@ -267,11 +202,11 @@ _TOGETHER: ContextVar[_Together | None] = ContextVar("control_center_together", 
 
 
 @contextmanager
-def shaped_together(shapes: Shapes | None = None) -> Iterator[None]:
+def shaped_together() -> Iterator[None]:
     """Within the block, Control Centers of the same session document (the same object), names
-    and instant share the picture worked out for the first of them (in this thread or task);
-    with ``shapes``, parts unchanged since the session's last picture are reused too."""
-    token = _TOGETHER.set(_Together(shapes))
+    and instant share the picture worked out for the first of them (in this thread or task):
+    the session's part and every student's row, shared read-only by the views made of them."""
+    token = _TOGETHER.set(_Together())
     try:
         yield
     finally:
