@@ -75,7 +75,7 @@ from shared.readmodels.store import ReadStore, StoredDoc
 from shared.readmodels.store.transaction import resolve
 from shared.readmodels.views import merge_patch, name_order, utcnow
 from shared.readmodels.views import notifications as notification_views
-from shared.readmodels.views.control_center import shaped_together
+from shared.readmodels.views.control_center import HeadPatches, patch_between, shaped_together
 from shared.tenancy import Actor, Forbidden, Permission, require
 
 log = structlog.get_logger(__name__)
@@ -501,28 +501,40 @@ class _Outcome:
     """Someone in the view was erased since ``base``'s frames: ``delta`` is a snapshot."""
 
 
-def shared_delta(name: str, previous: Sent | None, new: Sent) -> protocol.Delta | None:
+def shared_delta(
+    name: str, previous: Sent | None, new: Sent, heads: HeadPatches | None = None
+) -> protocol.Delta | None:
     """The delta of topic ``name`` that brings every viewer who was sent ``previous`` to
     ``new``; None if there is none to send (no previous view, an older one, or nothing
-    changed)."""
+    changed). ``heads``: the differences of session parts worked out in this round."""
     if previous is None or new.version < previous.version:
         return None
-    patch = merge_patch(previous.view, new.view)
+    patch = (
+        merge_patch(previous.view, new.view)
+        if heads is None
+        else patch_between(previous.view, new.view, heads)
+    )
     if not patch and new.version == previous.version:
         return None
     return protocol.Delta(topic=name, version=new.version, patch=patch)
 
 
-class _Frames:
-    """The frames of one round: a message the round encodes alike for several audiences (the
-    same delta of a session to its tutor, its students and a parent, whose rows did not
-    change) is opened and made a frame once, for every audience of the same centre."""
+class _Shared:
+    """What the audiences of one round share: a message the round encodes alike for several
+    audiences (the same delta of a session to its tutor, its students and a parent, whose rows
+    did not change) is opened and made a frame once, for every audience of the same centre; the
+    difference between two pictures of a session is worked out once for the views made of them
+    (:func:`~shared.readmodels.views.control_center.patch_between`)."""
 
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
         self._made: dict[tuple[str, bytes], Frame] = {}
+        self.heads: HeadPatches = {}
 
-    def of(self, message: Message, centre_id: str) -> Frame:
+    def delta(self, name: str, previous: Sent | None, new: Sent) -> protocol.Delta | None:
+        return shared_delta(name, previous, new, self.heads)
+
+    def frame(self, message: Message, centre_id: str) -> Frame:
         data = protocol.encode(message)
         frame = self._made.get((centre_id, data))
         if frame is None:
@@ -886,10 +898,10 @@ class Hub:
             prefetch(reads, [audience.topic for audience in audiences])
         except Exception as error:  # each view reads for itself, and fails, as it would have
             log.info("gateway.prefetch_failed", error=str(error))
-        frames = _Frames(self)
+        shared = _Shared(self)
         with shaped_together():
             for number, audience in enumerate(audiences):
-                outcomes.append(self._outcome(store, audience, now, frames, checks, number))
+                outcomes.append(self._outcome(store, audience, now, shared, checks, number))
         ROUND_READS.inc(reads.reads)
         VIEWS_COMPUTED.inc(len(audiences))
         return outcomes
@@ -899,7 +911,7 @@ class Hub:
         store: ReadStore,
         audience: Audience,
         now: datetime,
-        frames: _Frames,
+        shared: _Shared,
         checks: Sequence[bool] | None,
         number: int,
     ) -> _Outcome:
@@ -917,10 +929,10 @@ class Hub:
             erased = self._erased_in(centre, new.view) if check else audience.erased
             name = audience.topic.name
             if base is not None and not erased <= audience.erased:
-                resent = frames.of(snapshot(name, new), centre)
+                resent = shared.frame(snapshot(name, new), centre)
                 return _Outcome(new, None, base, resent, erased, checked=True, resend=True)
-            delta = shared_delta(name, base, new)
-            frame = None if delta is None else frames.of(delta, centre)
+            delta = shared.delta(name, base, new)
+            frame = None if delta is None else shared.frame(delta, centre)
             return _Outcome(new, None, base, frame, erased, checked=check)
         except (Forbidden, access.NotVisible) as error:
             return _Outcome(refused=error)

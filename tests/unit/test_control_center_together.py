@@ -19,7 +19,8 @@ from shared.readmodels import access
 from shared.readmodels.documents import SESSION
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
-from shared.readmodels.views.control_center import shaped_together
+from shared.readmodels.views import apply_merge_patch, merge_patch
+from shared.readmodels.views.control_center import HeadPatches, patch_between, shaped_together
 from shared.tenancy import Actor, Role
 from shared.tenancy.demo import DEMO_CENTRE, demo_person
 from tests.readside import demo_events, read_store
@@ -138,4 +139,32 @@ def test_a_changed_session_and_another_instant_get_pictures_of_their_own(
     assert later["timing"]["elapsedSeconds"] == after["timing"]["elapsedSeconds"] + 7 * 60
     assert msgspec.json.encode(later) == msgspec.json.encode(
         access.control_center(store, tutor, session_id, now + timedelta(minutes=7)).data
+    )
+
+
+def test_the_difference_of_views_made_together_is_their_merge_patch(store: ReadStore) -> None:
+    """One comparison of the session's parts serves every follower, and each follower's patch
+    is the merge patch of their two views, byte for byte, their own rows alone."""
+    session_id = the_live_session()
+    who = followers(store, session_id)
+    now = datetime.now(UTC)
+    before = shaped(store, who, session_id, now)
+    apply_all(store, EVENTS[-HELP_REQUESTS:])
+    after = shaped(store, who, session_id, now + timedelta(seconds=30))
+    heads: HeadPatches = {}
+    for handle in who:
+        patch = patch_between(before[handle], after[handle], heads)
+        plain = merge_patch(dict(before[handle]), dict(after[handle]))
+        assert msgspec.json.encode(patch) == msgspec.json.encode(plain)
+        assert apply_merge_patch(before[handle], patch) == after[handle]
+        assert "timing" in patch
+        if who[handle].role is Role.STUDENT and "students" in patch:
+            assert [row["studentId"] for row in patch["students"]] == [str(who[handle].user_id)]
+    assert "students" in patch_between(before["tutor"], after["tutor"], heads)
+    assert len(heads) == 1, "the session's parts compared once for every follower"
+    # Views made alone (the query API's) are compared whole, as before.
+    tutor = who["tutor"]
+    alone_before = access.control_center(store, tutor, session_id, now).data
+    assert patch_between(alone_before, after["tutor"], heads) == merge_patch(
+        alone_before, dict(after["tutor"])
     )

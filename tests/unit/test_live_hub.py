@@ -38,6 +38,7 @@ from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore
 from shared.readmodels.store.transaction import resolve
 from shared.readmodels.views import apply_merge_patch
+from shared.readmodels.views.control_center import patch_between
 from shared.tenancy import Actor, Role
 from shared.tenancy.demo import DEMO_CENTRE, DEMO_PEOPLE, demo_person
 from tests.readside import demo_events, read_store
@@ -604,7 +605,12 @@ async def test_a_notice_s_merge_patch_and_encoding_are_made_off_the_event_loop(
         patched_on.append(threading.get_ident() == loop_thread)
         return views.merge_patch(before, after)
 
+    def recording_between(before: Any, after: Any, heads: Any) -> Any:
+        patched_on.append(threading.get_ident() == loop_thread)
+        return patch_between(before, after, heads)
+
     monkeypatch.setattr(hub_module, "merge_patch", recording)
+    monkeypatch.setattr(hub_module, "patch_between", recording_between)
     await raise_help_requests(hub)
     assert patched_on and not any(patched_on), "a merge patch was computed on the event loop"
     for connection in [*supervisors, tutor]:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, cast
 
 from shared.events import (
     HELP_PRIORITY_RANK,
@@ -24,6 +24,7 @@ from shared.events import (
     WorkStatus,
 )
 from shared.readmodels.documents import JsonObject, Seat, Session, Work, as_json, work_of
+from shared.readmodels.patches import merge_patch
 from shared.readmodels.times import parse, seconds_between
 from shared.readmodels.views.common import Names, help_view, overdue
 
@@ -144,13 +145,55 @@ def control_center(
         to_grade += row["workToGrade"]
         needing += row["needsAttention"]
         on_paper += row["paper"]["handedIn"]
-    return head | {
+    roster = {
         "students": students,
         "openHelpRequests": waiting,
         "workToGrade": to_grade,
         "needingAttention": needing,
         "paperHandedIn": on_paper,
     }
+    if together is None:
+        return head | roster
+    view = SharedView(head)
+    view.update(roster)
+    view.head = head
+    return view
+
+
+class SharedView(dict[str, Any]):
+    """A Control Center made within :func:`shaped_together`: a JSON object like any other, that
+    also knows the session's part it was made of (``head``, the same object in every view of
+    the same picture), so that :func:`patch_between` works out its difference once."""
+
+    __slots__ = ("head",)
+    head: JsonObject
+
+
+ROSTER: Final = ("students", "openHelpRequests", "workToGrade", "needingAttention", "paperHandedIn")
+"""What a view holds beside the session's part, in order: its rows and their counts."""
+
+HeadPatches = dict[tuple[int, int], tuple[JsonObject, JsonObject, JsonObject]]
+"""Merge patches between two session parts, by the parts' ids (the parts kept alive beside)."""
+
+
+def patch_between(before: JsonObject, after: JsonObject, heads: HeadPatches) -> JsonObject:
+    """The merge patch from ``before`` to ``after`` (as ``merge_patch``). Between two views
+    made together, the patch of their session parts is worked out once per pair of parts in
+    ``heads`` and only their rosters are compared: the views of one session's followers in a
+    round share both parts, so one comparison of the session serves them all."""
+    if not isinstance(before, SharedView) or not isinstance(after, SharedView):
+        return cast(JsonObject, merge_patch(before, after))
+    old, new = before.head, after.head
+    kept = heads.get((id(old), id(new)))
+    if kept is None or kept[0] is not old or kept[1] is not new:
+        kept = heads[(id(old), id(new))] = (old, new, cast(JsonObject, merge_patch(old, new)))
+    patch = dict(kept[2])
+    for key in ROSTER:
+        value = after[key]
+        was = before[key]
+        if was is not value and was != value:
+            patch[key] = value  # a list or a number: a patch replaces it whole
+    return patch
 
 
 Rows = list[tuple[str, JsonObject]]
