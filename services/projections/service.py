@@ -65,7 +65,7 @@ from shared.observability import context, tracing
 from shared.observability.outage import OutageLog
 from shared.readmodels.deltas import notice_for
 from shared.readmodels.projector import Batch, Change, OutOfOrder, RefusedAfterWriting, apply
-from shared.readmodels.store import ReadStore, SkipResult
+from shared.readmodels.store import GenerationSwitched, ReadStore, SkipResult
 
 log = structlog.get_logger(__name__)
 PROJECTIONS_SERVICE = "projections"
@@ -613,25 +613,11 @@ class ProjectionService:
                     operation.close()
 
     def _apply(self, decoded: list[tuple[events.Event, int] | None]) -> _Outcome:
-        outcome = _Outcome()
         try:
-            with self._store.transaction() as tx:
-                batch = Batch(tx, before=False)
-                batch.prefetch(item[0] for item in decoded if item is not None)
-                for index, item in enumerate(decoded):
-                    if item is None:
-                        outcome.failed[index] = "undecodable event"
-                        continue
-                    try:
-                        apply(batch, *item)
-                        outcome.applied.append(index)
-                    except RefusedAfterWriting:
-                        raise  # the batch is spoilt: its events go one transaction each
-                    except OutOfOrder as waiting:
-                        outcome.waiting[index] = str(waiting)
-                outcome.changes = batch.flush()
-                self._erase_files(batch)
-            return outcome
+            try:
+                return self._apply_together(decoded, trust=True)
+            except GenerationSwitched:  # a rebuild switched since the last batch: read it
+                return self._apply_together(decoded, trust=False)
         except Exception as error:  # find the one event that fails, apply the others
             if self._given_back(error) is not None:
                 raise
@@ -667,6 +653,30 @@ class ProjectionService:
                     exc_info=True,
                 )
                 outcome.failed[index] = f"{type(error).__name__}: {error}"
+        return outcome
+
+    def _apply_together(
+        self, decoded: list[tuple[events.Event, int] | None], *, trust: bool
+    ) -> _Outcome:
+        """The batch in one transaction; ``trust``: on the generation the last one wrote (on
+        PostgreSQL, confirmed in the round trip of the batch's first reads, not one of its own)."""
+        outcome = _Outcome()
+        with self._store.transaction(trust=trust) as tx:
+            batch = Batch(tx, before=False)
+            batch.prefetch(item[0] for item in decoded if item is not None)
+            for index, item in enumerate(decoded):
+                if item is None:
+                    outcome.failed[index] = "undecodable event"
+                    continue
+                try:
+                    apply(batch, *item)
+                    outcome.applied.append(index)
+                except RefusedAfterWriting:
+                    raise  # the batch is spoilt: its events go one transaction each
+                except OutOfOrder as waiting:
+                    outcome.waiting[index] = str(waiting)
+            outcome.changes = batch.flush()
+            self._erase_files(batch)
         return outcome
 
     def _erase_files(self, batch: Batch) -> None:

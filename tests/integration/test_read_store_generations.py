@@ -15,7 +15,15 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from shared.readmodels.documents import PERSON, Person
-from shared.readmodels.store import ReadStore, ReadStoreSettings, StoredDoc, open_read_store
+from shared.readmodels.store import (
+    GenerationSwitched,
+    PostgresReadStore,
+    Reads,
+    ReadStore,
+    ReadStoreSettings,
+    StoredDoc,
+    open_read_store,
+)
 from shared.settings import load
 from shared.tenancy.roles import Role
 from tests.support.servers import PostgresServer
@@ -197,3 +205,51 @@ def test_a_read_right_after_a_postgresql_restart_answers(pg: PostgresServer) -> 
         assert len(store.get_many(PERSON, ["p1"])) == 1
     finally:
         store.close()
+
+
+def test_a_writer_that_trusts_the_last_generation_never_writes_past_a_switch(
+    two_stores: tuple[ReadStore, ReadStore],
+) -> None:
+    """The projection service takes the generation its last batch wrote on trust: after a
+    rebuild's switch its next batch is refused before it writes anything (GenerationSwitched,
+    on PostgreSQL, where the generation is confirmed with the batch's first reads), and the one
+    after writes in the new generation."""
+    writer, rebuild = two_stores
+    keys = ["p1", "p2"]
+    _write(writer, None, keys, 1)
+    first = writer.generation()
+    with writer.transaction(trust=True) as tx:
+        assert tx.generation == first
+        assert tx.get_many(PERSON, keys)["p1"] is not None
+
+    second = _switch(rebuild, keys, 5)
+
+    def write_on_trust(version: int) -> int:
+        with writer.transaction(trust=True) as tx:
+            found = tx.read(Reads(docs={PERSON: keys}))
+            tx.put_many(
+                [
+                    StoredDoc(PERSON, key, CENTRE, version, doc.doc)
+                    for (_, key), doc in found.docs.items()
+                    if doc is not None
+                ]
+            )
+            return tx.generation
+
+    trusting = isinstance(writer, PostgresReadStore)  # SQLite reads it: a read costs nothing
+    if trusting:
+        with pytest.raises(GenerationSwitched):
+            write_on_trust(2)
+    assert {d.version for d in writer.docs(PERSON, first)} == {1}, "the old generation changed"
+    assert write_on_trust(6) == second
+    assert {d.version for d in writer.docs(PERSON)} == {6}
+    assert {d.version for d in writer.docs(PERSON, first)} == {1}
+
+    # A transaction that reads nothing is confirmed before its commit.
+    third = _switch(rebuild, keys, 7)
+    if trusting:
+        with pytest.raises(GenerationSwitched), writer.transaction(trust=True) as tx:
+            tx.set_aggregate_versions([("a", 1)])
+    with writer.transaction(trust=True) as tx:
+        assert tx.generation == third
+        assert tx.aggregate_versions(["a"]) == {"a": 0}, "the refused write was committed"

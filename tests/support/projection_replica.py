@@ -109,10 +109,12 @@ class UnreachableStore:
         return getattr(self._store, name)
 
     @contextmanager
-    def transaction(self, generation: int | None = None) -> Iterator[Transaction]:
+    def transaction(
+        self, generation: int | None = None, *, trust: bool = False
+    ) -> Iterator[Transaction]:
         if self.down:
             raise sqlite3.OperationalError("disk I/O error")
-        with self._store.transaction(generation) as tx:
+        with self._store.transaction(generation, trust=trust) as tx:
             yield tx
 
 

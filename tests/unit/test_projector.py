@@ -132,11 +132,13 @@ def test_a_batch_that_loses_a_deadlock_is_retried_later_not_failed(
     real_transaction = store.transaction
 
     @contextmanager
-    def losing_transaction(generation: int | None = None) -> Iterator[Transaction]:
+    def losing_transaction(
+        generation: int | None = None, *, trust: bool = False
+    ) -> Iterator[Transaction]:
         calls["n"] += 1
         if calls["n"] <= 2:  # the batch, then the first event on its own
             raise Deadlock("deadlock detected")
-        with real_transaction(generation) as tx:
+        with real_transaction(generation, trust=trust) as tx:
             yield tx
 
     monkeypatch.setattr(store, "transaction", losing_transaction)

@@ -18,6 +18,7 @@ from shared.readmodels.store.sqlite import SQLiteReadStore
 from shared.readmodels.store.transaction import (
     Cursor,
     Found,
+    GenerationSwitched,
     Reads,
     SkipResult,
     StoredDoc,
@@ -49,6 +50,7 @@ def open_read_store(settings: ReadStoreSettings) -> ReadStore:
 __all__ = [
     "Cursor",
     "Found",
+    "GenerationSwitched",
     "MemoryTransaction",
     "PostgresReadStore",
     "PostgresSettings",

@@ -81,6 +81,9 @@ class ReadStore:
     Documents come back decoded into their kind's struct; a kind may also be named by a string
     (``"session"``), which gives the same structs typed as :class:`Document`."""
 
+    _last_generation: int | None = None
+    """The generation the last write transaction found current."""
+
     placeholder = "?"
     row_lock = ""
     key_lock: str | None = None
@@ -180,25 +183,41 @@ class ReadStore:
 
     @contextmanager
     def transaction(
-        self, generation: int | None = None, *, only_writer: bool = False
+        self, generation: int | None = None, *, only_writer: bool = False, trust: bool = False
     ) -> Iterator[Transaction]:
         """A write transaction on ``generation``, by default the current one (read inside the
         transaction, so a concurrent switch of generations is never written past).
         ``only_writer``: the caller is the only writer of ``generation`` (a rebuild before its
-        switch), so documents and aggregates are not locked."""
+        switch), so documents and aggregates are not locked. ``trust``: take the generation
+        the last transaction found current, and confirm it with the transaction's first read
+        (on PostgreSQL, in the same round trip) rather than before it; if a switch happened
+        since, that read raises :class:`GenerationSwitched` and nothing is written."""
         with self._cursor() as cursor, self._transaction_statements(cursor):
             self._begin(cursor)
+            confirm = None
             if generation is None:
-                cursor.execute(self._current_generation_sql())
-                row = cursor.fetchone()
-                generation = int(row[0]) if row else 0
-            yield self.transaction_type(
+                generation, confirm = self._generation_to_write(cursor, trust)
+            tx = self.transaction_type(
                 cursor,
                 generation,
                 self.placeholder,
                 "" if only_writer else self.row_lock,
                 None if only_writer else self.key_lock,
+                confirm,
             )
+            yield tx
+            tx.before_commit()
+
+    def _generation_to_write(
+        self, cursor: Cursor, trust: bool
+    ) -> tuple[int, Callable[[], None] | None]:
+        """The current generation, read and locked against a switch; with ``trust``, the one
+        last found current and how to confirm it, where a dialect can read it later at no
+        cost (PostgreSQL's pipeline)."""
+        cursor.execute(self._current_generation_sql())
+        row = cursor.fetchone()
+        self._last_generation = int(row[0]) if row else 0
+        return self._last_generation, None
 
     # --- reading ----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ idle."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +27,7 @@ from shared.readmodels.store.transaction import (
     Cursor,
     DocRow,
     Found,
+    GenerationSwitched,
     Reads,
     StoredDoc,
     Transaction,
@@ -66,6 +67,19 @@ class PostgresTransaction(Transaction):
     quote of every JSON document with a regular expression, which costs more than the rows.
     Reads of many keys are one statement with an array too (``= ANY``), whose text is the same
     whatever the number of keys, so psycopg prepares it once per connection."""
+
+    def __init__(
+        self,
+        cursor: Cursor,
+        generation: int,
+        placeholder: str,
+        lock: str,
+        key_lock: str | None,
+        confirm: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(cursor, generation, placeholder, lock, key_lock, confirm)
+        assert isinstance(cursor, psycopg.Cursor)
+        self._connection = cursor.connection
 
     def get_many(
         self, kind: Kind[Any] | str, keys: Sequence[str]
@@ -133,8 +147,7 @@ class PostgresTransaction(Transaction):
             [f"aggregate:{a}" for a in wanted.aggregates]
             + [f"{kind.name}:{key}" for kind, key in (*docs, *versions)]
         )
-        assert isinstance(self._cursor, psycopg.Cursor)
-        connection = self._cursor.connection
+        connection = self._connection
         with ExitStack() as cursors:
 
             def query(sql: str, *params: Any) -> psycopg.Cursor[Any]:
@@ -153,6 +166,7 @@ class PostgresTransaction(Transaction):
                 of_aggregates = query(_AGGREGATES, list(wanted.aggregates))
             if wanted.skipped:
                 of_skipped = query(_SKIPPED, list(wanted.skipped))
+            self._confirmed()
             found = Found(
                 docs={(kind.name, key): None for kind, key in docs},
                 aggregates=dict.fromkeys(wanted.aggregates, 0),
@@ -339,6 +353,27 @@ class PostgresReadStore(ReadStore):
             (list(tables),),
         )
         return [str(row[0]) for row in cursor.fetchall()]
+
+    def _generation_to_write(
+        self, cursor: Cursor, trust: bool
+    ) -> tuple[int, Callable[[], None] | None]:
+        trusted = self._last_generation
+        if not trust or trusted is None:
+            return super()._generation_to_write(cursor, trust)
+        # Read (and locked against a switch) before any statement after it runs, on a cursor
+        # of its own: its answer comes back with the transaction's first read.
+        assert isinstance(cursor, psycopg.Cursor)
+        current = cursor.connection.cursor()
+        current.execute(self._current_generation_sql())
+
+        def confirm() -> None:
+            row = current.fetchone()
+            current.close()
+            self._last_generation = found = int(row[0]) if row else 0
+            if found != trusted:
+                raise GenerationSwitched(trusted, found)
+
+        return trusted, confirm
 
     def _current_generation_sql(self) -> str:
         # FOR SHARE: a generation switch waits for writers of the old generation, and they

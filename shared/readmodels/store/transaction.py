@@ -136,17 +136,69 @@ def passed(versions: Mapping[str, int], skipped: Mapping[str, Sequence[int]]) ->
     return reached
 
 
+class GenerationSwitched(RuntimeError):
+    """The generation a transaction took on trust is no longer the current one (a rebuild
+    switched since): the transaction wrote nothing, and the next one reads the generation."""
+
+    def __init__(self, trusted: int, current: int) -> None:
+        super().__init__(f"generation {current} is current, not {trusted}")
+
+
+class _Confirming:
+    """A cursor whose first answer also confirms the transaction's generation."""
+
+    def __init__(self, cursor: Cursor, confirm: Callable[[], None]) -> None:
+        self._real = cursor
+        self._confirm = confirm
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> Any:
+        return self._real.execute(query, params)
+
+    def executemany(self, query: str, params: Sequence[Sequence[Any]]) -> Any:
+        return self._real.executemany(query, params)
+
+    def fetchone(self) -> Any:
+        row = self._real.fetchone()
+        self._confirm()
+        return row
+
+    def fetchall(self) -> list[Any]:
+        rows = self._real.fetchall()
+        self._confirm()
+        return rows
+
+
 class Transaction:
-    """One atomic unit of read-model changes in one generation."""
+    """One atomic unit of read-model changes in one generation.
+
+    ``confirm``: the generation was taken on trust (``ReadStore.transaction(trust=True)``);
+    called before the first answer is used and before the commit, it raises
+    :class:`GenerationSwitched` if the generation is not the current one."""
 
     def __init__(
-        self, cursor: Cursor, generation: int, placeholder: str, lock: str, key_lock: str | None
+        self,
+        cursor: Cursor,
+        generation: int,
+        placeholder: str,
+        lock: str,
+        key_lock: str | None,
+        confirm: Callable[[], None] | None = None,
     ) -> None:
-        self._cursor = cursor
+        self._confirm = confirm
+        self._cursor: Cursor = cursor if confirm is None else _Confirming(cursor, self._confirmed)
         self.generation = generation
         self._p = placeholder
         self._lock = lock
         self._key_lock = key_lock
+
+    def _confirmed(self) -> None:
+        """Raise :class:`GenerationSwitched` unless the generation is the current one (once)."""
+        confirm, self._confirm = self._confirm, None
+        if confirm is not None:
+            confirm()
+
+    def before_commit(self) -> None:
+        self._confirmed()
 
     def _lock_key(self, name: str) -> None:
         """Serialise writers of one document or aggregate, even before its row exists."""
