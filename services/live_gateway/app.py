@@ -31,6 +31,7 @@ from services.live_gateway import protocol
 from services.live_gateway.asyncapi import asyncapi_json
 from services.live_gateway.hub import (
     Connection,
+    Frame,
     Hub,
     NatsClient,
     ResyncStale,
@@ -116,7 +117,8 @@ async def _write(socket: WebSocket[Any, Any, Any], hub: Hub, connection: Connect
         if isinstance(item, ResyncStale):  # the marker: messages were dropped
             await hub.resync_stale(connection)
             continue
-        frame = await hub.outgoing(connection, item)
+        # Most items are frames made in a round, ready to go; a message is encoded here.
+        frame = item if isinstance(item, Frame) else await hub.outgoing(connection, item)
         await socket.send_text(frame.text)
         sent_counter(frame.type).inc()
 

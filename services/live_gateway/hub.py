@@ -391,6 +391,9 @@ class RoundReads:
         self._store = store
         self._docs: dict[tuple[str, str], StoredDoc[Any] | None] = {}
         self._centres: dict[tuple[str, str], list[StoredDoc[Any]]] = {}
+        self._found: dict[tuple[Any, tuple[str, ...]], dict[str, StoredDoc[Any]]] = {}
+        """What ``get_many`` answered, by kind and keys: every view of a session asks for the
+        same people's names."""
         self.reads = 0
         """Reads that reached the store."""
 
@@ -411,6 +414,10 @@ class RoundReads:
     ) -> dict[str, StoredDoc[Any]]:
         if generation is not None:
             return self._store.get_many(kind, keys, generation)
+        asked = (kind, tuple(keys))
+        answered = self._found.get(asked)
+        if answered is not None:
+            return dict(answered)  # the caller's own copy, as the store gives
         of = resolve(kind).name
         missing = sorted({key for key in keys if (of, key) not in self._docs})
         if missing:
@@ -418,7 +425,9 @@ class RoundReads:
             found = self._store.get_many(kind, missing)
             for key in missing:
                 self._docs[(of, key)] = found.get(key)
-        return {key: stored for key in keys if (stored := self._docs[(of, key)]) is not None}
+        answered = {key: stored for key in keys if (stored := self._docs[(of, key)]) is not None}
+        self._found[asked] = answered
+        return dict(answered)
 
     def centre_docs(
         self, kind: Any, centre_id: str, generation: int | None = None

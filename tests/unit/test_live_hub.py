@@ -617,3 +617,18 @@ async def test_a_notice_s_merge_patch_and_encoding_are_made_off_the_event_loop(
         (delta,) = drain(connection)
         view = apply_merge_patch(snapshots[connection]["data"], delta["patch"])
         assert view["openHelpRequests"] == HELP_REQUESTS
+
+
+def test_a_round_answers_the_same_people_once_and_each_caller_its_own_copy(
+    store: ReadStore,
+) -> None:
+    """Every view of a session asks a round for the same people: one read, and a copy each, so
+    that no view sees what another did with its answer."""
+    reads = hub_module.RoundReads(store)
+    people = sorted(str(demo_person(h).id) for h in ("john", "jane", "alex"))
+    first = reads.get_many("person", people)
+    assert set(first) == set(people) and reads.reads == 1
+    first.clear()
+    second = reads.get_many("person", people)
+    assert set(second) == set(people) and second is not first and reads.reads == 1
+    assert reads.get_many("person", people[:2]).keys() == set(people[:2]) and reads.reads == 1
