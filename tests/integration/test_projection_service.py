@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from services.command.application import TutoringCentres
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.seed import seed
+from services.projections.rebuild import rebuild
 from services.projections.service import ProjectionService, Settings
 from services.relay.lease import FileLease
 from services.relay.relay import Relay
@@ -238,6 +239,40 @@ async def test_postgres_read_models_through_the_chain(
         assert store.dump(store.generation()) == reference(centres, tmp_path)
     finally:
         store.close()
+
+
+async def test_the_live_projection_follows_a_rebuilds_switch_on_postgres(
+    centres: TutoringCentres,
+    pg: PostgresServer,
+    nats_server: NatsServer,
+    nc: Client,
+    tmp_path: Path,
+) -> None:
+    """The service's batches take the generation their last one wrote on trust: the first batch
+    after a rebuild (another process) switched generations is refused before it writes and
+    applied in the new generation, which then holds everything."""
+    seed(centres)
+    where = load(ReadStoreSettings, {"TUTORPULSE_READ_STORE": "postgres", **pg.env()})
+    store, rebuilds = open_read_store(where), open_read_store(where)
+    try:
+        async with (
+            relaying(centres, nc, tmp_path),
+            projecting(store, nats_server.url, settings=Settings(batch_size=7)),
+        ):
+            await eventually(lambda: _reached(store, centres.position))
+            before = store.generation()
+            # The old generation kept (--keep-old): a batch written there would be lost.
+            switched = await asyncio.to_thread(
+                rebuild, centres, rebuilds, keep_old=True, settle_timeout=0
+            )
+            assert switched.generation != before
+            seed_more(centres)
+            await eventually(lambda: _reached(store, centres.position))
+        assert store.generation() == switched.generation
+        assert store.dump(switched.generation) == reference(centres, tmp_path)
+    finally:
+        store.close()
+        rebuilds.close()
 
 
 async def test_kill_9_of_the_projection_service_loses_and_duplicates_nothing(
