@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.events import (
@@ -13,7 +13,7 @@ from shared.events import (
     SessionStatus,
 )
 from shared.readmodels.documents import JsonObject, Student, StudentAlerts, Tutor, as_json
-from shared.readmodels.times import parse
+from shared.readmodels.times import iso, parse
 from shared.readmodels.views.common import Names, OrderName, as_stored, help_view, overdue
 from shared.readmodels.views.risk import REPEATED_ABSENCES, RiskLevel, alert_inputs, risk_from
 
@@ -31,8 +31,17 @@ def my_day(
     ``order_name``: how alerts that tie are ordered by the student's name."""
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
+    # Today wherever the centre is starts within two days of today in UTC: a session that
+    # starts further off (compared as text, as documents write times) is not parsed.
+    midnight = datetime.combine(today, time.min, tzinfo=UTC)
+    after, before = iso(midnight - timedelta(days=2)), iso(midnight + timedelta(days=3))
     todays = sorted(
-        (s for s in tutor.sessions.values() if parse(s.starts_at).astimezone(zone).date() == today),
+        (
+            s
+            for s in tutor.sessions.values()
+            if (len(s.starts_at) != len(after) or after <= s.starts_at < before)
+            and parse(s.starts_at).astimezone(zone).date() == today
+        ),
         key=lambda s: (s.starts_at, s.session_id),
     )
     sessions = [{**as_json(s), "studentNames": [names.get(i) for i in s.students]} for s in todays]
@@ -183,8 +192,9 @@ def at_risk(
     """A ``STUDENT_AT_RISK`` alert for each student whose risk is MEDIUM or HIGH, the highest
     score first."""
     alerts: list[JsonObject] = []
+    now_text = iso(now)
     for student_id, inputs in _alerts_of(students).items():
-        risk = risk_from(inputs, now)
+        risk = risk_from(inputs, now, now_text)
         if risk.level is RiskLevel.LOW:
             continue
         name = names.get(student_id)

@@ -33,7 +33,7 @@ from shared.readmodels.documents import (
     StudentSession,
     Work,
 )
-from shared.readmodels.times import parse
+from shared.readmodels.times import iso, parse
 
 REPEATED_ABSENCES: Final = 2
 """Absences in a row, in a student's latest marked sessions, that raise an alert in My Day and
@@ -185,8 +185,18 @@ def risk_of(student: Student, now: datetime) -> Risk:
     return risk_from(alert_inputs(student), now)
 
 
-def risk_from(alerts: StudentAlerts, now: datetime) -> Risk:
-    """The risk score, level and reasons, at ``now``, of a student's :func:`alert_inputs`."""
+def passed(at: str, now: datetime, now_text: str) -> bool:
+    """``now`` is later than ``at`` (a time as documents hold it; ``now_text``: ``iso(now)``).
+    Times written as :func:`iso` writes them compare as text; any other is parsed."""
+    if len(at) == len(now_text) and at[-1] == "Z":
+        return now_text > at
+    return now > parse(at)
+
+
+def risk_from(alerts: StudentAlerts, now: datetime, now_text: str | None = None) -> Risk:
+    """The risk score, level and reasons, at ``now``, of a student's :func:`alert_inputs`
+    (``now_text``: ``iso(now)``, if worked out already)."""
+    now_text = iso(now) if now_text is None else now_text
     reasons: list[RiskReason] = []
     streak = alerts.absences
     if len(streak) >= ABSENCES_IN_A_ROW:
@@ -198,7 +208,7 @@ def risk_from(alerts: StudentAlerts, now: datetime) -> Risk:
             )
         )
     for homework in alerts.open_homework:
-        if homework.marked_overdue or now > parse(homework.due_at):
+        if homework.marked_overdue or passed(homework.due_at, now, now_text):
             reasons.append(
                 RiskReason(
                     RiskTrigger.OVERDUE_HOMEWORK,
