@@ -241,7 +241,9 @@ async def test_postgres_read_models_through_the_chain(
         store.close()
 
 
+@pytest.mark.parametrize("keep_old", [True, False])
 async def test_the_live_projection_follows_a_rebuilds_switch_on_postgres(
+    keep_old: bool,
     centres: TutoringCentres,
     pg: PostgresServer,
     nats_server: NatsServer,
@@ -261,9 +263,9 @@ async def test_the_live_projection_follows_a_rebuilds_switch_on_postgres(
         ):
             await eventually(lambda: _reached(store, centres.position))
             before = store.generation()
-            # The old generation kept (--keep-old): a batch written there would be lost.
+            # With the old generation kept (--keep-old), a batch written there would be lost.
             switched = await asyncio.to_thread(
-                rebuild, centres, rebuilds, keep_old=True, settle_timeout=0
+                rebuild, centres, rebuilds, keep_old=keep_old, settle_timeout=0
             )
             assert switched.generation != before
             seed_more(centres)

@@ -253,3 +253,16 @@ def test_a_writer_that_trusts_the_last_generation_never_writes_past_a_switch(
     with writer.transaction(trust=True) as tx:
         assert tx.generation == third
         assert tx.aggregate_versions(["a"]) == {"a": 0}, "the refused write was committed"
+
+    # A rebuild drops the generation it replaced: the trusted one's tables are gone, and the
+    # batch is refused as switched, not failed.
+    fourth = _switch(rebuild, keys, 8)
+    rebuild.drop_generation(third)
+    if trusting:
+        with pytest.raises(GenerationSwitched), writer.transaction(trust=True) as tx:
+            tx.read(Reads(docs={PERSON: keys}, aggregates=["a"]))
+        _switch(rebuild, keys, 9)
+        rebuild.drop_generation(fourth)
+        with pytest.raises(GenerationSwitched), writer.transaction(trust=True) as tx:
+            tx.get_many(PERSON, keys)
+    assert write_on_trust(10) == writer.generation()

@@ -43,6 +43,10 @@ def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
+def _current(row: tuple[Any, ...] | None) -> int:
+    return int(row[0]) if row else 0
+
+
 _DOCS_AMONG = (
     "SELECT d.kind, d.key, d.centre_id, d.version, d.doc FROM rm_docs_{g} AS d"
     " JOIN unnest(%b::text[], %b::text[]) AS w(kind, key) ON d.kind = w.kind AND d.key = w.key"
@@ -148,7 +152,7 @@ class PostgresTransaction(Transaction):
             + [f"{kind.name}:{key}" for kind, key in (*docs, *versions)]
         )
         connection = self._connection
-        with ExitStack() as cursors:
+        with ExitStack() as cursors, self._confirming_on_failure():
 
             def query(sql: str, *params: Any) -> psycopg.Cursor[Any]:
                 cursor = cursors.enter_context(connection.cursor())
@@ -186,6 +190,15 @@ class PostgresTransaction(Transaction):
             for aggregate_id, version in of_skipped.fetchall() if of_skipped else ():
                 found.skipped.setdefault(aggregate_id, []).append(int(version))
         return found
+
+    @contextmanager
+    def _confirming_on_failure(self) -> Iterator[None]:
+        """A failure of the queries' round trip is a switch if the generation was switched."""
+        try:
+            yield
+        except psycopg.Error:
+            self._confirmed()
+            raise
 
     def put_rows(self, rows: Sequence[DocRow]) -> None:
         if rows:
@@ -367,9 +380,19 @@ class PostgresReadStore(ReadStore):
         current.execute(self._current_generation_sql())
 
         def confirm() -> None:
-            row = current.fetchone()
-            current.close()
-            self._last_generation = found = int(row[0]) if row else 0
+            try:
+                row = current.fetchone()
+            except psycopg.Error:
+                # A later statement of the round trip failed (a rebuild dropped the trusted
+                # generation's tables, say); this answer came back before it.
+                if current.pgresult is None:
+                    raise
+                row = current.fetchone()
+                if _current(row) == trusted:
+                    raise
+            finally:
+                current.close()
+            self._last_generation = found = _current(row)
             if found != trusted:
                 raise GenerationSwitched(trusted, found)
 

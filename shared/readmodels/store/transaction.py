@@ -145,26 +145,39 @@ class GenerationSwitched(RuntimeError):
 
 
 class _Confirming:
-    """A cursor whose first answer also confirms the transaction's generation."""
+    """A cursor whose first answer, or first failure, also confirms the transaction's
+    generation (a switch explains a failure: a rebuild drops the tables it replaced)."""
 
     def __init__(self, cursor: Cursor, confirm: Callable[[], None]) -> None:
         self._real = cursor
         self._confirm = confirm
 
     def execute(self, query: str, params: Sequence[Any] = ()) -> Any:
-        return self._real.execute(query, params)
+        try:
+            return self._real.execute(query, params)
+        except Exception:
+            self._confirm()
+            raise
 
     def executemany(self, query: str, params: Sequence[Sequence[Any]]) -> Any:
-        return self._real.executemany(query, params)
+        try:
+            return self._real.executemany(query, params)
+        except Exception:
+            self._confirm()
+            raise
 
     def fetchone(self) -> Any:
-        row = self._real.fetchone()
-        self._confirm()
+        try:
+            row = self._real.fetchone()
+        finally:
+            self._confirm()
         return row
 
     def fetchall(self) -> list[Any]:
-        rows = self._real.fetchall()
-        self._confirm()
+        try:
+            rows = self._real.fetchall()
+        finally:
+            self._confirm()
         return rows
 
 
