@@ -72,19 +72,6 @@ class PostgresTransaction(Transaction):
     Reads of many keys are one statement with an array too (``= ANY``), whose text is the same
     whatever the number of keys, so psycopg prepares it once per connection."""
 
-    def __init__(
-        self,
-        cursor: Cursor,
-        generation: int,
-        placeholder: str,
-        lock: str,
-        key_lock: str | None,
-        confirm: Callable[[], None] | None = None,
-    ) -> None:
-        super().__init__(cursor, generation, placeholder, lock, key_lock, confirm)
-        assert isinstance(cursor, psycopg.Cursor)
-        self._connection = cursor.connection
-
     def get_many(
         self, kind: Kind[Any] | str, keys: Sequence[str]
     ) -> dict[str, StoredDoc[Any] | None]:
@@ -151,7 +138,8 @@ class PostgresTransaction(Transaction):
             [f"aggregate:{a}" for a in wanted.aggregates]
             + [f"{kind.name}:{key}" for kind, key in (*docs, *versions)]
         )
-        connection = self._connection
+        assert isinstance(self._dialect_cursor, psycopg.Cursor)
+        connection = self._dialect_cursor.connection
         with ExitStack() as cursors, self._confirming_on_failure():
 
             def query(sql: str, *params: Any) -> psycopg.Cursor[Any]:

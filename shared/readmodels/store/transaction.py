@@ -199,6 +199,8 @@ class Transaction:
     ) -> None:
         self._confirm = confirm
         self._cursor: Cursor = cursor if confirm is None else _Confirming(cursor, self._confirmed)
+        self._dialect_cursor = cursor
+        """The store's own cursor, for what a dialect does beyond :class:`Cursor`."""
         self.generation = generation
         self._p = placeholder
         self._lock = lock
