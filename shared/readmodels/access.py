@@ -461,17 +461,15 @@ overdue."""
 
 
 def _events_behind(catch_up: CatchUp) -> int:
-    """How many events shaped a catch-up (each sets one of its times)."""
-    return 1 + sum(
+    """How many events shaped a catch-up (each sets one of its times). Counted without a
+    generator: the list adds this up for every open catch-up of the centre on each read."""
+    return (
         1
-        for at in (
-            catch_up.started_at,
-            catch_up.completed_at,
-            catch_up.cancelled_at,
-            catch_up.reminded_at,
-            catch_up.overdue_at,
-        )
-        if isinstance(at, str)
+        + isinstance(catch_up.started_at, str)
+        + isinstance(catch_up.completed_at, str)
+        + isinstance(catch_up.cancelled_at, str)
+        + isinstance(catch_up.reminded_at, str)
+        + isinstance(catch_up.overdue_at, str)
     )
 
 
@@ -495,8 +493,15 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
     def matches(entry: CatchUpEntry) -> bool:
         return (tutor is None or entry.tutor_id == tutor) and _wanted(entry.catch_up, wanted, now)
 
+    every = tutor is None and not (
+        wanted.status
+        or wanted.overdue_only
+        or wanted.student_id
+        or wanted.due_before
+        or wanted.due_after
+    )  # no filter: every catch-up matches
     open_rows = sorted(
-        (views.catch_up_urgency(e.catch_up), e) for e in index.open.values() if matches(e)
+        (views.catch_up_urgency(e.catch_up), e) for e in index.open.values() if every or matches(e)
     )
     finished_wanted = not wanted.overdue_only and wanted.status not in events.OPEN_CATCH_UPS
     months = (
