@@ -95,6 +95,10 @@ WATERMARK_EVERY = 0.25
 request to JetStream, a second one to find the floor's position if this replica did not ack it,
 and a write to the read store)."""
 ACKED_LAST_KEPT = 64
+OTHERS_FORGOTTEN_AFTER = 10.0
+"""Seconds after this replica last saw a sign of another one taking deliveries (a gap in the
+delivery sequence between two of its batches) before it takes its own acks for the ack floor
+again: with another replica about, the last to ack may be the other, and only JetStream knows."""
 
 Settings = ProjectionSettings
 """How a replica consumes (``services.projections.settings``)."""
@@ -201,6 +205,30 @@ class _Outage:
         self._log.succeeded()
 
 
+class _KeepAlive:
+    """Runs ``keeping`` (a batch's in-progress acks) as a task of its own once ``after``
+    seconds have passed, until cancelled. Most batches are answered well before: they cost a
+    timer, not a task to start and cancel."""
+
+    def __init__(self, keeping: Coroutine[Any, Any, None], after: float) -> None:
+        self._keeping: Coroutine[Any, Any, None] | None = keeping
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(after, self._start)
+
+    def _start(self) -> None:
+        keeping, self._keeping = self._keeping, None
+        if keeping is not None:
+            self._task = asyncio.create_task(keeping)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        keeping, self._keeping = self._keeping, None
+        if keeping is not None:  # never started: never awaited
+            keeping.close()
+        if self._task is not None:
+            self._task.cancel()
+
+
 _UNSAFE_HEADER = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -267,6 +295,13 @@ class ProjectionService:
         """The stream sequence and notification id of the last message of each batch this
         replica acked lately: the consumer's ack floor is usually one of them, and then the
         watermark needs no look-up of the message on the stream."""
+        self._floor: tuple[int, int] | None = None
+        """The consumer's ack floor as this replica knows it, (delivery sequence, stream
+        sequence): every delivery up to it is acked. Read from JetStream, then moved on by each
+        batch this replica acked whole whose deliveries follow it without a gap (none were
+        handed to anyone else meanwhile); ``None`` when unknown (:meth:`_follow_floor`)."""
+        self._others_seen = -OTHERS_FORGOTTEN_AFTER
+        """When a gap last showed that another replica takes deliveries (monotonic)."""
         self.watermark = 0
         self.dead_letters_waiting: int | None = None
 
@@ -313,7 +348,7 @@ class ProjectionService:
         except TimeoutError:  # nothing new (or NATS is away: the checks below notice)
             self._fetch_failures = 0
             await self._finished()
-            await self._advance_watermark()  # acks of other replicas may have moved it
+            await self._advance_watermark(read=True)  # acks of other replicas may have moved it
             await self._refresh_dead_letters()
             return
         except Exception:
@@ -369,6 +404,7 @@ class ProjectionService:
         self._subscription = await self._js.pull_subscribe_bind(
             durable=self._durable, stream=STREAM_NAME
         )
+        self._floor = None  # a consumer made again counts its deliveries from 1
         self._nats.ok()
         log.info(
             "projections.consuming",
@@ -447,7 +483,7 @@ class ProjectionService:
             except Exception:  # an undecodable message is poison, not a crash
                 decoded.append(None)
         answered: set[int] = set()
-        keep_alive = asyncio.create_task(self._in_progress(batch, answered))
+        keep_alive = _KeepAlive(self._in_progress(batch, answered), self._settings.ack_wait / 3)
         try:
             try:
                 outcome = await anyio.to_thread.run_sync(self._apply, decoded)
@@ -475,7 +511,7 @@ class ProjectionService:
         decoded: list[tuple[events.Event, int] | None],
         outcome: _Outcome,
         answered: set[int],
-        keep_alive: asyncio.Task[None],
+        keep_alive: _KeepAlive,
         started: float,
         caught_up: bool,
     ) -> None:
@@ -537,7 +573,7 @@ class ProjectionService:
         answered: set[int],
     ) -> None:
         """Ack what was applied; give back, or dead-letter, what was refused."""
-        await self._acknowledge([batch[index] for index in outcome.applied])
+        acked = await self._acknowledge([batch[index] for index in outcome.applied])
         if outcome.applied:
             last = outcome.applied[-1]
             item = decoded[last]
@@ -545,6 +581,7 @@ class ProjectionService:
                 self._acked_last[_sequence(batch[last])] = item[1]
                 while len(self._acked_last) > ACKED_LAST_KEPT:
                     self._acked_last.popitem(last=False)
+        self._follow_floor(batch, whole=acked and len(outcome.applied) == len(batch))
         for index in outcome.applied:
             answered.add(index)
             self._tally.forget(batch[index])
@@ -571,10 +608,10 @@ class ProjectionService:
     async def _in_progress(self, batch: list[Msg], answered: set[int]) -> None:
         """Until every message of the batch is answered, tell JetStream every third of
         ``ack_wait`` that the unanswered ones are in hand, so a slow batch is not handed to
-        another replica. A task of its own on the event loop, while the batch is applied in a
-        worker thread, so a long transaction does not hold it up."""
+        another replica. A task of its own on the event loop (:class:`_KeepAlive`, from the
+        first third on), while the batch is applied in a worker thread, so a long transaction
+        does not hold it up."""
         while True:
-            await asyncio.sleep(self._settings.ack_wait / 3)
             await self._send(
                 *(
                     message.in_progress()
@@ -582,10 +619,12 @@ class ProjectionService:
                     if index not in answered
                 )
             )
+            await asyncio.sleep(self._settings.ack_wait / 3)
 
-    async def _acknowledge(self, messages: list[Msg]) -> None:
+    async def _acknowledge(self, messages: list[Msg]) -> bool:
+        """Ack ``messages``; whether the server took them all."""
         if not messages:
-            return
+            return True
         try:
             for message in messages[:-1]:
                 await message.ack()
@@ -593,6 +632,28 @@ class ProjectionService:
             await messages[-1].ack_sync()
         except Exception as error:  # they come back after ack_wait and are recognised as applied
             self._nats.failed(error)
+            return False
+        return True
+
+    def _follow_floor(self, batch: list[Msg], *, whole: bool) -> None:
+        """Move the known ack floor past ``batch`` if its deliveries follow the floor without a
+        gap and every one of them was acked (``whole``). Then every message up to the batch's
+        last is acked: a message earlier in the stream was first delivered before it (JetStream
+        delivers new messages in stream order), so at or below the floor, or in this batch.
+        A gap means another replica took deliveries: JetStream is asked again, and for
+        ``OTHERS_FORGOTTEN_AFTER`` seconds this replica's acks alone never move the watermark.
+        Anything else (a message refused, an ack lost) leaves the floor unknown."""
+        floor, self._floor = self._floor, None
+        if floor is None or not batch:
+            return
+        first, last = batch[0].metadata.sequence, batch[-1].metadata.sequence
+        if first is None or last is None:
+            return
+        if first.consumer != floor[0] + 1 or last.consumer - first.consumer != len(batch) - 1:
+            self._others_seen = time.monotonic()
+            return
+        if whole:
+            self._floor = (last.consumer, last.stream)
 
     async def _send(self, *operations: Awaitable[Any]) -> None:
         """Acks, naks and notices are best effort: if NATS is away, JetStream redelivers. The
@@ -845,9 +906,24 @@ class ProjectionService:
 
     # --- watermark and readiness ------------------------------------------------------------
 
-    async def _advance_watermark(self) -> None:
-        """Everything up to the consumer's ack floor is in the read models: record its position."""
-        self._watermark_checked = time.monotonic()
+    async def _advance_watermark(self, *, read: bool = False) -> None:
+        """Everything up to the consumer's ack floor is in the read models: record its position.
+        The floor is read from JetStream (``read``, at least every ``WATERMARK_EVERY`` seconds,
+        and whenever another replica may have acked since) or, when this replica knows it, is
+        the end of its own last batch (:meth:`_follow_floor`): no request for that."""
+        now = time.monotonic()
+        known = self._floor
+        if (
+            not read
+            and known is not None
+            and now - self._watermark_checked < WATERMARK_EVERY
+            and now - self._others_seen >= OTHERS_FORGOTTEN_AFTER
+        ):
+            position = self._acked_last.get(known[1])
+            if position is not None:
+                await self._record_watermark(position)
+                return
+        self._watermark_checked = now
         try:
             info = await self._js.consumer_info(STREAM_NAME, self._durable)
         except NotFoundError:  # the consumer is gone (e.g. NATS lost its state): create it again
@@ -859,7 +935,9 @@ class ProjectionService:
             return
         self._nats.ok()
         record_consumer(self._durable, info)
-        floor = info.ack_floor.stream_seq if info.ack_floor else 0
+        acked = info.ack_floor
+        self._floor = (acked.consumer_seq or 0, acked.stream_seq or 0) if acked else None
+        floor = acked.stream_seq if acked else 0
         if not floor:
             return
         position = self._acked_last.get(floor)
@@ -869,6 +947,9 @@ class ProjectionService:
             except Exception as error:  # e.g. aged out of the stream: the next floor will do
                 log.debug("projections.watermark_unknown", error=str(error), floor=floor)
                 return
+        await self._record_watermark(position)
+
+    async def _record_watermark(self, position: int) -> None:
         if position <= self.watermark:
             return
         try:

@@ -9,10 +9,14 @@ messages, to show that it does not count."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import structlog
+from nats.aio.msg import Msg
 
+from services.projections import service as projection_module
 from services.projections.service import Settings
 from shared.readmodels.store import ReadStore
 from tests.readside import read_store
@@ -265,3 +269,64 @@ async def test_counts_are_forgotten_once_a_message_is_acked_and_bounded_in_numbe
     await service.handle([applied])
     assert client.answers(applied) == [b"+ACK"]
     assert len(service._tally) == 1  # only message 1's count is left
+
+
+class AckFloor(Recorder):
+    """A recorder whose consumer has the ack floor a test sets, and counts how often it is
+    asked for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.floor = (0, 0)
+        """(delivery sequence, stream sequence)"""
+        self.asked = 0
+
+    async def consumer_info(self, stream: str, durable: str) -> Any:
+        self.asked += 1
+        consumer, stream_sequence = self.floor
+        floor = SimpleNamespace(consumer_seq=consumer, stream_seq=stream_sequence)
+        return SimpleNamespace(ack_floor=floor, num_pending=0, num_ack_pending=0)
+
+
+def delivery(client: Recorder, item: Item, stream: int, consumer: int) -> Msg:
+    """``item``, the stream's message ``stream``, as the consumer's ``consumer``-th delivery."""
+    message = delivered(client, item, deliveries=1)
+    message.reply = f"$JS.ACK.TP_EVENTS.projections.1.{stream}.{consumer}.1700000000000000000.0"
+    return message
+
+
+async def test_a_lone_replica_moves_the_watermark_by_its_own_acks_never_past_another_s(
+    store_before_enrolment: ReadStore, session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica that acked a whole batch following the ack floor without a gap knows the new
+    floor (the batch's last message) and needs no request to JetStream for the watermark. A
+    delivery it did not get (another replica took it) makes it ask, and the watermark stays
+    below what the other replica holds; while another replica is about, it asks every time."""
+    monkeypatch.setattr(projection_module, "WATERMARK_EVERY", 3600.0)
+    monkeypatch.setattr(projection_module, "OTHERS_FORGOTTEN_AFTER", 3600.0)
+    client = AckFloor()
+    service = projection_service(store_before_enrolment, client)
+    # Message 13 is another replica's (some other aggregate's event): not among these.
+    ours = dict(zip((10, 11, 12, 14, 15), session_events[1:6], strict=True))
+    position = {stream: item[1] for stream, item in ours.items()}
+
+    async def batch(*deliveries: tuple[int, int], floor: tuple[int, int]) -> None:
+        """A batch of the stream's messages and delivery sequences given; ``floor``: where
+        JetStream's ack floor is once it is acked."""
+        client.floor = floor
+        await service.handle(
+            [delivery(client, ours[stream], stream, consumer) for stream, consumer in deliveries]
+        )
+
+    await batch((10, 1), floor=(1, 10))  # the floor is not known yet: asked
+    assert (client.asked, service.watermark) == (1, position[10])
+    await batch((11, 2), (12, 3), floor=(3, 12))  # right after it: not asked
+    assert (client.asked, service.watermark) == (1, position[12])
+    assert store_before_enrolment.watermark() == position[12]
+
+    # Delivery 4 (message 13) went to another replica, which has not acked it yet.
+    await batch((14, 5), floor=(3, 12))
+    assert (client.asked, service.watermark) == (2, position[12])
+    # It has now: the floor is past both, and this replica asks from now on.
+    await batch((15, 6), floor=(6, 15))
+    assert (client.asked, service.watermark) == (3, position[15])
