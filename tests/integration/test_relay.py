@@ -23,7 +23,7 @@ from services.command.application import TutoringCentres
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.commands.sessions import CancelSession, EnrolStudent, StartSession
 from services.relay.lease import FileLease, PostgresLease
-from services.relay.relay import Relay, message_id
+from services.relay.relay import TRACKING_NAME, Relay, message_id
 from shared.events import AttendanceStatus, decode, decode_header, subject_for
 from shared.eventstore import EventStoreSettings
 from shared.eventstore.store import STORE_NAME, postgres_conninfo, store_env
@@ -94,6 +94,8 @@ async def test_every_committed_event_reaches_jetstream_once_in_order(
     await wait_until(caught_up)
     relay.stop()
     await task
+    # The position relayed is recorded.
+    assert sqlite_centres.tracking().max_tracking_id(TRACKING_NAME) == sqlite_centres.position
 
     streamed = await read_stream(js)
     assert [s.notification_id for s in streamed] == expected
