@@ -131,6 +131,18 @@ def test_the_catch_up_list_pages_through_what_the_full_read_listed(
     assert everything.data["total"] == north.catch_ups
 
 
+def test_the_catch_up_lists_version_counts_each_catch_ups_events(
+    seeded: tuple[ReadStore, list[YearOfHistory]],
+) -> None:
+    """The list's version adds up the events behind its catch-ups from their times; a
+    catch-up's document is shaped by its own events only, so its stored version counts them."""
+    store, _ = seeded
+    catch_ups = store.docs(CATCH_UP)
+    assert len({d.version for d in catch_ups}) > 2, "the seeded catch-ups all had one history"
+    for stored in catch_ups:
+        assert access._events_behind(stored.doc) == stored.version, stored.key
+
+
 def test_pages_that_open_catch_ups_fill_exactly_go_on_to_the_finished_ones(
     seeded: tuple[ReadStore, list[YearOfHistory]],
 ) -> None:
