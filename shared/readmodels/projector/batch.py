@@ -290,8 +290,10 @@ class Batch:
     def get(self, kind: Kind[D], key: str) -> D | None:
         """The document as the batch's events so far left it (a copy the caller may change,
         then :meth:`put`)."""
-        self._load({kind: {key}})
-        current = self._current.get((kind.name, key))
+        at = (kind.name, key)
+        if at not in self._loaded and at not in self._unread:
+            self._load({kind: {key}})
+        current = self._current.get(at)
         if current is None:
             return None
         doc = current[2]
