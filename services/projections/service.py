@@ -299,7 +299,7 @@ class ProjectionService:
         """The consumer's ack floor as this replica knows it, (delivery sequence, stream
         sequence): every delivery up to it is acked. Read from JetStream, then moved on by each
         batch this replica acked whole whose deliveries follow it without a gap (none were
-        handed to anyone else meanwhile); ``None`` when unknown (:meth:`_follow_floor`)."""
+        handed to anyone else meanwhile); ``None`` when unknown (:meth:`_floor_after`)."""
         self._others_seen = -OTHERS_FORGOTTEN_AFTER
         """When a gap last showed that another replica takes deliveries (monotonic)."""
         self.watermark = 0
@@ -573,7 +573,19 @@ class ProjectionService:
         answered: set[int],
     ) -> None:
         """Ack what was applied; give back, or dead-letter, what was refused."""
-        acked = await self._acknowledge([batch[index] for index in outcome.applied])
+        after = self._floor_after(batch)
+        self._floor = None  # unknown unless the whole batch is acked
+        whole = after is not None and len(outcome.applied) == len(batch)
+        # The floor known after this batch and not read from JetStream now (the next read
+        # comes after a later batch's ack_sync, or finds it behind, which moves nothing):
+        # nothing waits for the server to take the acks.
+        now = time.monotonic()
+        known = (
+            whole
+            and now - self._watermark_checked < WATERMARK_EVERY
+            and now - self._others_seen >= OTHERS_FORGOTTEN_AFTER
+        )
+        acked = await self._acknowledge([batch[index] for index in outcome.applied], sync=not known)
         if outcome.applied:
             last = outcome.applied[-1]
             item = decoded[last]
@@ -581,7 +593,8 @@ class ProjectionService:
                 self._acked_last[_sequence(batch[last])] = item[1]
                 while len(self._acked_last) > ACKED_LAST_KEPT:
                     self._acked_last.popitem(last=False)
-        self._follow_floor(batch, whole=acked and len(outcome.applied) == len(batch))
+        if whole and acked:
+            self._floor = after
         for index in outcome.applied:
             answered.add(index)
             self._tally.forget(batch[index])
@@ -621,39 +634,41 @@ class ProjectionService:
             )
             await asyncio.sleep(self._settings.ack_wait / 3)
 
-    async def _acknowledge(self, messages: list[Msg]) -> bool:
-        """Ack ``messages``; whether the server took them all."""
+    async def _acknowledge(self, messages: list[Msg], *, sync: bool = True) -> bool:
+        """Ack ``messages``; whether they all went out (with ``sync``: and the server took
+        them, so the ack floor read next is current)."""
         if not messages:
             return True
         try:
             for message in messages[:-1]:
                 await message.ack()
-            # Wait for the server to take the last ack, so the ack floor read next is current.
-            await messages[-1].ack_sync()
+            if sync:
+                await messages[-1].ack_sync()
+            else:
+                await messages[-1].ack()
         except Exception as error:  # they come back after ack_wait and are recognised as applied
             self._nats.failed(error)
             return False
         return True
 
-    def _follow_floor(self, batch: list[Msg], *, whole: bool) -> None:
-        """Move the known ack floor past ``batch`` if its deliveries follow the floor without a
-        gap and every one of them was acked (``whole``). Then every message up to the batch's
-        last is acked: a message earlier in the stream was first delivered before it (JetStream
-        delivers new messages in stream order), so at or below the floor, or in this batch.
-        A gap means another replica took deliveries: JetStream is asked again, and for
-        ``OTHERS_FORGOTTEN_AFTER`` seconds this replica's acks alone never move the watermark.
-        Anything else (a message refused, an ack lost) leaves the floor unknown."""
-        floor, self._floor = self._floor, None
+    def _floor_after(self, batch: list[Msg]) -> tuple[int, int] | None:
+        """Where the known ack floor (:attr:`_floor`) moves once ``batch`` is acked whole, if
+        its deliveries follow the floor without a gap: its last message. Then every message up
+        to it is acked: a message earlier in the stream was first delivered before it
+        (JetStream delivers new messages in stream order), so at or below the floor, or in this
+        batch. A gap means another replica took deliveries: JetStream is asked again, and for
+        ``OTHERS_FORGOTTEN_AFTER`` seconds this replica's acks alone never move the watermark
+        (the other's acks may come after its own)."""
+        floor = self._floor
         if floor is None or not batch:
-            return
+            return None
         first, last = batch[0].metadata.sequence, batch[-1].metadata.sequence
         if first is None or last is None:
-            return
+            return None
         if first.consumer != floor[0] + 1 or last.consumer - first.consumer != len(batch) - 1:
             self._others_seen = time.monotonic()
-            return
-        if whole:
-            self._floor = (last.consumer, last.stream)
+            return None
+        return (last.consumer, last.stream)
 
     async def _send(self, *operations: Awaitable[Any]) -> None:
         """Acks, naks and notices are best effort: if NATS is away, JetStream redelivers. The
@@ -910,7 +925,7 @@ class ProjectionService:
         """Everything up to the consumer's ack floor is in the read models: record its position.
         The floor is read from JetStream (``read``, at least every ``WATERMARK_EVERY`` seconds,
         and whenever another replica may have acked since) or, when this replica knows it, is
-        the end of its own last batch (:meth:`_follow_floor`): no request for that."""
+        the end of its own last batch (:meth:`_floor_after`): no request for that."""
         now = time.monotonic()
         known = self._floor
         if (
@@ -936,7 +951,10 @@ class ProjectionService:
         self._nats.ok()
         record_consumer(self._durable, info)
         acked = info.ack_floor
-        self._floor = (acked.consumer_seq or 0, acked.stream_seq or 0) if acked else None
+        # JetStream's floor may be behind the one this replica knows (its last acks not taken
+        # yet): the known one stands.
+        if acked is not None and (self._floor is None or acked.consumer_seq > self._floor[0]):
+            self._floor = (acked.consumer_seq or 0, acked.stream_seq or 0)
         floor = acked.stream_seq if acked else 0
         if not floor:
             return
