@@ -15,6 +15,7 @@ from shared.readmodels.documents import CENTRE, PERSON, Centre, Person
 from shared.readmodels.store import (
     Found,
     Reads,
+    ReadStore,
     ReadStoreSettings,
     StoredDoc,
     Transaction,
@@ -68,17 +69,25 @@ def test_a_second_writer_of_the_same_documents_waits_for_the_first(pg: PostgresS
         store.close()
 
 
+def fresh_store(kind: str, pg: PostgresServer, tmp_path: pathlib.Path, name: str) -> ReadStore:
+    """An empty read store of ``kind``: a database of its own on PostgreSQL."""
+    where = (
+        {"TUTORPULSE_READ_STORE": "postgres", **pg.fresh_database(name).env()}
+        if kind == "postgres"
+        else {
+            "TUTORPULSE_READ_STORE": "sqlite",
+            "TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / name),
+        }
+    )
+    return open_read_store(load(ReadStoreSettings, where))
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_the_watermark_only_moves_forward(
     kind: str, pg: PostgresServer, tmp_path: pathlib.Path
 ) -> None:
     """Replicas record the ack floor they read, in any order: an older one never wins."""
-    where = (
-        {"TUTORPULSE_READ_STORE": "postgres", **pg.fresh_database("watermark").env()}
-        if kind == "postgres"
-        else {"TUTORPULSE_READ_STORE": "sqlite", "TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "r")}
-    )
-    store = open_read_store(load(ReadStoreSettings, where))
+    store = fresh_store(kind, pg, tmp_path, "watermark")
     try:
         store.ensure_ready()
         assert store.watermark() == 0
@@ -98,12 +107,7 @@ def test_reads_made_together_answer_as_each_made_alone(
     """A projection batch's step of reads (documents of several kinds, sharing keys, missing
     ones, versions alone, aggregates, dead-lettered versions) answers what each read alone
     answers."""
-    where = (
-        {"TUTORPULSE_READ_STORE": "postgres", **pg.fresh_database("together").env()}
-        if kind == "postgres"
-        else {"TUTORPULSE_READ_STORE": "sqlite", "TUTORPULSE_READ_SQLITE_PATH": str(tmp_path / "r")}
-    )
-    store = open_read_store(load(ReadStoreSettings, where))
+    store = fresh_store(kind, pg, tmp_path, "together")
     try:
         centre = Centre(centre_id="c", name="Centre", time_zone="UTC", help_sla_minutes={})
         person = Person(person_id="k", name="Kim", role=Role.STUDENT)
