@@ -579,12 +579,7 @@ class ProjectionService:
         # The floor known after this batch and not read from JetStream now (the next read
         # comes after a later batch's ack_sync, or finds it behind, which moves nothing):
         # nothing waits for the server to take the acks.
-        now = time.monotonic()
-        known = (
-            whole
-            and now - self._watermark_checked < WATERMARK_EVERY
-            and now - self._others_seen >= OTHERS_FORGOTTEN_AFTER
-        )
+        known = whole and self._own_floor_stands(time.monotonic())
         acked = await self._acknowledge([batch[index] for index in outcome.applied], sync=not known)
         if outcome.applied:
             last = outcome.applied[-1]
@@ -928,12 +923,7 @@ class ProjectionService:
         the end of its own last batch (:meth:`_floor_after`): no request for that."""
         now = time.monotonic()
         known = self._floor
-        if (
-            not read
-            and known is not None
-            and now - self._watermark_checked < WATERMARK_EVERY
-            and now - self._others_seen >= OTHERS_FORGOTTEN_AFTER
-        ):
+        if not read and known is not None and self._own_floor_stands(now):
             position = self._acked_last.get(known[1])
             if position is not None:
                 await self._record_watermark(position)
@@ -966,6 +956,15 @@ class ProjectionService:
                 log.debug("projections.watermark_unknown", error=str(error), floor=floor)
                 return
         await self._record_watermark(position)
+
+    def _own_floor_stands(self, now: float) -> bool:
+        """Whether the ack floor this replica follows from its own acks may stand for
+        JetStream's at ``now``: read from JetStream within ``WATERMARK_EVERY``, and no sign of
+        another replica taking deliveries for ``OTHERS_FORGOTTEN_AFTER``."""
+        return (
+            now - self._watermark_checked < WATERMARK_EVERY
+            and now - self._others_seen >= OTHERS_FORGOTTEN_AFTER
+        )
 
     async def _record_watermark(self, position: int) -> None:
         if position <= self.watermark:
