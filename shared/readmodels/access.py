@@ -34,12 +34,12 @@ from shared.readmodels.documents import (
     CatchUpEntry,
     ClosedCatchUps,
     D,
-    Document,
     HelpIndex,
     JsonObject,
     Kind,
     LogRow,
     OpenCatchUps,
+    OpenCatchUpsSummary,
     Paper,
     PaperStatus,
     Person,
@@ -426,19 +426,7 @@ def _wanted(catch_up: CatchUp, wanted: CatchUpFilter, now: datetime) -> bool:
     )
 
 
-class _OpenCatchUpsRead(Document, kw_only=True):
-    """``open_catch_ups`` as the catch-up list reads it without a student filter: the counts
-    of finished catch-ups per student (one for every student who had one) are skipped, not
-    decoded."""
-
-    centre_id: str
-    open: dict[str, CatchUpEntry] = msgspec.field(default_factory=dict)
-    closed_by_month: dict[str, int] = msgspec.field(default_factory=dict)
-    closed_by_status: dict[str, int] = msgspec.field(default_factory=dict)
-    closed_by_tutor: dict[str, int] = msgspec.field(default_factory=dict)
-
-
-_OPEN_CATCH_UPS_READ: Kind[_OpenCatchUpsRead] = Kind(OPEN_CATCH_UPS.name, _OpenCatchUpsRead)
+_OPEN_CATCH_UPS_READ: Kind[OpenCatchUpsSummary] = Kind(OPEN_CATCH_UPS.name, OpenCatchUpsSummary)
 
 
 def _month_range(start: str | None, end: str | None, months: Iterable[str]) -> list[str]:
@@ -481,7 +469,7 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
     ``CATCH_UP_EVENTS`` for each finished one."""
     require(actor, Permission.CATCH_UP_LIST_VIEW)
     tutor = _own_tutor(actor, wanted.tutor_id)
-    stored: StoredDoc[OpenCatchUps] | StoredDoc[_OpenCatchUpsRead] | None
+    stored: StoredDoc[OpenCatchUps] | StoredDoc[OpenCatchUpsSummary] | None
     if wanted.student_id is None:
         stored = store.get(_OPEN_CATCH_UPS_READ, actor.centre_id)
         by_student: dict[str, int] = {}

@@ -105,8 +105,10 @@ class CatchUpEntry(Record, kw_only=True):
     catch_up: CatchUp
 
 
-class OpenCatchUps(Document, kw_only=True):
-    """A centre's open catch-ups, and counts of its finished ones."""
+class OpenCatchUpsSummary(Document, kw_only=True):
+    """A centre's open catch-ups, and counts of its finished ones but those per student: the
+    catch-up list reads the index so when it is not filtered by student (the counts per
+    student, one for every student who finished a catch-up, are skipped, not decoded)."""
 
     centre_id: str
     open: dict[str, CatchUpEntry] = msgspec.field(default_factory=dict)
@@ -114,6 +116,11 @@ class OpenCatchUps(Document, kw_only=True):
     """Finished catch-ups by the month they were due: where ``closed_catch_ups`` has some."""
     closed_by_status: dict[str, int] = msgspec.field(default_factory=dict)
     closed_by_tutor: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+class OpenCatchUps(OpenCatchUpsSummary, kw_only=True):
+    """A centre's open catch-ups, and counts of its finished ones."""
+
     closed_by_student: dict[str, int] = msgspec.field(default_factory=dict)
 
 
