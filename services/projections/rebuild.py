@@ -16,11 +16,13 @@ import argparse
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from eventsourcing.persistence import Notification
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from shared import events
@@ -140,12 +142,7 @@ def _copy(
     switch): what it wrote is kept between transactions instead of read back, nothing is
     locked, and each batch is committed by ``writer`` while the next one is applied."""
     position, count = after, 0
-    while True:
-        notifications = store.recorder.select_notifications(
-            position, batch, inclusive_of_start=False
-        )
-        if not notifications:
-            return position, count
+    for notifications in _pages(store, after, batch):
         items = [(events.decode(n.state), n.id) for n in notifications]
         if writer is None or written is None:
             apply_all(read_store, items, generation)
@@ -161,6 +158,21 @@ def _copy(
         count += len(notifications)
         if progress is not None and task is not None:
             progress.update(task, completed=position)
+    return position, count
+
+
+def _pages(store: EventStore, after: int, size: int) -> Iterator[Sequence[Notification]]:
+    """The stored events after ``after``, ``size`` at a time, each page read in a thread of its
+    own while the one before it is applied: the event store's work overlaps the projector's."""
+
+    def read(position: int) -> Sequence[Notification]:
+        return store.recorder.select_notifications(position, size, inclusive_of_start=False)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="rebuild-reader") as reader:
+        page = reader.submit(read, after)
+        while notifications := page.result():
+            page = reader.submit(read, notifications[-1].id)
+            yield notifications
 
 
 def rebuild(

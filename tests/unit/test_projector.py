@@ -12,9 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.projections.rebuild import rebuild
+from shared.events import HomeworkStatus
 from shared.eventstore import EventStoreSettings
+from shared.readmodels.documents import (
+    STUDENT,
+    STUDENT_ALERTS,
+    HomeworkSummary,
+    Student,
+    StudentAlerts,
+)
 from shared.readmodels.projector import Batch, OutOfOrder, apply, apply_all
 from shared.readmodels.store import ReadStore, Transaction
+from shared.readmodels.views.risk import alert_inputs
 from shared.settings import load
 from tests.readside import demo_events, read_store
 
@@ -148,3 +157,50 @@ def test_a_batch_that_loses_a_deadlock_is_retried_later_not_failed(
     outcome = service._apply([first, second])
     assert outcome.retry == {0: "Deadlock: deadlock detected"}
     assert (outcome.applied, outcome.failed) == ([1], {})
+
+
+def test_a_derived_document_is_worked_out_once_from_what_the_batch_leaves(tmp_path: Path) -> None:
+    """A student refreshed by every event of a batch has their alerts worked out once, at the
+    flush, from the document as the last event left it; a read in between sees them as they
+    are then. The alerts' version still counts every event that changed the student."""
+    store = read_store(tmp_path)
+    student = Student(student_id="s-1", centre_id="c-1")
+    worked_out: list[int] = []
+
+    def alerts() -> StudentAlerts:
+        worked_out.append(len(student.homework))
+        return alert_inputs(student)
+
+    with store.transaction() as tx:
+        batch = Batch(tx)
+        for n in range(1, 4):
+            student.homework[f"h-{n}"] = HomeworkSummary(
+                homework_id=f"h-{n}",
+                student_id="s-1",
+                teacher_id="t-1",
+                title=f"Fractions {n}",
+                status=HomeworkStatus.NOT_STARTED,
+                due_at=f"2026-05-1{n}T16:00:00Z",
+                max_score=10,
+                session_id=None,
+                assigned_at="2026-05-01T16:00:00Z",
+                submitted_at=None,
+                on_time=None,
+                auto_score=None,
+                score=None,
+                feedback=None,
+                graded_at=None,
+                xp_awarded=0,
+            )
+            batch.put(STUDENT, "s-1", "c-1", student)
+            batch.put_derived(STUDENT_ALERTS, "s-1", "c-1", alerts)
+            batch.applied(f"homework-{n}", 1)
+            if n == 2:
+                seen = batch.get(STUDENT_ALERTS, "s-1")
+                assert seen is not None and len(seen.open_homework) == 2
+        batch.flush()
+
+    assert worked_out == [2, 3]
+    stored = store.get(STUDENT_ALERTS, "s-1")
+    assert stored is not None and stored.version == 3
+    assert [h.homework_id for h in stored.doc.open_homework] == ["h-1", "h-2", "h-3"]

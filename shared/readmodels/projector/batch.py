@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +101,8 @@ class Batch:
         self._unread: set[tuple[str, str]] = set()
         """Documents put whole before anything read them: read (for their version) at flush."""
         self._current: dict[tuple[str, str], tuple[Kind[Any], str, Document]] = {}
+        self._derived: dict[tuple[str, str], tuple[Kind[Any], str, Callable[[], Document]]] = {}
+        """Documents put by :meth:`put_derived`, worked out when read or flushed."""
         self._touches: dict[tuple[str, str], int] = {}
         self._touched_by_event: set[tuple[str, str]] = set()
         self._versions: dict[str, int] = {}
@@ -291,6 +293,8 @@ class Batch:
         """The document as the batch's events so far left it (a copy the caller may change,
         then :meth:`put`)."""
         at = (kind.name, key)
+        if at in self._derived:
+            self._derive(at)
         if at not in self._loaded and at not in self._unread:
             self._load({kind: {key}})
         current = self._current.get(at)
@@ -303,10 +307,27 @@ class Batch:
     def put(self, kind: Kind[D], key: str, centre_id: str, doc: D) -> None:
         """``doc`` is the document now. One that nothing in the batch read is not read here:
         its stored version is read at :meth:`flush`, with the others put that way."""
-        if (kind.name, key) not in self._loaded:
-            self._unread.add((kind.name, key))
-        self._current[(kind.name, key)] = (kind, centre_id, doc)
-        self._touched_by_event.add((kind.name, key))
+        at = (kind.name, key)
+        if at not in self._loaded:
+            self._unread.add(at)
+        self._derived.pop(at, None)
+        self._current[at] = (kind, centre_id, doc)
+        self._touched_by_event.add(at)
+
+    def put_derived(self, kind: Kind[D], key: str, centre_id: str, derive: Callable[[], D]) -> None:
+        """Put the document ``derive()`` makes, worked out when it is read or the batch is
+        flushed rather than now: a document derived from another that the batch's events change
+        again and again (a rebuild's batch refreshes a student many times) is worked out once.
+        ``derive`` must read what it derives from as the batch leaves it, not as it is now."""
+        at = (kind.name, key)
+        if at not in self._loaded:
+            self._unread.add(at)
+        self._derived[at] = (kind, centre_id, derive)
+        self._touched_by_event.add(at)
+
+    def _derive(self, at: tuple[str, str]) -> None:
+        kind, centre_id, derive = self._derived.pop(at)
+        self._current[at] = (kind, centre_id, derive())
 
     def touched_by_event(self) -> bool:
         """Whether the event being applied put a document yet."""
@@ -342,6 +363,8 @@ class Batch:
     def flush(self) -> list[Change]:
         """Write what the batch changed. A document's version counts the events that touched it
         (changed or not), so it is the same whatever order replicas applied them in."""
+        while self._derived:
+            self._derive(next(iter(self._derived)))
         reached = self._read_before_writing()
         changes: list[Change] = []
         stored: list[StoredDoc[Any]] = []

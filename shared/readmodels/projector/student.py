@@ -99,10 +99,14 @@ def risk_inputs(student: Student) -> Student:
 
 def put_student(docs: Batch, student: Student) -> None:
     """Write the student's document, and what My Day reads of it (``student_alerts``: the
-    inputs of the absence and risk alerts, worked out from :func:`risk_inputs`)."""
+    inputs of the absence and risk alerts, worked out from :func:`risk_inputs` once the batch
+    is done with the student: every change of the document is put here)."""
     docs.put(STUDENT, student.student_id, student.centre_id, student)
-    docs.put(
-        STUDENT_ALERTS, student.student_id, student.centre_id, alert_inputs(risk_inputs(student))
+    docs.put_derived(
+        STUDENT_ALERTS,
+        student.student_id,
+        student.centre_id,
+        lambda: alert_inputs(risk_inputs(student)),
     )
 
 
