@@ -14,6 +14,7 @@ import msgspec
 
 from shared import events as ev
 from shared.readmodels.documents import LogRow
+from shared.readmodels.ids import id_text
 from shared.readmodels.projector import (  # noqa: F401  (each registers its projections)
     catch_up,
     centres,
@@ -53,7 +54,7 @@ def apply(batch: Batch, event: ev.Event, notification_id: int) -> bool:
     Raises :class:`OutOfOrder` if an earlier event of the same aggregate is missing, or if the
     event needs a document that an event of another aggregate has not created yet.
     """
-    aggregate_id = str(event.aggregate_id)
+    aggregate_id = id_text(event.aggregate_id)
     applied = batch.aggregate_version(aggregate_id)
     if event.aggregate_version <= applied:
         return False
@@ -83,13 +84,13 @@ def apply(batch: Batch, event: ev.Event, notification_id: int) -> bool:
         batch.log(
             LogRow(
                 notification_id=notification_id,
-                session_id=str(event.session_id),
+                session_id=id_text(event.session_id),
                 centre_id=event.centre_id,
                 aggregate_id=aggregate_id,
                 aggregate_version=event.aggregate_version,
                 occurred_at=payload["occurredAt"],
                 event_type=event.type_name,
-                actor_id=str(event.actor_id),
+                actor_id=id_text(event.actor_id),
                 actor_role=str(event.actor_role),
                 event=payload,
             )

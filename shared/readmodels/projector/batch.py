@@ -23,6 +23,7 @@ from shared.readmodels.documents import (
     month_of,
     student_history_key,
 )
+from shared.readmodels.ids import id_text
 from shared.readmodels.store import Reads, StoredDoc, Transaction
 from shared.readmodels.store.transaction import passed
 from shared.readmodels.times import iso
@@ -126,11 +127,11 @@ class Batch:
         for e in events:
             student_id = getattr(e, "student_id", None)
             if student_id is not None:
-                students.add(str(student_id))
+                students.add(id_text(student_id))
             if isinstance(e, ev.SessionScopedEvent):
-                sessions.add(str(e.session_id))
+                sessions.add(id_text(e.session_id))
             elif isinstance(e, ev.PersonRegistered):
-                people.add(str(e.aggregate_id))
+                people.add(id_text(e.aggregate_id))
             elif isinstance(e, ev.CentreRegistered):
                 centres.add(e.centre_id)
         homework_events = [e for e in events if isinstance(e, _HOMEWORK_EVENTS)]
@@ -140,14 +141,14 @@ class Batch:
                 PERSON: people,
                 CENTRE: centres,
                 STUDENT: students,
-                HOMEWORK: {str(e.aggregate_id) for e in homework_events},
+                HOMEWORK: {id_text(e.aggregate_id) for e in homework_events},
             },
-            aggregates={str(e.aggregate_id) for e in events} - set(self._versions),
+            aggregates={id_text(e.aggregate_id) for e in events} - set(self._versions),
         )
         rosters: set[str] = set()
         for e in events:  # their events change every student's document
             if isinstance(e, ev.SessionScopedEvent) and getattr(e, "student_id", None) is None:
-                session = self.get(SESSION, str(e.session_id))
+                session = self.get(SESSION, id_text(e.session_id))
                 if session is not None:
                     rosters.update(session.students)
         self._load({STUDENT: rosters})
@@ -157,9 +158,9 @@ class Batch:
             if kind is SESSION and isinstance(doc, SESSION.type)
         }
         tutors |= {
-            str(e.teacher_id) for e in homework_events if not isinstance(e, ev.HomeworkStarted)
+            id_text(e.teacher_id) for e in homework_events if not isinstance(e, ev.HomeworkStarted)
         }
-        tutors |= {str(e.tutor_id) for e in events if isinstance(e, ev.SessionScheduled)}
+        tutors |= {id_text(e.tutor_id) for e in events if isinstance(e, ev.SessionScheduled)}
         tutors |= {
             doc.teacher_id
             for kind, _, doc in self._current.values()
@@ -178,7 +179,7 @@ class Batch:
         for e in events:
             if not isinstance(e, ev.SessionScopedEvent):
                 continue
-            session_id = str(e.session_id)
+            session_id = id_text(e.session_id)
             if session_id not in months:
                 current = self._current.get((SESSION.name, session_id))
                 session = current[2] if current is not None else None
@@ -191,8 +192,8 @@ class Batch:
                 months[session_id].add(month_of(iso(e.starts_at)))
             student_id = getattr(e, "student_id", None)
             if student_id is not None:
-                roster[session_id].add(str(student_id))
-            for sid in [str(student_id)] if student_id is not None else roster[session_id]:
+                roster[session_id].add(id_text(student_id))
+            for sid in [id_text(student_id)] if student_id is not None else roster[session_id]:
                 student = self._current.get((STUDENT.name, sid))
                 placed = None
                 if student is not None and isinstance(student[2], STUDENT.type):

@@ -32,6 +32,7 @@ from shared.readmodels.documents import (
     NotificationChannels,
 )
 from shared.readmodels.documents.notifications import INBOX_LIMIT
+from shared.readmodels.ids import id_text
 from shared.readmodels.projector.batch import Batch
 from shared.readmodels.projector.registry import projects
 from shared.readmodels.times import iso
@@ -82,7 +83,7 @@ def notify(docs: Batch, event: ev.Event) -> None:
         for notification in notifications_for(event, audience_of(event, docs)):
             deliver(docs, notification)
     elif isinstance(event, ev.PersonRegistered):
-        person = str(event.aggregate_id)
+        person = id_text(event.aggregate_id)
         contact = Contact(person_id=person, name=event.name, email=event.email)
         docs.put(CONTACT, person, event.centre_id, contact)
         if event.role in TOLD_OF_ESCALATIONS:
@@ -91,7 +92,7 @@ def notify(docs: Batch, event: ev.Event) -> None:
 
 def _join_staff(docs: Batch, event: ev.PersonRegistered) -> None:
     staff = docs.get(CENTRE_STAFF, event.centre_id) or CentreStaff(centre_id=event.centre_id)
-    person = str(event.aggregate_id)
+    person = id_text(event.aggregate_id)
     if person not in staff.staff:
         staff.staff = sorted([*staff.staff, person])
         docs.put(CENTRE_STAFF, event.centre_id, event.centre_id, staff)
@@ -99,7 +100,7 @@ def _join_staff(docs: Batch, event: ev.PersonRegistered) -> None:
 
 @projects(NotificationsRead)
 def notifications_read(docs: Batch, e: NotificationsRead) -> None:
-    person = str(e.person_id)
+    person = id_text(e.person_id)
     inbox = _inbox(docs, person, e.centre_id)
     by_id = {item.notification_id: item for item in inbox.items}
     for notification_id in map(str, e.notification_ids):
@@ -114,7 +115,7 @@ def notifications_read(docs: Batch, e: NotificationsRead) -> None:
 
 @projects(AllNotificationsRead)
 def all_notifications_read(docs: Batch, e: AllNotificationsRead) -> None:
-    person = str(e.person_id)
+    person = id_text(e.person_id)
     inbox = _inbox(docs, person, e.centre_id)
     up_to = iso(e.up_to)
     if inbox.read_up_to is None or up_to > inbox.read_up_to:
@@ -127,7 +128,7 @@ def all_notifications_read(docs: Batch, e: AllNotificationsRead) -> None:
 
 @projects(NotificationPreferencesSet)
 def preferences_set(docs: Batch, e: NotificationPreferencesSet) -> None:
-    person = str(e.person_id)
+    person = id_text(e.person_id)
     inbox = _inbox(docs, person, e.centre_id)
     inbox.preferences = {kind: list(channels) for kind, channels in e.channels.items()}
     docs.put(INBOX, person, e.centre_id, inbox)

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from shared import events as ev
 from shared.readmodels.documents import HelpRequest, Presence, Session, Teaching, Work
+from shared.readmodels.ids import id_text
 from shared.readmodels.projector.batch import Batch
 from shared.readmodels.projector.indexes import index_help_request
 from shared.readmodels.projector.registry import projects
@@ -17,9 +18,9 @@ from shared.readmodels.times import iso
 @projects(ev.AttendanceMarked)
 def attendance_marked(docs: Batch, e: ev.AttendanceMarked) -> None:
     def change(session: Session) -> None:
-        row = seat(session, str(e.student_id))
+        row = seat(session, id_text(e.student_id))
         row.attendance, row.attendance_notes = e.status, e.notes
-        row.marked_at, row.marked_by = iso(e.occurred_at), str(e.actor_id)
+        row.marked_at, row.marked_by = iso(e.occurred_at), id_text(e.actor_id)
 
     update_session(docs, e, change)
 
@@ -27,7 +28,7 @@ def attendance_marked(docs: Batch, e: ev.AttendanceMarked) -> None:
 @projects(ev.StudentPresenceRecorded)
 def presence_recorded(docs: Batch, e: ev.StudentPresenceRecorded) -> None:
     def change(session: Session) -> None:
-        row = seat(session, str(e.student_id))
+        row = seat(session, id_text(e.student_id))
         at = iso(e.occurred_at)
         present = e.kind not in (ev.PresenceKind.LEAVE, ev.PresenceKind.DISCONNECT)
         presence = row.presence or Presence(
@@ -51,7 +52,7 @@ def presence_recorded(docs: Batch, e: ev.StudentPresenceRecorded) -> None:
 @projects(ev.TeachingModeSwitched)
 def teaching_switched(docs: Batch, e: ev.TeachingModeSwitched) -> None:
     def change(session: Session) -> None:
-        row = seat(session, str(e.student_id))
+        row = seat(session, id_text(e.student_id))
         teaching = e.mode is ev.TeachingMode.TEACH
         row.teaching = Teaching(
             mode=e.mode,
@@ -69,9 +70,9 @@ def teaching_switched(docs: Batch, e: ev.TeachingModeSwitched) -> None:
 @projects(ev.HelpRequestRaised)
 def help_requested(docs: Batch, e: ev.HelpRequestRaised) -> None:
     request = HelpRequest(
-        help_request_id=str(e.help_request_id),
-        session_id=str(e.session_id),
-        student_id=str(e.student_id),
+        help_request_id=id_text(e.help_request_id),
+        session_id=id_text(e.session_id),
+        student_id=id_text(e.student_id),
         priority=e.priority,
         status=ev.HelpRequestStatus.PENDING,
         raised_at=iso(e.occurred_at),
@@ -81,10 +82,10 @@ def help_requested(docs: Batch, e: ev.HelpRequestRaised) -> None:
     )
 
     def change(session: Session) -> None:
-        seat(session, str(e.student_id)).help_requests[request.help_request_id] = request
+        seat(session, id_text(e.student_id)).help_requests[request.help_request_id] = request
 
     session = update_session(docs, e, change)
-    index_help_request(docs, session, str(e.student_id), request.help_request_id)
+    index_help_request(docs, session, id_text(e.student_id), request.help_request_id)
 
 
 HelpMoved = (
@@ -108,8 +109,8 @@ def help_moved(docs: Batch, e: HelpMoved) -> None:
 
     def change(session: Session) -> None:
         # Raised before it moves: both are events of the same seat, applied in version order.
-        row = session.students[str(e.student_id)]
-        request = row.help_requests[str(e.help_request_id)]
+        row = session.students[id_text(e.student_id)]
+        request = row.help_requests[id_text(e.help_request_id)]
         at = iso(e.occurred_at)
         if isinstance(e, ev.HelpRequestAcknowledged):
             request.status, request.acknowledged_at = ev.HelpRequestStatus.ACKNOWLEDGED, at
@@ -126,11 +127,11 @@ def help_moved(docs: Batch, e: HelpMoved) -> None:
         if isinstance(
             e, ev.HelpRequestAcknowledged | ev.HelpRequestStarted | ev.HelpRequestResolved
         ):
-            request.handled_by = str(e.actor_id)  # the tutor came to the student
+            request.handled_by = id_text(e.actor_id)  # the tutor came to the student
             row.last_attended_at = at
 
     session = update_session(docs, e, change)
-    index_help_request(docs, session, str(e.student_id), str(e.help_request_id))
+    index_help_request(docs, session, id_text(e.student_id), id_text(e.help_request_id))
 
 
 @projects(ev.HelpRequestEscalated)
@@ -139,11 +140,11 @@ def help_escalated(docs: Batch, e: ev.HelpRequestEscalated) -> None:
 
     def change(session: Session) -> None:
         # Raised before it is escalated: both are events of the same seat, applied in order.
-        request = session.students[str(e.student_id)].help_requests[str(e.help_request_id)]
+        request = session.students[id_text(e.student_id)].help_requests[id_text(e.help_request_id)]
         request.escalated_at = iso(e.occurred_at)
 
     session = update_session(docs, e, change)
-    index_help_request(docs, session, str(e.student_id), str(e.help_request_id))
+    index_help_request(docs, session, id_text(e.student_id), id_text(e.help_request_id))
 
 
 # --- exercise work ---------------------------------------------------------------------------
@@ -152,8 +153,8 @@ def help_escalated(docs: Batch, e: ev.HelpRequestEscalated) -> None:
 @projects(ev.ExerciseAssigned)
 def exercise_assigned(docs: Batch, e: ev.ExerciseAssigned) -> None:
     work = Work(
-        work_id=str(e.work_id),
-        exercise_id=str(e.exercise_id),
+        work_id=id_text(e.work_id),
+        exercise_id=id_text(e.exercise_id),
         title=e.title,
         exercise_type=e.exercise_type,
         difficulty=e.difficulty,
@@ -162,11 +163,11 @@ def exercise_assigned(docs: Batch, e: ev.ExerciseAssigned) -> None:
         status=ev.WorkStatus.ASSIGNED,
         progress=0,
         assigned_at=iso(e.occurred_at),
-        assigned_by=str(e.actor_id),
+        assigned_by=id_text(e.actor_id),
     )
 
     def change(session: Session) -> None:
-        row = seat(session, str(e.student_id))
+        row = seat(session, id_text(e.student_id))
         if not isinstance(row.work, dict):
             row.work = {}
         row.work[work.work_id] = work
@@ -178,7 +179,7 @@ def _work(session: Session, student_id: str, work_id: UUID) -> Work:
     # Assigned before it moves: all are events of the same seat, applied in version order.
     work = seat(session, student_id).work
     assert isinstance(work, dict)
-    return work[str(work_id)]
+    return work[id_text(work_id)]
 
 
 WorkMoved = (
@@ -189,7 +190,7 @@ WorkMoved = (
 @projects(ev.ExerciseStarted, ev.ExerciseProgressReported, ev.ExerciseSubmitted, ev.ExerciseGraded)
 def exercise_moved(docs: Batch, e: WorkMoved) -> None:
     def change(session: Session) -> None:
-        work = _work(session, str(e.student_id), e.work_id)
+        work = _work(session, id_text(e.student_id), e.work_id)
         at = iso(e.occurred_at)
         if isinstance(e, ev.ExerciseStarted):
             work.status, work.started_at = ev.WorkStatus.IN_PROGRESS, at
@@ -199,11 +200,15 @@ def exercise_moved(docs: Batch, e: WorkMoved) -> None:
             work.status, work.progress, work.submitted_at = e.status, 100, at
             work.score, work.answers, work.xp_awarded = e.score, dict(e.answers), e.xp_awarded
             if e.paper_upload_id is not None:
-                work.paper_upload_id = str(e.paper_upload_id)
+                work.paper_upload_id = id_text(e.paper_upload_id)
         else:
-            work.status, work.graded_at, work.graded_by = ev.WorkStatus.GRADED, at, str(e.actor_id)
+            work.status, work.graded_at, work.graded_by = (
+                ev.WorkStatus.GRADED,
+                at,
+                id_text(e.actor_id),
+            )
             work.score, work.feedback, work.xp_awarded = e.score, e.feedback, e.xp_awarded
         if not isinstance(e, ev.ExerciseGraded):  # the student's own doing shows they are active
-            session.students[str(e.student_id)].last_activity_at = at
+            session.students[id_text(e.student_id)].last_activity_at = at
 
     update_session(docs, e, change)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from shared import events as ev
 from shared.readmodels.documents import CATCH_UP, SESSION, AttendanceReminder, Seat, Session
+from shared.readmodels.ids import id_text
 from shared.readmodels.projector.batch import Batch, OutOfOrder
 from shared.readmodels.projector.indexes import index_catch_up
 from shared.readmodels.projector.registry import projects
@@ -25,11 +26,15 @@ def update_session(
 ) -> Session:
     """Change the event's session, then what its tutor's and students' documents hold about
     it (only the event's student's, for an event of one student)."""
-    session = docs.get(SESSION, str(e.session_id))
+    session = docs.get(SESSION, id_text(e.session_id))
     if session is None:
         raise OutOfOrder(f"{e.type_name} of session {e.session_id} arrived before SessionScheduled")
     student_id = getattr(e, "student_id", None)
-    if student_id and e.aggregate_id != e.session_id and str(student_id) not in session.students:
+    if (
+        student_id
+        and e.aggregate_id != e.session_id
+        and id_text(student_id) not in session.students
+    ):
         # An event of the student's seat (or catch-up) comes after their StudentEnrolled. Were
         # it to make their row here first, the session's events between would refresh the
         # student's document once more than in stream order: its version would depend on which
@@ -39,9 +44,9 @@ def update_session(
             "arrived before StudentEnrolled"
         )
     change(session)
-    docs.put(SESSION, str(e.session_id), e.centre_id, session)
+    docs.put(SESSION, id_text(e.session_id), e.centre_id, session)
     refresh_tutor(docs, session, e.occurred_at)
-    for sid in [str(student_id)] if student_id else list(session.students):
+    for sid in [id_text(student_id)] if student_id else list(session.students):
         refresh_student(docs, session, sid)
     return session
 
@@ -54,10 +59,10 @@ def seat(session: Session, student_id: str) -> Seat:
 @projects(ev.SessionScheduled)
 def session_scheduled(docs: Batch, e: ev.SessionScheduled) -> None:
     session = Session(
-        session_id=str(e.session_id),
+        session_id=id_text(e.session_id),
         centre_id=e.centre_id,
         title=e.title,
-        tutor_id=str(e.tutor_id),
+        tutor_id=id_text(e.tutor_id),
         status=ev.SessionStatus.SCHEDULED,
         starts_at=iso(e.starts_at),
         ends_at=iso(e.ends_at),
@@ -66,13 +71,13 @@ def session_scheduled(docs: Batch, e: ev.SessionScheduled) -> None:
         meeting_link=e.meeting_link,
         location=e.location,
         capacity=e.capacity,
-        class_id=str(e.class_id) if e.class_id else None,
+        class_id=id_text(e.class_id) if e.class_id else None,
     )
     # Events of the session's seats may have been applied first (competing consumers).
-    existing = docs.get(SESSION, str(e.session_id))
+    existing = docs.get(SESSION, id_text(e.session_id))
     if existing is not None:
         session.students = existing.students
-    docs.put(SESSION, str(e.session_id), e.centre_id, session)
+    docs.put(SESSION, id_text(e.session_id), e.centre_id, session)
     refresh_tutor(docs, session, e.occurred_at)
 
 
@@ -145,7 +150,7 @@ def attendance_reminded(docs: Batch, e: ev.AttendanceReminderSent) -> None:
     def change(session: Session) -> None:
         session.attendance_reminder = AttendanceReminder(
             sent_at=iso(e.occurred_at),
-            unmarked_student_ids=[str(i) for i in e.unmarked_student_ids],
+            unmarked_student_ids=[id_text(i) for i in e.unmarked_student_ids],
         )
 
     update_session(docs, e, change)
@@ -157,7 +162,7 @@ def attendance_reminded(docs: Batch, e: ev.AttendanceReminderSent) -> None:
 @projects(ev.StudentEnrolled)
 def student_enrolled(docs: Batch, e: ev.StudentEnrolled) -> None:
     def change(session: Session) -> None:
-        row = seat(session, str(e.student_id))
+        row = seat(session, id_text(e.student_id))
         row.enrolled, row.course_id, row.lesson_id = True, e.course_id, e.lesson_id
 
     update_session(docs, e, change)
@@ -166,9 +171,9 @@ def student_enrolled(docs: Batch, e: ev.StudentEnrolled) -> None:
 @projects(ev.StudentLessonChanged)
 def student_lesson_changed(docs: Batch, e: ev.StudentLessonChanged) -> None:
     def change(session: Session) -> None:
-        row = seat(session, str(e.student_id))
+        row = seat(session, id_text(e.student_id))
         row.course_id, row.lesson_id = e.course_id, e.lesson_id
-        row.lesson_changed_at, row.lesson_changed_by = iso(e.occurred_at), str(e.actor_id)
+        row.lesson_changed_at, row.lesson_changed_by = iso(e.occurred_at), id_text(e.actor_id)
 
     update_session(docs, e, change)
 
@@ -176,6 +181,6 @@ def student_lesson_changed(docs: Batch, e: ev.StudentLessonChanged) -> None:
 @projects(ev.StudentRemoved)
 def student_removed(docs: Batch, e: ev.StudentRemoved) -> None:
     def change(session: Session) -> None:
-        seat(session, str(e.student_id)).enrolled = False
+        seat(session, id_text(e.student_id)).enrolled = False
 
     update_session(docs, e, change)
