@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
 from shared import events as ev
@@ -22,6 +23,13 @@ TUTOR_HISTORY_DAYS = 30
 session event applied to it (not the wall clock, so rebuilds are identical)."""
 
 _STILL_TO_RUN = frozenset({ev.SessionStatus.SCHEDULED, ev.SessionStatus.LIVE})
+
+
+@functools.lru_cache(maxsize=1024)
+def _horizon(as_of: str) -> str:
+    """The oldest end of a finished session the tutor's document keeps, at ``as_of`` (the
+    same for every event of a batch that does not move ``as_of``: worked out once)."""
+    return iso(parse(as_of) - timedelta(days=TUTOR_HISTORY_DAYS))
 
 
 def tutor_doc(docs: Batch, centre_id: str, tutor_id: str) -> Tutor:
@@ -94,7 +102,7 @@ def refresh_tutor(docs: Batch, session: Session, at: datetime) -> None:
         if w.status is ev.WorkStatus.SUBMITTED
     }
     tutor.as_of = max(tutor.as_of or "", iso(at))
-    horizon = iso(parse(tutor.as_of) - timedelta(days=TUTOR_HISTORY_DAYS))
+    horizon = _horizon(tutor.as_of)
     tutor.sessions = {
         key: x
         for key, x in tutor.sessions.items()
