@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import anyio.to_thread
 import msgspec
@@ -26,6 +26,8 @@ from litestar import Litestar, WebSocket, websocket
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import WebSocketDisconnect
 from nats.aio.client import Client
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from services.live_gateway import protocol
 from services.live_gateway.asyncapi import asyncapi_json
@@ -49,7 +51,7 @@ from shared.http.operations import (
 )
 from shared.http.problems import BASE_HANDLERS
 from shared.messaging import NO_USER, NatsSettings, NoNatsUser, connect_or_stop
-from shared.observability.access import with_request_log
+from shared.observability.access import ASGIApp, Receive, Scope, Send, with_request_log
 from shared.privacy import KeyStore, Revealer, open_key_store
 from shared.privacy.erasure import ErasureCheck, ErasureCheckUnavailable
 from shared.readmodels.store import ReadStore
@@ -114,13 +116,68 @@ async def _read(socket: WebSocket[Any, Any, Any], hub: Hub, connection: Connecti
 async def _write(socket: WebSocket[Any, Any, Any], hub: Hub, connection: Connection) -> None:
     while True:
         item = await connection.outbox.get()
-        if isinstance(item, ResyncStale):  # the marker: messages were dropped
-            await hub.resync_stale(connection)
-            continue
-        # Most items are frames made in a round, ready to go; a message is encoded here.
-        frame = item if isinstance(item, Frame) else await hub.outgoing(connection, item)
-        await socket.send_text(frame.text)
+        connection.writing = True  # frames offered meanwhile queue behind this one
+        try:
+            if isinstance(item, ResyncStale):  # the marker: messages were dropped
+                await hub.resync_stale(connection)
+                continue
+            # Most items are frames made in a round, ready to go; a message is encoded here.
+            frame = item if isinstance(item, Frame) else await hub.outgoing(connection, item)
+            await socket.send_text(frame.text)
+            sent_counter(frame.type).inc()
+        finally:
+            connection.writing = False
+
+
+SERVER_SEND: Final = "tutorpulse.server_send"
+"""Where :class:`KeepServerSend` leaves the ASGI server's own ``send`` in a websocket's scope."""
+
+
+class KeepServerSend:
+    """Wraps the application's ASGI handler: a websocket's scope keeps the server's ``send``,
+    before any middleware wraps it, so that :func:`direct_writer` can find the socket."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope[SERVER_SEND] = send
+        await self.app(scope, receive, send)
+
+
+def direct_writer(socket: WebSocket[Any, Any, Any]) -> Callable[[Frame], bool] | None:
+    """What writes a round's frame straight to an accepted socket's transport, as
+    ``websockets.broadcast`` does: the same bytes uvicorn's websocket protocol would write for
+    ``send_text`` (a frame serialised once, for every viewer it goes to), without an ASGI
+    message, Litestar's and the request log's wrappers, or a task switch to the connection's
+    writer. The writer answers False, and the frame is queued for the ordinary path, whenever
+    that path would not write at once: the transport's buffer is full (uvicorn waits for it to
+    drain), the socket is closing, or a close was sent. None when the server is not uvicorn's
+    sans-I/O websockets protocol, or when the socket compresses its frames."""
+    server_send = socket.scope.get(SERVER_SEND)
+    protocol = getattr(server_send, "__self__", None)
+    if not isinstance(protocol, WebSocketsSansIOProtocol) or not protocol.handshake_complete:
+        return None
+    conn, transport, writable = protocol.conn, protocol.transport, protocol.writable
+    if conn.extensions:  # permessage-deflate: each socket's compressor has its own state
+        return None
+
+    def write(frame: Frame) -> bool:
+        if (
+            not writable.is_set()
+            or protocol.close_sent
+            or protocol.disconnected
+            or conn.state is not State.OPEN
+            or conn.expect_continuation_frame
+            or transport.is_closing()
+        ):
+            return False
+        transport.write(frame.wire)
         sent_counter(frame.type).inc()
+        return True
+
+    return write
 
 
 async def _watch(connection: Connection, settings: Settings) -> Closing:
@@ -192,6 +249,7 @@ async def live(socket: WebSocket[Any, Any, Any], hub: NamedDependency[Hub]) -> N
         await _close(socket, Closing(TRY_AGAIN_LATER, "not connected to NATS yet; retry"))
         return
     connection = hub.open(actor)
+    connection.direct = direct_writer(socket)
     log.info(
         "gateway.connected", user=str(actor.user_id), role=str(actor.role), centre=actor.centre_id
     )
@@ -317,7 +375,9 @@ def create_app(
         debug=False,
     )
     app.state.hub = hub
-    return with_request_log(app, SERVICE)
+    app = with_request_log(app, SERVICE)
+    app.asgi_handler = KeepServerSend(app.asgi_handler)  # type: ignore[arg-type,assignment]
+    return app
 
 
 def app_from_environment() -> Litestar:

@@ -49,6 +49,8 @@ import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from prometheus_client import Counter, Gauge
+from websockets.frames import Frame as WebSocketFrame
+from websockets.frames import Opcode
 
 from services.live_gateway import protocol
 from services.live_gateway.settings import HubSettings
@@ -218,6 +220,13 @@ class Frame:
 
     type: str
     text: str
+    wire: bytes = field(init=False, repr=False, compare=False)
+    """The websocket text frame that carries ``text`` from a server, serialised once (no
+    extension: per-message compression makes each socket's frame its own)."""
+
+    def __post_init__(self) -> None:
+        frame = WebSocketFrame(Opcode.TEXT, self.text.encode())
+        object.__setattr__(self, "wire", frame.serialize(mask=False, extensions=[]))
 
     @classmethod
     def of(cls, message: Message) -> Frame:
@@ -276,6 +285,11 @@ class Connection:
     cut_off: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the gateway ends the connection itself (:meth:`cut`)."""
     cut_off_reason: str = ""
+    direct: Callable[[Frame], bool] | None = None
+    """Writes a frame straight to the socket if it can take it now (True), without a trip
+    through the outbox and the writer's task; None: every message goes through the outbox."""
+    writing: bool = False
+    """The writer holds an item taken from the outbox and has not written it yet."""
 
     def __post_init__(self) -> None:
         self.outbox = asyncio.Queue(maxsize=self.queue_size)
@@ -288,7 +302,19 @@ class Connection:
 
     def offer(self, message: Message | Frame) -> None:
         """Queue a message; when the client is a whole queue behind, drop everything queued and
-        restart each of its topics with a snapshot once it reads again."""
+        restart each of its topics with a snapshot once it reads again.
+
+        A frame goes straight to the socket when nothing is queued before it (so messages
+        leave in the order they were offered) and the socket takes it now."""
+        direct = self.direct
+        if (
+            direct is not None
+            and not self.writing
+            and isinstance(message, Frame)
+            and self.outbox.empty()
+            and direct(message)
+        ):
+            return
         try:
             self.outbox.put_nowait(message)
             return
