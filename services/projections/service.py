@@ -63,7 +63,7 @@ from shared.messaging.auth import DLQ_STREAM, PROJECTIONS_CONSUMER
 from shared.messaging.stream_messages import notification_id_of
 from shared.observability import context, tracing
 from shared.observability.outage import OutageLog
-from shared.readmodels.deltas import notice_for
+from shared.readmodels.deltas import announced, notice_for
 from shared.readmodels.projector import Batch, Change, OutOfOrder, RefusedAfterWriting, apply
 from shared.readmodels.store import GenerationSwitched, ReadStore, SkipResult
 
@@ -541,8 +541,9 @@ class ProjectionService:
             headers = {**(headers or {}), context.TRACEPARENT_HEADER: tracing.traceparent_of(span)}
         # The notices first: what they announce is committed, and the gateways need not wait
         # for the acks' round trip.
+        notices = announced(outcome.changes)
         await self._send(
-            *(self._nc.publish(*notice_for(change), headers=headers) for change in outcome.changes)
+            *(self._nc.publish(*notice_for(change), headers=headers) for change in notices)
         )
         try:
             await self._answer(batch, decoded, outcome, answered)
@@ -552,11 +553,11 @@ class ProjectionService:
             log.info(
                 "projections.applied",
                 events=len(outcome.applied),
-                notices=len(outcome.changes),
+                notices=len(notices),
                 correlation_ids=correlations,
             )
         if span is not None:
-            tracing.end(span, attributes={"tutorpulse.notices": len(outcome.changes)})
+            tracing.end(span, attributes={"tutorpulse.notices": len(notices)})
         APPLIED.labels("applied").inc(len(outcome.applied))
         APPLIED.labels("out_of_order").inc(len(outcome.waiting) + len(outcome.retry))
         APPLIED.labels("failed").inc(len(outcome.failed))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from uuid import uuid4
 
 import pytest
 import structlog
@@ -18,7 +19,11 @@ from nats.aio.msg import Msg
 
 from services.projections import service as projection_module
 from services.projections.service import Settings
+from shared.readmodels.deltas import ANNOUNCED_KINDS
+from shared.readmodels.documents import STUDENT_ALERTS, STUDENT_SESSIONS
 from shared.readmodels.store import ReadStore
+from shared.tenancy import Actor
+from shared.tenancy.roles import Role
 from tests.readside import read_store
 from tests.support.projection_replica import (
     Item,
@@ -330,3 +335,31 @@ async def test_a_lone_replica_moves_the_watermark_by_its_own_acks_never_past_ano
     # It has now: the floor is past both, and this replica asks from now on.
     await batch((15, 6), floor=(6, 15))
     assert (client.asked, service.watermark) == (3, position[15])
+
+
+async def test_a_batch_announces_the_documents_a_gateway_follows_and_no_others(
+    store_before_enrolment: ReadStore, session_events: list[Item]
+) -> None:
+    """Enrolments change the session, its tutor's My Day and the students' overviews, which
+    are announced, and the students' months and alerts, which no socket follows."""
+    client = Recorder()
+    service = projection_service(store_before_enrolment, client)
+    enrolments = [
+        delivered(client, item, deliveries=1, sequence=n)
+        for n, item in enumerate(session_events[1:4], start=1)
+    ]
+    await service.handle(enrolments)
+    announced = {subject.split(".")[3] for subject, _ in client.notices}
+    assert {"session", "tutor", "student"} <= announced <= ANNOUNCED_KINDS
+    student = str(session_events[1][0].student_id)  # type: ignore[attr-defined]
+    assert store_before_enrolment.get(STUDENT_ALERTS, student) is not None
+    assert store_before_enrolment.centre_docs(STUDENT_SESSIONS, session_events[1][0].centre_id)
+
+
+def test_every_kind_a_gateway_topic_follows_is_announced() -> None:
+    from services.live_gateway.hub import Topic
+
+    tutor = Actor(user_id=uuid4(), role=Role.TEACHER, centre_id="centre-a")
+    topics = ["my-day", "catch-ups", "notifications"]
+    topics += [f"{prefix}:{uuid4()}" for prefix in ("session", "student", "class")]
+    assert {Topic.parse(name, tutor).kind for name in topics} == ANNOUNCED_KINDS
