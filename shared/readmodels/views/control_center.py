@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, cast
 
+import msgspec
+
 from shared.events import (
     HELP_PRIORITY_RANK,
     OPEN_HELP_REQUESTS,
@@ -217,7 +219,8 @@ def _picture(session: Session, names: Names, now: datetime) -> tuple[JsonObject,
         timing["remainingSeconds"] = int((ends - now).total_seconds())
     elif session.status is SessionStatus.SCHEDULED:
         timing["startsInSeconds"] = int((starts - now).total_seconds())
-    body = as_json(session)
+    # The session without its seats (each row holds its own): the rest of it, as stored.
+    body = as_json(msgspec.structs.replace(session, students={}))
     del body["students"]
     head = body | {"tutorName": names.get(session.tutor_id), "timing": timing}
     return head, [(row["studentId"], row) for row in rows]
