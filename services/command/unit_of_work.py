@@ -135,8 +135,9 @@ class UnitOfWork:
         self.trusted: dict[UUID, int] = {}
         """Aggregates taken from kept copies unasked, with the version each was taken at (0:
         presumed new, see :meth:`get_or_start`)."""
-        self.presumed: set[UUID] = set()
-        """Aggregates started without asking the store whether they have a history."""
+        self.presumed: dict[UUID, type[Aggregate]] = {}
+        """Aggregates started without asking the store whether they have a history, with
+        their kinds."""
         self._seen: dict[UUID, Aggregate] = {}
         self._exists_message: str | None = None
         self._stored: list[Aggregate] = []
@@ -162,24 +163,29 @@ class UnitOfWork:
         before their first help request), and the commit checks that it still has no event
         (``StaleRead`` otherwise, as for a stale kept copy)."""
         aggregates = self.store.aggregates
-        if (
+        unknown = (
             self._trust_kept
             and aggregates is not None
             and aggregate_id not in self._seen
             and not aggregates.known(aggregate_id)
-            and aggregates.presumed.trust()
-        ):
+        )
+        if unknown and aggregates is not None and aggregates.presumed.trust(cls):
             aggregate = start()
             self.trusted[aggregate.id] = 0
-            self.presumed.add(aggregate.id)
+            self.presumed[aggregate.id] = cls
             self._seen[aggregate.id] = aggregate
             return aggregate
         try:
-            return self.get(cls, aggregate_id)
+            found = self.get(cls, aggregate_id)
         except NotFound:
+            if unknown and aggregates is not None:  # a guess of new would have been right
+                aggregates.presumed.record(cls, stale=False)
             aggregate = start()
             self._seen[aggregate.id] = aggregate
             return aggregate
+        if unknown and aggregates is not None:  # and wrong here
+            aggregates.presumed.record(cls, stale=True)
+        return found
 
     def find(self, cls: type[A], aggregate_id: UUID, *, field: str | None = None) -> A:
         """An aggregate of the actor's centre; in another centre it is not found. Named by a
@@ -294,16 +300,19 @@ def execute(
         try:
             position = uow.commit(decision, idempotency)
         except StaleRead as error:
-            if uow.presumed and error.moved and error.moved <= uow.presumed:
+            if uow.presumed and error.moved and error.moved <= set(uow.presumed):
                 if store.aggregates is not None:  # a guess of new was wrong, not a kept copy
-                    store.aggregates.presumed.record(stale=True)
+                    wrong = {kind for id_, kind in uow.presumed.items() if id_ in error.moved}
+                    for kind in wrong:
+                        store.aggregates.presumed.record(kind, stale=True)
             elif stale is not None:
                 stale.record(stale=True)
             log.info("command.stale", aggregates=len(uow.trusted))
             continue
         except IntegrityError:
             if uow.presumed and store.aggregates is not None:  # most likely one that exists
-                store.aggregates.presumed.record(stale=True)
+                for kind in set(uow.presumed.values()):
+                    store.aggregates.presumed.record(kind, stale=True)
             if (
                 idempotency is not None
                 and (replay := _replay(store, actor, idempotency)) is not None
@@ -316,7 +325,8 @@ def execute(
         if len(uow.trusted) > len(uow.presumed) and stale is not None:
             stale.record(stale=False)
         if uow.presumed and store.aggregates is not None:
-            store.aggregates.presumed.record(stale=False)
+            for kind in set(uow.presumed.values()):
+                store.aggregates.presumed.record(kind, stale=False)
         return CommandResult(decision.status_code, decision.body, position)
     raise ConcurrentUpdate("the session changed while the command ran; try again")
 

@@ -170,6 +170,40 @@ class StaleRate:
             return self._stale / len(self._outcomes) if self._outcomes else 0.0
 
 
+class PresumedNew:
+    """How often an aggregate this process knows nothing of turned out to exist, per kind of
+    aggregate, and whether to presume the next one of that kind new without asking the store
+    (:meth:`~services.command.unit_of_work.UnitOfWork.get_or_start`). Kinds differ: a process
+    that just started knows none of the tutors' timetable weeks, which mostly exist, while a
+    student's seat in a session is mostly new; one rate for both stopped presuming seats new
+    (a store read per help request) for thousands of commands after a few weeks were guessed
+    wrong. Each kind's rate is a :class:`StaleRate`; a load that did ask the store (the rate
+    said not to presume) records what a guess would have met, so a kind's rate follows the
+    store whether or not its aggregates are presumed new."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[type, StaleRate] = {}
+        self._lock = threading.Lock()
+
+    def _of(self, kind: type) -> StaleRate:
+        with self._lock:
+            rate = self._kinds.get(kind)
+            if rate is None:
+                rate = self._kinds[kind] = StaleRate()
+            return rate
+
+    def trust(self, kind: type) -> bool:
+        """Whether to presume an unknown aggregate of ``kind`` new."""
+        return self._of(kind).trust()
+
+    def record(self, kind: type, *, stale: bool) -> None:
+        """An unknown aggregate of ``kind`` turned out to exist (``stale``) or not."""
+        self._of(kind).record(stale=stale)
+
+    def rate(self, kind: type) -> float:
+        return self._of(kind).rate
+
+
 class _Entry:
     """What is known of one kept aggregate."""
 
@@ -216,9 +250,9 @@ class AggregateCache:
         self._contended: set[type] = set()
         self.stale = StaleRate()
         """How often those were stale."""
-        self.presumed = StaleRate()
-        """How often an aggregate presumed new because this process knows nothing of it
-        (see :meth:`known`) turned out to exist."""
+        self.presumed = PresumedNew()
+        """How often an aggregate of each kind this process knows nothing of (see
+        :meth:`known`) turned out to exist."""
 
     def get(self, aggregate_id: UUID, project: Project) -> Any:
         """The aggregate as stored now, the caller's own (the kept instance, if any, is lent:

@@ -156,7 +156,7 @@ def test_a_seat_presumed_new_that_another_process_made_is_decided_again_on_it(
         with pytest.raises(type(refused.value)):
             first.handle(ann, RaiseHelpRequest(session_id=session))  # the same answer
         kept = second.aggregates
-        assert kept is not None and kept.presumed.rate > 0 and kept.stale.rate == 0
+        assert kept is not None and kept.presumed.rate(Seat) > 0 and kept.stale.rate == 0
         seat = load(second, Seat, seat_id(session, ann.user_id))
         assert seat.version == 1 and len(seat.help_requests) == 1
     finally:
