@@ -173,7 +173,10 @@ def direct_writer(socket: WebSocket[Any, Any, Any]) -> Callable[[Frame], bool] |
             or transport.is_closing()
         ):
             return False
-        transport.write(frame.wire)
+        try:
+            transport.write(frame.wire)
+        except (OSError, RuntimeError):  # the socket went away: the writer finds out and ends
+            return False
         sent_counter(frame.type).inc()
         return True
 

@@ -1167,16 +1167,16 @@ class Hub:
     def _read_view(
         self, store: ReadStore, actor: Actor, topic: Topic, now: datetime
     ) -> access.View:
-        order = name_order(self.revealer, actor.centre_id)  # the frame is opened for it too
         if topic.kind == SESSION.name:
             return access.control_center(store, actor, UUID(topic.key), now)
         if topic.kind == STUDENT.name:
             return access.student_overview(store, actor, UUID(topic.key), now)
-        if topic.kind == CLASS.name:
-            return access.class_roster(store, actor, UUID(topic.key), order)
         if topic.kind == INBOX.name:
             require(actor, Permission.NOTIFICATIONS_OWN)
             return notification_views.inbox(store, actor)
         if topic.kind == CATCH_UP.name:
             return access.catch_up_list(store, actor, access.CatchUpFilter(limit=200), now)
+        order = name_order(self.revealer, actor.centre_id)  # the frame is opened for it too
+        if topic.kind == CLASS.name:
+            return access.class_roster(store, actor, UUID(topic.key), order)
         return access.my_day(store, actor, None, now, order)
