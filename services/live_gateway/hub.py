@@ -40,6 +40,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Final, Protocol, cast
 from uuid import UUID
 
@@ -204,6 +205,12 @@ class Topic:
 
     def subject(self, centre_id: str) -> str:
         return delta_subject(centre_id, self.kind, self.key)
+
+    @cached_property
+    def document(self) -> UUID:
+        """The id of the one document followed (a session, a student, a class), parsed once
+        for every view of the topic."""
+        return UUID(self.key)
 
 
 class ResyncStale:
@@ -518,7 +525,7 @@ def _same(last: Sent, previous: Sent | None) -> bool:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Outcome:
     view: Sent | None = None
     refused: Exception | None = None
@@ -1168,9 +1175,9 @@ class Hub:
         self, store: ReadStore, actor: Actor, topic: Topic, now: datetime
     ) -> access.View:
         if topic.kind == SESSION.name:
-            return access.control_center(store, actor, UUID(topic.key), now)
+            return access.control_center(store, actor, topic.document, now)
         if topic.kind == STUDENT.name:
-            return access.student_overview(store, actor, UUID(topic.key), now)
+            return access.student_overview(store, actor, topic.document, now)
         if topic.kind == INBOX.name:
             require(actor, Permission.NOTIFICATIONS_OWN)
             return notification_views.inbox(store, actor)
@@ -1178,5 +1185,5 @@ class Hub:
             return access.catch_up_list(store, actor, access.CatchUpFilter(limit=200), now)
         order = name_order(self.revealer, actor.centre_id)  # the frame is opened for it too
         if topic.kind == CLASS.name:
-            return access.class_roster(store, actor, UUID(topic.key), order)
+            return access.class_roster(store, actor, topic.document, order)
         return access.my_day(store, actor, None, now, order)
