@@ -354,7 +354,11 @@ class AggregateCache:
             ):
                 return
             snapshotted = 0 if entry is None else entry.snapshotted
-        frozen = pickle.dumps(aggregate, -1) if type(aggregate) in self._contended else None
+            # Given back at the version it was lent at (a command that only read it, as a help
+            # request reads its session): the copy pickled at that version still holds.
+            frozen = None if entry is None or entry.version != version else entry.frozen
+        if frozen is None and type(aggregate) in self._contended:
+            frozen = pickle.dumps(aggregate, -1)
         snapshotted = self._snapshot_if_due(aggregate, snapshotted, frozen)
         with self._lock:
             entry = self._entries.get(aggregate.id)
