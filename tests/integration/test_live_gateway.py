@@ -27,8 +27,9 @@ from services.command.commands.classes import AddClassMember, CreateClass
 from services.command.commands.notes import WriteNote
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.seed import seed
+from services.live_gateway import protocol
 from services.live_gateway.app import FORBIDDEN, IDLE, UNAUTHORIZED, create_app
-from services.live_gateway.hub import Hub, Settings
+from services.live_gateway.hub import Frame, Hub, Settings
 from shared import events
 from shared.events import AttendanceStatus
 from shared.eventstore import EventStoreSettings
@@ -372,6 +373,54 @@ async def test_a_client_that_stops_reading_costs_a_bounded_queue_then_gets_a_sna
                     if s["name"] == "Alex Thompson"
                 )
                 assert alex["attendance"] == "ABSENT"
+
+
+async def test_frames_written_straight_to_a_socket_queue_once_it_stops_reading(
+    demo: Demo, nats_server: NatsServer
+) -> None:
+    """A round's frames go straight to the socket's transport only while it takes them: once a
+    client stops reading and the transport's buffer fills, they queue (boundedly), are dropped,
+    and the client gets a fresh snapshot when it reads again."""
+    session = demo.live_topic
+    dropped_before = metric("tutorpulse_gateway_dropped_total")
+    with socket.socket() as small:
+        small.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        async with gateway(demo, nats_server.url, send_buffer=4096, queue=4) as gw:
+            small.connect(("127.0.0.1", gw.port))
+            async with connect(
+                gw.url, actor("john"), sock=small, max_queue=1, compression=None, close_timeout=0.1
+            ) as client:
+                first = await subscribe(client, session)
+                (connection,) = gw.hub.connections
+                assert connection.direct is not None, "uvicorn's socket is written straight to"
+                # Frames of about 16 kB each, as a round makes them, for a client reading none.
+                big = Frame.of(
+                    protocol.Delta(
+                        topic=session, version=first["version"], patch={"note": "x" * 16_000}
+                    )
+                )
+                longest = 0
+                for _ in range(40):
+                    connection.offer(big)
+                    longest = max(longest, connection.outbox.qsize())
+                assert connection.behind and longest <= 4
+                assert metric("tutorpulse_gateway_dropped_total") > dropped_before
+
+                # Reading again: what was written arrives whole, then the session restarts
+                # with a snapshot.
+                deadline = time.monotonic() + 10
+                while True:
+                    message = await receive(client, max(0.01, deadline - time.monotonic()))
+                    if message["type"] == "snapshot":
+                        break
+                    assert message == {
+                        "type": "delta",
+                        "topic": session,
+                        "version": first["version"],
+                        "patch": {"note": "x" * 16_000},
+                    }
+                assert message["topic"] == session and message["version"] == first["version"]
+                assert message["data"]["status"] == "LIVE"
 
 
 async def test_two_gateway_replicas_each_deliver_to_their_own_clients(
