@@ -2,7 +2,9 @@
 
 Each connection runs three tasks until the first of them ends: a reader (client messages),
 a writer (the connection's bounded outbox to the socket) and a watch (server pings, the idle
-timeout, and the hub cutting it off when its person was erased).
+timeout, and the hub cutting it off when its person was erased). Under uvicorn, a round's
+frames skip the outbox and go straight to the socket's transport whenever nothing waits
+before them and the socket takes them at once (:func:`direct_writer`).
 
 Personal texts are opened in the frames the gateway sends (:class:`~shared.privacy.Revealer`,
 with the process's one :class:`~shared.privacy.KeyStore`, in the event store's database); the
