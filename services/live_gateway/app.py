@@ -41,6 +41,7 @@ from services.live_gateway.hub import (
     ResyncStale,
     Settings,
     sent_counter,
+    text_frame,
 )
 from services.live_gateway.page import page_router
 from services.live_gateway.settings import GatewaySettings
@@ -175,8 +176,9 @@ def direct_writer(socket: WebSocket[Any, Any, Any]) -> Callable[[Frame], bool] |
             or transport.is_closing()
         ):
             return False
+        wire = frame.wire
         try:
-            transport.write(frame.wire)
+            transport.write(text_frame(frame.text.encode()) if wire is None else wire)
         except (OSError, RuntimeError):  # the socket went away: the writer finds out and ends
             return False
         sent_counter(frame.type).inc()

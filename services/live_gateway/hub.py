@@ -36,6 +36,7 @@ import asyncio
 import base64
 import contextlib
 import re
+import struct
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -50,8 +51,6 @@ import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from prometheus_client import Counter, Gauge
-from websockets.frames import Frame as WebSocketFrame
-from websockets.frames import Opcode
 
 from services.live_gateway import protocol
 from services.live_gateway.settings import HubSettings
@@ -227,17 +226,39 @@ class Frame:
 
     type: str
     text: str
-    wire: bytes = field(init=False, repr=False, compare=False)
-    """The websocket text frame that carries ``text`` from a server, serialised once (no
-    extension: per-message compression makes each socket's frame its own)."""
-
-    def __post_init__(self) -> None:
-        frame = WebSocketFrame(Opcode.TEXT, self.text.encode())
-        object.__setattr__(self, "wire", frame.serialize(mask=False, extensions=[]))
+    wire: bytes | None = field(default=None, repr=False, compare=False)
+    """The websocket text frame that carries ``text`` from a server (no extension: per-message
+    compression makes each socket's frame its own), made once for every viewer the frame goes
+    to, from the bytes ``text`` was decoded from (:meth:`encoded`); None for a frame that goes
+    through the ASGI server's ``send``."""
 
     @classmethod
     def of(cls, message: Message) -> Frame:
-        return cls(protocol.type_of(message), protocol.encode(message).decode())
+        return cls.encoded(protocol.type_of(message), protocol.encode(message))
+
+    @classmethod
+    def encoded(cls, kind: str, data: bytes) -> Frame:
+        """A frame of wire type ``kind`` whose text is the UTF-8 JSON ``data``."""
+        return cls(kind, data.decode(), text_frame(data))
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked websocket text frame of ``payload`` (RFC 6455, section 5.2), as a
+    server sends it: the same bytes as ``websockets``' own serialisation, without its checks
+    and copies (``tests/unit/test_live_direct.py`` compares them)."""
+    length = len(payload)
+    if length < 126:
+        head = _SHORT.pack(_FIN_TEXT, length)
+    elif length < 65536:
+        head = _MEDIUM.pack(_FIN_TEXT, 126, length)
+    else:
+        head = _LONG.pack(_FIN_TEXT, 127, length)
+    return head + payload
+
+
+_FIN_TEXT: Final = 0x81
+"""FIN and the text opcode."""
+_SHORT, _MEDIUM, _LONG = struct.Struct("!BB"), struct.Struct("!BBH"), struct.Struct("!BBQ")
 
 
 Outgoing = Message | Frame | ResyncStale
@@ -1116,7 +1137,7 @@ class Hub:
         ``centre_id`` (in a worker thread: opening may read the key store)."""
         if self.revealer is not None:
             data = self.revealer.json(data, centre_id)
-        return Frame(kind, data.decode())
+        return Frame.encoded(kind, data)
 
     async def outgoing(self, connection: Connection, item: Message | Frame) -> Frame:
         """What goes over ``connection``'s socket for a queued item: a frame as it is; a

@@ -11,7 +11,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from services.live_gateway import protocol
-from services.live_gateway.hub import Connection, Frame, Topic
+from services.live_gateway.hub import Connection, Frame, Topic, text_frame
 from shared.readmodels.documents import SESSION
 from shared.tenancy import Actor, Role
 
@@ -45,15 +45,18 @@ def queued(connection: Connection) -> list[object]:
 
 
 def test_a_frame_is_the_websocket_frame_the_server_protocol_writes_for_its_text() -> None:
-    for size in (10, 200, 70_000):  # the three lengths of the frame header
-        frame = Frame("delta", '{"type":"delta","patch":"' + "é" * size + '"}')
+    for size in (10, 125, 126, 200, 65_535, 70_000):  # the three lengths of the frame header
+        text = '{"type":"delta","patch":"' + "é" * size + '"}'
+        frame = Frame.encoded("delta", text.encode())
+        assert frame.text == text
         server = ServerProtocol()
         server.state = State.OPEN
-        server.send_text(frame.text.encode())
+        server.send_text(text.encode())
         assert frame.wire == b"".join(server.data_to_send())
-        assert WebSocketFrame(Opcode.TEXT, frame.text.encode()).serialize(
-            mask=False, extensions=[]
-        ) == (frame.wire)
+        assert text_frame(text.encode()) == (
+            WebSocketFrame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
+        )
+    assert Frame.of(protocol.Pong()).wire == text_frame(b'{"type":"pong"}')
 
 
 def test_frames_go_straight_to_the_socket_when_nothing_waits_before_them() -> None:
