@@ -35,14 +35,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import re
 import struct
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 from uuid import UUID
 
 import anyio.to_thread
@@ -142,6 +145,7 @@ ROUND_SUBJECTS = 64
 """Subjects (with all their audiences) read in one round, through one :class:`RoundReads`."""
 
 Message = protocol.ServerMessage
+R = TypeVar("R")
 
 
 Settings = HubSettings
@@ -640,7 +644,14 @@ class Hub:
         """Subjects rung and not yet taken by a round, in the order they rang."""
         self._reading: set[str] = set()
         """Subjects a round is reading now: rung meanwhile, they wait for the next round."""
-        self._wake = asyncio.Event()
+        self._idle: deque[asyncio.Future[None]] = deque()
+        """Readers waiting for a subject to be rung, each on its own future: a ring wakes one
+        of them, not all (each wake is a task switch on the event loop)."""
+        self._waking = False
+        """A reader was woken and has not looked for subjects yet: rings meanwhile wake no
+        other, it takes them too."""
+        self._executor: ThreadPoolExecutor | None = None
+        """The threads rounds are read in (``READERS`` of them, one per round in flight)."""
         self._ping: NatsPing | None = None
 
     # --- life cycle --------------------------------------------------------------------
@@ -650,6 +661,7 @@ class Hub:
         self._spawn(self._resync_forever(), "gateway-resync")
         if self.erasures is not None:
             self._spawn(self._cut_off_erased_forever(), "gateway-erasures")
+        self._executor = ThreadPoolExecutor(READERS, thread_name_prefix="gateway-round")
         for number in range(READERS):
             self._spawn(self._read_rounds(), f"gateway-reader-{number}")
 
@@ -661,6 +673,9 @@ class Hub:
             if not ring.done.done():
                 ring.done.set_result(None)
         self._rung.clear()
+        if self._executor is not None:  # the rounds waited for their threads: none is busy
+            self._executor.shutdown(wait=False)
+            self._executor = None
         for connection in list(self.connections):
             await self.close(connection)
 
@@ -866,7 +881,7 @@ class Hub:
                     ring.correlations = _joined(ring.correlations, correlations)
                 ring.traceparent = ring.traceparent or traceparent
             waiting.append(ring.done)
-        self._wake.set()
+        self._wake_one()
         await asyncio.wait(waiting)  # waiting never cancels a round other ringers wait on too
 
     def _take(self) -> dict[str, _Ring]:
@@ -880,25 +895,60 @@ class Hub:
                 break
         return taken
 
+    def _wake_one(self) -> None:
+        """Wake one idle reader for the subjects rung, unless one woken already has not looked
+        yet (it takes them too); with every reader busy, the first to finish takes them."""
+        if self._waking:
+            return
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                self._waking = True
+                return
+
     async def _read_rounds(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             taken = self._take()
             if not taken:
-                self._wake.clear()
-                await self._wake.wait()
+                waiter = loop.create_future()
+                self._idle.append(waiter)
+                try:
+                    await waiter
+                finally:
+                    self._waking = False
                 continue
+            self._waking = False
+            if len(taken) >= ROUND_SUBJECTS and self._rung:
+                self._wake_one()  # more than one round's worth: another reader takes the rest
             try:
                 await self._round(taken)
             except Exception:
                 # The periodic check tries again; one failed round must not stop the others.
                 log.exception("gateway.round_failed", subjects=len(taken))
             finally:
+                # Subjects rung while this round read them are taken by this reader next.
                 for subject, ring in taken.items():
                     self._reading.discard(subject)
                     if not ring.done.done():
                         ring.done.set_result(None)
-                if self._rung:
-                    self._wake.set()
+
+    async def _in_thread(self, function: Callable[..., R], *args: Any) -> R:
+        """``function(*args)`` in one of the rounds' threads (in a copy of this context), as
+        ``anyio.to_thread.run_sync`` would run it but with less work on the event loop per
+        call (no capacity limiter, no cancel scope); a caller cancelled meanwhile still waits
+        for it to finish, so no round reads on after the hub has stopped."""
+        executor = self._executor
+        if executor is None:
+            return await anyio.to_thread.run_sync(function, *args)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(executor, contextvars.copy_context().run, function, *args)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            raise
 
     async def _round(self, taken: dict[str, _Ring]) -> None:
         """Read each audience of the subjects taken whose viewers lack the version announced,
@@ -919,7 +969,7 @@ class Hub:
         # Erasures are looked for on the rounds that read whatever the version (the periodic
         # check): a notice's round, the busy path, skips that reading of the whole view.
         checks = [cause.version is None for cause in causes]
-        outcomes = await anyio.to_thread.run_sync(self._read_round, audiences, checks)
+        outcomes = await self._in_thread(self._read_round, audiences, checks)
         tracer = tracing.tracer(GATEWAY_SERVICE)
         for audience, outcome, cause in zip(audiences, outcomes, causes, strict=True):
             if outcome.view is not None:

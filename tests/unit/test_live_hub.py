@@ -632,3 +632,48 @@ def test_a_round_answers_the_same_people_once_and_each_caller_its_own_copy(
     second = reads.get_many("person", people)
     assert set(second) == set(people) and second is not first and reads.reads == 1
     assert reads.get_many("person", people[:2]).keys() == set(people[:2]) and reads.reads == 1
+
+
+async def test_notices_rung_while_every_reader_is_busy_are_all_read_once_one_finishes(
+    store: ReadStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More sessions ring together than the readers' rounds take at once (one subject a round
+    here): a ring wakes one idle reader, and a reader that finishes takes what was rung
+    meanwhile, so every session is read, once, for the supervisor following them all."""
+    monkeypatch.setattr(hub_module, "ROUND_SUBJECTS", 1)
+    sessions = sorted(
+        {str(event.session_id) for event, _ in EVENTS if isinstance(event, events.SessionScheduled)}
+    )
+    assert len(sessions) > hub_module.READERS
+    hub = Hub(store, Settings(queue=len(sessions) * 4, resync_seconds=3600, max_topics=100))
+    await hub.start(FakeNats())
+    try:
+        supervisor = hub.open(
+            Actor(user_id=uuid4(), role=Role.CENTER_SUPERVISOR, centre_id=DEMO_CENTRE)
+        )
+        for session in sessions:
+            await hub.subscribe(supervisor, f"session:{session}")
+        drain(supervisor)
+        busy = threading.Semaphore(0)
+        go_on = threading.Event()
+        read_round = hub._read_round
+
+        read: list[str] = []
+
+        def held_round(audiences: list[Any], *args: Any) -> Any:
+            read.extend(audience.topic.name for audience in audiences)
+            busy.release()
+            assert go_on.wait(10), "the test never let the rounds go on"
+            return read_round(audiences, *args)
+
+        monkeypatch.setattr(hub, "_read_round", held_round)
+        clock.now += timedelta(minutes=1)  # every session's timing moved
+        checked = asyncio.ensure_future(hub.resync_all())
+        for _ in range(hub_module.READERS):  # every reader holds a round: the rest wait
+            assert await asyncio.to_thread(busy.acquire, True, 10)
+        go_on.set()
+        await asyncio.wait_for(checked, 10)
+        assert sorted(read) == [f"session:{session}" for session in sessions]
+        assert drain(supervisor), "the sessions whose timing moved were sent their deltas"
+    finally:
+        await hub.stop()
