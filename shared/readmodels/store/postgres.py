@@ -304,8 +304,10 @@ class PostgresReadStore(ReadStore):
 
     def _among(self, keys: list[str]) -> list[tuple[str, list[Any]]]:
         # One statement with an array of keys, whose text does not change with their number:
-        # psycopg prepares it once per connection.
-        return [("d.key = ANY(?::text[])", [keys])]
+        # psycopg prepares it once per connection. The array goes in binary (``%b``): in text,
+        # psycopg quotes and escapes every key with a regular expression, which cost about five
+        # times the rest of the statement's client-side work (30 keys: 109 against 23 µs).
+        return [("d.key = ANY(%b::text[])", [keys])]
 
     def _is_missing_table(self, error: BaseException) -> bool:
         return isinstance(error, psycopg.errors.UndefinedTable)
