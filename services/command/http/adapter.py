@@ -9,12 +9,9 @@ each of them. The handler fills in the command, runs it off the event loop, and 
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import inspect
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
@@ -33,6 +30,7 @@ from services.command.http.examples import BODIES
 from services.command.http.fast import FAST, RAISED, FastRoute, idempotency_of
 from services.command.http.problems import COMMAND
 from services.command.http.routes import ROUTES, Route
+from services.command.http.threads import CommandThreads
 from services.command.idempotency import MAX_KEY_LENGTH
 from services.command.metrics import COMMANDS
 from services.command.responses import answer_type
@@ -59,15 +57,15 @@ T = TypeVar("T")
 COMMAND_THREADS = 40
 """Commands of one process running at once (as many as anyio's default worker threads): they
 wait on PostgreSQL, and concurrent ones share a commit (``shared.eventstore.group_commit``)."""
-_COMMAND_THREADS = ThreadPoolExecutor(COMMAND_THREADS, thread_name_prefix="command")
+_COMMAND_THREADS = CommandThreads(COMMAND_THREADS, "command")
 
 
 async def in_command_thread(call: Callable[[], T]) -> T:
     """``call()`` in one of the threads that run commands, with this task's context variables
-    (its log bindings). A plain executor: ``anyio.to_thread.run_sync`` measured 85 µs of CPU
-    per call (its cancel scope, limiter and queue) against 32 µs."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_COMMAND_THREADS, contextvars.copy_context().run, call)
+    (its log bindings). Not ``anyio.to_thread.run_sync`` (85 µs of CPU per call, its cancel
+    scope, limiter and queue), nor ``run_in_executor`` (32 µs): see
+    :mod:`services.command.http.threads`."""
+    return await _COMMAND_THREADS.run(call)
 
 
 def route_handlers(centres: TutoringCentres) -> list[HTTPRouteHandler]:
