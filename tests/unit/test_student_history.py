@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import msgspec
 import pytest
 
 from services.command.application import TutoringCentres
 from services.projections.rebuild import rebuild
+from shared import events as ev
 from shared.eventstore import EventStoreSettings
 from shared.readmodels import access
 from shared.readmodels.documents import (
@@ -32,6 +33,7 @@ from shared.readmodels.documents import (
     listed,
     month_of,
 )
+from shared.readmodels.projector import apply_all
 from shared.readmodels.projector import student as student_projector
 from shared.readmodels.projector.student import risk_inputs
 from shared.readmodels.store import ReadStore, StoredDoc
@@ -265,3 +267,64 @@ def test_my_day_reads_a_store_projected_before_the_alert_inputs_were_kept(
             access.my_day(stores.bounded, tutor, None, at).data for tutor in tutors
         ]
     earlier.close()
+
+
+def test_a_session_that_leaves_the_window_lets_an_older_month_s_one_in(tmp_path: Path) -> None:
+    """Fourteen sessions over four months, all over: the window lists the latest twelve. A
+    catch-up on the latest pins it (listed for what is open, not among the latest), so the
+    second oldest, of January, whose month no event touched, comes into the window: the
+    window cannot be worked out from the last one and the month that changed alone."""
+    store = read_store(tmp_path)
+    centre, tutor, student = "gamma", uuid4(), uuid4()
+    sessions = [uuid4() for _ in range(14)]
+    first = datetime(2026, 1, 5, 15, tzinfo=UTC)
+    history: list[ev.Event] = []
+    for n, sid in enumerate(sessions):
+        starts = first + timedelta(weeks=n)
+        common: dict[str, Any] = {
+            "centre_id": centre,
+            "aggregate_id": sid,
+            "session_id": sid,
+            "occurred_at": starts,
+            "actor_id": tutor,
+            "actor_role": Role.TEACHER,
+        }
+        history += [
+            ev.SessionScheduled(
+                **common,
+                aggregate_version=1,
+                title=f"Week {n + 1}",
+                tutor_id=tutor,
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=1),
+                time_zone="UTC",
+                mode=ev.SessionMode.ONLINE,
+                meeting_link="https://meet.example.org/w",
+            ),
+            ev.StudentEnrolled(**common, aggregate_version=2, student_id=student),
+            ev.SessionStarted(**common, aggregate_version=3),
+            ev.SessionEnded(**common, aggregate_version=4),
+        ]
+    for position, event in enumerate(history, start=1):  # a batch each, as events come live
+        apply_all(store, [(event, position)])
+
+    def window() -> list[str]:
+        stored = store.get(STUDENT, str(student))
+        assert stored is not None
+        return sorted(stored.doc.sessions, key=lambda s: sessions.index(UUID(s)))
+
+    assert window() == [str(s) for s in sessions[2:]]
+    catch_up = ev.CatchUpAssigned(
+        centre_id=centre,
+        aggregate_id=uuid4(),
+        aggregate_version=1,
+        session_id=sessions[-1],
+        occurred_at=first + timedelta(weeks=14),
+        actor_id=tutor,
+        actor_role=Role.TEACHER,
+        student_id=student,
+        due_at=first + timedelta(weeks=15),
+        reason="missed the quiz",
+    )
+    apply_all(store, [(catch_up, len(history) + 1)])
+    assert window() == [str(s) for s in sessions[1:]]

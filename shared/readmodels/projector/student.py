@@ -541,10 +541,13 @@ def _window(
     return _window_read(docs, student)
 
 
-def _kept(every: list[StudentSession]) -> dict[str, StudentSession]:
+def _kept(
+    every: list[StudentSession], of_every: list[_Facts] | None = None
+) -> dict[str, StudentSession]:
     """Of ``every`` session (sorted by start) that can be in the window, those that are: as
-    :func:`listed`, and the latest of the rest of :data:`_LATEST`."""
-    facts = [(s, _facts_of(s)) for s in every]
+    :func:`listed`, and the latest of the rest of :data:`_LATEST` (``of_every``: their facts,
+    if worked out already)."""
+    facts = list(zip(every, of_every or [_facts_of(s) for s in every], strict=True))
     over = [s.session_id for s, f in facts if f.listing]
     keep = {s.session_id for s, f in facts if not f.listing}
     keep.update(over[-STUDENT_RECENT_SESSIONS:])
@@ -599,7 +602,7 @@ def _window_from(
         now = [k for f in now_facts for k in f[field]]
         if len(now) < wanted or _nth_latest(now, wanted) < _nth_latest(was, wanted):
             return None
-    return _kept(candidates)
+    return _kept(candidates, now_facts)
 
 
 def _window_read(docs: Batch, student: Student) -> dict[str, StudentSession]:
