@@ -34,6 +34,9 @@ class Document(Record, kw_only=True):
 D = TypeVar("D", bound=Document)
 
 _encoder = msgspec.json.Encoder(order="sorted")
+_copier = msgspec.json.Encoder()
+"""For copies, whose keys' order nobody sees: sorting every struct's fields made encoding a
+large document 1.5 to 3 times slower."""
 
 
 def encode(doc: Record) -> str:
@@ -57,7 +60,7 @@ class Kind(Generic[D]):
 
     def copy(self, doc: D) -> D:
         """A deep copy of ``doc`` (through its JSON, several times faster than ``deepcopy``)."""
-        return self._decoder.decode(_encoder.encode(doc))
+        return self._decoder.decode(_copier.encode(doc))
 
     def __repr__(self) -> str:
         return f"Kind({self.name!r}, {self.type.__name__})"
