@@ -14,7 +14,6 @@ import uvicorn
 from services.command.settings import CommandSettings
 from services.settings import load_or_exit
 from shared.eventstore import EventStore
-from shared.http.one_write import OneWriteProtocol
 from shared.observability import configure_logging
 from shared.observability.metrics import MULTIPROCESS_VARIABLE, prepare_directory
 
@@ -41,8 +40,6 @@ def main() -> None:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            # An answer's headers and body in one write to the socket, not two.
-            http=OneWriteProtocol,
             log_config=None,
             access_log=False,
         )
