@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.projections.rebuild import rebuild
-from shared.events import HomeworkStatus
 from shared.eventstore import EventStoreSettings
 from shared.readmodels.documents import (
     STUDENT,
     STUDENT_ALERTS,
-    HomeworkSummary,
     Student,
     StudentAlerts,
 )
@@ -26,6 +25,7 @@ from shared.readmodels.store import ReadStore, Transaction
 from shared.readmodels.views.risk import alert_inputs
 from shared.settings import load
 from tests.readside import demo_events, read_store
+from tests.unit.test_risk import homework
 
 _reference: dict[str, list[tuple[object, ...]]] = {}
 
@@ -174,24 +174,7 @@ def test_a_derived_document_is_worked_out_once_from_what_the_batch_leaves(tmp_pa
     with store.transaction() as tx:
         batch = Batch(tx)
         for n in range(1, 4):
-            student.homework[f"h-{n}"] = HomeworkSummary(
-                homework_id=f"h-{n}",
-                student_id="s-1",
-                teacher_id="t-1",
-                title=f"Fractions {n}",
-                status=HomeworkStatus.NOT_STARTED,
-                due_at=f"2026-05-1{n}T16:00:00Z",
-                max_score=10,
-                session_id=None,
-                assigned_at="2026-05-01T16:00:00Z",
-                submitted_at=None,
-                on_time=None,
-                auto_score=None,
-                score=None,
-                feedback=None,
-                graded_at=None,
-                xp_awarded=0,
-            )
+            student.homework[f"h{n}"] = homework(n, due_in=timedelta(days=n))
             batch.put(STUDENT, "s-1", "c-1", student)
             batch.put_derived(STUDENT_ALERTS, "s-1", "c-1", alerts)
             batch.applied(f"homework-{n}", 1)
@@ -203,4 +186,4 @@ def test_a_derived_document_is_worked_out_once_from_what_the_batch_leaves(tmp_pa
     assert worked_out == [2, 3]
     stored = store.get(STUDENT_ALERTS, "s-1")
     assert stored is not None and stored.version == 3
-    assert [h.homework_id for h in stored.doc.open_homework] == ["h-1", "h-2", "h-3"]
+    assert [h.homework_id for h in stored.doc.open_homework] == ["h1", "h2", "h3"]
