@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -187,6 +187,15 @@ class UnitOfWork:
             aggregates.presumed.record(cls, stale=True)
         return found
 
+    def record_presumed(self, *, stale: bool, among: Collection[UUID | str] | None = None) -> None:
+        """Count, once per kind, whether the aggregates presumed new (those ``among``, if
+        given) turned out to exist (``stale``) or not."""
+        aggregates = self.store.aggregates
+        if aggregates is None:
+            return
+        for kind in {k for id_, k in self.presumed.items() if among is None or id_ in among}:
+            aggregates.presumed.record(kind, stale=stale)
+
     def find(self, cls: type[A], aggregate_id: UUID, *, field: str | None = None) -> A:
         """An aggregate of the actor's centre; in another centre it is not found. Named by a
         body ``field``, a missing one is an invalid value (422) rather than a 404. Centres and
@@ -301,18 +310,13 @@ def execute(
             position = uow.commit(decision, idempotency)
         except StaleRead as error:
             if uow.presumed and error.moved and error.moved <= set(uow.presumed):
-                if store.aggregates is not None:  # a guess of new was wrong, not a kept copy
-                    wrong = {kind for id_, kind in uow.presumed.items() if id_ in error.moved}
-                    for kind in wrong:
-                        store.aggregates.presumed.record(kind, stale=True)
+                uow.record_presumed(stale=True, among=error.moved)  # not a kept copy: a guess
             elif stale is not None:
                 stale.record(stale=True)
             log.info("command.stale", aggregates=len(uow.trusted))
             continue
         except IntegrityError:
-            if uow.presumed and store.aggregates is not None:  # most likely one that exists
-                for kind in set(uow.presumed.values()):
-                    store.aggregates.presumed.record(kind, stale=True)
+            uow.record_presumed(stale=True)  # most likely one that exists
             if (
                 idempotency is not None
                 and (replay := _replay(store, actor, idempotency)) is not None
@@ -324,9 +328,7 @@ def execute(
             continue
         if len(uow.trusted) > len(uow.presumed) and stale is not None:
             stale.record(stale=False)
-        if uow.presumed and store.aggregates is not None:
-            for kind in set(uow.presumed.values()):
-                store.aggregates.presumed.record(kind, stale=False)
+        uow.record_presumed(stale=False)
         return CommandResult(decision.status_code, decision.body, position)
     raise ConcurrentUpdate("the session changed while the command ran; try again")
 
