@@ -308,23 +308,25 @@ class Batch:
     def put(self, kind: Kind[D], key: str, centre_id: str, doc: D) -> None:
         """``doc`` is the document now. One that nothing in the batch read is not read here:
         its stored version is read at :meth:`flush`, with the others put that way."""
-        at = (kind.name, key)
-        if at not in self._loaded:
-            self._unread.add(at)
+        at = self._putting(kind, key)
         self._derived.pop(at, None)
         self._current[at] = (kind, centre_id, doc)
-        self._touched_by_event.add(at)
 
     def put_derived(self, kind: Kind[D], key: str, centre_id: str, derive: Callable[[], D]) -> None:
         """Put the document ``derive()`` makes, worked out when it is read or the batch is
         flushed rather than now: a document derived from another that the batch's events change
         again and again (a rebuild's batch refreshes a student many times) is worked out once.
         ``derive`` must read what it derives from as the batch leaves it, not as it is now."""
+        self._derived[self._putting(kind, key)] = (kind, centre_id, derive)
+
+    def _putting(self, kind: Kind[Any], key: str) -> tuple[str, str]:
+        """The document's place, touched by the event being applied (and, if nothing read the
+        document, its version read at :meth:`flush`)."""
         at = (kind.name, key)
         if at not in self._loaded:
             self._unread.add(at)
-        self._derived[at] = (kind, centre_id, derive)
         self._touched_by_event.add(at)
+        return at
 
     def _derive(self, at: tuple[str, str]) -> None:
         kind, centre_id, derive = self._derived.pop(at)
