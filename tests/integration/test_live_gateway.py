@@ -160,6 +160,22 @@ def connect(url: str, who: Actor, **options: Any) -> websockets.connect:
     return websockets.connect(f"{url}?token={mint(who)}", ping_interval=None, **options)
 
 
+@contextlib.asynccontextmanager
+async def slow_reader(demo: Demo, nats: str) -> AsyncIterator[tuple[Gateway, ClientConnection]]:
+    """A gateway with small socket buffers and a queue of 4, and John's websocket on a socket
+    with a small receive buffer and no compression: once the client stops reading, the
+    gateway's writes soon stop too (as over a slow mobile link)."""
+    with socket.socket() as small:
+        small.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        async with gateway(demo, nats, send_buffer=4096, queue=4) as gw:
+            small.connect(("127.0.0.1", gw.port))
+            # close_timeout: a client that leaves messages unread does not see the server's close.
+            async with connect(
+                gw.url, actor("john"), sock=small, max_queue=1, compression=None, close_timeout=0.1
+            ) as client:
+                yield gw, client
+
+
 async def receive(socket: ClientConnection, timeout: float = 5) -> dict[str, Any]:
     """The next message other than a server ping."""
     while True:
@@ -334,45 +350,36 @@ async def test_a_client_that_stops_reading_costs_a_bounded_queue_then_gets_a_sna
     demo: Demo, nats_server: NatsServer, nc: Client
 ) -> None:
     session = demo.live_topic
-    # Small socket buffers and no compression, so that a client that stops reading soon
-    # stops the gateway's writes too (as a slow mobile link would).
     dropped_before = metric("tutorpulse_gateway_dropped_total")
-    with socket.socket() as small:
-        small.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        async with gateway(demo, nats_server.url, send_buffer=4096, queue=4) as gw:
-            small.connect(("127.0.0.1", gw.port))
-            # close_timeout: a client that leaves messages unread does not see the server's close.
-            async with connect(
-                gw.url, actor("john"), sock=small, max_queue=1, compression=None, close_timeout=0.1
-            ) as client:
-                first = await subscribe(client, session)
-                await subscribe(client, "my-day")
-                (connection,) = gw.hub.connections
-                # It keeps asking for its whole day (about 4 kB each time) but reads nothing.
-                longest = 0
-                for _ in range(300):
-                    await client.send('{"type":"subscribe","topic":"my-day"}')
-                    longest = max(longest, connection.outbox.qsize())
-                deadline = time.monotonic() + 10
-                while metric("tutorpulse_gateway_dropped_total") - dropped_before < 100:
-                    assert time.monotonic() < deadline, "the client never fell a queue behind"
-                    longest = max(longest, connection.outbox.qsize())
-                    await asyncio.sleep(0.005)
-                assert longest <= 4 and connection.outbox.qsize() <= 4
+    async with slow_reader(demo, nats_server.url) as (gw, client):
+        first = await subscribe(client, session)
+        await subscribe(client, "my-day")
+        (connection,) = gw.hub.connections
+        # It keeps asking for its whole day (about 4 kB each time) but reads nothing.
+        longest = 0
+        for _ in range(300):
+            await client.send('{"type":"subscribe","topic":"my-day"}')
+            longest = max(longest, connection.outbox.qsize())
+        deadline = time.monotonic() + 10
+        while metric("tutorpulse_gateway_dropped_total") - dropped_before < 100:
+            assert time.monotonic() < deadline, "the client never fell a queue behind"
+            longest = max(longest, connection.outbox.qsize())
+            await asyncio.sleep(0.005)
+        assert longest <= 4 and connection.outbox.qsize() <= 4
 
-                # Reading again: the session, which it never asked for again, restarts with a
-                # snapshot.
-                resent = await next_change(client, session, -1, timeout=10)
-                assert resent["type"] == "snapshot" and resent["version"] == first["version"]
-                await demo.mark(nc, "alex", AttendanceStatus.ABSENT)
-                delta = await next_change(client, session, resent["version"], timeout=10)
-                assert delta["type"] == "delta"
-                alex = next(
-                    s
-                    for s in apply_merge_patch(resent["data"], delta["patch"])["students"]
-                    if s["name"] == "Alex Thompson"
-                )
-                assert alex["attendance"] == "ABSENT"
+        # Reading again: the session, which it never asked for again, restarts with a
+        # snapshot.
+        resent = await next_change(client, session, -1, timeout=10)
+        assert resent["type"] == "snapshot" and resent["version"] == first["version"]
+        await demo.mark(nc, "alex", AttendanceStatus.ABSENT)
+        delta = await next_change(client, session, resent["version"], timeout=10)
+        assert delta["type"] == "delta"
+        alex = next(
+            s
+            for s in apply_merge_patch(resent["data"], delta["patch"])["students"]
+            if s["name"] == "Alex Thompson"
+        )
+        assert alex["attendance"] == "ABSENT"
 
 
 async def test_frames_written_straight_to_a_socket_queue_once_it_stops_reading(
@@ -383,44 +390,36 @@ async def test_frames_written_straight_to_a_socket_queue_once_it_stops_reading(
     and the client gets a fresh snapshot when it reads again."""
     session = demo.live_topic
     dropped_before = metric("tutorpulse_gateway_dropped_total")
-    with socket.socket() as small:
-        small.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        async with gateway(demo, nats_server.url, send_buffer=4096, queue=4) as gw:
-            small.connect(("127.0.0.1", gw.port))
-            async with connect(
-                gw.url, actor("john"), sock=small, max_queue=1, compression=None, close_timeout=0.1
-            ) as client:
-                first = await subscribe(client, session)
-                (connection,) = gw.hub.connections
-                assert connection.direct is not None, "uvicorn's socket is written straight to"
-                # Frames of about 16 kB each, as a round makes them, for a client reading none.
-                big = Frame.of(
-                    protocol.Delta(
-                        topic=session, version=first["version"], patch={"note": "x" * 16_000}
-                    )
-                )
-                longest = 0
-                for _ in range(40):
-                    connection.offer(big)
-                    longest = max(longest, connection.outbox.qsize())
-                assert connection.behind and longest <= 4
-                assert metric("tutorpulse_gateway_dropped_total") > dropped_before
+    async with slow_reader(demo, nats_server.url) as (gw, client):
+        first = await subscribe(client, session)
+        (connection,) = gw.hub.connections
+        assert connection.direct is not None, "uvicorn's socket is written straight to"
+        # Frames of about 16 kB each, as a round makes them, for a client reading none.
+        big = Frame.of(
+            protocol.Delta(topic=session, version=first["version"], patch={"note": "x" * 16_000})
+        )
+        longest = 0
+        for _ in range(40):
+            connection.offer(big)
+            longest = max(longest, connection.outbox.qsize())
+        assert connection.behind and longest <= 4
+        assert metric("tutorpulse_gateway_dropped_total") > dropped_before
 
-                # Reading again: what was written arrives whole, then the session restarts
-                # with a snapshot.
-                deadline = time.monotonic() + 10
-                while True:
-                    message = await receive(client, max(0.01, deadline - time.monotonic()))
-                    if message["type"] == "snapshot":
-                        break
-                    assert message == {
-                        "type": "delta",
-                        "topic": session,
-                        "version": first["version"],
-                        "patch": {"note": "x" * 16_000},
-                    }
-                assert message["topic"] == session and message["version"] == first["version"]
-                assert message["data"]["status"] == "LIVE"
+        # Reading again: what was written arrives whole, then the session restarts
+        # with a snapshot.
+        deadline = time.monotonic() + 10
+        while True:
+            message = await receive(client, max(0.01, deadline - time.monotonic()))
+            if message["type"] == "snapshot":
+                break
+            assert message == {
+                "type": "delta",
+                "topic": session,
+                "version": first["version"],
+                "patch": {"note": "x" * 16_000},
+            }
+        assert message["topic"] == session and message["version"] == first["version"]
+        assert message["data"]["status"] == "LIVE"
 
 
 async def test_two_gateway_replicas_each_deliver_to_their_own_clients(
