@@ -150,6 +150,25 @@ def drain(connection: Connection) -> list[dict[str, Any]]:
     return messages
 
 
+def demo_sessions() -> list[str]:
+    """The demo centre's sessions, by id."""
+    return sorted(
+        {str(event.session_id) for event, _ in EVENTS if isinstance(event, events.SessionScheduled)}
+    )
+
+
+async def following_every_session(hub: Hub, sessions: list[str]) -> Connection:
+    """A supervisor of the demo centre following each of ``sessions``, what subscribing sent
+    them drained."""
+    supervisor = hub.open(
+        Actor(user_id=uuid4(), role=Role.CENTER_SUPERVISOR, centre_id=DEMO_CENTRE)
+    )
+    for session in sessions:
+        await hub.subscribe(supervisor, f"session:{session}")
+    drain(supervisor)
+    return supervisor
+
+
 async def raise_help_requests(hub: Hub) -> None:
     """Project the last events and ring their notices, as the projection service does."""
     for change in apply_all(hub.store, EVENTS[-HELP_REQUESTS:]):
@@ -550,19 +569,12 @@ async def test_a_round_of_many_sessions_reads_them_and_their_people_in_two_queri
     """A supervisor following every session of the centre: when all of them ring together,
     the round reads the sessions in one query and every tutor's and student's name in one
     more, not two reads per session (each a few round trips on PostgreSQL)."""
-    sessions = sorted(
-        {str(event.session_id) for event, _ in EVENTS if isinstance(event, events.SessionScheduled)}
-    )
+    sessions = demo_sessions()
     assert len(sessions) >= 5
     hub = Hub(store, Settings(queue=len(sessions) * 4, resync_seconds=3600, max_topics=100))
     await hub.start(FakeNats())
     try:
-        supervisor = hub.open(
-            Actor(user_id=uuid4(), role=Role.CENTER_SUPERVISOR, centre_id=DEMO_CENTRE)
-        )
-        for session in sessions:
-            await hub.subscribe(supervisor, f"session:{session}")
-        drain(supervisor)
+        supervisor = await following_every_session(hub, sessions)
         reads: list[str] = []
         get, get_many = store.get, store.get_many
 
@@ -641,19 +653,12 @@ async def test_notices_rung_while_every_reader_is_busy_are_all_read_once_one_fin
     here): a ring wakes one idle reader, and a reader that finishes takes what was rung
     meanwhile, so every session is read, once, for the supervisor following them all."""
     monkeypatch.setattr(hub_module, "ROUND_SUBJECTS", 1)
-    sessions = sorted(
-        {str(event.session_id) for event, _ in EVENTS if isinstance(event, events.SessionScheduled)}
-    )
+    sessions = demo_sessions()
     assert len(sessions) > hub_module.READERS
     hub = Hub(store, Settings(queue=len(sessions) * 4, resync_seconds=3600, max_topics=100))
     await hub.start(FakeNats())
     try:
-        supervisor = hub.open(
-            Actor(user_id=uuid4(), role=Role.CENTER_SUPERVISOR, centre_id=DEMO_CENTRE)
-        )
-        for session in sessions:
-            await hub.subscribe(supervisor, f"session:{session}")
-        drain(supervisor)
+        supervisor = await following_every_session(hub, sessions)
         busy = threading.Semaphore(0)
         go_on = threading.Event()
         read_round = hub._read_round
