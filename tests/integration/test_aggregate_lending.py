@@ -51,6 +51,19 @@ def lent(centres: TutoringCentres, aggregate_id: UUID) -> bool:
     return entry is not None and entry.aggregate is None
 
 
+def reads_from_the_store(monkeypatch: pytest.MonkeyPatch) -> list[UUID]:
+    """The aggregates read from the store from now on, in order."""
+    read: list[UUID] = []
+    original = Snapshots.with_history
+
+    def reading(self: Snapshots, aggregate_id: UUID, *args: Any) -> Any:
+        read.append(aggregate_id)
+        return original(self, aggregate_id, *args)
+
+    monkeypatch.setattr(Snapshots, "with_history", reading)
+    return read
+
+
 def test_a_command_on_an_aggregate_another_command_holds_reads_it_and_both_are_stored(
     centres: TutoringCentres,
 ) -> None:
@@ -120,14 +133,7 @@ def test_a_seat_this_process_knows_nothing_of_is_presumed_new_without_reading_th
     session = session_id(centres.handle(tutor, plan()).body)
     centres.handle(tutor, EnrolStudent(session_id=session, student_id=ann.user_id))
     centres.handle(tutor, StartSession(session_id=session))
-    read: list[UUID] = []
-    original = Snapshots.with_history
-
-    def reading(self: Snapshots, aggregate_id: UUID, *args: Any) -> Any:
-        read.append(aggregate_id)
-        return original(self, aggregate_id, *args)
-
-    monkeypatch.setattr(Snapshots, "with_history", reading)
+    read = reads_from_the_store(monkeypatch)
     answer = centres.handle(ann, RaiseHelpRequest(session_id=session))
     assert answer.status_code == 201
     assert seat_id(session, ann.user_id) not in read, "the new seat was not asked for"

@@ -8,7 +8,6 @@ presuming weeks new, not seats: a help request still stores its new seat without
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 from uuid import UUID
 
 import pytest
@@ -20,9 +19,10 @@ from services.command.domain.seat import Seat, seat_id
 from services.command.domain.timetable import TimetableWeek
 from services.command.unit_of_work import load
 from shared.eventstore import EventStoreSettings
-from shared.eventstore.cache import Snapshots, StaleRate
+from shared.eventstore.cache import StaleRate
 from shared.settings import load as load_settings
 from tests.builders import plan, register_centre, session_id
+from tests.integration.test_aggregate_lending import reads_from_the_store
 from tests.support.servers import PostgresServer
 
 WEEKS = StaleRate.FIRST
@@ -40,15 +40,7 @@ def two(pg: PostgresServer) -> Iterator[tuple[TutoringCentres, TutoringCentres]]
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[UUID]:
     """The aggregates read from the store, in order."""
-    read: list[UUID] = []
-    original = Snapshots.with_history
-
-    def reading(self: Snapshots, aggregate_id: UUID, *args: Any) -> Any:
-        read.append(aggregate_id)
-        return original(self, aggregate_id, *args)
-
-    monkeypatch.setattr(Snapshots, "with_history", reading)
-    return read
+    return reads_from_the_store(monkeypatch)
 
 
 def test_weeks_guessed_wrong_do_not_stop_a_new_process_presuming_seats_new(
