@@ -162,17 +162,22 @@ def _copy(
 
 
 def _pages(store: EventStore, after: int, size: int) -> Iterator[Sequence[Notification]]:
-    """The stored events after ``after``, ``size`` at a time, each page read in a thread of its
-    own while the one before it is applied: the event store's work overlaps the projector's."""
+    """The stored events after ``after``, ``size`` at a time, each page after the first read in
+    a thread of its own while the one before it is applied: the event store's work overlaps the
+    projector's. Nothing to read (as mostly while the rebuild settles after its switch) starts
+    no thread."""
 
     def read(position: int) -> Sequence[Notification]:
         return store.recorder.select_notifications(position, size, inclusive_of_start=False)
 
+    notifications = read(after)
+    if not notifications:
+        return
     with ThreadPoolExecutor(1, thread_name_prefix="rebuild-reader") as reader:
-        page = reader.submit(read, after)
-        while notifications := page.result():
+        while notifications:
             page = reader.submit(read, notifications[-1].id)
             yield notifications
+            notifications = page.result()
 
 
 def rebuild(
