@@ -24,17 +24,25 @@ out a ``copy.deepcopy`` (0.75 ms for a tutor's week of 41 sessions), a pickle ro
 from __future__ import annotations
 
 import pickle
+import sqlite3
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import structlog
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import AggregateRecorder, IntegrityError, StoredEvent
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    IntegrityError,
+    PersistenceError,
+    StoredEvent,
+)
 from eventsourcing.persistence import EventStore as LibraryEventStore
 from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.sqlite import SQLiteAggregateRecorder
 from psycopg.sql import SQL, Identifier
 
 Project = Callable[[Any, Iterable[Any]], Any]
@@ -109,11 +117,41 @@ class Snapshots:
         return snapshot, stored
 
     def write(self, aggregate_id: UUID, version: int, frozen: bytes) -> None:
+        """Store a snapshot of the aggregate at ``version``, and delete its older ones (of any
+        code): loads read only the latest, and an aggregate with 10,000 events would otherwise
+        keep 200 copies of its state."""
         try:
             self._recorder.insert_events([StoredEvent(aggregate_id, version, self._topic, frozen)])
         except IntegrityError:  # another process took the same one
             return
         self.written += 1
+        self._delete_before(aggregate_id, version)
+
+    def _delete_before(self, aggregate_id: UUID, version: int) -> None:
+        recorder = self._recorder
+        if isinstance(recorder, PostgresAggregateRecorder):
+            statement: Any = SQL(
+                "DELETE FROM {schema}.{snapshots}"
+                " WHERE originator_id = %s AND originator_version < %s"
+            ).format(
+                schema=Identifier(recorder.datastore.schema),
+                snapshots=Identifier(recorder.events_table_name),
+            )
+            key: object = aggregate_id
+        elif isinstance(recorder, SQLiteAggregateRecorder):
+            statement = (
+                f"DELETE FROM {recorder.events_table_name}"
+                " WHERE originator_id = ? AND originator_version < ?"
+            )
+            key = aggregate_id.hex  # as the library's SQLite recorder stores it
+        else:
+            return
+        try:
+            with recorder.datastore.transaction(commit=True) as cursor:
+                cursor.execute(statement, (key, version))
+        except (PersistenceError, psycopg.Error, sqlite3.Error) as error:
+            # the snapshot is stored: an older one left behind costs space, not the command
+            log.warning("snapshot.older_not_deleted", error=repr(error))
 
 
 def _thaw(frozen: bytes) -> Any:

@@ -1,9 +1,12 @@
-"""Snapshots on PostgreSQL: a process that kept nothing loads a long history in one round trip,
-from the latest snapshot of its own code and the events after it."""
+"""Snapshots: on PostgreSQL a process that kept nothing loads a long history in one round trip,
+from the latest snapshot of its own code and the events after it; on both stores an aggregate
+keeps only its latest snapshot."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -86,3 +89,49 @@ def test_a_snapshot_that_cannot_be_unpickled_is_passed_over(pg: PostgresServer) 
         assert snapshots.latest(session) is None
     finally:
         centres.close()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_new_snapshot_replaces_the_older_ones_of_its_aggregate_alone(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    env = (
+        request.getfixturevalue("pg").env()
+        if store == "postgres"
+        else {"TUTORPULSE_STORE": "sqlite", "TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.db")}
+    )
+
+    def replica() -> TutoringCentres:
+        return TutoringCentres(load_settings(EventStoreSettings, env))
+
+    writer = replica()
+    centre = register_centre(writer, "alpha")
+    busy, quiet = (
+        session_id(writer.handle(centre["tutor"], plan(hours_from_now=hours)).body)
+        for hours in (1, 3)
+    )
+    snapshots = writer.snapshot_recorder()
+
+    def lengthen(session: UUID) -> None:  # 80 events more, then a cold load snapshots it
+        long = load(writer, Session, session)
+        for _ in range(40):
+            long.enrol(centre["ann"].user_id, by=centre["tutor"])
+            long.remove(centre["ann"].user_id, by=centre["tutor"])
+        writer.commit(long)
+        cold = replica()
+        assert load(cold, Session, session).version == long.version
+        cold.close()
+
+    def snapshotted(session: UUID) -> list[int]:
+        return [stored.originator_version for stored in snapshots.select_events(session)]
+
+    lengthen(quiet)
+    for version in (81, 161, 241):
+        lengthen(busy)
+        assert snapshotted(busy) == [version]
+    assert snapshotted(quiet) == [81]
+    cold = replica()
+    state = load(cold, Session, busy)
+    assert state.version == 241 and state.roster == {}
+    cold.close()
+    writer.close()
