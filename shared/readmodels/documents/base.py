@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+import itertools
+from typing import Any, Final, Generic, Literal, TypeVar
 
 import msgspec
+import msgspec.inspect
 
 Instant = str
 """A time as documents hold it: ISO 8601 in UTC, to the microsecond, with a ``Z``
@@ -19,7 +21,12 @@ class Record(msgspec.Struct, kw_only=True, rename="camel"):
 
     A field whose default is ``UNSET`` is written only once something set it (a help request
     gets ``resolvedAt`` when it is resolved), as the JSON of earlier releases had no key for it
-    until then. Fields that documents written by earlier releases may lack have defaults."""
+    until then. Fields that documents written by earlier releases may lack have defaults.
+
+    Fields are declared in the sorted order of their JSON names (``catchUps`` before
+    ``courseId``), which is the order they are stored in: so :func:`encode` writes them as
+    declared instead of sorting them each time (``tests/unit/test_stored_form.py`` checks
+    every struct a document can hold)."""
 
 
 class Document(Record, kw_only=True):
@@ -33,15 +40,94 @@ class Document(Record, kw_only=True):
 
 D = TypeVar("D", bound=Document)
 
-_encoder = msgspec.json.Encoder(order="sorted")
+Order = Literal["deterministic", "sorted"]
+
+_ENCODERS: Final[dict[Order, msgspec.json.Encoder]] = {
+    "deterministic": msgspec.json.Encoder(order="deterministic"),
+    "sorted": msgspec.json.Encoder(order="sorted"),
+}
+_orders: dict[type, Order] = {}
 _copier = msgspec.json.Encoder()
 """For copies, whose keys' order nobody sees: sorting every struct's fields made encoding a
 large document 1.5 to 3 times slower."""
 
 
+def fields_out_of_order(type_: Any) -> list[str]:
+    """Where a value of ``type_`` would not come out of msgspec's ``deterministic`` order (dict
+    keys sorted, a struct's fields in the order it declares them, a tag first) as it does out
+    of ``sorted`` (every object's keys sorted): each struct ``type_`` can hold whose fields are
+    not declared in the sorted order of their JSON names, or whose tag sorts after one of
+    them, and anything whose keys are not known from its type (``Any``, dataclasses)."""
+    found: list[str] = []
+    seen: set[type] = set()
+
+    def walk(info: msgspec.inspect.Type) -> None:
+        if isinstance(info, msgspec.inspect.Metadata):
+            walk(info.type)
+        elif isinstance(info, msgspec.inspect.StructType):
+            if info.cls in seen:
+                return
+            seen.add(info.cls)
+            names = [f.encode_name for f in info.fields]
+            if not info.array_like:
+                if info.tag_field is not None and names and info.tag_field > names[0]:
+                    found.append(
+                        f"{info.cls.__qualname__}: its tag {info.tag_field!r} comes first, "
+                        f"before {names[0]!r}"
+                    )
+                for before, after in itertools.pairwise(names):
+                    if before > after:
+                        found.append(f"{info.cls.__qualname__}: {after!r} after {before!r}")
+            for field in info.fields:
+                walk(field.type)
+        elif isinstance(info, msgspec.inspect.UnionType):
+            for member in info.types:
+                walk(member)
+        elif isinstance(info, msgspec.inspect.DictType):
+            walk(info.key_type)
+            walk(info.value_type)
+        elif isinstance(
+            info,
+            msgspec.inspect.ListType
+            | msgspec.inspect.SetType
+            | msgspec.inspect.FrozenSetType
+            | msgspec.inspect.VarTupleType,
+        ):
+            walk(info.item_type)
+        elif isinstance(info, msgspec.inspect.TupleType):
+            for item in info.item_types:
+                walk(item)
+        elif isinstance(
+            info,
+            msgspec.inspect.AnyType
+            | msgspec.inspect.DataclassType
+            | msgspec.inspect.TypedDictType
+            | msgspec.inspect.NamedTupleType
+            | msgspec.inspect.CustomType,
+        ):
+            found.append(f"{info!r}: keys not known from the type")
+
+    walk(msgspec.inspect.type_info(type_))
+    return found
+
+
+def _order_of(type_: type) -> Order:
+    order = _orders.get(type_)
+    if order is None:
+        order = _orders[type_] = "sorted" if fields_out_of_order(type_) else "deterministic"
+    return order
+
+
 def encode(doc: Record) -> str:
-    """The stored form of a document: its JSON with keys in sorted order."""
-    return _encoder.encode(doc).decode()
+    """The stored form of a document: its JSON with keys in sorted order.
+
+    Every struct of the documents declares its fields in the sorted order of their JSON names,
+    so msgspec's ``deterministic`` order (fields as declared, dict keys sorted), about 3 times
+    faster on a large document than its ``sorted`` order (which sorts each struct's fields
+    every time), writes the same bytes. A document that holds a struct declared otherwise (a
+    ``paper``'s ink, whose structs are the events' and whose tag ``type`` sorts among its
+    fields) is written in ``sorted`` order."""
+    return _ENCODERS[_order_of(type(doc))].encode(doc).decode()
 
 
 class Kind(Generic[D]):
@@ -68,5 +154,5 @@ class Kind(Generic[D]):
 
 def as_json(record: Record) -> JsonObject:
     """A document or a part of one as the JSON object it is stored as (keys in sorted order)."""
-    converted: JsonObject = msgspec.to_builtins(record, order="sorted")
+    converted: JsonObject = msgspec.to_builtins(record, order=_order_of(type(record)))
     return converted

@@ -78,10 +78,10 @@ class HelpRequestsOfMonth(Document, kw_only=True):
     into facts when it next writes the month."""
 
     centre_id: str
-    tutor_id: str
-    month: str
     facts: dict[str, HelpFacts] = msgspec.field(default_factory=dict)
+    month: str
     requests: dict[str, HelpRequest] = msgspec.field(default_factory=dict)
+    tutor_id: str
 
 
 class HelpIndex(Document, kw_only=True):
@@ -99,10 +99,10 @@ class CatchUpEntry(Record, kw_only=True):
     """A catch-up as the catch-up list pages it: the catch-up document, and its session's tutor
     (which never changes), title and start (kept up to date when the session is moved)."""
 
-    tutor_id: str
-    session_title: str
-    session_starts_at: Instant
     catch_up: CatchUp
+    session_starts_at: Instant
+    session_title: str
+    tutor_id: str
 
 
 class OpenCatchUpsSummary(Document, kw_only=True):
@@ -111,17 +111,26 @@ class OpenCatchUpsSummary(Document, kw_only=True):
     student, one for every student who finished a catch-up, are skipped, not decoded)."""
 
     centre_id: str
-    open: dict[str, CatchUpEntry] = msgspec.field(default_factory=dict)
     closed_by_month: dict[str, int] = msgspec.field(default_factory=dict)
     """Finished catch-ups by the month they were due: where ``closed_catch_ups`` has some."""
     closed_by_status: dict[str, int] = msgspec.field(default_factory=dict)
     closed_by_tutor: dict[str, int] = msgspec.field(default_factory=dict)
+    open: dict[str, CatchUpEntry] = msgspec.field(default_factory=dict)
 
 
-class OpenCatchUps(OpenCatchUpsSummary, kw_only=True):
-    """A centre's open catch-ups, and counts of its finished ones."""
+class OpenCatchUps(Document, kw_only=True):
+    """A centre's open catch-ups, and counts of its finished ones: :class:`OpenCatchUpsSummary`
+    with the counts per student. Not a subclass of it: a subclass's fields come after its
+    base's, and every document's fields are declared in the sorted order of their JSON names
+    (:mod:`.base`)."""
 
+    centre_id: str
+    closed_by_month: dict[str, int] = msgspec.field(default_factory=dict)
+    """Finished catch-ups by the month they were due: where ``closed_catch_ups`` has some."""
+    closed_by_status: dict[str, int] = msgspec.field(default_factory=dict)
     closed_by_student: dict[str, int] = msgspec.field(default_factory=dict)
+    closed_by_tutor: dict[str, int] = msgspec.field(default_factory=dict)
+    open: dict[str, CatchUpEntry] = msgspec.field(default_factory=dict)
 
 
 class ClosedCatchUps(Document, kw_only=True):

@@ -17,30 +17,30 @@ INBOX_LIMIT = 500
 class InboxItem(Record, kw_only=True):
     """One notification as its person's inbox holds it."""
 
-    notification_id: str
-    type: NotificationType
-    priority: NotificationPriority
-    title: str
+    at: Instant
     body: str
     link: str
-    at: Instant
+    notification_id: str
+    priority: NotificationPriority
     read: bool = False
+    title: str
+    type: NotificationType
 
 
 class Inbox(Document, kw_only=True):
     """One per person who was ever told something or marked something read."""
 
-    person_id: str
     centre_id: str
     items: list[InboxItem] = msgspec.field(default_factory=list)
     """Newest first (by time, then id), at most :data:`INBOX_LIMIT`."""
+    person_id: str
+    preferences: dict[str, list[NotificationChannel]] = msgspec.field(default_factory=dict)
+    """Which channels besides the inbox each type of notification reaches."""
     read_ids: list[str] = msgspec.field(default_factory=list)
     """Notifications marked read before they arrived here (events of different aggregates
     may arrive in either order); applied when they do."""
     read_up_to: Instant | None = None
     """Everything at or before this time was marked read at once."""
-    preferences: dict[str, list[NotificationChannel]] = msgspec.field(default_factory=dict)
-    """Which channels besides the inbox each type of notification reaches."""
 
 
 class CentreStaff(Document, kw_only=True):
@@ -55,14 +55,14 @@ class NotificationChannels(Document, kw_only=True):
     notifier to sign with; no view shows it."""
 
     centre_id: str
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
     email_enabled: bool = False
+    webhook_secret: str | None = None
+    webhook_url: str | None = None
 
 
 class Contact(Document, kw_only=True):
     """One per person: where their e-mail notifications go."""
 
-    person_id: str
-    name: str
     email: str
+    name: str
+    person_id: str

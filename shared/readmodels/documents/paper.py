@@ -35,113 +35,113 @@ class PaperPage(Record, kw_only=True):
 
     blob_key: str
     content_type: str
-    width: int
     height: int
     size: int
     """Bytes."""
+    width: int
 
 
 class PaperRouting(Record, kw_only=True):
     """The work the upload was filed against (``PaperRouted``)."""
 
-    method: RouteMethod
-    student_id: str
-    work_kind: WorkKind
-    work_id: str
-    session_id: str | None
-    teacher_id: str
-    """Who marks it."""
-    title: str
     max_score: int
+    method: RouteMethod
     page: int | None
     """The page whose QR code was read; none when the code was typed in."""
     routed_at: Instant
     routed_by: str
     routed_position: int
     """The notification id of ``PaperRouted``."""
+    session_id: str | None
+    student_id: str
+    teacher_id: str
+    """Who marks it."""
+    title: str
+    work_id: str
+    work_kind: WorkKind
 
 
 class PaperAnnotation(Record, kw_only=True):
     """One piece of ink, as it was put on the page."""
 
     annotation_id: str
-    page: int
-    mark: Mark
     at: Instant
-    position: int
-    """The notification id of its event."""
     by: str
     erased_at: Instant | UnsetType = UNSET
     erased_position: int | UnsetType = UNSET
+    mark: Mark
+    page: int
+    position: int
+    """The notification id of its event."""
 
 
 class PaperVoiceComment(Record, kw_only=True):
+    at: Instant
     blob_key: str
     content_type: str
-    seconds: float
-    at: Instant
     position: int
+    seconds: float
 
 
 class PaperScore(Record, kw_only=True):
+    at: Instant
+    by: str
+    max_score: int
+    position: int
     rubric: list[RubricScore]
     score: float
-    max_score: int
-    at: Instant
-    position: int
-    by: str
 
 
 class Paper(Document, kw_only=True):
     """One per upload."""
 
-    upload_id: str
-    centre_id: str
-    uploaded_by: str
-    uploaded_by_role: Role
-    uploaded_at: Instant
-    uploaded_position: int
-    pages: list[PaperPage]
-    status: PaperStatus = PaperStatus.UNROUTABLE
-    unroutable_reason: str | None = None
-    unroutable_at: Instant | None = None
-    routing: PaperRouting | None = None
     annotations: list[PaperAnnotation] = msgspec.field(default_factory=list)
     """Every annotation ever made, in order; erased ones carry ``erasedAt``."""
-    voice_comments: list[PaperVoiceComment] = msgspec.field(default_factory=list)
-    """In order; the last is the one attached now."""
-    scores: list[PaperScore] = msgspec.field(default_factory=list)
-    """In order; the last is the score now."""
+    centre_id: str
     feedback: str | None = None
-    handed_back_at: Instant | None = None
-    handed_back_by: str | None = None
-    handed_back_position: int | None = None
-    score: float | None = None
-    """The score handed back (on the work's own scale)."""
-    max_score: int | None = None
     files_erased_at: Instant | UnsetType = UNSET
     """When the student's erasure deleted the upload's files (its page photos and voice
     comments) from the blob store: their keys stay, the files are gone."""
+    handed_back_at: Instant | None = None
+    handed_back_by: str | None = None
+    handed_back_position: int | None = None
+    max_score: int | None = None
+    pages: list[PaperPage]
+    routing: PaperRouting | None = None
+    score: float | None = None
+    """The score handed back (on the work's own scale)."""
+    scores: list[PaperScore] = msgspec.field(default_factory=list)
+    """In order; the last is the score now."""
+    status: PaperStatus = PaperStatus.UNROUTABLE
+    unroutable_at: Instant | None = None
+    unroutable_reason: str | None = None
+    upload_id: str
+    uploaded_at: Instant
+    uploaded_by: str
+    uploaded_by_role: Role
+    uploaded_position: int
+    voice_comments: list[PaperVoiceComment] = msgspec.field(default_factory=list)
+    """In order; the last is the one attached now."""
 
 
 class PaperSummary(Record, kw_only=True):
     """What the student's and the marking tutor's documents hold about a routed upload."""
 
-    upload_id: str
-    student_id: str
-    teacher_id: str
-    work_kind: WorkKind
-    work_id: str
-    session_id: str | None
-    title: str
-    status: PaperStatus
-    pages: int
-    uploaded_at: Instant
-    routed_at: Instant
+    handed_back_at: Instant | None = None
     max_score: int
+    pages: int
+    routed_at: Instant
     score: float | None = None
     """Once handed back."""
-    handed_back_at: Instant | None = None
+    session_id: str | None
+    status: PaperStatus
+    student_id: str
+    teacher_id: str
+    title: str
+    upload_id: str
+    uploaded_at: Instant
+    work_id: str
+    work_kind: WorkKind
 
 
 def summary_of(paper: Paper) -> PaperSummary | None:

@@ -27,42 +27,42 @@ from shared.readmodels.documents.tutors import HomeworkSummary
 class StudentSession(Record, kw_only=True):
     """What the student's document holds about one of their sessions."""
 
-    session_id: str
-    title: str
-    status: SessionStatus
-    starts_at: Instant
-    ends_at: Instant
-    enrolled: bool
-    course_id: str | None = None
-    lesson_id: str | None = None
     attendance: AttendanceStatus | None = None
     attendance_notes: str | None = None
     catch_ups: dict[str, SeatCatchUp] = msgspec.field(default_factory=dict)
+    course_id: str | None = None
+    ends_at: Instant
+    enrolled: bool
     help_requests: dict[str, HelpRequest] = msgspec.field(default_factory=dict)
+    lesson_id: str | None = None
+    session_id: str
+    starts_at: Instant
+    status: SessionStatus
+    title: str
     work: dict[str, Work] = msgspec.field(default_factory=dict)
     """Without the answers."""
 
 
 class Note(Record, kw_only=True):
-    note_id: str
     author_id: str
-    visibility: NoteVisibility
     content: str | None
     """``None`` once redacted."""
-    session_id: str | None = None
-    written_at: Instant
     edited_at: Instant | None = None
+    note_id: str
     redacted: bool = False
     redacted_at: Instant | UnsetType = UNSET
+    session_id: str | None = None
+    visibility: NoteVisibility
+    written_at: Instant
 
 
 class LevelChange(Record, kw_only=True):
     at: Instant
-    previous_level: int | None
-    new_level: int
     change_type: LevelChangeType
-    reason: str | None
     changed_by: str
+    new_level: int
+    previous_level: int | None
+    reason: str | None
     school_grade: int | UnsetType = UNSET
     """On an assessment: the school grade it found."""
 
@@ -70,30 +70,30 @@ class LevelChange(Record, kw_only=True):
 class Subject(Record, kw_only=True):
     """The student's standing in one course."""
 
-    course_id: str
-    school_grade: int
-    working_level: int
-    last_assessed_at: Instant
     assessed_by: str
     assessment_notes: str | None
+    course_id: str
     history: list[LevelChange] = msgspec.field(default_factory=list)
+    last_assessed_at: Instant
+    school_grade: int
+    working_level: int
 
 
 class ContentAssignment(Record, kw_only=True):
+    assigned_at: Instant
+    assigned_by: str
     assignment_id: str
     course_id: str
-    lesson_id: str | None
-    exercise_id: str | None
-    reason: str
-    session_id: str | None
-    assigned_by: str
-    assigned_at: Instant
-    status: ContentAssignmentStatus
-    replaces: str | None
     ended_at: Instant | UnsetType = UNSET
+    exercise_id: str | None
+    lesson_id: str | None
+    reason: str
+    replaces: str | None
+    session_id: str | None
+    status: ContentAssignmentStatus
     superseded_by: str | UnsetType = UNSET
-    withdrawn_by: str | UnsetType = UNSET
     withdraw_reason: str | UnsetType = UNSET
+    withdrawn_by: str | UnsetType = UNSET
 
 
 STUDENT_RECENT_SESSIONS: Final = 12
@@ -113,40 +113,40 @@ class MonthTotals(Record, kw_only=True):
     whenever it changes: so a function of that month's sessions alone, whatever order their
     events came in."""
 
-    sessions: int = 0
-    upcoming: int = 0
-    """Sessions still to come or running (SCHEDULED, LIVE)."""
-    open: int = 0
-    """Sessions with an open catch-up, unfinished work or an open help request."""
+    attendance: dict[str, int] = msgspec.field(default_factory=dict)
+    """Marks by attendance status."""
+    first_marked_at: Instant | None = None
+    """The start of the earliest session with an attendance mark."""
+    last_attended_at: Instant | None = None
+    """The start of the latest session the student attended (PRESENT or LATE)."""
+    marked: int = 0
+    newest_done_work: Instant | None = None
+    """When the newest exercise work handed in or marked (not unfinished) was assigned."""
+    newest_marked: Instant | None = None
+    """The start of the newest session with an attendance mark."""
     newest_over: Instant | None = None
     """The start of the newest session that is over (neither SCHEDULED nor LIVE) with nothing
     open: of those the overview lists the latest."""
-    marked: int = 0
-    newest_marked: Instant | None = None
-    """The start of the newest session with an attendance mark."""
-    scored: int = 0
-    """Scored exercise work (auto-graded or graded, with a score)."""
     newest_scored: Instant | None = None
     """When the newest of that work was scored (graded, else handed in, else assigned)."""
-    newest_done_work: Instant | None = None
-    """When the newest exercise work handed in or marked (not unfinished) was assigned."""
-    attendance: dict[str, int] = msgspec.field(default_factory=dict)
-    """Marks by attendance status."""
+    open: int = 0
+    """Sessions with an open catch-up, unfinished work or an open help request."""
+    scored: int = 0
+    """Scored exercise work (auto-graded or graded, with a score)."""
+    sessions: int = 0
+    upcoming: int = 0
+    """Sessions still to come or running (SCHEDULED, LIVE)."""
     work_xp: int = 0
-    last_attended_at: Instant | None = None
-    """The start of the latest session the student attended (PRESENT or LATE)."""
-    first_marked_at: Instant | None = None
-    """The start of the earliest session with an attendance mark."""
 
 
 class SessionTotals(Record, kw_only=True):
     """Over every session of the student (the sum of their months)."""
 
-    count: int = 0
     attendance: dict[str, int] = msgspec.field(default_factory=dict)
-    work_xp: int = 0
-    last_attended_at: Instant | None = None
+    count: int = 0
     first_marked_at: Instant | None = None
+    last_attended_at: Instant | None = None
+    work_xp: int = 0
 
 
 class StudentHistory(Document, kw_only=True):
@@ -154,10 +154,10 @@ class StudentHistory(Document, kw_only=True):
     placed once, in the month of its start when the student is enrolled (or when it can no
     longer move, if later), and never moved: its entry is rewritten there on every change."""
 
-    student_id: str
     centre_id: str
     month: str
     sessions: dict[str, StudentSession] = msgspec.field(default_factory=dict)
+    student_id: str
 
 
 def student_history_key(student_id: str, month: str) -> str:
@@ -194,20 +194,13 @@ def listed(sessions: Iterable[StudentSession]) -> list[StudentSession]:
 class Student(Document, kw_only=True):
     """One per student."""
 
-    student_id: str
     centre_id: str
-    sessions: dict[str, StudentSession] = msgspec.field(default_factory=dict)
-    """A window on the student's ``student_sessions`` months, recomputed from them on every
-    change of one: what the overview lists (:func:`listed`) and the sessions of its latest
-    ``RECENT_WORK`` exercise work handed in or marked, and what the risk score reads of older
-    sessions (the latest ``RISK_MARKS`` marked ones, the sessions of the latest ``RISK_MARKS``
-    scored exercises). A document written before ``months`` holds every
-    session here."""
-    notes: dict[str, Note] = msgspec.field(default_factory=dict)
-    subjects: dict[str, Subject] = msgspec.field(default_factory=dict)
-    """By course id."""
     content_assignments: dict[str, ContentAssignment] = msgspec.field(default_factory=dict)
     homework: dict[str, HomeworkSummary] = msgspec.field(default_factory=dict)
+    months: dict[str, MonthTotals] | UnsetType = UNSET
+    """By ``YYYY-MM``: the months with a ``student_sessions`` document (absent until the
+    first session)."""
+    notes: dict[str, Note] = msgspec.field(default_factory=dict)
     overdue_homework: dict[str, Instant] | UnsetType = UNSET
     """Homework the system marked overdue (``HomeworkBecameOverdue``) and not handed in
     since, by id: when it was marked (absent while there is none). An input of the risk
@@ -215,33 +208,40 @@ class Student(Document, kw_only=True):
     paper: dict[str, PaperSummary] | UnsetType = UNSET
     """Paper uploads filed against the student's work, by upload id (absent until the
     first)."""
-    months: dict[str, MonthTotals] | UnsetType = UNSET
-    """By ``YYYY-MM``: the months with a ``student_sessions`` document (absent until the
-    first session)."""
-    totals: SessionTotals | UnsetType = UNSET
-    """Over every session, from ``months``."""
     placement: dict[str, str] | UnsetType = UNSET
     """Session id to month, for the sessions whose month is not (or may not stay) that of
     their start: those still SCHEDULED (a reschedule may move their start) and those
     rescheduled to another month after the student was enrolled (absent while there is none)."""
+    sessions: dict[str, StudentSession] = msgspec.field(default_factory=dict)
+    """A window on the student's ``student_sessions`` months, recomputed from them on every
+    change of one: what the overview lists (:func:`listed`) and the sessions of its latest
+    ``RECENT_WORK`` exercise work handed in or marked, and what the risk score reads of older
+    sessions (the latest ``RISK_MARKS`` marked ones, the sessions of the latest ``RISK_MARKS``
+    scored exercises). A document written before ``months`` holds every
+    session here."""
+    student_id: str
+    subjects: dict[str, Subject] = msgspec.field(default_factory=dict)
+    """By course id."""
+    totals: SessionTotals | UnsetType = UNSET
+    """Over every session, from ``months``."""
 
 
 class AbsentFrom(Record, kw_only=True):
     """A session the student was marked absent from, as My Day's absence alert names it."""
 
     session_id: str
-    title: str
     starts_at: Instant
+    title: str
 
 
 class OpenHomework(Record, kw_only=True):
     """Homework not handed in yet, as the risk score reads it."""
 
-    homework_id: str
-    title: str
     due_at: Instant
+    homework_id: str
     marked_overdue: bool
     """The system recorded it overdue (``HomeworkBecameOverdue``)."""
+    title: str
 
 
 class StudentAlerts(Document, kw_only=True):
@@ -251,15 +251,15 @@ class StudentAlerts(Document, kw_only=True):
     what depends on ``now`` (homework past its due time, days since the student last came) is
     left to the read."""
 
-    student_id: str
-    centre_id: str
     absences: list[AbsentFrom] = msgspec.field(default_factory=list)
     """The latest marked sessions, newest first, as long as each was an absence."""
-    percents: list[float] = msgspec.field(default_factory=list)
-    """The scores of the scored exercises the document holds, in percent, oldest first."""
-    open_homework: list[OpenHomework] = msgspec.field(default_factory=list)
-    """By due time and id."""
-    since: Instant | None = None
-    """The start of the latest session attended, or, if none was, of the first one marked."""
     attended: bool = False
     """``since`` is a session attended."""
+    centre_id: str
+    open_homework: list[OpenHomework] = msgspec.field(default_factory=list)
+    """By due time and id."""
+    percents: list[float] = msgspec.field(default_factory=list)
+    """The scores of the scored exercises the document holds, in percent, oldest first."""
+    since: Instant | None = None
+    """The start of the latest session attended, or, if none was, of the first one marked."""
+    student_id: str
