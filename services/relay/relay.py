@@ -50,18 +50,13 @@ from typing import Any, TypeVar
 import anyio.to_thread
 import nats.errors
 import structlog
-from eventsourcing.persistence import (
-    IntegrityError,
-    Notification,
-    PersistenceError,
-    Tracking,
-    TrackingRecorder,
-)
+from eventsourcing.persistence import Notification, PersistenceError, TrackingRecorder
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.relay.lease import Lease, LeaseLost
+from services.relay.notifications import relay_log
 from services.relay.publishing import Publisher, Refused
 from services.relay.settings import RelaySettings
 from services.relay.wakeup import Wakeup, wakeup_for
@@ -162,6 +157,7 @@ class Relay:
         tells it of commits (by default the store's notifications, where it has them)."""
         self._store = store
         self._tracking = tracking
+        self._log = relay_log(store, tracking, TRACKING_NAME)
         self._js = js
         self._nc = nc
         # The connection js publishes on (nats-py keeps it private) when nc is not given.
@@ -225,6 +221,7 @@ class Relay:
             await self._run()
         finally:
             await self._wakeup.stop()
+            await self._log.close()
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
@@ -312,7 +309,9 @@ class Relay:
                 # Rings from now on are for commits this read may miss: it must not sleep
                 # through them.
                 self._wakeup.clear()
-                batch = await self._store_call(self._next_batch)
+                batch = await self._store_call(
+                    self._log.read(self.position, self._settings.batch_size)
+                )
                 if not batch:
                     self._caught_up()
                     if self._wakeup.listening:
@@ -334,9 +333,10 @@ class Relay:
                 retry = min(retry * 2, self._settings.max_retry_seconds)
 
     async def _store_call(self, call: Any) -> Any:
-        """A blocking store call in a worker thread; its failures go to the store outage log."""
+        """A blocking store call in a worker thread (or an awaitable of the relay's log); its
+        failures go to the store outage log."""
         try:
-            result = await anyio.to_thread.run_sync(call)
+            result = await (call if isinstance(call, Awaitable) else anyio.to_thread.run_sync(call))
         except PersistenceError as error:
             self._store_outage.failed(describe(error))
             self._confirm_due = True
@@ -371,20 +371,8 @@ class Relay:
             with contextlib.suppress(PersistenceError):
                 await self._skip_what_the_stream_holds()
 
-    def _record(self, position: int) -> None:
-        try:
-            self._tracking.insert_tracking(Tracking(TRACKING_NAME, position))
-        except IntegrityError:  # refused unless it moves forward: fine if it is there already
-            if self._recorded_position() < position:
-                raise
-
     def _recorded_position(self) -> int:
         return self._tracking.max_tracking_id(TRACKING_NAME) or 0
-
-    def _next_batch(self) -> Sequence[Notification]:
-        return self._store.recorder.select_notifications(
-            start=self.position, limit=self._settings.batch_size, inclusive_of_start=False
-        )
 
     async def _publish(self, batch: Sequence[Notification]) -> None:
         """Publish the batch pipelined, each event expecting its predecessor as the stream's
@@ -434,7 +422,7 @@ class Relay:
                 future.cancel()
         last = batch[-1].id
         self._tail_seq = acks[-1].seq
-        await self._store_call(lambda: self._record(last))
+        await self._store_call(self._log.record(last))
         self.position = last
         self._progress_at = time.monotonic()
         self._nats_outage.succeeded()
@@ -536,7 +524,7 @@ class Relay:
         except (TimeoutError, nats.errors.Error, ValueError) as error:
             log.info("relay.stream_tail_unknown", error=describe(error))
             return
-        await self._store_call(lambda: self._record(last))
+        await self._store_call(self._log.record(last))
         log.info("relay.already_streamed", skipped=len(between), position=last)
         self.position = last
         POSITION.set(last)

@@ -1,0 +1,197 @@
+"""The relay's two calls to the store on every batch: the read of the next notifications, and
+the record of its position once a batch is acked.
+
+On PostgreSQL (:class:`PostgresLog`) both go over one connection of the relay's own, opened
+lazily in autocommit mode and used from the event loop (psycopg's asynchronous connection): a
+read is one prepared ``SELECT``, a record one prepared upsert of the tracking row that moves it
+forward only (the library's own statement), each a single round trip. Through the library's
+recorders each call was a hop to a worker thread and back, a connection borrowed from the pool
+and given back, and for the record a transaction (``BEGIN``, the upsert, ``COMMIT``): measured
+in-process on PostgreSQL, about 230 µs of CPU for a read of one event and 270 µs for a record,
+against 65 µs each here. At ordinary rates the relay publishes a batch of one or two events per
+commit, so these were a third of its CPU per command.
+
+Otherwise (SQLite, or a tracking table the library keeps one row per position in)
+:class:`RecorderLog` makes the same calls through the store's recorders in a worker thread.
+
+What either records is the same row the library's tracking recorder reads
+(``max_tracking_id``), so the position survives a change of one for the other. A failure is
+raised as the library's :class:`~eventsourcing.persistence.PersistenceError` (or one of its
+subclasses), as the recorders raise it; the connection that failed is closed and the next call
+opens a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import anyio.to_thread
+import psycopg
+from eventsourcing.persistence import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    Notification,
+    NotSupportedError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+    Tracking,
+    TrackingRecorder,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTrackingRecorder
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from shared.eventstore import EventStore
+from shared.eventstore.store import postgres_conninfo
+
+APPLICATION_NAME = "tutorpulse-relay"
+"""How the relay's connection for its reads and records is named in ``pg_stat_activity``."""
+
+
+class RelayLog(Protocol):
+    async def read(self, after: int, limit: int) -> Sequence[Notification]:
+        """Up to ``limit`` notifications after ``after``, in order."""
+
+    async def record(self, position: int) -> None:
+        """Record ``position`` as relayed: refused (IntegrityError) only if the recorded
+        position is below it afterwards (one at or past it is left as it is)."""
+
+    async def close(self) -> None: ...
+
+
+class RecorderLog:
+    """Through the store's recorders, in a worker thread."""
+
+    def __init__(self, store: EventStore, tracking: TrackingRecorder, name: str) -> None:
+        self._store = store
+        self._tracking = tracking
+        self._name = name
+
+    async def read(self, after: int, limit: int) -> Sequence[Notification]:
+        return await anyio.to_thread.run_sync(self._read, after, limit)
+
+    async def record(self, position: int) -> None:
+        await anyio.to_thread.run_sync(self._record, position)
+
+    async def close(self) -> None:
+        pass
+
+    def _read(self, after: int, limit: int) -> Sequence[Notification]:
+        return self._store.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+
+    def _record(self, position: int) -> None:
+        try:
+            self._tracking.insert_tracking(Tracking(self._name, position))
+        except IntegrityError:  # refused unless it moves forward: fine if it is there already
+            if (self._tracking.max_tracking_id(self._name) or 0) < position:
+                raise
+
+
+class PostgresLog:
+    """On a PostgreSQL connection of its own, from the event loop (see the module)."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        recorder: PostgresApplicationRecorder,
+        tracking: PostgresTrackingRecorder,
+        name: str,
+    ) -> None:
+        self._conninfo = conninfo
+        self._name = name
+        self._connection: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
+        self._select = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {}.{} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(
+            sql.Identifier(recorder.datastore.schema), sql.Identifier(recorder.events_table_name)
+        )
+        # The library's: inserts the row, or moves it forward, and returns the position only
+        # if it did either.
+        self._upsert = tracking.insert_tracking_statement
+        self._recorded = tracking.max_tracking_id_statement
+
+    async def read(self, after: int, limit: int) -> Sequence[Notification]:
+        rows = await self._fetch(self._select, (after, limit))
+        return [
+            Notification(
+                id=notification_id,
+                originator_id=originator_id,
+                originator_version=version,
+                topic=topic,
+                state=bytes(state),
+            )
+            for notification_id, originator_id, version, topic, state in rows
+        ]
+
+    async def record(self, position: int) -> None:
+        moved = await self._fetch(
+            self._upsert, {"application_name": self._name, "notification_id": position}
+        )
+        if moved:
+            return
+        recorded = await self._fetch(self._recorded, (self._name,))
+        if (recorded[0][0] or 0) < position:
+            raise IntegrityError(f"the relay's position was not recorded at {position}")
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
+
+    async def _fetch(
+        self, statement: sql.Composed, params: Sequence[Any] | Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        try:
+            if self._connection is None or self._connection.closed:
+                self._connection = await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True
+                )
+            cursor = await self._connection.execute(statement, params, prepare=True)
+            return await cursor.fetchall()
+        except psycopg.Error as error:
+            await self.close()
+            raise _persistence_error(error) from error
+        except BaseException:  # cancelled mid-statement: the connection's state is unknown
+            await self.close()
+            raise
+
+
+_ERRORS: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
+    (psycopg.InterfaceError, InterfaceError),
+    (psycopg.OperationalError, OperationalError),
+    (psycopg.DataError, DataError),
+    (psycopg.IntegrityError, IntegrityError),
+    (psycopg.InternalError, InternalError),
+    (psycopg.ProgrammingError, ProgrammingError),
+    (psycopg.NotSupportedError, NotSupportedError),
+    (psycopg.DatabaseError, DatabaseError),
+)
+
+
+def _persistence_error(error: psycopg.Error) -> PersistenceError:
+    """The library's exception for a psycopg one, as its recorders map them."""
+    for psycopg_class, ours in _ERRORS:
+        if isinstance(error, psycopg_class):
+            return ours(str(error))
+    return PersistenceError(str(error))
+
+
+def relay_log(store: EventStore, tracking: TrackingRecorder, name: str) -> RelayLog:
+    """A connection of its own on PostgreSQL, the recorders in a worker thread otherwise."""
+    recorder = store.recorder
+    if (
+        isinstance(recorder, PostgresApplicationRecorder)
+        and isinstance(tracking, PostgresTrackingRecorder)
+        and tracking.datastore.single_row_tracking
+    ):
+        conninfo = make_conninfo(postgres_conninfo(store.env), application_name=APPLICATION_NAME)
+        return PostgresLog(conninfo, recorder, tracking, name)
+    return RecorderLog(store, tracking, name)
