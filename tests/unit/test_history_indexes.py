@@ -304,3 +304,30 @@ def test_a_moved_session_moves_in_the_catch_up_list_too(tmp_path: Path) -> None:
     assert listed == _full_catch_up_list(store, centre["supervisor"], access.CatchUpFilter(), now)
     store.close()
     centres.close()
+
+
+def test_the_catch_up_list_shows_each_catch_up_in_its_stored_order(
+    seeded: tuple[ReadStore, list[YearOfHistory]],
+) -> None:
+    """A page's catch-ups are converted together and completed in place: each row is the
+    catch-up's JSON as stored (sorted keys), then what the list adds, in the order it always
+    had."""
+    store, (north, _) = seeded
+    added = [
+        "studentName",
+        "sessionTitle",
+        "sessionStartsAt",
+        "tutorId",
+        "tutorName",
+        "overdue",
+        "overdueSeconds",
+    ]
+    rows = [
+        row
+        for page in _pages(store, north.supervisor, access.CatchUpFilter(limit=40), full=False)
+        for row in page["catchUps"]
+    ]
+    assert len(rows) == north.catch_ups
+    for row in rows:
+        keys = list(row)
+        assert keys[: -len(added)] == sorted(keys[: -len(added)]) and keys[-len(added) :] == added

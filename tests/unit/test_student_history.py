@@ -328,3 +328,62 @@ def test_a_session_that_leaves_the_window_lets_an_older_month_s_one_in(tmp_path:
     )
     apply_all(store, [(catch_up, len(history) + 1)])
     assert window() == [str(s) for s in sessions[1:]]
+
+
+def _dicts(value: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in ``value``, nested ones too."""
+    if isinstance(value, dict):
+        yield value
+        for item in value.values():
+            yield from _dicts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _dicts(item)
+
+
+def _stored_then(row: dict[str, Any], *added: str) -> None:
+    """``row`` is a record's JSON in the order it is stored (sorted keys, nested ones too),
+    followed by the keys the view ``added``, in that order."""
+    stored = list(row)[: len(row) - len(added)]
+    assert stored == sorted(stored) and list(row)[len(stored) :] == list(added), list(row)
+    for nested in _dicts([row[k] for k in stored]):
+        assert list(nested) == sorted(nested), list(nested)
+
+
+def test_the_overview_shows_each_record_in_its_stored_order_and_shares_no_part(
+    stores: Stores,
+) -> None:
+    """The overview converts the records it shows together, in msgspec's deterministic order,
+    and completes the rows in place: each record's keys come out as they are stored (as
+    ``as_json`` gives them), followed by what the view adds, and no object of the answer is
+    also another part of it (a session shown whole under "today" has its own copies of the
+    work and catch-ups listed across sessions)."""
+    year = stores.year
+    shown = {"today": 0, "work": 0, "catchUps": 0, "notes": 0, "homework": 0}
+    for student_id in year.student_ids:
+        for actor in (
+            year.supervisor,
+            Actor(user_id=student_id, role=Role.STUDENT, centre_id=year.centre_id),
+        ):
+            data = access.student_overview(stores.bounded, actor, student_id, NOW).data
+            objects = list(_dicts(data))
+            assert len({id(o) for o in objects}) == len(objects)
+            for session in data["sessions"]:
+                _stored_then(session)
+            for session in data["today"]:
+                _stored_then(session)
+                shown["today"] += 1
+            exercises = data["exercises"]["current"] + data["exercises"]["recent"]
+            for row in exercises:
+                _stored_then(row, "sessionId", "sessionTitle")
+            for row in data["catchUps"]:
+                _stored_then(row, "sessionId", "sessionTitle", "overdue")
+            for row in data["notes"]:
+                _stored_then(row, "authorName")
+            for row in data["homework"]:
+                _stored_then(row, "overdue")
+            shown["work"] += len(exercises)
+            shown["catchUps"] += len(data["catchUps"])
+            shown["notes"] += len(data["notes"])
+            shown["homework"] += len(data["homework"])
+    assert all(shown.values()), shown

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from shared.events import OPEN_CATCH_UPS, OPEN_HELP_REQUESTS
 from shared.readmodels.documents import HelpRequest, JsonObject, as_json
@@ -74,3 +74,11 @@ def help_view(request: HelpRequest, now: datetime) -> JsonObject:
             seconds_between(request.raised_at, parse(finished)) if finished else None
         ),
     }
+
+
+JSON_ORDER: Final = "deterministic"
+"""The order in which views convert records of documents to JSON together
+(``msgspec.to_builtins(records, order=JSON_ORDER)``): every record declares its fields in the
+sorted order of their JSON names (:mod:`shared.readmodels.documents.base`), so msgspec's
+``deterministic`` order (fields as declared, dict keys sorted) gives each the keys of
+:func:`as_json`, the stored order, about twice as fast as its ``sorted`` order."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from itertools import chain
+
+import msgspec
 
 from shared.events import (
     HELP_PRIORITIES,
@@ -27,7 +29,7 @@ from shared.readmodels.documents import (
 )
 from shared.readmodels.documents.indexes import HelpFacts, help_facts
 from shared.readmodels.times import iso, seconds_between
-from shared.readmodels.views.common import Names, OrderName, as_stored, overdue
+from shared.readmodels.views.common import JSON_ORDER, Names, OrderName, as_stored, overdue
 
 UrgencyKey = tuple[int, str, str]
 
@@ -61,6 +63,25 @@ def _catch_up_row(
         "overdue": late,
         "overdueSeconds": seconds_between(catch_up.due_at, now) if late else None,
     }
+
+
+def catch_up_entry_rows(
+    entries: Sequence[CatchUpEntry], names: Names, now: datetime
+) -> list[JsonObject]:
+    """:func:`catch_up_entry_row` of each of ``entries``: their catch-ups converted to JSON in
+    one call (a page of them), each row then completed in place."""
+    rows: list[JsonObject] = msgspec.to_builtins([e.catch_up for e in entries], order=JSON_ORDER)
+    for row, entry in zip(rows, entries, strict=True):
+        catch_up = entry.catch_up
+        late = overdue(catch_up, now)
+        row["studentName"] = names.get(catch_up.student_id)
+        row["sessionTitle"] = entry.session_title
+        row["sessionStartsAt"] = entry.session_starts_at
+        row["tutorId"] = entry.tutor_id
+        row["tutorName"] = names.get(entry.tutor_id)
+        row["overdue"] = late
+        row["overdueSeconds"] = seconds_between(catch_up.due_at, now) if late else None
+    return rows
 
 
 def catch_up_urgency(catch_up: CatchUp) -> UrgencyKey:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -24,7 +25,6 @@ from shared.events import (
 from shared.readmodels.documents import (
     RECENT_WORK,
     JsonObject,
-    Record,
     SessionTotals,
     Student,
     StudentSession,
@@ -32,8 +32,8 @@ from shared.readmodels.documents import (
     listed,
     month_of,
 )
-from shared.readmodels.times import parse
-from shared.readmodels.views.common import Names, help_view, overdue
+from shared.readmodels.times import iso, parse
+from shared.readmodels.views.common import JSON_ORDER, Names, help_view, overdue
 from shared.readmodels.views.risk import risk_of
 
 _PER_SESSION = ("catchUps", "work", "helpRequests")
@@ -52,56 +52,65 @@ def student_overview(
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
     sessions = overview_sessions(student)
-    shown_today = [
-        s for s in sessions if s.enrolled and parse(s.starts_at).astimezone(zone).date() == today
+    # Today wherever the centre is starts within two days of today in UTC: a session that
+    # starts further off (compared as text, as documents write times) is not parsed.
+    midnight = datetime.combine(today, time.min, tzinfo=UTC)
+    after, before = iso(midnight - timedelta(days=2)), iso(midnight + timedelta(days=3))
+    whole = {
+        s.session_id
+        for s in sessions
+        if s.enrolled
+        and (len(s.starts_at) != len(after) or after <= s.starts_at < before)
+        and parse(s.starts_at).astimezone(zone).date() == today
+    }
+    listed_ids = {s.session_id for s in sessions}
+    unlisted = [s for s in student.sessions.values() if s.work and s.session_id not in listed_ids]
+    shown_notes = [
+        n for n in student.notes.values() if staff or n.visibility is NoteVisibility.EXTERNAL
     ]
-    # Every session the document holds as JSON, in one conversion (the listed ones are among
-    # them, and the latest work handed in or marked is of them): the catch-ups and work listed
-    # across sessions are taken from it, except those of a session shown whole under "today",
-    # which get their own copies.
-    json_of = dict(zip(student.sessions, _as_json(list(student.sessions.values())), strict=True))
-    whole = {s.session_id for s in shown_today}
-
-    def parts_of(session: StudentSession, field: str) -> dict[str, JsonObject]:
+    homework_records = list(student.homework.values())
+    # What the answer shows of the document, converted to JSON in one call: the listed
+    # sessions, without their help requests unless shown whole under "today" (those of a LIVE
+    # session are read from the document); the work of the sessions not listed (the latest
+    # work handed in or marked may come from them); the catch-ups and work of a session shown
+    # whole once more, as their own copies; the homework and the notes shown.
+    session_json, unlisted_json, again_json, homework_json, note_json = _as_json_all(
+        (
+            [s if s.session_id in whole else _without_help(s) for s in sessions],
+            [s.work for s in unlisted],
+            [(s.catch_ups, s.work) for s in sessions if s.session_id in whole],
+            homework_records,
+            shown_notes,
+        )
+    )
+    today_json: list[JsonObject] = []
+    listed_json: list[JsonObject] = []
+    catch_ups: list[JsonObject] = []
+    work: list[JsonObject] = []
+    again = iter(again_json)
+    for session, json in zip(sessions, session_json, strict=True):
         if session.session_id in whole:
-            records = session.catch_ups if field == "catchUps" else session.work
-            return dict(zip(records, _as_json(list(records.values())), strict=True))
-        found: dict[str, JsonObject] = json_of[session.session_id][field]
-        return found
-
-    catch_ups = sorted(
-        (
-            {
-                **json,
-                "sessionId": s.session_id,
-                "sessionTitle": s.title,
-                "overdue": overdue(s.catch_ups[key], now),
-            }
-            for s in sessions
-            if s.catch_ups
-            for key, json in parts_of(s, "catchUps").items()
-        ),
-        key=lambda c: (c["dueAt"], c["catchUpId"]),
-    )
-    notes = sorted(
-        (
-            {**as_json(n), "authorName": names.get(n.author_id)}
-            for n in student.notes.values()
-            if staff or n.visibility is NoteVisibility.EXTERNAL
-        ),
-        key=lambda n: (n["writtenAt"], n["noteId"]),
-        reverse=True,
-    )
-    work = sorted(
-        (
-            {**json, "sessionId": s.session_id, "sessionTitle": s.title}
-            for s in student.sessions.values()
-            if s.work
-            for json in parts_of(s, "work").values()
-        ),
-        key=lambda w: (w["assignedAt"], w["workId"]),
-        reverse=True,
-    )
+            today_json.append(json)
+            listed_json.append(_without_parts(json))
+            session_catch_ups, session_work = next(again)
+        else:
+            session_catch_ups = json.pop("catchUps")
+            session_work = json.pop("work")
+            del json["helpRequests"]
+            listed_json.append(json)
+        for key, row in session_catch_ups.items():
+            row["sessionId"] = session.session_id
+            row["sessionTitle"] = session.title
+            row["overdue"] = overdue(session.catch_ups[key], now)
+            catch_ups.append(row)
+        work += _of_session(session, session_work)
+    for session, rows in zip(unlisted, unlisted_json, strict=True):
+        work += _of_session(session, rows)
+    catch_ups.sort(key=lambda c: (c["dueAt"], c["catchUpId"]))
+    work.sort(key=lambda w: (w["assignedAt"], w["workId"]), reverse=True)
+    for row, note in zip(note_json, shown_notes, strict=True):
+        row["authorName"] = names.get(note.author_id)
+    notes = sorted(note_json, key=lambda n: (n["writtenAt"], n["noteId"]), reverse=True)
     open_help = [
         {**help_view(h, now), "sessionTitle": s.title}
         for s in sessions
@@ -109,11 +118,10 @@ def student_overview(
         for h in s.help_requests.values()
         if h.status in OPEN_HELP_REQUESTS
     ]
+    for row, record in zip(homework_json, homework_records, strict=True):
+        row["overdue"] = overdue(record, now, OPEN_HOMEWORK)
     homework = sorted(
-        (
-            {**as_json(h), "overdue": overdue(h, now, OPEN_HOMEWORK)}
-            for h in student.homework.values()
-        ),
+        homework_json,
         key=lambda h: (h["status"] == HomeworkStatus.GRADED, h["dueAt"], h["homeworkId"]),
     )
     totals = student.totals if isinstance(student.totals, SessionTotals) else None
@@ -129,8 +137,8 @@ def student_overview(
         "studentId": student.student_id,
         "name": name,
         "timeZone": time_zone,
-        "today": [json_of[s.session_id] for s in shown_today],
-        "sessions": [_without_parts(json_of[s.session_id]) for s in sessions],
+        "today": today_json,
+        "sessions": listed_json,
         "exercises": {
             "current": [w for w in work if w["status"] in UNFINISHED_WORK],
             "recent": [w for w in work if w["status"] not in UNFINISHED_WORK][:RECENT_WORK],
@@ -177,10 +185,24 @@ def _without_parts(session: JsonObject) -> JsonObject:
     return json
 
 
-def _as_json(records: Sequence[Record]) -> list[JsonObject]:
-    """:func:`as_json` of each of ``records``, converted together."""
-    converted: list[JsonObject] = msgspec.to_builtins(records, order="sorted")
-    return converted
+def _without_help(session: StudentSession) -> StudentSession:
+    """``session`` with no help requests (a shallow copy)."""
+    return msgspec.structs.replace(session, help_requests={})
+
+
+def _of_session(session: StudentSession, work: dict[str, JsonObject]) -> list[JsonObject]:
+    """The JSON of a session's ``work``, each row named with its session (in place)."""
+    rows = list(work.values())
+    for row in rows:
+        row["sessionId"] = session.session_id
+        row["sessionTitle"] = session.title
+    return rows
+
+
+def _as_json_all(records: Any) -> Any:
+    """:func:`as_json` of every record in ``records`` (lists, tuples and dicts of them),
+    converted together."""
+    return msgspec.to_builtins(records, order=JSON_ORDER)
 
 
 def older_months(student: Student, shown: Sequence[StudentSession] | None = None) -> list[str]:
