@@ -1,4 +1,10 @@
-"""``python -m services.relay``: run the relay with its /health, /ready and /metrics."""
+"""``python -m services.relay``: run the relay with its /health, /ready and /metrics.
+
+The relay runs on uvloop's event loop: at ordinary rates it publishes a batch of one or two
+events per commit, and most of its CPU is the event loop's own work around each batch (the
+wake-up, the reads and records on its PostgreSQL connection, the publish and its acks). With
+asyncio's selector loop the relay spent 0.98-1.01 ms of CPU per batch at 200 commands/s, with
+uvloop 0.83-0.87 (three alternating runs each, a shared machine)."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from pathlib import Path
 
 import anyio.to_thread
 import structlog
+import uvloop
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
@@ -130,4 +137,4 @@ async def _until_set_up(
 
 
 if __name__ == "__main__":
-    asyncio.run(main(start(RelayServiceSettings, SERVICE)))
+    uvloop.run(main(start(RelayServiceSettings, SERVICE)))
