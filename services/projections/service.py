@@ -133,6 +133,8 @@ class _Outcome:
     and which: try again soon."""
     failed: dict[int, str] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
+    watermark: int | None = None
+    """The watermark the batch's own transaction recorded, if it did."""
 
 
 @dataclass
@@ -174,6 +176,15 @@ class _Tally:
     def forget(self, message: Msg) -> None:
         if self._tries:  # reading the sequence parses the reply subject: not for nothing
             self._tries.pop(_sequence(message), None)
+
+
+def _deliveries(
+    batch: list[Msg],
+) -> tuple[Msg.Metadata.SequencePair | None, Msg.Metadata.SequencePair | None]:
+    """The sequences of the batch's first and last messages."""
+    if not batch:
+        return None, None
+    return batch[0].metadata.sequence, batch[-1].metadata.sequence
 
 
 def _sequence(message: Msg) -> int:
@@ -302,6 +313,16 @@ class ProjectionService:
         handed to anyone else meanwhile); ``None`` when unknown (:meth:`_floor_after`)."""
         self._others_seen = -OTHERS_FORGOTTEN_AFTER
         """When a gap last showed that another replica takes deliveries (monotonic)."""
+        self._applied: tuple[int, int] | None = None
+        """Like :attr:`_floor`, but moved on as soon as a batch commits, before its acks:
+        every delivery up to it (delivery sequence, stream sequence) is in the read models.
+        Taken from the ack floor (acked is applied) whenever this replica learns it, then moved
+        on through the batches it applied whole (:attr:`_applied_runs`) whose deliveries follow
+        it without a gap; ``None`` when unknown. A batch that follows it records the watermark
+        in its own transaction (:meth:`_watermark_with`)."""
+        self._applied_runs: OrderedDict[int, tuple[int, int]] = OrderedDict()
+        """The batches this replica applied whole lately, by first delivery sequence: the
+        delivery and stream sequences of their last message (:meth:`_applied_through`)."""
         self.watermark = 0
         self.dead_letters_waiting: int | None = None
 
@@ -404,7 +425,9 @@ class ProjectionService:
         self._subscription = await self._js.pull_subscribe_bind(
             durable=self._durable, stream=STREAM_NAME
         )
-        self._floor = None  # a consumer made again counts its deliveries from 1
+        # A consumer made again counts its deliveries from 1.
+        self._floor = self._applied = None
+        self._applied_runs.clear()
         self._nats.ok()
         log.info(
             "projections.consuming",
@@ -484,9 +507,10 @@ class ProjectionService:
                 decoded.append(None)
         answered: set[int] = set()
         keep_alive = _KeepAlive(self._in_progress(batch, answered), self._settings.ack_wait / 3)
+        watermark = self._watermark_with(batch, decoded)
         try:
             try:
-                outcome = await anyio.to_thread.run_sync(self._apply, decoded)
+                outcome = await anyio.to_thread.run_sync(self._apply, decoded, watermark)
             except Exception as error:
                 outage = self._given_back(error)
                 if outage is None:
@@ -503,7 +527,56 @@ class ProjectionService:
             raise
         self._read_store.ok()
         self._blob_store.ok()
+        if len(outcome.applied) == len(batch):
+            self._applied_whole(batch)
+        if outcome.watermark is not None:
+            self.watermark = outcome.watermark
+            WATERMARK.set(outcome.watermark)
         return self._finish(batch, decoded, outcome, answered, keep_alive, started, caught_up)
+
+    def _watermark_with(
+        self, batch: list[Msg], decoded: list[tuple[events.Event, int] | None]
+    ) -> int | None:
+        """The watermark the batch's transaction records if it applies every event: its last
+        event's position, when the batch's deliveries follow :meth:`_applied_through` without
+        a gap (then every earlier message of the stream is in, at or below that floor or in
+        the batch, as for :meth:`_floor_after`) and no other replica was seen lately (a lone
+        replica; several ask JetStream, after their acks). Recorded with the batch, the
+        watermark is there when the batch commits, not after its acks and a write of its own."""
+        if time.monotonic() - self._others_seen < OTHERS_FORGOTTEN_AFTER:
+            return None
+        applied = self._applied_through()
+        first, last = _deliveries(batch)
+        if applied is None or first is None or last is None:
+            return None
+        if first.consumer != applied[0] + 1 or last.consumer - first.consumer != len(batch) - 1:
+            return None
+        position = decoded[-1]
+        if position is None or position[1] <= self.watermark:
+            return None
+        return position[1]
+
+    def _applied_whole(self, batch: list[Msg]) -> None:
+        """Every message of ``batch`` is in the read models: remember its deliveries."""
+        first, last = _deliveries(batch)
+        if first is None or last is None or last.consumer - first.consumer != len(batch) - 1:
+            return
+        self._applied_runs[first.consumer] = (last.consumer, last.stream)
+        while len(self._applied_runs) > ACKED_LAST_KEPT:
+            self._applied_runs.popitem(last=False)
+
+    def _applied_at_least(self, floor: tuple[int, int]) -> None:
+        """Every delivery up to ``floor`` is in the read models (it is acked)."""
+        if self._applied is None or floor[0] > self._applied[0]:
+            self._applied = floor
+
+    def _applied_through(self) -> tuple[int, int] | None:
+        """:attr:`_applied`, moved on through the batches applied whole that follow it."""
+        applied = self._applied
+        while applied is not None and applied[0] + 1 in self._applied_runs:
+            applied = self._applied_runs.pop(applied[0] + 1)
+        self._applied = applied
+        return applied
 
     async def _finish(
         self,
@@ -561,7 +634,12 @@ class ProjectionService:
         APPLIED.labels("applied").inc(len(outcome.applied))
         APPLIED.labels("out_of_order").inc(len(outcome.waiting) + len(outcome.retry))
         APPLIED.labels("failed").inc(len(outcome.failed))
-        if caught_up or time.monotonic() - self._watermark_checked >= WATERMARK_EVERY:
+        if outcome.watermark is not None:
+            # Recorded with the batch. JetStream's ack floor is still read every WATERMARK_EVERY
+            # (the acks that need no ack_sync rely on it, and so does the consumer's gauge).
+            if time.monotonic() - self._watermark_checked >= WATERMARK_EVERY:
+                await self._advance_watermark(read=True)
+        elif caught_up or time.monotonic() - self._watermark_checked >= WATERMARK_EVERY:
             await self._advance_watermark()
         await self._refresh_dead_letters()
         BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -591,6 +669,8 @@ class ProjectionService:
                     self._acked_last.popitem(last=False)
         if whole and acked:
             self._floor = after
+            if after is not None:
+                self._applied_at_least(after)
         for index in outcome.applied:
             answered.add(index)
             self._tally.forget(batch[index])
@@ -684,12 +764,16 @@ class ProjectionService:
                 if asyncio.iscoroutine(operation):
                     operation.close()
 
-    def _apply(self, decoded: list[tuple[events.Event, int] | None]) -> _Outcome:
+    def _apply(
+        self, decoded: list[tuple[events.Event, int] | None], watermark: int | None = None
+    ) -> _Outcome:
+        """The batch in one transaction, which also records ``watermark`` if every event of
+        the batch is applied; else each event in a transaction of its own."""
         try:
             try:
-                return self._apply_together(decoded, trust=True)
+                return self._apply_together(decoded, trust=True, watermark=watermark)
             except GenerationSwitched:  # a rebuild switched since the last batch: read it
-                return self._apply_together(decoded, trust=False)
+                return self._apply_together(decoded, trust=False, watermark=watermark)
         except Exception as error:  # find the one event that fails, apply the others
             if self._given_back(error) is not None:
                 raise
@@ -728,7 +812,11 @@ class ProjectionService:
         return outcome
 
     def _apply_together(
-        self, decoded: list[tuple[events.Event, int] | None], *, trust: bool
+        self,
+        decoded: list[tuple[events.Event, int] | None],
+        *,
+        trust: bool,
+        watermark: int | None = None,
     ) -> _Outcome:
         """The batch in one transaction; ``trust``: on the generation the last one wrote (on
         PostgreSQL, confirmed in the round trip of the batch's first reads, not one of its own)."""
@@ -749,6 +837,9 @@ class ProjectionService:
                     outcome.waiting[index] = str(waiting)
             outcome.changes = batch.flush()
             self._erase_files(batch)
+            if watermark is not None and len(outcome.applied) == len(decoded):
+                tx.advance_watermark(watermark)
+                outcome.watermark = watermark
         return outcome
 
     def _erase_files(self, batch: Batch) -> None:
@@ -946,6 +1037,8 @@ class ProjectionService:
         # yet): the known one stands.
         if acked is not None and (self._floor is None or acked.consumer_seq > self._floor[0]):
             self._floor = (acked.consumer_seq or 0, acked.stream_seq or 0)
+        if acked is not None:
+            self._applied_at_least((acked.consumer_seq or 0, acked.stream_seq or 0))
         floor = acked.stream_seq if acked else 0
         if not floor:
             return

@@ -254,13 +254,15 @@ class SlowReplica(ProjectionService):
         self.release = threading.Event()
         self.batch_sizes: list[int] = []
 
-    def _apply(self, decoded: list[tuple[Any, int] | None]) -> Outcome:
+    def _apply(
+        self, decoded: list[tuple[Any, int] | None], watermark: int | None = None
+    ) -> Outcome:
         self.batch_sizes.append(len(decoded))
         if len(self.batch_sizes) == 1:
             self.applying.set()
             while not self.release.is_set():
                 sum(range(10_000))
-        return super()._apply(decoded)
+        return super()._apply(decoded, watermark)
 
 
 async def test_a_long_batch_stays_with_its_replica_while_it_is_applied(

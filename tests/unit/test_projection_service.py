@@ -19,6 +19,8 @@ from nats.aio.msg import Msg
 
 from services.projections import service as projection_module
 from services.projections.service import Settings
+from shared import events
+from shared.readmodels import projector
 from shared.readmodels.deltas import ANNOUNCED_KINDS
 from shared.readmodels.documents import STUDENT_ALERTS, STUDENT_SESSIONS
 from shared.readmodels.store import ReadStore
@@ -335,6 +337,77 @@ async def test_a_lone_replica_moves_the_watermark_by_its_own_acks_never_past_ano
     # It has now: the floor is past both, and this replica asks from now on.
     await batch((15, 6), floor=(6, 15))
     assert (client.asked, service.watermark) == (3, position[15])
+
+
+class WatchedAcks(AckFloor):
+    """An :class:`AckFloor` that notes the store's watermark as each ack goes out."""
+
+    def __init__(self, store: ReadStore) -> None:
+        super().__init__()
+        self.store = store
+        self.watermark_at_ack: dict[str, int] = {}
+
+    async def publish(self, subject: str, payload: bytes = b"", *args: Any, **kwargs: Any) -> Any:
+        if subject.startswith("$JS.ACK."):
+            self.watermark_at_ack[subject] = self.store.watermark()
+        return await super().publish(subject, payload, *args, **kwargs)
+
+    async def request(self, subject: str, payload: bytes = b"", timeout: float = 1.0) -> None:
+        self.watermark_at_ack[subject] = self.store.watermark()
+        await super().request(subject, payload, timeout)
+
+
+async def test_a_lone_replica_records_the_watermark_with_the_batch_that_takes_it_there(
+    store_before_enrolment: ReadStore, session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose deliveries follow those this replica knows are in the read models records
+    its last event's position as the watermark in its own transaction: a query waiting for it
+    sees it when the batch commits, before the batch's acks go out, and no write of the
+    watermark follows. A batch that does not apply every event records none."""
+    monkeypatch.setattr(projection_module, "WATERMARK_EVERY", 3600.0)
+    monkeypatch.setattr(projection_module, "OTHERS_FORGOTTEN_AFTER", 3600.0)
+    store = store_before_enrolment
+    written: list[int] = []
+    advance = store.advance_watermark
+
+    def advance_alone(position: int) -> None:
+        written.append(position)
+        advance(position)
+
+    monkeypatch.setattr(store, "advance_watermark", advance_alone)
+    client = WatchedAcks(store)
+    service = projection_service(store, client)
+    ours = dict(zip((10, 11, 12, 13), session_events[1:5], strict=True))
+    position = {stream: item[1] for stream, item in ours.items()}
+
+    async def batch(*deliveries: tuple[int, int], floor: tuple[int, int]) -> list[Msg]:
+        client.floor = floor
+        messages = [
+            delivery(client, ours[stream], stream, consumer) for stream, consumer in deliveries
+        ]
+        await service.handle(messages)
+        return messages
+
+    await batch((10, 1), floor=(1, 10))  # nothing known yet: JetStream's floor, then a write
+    assert (written, store.watermark()) == ([position[10]], position[10])
+    acked = await batch((11, 2), (12, 3), floor=(3, 12))
+    assert (written, store.watermark(), service.watermark) == (
+        [position[10]],
+        position[12],
+        position[12],
+    )
+    assert client.watermark_at_ack[acked[-1].reply] == position[12]
+    assert client.asked == 1
+
+    def failing(docs: projector.Batch, event: events.Event) -> None:
+        raise ValueError("cannot be stored")
+
+    # The session's start fails: its batch records no watermark, and it is given back.
+    started: type[events.Event] = events.SessionStarted
+    monkeypatch.setitem(projector._HANDLERS, started, failing)
+    refused = await batch((13, 4), floor=(3, 12))
+    assert nak_delay(client.decisions(refused[0])[-1]) > 0
+    assert (written, store.watermark(), client.asked) == ([position[10]], position[12], 2)
 
 
 async def test_a_batch_announces_the_documents_a_gateway_follows_and_no_others(

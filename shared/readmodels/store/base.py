@@ -21,6 +21,7 @@ from typing import Any, TypeVar, overload
 from shared.readmodels.documents import D, Document, Kind, LogRow
 from shared.readmodels.store.transaction import (
     LOG_COLUMNS,
+    WATERMARK_UPSERT,
     Cursor,
     StoredDoc,
     Transaction,
@@ -132,14 +133,7 @@ class ReadStore:
         """Move the watermark to ``notification_id`` unless it is there or past it already
         (another replica may have moved it further): one statement, its own transaction."""
         with self._cursor() as cursor:
-            cursor.execute(
-                self._sql(
-                    "INSERT INTO rm_meta (name, value) VALUES ('watermark', ?) "
-                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value "
-                    "WHERE excluded.value > rm_meta.value"
-                ),
-                (notification_id,),
-            )
+            cursor.execute(self._sql(WATERMARK_UPSERT), (notification_id,))
 
     def ensure_ready(self) -> int:
         """Create the first generation if there is none; return the current generation.

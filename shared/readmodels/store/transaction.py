@@ -88,6 +88,14 @@ def resolve(kind: Kind[D] | str) -> Kind[D] | Kind[Document]:
     return kind if isinstance(kind, Kind) else kind_named(kind)
 
 
+WATERMARK_UPSERT = (
+    "INSERT INTO rm_meta (name, value) VALUES ('watermark', ?) "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value "
+    "WHERE excluded.value > rm_meta.value"
+)
+"""Moves the watermark forward, never back (``rm_meta`` is not a generation's)."""
+
+
 class SkipResult(enum.Enum):
     """What recording a dead-lettered event did to its aggregate."""
 
@@ -333,6 +341,13 @@ class Transaction:
             ),
             rows,
         )
+
+    def advance_watermark(self, notification_id: int) -> None:
+        """Move the watermark to ``notification_id`` when this transaction commits, unless it
+        is there or past it already (another replica may have moved it further): the live
+        projection records it with the batch that took it there, so a query waiting for it
+        sees it at that batch's commit. On PostgreSQL it travels with the commit."""
+        self._cursor.execute(self._q(WATERMARK_UPSERT), (notification_id,))
 
     def make_current(self) -> None:
         """Make this transaction's generation the one queries read, when it commits."""
