@@ -56,6 +56,7 @@ from shared.readmodels.documents import (
     student_history_key,
 )
 from shared.readmodels.projector import Batch, apply
+from shared.readmodels.projector.indexes import catch_ups_by_student_key
 from shared.readmodels.store import MemoryTransaction, ReadStore, StoredDoc
 from shared.readmodels.times import iso, parse
 from shared.readmodels.views import paper as paper_views
@@ -478,12 +479,18 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
     require(actor, Permission.CATCH_UP_LIST_VIEW)
     tutor = _own_tutor(actor, wanted.tutor_id)
     stored: StoredDoc[OpenCatchUps] | StoredDoc[OpenCatchUpsSummary] | None
+    by_student: dict[str, int] = {}
     if wanted.student_id is None:
         stored = store.get(_OPEN_CATCH_UPS_READ, actor.centre_id)
-        by_student: dict[str, int] = {}
     else:
+        # The counts per student have a document of their own; an index written by an earlier
+        # release still holds them (and moves them there at the next catch-up event).
         stored = store.get(OPEN_CATCH_UPS, actor.centre_id)
-        by_student = stored.doc.closed_by_student if stored else {}
+        counted = store.get(OPEN_CATCH_UPS, catch_ups_by_student_key(actor.centre_id))
+        student = str(wanted.student_id)
+        by_student[student] = sum(
+            d.doc.closed_by_student.get(student, 0) for d in (stored, counted) if d is not None
+        )
     index = stored.doc if stored else OpenCatchUps(centre_id=actor.centre_id)
 
     def matches(entry: CatchUpEntry) -> bool:

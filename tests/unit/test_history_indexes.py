@@ -5,11 +5,14 @@ full read answered, page by page, and never anything of another centre."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -17,6 +20,8 @@ from services.command.application import TutoringCentres
 from services.command.commands.catch_ups import AssignCatchUp
 from services.command.commands.sessions import EnrolStudent, RescheduleSession
 from services.projections.rebuild import rebuild
+from shared import events
+from shared.events import OPEN_CATCH_UPS as STILL_OPEN
 from shared.events import OPEN_HELP_REQUESTS, CatchUpStatus
 from shared.eventstore import EventStoreSettings
 from shared.readmodels import access, views
@@ -28,6 +33,8 @@ from shared.readmodels.documents import (
     HelpRequest,
     Session,
 )
+from shared.readmodels.projector import apply_all
+from shared.readmodels.projector.indexes import catch_ups_by_student_key
 from shared.readmodels.store import ReadStore
 from shared.readmodels.times import iso, parse
 from shared.settings import load
@@ -331,3 +338,108 @@ def test_the_catch_up_list_shows_each_catch_up_in_its_stored_order(
     for row in rows:
         keys = list(row)
         assert keys[: -len(added)] == sorted(keys[: -len(added)]) and keys[-len(added) :] == added
+
+
+def _finished_by_student(store: ReadStore, centre_id: str) -> Counter[str]:
+    return Counter(
+        d.doc.student_id
+        for d in store.centre_docs(CATCH_UP, centre_id)
+        if d.doc.status not in STILL_OPEN
+    )
+
+
+def test_the_counts_per_student_have_a_document_of_their_own(
+    seeded: tuple[ReadStore, list[YearOfHistory]],
+) -> None:
+    """The centre's index, which every read of the list decodes, keeps no count per student
+    (one entry for every student who ever finished a catch-up): those are in a document of
+    their own, read only by a list filtered by student, which answers what the full read
+    answers."""
+    store, years = seeded
+    for year in years:
+        index = store.get(OPEN_CATCH_UPS, year.centre_id)
+        counted = store.get(OPEN_CATCH_UPS, catch_ups_by_student_key(year.centre_id))
+        assert index is not None and counted is not None
+        assert index.doc.closed_by_student == {} and counted.doc.open == {}
+        finished = _finished_by_student(store, year.centre_id)
+        assert counted.doc.closed_by_student == finished
+        assert sum(finished.values()) == sum(index.doc.closed_by_month.values())
+        for student_id, _ in finished.most_common(3):
+            wanted = access.CatchUpFilter(student_id=UUID(student_id), limit=4)
+            listed = _pages(store, year.supervisor, wanted, full=False)
+            assert listed == _pages(store, year.supervisor, wanted, full=True)
+            assert listed[0]["total"] >= finished[student_id]
+
+
+def _as_an_earlier_release_wrote_it(store: ReadStore, path: Path, centre_id: str) -> None:
+    """The counts per student back in the centre's index, and no document of their own."""
+    table = f"rm_docs_{store.generation()}"
+    by_student = catch_ups_by_student_key(centre_id)
+    with sqlite3.connect(path) as connection:
+        select = f"SELECT doc FROM {table} WHERE kind = ? AND key = ?"
+        (counted,) = connection.execute(select, ("open_catch_ups", by_student)).fetchone()
+        (index,) = connection.execute(select, ("open_catch_ups", centre_id)).fetchone()
+        parsed = json.loads(index)
+        parsed["closedByStudent"] = json.loads(counted)["closedByStudent"]
+        connection.execute(
+            f"UPDATE {table} SET doc = ? WHERE kind = ? AND key = ?",
+            (
+                json.dumps(parsed, sort_keys=True, separators=(",", ":")),
+                "open_catch_ups",
+                centre_id,
+            ),
+        )
+        connection.execute(
+            f"DELETE FROM {table} WHERE kind = ? AND key = ?", ("open_catch_ups", by_student)
+        )
+
+
+def _catch_up_indexes(store: ReadStore) -> list[tuple[Any, ...]]:
+    return [
+        row
+        for row in store.dump(store.generation())["rm_docs"]
+        if row[0] in ("open_catch_ups", "closed_catch_ups")
+    ]
+
+
+def test_an_index_with_the_counts_per_student_is_read_and_moves_them_at_the_next_event(
+    tmp_path: Path,
+) -> None:
+    """A store projected by an earlier release (counts per student in the centre's index)
+    answers the list filtered by student as before; the next catch-up event moves the counts
+    to their own document, as a rebuild writes it. Applied in batches, as the projection
+    service does, the indexes are those of one pass over every event, versions too."""
+    centres = TutoringCentres(
+        load(EventStoreSettings, {"TUTORPULSE_SQLITE_PATH": str(tmp_path / "events.sqlite")})
+    )
+    year = seed_year(centres, events=3_000, tutors=5, students=50, seed=6, centre_id="old", now=NOW)
+    items = [
+        (events.decode(n.state), n.id) for n in centres.recorder.select_notifications(1, 1_000_000)
+    ]
+    centres.close()
+    half = len(items) // 2
+    earlier, now = read_store(tmp_path, "earlier.sqlite"), read_store(tmp_path, "now.sqlite")
+    for store in (earlier, now):
+        apply_all(store, items[:half])
+    _as_an_earlier_release_wrote_it(earlier, tmp_path / "earlier.sqlite", year.centre_id)
+    index = earlier.get(OPEN_CATCH_UPS, year.centre_id)
+    assert index is not None and index.doc.closed_by_student
+    finished = _finished_by_student(now, year.centre_id)
+    assert finished
+    for student_id in finished:
+        wanted = access.CatchUpFilter(student_id=UUID(student_id))
+        before = access.catch_up_list(earlier, year.supervisor, wanted, NOW)
+        assert before == access.catch_up_list(now, year.supervisor, wanted, NOW)
+    for store in (earlier, now):
+        apply_all(store, items[half:])
+    moved = earlier.get(OPEN_CATCH_UPS, year.centre_id)
+    assert moved is not None and moved.doc.closed_by_student == {}
+    assert [row[:3] + row[4:] for row in _catch_up_indexes(earlier)] == [
+        row[:3] + row[4:] for row in _catch_up_indexes(now)
+    ]  # the same documents (the versions of the moved ones count the move)
+    batched = read_store(tmp_path, "batched.sqlite")
+    for start in range(0, len(items), 200):
+        apply_all(batched, items[start : start + 200])
+    assert _catch_up_indexes(batched) == _catch_up_indexes(now)
+    for store in (earlier, now, batched):
+        store.close()

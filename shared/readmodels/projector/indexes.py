@@ -56,6 +56,21 @@ def _count(counts: dict[str, int], key: str) -> None:
     counts[key] = counts.get(key, 0) + 1
 
 
+def catch_ups_by_student_key(centre_id: str) -> str:
+    """The key of the ``open_catch_ups`` document that holds a centre's counts of finished
+    catch-ups per student (``closed_by_student``) and nothing else: one entry for every
+    student who ever finished one, which only a list filtered by student reads. The centre's
+    own ``open_catch_ups`` document, which every read of the list decodes, keeps none, so it
+    does not grow with the centre's past."""
+    return f"{centre_id}:by-student"
+
+
+def _by_student(docs: Batch, centre_id: str) -> OpenCatchUps:
+    return docs.get(OPEN_CATCH_UPS, catch_ups_by_student_key(centre_id)) or OpenCatchUps(
+        centre_id=centre_id
+    )
+
+
 def index_catch_up(docs: Batch, catch_up: CatchUp, session: Session) -> None:
     """The catch-up among its centre's open ones, or once finished, in the month it was due."""
     key = catch_up.catch_up_id
@@ -67,6 +82,17 @@ def index_catch_up(docs: Batch, catch_up: CatchUp, session: Session) -> None:
         catch_up=msgspec.structs.replace(catch_up),
     )
     index = docs.get(OPEN_CATCH_UPS, centre_id) or OpenCatchUps(centre_id=centre_id)
+    moved = bool(index.closed_by_student)
+    if moved:
+        # Written by an earlier release, with the counts per student: they move to their own
+        # document, as a rebuild would have written them.
+        by_student = _by_student(docs, centre_id)
+        for student_id, count in index.closed_by_student.items():
+            by_student.closed_by_student[student_id] = (
+                by_student.closed_by_student.get(student_id, 0) + count
+            )
+        index.closed_by_student = {}
+        docs.put(OPEN_CATCH_UPS, catch_ups_by_student_key(centre_id), centre_id, by_student)
     if catch_up.status in ev.OPEN_CATCH_UPS:
         index.open[key] = entry
         docs.put(OPEN_CATCH_UPS, centre_id, centre_id, index)
@@ -84,6 +110,8 @@ def index_catch_up(docs: Batch, catch_up: CatchUp, session: Session) -> None:
         _count(index.closed_by_month, month)
         _count(index.closed_by_status, catch_up.status.value)
         _count(index.closed_by_tutor, tutor_id)
-        _count(index.closed_by_student, catch_up.student_id)
-    if was_open or not counted:
+        by_student = _by_student(docs, centre_id)
+        _count(by_student.closed_by_student, catch_up.student_id)
+        docs.put(OPEN_CATCH_UPS, catch_ups_by_student_key(centre_id), centre_id, by_student)
+    if was_open or not counted or moved:
         docs.put(OPEN_CATCH_UPS, centre_id, centre_id, index)
