@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from pathlib import Path
 
@@ -33,6 +34,13 @@ SERVICE = "relay"
 NATS_PING_SECONDS = 0.5
 """How long /ready waits for NATS to answer a ping (a frozen server is not 'connected')."""
 log = structlog.get_logger(__name__)
+GC_THRESHOLDS = (20_000, 20, 20)
+"""The cyclic garbage collector's thresholds in the relay, as in the projection service and the
+gateway. Each batch allocates futures, tasks, messages and rows; with CPython's defaults (a
+collection of the youngest every 700 allocations, of the older ones every ten of those) and
+nothing frozen, the collector's functions were about 8 % of the relay's perf samples at 200
+commands/s, under 1 % with these (alternating runs showed no change of the CPU per batch beyond
+their noise, about 3 %). Reference counting still frees at once whatever is not in a cycle."""
 
 
 def lease_for(store: EventStore) -> Lease:
@@ -100,6 +108,9 @@ async def main(settings: RelayServiceSettings) -> None:
                 running["relay"] = relay = Relay(
                     store, tracking, js, lease_for(store), settings.relay, nc=nc
                 )
+                # What the start-up made lives as long as the process: never scan it again.
+                gc.collect()
+                gc.freeze()
                 await relay.run()
         await serving
     finally:
@@ -137,4 +148,5 @@ async def _until_set_up(
 
 
 if __name__ == "__main__":
+    gc.set_threshold(*GC_THRESHOLDS)
     uvloop.run(main(start(RelayServiceSettings, SERVICE)))
