@@ -1,4 +1,4 @@
-"""The threads that run commands (``services.command.http.threads``): as many at once as there
+"""The threads that run commands (``shared.threads``): as many at once as there
 are calls, up to the bound, with the caller's context, its errors and its cancellation."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import threading
 
 import pytest
 
-from services.command.http.threads import CommandThreads
+from shared.threads import WorkerThreads
 
 REQUEST = contextvars.ContextVar[str]("request")
 
 
 async def test_concurrent_calls_run_at_once_each_in_its_thread() -> None:
-    threads = CommandThreads(8, "test")
+    threads = WorkerThreads(8, "test")
     together = threading.Barrier(5, timeout=10)  # broken (and raising) unless all five meet
 
     def meet() -> str:
@@ -27,7 +27,7 @@ async def test_concurrent_calls_run_at_once_each_in_its_thread() -> None:
 
 
 async def test_no_more_than_the_bound_run_at_once() -> None:
-    threads = CommandThreads(2, "test")
+    threads = WorkerThreads(2, "test")
     lock = threading.Lock()
     running = 0
     most = 0
@@ -54,7 +54,7 @@ async def test_no_more_than_the_bound_run_at_once() -> None:
 
 
 async def test_a_call_sees_the_callers_context_and_raises_to_it() -> None:
-    threads = CommandThreads(2, "test")
+    threads = WorkerThreads(2, "test")
     REQUEST.set("r-1")
     assert await threads.run(REQUEST.get) == "r-1"
 
@@ -67,7 +67,7 @@ async def test_a_call_sees_the_callers_context_and_raises_to_it() -> None:
 
 
 async def test_a_call_cancelled_before_a_thread_took_it_is_not_run() -> None:
-    threads = CommandThreads(1, "test")
+    threads = WorkerThreads(1, "test")
     release = threading.Event()
     ran: list[str] = []
 

@@ -8,6 +8,10 @@ messages, to show that it does not count."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -23,7 +27,7 @@ from shared import events
 from shared.readmodels import projector
 from shared.readmodels.deltas import ANNOUNCED_KINDS
 from shared.readmodels.documents import STUDENT_ALERTS, STUDENT_SESSIONS
-from shared.readmodels.store import ReadStore
+from shared.readmodels.store import ReadStore, Transaction
 from shared.tenancy import Actor
 from shared.tenancy.roles import Role
 from tests.readside import read_store
@@ -408,6 +412,49 @@ async def test_a_lone_replica_records_the_watermark_with_the_batch_that_takes_it
     refused = await batch((13, 4), floor=(3, 12))
     assert nak_delay(client.decisions(refused[0])[-1]) > 0
     assert (written, store.watermark(), client.asked) == ([position[10]], position[12], 2)
+
+
+async def test_a_replica_cancelled_while_it_applies_a_batch_is_cancelled_once_the_batch_is_over(
+    store_before_enrolment: ReadStore, session_events: list[Item], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica cancelled while its thread applies a batch does not leave the batch's
+    transaction running behind it (the read store may be closed next): the cancellation takes
+    effect once the transaction is over."""
+    store = store_before_enrolment
+    entered, release = threading.Event(), threading.Event()
+    order: list[str] = []
+    enrolled: type[events.Event] = events.StudentEnrolled
+    enrol = projector._HANDLERS[enrolled]
+
+    def slow(docs: projector.Batch, event: events.Event) -> None:
+        entered.set()
+        release.wait()
+        enrol(docs, event)
+
+    monkeypatch.setitem(projector._HANDLERS, enrolled, slow)
+    transaction = store.transaction
+
+    @contextmanager
+    def noted(*args: Any, **kwargs: Any) -> Iterator[Transaction]:
+        with transaction(*args, **kwargs) as tx:
+            yield tx
+        order.append("transaction over")
+
+    monkeypatch.setattr(store, "transaction", noted)
+    client = Recorder()
+    service = projection_service(store, client)
+    task = asyncio.create_task(service.handle([delivered(client, session_events[1], deliveries=1)]))
+    while not entered.is_set():
+        await asyncio.sleep(0.001)
+    task.cancel()
+    task.add_done_callback(lambda _: order.append("cancelled"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert order == ["transaction over", "cancelled"]
+    assert client.acks == []  # nothing acked: the event comes back, and is recognised
 
 
 async def test_a_batch_announces_the_documents_a_gateway_follows_and_no_others(

@@ -30,13 +30,13 @@ from services.command.http.examples import BODIES
 from services.command.http.fast import FAST, RAISED, FastRoute, idempotency_of
 from services.command.http.problems import COMMAND
 from services.command.http.routes import ROUTES, Route
-from services.command.http.threads import CommandThreads
 from services.command.idempotency import MAX_KEY_LENGTH
 from services.command.metrics import COMMANDS
 from services.command.responses import answer_type
 from services.command.unit_of_work import CommandResult
 from shared.http.auth import actor_from
 from shared.http.openapi import example_of
+from shared.threads import WorkerThreads
 
 POSITION_HEADER = "X-Tutorpulse-Position"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -57,14 +57,14 @@ T = TypeVar("T")
 COMMAND_THREADS = 40
 """Commands of one process running at once (as many as anyio's default worker threads): they
 wait on PostgreSQL, and concurrent ones share a commit (``shared.eventstore.group_commit``)."""
-_COMMAND_THREADS = CommandThreads(COMMAND_THREADS, "command")
+_COMMAND_THREADS = WorkerThreads(COMMAND_THREADS, "command")
 
 
 async def in_command_thread(call: Callable[[], T]) -> T:
     """``call()`` in one of the threads that run commands, with this task's context variables
     (its log bindings). Not ``anyio.to_thread.run_sync`` (85 µs of CPU per call, its cancel
     scope, limiter and queue), nor ``run_in_executor`` (32 µs): see
-    :mod:`services.command.http.threads`."""
+    :mod:`shared.threads`."""
     return await _COMMAND_THREADS.run(call)
 
 

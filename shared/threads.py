@@ -1,13 +1,16 @@
-"""The threads that run commands off the event loop, and the hop there and back.
+"""Threads that run blocking calls for an event loop, and the hop there and back.
 
-A command blocks on PostgreSQL, so each runs in a thread of its own. ``loop.run_in_executor``
-on a ``ThreadPoolExecutor`` makes that hop with a ``concurrent.futures.Future`` (a condition
+A command blocks on PostgreSQL, so each runs in a thread of its own (the command service,
+``services.command.http.adapter``); the projection service applies each batch in a thread of
+its own (``services.projections.service``). ``loop.run_in_executor`` on a
+``ThreadPoolExecutor`` makes that hop with a ``concurrent.futures.Future`` (a condition
 variable and its lock), a work item, the executor's idle semaphore, and an asyncio future
 chained to the first by callbacks both ways; in a profile of the command service under the
-bench's HTTP load the hop was about 9 % of the service's CPU. :class:`CommandThreads` does the
+bench's HTTP load the hop was about 9 % of the service's CPU. :class:`WorkerThreads` does the
 same with a ``queue.SimpleQueue`` of calls and one asyncio future per call, which the thread
 settles with ``call_soon_threadsafe``: 12-13 against 26-35 µs of CPU per hop one at a time, 2-3
-against 15-24 µs with 8 to 32 at once (a micro-benchmark on 2 cores, uvloop).
+against 15-24 µs with 8 to 32 at once (a micro-benchmark on 2 cores, uvloop). anyio's
+``to_thread.run_sync`` costs more still (its cancel scope, limiter and queue).
 
 Like the executor: threads are started as calls arrive, up to ``size``, one more whenever no
 started thread is idle; a call runs with the caller's context variables (its log bindings); a
@@ -33,7 +36,7 @@ _Call = tuple[
 ]
 
 
-class CommandThreads:
+class WorkerThreads:
     """Up to ``size`` threads running calls for the event loop (see the module)."""
 
     def __init__(self, size: int, name: str) -> None:
