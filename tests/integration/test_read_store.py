@@ -11,7 +11,7 @@ from collections.abc import Callable
 import msgspec
 import pytest
 
-from shared.readmodels.documents import CENTRE, PERSON, Centre, Person
+from shared.readmodels.documents import CENTRE, PERSON, Centre, LogRow, Person
 from shared.readmodels.store import (
     Found,
     Reads,
@@ -96,6 +96,56 @@ def test_the_watermark_only_moves_forward(
         assert store.watermark() == 10
         store.advance_watermark(12)
         assert store.watermark() == 12
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_transaction_s_writes_are_seen_by_its_own_reads_and_land_together(
+    kind: str, pg: PostgresServer, tmp_path: pathlib.Path
+) -> None:
+    """On PostgreSQL a transaction holds its writes back and sends them as one statement: its
+    own later reads still see them, a second write of the same document wins, and documents,
+    log rows, versions and the watermark all land at the commit, or none of them."""
+    store = fresh_store(kind, pg, tmp_path, "held")
+    person = Person(person_id="k", name="Kim", role=Role.STUDENT)
+    renamed = Person(person_id="k", name="Kim Lee", role=Role.STUDENT)
+    row = LogRow(
+        notification_id=7,
+        session_id="s",
+        centre_id="c",
+        aggregate_id="a",
+        aggregate_version=1,
+        occurred_at="2026-12-05T09:00:00Z",
+        event_type="AttendanceMarked",
+        actor_id="t",
+        actor_role="TUTOR",
+        event={"status": "PRESENT"},
+    )
+    try:
+        store.ensure_ready()
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx.put_many([StoredDoc(PERSON, "k", "c", 1, person)])
+            tx.advance_watermark(7)
+            raise RuntimeError("the batch fails before its commit")
+        assert (store.get(PERSON, "k"), store.watermark()) == (None, 0)
+
+        with store.transaction() as tx:
+            tx.put_many([StoredDoc(PERSON, "k", "c", 1, person)])
+            tx.append_logs([row])
+            tx.set_aggregate_versions([("a", 1)])
+            tx.advance_watermark(7)
+            seen = tx.get(PERSON, "k")
+            assert seen is not None and seen.doc == person
+            assert tx.aggregate_versions(["a"]) == {"a": 1}
+            tx.put_many([StoredDoc(PERSON, "k", "c", 2, renamed)])
+            tx.set_aggregate_versions([("a", 2)])
+        stored = store.get(PERSON, "k")
+        assert stored is not None and (stored.version, stored.doc) == (2, renamed)
+        assert store.session_log("s") == [row]
+        assert store.watermark() == 7
+        with store.transaction() as tx:
+            assert tx.aggregate_versions(["a"]) == {"a": 2}
     finally:
         store.close()
 

@@ -5,7 +5,7 @@ idle."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from shared.readmodels.documents import Kind, LogRow
 from shared.readmodels.store.base import ReadStore
 from shared.readmodels.store.settings import ReadStoreSettings
 from shared.readmodels.store.transaction import (
+    WATERMARK_UPSERT,
     Cursor,
     DocRow,
     Found,
@@ -47,21 +48,55 @@ def _current(row: tuple[Any, ...] | None) -> int:
     return int(row[0]) if row else 0
 
 
-_DOCS_AMONG = (
-    "SELECT d.kind, d.key, d.centre_id, d.version, d.doc FROM rm_docs_{g} AS d"
-    " JOIN unnest(%b::text[], %b::text[]) AS w(kind, key) ON d.kind = w.kind AND d.key = w.key"
-)
-_VERSIONS_AMONG = (
-    "SELECT d.kind, d.key, d.version FROM rm_docs_{g} AS d"
-    " JOIN unnest(%b::text[], %b::text[]) AS w(kind, key) ON d.kind = w.kind AND d.key = w.key"
-)
-_AGGREGATES = (
-    "SELECT aggregate_id, version FROM rm_versions_{g} WHERE aggregate_id = ANY(%b::text[])"
-)
 _SKIPPED = (
     "SELECT aggregate_id, version FROM rm_skipped_{g} WHERE aggregate_id = ANY(%b::text[])"
     " ORDER BY aggregate_id, version"
 )
+_READ_PARTS = {
+    "d": (
+        "SELECT 'd'::text, d.kind, d.key, d.centre_id, d.version, d.doc FROM rm_docs_{g} AS d"
+        " JOIN unnest(%b::text[], %b::text[]) AS w(kind, key)"
+        " ON d.kind = w.kind AND d.key = w.key"
+    ),
+    "v": (
+        "SELECT 'v'::text, d.kind, d.key, NULL::text, d.version, NULL::text FROM rm_docs_{g} AS d"
+        " JOIN unnest(%b::text[], %b::text[]) AS w(kind, key)"
+        " ON d.kind = w.kind AND d.key = w.key"
+    ),
+    "a": (
+        "SELECT 'a'::text, NULL::text, aggregate_id, NULL::text, version, NULL::text"
+        " FROM rm_versions_{g} WHERE aggregate_id = ANY(%b::text[])"
+    ),
+    "s": (
+        "SELECT 's'::text, NULL::text, aggregate_id, NULL::text, version, NULL::text"
+        " FROM rm_skipped_{g} WHERE aggregate_id = ANY(%b::text[])"
+    ),
+}
+"""The parts of :meth:`PostgresTransaction.read`'s one statement, each row tagged with its
+part: documents, documents' versions, aggregates' versions, dead-lettered versions."""
+
+
+class _WritesFirst:
+    """A cursor that sends the writes a transaction holds back (``send``) before any other
+    statement, so that every statement sees them."""
+
+    def __init__(self, cursor: Cursor, send: Callable[[], None]) -> None:
+        self._real = cursor
+        self._send = send
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> Any:
+        self._send()
+        return self._real.execute(query, params)
+
+    def executemany(self, query: str, params: Sequence[Sequence[Any]]) -> Any:
+        self._send()
+        return self._real.executemany(query, params)
+
+    def fetchone(self) -> Any:
+        return self._real.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._real.fetchall()
 
 
 class PostgresTransaction(Transaction):
@@ -70,7 +105,54 @@ class PostgresTransaction(Transaction):
     statement, not hundreds. The arrays go in binary (``%b``): in text, psycopg escapes every
     quote of every JSON document with a regular expression, which costs more than the rows.
     Reads of many keys are one statement with an array too (``= ANY``), whose text is the same
-    whatever the number of keys, so psycopg prepares it once per connection."""
+    whatever the number of keys, so psycopg prepares it once per connection.
+
+    The writes (documents, log rows, aggregates' versions, the watermark) are held back and
+    sent together as one statement (data-modifying ``WITH`` parts), before the commit or
+    before any other statement: a projection batch's writes were four statements, and in
+    pipeline mode psycopg spends a round of its pipeline and a send on each."""
+
+    def __init__(
+        self,
+        cursor: Cursor,
+        generation: int,
+        placeholder: str,
+        lock: str,
+        key_lock: str | None,
+        confirm: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(cursor, generation, placeholder, lock, key_lock, confirm)
+        self._writes: dict[str, tuple[str, list[Any]]] = {}
+        """The statements held back, by table (one each), with their parameters."""
+        self._sending = self._cursor
+        self._cursor = _WritesFirst(self._sending, self._send_writes)
+
+    def _hold(self, table: str, sql: str, params: list[Any]) -> None:
+        """Hold back a write of ``table``; a second write of the same table sends the first
+        (one statement must not change a row twice)."""
+        if table in self._writes:
+            self._send_writes()
+        self._writes[table] = (sql, params)
+
+    def _send_writes(self) -> None:
+        writes, self._writes = self._writes, {}
+        if not writes:
+            return
+        statements = list(writes.values())
+        if len(statements) == 1:
+            sql, params = statements[0]
+        else:
+            parts = ", ".join(f"w{n} AS ({part})" for n, (part, _) in enumerate(statements))
+            sql = f"WITH {parts} SELECT 1"
+            params = [param for _, held in statements for param in held]
+        self._sending.execute(sql, params)
+
+    def before_commit(self) -> None:
+        self._send_writes()
+        super().before_commit()
+
+    def advance_watermark(self, notification_id: int) -> None:
+        self._hold("rm_meta", self._q(WATERMARK_UPSERT), [notification_id])
 
     def get_many(
         self, kind: Kind[Any] | str, keys: Sequence[str]
@@ -129,54 +211,63 @@ class PostgresTransaction(Transaction):
         return found
 
     def read(self, wanted: Reads) -> Found:
-        """One statement locks every document and aggregate named; the queries follow it on
-        cursors of their own, so that all of them travel in one round trip (the transaction is
-        in pipeline mode) and each answers from a snapshot taken after the locks."""
+        """One statement locks every document and aggregate named; one more reads all of it
+        (a ``UNION ALL`` of what is wanted, each row tagged with its part), from a snapshot
+        taken after the locks. Both travel in one round trip (the transaction is in pipeline
+        mode), and every statement costs the client a round of psycopg's pipeline and a send:
+        two statements, not one per part."""
         docs = [(kind, key) for kind, keys in wanted.docs.items() for key in keys]
         versions = [(kind, key) for kind, keys in wanted.versions.items() for key in keys]
         self._lock_keys(
             [f"aggregate:{a}" for a in wanted.aggregates]
             + [f"{kind.name}:{key}" for kind, key in (*docs, *versions)]
         )
+        found = Found(
+            docs={(kind.name, key): None for kind, key in docs},
+            aggregates=dict.fromkeys(wanted.aggregates, 0),
+            versions={(kind.name, key): 0 for kind, key in versions},
+            skipped={},
+        )
+        parts: list[str] = []
+        params: list[Any] = []
+        if docs:
+            parts.append(_READ_PARTS["d"])
+            params += _columns([(k.name, key) for k, key in docs])
+        if versions:
+            parts.append(_READ_PARTS["v"])
+            params += _columns([(k.name, key) for k, key in versions])
+        if wanted.aggregates:
+            parts.append(_READ_PARTS["a"])
+            params.append(list(wanted.aggregates))
+        if wanted.skipped:
+            parts.append(_READ_PARTS["s"])
+            params.append(list(wanted.skipped))
+        if not parts:
+            return found
         assert isinstance(self._dialect_cursor, psycopg.Cursor)
-        connection = self._dialect_cursor.connection
-        with ExitStack() as cursors, self._confirming_on_failure():
-
-            def query(sql: str, *params: Any) -> psycopg.Cursor[Any]:
-                cursor = cursors.enter_context(connection.cursor())
-                cursor.execute(self._q(sql), params)
-                return cursor
-
-            of_docs = of_versions = of_aggregates = of_skipped = None
-            if docs:
-                of_docs = query(_DOCS_AMONG, *_columns([(k.name, key) for k, key in docs]))
-            if versions:
-                of_versions = query(
-                    _VERSIONS_AMONG, *_columns([(k.name, key) for k, key in versions])
-                )
-            if wanted.aggregates:
-                of_aggregates = query(_AGGREGATES, list(wanted.aggregates))
-            if wanted.skipped:
-                of_skipped = query(_SKIPPED, list(wanted.skipped))
+        self._send_writes()
+        with (
+            self._dialect_cursor.connection.cursor() as cursor,
+            self._confirming_on_failure(),
+        ):
+            cursor.execute(self._q(" UNION ALL ".join(parts)), params)
             self._confirmed()
-            found = Found(
-                docs={(kind.name, key): None for kind, key in docs},
-                aggregates=dict.fromkeys(wanted.aggregates, 0),
-                versions={(kind.name, key): 0 for kind, key in versions},
-                skipped={},
-            )
-            kinds = {kind.name: kind for kind, _ in docs}
-            for name, key, centre_id, version, doc in of_docs.fetchall() if of_docs else ():
+            rows = cursor.fetchall()
+        kinds = {kind.name: kind for kind, _ in docs}
+        for part, name, key, centre_id, version, doc in rows:
+            if part == "d":
                 kind = kinds[name]
                 found.docs[(name, key)] = StoredDoc(
                     kind, key, centre_id, int(version), kind.decode(doc)
                 )
-            for name, key, version in of_versions.fetchall() if of_versions else ():
+            elif part == "v":
                 found.versions[(name, key)] = int(version)
-            for aggregate_id, version in of_aggregates.fetchall() if of_aggregates else ():
-                found.aggregates[aggregate_id] = int(version)
-            for aggregate_id, version in of_skipped.fetchall() if of_skipped else ():
-                found.skipped.setdefault(aggregate_id, []).append(int(version))
+            elif part == "a":
+                found.aggregates[key] = int(version)
+            else:
+                found.skipped.setdefault(key, []).append(int(version))
+        for dead_lettered in found.skipped.values():
+            dead_lettered.sort()
         return found
 
     @contextmanager
@@ -190,7 +281,8 @@ class PostgresTransaction(Transaction):
 
     def put_rows(self, rows: Sequence[DocRow]) -> None:
         if rows:
-            self._cursor.execute(
+            self._hold(
+                "rm_docs",
                 self._q(
                     "INSERT INTO rm_docs_{g} (kind, key, centre_id, version, doc)"
                     " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[],"
@@ -203,7 +295,8 @@ class PostgresTransaction(Transaction):
 
     def set_aggregate_versions(self, versions: Sequence[tuple[str, int]]) -> None:
         if versions:
-            self._cursor.execute(
+            self._hold(
+                "rm_versions",
                 self._q(
                     "INSERT INTO rm_versions_{g} (aggregate_id, version)"
                     " SELECT * FROM unnest(%b::text[], %b::bigint[])"
@@ -214,7 +307,8 @@ class PostgresTransaction(Transaction):
 
     def append_logs(self, rows: Sequence[LogRow]) -> None:
         if rows:
-            self._cursor.execute(
+            self._hold(
+                "rm_log",
                 self._q(
                     "INSERT INTO rm_log_{g} (aggregate_id, aggregate_version, session_id, "
                     "centre_id, notification_id, occurred_at, event_type, actor_id, actor_role, "
