@@ -106,9 +106,9 @@ class CatchUpEntry(Record, kw_only=True):
 
 
 class OpenCatchUpsSummary(Document, kw_only=True):
-    """A centre's open catch-ups, and counts of its finished ones but those per student: the
-    catch-up list reads the index so when it is not filtered by student (the counts per
-    student, one for every student who finished a catch-up, are skipped, not decoded)."""
+    """:class:`OpenCatchUps` without the counts per student: the catch-up list reads the index
+    so when it is not filtered by student (a store of an earlier release still holds the
+    counts per student in the centre's own document: they are skipped, not decoded)."""
 
     centre_id: str
     closed_by_month: dict[str, int] = msgspec.field(default_factory=dict)
@@ -119,8 +119,13 @@ class OpenCatchUpsSummary(Document, kw_only=True):
 
 
 class OpenCatchUps(Document, kw_only=True):
-    """A centre's open catch-ups, and counts of its finished ones: :class:`OpenCatchUpsSummary`
-    with the counts per student. Not a subclass of it: a subclass's fields come after its
+    """A centre's open catch-ups, and counts of its finished ones by month, status and tutor,
+    under the centre's id. The counts per student (``closed_by_student``, one for every student
+    who ever finished a catch-up) are kept apart, in the document of this kind under
+    ``catch_ups_by_student_key`` (:mod:`shared.readmodels.projector.indexes`), which holds
+    nothing else, so that the centre's document does not grow with its past; a store of an
+    earlier release holds them in the centre's document until its next catch-up event moves
+    them. Not a subclass of :class:`OpenCatchUpsSummary`: a subclass's fields come after its
     base's, and every document's fields are declared in the sorted order of their JSON names
     (:mod:`.base`)."""
 
