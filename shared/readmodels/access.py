@@ -180,6 +180,9 @@ def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: date
     )
     centre = store.get(CENTRE, actor.centre_id)
     staff = actor.role not in (Role.STUDENT, Role.PARENT)
+    # Staff see the risk score: from the inputs the projection keeps with the student's
+    # document (written in the same batches, so of the same version), else from the document.
+    alerts = store.get(STUDENT_ALERTS, str(student_id)) if staff and stored else None
     people = {n.author_id for n in student.notes.values()}
     if staff:
         people |= (
@@ -196,6 +199,7 @@ def student_overview(store: ReadStore, actor: Actor, student_id: UUID, now: date
             centre.doc.time_zone if centre else "UTC",
             now,
             staff=staff,
+            alerts=alerts.doc if alerts and stored and alerts.version == stored.version else None,
         ),
     )
 

@@ -29,6 +29,7 @@ from shared.readmodels.documents import (
     STUDENT_SESSIONS,
     AbsentFrom,
     Student,
+    StudentAlerts,
     StudentSession,
     listed,
     month_of,
@@ -38,6 +39,7 @@ from shared.readmodels.projector import student as student_projector
 from shared.readmodels.projector.student import risk_inputs
 from shared.readmodels.store import ReadStore, StoredDoc
 from shared.readmodels.views import absence_streak, risk_of
+from shared.readmodels.views import students as student_views
 from shared.readmodels.views.risk import risk_from
 from shared.settings import load
 from shared.tenancy import Actor, Role
@@ -266,6 +268,66 @@ def test_my_day_reads_a_store_projected_before_the_alert_inputs_were_kept(
         assert [access.my_day(earlier, tutor, None, at).data for tutor in tutors] == [
             access.my_day(stores.bounded, tutor, None, at).data for tutor in tutors
         ]
+    earlier.close()
+
+
+def test_the_overview_reads_the_risk_from_the_alert_inputs_of_the_document_s_version(
+    stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff's overview works the risk score out from the ``student_alerts`` document when it
+    is of the student document's version (the projection writes both in the same batches);
+    from the student's document when there is none (a store projected before they were kept)
+    or it is of another version (written later than the document: read as if absent)."""
+    year = stores.year
+    times = (NOW, NOW + timedelta(days=9), NOW + timedelta(days=400))
+    readers = (
+        year.supervisor,
+        *(Actor(user_id=s, role=Role.STUDENT, centre_id=year.centre_id) for s in year.student_ids),
+    )
+
+    def overviews(store: ReadStore) -> list[dict[str, Any]]:
+        return [
+            access.student_overview(store, actor, student_id, at).data
+            for at in times
+            for actor in readers
+            for student_id in year.student_ids
+            if actor.role is not Role.STUDENT or actor.user_id == student_id
+        ]
+
+    expected = overviews(stores.bounded)
+    assert any(o.get("risk", {}).get("reasons") for o in expected)
+    with monkeypatch.context() as patch:
+        # Worked out from the document (the other way) only when the inputs cannot be read.
+        patch.setattr(student_views, "risk_of", lambda *_: pytest.fail("risk from the document"))
+        assert overviews(stores.bounded) == expected
+    generation = stores.bounded.generation()
+    rows = [
+        d
+        for kind in KINDS.values()
+        if kind is not STUDENT_ALERTS
+        for d in stores.bounded.docs(kind, generation)
+    ]
+    students = [d for d in rows if d.kind is STUDENT]
+    # Half the students have inputs of another version, and wrong ones: they must not be read.
+    others = [
+        StoredDoc(
+            STUDENT_ALERTS,
+            d.key,
+            d.centre_id,
+            d.version + 1,
+            StudentAlerts(
+                student_id=d.key,
+                centre_id=d.centre_id,
+                absences=[AbsentFrom(session_id="x", starts_at=NOW.isoformat(), title="x")] * 3,
+            ),
+        )
+        for d in students[: len(students) // 2]
+    ]
+    earlier = read_store(tmp_path, "earlier.sqlite")
+    with earlier.transaction() as tx:
+        tx.put_many([*rows, *others])
+    assert others and len(others) < len(students)
+    assert overviews(earlier) == expected
     earlier.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import attrgetter
 from typing import Final
 
 import msgspec
@@ -166,29 +167,46 @@ def student_history_key(student_id: str, month: str) -> str:
 
 def pinned(session: StudentSession) -> bool:
     """Something of the session is still open: the overview lists it whatever its age."""
-    if session.catch_ups and any(c.status in OPEN_CATCH_UPS for c in session.catch_ups.values()):
-        return True
-    if session.work and any(w.status in UNFINISHED_WORK for w in session.work.values()):
-        return True
-    return bool(session.help_requests) and any(
-        h.status in OPEN_HELP_REQUESTS for h in session.help_requests.values()
-    )
+    # Plain loops: every read of an overview asks this of each session of the window.
+    for catch_up in session.catch_ups.values():
+        if catch_up.status in OPEN_CATCH_UPS:
+            return True
+    for work in session.work.values():
+        if work.status in UNFINISHED_WORK:
+            return True
+    for help_request in session.help_requests.values():
+        if help_request.status in OPEN_HELP_REQUESTS:
+            return True
+    return False
 
 
 def upcoming(session: StudentSession) -> bool:
     return session.status in _STILL_TO_COME
 
 
+_BY_START: Final = attrgetter("starts_at", "session_id")
+
+
 def listed(sessions: Iterable[StudentSession]) -> list[StudentSession]:
     """Of ``sessions``, what the overview lists, oldest first: those still to come or running,
     those with something open, and the latest ``STUDENT_RECENT_SESSIONS`` of the others."""
-    ordered = [
-        (s, upcoming(s) or pinned(s))
-        for s in sorted(sessions, key=lambda s: (s.starts_at, s.session_id))
-    ]
-    over = [s.session_id for s, shown in ordered if not shown]
-    latest = set(over[-STUDENT_RECENT_SESSIONS:]) if over else set()
-    return [s for s, shown in ordered if shown or s.session_id in latest]
+    ordered = sorted(sessions, key=_BY_START)
+    shown = [s.status in _STILL_TO_COME or pinned(s) for s in ordered]
+    over = shown.count(False)
+    if over <= STUDENT_RECENT_SESSIONS:
+        return ordered
+    # Of the sessions over with nothing open, the oldest ``over - STUDENT_RECENT_SESSIONS``
+    # are left out.
+    skip = over - STUDENT_RECENT_SESSIONS
+    kept: list[StudentSession] = []
+    for session, keep in zip(ordered, shown, strict=True):
+        if keep:
+            kept.append(session)
+        elif skip:
+            skip -= 1
+        else:
+            kept.append(session)
+    return kept
 
 
 class Student(Document, kw_only=True):

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from operator import itemgetter
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -27,6 +28,7 @@ from shared.readmodels.documents import (
     JsonObject,
     SessionTotals,
     Student,
+    StudentAlerts,
     StudentSession,
     as_json,
     listed,
@@ -34,21 +36,33 @@ from shared.readmodels.documents import (
 )
 from shared.readmodels.times import iso, parse
 from shared.readmodels.views.common import JSON_ORDER, Names, help_view, overdue
-from shared.readmodels.views.risk import risk_of
+from shared.readmodels.views.risk import risk_from, risk_of
 
 _PER_SESSION = ("catchUps", "work", "helpRequests")
 """What the overview lists across sessions rather than under each."""
+_CATCH_UP_ORDER: Final = itemgetter("dueAt", "catchUpId")
+_WORK_ORDER: Final = itemgetter("assignedAt", "workId")
+_NOTE_ORDER: Final = itemgetter("writtenAt", "noteId")
 _STAFF_ONLY_LEVEL_FIELDS = ("reason", "changedBy")
 _STAFF_ONLY_ASSIGNMENT_FIELDS = ("reason", "assignedBy", "replaces")
 
 
 def student_overview(
-    student: Student, name: str | None, names: Names, time_zone: str, now: datetime, *, staff: bool
+    student: Student,
+    name: str | None,
+    names: Names,
+    time_zone: str,
+    now: datetime,
+    *,
+    staff: bool,
+    alerts: StudentAlerts | None = None,
 ) -> JsonObject:
     """A student's sessions, attendance, catch-ups, notes and academic profile. Students and
     parents see only EXTERNAL notes, and levels and active content without the staff's
     reasons and assessment notes; nobody sees the text of a redacted note. Staff also see the
-    risk score (``risk``); students and parents see the facts behind it, not the label."""
+    risk score (``risk``), worked out from ``alerts`` (the student's :func:`alert_inputs`, as
+    the projection keeps them) if given, else from the document; students and parents see the
+    facts behind it, not the label."""
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
     sessions = overview_sessions(student)
@@ -98,19 +112,21 @@ def student_overview(
             session_work = json.pop("work")
             del json["helpRequests"]
             listed_json.append(json)
-        for key, row in session_catch_ups.items():
-            row["sessionId"] = session.session_id
-            row["sessionTitle"] = session.title
-            row["overdue"] = overdue(session.catch_ups[key], now)
-            catch_ups.append(row)
-        work += _of_session(session, session_work)
+        if session_catch_ups:
+            for key, row in session_catch_ups.items():
+                row["sessionId"] = session.session_id
+                row["sessionTitle"] = session.title
+                row["overdue"] = overdue(session.catch_ups[key], now)
+                catch_ups.append(row)
+        if session_work:
+            _of_session(session, session_work, work)
     for session, rows in zip(unlisted, unlisted_json, strict=True):
-        work += _of_session(session, rows)
-    catch_ups.sort(key=lambda c: (c["dueAt"], c["catchUpId"]))
-    work.sort(key=lambda w: (w["assignedAt"], w["workId"]), reverse=True)
+        _of_session(session, rows, work)
+    catch_ups.sort(key=_CATCH_UP_ORDER)
+    work.sort(key=_WORK_ORDER, reverse=True)
     for row, note in zip(note_json, shown_notes, strict=True):
         row["authorName"] = names.get(note.author_id)
-    notes = sorted(note_json, key=lambda n: (n["writtenAt"], n["noteId"]), reverse=True)
+    notes = sorted(note_json, key=_NOTE_ORDER, reverse=True)
     open_help = [
         {**help_view(h, now), "sessionTitle": s.title}
         for s in sessions
@@ -165,7 +181,9 @@ def student_overview(
         },
     } | _academic_profile(student, names, staff=staff)
     if staff:
-        overview["risk"] = risk_of(student, now).as_json()
+        overview["risk"] = (
+            risk_of(student, now) if alerts is None else risk_from(alerts, now)
+        ).as_json()
     return overview
 
 
@@ -190,13 +208,16 @@ def _without_help(session: StudentSession) -> StudentSession:
     return msgspec.structs.replace(session, help_requests={})
 
 
-def _of_session(session: StudentSession, work: dict[str, JsonObject]) -> list[JsonObject]:
-    """The JSON of a session's ``work``, each row named with its session (in place)."""
-    rows = list(work.values())
-    for row in rows:
-        row["sessionId"] = session.session_id
-        row["sessionTitle"] = session.title
-    return rows
+def _of_session(
+    session: StudentSession, work: dict[str, JsonObject], into: list[JsonObject]
+) -> None:
+    """Add the JSON of a session's ``work`` to ``into``, each row named with its session (in
+    place)."""
+    session_id, title = session.session_id, session.title
+    for row in work.values():
+        row["sessionId"] = session_id
+        row["sessionTitle"] = title
+        into.append(row)
 
 
 def _as_json_all(records: Any) -> Any:
