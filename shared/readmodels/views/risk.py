@@ -185,9 +185,12 @@ def risk_of(student: Student, now: datetime) -> Risk:
     return risk_from(alert_inputs(student), now)
 
 
-def passed(at: str, now: datetime, now_text: str) -> bool:
-    """``now`` is later than ``at`` (a time as documents hold it; ``now_text``: ``iso(now)``).
-    Times written as :func:`iso` writes them compare as text; any other is parsed."""
+def passed(at: str, now: datetime, now_text: str | None = None) -> bool:
+    """``now`` is later than ``at`` (a time as documents hold it; ``now_text``: ``iso(now)``,
+    if worked out already). Times written as :func:`iso` writes them compare as text; any other
+    is parsed."""
+    if now_text is None:
+        now_text = iso(now)
     if len(at) == len(now_text) and at[-1] == "Z":
         return now_text > at
     return now > parse(at)
@@ -195,8 +198,10 @@ def passed(at: str, now: datetime, now_text: str) -> bool:
 
 def risk_from(alerts: StudentAlerts, now: datetime, now_text: str | None = None) -> Risk:
     """The risk score, level and reasons, at ``now``, of a student's :func:`alert_inputs`
-    (``now_text``: ``iso(now)``, if worked out already)."""
-    now_text = iso(now) if now_text is None else now_text
+    (``now_text``: ``iso(now)``, if worked out already; else worked out only if there is
+    open homework to compare with it)."""
+    if now_text is None and alerts.open_homework:
+        now_text = iso(now)
     reasons: list[RiskReason] = []
     streak = alerts.absences
     if len(streak) >= ABSENCES_IN_A_ROW:

@@ -40,6 +40,8 @@ from shared.readmodels.views.risk import risk_from, risk_of
 
 _PER_SESSION = ("catchUps", "work", "helpRequests")
 """What the overview lists across sessions rather than under each."""
+_ATTENDANCE: Final = tuple(status.value for status in ATTENDANCE_STATUSES)
+_GRADED: Final = HomeworkStatus.GRADED.value
 _CATCH_UP_ORDER: Final = itemgetter("dueAt", "catchUpId")
 _WORK_ORDER: Final = itemgetter("assignedAt", "workId")
 _NOTE_ORDER: Final = itemgetter("writtenAt", "noteId")
@@ -136,10 +138,7 @@ def student_overview(
     ]
     for row, record in zip(homework_json, homework_records, strict=True):
         row["overdue"] = overdue(record, now, OPEN_HOMEWORK)
-    homework = sorted(
-        homework_json,
-        key=lambda h: (h["status"] == HomeworkStatus.GRADED, h["dueAt"], h["homeworkId"]),
-    )
+    homework = sorted(homework_json, key=_homework_order)
     totals = student.totals if isinstance(student.totals, SessionTotals) else None
     xp = (totals.work_xp if totals else sum(w["xpAwarded"] for w in work)) + sum(
         h["xpAwarded"] for h in homework
@@ -149,16 +148,17 @@ def student_overview(
         if totals
         else Counter(s.attendance.value for s in sessions if s.attendance)
     )
+    current: list[JsonObject] = []
+    recent: list[JsonObject] = []
+    for row in work:
+        (current if row["status"] in UNFINISHED_WORK else recent).append(row)
     overview: JsonObject = {
         "studentId": student.student_id,
         "name": name,
         "timeZone": time_zone,
         "today": today_json,
         "sessions": listed_json,
-        "exercises": {
-            "current": [w for w in work if w["status"] in UNFINISHED_WORK],
-            "recent": [w for w in work if w["status"] not in UNFINISHED_WORK][:RECENT_WORK],
-        },
+        "exercises": {"current": current, "recent": recent[:RECENT_WORK]},
         "openHelpRequest": open_help[0] if open_help else None,
         "homework": homework,
         "paper": sorted(
@@ -172,9 +172,7 @@ def student_overview(
         },
         "catchUps": catch_ups,
         "notes": notes,
-        "attendanceSummary": {
-            status.value: attendance.get(status.value, 0) for status in ATTENDANCE_STATUSES
-        },
+        "attendanceSummary": {status: attendance.get(status, 0) for status in _ATTENDANCE},
         "olderSessions": {
             "count": totals.count - len(sessions) if totals else 0,
             "months": list(reversed(older_months(student, sessions))),
@@ -208,6 +206,11 @@ def _without_help(session: StudentSession) -> StudentSession:
     return msgspec.structs.replace(session, help_requests={})
 
 
+def _homework_order(row: JsonObject) -> tuple[bool, str, str]:
+    """Homework not graded first, then by due time and id."""
+    return row["status"] == _GRADED, row["dueAt"], row["homeworkId"]
+
+
 def _of_session(
     session: StudentSession, work: dict[str, JsonObject], into: list[JsonObject]
 ) -> None:
@@ -232,11 +235,15 @@ def older_months(student: Student, shown: Sequence[StudentSession] | None = None
     if not isinstance(student.months, dict):
         return []
     placement = student.placement if isinstance(student.placement, dict) else {}
-    listed_in = Counter(
-        placement.get(s.session_id, month_of(s.starts_at))
-        for s in (overview_sessions(student) if shown is None else shown)
+    listed_in: dict[str, int] = {}
+    for session in overview_sessions(student) if shown is None else shown:
+        month = placement.get(session.session_id)
+        if month is None:
+            month = month_of(session.starts_at)
+        listed_in[month] = listed_in.get(month, 0) + 1
+    return sorted(
+        m for m, totals in student.months.items() if totals.sessions > listed_in.get(m, 0)
     )
-    return sorted(m for m, totals in student.months.items() if totals.sessions > listed_in[m])
 
 
 def _academic_profile(student: Student, names: Names, *, staff: bool) -> JsonObject:
