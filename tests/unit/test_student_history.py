@@ -14,10 +14,13 @@ from uuid import UUID, uuid4
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.command.application import TutoringCentres
 from services.projections.rebuild import rebuild
 from shared import events as ev
+from shared.events import Difficulty, ExerciseType
 from shared.eventstore import EventStoreSettings
 from shared.readmodels import access
 from shared.readmodels.documents import (
@@ -25,12 +28,14 @@ from shared.readmodels.documents import (
     RECENT_WORK,
     STUDENT,
     STUDENT_ALERTS,
+    STUDENT_RECENT_SESSIONS,
     STUDENT_RISK,
     STUDENT_SESSIONS,
     AbsentFrom,
     Student,
     StudentAlerts,
     StudentSession,
+    Work,
     listed,
     month_of,
 )
@@ -38,6 +43,7 @@ from shared.readmodels.projector import apply_all
 from shared.readmodels.projector import student as student_projector
 from shared.readmodels.projector.student import risk_inputs
 from shared.readmodels.store import ReadStore, StoredDoc
+from shared.readmodels.times import iso
 from shared.readmodels.views import absence_streak, risk_of
 from shared.readmodels.views import students as student_views
 from shared.readmodels.views.risk import risk_from
@@ -329,6 +335,71 @@ def test_the_overview_reads_the_risk_from_the_alert_inputs_of_the_document_s_ver
     assert others and len(others) < len(students)
     assert overviews(earlier) == expected
     earlier.close()
+
+
+def _listed_as_the_rule_says(sessions: list[StudentSession]) -> list[StudentSession]:
+    """The overview's sessions as the rule reads: oldest first, those still to come or
+    running, those with something open, and the latest ``STUDENT_RECENT_SESSIONS`` of the
+    others."""
+    ordered = sorted(sessions, key=lambda s: (s.starts_at, s.session_id))
+
+    def shown(s: StudentSession) -> bool:
+        return s.status in (ev.SessionStatus.SCHEDULED, ev.SessionStatus.LIVE) or any(
+            w.status in (ev.WorkStatus.ASSIGNED, ev.WorkStatus.IN_PROGRESS) for w in s.work.values()
+        )
+
+    over = [s.session_id for s in ordered if not shown(s)]
+    latest = set(over[-STUDENT_RECENT_SESSIONS:])
+    return [s for s in ordered if shown(s) or s.session_id in latest]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=5),
+            st.sampled_from(list(ev.SessionStatus)),
+            st.lists(st.sampled_from(list(ev.WorkStatus)), max_size=2),
+        ),
+        max_size=3 * STUDENT_RECENT_SESSIONS,
+    )
+)
+def test_the_overview_lists_the_sessions_the_rule_says(
+    drawn: list[tuple[int, ev.SessionStatus, list[ev.WorkStatus]]],
+) -> None:
+    """Starts that tie (ordered by id), sessions over with and without unfinished work, and
+    more or fewer of them than the overview keeps."""
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    sessions = []
+    for number, (day, status, statuses) in enumerate(drawn):
+        starts = iso(at + timedelta(days=day))
+        work = {
+            f"w{number}-{i}": Work(
+                assigned_at=starts,
+                assigned_by="tutor",
+                auto_gradable=False,
+                difficulty=Difficulty.EASY,
+                exercise_id="exercise",
+                exercise_type=ExerciseType.WORKSHEET,
+                max_score=10,
+                status=work_status,
+                title="work",
+                work_id=f"w{number}-{i}",
+            )
+            for i, work_status in enumerate(statuses)
+        }
+        sessions.append(
+            StudentSession(
+                session_id=f"s{number:03}",
+                starts_at=starts,
+                ends_at=starts,
+                enrolled=True,
+                status=status,
+                title="session",
+                work=work,
+            )
+        )
+    assert listed(sessions) == _listed_as_the_rule_says(sessions)
 
 
 def test_a_session_that_leaves_the_window_lets_an_older_month_s_one_in(tmp_path: Path) -> None:
