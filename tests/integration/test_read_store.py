@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 import msgspec
+import psycopg
 import pytest
 
 from shared.readmodels.documents import CENTRE, PERSON, Centre, LogRow, Person
@@ -21,6 +22,7 @@ from shared.readmodels.store import (
     Transaction,
     open_read_store,
 )
+from shared.readmodels.store.postgres import BigintArray, TextArray
 from shared.readmodels.store.transaction import passed
 from shared.settings import load
 from shared.tenancy import Role
@@ -98,6 +100,25 @@ def test_the_watermark_only_moves_forward(
         assert store.watermark() == 12
     finally:
         store.close()
+
+
+def test_arrays_are_sent_as_postgresql_reads_them(pg: PostgresServer) -> None:
+    """The store's own binary dumpers of string and integer arrays: PostgreSQL reads back
+    every element as sent, whatever its characters, size or sign, nulls and empty arrays too."""
+    texts = ["", "Zoë 🎓", 'quote " and \\ backslash', "x" * 70_000, None, "{a,b}"]
+    numbers = [0, -1, 2**62, -(2**63), 7]
+    with psycopg.connect(pg.fresh_database("arrays").dsn(), autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT %b::text[], %b::bigint[], %b::text[], %b::bigint[], cardinality(%b::text[])",
+            (
+                TextArray(texts),
+                BigintArray(numbers),
+                TextArray([]),
+                BigintArray([]),
+                TextArray(texts),
+            ),
+        ).fetchone()
+    assert rows == (texts, numbers, [], [], len(texts))
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])

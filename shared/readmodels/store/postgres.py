@@ -4,6 +4,7 @@ idle."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 
 import psycopg
 import structlog
+from psycopg.adapt import Dumper
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -39,9 +41,82 @@ from shared.readmodels.store.transaction import (
 log = structlog.get_logger(__name__)
 
 
-def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    """Rows as one list per column, each passed as an array to ``unnest``."""
-    return [list(column) for column in zip(*rows, strict=True)]
+class TextArray(list[str | None]):
+    """Strings sent as one binary ``text[]`` (:class:`TextArrayDumper`)."""
+
+
+class BigintArray(list[int]):
+    """Integers sent as one binary ``bigint[]`` (:class:`BigintArrayDumper`)."""
+
+
+_NO_NULLS = 0
+_ARRAY = struct.Struct(">iiI")
+"""An array's header: dimensions, whether it holds nulls, its elements' type."""
+_DIMENSION = struct.Struct(">ii")
+"""A dimension: its length and lower bound."""
+_LENGTH = struct.Struct(">i")
+_BIGINT = struct.Struct(">iq")
+
+
+class TextArrayDumper(Dumper):
+    """A list of strings as PostgreSQL's binary array, in one pass. psycopg's own list dumper
+    works out the elements' type and dumps each element through its dumper: about 13 µs per
+    array, and a projection batch sends some twenty-five."""
+
+    format = psycopg.pq.Format.BINARY
+    oid = psycopg.postgres.types["text"].array_oid
+
+    def dump(self, obj: Any) -> bytes:
+        items: list[str | None] = obj
+        if not items:
+            return _ARRAY.pack(0, _NO_NULLS, psycopg.postgres.types["text"].oid)
+        parts = [b""]
+        nulls = _NO_NULLS
+        for item in items:
+            if item is None:
+                parts.append(_LENGTH.pack(-1))
+                nulls = 1
+            else:
+                data = item.encode()
+                parts.append(_LENGTH.pack(len(data)))
+                parts.append(data)
+        parts[0] = _ARRAY.pack(1, nulls, psycopg.postgres.types["text"].oid) + _DIMENSION.pack(
+            len(items), 1
+        )
+        return b"".join(parts)
+
+
+class BigintArrayDumper(Dumper):
+    """A list of integers as PostgreSQL's binary ``bigint[]``, in one pass."""
+
+    format = psycopg.pq.Format.BINARY
+    oid = psycopg.postgres.types["int8"].array_oid
+
+    def dump(self, obj: Any) -> bytes:
+        items: list[int] = obj
+        element = psycopg.postgres.types["int8"].oid
+        if not items:
+            return _ARRAY.pack(0, _NO_NULLS, element)
+        return b"".join(
+            [
+                _ARRAY.pack(1, _NO_NULLS, element),
+                _DIMENSION.pack(len(items), 1),
+                *(_BIGINT.pack(8, item) for item in items),
+            ]
+        )
+
+
+psycopg.adapters.register_dumper(TextArray, TextArrayDumper)
+psycopg.adapters.register_dumper(BigintArray, BigintArrayDumper)
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> list[TextArray | BigintArray]:
+    """Rows as one array per column (integers or strings, by the first row's), each passed to
+    ``unnest``."""
+    return [
+        BigintArray(column) if isinstance(column[0], int) else TextArray(column)
+        for column in zip(*rows, strict=True)
+    ]
 
 
 def _current(row: tuple[Any, ...] | None) -> int:
@@ -127,6 +202,12 @@ class PostgresTransaction(Transaction):
         self._sending = self._cursor
         self._cursor = _WritesFirst(self._sending, self._send_writes)
 
+    def _lock_keys(self, names: Sequence[str]) -> None:
+        if self._key_lock is not None and names:
+            self._cursor.execute(
+                self._key_lock, (TextArray(sorted(f"{self.generation}:{name}" for name in names)),)
+            )
+
     def _hold(self, table: str, sql: str, params: list[Any]) -> None:
         """Hold back a write of ``table``; a second write of the same table sends the first
         (one statement must not change a row twice)."""
@@ -166,7 +247,7 @@ class PostgresTransaction(Transaction):
                     "SELECT key, centre_id, version, doc FROM rm_docs_{g}"
                     " WHERE kind = %s AND key = ANY(%b::text[])"
                 ),
-                (of.name, list(keys)),
+                (of.name, TextArray(keys)),
             )
             for key, centre_id, version, doc in self._cursor.fetchall():
                 found[key] = StoredDoc(of, key, centre_id, int(version), of.decode(doc))
@@ -198,14 +279,14 @@ class PostgresTransaction(Transaction):
         self._lock_keys(locks)
         found = dict.fromkeys(keys, 0)
         if keys:
-            self._cursor.execute(self._q(sql), (*leading, list(keys)))
+            self._cursor.execute(self._q(sql), (*leading, TextArray(keys)))
             found.update({row[0]: int(row[1]) for row in self._cursor.fetchall()})
         return found
 
     def skipped_versions(self, aggregate_ids: Sequence[str]) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}
         if aggregate_ids:
-            self._cursor.execute(self._q(_SKIPPED), (list(aggregate_ids),))
+            self._cursor.execute(self._q(_SKIPPED), (TextArray(aggregate_ids),))
             for aggregate_id, version in self._cursor.fetchall():
                 found.setdefault(aggregate_id, []).append(int(version))
         return found
@@ -238,10 +319,10 @@ class PostgresTransaction(Transaction):
             params += _columns([(k.name, key) for k, key in versions])
         if wanted.aggregates:
             parts.append(_READ_PARTS["a"])
-            params.append(list(wanted.aggregates))
+            params.append(TextArray(wanted.aggregates))
         if wanted.skipped:
             parts.append(_READ_PARTS["s"])
-            params.append(list(wanted.skipped))
+            params.append(TextArray(wanted.skipped))
         if not parts:
             return found
         assert isinstance(self._dialect_cursor, psycopg.Cursor)
