@@ -95,7 +95,9 @@ class Tutor(Document, kw_only=True):
     catch_ups: dict[str, TutorCatchUp] = msgspec.field(default_factory=dict)
     centre_id: str
     homework: dict[str, HomeworkSummary] = msgspec.field(default_factory=dict)
-    """Homework the tutor marks, until it is graded."""
+    """Homework the tutor marks that is handed in and waits for their mark (``SUBMITTED``).
+    A document written by an earlier release also holds homework set and not handed in yet,
+    or marked from the answer keys, until it is graded or the document is written again."""
     open_help: dict[str, HelpRequest] = msgspec.field(default_factory=dict)
     """Open help requests of the tutor's live sessions."""
     paper: dict[str, PaperSummary] | UnsetType = UNSET

@@ -6,11 +6,11 @@ from __future__ import annotations
 from msgspec import UNSET
 
 from shared import events as ev
-from shared.readmodels.documents import HOMEWORK, TUTOR, Homework, HomeworkSummary
+from shared.readmodels.documents import HOMEWORK, Homework, HomeworkSummary
 from shared.readmodels.projector.batch import Batch
 from shared.readmodels.projector.registry import projects
 from shared.readmodels.projector.student import put_student, student_doc
-from shared.readmodels.projector.tutor import tutor_doc
+from shared.readmodels.projector.tutor import homework_to_mark
 from shared.readmodels.times import iso
 
 
@@ -75,12 +75,13 @@ HomeworkChanged = (
 )
 def homework_changed(docs: Batch, e: HomeworkChanged) -> None:
     key = str(e.aggregate_id)
+    before: ev.HomeworkStatus | None = None
     if isinstance(e, ev.HomeworkAssigned):
         homework = _assigned(e)
     else:
         found = docs.get(HOMEWORK, key)
         assert found is not None  # assigned first: same aggregate, applied in order
-        homework = found
+        homework, before = found, found.status
     at = iso(e.occurred_at)
     if isinstance(e, ev.HomeworkStarted):
         homework.status, homework.started_at = ev.HomeworkStatus.IN_PROGRESS, at
@@ -114,8 +115,4 @@ def homework_changed(docs: Batch, e: HomeworkChanged) -> None:
         student.overdue_homework.pop(key, None)  # handed in: no longer owed
         student.overdue_homework = student.overdue_homework or UNSET
     put_student(docs, student)
-    tutor = tutor_doc(docs, e.centre_id, homework.teacher_id)
-    tutor.homework.pop(key, None)
-    if homework.status is not ev.HomeworkStatus.GRADED:
-        tutor.homework[key] = summary
-    docs.put(TUTOR, homework.teacher_id, e.centre_id, tutor)
+    homework_to_mark(docs, e.centre_id, summary, before)

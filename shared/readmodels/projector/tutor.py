@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from shared import events as ev
 from shared.readmodels.documents import (
     TUTOR,
+    HomeworkSummary,
     Session,
     ToGrade,
     Tutor,
@@ -32,9 +33,46 @@ def _horizon(as_of: str) -> str:
     return iso(parse(as_of) - timedelta(days=TUTOR_HISTORY_DAYS))
 
 
+TO_MARK = ev.HomeworkStatus.SUBMITTED
+"""The status of the homework a tutor's document holds: handed in, waiting for their mark
+(what My Day lists to grade)."""
+
+
 def tutor_doc(docs: Batch, centre_id: str, tutor_id: str) -> Tutor:
     """The tutor's document, blank if there is none yet."""
-    return docs.get(TUTOR, tutor_id) or Tutor(tutor_id=tutor_id, centre_id=centre_id)
+    tutor = docs.get(TUTOR, tutor_id)
+    if tutor is None:
+        return Tutor(tutor_id=tutor_id, centre_id=centre_id)
+    return trimmed(tutor)
+
+
+def trimmed(tutor: Tutor) -> Tutor:
+    """A document written by an earlier release also held the homework the tutor set until
+    it was graded, handed in or not: whatever is not waiting for their mark is left out when
+    it is written again, so it becomes what a rebuild writes."""
+    if any(h.status is not TO_MARK for h in tutor.homework.values()):
+        tutor.homework = {k: h for k, h in tutor.homework.items() if h.status is TO_MARK}
+    return tutor
+
+
+def homework_to_mark(
+    docs: Batch, centre_id: str, summary: HomeworkSummary, before: ev.HomeworkStatus | None
+) -> None:
+    """Keep the tutor's document's entry for one homework: held while it is handed in and
+    waits for the tutor's mark (``TO_MARK``), so the document is bounded by the marking to
+    do, not by the homework set over the years. ``before`` is the homework's status before
+    this event (``None`` when it was assigned): the document is written only when the
+    homework enters, changes in or leaves that status, which depends on the homework's own
+    events alone, so the versions are the same in whatever order aggregates are applied.
+    Homework handed in long after it was set is filed from its own document then."""
+    if summary.status is not TO_MARK and before is not TO_MARK:
+        return
+    tutor = tutor_doc(docs, centre_id, summary.teacher_id)
+    if summary.status is TO_MARK:
+        tutor.homework[summary.homework_id] = summary
+    else:
+        tutor.homework.pop(summary.homework_id, None)
+    docs.put(TUTOR, summary.teacher_id, centre_id, tutor)
 
 
 def refresh_tutor(docs: Batch, session: Session, at: datetime) -> None:
