@@ -55,6 +55,7 @@ from shared.readmodels.documents import (
     month_of,
     student_history_key,
 )
+from shared.readmodels.documents.indexes import HelpMonthColumns
 from shared.readmodels.projector import Batch, apply
 from shared.readmodels.projector.indexes import catch_ups_by_student_key
 from shared.readmodels.store import MemoryTransaction, ReadStore, StoredDoc
@@ -594,6 +595,12 @@ def catch_up_list(store: ReadStore, actor: Actor, wanted: CatchUpFilter, now: da
     )
 
 
+HELP_MONTH_READ: Kind[HelpMonthColumns] = Kind(HELP_REQUESTS.name, HelpMonthColumns)
+"""A tutor's month of help requests as the analytics read it: its columns, the ids skipped, the
+facts or whole requests of a month an earlier release wrote decoded only if it has no
+columns."""
+
+
 def help_request_analytics(
     store: ReadStore,
     actor: Actor,
@@ -617,7 +624,7 @@ def help_request_analytics(
         if tutor is None or tutor_of == tutor
         for month in _month_range(iso(start), iso(end), months)
     ]
-    found = store.get_many(HELP_REQUESTS, keys)
+    found = store.get_many(HELP_MONTH_READ, keys)
     months = [month.doc for month in found.values()]
     people = names(store, {month.tutor_id for month in months})
     return View(

@@ -1,14 +1,14 @@
-"""A tutor's months of help requests keep the facts of each request: they are a function of the
-set of events applied (any interleaving of the aggregates, in batches of any size, a batch
-delivered again), and a read store written by an earlier release, whose months hold whole
-requests, still answers the analytics exactly; the next event of a request in such a month
-gives it the facts a rebuild writes."""
+"""A tutor's months of help requests keep the facts of each request as columns: they are a
+function of the set of events applied (any interleaving of the aggregates, in batches of any
+size, a batch delivered again), and a read store written by an earlier release, whose months
+hold whole requests or the facts of each by id, still answers the analytics exactly; the next
+event of a request in such a month gives it the columns a rebuild writes."""
 
 from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import uuid4
 
@@ -31,9 +31,17 @@ from shared.readmodels.documents import (
     help_month_key,
     month_of,
 )
-from shared.readmodels.documents.indexes import help_facts
+from shared.readmodels.documents.indexes import (
+    HelpFacts,
+    HelpRequestsOfMonth,
+    help_columns,
+    help_facts,
+    month_facts,
+)
 from shared.readmodels.projector import Batch, apply
 from shared.readmodels.store import MemoryTransaction, StoredDoc
+from shared.readmodels.times import iso
+from shared.readmodels.views.reports import help_month_analytics
 from shared.settings import load
 from shared.tenancy import Actor, Role
 from tests.bench.year import seed_year
@@ -92,9 +100,10 @@ def test_any_interleaving_and_a_batch_delivered_again_give_the_same_months(
 
 
 def _as_an_earlier_release_wrote(tx: MemoryTransaction, every_other: bool) -> set[str]:
-    """Turn the months of help requests back into what an earlier release wrote: each request
-    as its session shows it, no facts (every month, or every other month, ``NOW``'s among
-    them). Returns their keys."""
+    """Turn the months of help requests back into what earlier releases wrote: each request
+    as its session shows it, or the facts of each by id, no columns (every month, or every
+    other month, ``NOW``'s among them; whole requests and facts taking turns). Returns their
+    keys."""
     requests: dict[str, dict[str, HelpRequest]] = {}
     for (kind, _), stored in tx.docs.items():
         if kind != SESSION.name:
@@ -108,10 +117,17 @@ def _as_an_earlier_release_wrote(tx: MemoryTransaction, every_other: bool) -> se
                 requests.setdefault(key, {})[request_id] = msgspec.structs.replace(request)
     keys = sorted(key for kind, key in tx.docs if kind == HELP_REQUESTS.name)
     earlier = {key for key in keys if not every_other or int(key[-2:]) % 2 == NOW.month % 2}
-    for key in earlier:
+    for turn, key in enumerate(sorted(earlier)):
         stored = tx.docs[(HELP_REQUESTS.name, key)]
-        assert set(requests[key]) == set(stored.doc.facts)
-        old = msgspec.structs.replace(stored.doc, facts={}, requests=requests[key])
+        facts = month_facts(stored.doc)
+        assert set(requests[key]) == set(facts)
+        assert facts == {k: help_facts(r) for k, r in requests[key].items()}
+        bare = msgspec.structs.replace(stored.doc, columns=None, ids=[])
+        old = (
+            msgspec.structs.replace(bare, requests=requests[key])
+            if turn % 2 == 0
+            else msgspec.structs.replace(bare, facts=facts)
+        )
         tx.docs[(HELP_REQUESTS.name, key)] = StoredDoc(
             HELP_REQUESTS, key, stored.centre_id, stored.version, old
         )
@@ -165,10 +181,10 @@ def _analytics_match_the_full_read(tx: MemoryTransaction, folder: Path) -> int:
 def test_months_an_earlier_release_wrote_still_answer_and_get_facts_from_the_next_event(
     history: list[Item], in_stream_order: Snapshot, tmp_path: Path, every_other: bool
 ) -> None:
-    """Months of whole requests (all of them, or every other month beside months of facts)
-    answer what the full read answers; the next event of a request turns its month into the
-    month a rebuild writes, with the same version; the months no later event touched stay as
-    they were and still answer."""
+    """Months of whole requests or of facts by id (all of them, or every other month beside
+    months of columns) answer what the full read answers; the next event of a request turns
+    its month into the month a rebuild writes, with the same version; the months no later
+    event touched stay as they were and still answer."""
     raised = [i for i, (e, _) in enumerate(history) if isinstance(e, ev.HelpRequestRaised)]
     cut = raised[-3]  # the last requests are still open in the live session
     tx = deliver(history, [list(range(cut))])
@@ -185,12 +201,75 @@ def test_months_an_earlier_release_wrote_still_answer_and_get_facts_from_the_nex
             continue
         stored = tx.docs[(kind, key)]
         assert stored.version == version, key
-        if stored.doc.facts:
+        if stored.doc.columns is not None:
             assert encode(stored.doc) == doc, key
             turned += key in earlier
         else:
-            assert key in earlier and stored.doc.requests
-            facts = {k: help_facts(r) for k, r in stored.doc.requests.items()}
-            assert facts == HELP_REQUESTS.decode(doc).facts, key
+            assert key in earlier and (stored.doc.requests or stored.doc.facts)
+            assert month_facts(stored.doc) == month_facts(HELP_REQUESTS.decode(doc)), key
     assert turned >= 1
     assert _analytics_match_the_full_read(tx, tmp_path) > 0
+
+
+_BASE = datetime(2026, 2, 25, tzinfo=UTC)
+_INSTANTS = st.integers(0, 10 * 24 * 3600).map(lambda s: _BASE + timedelta(seconds=s))
+_DURATIONS = st.one_of(st.none(), st.sampled_from([0.0, 1.5, 60.0]), st.floats(0, 10**6))
+
+
+@st.composite
+def _some_facts(draw: st.DrawFn) -> HelpFacts:
+    raised = draw(_INSTANTS)
+    status = draw(st.sampled_from(list(ev.HelpRequestStatus)))
+    closed = status not in ev.OPEN_HELP_REQUESTS
+    return HelpFacts(
+        raised_at=iso(raised),
+        priority=draw(st.sampled_from(list(ev.HelpPriority))),
+        status=status,
+        response=draw(_DURATIONS),
+        resolution=draw(_DURATIONS),
+        breached=closed and draw(st.booleans()),
+        open_until=None if closed else iso(raised + timedelta(minutes=draw(st.integers(1, 900)))),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    months=st.lists(
+        st.tuples(
+            st.sampled_from(["t1", "t2", "t3"]),
+            st.dictionaries(st.uuids().map(str), _some_facts(), max_size=40),
+        ),
+        max_size=5,
+    ),
+    start=_INSTANTS,
+    length=st.integers(0, 12 * 24 * 3600),
+    now=_INSTANTS,
+    zone=st.integers(-12, 14),
+)
+def test_columns_answer_what_each_requests_facts_answer(
+    months: list[tuple[str, dict[str, HelpFacts]]],
+    start: datetime,
+    length: int,
+    now: datetime,
+    zone: int,
+) -> None:
+    """Any facts (ties in raised time, all statuses and priorities, durations of 0 or none,
+    open requests due before or after ``now``), in any period, asked in any time zone: the
+    analytics of the columns are, byte for byte, those of counting each request's facts, and
+    the columns give back the facts they were written from."""
+    tz = timezone(timedelta(hours=zone))
+    as_facts, as_columns = [], []
+    for tutor_id, facts in months:
+        month = HelpRequestsOfMonth(centre_id=CENTRE, tutor_id=tutor_id, month="2026-03")
+        as_facts.append(msgspec.structs.replace(month, facts=facts))
+        columns, ids = help_columns(facts)
+        written = msgspec.structs.replace(month, columns=columns, ids=ids)
+        assert month_facts(written) == facts
+        as_columns.append(HELP_REQUESTS.decode(encode(written)))
+    names = {"t1": "Ada", "t2": "Bo", "t3": "Cy"}
+    period = (start.astimezone(tz), (start + timedelta(seconds=length)).astimezone(tz), now)
+    expected = json.dumps(help_month_analytics(as_facts, names, *period))
+    assert json.dumps(help_month_analytics(as_columns, names, *period)) == expected
+    for form in (as_facts, as_columns):  # as the access function reads them
+        read = [access.HELP_MONTH_READ.decode(encode(month)) for month in form]
+        assert json.dumps(help_month_analytics(read, names, *period)) == expected

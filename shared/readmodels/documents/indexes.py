@@ -2,10 +2,10 @@
 every session or catch-up document the centre ever had.
 
 - ``help_requests``: one tutor's help requests raised in one month (UTC), keyed
-  ``<centre>:<tutor>:<YYYY-MM>``, each as the few facts its figures count
-  (:class:`HelpFacts`, worked out once by the projection); ``help_index``, one per centre,
-  lists each tutor's months. The help-request analytics of a period read the months it
-  touches.
+  ``<centre>:<tutor>:<YYYY-MM>``, the few facts its figures count of each (:class:`HelpFacts`,
+  worked out once by the projection) kept as columns (:class:`HelpColumns`); ``help_index``,
+  one per centre, lists each tutor's months. The help-request analytics of a period read the
+  months it touches.
 - ``open_catch_ups``: one per centre, its catch-ups still open (with their session's tutor)
   and how many finished ones there are, by due month, status, tutor and student;
   ``closed_catch_ups``: the finished ones due in one month, keyed ``<centre>:<YYYY-MM>``. The
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import msgspec
 
-from shared.events import HelpPriority, HelpRequestStatus
+from shared.events import HELP_PRIORITIES, HelpPriority, HelpRequestStatus
 from shared.readmodels.documents.base import Document, Instant, Record
 from shared.readmodels.documents.classes import CatchUp
 from shared.readmodels.documents.sessions import HelpRequest
@@ -70,17 +70,135 @@ def help_facts(request: HelpRequest) -> HelpFacts:
     )
 
 
-class HelpRequestsOfMonth(Document, kw_only=True):
-    """A tutor's help requests raised in one month: the facts of each, by id.
+class HelpColumns(msgspec.Struct, array_like=True, gc=False):
+    """A tutor's requests of a month as columns: priority by priority (in the order of
+    :data:`~shared.events.HELP_PRIORITIES`, each from ``bounds[k]`` to ``bounds[k + 1]``),
+    in the order they were raised (then by id). The analytics of a period count them with no
+    step of Python per request: a priority's requests raised in the period are a slice
+    ``[i:j]`` of ``raised_at`` (two bisections within the priority's bounds); ``status``
+    holds one letter per request (:data:`STATUS_LETTERS`), counted in the slice;
+    ``breached``, ``open_at``, ``response_at`` and ``resolution_at`` are the positions
+    (ascending) of the requests that breached their SLA once closed, that are not closed (due
+    at ``open_until``), that were answered (after ``response`` seconds) and that were
+    resolved (after ``resolution`` seconds), so their part of the slice is found by bisecting
+    the positions too. A few lists per month, not per request or priority: fewer objects to
+    decode and for the garbage collector to count."""
 
-    ``requests`` is what an earlier release kept instead (each request as the session showed
-    it); the analytics still count those not among ``facts``, and the projection turns them
-    into facts when it next writes the month."""
+    bounds: list[int]
+    raised_at: list[Instant]
+    status: str
+    breached: list[int]
+    open_at: list[int]
+    open_until: list[Instant]
+    response_at: list[int]
+    response: list[float]
+    resolution_at: list[int]
+    resolution: list[float]
+
+
+STATUS_LETTERS: dict[HelpRequestStatus, str] = {
+    HelpRequestStatus.PENDING: "P",
+    HelpRequestStatus.ACKNOWLEDGED: "A",
+    HelpRequestStatus.IN_PROGRESS: "I",
+    HelpRequestStatus.RESOLVED: "R",
+    HelpRequestStatus.CANCELLED: "W",
+    HelpRequestStatus.CLOSED: "C",
+}
+"""A request's status as :attr:`HelpColumns.status` writes it."""
+
+_STATUSES = {letter: status for status, letter in STATUS_LETTERS.items()}
+_RANKS = {priority: rank for rank, priority in enumerate(HELP_PRIORITIES)}
+
+
+def help_columns(facts: dict[str, HelpFacts]) -> tuple[HelpColumns | None, list[str]]:
+    """The columns of ``facts`` (a month's, by id), and the ids of their requests in the same
+    order: a function of the facts alone, whatever order they were written in."""
+    if not facts:
+        return None, []
+    ordered = sorted(
+        facts.items(), key=lambda item: (_RANKS[item[1].priority], item[1].raised_at, item[0])
+    )
+    c = HelpColumns([], [], "", [], [], [], [], [], [], [])
+    letters = []
+    rank = -1
+    for at, (_, f) in enumerate(ordered):
+        while rank < _RANKS[f.priority]:
+            c.bounds.append(at)
+            rank += 1
+        c.raised_at.append(f.raised_at)
+        letters.append(STATUS_LETTERS[f.status])
+        if f.breached:
+            c.breached.append(at)
+        if f.open_until is not None:
+            c.open_at.append(at)
+            c.open_until.append(f.open_until)
+        if f.response is not None:
+            c.response_at.append(at)
+            c.response.append(f.response)
+        if f.resolution is not None:
+            c.resolution_at.append(at)
+            c.resolution.append(f.resolution)
+    c.bounds.extend([len(ordered)] * (len(HELP_PRIORITIES) + 1 - len(c.bounds)))
+    c.status = "".join(letters)
+    return c, [request_id for request_id, _ in ordered]
+
+
+class HelpRequestsOfMonth(Document, kw_only=True):
+    """A tutor's help requests raised in one month: the facts of each as columns
+    (:func:`help_columns`), which the analytics read, and the ids of their requests in the
+    same order (which the projection reads to write a request's facts again).
+
+    An earlier release kept each request's facts by id (``facts``), and one before it each
+    request as the session showed it (``requests``); the analytics still count those (the
+    facts, and the requests not among them), and the projection writes columns when it next
+    writes the month (:func:`month_facts`)."""
 
     centre_id: str
+    columns: HelpColumns | None = None
     facts: dict[str, HelpFacts] = msgspec.field(default_factory=dict)
+    ids: list[str] = msgspec.field(default_factory=list)
     month: str
     requests: dict[str, HelpRequest] = msgspec.field(default_factory=dict)
+    tutor_id: str
+
+
+def month_facts(month: HelpRequestsOfMonth) -> dict[str, HelpFacts]:
+    """The facts of every request of ``month``, by id, whichever release wrote it: from its
+    columns, its facts, and the requests an earlier release kept whole."""
+    facts: dict[str, HelpFacts] = {}
+    c = month.columns
+    if c is not None:
+        breached = set(c.breached)
+        due = dict(zip(c.open_at, c.open_until, strict=True))
+        response = dict(zip(c.response_at, c.response, strict=True))
+        resolution = dict(zip(c.resolution_at, c.resolution, strict=True))
+        for rank, priority in enumerate(HELP_PRIORITIES):
+            for at in range(c.bounds[rank], c.bounds[rank + 1]):
+                facts[month.ids[at]] = HelpFacts(
+                    raised_at=c.raised_at[at],
+                    priority=priority,
+                    status=_STATUSES[c.status[at]],
+                    response=response.get(at),
+                    resolution=resolution.get(at),
+                    breached=at in breached,
+                    open_until=due.get(at),
+                )
+    facts.update(month.facts)
+    for request_id, request in month.requests.items():
+        facts.setdefault(request_id, help_facts(request))
+    return facts
+
+
+class HelpMonthColumns(Document, kw_only=True):
+    """:class:`HelpRequestsOfMonth` as the analytics read it: the columns decoded, the ids
+    skipped, the facts and requests of an earlier release left as their JSON (decoded only for
+    a month written without columns)."""
+
+    centre_id: str
+    columns: HelpColumns | None = None
+    facts: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+    month: str
+    requests: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
     tutor_id: str
 
 

@@ -23,14 +23,15 @@ from shared.readmodels.documents import (
     help_month_key,
     month_of,
 )
-from shared.readmodels.documents.indexes import help_facts
+from shared.readmodels.documents.indexes import help_columns, help_facts, month_facts
 from shared.readmodels.projector.batch import Batch
 
 
 def index_help_request(docs: Batch, session: Session, student_id: str, request_id: str) -> None:
     """The facts of the request as the session now shows it, in its tutor's month of help
-    requests. A month an earlier release wrote (whole requests) gets the facts of every request
-    it holds instead, as a rebuild would write it."""
+    requests: the month's columns written again from the facts of its requests. A month an
+    earlier release wrote (whole requests, or the facts of each by id) gets the columns of
+    every request it holds instead, as a rebuild would write it."""
     request = session.students[student_id].help_requests[request_id]
     centre_id, tutor_id = session.centre_id, session.tutor_id
     month = month_of(request.raised_at)
@@ -44,11 +45,10 @@ def index_help_request(docs: Batch, session: Session, student_id: str, request_i
             months.append(month)
             months.sort()
             docs.put(HELP_INDEX, centre_id, centre_id, index)
-    if doc.requests:
-        for held, earlier in doc.requests.items():
-            doc.facts.setdefault(held, help_facts(earlier))
-        doc.requests = {}
-    doc.facts[request_id] = help_facts(request)
+    facts = month_facts(doc)
+    facts[request_id] = help_facts(request)
+    doc.columns, doc.ids = help_columns(facts)
+    doc.facts, doc.requests = {}, {}
     docs.put(HELP_REQUESTS, key, centre_id, doc)
 
 

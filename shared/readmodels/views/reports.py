@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from itertools import chain
@@ -27,7 +28,12 @@ from shared.readmodels.documents import (
     Session,
     as_json,
 )
-from shared.readmodels.documents.indexes import HelpFacts, help_facts
+from shared.readmodels.documents.indexes import (
+    HelpColumns,
+    HelpFacts,
+    HelpMonthColumns,
+    help_facts,
+)
 from shared.readmodels.times import iso, seconds_between
 from shared.readmodels.views.common import JSON_ORDER, Names, OrderName, as_stored, overdue
 
@@ -148,6 +154,39 @@ class _Tally:
         if facts.resolution is not None:
             self.resolution.append(facts.resolution)
 
+    def add_columns(
+        self, columns: HelpColumns, lo: int, hi: int, since: str, until: str, at: str
+    ) -> None:
+        """The requests at ``[lo, hi)`` of ``columns`` (one priority's) raised in
+        [since, until), as :meth:`add` counts each, found by bisection and counted by slice."""
+        raised = columns.raised_at
+        i, j = bisect_left(raised, since, lo, hi), bisect_left(raised, until, lo, hi)
+        if i >= j:
+            return
+        self.raised += j - i
+        status = columns.status[i:j]
+        resolved, cancelled, closed = status.count("R"), status.count("W"), status.count("C")
+        self.resolved += resolved
+        self.cancelled += cancelled
+        self.closed += closed
+        self.open += j - i - resolved - cancelled - closed  # the statuses left are open ones
+        breached = columns.breached
+        self.breached += bisect_left(breached, j) - bisect_left(breached, i)
+        open_at = columns.open_at
+        if open_at:
+            open_until = columns.open_until
+            for k in range(bisect_left(open_at, i), bisect_left(open_at, j)):
+                if at > open_until[k]:
+                    self.breached += 1
+        response_at = columns.response_at
+        self.response.extend(
+            columns.response[bisect_left(response_at, i) : bisect_left(response_at, j)]
+        )
+        resolution_at = columns.resolution_at
+        self.resolution.extend(
+            columns.resolution[bisect_left(resolution_at, i) : bisect_left(resolution_at, j)]
+        )
+
     def include(self, other: _Tally) -> None:
         self.raised += other.raised
         self.resolved += other.resolved
@@ -179,10 +218,12 @@ is a property, slow to read in a loop)."""
 def _durations(values: list[float]) -> JsonObject:
     """Count, mean, median and 90th percentile (nearest rank) of durations in seconds; the mean
     and median as ``statistics`` works them out (the sum by ``math.fsum`` over the count, the
-    middle value or the mean of the middle two), without its checks and second sort."""
+    middle value or the mean of the middle two), without its checks and second sort. Sorts
+    ``values`` in place (a tally's own list, which nothing reads in another order)."""
     if not values:
         return {"count": 0, "mean": None, "median": None, "p90": None}
-    ordered = sorted(values)
+    values.sort()  # in place: a total then extended by sorted lists merges their runs
+    ordered = values
     count = len(ordered)
     middle = count // 2
     median = ordered[middle] if count % 2 else (ordered[middle - 1] + ordered[middle]) / 2
@@ -202,13 +243,13 @@ def _tallies() -> _Tallies:
 
 
 def _figures_by_priority(tallies: _Tallies) -> JsonObject:
+    """The figures of each priority and of their total; each priority's durations sorted first,
+    so the total's are sorted by merging them."""
+    by_priority = {name: tallies[priority].figures() for priority, name in _PRIORITIES}
     total = _Tally()
     for tally in tallies.values():
         total.include(tally)
-    return {
-        "total": total.figures(),
-        "byPriority": {name: tallies[priority].figures() for priority, name in _PRIORITIES},
-    }
+    return {"total": total.figures(), "byPriority": by_priority}
 
 
 def help_request_stats(requests: list[HelpRequest], now: datetime) -> JsonObject:
@@ -259,34 +300,57 @@ def help_request_analytics_of(
     )
 
 
+_FACTS = msgspec.json.Decoder(dict[str, HelpFacts])
+_REQUESTS = msgspec.json.Decoder(dict[str, HelpRequest])
+
+
+def _facts_of(month: HelpRequestsOfMonth | HelpMonthColumns) -> Iterable[HelpFacts]:
+    """The facts of a month written without columns: those kept, and those of the whole
+    requests (an earlier release's) not among them."""
+    if isinstance(month, HelpMonthColumns):
+        facts = _FACTS.decode(month.facts) if month.facts else {}
+        requests = _REQUESTS.decode(month.requests) if month.requests else {}
+    else:
+        facts, requests = month.facts, month.requests
+    return chain(facts.values(), (help_facts(r) for k, r in requests.items() if k not in facts))
+
+
 def help_month_analytics(
-    months: list[HelpRequestsOfMonth],
+    months: Sequence[HelpRequestsOfMonth | HelpMonthColumns],
     names: Names,
     start: datetime,
     end: datetime,
     now: datetime,
     order_name: OrderName = as_stored,
 ) -> JsonObject:
-    """:func:`help_request_analytics_of` from tutors' months of help requests: the facts the
-    projection kept of each (times compared as strings, none parsed), and the facts of the
-    whole requests of a month an earlier release wrote."""
-    return _analytics(
-        (
-            (
-                month.tutor_id,
-                chain(
-                    month.facts.values(),
-                    (help_facts(r) for k, r in month.requests.items() if k not in month.facts),
-                ),
-            )
-            for month in months
-        ),
-        names,
-        start,
-        end,
-        now,
-        order_name,
-    )
+    """:func:`help_request_analytics_of` from tutors' months of help requests: the columns
+    the projection kept of each priority's requests (times compared as strings, none parsed,
+    each priority's requests of the period a slice), and, for a month written without them,
+    the facts of each request and the facts of the whole requests an earlier release wrote."""
+    low, high = start.astimezone(UTC), end.astimezone(UTC)
+    since, until, at = iso(low), iso(high), iso(now)  # documents' times compare as strings
+    by_tutor: dict[str, _Tallies] = {}
+    for month in months:
+        tallies = by_tutor.get(month.tutor_id)
+        if tallies is None:
+            tallies = by_tutor[month.tutor_id] = _tallies()
+        columns = month.columns
+        if columns is not None:
+            bounds = columns.bounds
+            for rank, (priority, _) in enumerate(_PRIORITIES):
+                lo, hi = bounds[rank], bounds[rank + 1]
+                if lo < hi:
+                    tallies[priority].add_columns(columns, lo, hi, since, until, at)
+        else:
+            _count(tallies, _facts_of(month), since, until, at)
+    return _answer(by_tutor, names, low, high, order_name)
+
+
+def _count(tallies: _Tallies, facts: Iterable[HelpFacts], since: str, until: str, at: str) -> None:
+    """Each of ``facts`` raised in [since, until) in the tally of its priority."""
+    for f in facts:
+        if since <= f.raised_at < until:
+            tallies[f.priority].add(f, at)
 
 
 def _analytics(
@@ -307,9 +371,18 @@ def _analytics(
         tallies = by_tutor.get(tutor_id)
         if tallies is None:
             tallies = by_tutor[tutor_id] = _tallies()
-        for f in facts:
-            if since <= f.raised_at < until:
-                tallies[f.priority].add(f, at)
+        _count(tallies, facts, since, until, at)
+    return _answer(by_tutor, names, low, high, order_name)
+
+
+def _answer(
+    by_tutor: dict[str, _Tallies],
+    names: Names,
+    low: datetime,
+    high: datetime,
+    order_name: OrderName,
+) -> JsonObject:
+    """The figures of each tutor with requests in [low, high), and of them all."""
     overall = _tallies()
     tutors = []
     for tutor_id, tallies in by_tutor.items():
