@@ -87,8 +87,8 @@ class Batch:
 
     With ``before=False`` (the projection service, whose change notices carry a document's
     kind, key and version only), each :class:`Change` has no ``before``: a document read is
-    changed as read rather than copied first, and one put whole without a read has only its
-    stored version read, not the document."""
+    changed as read rather than copied first, and one put whole without a read is not read at
+    all: the store adds the events that touched it to its stored version (:meth:`flush`)."""
 
     def __init__(
         self, tx: Transaction, written: Written | None = None, *, before: bool = True
@@ -96,8 +96,6 @@ class Batch:
         self.tx = tx
         self._written = written
         self._keep_before = before
-        self._stored_versions: dict[tuple[str, str], int] = {}
-        """Documents put whole, by stored version (0 if new), when no ``before`` is kept."""
         self._loaded: dict[tuple[str, str], StoredDoc[Any] | None] = {}
         self._unread: set[tuple[str, str]] = set()
         """Documents put whole before anything read them: read (for their version) at flush."""
@@ -262,9 +260,44 @@ class Batch:
             return stored.doc
         return stored.kind.copy(stored.doc)
 
+    def _flush_unread(self) -> list[Change]:
+        """:meth:`flush` without ``before``, nor any read."""
+        self._unread.clear()
+        changes: list[Change] = []
+        stored: list[StoredDoc[Any]] = []
+        counted: list[StoredDoc[Any]] = []
+        for (name, key), count in self._touches.items():
+            kind, centre_id, doc = self._current[(name, key)]
+            if (name, key) in self._loaded:
+                before = self._loaded[(name, key)]
+                version = (before.version if before else 0) + count
+                stored.append(StoredDoc(kind, key, centre_id, version, doc))
+                changes.append(Change(name, key, centre_id, version, None, doc))
+            else:  # put whole: the store adds the count to its stored version
+                counted.append(StoredDoc(kind, key, centre_id, count, doc))
+
+        def settled(versions: dict[tuple[str, str], int]) -> None:
+            changes.extend(
+                Change(d.kind.name, d.key, d.centre_id, versions[(d.kind.name, d.key)], None, d.doc)
+                for d in counted
+            )
+
+        if counted:  # first: on PostgreSQL its locks go before the writes held back
+            self.tx.put_counted(counted, settled)
+        if stored:
+            self.tx.put_many(stored)
+        if self._log:
+            self.tx.append_logs(self._log)
+        if self._applied_versions:
+            self.tx.set_versions_past_skipped(list(self._applied_versions.items()))
+        self._touches.clear()
+        self._applied_versions.clear()
+        self._log.clear()
+        return changes
+
     def _read_before_writing(self) -> dict[str, int]:
-        """In one step: the documents put whole without a read, for their stored version (and
-        what they were, when ``before`` is kept), and the dead-lettered versions right after
+        """In one step: the documents put whole without a read, for what they were (``before``
+        is kept, or a rebuild), and the dead-lettered versions right after
         the aggregates' applied ones. Returns the version each applied aggregate reaches by
         passing those (a later version dead-lettered while this one was missing is passed now
         that this one is in, so the next one applies)."""
@@ -281,13 +314,11 @@ class Batch:
             return {}
         found = self.tx.read(
             Reads(
-                docs=unread if self._keep_before else {},
-                versions={} if self._keep_before else unread,
+                docs=unread,
                 skipped=sorted(self._applied_versions),
             )
         )
         self._loaded.update(found.docs)
-        self._stored_versions.update(found.versions)
         return passed(self._applied_versions, found.skipped)
 
     def get(self, kind: Kind[D], key: str) -> D | None:
@@ -365,20 +396,25 @@ class Batch:
 
     def flush(self) -> list[Change]:
         """Write what the batch changed. A document's version counts the events that touched it
-        (changed or not), so it is the same whatever order replicas applied them in."""
+        (changed or not), so it is the same whatever order replicas applied them in.
+
+        Without ``before`` (the projection service), nothing is read before writing: documents
+        put whole without a read are written at their stored version plus their count, and the
+        aggregates' versions passed their dead-lettered ones, by the store (on PostgreSQL by
+        the upsert, whose answers come back with the commit). The changes of those documents
+        join the list returned once the transaction commits."""
         while self._derived:
             self._derive(next(iter(self._derived)))
+        if not self._keep_before and self._written is None:
+            return self._flush_unread()
         reached = self._read_before_writing()
         changes: list[Change] = []
         stored: list[StoredDoc[Any]] = []
         for (name, key), count in self._touches.items():
             kind, centre_id, doc = self._current[(name, key)]
-            if (name, key) in self._loaded:
-                before = self._loaded[(name, key)]
-                version = (before.version if before else 0) + count
-                was = before.doc if before is not None and self._keep_before else None
-            else:  # put whole, its version read alone
-                version, was = self._stored_versions[(name, key)] + count, None
+            before = self._loaded[(name, key)]  # every document was read by now
+            version = (before.version if before else 0) + count
+            was = before.doc if before is not None and self._keep_before else None
             stored.append(StoredDoc(kind, key, centre_id, version, doc))
             changes.append(Change(name, key, centre_id, version, was, doc))
         if stored:

@@ -186,21 +186,23 @@ class ReadStore:
         the last transaction found current, and confirm it with the transaction's first read
         (on PostgreSQL, in the same round trip) rather than before it; if a switch happened
         since, that read raises :class:`GenerationSwitched` and nothing is written."""
-        with self._cursor() as cursor, self._transaction_statements(cursor):
-            self._begin(cursor)
-            confirm = None
-            if generation is None:
-                generation, confirm = self._generation_to_write(cursor, trust)
-            tx = self.transaction_type(
-                cursor,
-                generation,
-                self.placeholder,
-                "" if only_writer else self.row_lock,
-                None if only_writer else self.key_lock,
-                confirm,
-            )
-            yield tx
-            tx.before_commit()
+        with self._cursor() as cursor:
+            with self._transaction_statements(cursor):
+                self._begin(cursor)
+                confirm = None
+                if generation is None:
+                    generation, confirm = self._generation_to_write(cursor, trust)
+                tx = self.transaction_type(
+                    cursor,
+                    generation,
+                    self.placeholder,
+                    "" if only_writer else self.row_lock,
+                    None if only_writer else self.key_lock,
+                    confirm,
+                )
+                yield tx
+                tx.before_commit()
+            tx.committed()  # on PostgreSQL, its statements' answers are in (the commit's too)
 
     def _generation_to_write(
         self, cursor: Cursor, trust: bool

@@ -34,6 +34,7 @@ from shared.readmodels.store.transaction import (
     Reads,
     StoredDoc,
     Transaction,
+    doc_rows,
     log_rows,
     resolve,
 )
@@ -199,6 +200,10 @@ class PostgresTransaction(Transaction):
         super().__init__(cursor, generation, placeholder, lock, key_lock, confirm)
         self._writes: dict[str, tuple[str, list[Any]]] = {}
         """The statements held back, by table (one each), with their parameters."""
+        self._returning: tuple[str, Callable[[list[Any]], None]] | None = None
+        """The held-back statement whose rows are wanted (by its table), and who wants them."""
+        self._answers: list[tuple[psycopg.Cursor[Any], Callable[[list[Any]], None]]] = []
+        """Cursors whose rows are handed over once the transaction commits."""
         self._sending = self._cursor
         self._cursor = _WritesFirst(self._sending, self._send_writes)
 
@@ -210,23 +215,92 @@ class PostgresTransaction(Transaction):
 
     def _hold(self, table: str, sql: str, params: list[Any]) -> None:
         """Hold back a write of ``table``; a second write of the same table sends the first
-        (one statement must not change a row twice)."""
+        (one statement must not change a row twice). Documents put whole without a read
+        (:meth:`put_counted`) are held apart from those read first, which they never are."""
         if table in self._writes:
             self._send_writes()
         self._writes[table] = (sql, params)
 
     def _send_writes(self) -> None:
         writes, self._writes = self._writes, {}
+        returning, self._returning = self._returning, None
         if not writes:
             return
         statements = list(writes.values())
+        tables = list(writes)
         if len(statements) == 1:
             sql, params = statements[0]
         else:
             parts = ", ".join(f"w{n} AS ({part})" for n, (part, _) in enumerate(statements))
-            sql = f"WITH {parts} SELECT 1"
+            answer = f"* FROM w{tables.index(returning[0])}" if returning is not None else "1"
+            sql = f"WITH {parts} SELECT {answer}"
             params = [param for _, held in statements for param in held]
-        self._sending.execute(sql, params)
+        if returning is None:
+            self._sending.execute(sql, params)
+            return
+        # On a cursor of its own, read after the commit: the rows come back in the commit's
+        # round trip rather than one of their own.
+        assert isinstance(self._dialect_cursor, psycopg.Cursor)
+        cursor = self._dialect_cursor.connection.cursor()
+        cursor.execute(sql, params)
+        self._answers.append((cursor, returning[1]))
+
+    def put_counted(
+        self,
+        docs: Sequence[StoredDoc[Any]],
+        settled: Callable[[dict[tuple[str, str], int]], None],
+    ) -> None:
+        """The documents' keys are locked and each is written at its stored version plus its
+        count by the upsert itself, which returns the versions: no read before writing, and the
+        versions come back with the commit."""
+        if not docs:
+            settled({})
+            return
+        self._lock_keys([f"{d.kind.name}:{d.key}" for d in docs])
+
+        def hand_over(rows: list[Any]) -> None:
+            settled({(kind, key): int(version) for kind, key, version in rows})
+
+        self._hold(
+            "rm_docs_counted",
+            self._q(
+                "INSERT INTO rm_docs_{g} AS d (kind, key, centre_id, version, doc)"
+                " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[],"
+                " %b::text[])"
+                " ON CONFLICT (kind, key)"
+                " DO UPDATE SET version = d.version + excluded.version, doc = excluded.doc"
+                " RETURNING d.kind, d.key, d.version"
+            ),
+            _columns(doc_rows(docs)),
+        )
+        self._returning = ("rm_docs_counted", hand_over)
+
+    def set_versions_past_skipped(self, versions: Sequence[tuple[str, int]]) -> None:
+        """Each aggregate's version passed its dead-lettered versions right after it, worked
+        out by the upsert itself (the least version from the given one on whose next one was
+        not dead-lettered): no read of the dead-lettered versions before writing. The
+        aggregates are locked by whoever read their applied versions."""
+        if versions:
+            self._hold(
+                "rm_versions",
+                self._q(
+                    "INSERT INTO rm_versions_{g} (aggregate_id, version)"
+                    " SELECT w.a, (SELECT min(c.x) FROM (SELECT w.v UNION ALL"
+                    " SELECT s.version FROM rm_skipped_{g} AS s"
+                    " WHERE s.aggregate_id = w.a AND s.version > w.v) AS c(x)"
+                    " WHERE NOT EXISTS (SELECT 1 FROM rm_skipped_{g} AS n"
+                    " WHERE n.aggregate_id = w.a AND n.version = c.x + 1))"
+                    " FROM unnest(%b::text[], %b::bigint[]) AS w(a, v)"
+                    " ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version"
+                ),
+                _columns(versions),
+            )
+
+    def committed(self) -> None:
+        answers, self._answers = self._answers, []
+        for cursor, hand_over in answers:
+            with cursor:
+                hand_over(cursor.fetchall())
 
     def before_commit(self) -> None:
         self._send_writes()

@@ -342,6 +342,38 @@ class Transaction:
             rows,
         )
 
+    def put_counted(
+        self,
+        docs: Sequence[StoredDoc[Any]],
+        settled: Callable[[dict[tuple[str, str], int]], None],
+    ) -> None:
+        """Write documents put whole without a read: each ``StoredDoc.version`` is the number
+        of events that touched it, and it is stored at its stored version (0 for a new one)
+        plus that, locked. ``settled`` gets the version each was stored at (by kind's name and
+        key) once the transaction commits, or sooner."""
+        by_kind: dict[str, list[StoredDoc[Any]]] = {}
+        for doc in docs:
+            by_kind.setdefault(doc.kind.name, []).append(doc)
+        stored: dict[tuple[str, str], int] = {}
+        for of_kind in by_kind.values():
+            found = self.doc_versions(of_kind[0].kind, sorted(d.key for d in of_kind))
+            stored.update(((d.kind.name, d.key), found[d.key] + d.version) for d in of_kind)
+        self.put_many(
+            [
+                StoredDoc(d.kind, d.key, d.centre_id, stored[(d.kind.name, d.key)], d.doc)
+                for d in docs
+            ]
+        )
+        settled(stored)
+
+    def set_versions_past_skipped(self, versions: Sequence[tuple[str, int]]) -> None:
+        """Set each aggregate's version to the given one, passed the dead-lettered versions
+        right after it (recorded while an earlier event was missing: the next one applies)."""
+        self.set_aggregate_versions(list(self.past_skipped(dict(versions)).items()))
+
+    def committed(self) -> None:
+        """The transaction committed (:meth:`put_counted` settles here on PostgreSQL)."""
+
     def advance_watermark(self, notification_id: int) -> None:
         """Move the watermark to ``notification_id`` when this transaction commits, unless it
         is there or past it already (another replica may have moved it further): the live
