@@ -106,6 +106,19 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
         store.close()
 
 
+def _stored_without_alerts(store: ReadStore) -> tuple[list[StoredDoc[Any]], list[StoredDoc[Any]]]:
+    """Every document of the store's generation but the ``student_alerts`` (as a store projected
+    before they were kept holds), and the students' documents among them."""
+    generation = store.generation()
+    rows = [
+        d
+        for kind in KINDS.values()
+        if kind is not STUDENT_ALERTS
+        for d in store.docs(kind, generation)
+    ]
+    return rows, [d for d in rows if d.kind is STUDENT]
+
+
 def _older(store: ReadStore, actor: Actor, student_id: str) -> list[dict[str, Any]]:
     """Every page of the student's older sessions, newest month first."""
     sessions: list[dict[str, Any]] = []
@@ -254,14 +267,7 @@ def test_my_day_reads_a_store_projected_before_the_alert_inputs_were_kept(
     whole document where not even a copy was written."""
     year = stores.year
     earlier = read_store(tmp_path, "earlier.sqlite")
-    generation = stores.bounded.generation()
-    rows = [
-        d
-        for kind in KINDS.values()
-        if kind is not STUDENT_ALERTS
-        for d in stores.bounded.docs(kind, generation)
-    ]
-    students = [d for d in rows if d.kind is STUDENT]
+    rows, students = _stored_without_alerts(stores.bounded)
     copies = [
         StoredDoc(STUDENT_RISK, d.key, d.centre_id, d.version, risk_inputs(d.doc))
         for d in students[: len(students) // 2]
@@ -306,14 +312,7 @@ def test_the_overview_reads_the_risk_from_the_alert_inputs_of_the_document_s_ver
         # Worked out from the document (the other way) only when the inputs cannot be read.
         patch.setattr(student_views, "risk_of", lambda *_: pytest.fail("risk from the document"))
         assert overviews(stores.bounded) == expected
-    generation = stores.bounded.generation()
-    rows = [
-        d
-        for kind in KINDS.values()
-        if kind is not STUDENT_ALERTS
-        for d in stores.bounded.docs(kind, generation)
-    ]
-    students = [d for d in rows if d.kind is STUDENT]
+    rows, students = _stored_without_alerts(stores.bounded)
     # Half the students have inputs of another version, and wrong ones: they must not be read.
     others = [
         StoredDoc(
