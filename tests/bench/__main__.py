@@ -41,6 +41,7 @@ import httpx
 import nats
 import psycopg
 
+from services.cluster_ha import free_ports
 from services.command.application import TutoringCentres
 from services.command.commands.centres import RegisterPerson
 from services.command.domain.session import Session
@@ -488,7 +489,7 @@ async def main() -> None:
         lines.append(with_cpu(lambda: in_process_commands(centres, centre, tutors, 1500)))
         cold = cold_loads(centres, centre)
 
-        command_port, relay_port = free_port(), free_port()
+        command_port, relay_port = free_ports(2)
         env |= {
             "TUTORPULSE_COMMAND_PORT": str(command_port),
             "TUTORPULSE_RELAY_PORT": str(relay_port),

@@ -49,6 +49,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
+from services.cluster_ha import free_ports
 from services.command.application import TutoringCentres
 from services.command.commands.centres import RegisterCentre, RegisterPerson
 from services.command.commands.sessions import EnrolStudent, ScheduleSession, StartSession
@@ -62,7 +63,7 @@ from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_stor
 from shared.settings import load
 from shared.tenancy import Actor, Role
 from shared.tenancy.tokens import mint
-from tests.support.servers import NatsServer, free_port, running_nats
+from tests.support.servers import NatsServer, running_nats
 
 ROOT = Path(__file__).resolve().parents[2]
 CENTRE = "bench-fanout"
@@ -453,7 +454,7 @@ async def run(nats_server: NatsServer, work: Path) -> list[str]:
     population = populate(work, store)
     populated = time.perf_counter() - started
 
-    raw_port, gateway_port = free_port(), free_port()
+    raw_port, gateway_port = free_ports(2)
     raw = start(
         ["-m", "tests.bench.fanout", "serve-raw", str(raw_port), nats_server.url],
         dict(os.environ),

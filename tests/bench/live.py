@@ -40,6 +40,7 @@ import nats
 import websockets
 from nats.aio.msg import Msg
 
+from services.cluster_ha import free_ports
 from services.command.application import TutoringCentres
 from shared.events import decode
 from shared.eventstore import EventStoreSettings
@@ -49,7 +50,7 @@ from shared.settings import load
 from shared.tenancy import Actor
 from shared.tenancy.tokens import mint
 from tests.bench.read_side import MARK_ROUNDS, SESSIONS, STUDENTS, populate, streams_afresh
-from tests.support.servers import NatsServer, PostgresServer, free_port
+from tests.support.servers import NatsServer, PostgresServer
 
 SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "20"))
 COMMAND_WORKERS = int(os.environ.get("BENCH_LIVE_COMMAND_WORKERS", "1"))
@@ -380,7 +381,8 @@ async def run(
     await streams_afresh(js)
     await nc.close()
 
-    ports = {name: free_port() for name in ("command", "relay", "projections", "gateway")}
+    names = ("command", "relay", "projections", "gateway")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     env |= {
         "TUTORPULSE_COMMAND_PORT": str(ports["command"]),
         "TUTORPULSE_RELAY_PORT": str(ports["relay"]),

@@ -15,6 +15,7 @@ import uvicorn
 from litestar import Litestar
 from nats.aio.client import Client
 
+from services.cluster_ha import free_ports
 from services.command.application import TutoringCentres
 from services.command.http.app import create_app as command_app
 from services.command.settings import CommandSettings
@@ -27,7 +28,7 @@ from shared.messaging.auth import GATEWAY
 from shared.readmodels.store import ReadStore
 from shared.settings import load
 from tests.integration.cluster import event_side
-from tests.support.servers import NatsServer, PostgresServer, free_port
+from tests.support.servers import NatsServer, PostgresServer
 
 
 @dataclass
@@ -94,7 +95,7 @@ class WebCluster:
 
 @asynccontextmanager
 async def web_cluster(pg: PostgresServer, nats_server: NatsServer) -> AsyncIterator[WebCluster]:
-    command_port, query_port, gateway_port = free_port(), free_port(), free_port()
+    command_port, query_port, gateway_port = free_ports(3)
     environment = {
         **os.environ,
         **pg.env(),
