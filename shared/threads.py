@@ -107,3 +107,18 @@ def _done(future: asyncio.Future[Any], result: Any) -> None:
 def _failed(future: asyncio.Future[Any], error: BaseException) -> None:
     if not future.cancelled():
         future.set_exception(error)
+
+
+async def outlasting_cancellation(running: asyncio.Future[T]) -> T:
+    """What ``running`` (a call in a thread) gives. A caller cancelled meanwhile is cancelled
+    only once the call has finished, so nothing it started (a transaction, a round of reads)
+    outlives whoever stops the caller; what the call raised then goes unheard."""
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        while not running.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([running])
+        if not running.cancelled():
+            running.exception()  # retrieved, so that it is not logged as never retrieved
+        raise

@@ -82,6 +82,7 @@ from shared.readmodels.views import merge_patch, name_order, utcnow
 from shared.readmodels.views import notifications as notification_views
 from shared.readmodels.views.control_center import HeadPatches, patch_between, shaped_together
 from shared.tenancy import Actor, Forbidden, Permission, require
+from shared.threads import outlasting_cancellation
 
 log = structlog.get_logger(__name__)
 GATEWAY_SERVICE = "live_gateway"
@@ -943,12 +944,9 @@ class Hub:
         if executor is None:
             return await anyio.to_thread.run_sync(function, *args)
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(executor, contextvars.copy_context().run, function, *args)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            await asyncio.wait([future])
-            raise
+        return await outlasting_cancellation(
+            loop.run_in_executor(executor, contextvars.copy_context().run, function, *args)
+        )
 
     async def _round(self, taken: dict[str, _Ring]) -> None:
         """Read each audience of the subjects taken whose viewers lack the version announced,

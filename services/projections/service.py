@@ -66,7 +66,7 @@ from shared.observability.outage import OutageLog
 from shared.readmodels.deltas import announced, notice_for
 from shared.readmodels.projector import Batch, Change, OutOfOrder, RefusedAfterWriting, apply
 from shared.readmodels.store import GenerationSwitched, ReadStore, SkipResult
-from shared.threads import WorkerThreads
+from shared.threads import WorkerThreads, outlasting_cancellation
 
 log = structlog.get_logger(__name__)
 PROJECTIONS_SERVICE = "projections"
@@ -773,18 +773,9 @@ class ProjectionService:
         """:meth:`_apply` in the replica's applying thread. A caller cancelled meanwhile is
         cancelled once the batch's transaction is over, not before (as with anyio's worker
         threads, which cost about four times as much CPU per hop)."""
-        applying = asyncio.ensure_future(
-            self._applying.run(lambda: self._apply(decoded, watermark))
+        return await outlasting_cancellation(
+            asyncio.ensure_future(self._applying.run(lambda: self._apply(decoded, watermark)))
         )
-        try:
-            return await asyncio.shield(applying)
-        except asyncio.CancelledError:
-            while not applying.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait([applying])
-            if not applying.cancelled():
-                applying.exception()  # the caller is cancelled: what it raised goes unheard
-            raise
 
     def _apply(
         self, decoded: list[tuple[events.Event, int] | None], watermark: int | None = None
