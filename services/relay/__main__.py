@@ -14,7 +14,6 @@ import gc
 import signal
 from pathlib import Path
 
-import anyio.to_thread
 import structlog
 import uvloop
 from nats.aio.client import Client
@@ -71,7 +70,9 @@ async def main(settings: RelayServiceSettings) -> None:
             )
         if status.problem is not None:
             raise NotReady(status.problem, status.details())
-        await anyio.to_thread.run_sync(store.recorder.max_notification_id)
+        # The store is not probed here: the relay's own calls on it, each bounded by
+        # TUTORPULSE_RELAY_STORE_TIMEOUT_SECONDS and made at least every second, say whether it
+        # answers (a probe through the store's pool would wait on a frozen server for ever).
         return status.details()
 
     server = operations_server(

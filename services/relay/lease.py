@@ -4,6 +4,15 @@ PostgreSQL: a session-level advisory lock held on a dedicated connection; it is 
 server the moment the holder's connection dies, so a killed relay hands over at once.
 SQLite: an exclusive ``flock`` on a file beside the database, released by the kernel when the
 holder's process dies.
+
+The relay confirms the lease before publishing more (every ``lease_confirm_seconds``, and after
+any failure of the store), and gives it up when a call on the lock's connection is not answered
+within ``TUTORPULSE_RELAY_STORE_TIMEOUT_SECONDS`` (a frozen or unreachable server):
+:meth:`PostgresLease.abandon` shuts the connection down, the blocked call fails at once, and the
+server releases the lock as soon as it sees the connection closed. A relay that vanished from
+the network without closing anything is noticed by the server's own TCP keepalives, which the
+lock's connection sets to the store's client-side ones (about 11 s) instead of the system's
+default of two hours: until then no standby could take the lease.
 """
 
 from __future__ import annotations
@@ -15,6 +24,10 @@ from pathlib import Path
 from typing import Protocol
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from services.relay.notifications import abort
+from shared.eventstore.postgres import KEEPALIVES
 
 
 class LeaseLost(Exception):
@@ -29,14 +42,28 @@ class Lease(Protocol):
 
     def release(self) -> None: ...
 
+    def abandon(self) -> None:
+        """From another thread: make a call blocked on the lease fail now (the holder can no
+        longer prove it holds it)."""
+
 
 def _lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+def _server_keepalives(conninfo: str) -> str:
+    """``conninfo`` with the server's TCP keepalives for the session set as the client's."""
+    parameters = conninfo_to_dict(conninfo)
+    ours = " ".join(
+        f"-c tcp_{name}={value}" for name, value in KEEPALIVES.items() if name != "keepalives"
+    )
+    parameters["options"] = f"{parameters.get('options') or ''} {ours}".strip()
+    return make_conninfo("", **parameters)
+
+
 class PostgresLease:
     def __init__(self, conninfo: str, name: str) -> None:
-        self._conninfo = conninfo
+        self._conninfo = _server_keepalives(conninfo)
         self._key = _lock_key(name)
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None
 
@@ -63,6 +90,9 @@ class PostgresLease:
                 connection.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
             finally:
                 connection.close()
+
+    def abandon(self) -> None:
+        abort(self._connection)
 
 
 class FileLease:
@@ -91,3 +121,6 @@ class FileLease:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+    def abandon(self) -> None:
+        """Nothing to do: a lock on a local file does not block."""

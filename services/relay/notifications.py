@@ -20,10 +20,27 @@ What either records is the same row the library's tracking recorder reads
 raised as the library's :class:`~eventsourcing.persistence.PersistenceError` (or one of its
 subclasses), as the recorders raise it; the connection that failed is closed and the next call
 opens a new one.
+
+A frozen server (stopped, or its host paused: the connection stays open and nothing answers)
+would leave a call on :class:`PostgresLog` waiting for ever: the server's ``statement_timeout``
+is the server's to apply, TCP keepalives are answered by the host's kernel, and a SIGSTOPped
+server's kernel even acknowledges what is sent. So each call has a client-side limit
+(``TUTORPULSE_RELAY_STORE_TIMEOUT_SECONDS``): opening the connection is bounded by
+``asyncio.timeout`` (and libpq's ``connect_timeout``); a statement not answered in time has its
+connection's socket shut down (:func:`abort`), on which libpq fails the statement at once as if
+the server had closed the connection, and the call raises the library's ``OperationalError``.
+Cancelling the awaiting coroutine instead would hand the statement to psycopg's cancellation,
+which asks the frozen server to cancel it and then waits for an answer, up to ten more seconds,
+with a warning logged for each. The server sees the connection closed once it runs again and
+ends its session; a statement it had received runs to its end there (a read, or a record that
+only moves the position forward: either is harmless).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -54,13 +71,35 @@ APPLICATION_NAME = "tutorpulse-relay"
 """How the relay's connection for its reads and records is named in ``pg_stat_activity``."""
 
 
+def abort(connection: psycopg.Connection[Any] | psycopg.AsyncConnection[Any] | None) -> None:
+    """Shut down the socket of ``connection`` (both ways), from any thread: a call waiting on
+    it for an answer fails at once (libpq reads the end of the stream: "server closed the
+    connection unexpectedly") and the connection is broken for good. Closing the descriptor
+    instead would not wake a thread or event loop polling it."""
+    if connection is None or connection.closed:
+        return
+    with contextlib.suppress(OSError, psycopg.Error):
+        fd = connection.pgconn.socket
+        # fromfd duplicates the descriptor: shutdown acts on the socket, close on the copy.
+        with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as duplicate:
+            duplicate.shutdown(socket.SHUT_RDWR)
+
+
 class RelayLog(Protocol):
-    async def read(self, after: int, limit: int) -> Sequence[Notification]:
-        """Up to ``limit`` notifications after ``after``, in order."""
+    async def read(
+        self, after: int, limit: int, until: int | None = None
+    ) -> Sequence[Notification]:
+        """Up to ``limit`` notifications after ``after`` (and up to ``until``), in order."""
 
     async def record(self, position: int) -> None:
         """Record ``position`` as relayed: refused (IntegrityError) only if the recorded
         position is below it afterwards (one at or past it is left as it is)."""
+
+    async def recorded(self) -> int:
+        """The position recorded as relayed (0 if none)."""
+
+    async def head(self) -> int:
+        """The last notification id in the log (0 if none)."""
 
     async def close(self) -> None: ...
 
@@ -73,19 +112,33 @@ class RecorderLog:
         self._tracking = tracking
         self._name = name
 
-    async def read(self, after: int, limit: int) -> Sequence[Notification]:
-        return await anyio.to_thread.run_sync(self._read, after, limit)
+    async def read(
+        self, after: int, limit: int, until: int | None = None
+    ) -> Sequence[Notification]:
+        return await anyio.to_thread.run_sync(self._read, after, limit, until)
 
     async def record(self, position: int) -> None:
         await anyio.to_thread.run_sync(self._record, position)
 
+    async def recorded(self) -> int:
+        return await anyio.to_thread.run_sync(self._recorded)
+
+    async def head(self) -> int:
+        return await anyio.to_thread.run_sync(self._head)
+
     async def close(self) -> None:
         pass
 
-    def _read(self, after: int, limit: int) -> Sequence[Notification]:
+    def _read(self, after: int, limit: int, until: int | None) -> Sequence[Notification]:
         return self._store.recorder.select_notifications(
-            start=after, limit=limit, inclusive_of_start=False
+            start=after, limit=limit, stop=until, inclusive_of_start=False
         )
+
+    def _recorded(self) -> int:
+        return self._tracking.max_tracking_id(self._name) or 0
+
+    def _head(self) -> int:
+        return self._store.recorder.max_notification_id() or 0
 
     def _record(self, position: int) -> None:
         try:
@@ -104,19 +157,30 @@ class PostgresLog:
         recorder: PostgresApplicationRecorder,
         tracking: PostgresTrackingRecorder,
         name: str,
+        timeout: float,
     ) -> None:
+        """``timeout``: the longest a call waits for the server (see the module)."""
         self._conninfo = conninfo
         self._name = name
+        self._timeout = timeout
+        self._aborted = False
+        """Whether the current statement's connection was shut down for want of an answer."""
         self._connection: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
         self._cursor: psycopg.AsyncCursor[tuple[Any, ...]] | None = None
+        events = sql.SQL("{}.{}").format(
+            sql.Identifier(recorder.datastore.schema), sql.Identifier(recorder.events_table_name)
+        )
         self._composed = {
             "select": sql.SQL(
                 "SELECT notification_id, originator_id, originator_version, topic, state "
-                "FROM {}.{} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-            ).format(
-                sql.Identifier(recorder.datastore.schema),
-                sql.Identifier(recorder.events_table_name),
-            ),
+                "FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+            ).format(events),
+            "select_until": sql.SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {} WHERE notification_id > %s AND notification_id <= %s "
+                "ORDER BY notification_id LIMIT %s"
+            ).format(events),
+            "head": sql.SQL("SELECT max(notification_id) FROM {}").format(events),
             # The library's: inserts the row, or moves it forward, and returns the position
             # only if it did either.
             "upsert": tracking.insert_tracking_statement,
@@ -126,8 +190,14 @@ class PostgresLog:
         """Each statement as bytes for its connection: psycopg composes a ``Composed`` again
         at every execute, and caches what it makes of a ``bytes`` query."""
 
-    async def read(self, after: int, limit: int) -> Sequence[Notification]:
-        rows = await self._fetch("select", (after, limit))
+    async def read(
+        self, after: int, limit: int, until: int | None = None
+    ) -> Sequence[Notification]:
+        rows = await (
+            self._fetch("select", (after, limit))
+            if until is None
+            else self._fetch("select_until", (after, until, limit))
+        )
         return [
             Notification(
                 id=notification_id,
@@ -145,9 +215,16 @@ class PostgresLog:
         )
         if moved:
             return
-        recorded = await self._fetch("recorded", (self._name,))
-        if (recorded[0][0] or 0) < position:
+        if await self.recorded() < position:
             raise IntegrityError(f"the relay's position was not recorded at {position}")
+
+    async def recorded(self) -> int:
+        rows = await self._fetch("recorded", (self._name,))
+        return int(rows[0][0] or 0) if rows else 0
+
+    async def head(self) -> int:
+        rows = await self._fetch("head", ())
+        return int(rows[0][0] or 0) if rows else 0
 
     async def close(self) -> None:
         connection, self._connection, self._cursor = self._connection, None, None
@@ -160,15 +237,36 @@ class PostgresLog:
         try:
             cursor = self._cursor
             if cursor is None or cursor.closed or cursor.connection.closed:
-                cursor = await self._connect()
-            await cursor.execute(self._statements[statement], params, prepare=True)
-            return await cursor.fetchall()
+                async with asyncio.timeout(self._timeout):
+                    cursor = await self._connect()
+            # Not answered in time: its socket is shut down, and the statement fails at once.
+            self._aborted = False
+            deadline = asyncio.get_running_loop().call_later(
+                self._timeout, self._abort, cursor.connection
+            )
+            try:
+                await cursor.execute(self._statements[statement], params, prepare=True)
+                return await cursor.fetchall()
+            finally:
+                deadline.cancel()
         except psycopg.Error as error:
             await self.close()
+            if self._aborted:
+                raise OperationalError(self._unanswered()) from error
             raise _persistence_error(error) from error
+        except TimeoutError as error:  # the connection was not opened in time
+            await self.close()
+            raise OperationalError(self._unanswered()) from error
         except BaseException:  # cancelled mid-statement: the connection's state is unknown
             await self.close()
             raise
+
+    def _abort(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self._aborted = True
+        abort(connection)
+
+    def _unanswered(self) -> str:
+        return f"the event store did not answer within {self._timeout:g} s"
 
     async def _connect(self) -> psycopg.AsyncCursor[tuple[Any, ...]]:
         """A new connection, its one cursor (reused: making a cursor per statement cost as
@@ -202,8 +300,11 @@ def _persistence_error(error: psycopg.Error) -> PersistenceError:
     return PersistenceError(str(error))
 
 
-def relay_log(store: EventStore, tracking: TrackingRecorder, name: str) -> RelayLog:
-    """A connection of its own on PostgreSQL, the recorders in a worker thread otherwise."""
+def relay_log(
+    store: EventStore, tracking: TrackingRecorder, name: str, timeout: float = 3.0
+) -> RelayLog:
+    """A connection of its own on PostgreSQL (each call waiting ``timeout`` seconds at most for
+    the server), the recorders in a worker thread otherwise."""
     recorder = store.recorder
     if (
         isinstance(recorder, PostgresApplicationRecorder)
@@ -211,5 +312,5 @@ def relay_log(store: EventStore, tracking: TrackingRecorder, name: str) -> Relay
         and tracking.datastore.single_row_tracking
     ):
         conninfo = make_conninfo(postgres_conninfo(store.env), application_name=APPLICATION_NAME)
-        return PostgresLog(conninfo, recorder, tracking, name)
+        return PostgresLog(conninfo, recorder, tracking, name, timeout)
     return RecorderLog(store, tracking, name)

@@ -36,6 +36,15 @@ leader that could not publish for ``handover_seconds`` while events wait gives t
 stays out for a moment, so a standby with a working connection takes over (when NATS is down for
 everyone, they take turns and nothing is lost). A lost lease (the store's connection died, e.g.
 PostgreSQL restarted) sends the relay back to acquiring it.
+
+A frozen PostgreSQL (its connections open, nothing answering) cannot hold the relay either: every
+call on the store, on the relay's own connection (:mod:`services.relay.notifications`) or on the
+lease's, waits ``TUTORPULSE_RELAY_STORE_TIMEOUT_SECONDS`` at most, then fails. The first such
+failure is logged (``relay.store.unavailable``, once per outage) and makes ``/ready`` 503 until a
+call succeeds again; a lease whose check is not answered in time is let go (the relay stops
+publishing and its connection is shut down, so the server frees the lock once it runs), and the
+relay goes back to acquiring it, which succeeds once the server answers again. What was being
+published meanwhile is published again from the recorded position (JetStream drops the repeats).
 """
 
 from __future__ import annotations
@@ -43,14 +52,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio.to_thread
 import nats.errors
 import structlog
-from eventsourcing.persistence import Notification, PersistenceError, TrackingRecorder
+from eventsourcing.persistence import (
+    Notification,
+    OperationalError,
+    PersistenceError,
+    TrackingRecorder,
+)
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 from prometheus_client import Counter, Gauge, Histogram
@@ -157,7 +171,8 @@ class Relay:
         tells it of commits (by default the store's notifications, where it has them)."""
         self._store = store
         self._tracking = tracking
-        self._log = relay_log(store, tracking, TRACKING_NAME)
+        self._settings = settings or RelaySettings()
+        self._log = relay_log(store, tracking, TRACKING_NAME, self._settings.store_timeout)
         self._js = js
         self._nc = nc
         # The connection js publishes on (nats-py keeps it private) when nc is not given.
@@ -170,7 +185,6 @@ class Relay:
         """The stream sequence of the last event acked: what the next batch's first event
         expects as the stream's last, when not careful."""
         self._lease = lease
-        self._settings = settings or RelaySettings()
         self._wakeup = wakeup_for(store) if wakeup is None else wakeup
         self._stopping = asyncio.Event()
         self._nats_outage = OutageLog("relay.nats")
@@ -196,12 +210,16 @@ class Relay:
         return self._nc is None or self._nc.is_connected
 
     def status(self) -> RelayStatus:
-        """What ``/ready`` reports: a leader with events waiting and no batch through for
-        ``stall_seconds`` cannot make progress."""
+        """What ``/ready`` reports: a relay whose last call on the store failed (or was not
+        answered within ``store_timeout``), or a leader with events waiting and no batch
+        through for ``stall_seconds``, cannot make progress."""
         since = time.monotonic() - self._progress_at
         problem = None
+        store = self._store_outage.current
         if not self.nats_connected:
             problem = "NATS is not connected"
+        elif store is not None:
+            problem = f"the event store does not answer ({store.reason})"
         elif (
             self.is_leader
             and (self.lag is None or self.lag > 0)
@@ -230,7 +248,7 @@ class Relay:
                 await self._standby_round()
                 continue
             try:
-                acquired = await anyio.to_thread.run_sync(self._lease.try_acquire)
+                acquired = await self._lease_call(self._lease.try_acquire)
             except Exception as error:  # the store is down: try again, log once
                 self._store_outage.failed(describe(error))
                 await self._sleep(self._settings.lease_retry_seconds)
@@ -268,26 +286,50 @@ class Relay:
     async def _standby_round(self) -> None:
         """A standby keeps the lag gauge true (the leader may be the one that is stuck)."""
         try:
-            head, recorded = await anyio.to_thread.run_sync(self._head_and_recorded)
-        except Exception as error:
-            self._store_outage.failed(describe(error))
+            head = await self._store_call(self._log.head())
+            recorded = await self._store_call(self._log.recorded())
+        except PersistenceError:
+            pass  # counted by the store outage log
         else:
-            self._store_outage.succeeded()
             self.position, self.lag = recorded, max(0, head - recorded)
             LAG.set(self.lag)
         await self._sleep(self._settings.lease_retry_seconds)
 
-    def _head_and_recorded(self) -> tuple[int, int]:
-        return self._store.recorder.max_notification_id() or 0, self._recorded_position()
-
     async def _release(self) -> None:
         try:
-            await anyio.to_thread.run_sync(self._lease.release)
+            await self._lease_call(self._lease.release)
         except Exception as error:  # its connection is already gone: so is the lock
             log.info("relay.lease_release_failed", error=describe(error))
 
+    async def _lease_call(self, call: Callable[[], T]) -> T:
+        """A call on the lease, in a worker thread, bounded by ``store_timeout``: not answered
+        by then, the lease's connection is shut down (``Lease.abandon``), which fails the
+        call at once; it raises ``LeaseLost`` if it was a check of the lease, the library's
+        ``OperationalError`` otherwise, and counts as a failure of the store."""
+        timeout = self._settings.store_timeout
+        unanswered = False
+
+        def give_up() -> None:
+            nonlocal unanswered
+            unanswered = True
+            self._lease.abandon()
+
+        deadline = asyncio.get_running_loop().call_later(timeout, give_up)
+        try:
+            return await anyio.to_thread.run_sync(call)
+        except Exception as error:
+            if not unanswered:
+                raise
+            reason = f"the event store did not answer the lease's call within {timeout:g} s"
+            self._store_outage.failed(reason)
+            if isinstance(error, LeaseLost):
+                raise LeaseLost(reason) from error
+            raise OperationalError(reason) from error
+        finally:
+            deadline.cancel()
+
     async def _relay_while_leading(self) -> None:
-        self.position = await self._store_call(self._recorded_position)
+        self.position = await self._store_call(self._log.recorded())
         POSITION.set(self.position)
         self._progress_at = time.monotonic()
         log.info("relay.resuming", position=self.position)
@@ -303,7 +345,7 @@ class Relay:
                 self._confirm_due
                 or time.monotonic() - confirmed_at > self._settings.lease_confirm_seconds
             ):
-                await anyio.to_thread.run_sync(self._lease.confirm)
+                await self._lease_call(self._lease.confirm)
                 confirmed_at, self._confirm_due = time.monotonic(), False
             try:
                 # Rings from now on are for commits this read may miss: it must not sleep
@@ -332,11 +374,11 @@ class Relay:
                 await self._sleep(retry)
                 retry = min(retry * 2, self._settings.max_retry_seconds)
 
-    async def _store_call(self, call: Any) -> Any:
-        """A blocking store call in a worker thread (or an awaitable of the relay's log); its
-        failures go to the store outage log."""
+    async def _store_call(self, call: Awaitable[T]) -> T:
+        """A call of the relay's log (each bounded by ``store_timeout``); its failures go to
+        the store outage log."""
         try:
-            result = await (call if isinstance(call, Awaitable) else anyio.to_thread.run_sync(call))
+            result = await call
         except PersistenceError as error:
             self._store_outage.failed(describe(error))
             self._confirm_due = True
@@ -356,7 +398,7 @@ class Relay:
             FAILED_BATCHES.inc()
             self._nats_outage.failed(str(error))
         try:
-            head = await self._store_call(self._store.recorder.max_notification_id) or 0
+            head = await self._store_call(self._log.head())
             self.lag = max(0, head - self.position)
             LAG.set(self.lag)
         except PersistenceError:
@@ -370,9 +412,6 @@ class Relay:
         if isinstance(error, PublishFailed) and self.nats_connected:
             with contextlib.suppress(PersistenceError):
                 await self._skip_what_the_stream_holds()
-
-    def _recorded_position(self) -> int:
-        return self._tracking.max_tracking_id(TRACKING_NAME) or 0
 
     async def _publish(self, batch: Sequence[Notification]) -> None:
         """Publish the batch pipelined, each event expecting its predecessor as the stream's
@@ -432,7 +471,7 @@ class Relay:
         POSITION.set(last)
         BATCH_SECONDS.observe(time.perf_counter() - started)
         if len(batch) == self._settings.batch_size:
-            head = await self._store_call(self._store.recorder.max_notification_id)
+            head = await self._store_call(self._log.head())
             self.lag = max(0, (head or last) - last)
         else:
             self.lag = 0
@@ -510,12 +549,7 @@ class Relay:
                 if last <= self.position or last - self.position > RECONCILE_LIMIT:
                     return
                 between = await self._store_call(
-                    lambda: self._store.recorder.select_notifications(
-                        start=self.position,
-                        limit=RECONCILE_LIMIT,
-                        stop=last,
-                        inclusive_of_start=False,
-                    )
+                    self._log.read(self.position, RECONCILE_LIMIT, until=last)
                 )
                 if not between or between[-1].id != last or len(between) > state.last_seq:
                     return

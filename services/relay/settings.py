@@ -41,6 +41,14 @@ class RelaySettings:
         "(0: never)",
         minimum=0,
     )
+    store_timeout: float = setting(
+        "TUTORPULSE_RELAY_STORE_TIMEOUT_SECONDS",
+        3.0,
+        "the longest the relay waits for PostgreSQL to answer a read, a record of its position "
+        "or a check of its lease: a frozen server makes the relay unready after this long, and "
+        "it lets the lease go",
+        positive=True,
+    )
     idle_poll_seconds: float = 0.005
     max_idle_poll_seconds: float = 0.05
     listening_poll_seconds: float = 1.0
@@ -52,7 +60,10 @@ class RelaySettings:
     max_retry_seconds: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.batch_size <= 0 or min(self.ack_timeout, self.stall_seconds) <= 0:
+        if (
+            self.batch_size <= 0
+            or min(self.ack_timeout, self.stall_seconds, self.store_timeout) <= 0
+        ):
             raise ValueError(f"relay settings must be positive: {self}")
         if self.handover_seconds < 0:
             raise ValueError(

@@ -1,0 +1,212 @@
+"""PostgreSQL frozen (SIGSTOP: its connections stay open and nothing answers) under a running
+relay with events flowing: the relay turns unready within its store timeout, logs the outage
+once however often it retries, lets its lease go, and once PostgreSQL runs again it leads again
+by itself and relays every event written before, during and after, once each and in order."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from nats.aio.client import Client
+
+from services.command.application import TutoringCentres
+from services.command.commands.sessions import CancelSession
+from shared.eventstore import EventStoreSettings
+from shared.settings import load
+from tests.builders import plan, register_centre, session_id
+from tests.integration.test_relay import (
+    assert_streamed_exactly_once_in_order,
+    at_least,
+    relay_env,
+    relay_ready,
+    start_relay,
+    store_head,
+    streamed_count,
+    wait_until,
+)
+from tests.integration.test_store_outage import postmaster_pid
+from tests.support.servers import NatsServer, PostgresServer, running_postgres, suspend
+
+pytestmark = pytest.mark.integration
+
+STORE_TIMEOUT = "2"
+"""TUTORPULSE_RELAY_STORE_TIMEOUT_SECONDS for the relay under test."""
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            found.append(int(entry.name))
+    return found
+
+
+@contextmanager
+def frozen_postgres(server: PostgresServer) -> Iterator[None]:
+    """Every process of the server stopped, the postmaster first (so that it forks no new
+    backend meanwhile): connections stay open, the kernel still accepts new ones into the
+    listening socket's queue, and nothing answers. All run again when the block ends."""
+    postmaster = postmaster_pid(server)
+    suspend(postmaster)
+    stopped = [postmaster]
+    try:
+        for child in children_of(postmaster):
+            try:
+                suspend(child)
+            except (OSError, AssertionError):  # it ended meanwhile
+                continue
+            stopped.append(child)
+        yield
+    finally:
+        for pid in reversed(stopped):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def waiting_connections(port: int) -> int:
+    """Connections the kernel accepted on ``port``'s listening socket that the server has not
+    taken yet (its accept queue): while the server is frozen, one per attempt to connect."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, queues = fields[1], fields[3], fields[4]
+        if state == "0A" and int(local.split(":")[1], 16) == port:
+            return int(queues.split(":")[1], 16)
+    return 0
+
+
+class Writer:
+    """Schedules and cancels sessions in a thread until stopped. Its calls wait while the
+    server is frozen; one the server fails once it runs again (its statement timeout passed
+    meanwhile) is counted and the writer goes on: nothing of a failed command is stored."""
+
+    def __init__(self, centres: TutoringCentres) -> None:
+        self._centres = centres
+        self._tutor = register_centre(centres, "alpha")["tutor"]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._write)
+        self.failed = 0
+
+    def _write(self) -> None:
+        while not self._stop.is_set():
+            try:
+                session = session_id(self._centres.handle(self._tutor, plan()).body)
+                self._centres.handle(self._tutor, CancelSession(session_id=session, reason="x"))
+            except Exception:
+                self.failed += 1
+
+    def __enter__(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def log_events(log: Path) -> list[dict[str, Any]]:
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            continue
+    return found
+
+
+def names(log: Path) -> list[str]:
+    return [str(entry.get("event", "")) for entry in log_events(log)]
+
+
+async def test_a_frozen_postgres_makes_the_relay_unready_and_it_relays_everything_once_thawed(
+    nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    with running_postgres(tmp_path / "pg") as own:
+        env = relay_env(
+            own,
+            nats_server,
+            batch_size="50",
+            store_timeout_seconds=STORE_TIMEOUT,
+        ) | {"TUTORPULSE_LOG_FORMAT": "json"}
+        centres = TutoringCentres(load(EventStoreSettings, own.env()))
+        js = nc.jetstream()
+        log = tmp_path / "relay.log"
+        relay = start_relay(env, log)
+        port = env["TUTORPULSE_RELAY_PORT"]
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+
+                def ready_is(status: int, leader: bool) -> Callable[[], Awaitable[bool]]:
+                    async def check() -> bool:
+                        answer, body = await relay_ready(http)
+                        return answer == status and body.get("details", {}).get("leader") is leader
+
+                    return check
+
+                await wait_until(ready_is(200, True))
+                with Writer(centres) as writer:
+                    await wait_until(at_least(lambda: streamed_count(js), 100), timeout=60)
+                    with frozen_postgres(own):
+                        # Unready, saying why, and no longer leading: the lease is let go.
+                        await wait_until(ready_is(503, False), timeout=30)
+                        status, body = await relay_ready(http)
+                        assert status == 503 and "event store" in body["reason"], body
+                        # It keeps trying (each attempt waits in the frozen server's queue),
+                        # and has said so once.
+                        await wait_until(
+                            lambda: _true(waiting_connections(own.port) >= 3), timeout=60
+                        )
+                        assert names(log).count("relay.store.unavailable") == 1
+                        assert relay.poll() is None
+                    thawed_at = await store_head(centres)
+                    # Leading and ready again by itself, and relaying what is written now.
+                    await wait_until(ready_is(200, True), timeout=60)
+                    await wait_until(
+                        at_least(lambda: store_head(centres), thawed_at + 100), timeout=60
+                    )
+                    writer.stop()
+                head = await store_head(centres)
+
+                async def relayed_everything() -> bool:
+                    status, body = await relay_ready(http)
+                    return status == 200 and body["details"]["position"] >= head
+
+                await wait_until(relayed_everything, timeout=60)
+                await assert_streamed_exactly_once_in_order(js, centres)
+                assert relay.poll() is None, "the relay recovered without a restart"
+        finally:
+            relay.terminate()
+            relay.wait(timeout=10)
+            centres.close()
+
+    events = names(log)
+    # One line for the outage and one for its end, however many calls failed in between.
+    assert events.count("relay.store.unavailable") == 1, events
+    assert events.count("relay.store.recovered") == 1, events
+    assert events.count("relay.lease_lost") == 1, events
+    assert "relay.failed" not in events
+    # No line from psycopg's own cancellation of a statement (it would wait on the frozen
+    # server for up to ten seconds): a statement not answered in time is aborted instead.
+    assert not [e for e in log_events(log) if e.get("logger") == "psycopg"], events
+
+
+async def _true(value: bool) -> bool:
+    return value
