@@ -397,12 +397,14 @@ class Relay:
         if isinstance(error, PublishFailed):
             FAILED_BATCHES.inc()
             self._nats_outage.failed(str(error))
-        try:
-            head = await self._store_call(self._log.head())
-            self.lag = max(0, head - self.position)
-            LAG.set(self.lag)
-        except PersistenceError:
-            pass
+            # The store answers (it is NATS that failed): the lag it shows keeps growing. After
+            # a failure of the store, asking it again would only delay the lease's check.
+            try:
+                head = await self._store_call(self._log.head())
+                self.lag = max(0, head - self.position)
+                LAG.set(self.lag)
+            except PersistenceError:
+                pass
         waited = time.monotonic() - self._progress_at
         handover = self._settings.handover_seconds
         if isinstance(error, PublishFailed) and handover and waited > handover and self.lag:

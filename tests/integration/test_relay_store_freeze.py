@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -161,12 +162,19 @@ async def test_a_frozen_postgres_makes_the_relay_unready_and_it_relays_everythin
 
                     return check
 
+                async def unready() -> bool:
+                    return (await relay_ready(http))[0] == 503
+
                 await wait_until(ready_is(200, True))
                 with Writer(centres) as writer:
                     await wait_until(at_least(lambda: streamed_count(js), 100), timeout=60)
                     with frozen_postgres(own):
+                        frozen_at = time.monotonic()
                         # Unready, saying why, and no longer leading: the lease is let go.
+                        await wait_until(unready, timeout=30)
+                        unready_after = time.monotonic() - frozen_at
                         await wait_until(ready_is(503, False), timeout=30)
+                        let_go_after = time.monotonic() - frozen_at
                         status, body = await relay_ready(http)
                         assert status == 503 and "event store" in body["reason"], body
                         # It keeps trying (each attempt waits in the frozen server's queue),
@@ -176,9 +184,11 @@ async def test_a_frozen_postgres_makes_the_relay_unready_and_it_relays_everythin
                         )
                         assert names(log).count("relay.store.unavailable") == 1
                         assert relay.poll() is None
+                    thawed = time.monotonic()
                     thawed_at = await store_head(centres)
                     # Leading and ready again by itself, and relaying what is written now.
                     await wait_until(ready_is(200, True), timeout=60)
+                    ready_after = time.monotonic() - thawed
                     await wait_until(
                         at_least(lambda: store_head(centres), thawed_at + 100), timeout=60
                     )
@@ -206,6 +216,11 @@ async def test_a_frozen_postgres_makes_the_relay_unready_and_it_relays_everythin
     # No line from psycopg's own cancellation of a statement (it would wait on the frozen
     # server for up to ten seconds): a statement not answered in time is aborted instead.
     assert not [e for e in log_events(log) if e.get("logger") == "psycopg"], events
+    print(
+        f"\nrelay /ready 503 {unready_after:.2f} s and lease let go {let_go_after:.2f} s "
+        f"after PostgreSQL froze (store timeout {STORE_TIMEOUT} s); ready and leading "
+        f"{ready_after:.2f} s after it thawed; {writer.failed} commands failed when it thawed"
+    )
 
 
 async def _true(value: bool) -> bool:
