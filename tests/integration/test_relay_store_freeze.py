@@ -21,7 +21,9 @@ from nats.aio.client import Client
 
 from services.command.application import TutoringCentres
 from services.command.commands.sessions import CancelSession
+from services.relay.lease import LeaseLost, PostgresLease
 from shared.eventstore import EventStoreSettings
+from shared.eventstore.store import postgres_conninfo, store_env
 from shared.settings import load
 from tests.builders import plan, register_centre, session_id
 from tests.integration.test_relay import (
@@ -225,3 +227,61 @@ async def test_a_frozen_postgres_makes_the_relay_unready_and_it_relays_everythin
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def test_a_lease_check_blocked_on_a_frozen_postgres_fails_when_abandoned_and_the_lock_is_freed(
+    tmp_path: Path,
+) -> None:
+    """What the relay does when a check of its lease is not answered in time: abandoning the
+    lease fails the blocked check at once (LeaseLost), and the server frees the lock as soon as
+    it runs again, so another relay can take it."""
+    with running_postgres(tmp_path / "pg") as own:
+        conninfo = postgres_conninfo(store_env(load(EventStoreSettings, own.env())))
+        holder, standby = PostgresLease(conninfo, "x"), PostgresLease(conninfo, "x")
+        try:
+            assert holder.try_acquire()
+            assert holder._connection is not None
+            # The server ends the session of a holder that vanished from the network in
+            # seconds, not after the system's two hours.
+            shown = holder._connection.execute("SHOW tcp_keepalives_idle").fetchone()
+            assert shown is not None and shown[0] == "5"
+            assert not standby.try_acquire()
+            outcome: list[BaseException | None] = []
+
+            def check() -> None:
+                try:
+                    holder.confirm()
+                    outcome.append(None)
+                except BaseException as error:
+                    outcome.append(error)
+
+            with frozen_postgres(own):
+                checking = threading.Thread(target=check)
+                checking.start()
+                wait_until_sync(lambda: _waiting_on_its_socket(checking), "the check waits")
+                holder.abandon()
+                checking.join(timeout=30)
+                assert not checking.is_alive(), "the check still waits on the frozen server"
+            assert len(outcome) == 1 and isinstance(outcome[0], LeaseLost), outcome
+            # Once the server runs, it sees the holder's connection closed and frees the lock.
+            wait_until_sync(standby.try_acquire, "the standby takes the lease")
+        finally:
+            standby.release()
+            holder.release()
+
+
+def _waiting_on_its_socket(thread: threading.Thread) -> bool:
+    """The thread is blocked in the kernel waiting for its socket (poll or select), not
+    running nor waiting for the GIL."""
+    try:
+        return "poll" in Path(f"/proc/self/task/{thread.native_id}/wchan").read_text()
+    except OSError:
+        return False
+
+
+def wait_until_sync(condition: Callable[[], bool], what: str, attempts: int = 400) -> None:
+    for _ in range(attempts):
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not reached")
