@@ -185,7 +185,7 @@ class Relay:
         """The stream sequence of the last event acked: what the next batch's first event
         expects as the stream's last, when not careful."""
         self._lease = lease
-        self._wakeup = wakeup_for(store) if wakeup is None else wakeup
+        self._wakeup = wakeup_for(store, self._settings.store_timeout) if wakeup is None else wakeup
         self._stopping = asyncio.Event()
         self._nats_outage = OutageLog("relay.nats")
         self._store_outage = OutageLog("relay.store")

@@ -9,6 +9,13 @@ notification can be lost (the listening connection drops, PostgreSQL restarts): 
 polls, only less often, and after the connection is opened again the wake-up rings once, in
 case a commit fell in the gap.
 
+A frozen server (its connections open, nothing answering) sends no notification, which the
+relay's reads notice (they fail after the store timeout); the listening connection itself waits
+for nothing meanwhile and carries on once the server runs. Only its ``LISTEN`` waits for an
+answer: one not answered within the store timeout has its connection shut down, and the
+wake-up connects again as after any loss. A host cut off from the network is noticed by the
+connection's TCP keepalives (about 11 s).
+
 SQLite has no notifications: the relay polls, as before. When it shares its process with the
 commands (:class:`InProcess`), a commit made through the same store rings it at once; commits of
 other processes are still found by the poll.
@@ -26,6 +33,7 @@ import structlog
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
+from services.relay.notifications import abort
 from shared.eventstore import EventStore
 from shared.eventstore.store import postgres_conninfo
 from shared.http.operations import describe
@@ -104,10 +112,12 @@ class InProcess(Wakeup):
 class PostgresWakeup(Wakeup):
     """``LISTEN`` on the events table's channel on a connection of its own."""
 
-    def __init__(self, conninfo: str, channel: str) -> None:
+    def __init__(self, conninfo: str, channel: str, timeout: float = 3.0) -> None:
+        """``timeout``: the longest its ``LISTEN`` waits for the server."""
         super().__init__()
         self._conninfo = conninfo
         self._channel = channel
+        self._timeout = timeout
         self._task: asyncio.Task[None] | None = None
         self._connected = False
         self.connections = 0
@@ -135,9 +145,15 @@ class PostgresWakeup(Wakeup):
                 async with await psycopg.AsyncConnection.connect(
                     self._conninfo, autocommit=True
                 ) as connection:
-                    await connection.execute(
-                        sql.SQL("LISTEN {}").format(sql.Identifier(self._channel))
+                    deadline = asyncio.get_running_loop().call_later(
+                        self._timeout, abort, connection
                     )
+                    try:
+                        await connection.execute(
+                            sql.SQL("LISTEN {}").format(sql.Identifier(self._channel))
+                        )
+                    finally:
+                        deadline.cancel()
                     self._connected = True
                     self.connections += 1
                     if failures:
@@ -187,10 +203,10 @@ class PostgresWakeup(Wakeup):
             loop.remove_reader(socket)
 
 
-def wakeup_for(store: EventStore) -> Wakeup:
-    """Notifications of the store's commits where it has them, else polling, woken by the
-    commits of this process."""
+def wakeup_for(store: EventStore, timeout: float = 3.0) -> Wakeup:
+    """Notifications of the store's commits where it has them (``timeout``: the longest its
+    ``LISTEN`` waits for the server), else polling, woken by the commits of this process."""
     recorder = store.recorder
     if isinstance(recorder, PostgresApplicationRecorder):
-        return PostgresWakeup(postgres_conninfo(store.env), recorder.channel_name)
+        return PostgresWakeup(postgres_conninfo(store.env), recorder.channel_name, timeout)
     return InProcess(store)
