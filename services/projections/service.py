@@ -4,8 +4,11 @@ A durable pull consumer (``projections``) shared by every replica. Each fetched 
 applied in one read-store transaction together with the per-aggregate versions that make it
 exactly-once (see ``shared.readmodels.store``); only after that commit are the messages acked.
 Replicas compete for messages, so an event may arrive before an earlier event of its aggregate
-that another replica holds: it is refused (negative ack with a short delay) and applied once
-its predecessor is in, so every replica count yields the same read models.
+that another replica holds: it is refused, held back by the replica (kept in hand with
+in-progress acks) and tried again with its next batches, in stream order with whatever they
+bring, until its predecessor is in; so every replica count yields the same read models. Only
+when a replica already holds a batch's worth is a refused event given back (a negative ack
+with a short delay).
 
 No event stops the read side. A handler error is redelivered with exponential back-off and
 after ``TUTORPULSE_PROJECTION_POISON_AFTER`` failures the event is dead-lettered: published to
@@ -85,6 +88,10 @@ DEAD_LETTERS_WAITING = Gauge(
 WATERMARK = Gauge(
     "tutorpulse_projection_watermark", "Notification id up to which read models are complete"
 )
+HELD = Gauge(
+    "tutorpulse_projection_held_events",
+    "Events this replica holds back until an earlier event of theirs is in",
+)
 BATCH_SECONDS = Histogram(
     "tutorpulse_projection_batch_seconds",
     "Time to apply and ack one batch",
@@ -133,9 +140,15 @@ class _Outcome:
     """Refused by a transient conflict with another writer (a deadlock, a statement timeout),
     and which: try again soon."""
     failed: dict[int, str] = field(default_factory=dict)
+    held: list[int] = field(default_factory=list)
+    """Refused because an earlier event is missing, and held back by this replica to be tried
+    again with its next batches (:meth:`ProjectionService._hold`)."""
     changes: list[Change] = field(default_factory=list)
     watermark: int | None = None
     """The watermark the batch's own transaction recorded, if it did."""
+    mixed: bool = False
+    """The batch held messages of earlier deliveries: its deliveries say nothing of the ack
+    floor (:meth:`ProjectionService._floor_after`)."""
 
 
 @dataclass
@@ -148,6 +161,13 @@ class _Tries:
     """Refusals because an earlier event of its aggregate (or one it needs) is missing."""
     conflicts: int = 0
     """Transient conflicts with another writer."""
+    wait_counted_until: float = 0.0
+    """While it is held, a refusal before this (monotonic) time is not counted in
+    :attr:`waited`: it is tried with every batch, but counted as often as a given-back message
+    would be delivered again (:meth:`ProjectionService._wait_delay`)."""
+    in_hand_at: float = 0.0
+    """When JetStream last heard that this replica has the message in hand (its delivery, or
+    an in-progress ack), as far as this replica knows; 0 if never held."""
 
 
 class _Tally:
@@ -326,6 +346,9 @@ class ProjectionService:
         self._applied_runs: OrderedDict[int, tuple[int, int]] = OrderedDict()
         """The batches this replica applied whole lately, by first delivery sequence: the
         delivery and stream sequences of their last message (:meth:`_applied_through`)."""
+        self._held: dict[int, tuple[Msg, _Tries]] = {}
+        """Messages refused because an earlier event is missing and held back, not given back
+        to JetStream, by stream sequence (:meth:`_hold`)."""
         self.watermark = 0
         self.dead_letters_waiting: int | None = None
 
@@ -367,11 +390,18 @@ class ProjectionService:
         fetching, self._fetching = self._fetching, None
         if fetching is None:
             fetching = asyncio.create_task(self._fetch(subscription))
+        if self._held and not fetching.done():
+            await asyncio.wait({fetching}, timeout=self._held_wait())
+            if not fetching.done():  # nothing new meanwhile: keep waiting for it next time
+                self._fetching = fetching
+                await self._tend_held()
+                return
         try:
-            batch = await fetching
+            fetched = await fetching
         except TimeoutError:  # nothing new (or NATS is away: the checks below notice)
             self._fetch_failures = 0
             await self._finished()
+            await self._tend_held()
             await self._advance_watermark(read=True)  # acks of other replicas may have moved it
             await self._refresh_dead_letters()
             return
@@ -385,12 +415,103 @@ class ProjectionService:
         # Ask for the next batch now, so that its round trip overlaps this one's transaction.
         # It returns as soon as any message is there: a batch never waits to fill up.
         self._fetching = asyncio.create_task(self._fetch(subscription))
-        finish = await self._apply_batch(batch, caught_up=len(batch) < self._settings.batch_size)
+        batch, mixed = self._with_held(fetched)
+        finish = await self._apply_batch(
+            batch, caught_up=len(fetched) < self._settings.batch_size, hold=True, mixed=mixed
+        )
         # The last batch's acks and notices went out while this one was applied; they come
         # first, so this one's wait for them.
         await self._finished()
         if finish is not None:
             self._finishing = asyncio.create_task(finish)
+
+    # --- messages held back until an earlier event is in -----------------------------------
+
+    def _with_held(self, fetched: list[Msg]) -> tuple[list[Msg], bool]:
+        """``fetched`` with every held message taken back in, in stream order (so an event
+        comes after the earlier ones it waited for, wherever they came from), and whether any
+        was. A held message delivered again (its in-progress acks did not reach JetStream in
+        time) is taken in its new delivery."""
+        if not self._held:
+            return fetched, False
+        held, self._held = self._held, {}
+        for message in fetched:
+            held.pop(_sequence(message), None)
+        batch = [message for message, _ in held.values()]
+        batch += fetched
+        batch.sort(key=_sequence)
+        return batch, True
+
+    def _hold(self, batch: list[Msg], outcome: _Outcome, answered: set[int], since: float) -> None:
+        """Hold back the messages of ``batch`` refused because an earlier event is missing,
+        instead of giving them back to JetStream, as many as a batch: each is tried again with
+        this replica's next batches, after the earlier events they may bring. Given back, it
+        would be delivered again after its delay, often behind later events of its aggregate,
+        which it would then make wait in turn; under a backlog shared by replicas that kept up
+        to two refusals per event going. A refusal counts towards ``wait_deliveries`` as often
+        as a given-back message would be delivered again; the one that would reach it is left
+        to :meth:`_refused`, which dead-letters it. ``since``: when the batch was started (its
+        new deliveries were in hand by then)."""
+        now = time.monotonic()
+        room = self._settings.batch_size - len(self._held)
+        for index in list(outcome.waiting):
+            if room <= 0:
+                break
+            message = batch[index]
+            tries = self._tally.of(message)
+            if now >= tries.wait_counted_until:
+                if tries.waited + 1 >= self._settings.wait_deliveries:
+                    continue
+                tries.waited += 1
+                tries.wait_counted_until = now + self._wait_delay(tries.waited)
+            if not tries.in_hand_at:
+                tries.in_hand_at = since
+            self._held[_sequence(message)] = (message, tries)
+            del outcome.waiting[index]
+            outcome.held.append(index)
+            answered.add(index)
+            room -= 1
+
+    def _held_wait(self) -> float:
+        """Seconds until a held message is due: to be tried again though nothing new came, or
+        to be kept in hand (an in-progress ack before ``ack_wait`` runs out)."""
+        keep = self._settings.ack_wait / 3
+        due = min(
+            (
+                min(tries.wait_counted_until, tries.in_hand_at + keep)
+                for _, tries in self._held.values()
+            ),
+            default=time.monotonic() + keep,
+        )
+        return max(0.0, due - time.monotonic())
+
+    async def _tend_held(self) -> None:
+        """Keep the held messages in hand, and try them again once one is due."""
+        if not self._held:
+            return
+        now = time.monotonic()
+        stale = [
+            (message, tries)
+            for message, tries in self._held.values()
+            if now - tries.in_hand_at >= self._settings.ack_wait / 3
+        ]
+        if stale:
+            await self._send(*(message.in_progress() for message, _ in stale))
+            for _, tries in stale:
+                tries.in_hand_at = now
+        if any(now >= tries.wait_counted_until for _, tries in self._held.values()):
+            batch, _ = self._with_held([])
+            finish = await self._apply_batch(batch, caught_up=True, hold=True, mixed=True)
+            await self._finished()
+            if finish is not None:
+                self._finishing = asyncio.create_task(finish)
+
+    async def _give_back_held(self) -> None:
+        """Give the held messages back to JetStream, for any replica to take at once."""
+        held, self._held = self._held, {}
+        HELD.set(0)
+        if held:
+            await self._send(*(message.nak() for message, _ in held.values()))
 
     async def _finished(self) -> None:
         """Wait for the last batch's acks and notices (an error there is logged: its messages
@@ -442,6 +563,7 @@ class ProjectionService:
         )
 
     async def _unsubscribe(self) -> None:
+        await self._give_back_held()
         fetching, self._fetching = self._fetching, None
         if fetching is not None:  # its messages come back to a replica after ack_wait
             fetching.cancel()
@@ -496,11 +618,12 @@ class ProjectionService:
             await finish
 
     async def _apply_batch(
-        self, batch: list[Msg], *, caught_up: bool
+        self, batch: list[Msg], *, caught_up: bool, hold: bool = False, mixed: bool = False
     ) -> Coroutine[Any, Any, None] | None:
         """Apply one batch in one transaction; what is left to do once it is committed (ack,
         answer the refused, publish the notices), or ``None`` if the read store was away and
-        the batch was given back."""
+        the batch was given back. ``hold``: hold back what waits for an earlier event
+        (:meth:`_hold`), as the loop does; ``mixed``: the batch has held messages in it."""
         started = time.perf_counter()
         decoded: list[tuple[events.Event, int] | None] = []
         for message in batch:
@@ -510,7 +633,7 @@ class ProjectionService:
                 decoded.append(None)
         answered: set[int] = set()
         keep_alive = _KeepAlive(self._in_progress(batch, answered), self._settings.ack_wait / 3)
-        watermark = self._watermark_with(batch, decoded)
+        watermark = None if mixed else self._watermark_with(batch, decoded)
         try:
             try:
                 outcome = await self._apply_in_thread(decoded, watermark)
@@ -530,7 +653,14 @@ class ProjectionService:
             raise
         self._read_store.ok()
         self._blob_store.ok()
-        if len(outcome.applied) == len(batch):
+        outcome.mixed = mixed
+        if hold:
+            if outcome.waiting:
+                self._hold(
+                    batch, outcome, answered, time.monotonic() - (time.perf_counter() - started)
+                )
+            HELD.set(len(self._held))
+        if len(outcome.applied) == len(batch) and not mixed:
             self._applied_whole(batch)
         if outcome.watermark is not None:
             self.watermark = outcome.watermark
@@ -635,7 +765,9 @@ class ProjectionService:
         if span is not None:
             tracing.end(span, attributes={"tutorpulse.notices": len(notices)})
         APPLIED.labels("applied").inc(len(outcome.applied))
-        APPLIED.labels("out_of_order").inc(len(outcome.waiting) + len(outcome.retry))
+        APPLIED.labels("out_of_order").inc(
+            len(outcome.waiting) + len(outcome.retry) + len(outcome.held)
+        )
         APPLIED.labels("failed").inc(len(outcome.failed))
         if outcome.watermark is not None:
             # Recorded with the batch. JetStream's ack floor is still read every WATERMARK_EVERY
@@ -655,7 +787,7 @@ class ProjectionService:
         answered: set[int],
     ) -> None:
         """Ack what was applied; give back, or dead-letter, what was refused."""
-        after = self._floor_after(batch)
+        after = None if outcome.mixed else self._floor_after(batch)
         self._floor = None  # unknown unless the whole batch is acked
         whole = after is not None and len(outcome.applied) == len(batch)
         # The floor known after this batch and not read from JetStream now (the next read

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,19 +14,22 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from prometheus_client import REGISTRY
 
 from services.command.application import TutoringCentres
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
 from services.command.seed import seed
 from services.projections.rebuild import rebuild
-from services.projections.service import ProjectionService, Settings
+from services.projections.service import ProjectionService, Settings, consumer_config
 from services.relay.lease import FileLease
 from services.relay.relay import Relay
 from shared import events
-from shared.events import AttendanceStatus
+from shared.events import STREAM_NAME, AttendanceStatus
 from shared.eventstore import EventStoreSettings
 from shared.messaging import ensure_streams
+from shared.messaging.stream_messages import notification_id_of
 from shared.readmodels.projector import apply_all
 from shared.readmodels.store import ReadStore, ReadStoreSettings, open_read_store
 from shared.settings import load
@@ -205,6 +210,62 @@ async def test_an_event_that_keeps_failing_goes_to_the_dead_letter_stream(
     assert dead.subject == "tp.dlq.projections.tp.evt.main-campus.session.bogus.SessionStarted"
     assert dead.headers and "undecodable" in dead.headers["Tp-Dlq-Reason"]
     assert store.dump(store.generation()) == reference(centres, tmp_path)
+
+
+async def test_events_waiting_for_another_replicas_are_held_in_hand_not_given_back(
+    centres: TutoringCentres, nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    """Another replica holds a session's first event, unapplied, and gives back the events
+    after it: those of the session wait in this replica's hands, none is given back to
+    JetStream to come round again behind its successors, and once the other replica's event is
+    in, every waiting one is applied."""
+    seed(centres)
+    seed_more(centres)
+    store = read_store(tmp_path)
+    js = nc.jetstream()
+    settings = Settings(batch_size=1000, ack_wait=30)
+    async with relaying(centres, nc, tmp_path):
+        await eventually(lambda: _stream_has(js, centres.position))
+    await js.add_consumer(STREAM_NAME, consumer_config("pair", settings))
+    other = await js.pull_subscribe_bind(durable="pair", stream=STREAM_NAME)
+    taken = await other.fetch(centres.position, timeout=5)
+    assert len(taken) == centres.position
+    decoded = [(events.decode(m.data), notification_id_of(m)) for m in taken]
+    aggregates = Counter(str(event.aggregate_id) for event, _ in decoded)
+    first = next(
+        i for i, (event, _) in enumerate(decoded) if aggregates[str(event.aggregate_id)] >= 5
+    )
+    apply_all(store, decoded[:first])
+    for message in taken[:first]:
+        await message.ack_sync()
+    for message in taken[first + 1 :]:
+        await message.nak()
+    naks: list[int] = []
+
+    async def nak_seen(message: Msg) -> None:
+        delivery = json.loads(message.data)["consumer_seq"]
+        if delivery > len(taken):  # a delivery to this replica, not one given back above
+            naks.append(delivery)
+
+    await nc.subscribe(f"$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.{STREAM_NAME}.pair", cb=nak_seen)
+    async with projecting(store, nats_server.url, "pair", settings):
+        await eventually(lambda: _holds_some())
+        assert store.watermark() < decoded[first][1]
+        apply_all(store, [decoded[first]])
+        await taken[first].ack_sync()
+        await eventually(lambda: _reached(store, centres.position))
+        await eventually(lambda: _holds_none())
+    await nc.flush()
+    assert naks == []
+    assert store.dump(store.generation()) == reference(centres, tmp_path)
+
+
+async def _holds_some() -> bool:
+    return (REGISTRY.get_sample_value("tutorpulse_projection_held_events") or 0) > 0
+
+
+async def _holds_none() -> bool:
+    return REGISTRY.get_sample_value("tutorpulse_projection_held_events") == 0
 
 
 async def _stream_has(js: JetStreamContext, count: int, stream: str = "TP_EVENTS") -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from uuid import uuid4
 import pytest
 import structlog
 from nats.aio.msg import Msg
+from prometheus_client import REGISTRY
 
 from services.projections import service as projection_module
 from services.projections.service import Settings
@@ -143,6 +145,78 @@ async def test_an_event_that_waits_too_long_for_an_earlier_one_is_dead_lettered_
     reason = client.dead[0][2]["Tp-Dlq-Reason"]
     assert reason.startswith(f"waited {settings.wait_deliveries} times for an earlier event: ")
     assert version(store, seat_event[0].aggregate_id) == 1  # its seat goes on without it
+
+
+class _Clock:
+    """The projection module's ``time`` with a monotonic clock the test moves."""
+
+    perf_counter = staticmethod(time.perf_counter)
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+async def test_an_event_held_for_an_earlier_one_is_kept_in_hand_and_counted_as_if_given_back(
+    tmp_path: Path,
+    demo_history: list[Item],
+    session_events: list[Item],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop holds an event waiting for an earlier one instead of giving it back: it is
+    tried with every batch, kept in hand with in-progress acks, counted as often as a
+    given-back message would come round (however many batches try it meanwhile), and so
+    dead-lettered after as long a wait."""
+    clock = _Clock()
+    monkeypatch.setattr(projection_module, "time", clock)
+    store = read_store(tmp_path)
+    session_id = session_events[0][0].aggregate_id
+    seat_event = next(
+        item
+        for item in demo_history
+        if getattr(item[0], "session_id", None) == session_id
+        and str(item[0].aggregate_id) != str(session_id)
+        and item[0].aggregate_version == 1
+    )
+    client = Recorder()
+    settings = Settings(wait_deliveries=5)
+    service = projection_service(store, client, settings)
+    waiting = delivered(client, seat_event, deliveries=1, sequence=40)
+
+    async def batch(*fetched: Msg) -> None:
+        messages, mixed = service._with_held(list(fetched))
+        finish = await service._apply_batch(messages, caught_up=True, hold=True, mixed=mixed)
+        assert finish is not None
+        await finish
+
+    await batch(waiting)
+    assert client.answers(waiting) == [] and held() == 1
+    for n in range(10):  # tried with each batch, not counted: no sooner dead-lettered
+        other = delivered(client, demo_history[0], deliveries=1, sequence=n + 1)
+        await batch(other)
+        assert client.answers(other) == [b"+ACK"]
+    assert client.answers(waiting) == [] and held() == 1
+
+    clock.now += settings.ack_wait / 3  # kept in hand before JetStream would hand it on
+    await service._tend_held()  # and tried again, its second wait
+    assert client.answers(waiting) == [Msg.Ack.Progress]
+
+    for _ in range(settings.wait_deliveries - 3):  # due: counted, still held
+        clock.now += settings.retry_delay  # offered again that soon if given back
+        await service._tend_held()
+        assert client.decisions(waiting) == [] and client.dead == []
+    clock.now += settings.retry_delay
+    await service._tend_held()  # the fifth wait: dead-lettered as a given-back one would be
+    await service._finished()
+    assert client.decisions(waiting) == [b"+TERM"] and held() == 0
+    reason = client.dead[0][2]["Tp-Dlq-Reason"]
+    assert reason.startswith("waited 5 times for an earlier event: ")
+
+
+def held() -> float:
+    return REGISTRY.get_sample_value("tutorpulse_projection_held_events") or 0.0
 
 
 async def test_an_unreachable_store_gives_the_batch_back_and_fails_no_event(
