@@ -286,11 +286,12 @@ class Relay:
     async def _standby_round(self) -> None:
         """A standby keeps the lag gauge true (the leader may be the one that is stuck)."""
         try:
-            head = await self._store_call(self._log.head())
-            recorded = await self._store_call(self._log.recorded())
-        except PersistenceError:
-            pass  # counted by the store outage log
+            head = await self._log.head()
+            recorded = await self._log.recorded()
+        except Exception as error:
+            self._store_outage.failed(describe(error))
         else:
+            self._store_outage.succeeded()
             self.position, self.lag = recorded, max(0, head - recorded)
             LAG.set(self.lag)
         await self._sleep(self._settings.lease_retry_seconds)
@@ -543,20 +544,24 @@ class Relay:
         out of order by an older relay) is left alone and the batch is published again
         (JetStream drops repeats inside the window)."""
         try:
+            # The waits on NATS are bounded here, the read of the store by its own timeout
+            # (cancelled midway, a statement would wait for the server to cancel it).
             async with asyncio.timeout(self._settings.ack_timeout):
                 state = (await self._js.stream_info(STREAM_NAME)).state
                 if not state.last_seq:
                     return
                 last = await self._streamed_id(state.last_seq)
-                if last <= self.position or last - self.position > RECONCILE_LIMIT:
-                    return
-                between = await self._store_call(
-                    self._log.read(self.position, RECONCILE_LIMIT, until=last)
-                )
-                if not between or between[-1].id != last or len(between) > state.last_seq:
-                    return
-                if await self._streamed_id(state.last_seq - len(between) + 1) != between[0].id:
-                    return
+            if last <= self.position or last - self.position > RECONCILE_LIMIT:
+                return
+            between = await self._store_call(
+                self._log.read(self.position, RECONCILE_LIMIT, until=last)
+            )
+            if not between or between[-1].id != last or len(between) > state.last_seq:
+                return
+            async with asyncio.timeout(self._settings.ack_timeout):
+                first = await self._streamed_id(state.last_seq - len(between) + 1)
+            if first != between[0].id:
+                return
         except (TimeoutError, nats.errors.Error, ValueError) as error:
             log.info("relay.stream_tail_unknown", error=describe(error))
             return
