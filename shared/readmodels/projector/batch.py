@@ -9,9 +9,7 @@ from typing import Any
 
 from shared import events as ev
 from shared.readmodels.documents import (
-    CENTRE,
     HOMEWORK,
-    PERSON,
     SESSION,
     STUDENT,
     STUDENT_SESSIONS,
@@ -51,7 +49,25 @@ _HOMEWORK_EVENTS = (
     ev.HomeworkStarted,
     ev.HomeworkSubmitted,
     ev.HomeworkGraded,
+    ev.HomeworkDueReminderSent,
+    ev.HomeworkBecameOverdue,
 )
+
+_STUDENT_UNREAD = (
+    ev.ClassMemberAdded,
+    ev.ClassMemberRemoved,
+    ev.StudentAttendanceRecorded,
+    ev.RepeatedAbsencesNoticed,
+    ev.WorksheetPrinted,
+)
+"""Events that name a student whose document nothing reads for them: a class's members are
+the class document's, and the attendance record's events and a printed worksheet change no
+document of the student (a repeated absence's notification reads their ``person``)."""
+
+TO_MARK = ev.HomeworkStatus.SUBMITTED
+"""The status of the homework a tutor's document holds: handed in, waiting for their mark
+(what My Day lists to grade). Only a homework event that moves a homework into, within or out
+of it reads the tutor's document (:func:`.tutor.homework_to_mark`)."""
 
 
 class Written:
@@ -113,58 +129,87 @@ class Batch:
         """The notification id of the event being applied (for documents that keep it)."""
 
     def prefetch(self, events: Iterable[ev.Event]) -> None:
-        """Read what the batch's events will need, a step per layer of what names what (on
+        """Read what the batch's events will read, a step per layer of what names what (on
         PostgreSQL a round trip each) instead of one by one: what the events name, then the
         students of whole sessions' rosters (if any are not read yet), then the students'
-        months and the tutors, which the sessions and homework read before name."""
+        months and the tutors, which the sessions and homework read before name.
+
+        Only documents the events' projections read: a document put whole without a read (a
+        new centre, person or homework) is not read here, nor a tutor's document for homework
+        that neither waits for their mark nor stops waiting. A document missed here is read
+        when it is needed."""
         events = list(events)
         sessions: set[str] = set()
-        people: set[str] = set()
-        centres: set[str] = set()
         students: set[str] = set()
+        homework: set[str] = set()
+        assigned: set[str] = set()
+        rosters_of: set[str] = set()
         for e in events:
             student_id = getattr(e, "student_id", None)
-            if student_id is not None:
+            if student_id is not None and not isinstance(e, _STUDENT_UNREAD):
                 students.add(id_text(student_id))
             if isinstance(e, ev.SessionScopedEvent):
                 sessions.add(id_text(e.session_id))
-            elif isinstance(e, ev.PersonRegistered):
-                people.add(id_text(e.aggregate_id))
-            elif isinstance(e, ev.CentreRegistered):
-                centres.add(e.centre_id)
-        homework_events = [e for e in events if isinstance(e, _HOMEWORK_EVENTS)]
+                if student_id is None and not isinstance(e, ev.SessionScheduled):
+                    rosters_of.add(id_text(e.session_id))  # its events change every student's
+            elif isinstance(e, ev.HomeworkAssigned):
+                assigned.add(id_text(e.aggregate_id))
+            elif isinstance(e, _HOMEWORK_EVENTS):
+                homework.add(id_text(e.aggregate_id))
         self._load(
-            {
-                SESSION: sessions,
-                PERSON: people,
-                CENTRE: centres,
-                STUDENT: students,
-                HOMEWORK: {id_text(e.aggregate_id) for e in homework_events},
-            },
+            {SESSION: sessions, STUDENT: students, HOMEWORK: homework - assigned},
             aggregates={id_text(e.aggregate_id) for e in events} - set(self._versions),
         )
         rosters: set[str] = set()
-        for e in events:  # their events change every student's document
-            if isinstance(e, ev.SessionScopedEvent) and getattr(e, "student_id", None) is None:
-                session = self.get(SESSION, id_text(e.session_id))
-                if session is not None:
-                    rosters.update(session.students)
+        for session_id in rosters_of:
+            session = self.get(SESSION, session_id)
+            if session is not None:
+                rosters.update(session.students)
         self._load({STUDENT: rosters})
         tutors = {
             doc.tutor_id
             for kind, _, doc in self._current.values()
             if kind is SESSION and isinstance(doc, SESSION.type)
         }
-        tutors |= {
-            id_text(e.teacher_id) for e in homework_events if not isinstance(e, ev.HomeworkStarted)
-        }
         tutors |= {id_text(e.tutor_id) for e in events if isinstance(e, ev.SessionScheduled)}
-        tutors |= {
-            doc.teacher_id
-            for kind, _, doc in self._current.values()
-            if kind is HOMEWORK and isinstance(doc, HOMEWORK.type)
-        }
+        tutors |= self._markers(events)
         self._load({STUDENT_SESSIONS: self._months_of_students(events), TUTOR: tutors})
+
+    def _markers(self, events: list[ev.Event]) -> set[str]:
+        """The tutors whose documents the homework events will change: those of the homework
+        that an event moves into, within or out of ``TO_MARK``, from its status as stored,
+        then as the batch's events before leave it."""
+        status: dict[str, tuple[str, ev.HomeworkStatus]] = {}
+        tutors: set[str] = set()
+        for e in events:
+            if not isinstance(e, _HOMEWORK_EVENTS):
+                continue
+            key = id_text(e.aggregate_id)
+            was: ev.HomeworkStatus | None = None
+            if isinstance(e, ev.HomeworkAssigned):
+                teacher = id_text(e.teacher_id)
+            elif key in status:
+                teacher, was = status[key]
+            else:
+                stored = self._current.get((HOMEWORK.name, key))
+                if stored is None or not isinstance(stored[2], HOMEWORK.type):
+                    continue  # not assigned yet: the event waits
+                teacher, was = stored[2].teacher_id, stored[2].status
+            if isinstance(e, ev.HomeworkAssigned):
+                now = ev.HomeworkStatus.NOT_STARTED
+            elif isinstance(e, ev.HomeworkStarted):
+                now = ev.HomeworkStatus.IN_PROGRESS
+            elif isinstance(e, ev.HomeworkSubmitted):
+                now = e.status
+            elif isinstance(e, ev.HomeworkGraded):
+                now = ev.HomeworkStatus.GRADED
+            else:
+                assert was is not None
+                now = was
+            status[key] = (teacher, now)
+            if now is TO_MARK or was is TO_MARK:
+                tutors.add(teacher)
+        return tutors
 
     def _months_of_students(self, events: list[ev.Event]) -> set[str]:
         """The ``student_sessions`` documents (a student's month) the session events will
@@ -188,6 +233,8 @@ class Batch:
                     months[session_id], roster[session_id] = set(), set()
             if isinstance(e, ev.SessionScheduled | ev.SessionRescheduled):
                 months[session_id].add(month_of(iso(e.starts_at)))
+            if isinstance(e, ev.SessionScheduled):
+                continue  # it changes the session and its tutor's document, no student's
             student_id = getattr(e, "student_id", None)
             if student_id is not None:
                 roster[session_id].add(id_text(student_id))

@@ -16,7 +16,7 @@ from shared.readmodels.documents import (
     TutorSession,
     work_of,
 )
-from shared.readmodels.projector.batch import Batch
+from shared.readmodels.projector.batch import TO_MARK, Batch
 from shared.readmodels.times import iso, parse
 
 TUTOR_HISTORY_DAYS = 30
@@ -31,11 +31,6 @@ def _horizon(as_of: str) -> str:
     """The oldest end of a finished session the tutor's document keeps, at ``as_of`` (the
     same for every event of a batch that does not move ``as_of``: worked out once)."""
     return iso(parse(as_of) - timedelta(days=TUTOR_HISTORY_DAYS))
-
-
-TO_MARK = ev.HomeworkStatus.SUBMITTED
-"""The status of the homework a tutor's document holds: handed in, waiting for their mark
-(what My Day lists to grade)."""
 
 
 def tutor_doc(docs: Batch, centre_id: str, tutor_id: str) -> Tutor:
