@@ -9,7 +9,8 @@ this script starts and stops; every loop is bounded in count and time.
 3. Relay lag: while the HTTP load runs, the time from a command's 2xx response to its last
    event arriving on a NATS subscription.
 
-Then the read side (``tests/bench/read_side.py``), command -> delta on a websocket
+Then the read side (``tests/bench/read_side.py``), projection replicas sharing a backlog
+(``tests/bench/replicas.py``), command -> delta on a websocket
 (``tests/bench/live.py``), the timers (``tests/bench/timers.py``),
 reading sheet codes from photos of paper work (``tests/bench/bench_paper_decode.py``) and
 scans handed in and routed through the command service (``tests/bench/paper.py``), the
@@ -554,6 +555,9 @@ async def main() -> None:
         from tests.bench import read_side
 
         read = ["", cold, *await read_side.run(pg, nats_server, work)]
+        from tests.bench import replicas
+
+        read += await replicas.run(pg, nats_server, work)
         from tests.bench import live
 
         read += await live.run(pg, nats_server, work, start_service, wait_http)

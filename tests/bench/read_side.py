@@ -43,8 +43,11 @@ STUDENTS = 5
 MARK_ROUNDS = int(os.environ.get("BENCH_MARK_ROUNDS", "4"))
 
 
-def populate(centres: TutoringCentres) -> tuple[Actor, list[tuple[UUID, list[UUID]]]]:
-    """A centre with SESSIONS live sessions of 5 students each, and some attendance history."""
+def populate(
+    centres: TutoringCentres, sessions_count: int = SESSIONS, mark_rounds: int = MARK_ROUNDS
+) -> tuple[Actor, list[tuple[UUID, list[UUID]]]]:
+    """A centre with ``sessions_count`` live sessions of 5 students each, and ``mark_rounds``
+    rounds of attendance, each round marking every session in turn."""
     from datetime import UTC, datetime, timedelta
 
     from tests.builders import ROOT
@@ -59,7 +62,7 @@ def populate(centres: TutoringCentres) -> tuple[Actor, list[tuple[UUID, list[UUI
     supervisor = Actor(user_id=supervisor_id, role=Role.CENTER_SUPERVISOR, centre_id="bench-live")
     sessions = []
     starts = datetime.now(UTC).replace(microsecond=0)
-    for s in range(SESSIONS):
+    for s in range(sessions_count):
         tutor = UUID(
             centres.handle(
                 root, RegisterPerson(name=f"T{s}", email=f"t{s}@b.example", role=Role.TEACHER)
@@ -97,7 +100,7 @@ def populate(centres: TutoringCentres) -> tuple[Actor, list[tuple[UUID, list[UUI
             students.append(student)
         centres.handle(supervisor, StartSession(session_id=session))
         sessions.append((session, students))
-    for round_ in range(MARK_ROUNDS):
+    for round_ in range(mark_rounds):
         status = AttendanceStatus.LATE if round_ % 2 else AttendanceStatus.PRESENT
         for session, students in sessions:
             centres.handle(
