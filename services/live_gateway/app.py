@@ -44,8 +44,9 @@ from services.live_gateway.hub import (
     text_frame,
 )
 from services.live_gateway.page import page_router
+from services.live_gateway.protocol import BEARER_PROTOCOL, PROTOCOL
 from services.live_gateway.settings import GatewaySettings
-from shared.http.auth import ACTING_CENTRE_HEADER, ErasedPersonToken, bind_actor, token_actor
+from shared.http.auth import ACTING_CENTRE_HEADER, ErasedPersonToken, bind_actor
 from shared.http.operations import (
     NotReady,
     operations_router,
@@ -84,11 +85,47 @@ class Closing:
 # --- one connection --------------------------------------------------------------------
 
 
-def _authenticate(socket: WebSocket[Any, Any, Any]) -> tuple[Actor, Actor]:
-    """The bearer token from ``Authorization`` or, for browsers, the ``token`` query parameter:
-    the actor as signed, and in the centre it acts in."""
-    token = socket.query_params.get("token")
-    signed = token_actor(socket) if token is None else verify(token)
+def _subprotocol(socket: WebSocket[Any, Any, Any]) -> str | None:
+    """The subprotocol to select on accepting: :data:`PROTOCOL` when the client offers it (a
+    browser that offered subprotocols fails a handshake that selects none), never the token."""
+    offered: list[str] = socket.scope.get("subprotocols") or []
+    return PROTOCOL if PROTOCOL in offered else None
+
+
+def _token(socket: WebSocket[Any, Any, Any], *, tokens_in_url: bool) -> str:
+    """The one bearer token the client offered: in ``Authorization``, as the subprotocol
+    ``tutorpulse.bearer.<token>`` beside ``tutorpulse.v1``, or, where ``tokens_in_url``, in the
+    ``token`` query parameter. :class:`InvalidToken` for none, for different tokens, and for a
+    token in the URL elsewhere."""
+    offered: list[str] = socket.scope.get("subprotocols") or []
+    in_protocol = {
+        p.removeprefix(BEARER_PROTOCOL) for p in offered if p.startswith(BEARER_PROTOCOL)
+    }
+    in_url = set(socket.query_params.getall("token", []))
+    if in_url and not tokens_in_url:
+        raise InvalidToken(
+            f"a token in the URL is refused: offer subprotocols {PROTOCOL} and "
+            f"{BEARER_PROTOCOL}<token>, or send Authorization"
+        )
+    if in_protocol and PROTOCOL not in offered:
+        raise InvalidToken(f"offer subprotocol {PROTOCOL} beside {BEARER_PROTOCOL}<token>")
+    scheme, _, in_header = socket.headers.get("Authorization", "").partition(" ")
+    in_header = in_header.strip() if scheme.lower() == "bearer" else ""
+    tokens = in_protocol | in_url | ({in_header} if in_header else set())
+    if len(tokens) > 1:
+        raise InvalidToken("different tokens offered: offer one")
+    if not tokens:
+        raise InvalidToken(
+            f"no token: offer subprotocols {PROTOCOL} and {BEARER_PROTOCOL}<token>, or send "
+            "Authorization: Bearer <token>"
+        )
+    return tokens.pop()
+
+
+def _authenticate(socket: WebSocket[Any, Any, Any], *, tokens_in_url: bool) -> tuple[Actor, Actor]:
+    """The actor the client's bearer token names (:func:`_token`) as signed, and in the centre
+    it acts in."""
+    signed = verify(_token(socket, tokens_in_url=tokens_in_url))
     actor = signed.acting_in(socket.headers.get(ACTING_CENTRE_HEADER))
     bind_actor(actor)
     return signed, actor
@@ -232,12 +269,16 @@ async def _close(socket: WebSocket[Any, Any, Any], closing: Closing) -> None:
 
 
 @websocket("/live")
-async def live(socket: WebSocket[Any, Any, Any], hub: NamedDependency[Hub]) -> None:
+async def live(
+    socket: WebSocket[Any, Any, Any],
+    hub: NamedDependency[Hub],
+    tokens_in_url: NamedDependency[bool],
+) -> None:
     # Accept first: a websocket refused during the handshake reaches a browser as a bare
     # failure (HTTP 403, close code 1006), while a close code after accepting is readable.
-    await socket.accept()
+    await socket.accept(subprotocols=_subprotocol(socket))
     try:
-        signed, actor = _authenticate(socket)
+        signed, actor = _authenticate(socket, tokens_in_url=tokens_in_url)
         if await hub.erased(signed):
             raise ErasedPersonToken("this person's data was erased: their tokens no longer work")
     except (InvalidToken, Forbidden, ErasureCheckUnavailable) as error:
@@ -342,6 +383,7 @@ def create_app(
     hub = Hub(store, gateway.hub if settings is None else settings, revealer, erasures)
 
     waiting = {"reason": "waiting for NATS"}
+    tokens_in_url = gateway.tokens.dev_mode
 
     async def ready() -> None:
         if hub.nats is None:
@@ -374,7 +416,11 @@ def create_app(
             *page_router(gateway.web, dev_mode=gateway.tokens.dev_mode),
             operations_router(SERVICE, ready, timeout=gateway.readiness.timeout_seconds),
         ],
-        dependencies={"hub": Provide(lambda: hub, sync_to_thread=False, use_cache=True)},
+        dependencies={
+            "hub": Provide(lambda: hub, sync_to_thread=False, use_cache=True),
+            # A token in a URL lands in access logs and browser history: development only.
+            "tokens_in_url": Provide(lambda: tokens_in_url, sync_to_thread=False, use_cache=True),
+        },
         exception_handlers=BASE_HANDLERS,
         middleware=[prometheus(SERVICE).middleware],
         lifespan=[lifespan],

@@ -170,7 +170,18 @@ def document() -> dict[str, Any]:
                 "host": "localhost:8013",
                 "protocol": "ws",
                 "pathname": "/live",
-                "description": "Bearer JWT in `Authorization` or `?token=`.",
+                "description": "A bearer JWT, offered once (docs/live.md, Connecting): "
+                "a browser as the subprotocol `"
+                + protocol.BEARER_PROTOCOL
+                + "<JWT>` beside `"
+                + protocol.PROTOCOL
+                + "` (the gateway selects only the latter), another client in `Authorization`. "
+                "A token in the URL (`?token=`) is refused outside development: URLs end up "
+                "in access logs and browser history.",
+                "security": [
+                    {"$ref": "#/components/securitySchemes/subprotocol"},
+                    {"$ref": "#/components/securitySchemes/bearer"},
+                ],
             },
         },
         "channels": {
@@ -266,7 +277,30 @@ def document() -> dict[str, Any]:
                 "messages": list(refs(sorted(set(server_names)), "live").values()),
             },
         },
-        "components": {"schemas": schemas, "messages": messages},
+        "components": {
+            "schemas": schemas,
+            "messages": messages,
+            "securitySchemes": {
+                "subprotocol": {
+                    "type": "httpApiKey",
+                    "in": "header",
+                    "name": "Sec-WebSocket-Protocol",
+                    "description": "For browsers: offer the subprotocols `"
+                    + protocol.PROTOCOL
+                    + "` and `"
+                    + protocol.BEARER_PROTOCOL
+                    + "<JWT>`; the handshake's answer selects `"
+                    + protocol.PROTOCOL
+                    + "`, never the token.",
+                },
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "`Authorization: Bearer <JWT>`, for clients that set headers.",
+                },
+            },
+        },
     }
 
 

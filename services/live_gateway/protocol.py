@@ -10,6 +10,14 @@ from typing import Annotated, Any
 
 import msgspec
 
+PROTOCOL = "tutorpulse.v1"
+"""The websocket subprotocol a client offers beside :data:`BEARER_PROTOCOL`; the gateway
+selects it when offered."""
+BEARER_PROTOCOL = "tutorpulse.bearer."
+"""The prefix of the subprotocol that carries a browser's token (``tutorpulse.bearer.<JWT>``):
+browsers cannot set ``Authorization`` on a websocket but can offer subprotocols, and a header,
+unlike a URL, stays out of proxies' access logs and the browser's history. Never selected."""
+
 # --- what clients send -----------------------------------------------------------------
 
 

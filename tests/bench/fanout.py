@@ -231,7 +231,8 @@ class Tally:
 async def connect(url: str, follower: Follower, version: int, tally: Tally) -> ClientConnection:
     """A follower's socket, subscribed and past its snapshot, and its reader."""
     socket = await websockets.connect(
-        f"{url}?token={mint(follower.actor)}",
+        url,
+        additional_headers={"Authorization": f"Bearer {mint(follower.actor)}"},
         ping_interval=None,
         max_queue=None,
         open_timeout=60,

@@ -170,7 +170,10 @@ async def measure(
     sockets = []
     for start in range(0, len(sessions), 50):
         socket = await websockets.connect(
-            f"{gateway_url}?token={token}", ping_interval=None, max_queue=None
+            gateway_url,
+            additional_headers={"Authorization": f"Bearer {token}"},
+            ping_interval=None,
+            max_queue=None,
         )
         for session, _ in sessions[start : start + 50]:
             await socket.send(json.dumps({"type": "subscribe", "topic": f"session:{session}"}))

@@ -165,13 +165,14 @@ class Cluster:
         raise AssertionError("no relay leads")
 
     async def gateway_serves(self) -> bool:
-        url = (
-            self.gateway.url.replace("http://", "ws://")
-            + f"/live?token={mint(self.people['tutor'])}"
-        )
+        url = self.gateway.url.replace("http://", "ws://") + "/live"
         try:
             async with websockets.connect(
-                url, ping_interval=None, open_timeout=2, max_size=SNAPSHOT_MAX_BYTES
+                url,
+                additional_headers={"Authorization": f"Bearer {mint(self.people['tutor'])}"},
+                ping_interval=None,
+                open_timeout=2,
+                max_size=SNAPSHOT_MAX_BYTES,
             ) as socket:
                 await socket.send(json.dumps({"type": "subscribe", "topic": "my-day"}))
                 async with asyncio.timeout(10):

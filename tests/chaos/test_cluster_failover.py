@@ -138,7 +138,8 @@ class Follower:
             index = self.current
             try:
                 async with websockets.connect(
-                    f"{self.urls[index]}/live?token={token}",
+                    f"{self.urls[index]}/live",
+                    additional_headers={"Authorization": f"Bearer {token}"},
                     ping_interval=None,
                     open_timeout=3,
                     max_size=SNAPSHOT_MAX_BYTES,
@@ -594,8 +595,11 @@ async def followers_current(followers: list[Follower], gateways: list[str]) -> N
     subscription to the surviving gateway gets."""
 
     async def fresh_version(actor: Actor) -> int:
-        url = f"{gateways[1]}/live?token={mint(actor)}"
-        async with websockets.connect(url, max_size=SNAPSHOT_MAX_BYTES) as socket:
+        async with websockets.connect(
+            f"{gateways[1]}/live",
+            additional_headers={"Authorization": f"Bearer {mint(actor)}"},
+            max_size=SNAPSHOT_MAX_BYTES,
+        ) as socket:
             await socket.send(json.dumps({"type": "subscribe", "topic": "my-day"}))
             while True:
                 message = json.loads(await socket.recv())

@@ -147,8 +147,9 @@ async def test_a_day_at_the_centre(
         ]
 
         # The tutor keeps the Control Center open on a websocket for the whole session.
-        url = f"ws://127.0.0.1:{gateway_port}/live?token={day.tokens['tina']}"
-        async with websockets.connect(url, ping_interval=None) as socket:
+        url = f"ws://127.0.0.1:{gateway_port}/live"
+        tina = {"Authorization": f"Bearer {day.tokens['tina']}"}
+        async with websockets.connect(url, additional_headers=tina, ping_interval=None) as socket:
             await socket.send(json.dumps({"type": "subscribe", "topic": f"session:{session}"}))
             first = json.loads(await asyncio.wait_for(socket.recv(), 10))
             assert first["type"] == "snapshot"

@@ -54,9 +54,12 @@ async def test_one_click_is_followed_by_its_request_id_from_http_to_the_websocke
         # A websocket's access line, when it closes, names its handshake's id and the reader.
         with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as socket_logs:
             async with websockets.connect(
-                f"ws://127.0.0.1:{cluster.gateway_port}/live?token={token('john')}",
+                f"ws://127.0.0.1:{cluster.gateway_port}/live",
                 ping_interval=None,
-                additional_headers={"X-Request-Id": "socket-2"},
+                additional_headers={
+                    "X-Request-Id": "socket-2",
+                    "Authorization": f"Bearer {token('john')}",
+                },
             ) as second:
                 await second.send(json.dumps({"type": "ping"}))
                 assert json.loads(await second.recv())["type"] == "pong"

@@ -105,7 +105,9 @@ async def test_started_while_nats_is_away_it_serves_probes_and_connects_later(
         assert (await gateway.until_ready_is(503))["reason"] == "waiting for NATS"
         assert await gateway.health() == 200
         async with websockets.connect(
-            f"ws://127.0.0.1:{gateway.port}/live?token={mint(demo_actor())}", ping_interval=None
+            f"ws://127.0.0.1:{gateway.port}/live",
+            additional_headers={"Authorization": f"Bearer {mint(demo_actor())}"},
+            ping_interval=None,
         ) as socket:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(socket.recv(), 10)
@@ -166,7 +168,9 @@ async def test_compression_is_offered_only_when_set(
         await gateway.until_ready_is(200)
         # The client offers permessage-deflate, as browsers do.
         async with websockets.connect(
-            f"ws://127.0.0.1:{gateway.port}/live?token={mint(demo_actor())}", ping_interval=None
+            f"ws://127.0.0.1:{gateway.port}/live",
+            additional_headers={"Authorization": f"Bearer {mint(demo_actor())}"},
+            ping_interval=None,
         ) as socket:
             assert socket.response is not None
             agreed = socket.response.headers.get("Sec-WebSocket-Extensions") or ""

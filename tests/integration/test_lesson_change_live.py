@@ -46,9 +46,9 @@ async def test_a_lesson_change_and_the_help_closed_at_the_end_reach_the_tutor_li
             await asyncio.sleep(0.05)
         john = {"Authorization": f"Bearer {token('john')}"}
         jane = str(demo_person("jane").id)
-        url = f"ws://127.0.0.1:{cluster.gateway_port}/live?token={token('john')}"
+        url = f"ws://127.0.0.1:{cluster.gateway_port}/live"
         async with (
-            websockets.connect(url, ping_interval=None) as socket,
+            websockets.connect(url, additional_headers=john, ping_interval=None) as socket,
             httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{cluster.command_port}", headers=john
             ) as command,

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -21,6 +22,7 @@ import websockets
 from nats.aio.client import Client
 from prometheus_client import REGISTRY
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 from services.command.application import TutoringCentres
 from services.command.commands.classes import AddClassMember, CreateClass
@@ -30,6 +32,7 @@ from services.command.seed import seed
 from services.live_gateway import protocol
 from services.live_gateway.app import FORBIDDEN, IDLE, UNAUTHORIZED, create_app
 from services.live_gateway.hub import Frame, Hub, Settings
+from services.live_gateway.protocol import BEARER_PROTOCOL, PROTOCOL
 from shared import events
 from shared.events import AttendanceStatus
 from shared.eventstore import EventStoreSettings
@@ -156,8 +159,13 @@ async def gateway(
         sock.close()
 
 
+def bearer(token: str) -> list[Subprotocol]:
+    """The subprotocols a browser offers to carry its token (``services/live_gateway/web``)."""
+    return [Subprotocol(PROTOCOL), Subprotocol(BEARER_PROTOCOL + token)]
+
+
 def connect(url: str, who: Actor, **options: Any) -> websockets.connect:
-    return websockets.connect(f"{url}?token={mint(who)}", ping_interval=None, **options)
+    return websockets.connect(url, subprotocols=bearer(mint(who)), ping_interval=None, **options)
 
 
 @contextlib.asynccontextmanager
@@ -286,27 +294,89 @@ async def test_other_tutors_and_other_centres_are_refused_and_the_socket_stays_u
         )
 
 
-async def test_a_missing_or_forged_token_is_closed_with_4401_and_a_header_token_works(
+async def test_a_browser_offers_its_token_as_a_subprotocol_and_only_the_fixed_one_comes_back(
     demo: Demo, nats_server: NatsServer
 ) -> None:
+    john = mint(actor("john"))
     async with gateway(demo, nats_server.url) as gw:
-        for url in (gw.url, gw.url + "?token=forged.token.value"):
-            async with websockets.connect(url, ping_interval=None) as socket:
-                with pytest.raises(websockets.ConnectionClosed) as closed:
-                    await receive(socket)
-                assert closed.value.rcvd is not None and closed.value.rcvd.code == UNAUTHORIZED
-        headers = {"Authorization": f"Bearer {mint(actor('john'))}"}
+        async with websockets.connect(gw.url, subprotocols=bearer(john), ping_interval=None) as ws:
+            assert ws.response is not None and ws.response.status_code == 101
+            assert ws.response.headers.get_all("Sec-WebSocket-Protocol") == [PROTOCOL]
+            assert john not in str(ws.response.headers)
+            assert ws.subprotocol == PROTOCOL
+            assert (await subscribe(ws, demo.live_topic))["type"] == "snapshot"
+        # The same token both ways is one token.
+        async with websockets.connect(
+            gw.url,
+            subprotocols=bearer(john),
+            additional_headers={"Authorization": f"Bearer {john}"},
+            ping_interval=None,
+        ) as ws:
+            assert (await subscribe(ws, "my-day"))["type"] == "snapshot"
+
+
+async def refused(url: str, **options: Any) -> websockets.ConnectionClosed:
+    """How the gateway closes a websocket it accepted (never a failed handshake, never 500)."""
+    async with websockets.connect(url, ping_interval=None, **options) as socket:
+        assert socket.response is not None and socket.response.status_code == 101
+        if PROTOCOL in options.get("subprotocols", ()):
+            assert socket.subprotocol == PROTOCOL  # never the token
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await receive(socket)
+    return closed.value
+
+
+async def test_a_missing_wrong_expired_or_doubled_token_is_closed_with_4401_and_a_header_works(
+    demo: Demo, nats_server: NatsServer
+) -> None:
+    john, maria = mint(actor("john")), mint(actor("maria"))
+    expired = mint(actor("john"), ttl=-timedelta(minutes=5))
+    refusals: dict[str, dict[str, Any]] = {
+        "no token": {},
+        "a forged token": {"subprotocols": bearer("forged.token.value")},
+        "an expired token": {"subprotocols": bearer(expired)},
+        "a token without the fixed protocol": {
+            "subprotocols": [Subprotocol(BEARER_PROTOCOL + john)]
+        },
+        "two tokens as subprotocols": {
+            "subprotocols": [*bearer(john), Subprotocol(BEARER_PROTOCOL + maria)]
+        },
+        "one token as a subprotocol, another in the header": {
+            "subprotocols": bearer(john),
+            "additional_headers": {"Authorization": f"Bearer {maria}"},
+        },
+    }
+    async with gateway(demo, nats_server.url) as gw:
+        for case, options in refusals.items():
+            closed = await refused(gw.url, **options)
+            assert closed.rcvd is not None and closed.rcvd.code == UNAUTHORIZED, case
+        # Outside development a token in the URL is refused, even a good one, and says where
+        # it goes instead.
+        closed = await refused(f"{gw.url}?token={john}")
+        assert closed.rcvd is not None and closed.rcvd.code == UNAUTHORIZED
+        assert BEARER_PROTOCOL in closed.rcvd.reason and john not in closed.rcvd.reason
+
+        headers = {"Authorization": f"Bearer {john}"}
         async with websockets.connect(
             gw.url, additional_headers=headers, ping_interval=None
         ) as socket:
+            assert socket.subprotocol is None
             assert (await subscribe(socket, demo.live_topic))["type"] == "snapshot"
         elsewhere = {**headers, "X-Acting-Centre": EMPTY_CENTRE}  # only a SUPER_ADMIN may
-        async with websockets.connect(
-            gw.url, additional_headers=elsewhere, ping_interval=None
-        ) as socket:
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                await receive(socket)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == FORBIDDEN
+        closed = await refused(gw.url, additional_headers=elsewhere)
+        assert closed.rcvd is not None and closed.rcvd.code == FORBIDDEN
+
+
+async def test_in_development_a_token_in_the_url_still_works_but_only_alone(
+    demo: Demo, nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TUTORPULSE_DEV_MODE", "1")
+    john, maria = mint(actor("john")), mint(actor("maria"))
+    async with gateway(demo, nats_server.url) as gw:
+        async with websockets.connect(f"{gw.url}?token={john}", ping_interval=None) as socket:
+            assert (await subscribe(socket, demo.live_topic))["type"] == "snapshot"
+        closed = await refused(f"{gw.url}?token={john}", subprotocols=bearer(maria))
+        assert closed.rcvd is not None and closed.rcvd.code == UNAUTHORIZED
 
 
 async def test_reconnecting_with_the_last_version_seen(demo: Demo, nats_server: NatsServer) -> None:

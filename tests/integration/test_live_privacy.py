@@ -262,7 +262,9 @@ async def test_an_erased_persons_socket_is_closed_and_their_token_refused(
             assert await receive(johns) == {"type": "pong"}, "no one else is closed"
 
         token = mint(actor("michael"))
-        async with websockets.connect(f"{url}?token={token}", ping_interval=None) as again:
+        async with websockets.connect(
+            url, additional_headers={"Authorization": f"Bearer {token}"}, ping_interval=None
+        ) as again:
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(again.recv(), WAIT)
             assert again.close_code == UNAUTHORIZED

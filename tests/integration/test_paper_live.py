@@ -80,10 +80,11 @@ async def test_a_scan_handed_in_reaches_the_tutor_live(
         while cluster.read.watermark() < cluster.centres.position:
             await asyncio.sleep(0.05)
 
-        url = f"ws://127.0.0.1:{cluster.gateway_port}/live?token={alpha.token('tutor')}"
+        url = f"ws://127.0.0.1:{cluster.gateway_port}/live"
+        tutor_token = {"Authorization": f"Bearer {alpha.token('tutor')}"}
         topic = f"session:{session}"
         async with (
-            websockets.connect(url, ping_interval=None) as socket,
+            websockets.connect(url, additional_headers=tutor_token, ping_interval=None) as socket,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.command_port}") as command,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.query_port}") as query,
         ):

@@ -56,9 +56,9 @@ async def watching(
     """``handle``'s websocket on the gateway (opened with ``headers``), subscribed to the live
     session, and the snapshot it was sent first."""
     async with websockets.connect(
-        f"ws://127.0.0.1:{demo.cluster.gateway_port}/live?token={token(handle)}",
+        f"ws://127.0.0.1:{demo.cluster.gateway_port}/live",
         ping_interval=None,
-        additional_headers=headers,
+        additional_headers={"Authorization": f"Bearer {token(handle)}", **(headers or {})},
     ) as socket:
         await socket.send(json.dumps({"type": "subscribe", "topic": f"session:{demo.session}"}))
         snapshot = json.loads(await socket.recv())

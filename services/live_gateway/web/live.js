@@ -23,6 +23,8 @@ const REFUSED = new Map([
   [4403, "this token may not act in that centre"],
 ]);
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
+const PROTOCOL = "tutorpulse.v1";
+const BEARER_PROTOCOL = "tutorpulse.bearer.";
 
 /**
  * One websocket to the gateway, following topics. Callbacks:
@@ -76,8 +78,17 @@ export class Live {
 
   open() {
     this.callbacks.onState(this.attempt ? "reconnecting" : "connecting");
-    // Browsers cannot set headers on a websocket: the gateway reads the token from the query.
-    const socket = new WebSocket(`${this.url}?token=${encodeURIComponent(this.token)}`);
+    // Browsers cannot set headers on a websocket, but they can offer subprotocols: the token
+    // goes in one (a JWT's characters are all valid there), out of the URL, which proxies log
+    // and the browser keeps in its history. The gateway selects only the fixed protocol.
+    let socket;
+    try {
+      socket = new WebSocket(this.url, [PROTOCOL, BEARER_PROTOCOL + this.token]);
+    } catch {
+      // A SyntaxError: the token holds a character no subprotocol (and no JWT) can have.
+      this.callbacks.onState("refused", "it has characters an access token never has");
+      return;
+    }
     this.socket = socket;
     socket.addEventListener("open", () => {
       this.attempt = 0;
