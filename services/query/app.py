@@ -1162,11 +1162,16 @@ def app_from_environment() -> Litestar:
     from shared.eventstore import StoredLog
     from shared.privacy import open_key_store
     from shared.readmodels.store import open_read_store
+    from shared.readmodels.store.postgres import PostgresReadStore
 
     settings = start(QuerySettings, SERVICE)
     log = StoredLog(settings.event_store)
+    store = open_read_store(settings.read_store)
+    if isinstance(store, PostgresReadStore):
+        # Its reads wait for PostgreSQL as long as the event store's at most.
+        store.answer_within(settings.event_store.postgres_answer_timeout)
     return create_app(
-        open_read_store(settings.read_store),
+        store,
         head=log,
         settings=settings,
         keys=open_key_store(

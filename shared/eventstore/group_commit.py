@@ -27,7 +27,11 @@ Each command stays all or nothing (its events are in one statement, under one sa
 events get consecutive notification ids, the ids of the group follow the order of its commands
 and commit with them at once, so a reader of the log never passes over an id committed later.
 Any other failure (the lock not granted in time, the connection lost) fails every command of
-the group with that error, and nothing of the group is stored.
+the group with that error, and nothing of the group is stored. PostgreSQL not answering in time
+(:class:`~shared.eventstore.postgres.Unanswered`, a frozen server) fails the commands queued
+meanwhile too, so none waits for the limit twice; that group itself may still be committed
+when the server runs again, as it had received the whole transaction: its commands were
+answered 503, and one retried with the same Idempotency-Key is applied once.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ from psycopg import Cursor
 from psycopg.abc import Query
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier, Literal
+
+from shared.eventstore.postgres import Unanswered
 
 MAX_GROUP = 256
 """The most commands one transaction stores; later ones wait for the next group."""
@@ -182,6 +188,11 @@ class GroupCommit:
                 self.fallbacks += 1
                 self._write_one_by_one(group)
         except BaseException as error:
+            if isinstance(error, Unanswered):
+                # The commands that queued while PostgreSQL did not answer have waited the
+                # answer limit already: they fail with the group rather than wait it again.
+                with self._queue_lock:
+                    group, self._queue = group + self._queue, []
             for pending in group:
                 if not pending.done.is_set():
                     pending.ids = []

@@ -87,6 +87,16 @@ class EventStoreSettings:
         "seconds the server lets one statement run (`statement_timeout`; 0 keeps the server's)",
         minimum=0,
     )
+    postgres_answer_timeout: float = setting(
+        "TUTORPULSE_POSTGRES_ANSWER_TIMEOUT",
+        6.0,
+        "seconds a process holds a pooled connection waiting for PostgreSQL (a statement, a "
+        "commit, the pre-ping), counted on the client: past it the connection is shut down and "
+        "the call fails (a command is a 503). A frozen server never fires its statement timeout; "
+        "keep this above that and the lock timeout, so a server that is only slow answers first. "
+        "The query service's read store waits this long too; 0: no limit",
+        minimum=0,
+    )
     postgres_pre_ping: bool = setting(
         "TUTORPULSE_POSTGRES_PRE_PING",
         True,

@@ -25,6 +25,7 @@ from shared import events
 from shared.eventstore.cache import AggregateCache
 from shared.eventstore.group_commit import GroupCommit
 from shared.eventstore.postgres import (
+    ANSWER_TIMEOUT,
     LIBPQ_CONNECT_TIMEOUT,
     STATEMENT_TIMEOUT,
     PostgresFactory,
@@ -94,6 +95,7 @@ def store_env(settings: EventStoreSettings) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": connect_timeout,
         LIBPQ_CONNECT_TIMEOUT: connect_timeout,
         STATEMENT_TIMEOUT: f"{settings.postgres_statement_timeout:g}",
+        ANSWER_TIMEOUT: f"{settings.postgres_answer_timeout:g}",
         # One spelling for the library (which would read a blank value as "no").
         "POSTGRES_PRE_PING": "yes" if settings.postgres_pre_ping else "no",
         "POSTGRES_CONN_MAX_AGE": f"{settings.postgres_conn_max_age:g}",

@@ -38,7 +38,12 @@ import structlog
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg_pool import ConnectionPool
 
-from shared.eventstore.postgres import LIBPQ_CONNECT_TIMEOUT, STATEMENT_TIMEOUT, libpq_parameters
+from shared.eventstore.postgres import (
+    LIBPQ_CONNECT_TIMEOUT,
+    STATEMENT_TIMEOUT,
+    answer_within,
+    libpq_parameters,
+)
 from shared.eventstore.settings import EventStoreSettings
 from shared.privacy.kms import KEY_BYTES, KeyWrapper, PrivacyConfigurationError, key_wrapper
 from shared.privacy.settings import PrivacySettings
@@ -272,6 +277,7 @@ class _Postgres:
             open=True,
             name="person-keys",
         )
+        answer_within(self._pool, settings.postgres_answer_timeout)
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor[tuple[Any, ...]]]:

@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from shared.eventstore.postgres import (
     LIBPQ_CONNECT_TIMEOUT,
     STATEMENT_TIMEOUT,
+    answer_within,
     libpq_parameters,
 )
 from shared.eventstore.postgres import _sweeping_check as sweeping_check
@@ -521,6 +522,11 @@ class PostgresReadStore(ReadStore):
         if pre_ping:
             self._pool._check = sweeping_check(self._pool)
         self._pool.open()
+
+    def answer_within(self, timeout: float) -> None:
+        """Give up on a connection held ``timeout`` seconds without PostgreSQL answering (a
+        frozen server: see :class:`shared.eventstore.postgres.AnswerLimit`); 0: no limit."""
+        answer_within(self._pool, timeout)
 
     @contextmanager
     def _cursor(self) -> Iterator[Cursor]:
