@@ -24,7 +24,13 @@ from shared.http.cors import cors_config
 from shared.http.docs_page import docs_assets, docs_page
 from shared.http.openapi import RATE_LIMIT, REQUEST_ID, REQUEST_ID_SENT, Contract, document
 from shared.http.opening import opening
-from shared.http.operations import ReadinessCheck, operations_router, prometheus
+from shared.http.operations import (
+    ReadinessCheck,
+    describe,
+    operations_router,
+    prometheus,
+    readiness_of,
+)
 from shared.http.problems import BASE_HANDLERS, ExceptionHandler, problem
 from shared.http.ratelimit import RateLimit, retry_after
 from shared.http.settings import ApiSettings
@@ -169,7 +175,11 @@ def _keys_unavailable(request: Request[Any, Any, Any], error: KeysUnavailable) -
 def _erasures_unavailable(
     request: Request[Any, Any, Any], error: ErasureCheckUnavailable
 ) -> Response[Any]:
-    log.warning("request.erasure_check_unavailable", error=str(error.__cause__ or error))
+    readiness = readiness_of(request)
+    if readiness is None:
+        log.warning("request.erasure_check_unavailable", error=str(error.__cause__ or error))
+    else:  # the key store's outage, logged once however many requests meet it
+        readiness.request_failed(f"key store unreachable: {describe(error.__cause__ or error)}")
     return problem(503, "Service unavailable", str(error), headers={"Retry-After": "5"})
 
 

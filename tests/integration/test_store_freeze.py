@@ -221,6 +221,7 @@ def test_a_frozen_postgres_makes_commands_reads_and_ready_answer_503_and_both_re
         assert events.count("service.unavailable") == 1, events
         assert events.count("service.recovered") == 1, events
         assert "request.failed" not in events
+        assert "request.erasure_check_unavailable" not in events  # not once per request
         # psycopg's cancellation of a statement (waiting on the frozen server) is never used.
         assert not [line for line in service.log.read_text().splitlines() if "cancel" in line]
     # One session per key: none lost, none stored twice, though some may have been committed
