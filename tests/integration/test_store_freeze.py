@@ -20,11 +20,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from services.command.application import TutoringCentres
 from shared.eventstore import EventStoreSettings
+from shared.eventstore.postgres import Unanswered
 from shared.settings import load
-from tests.builders import Centre, register_centre
+from tests.builders import Centre, plan, register_centre
 from tests.integration.test_relay_store_freeze import frozen_postgres
 from tests.integration.test_store_outage import log_events, wait_for
 from tests.support.requests import session_body
@@ -240,3 +242,52 @@ def test_a_frozen_postgres_makes_commands_reads_and_ready_answer_503_and_both_re
             for what, values in timings.items()
         )
     )
+
+
+def test_commands_on_a_frozen_store_fail_as_unanswered_and_the_store_works_after_the_thaw(
+    own_postgres: PostgresServer,
+) -> None:
+    """In one process, under the command service: concurrent commands on a frozen server each
+    fail with Unanswered (those queued behind the unanswered group fail with it, none waits on
+    the server), and the same store commits again once the server runs, without a restart."""
+    centres = TutoringCentres(
+        load(
+            EventStoreSettings,
+            own_postgres.env() | {"TUTORPULSE_POSTGRES_ANSWER_TIMEOUT": ANSWER_TIMEOUT},
+        )
+    )
+    try:
+        tutor = register_centre(centres, "alpha")["tutor"]
+        centres.handle(tutor, plan())
+        outcomes: list[BaseException | None] = []
+
+        def command() -> None:
+            try:
+                centres.handle(tutor, plan())
+                outcomes.append(None)
+            except BaseException as error:
+                outcomes.append(error)
+
+        with frozen_postgres(own_postgres):
+            threads = [threading.Thread(target=command) for _ in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)  # a guard against a hang, not a measure
+                assert not thread.is_alive(), "a command still waits on the frozen server"
+        assert len(outcomes) == 6
+        assert all(isinstance(error, Unanswered) for error in outcomes), outcomes
+        assert centres.group_commit is not None and centres.group_commit.queued() == 0
+
+        def commits() -> bool:
+            try:
+                centres.handle(tutor, plan())
+            except Unanswered:
+                return False
+            except OperationalError:  # the pool has no connection yet
+                return False
+            return True
+
+        wait_for(commits, "a command is stored after the thaw", attempts=600)
+    finally:
+        centres.close()
