@@ -84,3 +84,17 @@ def test_recorder_calls_make_one_attempt() -> None:
     recorder = PostgresFactory.application_recorder_class
     for name in ("insert_events", "select_notifications", "max_notification_id"):
         assert getattr(recorder, name).__code__.co_name != "retry_decorator", name
+
+
+def test_the_answer_limit_reaches_the_factory_and_zero_turns_it_off() -> None:
+    env = store_env(POSTGRES)
+    assert env["POSTGRES_ANSWER_TIMEOUT"] == "6"
+    assert libpq_parameters(env)["tcp_user_timeout"] == 11_000
+    for value, limited in (("1.5", 1.5), ("0", None)):
+        env = store_env(POSTGRES | {"TUTORPULSE_POSTGRES_ANSWER_TIMEOUT": value})
+        factory = PostgresFactory({k: v for k, v in env.items() if k != "PERSISTENCE_MODULE"})
+        try:
+            limit = factory.answer_limit
+            assert (limit.timeout if limit is not None else None) == limited
+        finally:
+            factory.close()
