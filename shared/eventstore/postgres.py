@@ -11,9 +11,9 @@ service needs to fail fast, as libpq parameters of every connection the pool ope
 - TCP keepalives and ``tcp_user_timeout``: a connection whose peer vanished from the network,
   idle or with a statement unacknowledged, is given up in seconds.
 
-Neither covers a server that is frozen (its processes stopped, or its host paused) while its
-kernel still answers TCP: the statement timeout is the server's to apply, and keepalives and
-what is sent are acknowledged. So every connection the pool lends is also watched from the
+None of these covers a server whose processes are frozen (stopped, or stuck) while its
+host's kernel still answers TCP: the statement timeout is the server's to apply, and keepalives
+and what is sent are acknowledged. So every connection the pool lends is also watched from the
 client (:class:`AnswerLimit`, ``POSTGRES_ANSWER_TIMEOUT``): one held longer than that, the
 pre-ping included, has its socket shut down, on which libpq fails the waiting call at once
 (a cancel request, psycopg's way, would wait on the frozen server too), and the call raises
