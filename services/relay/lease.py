@@ -26,8 +26,7 @@ from typing import Protocol
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from services.relay.notifications import abort
-from shared.eventstore.postgres import KEEPALIVES
+from shared.eventstore.postgres import KEEPALIVES, abort
 
 
 class LeaseLost(Exception):

@@ -39,8 +39,6 @@ only moves the position forward: either is harmless).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -65,24 +63,11 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from shared.eventstore import EventStore
+from shared.eventstore.postgres import abort
 from shared.eventstore.store import postgres_conninfo
 
 APPLICATION_NAME = "tutorpulse-relay"
 """How the relay's connection for its reads and records is named in ``pg_stat_activity``."""
-
-
-def abort(connection: psycopg.Connection[Any] | psycopg.AsyncConnection[Any] | None) -> None:
-    """Shut down the socket of ``connection`` (both ways), from any thread: a call waiting on
-    it for an answer fails at once (libpq reads the end of the stream: "server closed the
-    connection unexpectedly") and the connection is broken for good. Closing the descriptor
-    instead would not wake a thread or event loop polling it."""
-    if connection is None or connection.closed:
-        return
-    with contextlib.suppress(OSError, psycopg.Error):
-        fd = connection.pgconn.socket
-        # fromfd duplicates the descriptor: shutdown acts on the socket, close on the copy.
-        with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as duplicate:
-            duplicate.shutdown(socket.SHUT_RDWR)
 
 
 class RelayLog(Protocol):

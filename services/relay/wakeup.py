@@ -33,8 +33,8 @@ import structlog
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
-from services.relay.notifications import abort
 from shared.eventstore import EventStore
+from shared.eventstore.postgres import abort
 from shared.eventstore.store import postgres_conninfo
 from shared.http.operations import describe
 

@@ -211,11 +211,12 @@ def unanswered(connection: Connection[Any]) -> bool:
     return connection in _UNANSWERED
 
 
-def abort(connection: Connection[Any]) -> None:
+def abort(connection: Connection[Any] | psycopg.AsyncConnection[Any] | None) -> None:
     """Shut down the socket of ``connection`` (both ways), from any thread: a call waiting on it
-    fails at once (libpq reads the end of the stream) and the connection is broken for good,
-    so its pool discards it. Closing the descriptor instead would not wake the waiting thread."""
-    if connection.closed:
+    fails at once (libpq reads the end of the stream: "server closed the connection
+    unexpectedly") and the connection is broken for good, so its pool discards it. Closing the
+    descriptor instead would not wake a thread or event loop polling it."""
+    if connection is None or connection.closed:
         return
     with contextlib.suppress(OSError, psycopg.Error):
         fd = connection.pgconn.socket
