@@ -128,6 +128,21 @@ async def streams_afresh(js: JetStreamContext) -> None:
     await ensure_streams(js)
 
 
+async def stream_afresh(centres: TutoringCentres, url: str, lease: Path) -> None:
+    """Everything ``centres`` stored, relayed into a TP_EVENTS emptied first."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await streams_afresh(js)
+    relay = Relay(centres, centres.tracking(), js, FileLease(lease))
+    relaying = asyncio.create_task(relay.run())
+    head = centres.position
+    while relay.position < head:
+        await asyncio.sleep(0.05)
+    relay.stop()
+    await relaying
+    await nc.close()
+
+
 async def raw_consume(url: str, expected: int) -> tuple[float, float]:
     """Events per second, and seconds of CPU per event."""
     nc = await nats.connect(url)
@@ -187,16 +202,7 @@ async def run(pg: PostgresServer, nats_server: NatsServer, work: Path) -> list[s
     populate_seconds = time.perf_counter() - started
     head = centres.position
 
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await streams_afresh(js)
-    relay = Relay(centres, centres.tracking(), js, FileLease(work / "read-relay.lock"))
-    relay_task = asyncio.create_task(relay.run())
-    while relay.position < head:
-        await asyncio.sleep(0.05)
-    relay.stop()
-    await relay_task
-    await nc.close()
+    await stream_afresh(centres, nats_server.url, work / "read-relay.lock")
 
     raw, raw_cpu = await raw_consume(nats_server.url, head)
     sqlite_env = {

@@ -22,12 +22,10 @@ from prometheus_client import REGISTRY
 
 from services.command.application import TutoringCentres
 from services.projections.service import ProjectionService, collect_garbage_less
-from services.relay.lease import FileLease
-from services.relay.relay import Relay
 from shared.eventstore import EventStoreSettings
 from shared.readmodels.store import ReadStoreSettings, open_read_store
 from shared.settings import load
-from tests.bench.read_side import cpu_seconds, populate, streams_afresh
+from tests.bench.read_side import cpu_seconds, populate, stream_afresh
 from tests.support.servers import NatsServer, PostgresServer, running_nats, running_postgres
 
 SESSIONS = int(os.environ.get("BENCH_REPLICAS_SESSIONS", "20"))
@@ -83,16 +81,7 @@ async def run(pg: PostgresServer, nats_server: NatsServer, work: Path) -> list[s
     centres = TutoringCentres(load(EventStoreSettings, database.env()))
     populate(centres, SESSIONS, ROUNDS)
     head = centres.position
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await streams_afresh(js)
-    relay = Relay(centres, centres.tracking(), js, FileLease(work / "replicas-relay.lock"))
-    relaying = asyncio.create_task(relay.run())
-    while relay.position < head:
-        await asyncio.sleep(0.05)
-    relay.stop()
-    await relaying
-    await nc.close()
+    await stream_afresh(centres, nats_server.url, work / "replicas-relay.lock")
     centres.close()
 
     rows = []

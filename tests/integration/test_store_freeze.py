@@ -29,7 +29,7 @@ from shared.settings import load
 from tests.builders import Centre, plan, register_centre
 from tests.integration.test_relay_store_freeze import frozen_postgres
 from tests.integration.test_store_outage import log_events, wait_for
-from tests.support.requests import session_body
+from tests.support.requests import assert_unavailable, assert_unready, session_body
 from tests.support.servers import PostgresServer, free_port, running_postgres
 
 pytestmark = pytest.mark.integration
@@ -101,17 +101,6 @@ def schedule(command: Service, centre: Centre, key: str) -> tuple[httpx.Response
         headers={**centre.auth("tutor"), "Idempotency-Key": key},
     )
     return response, time.monotonic() - started
-
-
-def assert_unavailable(response: httpx.Response) -> None:
-    assert response.status_code == 503, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert int(response.headers["Retry-After"]) > 0
-
-
-def assert_unready(response: httpx.Response) -> None:
-    assert response.status_code == 503, response.text
-    assert response.json()["status"] == "unavailable" and response.json()["reason"]
 
 
 MY_DAY = "/api/academic/tutor/my-day"

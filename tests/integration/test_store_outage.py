@@ -24,7 +24,7 @@ from services.command.application import TutoringCentres
 from shared.eventstore import EventStoreSettings
 from shared.settings import load
 from tests.builders import Centre, register_centre
-from tests.support.requests import session_body
+from tests.support.requests import assert_unavailable, assert_unready, session_body
 from tests.support.servers import PostgresServer, free_port, running_postgres, suspend
 
 pytestmark = pytest.mark.integration
@@ -147,17 +147,6 @@ def ready(service: CommandService) -> tuple[httpx.Response, float]:
     started = time.monotonic()
     response = service.http.get("/ready")
     return response, time.monotonic() - started
-
-
-def assert_unavailable(response: httpx.Response) -> None:
-    assert response.status_code == 503, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert int(response.headers["Retry-After"]) > 0
-
-
-def assert_unready(response: httpx.Response) -> None:
-    assert response.status_code == 503, response.text
-    assert response.json()["status"] == "unavailable" and response.json()["reason"]
 
 
 def test_commands_fail_fast_while_postgres_is_down_and_work_again_without_a_restart(

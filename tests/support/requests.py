@@ -1,9 +1,12 @@
-"""Bodies of the command API's requests, as a client sends them."""
+"""Bodies of the command API's requests, as a client sends them, and what a service answers
+while a dependency of it is down."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import httpx
 
 
 def session_body(
@@ -22,3 +25,16 @@ def session_body(
         "meetingLink": "https://meet.example.org/fractions",
         **overrides,
     }
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    """A dependency is down: 503, problem+json, and when to try again."""
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def assert_unready(response: httpx.Response) -> None:
+    """``/ready`` says the service cannot serve, and why."""
+    assert response.status_code == 503, response.text
+    assert response.json()["status"] == "unavailable" and response.json()["reason"]

@@ -110,20 +110,25 @@ async def test_a_dead_letter_that_cannot_be_published_is_given_back_not_terminat
     assert version(store, session_events[1][0].aggregate_id) == 2
 
 
-async def test_an_event_that_waits_too_long_for_an_earlier_one_is_dead_lettered_too(
-    tmp_path: Path, demo_history: list[Item], session_events: list[Item]
-) -> None:
-    """Its session was never scheduled in the read models (say it was dead-lettered): the seat
-    event waits, is offered again soon, and at last goes to the dead letters too."""
-    store = read_store(tmp_path)
+def _first_seat_event(demo_history: list[Item], session_events: list[Item]) -> Item:
+    """The first event of a seat of the session of ``session_events``: it needs the session."""
     session_id = session_events[0][0].aggregate_id
-    seat_event = next(
+    return next(
         item
         for item in demo_history
         if getattr(item[0], "session_id", None) == session_id
         and str(item[0].aggregate_id) != str(session_id)
         and item[0].aggregate_version == 1
     )
+
+
+async def test_an_event_that_waits_too_long_for_an_earlier_one_is_dead_lettered_too(
+    tmp_path: Path, demo_history: list[Item], session_events: list[Item]
+) -> None:
+    """Its session was never scheduled in the read models (say it was dead-lettered): the seat
+    event waits, is offered again soon, and at last goes to the dead letters too."""
+    store = read_store(tmp_path)
+    seat_event = _first_seat_event(demo_history, session_events)
     client = Recorder()
     settings = Settings()
     service = projection_service(store, client, settings)
@@ -172,14 +177,7 @@ async def test_an_event_held_for_an_earlier_one_is_kept_in_hand_and_counted_as_i
     clock = _Clock()
     monkeypatch.setattr(projection_module, "time", clock)
     store = read_store(tmp_path)
-    session_id = session_events[0][0].aggregate_id
-    seat_event = next(
-        item
-        for item in demo_history
-        if getattr(item[0], "session_id", None) == session_id
-        and str(item[0].aggregate_id) != str(session_id)
-        and item[0].aggregate_version == 1
-    )
+    seat_event = _first_seat_event(demo_history, session_events)
     client = Recorder()
     settings = Settings(wait_deliveries=5)
     service = projection_service(store, client, settings)
