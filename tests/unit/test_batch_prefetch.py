@@ -1,7 +1,8 @@
 """A projection batch prefetches only documents its events then read (a tutor's document for
-homework is read only when the homework enters, or leaves, their marking), and a document the
-prefetch misses is read when it is needed: the read models are the same, byte for byte and
-version for version, whatever the prefetch read."""
+homework is read only when the homework enters, or leaves, their marking), a help event's
+month of its tutor's help requests with the rest, and a document the prefetch misses is read
+when it is needed: the read models are the same, byte for byte and version for version,
+whatever the prefetch read."""
 
 from __future__ import annotations
 
@@ -87,29 +88,33 @@ def _reads(tx: Transaction, monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, s
 
 def _prefetched(
     tx: Transaction, items: Items, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Watched, set[tuple[str, str]]]:
-    """A batch of ``items`` that the service would apply, prefetched, and what it read."""
+) -> tuple[Watched, set[tuple[str, str]], set[tuple[str, str]]]:
+    """A batch of ``items`` that the service would apply, prefetched; what the prefetch read,
+    and what ``tx`` reads from then on (the prefetch's reads, then those on demand)."""
     read = _reads(tx, monkeypatch)
     batch = Watched(tx)
     batch.prefetch(event for event, _ in items)
     batch.forget()
-    return batch, set(read)
+    return batch, set(read), read
 
 
 def _project(
     store: ReadStore, items: Items, size: int, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Counter[str], Counter[str]]:
-    """Apply ``items`` in batches of ``size`` as the projection service does; the documents
-    each batch's prefetch read but none of its events asked for, and those it read, by kind."""
+) -> tuple[Counter[str], Counter[str], Counter[str]]:
+    """Apply ``items`` in batches of ``size`` as the projection service does; by kind, the
+    documents each batch's prefetch read but none of its events asked for, those it read, and
+    those read on demand."""
     unread: Counter[str] = Counter()
     prefetched: Counter[str] = Counter()
+    on_demand: Counter[str] = Counter()
     for items_of_batch in _batches(items, size):
         with store.transaction() as tx:
-            batch, read = _prefetched(tx, items_of_batch, monkeypatch)
+            batch, read, reading = _prefetched(tx, items_of_batch, monkeypatch)
             _apply(batch, items_of_batch)
             unread.update(kind for kind, _ in read - batch.asked)
             prefetched.update(kind for kind, _ in read)
-    return unread, prefetched
+            on_demand.update(kind for kind, _ in reading - read)
+    return unread, prefetched, on_demand
 
 
 @pytest.mark.parametrize("history", ["demo", "year"])
@@ -119,10 +124,12 @@ def test_a_batch_prefetches_no_document_its_events_do_not_read(
 ) -> None:
     items = demo_events() if history == "demo" else year_events()
     store = read_store(tmp_path)
-    unread, prefetched = _project(store, items, size, monkeypatch)
+    unread, prefetched, on_demand = _project(store, items, size, monkeypatch)
     store.close()
     assert unread == Counter()
     assert prefetched["session"] and prefetched["student"] and prefetched["student_sessions"]
+    # A help event's month of its tutor's help requests is read with the tutors, not alone.
+    assert prefetched["help_requests"] and not on_demand["help_requests"]
     if history == "year":  # homework of every step, some of it waiting for the tutor's mark
         kinds = Counter(type(event).__name__ for event, _ in items)
         assert kinds["HomeworkStarted"] and kinds["HomeworkGraded"] and kinds["HomeworkSubmitted"]
@@ -155,7 +162,7 @@ def test_the_tutors_document_is_read_for_homework_entering_or_leaving_their_mark
         _apply(Batch(tx), tuple(batches[0]))
     for items in batches[1:]:
         with store.transaction() as tx:
-            batch, read = _prefetched(tx, tuple(items), monkeypatch)
+            batch, read, _ = _prefetched(tx, tuple(items), monkeypatch)
             _apply(batch, tuple(items))
             tutor_read.append(
                 (

@@ -9,6 +9,7 @@ from typing import Any
 
 from shared import events as ev
 from shared.readmodels.documents import (
+    HELP_REQUESTS,
     HOMEWORK,
     SESSION,
     STUDENT,
@@ -18,6 +19,7 @@ from shared.readmodels.documents import (
     Document,
     Kind,
     LogRow,
+    help_month_key,
     month_of,
     student_history_key,
 )
@@ -63,6 +65,16 @@ _STUDENT_UNREAD = (
 """Events that name a student whose document nothing reads for them: a class's members are
 the class document's, and the attendance record's events and a printed worksheet change no
 document of the student (a repeated absence's notification reads their ``person``)."""
+
+_HELP_EVENTS = (
+    ev.HelpRequestRaised,
+    ev.HelpRequestAcknowledged,
+    ev.HelpRequestStarted,
+    ev.HelpRequestResolved,
+    ev.HelpRequestCancelled,
+    ev.HelpRequestClosed,
+    ev.HelpRequestEscalated,
+)
 
 TO_MARK = ev.HomeworkStatus.SUBMITTED
 """The status of the homework a tutor's document holds: handed in, waiting for their mark
@@ -132,7 +144,8 @@ class Batch:
         """Read what the batch's events will read, a step per layer of what names what (on
         PostgreSQL a round trip each) instead of one by one: what the events name, then the
         students of whole sessions' rosters (if any are not read yet), then the students'
-        months and the tutors, which the sessions and homework read before name.
+        months, the tutors and their months of help requests, which the sessions and homework
+        read before name.
 
         Only documents the events' projections read: a document put whole without a read (a
         new centre, person or homework) is not read here, nor a tutor's document for homework
@@ -173,7 +186,13 @@ class Batch:
         }
         tutors |= {id_text(e.tutor_id) for e in events if isinstance(e, ev.SessionScheduled)}
         tutors |= self._markers(events)
-        self._load({STUDENT_SESSIONS: self._months_of_students(events), TUTOR: tutors})
+        self._load(
+            {
+                STUDENT_SESSIONS: self._months_of_students(events),
+                TUTOR: tutors,
+                HELP_REQUESTS: self._help_months(events),
+            }
+        )
 
     def _markers(self, events: list[ev.Event]) -> set[str]:
         """The tutors whose documents the homework events will change: those of the homework
@@ -210,6 +229,36 @@ class Batch:
             if now is TO_MARK or was is TO_MARK:
                 tutors.add(teacher)
         return tutors
+
+    def _help_months(self, events: list[ev.Event]) -> set[str]:
+        """The months of help requests (``help_requests``) the help events will change: of
+        the session's tutor, the month the request was raised in (as the stored session holds
+        it, or as raised in the batch), as :func:`.indexes.index_help_request` writes them."""
+        tutors: dict[str, str] = {}
+        raised: dict[str, str] = {}
+        keys: set[str] = set()
+        for e in events:
+            if isinstance(e, ev.SessionScheduled):
+                tutors[id_text(e.session_id)] = id_text(e.tutor_id)
+            if not isinstance(e, _HELP_EVENTS):
+                continue
+            session_id, request_id = id_text(e.session_id), id_text(e.help_request_id)
+            current = self._current.get((SESSION.name, session_id))
+            session = current[2] if current is not None else None
+            if not isinstance(session, SESSION.type):
+                session = None
+            tutor = tutors.get(session_id) or (session.tutor_id if session else None)
+            if isinstance(e, ev.HelpRequestRaised):
+                at: str | None = iso(e.occurred_at)
+                raised[request_id] = iso(e.occurred_at)
+            else:
+                at = raised.get(request_id)
+                seat = session.students.get(id_text(e.student_id)) if session else None
+                if at is None and seat is not None and request_id in seat.help_requests:
+                    at = seat.help_requests[request_id].raised_at
+            if tutor is not None and at is not None:
+                keys.add(help_month_key(e.centre_id, tutor, month_of(at)))
+        return keys
 
     def _months_of_students(self, events: list[ev.Event]) -> set[str]:
         """The ``student_sessions`` documents (a student's month) the session events will
