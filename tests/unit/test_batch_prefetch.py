@@ -1,8 +1,9 @@
 """A projection batch prefetches only documents its events then read (a tutor's document for
 homework is read only when the homework enters, or leaves, their marking), a help event's
-month of its tutor's help requests with the rest, and a document the prefetch misses is read
-when it is needed: the read models are the same, byte for byte and version for version,
-whatever the prefetch read."""
+month of its tutor's help requests, a notification's audience (the centre, its staff, the
+students' person documents, the inboxes told) and a catch-up's indexes with the rest, and a
+document the prefetch misses is read when it is needed: the read models are the same, byte
+for byte and version for version, whatever the prefetch read."""
 
 from __future__ import annotations
 
@@ -130,6 +131,18 @@ def test_a_batch_prefetches_no_document_its_events_do_not_read(
     assert prefetched["session"] and prefetched["student"] and prefetched["student_sessions"]
     # A help event's month of its tutor's help requests is read with the tutors, not alone.
     assert prefetched["help_requests"] and not on_demand["help_requests"]
+    # A notification's audience and a catch-up's indexes too: one at a time, as at live rates,
+    # only a tutor's first help request of a month reads (the month being new) its help index.
+    # In a batch where a person registers before a notification, the notification's students
+    # and inboxes are read when it is delivered.
+    assert prefetched["centre"] and prefetched["centre_staff"]
+    assert not on_demand["centre"] and not on_demand["centre_staff"]
+    assert prefetched["open_catch_ups"] and not on_demand["open_catch_ups"]
+    if size == 1:
+        assert prefetched["person"] and set(on_demand) == {"help_index"}
+    if history == "year":  # catch-ups started, finished and overdue, notifications delivered
+        assert prefetched["catch_up"] and prefetched["closed_catch_ups"] and prefetched["inbox"]
+        assert not on_demand["catch_up"] and not on_demand["closed_catch_ups"]
     if history == "year":  # homework of every step, some of it waiting for the tutor's mark
         kinds = Counter(type(event).__name__ for event, _ in items)
         assert kinds["HomeworkStarted"] and kinds["HomeworkGraded"] and kinds["HomeworkSubmitted"]

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shared import events as ev
+from shared.events.notifications import (
+    AllNotificationsRead,
+    NotificationPreferencesSet,
+    NotificationsRead,
+)
+from shared.notifications.audience import audience_of
+from shared.notifications.rules import NOTIFYING_EVENTS, notifications_for
 from shared.readmodels.documents import (
+    CATCH_UP,
+    CENTRE,
+    CENTRE_STAFF,
+    CLOSED_CATCH_UPS,
     HELP_REQUESTS,
     HOMEWORK,
+    INBOX,
+    OPEN_CATCH_UPS,
+    PERSON,
     SESSION,
     STUDENT,
     STUDENT_SESSIONS,
@@ -19,6 +33,7 @@ from shared.readmodels.documents import (
     Document,
     Kind,
     LogRow,
+    closed_catch_ups_key,
     help_month_key,
     month_of,
     student_history_key,
@@ -27,6 +42,7 @@ from shared.readmodels.ids import id_text
 from shared.readmodels.store import Reads, StoredDoc, Transaction
 from shared.readmodels.store.transaction import passed
 from shared.readmodels.times import iso
+from shared.tenancy.roles import Role
 
 
 class OutOfOrder(Exception):
@@ -75,6 +91,25 @@ _HELP_EVENTS = (
     ev.HelpRequestClosed,
     ev.HelpRequestEscalated,
 )
+
+_INBOX_EVENTS = (NotificationsRead, AllNotificationsRead, NotificationPreferencesSet)
+"""Events of a person's inbox (marking read, preferences), which read it."""
+
+_CATCH_UP_MOVES = (ev.CatchUpStarted, ev.CatchUpCompleted, ev.CatchUpCancelled)
+_CATCH_UP_TIMERS = (ev.CatchUpReminderSent, ev.CatchUpBecameOverdue)
+
+TOLD_OF_ESCALATIONS = frozenset({Role.CENTER_SUPERVISOR, Role.CENTER_ADMIN})
+"""The roles of a centre's staff (``centre_staff``), who are told of escalations."""
+
+
+def catch_ups_by_student_key(centre_id: str) -> str:
+    """The key of the ``open_catch_ups`` document that holds a centre's counts of finished
+    catch-ups per student (``closed_by_student``) and nothing else: one entry for every
+    student who ever finished one, which only a list filtered by student reads. The centre's
+    own ``open_catch_ups`` document, which every read of the list decodes, keeps none, so it
+    does not grow with the centre's past."""
+    return f"{centre_id}:by-student"
+
 
 TO_MARK = ev.HomeworkStatus.SUBMITTED
 """The status of the homework a tutor's document holds: handed in, waiting for their mark
@@ -142,10 +177,12 @@ class Batch:
 
     def prefetch(self, events: Iterable[ev.Event]) -> None:
         """Read what the batch's events will read, a step per layer of what names what (on
-        PostgreSQL a round trip each) instead of one by one: what the events name, then the
-        students of whole sessions' rosters (if any are not read yet), then the students'
-        months, the tutors and their months of help requests, which the sessions and homework
-        read before name.
+        PostgreSQL a round trip each) instead of one by one: what the events name (with a
+        notification's centre, its staff and student, a catch-up's document), then the
+        students of whole sessions' rosters and the person documents of a notified session's
+        students (if any are not read yet), then the students' months, the tutors and their
+        months of help requests, the catch-ups' indexes and the inboxes told, which the
+        sessions, homework, catch-ups and people read before name.
 
         Only documents the events' projections read: a document put whole without a read (a
         new centre, person or homework) is not read here, nor a tutor's document for homework
@@ -157,6 +194,11 @@ class Batch:
         homework: set[str] = set()
         assigned: set[str] = set()
         rosters_of: set[str] = set()
+        centres: set[str] = set()
+        staff: set[str] = set()
+        people: set[str] = set()
+        inboxes: set[str] = set()
+        catch_ups: set[str] = set()
         for e in events:
             student_id = getattr(e, "student_id", None)
             if student_id is not None and not isinstance(e, _STUDENT_UNREAD):
@@ -169,8 +211,32 @@ class Batch:
                 assigned.add(id_text(e.aggregate_id))
             elif isinstance(e, _HOMEWORK_EVENTS):
                 homework.add(id_text(e.aggregate_id))
+            if isinstance(e, NOTIFYING_EVENTS):  # its audience (audience_of)
+                centres.add(e.centre_id)
+                staff.add(e.centre_id)
+                if student_id is not None:
+                    people.add(id_text(student_id))
+            elif isinstance(e, ev.CentreHelpSlasChanged | ev.CentreSessionLengthChanged):
+                centres.add(e.centre_id)
+            elif isinstance(e, ev.PersonRegistered) and e.role in TOLD_OF_ESCALATIONS:
+                staff.add(e.centre_id)  # they join it
+            elif isinstance(e, _INBOX_EVENTS):
+                inboxes.add(id_text(e.person_id))
+            if isinstance(e, _CATCH_UP_MOVES):
+                catch_ups.add(id_text(e.aggregate_id))
+            elif isinstance(e, _CATCH_UP_TIMERS):
+                catch_ups.add(id_text(e.catch_up_id))
         self._load(
-            {SESSION: sessions, STUDENT: students, HOMEWORK: homework - assigned},
+            {
+                SESSION: sessions,
+                STUDENT: students,
+                HOMEWORK: homework - assigned,
+                CENTRE: centres,
+                CENTRE_STAFF: staff,
+                PERSON: people,
+                INBOX: inboxes,
+                CATCH_UP: catch_ups,
+            },
             aggregates={id_text(e.aggregate_id) for e in events} - set(self._versions),
         )
         rosters: set[str] = set()
@@ -178,7 +244,7 @@ class Batch:
             session = self.get(SESSION, session_id)
             if session is not None:
                 rosters.update(session.students)
-        self._load({STUDENT: rosters})
+        self._load({STUDENT: rosters, PERSON: self._enrolled_told(events)})
         tutors = {
             doc.tutor_id
             for kind, _, doc in self._current.values()
@@ -191,8 +257,106 @@ class Batch:
                 STUDENT_SESSIONS: self._months_of_students(events),
                 TUTOR: tutors,
                 HELP_REQUESTS: self._help_months(events),
+                INBOX: self._told(events),
+                **self._catch_up_indexes(events),
             }
         )
+
+    def _stored(self, kind: Kind[D], key: str) -> D | None:
+        """The document as read so far, without reading it (``None`` if it was not read)."""
+        current = self._current.get((kind.name, key))
+        doc = current[2] if current is not None else None
+        return doc if isinstance(doc, kind.type) else None
+
+    def _audiences(self, events: list[ev.Event]) -> Iterator[ev.Event]:
+        """The notifying events whose audience the batch's earlier events leave as stored:
+        their session (if any) was read and no earlier event of the batch schedules it, enrols
+        a student in it or removes one (who the session's tutor and students are), and no
+        person registers or is erased before them (a guardian, or the centre's staff)."""
+        touched: set[str] = set()
+        people_changed = False
+        for e in events:
+            session_id = id_text(e.session_id) if isinstance(e, ev.SessionScopedEvent) else None
+            stored = session_id is None or (
+                session_id not in touched and self._stored(SESSION, session_id) is not None
+            )
+            if isinstance(e, NOTIFYING_EVENTS) and stored and not people_changed:
+                yield e
+            if isinstance(e, ev.SessionScheduled | ev.StudentEnrolled | ev.StudentRemoved):
+                touched.add(id_text(e.session_id))
+            if isinstance(e, ev.PersonRegistered | ev.PersonDataErased):
+                people_changed = True
+
+    def _enrolled_told(self, events: list[ev.Event]) -> set[str]:
+        """The person documents (names, guardians) of the enrolled students of the notifying
+        events' sessions, as :func:`audience_of` reads them."""
+        people: set[str] = set()
+        for e in self._audiences(events):
+            if isinstance(e, ev.SessionScopedEvent):
+                session = self._stored(SESSION, id_text(e.session_id))
+                if session is not None:
+                    people.update(s for s, seat in session.students.items() if seat.enrolled)
+        return people
+
+    def _told(self, events: list[ev.Event]) -> set[str]:
+        """The inboxes the notifying events deliver to: whom :func:`notifications_for` names
+        with the audience as read so far (a document not read names nobody, so a miss is read
+        when the notification is delivered)."""
+        return {
+            notification.person_id
+            for e in self._audiences(events)
+            for notification in notifications_for(e, audience_of(e, self._Stored(self)))
+        }
+
+    class _Stored:
+        """The documents a batch read so far, as :func:`audience_of` asks for them."""
+
+        def __init__(self, batch: Batch) -> None:
+            self._batch = batch
+
+        def get(self, kind: Kind[D], key: str) -> D | None:
+            return self._batch._stored(kind, key)
+
+    def _catch_up_indexes(self, events: list[ev.Event]) -> dict[Kind[Any], set[str]]:
+        """The indexes of catch-ups the catch-up events will change (:func:`.indexes.
+        index_catch_up`): their centre's open ones; once a catch-up is finished, the month it
+        was due in and, when it first finishes, the counts per student. A catch-up's status
+        and due time follow from its stored document, then the batch's events."""
+        scheduled = {id_text(e.session_id) for e in events if isinstance(e, ev.SessionScheduled)}
+        known: dict[str, tuple[ev.CatchUpStatus, str]] = {}
+        wanted: dict[Kind[Any], set[str]] = {OPEN_CATCH_UPS: set(), CLOSED_CATCH_UPS: set()}
+        for e in events:
+            if not isinstance(e, (ev.CatchUpAssigned, *_CATCH_UP_MOVES, *_CATCH_UP_TIMERS)):
+                continue
+            session_id = id_text(e.session_id)
+            if session_id not in scheduled and self._stored(SESSION, session_id) is None:
+                continue  # the event waits for its session
+            if isinstance(e, ev.CatchUpAssigned):
+                key = id_text(e.aggregate_id)
+                known[key] = (ev.CatchUpStatus.PENDING, iso(e.due_at))
+                wanted[OPEN_CATCH_UPS].add(e.centre_id)
+                continue
+            key = id_text(e.catch_up_id if isinstance(e, _CATCH_UP_TIMERS) else e.aggregate_id)
+            if key not in known:
+                stored = self._stored(CATCH_UP, key)
+                if stored is None:
+                    continue  # assigned before catch-up documents were kept: not indexed
+                known[key] = (stored.status, stored.due_at)
+            was, due_at = known[key]
+            now = was
+            if isinstance(e, ev.CatchUpStarted):
+                now = ev.CatchUpStatus.IN_PROGRESS
+            elif isinstance(e, ev.CatchUpCompleted):
+                now = ev.CatchUpStatus.COMPLETED
+            elif isinstance(e, ev.CatchUpCancelled):
+                now = ev.CatchUpStatus.CANCELLED
+            known[key] = (now, due_at)
+            wanted[OPEN_CATCH_UPS].add(e.centre_id)
+            if now not in ev.OPEN_CATCH_UPS:
+                wanted[CLOSED_CATCH_UPS].add(closed_catch_ups_key(e.centre_id, month_of(due_at)))
+                if was in ev.OPEN_CATCH_UPS:  # counted once, when it first finishes
+                    wanted[OPEN_CATCH_UPS].add(catch_ups_by_student_key(e.centre_id))
+        return wanted
 
     def _markers(self, events: list[ev.Event]) -> set[str]:
         """The tutors whose documents the homework events will change: those of the homework

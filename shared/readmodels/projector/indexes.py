@@ -25,6 +25,7 @@ from shared.readmodels.documents import (
 )
 from shared.readmodels.documents.indexes import help_columns, help_facts, month_facts
 from shared.readmodels.projector.batch import Batch
+from shared.readmodels.projector.batch import catch_ups_by_student_key as catch_ups_by_student_key
 
 
 def index_help_request(docs: Batch, session: Session, student_id: str, request_id: str) -> None:
@@ -54,15 +55,6 @@ def index_help_request(docs: Batch, session: Session, student_id: str, request_i
 
 def _count(counts: dict[str, int], key: str) -> None:
     counts[key] = counts.get(key, 0) + 1
-
-
-def catch_ups_by_student_key(centre_id: str) -> str:
-    """The key of the ``open_catch_ups`` document that holds a centre's counts of finished
-    catch-ups per student (``closed_by_student``) and nothing else: one entry for every
-    student who ever finished one, which only a list filtered by student reads. The centre's
-    own ``open_catch_ups`` document, which every read of the list decodes, keeps none, so it
-    does not grow with the centre's past."""
-    return f"{centre_id}:by-student"
 
 
 def _by_student(docs: Batch, centre_id: str) -> OpenCatchUps:

@@ -33,12 +33,10 @@ from shared.readmodels.documents import (
 )
 from shared.readmodels.documents.notifications import INBOX_LIMIT
 from shared.readmodels.ids import id_text
-from shared.readmodels.projector.batch import Batch
+from shared.readmodels.projector.batch import TOLD_OF_ESCALATIONS, Batch
 from shared.readmodels.projector.registry import projects
 from shared.readmodels.times import iso
-from shared.tenancy.roles import Role
 
-TOLD_OF_ESCALATIONS = frozenset({Role.CENTER_SUPERVISOR, Role.CENTER_ADMIN})
 EARLY_READS_KEPT = 1000
 """Ids marked read before their notification arrived that an inbox remembers."""
 
