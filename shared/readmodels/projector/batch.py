@@ -199,6 +199,7 @@ class Batch:
         people: set[str] = set()
         inboxes: set[str] = set()
         catch_ups: set[str] = set()
+        notifying = catching_up = False
         for e in events:
             student_id = getattr(e, "student_id", None)
             if student_id is not None and not isinstance(e, _STUDENT_UNREAD):
@@ -212,6 +213,7 @@ class Batch:
             elif isinstance(e, _HOMEWORK_EVENTS):
                 homework.add(id_text(e.aggregate_id))
             if isinstance(e, NOTIFYING_EVENTS):  # its audience (audience_of)
+                notifying = True
                 centres.add(e.centre_id)
                 staff.add(e.centre_id)
                 if student_id is not None:
@@ -222,7 +224,9 @@ class Batch:
                 staff.add(e.centre_id)  # they join it
             elif isinstance(e, _INBOX_EVENTS):
                 inboxes.add(id_text(e.person_id))
-            if isinstance(e, _CATCH_UP_MOVES):
+            if isinstance(e, ev.CatchUpAssigned):
+                catching_up = True
+            elif isinstance(e, _CATCH_UP_MOVES):
                 catch_ups.add(id_text(e.aggregate_id))
             elif isinstance(e, _CATCH_UP_TIMERS):
                 catch_ups.add(id_text(e.catch_up_id))
@@ -244,7 +248,8 @@ class Batch:
             session = self.get(SESSION, session_id)
             if session is not None:
                 rosters.update(session.students)
-        self._load({STUDENT: rosters, PERSON: self._enrolled_told(events)})
+        told = self._enrolled_told(events) if notifying else set()
+        self._load({STUDENT: rosters, PERSON: told})
         tutors = {
             doc.tutor_id
             for kind, _, doc in self._current.values()
@@ -257,8 +262,8 @@ class Batch:
                 STUDENT_SESSIONS: self._months_of_students(events),
                 TUTOR: tutors,
                 HELP_REQUESTS: self._help_months(events),
-                INBOX: self._told(events),
-                **self._catch_up_indexes(events),
+                INBOX: self._told(events) if notifying else set(),
+                **(self._catch_up_indexes(events) if catching_up or catch_ups else {}),
             }
         )
 
