@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from nats.js import JetStreamContext
 
 from services.command.application import TutoringCentres
 from services.command.commands.seats import AttendanceRecord, MarkAttendance
-from services.command.commands.sessions import CancelSession, EnrolStudent, StartSession
+from services.command.commands.sessions import EnrolStudent, StartSession
 from services.relay.lease import FileLease, PostgresLease
 from services.relay.relay import TRACKING_NAME, Relay, message_id
 from shared.events import AttendanceStatus, decode, decode_header, subject_for
@@ -32,6 +31,7 @@ from shared.settings import load
 from tests.builders import plan, register_centre, session_id
 from tests.integration.restarts import frozen, restart_nats
 from tests.integration.streams import read_stream
+from tests.support.burst import Burst
 from tests.support.servers import NatsServer, PostgresServer, free_port, running_postgres
 
 pytestmark = pytest.mark.integration
@@ -169,33 +169,6 @@ def relay_env(pg: PostgresServer, nats_server: NatsServer, **settings: str) -> d
         "TUTORPULSE_LOG_LEVEL": "INFO",
         **{f"TUTORPULSE_RELAY_{name.upper()}": value for name, value in settings.items()},
     }
-
-
-class Burst:
-    """Schedules and cancels sessions as fast as one writer can, in a thread, until stopped."""
-
-    def __init__(self, centres: TutoringCentres) -> None:
-        self._centres = centres
-        self._tutor = register_centre(centres, "alpha")["tutor"]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._write)
-
-    def _write(self) -> None:
-        while not self._stop.is_set():
-            session = session_id(self._centres.handle(self._tutor, plan()).body)
-            self._centres.handle(self._tutor, CancelSession(session_id=session, reason="burst"))
-
-    def __enter__(self) -> Burst:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
 
 async def store_head(centres: TutoringCentres) -> int:

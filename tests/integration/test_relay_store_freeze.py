@@ -20,12 +20,10 @@ import pytest
 from nats.aio.client import Client
 
 from services.command.application import TutoringCentres
-from services.command.commands.sessions import CancelSession
 from services.relay.lease import LeaseLost, PostgresLease
 from shared.eventstore import EventStoreSettings
 from shared.eventstore.store import postgres_conninfo, store_env
 from shared.settings import load
-from tests.builders import plan, register_centre, session_id
 from tests.integration.test_relay import (
     assert_streamed_exactly_once_in_order,
     at_least,
@@ -37,6 +35,7 @@ from tests.integration.test_relay import (
     wait_until,
 )
 from tests.integration.test_store_outage import postmaster_pid
+from tests.support.burst import Burst
 from tests.support.servers import NatsServer, PostgresServer, running_postgres, suspend
 
 pytestmark = pytest.mark.integration
@@ -92,39 +91,6 @@ def waiting_connections(port: int) -> int:
     return 0
 
 
-class Writer:
-    """Schedules and cancels sessions in a thread until stopped. Its calls wait while the
-    server is frozen; one the server fails once it runs again (its statement timeout passed
-    meanwhile) is counted and the writer goes on: nothing of a failed command is stored."""
-
-    def __init__(self, centres: TutoringCentres) -> None:
-        self._centres = centres
-        self._tutor = register_centre(centres, "alpha")["tutor"]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._write)
-        self.failed = 0
-
-    def _write(self) -> None:
-        while not self._stop.is_set():
-            try:
-                session = session_id(self._centres.handle(self._tutor, plan()).body)
-                self._centres.handle(self._tutor, CancelSession(session_id=session, reason="x"))
-            except Exception:
-                self.failed += 1
-
-    def __enter__(self) -> Writer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-
 def log_events(log: Path) -> list[dict[str, Any]]:
     found = []
     for line in log.read_text(errors="replace").splitlines():
@@ -168,7 +134,7 @@ async def test_a_frozen_postgres_makes_the_relay_unready_and_it_relays_everythin
                     return (await relay_ready(http))[0] == 503
 
                 await wait_until(ready_is(200, True))
-                with Writer(centres) as writer:
+                with Burst(centres, counting_failures=True) as writer:
                     await wait_until(at_least(lambda: streamed_count(js), 100), timeout=60)
                     with frozen_postgres(own):
                         frozen_at = time.monotonic()
