@@ -25,7 +25,9 @@ class JwtSettings:
     dev_mode: bool = setting(
         "TUTORPULSE_DEV_MODE",
         False,
-        "`1`: accept the public development secret when no secret is set (`make run` sets it)",
+        "`1`: accept the public development secret when no secret is set (`make run` sets it), "
+        "and let the live gateway take a token in the `?token=` query parameter (refused "
+        "otherwise: a token in a URL lands in proxies' logs)",
     )
     audience: str = setting("TUTORPULSE_JWT_AUDIENCE", AUDIENCE, "the `aud` every token must name")
     issuer: str | None = setting(

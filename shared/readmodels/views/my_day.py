@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.events import (
@@ -16,6 +16,18 @@ from shared.readmodels.documents import JsonObject, Student, StudentAlerts, Tuto
 from shared.readmodels.times import iso, parse
 from shared.readmodels.views.common import Names, OrderName, as_stored, help_view, overdue
 from shared.readmodels.views.risk import REPEATED_ABSENCES, RiskLevel, alert_inputs, risk_from
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of ``day`` where ``zone`` is."""
+    return datetime.combine(day, time.min, tzinfo=zone)
+
+
+def _within(starts_at: str, ends_at: str, start: str, end: str) -> bool:
+    """Whether a session from ``starts_at`` to ``ends_at`` runs at some time of [start, end)."""
+    if len(starts_at) == len(ends_at) == len(start):
+        return starts_at < end and ends_at > start
+    return parse(starts_at) < parse(end) and parse(ends_at) > parse(start)
 
 
 def my_day(
@@ -31,16 +43,15 @@ def my_day(
     ``order_name``: how alerts that tie are ordered by the student's name."""
     zone = ZoneInfo(time_zone)
     today = now.astimezone(zone).date()
-    # Today wherever the centre is starts within two days of today in UTC: a session that
-    # starts further off (compared as text, as documents write times) is not parsed.
-    midnight = datetime.combine(today, time.min, tzinfo=UTC)
-    after, before = iso(midnight - timedelta(days=2)), iso(midnight + timedelta(days=3))
+    # Today's sessions: those that run at some time of today where the centre is (one that
+    # started yesterday evening and runs past midnight included), and any still live. Times
+    # compare as text, as documents write them (an odd length is parsed).
+    start, end = iso(_midnight(today, zone)), iso(_midnight(today + timedelta(days=1), zone))
     todays = sorted(
         (
             s
             for s in tutor.sessions.values()
-            if (len(s.starts_at) != len(after) or after <= s.starts_at < before)
-            and parse(s.starts_at).astimezone(zone).date() == today
+            if s.status is SessionStatus.LIVE or _within(s.starts_at, s.ends_at, start, end)
         ),
         key=lambda s: (s.starts_at, s.session_id),
     )
