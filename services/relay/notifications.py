@@ -63,7 +63,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from shared.eventstore import EventStore
-from shared.eventstore.postgres import abort
+from shared.eventstore.postgres import Deadline, abort, deadline
 from shared.eventstore.store import postgres_conninfo
 
 APPLICATION_NAME = "tutorpulse-relay"
@@ -148,8 +148,6 @@ class PostgresLog:
         self._conninfo = conninfo
         self._name = name
         self._timeout = timeout
-        self._aborted = False
-        """Whether the current statement's connection was shut down for want of an answer."""
         self._connection: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
         self._cursor: psycopg.AsyncCursor[tuple[Any, ...]] | None = None
         events = sql.SQL("{}.{}").format(
@@ -219,24 +217,20 @@ class PostgresLog:
     async def _fetch(
         self, statement: str, params: Sequence[Any] | Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:
+        bound = Deadline()
         try:
             cursor = self._cursor
             if cursor is None or cursor.closed or cursor.connection.closed:
                 async with asyncio.timeout(self._timeout):
                     cursor = await self._connect()
             # Not answered in time: its socket is shut down, and the statement fails at once.
-            self._aborted = False
-            deadline = asyncio.get_running_loop().call_later(
-                self._timeout, self._abort, cursor.connection
-            )
-            try:
+            connection = cursor.connection
+            with deadline(self._timeout, lambda: abort(connection)) as bound:
                 await cursor.execute(self._statements[statement], params, prepare=True)
                 return await cursor.fetchall()
-            finally:
-                deadline.cancel()
         except psycopg.Error as error:
             await self.close()
-            if self._aborted:
+            if bound.missed:
                 raise OperationalError(self._unanswered()) from error
             raise _persistence_error(error) from error
         except TimeoutError as error:  # the connection was not opened in time
@@ -245,10 +239,6 @@ class PostgresLog:
         except BaseException:  # cancelled mid-statement: the connection's state is unknown
             await self.close()
             raise
-
-    def _abort(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        self._aborted = True
-        abort(connection)
 
     def _unanswered(self) -> str:
         return f"the event store did not answer within {self._timeout:g} s"

@@ -76,6 +76,7 @@ from services.relay.settings import RelaySettings
 from services.relay.wakeup import Wakeup, wakeup_for
 from shared.events import STREAM_NAME, decode_header, subject_for
 from shared.eventstore import EventStore
+from shared.eventstore.postgres import Deadline, deadline
 from shared.eventstore.store import STORE_NAME
 from shared.http.operations import describe
 from shared.messaging.stream_messages import notification_id_of
@@ -308,26 +309,18 @@ class Relay:
         call at once; it raises ``LeaseLost`` if it was a check of the lease, the library's
         ``OperationalError`` otherwise, and counts as a failure of the store."""
         timeout = self._settings.store_timeout
-        unanswered = False
-
-        def give_up() -> None:
-            nonlocal unanswered
-            unanswered = True
-            self._lease.abandon()
-
-        deadline = asyncio.get_running_loop().call_later(timeout, give_up)
+        bound = Deadline()
         try:
-            return await anyio.to_thread.run_sync(call)
+            with deadline(timeout, self._lease.abandon) as bound:
+                return await anyio.to_thread.run_sync(call)
         except Exception as error:
-            if not unanswered:
+            if not bound.missed:
                 raise
             reason = f"the event store did not answer the lease's call within {timeout:g} s"
             self._store_outage.failed(reason)
             if isinstance(error, LeaseLost):
                 raise LeaseLost(reason) from error
             raise OperationalError(reason) from error
-        finally:
-            deadline.cancel()
 
     async def _relay_while_leading(self) -> None:
         self.position = await self._store_call(self._log.recorded())

@@ -34,7 +34,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
 from shared.eventstore import EventStore
-from shared.eventstore.postgres import abort
+from shared.eventstore.postgres import abort, deadline
 from shared.eventstore.store import postgres_conninfo
 from shared.http.operations import describe
 
@@ -145,15 +145,10 @@ class PostgresWakeup(Wakeup):
                 async with await psycopg.AsyncConnection.connect(
                     self._conninfo, autocommit=True
                 ) as connection:
-                    deadline = asyncio.get_running_loop().call_later(
-                        self._timeout, abort, connection
-                    )
-                    try:
+                    with deadline(self._timeout, lambda: abort(connection)):
                         await connection.execute(
                             sql.SQL("LISTEN {}").format(sql.Identifier(self._channel))
                         )
-                    finally:
-                        deadline.cancel()
                     self._connected = True
                     self.connections += 1
                     if failures:

@@ -32,6 +32,7 @@ Selected by :func:`shared.eventstore.store.store_env` as the ``PERSISTENCE_MODUL
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
@@ -223,6 +224,31 @@ def abort(connection: Connection[Any] | psycopg.AsyncConnection[Any] | None) -> 
         # fromfd duplicates the descriptor: shutdown acts on the socket, close on the copy.
         with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as duplicate:
             duplicate.shutdown(socket.SHUT_RDWR)
+
+
+class Deadline:
+    """Whether a wait bounded by :func:`deadline` ran out (and was given up)."""
+
+    missed = False
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, give_up: Callable[[], None]) -> Iterator[Deadline]:
+    """On the running event loop: unless the block is over within ``seconds``, call
+    ``give_up`` (an :func:`abort` of the connection the block waits on, which fails the wait at
+    once) and mark the deadline missed. The event loop's counterpart of :class:`AnswerLimit`,
+    for a connection used from the loop or a call handed to a thread."""
+    bound = Deadline()
+
+    def missed() -> None:
+        bound.missed = True
+        give_up()
+
+    timer = asyncio.get_running_loop().call_later(seconds, missed)
+    try:
+        yield bound
+    finally:
+        timer.cancel()
 
 
 class AnswerLimit:
