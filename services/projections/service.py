@@ -415,10 +415,13 @@ class ProjectionService:
         # Ask for the next batch now, so that its round trip overlaps this one's transaction.
         # It returns as soon as any message is there: a batch never waits to fill up.
         self._fetching = asyncio.create_task(self._fetch(subscription))
+        await self._apply_with_held(fetched, caught_up=len(fetched) < self._settings.batch_size)
+
+    async def _apply_with_held(self, fetched: list[Msg], *, caught_up: bool) -> None:
+        """Apply ``fetched`` with the held messages (:meth:`_with_held`); its acks and notices
+        go out while the next batch is applied."""
         batch, mixed = self._with_held(fetched)
-        finish = await self._apply_batch(
-            batch, caught_up=len(fetched) < self._settings.batch_size, hold=True, mixed=mixed
-        )
+        finish = await self._apply_batch(batch, caught_up=caught_up, hold=True, mixed=mixed)
         # The last batch's acks and notices went out while this one was applied; they come
         # first, so this one's wait for them.
         await self._finished()
@@ -500,11 +503,7 @@ class ProjectionService:
             for _, tries in stale:
                 tries.in_hand_at = now
         if any(now >= tries.wait_counted_until for _, tries in self._held.values()):
-            batch, _ = self._with_held([])
-            finish = await self._apply_batch(batch, caught_up=True, hold=True, mixed=True)
-            await self._finished()
-            if finish is not None:
-                self._finishing = asyncio.create_task(finish)
+            await self._apply_with_held([], caught_up=True)
 
     async def _give_back_held(self) -> None:
         """Give the held messages back to JetStream, for any replica to take at once."""
@@ -624,7 +623,7 @@ class ProjectionService:
         answer the refused, publish the notices), or ``None`` if the read store was away and
         the batch was given back. ``hold``: hold back what waits for an earlier event
         (:meth:`_hold`), as the loop does; ``mixed``: the batch has held messages in it."""
-        started = time.perf_counter()
+        started, in_hand = time.perf_counter(), time.monotonic()
         decoded: list[tuple[events.Event, int] | None] = []
         for message in batch:
             try:
@@ -656,9 +655,7 @@ class ProjectionService:
         outcome.mixed = mixed
         if hold:
             if outcome.waiting:
-                self._hold(
-                    batch, outcome, answered, time.monotonic() - (time.perf_counter() - started)
-                )
+                self._hold(batch, outcome, answered, in_hand)
             HELD.set(len(self._held))
         if len(outcome.applied) == len(batch) and not mixed:
             self._applied_whole(batch)
